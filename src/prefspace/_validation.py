@@ -1,0 +1,106 @@
+"""Input checks shared by every estimator. Private: call them, do not re-export them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .exceptions import ConfigError, ShapeError
+
+
+def check_pairs(X: Any, *, name: str = "X", dim: int | None = None) -> np.ndarray:
+    """Validate pair embeddings and return them as a float32 array of shape (n_pairs, 2, dim).
+
+    ``X[:, 0]`` is the chosen (preferred) response, ``X[:, 1]`` the rejected one.
+    """
+    arr = np.asarray(X)
+    if arr.ndim == 2:
+        raise ShapeError(
+            f"{name} must have shape (n_pairs, 2, dim); got {arr.shape}. "
+            "To score single responses use predict(), which takes (n, dim)."
+        )
+    if arr.ndim != 3 or arr.shape[1] != 2:
+        raise ShapeError(
+            f"{name} must have shape (n_pairs, 2, dim) with {name}[:, 0] the chosen response; got {arr.shape}."
+        )
+    if arr.shape[0] == 0:
+        raise ShapeError(f"{name} holds no pairs (shape {arr.shape}).")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ShapeError(f"{name} contains NaN or infinite values.")
+    if dim is not None and arr.shape[2] != dim:
+        raise ShapeError(
+            f"{name} has embedding dimension {arr.shape[2]} but the model was fitted on dimension {dim}. "
+            "Embed with the same encoder (and layout) the model was trained with."
+        )
+    return arr
+
+
+def check_embeddings(E: Any, *, name: str = "E", dim: int | None = None) -> np.ndarray:
+    """Validate single-response embeddings and return them as float32 of shape (n, dim)."""
+    arr = np.asarray(E)
+    if arr.ndim == 3 and arr.shape[1] == 2:
+        raise ShapeError(
+            f"{name} must have shape (n, dim); got pairs of shape {arr.shape}. "
+            "To compare pairs use predict_proba() or score(), which take (n_pairs, 2, dim)."
+        )
+    if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
+        raise ShapeError(f"{name} must have shape (n, dim); got one vector {arr.shape}. Use E[None, :].")
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must have shape (n, dim); got {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ShapeError(f"{name} contains NaN or infinite values.")
+    if dim is not None and arr.shape[1] != dim:
+        raise ShapeError(
+            f"{name} has dimension {arr.shape[1]} but the model was fitted on dimension {dim}. "
+            "Embed with the same encoder (and layout) the model was trained with."
+        )
+    return arr
+
+
+def check_sample_vector(v: Any, n: int, *, name: str) -> np.ndarray | None:
+    """Validate an optional per-pair vector (sample_weight, margin) of length n."""
+    if v is None:
+        return None
+    arr = np.asarray(v, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ShapeError(f"{name} must have shape ({n},) to match X; got {arr.shape}.")
+    if not np.isfinite(arr).all():
+        raise ShapeError(f"{name} contains NaN or infinite values.")
+    if name == "sample_weight" and (arr < 0).any():
+        raise ShapeError("sample_weight must be non-negative.")
+    return arr
+
+
+def check_random_state(seed: Any) -> np.random.Generator:
+    """Turn ``random_state`` (None, int or Generator) into a numpy Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise ConfigError(f"random_state must be None, an int or a numpy Generator; got {type(seed).__name__}.")
+
+
+def check_in(value: Any, allowed: tuple, *, name: str) -> Any:
+    """Refuse a parameter value outside ``allowed`` with a message listing the choices."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}.")
+    return value
+
+
+def check_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:
+    """Refuse a non-positive (or negative) number."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number; got {value!r}.") from None
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be {bound}; got {value!r}.")
+    return v

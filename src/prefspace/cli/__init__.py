@@ -1,0 +1,101 @@
+"""The ``prefspace`` command line.
+
+Each command lives in its own module under ``prefspace.cli`` and only parses
+arguments and calls the library. Exit codes: 0 done, 2 bad input or usage,
+1 unexpected error (a bug: run with PREFSPACE_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import typer
+
+from ..exceptions import PrefspaceError
+
+app = typer.Typer(
+    name="prefspace",
+    help="Reward models from scarce preference data in LLM embedding space.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules register themselves on `app` when imported. A module that is not
+# written yet is simply absent; every module listed here must exist in a release.
+_COMMAND_MODULES = (
+    "embed",     # embed, info, cache merge
+    "train",     # train, score
+    "synth",     # synth
+    "evaluate",  # evaluate, experiment, demo
+    "select",    # select
+    "serve",     # serve, rerank
+)
+
+
+def _register_commands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the app and maps errors to exit codes."""
+    _register_commands()
+    debug = os.environ.get("PREFSPACE_DEBUG", "") not in ("", "0")
+    try:
+        app(args=argv, standalone_mode=False)
+    except PrefspaceError as exc:
+        if debug:
+            raise
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as exc:  # typer.Exit from commands
+        code = getattr(exc, "exit_code", None)
+        if code is None:
+            code = exc.code if isinstance(exc, SystemExit) else 0
+        sys.exit(code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
+        typer.secho(
+            f"unexpected error ({type(exc).__name__}): {exc}\n"
+            "This is a bug in prefspace; rerun with PREFSPACE_DEBUG=1 for the traceback.",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

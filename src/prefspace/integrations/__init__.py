@@ -1,0 +1,2 @@
+"""(stage under construction)"""
+__all__: list[str] = []

@@ -1,0 +1,61 @@
+"""Shared fixtures. Every test runs offline and writes only under pytest's tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Offline for every test, before any Hugging Face library is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("PREFSPACE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (override with PREFSPACE_SHARED_DATA)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set PREFSPACE_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def hh_path(shared_data: Path) -> Path:
+    return shared_data / "hh_rlhf" / "harmless-base-test.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def alpaca_dir(shared_data: Path) -> Path:
+    return shared_data / "alpaca_bon"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point every default cache location at a temp dir so tests never touch ~/.cache."""
+    home = tmp_path_factory.getbasetemp() / "prefspace-home"
+    monkeypatch.setenv("PREFSPACE_HOME", str(home))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def toy_pairs() -> np.ndarray:
+    """200 separable pairs in 16-d: chosen responses lie further along a hidden direction."""
+    g = np.random.default_rng(1)
+    w = g.normal(size=16)
+    w /= np.linalg.norm(w)
+    E = g.normal(size=(400, 16)).astype(np.float32)
+    E = E.reshape(200, 2, 16)
+    swap = (E[:, 0] @ w) < (E[:, 1] @ w)
+    E[swap] = E[swap][:, ::-1]
+    return E.astype(np.float32)
