@@ -27,6 +27,7 @@ app = typer.Typer(
 # Command modules register themselves on `app` when imported. A module that is not
 # written yet is simply absent; every module listed here must exist in a release.
 _COMMAND_MODULES = (
+    "data",      # validate
     "embed",     # embed, info, cache merge
     "train",     # train, score
     "synth",     # synth

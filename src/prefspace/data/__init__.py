@@ -1,2 +1,5 @@
-"""(stage under construction)"""
-__all__: list[str] = []
+"""Preference data: loading, validation, splitting (loaders under construction)."""
+
+from .dataset import PreferenceDataset, ScoredResponses, prompt_key, render_prompt_text
+
+__all__ = ["PreferenceDataset", "ScoredResponses", "prompt_key", "render_prompt_text"]
