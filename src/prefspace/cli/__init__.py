@@ -79,12 +79,17 @@ def main(argv: list[str] | None = None) -> None:
         typer.secho("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
+        # typer >= 0.2x raises its own vendored click's exceptions (typer._click), not click's.
+        clicks = []
+        for click_module in ("typer._click", "click"):
+            try:
+                clicks.append(importlib.import_module(click_module))
+            except ImportError:
+                pass
+        if isinstance(exc, tuple(c.exceptions.UsageError for c in clicks)):
             exc.show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, tuple(c.exceptions.ClickException for c in clicks)):
             exc.show()
             sys.exit(exc.exit_code)
         if debug:

@@ -1,5 +1,27 @@
-"""Preference data: loading, validation, splitting (loaders under construction)."""
+"""Preference data: loading, validation, splitting, and the bundled demo set.
+
+- :func:`load_preferences` reads pairs (TRL standard/conversational, explicit/implicit prompt,
+  HH-RLHF dialogues, two responses plus a label) into a :class:`PreferenceDataset`.
+- :func:`load_scored_responses` reads many scored responses per prompt into
+  :class:`ScoredResponses`.
+- :func:`split_by_prompt` makes a deterministic train/test split with no prompt on both sides.
+- :func:`demo_path` / :func:`load_demo` give the small preference set shipped with prefspace.
+"""
 
 from .dataset import PreferenceDataset, ScoredResponses, prompt_key, render_prompt_text
+from .demo import demo_path, load_demo
+from .preferences import load_preferences
+from .scored import load_scored_responses
+from .split import split_by_prompt
 
-__all__ = ["PreferenceDataset", "ScoredResponses", "prompt_key", "render_prompt_text"]
+__all__ = [
+    "PreferenceDataset",
+    "ScoredResponses",
+    "prompt_key",
+    "render_prompt_text",
+    "load_preferences",
+    "load_scored_responses",
+    "split_by_prompt",
+    "demo_path",
+    "load_demo",
+]

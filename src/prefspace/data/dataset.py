@@ -3,7 +3,7 @@
 ``PreferenceDataset`` holds labelled pairs (prompt, chosen, rejected); ``ScoredResponses``
 holds many responses per prompt, each with a numeric score (for best-of-N evaluation and for
 simulating annotators). Both are plain containers: loading and validation live in
-``prefspace.data.load``.
+``prefspace.data.preferences`` and ``prefspace.data.scored``.
 """
 
 from __future__ import annotations
@@ -184,6 +184,28 @@ class ScoredResponses:
     def row_prompts(self) -> list:
         """The prompt of every row (length n)."""
         return [self.prompts[i] for i in self.prompt_index]
+
+    def select_prompts(self, positions: Sequence[int] | np.ndarray) -> "ScoredResponses":
+        """A new set with the prompts at ``positions`` (in that order) and all their responses.
+
+        Response rows keep their original relative order and their ``ids``; ``prompt_index`` is
+        renumbered to the new ``prompts``.
+        """
+        pos = np.asarray(positions, dtype=np.int64)
+        remap = np.full(len(self.prompts), -1, dtype=np.int64)
+        remap[pos] = np.arange(len(pos))
+        rows = np.flatnonzero(remap[self.prompt_index] >= 0)
+        return ScoredResponses(
+            prompts=[self.prompts[i] for i in pos],
+            prompt_ids=[self.prompt_ids[i] for i in pos],
+            prompt_index=remap[self.prompt_index[rows]],
+            responses=[self.responses[i] for i in rows],
+            scores=self.scores[rows],
+            ids=[self.ids[i] for i in rows],
+            extra={k: [v[i] for i in rows] for k, v in self.extra.items()},
+            source=self.source,
+            info=dict(self.info),
+        )
 
     @property
     def fingerprint(self) -> str:

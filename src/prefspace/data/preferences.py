@@ -1,0 +1,540 @@
+"""Load preference pairs from the formats users already have, and say exactly what is wrong when a row is bad.
+
+Formats (detected per row; docs/data-formats.md has the full definitions):
+
+- pairs: ``chosen`` and ``rejected`` columns,
+  - standard (strings) or conversational (lists of ``{"role", "content"}`` messages),
+  - explicit prompt (a ``prompt`` column) or implicit prompt (chosen and rejected are whole
+    dialogues sharing their prefix: conversational messages, or Anthropic HH-RLHF text);
+- labelled: ``response_a``, ``response_b`` and a ``label`` saying which is better (``a``/``b``/
+  ``tie``, or 0/1 = the index of the better response, 0.5 = tie).
+
+Optional ``margin``, ``weight``, ``subset`` and ``id`` columns are kept. Every column name can be
+mapped (``chosen_key="better"`` in Python, ``--chosen-key better`` on the command line).
+
+This module reads and checks rows; it does not embed, shuffle or split them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_in
+from ..exceptions import ConfigError, DataError
+from .dataset import PreferenceDataset, prompt_key
+from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
+from .readers import RawSource, read_source
+
+logger = logging.getLogger(__name__)
+
+FIELDS = ("prompt", "chosen", "rejected", "response_a", "response_b", "label", "margin", "weight", "subset", "id")
+_OPTIONAL = ("margin", "weight", "subset", "id")
+# Column names people use for each field, tried first when suggesting a --xxx-key flag.
+_ALIASES = {
+    "prompt": ("question", "instruction", "input", "query", "context", "history", "text"),
+    "chosen": ("response_chosen", "chosen_response", "preferred", "better", "winner", "accepted", "good", "positive"),
+    "rejected": ("response_rejected", "rejected_response", "dispreferred", "worse", "loser", "bad", "negative"),
+    "response_a": ("response_0", "answer_a", "completion_a", "output_a", "response1", "model_a_response"),
+    "response_b": ("response_1", "answer_b", "completion_b", "output_b", "response2", "model_b_response"),
+    "label": ("preference", "winner", "choice", "better_response_id", "preferred_response", "labels"),
+    "margin": ("score_margin", "strength", "delta"),
+    "weight": ("sample_weight", "weights"),
+    "subset": ("category", "source", "domain", "split_name"),
+    "id": ("pair_id", "uid", "example_id", "idx", "_id"),
+}
+_LABEL_A = {"a", "response_a", "first", "model_a"}
+_LABEL_B = {"b", "response_b", "second", "model_b"}
+_LABEL_TIE = {"tie", "draw", "equal", "same"}
+
+
+@dataclass
+class _Pair:
+    prompt: Any
+    chosen: str
+    rejected: str
+    tie: bool
+    fmt: str
+    empty_response: bool
+    margin: float | None = None
+    weight: float | None = None
+    subset: str | None = None
+    id: str | None = None
+
+
+def load_preferences(
+    source: str | os.PathLike,
+    *,
+    split: str | None = None,
+    prompt_key: str | None = None,
+    chosen_key: str | None = None,
+    rejected_key: str | None = None,
+    response_a_key: str | None = None,
+    response_b_key: str | None = None,
+    label_key: str | None = None,
+    margin_key: str | None = None,
+    weight_key: str | None = None,
+    subset_key: str | None = None,
+    id_key: str | None = None,
+    on_bad_rows: str = "error",
+    ties: str = "drop",
+    limit: int | None = None,
+) -> PreferenceDataset:
+    """Read and validate preference pairs.
+
+    Parameters
+    ----------
+    source : path or str
+        A ``.jsonl``/``.json``/``.parquet``/``.csv``/``.tsv`` file (optionally ``.gz``), a
+        directory saved by ``datasets``, or a Hugging Face dataset name (with ``split``).
+    split : str, optional
+        The split of a saved ``DatasetDict`` or of a hub dataset. Ignored for single files.
+    prompt_key, chosen_key, ... id_key : str, optional
+        Column names; ``None`` means the field's own name (``"prompt"``, ``"chosen"``, ...).
+        A key you pass explicitly must exist; a default optional column (``margin``,
+        ``weight``, ``subset``, ``id``) is used when any row has it.
+    on_bad_rows : {"error", "skip"}
+        ``"error"`` raises DataError at the first bad row, naming its file and line and the fix;
+        ``"skip"`` drops bad rows and counts them by reason in ``dataset.info["skipped"]``.
+    ties : {"drop", "keep"}
+        Labelled pairs marked as a tie are dropped (counted in ``info["ties"]``) or kept with
+        ``dataset.tie[i] = True``.
+    limit : int, optional
+        Stop after this many pairs (rows after them are not checked).
+
+    Returns
+    -------
+    PreferenceDataset
+        ``chosen[i]`` preferred over ``rejected[i]``; ``info`` holds the loader's report
+        (``format``, ``rows``, ``pairs``, ``skipped``, ``ties``, ``subsets``, ...).
+
+    Raises
+    ------
+    DataError
+        The source cannot be read, or a row is bad and ``on_bad_rows="error"``.
+
+    Example
+    -------
+    >>> from prefspace.data import demo_path, load_preferences
+    >>> ds = load_preferences(demo_path())
+    >>> ds.info["format"]
+    'standard, explicit prompt'
+    """
+    check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
+    check_in(ties, ("drop", "keep"), name="ties")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ConfigError(f"limit must be a positive integer; got {limit!r}.")
+    given = {
+        "prompt": prompt_key, "chosen": chosen_key, "rejected": rejected_key, "response_a": response_a_key,
+        "response_b": response_b_key, "label": label_key, "margin": margin_key, "weight": weight_key,
+        "subset": subset_key, "id": id_key,
+    }
+    for field_name, key in given.items():
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ConfigError(f"{field_name}_key must be a non-empty column name; got {key!r}.")
+    keys = {f: (k if k is not None else f) for f, k in given.items()}
+    explicit = {f for f, k in given.items() if k is not None}
+    dupes = [k for k, n in Counter(keys[f] for f in explicit).items() if n > 1]
+    if dupes:
+        raise ConfigError(f"column {dupes[0]!r} is mapped to more than one field; each --xxx-key needs its own column.")
+
+    raw = read_source(source, split=split)
+    reader = _RowReader(raw, keys, explicit)
+    return reader.run(skip=on_bad_rows == "skip", keep_ties=ties == "keep", limit=limit)
+
+
+class _RowReader:
+    """Turns raw rows into checked pairs; collects the report for ``dataset.info``."""
+
+    def __init__(self, raw: RawSource, keys: dict, explicit: set) -> None:
+        self.raw = raw
+        self.keys = keys
+        self.explicit = explicit
+        present = set()
+        for row in raw.rows:
+            if row.data is not None:
+                present.update(row.data)
+        # An optional column is used when asked for, or when any row has it.
+        self.optional = {f for f in _OPTIONAL if f in explicit or keys[f] in present}
+        for f in _OPTIONAL:
+            if f in explicit and keys[f] not in present:
+                raise DataError(
+                    f"{raw.name}: no column {keys[f]!r} for --{f}-key (found: {_list(sorted(present))}). "
+                    f"Check the column name, or leave out --{f}-key."
+                )
+
+    # ----------------------------------------------------------------------------------------
+    def run(self, *, skip: bool, keep_ties: bool, limit: int | None) -> PreferenceDataset:
+        pairs: list[_Pair] = []
+        skipped: Counter = Counter()
+        first_problem = ""
+        seen_pairs: dict[tuple, str] = {}
+        seen_ids: dict[str, str] = {}
+        n_rows = n_ties = 0
+        formats: Counter = Counter()
+        for row in self.raw.rows:
+            if limit is not None and len(pairs) >= limit:
+                break
+            n_rows += 1
+            try:
+                if row.problem is not None:
+                    raise RowProblem(*row.problem)
+                pair = self._parse(row.data)
+                dup_key = (prompt_key(pair.prompt), pair.chosen, pair.rejected)
+                if dup_key in seen_pairs:
+                    raise RowProblem(
+                        "duplicate_pair",
+                        f"duplicate of the pair at {seen_pairs[dup_key]} (same prompt, chosen and rejected). "
+                        "Remove one of them, or pass --on-bad-rows skip to drop repeats.",
+                    )
+                if pair.id is not None and pair.id in seen_ids:
+                    raise RowProblem(
+                        "duplicate_id",
+                        f"id {pair.id!r} was already used at {seen_ids[pair.id]}. Ids must be unique; fix the "
+                        f"{self.keys['id']!r} column, or drop it to have ids generated.",
+                    )
+            except RowProblem as problem:
+                if not skip:
+                    raise DataError(f"{row.where}: {problem.message}") from None
+                skipped[problem.reason] += 1
+                if not first_problem:
+                    first_problem = f"{row.where}: {problem.message}"
+                if sum(skipped.values()) <= 5:
+                    logger.warning("skipping %s: %s", row.where, problem.message)
+                continue
+            seen_pairs[dup_key] = row.where
+            if pair.id is not None:
+                seen_ids[pair.id] = row.where
+            formats[pair.fmt] += 1
+            if pair.tie:
+                n_ties += 1
+                if not keep_ties:
+                    continue
+            pairs.append(pair)
+
+        n_skipped = sum(skipped.values())
+        if n_skipped:
+            logger.warning(
+                "%s: skipped %d of %d rows (%s)", self.raw.name, n_skipped, n_rows,
+                ", ".join(f"{r}: {n}" for r, n in skipped.most_common()),
+            )
+        if not pairs:
+            if n_skipped:
+                raise DataError(
+                    f"{self.raw.name}: no usable pairs; all {n_skipped} rows read were skipped "
+                    f"({', '.join(f'{r}: {n}' for r, n in skipped.most_common())}). First problem: {first_problem}"
+                )
+            raise DataError(f"{self.raw.name}: no pairs left: all {n_ties} pairs are ties. Pass --ties keep to keep them.")
+        return self._dataset(pairs, n_rows, skipped, n_ties, keep_ties, formats, limit)
+
+    def _dataset(self, pairs, n_rows, skipped, n_ties, keep_ties, formats, limit) -> PreferenceDataset:
+        col = lambda name: [getattr(p, name) for p in pairs]  # noqa: E731
+        if "id" in self.optional:
+            ids = col("id")
+        else:
+            ids = [_content_id(p) for p in pairs]
+        subset = col("subset") if "subset" in self.optional else None
+        tie = np.array(col("tie"), dtype=bool) if keep_ties and n_ties else None
+        info = {
+            "source": self.raw.name,
+            "source_kind": self.raw.kind,
+            "format": formats.most_common(1)[0][0] if formats else "",
+            "formats": dict(formats),
+            "columns": self._columns_used(formats),
+            "rows": n_rows,
+            "pairs": len(pairs),
+            "skipped": dict(skipped.most_common()),
+            "n_skipped": sum(skipped.values()),
+            "ties": n_ties,
+            "ties_action": ("kept" if keep_ties else "dropped") if n_ties else None,
+            "empty_responses": sum(p.empty_response for p in pairs),
+            "ids": f"column {self.keys['id']!r}" if "id" in self.optional else "generated (content hash)",
+            "subsets": dict(Counter(subset).most_common()) if subset is not None else {},
+            "limit": limit,
+        }
+        return PreferenceDataset(
+            prompts=col("prompt"),
+            chosen=col("chosen"),
+            rejected=col("rejected"),
+            ids=ids,
+            margin=col("margin") if "margin" in self.optional else None,
+            weight=col("weight") if "weight" in self.optional else None,
+            subset=subset,
+            tie=tie,
+            source=self.raw.name,
+            info=info,
+        )
+
+    def _columns_used(self, formats: Counter) -> dict:
+        fields = []
+        if any("prompt" in f and "explicit" in f for f in formats):
+            fields.append("prompt")
+        if any("labelled" not in f for f in formats):
+            fields += ["chosen", "rejected"]
+        if any("labelled" in f for f in formats):
+            fields += ["response_a", "response_b", "label"]
+        fields += [f for f in _OPTIONAL if f in self.optional]
+        return {f: self.keys[f] for f in fields}
+
+    # ----------------------------------------------------------------------------------------
+    # one row
+    # ----------------------------------------------------------------------------------------
+    def _parse(self, data: dict) -> _Pair:
+        k = self.keys
+        labelled = self._is_labelled(data)
+        first, second = ("response_a", "response_b") if labelled else ("chosen", "rejected")
+        x = self._required(data, first)
+        y = self._required(data, second)
+        explicit_prompt = "prompt" in self.explicit or k["prompt"] in data
+        if "prompt" in self.explicit and k["prompt"] not in data:
+            self._missing(data, "prompt")
+
+        # --- prompt and the two responses --------------------------------------------------
+        empty_response = False
+        if isinstance(x, str) and isinstance(y, str):
+            kind = "standard"
+            if explicit_prompt:
+                prompt = _prompt_value(data.get(k["prompt"]), k["prompt"])
+                a, b = x, y
+                self._nonempty(a, first)
+                self._nonempty(b, second)
+            elif looks_like_hh(x) and looks_like_hh(y):
+                prompt, a, b = split_hh(x, y)
+                kind = "standard"
+                empty_response = not a or not b
+            else:
+                self._missing(
+                    data, "prompt",
+                    extra=f" ({first!r}/{second!r} are not whole '\\n\\nHuman: ... \\n\\nAssistant: ...' dialogues either,"
+                    " so the prompt cannot be inferred)",
+                )
+        elif isinstance(x, list) and isinstance(y, list):
+            kind = "conversational"
+            xm = _messages(x, k[first])
+            ym = _messages(y, k[second])
+            if explicit_prompt and len(xm) == 1 and len(ym) == 1:
+                prompt = _prompt_value(data.get(k["prompt"]), k["prompt"])
+                a, b = xm[0]["content"], ym[0]["content"]
+            else:
+                prompt, ma, mb = split_conversation(xm, ym)
+                a, b = ma["content"], mb["content"]
+            self._nonempty(a, first, where=f"the final message of {k[first]!r}")
+            self._nonempty(b, second, where=f"the final message of {k[second]!r}")
+        else:
+            found = (
+                f"{k[first]!r} and {k[second]!r} are both {_type(x)}" if _type(x) == _type(y)
+                else f"{k[first]!r} is {_type(x)} but {k[second]!r} is {_type(y)}"
+            )
+            raise RowProblem(
+                "wrong_type",
+                f"{found}; both must be text (standard format) "
+                "or both lists of {'role', 'content'} messages (conversational format).",
+            )
+        if a == b:
+            raise RowProblem(
+                "identical_responses",
+                f"{k[first]!r} and {k[second]!r} are identical ({_clip(a)}), so the pair says nothing. "
+                "Remove the row, or pass --on-bad-rows skip.",
+            )
+        fmt = f"{kind}, {'explicit' if explicit_prompt else 'implicit'} prompt"
+        if kind == "standard" and not explicit_prompt:
+            fmt += " (HH dialogue)"
+
+        # --- label: which of the two is better -----------------------------------------------
+        tie = False
+        if labelled:
+            fmt += ", labelled"
+            winner = _label(data.get(k["label"]), k["label"]) if k["label"] in data else self._missing(data, "label")
+            if winner == "b":
+                a, b = b, a
+            tie = winner == "tie"
+
+        pair = _Pair(prompt=prompt, chosen=a, rejected=b, tie=tie, fmt=fmt, empty_response=empty_response)
+        if "margin" in self.optional:
+            pair.margin = _number(self._required(data, "margin"), k["margin"], "margin")
+        if "weight" in self.optional:
+            pair.weight = _number(self._required(data, "weight"), k["weight"], "weight")
+            if pair.weight < 0:
+                raise RowProblem("bad_weight", f"{k['weight']!r} is {pair.weight}; weights must be >= 0.")
+        if "subset" in self.optional:
+            pair.subset = _short_text(self._required(data, "subset"), k["subset"], "subset")
+        if "id" in self.optional:
+            pair.id = _short_text(self._required(data, "id"), k["id"], "id")
+        return pair
+
+    def _is_labelled(self, data: dict) -> bool:
+        k = self.keys
+        if self.explicit & {"response_a", "response_b", "label"}:
+            return True
+        if self.explicit & {"chosen", "rejected"}:
+            return False
+        if k["chosen"] in data or k["rejected"] in data:
+            return False
+        return k["response_a"] in data or k["response_b"] in data
+
+    def _required(self, data: dict, field_name: str) -> Any:
+        key = self.keys[field_name]
+        if key not in data:
+            self._missing(data, field_name, extra=" (other rows have it)" if field_name in _OPTIONAL else "")
+        value = data[key]
+        if value is None:
+            raise RowProblem(
+                "empty_text" if field_name in ("chosen", "rejected", "response_a", "response_b") else "missing_value",
+                f"{key!r} is empty (null). Fill it in, or remove the row.",
+            )
+        return value
+
+    def _missing(self, data: dict, field_name: str, extra: str = "") -> None:
+        key = self.keys[field_name]
+        flag = f"--{field_name.replace('_', '-')}-key"
+        # Suggest only columns this row's format leaves unused.
+        mode = ("response_a", "response_b", "label") if self._is_labelled(data) else ("chosen", "rejected")
+        used = {self.keys[f] for f in ("prompt", *mode, *self.optional) if f != field_name}
+        candidates = [c for c in data if c not in used]
+        guess = _suggest(field_name, candidates)
+        fix = (
+            f"If the column is named differently, pass {flag} {guess}."
+            if guess
+            else f"If the column is named differently, pass {flag} NAME."
+        )
+        if field_name == "chosen":
+            fix += " For two responses plus a label, use response_a/response_b/label (--response-a-key, ...)."
+        raise RowProblem("missing_key", f"missing key {key!r}{extra} (found: {_list(data)}). {fix}")
+
+    def _nonempty(self, text: str, field_name: str, where: str | None = None) -> None:
+        if not text.strip():
+            raise RowProblem("empty_text", f"{where or repr(self.keys[field_name])} is empty text. Fill it in, or remove the row.")
+
+
+# --------------------------------------------------------------------------------------------
+# value checks
+# --------------------------------------------------------------------------------------------
+def _prompt_value(value: Any, key: str) -> Any:
+    if value is None:
+        raise RowProblem("empty_text", f"{key!r} is empty (null). Fill it in, or remove the row.")
+    if isinstance(value, str):
+        if not value.strip():
+            raise RowProblem("empty_text", f"{key!r} is empty text. Fill it in, or remove the row.")
+        return value
+    if isinstance(value, list):
+        messages = _messages(value, key)
+        if not messages or not any(m["content"].strip() for m in messages):
+            raise RowProblem("empty_text", f"{key!r} holds no non-empty message. Fill it in, or remove the row.")
+        return messages
+    raise RowProblem(
+        "wrong_type", f"{key!r} must be text or a list of {{'role', 'content'}} messages; found {_type(value)}."
+    )
+
+
+def _messages(value: list, key: str) -> list[dict]:
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            found = _type(m) if not isinstance(m, dict) else "keys " + _list(m) + (
+                f" with content {_type(m.get('content'))}" if "content" in m else ""
+            )
+            raise RowProblem(
+                "wrong_type",
+                f"{key!r}[{i}] must be a message {{'role': str, 'content': str}}; found {found}.",
+            )
+        out.append({"role": m["role"], "content": m["content"]})
+    if not out:
+        raise RowProblem("empty_text", f"{key!r} is an empty list of messages.")
+    return out
+
+
+def _label(value: Any, key: str) -> str:
+    v = value
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in _LABEL_A:
+            return "a"
+        if s in _LABEL_B:
+            return "b"
+        if s in _LABEL_TIE:
+            return "tie"
+        try:
+            v = float(s)
+        except ValueError:
+            v = None
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        if v == 0:
+            return "a"
+        if v == 1:
+            return "b"
+        if v == 0.5:
+            return "tie"
+    raise RowProblem(
+        "bad_label",
+        f"{key!r} is {value!r}; expected 'a', 'b' or 'tie' (or 0 = response_a better, 1 = response_b better, "
+        "0.5 = tie). Map other label columns with --label-key.",
+    )
+
+
+def _number(value: Any, key: str, field_name: str) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise RowProblem(
+            f"bad_{field_name}", f"{key!r} must be a number; found {_type(value)} {_clip(str(value))}."
+        ) from None
+    if not math.isfinite(v):
+        raise RowProblem(f"bad_{field_name}", f"{key!r} is {v}; it must be a finite number.")
+    return v
+
+
+def _short_text(value: Any, key: str, field_name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
+        raise RowProblem("wrong_type", f"{key!r} must be text or an integer; found {_type(value)}.")
+    text = str(value).strip()
+    if not text:
+        raise RowProblem("missing_value", f"{key!r} is empty. Fill it in, or drop the column.")
+    return text
+
+
+def _content_id(p: _Pair) -> str:
+    blob = json.dumps([prompt_key(p.prompt), p.chosen, p.rejected], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _suggest(field_name: str, candidates: list) -> str | None:
+    names = [c for c in candidates if isinstance(c, str)]
+    lower = {c.lower(): c for c in names}
+    for alias in _ALIASES.get(field_name, ()):
+        if alias in lower:
+            return lower[alias]
+    close = difflib.get_close_matches(field_name, names, n=1, cutoff=0.5)
+    if close:
+        return close[0]
+    return names[0] if len(names) == 1 else None
+
+
+def _type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _clip(text: str, n: int = 50) -> str:
+    text = " ".join(str(text).split())
+    return repr(text if len(text) <= n else text[: n - 3] + "...")
+
+
+def _list(keys: Any) -> str:
+    keys = list(keys)
+    return ", ".join(repr(k) for k in keys[:15]) + (", ..." if len(keys) > 15 else "") if keys else "no keys"
