@@ -1,0 +1,181 @@
+"""``prefspace serve`` (HTTP reward server) and ``prefspace rerank`` (best-of-N selection)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import app
+
+_ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
+_EncoderOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--encoder",
+        help="Encoder to embed with instead of the one recorded with the model (it must have the same "
+        "fingerprint; a different one is refused).",
+        show_default=False,
+    ),
+]
+_LayoutOpt = Annotated[
+    Optional[str],
+    typer.Option("--layout", help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
+                 show_default=False),
+]
+_DeviceOpt = Annotated[
+    Optional[str],
+    typer.Option("--device", help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
+                 show_default=False),
+]
+_CacheOpt = Annotated[
+    Optional[Path],
+    typer.Option("--cache", help="An embedding cache directory to read and fill.", show_default=False),
+]
+
+
+def _encoder(model: Path, name: Optional[str], layout: Optional[str], device: Optional[str]):
+    """The encoder to serve with: the recorded one unless overridden (RewardScorer checks the fingerprint)."""
+    overrides = {k: v for k, v in (("layout", layout), ("device", device)) if v is not None}
+    if name is None and not overrides:
+        return None  # RewardScorer rebuilds the recorded encoder
+    from ..embed import encoder_from_config, get_encoder
+    from ..models import describe_model
+
+    if name is not None:
+        return get_encoder(name, **overrides)
+    recorded = (describe_model(model).get("encoder") or {}).get("config")
+    if not recorded:
+        from ..exceptions import FormatError
+
+        raise FormatError(f"{model} was saved without an encoder; pass --encoder NAME.")
+    return encoder_from_config({**recorded, **overrides})
+
+
+@app.command("serve")
+def serve(
+    model: _ModelArg,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; 127.0.0.1 serves this machine only.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.", min=0, max=65535)] = 8000,
+    encoder: _EncoderOpt = None,
+    layout: _LayoutOpt = None,
+    device: _DeviceOpt = None,
+    cache: _CacheOpt = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most texts per encoder call (micro-batch).")] = 256,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0, help="How long a request waits for others to share an encoder call.")
+    ] = 5.0,
+    max_items: Annotated[int, typer.Option("--max-items", min=1, help="Most texts per request (422 beyond).")] = 512,
+    max_text_chars: Annotated[
+        int, typer.Option("--max-text-chars", min=1, help="Longest prompt/response/query in characters (422 beyond).")
+    ] = 32_000,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Largest request body in bytes (413 beyond).")
+    ] = 4 * 1024 * 1024,
+    lru_size: Annotated[int, typer.Option("--lru-size", min=0, help="Feature rows kept in memory.")] = 20_000,
+    strip: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--strip",
+            help="A string removed from /get_reward prompts and responses, e.g. '</s>' or '<|im_end|>' "
+            "(repeat for several).",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve a reward model over HTTP: /get_reward (OpenRLHF), /score, /health, /info."""
+    from ..serve import RewardScorer, ServeConfig, create_app, run_server
+
+    config = ServeConfig(
+        max_body_bytes=max_body_bytes,
+        max_items=max_items,
+        max_text_chars=max_text_chars,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        lru_size=lru_size,
+        strip=tuple(strip or ()),
+    )
+    # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache, lru_size=lru_size)
+    info = scorer.info()
+    typer.echo(
+        f"serving {model} ({info['model']['class']}, encoder {info['encoder']['fingerprint'][:12]}, "
+        f"feature_dim {info['feature_dim']}) on http://{host}:{port}  (Ctrl-C stops)",
+        err=True,
+    )
+    typer.echo(f"OpenRLHF: --remote_rm_url http://{host}:{port}/get_reward", err=True)
+    run_server(create_app(scorer, config), host=host, port=port, log_level=log_level)
+
+
+@app.command("rerank")
+def rerank(
+    model: _ModelArg,
+    candidates: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL (.gz ok) of candidate rows: a prompt and a response each, several rows per prompt.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the best response per prompt (JSONL).")],
+    n: Annotated[
+        Optional[int],
+        typer.Option("--n", min=1, help="Best of the first N candidates of each prompt (default: all).", show_default=False),
+    ] = None,
+    prompts: Annotated[
+        Optional[Path],
+        typer.Option("--prompts", help="A JSONL of prompts joined to the candidates on --join-key.", show_default=False),
+    ] = None,
+    prompt_key: Annotated[str, typer.Option("--prompt-key", help="Column holding the prompt.")] = "prompt",
+    response_key: Annotated[str, typer.Option("--response-key", help="Column holding the response.")] = "response",
+    group_key: Annotated[
+        Optional[str],
+        typer.Option("--group-key", help="Column grouping candidates (default: --join-key if present, else the prompt).",
+                     show_default=False),
+    ] = None,
+    join_key: Annotated[str, typer.Option("--join-key", help="Column joining candidates to --prompts.")] = "prompt_id",
+    encoder: _EncoderOpt = None,
+    layout: _LayoutOpt = None,
+    device: _DeviceOpt = None,
+    cache: _CacheOpt = None,
+) -> None:
+    """Best-of-N: score every candidate, write each prompt's best response with its reward."""
+    from ..serve import RewardScorer
+    from ..serve.rerank import read_candidates, rerank as rerank_candidates
+
+    cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
+                            response_key=response_key, group_key=group_key, join_key=join_key)
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache)
+    res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
+
+    seen: dict = {}
+    position = []  # each row's index among its prompt's candidates
+    for g in cands.groups:
+        position.append(seen.get(g, 0))
+        seen[g] = position[-1] + 1
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for k, i in enumerate(res.best):
+            row = dict(cands.rows[i])
+            if prompts is not None and prompt_key not in row:
+                row[prompt_key] = cands.prompts[i]
+            runner_up = float(res.runner_up[k])
+            row.update(
+                reward=float(res.rewards[i]),
+                n_candidates=int(res.n_candidates[k]),
+                candidate_index=position[i],
+                runner_up_reward=runner_up if math.isfinite(runner_up) else None,
+            )
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    typer.echo(
+        f"picked the best of {int(res.n_candidates.max())} candidates for {len(res.best)} prompts "
+        f"({int(res.n_candidates.sum())} scored) -> {out}"
+    )

@@ -1,0 +1,148 @@
+"""A prefspace reward model as a TRL reward function (``GRPOTrainer(reward_funcs=...)``).
+
+TRL calls a custom reward function as ``f(prompts=..., completions=..., completion_ids=...,
+**dataset_columns, trainer_state=..., log_metric=..., ...)`` and expects one float per
+completion. Prompts and completions come in TRL's two formats:
+
+- standard: ``prompts[i]`` and ``completions[i]`` are strings;
+- conversational: ``prompts[i]`` is a list of messages and ``completions[i]`` is
+  ``[{"role": "assistant", "content": "..."}]``.
+
+The callable is picklable (TRL's async GRPO sends reward functions to a worker process): it
+pickles the model directory and encoder configuration, and reloads the model on first use.
+It does not need trl to be imported; trl is only the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..exceptions import DataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PrefspaceRewardFunction", "reward_function"]
+
+
+def _completion_text(c: Any, i: int) -> str:
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list) and all(isinstance(m, dict) for m in c):
+        parts = []
+        for m in c:
+            content = m.get("content")
+            if not isinstance(content, str):
+                raise DataError(
+                    f"completions[{i}]: message content must be a string; got {type(content).__name__} "
+                    "(multimodal content is not supported by text encoders)."
+                )
+            parts.append(content)
+        return "".join(parts)
+    raise DataError(
+        f"completions[{i}] must be a string or a list of messages [{{'role': 'assistant', 'content': str}}]; "
+        f"got {type(c).__name__}."
+    )
+
+
+def _prompt(p: Any, i: int) -> Any:
+    if isinstance(p, str):
+        return p
+    if isinstance(p, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in p):
+        return [{"role": str(m.get("role", "")), "content": m["content"]} for m in p]
+    raise DataError(f"prompts[{i}] must be a string or a list of messages {{'role', 'content': str}}; got {type(p).__name__}.")
+
+
+class PrefspaceRewardFunction:
+    """Callable ``(prompts, completions, **kwargs) -> list[float]`` backed by a saved reward model.
+
+    Build it with :func:`reward_function`. ``__name__`` (``"prefspace_<model dir name>"``)
+    is what TRL logs the rewards under (``rewards/<name>/mean``).
+    """
+
+    def __init__(self, model_dir: str | Path, encoder: Any = None, cache: Any = None,
+                 batch_size: int = 512, name: str | None = None):
+        self.model_dir = Path(model_dir)
+        self._encoder_config = encoder.config() if encoder is not None else None
+        self._encoder = encoder
+        self._cache_dir = None if cache is None else str(getattr(cache, "directory", cache))
+        self.batch_size = int(batch_size)
+        self.__name__ = name or f"prefspace_{self.model_dir.name}"
+        self._scorer = None
+
+    @property
+    def scorer(self):
+        """The underlying :class:`~prefspace.serve.RewardScorer` (loaded on first use)."""
+        if self._scorer is None:
+            from ..serve.scorer import RewardScorer
+
+            encoder = self._encoder
+            if encoder is None and self._encoder_config is not None:
+                from ..embed import encoder_from_config
+
+                encoder = encoder_from_config(self._encoder_config)
+            self._scorer = RewardScorer(self.model_dir, encoder=encoder, cache=self._cache_dir)
+        return self._scorer
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        if len(prompts) != len(completions):
+            raise DataError(f"got {len(prompts)} prompts but {len(completions)} completions; TRL passes one prompt per completion.")
+        ps = [_prompt(p, i) for i, p in enumerate(prompts)]
+        cs = [_completion_text(c, i) for i, c in enumerate(completions)]
+        scorer = self.scorer
+        rewards: list[float] = []
+        spreads: list[float] = []
+        for start in range(0, len(cs), self.batch_size):
+            E = scorer.features(ps[start : start + self.batch_size], cs[start : start + self.batch_size])
+            rewards.extend(float(r) for r in scorer.predict(E))
+            s = scorer.spread(E)
+            if s is not None:
+                spreads.extend(float(v) for v in s)
+        log_metric = kwargs.get("log_metric")
+        if spreads and callable(log_metric):
+            log_metric(f"{self.__name__}/spread", sum(spreads) / len(spreads))
+        return [r if math.isfinite(r) else None for r in rewards]  # TRL turns None into NaN (skipped)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_scorer"] = None  # models and locks do not pickle; reloaded on first call
+        state["_encoder"] = None  # rebuilt from _encoder_config
+        return state
+
+    def __repr__(self) -> str:
+        return f"PrefspaceRewardFunction({str(self.model_dir)!r}, name={self.__name__!r})"
+
+
+def reward_function(model_dir: str | Path, encoder: Any = None, cache: Any = None,
+                    batch_size: int = 512, name: str | None = None) -> PrefspaceRewardFunction:
+    """A TRL reward function scoring completions with the reward model saved in ``model_dir``.
+
+    The model is loaded now, so a wrong directory or an encoder mismatch fails here rather
+    than in the middle of training.
+
+    Parameters
+    ----------
+    model_dir : a directory written by ``prefspace.models.save_model``
+    encoder : an encoder to use instead of the recorded one (must have the same fingerprint)
+    cache : an ``EmbeddingCache`` or its directory
+    batch_size : completions per encoder call
+    name : the name TRL logs rewards under (default ``prefspace_<dir name>``)
+
+    Returns
+    -------
+    PrefspaceRewardFunction : ``f(prompts, completions, **kwargs) -> list[float]``
+
+    Example
+    -------
+    >>> from trl import GRPOConfig, GRPOTrainer                        # doctest: +SKIP
+    >>> reward = reward_function("runs/bt-mlp")                        # doctest: +SKIP
+    >>> reward(prompts=["What is 2+2?"], completions=["4"])            # doctest: +SKIP
+    [1.42]
+    >>> trainer = GRPOTrainer(model=policy, reward_funcs=reward,       # doctest: +SKIP
+    ...                       args=GRPOConfig(output_dir="grpo"), train_dataset=ds)
+    """
+    fn = PrefspaceRewardFunction(model_dir, encoder=encoder, cache=cache, batch_size=batch_size, name=name)
+    fn.scorer  # load now: fail early on a bad directory or an encoder mismatch
+    return fn

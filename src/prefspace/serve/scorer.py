@@ -1,0 +1,241 @@
+"""Score responses with a saved reward model: the one object the server, TRL and rerank share.
+
+:class:`RewardScorer` loads a model directory written by ``prefspace.models.save_model``,
+rebuilds the encoder it was trained with (or checks the one you pass), and turns
+``(prompt, response)`` texts into rewards. Features come from
+``prefspace.embed.embed_responses``, the same function training uses, so served rewards
+match the rewards the model was evaluated with. Feature rows are kept in an in-memory LRU
+(and, when given, in an on-disk ``EmbeddingCache``), so a response scored twice is embedded
+once.
+
+What it does not do: batching of concurrent callers (``prefspace.serve.batching``) and HTTP
+(``prefspace.serve.app``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data.dataset import prompt_key
+from ..exceptions import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RewardScorer"]
+
+
+def _check_texts(prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list, list]:
+    prompts, responses = list(prompts), list(responses)
+    if len(prompts) != len(responses):
+        raise DataError(
+            f"got {len(prompts)} prompts but {len(responses)} responses; pass one prompt per response "
+            "(repeat a prompt for each of its responses)."
+        )
+    for i, r in enumerate(responses):
+        if not isinstance(r, str):
+            raise DataError(f"responses[{i}] must be a string; got {type(r).__name__}.")
+    for i, p in enumerate(prompts):
+        if isinstance(p, str):
+            continue
+        if isinstance(p, list) and all(
+            isinstance(m, dict) and isinstance(m.get("content"), str) and isinstance(m.get("role"), str) for m in p
+        ):
+            continue
+        raise DataError(
+            f"prompts[{i}] must be a string or a list of messages {{'role': str, 'content': str}}; "
+            f"got {type(p).__name__}."
+        )
+    return prompts, responses
+
+
+class RewardScorer:
+    """A saved reward model plus its encoder: ``score(prompts, responses) -> rewards``.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        A directory written by ``prefspace.models.save_model``.
+    encoder : Encoder, optional
+        The encoder to embed with. By default the encoder recorded in the model directory is
+        rebuilt. One with a different fingerprint is refused with
+        ``FingerprintMismatchError`` (its rewards would be meaningless).
+    cache : EmbeddingCache or str or Path, optional
+        An on-disk embedding cache shared with training, consulted for rows not in memory.
+    lru_size : int
+        How many feature rows to keep in memory (0 disables the in-memory cache).
+
+    Attributes
+    ----------
+    model, encoder : the loaded reward head and its encoder
+    feature_dim : int, the width of one feature row (``2 * dim`` for the "separate" layout)
+    stats : dict of counters: ``encoder_calls``, ``rows_embedded``, ``lru_hits``, ``rows_scored``
+
+    Example
+    -------
+    >>> scorer = RewardScorer("runs/bt-mlp")                          # doctest: +SKIP
+    >>> scorer.score(["What is 2+2?"] * 2, ["4", "5"])                # doctest: +SKIP
+    array([ 1.93, -0.71])
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        encoder: Any = None,
+        cache: Any = None,
+        lru_size: int = 20_000,
+    ) -> None:
+        from ..embed import EmbeddingCache
+        from ..models import load_model, load_model_encoder
+
+        self.model_dir = Path(model_dir)
+        if not self.model_dir.is_dir():
+            raise ConfigError(
+                f"{self.model_dir}: not a directory. Pass the directory save_model wrote "
+                "(it holds model.json and the weights)."
+            )
+        if lru_size < 0:
+            raise ConfigError(f"lru_size must be >= 0; got {lru_size}.")
+        if encoder is None:
+            encoder = load_model_encoder(self.model_dir)
+        # load_model refuses an encoder whose fingerprint differs from the one recorded at save time
+        self.model = load_model(self.model_dir, encoder=encoder)
+        self.encoder = encoder
+        if cache is not None and not isinstance(cache, EmbeddingCache):
+            cache = EmbeddingCache(cache)
+        self.cache = cache
+        self.lru_size = int(lru_size)
+        self._lru: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # guards the LRU and the counters
+        self._encode_lock = threading.Lock()  # one encoder call at a time (torch is not re-entrant)
+        self.stats = {"encoder_calls": 0, "rows_embedded": 0, "lru_hits": 0, "rows_scored": 0}
+        self.feature_dim = int(self.model.n_features_in_) if hasattr(self.model, "n_features_in_") else None
+        logger.info("loaded %s (%s) with encoder %s", self.model_dir, type(self.model).__name__, encoder.fingerprint)
+
+    # ------------------------------------------------------------------ features
+    def features(self, prompts: Sequence[Any], responses: Sequence[Any]) -> np.ndarray:
+        """Feature rows for each ``(prompt, response)``: float32 of shape ``(n, feature_dim)``.
+
+        Rows already in memory are reused; the rest (deduplicated) are embedded with one
+        ``embed_responses`` call.
+        """
+        from ..embed import embed_responses
+
+        prompts, responses = _check_texts(prompts, responses)
+        keys = [(prompt_key(p), r) for p, r in zip(prompts, responses)]
+        rows: list[np.ndarray | None] = [None] * len(keys)
+        missing: dict[tuple[str, str], int] = {}  # key -> position in the to-embed lists
+        miss_prompts: list = []
+        miss_responses: list = []
+        with self._lock:
+            for i, key in enumerate(keys):
+                row = self._lru.get(key)
+                if row is not None:
+                    self._lru.move_to_end(key)
+                    rows[i] = row
+                    self.stats["lru_hits"] += 1
+                elif key not in missing:
+                    missing[key] = len(miss_prompts)
+                    miss_prompts.append(prompts[i])
+                    miss_responses.append(responses[i])
+        if miss_prompts:
+            with self._encode_lock:
+                fresh = embed_responses(miss_prompts, miss_responses, self.encoder, self.cache)
+            fresh = np.asarray(fresh, dtype=np.float32)
+            with self._lock:
+                self.stats["encoder_calls"] += 1
+                self.stats["rows_embedded"] += len(miss_prompts)
+                for key, j in missing.items():
+                    self._remember(key, fresh[j])
+            for i, key in enumerate(keys):
+                if rows[i] is None:
+                    rows[i] = fresh[missing[key]]
+        if not keys:
+            return np.zeros((0, self.feature_dim or 0), dtype=np.float32)
+        return np.stack(rows).astype(np.float32, copy=False)
+
+    def _remember(self, key: tuple[str, str], row: np.ndarray) -> None:
+        if self.lru_size == 0:
+            return
+        self._lru[key] = row
+        self._lru.move_to_end(key)
+        while len(self._lru) > self.lru_size:
+            self._lru.popitem(last=False)
+
+    # ------------------------------------------------------------------ rewards
+    def score(self, prompts: Sequence[Any], responses: Sequence[Any]) -> np.ndarray:
+        """Rewards for each ``(prompt, response)``: float64 of shape ``(n,)``.
+
+        ``prompts[i]`` is a string or conversational messages; ``responses[i]`` a string.
+        """
+        E = self.features(prompts, responses)
+        return self.predict(E)
+
+    def predict(self, E: np.ndarray) -> np.ndarray:
+        """Rewards for feature rows ``E`` of shape ``(n, feature_dim)``: float64 ``(n,)``."""
+        if len(E) == 0:
+            return np.zeros(0, dtype=np.float64)
+        with self._lock:
+            self.stats["rows_scored"] += len(E)
+        return np.asarray(self.model.predict(E), dtype=np.float64)
+
+    @property
+    def has_spread(self) -> bool:
+        """True when the model is an ensemble that reports its members' disagreement (``predict_std``)."""
+        return callable(getattr(self.model, "predict_std", None))
+
+    def spread(self, E: np.ndarray) -> np.ndarray | None:
+        """Standard deviation of the ensemble members' rewards, ``(n,)``; None for a single head."""
+        if not self.has_spread:
+            return None
+        if len(E) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return np.asarray(self.model.predict_std(E), dtype=np.float64)
+
+    def p_first_wins(self, E_first: np.ndarray, E_second: np.ndarray) -> np.ndarray:
+        """P(first response preferred) for aligned rows, from the model's ``predict_proba``: ``(n,)``."""
+        if len(E_first) == 0:
+            return np.zeros(0, dtype=np.float64)
+        X = np.stack([E_first, E_second], axis=1)
+        return np.asarray(self.model.predict_proba(X), dtype=np.float64)
+
+    # ------------------------------------------------------------------ description
+    def info(self) -> dict:
+        """What is being served: model class and directory, encoder, dimensions."""
+        from .. import __version__
+
+        enc = self.encoder
+        return {
+            "model": {
+                "directory": str(self.model_dir),
+                "class": type(self.model).__name__,
+                "params": _jsonable_params(self.model),
+                "ensemble": self.has_spread,
+            },
+            "encoder": {
+                "fingerprint": enc.fingerprint,
+                "dim": int(enc.dim),
+                "layout": getattr(enc, "layout", None),
+                "config": enc.config() if hasattr(enc, "config") else None,
+            },
+            "feature_dim": self.feature_dim,
+            "prefspace_version": __version__,
+        }
+
+
+def _jsonable_params(model: Any) -> dict:
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    out = {}
+    for k, v in params.items():
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, (bool, int, float, str)) for x in v):
+            out[k] = list(v)
+        else:
+            out[k] = type(v).__name__
+    return out

@@ -1,0 +1,136 @@
+"""Parsing and limits of the reward server's request bodies (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from prefspace.exceptions import ConfigError
+from prefspace.serve.requests import (
+    RequestError,
+    ServeConfig,
+    decode_body,
+    parse_get_reward,
+    parse_score,
+    split_query,
+)
+
+CFG = ServeConfig(max_items=8, max_text_chars=100)
+
+
+def test_split_query_strips_the_given_prompt_prefix():
+    assert split_query("Human: hi\n\nAssistant: hello", "Human: hi\n\nAssistant:") == (
+        "Human: hi\n\nAssistant:",
+        " hello",
+    )
+
+
+def test_split_query_without_prompt_scores_the_whole_text():
+    assert split_query("just a response", None) == ("", "just a response")
+    assert split_query("just a response", "") == ("", "just a response")
+
+
+def test_split_query_finds_the_prompt_after_a_bos_token_and_strips_tokens():
+    assert split_query("<s>Q: 2+2? A: 4</s>", "Q: 2+2? A:", strip=("<s>", "</s>")) == ("Q: 2+2? A:", " 4")
+
+
+def test_split_query_refuses_a_prompt_not_in_the_query():
+    with pytest.raises(ValueError, match="does not occur"):
+        split_query("completely different", "Q: 2+2?")
+
+
+def test_get_reward_parses_openrlhf_body_and_ignores_labels():
+    prompts, responses = parse_get_reward(
+        {"query": ["P1 R1", "P2 R2"], "prompts": ["P1", "P2"], "labels": ["x", "y"]}, CFG
+    )
+    assert prompts == ["P1", "P2"]
+    assert responses == [" R1", " R2"]
+
+
+def test_get_reward_refuses_unsplittable_query_naming_its_index():
+    with pytest.raises(RequestError, match=r"query\[1\] does not contain prompts\[1\]") as err:
+        parse_get_reward({"query": ["P1 R1", "other"], "prompts": ["P1", "P2"]}, CFG)
+    assert err.value.status == 422
+
+
+def test_get_reward_needs_query_and_matching_prompt_count():
+    with pytest.raises(RequestError, match="missing key 'query'"):
+        parse_get_reward({"prompts": ["a"]}, CFG)
+    with pytest.raises(RequestError, match="'prompts' has 1 entries but 'query' has 2"):
+        parse_get_reward({"query": ["a", "b"], "prompts": ["a"]}, CFG)
+    with pytest.raises(RequestError, match=r"'query\[1\]' must be a string; got int"):
+        parse_get_reward({"query": ["a", 3]}, CFG)
+
+
+def test_limits_name_the_limit():
+    with pytest.raises(RequestError, match="max_items=8") as err:
+        parse_get_reward({"query": ["x"] * 9}, CFG)
+    assert err.value.status == 422 and err.value.limit == "max_items"
+    with pytest.raises(RequestError, match=r"response\[0\] has 101 characters .* max_text_chars=100") as err:
+        parse_score({"prompt": "p", "response": ["y" * 101]}, CFG)
+    assert err.value.limit == "max_text_chars"
+    with pytest.raises(RequestError, match=r"prompt\[0\] has 150 characters"):
+        parse_score({"prompt": "p" * 150, "response": ["ok"]}, CFG)
+
+
+def test_pairs_count_twice_toward_max_items():
+    with pytest.raises(RequestError, match="holds 10 texts"):
+        parse_score({"prompt": ["p"] * 5, "chosen": ["a"] * 5, "rejected": ["b"] * 5}, CFG)
+
+
+def test_score_accepts_lists_a_shared_prompt_and_conversations():
+    req = parse_score({"prompt": ["p1", "p2"], "response": ["r1", "r2"]}, CFG)
+    assert (req.prompts, req.responses, req.rejected) == (["p1", "p2"], ["r1", "r2"], None)
+
+    req = parse_score({"prompt": "shared", "response": ["a", "b", "c"]}, CFG)
+    assert req.prompts == ["shared"] * 3
+
+    conv = [{"role": "user", "content": "hi"}]
+    req = parse_score({"prompt": conv, "response": [[{"role": "assistant", "content": "hello"}]]}, CFG)
+    assert req.prompts == [conv] and req.responses == ["hello"]
+
+    req = parse_score({"messages": [conv + [{"role": "assistant", "content": "yo"}]]}, CFG)
+    assert req.prompts == [conv] and req.responses == ["yo"]
+
+
+def test_score_pairs():
+    req = parse_score({"prompt": ["p"], "chosen": ["good"], "rejected": ["bad"]}, CFG)
+    assert (req.responses, req.rejected) == (["good"], ["bad"])
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"prompts": ["p"], "response": ["r"]}, "unknown key\\(s\\) 'prompts'"),
+        ({"response": ["r"]}, "missing key 'prompt'"),
+        ({"prompt": ["p"]}, "missing key 'response'"),
+        ({"prompt": ["p"], "chosen": ["a"]}, "need both 'chosen' and 'rejected'"),
+        ({"prompt": ["p"], "response": ["r"], "chosen": ["a"], "rejected": ["b"]}, "not both"),
+        ({"prompt": ["p", "q"], "response": ["r"]}, "'prompt' has 2 entries but 'response' has 1"),
+        ({"prompt": ["p"], "response": [5]}, "'response\\[0\\]' must be a string"),
+        ({"messages": [[{"role": "user", "content": "hi"}]]}, "must end with the assistant response"),
+        ({"prompt": [[{"role": "user"}]], "response": ["r"]}, "must be a message"),
+    ],
+)
+def test_score_refuses_bad_bodies_with_a_reason(body, message):
+    with pytest.raises(RequestError, match=message) as err:
+        parse_score(body, CFG)
+    assert err.value.status == 422
+
+
+def test_decode_body_malformed_json_is_400_and_non_object_is_422():
+    with pytest.raises(RequestError, match="malformed JSON") as err:
+        decode_body(b'{"query": [')
+    assert err.value.status == 400
+    with pytest.raises(RequestError, match="not UTF-8") as err:
+        decode_body(b"\xff\xfe{")
+    assert err.value.status == 400
+    with pytest.raises(RequestError, match="must be a JSON object; got a JSON list") as err:
+        decode_body(b"[1, 2]")
+    assert err.value.status == 422
+
+
+def test_serve_config_refuses_bad_settings():
+    with pytest.raises(ConfigError, match="max_items must be >= 1"):
+        ServeConfig(max_items=0)
+    with pytest.raises(ConfigError, match="strip must hold non-empty strings"):
+        ServeConfig(strip=("",))
