@@ -1,2 +1,36 @@
-"""(stage under construction)"""
-__all__: list[str] = []
+"""Reward models on embeddings: Bradley-Terry and classification heads, ensembles, save/load.
+
+Every head takes pairs ``X`` of shape ``(n_pairs, 2, D)`` (``X[:, 0]`` chosen) in ``fit`` and
+single rows ``E`` of shape ``(n, D)`` in ``predict``; see docs/models.md. Importing this
+package imports neither torch nor lightgbm: they load when a head that needs them trains.
+"""
+
+from .ensemble import RewardEnsemble
+from .features import with_prompt_features
+from .lgbm import PreferenceClassifierLGBM
+from .linear import BradleyTerryLinear
+from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
+from .persistence import FORMAT_NAME, FORMAT_VERSION, describe_model, load_model, load_model_encoder, save_model
+
+HEADS = {
+    "bt-linear": BradleyTerryLinear,
+    "bt-mlp": BradleyTerryMLP,
+    "clf-mlp": PreferenceClassifierMLP,
+    "clf-lgbm": PreferenceClassifierLGBM,
+}
+
+__all__ = [
+    "BradleyTerryLinear",
+    "BradleyTerryMLP",
+    "PreferenceClassifierMLP",
+    "PreferenceClassifierLGBM",
+    "RewardEnsemble",
+    "HEADS",
+    "with_prompt_features",
+    "save_model",
+    "load_model",
+    "load_model_encoder",
+    "describe_model",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+]

@@ -1,0 +1,185 @@
+"""What every reward head shares: input checks, the pair-level methods, training metrics.
+
+A head only implements ``_fit`` (on validated pairs with zero-weight rows already removed),
+``_predict`` (rewards for validated rows) and ``_transform`` (last-hidden-layer features).
+Everything a user calls (``fit``, ``predict``, ``predict_proba``, ``score``, ``transform``)
+lives here, so the contract is the same for every head. Saving and loading live in
+``prefspace.models.persistence``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+
+from .._validation import check_embeddings, check_pairs, check_sample_vector
+from ..evaluate.metrics import reward_metrics
+from ..exceptions import NotFittedError, ShapeError
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_pairs(
+    X: Any, y: Any = None, sample_weight: Any = None, margin: Any = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Validate ``fit`` inputs; orient pairs by ``y``; drop rows whose weight is zero.
+
+    ``y`` (optional, shape ``(n_pairs,)``) says which response of each pair is preferred:
+    1 (or True) the first, as usual, 0 the second (that pair is swapped). Rows with weight 0
+    are removed before anything random happens, so a zero weight is the same as leaving the
+    row out.
+
+    Returns ``(X, sample_weight, margin)``: float32 ``(m, 2, d)``, float64 ``(m,)`` or None.
+    """
+    X = check_pairs(X)
+    n = len(X)
+    sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
+    margin = check_sample_vector(margin, n, name="margin")
+    if y is not None:
+        X = orient_pairs(X, y)
+    if sample_weight is not None:
+        keep = sample_weight > 0
+        if not keep.any():
+            raise ShapeError("sample_weight is zero for every pair; nothing to fit.")
+        if not keep.all():
+            X, sample_weight = X[keep], sample_weight[keep]
+            margin = None if margin is None else margin[keep]
+    return X, sample_weight, margin
+
+
+def orient_pairs(X: np.ndarray, y: Any) -> np.ndarray:
+    """Return ``X`` with pairs whose label ``y`` is 0 swapped, so that ``X[:, 0]`` is preferred."""
+    y = np.asarray(y)
+    if y.shape != (len(X),):
+        raise ShapeError(f"y must have shape ({len(X)},), one label per pair; got {y.shape}.")
+    if y.dtype == bool:
+        first = y
+    else:
+        if not np.issubdtype(y.dtype, np.number) or not np.isin(y, (0, 1)).all():
+            found = np.unique(y)[:5].tolist()
+            raise ShapeError(
+                f"y must hold 1 (first response preferred) or 0 (second preferred); found {found}. "
+                "Leave y=None when X[:, 0] is always the chosen response."
+            )
+        first = y.astype(bool)
+    if first.all():
+        return X
+    X = X.copy()
+    X[~first] = X[~first][:, ::-1]
+    return X
+
+
+class RewardHead(BaseEstimator):
+    """Base class of the reward heads: ``fit`` on pairs, ``predict`` rewards of single rows.
+
+    Subclasses set learned state in ``_fit`` and implement ``_predict`` and ``_transform``.
+    After ``fit`` every head has ``n_features_in_`` (the row dimension ``D``), ``metrics_``
+    (TRL-named metrics on the training pairs, plus ``eval_*`` on the validation pairs where
+    the head holds some out), ``history_`` (one dict per epoch or boosting round; may be
+    empty) and ``last_layer_weights_`` / ``last_layer_bias_`` such that
+    ``predict(E) == transform(E) @ last_layer_weights_ + last_layer_bias_``.
+    """
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, X, y=None, sample_weight=None, margin=None):
+        """Fit the reward head on preference pairs.
+
+        Parameters
+        ----------
+        X : array of shape (n_pairs, 2, D)
+            ``X[:, 0]`` the chosen (preferred) response's row, ``X[:, 1]`` the rejected one.
+        y : None or array of shape (n_pairs,)
+            Optional labels: 1 if ``X[:, 0]`` is preferred (the default), 0 if ``X[:, 1]`` is.
+        sample_weight : None or array of shape (n_pairs,)
+            Non-negative weight of each pair in the loss (e.g. to down-weight synthetic pairs).
+        margin : None or array of shape (n_pairs,)
+            Required reward gap, as in TRL: the loss is ``-log sigmoid(r_c - r_r - margin)``.
+
+        Returns
+        -------
+        self
+        """
+        X, sample_weight, margin = prepare_pairs(X, y, sample_weight, margin)
+        self.n_features_in_ = int(X.shape[2])
+        extra = self._fit(X, sample_weight, margin) or {}
+        rc, rr = self._pair_rewards(X)
+        metrics = reward_metrics(rc, rr)
+        metrics.update(extra)
+        self.metrics_ = metrics
+        logger.info("%s fitted on %d pairs: %s", type(self).__name__, len(X), _short(metrics))
+        return self
+
+    def predict(self, E) -> np.ndarray:
+        """Rewards of single rows.
+
+        Parameters
+        ----------
+        E : array of shape (n, D)
+            One row per response, embedded as during training.
+
+        Returns
+        -------
+        rewards : float64 array of shape (n,)
+        """
+        self._check_fitted()
+        E = check_embeddings(E, dim=self.n_features_in_)
+        return np.asarray(self._predict(E), dtype=np.float64).reshape(len(E))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """P(first response preferred) = sigmoid(r(X[:, 0]) - r(X[:, 1])), shape (n_pairs,)."""
+        rc, rr = self._pair_rewards(X)
+        return expit(rc - rr)
+
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Pairwise accuracy: fraction of pairs whose preferred response gets the strictly
+        higher reward (ties count wrong). ``y`` as in :meth:`fit`; ``sample_weight`` weights
+        pairs."""
+        X = check_pairs(X)
+        if y is not None:
+            X = orient_pairs(X, y)
+        rc, rr = self._pair_rewards(X)
+        correct = (rc > rr).astype(np.float64)
+        w = check_sample_vector(sample_weight, len(X), name="sample_weight")
+        return float(np.mean(correct) if w is None else np.average(correct, weights=w))
+
+    def transform(self, E) -> np.ndarray:
+        """Last-hidden-layer features, the input of the final linear layer: float64 (n, h).
+
+        ``predict(E) == transform(E) @ last_layer_weights_ + last_layer_bias_``.
+        """
+        self._check_fitted()
+        E = check_embeddings(E, dim=self.n_features_in_)
+        return np.asarray(self._transform(E), dtype=np.float64)
+
+    # ------------------------------------------------------------------ helpers
+    def _pair_rewards(self, X) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        X = check_pairs(X, dim=self.n_features_in_)
+        r = np.asarray(self._predict(X.reshape(-1, X.shape[2])), dtype=np.float64).reshape(len(X), 2)
+        return r[:, 0], r[:, 1]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_features_in_"):
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(X) first.")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_features_in_")
+
+    # subclasses -----------------------------------------------------------------
+    def _fit(self, X: np.ndarray, sample_weight: np.ndarray | None, margin: np.ndarray | None) -> dict | None:
+        """Learn from validated pairs; may return extra metrics (``eval_*``) for ``metrics_``."""
+        raise NotImplementedError
+
+    def _predict(self, E: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _transform(self, E: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _short(metrics: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))

@@ -1,0 +1,251 @@
+"""The MLP reward network shared by ``BradleyTerryMLP`` and ``PreferenceClassifierMLP``.
+
+Both heads train the same network ``r(e) = out(body((e - mean) / scale))`` on pairs; they
+differ only in the per-pair loss (``pair_loss``). Training uses torch (mini-batch AdamW,
+early stopping on held-out pairs, best weights restored); prediction after training uses the
+saved arrays with numpy, so a loaded model needs no torch and gives exactly the rewards of
+the fitted one.
+
+The training runs inside ``torch.random.fork_rng``: the global torch RNG is left as it was.
+The torch thread count is set to ``n_threads`` for the duration of training only and restored
+afterwards; no other global torch setting is changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+
+import numpy as np
+from scipy.special import erf
+
+from ..exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+ACTIVATIONS = ("relu", "gelu", "tanh")
+OBJECTIVES = ("bradley-terry", "classification")
+
+
+# ---------------------------------------------------------------------- numpy forward
+def _activate(h: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(h, 0.0, out=h)
+    if activation == "gelu":  # exact GELU, as torch.nn.GELU()
+        return 0.5 * h * (1.0 + erf(h / np.float32(math.sqrt(2.0))))
+    return np.tanh(h)
+
+
+def mlp_features(arrays: dict, E: np.ndarray, n_hidden: int, activation: str) -> np.ndarray:
+    """Last hidden layer (the input of the output layer) for rows ``E``: float32 (n, h).
+
+    With no hidden layer this is the standardised input.
+    """
+    h = (E - arrays["input_mean"]) / arrays["input_scale"]
+    for i in range(n_hidden):
+        h = h @ arrays[f"hidden.{i}.weight"].T + arrays[f"hidden.{i}.bias"]
+        h = _activate(h, activation)
+    return h.astype(np.float32, copy=False)
+
+
+def mlp_rewards(arrays: dict, E: np.ndarray, n_hidden: int, activation: str, chunk: int = 65536) -> np.ndarray:
+    """Rewards for rows ``E`` (n, D) from the saved arrays: float64 (n,)."""
+    out = np.empty(len(E), dtype=np.float64)
+    w, b = arrays["output.weight"][0], float(arrays["output.bias"][0])
+    for start in range(0, len(E), chunk):
+        feats = mlp_features(arrays, E[start : start + chunk], n_hidden, activation)
+        out[start : start + chunk] = feats.astype(np.float64) @ w.astype(np.float64) + b
+    return out
+
+
+# ---------------------------------------------------------------------- torch training
+def _pair_loss(rc, rr, m, objective: str):
+    """Per-pair loss. Bradley-Terry: -log sigmoid(rc - rr - m). Classification (Sun et al.
+    2025): each response is a sample, label 1 chosen / 0 rejected, logit = reward; the margin
+    asks the chosen logit to exceed +m/2 and the rejected one to stay below -m/2."""
+    import torch.nn.functional as F
+
+    if objective == "bradley-terry":
+        return F.softplus(-(rc - rr - m))
+    return 0.5 * (F.softplus(-(rc - 0.5 * m)) + F.softplus(rr + 0.5 * m))
+
+
+def _build(torch, d: int, hidden_sizes: tuple[int, ...], activation: str, dropout: float):
+    nn = torch.nn
+    act = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}[activation]
+    layers, prev = [], d
+    for h in hidden_sizes:
+        layers += [nn.Linear(prev, h), act()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        prev = h
+    return nn.Sequential(*layers), nn.Linear(prev, 1)
+
+
+@contextlib.contextmanager
+def _torch_threads(torch, n_threads: int | None):
+    """Use ``n_threads`` torch threads inside the block and restore the previous count after.
+
+    The reward MLPs multiply small matrices; on a 2-core machine shared with other jobs one
+    thread was 3-10x faster than two (threads spin waiting for a busy core).
+    """
+    before = torch.get_num_threads()
+    if n_threads is None or int(n_threads) == before:
+        yield
+        return
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(h) for h in hidden_sizes)
+    except (TypeError, ValueError):
+        raise ConfigError(f"hidden_sizes must be a sequence of positive ints; got {hidden_sizes!r}.") from None
+    if any(h <= 0 for h in sizes):
+        raise ConfigError(f"hidden_sizes must be positive; got {hidden_sizes!r}.")
+    return sizes
+
+
+def split_validation(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random (train, validation) pair indices; no validation set when it would hold < 2 pairs."""
+    n_val = int(math.ceil(fraction * n)) if fraction > 0 else 0
+    perm = rng.permutation(n)
+    if n_val < 2 or n - n_val < 2:
+        return np.sort(perm), np.empty(0, dtype=np.int64)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def train_pair_mlp(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    margin: np.ndarray | None,
+    *,
+    objective: str,
+    hidden_sizes: tuple[int, ...],
+    activation: str,
+    dropout: float,
+    learning_rate: float,
+    weight_decay: float,
+    batch_size: int,
+    max_epochs: int,
+    early_stopping: bool,
+    validation_fraction: float,
+    n_iter_no_change: int,
+    tol: float,
+    standardize: bool,
+    rng: np.random.Generator,
+    n_threads: int | None = 1,
+) -> tuple[dict, list, np.ndarray, int]:
+    """Train the reward MLP on pairs ``X`` (n, 2, D).
+
+    Returns ``(arrays, history, val_idx, best_epoch)``: ``arrays`` the float32 weights
+    (``input_mean``, ``input_scale``, ``hidden.{i}.weight/bias``, ``output.weight/bias``),
+    ``history`` one dict per epoch (``loss`` of the objective; ``eval_loss``,
+    ``eval_accuracy`` on the held-out pairs), ``val_idx`` the held-out pairs (empty without
+    validation) and ``best_epoch`` the epoch whose weights were kept (with validation, the
+    one of lowest ``eval_loss``; otherwise the last).
+    """
+    import torch
+
+    n, _, d = X.shape
+    w_all = np.ones(n) if sample_weight is None else sample_weight
+    m_all = np.zeros(n) if margin is None else margin
+
+    # ---- input scaling from the training rows (both responses of every pair)
+    rows = X.reshape(-1, d)
+    mean = rows.mean(axis=0) if standardize else np.zeros(d, dtype=np.float32)
+    scale = rows.std(axis=0) if standardize else np.ones(d, dtype=np.float32)
+    scale = np.where(scale > 1e-6, scale, 1.0)
+
+    # ---- hold out pairs for early stopping (random pairs; callers group by prompt upstream)
+    train_idx, val_idx = (
+        split_validation(n, validation_fraction, rng) if early_stopping else (np.arange(n), np.empty(0, np.int64))
+    )
+    if early_stopping and len(val_idx) == 0:
+        logger.info("too few pairs (%d) for a validation split; stopping on the training loss", n)
+    torch_seed = int(rng.integers(2**31 - 1))
+
+    def tensors(idx):
+        Xs = torch.from_numpy(np.ascontiguousarray((X[idx] - mean) / scale, dtype=np.float32))
+        w = torch.from_numpy(w_all[idx].astype(np.float32))
+        m = torch.from_numpy(m_all[idx].astype(np.float32))
+        return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m
+
+    Xc, Xr, W, M = tensors(train_idx)
+    w_norm = float(W.mean())
+    has_val = len(val_idx) > 0
+    if has_val:
+        Vc, Vr, VW, VM = tensors(val_idx)
+        vw_sum = float(VW.sum())
+
+    history: list[dict] = []
+    best = (math.inf, 0, None)  # (criterion, epoch, state)
+    stale = 0
+    n_train = len(train_idx)
+    bs = n_train if batch_size <= 0 else min(int(batch_size), n_train)
+    with torch.random.fork_rng(devices=[]), _torch_threads(torch, n_threads):
+        torch.manual_seed(torch_seed)
+        body, out = _build(torch, d, hidden_sizes, activation, dropout)
+        params = list(body.parameters()) + list(out.parameters())
+        opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+
+        def reward(x):
+            return out(body(x)).squeeze(-1)
+
+        for epoch in range(1, int(max_epochs) + 1):
+            body.train()
+            perm = torch.randperm(n_train)
+            total = 0.0
+            for start in range(0, n_train, bs):
+                idx = perm[start : start + bs]
+                k = len(idx)
+                r = reward(torch.cat([Xc[idx], Xr[idx]]))
+                loss = (W[idx] * _pair_loss(r[:k], r[k:], M[idx], objective)).sum() / (w_norm * k)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * k
+            record = {"epoch": epoch, "loss": total / n_train}
+
+            body.eval()
+            if has_val:
+                with torch.no_grad():
+                    k = len(Vc)
+                    r = reward(torch.cat([Vc, Vr]))
+                    vloss = float((VW * _pair_loss(r[:k], r[k:], VM, objective)).sum()) / vw_sum
+                    vacc = float(((r[:k] > r[k:]).float() * VW).sum()) / vw_sum
+                record.update(eval_loss=vloss, eval_accuracy=vacc)
+                criterion = vloss
+            else:
+                criterion = record["loss"]
+            history.append(record)
+
+            if criterion < best[0] - tol:
+                state = [p.detach().clone() for p in params] if has_val else None
+                best, stale = (criterion, epoch, state), 0
+            else:
+                stale += 1
+                if stale >= n_iter_no_change:
+                    break
+
+        if has_val and best[2] is not None:  # restore the epoch with the best validation loss
+            with torch.no_grad():
+                for p, saved in zip(params, best[2]):
+                    p.copy_(saved)
+
+    # ---- export float32 arrays (numpy prediction from here on)
+    arrays = {"input_mean": mean.astype(np.float32), "input_scale": scale.astype(np.float32)}
+    linears = [layer for layer in body if isinstance(layer, torch.nn.Linear)]
+    for i, layer in enumerate(linears):
+        arrays[f"hidden.{i}.weight"] = layer.weight.detach().numpy().copy()
+        arrays[f"hidden.{i}.bias"] = layer.bias.detach().numpy().copy()
+    arrays["output.weight"] = out.weight.detach().numpy().copy()
+    arrays["output.bias"] = out.bias.detach().numpy().copy()
+
+    best_epoch = int(best[1]) if has_val else len(history)
+    return arrays, history, val_idx, best_epoch

@@ -1,0 +1,147 @@
+"""Ensembles of reward heads: several members, their spread as uncertainty.
+
+Each member is a ``clone`` of the base estimator with its own ``random_state`` (when the
+estimator has one) fitted on its own bootstrap sample of the pairs. The bootstrap is drawn as
+integer counts and passed as ``sample_weight`` (a pair drawn twice weighs 2, a pair not drawn
+is left out), so no pair is duplicated and a member's validation pairs never leak into its
+training pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+
+from .._validation import check_embeddings, check_in, check_positive, check_random_state
+from ..exceptions import ConfigError
+from ._base import RewardHead
+
+AGGREGATES = ("mean", "min", "mean_minus_std")
+
+
+class RewardEnsemble(RewardHead):
+    """An ensemble of reward heads with mean, pessimistic (min) or uncertainty-penalised reward.
+
+    Parameters
+    ----------
+    estimator : reward head, default None (a ``BradleyTerryMLP()``)
+        Unfitted template; each member is a clone of it.
+    n_members : int, default 5
+    aggregate : {"mean", "min", "mean_minus_std"}, default "mean"
+        How ``predict`` combines the members' rewards: their mean, their minimum (a
+        conservative reward against over-optimisation, as in Coste et al. 2024), or
+        ``mean - lam * std`` (uncertainty-weighted).
+    lam : float, default 1.0
+        Weight of the standard deviation for ``aggregate="mean_minus_std"``.
+    bootstrap : bool, default True
+        Fit each member on a bootstrap sample of the pairs; otherwise only seeds differ.
+    random_state : None, int or numpy Generator
+        Draws the members' seeds and bootstrap samples.
+
+    Attributes
+    ----------
+    members_ : list of fitted heads
+    history_ : list of dict, one per member: its ``metrics_`` and number of distinct pairs
+    metrics_ : TRL-named metrics of the aggregated reward on the fitted pairs
+    last_layer_weights_, last_layer_bias_ : the members' last layers side by side, scaled by
+        ``1 / n_members``, so ``transform(E) @ last_layer_weights_ + last_layer_bias_`` is the
+        mean reward (the aggregate for ``aggregate="mean"``).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from prefspace.models import BradleyTerryLinear
+    >>> X = np.random.default_rng(0).normal(size=(60, 2, 8)).astype("float32")
+    >>> ens = RewardEnsemble(BradleyTerryLinear(), n_members=3, random_state=0).fit(X)
+    >>> ens.predict_members(X[:, 0]).shape, ens.predict_std(X[:, 0]).shape
+    ((3, 60), (60,))
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        n_members: int = 5,
+        aggregate: str = "mean",
+        lam: float = 1.0,
+        bootstrap: bool = True,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.n_members = n_members
+        self.aggregate = aggregate
+        self.lam = lam
+        self.bootstrap = bootstrap
+        self.random_state = random_state
+
+    def _template(self):
+        if self.estimator is None:
+            from .mlp import BradleyTerryMLP
+
+            return BradleyTerryMLP()
+        if not isinstance(self.estimator, RewardHead):
+            raise ConfigError(
+                f"estimator must be a prefspace reward head (e.g. BradleyTerryMLP()); got {type(self.estimator).__name__}."
+            )
+        return self.estimator
+
+    def _fit(self, X, sample_weight, margin) -> dict:
+        check_in(self.aggregate, AGGREGATES, name="aggregate")
+        check_positive(self.lam, name="lam", allow_zero=True)
+        k = int(check_positive(self.n_members, name="n_members"))
+        template = self._template()
+        rng = check_random_state(self.random_state)
+        n = len(X)
+        self.members_, self.history_ = [], []
+        for i in range(k):
+            member = clone(template)
+            if "random_state" in member.get_params(deep=False):
+                member.set_params(random_state=int(rng.integers(2**31 - 1)))
+            if self.bootstrap:
+                counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
+                keep = np.flatnonzero(counts)
+                w = counts[keep].astype(np.float64)
+                if sample_weight is not None:
+                    w = w * sample_weight[keep]
+                m = None if margin is None else margin[keep]
+                member.fit(X[keep], sample_weight=w, margin=m)
+            else:
+                keep = np.arange(n)
+                member.fit(X, sample_weight=sample_weight, margin=margin)
+            self.members_.append(member)
+            self.history_.append({"member": i, "n_pairs": int(len(keep)), **member.metrics_})
+        return {}
+
+    # ------------------------------------------------------------------ predictions
+    def predict_members(self, E) -> np.ndarray:
+        """Each member's rewards: float64 (n_members, n) for rows E (n, D)."""
+        self._check_fitted()
+        E = check_embeddings(E, dim=self.n_features_in_)
+        return self._members(E)
+
+    def predict_std(self, E) -> np.ndarray:
+        """Standard deviation of the members' rewards, float64 (n,): the ensemble's uncertainty."""
+        return self.predict_members(E).std(axis=0)
+
+    def _members(self, E) -> np.ndarray:
+        return np.stack([np.asarray(m._predict(E), dtype=np.float64) for m in self.members_])
+
+    def _predict(self, E):
+        R = self._members(E)
+        if self.aggregate == "min":
+            return R.min(axis=0)
+        if self.aggregate == "mean_minus_std":
+            return R.mean(axis=0) - float(self.lam) * R.std(axis=0)
+        return R.mean(axis=0)
+
+    def _transform(self, E):
+        return np.concatenate([np.asarray(m._transform(E), dtype=np.float64) for m in self.members_], axis=1)
+
+    @property
+    def last_layer_weights_(self) -> np.ndarray:
+        self._check_fitted()
+        return np.concatenate([m.last_layer_weights_ for m in self.members_]) / len(self.members_)
+
+    @property
+    def last_layer_bias_(self) -> float:
+        self._check_fitted()
+        return float(np.mean([m.last_layer_bias_ for m in self.members_]))

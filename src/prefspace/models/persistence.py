@@ -1,0 +1,386 @@
+"""Saving and loading reward models: safetensors weights + a JSON sidecar, never pickle.
+
+A model directory holds ``model.json`` (format name and version, class, ``get_params()``,
+training metrics, the encoder's config and fingerprint, the training data's fingerprint,
+user metrics, prefspace version), ``weights.safetensors`` for array weights, LightGBM's own
+text format for boosted trees, and ``members/NN/`` (each a complete model directory) for an
+ensemble. The format is specified in docs/model-format.md. Writing is atomic: everything goes
+to a temporary sibling directory that is renamed into place.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
+from ._base import RewardHead
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "prefspace-reward-model"
+FORMAT_VERSION = 1
+HEADER = "model.json"
+WEIGHTS = "weights.safetensors"
+
+
+def _classes() -> dict[str, type]:
+    from .ensemble import RewardEnsemble
+    from .lgbm import PreferenceClassifierLGBM
+    from .linear import BradleyTerryLinear
+    from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
+
+    return {c.__name__: c for c in (BradleyTerryLinear, BradleyTerryMLP, PreferenceClassifierMLP,
+                                    PreferenceClassifierLGBM, RewardEnsemble)}
+
+
+# ---------------------------------------------------------------------------- JSON helpers
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types for numpy scalars/arrays, tuples and non-finite floats (-> None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def _encode_params(model: RewardHead) -> dict:
+    params = {}
+    for name, value in model.get_params(deep=False).items():
+        if isinstance(value, RewardHead):
+            value = {"__estimator__": {"class": type(value).__name__, "params": _encode_params(value)}}
+        elif isinstance(value, np.random.Generator):
+            logger.warning("%s.%s is a numpy Generator; saved as null", type(model).__name__, name)
+            value = None
+        params[name] = _jsonable(value)
+    return params
+
+
+def _decode_params(params: dict, where: Path) -> dict:
+    out = {}
+    for name, value in params.items():
+        if isinstance(value, dict) and "__estimator__" in value:
+            spec = value["__estimator__"]
+            value = _class_for(spec.get("class"), where)(**_decode_params(spec.get("params", {}), where))
+        elif isinstance(value, list):
+            value = tuple(value)
+        out[name] = value
+    return out
+
+
+def _class_for(name: Any, where: Path) -> type:
+    classes = _classes()
+    if name not in classes:
+        raise FormatError(
+            f"{where / HEADER}: unknown model class {name!r}; this prefspace knows {', '.join(sorted(classes))}. "
+            "The model may come from a newer prefspace: upgrade it."
+        )
+    return classes[name]
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- saving
+def _write_model(model: RewardHead, directory: Path) -> dict:
+    """Write ``model``'s weights into the (new, empty) ``directory``; return its header."""
+    from safetensors.numpy import save_file
+
+    from .. import __version__
+    from .ensemble import RewardEnsemble
+
+    header: dict = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "class": type(model).__name__,
+        "params": _encode_params(model),
+        "n_features_in": int(model.n_features_in_),
+        "prefspace_version": __version__,
+        "training_metrics": dict(getattr(model, "metrics_", {})),
+    }
+    if isinstance(model, RewardEnsemble):
+        members = []
+        for i, member in enumerate(model.members_):
+            rel = f"members/{i:02d}"
+            (directory / rel).mkdir(parents=True)
+            _write_json(directory / rel / HEADER, _write_model(member, directory / rel))
+            members.append(rel)
+        header["members"] = members
+        header["state"] = {"history": model.history_}
+        return header
+    arrays, info, texts = model._state()
+    if arrays:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS),
+                  metadata={"format": FORMAT_NAME})
+        header["weights"] = WEIGHTS
+    for name, text in texts.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    header["files"] = sorted(texts)
+    header["state"] = info
+    return header
+
+
+def save_model(
+    model: RewardHead,
+    directory: str | os.PathLike,
+    encoder: Any = None,
+    *,
+    metrics: dict | None = None,
+    train_fingerprint: str | None = None,
+) -> Path:
+    """Save a fitted reward model to ``directory`` (created or replaced atomically).
+
+    Parameters
+    ----------
+    model : a fitted reward head or ``RewardEnsemble``
+    directory : path
+        Created if missing. An existing model directory is replaced; an existing non-empty
+        directory that is not a model is refused.
+    encoder : prefspace Encoder, optional
+        The encoder the training rows came from; its ``config()`` and ``fingerprint`` are
+        recorded so that ``load_model`` can refuse a different encoder and
+        ``load_model_encoder`` can rebuild this one.
+    metrics : dict, optional
+        Extra metrics to record (e.g. test-set metrics).
+    train_fingerprint : str, optional
+        Fingerprint of the training data (``PreferenceDataset.fingerprint``).
+
+    Returns
+    -------
+    Path of the model directory.
+
+    Example
+    -------
+    >>> save_model(model, "runs/bt", encoder, metrics={"test_accuracy": 0.61})  # doctest: +SKIP
+    >>> load_model("runs/bt", encoder).predict(E)                                # doctest: +SKIP
+    """
+    if not isinstance(model, RewardHead):
+        raise ConfigError(f"save_model expects a prefspace reward head; got {type(model).__name__}.")
+    model._check_fitted()
+    directory = Path(directory)
+    if directory.exists():
+        if not directory.is_dir():
+            raise FormatError(f"{directory} exists and is not a directory; choose another output path.")
+        if any(directory.iterdir()) and not (directory / HEADER).exists():
+            raise FormatError(
+                f"{directory} is a non-empty directory without {HEADER}; refusing to replace it. "
+                "Choose an empty or new directory for the model."
+            )
+    encoder_info = None
+    if encoder is not None:
+        feature_dim = getattr(encoder, "feature_dim", None)
+        if feature_dim is not None and int(feature_dim) != model.n_features_in_:
+            raise FingerprintMismatchError(
+                f"the model was fitted on rows of dimension {model.n_features_in_} but this encoder makes rows of "
+                f"dimension {feature_dim}; pass the encoder the training embeddings came from."
+            )
+        encoder_info = {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        header = _write_model(model, tmp)
+        header["encoder"] = encoder_info
+        header["train_fingerprint"] = train_fingerprint
+        header["metrics"] = dict(metrics or {})
+        header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        _write_json(tmp / HEADER, header)
+        if directory.exists():
+            old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved %s to %s", type(model).__name__, directory)
+    return directory
+
+
+# ---------------------------------------------------------------------------- loading
+def _read_header(directory: Path) -> dict:
+    path = directory / HEADER
+    if not directory.is_dir():
+        raise FormatError(f"{directory}: no such model directory. Models are written by save_model() or "
+                          "`prefspace train --out DIR`.")
+    if not path.is_file():
+        raise FormatError(f"{directory} is not a prefspace model directory: {HEADER} not found. Models are "
+                          "written by save_model() or `prefspace train --out DIR`.")
+    try:
+        header = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{path}: not valid JSON ({exc}); the model directory is corrupt.") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        found = header.get("format") if isinstance(header, dict) else type(header).__name__
+        raise FormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}; this is not a prefspace model.")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        hint = "upgrade prefspace" if isinstance(version, int) and version > FORMAT_VERSION else "re-save the model"
+        raise FormatError(
+            f"{path}: format_version {version!r} is not supported (this prefspace reads version "
+            f"{FORMAT_VERSION}); {hint}."
+        )
+    return header
+
+
+def _read_model(directory: Path, header: dict) -> RewardHead:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from .ensemble import RewardEnsemble
+
+    cls = _class_for(header.get("class"), directory)
+    try:
+        model = cls(**_decode_params(header.get("params", {}), directory))
+    except TypeError as exc:
+        raise FormatError(f"{directory / HEADER}: params do not fit {cls.__name__} ({exc}).") from None
+    state = header.get("state", {})
+    if isinstance(model, RewardEnsemble):
+        model.members_ = [_read_model(directory / rel, _read_header(directory / rel)) for rel in header.get("members", [])]
+        if not model.members_:
+            raise FormatError(f"{directory / HEADER}: an ensemble without members.")
+        model.history_ = list(state.get("history", []))
+    else:
+        arrays = {}
+        if header.get("weights"):
+            try:
+                arrays = load_file(str(directory / header["weights"]))
+            except (OSError, SafetensorError) as exc:
+                raise FormatError(f"{directory / header['weights']}: cannot read the weights ({exc}).") from None
+        texts = {}
+        for name in header.get("files", []):
+            try:
+                texts[name] = (directory / name).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise FormatError(f"{directory / name}: cannot read ({exc}).") from None
+        try:
+            model._set_state(arrays, state, texts)
+        except (KeyError, ValueError) as exc:
+            raise FormatError(f"{directory}: weights do not match the header ({exc!r}); the model is corrupt.") from None
+    model.n_features_in_ = int(header["n_features_in"])
+    if isinstance(model, RewardEnsemble):
+        if any(m.n_features_in_ != model.n_features_in_ for m in model.members_):
+            raise FormatError(f"{directory}: members disagree on the input dimension.")
+    model.metrics_ = dict(header.get("training_metrics", {}))
+    return model
+
+
+def _encoder_label(info: dict) -> str:
+    cfg = info.get("config") or {}
+    name = cfg.get("name") or cfg.get("model") or cfg.get("model_name")
+    label = json.dumps(cfg, sort_keys=True) if name is None else repr(name)
+    if name is not None and cfg.get("layout"):
+        label += f" (layout {cfg['layout']!r})"
+    return label
+
+
+def load_model(directory: str | os.PathLike, encoder: Any = None) -> RewardHead:
+    """Load a model written by :func:`save_model`. Never unpickles anything.
+
+    Parameters
+    ----------
+    directory : path of the model directory
+    encoder : prefspace Encoder, optional
+        If given, it must be the encoder the model was trained with (same fingerprint);
+        otherwise :class:`FingerprintMismatchError` names the encoder the model needs.
+
+    Raises
+    ------
+    FormatError : not a model directory, unknown format version or class, corrupt files.
+    FingerprintMismatchError : ``encoder`` differs from the training encoder.
+
+    Example
+    -------
+    >>> model = load_model("runs/bt")            # doctest: +SKIP
+    >>> rewards = model.predict(E)               # doctest: +SKIP
+    """
+    directory = Path(directory)
+    header = _read_header(directory)
+    needed = header.get("encoder")
+    if encoder is not None and needed:
+        given = getattr(encoder, "fingerprint", None)
+        if given != needed.get("fingerprint"):
+            raise FingerprintMismatchError(
+                f"{directory} was trained on embeddings from encoder {_encoder_label(needed)} "
+                f"(fingerprint {str(needed.get('fingerprint'))[:12]}), but the encoder given has fingerprint "
+                f"{str(given)[:12]}; its rewards would be meaningless. Use that encoder, e.g. "
+                f"prefspace.models.load_model_encoder({str(directory)!r})."
+            )
+    model = _read_model(directory, header)
+    logger.info("loaded %s from %s", type(model).__name__, directory)
+    return model
+
+
+def load_model_encoder(directory: str | os.PathLike):
+    """Rebuild the encoder a saved model was trained with (``prefspace.embed.encoder_from_config``)."""
+    directory = Path(directory)
+    header = _read_header(directory)
+    info = header.get("encoder")
+    if not info or not info.get("config"):
+        raise FormatError(
+            f"{directory} was saved without an encoder; embed with the encoder used for training and pass "
+            "rows to model.predict() yourself."
+        )
+    from ..embed import encoder_from_config
+
+    encoder = encoder_from_config(info["config"], expected_fingerprint=info.get("fingerprint"))
+    if getattr(encoder, "fingerprint", None) != info.get("fingerprint"):
+        raise FingerprintMismatchError(
+            f"{directory}: the encoder rebuilt from its config ({_encoder_label(info)}) has fingerprint "
+            f"{str(getattr(encoder, 'fingerprint', None))[:12]}, not the recorded "
+            f"{str(info.get('fingerprint'))[:12]}; the encoder's weights or settings changed since training."
+        )
+    return encoder
+
+
+def describe_model(directory: str | os.PathLike) -> dict:
+    """What a model directory holds, read from ``model.json`` without loading weights.
+
+    Returns a dict with ``path``, ``class``, ``format``, ``format_version``, ``params``,
+    ``n_features_in``, ``n_members`` (ensembles, else None), ``encoder`` (config and
+    fingerprint, or None), ``train_fingerprint``, ``metrics``, ``training_metrics``,
+    ``prefspace_version``, ``created``, ``files`` (relative paths) and ``size_bytes``.
+    """
+    directory = Path(directory)
+    header = _read_header(directory)
+    files = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+    return {
+        "path": str(directory),
+        "class": header.get("class"),
+        "format": header.get("format"),
+        "format_version": header.get("format_version"),
+        "params": header.get("params", {}),
+        "n_features_in": header.get("n_features_in"),
+        "n_members": len(header["members"]) if "members" in header else None,
+        "encoder": header.get("encoder"),
+        "train_fingerprint": header.get("train_fingerprint"),
+        "metrics": header.get("metrics", {}),
+        "training_metrics": header.get("training_metrics", {}),
+        "prefspace_version": header.get("prefspace_version"),
+        "created": header.get("created"),
+        "files": files,
+        "size_bytes": sum((directory / f).stat().st_size for f in files),
+    }
