@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import ShapeError
+from ..exceptions import ConfigError, ShapeError
 
 
 def _pair_arrays(rewards_chosen, rewards_rejected) -> tuple[np.ndarray, np.ndarray]:
@@ -46,4 +46,103 @@ def reward_metrics(rewards_chosen, rewards_rejected) -> dict[str, float]:
         "min_reward": float(np.min(both)),
         "max_reward": float(np.max(both)),
         "n_pairs": int(rc.size),
+    }
+
+
+def bootstrap_interval(
+    values, *, n_boot: int = 1000, level: float = 0.95, random_state=0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval for the mean of ``values``.
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        Per-example scores (for accuracy: 1.0 correct, 0.0 wrong).
+    n_boot : number of resamples (with replacement, size n each).
+    level : coverage of the interval, e.g. 0.95.
+    random_state : seed; the same seed gives the same interval.
+
+    Returns ``(low, high)``. One value, or all values equal, gives ``(mean, mean)``.
+
+    Example
+    -------
+    >>> bootstrap_interval([1.0, 1.0, 1.0])
+    (1.0, 1.0)
+    """
+    from .._validation import check_random_state
+
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ShapeError("bootstrap_interval: no values.")
+    if not 0.0 < level < 1.0:
+        raise ConfigError(f"level must be in (0, 1); got {level!r}.")
+    if n_boot < 1:
+        raise ConfigError(f"n_boot must be >= 1; got {n_boot!r}.")
+    rng = check_random_state(random_state)
+    # Resample in blocks so memory stays bounded for large n.
+    means = np.empty(n_boot)
+    block = max(1, min(n_boot, 2_000_000 // max(v.size, 1)))
+    for start in range(0, n_boot, block):
+        stop = min(n_boot, start + block)
+        idx = rng.integers(0, v.size, size=(stop - start, v.size))
+        means[start:stop] = v[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def accuracy_with_interval(
+    rewards_chosen, rewards_rejected, *, n_boot: int = 1000, level: float = 0.95, random_state=0
+) -> dict[str, float]:
+    """Pairwise accuracy (ties wrong) with a percentile-bootstrap interval over pairs.
+
+    Returns ``{"accuracy", "ci_low", "ci_high", "n_pairs"}``.
+
+    Example
+    -------
+    >>> accuracy_with_interval([1.0, 2.0], [0.0, 3.0])["accuracy"]
+    0.5
+    """
+    rc, rr = _pair_arrays(rewards_chosen, rewards_rejected)
+    correct = (rc > rr).astype(np.float64)
+    low, high = bootstrap_interval(correct, n_boot=n_boot, level=level, random_state=random_state)
+    return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n_pairs": int(rc.size)}
+
+
+def subset_accuracy(rewards_chosen, rewards_rejected, subsets) -> dict:
+    """Accuracy per subset and the averages over subsets, as reward-bench reports them.
+
+    Parameters
+    ----------
+    rewards_chosen, rewards_rejected : array-like of shape (n_pairs,)
+    subsets : sequence of str of length n_pairs (e.g. ``"harmlessness"``)
+
+    Returns
+    -------
+    dict with ``per_subset`` ({name: {"accuracy", "n_pairs"}}, names sorted),
+    ``weighted`` (the example-weighted average over subsets, sum_s n_s acc_s / sum_s n_s;
+    reward-bench's section score, equal to the accuracy over all pairs) and ``macro`` (the
+    unweighted mean of the subset accuracies).
+
+    Example
+    -------
+    >>> out = subset_accuracy([1, 1, 0], [0, 0, 1], ["a", "a", "b"])
+    >>> out["weighted"], out["macro"]
+    (0.6666666666666666, 0.5)
+    """
+    rc, rr = _pair_arrays(rewards_chosen, rewards_rejected)
+    labels = np.asarray([str(s) for s in subsets], dtype=object)
+    if labels.shape != rc.shape:
+        raise ShapeError(f"subsets has {labels.size} entries but there are {rc.size} pairs.")
+    correct = rc > rr
+    per_subset = {}
+    for name in sorted(set(labels.tolist())):
+        mask = labels == name
+        per_subset[name] = {"accuracy": float(correct[mask].mean()), "n_pairs": int(mask.sum())}
+    n = np.array([v["n_pairs"] for v in per_subset.values()], dtype=np.float64)
+    acc = np.array([v["accuracy"] for v in per_subset.values()])
+    return {
+        "per_subset": per_subset,
+        "weighted": float((n * acc).sum() / n.sum()),
+        "macro": float(acc.mean()),
     }

@@ -1,0 +1,217 @@
+"""``prefspace evaluate``, ``prefspace experiment`` and ``prefspace demo``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..exceptions import ConfigError
+from . import app
+from ._options import (
+    ChosenKey,
+    DataArg,
+    IdKey,
+    LabelKey,
+    Limit,
+    OnBadRows,
+    PromptKey,
+    RejectedKey,
+    ResponseAKey,
+    ResponseBKey,
+    Split,
+    SubsetKey,
+    Ties,
+    preference_load_kwargs,
+)
+
+OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
+Jobs = Annotated[
+    Optional[int],
+    typer.Option("--jobs", "-j", min=1, help="Worker processes (default: the config's jobs, else all cores; capped at the cores)."),
+]
+
+
+def _progress_bar(label: str):
+    """A rich progress bar on stderr, driven by the runner's progress(done, total, row) callback."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[last]}"), console=Console(stderr=True),
+    )
+    state = {"task": None}
+
+    def update(done: int, total: int, row: dict | None) -> None:
+        if state["task"] is None:
+            state["task"] = progress.add_task(label, total=total, completed=done, last="")
+            return
+        last = ""
+        if row:
+            metric = next((m for m in ("accuracy", "spearman") if isinstance(row.get(m), (int, float))), None)
+            score = f": {metric} {row[metric]:.3f}" if metric else ""
+            last = f"{row['dataset']} b={row['budget']} {row['method']} s={row['seed']}{score}"
+        progress.update(state["task"], completed=done, last=last)
+
+    return progress, update
+
+
+def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..evaluate.report import format_interval, mean_interval
+
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["budget"], r["method"]), []).append(r)
+    table = Table(title="mean over seeds [95% interval]")
+    for col in ("dataset", "budget", "method", "seeds", *metric_names):
+        table.add_column(col, no_wrap=True)
+    for (ds, budget, method), grp in groups.items():
+        cells = [format_interval(*mean_interval([g.get(m) for g in grp])) for m in metric_names]
+        table.add_row(ds, str(budget), method, str(len(grp)), *cells)
+    # Piped output (make demo | tee, CI logs) is not a terminal: do not squeeze to 80 columns.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+@app.command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML); see docs/evaluation.md.", show_default=False)],
+    out: OutDir,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Override a config value, KEY=VALUE (dotted keys; e.g. data_root=../shared/data). Repeatable."),
+    ] = None,
+    jobs: Jobs = None,
+) -> None:
+    """Run a grid of datasets x budgets x methods x seeds in parallel; resumable.
+
+    Finished cells (in OUT/results.jsonl) are skipped on rerun. Writes OUT/results.csv, OUT/summary.md, OUT/plots/*.png and OUT/report.html.
+    """
+    from ..evaluate.config import load_config, parse_overrides
+    from ..evaluate.experiment import run_experiment
+    from ..evaluate.summarize import write_outputs
+
+    cfg = load_config(config, parse_overrides(set_), out_dir=out)
+    start = time.perf_counter()
+    progress, update = _progress_bar(cfg["name"])
+    with progress:
+        rows = run_experiment(cfg, out, jobs=jobs, progress=update)
+    paths = write_outputs(rows, cfg, out)
+    _print_summary(rows, ("accuracy", "ece", *(["spearman"] if any(r.get("kind") == "scored" for r in rows) else [])))
+    typer.echo(f"{len(rows)} cells in {time.perf_counter() - start:.1f} s")
+    typer.echo(f"summary: {paths['summary_md']}")
+    typer.echo(f"report:  {paths['report_html']}")
+
+
+@app.command()
+def demo(
+    out: OutDir = Path("demo-output"),
+    jobs: Jobs = None,
+) -> None:
+    """Offline demo: real-only vs LENS-augmented reward models on the bundled pairs, with a report.
+
+    Embeds the bundled demo pairs with the bundled encoder (cache under OUT/cache), trains both at
+    small budgets, evaluates them on the same held-out pairs, and writes OUT/report.html.
+    """
+    from ..evaluate.demo import run_demo
+
+    start = time.perf_counter()
+    progress, update = _progress_bar("demo")
+    with progress:
+        result = run_demo(out, jobs=jobs, progress=update)
+    _print_summary(result["rows"])
+    typer.echo(f"done in {time.perf_counter() - start:.1f} s")
+    typer.echo(f"report: {result['paths']['report_html']}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A model directory written by save_model / prefspace train.", show_default=False)],
+    data: DataArg,
+    out: OutDir,
+    prompts: Annotated[
+        Optional[Path],
+        typer.Option("--prompts", help="Scored data: the prompts file joined to DATA's responses (DATA is then a scored-response file).", show_default=False),
+    ] = None,
+    score_key: Annotated[
+        Optional[str], typer.Option("--score-key", help="Scored data: the gold-score column (default: the first of score, gold, reward).", show_default=False)
+    ] = None,
+    limit_prompts: Annotated[
+        Optional[int], typer.Option("--limit-prompts", min=1, help="Scored data: evaluate on the first N prompts only.", show_default=False)
+    ] = None,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache directory (default: OUT/cache).", show_default=False)] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples for the accuracy interval.")] = 1000,
+    prompt_key: PromptKey = None,
+    chosen_key: ChosenKey = None,
+    rejected_key: RejectedKey = None,
+    response_a_key: ResponseAKey = None,
+    response_b_key: ResponseBKey = None,
+    label_key: LabelKey = None,
+    subset_key: SubsetKey = None,
+    id_key: IdKey = None,
+    on_bad_rows: OnBadRows = "error",
+    ties: Ties = "drop",
+    split: Split = None,
+    limit: Limit = None,
+) -> None:
+    """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
+
+    Pair data: accuracy with a bootstrap 95% interval, per subset, calibration (ECE, reliability).
+    Scored data (--prompts): best-of-N with oracle and random, per-prompt Spearman and Kendall.
+    Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
+    """
+    from ..embed import EmbeddingCache
+    from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
+
+    reward_model, encoder = _load_model_and_encoder(model)
+    cache_dir = EmbeddingCache(cache or out / "cache")
+    if prompts is None:
+        from ..data import load_preferences
+        from ..embed import embed_pairs
+
+        kwargs = preference_load_kwargs(locals())
+        dataset = load_preferences(data, **kwargs)
+        X = embed_pairs(dataset, encoder, cache=cache_dir).X
+        result = evaluate_pairs(reward_model, X, subsets=dataset.subset, n_boot=n_boot)
+        result["data"] = str(data)
+        headline = f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] on {result['n_pairs']} pairs; ECE {result['ece']:.4f}"
+        if dataset.subset is not None:
+            per = ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in result["subsets"]["per_subset"].items())
+            headline += f"\nper subset: {per}; weighted {result['subsets']['weighted']:.4f}"
+    else:
+        import numpy as np
+
+        from ..data import load_scored_responses
+        from ..embed import embed_responses
+
+        scored = load_scored_responses(data, prompts=prompts, score_key=score_key)
+        rows = np.arange(len(scored))
+        if limit_prompts is not None:
+            rows = np.flatnonzero(scored.prompt_index < limit_prompts)
+        if rows.size == 0:
+            raise ConfigError("--limit-prompts left no responses to evaluate.")
+        row_prompts = scored.row_prompts()
+        F = embed_responses([row_prompts[i] for i in rows], [scored.responses[i] for i in rows], encoder, cache=cache_dir)
+        result = evaluate_scored(reward_model, F, scored.scores[rows], scored.prompt_index[rows])
+        result["data"] = str(data)
+        c = result["best_of_n"]
+        headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
+                    f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts")
+    paths = write_evaluation(result, out, title=f"Evaluation of {model.name}", meta=f"model {model}; data {data}")
+    typer.echo(headline)
+    typer.echo(f"metrics: {paths['metrics_json']}")
+    typer.echo(f"report:  {paths['report_html']}")
+
+
+def _load_model_and_encoder(model_dir: Path):
+    """The saved model and the encoder it was trained with (rebuilt from model.json)."""
+    from ..models import load_model, load_model_encoder
+
+    encoder = load_model_encoder(model_dir)
+    return load_model(model_dir, encoder=encoder), encoder

@@ -1,0 +1,388 @@
+"""One experiment cell: (dataset, budget, method, seed) -> a JSON-able result row.
+
+The parent process prepares every dataset once (:func:`prepare_dataset`: load, split, embed,
+write arrays to ``DIR/prepared/``); each cell then only reads arrays, draws its training pairs,
+fits a head (optionally on augmented pairs, or on actively selected pairs) and evaluates it on
+the dataset's fixed test split. A cell's result depends only on the cell and the prepared data,
+never on which other cells ran before it in the same process, so a resumed run gives the same
+rows as an uninterrupted one.
+
+Training draws are nested and shared: for seed ``s``, the training pairs of budget ``b`` are the
+first ``b`` of one seed-``s`` draw, whatever the method. Paired differences between methods (and
+curves over budgets) therefore compare like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import ConfigError, DataError, FormatError
+from .calibration import pair_calibration
+from .config import spec_hash
+from .metrics import accuracy_with_interval, reward_metrics, subset_accuracy
+from .ranking import best_of_n_curve, rank_correlations
+
+logger = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------- preparation
+
+
+def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> dict:
+    """Load, split and embed one dataset once; return a small JSON-able handle for the cells.
+
+    Arrays go to ``out_dir/prepared/<name>-<hash>.safetensors`` (reused when present).
+    """
+    from safetensors.numpy import load_file, save_file
+
+    kind = ds["kind"]
+    key = spec_hash({k: v for k, v in ds.items() if k != "cache"})
+    prepared = Path(out_dir) / "prepared"
+    prepared.mkdir(parents=True, exist_ok=True)
+    arrays_path = prepared / f"{ds['name']}-{key}.safetensors"
+    meta_path = arrays_path.with_suffix(".json")
+    handle = {"name": ds["name"], "kind": kind, "arrays": str(arrays_path), "meta": str(meta_path), "spec": ds}
+    if kind == "pair_arrays":
+        for side in ("train", "test"):
+            _load_pair_array(ds[side], side)  # fail early, in the parent
+        handle.update({"arrays": None, "meta": None})
+        return handle
+    if arrays_path.exists() and meta_path.exists():
+        logger.info("reusing prepared %s", arrays_path)
+        return handle
+
+    if kind == "pairs":
+        arrays, meta = _prepare_pairs(ds, out_dir)
+    else:
+        arrays, meta = _prepare_scored(ds, max_budget)
+    tmp = arrays_path.with_name(f"{arrays_path.name}.tmp-{os.getpid()}")
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+    os.replace(tmp, arrays_path)
+    tmp = meta_path.with_name(f"{meta_path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(tmp, meta_path)
+    load_file(str(arrays_path))  # a corrupt write fails here, not in a worker
+    return handle
+
+
+def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
+    from ..data import load_preferences, split_by_prompt
+    from ..embed import EmbeddingCache, embed_pairs, get_encoder
+
+    data = load_preferences(ds["path"], **(ds.get("load") or {}))
+    if ds.get("limit"):
+        data = data.select(np.arange(min(int(ds["limit"]), len(data))))
+    split = {"seed": int(ds.get("split_seed", 0))}
+    if ds.get("test_size") is not None:
+        split["test_size"] = int(ds["test_size"])
+    else:
+        split["test_fraction"] = float(ds.get("test_fraction", 0.2))
+    train, test = split_by_prompt(data, **split)
+    enc_spec = ds.get("encoder") or "all-MiniLM-L6-v2"
+    encoder = get_encoder(**enc_spec) if isinstance(enc_spec, dict) else get_encoder(enc_spec)
+    cache = EmbeddingCache(ds.get("cache") or Path(out_dir) / "cache")
+    X_train = embed_pairs(train, encoder, cache=cache).X
+    X_test = embed_pairs(test, encoder, cache=cache).X
+    meta = {
+        "n_train": len(train),
+        "n_test": len(test),
+        "test_subset": test.subset,
+        "encoder": encoder.fingerprint,
+    }
+    return {"X_train": X_train.astype(np.float32), "X_test": X_test.astype(np.float32)}, meta
+
+
+def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
+    from ..data import load_scored_responses
+    from .simulate import pairs_from_scores
+
+    scored = load_scored_responses(ds["responses"], prompts=ds["prompts"], **(ds.get("load") or {}))
+    n_prompts = scored.n_prompts
+    rng = np.random.default_rng(int(ds.get("split_seed", 0)))
+    order = rng.permutation(n_prompts)
+    if ds.get("test_size") is not None:
+        n_test = int(ds["test_size"])
+    else:
+        n_test = int(round(float(ds.get("test_fraction", 0.2)) * n_prompts))
+    if not 1 <= n_test < n_prompts:
+        raise ConfigError(f"dataset {ds['name']!r}: test_size must leave prompts on both sides; got {n_test} of {n_prompts}.")
+    test_prompts = np.sort(order[:n_test])
+    is_test = np.isin(scored.prompt_index, test_prompts)
+    test_rows = np.flatnonzero(is_test)
+    train_rows = np.flatnonzero(~is_test)
+    # Held-out pairs for accuracy and calibration: noiseless, within test prompts, fixed.
+    sim = dict(ds.get("simulate") or {})
+    test_pairs = pairs_from_scores(
+        scored, int(ds.get("test_pairs", 2000)), within_prompt=True, strategy="random", noise="none",
+        transform=sim.get("transform"), rows=test_rows, seed=int(ds.get("split_seed", 0)) + 1,
+    )
+    arrays = {
+        "scores": scored.scores.astype(np.float64),
+        "prompt_index": scored.prompt_index.astype(np.int64),
+        "train_rows": train_rows.astype(np.int64),
+        "test_rows": test_rows.astype(np.int64),
+        "test_chosen": test_pairs.chosen,
+        "test_rejected": test_pairs.rejected,
+    }
+    meta = {"n_responses": len(scored), "n_prompts": n_prompts, "n_test_prompts": int(n_test)}
+    return arrays, meta
+
+
+def _load_pair_array(path, side: str) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"pair_arrays {side}: {p} not found.")
+    if p.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+
+        arrays = load_file(str(p))
+        if "X" not in arrays:
+            raise FormatError(f"{p}: expected a tensor named 'X' of shape (n_pairs, 2, D); found {sorted(arrays)}.")
+        X = arrays["X"]
+    else:
+        X = np.load(p, allow_pickle=False)
+    if X.ndim != 3 or X.shape[1] != 2:
+        raise DataError(f"{p}: pair arrays must have shape (n_pairs, 2, D) with [:, 0] chosen; got {X.shape}.")
+    return X.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- loading in a worker
+
+_LOADED: dict[str, dict] = {}
+
+
+def _load(handle: dict) -> dict:
+    """The arrays a cell needs, loaded once per process."""
+    cache_key = json.dumps(handle, sort_keys=True, default=str)
+    if cache_key in _LOADED:
+        return _LOADED[cache_key]
+    ds = handle["spec"]
+    if handle["kind"] == "pair_arrays":
+        data = {"X_train": _load_pair_array(ds["train"], "train"), "X_test": _load_pair_array(ds["test"], "test"), "meta": {}}
+    else:
+        from safetensors.numpy import load_file
+
+        data = dict(load_file(handle["arrays"]))
+        data["meta"] = json.loads(Path(handle["meta"]).read_text(encoding="utf-8"))
+        if handle["kind"] == "scored":
+            data["features"] = scored_features(ds["prompt_embeddings"], ds["response_embeddings"], data["prompt_index"])
+    _LOADED.clear()  # keep one dataset in memory per worker
+    _LOADED[cache_key] = data
+    return data
+
+
+def scored_features(prompt_embeddings, response_embeddings, prompt_index) -> np.ndarray:
+    """Response rows for a scored set from precomputed embeddings (the "separate" layout).
+
+    Returns float32 ``(n_responses, 2 * dim)``: ``[prompt embedding, response embedding]``, built
+    by :func:`prefspace.embed.scored_response_features` (the same rows serving would see).
+    """
+    from ..embed import scored_response_features
+
+    P = np.load(prompt_embeddings, allow_pickle=False)
+    view = _ScoredView(None, prompt_index, n_prompts=len(P))
+    return scored_response_features(view, P, response_embeddings)
+
+
+# ----------------------------------------------------------------------------- one cell
+
+
+def cell_key(dataset: str, budget: int, method: str, seed: int, spec: str) -> str:
+    return f"{dataset}|{budget}|{method}|{seed}|{spec}"
+
+
+def run_cell(task: dict) -> dict:
+    """Train and evaluate one cell. ``task`` holds the dataset handle, the method spec, budget,
+    seed, the largest budget (for nested draws) and evaluation options. Returns the result row."""
+    start = time.perf_counter()
+    handle, method = task["dataset"], task["method"]
+    budget, seed = int(task["budget"]), int(task["seed"])
+    ev = task.get("eval") or {}
+    data = _load(handle)
+    row = {
+        "key": task["key"],
+        "dataset": handle["name"],
+        "kind": handle["kind"],
+        "budget": budget,
+        "method": method["name"],
+        "seed": seed,
+    }
+    if method.get("select"):
+        row["n_train"] = budget
+        row.update(_run_selection(method, handle, data, budget, seed))
+    else:
+        X_train, y_info = _training_pairs(handle, data, budget, seed, int(task["max_budget"]))
+        model, fit_info = _fit_method(method, X_train, seed)
+        row.update({"n_train": int(len(X_train)), **y_info, **fit_info})
+        row.update(_evaluate(model, handle, data, ev, seed))
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    return row
+
+
+def _training_pairs(handle, data, budget, seed, max_budget) -> tuple[np.ndarray, dict]:
+    if handle["kind"] in ("pairs", "pair_arrays"):
+        X = data["X_train"]
+        if budget > len(X):
+            raise ConfigError(
+                f"dataset {handle['name']!r}: budget {budget} exceeds the {len(X)} training pairs. "
+                "Lower the budget or use a larger split."
+            )
+        order = np.random.default_rng(seed).permutation(len(X))
+        return X[order[:budget]], {}
+    from .simulate import pairs_from_scores
+
+    sim = dict(handle["spec"].get("simulate") or {})
+    scored = _ScoredView(data["scores"], data["prompt_index"])
+    pairs = pairs_from_scores(scored, max_budget, rows=data["train_rows"], seed=seed, **sim)
+    first = np.arange(budget)
+    X = np.stack([data["features"][pairs.chosen[first]], data["features"][pairs.rejected[first]]], axis=1)
+    flipped = float(np.mean(pairs.gold_gap[first] < 0))
+    return X, {"label_flip_rate": flipped}
+
+
+class _ScoredView:
+    """The columns :func:`pairs_from_scores` and ``scored_response_features`` read."""
+
+    def __init__(self, scores, prompt_index, n_prompts: int | None = None):
+        self.scores = scores
+        self.prompt_index = np.asarray(prompt_index, dtype=np.int64)
+        n = int(self.prompt_index.max()) + 1 if n_prompts is None else n_prompts
+        self.prompts = range(n)
+        self.responses = range(self.prompt_index.size)
+
+
+def _make_head(method: dict, seed: int):
+    from .. import models
+
+    name = method["head"]
+    cls = getattr(models, name, None)
+    if cls is None:
+        available = [n for n in getattr(models, "__all__", []) if n[0].isupper()]
+        raise ConfigError(f"method {method['name']!r}: unknown head {name!r}; available: {available}.")
+    params = dict(method.get("params") or {})
+    head = cls(**params)
+    if "random_state" in head.get_params() and "random_state" not in params:
+        head.set_params(random_state=seed)
+    return head
+
+
+def _fit_method(method: dict, X_train: np.ndarray, seed: int):
+    info: dict = {}
+    aug = method.get("augment")
+    head = _make_head(method, seed)
+    if aug:
+        from ..synth import augment_pairs
+
+        aug = dict(aug)
+        kind = aug.pop("method", "lens")
+        factor = aug.pop("factor", 4)
+        t0 = time.perf_counter()
+        X_aug, weight, aug_info = augment_pairs(
+            X_train, method=kind, factor=factor, estimator=_make_head(method, seed), random_state=seed, **aug
+        )
+        info["augment_seconds"] = round(time.perf_counter() - t0, 3)
+        info["n_synthetic"] = int(len(X_aug) - len(X_train))
+        info["augment_info"] = _jsonable(aug_info)
+        head.fit(X_aug, sample_weight=weight)
+    else:
+        head.fit(X_train)
+    return head, info
+
+
+def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: int) -> dict:
+    """An active-labelling cell: ``prefspace.select.run_active_learning`` spends ``budget`` labels
+    in rounds on the training prompts and is scored on this dataset's test prompts.
+
+    The select stage trains and scores the model itself, so these cells report its metrics
+    (``spearman``, ``bon@<N>``, per round in ``rounds``) and no pairwise accuracy or calibration.
+    """
+    if handle["kind"] != "scored":
+        raise ConfigError(
+            f"method {method['name']!r}: selection needs a scored dataset (gold scores to label with); "
+            f"{handle['name']!r} is {handle['kind']!r}."
+        )
+    from ..select import run_active_learning
+
+    sel = dict(method["select"])
+    strategy = sel.pop("strategy", "random")
+    sim = dict(handle["spec"].get("simulate") or {})
+    for key in ("within_prompt", "noise", "beta", "transform", "eps"):
+        if key in sim and key not in sel:
+            sel[key] = sim[key]
+    sel.setdefault("batch_size", max(1, min(250, budget // 4)))
+    best_of = int(sel.pop("best_of", 16))
+    test_prompts = np.unique(data["prompt_index"][data["test_rows"]])
+    records = run_active_learning(
+        data["features"], data["prompt_index"], data["scores"], strategy=strategy, budget=budget,
+        estimator=_make_head(method, seed), test_prompts=test_prompts, best_of=best_of, seed=seed, **sel,
+    )
+    last = records[-1]
+    return {
+        "strategy": strategy,
+        "spearman": last.get("spearman"),
+        f"bon@{best_of}": last.get(f"best_of_{best_of}"),
+        "rounds": [_jsonable(r) for r in records],
+    }
+
+
+def _evaluate(model, handle, data, ev: dict, seed: int) -> dict:
+    n_boot = int(ev.get("n_boot", 1000))
+    n_bins = int(ev.get("n_bins", 10))
+    out: dict = {}
+    if handle["kind"] in ("pairs", "pair_arrays"):
+        X_test = data["X_test"]
+    else:
+        F = data["features"]
+        X_test = np.stack([F[data["test_chosen"]], F[data["test_rejected"]]], axis=1)
+    D = X_test.shape[2]
+    r = model.predict(X_test.reshape(-1, D)).reshape(len(X_test), 2)
+    acc = accuracy_with_interval(r[:, 0], r[:, 1], n_boot=n_boot, random_state=seed)
+    out.update({"accuracy": acc["accuracy"], "acc_ci_low": acc["ci_low"], "acc_ci_high": acc["ci_high"]})
+    trl = reward_metrics(r[:, 0], r[:, 1])
+    out.update({"loss": trl["loss"], "margin": trl["margin"], "n_test": trl["n_pairs"]})
+    p = 1.0 / (1.0 + np.exp(-(r[:, 0] - r[:, 1])))
+    cal = pair_calibration(p, n_bins=n_bins)
+    out["ece"] = cal["ece"]
+    out["reliability"] = {
+        "count": cal["count"].tolist(),
+        "prob_sum": np.nan_to_num(cal["mean_prob"] * cal["count"]).tolist(),
+        "pos_sum": np.nan_to_num(cal["frac_pos"] * cal["count"]).tolist(),
+    }
+    subsets = (data.get("meta") or {}).get("test_subset")
+    if subsets:
+        sub = subset_accuracy(r[:, 0], r[:, 1], subsets)
+        out["subset_accuracy"] = {k: v["accuracy"] for k, v in sub["per_subset"].items()}
+        out["subset_weighted"] = sub["weighted"]
+    if handle["kind"] == "scored":
+        rows = data["test_rows"]
+        rewards = model.predict(data["features"][rows])
+        gold = data["scores"][rows]
+        pi = data["prompt_index"][rows]
+        groups = [np.flatnonzero(pi == k) for k in np.unique(pi)]
+        curve = best_of_n_curve(rewards, gold, groups, ns=ev.get("best_of_n"))
+        out["best_of_n"] = curve
+        for n, v in zip(curve["n"], curve["model"]):
+            out[f"bon@{n}"] = v
+        corr = rank_correlations(rewards, gold, groups)
+        out["spearman"] = corr["spearman"]
+        out["kendall"] = corr["kendall"]
+    return out
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist() if obj.size <= 64 else f"array{obj.shape}"
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)

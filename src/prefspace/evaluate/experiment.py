@@ -1,0 +1,213 @@
+"""The experiment runner: a grid of cells, run in parallel processes, resumable.
+
+``run_experiment(config, out_dir)`` prepares each dataset once, then runs every
+(dataset, budget, method, seed) cell that ``out_dir/results.jsonl`` does not already hold, in
+up to ``jobs`` spawned worker processes (never more than the machine's cores). Each finished
+cell is appended to ``results.jsonl`` as one JSON line by the parent (flushed and fsynced), so
+an interrupted run loses at most the cells in flight; rerunning skips finished cells. A cell is
+keyed by its coordinates and a hash of its dataset and method specs, so editing a method's
+parameters reruns that method's cells instead of reusing stale rows.
+
+What it does not do: schedule across machines, or retry a failing cell (the error stops the run
+and names the cell; finished rows stay).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+from ..exceptions import ConfigError, FormatError
+from .cells import cell_key, prepare_dataset, run_cell
+from .config import spec_hash
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+
+
+def plan_cells(config: dict) -> list[dict]:
+    """Every cell of the grid, in a stable order (dataset, method, seed, budget)."""
+    tasks = []
+    max_budget = max(config["budgets"])
+    for ds in config["datasets"]:
+        for method in config["methods"]:
+            spec = spec_hash({"dataset": {k: v for k, v in ds.items() if k != "cache"}, "method": method,
+                              "eval": config.get("eval") or {}, "max_budget": max_budget})
+            for seed in config["seeds"]:
+                for budget in config["budgets"]:
+                    tasks.append({
+                        "key": cell_key(ds["name"], budget, method["name"], seed, spec),
+                        "dataset_name": ds["name"],
+                        "method": method,
+                        "budget": budget,
+                        "seed": seed,
+                        "max_budget": max_budget,
+                        "eval": config.get("eval") or {},
+                    })
+    return tasks
+
+
+def read_results(path) -> list[dict]:
+    """Rows of a results.jsonl; a truncated last line (an interrupted write) is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                logger.warning("%s: ignoring a truncated last line (interrupted write)", path)
+                continue
+            raise FormatError(f"{path}:{i + 1}: not a JSON line; delete the line or the file to rerun those cells.") from None
+    return rows
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """A run killed mid-write leaves a last line without its newline: cut it off (atomically)
+    before appending, so the next row does not land on the same line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    keep = data[: data.rfind(b"\n") + 1]
+    logger.warning("%s: dropping a partial last line left by an interrupted run", path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(keep)
+    os.replace(tmp, path)
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def run_experiment(
+    config: dict,
+    out_dir,
+    *,
+    jobs: int | None = None,
+    progress: Callable[[int, int, dict | None], None] | None = None,
+) -> list[dict]:
+    """Run the grid (only the cells not yet in ``out_dir/results.jsonl``) and return all rows
+    of this config's cells, in plan order.
+
+    Parameters
+    ----------
+    config : a resolved config (:func:`~prefspace.evaluate.config.load_config`)
+    out_dir : output directory; ``results.jsonl`` and ``prepared/`` live here
+    jobs : worker processes, capped at the number of cores; 1 runs in this process
+    progress : called as ``progress(done, total, row)`` once at the start (row None) and after
+        each finished cell
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / RESULTS_FILE
+    tasks = plan_cells(config)
+    _drop_partial_last_line(results_path)
+    done_rows = {r["key"]: r for r in read_results(results_path) if "key" in r}
+    todo = [t for t in tasks if t["key"] not in done_rows]
+    total, done = len(tasks), len(tasks) - len(todo)
+    logger.info("%d cells, %d already done, %d to run", total, done, len(todo))
+    if progress:
+        progress(done, total, None)
+
+    if todo:
+        max_budget = max(config["budgets"])
+        handles = {}
+        for ds in config["datasets"]:
+            if any(t["dataset_name"] == ds["name"] for t in todo):
+                handles[ds["name"]] = prepare_dataset(ds, out, max_budget=max_budget)
+        for t in todo:
+            t["dataset"] = handles[t["dataset_name"]]
+        n_jobs = min(jobs or config.get("jobs") or default_jobs(), default_jobs(), len(todo))
+        with _run_lock(out), open(results_path, "a", encoding="utf-8") as sink:
+            for row in _execute(todo, n_jobs):
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+                os.fsync(sink.fileno())
+                done_rows[row["key"]] = row
+                done += 1
+                if progress:
+                    progress(done, total, row)
+    return [done_rows[t["key"]] for t in tasks]
+
+
+@contextmanager
+def _run_lock(out: Path):
+    """One writer per output directory: a second concurrent run would interleave rows."""
+    lock = out / ".running"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pid = lock.read_text().strip() if lock.exists() else ""
+        if pid.isdigit() and _alive(int(pid)):
+            raise ConfigError(
+                f"{out} is being written by another experiment run (pid {pid}); wait for it or use another --out."
+            ) from None
+        lock.unlink(missing_ok=True)  # left by a run that was killed
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
+
+
+def _execute(todo: list[dict], n_jobs: int):
+    """Yield finished rows: in this process when n_jobs == 1, else from spawned workers."""
+    if n_jobs <= 1:
+        for task in todo:
+            yield _run_safely(task)
+        return
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker) as pool:
+        pending = {pool.submit(_run_safely, t) for t in todo}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    yield fut.result()
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
+def _run_safely(task: dict) -> dict:
+    try:
+        return run_cell(task)
+    except ConfigError:
+        raise
+    except Exception as exc:  # name the cell; keep the original type's message
+        raise RuntimeError(f"cell {task['key']} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _init_worker() -> None:
+    """Workers share the cores: one thread each (read by torch when a head first imports it)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

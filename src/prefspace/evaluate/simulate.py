@@ -1,0 +1,288 @@
+"""Simulated annotation: labelled pairs drawn from a scored-response set.
+
+A scored set (many responses per prompt, each with a gold score) stands in for an annotator:
+:func:`pairs_from_scores` picks two responses and labels the pair from their gold scores, either
+noiselessly (the higher gold wins) or with Bradley-Terry noise, P(a wins) =
+sigmoid(beta * (g(a) - g(b))), the simulated annotator of Sun et al. (2024), "Rethinking
+Bradley-Terry models in preference-based reward modeling".
+
+How the two responses are picked (``strategy``):
+
+- ``"random"``: two distinct responses uniformly at random.
+- ``"far"`` / ``"close"``: ``n_candidates`` random pairs are drawn and the one with the largest
+  / smallest gap ``|g(a) - g(b)|`` kept (ties go to the first candidate drawn). ``"close"``
+  never keeps an exactly tied pair when an untied candidate exists.
+
+``within_prompt=True`` draws both responses from one prompt; prompts are visited in a shuffled
+round-robin so labels spread over prompts before any prompt gets a second pair. With
+``within_prompt=False`` the two responses may come from any prompts. The same pair (in either
+order) is never drawn twice. In noiseless mode, pairs with equal gold have no winner and are
+never drawn.
+
+``transform="logit"`` maps gold probabilities to log-odds (clipped to [eps, 1 - eps]) before
+gaps and Bradley-Terry probabilities are computed: ``alpaca_bon`` gold is a win probability with
+a median near 1e-4, where raw differences are all tiny.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_in, check_positive, check_random_state
+from ..exceptions import ConfigError, DataError, ShapeError
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = ("random", "far", "close")
+NOISES = ("none", "bt")
+TRANSFORMS = (None, "none", "logit")
+
+
+@dataclass
+class SimulatedPairs:
+    """Labelled pairs as row indices into a scored set.
+
+    Attributes
+    ----------
+    chosen, rejected : int64 arrays of shape (m,), rows of the scored set; ``chosen`` won
+    p_chosen : float64 (m,), the probability the simulated annotator gave to this outcome's
+        winner, before it drew the label (1.0 in noiseless mode)
+    gold_gap : float64 (m,), ``g(chosen) - g(rejected)`` on the transformed scale (negative
+        when the noisy annotator picked the worse response)
+    """
+
+    chosen: np.ndarray
+    rejected: np.ndarray
+    p_chosen: np.ndarray
+    gold_gap: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.chosen.size)
+
+    def pair_features(self, features) -> np.ndarray:
+        """Stack per-response features into pairs: ``(m, 2, D)`` with ``[:, 0]`` the chosen.
+
+        ``features`` has one row per response of the scored set, shape (n_responses, D).
+        """
+        F = np.asarray(features)
+        if F.ndim != 2:
+            raise ShapeError(f"features must have shape (n_responses, D); got {F.shape}.")
+        return np.stack([F[self.chosen], F[self.rejected]], axis=1)
+
+    def to_dataset(self, scored):
+        """The pairs as a :class:`~prefspace.data.PreferenceDataset` (texts from ``scored``).
+
+        Ids are ``"<chosen id>|<rejected id>"``; the prompt is the chosen response's prompt
+        (the same for both in within-prompt pairs). ``subset`` records "within" or "cross".
+        """
+        from ..data.dataset import PreferenceDataset
+
+        pi = scored.prompt_index
+        same = pi[self.chosen] == pi[self.rejected]
+        return PreferenceDataset(
+            prompts=[scored.prompts[pi[c]] for c in self.chosen],
+            chosen=[scored.responses[c] for c in self.chosen],
+            rejected=[scored.responses[r] for r in self.rejected],
+            ids=[f"{scored.ids[c]}|{scored.ids[r]}" for c, r in zip(self.chosen, self.rejected)],
+            subset=["within" if s else "cross" for s in same],
+            source=f"simulated from {scored.source or 'scored responses'}",
+        )
+
+
+def transform_scores(scores, transform=None, *, eps: float = 1e-4) -> np.ndarray:
+    """Apply the gold transform: ``None``/``"none"`` (identity) or ``"logit"``.
+
+    ``"logit"`` requires scores in [0, 1]; they are clipped to [eps, 1 - eps] first.
+
+    Example
+    -------
+    >>> transform_scores([0.5, 1.0], "logit", eps=0.01).round(3).tolist()
+    [0.0, 4.595]
+    """
+    check_in(transform, TRANSFORMS, name="transform")
+    g = np.asarray(scores, dtype=np.float64)
+    if transform in (None, "none"):
+        return g.copy()
+    if not 0.0 < eps < 0.5:
+        raise ConfigError(f"eps must be in (0, 0.5); got {eps!r}.")
+    if (g < 0).any() or (g > 1).any():
+        raise DataError(
+            f"transform='logit' needs gold scores in [0, 1]; found range [{g.min():g}, {g.max():g}]. "
+            "Use transform=None for scores that are not probabilities."
+        )
+    c = np.clip(g, eps, 1.0 - eps)
+    return np.log(c) - np.log1p(-c)
+
+
+def pairs_from_scores(
+    scored,
+    n_pairs: int,
+    *,
+    within_prompt: bool = True,
+    strategy: str = "random",
+    noise: str = "none",
+    beta: float = 1.0,
+    transform: str | None = None,
+    eps: float = 1e-4,
+    n_candidates: int = 16,
+    rows=None,
+    seed=0,
+) -> SimulatedPairs:
+    """Draw and label ``n_pairs`` pairs from a scored-response set.
+
+    Parameters
+    ----------
+    scored : ScoredResponses, or an object with ``scores`` (n,) and ``prompt_index`` (n,)
+    n_pairs : number of pairs to return
+    within_prompt : both responses from one prompt (True) or from anywhere (False)
+    strategy : "random", "far" or "close" (see the module docstring)
+    noise : "none" (higher gold wins) or "bt" (P(a wins) = sigmoid(beta * (g(a) - g(b))))
+    beta : Bradley-Terry inverse temperature, > 0
+    transform : None or "logit" (for gold probabilities), applied before gaps and noise
+    eps : clip for the logit transform
+    n_candidates : candidate pairs per draw for "far"/"close"
+    rows : optional int array, restrict drawing to these rows (e.g. a training split's rows)
+    seed : int or Generator; the same seed gives the same pairs
+
+    Returns
+    -------
+    SimulatedPairs (row indices into ``scored``; ``.pair_features(F)`` gives ``(m, 2, D)``)
+
+    Raises ConfigError if fewer than ``n_pairs`` distinct labelable pairs exist.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from prefspace.data import ScoredResponses
+    >>> s = ScoredResponses(prompts=["p"], prompt_ids=["0"], prompt_index=np.zeros(3),
+    ...     responses=["a", "b", "c"], scores=[0.1, 0.5, 0.9], ids=["0", "1", "2"])
+    >>> sp = pairs_from_scores(s, 3, seed=0)
+    >>> sorted(zip(sp.chosen.tolist(), sp.rejected.tolist()))
+    [(1, 0), (2, 0), (2, 1)]
+    """
+    check_in(strategy, STRATEGIES, name="strategy")
+    check_in(noise, NOISES, name="noise")
+    beta = check_positive(beta, name="beta")
+    if int(n_pairs) != n_pairs or n_pairs < 1:
+        raise ConfigError(f"n_pairs must be a positive integer; got {n_pairs!r}.")
+    n_pairs = int(n_pairs)
+    if int(n_candidates) != n_candidates or n_candidates < 1:
+        raise ConfigError(f"n_candidates must be a positive integer; got {n_candidates!r}.")
+    rng = check_random_state(seed)
+    g_all = transform_scores(np.asarray(scored.scores, dtype=np.float64), transform, eps=eps)
+    prompt_index = np.asarray(scored.prompt_index, dtype=np.int64)
+    if rows is None:
+        rows = np.arange(g_all.size)
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if rows.size and (rows[0] < 0 or rows[-1] >= g_all.size):
+        raise ConfigError(f"rows must index the {g_all.size} responses; found {rows[0]}..{rows[-1]}.")
+
+    # The pools pairs are drawn from: one per prompt, or one for everything.
+    if within_prompt:
+        order = np.argsort(prompt_index[rows], kind="stable")
+        sorted_rows = rows[order]
+        _, starts, counts = np.unique(prompt_index[sorted_rows], return_index=True, return_counts=True)
+        pools = [sorted_rows[s : s + c] for s, c in zip(starts, counts) if c >= 2]
+    else:
+        pools = [rows] if rows.size >= 2 else []
+    capacity = sum(_labelable_pairs(g_all[p], noise) for p in pools)
+    if capacity < n_pairs:
+        raise ConfigError(
+            f"asked for {n_pairs} pairs but only {capacity} distinct labelable pairs exist "
+            f"({'within prompts' if within_prompt else 'across prompts'}"
+            f"{', equal-gold pairs excluded in noiseless mode' if noise == 'none' else ''}). "
+            "Ask for fewer pairs or draw from more responses."
+        )
+
+    seen: set[tuple[int, int]] = set()
+    out_a, out_b = [], []
+    full = [False] * len(pools)
+    pool_order = rng.permutation(len(pools))
+    cursor = 0
+    while len(out_a) < n_pairs:
+        # Shuffled round-robin over pools; a fresh shuffle after each full pass.
+        if cursor == len(pool_order):
+            pool_order = rng.permutation(len(pools))
+            cursor = 0
+        k = pool_order[cursor]
+        cursor += 1
+        if full[k]:
+            if all(full):
+                raise ConfigError(f"could draw only {len(out_a)} of {n_pairs} distinct pairs; ask for fewer.")
+            continue
+        pair = _draw_pair(pools[k], g_all, strategy, noise, n_candidates, seen, rng)
+        if pair is None:
+            full[k] = True
+            continue
+        seen.add((min(pair), max(pair)))
+        out_a.append(pair[0])
+        out_b.append(pair[1])
+
+    a = np.asarray(out_a, dtype=np.int64)
+    b = np.asarray(out_b, dtype=np.int64)
+    gap = g_all[a] - g_all[b]
+    if noise == "none":
+        a_wins = gap > 0
+        p_win = np.ones(a.size)
+    else:
+        p_a = 0.5 * (1.0 + np.tanh(0.5 * beta * gap))  # sigmoid, stable for large gaps
+        a_wins = rng.random(a.size) < p_a
+        p_win = np.where(a_wins, p_a, 1.0 - p_a)
+    chosen = np.where(a_wins, a, b)
+    rejected = np.where(a_wins, b, a)
+    logger.info("simulated %d pairs (strategy=%s, noise=%s, within_prompt=%s)", n_pairs, strategy, noise, within_prompt)
+    return SimulatedPairs(chosen=chosen, rejected=rejected, p_chosen=p_win, gold_gap=g_all[chosen] - g_all[rejected])
+
+
+def _labelable_pairs(g: np.ndarray, noise: str) -> int:
+    n = g.size
+    total = n * (n - 1) // 2
+    if noise == "bt":
+        return total
+    _, counts = np.unique(g, return_counts=True)
+    return int(total - np.sum(counts * (counts - 1) // 2))
+
+
+def _draw_pair(pool, g, strategy, noise, n_candidates, seen, rng, max_tries: int = 64):
+    """One new (a, b) pair of rows from ``pool``, or None when the pool looks exhausted."""
+    want = 1 if strategy == "random" else n_candidates
+    best = None
+    best_gap = None
+    for _ in range(max_tries):
+        i, j = rng.choice(pool.size, size=2, replace=False)
+        a, b = int(pool[i]), int(pool[j])
+        if (min(a, b), max(a, b)) in seen:
+            continue
+        gap = abs(g[a] - g[b])
+        if noise == "none" and gap == 0:
+            continue
+        if best is None:
+            best, best_gap = (a, b), gap
+        elif strategy == "far" and gap > best_gap:
+            best, best_gap = (a, b), gap
+        elif strategy == "close" and (gap == 0, gap) < (best_gap == 0, best_gap):
+            best, best_gap = (a, b), gap
+        want -= 1
+        if want == 0:
+            return best
+    if best is not None:
+        return best
+    return _exhaustive_pair(pool, g, noise, seen, rng)
+
+
+def _exhaustive_pair(pool, g, noise, seen, rng):
+    """Random sampling kept hitting used pairs: list what is left (small pools only)."""
+    if pool.size > 2000:
+        return None
+    i, j = np.triu_indices(pool.size, k=1)
+    a, b = pool[i], pool[j]
+    keep = np.array([(int(x), int(y)) not in seen for x, y in zip(a, b)], dtype=bool)
+    if noise == "none":
+        keep &= g[a] != g[b]
+    if not keep.any():
+        return None
+    k = rng.choice(np.flatnonzero(keep))
+    return (int(a[k]), int(b[k])) if rng.random() < 0.5 else (int(b[k]), int(a[k]))

@@ -1,0 +1,142 @@
+"""Evaluate one reward model: metrics on held-out pairs or on a scored-response set, and a report.
+
+:func:`evaluate_pairs` and :func:`evaluate_scored` take a fitted model (anything with
+``predict(E: (n, D)) -> (n,)``) and embedded data, and return JSON-able dicts;
+:func:`write_evaluation` writes ``metrics.json``, PNG plots and ``report.html``. Embedding the
+data with the model's own encoder is the caller's job (the ``prefspace evaluate`` command does it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import check_embeddings, check_pairs
+from ..exceptions import ShapeError
+from .calibration import pair_calibration
+from .metrics import accuracy_with_interval, reward_metrics, subset_accuracy
+from .plots import plot_best_of_n, plot_reliability
+from .ranking import best_of_n_curve, rank_correlations
+from .report import Section, write_html_report, write_text_atomic
+
+
+def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 10, random_state=0) -> dict:
+    """Accuracy (bootstrap 95% interval), TRL metrics, per-subset accuracy and calibration.
+
+    Parameters
+    ----------
+    model : fitted reward model with ``predict(E)``
+    X : array of shape (n_pairs, 2, D), ``X[:, 0]`` the chosen response's row
+    subsets : optional list of n_pairs subset names
+
+    Returns
+    -------
+    dict with ``accuracy``, ``ci_low``, ``ci_high``, ``n_pairs``, TRL's ``loss``, ``margin``,
+    ``mean_reward``, ``min_reward``, ``max_reward``, ``ece``, ``reliability`` (bins) and, with
+    subsets, ``subsets`` (per subset, ``weighted``, ``macro``).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from prefspace.models import BradleyTerryLinear
+    >>> X = np.random.default_rng(0).normal(size=(50, 2, 4)).astype("float32")
+    >>> out = evaluate_pairs(BradleyTerryLinear().fit(X), X)  # doctest: +SKIP
+    """
+    X = check_pairs(X)
+    r = np.asarray(model.predict(X.reshape(-1, X.shape[2])), dtype=np.float64).reshape(len(X), 2)
+    out: dict = accuracy_with_interval(r[:, 0], r[:, 1], n_boot=n_boot, random_state=random_state)
+    trl = reward_metrics(r[:, 0], r[:, 1])
+    out.update({k: trl[k] for k in ("loss", "margin", "mean_reward", "min_reward", "max_reward")})
+    p = 1.0 / (1.0 + np.exp(-(r[:, 0] - r[:, 1])))
+    cal = pair_calibration(p, n_bins=n_bins)
+    out["ece"] = cal["ece"]
+    out["reliability"] = {k: np.asarray(v).tolist() for k, v in cal.items() if k != "ece"}
+    if subsets is not None:
+        out["subsets"] = subset_accuracy(r[:, 0], r[:, 1], subsets)
+    return out
+
+
+def evaluate_scored(model, features, scores, prompt_index, *, ns=None) -> dict:
+    """Best-of-N curve (with oracle and random), per-prompt Spearman and Kendall with gold.
+
+    Parameters
+    ----------
+    model : fitted reward model with ``predict(E)``
+    features : array of shape (n_responses, D), each response's row for the model
+    scores : gold scores, shape (n_responses,)
+    prompt_index : int array (n_responses,), row -> prompt
+    ns : subset sizes for best-of-N (default 1, 2, 4, ..., 32 and the largest prompt's size)
+    """
+    F = check_embeddings(features)
+    scores = np.asarray(scores, dtype=np.float64)
+    prompt_index = np.asarray(prompt_index, dtype=np.int64)
+    if scores.shape != (len(F),) or prompt_index.shape != (len(F),):
+        raise ShapeError(
+            f"features has {len(F)} rows but scores {scores.shape} and prompt_index {prompt_index.shape}; "
+            "give one score and one prompt index per response row."
+        )
+    rewards = np.asarray(model.predict(F), dtype=np.float64)
+    order = np.argsort(prompt_index, kind="stable")
+    _, starts = np.unique(prompt_index[order], return_index=True)
+    groups = np.split(order, starts[1:])
+    curve = best_of_n_curve(rewards, scores, groups, ns=ns)
+    corr = rank_correlations(rewards, scores, groups)
+    return {
+        "best_of_n": curve,
+        "spearman": corr["spearman"],
+        "kendall": corr["kendall"],
+        "n_prompts": len(groups),
+        "n_prompts_with_correlation": corr["n_prompts"],
+        "n_responses": int(len(F)),
+    }
+
+
+def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evaluation", meta: str = "") -> dict:
+    """Write ``metrics.json``, plots and a self-contained ``report.html``; return their paths.
+
+    ``result`` is the output of :func:`evaluate_pairs` or :func:`evaluate_scored`.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics_json": write_text_atomic(out / "metrics.json", json.dumps(result, indent=2, default=_default) + "\n")}
+    sections = []
+    if "accuracy" in result:
+        rows = [["accuracy", f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]"],
+                ["pairs", result["n_pairs"]], ["loss", f"{result['loss']:.4f}"], ["margin", f"{result['margin']:.4f}"],
+                ["ECE", f"{result['ece']:.4f}"]]
+        tables = [(["metric", "value (95% bootstrap interval)"], rows)]
+        if "subsets" in result:
+            sub = result["subsets"]
+            srows = [[name, v["n_pairs"], f"{v['accuracy']:.4f}"] for name, v in sub["per_subset"].items()]
+            srows.append(["weighted average", sum(v["n_pairs"] for v in sub["per_subset"].values()), f"{sub['weighted']:.4f}"])
+            srows.append(["macro average", "", f"{sub['macro']:.4f}"])
+            tables.append((["subset", "pairs", "accuracy"], srows))
+        diag = dict(result["reliability"], ece=result["ece"])
+        img = plot_reliability({"model": diag}, out / "plots" / "reliability.png")
+        paths["reliability_plot"] = img
+        sections.append(Section("Pairwise accuracy and calibration", paragraphs=[
+            "Accuracy: fraction of pairs where the chosen response gets the strictly higher reward "
+            "(ties count wrong), with a percentile-bootstrap 95% interval over pairs."], tables=tables, images=[img]))
+    if "best_of_n" in result:
+        c = result["best_of_n"]
+        img = plot_best_of_n({"model": {"n": c["n"], "mean": c["model"]}}, out / "plots" / "best_of_n.png",
+                             oracle=c["oracle"], random=c["random"], ns=c["n"])
+        paths["best_of_n_plot"] = img
+        rows = [[n, f"{m:.4f}", f"{o:.4f}", f"{r:.4f}", k] for n, m, o, r, k in
+                zip(c["n"], c["model"], c["oracle"], c["random"], c["n_prompts"])]
+        sections.append(Section("Best-of-N", paragraphs=[
+            f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} (mean over "
+            f"{result['n_prompts_with_correlation']} prompts with a defined correlation)."],
+            tables=[(["N", "model", "oracle", "random", "prompts"], rows)], images=[img]))
+    paths["report_html"] = write_html_report(out / "report.html", title, sections, meta=meta)
+    return paths
+
+
+def _default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")

@@ -1,0 +1,283 @@
+"""The experiment runner: config checks, outputs, parallel workers, and resuming after a kill."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from prefspace.cli import main
+from prefspace.evaluate.config import load_config, parse_overrides
+from prefspace.evaluate.experiment import read_results, run_experiment
+from prefspace.evaluate.summarize import write_outputs
+from prefspace.exceptions import ConfigError
+
+# Fields that legitimately differ between two runs of the same cell.
+TIMING = {"seconds", "augment_seconds"}
+
+
+def _pairs(n: int, seed: int, w: np.ndarray) -> np.ndarray:
+    g = np.random.default_rng(seed)
+    E = g.normal(size=(n, 2, w.size)).astype(np.float32)
+    swap = (E[:, 0] @ w) < (E[:, 1] @ w)
+    E[swap] = E[swap][:, ::-1]
+    return E
+
+
+@pytest.fixture
+def toy_config(tmp_path: Path) -> Path:
+    w = np.random.default_rng(0).normal(size=8)
+    data = tmp_path / "data"
+    data.mkdir()
+    np.save(data / "train.npy", _pairs(300, 1, w))
+    np.save(data / "test.npy", _pairs(200, 2, w))
+    cfg = {
+        "name": "toy grid",
+        "data_root": "data",
+        "seeds": [0, 1, 2],
+        "budgets": [20, 60],
+        "baseline": "linear",
+        "datasets": [{"name": "toy", "kind": "pair_arrays", "train": "{data_root}/train.npy", "test": "{data_root}/test.npy"}],
+        "methods": [
+            {"name": "linear", "head": "BradleyTerryLinear"},
+            {"name": "mlp", "head": "BradleyTerryMLP", "params": {"hidden_sizes": [16], "max_epochs": 20}},
+        ],
+    }
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _cli(argv: list[str]) -> int:
+    """Run the prefspace CLI in-process; return its exit code."""
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+    return 0
+
+
+def _strip(rows):
+    return {r["key"]: {k: v for k, v in r.items() if k not in TIMING} for r in rows}
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_paths_resolve_against_the_config_file_and_set_against_cwd(toy_config, tmp_path, monkeypatch):
+    cfg = load_config(toy_config, out_dir=tmp_path / "out")
+    assert cfg["datasets"][0]["train"] == str((tmp_path / "data" / "train.npy").resolve())
+    monkeypatch.chdir(tmp_path / "data")
+    cfg = load_config(toy_config, parse_overrides(["data_root=elsewhere", "seeds=[5]"]))
+    assert cfg["datasets"][0]["train"] == str((tmp_path / "data" / "elsewhere" / "train.npy").resolve())
+    assert cfg["seeds"] == [5]
+
+
+def test_config_errors_name_the_place(toy_config, tmp_path):
+    raw = yaml.safe_load(toy_config.read_text())
+    bad = dict(raw, methods=[{"name": "x", "head": "BradleyTerryLinear", "lr": 1}])
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=r"methods\[0\] has unknown key\(s\) \['lr'\]"):
+        load_config(tmp_path / "bad.yaml")
+    no_root = {k: v for k, v in raw.items() if k != "data_root"}
+    (tmp_path / "noroot.yaml").write_text(yaml.safe_dump(no_root))
+    with pytest.raises(ConfigError, match=r"\{data_root\} is used but not defined.*--set data_root"):
+        load_config(tmp_path / "noroot.yaml")
+    with pytest.raises(ConfigError, match="baseline 'nope' is not one of the methods"):
+        load_config(toy_config, {"baseline": "nope"})
+    with pytest.raises(ConfigError, match="--set expects KEY=VALUE"):
+        parse_overrides(["data_root"])
+
+
+def test_unknown_head_is_a_config_error(toy_config, tmp_path):
+    cfg = load_config(toy_config, {"methods": [{"name": "x", "head": "NoSuchHead"}], "baseline": "x"})
+    with pytest.raises(ConfigError, match="unknown head 'NoSuchHead'"):
+        run_experiment(cfg, tmp_path / "out", jobs=1)
+
+
+# ----------------------------------------------------------------------------- running and outputs
+
+
+def test_grid_outputs_report_with_its_plots_and_parallel_equals_serial(toy_config, tmp_path):
+    cfg = load_config(toy_config)
+    serial = run_experiment(cfg, tmp_path / "serial", jobs=1)
+    assert len(serial) == 12
+    assert {(r["method"], r["budget"], r["seed"]) for r in serial} == {
+        (m, b, s) for m in ("linear", "mlp") for b in (20, 60) for s in (0, 1, 2)
+    }
+    for r in serial:
+        assert r["n_train"] == r["budget"] and 0.0 <= r["accuracy"] <= 1.0
+        if r["method"] == "linear":  # a linear head fits the hidden direction well
+            assert r["accuracy"] > 0.7
+        assert r["acc_ci_low"] <= r["accuracy"] <= r["acc_ci_high"]
+    # Two spawned workers give the same rows (linear cells only: spawning torch twice is slow on CI).
+    linear_only = dict(cfg, methods=[m for m in cfg["methods"] if m["name"] == "linear"])
+    parallel = run_experiment(linear_only, tmp_path / "parallel", jobs=2)
+    assert len(parallel) == 6
+    assert _strip(parallel) == {k: v for k, v in _strip(serial).items() if "|linear|" in k}
+
+    paths = write_outputs(serial, cfg, tmp_path / "serial")
+    csv_lines = paths["results_csv"].read_text().splitlines()
+    assert len(csv_lines) == 13 and csv_lines[0].startswith("key,dataset,kind,budget,method,seed")
+    summary = paths["summary_md"].read_text()
+    assert "| toy | 20 | linear | 3 |" in summary and "Paired differences against linear" in summary
+    html = paths["report_html"].read_text()
+    pngs = sorted((tmp_path / "serial" / "plots").glob("*.png"))
+    assert {p.name for p in pngs} == {"accuracy_vs_budget.png", "reliability_toy.png"}
+    embedded = html.split('src="data:image/png;base64,')[1:]
+    assert len(embedded) == len(pngs)
+    for chunk in embedded:
+        assert base64.b64decode(chunk.split('"', 1)[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in html and "https://" not in html  # nothing fetched when opened
+
+
+_KILLABLE = textwrap.dedent(
+    """
+    import sys, time
+    from prefspace.evaluate.config import load_config
+    from prefspace.evaluate.experiment import run_experiment
+
+    cfg = load_config(sys.argv[1])
+    # A pause after each finished cell gives the test time to kill the run between cells.
+    run_experiment(cfg, sys.argv[2], jobs=1, progress=lambda done, total, row: time.sleep(0.4 if row else 0))
+    """
+)
+
+
+def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run(toy_config, tmp_path):
+    out = tmp_path / "killed"
+    script = tmp_path / "run.py"
+    script.write_text(_KILLABLE)
+    proc = subprocess.Popen([sys.executable, str(script), str(toy_config), str(out)], env=dict(os.environ))
+    results = out / "results.jsonl"
+    deadline = time.time() + 90
+    try:
+        while time.time() < deadline:
+            if results.exists() and len(results.read_text().splitlines()) >= 3:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended (rc {proc.returncode}) before it could be interrupted")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    before = read_results(results)
+    assert 3 <= len(before) < 12, "the kill must land mid-run"
+    assert (out / ".running").exists()  # the killed run's lock stays behind; the rerun clears it
+    # A write cut short by the kill leaves half a line; the rerun ignores it.
+    with open(results, "a") as f:
+        f.write('{"key": "toy|60|mlp|2|trunc')
+
+    starts = []
+    cfg = load_config(toy_config)
+    rows = run_experiment(cfg, out, jobs=1, progress=lambda done, total, row: starts.append(done) if row is None else None)
+    assert starts == [len(before)]  # finished cells were counted as done, not rerun
+    by_key = {r["key"]: r for r in rows}
+    for r in before:  # the rows from before the kill are the very same rows (same timings)
+        assert by_key[r["key"]] == r
+
+    fresh = run_experiment(cfg, tmp_path / "fresh", jobs=1)
+    assert _strip(rows) == _strip(fresh)
+    # a second rerun runs nothing
+    again = []
+    run_experiment(cfg, out, jobs=1, progress=lambda done, total, row: again.append((done, row)))
+    assert again == [(12, None)]
+
+
+def test_experiment_cli_writes_everything(toy_config, tmp_path, capsys):
+    out = tmp_path / "cli-out"
+    assert _cli(["experiment", str(toy_config), "--out", str(out), "--jobs", "1", "--set", "seeds=[0]", "--set", "budgets=[20]"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 cells" in printed and "report.html" in printed
+    for name in ("results.jsonl", "results.csv", "summary.md", "report.html", "plots/accuracy_vs_budget.png"):
+        assert (out / name).exists(), name
+
+
+def test_experiment_cli_bad_config_exits_2(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("name: x\nbudgets: [10]\ndatasets: []\nmethods: []\n")
+    assert _cli(["experiment", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "'datasets' must be a non-empty list" in capsys.readouterr().err
+
+
+@pytest.fixture
+def scored_config(tmp_path: Path) -> Path:
+    """30 prompts x 8 responses; gold is a hidden linear function of the response embedding."""
+    rng = np.random.default_rng(0)
+    n_prompts, per, dim = 30, 8, 6
+    P = rng.normal(size=(n_prompts, dim)).astype(np.float16)
+    R = rng.normal(size=(n_prompts * per, dim)).astype(np.float16)
+    w = rng.normal(size=dim)
+    gold = 1 / (1 + np.exp(-(R.astype(np.float64) @ w)))
+    data = tmp_path / "bon"
+    data.mkdir()
+    np.save(data / "p.npy", P)
+    np.save(data / "r.npy", R)
+    with open(data / "prompts.jsonl", "w") as f:
+        for k in range(n_prompts):
+            f.write(json.dumps({"prompt_id": k, "prompt": f"question {k}"}) + "\n")
+    with open(data / "responses.jsonl", "w") as f:
+        for i in range(n_prompts * per):
+            f.write(json.dumps({"prompt_id": i // per, "response": f"answer {i}", "gold": float(gold[i])}) + "\n")
+    cfg = {
+        "name": "toy best-of-N",
+        "seeds": [0, 1],
+        "budgets": [40, 80],
+        "baseline": "linear",
+        "datasets": [{
+            "name": "bon", "kind": "scored", "responses": "bon/responses.jsonl", "prompts": "bon/prompts.jsonl",
+            "prompt_embeddings": "bon/p.npy", "response_embeddings": "bon/r.npy", "test_size": 10, "test_pairs": 100,
+            "simulate": {"noise": "bt", "beta": 2.0, "transform": "logit"},
+        }],
+        "methods": [
+            {"name": "linear", "head": "BradleyTerryLinear"},
+            {"name": "linear+d-optimal", "head": "BradleyTerryLinear", "select": {"strategy": "d-optimal", "batch_size": 20}},
+        ],
+    }
+    path = tmp_path / "bon.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_scored_grid_best_of_n_selection_and_report(scored_config, tmp_path):
+    # Through the CLI: its progress bar and summary must cope with selection rows (no accuracy).
+    assert _cli(["experiment", str(scored_config), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    rows = read_results(tmp_path / "out" / "results.jsonl")
+    assert len(rows) == 8
+    for r in rows:
+        assert r["spearman"] > 0.3  # a linear head finds the hidden direction
+        if r["method"] == "linear":
+            curve = r["best_of_n"]
+            assert curve["n"] == [1, 2, 4, 8] and curve["n_prompts"] == [10] * 4
+            assert curve["random"][0] <= curve["model"][-1] <= curve["oracle"][-1]
+            assert r["bon@8"] == curve["model"][-1] and 0 <= r["label_flip_rate"] < 0.5
+        else:  # selection cells: the select stage's rounds, no pairwise accuracy
+            assert [x["labels"] for x in r["rounds"]] == list(range(20, r["budget"] + 1, 20))
+            assert "accuracy" not in r
+    names = {p.name for p in (tmp_path / "out" / "plots").glob("*.png")}
+    assert {"best_of_n_bon.png", "spearman_vs_budget.png", "reliability_bon.png", "accuracy_vs_budget.png"} <= names
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(names)
+    assert "Best-of-N on bon" in html and "oracle" in html
+
+
+def test_a_second_concurrent_run_on_one_directory_is_refused(toy_config, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".running").write_text(str(sleeper.pid))
+        with pytest.raises(ConfigError, match=f"being written by another experiment run \\(pid {sleeper.pid}\\)"):
+            run_experiment(load_config(toy_config), out, jobs=1)
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -1,0 +1,203 @@
+"""Metrics against values computed by hand."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from prefspace.evaluate import (
+    accuracy_with_interval,
+    best_of_n_curve,
+    bootstrap_interval,
+    expected_best_of_n,
+    expected_calibration_error,
+    pair_calibration,
+    pairwise_accuracy,
+    rank_correlations,
+    reliability_bins,
+    reward_metrics,
+    subset_accuracy,
+)
+from prefspace.exceptions import ConfigError, ShapeError
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+def test_ties_count_wrong():
+    assert pairwise_accuracy([1.0, 2.0, 3.0, 0.0], [0.0, 2.0, 4.0, -1.0]) == 0.5
+    assert reward_metrics([1.0, 1.0], [1.0, 0.0])["accuracy"] == 0.5
+
+
+def test_accuracy_interval_brackets_the_accuracy_and_is_seeded():
+    rng = np.random.default_rng(0)
+    rc, rr = rng.normal(size=400) + 0.5, rng.normal(size=400)
+    a = accuracy_with_interval(rc, rr, random_state=3)
+    b = accuracy_with_interval(rc, rr, random_state=3)
+    assert a == b
+    assert a["ci_low"] < a["accuracy"] < a["ci_high"]
+    # the binomial standard error is sqrt(p(1-p)/n); a 95% interval is about +-1.96 of it
+    se = np.sqrt(a["accuracy"] * (1 - a["accuracy"]) / 400)
+    assert a["ci_high"] - a["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.2)
+
+
+def test_bootstrap_of_constant_values_has_zero_width():
+    assert bootstrap_interval([0.0, 0.0, 0.0]) == (0.0, 0.0)
+    assert accuracy_with_interval([1.0], [1.0]) == {"accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n_pairs": 1}
+
+
+def test_bootstrap_rejects_bad_level():
+    with pytest.raises(ConfigError, match="level"):
+        bootstrap_interval([1.0, 0.0], level=1.5)
+
+
+def test_subset_accuracy_weighted_and_macro_by_hand():
+    # subset a: 3 pairs, 2 right (one tie); subset b: 1 pair, right
+    rc = [1.0, 2.0, 0.0, 5.0]
+    rr = [0.0, 1.0, 0.0, 4.0]
+    out = subset_accuracy(rc, rr, ["a", "a", "a", "b"])
+    assert out["per_subset"] == {"a": {"accuracy": pytest.approx(2 / 3), "n_pairs": 3}, "b": {"accuracy": 1.0, "n_pairs": 1}}
+    assert out["weighted"] == pytest.approx((3 * 2 / 3 + 1 * 1.0) / 4)  # = overall accuracy, 0.75
+    assert out["macro"] == pytest.approx((2 / 3 + 1.0) / 2)
+
+
+def test_subset_accuracy_rejects_wrong_length():
+    with pytest.raises(ShapeError, match="subsets has 1 entries"):
+        subset_accuracy([1.0, 2.0], [0.0, 0.0], ["a"])
+
+
+# ----------------------------------------------------------------------------- best-of-N
+
+
+def _brute_force_best_of_n(rewards, gold, n):
+    """Average over every subset of size n, ties in reward split evenly."""
+    vals = []
+    for subset in itertools.combinations(range(len(rewards)), n):
+        top = max(rewards[i] for i in subset)
+        winners = [gold[i] for i in subset if rewards[i] == top]
+        vals.append(sum(winners) / len(winners))
+    return sum(vals) / len(vals)
+
+
+def test_best_of_n_by_hand_three_responses():
+    # subsets of 2 from rewards (1, 2, 3): {1,2} picks gold .5, {1,3} and {2,3} pick 1.0
+    assert expected_best_of_n([1.0, 2.0, 3.0], [0.0, 0.5, 1.0], 2) == pytest.approx(2.5 / 3)
+    assert expected_best_of_n([1.0, 2.0, 3.0], [0.0, 0.5, 1.0], 1) == pytest.approx(0.5)
+    assert expected_best_of_n([1.0, 2.0, 3.0], [0.0, 0.5, 1.0], 3) == pytest.approx(1.0)
+
+
+def test_best_of_n_ties_in_reward_break_at_random():
+    # all rewards equal: every pick is random, so best-of-N is the mean gold for every N
+    for n in (1, 2, 3, 4):
+        assert expected_best_of_n([0.0] * 4, [0.0, 0.0, 1.0, 1.0], n) == pytest.approx(0.5)
+    # tied top pair (gold 1 and 0) above one response (gold 0.2): N=3 gives (1+0)/2
+    assert expected_best_of_n([1.0, 1.0, 0.0], [1.0, 0.0, 0.2], 3) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7])
+def test_best_of_n_matches_brute_force_with_ties(n):
+    rng = np.random.default_rng(n)
+    rewards = rng.integers(0, 3, size=7).astype(float).tolist()  # many ties
+    gold = rng.random(7).tolist()
+    assert expected_best_of_n(rewards, gold, n) == pytest.approx(_brute_force_best_of_n(rewards, gold, n))
+
+
+def test_best_of_n_rejects_n_above_group_size():
+    with pytest.raises(ConfigError, match="between 1 and the number of responses"):
+        expected_best_of_n([1.0, 2.0], [0.0, 1.0], 3)
+
+
+def test_best_of_n_curve_default_ns_oracle_random_and_small_prompts():
+    g1 = np.arange(5, dtype=float) / 4  # prompt with 5 responses
+    gold = np.concatenate([g1, [0.3]])  # plus a single-response prompt
+    rewards = -gold  # a model that ranks exactly backwards
+    groups = [np.arange(5), np.array([5])]
+    out = best_of_n_curve(rewards, gold, groups)
+    assert out["n"] == [1, 2, 4, 5]
+    assert out["n_prompts"] == [2, 1, 1, 1]
+    # N=1: the mean of per-prompt mean gold: (0.5 + 0.3) / 2
+    assert out["model"][0] == pytest.approx(0.4)
+    assert out["random"] == pytest.approx([0.4, 0.5, 0.5, 0.5])
+    # backwards model at N=5 picks the worst (gold 0); the oracle picks the best (gold 1)
+    assert out["model"][-1] == pytest.approx(0.0)
+    assert out["oracle"][-1] == pytest.approx(1.0)
+    # oracle at N=2 over 5 responses: E[max of 2 of {0,.25,.5,.75,1}] = sum_k k/4 * k / C(5,2)
+    assert out["oracle"][1] == pytest.approx(sum(k / 4 * k for k in range(5)) / 10)
+
+
+def test_best_of_n_curve_custom_ns_larger_than_every_prompt_is_nan():
+    out = best_of_n_curve([1.0, 2.0], [0.0, 1.0], [np.arange(2)], ns=[1, 4])
+    assert out["n_prompts"] == [1, 0]
+    assert np.isnan(out["model"][1])
+
+
+# ----------------------------------------------------------------------------- rank correlation
+
+
+def test_rank_correlations_by_hand_single_and_constant_prompts():
+    rewards = np.array([1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 9.0, 5.0, 5.0, 1.0, 2.0])
+    gold = np.array([0.1, 0.2, 0.3, 0.1, 0.2, 0.3, 0.5, 0.4, 0.4, 0.7, 0.7])
+    groups = [
+        np.array([0, 1, 2]),  # perfect agreement: +1
+        np.array([3, 4, 5]),  # reversed: -1
+        np.array([6]),  # single response: undefined
+        np.array([7, 8]),  # constant rewards (and gold): undefined
+        np.array([9, 10]),  # constant gold: undefined
+    ]
+    out = rank_correlations(rewards, gold, groups)
+    assert out["per_prompt_spearman"][:2].tolist() == [1.0, -1.0]
+    assert out["per_prompt_kendall"][:2].tolist() == [1.0, -1.0]
+    assert np.isnan(out["per_prompt_spearman"][2:]).all()
+    assert out["spearman"] == 0.0 and out["kendall"] == 0.0
+    assert (out["n_prompts"], out["n_undefined"]) == (2, 3)
+
+
+def test_rank_correlations_kendall_tau_b_with_a_tie_by_hand():
+    # rewards (1, 2, 2), gold (1, 2, 3): concordant 2, discordant 0, one tie in rewards
+    # tau_b = (2 - 0) / sqrt((3 - 1) * 3) = 2 / sqrt(6)
+    out = rank_correlations([1.0, 2.0, 2.0], [1.0, 2.0, 3.0], [np.arange(3)])
+    assert out["kendall"] == pytest.approx(2 / np.sqrt(6))
+    # spearman on ranks (1, 2.5, 2.5) vs (1, 2, 3): pearson = 1.5 / sqrt(1.5 * 2)
+    assert out["spearman"] == pytest.approx(1.5 / np.sqrt(3.0))
+
+
+def test_rank_correlations_all_undefined_gives_nan_means():
+    out = rank_correlations([1.0, 1.0], [0.0, 1.0], [np.arange(2)])
+    assert np.isnan(out["spearman"]) and np.isnan(out["kendall"]) and out["n_prompts"] == 0
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def test_reliability_bins_by_hand():
+    out = reliability_bins([0.1, 0.9, 0.9, 1.0], [0, 1, 0, 1], n_bins=2)
+    assert out["count"].tolist() == [1, 3]  # 1.0 lands in the last bin
+    assert out["mean_prob"].tolist() == pytest.approx([0.1, 2.8 / 3])
+    assert out["frac_pos"].tolist() == pytest.approx([0.0, 2 / 3])
+    # ECE = 1/4 * |0.1 - 0| + 3/4 * |0.9333 - 0.6667|
+    assert out["ece"] == pytest.approx(0.25 * 0.1 + 0.75 * (2.8 / 3 - 2 / 3))
+
+
+def test_empty_bins_are_nan_and_ignored():
+    out = reliability_bins([0.05, 0.05], [0, 0], n_bins=4)
+    assert np.isnan(out["mean_prob"][1:]).all()
+    assert out["ece"] == pytest.approx(0.05)
+
+
+def test_perfectly_calibrated_and_overconfident_pairs():
+    assert expected_calibration_error([0.5, 0.5], [1, 0]) == 0.0
+    # the chosen response always wins, so a model saying 0.75 is off by 0.25 on both orderings
+    assert pair_calibration([0.75] * 4)["ece"] == pytest.approx(0.25)
+    assert pair_calibration([1.0, 1.0])["ece"] == pytest.approx(0.0)
+    # symmetric by construction
+    out = pair_calibration([0.62, 0.81, 0.33], n_bins=10)
+    assert out["count"].tolist() == out["count"][::-1].tolist()
+
+
+def test_calibration_rejects_out_of_range():
+    with pytest.raises(ShapeError, match=r"\[0, 1\]"):
+        reliability_bins([1.2], [1])
+    with pytest.raises(ShapeError, match="outcome must hold 0 or 1"):
+        reliability_bins([0.2], [2])

@@ -1,0 +1,68 @@
+"""Summaries over seeds, paired differences and the report, checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import t as student_t
+
+from prefspace.evaluate.report import Section, format_interval, markdown_table, mean_interval, write_html_report
+from prefspace.evaluate.summarize import budget_curves, pooled_reliability, summary_tables
+
+
+def _row(method, seed, acc, budget=10, **extra):
+    return {"dataset": "d", "budget": budget, "method": method, "seed": seed, "accuracy": acc, **extra}
+
+
+def test_mean_interval_is_the_student_t_interval():
+    m, lo, hi = mean_interval([0.6, 0.7, 0.8])
+    half = student_t.ppf(0.975, 2) * 0.1 / np.sqrt(3)
+    assert m == pytest.approx(0.7) and lo == pytest.approx(0.7 - half) and hi == pytest.approx(0.7 + half)
+    m, lo, hi = mean_interval([0.5])
+    assert m == 0.5 and np.isnan(lo) and np.isnan(hi)
+    assert format_interval(0.5, float("nan"), float("nan")) == "0.500"
+    assert format_interval(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]"
+    assert np.isnan(mean_interval([None, float("nan")])[0])
+
+
+def test_paired_differences_pair_by_seed():
+    rows = [
+        _row("base", 0, 0.60), _row("base", 1, 0.70), _row("base", 2, 0.80),
+        _row("new", 0, 0.65), _row("new", 1, 0.72), _row("new", 2, 0.90),
+    ]
+    header, table, dheader, diffs = summary_tables(rows, "base", ["accuracy"])
+    assert [r[2] for r in table] == ["base", "new"]
+    assert table[0][4] == format_interval(*mean_interval([0.6, 0.7, 0.8]))
+    assert len(diffs) == 1 and diffs[0][:4] == ["d", 10, "new", 3]
+    assert diffs[0][4] == format_interval(*mean_interval([0.05, 0.02, 0.10]))
+    assert dheader[-1] == "Δaccuracy vs base (95% CI)"
+
+
+def test_paired_difference_skips_seeds_without_a_baseline():
+    rows = [_row("base", 0, 0.6), _row("new", 0, 0.7), _row("new", 1, 0.9)]
+    _, _, _, diffs = summary_tables(rows, "base", ["accuracy"])
+    assert diffs[0][3] == 1 and diffs[0][4] == "0.100"
+
+
+def test_budget_curves_sort_budgets():
+    rows = [_row("m", 0, 0.7, budget=100), _row("m", 0, 0.6, budget=10), _row("m", 1, 0.8, budget=100)]
+    c = budget_curves(rows)["d"]["m"]
+    assert c["budget"] == [10, 100] and c["mean"] == pytest.approx([0.6, 0.75])
+
+
+def test_pooled_reliability_sums_bins_over_seeds():
+    a = {"reliability": {"count": [2, 0], "prob_sum": [0.4, 0.0], "pos_sum": [0.0, 0.0]}}
+    b = {"reliability": {"count": [0, 2], "prob_sum": [0.0, 1.6], "pos_sum": [0.0, 2.0]}}
+    out = pooled_reliability([a, b])
+    assert out["count"].tolist() == [2, 2]
+    assert out["mean_prob"].tolist() == pytest.approx([0.2, 0.8])
+    # ECE = 0.5 * |0.2 - 0| + 0.5 * |0.8 - 1|
+    assert out["ece"] == pytest.approx(0.2)
+
+
+def test_markdown_and_html_escape_their_cells(tmp_path):
+    assert markdown_table(["a", "b"], [[1, "x|y"]]) == "| a | b |\n|---|---|\n| 1 | x\\|y |"
+    path = write_html_report(tmp_path / "r.html", "T <1>", [Section("S", paragraphs=["<b>"], tables=[(["h"], [["<i>"]])])])
+    html = path.read_text()
+    assert "T &lt;1&gt;" in html and "&lt;b&gt;" in html and "<td>&lt;i&gt;</td>" in html
+    assert not list(tmp_path.glob("*.tmp-*"))  # written atomically, nothing left behind
