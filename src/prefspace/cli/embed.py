@@ -1,0 +1,271 @@
+"""``prefspace embed``, ``prefspace info`` and ``prefspace cache merge``.
+
+``embed`` reads preference data, embeds every prompt and response once (through the cache) and
+reports what was new and what was already cached. ``info`` says what a cache or a model folder
+holds. The commands parse options and call :mod:`prefspace.embed`; nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from . import app
+from ._options import (
+    ChosenKey,
+    DataArg,
+    IdKey,
+    LabelKey,
+    Limit,
+    MarginKey,
+    OnBadRows,
+    PromptKey,
+    RejectedKey,
+    ResponseAKey,
+    ResponseBKey,
+    Split,
+    SubsetKey,
+    Ties,
+    WeightKey,
+    preference_load_kwargs,
+)
+from ._scaling import Engine, GpusPerWorker, NumShards, NumWorkers, RayAddress, ShardIndex, echo_slice_summary, fill_cache
+
+_ROLE_LABEL = {"prompt": "prompts", "text": "responses", "joint": "prompt+response texts"}
+
+
+def default_cache_dir() -> Path:
+    """``$PREFSPACE_HOME/embeddings`` (default ``~/.cache/prefspace/embeddings``)."""
+    home = os.environ.get("PREFSPACE_HOME")
+    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
+
+
+def _progress_bar():
+    """A rich progress bar on stderr that shows texts per second, and the callback feeding it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class _Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            elapsed = task.finished_time if task.finished else task.elapsed
+            rate = task.completed / elapsed if elapsed else 0.0
+            return Text(f"{rate:,.0f} texts/s", style="progress.data.speed")
+
+    bar = Progress(
+        TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(p) -> None:
+        label = _ROLE_LABEL.get(p.role, p.role)
+        if p.role not in tasks:
+            if p.to_compute == 0:
+                return
+            tasks[p.role] = bar.add_task(f"embedding {label}", total=p.to_compute)
+        bar.update(tasks[p.role], completed=p.done)
+
+    return bar, on_progress
+
+
+@app.command()
+def embed(
+    data: DataArg,
+    encoder: Annotated[
+        str, typer.Option("--encoder", "-e", help="Encoder name or path: all-MiniLM-L6-v2 (default), smollm2-135m, a folder, a .gguf file.")
+    ] = "all-MiniLM-L6-v2",
+    cache: Annotated[
+        Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)
+    ] = None,
+    layout: Annotated[
+        Optional[str], typer.Option("--layout", help="'separate' (prompt and response apart, concatenated) or 'joint' (one text). Default: the encoder's.", show_default=False)
+    ] = None,
+    backend: Annotated[str, typer.Option("--encoder-backend", help="auto, sentence-transformers or causal-lm.")] = "auto",
+    layer: Annotated[Optional[int], typer.Option("--layer", help="Causal LMs: hidden-state layer (-1 = last).", show_default=False)] = None,
+    pooling: Annotated[Optional[str], typer.Option("--pooling", help="Causal LMs: 'last' token or 'mean' over the response.", show_default=False)] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", min=8, help="Token limit per text (default: the encoder's).", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, ... (default: automatic).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Texts per forward pass (default: the encoder's).", show_default=False)] = None,
+    shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="New texts per cache shard (the most a killed run loses).")] = 1024,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    prompt_key: PromptKey = None,
+    chosen_key: ChosenKey = None,
+    rejected_key: RejectedKey = None,
+    response_a_key: ResponseAKey = None,
+    response_b_key: ResponseBKey = None,
+    label_key: LabelKey = None,
+    margin_key: MarginKey = None,
+    weight_key: WeightKey = None,
+    subset_key: SubsetKey = None,
+    id_key: IdKey = None,
+    on_bad_rows: OnBadRows = "error",
+    ties: Ties = "drop",
+    split: Split = None,
+    limit: Limit = None,
+    engine: Engine = "local",
+    num_workers: NumWorkers = None,
+    gpus_per_worker: GpusPerWorker = 0,
+    ray_address: RayAddress = None,
+    num_shards: NumShards = 1,
+    shard_index: ShardIndex = 0,
+) -> None:
+    """Embed every prompt and response of DATA into the cache; each distinct text is embedded once.
+
+    A second run finds everything cached and computes nothing. A run that is killed resumes
+    where it stopped.
+    """
+    from ..data import load_preferences
+    from ..embed import EmbeddingCache, embed_pairs, get_encoder
+
+    start = time.perf_counter()
+    dataset = load_preferences(data, **preference_load_kwargs(locals()))
+    kwargs = {k: v for k, v in dict(layout=layout, layer=layer, pooling=pooling, max_length=max_length,
+                                      device=device).items() if v is not None}
+    enc = get_encoder(encoder, backend=backend, **kwargs)
+    cache_dir = cache or default_cache_dir()
+    store = EmbeddingCache(cache_dir)
+    store.remove_temp_files()  # left by killed runs on this machine
+
+    show = not quiet and not as_json
+    # our own bar replaces the Hugging Face libraries' loading bars (without importing them here,
+    # which would cost seconds on a run that finds everything cached)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    bar, on_progress = _progress_bar() if show else (None, None)
+    if bar is not None:
+        bar.start()
+    try:
+        fill = None
+        if engine == "ray" or num_shards > 1 or shard_index or num_workers or gpus_per_worker or ray_address:
+            fill = fill_cache(dataset, enc, store, engine=engine, num_shards=num_shards, shard_index=shard_index,
+                              num_workers=num_workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
+                              batch_size=batch_size, shard_size=shard_size, progress=on_progress)
+        # one slice of the work (num_shards > 1): nothing to assemble, the other slices are missing
+        pairs = None if num_shards > 1 else embed_pairs(dataset, enc, store, batch_size=batch_size, shard_size=shard_size,
+                                                        progress=on_progress if fill is None else None)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if pairs is None:
+        return echo_slice_summary(fill, data=data, encoder=enc, cache_dir=cache_dir, num_shards=num_shards,
+                                  shard_index=shard_index, seconds=time.perf_counter() - start, as_json=as_json)
+    if fill is not None:  # report what the fill computed, not the (all cached) read-back
+        pairs.stats = fill
+    seconds = time.perf_counter() - start
+    st = pairs.stats
+    computed, cached = sum(st.computed.values()), sum(st.cached.values())
+    summary = {
+        "data": str(data),
+        "pairs": len(pairs),
+        "encoder": enc.config(),
+        "fingerprint": enc.fingerprint,
+        "layout": enc.layout,
+        "feature_dim": enc.feature_dim,
+        "cache": str(cache_dir),
+        "distinct": st.total,
+        "cached": st.cached,
+        "computed": st.computed,
+        "new_texts": computed,
+        "cached_texts": cached,
+        "embed_seconds": round(st.seconds, 3),
+        "total_seconds": round(seconds, 3),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"embedded {len(pairs):,} pairs from {data} with {encoder} "
+               f"({enc.layout} layout, {enc.feature_dim} features per response)")
+    for role in st.total:
+        typer.echo(f"  {_ROLE_LABEL.get(role, role) + ':':<24}{st.total[role]:>8,} distinct  "
+                   f"{st.computed[role]:>8,} new  {st.cached[role]:>8,} cached")
+    rate = f", {computed / st.seconds:,.1f} texts/s" if computed and st.seconds else ""
+    state = "everything was cached" if computed == 0 else f"{computed:,} new texts embedded"
+    typer.echo(f"  {state}; {cached:,} cached; {seconds:.1f} s in all ({st.seconds:.1f} s embedding{rate})")
+    typer.echo(f"  cache: {cache_dir} (fingerprint {enc.fingerprint})")
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="An embedding cache folder or a saved model folder.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
+) -> None:
+    """Say what an embedding cache (encoders, texts, dimensions, shards, size) or a model folder holds."""
+    from ..embed import EmbeddingCache, is_cache
+    from ..exceptions import ConfigError
+
+    if (path / "model.json").is_file():
+        try:
+            from ..models import describe_model
+        except ImportError:
+            description = json.loads((path / "model.json").read_text())
+        else:
+            description = describe_model(path)
+        typer.echo(json.dumps(description, indent=2, default=str))
+        return
+    if not is_cache(path):
+        raise ConfigError(
+            f"{path} is neither an embedding cache (no prefspace-cache.json) nor a model folder (no model.json). "
+            "Pass the folder given to `prefspace embed --cache` or to save_model."
+        )
+    summary = EmbeddingCache(path, create=False).summary()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"embedding cache {summary['directory']} (format v{summary['format_version']}): "
+               f"{summary['texts']:,} texts, {_human_bytes(summary['bytes'])}")
+    for fp, s in summary["fingerprints"].items():
+        encoder = s["encoder"] or {}
+        name = encoder.get("model") or encoder.get("name") or "?"
+        extra = ", ".join(f"{k}={encoder[k]}" for k in ("layout", "layer", "pooling", "max_length") if encoder.get(k) is not None)
+        typer.echo(f"  {fp}")
+        typer.echo(f"      {encoder.get('backend', '?')} {name} ({extra}): {s['texts']:,} texts x {s['dim']} dims "
+                   f"in {s['shards']} shards, {_human_bytes(s['bytes'])}")
+    if summary["temp_files"]:
+        typer.echo(f"  {summary['temp_files']} temporary files left by interrupted runs (ignored; removed by the next embed)")
+
+
+cache_app = typer.Typer(help="Manage embedding caches.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("compact")
+def cache_compact(
+    path: Annotated[Path, typer.Argument(help="The cache to compact.", show_default=False)],
+) -> None:
+    """Rewrite each encoder's shards as one shard (after many small writes, e.g. by a server)."""
+    from ..embed import EmbeddingCache
+
+    removed = EmbeddingCache(path, create=False).compact()
+    compacted = sum(1 for n in removed.values() if n)
+    typer.echo(f"{path}: {sum(removed.values()):,} shards rewritten as {compacted} (one per key space that had several)")
+
+
+@cache_app.command("merge")
+def cache_merge(
+    sources: Annotated[list[Path], typer.Argument(help="Caches to copy from.", show_default=False)],
+    into: Annotated[Path, typer.Option("--into", help="The cache to copy into (created when missing).", show_default=False)],
+) -> None:
+    """Copy into --into every entry of the SOURCES caches that it lacks (same text and encoder)."""
+    from ..embed import EmbeddingCache
+
+    target = EmbeddingCache(into)
+    for src in sources:
+        added = target.merge(EmbeddingCache(src, create=False))
+        typer.echo(f"{src}: {sum(added.values()):,} texts added to {into}")

