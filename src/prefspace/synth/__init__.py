@@ -1,2 +1,57 @@
-"""(stage under construction)"""
-__all__: list[str] = []
+"""Latent-space synthesis of preference pairs (LENS) and the augmentation baselines.
+
+Synthesizers are scikit-learn-style estimators: ``fit(X)`` on real pairs ``(n, 2, dim)``,
+``sample(factor)`` -> :class:`SyntheticPairs` (``X`` ``(n * factor, 2, dim)``, ``parent``,
+``synthetic_side``, ``source == "synthetic"``), kept apart from the real pairs.
+:func:`augment_pairs` is the one-call form every trainer uses::
+
+    from prefspace.synth import augment_pairs
+    X_aug, sample_weight, info = augment_pairs(X, method="lens", factor=4)
+
+    LatentSynthesizer        LENS (Tao, Du & Li 2025): VAE latent perturbation
+    PCASynthesizer           the same pipeline with PCA instead of the VAE
+    PerturbationSynthesizer  noise on raw embeddings
+    GaussianSynthesizer      one Gaussian per side
+    MixupSynthesizer         convex combinations of pairs
+    augment_pairs            real + synthetic pairs and weights; method="auto" is guarded
+    wasserstein2_diag        closed-form W2 between diagonal Gaussians
+
+Importing this package does not import torch (the VAE imports it when it trains).
+"""
+
+from .augment import (
+    DEFAULT_AUTO_GRID,
+    METHODS,
+    SYNTHESIZERS,
+    CrossFittedReference,
+    augment_pairs,
+    filter_consistent,
+    label_agreement,
+    make_synthesizer,
+    synthesize,
+)
+from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer
+from .lens import LatentSynthesizer, PCASynthesizer
+from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
+from .vae import wasserstein2_diag
+
+__all__ = [
+    "LatentSynthesizer",
+    "PCASynthesizer",
+    "PerturbationSynthesizer",
+    "GaussianSynthesizer",
+    "MixupSynthesizer",
+    "SyntheticPairs",
+    "augment_pairs",
+    "synthesize",
+    "make_synthesizer",
+    "label_agreement",
+    "filter_consistent",
+    "CrossFittedReference",
+    "combine_within_pairs",
+    "responses_per_side",
+    "wasserstein2_diag",
+    "SYNTHESIZERS",
+    "METHODS",
+    "DEFAULT_AUTO_GRID",
+]

@@ -1,0 +1,149 @@
+"""What every synthesizer shares: input checks, prompt columns, standardisation, sampling.
+
+A synthesizer is a scikit-learn-style estimator: ``fit(X)`` on real pairs ``(n, 2, dim)``,
+then ``sample(factor)`` returns :class:`~prefspace.synth.pairs.SyntheticPairs` whose
+``parent`` indexes the fitted ``X``.
+
+Prompt columns. With the ``"separate"`` embedding layout a response row is
+``[prompt embedding, response embedding]`` and both sides of a pair share the prompt half.
+Columns equal on both sides of every pair carry no preference information of their own, so
+by default (``shared_columns="auto"``) they are detected, copied unchanged from the parent
+into every synthetic response, and only the remaining ("free") columns are synthesized. A
+conditional variant may feed them to the generator as context.
+
+Subclasses implement ``_fit_free(F, C)`` and ``_synthesize(s, rng)`` on standardised free
+columns; they do not see the shared columns or the original scale.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
+
+from .._validation import check_pairs, check_random_state
+from ..exceptions import ConfigError, NotFittedError, ShapeError
+from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
+
+logger = logging.getLogger(__name__)
+
+
+def _check_factor(factor) -> int:
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
+        raise ConfigError(f"factor must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.")
+    return int(factor)
+
+
+def shared_column_mask(X: np.ndarray) -> np.ndarray:
+    """Bool (dim,): True for columns equal on the chosen and rejected side of every pair."""
+    return np.all(X[:, 0, :] == X[:, 1, :], axis=0)
+
+
+class BaseSynthesizer(BaseEstimator):
+    """Base class; see the module docstring. Not for direct use."""
+
+    method = "base"
+    _min_pairs = 2
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X, y=None) -> "BaseSynthesizer":
+        """Learn from real pairs ``X`` of shape (n_pairs, 2, dim), ``X[:, 0]`` chosen.
+
+        ``y`` is ignored (present for scikit-learn compatibility). Returns ``self``.
+        """
+        with threadpool_limits(1):  # small matrices: on a shared 2-core box extra BLAS threads only spin
+            return self._fit_checked(check_pairs(X))
+
+    def _fit_checked(self, X: np.ndarray) -> "BaseSynthesizer":
+        self._check_params()
+        if X.shape[0] < self._min_pairs:
+            raise ShapeError(f"{type(self).__name__}.fit needs at least {self._min_pairs} pairs; got {X.shape[0]}.")
+        shared = self._resolve_shared(X)
+        if shared.all():
+            raise ShapeError(
+                "every column of X is identical on the chosen and rejected side: there is nothing to synthesize. "
+                "Check that X[:, 0] and X[:, 1] hold different responses."
+            )
+        self.X_ = X
+        self.n_features_in_ = X.shape[2]
+        self.shared_mask_ = shared
+        F = X[:, :, ~shared]
+        flat = F.reshape(-1, F.shape[-1])
+        self.mean_ = flat.mean(0)
+        sd = flat.std(0)
+        self.scale_ = np.where(sd > 1e-8 * max(float(sd.max()), 1e-30), sd, 1.0).astype(np.float32)
+        self.Fz_ = ((F - self.mean_) / self.scale_).astype(np.float32)  # (n, 2, d_free)
+        C = X[:, 0, shared] if shared.any() else None
+        self._fit_free(self.Fz_, C)
+        return self
+
+    def _resolve_shared(self, X: np.ndarray) -> np.ndarray:
+        spec = getattr(self, "shared_columns", "auto")
+        if spec is None or (isinstance(spec, str) and spec == "none"):
+            return np.zeros(X.shape[2], dtype=bool)
+        if isinstance(spec, str):
+            if spec != "auto":
+                raise ConfigError(f"shared_columns must be 'auto', 'none', None or a bool mask; got {spec!r}.")
+            return shared_column_mask(X) if X.shape[0] >= 2 else np.zeros(X.shape[2], dtype=bool)
+        mask = np.asarray(spec, dtype=bool)
+        if mask.shape != (X.shape[2],):
+            raise ShapeError(f"shared_columns mask must have shape ({X.shape[2]},); got {mask.shape}.")
+        return mask
+
+    def _check_params(self) -> None:  # subclasses add their own
+        pass
+
+    def _fit_free(self, F: np.ndarray, C: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    # -- sampling --------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "X_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(X) with real pairs first.")
+
+    def sample(self, factor: int = 4, *, random_state=None) -> SyntheticPairs:
+        """Synthesize ``factor`` pairs per fitted real pair.
+
+        Parameters
+        ----------
+        factor : int >= 1. The result holds ``n_pairs * factor`` synthetic pairs.
+        random_state : None, int or Generator. ``None`` derives the stream from the
+            estimator's own ``random_state``, so two calls give the same pairs.
+
+        Returns
+        -------
+        SyntheticPairs with ``X`` of shape (n_pairs * factor, 2, dim), ``parent`` into the
+        fitted ``X``, labels inherited from the parent.
+        """
+        self._check_fitted()
+        factor = _check_factor(factor)
+        if random_state is None:
+            rng = np.random.default_rng([int(getattr(self, "random_state", 0) or 0), 0x5EED])
+        else:
+            rng = check_random_state(random_state)
+        with threadpool_limits(1):
+            pairs = self._sample_pairs(factor, rng)
+        logger.info("%s: %d synthetic pairs from %d real pairs", self.method, len(pairs), self.X_.shape[0])
+        return pairs
+
+    def _sample_pairs(self, factor: int, rng: np.random.Generator) -> SyntheticPairs:
+        """Default: ``s`` synthetic responses per side, then the LENS pairing rule."""
+        s = responses_per_side(factor)
+        Sc, Sr = self._synthesize(s, rng)  # (n, s, d_free) each, standardised
+        return combine_within_pairs(self.X_, self._to_full(Sc, side=0), self._to_full(Sr, side=1), factor, rng, method=self.method, info=self._info())
+
+    def _synthesize(self, s: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _to_full(self, S: np.ndarray, *, side: int) -> np.ndarray:
+        """Standardised free columns (n, s, d_free) -> full rows (n, s, dim) in the input scale,
+        the shared columns copied from the parent's response on that side."""
+        n, s, _ = S.shape
+        out = np.repeat(self.X_[:, side][:, None, :], s, axis=1).astype(np.float32)
+        out[:, :, ~self.shared_mask_] = S * self.scale_ + self.mean_
+        return out
+
+    def _info(self) -> dict:
+        return {"shared_columns": int(self.shared_mask_.sum()), "free_columns": int((~self.shared_mask_).sum())}

@@ -1,0 +1,182 @@
+"""Diagnostics a user can look at before trusting synthetic pairs.
+
+* :func:`reconstruction_curve` -- reconstruction error and variance kept by the latent model
+  against the number of training pairs (on the training pairs and on held-out pairs).
+* :func:`label_preservation` -- how often an independent reward model, cross-fitted on other
+  real pairs, agrees with the inherited labels, against ``sigma2`` and the factor ``k``.
+* :func:`plot_projection` -- real and synthetic responses on the first two principal
+  components of the real ones.
+
+The ``plot_*`` functions write PNG files with matplotlib's Agg backend (no display needed)
+and return the path. Nothing here changes a synthesizer's results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+
+from .._validation import check_pairs
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["reconstruction_curve", "label_preservation", "plot_reconstruction", "plot_label_preservation", "plot_projection"]
+
+
+def reconstruction_curve(X, synthesizer, sizes=(50, 100, 250, 500, 1000), *, n_heldout: int = 300, random_state: int = 0) -> list[dict]:
+    """Fit ``clone(synthesizer)`` on the first ``n`` of a shuffled ``X`` for each ``n`` in ``sizes``.
+
+    The last ``n_heldout`` pairs (at most a third of ``X``) are never fitted and measure how
+    well the latent code generalises. Sizes above what is left are dropped. Returns one dict
+    per size: ``n_pairs``, ``train_recon_mse``, ``train_variance_kept``, ``heldout_recon_mse``,
+    ``heldout_variance_kept``.
+    """
+    X = check_pairs(X)
+    order = np.random.default_rng(random_state).permutation(len(X))
+    n_ho = min(n_heldout, len(X) // 3)
+    heldout, pool = X[order[:n_ho]], X[order[n_ho:]]
+    rows = []
+    for n in sorted({int(s) for s in sizes if 2 <= int(s) <= len(pool)}):
+        s = clone(synthesizer).fit(pool[:n])
+        tr = s.reconstruction_report()
+        ho = s.reconstruction_report(heldout) if n_ho else {"recon_mse": float("nan"), "variance_kept": float("nan")}
+        rows.append({"n_pairs": n, "train_recon_mse": tr["recon_mse"], "train_variance_kept": tr["variance_kept"],
+                     "heldout_recon_mse": ho["recon_mse"], "heldout_variance_kept": ho["variance_kept"]})
+        logger.info("reconstruction at %d pairs: %s", n, rows[-1])
+    return rows
+
+
+def label_preservation(X, synthesizer, *, sigma2s=(0.0025, 0.01, 0.04, 0.16), factors=(2, 4, 8), estimator=None, groups=None, random_state: int = 0) -> list[dict]:
+    """Agreement of a cross-fitted reference model with the inherited labels.
+
+    ``synthesizer`` is fitted once on ``X`` (unless already fitted on it); ``sigma2`` only acts
+    at sampling time, so every (sigma2, factor) cell reuses the fit. For each cell: the share
+    of synthetic pairs the reference model (fitted on the real pairs of other folds, default
+    ``BradleyTerryLinear``) orders like their parent, and the same share for the real pairs
+    themselves (the reference model's own out-of-fold accuracy: the ceiling).
+    """
+    X = check_pairs(X)
+    s = synthesizer if getattr(synthesizer, "X_", None) is X else clone(synthesizer).fit(X)
+    from .augment import CrossFittedReference
+    from .pairs import SyntheticPairs
+
+    ref = CrossFittedReference(X, estimator=estimator, groups=groups, random_state=random_state)
+    real = float(ref.agrees(SyntheticPairs(X, np.arange(len(X)), np.zeros((len(X), 2), bool), method="real")).mean())
+    rows = []
+    sigma0 = getattr(s, "sigma2", None)
+    for sigma2 in sigma2s if sigma0 is not None else (None,):
+        if sigma2 is not None:
+            s.set_params(sigma2=float(sigma2))
+        for k in factors:
+            syn = s.sample(int(k))
+            agree = ref.agrees(syn)
+            rows.append({"sigma2": sigma2, "factor": int(k), "agreement": float(agree.mean()), "real_agreement": real, "n_synthetic": len(syn)})
+    if sigma0 is not None:
+        s.set_params(sigma2=sigma0)
+    return rows
+
+
+# -- plots -----------------------------------------------------------------------------------
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def plot_reconstruction(rows: list[dict], path) -> Path:
+    """Variance kept and reconstruction error against training pairs (from ``reconstruction_curve``)."""
+    plt = _figure()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    n = [r["n_pairs"] for r in rows]
+    for key, ax, title in (("variance_kept", axes[0], "variance kept"), ("recon_mse", axes[1], "reconstruction error (standardised MSE)")):
+        ax.plot(n, [r[f"train_{key}"] for r in rows], "o-", label="training pairs")
+        ax.plot(n, [r[f"heldout_{key}"] for r in rows], "s--", label="held-out pairs")
+        ax.set_xscale("log")
+        ax.set_xlabel("training pairs")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("Latent model reconstruction vs training pairs")
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def plot_label_preservation(rows: list[dict], path) -> Path:
+    """Agreement with inherited labels against sigma2, one line per factor (``label_preservation``)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for k in sorted({r["factor"] for r in rows}):
+        sub = [r for r in rows if r["factor"] == k]
+        xs = [r["sigma2"] if r["sigma2"] is not None else 0.0 for r in sub]
+        ax.plot(xs, [r["agreement"] for r in sub], "o-", label=f"k = {k}")
+    if rows:
+        ax.axhline(rows[0]["real_agreement"], color="k", ls=":", label="real pairs (ceiling)")
+    if any(r["sigma2"] for r in rows):
+        ax.set_xscale("log")
+    ax.set_xlabel("sigma^2 (latent perturbation variance)")
+    ax.set_ylabel("reference model agrees with label")
+    ax.set_title("Label preservation of synthetic pairs")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_state: int = 0) -> Path:
+    """Real and synthetic chosen/rejected responses on the real responses' first two PCs
+    (of the columns that differ within pairs: the prompt half of a separate layout is left out)."""
+    plt = _figure()
+    from .base import shared_column_mask
+
+    X_real = check_pairs(X_real)
+    free = ~shared_column_mask(X_real) if len(X_real) >= 2 else np.ones(X_real.shape[2], bool)
+    if not free.any():
+        free[:] = True
+    X_real = X_real[:, :, free]  # the prompt columns (same on both sides) would dominate the PCs
+    R = X_real.reshape(-1, X_real.shape[2]).astype(np.float64)
+    mean = R.mean(0)
+    _, _, Vt = np.linalg.svd(R - mean, full_matrices=False)
+    P = Vt[:2].T
+    rng = np.random.default_rng(random_state)
+
+    def proj(A, side):
+        A = A[:, side]
+        if len(A) > max_points:
+            A = A[rng.choice(len(A), max_points, replace=False)]
+        return (A - mean) @ P
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    Sc = synthetic.X[synthetic.synthetic_side[:, 0]][:, :, free]
+    Sr_ = synthetic.X[synthetic.synthetic_side[:, 1]][:, :, free]
+    for A, side, style in ((Sc, 0, dict(c="tab:green", alpha=0.25, s=6, label="synthetic chosen")),
+                           (Sr_, 1, dict(c="tab:red", alpha=0.25, s=6, label="synthetic rejected")),
+                           (X_real, 0, dict(c="darkgreen", s=12, marker="^", label="real chosen")),
+                           (X_real, 1, dict(c="darkred", s=12, marker="v", label="real rejected"))):
+        if len(A):
+            q = proj(A, side)
+            ax.scatter(q[:, 0], q[:, 1], **style)
+    ax.set_xlabel("PC 1 of real responses")
+    ax.set_ylabel("PC 2")
+    ax.set_title(f"Real and synthetic responses ({synthetic.method})")
+    ax.legend(fontsize=8, markerscale=2)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out

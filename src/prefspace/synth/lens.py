@@ -1,0 +1,294 @@
+"""LENS: latent-space synthesis of preference pairs (Tao, Du & Li, NeurIPS 2025, arXiv 2509.26074).
+
+Pipeline: fit a latent model of response embeddings on the real training pairs; for every
+real response ``e`` encode ``mu(e)``, draw candidates ``z = mu(e) + eta`` with
+``eta ~ N(0, sigma2 * I)`` (independently for the chosen and the rejected response), keep the
+most likely ones, decode them, and pair real and synthetic responses within each original pair
+(:func:`~prefspace.synth.pairs.combine_within_pairs`). Labels are inherited from the parent.
+
+* :class:`LatentSynthesizer` -- the published method, the latent model a divergence-aware VAE
+  (``vae.py``), plus the variants we tried: residual decoding (``decoding="residual"``), a
+  prompt-conditioned VAE (``condition_on_shared=True``) and any latent size.
+* :class:`PCASynthesizer` -- the same pipeline with the VAE replaced by whitened PCA at the
+  same latent size (a baseline: is the VAE needed at all?).
+
+Choices the paper leaves open are listed in ``docs/lens.md``; each one is a parameter here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .._validation import check_in, check_positive
+from ..exceptions import ConfigError
+from .base import BaseSynthesizer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LatentSynthesizer", "PCASynthesizer"]
+
+
+class _LatentPipeline(BaseSynthesizer):
+    """Encode, perturb, keep the most likely candidates, decode. Subclasses supply the model."""
+
+    def _check_params(self) -> None:
+        if int(self.latent_dim) != self.latent_dim or self.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be a whole number >= 1; got {self.latent_dim!r}.")
+        check_positive(self.sigma2, name="sigma2", allow_zero=True)
+        if int(self.n_candidates) != self.n_candidates or self.n_candidates < 1:
+            raise ConfigError(f"n_candidates must be a whole number >= 1; got {self.n_candidates!r}.")
+        check_in(self.candidate_score, ("posterior", "prior"), name="candidate_score")
+        check_in(self.decoding, ("direct", "residual"), name="decoding")
+
+    # subclasses: _encode(F (n, 2, d), C) -> (mu, std) each (n, 2, k); _decode(Z (n, 2, s, k), C) -> (n, 2, s, d)
+
+    def _synthesize(self, s: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        C = self._cond()
+        mu, std = self._encode(self.Fz_, C)
+        n, _, k = mu.shape
+        n_cand = max(int(self.n_candidates), s)
+        eta = rng.normal(0.0, np.sqrt(float(self.sigma2)), size=(n, 2, n_cand, k)).astype(np.float32)
+        Z = mu[:, :, None, :] + eta
+        # Rank candidates by log-likelihood (constants dropped) and keep the best s.
+        if self.candidate_score == "posterior":  # log q(z | e): stay in the parent's posterior
+            nll = ((eta / std[:, :, None, :]) ** 2).sum(-1)
+        else:  # log p(z) under the N(0, I) prior: prefer typical latents
+            nll = (Z**2).sum(-1)
+        keep = np.argsort(nll, axis=-1, kind="stable")[..., :s]
+        Z = np.take_along_axis(Z, keep[..., None], axis=2)  # (n, 2, s, k)
+        out = self._decode(Z, C)
+        if self.decoding == "residual":  # e + g(z + eta) - g(z): keep what the low-rank code drops
+            out = self.Fz_[:, :, None, :] + out - self._decode(mu[:, :, None, :], C)
+        return out[:, 0], out[:, 1]
+
+    def _cond(self) -> np.ndarray | None:
+        return self._cond_of(self.X_)
+
+    # -- diagnostics -----------------------------------------------------------------------
+    def reconstruction_report(self, X=None) -> dict:
+        """How much of the responses' variation the latent code keeps (encode ``mu``, decode).
+
+        ``X`` (n, 2, dim): pairs to reconstruct, default the fitted ones (pass held-out pairs to
+        see generalisation). Returns ``recon_mse`` (mean squared error per dimension on the
+        standardised free columns, 1.0 = no better than the fitted mean), ``variance_kept``
+        (1 - residual / total sum of squares around the fitted mean, original scale) and
+        ``latent_dim``.
+        """
+        self._check_fitted()
+        if X is None:
+            F, C = self.Fz_, self._cond()
+        else:
+            from .._validation import check_pairs
+
+            X = check_pairs(X, dim=self.n_features_in_)
+            F = ((X[:, :, ~self.shared_mask_] - self.mean_) / self.scale_).astype(np.float32)
+            C = self._cond_of(X)
+        mu, _ = self._encode(F, C)
+        R = self._decode(mu[:, :, None, :], C)[:, :, 0]  # (n, 2, d)
+        mse = float(np.mean((R - F) ** 2))
+        resid = ((R - F) * self.scale_) ** 2
+        total = (F * self.scale_) ** 2  # deviations from the fitted mean
+        return {"recon_mse": mse, "variance_kept": float(1.0 - resid.sum() / max(total.sum(), 1e-30)), "latent_dim": int(mu.shape[-1])}
+
+    def _cond_of(self, X: np.ndarray) -> np.ndarray | None:
+        return None
+
+
+class LatentSynthesizer(_LatentPipeline):
+    """LENS: synthesize preference pairs by perturbing a VAE's latent code of real responses.
+
+    Parameters
+    ----------
+    latent_dim : int, default 16 (paper).
+    hidden_dim : int, default 256. One hidden layer in encoder and decoder.
+    beta : float, default 1.0. KL weight, relative to the per-dimension reconstruction error on
+        standardised features (see ``prefspace.synth.vae``).
+    gamma : float, default 0.1 (paper's best). Weight of the separation term
+        ``-min(W2, margin) / margin``, which lies in [-1, 0], against a reconstruction error of
+        1.0 for a mean-only decoder.
+    margin : float or None. Where the separation term stops pushing; None = sqrt(latent_dim).
+    sigma2 : float, default 0.01 (paper). Variance of the latent perturbation.
+    n_candidates : int, default 8. Candidates drawn per real response; the most likely
+        ``s`` are decoded (``s`` = synthetic responses per side the factor needs).
+    candidate_score : "posterior" (log q(z|e), default) or "prior" (log N(z; 0, I)).
+    decoding : "direct" (paper: g(z + eta)) or "residual" (e + g(z + eta) - g(z)).
+    condition_on_shared : bool, default False. Feed the shared (prompt) columns to encoder and
+        decoder: a prompt-conditioned VAE.
+    shared_columns : "auto" (default), "none" or a bool mask of columns copied from the parent.
+    max_steps, batch_size, learning_rate : VAE optimisation (Adam), defaults 500, 128, 1e-3.
+    random_state : int, default 0.
+
+    Attributes
+    ----------
+    vae_ : the trained torch module. ``train_terms_``: final loss terms. ``X_``: fitted pairs.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(50, 2, 8)).astype(np.float32)
+    >>> syn = LatentSynthesizer(latent_dim=4, max_steps=50).fit(X).sample(factor=2)
+    >>> syn.X.shape, syn.parent[:4].tolist()
+    ((100, 2, 8), [0, 0, 1, 1])
+    """
+
+    method = "lens"
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 16,
+        hidden_dim: int = 256,
+        beta: float = 1.0,
+        gamma: float = 0.1,
+        margin: float | None = None,
+        sigma2: float = 0.01,
+        n_candidates: int = 8,
+        candidate_score: str = "posterior",
+        decoding: str = "direct",
+        condition_on_shared: bool = False,
+        shared_columns="auto",
+        max_steps: int = 500,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        random_state: int = 0,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden_dim = hidden_dim
+        self.beta = beta
+        self.gamma = gamma
+        self.margin = margin
+        self.sigma2 = sigma2
+        self.n_candidates = n_candidates
+        self.candidate_score = candidate_score
+        self.decoding = decoding
+        self.condition_on_shared = condition_on_shared
+        self.shared_columns = shared_columns
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_positive(self.beta, name="beta", allow_zero=True)
+        check_positive(self.gamma, name="gamma", allow_zero=True)
+        if self.margin is not None:
+            check_positive(self.margin, name="margin")
+        check_positive(self.learning_rate, name="learning_rate")
+        for name in ("hidden_dim", "max_steps", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1; got {v!r}.")
+        if not isinstance(self.random_state, (int, np.integer)):
+            raise ConfigError(f"random_state must be an int for LatentSynthesizer; got {self.random_state!r}.")
+
+    def _fit_free(self, F: np.ndarray, C: np.ndarray | None) -> None:
+        from .vae import fit_vae
+
+        C = C if self.condition_on_shared else None
+        if C is not None:
+            self.cond_mean_ = C.mean(0)
+            self.cond_scale_ = np.maximum(C.std(0), 1e-6).astype(np.float32)
+            C = (C - self.cond_mean_) / self.cond_scale_
+        self.vae_, self.train_terms_ = fit_vae(
+            F,
+            C,
+            latent_dim=int(self.latent_dim),
+            hidden_dim=int(self.hidden_dim),
+            beta=float(self.beta),
+            gamma=float(self.gamma),
+            margin=self.margin,
+            max_steps=int(self.max_steps),
+            batch_size=int(self.batch_size),
+            learning_rate=float(self.learning_rate),
+            seed=int(self.random_state),
+        )
+
+    def _cond(self) -> np.ndarray | None:
+        return self._cond_of(self.X_)
+
+    def _cond_of(self, X: np.ndarray) -> np.ndarray | None:
+        if not (self.condition_on_shared and self.shared_mask_.any()):
+            return None
+        return ((X[:, 0, self.shared_mask_] - self.cond_mean_) / self.cond_scale_).astype(np.float32)
+
+    def _encode(self, F: np.ndarray, C: np.ndarray | None):
+        import torch
+
+        from .vae import single_thread
+
+        with torch.no_grad(), single_thread():
+            cc = None if C is None else torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, :].expand(-1, F.shape[1], -1)
+            mu, std = self.vae_.encode(torch.from_numpy(np.ascontiguousarray(F, np.float32)), cc)
+        return mu.numpy(), std.numpy()
+
+    def _decode(self, Z: np.ndarray, C: np.ndarray | None) -> np.ndarray:
+        import torch
+
+        from .vae import single_thread
+
+        with torch.no_grad(), single_thread():
+            cc = None
+            if C is not None:
+                n, a, s, _ = Z.shape
+                cc = torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, None, :].expand(n, a, s, -1)
+            return self.vae_.decode(torch.from_numpy(np.ascontiguousarray(Z, np.float32)), cc).numpy()
+
+    def _info(self) -> dict:
+        return {**super()._info(), "train_terms": dict(self.train_terms_), "sigma2": float(self.sigma2), "decoding": self.decoding}
+
+
+class PCASynthesizer(_LatentPipeline):
+    """The LENS pipeline with the VAE replaced by whitened PCA at the same latent size.
+
+    ``mu(e)`` is ``e``'s whitened principal-component scores (unit variance per component, the
+    scale the VAE's prior gives its latent), the decoder the inverse map. With
+    ``decoding="direct"`` every synthetic response lies in the principal subspace (a PCA
+    reconstruction plus noise); ``"residual"`` keeps the rest of the real embedding.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(30, 2, 8)).astype(np.float32)
+    >>> PCASynthesizer(latent_dim=3).fit(X).sample(factor=4).X.shape
+    (120, 2, 8)
+    """
+
+    method = "pca"
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 16,
+        sigma2: float = 0.01,
+        n_candidates: int = 8,
+        candidate_score: str = "posterior",
+        decoding: str = "direct",
+        shared_columns="auto",
+        random_state: int = 0,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.sigma2 = sigma2
+        self.n_candidates = n_candidates
+        self.candidate_score = candidate_score
+        self.decoding = decoding
+        self.shared_columns = shared_columns
+        self.random_state = random_state
+
+    def _fit_free(self, F: np.ndarray, C: np.ndarray | None) -> None:
+        flat = F.reshape(-1, F.shape[-1]).astype(np.float64)  # already centred by the base class
+        _, S, Vt = np.linalg.svd(flat, full_matrices=False)
+        k = int(min(self.latent_dim, Vt.shape[0]))
+        sd = S[:k] / np.sqrt(max(flat.shape[0] - 1, 1))
+        sd = np.where(sd > 1e-8, sd, 1.0)
+        self.components_ = Vt[:k].astype(np.float32)  # (k, d)
+        self.component_scale_ = sd.astype(np.float32)  # (k,)
+
+    def _encode(self, F: np.ndarray, C):
+        mu = (F @ self.components_.T) / self.component_scale_
+        return mu.astype(np.float32), np.ones_like(mu, dtype=np.float32)
+
+    def _decode(self, Z: np.ndarray, C) -> np.ndarray:
+        return ((Z * self.component_scale_) @ self.components_).astype(np.float32)

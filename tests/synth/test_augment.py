@@ -1,0 +1,98 @@
+"""augment_pairs for every method, the label-consistency filter and the guarded "auto"."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from prefspace.exceptions import ConfigError
+from prefspace.models import BradleyTerryLinear
+from prefspace.synth import METHODS, augment_pairs, label_agreement, synthesize
+from prefspace.synth.augment import prompt_groups
+
+FAST = {"lens": dict(latent_dim=8, hidden_dim=64, max_steps=60)}
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "auto"])
+def test_augment_every_method_real_first_with_weights(method, alpaca_pairs):
+    X = alpaca_pairs[:50]
+    X_aug, w, info = augment_pairs(X, method=method, factor=2, synthetic_weight=0.5, **FAST.get(method, {}))
+    n_syn = 0 if method == "none" else 100
+    assert X_aug.shape == (50 + n_syn, 2, 384) and X_aug.dtype == np.float32
+    np.testing.assert_array_equal(X_aug[:50], X)  # real pairs first, unchanged
+    np.testing.assert_array_equal(w, np.r_[np.ones(50), np.full(n_syn, 0.5)])
+    assert info["method"] == method and info["n_real"] == 50 and info["n_synthetic"] == n_syn
+    json.dumps(info)  # a report the CLI can write as is
+    # a head trains on it directly
+    BradleyTerryLinear().fit(X_aug, sample_weight=w)
+
+
+def test_augment_is_deterministic(alpaca_pairs):
+    a = augment_pairs(alpaca_pairs[:40], method="lens", factor=4, random_state=3, **FAST["lens"])
+    b = augment_pairs(alpaca_pairs[:40], method="lens", factor=4, random_state=3, **FAST["lens"])
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_augment_refuses_bad_arguments(alpaca_pairs):
+    X = alpaca_pairs[:20]
+    with pytest.raises(ConfigError, match="augment method must be one of"):
+        augment_pairs(X, method="smote")
+    with pytest.raises(ConfigError, match="factor must be a whole number"):
+        augment_pairs(X, method="lens", factor=0)
+    with pytest.raises(ConfigError, match="synthetic_weight must be >= 0"):
+        augment_pairs(X, method="perturb", synthetic_weight=-1)
+    with pytest.raises(ConfigError, match="has no parameter 'sigma'; its parameters are"):
+        augment_pairs(X, method="perturb", sigma=0.1)
+    with pytest.raises(ConfigError, match="method 'none' takes no synthesizer parameters"):
+        augment_pairs(X, method="none", sigma2=0.1)
+
+
+def test_label_agreement_is_cross_fitted_and_filter_keeps_only_agreeing(toy_pairs):
+    X = toy_pairs[:120]
+    syn = synthesize(X, method="perturb", factor=4, sigma2=4.0)
+    agree = label_agreement(X, syn)
+    assert agree.shape == (len(syn),) and 0.5 < agree.mean() < 1.0  # heavy noise flips some
+    kept = synthesize(X, method="perturb", factor=4, sigma2=4.0, label_filter=True)
+    assert kept.info["filter_kept"] == len(kept) <= 4 * 120
+    assert np.bincount(kept.parent, minlength=120).max() <= 4
+    assert label_agreement(X, kept).mean() > agree.mean()
+
+
+def test_prompt_groups_from_shared_columns(separate_pairs, alpaca_pairs):
+    g = prompt_groups(separate_pairs[:30])
+    assert g is not None and len(g) == 30
+    same = (separate_pairs[:30, 0, :384][:, None] == separate_pairs[:30, 0, :384][None]).all(-1)
+    np.testing.assert_array_equal(g[:, None] == g[None], same)
+    assert prompt_groups(alpaca_pairs[:30]) is None  # response-only rows: no prompt columns
+
+
+def test_auto_falls_back_when_synthesis_only_adds_label_noise(toy_pairs):
+    # Separable pairs: the real-only head is nearly perfect; pairs synthesized with noise ten
+    # times the data's own scale and weighted 5x can only hurt, so auto must decline them.
+    grid = [("perturb", 8, 5.0, {"sigma2": 100.0}), ("gaussian", 4, 5.0, {})]
+    X_aug, w, info = augment_pairs(toy_pairs[:150], method="auto", grid=grid)
+    assert info["method"] == "none" and info["requested"] == "auto" and info["chosen"] is None
+    assert X_aug.shape == (150, 2, 16) and (w == 1).all()
+    assert "no synthesis" in info["reason"] and len(info["candidates"]) == 2
+    assert all(c["gain"] <= 0 for c in info["candidates"])
+    json.dumps(info)
+
+
+def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
+    grid = [("perturb", 2, 1.0, {}), ("pca", 2, 0.5, {"latent_dim": 8})]
+    X_aug, w, info = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=BradleyTerryLinear(alpha=1.0), n_folds=3)
+    assert info["requested"] == "auto" and {c["method"] for c in info["candidates"]} == {"perturb", "pca"}
+    if info["chosen"] is None:
+        assert X_aug.shape[0] == 90
+    else:
+        assert info["method"] == info["chosen"][0] and X_aug.shape[0] == 90 * (1 + info["chosen"][1])
+    assert isinstance(info["reason"], str) and info["reason"]
+
+
+def test_auto_refuses_bad_grid(alpaca_pairs):
+    with pytest.raises(ConfigError, match="must name a synthesizer"):
+        augment_pairs(alpaca_pairs[:30], method="auto", grid=[("none", 2, 1.0, {})])
+    with pytest.raises(ConfigError, match="has no parameter"):
+        augment_pairs(alpaca_pairs[:30], method="auto", grid=[("lens", 2, 1.0, {"sigma": 1})])
