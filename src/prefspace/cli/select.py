@@ -1,0 +1,79 @@
+"""``prefspace select``: choose the candidate pairs most worth sending to annotators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import app
+
+_STRATEGY_HELP = "random, uncertainty, ensemble, d-optimal, past-aware or coreset (see docs/active-labeling.md)."
+
+
+@app.command()
+def select(
+    model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` (save_model).", show_default=False)],
+    pool: Annotated[str, typer.Argument(help="Candidate responses: rows of prompt + response (or prompt + responses list), scored or not.", show_default=False)],
+    budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="How many pairs to choose.")] = 100,
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help=_STRATEGY_HELP)] = "d-optimal",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen pairs (JSON lines).")] = Path("to_label.jsonl"),
+    labelled: Annotated[
+        Optional[str],
+        typer.Option("--labelled", help="Preference data already labelled: used by past-aware and coreset, and never chosen again.", show_default=False),
+    ] = None,
+    cross_prompt: Annotated[bool, typer.Option("--cross-prompt", help="Pair responses to different prompts instead of within a prompt.")] = False,
+    max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="Score a random sample of this many candidate pairs when the pool is larger.")] = 1_000_000,
+    lam: Annotated[float, typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the random strategy and the candidate sample.")] = 0,
+    prompts: Annotated[Optional[str], typer.Option("--prompts", help="Separate prompts file joined on --join-key (alpaca_bon layout; rows then need a score).", show_default=False)] = None,
+    prompt_key: Annotated[str, typer.Option("--prompt-key", help="Column holding the prompt.")] = "prompt",
+    response_key: Annotated[str, typer.Option("--response-key", help="Column holding a response (or '<key>s' a list of them).")] = "response",
+    id_key: Annotated[Optional[str], typer.Option("--id-key", help="Column holding a unique response id (default: the row number).", show_default=False)] = None,
+    join_key: Annotated[str, typer.Option("--join-key", help="Prompt id column shared by POOL and --prompts.")] = "prompt_id",
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+) -> None:
+    """Embed POOL with MODEL's own encoder, choose BUDGET pairs with STRATEGY, write them for annotators.
+
+    Each output line has the pair's texts and ids (pair_id, prompt, response_a, response_b, id_a,
+    id_b, ...); add a "label" ("a", "b" or "tie") and read it back with --label-key label.
+    """
+    from ..data import load_preferences
+    from ..embed import EmbeddingCache, embed_pairs, embed_responses
+    from ..models import load_model, load_model_encoder
+    from ..select import get_selector, make_pool
+    from ..select.candidates import match_labelled_rows, read_candidates, selection_records, write_jsonl
+
+    selector = get_selector(strategy, lam=lam, random_state=seed)  # a bad name fails before any embedding
+    candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
+                                 id_key=id_key, join_key=join_key)
+    encoder = load_model_encoder(model)
+    head = load_model(model, encoder)
+    if cache is None:
+        from .embed import default_cache_dir
+
+        cache = default_cache_dir()
+    store = EmbeddingCache(cache)
+    E = embed_responses(candidates.row_prompts(), candidates.responses, encoder, store)
+    kind = "cross" if cross_prompt else "within"
+    full = make_pool(E, candidates.prompt_index, kind)
+    candidate_pool = full if len(full) <= max_candidates else full.sample(max_candidates, seed)
+
+    X_lab, exclude = None, None
+    if labelled is not None:
+        dataset = load_preferences(labelled)
+        X_lab = embed_pairs(dataset, encoder, store).X
+        rows = match_labelled_rows(candidates, dataset)
+        exclude = candidate_pool.index_of(rows) if len(rows) else None
+        exclude = None if exclude is None else exclude[exclude >= 0]
+
+    chosen = selector.select(candidate_pool, head, budget, labelled=X_lab, exclude=exclude)
+    records = selection_records(candidates, candidate_pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None))
+    write_jsonl(out, records)
+    n_excluded = 0 if exclude is None else len(exclude)
+    typer.echo(
+        f"wrote {len(records):,} pairs to {out} (strategy {strategy}, {kind}-prompt pool of {len(candidate_pool):,} "
+        f"candidates from {len(candidates):,} responses to {candidates.n_prompts:,} prompts"
+        + (f"; {n_excluded:,} already labelled" if labelled is not None else "") + ")"
+    )

@@ -1,0 +1,266 @@
+"""Simulated active labeling: rounds of selection, gold-score labels, retraining, evaluation.
+
+One call runs one learning curve (one strategy, one pool kind, one seed) on a scored-response
+set such as ``alpaca_bon``:
+
+1. prompts are split into a training part (whose responses form the candidate pool) and a test
+   part (where the reward model is evaluated: per-prompt Spearman with gold, best-of-N gold);
+2. a first batch is chosen at random and labelled from gold (noiselessly or with Bradley-Terry
+   noise, the annotator of ``prefspace.evaluate.simulate``);
+3. each round the head is refitted on every label so far (plus optional synthetic pairs),
+   evaluated, and the strategy chooses the next batch from the candidates not yet labelled.
+
+What it does not do: plot or aggregate curves over seeds (``prefspace experiment`` and
+``benchmarks/active.py`` do that).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+from sklearn.base import clone
+
+from .._validation import check_embeddings, check_in, check_positive, check_random_state
+from ..exceptions import ConfigError, ShapeError
+from .pools import PairPool, make_pool
+
+logger = logging.getLogger(__name__)
+
+
+def _default_estimator():
+    from ..models import BradleyTerryLinear
+
+    return BradleyTerryLinear()
+
+
+def _as_ensemble(estimator, n_members: int, seed: int):
+    from ..models import RewardEnsemble
+
+    if isinstance(estimator, RewardEnsemble):
+        return estimator
+    return RewardEnsemble(estimator, n_members=n_members, random_state=seed)
+
+
+def _label_pairs(rows: np.ndarray, utility: np.ndarray, noise: str, beta: float, rng) -> np.ndarray:
+    """True where the first row of each pair wins. Noiseless ties are a fair coin."""
+    gap = utility[rows[:, 0]] - utility[rows[:, 1]]
+    if noise == "none":
+        coin = rng.random(gap.size) < 0.5
+        return np.where(gap == 0, coin, gap > 0)
+    p_first = 0.5 * (1.0 + np.tanh(0.5 * beta * gap))
+    return rng.random(gap.size) < p_first
+
+
+def _augment(augment, X: np.ndarray, seed: int) -> np.ndarray | None:
+    """Synthetic pairs from ``augment``: a callable ``(X, seed) -> (m, 2, D)`` or a synthesizer
+    (``fit(X)``, then ``sample()`` returning an array or an object with ``X``)."""
+    if augment is None:
+        return None
+    if hasattr(augment, "fit") and hasattr(augment, "sample"):
+        est = clone(augment)
+        if "random_state" in est.get_params():
+            est.set_params(random_state=seed)
+        out = est.fit(X).sample()
+    elif callable(augment):
+        out = augment(X, seed)
+    else:
+        raise ConfigError(f"augment must be a synthesizer (fit/sample) or a callable (X, seed) -> pairs; got {type(augment).__name__}.")
+    out = np.asarray(getattr(out, "X", out), dtype=np.float32)
+    if out.size == 0:
+        return None
+    if out.ndim != 3 or out.shape[1:] != X.shape[1:]:
+        raise ShapeError(f"augment returned shape {out.shape}; expected (m, 2, {X.shape[2]}).")
+    return out
+
+
+def _evaluate(model, features, gold, groups, test_rows, best_of: int) -> dict:
+    from scipy.stats import spearmanr
+
+    from ..evaluate.ranking import best_of_n_curve, rank_correlations
+
+    r = model.predict(features[test_rows])
+    g = gold[test_rows]
+    corr = rank_correlations(r, g, groups)
+    bon = best_of_n_curve(r, g, groups, ns=[best_of])
+    return {
+        "spearman": float(corr["spearman"]),
+        "spearman_global": float(spearmanr(r, g).statistic),
+        f"best_of_{best_of}": float(bon["model"][0]),
+        f"best_of_{best_of}_oracle": float(bon["oracle"][0]),
+        f"best_of_{best_of}_random": float(bon["random"][0]),
+    }
+
+
+def run_active_learning(
+    features,
+    prompt_index,
+    gold,
+    *,
+    strategy: str = "random",
+    batch_size: int = 250,
+    budget: int = 4000,
+    initial_size: int | None = None,
+    estimator=None,
+    within_prompt: bool = True,
+    n_candidates: int | None = 200_000,
+    noise: str = "none",
+    beta: float = 1.0,
+    transform: str | None = None,
+    eps: float = 1e-4,
+    test_fraction: float = 0.2,
+    test_prompts=None,
+    best_of: int = 16,
+    n_members: int = 5,
+    lam: float = 1.0,
+    augment=None,
+    seed: int = 0,
+    on_round: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Simulate active labeling against gold scores; one record per round.
+
+    Parameters
+    ----------
+    features : array of shape (n_responses, D), one row per response (``embed_responses``)
+    prompt_index : int array of shape (n_responses,), each response's prompt
+    gold : array of shape (n_responses,), gold scores (higher is better)
+    strategy : ``random``, ``uncertainty``, ``ensemble``, ``d-optimal``, ``past-aware``, ``coreset``
+    batch_size : labels per round after the first batch
+    budget : total labels; the last round may be smaller so the total is exactly ``budget``
+    initial_size : size of the first (random) batch; default ``batch_size``
+    estimator : an unfitted reward head (default ``BradleyTerryLinear()``), cloned each round;
+        the ensemble strategy wraps it in ``RewardEnsemble(estimator, n_members)`` (and the
+        ensemble's mean reward is what is evaluated)
+    within_prompt : candidate pairs within a prompt (True) or across prompts (False)
+    n_candidates : the candidate pool is a fixed random sample of this many pairs of the
+        training prompts' pool (None: the whole pool)
+    noise : ``"none"`` (higher gold wins; exact ties are a fair coin) or ``"bt"``
+        (P(a wins) = sigmoid(beta * (g(a) - g(b))))
+    beta : Bradley-Terry inverse temperature
+    transform, eps : gold transform before labelling (``"logit"`` for win probabilities), as in
+        ``prefspace.evaluate.simulate.transform_scores``; metrics use the raw gold
+    test_fraction / test_prompts : held-out prompts (a random fraction, or explicit prompt ids)
+    best_of : N of the best-of-N gold metric
+    lam : ridge of the D-optimal information matrix
+    augment : None, a synthesizer (``fit(X).sample()``) or a callable ``(X, seed) -> (m, 2, D)``;
+        its pairs are added to each round's training set (they cost no labels)
+    seed : the run's seed (split, first batch, candidate sample, noise, random strategy)
+    on_round : called with each record as soon as it is made (e.g. to append it to a file)
+
+    Returns
+    -------
+    list of dict, one per round: ``round``, ``labels`` (spent so far), ``strategy``, ``pool``
+    (``"within"``/``"cross"``), ``seed``, ``noise``, ``spearman`` (mean per-prompt Spearman on
+    the test prompts), ``spearman_global``, ``best_of_<N>`` (expected gold of the best-of-N
+    pick), ``best_of_<N>_oracle``, ``best_of_<N>_random``, ``n_synthetic``, ``fit_seconds``,
+    ``select_seconds``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> E = rng.normal(size=(200, 8)).astype("float32"); gold = E @ rng.normal(size=8)
+    >>> recs = run_active_learning(E, np.repeat(np.arange(10), 20), gold, strategy="d-optimal",
+    ...                            batch_size=20, budget=60, seed=0)
+    >>> [r["labels"] for r in recs]
+    [20, 40, 60]
+    """
+    from . import get_selector
+    from ..evaluate.simulate import NOISES, transform_scores
+
+    # ---- checks
+    features = check_embeddings(features, name="features")
+    n = features.shape[0]
+    prompt_index = np.asarray(prompt_index)
+    if prompt_index.shape != (n,) or not np.issubdtype(prompt_index.dtype, np.integer):
+        raise ShapeError(f"prompt_index must be an int array of shape ({n},); got {prompt_index.shape}, {prompt_index.dtype}.")
+    gold = np.asarray(gold, dtype=np.float64)
+    if gold.shape != (n,) or not np.isfinite(gold).all():
+        raise ShapeError(f"gold must be a finite array of shape ({n},); got {gold.shape}.")
+    check_in(noise, NOISES, name="noise")
+    beta = check_positive(beta, name="beta")
+    batch_size, budget = int(batch_size), int(budget)
+    initial_size = batch_size if initial_size is None else int(initial_size)
+    if batch_size < 1 or initial_size < 2 or budget < initial_size:
+        raise ConfigError(
+            f"need batch_size >= 1, initial_size >= 2 and budget >= initial_size; got "
+            f"batch_size={batch_size}, initial_size={initial_size}, budget={budget}."
+        )
+    utility = transform_scores(gold, transform, eps=eps)
+    rng = check_random_state(seed)
+    selector = get_selector(strategy, lam=lam, random_state=rng)
+    estimator = _default_estimator() if estimator is None else estimator
+    if strategy == "ensemble":
+        estimator = _as_ensemble(estimator, n_members, seed)
+
+    # ---- split prompts: the pool comes from training prompts, metrics from test prompts
+    prompts = np.unique(prompt_index)
+    if test_prompts is None:
+        if not 0.0 < test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be in (0, 1); got {test_fraction!r}.")
+        n_test = max(1, int(round(test_fraction * prompts.size)))
+        test_prompts = rng.choice(prompts, size=n_test, replace=False)
+    test_mask = np.isin(prompt_index, np.asarray(test_prompts))
+    if test_mask.all() or not test_mask.any():
+        raise ConfigError("the test prompts must leave some prompts for training and hold at least one response.")
+    train_rows = np.flatnonzero(~test_mask)
+    test_rows = np.flatnonzero(test_mask)
+    _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
+    groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
+
+    full_pool = make_pool(features[train_rows], prompt_index[train_rows], "within" if within_prompt else "cross")
+    pool: PairPool = full_pool
+    if n_candidates is not None and len(full_pool) > int(n_candidates):
+        pool = full_pool.sample(int(n_candidates), rng)
+    if len(pool) < budget:
+        raise ConfigError(f"the candidate pool has {len(pool)} pairs, fewer than the budget of {budget} labels.")
+    logger.info("active learning: %s, %s-prompt pool of %d candidates, %d test prompts",
+                strategy, "within" if within_prompt else "cross", len(pool), len(groups))
+
+    # ---- rounds
+    labelled_idx = np.zeros(0, dtype=np.int64)
+    X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
+    records: list[dict] = []
+    chosen = get_selector("random", random_state=rng).select(pool, None, initial_size)
+    select_seconds = 0.0
+    for round_ in range(10**9):
+        rows = pool.rows(chosen)
+        first_wins = _label_pairs(rows, utility[train_rows], noise, beta, rng)
+        oriented = np.where(first_wins[:, None], rows, rows[:, ::-1])
+        X_lab = np.concatenate([X_lab, pool.features[oriented]])
+        labelled_idx = np.concatenate([labelled_idx, chosen])
+
+        t0 = time.perf_counter()
+        X_syn = _augment(augment, X_lab, seed * 1000 + round_)
+        X_fit = X_lab if X_syn is None else np.concatenate([X_lab, X_syn])
+        model = clone(estimator)
+        if "random_state" in model.get_params():
+            model.set_params(random_state=seed)
+        model.fit(X_fit)
+        fit_seconds = time.perf_counter() - t0
+
+        record = {
+            "round": round_,
+            "labels": int(labelled_idx.size),
+            "strategy": strategy,
+            "pool": "within" if within_prompt else "cross",
+            "seed": seed,
+            "noise": noise,
+            **_evaluate(model, features, gold, groups, test_rows, best_of),
+            "n_synthetic": 0 if X_syn is None else int(len(X_syn)),
+            "fit_seconds": round(fit_seconds, 3),
+            "select_seconds": round(select_seconds, 3),
+        }
+        records.append(record)
+        logger.info("round %d: %d labels, spearman %.4f", round_, record["labels"], record["spearman"])
+        if on_round is not None:
+            on_round(record)
+        if labelled_idx.size >= budget:
+            break
+        k = min(batch_size, budget - labelled_idx.size)
+        t0 = time.perf_counter()
+        chosen = selector.select(pool, model, k, labelled=X_lab, exclude=labelled_idx)
+        select_seconds = time.perf_counter() - t0
+    return records

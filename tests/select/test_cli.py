@@ -1,0 +1,96 @@
+"""``prefspace select`` end to end with the offline MiniLM encoder and a saved linear head."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from prefspace.cli import main
+
+PROMPTS = {
+    "Name a prime number.": ["7", "9", "Eleven is prime.", "I like turtles."],
+    "What is the capital of France?": ["Paris.", "Lyon", "The capital of France is Paris.", "Berlin."],
+    "Say hello politely.": ["Hello, nice to meet you!", "hey", "Go away.", "Good day to you."],
+}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    from prefspace.embed import embed_pairs, embed_responses, get_encoder
+    from prefspace.data import load_preferences
+    from prefspace.models import BradleyTerryLinear, save_model
+
+    d = tmp_path_factory.mktemp("select_cli")
+    rows = []
+    for i, (prompt, responses) in enumerate(PROMPTS.items()):
+        if i == 0:  # one prompt as a list of responses, the others one response per row
+            rows.append({"prompt": prompt, "responses": responses})
+        else:
+            rows += [{"prompt": prompt, "response": r} for r in responses]
+    (d / "pool.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    labelled = [
+        {"prompt": "Name a prime number.", "chosen": "7", "rejected": "9"},
+        {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Berlin."},
+        {"prompt": "Say hello politely.", "chosen": "Hello, nice to meet you!", "rejected": "Go away."},
+    ]
+    (d / "labelled.jsonl").write_text("\n".join(json.dumps(r) for r in labelled) + "\n")
+    encoder = get_encoder()
+    X = embed_pairs(load_preferences(d / "labelled.jsonl"), encoder, d / "cache").X
+    # fill the cache with the pool too, so the commands below read every row from it
+    texts = [(p, r) for p, rs in PROMPTS.items() for r in rs]
+    embed_responses([p for p, _ in texts], [r for _, r in texts], encoder, d / "cache")
+    save_model(BradleyTerryLinear().fit(X), d / "model", encoder)
+    return d
+
+
+def _run(args):
+    try:
+        main(args)
+    except SystemExit as exc:
+        return exc.code
+    return 0
+
+
+def test_select_writes_pairs_for_annotators(workdir, capsys):
+    out = workdir / "to_label.jsonl"
+    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--budget", "6",
+                 "--strategy", "past-aware", "--labelled", str(workdir / "labelled.jsonl"),
+                 "--out", str(out), "--cache", str(workdir / "cache")])
+    assert code == 0
+    assert "wrote 6 pairs" in capsys.readouterr().out
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(recs) == 6 and [r["rank"] for r in recs] == list(range(6))
+    assert len({r["pair_id"] for r in recs}) == 6
+    for r in recs:
+        assert r["response_a"] in PROMPTS[r["prompt"]] and r["response_b"] in PROMPTS[r["prompt"]]
+        assert r["response_a"] != r["response_b"] and "prompt_b" not in r
+        assert r["gain"] > 0 and r["strategy"] == "past-aware"
+    done = {frozenset(p) for p in [("7", "9"), ("Paris.", "Berlin."), ("Hello, nice to meet you!", "Go away.")]}
+    assert not any(frozenset((r["response_a"], r["response_b"])) in done for r in recs)
+    gains = [r["gain"] for r in recs]
+    assert gains == sorted(gains, reverse=True)
+
+
+def test_cross_prompt_pairs_name_both_prompts(workdir):
+    out = workdir / "cross.jsonl"
+    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-n", "4", "--strategy", "random",
+                 "--cross-prompt", "--out", str(out), "--cache", str(workdir / "cache"), "--seed", "3"])
+    assert code == 0
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(recs) == 4
+    assert all(r["prompt_b"] != r["prompt"] for r in recs)
+    assert all(r["response_b"] in PROMPTS[r["prompt_b"]] for r in recs)
+
+
+def test_bad_requests_exit_2_with_the_fix(workdir, capsys):
+    base = ["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--cache", str(workdir / "cache"),
+            "--out", str(workdir / "x.jsonl")]
+    assert _run(base + ["--strategy", "entropy"]) == 2
+    assert "strategy must be one of" in capsys.readouterr().err
+    assert _run(base + ["--budget", "19"]) == 2  # 3 prompts x C(4, 2) = 18 pairs
+    assert "cannot choose 19 pairs: the pool has 18 candidates" in capsys.readouterr().err
+    assert _run(base + ["--strategy", "ensemble", "--budget", "3"]) == 2
+    assert "needs a fitted prefspace.models.RewardEnsemble" in capsys.readouterr().err
+    assert not (workdir / "x.jsonl").exists()
