@@ -184,7 +184,8 @@ class SentenceTransformerEncoder(Encoder):
 
             logger.info("loading sentence-transformers model %s", self._source)
             try:
-                st = SentenceTransformer(self._source, device=self.device, revision=self.revision)
+                with _quiet_weight_loading():
+                    st = SentenceTransformer(self._source, device=self.device, revision=self.revision)
             except OSError as exc:
                 raise ConfigError(
                     f"could not load sentence-transformers model {self.model!r}: {exc}. Pass a local "
@@ -259,3 +260,23 @@ class SentenceTransformerEncoder(Encoder):
                 again.append(i)
             todo = again
         return out
+
+
+class _quiet_weight_loading:
+    """Hide transformers' "Loading weights" progress bar while a model loads, then restore it.
+
+    The bar is written straight to stderr by transformers; library code must not print, and the
+    CLI shows its own progress. The previous setting is put back on exit.
+    """
+
+    def __enter__(self) -> None:
+        from transformers.utils import logging as hf_logging
+
+        self._was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+
+    def __exit__(self, *exc) -> None:
+        from transformers.utils import logging as hf_logging
+
+        if self._was_enabled:
+            hf_logging.enable_progress_bar()
