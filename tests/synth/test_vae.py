@@ -43,7 +43,7 @@ def test_separation_term_rewards_distance_below_margin_and_is_flat_above():
     w2 = torch.tensor([0.5, 2.0, 6.0], requires_grad=True)
     loss = separation_loss(w2, 0.1, 4.0)
     loss.sum().backward()
-    assert (loss <= 0).all() and float(loss[2]) == pytest.approx(-0.1)
+    assert (loss <= 0).all() and float(loss[2].detach()) == pytest.approx(-0.1)
     # negative gradient: increasing W2 lowers the loss (pushes chosen and rejected apart) ...
     assert w2.grad[0] < 0 and w2.grad[1] < 0
     # ... until the margin, beyond which it no longer pulls
