@@ -23,7 +23,6 @@ model passed in, as in the paper's batch setting).
 
 from __future__ import annotations
 
-import heapq
 import logging
 
 import numpy as np

@@ -126,8 +126,6 @@ def fit_vae(
     both encoder and decoder. Returns the trained module (eval mode) and a history dict with
     the final loss terms. Deterministic given ``seed``; leaves torch's global RNG untouched.
     """
-    import torch
-
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
     m = float(margin) if margin is not None else math.sqrt(latent_dim)
