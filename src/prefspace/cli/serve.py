@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from .._atomic import atomic_path
 from . import app
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
@@ -159,9 +159,7 @@ def rerank(
         position.append(seen.get(g, 0))
         seen[g] = position[-1] + 1
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for k, i in enumerate(res.best):
             row = dict(cands.rows[i])
             if prompts is not None and prompt_key not in row:
@@ -174,7 +172,6 @@ def rerank(
                 runner_up_reward=runner_up if math.isfinite(runner_up) else None,
             )
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
     typer.echo(
         f"picked the best of {int(res.n_candidates.max())} candidates for {len(res.best)} prompts "
         f"({int(res.n_candidates.sum())} scored) -> {out}"

@@ -10,13 +10,13 @@ and calls :mod:`prefspace.synth`; nothing else.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from .._atomic import write_text_atomic
 from . import app
 from ._options import (
     ChosenKey,
@@ -134,9 +134,7 @@ def synth(
                                 label_preservation="label_preservation.png", projection="projection.png")
         summary["seconds"]["diagnostics"] = round(time.perf_counter() - t0, 3)
     summary["seconds"]["total"] = round(time.perf_counter() - start, 3)
-    tmp = out / f"summary.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    os.replace(tmp, out / "summary.json")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str))
 
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

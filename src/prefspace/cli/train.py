@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 import numpy as np
 import typer
 
+from .._atomic import atomic_path, write_text_atomic
 from . import app
 from ._options import (
     ChosenKey,
@@ -92,9 +93,7 @@ def _without_ties(dataset, label: str):
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -314,11 +313,7 @@ def score(
                  for i, rc, rr, pc in zip(dataset.ids, rewards[:, 0], rewards[:, 1], p)]
         summary = (f"scored {len(lines):,} pairs: accuracy {float(np.mean(rewards[:, 0] > rewards[:, 1])):.4f} "
                    f"(chosen strictly higher)")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for line in lines:
             fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
     typer.echo(f"{summary}; wrote {out}")

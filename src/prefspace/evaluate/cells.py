@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path, write_text_atomic
 from ..exceptions import ConfigError, DataError, FormatError
 from .calibration import pair_calibration
 from .config import spec_hash
@@ -60,12 +60,9 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> dict:
         arrays, meta = _prepare_pairs(ds, out_dir)
     else:
         arrays, meta = _prepare_scored(ds, max_budget)
-    tmp = arrays_path.with_name(f"{arrays_path.name}.tmp-{os.getpid()}")
-    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
-    os.replace(tmp, arrays_path)
-    tmp = meta_path.with_name(f"{meta_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(tmp, meta_path)
+    with atomic_path(arrays_path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+    write_text_atomic(meta_path, json.dumps(meta))
     load_file(str(arrays_path))  # a corrupt write fails here, not in a worker
     return handle
 

@@ -23,6 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
+from .._atomic import write_bytes_atomic
 from ..exceptions import ConfigError, FormatError
 from .cells import cell_key, prepare_dataset, run_cell
 from .config import spec_hash
@@ -84,9 +85,7 @@ def _drop_partial_last_line(path: Path) -> None:
         return
     keep = data[: data.rfind(b"\n") + 1]
     logger.warning("%s: dropping a partial last line left by an interrupted run", path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(keep)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, keep)
 
 
 def default_jobs() -> int:

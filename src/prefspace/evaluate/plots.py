@@ -7,10 +7,10 @@ can be redrawn from ``results.jsonl`` alone.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+from .._atomic import atomic_path
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -26,12 +26,9 @@ def _figure(n_panels: int = 1, width: float = 5.2, height: float = 3.8):
 
 
 def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
 
 
 def plot_budget_curves(curves: dict, path, *, metric: str = "accuracy", title: str = "") -> Path:

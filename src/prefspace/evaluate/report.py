@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .._atomic import write_text_atomic
 
 
 def mean_interval(values, *, level: float = 0.95) -> tuple[float, float, float]:
@@ -119,11 +120,3 @@ def write_html_report(path, title: str, sections: list[Section], *, meta: str = 
     return write_text_atomic(path, "\n".join(parts))
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path

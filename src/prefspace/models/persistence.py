@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import write_text_atomic
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
 
@@ -94,9 +95,7 @@ def _class_for(name: Any, where: Path) -> type:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 # ---------------------------------------------------------------------------- saving

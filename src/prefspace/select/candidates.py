@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..data.dataset import ScoredResponses, prompt_key as canonical_prompt
 from ..exceptions import DataError
 from .pools import PairPool
@@ -156,15 +157,7 @@ def selection_records(candidates: ScoredResponses, pool: PairPool, indices, *, s
 
 def write_jsonl(path: str | os.PathLike, records: list[dict]) -> Path:
     """Write records as JSON lines atomically (temp file in the same directory, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     return path

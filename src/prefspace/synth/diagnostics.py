@@ -14,12 +14,12 @@ and return the path. Nothing here changes a synthesizer's results.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 
+from .._atomic import atomic_path
 from .._validation import check_pairs
 
 logger = logging.getLogger(__name__)
@@ -91,12 +91,9 @@ def _figure():
 
 
 def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    return Path(path)
 
 
 def plot_reconstruction(rows: list[dict], path) -> Path:

@@ -17,11 +17,11 @@ Files are written atomically (a temporary name in the same folder, then ``os.rep
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..exceptions import FormatError
 from .pairs import SyntheticPairs
 
@@ -48,21 +48,17 @@ def save_synthetic(directory, synthetic: SyntheticPairs, *, parent_ids=None, met
         "parent": np.ascontiguousarray(synthetic.parent, dtype=np.int64),
         "synthetic_side": np.ascontiguousarray(synthetic.synthetic_side, dtype=np.uint8),
     }
-    target = d / "synthetic.safetensors"
-    tmp = d / f"synthetic.safetensors.tmp-{os.getpid()}"
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, target)
+    with atomic_path(d / "synthetic.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
     table = synthetic.provenance()
     ids = None if parent_ids is None else [str(parent_ids[p]) for p in synthetic.parent]
-    tmp = d / f"provenance.csv.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_path(d / "provenance.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["row", "parent", "parent_id", "source", "method", "chosen_synthetic", "rejected_synthetic"])
         for j in range(len(synthetic)):
             w.writerow([j, int(table["parent"][j]), "" if ids is None else ids[j], synthetic.source, synthetic.method,
                         int(table["chosen_synthetic"][j]), int(table["rejected_synthetic"][j])])
-    os.replace(tmp, d / "provenance.csv")
     return d
 
 
