@@ -131,7 +131,7 @@ def main() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from prefspace.data import load_scored_responses
         from prefspace.embed import scored_response_features
-        from prefspace.select import run_active_learning
+        from prefspace.experiments import run_active_learning
 
         d = Path(args.data) / "alpaca_bon"
         scored = load_scored_responses(d / "responses.jsonl.gz", prompts=d / "prompts.jsonl.gz")

@@ -2,14 +2,17 @@
 
 The public entry points live in one subpackage per stage of the data flow::
 
-    prefspace.data       load_preferences, load_scored_responses, split_by_prompt
-    prefspace.embed      get_encoder, EmbeddingCache, embed_pairs, embed_responses
-    prefspace.models     BradleyTerryLinear, BradleyTerryMLP, PreferenceClassifierMLP,
-                         PreferenceClassifierLGBM, RewardEnsemble, save_model, load_model
-    prefspace.synth      LatentSynthesizer (LENS) and augmentation baselines
-    prefspace.select     active-labeling strategies and candidate pools
-    prefspace.evaluate   metrics, best-of-N, experiment runner, plots and reports
-    prefspace.serve      HTTP reward server
+    prefspace.data         load_preferences, load_scored_responses, split_by_prompt
+    prefspace.embed        get_encoder, EmbeddingCache, embed_pairs, embed_responses
+    prefspace.evaluate     metrics, best-of-N, calibration, simulated annotators, reports
+    prefspace.models       BradleyTerryLinear, BradleyTerryMLP, PreferenceClassifierMLP,
+                           PreferenceClassifierLGBM, RewardEnsemble, save_model, load_model
+    prefspace.synth        LatentSynthesizer (LENS) and augmentation baselines
+    prefspace.select       active-labeling strategies and candidate pools
+    prefspace.experiments  experiment grids, the active-learning simulation, the demo
+    prefspace.serve        HTTP reward server
+
+Each stage imports only the stages listed above it (``tests/test_architecture.py`` checks).
 
 Each name is also reachable as ``prefspace.<name>``; the subpackage is imported on
 first use, so ``import prefspace`` is cheap: it imports neither torch nor any model,
@@ -21,9 +24,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
-_STAGES = ("data", "embed", "models", "synth", "select", "evaluate", "serve")
+_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "experiments", "serve")
 
 
 def __getattr__(name: str) -> Any:

@@ -93,9 +93,9 @@ def experiment(
 
     Finished cells (in OUT/results.jsonl) are skipped on rerun. Writes OUT/results.csv, OUT/summary.md, OUT/plots/*.png and OUT/report.html.
     """
-    from ..evaluate.config import load_config, parse_overrides
-    from ..evaluate.experiment import run_experiment
-    from ..evaluate.summarize import write_outputs
+    from ..experiments.config import load_config, parse_overrides
+    from ..experiments.experiment import run_experiment
+    from ..experiments.summarize import write_outputs
 
     cfg = load_config(config, parse_overrides(set_), out_dir=out)
     start = time.perf_counter()
@@ -119,7 +119,7 @@ def demo(
     Embeds the bundled demo pairs with the bundled encoder (cache under OUT/cache), trains both at
     small budgets, evaluates them on the same held-out pairs, and writes OUT/report.html.
     """
-    from ..evaluate.demo import run_demo
+    from ..experiments.demo import run_demo
 
     start = time.perf_counter()
     progress, update = _progress_bar("demo")

@@ -8,7 +8,7 @@
 - :func:`demo_path` / :func:`load_demo` give the small preference set shipped with prefspace.
 """
 
-from .dataset import PreferenceDataset, ScoredResponses, prompt_key, render_prompt_text
+from .dataset import PreferenceDataset, ScoredResponses, canonical_prompt, render_prompt_text
 from .demo import demo_path, load_demo
 from .preferences import load_preferences
 from .scored import load_scored_responses
@@ -17,7 +17,7 @@ from .split import split_by_prompt
 __all__ = [
     "PreferenceDataset",
     "ScoredResponses",
-    "prompt_key",
+    "canonical_prompt",
     "render_prompt_text",
     "load_preferences",
     "load_scored_responses",

@@ -19,7 +19,7 @@ Message = dict  # {"role": str, "content": str}
 Prompt = Union[str, list]  # plain text, or a list of messages (conversational format)
 
 
-def prompt_key(prompt: Prompt) -> str:
+def canonical_prompt(prompt: Prompt) -> str:
     """A canonical string for a prompt, used to group pairs by prompt and to hash content."""
     if isinstance(prompt, str):
         return prompt
@@ -94,7 +94,7 @@ class PreferenceDataset:
 
     def prompt_keys(self) -> list[str]:
         """One canonical string per pair; pairs with equal keys share a prompt."""
-        return [prompt_key(p) for p in self.prompts]
+        return [canonical_prompt(p) for p in self.prompts]
 
     def prompt_texts(self) -> list[str]:
         """Each pair's prompt rendered as plain text (see :func:`render_prompt_text`)."""
@@ -122,7 +122,7 @@ class PreferenceDataset:
         """sha256 over the content (prompts, responses, ids, margins, weights, subsets, ties)."""
         h = hashlib.sha256()
         for i in range(len(self)):
-            row = [prompt_key(self.prompts[i]), self.chosen[i], self.rejected[i], self.ids[i]]
+            row = [canonical_prompt(self.prompts[i]), self.chosen[i], self.rejected[i], self.ids[i]]
             h.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
         for arr in (self.margin, self.weight, self.tie):
             h.update(b"-" if arr is None else np.ascontiguousarray(arr).tobytes())
@@ -211,7 +211,7 @@ class ScoredResponses:
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         for p, pid in zip(self.prompts, self.prompt_ids):
-            h.update(json.dumps([pid, prompt_key(p)], ensure_ascii=False).encode("utf-8"))
+            h.update(json.dumps([pid, canonical_prompt(p)], ensure_ascii=False).encode("utf-8"))
         for i in range(len(self)):
             h.update(json.dumps([self.ids[i], self.responses[i]], ensure_ascii=False).encode("utf-8"))
         h.update(self.prompt_index.tobytes())

@@ -31,7 +31,7 @@ import numpy as np
 
 from .._validation import check_in
 from ..exceptions import ConfigError, DataError
-from .dataset import PreferenceDataset, prompt_key
+from .dataset import PreferenceDataset, canonical_prompt
 from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
 from .readers import RawSource, read_source
 
@@ -189,7 +189,7 @@ class _RowReader:
                 if row.problem is not None:
                     raise RowProblem(*row.problem)
                 pair = self._parse(row.data)
-                dup_key = (prompt_key(pair.prompt), pair.chosen, pair.rejected)
+                dup_key = (canonical_prompt(pair.prompt), pair.chosen, pair.rejected)
                 if dup_key in seen_pairs:
                     raise RowProblem(
                         "duplicate_pair",
@@ -504,7 +504,7 @@ def _short_text(value: Any, key: str, field_name: str) -> str:
 
 
 def _content_id(p: _Pair) -> str:
-    blob = json.dumps([prompt_key(p.prompt), p.chosen, p.rejected], ensure_ascii=False)
+    blob = json.dumps([canonical_prompt(p.prompt), p.chosen, p.rejected], ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from .._validation import check_in
 from ..exceptions import ConfigError, DataError
 from .dataset import ScoredResponses
-from .dataset import prompt_key as canonical_prompt
+from .dataset import canonical_prompt
 from .dialogue import RowProblem
 from .preferences import _clip, _list, _number, _prompt_value, _type
 from .readers import RawSource, read_source

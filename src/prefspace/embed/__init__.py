@@ -23,7 +23,8 @@ from .pipeline import (
     embed_texts,
 )
 from .precomputed import PrecomputedEncoder, scored_response_features
-from .registry import encoder_from_config, get_encoder, smollm2_gguf_path
+from .registry import encoder_from_config, get_encoder
+from .smollm2 import smollm2_gguf_path
 from .sentence_transformer import SentenceTransformerEncoder
 
 

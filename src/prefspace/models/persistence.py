@@ -21,8 +21,14 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._version import __version__
+from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
+from .ensemble import RewardEnsemble
+from .lgbm import PreferenceClassifierLGBM
+from .linear import BradleyTerryLinear
+from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +39,6 @@ WEIGHTS = "weights.safetensors"
 
 
 def _classes() -> dict[str, type]:
-    from .ensemble import RewardEnsemble
-    from .lgbm import PreferenceClassifierLGBM
-    from .linear import BradleyTerryLinear
-    from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
-
     return {c.__name__: c for c in (BradleyTerryLinear, BradleyTerryMLP, PreferenceClassifierMLP,
                                     PreferenceClassifierLGBM, RewardEnsemble)}
 
@@ -102,9 +103,6 @@ def _write_json(path: Path, obj: dict) -> None:
 def _write_model(model: RewardHead, directory: Path) -> dict:
     """Write ``model``'s weights into the (new, empty) ``directory``; return its header."""
     from safetensors.numpy import save_file
-
-    from .. import __version__
-    from .ensemble import RewardEnsemble
 
     header: dict = {
         "format": FORMAT_NAME,
@@ -249,8 +247,6 @@ def _read_model(directory: Path, header: dict) -> RewardHead:
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from .ensemble import RewardEnsemble
-
     cls = _class_for(header.get("class"), directory)
     try:
         model = cls(**_decode_params(header.get("params", {}), directory))
@@ -343,8 +339,6 @@ def load_model_encoder(directory: str | os.PathLike):
             f"{directory} was saved without an encoder; embed with the encoder used for training and pass "
             "rows to model.predict() yourself."
         )
-    from ..embed import encoder_from_config
-
     encoder = encoder_from_config(info["config"], expected_fingerprint=info.get("fingerprint"))
     if getattr(encoder, "fingerprint", None) != info.get("fingerprint"):
         raise FingerprintMismatchError(

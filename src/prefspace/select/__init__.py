@@ -11,7 +11,8 @@ Strategies (each ``Selector().select(pool, model, k, labelled=None, exclude=None
 
 Pools (lazy, indexed by integer): ``WithinPromptPool``, ``CrossPromptPool``,
 ``ExplicitPairPool``, and ``pool.subset(...)`` / ``pool.sample(n)``.
-``run_active_learning`` simulates annotation rounds against gold scores.
+The active-learning simulation against gold scores is
+:func:`prefspace.experiments.run_active_learning`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from .baselines import EnsembleDisagreementSelector, RandomSelector, Uncertainty
 from .coreset import CoresetSelector, greedy_k_center
 from .doptimal import DOptimalSelector, PastAwareDOptimalSelector, fisher_information, greedy_d_optimal
 from .pools import CrossPromptPool, ExplicitPairPool, PairPool, SubsetPool, WithinPromptPool, make_pool
-from .simulate import run_active_learning
 
 STRATEGIES = {
     "random": RandomSelector,
@@ -98,6 +98,5 @@ __all__ = [
     "greedy_d_optimal",
     "greedy_k_center",
     "make_pool",
-    "run_active_learning",
     "select_pairs",
 ]

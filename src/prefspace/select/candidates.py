@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
-from ..data.dataset import ScoredResponses, prompt_key as canonical_prompt
+from ..data.dataset import ScoredResponses, canonical_prompt
 from ..exceptions import DataError
 from .pools import PairPool
 

@@ -12,7 +12,7 @@ app is built (``pip install prefspace[serve]``).
 from .app import create_app
 from .rerank import rerank
 from .requests import ServeConfig, split_query
-from .scorer import RewardScorer
+from ..models.scorer import RewardScorer
 from .server import BackgroundServer, run_server
 
 __all__ = ["RewardScorer", "create_app", "ServeConfig", "split_query", "run_server", "BackgroundServer", "rerank"]

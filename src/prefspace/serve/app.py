@@ -24,10 +24,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from .._version import __version__
 from ..exceptions import PrefspaceError
+from ..models.scorer import RewardScorer
 from .batching import BatcherStoppedError, MicroBatcher
 from .requests import RequestError, ServeConfig, decode_body, parse_get_reward, parse_score
-from .scorer import RewardScorer
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ def create_app(
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
-    from .. import __version__
 
     config = config or ServeConfig()
     if isinstance(model, RewardScorer):

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..data.dataset import prompt_key
+from ..data.dataset import canonical_prompt
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def read_candidates(
         elif join_key in row:
             group = row[join_key]
         else:
-            group = prompt_key(prompt)
+            group = canonical_prompt(prompt)
         if isinstance(group, (list, dict)):
             group = json.dumps(group, sort_keys=True)
         prompts.append(prompt)
@@ -205,7 +205,7 @@ def rerank(
     if len(prompts) != len(responses):
         raise DataError(f"got {len(prompts)} prompts but {len(responses)} responses; pass one prompt per response.")
     if groups is None:
-        groups = [prompt_key(p) for p in prompts]
+        groups = [canonical_prompt(p) for p in prompts]
     groups = list(groups)
     if len(groups) != len(prompts):
         raise DataError(f"got {len(groups)} group ids for {len(prompts)} rows.")

@@ -19,17 +19,9 @@ Synthesizers are scikit-learn-style estimators: ``fit(X)`` on real pairs ``(n, 2
 Importing this package does not import torch (the VAE imports it when it trains).
 """
 
-from .augment import (
-    DEFAULT_AUTO_GRID,
-    METHODS,
-    SYNTHESIZERS,
-    CrossFittedReference,
-    augment_pairs,
-    filter_consistent,
-    label_agreement,
-    make_synthesizer,
-    synthesize,
-)
+from .augment import CrossFittedReference, augment_pairs, filter_consistent, label_agreement, prompt_groups, synthesize
+from .auto import choose_augmentation
+from .registry import DEFAULT_AUTO_GRID, METHODS, SYNTHESIZERS, make_synthesizer
 from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer
 from .lens import LatentSynthesizer, PCASynthesizer
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
@@ -44,6 +36,8 @@ __all__ = [
     "SyntheticPairs",
     "augment_pairs",
     "synthesize",
+    "choose_augmentation",
+    "prompt_groups",
     "make_synthesizer",
     "label_agreement",
     "filter_consistent",

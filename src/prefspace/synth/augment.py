@@ -15,7 +15,6 @@ pairs whose order a cross-fitted reference model trained on other real pairs agr
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 
@@ -24,52 +23,13 @@ from sklearn.base import clone
 
 from .._validation import check_pairs, check_positive
 from ..exceptions import ConfigError
-from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer
-from .lens import LatentSynthesizer, PCASynthesizer
+from .auto import choose_augmentation
+from .registry import METHODS, fold_ids, make_synthesizer
 from .pairs import SyntheticPairs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SYNTHESIZERS", "METHODS", "make_synthesizer", "synthesize", "augment_pairs", "label_agreement", "filter_consistent", "CrossFittedReference", "DEFAULT_AUTO_GRID"]
-
-SYNTHESIZERS = {
-    "lens": LatentSynthesizer,
-    "pca": PCASynthesizer,
-    "perturb": PerturbationSynthesizer,
-    "gaussian": GaussianSynthesizer,
-    "mixup": MixupSynthesizer,
-}
-METHODS = ("none", *SYNTHESIZERS, "auto")
-
-# The candidates "auto" cross-validates: (method, factor, synthetic_weight, synthesizer params).
-# Small on purpose: every entry costs one head fit per fold (a synthesizer is fitted once per
-# fold and method and reused across factors and weights).
-DEFAULT_AUTO_GRID: tuple = (
-    ("lens", 4, 1.0, {}),
-    ("lens", 4, 0.25, {}),
-    ("pca", 4, 1.0, {}),
-    ("perturb", 4, 1.0, {}),
-)
-
-
-def make_synthesizer(method: str, *, random_state: int = 0, **params):
-    """An unfitted synthesizer for ``method`` with ``params``; unknown parameters are refused.
-
-    >>> make_synthesizer("lens", sigma2=0.02).sigma2
-    0.02
-    """
-    if method not in SYNTHESIZERS:
-        raise ConfigError(f"method must be one of {', '.join(map(repr, SYNTHESIZERS))} to make a synthesizer; got {method!r}.")
-    cls = SYNTHESIZERS[method]
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{cls.__name__} (method {method!r}) has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are {', '.join(sorted(allowed))}."
-        )
-    return cls(random_state=random_state, **params)
-
+__all__ = ["synthesize", "augment_pairs", "label_agreement", "filter_consistent", "CrossFittedReference", "prompt_groups"]
 
 def _default_head():
     from ..models import BradleyTerryLinear
@@ -134,7 +94,7 @@ class CrossFittedReference:
         n_groups = n if groups is None else len(np.unique(np.asarray(groups)))
         if min(n_folds, n_groups) < 2:
             raise ConfigError(f"the label-consistency check needs at least 2 real pairs from 2 different prompts; got {n_groups} group(s).")
-        self.folds = _fold_ids(n, min(n_folds, n_groups), groups, random_state)
+        self.folds = fold_ids(n, min(n_folds, n_groups), groups, random_state)
         self.models = {}
         for f in np.unique(self.folds):
             ref = clone(estimator) if estimator is not None else _default_head()
@@ -148,19 +108,6 @@ class CrossFittedReference:
             if rows.size:
                 agree[rows] = ref.predict_proba(synthetic.X[rows]) > 0.5
         return agree
-
-
-def _fold_ids(n: int, n_folds: int, groups, random_state: int) -> np.ndarray:
-    """Fold id per pair; all pairs of one group (prompt) share a fold."""
-    rng = np.random.default_rng([int(random_state), 0xF01D])
-    if groups is None:
-        return rng.permutation(np.arange(n) % n_folds)
-    _, g = np.unique(np.asarray(groups), return_inverse=True)
-    n_groups = g.max() + 1
-    if n_groups < n_folds:
-        raise ConfigError(f"need at least {n_folds} distinct groups (prompts) for {n_folds}-fold cross-validation; got {n_groups}.")
-    gf = rng.permutation(np.arange(n_groups) % n_folds)
-    return gf[g]
 
 
 def prompt_groups(X: np.ndarray) -> np.ndarray | None:
@@ -234,8 +181,6 @@ def augment_pairs(
     n = X.shape[0]
 
     if method == "auto":
-        from .auto import choose_augmentation
-
         choice = choose_augmentation(X, estimator=estimator if estimator is not None else _default_head(), groups=groups, random_state=random_state, **params)
         if choice["chosen"] is None:
             info = _report("none", n, 0, 0, 1.0, {}, t0)

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..exceptions import ConfigError
-from .augment import DEFAULT_AUTO_GRID, _fold_ids, make_synthesizer
+from .registry import DEFAULT_AUTO_GRID, fold_ids, make_synthesizer
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
         raise ConfigError(f"n_folds must be a whole number >= 2; got {n_folds!r}.")
     if n < 2 * n_folds:
         return {"chosen": None, "reason": f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.", "candidates": [], "real_accuracy": None, "n_folds": int(n_folds)}
-    folds = _fold_ids(n, int(n_folds), groups, random_state)
+    folds = fold_ids(n, int(n_folds), groups, random_state)
     p_real = np.zeros(n)
     p_cand = np.zeros((len(grid), n))
     for f in range(int(n_folds)):

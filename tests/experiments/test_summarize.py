@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import t as student_t
 
 from prefspace.evaluate.report import Section, format_interval, markdown_table, mean_interval, write_html_report
-from prefspace.evaluate.summarize import budget_curves, pooled_reliability, summary_tables
+from prefspace.experiments.summarize import budget_curves, pooled_reliability, summary_tables
 
 
 def _row(method, seed, acc, budget=10, **extra):

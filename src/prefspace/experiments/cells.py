@@ -21,12 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import models
 from .._atomic import atomic_path, write_text_atomic
+from ..data import load_preferences, load_scored_responses, split_by_prompt
+from ..embed import EmbeddingCache, embed_pairs, get_encoder, scored_response_features
+from ..evaluate.calibration import pair_calibration
+from ..evaluate.metrics import accuracy_with_interval, reward_metrics, subset_accuracy
+from ..evaluate.ranking import best_of_n_curve, rank_correlations
+from ..evaluate.simulate import pairs_from_scores
 from ..exceptions import ConfigError, DataError, FormatError
-from .calibration import pair_calibration
+from ..synth import augment_pairs
+from .active_learning import run_active_learning
 from .config import spec_hash
-from .metrics import accuracy_with_interval, reward_metrics, subset_accuracy
-from .ranking import best_of_n_curve, rank_correlations
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +74,6 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> dict:
 
 
 def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
-    from ..data import load_preferences, split_by_prompt
-    from ..embed import EmbeddingCache, embed_pairs, get_encoder
-
     data = load_preferences(ds["path"], **(ds.get("load") or {}))
     if ds.get("limit"):
         data = data.select(np.arange(min(int(ds["limit"]), len(data))))
@@ -95,9 +98,6 @@ def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
 
 
 def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
-    from ..data import load_scored_responses
-    from .simulate import pairs_from_scores
-
     scored = load_scored_responses(ds["responses"], prompts=ds["prompts"], **(ds.get("load") or {}))
     n_prompts = scored.n_prompts
     rng = np.random.default_rng(int(ds.get("split_seed", 0)))
@@ -179,8 +179,6 @@ def scored_features(prompt_embeddings, response_embeddings, prompt_index) -> np.
     Returns float32 ``(n_responses, 2 * dim)``: ``[prompt embedding, response embedding]``, built
     by :func:`prefspace.embed.scored_response_features` (the same rows serving would see).
     """
-    from ..embed import scored_response_features
-
     P = np.load(prompt_embeddings, allow_pickle=False)
     view = _ScoredView(None, prompt_index, n_prompts=len(P))
     return scored_response_features(view, P, response_embeddings)
@@ -231,8 +229,6 @@ def _training_pairs(handle, data, budget, seed, max_budget) -> tuple[np.ndarray,
             )
         order = np.random.default_rng(seed).permutation(len(X))
         return X[order[:budget]], {}
-    from .simulate import pairs_from_scores
-
     sim = dict(handle["spec"].get("simulate") or {})
     scored = _ScoredView(data["scores"], data["prompt_index"])
     pairs = pairs_from_scores(scored, max_budget, rows=data["train_rows"], seed=seed, **sim)
@@ -254,8 +250,6 @@ class _ScoredView:
 
 
 def _make_head(method: dict, seed: int):
-    from .. import models
-
     name = method["head"]
     cls = getattr(models, name, None)
     if cls is None:
@@ -273,8 +267,6 @@ def _fit_method(method: dict, X_train: np.ndarray, seed: int):
     aug = method.get("augment")
     head = _make_head(method, seed)
     if aug:
-        from ..synth import augment_pairs
-
         aug = dict(aug)
         kind = aug.pop("method", "lens")
         factor = aug.pop("factor", 4)
@@ -303,8 +295,6 @@ def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: in
             f"method {method['name']!r}: selection needs a scored dataset (gold scores to label with); "
             f"{handle['name']!r} is {handle['kind']!r}."
         )
-    from ..select import run_active_learning
-
     sel = dict(method["select"])
     strategy = sel.pop("strategy", "random")
     sim = dict(handle["spec"].get("simulate") or {})

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import plot_best_of_n, plot_budget_curves, plot_reliability
-from .report import Section, format_interval, markdown_table, mean_interval, write_html_report, write_text_atomic
+from ..evaluate.plots import plot_best_of_n, plot_budget_curves, plot_reliability
+from ..evaluate.report import Section, format_interval, markdown_table, mean_interval, write_html_report, write_text_atomic
 
 logger = logging.getLogger(__name__)
 

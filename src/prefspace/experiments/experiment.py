@@ -104,7 +104,7 @@ def run_experiment(
 
     Parameters
     ----------
-    config : a resolved config (:func:`~prefspace.evaluate.config.load_config`)
+    config : a resolved config (:func:`~prefspace.experiments.config.load_config`)
     out_dir : output directory; ``results.jsonl`` and ``prepared/`` live here
     jobs : worker processes, capped at the number of cores; 1 runs in this process
     progress : called as ``progress(done, total, row)`` once at the start (row None) and after

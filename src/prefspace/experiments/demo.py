@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..data import demo_path
 from .config import resolve_config
 from .experiment import run_experiment
 from .summarize import write_outputs
@@ -24,8 +25,6 @@ DEMO_SEEDS = (0, 1, 2)
 
 def demo_config(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, factor: int = 4) -> dict:
     """The demo's experiment config (a plain dict, resolved)."""
-    from ..data import demo_path
-
     cfg = {
         "name": "prefspace demo: real-only vs LENS-augmented reward model",
         "seeds": list(seeds),

@@ -21,24 +21,24 @@ import time
 from typing import Callable
 
 import numpy as np
+from scipy.stats import spearmanr
 from sklearn.base import clone
 
 from .._validation import check_embeddings, check_in, check_positive, check_random_state
 from ..exceptions import ConfigError, ShapeError
-from .pools import PairPool, make_pool
+from ..evaluate.ranking import best_of_n_curve, rank_correlations
+from ..evaluate.simulate import NOISES, transform_scores
+from ..models import BradleyTerryLinear, RewardEnsemble
+from ..select import PairPool, get_selector, make_pool
 
 logger = logging.getLogger(__name__)
 
 
 def _default_estimator():
-    from ..models import BradleyTerryLinear
-
     return BradleyTerryLinear()
 
 
 def _as_ensemble(estimator, n_members: int, seed: int):
-    from ..models import RewardEnsemble
-
     if isinstance(estimator, RewardEnsemble):
         return estimator
     return RewardEnsemble(estimator, n_members=n_members, random_state=seed)
@@ -77,10 +77,6 @@ def _augment(augment, X: np.ndarray, seed: int) -> np.ndarray | None:
 
 
 def _evaluate(model, features, gold, groups, test_rows, best_of: int) -> dict:
-    from scipy.stats import spearmanr
-
-    from ..evaluate.ranking import best_of_n_curve, rank_correlations
-
     r = model.predict(features[test_rows])
     g = gold[test_rows]
     corr = rank_correlations(r, g, groups)
@@ -167,9 +163,6 @@ def run_active_learning(
     >>> [r["labels"] for r in recs]
     [20, 40, 60]
     """
-    from . import get_selector
-    from ..evaluate.simulate import NOISES, transform_scores
-
     # ---- checks
     features = check_embeddings(features, name="features")
     n = features.shape[0]

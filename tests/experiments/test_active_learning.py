@@ -8,8 +8,8 @@ import pytest
 from prefspace.data import load_scored_responses
 from prefspace.embed import scored_response_features
 from prefspace.exceptions import ConfigError
-from prefspace.select import run_active_learning
-from prefspace.select.simulate import _label_pairs
+from prefspace.experiments import run_active_learning
+from prefspace.experiments.active_learning import _label_pairs
 
 TIMINGS = ("fit_seconds", "select_seconds")
 

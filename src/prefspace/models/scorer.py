@@ -22,8 +22,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.dataset import prompt_key
+from .._version import __version__
+from ..data.dataset import canonical_prompt
+from ..embed import EmbeddingCache, embed_responses
 from ..exceptions import ConfigError, DataError
+from .persistence import load_model, load_model_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +93,6 @@ class RewardScorer:
         cache: Any = None,
         lru_size: int = 20_000,
     ) -> None:
-        from ..embed import EmbeddingCache
-        from ..models import load_model, load_model_encoder
 
         self.model_dir = Path(model_dir)
         if not self.model_dir.is_dir():
@@ -124,10 +125,9 @@ class RewardScorer:
         Rows already in memory are reused; the rest (deduplicated) are embedded with one
         ``embed_responses`` call.
         """
-        from ..embed import embed_responses
 
         prompts, responses = _check_texts(prompts, responses)
-        keys = [(prompt_key(p), r) for p, r in zip(prompts, responses)]
+        keys = [(canonical_prompt(p), r) for p, r in zip(prompts, responses)]
         rows: list[np.ndarray | None] = [None] * len(keys)
         missing: dict[tuple[str, str], int] = {}  # key -> position in the to-embed lists
         miss_prompts: list = []
@@ -207,7 +207,6 @@ class RewardScorer:
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
         """What is being served: model class and directory, encoder, dimensions."""
-        from .. import __version__
 
         enc = self.encoder
         return {

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from prefspace.cli import main
-from prefspace.evaluate.config import load_config, parse_overrides
-from prefspace.evaluate.experiment import read_results, run_experiment
-from prefspace.evaluate.summarize import write_outputs
+from prefspace.experiments.config import load_config, parse_overrides
+from prefspace.experiments.experiment import read_results, run_experiment
+from prefspace.experiments.summarize import write_outputs
 from prefspace.exceptions import ConfigError
 
 # Fields that legitimately differ between two runs of the same cell.
@@ -144,8 +144,8 @@ def test_grid_outputs_report_with_its_plots_and_parallel_equals_serial(toy_confi
 _KILLABLE = textwrap.dedent(
     """
     import sys, time
-    from prefspace.evaluate.config import load_config
-    from prefspace.evaluate.experiment import run_experiment
+    from prefspace.experiments.config import load_config
+    from prefspace.experiments.experiment import run_experiment
 
     cfg = load_config(sys.argv[1])
     # A pause after each finished cell gives the test time to kill the run between cells.

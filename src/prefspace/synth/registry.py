@@ -1,0 +1,69 @@
+"""The synthesizers by name, and the pieces shared by ``augment`` and ``auto``.
+
+``SYNTHESIZERS`` maps each augmentation method to its estimator class; ``METHODS`` adds the two
+methods that are not synthesizers (``"none"`` and the guarded ``"auto"``). The CLI and the
+experiment config take their choices from here.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..exceptions import ConfigError
+from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer
+from .lens import LatentSynthesizer, PCASynthesizer
+
+__all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "make_synthesizer", "fold_ids"]
+
+SYNTHESIZERS = {
+    "lens": LatentSynthesizer,
+    "pca": PCASynthesizer,
+    "perturb": PerturbationSynthesizer,
+    "gaussian": GaussianSynthesizer,
+    "mixup": MixupSynthesizer,
+}
+METHODS = ("none", *SYNTHESIZERS, "auto")
+
+# The candidates "auto" cross-validates: (method, factor, synthetic_weight, synthesizer params).
+# Small on purpose: every entry costs one head fit per fold (a synthesizer is fitted once per
+# fold and method and reused across factors and weights).
+DEFAULT_AUTO_GRID: tuple = (
+    ("lens", 4, 1.0, {}),
+    ("lens", 4, 0.25, {}),
+    ("pca", 4, 1.0, {}),
+    ("perturb", 4, 1.0, {}),
+)
+
+
+def make_synthesizer(method: str, *, random_state: int = 0, **params):
+    """An unfitted synthesizer for ``method`` with ``params``; unknown parameters are refused.
+
+    >>> make_synthesizer("lens", sigma2=0.02).sigma2
+    0.02
+    """
+    if method not in SYNTHESIZERS:
+        raise ConfigError(f"method must be one of {', '.join(map(repr, SYNTHESIZERS))} to make a synthesizer; got {method!r}.")
+    cls = SYNTHESIZERS[method]
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{cls.__name__} (method {method!r}) has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are {', '.join(sorted(allowed))}."
+        )
+    return cls(random_state=random_state, **params)
+
+
+def fold_ids(n: int, n_folds: int, groups, random_state: int) -> np.ndarray:
+    """Fold id per pair; all pairs of one group (prompt) share a fold."""
+    rng = np.random.default_rng([int(random_state), 0xF01D])
+    if groups is None:
+        return rng.permutation(np.arange(n) % n_folds)
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = g.max() + 1
+    if n_groups < n_folds:
+        raise ConfigError(f"need at least {n_folds} distinct groups (prompts) for {n_folds}-fold cross-validation; got {n_groups}.")
+    gf = rng.permutation(np.arange(n_groups) % n_folds)
+    return gf[g]
