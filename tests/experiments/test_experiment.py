@@ -143,13 +143,22 @@ def test_grid_outputs_report_with_its_plots_and_parallel_equals_serial(toy_confi
 
 _KILLABLE = textwrap.dedent(
     """
-    import sys, time
+    import pathlib, sys, threading
     from prefspace.experiments.config import load_config
     from prefspace.experiments.experiment import run_experiment
 
     cfg = load_config(sys.argv[1])
-    # A pause after each finished cell gives the test time to kill the run between cells.
-    run_experiment(cfg, sys.argv[2], jobs=1, progress=lambda done, total, row: time.sleep(0.4 if row else 0))
+    finished = []
+
+    def progress(done, total, row):
+        # After the third finished cell: say so, then wait forever for the test's SIGKILL.
+        if row is not None:
+            finished.append(row)
+            if len(finished) == 3:
+                pathlib.Path(sys.argv[3]).write_text("3")
+                threading.Event().wait()
+
+    run_experiment(cfg, sys.argv[2], jobs=1, progress=progress)
     """
 )
 
@@ -158,21 +167,22 @@ def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run
     out = tmp_path / "killed"
     script = tmp_path / "run.py"
     script.write_text(_KILLABLE)
-    proc = subprocess.Popen([sys.executable, str(script), str(toy_config), str(out)], env=dict(os.environ))
+    marker = tmp_path / "three-cells-done"
+    proc = subprocess.Popen([sys.executable, str(script), str(toy_config), str(out), str(marker)], env=dict(os.environ))
     results = out / "results.jsonl"
-    deadline = time.time() + 90
+    deadline = time.monotonic() + 300
     try:
-        while time.time() < deadline:
-            if results.exists() and len(results.read_text().splitlines()) >= 3:
-                break
+        while not marker.exists():  # poll the condition: the child is parked after its third cell
             if proc.poll() is not None:
                 pytest.fail(f"the run ended (rc {proc.returncode}) before it could be interrupted")
+            if time.monotonic() > deadline:
+                pytest.fail("the run never finished three cells")
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
     before = read_results(results)
-    assert 3 <= len(before) < 12, "the kill must land mid-run"
+    assert len(before) == 3, "the kill lands after exactly three finished cells"
     assert (out / ".running").exists()  # the killed run's lock stays behind; the rerun clears it
     # A write cut short by the kill leaves half a line; the rerun ignores it.
     with open(results, "a") as f:
