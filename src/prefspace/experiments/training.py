@@ -9,7 +9,6 @@ file's weights and margins meet the synthetic pairs.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -18,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._atomic import write_text_atomic
+from .._jsonsafe import json_safe, write_json
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, load_preferences, split_by_prompt
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
@@ -166,13 +165,13 @@ def train_reward_model(
         "embed_seconds": round(embed_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
     }
-    report = _json_safe(report)
+    report = json_safe(report, default=str)
     logger.info("trained %s on %d pairs (+%d synthetic)", report["model"], report["n_train"], report["n_synthetic"])
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
         save_model(model, out, enc, metrics=flat, train_fingerprint=train_ds.fingerprint)
-        write_text_atomic(Path(out) / "metrics.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_json(Path(out) / "metrics.json", report)
     return model, report
 
 
@@ -264,7 +263,3 @@ def _without_ties(dataset: PreferenceDataset) -> tuple[PreferenceDataset, int]:
 def _name(source: Any) -> str:
     return (source.source or repr(source)) if isinstance(source, PreferenceDataset) else str(source)
 
-
-def _json_safe(obj: Any) -> Any:
-    """Arrays and numpy scalars as lists and numbers; anything else unknown as its text."""
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))

@@ -28,7 +28,8 @@ from .._jsonsafe import write_jsonl
 from ..data.dataset import PreferenceDataset, ScoredResponses, canonical_prompt
 from ..data.scored import read_responses
 from ..models.scorer import RewardScorer
-from . import get_selector
+from .._validation import check_in
+from . import STRATEGIES, get_selector
 from .pools import PairPool, make_pool
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,9 @@ def choose_pairs(
     (records, info): :func:`selection_records` of the chosen pairs in the order chosen, and
     ``{"pool": "within"|"cross", "n_candidates", "n_responses", "n_prompts", "n_excluded"}``.
     """
-    selector = get_selector(strategy, lam=lam, random_state=seed)  # a bad name fails before any embedding
+    # each strategy gets the options it takes (random has no lam, D-optimal no random_state);
+    # a bad name fails here, before any embedding
+    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=seed))
     E = candidate_features(scorer, candidates)
     kind = "cross" if cross_prompt else "within"
     full = make_pool(E, candidates.prompt_index, kind)
@@ -136,6 +139,17 @@ def choose_pairs(
     }
     logger.info("chose %d pairs with %s from a %s-prompt pool of %d candidates", len(records), strategy, kind, len(pool))
     return records, info
+
+
+def selector_options(strategy: str, **options) -> dict:
+    """The subset of ``options`` the named strategy's selector accepts.
+
+    >>> selector_options("random", lam=1.0, random_state=0)
+    {'random_state': 0}
+    """
+    check_in(strategy, tuple(STRATEGIES), name="strategy")
+    accepted = STRATEGIES[strategy]().get_params()
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 def match_labelled_rows(candidates: ScoredResponses, dataset) -> np.ndarray:
