@@ -21,6 +21,7 @@ import logging
 import numpy as np
 from sklearn.base import clone
 
+from .._progress import track
 from ..exceptions import ConfigError
 from .registry import DEFAULT_AUTO_GRID, fold_ids, make_synthesizer
 
@@ -63,6 +64,7 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
     if n < 2 * n_folds:
         return {"chosen": None, "reason": f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.", "candidates": [], "real_accuracy": None, "n_folds": int(n_folds)}
     folds = fold_ids(n, int(n_folds), groups, random_state)
+    folds_done = track("auto: cross-validation", int(n_folds), "folds")
     p_real = np.zeros(n)
     p_cand = np.zeros((len(grid), n))
     for f in range(int(n_folds)):
@@ -80,6 +82,7 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
             Xa = np.concatenate([Xtr, syn.X])
             sw = np.concatenate([np.ones(len(Xtr)), np.full(len(syn), weight)])
             p_cand[j, te] = clone(estimator).fit(Xa, sample_weight=sw).predict_proba(X[te])
+        folds_done.advance()
     eps = 1e-12
     correct_real = (p_real > 0.5).astype(float)
     ll_real = -np.log(np.clip(p_real, eps, 1.0))
