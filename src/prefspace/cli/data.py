@@ -11,6 +11,7 @@ from . import app
 from ._options import (
     ChosenKey,
     DataArg,
+    Dedupe,
     IdKey,
     LabelKey,
     Limit,
@@ -25,10 +26,11 @@ from ._options import (
     Ties,
     WeightKey,
     preference_load_kwargs,
+    examples,
 )
 
 
-@app.command()
+@app.command(epilog=examples("prefspace validate pairs.jsonl", "prefspace validate hh.jsonl.gz --on-bad-rows skip --dedupe --json"))
 def validate(
     data: DataArg,
     prompt_key: PromptKey = None,
@@ -43,6 +45,7 @@ def validate(
     id_key: IdKey = None,
     on_bad_rows: OnBadRows = "error",
     ties: Ties = "drop",
+    dedupe: Dedupe = False,
     split: Split = None,
     limit: Limit = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the loader's report as JSON.")] = False,
@@ -65,6 +68,7 @@ def validate(
         ("rows read", f"{info['rows']:,}" + (f" (stopped at --limit {info['limit']})" if info["limit"] else "")),
         ("pairs", f"{info['pairs']:,}"),
         ("ties", f"{info['ties']:,}" + (f" ({info['ties_action']})" if info["ties"] else "")),
+        ("duplicates", _duplicates(info)),
         ("skipped", _skipped(info)),
         ("ids", info["ids"]),
     ]
@@ -84,6 +88,15 @@ def validate(
     if info["n_skipped"]:
         typer.secho(f"note: {info['n_skipped']:,} bad rows were skipped; rerun without --on-bad-rows skip to see the first one.", err=True, fg=typer.colors.YELLOW)
     typer.secho("ok", fg=typer.colors.GREEN)
+
+
+def _duplicates(info: dict) -> str:
+    n = info.get("duplicates", 0)
+    if not n:
+        return "0"
+    if info.get("duplicates_action") == "dropped":
+        return f"{n:,} exact duplicate pairs (dropped by --dedupe)"
+    return f"{n:,} exact duplicate pairs (kept: the same comparison labelled again; --dedupe drops them)"
 
 
 def _formats(formats: dict) -> str:

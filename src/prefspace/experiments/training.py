@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._jsonsafe import json_safe, write_json
+from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, load_preferences, split_by_prompt
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
@@ -48,6 +49,7 @@ def train_reward_model(
     factor: int = 4,
     load_kwargs: Mapping[str, Any] | None = None,
     out: str | os.PathLike | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[Any, dict]:
     """Fit a reward model on the preference pairs of ``data``; return it with its report.
 
@@ -82,6 +84,10 @@ def train_reward_model(
     out : path, optional
         Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder and
         the test metrics) and the report as ``out/metrics.json``.
+    progress : callable, optional
+        Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on: the
+        embedding (``"embed prompts"``, ``"embed responses"``), ``"auto: cross-validation"``
+        (``augment="auto"``), ``"synthesize <method>"`` and ``"fit <head>"``.
 
     Pairs marked as ties (kept with ``ties="keep"``) state no preference and are left out of
     both sides; the report counts them in ``ties_left_out``.
@@ -92,9 +98,11 @@ def train_reward_model(
     report : JSON-able dict (what ``metrics.json`` holds): ``data``, ``test_data``, ``head``,
         ``model`` (class name), ``params``, ``encoder`` (config), ``encoder_fingerprint``,
         ``n_train``, ``n_synthetic``, ``n_test``, ``seed``, ``augment`` (the augmentation
-        report or None), ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics
-        or None), ``ties_left_out`` (``{"data": n, "test": n}``), ``embed_seconds``,
-        ``fit_seconds``.
+        report or None; with ``"auto"`` it holds what was compared, the choice and the reason),
+        ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics or None),
+        ``ties_left_out`` (``{"data": n, "test": n}``), ``duplicates`` (exact duplicate pairs
+        found, ``{"data": n, "test": n}``, kept unless ``load_kwargs["dedupe"]``),
+        ``embed_seconds``, ``augment_seconds``, ``fit_seconds``.
 
     Example
     -------
@@ -103,6 +111,14 @@ def train_reward_model(
     >>> report["test"]["accuracy"]                                              # doctest: +SKIP
     0.71
     """
+    with report_progress(progress):
+        return _train(data, encoder=encoder, cache=cache, head=head, params=params, ensemble=ensemble,
+                      aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment,
+                      factor=factor, load_kwargs=load_kwargs, out=out)
+
+
+def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
+           load_kwargs, out) -> tuple[Any, dict]:
     check_in(head, tuple(HEADS), name="head")
     check_in(augment, tuple(METHODS), name="augment")
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
@@ -116,10 +132,12 @@ def train_reward_model(
     load_kwargs = dict(load_kwargs or {})
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_test_ties = 0
+    duplicates = {"data": int(dataset.info.get("duplicates", 0) or 0), "test": 0}
     if test is not None:
         load_kwargs.pop("limit", None)
         train_ds = dataset
         test_ds, n_test_ties = _without_ties(_load(test, load_kwargs))
+        duplicates["test"] = int(test_ds.info.get("duplicates", 0) or 0)
     elif test_fraction > 0:
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, seed=seed)
     else:
@@ -134,11 +152,15 @@ def train_reward_model(
     embed_seconds = time.perf_counter() - t0
 
     # ---- synthetic pairs (optional) and the fit
+    t0 = time.perf_counter()
     X_fit, sample_weight, margin, augment_info = augmented_fit_inputs(
         X_train, sample_weight=train_ds.weight, margin=train_ds.margin, method=augment, factor=factor,
         estimator=model, random_state=seed)
+    augment_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
+    fitting = track(f"fit {head}" if ensemble == 1 else f"fit {ensemble} x {head}", 1, "fits")
     model.fit(X_fit, sample_weight=sample_weight, margin=margin)
+    fitting.finish()
     fit_seconds = time.perf_counter() - t0
 
     # ---- metrics
@@ -162,7 +184,9 @@ def train_reward_model(
         "train": model.metrics_,
         "test": test_metrics,
         "ties_left_out": {"data": n_ties, "test": n_test_ties},
+        "duplicates": duplicates,
         "embed_seconds": round(embed_seconds, 3),
+        "augment_seconds": round(augment_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
     }
     report = json_safe(report, default=str)
@@ -220,8 +244,11 @@ def augmented_fit_inputs(
     margin = check_sample_vector(margin, n, name="margin")
     if method == "none":
         return X, sample_weight, margin, None
+    synthesizing = None if method == "auto" else track(f"synthesize {method}", 1, "fits")  # auto reports its folds
     X_fit, weight, info = augment_pairs(X, method=method, factor=factor, estimator=estimator,
                                         random_state=random_state, sample_weight=sample_weight)
+    if synthesizing is not None:
+        synthesizing.finish()
     if margin is not None:
         margin = np.concatenate([margin, np.zeros(len(X_fit) - n)])
     return X_fit, weight, margin, info
