@@ -65,19 +65,27 @@ def legend_below(fig, axes, ncols: int | None = None) -> None:
                 handles.append(h)
                 labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=ncols or min(len(labels), 3), fontsize=8, frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols or min(len(labels), 3), fontsize=9, frameon=False)
 
 
-def log_ticks(ax, values, base: float = 10) -> None:
-    """A log x axis with a labelled tick at each of ``values`` and no minor tick labels (they collide)."""
+def log_ticks(ax, values, base: float = 10, min_gap: float = 0.08) -> None:
+    """A log x axis with a tick at each of ``values`` and no minor ticks. A tick is labelled
+    unless it sits within ``min_gap`` of the axis (in log distance) of the last labelled one, so
+    labels never collide; the largest value is always labelled."""
     ticks = sorted({float(v) for v in values if v and np.isfinite(v) and v > 0})
     ax.set_xscale("log", base=base)
     ax.minorticks_off()
-    if ticks:
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        if len(ticks) > 6:  # keep the labels apart: label every other tick, largest included
-            keep = set(ticks[::-1][::2])
-            ax.set_xticklabels([f"{t:g}" if t in keep else "" for t in ticks])
+    if not ticks:
+        return
+    span = np.log(ticks[-1]) - np.log(ticks[0]) or 1.0
+    pos = [(np.log(t) - np.log(ticks[0])) / span for t in ticks]
+    shown = [0]
+    for i in range(1, len(ticks)):
+        if pos[i] - pos[shown[-1]] >= min_gap:
+            shown.append(i)
+    if shown[-1] != len(ticks) - 1:  # the largest value wins over its near neighbour
+        shown[-1] = len(ticks) - 1
+    ax.set_xticks(ticks, [f"{t:g}" if i in shown else "" for i, t in enumerate(ticks)])
 
 
 def plot_budget_curves(curves: dict, path, *, metric: str = "accuracy", title: str = "", figure_format: str = "png") -> Path:
@@ -164,13 +172,13 @@ def plot_reliability(diagrams: dict, path, *, title: str = "reliability", figure
         edges = np.asarray(d.get("edges") if d.get("edges") is not None else np.linspace(0, 1, len(count) + 1), dtype=float)
         width = np.diff(edges) / (n_methods + 0.5)
         hist.bar(edges[:-1] + width * (i + 0.25), count, width=width, align="edge", color=color, alpha=0.8)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(-0.02, 1.02)  # a little room, so points on 0 or 1 are not cut in half
+    ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("observed frequency")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.tick_params(labelbottom=False)
-    hist.set_xlim(0, 1)
+    hist.set_xlim(-0.02, 1.02)
     hist.set_xlabel("predicted P(chosen wins)")
     hist.set_ylabel("predictions")
     hist.grid(alpha=0.3, axis="y")
