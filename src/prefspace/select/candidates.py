@@ -28,8 +28,7 @@ from .._jsonsafe import write_jsonl
 from ..data.dataset import PreferenceDataset, ScoredResponses, canonical_prompt
 from ..data.scored import read_responses
 from ..models.scorer import RewardScorer
-from .._validation import check_in
-from . import STRATEGIES, get_selector
+from . import get_selector, selector_options
 from .pools import PairPool, make_pool
 
 logger = logging.getLogger(__name__)
@@ -139,17 +138,6 @@ def choose_pairs(
     }
     logger.info("chose %d pairs with %s from a %s-prompt pool of %d candidates", len(records), strategy, kind, len(pool))
     return records, info
-
-
-def selector_options(strategy: str, **options) -> dict:
-    """The subset of ``options`` the named strategy's selector accepts.
-
-    >>> selector_options("random", lam=1.0, random_state=0)
-    {'random_state': 0}
-    """
-    check_in(strategy, tuple(STRATEGIES), name="strategy")
-    accepted = STRATEGIES[strategy]().get_params()
-    return {k: v for k, v in options.items() if k in accepted}
 
 
 def match_labelled_rows(candidates: ScoredResponses, dataset) -> np.ndarray:
