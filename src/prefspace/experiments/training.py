@@ -23,7 +23,7 @@ from ..data import PreferenceDataset, load_preferences, split_by_prompt
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
 from ..evaluate import reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, RewardEnsemble, save_model
+from ..models import HEADS, RewardEnsemble, get_head, save_model
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, augment_pairs
 
@@ -229,18 +229,10 @@ def augmented_fit_inputs(
 
 # ------------------------------------------------------------------------------------ helpers
 def _make_head(head: str, params: Mapping[str, Any], seed: int):
-    """An unfitted head from :data:`HEADS` with ``params``; unknown parameters are refused."""
-    cls = HEADS[head]
-    est = cls()
-    known = est.get_params()
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{unknown[0]!r} is not a parameter of {cls.__name__} ({head}); "
-            f"its parameters are: {', '.join(sorted(known))}."
-        )
-    est.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    if "random_state" in known:
+    """An unfitted head from :data:`HEADS` with ``params`` (JSON lists read as tuples) and
+    ``random_state=seed``; :func:`prefspace.models.get_head` refuses unknown parameters."""
+    est = get_head(head, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
 
