@@ -10,6 +10,8 @@ Endpoints:
   ``refitting``, ``waiting``, ``finished``); ``wait_s`` (<= 30) long-polls for one.
 - ``POST /api/judgments`` ``{"annotator", "pair_id", "label": "a"|"b"|"tie"|"skip", "reason"?}``:
   201 once the judgment is committed to the database.
+- ``POST /api/release`` ``{"annotator", "pair_id"}``: give a leased pair back (the page does
+  this when its annotator changes name).
 - ``GET /health``.
 
 Security: the server binds to loopback unless told otherwise, and then only answers requests
@@ -249,6 +251,20 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: Optiona
         if isinstance(wait_s, bool) or not isinstance(wait_s, (int, float)) or not 0 <= wait_s <= 30:
             raise StudioRequestError(422, f"wait_s must be a number of seconds between 0 and 30; got {wait_s!r}.")
         return JSONResponse(await run_in_threadpool(studio.next_pair, who, float(wait_s)))
+
+    @app.post("/api/release")
+    async def release(request: Request):
+        data = await read_json(request)
+        known_keys(data, {"annotator", "pair_id"})
+        who = annotator_of(data.get("annotator"))
+        pair_id = data.get("pair_id")
+        if not isinstance(pair_id, str) or not pair_id or len(pair_id) > MAX_PAIR_ID_CHARS:
+            raise StudioRequestError(422, "pair_id must be the id of a pair this studio gave you (a string).")
+        try:
+            held = await run_in_threadpool(studio.release, who, pair_id)
+        except UnknownPairError as exc:
+            raise StudioRequestError(404, str(exc)) from None
+        return JSONResponse({"released": held})
 
     @app.post("/api/judgments")
     async def judge(request: Request):

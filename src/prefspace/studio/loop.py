@@ -352,6 +352,18 @@ class Studio:
             "response_b": c.responses[rb],
         }
 
+    def release(self, annotator: str, pair_id: str) -> bool:
+        """Give back the lease ``annotator`` holds on ``pair_id`` (the page does this when its
+        annotator changes name); True if there was one."""
+        with self._cond:
+            p = self._pairs.get(pair_id)
+            if p is None:
+                raise UnknownPairError(f"no pair {pair_id!r} in this studio.")
+            held = p.leases.pop(annotator, None) is not None
+            if held:
+                self._cond.notify_all()
+            return held
+
     def judge(self, annotator: str, pair_id: str, label: str, *, reason: str | None = None,
               source: str = "studio") -> dict:
         """Commit one judgment; returns the stored row. See the module docstring for the errors."""

@@ -94,8 +94,9 @@
       for (;;) {
         if (delay) await new Promise((r) => setTimeout(r, delay));
         let res;
+        const who = annotatorName();
         try {
-          res = await api("POST", "/api/next", { annotator: annotatorName(), wait_s: 20 });
+          res = await api("POST", "/api/next", { annotator: who, wait_s: 20 });
         } catch (e) {
           setStatus("connection lost; retrying", "busy");
           delay = Math.min((delay || 500) * 2, 10000);
@@ -109,6 +110,10 @@
         }
         delay = 0;
         const st = res.data.status;
+        if (st === "ok" && who !== annotatorName()) {  // renamed while waiting: not this name's pair
+          await api("POST", "/api/release", { annotator: who, pair_id: res.data.pair.pair_id }).catch(() => null);
+          continue;
+        }
         if (st === "ok") { showPair(res.data.pair); refreshState(); return; }
         if (st === "finished") {
           clearPair("Nothing left to label: " + ((await refreshState()) || "finished") + ".");
@@ -242,11 +247,19 @@
   function init() {
     const input = $("annotator");
     input.value = annotatorName();
-    input.addEventListener("change", () => {
+    input.addEventListener("change", async () => {
       const v = input.value.trim();
       if (/^[\w.@+\- ]{1,64}$/.test(v)) {
+        const before = annotatorName();
+        if (v === before) return;
+        const held = current;
         localStorage.setItem("prefspace-annotator", v);
         message("");
+        if (held && !busy) {  // the pair on screen was leased to the old name: give it back, ask again
+          clearPair("");
+          await api("POST", "/api/release", { annotator: before, pair_id: held.pair_id }).catch(() => null);
+          loadNext();
+        }
         refreshState();
       } else {
         message("An annotator name has 1 to 64 letters, digits, spaces or . @ + - _");
