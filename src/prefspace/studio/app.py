@@ -37,6 +37,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Optional
 
+from .. import __version__
 from ..exceptions import ConfigError, PrefspaceError
 from .loop import PairClosedError, Studio
 from .storage import LABELS, DuplicateJudgmentError, UnknownPairError
@@ -103,8 +104,6 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: Optiona
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, RedirectResponse, Response
     from starlette.concurrency import run_in_threadpool
-
-    from .. import __version__
 
     loopback = is_loopback(host)
     if token is not None and len(token) < 16:

@@ -7,7 +7,9 @@ import logging
 import os
 from typing import Any
 
+from ..embed import get_encoder
 from ..exceptions import ConfigError, ShapeError
+from ..models import HEADS, load_model, load_model_encoder
 from .loop import Studio, StudioConfig
 from .pool import load_label_pool, pool_features, read_pool
 from .storage import LabelStore
@@ -19,8 +21,6 @@ __all__ = ["build_studio", "make_head"]
 
 def make_head(name: str, seed: int = 0):
     """An unfitted head from ``prefspace.models.HEADS`` by name, seeded where it takes a seed."""
-    from ..models import HEADS
-
     if name not in HEADS:
         raise ConfigError(f"head must be one of {', '.join(HEADS)}; got {name!r}.")
     head = HEADS[name]()
@@ -64,8 +64,6 @@ def build_studio(
                            join_key=join_key, score_key=score_key)
     enc = fitted = None
     if model is not None:
-        from ..models import load_model, load_model_encoder
-
         if encoder is not None:
             raise ConfigError("--encoder and --model cannot be combined: the pool is embedded with the model's own "
                               "encoder.")
@@ -75,8 +73,6 @@ def build_studio(
         else:
             fitted = load_model(model)
     elif features is None:
-        from ..embed import get_encoder
-
         enc = get_encoder(encoder) if encoder else get_encoder()
     E = pool_features(candidates, features=features, prompt_features=prompt_features, encoder=enc, cache=cache)
     if fitted is not None and E.shape[1] != fitted.n_features_in_:

@@ -23,6 +23,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from .._atomic import atomic_path
+from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError, DataError
 from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
 
@@ -164,8 +165,6 @@ def label_studio_config(header: str = "Which response is better?") -> str:
 
 
 def _prompt_text(prompt: Any) -> str:
-    from ..data.dataset import render_prompt_text
-
     return render_prompt_text(prompt)
 
 

@@ -33,6 +33,8 @@ import numpy as np
 from sklearn.base import clone
 
 from ..exceptions import ConfigError, PrefspaceError
+from ..models import BradleyTerryLinear, RewardEnsemble, save_model
+from ..select import STRATEGIES, get_selector
 from .metrics import agreement, cross_validated_accuracy
 from .pool import LabelPool
 from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
@@ -75,8 +77,6 @@ class StudioConfig:
     min_cv_labels: int = 8
 
     def check(self) -> "StudioConfig":
-        from ..select import STRATEGIES
-
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}.")
         if int(self.batch_size) < 1:
@@ -145,12 +145,8 @@ class Studio:
             if model is not None:
                 head = clone(model)
             else:
-                from ..models import BradleyTerryLinear
-
                 head = BradleyTerryLinear()
         if self.config.strategy == "ensemble":
-            from ..models import RewardEnsemble
-
             if not isinstance(head, RewardEnsemble):
                 head = RewardEnsemble(head, n_members=5, random_state=self.config.seed)
         self.head = head
@@ -457,8 +453,6 @@ class Studio:
                                  fit_seconds=round(fit_s, 4), cv_seconds=round(cv_s, 4))
             self.model, self.model_version = model, version
         if self.save_to is not None:
-            from ..models import save_model
-
             save_model(model, self.save_to, self.encoder,
                        metrics={"labels": n_labels, **({f"cv_{k}": v for k, v in cv.items()} if cv else {})})
         logger.info("model v%d: %d labels, cv accuracy %s, fit %.2fs, cv %.2fs", version, n_labels,
@@ -467,8 +461,6 @@ class Studio:
             self.on_refit(version, model, n_labels)
 
     def _selector(self, name: str, rng: np.random.Generator):
-        from ..select import STRATEGIES, get_selector
-
         accepted = STRATEGIES[name]().get_params()
         params = {k: v for k, v in {"lam": self.config.lam, "random_state": rng}.items() if k in accepted}
         return get_selector(name, **params)

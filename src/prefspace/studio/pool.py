@@ -24,8 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data import load_scored_responses
 from ..data.dataset import ScoredResponses
+from ..embed import embed_responses, scored_response_features
 from ..exceptions import ConfigError, DataError, ShapeError
+from ..select.candidates import read_candidates
 from ..select.pools import PairPool, make_pool
 
 logger = logging.getLogger(__name__)
@@ -149,12 +152,8 @@ def read_pool(
     """The candidate responses of POOL. With ``score_key`` (the simulated annotator's column),
     every row must carry that score."""
     if score_key is not None:
-        from ..data import load_scored_responses
-
         return load_scored_responses(source, prompts=prompts, join_key=join_key, prompt_key=prompt_key,
                                      response_key=response_key, score_key=score_key, id_key=id_key)
-    from ..select.candidates import read_candidates
-
     return read_candidates(source, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                            id_key=id_key, join_key=join_key)
 
@@ -177,8 +176,6 @@ def pool_features(
                 "row per response, in the pool's order."
             )
         if prompt_features is not None:
-            from ..embed import scored_response_features
-
             P = _load_matrix(prompt_features, "prompt features") if isinstance(prompt_features, (str, os.PathLike)) \
                 else np.asarray(prompt_features, np.float32)
             return scored_response_features(candidates, P, R)
@@ -190,8 +187,6 @@ def pool_features(
         raise ConfigError("prompt features need the response features too (--features).")
     if encoder is None:
         raise ConfigError("the pool needs features: pass precomputed features or an encoder.")
-    from ..embed import embed_responses
-
     return embed_responses(candidates.row_prompts(), candidates.responses, encoder, cache)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluate.simulate import transform_scores
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,6 @@ def simulate_annotators(
     (what the server sustains), ``wait_seconds`` the time the server held ``/api/next`` open
     waiting for a pair (refits, or pairs held by others), which is not counted as label time.
     """
-    from ..evaluate.simulate import transform_scores
-
     if annotators < 1:
         raise ConfigError(f"annotators must be >= 1; got {annotators}.")
     ids = list(scores)
