@@ -159,7 +159,7 @@ class Studio:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._pairs: dict[str, _Pair] = {}
-        self._order: list[str] = []  # pair ids in batch, rank order
+        self._order: list[str] = []  # ids of the pairs still open (fewer judgments than overlap), batch/rank order
         self._n_batches = 0
         self._judgments: list[dict] = []
         self._session: dict[str, int] = {}
@@ -240,11 +240,11 @@ class Studio:
         for p, (ra, rb) in zip(pairs, rows.tolist()):
             self._pairs[p["pair_id"]] = _Pair(p["pair_id"], p["batch"], p["rank"], (ra, rb), p["strategy"],
                                               p["model_version"])
-            self._order.append(p["pair_id"])
         self._n_batches = len(self.store.batches())
         self._judgments = self.store.judgments()
         for j in self._judgments:
             self._pairs[j["pair_id"]].annotators.add(j["annotator"])
+        self._order = [pid for pid, p in self._pairs.items() if self._open(p)]  # dicts keep insertion order
 
     # ================================================================== queries
     def _current_batch(self) -> list[_Pair]:
@@ -254,7 +254,7 @@ class Studio:
         return len(p.annotators) < self.config.overlap
 
     def _batch_complete(self) -> bool:
-        return self._n_batches > 0 and not any(self._open(p) for p in self._current_batch())
+        return self._n_batches > 0 and not any(self._pairs[pid].batch == self._n_batches for pid in self._order)
 
     def _rounds_done(self) -> bool:
         return self.config.rounds is not None and self._n_batches >= int(self.config.rounds)
@@ -381,6 +381,8 @@ class Studio:
             row = self.store.add_judgment(pair_id, annotator, label, reason=reason, seconds=seconds, source=source)
             p.annotators.add(annotator)
             p.leases.pop(annotator, None)
+            if not self._open(p):
+                self._order.remove(pair_id)
             self._judgments.append(row)
             if label != "skip":
                 self._session[annotator] = self._session.get(annotator, 0) + 1

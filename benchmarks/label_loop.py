@@ -1,0 +1,197 @@
+"""The labeling studio's whole loop on alpaca_bon, through its HTTP API.
+
+Run (from the repository root; a few minutes of CPU)::
+
+    python benchmarks/label_loop.py                    # 5 seeds x {d-optimal, random}, then a 4-annotator run
+    python benchmarks/label_loop.py --summary-only     # print the tables from --out
+
+What one run does: hold out 20% of alpaca_bon's prompts (by seed), put the other prompts'
+responses in a studio (precomputed all-MiniLM-L6-v2 rows, 768-d separate layout; a fixed random
+sample of ``--candidates`` within-prompt candidate pairs; ``BradleyTerryLinear``; a fresh SQLite
+database), serve it on loopback with uvicorn, and let the simulated annotator of
+``prefspace label --simulate`` label ``--rounds`` batches of ``--batch`` pairs over HTTP
+(Bradley-Terry noise, beta 1, on logit(gold)). The first batch is random; then the strategy
+chooses each batch, ``--explore`` of it at random. After every refit the model is evaluated on
+the held-out prompts (mean per-prompt Spearman with gold, expected best-of-16 gold); that
+evaluation runs in the studio's refit thread but is not part of the refit or selection times.
+
+Recorded per batch: labels so far, the refit's cross-validated accuracy on those labels (with
+its interval), held-out Spearman and best-of-16, refit (fit + cross-validation) and selection
+latency. Per run: labels per minute the server sustained (labels / time spent in the two requests
+of each label; waiting for refits excluded), and the wall time. Random selection with the same
+seeds, splits and candidate samples is the control; the comparison is paired by seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+STRATEGIES = ("d-optimal", "random")
+
+
+def _load(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _bootstrap_mean(values: np.ndarray, seed: int = 0, n_boot: int = 10_000) -> tuple[float, float]:
+    """Percentile-bootstrap 95% interval of the mean over seeds (inside the values' range)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    means = values[idx].mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def run_one(scored, F, *, strategy: str, seed: int, batch: int, rounds: int, candidates: int, explore: float,
+            annotators: int, evaluate: bool) -> list[dict]:
+    from prefspace.evaluate.ranking import best_of_n_curve, rank_correlations
+    from prefspace.studio import (LabelStore, Studio, StudioConfig, StudioServer, create_studio_app, load_label_pool,
+                                  loop_report, simulate_annotators)
+
+    rng = np.random.default_rng(seed)
+    n_test = int(round(0.2 * scored.n_prompts))
+    test = np.sort(rng.choice(scored.n_prompts, size=n_test, replace=False))
+    train = np.setdiff1d(np.arange(scored.n_prompts), test)
+    train_set = scored.select_prompts(train)
+    rows_of = {rid: i for i, rid in enumerate(scored.ids)}
+    train_rows = np.array([rows_of[r] for r in train_set.ids])
+    test_mask = np.isin(scored.prompt_index, test)
+    test_rows = np.flatnonzero(test_mask)
+    _, group_id = np.unique(scored.prompt_index[test_rows], return_inverse=True)
+    groups = [np.flatnonzero(group_id == g) for g in range(group_id.max() + 1)]
+    held_out: dict[int, dict] = {}
+
+    def on_refit(version, model, n_labels):
+        if not evaluate:
+            return
+        r = model.predict(F[test_rows])
+        g = scored.scores[test_rows]
+        held_out[version] = {"heldout_spearman": float(rank_correlations(r, g, groups)["spearman"]),
+                             "heldout_best_of_16": float(best_of_n_curve(r, g, groups, ns=[16])["model"][0])}
+
+    pool = load_label_pool(train_set, F[train_rows], kind="within", max_candidates=candidates, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = LabelStore(Path(tmp) / "labels.sqlite")
+        studio = Studio(store, pool, config=StudioConfig(strategy=strategy, batch_size=batch, rounds=rounds,
+                                                         explore=explore if strategy != "random" else 0.0, seed=seed),
+                        on_refit=on_refit)
+        t0 = time.perf_counter()
+        with StudioServer(create_studio_app(studio)) as server:
+            sim = simulate_annotators(server.url, dict(zip(train_set.ids, train_set.scores.tolist())),
+                                      annotators=annotators, beta=1.0, transform="logit", eps=1e-6, seed=seed)
+        wall = time.perf_counter() - t0
+        report = loop_report(store)
+        store.close()
+    config = {"run_strategy": strategy, "seed": seed, "batch_size": batch, "rounds": rounds, "candidates": len(pool.pairs),
+              "explore": explore if strategy != "random" else 0.0, "annotators": annotators,
+              "test_prompts": int(n_test), "train_prompts": int(len(train))}
+    out = [{"kind": "batch", **config, **r, **held_out.get(r["model_version"], {})} for r in report]
+    out.append({"kind": "run", **config, "labels": sim["labels"], "labels_per_minute": sim["labels_per_minute"],
+                "label_seconds": sim["label_seconds"], "wait_seconds": sim["wait_seconds"], "wall_seconds": wall})
+    return out
+
+
+def summarise(records: list[dict]) -> None:
+    meta = next((r for r in records if r.get("kind") == "meta"), None)
+    if meta:
+        print(f"measured {meta['date']} on {meta['machine']}, load average before {meta['load_before']}, "
+              f"after {meta['load_after']}")
+    runs = [r for r in records if r.get("kind") == "run"]
+    batches = [r for r in records if r.get("kind") == "batch" and r.get("annotators") == 1]
+    seeds = sorted({r["seed"] for r in batches})
+    labels = sorted({r["labels"] for r in batches})
+    print(f"\nheld-out mean per-prompt Spearman, mean over seeds {seeds}; d-optimal minus random paired by seed "
+          "(mean, 95% bootstrap interval over seeds, seeds where d-optimal is ahead)")
+    print(f"{'labels':>6} {'random':>8} {'d-optimal':>10} {'difference':>30} {'cv acc d-opt':>13} {'cv acc random':>14}")
+    for n in labels:
+        cell = {}
+        for s in STRATEGIES:
+            cell[s] = {r["seed"]: r for r in batches if r["run_strategy"] == s and r["labels"] == n}
+        common = sorted(set(cell["random"]) & set(cell["d-optimal"]))
+        if not common:
+            continue
+        d = np.array([cell["d-optimal"][k]["heldout_spearman"] - cell["random"][k]["heldout_spearman"] for k in common])
+        lo, hi = _bootstrap_mean(d)
+        m = {s: np.mean([cell[s][k]["heldout_spearman"] for k in common]) for s in STRATEGIES}
+        cv = {s: np.mean([cell[s][k]["cv_accuracy"] for k in common if cell[s][k]["cv_accuracy"] is not None])
+              for s in STRATEGIES}
+        print(f"{n:>6} {m['random']:>8.4f} {m['d-optimal']:>10.4f} {d.mean():>+9.4f} [{lo:+.4f}, {hi:+.4f}] "
+              f"{int((d > 0).sum())}/{len(d)} {cv['d-optimal']:>13.3f} {cv['random']:>14.3f}")
+    sel = [r["select_seconds"] for r in batches if r["run_strategy"] == "d-optimal" and r["chosen_by"] is not None]
+    sel_r = [r["select_seconds"] for r in batches if r["run_strategy"] == "random" and r["chosen_by"] is not None]
+    fit = [r["fit_seconds"] for r in batches if r["fit_seconds"] is not None]
+    cvs = [r["cv_seconds"] for r in batches if r["cv_seconds"] is not None]
+    print("\nlatency per batch (median [max] over all runs' batches):")
+    print(f"  selection, d-optimal: {np.median(sel):.3f} s [{np.max(sel):.3f}]; random: {np.median(sel_r):.3f} s "
+          f"[{np.max(sel_r):.3f}]")
+    print(f"  refit: {np.median(fit):.3f} s [{np.max(fit):.3f}]; 5-fold cross-validation: {np.median(cvs):.3f} s "
+          f"[{np.max(cvs):.3f}]")
+    print("\nlabels per minute the server sustained (labels / time in the two requests of each label):")
+    for k in sorted({r["annotators"] for r in runs}):
+        rs = [r for r in runs if r["annotators"] == k]
+        lpm = [r["labels_per_minute"] for r in rs]
+        print(f"  {k} annotator(s): median {np.median(lpm):,.0f} (min {np.min(lpm):,.0f}, max {np.max(lpm):,.0f}) "
+              f"over {len(rs)} runs of {rs[0]['labels']} labels; wall per run median {np.median([r['wall_seconds'] for r in rs]):.1f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="../shared/data", help="folder holding alpaca_bon/")
+    parser.add_argument("--out", default="benchmarks/results/label_loop.jsonl")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--candidates", type=int, default=20_000)
+    parser.add_argument("--explore", type=float, default=0.2)
+    parser.add_argument("--throughput-annotators", type=int, default=4,
+                        help="a last run (random, 2 batches of 200) with this many annotators at once; 0 skips it")
+    parser.add_argument("--summary-only", action="store_true")
+    args = parser.parse_args()
+    out = Path(args.out)
+    if not args.summary_only:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from prefspace._atomic import atomic_path
+        from prefspace.data import load_scored_responses
+        from prefspace.embed import scored_response_features
+
+        load_before = os.getloadavg()[0]
+        d = Path(args.data) / "alpaca_bon"
+        scored = load_scored_responses(d / "responses.jsonl.gz", prompts=d / "prompts.jsonl.gz")
+        F = scored_response_features(scored, d / "prompt_emb_minilm.npy", d / "response_emb_minilm.npy")
+        records: list[dict] = []
+        for seed in args.seeds:
+            for strategy in STRATEGIES:  # alternating, so machine load affects both alike
+                t0 = time.perf_counter()
+                recs = run_one(scored, F, strategy=strategy, seed=seed, batch=args.batch, rounds=args.rounds,
+                               candidates=args.candidates, explore=args.explore, annotators=1, evaluate=True)
+                records += recs
+                last = [r for r in recs if r["kind"] == "batch"][-1]
+                print(f"seed {seed} {strategy:<10} {last['labels']} labels: held-out Spearman "
+                      f"{last['heldout_spearman']:.4f}, cv accuracy {last['cv_accuracy']:.3f} "
+                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        if args.throughput_annotators:
+            records += run_one(scored, F, strategy="random", seed=0, batch=200, rounds=2, candidates=args.candidates,
+                               explore=0.0, annotators=args.throughput_annotators, evaluate=False)
+        meta = {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
+                "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
+                "command": "python benchmarks/label_loop.py " + " ".join(sys.argv[1:])}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in [meta, *records]))
+    summarise(_load(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
