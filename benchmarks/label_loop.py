@@ -2,7 +2,7 @@
 
 Run (from the repository root; a few minutes of CPU)::
 
-    python benchmarks/label_loop.py                    # 5 seeds x {d-optimal, random}, then a 4-annotator run
+    python benchmarks/label_loop.py                    # 5 seeds x {d-optimal, random}, a 4-annotator run, the CLI
     python benchmarks/label_loop.py --summary-only     # print the tables from --out
 
 What one run does: hold out 20% of alpaca_bon's prompts (by seed), put the other prompts'
@@ -20,6 +20,10 @@ its interval), held-out Spearman and best-of-16, refit (fit + cross-validation) 
 latency. Per run: labels per minute the server sustained (labels / time spent in the two requests
 of each label; waiting for refits excluded), and the wall time. Random selection with the same
 seeds, splits and candidate samples is the control; the comparison is paired by seed.
+
+Last, the command line itself runs end to end on the whole of alpaca_bon (all 805 prompts, no
+held-out part): ``prefspace label responses.jsonl.gz --prompts prompts.jsonl.gz --features ...
+--simulate gold --rounds 8 --batch 50``; its per-batch report is stored as ``kind: "cli"``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -101,6 +106,27 @@ def run_one(scored, F, *, strategy: str, seed: int, batch: int, rounds: int, can
     return out
 
 
+def run_cli(data: Path, *, rounds: int, batch: int, candidates: int) -> list[dict]:
+    """``prefspace label ... --simulate gold`` on the whole of alpaca_bon, as a user would run it."""
+    d = data / "alpaca_bon"
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.jsonl"
+        cmd = [sys.executable, "-m", "prefspace", "label", str(d / "responses.jsonl.gz"), "--prompts",
+               str(d / "prompts.jsonl.gz"), "--features", str(d / "response_emb_minilm.npy"), "--prompt-features",
+               str(d / "prompt_emb_minilm.npy"), "--db", str(Path(tmp) / "labels.sqlite"), "--simulate", "gold",
+               "--simulate-transform", "logit", "--rounds", str(rounds), "--batch", str(batch), "--max-candidates",
+               str(candidates), "--report", str(report)]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t0
+        rows = [json.loads(line) for line in report.read_text().splitlines()]
+    summary = next(line for line in done.stdout.splitlines() if "labels/min" in line)
+    shown = ["prefspace", "label", "../shared/data/alpaca_bon/responses.jsonl.gz", *[
+        a.replace(str(data), "../shared/data") if isinstance(a, str) else a for a in cmd[5:]]]
+    shown = [a if "labels.sqlite" not in a and "report.jsonl" not in a else Path(a).name for a in shown]
+    return [{"kind": "cli", "command": " ".join(shown), "summary": summary, "wall_seconds": wall, **r} for r in rows]
+
+
 def summarise(records: list[dict]) -> None:
     meta = next((r for r in records if r.get("kind") == "meta"), None)
     if meta:
@@ -142,6 +168,14 @@ def summarise(records: list[dict]) -> None:
         lpm = [r["labels_per_minute"] for r in rs]
         print(f"  {k} annotator(s): median {np.median(lpm):,.0f} (min {np.min(lpm):,.0f}, max {np.max(lpm):,.0f}) "
               f"over {len(rs)} runs of {rs[0]['labels']} labels; wall per run median {np.median([r['wall_seconds'] for r in rs]):.1f} s")
+    cli = [r for r in records if r.get("kind") == "cli"]
+    if cli:
+        print(f"\nthe command line, end to end ({cli[0]['wall_seconds']:.0f} s wall, start-up included):\n  {cli[0]['command']}")
+        for r in cli:
+            acc = "-" if r["cv_accuracy"] is None else f"{r['cv_accuracy']:.3f} [{r['cv_low']:.3f}, {r['cv_high']:.3f}]"
+            print(f"  batch {r['batch']}: {r['strategy']:<9} select {r['select_seconds']:.2f} s, {r['labels']} labels, "
+                  f"fit {r['fit_seconds']:.2f} s, cv {r['cv_seconds']:.2f} s, cv accuracy {acc}")
+        print("  " + cli[0]["summary"])
 
 
 def main() -> int:
@@ -155,6 +189,7 @@ def main() -> int:
     parser.add_argument("--explore", type=float, default=0.2)
     parser.add_argument("--throughput-annotators", type=int, default=4,
                         help="a last run (random, 2 batches of 200) with this many annotators at once; 0 skips it")
+    parser.add_argument("--cli-rounds", type=int, default=8, help="rounds of the end-to-end CLI run; 0 skips it")
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
@@ -182,6 +217,8 @@ def main() -> int:
         if args.throughput_annotators:
             records += run_one(scored, F, strategy="random", seed=0, batch=200, rounds=2, candidates=args.candidates,
                                explore=0.0, annotators=args.throughput_annotators, evaluate=False)
+        if args.cli_rounds:
+            records += run_cli(Path(args.data), rounds=args.cli_rounds, batch=args.batch, candidates=args.candidates)
         meta = {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
                 "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),

@@ -204,3 +204,26 @@ def test_cross_validated_accuracy_and_agreement_values():
     assert agreement(same) == {"pairs": 3, "judgments": 6, "percent": 1.0, "alpha": 1.0}
     assert agreement(same + [{"pair_id": "p", "annotator": "z", "label": "skip"}])["judgments"] == 6
     assert agreement([{"pair_id": "p", "annotator": "x", "label": "a"}])["pairs"] == 0
+
+
+def test_cross_prompt_pool_and_saving_each_refit(make_studio, small_pool, tmp_path):
+    from prefspace.models import load_model
+    from prefspace.studio import StudioConfig, build_studio
+
+    gold = gold_of(small_pool)
+    studio = build_studio(small_pool["pool"], tmp_path / "cross.sqlite", id_key="id", features=small_pool["features"],
+                          prompt_features=small_pool["prompt_features"], cross_prompt=True,
+                          save_model_to=tmp_path / "latest", config=StudioConfig(batch_size=8, rounds=1)).start()
+    try:
+        assert len(studio.pool.pairs) == 60 * 55 // 2  # pairs of responses to different prompts
+        first = studio.next_pair("x")["pair"]
+        assert first["prompt_b"] is not None and first["prompt_b"] != first["prompt"]
+        label_open_pairs(studio, "x", gold)
+        assert studio.wait_idle(timeout=120)
+        assert studio.state()["finished"] == "all 1 round done"
+        model = load_model(tmp_path / "latest")
+        X, _ = studio._training_set()
+        assert model.predict(X[:, 0]).shape == (8,) and model.n_features_in_ == 768
+    finally:
+        studio.stop()
+        studio.store.close()

@@ -196,7 +196,7 @@ class Studio:
             elif self._batch_complete():
                 refitted = bool(models) and int(models[-1]["n_labels"]) == len(self._training_judgments())
                 if self._rounds_done() and refitted:
-                    self._finished = f"all {self.config.rounds} rounds done"
+                    self._finished = self._rounds_message()
                 else:
                     self._job_wanted = True  # refit (unless killed mid-way, it already ran) and go on
             self._stop = False
@@ -255,6 +255,10 @@ class Studio:
 
     def _batch_complete(self) -> bool:
         return self._n_batches > 0 and not any(self._pairs[pid].batch == self._n_batches for pid in self._order)
+
+    def _rounds_message(self) -> str:
+        n = int(self.config.rounds)
+        return f"all {n} round{'s' if n != 1 else ''} done"
 
     def _rounds_done(self) -> bool:
         return self.config.rounds is not None and self._n_batches >= int(self.config.rounds)
@@ -419,7 +423,7 @@ class Studio:
             errors.append(f"refit failed ({type(exc).__name__}: {exc})")
         if self._rounds_done():
             with self._cond:
-                self._finished = f"all {self.config.rounds} rounds done"
+                self._finished = self._rounds_message()
         else:
             try:
                 self._choose_batch()
