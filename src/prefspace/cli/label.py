@@ -11,6 +11,8 @@ import typer
 from typer.core import TyperGroup
 
 from . import app
+from ._choices import RegistryHelpCommand, check_choice
+from ._options import default_cache_dir
 
 
 class _ServeByDefault(TyperGroup):
@@ -30,11 +32,11 @@ label_app = typer.Typer(
 )
 app.add_typer(label_app, name="label")
 
-_STRATEGY_HELP = "random, uncertainty, ensemble, d-optimal, past-aware or coreset (see docs/active-labeling.md)."
-_HEAD_HELP = "Head refitted on the labels: bt-linear, bt-mlp, clf-mlp or clf-lgbm (default bt-linear; with --model, the model's own)."
+_STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
+_HEAD_HELP = "Head refitted on the labels: {heads} (default bt-linear; with --model, the model's own)."
 
 
-@label_app.command("serve")
+@label_app.command("serve", cls=RegistryHelpCommand)
 def serve(
     pool: Annotated[str, typer.Argument(help="Candidate responses, as `prefspace select` reads them (prompt + response rows, or prompt + responses lists).", show_default=False)],
     db: Annotated[Path, typer.Option("--db", help="The label database (SQLite; created if missing, resumed if not).", show_default=False)],
@@ -84,9 +86,10 @@ def serve(
         raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
     if simulate_transform not in ("none", "logit"):
         raise typer.BadParameter("must be 'none' or 'logit'.", param_hint="--simulate-transform")
+    check_choice(strategy, "strategies", flag="--strategy")  # bad names fail before the pool is read
+    if head is not None:
+        check_choice(head, "heads", flag="--head")
     if cache is None and features is None:
-        from .embed import default_cache_dir
-
         cache = default_cache_dir()
     config = StudioConfig(strategy=strategy, batch_size=batch, explore=explore, overlap=overlap, rounds=rounds, lam=lam,
                           seed=seed, lease_seconds=60.0 * lease_minutes)

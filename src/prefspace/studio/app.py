@@ -37,7 +37,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Optional
 
-from .. import __version__
+from .._version import __version__
 from ..exceptions import ConfigError, PrefspaceError
 from .loop import PairClosedError, Studio
 from .storage import LABELS, DuplicateJudgmentError, UnknownPairError

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..embed import get_encoder
 from ..exceptions import ConfigError, ShapeError
-from ..models import HEADS, load_model, load_model_encoder
+from ..models import get_head, load_model, load_model_encoder
 from .loop import Studio, StudioConfig
 from .pool import load_label_pool, pool_features, read_pool
 from .storage import LabelStore
@@ -21,9 +21,7 @@ __all__ = ["build_studio", "make_head"]
 
 def make_head(name: str, seed: int = 0):
     """An unfitted head from ``prefspace.models.HEADS`` by name, seeded where it takes a seed."""
-    if name not in HEADS:
-        raise ConfigError(f"head must be one of {', '.join(HEADS)}; got {name!r}.")
-    head = HEADS[name]()
+    head = get_head(name)
     if "random_state" in head.get_params():
         head.set_params(random_state=seed)
     return head
