@@ -3,7 +3,11 @@
 Run (from the repository root; a few minutes of CPU)::
 
     python benchmarks/label_loop.py                    # 5 seeds x {d-optimal, random}, a 4-annotator run, the CLI
-    python benchmarks/label_loop.py --summary-only     # print the tables from --out
+    python benchmarks/label_loop.py --summary-only     # print the tables of the latest recorded run
+
+Results: appended to ``benchmarks/results/label_loop.jsonl`` (``_results.record_rows``): the raw
+records (table ``label_loop_raw``) and the tables ``label_loop_curve``, ``label_loop_latency``,
+``label_loop_throughput`` and ``label_loop_cli`` that docs/benchmarks.md shows.
 
 What one run does: hold out 20% of alpaca_bon's prompts (by seed), put the other prompts'
 responses in a studio (precomputed all-MiniLM-L6-v2 rows, 768-d separate layout; a fixed random
@@ -43,18 +47,20 @@ import numpy as np
 STRATEGIES = ("d-optimal", "random")
 
 
-def _load(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import command_line, new_run_id, record_rows, seed_interval  # noqa: E402
+
+RAW = "label_loop_raw"  # every measured record (per batch, per run, the CLI's report); no table shows it
 
 
-def _bootstrap_mean(values: np.ndarray, seed: int = 0, n_boot: int = 10_000) -> tuple[float, float]:
-    """Percentile-bootstrap 95% interval of the mean over seeds (inside the values' range)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = values[idx].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+def _latest_raw(path: Path) -> tuple[str, list[dict]]:
+    """The raw records of the latest run in ``path``."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = [r for r in rows if r.get("table") == RAW]
+    if not rows:
+        raise SystemExit(f"{path}: no {RAW} records; run the benchmark first")
+    run = max(r["run"] for r in rows)
+    return run, [r for r in rows if r["run"] == run]
 
 
 def run_one(scored, F, *, strategy: str, seed: int, batch: int, rounds: int, candidates: int, explore: float,
@@ -124,7 +130,49 @@ def run_cli(data: Path, *, rounds: int, batch: int, candidates: int) -> list[dic
     shown = ["prefspace", "label", "../shared/data/alpaca_bon/responses.jsonl.gz", *[
         a.replace(str(data), "../shared/data") if isinstance(a, str) else a for a in cmd[5:]]]
     shown = [a if "labels.sqlite" not in a and "report.jsonl" not in a else Path(a).name for a in shown]
-    return [{"kind": "cli", "command": " ".join(shown), "summary": summary, "wall_seconds": wall, **r} for r in rows]
+    return [{"kind": "cli", "cli_command": " ".join(shown), "summary": summary, "wall_seconds": wall, **r} for r in rows]
+
+
+def tables(records: list[dict]) -> dict[str, list[dict]]:
+    """The rows of the four tables in docs/benchmarks.md, from one run's raw records."""
+    out: dict[str, list[dict]] = {}
+    batches = [r for r in records if r.get("kind") == "batch" and r.get("annotators") == 1]
+    rows = []
+    for n in sorted({r["labels"] for r in batches}):
+        cell = {s: {r["seed"]: r for r in batches if r["run_strategy"] == s and r["labels"] == n} for s in STRATEGIES}
+        common = sorted(set(cell["random"]) & set(cell["d-optimal"]))
+        if not common:
+            continue
+        rand = np.array([cell["random"][k]["heldout_spearman"] for k in common])
+        dopt = np.array([cell["d-optimal"][k]["heldout_spearman"] for k in common])
+        diff, lo, hi = seed_interval(dopt - rand, low=-2.0, high=2.0)  # a difference of Spearmans is in [-2, 2]
+        cv = {s: [cell[s][k]["cv_accuracy"] for k in common if cell[s][k]["cv_accuracy"] is not None] for s in STRATEGIES}
+        rows.append({"labels": n, "seeds": len(common), "random": float(rand.mean()), "d_optimal": float(dopt.mean()),
+                     "difference": diff, "lo": lo, "hi": hi, "ahead": f"{int((dopt > rand).sum())}/{len(common)}",
+                     "cv_d_optimal": float(np.mean(cv["d-optimal"])) if cv["d-optimal"] else None,
+                     "cv_random": float(np.mean(cv["random"])) if cv["random"] else None})
+    out["label_loop_curve"] = rows
+    steps = [
+        ("selection, D-optimal (20% explored)", [r["select_seconds"] for r in batches
+                                                  if r["run_strategy"] == "d-optimal" and r["chosen_by"] is not None]),
+        ("selection, random", [r["select_seconds"] for r in batches
+                               if r["run_strategy"] == "random" and r["chosen_by"] is not None]),
+        ("refit (BradleyTerryLinear)", [r["fit_seconds"] for r in batches if r["fit_seconds"] is not None]),
+        ("5-fold cross-validation", [r["cv_seconds"] for r in batches if r["cv_seconds"] is not None]),
+    ]
+    out["label_loop_latency"] = [{"step": name, "batches": len(v), "median": float(np.median(v)), "max": float(np.max(v))}
+                                 for name, v in steps if v]
+    runs = [r for r in records if r.get("kind") == "run"]
+    out["label_loop_throughput"] = [{
+        "annotators": k, "runs": len(rs), "labels": rs[0]["labels"], "strategy": rs[0]["run_strategy"] if len(rs) == 1
+        else "both", "batch_size": rs[0]["batch_size"],
+        "median": float(np.median([r["labels_per_minute"] for r in rs])),
+        "min": float(np.min([r["labels_per_minute"] for r in rs])), "max": float(np.max([r["labels_per_minute"] for r in rs])),
+    } for k in sorted({r["annotators"] for r in runs}) for rs in [[r for r in runs if r["annotators"] == k]]]
+    cli = [r for r in records if r.get("kind") == "cli"]
+    out["label_loop_cli"] = [{k: r[k] for k in ("batch", "strategy", "select_seconds", "labels", "fit_seconds",
+                                                 "cv_seconds", "cv_accuracy", "cv_low", "cv_high")} for r in cli]
+    return out
 
 
 def summarise(records: list[dict]) -> None:
@@ -132,45 +180,23 @@ def summarise(records: list[dict]) -> None:
     if meta:
         print(f"measured {meta['date']} on {meta['machine']}, load average before {meta['load_before']}, "
               f"after {meta['load_after']}")
-    runs = [r for r in records if r.get("kind") == "run"]
-    batches = [r for r in records if r.get("kind") == "batch" and r.get("annotators") == 1]
-    seeds = sorted({r["seed"] for r in batches})
-    labels = sorted({r["labels"] for r in batches})
-    print(f"\nheld-out mean per-prompt Spearman, mean over seeds {seeds}; d-optimal minus random paired by seed "
-          "(mean, 95% bootstrap interval over seeds, seeds where d-optimal is ahead)")
+    t = tables(records)
+    print("\nheld-out mean per-prompt Spearman, mean over seeds; d-optimal minus random, paired by seed "
+          "(mean, 95% logit-scale t interval over seeds, seeds where d-optimal is ahead)")
     print(f"{'labels':>6} {'random':>8} {'d-optimal':>10} {'difference':>30} {'cv acc d-opt':>13} {'cv acc random':>14}")
-    for n in labels:
-        cell = {}
-        for s in STRATEGIES:
-            cell[s] = {r["seed"]: r for r in batches if r["run_strategy"] == s and r["labels"] == n}
-        common = sorted(set(cell["random"]) & set(cell["d-optimal"]))
-        if not common:
-            continue
-        d = np.array([cell["d-optimal"][k]["heldout_spearman"] - cell["random"][k]["heldout_spearman"] for k in common])
-        lo, hi = _bootstrap_mean(d)
-        m = {s: np.mean([cell[s][k]["heldout_spearman"] for k in common]) for s in STRATEGIES}
-        cv = {s: np.mean([cell[s][k]["cv_accuracy"] for k in common if cell[s][k]["cv_accuracy"] is not None])
-              for s in STRATEGIES}
-        print(f"{n:>6} {m['random']:>8.4f} {m['d-optimal']:>10.4f} {d.mean():>+9.4f} [{lo:+.4f}, {hi:+.4f}] "
-              f"{int((d > 0).sum())}/{len(d)} {cv['d-optimal']:>13.3f} {cv['random']:>14.3f}")
-    sel = [r["select_seconds"] for r in batches if r["run_strategy"] == "d-optimal" and r["chosen_by"] is not None]
-    sel_r = [r["select_seconds"] for r in batches if r["run_strategy"] == "random" and r["chosen_by"] is not None]
-    fit = [r["fit_seconds"] for r in batches if r["fit_seconds"] is not None]
-    cvs = [r["cv_seconds"] for r in batches if r["cv_seconds"] is not None]
-    print("\nlatency per batch (median [max] over all runs' batches):")
-    print(f"  selection, d-optimal: {np.median(sel):.3f} s [{np.max(sel):.3f}]; random: {np.median(sel_r):.3f} s "
-          f"[{np.max(sel_r):.3f}]")
-    print(f"  refit: {np.median(fit):.3f} s [{np.max(fit):.3f}]; 5-fold cross-validation: {np.median(cvs):.3f} s "
-          f"[{np.max(cvs):.3f}]")
+    for r in t["label_loop_curve"]:
+        print(f"{r['labels']:>6} {r['random']:>8.4f} {r['d_optimal']:>10.4f} {r['difference']:>+9.4f} "
+              f"[{r['lo']:+.4f}, {r['hi']:+.4f}] {r['ahead']} {r['cv_d_optimal']:>13.3f} {r['cv_random']:>14.3f}")
+    print("\nlatency per batch (median [max]):")
+    for r in t["label_loop_latency"]:
+        print(f"  {r['step']}: {r['median']:.3f} s [{r['max']:.3f}] over {r['batches']} batches")
     print("\nlabels per minute the server sustained (labels / time in the two requests of each label):")
-    for k in sorted({r["annotators"] for r in runs}):
-        rs = [r for r in runs if r["annotators"] == k]
-        lpm = [r["labels_per_minute"] for r in rs]
-        print(f"  {k} annotator(s): median {np.median(lpm):,.0f} (min {np.min(lpm):,.0f}, max {np.max(lpm):,.0f}) "
-              f"over {len(rs)} runs of {rs[0]['labels']} labels; wall per run median {np.median([r['wall_seconds'] for r in rs]):.1f} s")
+    for r in t["label_loop_throughput"]:
+        print(f"  {r['annotators']} annotator(s): median {r['median']:,.0f} (min {r['min']:,.0f}, max {r['max']:,.0f}) "
+              f"over {r['runs']} run(s) of {r['labels']} labels")
     cli = [r for r in records if r.get("kind") == "cli"]
     if cli:
-        print(f"\nthe command line, end to end ({cli[0]['wall_seconds']:.0f} s wall, start-up included):\n  {cli[0]['command']}")
+        print(f"\nthe command line, end to end ({cli[0]['wall_seconds']:.0f} s wall, start-up included):\n  {cli[0]['cli_command']}")
         for r in cli:
             acc = "-" if r["cv_accuracy"] is None else f"{r['cv_accuracy']:.3f} [{r['cv_low']:.3f}, {r['cv_high']:.3f}]"
             print(f"  batch {r['batch']}: {r['strategy']:<9} select {r['select_seconds']:.2f} s, {r['labels']} labels, "
@@ -178,10 +204,19 @@ def summarise(records: list[dict]) -> None:
         print("  " + cli[0]["summary"])
 
 
+def record(records: list[dict], run: str, command: str) -> None:
+    """Append the raw records and the four tables of one run to benchmarks/results/label_loop.jsonl."""
+    record_rows("label_loop", RAW, records, run=run, command=command)
+    cli_command = next((r["cli_command"] for r in records if r.get("kind") == "cli"), None)
+    for table, rows in tables(records).items():
+        if rows:
+            record_rows("label_loop", table, rows, run=run,
+                        command=cli_command if table == "label_loop_cli" else command)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="folder holding alpaca_bon/")
-    parser.add_argument("--out", default="benchmarks/results/label_loop.jsonl")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=8)
@@ -190,43 +225,42 @@ def main() -> int:
     parser.add_argument("--throughput-annotators", type=int, default=4,
                         help="a last run (random, 2 batches of 200) with this many annotators at once; 0 skips it")
     parser.add_argument("--cli-rounds", type=int, default=8, help="rounds of the end-to-end CLI run; 0 skips it")
-    parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--summary-only", action="store_true", help="print the tables of the latest recorded run")
     args = parser.parse_args()
-    out = Path(args.out)
-    if not args.summary_only:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from prefspace._atomic import atomic_path
-        from prefspace.data import load_scored_responses
-        from prefspace.embed import scored_response_features
+    results = Path(__file__).resolve().parent / "results" / "label_loop.jsonl"
+    if args.summary_only:
+        summarise(_latest_raw(results)[1])
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from prefspace.data import load_scored_responses
+    from prefspace.embed import scored_response_features
 
-        load_before = os.getloadavg()[0]
-        d = Path(args.data) / "alpaca_bon"
-        scored = load_scored_responses(d / "responses.jsonl.gz", prompts=d / "prompts.jsonl.gz")
-        F = scored_response_features(scored, d / "prompt_emb_minilm.npy", d / "response_emb_minilm.npy")
-        records: list[dict] = []
-        for seed in args.seeds:
-            for strategy in STRATEGIES:  # alternating, so machine load affects both alike
-                t0 = time.perf_counter()
-                recs = run_one(scored, F, strategy=strategy, seed=seed, batch=args.batch, rounds=args.rounds,
-                               candidates=args.candidates, explore=args.explore, annotators=1, evaluate=True)
-                records += recs
-                last = [r for r in recs if r["kind"] == "batch"][-1]
-                print(f"seed {seed} {strategy:<10} {last['labels']} labels: held-out Spearman "
-                      f"{last['heldout_spearman']:.4f}, cv accuracy {last['cv_accuracy']:.3f} "
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
-        if args.throughput_annotators:
-            records += run_one(scored, F, strategy="random", seed=0, batch=200, rounds=2, candidates=args.candidates,
-                               explore=0.0, annotators=args.throughput_annotators, evaluate=False)
-        if args.cli_rounds:
-            records += run_cli(Path(args.data), rounds=args.cli_rounds, batch=args.batch, candidates=args.candidates)
-        meta = {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
-                "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
-                "command": "python benchmarks/label_loop.py " + " ".join(sys.argv[1:])}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in [meta, *records]))
-    summarise(_load(out))
+    run, command = new_run_id(), command_line()
+    load_before = os.getloadavg()[0]
+    d = Path(args.data) / "alpaca_bon"
+    scored = load_scored_responses(d / "responses.jsonl.gz", prompts=d / "prompts.jsonl.gz")
+    F = scored_response_features(scored, d / "prompt_emb_minilm.npy", d / "response_emb_minilm.npy")
+    records: list[dict] = []
+    for seed in args.seeds:
+        for strategy in STRATEGIES:  # alternating, so machine load affects both alike
+            t0 = time.perf_counter()
+            recs = run_one(scored, F, strategy=strategy, seed=seed, batch=args.batch, rounds=args.rounds,
+                           candidates=args.candidates, explore=args.explore, annotators=1, evaluate=True)
+            records += recs
+            last = [r for r in recs if r["kind"] == "batch"][-1]
+            print(f"seed {seed} {strategy:<10} {last['labels']} labels: held-out Spearman "
+                  f"{last['heldout_spearman']:.4f}, cv accuracy {last['cv_accuracy']:.3f} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.throughput_annotators:
+        records += run_one(scored, F, strategy="random", seed=0, batch=200, rounds=2, candidates=args.candidates,
+                           explore=0.0, annotators=args.throughput_annotators, evaluate=False)
+    if args.cli_rounds:
+        records += run_cli(Path(args.data), rounds=args.cli_rounds, batch=args.batch, candidates=args.candidates)
+    records.insert(0, {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                       "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
+                       "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1)})
+    record(records, run, command)
+    summarise(records)
     return 0
 
 
