@@ -85,3 +85,36 @@ def test_bad_files_exit_2(small_pool, tmp_path, capsys):
     assert _run(["label", small_pool["pool"], "--id-key", "id", "--features", small_pool["prompt_features"],
                  "--db", tmp_path / "x.sqlite"]) == 2
     assert "one row per response" in capsys.readouterr().err
+
+
+def test_help_names_the_registries():
+    from typer.testing import CliRunner
+
+    from prefspace.cli import _register_commands, app
+    from prefspace.models import HEADS
+    from prefspace.select import STRATEGIES
+
+    _register_commands()
+    result = CliRunner().invoke(app, ["label", "serve", "--help"], env={"COLUMNS": "300"}, catch_exceptions=False)
+    assert result.exit_code == 0
+    assert not [n for n in [*STRATEGIES, *HEADS] if n not in result.output]
+
+
+def test_a_saved_model_embeds_the_pool_with_its_own_encoder(model_dirs, small_pool, tmp_path, capsys):
+    """No precomputed features: the pool is embedded with the model's MiniLM through the cache,
+    and the model chooses the first batch."""
+    rows = [r for r in small_pool["rows"] if len(r["response"]) < 300][:12]
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = tmp_path / "m.sqlite"
+    code = _run(["label", pool, "--id-key", "id", "--db", db, "--model", model_dirs["bt"], "--cache", tmp_path / "cache",
+                 "--batch", "4", "--explore", "0.25", "--no-serve"])
+    assert code == 0, capsys.readouterr().err
+    assert "batch 1 has 4 of 4 pairs left to label" in capsys.readouterr().out
+    with LabelStore(db, readonly=True) as store:
+        batch = store.batches()[0]
+        kinds = sorted(p["strategy"] for p in store.pairs(batch=1))
+        assert (batch["strategy"], batch["model_version"], batch["n_explore"]) == ("d-optimal", 0, 1)
+        assert kinds == ["d-optimal"] * 3 + ["explore"]
+        assert store.models()[0]["head"] == "BradleyTerryMLP"
+    assert any((tmp_path / "cache").rglob("*.safetensors"))  # the embeddings went through the cache
