@@ -11,6 +11,7 @@ import typer
 
 from .._atomic import atomic_path
 from . import app
+from ._options import MaxTextChars
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
 _EncoderOpt = Annotated[
@@ -102,6 +103,7 @@ def serve(
     )
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache, lru_size=lru_size)
+    scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     info = scorer.info()
     typer.echo(
         f"serving {model} ({info['model']['class']}, encoder {info['encoder']['fingerprint'][:12]}, "
@@ -143,13 +145,15 @@ def rerank(
     layout: _LayoutOpt = None,
     device: _DeviceOpt = None,
     cache: _CacheOpt = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
     from ..serve import RewardScorer
     from ..serve.rerank import read_candidates, rerank as rerank_candidates
 
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
-                            response_key=response_key, group_key=group_key, join_key=join_key)
+                            response_key=response_key, group_key=group_key, join_key=join_key,
+                            **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache)
     res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
 
@@ -171,8 +175,19 @@ def rerank(
                 candidate_index=position[i],
                 runner_up_reward=runner_up if math.isfinite(runner_up) else None,
             )
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(_finite(row), ensure_ascii=False, allow_nan=False) + "\n")
     typer.echo(
         f"picked the best of {int(res.n_candidates.max())} candidates for {len(res.best)} prompts "
         f"({int(res.n_candidates.sum())} scored) -> {out}"
     )
+
+
+def _finite(value):
+    """``value`` with NaN and infinity (which JSON cannot carry; an input row may hold them) as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

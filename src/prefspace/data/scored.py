@@ -25,8 +25,9 @@ from ..exceptions import ConfigError, DataError
 from .dataset import ScoredResponses
 from .dataset import canonical_prompt
 from .dialogue import RowProblem
-from .preferences import _clip, _list, _number, _prompt_value, _type
+from .preferences import _clip, _list, _prompt_value, _type
 from .readers import RawSource, read_source
+from .rules import MAX_TEXT_CHARS, check_max_text_chars, check_prompt_texts, check_text, score_value
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def load_scored_responses(
     id_key: str | None = None,
     split: str | None = None,
     on_bad_rows: str = "error",
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> ScoredResponses:
     """Read responses with numeric scores, many per prompt.
 
@@ -63,6 +65,8 @@ def load_scored_responses(
         A unique row id column; by default ids are ``"0"``, ``"1"``, ... by file row.
     on_bad_rows : {"error", "skip"}
         As in :func:`load_preferences`.
+    max_text_chars : int, default 100,000
+        Longest prompt or response, in characters (see :mod:`prefspace.data.rules`).
 
     Returns
     -------
@@ -78,12 +82,16 @@ def load_scored_responses(
     (805, 48290, dict_keys(['generator']))
     """
     check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
+    check_max_text_chars(max_text_chars)
     for name, key in (("join_key", join_key), ("prompt_key", prompt_key), ("response_key", response_key)):
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{name} must be a non-empty column name; got {key!r}.")
     skip = on_bad_rows == "skip"
     raw = read_source(source, split=split)
     columns = _columns(raw)
+    if not columns:  # no row could be read: its problem says more than "no score column"
+        first = next(row for row in raw.rows if row.problem is not None)
+        raise DataError(f"{first.where}: {first.problem[1]}")
     score_key = _score_key(raw, columns, score_key)
     if id_key is not None and id_key not in columns:
         raise DataError(f"{raw.name}: no column {id_key!r} for --id-key (found: {_list(sorted(columns))}).")
@@ -113,6 +121,7 @@ def load_scored_responses(
                     raise RowProblem(*row.problem)
                 pid = _join_value(_get(row.data, join_key, "--join-key"), join_key)
                 text = _prompt_value(_get(row.data, prompt_key, "--prompt-key"), prompt_key)
+                check_prompt_texts(text, repr(prompt_key), max_text_chars)
                 if pid in position:
                     raise RowProblem("duplicate_id", f"{join_key} {pid} appears twice in the prompts file; ids must be unique.")
             except RowProblem as problem:
@@ -143,7 +152,8 @@ def load_scored_responses(
             response = _get(data, response_key, "--response-key")
             if not isinstance(response, str):
                 raise RowProblem("wrong_type", f"{response_key!r} must be text; found {_type(response)}.")
-            score = _number(_get(data, score_key, "--score-key"), score_key, "score")
+            check_text(response, repr(response_key), max_text_chars)
+            score = score_value(_get(data, score_key, "--score-key"), score_key)
             rid = str(i) if id_key is None else _row_id(_get(data, id_key, "--id-key"), id_key)
             if rid in seen_ids:
                 raise RowProblem("duplicate_id", f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.")
@@ -157,6 +167,7 @@ def load_scored_responses(
                 p = position[pid]
             else:
                 text = _prompt_value(_get(data, prompt_key, "--prompt-key"), prompt_key)
+                check_prompt_texts(text, repr(prompt_key), max_text_chars)
                 canon = canonical_prompt(text)
                 pid = _join_value(_get(data, join_key, "--join-key"), join_key) if use_join else str(len(prompt_list))
                 known = position.get(pid) if use_join else by_text.get(canon)

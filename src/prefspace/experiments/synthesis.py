@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from .._atomic import write_text_atomic
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
+from ..exceptions import ConfigError
 from ..synth import diagnostics as diag
 from ..synth import make_synthesizer
 from ..synth.io import save_synthetic
@@ -86,6 +89,8 @@ def synthesize_file(
     """
     start = time.perf_counter()
     out = Path(out)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
     synthesizer = make_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))

@@ -206,12 +206,13 @@ class RewardScorer:
 
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
-        """What is being served: model class and directory, encoder, dimensions."""
+        """What is being served: the model's name (its folder's name, not its path), class and
+        parameters, the encoder, dimensions."""
 
         enc = self.encoder
         return {
             "model": {
-                "directory": str(self.model_dir),
+                "name": self.model_dir.name,
                 "class": type(self.model).__name__,
                 "params": _jsonable_params(self.model),
                 "ensemble": self.has_spread,

@@ -25,6 +25,8 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..data.dataset import ScoredResponses, canonical_prompt
+from ..data.dialogue import RowProblem
+from ..data.rules import MAX_TEXT_CHARS, check_max_text_chars, check_prompt, check_text, score_value
 from ..exceptions import DataError
 from .pools import PairPool
 
@@ -39,6 +41,7 @@ def read_candidates(
     response_key: str = "response",
     id_key: str | None = None,
     join_key: str = "prompt_id",
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> ScoredResponses:
     """Read candidate responses grouped by prompt; ``scores`` are NaN where the file has none.
 
@@ -50,6 +53,8 @@ def read_candidates(
     prompt_key, response_key : column names; a row may instead hold a list under
         ``response_key + "s"`` (``"responses"``)
     id_key : a unique response id column; default ``"<row>"`` (``"<row>.<j>"`` for lists)
+    max_text_chars : longest prompt or response in characters (``prefspace.data.rules``); a
+        score, when a row has one, must be a finite number
 
     Example
     -------
@@ -60,9 +65,10 @@ def read_candidates(
     from ..data import load_scored_responses
     from ..data.readers import read_source
 
+    check_max_text_chars(max_text_chars)
     if prompts is not None:
         return load_scored_responses(source, prompts=prompts, join_key=join_key, prompt_key=prompt_key,
-                                     response_key=response_key, id_key=id_key)
+                                     response_key=response_key, id_key=id_key, max_text_chars=max_text_chars)
     raw = read_source(source)
     list_key = response_key + "s"
     prompt_list, prompt_ids, position = [], [], {}
@@ -74,9 +80,17 @@ def read_candidates(
         if prompt_key not in data:
             raise DataError(f"{row.where}: missing key {prompt_key!r} (found: {', '.join(map(repr, data))}). "
                             "If the prompt column is named differently, pass --prompt-key.")
-        prompt = data[prompt_key]
-        if not isinstance(prompt, (str, list)):
-            raise DataError(f"{row.where}: {prompt_key!r} must be text or a list of messages; found {type(prompt).__name__}.")
+        try:
+            prompt = check_prompt(data[prompt_key], repr(prompt_key), max_text_chars)
+            for key in (response_key, list_key):
+                texts = data.get(key)
+                for j, text in enumerate([texts] if isinstance(texts, str) else texts if isinstance(texts, list) else []):
+                    if isinstance(text, str):
+                        check_text(text, repr(key) if key == response_key else f"{key!r}[{j}]", max_text_chars)
+            score_key = next((k for k in _SCORE_KEYS if k in data), None)
+            score = score_value(data[score_key], score_key) if score_key else None
+        except RowProblem as problem:
+            raise DataError(f"{row.where}: {problem.message}") from None
         if isinstance(data.get(response_key), str):
             texts, row_ids = [data[response_key]], [str(data[id_key]) if id_key else str(i)]
         elif isinstance(data.get(list_key), list) and all(isinstance(t, str) for t in data[list_key]):
@@ -89,8 +103,7 @@ def read_candidates(
             )
         if id_key and id_key not in data:
             raise DataError(f"{row.where}: missing id column {id_key!r}.")
-        score = next((data[k] for k in _SCORE_KEYS if k in data), None)
-        score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else math.nan
+        score = math.nan if score is None else score
         key = canonical_prompt(prompt)
         if key not in position:
             position[key] = len(prompt_list)

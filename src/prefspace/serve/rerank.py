@@ -13,7 +13,6 @@ What it does not do: generate the candidates, or judge the selection against gol
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 from dataclasses import dataclass
@@ -23,6 +22,9 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..data.dataset import canonical_prompt
+from ..data.dialogue import RowProblem
+from ..data.readers import read_source
+from ..data.rules import MAX_TEXT_CHARS, check_max_text_chars, check_prompt, check_response, score_value
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -68,34 +70,15 @@ class RerankResult:
     runner_up: np.ndarray
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+_SCORE_KEYS = ("score", "gold", "reward")
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc}). Candidates are JSON lines, one object per line.") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object; got {type(row).__name__}.")
-            yield lineno, row
-
-
-def _response_text(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value):
-        return "".join(m["content"] for m in value)  # a conversational completion
-    raise DataError(f"{where}: the response must be a string or a list of assistant messages; got {type(value).__name__}.")
+def _read_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    """``(where, row)`` for every row, through the shared reader (gzip, BOM, UTF-8, nesting, surrogates)."""
+    for raw in read_source(path).rows:
+        if raw.problem is not None:
+            raise DataError(f"{raw.where}: {raw.problem[1]}")
+        yield raw.where, raw.data
 
 
 def read_candidates(
@@ -105,13 +88,16 @@ def read_candidates(
     response_key: str = "response",
     group_key: str | None = None,
     join_key: str = "prompt_id",
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> Candidates:
-    """Read candidate rows from JSONL (``.jsonl`` or ``.jsonl.gz``).
+    """Read candidate rows from JSONL (``.jsonl`` or ``.jsonl.gz``; any file ``load_preferences`` reads).
 
     Each row holds a prompt (a string or messages) under ``prompt_key_name`` and a response
     under ``response_key``. With ``prompts_path``, rows carry ``join_key`` instead and the
     prompt text comes from that file (the ``alpaca_bon`` layout). Rows are grouped by
     ``group_key`` when given, else by ``join_key`` when present, else by the prompt itself.
+    Prompts and responses follow :mod:`prefspace.data.rules` (at most ``max_text_chars``
+    characters, roles, encodable text); a score column, when present, holds finite numbers.
 
     Example
     -------
@@ -120,24 +106,24 @@ def read_candidates(
     (4000, 500)
     """
     path = Path(path)
+    check_max_text_chars(max_text_chars)
     lookup: dict | None = None
     if prompts_path is not None:
         lookup = {}
-        for lineno, row in _read_rows(Path(prompts_path)):
+        for where, row in _read_rows(Path(prompts_path)):
             if join_key not in row or prompt_key_name not in row:
                 raise DataError(
-                    f"{prompts_path}:{lineno}: expected keys {join_key!r} and {prompt_key_name!r}; found {', '.join(map(repr, row))}."
+                    f"{where}: expected keys {join_key!r} and {prompt_key_name!r}; found {', '.join(map(repr, row))}."
                 )
-            lookup[row[join_key]] = row[prompt_key_name]
+            lookup[_hashable(row[join_key], join_key, where)] = (where, row[prompt_key_name])
     prompts, responses, groups, rows = [], [], [], []
-    for lineno, row in _read_rows(path):
-        where = f"{path}:{lineno}"
+    for where, row in _read_rows(path):
         if lookup is not None:
             if join_key not in row:
                 raise DataError(f"{where}: missing key {join_key!r} to join with {prompts_path} (found: {', '.join(map(repr, row))}).")
-            if row[join_key] not in lookup:
+            if _hashable(row[join_key], join_key, where) not in lookup:
                 raise DataError(f"{where}: {join_key}={row[join_key]!r} is not in {prompts_path}.")
-            prompt = lookup[row[join_key]]
+            prompt_where, prompt = lookup[row[join_key]]
         else:
             if prompt_key_name not in row:
                 hint = f" If the prompt is in another file, pass it with --prompts (joined on {join_key!r})." if join_key in row else ""
@@ -145,14 +131,23 @@ def read_candidates(
                     f"{where}: missing key {prompt_key_name!r} (found: {', '.join(map(repr, row))}).{hint} "
                     "If the column is named differently, pass --prompt-key."
                 )
-            prompt = row[prompt_key_name]
+            prompt, prompt_where = row[prompt_key_name], where
         if response_key not in row:
             raise DataError(
                 f"{where}: missing key {response_key!r} (found: {', '.join(map(repr, row))}). "
                 "If the column is named differently, pass --response-key."
             )
-        if not (isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(m, dict) for m in prompt))):
-            raise DataError(f"{where}: the prompt must be a string or a list of messages; got {type(prompt).__name__}.")
+        try:
+            prompt = check_prompt(prompt, repr(prompt_key_name), max_text_chars)
+        except RowProblem as problem:
+            raise DataError(f"{prompt_where}: {problem.message}") from None
+        try:
+            response = check_response(row[response_key], repr(response_key), max_text_chars)
+            score_key = next((k for k in _SCORE_KEYS if k in row), None)
+            if score_key is not None:
+                score_value(row[score_key], score_key)
+        except RowProblem as problem:
+            raise DataError(f"{where}: {problem.message}") from None
         if group_key is not None:
             if group_key not in row:
                 raise DataError(f"{where}: missing group key {group_key!r} (found: {', '.join(map(repr, row))}).")
@@ -164,12 +159,18 @@ def read_candidates(
         if isinstance(group, (list, dict)):
             group = json.dumps(group, sort_keys=True)
         prompts.append(prompt)
-        responses.append(_response_text(row[response_key], where))
+        responses.append(response)
         groups.append(group)
         rows.append(row)
     if not rows:
         raise DataError(f"{path}: no candidate rows.")
     return Candidates(prompts, responses, groups, rows)
+
+
+def _hashable(value: Any, key: str, where: str) -> Any:
+    if isinstance(value, (list, dict)):
+        raise DataError(f"{where}: {key!r} must be text or a number; found {type(value).__name__}.")
+    return value
 
 
 def rerank(
