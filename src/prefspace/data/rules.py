@@ -182,7 +182,7 @@ def check_prompt(value: Any, key: str, max_text_chars: int = MAX_TEXT_CHARS) -> 
         check_prompt_texts(messages, key, max_text_chars)
         return messages
     raise RowProblem(
-        "wrong_type", f"{key} must be text or a list of {{'role', 'content'}} messages; found {_type(value)}."
+        "wrong_type", f"{key} must be text or a list of messages {{'role', 'content'}}; found {_type(value)}."
     )
 
 

@@ -24,6 +24,8 @@ import numpy as np
 
 from .._version import __version__
 from ..data.dataset import canonical_prompt
+from ..data.dialogue import RowProblem
+from ..data.rules import check_encodable
 from ..embed import EmbeddingCache, embed_responses
 from ..exceptions import ConfigError, DataError
 from .persistence import load_model, load_model_encoder
@@ -54,6 +56,14 @@ def _check_texts(prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list
             f"prompts[{i}] must be a string or a list of messages {{'role': str, 'content': str}}; "
             f"got {type(p).__name__}."
         )
+    try:  # no tokenizer takes a lone UTF-16 surrogate; say which text holds one
+        for i, r in enumerate(responses):
+            check_encodable(r, f"responses[{i}]")
+        for i, p in enumerate(prompts):
+            for j, text in enumerate([p] if isinstance(p, str) else [m["content"] for m in p]):
+                check_encodable(text, f"prompts[{i}]" if isinstance(p, str) else f"prompts[{i}][{j}]['content']")
+    except RowProblem as problem:
+        raise DataError(problem.message) from None
     return prompts, responses
 
 
