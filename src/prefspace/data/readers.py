@@ -144,6 +144,7 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
     rows: list[RawRow] = []
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    check = may_hold_surrogate(raw)  # one scan of the file; lines are looked at only if it may hold one
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -171,7 +172,7 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
                 f"expected a JSON object {{...}} but found {type(obj).__name__} {_clip(text)}. "
                 "Each line must be one JSON object with the pair's fields."))))
             continue
-        problem = _surrogate(obj, line)
+        problem = _surrogate(obj, line) if check else None
         rows.append(RawRow(where, None if problem else obj, problem))
     return rows
 

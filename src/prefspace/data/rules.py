@@ -104,6 +104,8 @@ def surrogate_problem(where: str, position: int) -> RowProblem:
 
 def check_encodable(text: str, key: str) -> str:
     """``text`` if it holds no lone surrogate (so it can be encoded as UTF-8); else a RowProblem."""
+    if text.isascii():
+        return text
     m = _SURROGATE.search(text)
     if m is not None:
         raise surrogate_problem(key, m.start())
