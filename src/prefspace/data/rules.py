@@ -12,8 +12,9 @@ same way everywhere:
 - **conversation** (:func:`check_roles`, :func:`check_response_message`): every message has role
   ``system``, ``user`` or ``assistant``; the message being scored (the last one of a whole
   conversation, or a conversational completion) is the assistant's.
-- **score** (:func:`score_value`): a finite number (not a bool, not text, not NaN or infinity);
-  ``None`` means "no score" where scores are optional.
+- **score** (:func:`prefspace.data.values.number_value`): a finite number (numeric text, as CSV
+  cells hold, included; not a bool, other text, NaN or infinity); a missing or null score means
+  "no score" where scores are optional.
 
 Checks raise :class:`~prefspace.data.dialogue.RowProblem`, which readers turn into a
 ``DataError`` naming the file and line (or count when ``on_bad_rows="skip"``) and the server
@@ -28,13 +29,12 @@ Example
 ... except RowProblem as p:
 ...     print(p.reason)
 invalid_text
->>> score_value(None, "score") is None, score_value(2, "score")
-(True, 2.0)
+>>> check_roles([{"role": "user", "content": "Hi"}], "'prompt'")
+[{'role': 'user', 'content': 'Hi'}]
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -43,7 +43,7 @@ from .dialogue import RowProblem
 
 __all__ = [
     "MAX_TEXT_CHARS", "ROLES", "check_max_text_chars", "find_surrogate", "check_encodable", "check_text", "check_prompt_texts",
-    "check_roles", "check_response_message", "check_messages", "check_prompt", "check_response", "score_value",
+    "check_roles", "check_response_message",
 ]
 
 #: Default longest text (prompt or response), in characters. The longest text in the bundled
@@ -112,10 +112,10 @@ def check_encodable(text: str, key: str) -> str:
     return text
 
 
-def check_text(text: str, key: str, max_text_chars: int = MAX_TEXT_CHARS) -> str:
-    """``text`` if it is encodable and not longer than ``max_text_chars``; else a RowProblem."""
+def check_text(text: str, key: str, max_text_chars: int | None = MAX_TEXT_CHARS) -> str:
+    """``text`` if it is encodable and not longer than ``max_text_chars`` (None: any length); else a RowProblem."""
     check_encodable(text, key)
-    if len(text) > max_text_chars:
+    if max_text_chars is not None and len(text) > max_text_chars:
         raise RowProblem(
             "text_too_long",
             f"{key} has {len(text):,} characters and the limit is {max_text_chars:,} (max_text_chars). "
@@ -124,7 +124,7 @@ def check_text(text: str, key: str, max_text_chars: int = MAX_TEXT_CHARS) -> str
     return text
 
 
-def check_prompt_texts(prompt: Any, key: str, max_text_chars: int = MAX_TEXT_CHARS) -> None:
+def check_prompt_texts(prompt: Any, key: str, max_text_chars: int | None = MAX_TEXT_CHARS) -> None:
     """:func:`check_text` on a prompt: a string, or messages (each content, and all of them together)."""
     if isinstance(prompt, str):
         check_text(prompt, key, max_text_chars)
@@ -133,7 +133,7 @@ def check_prompt_texts(prompt: Any, key: str, max_text_chars: int = MAX_TEXT_CHA
     for i, m in enumerate(prompt):
         check_text(m["content"], f"{key}[{i}]['content']", max_text_chars)
         total += len(m["content"])
-    if total > max_text_chars:
+    if max_text_chars is not None and total > max_text_chars:
         raise RowProblem(
             "text_too_long",
             f"{key}'s messages have {total:,} characters together and the limit is {max_text_chars:,} "
@@ -161,74 +161,3 @@ def check_response_message(message: dict, key: str) -> dict:
             "(a conversation ends with the assistant's reply to the prompt before it).",
         )
     return message
-
-
-def check_messages(value: Any, key: str) -> list[dict]:
-    """``value`` as a non-empty list of ``{"role", "content"}`` messages (strings; roles in :data:`ROLES`)."""
-    if not isinstance(value, list) or not value:
-        raise RowProblem("wrong_type", f"{key} must be a non-empty list of {{'role', 'content'}} messages.")
-    out = []
-    for i, m in enumerate(value):
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            raise RowProblem("wrong_type", f"{key}[{i}] must be a message {{'role': str, 'content': str}}; found {_short(m)}.")
-        out.append({"role": m["role"], "content": m["content"]})
-    return check_roles(out, key)
-
-
-def check_prompt(value: Any, key: str, max_text_chars: int = MAX_TEXT_CHARS) -> str | list[dict]:
-    """A prompt: text, or conversational messages; every text checked by :func:`check_text`."""
-    if isinstance(value, str):
-        return check_text(value, key, max_text_chars)
-    if isinstance(value, list):
-        messages = check_messages(value, key)
-        check_prompt_texts(messages, key, max_text_chars)
-        return messages
-    raise RowProblem(
-        "wrong_type", f"{key} must be text or a list of messages {{'role', 'content'}}; found {_type(value)}."
-    )
-
-
-def check_response(value: Any, key: str, max_text_chars: int = MAX_TEXT_CHARS) -> str:
-    """A response: text, or a conversational completion (assistant messages, contents joined)."""
-    if isinstance(value, list) and value:
-        messages = check_messages(value, key)
-        for i, m in enumerate(messages):
-            check_response_message(m, f"{key}[{i}]")
-        value = "".join(m["content"] for m in messages)
-    if not isinstance(value, str):
-        raise RowProblem(
-            "wrong_type", f"{key} must be text or a list of assistant messages; found {_type(value)}."
-        )
-    return check_text(value, key, max_text_chars)
-
-
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def score_value(value: Any, key: str) -> float | None:
-    """A score: None (no score) or a finite number (numeric text, as CSV cells hold, included);
-    other text, bools, NaN and infinity are refused."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        v = float(value)
-    except (TypeError, ValueError):
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        raise RowProblem(
-            "bad_score", f"{key!r} must be a number; found {type(value).__name__} {shown}. Write scores as numbers."
-        ) from None
-    if not math.isfinite(v):
-        raise RowProblem(
-            "bad_score", f"{key!r} is {v}; a score must be a finite number (write null for a response without one)."
-        )
-    return v

@@ -21,11 +21,15 @@ shards; a text written twice is harmless (readers take the first shard in name o
 
 Example
 -------
->>> cache = EmbeddingCache("/tmp/emb")
+>>> import numpy as np
+>>> cache = EmbeddingCache("emb")
 >>> todo = cache.missing("abc.text", ["hi", "there"])
->>> cache.write_shard("abc.text", todo, np.ones((len(todo), 4), np.float32))
->>> cache.get("abc.text", ["there", "hi"]).shape
-(2, 4)
+>>> todo
+['hi', 'there']
+>>> cache.write_shard("abc.text", todo, np.ones((len(todo), 4), np.float32)).name  # doctest: +ELLIPSIS
+'shard-....safetensors'
+>>> cache.get("abc.text", ["there", "hi"]).shape, cache.missing("abc.text", ["hi", "there"])
+((2, 4), [])
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .._process import pid_alive
 from ..exceptions import ConfigError, FormatError, PrefspaceError, ShapeError
-from ._testhooks import pause_point
 
 logger = logging.getLogger(__name__)
 
@@ -437,7 +441,6 @@ class EmbeddingCache:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        pause_point("before_rename")
         os.replace(tmp, path)
         _fsync_dir(space.directory)
         self._space(fingerprint)  # index the new shard
@@ -500,7 +503,7 @@ class EmbeddingCache:
         for p in self.temp_files():
             tag = p.name.rsplit(_TMP_TAG, 1)[-1]
             tag_host, _, pid = tag.rpartition("-")
-            if tag_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+            if tag_host != host or not pid.isdigit() or pid_alive(int(pid)):
                 continue
             p.unlink(missing_ok=True)
             removed += 1
@@ -534,18 +537,8 @@ def _remove_dead_temp_markers(directory: Path) -> None:
     for p in directory.glob(f"{_MARKER_TMP}*"):
         tag_host, _, rest = p.name[len(_MARKER_TMP):].rpartition("-")  # host-pid-thread
         tag_host, _, pid = tag_host.rpartition("-")
-        if tag_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+        if tag_host == host and pid.isdigit() and not pid_alive(int(pid)):
             p.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_cache(path: str | Path) -> bool:

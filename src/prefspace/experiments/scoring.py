@@ -22,15 +22,16 @@ from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
 from ..data.dialogue import RowProblem
 from ..data.readers import read_source
-from ..data.rules import MAX_TEXT_CHARS, check_prompt, check_response, score_value
+from ..data.rules import MAX_TEXT_CHARS
+from ..data.scored import SCORE_KEYS
+from ..data.values import number_value, prompt_value, response_value
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError
 from ..models import RewardScorer
-from ..select import STRATEGIES, get_selector, make_pool
+from ..select import STRATEGIES
 from ..select.candidates import (
-    match_labelled_rows,
+    choose_pairs,
     read_candidates,
-    selection_records,
     write_jsonl,
 )
 
@@ -110,9 +111,6 @@ def _looks_like_rows(data: str | os.PathLike, response_key: str, split: str | No
     return isinstance(first, dict) and response_key in first and "chosen" not in first and "response_a" not in first
 
 
-_SCORE_KEYS = ("score", "gold", "reward")
-
-
 def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str | None, limit: int | None,
                *, skip: bool = False, max_text_chars: int = MAX_TEXT_CHARS):
     """(prompts, responses, ids) from a file of prompt/response rows; a bad row stops with its place,
@@ -133,11 +131,11 @@ def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str
                 if key not in row.data:
                     raise RowProblem("missing_key", f"missing key {key!r} (found: {', '.join(map(repr, row.data))}). "
                                                     "Name the columns with --prompt-key / --response-key.")
-            prompt = check_prompt(row.data[prompt_key], repr(prompt_key), max_text_chars)
-            response = check_response(row.data[response_key], repr(response_key), max_text_chars)
-            score_key = next((k for k in _SCORE_KEYS if k in row.data), None)
-            if score_key is not None:
-                score_value(row.data[score_key], score_key)
+            prompt = prompt_value(row.data[prompt_key], prompt_key, max_text_chars)
+            response = response_value(row.data[response_key], response_key, max_text_chars)
+            score_key = next((k for k in SCORE_KEYS if k in row.data), None)
+            if score_key is not None and row.data[score_key] is not None:  # a score is not used, but must be one
+                number_value(row.data[score_key], score_key, "score")
         except RowProblem as problem:
             if not skip:
                 raise DataError(f"{row.where}: {problem.message}") from None
@@ -241,37 +239,19 @@ def select_for_labeling(
     ``"cross"``), ``n_candidates`` (pairs considered), ``n_responses``, ``n_prompts``,
     ``n_excluded`` (already labelled; None without ``labelled``), ``out``.
     """
-    check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any embedding
+    check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
-    accepted = STRATEGIES[strategy]().get_params()
-    selector = get_selector(strategy, **{k: v for k, v in (("lam", lam), ("random_state", seed)) if k in accepted})
     candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                  id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
-    scorer = _scorer(model_dir, cache)
-    E = scorer.features(candidates.row_prompts(), candidates.responses)
-    kind = "cross" if cross_prompt else "within"
-    full = make_pool(E, candidates.prompt_index, kind)
-    candidate_pool = full if len(full) <= max_candidates else full.sample(max_candidates, seed)
-
-    X_lab, exclude = None, None
-    if labelled is not None:
-        dataset = load_preferences(labelled, max_text_chars=max_text_chars)
-        X_lab = pair_features(scorer, dataset)
-        rows = match_labelled_rows(candidates, dataset)
-        exclude = candidate_pool.index_of(rows) if len(rows) else None
-        exclude = None if exclude is None else exclude[exclude >= 0]
-
-    chosen = selector.select(candidate_pool, scorer.model, budget, labelled=X_lab, exclude=exclude)
-    records = selection_records(candidates, candidate_pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None))
+    dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
+    records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
+                                 max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed)
     write_jsonl(out, records)
     return {
         "n_pairs": len(records),
         "strategy": strategy,
-        "pool": kind,
-        "n_candidates": len(candidate_pool),
-        "n_responses": len(candidates),
-        "n_prompts": candidates.n_prompts,
-        "n_excluded": None if labelled is None else (0 if exclude is None else len(exclude)),
+        **info,
+        "n_excluded": None if labelled is None else info["n_excluded"],
         "out": str(out),
     }

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._jsonsafe import dumps
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
 from ..exceptions import ConfigError
@@ -145,6 +146,6 @@ def synthesize_file(
         logger.warning("%s: %d pairs are too few for the diagnostics (at least %d); none written",
                        summary["data"], n, MIN_PAIRS_FOR_DIAGNOSTICS)
     summary["seconds"]["total"] = round(time.perf_counter() - start, 3)
-    text = json.dumps(summary, indent=2, default=str)
+    text = dumps(summary, indent=2, default=str)  # NaN (e.g. a diagnostic with nothing to measure) as null
     write_text_atomic(out / "summary.json", text)
     return json.loads(text)
