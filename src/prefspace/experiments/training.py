@@ -108,6 +108,10 @@ def train_reward_model(
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
     if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
+    if out is not None:
+        _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
     model = _make_head(head, params or {}, seed)  # a bad parameter fails before any embedding
     if ensemble > 1:
         model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
@@ -235,6 +239,17 @@ def _make_head(head: str, params: Mapping[str, Any], seed: int):
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be created: it is a file, or a parent of it is."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the model is saved as a folder. Choose another path.")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, so no folder can be made under it. Choose another path.")
+            break
 
 
 def _load(source: Any, load_kwargs: dict) -> PreferenceDataset:
