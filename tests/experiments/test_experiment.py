@@ -259,7 +259,7 @@ def test_experiment_cli_bad_config_exits_2(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text("name: x\nbudgets: [10]\ndatasets: []\nmethods: []\n")
     assert _cli(["experiment", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "datasets: must be a non-empty list" in err and "methods: must be a non-empty list" in err
+    assert "datasets must be a non-empty list" in err and "methods must be a non-empty list" in err
 
 
 @pytest.fixture

@@ -208,7 +208,7 @@ def test_an_ensemble_wraps_the_head(pairs, cache):
     ({"augment": "smote"}, "augment must be one of"),
     ({"aggregate": "max"}, "aggregate must be one of"),
     ({"ensemble": 0}, "ensemble must be a whole number >= 1"),
-    ({"head": "bt-linear", "params": {"depth": 3}}, "'depth' is not a parameter of BradleyTerryLinear"),
+    ({"head": "bt-linear", "params": {"depth": 3}}, "BradleyTerryLinear (head 'bt-linear') has no parameter 'depth'"),
 ])
 def test_bad_options_fail_before_any_data_is_read(kwargs, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -239,7 +239,7 @@ def test_score_file_names_the_row_with_a_bad_prompt(trained, cache, tmp_path):
     _, _, out = trained
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"prompt": "Hi", "response": "Hello"}) + "\n" + json.dumps({"prompt": 7, "response": "x"}) + "\n")
-    with pytest.raises(DataError, match=r"rows.jsonl:2: 'prompt' must be text or a list of messages"):
+    with pytest.raises(DataError, match=r"rows.jsonl:2: 'prompt' must be text or a list of \{'role', 'content'\} messages; found int"):
         score_file(out, rows, tmp_path / "r.jsonl", cache=cache)
 
 

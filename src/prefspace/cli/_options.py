@@ -101,6 +101,17 @@ Limit = Annotated[
     ),
 ]
 
+MaxTextChars = Annotated[
+    Optional[int],
+    typer.Option(
+        "--max-text-chars",
+        min=1,
+        help="Longest prompt or response in characters; a longer one is a bad row (default: 100,000).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+
 # The parameter names above, as a command spells them, mapped to load_preferences' keywords
 # (identical today; the mapping keeps the two free to differ).
 _LOAD_KWARGS = {
@@ -119,6 +130,7 @@ _LOAD_KWARGS = {
     "dedupe": "dedupe",
     "split": "split",
     "limit": "limit",
+    "max_text_chars": "max_text_chars",
 }
 
 
@@ -169,8 +181,8 @@ def preference_load_kwargs(values: Mapping[str, Any] | None = None, /, **kwargs:
 def examples(*commands: str) -> str:
     """The epilog that ends a command's ``--help``: one example command line per paragraph.
 
-    >>> examples("prefspace validate pairs.jsonl")
-    'Example:\n\nprefspace validate pairs.jsonl'
+    >>> examples("prefspace validate pairs.jsonl").splitlines()
+    ['Example:', '', 'prefspace validate pairs.jsonl']
     """
     return ("Example:" if len(commands) == 1 else "Examples:") + "".join(f"\n\n{c}" for c in commands)
 
@@ -202,6 +214,7 @@ __all__ = [
     "ModelEncoder",
     "ModelLayout",
     "Device",
+    "MaxTextChars",
     "preference_load_kwargs",
     "examples",
     "default_cache_dir",

@@ -23,6 +23,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     MarginKey,
     OnBadRows,
     PromptKey,
@@ -89,6 +90,7 @@ def embed(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
     engine: Engine = "local",
     num_workers: NumWorkers = None,
     gpus_per_worker: GpusPerWorker = 0,
@@ -186,8 +188,9 @@ def info(
     from ..exceptions import ConfigError
 
     if (path / "model.json").is_file():
-        from ..models import describe_model
+        from ..models import describe_model, load_model
 
+        load_model(path)  # checks model.json, the paths it names and the weights (exit 2 when damaged)
         description = describe_model(path)
         if as_json:
             typer.echo(json.dumps(description, indent=2, default=str))

@@ -24,6 +24,7 @@ from ._options import (
     Limit,
     ModelEncoder,
     ModelLayout,
+    MaxTextChars,
     OnBadRows,
     PromptKey,
     RejectedKey,
@@ -156,6 +157,7 @@ def evaluate(
     dedupe: Dedupe = False,
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 

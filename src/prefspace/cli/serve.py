@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from ._options import Device, ModelEncoder, ModelLayout, examples
+from ._options import Device, MaxTextChars, ModelEncoder, ModelLayout, examples
 from ._progress import show_progress
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
@@ -71,6 +71,7 @@ def serve(
     )
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache, lru_size=lru_size)
+    scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     info = scorer.info()
     typer.echo(
         f"serving {model} ({info['model']['class']}, encoder {info['encoder']['fingerprint'][:12]}, "
@@ -112,6 +113,7 @@ def rerank(
     layout: ModelLayout = None,
     device: Device = None,
     cache: _CacheOpt = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
     from ..serve import RewardScorer
@@ -119,7 +121,8 @@ def rerank(
     from ..serve.rerank import best_records, read_candidates, rerank as rerank_candidates
 
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
-                            response_key=response_key, group_key=group_key, join_key=join_key)
+                            response_key=response_key, group_key=group_key, join_key=join_key,
+                            **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache)
     with show_progress():
         res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)

@@ -24,6 +24,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     MarginKey,
     OnBadRows,
     PromptKey,
@@ -55,7 +56,7 @@ def synth(
     latent_dim: Annotated[Optional[int], typer.Option("--latent-dim", min=1, help="lens/pca latent size (default 16, the paper's).", show_default=False)] = None,
     decoding: Annotated[Optional[str], typer.Option("--decoding", help="lens/pca: 'direct' (paper) or 'residual'.", show_default=False)] = None,
     vae_steps: Annotated[Optional[int], typer.Option("--vae-steps", min=1, help="lens: VAE optimisation steps (default 500).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same pairs.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same pairs.")] = 0,
     diagnostics: Annotated[
         Literal["none", "fast", "full"],
         typer.Option("--diagnostics", help="Diagnostics and their plots: 'fast' (two refits of the latent model and "
@@ -83,6 +84,7 @@ def synth(
     dedupe: Dedupe = False,
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Synthesize FACTOR new pairs per real pair of DATA in embedding space (LENS by default)."""
     from ..exceptions import ConfigError

@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from .._threads import check_n_jobs
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
+from .remote_code import refuse_remote_code, remote_code_error
 from .smollm2 import is_smollm2, smollm2_gguf_path
 
 logger = logging.getLogger(__name__)
@@ -70,12 +72,19 @@ class CausalLMEncoder(Encoder):
         Where padding goes in a batch; the vectors do not depend on it.
     batch_size : int
         Texts per forward pass when the caller gives none.
+    n_jobs : int, optional
+        Threads while encoding (torch, BLAS); None (default) leaves torch's setting, -1 all
+        cores. Not in the fingerprint or the config.
 
     Example
     -------
-    >>> enc = CausalLMEncoder("smollm2-135m", layer=-1, pooling="last")
-    >>> enc.encode_joint([[{"role": "user", "content": "Hi"}]], ["Hello!"]).shape
-    (1, 576)
+    >>> enc = CausalLMEncoder("smollm2-135m", layer=-4, pooling="last")  # loads on first use
+    >>> enc.layout, enc.layer, enc.pooling
+    ('joint', -4, 'last')
+
+    ``enc.encode_joint([[{"role": "user", "content": "Hi"}]], ["Hello!"])`` then returns one
+    576-dimensional row (SmolLM2-135M's hidden size), the fourth layer from the top pooled at
+    the last token; tests/embed/test_causal_lm.py checks it against a manual forward pass.
     """
 
     backend = "causal-lm"
@@ -95,6 +104,7 @@ class CausalLMEncoder(Encoder):
         dtype: str | None = None,
         padding_side: str = "right",
         batch_size: int = 8,
+        n_jobs: int | None = None,
     ) -> None:
         self.model = str(model)
         self.gguf_file = gguf_file
@@ -118,7 +128,9 @@ class CausalLMEncoder(Encoder):
             raise ConfigError(f"padding_side must be 'right' or 'left'; got {padding_side!r}.")
         self.padding_side = padding_side
         self.default_batch_size = int(batch_size)
+        self.n_jobs = check_n_jobs(n_jobs)
         self._source, self._local, self._gguf = self._resolve()
+        refuse_remote_code(self._local if not self._gguf else None, self.model)
         self._tok = None
         self._lm = None
 
@@ -208,6 +220,10 @@ class CausalLMEncoder(Encoder):
             kw = {"gguf_file": self._gguf} if self._gguf else {}
             try:
                 self._tok = AutoTokenizer.from_pretrained(self._source, revision=self.revision, **kw)
+            except ValueError as exc:
+                if "trust_remote_code" in str(exc):
+                    raise remote_code_error(self.model) from None
+                raise
             except OSError as exc:
                 raise ConfigError(f"could not load the tokenizer of {self.model!r}: {exc}") from exc
             if not getattr(self._tok, "is_fast", False):
@@ -226,6 +242,10 @@ class CausalLMEncoder(Encoder):
             logger.info("loading causal LM %s %s (%s)", self._source, self._gguf or "", dtype)
             try:
                 lm = AutoModelForCausalLM.from_pretrained(self._source, revision=self.revision, dtype=dtype, **kw)
+            except ValueError as exc:
+                if "trust_remote_code" in str(exc):
+                    raise remote_code_error(self.model) from None
+                raise
             except OSError as exc:
                 raise ConfigError(f"could not load causal LM {self.model!r}: {exc}") from exc
             lm.to(self._device_name()).eval()

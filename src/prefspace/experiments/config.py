@@ -130,15 +130,15 @@ class _SplitSpec(_Strict):
 class PairsDataset(_SplitSpec):
     kind: Literal["pairs"]
     path: str = Field(min_length=1)
-    load: dict[str, Any] = {}
+    load: Optional[dict[str, Any]] = None
     encoder: Union[Annotated[str, Field(min_length=1)], dict[str, Any]] = "all-MiniLM-L6-v2"
     cache: Optional[str] = None
     limit: Optional[PosInt] = None
 
     @field_validator("load")
     @classmethod
-    def _load_keys(cls, load: dict) -> dict:
-        _check_keys(load, _keyword_names(load_preferences, leave_out=("source",)), "load_preferences argument")
+    def _load_keys(cls, load: Optional[dict]) -> Optional[dict]:
+        _check_keys(load or {}, _keyword_names(load_preferences, leave_out=("source",)), "load_preferences argument")
         return load
 
 
@@ -148,22 +148,22 @@ class ScoredDataset(_SplitSpec):
     prompts: str = Field(min_length=1)
     response_embeddings: str = Field(min_length=1)
     prompt_embeddings: str = Field(min_length=1)
-    load: dict[str, Any] = {}
-    simulate: dict[str, Any] = {}
+    load: Optional[dict[str, Any]] = None
+    simulate: Optional[dict[str, Any]] = None
     test_pairs: PosInt = 2000
 
     @field_validator("load")
     @classmethod
-    def _load_keys(cls, load: dict) -> dict:
+    def _load_keys(cls, load: Optional[dict]) -> Optional[dict]:
         allowed = _keyword_names(load_scored_responses, leave_out=("source", "prompts"))
-        _check_keys(load, allowed, "load_scored_responses argument")
+        _check_keys(load or {}, allowed, "load_scored_responses argument")
         return load
 
     @field_validator("simulate")
     @classmethod
-    def _simulate_keys(cls, simulate: dict) -> dict:
+    def _simulate_keys(cls, simulate: Optional[dict]) -> Optional[dict]:
         allowed = _keyword_names(pairs_from_scores, leave_out=("scored", "n_pairs", "rows", "seed"))
-        _check_keys(simulate, allowed, "simulate option")
+        _check_keys(simulate or {}, allowed, "simulate option")
         return simulate
 
 
@@ -205,7 +205,7 @@ def _estimator_params(cls) -> set[str]:
 class MethodSpec(_Strict):
     name: Optional[str] = None
     head: str = Field(min_length=1)
-    params: dict[str, Any] = {}
+    params: Optional[dict[str, Any]] = None
     augment: Optional[dict[str, Any]] = None
     select: Optional[dict[str, Any]] = None
 
@@ -214,7 +214,7 @@ class MethodSpec(_Strict):
         cls = head_class(self.head)
         if cls is None:
             raise _unknown(self.head, head_names(), "head", "head", value=True)
-        _check_keys(self.params, _estimator_params(cls), f"parameter of {cls.__name__}", "params")
+        _check_keys(self.params or {}, _estimator_params(cls), f"parameter of {cls.__name__}", "params")
         if self.augment is not None:
             _check_augment(self.augment)
         if self.select is not None:
@@ -260,7 +260,7 @@ class ExperimentConfig(_Strict):
     budgets: list[PosInt] = Field(min_length=1)
     baseline: Optional[str] = None
     jobs: Optional[PosInt] = None
-    eval: EvalSpec = EvalSpec()
+    eval: Optional[EvalSpec] = None
     datasets: list[DatasetSpec] = Field(min_length=1)
     methods: list[MethodSpec] = Field(min_length=1)
 
@@ -268,6 +268,37 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# What a value must be, by its key (pydantic's own words for anything else).
+_MUST = {
+    "test_size": "a whole number >= 1 (test prompts or pairs)",
+    "test_fraction": "a number between 0 and 1",
+    "split_seed": "a whole number >= 0",
+    "limit": "a whole number >= 1",
+    "test_pairs": "a whole number >= 1",
+    "jobs": "a whole number >= 1",
+    "n_boot": "a whole number >= 1",
+    "n_bins": "a whole number >= 2",
+    "report_n": "a whole number >= 1",
+    "best_of_n": "a list of whole numbers >= 1",
+    "seeds": "a non-empty list of whole numbers >= 0",
+    "budgets": "a non-empty list of whole numbers >= 1",
+    "eval": "a mapping of evaluation options (e.g. {report_n: 16})",
+    "params": "a mapping of parameter names to values (e.g. {hidden_sizes: [64]})",
+    "load": "a mapping of loader options (e.g. {prompt_key: question})",
+    "simulate": "a mapping of simulation options (e.g. {noise: bt, beta: 1.0})",
+    "augment": "a mapping (e.g. {method: lens, factor: 4})",
+    "select": "a mapping (e.g. {strategy: d-optimal, batch_size: 250})",
+    "encoder": "an encoder name or a mapping of get_encoder arguments",
+    "datasets": "a non-empty list of datasets",
+    "methods": "a non-empty list of methods",
+}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def _location(loc: tuple) -> str:
@@ -286,23 +317,25 @@ def _location(loc: tuple) -> str:
 def _explain(exc: ValidationError, where: str) -> ConfigError:
     lines = []
     for err in exc.errors(include_url=False)[:5]:
-        path = _location(tuple(err["loc"]))
+        loc = tuple(err["loc"])
+        path = _location(loc)
         ctx = err.get("ctx") or {}
+        key = next((part for part in reversed(loc) if isinstance(part, str) and part not in DATASET_KINDS), "")
         if err["type"].startswith("prefspace_"):
             path = f"{path}.{ctx['path']}" if path else ctx["path"]
-            message = ctx["message"]
+            lines.append(f"{path}: {ctx['message']}")
         elif err["type"] == "union_tag_invalid":
-            message = f"kind must be one of {', '.join(DATASET_KINDS)}; got {err['input'].get('kind')!r}."
-            path = f"{path}.kind"
+            lines.append(f"{path}.kind: must be one of {', '.join(DATASET_KINDS)}; got {err['input'].get('kind')!r}.")
         elif err["type"] == "union_tag_not_found":
-            message = f"missing 'kind' ({', '.join(DATASET_KINDS)})."
+            lines.append(f"{path}: missing 'kind' ({', '.join(DATASET_KINDS)}).")
         elif err["type"] == "missing":
-            message = "missing (required)."
-        elif err["type"] == "too_short" and isinstance(err.get("input"), (list, str)):
-            message = "must not be empty." if isinstance(err["input"], str) else "must be a non-empty list."
+            lines.append(f"{path}: missing (required).")
+        elif err["type"] == "too_short" and isinstance(err.get("input"), str):
+            lines.append(f"{path}: must not be empty.")
+        elif key in _MUST:
+            lines.append(f"{path} must be {_MUST[key]}; got {_shown(err.get('input'))}.")
         else:
-            message = f"{err['msg']}; got {err.get('input')!r}."
-        lines.append(f"{path}: {message}" if path else message)
+            lines.append(f"{path}: {err['msg']}; got {_shown(err.get('input'))}.")
     more = len(exc.errors()) - len(lines)
     if more > 0:
         lines.append(f"... and {more} more")
@@ -343,9 +376,11 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         try:
             out[key] = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError as exc:
-            problem = str(exc).splitlines()[0]
-            raise ConfigError(f"--set {item!r}: the value is not plain YAML ({problem}); quote it or write a "
-                              "number, a string or a [list].") from None
+            detail = " ".join(str(exc).split())
+            raise ConfigError(
+                f"--set {item!r}: the value is not plain YAML ({detail}). Write a number, text, a list or a "
+                "mapping; YAML tags such as !!python/... are not accepted."
+            ) from None
     return out
 
 
@@ -370,13 +405,17 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
 
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"{path} is a folder; pass the experiment's YAML file (e.g. {path}/config.yaml).")
+        raise ConfigError(f"{path} is a folder; pass the experiment's YAML file (e.g. {path / 'experiment.yaml'}).")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"experiment config not found: {path}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file; pass the experiment's YAML file.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the config as UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc}).") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -445,12 +484,14 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
             raise ConfigError(f"{where}: methods[{i}].name: two methods are named {name!r}; names must be unique.")
         seen.add(name)
         m["name"] = name
-        m.setdefault("params", {})
+        if m.get("params") is None:
+            m["params"] = {}
     baseline = cfg.get("baseline") or cfg["methods"][0]["name"]
     if baseline not in seen:
         raise ConfigError(f"{where}: baseline {baseline!r} is not one of the methods {sorted(seen)}.")
     cfg["baseline"] = baseline
-    cfg.setdefault("eval", {})
+    if cfg.get("eval") is None:
+        cfg["eval"] = {}
     return cfg
 
 

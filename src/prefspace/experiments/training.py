@@ -24,7 +24,7 @@ from ..data import PreferenceDataset, load_preferences, split_by_prompt
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
 from ..evaluate import reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, RewardEnsemble, save_model
+from ..models import HEADS, RewardEnsemble, get_head, save_model
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, augment_pairs
 
@@ -124,6 +124,10 @@ def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, tes
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
     if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
+    if out is not None:
+        _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
     model = _make_head(head, params or {}, seed)  # a bad parameter fails before any embedding
     if ensemble > 1:
         model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
@@ -256,20 +260,23 @@ def augmented_fit_inputs(
 
 # ------------------------------------------------------------------------------------ helpers
 def _make_head(head: str, params: Mapping[str, Any], seed: int):
-    """An unfitted head from :data:`HEADS` with ``params``; unknown parameters are refused."""
-    cls = HEADS[head]
-    est = cls()
-    known = est.get_params()
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{unknown[0]!r} is not a parameter of {cls.__name__} ({head}); "
-            f"its parameters are: {', '.join(sorted(known))}."
-        )
-    est.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    if "random_state" in known:
+    """An unfitted head from :data:`HEADS` with ``params`` (JSON lists read as tuples) and
+    ``random_state=seed``; :func:`prefspace.models.get_head` refuses unknown parameters."""
+    est = get_head(head, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be created: it is a file, or a parent of it is."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the model is saved as a folder. Choose another path.")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, so no folder can be made under it. Choose another path.")
+            break
 
 
 def _load(source: Any, load_kwargs: dict) -> PreferenceDataset:
