@@ -25,7 +25,9 @@ def select(
     ] = None,
     cross_prompt: Annotated[bool, typer.Option("--cross-prompt", help="Pair responses to different prompts instead of within a prompt.")] = False,
     max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="Score a random sample of this many candidate pairs when the pool is larger.")] = 1_000_000,
-    lam: Annotated[float, typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix.")] = 1.0,
+    lam: Annotated[Optional[float], typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty, in its standardised coordinates).", show_default=False)] = None,
+    exploration: Annotated[float, typer.Option("--exploration", min=0.0, max=0.99, help="D-optimal: share of the batch drawn at random.")] = 0.25,
+    outlier_z: Annotated[Optional[float], typer.Option("--outlier-z", help="D-optimal: never let the greedy part pair a response whose distance from its prompt's other responses has a robust z-score above this (default 3.5; 0 turns the guard off).", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the random strategy and the candidate sample.")] = 0,
     prompts: Annotated[Optional[str], typer.Option("--prompts", help="Separate prompts file joined on --join-key (alpaca_bon layout; rows then need a score).", show_default=False)] = None,
     prompt_key: Annotated[str, typer.Option("--prompt-key", help="Column holding the prompt.")] = "prompt",
@@ -45,7 +47,12 @@ def select(
     from ..select import get_selector, make_pool
     from ..select.candidates import match_labelled_rows, read_candidates, selection_records, write_jsonl
 
-    selector = get_selector(strategy, lam=lam, random_state=seed)  # a bad name fails before any embedding
+    params: dict = {"random_state": seed}
+    if strategy in ("d-optimal", "past-aware"):
+        params.update(lam=lam, exploration=exploration)
+        if outlier_z is not None:
+            params["outlier_z"] = outlier_z if outlier_z > 0 else None
+    selector = get_selector(strategy, **params)  # a bad name fails before any embedding
     candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                  id_key=id_key, join_key=join_key)
     encoder = load_model_encoder(model)
