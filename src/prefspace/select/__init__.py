@@ -38,13 +38,13 @@ STRATEGIES = {
 def get_selector(strategy: str, **params):
     """A selector by name (one of ``STRATEGIES``), built with ``params`` it accepts.
 
-    Parameters the chosen selector does not take (e.g. ``random_state`` for D-optimal, which
-    is deterministic) are ignored, so callers can pass one set of options for every strategy.
+    Parameters the chosen selector does not take (e.g. ``lam`` for uncertainty) are ignored,
+    so callers can pass one set of options for every strategy.
 
     Example
     -------
-    >>> get_selector("d-optimal", lam=0.5, random_state=0)
-    DOptimalSelector(lam=0.5)
+    >>> get_selector("uncertainty", lam=0.5)
+    UncertaintySelector()
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")
     cls = STRATEGIES[strategy]
