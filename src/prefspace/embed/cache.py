@@ -21,11 +21,15 @@ shards; a text written twice is harmless (readers take the first shard in name o
 
 Example
 -------
->>> cache = EmbeddingCache("/tmp/emb")
+>>> import numpy as np
+>>> cache = EmbeddingCache("emb")
 >>> todo = cache.missing("abc.text", ["hi", "there"])
->>> cache.write_shard("abc.text", todo, np.ones((len(todo), 4), np.float32))
->>> cache.get("abc.text", ["there", "hi"]).shape
-(2, 4)
+>>> todo
+['hi', 'there']
+>>> cache.write_shard("abc.text", todo, np.ones((len(todo), 4), np.float32)).name  # doctest: +ELLIPSIS
+'shard-....safetensors'
+>>> cache.get("abc.text", ["there", "hi"]).shape, cache.missing("abc.text", ["hi", "there"])
+((2, 4), [])
 """
 
 from __future__ import annotations
@@ -43,8 +47,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .._process import pid_alive
 from ..exceptions import ConfigError, FormatError, PrefspaceError, ShapeError
-from ._testhooks import pause_point
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +394,6 @@ class EmbeddingCache:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        pause_point("before_rename")
         os.replace(tmp, path)
         _fsync_dir(space.directory)
         self._space(fingerprint)  # index the new shard
@@ -453,7 +456,7 @@ class EmbeddingCache:
         for p in self.temp_files():
             tag = p.name.rsplit(_TMP_TAG, 1)[-1]
             tag_host, _, pid = tag.rpartition("-")
-            if tag_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+            if tag_host != host or not pid.isdigit() or pid_alive(int(pid)):
                 continue
             p.unlink(missing_ok=True)
             removed += 1
@@ -479,16 +482,6 @@ class EmbeddingCache:
             "bytes": sum(s["bytes"] for s in spaces.values()),
             "temp_files": len(self.temp_files()),
         }
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_cache(path: str | Path) -> bool:

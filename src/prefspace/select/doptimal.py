@@ -37,20 +37,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from scipy.special import expit
 
 from .._validation import check_in, check_positive, check_random_state
 from ..exceptions import ConfigError
-from ._common import (
-    check_exclude,
-    check_k,
-    check_labelled,
-    check_pool,
-    compact_pair_rows,
-    row_rewards,
-    row_transform,
-    sigmoid,
-)
+from ._common import BaseSelector, check_labelled, compact_pair_rows, row_rewards, row_transform
 from .baselines import RandomSelector
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
@@ -332,7 +323,7 @@ def outlier_rows(F, groups=None, *, z: float = 3.5, min_group: int = 3) -> np.nd
     return out
 
 
-class DOptimalSelector(BaseEstimator):
+class DOptimalSelector(BaseSelector):
     """Choose the batch that greedily maximises ``log det`` of the final layer's Fisher information.
 
     The information is computed in the head's own coordinates with the head's own prior when
@@ -364,6 +355,8 @@ class DOptimalSelector(BaseEstimator):
         :func:`greedy_d_optimal`); lazy is much faster on large pools, update touches every
         candidate after every pick.
     chunk_size : pairs per chunk in the pass over the pool.
+    n_jobs : int or None, default None. Threads for the model's outputs and the greedy's
+        matrix products; None keeps the libraries' settings.
 
     Attributes (after ``select``)
     -----------------------------
@@ -392,7 +385,7 @@ class DOptimalSelector(BaseEstimator):
 
     def __init__(self, lam: float | None = None, past_aware: bool = False, exploration: float = 0.25,
                  outlier_z: float | None = 3.5, random_state=None, method: str = "lazy",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
         self.lam = lam
         self.past_aware = past_aware
         self.exploration = exploration
@@ -400,18 +393,9 @@ class DOptimalSelector(BaseEstimator):
         self.random_state = random_state
         self.method = method
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
-    def select(self, pool: PairPool, model, k: int, *, labelled=None, exclude=None) -> np.ndarray:
-        """Indices (int64, shape (k,), in the order chosen) of ``k`` distinct candidates.
-
-        Parameters
-        ----------
-        pool : a candidate pool
-        model : a fitted reward head with ``predict(E)`` and ``transform(E)``
-        k : batch size
-        labelled : array of shape (m, 2, D), pairs already labelled (used when ``past_aware``)
-        exclude : pool indices not to choose (e.g. already labelled candidates)
-        """
+    def _check_params(self) -> None:
         if self.lam is not None:
             check_positive(self.lam, name="lam")
         check_in(self.method, ("lazy", "update"), name="method")
@@ -420,9 +404,13 @@ class DOptimalSelector(BaseEstimator):
             raise ConfigError(f"exploration must be in [0, 1); got {self.exploration!r} (use the random strategy for 1).")
         if self.outlier_z is not None:
             check_positive(self.outlier_z, name="outlier_z")
-        pool = check_pool(pool)
-        exclude = check_exclude(exclude, pool)
-        k = check_k(k, pool, exclude.size)
+        if not isinstance(self.random_state, np.random.Generator):
+            check_random_state(self.random_state)
+
+    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+        """In the order chosen (the random share first); ``labelled`` is used when ``past_aware``.
+        Sets ``gains_``, ``explored_``, ``n_outlier_rows_`` and ``lam_``."""
+        share = float(self.exploration)
         name = "past-aware D-optimal" if self.past_aware else "D-optimal"
         used, a, b = compact_pair_rows(pool, self.chunk_size)
         F = row_transform(model, pool.features[used], name)
@@ -433,7 +421,7 @@ class DOptimalSelector(BaseEstimator):
         if not lam > 0:
             raise ConfigError(f"{name}: the head's penalty is {lam}; pass lam > 0.")
         r = row_rewards(model, pool.features[used], name)
-        p = sigmoid(r[a] - r[b])
+        p = expit(r[a] - r[b])
         v = p * (1.0 - p)
         M_inv = np.eye(F.shape[1]) / lam
         past = check_labelled(labelled, pool.features.shape[1]) if self.past_aware else None
@@ -443,7 +431,7 @@ class DOptimalSelector(BaseEstimator):
             if scale is not None:
                 Fa, Fb = Fa / scale, Fb / scale
             rp = row_rewards(model, past[:, 0], name) - row_rewards(model, past[:, 1], name)
-            pp = sigmoid(rp)
+            pp = expit(rp)
             M = fisher_information(Fa - Fb, pp * (1.0 - pp), lam)
             M_inv = np.linalg.inv(M)  # the one inversion; greedy steps update it by rank one
             M_inv = 0.5 * (M_inv + M_inv.T)
@@ -485,6 +473,6 @@ class PastAwareDOptimalSelector(DOptimalSelector):
 
     def __init__(self, lam: float | None = None, past_aware: bool = True, exploration: float = 0.25,
                  outlier_z: float | None = 3.5, random_state=None, method: str = "lazy",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
         super().__init__(lam=lam, past_aware=past_aware, exploration=exploration, outlier_z=outlier_z,
-                         random_state=random_state, method=method, chunk_size=chunk_size)
+                         random_state=random_state, method=method, chunk_size=chunk_size, n_jobs=n_jobs)
