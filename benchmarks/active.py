@@ -174,7 +174,7 @@ def read_rounds(path: Path) -> list[dict]:
 
 def first_batch_diagnostic(scored, F, setting_kw: dict, seed: int, args, variants) -> list[dict]:
     """The first batch each variant chooses after the random first batch (same draws as a run)."""
-    from prefspace.evaluate.simulate import transform_scores
+    from prefspace.evaluate.simulate import can_label, transform_scores
     from prefspace.models import BradleyTerryLinear
     from prefspace.select import get_selector, make_pool
     from prefspace.select.doptimal import head_prior, outlier_rows
@@ -184,8 +184,10 @@ def first_batch_diagnostic(scored, F, setting_kw: dict, seed: int, args, variant
     test = rng.choice(prompts, size=max(1, int(round(0.2 * prompts.size))), replace=False)
     train_rows = np.flatnonzero(~np.isin(scored.prompt_index, test))
     pool = make_pool(F[train_rows], scored.prompt_index[train_rows], "within").sample(args.candidates, rng)
-    first = get_selector("random", random_state=rng).select(pool, None, args.batch_size)
     u = transform_scores(scored.scores[train_rows], "logit", eps=1e-6)
+    # as run_active_learning does: pairs a noiseless annotator cannot label (equal gold) leave the pool
+    pool = pool.subset(np.concatenate([idx[can_label(u[r[:, 0]], u[r[:, 1]], "none")] for idx, r in pool.chunks()]))
+    first = get_selector("random", random_state=rng).select(pool, None, args.batch_size)
     rows = pool.rows(first)
     X = pool.features[np.where((u[rows[:, 0]] > u[rows[:, 1]])[:, None], rows, rows[:, ::-1])]
     head = BradleyTerryLinear().fit(X)
