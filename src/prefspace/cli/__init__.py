@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "evaluate",  # evaluate, experiment, demo
     "select",    # select
     "serve",     # serve, rerank
+    "export",    # export
 )
 
 

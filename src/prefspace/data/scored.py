@@ -26,7 +26,8 @@ from .dataset import ScoredResponses
 from .dataset import canonical_prompt
 from .dialogue import RowProblem
 from .preferences import _clip, _list, _number, _prompt_value, _type
-from .readers import RawSource, read_source
+from .memory import read_any
+from .readers import RawSource
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def load_scored_responses(
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{name} must be a non-empty column name; got {key!r}.")
     skip = on_bad_rows == "skip"
-    raw = read_source(source, split=split)
+    raw = read_any(source, split=split)
     columns = _columns(raw)
     score_key = _score_key(raw, columns, score_key)
     if id_key is not None and id_key not in columns:
@@ -106,7 +107,7 @@ def load_scored_responses(
     position: dict[str, int] = {}
     by_text: dict[str, int] = {}
     if prompts is not None:
-        praw = read_source(prompts, split=split)
+        praw = read_any(prompts, split=split)
         for row in praw.rows:
             try:
                 if row.problem is not None:
