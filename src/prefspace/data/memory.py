@@ -26,16 +26,22 @@ from ..exceptions import DataError
 from .readers import RawRow, RawSource, read_source
 
 
-def _type_names(obj: Any) -> set[str]:
-    return {f"{c.__module__}.{c.__name__}" for c in type(obj).__mro__}
+_KINDS = {("datasets", "Dataset"): "Dataset", ("datasets", "DatasetDict"): "DatasetDict",
+          ("pandas", "DataFrame"): "DataFrame"}
+
+
+def _kind(obj: Any) -> str | None:
+    """``"Dataset"``, ``"DatasetDict"``, ``"DataFrame"`` (by package and class name), else None."""
+    for cls in type(obj).__mro__:
+        kind = _KINDS.get((cls.__module__.split(".")[0], cls.__name__))
+        if kind:
+            return kind
+    return None
 
 
 def is_in_memory(source: Any) -> bool:
     """True for the in-memory containers :func:`read_in_memory` reads (not for paths or names)."""
-    names = _type_names(source)
-    return bool(
-        {"datasets.arrow_dataset.Dataset", "datasets.dataset_dict.DatasetDict", "pandas.core.frame.DataFrame"} & names
-    ) or isinstance(source, (list, tuple))
+    return _kind(source) is not None or isinstance(source, (list, tuple))
 
 
 def read_any(source: Any, *, split: str | None = None) -> RawSource:
@@ -67,8 +73,8 @@ def read_in_memory(source: Any, *, split: str | None = None) -> RawSource:
     >>> read_in_memory([{"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}]).rows[0].where
     '<list>: row 1'
     """
-    names = _type_names(source)
-    if "datasets.dataset_dict.DatasetDict" in names:
+    kind = _kind(source)
+    if kind == "DatasetDict":
         splits = list(source.keys())
         if split is None:
             if len(splits) != 1:
@@ -79,9 +85,9 @@ def read_in_memory(source: Any, *, split: str | None = None) -> RawSource:
         if split not in source:
             raise DataError(f"<DatasetDict>: no split {split!r}; the splits are {', '.join(splits)}.")
         return _from_records(f"<DatasetDict[{split}]>", "datasets", source[split].to_list())
-    if "datasets.arrow_dataset.Dataset" in names:
+    if kind == "Dataset":
         return _from_records("<Dataset>", "datasets", source.to_list())
-    if "pandas.core.frame.DataFrame" in names:
+    if kind == "DataFrame":
         bad = [c for c in source.columns if not isinstance(c, str)]
         if bad:
             raise DataError(
