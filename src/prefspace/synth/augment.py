@@ -21,7 +21,7 @@ import time
 import numpy as np
 from sklearn.base import clone
 
-from .._validation import check_pairs, check_positive
+from .._validation import check_pairs, check_positive, check_sample_vector
 from ..exceptions import ConfigError
 from .auto import choose_augmentation
 from .registry import METHODS, fold_ids, make_synthesizer
@@ -133,6 +133,7 @@ def augment_pairs(
     random_state: int = 0,
     label_filter: bool = False,
     groups=None,
+    sample_weight=None,
     **params,
 ):
     """Real pairs followed by synthetic pairs, their sample weights and a report.
@@ -149,6 +150,10 @@ def augment_pairs(
     label_filter : keep only synthetic pairs a cross-fitted reference model agrees with.
     groups : optional (n_pairs,) group ids (prompts) for the cross-fitting folds; default:
         derived from the shared (prompt) columns when there are any.
+    sample_weight : optional (n_pairs,) non-negative weights of the real pairs (e.g. a data
+        file's weight column). Real pairs keep them; each synthetic pair weighs
+        ``synthetic_weight`` times its parent's weight, so a pair weighted 0 adds nothing, not
+        even through its synthetic children. Default: every real pair weighs 1.
     **params : passed to the synthesizer (e.g. ``sigma2=0.02``, ``decoding="residual"``); for
         "auto": ``grid`` (candidates, see ``DEFAULT_AUTO_GRID``), ``n_folds`` (3),
         ``min_z`` (1.0).
@@ -156,7 +161,8 @@ def augment_pairs(
     Returns
     -------
     X_aug : float32 (n_pairs + m, 2, dim), the real pairs first, unchanged and in order.
-    sample_weight : float64 (n_pairs + m,), 1 for real pairs, ``synthetic_weight`` after.
+    sample_weight : float64 (n_pairs + m,), the real pairs' weights (1 by default), then
+        ``synthetic_weight`` times each synthetic pair's parent's weight.
     info : JSON-able dict: ``method`` (what was done), ``requested``, ``factor``,
         ``n_real``, ``n_synthetic``, ``synthetic_weight``, ``params``, ``seconds``; with "auto"
         also ``chosen`` and ``reason`` and the cross-validated ``candidates``.
@@ -171,6 +177,8 @@ def augment_pairs(
     """
     t0 = time.perf_counter()
     X = check_pairs(X)
+    w_real = check_sample_vector(sample_weight, X.shape[0], name="sample_weight")
+    w_real = np.ones(X.shape[0]) if w_real is None else w_real.copy()
     if method not in METHODS:
         raise ConfigError(f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}.")
     synthetic_weight = check_positive(synthetic_weight, name="synthetic_weight", allow_zero=True)
@@ -186,21 +194,22 @@ def augment_pairs(
             info = _report("none", n, 0, 0, 1.0, {}, t0)
         else:
             m, k, w, p = choice["chosen"]
-            X_aug, sw, info = augment_pairs(X, method=m, factor=k, synthetic_weight=w, random_state=random_state, groups=groups, **p)
+            X_aug, sw, info = augment_pairs(X, method=m, factor=k, synthetic_weight=w, random_state=random_state, groups=groups,
+                                            sample_weight=w_real, **p)
             info["seconds"] = time.perf_counter() - t0
             info.update(requested="auto", chosen=[m, k, w, p], reason=choice["reason"], candidates=choice["candidates"])
             return X_aug, sw, info
         info.update(requested="auto", chosen=None, reason=choice["reason"], candidates=choice["candidates"])
-        return X.copy(), np.ones(n), info
+        return X.copy(), w_real, info
 
     if method == "none":
         if params:
             raise ConfigError(f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}.")
-        return X.copy(), np.ones(n), _report("none", n, 0, 0, synthetic_weight, {}, t0)
+        return X.copy(), w_real, _report("none", n, 0, 0, synthetic_weight, {}, t0)
 
     syn = synthesize(X, method=method, factor=factor, random_state=random_state, label_filter=label_filter, groups=groups, **params)
     X_aug = np.concatenate([X, syn.X], axis=0)
-    sw = np.concatenate([np.ones(n), np.full(len(syn), synthetic_weight)])
+    sw = np.concatenate([w_real, synthetic_weight * w_real[syn.parent]])
     info = _report(method, n, len(syn), factor, synthetic_weight, params, t0)
     info["label_filter"] = bool(label_filter)
     for key in ("filter_drawn", "filter_agreed", "filter_kept"):
