@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import socket
+import subprocess
+import sys
+import time
 
 import httpx
 import numpy as np
@@ -100,20 +104,51 @@ def test_overlap_finds_where_a_left_cut_prompt_ends():
     assert overlap_end("Something unrelated entirely, no overlap here.", prompt) is None
 
 
-def test_replayed_openrlhf_payloads_always_get_a_finite_reward(smol_tokenizer, plain_model, minilm):
-    """Every payload gets 200 and a finite reward; a left-cut prompt scores like the whole prompt."""
+@pytest.fixture
+def cli_server(tmp_path):
+    """Start ``prefspace serve MODEL ARGS...`` on a free loopback port; yields its URL once /health answers."""
+    procs = []
+
+    def start(model, *args):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = open(tmp_path / "server.log", "w+")
+        proc = subprocess.Popen([sys.executable, "-m", "prefspace", "serve", str(model), "--port", str(port),
+                                 "--log-level", "warning", *args], stdout=log, stderr=subprocess.STDOUT)
+        procs.append((proc, log))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start within 180 s"
+            time.sleep(0.3)
+
+    yield start
+    for proc, log in procs:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+def test_replayed_openrlhf_payloads_always_get_a_finite_reward(smol_tokenizer, plain_model, minilm, cli_server):
+    """`prefspace serve --tokenizer`: every payload gets 200 and a finite reward; a left-cut prompt scores like the whole one."""
     tok, folder = smol_tokenizer
-    scorer = RewardScorer(plain_model, encoder=minilm)
-    app = create_app(scorer, CONFIG, openrlhf=OpenRLHFOptions(tokenizer=str(folder)))
-    with BackgroundServer(app) as srv, httpx.Client(base_url=srv.url, timeout=120) as client:
-        got = []
+    url = cli_server(plain_model, "--tokenizer", str(folder), "--scores", "sigmoid")
+    got = []
+    with httpx.Client(base_url=url, timeout=120) as client:
         for max_prompt_tokens in (4096, 40, 12):  # whole prompts, then prompts cut on the left
             for messages, answer in zip(CONVERSATIONS, ANSWERS):
                 out = client.post("/get_reward", json=openrlhf_payload(tok, messages, answer, max_prompt_tokens))
                 assert out.status_code == 200, out.text
                 body = out.json()
                 assert len(body["rewards"]) == 1 and math.isfinite(body["rewards"][0])
-                assert body["scores"] == body["rewards"]
+                assert body["scores"][0] == pytest.approx(1 / (1 + math.exp(-body["rewards"][0])))
                 got.append(body["rewards"][0])
         # an empty answer (the policy stopped at once) still gets a reward
         out = client.post("/get_reward", json=openrlhf_payload(tok, CONVERSATIONS[0], "", 4096))
@@ -121,12 +156,14 @@ def test_replayed_openrlhf_payloads_always_get_a_finite_reward(smol_tokenizer, p
         info = client.get("/info").json()["openrlhf"]
     splits = info["splits"]
     assert splits["left_truncated"] >= 5 and splits["prompt"] >= 5 and info["fallbacks"] == 0
+    assert info["template"]["has_role_markers"] and info["prompt_format"] == "standard"
     # the reward does not depend on how much of the prompt survived the cut
     got = np.array(got).reshape(3, len(CONVERSATIONS))
     np.testing.assert_allclose(got[1], got[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got[2], got[0], rtol=1e-5, atol=1e-5)
     # and it is the reward of the conversation in the training format (one user turn -> plain text)
-    expected = scorer.score([CONVERSATIONS[0][0]["content"], CONVERSATIONS[1][0]["content"]], ANSWERS[:2])
+    expected = RewardScorer(plain_model, encoder=minilm).score(
+        [CONVERSATIONS[0][0]["content"], CONVERSATIONS[1][0]["content"]], ANSWERS[:2])
     np.testing.assert_allclose(got[0, :2], expected, rtol=1e-5, atol=1e-5)
 
 

@@ -268,4 +268,4 @@ def test_prefspace_serve_process_binds_loopback_and_answers(model_dirs, tmp_path
         proc.wait(timeout=60)
         log.close()
     banner = (tmp_path / "server.log").read_text()
-    assert f"on http://127.0.0.1:{port}" in banner and f"--remote_rm_url http://127.0.0.1:{port}/get_reward" in banner
+    assert f"on http://127.0.0.1:{port}" in banner and f"--reward.remote_url http://127.0.0.1:{port}/get_reward" in banner

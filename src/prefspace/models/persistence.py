@@ -208,7 +208,7 @@ def save_model(
         header["record"] = record
         header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write_json(tmp / HEADER, header)
-        write_text_atomic(tmp / CARD, render_card(_jsonable(header), directory.name))
+        write_text_atomic(tmp / CARD, render_card(json_safe(header), directory.name))
         if directory.exists():
             old = directory.parent / f".{directory.name}.old-{os.getpid()}"
             shutil.rmtree(old, ignore_errors=True)
