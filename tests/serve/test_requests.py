@@ -27,6 +27,10 @@ def test_split_query_finds_the_prompt_after_a_bos_token_and_strips_tokens():
     assert split_query("<s>Q: 2+2? A: 4</s>", "Q: 2+2? A:", strip=("<s>", "</s>")) == ("Q: 2+2? A:", " 4")
 
 
+def test_split_query_strips_the_tokens_from_the_prompt_too():
+    assert split_query("<s>Q: hi</s> A: yes</s>", "<s>Q: hi</s>", strip=("<s>", "</s>")) == ("Q: hi", " A: yes")
+
+
 def test_split_query_scores_the_whole_query_when_the_prompt_is_not_in_it():
     # no template to split on: the whole query is the response, with the given prompt (a counted fallback)
     assert split_query("completely different", "Q: 2+2?") == ("Q: 2+2?", "completely different")

@@ -248,12 +248,14 @@ class ChatTemplate:
 
 
 # ---------------------------------------------------------------------------------- splitting queries
-def overlap_end(query: str, prompt: str, skip: int = 4, anchor: int = 32) -> int | None:
+def overlap_end(query: str, prompt: str, skip: int = 4, anchors: tuple[int, ...] = (32, 16, 8)) -> int | None:
     """Where the response starts in ``query`` when the query begins inside ``prompt`` (cut on the left).
 
     The first ``skip`` characters of the query are not compared (decoding a cut may garble the
-    first character). Returns the index in ``query`` just after the prompt's end, for the longest
-    overlap, or None.
+    first character). A piece of the query after them (``anchors`` characters long, longest
+    first, so that short overlaps are found too) is looked up in the prompt, and a place counts
+    only when the whole rest of the prompt from there equals the query. Returns the index in
+    ``query`` just after the prompt's end, for the longest overlap, or None.
 
     Example
     -------
@@ -262,16 +264,20 @@ def overlap_end(query: str, prompt: str, skip: int = 4, anchor: int = 32) -> int
     """
     if len(query) <= skip or not prompt:
         return None
-    key = query[skip : skip + anchor]
-    start = 0
-    while True:
-        j = prompt.find(key, start)
-        if j < 0:
-            return None
-        rest = len(prompt) - j
-        if query[skip : skip + rest] == prompt[j:]:
-            return skip + rest
-        start = j + 1
+    for anchor in anchors:
+        key = query[skip : skip + anchor]
+        if len(key) < anchor:
+            continue
+        start = 0
+        while True:
+            j = prompt.find(key, start)
+            if j < 0:
+                break
+            rest = len(prompt) - j
+            if query[skip : skip + rest] == prompt[j:]:
+                return skip + rest
+            start = j + 1
+    return None
 
 
 @dataclass
@@ -347,7 +353,7 @@ class QuerySplitter:
             if prompt and how in ("template", "whole_query"):
                 self.fallbacks += 1
         if how == "prompt" and self.template is None:
-            return Split(prompt, self._clean(response), how)  # the long-standing plain split, unchanged
+            return Split(self._clean(prompt), self._clean(response), how)  # the long-standing plain split
         prompt_text = prompt if prompt else remaining
         if markers is not None and markers.assistant_suffix.strip() and markers.assistant_suffix.strip() in response:
             response = response[: response.find(markers.assistant_suffix.strip())]
