@@ -81,6 +81,24 @@ def test_evaluate_benchmark_reward_bench_gives_the_section_scores(trained):
     assert "reward-bench" in (base / "rb" / "report.html").read_text()
 
 
+def test_benchmark_mistakes_are_exit_code_2(trained, capsys):
+    out, base = trained
+    plain = base / "no-subset.jsonl"
+    plain.write_text(json.dumps({"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}) + "\n")
+    for args, message in [
+        (["evaluate", str(out), str(plain), "--benchmark", "reward-bench", "--out", str(base / "x")], "no 'subset' column"),
+        (["evaluate", str(out), str(demo_path()), "--benchmark", "reward-bench", "--out", str(base / "x")],
+         "is a reward-bench subset"),
+        (["evaluate", str(out), str(demo_path()), "--benchmark", "rewardbench", "--out", str(base / "x")], "--benchmark"),
+        (["evaluate", str(out), str(RB_DATA / "reward_bench_small.jsonl"), "--benchmark", "reward-bench-2",
+          "--out", str(base / "x")], "reward_bench_small.jsonl:1: 'chosen' must be a non-empty list"),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            main(args)
+            sys.exit(0)
+        assert info.value.code == 2 and message in capsys.readouterr().err, args
+
+
 def test_evaluate_benchmark_reward_bench_2_gives_best_of_4_and_ties(trained):
     out, base = trained
     data = RB_DATA / "reward_bench_2_small.jsonl"

@@ -80,6 +80,11 @@ def test_missing_section_gives_no_overall_score_and_prior_sets_weigh_half():
     assert with_prior["score"] == pytest.approx((2 * sum(sections) + 0.5) / 9)
 
 
+def test_data_with_no_reward_bench_subset_is_refused():
+    with pytest.raises(DataError, match="none of the subsets \\(helpfulness\\) is a reward-bench subset"):
+        reward_bench_scores([1.0], [0.0], ["helpfulness"])
+
+
 def test_best_of_4_splits_ties_at_the_top():
     assert best_of_k_results([[3, 1, 2, 0], [1, 3, 2, 0], [2, 2, 0, 0], [1, 1, 1, 1]]).tolist() == [1.0, 0.0, 0.5, 0.25]
 

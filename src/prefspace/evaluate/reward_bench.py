@@ -150,6 +150,12 @@ def reward_bench_scores(rewards_chosen, rewards_rejected, subsets: Sequence[str]
                       "subsets": prior}
     missing = [s for s in SECTIONS if s not in sections]
     unmapped = sorted(s for s in per if s not in _SECTION_OF and s not in PRIOR_SETS)
+    if not sections and prior_sets is None:
+        raise DataError(
+            f"none of the subsets ({', '.join(unmapped[:8])}{', ...' if len(unmapped) > 8 else ''}) is a reward-bench "
+            "subset (alpacaeval-easy, mt-bench-hard, donotanswer, hep-python, ...): this is not reward-bench data, or "
+            "its subset column is another one (--subset-key)."
+        )
     if unmapped:
         logger.warning("reward-bench: subsets in no section, not scored: %s", ", ".join(unmapped))
     out: dict = {"benchmark": "reward-bench", "n_pairs": int(rc.size), "subsets": subsets_out, "sections": sections,
@@ -350,7 +356,8 @@ class BestOfKData:
 
 def _text_list(value: Any, key: str, where: str) -> list[str]:
     if isinstance(value, str):
-        value = [value]
+        raise DataError(f"{where}: {key!r} must be a non-empty list of response texts; got one text. reward-bench 2 "
+                        "rows list their responses; pairs of single responses are reward-bench (--benchmark reward-bench).")
     if not isinstance(value, list) or not value:
         raise DataError(f"{where}: {key!r} must be a non-empty list of response texts; got {type(value).__name__}.")
     for j, v in enumerate(value):

@@ -188,12 +188,12 @@ def evaluate_model(
                                                           n_boot=n_boot)}
     elif prompts is None:
         dataset = load_preferences(data, **dict(load_kwargs or {}))
+        if benchmark == "reward-bench" and dataset.subset is None:
+            raise DataError(f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
+                            "(name it with --subset-key).")
         X = pair_features(scorer, dataset)
         result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot)
         if benchmark == "reward-bench":
-            if dataset.subset is None:
-                raise DataError(f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
-                                "(name it with --subset-key).")
             r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
             result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
     else:
