@@ -25,7 +25,6 @@ import numpy as np
 from ..exceptions import DataError
 from .readers import RawRow, RawSource, read_source
 
-
 _KINDS = {("datasets", "Dataset"): "Dataset", ("datasets", "DatasetDict"): "DatasetDict",
           ("pandas", "DataFrame"): "DataFrame"}
 
