@@ -11,6 +11,8 @@ library function (:func:`prefspace.experiments.train_reward_model`,
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -25,6 +27,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     MarginKey,
     OnBadRows,
     PromptKey,
@@ -68,7 +71,7 @@ def train(
     aggregate: Annotated[str, typer.Option("--aggregate", help="Ensemble reward: {aggregates}.")] = "mean",
     test: Annotated[Optional[str], typer.Option("--test", help="Test pairs (same columns as DATA); default: hold out --test-fraction of DATA's prompts.", show_default=False)] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="Share of DATA's pairs held out for testing, grouped by prompt (0: none).")] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the split, the augmentation and the head.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split, the augmentation and the head.")] = 0,
     augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: {augment_methods}.")] = "none",
     factor: Annotated[int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
@@ -86,6 +89,7 @@ def train(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Train a reward model on the preference pairs in DATA and save it to --out.
 
@@ -102,7 +106,7 @@ def train(
     model, report = train_reward_model(
         data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
         aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
-        load_kwargs=preference_load_kwargs(locals()), out=out,
+        load_kwargs=preference_load_kwargs(locals()), out=out, command=_command_line(),
     )
     report["total_seconds"] = round(time.perf_counter() - start, 3)
     for which, source in (("data", data), ("test", test)):
@@ -123,7 +127,15 @@ def train(
                        + f"  ({metrics.get('n_pairs', 0):,} pairs)")
     if "eval_accuracy" in report["train"]:
         typer.echo(f"  held out while training: eval_accuracy {report['train']['eval_accuracy']:.4f}")
-    typer.echo(f"  saved to {out} (metrics.json, model.json)")
+    typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
+
+
+def _command_line() -> str | None:
+    """``prefspace ...`` as typed, when this process is the prefspace command (None otherwise)."""
+    program = sys.argv[0].replace("\\", "/") if sys.argv else ""
+    if Path(program).name == "prefspace" or program.endswith(("prefspace/__main__.py", "prefspace/cli/__main__.py")):
+        return shlex.join(["prefspace", *sys.argv[1:]])
+    return None
 
 
 # ------------------------------------------------------------------------------------ score
@@ -148,6 +160,7 @@ def score(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Write a reward for every response in DATA, embedding with the model's own encoder.
 

@@ -20,10 +20,12 @@ import numpy as np
 from .._jsonsafe import json_safe, write_json
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, load_preferences, split_by_prompt
+from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
-from ..evaluate import reward_metrics
+from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
 from ..models import HEADS, RewardEnsemble, get_head, save_model
+from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, augment_pairs
 
@@ -48,6 +50,7 @@ def train_reward_model(
     factor: int = 4,
     load_kwargs: Mapping[str, Any] | None = None,
     out: str | os.PathLike | None = None,
+    command: str | None = None,
 ) -> tuple[Any, dict]:
     """Fit a reward model on the preference pairs of ``data``; return it with its report.
 
@@ -80,8 +83,11 @@ def train_reward_model(
         Keywords for ``load_preferences`` (column keys, ``on_bad_rows``, ``ties``, ``split``,
         ``limit``), applied to ``data`` and to ``test`` (``limit`` to ``data`` only).
     out : path, optional
-        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder and
-        the test metrics) and the report as ``out/metrics.json``.
+        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder, the
+        test metrics, the training data's summary and the reproducibility record; its
+        ``README.md`` model card) and the report as ``out/metrics.json``.
+    command : str, optional
+        The command line that runs this (``prefspace train`` passes its own), kept in the record.
 
     Pairs marked as ties (kept with ``ties="keep"``) state no preference and are left out of
     both sides; the report counts them in ``ties_left_out``.
@@ -92,9 +98,11 @@ def train_reward_model(
     report : JSON-able dict (what ``metrics.json`` holds): ``data``, ``test_data``, ``head``,
         ``model`` (class name), ``params``, ``encoder`` (config), ``encoder_fingerprint``,
         ``n_train``, ``n_synthetic``, ``n_test``, ``seed``, ``augment`` (the augmentation
-        report or None), ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics
-        or None), ``ties_left_out`` (``{"data": n, "test": n}``), ``embed_seconds``,
-        ``fit_seconds``.
+        report or None), ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics,
+        with the accuracy's 95% bootstrap interval ``ci_low``/``ci_high``, or None),
+        ``ties_left_out`` (``{"data": n, "test": n}``), ``embed_seconds``, ``fit_seconds``,
+        ``record`` (:func:`prefspace.models.card.reproducibility_record`: versions, encoder
+        weights hash, ``command`` and the resolved ``config``).
 
     Example
     -------
@@ -108,6 +116,10 @@ def train_reward_model(
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
     if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
+    if out is not None:
+        _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
     model = _make_head(head, params or {}, seed)  # a bad parameter fails before any embedding
     if ensemble > 1:
         model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
@@ -146,6 +158,15 @@ def train_reward_model(
     if X_test is not None:
         rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
+        interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
+        test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    config = {
+        "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
+        "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
+        "aggregate": aggregate, "test_fraction": test_fraction, "seed": seed, "augment": augment, "factor": factor,
+        "load_kwargs": load_kwargs,
+    }
+    record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
     report = {
         "data": _name(data),
         "test_data": None if test is None else _name(test),
@@ -164,13 +185,16 @@ def train_reward_model(
         "ties_left_out": {"data": n_ties, "test": n_test_ties},
         "embed_seconds": round(embed_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
+        "record": record,
     }
     report = json_safe(report, default=str)
     logger.info("trained %s on %d pairs (+%d synthetic)", report["model"], report["n_train"], report["n_synthetic"])
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
-        save_model(model, out, enc, metrics=flat, train_fingerprint=train_ds.fingerprint)
+        licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
+        save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
+                   record=record)
         write_json(Path(out) / "metrics.json", report)
     return model, report
 
@@ -235,6 +259,17 @@ def _make_head(head: str, params: Mapping[str, Any], seed: int):
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be created: it is a file, or a parent of it is."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the model is saved as a folder. Choose another path.")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, so no folder can be made under it. Choose another path.")
+            break
 
 
 def _load(source: Any, load_kwargs: dict) -> PreferenceDataset:

@@ -4,15 +4,8 @@ Every function here turns a decoded JSON object into plain lists of prompts and 
 or raises :class:`RequestError` with the HTTP status and a message naming the field, the
 limit and the fix. Nothing here touches the model.
 
-Splitting an OpenRLHF query (``/get_reward``): OpenRLHF sends ``query[i]``, the full text
-(prompt followed by the generated response), and usually ``prompts[i]``, the prompt text.
-
-- With ``prompts``: the response is the text after the prompt. ``query[i]`` must start with
-  ``prompts[i]``, or contain it (a BOS or padding token may precede it), otherwise the
-  request is refused (422): a guessed split would give a reward for the wrong text.
-- Without ``prompts``: the whole query is the response and the prompt is empty.
-- Then every string listed in ``strip`` (special tokens such as ``"</s>"``, ``"<|im_end|>"``,
-  padding) is removed from both prompt and response.
+OpenRLHF's ``/get_reward`` body is parsed, and its queries split into prompt and response, by
+:mod:`prefspace.serve.openrlhf`.
 """
 
 from __future__ import annotations
@@ -22,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.dataset import render_prompt_text
+from ..data.dialogue import RowProblem
+from ..data.rules import check_encodable, check_response_message, check_roles
 
-__all__ = ["RequestError", "ServeConfig", "parse_get_reward", "parse_score"]
+__all__ = ["RequestError", "ServeConfig", "parse_score", "string_list", "check_limits"]
 
 
 class RequestError(Exception):
@@ -97,7 +92,20 @@ def _check_keys(data: dict, allowed: tuple[str, ...], endpoint: str) -> None:
         )
 
 
-def _string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[str]:
+def _rule(check, *args) -> Any:
+    """Apply one of ``prefspace.data.rules``' checks (the rules data files follow); 422 on a problem."""
+    try:
+        return check(*args)
+    except RowProblem as problem:
+        raise RequestError(422, problem.message) from None
+
+
+def _text(value: str, field: str) -> str:
+    """A string that can be encoded (no lone UTF-16 surrogate such as ``"\\ud800"``), else 422."""
+    return _rule(check_encodable, value, f"'{field}'")
+
+
+def string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[str]:
     if isinstance(value, str) and allow_scalar:
         value = [value]
     if not isinstance(value, list):
@@ -105,6 +113,7 @@ def _string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[s
     for i, v in enumerate(value):
         if not isinstance(v, str):
             raise RequestError(422, f"'{field}[{i}]' must be a string; got {type(v).__name__}.")
+        _text(v, f"{field}[{i}]")
     return value
 
 
@@ -114,12 +123,13 @@ def _messages(value: Any, field: str) -> list[dict]:
     for j, m in enumerate(value):
         if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
             raise RequestError(422, f"'{field}[{j}]' must be a message {{'role': str, 'content': str}}; got {m!r:.80}.")
-    return [{"role": m["role"], "content": m["content"]} for m in value]
+        _text(m["content"], f"{field}[{j}].content")
+    return _rule(check_roles, [{"role": m["role"], "content": m["content"]} for m in value], f"'{field}'")
 
 
 def _prompt(value: Any, field: str) -> str | list[dict]:
     if isinstance(value, str):
-        return value
+        return _text(value, field)
     if isinstance(value, list):
         return _messages(value, field)
     raise RequestError(422, f"'{field}' must be a string or a list of messages; got {type(value).__name__}.")
@@ -128,9 +138,11 @@ def _prompt(value: Any, field: str) -> str | list[dict]:
 def _response(value: Any, field: str) -> str:
     """A response: a string, or TRL's conversational completion ``[{"role": "assistant", ...}]``."""
     if isinstance(value, str):
-        return value
+        return _text(value, field)
     if isinstance(value, list):
         msgs = _messages(value, field)
+        for j, m in enumerate(msgs):
+            _rule(check_response_message, m, f"'{field}[{j}]'")
         return "".join(m["content"] for m in msgs)
     raise RequestError(422, f"'{field}' must be a string or a list of assistant messages; got {type(value).__name__}.")
 
@@ -166,61 +178,6 @@ def check_limits(texts: dict[str, list], n_texts: int, config: ServeConfig) -> N
 
 
 # ---------------------------------------------------------------------------- endpoints
-def split_query(query: str, prompt: str | None, strip: tuple[str, ...] = ()) -> tuple[str, str]:
-    """Split an OpenRLHF ``query`` (prompt + response) into ``(prompt, response)``.
-
-    Returns ``("", query)`` without a prompt. Raises ``ValueError`` when the prompt is not in
-    the query. Strings in ``strip`` are then removed from both parts.
-
-    Example
-    -------
-    >>> split_query("<s>Q: hi A: hello</s>", "Q: hi A:", strip=("<s>", "</s>"))
-    ('Q: hi A:', ' hello')
-    """
-    if prompt is None or prompt == "":
-        head, response = "", query
-    elif query.startswith(prompt):
-        head, response = prompt, query[len(prompt):]
-    else:
-        at = query.find(prompt)
-        if at < 0:
-            raise ValueError("the prompt does not occur in the query")
-        head, response = prompt, query[at + len(prompt):]
-    for s in strip:
-        head = head.replace(s, "")
-        response = response.replace(s, "")
-    return head, response
-
-
-def parse_get_reward(data: dict, config: ServeConfig) -> tuple[list[str], list[str]]:
-    """``{"query": [...], "prompts": [...]?, "labels": ...?}`` -> (prompts, responses)."""
-    if "query" not in data:
-        raise RequestError(422, "/get_reward: missing key 'query' (a list of prompt+response texts).")
-    queries = _string_list(data["query"], "query")
-    raw_prompts = data.get("prompts")
-    if raw_prompts is not None:
-        raw_prompts = _string_list(raw_prompts, "prompts")
-        if len(raw_prompts) != len(queries):
-            raise RequestError(
-                422, f"'prompts' has {len(raw_prompts)} entries but 'query' has {len(queries)}; send one prompt per query."
-            )
-    # check the limits on the raw texts first: the split below is linear in their length
-    check_limits({"query": queries}, len(queries), config)
-    prompts, responses = [], []
-    for i, q in enumerate(queries):
-        try:
-            p, r = split_query(q, None if raw_prompts is None else raw_prompts[i], config.strip)
-        except ValueError:
-            raise RequestError(
-                422,
-                f"query[{i}] does not contain prompts[{i}], so its response cannot be told apart. Send the "
-                "prompt exactly as it appears in the query, or leave 'prompts' out to score the whole query.",
-            ) from None
-        prompts.append(p)
-        responses.append(r)
-    return prompts, responses
-
-
 _SCORE_KEYS = ("prompt", "response", "chosen", "rejected", "messages")
 
 
@@ -247,7 +204,7 @@ def parse_score(data: dict, config: ServeConfig) -> ScoreRequest:
         prompts, responses = [], []
         for i, conv in enumerate(convs):
             msgs = _messages(conv, f"messages[{i}]")
-            if msgs[-1]["role"] != "assistant" or len(msgs) < 2:
+            if msgs[-1]["role"] != "assistant" or len(msgs) < 2:  # the rule of prefspace.data.rules, and a prompt
                 raise RequestError(
                     422,
                     f"'messages[{i}]' must end with the assistant response to score, after at least one prompt "

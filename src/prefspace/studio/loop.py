@@ -34,7 +34,7 @@ from sklearn.base import clone
 
 from ..exceptions import ConfigError, PrefspaceError
 from ..models import BradleyTerryLinear, RewardEnsemble, save_model
-from ..select import STRATEGIES, get_selector
+from ..select import STRATEGIES, get_selector, selector_options
 from .metrics import agreement, cross_validated_accuracy
 from .pool import LabelPool
 from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
@@ -468,11 +468,8 @@ class Studio:
             self.on_refit(version, model, n_labels)
 
     def _selector(self, name: str, rng: np.random.Generator):
-        accepted = STRATEGIES[name]().get_params()
         # the loop draws its own random share (``explore``), so D-optimal's is off
-        wanted = {"lam": self.config.lam, "random_state": rng, "exploration": 0.0}
-        params = {k: v for k, v in wanted.items() if k in accepted}
-        return get_selector(name, **params)
+        return get_selector(name, **selector_options(name, lam=self.config.lam, random_state=rng, exploration=0.0))
 
     def _choose_batch(self, random_only: bool = False) -> None:
         """Choose and store the next batch (the worker, or start() for the first)."""
