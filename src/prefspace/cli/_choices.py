@@ -46,12 +46,19 @@ def aggregate_names() -> tuple[str, ...]:
     return tuple(AGGREGATES)
 
 
+def benchmark_names() -> tuple[str, ...]:
+    from ..evaluate.reward_bench import BENCHMARKS
+
+    return tuple(BENCHMARKS)
+
+
 REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "heads": head_names,
     "augment_methods": augment_methods,
     "synthesizers": synthesizer_names,
     "strategies": strategy_names,
     "aggregates": aggregate_names,
+    "benchmarks": benchmark_names,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from . import app
+from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
     ChosenKey,
     DataArg,
@@ -121,9 +122,10 @@ def demo(
     typer.echo(f"report: {result['paths']['report_html']}")
 
 
-@app.command(epilog=examples(
+@app.command(cls=RegistryHelpCommand, epilog=examples(
     "prefspace evaluate runs/bt test.jsonl --out eval/",
-    "prefspace evaluate runs/bt responses.jsonl.gz --prompts prompts.jsonl.gz --out eval-bon/"))
+    "prefspace evaluate runs/bt responses.jsonl.gz --prompts prompts.jsonl.gz --out eval-bon/",
+    "prefspace evaluate runs/bt reward-bench.jsonl --benchmark reward-bench --out eval-rb/"))
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory written by save_model / prefspace train.", show_default=False)],
     data: DataArg,
@@ -144,6 +146,11 @@ def evaluate(
     encoder: ModelEncoder = None,
     layout: ModelLayout = None,
     device: Device = None,
+    benchmark: Annotated[
+        Optional[str],
+        typer.Option("--benchmark", help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
+                     show_default=False),
+    ] = None,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
     rejected_key: RejectedKey = None,
@@ -163,21 +170,30 @@ def evaluate(
 
     Pair data: accuracy with a bootstrap 95% interval, per subset, calibration (ECE, reliability).
     Scored data (--prompts): best-of-N with oracle and random, per-prompt Spearman and Kendall.
+    --benchmark reward-bench: also reward-bench's section scores (Chat, Chat Hard, Safety,
+    Reasoning) and overall score; --benchmark reward-bench-2: its rows (one chosen against
+    several rejected), best-of-4 accuracy per subset, Ties, the overall score.
     Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
     """
     from ..experiments.scoring import evaluate_model, model_encoder
 
+    if benchmark is not None:
+        check_choice(benchmark, "benchmarks", flag="--benchmark")
     enc = model_encoder(model, encoder, layout=layout, device=device)
     with show_progress() as progress:
         result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
                                        cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()),
-                                       encoder=enc, figure_format=figure_format, progress=progress)
-    if prompts is None:
+                                       benchmark=benchmark, encoder=enc, figure_format=figure_format, progress=progress)
+    if "reward_bench_2" in result:
+        headline = _benchmark_lines(result["reward_bench_2"])
+    elif prompts is None:
         headline = (f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] "
                     f"on {result['n_pairs']} pairs; ECE {result['ece']:.4f}")
         if result.get("subsets"):
             per = ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in result["subsets"]["per_subset"].items())
             headline += f"\nper subset: {per}; weighted {result['subsets']['weighted']:.4f}"
+        if "reward_bench" in result:
+            headline += "\n" + _benchmark_lines(result["reward_bench"])
     else:
         c = result["best_of_n"]
         headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
@@ -185,3 +201,24 @@ def evaluate(
     typer.echo(headline)
     typer.echo(f"metrics: {paths['metrics_json']}")
     typer.echo(f"report:  {paths['report_html']}")
+
+
+def _benchmark_lines(res: dict) -> str:
+    """The section (subset) scores of a reward-bench (2) result, one line each, then the overall score."""
+    def fmt(v: dict) -> str:
+        if v.get("ci_low") is None:
+            return f"{v['score']:.4f}"
+        return f"{v['score']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
+
+    if res["benchmark"] == "reward-bench":
+        parts = {name: (fmt(s), f"{s['n_pairs']} pairs") for name, s in res["sections"].items()}
+        if res.get("prior_sets"):
+            parts["Prior Sets (half weight)"] = (fmt(res["prior_sets"]), "")
+        missing = res["missing_sections"]
+    else:
+        parts = {name: (fmt(s), f"{s['n_examples']} examples") for name, s in res["subsets"].items()}
+        missing = res["missing_subsets"]
+    lines = [f"{res['benchmark']}:"] + [f"  {name:<24} {score}  {n}".rstrip() for name, (score, n) in parts.items()]
+    overall = fmt(res) if res["score"] is not None else f"n/a (no data for: {', '.join(missing)})"
+    lines.append(f"  {'overall':<24} {overall}")
+    return "\n".join(lines)

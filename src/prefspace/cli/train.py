@@ -11,6 +11,8 @@ library function (:func:`prefspace.experiments.train_reward_model`,
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -114,7 +116,7 @@ def train(
         model, report = train_reward_model(
             data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
             aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
-            load_kwargs=preference_load_kwargs(locals()), out=out, progress=progress,
+            load_kwargs=preference_load_kwargs(locals()), out=out, command=_command_line(), progress=progress,
         )
     report["total_seconds"] = round(time.perf_counter() - start, 3)
     for which, source in (("data", data), ("test", test)):
@@ -143,7 +145,15 @@ def train(
                        + f"  ({metrics.get('n_pairs', 0):,} pairs)")
     if "eval_accuracy" in report["train"]:
         typer.echo(f"  held out while training: eval_accuracy {report['train']['eval_accuracy']:.4f}")
-    typer.echo(f"  saved to {out} (metrics.json, model.json)")
+    typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
+
+
+def _command_line() -> str | None:
+    """``prefspace ...`` as typed, when this process is the prefspace command (None otherwise)."""
+    program = sys.argv[0].replace("\\", "/") if sys.argv else ""
+    if Path(program).name == "prefspace" or program.endswith(("prefspace/__main__.py", "prefspace/cli/__main__.py")):
+        return shlex.join(["prefspace", *sys.argv[1:]])
+    return None
 
 
 def _candidate_label(c: dict) -> str:

@@ -21,10 +21,12 @@ from .._jsonsafe import json_safe, write_json
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, load_preferences, split_by_prompt
+from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
-from ..evaluate import reward_metrics
+from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
 from ..models import HEADS, RewardEnsemble, get_head, save_model
+from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, augment_pairs
 
@@ -49,6 +51,7 @@ def train_reward_model(
     factor: int = 4,
     load_kwargs: Mapping[str, Any] | None = None,
     out: str | os.PathLike | None = None,
+    command: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[Any, dict]:
     """Fit a reward model on the preference pairs of ``data``; return it with its report.
@@ -82,8 +85,11 @@ def train_reward_model(
         Keywords for ``load_preferences`` (column keys, ``on_bad_rows``, ``ties``, ``split``,
         ``limit``), applied to ``data`` and to ``test`` (``limit`` to ``data`` only).
     out : path, optional
-        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder and
-        the test metrics) and the report as ``out/metrics.json``.
+        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder, the
+        test metrics, the training data's summary and the reproducibility record; its
+        ``README.md`` model card) and the report as ``out/metrics.json``.
+    command : str, optional
+        The command line that runs this (``prefspace train`` passes its own), kept in the record.
     progress : callable, optional
         Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on: the
         embedding (``"embed prompts"``, ``"embed responses"``), ``"auto: cross-validation"``
@@ -99,10 +105,13 @@ def train_reward_model(
         ``model`` (class name), ``params``, ``encoder`` (config), ``encoder_fingerprint``,
         ``n_train``, ``n_synthetic``, ``n_test``, ``seed``, ``augment`` (the augmentation
         report or None; with ``"auto"`` it holds what was compared, the choice and the reason),
-        ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics or None),
-        ``ties_left_out`` (``{"data": n, "test": n}``), ``duplicates`` (exact duplicate pairs
-        found, ``{"data": n, "test": n}``, kept unless ``load_kwargs["dedupe"]``),
-        ``embed_seconds``, ``augment_seconds``, ``fit_seconds``.
+        ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics, with the
+        accuracy's 95% bootstrap interval ``ci_low``/``ci_high``, or None), ``ties_left_out``
+        (``{"data": n, "test": n}``), ``duplicates`` (exact duplicate pairs found, ``{"data": n,
+        "test": n}``, kept unless ``load_kwargs["dedupe"]``), ``embed_seconds``,
+        ``augment_seconds``, ``fit_seconds``, ``record``
+        (:func:`prefspace.models.card.reproducibility_record`: versions, encoder weights hash,
+        ``command`` and the resolved ``config``).
 
     Example
     -------
@@ -114,11 +123,11 @@ def train_reward_model(
     with report_progress(progress):
         return _train(data, encoder=encoder, cache=cache, head=head, params=params, ensemble=ensemble,
                       aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment,
-                      factor=factor, load_kwargs=load_kwargs, out=out)
+                      factor=factor, load_kwargs=load_kwargs, out=out, command=command)
 
 
 def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
-           load_kwargs, out) -> tuple[Any, dict]:
+           load_kwargs, out, command) -> tuple[Any, dict]:
     check_in(head, tuple(HEADS), name="head")
     check_in(augment, tuple(METHODS), name="augment")
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
@@ -172,6 +181,15 @@ def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, tes
     if X_test is not None:
         rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
+        interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
+        test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    config = {
+        "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
+        "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
+        "aggregate": aggregate, "test_fraction": test_fraction, "seed": seed, "augment": augment, "factor": factor,
+        "load_kwargs": load_kwargs,
+    }
+    record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
     report = {
         "data": _name(data),
         "test_data": None if test is None else _name(test),
@@ -192,13 +210,16 @@ def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, tes
         "embed_seconds": round(embed_seconds, 3),
         "augment_seconds": round(augment_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
+        "record": record,
     }
     report = json_safe(report, default=str)
     logger.info("trained %s on %d pairs (+%d synthetic)", report["model"], report["n_train"], report["n_synthetic"])
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
-        save_model(model, out, enc, metrics=flat, train_fingerprint=train_ds.fingerprint)
+        licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
+        save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
+                   record=record)
         write_json(Path(out) / "metrics.json", report)
     return model, report
 
