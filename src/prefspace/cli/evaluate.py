@@ -64,7 +64,7 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..evaluate.report import format_interval, mean_interval
+    from ..experiments.summarize import format_cell
 
     groups: dict = {}
     for r in rows:
@@ -73,7 +73,7 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     for col in ("dataset", "budget", "method", "seeds", *metric_names):
         table.add_column(col, no_wrap=True)
     for (ds, budget, method), grp in groups.items():
-        cells = [format_interval(*mean_interval([g.get(m) for g in grp])) for m in metric_names]
+        cells = [format_cell(grp, m) for m in metric_names]
         table.add_row(ds, str(budget), method, str(len(grp)), *cells)
     # Piped output (make demo | tee, CI logs) is not a terminal: do not squeeze to 80 columns.
     Console(width=None if sys.stdout.isatty() else 160).print(table)
@@ -146,7 +146,7 @@ def evaluate(
         Optional[int], typer.Option("--limit-prompts", min=1, help="Scored data: evaluate on the first N prompts only.", show_default=False)
     ] = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache directory (default: OUT/cache).", show_default=False)] = None,
-    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples for the accuracy interval.")] = 1000,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.")] = 1000,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
     rejected_key: RejectedKey = None,
@@ -162,7 +162,7 @@ def evaluate(
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 
-    Pair data: accuracy with a bootstrap 95% interval, per subset, calibration (ECE, reliability).
+    Pair data: accuracy with a Wilson 95% interval, per subset, calibration (ECE, reliability).
     Scored data (--prompts): best-of-N with oracle and random, per-prompt Spearman and Kendall.
     Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
     """
@@ -198,10 +198,10 @@ def evaluate(
             raise ConfigError("--limit-prompts left no responses to evaluate.")
         row_prompts = scored.row_prompts()
         F = embed_responses([row_prompts[i] for i in rows], [scored.responses[i] for i in rows], encoder, cache=cache_dir)
-        result = evaluate_scored(reward_model, F, scored.scores[rows], scored.prompt_index[rows])
+        result = evaluate_scored(reward_model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
         result["data"] = str(data)
         c = result["best_of_n"]
-        headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
+        headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
                     f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts")
     paths = write_evaluation(result, out, title=f"Evaluation of {model.name}", meta=f"model {model}; data {data}")
     typer.echo(headline)

@@ -40,7 +40,7 @@ from ._options import (
 )
 
 HEAD_NAMES = ("bt-linear", "bt-mlp", "clf-mlp", "clf-lgbm")
-AUGMENT_METHODS = ("none", "lens", "perturb", "gaussian", "mixup", "pca", "auto")
+AUGMENT_METHODS = ("none", "repeat", "lens", "perturb", "gaussian", "mixup", "pca", "auto")
 
 
 def _cache_dir(cache: Optional[Path]) -> Path:
@@ -109,7 +109,7 @@ def train(
     test: Annotated[Optional[str], typer.Option("--test", help="Test pairs (same columns as DATA); default: hold out --test-fraction of DATA's prompts.", show_default=False)] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="Share of DATA's pairs held out for testing, grouped by prompt (0: none).")] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split, the augmentation and the head.")] = 0,
-    augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: none, lens, perturb, gaussian, mixup, pca or auto.")] = "none",
+    augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: none, repeat (the control: copies), lens, perturb, gaussian, mixup, pca or auto.")] = "none",
     factor: Annotated[int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     prompt_key: PromptKey = None,
@@ -171,18 +171,17 @@ def train(
     if augment != "none":
         from ..synth import augment_pairs
 
-        X_fit, aug_weight, augment_info = augment_pairs(X_train, method=augment, factor=factor,
-                                                        estimator=model, random_state=seed)
-        n_real = len(X_train)
-        if sample_weight is not None:
-            aug_weight = np.asarray(aug_weight, dtype=np.float64).copy()
-            aug_weight[:n_real] *= sample_weight
-        sample_weight = aug_weight
-        if margin is not None:
-            margin = np.concatenate([margin, np.zeros(len(X_fit) - n_real)])
+        X_fit, sample_weight, augment_info = augment_pairs(X_train, method=augment, factor=factor, estimator=model,
+                                                           sample_weight=sample_weight, random_state=seed)
+        fit_params = augment_info.pop("fit_params")  # parent and groups: validation stays real
+        if margin is not None:  # a synthetic pair keeps its parent's margin
+            parent = fit_params["parent"]
+            margin = np.concatenate([margin, margin[parent[len(X_train):]]])
+    else:
+        fit_params = {}
 
     t0 = time.perf_counter()
-    model.fit(X_fit, sample_weight=sample_weight, margin=margin)
+    model.fit(X_fit, sample_weight=sample_weight, margin=margin, **fit_params)
     fit_seconds = time.perf_counter() - t0
 
     # ---- metrics and saving

@@ -274,10 +274,13 @@ def _fit_method(method: dict, X_train: np.ndarray, seed: int):
         X_aug, weight, aug_info = augment_pairs(
             X_train, method=kind, factor=factor, estimator=_make_head(method, seed), random_state=seed, **aug
         )
+        fit_params = aug_info.pop("fit_params")  # parent and groups: validation stays real
         info["augment_seconds"] = round(time.perf_counter() - t0, 3)
         info["n_synthetic"] = int(len(X_aug) - len(X_train))
         info["augment_info"] = _jsonable(aug_info)
-        head.fit(X_aug, sample_weight=weight)
+        if "heldout_variance_kept" in aug_info:
+            info["heldout_variance_kept"] = aug_info["heldout_variance_kept"]
+        head.fit(X_aug, sample_weight=weight, **fit_params)
     else:
         head.fit(X_train)
     return head, info
@@ -351,10 +354,13 @@ def _evaluate(model, handle, data, ev: dict, seed: int) -> dict:
         gold = data["scores"][rows]
         pi = data["prompt_index"][rows]
         groups = [np.flatnonzero(pi == k) for k in np.unique(pi)]
-        curve = best_of_n_curve(rewards, gold, groups, ns=ev.get("best_of_n"))
+        curve = best_of_n_curve(rewards, gold, groups, ns=ev.get("best_of_n"), n_boot=n_boot, random_state=seed)
         out["best_of_n"] = curve
-        for n, v in zip(curve["n"], curve["model"]):
+        out["gold_range"] = [float(np.min(data["scores"])), float(np.max(data["scores"]))]
+        nan = [float("nan")] * len(curve["n"])
+        for n, v, lo, hi in zip(curve["n"], curve["model"], curve.get("model_low", nan), curve.get("model_high", nan)):
             out[f"bon@{n}"] = v
+            out[f"bon@{n}_low"], out[f"bon@{n}_high"] = lo, hi
         corr = rank_correlations(rewards, gold, groups)
         out["spearman"] = corr["spearman"]
         out["kendall"] = corr["kendall"]

@@ -9,6 +9,7 @@ the one way ``score``, ``evaluate``, ``select``, ``rerank`` and ``serve`` turn t
 
 from .ensemble import RewardEnsemble
 from .features import with_prompt_features
+from .holdout import prompt_groups
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
@@ -31,6 +32,7 @@ __all__ = [
     "RewardScorer",
     "HEADS",
     "with_prompt_features",
+    "prompt_groups",
     "save_model",
     "load_model",
     "load_model_encoder",

@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from .._validation import check_pairs, check_random_state
+from ..models.holdout import shared_column_mask
 from ..exceptions import ConfigError, NotFittedError, ShapeError
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
 
@@ -34,11 +35,6 @@ def _check_factor(factor) -> int:
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
         raise ConfigError(f"factor must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.")
     return int(factor)
-
-
-def shared_column_mask(X: np.ndarray) -> np.ndarray:
-    """Bool (dim,): True for columns equal on the chosen and rejected side of every pair."""
-    return np.all(X[:, 0, :] == X[:, 1, :], axis=0)
 
 
 class BaseSynthesizer(BaseEstimator):
