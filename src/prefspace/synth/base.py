@@ -44,15 +44,21 @@ class BaseSynthesizer(BaseEstimator):
     _min_pairs = 2
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X, y=None) -> "BaseSynthesizer":
+    _uses_unlabelled = False  # latent models can also learn from responses without labels
+
+    def fit(self, X, y=None, *, unlabelled=None) -> "BaseSynthesizer":
         """Learn from real pairs ``X`` of shape (n_pairs, 2, dim), ``X[:, 0]`` chosen.
 
-        ``y`` is ignored (present for scikit-learn compatibility). Returns ``self``.
+        ``y`` is ignored (present for scikit-learn compatibility). ``unlabelled`` (latent
+        models only: ``lens``, ``pca``): rows (m, dim) of responses without labels, embedded
+        like ``X``'s, to fit the latent model on as well. Returns ``self``.
         """
+        if unlabelled is not None and not self._uses_unlabelled:
+            raise ConfigError(f"{type(self).__name__} does not use unlabelled responses; the latent models (lens, pca) do.")
         with threadpool_limits(1):  # small matrices: on a shared 2-core box extra BLAS threads only spin
-            return self._fit_checked(check_pairs(X))
+            return self._fit_checked(check_pairs(X), unlabelled)
 
-    def _fit_checked(self, X: np.ndarray) -> "BaseSynthesizer":
+    def _fit_checked(self, X: np.ndarray, unlabelled=None) -> "BaseSynthesizer":
         self._check_params()
         if X.shape[0] < self._min_pairs:
             raise ShapeError(f"{type(self).__name__}.fit needs at least {self._min_pairs} pairs; got {X.shape[0]}.")
@@ -72,7 +78,14 @@ class BaseSynthesizer(BaseEstimator):
         self.scale_ = np.where(sd > 1e-8 * max(float(sd.max()), 1e-30), sd, 1.0).astype(np.float32)
         self.Fz_ = ((F - self.mean_) / self.scale_).astype(np.float32)  # (n, 2, d_free)
         C = X[:, 0, shared] if shared.any() else None
-        self._fit_free(self.Fz_, C)
+        if unlabelled is None:
+            self._fit_free(self.Fz_, C)
+        else:
+            from .._validation import check_embeddings
+
+            U = check_embeddings(unlabelled, name="unlabelled", dim=X.shape[2])
+            Uz = ((U[:, ~shared] - self.mean_) / self.scale_).astype(np.float32)
+            self._fit_free(self.Fz_, C, pool=Uz, pool_cond=U[:, shared] if shared.any() else None)
         return self
 
     def _resolve_shared(self, X: np.ndarray) -> np.ndarray:
