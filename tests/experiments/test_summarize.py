@@ -92,3 +92,20 @@ def test_markdown_and_html_escape_their_cells(tmp_path):
     html = path.read_text()
     assert "T &lt;1&gt;" in html and "&lt;b&gt;" in html and "<td>&lt;i&gt;</td>" in html
     assert not list(tmp_path.glob("*.tmp-*"))  # written atomically, nothing left behind
+
+
+def test_synthesis_is_compared_with_repeat_at_the_same_head_and_factor():
+    from prefspace.experiments.summarize import control_tables
+
+    def r(method, seed, acc, augment):
+        return _row(method, seed, acc, head="BradleyTerryMLP", augment=augment, factor=4)
+
+    rows = [r("mlp+repeat", s, a, "repeat") for s, a in enumerate([0.60, 0.62, 0.61])]
+    rows += [r("mlp+lens", s, a, "lens") for s, a in enumerate([0.64, 0.66, 0.655])]  # +4 to +4.5 points
+    rows += [r("mlp+pca", s, a, "pca") for s, a in enumerate([0.61, 0.60, 0.62])]  # +1, -2, +1
+    header, table = control_tables(rows, ["accuracy"])
+    by = {row[2]: row for row in table}
+    assert set(by) == {"mlp+lens", "mlp+pca"} and header[-1] == "helps"
+    assert by["mlp+lens"][3] == "mlp+repeat" and by["mlp+lens"][4] == 3 and by["mlp+lens"][-1] == "yes"
+    assert by["mlp+pca"][-1] == "no"
+    assert by["mlp+lens"][5] == format_interval(*mean_interval([0.04, 0.04, 0.045], bounds=(-1, 1)))

@@ -206,7 +206,11 @@ def run_cell(task: dict) -> dict:
         "budget": budget,
         "method": method["name"],
         "seed": seed,
+        "head": method["head"],
     }
+    if method.get("augment"):  # what the synthesis is compared with: repeat at the same head and factor
+        row["augment"] = method["augment"].get("method", "lens")
+        row["factor"] = int(method["augment"].get("factor", 4))
     if method.get("select"):
         row["n_train"] = budget
         row.update(_run_selection(method, handle, data, budget, seed))

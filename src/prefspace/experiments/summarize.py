@@ -134,6 +134,37 @@ def summary_tables(rows: list[dict], baseline: str, metrics: list[str]) -> tuple
     return header, table, diff_header, diffs
 
 
+def control_tables(rows: list[dict], metrics: list[str]) -> tuple[list, list]:
+    """(header, rows): every synthesis method against ``repeat`` with the same head and factor.
+
+    ``repeat`` (the real pairs copied, the same weights and training steps) is the control a
+    synthesis must beat: it "helps" only where the paired difference's interval is clear of 0.
+    """
+    controls = {}
+    for r in rows:
+        if r.get("augment") == "repeat":
+            controls.setdefault((r.get("head"), r.get("factor")), r["method"])
+    header = ["dataset", "budget", "method", "control", "seeds"] + [f"Δ{m} vs control (95% CI)" for m in metrics] + ["helps"]
+    out = []
+    by_cell = {(r["dataset"], r["budget"], r["method"], r["seed"]): r for r in rows}
+    for (ds, budget, method), grp in sorted(_group(rows, ("dataset", "budget", "method")).items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        aug = grp[0].get("augment")
+        control = controls.get((grp[0].get("head"), grp[0].get("factor")))
+        if aug in (None, "none", "repeat") or control is None:
+            continue
+        cells, helps, n = [], "no", 0
+        for m in metrics:
+            d = [g[m] - by_cell[(ds, budget, control, g["seed"])][m] for g in grp
+                 if (ds, budget, control, g["seed"]) in by_cell and _finite(g.get(m)) and _finite(by_cell[(ds, budget, control, g["seed"])].get(m))]
+            n = max(n, len(d))
+            mean, lo, hi = difference_interval(d, m, grp) if d else (float("nan"),) * 3
+            cells.append(format_interval(mean, lo, hi) if d else "n/a")
+            if m == metrics[0] and d and np.isfinite(lo) and (lo > 0 if m != "ece" else hi < 0):
+                helps = "yes"
+        out.append([ds, budget, method, control, n] + cells + [helps])
+    return header, out
+
+
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
@@ -192,6 +223,13 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
             "Per seed, the method's metric minus the baseline's on the same training pairs; "
             "mean and 95% interval over seeds (Student-t on the logit scale of the difference's range).",
         ], tables=[(dheader, diffs)]))
+
+    cheader, crows = control_tables(rows, metrics)
+    if crows:
+        sections.append(Section("Synthesis against its control (repeat)", paragraphs=[
+            "Per seed, the synthesis method's metric minus that of the same head trained on the real pairs "
+            "repeated k times (the same weights and training steps, no new information); mean and 95% interval "
+            "over seeds. A synthesis helps only where this interval is clear of 0."], tables=[(cheader, crows)]))
 
     # Per-subset accuracy (datasets with a subset column), at every budget.
     sub_rows = [r for r in rows if r.get("subset_accuracy")]
@@ -272,6 +310,8 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     md = [f"# {title or config.get('name', 'experiment')}", "", *(intro or []), "", markdown_table(header, table)]
     if diffs:
         md += ["", f"## Paired differences against {baseline}", "", markdown_table(dheader, diffs)]
+    if crows:
+        md += ["", "## Synthesis against its control (repeat)", "", markdown_table(cheader, crows)]
     paths["summary_md"] = write_text_atomic(out / "summary.md", "\n".join(md) + "\n")
     meta = f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; " \
            f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"
