@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +37,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import new_run_id, record_rows  # noqa: E402
 
 
 def main() -> None:
@@ -82,6 +86,12 @@ def main() -> None:
     ray_s = time.perf_counter() - t0
     print(f"ray     end to end     : {ray_s:7.1f} s  {n / ray_s:7.1f} texts/s ({args.num_workers} actors x 1 CPU)")
     ray.shutdown()
+    run = new_run_id()
+    rows = [
+        {"backend": "local (this process)", "texts": n, "seconds": stats.seconds, "texts_per_s": n / stats.seconds, "note": "embedding only"},
+        {"backend": "local, with model load", "texts": n, "seconds": stats.seconds + load_s, "texts_per_s": n / (stats.seconds + load_s), "note": ""},
+        {"backend": f"Ray, {args.num_workers} actors x 1 CPU", "texts": n, "seconds": ray_s, "texts_per_s": n / ray_s, "note": "end to end, local Ray start excluded"},
+    ]
 
     # -- the two caches agree ---------------------------------------------------------------------------
     worst = 0.0
@@ -91,16 +101,21 @@ def main() -> None:
     print(f"same texts in both caches; largest vector difference {worst:.2e}")
 
     # -- how fast the driver alone can write shards (the ceiling of the Ray backend's throughput) -----
-    dim, rows, shards = args.driver_dim, args.shard_size * 4, 4
+    dim, rows_per, shards = args.driver_dim, args.shard_size * 4, 4
     sink = EmbeddingCache(tmp / "driver")
-    vectors = np.random.default_rng(0).standard_normal((rows, dim)).astype(np.float32)
+    vectors = np.random.default_rng(0).standard_normal((rows_per, dim)).astype(np.float32)
     t0 = time.perf_counter()
     for s in range(shards):
-        sink.write_shard("bench.text", [f"text {s}-{i} " + "x" * 200 for i in range(rows)], vectors)
+        sink.write_shard("bench.text", [f"text {s}-{i} " + "x" * 200 for i in range(rows_per)], vectors)
     write_s = time.perf_counter() - t0
-    mb = shards * rows * dim * 4 / 2**20
-    print(f"driver  shard writes   : {shards * rows / write_s:7.0f} texts/s of {dim}-d vectors "
+    mb = shards * rows_per * dim * 4 / 2**20
+    print(f"driver  shard writes   : {shards * rows_per / write_s:7.0f} texts/s of {dim}-d vectors "
           f"({mb / write_s:.0f} MiB/s, fsync included)")
+    rows.append({"backend": "driver shard writes alone", "texts": shards * rows_per, "seconds": write_s,
+                 "texts_per_s": shards * rows_per / write_s, "note": f"{dim}-d vectors, {mb / write_s:.0f} MiB/s, fsync included"})
+    for row in rows:
+        row.update(max_abs_difference=worst, load=os.getloadavg()[0])
+    record_rows("embed_scaling", "embed_scaling", rows, run=run)
 
 
 if __name__ == "__main__":

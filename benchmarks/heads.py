@@ -32,18 +32,14 @@ import os
 import time
 from pathlib import Path
 
+import sys
+
 import numpy as np
-from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import new_run_id, record_rows, seed_interval  # noqa: E402
 
 HEADS = ("bt-linear", "bt-mlp", "clf-mlp", "clf-lgbm")
-
-
-def interval(values) -> tuple[float, float]:
-    """Mean and half-width of the 95% t-interval over seeds."""
-    v = np.asarray(values, dtype=np.float64)
-    if len(v) < 2:
-        return float(v.mean()), float("nan")
-    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
 
 
 def hh_splits(data: Path, cache: Path, seeds):
@@ -116,23 +112,29 @@ def main() -> None:
     if args.only in (None, "alpaca"):
         run("alpaca", alpaca_splits(args.data, args.alpaca_train, args.alpaca_test, seeds), results)
 
-    print(f"\ntest accuracy, mean over {args.seeds} seeds with 95% t-interval (fit seconds, mean)")
+    run = new_run_id()
+    print(f"\ntest accuracy, mean over {args.seeds} seeds with 95% interval (logit-scale t; fit seconds, mean)")
     datasets = [d for d in ("hh", "alpaca") if (d, "bt-linear") in results]
-    print(f"{'head':12s}" + "".join(f"{d:>28s}" for d in datasets))
-    for head in HEADS:
-        cells = []
-        for d in datasets:
-            m, h = interval(results[(d, head)])
-            cells.append(f"{m:.4f} +- {h:.4f} ({np.mean(results[(d, head, 'seconds')]):5.1f} s)")
-        print(f"{head:12s}" + "".join(f"{c:>28s}" for c in cells))
-
-    print("\npaired differences (same seeds and splits), mean with 95% t-interval")
+    rows = []
     for d in datasets:
-        for clf, bt in (("clf-mlp", "bt-mlp"), ("clf-lgbm", "bt-mlp"), ("clf-mlp", "bt-linear")):
-            diff = np.array(results[(d, clf)]) - np.array(results[(d, bt)])
-            m, h = interval(diff)
-            verdict = "classifier better" if m - h > 0 else "BT better" if m + h < 0 else "no significant difference"
-            print(f"  {d:7s} {clf} - {bt}: {m:+.4f} +- {h:.4f}  ({verdict})")
+        for head in HEADS:
+            m, lo, hi = seed_interval(results[(d, head)])
+            secs = float(np.mean(results[(d, head, "seconds")]))
+            print(f"  {d:7s} {head:10s} {m:.4f} [{lo:.4f}, {hi:.4f}] ({secs:5.1f} s)")
+            rows.append({"dataset": d, "head": head, "seeds": len(results[(d, head)]), "accuracy": m,
+                         "lo": lo, "hi": hi, "fit_seconds": secs, "min_accuracy": float(np.min(results[(d, head)]))})
+    record_rows("heads", "heads_accuracy", rows, run=run)
+
+    print("\npaired differences (same seeds and splits), mean with 95% interval")
+    rows = []
+    for d in datasets:
+        for a, b in (("bt-linear", "bt-mlp"), ("clf-mlp", "bt-mlp"), ("clf-lgbm", "bt-mlp"), ("clf-mlp", "bt-linear")):
+            diff = np.array(results[(d, a)]) - np.array(results[(d, b)])
+            m, lo, hi = seed_interval(diff, low=-1.0, high=1.0)
+            verdict = f"{a} better" if lo > 0 else f"{b} better" if hi < 0 else "no significant difference"
+            print(f"  {d:7s} {a} - {b}: {m:+.4f} [{lo:+.4f}, {hi:+.4f}]  ({verdict})")
+            rows.append({"dataset": d, "comparison": f"{a} - {b}", "difference": m, "lo": lo, "hi": hi, "verdict": verdict})
+    record_rows("heads", "heads_differences", rows, run=run)
 
     if "hh" in datasets:
         accs = {head: results[("hh", head)][0] for head in HEADS}

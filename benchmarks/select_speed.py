@@ -22,9 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import new_run_id, record_rows  # noqa: E402
 
 
 def main() -> None:
@@ -66,6 +71,8 @@ def main() -> None:
         acc += float(np.einsum("ij,ij->", D @ A, D))
     floor, floor_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"floor (one pass through a {args.dim}x{args.dim} matrix product): {floor:.2f} s wall, {floor_cpu:.2f} s CPU")
+    run, common = new_run_id(), {"candidates": len(pool), "dim": args.dim, "k": args.k}
+    rows = [{"what": "floor: one pass through an h x h product", **common, "wall_s": floor, "cpu_s": floor_cpu, "ratio_wall": 1.0, "ratio_cpu": 1.0}]
 
     # ---- D-optimal, end to end (model outputs, pair rows, initial gains, 1,000 greedy steps),
     # with both exact greedy methods; they must choose the same pairs
@@ -78,6 +85,8 @@ def main() -> None:
         print(f"D-optimal ({method}): {total:.2f} s wall, {cpu:.2f} s CPU for {args.k:,} picks "
               f"({1000 * total / args.k:.1f} ms per pick); ratio to floor {total / floor:.2f}x wall, "
               f"{cpu / floor_cpu:.2f}x CPU; target < 60 s wall: {'met' if total < 60 else 'MISSED'}", flush=True)
+        rows.append({"what": f"D-optimal ({method})", **common, "wall_s": total, "cpu_s": cpu,
+                     "ratio_wall": total / floor, "ratio_cpu": cpu / floor_cpu})
     if len(picks) == 2:
         same = np.array_equal(*picks.values())
         print(f"lazy and update chose the same {args.k:,} pairs in the same order: {same}")
@@ -89,6 +98,11 @@ def main() -> None:
         total_p, cpu_p = time.perf_counter() - t0, time.process_time() - c0
         print(f"past-aware D-optimal ({args.past:,} labelled): {total_p:.2f} s wall, {cpu_p:.2f} s CPU; "
               f"ratio to floor {total_p / floor:.2f}x wall, {cpu_p / floor_cpu:.2f}x CPU")
+        rows.append({"what": f"past-aware D-optimal ({args.past:,} labelled)", **common, "wall_s": total_p, "cpu_s": cpu_p,
+                     "ratio_wall": total_p / floor, "ratio_cpu": cpu_p / floor_cpu})
+    for row in rows:
+        row["load"] = os.getloadavg()[0]
+    record_rows("select_speed", "select_speed", rows, run=run)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import new_run_id, record_rows  # noqa: E402
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -177,6 +180,7 @@ def main() -> None:
             print(f"{'clients':>7} {'cache':>5} {'requests':>8} {'rewards':>7} {'wall s':>7} {'rewards/s':>9} "
                   f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
             total_errors = 0
+            run, rows = new_run_id(), []
             for conc, bodies in zip(args.concurrency, levels):
                 for label in ("cold", "warm"):
                     r = asyncio.run(_load(url, bodies, conc))
@@ -185,6 +189,9 @@ def main() -> None:
                           f"{r['rewards_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6}")
                     if r["first_error"]:
                         print(f"  first error: {r['first_error']}")
+                    rows.append({"clients": conc, "cache": label, "per_request": args.per_request, "load": os.getloadavg()[0],
+                                 **{k: r[k] for k in ("requests", "rewards", "wall_s", "rewards_per_s", "p50_ms", "p99_ms", "errors")}})
+            record_rows("serve_load", "serve_load", rows, run=run)
             stats = httpx.get(url + "/info").json()["stats"]
             print(f"server: {stats['jobs']} requests in {stats['batches']} batches "
                   f"({stats['items'] / max(stats['batches'], 1):.1f} texts per batch), "

@@ -21,10 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import new_run_id, record_rows  # noqa: E402
 
 
 def load_pairs(data: Path, n_train: int, n_test: int, seed: int):
@@ -83,16 +87,23 @@ def main() -> None:
         "PreferenceClassifierMLP": lambda s: PreferenceClassifierMLP(random_state=s),
         "PreferenceClassifierLGBM": lambda s: PreferenceClassifierLGBM(random_state=s),
     }
+    run, load = new_run_id(), os.getloadavg()[0]
+    rows = []
     print(f"\n{'head':28s} {'fit s (median)':>14s} {'min s':>7s} {'epochs/trees':>12s} {'test acc':>9s}")
     for name, make in heads.items():
         r = fit_timed(make, X, X_test, args.repeats)
         print(f"{name:28s} {r['seconds']:14.2f} {r['min_s']:7.2f} {str(r['kept'] or '-'):>12s} {r['accuracy']:9.4f}",
               flush=True)
+        rows.append({"head": name, "repeats": args.repeats, **r})
 
     print(f"\n{'ensemble (' + str(args.members) + ' members)':28s} {'fit s':>14s} {'test acc':>9s}")
     for name, head in (("of BradleyTerryLinear", BradleyTerryLinear()), ("of BradleyTerryMLP", BradleyTerryMLP())):
         r = fit_timed(lambda s: RewardEnsemble(head, n_members=args.members, random_state=s), X, X_test, 1)
         print(f"{name:28s} {r['seconds']:14.2f} {r['accuracy']:9.4f}", flush=True)
+        rows.append({"head": f"RewardEnsemble ({args.members} members) {name}", "repeats": 1, **r})
+    for row in rows:
+        row.update(pairs=len(X), load_start=load, load_end=os.getloadavg()[0])
+    record_rows("train_speed", "train_speed", rows, run=run)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,37 @@ def toy_pairs() -> np.ndarray:
     swap = (E[:, 0] @ w) < (E[:, 1] @ w)
     E[swap] = E[swap][:, ::-1]
     return E.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- saved models
+# Real reward models saved with save_model (tests/_saved_models.py), built on first use and
+# shared by the models, serve and integrations tests. Loaded by path: test folders are not
+# packages under --import-mode=importlib.
+_spec = importlib.util.spec_from_file_location("_prefspace_saved_models", Path(__file__).with_name("_saved_models.py"))
+_saved_models = sys.modules.setdefault("_prefspace_saved_models", importlib.util.module_from_spec(_spec))
+if not hasattr(_saved_models, "saved_models"):
+    _spec.loader.exec_module(_saved_models)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled all-MiniLM-L6-v2 encoder (separate layout), loaded once."""
+    return _saved_models.minilm_encoder()
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory, alpaca_dir, minilm) -> dict:
+    """{"bt": BradleyTerryMLP dir, "ensemble": 3-member linear ensemble dir}, saved with save_model."""
+    return _saved_models.saved_models(tmp_path_factory.getbasetemp() / "serve-models", alpaca_dir, minilm)
+
+
+@pytest.fixture(scope="session")
+def train_pairs(alpaca_dir):
+    """The 60 AlpacaEval training pairs (texts and their precomputed MiniLM rows)."""
+    return _saved_models.training_pairs(alpaca_dir)
+
+
+@pytest.fixture(scope="session")
+def short_pairs(train_pairs) -> list[int]:
+    """Indices of 8 training pairs with short texts (cheap to embed, never truncated)."""
+    return _saved_models.short_pair_indices(train_pairs, 8, max_chars=1200)

@@ -9,7 +9,8 @@ The public entry points live in one subpackage per stage of the data flow::
                            PreferenceClassifierLGBM, RewardEnsemble, save_model, load_model
     prefspace.synth        LatentSynthesizer (LENS) and augmentation baselines
     prefspace.select       active-labeling strategies and candidate pools
-    prefspace.experiments  experiment grids, the active-learning simulation, the demo
+    prefspace.experiments  train_reward_model, score/evaluate/select with a saved model,
+                           experiment grids, the active-learning simulation, the demo
     prefspace.serve        HTTP reward server
 
 Each stage imports only the stages listed above it (``tests/test_architecture.py`` checks).

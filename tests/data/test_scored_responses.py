@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prefspace.data import load_scored_responses
+from prefspace.data import load_scored_responses, read_responses
 from prefspace.exceptions import DataError
 
 
@@ -101,3 +101,69 @@ def test_unknown_prompt_id_names_the_line_and_can_be_skipped(tmp_path):
 def test_bad_scored_rows(rows, match, tmp_path):
     with pytest.raises(DataError, match=match):
         load_scored_responses(write_jsonl(tmp_path / "s.jsonl", rows))
+
+
+# ----------------------------------------------------------------------------- read_responses: scores optional
+
+
+def test_read_responses_lists_completions_and_optional_scores(tmp_path):
+    rows = [
+        {"prompt": "p", "responses": ["a", "b"], "score": [1.0, None]},
+        {"prompt": [{"role": "user", "content": "q"}], "response": [{"role": "assistant", "content": "c"}]},
+        {"prompt": "p", "response": "d", "score": 2, "note": "x"},
+    ]
+    sr = read_responses(write_jsonl(tmp_path / "c.jsonl", rows), keep_records=True)
+    assert sr.ids == ["0.0", "0.1", "1", "2"] and sr.responses == ["a", "b", "c", "d"]
+    assert sr.prompt_index.tolist() == [0, 0, 1, 0] and sr.n_prompts == 2
+    assert np.isnan(sr.scores[[1, 2]]).all() and sr.scores[[0, 3]].tolist() == [1.0, 2.0]
+    assert sr.info["scored_responses"] == 2 and sr.info["list_rows"] == 1
+    assert sr.records[0] is sr.records[1] and sr.records[3]["note"] == "x"
+    assert sr.extra == {"note": [None, None, None, "x"]}
+    with pytest.raises(DataError, match=r"c.jsonl:1: 'score\[1\]' is empty \(null\)"):
+        load_scored_responses(tmp_path / "c.jsonl")  # scores required: every response needs one
+    rows[0]["score"] = [1.0, 0.5]
+    with pytest.raises(DataError, match=r"c.jsonl:2: missing key 'score'"):
+        load_scored_responses(write_jsonl(tmp_path / "c.jsonl", rows))
+
+
+def test_read_responses_without_any_score_column(tmp_path):
+    sr = read_responses(write_jsonl(tmp_path / "c.jsonl", [{"prompt": "p", "response": "a"}]))
+    assert sr.info["score_key"] is None and np.isnan(sr.scores).all()
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ([{"prompt": "p", "response": "a", "score": "high"}], r":1: 'score' must be a number"),
+        ([{"prompt": "p", "responses": ["a", "b"], "score": 1.0}], r":1: 'score' must be a list of 2 scores"),
+        ([{"prompt": "p", "responses": []}], r":1: 'responses' must be a non-empty list"),
+        ([{"prompt": "p", "response": ["a", "b"]}], r":1: 'response' must be text.*put the list under 'responses'"),
+        ([{"prompt_id": 3, "response": "a"}], r":1: missing key 'prompt'.*pass it with --prompts"),
+        ([{"prompt": "", "response": "a"}], r":1: 'prompt' is empty text"),
+        ([{"prompt": "p", "response": "a", "id": "x"}, {"prompt": "p", "response": "b", "id": "x"}],
+         r":2: id 'x' was already used at .*:1"),
+    ],
+)
+def test_read_responses_bad_rows_name_the_line(rows, match, tmp_path):
+    kwargs = {"id_key": "id"} if "id" in rows[0] else {}
+    with pytest.raises(DataError, match=match):
+        read_responses(write_jsonl(tmp_path / "c.jsonl", rows), **kwargs)
+
+
+def test_every_file_rule_applies_to_response_files(tmp_path):
+    rows = [{"prompt": "p", "response": "a", "score": 1}, {"prompt": "p", "response": "b", "score": 0}]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert read_responses(bom).responses == ["a", "b"]
+    (tmp_path / "c.csv").write_bytes(b"\xef\xbb\xbfprompt,response,score\np,a,1\np,b,0\n")
+    assert read_responses(tmp_path / "c.csv").scores.tolist() == [1.0, 0.0]
+    full = gzip.compress(text.encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(full[: len(full) // 2])
+    (tmp_path / "plain.jsonl.gz").write_bytes(text.encode())
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"prompt": "p", "response": "caf\xe9"}\n')
+    for name, match in (("cut.jsonl.gz", "not a valid gzip file"), ("plain.jsonl.gz", "not a valid gzip file"),
+                        ("latin1.jsonl", r"latin1.jsonl:1: bytes that are not UTF-8")):
+        with pytest.raises(DataError, match=match) as err:
+            read_responses(tmp_path / name)
+        assert name in str(err.value)

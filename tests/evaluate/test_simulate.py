@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from prefspace.data import ScoredResponses
-from prefspace.evaluate import pairs_from_scores, transform_scores
+from prefspace.evaluate import can_label, label_pairs, pairs_from_scores, transform_scores
 from prefspace.exceptions import ConfigError, DataError
 
 
@@ -122,3 +122,26 @@ def test_bad_options_are_refused():
         pairs_from_scores(s, 5, noise="bt", beta=0)
     with pytest.raises(ConfigError, match="n_pairs must be a positive integer"):
         pairs_from_scores(s, 0)
+
+
+def test_the_annotator_rule_noiseless_and_bradley_terry():
+    assert label_pairs([0.9, 0.1], [0.2, 0.5]).tolist() == [True, False]
+    assert can_label([1.0, 1.0], [1.0, 2.0]).tolist() == [False, True]
+    with pytest.raises(ConfigError, match="equal gold"):
+        label_pairs([1.0, 0.3], [1.0, 0.2])
+    # Bradley-Terry: a tie is a fair coin, a gap of 2 wins with sigmoid(2) = 0.881
+    n = 20_000
+    ties = label_pairs(np.zeros(n), np.zeros(n), "bt", 1.0, seed=0)
+    assert ties.mean() == pytest.approx(0.5, abs=0.02)
+    gap2 = label_pairs(np.full(n, 2.0), np.zeros(n), "bt", 1.0, seed=1)
+    assert gap2.mean() == pytest.approx(1 / (1 + np.exp(-2.0)), abs=0.02)
+    # huge gaps do not overflow (expit): the better one always wins
+    with np.errstate(over="raise"):
+        assert label_pairs([1e6], [-1e6], "bt", 10.0, seed=0).tolist() == [True]
+    assert can_label([3.0], [3.0], "bt").tolist() == [True]
+
+
+def test_noiseless_draws_never_hold_a_tie():
+    s = _scored(scores=np.round(np.random.default_rng(0).random(120), 1))  # many equal golds
+    sp = pairs_from_scores(s, 150, seed=0)
+    assert (s.scores[sp.chosen] > s.scores[sp.rejected]).all()

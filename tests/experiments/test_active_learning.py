@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prefspace.data import load_scored_responses
+from prefspace.data import ScoredResponses, load_scored_responses
 from prefspace.embed import scored_response_features
+from prefspace.evaluate import pairs_from_scores
 from prefspace.exceptions import ConfigError
 from prefspace.experiments import run_active_learning
-from prefspace.experiments.active_learning import _label_pairs
+from prefspace.experiments.active_learning import _labelable
+from prefspace.select import make_pool
 
 TIMINGS = ("fit_seconds", "select_seconds")
 
@@ -77,13 +79,32 @@ def test_augment_adds_synthetic_pairs_that_cost_no_labels(alpaca):
     assert seen == [25, 50]
 
 
-def test_labels_follow_gold_noiselessly_and_ties_are_a_coin():
-    rows = np.array([[0, 1], [1, 0], [2, 3], [2, 3]])
-    gold = np.array([1.0, 0.0, 0.5, 0.5])
-    wins = _label_pairs(rows, gold, "none", 1.0, np.random.default_rng(0))
-    assert wins[:2].tolist() == [True, False]
-    draws = np.array([_label_pairs(rows[2:], gold, "none", 1.0, np.random.default_rng(s)) for s in range(50)])
-    assert 0 < draws.mean() < 1  # ties are not always decided the same way
+def test_active_and_passive_cells_label_by_one_rule():
+    """The active pool holds exactly the pairs pairs_from_scores can draw: no ties when noiseless."""
+    gold = np.array([0.0, 0.0, 1.0, 2.0, 5.0, 5.0, 5.0, 7.0])  # many ties
+    prompt_index = np.repeat([0, 1], 4)
+    F = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    pool = make_pool(F, prompt_index, "within")
+    scored = ScoredResponses(prompts=["p", "q"], prompt_ids=["0", "1"], prompt_index=prompt_index,
+                             responses=[str(i) for i in range(8)], scores=gold, ids=[str(i) for i in range(8)])
+    for noise, n_labelable in (("none", 8), ("bt", 12)):
+        kept = _labelable(pool, gold, noise)
+        active = {frozenset(r) for r in kept.rows(np.arange(len(kept))).tolist()}
+        drawn = pairs_from_scores(scored, n_labelable, noise=noise, seed=0)
+        passive = {frozenset(p) for p in zip(drawn.chosen.tolist(), drawn.rejected.tolist())}
+        assert active == passive and len(active) == n_labelable
+        with pytest.raises(ConfigError, match="distinct labelable pairs"):
+            pairs_from_scores(scored, n_labelable + 1, noise=noise, seed=0)
+    assert _labelable(pool, gold, "bt") is pool
+
+
+def test_noiseless_active_learning_never_labels_a_tie(alpaca):
+    F, prompts, gold = alpaca
+    coarse = np.round(gold, 1)  # most responses now share their gold with others
+    # label_pairs refuses a tied pair in noiseless mode, so one tied pick would stop the run
+    recs = run_active_learning(F, prompts, coarse, strategy="uncertainty", batch_size=30, budget=60,
+                               n_candidates=3000, seed=0)
+    assert [r["labels"] for r in recs] == [30, 60]
 
 
 def test_bad_budget_is_refused(alpaca):

@@ -15,12 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from scipy.special import expit
 
 from prefspace.cli import main
-from prefspace.experiments.config import load_config, parse_overrides
-from prefspace.experiments.experiment import read_results, run_experiment
-from prefspace.experiments.summarize import write_outputs
+from prefspace.evaluate import evaluate_pairs
 from prefspace.exceptions import ConfigError
+from prefspace.experiments.config import load_config, parse_overrides
+from prefspace.experiments.experiment import _run_lock, read_results, run_experiment
+from prefspace.experiments.summarize import write_outputs
+from prefspace.models import BradleyTerryLinear
 
 # Fields that legitimately differ between two runs of the same cell.
 TIMING = {"seconds", "augment_seconds"}
@@ -119,7 +122,8 @@ def test_grid_outputs_report_with_its_plots_and_parallel_equals_serial(toy_confi
         assert r["n_train"] == r["budget"] and 0.0 <= r["accuracy"] <= 1.0
         if r["method"] == "linear":  # a linear head fits the hidden direction well
             assert r["accuracy"] > 0.7
-        assert r["acc_ci_low"] <= r["accuracy"] <= r["acc_ci_high"]
+        assert r["ci_low"] <= r["accuracy"] <= r["ci_high"]
+        assert r["n_pairs"] == 200 and not any(k.startswith("acc_ci") for k in r)  # evaluate_pairs' names
     # Two spawned workers give the same rows (linear cells only: spawning torch twice is slow on CI).
     linear_only = dict(cfg, methods=[m for m in cfg["methods"] if m["name"] == "linear"])
     parallel = run_experiment(linear_only, tmp_path / "parallel", jobs=2)
@@ -141,15 +145,57 @@ def test_grid_outputs_report_with_its_plots_and_parallel_equals_serial(toy_confi
     assert "http://" not in html and "https://" not in html  # nothing fetched when opened
 
 
+def test_a_cell_reports_what_evaluate_pairs_reports(toy_config, tmp_path):
+    """One evaluation path: a cell's metrics are evaluate_pairs' on the same model and test pairs."""
+    cfg = load_config(toy_config, {"seeds": [1], "budgets": [60], "baseline": "linear",
+                                   "methods": [{"name": "linear", "head": "BradleyTerryLinear"}]})
+    (row,) = run_experiment(cfg, tmp_path / "one", jobs=1)
+    train, test = np.load(cfg["datasets"][0]["train"]), np.load(cfg["datasets"][0]["test"])
+    order = np.random.default_rng(1).permutation(len(train))  # the cell's nested draw for seed 1
+    model = BradleyTerryLinear().fit(train[order[:60]])
+    expected = evaluate_pairs(model, test, random_state=1)
+    for key in ("accuracy", "ci_low", "ci_high", "n_pairs", "loss", "margin", "mean_reward", "ece"):
+        assert row[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-6), key
+    assert row["reliability"]["count"] == expected["reliability"]["count"]
+
+
+def test_run_lock_refuses_a_live_run_and_takes_over_a_stale_lock(tmp_path):
+    out = tmp_path / "locked"
+    out.mkdir()
+    lock = out / ".running"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(str(dead.pid))  # a killed run's lock
+    with _run_lock(out):
+        assert lock.read_text() == str(os.getpid())
+        with pytest.raises(ConfigError, match="being written by another experiment run"):
+            with _run_lock(out):  # a second run in this very process
+                pass
+    assert not lock.exists()
+    lock.write_text(str(os.getpid()))  # our pid, but not our lock: an earlier process had this pid
+    with _run_lock(out):
+        pass
+    assert not lock.exists()
+
+
 _KILLABLE = textwrap.dedent(
     """
-    import sys, time
+    import pathlib, sys, threading
     from prefspace.experiments.config import load_config
     from prefspace.experiments.experiment import run_experiment
 
     cfg = load_config(sys.argv[1])
-    # A pause after each finished cell gives the test time to kill the run between cells.
-    run_experiment(cfg, sys.argv[2], jobs=1, progress=lambda done, total, row: time.sleep(0.4 if row else 0))
+    finished = []
+
+    def progress(done, total, row):
+        # After the third finished cell: say so, then wait forever for the test's SIGKILL.
+        if row is not None:
+            finished.append(row)
+            if len(finished) == 3:
+                pathlib.Path(sys.argv[3]).write_text("3")
+                threading.Event().wait()
+
+    run_experiment(cfg, sys.argv[2], jobs=1, progress=progress)
     """
 )
 
@@ -158,21 +204,22 @@ def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run
     out = tmp_path / "killed"
     script = tmp_path / "run.py"
     script.write_text(_KILLABLE)
-    proc = subprocess.Popen([sys.executable, str(script), str(toy_config), str(out)], env=dict(os.environ))
+    marker = tmp_path / "three-cells-done"
+    proc = subprocess.Popen([sys.executable, str(script), str(toy_config), str(out), str(marker)], env=dict(os.environ))
     results = out / "results.jsonl"
-    deadline = time.time() + 90
+    deadline = time.monotonic() + 300
     try:
-        while time.time() < deadline:
-            if results.exists() and len(results.read_text().splitlines()) >= 3:
-                break
+        while not marker.exists():  # poll the condition: the child is parked after its third cell
             if proc.poll() is not None:
                 pytest.fail(f"the run ended (rc {proc.returncode}) before it could be interrupted")
+            if time.monotonic() > deadline:
+                pytest.fail("the run never finished three cells")
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
     before = read_results(results)
-    assert 3 <= len(before) < 12, "the kill must land mid-run"
+    assert len(before) == 3, "the kill lands after exactly three finished cells"
     assert (out / ".running").exists()  # the killed run's lock stays behind; the rerun clears it
     # A write cut short by the kill leaves half a line; the rerun ignores it.
     with open(results, "a") as f:
@@ -217,7 +264,7 @@ def scored_config(tmp_path: Path) -> Path:
     P = rng.normal(size=(n_prompts, dim)).astype(np.float16)
     R = rng.normal(size=(n_prompts * per, dim)).astype(np.float16)
     w = rng.normal(size=dim)
-    gold = 1 / (1 + np.exp(-(R.astype(np.float64) @ w)))
+    gold = expit(R.astype(np.float64) @ w)
     data = tmp_path / "bon"
     data.mkdir()
     np.save(data / "p.npy", P)

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import t as student_t
 
 from prefspace.evaluate.report import Section, format_interval, markdown_table, mean_interval, write_html_report
-from prefspace.experiments.summarize import budget_curves, pooled_reliability, summary_tables
+from prefspace.experiments.summarize import budget_curves, flat_rows, pooled_reliability, summary_tables
 
 
 def _row(method, seed, acc, budget=10, **extra):
@@ -58,7 +58,7 @@ def test_bounded_intervals_stay_inside_the_range():
 
 
 def test_one_seed_shows_the_runs_own_interval():
-    rows = [_row("m", 0, 0.7, acc_ci_low=0.62, acc_ci_high=0.77)]
+    rows = [_row("m", 0, 0.7, ci_low=0.62, ci_high=0.77)]
     _, table, _, _ = summary_tables(rows, "m", ["accuracy", "ece"])
     assert table[0][4] == "0.700 [0.620, 0.770]"
     assert budget_curves(rows)["d"]["m"]["low"] == [0.62]
@@ -77,8 +77,9 @@ def test_budget_curves_sort_budgets():
 
 
 def test_pooled_reliability_sums_bins_over_seeds():
-    a = {"reliability": {"count": [2, 0], "prob_sum": [0.4, 0.0], "pos_sum": [0.0, 0.0]}}
-    b = {"reliability": {"count": [0, 2], "prob_sum": [0.0, 1.6], "pos_sum": [0.0, 2.0]}}
+    # evaluate_pairs' bins: an empty bin's means are NaN in memory and null once read from JSON
+    a = {"reliability": {"count": [2, 0], "mean_prob": [0.2, float("nan")], "frac_pos": [0.0, float("nan")]}}
+    b = {"reliability": {"count": [0, 2], "mean_prob": [None, 0.8], "frac_pos": [None, 1.0]}}
     out = pooled_reliability([a, b])
     assert out["count"].tolist() == [2, 2]
     assert out["mean_prob"].tolist() == pytest.approx([0.2, 0.8])
@@ -109,3 +110,11 @@ def test_synthesis_is_compared_with_repeat_at_the_same_head_and_factor():
     assert by["mlp+lens"][3] == "mlp+repeat" and by["mlp+lens"][4] == 3 and by["mlp+lens"][-1] == "yes"
     assert by["mlp+pca"][-1] == "no"
     assert by["mlp+lens"][5] == format_interval(*mean_interval([0.04, 0.04, 0.045], bounds=(-1, 1)))
+
+
+def test_flat_rows_spread_subsets_into_columns():
+    row = _row("m", 0, 0.75, subsets={"per_subset": {"x": {"n_pairs": 3, "accuracy": 1.0}, "y": {"n_pairs": 1, "accuracy": 0.0}},
+                                        "weighted": 0.75, "macro": 0.5}, reliability={"count": [1]})
+    (flat,) = flat_rows([row])
+    assert flat["acc[x]"] == 1.0 and flat["acc[y]"] == 0.0 and flat["subset_weighted"] == 0.75
+    assert "subsets" not in flat and "reliability" not in flat

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
@@ -15,17 +14,18 @@ from prefspace.serve.batching import MicroBatcher
 class _LengthScorer:
     """Scores a response by its length; records the size of every call and its thread."""
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, gate: threading.Event | None = None):
         self.calls: list[int] = []
         self.threads: set[str] = set()
-        self.delay_s = delay_s
+        self.gate = gate  # when given, the first call waits for it: later jobs queue up meanwhile
 
     def __call__(self, prompts, responses):
         self.calls.append(len(responses))
         self.threads.add(threading.current_thread().name)
         if any(r == "BAD" for r in responses):
             raise DataError("response 'BAD' is not allowed")
-        time.sleep(self.delay_s)
+        if self.gate is not None and len(self.calls) == 1:
+            assert self.gate.wait(timeout=20), "the test never opened the gate"
         return [float(len(p) * 100 + len(r)) for p, r in zip(prompts, responses)]
 
 
@@ -34,12 +34,17 @@ def _run(coro):
 
 
 def test_concurrent_jobs_share_calls_and_get_their_own_results():
-    scorer = _LengthScorer(delay_s=0.01)
+    gate = threading.Event()
+    scorer = _LengthScorer(gate)
 
     async def main():
         batcher = MicroBatcher(scorer, max_batch=64, max_wait_s=0.05)
         await batcher.start()
-        jobs = [batcher.submit(["p" * k] * 3, ["x" * k, "y" * (k + 1), "z" * (k + 2)]) for k in range(1, 17)]
+        jobs = [asyncio.ensure_future(batcher.submit(["p" * k] * 3, ["x" * k, "y" * (k + 1), "z" * (k + 2)]))
+                for k in range(1, 17)]
+        while batcher.stats["jobs"] < 16:  # every job submitted while the first call is held
+            await asyncio.sleep(0)
+        gate.set()
         results = await asyncio.gather(*jobs)
         await batcher.stop()
         return results, batcher.stats
@@ -48,7 +53,7 @@ def test_concurrent_jobs_share_calls_and_get_their_own_results():
     for k, res in enumerate(results, start=1):
         assert res == [k * 100 + k, k * 100 + k + 1, k * 100 + k + 2]
     assert sum(scorer.calls) == 48
-    assert len(scorer.calls) < 16  # 16 jobs, fewer calls
+    assert len(scorer.calls) <= 2  # the first call, then everything that queued behind it
     assert max(scorer.calls) <= 64
     assert stats["jobs"] == 16 and stats["batches"] == len(scorer.calls)
     assert scorer.threads == {n for n in scorer.threads if n.startswith("prefspace-scorer")}

@@ -15,6 +15,8 @@ A column key left at ``None`` means "use the default name" (``prompt``, ``chosen
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional
 
 import typer
@@ -130,6 +132,13 @@ def preference_load_kwargs(values: Mapping[str, Any] | None = None, /, **kwargs:
     }
 
 
+def default_cache_dir() -> Path:
+    """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_HOME/embeddings``
+    (default ``~/.cache/prefspace/embeddings``)."""
+    home = os.environ.get("PREFSPACE_HOME")
+    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
+
+
 __all__ = [
     "DataArg",
     "PromptKey",
@@ -147,4 +156,5 @@ __all__ = [
     "Split",
     "Limit",
     "preference_load_kwargs",
+    "default_cache_dir",
 ]

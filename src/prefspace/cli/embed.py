@@ -33,17 +33,12 @@ from ._options import (
     SubsetKey,
     Ties,
     WeightKey,
+    default_cache_dir,
     preference_load_kwargs,
 )
 from ._scaling import Engine, GpusPerWorker, NumShards, NumWorkers, RayAddress, ShardIndex, echo_slice_summary, fill_cache
 
 _ROLE_LABEL = {"prompt": "prompts", "text": "responses", "joint": "prompt+response texts"}
-
-
-def default_cache_dir() -> Path:
-    """``$PREFSPACE_HOME/embeddings`` (default ``~/.cache/prefspace/embeddings``)."""
-    home = os.environ.get("PREFSPACE_HOME")
-    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
 
 
 def _progress_bar():

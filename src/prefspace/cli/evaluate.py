@@ -1,4 +1,8 @@
-"""``prefspace evaluate``, ``prefspace experiment`` and ``prefspace demo``."""
+"""``prefspace evaluate``, ``prefspace experiment`` and ``prefspace demo``.
+
+Each parses options, calls one function of :mod:`prefspace.experiments` (``evaluate_model``,
+``run_experiment`` with ``write_outputs``, ``run_demo``) and prints a summary.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..exceptions import ConfigError
 from . import app
 from ._options import (
     ChosenKey,
@@ -166,52 +169,20 @@ def evaluate(
     Scored data (--prompts): best-of-N with oracle and random, per-prompt Spearman and Kendall.
     Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
     """
-    from ..embed import EmbeddingCache
-    from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
+    from ..experiments.scoring import evaluate_model
 
-    reward_model, encoder = _load_model_and_encoder(model)
-    cache_dir = EmbeddingCache(cache or out / "cache")
+    result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
+                                   cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()))
     if prompts is None:
-        from ..data import load_preferences
-        from ..embed import embed_pairs
-
-        kwargs = preference_load_kwargs(locals())
-        dataset = load_preferences(data, **kwargs)
-        X = embed_pairs(dataset, encoder, cache=cache_dir).X
-        result = evaluate_pairs(reward_model, X, subsets=dataset.subset, n_boot=n_boot)
-        result["data"] = str(data)
-        headline = f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] on {result['n_pairs']} pairs; ECE {result['ece']:.4f}"
-        if dataset.subset is not None:
+        headline = (f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] "
+                    f"on {result['n_pairs']} pairs; ECE {result['ece']:.4f}")
+        if result.get("subsets"):
             per = ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in result["subsets"]["per_subset"].items())
             headline += f"\nper subset: {per}; weighted {result['subsets']['weighted']:.4f}"
     else:
-        import numpy as np
-
-        from ..data import load_scored_responses
-        from ..embed import embed_responses
-
-        scored = load_scored_responses(data, prompts=prompts, score_key=score_key)
-        rows = np.arange(len(scored))
-        if limit_prompts is not None:
-            rows = np.flatnonzero(scored.prompt_index < limit_prompts)
-        if rows.size == 0:
-            raise ConfigError("--limit-prompts left no responses to evaluate.")
-        row_prompts = scored.row_prompts()
-        F = embed_responses([row_prompts[i] for i in rows], [scored.responses[i] for i in rows], encoder, cache=cache_dir)
-        result = evaluate_scored(reward_model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
-        result["data"] = str(data)
         c = result["best_of_n"]
         headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
                     f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts")
-    paths = write_evaluation(result, out, title=f"Evaluation of {model.name}", meta=f"model {model}; data {data}")
     typer.echo(headline)
     typer.echo(f"metrics: {paths['metrics_json']}")
     typer.echo(f"report:  {paths['report_html']}")
-
-
-def _load_model_and_encoder(model_dir: Path):
-    """The saved model and the encoder it was trained with (rebuilt from model.json)."""
-    from ..models import load_model, load_model_encoder
-
-    encoder = load_model_encoder(model_dir)
-    return load_model(model_dir, encoder=encoder), encoder

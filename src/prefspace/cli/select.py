@@ -8,11 +8,13 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
+from ._choices import RegistryHelpCommand, check_choice
+from ._options import default_cache_dir
 
-_STRATEGY_HELP = "random, uncertainty, ensemble, d-optimal, past-aware or coreset (see docs/active-labeling.md)."
+_STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
 
 
-@app.command()
+@app.command(cls=RegistryHelpCommand)
 def select(
     model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` (save_model).", show_default=False)],
     pool: Annotated[str, typer.Argument(help="Candidate responses: rows of prompt + response (or prompt + responses list), scored or not.", show_default=False)],
@@ -39,41 +41,16 @@ def select(
     Each output line has the pair's texts and ids (pair_id, prompt, response_a, response_b, id_a,
     id_b, ...); add a "label" ("a", "b" or "tie") and read it back with --label-key label.
     """
-    from ..data import load_preferences
-    from ..embed import EmbeddingCache, embed_pairs, embed_responses
-    from ..models import load_model, load_model_encoder
-    from ..select import get_selector, make_pool
-    from ..select.candidates import match_labelled_rows, read_candidates, selection_records, write_jsonl
+    from ..experiments.scoring import select_for_labeling
 
-    selector = get_selector(strategy, lam=lam, random_state=seed)  # a bad name fails before any embedding
-    candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
-                                 id_key=id_key, join_key=join_key)
-    encoder = load_model_encoder(model)
-    head = load_model(model, encoder)
-    if cache is None:
-        from .embed import default_cache_dir
-
-        cache = default_cache_dir()
-    store = EmbeddingCache(cache)
-    E = embed_responses(candidates.row_prompts(), candidates.responses, encoder, store)
-    kind = "cross" if cross_prompt else "within"
-    full = make_pool(E, candidates.prompt_index, kind)
-    candidate_pool = full if len(full) <= max_candidates else full.sample(max_candidates, seed)
-
-    X_lab, exclude = None, None
-    if labelled is not None:
-        dataset = load_preferences(labelled)
-        X_lab = embed_pairs(dataset, encoder, store).X
-        rows = match_labelled_rows(candidates, dataset)
-        exclude = candidate_pool.index_of(rows) if len(rows) else None
-        exclude = None if exclude is None else exclude[exclude >= 0]
-
-    chosen = selector.select(candidate_pool, head, budget, labelled=X_lab, exclude=exclude)
-    records = selection_records(candidates, candidate_pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None))
-    write_jsonl(out, records)
-    n_excluded = 0 if exclude is None else len(exclude)
+    check_choice(strategy, "strategies", flag="--strategy")  # a bad name fails before any embedding
+    summary = select_for_labeling(
+        model, pool, out, budget=budget, strategy=strategy, labelled=labelled, cross_prompt=cross_prompt,
+        max_candidates=max_candidates, lam=lam, seed=seed, prompts=prompts, prompt_key=prompt_key,
+        response_key=response_key, id_key=id_key, join_key=join_key, cache=cache or default_cache_dir(),
+    )
     typer.echo(
-        f"wrote {len(records):,} pairs to {out} (strategy {strategy}, {kind}-prompt pool of {len(candidate_pool):,} "
-        f"candidates from {len(candidates):,} responses to {candidates.n_prompts:,} prompts"
-        + (f"; {n_excluded:,} already labelled" if labelled is not None else "") + ")"
+        f"wrote {summary['n_pairs']:,} pairs to {out} (strategy {strategy}, {summary['pool']}-prompt pool of "
+        f"{summary['n_candidates']:,} candidates from {summary['n_responses']:,} responses to {summary['n_prompts']:,} prompts"
+        + (f"; {summary['n_excluded']:,} already labelled" if labelled is not None else "") + ")"
     )

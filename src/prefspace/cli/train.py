@@ -3,23 +3,22 @@
 ``train`` reads preference pairs, embeds what the cache lacks, holds out a test set grouped by
 prompt (or reads one), optionally augments the training pairs, fits a reward head, prints the
 metrics and saves the model with ``metrics.json`` beside it. ``score`` loads a saved model and
-its encoder and writes a reward for every response of a file. Both parse options and call the
-library; nothing else.
+its encoder and writes a reward for every response of a file. Both parse options, call one
+library function (:func:`prefspace.experiments.train_reward_model`,
+:func:`prefspace.experiments.score_file`) and print what it returns; nothing else.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import numpy as np
 import typer
 
-from .._atomic import atomic_path, write_text_atomic
 from . import app
+from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
     ChosenKey,
     DataArg,
@@ -36,18 +35,9 @@ from ._options import (
     SubsetKey,
     Ties,
     WeightKey,
+    default_cache_dir,
     preference_load_kwargs,
 )
-
-HEAD_NAMES = ("bt-linear", "bt-mlp", "clf-mlp", "clf-lgbm")
-AUGMENT_METHODS = ("none", "repeat", "lens", "perturb", "gaussian", "mixup", "pca", "auto")
-
-
-def _cache_dir(cache: Optional[Path]) -> Path:
-    if cache is not None:
-        return cache
-    home = os.environ.get("PREFSPACE_HOME")
-    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -66,51 +56,23 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def _make_head(head: str, params: dict, seed: int):
-    from ..exceptions import ConfigError
-    from ..models import HEADS
-
-    cls = HEADS[head]
-    est = cls()
-    unknown = sorted(set(params) - set(est.get_params()))
-    if unknown:
-        raise ConfigError(
-            f"--param {unknown[0]!r} is not a parameter of {cls.__name__} ({head}); "
-            f"its parameters are: {', '.join(sorted(est.get_params()))}."
-        )
-    est.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
-    return est
-
-
-def _without_ties(dataset, label: str):
-    if dataset.tie is None or not dataset.tie.any():
-        return dataset
-    keep = np.flatnonzero(~dataset.tie)
-    typer.echo(f"{label}: {int(dataset.tie.sum())} tied pairs left out (a tie states no preference)", err=True)
-    return dataset.select(keep)
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
-@app.command()
+@app.command(cls=RegistryHelpCommand)
 def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (replaced if it holds a model).", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (see `prefspace embed --help`).")] = "all-MiniLM-L6-v2",
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
-    head: Annotated[str, typer.Option("--head", help="Reward head: bt-linear, bt-mlp, clf-mlp or clf-lgbm.")] = "bt-mlp",
+    head: Annotated[str, typer.Option("--head", help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).")] = "bt-linear",
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Head parameter NAME=VALUE (JSON value), repeatable, e.g. --param alpha=100.", show_default=False)] = None,
     ensemble: Annotated[int, typer.Option("--ensemble", min=1, help="Train an ensemble of K heads (bootstrap samples, different seeds).")] = 1,
-    aggregate: Annotated[str, typer.Option("--aggregate", help="Ensemble reward: mean, min or mean_minus_std.")] = "mean",
+    aggregate: Annotated[str, typer.Option("--aggregate", help="Ensemble reward: {aggregates}.")] = "mean",
     test: Annotated[Optional[str], typer.Option("--test", help="Test pairs (same columns as DATA); default: hold out --test-fraction of DATA's prompts.", show_default=False)] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="Share of DATA's pairs held out for testing, grouped by prompt (0: none).")] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split, the augmentation and the head.")] = 0,
-    augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: none, repeat (the control: copies), lens, perturb, gaussian, mixup, pca or auto.")] = "none",
+    augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: {augment_methods}.")] = "none",
     factor: Annotated[int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")] = 4,
+    vae_data: Annotated[Optional[str], typer.Option("--vae-data", help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.", show_default=False)] = None,
+    vae_prompts: Annotated[Optional[str], typer.Option("--vae-prompts", help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
@@ -132,136 +94,44 @@ def train(
     Embeds what the cache lacks, holds out a test set grouped by prompt (unless --test is
     given), fits the head, prints TRL-named metrics and writes OUT/metrics.json with the model.
     """
-    from .._validation import check_in
-    from ..data import load_preferences, split_by_prompt
-    from ..embed import EmbeddingCache, embed_pairs, get_encoder
-    from ..evaluate import reward_metrics
-    from ..models import RewardEnsemble, save_model
+    from ..experiments.training import train_reward_model
 
-    check_in(head, HEAD_NAMES, name="--head")
-    check_in(augment, AUGMENT_METHODS, name="--augment")
-    check_in(aggregate, ("mean", "min", "mean_minus_std"), name="--aggregate")
+    check_choice(head, "train_heads", flag="--head")
+    check_choice(augment, "augment_methods", flag="--augment")
+    check_choice(aggregate, "aggregates", flag="--aggregate")
+    params = _parse_params(param or [])
     start = time.perf_counter()
-
-    # ---- data: train and test pairs, no prompt on both sides
-    load_kwargs = preference_load_kwargs(locals())
-    dataset = _without_ties(load_preferences(data, **load_kwargs), str(data))
-    if test is not None:
-        load_kwargs.pop("limit", None)
-        train_ds, test_ds = dataset, _without_ties(load_preferences(test, **load_kwargs), str(test))
-    elif test_fraction > 0:
-        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, seed=seed)
-    else:
-        train_ds, test_ds = dataset, None
-
-    # ---- embeddings (cached)
-    enc = get_encoder(encoder)
-    store = EmbeddingCache(_cache_dir(cache))
-    t0 = time.perf_counter()
-    X_train = embed_pairs(train_ds, enc, store).X
-    X_test = embed_pairs(test_ds, enc, store).X if test_ds is not None and len(test_ds) else None
-    embed_seconds = time.perf_counter() - t0
-
-    # ---- model and (optionally) synthetic pairs
-    model = _make_head(head, _parse_params(param or []), seed)
-    if ensemble > 1:
-        model = RewardEnsemble(model, n_members=ensemble, aggregate=aggregate, random_state=seed)
-    sample_weight, margin = train_ds.weight, train_ds.margin
-    X_fit, augment_info = X_train, None
-    if augment != "none":
-        from ..synth import augment_pairs
-
-        X_fit, sample_weight, augment_info = augment_pairs(X_train, method=augment, factor=factor, estimator=model,
-                                                           sample_weight=sample_weight, random_state=seed)
-        fit_params = augment_info.pop("fit_params")  # parent and groups: validation stays real
-        if margin is not None:  # a synthetic pair keeps its parent's margin
-            parent = fit_params["parent"]
-            margin = np.concatenate([margin, margin[parent[len(X_train):]]])
-    else:
-        fit_params = {}
-
-    t0 = time.perf_counter()
-    model.fit(X_fit, sample_weight=sample_weight, margin=margin, **fit_params)
-    fit_seconds = time.perf_counter() - t0
-
-    # ---- metrics and saving
-    test_metrics = None
-    if X_test is not None:
-        rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
-        test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
-    report = {
-        "data": str(data),
-        "test_data": str(test) if test is not None else None,
-        "head": head,
-        "model": type(model).__name__,
-        "params": model.get_params(deep=False) if ensemble == 1 else {"n_members": ensemble, "aggregate": aggregate},
-        "encoder": enc.config(),
-        "encoder_fingerprint": enc.fingerprint,
-        "n_train": len(X_train),
-        "n_synthetic": len(X_fit) - len(X_train),
-        "n_test": 0 if X_test is None else len(X_test),
-        "seed": seed,
-        "augment": augment_info,
-        "train": model.metrics_,
-        "test": test_metrics,
-        "embed_seconds": round(embed_seconds, 3),
-        "fit_seconds": round(fit_seconds, 3),
-    }
-    report = json.loads(json.dumps(report, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-    flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
-    save_model(model, out, enc, metrics=flat, train_fingerprint=train_ds.fingerprint)
-    _write_json_atomic(Path(out) / "metrics.json", report)
+    model, report = train_reward_model(
+        data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
+        aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
+        load_kwargs=preference_load_kwargs(locals()), out=out, vae_data=vae_data, vae_prompts=vae_prompts,
+    )
     report["total_seconds"] = round(time.perf_counter() - start, 3)
+    for which, source in (("data", data), ("test", test)):
+        if report["ties_left_out"][which]:
+            typer.echo(f"{source}: {report['ties_left_out'][which]} tied pairs left out (a tie states no preference)", err=True)
 
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    what = type(model).__name__ + (f" of {ensemble} x {head}" if ensemble > 1 else f" ({head})")
+    if "head_auto" in report:
+        typer.echo(f"--head auto chose {report['head_auto']['chosen']}: {report['head_auto']['reason']}")
+        head = report["head_auto"]["head"]
+    what = report["model"] + (f" of {ensemble} x {head}" if ensemble > 1 else f" ({head})")
     synth = f" + {report['n_synthetic']:,} synthetic ({augment})" if report["n_synthetic"] else ""
-    typer.echo(f"trained {what} on {len(X_train):,} pairs{synth} in {fit_seconds:.1f} s "
-               f"(embedding {embed_seconds:.1f} s, {enc.feature_dim} features)")
+    typer.echo(f"trained {what} on {report['n_train']:,} pairs{synth} in {report['fit_seconds']:.1f} s "
+               f"(embedding {report['embed_seconds']:.1f} s, {model.n_features_in_} features)")
     shown = ("accuracy", "loss", "margin", "mean_reward", "min_reward", "max_reward")
-    for label, metrics in (("train", model.metrics_), ("test", test_metrics)):
+    for label, metrics in (("train", report["train"]), ("test", report["test"])):
         if metrics:
             typer.echo(f"  {label + ':':<7}" + "  ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
                        + f"  ({metrics.get('n_pairs', 0):,} pairs)")
-    if "eval_accuracy" in model.metrics_:
-        typer.echo(f"  held out while training: eval_accuracy {model.metrics_['eval_accuracy']:.4f}")
+    if "eval_accuracy" in report["train"]:
+        typer.echo(f"  held out while training: eval_accuracy {report['train']['eval_accuracy']:.4f}")
     typer.echo(f"  saved to {out} (metrics.json, model.json)")
 
 
 # ------------------------------------------------------------------------------------ score
-def _read_rows(data: str, prompt_key: str, response_key: str, id_key: str, split: Optional[str], limit: Optional[int]):
-    """(prompts, responses, ids) from a file of prompt/response rows."""
-    from ..data.readers import read_source
-    from ..exceptions import DataError
-
-    raw = read_source(data, split=split)
-    prompts, responses, ids = [], [], []
-    for i, row in enumerate(raw.rows):
-        if limit is not None and len(responses) >= limit:
-            break
-        if row.problem is not None:
-            raise DataError(f"{row.where}: {row.problem[1]}")
-        for key in (prompt_key, response_key):
-            if key not in row.data:
-                raise DataError(f"{row.where}: missing key {key!r} (found: {', '.join(map(repr, row.data))}). "
-                                f"Name the columns with --prompt-key / --response-key.")
-        if not isinstance(row.data[response_key], str):
-            raise DataError(f"{row.where}: {response_key!r} must be text; got {type(row.data[response_key]).__name__}.")
-        prompts.append(row.data[prompt_key])
-        responses.append(row.data[response_key])
-        ids.append(str(row.data.get(id_key, i)))
-    return prompts, responses, ids
-
-
-def _looks_like_rows(data: str, response_key: str, split: Optional[str]) -> bool:
-    from ..data.readers import read_source
-
-    first = next((r.data for r in read_source(data, split=split).rows if r.data is not None), None)
-    return isinstance(first, dict) and response_key in first and "chosen" not in first and "response_a" not in first
-
-
 @app.command()
 def score(
     model_dir: Annotated[Path, typer.Argument(help="A model folder written by `prefspace train` or save_model.", show_default=False)],
@@ -290,29 +160,11 @@ def score(
     has reward_chosen, reward_rejected and p_chosen, P(chosen wins)) or prompt/response rows
     (each line has the row's id and its reward).
     """
-    from ..data import load_preferences
-    from ..embed import EmbeddingCache, embed_pairs, embed_responses
-    from ..models import load_model, load_model_encoder
+    from ..experiments.scoring import score_file
 
-    enc = load_model_encoder(model_dir)
-    model = load_model(model_dir, enc)
-    store = EmbeddingCache(_cache_dir(cache))
-    lines: list[dict] = []
-    if _looks_like_rows(data, response_key, split):
-        prompts, responses, ids = _read_rows(data, prompt_key or "prompt", response_key, id_key or "id", split, limit)
-        rewards = model.predict(embed_responses(prompts, responses, enc, store))
-        lines = [{"id": i, "reward": float(r)} for i, r in zip(ids, rewards)]
-        summary = f"scored {len(lines):,} responses"
+    summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
+                         load_kwargs=preference_load_kwargs(locals()))
+    if summary["mode"] == "rows":
+        typer.echo(f"scored {summary['n']:,} responses; wrote {out}")
     else:
-        dataset = load_preferences(data, **preference_load_kwargs(locals()))
-        X = embed_pairs(dataset, enc, store).X
-        rewards = model.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
-        p = model.predict_proba(X)
-        lines = [{"id": i, "reward_chosen": float(rc), "reward_rejected": float(rr), "p_chosen": float(pc)}
-                 for i, rc, rr, pc in zip(dataset.ids, rewards[:, 0], rewards[:, 1], p)]
-        summary = (f"scored {len(lines):,} pairs: accuracy {float(np.mean(rewards[:, 0] > rewards[:, 1])):.4f} "
-                   f"(chosen strictly higher)")
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-    typer.echo(f"{summary}; wrote {out}")
+        typer.echo(f"scored {summary['n']:,} pairs: accuracy {summary['accuracy']:.4f} (chosen strictly higher); wrote {out}")

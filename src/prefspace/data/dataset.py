@@ -132,7 +132,8 @@ class PreferenceDataset:
 
 @dataclass
 class ScoredResponses:
-    """Many responses per prompt, each with a numeric score (higher is better).
+    """Many responses per prompt, each with a numeric score (higher is better) or NaN when the
+    source has none (candidate responses waiting to be scored or labelled).
 
     Attributes
     ----------
@@ -140,10 +141,13 @@ class ScoredResponses:
     prompt_ids : list of str, one per distinct prompt
     prompt_index : int64 array of shape (n,), row -> position in ``prompts``
     responses : list of str, n rows
-    scores : float64 array of shape (n,)
+    scores : float64 array of shape (n,); NaN where a row has no score
     ids : list of str, n rows
     extra : dict of column name -> list, other per-row columns kept (e.g. "generator")
     source : where the rows came from
+    info : the reader's report (columns used, counts, skipped rows)
+    records : optional list of n dicts, each row as read from the source (kept when the reader
+        is asked to, e.g. to write a chosen row back out with all its columns)
     """
 
     prompts: list
@@ -155,6 +159,7 @@ class ScoredResponses:
     extra: dict = field(default_factory=dict)
     source: str = ""
     info: dict = field(default_factory=dict)
+    records: list | None = None
 
     def __post_init__(self) -> None:
         self.prompt_index = np.asarray(self.prompt_index, dtype=np.int64)
@@ -162,6 +167,8 @@ class ScoredResponses:
         n = len(self.responses)
         if self.prompt_index.shape != (n,) or self.scores.shape != (n,) or len(self.ids) != n:
             raise ValueError("prompt_index, scores and ids must each have one entry per response")
+        if self.records is not None and len(self.records) != n:
+            raise ValueError("records must have one entry per response")
         if len(self.prompt_ids) != len(self.prompts):
             raise ValueError("prompt_ids must have one entry per prompt")
 
@@ -205,6 +212,7 @@ class ScoredResponses:
             extra={k: [v[i] for i in rows] for k, v in self.extra.items()},
             source=self.source,
             info=dict(self.info),
+            records=None if self.records is None else [self.records[i] for i in rows],
         )
 
     @property

@@ -21,7 +21,6 @@ import difflib
 import hashlib
 import json
 import logging
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from ..exceptions import ConfigError, DataError
 from .dataset import PreferenceDataset, canonical_prompt
 from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
 from .readers import RawSource, read_source
+from .values import check_messages, clip, key_list, number_value, prompt_value, type_name
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class _RowReader:
         for f in _OPTIONAL:
             if f in explicit and keys[f] not in present:
                 raise DataError(
-                    f"{raw.name}: no column {keys[f]!r} for --{f}-key (found: {_list(sorted(present))}). "
+                    f"{raw.name}: no column {keys[f]!r} for --{f}-key (found: {key_list(sorted(present))}). "
                     f"Check the column name, or leave out --{f}-key."
                 )
 
@@ -303,7 +303,7 @@ class _RowReader:
         if isinstance(x, str) and isinstance(y, str):
             kind = "standard"
             if explicit_prompt:
-                prompt = _prompt_value(data.get(k["prompt"]), k["prompt"])
+                prompt = prompt_value(data.get(k["prompt"]), k["prompt"])
                 a, b = x, y
                 self._nonempty(a, first)
                 self._nonempty(b, second)
@@ -319,10 +319,10 @@ class _RowReader:
                 )
         elif isinstance(x, list) and isinstance(y, list):
             kind = "conversational"
-            xm = _messages(x, k[first])
-            ym = _messages(y, k[second])
+            xm = check_messages(x, k[first])
+            ym = check_messages(y, k[second])
             if explicit_prompt and len(xm) == 1 and len(ym) == 1:
-                prompt = _prompt_value(data.get(k["prompt"]), k["prompt"])
+                prompt = prompt_value(data.get(k["prompt"]), k["prompt"])
                 a, b = xm[0]["content"], ym[0]["content"]
             else:
                 prompt, ma, mb = split_conversation(xm, ym)
@@ -331,8 +331,8 @@ class _RowReader:
             self._nonempty(b, second, where=f"the final message of {k[second]!r}")
         else:
             found = (
-                f"{k[first]!r} and {k[second]!r} are both {_type(x)}" if _type(x) == _type(y)
-                else f"{k[first]!r} is {_type(x)} but {k[second]!r} is {_type(y)}"
+                f"{k[first]!r} and {k[second]!r} are both {type_name(x)}" if type_name(x) == type_name(y)
+                else f"{k[first]!r} is {type_name(x)} but {k[second]!r} is {type_name(y)}"
             )
             raise RowProblem(
                 "wrong_type",
@@ -342,7 +342,7 @@ class _RowReader:
         if a == b:
             raise RowProblem(
                 "identical_responses",
-                f"{k[first]!r} and {k[second]!r} are identical ({_clip(a)}), so the pair says nothing. "
+                f"{k[first]!r} and {k[second]!r} are identical ({clip(a)}), so the pair says nothing. "
                 "Remove the row, or pass --on-bad-rows skip.",
             )
         fmt = f"{kind}, {'explicit' if explicit_prompt else 'implicit'} prompt"
@@ -360,9 +360,9 @@ class _RowReader:
 
         pair = _Pair(prompt=prompt, chosen=a, rejected=b, tie=tie, fmt=fmt, empty_response=empty_response)
         if "margin" in self.optional:
-            pair.margin = _number(self._required(data, "margin"), k["margin"], "margin")
+            pair.margin = number_value(self._required(data, "margin"), k["margin"], "margin")
         if "weight" in self.optional:
-            pair.weight = _number(self._required(data, "weight"), k["weight"], "weight")
+            pair.weight = number_value(self._required(data, "weight"), k["weight"], "weight")
             if pair.weight < 0:
                 raise RowProblem("bad_weight", f"{k['weight']!r} is {pair.weight}; weights must be >= 0.")
         if "subset" in self.optional:
@@ -408,7 +408,7 @@ class _RowReader:
         )
         if field_name == "chosen":
             fix += " For two responses plus a label, use response_a/response_b/label (--response-a-key, ...)."
-        raise RowProblem("missing_key", f"missing key {key!r}{extra} (found: {_list(data)}). {fix}")
+        raise RowProblem("missing_key", f"missing key {key!r}{extra} (found: {key_list(data)}). {fix}")
 
     def _nonempty(self, text: str, field_name: str, where: str | None = None) -> None:
         if not text.strip():
@@ -418,40 +418,6 @@ class _RowReader:
 # --------------------------------------------------------------------------------------------
 # value checks
 # --------------------------------------------------------------------------------------------
-def _prompt_value(value: Any, key: str) -> Any:
-    if value is None:
-        raise RowProblem("empty_text", f"{key!r} is empty (null). Fill it in, or remove the row.")
-    if isinstance(value, str):
-        if not value.strip():
-            raise RowProblem("empty_text", f"{key!r} is empty text. Fill it in, or remove the row.")
-        return value
-    if isinstance(value, list):
-        messages = _messages(value, key)
-        if not messages or not any(m["content"].strip() for m in messages):
-            raise RowProblem("empty_text", f"{key!r} holds no non-empty message. Fill it in, or remove the row.")
-        return messages
-    raise RowProblem(
-        "wrong_type", f"{key!r} must be text or a list of {{'role', 'content'}} messages; found {_type(value)}."
-    )
-
-
-def _messages(value: list, key: str) -> list[dict]:
-    out = []
-    for i, m in enumerate(value):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            found = _type(m) if not isinstance(m, dict) else "keys " + _list(m) + (
-                f" with content {_type(m.get('content'))}" if "content" in m else ""
-            )
-            raise RowProblem(
-                "wrong_type",
-                f"{key!r}[{i}] must be a message {{'role': str, 'content': str}}; found {found}.",
-            )
-        out.append({"role": m["role"], "content": m["content"]})
-    if not out:
-        raise RowProblem("empty_text", f"{key!r} is an empty list of messages.")
-    return out
-
-
 def _label(value: Any, key: str) -> str:
     v = value
     if isinstance(v, str):
@@ -480,23 +446,9 @@ def _label(value: Any, key: str) -> str:
     )
 
 
-def _number(value: Any, key: str, field_name: str) -> float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        v = float(value)
-    except (TypeError, ValueError):
-        raise RowProblem(
-            f"bad_{field_name}", f"{key!r} must be a number; found {_type(value)} {_clip(str(value))}."
-        ) from None
-    if not math.isfinite(v):
-        raise RowProblem(f"bad_{field_name}", f"{key!r} is {v}; it must be a finite number.")
-    return v
-
-
 def _short_text(value: Any, key: str, field_name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
-        raise RowProblem("wrong_type", f"{key!r} must be text or an integer; found {_type(value)}.")
+        raise RowProblem("wrong_type", f"{key!r} must be text or an integer; found {type_name(value)}.")
     text = str(value).strip()
     if not text:
         raise RowProblem("missing_value", f"{key!r} is empty. Fill it in, or drop the column.")
@@ -520,21 +472,3 @@ def _suggest(field_name: str, candidates: list) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _clip(text: str, n: int = 50) -> str:
-    text = " ".join(str(text).split())
-    return repr(text if len(text) <= n else text[: n - 3] + "...")
-
-
-def _list(keys: Any) -> str:
-    keys = list(keys)
-    return ", ".join(repr(k) for k in keys[:15]) + (", ..." if len(keys) > 15 else "") if keys else "no keys"

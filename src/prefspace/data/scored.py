@@ -1,9 +1,25 @@
-"""Load scored responses: many responses per prompt, each with a numeric score.
+"""Read responses grouped by prompt, with optional scores: the one reader for such files.
 
-One file with ``prompt``, ``response`` and a score column, or two files joined on a key (as
-``../shared/data/alpaca_bon``: ``responses.jsonl.gz`` with ``prompt_id``/``response``/``gold`` and
-``prompts.jsonl.gz`` with ``prompt_id``/``prompt``). Rows stay in file order and, unless an id
-column is named, a row's id is its 0-based position among the file's data rows, so precomputed
+Every stage that reads "many responses per prompt" goes through :func:`read_responses`: the
+best-of-N evaluation and the simulated annotators (:func:`load_scored_responses`, scores
+required), candidate pools for pair selection (``prefspace.select.read_candidates``) and
+best-of-N reranking (``prefspace.serve.rerank``). So every file type, compression, BOM,
+encoding and bad-row rule of :func:`~prefspace.data.readers.read_source` applies to all of them.
+
+Layouts:
+
+- one row per response: ``prompt``, ``response`` and optionally a score column
+  (``score``, ``gold`` or ``reward``);
+- one row per prompt with a list of responses under ``responses`` (``response_key + "s"``), and
+  optionally a list of scores under the score column, one per response;
+- two files joined on a key (as ``../shared/data/alpaca_bon``: ``responses.jsonl.gz`` with
+  ``prompt_id``/``response``/``gold`` and ``prompts.jsonl.gz`` with ``prompt_id``/``prompt``).
+
+A prompt is text or conversational messages; a response is text or a conversational completion
+(a list of messages, whose contents are joined). Rows are grouped by the join key when the rows
+carry one (each id must then name one prompt), else by the prompt itself. Rows stay in file
+order and, unless an id column is named, a response's id is its row's 0-based position among
+the file's data rows (``"<row>.<j>"`` for the j-th response of a list row), so precomputed
 embedding arrays stored in file order line up with ``ids``.
 
 An empty response is kept (a generator that produced nothing is a real, scored outcome) and
@@ -22,15 +38,14 @@ import numpy as np
 
 from .._validation import check_in
 from ..exceptions import ConfigError, DataError
-from .dataset import ScoredResponses
-from .dataset import canonical_prompt
+from .dataset import ScoredResponses, canonical_prompt
 from .dialogue import RowProblem
-from .preferences import _clip, _list, _number, _prompt_value, _type
 from .readers import RawSource, read_source
+from .values import clip, key_list, number_value, prompt_value, required_value, response_value, type_name
 
 logger = logging.getLogger(__name__)
 
-_SCORE_KEYS = ("score", "gold", "reward")
+SCORE_KEYS = ("score", "gold", "reward")
 
 
 def load_scored_responses(
@@ -45,7 +60,8 @@ def load_scored_responses(
     split: str | None = None,
     on_bad_rows: str = "error",
 ) -> ScoredResponses:
-    """Read responses with numeric scores, many per prompt.
+    """Read responses with numeric scores, many per prompt: :func:`read_responses` with every
+    row's score required (a row without one is a bad row).
 
     Parameters
     ----------
@@ -77,16 +93,72 @@ def load_scored_responses(
     >>> sr.n_prompts, len(sr), sr.extra.keys()
     (805, 48290, dict_keys(['generator']))
     """
+    return read_responses(
+        source, prompts=prompts, join_key=join_key, prompt_key=prompt_key, response_key=response_key,
+        score_key=score_key, id_key=id_key, split=split, on_bad_rows=on_bad_rows, require_scores=True,
+    )
+
+
+def read_responses(
+    source: str | os.PathLike,
+    *,
+    prompts: str | os.PathLike | None = None,
+    join_key: str = "prompt_id",
+    prompt_key: str = "prompt",
+    response_key: str = "response",
+    score_key: str | None = None,
+    id_key: str | None = None,
+    split: str | None = None,
+    on_bad_rows: str = "error",
+    require_scores: bool = False,
+    keep_records: bool = False,
+) -> ScoredResponses:
+    """Read responses grouped by prompt, with scores where the source has them.
+
+    Parameters
+    ----------
+    source, prompts, join_key, prompt_key, response_key, id_key, split, on_bad_rows
+        As in :func:`load_scored_responses`. A row may hold a list of responses under
+        ``response_key + "s"`` instead of one under ``response_key``.
+    score_key : str, optional
+        The score column; by default the first of ``score``, ``gold``, ``reward`` present, or
+        none (then every score is NaN unless ``require_scores``).
+    require_scores : bool
+        True: a score column must exist and every row needs a finite score. False: a row
+        without a score (no column, a missing key or null) gets NaN; a score that is there must
+        still be a finite number.
+    keep_records : bool
+        Keep each response's source row (the dict read) in ``ScoredResponses.records``.
+
+    Returns
+    -------
+    ScoredResponses
+        ``info["columns"]`` names the columns used (``score`` and ``join`` are None when unused).
+
+    Example
+    -------
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pool.jsonl"
+    >>> _ = path.write_text(json.dumps({"prompt": "2+2?", "responses": ["4", "5"]}) + "\\n"
+    ...                     + json.dumps({"prompt": "2+2?", "response": "four", "score": 1}) + "\\n")
+    >>> pool = read_responses(path)
+    >>> pool.n_prompts, pool.ids, pool.scores.tolist()
+    (1, ['0.0', '0.1', '1'], [nan, nan, 1.0])
+    """
     check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
     for name, key in (("join_key", join_key), ("prompt_key", prompt_key), ("response_key", response_key)):
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{name} must be a non-empty column name; got {key!r}.")
+    for name, key in (("score_key", score_key), ("id_key", id_key)):
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ConfigError(f"{name} must be a non-empty column name or None; got {key!r}.")
     skip = on_bad_rows == "skip"
+    list_key = response_key + "s"
     raw = read_source(source, split=split)
     columns = _columns(raw)
-    score_key = _score_key(raw, columns, score_key)
+    score_key = _score_key(raw, columns, score_key, require_scores)
     if id_key is not None and id_key not in columns:
-        raise DataError(f"{raw.name}: no column {id_key!r} for --id-key (found: {_list(sorted(columns))}).")
+        raise DataError(f"{raw.name}: no column {id_key!r} for --id-key (found: {key_list(sorted(columns))}).")
 
     skipped: Counter = Counter()
     first_problem = ""
@@ -105,14 +177,15 @@ def load_scored_responses(
     prompt_ids: list[str] = []
     position: dict[str, int] = {}
     by_text: dict[str, int] = {}
+    praw = None
     if prompts is not None:
         praw = read_source(prompts, split=split)
         for row in praw.rows:
             try:
                 if row.problem is not None:
                     raise RowProblem(*row.problem)
-                pid = _join_value(_get(row.data, join_key, "--join-key"), join_key)
-                text = _prompt_value(_get(row.data, prompt_key, "--prompt-key"), prompt_key)
+                pid = _join_value(required_value(row.data, join_key, "--join-key"), join_key)
+                text = prompt_value(required_value(row.data, prompt_key, "--prompt-key"), prompt_key)
                 if pid in position:
                     raise RowProblem("duplicate_id", f"{join_key} {pid} appears twice in the prompts file; ids must be unique.")
             except RowProblem as problem:
@@ -129,60 +202,42 @@ def load_scored_responses(
     scores: list[float] = []
     index: list[int] = []
     ids: list[str] = []
+    records: list[dict] = []
     seen_ids: dict[str, str] = {}
-    extra_keys = [c for c in columns if c not in {join_key, prompt_key, response_key, score_key, id_key}]
-    if prompts is not None and prompt_key in extra_keys:
-        extra_keys.remove(prompt_key)
+    used = {join_key, prompt_key, response_key, list_key, score_key, id_key}
+    extra_keys = [c for c in columns if c not in used]
     extra: dict[str, list] = {c: [] for c in extra_keys}
-    empty = 0
+    empty = list_rows = 0
     for i, row in enumerate(raw.rows):
         try:
             if row.problem is not None:
                 raise RowProblem(*row.problem)
             data = row.data
-            response = _get(data, response_key, "--response-key")
-            if not isinstance(response, str):
-                raise RowProblem("wrong_type", f"{response_key!r} must be text; found {_type(response)}.")
-            score = _number(_get(data, score_key, "--score-key"), score_key, "score")
-            rid = str(i) if id_key is None else _row_id(_get(data, id_key, "--id-key"), id_key)
-            if rid in seen_ids:
-                raise RowProblem("duplicate_id", f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.")
-            if prompts is not None:
-                pid = _join_value(_get(data, join_key, "--join-key"), join_key)
-                if pid not in position:
-                    raise RowProblem(
-                        "unknown_prompt",
-                        f"{join_key} {pid} is not in the prompts file {praw.name}. Check that the two files belong together.",
-                    )
-                p = position[pid]
+            texts, row_scores, is_list = _row_responses(data, response_key, list_key, score_key, require_scores)
+            if id_key is None:
+                rids = [f"{i}.{j}" for j in range(len(texts))] if is_list else [str(i)]
             else:
-                text = _prompt_value(_get(data, prompt_key, "--prompt-key"), prompt_key)
-                canon = canonical_prompt(text)
-                pid = _join_value(_get(data, join_key, "--join-key"), join_key) if use_join else str(len(prompt_list))
-                known = position.get(pid) if use_join else by_text.get(canon)
-                if known is None:
-                    known = len(prompt_list)
-                    position[pid] = by_text[canon] = known
-                    prompt_list.append(text)
-                    prompt_ids.append(pid)
-                elif use_join and canonical_prompt(prompt_list[known]) != canon:
-                    raise RowProblem(
-                        "inconsistent_prompt",
-                        f"{join_key} {pid} has prompt {_clip(canon)} here but {_clip(canonical_prompt(prompt_list[known]))} "
-                        "on an earlier row. Each id must name one prompt.",
-                    )
-                p = known
+                rid = _row_id(required_value(data, id_key, "--id-key"), id_key)
+                rids = [f"{rid}.{j}" for j in range(len(texts))] if is_list else [rid]
+            for rid in rids:
+                if rid in seen_ids:
+                    raise RowProblem("duplicate_id", f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.")
+            p = _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids)
         except RowProblem as problem:
             bad(row.where, problem)
             continue
-        seen_ids[rid] = row.where
-        empty += not response.strip()
-        responses.append(response)
-        scores.append(score)
-        index.append(p)
-        ids.append(rid)
-        for c in extra_keys:
-            extra[c].append(data.get(c))
+        list_rows += is_list
+        for text, score, rid in zip(texts, row_scores, rids):
+            seen_ids[rid] = row.where
+            empty += not text.strip()
+            responses.append(text)
+            scores.append(score)
+            index.append(p)
+            ids.append(rid)
+            if keep_records:
+                records.append(data)
+            for c in extra_keys:
+                extra[c].append(data.get(c))
 
     if not responses:
         raise DataError(f"{raw.name}: no usable responses. First problem: {first_problem}")
@@ -190,6 +245,7 @@ def load_scored_responses(
     if n_skipped:
         logger.warning("%s: skipped %d rows (%s)", raw.name, n_skipped, ", ".join(f"{r}: {n}" for r, n in skipped.most_common()))
     counts = np.bincount(np.asarray(index), minlength=len(prompt_list))
+    score_array = np.asarray(scores, dtype=np.float64)
     info = {
         "source": raw.name,
         "prompts_source": None if prompts is None else os.fspath(prompts),
@@ -198,22 +254,100 @@ def load_scored_responses(
         "prompts": len(prompt_list),
         "prompts_without_responses": int((counts == 0).sum()),
         "score_key": score_key,
+        "scored_responses": int(np.isfinite(score_array).sum()),
         "empty_responses": int(empty),
+        "list_rows": int(list_rows),
         "skipped": dict(skipped.most_common()),
         "n_skipped": n_skipped,
         "ids": f"column {id_key!r}" if id_key else "file row (0-based)",
+        "columns": {"prompt": prompt_key, "response": response_key, "score": score_key,
+                    "join": join_key if use_join else None, "id": id_key},
     }
     return ScoredResponses(
         prompts=prompt_list,
         prompt_ids=prompt_ids,
         prompt_index=np.asarray(index, dtype=np.int64),
         responses=responses,
-        scores=np.asarray(scores, dtype=np.float64),
+        scores=score_array,
         ids=ids,
         extra=extra,
         source=raw.name,
         info=info,
+        records=records if keep_records else None,
     )
+
+
+def _row_responses(data: dict, response_key: str, list_key: str, score_key: str | None, require: bool):
+    """``(texts, scores, is_list)`` of one row: one response, or a list under ``list_key``."""
+    if response_key in data or list_key not in data:
+        text = response_value(required_value(data, response_key, "--response-key"), response_key)
+        return [text], [_score(data, score_key, require)], False
+    values = data[list_key]
+    if not isinstance(values, list) or not values:
+        raise RowProblem("wrong_type", f"{list_key!r} must be a non-empty list of responses; found {type_name(values)}.")
+    texts = [response_value(v, f"{list_key}[{j}]") for j, v in enumerate(values)]
+    if score_key is None or (data.get(score_key) is None and not require):
+        return texts, [math.nan] * len(texts), True
+    given = required_value(data, score_key, "--score-key")
+    if not isinstance(given, list) or len(given) != len(texts):
+        raise RowProblem(
+            "bad_score",
+            f"{score_key!r} must be a list of {len(texts)} scores, one per response in {list_key!r}; "
+            f"found {type_name(given)}" + (f" of {len(given)}" if isinstance(given, list) else "") + ".",
+        )
+    out = []
+    for j, v in enumerate(given):
+        if v is None and not require:
+            out.append(math.nan)
+        elif v is None:
+            raise RowProblem("missing_value", f"'{score_key}[{j}]' is empty (null). Fill it in, or remove the row.")
+        else:
+            out.append(number_value(v, f"{score_key}[{j}]", "score"))
+    return texts, out, True
+
+
+def _score(data: dict, score_key: str | None, require: bool) -> float:
+    if score_key is None:
+        return math.nan
+    if not require and data.get(score_key) is None:
+        return math.nan
+    return number_value(required_value(data, score_key, "--score-key"), score_key, "score")
+
+
+def _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids) -> int:
+    """The row's position in ``prompt_list``, adding a prompt first seen here."""
+    if prompts is not None:
+        pid = _join_value(required_value(data, join_key, "--join-key"), join_key)
+        if pid not in position:
+            raise RowProblem(
+                "unknown_prompt",
+                f"{join_key} {pid} is not in the prompts file {praw.name}. Check that the two files belong together.",
+            )
+        return position[pid]
+    try:
+        text = prompt_value(required_value(data, prompt_key, "--prompt-key"), prompt_key)
+    except RowProblem as problem:
+        if problem.reason == "missing_key" and join_key in data:
+            raise RowProblem(
+                "missing_key", f"{problem.message} If the prompts are in another file, pass it with --prompts "
+                f"(joined on {join_key!r}).",
+            ) from None
+        raise
+    canon = canonical_prompt(text)
+    pid = _join_value(required_value(data, join_key, "--join-key"), join_key) if use_join else str(len(prompt_list))
+    known = position.get(pid) if use_join else by_text.get(canon)
+    if known is None:
+        known = len(prompt_list)
+        position[pid] = by_text[canon] = known
+        prompt_list.append(text)
+        prompt_ids.append(pid)
+    elif use_join and canonical_prompt(prompt_list[known]) != canon:
+        raise RowProblem(
+            "inconsistent_prompt",
+            f"{join_key} {pid} has prompt {clip(canon)} here but {clip(canonical_prompt(prompt_list[known]))} "
+            "on an earlier row. Each id must name one prompt.",
+        )
+    return known
 
 
 def _columns(raw: RawSource) -> list[str]:
@@ -225,30 +359,20 @@ def _columns(raw: RawSource) -> list[str]:
     return list(seen)
 
 
-def _score_key(raw: RawSource, columns: list[str], score_key: str | None) -> str:
+def _score_key(raw: RawSource, columns: list[str], score_key: str | None, required: bool) -> str | None:
     if score_key is not None:
         if score_key not in columns:
-            raise DataError(f"{raw.name}: no column {score_key!r} for --score-key (found: {_list(columns)}).")
+            raise DataError(f"{raw.name}: no column {score_key!r} for --score-key (found: {key_list(columns)}).")
         return score_key
-    for k in _SCORE_KEYS:
+    for k in SCORE_KEYS:
         if k in columns:
             return k
+    if not required:
+        return None
     raise DataError(
-        f"{raw.name}: no score column (looked for {', '.join(map(repr, _SCORE_KEYS))}; found: {_list(columns)}). "
+        f"{raw.name}: no score column (looked for {', '.join(map(repr, SCORE_KEYS))}; found: {key_list(columns)}). "
         "Name it with --score-key (score_key=...)."
     )
-
-
-def _get(data: dict, key: str, flag: str) -> Any:
-    if key not in data:
-        raise RowProblem(
-            "missing_key",
-            f"missing key {key!r} (found: {_list(data)}). If the column is named differently, pass {flag} NAME.",
-        )
-    value = data[key]
-    if value is None:
-        raise RowProblem("missing_value", f"{key!r} is empty (null). Fill it in, or remove the row.")
-    return value
 
 
 def _join_value(value: Any, key: str) -> str:
@@ -259,10 +383,10 @@ def _join_value(value: Any, key: str) -> str:
         return str(int(value))
     if isinstance(value, (int, np.integer, str)) and str(value).strip():
         return str(value).strip()
-    raise RowProblem("wrong_type", f"{key!r} must be an integer or text; found {_type(value)} {value!r}.")
+    raise RowProblem("wrong_type", f"{key!r} must be an integer or text; found {type_name(value)} {value!r}.")
 
 
 def _row_id(value: Any, key: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)) or not str(value).strip():
-        raise RowProblem("wrong_type", f"{key!r} must be non-empty text or an integer; found {_type(value)} {value!r}.")
+        raise RowProblem("wrong_type", f"{key!r} must be non-empty text or an integer; found {type_name(value)} {value!r}.")
     return str(value).strip()

@@ -43,6 +43,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .._process import pid_alive
 from ..exceptions import ConfigError, FormatError, PrefspaceError, ShapeError
 from ._testhooks import pause_point
 
@@ -453,7 +454,7 @@ class EmbeddingCache:
         for p in self.temp_files():
             tag = p.name.rsplit(_TMP_TAG, 1)[-1]
             tag_host, _, pid = tag.rpartition("-")
-            if tag_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+            if tag_host != host or not pid.isdigit() or pid_alive(int(pid)):
                 continue
             p.unlink(missing_ok=True)
             removed += 1
@@ -479,16 +480,6 @@ class EmbeddingCache:
             "bytes": sum(s["bytes"] for s in spaces.values()),
             "temp_files": len(self.temp_files()),
         }
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_cache(path: str | Path) -> bool:

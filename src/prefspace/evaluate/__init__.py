@@ -11,14 +11,15 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
   random subsets), :func:`rank_correlations` (per-prompt Spearman and Kendall).
 - Calibration: :func:`pair_calibration`, :func:`reliability_bins`,
   :func:`expected_calibration_error`.
-- Simulated annotators: :func:`pairs_from_scores`.
+- Simulated annotators: :func:`pairs_from_scores`, and the one labelling rule
+  :func:`label_pairs` / :func:`can_label` (also used by the active-learning simulation).
 - One model's rewards: :func:`evaluate_pairs`, :func:`evaluate_scored`, :func:`write_evaluation`.
 """
 
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
 from .metrics import accuracy_with_interval, bootstrap_interval, pairwise_accuracy, reward_metrics, subset_accuracy, wilson_interval
 from .ranking import best_of_n_curve, expected_best_of_n, rank_correlations
-from .simulate import SimulatedPairs, pairs_from_scores, transform_scores
+from .simulate import SimulatedPairs, can_label, label_pairs, pairs_from_scores, transform_scores
 from .single import evaluate_pairs, evaluate_scored, write_evaluation
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "reliability_bins",
     "expected_calibration_error",
     "pairs_from_scores",
+    "label_pairs",
+    "can_label",
     "transform_scores",
     "SimulatedPairs",
     "evaluate_pairs",

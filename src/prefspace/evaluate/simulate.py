@@ -16,8 +16,19 @@ How the two responses are picked (``strategy``):
 ``within_prompt=True`` draws both responses from one prompt; prompts are visited in a shuffled
 round-robin so labels spread over prompts before any prompt gets a second pair. With
 ``within_prompt=False`` the two responses may come from any prompts. The same pair (in either
-order) is never drawn twice. In noiseless mode, pairs with equal gold have no winner and are
-never drawn.
+order) is never drawn twice.
+
+The annotator's rule, the same wherever pairs are labelled from gold (:func:`pairs_from_scores`
+for passive training and test pairs, and the active-learning simulation in
+``prefspace.experiments``), is :func:`label_pairs`, with :func:`can_label` saying which pairs
+it can label at all:
+
+- ``noise="none"``: the response with the higher (transformed) gold wins. Two responses with
+  equal gold are a tie, which carries no preference, so a tied pair is never labelled: it is
+  not drawn here, and it is not a candidate for active selection (as ``load_preferences``
+  drops labelled ties by default).
+- ``noise="bt"``: the first response wins with probability ``sigmoid(beta * (g(a) - g(b)))``;
+  a tied pair is a fair coin, like any pair with a small gap.
 
 ``transform="logit"`` maps gold probabilities to log-odds (clipped to [eps, 1 - eps]) before
 gaps and Bradley-Terry probabilities are computed: ``alpaca_bon`` gold is a win probability with
@@ -30,8 +41,10 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from .._validation import check_in, check_positive, check_random_state
+from ..data.dataset import PreferenceDataset
 from ..exceptions import ConfigError, DataError, ShapeError
 
 logger = logging.getLogger(__name__)
@@ -78,8 +91,6 @@ class SimulatedPairs:
         Ids are ``"<chosen id>|<rejected id>"``; the prompt is the chosen response's prompt
         (the same for both in within-prompt pairs). ``subset`` records "within" or "cross".
         """
-        from ..data.dataset import PreferenceDataset
-
         pi = scored.prompt_index
         same = pi[self.chosen] == pi[self.rejected]
         return PreferenceDataset(
@@ -115,6 +126,50 @@ def transform_scores(scores, transform=None, *, eps: float = 1e-4) -> np.ndarray
         )
     c = np.clip(g, eps, 1.0 - eps)
     return np.log(c) - np.log1p(-c)
+
+
+def can_label(g_first, g_second, noise: str = "none") -> np.ndarray:
+    """Which pairs the simulated annotator can label: bool, one per pair.
+
+    Every pair under ``noise="bt"``; under ``noise="none"`` only pairs whose (transformed) gold
+    differs, since a tie carries no preference.
+
+    Example
+    -------
+    >>> can_label([1.0, 2.0], [1.0, 0.5]).tolist(), can_label([1.0], [1.0], "bt").tolist()
+    ([False, True], [True])
+    """
+    check_in(noise, NOISES, name="noise")
+    a, b = np.asarray(g_first, dtype=np.float64), np.asarray(g_second, dtype=np.float64)
+    if noise == "bt":
+        return np.ones(np.broadcast_shapes(a.shape, b.shape), dtype=bool)
+    return a != b
+
+
+def label_pairs(g_first, g_second, noise: str = "none", beta: float = 1.0, seed=None) -> np.ndarray:
+    """The simulated annotator: True where the first response of a pair wins.
+
+    ``noise="none"``: the higher gold wins (tied pairs cannot be labelled; leave them out with
+    :func:`can_label`, or this raises ConfigError). ``noise="bt"``: the first wins with
+    probability ``sigmoid(beta * (g_first - g_second))``, one uniform draw per pair from ``seed``
+    (an int or a Generator).
+
+    Example
+    -------
+    >>> label_pairs([0.9, 0.1], [0.2, 0.5]).tolist()
+    [True, False]
+    """
+    check_in(noise, NOISES, name="noise")
+    gap = np.asarray(g_first, dtype=np.float64) - np.asarray(g_second, dtype=np.float64)
+    if noise == "none":
+        if (gap == 0).any():
+            raise ConfigError(
+                f"{int((gap == 0).sum())} pairs have equal gold, and a noiseless annotator has no preference "
+                "between them; leave them out (can_label) or use noise='bt'."
+            )
+        return gap > 0
+    beta = check_positive(beta, name="beta")
+    return check_random_state(seed).random(gap.size).reshape(gap.shape) < expit(beta * gap)
 
 
 def pairs_from_scores(
@@ -223,13 +278,11 @@ def pairs_from_scores(
 
     a = np.asarray(out_a, dtype=np.int64)
     b = np.asarray(out_b, dtype=np.int64)
-    gap = g_all[a] - g_all[b]
+    a_wins = label_pairs(g_all[a], g_all[b], noise, beta, rng)
     if noise == "none":
-        a_wins = gap > 0
         p_win = np.ones(a.size)
     else:
-        p_a = 0.5 * (1.0 + np.tanh(0.5 * beta * gap))  # sigmoid, stable for large gaps
-        a_wins = rng.random(a.size) < p_a
+        p_a = expit(beta * (g_all[a] - g_all[b]))
         p_win = np.where(a_wins, p_a, 1.0 - p_a)
     chosen = np.where(a_wins, a, b)
     rejected = np.where(a_wins, b, a)
@@ -238,6 +291,7 @@ def pairs_from_scores(
 
 
 def _labelable_pairs(g: np.ndarray, noise: str) -> int:
+    """How many pairs of ``g`` :func:`can_label` accepts (all, or all but the equal-gold ones)."""
     n = g.size
     total = n * (n - 1) // 2
     if noise == "bt":
@@ -256,9 +310,9 @@ def _draw_pair(pool, g, strategy, noise, n_candidates, seen, rng, max_tries: int
         a, b = int(pool[i]), int(pool[j])
         if (min(a, b), max(a, b)) in seen:
             continue
-        gap = abs(g[a] - g[b])
-        if noise == "none" and gap == 0:
+        if not can_label(g[a], g[b], noise):
             continue
+        gap = abs(g[a] - g[b])
         if best is None:
             best, best_gap = (a, b), gap
         elif strategy == "far" and gap > best_gap:
@@ -280,8 +334,7 @@ def _exhaustive_pair(pool, g, noise, seen, rng):
     i, j = np.triu_indices(pool.size, k=1)
     a, b = pool[i], pool[j]
     keep = np.array([(int(x), int(y)) not in seen for x, y in zip(a, b)], dtype=bool)
-    if noise == "none":
-        keep &= g[a] != g[b]
+    keep &= can_label(g[a], g[b], noise)
     if not keep.any():
         return None
     k = rng.choice(np.flatnonzero(keep))

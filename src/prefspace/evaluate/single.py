@@ -8,11 +8,12 @@ data with the model's own encoder is the caller's job (the ``prefspace evaluate`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
+from .._jsonsafe import dumps
 from .._validation import check_embeddings, check_pairs
 from ..exceptions import ShapeError
 from .calibration import pair_calibration
@@ -34,8 +35,10 @@ def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 
     Returns
     -------
     dict with ``accuracy``, ``ci_low``, ``ci_high``, ``n_pairs``, TRL's ``loss``, ``margin``,
-    ``mean_reward``, ``min_reward``, ``max_reward``, ``ece``, ``reliability`` (bins) and, with
-    subsets, ``subsets`` (per subset, ``weighted``, ``macro``).
+    ``mean_reward``, ``min_reward``, ``max_reward``, ``ece``, ``reliability`` (per bin
+    ``edges``, ``count``, ``mean_prob``, ``frac_pos``; NaN means for empty bins) and, with
+    subsets, ``subsets`` (``per_subset``, ``weighted``, ``macro``). The experiment cells report
+    exactly these keys.
 
     Example
     -------
@@ -49,7 +52,7 @@ def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 
     out: dict = accuracy_with_interval(r[:, 0], r[:, 1], n_boot=n_boot, random_state=random_state)
     trl = reward_metrics(r[:, 0], r[:, 1])
     out.update({k: trl[k] for k in ("loss", "margin", "mean_reward", "min_reward", "max_reward")})
-    p = 1.0 / (1.0 + np.exp(-(r[:, 0] - r[:, 1])))
+    p = expit(r[:, 0] - r[:, 1])
     cal = pair_calibration(p, n_bins=n_bins)
     out["ece"] = cal["ece"]
     out["reliability"] = {k: np.asarray(v).tolist() for k, v in cal.items() if k != "ece"}
@@ -101,7 +104,7 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"metrics_json": write_text_atomic(out / "metrics.json", json.dumps(result, indent=2, default=_default) + "\n")}
+    paths = {"metrics_json": write_text_atomic(out / "metrics.json", dumps(result, indent=2) + "\n")}
     sections = []
     if "accuracy" in result:
         rows = [["accuracy", f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]"],
@@ -135,11 +138,3 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
             tables=[(["N", "model [95% interval]", "oracle", "random", "prompts"], rows)], images=[img]))
     paths["report_html"] = write_html_report(out / "report.html", title, sections, meta=meta)
     return paths
-
-
-def _default(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")

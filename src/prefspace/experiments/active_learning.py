@@ -6,7 +6,8 @@ set such as ``alpaca_bon``:
 1. prompts are split into a training part (whose responses form the candidate pool) and a test
    part (where the reward model is evaluated: per-prompt Spearman with gold, best-of-N gold);
 2. a first batch is chosen at random and labelled from gold (noiselessly or with Bradley-Terry
-   noise, the annotator of ``prefspace.evaluate.simulate``);
+   noise) by the annotator of ``prefspace.evaluate.simulate``, the same rule the passive
+   experiment cells draw their pairs by;
 3. each round the head is refitted on every label so far (plus optional synthetic pairs),
    evaluated, and the strategy chooses the next batch from the candidates not yet labelled.
 
@@ -27,7 +28,7 @@ from sklearn.base import clone
 from .._validation import check_embeddings, check_in, check_positive, check_random_state
 from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
-from ..evaluate.simulate import NOISES, transform_scores
+from ..evaluate.simulate import NOISES, can_label, label_pairs, transform_scores
 from ..models import BradleyTerryLinear, RewardEnsemble
 from ..select import PairPool, get_selector, make_pool
 
@@ -44,14 +45,18 @@ def _as_ensemble(estimator, n_members: int, seed: int):
     return RewardEnsemble(estimator, n_members=n_members, random_state=seed)
 
 
-def _label_pairs(rows: np.ndarray, utility: np.ndarray, noise: str, beta: float, rng) -> np.ndarray:
-    """True where the first row of each pair wins. Noiseless ties are a fair coin."""
-    gap = utility[rows[:, 0]] - utility[rows[:, 1]]
-    if noise == "none":
-        coin = rng.random(gap.size) < 0.5
-        return np.where(gap == 0, coin, gap > 0)
-    p_first = 0.5 * (1.0 + np.tanh(0.5 * beta * gap))
-    return rng.random(gap.size) < p_first
+def _labelable(pool: PairPool, utility: np.ndarray, noise: str) -> PairPool:
+    """``pool`` without the pairs the simulated annotator cannot label (ties in noiseless mode;
+    see ``prefspace.evaluate.simulate``): the same rule passive pairs are drawn by."""
+    if noise == "bt":
+        return pool
+    keep = [idx[can_label(utility[rows[:, 0]], utility[rows[:, 1]], noise)] for idx, rows in pool.chunks()]
+    keep = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+    if keep.size == len(pool):
+        return pool
+    logger.info("left out %d of %d candidate pairs with equal gold (a noiseless annotator has no preference)",
+                len(pool) - keep.size, len(pool))
+    return pool.subset(keep)
 
 
 def _augment(augment, X: np.ndarray, seed: int) -> np.ndarray | None:
@@ -131,9 +136,10 @@ def run_active_learning(
         ensemble's mean reward is what is evaluated)
     within_prompt : candidate pairs within a prompt (True) or across prompts (False)
     n_candidates : the candidate pool is a fixed random sample of this many pairs of the
-        training prompts' pool (None: the whole pool)
-    noise : ``"none"`` (higher gold wins; exact ties are a fair coin) or ``"bt"``
-        (P(a wins) = sigmoid(beta * (g(a) - g(b))))
+        training prompts' pool (None: the whole pool), less the pairs the annotator cannot label
+    noise : ``"none"`` (higher gold wins; pairs with equal gold are left out of the candidate
+        pool, since a noiseless annotator cannot label them) or ``"bt"`` (P(a wins) =
+        sigmoid(beta * (g(a) - g(b)))); the annotator of ``prefspace.evaluate.simulate``
     beta : Bradley-Terry inverse temperature
     transform, eps : gold transform before labelling (``"logit"`` for win probabilities), as in
         ``prefspace.evaluate.simulate.transform_scores``; metrics use the raw gold
@@ -207,6 +213,8 @@ def run_active_learning(
     pool: PairPool = full_pool
     if n_candidates is not None and len(full_pool) > int(n_candidates):
         pool = full_pool.sample(int(n_candidates), rng)
+    u_train = utility[train_rows]
+    pool = _labelable(pool, u_train, noise)
     if len(pool) < budget:
         raise ConfigError(f"the candidate pool has {len(pool)} pairs, fewer than the budget of {budget} labels.")
     logger.info("active learning: %s, %s-prompt pool of %d candidates, %d test prompts",
@@ -220,7 +228,7 @@ def run_active_learning(
     select_seconds = 0.0
     for round_ in range(10**9):
         rows = pool.rows(chosen)
-        first_wins = _label_pairs(rows, utility[train_rows], noise, beta, rng)
+        first_wins = label_pairs(u_train[rows[:, 0]], u_train[rows[:, 1]], noise, beta, rng)
         oriented = np.where(first_wins[:, None], rows, rows[:, ::-1])
         X_lab = np.concatenate([X_lab, pool.features[oriented]])
         labelled_idx = np.concatenate([labelled_idx, chosen])

@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from .._atomic import atomic_path, write_text_atomic
+from .._atomic import atomic_path
+from .._jsonsafe import json_safe, write_json
 from ..data import load_preferences, load_scored_responses, split_by_prompt
 from ..embed import EmbeddingCache, embed_pairs, get_encoder, scored_response_features
-from ..evaluate.calibration import pair_calibration
-from ..evaluate.metrics import accuracy_with_interval, reward_metrics, subset_accuracy
-from ..evaluate.ranking import best_of_n_curve, rank_correlations
 from ..evaluate.simulate import pairs_from_scores
+from ..evaluate.single import evaluate_pairs, evaluate_scored
 from ..exceptions import ConfigError, DataError, FormatError
 from ..synth import augment_pairs
 from .active_learning import run_active_learning
@@ -68,7 +67,7 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> dict:
         arrays, meta = _prepare_scored(ds, max_budget)
     with atomic_path(arrays_path) as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
-    write_text_atomic(meta_path, json.dumps(meta))
+    write_json(meta_path, meta, indent=None)
     load_file(str(arrays_path))  # a corrupt write fails here, not in a worker
     return handle
 
@@ -281,7 +280,7 @@ def _fit_method(method: dict, X_train: np.ndarray, seed: int):
         fit_params = aug_info.pop("fit_params")  # parent and groups: validation stays real
         info["augment_seconds"] = round(time.perf_counter() - t0, 3)
         info["n_synthetic"] = int(len(X_aug) - len(X_train))
-        info["augment_info"] = _jsonable(aug_info)
+        info["augment_info"] = json_safe(aug_info, default=str, max_array_size=64)
         if "heldout_variance_kept" in aug_info:
             info["heldout_variance_kept"] = aug_info["heldout_variance_kept"]
         head.fit(X_aug, sample_weight=weight, **fit_params)
@@ -291,10 +290,11 @@ def _fit_method(method: dict, X_train: np.ndarray, seed: int):
 
 
 def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: int) -> dict:
-    """An active-labelling cell: ``prefspace.select.run_active_learning`` spends ``budget`` labels
-    in rounds on the training prompts and is scored on this dataset's test prompts.
+    """An active-labelling cell: :func:`~prefspace.experiments.run_active_learning` spends
+    ``budget`` labels in rounds on the training prompts and is scored on this dataset's test
+    prompts. Its simulated annotator is the one passive cells draw their pairs by.
 
-    The select stage trains and scores the model itself, so these cells report its metrics
+    The simulation trains and scores the model itself, so these cells report its metrics
     (``spearman``, ``bon@<N>``, per round in ``rounds``) and no pairwise accuracy or calibration.
     """
     if handle["kind"] != "scored":
@@ -320,66 +320,30 @@ def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: in
         "strategy": strategy,
         "spearman": last.get("spearman"),
         f"bon@{best_of}": last.get(f"best_of_{best_of}"),
-        "rounds": [_jsonable(r) for r in records],
+        "rounds": [json_safe(r) for r in records],
     }
 
 
 def _evaluate(model, handle, data, ev: dict, seed: int) -> dict:
-    n_boot = int(ev.get("n_boot", 1000))
-    n_bins = int(ev.get("n_bins", 10))
-    out: dict = {}
+    """The measuring stage's own evaluation (``evaluate_pairs``, ``evaluate_scored``), so a
+    cell's metrics carry the same names and values as ``prefspace evaluate`` writes."""
     if handle["kind"] in ("pairs", "pair_arrays"):
         X_test = data["X_test"]
     else:
         F = data["features"]
         X_test = np.stack([F[data["test_chosen"]], F[data["test_rejected"]]], axis=1)
-    D = X_test.shape[2]
-    r = model.predict(X_test.reshape(-1, D)).reshape(len(X_test), 2)
-    acc = accuracy_with_interval(r[:, 0], r[:, 1], n_boot=n_boot, random_state=seed)
-    out.update({"accuracy": acc["accuracy"], "acc_ci_low": acc["ci_low"], "acc_ci_high": acc["ci_high"]})
-    trl = reward_metrics(r[:, 0], r[:, 1])
-    out.update({"loss": trl["loss"], "margin": trl["margin"], "n_test": trl["n_pairs"]})
-    p = 1.0 / (1.0 + np.exp(-(r[:, 0] - r[:, 1])))
-    cal = pair_calibration(p, n_bins=n_bins)
-    out["ece"] = cal["ece"]
-    out["reliability"] = {
-        "count": cal["count"].tolist(),
-        "prob_sum": np.nan_to_num(cal["mean_prob"] * cal["count"]).tolist(),
-        "pos_sum": np.nan_to_num(cal["frac_pos"] * cal["count"]).tolist(),
-    }
-    subsets = (data.get("meta") or {}).get("test_subset")
-    if subsets:
-        sub = subset_accuracy(r[:, 0], r[:, 1], subsets)
-        out["subset_accuracy"] = {k: v["accuracy"] for k, v in sub["per_subset"].items()}
-        out["subset_weighted"] = sub["weighted"]
+    subsets = (data.get("meta") or {}).get("test_subset") or None
+    out = evaluate_pairs(model, X_test, subsets=subsets, n_boot=int(ev.get("n_boot", 1000)),
+                         n_bins=int(ev.get("n_bins", 10)), random_state=seed)
     if handle["kind"] == "scored":
         rows = data["test_rows"]
-        rewards = model.predict(data["features"][rows])
-        gold = data["scores"][rows]
-        pi = data["prompt_index"][rows]
-        groups = [np.flatnonzero(pi == k) for k in np.unique(pi)]
-        curve = best_of_n_curve(rewards, gold, groups, ns=ev.get("best_of_n"), n_boot=n_boot, random_state=seed)
-        out["best_of_n"] = curve
+        scored = evaluate_scored(model, data["features"][rows], data["scores"][rows], data["prompt_index"][rows],
+                                 ns=ev.get("best_of_n"), n_boot=int(ev.get("n_boot", 1000)), random_state=seed)
+        out.update(scored)
         out["gold_range"] = [float(np.min(data["scores"])), float(np.max(data["scores"]))]
+        curve = scored["best_of_n"]
         nan = [float("nan")] * len(curve["n"])
         for n, v, lo, hi in zip(curve["n"], curve["model"], curve.get("model_low", nan), curve.get("model_high", nan)):
             out[f"bon@{n}"] = v
             out[f"bon@{n}_low"], out[f"bon@{n}_high"] = lo, hi
-        corr = rank_correlations(rewards, gold, groups)
-        out["spearman"] = corr["spearman"]
-        out["kendall"] = corr["kendall"]
-    return out
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist() if obj.size <= 64 else f"array{obj.shape}"
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return obj.item()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
+    return json_safe(out)

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 from .._atomic import write_bytes_atomic
+from .._jsonsafe import dumps
+from .._process import pid_alive
 from ..exceptions import ConfigError, FormatError
 from .cells import cell_key, prepare_dataset, run_cell
 from .config import spec_hash
@@ -133,7 +135,7 @@ def run_experiment(
         n_jobs = min(jobs or config.get("jobs") or default_jobs(), default_jobs(), len(todo))
         with _run_lock(out), open(results_path, "a", encoding="utf-8") as sink:
             for row in _execute(todo, n_jobs):
-                sink.write(json.dumps(row) + "\n")
+                sink.write(dumps(row) + "\n")
                 sink.flush()
                 os.fsync(sink.fileno())
                 done_rows[row["key"]] = row
@@ -143,15 +145,25 @@ def run_experiment(
     return [done_rows[t["key"]] for t in tasks]
 
 
+_HELD_LOCKS: set[str] = set()  # run locks this process holds (a lock with our pid but not here is stale)
+
+
 @contextmanager
 def _run_lock(out: Path):
-    """One writer per output directory: a second concurrent run would interleave rows."""
+    """One writer per output directory: a second concurrent run would interleave rows.
+
+    The lock file holds the writer's pid. A lock whose process is gone is stale and taken over;
+    so is one holding this process's own pid that this process does not hold (left by an earlier
+    process that had the same pid, as happens when a container restarts).
+    """
     lock = out / ".running"
+    key = str(lock.resolve())
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         pid = lock.read_text().strip() if lock.exists() else ""
-        if pid.isdigit() and _alive(int(pid)):
+        ours = pid == str(os.getpid())
+        if pid.isdigit() and ((ours and key in _HELD_LOCKS) or (not ours and pid_alive(int(pid)))):
             raise ConfigError(
                 f"{out} is being written by another experiment run (pid {pid}); wait for it or use another --out."
             ) from None
@@ -159,20 +171,12 @@ def _run_lock(out: Path):
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     os.write(fd, str(os.getpid()).encode())
     os.close(fd)
+    _HELD_LOCKS.add(key)
     try:
         yield
     finally:
+        _HELD_LOCKS.discard(key)
         lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()
 
 
 def _execute(todo: list[dict], n_jobs: int):

@@ -27,16 +27,24 @@ from ..evaluate.report import Section, format_interval, markdown_table, mean_int
 
 logger = logging.getLogger(__name__)
 
-_NESTED = ("reliability", "best_of_n", "subset_accuracy", "augment_info", "rounds")
+_NESTED = ("reliability", "best_of_n", "subsets", "augment_info", "rounds")
+
+
+def subset_accuracies(row: dict) -> dict:
+    """``{subset name: accuracy}`` of a row (``evaluate_pairs``'s ``subsets``), empty without subsets."""
+    return {name: v["accuracy"] for name, v in ((row.get("subsets") or {}).get("per_subset") or {}).items()}
 
 
 def flat_rows(rows: list[dict]) -> list[dict]:
-    """Scalar columns of each row (nested fields dropped; subset accuracies as ``acc[<name>]``)."""
+    """Scalar columns of each row (nested fields dropped; subset accuracies as ``acc[<name>]`` and
+    their example-weighted average as ``subset_weighted``)."""
     out = []
     for r in rows:
         flat = {k: v for k, v in r.items() if k not in _NESTED}
-        for name, acc in (r.get("subset_accuracy") or {}).items():
+        for name, acc in subset_accuracies(r).items():
             flat[f"acc[{name}]"] = acc
+        if r.get("subsets"):
+            flat["subset_weighted"] = r["subsets"].get("weighted")
         out.append(flat)
     return out
 
@@ -56,7 +64,7 @@ def write_results_csv(rows: list[dict], path) -> Path:
 
 _BOUNDS = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "subset_weighted": (0.0, 1.0), "spearman": (-1.0, 1.0), "kendall": (-1.0, 1.0)}
 # the interval a single run carries for a metric: (low field, high field)
-_RUN_INTERVAL = {"accuracy": ("acc_ci_low", "acc_ci_high")}
+_RUN_INTERVAL = {"accuracy": ("ci_low", "ci_high")}
 
 
 def metric_bounds(metric: str, rows=()) -> tuple[float, float] | None:
@@ -186,10 +194,17 @@ def budget_curves(rows: list[dict], metric: str = "accuracy") -> dict:
 
 
 def pooled_reliability(rows: list[dict]) -> dict:
-    """Sum reliability bins over rows; returns ``mean_prob``, ``frac_pos``, ``count``, ``ece``."""
-    count = np.sum([r["reliability"]["count"] for r in rows], axis=0).astype(float)
-    psum = np.sum([r["reliability"]["prob_sum"] for r in rows], axis=0)
-    ysum = np.sum([r["reliability"]["pos_sum"] for r in rows], axis=0)
+    """Pool the reliability bins of rows (``evaluate_pairs``'s ``count``, ``mean_prob``,
+    ``frac_pos`` per bin; an empty bin's mean is NaN or null); returns ``mean_prob``,
+    ``frac_pos``, ``count``, ``ece``."""
+    counts = [np.asarray(r["reliability"]["count"], dtype=np.float64) for r in rows]
+
+    def total(key):  # per-bin sum over rows of mean times count (0 for empty bins)
+        return np.sum([np.nan_to_num(np.asarray(r["reliability"][key], dtype=np.float64)) * c
+                       for r, c in zip(rows, counts)], axis=0)
+
+    count = np.sum(counts, axis=0)
+    psum, ysum = total("mean_prob"), total("frac_pos")
     with np.errstate(invalid="ignore", divide="ignore"):
         mp = np.where(count > 0, psum / count, np.nan)
         fp = np.where(count > 0, ysum / count, np.nan)
@@ -232,14 +247,15 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
             "over seeds. A synthesis helps only where this interval is clear of 0."], tables=[(cheader, crows)]))
 
     # Per-subset accuracy (datasets with a subset column), at every budget.
-    sub_rows = [r for r in rows if r.get("subset_accuracy")]
+    sub_rows = [r for r in rows if subset_accuracies(r)]
     if sub_rows:
-        names = sorted({n for r in sub_rows for n in r["subset_accuracy"]})
+        names = sorted({n for r in sub_rows for n in subset_accuracies(r)})
         sheader = ["dataset", "budget", "method", *names, "weighted"]
         stable = []
         for (ds, budget, method), grp in _group(sub_rows, ("dataset", "budget", "method")).items():
-            cells = [format_interval(*mean_interval([g["subset_accuracy"].get(n) for g in grp], bounds=(0.0, 1.0))) for n in names]
-            stable.append([ds, budget, method, *cells, format_cell(grp, "subset_weighted")])
+            cells = [format_interval(*mean_interval([subset_accuracies(g).get(n) for g in grp], bounds=(0.0, 1.0))) for n in names]
+            weighted = [g["subsets"].get("weighted") for g in grp]
+            stable.append([ds, budget, method, *cells, format_interval(*mean_interval(weighted, bounds=(0.0, 1.0)))])
         stable.sort(key=lambda row: (row[0], row[1], methods_order.index(row[2])))
         sections.append(Section("Accuracy per subset", paragraphs=[
             "Held-out accuracy within each subset; 'weighted' is the example-weighted average over "

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._jsonsafe import dumps, json_safe
 from .._version import __version__
 from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
@@ -44,23 +45,6 @@ def _classes() -> dict[str, type]:
 
 
 # ---------------------------------------------------------------------------- JSON helpers
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types for numpy scalars/arrays, tuples and non-finite floats (-> None)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    return value
-
-
 def _encode_params(model: RewardHead) -> dict:
     params = {}
     for name, value in model.get_params(deep=False).items():
@@ -69,7 +53,7 @@ def _encode_params(model: RewardHead) -> dict:
         elif isinstance(value, np.random.Generator):
             logger.warning("%s.%s is a numpy Generator; saved as null", type(model).__name__, name)
             value = None
-        params[name] = _jsonable(value)
+        params[name] = json_safe(value)
     return params
 
 
@@ -96,7 +80,7 @@ def _class_for(name: Any, where: Path) -> type:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    write_text_atomic(path, dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------------- saving

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._jsonsafe import json_safe
 from .._version import __version__
 from ..data.dataset import canonical_prompt
 from ..embed import EmbeddingCache, embed_responses
@@ -228,13 +229,7 @@ class RewardScorer:
 
 
 def _jsonable_params(model: Any) -> dict:
+    """The model's ``get_params()`` as JSON; a value JSON cannot hold (an estimator, a Generator)
+    is named by its type."""
     params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
-    out = {}
-    for k, v in params.items():
-        if v is None or isinstance(v, (bool, int, float, str)):
-            out[k] = v
-        elif isinstance(v, (list, tuple)) and all(isinstance(x, (bool, int, float, str)) for x in v):
-            out[k] = list(v)
-        else:
-            out[k] = type(v).__name__
-    return out
+    return json_safe(params, default=lambda v: type(v).__name__)

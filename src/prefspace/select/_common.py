@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from scipy.special import expit
 
 from .._validation import check_pairs
 from ..exceptions import ConfigError, ShapeError
@@ -112,7 +113,7 @@ def compact_pair_rows(pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE) -> t
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    return expit(x)
 
 
 def stream_top_k(

@@ -1,4 +1,5 @@
-"""Reading a file of candidate responses and writing the chosen pairs for annotators.
+"""Candidate responses for pair selection: reading them, scoring them with a saved model,
+choosing pairs, and writing the chosen pairs for annotators.
 
 A candidate file has several responses per prompt, scored or not, one response per row::
 
@@ -9,26 +10,32 @@ or one prompt per row with a list of responses::
 
     {"prompt": "Name a prime.", "responses": ["7", "9", "11"]}
 
-A prompt may be text or conversational messages. Rows with the same prompt are grouped. Files
-with a separate prompts file (``alpaca_bon``'s layout) are read by
-``prefspace.data.load_scored_responses`` instead. What this module does not do: embed or choose.
+or two files joined on ``prompt_id`` (``alpaca_bon``'s layout). :func:`read_candidates` is
+``prefspace.data.read_responses`` (the one reader of responses grouped by prompt), so every file
+type, compression and bad-row rule of the data stage applies. Candidates are turned into
+feature rows by a :class:`~prefspace.models.RewardScorer` (the model's own encoder, the same
+rows training and serving use); :func:`choose_pairs` then runs a selection strategy over them.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import logging
 import os
-from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
-from ..data.dataset import ScoredResponses, canonical_prompt
-from ..exceptions import DataError
-from .pools import PairPool
+from .._jsonsafe import write_jsonl
+from ..data.dataset import PreferenceDataset, ScoredResponses, canonical_prompt
+from ..data.scored import read_responses
+from ..models.scorer import RewardScorer
+from . import get_selector
+from .pools import PairPool, make_pool
 
-_SCORE_KEYS = ("score", "gold", "reward")
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "read_candidates", "candidate_features", "choose_pairs", "match_labelled_rows", "selection_records", "write_jsonl",
+]
 
 
 def read_candidates(
@@ -39,17 +46,20 @@ def read_candidates(
     response_key: str = "response",
     id_key: str | None = None,
     join_key: str = "prompt_id",
+    score_key: str | None = None,
+    on_bad_rows: str = "error",
 ) -> ScoredResponses:
     """Read candidate responses grouped by prompt; ``scores`` are NaN where the file has none.
 
     Parameters
     ----------
     source : a .jsonl/.json/.parquet/.csv file (optionally .gz) or a saved dataset directory
-    prompts : optional prompts file joined on ``join_key`` (then the rows must carry a score
-        column, as ``load_scored_responses`` requires)
+    prompts : optional prompts file joined on ``join_key``
     prompt_key, response_key : column names; a row may instead hold a list under
         ``response_key + "s"`` (``"responses"``)
     id_key : a unique response id column; default ``"<row>"`` (``"<row>.<j>"`` for lists)
+    score_key : the score column, if any (default: the first of score, gold, reward present)
+    on_bad_rows : "error" (stop at the first bad row, naming it) or "skip"
 
     Example
     -------
@@ -57,55 +67,75 @@ def read_candidates(
     >>> cands.n_prompts, len(cands)                             # doctest: +SKIP
     (3, 12)
     """
-    from ..data import load_scored_responses
-    from ..data.readers import read_source
+    return read_responses(
+        source, prompts=prompts, join_key=join_key, prompt_key=prompt_key, response_key=response_key,
+        score_key=score_key, id_key=id_key, on_bad_rows=on_bad_rows,
+    )
 
-    if prompts is not None:
-        return load_scored_responses(source, prompts=prompts, join_key=join_key, prompt_key=prompt_key,
-                                     response_key=response_key, id_key=id_key)
-    raw = read_source(source)
-    list_key = response_key + "s"
-    prompt_list, prompt_ids, position = [], [], {}
-    index, responses, scores, ids = [], [], [], []
-    for i, row in enumerate(raw.rows):
-        if row.problem is not None:
-            raise DataError(f"{row.where}: {row.problem[1]}")
-        data = row.data
-        if prompt_key not in data:
-            raise DataError(f"{row.where}: missing key {prompt_key!r} (found: {', '.join(map(repr, data))}). "
-                            "If the prompt column is named differently, pass --prompt-key.")
-        prompt = data[prompt_key]
-        if not isinstance(prompt, (str, list)):
-            raise DataError(f"{row.where}: {prompt_key!r} must be text or a list of messages; found {type(prompt).__name__}.")
-        if isinstance(data.get(response_key), str):
-            texts, row_ids = [data[response_key]], [str(data[id_key]) if id_key else str(i)]
-        elif isinstance(data.get(list_key), list) and all(isinstance(t, str) for t in data[list_key]):
-            texts = data[list_key]
-            row_ids = [f"{data[id_key]}.{j}" if id_key else f"{i}.{j}" for j in range(len(texts))]
-        else:
-            raise DataError(
-                f"{row.where}: needs a text {response_key!r} or a list of texts {list_key!r} "
-                f"(found: {', '.join(map(repr, data))}). Pass --response-key if the column is named differently."
-            )
-        if id_key and id_key not in data:
-            raise DataError(f"{row.where}: missing id column {id_key!r}.")
-        score = next((data[k] for k in _SCORE_KEYS if k in data), None)
-        score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else math.nan
-        key = canonical_prompt(prompt)
-        if key not in position:
-            position[key] = len(prompt_list)
-            prompt_list.append(prompt)
-            prompt_ids.append(str(len(prompt_ids)))
-        for text, rid in zip(texts, row_ids):
-            index.append(position[key])
-            responses.append(text)
-            scores.append(score)
-            ids.append(rid)
-    if len(set(ids)) != len(ids):
-        dup = next(x for x in ids if ids.count(x) > 1)
-        raise DataError(f"{raw.name}: response id {dup!r} appears twice; ids must be unique.")
-    return ScoredResponses(prompts=prompt_list, prompt_ids=prompt_ids, prompt_index=np.asarray(index, dtype=np.int64),
-                           responses=responses, scores=np.asarray(scores), ids=ids, source=raw.name)
+
+def candidate_features(scorer: RewardScorer, candidates: ScoredResponses) -> np.ndarray:
+    """Feature rows ``(n, feature_dim)`` of every candidate, from ``scorer`` (its encoder and cache)."""
+    return scorer.features(candidates.row_prompts(), candidates.responses)
+
+
+def choose_pairs(
+    scorer: RewardScorer,
+    candidates: ScoredResponses,
+    budget: int,
+    strategy: str = "d-optimal",
+    *,
+    cross_prompt: bool = False,
+    max_candidates: int | None = 1_000_000,
+    labelled: PreferenceDataset | None = None,
+    lam: float = 1.0,
+    seed: int = 0,
+) -> tuple[list[dict], dict]:
+    """Choose ``budget`` pairs of ``candidates`` worth labelling, with the scorer's model.
+
+    Parameters
+    ----------
+    scorer : RewardScorer of the current reward model (its head, encoder and cache)
+    candidates : from :func:`read_candidates`
+    budget : how many pairs
+    strategy : a name in ``prefspace.select.STRATEGIES``
+    cross_prompt : pair responses to different prompts instead of within a prompt
+    max_candidates : use a random sample of this many candidate pairs when the pool is larger
+        (None: all)
+    labelled : pairs already labelled: used by past-aware and coreset, and never chosen again
+    lam : ridge of the D-optimal information matrix
+    seed : the random strategy's seed and the candidate sample's
+
+    Returns
+    -------
+    (records, info): :func:`selection_records` of the chosen pairs in the order chosen, and
+    ``{"pool": "within"|"cross", "n_candidates", "n_responses", "n_prompts", "n_excluded"}``.
+    """
+    selector = get_selector(strategy, lam=lam, random_state=seed)  # a bad name fails before any embedding
+    E = candidate_features(scorer, candidates)
+    kind = "cross" if cross_prompt else "within"
+    full = make_pool(E, candidates.prompt_index, kind)
+    pool = full if max_candidates is None or len(full) <= max_candidates else full.sample(int(max_candidates), seed)
+
+    X_lab, exclude = None, None
+    if labelled is not None:
+        n = len(labelled.chosen)
+        F = scorer.features(list(labelled.prompts) * 2, list(labelled.chosen) + list(labelled.rejected))
+        X_lab = np.stack([F[:n], F[n:]], axis=1)
+        rows = match_labelled_rows(candidates, labelled)
+        exclude = pool.index_of(rows) if len(rows) else None
+        exclude = None if exclude is None else exclude[exclude >= 0]
+
+    chosen = selector.select(pool, scorer.model, budget, labelled=X_lab, exclude=exclude)
+    records = selection_records(candidates, pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None))
+    info = {
+        "pool": kind,
+        "n_candidates": len(pool),
+        "n_responses": len(candidates),
+        "n_prompts": candidates.n_prompts,
+        "n_excluded": 0 if exclude is None else int(len(exclude)),
+    }
+    logger.info("chose %d pairs with %s from a %s-prompt pool of %d candidates", len(records), strategy, kind, len(pool))
+    return records, info
 
 
 def match_labelled_rows(candidates: ScoredResponses, dataset) -> np.ndarray:
@@ -153,11 +183,3 @@ def selection_records(candidates: ScoredResponses, pool: PairPool, indices, *, s
             rec["gain"] = float(gains[rank])
         out.append(rec)
     return out
-
-
-def write_jsonl(path: str | os.PathLike, records: list[dict]) -> Path:
-    """Write records as JSON lines atomically (temp file in the same directory, then rename)."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return path

@@ -17,13 +17,13 @@ malformed JSON gets 400. Errors are JSON: ``{"error": message, "limit": name-or-
 # (``request: Request``) at definition time, and Request is imported inside create_app.
 import asyncio
 import logging
-import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
 
+from .._jsonsafe import json_number
 from .._version import __version__
 from ..exceptions import PrefspaceError
 from ..models.scorer import RewardScorer
@@ -123,10 +123,10 @@ def create_app(
     async def get_reward(request: Request) -> JSONResponse:
         prompts, responses = parse_get_reward(await read_json(request), config)
         items = await score_items(prompts, responses)
-        rewards = [_num(it[0]) for it in items]
+        rewards = [json_number(it[0]) for it in items]
         extra = {}
         if scorer.has_spread:
-            extra["reward_spread"] = [_num(it[1]) for it in items]
+            extra["reward_spread"] = [json_number(it[1]) for it in items]
         return JSONResponse({"rewards": rewards, "scores": rewards, "extra_logs": extra})
 
     @app.post("/score")
@@ -134,9 +134,9 @@ def create_app(
         req = parse_score(await read_json(request), config)
         if req.rejected is None:
             items = await score_items(req.prompts, req.responses)
-            out: dict[str, Any] = {"rewards": [_num(it[0]) for it in items]}
+            out: dict[str, Any] = {"rewards": [json_number(it[0]) for it in items]}
             if scorer.has_spread:
-                out["spread"] = [_num(it[1]) for it in items]
+                out["spread"] = [json_number(it[1]) for it in items]
             return JSONResponse(out)
         n = len(req.responses)
         items = await score_items(req.prompts + req.prompts, req.responses + req.rejected)
@@ -145,13 +145,13 @@ def create_app(
         E_r = np.stack([it[2] for it in rejected]) if n else np.zeros((0, 0), np.float32)
         p = await asyncio.to_thread(scorer.p_first_wins, E_c, E_r)
         out = {
-            "rewards_chosen": [_num(it[0]) for it in chosen],
-            "rewards_rejected": [_num(it[0]) for it in rejected],
-            "p_chosen": [_num(v) for v in p],
+            "rewards_chosen": [json_number(it[0]) for it in chosen],
+            "rewards_rejected": [json_number(it[0]) for it in rejected],
+            "p_chosen": [json_number(v) for v in p],
         }
         if scorer.has_spread:
-            out["spread_chosen"] = [_num(it[1]) for it in chosen]
-            out["spread_rejected"] = [_num(it[1]) for it in rejected]
+            out["spread_chosen"] = [json_number(it[1]) for it in chosen]
+            out["spread_rejected"] = [json_number(it[1]) for it in rejected]
         return JSONResponse(out)
 
     @app.get("/health")
@@ -196,11 +196,3 @@ def _too_large(size: int, limit: int, at_least: bool = False) -> RequestError:
         "Send fewer texts per request.",
         limit="max_body_bytes",
     )
-
-
-def _num(x: Any) -> float | None:
-    """A JSON number; NaN/inf (which JSON cannot carry) become null."""
-    if x is None:
-        return None
-    v = float(x)
-    return v if math.isfinite(v) else None

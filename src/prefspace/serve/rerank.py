@@ -3,9 +3,12 @@
 This is how a reward model is used at inference time: a policy samples N responses to each
 prompt, the reward model scores them, and the highest-scoring one is kept.
 
-- :func:`read_candidates` reads rows of prompt + response (JSONL, optionally gzipped; the
-  prompt may instead come from a second file joined on ``prompt_id``).
-- :func:`rerank` scores them with a :class:`RewardScorer` and picks the best per prompt.
+- :func:`read_candidates` reads rows of prompt + response through
+  ``prefspace.data.read_responses`` (the one reader of responses grouped by prompt: any file
+  type it reads, gzip, a BOM, bad-row messages naming file and line; the prompt may instead come
+  from a second file joined on ``prompt_id``).
+- :func:`rerank` scores them with a :class:`~prefspace.models.RewardScorer` and picks the best
+  per prompt; :func:`best_records` turns the picks into output rows.
 
 What it does not do: generate the candidates, or judge the selection against gold scores
 (``prefspace.evaluate`` does that).
@@ -13,34 +16,37 @@ What it does not do: generate the candidates, or judge the selection against gol
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
+import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from .._jsonsafe import json_number
 from ..data.dataset import canonical_prompt
+from ..data.scored import read_responses
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Candidates", "RerankResult", "read_candidates", "rerank"]
+__all__ = ["Candidates", "RerankResult", "read_candidates", "rerank", "best_records"]
 
 
 @dataclass
 class Candidates:
     """Rows of candidate responses: ``prompts[i]``/``responses[i]``, grouped by ``groups[i]``.
 
-    ``rows[i]`` is the original JSON object (written back out with the winner).
+    ``rows[i]`` is the source row (written back out with the winner); ``prompt_key`` and
+    ``response_key`` name the columns it was read from.
     """
 
     prompts: list
     responses: list
     groups: list
     rows: list
+    prompt_key: str = "prompt"
+    response_key: str = "response"
 
     def __len__(self) -> int:
         return len(self.responses)
@@ -68,50 +74,22 @@ class RerankResult:
     runner_up: np.ndarray
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def _read_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc}). Candidates are JSON lines, one object per line.") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object; got {type(row).__name__}.")
-            yield lineno, row
-
-
-def _response_text(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value):
-        return "".join(m["content"] for m in value)  # a conversational completion
-    raise DataError(f"{where}: the response must be a string or a list of assistant messages; got {type(value).__name__}.")
-
-
 def read_candidates(
-    path: str | Path,
-    prompts_path: str | Path | None = None,
+    path: str | os.PathLike,
+    prompts_path: str | os.PathLike | None = None,
     prompt_key_name: str = "prompt",
     response_key: str = "response",
     group_key: str | None = None,
     join_key: str = "prompt_id",
 ) -> Candidates:
-    """Read candidate rows from JSONL (``.jsonl`` or ``.jsonl.gz``).
+    """Read candidate rows (any file ``prefspace.data.read_responses`` reads).
 
     Each row holds a prompt (a string or messages) under ``prompt_key_name`` and a response
-    under ``response_key``. With ``prompts_path``, rows carry ``join_key`` instead and the
+    (a string, or a conversational completion) under ``response_key``, or a list of responses
+    under ``response_key + "s"``. With ``prompts_path``, rows carry ``join_key`` instead and the
     prompt text comes from that file (the ``alpaca_bon`` layout). Rows are grouped by
-    ``group_key`` when given, else by ``join_key`` when present, else by the prompt itself.
+    ``group_key`` when given, else by ``join_key`` when the rows have it, else by the prompt
+    itself; a group id must name one prompt.
 
     Example
     -------
@@ -119,57 +97,26 @@ def read_candidates(
     >>> len(c), len(set(c.groups))                                  # doctest: +SKIP
     (4000, 500)
     """
-    path = Path(path)
-    lookup: dict | None = None
-    if prompts_path is not None:
-        lookup = {}
-        for lineno, row in _read_rows(Path(prompts_path)):
-            if join_key not in row or prompt_key_name not in row:
-                raise DataError(
-                    f"{prompts_path}:{lineno}: expected keys {join_key!r} and {prompt_key_name!r}; found {', '.join(map(repr, row))}."
-                )
-            lookup[row[join_key]] = row[prompt_key_name]
-    prompts, responses, groups, rows = [], [], [], []
-    for lineno, row in _read_rows(path):
-        where = f"{path}:{lineno}"
-        if lookup is not None:
-            if join_key not in row:
-                raise DataError(f"{where}: missing key {join_key!r} to join with {prompts_path} (found: {', '.join(map(repr, row))}).")
-            if row[join_key] not in lookup:
-                raise DataError(f"{where}: {join_key}={row[join_key]!r} is not in {prompts_path}.")
-            prompt = lookup[row[join_key]]
-        else:
-            if prompt_key_name not in row:
-                hint = f" If the prompt is in another file, pass it with --prompts (joined on {join_key!r})." if join_key in row else ""
-                raise DataError(
-                    f"{where}: missing key {prompt_key_name!r} (found: {', '.join(map(repr, row))}).{hint} "
-                    "If the column is named differently, pass --prompt-key."
-                )
-            prompt = row[prompt_key_name]
-        if response_key not in row:
-            raise DataError(
-                f"{where}: missing key {response_key!r} (found: {', '.join(map(repr, row))}). "
-                "If the column is named differently, pass --response-key."
-            )
-        if not (isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(m, dict) for m in prompt))):
-            raise DataError(f"{where}: the prompt must be a string or a list of messages; got {type(prompt).__name__}.")
-        if group_key is not None:
-            if group_key not in row:
-                raise DataError(f"{where}: missing group key {group_key!r} (found: {', '.join(map(repr, row))}).")
-            group = row[group_key]
-        elif join_key in row:
-            group = row[join_key]
-        else:
-            group = canonical_prompt(prompt)
-        if isinstance(group, (list, dict)):
-            group = json.dumps(group, sort_keys=True)
-        prompts.append(prompt)
-        responses.append(_response_text(row[response_key], where))
-        groups.append(group)
-        rows.append(row)
-    if not rows:
-        raise DataError(f"{path}: no candidate rows.")
-    return Candidates(prompts, responses, groups, rows)
+    if group_key is not None and prompts_path is not None and group_key != join_key:
+        raise ConfigError(
+            f"--group-key {group_key!r} with --prompts: the rows are grouped by the prompts file's join key "
+            f"{join_key!r}. Leave out --group-key, or pass --join-key {group_key!r} if that column joins the files."
+        )
+    sr = read_responses(
+        path, prompts=prompts_path, join_key=group_key or join_key, prompt_key=prompt_key_name,
+        response_key=response_key, keep_records=True,
+    )
+    if sr.info["columns"]["join"] is None and group_key is not None:
+        raise DataError(f"{sr.source}: no column {group_key!r} for --group-key.")
+    rows = sr.prompt_index.tolist()
+    return Candidates(
+        prompts=[sr.prompts[p] for p in rows],
+        responses=list(sr.responses),
+        groups=[sr.prompt_ids[p] for p in rows],
+        rows=list(sr.records),
+        prompt_key=prompt_key_name,
+        response_key=response_key,
+    )
 
 
 def rerank(
@@ -245,3 +192,30 @@ def rerank(
         if len(order) > 1:
             runner_up[k] = rewards[order[1]]
     return RerankResult(group_ids, best, counts, rewards, rank, runner_up)
+
+
+def best_records(candidates: Candidates, result: RerankResult) -> list[dict]:
+    """One output row per group: the winner's source row, with its prompt and response, and
+    ``reward``, ``n_candidates``, ``candidate_index`` (its position among its group's
+    candidates, from 0) and ``runner_up_reward`` (null for a single candidate) added."""
+    seen: dict = {}
+    position = []  # each row's index among its group's candidates
+    for g in candidates.groups:
+        position.append(seen.get(g, 0))
+        seen[g] = position[-1] + 1
+    out = []
+    list_key = candidates.response_key + "s"
+    for k, i in enumerate(result.best.tolist()):
+        row = dict(candidates.rows[i])
+        if candidates.response_key not in row:  # one response of a row holding a list of them
+            row.pop(list_key, None)
+            row[candidates.response_key] = candidates.responses[i]
+        row.setdefault(candidates.prompt_key, candidates.prompts[i])
+        row.update(
+            reward=json_number(result.rewards[i]),
+            n_candidates=int(result.n_candidates[k]),
+            candidate_index=position[i],
+            runner_up_reward=json_number(result.runner_up[k]),
+        )
+        out.append(row)
+    return out

@@ -1,0 +1,247 @@
+"""Use a saved reward model on a file: what ``prefspace score``, ``evaluate`` and ``select`` run.
+
+Every function here turns text into features and rewards through
+:class:`prefspace.models.RewardScorer` (the model's own encoder, the embedding cache), the same
+object the server and the TRL reward function use:
+
+- :func:`score_file`: a reward for every response of a file of pairs or of prompt/response rows.
+- :func:`evaluate_model`: one model's metrics, plots and report on pairs or on scored responses.
+- :func:`select_for_labeling`: the candidate pairs most worth sending to annotators.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._validation import check_in
+from ..data import PreferenceDataset, load_preferences, load_scored_responses
+from ..data.readers import read_source
+from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
+from ..exceptions import ConfigError, DataError
+from ..models import RewardScorer
+from ..select import STRATEGIES, get_selector, make_pool
+from ..select.candidates import (
+    match_labelled_rows,
+    read_candidates,
+    selection_records,
+    write_jsonl,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["score_file", "evaluate_model", "select_for_labeling", "pair_features"]
+
+
+def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarray:
+    """Feature rows of every pair of ``dataset``: float32 ``(n_pairs, 2, D)``, ``[:, 0]`` chosen.
+
+    The rows are those ``embed_pairs`` gives with the scorer's encoder (the same
+    ``embed_responses`` call underneath).
+    """
+    n = len(dataset)
+    rows = scorer.features(list(dataset.prompts) * 2, list(dataset.chosen) + list(dataset.rejected))
+    return np.ascontiguousarray(np.stack([rows[:n], rows[n:]], axis=1), dtype=np.float32)
+
+
+def _scorer(model_dir: str | os.PathLike, cache: Any) -> RewardScorer:
+    # one pass over a file: nothing is scored twice, so no in-memory rows (the disk cache stays)
+    return RewardScorer(model_dir, cache=cache, lru_size=0)
+
+
+# ------------------------------------------------------------------------------------ score
+def score_file(
+    model_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    cache: Any = None,
+    response_key: str = "response",
+    load_kwargs: Mapping[str, Any] | None = None,
+) -> dict:
+    """Write one JSON line with rewards for every pair or response of ``data`` to ``out``.
+
+    ``data`` holds either preference pairs (any format ``load_preferences`` reads, with
+    ``load_kwargs``; each line has the pair's ``id``, ``reward_chosen``, ``reward_rejected`` and
+    ``p_chosen`` = P(chosen wins)) or prompt/response rows: rows that have ``response_key`` and
+    neither ``chosen`` nor ``response_a`` (each line has the row's ``id``, from
+    ``load_kwargs["id_key"]`` or ``"id"``, else the row number, and its ``reward``). Rows mode
+    reads ``load_kwargs``' ``prompt_key`` (default ``"prompt"``), ``split`` and ``limit``.
+
+    Returns a summary: ``mode`` (``"pairs"`` or ``"rows"``), ``n`` (lines written), ``out``
+    and, for pairs, ``accuracy`` (the share of pairs whose chosen response scores strictly
+    higher).
+    """
+    load_kwargs = dict(load_kwargs or {})
+    scorer = _scorer(model_dir, cache)
+    split = load_kwargs.get("split")
+    if _looks_like_rows(data, response_key, split):
+        prompts, responses, ids = _read_rows(data, load_kwargs.get("prompt_key") or "prompt", response_key,
+                                             load_kwargs.get("id_key") or "id", split, load_kwargs.get("limit"))
+        rewards = scorer.score(prompts, responses)
+        lines = [{"id": i, "reward": float(r)} for i, r in zip(ids, rewards)]
+        summary: dict = {"mode": "rows", "n": len(lines)}
+    else:
+        dataset = load_preferences(data, **load_kwargs)
+        X = pair_features(scorer, dataset)
+        rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
+        p = scorer.p_first_wins(X[:, 0], X[:, 1])
+        lines = [{"id": i, "reward_chosen": float(rc), "reward_rejected": float(rr), "p_chosen": float(pc)}
+                 for i, rc, rr, pc in zip(dataset.ids, rewards[:, 0], rewards[:, 1], p)]
+        summary = {"mode": "pairs", "n": len(lines), "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1]))}
+    write_jsonl(out, lines)
+    summary["out"] = str(out)
+    return summary
+
+
+def _looks_like_rows(data: str | os.PathLike, response_key: str, split: str | None) -> bool:
+    first = next((r.data for r in read_source(data, split=split).rows if r.data is not None), None)
+    return isinstance(first, dict) and response_key in first and "chosen" not in first and "response_a" not in first
+
+
+def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str | None, limit: int | None):
+    """(prompts, responses, ids) from a file of prompt/response rows; a bad row stops with its place."""
+    raw = read_source(data, split=split)
+    prompts: list = []
+    responses: list[str] = []
+    ids: list[str] = []
+    for i, row in enumerate(raw.rows):
+        if limit is not None and len(responses) >= limit:
+            break
+        if row.problem is not None:
+            raise DataError(f"{row.where}: {row.problem[1]}")
+        for key in (prompt_key, response_key):
+            if key not in row.data:
+                raise DataError(f"{row.where}: missing key {key!r} (found: {', '.join(map(repr, row.data))}). "
+                                f"Name the columns with --prompt-key / --response-key.")
+        if not isinstance(row.data[response_key], str):
+            raise DataError(f"{row.where}: {response_key!r} must be text; got {type(row.data[response_key]).__name__}.")
+        if not _is_prompt(row.data[prompt_key]):
+            raise DataError(f"{row.where}: {prompt_key!r} must be text or a list of messages "
+                            f"{{'role': ..., 'content': ...}}; got {type(row.data[prompt_key]).__name__}.")
+        prompts.append(row.data[prompt_key])
+        responses.append(row.data[response_key])
+        ids.append(str(row.data.get(id_key, i)))
+    return prompts, responses, ids
+
+
+def _is_prompt(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value))
+
+
+# ------------------------------------------------------------------------------------ evaluate
+def evaluate_model(
+    model_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    prompts: str | os.PathLike | None = None,
+    score_key: str | None = None,
+    limit_prompts: int | None = None,
+    cache: Any = None,
+    n_boot: int = 1000,
+    load_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[dict, dict]:
+    """Metrics, plots and a report for the saved model in ``model_dir`` on ``data``, under ``out``.
+
+    Pairs (no ``prompts``): :func:`prefspace.evaluate.single.evaluate_pairs`, i.e. accuracy with
+    a bootstrap interval (``n_boot`` resamples), TRL metrics, per-subset accuracy, calibration;
+    ``data`` is read by ``load_preferences`` with ``load_kwargs``. Scored responses (with the
+    ``prompts`` file joined to them): :func:`~prefspace.evaluate.single.evaluate_scored`, i.e.
+    best-of-N with oracle and random, per-prompt Spearman and Kendall; ``limit_prompts`` keeps
+    the first N prompts. ``cache``: the embedding cache (default ``out/cache``).
+
+    Returns ``(result, paths)``: the metrics (also in ``out/metrics.json``, with ``data``) and the
+    paths written (``metrics_json``, ``report_html``, plots).
+    """
+    out = Path(out)
+    scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
+    if prompts is None:
+        dataset = load_preferences(data, **dict(load_kwargs or {}))
+        result = evaluate_pairs(scorer.model, pair_features(scorer, dataset), subsets=dataset.subset, n_boot=n_boot)
+    else:
+        scored = load_scored_responses(data, prompts=prompts, score_key=score_key)
+        rows = np.arange(len(scored))
+        if limit_prompts is not None:
+            rows = np.flatnonzero(scored.prompt_index < limit_prompts)
+        if rows.size == 0:
+            raise ConfigError("--limit-prompts left no responses to evaluate.")
+        row_prompts = scored.row_prompts()
+        F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
+        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
+    result["data"] = str(data)
+    name = Path(model_dir).name
+    paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}")
+    return result, paths
+
+
+# ------------------------------------------------------------------------------------ select
+def select_for_labeling(
+    model_dir: str | os.PathLike,
+    pool: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    budget: int = 100,
+    strategy: str = "d-optimal",
+    labelled: str | os.PathLike | None = None,
+    cross_prompt: bool = False,
+    max_candidates: int = 1_000_000,
+    lam: float = 1.0,
+    seed: int = 0,
+    prompts: str | os.PathLike | None = None,
+    prompt_key: str = "prompt",
+    response_key: str = "response",
+    id_key: str | None = None,
+    join_key: str = "prompt_id",
+    cache: Any = None,
+) -> dict:
+    """Choose ``budget`` pairs of the candidate responses in ``pool`` and write them to ``out``.
+
+    The pool's responses (read by :func:`prefspace.select.candidates.read_candidates`) are
+    embedded with the model's own encoder and paired within each prompt (``cross_prompt``:
+    across prompts); a random sample of ``max_candidates`` pairs stands in for a larger pool.
+    ``strategy`` (a name in :data:`prefspace.select.STRATEGIES`) gets ``lam`` and ``seed``
+    where it takes them. Pairs of ``labelled`` (preference data) are given to the strategies
+    that use them (past-aware, coreset) and never chosen again.
+
+    Returns a summary: ``n_pairs`` (written), ``strategy``, ``pool`` (``"within"`` or
+    ``"cross"``), ``n_candidates`` (pairs considered), ``n_responses``, ``n_prompts``,
+    ``n_excluded`` (already labelled; None without ``labelled``), ``out``.
+    """
+    check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any embedding
+    accepted = STRATEGIES[strategy]().get_params()
+    selector = get_selector(strategy, **{k: v for k, v in (("lam", lam), ("random_state", seed)) if k in accepted})
+    candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
+                                 id_key=id_key, join_key=join_key)
+    scorer = _scorer(model_dir, cache)
+    E = scorer.features(candidates.row_prompts(), candidates.responses)
+    kind = "cross" if cross_prompt else "within"
+    full = make_pool(E, candidates.prompt_index, kind)
+    candidate_pool = full if len(full) <= max_candidates else full.sample(max_candidates, seed)
+
+    X_lab, exclude = None, None
+    if labelled is not None:
+        dataset = load_preferences(labelled)
+        X_lab = pair_features(scorer, dataset)
+        rows = match_labelled_rows(candidates, dataset)
+        exclude = candidate_pool.index_of(rows) if len(rows) else None
+        exclude = None if exclude is None else exclude[exclude >= 0]
+
+    chosen = selector.select(candidate_pool, scorer.model, budget, labelled=X_lab, exclude=exclude)
+    records = selection_records(candidates, candidate_pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None))
+    write_jsonl(out, records)
+    return {
+        "n_pairs": len(records),
+        "strategy": strategy,
+        "pool": kind,
+        "n_candidates": len(candidate_pool),
+        "n_responses": len(candidates),
+        "n_prompts": candidates.n_prompts,
+        "n_excluded": None if labelled is None else (0 if exclude is None else len(exclude)),
+        "out": str(out),
+    }

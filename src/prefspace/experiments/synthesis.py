@@ -1,0 +1,145 @@
+"""Synthesize pairs from a preference file, with diagnostics: what ``prefspace synth`` runs.
+
+:func:`synthesize_file` loads and embeds the pairs, fits one synthesizer on all of them, writes
+the synthetic pairs with their provenance, and (unless told not to) the diagnostics and their
+plots. :func:`diagnostic_grid` holds the choices of which training sizes and which ``sigma2``
+values the diagnostics visit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .._atomic import write_text_atomic
+from ..data import PreferenceDataset, load_preferences
+from ..embed import EmbeddingCache, embed_pairs, get_encoder
+from ..synth import diagnostics as diag
+from ..synth import make_synthesizer
+from ..synth.io import save_synthetic
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["synthesize_file", "diagnostic_grid", "MIN_PAIRS_FOR_DIAGNOSTICS"]
+
+# Below this many real pairs the held-out third and the cross-fitting folds are too small to say anything.
+MIN_PAIRS_FOR_DIAGNOSTICS = 10
+_CURVE_SIZES = (25, 50, 100, 250, 500, 1000)
+_SIGMA2S = (0.0025, 0.01, 0.04, 0.16)
+
+
+def diagnostic_grid(n_pairs: int, sigma2: float | None = None) -> tuple[list[int], list[float]]:
+    """The training sizes of the reconstruction curve and the ``sigma2`` values of the label check.
+
+    Sizes: the usual steps (25 ... 1000 pairs) that fit in two thirds of ``n_pairs`` (the last
+    third measures held-out reconstruction), plus two thirds itself. ``sigma2`` values: four
+    steps a factor 4 apart around the LENS paper's 0.01, plus the synthesizer's own ``sigma2``.
+
+    >>> diagnostic_grid(90, 0.02)
+    ([25, 50, 60], [0.0025, 0.01, 0.02, 0.04, 0.16])
+    """
+    top = (2 * int(n_pairs)) // 3
+    sizes = sorted({s for s in _CURVE_SIZES if s <= top} | {top})
+    sigma2s = sorted(set(_SIGMA2S) | ({float(sigma2)} if sigma2 is not None else set()))
+    return sizes, sigma2s
+
+
+def synthesize_file(
+    data: str | os.PathLike | PreferenceDataset,
+    out: str | os.PathLike,
+    *,
+    encoder: Any = "all-MiniLM-L6-v2",
+    cache: EmbeddingCache | str | os.PathLike | None = None,
+    method: str = "lens",
+    factor: int = 4,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    diagnostics: bool = True,
+    load_kwargs: Mapping[str, Any] | None = None,
+) -> dict:
+    """Synthesize ``factor`` pairs per real pair of ``data`` into the folder ``out``.
+
+    Writes ``synthetic.safetensors`` and ``provenance.csv`` (:mod:`prefspace.synth.io`),
+    ``summary.json`` and, with ``diagnostics`` and at least :data:`MIN_PAIRS_FOR_DIAGNOSTICS`
+    pairs, ``reconstruction.png`` (latent synthesizers only), ``label_preservation.png`` and
+    ``projection.png``.
+
+    Parameters
+    ----------
+    data : path or str or PreferenceDataset
+        The real pairs (anything ``load_preferences`` reads, with ``load_kwargs``).
+    encoder, cache : an encoder name or encoder; an embedding cache or its folder (optional)
+    method, params : a synthesizer name (:data:`prefspace.synth.SYNTHESIZERS`) and its
+        parameters (``sigma2``, ``latent_dim``, ...); unknown ones are refused
+    factor, seed : synthetic pairs per real pair; the seed of the synthesizer and diagnostics
+
+    Returns
+    -------
+    The summary written to ``summary.json``: ``data``, ``pairs``, ``method``, ``factor``,
+    ``synthetic_pairs``, ``params``, ``encoder``, ``encoder_fingerprint``, ``feature_dim``,
+    ``shared_columns``, ``seconds``, ``files``; ``reconstruction`` for latent synthesizers; with
+    diagnostics ``label_preservation`` and (latent synthesizers) ``reconstruction_curve``.
+    """
+    start = time.perf_counter()
+    out = Path(out)
+    synthesizer = make_synthesizer(method, random_state=seed, **dict(params or {}))
+
+    dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
+    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    pairs = embed_pairs(dataset, enc, store)
+    t_embed = time.perf_counter() - start
+
+    t0 = time.perf_counter()
+    synthesizer.fit(pairs.X)
+    t_fit = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    syn = synthesizer.sample(factor)
+    t_sample = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    save_synthetic(out, syn, parent_ids=list(pairs.ids),
+                   metadata={"encoder_fingerprint": pairs.fingerprint, "dataset_fingerprint": pairs.dataset_fingerprint})
+
+    n = len(pairs.X)
+    summary: dict = {
+        "data": dataset.source if isinstance(data, PreferenceDataset) else str(data),
+        "pairs": n,
+        "method": method,
+        "factor": factor,
+        "synthetic_pairs": len(syn),
+        "params": synthesizer.get_params(),
+        "encoder": enc.config(),
+        "encoder_fingerprint": pairs.fingerprint,
+        "feature_dim": int(pairs.X.shape[2]),
+        "shared_columns": int(synthesizer.shared_mask_.sum()),
+        "seconds": {"embed": round(t_embed, 3), "fit": round(t_fit, 3), "sample": round(t_sample, 3)},
+        "files": {"pairs": "synthetic.safetensors", "provenance": "provenance.csv"},
+    }
+    latent = hasattr(synthesizer, "reconstruction_report")
+    if latent:
+        summary["reconstruction"] = synthesizer.reconstruction_report()
+    if diagnostics and n >= MIN_PAIRS_FOR_DIAGNOSTICS:
+        t0 = time.perf_counter()
+        sizes, sigma2s = diagnostic_grid(n, synthesizer.get_params().get("sigma2"))
+        if latent:
+            curve = diag.reconstruction_curve(pairs.X, synthesizer, sizes, random_state=seed)
+            summary["reconstruction_curve"] = curve
+            diag.plot_reconstruction(curve, out / "reconstruction.png")
+        pres = diag.label_preservation(pairs.X, synthesizer, sigma2s=sigma2s, random_state=seed)
+        summary["label_preservation"] = pres
+        diag.plot_label_preservation(pres, out / "label_preservation.png")
+        diag.plot_projection(pairs.X, syn, out / "projection.png", random_state=seed)
+        summary["files"].update(reconstruction="reconstruction.png" if latent else None,
+                                label_preservation="label_preservation.png", projection="projection.png")
+        summary["seconds"]["diagnostics"] = round(time.perf_counter() - t0, 3)
+    elif diagnostics:
+        logger.warning("%s: %d pairs are too few for the diagnostics (at least %d); none written",
+                       summary["data"], n, MIN_PAIRS_FOR_DIAGNOSTICS)
+    summary["seconds"]["total"] = round(time.perf_counter() - start, 3)
+    text = json.dumps(summary, indent=2, default=str)
+    write_text_atomic(out / "summary.json", text)
+    return json.loads(text)

@@ -1,0 +1,338 @@
+"""Train one reward model from a preference file: what ``prefspace train`` runs.
+
+:func:`train_reward_model` chains the stages for one model: load the pairs (and a test file, or
+hold out a share of the prompts), leave tied pairs out, embed through the cache, optionally add
+synthetic pairs, wrap the head in an ensemble, fit, measure, and (with ``out``) save the model
+with ``metrics.json`` beside it. :func:`augmented_fit_inputs` is the one place where a data
+file's weights and margins meet the synthetic pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._atomic import write_text_atomic
+from .._validation import check_in, check_pairs, check_sample_vector
+from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
+from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
+from ..evaluate import reward_metrics
+from ..exceptions import ConfigError
+from ..models import HEADS, RewardEnsemble, choose_head, save_model
+from ..models.ensemble import AGGREGATES
+from ..synth import METHODS, augment_pairs
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["train_reward_model", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD"]
+
+# ``head="auto"`` cross-validates the heads of ``prefspace.models.DEFAULT_HEAD_GRID`` on the
+# training pairs (``choose_head``). The default head is the linear Bradley-Terry model: on HH
+# it was as accurate as the MLP at 100 and 500 pairs (docs/benchmarks.md, "Reward heads"), it
+# won grouped cross-validation on the training pairs of HH and alpaca_bon (benchmarks/defaults.py),
+# and on three preference sets the project never saw it beat the MLP in all six cells (issue 12).
+HEAD_CHOICES = (*HEADS, "auto")
+DEFAULT_HEAD = "bt-linear"
+
+
+def train_reward_model(
+    data: str | os.PathLike | PreferenceDataset,
+    *,
+    encoder: Any = "all-MiniLM-L6-v2",
+    cache: EmbeddingCache | str | os.PathLike | None = None,
+    head: str = DEFAULT_HEAD,
+    params: Mapping[str, Any] | None = None,
+    ensemble: int = 1,
+    aggregate: str = "mean",
+    test: str | os.PathLike | PreferenceDataset | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    augment: str = "none",
+    factor: int = 4,
+    load_kwargs: Mapping[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    vae_data: str | os.PathLike | np.ndarray | None = None,
+    vae_prompts: str | os.PathLike | None = None,
+) -> tuple[Any, dict]:
+    """Fit a reward model on the preference pairs of ``data``; return it with its report.
+
+    Parameters
+    ----------
+    data : path or str or PreferenceDataset
+        Training pairs: anything :func:`prefspace.data.load_preferences` reads, or a loaded
+        dataset.
+    encoder : str or Encoder
+        An encoder name for :func:`prefspace.embed.get_encoder`, or an encoder.
+    cache : EmbeddingCache or path, optional
+        Embedding cache (nothing is cached without one).
+    head : str
+        A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
+        cross-validation on the training pairs over the heads and penalties of
+        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another is
+        better by at least one standard error (:func:`prefspace.models.choose_head`); the report's
+        ``head_auto`` says what it chose and why.
+    params : dict, optional
+        Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
+        are refused (and any with ``head="auto"``). ``random_state`` is always ``seed``.
+    ensemble, aggregate : int, str
+        With ``ensemble > 1`` a :class:`~prefspace.models.RewardEnsemble` of that many heads
+        with the ``aggregate`` reward (``mean``, ``min``, ``mean_minus_std``).
+    test : path or str or PreferenceDataset, optional
+        Test pairs. Without them, ``test_fraction`` of ``data``'s pairs are held out, grouped by
+        prompt (``0``: no test set).
+    seed : int
+        Seed of the split, the augmentation and the head.
+    augment, factor : str, int
+        A method in :data:`prefspace.synth.METHODS` (``"none"`` by default) and the synthetic
+        pairs per real pair; see :func:`augmented_fit_inputs`.
+    load_kwargs : dict, optional
+        Keywords for ``load_preferences`` (column keys, ``on_bad_rows``, ``ties``, ``split``,
+        ``limit``), applied to ``data`` and to ``test`` (``limit`` to ``data`` only).
+    out : path, optional
+        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder and
+        the test metrics) and the report as ``out/metrics.json``.
+    vae_data, vae_prompts : path or array, optional
+        Responses without labels for the latent model of ``augment="lens"`` / ``"pca"`` to be
+        fitted on as well: a file :func:`prefspace.data.read_responses` reads (prompt/response
+        rows, or responses joined to ``vae_prompts``), embedded like the pairs, or an array of
+        rows ``(m, D)`` already embedded.
+
+    Pairs marked as ties (kept with ``ties="keep"``) state no preference and are left out of
+    both sides; the report counts them in ``ties_left_out``.
+
+    Returns
+    -------
+    model : the fitted head or ensemble
+    report : JSON-able dict (what ``metrics.json`` holds): ``data``, ``test_data``, ``head``,
+        ``model`` (class name), ``params``, ``encoder`` (config), ``encoder_fingerprint``,
+        ``n_train``, ``n_synthetic``, ``n_test``, ``seed``, ``augment`` (the augmentation
+        report or None), ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics
+        or None), ``ties_left_out`` (``{"data": n, "test": n}``), ``embed_seconds``,
+        ``fit_seconds``.
+
+    Example
+    -------
+    >>> model, report = train_reward_model("pairs.jsonl", head="bt-linear",   # doctest: +SKIP
+    ...                                    params={"alpha": 10}, out="runs/bt")
+    >>> report["test"]["accuracy"]                                              # doctest: +SKIP
+    0.71
+    """
+    check_in(head, HEAD_CHOICES, name="head")
+    check_in(augment, tuple(METHODS), name="augment")
+    check_in(aggregate, tuple(AGGREGATES), name="aggregate")
+    if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
+        raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
+    if vae_data is not None and augment not in ("lens", "pca", "auto"):
+        raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
+    if head == "auto":
+        if params:
+            raise ConfigError(f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}.")
+        model = None
+    else:
+        model = _make_head(head, params or {}, seed)  # a bad parameter fails before any embedding
+        if ensemble > 1:
+            model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+
+    # ---- data: train and test pairs, no prompt on both sides
+    load_kwargs = dict(load_kwargs or {})
+    dataset, n_ties = _without_ties(_load(data, load_kwargs))
+    n_test_ties = 0
+    if test is not None:
+        load_kwargs.pop("limit", None)
+        train_ds = dataset
+        test_ds, n_test_ties = _without_ties(_load(test, load_kwargs))
+    elif test_fraction > 0:
+        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, seed=seed)
+    else:
+        train_ds, test_ds = dataset, None
+
+    # ---- embeddings (cached)
+    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    t0 = time.perf_counter()
+    X_train = embed_pairs(train_ds, enc, store).X
+    X_test = embed_pairs(test_ds, enc, store).X if test_ds is not None and len(test_ds) else None
+    embed_seconds = time.perf_counter() - t0
+
+    groups = _prompt_ids(train_ds)
+    head_auto = None
+    if model is None:  # head="auto": grouped cross-validation on the training pairs only
+        choice = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed)
+        model = choice["estimator"]
+        chosen = choice["candidates"][choice["chosen"]]["label"] if choice["candidates"] else choice["name"]
+        head_auto = {"chosen": chosen, "head": choice["name"], "params": choice["params"], "reason": choice["reason"],
+                     "candidates": choice["candidates"]}
+        if ensemble > 1:
+            model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    unlabelled = None
+    if vae_data is not None:
+        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
+
+    # ---- synthetic pairs (optional) and the fit
+    X_fit, sample_weight, margin, augment_info = augmented_fit_inputs(
+        X_train, sample_weight=train_ds.weight, margin=train_ds.margin, method=augment, factor=factor,
+        estimator=model, random_state=seed, groups=groups, unlabelled=unlabelled)
+    fit_params = augment_info.pop("fit_params") if augment_info else {"groups": groups}
+    t0 = time.perf_counter()
+    model.fit(X_fit, sample_weight=sample_weight, margin=margin, **fit_params)
+    fit_seconds = time.perf_counter() - t0
+
+    # ---- metrics
+    test_metrics = None
+    if X_test is not None:
+        rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
+        test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
+    report = {
+        "data": _name(data),
+        "test_data": None if test is None else _name(test),
+        "head": head,
+        "model": type(model).__name__,
+        "params": model.get_params(deep=False) if ensemble == 1 else {"n_members": int(ensemble), "aggregate": aggregate},
+        "encoder": enc.config(),
+        "encoder_fingerprint": enc.fingerprint,
+        "n_train": len(X_train),
+        "n_synthetic": len(X_fit) - len(X_train),
+        "n_test": 0 if X_test is None else len(X_test),
+        "seed": seed,
+        "augment": augment_info,
+        "train": model.metrics_,
+        "test": test_metrics,
+        "ties_left_out": {"data": n_ties, "test": n_test_ties},
+        "embed_seconds": round(embed_seconds, 3),
+        "fit_seconds": round(fit_seconds, 3),
+    }
+    if head_auto is not None:
+        report["head_auto"] = head_auto
+    if unlabelled is not None:
+        report["vae_data"] = {"source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
+                              "n_responses": int(len(unlabelled))}
+    report = _json_safe(report)
+    logger.info("trained %s on %d pairs (+%d synthetic)", report["model"], report["n_train"], report["n_synthetic"])
+
+    if out is not None:
+        flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
+        save_model(model, out, enc, metrics=flat, train_fingerprint=train_ds.fingerprint)
+        write_text_atomic(Path(out) / "metrics.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return model, report
+
+
+def augmented_fit_inputs(
+    X,
+    *,
+    sample_weight=None,
+    margin=None,
+    method: str = "none",
+    factor: int = 4,
+    estimator: Any = None,
+    random_state: int = 0,
+    groups=None,
+    unlabelled=None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict | None]:
+    """What ``fit`` receives when real pairs with data weights and margins meet synthetic pairs.
+
+    Parameters
+    ----------
+    X : ndarray (n, 2, dim), the real training pairs (``X[:, 0]`` chosen).
+    sample_weight, margin : optional (n,) arrays from the data file (``dataset.weight``,
+        ``dataset.margin``).
+    method, factor, estimator, random_state, groups, unlabelled : passed to
+        :func:`prefspace.synth.augment_pairs` (pass the head you will fit as ``estimator``: it
+        is asked which pairs it holds out, and nothing is synthesized from them); with
+        ``method="none"`` nothing is synthesized and the inputs come back unchanged.
+
+    Returns
+    -------
+    X_fit : (n + m, 2, dim), the real pairs first, unchanged and in order, then ``m`` synthetic.
+    sample_weight : (n + m,) or None. Count weights: each real pair and its synthetic pairs
+        together weigh the real pair's data weight (1 without one), shared as ``augment_pairs``
+        does (by default half for the real pair, half for its synthetic pairs), so the total
+        weight, and with it the head's penalty, is that of the real data. A pair weighted 0 has
+        no synthetic pairs. None when there is neither a data weight nor a synthetic pair.
+    margin : (n + m,) or None. Real pairs keep their margin; synthetic pairs get margin 0: they
+        inherit which side is preferred, not by how much.
+    info : the augmentation report of ``augment_pairs``, or None for ``"none"``; its
+        ``fit_params`` (``parent``, ``groups``) go to the head's ``fit``.
+
+    Example
+    -------
+    >>> X = np.random.default_rng(0).normal(size=(20, 2, 4)).astype(np.float32)
+    >>> X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=np.full(20, 0.5), margin=np.ones(20),
+    ...                                          method="perturb", factor=2)
+    >>> X_fit.shape, float(w[0]), float(w[-1]), float(m[0]), float(m[-1])
+    ((60, 2, 4), 0.25, 0.125, 1.0, 0.0)
+    """
+    X = check_pairs(X)
+    n = X.shape[0]
+    sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
+    margin = check_sample_vector(margin, n, name="margin")
+    if method == "none":
+        return X, sample_weight, margin, None
+    X_fit, weight, info = augment_pairs(X, method=method, factor=factor, estimator=estimator, random_state=random_state,
+                                        sample_weight=sample_weight, groups=groups, unlabelled=unlabelled)
+    if margin is not None:
+        margin = np.concatenate([margin, np.zeros(len(X_fit) - n)])
+    return X_fit, weight, margin, info
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _make_head(head: str, params: Mapping[str, Any], seed: int):
+    """An unfitted head from :data:`HEADS` with ``params``; unknown parameters are refused."""
+    cls = HEADS[head]
+    est = cls()
+    known = est.get_params()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]!r} is not a parameter of {cls.__name__} ({head}); "
+            f"its parameters are: {', '.join(sorted(known))}."
+        )
+    est.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    if "random_state" in known:
+        est.set_params(random_state=seed)
+    return est
+
+
+def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
+    """One integer per pair, the same for pairs with the same prompt (validation and CV groups)."""
+    _, ids = np.unique(np.array([canonical_prompt(p) for p in dataset.prompts], dtype=object).astype(str), return_inverse=True)
+    return ids.ravel().astype(np.int64)
+
+
+def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any) -> np.ndarray:
+    """Rows of responses without labels, embedded like the training pairs' responses."""
+    if isinstance(source, np.ndarray):
+        return source
+    pool = read_responses(source, prompts=prompts)
+    if len(pool) == 0:
+        raise ConfigError(f"{source}: no responses to fit the latent model on.")
+    return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store)
+
+
+def _load(source: Any, load_kwargs: dict) -> PreferenceDataset:
+    if isinstance(source, PreferenceDataset):
+        return source
+    return load_preferences(source, **load_kwargs)
+
+
+def _without_ties(dataset: PreferenceDataset) -> tuple[PreferenceDataset, int]:
+    """The dataset without its kept ties (a tie states no preference), and how many there were."""
+    if dataset.tie is None or not dataset.tie.any():
+        return dataset, 0
+    n_ties = int(dataset.tie.sum())
+    logger.info("%s: %d tied pairs left out (a tie states no preference)", dataset.source, n_ties)
+    return dataset.select(np.flatnonzero(~dataset.tie)), n_ties
+
+
+def _name(source: Any) -> str:
+    return (source.source or repr(source)) if isinstance(source, PreferenceDataset) else str(source)
+
+
+def _json_safe(obj: Any) -> Any:
+    """Arrays and numpy scalars as lists and numbers; anything else unknown as its text."""
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))

@@ -1,0 +1,251 @@
+"""``train_reward_model`` and the merge of data weights and margins with synthetic pairs.
+
+The merge tests run on random arrays (no encoder); the end-to-end tests train on the first HH
+pairs with the offline MiniLM, one embedding cache for the module.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import prefspace
+from prefspace.data import load_preferences
+from prefspace.exceptions import ConfigError, DataError
+from prefspace.experiments import augmented_fit_inputs, score_file, train_reward_model
+from prefspace.experiments.synthesis import diagnostic_grid
+from prefspace.models import HEADS, BradleyTerryLinear, RewardEnsemble, load_model
+from prefspace.synth import augment_pairs
+
+N_REAL, DIM = 30, 8
+
+
+@pytest.fixture
+def real_pairs():
+    g = np.random.default_rng(3)
+    X = g.normal(size=(N_REAL, 2, DIM)).astype(np.float32)
+    weight = np.linspace(0.1, 3.0, N_REAL)  # all different, so a child's weight names its parent
+    margin = np.linspace(0.5, 2.0, N_REAL)
+    return X, weight, margin
+
+
+def _nearest_real(X_real, X_syn):
+    """Index of the real pair closest to each synthetic pair (both sides together)."""
+    a = X_real.reshape(len(X_real), -1).astype(np.float64)
+    b = X_syn.reshape(len(X_syn), -1).astype(np.float64)
+    d = ((b[:, None, :] - a[None, :, :]) ** 2).sum(-1)
+    return d.argmin(1)
+
+
+# ------------------------------------------------------------------ the weight and margin merge
+def test_none_passes_the_real_pairs_weights_and_margins_through(real_pairs):
+    X, weight, margin = real_pairs
+    X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="none")
+    assert info is None and X_fit.shape == X.shape
+    np.testing.assert_array_equal(X_fit, X)
+    np.testing.assert_array_equal(w, weight)
+    np.testing.assert_array_equal(m, margin)
+    _, w, m, _ = augmented_fit_inputs(X, method="none")
+    assert w is None and m is None
+
+
+def test_a_real_pair_and_its_synthetic_pairs_share_its_data_weight_and_carry_no_margin(real_pairs):
+    X, weight, margin = real_pairs
+    factor = 3
+    X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="perturb",
+                                             factor=factor, random_state=0)
+    n_syn = N_REAL * factor
+    assert X_fit.shape == (N_REAL + n_syn, 2, DIM) and info["n_synthetic"] == n_syn
+    # real pairs first, unchanged, with half their weight and their own margins
+    np.testing.assert_array_equal(X_fit[:N_REAL], X)
+    np.testing.assert_allclose(w[:N_REAL], weight / 2, rtol=1e-12)
+    np.testing.assert_allclose(m[:N_REAL], margin, rtol=1e-12)
+    # each synthetic pair: 1/k of the other half of the weight of the real pair it came from
+    # (perturbation noise is small, so that is the nearest real pair), as info's parent says ...
+    parent = _nearest_real(X, X_fit[N_REAL:])
+    np.testing.assert_array_equal(parent, info["fit_params"]["parent"][N_REAL:])
+    assert np.bincount(parent, minlength=N_REAL).tolist() == [factor] * N_REAL
+    np.testing.assert_allclose(w[N_REAL:], weight[parent] / (2 * factor), rtol=1e-12)
+    # so the total weight is the data's: synthesis does not weaken the head's penalty
+    assert w.sum() == pytest.approx(weight.sum())
+    # ... and margin 0: it inherits which side is preferred, not by how much
+    np.testing.assert_array_equal(m[N_REAL:], np.zeros(n_syn))
+
+
+def test_a_zero_weight_pair_adds_nothing_through_its_synthetic_children(real_pairs):
+    X, _, _ = real_pairs
+    weight = np.ones(N_REAL)
+    weight[:10] = 0.0
+    X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, method="mixup", factor=2, random_state=1)
+    parent = info["fit_params"]["parent"][N_REAL:]
+    assert m is None
+    # nothing is synthesized from a pair of weight 0 (mixup's partners included)
+    assert len(X_fit) == N_REAL + 20 * 2 and (parent >= 10).all()
+    np.testing.assert_allclose(w[N_REAL:], 0.25)
+    assert w.sum() == pytest.approx(weight.sum())
+
+
+def test_without_data_weights_each_real_pair_and_its_synthetic_pairs_weigh_one(real_pairs):
+    X, _, margin = real_pairs
+    _, w, m, _ = augmented_fit_inputs(X, margin=margin, method="gaussian", factor=2)
+    np.testing.assert_allclose(w, np.r_[np.full(N_REAL, 0.5), np.full(2 * N_REAL, 0.25)])
+    assert m.shape == (3 * N_REAL,) and (m[N_REAL:] == 0).all()
+
+
+def test_augment_pairs_multiplies_the_synthetic_weight_by_the_parents_weight(real_pairs):
+    X, weight, _ = real_pairs
+    X_aug, w, info = augment_pairs(X, method="perturb", factor=2, synthetic_weight=0.25, sample_weight=weight)
+    parent = _nearest_real(X, X_aug[N_REAL:])
+    share = 1 / (1 + 2 * 0.25)  # the real pair's share of its family's weight
+    np.testing.assert_allclose(w[:N_REAL], weight * share, rtol=1e-12)
+    np.testing.assert_allclose(w[N_REAL:], 0.25 * weight[parent] * share, rtol=1e-12)
+    assert info["synthetic_weight"] == 0.25
+
+
+def test_bad_weights_and_margins_are_refused(real_pairs):
+    X, weight, margin = real_pairs
+    with pytest.raises(Exception, match="sample_weight must be non-negative"):
+        augmented_fit_inputs(X, sample_weight=-weight, method="perturb")
+    with pytest.raises(Exception, match=r"margin must have shape \(30,\)"):
+        augmented_fit_inputs(X, margin=margin[:5], method="none")
+
+
+# ------------------------------------------------------------------ train_reward_model end to end
+N_PAIRS = 16
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("train-cache")
+
+
+@pytest.fixture(scope="module")
+def pairs(hh_path):
+    return load_preferences(hh_path, limit=N_PAIRS)
+
+
+@pytest.fixture(scope="module")
+def trained(hh_path, cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "bt"
+    model, report = train_reward_model(hh_path, head="bt-linear", params={"alpha": 10}, test_fraction=0.25, seed=0,
+                                       cache=cache, load_kwargs={"limit": N_PAIRS}, out=out)
+    return model, report, out
+
+
+def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
+    model, report, out = trained
+    assert isinstance(model, BradleyTerryLinear) and model.alpha == 10
+    assert set(report) == {"data", "test_data", "head", "model", "params", "encoder", "encoder_fingerprint", "n_train",
+                           "n_synthetic", "n_test", "seed", "augment", "train", "test", "ties_left_out",
+                           "embed_seconds", "fit_seconds"}
+    assert report["n_train"] + report["n_test"] == N_PAIRS and report["n_test"] == N_PAIRS // 4
+    assert report["n_synthetic"] == 0 and report["augment"] is None and report["test_data"] is None
+    assert report["params"]["alpha"] == 10 and report["seed"] == 0
+    assert json.loads((out / "metrics.json").read_text()) == report
+    saved = load_model(out)
+    np.testing.assert_allclose(saved.coef_, model.coef_, rtol=1e-6, atol=1e-7)
+    assert 0.0 <= report["test"]["accuracy"] <= 1.0 and report["test"]["n_pairs"] == N_PAIRS // 4
+
+
+def test_data_weights_reach_the_fit(pairs, cache):
+    """A weight of 0 is the same as leaving the pair out, so the two fits agree."""
+    weighted = pairs.select(np.arange(N_PAIRS))
+    weighted.weight = np.where(np.arange(N_PAIRS) % 4 == 0, 0.0, 1.0)
+    kept = pairs.select(np.flatnonzero(weighted.weight > 0))
+    a, _ = train_reward_model(weighted, head="bt-linear", test_fraction=0, cache=cache)
+    b, _ = train_reward_model(kept, head="bt-linear", test_fraction=0, cache=cache)
+    c, _ = train_reward_model(pairs, head="bt-linear", test_fraction=0, cache=cache)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a.coef_, c.coef_, rtol=1e-3, atol=1e-4)  # the zero weights did something
+
+
+def test_margins_reach_the_fit(pairs, cache):
+    with_margin = pairs.select(np.arange(N_PAIRS))
+    with_margin.margin = np.full(N_PAIRS, 2.0)
+    a, _ = train_reward_model(with_margin, head="bt-linear", test_fraction=0, cache=cache)
+    b, _ = train_reward_model(pairs, head="bt-linear", test_fraction=0, cache=cache)
+    # a margin asks for a larger reward gap: the margin-trained model separates the pairs more
+    assert a.metrics_["margin"] > b.metrics_["margin"]
+
+
+def test_augmentation_with_weights_trains_on_real_and_weighted_synthetic_pairs(pairs, cache, tmp_path):
+    ds = pairs.select(np.arange(N_PAIRS))
+    ds.weight = np.full(N_PAIRS, 0.5)
+    ds.margin = np.ones(N_PAIRS)
+    _, report = train_reward_model(ds, head="bt-linear", augment="perturb", factor=2, test_fraction=0, cache=cache)
+    assert report["n_train"] == N_PAIRS and report["n_synthetic"] == 2 * N_PAIRS
+    # the training metrics are measured on the real pairs
+    assert report["augment"]["method"] == "perturb" and report["train"]["n_pairs"] == N_PAIRS
+    assert report["test"] is None and report["n_test"] == 0
+
+
+def test_ties_are_left_out_and_counted(pairs, cache):
+    ds = pairs.select(np.arange(N_PAIRS))
+    ds.tie = np.zeros(N_PAIRS, dtype=bool)
+    ds.tie[[1, 5, 9]] = True
+    test = pairs.select(np.arange(4))
+    test.tie = np.array([True, False, False, False])
+    _, report = train_reward_model(ds, head="bt-linear", test=test, cache=cache)
+    assert report["ties_left_out"] == {"data": 3, "test": 1}
+    assert report["n_train"] == N_PAIRS - 3 and report["n_test"] == 3
+
+
+def test_an_ensemble_wraps_the_head(pairs, cache):
+    model, report = train_reward_model(pairs, head="bt-linear", ensemble=2, aggregate="min", test_fraction=0,
+                                       cache=cache, seed=3)
+    assert isinstance(model, RewardEnsemble) and len(model.members_) == 2 and model.aggregate == "min"
+    assert report["model"] == "RewardEnsemble" and report["params"] == {"n_members": 2, "aggregate": "min"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"head": "svm"}, "head must be one of " + ", ".join(map(repr, HEADS))),
+    ({"augment": "smote"}, "augment must be one of"),
+    ({"aggregate": "max"}, "aggregate must be one of"),
+    ({"ensemble": 0}, "ensemble must be a whole number >= 1"),
+    ({"head": "bt-linear", "params": {"depth": 3}}, "'depth' is not a parameter of BradleyTerryLinear"),
+])
+def test_bad_options_fail_before_any_data_is_read(kwargs, message, tmp_path):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train_reward_model(tmp_path / "missing.jsonl", **kwargs)
+
+
+def test_the_package_root_reaches_train_reward_model():
+    assert prefspace.train_reward_model is train_reward_model
+
+
+# ------------------------------------------------------------------ score_file (RewardScorer)
+def test_score_file_scores_pairs_like_the_trained_model(trained, hh_path, cache, tmp_path):
+    model, _, out = trained
+    from prefspace.embed import embed_pairs, get_encoder
+
+    dest = tmp_path / "scores.jsonl"
+    summary = score_file(out, hh_path, dest, cache=cache, load_kwargs={"limit": 6})
+    lines = [json.loads(x) for x in dest.read_text().splitlines()]
+    X = embed_pairs(load_preferences(hh_path, limit=6), get_encoder(), cache).X
+    expected = model.predict(X.reshape(-1, X.shape[2])).reshape(6, 2)
+    np.testing.assert_allclose([r["reward_chosen"] for r in lines], expected[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([r["reward_rejected"] for r in lines], expected[:, 1], rtol=1e-5, atol=1e-6)
+    assert summary["mode"] == "pairs" and summary["n"] == 6
+    assert summary["accuracy"] == pytest.approx(float(np.mean(expected[:, 0] > expected[:, 1])))
+
+
+def test_score_file_names_the_row_with_a_bad_prompt(trained, cache, tmp_path):
+    _, _, out = trained
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "Hi", "response": "Hello"}) + "\n" + json.dumps({"prompt": 7, "response": "x"}) + "\n")
+    with pytest.raises(DataError, match=r"rows.jsonl:2: 'prompt' must be text or a list of messages"):
+        score_file(out, rows, tmp_path / "r.jsonl", cache=cache)
+
+
+# ------------------------------------------------------------------ synth diagnostics' choices
+@pytest.mark.parametrize("n, sigma2, sizes, sigma2s", [
+    (12, None, [8], [0.0025, 0.01, 0.04, 0.16]),
+    (90, 0.02, [25, 50, 60], [0.0025, 0.01, 0.02, 0.04, 0.16]),
+    (3000, 0.01, [25, 50, 100, 250, 500, 1000, 2000], [0.0025, 0.01, 0.04, 0.16]),
+])
+def test_diagnostic_grid_keeps_a_third_held_out_and_visits_the_own_sigma2(n, sigma2, sizes, sigma2s):
+    got_sizes, got_sigma2s = diagnostic_grid(n, sigma2)
+    assert got_sizes == sizes and got_sigma2s == sigma2s
+    assert max(got_sizes) == (2 * n) // 3
