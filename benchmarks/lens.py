@@ -346,19 +346,23 @@ def summarise(results: Path) -> dict[str, list[dict]]:
                 m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
                 (dr, dr_lo, dr_hi), _ = _paired(rs, by, "accuracy", "real", (-1.0, 1.0))
                 (dp, dp_lo, dp_hi), _ = _paired(rs, by, "accuracy", "repeat-k4", (-1.0, 1.0))
+                if method == "real":
+                    dr = dr_lo = dr_hi = None
+                if method in ("real", "repeat-k4"):
+                    dp = dp_lo = dp_hi = None
                 row = {"head": head, "budget": b, "method": method, "seeds": len(rs), "accuracy": m, "lo": lo, "hi": hi,
-                       "vs_real": None if method == "real" else dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
-                       "vs_repeat": None if method in ("real", "repeat-k4") else dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi}
+                       "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
+                       "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi}
                 hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
                 row["heldout_var"] = float(np.mean(hv)) if hv else None
                 ev = [r["eval_accuracy"] for r in rs if "eval_accuracy" in r]
                 row["eval_accuracy"] = float(np.mean(ev)) if ev else None
-                if method != "real" and not (row["vs_repeat"] is not None and dp_lo is not None and dp_lo > 0):
-                    row["helps"] = "no"
-                elif method not in ("real", "repeat-k4"):
-                    row["helps"] = "yes"
-                else:
+                if method == "real":
                     row["helps"] = None
+                elif method == "repeat-k4":
+                    row["helps"] = "control"
+                else:  # helps only if it beats the repeat control with an interval clear of 0
+                    row["helps"] = "yes" if dp_lo is not None and dp_lo > 0 else "no"
                 if method == "auto":
                     chosen = [r.get("chosen", "none") for r in rs]
                     row["auto_chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
@@ -405,11 +409,16 @@ def summarise(results: Path) -> dict[str, list[dict]]:
             (dr, dr_lo, dr_hi), _ = _paired(rs, by, "best_of_16", "real", (-1.0, 1.0))
             (dp, dp_lo, dp_hi), _ = _paired(rs, by, "best_of_16", "repeat-k4", (-1.0, 1.0))
             hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
+            if method == "real":
+                dr = dr_lo = dr_hi = None
+            if method in ("real", "repeat-k4"):
+                dp = dp_lo = dp_hi = None
             row = {"budget": b, "method": method, "seeds": len(rs), "best_of_16": m, "lo": lo, "hi": hi, "spearman": sm, "s_lo": slo, "s_hi": shi,
-                   "vs_real": None if method == "real" else dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
-                   "vs_repeat": None if method in ("real", "repeat-k4") else dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi,
+                   "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
+                   "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi,
                    "heldout_var": float(np.mean(hv)) if hv else None,
                    "oracle_16": float(np.mean([r["oracle_16"] for r in rs])), "random_16": float(np.mean([r["random_16"] for r in rs]))}
+            row["helps"] = None if method == "real" else "control" if method == "repeat-k4" else ("yes" if dp_lo is not None and dp_lo > 0 else "no")
             if method == "auto":
                 chosen = [r.get("chosen", "none") for r in rs]
                 row["auto_chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
