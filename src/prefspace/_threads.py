@@ -1,14 +1,15 @@
-"""One thread knob: ``n_jobs``, honoured by torch, BLAS/OpenMP (threadpoolctl) and ONNX Runtime.
+"""One thread knob: ``n_jobs``, honoured by torch and BLAS/OpenMP (threadpoolctl) together.
 
-Every estimator and encoder that computes takes ``n_jobs`` (None, or a positive int) with the
-same meaning, and runs its work inside :func:`limit_threads`:
+Every estimator and encoder that computes (reward heads, synthesizers, selectors, encoders)
+takes ``n_jobs`` with the same meaning, and runs its work inside :func:`limit_threads`, the only
+place in prefspace that sets a thread count:
 
 - ``None``: leave the thread counts as they are (torch's and BLAS's own defaults);
 - ``k >= 1``: use ``k`` threads inside the block, then restore the previous counts;
 - ``-1``: all cores of this machine (``os.cpu_count()``).
 
-The environment variable ``PREFSPACE_NUM_THREADS`` sets the default for ``n_jobs=None``
-(what ``--threads`` on the command line sets), so one setting reaches every library.
+The environment variable ``PREFSPACE_NUM_THREADS`` sets the default for ``n_jobs=None``, so
+one setting reaches every library for a whole run.
 
 Small matrices (reward heads, the VAE) are fastest on one thread on a shared machine: extra
 threads spin-wait for a busy core. Those estimators therefore default to ``n_jobs=1``.
@@ -67,8 +68,8 @@ def resolve_n_jobs(n_jobs) -> int | None:
 def limit_threads(n_jobs) -> Iterator[int | None]:
     """Run the block with ``n_jobs`` threads in torch (if imported) and in BLAS/OpenMP.
 
-    Yields the resolved count (None when nothing was changed). ONNX Runtime sessions take the
-    yielded count as ``intra_op_num_threads`` when they are created.
+    Yields the resolved count (None when nothing was changed). torch's count is set only when
+    torch is already imported: import it before entering the block.
     """
     threads = resolve_n_jobs(n_jobs)
     if threads is None:

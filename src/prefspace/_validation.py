@@ -78,13 +78,41 @@ def check_sample_vector(v: Any, n: int, *, name: str) -> np.ndarray | None:
     return arr
 
 
-def check_random_state(seed: Any) -> np.random.Generator:
-    """Turn ``random_state`` (None, int or Generator) into a numpy Generator."""
+def check_random_state(seed: Any, *, name: str = "random_state") -> np.random.Generator:
+    """Turn ``random_state`` into a numpy Generator: the one meaning every estimator shares.
+
+    - ``None``: fresh, unpredictable randomness (a new Generator seeded from the OS);
+    - an int ``>= 0``: a Generator seeded with it, so the same int gives the same result;
+    - a ``numpy.random.Generator``: used as it is (its state advances; pass the same
+      Generator to several estimators to chain them from one seed).
+
+    >>> check_random_state(0).integers(10, size=3).tolist() == check_random_state(0).integers(10, size=3).tolist()
+    True
+    """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or isinstance(seed, (int, np.integer)):
-        return np.random.default_rng(seed)
-    raise ConfigError(f"random_state must be None, an int or a numpy Generator; got {type(seed).__name__}.")
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        if seed < 0:
+            raise ConfigError(f"{name} must be a non-negative int; got {seed}.")
+        return np.random.default_rng(int(seed))
+    raise ConfigError(f"{name} must be None, a non-negative int or a numpy Generator; got {seed!r}.")
+
+
+def seed_from(random_state: Any, *, name: str = "random_state") -> int:
+    """An int seed in ``[0, 2**31 - 1)`` for libraries that take one (torch, LightGBM).
+
+    An int ``random_state`` is returned unchanged, so a seeded estimator makes the same draws it
+    always made; ``None`` gives a fresh seed and a Generator gives its next draw.
+
+    >>> seed_from(7), 0 <= seed_from(None) < 2**31 - 1
+    (7, True)
+    """
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
+        check_random_state(random_state, name=name)  # the same checks
+        return int(random_state)
+    return int(check_random_state(random_state, name=name).integers(2**31 - 1))
 
 
 def check_in(value: Any, allowed: tuple, *, name: str) -> Any:
@@ -104,3 +132,18 @@ def check_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name} must be {bound}; got {value!r}.")
     return v
+
+
+def check_params(cls: type, params: dict, *, what: str) -> None:
+    """Refuse constructor parameters ``cls`` does not take, naming them and the ones it does.
+
+    The registries (heads, synthesizers, selectors) call it before building an estimator by
+    name; ``what`` names the choice in the message (e.g. ``"head 'bt-mlp'"``).
+    """
+    accepted = sorted(cls().get_params(deep=False))
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"{cls.__name__} ({what}) has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are {', '.join(accepted) or 'none'}."
+        )

@@ -126,7 +126,7 @@ def test_train_with_augmentation_adds_weighted_synthetic_pairs(hh_path, cache, t
 
 @pytest.mark.parametrize("args, message", [
     (["--head", "svm"], "--head must be one of 'bt-linear'"),
-    (["--param", "depth=3"], "'depth' is not a parameter of BradleyTerryLinear"),
+    (["--param", "depth=3"], "BradleyTerryLinear (head 'bt-linear') has no parameter 'depth'"),
     (["--param", "alpha"], "--param expects NAME=VALUE"),
 ])
 def test_train_bad_options_exit_2_with_a_message(args, message, hh_path, cache, tmp_path, capsys):

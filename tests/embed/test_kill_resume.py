@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,28 @@ from prefspace.embed import EmbeddingCache, embed_texts
 
 SHARD = 16
 
-# What the killed process runs: the real embedding loop on the real default encoder.
+# What the killed process runs: the real embedding loop on the real default encoder. The pause is
+# this script's own: it wraps os.replace so that the rename of shard number PAUSE_AT (written in
+# full under its temporary name) reports "paused" on stdout and then blocks for good, until the
+# test kills the process. The library knows nothing of it.
 SCRIPT = """
-import json, sys
+import json, os, sys, threading
 from prefspace.embed import embed_texts, get_encoder
-texts = json.load(open(sys.argv[1]))
-embed_texts(texts, get_encoder(), cache=sys.argv[2], shard_size=int(sys.argv[3]))
+
+texts_file, cache_dir, shard_size, pause_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+real_replace, renames = os.replace, []
+
+def replace(src, dst, *args, **kwargs):
+    if os.path.basename(str(dst)).startswith("shard-"):
+        renames.append(dst)
+        if len(renames) == pause_at:
+            print("paused", flush=True)
+            threading.Event().wait()  # blocks until the process is killed
+    return real_replace(src, dst, *args, **kwargs)
+
+os.replace = replace
+embed_texts(json.load(open(texts_file)), get_encoder(), cache=cache_dir, shard_size=shard_size)
+print("finished", flush=True)
 """
 
 
@@ -52,24 +67,27 @@ def test_sigkill_during_a_shard_write_then_resume_equals_a_clean_run(minilm, hh_
     assert len(texts) == 200
     (tmp_path / "texts.json").write_text(json.dumps(texts))
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
-    marker = tmp_path / "paused"
 
     # 1. a subprocess stops for good while its 4th shard exists only under its temporary name
-    env = dict(os.environ, PREFSPACE_TEST_PAUSE="before_rename:4", PREFSPACE_TEST_PAUSE_MARKER=str(marker))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "texts.json"), str(killed_dir), str(SHARD)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 240
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"the embedding subprocess exited early: {proc.stderr.read().decode()[-2000:]}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the embedding subprocess never reached the pause point")
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(tmp_path / "texts.json"), str(killed_dir), str(SHARD), "4"],
+            stdout=subprocess.PIPE, stderr=err, text=True,
+        )
+        try:
+            said = []
+            for line in iter(proc.stdout.readline, ""):  # blocks until a line comes or the child exits
+                said.append(line.strip())
+                if said[-1] == "paused":
+                    break
+            if said[-1:] != ["paused"]:
+                proc.kill()
+                pytest.fail(f"the embedding subprocess did not pause (said {said}): "
+                            f"{(tmp_path / 'stderr.txt').read_text()[-2000:]}")
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+            proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
 
     # what a kill -9 leaves: three whole shards and one temporary file that readers ignore

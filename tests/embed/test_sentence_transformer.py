@@ -75,3 +75,24 @@ def test_bad_settings_are_refused():
         get_encoder(max_length=2)
     with pytest.raises(ConfigError, match="backend must be one of"):
         get_encoder(backend="onnx")
+
+
+def test_n_jobs_sets_the_threads_while_encoding_only(minilm, monkeypatch):
+    import torch
+
+    monkeypatch.delenv("PREFSPACE_NUM_THREADS", raising=False)
+    seen, real = [], minilm._run
+    monkeypatch.setattr(minilm, "_run", lambda texts: (seen.append(torch.get_num_threads()), real(texts))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        minilm.encode(["a cat"])  # n_jobs=None: torch's own setting
+        monkeypatch.setattr(minilm, "n_jobs", 1)
+        E = minilm.encode(["a cat"])
+        assert seen == [2, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(E, real(["a cat"]), rtol=1e-5, atol=1e-6)
+    assert "n_jobs" not in minilm.config()  # a setting of this process, not of the embeddings
+    with pytest.raises(ConfigError, match="n_jobs must be None, -1"):
+        get_encoder(n_jobs=0)

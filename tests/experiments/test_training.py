@@ -204,7 +204,7 @@ def test_an_ensemble_wraps_the_head(pairs, cache):
     ({"augment": "smote"}, "augment must be one of"),
     ({"aggregate": "max"}, "aggregate must be one of"),
     ({"ensemble": 0}, "ensemble must be a whole number >= 1"),
-    ({"head": "bt-linear", "params": {"depth": 3}}, "'depth' is not a parameter of BradleyTerryLinear"),
+    ({"head": "bt-linear", "params": {"depth": 3}}, "BradleyTerryLinear (head 'bt-linear') has no parameter 'depth'"),
 ])
 def test_bad_options_fail_before_any_data_is_read(kwargs, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -68,7 +68,7 @@ def test_mlp_training_leaves_torch_global_state_alone(toy_pairs):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    BradleyTerryMLP(hidden_sizes=(8,), max_epochs=3, n_threads=1, random_state=0).fit(toy_pairs)
+    BradleyTerryMLP(hidden_sizes=(8,), max_epochs=3, n_jobs=1, random_state=0).fit(toy_pairs)
     assert torch.equal(torch.rand(3), expected)
     assert torch.get_num_threads() == threads
 

@@ -167,3 +167,15 @@ def test_describe_model_reads_the_header_only(linear_768, tmp_path):
     assert info["encoder"]["config"]["model"] == "all-MiniLM-L6-v2"
     assert info["metrics"] == {"accuracy": 0.61} and info["n_members"] is None
     assert info["size_bytes"] > 768 * 8
+
+
+def test_a_model_saved_with_the_old_n_threads_parameter_loads_as_n_jobs(toy_pairs, tmp_path):
+    model = BradleyTerryMLP(hidden_sizes=(4,), max_epochs=2, n_jobs=1, random_state=0).fit(toy_pairs[:40])
+    save_model(model, tmp_path / "m")
+    header_path = tmp_path / "m" / "model.json"
+    header = json.loads(header_path.read_text())
+    header["params"]["n_threads"] = header["params"].pop("n_jobs")  # as prefspace 0.1 wrote it
+    header_path.write_text(json.dumps(header))
+    loaded = load_model(tmp_path / "m")
+    assert loaded.get_params()["n_jobs"] == 1 and "n_threads" not in loaded.get_params()
+    np.testing.assert_array_equal(loaded.predict(toy_pairs[:5, 0]), model.predict(toy_pairs[:5, 0]))

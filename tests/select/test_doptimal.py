@@ -6,10 +6,11 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.special import expit as sigmoid
 
 from prefspace.exceptions import ConfigError
 from prefspace.select import DOptimalSelector, PastAwareDOptimalSelector, WithinPromptPool, fisher_information, greedy_d_optimal
-from prefspace.select._common import pair_rows, sigmoid
+from prefspace.select._common import pair_rows
 from prefspace.select.doptimal import initial_gains
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import expit as sigmoid
 
 from prefspace.exceptions import ConfigError
 from prefspace.models import BradleyTerryLinear, RewardEnsemble
@@ -17,8 +18,8 @@ from prefspace.select import (
     WithinPromptPool,
     get_selector,
     select_pairs,
+    selector_options,
 )
-from prefspace.select._common import sigmoid
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,11 @@ def _model_for(strategy, head, ens):
     return ens if strategy == "ensemble" else head
 
 
+def _options(strategy, **options):
+    """The options the strategy's selector takes (get_selector refuses the others)."""
+    return selector_options(strategy, **options)
+
+
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 @pytest.mark.parametrize("cross", [False, True])
 def test_each_strategy_returns_k_unique_valid_indices(setup, strategy, cross):
@@ -49,14 +55,13 @@ def test_each_strategy_returns_k_unique_valid_indices(setup, strategy, cross):
     if cross:
         pool = CrossPromptPool(pool.features, pool.prompt_index).sample(2000, 0)
     exclude = np.arange(0, 40, 3)
-    idx = select_pairs(pool, _model_for(strategy, head, ens), 25, strategy,
-                       labelled=X[:10], exclude=exclude, random_state=0, chunk_size=97)
+    options = _options(strategy, random_state=0, chunk_size=97)
+    idx = select_pairs(pool, _model_for(strategy, head, ens), 25, strategy, labelled=X[:10], exclude=exclude, **options)
     assert idx.dtype == np.int64 and idx.shape == (25,)
     assert np.unique(idx).size == 25
     assert idx.min() >= 0 and idx.max() < len(pool)
     assert not np.isin(idx, exclude).any()
-    again = select_pairs(pool, _model_for(strategy, head, ens), 25, strategy,
-                         labelled=X[:10], exclude=exclude, random_state=0, chunk_size=97)
+    again = select_pairs(pool, _model_for(strategy, head, ens), 25, strategy, labelled=X[:10], exclude=exclude, **options)
     np.testing.assert_array_equal(idx, again)
 
 
@@ -64,7 +69,7 @@ def test_whole_pool_can_be_chosen(setup):
     pool, head, ens, _ = setup
     small = pool.subset(np.arange(12))
     for strategy in STRATEGIES:
-        idx = select_pairs(small, _model_for(strategy, head, ens), 12, strategy, random_state=0)
+        idx = select_pairs(small, _model_for(strategy, head, ens), 12, strategy, **_options(strategy, random_state=0))
         assert sorted(idx.tolist()) == list(range(12))
 
 
@@ -152,6 +157,17 @@ def test_asking_for_too_many_pairs_says_how_many_exist(setup):
 def test_unknown_strategy_lists_the_choices():
     with pytest.raises(ConfigError, match="strategy must be one of 'random', 'uncertainty'"):
         get_selector("entropy")
+    with pytest.raises(ConfigError, match="strategy must be one of"):
+        selector_options("entropy", lam=1.0)
+
+
+def test_unknown_parameters_are_refused_with_the_accepted_ones():
+    with pytest.raises(ConfigError, match=r"DOptimalSelector \(strategy 'd-optimal'\) has no parameter 'lamda'; "
+                                          r"its parameters are chunk_size, lam, method, n_jobs, past_aware\."):
+        get_selector("d-optimal", lamda=0.5)
+    with pytest.raises(ConfigError, match="RandomSelector .* has no parameter 'lam'"):
+        select_pairs(WithinPromptPool(np.zeros((4, 2)), [0, 0, 1, 1]), None, 1, "random", lam=1.0)
+    assert get_selector("d-optimal", lam=0.5).lam == 0.5
 
 
 def test_pool_type_is_checked(setup):
@@ -167,4 +183,16 @@ def test_a_billion_pair_pool_is_refused_with_the_fix(strategy):
     head = BradleyTerryLinear().fit(np.random.default_rng(0).normal(size=(20, 2, 2)))
     with pytest.raises(ConfigError, match=r"1,164,996,000 candidates .* pool.sample\(1_000_000\)"):
         select_pairs(pool, head, 5, strategy)
-    assert select_pairs(pool, head, 5, "uncertainty").shape == (5,)  # streams: fine at any size
+
+
+def test_streaming_strategies_choose_from_pools_too_large_to_materialise(setup, monkeypatch):
+    from prefspace.select import _common
+
+    pool, head, ens, _ = setup
+    monkeypatch.setattr(_common, "MAX_MATERIALISED", 100)  # the 630-pair pool now counts as huge
+    for strategy in ("d-optimal", "coreset"):
+        with pytest.raises(ConfigError, match="630 candidates"):
+            select_pairs(pool, head, 5, strategy)
+    for strategy in ("random", "uncertainty", "ensemble"):  # chunk by chunk: any size
+        idx = select_pairs(pool, _model_for(strategy, head, ens), 5, strategy, **_options(strategy, chunk_size=50))
+        assert np.unique(idx).size == 5

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .._atomic import atomic_path
 from . import app
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
@@ -146,32 +143,15 @@ def rerank(
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
     from ..serve import RewardScorer
-    from ..serve.rerank import read_candidates, rerank as rerank_candidates
+    from .._jsonsafe import write_jsonl
+    from ..serve.rerank import best_records, read_candidates, rerank as rerank_candidates
 
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
                             response_key=response_key, group_key=group_key, join_key=join_key)
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache)
     res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
 
-    seen: dict = {}
-    position = []  # each row's index among its prompt's candidates
-    for g in cands.groups:
-        position.append(seen.get(g, 0))
-        seen[g] = position[-1] + 1
-
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for k, i in enumerate(res.best):
-            row = dict(cands.rows[i])
-            if prompts is not None and prompt_key not in row:
-                row[prompt_key] = cands.prompts[i]
-            runner_up = float(res.runner_up[k])
-            row.update(
-                reward=float(res.rewards[i]),
-                n_candidates=int(res.n_candidates[k]),
-                candidate_index=position[i],
-                runner_up_reward=runner_up if math.isfinite(runner_up) else None,
-            )
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(out, best_records(cands, res))
     typer.echo(
         f"picked the best of {int(res.n_candidates.max())} candidates for {len(res.best)} prompts "
         f"({int(res.n_candidates.sum())} scored) -> {out}"

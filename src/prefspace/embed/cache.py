@@ -21,11 +21,15 @@ shards; a text written twice is harmless (readers take the first shard in name o
 
 Example
 -------
->>> cache = EmbeddingCache("/tmp/emb")
+>>> import numpy as np
+>>> cache = EmbeddingCache("emb")
 >>> todo = cache.missing("abc.text", ["hi", "there"])
->>> cache.write_shard("abc.text", todo, np.ones((len(todo), 4), np.float32))
->>> cache.get("abc.text", ["there", "hi"]).shape
-(2, 4)
+>>> todo
+['hi', 'there']
+>>> cache.write_shard("abc.text", todo, np.ones((len(todo), 4), np.float32)).name  # doctest: +ELLIPSIS
+'shard-....safetensors'
+>>> cache.get("abc.text", ["there", "hi"]).shape, cache.missing("abc.text", ["hi", "there"])
+((2, 4), [])
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ import numpy as np
 
 from .._process import pid_alive
 from ..exceptions import ConfigError, FormatError, PrefspaceError, ShapeError
-from ._testhooks import pause_point
 
 logger = logging.getLogger(__name__)
 
@@ -391,7 +394,6 @@ class EmbeddingCache:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        pause_point("before_rename")
         os.replace(tmp, path)
         _fsync_dir(space.directory)
         self._space(fingerprint)  # index the new shard

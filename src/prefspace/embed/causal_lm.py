@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._threads import check_n_jobs
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
@@ -70,12 +71,19 @@ class CausalLMEncoder(Encoder):
         Where padding goes in a batch; the vectors do not depend on it.
     batch_size : int
         Texts per forward pass when the caller gives none.
+    n_jobs : int, optional
+        Threads while encoding (torch, BLAS); None (default) leaves torch's setting, -1 all
+        cores. Not in the fingerprint or the config.
 
     Example
     -------
-    >>> enc = CausalLMEncoder("smollm2-135m", layer=-1, pooling="last")
-    >>> enc.encode_joint([[{"role": "user", "content": "Hi"}]], ["Hello!"]).shape
-    (1, 576)
+    >>> enc = CausalLMEncoder("smollm2-135m", layer=-4, pooling="last")  # loads on first use
+    >>> enc.layout, enc.layer, enc.pooling
+    ('joint', -4, 'last')
+
+    ``enc.encode_joint([[{"role": "user", "content": "Hi"}]], ["Hello!"])`` then returns one
+    576-dimensional row (SmolLM2-135M's hidden size), the fourth layer from the top pooled at
+    the last token; tests/embed/test_causal_lm.py checks it against a manual forward pass.
     """
 
     backend = "causal-lm"
@@ -95,6 +103,7 @@ class CausalLMEncoder(Encoder):
         dtype: str | None = None,
         padding_side: str = "right",
         batch_size: int = 8,
+        n_jobs: int | None = None,
     ) -> None:
         self.model = str(model)
         self.gguf_file = gguf_file
@@ -118,6 +127,7 @@ class CausalLMEncoder(Encoder):
             raise ConfigError(f"padding_side must be 'right' or 'left'; got {padding_side!r}.")
         self.padding_side = padding_side
         self.default_batch_size = int(batch_size)
+        self.n_jobs = check_n_jobs(n_jobs)
         self._source, self._local, self._gguf = self._resolve()
         self._tok = None
         self._lm = None

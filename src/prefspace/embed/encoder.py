@@ -18,7 +18,13 @@ An encoder turns text into float32 vectors. Besides plain ``encode(texts)`` it k
 
 The ``fingerprint`` names everything that changes the numbers (backend, model weights, layer,
 pooling, max length, normalisation, templates, layout) and nothing that does not (device, batch
-size), so a cache made on one machine serves another with the same weights.
+size, threads), so a cache made on one machine serves another with the same weights.
+
+``n_jobs`` (the encoders that compute take it) is the thread count while encoding, with the
+meaning it has everywhere in prefspace (:mod:`prefspace._threads`): None leaves torch's and
+BLAS's settings (or ``PREFSPACE_NUM_THREADS``), ``k`` uses ``k`` threads and restores the
+previous counts afterwards, -1 all cores. It is a setting of this process, not of the
+embeddings: it is in neither the fingerprint nor ``config()``.
 
 This module does not load any model; the backends do, lazily, on first use.
 """
@@ -34,6 +40,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._threads import limit_threads, resolve_n_jobs
 from ..data.dataset import canonical_prompt, render_prompt_text
 from ..exceptions import ConfigError, DataError, ShapeError
 
@@ -151,6 +158,8 @@ class Encoder(ABC):
     layout: str = "separate"
     #: batch size used when the caller gives none (a good CPU default for this backend)
     default_batch_size: int = 64
+    #: threads while encoding (see the module docstring); None leaves the libraries' settings
+    n_jobs: int | None = None
 
     # -- what subclasses provide -------------------------------------------------------
     @property
@@ -216,7 +225,7 @@ class Encoder(ABC):
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._finish(self._encode_texts(texts), len(texts))
+        return self._finish(self._threaded(self._encode_texts, texts), len(texts))
 
     def encode_prompts(self, prompts: Sequence[Any]) -> np.ndarray:
         """Embed each prompt alone (str or messages); a prompt too long keeps its end (latest turns).
@@ -226,7 +235,7 @@ class Encoder(ABC):
         prompts = list(prompts)
         if not prompts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._finish(self._encode_prompts(prompts), len(prompts))
+        return self._finish(self._threaded(self._encode_prompts, prompts), len(prompts))
 
     def encode_joint(self, prompts: Sequence[Any], responses: Sequence[str]) -> np.ndarray:
         """Embed each (prompt, response) rendered as one text; too long keeps the end.
@@ -238,7 +247,7 @@ class Encoder(ABC):
             raise ShapeError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
         if not prompts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._finish(self._encode_joint(prompts, responses), len(prompts))
+        return self._finish(self._threaded(self._encode_joint, prompts, responses), len(prompts))
 
     def encode_role(self, role: str, items: Sequence[Any]) -> np.ndarray:
         """Dispatch on ``role``: texts, prompts, or ``(prompt, response)`` tuples."""
@@ -250,6 +259,14 @@ class Encoder(ABC):
             items = list(items)
             return self.encode_joint([p for p, _ in items], [r for _, r in items])
         raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
+
+    def _threaded(self, fn, *args):
+        """``fn(*args)`` with ``n_jobs`` threads (nothing changed when there is nothing to set)."""
+        if resolve_n_jobs(self.n_jobs) is None:
+            return fn(*args)
+        self.load()  # imports torch first, so that limit_threads sets its thread count too
+        with limit_threads(self.n_jobs):
+            return fn(*args)
 
     def _finish(self, vectors: Any, n: int) -> np.ndarray:
         arr = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))

@@ -27,7 +27,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..exceptions import ConfigError, DataError
-from ._testhooks import pause_point
 from .cache import EmbeddingCache
 from .encoder import ROLES, Encoder, item_keys
 
@@ -152,7 +151,6 @@ def embed_items(
         vectors = np.concatenate(parts)
         if cache is not None:
             cache.write_shard(namespace, shard_keys, vectors, encoder_config=config)
-            pause_point("after_shard")
         else:
             computed.update(zip(shard_keys, vectors))
 
@@ -180,7 +178,8 @@ def embed_texts(
 
     Example
     -------
-    >>> E = embed_texts(["a", "b", "a"], get_encoder(), cache="/tmp/emb")
+    >>> from prefspace.embed import get_encoder
+    >>> E = embed_texts(["a", "b", "a"], get_encoder(), cache="emb")
     >>> E.shape, bool((E[0] == E[2]).all())
     ((3, 384), True)
     """
@@ -212,6 +211,7 @@ def embed_responses(
 
     Example
     -------
+    >>> from prefspace.embed import get_encoder
     >>> enc = get_encoder()
     >>> embed_responses(["2+2?", "2+2?"], ["4", "5"], enc).shape
     (2, 768)
@@ -294,6 +294,8 @@ def embed_pairs(
 
     Example
     -------
+    >>> from prefspace.data import load_preferences
+    >>> from prefspace.embed import get_encoder
     >>> ds = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=8)
     >>> embed_pairs(ds, get_encoder()).X.shape
     (8, 2, 768)

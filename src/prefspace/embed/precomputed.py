@@ -267,8 +267,10 @@ def scored_response_features(scored: Any, prompt_emb: Any, response_emb: Any) ->
 
     Example
     -------
-    >>> scored = load_scored_responses("../shared/data/alpaca_bon")
+    >>> from pathlib import Path
+    >>> from prefspace.data import load_scored_responses
     >>> d = Path("../shared/data/alpaca_bon")
+    >>> scored = load_scored_responses(d / "responses.jsonl.gz", prompts=d / "prompts.jsonl.gz")
     >>> scored_response_features(scored, d / "prompt_emb_minilm.npy", d / "response_emb_minilm.npy").shape
     (48290, 768)
     """

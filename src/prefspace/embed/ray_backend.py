@@ -23,10 +23,17 @@ this module; nothing else in prefspace imports it.
 
 Example
 -------
+The two lines that use Ray start a Ray cluster, so they are skipped when the docstring examples
+run; tests/embed/test_ray_backend.py runs the same steps.
+
+>>> from prefspace.data import load_preferences
+>>> from prefspace.embed import EmbeddingCache, embed_pairs, get_encoder
 >>> from prefspace.embed.shards import plan_pairs
+>>> dataset = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=20)
+>>> enc, cache = get_encoder(), EmbeddingCache("emb")
 >>> plans = plan_pairs(dataset, enc, cache)
->>> compute_plan_ray(plans, enc, cache, num_workers=2)       # starts a local Ray if none is running
->>> embed_pairs(dataset, enc, cache).stats.computed         # everything is cached now
+>>> stats = compute_plan_ray(plans, enc, cache, num_workers=2)  # doctest: +SKIP
+>>> embed_pairs(dataset, enc, cache).stats.computed  # everything is cached now  # doctest: +SKIP
 {'prompt': 0, 'text': 0}
 """
 

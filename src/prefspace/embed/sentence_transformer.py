@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._threads import check_n_jobs
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
@@ -75,6 +76,9 @@ class SentenceTransformerEncoder(Encoder):
         ``"cpu"``, ``"cuda"``...; default: what sentence-transformers picks. Not in the fingerprint.
     batch_size : int
         Texts per forward pass when the caller gives none.
+    n_jobs : int, optional
+        Threads while encoding (torch, BLAS); None (default) leaves torch's setting, -1 all
+        cores. Not in the fingerprint or the config.
 
     Prompts longer than ``max_length`` keep their end: the text is cut on the left at a word
     boundary found with the model's own tokenizer. Responses and plain texts keep their start
@@ -99,6 +103,7 @@ class SentenceTransformerEncoder(Encoder):
         revision: str | None = None,
         device: str | None = None,
         batch_size: int = 64,
+        n_jobs: int | None = None,
     ) -> None:
         self.model = str(model)
         self.layout = check_layout(layout)
@@ -109,6 +114,7 @@ class SentenceTransformerEncoder(Encoder):
         self.revision = revision
         self.device = device
         self.default_batch_size = int(batch_size)
+        self.n_jobs = check_n_jobs(n_jobs)
         self._source, self._local = resolve_model_path(self.model, revision)
         self._st = None
 

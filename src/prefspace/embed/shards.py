@@ -22,9 +22,16 @@ the filled cache), or start processes.
 
 Example
 -------
->>> enc, cache = get_encoder(), EmbeddingCache("/tmp/emb-0")
->>> plans = plan_pairs(dataset, enc, cache, num_shards=4, shard_index=0)
->>> stats = compute_plan(plans, enc, cache)      # about a quarter of the missing texts
+>>> from prefspace.data import load_preferences
+>>> from prefspace.embed import get_encoder
+>>> dataset = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=20)
+>>> enc, cache = get_encoder(), EmbeddingCache("emb-0")
+>>> plans = plan_pairs(dataset, enc, cache, num_shards=4, shard_index=0)  # slice 0 of 4
+>>> stats = compute_plan(plans, enc, cache)  # about a quarter of the distinct texts
+>>> stats.computed, stats.total
+({'prompt': 7, 'text': 13}, {'prompt': 20, 'text': 40})
+>>> [len(p) for p in plan_pairs(dataset, enc, cache, num_shards=4, shard_index=0)]  # slice 0 is done
+[0, 0]
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
 from ..evaluate.simulate import NOISES, can_label, label_pairs, transform_scores
 from ..models import BradleyTerryLinear, RewardEnsemble
-from ..select import PairPool, get_selector, make_pool
+from ..select import PairPool, get_selector, make_pool, selector_options
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def run_active_learning(
         )
     utility = transform_scores(gold, transform, eps=eps)
     rng = check_random_state(seed)
-    selector = get_selector(strategy, lam=lam, random_state=rng)
+    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=rng))
     estimator = _default_estimator() if estimator is None else estimator
     if strategy == "ensemble":
         estimator = _as_ensemble(estimator, n_members, seed)

@@ -24,11 +24,10 @@ from ..data.readers import read_source
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError
 from ..models import RewardScorer
-from ..select import STRATEGIES, get_selector, make_pool
+from ..select import STRATEGIES
 from ..select.candidates import (
-    match_labelled_rows,
+    choose_pairs,
     read_candidates,
-    selection_records,
     write_jsonl,
 )
 
@@ -213,35 +212,17 @@ def select_for_labeling(
     ``"cross"``), ``n_candidates`` (pairs considered), ``n_responses``, ``n_prompts``,
     ``n_excluded`` (already labelled; None without ``labelled``), ``out``.
     """
-    check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any embedding
-    accepted = STRATEGIES[strategy]().get_params()
-    selector = get_selector(strategy, **{k: v for k, v in (("lam", lam), ("random_state", seed)) if k in accepted})
+    check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
     candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                  id_key=id_key, join_key=join_key)
-    scorer = _scorer(model_dir, cache)
-    E = scorer.features(candidates.row_prompts(), candidates.responses)
-    kind = "cross" if cross_prompt else "within"
-    full = make_pool(E, candidates.prompt_index, kind)
-    candidate_pool = full if len(full) <= max_candidates else full.sample(max_candidates, seed)
-
-    X_lab, exclude = None, None
-    if labelled is not None:
-        dataset = load_preferences(labelled)
-        X_lab = pair_features(scorer, dataset)
-        rows = match_labelled_rows(candidates, dataset)
-        exclude = candidate_pool.index_of(rows) if len(rows) else None
-        exclude = None if exclude is None else exclude[exclude >= 0]
-
-    chosen = selector.select(candidate_pool, scorer.model, budget, labelled=X_lab, exclude=exclude)
-    records = selection_records(candidates, candidate_pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None))
+    dataset = load_preferences(labelled) if labelled is not None else None
+    records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
+                                 max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed)
     write_jsonl(out, records)
     return {
         "n_pairs": len(records),
         "strategy": strategy,
-        "pool": kind,
-        "n_candidates": len(candidate_pool),
-        "n_responses": len(candidates),
-        "n_prompts": candidates.n_prompts,
-        "n_excluded": None if labelled is None else (0 if exclude is None else len(exclude)),
+        **info,
+        "n_excluded": None if labelled is None else info["n_excluded"],
         "out": str(out),
     }

@@ -9,7 +9,6 @@ file's weights and margins meet the synthetic pairs.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -18,13 +17,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._atomic import write_text_atomic
+from .._jsonsafe import json_safe, write_json
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
 from ..evaluate import reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, RewardEnsemble, choose_head, save_model
+from ..models import HEADS, RewardEnsemble, choose_head, get_head, save_model
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, augment_pairs
 
@@ -212,13 +211,13 @@ def train_reward_model(
     if unlabelled is not None:
         report["vae_data"] = {"source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
                               "n_responses": int(len(unlabelled))}
-    report = _json_safe(report)
+    report = json_safe(report, default=str)
     logger.info("trained %s on %d pairs (+%d synthetic)", report["model"], report["n_train"], report["n_synthetic"])
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
         save_model(model, out, enc, metrics=flat, train_fingerprint=train_ds.fingerprint)
-        write_text_atomic(Path(out) / "metrics.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_json(Path(out) / "metrics.json", report)
     return model, report
 
 
@@ -282,18 +281,10 @@ def augmented_fit_inputs(
 
 # ------------------------------------------------------------------------------------ helpers
 def _make_head(head: str, params: Mapping[str, Any], seed: int):
-    """An unfitted head from :data:`HEADS` with ``params``; unknown parameters are refused."""
-    cls = HEADS[head]
-    est = cls()
-    known = est.get_params()
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{unknown[0]!r} is not a parameter of {cls.__name__} ({head}); "
-            f"its parameters are: {', '.join(sorted(known))}."
-        )
-    est.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    if "random_state" in known:
+    """An unfitted head from :data:`HEADS` with ``params`` (JSON lists read as tuples) and
+    ``random_state=seed``; :func:`prefspace.models.get_head` refuses unknown parameters."""
+    est = get_head(head, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
 
@@ -332,7 +323,3 @@ def _without_ties(dataset: PreferenceDataset) -> tuple[PreferenceDataset, int]:
 def _name(source: Any) -> str:
     return (source.source or repr(source)) if isinstance(source, PreferenceDataset) else str(source)
 
-
-def _json_safe(obj: Any) -> Any:
-    """Arrays and numpy scalars as lists and numbers; anything else unknown as its text."""
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))

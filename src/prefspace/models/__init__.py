@@ -1,7 +1,8 @@
 """Reward models on embeddings: Bradley-Terry and classification heads, ensembles, save/load.
 
 Every head takes pairs ``X`` of shape ``(n_pairs, 2, D)`` (``X[:, 0]`` chosen) in ``fit`` and
-single rows ``E`` of shape ``(n, D)`` in ``predict``; see docs/models.md. Importing this
+single rows ``E`` of shape ``(n, D)`` in ``predict``; see docs/models.md. ``HEADS`` names them
+and ``get_head(name, **params)`` builds one, refusing unknown names and parameters. Importing this
 package imports neither torch nor lightgbm: they load when a head that needs them trains.
 :class:`RewardScorer` scores text with a saved model (its own encoder, an LRU and disk cache):
 the one way ``score``, ``evaluate``, ``select``, ``rerank`` and ``serve`` turn text into rewards.
@@ -15,14 +16,8 @@ from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
 from .persistence import FORMAT_NAME, FORMAT_VERSION, describe_model, load_model, load_model_encoder, save_model
+from .registry import HEADS, get_head
 from .scorer import RewardScorer
-
-HEADS = {
-    "bt-linear": BradleyTerryLinear,
-    "bt-mlp": BradleyTerryMLP,
-    "clf-mlp": PreferenceClassifierMLP,
-    "clf-lgbm": PreferenceClassifierLGBM,
-}
 
 __all__ = [
     "BradleyTerryLinear",
@@ -32,6 +27,7 @@ __all__ = [
     "RewardEnsemble",
     "RewardScorer",
     "HEADS",
+    "get_head",
     "with_prompt_features",
     "prompt_groups",
     "choose_head",

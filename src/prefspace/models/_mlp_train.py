@@ -7,19 +7,20 @@ saved arrays with numpy, so a loaded model needs no torch and gives exactly the 
 the fitted one.
 
 The training runs inside ``torch.random.fork_rng``: the global torch RNG is left as it was.
-The torch thread count is set to ``n_threads`` for the duration of training only and restored
-afterwards; no other global torch setting is changed.
+The thread counts (torch, BLAS) are set to ``n_jobs`` for the duration of training only, by
+:func:`prefspace._threads.limit_threads`, and restored afterwards; no other global torch setting
+is changed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 
 import numpy as np
 from scipy.special import erf
 
+from .._threads import limit_threads
 from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -83,24 +84,6 @@ def _build(torch, d: int, hidden_sizes: tuple[int, ...], activation: str, dropou
     return nn.Sequential(*layers), nn.Linear(prev, 1)
 
 
-@contextlib.contextmanager
-def _torch_threads(torch, n_threads: int | None):
-    """Use ``n_threads`` torch threads inside the block and restore the previous count after.
-
-    The reward MLPs multiply small matrices; on a 2-core machine shared with other jobs one
-    thread was 3-10x faster than two (threads spin waiting for a busy core).
-    """
-    before = torch.get_num_threads()
-    if n_threads is None or int(n_threads) == before:
-        yield
-        return
-    torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
     try:
         sizes = tuple(int(h) for h in hidden_sizes)
@@ -131,7 +114,7 @@ def train_pair_mlp(
     tol: float,
     standardize: bool,
     rng: np.random.Generator,
-    n_threads: int | None = 1,
+    n_jobs: int | None = 1,
 ) -> tuple[dict, list, int]:
     """Train the reward MLP on pairs ``X[train_idx]`` (n, 2, D), early stopping on ``X[val_idx]``.
 
@@ -183,7 +166,7 @@ def train_pair_mlp(
         bs = n_train if batch_size <= 0 else min(int(batch_size), n_train)
     else:  # the steps of the real pairs; each step takes its share of all rows
         bs = math.ceil(n_train / math.ceil(n_real_train / int(batch_size)))
-    with torch.random.fork_rng(devices=[]), _torch_threads(torch, n_threads):
+    with torch.random.fork_rng(devices=[]), limit_threads(n_jobs):
         torch.manual_seed(torch_seed)
         body, out = _build(torch, d, hidden_sizes, activation, dropout)
         params = list(body.parameters()) + list(out.parameters())

@@ -24,20 +24,20 @@ from sklearn.base import clone
 from .._validation import check_pairs
 from ..exceptions import ConfigError
 from .holdout import PairLayout
-from .linear import BradleyTerryLinear
-from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
+from .registry import get_head
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["choose_head", "DEFAULT_HEAD_GRID"]
 
-# (name, class, params): the reference first. Small on purpose: each entry costs one fit per fold.
+# (head name in HEADS, params): the reference first. Small on purpose: each entry costs one fit
+# per fold.
 DEFAULT_HEAD_GRID: tuple = (
-    ("bt-linear", BradleyTerryLinear, {}),
-    ("bt-linear", BradleyTerryLinear, {"alpha": 300.0}),
-    ("bt-linear", BradleyTerryLinear, {"alpha": 3000.0}),
-    ("bt-mlp", BradleyTerryMLP, {}),
-    ("clf-mlp", PreferenceClassifierMLP, {}),
+    ("bt-linear", {}),
+    ("bt-linear", {"alpha": 300.0}),
+    ("bt-linear", {"alpha": 3000.0}),
+    ("bt-mlp", {}),
+    ("clf-mlp", {}),
 )
 
 
@@ -58,7 +58,7 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
 
     Parameters
     ----------
-    grid : sequence of ``(name, estimator class, params)``; the first is the reference.
+    grid : sequence of ``(head name in HEADS, params)``; the first is the reference.
     groups : (n,) prompt ids for the folds (default: the prompt columns the rows share, else
         one group per pair).
     sample_weight : optional (n,) pair weights (counts), passed to every fit.
@@ -78,13 +78,13 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
         raise ConfigError(f"n_folds must be a whole number >= 2; got {n_folds!r}.")
     estimators = []
-    for name, cls, params in grid:
-        est = cls(**params)
+    for name, params in grid:
+        est = get_head(name, **params)
         if "random_state" in est.get_params(deep=False):
             est.set_params(random_state=random_state)
         estimators.append(est)
     if n < 2 * n_folds or len(grid) == 1:
-        return _result(grid, estimators, 0, f"only {n} pairs: too few to cross-validate; kept {_label(grid[0][0], grid[0][2])}.", [])
+        return _result(grid, estimators, 0, f"only {n} pairs: too few to cross-validate; kept {_label(*grid[0])}.", [])
     g = PairLayout.build(X, groups).groups
     folds = _fold_ids(g, int(n_folds), random_state)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -98,7 +98,7 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     eps = 1e-12
     log_loss = -np.log(np.clip(P, eps, 1.0)).mean(axis=1)
     candidates = []
-    for j, (name, _, params) in enumerate(grid):
+    for j, (name, params) in enumerate(grid):
         d = correct[j] - correct[0]
         se = d.std(ddof=1) / np.sqrt(n)
         gain = float(d.mean())
@@ -123,6 +123,6 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
 
 
 def _result(grid, estimators, chosen: int, reason: str, candidates: list) -> dict:
-    name, _, params = grid[chosen]
+    name, params = grid[chosen]
     return {"chosen": int(chosen), "name": name, "params": dict(params), "estimator": clone(estimators[chosen]),
             "reason": reason, "candidates": candidates}

@@ -16,6 +16,7 @@ from sklearn.base import clone
 from .._validation import check_embeddings, check_in, check_positive, check_random_state
 from ..exceptions import ConfigError
 from ._base import RewardHead
+from .mlp import BradleyTerryMLP
 
 AGGREGATES = ("mean", "min", "mean_minus_std")
 
@@ -37,7 +38,8 @@ class RewardEnsemble(RewardHead):
     bootstrap : bool, default True
         Fit each member on a bootstrap sample of the pairs; otherwise only seeds differ.
     random_state : None, int or numpy Generator
-        Draws the members' seeds and bootstrap samples.
+        Draws the members' seeds and bootstrap samples: an int gives the same ensemble every
+        time, None a different one, a Generator draws from it.
 
     Attributes
     ----------
@@ -76,8 +78,6 @@ class RewardEnsemble(RewardHead):
 
     def _template(self):
         if self.estimator is None:
-            from .mlp import BradleyTerryMLP
-
             return BradleyTerryMLP()
         if not isinstance(self.estimator, RewardHead):
             raise ConfigError(

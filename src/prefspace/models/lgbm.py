@@ -16,6 +16,7 @@ import logging
 
 import numpy as np
 
+from .._threads import check_n_jobs, limit_threads, resolve_n_jobs
 from .._validation import check_positive, check_random_state
 from ..evaluate.metrics import reward_metrics
 from ..exceptions import ConfigError
@@ -61,9 +62,12 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 50
     n_jobs : int or None, default 1
-        LightGBM threads (None: LightGBM's default, all cores). One thread was several times
-        faster than two on a busy 2-core machine.
+        Threads while training (LightGBM's ``num_threads``, and BLAS); -1 all cores; None keeps
+        LightGBM's default, all cores (or ``PREFSPACE_NUM_THREADS``). One thread was several
+        times faster than two on a busy 2-core machine.
     random_state : None, int or numpy Generator
+        Seeds the validation split and LightGBM's bagging: an int gives the same model every
+        time, None a different one, a Generator draws from it.
 
     Attributes
     ----------
@@ -115,7 +119,7 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _lgb_params(self, seed: int) -> dict:
+    def _lgb_params(self, seed: int, threads: int | None) -> dict:
         for name in ("subsample", "colsample_bytree"):
             v = check_positive(getattr(self, name), name=name)
             if v > 1:
@@ -134,8 +138,8 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
             "force_col_wise": True,
             "verbosity": -1,
         }
-        if self.n_jobs is not None:
-            params["num_threads"] = int(self.n_jobs)
+        if threads is not None:
+            params["num_threads"] = int(threads)
         return params
 
     def _fit(self, X, sample_weight, margin, layout) -> dict:
@@ -143,7 +147,8 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
 
         rng = check_random_state(self.random_state)
         train_idx, val_idx = self._split(layout)
-        params = self._lgb_params(int(rng.integers(2**31 - 1)))
+        n_jobs = check_n_jobs(self.n_jobs)
+        params = self._lgb_params(int(rng.integers(2**31 - 1)), resolve_n_jobs(n_jobs))
 
         def dataset(idx, reference=None):
             k = len(idx)
@@ -165,10 +170,11 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
         else:
             valid_set, key = train_set, "loss"
         params["metric"] = "None"
-        booster = lgb.train(
-            params, train_set, num_boost_round=int(check_positive(self.n_estimators, name="n_estimators")),
-            valid_sets=[valid_set], valid_names=["valid"], callbacks=callbacks, feval=_pair_bt_loss,
-        )
+        with limit_threads(n_jobs):
+            booster = lgb.train(
+                params, train_set, num_boost_round=int(check_positive(self.n_estimators, name="n_estimators")),
+                valid_sets=[valid_set], valid_names=["valid"], callbacks=callbacks, feval=_pair_bt_loss,
+            )
         best = booster.best_iteration if len(val_idx) and booster.best_iteration > 0 else booster.current_iteration()
         losses = record.get("valid", {}).get("pair_loss", [])
         self.history_ = [{"iteration": i + 1, key: float(v)} for i, v in enumerate(losses)]

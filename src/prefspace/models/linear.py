@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from .._threads import check_n_jobs, limit_threads
 from .._validation import check_positive
 from ._base import RewardHead
 
@@ -46,6 +47,10 @@ class BradleyTerryLinear(RewardHead):
         L-BFGS iterations.
     tol : float, default 1e-6
         L-BFGS gradient tolerance.
+    n_jobs : int or None, default None
+        BLAS threads while fitting (restored afterwards); -1 all cores; None keeps the
+        library's setting (or ``PREFSPACE_NUM_THREADS``). The fit is deterministic: there is no
+        ``random_state``.
 
     Attributes
     ----------
@@ -64,14 +69,22 @@ class BradleyTerryLinear(RewardHead):
     (50,)
     """
 
-    def __init__(self, alpha: float = 1000.0, standardize: bool = True, max_iter: int = 500, tol: float = 1e-6):
+    def __init__(
+        self, alpha: float = 1000.0, standardize: bool = True, max_iter: int = 500, tol: float = 1e-6,
+        n_jobs: int | None = None,
+    ):
         self.alpha = alpha
         self.standardize = standardize
         self.max_iter = max_iter
         self.tol = tol
+        self.n_jobs = n_jobs
 
     def _fit(self, X, sample_weight, margin, layout) -> None:
         alpha = check_positive(self.alpha, name="alpha", allow_zero=True)
+        with limit_threads(check_n_jobs(self.n_jobs)):
+            self._minimise(X, sample_weight, margin, alpha)
+
+    def _minimise(self, X, sample_weight, margin, alpha: float) -> None:
         n, _, d = X.shape
         X64 = X.astype(np.float64)
         rows = X64[layout.real].reshape(-1, d)  # the real rows set the scale and the intercept

@@ -20,16 +20,16 @@ fitted arrays (no torch needed after training).
 
 from __future__ import annotations
 
-import numpy as np
-
 import logging
 
+import numpy as np
+
+from .._threads import check_n_jobs
 from .._validation import check_in, check_positive, check_random_state
 from ..evaluate.metrics import reward_metrics
 from ..exceptions import ConfigError
 from ._base import HoldsOutPairs, RewardHead
 from ._mlp_train import ACTIVATIONS, check_hidden_sizes, mlp_features, mlp_rewards, train_pair_mlp
-
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         n_iter_no_change: int = 5,
         tol: float = 1e-4,
         standardize: bool = True,
-        n_threads: int | None = 1,
+        n_jobs: int | None = 1,
         random_state=None,
     ):
         self.hidden_sizes = hidden_sizes
@@ -68,7 +68,7 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.standardize = standardize
-        self.n_threads = n_threads
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _fit(self, X, sample_weight, margin, layout) -> dict:
@@ -97,7 +97,7 @@ class _PairMLP(HoldsOutPairs, RewardHead):
             tol=check_positive(self.tol, name="tol", allow_zero=True),
             standardize=bool(self.standardize),
             rng=check_random_state(self.random_state),
-            n_threads=None if self.n_threads is None else int(check_positive(self.n_threads, name="n_threads")),
+            n_jobs=check_n_jobs(self.n_jobs),
         )
         self._set_arrays(arrays)
         self.history_ = history
@@ -174,12 +174,14 @@ class BradleyTerryMLP(_PairMLP):
     tol : float, default 1e-4
     standardize : bool, default True
         Centre and scale each input dimension with the training rows' mean and std.
-    n_threads : int or None, default 1
-        Torch threads while training (restored afterwards); None keeps torch's setting. The
-        matrices are small: one thread was the fastest on a shared 2-core machine.
+    n_jobs : int or None, default 1
+        Threads (torch and BLAS) while training, restored afterwards; -1 all cores; None keeps
+        the libraries' settings (or ``PREFSPACE_NUM_THREADS``). The matrices are small: one
+        thread was the fastest on a shared 2-core machine.
     random_state : None, int or numpy Generator
-        Seeds initialisation, dropout and shuffling, and (through its own stream, fixed when
-        None: see ``validation_split``) the validation split.
+        Seeds initialisation, dropout and shuffling (an int gives the same model every time,
+        None a different one, a Generator draws from it), and, through a stream of its own that
+        is fixed when None (see ``validation_split``), the validation split.
 
     Attributes
     ----------

@@ -27,9 +27,7 @@ from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
 from .ensemble import RewardEnsemble
-from .lgbm import PreferenceClassifierLGBM
-from .linear import BradleyTerryLinear
-from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
+from .registry import HEADS
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +37,12 @@ HEADER = "model.json"
 WEIGHTS = "weights.safetensors"
 
 
+# Parameters renamed since models were first saved: old name -> new name.
+RENAMED_PARAMS = {"n_threads": "n_jobs"}  # prefspace 0.1's MLP heads
+
+
 def _classes() -> dict[str, type]:
-    return {c.__name__: c for c in (BradleyTerryLinear, BradleyTerryMLP, PreferenceClassifierMLP,
-                                    PreferenceClassifierLGBM, RewardEnsemble)}
+    return {c.__name__: c for c in (*HEADS.values(), RewardEnsemble)}
 
 
 # ---------------------------------------------------------------------------- JSON helpers
@@ -65,7 +66,7 @@ def _decode_params(params: dict, where: Path) -> dict:
             value = _class_for(spec.get("class"), where)(**_decode_params(spec.get("params", {}), where))
         elif isinstance(value, list):
             value = tuple(value)
-        out[name] = value
+        out[RENAMED_PARAMS.get(name, name)] = value
     return out
 
 
@@ -150,8 +151,14 @@ def save_model(
 
     Example
     -------
-    >>> save_model(model, "runs/bt", encoder, metrics={"test_accuracy": 0.61})  # doctest: +SKIP
-    >>> load_model("runs/bt", encoder).predict(E)                                # doctest: +SKIP
+    >>> import numpy as np
+    >>> from prefspace.models import BradleyTerryLinear
+    >>> X = np.random.default_rng(0).normal(size=(40, 2, 8)).astype("float32")
+    >>> model = BradleyTerryLinear().fit(X)
+    >>> save_model(model, "runs/bt", metrics={"test_accuracy": 0.61}).name
+    'bt'
+    >>> describe_model("runs/bt")["metrics"]
+    {'test_accuracy': 0.61}
     """
     if not isinstance(model, RewardHead):
         raise ConfigError(f"save_model expects a prefspace reward head; got {type(model).__name__}.")
@@ -293,8 +300,13 @@ def load_model(directory: str | os.PathLike, encoder: Any = None) -> RewardHead:
 
     Example
     -------
-    >>> model = load_model("runs/bt")            # doctest: +SKIP
-    >>> rewards = model.predict(E)               # doctest: +SKIP
+    >>> import numpy as np
+    >>> from prefspace.models import BradleyTerryLinear
+    >>> X = np.random.default_rng(0).normal(size=(40, 2, 8)).astype("float32")
+    >>> path = save_model(BradleyTerryLinear().fit(X), "runs/bt")
+    >>> model = load_model(path)  # pass the training encoder to have it checked
+    >>> model.predict(X[:3, 0]).shape
+    (3,)
     """
     directory = Path(directory)
     header = _read_header(directory)

@@ -1,6 +1,8 @@
 """Active labeling: choose which unlabelled pairs to send to annotators next.
 
-Strategies (each ``Selector().select(pool, model, k, labelled=None, exclude=None) -> indices``):
+Strategies (each ``Selector().select(pool, model, k, labelled=None, exclude=None) -> indices``;
+``STRATEGIES`` names them, ``get_selector(name, **params)`` builds one and refuses unknown
+names and parameters; all share :class:`BaseSelector` and its input checks):
 
     RandomSelector                 the baseline every claim is measured against
     UncertaintySelector            smallest predicted reward gap |r(a) - r(b)|
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_in
+from .._validation import check_in, check_params
+from ._common import BaseSelector
 from .baselines import EnsembleDisagreementSelector, RandomSelector, UncertaintySelector
 from .coreset import CoresetSelector, greedy_k_center
 from .doptimal import DOptimalSelector, PastAwareDOptimalSelector, fisher_information, greedy_d_optimal
@@ -35,21 +38,45 @@ STRATEGIES = {
 }
 
 
-def get_selector(strategy: str, **params):
-    """A selector by name (one of ``STRATEGIES``), built with ``params`` it accepts.
+def selector_options(strategy: str, **options) -> dict:
+    """The subset of ``options`` the named strategy's selector takes.
 
-    Parameters the chosen selector does not take (e.g. ``random_state`` for D-optimal, which
-    is deterministic) are ignored, so callers can pass one set of options for every strategy.
+    For callers holding options meant for some strategies only (``lam`` is D-optimal's,
+    ``random_state`` the random strategy's): each strategy gets what it takes, while
+    :func:`get_selector` itself refuses what a strategy does not take.
 
     Example
     -------
-    >>> get_selector("d-optimal", lam=0.5, random_state=0)
+    >>> selector_options("random", lam=1.0, random_state=0)
+    {'random_state': 0}
+    >>> sorted(selector_options("d-optimal", lam=1.0, random_state=0, n_jobs=1))
+    ['lam', 'n_jobs']
+    """
+    check_in(strategy, tuple(STRATEGIES), name="strategy")
+    accepted = STRATEGIES[strategy]().get_params(deep=False)
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+def get_selector(strategy: str, **params):
+    """A selector by name (one of ``STRATEGIES``), built with ``params``.
+
+    An unknown strategy or a parameter the chosen selector does not take (e.g. ``random_state``
+    for D-optimal, which is deterministic) is refused with a
+    :class:`~prefspace.exceptions.ConfigError` that lists the accepted ones.
+
+    Example
+    -------
+    >>> get_selector("d-optimal", lam=0.5)
     DOptimalSelector(lam=0.5)
+    >>> get_selector("d-optimal", random_state=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    prefspace.exceptions.ConfigError: DOptimalSelector (strategy 'd-optimal') has no parameter 'random_state'; ...
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")
     cls = STRATEGIES[strategy]
-    accepted = cls().get_params()
-    return cls(**{k: v for k, v in params.items() if k in accepted})
+    check_params(cls, params, what=f"strategy {strategy!r}")
+    return cls(**params)
 
 
 def select_pairs(pool, model, k: int, strategy: str = "d-optimal", *, labelled=None, exclude=None, **params) -> np.ndarray:
@@ -65,7 +92,8 @@ def select_pairs(pool, model, k: int, strategy: str = "d-optimal", *, labelled=N
         ``coreset``
     labelled : array of shape (m, 2, D), pairs already labelled (past-aware, coreset)
     exclude : pool indices never to choose
-    **params : selector parameters (``lam``, ``random_state``, ``measure``, ``chunk_size``)
+    **params : parameters of the strategy's selector (``lam``, ``random_state``, ``measure``,
+        ``chunk_size``, ``n_jobs``; see :func:`selector_options`); others are refused
 
     Returns int64 indices of shape (k,), into ``pool``, all distinct.
 
@@ -82,6 +110,7 @@ def select_pairs(pool, model, k: int, strategy: str = "d-optimal", *, labelled=N
 
 __all__ = [
     "STRATEGIES",
+    "BaseSelector",
     "CoresetSelector",
     "CrossPromptPool",
     "DOptimalSelector",
@@ -99,4 +128,5 @@ __all__ = [
     "greedy_k_center",
     "make_pool",
     "select_pairs",
+    "selector_options",
 ]

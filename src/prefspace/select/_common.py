@@ -1,13 +1,14 @@
-"""Helpers shared by the selection strategies: argument checks, model outputs per row,
-streaming top-k over a lazy pool."""
+"""What the selection strategies share: the base class with the input checks, model outputs
+per row, streaming top-k over a lazy pool."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit
+from sklearn.base import BaseEstimator
 
+from .._threads import limit_threads
 from .._validation import check_pairs
 from ..exceptions import ConfigError, ShapeError
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
@@ -112,10 +113,6 @@ def compact_pair_rows(pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE) -> t
     return used.astype(np.int64), inverse[: a.size], inverse[a.size :]
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return expit(x)
-
-
 def stream_top_k(
     pool: PairPool,
     score: Callable[[np.ndarray], np.ndarray],
@@ -153,3 +150,45 @@ def stream_top_k(
         best_idx, best_key = cand_idx, cand_key
     order = np.lexsort((best_idx, best_key))
     return best_idx[order]
+
+
+class BaseSelector(BaseEstimator):
+    """Base class of the selection strategies: ``select(pool, model, k, labelled=, exclude=)``.
+
+    ``select`` checks what every strategy takes (a pool, ``k`` within what the pool holds once
+    ``exclude`` is left out, pool indices in ``exclude``), then the selector's own parameters
+    (``_check_params``), and runs ``_select`` with ``n_jobs`` threads (for selectors that have
+    that parameter; BLAS and torch, through :func:`prefspace._threads.limit_threads`).
+    Subclasses implement ``_select`` and set ``strategy_name`` (their name in
+    ``prefspace.select.STRATEGIES``). Parameters mean the same in every selector:
+    ``random_state`` (None, an int or a numpy Generator), ``n_jobs`` (None keeps the
+    libraries' thread counts, -1 all cores), ``chunk_size`` (pairs per chunk of the pool).
+    """
+
+    strategy_name = "base"
+
+    def select(self, pool: PairPool, model, k: int, *, labelled=None, exclude=None) -> np.ndarray:
+        """Indices (int64, shape ``(k,)``, all distinct, none in ``exclude``) into ``pool``.
+
+        Parameters
+        ----------
+        pool : a candidate pool (``WithinPromptPool``, ``CrossPromptPool``, ...)
+        model : a fitted reward head (what the strategy needs of it: ``predict``, ``transform``,
+            the members of a ``RewardEnsemble``); ignored by the random strategy
+        k : how many pairs
+        labelled : array of shape (m, 2, D), pairs already labelled (past-aware, coreset)
+        exclude : pool indices never to choose
+        """
+        self._check_params()
+        pool = check_pool(pool)
+        exclude = check_exclude(exclude, pool)
+        k = check_k(k, pool, exclude.size)
+        with limit_threads(getattr(self, "n_jobs", None)):
+            picked = self._select(pool, model, k, labelled=labelled, exclude=exclude)
+        return np.asarray(picked, dtype=np.int64)
+
+    def _check_params(self) -> None:
+        """Refuse bad parameter values (subclasses add theirs)."""
+
+    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+        raise NotImplementedError

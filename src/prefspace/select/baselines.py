@@ -11,18 +11,23 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from scipy.special import expit
 
 from .._validation import check_in, check_random_state
 from ..exceptions import ConfigError
-from ._common import check_exclude, check_k, check_pool, row_rewards, sigmoid, stream_top_k
+from ._common import BaseSelector, row_rewards, stream_top_k
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
 logger = logging.getLogger(__name__)
 
 
-class RandomSelector(BaseEstimator):
+class RandomSelector(BaseSelector):
     """``k`` candidates uniformly at random, without replacement; the model is not used.
+
+    Parameters
+    ----------
+    random_state : None, int or numpy Generator
+        An int picks the same pairs every time, None different ones; a Generator is drawn from.
 
     Example
     -------
@@ -38,11 +43,11 @@ class RandomSelector(BaseEstimator):
     def __init__(self, random_state=None):
         self.random_state = random_state
 
-    def select(self, pool: PairPool, model, k: int, *, labelled=None, exclude=None) -> np.ndarray:
-        """Indices (int64, shape (k,)) of ``k`` distinct candidates not in ``exclude``."""
-        pool = check_pool(pool)
-        exclude = check_exclude(exclude, pool)
-        k = check_k(k, pool, exclude.size)
+    def _check_params(self) -> None:
+        if not isinstance(self.random_state, np.random.Generator):
+            check_random_state(self.random_state)
+
+    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
         rng = check_random_state(self.random_state)
         n = len(pool)
         # draw a few extra so that excluded indices can be dropped without a second round
@@ -53,9 +58,15 @@ class RandomSelector(BaseEstimator):
         return draw[:k].astype(np.int64)
 
 
-class UncertaintySelector(BaseEstimator):
+class UncertaintySelector(BaseSelector):
     """The ``k`` candidates with the smallest predicted reward gap ``|r(a) - r(b)|``, i.e. the
     preference probability closest to 1/2. Ties go to the lower pool index.
+
+    Parameters
+    ----------
+    chunk_size : pairs per chunk.
+    n_jobs : int or None, default None. Threads for the model's rewards; None keeps the
+        libraries' settings.
 
     Example
     -------
@@ -70,14 +81,12 @@ class UncertaintySelector(BaseEstimator):
 
     strategy_name = "uncertainty"
 
-    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE):
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
-    def select(self, pool: PairPool, model, k: int, *, labelled=None, exclude=None) -> np.ndarray:
-        """Indices (int64, shape (k,)), most uncertain first."""
-        pool = check_pool(pool)
-        exclude = check_exclude(exclude, pool)
-        k = check_k(k, pool, exclude.size)
+    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+        """Most uncertain first."""
         r = row_rewards(model, pool.features, "uncertainty")
         return stream_top_k(
             pool, lambda rows: np.abs(r[rows[:, 0]] - r[rows[:, 1]]), k,
@@ -105,7 +114,7 @@ def member_rewards(model, features: np.ndarray) -> np.ndarray:
     return R
 
 
-class EnsembleDisagreementSelector(BaseEstimator):
+class EnsembleDisagreementSelector(BaseSelector):
     """The ``k`` candidates on which the members of a ``RewardEnsemble`` disagree most.
 
     Parameters
@@ -113,6 +122,8 @@ class EnsembleDisagreementSelector(BaseEstimator):
     measure : ``"proba"``: standard deviation across members of ``P(a > b)``;
         ``"reward"``: standard deviation across members of the reward gap ``r(a) - r(b)``.
     chunk_size : pairs per chunk.
+    n_jobs : int or None, default None. Threads for the members' rewards; None keeps the
+        libraries' settings.
 
     Example
     -------
@@ -129,20 +140,20 @@ class EnsembleDisagreementSelector(BaseEstimator):
 
     strategy_name = "ensemble"
 
-    def __init__(self, measure: str = "proba", chunk_size: int = DEFAULT_CHUNK_SIZE):
+    def __init__(self, measure: str = "proba", chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
         self.measure = measure
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
-    def select(self, pool: PairPool, model, k: int, *, labelled=None, exclude=None) -> np.ndarray:
-        """Indices (int64, shape (k,)), largest disagreement first."""
+    def _check_params(self) -> None:
         check_in(self.measure, ("proba", "reward"), name="measure")
-        pool = check_pool(pool)
-        exclude = check_exclude(exclude, pool)
-        k = check_k(k, pool, exclude.size)
+
+    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+        """Largest disagreement first."""
         R = member_rewards(model, pool.features)  # (n_rows, n_members)
 
         def spread(rows: np.ndarray) -> np.ndarray:
             gap = R[rows[:, 0]] - R[rows[:, 1]]
-            return (sigmoid(gap) if self.measure == "proba" else gap).std(axis=1)
+            return (expit(gap) if self.measure == "proba" else gap).std(axis=1)
 
         return stream_top_k(pool, spread, k, largest=True, exclude=exclude, chunk_size=self.chunk_size)

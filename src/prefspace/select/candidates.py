@@ -28,7 +28,7 @@ from .._jsonsafe import write_jsonl
 from ..data.dataset import PreferenceDataset, ScoredResponses, canonical_prompt
 from ..data.scored import read_responses
 from ..models.scorer import RewardScorer
-from . import get_selector
+from . import get_selector, selector_options
 from .pools import PairPool, make_pool
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,9 @@ def choose_pairs(
     (records, info): :func:`selection_records` of the chosen pairs in the order chosen, and
     ``{"pool": "within"|"cross", "n_candidates", "n_responses", "n_prompts", "n_excluded"}``.
     """
-    selector = get_selector(strategy, lam=lam, random_state=seed)  # a bad name fails before any embedding
+    # each strategy gets the options it takes (random has no lam, D-optimal no random_state);
+    # a bad name fails here, before any embedding
+    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=seed))
     E = candidate_features(scorer, candidates)
     kind = "cross" if cross_prompt else "within"
     full = make_pool(E, candidates.prompt_index, kind)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
-from ._common import check_exclude, check_k, check_labelled, check_pool, compact_pair_rows, row_transform
+from ._common import BaseSelector, check_labelled, compact_pair_rows, row_transform
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
 logger = logging.getLogger(__name__)
@@ -76,10 +75,16 @@ def greedy_k_center(F, a, b, k: int, *, centers=None, exclude=None) -> np.ndarra
     return picked
 
 
-class CoresetSelector(BaseEstimator):
+class CoresetSelector(BaseSelector):
     """Greedy k-center on pair features: a batch that covers the pool's pair space.
 
     Labelled pairs passed to ``select(..., labelled=...)`` are the starting centres.
+
+    Parameters
+    ----------
+    chunk_size : pairs per chunk in the pass over the pool.
+    n_jobs : int or None, default None. Threads for the model's features and the distance
+        updates; None keeps the libraries' settings.
 
     Example
     -------
@@ -94,14 +99,12 @@ class CoresetSelector(BaseEstimator):
 
     strategy_name = "coreset"
 
-    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE):
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
-    def select(self, pool: PairPool, model, k: int, *, labelled=None, exclude=None) -> np.ndarray:
-        """Indices (int64, shape (k,)) in the order chosen."""
-        pool = check_pool(pool)
-        exclude = check_exclude(exclude, pool)
-        k = check_k(k, pool, exclude.size)
+    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+        """In the order chosen."""
         used, a, b = compact_pair_rows(pool, self.chunk_size)
         F = row_transform(model, pool.features[used], "coreset")
         past = check_labelled(labelled, pool.features.shape[1])

@@ -26,20 +26,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from scipy.special import expit
 
 from .._validation import check_in, check_positive
 from ..exceptions import ConfigError
-from ._common import (
-    check_exclude,
-    check_k,
-    check_labelled,
-    check_pool,
-    compact_pair_rows,
-    row_rewards,
-    row_transform,
-    sigmoid,
-)
+from ._common import BaseSelector, check_labelled, compact_pair_rows, row_rewards, row_transform
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
 logger = logging.getLogger(__name__)
@@ -234,7 +225,7 @@ def _lazy_greedy(F, a, b, v, M_inv, gain, picked, picked_gain, *, top: int = 256
     logger.debug("lazy greedy: %d refreshes for %d picks", refreshes, picked.size)
 
 
-class DOptimalSelector(BaseEstimator):
+class DOptimalSelector(BaseSelector):
     """Choose the batch that greedily maximises ``log det`` of the final layer's Fisher information.
 
     Parameters
@@ -247,6 +238,8 @@ class DOptimalSelector(BaseEstimator):
         :func:`greedy_d_optimal`); lazy is much faster on large pools, update touches every
         candidate after every pick.
     chunk_size : pairs per chunk in the pass over the pool.
+    n_jobs : int or None, default None. Threads for the model's outputs and the greedy's
+        matrix products; None keeps the libraries' settings.
 
     Memory: per candidate two int32 rows, ``v`` and the gain (about 24 bytes); the pair features
     are never materialised. For pools of hundreds of millions of pairs, ``pool.sample(n)`` first.
@@ -267,33 +260,25 @@ class DOptimalSelector(BaseEstimator):
     strategy_name = "d-optimal"
 
     def __init__(self, lam: float = 1.0, past_aware: bool = False, method: str = "lazy",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
         self.lam = lam
         self.past_aware = past_aware
         self.method = method
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
-    def select(self, pool: PairPool, model, k: int, *, labelled=None, exclude=None) -> np.ndarray:
-        """Indices (int64, shape (k,), in the order chosen) of ``k`` distinct candidates.
-
-        Parameters
-        ----------
-        pool : a candidate pool
-        model : a fitted reward head with ``predict(E)`` and ``transform(E)``
-        k : batch size
-        labelled : array of shape (m, 2, D), pairs already labelled (used when ``past_aware``)
-        exclude : pool indices not to choose (e.g. already labelled candidates)
-        """
-        lam = check_positive(self.lam, name="lam")
+    def _check_params(self) -> None:
+        check_positive(self.lam, name="lam")
         check_in(self.method, ("lazy", "update"), name="method")
-        pool = check_pool(pool)
-        exclude = check_exclude(exclude, pool)
-        k = check_k(k, pool, exclude.size)
+
+    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+        """In the order chosen; ``labelled`` is used when ``past_aware``. Sets ``gains_``."""
+        lam = float(self.lam)
         name = "past-aware D-optimal" if self.past_aware else "D-optimal"
         used, a, b = compact_pair_rows(pool, self.chunk_size)
         F = row_transform(model, pool.features[used], name)
         r = row_rewards(model, pool.features[used], name)
-        p = sigmoid(r[a] - r[b])
+        p = expit(r[a] - r[b])
         v = p * (1.0 - p)
         h = F.shape[1]
         M_inv = np.eye(h) / lam
@@ -302,7 +287,7 @@ class DOptimalSelector(BaseEstimator):
             Fa = row_transform(model, past[:, 0], name)
             Fb = row_transform(model, past[:, 1], name)
             rp = row_rewards(model, past[:, 0], name) - row_rewards(model, past[:, 1], name)
-            pp = sigmoid(rp)
+            pp = expit(rp)
             M = fisher_information(Fa - Fb, pp * (1.0 - pp), lam)
             M_inv = np.linalg.inv(M)  # the one inversion; greedy steps update it by rank one
             M_inv = 0.5 * (M_inv + M_inv.T)
@@ -320,5 +305,5 @@ class PastAwareDOptimalSelector(DOptimalSelector):
     strategy_name = "past-aware"
 
     def __init__(self, lam: float = 1.0, past_aware: bool = True, method: str = "lazy",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):
-        super().__init__(lam=lam, past_aware=past_aware, method=method, chunk_size=chunk_size)
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
+        super().__init__(lam=lam, past_aware=past_aware, method=method, chunk_size=chunk_size, n_jobs=n_jobs)

@@ -13,6 +13,15 @@ conditional variant may feed them to the generator as context.
 
 Subclasses implement ``_fit_free(F, C)`` and ``_synthesize(s, rng)`` on standardised free
 columns; they do not see the shared columns or the original scale.
+
+Two parameters mean the same in every synthesizer (and in every reward head and selector):
+
+- ``random_state``: None (fresh randomness), an int (the same pairs every time) or a numpy
+  Generator (drawn from once, at ``fit``). ``fit`` turns it into the int ``seed_`` from which
+  training and ``sample`` draw, so two ``sample`` calls on one fit give the same pairs.
+- ``n_jobs``: threads (BLAS, torch) while fitting and sampling, through
+  :func:`prefspace._threads.limit_threads`. The default is 1: these matrices are small and on a
+  shared 2-core machine extra threads only spin-wait.
 """
 
 from __future__ import annotations
@@ -21,9 +30,9 @@ import logging
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
 
-from .._validation import check_pairs, check_random_state
+from .._threads import limit_threads
+from .._validation import check_embeddings, check_pairs, check_random_state, seed_from
 from ..models.holdout import shared_column_mask
 from ..exceptions import ConfigError, NotFittedError, ShapeError
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
@@ -53,13 +62,15 @@ class BaseSynthesizer(BaseEstimator):
         models only: ``lens``, ``pca``): rows (m, dim) of responses without labels, embedded
         like ``X``'s, to fit the latent model on as well. Returns ``self``.
         """
+        X = check_pairs(X)
         if unlabelled is not None and not self._uses_unlabelled:
             raise ConfigError(f"{type(self).__name__} does not use unlabelled responses; the latent models (lens, pca) do.")
-        with threadpool_limits(1):  # small matrices: on a shared 2-core box extra BLAS threads only spin
-            return self._fit_checked(check_pairs(X), unlabelled)
-
-    def _fit_checked(self, X: np.ndarray, unlabelled=None) -> "BaseSynthesizer":
         self._check_params()
+        seed = seed_from(self.random_state)
+        with limit_threads(self.n_jobs):
+            return self._fit_checked(X, seed, unlabelled)
+
+    def _fit_checked(self, X: np.ndarray, seed: int, unlabelled=None) -> "BaseSynthesizer":
         if X.shape[0] < self._min_pairs:
             raise ShapeError(f"{type(self).__name__}.fit needs at least {self._min_pairs} pairs; got {X.shape[0]}.")
         shared = self._resolve_shared(X)
@@ -69,6 +80,7 @@ class BaseSynthesizer(BaseEstimator):
                 "Check that X[:, 0] and X[:, 1] hold different responses."
             )
         self.X_ = X
+        self.seed_ = seed
         self.n_features_in_ = X.shape[2]
         self.shared_mask_ = shared
         F = X[:, :, ~shared]
@@ -81,8 +93,6 @@ class BaseSynthesizer(BaseEstimator):
         if unlabelled is None:
             self._fit_free(self.Fz_, C)
         else:
-            from .._validation import check_embeddings
-
             U = check_embeddings(unlabelled, name="unlabelled", dim=X.shape[2])
             Uz = ((U[:, ~shared] - self.mean_) / self.scale_).astype(np.float32)
             self._fit_free(self.Fz_, C, pool=Uz, pool_cond=U[:, shared] if shared.any() else None)
@@ -118,8 +128,8 @@ class BaseSynthesizer(BaseEstimator):
         Parameters
         ----------
         factor : int >= 1. The result holds ``n_pairs * factor`` synthetic pairs.
-        random_state : None, int or Generator. ``None`` derives the stream from the
-            estimator's own ``random_state``, so two calls give the same pairs.
+        random_state : None, int or Generator. ``None`` derives the stream from the fitted
+            ``seed_`` (the estimator's own ``random_state``), so two calls give the same pairs.
 
         Returns
         -------
@@ -129,10 +139,10 @@ class BaseSynthesizer(BaseEstimator):
         self._check_fitted()
         factor = _check_factor(factor)
         if random_state is None:
-            rng = np.random.default_rng([int(getattr(self, "random_state", 0) or 0), 0x5EED])
+            rng = np.random.default_rng([self.seed_, 0x5EED])
         else:
             rng = check_random_state(random_state)
-        with threadpool_limits(1):
+        with limit_threads(self.n_jobs):
             pairs = self._sample_pairs(factor, rng)
         logger.info("%s: %d synthetic pairs from %d real pairs", self.method, len(pairs), self.X_.shape[0])
         return pairs

@@ -33,7 +33,8 @@ class PerturbationSynthesizer(BaseSynthesizer):
     ----------
     sigma2 : float, default 0.05. Noise variance as a fraction of each dimension's variance.
     shared_columns : "auto" (prompt columns kept), "none" or a bool mask.
-    random_state : int, default 0.
+    n_jobs : threads while fitting and sampling, default 1 (see ``prefspace.synth.base``).
+    random_state : None, int or numpy Generator, default 0.
 
     Example
     -------
@@ -45,9 +46,11 @@ class PerturbationSynthesizer(BaseSynthesizer):
 
     method = "perturb"
 
-    def __init__(self, *, sigma2: float = 0.05, shared_columns="auto", random_state: int = 0) -> None:
+    def __init__(self, *, sigma2: float = 0.05, shared_columns="auto", n_jobs: int | None = 1,
+                 random_state=0) -> None:
         self.sigma2 = sigma2
         self.shared_columns = shared_columns
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -66,7 +69,8 @@ class GaussianSynthesizer(BaseSynthesizer):
     """Fit a Gaussian to the chosen responses and another to the rejected; sample from each.
 
     The covariance is Ledoit-Wolf shrunk (``covariance="ledoit_wolf"``, well defined with fewer
-    pairs than dimensions) or diagonal (``"diag"``).
+    pairs than dimensions) or diagonal (``"diag"``). ``shared_columns``, ``n_jobs`` and
+    ``random_state`` as in :class:`PerturbationSynthesizer`.
 
     Example
     -------
@@ -78,9 +82,11 @@ class GaussianSynthesizer(BaseSynthesizer):
 
     method = "gaussian"
 
-    def __init__(self, *, covariance: str = "ledoit_wolf", shared_columns="auto", random_state: int = 0) -> None:
+    def __init__(self, *, covariance: str = "ledoit_wolf", shared_columns="auto", n_jobs: int | None = 1,
+                 random_state=0) -> None:
         self.covariance = covariance
         self.shared_columns = shared_columns
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -117,7 +123,8 @@ class MixupSynthesizer(BaseSynthesizer):
 
     ``lam ~ Beta(alpha, alpha)`` folded to ``[0.5, 1]`` so the parent ``i`` always dominates;
     the partner ``j != i`` is drawn uniformly. Shared (prompt) columns are copied from the
-    parent, so a mixed response keeps its own prompt.
+    parent, so a mixed response keeps its own prompt. ``shared_columns``, ``n_jobs`` and
+    ``random_state`` as in :class:`PerturbationSynthesizer`.
 
     Example
     -------
@@ -129,9 +136,11 @@ class MixupSynthesizer(BaseSynthesizer):
 
     method = "mixup"
 
-    def __init__(self, *, alpha: float = 0.4, shared_columns="auto", random_state: int = 0) -> None:
+    def __init__(self, *, alpha: float = 0.4, shared_columns="auto", n_jobs: int | None = 1,
+                 random_state=0) -> None:
         self.alpha = alpha
         self.shared_columns = shared_columns
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _check_params(self) -> None:

@@ -8,10 +8,9 @@ experiment config take their choices from here.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
+from .._validation import check_params
 from ..exceptions import ConfigError
 from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
 from .lens import LatentSynthesizer, PCASynthesizer
@@ -41,22 +40,23 @@ DEFAULT_AUTO_GRID: tuple = (
 )
 
 
-def make_synthesizer(method: str, *, random_state: int = 0, **params):
-    """An unfitted synthesizer for ``method`` with ``params``; unknown parameters are refused.
+def make_synthesizer(method: str, *, random_state=0, **params):
+    """An unfitted synthesizer for ``method`` (one of ``SYNTHESIZERS``) with ``params``.
+
+    Unknown methods and parameters are refused with a ConfigError that lists the accepted ones.
+    ``random_state``: None, an int or a numpy Generator, as for every estimator.
 
     >>> make_synthesizer("lens", sigma2=0.02).sigma2
     0.02
+    >>> make_synthesizer("pca", sigma=0.02)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    prefspace.exceptions.ConfigError: PCASynthesizer (method 'pca') has no parameter 'sigma'; ...
     """
     if method not in SYNTHESIZERS:
         raise ConfigError(f"method must be one of {', '.join(map(repr, SYNTHESIZERS))} to make a synthesizer; got {method!r}.")
     cls = SYNTHESIZERS[method]
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{cls.__name__} (method {method!r}) has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are {', '.join(sorted(allowed))}."
-        )
+    check_params(cls, {**params, "random_state": random_state}, what=f"method {method!r}")
     return cls(random_state=random_state, **params)
 
 

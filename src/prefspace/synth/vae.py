@@ -24,7 +24,6 @@ Not here: synthesis (``lens.py``) and the choice of which columns to model (``ba
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
@@ -32,9 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from .._threads import limit_threads
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["wasserstein2_diag", "separation_loss", "fit_vae", "single_thread"]
+__all__ = ["wasserstein2_diag", "separation_loss", "fit_vae"]
 
 
 def wasserstein2_diag(mu1, std1, mu2, std2):
@@ -66,23 +67,6 @@ def separation_loss(w2, gamma: float, margin: float):
     if isinstance(w2, np.ndarray):
         return -gamma * np.minimum(w2, margin) / margin
     return -gamma * w2.clamp(max=margin) / margin
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run torch on one thread, then restore the previous setting.
-
-    These matrices are small; on a shared 2-core machine two torch threads spin-wait on each
-    other and a VAE step was measured 5-10x slower than with one.
-    """
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _build(in_dim: int, out_dim: int, cond_dim: int, latent_dim: int, hidden_dim: int):
@@ -126,6 +110,7 @@ def fit_vae(
     validation_fraction: float = 0.1,
     eval_every: int = 25,
     n_iter_no_change: int = 4,
+    n_jobs: int | None = 1,
 ) -> tuple[Any, dict]:
     """Train the VAE on standardised pair embeddings ``E`` of shape (n, 2, dim).
 
@@ -143,8 +128,12 @@ def fit_vae(
     Returns the trained module (eval mode) and a dict: the final loss terms, ``steps`` run,
     ``best_step`` and ``heldout_recon`` (the held-out reconstruction error per dimension at the
     kept weights; 1.0 = no better than the mean) when there was a held-out set. Deterministic
-    given ``seed``; leaves torch's global RNG untouched.
+    given ``seed``; leaves torch's global RNG untouched. Trains with ``n_jobs`` threads (default
+    1: the matrices are small, and on a shared 2-core machine a step was measured 5-10x slower
+    with two torch threads than with one).
     """
+    import torch  # noqa: F401 - imported before limit_threads, so that it sets torch's threads too
+
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
     m = float(margin) if margin is not None else math.sqrt(latent_dim)
@@ -159,7 +148,7 @@ def fit_vae(
             val_pool = np.sort(rng.permutation(len(pool))[: int(math.ceil(validation_fraction * len(pool)))])
     train_pairs = np.setdiff1d(np.arange(n), val_pairs)
     train_pool = None if pool is None else np.setdiff1d(np.arange(len(pool)), val_pool)
-    with single_thread():
+    with limit_threads(n_jobs):
         model, terms = _train(
             E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_pool, dim, cond_dim, latent_dim, hidden_dim,
             beta, gamma, m, max_steps, batch_size, learning_rate, seed, eval_every, n_iter_no_change,
