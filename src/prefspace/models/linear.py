@@ -82,12 +82,12 @@ class BradleyTerryLinear(RewardHead):
     def _fit(self, X, sample_weight, margin, layout) -> None:
         alpha = check_positive(self.alpha, name="alpha", allow_zero=True)
         with limit_threads(check_n_jobs(self.n_jobs)):
-            self._minimise(X, sample_weight, margin, alpha)
+            self._minimise(X, sample_weight, margin, alpha, layout.real)
 
-    def _minimise(self, X, sample_weight, margin, alpha: float) -> None:
+    def _minimise(self, X, sample_weight, margin, alpha: float, real) -> None:
         n, _, d = X.shape
         X64 = X.astype(np.float64)
-        rows = X64[layout.real].reshape(-1, d)  # the real rows set the scale and the intercept
+        rows = X64[real].reshape(-1, d)  # the real rows set the scale and the intercept
         scale = rows.std(axis=0) if self.standardize else np.ones(d)
         scale = np.where(scale > 1e-12, scale, 1.0)
         diff = (X64[:, 0] - X64[:, 1]) / scale

@@ -181,7 +181,8 @@ class RepeatSynthesizer(BaseSynthesizer):
     method = "repeat"
     _min_pairs = 1
 
-    def __init__(self, *, random_state: int = 0) -> None:
+    def __init__(self, *, n_jobs: int | None = 1, random_state=0) -> None:
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _resolve_shared(self, X):

@@ -18,12 +18,12 @@ from .lens import LatentSynthesizer, PCASynthesizer
 __all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "make_synthesizer", "fold_ids"]
 
 SYNTHESIZERS = {
-    "repeat": RepeatSynthesizer,
     "lens": LatentSynthesizer,
     "pca": PCASynthesizer,
     "perturb": PerturbationSynthesizer,
     "gaussian": GaussianSynthesizer,
     "mixup": MixupSynthesizer,
+    "repeat": RepeatSynthesizer,  # the control: copies of the real pairs
 }
 METHODS = ("none", *SYNTHESIZERS, "auto")
 
