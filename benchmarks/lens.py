@@ -4,7 +4,7 @@ Run from the repository root (resumable: finished cells are kept in ``runs/lens/
 ``--record`` writes the tables to ``benchmarks/results/lens.jsonl`` for docs/benchmarks.md)::
 
     python benchmarks/lens.py --part hh --seeds 0-9 --budgets 100,500
-    python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250
+    python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250,1000
     python benchmarks/lens.py --part cost
     python benchmarks/lens.py --record          # summarise the finished cells into the results file
 
@@ -461,7 +461,7 @@ def main(argv=None) -> None:
     ap.add_argument("--cache", type=Path, default=REPO / ".cache" / "hh-minilm", help="embedding cache for HH")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "lens", help="cell results (default runs/lens, git-ignored)")
     ap.add_argument("--part", choices=("hh", "alpaca", "cost"), default=None)
-    ap.add_argument("--budgets", default=None, help="comma list (hh default 100,500; alpaca 250)")
+    ap.add_argument("--budgets", default=None, help="comma list (hh default 100,500; alpaca 250,1000)")
     ap.add_argument("--seeds", default="0-9", help="e.g. 0,1,2 or 0-9")
     ap.add_argument("--record", action="store_true", help="write the tables to benchmarks/results/lens.jsonl")
     ap.add_argument("--command", default=None, help="the command line to record with the tables")
@@ -470,7 +470,7 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.record:
         record(args.out, args.command or "python benchmarks/lens.py --part hh --seeds 0-9 --budgets 100,500; "
-               "python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250")
+               "python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250,1000; python benchmarks/lens.py --record")
         return
     if args.part is None:
         print(json.dumps(summarise(args.out), indent=1))
@@ -482,7 +482,7 @@ def main(argv=None) -> None:
         arrays, budgets, fn = _hh_arrays(args.data, args.cache, args.out), args.budgets or "100,500", run_hh_cell
         plan = [(h, m) for h in HH_HEADS for m in HH_METHODS] + [("bt-mlp", "lens-k4-leaky"), ("auto", "head-auto")]
     else:
-        arrays, budgets, fn = _alpaca_arrays(args.data, args.out), args.budgets or "250", run_alpaca_cell
+        arrays, budgets, fn = _alpaca_arrays(args.data, args.out), args.budgets or "250,1000", run_alpaca_cell
         plan = [("bt-linear", m) for m in ALPACA_METHODS]
     results = args.out / f"{args.part}.jsonl"
     done = {(r["budget"], r["seed"], r["head"], r["method"]) for r in _read(results)}
