@@ -43,7 +43,9 @@ def _doctests(name: str) -> list[doctest.DocTest]:
 
 @pytest.fixture
 def checkout_like_cwd(tmp_path, shared_data, monkeypatch):
-    """An empty working directory with ``../shared/data`` pointing at the shared data."""
+    """An empty working directory with ``../shared/data`` pointing at the shared data; one
+    thread for every library (the examples are small, and their outputs do not depend on it)."""
+    monkeypatch.setenv("PREFSPACE_NUM_THREADS", "1")
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "data").symlink_to(shared_data, target_is_directory=True)
     work = tmp_path / "work"

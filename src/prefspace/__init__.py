@@ -27,7 +27,7 @@ from typing import Any
 
 from ._version import __version__ as __version__
 
-_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "experiments", "serve")
+_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "experiments", "serve", "studio")
 
 
 def __getattr__(name: str) -> Any:

@@ -235,7 +235,7 @@ def test_score_file_names_the_row_with_a_bad_prompt(trained, cache, tmp_path):
     _, _, out = trained
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"prompt": "Hi", "response": "Hello"}) + "\n" + json.dumps({"prompt": 7, "response": "x"}) + "\n")
-    with pytest.raises(DataError, match=r"rows.jsonl:2: 'prompt' must be text or a list of messages"):
+    with pytest.raises(DataError, match=r"rows.jsonl:2: 'prompt' must be text or a list of \{'role', 'content'\} messages; found int"):
         score_file(out, rows, tmp_path / "r.jsonl", cache=cache)
 
 

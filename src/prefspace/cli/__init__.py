@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "evaluate",  # evaluate, experiment, demo
     "select",    # select
     "serve",     # serve, rerank
+    "label",     # label (serve), label export, label import
 )
 
 

@@ -92,6 +92,17 @@ Limit = Annotated[
     ),
 ]
 
+MaxTextChars = Annotated[
+    Optional[int],
+    typer.Option(
+        "--max-text-chars",
+        min=1,
+        help="Longest prompt or response in characters; a longer one is a bad row (default: 100,000).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+
 # The parameter names above, as a command spells them, mapped to load_preferences' keywords
 # (identical today; the mapping keeps the two free to differ).
 _LOAD_KWARGS = {
@@ -109,6 +120,7 @@ _LOAD_KWARGS = {
     "ties": "ties",
     "split": "split",
     "limit": "limit",
+    "max_text_chars": "max_text_chars",
 }
 
 
@@ -155,6 +167,7 @@ __all__ = [
     "Ties",
     "Split",
     "Limit",
+    "MaxTextChars",
     "preference_load_kwargs",
     "default_cache_dir",
 ]

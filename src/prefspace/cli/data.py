@@ -14,6 +14,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     MarginKey,
     OnBadRows,
     PromptKey,
@@ -45,6 +46,7 @@ def validate(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the loader's report as JSON.")] = False,
 ) -> None:
     """Check preference data and summarise it: format, pairs, ties, skipped rows, subsets.

@@ -23,6 +23,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     MarginKey,
     OnBadRows,
     PromptKey,
@@ -105,6 +106,7 @@ def embed(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
     engine: Engine = "local",
     num_workers: NumWorkers = None,
     gpus_per_worker: GpusPerWorker = 0,
@@ -206,13 +208,10 @@ def info(
     from ..exceptions import ConfigError
 
     if (path / "model.json").is_file():
-        try:
-            from ..models import describe_model
-        except ImportError:
-            description = json.loads((path / "model.json").read_text())
-        else:
-            description = describe_model(path)
-        typer.echo(json.dumps(description, indent=2, default=str))
+        from ..models import describe_model, load_model
+
+        load_model(path)  # checks model.json, the paths it names and the weights (exit 2 when damaged)
+        typer.echo(json.dumps(describe_model(path), indent=2, default=str))
         return
     if not is_cache(path):
         raise ConfigError(

@@ -20,6 +20,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     OnBadRows,
     PromptKey,
     RejectedKey,
@@ -162,6 +163,7 @@ def evaluate(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 

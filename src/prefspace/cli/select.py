@@ -9,7 +9,7 @@ import typer
 
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
-from ._options import default_cache_dir
+from ._options import MaxTextChars, default_cache_dir
 
 _STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
 
@@ -28,13 +28,14 @@ def select(
     cross_prompt: Annotated[bool, typer.Option("--cross-prompt", help="Pair responses to different prompts instead of within a prompt.")] = False,
     max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="Score a random sample of this many candidate pairs when the pool is larger.")] = 1_000_000,
     lam: Annotated[float, typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix.")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the random strategy and the candidate sample.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random strategy and the candidate sample.")] = 0,
     prompts: Annotated[Optional[str], typer.Option("--prompts", help="Separate prompts file joined on --join-key (alpaca_bon layout; rows then need a score).", show_default=False)] = None,
     prompt_key: Annotated[str, typer.Option("--prompt-key", help="Column holding the prompt.")] = "prompt",
     response_key: Annotated[str, typer.Option("--response-key", help="Column holding a response (or '<key>s' a list of them).")] = "response",
     id_key: Annotated[Optional[str], typer.Option("--id-key", help="Column holding a unique response id (default: the row number).", show_default=False)] = None,
     join_key: Annotated[str, typer.Option("--join-key", help="Prompt id column shared by POOL and --prompts.")] = "prompt_id",
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Embed POOL with MODEL's own encoder, choose BUDGET pairs with STRATEGY, write them for annotators.
 
@@ -48,6 +49,7 @@ def select(
         model, pool, out, budget=budget, strategy=strategy, labelled=labelled, cross_prompt=cross_prompt,
         max_candidates=max_candidates, lam=lam, seed=seed, prompts=prompts, prompt_key=prompt_key,
         response_key=response_key, id_key=id_key, join_key=join_key, cache=cache or default_cache_dir(),
+        **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
     )
     typer.echo(
         f"wrote {summary['n_pairs']:,} pairs to {out} (strategy {strategy}, {summary['pool']}-prompt pool of "

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
+from ._options import MaxTextChars
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
 _EncoderOpt = Annotated[
@@ -99,6 +100,7 @@ def serve(
     )
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache, lru_size=lru_size)
+    scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     info = scorer.info()
     typer.echo(
         f"serving {model} ({info['model']['class']}, encoder {info['encoder']['fingerprint'][:12]}, "
@@ -140,6 +142,7 @@ def rerank(
     layout: _LayoutOpt = None,
     device: _DeviceOpt = None,
     cache: _CacheOpt = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
     from ..serve import RewardScorer
@@ -147,7 +150,8 @@ def rerank(
     from ..serve.rerank import best_records, read_candidates, rerank as rerank_candidates
 
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
-                            response_key=response_key, group_key=group_key, join_key=join_key)
+                            response_key=response_key, group_key=group_key, join_key=join_key,
+                            **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache)
     res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
 

@@ -23,6 +23,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     MarginKey,
     OnBadRows,
     PromptKey,
@@ -50,7 +51,7 @@ def synth(
     latent_dim: Annotated[Optional[int], typer.Option("--latent-dim", min=1, help="lens/pca latent size (default 16, the paper's).", show_default=False)] = None,
     decoding: Annotated[Optional[str], typer.Option("--decoding", help="lens/pca: 'direct' (paper) or 'residual'.", show_default=False)] = None,
     vae_steps: Annotated[Optional[int], typer.Option("--vae-steps", min=1, help="lens: VAE optimisation steps (default 500).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same pairs.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same pairs.")] = 0,
     diagnostics: Annotated[bool, typer.Option("--diagnostics/--no-diagnostics", help="Also compute the diagnostics and write the plots.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     prompt_key: PromptKey = None,
@@ -67,6 +68,7 @@ def synth(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Synthesize FACTOR new pairs per real pair of DATA in embedding space (LENS by default)."""
     from ..exceptions import ConfigError

@@ -25,6 +25,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    MaxTextChars,
     MarginKey,
     OnBadRows,
     PromptKey,
@@ -68,7 +69,7 @@ def train(
     aggregate: Annotated[str, typer.Option("--aggregate", help="Ensemble reward: {aggregates}.")] = "mean",
     test: Annotated[Optional[str], typer.Option("--test", help="Test pairs (same columns as DATA); default: hold out --test-fraction of DATA's prompts.", show_default=False)] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="Share of DATA's pairs held out for testing, grouped by prompt (0: none).")] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the split, the augmentation and the head.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split, the augmentation and the head.")] = 0,
     augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: {augment_methods}.")] = "none",
     factor: Annotated[int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")] = 4,
     vae_data: Annotated[Optional[str], typer.Option("--vae-data", help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.", show_default=False)] = None,
@@ -88,6 +89,7 @@ def train(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Train a reward model on the preference pairs in DATA and save it to --out.
 
@@ -153,6 +155,7 @@ def score(
     ties: Ties = "drop",
     split: Split = None,
     limit: Limit = None,
+    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Write a reward for every response in DATA, embedding with the model's own encoder.
 

@@ -33,6 +33,13 @@ from ..exceptions import ConfigError, DataError
 from .dataset import PreferenceDataset, canonical_prompt
 from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
 from .readers import RawSource, read_source
+from .rules import (
+    MAX_TEXT_CHARS,
+    check_max_text_chars,
+    check_prompt_texts,
+    check_response_message,
+    check_text,
+)
 from .values import check_messages, clip, key_list, number_value, prompt_value, type_name
 
 logger = logging.getLogger(__name__)
@@ -88,6 +95,7 @@ def load_preferences(
     on_bad_rows: str = "error",
     ties: str = "drop",
     limit: int | None = None,
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> PreferenceDataset:
     """Read and validate preference pairs.
 
@@ -110,6 +118,11 @@ def load_preferences(
         ``dataset.tie[i] = True``.
     limit : int, optional
         Stop after this many pairs (rows after them are not checked).
+    max_text_chars : int, default 100,000
+        Longest prompt or response, in characters; a longer one is a bad row (``text_too_long``).
+        Every text must also be encodable (no lone UTF-16 surrogate); every message's role is
+        ``system``, ``user`` or ``assistant``, and a response message is the assistant's
+        (see :mod:`prefspace.data.rules`).
 
     Returns
     -------
@@ -133,6 +146,7 @@ def load_preferences(
     check_in(ties, ("drop", "keep"), name="ties")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ConfigError(f"limit must be a positive integer; got {limit!r}.")
+    check_max_text_chars(max_text_chars)
     given = {
         "prompt": prompt_key, "chosen": chosen_key, "rejected": rejected_key, "response_a": response_a_key,
         "response_b": response_b_key, "label": label_key, "margin": margin_key, "weight": weight_key,
@@ -148,15 +162,16 @@ def load_preferences(
         raise ConfigError(f"column {dupes[0]!r} is mapped to more than one field; each --xxx-key needs its own column.")
 
     raw = read_source(source, split=split)
-    reader = _RowReader(raw, keys, explicit)
+    reader = _RowReader(raw, keys, explicit, max_text_chars)
     return reader.run(skip=on_bad_rows == "skip", keep_ties=ties == "keep", limit=limit)
 
 
 class _RowReader:
     """Turns raw rows into checked pairs; collects the report for ``dataset.info``."""
 
-    def __init__(self, raw: RawSource, keys: dict, explicit: set) -> None:
+    def __init__(self, raw: RawSource, keys: dict, explicit: set, max_text_chars: int = MAX_TEXT_CHARS) -> None:
         self.raw = raw
+        self.max_text_chars = max_text_chars
         self.keys = keys
         self.explicit = explicit
         present = set()
@@ -323,10 +338,12 @@ class _RowReader:
             ym = check_messages(y, k[second])
             if explicit_prompt and len(xm) == 1 and len(ym) == 1:
                 prompt = prompt_value(data.get(k["prompt"]), k["prompt"])
-                a, b = xm[0]["content"], ym[0]["content"]
+                ma, mb = xm[0], ym[0]
             else:
                 prompt, ma, mb = split_conversation(xm, ym)
-                a, b = ma["content"], mb["content"]
+            check_response_message(ma, f"{k[first]!r}[{len(xm) - 1}]")
+            check_response_message(mb, f"{k[second]!r}[{len(ym) - 1}]")
+            a, b = ma["content"], mb["content"]
             self._nonempty(a, first, where=f"the final message of {k[first]!r}")
             self._nonempty(b, second, where=f"the final message of {k[second]!r}")
         else:
@@ -339,6 +356,10 @@ class _RowReader:
                 f"{found}; both must be text (standard format) "
                 "or both lists of {'role', 'content'} messages (conversational format).",
             )
+        prompt_name = repr(k["prompt"]) if explicit_prompt else f"the prompt (the shared start of {k[first]!r} and {k[second]!r})"
+        check_prompt_texts(prompt, prompt_name, self.max_text_chars)
+        check_text(a, repr(k[first]), self.max_text_chars)
+        check_text(b, repr(k[second]), self.max_text_chars)
         if a == b:
             raise RowProblem(
                 "identical_responses",

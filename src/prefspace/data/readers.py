@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import DataError
+from .dialogue import RowProblem
+from .rules import find_surrogate, may_hold_surrogate, surrogate_problem
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +144,7 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
     rows: list[RawRow] = []
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    check = may_hold_surrogate(raw)  # one scan of the file; lines are looked at only if it may hold one
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -161,13 +164,53 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
                 f"invalid JSON ({exc.msg} at column {exc.colno}): {_clip(text)}. "
                 "Each line must be one JSON object; fix or remove this line."))))
             continue
+        except RecursionError:
+            rows.append(RawRow(where, None, ("invalid_json", _TOO_DEEP + ". Fix or remove this line.")))
+            continue
         if not isinstance(obj, dict):
             rows.append(RawRow(where, None, ("not_an_object", (
                 f"expected a JSON object {{...}} but found {type(obj).__name__} {_clip(text)}. "
                 "Each line must be one JSON object with the pair's fields."))))
             continue
-        rows.append(RawRow(where, obj))
+        problem = _surrogate(obj, line) if check else None
+        rows.append(RawRow(where, None if problem else obj, problem))
     return rows
+
+
+_TOO_DEEP = (
+    "invalid JSON: arrays or objects nested too deeply to read (thousands of levels); "
+    "preference rows nest a few levels at most"
+)
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{}\n]')
+
+
+def _deep_line(text: str, depth_limit: int = 500) -> int:
+    """The line where JSON ``text`` first nests deeper than ``depth_limit`` (for the message)."""
+    depth, line = 0, 1
+    for m in _JSON_TOKEN.finditer(text):
+        tok = m.group()
+        if tok == "\n":
+            line += 1
+        elif tok in "[{":
+            depth += 1
+            if depth > depth_limit:
+                return line
+        elif tok in "]}":
+            depth -= 1
+    return line
+
+
+def _surrogate(obj: Any, raw: bytes) -> tuple[str, str] | None:
+    """A row problem for a lone UTF-16 surrogate in any string of ``obj`` (decoded from ``raw``)."""
+    if not may_hold_surrogate(raw):
+        return None
+    found = find_surrogate(obj)
+    if found is None:
+        return None
+    problem: RowProblem = surrogate_problem(*found)
+    return problem.reason, problem.message
 
 
 def _json_rows(raw: bytes, name: str) -> list[RawRow]:
@@ -177,14 +220,23 @@ def _json_rows(raw: bytes, name: str) -> list[RawRow]:
     except json.JSONDecodeError as exc:
         hint = " It looks like JSON Lines: rename it to .jsonl." if exc.msg == "Extra data" else ""
         raise DataError(f"{name}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno}).{hint}") from None
+    except RecursionError:
+        raise DataError(f"{name}:{_deep_line(text)}: {_TOO_DEEP}. Check how the file was written.") from None
     records = _records_from_json(obj, name)
-    return [
-        RawRow(f"{name}: row {i}", rec) if isinstance(rec, dict) else RawRow(
-            f"{name}: row {i}", None,
-            ("not_an_object", f"expected a JSON object {{...}} but found {type(rec).__name__} {_clip(json.dumps(rec))}."),
-        )
-        for i, rec in enumerate(records, start=1)
-    ]
+    check = may_hold_surrogate(raw)
+    rows = []
+    for i, rec in enumerate(records, start=1):
+        where = f"{name}: row {i}"
+        if not isinstance(rec, dict):
+            try:
+                shown = _clip(json.dumps(rec))
+            except RecursionError:
+                shown = "(nested too deeply to show)"
+            rows.append(RawRow(where, None, ("not_an_object", f"expected a JSON object {{...}} but found {type(rec).__name__} {shown}.")))
+            continue
+        problem = _surrogate(rec, raw) if check else None
+        rows.append(RawRow(where, None if problem else rec, problem))
+    return rows
 
 
 def _records_from_json(obj: Any, name: str) -> list:

@@ -41,6 +41,7 @@ from ..exceptions import ConfigError, DataError
 from .dataset import ScoredResponses, canonical_prompt
 from .dialogue import RowProblem
 from .readers import RawSource, read_source
+from .rules import MAX_TEXT_CHARS, check_max_text_chars
 from .values import clip, key_list, number_value, prompt_value, required_value, response_value, type_name
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def load_scored_responses(
     id_key: str | None = None,
     split: str | None = None,
     on_bad_rows: str = "error",
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> ScoredResponses:
     """Read responses with numeric scores, many per prompt: :func:`read_responses` with every
     row's score required (a row without one is a bad row).
@@ -96,6 +98,7 @@ def load_scored_responses(
     return read_responses(
         source, prompts=prompts, join_key=join_key, prompt_key=prompt_key, response_key=response_key,
         score_key=score_key, id_key=id_key, split=split, on_bad_rows=on_bad_rows, require_scores=True,
+        max_text_chars=max_text_chars,
     )
 
 
@@ -112,6 +115,7 @@ def read_responses(
     on_bad_rows: str = "error",
     require_scores: bool = False,
     keep_records: bool = False,
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> ScoredResponses:
     """Read responses grouped by prompt, with scores where the source has them.
 
@@ -129,6 +133,9 @@ def read_responses(
         still be a finite number.
     keep_records : bool
         Keep each response's source row (the dict read) in ``ScoredResponses.records``.
+    max_text_chars : int, default 100,000
+        Longest prompt or response, in characters; a longer one is a bad row (``text_too_long``).
+        Texts, roles and scores follow :mod:`prefspace.data.rules`.
 
     Returns
     -------
@@ -146,6 +153,7 @@ def read_responses(
     (1, ['0.0', '0.1', '1'], [nan, nan, 1.0])
     """
     check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
+    check_max_text_chars(max_text_chars)
     for name, key in (("join_key", join_key), ("prompt_key", prompt_key), ("response_key", response_key)):
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{name} must be a non-empty column name; got {key!r}.")
@@ -156,6 +164,9 @@ def read_responses(
     list_key = response_key + "s"
     raw = read_source(source, split=split)
     columns = _columns(raw)
+    if not columns:  # no row could be read: its problem says more than "no score column"
+        first = next(row for row in raw.rows if row.problem is not None)
+        raise DataError(f"{first.where}: {first.problem[1]}")
     score_key = _score_key(raw, columns, score_key, require_scores)
     if id_key is not None and id_key not in columns:
         raise DataError(f"{raw.name}: no column {id_key!r} for --id-key (found: {key_list(sorted(columns))}).")
@@ -185,7 +196,7 @@ def read_responses(
                 if row.problem is not None:
                     raise RowProblem(*row.problem)
                 pid = _join_value(required_value(row.data, join_key, "--join-key"), join_key)
-                text = prompt_value(required_value(row.data, prompt_key, "--prompt-key"), prompt_key)
+                text = prompt_value(required_value(row.data, prompt_key, "--prompt-key"), prompt_key, max_text_chars)
                 if pid in position:
                     raise RowProblem("duplicate_id", f"{join_key} {pid} appears twice in the prompts file; ids must be unique.")
             except RowProblem as problem:
@@ -213,7 +224,8 @@ def read_responses(
             if row.problem is not None:
                 raise RowProblem(*row.problem)
             data = row.data
-            texts, row_scores, is_list = _row_responses(data, response_key, list_key, score_key, require_scores)
+            texts, row_scores, is_list = _row_responses(data, response_key, list_key, score_key, require_scores,
+                                                        max_text_chars)
             if id_key is None:
                 rids = [f"{i}.{j}" for j in range(len(texts))] if is_list else [str(i)]
             else:
@@ -222,7 +234,8 @@ def read_responses(
             for rid in rids:
                 if rid in seen_ids:
                     raise RowProblem("duplicate_id", f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.")
-            p = _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids)
+            p = _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids,
+                            max_text_chars)
         except RowProblem as problem:
             bad(row.where, problem)
             continue
@@ -277,15 +290,16 @@ def read_responses(
     )
 
 
-def _row_responses(data: dict, response_key: str, list_key: str, score_key: str | None, require: bool):
+def _row_responses(data: dict, response_key: str, list_key: str, score_key: str | None, require: bool,
+                   max_text_chars: int = MAX_TEXT_CHARS):
     """``(texts, scores, is_list)`` of one row: one response, or a list under ``list_key``."""
     if response_key in data or list_key not in data:
-        text = response_value(required_value(data, response_key, "--response-key"), response_key)
+        text = response_value(required_value(data, response_key, "--response-key"), response_key, max_text_chars)
         return [text], [_score(data, score_key, require)], False
     values = data[list_key]
     if not isinstance(values, list) or not values:
         raise RowProblem("wrong_type", f"{list_key!r} must be a non-empty list of responses; found {type_name(values)}.")
-    texts = [response_value(v, f"{list_key}[{j}]") for j, v in enumerate(values)]
+    texts = [response_value(v, f"{list_key}[{j}]", max_text_chars) for j, v in enumerate(values)]
     if score_key is None or (data.get(score_key) is None and not require):
         return texts, [math.nan] * len(texts), True
     given = required_value(data, score_key, "--score-key")
@@ -314,7 +328,8 @@ def _score(data: dict, score_key: str | None, require: bool) -> float:
     return number_value(required_value(data, score_key, "--score-key"), score_key, "score")
 
 
-def _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids) -> int:
+def _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids,
+                max_text_chars: int = MAX_TEXT_CHARS) -> int:
     """The row's position in ``prompt_list``, adding a prompt first seen here."""
     if prompts is not None:
         pid = _join_value(required_value(data, join_key, "--join-key"), join_key)
@@ -325,7 +340,7 @@ def _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, b
             )
         return position[pid]
     try:
-        text = prompt_value(required_value(data, prompt_key, "--prompt-key"), prompt_key)
+        text = prompt_value(required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars)
     except RowProblem as problem:
         if problem.reason == "missing_key" and join_key in data:
             raise RowProblem(

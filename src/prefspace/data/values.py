@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 from .dialogue import RowProblem
+from .rules import check_prompt_texts, check_response_message, check_roles, check_text
 
 __all__ = [
     "prompt_value", "response_value", "check_messages", "number_value", "required_value",
@@ -28,18 +29,23 @@ __all__ = [
 ]
 
 
-def prompt_value(value: Any, key: str) -> Any:
-    """A prompt: non-empty text, or a list of messages with at least one non-empty content."""
+def prompt_value(value: Any, key: str, max_text_chars: int | None = None) -> Any:
+    """A prompt: non-empty text, or a list of messages with at least one non-empty content.
+
+    Its texts follow :mod:`prefspace.data.rules` (encodable; at most ``max_text_chars``
+    characters when given, all messages together)."""
     if value is None:
         raise RowProblem("empty_text", f"{key!r} is empty (null). Fill it in, or remove the row.")
     if isinstance(value, str):
         if not value.strip():
             raise RowProblem("empty_text", f"{key!r} is empty text. Fill it in, or remove the row.")
+        check_text(value, repr(key), max_text_chars)
         return value
     if isinstance(value, list):
         messages = check_messages(value, key)
         if not messages or not any(m["content"].strip() for m in messages):
             raise RowProblem("empty_text", f"{key!r} holds no non-empty message. Fill it in, or remove the row.")
+        check_prompt_texts(messages, repr(key), max_text_chars)
         return messages
     raise RowProblem(
         "wrong_type", f"{key!r} must be text or a list of {{'role', 'content'}} messages; found {type_name(value)}."
@@ -47,7 +53,8 @@ def prompt_value(value: Any, key: str) -> Any:
 
 
 def check_messages(value: list, key: str) -> list[dict]:
-    """``value`` as a non-empty list of ``{"role": str, "content": str}`` messages (other keys dropped)."""
+    """``value`` as a non-empty list of ``{"role": str, "content": str}`` messages (other keys
+    dropped), each role one of ``system``, ``user``, ``assistant``."""
     out = []
     for i, m in enumerate(value):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
@@ -61,17 +68,21 @@ def check_messages(value: list, key: str) -> list[dict]:
         out.append({"role": m["role"], "content": m["content"]})
     if not out:
         raise RowProblem("empty_text", f"{key!r} is an empty list of messages.")
-    return out
+    return check_roles(out, repr(key))
 
 
-def response_value(value: Any, key: str) -> str:
+def response_value(value: Any, key: str, max_text_chars: int | None = None) -> str:
     """A response: text (possibly empty: a generator that produced nothing is a real outcome), or
-    a conversational completion, a list of ``{"role", "content"}`` messages, whose contents are
-    joined."""
+    a conversational completion, a list of the assistant's ``{"role", "content"}`` messages,
+    whose contents are joined. The text follows :mod:`prefspace.data.rules` (encodable; at most
+    ``max_text_chars`` characters when given)."""
     if isinstance(value, str):
-        return value
+        return check_text(value, repr(key), max_text_chars)
     if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
-        return "".join(m["content"] for m in check_messages(value, key))
+        messages = check_messages(value, key)
+        for j, m in enumerate(messages):
+            check_response_message(m, f"{key!r}[{j}]")
+        return check_text("".join(m["content"] for m in messages), repr(key), max_text_chars)
     hint = ""
     if isinstance(value, list) and value and all(isinstance(t, str) for t in value):
         hint = f" For several responses in one row, put the list under {key + 's'!r}."

@@ -41,6 +41,7 @@ import os
 import re
 import socket
 import struct
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -59,6 +60,7 @@ MARKER = "prefspace-cache.json"
 _FINGERPRINT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SHARD_RE = re.compile(r"^shard-[0-9a-f]{20}\.safetensors$")
 _TMP_TAG = ".tmp-"
+_MARKER_TMP = f".{MARKER}{_TMP_TAG}"  # a marker being written: .prefspace-cache.json.tmp-<host>-<pid>-<thread>
 
 
 class CacheMissError(PrefspaceError, LookupError):
@@ -190,32 +192,77 @@ class EmbeddingCache:
 
     def __init__(self, directory: str | Path, *, create: bool = True) -> None:
         self.directory = Path(directory).expanduser()
-        marker = self.directory / MARKER
-        if marker.is_file():
-            try:
-                info = json.loads(marker.read_text())
-            except ValueError as exc:
-                raise FormatError(f"{marker}: invalid JSON ({exc}).") from None
-            if info.get("format") != CACHE_FORMAT:
-                raise FormatError(f"{marker}: not a prefspace embedding cache (format={info.get('format')!r}).")
-            if int(info.get("version", 0)) > FORMAT_VERSION:
-                raise FormatError(
-                    f"{self.directory}: cache format version {info.get('version')} is newer than this "
-                    f"prefspace understands ({FORMAT_VERSION}). Upgrade prefspace."
-                )
-        else:
-            if self.directory.exists() and not self.directory.is_dir():
-                raise ConfigError(f"cache path {self.directory} is a file; pass a folder.")
-            if self.directory.is_dir() and any(self.directory.iterdir()):
-                raise FormatError(
-                    f"{self.directory} is not empty and is not a prefspace embedding cache (no {MARKER}). "
-                    "Pass an empty or new folder."
-                )
-            if not create:
-                raise FormatError(f"{self.directory} is not a prefspace embedding cache (no {MARKER}).")
-            self.directory.mkdir(parents=True, exist_ok=True)
-            write_atomic(marker, json.dumps({"format": CACHE_FORMAT, "version": FORMAT_VERSION}).encode())
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ConfigError(f"cache path {self.directory} is a file; pass a folder.")
+        if not (self.directory / MARKER).is_file():
+            self._create(create)
+        self._check_marker()
         self._spaces: dict[str, _Space] = {}
+
+    def _check_marker(self) -> None:
+        marker = self.directory / MARKER
+        try:
+            info = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise FormatError(f"{marker}: not a readable cache marker ({exc}). If the folder is not a prefspace "
+                              "embedding cache, pass another folder; if it is, delete the marker to re-create it.") from None
+        if not isinstance(info, dict) or info.get("format") != CACHE_FORMAT:
+            found = info.get("format") if isinstance(info, dict) else f"a JSON {type(info).__name__}"
+            raise FormatError(f"{marker}: not a prefspace embedding cache marker (format={found!r}); expected "
+                              f"{{\"format\": \"{CACHE_FORMAT}\", ...}}. Pass another folder.")
+        version = info.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise FormatError(f"{marker}: the cache format version must be an integer; found {version!r}.")
+        if version > FORMAT_VERSION:
+            raise FormatError(
+                f"{self.directory}: cache format version {version} is newer than this "
+                f"prefspace understands ({FORMAT_VERSION}). Upgrade prefspace."
+            )
+
+    def _create(self, create: bool) -> None:
+        """Make the folder a cache: race-free when several processes create the same new cache.
+
+        The marker is written whole under a temporary name, then linked to its final name; a link
+        fails when the name exists, so exactly one creator's marker wins and the others use it.
+        Temporary markers (of a creator still writing, or of one killed) never make the folder
+        look foreign; those of dead creators on this machine are removed.
+        """
+        marker = self.directory / MARKER
+        try:
+            entries = list(self.directory.iterdir()) if self.directory.is_dir() else []
+        except OSError as exc:
+            raise ConfigError(f"cannot read the cache folder {self.directory} ({exc.strerror or exc}).") from None
+        foreign = [p for p in entries if p.name != MARKER and not p.name.startswith(_MARKER_TMP)]
+        if foreign and not marker.is_file():  # (checked again: a creator makes the marker before anything else)
+            raise FormatError(
+                f"{self.directory} is not empty and is not a prefspace embedding cache (no {MARKER}; it holds "
+                f"{', '.join(repr(p.name) for p in sorted(foreign)[:3])}{', ...' if len(foreign) > 3 else ''}). "
+                "Pass an empty or new folder."
+            )
+        if marker.is_file():
+            return
+        if not create:
+            raise FormatError(f"{self.directory} is not a prefspace embedding cache (no {MARKER}).")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"cannot make the cache folder {self.directory}: a part of its path is a file.") from None
+        _remove_dead_temp_markers(self.directory)
+        tmp = self.directory / f"{_MARKER_TMP}{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
+        data = json.dumps({"format": CACHE_FORMAT, "version": FORMAT_VERSION}).encode()
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, marker)  # atomic, and refuses to replace a marker another process made first
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: the rename is atomic; all creators write the same bytes
+            os.replace(tmp, marker)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(self.directory)
 
     def __repr__(self) -> str:
         return f"EmbeddingCache({str(self.directory)!r})"
@@ -482,6 +529,16 @@ class EmbeddingCache:
             "bytes": sum(s["bytes"] for s in spaces.values()),
             "temp_files": len(self.temp_files()),
         }
+
+
+def _remove_dead_temp_markers(directory: Path) -> None:
+    """Delete temporary markers left on this machine by creators that were killed."""
+    host = socket.gethostname()
+    for p in directory.glob(f"{_MARKER_TMP}*"):
+        tag_host, _, rest = p.name[len(_MARKER_TMP):].rpartition("-")  # host-pid-thread
+        tag_host, _, pid = tag_host.rpartition("-")
+        if tag_host == host and pid.isdigit() and not pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
 
 
 def is_cache(path: str | Path) -> bool:

@@ -31,6 +31,7 @@ from .._threads import check_n_jobs
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
+from .remote_code import refuse_remote_code, remote_code_error
 from .smollm2 import is_smollm2, smollm2_gguf_path
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class CausalLMEncoder(Encoder):
         self.default_batch_size = int(batch_size)
         self.n_jobs = check_n_jobs(n_jobs)
         self._source, self._local, self._gguf = self._resolve()
+        refuse_remote_code(self._local if not self._gguf else None, self.model)
         self._tok = None
         self._lm = None
 
@@ -218,6 +220,10 @@ class CausalLMEncoder(Encoder):
             kw = {"gguf_file": self._gguf} if self._gguf else {}
             try:
                 self._tok = AutoTokenizer.from_pretrained(self._source, revision=self.revision, **kw)
+            except ValueError as exc:
+                if "trust_remote_code" in str(exc):
+                    raise remote_code_error(self.model) from None
+                raise
             except OSError as exc:
                 raise ConfigError(f"could not load the tokenizer of {self.model!r}: {exc}") from exc
             if not getattr(self._tok, "is_fast", False):
@@ -236,6 +242,10 @@ class CausalLMEncoder(Encoder):
             logger.info("loading causal LM %s %s (%s)", self._source, self._gguf or "", dtype)
             try:
                 lm = AutoModelForCausalLM.from_pretrained(self._source, revision=self.revision, dtype=dtype, **kw)
+            except ValueError as exc:
+                if "trust_remote_code" in str(exc):
+                    raise remote_code_error(self.model) from None
+                raise
             except OSError as exc:
                 raise ConfigError(f"could not load causal LM {self.model!r}: {exc}") from exc
             lm.to(self._device_name()).eval()

@@ -296,9 +296,9 @@ def embed_pairs(
     -------
     >>> from prefspace.data import load_preferences
     >>> from prefspace.embed import get_encoder
-    >>> ds = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=8)
+    >>> ds = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=4)
     >>> embed_pairs(ds, get_encoder()).X.shape
-    (8, 2, 768)
+    (4, 2, 768)
     """
     for name in ("prompts", "chosen", "rejected", "ids"):
         if not hasattr(dataset, name):

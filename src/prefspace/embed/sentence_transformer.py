@@ -20,6 +20,7 @@ from .._threads import check_n_jobs
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
+from .remote_code import refuse_remote_code, remote_code_error
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class SentenceTransformerEncoder(Encoder):
         self.default_batch_size = int(batch_size)
         self.n_jobs = check_n_jobs(n_jobs)
         self._source, self._local = resolve_model_path(self.model, revision)
+        refuse_remote_code(self._local, self.model)
         self._st = None
 
     # -- identity ------------------------------------------------------------------------
@@ -191,6 +193,10 @@ class SentenceTransformerEncoder(Encoder):
             try:
                 with _quiet_weight_loading():
                     st = SentenceTransformer(self._source, device=self.device, revision=self.revision)
+            except ValueError as exc:
+                if "trust_remote_code" in str(exc):
+                    raise remote_code_error(self.model) from None
+                raise
             except OSError as exc:
                 raise ConfigError(
                     f"could not load sentence-transformers model {self.model!r}: {exc}. Pass a local "

@@ -24,12 +24,12 @@ Example
 -------
 >>> from prefspace.data import load_preferences
 >>> from prefspace.embed import get_encoder
->>> dataset = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=20)
+>>> dataset = load_preferences("../shared/data/hh_rlhf/harmless-base-test.jsonl.gz", limit=8)
 >>> enc, cache = get_encoder(), EmbeddingCache("emb-0")
 >>> plans = plan_pairs(dataset, enc, cache, num_shards=4, shard_index=0)  # slice 0 of 4
 >>> stats = compute_plan(plans, enc, cache)  # about a quarter of the distinct texts
 >>> stats.computed, stats.total
-({'prompt': 7, 'text': 13}, {'prompt': 20, 'text': 40})
+({'prompt': 2, 'text': 2}, {'prompt': 8, 'text': 16})
 >>> [len(p) for p in plan_pairs(dataset, enc, cache, num_shards=4, shard_index=0)]  # slice 0 is done
 [0, 0]
 """

@@ -64,7 +64,14 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         key = key.strip()
         if not key:
             raise ConfigError(f"--set {item!r}: the key is empty.")
-        out[key] = yaml.safe_load(value) if value.strip() else ""
+        try:
+            out[key] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as exc:
+            detail = " ".join(str(exc).split())
+            raise ConfigError(
+                f"--set {item!r}: the value is not plain YAML ({detail}). Write a number, text, a list or a "
+                "mapping; YAML tags such as !!python/... are not accepted."
+            ) from None
     return out
 
 
@@ -85,10 +92,18 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; pass the experiment's YAML file (e.g. {path / 'experiment.yaml'}).")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"experiment config not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the config as UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc}).") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -144,6 +159,7 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
             raise ConfigError(f"{where}: two datasets are named {name!r}; names must be unique.")
         seen.add(name)
         ds["name"] = str(name)
+        _check_dataset_values(ds, f"{where}: datasets[{i}] ({name})")
         for key in PATH_KEYS:
             if ds.get(key) is None:
                 continue
@@ -167,6 +183,11 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
         seen.add(name)
         m["name"] = name
         m.setdefault("params", {})
+        if m["params"] is None:
+            m["params"] = {}
+        if not isinstance(m["params"], dict):
+            raise ConfigError(f"{where}: methods[{i}].params must be a mapping of parameter names to values "
+                              f"(e.g. {{hidden_sizes: [64]}}); got {_shown(m['params'])}.")
         for opt in ("augment", "select"):
             if m.get(opt) is not None and not isinstance(m[opt], dict):
                 raise ConfigError(f"{where}: methods[{i}].{opt} must be a mapping (e.g. {{method: lens, factor: 4}}).")
@@ -174,7 +195,11 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
     if baseline not in seen:
         raise ConfigError(f"{where}: baseline {baseline!r} is not one of the methods {sorted(seen)}.")
     cfg["baseline"] = baseline
-    cfg.setdefault("eval", {})
+    if cfg.get("eval") is None:
+        cfg["eval"] = {}
+    if not isinstance(cfg["eval"], dict):
+        raise ConfigError(f"{where}: 'eval' must be a mapping of evaluation options (e.g. {{report_n: 16}}); "
+                          f"got {_shown(cfg['eval'])}.")
     if cfg.get("jobs") is not None:
         cfg["jobs"] = _int_list([cfg["jobs"]], "jobs", where, minimum=1)[0]
     return cfg
@@ -191,6 +216,37 @@ def spec_hash(obj: Any) -> str:
     """A short stable hash of a JSON-able spec (used to key results by what produced them)."""
     text = json.dumps(obj, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+# dataset keys with a value type: name -> (check, what it must be)
+_DATASET_VALUES = {
+    "test_size": (lambda v: _whole(v) and v >= 1, "a whole number >= 1 (test prompts or pairs)"),
+    "test_fraction": (lambda v: _real(v) and 0 < v < 1, "a number between 0 and 1"),
+    "split_seed": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+    "limit": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+    "test_pairs": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+    "load": (lambda v: isinstance(v, dict), "a mapping of load_preferences options"),
+    "simulate": (lambda v: isinstance(v, dict), "a mapping of simulation options"),
+}
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _shown(v: Any) -> str:
+    text = repr(v)
+    return f"{type(v).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _check_dataset_values(ds: dict, where: str) -> None:
+    for key, (ok, what) in _DATASET_VALUES.items():
+        if ds.get(key) is not None and not ok(ds[key]):
+            raise ConfigError(f"{where}: {key!r} must be {what}; got {_shown(ds[key])}.")
 
 
 def _require(d: dict, keys, where: str) -> None:

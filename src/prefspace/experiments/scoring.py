@@ -20,7 +20,11 @@ import numpy as np
 
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
+from ..data.dialogue import RowProblem
 from ..data.readers import read_source
+from ..data.rules import MAX_TEXT_CHARS
+from ..data.scored import SCORE_KEYS
+from ..data.values import number_value, prompt_value, response_value
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError
 from ..models import RewardScorer
@@ -69,23 +73,28 @@ def score_file(
     ``p_chosen`` = P(chosen wins)) or prompt/response rows: rows that have ``response_key`` and
     neither ``chosen`` nor ``response_a`` (each line has the row's ``id``, from
     ``load_kwargs["id_key"]`` or ``"id"``, else the row number, and its ``reward``). Rows mode
-    reads ``load_kwargs``' ``prompt_key`` (default ``"prompt"``), ``split`` and ``limit``.
+    reads ``load_kwargs``' ``prompt_key`` (default ``"prompt"``), ``split``, ``limit``,
+    ``on_bad_rows`` and ``max_text_chars``, and checks each row by the rules of
+    :mod:`prefspace.data.rules` (a score column, when present, must hold finite numbers).
 
     Returns a summary: ``mode`` (``"pairs"`` or ``"rows"``), ``n`` (lines written), ``out``
     and, for pairs, ``accuracy`` (the share of pairs whose chosen response scores strictly
     higher).
     """
     load_kwargs = dict(load_kwargs or {})
-    scorer = _scorer(model_dir, cache)
     split = load_kwargs.get("split")
+    # the data is read and checked first: a bad row stops before the model and encoder load
     if _looks_like_rows(data, response_key, split):
-        prompts, responses, ids = _read_rows(data, load_kwargs.get("prompt_key") or "prompt", response_key,
-                                             load_kwargs.get("id_key") or "id", split, load_kwargs.get("limit"))
-        rewards = scorer.score(prompts, responses)
+        prompts, responses, ids = _read_rows(
+            data, load_kwargs.get("prompt_key") or "prompt", response_key, load_kwargs.get("id_key") or "id", split,
+            load_kwargs.get("limit"), skip=load_kwargs.get("on_bad_rows", "error") == "skip",
+            max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS))
+        rewards = _scorer(model_dir, cache).score(prompts, responses)
         lines = [{"id": i, "reward": float(r)} for i, r in zip(ids, rewards)]
         summary: dict = {"mode": "rows", "n": len(lines)}
     else:
         dataset = load_preferences(data, **load_kwargs)
+        scorer = _scorer(model_dir, cache)
         X = pair_features(scorer, dataset)
         rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
         p = scorer.p_first_wins(X[:, 0], X[:, 1])
@@ -102,35 +111,47 @@ def _looks_like_rows(data: str | os.PathLike, response_key: str, split: str | No
     return isinstance(first, dict) and response_key in first and "chosen" not in first and "response_a" not in first
 
 
-def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str | None, limit: int | None):
-    """(prompts, responses, ids) from a file of prompt/response rows; a bad row stops with its place."""
+def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str | None, limit: int | None,
+               *, skip: bool = False, max_text_chars: int = MAX_TEXT_CHARS):
+    """(prompts, responses, ids) from a file of prompt/response rows; a bad row stops with its place,
+    or is left out (and counted in the log) with ``skip``."""
     raw = read_source(data, split=split)
     prompts: list = []
     responses: list[str] = []
     ids: list[str] = []
+    skipped: dict[str, int] = {}
+    first_problem = ""
     for i, row in enumerate(raw.rows):
         if limit is not None and len(responses) >= limit:
             break
-        if row.problem is not None:
-            raise DataError(f"{row.where}: {row.problem[1]}")
-        for key in (prompt_key, response_key):
-            if key not in row.data:
-                raise DataError(f"{row.where}: missing key {key!r} (found: {', '.join(map(repr, row.data))}). "
-                                f"Name the columns with --prompt-key / --response-key.")
-        if not isinstance(row.data[response_key], str):
-            raise DataError(f"{row.where}: {response_key!r} must be text; got {type(row.data[response_key]).__name__}.")
-        if not _is_prompt(row.data[prompt_key]):
-            raise DataError(f"{row.where}: {prompt_key!r} must be text or a list of messages "
-                            f"{{'role': ..., 'content': ...}}; got {type(row.data[prompt_key]).__name__}.")
-        prompts.append(row.data[prompt_key])
-        responses.append(row.data[response_key])
+        try:
+            if row.problem is not None:
+                raise RowProblem(*row.problem)
+            for key in (prompt_key, response_key):
+                if key not in row.data:
+                    raise RowProblem("missing_key", f"missing key {key!r} (found: {', '.join(map(repr, row.data))}). "
+                                                    "Name the columns with --prompt-key / --response-key.")
+            prompt = prompt_value(row.data[prompt_key], prompt_key, max_text_chars)
+            response = response_value(row.data[response_key], response_key, max_text_chars)
+            score_key = next((k for k in SCORE_KEYS if k in row.data), None)
+            if score_key is not None and row.data[score_key] is not None:  # a score is not used, but must be one
+                number_value(row.data[score_key], score_key, "score")
+        except RowProblem as problem:
+            if not skip:
+                raise DataError(f"{row.where}: {problem.message}") from None
+            skipped[problem.reason] = skipped.get(problem.reason, 0) + 1
+            first_problem = first_problem or f"{row.where}: {problem.message}"
+            logger.warning("skipping %s: %s", row.where, problem.message)
+            continue
+        prompts.append(prompt)
+        responses.append(response)
         ids.append(str(row.data.get(id_key, i)))
+    if not responses:
+        raise DataError(f"{raw.name}: no usable rows. First problem: {first_problem}")
+    if skipped:
+        logger.warning("%s: skipped %d rows (%s)", raw.name, sum(skipped.values()),
+                       ", ".join(f"{r}: {n}" for r, n in skipped.items()))
     return prompts, responses, ids
-
-
-def _is_prompt(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, list) and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value))
 
 
 # ------------------------------------------------------------------------------------ evaluate
@@ -159,12 +180,16 @@ def evaluate_model(
     paths written (``metrics_json``, ``report_html``, plots).
     """
     out = Path(out)
-    scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
+    load_kwargs = dict(load_kwargs or {})
+    # the data is read and checked first: a bad row stops before the model and encoder load
     if prompts is None:
-        dataset = load_preferences(data, **dict(load_kwargs or {}))
+        dataset = load_preferences(data, **load_kwargs)
+        scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
         result = evaluate_pairs(scorer.model, pair_features(scorer, dataset), subsets=dataset.subset, n_boot=n_boot)
     else:
-        scored = load_scored_responses(data, prompts=prompts, score_key=score_key)
+        scored = load_scored_responses(data, prompts=prompts, score_key=score_key,
+                                       **{k: load_kwargs[k] for k in ("on_bad_rows", "max_text_chars") if k in load_kwargs})
+        scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
         rows = np.arange(len(scored))
         if limit_prompts is not None:
             rows = np.flatnonzero(scored.prompt_index < limit_prompts)
@@ -198,6 +223,7 @@ def select_for_labeling(
     id_key: str | None = None,
     join_key: str = "prompt_id",
     cache: Any = None,
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> dict:
     """Choose ``budget`` pairs of the candidate responses in ``pool`` and write them to ``out``.
 
@@ -206,16 +232,19 @@ def select_for_labeling(
     across prompts); a random sample of ``max_candidates`` pairs stands in for a larger pool.
     ``strategy`` (a name in :data:`prefspace.select.STRATEGIES`) gets ``lam`` and ``seed``
     where it takes them. Pairs of ``labelled`` (preference data) are given to the strategies
-    that use them (past-aware, coreset) and never chosen again.
+    that use them (past-aware, coreset) and never chosen again. Texts longer than
+    ``max_text_chars`` characters are refused (``prefspace.data.rules``).
 
     Returns a summary: ``n_pairs`` (written), ``strategy``, ``pool`` (``"within"`` or
     ``"cross"``), ``n_candidates`` (pairs considered), ``n_responses``, ``n_prompts``,
     ``n_excluded`` (already labelled; None without ``labelled``), ``out``.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
     candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
-                                 id_key=id_key, join_key=join_key)
-    dataset = load_preferences(labelled) if labelled is not None else None
+                                 id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
+    dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
     records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
                                  max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed)
     write_jsonl(out, records)

@@ -15,9 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from .._atomic import write_text_atomic
+from .._jsonsafe import dumps
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
+from ..exceptions import ConfigError
 from ..synth import diagnostics as diag
 from ..synth import make_synthesizer
 from ..synth.io import save_synthetic
@@ -86,6 +90,8 @@ def synthesize_file(
     """
     start = time.perf_counter()
     out = Path(out)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
     synthesizer = make_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
@@ -140,6 +146,6 @@ def synthesize_file(
         logger.warning("%s: %d pairs are too few for the diagnostics (at least %d); none written",
                        summary["data"], n, MIN_PAIRS_FOR_DIAGNOSTICS)
     summary["seconds"]["total"] = round(time.perf_counter() - start, 3)
-    text = json.dumps(summary, indent=2, default=str)
+    text = dumps(summary, indent=2, default=str)  # NaN (e.g. a diagnostic with nothing to measure) as null
     write_text_atomic(out / "summary.json", text)
     return json.loads(text)

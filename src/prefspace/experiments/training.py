@@ -127,6 +127,10 @@ def train_reward_model(
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
     if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
+    if out is not None:
+        _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
     if head == "auto":
@@ -303,6 +307,17 @@ def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any) -> np.
     if len(pool) == 0:
         raise ConfigError(f"{source}: no responses to fit the latent model on.")
     return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store)
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be created: it is a file, or a parent of it is."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the model is saved as a folder. Choose another path.")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, so no folder can be made under it. Choose another path.")
+            break
 
 
 def _load(source: Any, load_kwargs: dict) -> PreferenceDataset:

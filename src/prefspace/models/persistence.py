@@ -27,6 +27,15 @@ from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
 from .ensemble import RewardEnsemble
+from .integrity import (
+    check_arrays,
+    check_file_digest,
+    check_header,
+    check_lightgbm_text,
+    check_loaded,
+    confined,
+    file_digest,
+)
 from .registry import HEADS
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,8 @@ def _decode_params(params: dict, where: Path) -> dict:
     for name, value in params.items():
         if isinstance(value, dict) and "__estimator__" in value:
             spec = value["__estimator__"]
+            if not isinstance(spec, dict) or not isinstance(spec.get("params", {}), dict):
+                raise FormatError(f"{where / HEADER}: params {name!r} must be {{'__estimator__': {{'class': ..., 'params': {{...}}}}}}.")
             value = _class_for(spec.get("class"), where)(**_decode_params(spec.get("params", {}), where))
         elif isinstance(value, list):
             value = tuple(value)
@@ -116,6 +127,7 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
     for name, text in texts.items():
         (directory / name).write_text(text, encoding="utf-8")
     header["files"] = sorted(texts)
+    header["files_sha256"] = {name: file_digest(texts[name]) for name in sorted(texts)}
     header["state"] = info
     return header
 
@@ -182,7 +194,11 @@ def save_model(
             )
         encoder_info = {"config": encoder.config(), "fingerprint": encoder.fingerprint}
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise FormatError(f"cannot make {directory}: a part of {directory.parent} is a file, not a folder. "
+                          "Choose another path for the model.") from None
     tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -221,6 +237,8 @@ def _read_header(directory: Path) -> dict:
         header = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"{path}: not valid JSON ({exc}); the model directory is corrupt.") from None
+    except RecursionError:
+        raise FormatError(f"{path}: not valid JSON (nested too deeply to read); the model directory is corrupt.") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise FormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}; this is not a prefspace model.")
@@ -231,6 +249,7 @@ def _read_header(directory: Path) -> dict:
             f"{path}: format_version {version!r} is not supported (this prefspace reads version "
             f"{FORMAT_VERSION}); {hint}."
         )
+    check_header(directory, header)
     return header
 
 
@@ -240,37 +259,46 @@ def _read_model(directory: Path, header: dict) -> RewardHead:
 
     cls = _class_for(header.get("class"), directory)
     try:
-        model = cls(**_decode_params(header.get("params", {}), directory))
+        model = cls(**_decode_params(header.get("params") or {}, directory))
     except TypeError as exc:
         raise FormatError(f"{directory / HEADER}: params do not fit {cls.__name__} ({exc}).") from None
-    state = header.get("state", {})
+    state = header.get("state") or {}
     if isinstance(model, RewardEnsemble):
-        model.members_ = [_read_model(directory / rel, _read_header(directory / rel)) for rel in header.get("members", [])]
+        members = [confined(directory, rel, "a 'members' entry", folder=True) for rel in header.get("members", [])]
+        model.members_ = [_read_model(path, _read_header(path)) for path in members]
         if not model.members_:
             raise FormatError(f"{directory / HEADER}: an ensemble without members.")
         model.history_ = list(state.get("history", []))
     else:
         arrays = {}
         if header.get("weights"):
+            weights = confined(directory, header["weights"], "'weights'")
             try:
-                arrays = load_file(str(directory / header["weights"]))
+                arrays = load_file(str(weights))
             except (OSError, SafetensorError) as exc:
-                raise FormatError(f"{directory / header['weights']}: cannot read the weights ({exc}).") from None
+                raise FormatError(f"{weights}: cannot read the weights ({exc}).") from None
+            check_arrays(directory, cls.__name__, header, arrays, header["weights"])
         texts = {}
         for name in header.get("files", []):
             try:
-                texts[name] = (directory / name).read_text(encoding="utf-8")
-            except OSError as exc:
+                texts[name] = confined(directory, name, "a 'files' entry").read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
                 raise FormatError(f"{directory / name}: cannot read ({exc}).") from None
+            check_file_digest(directory, header, name, texts[name])
+            if name.endswith(".lgbm.txt"):
+                check_lightgbm_text(directory / name, texts[name], header["n_features_in"])
         try:
             model._set_state(arrays, state, texts)
-        except (KeyError, ValueError) as exc:
-            raise FormatError(f"{directory}: weights do not match the header ({exc!r}); the model is corrupt.") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged state fails in many ways (LightGBM's own errors too)
+            raise FormatError(f"{directory}: weights do not match the header ({type(exc).__name__}: {exc}); "
+                              "the model is corrupt. Save it again.") from None
+    width = getattr(model, "n_features_in_", None)  # what the weights take (heads set it from them)
     model.n_features_in_ = int(header["n_features_in"])
     if isinstance(model, RewardEnsemble):
         if any(m.n_features_in_ != model.n_features_in_ for m in model.members_):
             raise FormatError(f"{directory}: members disagree on the input dimension.")
-    model.metrics_ = dict(header.get("training_metrics", {}))
+    model.metrics_ = dict(header.get("training_metrics") or {})
+    check_loaded(directory, model, header, width)
     return model
 
 
@@ -335,7 +363,11 @@ def load_model_encoder(directory: str | os.PathLike):
             f"{directory} was saved without an encoder; embed with the encoder used for training and pass "
             "rows to model.predict() yourself."
         )
-    encoder = encoder_from_config(info["config"], expected_fingerprint=info.get("fingerprint"))
+    try:
+        encoder = encoder_from_config(info["config"], expected_fingerprint=info.get("fingerprint"))
+    except TypeError as exc:  # a key the encoder does not take
+        raise FormatError(f"{directory / HEADER}: the encoder config does not fit its backend ({exc}); "
+                          "the model folder was edited. Save the model again.") from None
     if getattr(encoder, "fingerprint", None) != info.get("fingerprint"):
         raise FingerprintMismatchError(
             f"{directory}: the encoder rebuilt from its config ({_encoder_label(info)}) has fingerprint "

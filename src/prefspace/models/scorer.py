@@ -25,6 +25,8 @@ import numpy as np
 from .._jsonsafe import json_safe
 from .._version import __version__
 from ..data.dataset import canonical_prompt
+from ..data.dialogue import RowProblem
+from ..data.rules import check_encodable
 from ..embed import EmbeddingCache, embed_responses
 from ..exceptions import ConfigError, DataError
 from .persistence import load_model, load_model_encoder
@@ -55,6 +57,14 @@ def _check_texts(prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list
             f"prompts[{i}] must be a string or a list of messages {{'role': str, 'content': str}}; "
             f"got {type(p).__name__}."
         )
+    try:  # no tokenizer takes a lone UTF-16 surrogate; say which text holds one
+        for i, r in enumerate(responses):
+            check_encodable(r, f"responses[{i}]")
+        for i, p in enumerate(prompts):
+            for j, text in enumerate([p] if isinstance(p, str) else [m["content"] for m in p]):
+                check_encodable(text, f"prompts[{i}]" if isinstance(p, str) else f"prompts[{i}][{j}]['content']")
+    except RowProblem as problem:
+        raise DataError(problem.message) from None
     return prompts, responses
 
 
@@ -207,12 +217,13 @@ class RewardScorer:
 
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
-        """What is being served: model class and directory, encoder, dimensions."""
+        """What is being served: the model's name (its folder's name, not its path), class and
+        parameters, the encoder, dimensions."""
 
         enc = self.encoder
         return {
             "model": {
-                "directory": str(self.model_dir),
+                "name": self.model_dir.name,
                 "class": type(self.model).__name__,
                 "params": _jsonable_params(self.model),
                 "ensemble": self.has_spread,

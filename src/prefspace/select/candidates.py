@@ -26,6 +26,7 @@ import numpy as np
 
 from .._jsonsafe import write_jsonl
 from ..data.dataset import PreferenceDataset, ScoredResponses, canonical_prompt
+from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import read_responses
 from ..models.scorer import RewardScorer
 from . import get_selector, selector_options
@@ -48,6 +49,7 @@ def read_candidates(
     join_key: str = "prompt_id",
     score_key: str | None = None,
     on_bad_rows: str = "error",
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> ScoredResponses:
     """Read candidate responses grouped by prompt; ``scores`` are NaN where the file has none.
 
@@ -60,6 +62,7 @@ def read_candidates(
     id_key : a unique response id column; default ``"<row>"`` (``"<row>.<j>"`` for lists)
     score_key : the score column, if any (default: the first of score, gold, reward present)
     on_bad_rows : "error" (stop at the first bad row, naming it) or "skip"
+    max_text_chars : longest prompt or response in characters (``prefspace.data.rules``)
 
     Example
     -------
@@ -69,7 +72,7 @@ def read_candidates(
     """
     return read_responses(
         source, prompts=prompts, join_key=join_key, prompt_key=prompt_key, response_key=response_key,
-        score_key=score_key, id_key=id_key, on_bad_rows=on_bad_rows,
+        score_key=score_key, id_key=id_key, on_bad_rows=on_bad_rows, max_text_chars=max_text_chars,
     )
 
 

@@ -6,7 +6,11 @@ Endpoints (request and response examples in docs/serving.md):
   "prompts": [...]}`` -> ``{"rewards": [...], "scores": [...], "extra_logs": {...}}``.
 - ``POST /score``: ``prompt`` + ``response`` lists, ``prompt`` + ``chosen`` + ``rejected``
   pairs (adds ``p_chosen``), or ``messages`` conversations.
-- ``GET /health`` and ``GET /info``.
+- ``GET /health`` and ``GET /info`` (the model's name, class and parameters, the encoder, the
+  limits; never the model's path on the server's disk).
+
+There is no ``/docs``, ``/redoc`` or ``/openapi.json``: the endpoints take raw JSON bodies that
+FastAPI's schema would not describe; docs/serving.md is the API's reference.
 
 Concurrent requests share encoder calls through a :class:`MicroBatcher`. Bodies larger than
 ``max_body_bytes`` get 413; too many texts or too long a text get 422 naming the limit;
@@ -83,8 +87,11 @@ def create_app(
         title="prefspace reward server",
         version=__version__,
         lifespan=lifespan,
+        # No generated API pages: the endpoints read raw JSON bodies (checked by serve.requests),
+        # so a generated schema would describe none of them; docs/serving.md documents the API.
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.scorer = scorer
     app.state.batcher = batcher

@@ -7,8 +7,9 @@ the event loop keeps accepting requests while the encoder runs), and hands every
 slice of the result. While one batch is being scored, new requests queue up and form the
 next batch, so under load batches fill without waiting.
 
-If a batch fails with a :class:`~prefspace.exceptions.PrefspaceError` (bad input in one job),
-the jobs are retried one by one, so only the job at fault gets the error.
+If a batch of several jobs fails, whatever the exception (bad input the request checks could
+not see, or a library error such as a tokenizer refusing a text), the jobs are retried one by
+one, so only the job at fault gets the error and every other request gets its rewards.
 
 What it does not do: limits on request size (the app checks those before submitting).
 """
@@ -162,18 +163,17 @@ class MicroBatcher:
         self.stats["items"] += len(prompts)
         try:
             out = await loop.run_in_executor(self._executor, self.score_fn, prompts, responses)
-        except PrefspaceError as exc:
-            if len(live) == 1:
-                _fail(live[0], exc)
-                return
-            # bad input somewhere: score jobs alone so only the one at fault gets the error
-            for job in live:
-                await self._score(loop, [job])
-            return
         except Exception as exc:  # noqa: BLE001 - every waiting request must hear about it
-            logger.exception("scoring a batch of %d items failed", len(prompts))
-            for job in live:
-                _fail(job, exc)
+            if len(live) > 1:
+                # one job's input broke the batch: score the jobs alone so only the one at fault fails
+                logger.info("a batch of %d jobs failed (%s: %s); scoring them one by one",
+                            len(live), type(exc).__name__, exc)
+                for job in live:
+                    await self._score(loop, [job])
+                return
+            if not isinstance(exc, PrefspaceError):
+                logger.exception("scoring a job of %d items failed", len(prompts))
+            _fail(live[0], exc)
             return
         start = 0
         for job in live:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.dataset import render_prompt_text
+from ..data.dialogue import RowProblem
+from ..data.rules import check_encodable, check_response_message, check_roles
 
 __all__ = ["RequestError", "ServeConfig", "parse_get_reward", "parse_score"]
 
@@ -97,6 +99,19 @@ def _check_keys(data: dict, allowed: tuple[str, ...], endpoint: str) -> None:
         )
 
 
+def _rule(check, *args) -> Any:
+    """Apply one of ``prefspace.data.rules``' checks (the rules data files follow); 422 on a problem."""
+    try:
+        return check(*args)
+    except RowProblem as problem:
+        raise RequestError(422, problem.message) from None
+
+
+def _text(value: str, field: str) -> str:
+    """A string that can be encoded (no lone UTF-16 surrogate such as ``"\\ud800"``), else 422."""
+    return _rule(check_encodable, value, f"'{field}'")
+
+
 def _string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[str]:
     if isinstance(value, str) and allow_scalar:
         value = [value]
@@ -105,6 +120,7 @@ def _string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[s
     for i, v in enumerate(value):
         if not isinstance(v, str):
             raise RequestError(422, f"'{field}[{i}]' must be a string; got {type(v).__name__}.")
+        _text(v, f"{field}[{i}]")
     return value
 
 
@@ -114,12 +130,13 @@ def _messages(value: Any, field: str) -> list[dict]:
     for j, m in enumerate(value):
         if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
             raise RequestError(422, f"'{field}[{j}]' must be a message {{'role': str, 'content': str}}; got {m!r:.80}.")
-    return [{"role": m["role"], "content": m["content"]} for m in value]
+        _text(m["content"], f"{field}[{j}].content")
+    return _rule(check_roles, [{"role": m["role"], "content": m["content"]} for m in value], f"'{field}'")
 
 
 def _prompt(value: Any, field: str) -> str | list[dict]:
     if isinstance(value, str):
-        return value
+        return _text(value, field)
     if isinstance(value, list):
         return _messages(value, field)
     raise RequestError(422, f"'{field}' must be a string or a list of messages; got {type(value).__name__}.")
@@ -128,9 +145,11 @@ def _prompt(value: Any, field: str) -> str | list[dict]:
 def _response(value: Any, field: str) -> str:
     """A response: a string, or TRL's conversational completion ``[{"role": "assistant", ...}]``."""
     if isinstance(value, str):
-        return value
+        return _text(value, field)
     if isinstance(value, list):
         msgs = _messages(value, field)
+        for j, m in enumerate(msgs):
+            _rule(check_response_message, m, f"'{field}[{j}]'")
         return "".join(m["content"] for m in msgs)
     raise RequestError(422, f"'{field}' must be a string or a list of assistant messages; got {type(value).__name__}.")
 
@@ -247,7 +266,7 @@ def parse_score(data: dict, config: ServeConfig) -> ScoreRequest:
         prompts, responses = [], []
         for i, conv in enumerate(convs):
             msgs = _messages(conv, f"messages[{i}]")
-            if msgs[-1]["role"] != "assistant" or len(msgs) < 2:
+            if msgs[-1]["role"] != "assistant" or len(msgs) < 2:  # the rule of prefspace.data.rules, and a prompt
                 raise RequestError(
                     422,
                     f"'messages[{i}]' must end with the assistant response to score, after at least one prompt "

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._jsonsafe import json_number
 from ..data.dataset import canonical_prompt
+from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import read_responses
 from ..exceptions import ConfigError, DataError
 
@@ -81,6 +82,7 @@ def read_candidates(
     response_key: str = "response",
     group_key: str | None = None,
     join_key: str = "prompt_id",
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> Candidates:
     """Read candidate rows (any file ``prefspace.data.read_responses`` reads).
 
@@ -89,7 +91,9 @@ def read_candidates(
     under ``response_key + "s"``. With ``prompts_path``, rows carry ``join_key`` instead and the
     prompt text comes from that file (the ``alpaca_bon`` layout). Rows are grouped by
     ``group_key`` when given, else by ``join_key`` when the rows have it, else by the prompt
-    itself; a group id must name one prompt.
+    itself; a group id must name one prompt. Prompts and responses follow
+    :mod:`prefspace.data.rules` (encodable text, roles, at most ``max_text_chars`` characters);
+    a score column, when present, holds finite numbers.
 
     Example
     -------
@@ -104,7 +108,7 @@ def read_candidates(
         )
     sr = read_responses(
         path, prompts=prompts_path, join_key=group_key or join_key, prompt_key=prompt_key_name,
-        response_key=response_key, keep_records=True,
+        response_key=response_key, keep_records=True, max_text_chars=max_text_chars,
     )
     if sr.info["columns"]["join"] is None and group_key is not None:
         raise DataError(f"{sr.source}: no column {group_key!r} for --group-key.")

@@ -1,0 +1,54 @@
+"""The labeling studio: active labeling with people in the loop.
+
+``prefspace label POOL --db labels.sqlite`` serves one page where annotators compare two
+responses; the loop refits the reward head on every label in the background and chooses the
+next batch with an active-labeling strategy. Pieces:
+
+    LabelStore          the SQLite (WAL) database, one row per judgment  (storage.py)
+    LabelPool           candidate responses, feature rows, candidate pairs (pool.py)
+    Studio              leases, judgments, background refit and selection (loop.py)
+    create_studio_app   the FastAPI app and its page                      (app.py)
+    StudioServer        uvicorn on a pre-bound socket, in a thread        (server.py)
+    simulate_annotators Bradley-Terry annotators over the HTTP API        (simulate.py)
+    export_trl, export_label_studio, import_label_studio                  (export.py)
+
+See docs/labeling.md.
+"""
+
+from .app import create_studio_app, is_loopback
+from .build import build_studio, make_head
+from .export import export_label_studio, export_trl, import_label_studio, label_studio_config
+from .loop import PairClosedError, Studio, StudioConfig
+from .metrics import agreement, cross_validated_accuracy
+from .pool import LabelPool, load_label_pool, pool_features, read_pool
+from .server import StudioServer, bind_socket, run_studio_server
+from .simulate import loop_report, simulate_annotators
+from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
+
+__all__ = [
+    "DuplicateJudgmentError",
+    "LabelPool",
+    "LabelStore",
+    "PairClosedError",
+    "Studio",
+    "StudioConfig",
+    "StudioServer",
+    "UnknownPairError",
+    "agreement",
+    "bind_socket",
+    "build_studio",
+    "create_studio_app",
+    "cross_validated_accuracy",
+    "export_label_studio",
+    "export_trl",
+    "import_label_studio",
+    "is_loopback",
+    "label_studio_config",
+    "load_label_pool",
+    "loop_report",
+    "make_head",
+    "pool_features",
+    "read_pool",
+    "run_studio_server",
+    "simulate_annotators",
+]

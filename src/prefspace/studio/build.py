@@ -1,0 +1,86 @@
+"""Assembling a studio from what ``prefspace label`` is given: a pool, a database, optionally a
+model, an encoder or precomputed features."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from ..embed import get_encoder
+from ..exceptions import ConfigError, ShapeError
+from ..models import get_head, load_model, load_model_encoder
+from .loop import Studio, StudioConfig
+from .pool import load_label_pool, pool_features, read_pool
+from .storage import LabelStore
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_studio", "make_head"]
+
+
+def make_head(name: str, seed: int = 0):
+    """An unfitted head from ``prefspace.models.HEADS`` by name, seeded where it takes a seed."""
+    head = get_head(name)
+    if "random_state" in head.get_params():
+        head.set_params(random_state=seed)
+    return head
+
+
+def build_studio(
+    pool: str | os.PathLike,
+    db: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    head: str | None = None,
+    encoder: str | None = None,
+    features: Any = None,
+    prompt_features: Any = None,
+    cache: str | os.PathLike | None = None,
+    prompts: str | os.PathLike | None = None,
+    prompt_key: str = "prompt",
+    response_key: str = "response",
+    id_key: str | None = None,
+    join_key: str = "prompt_id",
+    score_key: str | None = None,
+    cross_prompt: bool = False,
+    max_candidates: int | None = 1_000_000,
+    save_model_to: str | os.PathLike | None = None,
+    config: StudioConfig | None = None,
+    on_refit: Any = None,
+) -> Studio:
+    """Read the pool, get its features, open the database and return the (not yet started) Studio.
+
+    Features come from ``features`` (and ``prompt_features``) when given; otherwise the pool is
+    embedded, through the embedding cache ``cache`` (None: no cache), with ``model``'s own
+    encoder, or ``encoder`` (a ``get_encoder`` name; default all-MiniLM-L6-v2). ``head`` names the head refitted on the
+    labels (default ``bt-linear``; with ``model``, the model's own class and settings).
+    ``score_key`` names the simulated annotator's column (every response must have it).
+    """
+    config = (config or StudioConfig()).check()
+    candidates = read_pool(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key, id_key=id_key,
+                           join_key=join_key, score_key=score_key)
+    enc = fitted = None
+    if model is not None:
+        if encoder is not None:
+            raise ConfigError("--encoder and --model cannot be combined: the pool is embedded with the model's own "
+                              "encoder.")
+        if features is None:
+            enc = load_model_encoder(model)
+            fitted = load_model(model, enc)
+        else:
+            fitted = load_model(model)
+    elif features is None:
+        enc = get_encoder(encoder) if encoder else get_encoder()
+    E = pool_features(candidates, features=features, prompt_features=prompt_features, encoder=enc, cache=cache)
+    if fitted is not None and E.shape[1] != fitted.n_features_in_:
+        raise ShapeError(
+            f"the pool's feature rows have dimension {E.shape[1]} but the model {model} was trained on dimension "
+            f"{fitted.n_features_in_}; use the features (or the encoder) the model was trained with."
+        )
+    label_pool = load_label_pool(candidates, E, kind="cross" if cross_prompt else "within",
+                                 max_candidates=max_candidates, seed=config.seed)
+    head_est = make_head(head, config.seed) if head is not None else None
+    store = LabelStore(db)
+    return Studio(store, label_pool, head=head_est, model=fitted, config=config, encoder=enc, save_to=save_model_to,
+                  model_source=None if model is None else str(model), on_refit=on_refit)

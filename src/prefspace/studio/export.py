@@ -1,0 +1,353 @@
+"""Labels out of (and into) the label database.
+
+- :func:`export_trl`: TRL preference pairs (``prompt``/``chosen``/``rejected``; conversational
+  when the prompt is a list of messages), ties dropped, written both ways, or flagged;
+- :func:`export_label_studio` / :func:`label_studio_config`: the pairs as Label Studio tasks
+  for its pairwise-comparison interface (the ``Pairwise`` tag, plus a ``Tie`` choice and a
+  reason box), with the judgments already made as annotations if asked;
+- :func:`import_label_studio`: Label Studio's JSON export back into the database as
+  judgments, so a team can label in Label Studio and use prefspace for the selection alone.
+
+Writes are atomic (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from .._atomic import atomic_path
+from ..data.dataset import render_prompt_text
+from ..exceptions import ConfigError, DataError
+from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["export_trl", "export_label_studio", "label_studio_config", "import_label_studio", "TIES", "AGGREGATES"]
+
+TIES = ("drop", "both", "flag")
+AGGREGATES = ("majority", "all")
+
+# names of the controls in the Label Studio interface prefspace writes
+LS_PAIRWISE = "comparison"
+LS_TIE = "tie"
+LS_REASON = "reason"
+
+
+def _write_lines(path: str | os.PathLike, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _outcome(labels: list[str]) -> str | None:
+    """Majority between A and B over non-skip labels; an even split, or ties only, is a tie."""
+    votes = Counter(label for label in labels if label != "skip")
+    if not votes:
+        return None
+    if votes["a"] > votes["b"]:
+        return "a"
+    if votes["b"] > votes["a"]:
+        return "b"
+    return "tie"
+
+
+def _trl_row(pair: dict, first_wins: bool) -> dict:
+    win, lose = ("response_a", "response_b") if first_wins else ("response_b", "response_a")
+    prompt_w = pair["prompt"] if first_wins or pair["prompt_b"] is None else pair["prompt_b"]
+    prompt_l = pair["prompt_b"] if first_wins and pair["prompt_b"] is not None else pair["prompt"]
+    if pair["prompt_b"] is not None:
+        # cross-prompt pair: no shared prompt, so TRL's implicit-prompt conversational format
+        def conv(prompt, text):
+            msgs = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+            return [*msgs, {"role": "assistant", "content": text}]
+
+        return {"chosen": conv(prompt_w, pair[win]), "rejected": conv(prompt_l, pair[lose])}
+    if isinstance(pair["prompt"], list):
+        return {"prompt": pair["prompt"], "chosen": [{"role": "assistant", "content": pair[win]}],
+                "rejected": [{"role": "assistant", "content": pair[lose]}]}
+    return {"prompt": pair["prompt"], "chosen": pair[win], "rejected": pair[lose]}
+
+
+def export_trl(db: str | os.PathLike | LabelStore, out: str | os.PathLike, *, ties: str = "drop",
+               aggregate: str = "majority") -> dict:
+    """Write the labelled pairs of ``db`` as TRL preference pairs (JSON lines) to ``out``.
+
+    Parameters
+    ----------
+    db : a label database path or an open LabelStore
+    out : the .jsonl file to write
+    ties : what to do with pairs judged a tie: ``"drop"`` them, write them ``"both"`` ways (A
+        over B and B over A, which cancel out in a Bradley-Terry loss), or ``"flag"`` them
+        (written once, A as chosen, with ``"tie": true``; filter them yourself)
+    aggregate : ``"majority"``: one row per pair, the majority between A and B of its judgments
+        (an even split is a tie); ``"all"``: one row per judgment
+
+    Returns
+    -------
+    ``{"rows", "pairs", "ties", "skipped_ties", "judgments"}`` counts. Each row also carries
+    ``pair_id``. A prompt given as messages gives TRL's conversational format; a cross-prompt
+    pair, which has no shared prompt, is written as two full conversations (implicit prompt).
+
+    Example
+    -------
+    >>> export_trl("labels.sqlite", "pairs.jsonl")             # doctest: +SKIP
+    {'rows': 41, 'pairs': 41, 'ties': 3, 'skipped_ties': 3, 'judgments': 46}
+    """
+    if ties not in TIES:
+        raise ConfigError(f"ties must be one of {', '.join(TIES)}; got {ties!r}.")
+    if aggregate not in AGGREGATES:
+        raise ConfigError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {aggregate!r}.")
+    store = db if isinstance(db, LabelStore) else LabelStore(db, readonly=True)
+    try:
+        pairs = {p["pair_id"]: p for p in store.pairs()}
+        judgments = store.judgments()
+    finally:
+        if store is not db:
+            store.close()
+    by_pair: dict[str, list[str]] = defaultdict(list)
+    for j in judgments:
+        by_pair[j["pair_id"]].append(j["label"])
+    outcomes: list[tuple[str, str]] = []  # (pair_id, outcome)
+    for pid in pairs:  # batch, rank order
+        labels = by_pair.get(pid, [])
+        if aggregate == "majority":
+            o = _outcome(labels)
+            if o is not None:
+                outcomes.append((pid, o))
+        else:
+            outcomes += [(pid, label) for label in labels if label != "skip"]
+    rows, n_ties, dropped = [], 0, 0
+    for pid, o in outcomes:
+        pair = pairs[pid]
+        if o in ("a", "b"):
+            rows.append({**_trl_row(pair, o == "a"), "pair_id": pid})
+            continue
+        n_ties += 1
+        if ties == "drop":
+            dropped += 1
+        elif ties == "both":
+            rows.append({**_trl_row(pair, True), "pair_id": pid})
+            rows.append({**_trl_row(pair, False), "pair_id": pid})
+        else:
+            rows.append({**_trl_row(pair, True), "pair_id": pid, "tie": True})
+    _write_lines(out, rows)
+    stats = {"rows": len(rows), "pairs": len({pid for pid, _ in outcomes}), "ties": n_ties, "skipped_ties": dropped,
+             "judgments": len(judgments)}
+    logger.info("exported %s to %s", stats, out)
+    return stats
+
+
+# ------------------------------------------------------------------------------ Label Studio
+def label_studio_config(header: str = "Which response is better?") -> str:
+    """The Label Studio labeling interface for prefspace's tasks (pairwise comparison of
+    ``$response_a`` and ``$response_b`` under ``$prompt``, a Tie choice and a reason box)."""
+    return f"""<View>
+  <Header value={quoteattr(header)}/>
+  <Text name="prompt" value="$prompt"/>
+  <Pairwise name="{LS_PAIRWISE}" toName="response_a,response_b"/>
+  <View style="display: flex; gap: 1em;">
+    <View style="flex: 1;"><Header value="A"/><Text name="response_a" value="$response_a"/></View>
+    <View style="flex: 1;"><Header value="B"/><Text name="response_b" value="$response_b"/></View>
+  </View>
+  <Choices name="{LS_TIE}" toName="prompt" choice="single" showInline="true">
+    <Choice value="Tie"/>
+  </Choices>
+  <TextArea name="{LS_REASON}" toName="prompt" placeholder="Reason (optional)" maxSubmissions="1"/>
+</View>
+"""
+
+
+def _prompt_text(prompt: Any) -> str:
+    return render_prompt_text(prompt)
+
+
+def _ls_result(label: str, reason: str | None) -> list[dict]:
+    out = []
+    if label in ("a", "b"):
+        out.append({"from_name": LS_PAIRWISE, "to_name": "response_a,response_b", "type": "pairwise",
+                    "value": {"selected": "left" if label == "a" else "right"}})
+    elif label == "tie":
+        out.append({"from_name": LS_TIE, "to_name": "prompt", "type": "choices", "value": {"choices": ["Tie"]}})
+    if reason:
+        out.append({"from_name": LS_REASON, "to_name": "prompt", "type": "textarea", "value": {"text": [reason]}})
+    return out
+
+
+def export_label_studio(db: str | os.PathLike | LabelStore, out: str | os.PathLike, *, pending: bool = False,
+                        with_annotations: bool = True, config_out: str | os.PathLike | None = None) -> dict:
+    """Write the pairs of ``db`` as Label Studio tasks (one JSON list) to ``out``.
+
+    Parameters
+    ----------
+    pending : only pairs nobody has judged yet (the open batch, to label in Label Studio)
+    with_annotations : include the judgments already made as annotations (``completed_by``
+        is the annotator name; ``was_cancelled`` marks a skip)
+    config_out : also write the labeling interface (:func:`label_studio_config`) there
+
+    Each task's ``data`` has ``prompt`` (messages rendered as text), ``response_a``,
+    ``response_b``, ``pair_id``, ``id_a``, ``id_b``, ``batch``, ``strategy``,
+    ``model_version`` (and ``prompt_b`` for a cross-prompt pair).
+    """
+    store = db if isinstance(db, LabelStore) else LabelStore(db, readonly=True)
+    try:
+        pairs = store.pairs()
+        judgments = store.judgments()
+    finally:
+        if store is not db:
+            store.close()
+    by_pair: dict[str, list[dict]] = defaultdict(list)
+    for j in judgments:
+        by_pair[j["pair_id"]].append(j)
+    tasks = []
+    for p in pairs:
+        done = by_pair.get(p["pair_id"], [])
+        if pending and done:
+            continue
+        data = {"prompt": _prompt_text(p["prompt"]), "response_a": p["response_a"], "response_b": p["response_b"],
+                "pair_id": p["pair_id"], "id_a": p["id_a"], "id_b": p["id_b"], "batch": p["batch"],
+                "strategy": p["strategy"], "model_version": p["model_version"]}
+        if p["prompt_b"] is not None:
+            data["prompt_b"] = _prompt_text(p["prompt_b"])
+        task: dict = {"data": data}
+        if with_annotations and done:
+            task["annotations"] = [{
+                "completed_by": j["annotator"],
+                "was_cancelled": j["label"] == "skip",
+                "created_at": _dt.datetime.fromtimestamp(j["created_at"], _dt.timezone.utc).isoformat(),
+                "lead_time": j["seconds"],
+                "result": _ls_result(j["label"], j["reason"]),
+            } for j in done]
+        tasks.append(task)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    if config_out is not None:
+        with atomic_path(config_out) as tmp:
+            tmp.write_text(label_studio_config(), encoding="utf-8")
+    return {"tasks": len(tasks), "annotations": sum(len(t.get("annotations", [])) for t in tasks)}
+
+
+def _annotator_name(completed_by: Any) -> str:
+    if isinstance(completed_by, dict):
+        for key in ("email", "username", "id"):
+            if completed_by.get(key) not in (None, ""):
+                return f"label-studio:{completed_by[key]}"
+    if completed_by in (None, ""):
+        return "label-studio"
+    return f"label-studio:{completed_by}" if isinstance(completed_by, int) else str(completed_by)
+
+
+def _judgment_from_annotation(ann: dict, where: str) -> tuple[str, str | None] | None:
+    """``(label, reason)`` of one Label Studio annotation, or None when it holds no judgment."""
+    if not isinstance(ann, dict):
+        raise DataError(f"{where}: an annotation must be a JSON object; got {type(ann).__name__}.")
+    result = ann.get("result") or []
+    if not isinstance(result, list):
+        raise DataError(f"{where}: 'result' must be a list.")
+    picked, tie, reason = None, False, None
+    for r in result:
+        if not isinstance(r, dict):
+            continue
+        kind, value = r.get("type"), r.get("value") or {}
+        if kind == "pairwise":
+            sel = value.get("selected")
+            if sel not in ("left", "right"):
+                raise DataError(f"{where}: pairwise selection {sel!r}; expected 'left' or 'right'.")
+            picked = "a" if sel == "left" else "b"
+        elif kind == "choices" and any(str(c).lower() == "tie" for c in value.get("choices", [])):
+            tie = True
+        elif kind == "textarea":
+            texts = value.get("text") or []
+            reason = "\n".join(str(t) for t in texts).strip() or None
+    if ann.get("was_cancelled"):
+        return "skip", reason
+    if picked and tie:
+        raise DataError(f"{where}: the annotation both picks a side and says Tie; fix it in Label Studio "
+                        "(or remove the task from the file) and import again.")
+    if picked:
+        return picked, reason
+    if tie:
+        return "tie", reason
+    return None
+
+
+def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.PathLike, *,
+                        on_unknown: str = "error") -> dict:
+    """Add the annotations of a Label Studio JSON export to the label database.
+
+    The tasks must be ones prefspace wrote (their ``data`` has ``pair_id``, or ``id_a`` and
+    ``id_b``). A pairwise ``left`` is label ``a``, ``right`` is ``b``, the ``Tie`` choice is a
+    tie, a cancelled (skipped) annotation is a skip and a text area is the reason. The
+    annotator is ``completed_by`` (its email when exported with user details). Importing the
+    same file twice adds nothing the second time. Stop the studio first: a running studio
+    does not see judgments written by another process until it restarts.
+
+    Parameters
+    ----------
+    on_unknown : ``"error"`` (default) for a task whose pair is not in the database, or
+        ``"skip"`` it (counted)
+
+    Returns
+    -------
+    ``{"tasks", "added", "already", "empty", "unknown"}`` counts.
+    """
+    if on_unknown not in ("error", "skip"):
+        raise ConfigError(f"on_unknown must be 'error' or 'skip'; got {on_unknown!r}.")
+    path = Path(source)
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a Label Studio JSON export ({exc}). Export the project as 'JSON'.") from None
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise DataError(f"{path}: expected a JSON list of tasks (Label Studio's 'JSON' export).")
+    store = db if isinstance(db, LabelStore) else LabelStore(db)
+    ids_to_pair = {(p["id_a"], p["id_b"]): p["pair_id"] for p in store.pairs()}
+    stats = Counter()
+    try:
+        for t_index, task in enumerate(tasks):
+            where = f"{path}: task {t_index}"
+            if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+                raise DataError(f"{where}: a task must be an object with a 'data' object.")
+            data = task["data"]
+            stats["tasks"] += 1
+            pair_id = data.get("pair_id")
+            if pair_id is None and "id_a" in data and "id_b" in data:
+                pair_id = ids_to_pair.get((str(data["id_a"]), str(data["id_b"])))
+            if pair_id is None or store.pair(str(pair_id)) is None:
+                if on_unknown == "skip":
+                    stats["unknown"] += 1
+                    continue
+                raise DataError(
+                    f"{where}: pair {pair_id!r} is not in {store.path.name}. Import only tasks exported from this "
+                    "database (`prefspace label export DB --format label-studio`), or pass --on-unknown skip."
+                )
+            for a_index, ann in enumerate(task.get("annotations") or []):
+                got = _judgment_from_annotation(ann, f"{where}, annotation {a_index}")
+                if got is None:
+                    stats["empty"] += 1
+                    continue
+                label, reason = got
+                seconds = ann.get("lead_time")
+                try:
+                    store.add_judgment(str(pair_id), _annotator_name(ann.get("completed_by")), label, reason=reason,
+                                       seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
+                                       source="label-studio")
+                    stats["added"] += 1
+                except DuplicateJudgmentError:
+                    stats["already"] += 1
+                except UnknownPairError:  # pragma: no cover - checked above
+                    stats["unknown"] += 1
+    finally:
+        if store is not db:
+            store.close()
+    return {k: int(stats[k]) for k in ("tasks", "added", "already", "empty", "unknown")}

@@ -1,0 +1,126 @@
+"""What the studio reports about its labels: the model's cross-validated accuracy on them, and
+how much annotators agree.
+
+- :func:`cross_validated_accuracy`: k-fold pairwise accuracy of a head trained the way the
+  loop trains it, folds grouped by prompt when there are enough prompts (so a prompt's pairs
+  are never on both sides), with a percentile-bootstrap interval over the held-out pairs;
+- :func:`agreement`: over pairs judged by two or more annotators (skips left out), the share
+  of agreeing annotator pairs and Krippendorff's alpha for nominal labels (``a``/``b``/``tie``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Iterable
+
+import numpy as np
+from sklearn.base import clone
+
+from ..evaluate.metrics import bootstrap_interval
+
+
+def _with_seed(estimator, seed: int):
+    est = clone(estimator)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=seed)
+    return est
+
+
+def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, folds: int = 5, min_pairs: int = 8,
+                             seed: int = 0) -> dict | None:
+    """Held-out pairwise accuracy of ``estimator`` (cloned per fold) on pairs ``X`` (winner first).
+
+    Parameters
+    ----------
+    estimator : an unfitted reward head
+    X : float32 ``(n, 2, D)``, ``X[:, 0]`` the preferred response
+    groups : ``(n,)`` prompt of each pair; folds keep a prompt's pairs together when there
+        are at least ``folds`` prompts, otherwise pairs are split at random
+    folds : number of folds (fewer when there are fewer pairs)
+    min_pairs : below this many pairs, return None (too few to say anything)
+
+    Returns
+    -------
+    ``{"accuracy", "ci_low", "ci_high", "n_pairs", "folds", "grouped"}`` or None. Ties of the
+    two rewards count as wrong.
+
+    Example
+    -------
+    >>> from prefspace.models import BradleyTerryLinear
+    >>> rng = np.random.default_rng(0); w = rng.normal(size=4)
+    >>> E = rng.normal(size=(60, 2, 4)); X = np.where((E @ w)[:, :1, None] > (E @ w)[:, 1:, None], E, E[:, ::-1])
+    >>> cross_validated_accuracy(BradleyTerryLinear(), X.astype("float32"), np.arange(60) % 6)["accuracy"] > 0.8
+    True
+    """
+    from sklearn.model_selection import GroupKFold, KFold
+
+    n = len(X)
+    if n < max(int(min_pairs), 2):
+        return None
+    groups = np.asarray(groups)
+    n_groups = np.unique(groups).size
+    k = min(int(folds), n)
+    if n_groups >= k >= 2:
+        splitter, grouped = GroupKFold(n_splits=k), True
+        splits = splitter.split(X, groups=groups)
+    else:
+        splitter, grouped = KFold(n_splits=k, shuffle=True, random_state=seed), False
+        splits = splitter.split(X)
+    correct = np.zeros(n, dtype=np.float64)
+    for fold, (train, test) in enumerate(splits):
+        model = _with_seed(estimator, seed + fold).fit(X[train])
+        r0 = np.asarray(model.predict(X[test, 0]), dtype=np.float64)
+        r1 = np.asarray(model.predict(X[test, 1]), dtype=np.float64)
+        correct[test] = (r0 > r1).astype(np.float64)
+    low, high = bootstrap_interval(correct, n_boot=1000, level=0.95, random_state=seed)
+    return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n_pairs": int(n), "folds": int(k),
+            "grouped": grouped}
+
+
+def agreement(judgments: Iterable[dict]) -> dict:
+    """Inter-annotator agreement over pairs with at least two non-skip judgments.
+
+    Parameters
+    ----------
+    judgments : dicts with ``pair_id``, ``annotator`` and ``label``
+
+    Returns
+    -------
+    ``{"pairs": number of pairs judged by >= 2 annotators, "judgments": judgments on them,
+    "percent": share of agreeing annotator pairs (None without any), "alpha": Krippendorff's
+    alpha, nominal (None when undefined: no such pairs, or one label used throughout)}``
+
+    Example
+    -------
+    >>> agreement([{"pair_id": "p", "annotator": "x", "label": "a"}, {"pair_id": "p", "annotator": "y", "label": "a"},
+    ...            {"pair_id": "q", "annotator": "x", "label": "a"}, {"pair_id": "q", "annotator": "y", "label": "b"}])
+    {'pairs': 2, 'judgments': 4, 'percent': 0.5, 'alpha': 0.0}
+    """
+    units: dict[str, list[str]] = defaultdict(list)
+    for j in judgments:
+        if j["label"] != "skip":
+            units[j["pair_id"]].append(j["label"])
+    units = {k: v for k, v in units.items() if len(v) >= 2}
+    if not units:
+        return {"pairs": 0, "judgments": 0, "percent": None, "alpha": None}
+    agree_share = []
+    coincidence: Counter = Counter()
+    for values in units.values():
+        m = len(values)
+        counts = Counter(values)
+        same = sum(c * (c - 1) for c in counts.values())
+        agree_share.append(same / (m * (m - 1)))
+        for c in counts:
+            for d in counts:
+                pairs = counts[c] * (counts[d] - (1 if c == d else 0))
+                if pairs:
+                    coincidence[(c, d)] += pairs / (m - 1)
+    totals: Counter = Counter()
+    for (c, _), v in coincidence.items():
+        totals[c] += v
+    n = sum(totals.values())
+    observed = sum(v for (c, d), v in coincidence.items() if c != d)
+    expected = sum(totals[c] * totals[d] for c in totals for d in totals if c != d)
+    alpha = None if expected == 0 else float(1.0 - (n - 1) * observed / expected)
+    return {"pairs": len(units), "judgments": int(sum(len(v) for v in units.values())),
+            "percent": float(np.mean(agree_share)), "alpha": alpha}

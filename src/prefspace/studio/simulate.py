@@ -1,0 +1,198 @@
+"""Headless mode: simulated annotators labelling through the studio's own HTTP API.
+
+Each simulated annotator is an HTTP client doing what the page does (``GET /api/session``, then
+``POST /api/next`` and ``POST /api/judgments`` in a loop) and answering like a Bradley-Terry
+annotator on a score column: it prefers A with probability ``sigmoid(beta * (u(A) - u(B)))``,
+``u`` the (optionally logit-transformed) score. It stops when the studio says ``finished``
+(``rounds`` batches done, or the pool used up).
+
+:func:`loop_report` turns the database into the per-batch figures the benchmark reports:
+selection latency, refit and cross-validation latency, cross-validated accuracy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from ..evaluate.simulate import transform_scores
+from ..exceptions import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["simulate_annotators", "loop_report"]
+
+
+def _client(url: str, token: str | None, timeout_s: float):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    client = httpx.Client(base_url=url, headers=headers, timeout=timeout_s)
+    r = client.get("/api/session")
+    if r.status_code != 200:
+        client.close()
+        raise ConfigError(f"{url}/api/session answered {r.status_code}: {r.text[:200]}")
+    client.headers["X-CSRF-Token"] = r.json()["csrf"]
+    return client
+
+
+def simulate_annotators(
+    url: str,
+    scores: dict[str, float],
+    *,
+    annotators: int = 1,
+    beta: float = 1.0,
+    transform: str | None = None,
+    eps: float = 1e-4,
+    seed: int = 0,
+    token: str | None = None,
+    idle_timeout_s: float = 600.0,
+    request_timeout_s: float = 120.0,
+    max_labels: int = 10_000_000,
+) -> dict:
+    """Label through ``url``'s API until the studio finishes; return throughput figures.
+
+    Parameters
+    ----------
+    url : the studio's base URL (``http://127.0.0.1:PORT``)
+    scores : response id -> score (the ``--simulate`` column)
+    annotators : simulated annotators labelling at once (threads named ``sim-1``, ...)
+    beta, transform, eps : the Bradley-Terry annotator: ``transform`` ``None`` or ``"logit"``
+        (scores in [0, 1], clipped to [eps, 1 - eps])
+    seed : the annotators' random draws (annotator i uses ``[seed, i]``)
+    token : the studio's access token, if it has one
+    idle_timeout_s : give up when no pair comes for this long (a stuck studio)
+    max_labels : stop after this many judgments in all (a bound on the loop)
+
+    Returns
+    -------
+    ``{"labels", "seconds", "label_seconds", "labels_per_minute", "wait_seconds",
+    "per_annotator"}``: ``label_seconds`` is the time spent in the two requests of each label
+    (summed over annotators), ``labels_per_minute`` is labels / label time across annotators
+    (what the server sustains), ``wait_seconds`` the time the server held ``/api/next`` open
+    waiting for a pair (refits, or pairs held by others), which is not counted as label time.
+    """
+    if annotators < 1:
+        raise ConfigError(f"annotators must be >= 1; got {annotators}.")
+    ids = list(scores)
+    values = np.asarray([scores[i] for i in ids], dtype=np.float64)
+    if not np.isfinite(values).all():
+        bad = ids[int(np.flatnonzero(~np.isfinite(values))[0])]
+        raise DataError(f"the simulated annotator's score of response {bad!r} is missing or not finite.")
+    utility = dict(zip(ids, transform_scores(values, transform, eps=eps).tolist()))
+    results: list[dict] = [{} for _ in range(annotators)]
+    errors: list[BaseException] = []
+    budget = {"left": int(max_labels)}
+    budget_lock = threading.Lock()
+
+    def run(i: int) -> None:
+        name = f"sim-{i + 1}"
+        rng = np.random.default_rng([int(seed), i])
+        labels = 0
+        label_s = wait_s = 0.0
+        t_start = time.perf_counter()
+        client = _client(url, token, request_timeout_s)
+        try:
+            idle_since = time.monotonic()
+            while True:
+                with budget_lock:
+                    if budget["left"] <= 0:
+                        break
+                t0 = time.perf_counter()
+                r = client.post("/api/next", json={"annotator": name, "wait_s": 10})
+                if r.status_code != 200:
+                    raise RuntimeError(f"/api/next answered {r.status_code}: {r.text[:300]}")
+                body = r.json()
+                waited = float(body.get("waited_s") or 0.0)
+                wait_s += waited
+                if body["status"] == "finished":
+                    break
+                if body["status"] != "ok":
+                    if time.monotonic() - idle_since > idle_timeout_s:
+                        raise RuntimeError(f"no pair for {idle_timeout_s:.0f} s (status {body['status']!r}, "
+                                           f"error {body.get('error')!r})")
+                    continue
+                pair = body["pair"]
+                ua, ub = utility[pair["id_a"]], utility[pair["id_b"]]
+                p_a = 0.5 * (1.0 + np.tanh(0.5 * beta * (ua - ub)))
+                label = "a" if rng.random() < p_a else "b"
+                r = client.post("/api/judgments", json={"annotator": name, "pair_id": pair["pair_id"], "label": label})
+                if r.status_code != 201:
+                    raise RuntimeError(f"/api/judgments answered {r.status_code}: {r.text[:300]}")
+                label_s += time.perf_counter() - t0 - waited
+                labels += 1
+                idle_since = time.monotonic()
+                with budget_lock:
+                    budget["left"] -= 1
+        finally:
+            client.close()
+        results[i] = {"annotator": name, "labels": labels, "label_seconds": label_s, "wait_seconds": wait_s,
+                      "seconds": time.perf_counter() - t_start}
+
+    def guarded(i: int) -> None:
+        try:
+            run(i)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=guarded, args=(i,), name=f"sim-{i + 1}", daemon=True) for i in range(annotators)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    seconds = time.perf_counter() - t0
+    labels = sum(r["labels"] for r in results)
+    label_seconds = sum(r["label_seconds"] for r in results)
+    return {
+        "labels": labels,
+        "seconds": seconds,
+        "label_seconds": label_seconds,
+        # each annotator's requests are sequential; they overlap across annotators
+        "labels_per_minute": 60.0 * labels / (label_seconds / annotators) if label_seconds else None,
+        "wait_seconds": sum(r["wait_seconds"] for r in results),
+        "per_annotator": results,
+    }
+
+
+def _ids_key(j: dict) -> str:
+    return j["pair_id"]
+
+
+def loop_report(store: Any) -> list[dict]:
+    """One record per batch: its selection, and the refit that followed its labels.
+
+    Keys: ``batch``, ``size``, ``strategy``, ``n_explore``, ``select_seconds``, ``chosen_by``
+    (model version), ``labels`` (after the batch), ``model_version`` (the refit on them),
+    ``fit_seconds``, ``cv_seconds``, ``cv_accuracy``, ``cv_low``, ``cv_high``.
+    """
+    batches = store.batches()
+    models = store.models()
+    judgments = store.judgments()
+    pair_batch = {p["pair_id"]: p["batch"] for p in store.pairs()}
+    labels_after: dict[int, int] = {}
+    count = 0
+    for b in batches:
+        count += sum(1 for j in judgments if pair_batch[_ids_key(j)] == b["batch"] and j["label"] in ("a", "b"))
+        labels_after[b["batch"]] = count
+    out = []
+    for b in batches:
+        n = labels_after[b["batch"]]
+        refit = next((m for m in models if m["n_labels"] == n and m["version"] > (b["model_version"] or 0)), None)
+        out.append({
+            "batch": b["batch"], "size": b["size"], "strategy": b["strategy"], "n_explore": b["n_explore"],
+            "select_seconds": b["select_seconds"], "chosen_by": b["model_version"], "labels": n,
+            "model_version": None if refit is None else refit["version"],
+            "fit_seconds": None if refit is None else refit["fit_seconds"],
+            "cv_seconds": None if refit is None else refit["cv_seconds"],
+            "cv_accuracy": None if refit is None else refit["cv_accuracy"],
+            "cv_low": None if refit is None else refit["cv_low"],
+            "cv_high": None if refit is None else refit["cv_high"],
+        })
+    return out

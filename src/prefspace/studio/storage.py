@@ -1,0 +1,346 @@
+"""The label database: SQLite in WAL mode, one row per judgment.
+
+Tables (schema version 1; ``prefspace label export`` and ``sqlite3`` both read them):
+
+- ``meta``: ``format``, ``schema``, the pool's digest and settings of the first run;
+- ``batches``: one row per batch the loop chose (strategy, model version, size, exploration
+  share, selection time);
+- ``pairs``: every pair ever shown, with its texts (so an export needs the database only),
+  the response ids, the strategy (``random``, ``d-optimal``, ``explore``, ...) and the model
+  version that chose it;
+- ``judgments``: one row per judgment: annotator, time, pair and response ids, label
+  (``a``, ``b``, ``tie`` or ``skip``), optional reason, seconds on screen, and the strategy and
+  model version that chose the pair. ``(pair_id, annotator)`` is unique;
+- ``models``: one row per refit: labels used, cross-validated accuracy with its interval,
+  fit and cross-validation time (the learning curve).
+
+Every write is one transaction committed with ``synchronous=FULL`` before the call returns,
+so a label whose write returned survives ``kill -9`` of the process (and a power cut). A
+connection is shared by the threads of one process behind a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..exceptions import ConfigError, FormatError, PrefspaceError
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "prefspace-labels"
+SCHEMA_VERSION = 1
+LABELS = ("a", "b", "tie", "skip")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch INTEGER PRIMARY KEY,
+    strategy TEXT NOT NULL,
+    model_version INTEGER,
+    size INTEGER NOT NULL,
+    n_explore INTEGER NOT NULL,
+    select_seconds REAL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pairs (
+    pair_id TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL REFERENCES batches(batch),
+    rank INTEGER NOT NULL,
+    id_a TEXT NOT NULL,
+    id_b TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    prompt_b TEXT,
+    response_a TEXT NOT NULL,
+    response_b TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    model_version INTEGER,
+    gain REAL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pairs_by_batch ON pairs (batch, rank);
+CREATE TABLE IF NOT EXISTS judgments (
+    judgment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pair_id TEXT NOT NULL REFERENCES pairs(pair_id),
+    annotator TEXT NOT NULL,
+    label TEXT NOT NULL CHECK (label IN ('a', 'b', 'tie', 'skip')),
+    reason TEXT,
+    created_at REAL NOT NULL,
+    seconds REAL,
+    id_a TEXT NOT NULL,
+    id_b TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    model_version INTEGER,
+    source TEXT NOT NULL,
+    UNIQUE (pair_id, annotator)
+);
+CREATE TABLE IF NOT EXISTS models (
+    version INTEGER PRIMARY KEY,
+    head TEXT NOT NULL,
+    n_labels INTEGER NOT NULL,
+    cv_accuracy REAL,
+    cv_low REAL,
+    cv_high REAL,
+    cv_folds INTEGER,
+    fit_seconds REAL,
+    cv_seconds REAL,
+    created_at REAL NOT NULL,
+    note TEXT
+);
+"""
+
+
+class UnknownPairError(PrefspaceError, LookupError):
+    """A judgment names a pair the database does not hold."""
+
+
+class DuplicateJudgmentError(PrefspaceError, ValueError):
+    """The annotator already judged this pair."""
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
+    return {d[0]: v for d, v in zip(cursor.description, values)}
+
+
+class LabelStore:
+    """The label database at ``path`` (created if missing).
+
+    Parameters
+    ----------
+    path : file path of the SQLite database
+    readonly : open without creating or writing (``prefspace label export``)
+
+    Example
+    -------
+    >>> store = LabelStore("labels.sqlite")                          # doctest: +SKIP
+    >>> store.counts()                                               # doctest: +SKIP
+    {'pairs': 20, 'judgments': 7, 'labels': 6, 'batches': 1, 'models': 0}
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        if readonly and not self.path.is_file():
+            raise ConfigError(f"{self.path}: no such label database.")
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise FormatError(
+                        f"{self.path}: SQLite could not switch to WAL mode (got {mode!r}); put the database on a "
+                        "local file system."
+                    )
+                self._db.execute("PRAGMA synchronous = FULL")
+                self._db.execute("PRAGMA foreign_keys = ON")
+                with self._lock:
+                    self._db.executescript(_SCHEMA)  # idempotent (IF NOT EXISTS); runs its own transaction
+            self._check_format()
+        except sqlite3.DatabaseError as exc:
+            raise FormatError(f"{self.path}: not a prefspace label database ({exc}).") from None
+
+    # ------------------------------------------------------------------ plumbing
+    def _write(self):
+        return _Transaction(self)
+
+    def _check_format(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            raise FormatError(f"{self.path}: not a prefspace label database (no meta table).")
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if not meta and not self.readonly:
+            with self._write():
+                self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                     [("format", FORMAT), ("schema", str(SCHEMA_VERSION))])
+            return
+        if meta.get("format") != FORMAT:
+            raise FormatError(f"{self.path}: not a prefspace label database (format {meta.get('format')!r}).")
+        if int(meta.get("schema", "0")) > SCHEMA_VERSION:
+            raise FormatError(
+                f"{self.path}: label database schema {meta['schema']} is newer than this prefspace understands "
+                f"({SCHEMA_VERSION}); upgrade prefspace."
+            )
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        with self._lock:
+            cur = self._db.execute(sql, tuple(params))
+            return [_row(cur, r) for r in cur.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "LabelStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LabelStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ meta
+    def meta(self) -> dict:
+        return {r["key"]: r["value"] for r in self._query("SELECT key, value FROM meta")}
+
+    def set_meta(self, **values: Any) -> None:
+        with self._write():
+            self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()],
+            )
+
+    # ------------------------------------------------------------------ batches and pairs
+    def add_batch(self, pairs: list[dict], *, strategy: str, model_version: int | None, n_explore: int = 0,
+                  select_seconds: float | None = None) -> int:
+        """Insert a batch and its pairs in one transaction; return the batch number (1, 2, ...).
+
+        Each pair dict has ``pair_id``, ``id_a``, ``id_b``, ``prompt``, ``response_a``,
+        ``response_b``, ``strategy`` and optionally ``prompt_b``, ``gain``.
+        """
+        now = time.time()
+        with self._write():
+            batch = self._db.execute("SELECT COALESCE(MAX(batch), 0) + 1 FROM batches").fetchone()[0]
+            self._db.execute(
+                "INSERT INTO batches (batch, strategy, model_version, size, n_explore, select_seconds, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (batch, strategy, model_version, len(pairs), int(n_explore), select_seconds, now),
+            )
+            self._db.executemany(
+                "INSERT INTO pairs (pair_id, batch, rank, id_a, id_b, prompt, prompt_b, response_a, response_b, "
+                "strategy, model_version, gain, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (p["pair_id"], batch, rank, p["id_a"], p["id_b"], json.dumps(p["prompt"], ensure_ascii=False),
+                     None if p.get("prompt_b") is None else json.dumps(p["prompt_b"], ensure_ascii=False),
+                     p["response_a"], p["response_b"], p["strategy"], model_version, p.get("gain"), now)
+                    for rank, p in enumerate(pairs)
+                ],
+            )
+        return int(batch)
+
+    def batches(self) -> list[dict]:
+        return self._query("SELECT * FROM batches ORDER BY batch")
+
+    def pairs(self, batch: int | None = None) -> list[dict]:
+        """Pairs (texts decoded), in batch and rank order; those of one batch if given."""
+        sql = "SELECT * FROM pairs" + (" WHERE batch = ?" if batch is not None else "") + " ORDER BY batch, rank"
+        rows = self._query(sql, () if batch is None else (batch,))
+        for r in rows:
+            r["prompt"] = json.loads(r["prompt"])
+            r["prompt_b"] = None if r["prompt_b"] is None else json.loads(r["prompt_b"])
+        return rows
+
+    def pair(self, pair_id: str) -> dict | None:
+        rows = self._query("SELECT * FROM pairs WHERE pair_id = ?", (pair_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        r["prompt"] = json.loads(r["prompt"])
+        r["prompt_b"] = None if r["prompt_b"] is None else json.loads(r["prompt_b"])
+        return r
+
+    def pair_ids(self) -> list[tuple[str, str]]:
+        """``(id_a, id_b)`` of every pair ever chosen."""
+        with self._lock:
+            return [tuple(r) for r in self._db.execute("SELECT id_a, id_b FROM pairs").fetchall()]
+
+    # ------------------------------------------------------------------ judgments
+    def add_judgment(self, pair_id: str, annotator: str, label: str, *, reason: str | None = None,
+                     seconds: float | None = None, source: str = "studio", created_at: float | None = None) -> dict:
+        """Record one judgment and commit it; return the stored row.
+
+        Raises :class:`UnknownPairError` for a pair the database does not hold,
+        :class:`DuplicateJudgmentError` when ``annotator`` already judged ``pair_id`` and
+        ``ConfigError`` for a label other than ``a``, ``b``, ``tie``, ``skip``.
+        """
+        if label not in LABELS:
+            raise ConfigError(f"label must be one of {', '.join(LABELS)}; got {label!r}.")
+        with self._write():
+            pair = self._db.execute(
+                "SELECT id_a, id_b, strategy, model_version FROM pairs WHERE pair_id = ?", (pair_id,)
+            ).fetchone()
+            if pair is None:
+                raise UnknownPairError(f"no pair {pair_id!r} in {self.path.name}.")
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO judgments (pair_id, annotator, label, reason, created_at, seconds, id_a, id_b, "
+                    "strategy, model_version, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (pair_id, annotator, label, reason, time.time() if created_at is None else float(created_at),
+                     seconds, pair[0], pair[1], pair[2], pair[3], source),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateJudgmentError(f"{annotator!r} already judged pair {pair_id!r}.") from None
+            judgment_id = cur.lastrowid
+        return self._query("SELECT * FROM judgments WHERE judgment_id = ?", (judgment_id,))[0]
+
+    def judgments(self, *, since_id: int = 0) -> list[dict]:
+        return self._query("SELECT * FROM judgments WHERE judgment_id > ? ORDER BY judgment_id", (since_id,))
+
+    # ------------------------------------------------------------------ models
+    def add_model(self, version: int, *, head: str, n_labels: int, cv: dict | None = None,
+                  fit_seconds: float | None = None, cv_seconds: float | None = None, note: str | None = None) -> None:
+        cv = cv or {}
+        with self._write():
+            self._db.execute(
+                "INSERT INTO models (version, head, n_labels, cv_accuracy, cv_low, cv_high, cv_folds, fit_seconds, "
+                "cv_seconds, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (version, head, int(n_labels), cv.get("accuracy"), cv.get("ci_low"), cv.get("ci_high"),
+                 cv.get("folds"), fit_seconds, cv_seconds, time.time(), note),
+            )
+
+    def models(self) -> list[dict]:
+        return self._query("SELECT * FROM models ORDER BY version")
+
+    # ------------------------------------------------------------------ summary
+    def counts(self) -> dict:
+        with self._lock:
+            one = lambda sql: int(self._db.execute(sql).fetchone()[0])  # noqa: E731
+            return {
+                "pairs": one("SELECT COUNT(*) FROM pairs"),
+                "judgments": one("SELECT COUNT(*) FROM judgments"),
+                "labels": one("SELECT COUNT(*) FROM judgments WHERE label != 'skip'"),
+                "batches": one("SELECT COUNT(*) FROM batches"),
+                "models": one("SELECT COUNT(*) FROM models"),
+            }
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the store's lock (``ROLLBACK`` on error)."""
+
+    def __init__(self, store: LabelStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        if self.store.readonly:
+            raise ConfigError(f"{self.store.path} was opened read-only.")
+        self.store._lock.acquire()
+        try:
+            self.store._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.store._lock.release()
+            raise
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.store._db.execute("COMMIT")
+            else:
+                self.store._db.execute("ROLLBACK")
+        finally:
+            self.store._lock.release()

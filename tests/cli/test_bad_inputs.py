@@ -1,0 +1,678 @@
+"""The bad-input corpus of issue 13: every case exits 2 with the file (and line) and the fix, never 1.
+
+Each case writes a malformed input under a temp folder and runs the real CLI entry point
+(``prefspace.cli.main``, the console script's own error mapping) in-process. The cases are
+grouped by the item of issue 13 they cover; most fail before any encoder or model loads. Items
+1 and 9 (the server) are covered by tests/serve/test_poisoned_requests.py, and the race of
+item 3 with real processes by tests/embed/test_cache_creation_race.py; here item 3 has the
+cases a user meets on the command line.
+
+Run: ``pytest -q tests/cli/test_bad_inputs.py``
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from prefspace.cli import main
+from prefspace.data.rules import MAX_TEXT_CHARS
+
+
+# ------------------------------------------------------------------------------------ helpers
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """``prefspace ARGS`` in-process through ``main``; returns (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+        sys.exit(0)  # main returns normally on success
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def jsonl(*rows) -> str:
+    """JSON lines; ``json.dumps`` writes a lone surrogate as its ``\\ud800`` escape, as real files do."""
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = {"prompt": "What is 2 + 2?", "chosen": "4", "rejected": "5"}
+GOOD2 = {"prompt": "Capital of Peru?", "chosen": "Lima", "rejected": "Quito"}
+CAND = [{"prompt": "Name a prime.", "response": "7"}, {"prompt": "Name a prime.", "response": "9"}]
+LONE = "broken emoji \ud83d here"  # a high surrogate without its low half
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@dataclass
+class Ctx:
+    """What a case builder gets: its temp folder and lazy access to the session's models."""
+
+    tmp: Path
+    request: pytest.FixtureRequest
+
+    def linear_model(self) -> Path:
+        """A copy of a small saved BradleyTerryLinear (8 features, no encoder)."""
+        return _copy(self.request.getfixturevalue("linear_dir"), self.tmp / "linear")
+
+    def lgbm_model(self) -> Path:
+        return _copy(self.request.getfixturevalue("lgbm_dir"), self.tmp / "lgbm")
+
+    def ensemble_model(self) -> Path:
+        return _copy(self.request.getfixturevalue("linear_ensemble_dir"), self.tmp / "ens")
+
+    def mlp_model(self) -> Path:
+        """A copy of the session's BradleyTerryMLP saved with the MiniLM encoder (tests/_saved_models.py)."""
+        return _copy(self.request.getfixturevalue("model_dirs")["bt"], self.tmp / "bt-mlp")
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def edit_header(model: Path, change: Callable[[dict], None]) -> Path:
+    header = json.loads((model / "model.json").read_text())
+    change(header)
+    (model / "model.json").write_text(json.dumps(header))
+    return model
+
+
+def edit_weights(model: Path, change: Callable[[dict], dict]) -> Path:
+    from safetensors.numpy import load_file, save_file
+
+    arrays = load_file(str(model / "weights.safetensors"))
+    save_file(change(dict(arrays)), str(model / "weights.safetensors"))
+    return model
+
+
+def experiment_config(tmp: Path, **extra) -> Path:
+    write(tmp / "pairs.jsonl", jsonl(GOOD, GOOD2))
+    cfg = {
+        "name": "bad", "budgets": [2], "seeds": [0],
+        "datasets": [{"name": "d", "kind": "pairs", "path": "pairs.jsonl"}],
+        "methods": [{"name": "bt", "head": "BradleyTerryLinear"}],
+    }
+    for key, value in extra.items():
+        if key.startswith("dataset_"):
+            cfg["datasets"][0][key[len("dataset_"):]] = value
+        elif key.startswith("method_"):
+            cfg["methods"][0][key[len("method_"):]] = value
+        else:
+            cfg[key] = value
+    import yaml
+
+    return write(tmp / "exp.yaml", yaml.safe_dump(cfg))
+
+
+# ------------------------------------------------------------------------------------ models
+@pytest.fixture(scope="module")
+def linear_dir(tmp_path_factory) -> Path:
+    from prefspace.models import BradleyTerryLinear, save_model
+
+    X = np.random.default_rng(0).normal(size=(60, 2, 8)).astype(np.float32)
+    return save_model(BradleyTerryLinear().fit(X), tmp_path_factory.mktemp("models") / "linear")
+
+
+@pytest.fixture(scope="module")
+def linear_ensemble_dir(tmp_path_factory) -> Path:
+    from prefspace.models import BradleyTerryLinear, RewardEnsemble, save_model
+
+    X = np.random.default_rng(1).normal(size=(60, 2, 8)).astype(np.float32)
+    ens = RewardEnsemble(BradleyTerryLinear(), n_members=2, random_state=0).fit(X)
+    return save_model(ens, tmp_path_factory.mktemp("models") / "ens")
+
+
+@pytest.fixture(scope="module")
+def lgbm_dir(tmp_path_factory) -> Path:
+    from prefspace.models import PreferenceClassifierLGBM, save_model
+
+    X = np.random.default_rng(2).normal(size=(80, 2, 8)).astype(np.float32)
+    X[:, 0, 0] += 2.0
+    model = PreferenceClassifierLGBM(n_estimators=5, early_stopping=False, random_state=0).fit(X)
+    return save_model(model, tmp_path_factory.mktemp("models") / "lgbm")
+
+
+# ------------------------------------------------------------------------------------ the corpus
+# Each case: (item of issue 13, id, builder(ctx) -> CLI args, fragments the message must hold)
+CASES: list[tuple[int, str, Callable[[Ctx], list], list[str]]] = []
+
+
+def case(item: int, name: str, *fragments: str):
+    def register(builder):
+        CASES.append((item, name, builder, list(fragments)))
+        return builder
+    return register
+
+
+# ---- item 2: lone surrogates in data files are bad rows, in every command that reads them
+@case(2, "validate-surrogate-jsonl", "pairs.jsonl:2:", "lone UTF-16 surrogate", "--on-bad-rows skip")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(GOOD, {**GOOD2, "chosen": LONE}))]
+
+
+@case(2, "validate-surrogate-json-file", "pairs.json: row 2:", "'prompt'", "lone UTF-16 surrogate")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.json", json.dumps([GOOD, {**GOOD2, "prompt": LONE}]))]
+
+
+@case(2, "validate-surrogate-in-message", "pairs.jsonl:1:", "'chosen'[0]['content']", "lone UTF-16 surrogate")
+def _(c):
+    row = {"prompt": "q", "chosen": [{"role": "assistant", "content": LONE}], "rejected": [{"role": "assistant", "content": "b"}]}
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(row))]
+
+
+@case(2, "embed-surrogate", "pairs.jsonl:1:", "lone UTF-16 surrogate")
+def _(c):
+    return ["embed", write(c.tmp / "pairs.jsonl", jsonl({**GOOD, "prompt": LONE})), "--cache", c.tmp / "cache"]
+
+
+@case(2, "select-surrogate", "pool.jsonl:2:", "'response'", "lone UTF-16 surrogate")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl(CAND[0], {**CAND[1], "response": LONE}))
+    return ["select", c.linear_model(), pool, "--out", c.tmp / "out.jsonl", "--budget", "1"]
+
+
+@case(2, "rerank-surrogate", "cands.jsonl:1:", "'prompt'", "lone UTF-16 surrogate")
+def _(c):
+    cands = write(c.tmp / "cands.jsonl", jsonl({**CAND[0], "prompt": LONE}, CAND[1]))
+    return ["rerank", c.linear_model(), cands, "--out", c.tmp / "best.jsonl"]
+
+
+@case(2, "score-rows-surrogate", "rows.jsonl:2:", "'response'", "lone UTF-16 surrogate")
+def _(c):
+    rows = write(c.tmp / "rows.jsonl", jsonl(CAND[0], {**CAND[1], "response": LONE}))
+    return ["score", c.linear_model(), rows, "--out", c.tmp / "scores.jsonl"]
+
+
+@case(2, "score-pairs-surrogate", "pairs.jsonl:1:", "lone UTF-16 surrogate")
+def _(c):
+    return ["score", c.linear_model(), write(c.tmp / "pairs.jsonl", jsonl({**GOOD, "rejected": LONE})), "--out", c.tmp / "s.jsonl"]
+
+
+@case(2, "evaluate-scored-surrogate", "responses.jsonl:1:", "lone UTF-16 surrogate")
+def _(c):
+    resp = write(c.tmp / "responses.jsonl", jsonl({"prompt_id": 0, "response": LONE, "score": 1.0}))
+    prompts = write(c.tmp / "prompts.jsonl", jsonl({"prompt_id": 0, "prompt": "q"}))
+    return ["evaluate", c.linear_model(), resp, "--prompts", prompts, "--out", c.tmp / "ev"]
+
+
+# ---- item 3: cache folders
+@case(3, "cache-marker-is-a-json-list", "prefspace-cache.json", "not a prefspace embedding cache marker", "a JSON list")
+def _(c):
+    write(c.tmp / "cache" / "prefspace-cache.json", "[1, 2]")
+    return ["info", c.tmp / "cache"]
+
+
+@case(3, "cache-marker-nested-too-deep", "prefspace-cache.json", "not a readable cache marker")
+def _(c):
+    write(c.tmp / "cache" / "prefspace-cache.json", DEEP)
+    return ["cache", "merge", c.tmp / "cache", "--into", c.tmp / "into"]
+
+
+@case(3, "cache-merge-into-a-foreign-folder", "is not empty and is not a prefspace embedding cache", "'notes.txt'")
+def _(c):
+    src = c.tmp / "src"
+    from prefspace.embed import EmbeddingCache
+
+    EmbeddingCache(src).write_shard("fp", ["a"], np.ones((1, 3), np.float32))
+    write(c.tmp / "into" / "notes.txt", "mine")
+    return ["cache", "merge", src, "--into", c.tmp / "into"]
+
+
+# ---- item 4: model.json may reference only files inside the model folder
+@case(4, "weights-absolute-path", "model.json", "'weights'", "outside the model folder")
+def _(c):
+    outside = write(c.tmp / "elsewhere.safetensors", b"x")
+    return ["info", edit_header(c.linear_model(), lambda h: h.update(weights=str(outside)))]
+
+
+@case(4, "weights-dotdot", "model.json", "'../elsewhere.safetensors'", "outside the model folder")
+def _(c):
+    m = c.linear_model()
+    shutil.copy(m / "weights.safetensors", c.tmp / "elsewhere.safetensors")
+    return ["info", edit_header(m, lambda h: h.update(weights="../elsewhere.safetensors"))]
+
+
+@case(4, "files-dotdot", "model.json", "'files' entry", "outside the model folder")
+def _(c):
+    m = c.lgbm_model()
+    shutil.copy(m / "model.lgbm.txt", c.tmp / "model.lgbm.txt")
+    return ["info", edit_header(m, lambda h: h.update(files=["../model.lgbm.txt"]))]
+
+
+@case(4, "members-dot-recursion", "model.json", "'members' entry '.'", "the model folder itself")
+def _(c):
+    return ["info", edit_header(c.ensemble_model(), lambda h: h.update(members=["."]))]
+
+
+@case(4, "members-link-out", "model.json", "'members' entry 'members/02'", "leads outside the model folder")
+def _(c):
+    m = c.ensemble_model()
+    other = _copy(m / "members" / "00", c.tmp / "other-model")
+    (m / "members" / "02").symlink_to(other, target_is_directory=True)
+    return ["info", edit_header(m, lambda h: h.update(members=["members/00", "members/02"]))]
+
+
+@case(4, "members-absolute", "model.json", "outside the model folder")
+def _(c):
+    m = c.ensemble_model()
+    return ["info", edit_header(m, lambda h: h.update(members=[str((m / "members" / "00").resolve())]))]
+
+
+# ---- item 5: weights are checked against model.json on load
+@case(5, "coef-wrong-shape", "weights.safetensors", "'coef' has shape (3,)", "n_features_in=8")
+def _(c):
+    return ["info", edit_weights(c.linear_model(), lambda a: {"coef": a["coef"][:3]})]
+
+
+@case(5, "coef-nan", "weights.safetensors", "'coef' holds NaN or infinite values")
+def _(c):
+    return ["info", edit_weights(c.linear_model(), lambda a: {"coef": np.full_like(a["coef"], np.nan)})]
+
+
+@case(5, "coef-int8", "weights.safetensors", "'coef' has dtype int8")
+def _(c):
+    return ["info", edit_weights(c.linear_model(), lambda a: {"coef": a["coef"].astype(np.int8)})]
+
+
+@case(5, "mlp-hidden-transposed", "weights.safetensors", "'hidden.0.weight'", "n_features_in=768")
+def _(c):
+    return ["info", edit_weights(c.mlp_model(), lambda a: {**a, "hidden.0.weight": np.ascontiguousarray(a["hidden.0.weight"].T)})]
+
+
+@case(5, "mlp-unknown-tensor", "weights.safetensors", "unknown extra.weight")
+def _(c):
+    return ["info", edit_weights(c.mlp_model(), lambda a: {**a, "extra.weight": np.zeros(3, np.float32)})]
+
+
+@case(5, "serve-refuses-wrong-shape-at-start", "weights.safetensors", "'hidden.0.bias' has shape (5,)")
+def _(c):
+    c.request.getfixturevalue("no_server_start")
+    model = edit_weights(c.mlp_model(), lambda a: {**a, "hidden.0.bias": a["hidden.0.bias"][:5]})
+    return ["serve", model, "--port", "0"]
+
+
+@case(5, "serve-refuses-nan-weights-at-start", "weights.safetensors", "NaN or infinite")
+def _(c):
+    c.request.getfixturevalue("no_server_start")
+    model = edit_weights(c.mlp_model(), lambda a: {**a, "output.bias": np.array([np.inf], np.float32)})
+    return ["serve", model, "--port", "0"]
+
+
+@case(5, "lightgbm-n-features-disagree", "model.lgbm.txt", "the trees use 8 features but model.json says n_features_in=9")
+def _(c):
+    return ["info", edit_header(c.lgbm_model(), lambda h: h.update(n_features_in=9))]
+
+
+@case(5, "linear-n-features-disagree", "weights.safetensors", "'coef' has shape (8,)", "n_features_in=9")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h.update(n_features_in=9))]
+
+
+# ---- item 6: exit 2 where 1 was given
+@case(6, "deep-json-line", "pairs.jsonl:2:", "nested too deeply")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(GOOD) + DEEP + "\n")]
+
+
+@case(6, "deep-json-file", "pairs.json:2:", "nested too deeply")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.json", "[\n" + DEEP + "\n]")]
+
+
+@case(6, "rerank-deep-json", "cands.jsonl:2:", "nested too deeply")
+def _(c):
+    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl", jsonl(CAND[0]) + DEEP + "\n"), "--out", c.tmp / "b.jsonl"]
+
+
+@case(6, "rerank-truncated-gzip", "cands.jsonl.gz", "not a valid gzip file")
+def _(c):
+    data = gzip.compress(jsonl(*CAND * 50).encode())
+    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl.gz", data[: len(data) // 2]), "--out", c.tmp / "b.jsonl"]
+
+
+@case(6, "rerank-not-gzip", "cands.jsonl.gz", "not a valid gzip file", "drop the .gz extension")
+def _(c):
+    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl.gz", jsonl(*CAND)), "--out", c.tmp / "b.jsonl"]
+
+
+@case(6, "rerank-invalid-utf8", "cands.jsonl:2:", "not UTF-8", "Re-save the file as UTF-8")
+def _(c):
+    data = jsonl(CAND[0]).encode() + b'{"prompt": "caf\xe9", "response": "x"}\n'
+    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl", data), "--out", c.tmp / "b.jsonl"]
+
+
+@case(6, "model-json-missing-n-features", "model.json", "'n_features_in' must be an integer >= 1")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h.pop("n_features_in"))]
+
+
+@case(6, "model-json-n-features-not-integer", "model.json", "'n_features_in' must be an integer >= 1", "'8'")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h.update(n_features_in="8"))]
+
+
+@case(6, "model-json-params-list", "model.json", "'params' must be an object; found a list")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h.update(params=[1, 2]))]
+
+
+@case(6, "model-json-state-string", "model.json", "'state' must be an object; found a string")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h.update(state="fitted"))]
+
+
+@case(6, "model-json-encoder-string", "model.json", "'encoder' must be null or an object")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h.update(encoder="all-MiniLM-L6-v2"))]
+
+
+@case(6, "model-json-extra-encoder-key", "model.json", "'encoder' has unknown key(s) 'weights'")
+def _(c):
+    return ["info", edit_header(c.mlp_model(), lambda h: h["encoder"].update(weights="x"))]
+
+
+@case(6, "model-json-encoder-config-extra-key", "model.json", "the encoder config does not fit its backend")
+def _(c):
+    model = edit_header(c.mlp_model(), lambda h: h["encoder"]["config"].update(pooling_layer=3))
+    return ["score", model, write(c.tmp / "pairs.jsonl", jsonl(GOOD)), "--out", c.tmp / "s.jsonl"]
+
+
+@case(6, "model-json-deep", "model.json", "nested too deeply")
+def _(c):
+    m = c.linear_model()
+    write(m / "model.json", DEEP)
+    return ["info", m]
+
+
+@case(6, "corrupt-lightgbm-text", "model.lgbm.txt", "sha256 mismatch")
+def _(c):
+    m = c.lgbm_model()
+    text = (m / "model.lgbm.txt").read_text()
+    write(m / "model.lgbm.txt", text.replace("leaf_value=", "leaf_value=9", 1))
+    return ["info", m]
+
+
+@case(6, "truncated-lightgbm-text-without-digest", "model.lgbm.txt", "truncated", "save the model again")
+def _(c):
+    m = edit_header(c.lgbm_model(), lambda h: h.pop("files_sha256"))  # as a model saved before digests
+    text = (m / "model.lgbm.txt").read_text()
+    write(m / "model.lgbm.txt", text[: len(text) // 3])  # LightGBM itself would abort the process
+    return ["info", m]
+
+
+@case(6, "garbled-lightgbm-text-without-digest", "model.lgbm.txt", "not a LightGBM model text")
+def _(c):
+    m = edit_header(c.lgbm_model(), lambda h: h.pop("files_sha256"))
+    write(m / "model.lgbm.txt", "tree\nversion=v4\nthis is not a model\n")
+    return ["info", m]
+
+
+@case(6, "encoder-needs-remote-code", "needs remote code", "never runs")
+def _(c):
+    folder = c.tmp / "custom-encoder"
+    write(folder / "modules.json", "[]")
+    write(folder / "config.json", json.dumps({"model_type": "my-own", "auto_map": {"AutoModel": "modeling.MyModel"}}))
+    model = edit_header(c.mlp_model(), lambda h: h["encoder"]["config"].update(model=str(folder)))
+    return ["score", model, write(c.tmp / "pairs.jsonl", jsonl(GOOD)), "--out", c.tmp / "s.jsonl"]
+
+
+@case(6, "score-rows-prompt-not-text", "rows.jsonl:2:", "'prompt' must be text or a list")
+def _(c):
+    rows = write(c.tmp / "rows.jsonl", jsonl(CAND[0], {**CAND[1], "prompt": 42}))
+    return ["score", c.linear_model(), rows, "--out", c.tmp / "s.jsonl"]
+
+
+@case(6, "train-seed-negative", "--seed", "greater than or equal to 0")
+def _(c):
+    return ["train", write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "m", "--seed", "-1"]
+
+
+@case(6, "synth-seed-negative", "--seed", "greater than or equal to 0")
+def _(c):
+    return ["synth", write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "s", "--seed", "-1"]
+
+
+@case(6, "select-seed-negative", "--seed", "greater than or equal to 0")
+def _(c):
+    return ["select", c.tmp / "model", write(c.tmp / "pool.jsonl", jsonl(*CAND)), "--seed", "-1"]
+
+
+@case(6, "train-out-under-a-file", "blocker", "is a file", "Choose another path")
+def _(c):
+    write(c.tmp / "blocker", "a file")
+    return ["train", write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "blocker" / "model"]
+
+
+@case(6, "experiment-eval-not-a-mapping", "exp.yaml", "'eval' must be a mapping")
+def _(c):
+    return ["experiment", experiment_config(c.tmp, eval=3), "--out", c.tmp / "o"]
+
+
+@case(6, "experiment-params-not-a-mapping", "exp.yaml", "methods[0].params must be a mapping")
+def _(c):
+    return ["experiment", experiment_config(c.tmp, method_params=[64]), "--out", c.tmp / "o"]
+
+
+@case(6, "experiment-test-size-text", "exp.yaml", "'test_size' must be a whole number >= 1", "'half'")
+def _(c):
+    return ["experiment", experiment_config(c.tmp, dataset_test_size="half"), "--out", c.tmp / "o"]
+
+
+@case(6, "experiment-config-is-a-folder", "is a folder", "YAML file")
+def _(c):
+    (c.tmp / "configs").mkdir()
+    return ["experiment", c.tmp / "configs", "--out", c.tmp / "o"]
+
+
+@case(6, "experiment-set-yaml-tag", "--set", "YAML tags", "not plain YAML")
+def _(c):
+    return ["experiment", experiment_config(c.tmp), "--out", c.tmp / "o", "--set", "seeds=!!python/object/apply:os.getcwd []"]
+
+
+# ---- item 7: a per-text size limit, checked when the data is read
+@case(7, "validate-text-too-long", "pairs.jsonl:2:", f"has {MAX_TEXT_CHARS + 1:,} characters", "--max-text-chars")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(GOOD, {**GOOD2, "rejected": "x" * (MAX_TEXT_CHARS + 1)}))]
+
+
+@case(7, "embed-lowered-limit", "pairs.jsonl:1:", "'chosen' has 11 characters and the limit is 10")
+def _(c):
+    pairs = write(c.tmp / "pairs.jsonl", jsonl({"prompt": "2 + 2?", "chosen": "eleven char", "rejected": "5"}))
+    return ["embed", pairs, "--max-text-chars", "10", "--cache", c.tmp / "cache"]
+
+
+@case(7, "conversation-too-long-together", "pairs.jsonl:1:", "messages have", "together")
+def _(c):
+    prompt = [{"role": "user", "content": "x" * 6}, {"role": "assistant", "content": "y" * 6}, {"role": "user", "content": "z"}]
+    pairs = write(c.tmp / "pairs.jsonl", jsonl({"prompt": prompt, "chosen": "a", "rejected": "b"}))
+    return ["validate", pairs, "--max-text-chars", "10"]
+
+
+@case(7, "rerank-text-too-long", "cands.jsonl:2:", "'response' has", "--max-text-chars")
+def _(c):
+    cands = write(c.tmp / "cands.jsonl", jsonl(CAND[0], {**CAND[1], "response": "r" * 50}))
+    return ["rerank", c.linear_model(), cands, "--out", c.tmp / "b.jsonl", "--max-text-chars", "40"]
+
+
+@case(7, "select-text-too-long", "pool.jsonl:1:", "'prompt' has", "--max-text-chars")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "prompt": "p" * 50}, CAND[1]))
+    return ["select", c.linear_model(), pool, "--out", c.tmp / "o.jsonl", "--max-text-chars", "40"]
+
+
+@case(7, "evaluate-scored-text-too-long", "responses.jsonl:1:", "'response' has")
+def _(c):
+    resp = write(c.tmp / "responses.jsonl", jsonl({"prompt_id": 0, "response": "r" * 50, "score": 1.0}))
+    prompts = write(c.tmp / "prompts.jsonl", jsonl({"prompt_id": 0, "prompt": "q"}))
+    return ["evaluate", c.linear_model(), resp, "--prompts", prompts, "--out", c.tmp / "ev", "--max-text-chars", "40"]
+
+
+# ---- item 8: one rule per input, at load time
+@case(8, "role-not-allowed", "pairs.jsonl:1:", "'prompt'[0] has role 'tool'", "'system', 'user' or 'assistant'")
+def _(c):
+    row = {"prompt": [{"role": "tool", "content": "42"}], "chosen": "a", "rejected": "b"}
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(row))]
+
+
+@case(8, "conversation-ends-with-user", "pairs.jsonl:1:", "'chosen'[1]", "its role is 'user'", "assistant's")
+def _(c):
+    conv = lambda last: [{"role": "user", "content": "Hi"}, {"role": "user", "content": last}]  # noqa: E731
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl({"chosen": conv("a"), "rejected": conv("b")}))]
+
+
+@case(8, "completion-role-user", "pairs.jsonl:1:", "'rejected'[0]", "its role is 'user'")
+def _(c):
+    row = {"prompt": "q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "b"}]}
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(row))]
+
+
+@case(8, "select-nan-score", "pool.jsonl:2:", "'score' is nan", "finite number")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "score": 1.0}) + '{"prompt": "Name a prime.", "response": "9", "score": NaN}\n')
+    return ["select", c.linear_model(), pool, "--out", c.tmp / "o.jsonl"]
+
+
+@case(8, "select-string-score", "pool.jsonl:1:", "'gold' must be a number; found str 'high'")
+def _(c):
+    return ["select", c.linear_model(), write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "gold": "high"}, CAND[1])), "--out", c.tmp / "o.jsonl"]
+
+
+@case(8, "rerank-infinite-score", "cands.jsonl:2:", "'reward' is inf")
+def _(c):
+    cands = write(c.tmp / "cands.jsonl", jsonl(CAND[0]) + '{"prompt": "Name a prime.", "response": "9", "reward": Infinity}\n')
+    return ["rerank", c.linear_model(), cands, "--out", c.tmp / "b.jsonl"]
+
+
+@case(8, "score-rows-string-score", "rows.jsonl:1:", "'score' must be a number")
+def _(c):
+    rows = write(c.tmp / "rows.jsonl", jsonl({**CAND[0], "score": "n/a"}, CAND[1]))
+    return ["score", c.linear_model(), rows, "--out", c.tmp / "s.jsonl"]
+
+
+@case(8, "evaluate-scored-nan-score", "responses.jsonl:1:", "'score' is nan")
+def _(c):
+    resp = write(c.tmp / "responses.jsonl", '{"prompt_id": 0, "response": "r", "score": NaN}\n')
+    prompts = write(c.tmp / "prompts.jsonl", jsonl({"prompt_id": 0, "prompt": "q"}))
+    return ["evaluate", c.linear_model(), resp, "--prompts", prompts, "--out", c.tmp / "ev"]
+
+
+@case(8, "rerank-role-not-allowed", "cands.jsonl:1:", "has role 'function'")
+def _(c):
+    cands = write(c.tmp / "cands.jsonl", jsonl({"prompt": [{"role": "function", "content": "x"}], "response": "r"}))
+    return ["rerank", c.linear_model(), cands, "--out", c.tmp / "b.jsonl"]
+
+
+@pytest.fixture
+def no_server_start(monkeypatch):
+    """``prefspace serve`` must stop before it serves: fail the test if it would bind a port."""
+    import prefspace.serve
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("serve started a server for a model it should have refused")
+
+    monkeypatch.setattr(prefspace.serve, "run_server", refuse)
+
+
+@pytest.mark.parametrize("item, builder, fragments", [pytest.param(i, b, f, id=f"item{i}-{n}") for i, n, b, f in CASES])
+def test_bad_input_exits_2_naming_the_file_and_the_fix(item, builder, fragments, tmp_path, request, capsys):
+    args = builder(Ctx(tmp_path, request))
+    code, _, err = run_cli(args, capsys)
+    assert "unexpected error" not in err and "Traceback" not in err, err
+    assert code == 2, err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in: {err}"
+
+
+def test_the_corpus_covers_every_item():
+    counts = {item: sum(1 for i, *_ in CASES if i == item) for item in range(2, 9)}
+    assert all(n >= 1 for n in counts.values()), counts
+
+
+# ------------------------------------------------------------------------------------ the fixes work
+def test_bad_rows_of_every_new_kind_are_skipped(tmp_path, capsys):
+    rows = [
+        GOOD,
+        {**GOOD2, "chosen": LONE},                                                        # surrogate
+        {**GOOD2, "prompt": "x" * 30},                                                    # too long for the limit below
+        {"prompt": [{"role": "tool", "content": "t"}], "chosen": "a", "rejected": "b"},   # role
+        {"prompt": "q", "chosen": [{"role": "user", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]},
+    ]
+    data = write(tmp_path / "pairs.jsonl", jsonl(*rows) + DEEP + "\n")
+    code, out, err = run_cli(["validate", data, "--on-bad-rows", "skip", "--max-text-chars", "20", "--json"], capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["pairs"] == 1
+    assert info["skipped"] == {"invalid_text": 1, "text_too_long": 1, "bad_role": 2, "invalid_json": 1}
+
+
+def test_the_limit_is_overridable(tmp_path, capsys):
+    data = write(tmp_path / "pairs.jsonl", jsonl({**GOOD, "chosen": "x" * (MAX_TEXT_CHARS + 1)}))
+    assert run_cli(["validate", data], capsys)[0] == 2
+    code, _, err = run_cli(["validate", data, "--max-text-chars", str(MAX_TEXT_CHARS + 1)], capsys)
+    assert code == 0, err
+
+
+def test_a_valid_surrogate_pair_is_a_character_not_a_problem(tmp_path, capsys):
+    data = write(tmp_path / "pairs.jsonl", jsonl({**GOOD, "chosen": "a smile \U0001F600"}))
+    assert "\\ud83d\\ude00" in data.read_text()  # written as an escaped pair
+    code, _, err = run_cli(["validate", data], capsys)
+    assert code == 0, err
+
+
+def test_cache_merge_recovers_a_creation_that_was_killed(tmp_path, capsys):
+    from prefspace.embed import EmbeddingCache
+
+    src = tmp_path / "src"
+    EmbeddingCache(src).write_shard("fp", ["a", "b"], np.ones((2, 3), np.float32))
+    into = tmp_path / "into"
+    # all a creation killed before its rename leaves: a temporary marker of a process now gone
+    write(into / ".prefspace-cache.json.tmp-somehost-999999-1", '{"format": "prefspace-embedding-cache", "ver')
+    code, out, err = run_cli(["cache", "merge", src, "--into", into], capsys)
+    assert code == 0, err
+    assert "2 texts added" in out
+    assert EmbeddingCache(into, create=False).count("fp") == 2
+
+
+def test_score_rows_skip_leaves_out_bad_rows_and_scores_the_rest(model_dirs, tmp_path, capsys):
+    rows = write(tmp_path / "rows.jsonl", jsonl(CAND[0], {**CAND[1], "prompt": 42}, {"prompt": "Say hi.", "response": "Hello!", "id": "h"}))
+    out = tmp_path / "scores.jsonl"
+    code, _, err = run_cli(["score", model_dirs["bt"], rows, "--out", out, "--on-bad-rows", "skip",
+                            "--cache", tmp_path / "cache"], capsys)
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["0", "h"]
+    assert all(math.isfinite(line["reward"]) for line in lines)
+
+
+def test_rerank_reads_a_bom_and_writes_no_bare_nan(model_dirs, tmp_path, capsys):
+    rows = [{**CAND[0], "note": float("nan")}, {**CAND[1], "note": 1.5}]
+    cands = write(tmp_path / "cands.jsonl", b"\xef\xbb\xbf" + jsonl(*rows).encode())  # a BOM, as the docs allow
+    assert "NaN" in cands.read_text(encoding="utf-8-sig")
+    out = tmp_path / "best.jsonl"
+    code, _, err = run_cli(["rerank", model_dirs["bt"], cands, "--out", out, "--cache", tmp_path / "cache"], capsys)
+    assert code == 0, err
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in the JSON output")
+
+    best = [json.loads(line, parse_constant=refuse) for line in out.read_text().splitlines()]
+    assert len(best) == 1 and best[0]["response"] in ("7", "9")
+    assert best[0]["note"] in (None, 1.5)

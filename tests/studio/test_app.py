@@ -1,0 +1,152 @@
+"""The studio's HTTP API on a real loopback server: the loop over HTTP, validation, security."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from prefspace.exceptions import ConfigError
+from prefspace.studio import StudioConfig, StudioServer, build_studio, create_studio_app
+
+
+def _studio(small_pool, db, **config):
+    return build_studio(small_pool["pool"], db, id_key="id", features=small_pool["features"],
+                        prompt_features=small_pool["prompt_features"], config=StudioConfig(**config))
+
+
+@pytest.fixture(scope="module")
+def served(small_pool, tmp_path_factory):
+    studio = _studio(small_pool, tmp_path_factory.mktemp("app") / "labels.sqlite", batch_size=8, rounds=2)
+    with StudioServer(create_studio_app(studio)) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        yield server, studio
+    studio.store.close()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    server, _ = served
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
+        yield c
+
+
+def test_the_page_and_its_headers(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", r.text, flags=re.S)
+    assert scripts and all('src="/static/' in attrs and body.strip() == "" for attrs, body in scripts)  # no inline code
+    token = re.search(r'name="csrf-token" content="([^"]+)"', r.text).group(1)
+    assert token == client.headers["X-CSRF-Token"]
+    js = client.get("/static/app.js")
+    assert js.status_code == 200 and "textContent" in js.text and "innerHTML" not in js.text
+    assert client.get("/static/nope.js").status_code == 404
+
+
+def test_label_a_batch_over_http_and_see_the_refit(client, small_pool):
+    gold = {r["id"]: r["gold"] for r in small_pool["rows"]}
+    seen = set()
+    for _ in range(8):
+        r = client.post("/api/next", json={"annotator": "web", "wait_s": 5})
+        assert r.status_code == 200, r.text
+        pair = r.json()["pair"]
+        assert pair["pair_id"] not in seen
+        seen.add(pair["pair_id"])
+        label = "a" if gold[pair["id_a"]] >= gold[pair["id_b"]] else "b"
+        r = client.post("/api/judgments", json={"annotator": "web", "pair_id": pair["pair_id"], "label": label,
+                                                "reason": "  clearer  "})
+        assert r.status_code == 201, r.text
+        assert r.json()["judgment"]["label"] == label
+    # the next request waits (bounded) for the background refit and the next batch
+    r = client.post("/api/next", json={"annotator": "web", "wait_s": 30})
+    assert r.json()["status"] == "ok" and r.json()["pair"]["batch"] == 2
+    state = client.get("/api/state", params={"annotator": "web"}).json()
+    assert state["model"]["version"] == 1 and state["model"]["n_labels"] == 8
+    assert state["progress"]["session"] == 8 and state["progress"]["batch"] == 2
+    assert state["curve"][0]["labels"] == 8
+
+
+def test_bad_requests_are_4xx_never_500(client, served):
+    _, studio = served
+    pair = client.post("/api/next", json={"annotator": "bad", "wait_s": 30}).json()["pair"]
+    ok = {"annotator": "bad", "pair_id": pair["pair_id"], "label": "a"}
+    cases = [
+        ({**ok, "pair_id": "r1|r2"}, 404, "no pair"),
+        ({**ok, "label": "A"}, 422, "label must be one of"),
+        ({**ok, "label": None}, 422, "label must be one of"),
+        ({**ok, "annotator": ""}, 422, "annotator must be"),
+        ({**ok, "annotator": "<script>"}, 422, "annotator must be"),
+        ({**ok, "annotator": 5}, 422, "annotator must be"),
+        ({**ok, "pair_id": 7}, 422, "pair_id must be"),
+        ({**ok, "reason": "x" * 2001}, 422, "reason must be"),
+        ({**ok, "reason": ["x"]}, 422, "reason must be"),
+        ({**ok, "extra": 1}, 422, "unknown field"),
+        (["not", "an", "object"], 422, "JSON object"),
+    ]
+    for body, status, text in cases:
+        r = client.post("/api/judgments", json=body)
+        assert r.status_code == status and text in r.json()["error"], (body, r.status_code, r.text)
+    r = client.post("/api/judgments", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+    r = client.post("/api/judgments", content=b"\xff\xfe", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    r = client.post("/api/judgments", content=b"[" * 70_000, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    for wait in (-1, 31, "5", True):
+        assert client.post("/api/next", json={"annotator": "bad", "wait_s": wait}).status_code == 422
+    assert client.get("/api/state", params={"annotator": "a/b"}).status_code == 422
+    assert client.post("/api/judgments", json=ok).status_code == 201
+    r = client.post("/api/judgments", json=ok)
+    assert r.status_code == 409 and "already judged" in r.json()["error"]
+    assert sum(j["annotator"] == "bad" for j in studio.store.judgments()) == 1
+
+
+def test_csrf_origin_content_type_and_host(served, client):
+    server, _ = served
+    body = {"annotator": "evil", "wait_s": 0}
+    with httpx.Client(base_url=server.url, timeout=30) as bare:
+        r = bare.post("/api/next", json=body)
+        assert r.status_code == 403 and "X-CSRF-Token" in r.json()["error"]
+        r = bare.post("/api/next", json=body, headers={"X-CSRF-Token": "guess"})
+        assert r.status_code == 403
+    csrf = client.headers["X-CSRF-Token"]
+    r = client.post("/api/next", content=b"annotator=evil", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415  # a plain HTML form cannot post here
+    r = client.post("/api/next", json=body, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "cross-origin" in r.json()["error"]
+    r = client.post("/api/next", json=body, headers={"Origin": server.url, "X-CSRF-Token": csrf})
+    assert r.status_code == 200
+    r = client.get("/api/state", headers={"Host": "evil.example"})  # DNS rebinding
+    assert r.status_code == 421
+    r = client.get("/api/state", headers={"Host": f"localhost:{server.port}"})
+    assert r.status_code == 200
+
+
+def test_other_hosts_need_a_token(small_pool, tmp_path):
+    studio = _studio(small_pool, tmp_path / "t.sqlite", batch_size=4)
+    with pytest.raises(ConfigError, match="needs an access token"):
+        create_studio_app(studio, host="0.0.0.0")
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        create_studio_app(studio, host="0.0.0.0", token="short")
+    token = "a-long-enough-token-123"
+    # served on loopback here (tests never listen elsewhere), with the token the other host would need
+    with StudioServer(create_studio_app(studio, token=token)) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            assert c.get("/api/state").status_code == 401
+            assert c.get("/").status_code == 401
+            assert c.get("/?token=wrong-token-wrong-token").status_code == 401
+            r = c.get(f"/?token={token}", follow_redirects=False)
+            assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
+            assert "samesite=strict" in r.headers["set-cookie"].lower()
+            assert c.get("/").status_code == 200  # the cookie now does
+            assert c.get("/health").status_code == 200
+        with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as c:
+            csrf = c.get("/api/session").json()["csrf"]
+            r = c.post("/api/next", json={"annotator": "t"}, headers={"X-CSRF-Token": csrf})
+            assert r.status_code == 200 and r.json()["status"] == "ok"
+    studio.store.close()
