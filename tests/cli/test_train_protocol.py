@@ -53,6 +53,9 @@ def test_mlp_with_lens_early_stops_on_real_held_out_pairs(hh_path, cache, tmp_pa
     assert report["n_synthetic"] == 4 * (report["n_train"] - report["augment"]["n_heldout"])
     assert report["train"]["eval_accuracy"] < 0.9
     assert "held out while training: eval_accuracy" in output
+    # held-out variance kept is reported next to the synthesis (on the test pairs)
+    assert 0 < report["augment"]["heldout_variance_kept"] < report["augment"]["train_variance_kept"] <= 1
+    assert "of held-out responses' variance" in output
     # the old protocol on the same pairs: a random 10% of all rows, synthetic siblings included
     from prefspace.data import load_preferences, split_by_prompt
     from prefspace.embed import EmbeddingCache, embed_pairs, get_encoder

@@ -75,6 +75,8 @@ def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate
     assert 0 < held.sum() < len(X)
     X_aug, w, info = augment_pairs(X, method="perturb", factor=4, estimator=head)
     parent = info["fit_params"]["parent"]
+    _, _, pca = augment_pairs(X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:])
+    assert 0 < pca["heldout_variance_kept"] < pca["train_variance_kept"] <= 1
     # no synthetic pair descends from a held-out pair, and the synthesizer never saw one
     assert not held[parent[parent >= 0]].any()
     assert info["n_heldout"] == held.sum() and info["n_synthetic"] == 4 * (len(X) - held.sum())

@@ -128,6 +128,10 @@ def train(
         if metrics:
             typer.echo(f"  {label + ':':<7}" + "  ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
                        + f"  ({metrics.get('n_pairs', 0):,} pairs)")
+    kept = (report.get("augment") or {}).get("heldout_variance_kept")
+    if kept is not None:
+        typer.echo(f"  the latent model keeps {100 * kept:.0f}% of held-out responses' variance "
+                   f"({100 * report['augment']['train_variance_kept']:.0f}% of its training responses')")
     if "eval_accuracy" in report["train"]:
         typer.echo(f"  held out while training: eval_accuracy {report['train']['eval_accuracy']:.4f}")
     typer.echo(f"  saved to {out} (metrics.json, model.json)")

@@ -152,7 +152,8 @@ def control_tables(rows: list[dict], metrics: list[str]) -> tuple[list, list]:
     for r in rows:
         if r.get("augment") == "repeat":
             controls.setdefault((r.get("head"), r.get("factor")), r["method"])
-    header = ["dataset", "budget", "method", "control", "seeds"] + [f"Δ{m} vs control (95% CI)" for m in metrics] + ["helps"]
+    header = (["dataset", "budget", "method", "control", "seeds"] + [f"Δ{m} vs control (95% CI)" for m in metrics]
+              + ["held-out variance kept", "helps"])
     out = []
     by_cell = {(r["dataset"], r["budget"], r["method"], r["seed"]): r for r in rows}
     for (ds, budget, method), grp in sorted(_group(rows, ("dataset", "budget", "method")).items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
@@ -169,7 +170,8 @@ def control_tables(rows: list[dict], metrics: list[str]) -> tuple[list, list]:
             cells.append(format_interval(mean, lo, hi) if d else "n/a")
             if m == metrics[0] and d and np.isfinite(lo) and (lo > 0 if m != "ece" else hi < 0):
                 helps = "yes"
-        out.append([ds, budget, method, control, n] + cells + [helps])
+        kept = [g["heldout_variance_kept"] for g in grp if _finite(g.get("heldout_variance_kept"))]
+        out.append([ds, budget, method, control, n] + cells + [f"{np.mean(kept):.2f}" if kept else "n/a", helps])
     return header, out
 
 
@@ -244,7 +246,8 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
         sections.append(Section("Synthesis against its control (repeat)", paragraphs=[
             "Per seed, the synthesis method's metric minus that of the same head trained on the real pairs "
             "repeated k times (the same weights and training steps, no new information); mean and 95% interval "
-            "over seeds. A synthesis helps only where this interval is clear of 0."], tables=[(cheader, crows)]))
+            "over seeds. A synthesis helps only where this interval is clear of 0. Held-out variance kept: the "
+            "share of the test responses' variance the latent model (lens, pca) reconstructs."], tables=[(cheader, crows)]))
 
     # Per-subset accuracy (datasets with a subset column), at every budget.
     sub_rows = [r for r in rows if subset_accuracies(r)]

@@ -180,7 +180,7 @@ def train_reward_model(
     # ---- synthetic pairs (optional) and the fit
     X_fit, sample_weight, margin, augment_info = augmented_fit_inputs(
         X_train, sample_weight=train_ds.weight, margin=train_ds.margin, method=augment, factor=factor,
-        estimator=model, random_state=seed, groups=groups, unlabelled=unlabelled)
+        estimator=model, random_state=seed, groups=groups, unlabelled=unlabelled, report_pairs=X_test)
     fit_params = augment_info.pop("fit_params") if augment_info else {"groups": groups}
     t0 = time.perf_counter()
     model.fit(X_fit, sample_weight=sample_weight, margin=margin, **fit_params)
@@ -236,6 +236,7 @@ def augmented_fit_inputs(
     random_state: int = 0,
     groups=None,
     unlabelled=None,
+    report_pairs=None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict | None]:
     """What ``fit`` receives when real pairs with data weights and margins meet synthetic pairs.
 
@@ -244,7 +245,7 @@ def augmented_fit_inputs(
     X : ndarray (n, 2, dim), the real training pairs (``X[:, 0]`` chosen).
     sample_weight, margin : optional (n,) arrays from the data file (``dataset.weight``,
         ``dataset.margin``).
-    method, factor, estimator, random_state, groups, unlabelled : passed to
+    method, factor, estimator, random_state, groups, unlabelled, report_pairs : passed to
         :func:`prefspace.synth.augment_pairs` (pass the head you will fit as ``estimator``: it
         is asked which pairs it holds out, and nothing is synthesized from them); with
         ``method="none"`` nothing is synthesized and the inputs come back unchanged.
@@ -277,7 +278,8 @@ def augmented_fit_inputs(
     if method == "none":
         return X, sample_weight, margin, None
     X_fit, weight, info = augment_pairs(X, method=method, factor=factor, estimator=estimator, random_state=random_state,
-                                        sample_weight=sample_weight, groups=groups, unlabelled=unlabelled)
+                                        sample_weight=sample_weight, groups=groups, unlabelled=unlabelled,
+                                        report_pairs=report_pairs)
     if margin is not None:
         margin = np.concatenate([margin, np.zeros(len(X_fit) - n)])
     return X_fit, weight, margin, info

@@ -130,6 +130,7 @@ def augment_pairs(
     label_filter: bool = False,
     groups=None,
     unlabelled=None,
+    report_pairs=None,
     **params,
 ):
     """Real pairs followed by synthetic pairs, their sample weights and a report.
@@ -155,6 +156,9 @@ def augment_pairs(
         folds; default: derived from the shared (prompt) columns when there are any.
     unlabelled : optional (m, dim) rows of responses without labels (same encoder and layout)
         to fit the latent model on as well ("lens", "pca"): the usual case in practice.
+    report_pairs : optional (k, 2, dim) held-out pairs (e.g. the test pairs) on which to report
+        how much of a response's variance the latent model keeps (``heldout_variance_kept``);
+        used for nothing else. Default: the pairs the head holds out, when it holds out any.
     **params : passed to the synthesizer (e.g. ``sigma2=0.02``, ``decoding="residual"``); for
         "auto": ``grid`` (candidates, see ``DEFAULT_AUTO_GRID``), ``n_folds`` (3),
         ``min_z`` (1.0).
@@ -165,8 +169,9 @@ def augment_pairs(
     sample_weight : float64 (n_pairs + m,), count weights (see ``synthetic_weight``).
     info : dict: ``method`` (what was done), ``requested``, ``factor``, ``n_real``,
         ``n_synthetic``, ``synthetic_weight``, ``params``, ``seconds``, ``n_heldout`` (real
-        pairs the head holds out, none synthesized from), ``heldout_variance_kept`` (lens,
-        pca: variance of held-out responses the latent model keeps); with "auto" also
+        pairs the head holds out, none synthesized from), ``train_variance_kept`` and
+        ``heldout_variance_kept`` (lens, pca: the share of the variance of the training and of
+        held-out responses the latent model keeps; see ``report_pairs``); with "auto" also
         ``chosen``, ``reason`` and the cross-validated ``candidates``. ``info["fit_params"]``
         (``parent``, ``groups``: arrays) goes to the head's ``fit``; everything else is
         JSON-able.
@@ -206,7 +211,8 @@ def augment_pairs(
         else:
             m, k, w, p = choice["chosen"]
             X_aug, sw, info = augment_pairs(X, method=m, factor=k, estimator=head, synthetic_weight=w, sample_weight=sample_weight,
-                                            random_state=random_state, groups=groups, unlabelled=unlabelled, **p)
+                                            random_state=random_state, groups=groups, unlabelled=unlabelled,
+                                            report_pairs=report_pairs, **p)
             fit_params = info.pop("fit_params")
         info.update(requested="auto", chosen=None if choice["chosen"] is None else list(choice["chosen"]),
                     reason=choice["reason"], candidates=choice["candidates"], seconds=time.perf_counter() - t0, fit_params=fit_params)
@@ -246,7 +252,9 @@ def augment_pairs(
         info["vae_terms"] = syn.info["train_terms"]
     if hasattr(synth, "reconstruction_report"):
         info["train_variance_kept"] = synth.reconstruction_report()["variance_kept"]
-        if held.any():
+        if report_pairs is not None:
+            info["heldout_variance_kept"] = synth.reconstruction_report(check_pairs(report_pairs, name="report_pairs"))["variance_kept"]
+        elif held.any():
             info["heldout_variance_kept"] = synth.reconstruction_report(X[held])["variance_kept"]
     info["fit_params"] = fit_params
     logger.info("augment_pairs: %s x%d -> %d real + %d synthetic pairs (%d real held out)", method, factor, n, len(syn), int(held.sum()))
