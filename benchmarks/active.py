@@ -1,30 +1,53 @@
-"""Active labeling on alpaca_bon: learning curves per strategy, within- and cross-prompt pools.
+"""Active labeling on alpaca_bon: does a strategy reach random labelling's result with fewer labels?
 
-Run (from the repository root; resumable: finished runs in --out are skipped)::
+Run (from the repository root; resumable: finished runs in --rounds are skipped)::
 
-    python benchmarks/active.py                       # 5 seeds, every strategy, both pools
-    python benchmarks/active.py --seeds 0 1 --strategies random d-optimal --pools within
-    python benchmarks/active.py --summary-only        # print the tables from --out
-    python benchmarks/active.py --seeds 3 4 &         # a second process on other seeds (same --out)
+    python benchmarks/active.py                          # the published tables (3 settings, 5 seeds)
+    python benchmarks/active.py --seeds 0 --settings within --variants random d-optimal
+    python benchmarks/active.py --summary-only           # recompute the tables from --rounds
 
 Data: ``../shared/data/alpaca_bon`` (805 prompts x 60 responses) with the precomputed
 all-MiniLM-L6-v2 features (separate layout: ``[prompt vector, response vector]``, 768-d). Each
-run (one strategy, one pool kind, one seed) holds out 20% of the prompts for evaluation, draws a
-fixed random sample of ``--candidates`` candidate pairs from the other prompts' pool, labels a
-random first batch from gold, then alternates: fit ``BradleyTerryLinear`` on every label so
-far, evaluate (mean per-prompt Spearman with gold, expected best-of-16 gold on the held-out
-prompts), choose the next batch with the strategy. Labels come from gold (``--noise none``: the
-higher gold wins, exact ties a coin flip; ``--noise bt``: Bradley-Terry on logit(gold)).
+run (one setting, one variant, one seed) holds out 20% of the prompts, draws a fixed random
+sample of ``--candidates`` candidate pairs from the other prompts' pool, labels a random first
+batch, then alternates: fit ``BradleyTerryLinear`` (alpha 1000) on every label so far, evaluate on
+the held-out prompts, choose the next batch. The split, the candidate sample, the first batch and
+the label noise depend on the seed only, so variants are compared on the same draws (paired).
 
-It prints, per pool and metric, mean (std) over seeds at each label count, and how many labels
-each strategy needs to reach random's mean at the full budget (linear interpolation between
-rounds; "not reached" when it never does).
+Settings:
+
+- ``within``: pairs of two responses to one prompt (60 generators' responses), noiseless labels
+  (the higher gold wins; exact ties a coin flip);
+- ``cross``: pairs of responses to different prompts, noiseless labels;
+- ``policy``: a single policy, the papers' setting: only ``--policy``'s responses (one per
+  prompt, so pairs cross prompts), Bradley-Terry labels, P(a wins) = sigmoid(beta (logit gold_a -
+  logit gold_b)). The policy is the generator whose median gold is closest to the reference's
+  (gold 0.5): its wins and losses are balanced, so labels carry the most information. Its
+  headline metric is ``spearman_pool``: Spearman with gold over that policy's responses to the
+  held-out prompts.
+
+Variants (``--variants``): ``random``; ``uncertainty`` (smallest predicted gap); ``d-optimal``
+and ``past-aware`` with the library defaults (the head's standardised coordinates and penalty,
+a random quarter of each batch, the outlier guard); and the ablations of D-optimal
+``d-optimal-v0`` (the previous protocol: raw features, lambda 1, no random share, no guard),
+``d-optimal-greedy`` (head coordinates only), ``d-optimal-guard`` (plus the guard) and
+``d-optimal-explore`` (plus the random share, no guard).
+
+Tables recorded in ``benchmarks/results/active.jsonl`` (``benchmarks/_results.py``):
+``active_spearman`` and ``active_best_of_16`` (every variant at the full budget: mean over seeds
+with a 95% interval that stays in the metric's range, the paired difference from random with
+its interval, in how many seeds it was ahead, and the labels its mean curve needs to reach
+random's full-budget mean), ``active_curve`` (mean per-round curves of the headline metric) and
+``active_first_batch`` (what the first batch after the random one picks, per variant: mean
+pair distance, and the shares of pairs of two responses with gold below 0.01, with a
+``gpt4_gamed`` response, with a response the outlier guard flags; Wilson intervals). Per-round records go to ``--rounds`` (raw, for resuming and re-summarising).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -32,33 +55,56 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
-ALL_STRATEGIES = ("random", "uncertainty", "ensemble", "d-optimal", "past-aware", "coreset")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import command_line, new_run_id, record_rows  # noqa: E402
+
+SETTINGS = ("within", "cross", "policy")
+VARIANTS = {
+    # name: (strategy, selector params, previous protocol's raw coordinates)
+    "random": ("random", {}, False),
+    "uncertainty": ("uncertainty", {}, False),
+    "d-optimal": ("d-optimal", {}, False),
+    "past-aware": ("past-aware", {}, False),
+    "d-optimal-v0": ("d-optimal", {"lam": 1.0, "exploration": 0.0, "outlier_z": None}, True),
+    "d-optimal-greedy": ("d-optimal", {"exploration": 0.0, "outlier_z": None}, False),
+    "d-optimal-guard": ("d-optimal", {"exploration": 0.0}, False),
+    "d-optimal-explore": ("d-optimal", {"outlier_z": None}, False),
+}
+DEFAULT_VARIANTS = {  # sized to about half an hour on a shared 2-core machine for 3 seeds
+    "within": ["random", "uncertainty", "d-optimal", "d-optimal-greedy", "d-optimal-guard"],
+    "cross": ["random", "d-optimal"],
+    "policy": ["random", "uncertainty", "d-optimal", "past-aware", "d-optimal-greedy"],
+}
+HEADLINE = {"within": "spearman", "cross": "spearman", "policy": "spearman_pool"}
 
 
-def _key(r: dict) -> tuple:
-    return (r["noise"], r["pool"], r["strategy"], r["seed"])
+# ---------------------------------------------------------------- intervals inside the range
+def mean_interval(values, kind: str) -> tuple[float, float, float]:
+    """Mean over seeds and a 95% t-interval computed on a scale that keeps it in range:
+    Fisher z (atanh) for correlations in (-1, 1), logit for values in (0, 1)."""
+    x = np.asarray(values, dtype=np.float64)
+    fwd, back = (np.arctanh, np.tanh) if kind == "corr" else (lambda p: np.log(p / (1 - p)), lambda z: 1 / (1 + np.exp(-z)))
+    m = float(x.mean())
+    if x.size < 2:
+        return m, float("nan"), float("nan")
+    z = fwd(np.clip(x, -0.999999 if kind == "corr" else 1e-6, 0.999999))
+    half = stats.t.ppf(0.975, x.size - 1) * z.std(ddof=1) / math.sqrt(x.size)
+    return m, float(back(z.mean() - half)), float(back(z.mean() + half))
 
 
-def _load(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by a killed run
-                continue
-    return out
+def diff_interval(diffs, bound: float) -> tuple[float, float, float]:
+    """Mean paired difference with a 95% t-interval, clipped to the difference's range."""
+    d = np.asarray(diffs, dtype=np.float64)
+    m = float(d.mean())
+    if d.size < 2:
+        return m, float("nan"), float("nan")
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+    return m, max(-bound, m - half), min(bound, m + half)
 
 
-def _finished(records: list[dict], budget: int, config: dict) -> set[tuple]:
-    same = [r for r in records if all(r.get(k) == v for k, v in config.items())]
-    return {_key(r) for r in same if r["labels"] == budget}
-
-
-def labels_to_match(labels: np.ndarray, curve: np.ndarray, target: float) -> float | None:
+def labels_to_match(labels, curve, target: float) -> float | None:
     """Smallest label count at which ``curve`` (linearly interpolated) reaches ``target``."""
     for i in range(len(labels)):
         if curve[i] >= target:
@@ -69,95 +115,268 @@ def labels_to_match(labels: np.ndarray, curve: np.ndarray, target: float) -> flo
     return None
 
 
-def summarise(records: list[dict], budget: int, config: dict) -> None:
-    rows = [r for r in records if all(r.get(k) == v for k, v in config.items())]
+# ---------------------------------------------------------------- data and runs
+def load(data: Path):
+    from prefspace.data import load_scored_responses
+    from prefspace.embed import scored_response_features
+
+    d = data / "alpaca_bon"
+    scored = load_scored_responses(d / "responses.jsonl.gz", prompts=d / "prompts.jsonl.gz")
+    F = scored_response_features(scored, d / "prompt_emb_minilm.npy", d / "response_emb_minilm.npy")
+    return scored, F
+
+
+def pick_policy(scored) -> str:
+    """The generator (answering every prompt) whose median gold is closest to 0.5, the reference's."""
+    gen = np.asarray(scored.extra["generator"])
+    names, counts = np.unique(gen, return_counts=True)
+    best, gap = None, np.inf
+    for name in names[counts == scored.n_prompts]:
+        g = scored.scores[gen == name]
+        if np.ptp(g) == 0:  # the reference itself: every gold is 0.5
+            continue
+        if abs(np.median(g) - 0.5) < gap:
+            best, gap = str(name), abs(np.median(g) - 0.5)
+    return best
+
+
+def raw_linear():
+    """BradleyTerryLinear without its prior exposed: D-optimal falls back to raw transform()
+    features and the given lambda (the previous protocol, for the v0 ablation)."""
+    from prefspace.models import BradleyTerryLinear
+
+    class RawCoordinatesLinear(BradleyTerryLinear):
+        def last_layer_prior(self):
+            return None
+
+    return RawCoordinatesLinear()
+
+
+def setting_kwargs(setting: str, scored, policy: str, args) -> dict:
+    if setting == "policy":
+        rows = np.flatnonzero(np.asarray(scored.extra["generator"]) == policy)
+        return dict(within_prompt=False, pool_rows=rows, noise="bt", beta=args.beta)
+    return dict(within_prompt=setting == "within", noise="none")
+
+
+def read_rounds(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by a killed run
+                continue
+    return out
+
+
+def first_batch_diagnostic(scored, F, setting_kw: dict, seed: int, args, variants) -> list[dict]:
+    """The first batch each variant chooses after the random first batch (same draws as a run)."""
+    from prefspace.evaluate.simulate import can_label, transform_scores
+    from prefspace.models import BradleyTerryLinear
+    from prefspace.select import get_selector, make_pool
+    from prefspace.select.doptimal import head_prior, outlier_rows
+
+    rng = np.random.default_rng(seed)
+    prompts = np.unique(scored.prompt_index)
+    test = rng.choice(prompts, size=max(1, int(round(0.2 * prompts.size))), replace=False)
+    train_rows = np.flatnonzero(~np.isin(scored.prompt_index, test))
+    pool = make_pool(F[train_rows], scored.prompt_index[train_rows], "within").sample(args.candidates, rng)
+    u = transform_scores(scored.scores[train_rows], "logit", eps=1e-6)
+    # as run_active_learning does: pairs a noiseless annotator cannot label (equal gold) leave the pool
+    pool = pool.subset(np.concatenate([idx[can_label(u[r[:, 0]], u[r[:, 1]], "none")] for idx, r in pool.chunks()]))
+    first = get_selector("random", random_state=rng).select(pool, None, args.batch_size)
+    rows = pool.rows(first)
+    X = pool.features[np.where((u[rows[:, 0]] > u[rows[:, 1]])[:, None], rows, rows[:, ::-1])]
+    head = BradleyTerryLinear().fit(X)
+    gen = np.asarray(scored.extra["generator"])[train_rows]
+    scale, _ = head_prior(head, F.shape[1])
+    flagged = outlier_rows(F[train_rows] / scale, scored.prompt_index[train_rows])
+    out = []
+    for name in variants:
+        strategy, params, raw = VARIANTS[name]
+        model = head
+        if raw:
+            model = raw_linear().fit(X)
+        sel = get_selector(strategy, random_state=np.random.default_rng(seed + 1000), **params)
+        idx = sel.select(pool, model, args.batch_size, exclude=first)
+        r = pool.rows(idx)
+        dist = np.linalg.norm(pool.features[r[:, 0]].astype(np.float64) - pool.features[r[:, 1]], axis=1)
+        out.append({
+            "variant": name, "seed": seed, "n": int(len(idx)), "distance": float(dist.mean()),
+            "both_below_1pct": int(((scored.scores[train_rows][r] < 0.01).all(axis=1)).sum()),
+            "gamed": int((gen[r] == "gpt4_gamed").any(axis=1).sum()),
+            "outlier_pair": int(flagged[r].any(axis=1).sum()),
+            "flagged_share": float(flagged.mean()),
+        })
+    return out
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
+    z = 1.959963984540054
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+# ---------------------------------------------------------------- summary -> table rows
+def summarise(rounds: list[dict], first: list[dict], args, variants_by_setting: dict) -> dict[str, list[dict]]:
     latest: dict[tuple, dict] = {}
-    for r in rows:  # the last line for a (run, labels) wins: reruns replace partial runs
-        latest[_key(r) + (r["labels"],)] = r
-    done = {k for k in {_key(r) for r in latest.values()} if any(kk[:4] == k and kk[4] == budget for kk in latest)}
-    # compare strategies on the same seeds only: those every strategy of that pool has finished
-    common: dict[tuple, set] = {}
-    for noise, pool in {k[:2] for k in done}:
-        per = [{k[3] for k in done if k[:3] == (noise, pool, s)} for s in ALL_STRATEGIES
-               if any(k[:3] == (noise, pool, s) for k in done)]
-        common[(noise, pool)] = set.intersection(*per) if per else set()
-    by = defaultdict(lambda: defaultdict(list))  # (noise, pool, strategy) -> labels -> records
-    for k, r in latest.items():
-        if k[:4] in done and k[3] in common[k[:2]]:
-            by[k[:3]][r["labels"]].append(r)
-    for metric in ("spearman", "best_of_16"):
-        for noise, pool in sorted({k[:2] for k in by}):
-            strategies = [s for s in ALL_STRATEGIES if (noise, pool, s) in by]
-            labels = sorted({lab for s in strategies for lab in by[(noise, pool, s)]})
-            print(f"\n{metric} on held-out prompts, {pool}-prompt pool, noise={noise}: mean (std) over "
-                  f"{len(common[(noise, pool)])} seeds {sorted(common[(noise, pool)])}")
-            print("labels  " + "".join(f"{s:>22}" for s in strategies))
-            means = {}
-            for lab in labels:
-                cells = []
-                for s in strategies:
-                    vals = [r[metric] for r in by[(noise, pool, s)].get(lab, [])]
-                    means.setdefault(s, []).append(np.mean(vals) if vals else np.nan)
-                    cells.append(f"{np.mean(vals):.4f} ({np.std(vals):.4f})" if vals else "-")
-                print(f"{lab:>6}  " + "".join(f"{c:>22}" for c in cells))
-            if "random" in means and labels[-1] == budget:
-                target = means["random"][-1]
-                print(f"labels needed to reach random's {metric} at {budget} ({target:.4f}):")
-                for s in strategies:
-                    need = labels_to_match(np.array(labels), np.array(means[s]), target)
-                    print(f"  {s:<12} " + ("not reached" if need is None else f"{need:,.0f}"))
+    for r in rounds:
+        if r.get("config") != config_of(args):
+            continue
+        latest[(r["setting"], r["variant"], r["seed"], r["labels"])] = r
+    done = defaultdict(set)  # (setting, variant) -> seeds finished
+    for (s, v, seed, lab) in latest:
+        if lab == args.budget:
+            done[(s, v)].add(seed)
+    headline_rows, bon_rows, curve_rows = [], [], []
+    for setting in args.settings:
+        variants = [v for v in variants_by_setting[setting] if done.get((setting, v))]
+        if "random" not in variants:
+            continue
+        seeds = sorted(set.intersection(*[done[(setting, v)] for v in variants]) & set(args.seeds))
+        if not seeds:
+            continue
+        labels = sorted({lab for (s, v, seed, lab) in latest if s == setting and v == "random" and seed in seeds})
+        metrics = [HEADLINE[setting]] + (["spearman"] if setting == "policy" else []) + ["best_of_16"]
+        curve = {(v, m): [np.mean([latest[(setting, v, s, lab)][m] for s in seeds]) for lab in labels]
+                 for v in variants for m in metrics}
+        for lab_i, lab in enumerate(labels):
+            curve_rows.append({"setting": setting, "labels": lab, "metric": HEADLINE[setting], "seeds": len(seeds),
+                               **{v.replace("-", "_"): curve[(v, HEADLINE[setting])][lab_i] for v in variants}})
+        for m in metrics:
+            for v in variants:
+                vals = [latest[(setting, v, s, args.budget)][m] for s in seeds]
+                base = [latest[(setting, "random", s, args.budget)][m] for s in seeds]
+                kind, bound = ("unit", 1.0) if m == "best_of_16" else ("corr", 2.0)
+                row = {"setting": setting, "metric": m, "variant": v, "seeds": len(seeds)}
+                row["mean"], row["lo"], row["hi"] = mean_interval(vals, kind)
+                if v != "random":
+                    d = np.subtract(vals, base)
+                    row["vs_random"], row["vs_lo"], row["vs_hi"] = diff_interval(d, bound)
+                    row["ahead"] = f"{int((d > 0).sum())}/{len(d)}"
+                need = labels_to_match(labels, curve[(v, m)], curve[("random", m)][-1])
+                row["to_match"] = "not reached" if need is None else int(round(need, -1))
+                row["at_first_batch"] = curve[(v, m)][0]
+                (bon_rows if m == "best_of_16" else headline_rows).append(row)
+    first_rows = []
+    by_variant = defaultdict(list)
+    for r in first:
+        by_variant[r["variant"]].append(r)
+    rand = by_variant.get("random")
+    for v, rs in by_variant.items():
+        n = sum(r["n"] for r in rs)
+        row = {"variant": v, "seeds": len(rs), "pairs": n,
+               "distance": float(np.mean([r["distance"] for r in rs]))}
+        if rand:
+            row["distance_ratio"] = row["distance"] / float(np.mean([r["distance"] for r in rand]))
+        for key in ("both_below_1pct", "gamed", "outlier_pair"):
+            k = sum(r[key] for r in rs)
+            row[key] = k / n
+            row[key + "_lo"], row[key + "_hi"] = wilson(k, n)
+        row["flagged_share"] = float(np.mean([r["flagged_share"] for r in rs]))
+        first_rows.append(row)
+    return {"active_spearman": headline_rows, "active_best_of_16": bon_rows, "active_curve": curve_rows,
+            "active_first_batch": first_rows}
 
 
-def main() -> None:
+def config_of(args) -> dict:
+    return {"budget": args.budget, "batch_size": args.batch_size, "candidates": args.candidates, "beta": args.beta}
+
+
+def print_tables(tables: dict[str, list[dict]]) -> None:
+    for name, rows in tables.items():
+        print(f"\n{name}")
+        for r in rows:
+            print("  " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="folder holding alpaca_bon/")
-    parser.add_argument("--out", default="benchmarks/results/active.jsonl", help="JSON lines, one per round (resumable)")
+    parser.add_argument("--rounds", default="benchmarks/results/active_rounds.jsonl",
+                        help="per-round records (JSON lines; resumable)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--strategies", nargs="+", default=list(ALL_STRATEGIES), choices=ALL_STRATEGIES)
-    parser.add_argument("--pools", nargs="+", default=["within", "cross"], choices=["within", "cross"])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
+                        help="default: per setting, those listed in DEFAULT_VARIANTS")
     parser.add_argument("--budget", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--candidates", type=int, default=20_000)
-    parser.add_argument("--noise", default="none", choices=["none", "bt"])
-    parser.add_argument("--beta", type=float, default=1.0)
+    parser.add_argument("--beta", type=float, default=1.0, help="Bradley-Terry inverse temperature (policy setting)")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--no-record", action="store_true", help="print the tables without recording them")
     args = parser.parse_args()
-    out = Path(args.out)
-    config = {"budget": args.budget, "batch_size": args.batch_size, "candidates": args.candidates, "noise": args.noise}
-    if args.noise == "bt":
-        config["beta"] = args.beta
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    rounds_path = Path(args.rounds)
+    variants_by_setting = {s: (args.variants or DEFAULT_VARIANTS[s]) for s in SETTINGS}
+    for s in SETTINGS:
+        if "random" not in variants_by_setting[s]:
+            variants_by_setting[s] = ["random"] + variants_by_setting[s]
 
+    from prefspace.experiments import run_active_learning
+    from prefspace.models import BradleyTerryLinear
+
+    scored, F = load(Path(args.data))
+    policy = pick_policy(scored)
+    print(f"policy for the single-policy setting: {policy}", flush=True)
+    config = config_of(args)
+    first_path = rounds_path.with_name(rounds_path.stem + "_first_batch.jsonl")
     if not args.summary_only:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from prefspace.data import load_scored_responses
-        from prefspace.embed import scored_response_features
-        from prefspace.experiments import run_active_learning
-
-        d = Path(args.data) / "alpaca_bon"
-        scored = load_scored_responses(d / "responses.jsonl.gz", prompts=d / "prompts.jsonl.gz")
-        F = scored_response_features(scored, d / "prompt_emb_minilm.npy", d / "response_emb_minilm.npy")
-        done = _finished(_load(out), args.budget, config)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        rounds_path.parent.mkdir(parents=True, exist_ok=True)
+        finished = {(r["setting"], r["variant"], r["seed"]) for r in read_rounds(rounds_path)
+                    if r.get("config") == config and r["labels"] == args.budget}
         for seed in args.seeds:  # seed-major: every configuration gets seed 0 before any gets seed 1
-            for pool in args.pools:
-                for strategy in args.strategies:
-                    done |= _finished(_load(out), args.budget, config)  # another process may have run it
-                    if (args.noise, pool, strategy, seed) in done:
+            if "within" in args.settings and not any(r.get("config") == config and r["seed"] == seed
+                                                     for r in read_rounds(first_path)):
+                t0 = time.perf_counter()
+                diag = first_batch_diagnostic(scored, F, {}, seed, args,
+                                              ["random", "d-optimal-v0", "d-optimal-greedy", "d-optimal-guard", "d-optimal"])
+                with open(first_path, "a", encoding="utf-8") as fh:
+                    for r in diag:
+                        fh.write(json.dumps({**r, "config": config}) + "\n")
+                print(f"seed {seed} first-batch diagnostic ({time.perf_counter() - t0:.0f} s)", flush=True)
+            for setting in args.settings:
+                kw = setting_kwargs(setting, scored, policy, args)
+                for variant in variants_by_setting[setting]:
+                    if (setting, variant, seed) in finished:
                         continue
+                    strategy, params, raw = VARIANTS[variant]
+                    params = dict(params)
+                    lam = params.pop("lam", None)
                     t0 = time.perf_counter()
 
-                    def append(rec: dict) -> None:
-                        with open(out, "a", encoding="utf-8") as fh:
-                            fh.write(json.dumps({**rec, **config}) + "\n")
+                    def append(rec: dict, setting=setting, variant=variant) -> None:
+                        with open(rounds_path, "a", encoding="utf-8") as fh:
+                            fh.write(json.dumps({**rec, "setting": setting, "variant": variant, "config": config}) + "\n")
 
                     recs = run_active_learning(
                         F, scored.prompt_index, scored.scores, strategy=strategy, batch_size=args.batch_size,
-                        budget=args.budget, within_prompt=pool == "within", n_candidates=args.candidates,
-                        noise=args.noise, beta=args.beta, transform="logit", eps=1e-6, seed=seed, on_round=append,
+                        budget=args.budget, n_candidates=args.candidates, transform="logit", eps=1e-6,
+                        estimator=raw_linear() if raw else BradleyTerryLinear(), lam=lam,
+                        selector_params=params, seed=seed, on_round=append, **kw,
                     )
-                    print(f"seed {seed} {pool:<6} {strategy:<12} spearman {recs[-1]['spearman']:.4f} "
-                          f"best-of-16 {recs[-1]['best_of_16']:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    summarise(_load(out), args.budget, config)
+                    last = recs[-1]
+                    print(f"seed {seed} {setting:<7} {variant:<18} {HEADLINE[setting]} {last[HEADLINE[setting]]:.4f} "
+                          f"best-of-16 {last['best_of_16']:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    first = [r for r in read_rounds(first_path) if r.get("config") == config and r["seed"] in args.seeds]
+    tables = summarise(read_rounds(rounds_path), first, args, variants_by_setting)
+    print_tables(tables)
+    if not args.no_record:
+        # the command that makes these rows from scratch (--summary-only only re-reads --rounds)
+        command = command_line([a for a in sys.argv if a != "--summary-only"])
+        run = new_run_id()
+        for table, rows in tables.items():
+            if rows:
+                record_rows("active", table, [{**r, "policy": policy} if "setting" in r else r for r in rows],
+                            run=run, command=command)
+    return 0
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def main() -> None:
     picks = {}
     for method in args.methods:
         t0, c0 = time.perf_counter(), time.process_time()
-        picks[method] = DOptimalSelector(lam=1.0, method=method).select(pool, model, args.k)
+        picks[method] = DOptimalSelector(method=method, random_state=args.seed).select(pool, model, args.k)
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
         assert np.unique(picks[method]).size == args.k
         print(f"D-optimal ({method}): {total:.2f} s wall, {cpu:.2f} s CPU for {args.k:,} picks "
@@ -94,7 +94,7 @@ def main() -> None:
     if args.past:
         labelled = full.sample(args.past, np.random.default_rng(args.seed + 1)).pair_features(np.arange(args.past))
         t0, c0 = time.perf_counter(), time.process_time()
-        DOptimalSelector(lam=1.0, past_aware=True, method=args.methods[0]).select(pool, model, args.k, labelled=labelled)
+        DOptimalSelector(past_aware=True, method=args.methods[0], random_state=args.seed).select(pool, model, args.k, labelled=labelled)
         total_p, cpu_p = time.perf_counter() - t0, time.process_time() - c0
         print(f"past-aware D-optimal ({args.past:,} labelled): {total_p:.2f} s wall, {cpu_p:.2f} s CPU; "
               f"ratio to floor {total_p / floor:.2f}x wall, {cpu_p / floor_cpu:.2f}x CPU")

@@ -113,3 +113,51 @@ def test_bad_budget_is_refused(alpaca):
         run_active_learning(F, prompts, gold, batch_size=50, budget=20)
     with pytest.raises(ConfigError, match="strategy must be one of"):
         run_active_learning(F, prompts, gold, strategy="bald", batch_size=10, budget=20)
+
+
+def test_single_policy_pool_labels_only_that_policys_responses(alpaca):
+    F, prompts, gold = alpaca
+    policy = np.unique(prompts, return_index=True)[1]  # one response per prompt, as one generator's
+    seen = []
+
+    def record(X, seed):
+        seen.append(X.copy())
+        return X[:0]  # no synthetic pairs
+
+    recs = run_active_learning(F, prompts, gold, strategy="d-optimal", pool_rows=policy, within_prompt=False,
+                               noise="bt", transform="logit", batch_size=30, budget=60, augment=record, seed=0)
+    assert [r["labels"] for r in recs] == [30, 60]
+    allowed = {F[i].tobytes() for i in policy}
+    labelled = seen[-1].reshape(-1, F.shape[1])
+    assert all(row.tobytes() in allowed for row in labelled)
+    # scored on all responses of the test prompts, and on the policy's own responses there
+    for r in recs:
+        assert -1.0 <= r["spearman_pool"] <= 1.0 and -1.0 <= r["spearman"] <= 1.0
+    # a boolean mask means the same as the indices
+    mask = np.zeros(len(F), dtype=bool)
+    mask[policy] = True
+    again = run_active_learning(F, prompts, gold, strategy="d-optimal", pool_rows=mask, within_prompt=False,
+                                noise="bt", transform="logit", batch_size=30, budget=60, seed=0)
+    assert _strip(again) == _strip(recs)
+    with pytest.raises(ConfigError, match="pool_rows must hold at least two"):
+        run_active_learning(F, prompts, gold, pool_rows=[0], within_prompt=False, batch_size=2, budget=2)
+
+
+def test_selector_params_reach_the_selector(alpaca):
+    F, prompts, gold = alpaca
+    kw = dict(strategy="d-optimal", batch_size=40, budget=80, n_candidates=4000, seed=3)
+    seen = {}
+
+    def record(name):
+        def grab(X, seed):
+            seen.setdefault(name, []).append(X.copy())
+            return X[:0]
+        return grab
+
+    run_active_learning(F, prompts, gold, augment=record("greedy"), selector_params={"exploration": 0.0}, **kw)
+    run_active_learning(F, prompts, gold, augment=record("half"), selector_params={"exploration": 0.5}, **kw)
+    run_active_learning(F, prompts, gold, augment=record("half2"), selector_params={"exploration": 0.5}, **kw)
+    # same first (random) batch, different second batches; the same parameters repeat exactly
+    np.testing.assert_array_equal(seen["greedy"][0], seen["half"][0])
+    assert not np.array_equal(seen["greedy"][1], seen["half"][1])
+    np.testing.assert_array_equal(seen["half"][1], seen["half2"][1])

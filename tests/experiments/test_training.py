@@ -139,7 +139,8 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
     assert isinstance(model, BradleyTerryLinear) and model.alpha == 10
     assert set(report) == {"data", "test_data", "head", "model", "params", "encoder", "encoder_fingerprint", "n_train",
                            "n_synthetic", "n_test", "seed", "augment", "train", "test", "ties_left_out",
-                           "embed_seconds", "fit_seconds"}
+                           "embed_seconds", "fit_seconds", "record"}
+    assert report["record"]["config"]["head"] == "bt-linear" and report["record"]["versions"]["prefspace"]
     assert report["n_train"] + report["n_test"] == N_PAIRS and report["n_test"] == N_PAIRS // 4
     assert report["n_synthetic"] == 0 and report["augment"] is None and report["test_data"] is None
     assert report["params"]["alpha"] == 10 and report["seed"] == 0

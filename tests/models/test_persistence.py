@@ -50,7 +50,7 @@ def test_model_json_records_format_class_params_encoder_and_fingerprints(linear_
     assert header["train_fingerprint"] == "abc"
     assert header["metrics"] == {"test_accuracy": 0.6}
     assert header["training_metrics"]["accuracy"] == pytest.approx(linear_768.metrics_["accuracy"])
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "weights.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "model.json", "weights.safetensors"]
 
 
 def test_load_with_the_training_encoder_works(linear_768, wide_pairs, tmp_path):

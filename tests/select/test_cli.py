@@ -56,7 +56,7 @@ def test_select_writes_pairs_for_annotators(workdir, capsys):
     out = workdir / "to_label.jsonl"
     code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--budget", "6",
                  "--strategy", "past-aware", "--labelled", str(workdir / "labelled.jsonl"),
-                 "--out", str(out), "--cache", str(workdir / "cache")])
+                 "--exploration", "0", "--out", str(out), "--cache", str(workdir / "cache")])
     assert code == 0
     assert "wrote 6 pairs" in capsys.readouterr().out
     recs = [json.loads(line) for line in out.read_text().splitlines()]

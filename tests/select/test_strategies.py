@@ -163,7 +163,7 @@ def test_unknown_strategy_lists_the_choices():
 
 def test_unknown_parameters_are_refused_with_the_accepted_ones():
     with pytest.raises(ConfigError, match=r"DOptimalSelector \(strategy 'd-optimal'\) has no parameter 'lamda'; "
-                                          r"its parameters are chunk_size, lam, method, n_jobs, past_aware\."):
+                                          r"its parameters are chunk_size, exploration, lam, method, n_jobs, outlier_z, past_aware, random_state\."):
         get_selector("d-optimal", lamda=0.5)
     with pytest.raises(ConfigError, match="RandomSelector .* has no parameter 'lam'"):
         select_pairs(WithinPromptPool(np.zeros((4, 2)), [0, 0, 1, 1]), None, 1, "random", lam=1.0)

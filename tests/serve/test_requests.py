@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from prefspace.exceptions import ConfigError
-from prefspace.serve.requests import (
-    RequestError,
-    ServeConfig,
-    decode_body,
-    parse_get_reward,
-    parse_score,
-    split_query,
-)
+from prefspace.serve.openrlhf import parse_get_reward, split_query
+from prefspace.serve.requests import RequestError, ServeConfig, decode_body, parse_score
 
 CFG = ServeConfig(max_items=8, max_text_chars=100)
 
@@ -33,9 +27,13 @@ def test_split_query_finds_the_prompt_after_a_bos_token_and_strips_tokens():
     assert split_query("<s>Q: 2+2? A: 4</s>", "Q: 2+2? A:", strip=("<s>", "</s>")) == ("Q: 2+2? A:", " 4")
 
 
-def test_split_query_refuses_a_prompt_not_in_the_query():
-    with pytest.raises(ValueError, match="does not occur"):
-        split_query("completely different", "Q: 2+2?")
+def test_split_query_strips_the_tokens_from_the_prompt_too():
+    assert split_query("<s>Q: hi</s> A: yes</s>", "<s>Q: hi</s>", strip=("<s>", "</s>")) == ("Q: hi", " A: yes")
+
+
+def test_split_query_scores_the_whole_query_when_the_prompt_is_not_in_it():
+    # no template to split on: the whole query is the response, with the given prompt (a counted fallback)
+    assert split_query("completely different", "Q: 2+2?") == ("Q: 2+2?", "completely different")
 
 
 def test_get_reward_parses_openrlhf_body_and_ignores_labels():
@@ -46,10 +44,12 @@ def test_get_reward_parses_openrlhf_body_and_ignores_labels():
     assert responses == [" R1", " R2"]
 
 
-def test_get_reward_refuses_unsplittable_query_naming_its_index():
-    with pytest.raises(RequestError, match=r"query\[1\] does not contain prompts\[1\]") as err:
-        parse_get_reward({"query": ["P1 R1", "other"], "prompts": ["P1", "P2"]}, CFG)
-    assert err.value.status == 422
+def test_get_reward_answers_a_query_without_its_prompt_and_clips_long_texts():
+    prompts, responses = parse_get_reward({"query": ["P1 R1", "other"], "prompts": ["P1", "P2"]}, CFG)
+    assert prompts == ["P1", "P2"] and responses == [" R1", "other"]
+    # longer than max_text_chars=100: the end (where the response is) is kept, not refused
+    prompts, responses = parse_get_reward({"query": ["x" * 150 + " the answer"], "prompts": ["x" * 150]}, CFG)
+    assert responses == ["the answer"] and prompts == ["x" * 100]
 
 
 def test_get_reward_needs_query_and_matching_prompt_count():

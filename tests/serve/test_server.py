@@ -154,7 +154,7 @@ def test_too_many_texts_and_too_long_a_text_are_422_naming_the_limit(client):
         ("/get_reward", b"", 400, "malformed JSON"),
         ("/score", b"\xff\xfe", 400, "not UTF-8"),
         ("/score", b'["a list"]', 422, "must be a JSON object"),
-        ("/get_reward", b'{"query": "not split", "prompts": ["zzz"]}', 422, "does not contain prompts[0]"),
+        ("/get_reward", b'{"query": ["a"], "prompts": ["p", "q"]}', 422, "'prompts' has 2 entries"),
         ("/score", b'{"prompt": ["p"], "response": [null]}', 422, "'response[0]' must be a string"),
     ],
 )
@@ -268,4 +268,4 @@ def test_prefspace_serve_process_binds_loopback_and_answers(model_dirs, tmp_path
         proc.wait(timeout=60)
         log.close()
     banner = (tmp_path / "server.log").read_text()
-    assert f"on http://127.0.0.1:{port}" in banner and f"--remote_rm_url http://127.0.0.1:{port}/get_reward" in banner
+    assert f"on http://127.0.0.1:{port}" in banner and f"--reward.remote_url http://127.0.0.1:{port}/get_reward" in banner

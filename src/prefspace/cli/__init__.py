@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "select",    # select
     "serve",     # serve, rerank
     "label",     # label (serve), label export, label import
+    "export",    # export
 )
 
 

@@ -53,6 +53,12 @@ def aggregate_names() -> tuple[str, ...]:
     return tuple(AGGREGATES)
 
 
+def benchmark_names() -> tuple[str, ...]:
+    from ..evaluate.reward_bench import BENCHMARKS
+
+    return tuple(BENCHMARKS)
+
+
 REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "heads": head_names,
     "train_heads": train_head_names,
@@ -60,6 +66,7 @@ REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "synthesizers": synthesizer_names,
     "strategies": strategy_names,
     "aggregates": aggregate_names,
+    "benchmarks": benchmark_names,
 }
 
 

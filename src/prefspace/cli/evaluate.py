@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
+from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
     ChosenKey,
     DataArg,
@@ -134,7 +135,7 @@ def demo(
     typer.echo(f"report: {result['paths']['report_html']}")
 
 
-@app.command()
+@app.command(cls=RegistryHelpCommand)
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory written by save_model / prefspace train.", show_default=False)],
     data: DataArg,
@@ -151,6 +152,11 @@ def evaluate(
     ] = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache directory (default: OUT/cache).", show_default=False)] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.")] = 1000,
+    benchmark: Annotated[
+        Optional[str],
+        typer.Option("--benchmark", help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
+                     show_default=False),
+    ] = None,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
     rejected_key: RejectedKey = None,
@@ -169,18 +175,28 @@ def evaluate(
 
     Pair data: accuracy with a Wilson 95% interval, per subset, calibration (ECE, reliability).
     Scored data (--prompts): best-of-N with oracle and random, per-prompt Spearman and Kendall.
+    --benchmark reward-bench: also reward-bench's section scores (Chat, Chat Hard, Safety,
+    Reasoning) and overall score; --benchmark reward-bench-2: its rows (one chosen against
+    several rejected), best-of-4 accuracy per subset, Ties, the overall score.
     Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
     """
     from ..experiments.scoring import evaluate_model
 
+    if benchmark is not None:
+        check_choice(benchmark, "benchmarks", flag="--benchmark")
     result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
-                                   cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()))
-    if prompts is None:
+                                   cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()),
+                                   benchmark=benchmark)
+    if "reward_bench_2" in result:
+        headline = _benchmark_lines(result["reward_bench_2"])
+    elif prompts is None:
         headline = (f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] "
                     f"on {result['n_pairs']} pairs; ECE {result['ece']:.4f}")
         if result.get("subsets"):
             per = ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in result["subsets"]["per_subset"].items())
             headline += f"\nper subset: {per}; weighted {result['subsets']['weighted']:.4f}"
+        if "reward_bench" in result:
+            headline += "\n" + _benchmark_lines(result["reward_bench"])
     else:
         c = result["best_of_n"]
         headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
@@ -188,3 +204,24 @@ def evaluate(
     typer.echo(headline)
     typer.echo(f"metrics: {paths['metrics_json']}")
     typer.echo(f"report:  {paths['report_html']}")
+
+
+def _benchmark_lines(res: dict) -> str:
+    """The section (subset) scores of a reward-bench (2) result, one line each, then the overall score."""
+    def fmt(v: dict) -> str:
+        if v.get("ci_low") is None:
+            return f"{v['score']:.4f}"
+        return f"{v['score']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
+
+    if res["benchmark"] == "reward-bench":
+        parts = {name: (fmt(s), f"{s['n_pairs']} pairs") for name, s in res["sections"].items()}
+        if res.get("prior_sets"):
+            parts["Prior Sets (half weight)"] = (fmt(res["prior_sets"]), "")
+        missing = res["missing_sections"]
+    else:
+        parts = {name: (fmt(s), f"{s['n_examples']} examples") for name, s in res["subsets"].items()}
+        missing = res["missing_subsets"]
+    lines = [f"{res['benchmark']}:"] + [f"  {name:<24} {score}  {n}".rstrip() for name, (score, n) in parts.items()]
+    overall = fmt(res) if res["score"] is not None else f"n/a (no data for: {', '.join(missing)})"
+    lines.append(f"  {'overall':<24} {overall}")
+    return "\n".join(lines)

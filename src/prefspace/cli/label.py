@@ -61,7 +61,7 @@ def serve(
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
     cross_prompt: Annotated[bool, typer.Option("--cross-prompt", help="Pair responses to different prompts.")] = False,
     max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="Choose from a random sample of this many candidate pairs.")] = 1_000_000,
-    lam: Annotated[float, typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix.")] = 1.0,
+    lam: Annotated[Optional[float], typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty).", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed: first batch, exploration, A/B sides, the head.")] = 0,
     lease_minutes: Annotated[float, typer.Option("--lease-minutes", min=0.05, help="How long a shown pair stays reserved for its annotator.")] = 10.0,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Save the latest refit here after each batch (save_model format).", show_default=False)] = None,

@@ -84,10 +84,31 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    tokenizer: Annotated[
+        Optional[str],
+        typer.Option("--tokenizer", help="The policy's tokenizer (folder, cached hub name, .gguf file, smollm2-135m): "
+                     "its special tokens are removed and its chat template splits /get_reward queries.",
+                     show_default=False),
+    ] = None,
+    chat_template: Annotated[
+        Optional[Path],
+        typer.Option("--chat-template", help="A file holding the policy's chat template (Jinja), instead of --tokenizer; "
+                     "name its special tokens with --strip.", show_default=False),
+    ] = None,
+    normalize: Annotated[
+        str, typer.Option("--normalize", help="/get_reward rewards: none, fixed ((r - mean) / std with --reward-mean and "
+                          "--reward-std) or running (mean and std of every reward served so far).")
+    ] = "none",
+    reward_mean: Annotated[Optional[float], typer.Option("--reward-mean", help="Mean for --normalize fixed.", show_default=False)] = None,
+    reward_std: Annotated[Optional[float], typer.Option("--reward-std", help="Std for --normalize fixed.", show_default=False)] = None,
+    scores: Annotated[
+        str, typer.Option("--scores", help="What /get_reward returns as scores: reward, or sigmoid (in (0, 1), for "
+                          "OpenRLHF's dynamic filtering).")
+    ] = "reward",
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a reward model over HTTP: /get_reward (OpenRLHF), /score, /health, /info."""
-    from ..serve import RewardScorer, ServeConfig, create_app, run_server
+    from ..serve import OpenRLHFOptions, RewardScorer, ServeConfig, create_app, run_server
 
     config = ServeConfig(
         max_body_bytes=max_body_bytes,
@@ -98,17 +119,20 @@ def serve(
         lru_size=lru_size,
         strip=tuple(strip or ()),
     )
+    openrlhf = OpenRLHFOptions(tokenizer=tokenizer, chat_template=None if chat_template is None else str(chat_template),
+                               normalize=normalize, mean=reward_mean, std=reward_std, scores=scores)
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache, lru_size=lru_size)
     scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
+    openrlhf.load_template(config.strip)  # a tokenizer or template that cannot be read stops here too
     info = scorer.info()
     typer.echo(
         f"serving {model} ({info['model']['class']}, encoder {info['encoder']['fingerprint'][:12]}, "
         f"feature_dim {info['feature_dim']}) on http://{host}:{port}  (Ctrl-C stops)",
         err=True,
     )
-    typer.echo(f"OpenRLHF: --remote_rm_url http://{host}:{port}/get_reward", err=True)
-    run_server(create_app(scorer, config), host=host, port=port, log_level=log_level)
+    typer.echo(f"OpenRLHF: --reward.remote_url http://{host}:{port}/get_reward", err=True)
+    run_server(create_app(scorer, config, openrlhf=openrlhf), host=host, port=port, log_level=log_level)
 
 
 @app.command("rerank")

@@ -11,6 +11,8 @@ library function (:func:`prefspace.experiments.train_reward_model`,
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -107,6 +109,7 @@ def train(
         data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
         aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
         load_kwargs=preference_load_kwargs(locals()), out=out, vae_data=vae_data, vae_prompts=vae_prompts,
+        command=_command_line(),
     )
     report["total_seconds"] = round(time.perf_counter() - start, 3)
     for which, source in (("data", data), ("test", test)):
@@ -134,7 +137,15 @@ def train(
                    f"({100 * report['augment']['train_variance_kept']:.0f}% of its training responses')")
     if "eval_accuracy" in report["train"]:
         typer.echo(f"  held out while training: eval_accuracy {report['train']['eval_accuracy']:.4f}")
-    typer.echo(f"  saved to {out} (metrics.json, model.json)")
+    typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
+
+
+def _command_line() -> str | None:
+    """``prefspace ...`` as typed, when this process is the prefspace command (None otherwise)."""
+    program = sys.argv[0].replace("\\", "/") if sys.argv else ""
+    if Path(program).name == "prefspace" or program.endswith(("prefspace/__main__.py", "prefspace/cli/__main__.py")):
+        return shlex.join(["prefspace", *sys.argv[1:]])
+    return None
 
 
 # ------------------------------------------------------------------------------------ score

@@ -21,7 +21,6 @@ import difflib
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +31,8 @@ from .._validation import check_in
 from ..exceptions import ConfigError, DataError
 from .dataset import PreferenceDataset, canonical_prompt
 from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
-from .readers import RawSource, read_source
+from .memory import read_any
+from .readers import RawSource
 from .rules import (
     MAX_TEXT_CHARS,
     check_max_text_chars,
@@ -79,7 +79,7 @@ class _Pair:
 
 
 def load_preferences(
-    source: str | os.PathLike,
+    source: Any,
     *,
     split: str | None = None,
     prompt_key: str | None = None,
@@ -101,11 +101,15 @@ def load_preferences(
 
     Parameters
     ----------
-    source : path or str
+    source : path, str, or data in memory
         A ``.jsonl``/``.json``/``.parquet``/``.csv``/``.tsv`` file (optionally ``.gz``), a
-        directory saved by ``datasets``, or a Hugging Face dataset name (with ``split``).
+        directory saved by ``datasets``, a Hugging Face dataset name (with ``split``), or rows
+        already in memory: a ``datasets.Dataset``, a ``DatasetDict`` (with ``split``), a pandas
+        ``DataFrame`` or a list of dicts. Rows in memory are named ``<Dataset>: row 17`` in
+        messages; every other rule is the same as for files.
     split : str, optional
-        The split of a saved ``DatasetDict`` or of a hub dataset. Ignored for single files.
+        The split of a ``DatasetDict`` (saved or in memory) or of a hub dataset. Ignored for
+        single files.
     prompt_key, chosen_key, ... id_key : str, optional
         Column names; ``None`` means the field's own name (``"prompt"``, ``"chosen"``, ...).
         A key you pass explicitly must exist; a default optional column (``margin``,
@@ -161,7 +165,7 @@ def load_preferences(
     if dupes:
         raise ConfigError(f"column {dupes[0]!r} is mapped to more than one field; each --xxx-key needs its own column.")
 
-    raw = read_source(source, split=split)
+    raw = read_any(source, split=split)
     reader = _RowReader(raw, keys, explicit, max_text_chars)
     return reader.run(skip=on_bad_rows == "skip", keep_ties=ties == "keep", limit=limit)
 

@@ -40,7 +40,8 @@ from .._validation import check_in
 from ..exceptions import ConfigError, DataError
 from .dataset import ScoredResponses, canonical_prompt
 from .dialogue import RowProblem
-from .readers import RawSource, read_source
+from .memory import read_any
+from .readers import RawSource
 from .rules import MAX_TEXT_CHARS, check_max_text_chars
 from .values import clip, key_list, number_value, prompt_value, required_value, response_value, type_name
 
@@ -162,7 +163,7 @@ def read_responses(
             raise ConfigError(f"{name} must be a non-empty column name or None; got {key!r}.")
     skip = on_bad_rows == "skip"
     list_key = response_key + "s"
-    raw = read_source(source, split=split)
+    raw = read_any(source, split=split)
     columns = _columns(raw)
     if not columns:  # no row could be read: its problem says more than "no score column"
         first = next(row for row in raw.rows if row.problem is not None)
@@ -190,7 +191,7 @@ def read_responses(
     by_text: dict[str, int] = {}
     praw = None
     if prompts is not None:
-        praw = read_source(prompts, split=split)
+        praw = read_any(prompts, split=split)
         for row in praw.rows:
             try:
                 if row.problem is not None:
@@ -261,7 +262,7 @@ def read_responses(
     score_array = np.asarray(scores, dtype=np.float64)
     info = {
         "source": raw.name,
-        "prompts_source": None if prompts is None else os.fspath(prompts),
+        "prompts_source": None if praw is None else praw.name,
         "rows": len(raw.rows),
         "responses": len(responses),
         "prompts": len(prompt_list),

@@ -205,6 +205,14 @@ class Encoder(ABC):
             self._fingerprint = fp
         return fp
 
+    @property
+    def weights_sha256(self) -> str | None:
+        """sha256 (32 hex digits) of the files holding the model's weights, tokenizer and
+        configs (:func:`hash_model_files`), or None when they are not on disk (a hub name
+        not yet downloaded) or the backend has no model files (precomputed vectors)."""
+        weights = self._identity().get("weights")
+        return weights.get("files_sha256") if isinstance(weights, dict) else None
+
     def role_fingerprint(self, role: str) -> str:
         """The cache namespace of one role: ``"<fingerprint>.<role>"``."""
         if role not in ROLES:

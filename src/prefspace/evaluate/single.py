@@ -21,6 +21,7 @@ from .metrics import accuracy_with_interval, reward_metrics, subset_accuracy
 from .plots import plot_best_of_n, plot_reliability
 from .ranking import best_of_n_curve, rank_correlations
 from .report import Section, write_html_report, write_text_atomic
+from .reward_bench import reward_bench_section
 
 
 def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 10, random_state=0) -> dict:
@@ -136,5 +137,8 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
             f"{result['n_prompts_with_correlation']} prompts with a defined correlation). Best-of-N: "
             "expected gold of the top-reward response among N; model with a 95% bootstrap interval over prompts."],
             tables=[(["N", "model [95% interval]", "oracle", "random", "prompts"], rows)], images=[img]))
+    for key in ("reward_bench", "reward_bench_2"):
+        if key in result:
+            sections.append(reward_bench_section(result[key]))
     paths["report_html"] = write_html_report(out / "report.html", title, sections, meta=meta)
     return paths

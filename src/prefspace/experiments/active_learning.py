@@ -81,18 +81,21 @@ def _augment(augment, X: np.ndarray, seed: int) -> np.ndarray | None:
     return out
 
 
-def _evaluate(model, features, gold, groups, test_rows, best_of: int) -> dict:
+def _evaluate(model, features, gold, groups, test_rows, best_of: int, pool_test=None) -> dict:
     r = model.predict(features[test_rows])
     g = gold[test_rows]
     corr = rank_correlations(r, g, groups)
     bon = best_of_n_curve(r, g, groups, ns=[best_of])
-    return {
+    out = {
         "spearman": float(corr["spearman"]),
         "spearman_global": float(spearmanr(r, g).statistic),
         f"best_of_{best_of}": float(bon["model"][0]),
         f"best_of_{best_of}_oracle": float(bon["oracle"][0]),
         f"best_of_{best_of}_random": float(bon["random"][0]),
     }
+    if pool_test is not None:  # the pool's own kind of response (e.g. one generator's) on the test prompts
+        out["spearman_pool"] = float(spearmanr(r[pool_test], g[pool_test]).statistic)
+    return out
 
 
 def run_active_learning(
@@ -115,7 +118,9 @@ def run_active_learning(
     test_prompts=None,
     best_of: int = 16,
     n_members: int = 5,
-    lam: float = 1.0,
+    lam: float | None = None,
+    selector_params: dict | None = None,
+    pool_rows=None,
     augment=None,
     seed: int = 0,
     on_round: Callable[[dict], None] | None = None,
@@ -145,7 +150,14 @@ def run_active_learning(
         ``prefspace.evaluate.simulate.transform_scores``; metrics use the raw gold
     test_fraction / test_prompts : held-out prompts (a random fraction, or explicit prompt ids)
     best_of : N of the best-of-N gold metric
-    lam : ridge of the D-optimal information matrix
+    lam : ridge of the D-optimal information matrix; None (default): the head's own penalty in its
+        standardised coordinates (see ``prefspace.select.DOptimalSelector``)
+    selector_params : further parameters of the strategy's selector, e.g.
+        ``{"exploration": 0.0, "outlier_z": None}`` for plain greedy D-optimal
+    pool_rows : None, or the responses the candidate pool is made of (indices or a boolean mask
+        over ``features``), e.g. one generator's responses for a single-policy pool; the test
+        prompts are still scored on all their responses, and also on the pool's kind alone
+        (``spearman_pool``: Spearman with gold over those responses of the test prompts)
     augment : None, a synthesizer (``fit(X).sample()``) or a callable ``(X, seed) -> (m, 2, D)``;
         its pairs are added to each round's training set (they cost no labels)
     seed : the run's seed (split, first batch, candidate sample, noise, random strategy)
@@ -157,7 +169,7 @@ def run_active_learning(
     (``"within"``/``"cross"``), ``seed``, ``noise``, ``spearman`` (mean per-prompt Spearman on
     the test prompts), ``spearman_global``, ``best_of_<N>`` (expected gold of the best-of-N
     pick), ``best_of_<N>_oracle``, ``best_of_<N>_random``, ``n_synthetic``, ``fit_seconds``,
-    ``select_seconds``.
+    ``select_seconds``; ``spearman_pool`` when ``pool_rows`` is given.
 
     Example
     -------
@@ -189,7 +201,10 @@ def run_active_learning(
         )
     utility = transform_scores(gold, transform, eps=eps)
     rng = check_random_state(seed)
-    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=rng))
+    # each strategy gets what it takes of lam and the run's generator; selector_params are the
+    # caller's own choice for this strategy (refused if it does not take them)
+    params = {**selector_options(strategy, lam=lam, random_state=rng), **(selector_params or {})}
+    selector = get_selector(strategy, **params)
     estimator = _default_estimator() if estimator is None else estimator
     if strategy == "ensemble":
         estimator = _as_ensemble(estimator, n_members, seed)
@@ -204,8 +219,19 @@ def run_active_learning(
     test_mask = np.isin(prompt_index, np.asarray(test_prompts))
     if test_mask.all() or not test_mask.any():
         raise ConfigError("the test prompts must leave some prompts for training and hold at least one response.")
-    train_rows = np.flatnonzero(~test_mask)
+    in_pool = np.ones(n, dtype=bool)
+    if pool_rows is not None:
+        pool_rows = np.asarray(pool_rows)
+        in_pool = np.zeros(n, dtype=bool)
+        try:
+            in_pool[pool_rows] = True
+        except IndexError:
+            raise ShapeError(f"pool_rows must be a boolean mask of shape ({n},) or indices into the {n} rows.") from None
+    train_rows = np.flatnonzero(~test_mask & in_pool)
     test_rows = np.flatnonzero(test_mask)
+    pool_test = None if pool_rows is None else np.flatnonzero(in_pool[test_rows])
+    if pool_test is not None and (train_rows.size < 2 or pool_test.size < 2):
+        raise ConfigError("pool_rows must hold at least two responses of the training prompts and two of the test prompts.")
     _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
     groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
 
@@ -249,7 +275,7 @@ def run_active_learning(
             "pool": "within" if within_prompt else "cross",
             "seed": seed,
             "noise": noise,
-            **_evaluate(model, features, gold, groups, test_rows, best_of),
+            **_evaluate(model, features, gold, groups, test_rows, best_of, pool_test),
             "n_synthetic": 0 if X_syn is None else int(len(X_syn)),
             "fit_seconds": round(fit_seconds, 3),
             "select_seconds": round(select_seconds, 3),

@@ -25,6 +25,13 @@ from ..data.readers import read_source
 from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import SCORE_KEYS
 from ..data.values import number_value, prompt_value, response_value
+from ..evaluate.reward_bench import (
+    check_benchmark,
+    load_best_of_k,
+    reward_bench_2_scores,
+    reward_bench_scores,
+    score_best_of_k,
+)
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError
 from ..models import RewardScorer
@@ -166,6 +173,7 @@ def evaluate_model(
     cache: Any = None,
     n_boot: int = 1000,
     load_kwargs: Mapping[str, Any] | None = None,
+    benchmark: str | None = None,
 ) -> tuple[dict, dict]:
     """Metrics, plots and a report for the saved model in ``model_dir`` on ``data``, under ``out``.
 
@@ -176,16 +184,40 @@ def evaluate_model(
     best-of-N with oracle and random, per-prompt Spearman and Kendall; ``limit_prompts`` keeps
     the first N prompts. ``cache``: the embedding cache (default ``out/cache``).
 
+    ``benchmark="reward-bench"``: pairs with a ``subset`` column, evaluated as above plus
+    reward-bench's section and overall scores (``result["reward_bench"]``, see
+    :func:`prefspace.evaluate.reward_bench.reward_bench_scores`). ``benchmark="reward-bench-2"``:
+    reward-bench 2's rows (a prompt, lists of chosen and rejected responses), scored into
+    ``result["reward_bench_2"]`` (best-of-4 per subset, Ties, the overall score); ``load_kwargs``
+    then only gives ``split``, ``limit`` and the column keys.
+
     Returns ``(result, paths)``: the metrics (also in ``out/metrics.json``, with ``data``) and the
     paths written (``metrics_json``, ``report_html``, plots).
     """
     out = Path(out)
+    check_benchmark(benchmark)
+    if benchmark is not None and prompts is not None:
+        raise ConfigError(f"--benchmark {benchmark} reads its own data format; leave out --prompts.")
     load_kwargs = dict(load_kwargs or {})
     # the data is read and checked first: a bad row stops before the model and encoder load
-    if prompts is None:
-        dataset = load_preferences(data, **load_kwargs)
+    if benchmark == "reward-bench-2":
+        keys = {k: load_kwargs[k] for k in ("prompt_key", "chosen_key", "rejected_key", "subset_key", "id_key") if load_kwargs.get(k)}
+        examples = load_best_of_k(data, split=load_kwargs.get("split"), limit=load_kwargs.get("limit"), **keys)
         scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
-        result = evaluate_pairs(scorer.model, pair_features(scorer, dataset), subsets=dataset.subset, n_boot=n_boot)
+        rewards = score_best_of_k(scorer.score, examples)
+        result = {"reward_bench_2": reward_bench_2_scores(rewards, examples.num_correct, examples.subsets, examples.ids,
+                                                          n_boot=n_boot)}
+    elif prompts is None:
+        dataset = load_preferences(data, **load_kwargs)
+        if benchmark == "reward-bench" and dataset.subset is None:
+            raise DataError(f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
+                            "(name it with --subset-key).")
+        scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
+        X = pair_features(scorer, dataset)
+        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot)
+        if benchmark == "reward-bench":
+            r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
+            result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
     else:
         scored = load_scored_responses(data, prompts=prompts, score_key=score_key,
                                        **{k: load_kwargs[k] for k in ("on_bad_rows", "max_text_chars") if k in load_kwargs})
@@ -215,8 +247,9 @@ def select_for_labeling(
     labelled: str | os.PathLike | None = None,
     cross_prompt: bool = False,
     max_candidates: int = 1_000_000,
-    lam: float = 1.0,
+    lam: float | None = None,
     seed: int = 0,
+    selector_params: dict | None = None,
     prompts: str | os.PathLike | None = None,
     prompt_key: str = "prompt",
     response_key: str = "response",
@@ -230,7 +263,8 @@ def select_for_labeling(
     The pool's responses (read by :func:`prefspace.select.candidates.read_candidates`) are
     embedded with the model's own encoder and paired within each prompt (``cross_prompt``:
     across prompts); a random sample of ``max_candidates`` pairs stands in for a larger pool.
-    ``strategy`` (a name in :data:`prefspace.select.STRATEGIES`) gets ``lam`` and ``seed``
+    ``strategy`` (a name in :data:`prefspace.select.STRATEGIES`) gets ``lam`` (None: the head's
+    own prior), ``seed`` and ``selector_params`` (e.g. D-optimal's ``exploration``, ``outlier_z``)
     where it takes them. Pairs of ``labelled`` (preference data) are given to the strategies
     that use them (past-aware, coreset) and never chosen again. Texts longer than
     ``max_text_chars`` characters are refused (``prefspace.data.rules``).
@@ -246,7 +280,8 @@ def select_for_labeling(
                                  id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
     dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
     records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
-                                 max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed)
+                                 max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed,
+                                 options=selector_params)
     write_jsonl(out, records)
     return {
         "n_pairs": len(records),

@@ -20,10 +20,12 @@ import numpy as np
 from .._jsonsafe import json_safe, write_json
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
+from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
-from ..evaluate import reward_metrics
+from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
 from ..models import HEADS, RewardEnsemble, choose_head, get_head, save_model
+from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, augment_pairs
 
@@ -58,6 +60,7 @@ def train_reward_model(
     out: str | os.PathLike | None = None,
     vae_data: str | os.PathLike | np.ndarray | None = None,
     vae_prompts: str | os.PathLike | None = None,
+    command: str | None = None,
 ) -> tuple[Any, dict]:
     """Fit a reward model on the preference pairs of ``data``; return it with its report.
 
@@ -94,13 +97,16 @@ def train_reward_model(
         Keywords for ``load_preferences`` (column keys, ``on_bad_rows``, ``ties``, ``split``,
         ``limit``), applied to ``data`` and to ``test`` (``limit`` to ``data`` only).
     out : path, optional
-        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder and
-        the test metrics) and the report as ``out/metrics.json``.
+        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder, the
+        test metrics, the training data's summary and the reproducibility record; its
+        ``README.md`` model card) and the report as ``out/metrics.json``.
     vae_data, vae_prompts : path or array, optional
         Responses without labels for the latent model of ``augment="lens"`` / ``"pca"`` to be
         fitted on as well: a file :func:`prefspace.data.read_responses` reads (prompt/response
         rows, or responses joined to ``vae_prompts``), embedded like the pairs, or an array of
         rows ``(m, D)`` already embedded.
+    command : str, optional
+        The command line that runs this (``prefspace train`` passes its own), kept in the record.
 
     Pairs marked as ties (kept with ``ties="keep"``) state no preference and are left out of
     both sides; the report counts them in ``ties_left_out``.
@@ -111,9 +117,11 @@ def train_reward_model(
     report : JSON-able dict (what ``metrics.json`` holds): ``data``, ``test_data``, ``head``,
         ``model`` (class name), ``params``, ``encoder`` (config), ``encoder_fingerprint``,
         ``n_train``, ``n_synthetic``, ``n_test``, ``seed``, ``augment`` (the augmentation
-        report or None), ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics
-        or None), ``ties_left_out`` (``{"data": n, "test": n}``), ``embed_seconds``,
-        ``fit_seconds``.
+        report or None), ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics,
+        with the accuracy's 95% bootstrap interval ``ci_low``/``ci_high``, or None),
+        ``ties_left_out`` (``{"data": n, "test": n}``), ``embed_seconds``, ``fit_seconds``,
+        ``record`` (:func:`prefspace.models.card.reproducibility_record`: versions, encoder
+        weights hash, ``command`` and the resolved ``config``).
 
     Example
     -------
@@ -191,6 +199,15 @@ def train_reward_model(
     if X_test is not None:
         rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
+        interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
+        test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    config = {
+        "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
+        "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
+        "aggregate": aggregate, "test_fraction": test_fraction, "seed": seed, "augment": augment, "factor": factor,
+        "load_kwargs": load_kwargs,
+    }
+    record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
     report = {
         "data": _name(data),
         "test_data": None if test is None else _name(test),
@@ -209,6 +226,7 @@ def train_reward_model(
         "ties_left_out": {"data": n_ties, "test": n_test_ties},
         "embed_seconds": round(embed_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
+        "record": record,
     }
     if head_auto is not None:
         report["head_auto"] = head_auto
@@ -220,7 +238,9 @@ def train_reward_model(
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
-        save_model(model, out, enc, metrics=flat, train_fingerprint=train_ds.fingerprint)
+        licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
+        save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
+                   record=record)
         write_json(Path(out) / "metrics.json", report)
     return model, report
 

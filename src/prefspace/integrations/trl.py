@@ -8,6 +8,10 @@ completion. Prompts and completions come in TRL's two formats:
 - conversational: ``prompts[i]`` is a list of messages and ``completions[i]`` is
   ``[{"role": "assistant", "content": "..."}]``.
 
+The same text scores differently as a plain prompt and as a conversation (the encoder sees
+``"User: ..."`` blocks for messages), so the callable warns once when the prompts it receives
+are of the other format than the model's training prompts (recorded in ``model.json``).
+
 The callable is picklable (TRL's async GRPO sends reward functions to a worker process): it
 pickles the model directory and encoder configuration, and reloads the model on first use.
 It does not need trl to be imported; trl is only the caller.
@@ -71,6 +75,8 @@ class PrefspaceRewardFunction:
         self.batch_size = int(batch_size)
         self.__name__ = name or f"prefspace_{self.model_dir.name}"
         self._scorer = None
+        self._warned_format = False
+        self._training_format = "unset"  # read from model.json on the first call
 
     @property
     def scorer(self):
@@ -92,6 +98,7 @@ class PrefspaceRewardFunction:
         ps = [_prompt(p, i) for i, p in enumerate(prompts)]
         cs = [_completion_text(c, i) for i, c in enumerate(completions)]
         scorer = self.scorer
+        self._check_format(ps)
         rewards: list[float] = []
         spreads: list[float] = []
         for start in range(0, len(cs), self.batch_size):
@@ -104,6 +111,34 @@ class PrefspaceRewardFunction:
         if spreads and callable(log_metric):
             log_metric(f"{self.__name__}/spread", sum(spreads) / len(spreads))
         return [r if math.isfinite(r) else None for r in rewards]  # TRL turns None into NaN (skipped)
+
+    @property
+    def training_format(self) -> str | None:
+        """``"standard"`` or ``"conversational"``: the format of the training prompts, when recorded."""
+        from ..models.persistence import describe_model
+
+        fmt = (describe_model(self.model_dir).get("train_data") or {}).get("format") or ""
+        kind = fmt.split(",")[0].strip()
+        return kind if kind in ("standard", "conversational") else None
+
+    def _check_format(self, prompts: list) -> None:
+        if self._warned_format or not prompts:
+            return
+        trained = self._training_format
+        if trained == "unset":
+            trained = self._training_format = self.training_format
+        if trained is None:
+            return
+        given = "conversational" if isinstance(prompts[0], list) else "standard"
+        if given != trained:
+            self._warned_format = True
+            logger.warning(
+                "%s: the reward model was trained on %s prompts but receives %s ones; the same text gets a different "
+                "reward in the other format (messages are embedded as 'User: ...' blocks). Give the GRPO dataset "
+                "prompts in the training format (docs/serving.md).",
+                self.__name__, "plain-text" if trained == "standard" else "conversational",
+                "plain-text" if given == "standard" else "conversational",
+            )
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -163,7 +163,8 @@ def check_lightgbm_text(path: Path, text: str, n_features: int) -> None:
 
 def _expected_shapes(class_name: str, arrays: dict, d: int) -> dict | None:
     if class_name == "BradleyTerryLinear":
-        return {"coef": (d,)}
+        # "scale" (the standardisation, for its prior) is absent from files saved before it was kept
+        return {"coef": (d,), "scale": (d,)} if "scale" in arrays else {"coef": (d,)}
     if class_name not in _MLP_CLASSES:
         return None
     layers = sorted({int(m.group(1)) for m in map(_HIDDEN.match, arrays) if m})

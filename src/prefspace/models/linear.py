@@ -59,6 +59,10 @@ class BradleyTerryLinear(RewardHead):
     n_iter_ : int
     last_layer_weights_ : ``coef_`` (``transform`` is the identity)
     last_layer_bias_ : ``intercept_``
+    scale_ : float64 array of shape (D,), the per-dimension divisor of the standardisation
+        (ones when ``standardize`` is false)
+    ridge_ : float, the penalty per unit of pair weight in the loss as minimised (``alpha``);
+        with ``scale_`` it is the head's prior, see :meth:`last_layer_prior`
 
     Example
     -------
@@ -108,6 +112,10 @@ class BradleyTerryLinear(RewardHead):
         if not result.success:
             logger.warning("BradleyTerryLinear: L-BFGS stopped early (%s)", result.message)
         self.coef_ = result.x / scale
+        self.scale_ = scale
+        # the penalty against pair weights of mean 1: what one labelled pair is worth against the
+        # prior (active labeling's D-optimal design uses it as its ridge)
+        self.ridge_ = float(alpha)
         self.intercept_ = float(-(rows @ self.coef_).mean())
         self.n_iter_ = int(result.nit)
         self.history_ = [{"iteration": self.n_iter_, "objective": float(result.fun)}]
@@ -122,6 +130,21 @@ class BradleyTerryLinear(RewardHead):
         self._check_fitted()
         return self.intercept_
 
+    def last_layer_prior(self) -> tuple[np.ndarray, float] | None:
+        """The Gaussian prior this fit put on the final layer: ``(scale, ridge)``.
+
+        The objective's penalty is ``ridge / 2 * ||last_layer_weights_ * scale||^2`` while each
+        pair weighs 1 on average, so in the head's own coordinates ``transform(E) / scale`` the
+        prior is isotropic with precision ``ridge`` and the Fisher information of the standardised
+        weights is ``ridge I + sum_k p_k (1 - p_k) d_k d_k^T`` over the labelled pairs' scaled
+        differences ``d_k``. D-optimal selection uses exactly this (``prefspace.select``).
+        None for a model saved before these were recorded.
+        """
+        self._check_fitted()
+        if getattr(self, "scale_", None) is None:
+            return None
+        return self.scale_, self.ridge_
+
     def _predict(self, E):
         return E.astype(np.float64) @ self.coef_ + self.intercept_
 
@@ -130,12 +153,15 @@ class BradleyTerryLinear(RewardHead):
 
     # persistence ------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict, dict]:
-        arrays = {"coef": self.coef_}
-        return arrays, {"intercept": self.intercept_, "n_iter": self.n_iter_, "history": self.history_}, {}
+        arrays = {"coef": self.coef_, "scale": self.scale_}
+        info = {"intercept": self.intercept_, "n_iter": self.n_iter_, "history": self.history_, "ridge": self.ridge_}
+        return arrays, info, {}
 
     def _set_state(self, arrays: dict, info: dict, texts: dict) -> None:
         self.coef_ = np.asarray(arrays["coef"], dtype=np.float64)
         self.intercept_ = float(info["intercept"])
         self.n_iter_ = int(info["n_iter"])
         self.history_ = list(info.get("history", []))
+        self.scale_ = np.asarray(arrays["scale"], dtype=np.float64) if "scale" in arrays else None
+        self.ridge_ = float(info["ridge"]) if "ridge" in info else None
         self.n_features_in_ = int(self.coef_.shape[0])

@@ -26,6 +26,7 @@ from .._version import __version__
 from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
+from .card import CARD, render_card, reproducibility_record, training_data_summary
 from .ensemble import RewardEnsemble
 from .integrity import (
     check_arrays,
@@ -139,8 +140,13 @@ def save_model(
     *,
     metrics: dict | None = None,
     train_fingerprint: str | None = None,
+    train_data: Any = None,
+    record: dict | None = None,
 ) -> Path:
     """Save a fitted reward model to ``directory`` (created or replaced atomically).
+
+    Besides the weights and ``model.json`` the directory gets a model card, ``README.md``
+    (see :mod:`prefspace.models.card`), which ``load_model`` ignores.
 
     Parameters
     ----------
@@ -156,6 +162,14 @@ def save_model(
         Extra metrics to record (e.g. test-set metrics).
     train_fingerprint : str, optional
         Fingerprint of the training data (``PreferenceDataset.fingerprint``).
+    train_data : PreferenceDataset or dict, optional
+        The training pairs (or :func:`~prefspace.models.card.training_data_summary` of them):
+        their source, fingerprint, size, format and licence go into ``model.json``
+        (``train_data``) and the card. The format lets the TRL reward function warn when it
+        is given prompts of the other format.
+    record : dict, optional
+        A :func:`~prefspace.models.card.reproducibility_record` (with the command line or the
+        resolved config); by default one with the versions and the encoder's weights hash.
 
     Returns
     -------
@@ -193,6 +207,12 @@ def save_model(
                 f"dimension {feature_dim}; pass the encoder the training embeddings came from."
             )
         encoder_info = {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+    if train_data is not None and not isinstance(train_data, dict):
+        train_data = training_data_summary(train_data)
+    if train_data is not None and train_fingerprint is None:
+        train_fingerprint = train_data.get("fingerprint")
+    if record is None:
+        record = reproducibility_record(encoder)
 
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
@@ -206,9 +226,12 @@ def save_model(
         header = _write_model(model, tmp)
         header["encoder"] = encoder_info
         header["train_fingerprint"] = train_fingerprint
+        header["train_data"] = train_data
         header["metrics"] = dict(metrics or {})
+        header["record"] = record
         header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write_json(tmp / HEADER, header)
+        write_text_atomic(tmp / CARD, render_card(json_safe(header), directory.name))
         if directory.exists():
             old = directory.parent / f".{directory.name}.old-{os.getpid()}"
             shutil.rmtree(old, ignore_errors=True)
@@ -398,6 +421,8 @@ def describe_model(directory: str | os.PathLike) -> dict:
         "n_members": len(header["members"]) if "members" in header else None,
         "encoder": header.get("encoder"),
         "train_fingerprint": header.get("train_fingerprint"),
+        "train_data": header.get("train_data"),
+        "record": header.get("record"),
         "metrics": header.get("metrics", {}),
         "training_metrics": header.get("training_metrics", {}),
         "prefspace_version": header.get("prefspace_version"),

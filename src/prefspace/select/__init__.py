@@ -42,15 +42,15 @@ def selector_options(strategy: str, **options) -> dict:
     """The subset of ``options`` the named strategy's selector takes.
 
     For callers holding options meant for some strategies only (``lam`` is D-optimal's,
-    ``random_state`` the random strategy's): each strategy gets what it takes, while
+    ``random_state`` the random strategies'): each strategy gets what it takes, while
     :func:`get_selector` itself refuses what a strategy does not take.
 
     Example
     -------
     >>> selector_options("random", lam=1.0, random_state=0)
     {'random_state': 0}
-    >>> sorted(selector_options("d-optimal", lam=1.0, random_state=0, n_jobs=1))
-    ['lam', 'n_jobs']
+    >>> sorted(selector_options("uncertainty", lam=1.0, random_state=0, n_jobs=1))
+    ['n_jobs']
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")
     accepted = STRATEGIES[strategy]().get_params(deep=False)
@@ -60,18 +60,18 @@ def selector_options(strategy: str, **options) -> dict:
 def get_selector(strategy: str, **params):
     """A selector by name (one of ``STRATEGIES``), built with ``params``.
 
-    An unknown strategy or a parameter the chosen selector does not take (e.g. ``random_state``
-    for D-optimal, which is deterministic) is refused with a
-    :class:`~prefspace.exceptions.ConfigError` that lists the accepted ones.
+    An unknown strategy or a parameter the chosen selector does not take (e.g. ``lam`` for
+    uncertainty) is refused with a :class:`~prefspace.exceptions.ConfigError` that lists the
+    accepted ones.
 
     Example
     -------
     >>> get_selector("d-optimal", lam=0.5)
     DOptimalSelector(lam=0.5)
-    >>> get_selector("d-optimal", random_state=0)  # doctest: +ELLIPSIS
+    >>> get_selector("uncertainty", lam=0.5)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    prefspace.exceptions.ConfigError: DOptimalSelector (strategy 'd-optimal') has no parameter 'random_state'; ...
+    prefspace.exceptions.ConfigError: UncertaintySelector (strategy 'uncertainty') has no parameter 'lam'; ...
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")
     cls = STRATEGIES[strategy]
@@ -92,8 +92,9 @@ def select_pairs(pool, model, k: int, strategy: str = "d-optimal", *, labelled=N
         ``coreset``
     labelled : array of shape (m, 2, D), pairs already labelled (past-aware, coreset)
     exclude : pool indices never to choose
-    **params : parameters of the strategy's selector (``lam``, ``random_state``, ``measure``,
-        ``chunk_size``, ``n_jobs``; see :func:`selector_options`); others are refused
+    **params : parameters of the strategy's selector (``lam``, ``exploration``, ``outlier_z``,
+        ``random_state``, ``measure``, ``chunk_size``, ``n_jobs``; see :func:`selector_options`);
+        others are refused
 
     Returns int64 indices of shape (k,), into ``pool``, all distinct.
 

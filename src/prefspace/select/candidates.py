@@ -90,8 +90,9 @@ def choose_pairs(
     cross_prompt: bool = False,
     max_candidates: int | None = 1_000_000,
     labelled: PreferenceDataset | None = None,
-    lam: float = 1.0,
+    lam: float | None = None,
     seed: int = 0,
+    options: dict | None = None,
 ) -> tuple[list[dict], dict]:
     """Choose ``budget`` pairs of ``candidates`` worth labelling, with the scorer's model.
 
@@ -105,17 +106,19 @@ def choose_pairs(
     max_candidates : use a random sample of this many candidate pairs when the pool is larger
         (None: all)
     labelled : pairs already labelled: used by past-aware and coreset, and never chosen again
-    lam : ridge of the D-optimal information matrix
-    seed : the random strategy's seed and the candidate sample's
+    lam : ridge of the D-optimal information matrix (None: the head's own prior)
+    seed : the random strategies' seed (random, D-optimal's random share) and the candidate sample's
+    options : further selector parameters, given to the strategy where it takes them (e.g.
+        D-optimal's ``exploration`` and ``outlier_z``)
 
     Returns
     -------
     (records, info): :func:`selection_records` of the chosen pairs in the order chosen, and
     ``{"pool": "within"|"cross", "n_candidates", "n_responses", "n_prompts", "n_excluded"}``.
     """
-    # each strategy gets the options it takes (random has no lam, D-optimal no random_state);
+    # each strategy gets the options it takes (random has no lam, uncertainty no random_state);
     # a bad name fails here, before any embedding
-    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=seed))
+    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=seed, **(options or {})))
     E = candidate_features(scorer, candidates)
     kind = "cross" if cross_prompt else "within"
     full = make_pool(E, candidates.prompt_index, kind)

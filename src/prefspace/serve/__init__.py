@@ -11,8 +11,9 @@ app is built (``pip install prefspace[serve]``).
 
 from .app import create_app
 from .rerank import rerank
-from .requests import ServeConfig, split_query
+from .openrlhf import OpenRLHFOptions, split_query
+from .requests import ServeConfig
 from ..models.scorer import RewardScorer
 from .server import BackgroundServer, run_server
 
-__all__ = ["RewardScorer", "create_app", "ServeConfig", "split_query", "run_server", "BackgroundServer", "rerank"]
+__all__ = ["RewardScorer", "create_app", "ServeConfig", "OpenRLHFOptions", "split_query", "run_server", "BackgroundServer", "rerank"]

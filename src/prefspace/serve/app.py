@@ -3,7 +3,9 @@
 Endpoints (request and response examples in docs/serving.md):
 
 - ``POST /get_reward``: OpenRLHF's remote reward-model protocol, ``{"query": [...],
-  "prompts": [...]}`` -> ``{"rewards": [...], "scores": [...], "extra_logs": {...}}``.
+  "prompts": [...]}`` -> ``{"rewards": [...], "scores": [...], "extra_logs": {...}}``; queries
+  are split by :mod:`prefspace.serve.openrlhf` (left-truncated prompts, special tokens, chat
+  templates), and rewards optionally normalised.
 - ``POST /score``: ``prompt`` + ``response`` lists, ``prompt`` + ``chosen`` + ``rejected``
   pairs (adds ``p_chosen``), or ``messages`` conversations.
 - ``GET /health`` and ``GET /info`` (the model's name, class and parameters, the encoder, the
@@ -26,13 +28,16 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
+from scipy.special import expit
 
 from .._jsonsafe import json_number
 from .._version import __version__
 from ..exceptions import PrefspaceError
+from ..models.persistence import describe_model
 from ..models.scorer import RewardScorer
 from .batching import BatcherStoppedError, MicroBatcher
-from .requests import RequestError, ServeConfig, decode_body, parse_get_reward, parse_score
+from .openrlhf import OpenRLHFOptions, QuerySplitter, RewardNormalizer, parse_get_reward
+from .requests import RequestError, ServeConfig, decode_body, parse_score
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ def create_app(
     *,
     encoder: Any = None,
     cache: Any = None,
+    openrlhf: Optional[OpenRLHFOptions] = None,
 ):
     """Build the reward server's ASGI app (FastAPI) for a saved model.
 
@@ -57,6 +63,9 @@ def create_app(
         Limits and batching settings.
     encoder, cache : passed to :class:`RewardScorer` when ``model`` is a directory (a scorer
         passed in keeps its own encoder, cache and ``lru_size``).
+    openrlhf : OpenRLHFOptions, optional
+        The policy's tokenizer or chat template (to split queries), reward normalisation and
+        what ``scores`` holds for ``/get_reward``.
 
     Example
     -------
@@ -73,6 +82,11 @@ def create_app(
     else:
         scorer = RewardScorer(model, encoder=encoder, cache=cache, lru_size=config.lru_size)
     batcher = MicroBatcher(_item_scorer(scorer), max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000)
+    openrlhf = openrlhf or OpenRLHFOptions()
+    train_format = ((describe_model(scorer.model_dir).get("train_data") or {}).get("format") or "")
+    splitter = QuerySplitter(openrlhf.load_template(config.strip), config.strip,
+                             prompt_format=train_format.split(",")[0] or None)
+    normalizer = RewardNormalizer(openrlhf.normalize, openrlhf.mean, openrlhf.std)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -128,13 +142,14 @@ def create_app(
 
     @app.post("/get_reward")
     async def get_reward(request: Request) -> JSONResponse:
-        prompts, responses = parse_get_reward(await read_json(request), config)
+        prompts, responses = parse_get_reward(await read_json(request), config, splitter)
         items = await score_items(prompts, responses)
-        rewards = [json_number(it[0]) for it in items]
+        rewards = normalizer([json_number(it[0]) for it in items])
+        scores = rewards if openrlhf.scores == "reward" else [None if r is None else float(expit(r)) for r in rewards]
         extra = {}
         if scorer.has_spread:
             extra["reward_spread"] = [json_number(it[1]) for it in items]
-        return JSONResponse({"rewards": rewards, "scores": rewards, "extra_logs": extra})
+        return JSONResponse({"rewards": rewards, "scores": scores, "extra_logs": extra})
 
     @app.post("/score")
     async def score(request: Request) -> JSONResponse:
@@ -177,6 +192,7 @@ def create_app(
         }
         body["batching"] = {"max_batch": config.max_batch, "max_wait_ms": config.max_wait_ms}
         body["strip"] = list(config.strip)
+        body["openrlhf"] = {**splitter.info(), "normalization": normalizer.info(), "scores": openrlhf.scores}
         body["stats"] = {**batcher.stats, **scorer.stats}
         return JSONResponse(body)
 

@@ -4,15 +4,8 @@ Every function here turns a decoded JSON object into plain lists of prompts and 
 or raises :class:`RequestError` with the HTTP status and a message naming the field, the
 limit and the fix. Nothing here touches the model.
 
-Splitting an OpenRLHF query (``/get_reward``): OpenRLHF sends ``query[i]``, the full text
-(prompt followed by the generated response), and usually ``prompts[i]``, the prompt text.
-
-- With ``prompts``: the response is the text after the prompt. ``query[i]`` must start with
-  ``prompts[i]``, or contain it (a BOS or padding token may precede it), otherwise the
-  request is refused (422): a guessed split would give a reward for the wrong text.
-- Without ``prompts``: the whole query is the response and the prompt is empty.
-- Then every string listed in ``strip`` (special tokens such as ``"</s>"``, ``"<|im_end|>"``,
-  padding) is removed from both prompt and response.
+OpenRLHF's ``/get_reward`` body is parsed, and its queries split into prompt and response, by
+:mod:`prefspace.serve.openrlhf`.
 """
 
 from __future__ import annotations
@@ -25,7 +18,7 @@ from ..data.dataset import render_prompt_text
 from ..data.dialogue import RowProblem
 from ..data.rules import check_encodable, check_response_message, check_roles
 
-__all__ = ["RequestError", "ServeConfig", "parse_get_reward", "parse_score"]
+__all__ = ["RequestError", "ServeConfig", "parse_score", "string_list", "check_limits"]
 
 
 class RequestError(Exception):
@@ -112,7 +105,7 @@ def _text(value: str, field: str) -> str:
     return _rule(check_encodable, value, f"'{field}'")
 
 
-def _string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[str]:
+def string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[str]:
     if isinstance(value, str) and allow_scalar:
         value = [value]
     if not isinstance(value, list):
@@ -185,61 +178,6 @@ def check_limits(texts: dict[str, list], n_texts: int, config: ServeConfig) -> N
 
 
 # ---------------------------------------------------------------------------- endpoints
-def split_query(query: str, prompt: str | None, strip: tuple[str, ...] = ()) -> tuple[str, str]:
-    """Split an OpenRLHF ``query`` (prompt + response) into ``(prompt, response)``.
-
-    Returns ``("", query)`` without a prompt. Raises ``ValueError`` when the prompt is not in
-    the query. Strings in ``strip`` are then removed from both parts.
-
-    Example
-    -------
-    >>> split_query("<s>Q: hi A: hello</s>", "Q: hi A:", strip=("<s>", "</s>"))
-    ('Q: hi A:', ' hello')
-    """
-    if prompt is None or prompt == "":
-        head, response = "", query
-    elif query.startswith(prompt):
-        head, response = prompt, query[len(prompt):]
-    else:
-        at = query.find(prompt)
-        if at < 0:
-            raise ValueError("the prompt does not occur in the query")
-        head, response = prompt, query[at + len(prompt):]
-    for s in strip:
-        head = head.replace(s, "")
-        response = response.replace(s, "")
-    return head, response
-
-
-def parse_get_reward(data: dict, config: ServeConfig) -> tuple[list[str], list[str]]:
-    """``{"query": [...], "prompts": [...]?, "labels": ...?}`` -> (prompts, responses)."""
-    if "query" not in data:
-        raise RequestError(422, "/get_reward: missing key 'query' (a list of prompt+response texts).")
-    queries = _string_list(data["query"], "query")
-    raw_prompts = data.get("prompts")
-    if raw_prompts is not None:
-        raw_prompts = _string_list(raw_prompts, "prompts")
-        if len(raw_prompts) != len(queries):
-            raise RequestError(
-                422, f"'prompts' has {len(raw_prompts)} entries but 'query' has {len(queries)}; send one prompt per query."
-            )
-    # check the limits on the raw texts first: the split below is linear in their length
-    check_limits({"query": queries}, len(queries), config)
-    prompts, responses = [], []
-    for i, q in enumerate(queries):
-        try:
-            p, r = split_query(q, None if raw_prompts is None else raw_prompts[i], config.strip)
-        except ValueError:
-            raise RequestError(
-                422,
-                f"query[{i}] does not contain prompts[{i}], so its response cannot be told apart. Send the "
-                "prompt exactly as it appears in the query, or leave 'prompts' out to score the whole query.",
-            ) from None
-        prompts.append(p)
-        responses.append(r)
-    return prompts, responses
-
-
 _SCORE_KEYS = ("prompt", "response", "chosen", "rejected", "messages")
 
 

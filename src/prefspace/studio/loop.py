@@ -59,7 +59,8 @@ class StudioConfig:
     explore : share of each batch (after the first) chosen at random instead, in [0, 1]
     overlap : judgments each pair needs, from different annotators (>= 2 gives agreement)
     rounds : stop after this many batches (None: until the pool runs out)
-    lam : ridge of the D-optimal information matrix
+    lam : ridge of the D-optimal information matrix (None: the head's own prior); D-optimal's own
+        random share is off here, since ``explore`` already draws one
     seed : seeds the first batch, exploration, the A/B sides and the head
     lease_seconds : how long a pair stays reserved for the annotator it was shown to
     cv_folds, min_cv_labels : cross-validation of the head on the labels so far
@@ -70,7 +71,7 @@ class StudioConfig:
     explore: float = 0.2
     overlap: int = 1
     rounds: int | None = None
-    lam: float = 1.0
+    lam: float | None = None
     seed: int = 0
     lease_seconds: float = 600.0
     cv_folds: int = 5
@@ -467,7 +468,8 @@ class Studio:
             self.on_refit(version, model, n_labels)
 
     def _selector(self, name: str, rng: np.random.Generator):
-        return get_selector(name, **selector_options(name, lam=self.config.lam, random_state=rng))
+        # the loop draws its own random share (``explore``), so D-optimal's is off
+        return get_selector(name, **selector_options(name, lam=self.config.lam, random_state=rng, exploration=0.0))
 
     def _choose_batch(self, random_only: bool = False) -> None:
         """Choose and store the next batch (the worker, or start() for the first)."""

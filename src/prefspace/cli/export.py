@@ -1,0 +1,37 @@
+"""``prefspace export``: a saved reward model as a plain sentence-transformers folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import app
+
+
+@app.command("export")
+def export(
+    model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (an earlier export there is replaced).", show_default=False)],
+    format: Annotated[str, typer.Option("--format", help="Export format: sentence-transformers.")] = "sentence-transformers",
+) -> None:
+    """Write MODEL as a folder that `SentenceTransformer(OUT)` loads without prefspace; its output is the reward.
+
+    Exact for linear and MLP heads (and their mean ensembles) on the joint layout; for a linear
+    head on the separate layout the output is the response's term of the reward (exact for
+    ranking responses to one prompt). Other models are refused with the reason. The folder is
+    checked against prefspace's rewards before it is written.
+    """
+    from ..models.export import export_model
+
+    result = export_model(model, out, format=format)
+    layers = " -> ".join(f"Dense({l['in']}->{l['out']}, {l['activation']})" for l in result.layers)
+    typer.echo(f"exported {model} to {out}: encoder modules, then {layers}")
+    typer.echo(f"  input: {result.input}")
+    if result.scope == "response_term":
+        typer.echo("  output: the response's term of the reward (separate layout): it ranks responses to one prompt "
+                   "exactly; absolute values differ from prefspace's by the prompt's term")
+    else:
+        typer.echo("  output: the reward")
+    typer.echo(f"  checked: largest difference from prefspace {result.max_abs_diff:.2g} on {result.n_probe_texts} probe texts")
