@@ -461,7 +461,7 @@ def _(c):
     return ["train", write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "blocker" / "model"]
 
 
-@case(6, "experiment-eval-not-a-mapping", "exp.yaml", "'eval' must be a mapping")
+@case(6, "experiment-eval-not-a-mapping", "exp.yaml", "eval must be a mapping")
 def _(c):
     return ["experiment", experiment_config(c.tmp, eval=3), "--out", c.tmp / "o"]
 
@@ -471,7 +471,7 @@ def _(c):
     return ["experiment", experiment_config(c.tmp, method_params=[64]), "--out", c.tmp / "o"]
 
 
-@case(6, "experiment-test-size-text", "exp.yaml", "'test_size' must be a whole number >= 1", "'half'")
+@case(6, "experiment-test-size-text", "exp.yaml", "test_size must be a whole number >= 1", "'half'")
 def _(c):
     return ["experiment", experiment_config(c.tmp, dataset_test_size="half"), "--out", c.tmp / "o"]
 

@@ -43,8 +43,6 @@ MALFORMED = [
      ["pairs.jsonl:2:", "'chosen' is empty text", "Fill it in, or remove the row"]),
     ("identical responses", "pairs.jsonl", jsonl({"prompt": "q", "chosen": "same", "rejected": "same"}), [],
      ["pairs.jsonl:1:", "are identical", "--on-bad-rows skip"]),
-    ("duplicate pair", "pairs.jsonl", jsonl(GOOD, GOOD2, GOOD), [],
-     ["pairs.jsonl:3:", "duplicate of the pair at pairs.jsonl:1", "Remove one of them"]),
     ("wrong type", "pairs.jsonl", jsonl({"prompt": "q", "chosen": 42, "rejected": "b"}), [],
      ["pairs.jsonl:1:", "'chosen' is int but 'rejected' is str", "both must be text"]),
     ("bad message", "pairs.jsonl", jsonl({"prompt": [{"role": "user", "text": "hi"}], "chosen": "a", "rejected": "b"}), [],
@@ -147,15 +145,27 @@ def test_bad_option_value_is_a_usage_error(capsys):
 def test_console_entry_point_end_to_end(tmp_path):
     """The installed module entry point, in a fresh interpreter: exit codes and stderr as a user sees them."""
     bad = tmp_path / "pairs.jsonl"
-    bad.write_bytes(jsonl(GOOD) * 2)
+    bad.write_bytes(jsonl(GOOD) + b'{"prompt": "q", "chosen": "a",\n')
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "prefspace", "validate", str(bad)], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert f"{bad}:2: duplicate of the pair at {bad}:1" in proc.stderr
+    assert f"{bad}:2: invalid JSON" in proc.stderr
     ok = subprocess.run([sys.executable, "-m", "prefspace", "validate", str(bad), "--on-bad-rows", "skip"],
                         capture_output=True, text=True, env=env, timeout=120)
-    assert ok.returncode == 0 and "duplicate pair: 1" in ok.stdout
+    assert ok.returncode == 0 and "invalid json: 1" in ok.stdout
+
+
+def test_duplicate_pairs_are_kept_and_counted_and_dedupe_drops_them(tmp_path, capsys):
+    """The same comparison labelled twice is data: kept by default and counted; --dedupe keeps the first."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(jsonl(GOOD, GOOD2, GOOD, GOOD))
+    code, out, err = run_cli(["validate", str(path)], capsys)
+    assert code == 0, err
+    assert "pairs:            4" in out and "duplicates:       2 exact duplicate pairs (kept" in out
+    code, out, err = run_cli(["validate", str(path), "--dedupe", "--json"], capsys)
+    info = json.loads(out)
+    assert code == 0 and info["pairs"] == 2 and info["duplicates"] == 2 and info["duplicates_action"] == "dropped"
 
 
 def test_preference_load_kwargs_passes_only_options_that_were_set():

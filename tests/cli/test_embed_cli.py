@@ -71,10 +71,17 @@ def test_info_on_a_model_folder_describes_the_model(tmp_path, toy_pairs, capsys)
 
     model_dir = tmp_path / "model"
     save_model(BradleyTerryLinear().fit(toy_pairs), model_dir)
-    code, out, err = run(["info", model_dir], capsys)
+    code, out, err = run(["info", model_dir, "--json"], capsys)
     assert code == 0, err
     described = json.loads(out)
     assert described["class"] == "BradleyTerryLinear" and described["n_features_in"] == 16
+    # text by default, like a cache: a headline, then one line per part
+    code, out, err = run(["info", model_dir], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"model {model_dir} (BradleyTerryLinear") and "16 features" in lines[0]
+    assert any(line.lstrip().startswith("params:") and "alpha=" in line for line in lines)
+    assert any(line.lstrip().startswith("files:") and "model.json" in line for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -281,12 +281,30 @@ def test_skip_counts_bad_rows_by_reason(tmp_path, caplog):
         load_preferences(path)
     with caplog.at_level("WARNING", logger="prefspace.data.preferences"):
         ds = load_preferences(path, on_bad_rows="skip")
-    assert len(ds) == 2
+    assert len(ds) == 3  # the repeated ROWS[0] is a duplicate: data, kept and counted, not a bad row
     assert ds.info["skipped"] == {
-        "invalid_json": 1, "identical_responses": 1, "empty_text": 1, "duplicate_pair": 1, "missing_key": 1, "not_utf8": 1,
+        "invalid_json": 1, "identical_responses": 1, "empty_text": 1, "missing_key": 1, "not_utf8": 1,
     }
-    assert ds.info["n_skipped"] == 6 and ds.info["rows"] == 8
-    assert "skipped 6 of 8 rows" in caplog.text
+    assert ds.info["n_skipped"] == 5 and ds.info["rows"] == 8 and ds.info["duplicates"] == 1
+    assert "skipped 5 of 8 rows" in caplog.text
+
+
+def test_exact_duplicates_are_kept_counted_and_dropped_with_dedupe(tmp_path):
+    no_ids = [{k: v for k, v in r.items() if k != "id"} for r in ROWS]
+    rows = [no_ids[0], no_ids[1], no_ids[0], no_ids[0]]
+    path = write_jsonl(tmp_path / "dup.jsonl", rows)
+    ds = load_preferences(path)
+    assert len(ds) == 4 and ds.info["duplicates"] == 3 - 1 and ds.info["duplicates_action"] == "kept"
+    assert len(set(ds.ids)) == 4 and ds.ids[2] == ds.ids[0] + "-2" and ds.ids[3] == ds.ids[0] + "-3"
+    deduped = load_preferences(path, dedupe=True)
+    assert len(deduped) == 2 and deduped.info["duplicates"] == 2 and deduped.info["duplicates_action"] == "dropped"
+    assert deduped.ids == ds.ids[:2]
+    # the same id on the very same row is a repeated row (kept, id made unique); on another pair it is a clash
+    with_ids = write_jsonl(tmp_path / "ids.jsonl", [{**ROWS[0], "id": "x"}, {**ROWS[0], "id": "x"}])
+    assert load_preferences(with_ids).ids == ["x", "x-2"]
+    clash = write_jsonl(tmp_path / "clash.jsonl", [{**ROWS[0], "id": "x"}, {**ROWS[1], "id": "x"}])
+    with pytest.raises(DataError, match="id 'x' was already used"):
+        load_preferences(clash)
 
 
 @pytest.mark.parametrize(
@@ -305,7 +323,6 @@ def test_skip_counts_bad_rows_by_reason(tmp_path, caplog):
         ([{"prompt": "q", "chosen": "a", "rejected": "b", "margin": float("nan")}], {}, r"'margin' is nan"),
         ([{"prompt": "q", "chosen": "a", "rejected": "b", "weight": -1}], {}, r"weights must be >= 0"),
         ([{"prompt": "q", "chosen": "a", "rejected": "b", "id": 1}, {"prompt": "r", "chosen": "a", "rejected": "b", "id": 1}], {}, r":2: id '1' was already used at .*:1"),
-        ([{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "a", "rejected": "b"}], {}, r":2: duplicate of the pair at .*:1"),
         ([{"prompt": "q", "chosen": "a", "rejected": "b"}], {"margin_key": "strength"}, r"no column 'strength' for --margin-key"),
         ([{"chosen": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "rejected": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}], {}, r"share no leading messages"),
     ],

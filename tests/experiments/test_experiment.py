@@ -81,6 +81,9 @@ def test_config_paths_resolve_against_the_config_file_and_set_against_cwd(toy_co
     cfg = load_config(toy_config, out_dir=tmp_path / "out")
     assert cfg["datasets"][0]["train"] == str((tmp_path / "data" / "train.npy").resolve())
     monkeypatch.chdir(tmp_path / "data")
+    (tmp_path / "data" / "elsewhere").mkdir()
+    for name in ("train.npy", "test.npy"):
+        (tmp_path / "data" / "elsewhere" / name).write_bytes((tmp_path / "data" / name).read_bytes())
     cfg = load_config(toy_config, parse_overrides(["data_root=elsewhere", "seeds=[5]"]))
     assert cfg["datasets"][0]["train"] == str((tmp_path / "data" / "elsewhere" / "train.npy").resolve())
     assert cfg["seeds"] == [5]
@@ -90,7 +93,7 @@ def test_config_errors_name_the_place(toy_config, tmp_path):
     raw = yaml.safe_load(toy_config.read_text())
     bad = dict(raw, methods=[{"name": "x", "head": "BradleyTerryLinear", "lr": 1}])
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(ConfigError, match=r"methods\[0\] has unknown key\(s\) \['lr'\]"):
+    with pytest.raises(ConfigError, match=r"methods\[0\]\.lr: 'lr' is not a known key\. Allowed: augment, head, name, params, select"):
         load_config(tmp_path / "bad.yaml")
     no_root = {k: v for k, v in raw.items() if k != "data_root"}
     (tmp_path / "noroot.yaml").write_text(yaml.safe_dump(no_root))
@@ -102,10 +105,12 @@ def test_config_errors_name_the_place(toy_config, tmp_path):
         parse_overrides(["data_root"])
 
 
-def test_unknown_head_is_a_config_error(toy_config, tmp_path):
-    cfg = load_config(toy_config, {"methods": [{"name": "x", "head": "NoSuchHead"}], "baseline": "x"})
-    with pytest.raises(ConfigError, match="unknown head 'NoSuchHead'"):
-        run_experiment(cfg, tmp_path / "out", jobs=1)
+def test_unknown_head_is_a_config_error_at_load(toy_config, tmp_path):
+    with pytest.raises(ConfigError, match=r"methods\[0\]\.head: 'NoSuchHead' is not a known head\. Allowed: .*BradleyTerryMLP.*bt-mlp"):
+        load_config(toy_config, {"methods": [{"name": "x", "head": "NoSuchHead"}], "baseline": "x"})
+    # a registry name is as good as the class name
+    cfg = load_config(toy_config, {"methods": [{"name": "x", "head": "bt-linear"}], "baseline": "x"})
+    assert cfg["methods"][0]["head"] == "BradleyTerryLinear"
 
 
 # ----------------------------------------------------------------------------- running and outputs
@@ -253,7 +258,8 @@ def test_experiment_cli_writes_everything(toy_config, tmp_path, capsys):
 def test_experiment_cli_bad_config_exits_2(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text("name: x\nbudgets: [10]\ndatasets: []\nmethods: []\n")
     assert _cli(["experiment", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
-    assert "'datasets' must be a non-empty list" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "datasets must be a non-empty list" in err and "methods must be a non-empty list" in err
 
 
 @pytest.fixture

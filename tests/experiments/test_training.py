@@ -138,8 +138,8 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
     model, report, out = trained
     assert isinstance(model, BradleyTerryLinear) and model.alpha == 10
     assert set(report) == {"data", "test_data", "head", "model", "params", "encoder", "encoder_fingerprint", "n_train",
-                           "n_synthetic", "n_test", "seed", "augment", "train", "test", "ties_left_out",
-                           "embed_seconds", "fit_seconds", "record"}
+                           "n_synthetic", "n_test", "seed", "augment", "train", "test", "ties_left_out", "duplicates",
+                           "embed_seconds", "augment_seconds", "fit_seconds", "record"}
     assert report["record"]["config"]["head"] == "bt-linear" and report["record"]["versions"]["prefspace"]
     assert report["n_train"] + report["n_test"] == N_PAIRS and report["n_test"] == N_PAIRS // 4
     assert report["n_synthetic"] == 0 and report["augment"] is None and report["test_data"] is None
@@ -148,6 +148,17 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
     saved = load_model(out)
     np.testing.assert_allclose(saved.coef_, model.coef_, rtol=1e-6, atol=1e-7)
     assert 0.0 <= report["test"]["accuracy"] <= 1.0 and report["test"]["n_pairs"] == N_PAIRS // 4
+
+
+def test_train_reward_model_reports_each_stage_to_the_progress_callback(pairs):
+    seen = []
+    train_reward_model(pairs.select(np.arange(6)), head="bt-linear", test_fraction=0, cache=None, progress=seen.append)
+    stages = {e.stage: [] for e in seen}
+    for e in seen:
+        stages[e.stage].append((e.done, e.total))
+    assert stages["fit bt-linear"] == [(0, 1), (1, 1)]
+    for stage in ("embed prompts", "embed responses"):  # no cache: every text is embedded, start to end
+        assert stages[stage][0][0] == 0 and stages[stage][-1][0] == stages[stage][-1][1] > 0
 
 
 def test_data_weights_reach_the_fit(pairs, cache):
@@ -247,6 +258,9 @@ def test_score_file_names_the_row_with_a_bad_prompt(trained, cache, tmp_path):
     (3000, 0.01, [25, 50, 100, 250, 500, 1000, 2000], [0.0025, 0.01, 0.04, 0.16]),
 ])
 def test_diagnostic_grid_keeps_a_third_held_out_and_visits_the_own_sigma2(n, sigma2, sizes, sigma2s):
-    got_sizes, got_sigma2s = diagnostic_grid(n, sigma2)
-    assert got_sizes == sizes and got_sigma2s == sigma2s
+    got_sizes, got_sigma2s, factors = diagnostic_grid(n, sigma2)
+    assert got_sizes == sizes and got_sigma2s == sigma2s and factors == [2, 4, 8]
     assert max(got_sizes) == (2 * n) // 3
+    fast_sizes, fast_sigma2s, fast_factors = diagnostic_grid(n, sigma2, "fast", factor=4)
+    assert fast_sizes == sorted({sizes[0], sizes[-1]}) and fast_factors == [4]  # the held-out point is always there
+    assert fast_sigma2s == [sigma2 if sigma2 is not None else 0.01]

@@ -72,6 +72,15 @@ Ties = Annotated[
         rich_help_panel=_PANEL,
     ),
 ]
+Dedupe = Annotated[
+    bool,
+    typer.Option(
+        "--dedupe",
+        help="Drop exact duplicate pairs (same prompt, chosen and rejected), keeping the first. "
+        "By default they are kept (the same comparison labelled twice is data) and counted.",
+        rich_help_panel=_PANEL,
+    ),
+]
 Split = Annotated[
     Optional[str],
     typer.Option(
@@ -118,10 +127,35 @@ _LOAD_KWARGS = {
     "id_key": "id_key",
     "on_bad_rows": "on_bad_rows",
     "ties": "ties",
+    "dedupe": "dedupe",
     "split": "split",
     "limit": "limit",
     "max_text_chars": "max_text_chars",
 }
+
+
+# A saved model's encoder, overridden (serve, rerank, score, evaluate).
+_MODEL_PANEL = "Model's encoder"
+ModelEncoder = Annotated[
+    Optional[str],
+    typer.Option(
+        "--encoder",
+        help="Encoder to embed with instead of the one recorded with the model (it must have the same "
+        "fingerprint; a different one is refused).",
+        rich_help_panel=_MODEL_PANEL,
+        show_default=False,
+    ),
+]
+ModelLayout = Annotated[
+    Optional[str],
+    typer.Option("--layout", help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
+                 rich_help_panel=_MODEL_PANEL, show_default=False),
+]
+Device = Annotated[
+    Optional[str],
+    typer.Option("--device", help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
+                 rich_help_panel=_MODEL_PANEL, show_default=False),
+]
 
 
 def preference_load_kwargs(values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> dict:
@@ -142,6 +176,15 @@ def preference_load_kwargs(values: Mapping[str, Any] | None = None, /, **kwargs:
         for name, target in _LOAD_KWARGS.items()
         if name in merged and merged[name] is not None
     }
+
+
+def examples(*commands: str) -> str:
+    """The epilog that ends a command's ``--help``: one example command line per paragraph.
+
+    >>> examples("prefspace validate pairs.jsonl").splitlines()
+    ['Example:', '', 'prefspace validate pairs.jsonl']
+    """
+    return ("Example:" if len(commands) == 1 else "Examples:") + "".join(f"\n\n{c}" for c in commands)
 
 
 def default_cache_dir() -> Path:
@@ -165,9 +208,14 @@ __all__ = [
     "IdKey",
     "OnBadRows",
     "Ties",
+    "Dedupe",
     "Split",
     "Limit",
+    "ModelEncoder",
+    "ModelLayout",
+    "Device",
     "MaxTextChars",
     "preference_load_kwargs",
+    "examples",
     "default_cache_dir",
 ]

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
+from ._progress import format_rate
+
 _PANEL = "Scaling"
 
 Engine = Annotated[
@@ -78,7 +80,7 @@ def echo_slice_summary(stats: Any, *, data: str, encoder: Any, cache_dir: Any, n
             "embed_seconds": round(stats.seconds, 3), "total_seconds": round(seconds, 3),
         }, indent=2))
         return
-    rate = f", {computed / stats.seconds:,.1f} texts/s" if computed and stats.seconds else ""
+    rate = f", {format_rate(computed, stats.seconds, 'texts')}" if computed and stats.seconds else ""
     typer.echo(f"slice {shard_index} of {num_shards} of {data}: {computed:,} new texts embedded "
                f"({sum(stats.total.values()):,} distinct, {cached:,} already cached; the rest belong to other slices)")
     typer.echo(f"  {seconds:.1f} s in all ({stats.seconds:.1f} s embedding{rate})")

@@ -11,6 +11,7 @@ from . import app
 from ._options import (
     ChosenKey,
     DataArg,
+    Dedupe,
     IdKey,
     LabelKey,
     Limit,
@@ -26,10 +27,11 @@ from ._options import (
     Ties,
     WeightKey,
     preference_load_kwargs,
+    examples,
 )
 
 
-@app.command()
+@app.command(epilog=examples("prefspace validate pairs.jsonl", "prefspace validate hh.jsonl.gz --on-bad-rows skip --dedupe --json"))
 def validate(
     data: DataArg,
     prompt_key: PromptKey = None,
@@ -44,6 +46,7 @@ def validate(
     id_key: IdKey = None,
     on_bad_rows: OnBadRows = "error",
     ties: Ties = "drop",
+    dedupe: Dedupe = False,
     split: Split = None,
     limit: Limit = None,
     max_text_chars: MaxTextChars = None,
@@ -67,6 +70,7 @@ def validate(
         ("rows read", f"{info['rows']:,}" + (f" (stopped at --limit {info['limit']})" if info["limit"] else "")),
         ("pairs", f"{info['pairs']:,}"),
         ("ties", f"{info['ties']:,}" + (f" ({info['ties_action']})" if info["ties"] else "")),
+        ("duplicates", _duplicates(info)),
         ("skipped", _skipped(info)),
         ("ids", info["ids"]),
     ]
@@ -86,6 +90,15 @@ def validate(
     if info["n_skipped"]:
         typer.secho(f"note: {info['n_skipped']:,} bad rows were skipped; rerun without --on-bad-rows skip to see the first one.", err=True, fg=typer.colors.YELLOW)
     typer.secho("ok", fg=typer.colors.GREEN)
+
+
+def _duplicates(info: dict) -> str:
+    n = info.get("duplicates", 0)
+    if not n:
+        return "0"
+    if info.get("duplicates_action") == "dropped":
+        return f"{n:,} exact duplicate pairs (dropped by --dedupe)"
+    return f"{n:,} exact duplicate pairs (kept: the same comparison labelled again; --dedupe drops them)"
 
 
 def _formats(formats: dict) -> str:

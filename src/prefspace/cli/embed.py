@@ -36,42 +36,26 @@ from ._options import (
     WeightKey,
     default_cache_dir,
     preference_load_kwargs,
+    examples,
 )
+from ._progress import format_rate, show_progress
 from ._scaling import Engine, GpusPerWorker, NumShards, NumWorkers, RayAddress, ShardIndex, echo_slice_summary, fill_cache
 
 _ROLE_LABEL = {"prompt": "prompts", "text": "responses", "joint": "prompt+response texts"}
 
 
-def _progress_bar():
-    """A rich progress bar on stderr that shows texts per second, and the callback feeding it."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class _Rate(ProgressColumn):
-        def render(self, task) -> Text:
-            elapsed = task.finished_time if task.finished else task.elapsed
-            rate = task.completed / elapsed if elapsed else 0.0
-            return Text(f"{rate:,.0f} texts/s", style="progress.data.speed")
-
-    bar = Progress(
-        TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), _Rate(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-    )
-    tasks: dict[str, Any] = {}
+def _embed_progress(callback):
+    """The embed stage's own progress reports (``EmbedProgress``, from the sharded and Ray back ends)
+    as progress events for the CLI's renderer."""
+    from .._progress import ProgressEvent
 
     def on_progress(p) -> None:
-        label = _ROLE_LABEL.get(p.role, p.role)
-        if p.role not in tasks:
-            if p.to_compute == 0:
-                return
-            tasks[p.role] = bar.add_task(f"embedding {label}", total=p.to_compute)
-        bar.update(tasks[p.role], completed=p.done)
+        callback(ProgressEvent(f"embed {_ROLE_LABEL.get(p.role, p.role)}", p.done, p.to_compute, "texts"))
 
-    return bar, on_progress
+    return on_progress
 
 
-@app.command()
+@app.command(epilog=examples("prefspace embed pairs.jsonl --cache .cache/emb", "prefspace embed pairs.jsonl --encoder smollm2-135m --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID"))
 def embed(
     data: DataArg,
     encoder: Annotated[
@@ -90,7 +74,7 @@ def embed(
     device: Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, ... (default: automatic).", show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Texts per forward pass (default: the encoder's).", show_default=False)] = None,
     shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="New texts per cache shard (the most a killed run loses).")] = 1024,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (a bar on a terminal, plain lines in a log).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
@@ -137,10 +121,8 @@ def embed(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
-    bar, on_progress = _progress_bar() if show else (None, None)
-    if bar is not None:
-        bar.start()
-    try:
+    with show_progress(show) as callback:
+        on_progress = _embed_progress(callback) if callback is not None else None
         fill = None
         if engine == "ray" or num_shards > 1 or shard_index or num_workers or gpus_per_worker or ray_address:
             fill = fill_cache(dataset, enc, store, engine=engine, num_shards=num_shards, shard_index=shard_index,
@@ -149,9 +131,6 @@ def embed(
         # one slice of the work (num_shards > 1): nothing to assemble, the other slices are missing
         pairs = None if num_shards > 1 else embed_pairs(dataset, enc, store, batch_size=batch_size, shard_size=shard_size,
                                                         progress=on_progress if fill is None else None)
-    finally:
-        if bar is not None:
-            bar.stop()
     if pairs is None:
         return echo_slice_summary(fill, data=data, encoder=enc, cache_dir=cache_dir, num_shards=num_shards,
                                   shard_index=shard_index, seconds=time.perf_counter() - start, as_json=as_json)
@@ -184,7 +163,7 @@ def embed(
     for role in st.total:
         typer.echo(f"  {_ROLE_LABEL.get(role, role) + ':':<24}{st.total[role]:>8,} distinct  "
                    f"{st.computed[role]:>8,} new  {st.cached[role]:>8,} cached")
-    rate = f", {computed / st.seconds:,.1f} texts/s" if computed and st.seconds else ""
+    rate = f", {format_rate(computed, st.seconds, 'texts')}" if computed and st.seconds else ""
     state = "everything was cached" if computed == 0 else f"{computed:,} new texts embedded"
     typer.echo(f"  {state}; {cached:,} cached; {seconds:.1f} s in all ({st.seconds:.1f} s embedding{rate})")
     typer.echo(f"  cache: {cache_dir} (fingerprint {enc.fingerprint})")
@@ -198,12 +177,13 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-@app.command()
+@app.command(epilog=examples("prefspace info ~/.cache/prefspace/embeddings", "prefspace info runs/bt --json"))
 def info(
     path: Annotated[Path, typer.Argument(help="An embedding cache folder or a saved model folder.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
 ) -> None:
-    """Say what an embedding cache (encoders, texts, dimensions, shards, size) or a model folder holds."""
+    """Say what an embedding cache (encoders, texts, dimensions, shards, size) or a model folder
+    (head, encoder, training data, metrics, files) holds."""
     from ..embed import EmbeddingCache, is_cache
     from ..exceptions import ConfigError
 
@@ -211,7 +191,11 @@ def info(
         from ..models import describe_model, load_model
 
         load_model(path)  # checks model.json, the paths it names and the weights (exit 2 when damaged)
-        typer.echo(json.dumps(describe_model(path), indent=2, default=str))
+        description = describe_model(path)
+        if as_json:
+            typer.echo(json.dumps(description, indent=2, default=str))
+        else:
+            _echo_model(description)
         return
     if not is_cache(path):
         raise ConfigError(
@@ -226,20 +210,58 @@ def info(
                f"{summary['texts']:,} texts, {_human_bytes(summary['bytes'])}")
     for fp, s in summary["fingerprints"].items():
         encoder = s["encoder"] or {}
-        name = encoder.get("model") or encoder.get("name") or "?"
-        extra = ", ".join(f"{k}={encoder[k]}" for k in ("layout", "layer", "pooling", "max_length") if encoder.get(k) is not None)
         typer.echo(f"  {fp}")
-        typer.echo(f"      {encoder.get('backend', '?')} {name} ({extra}): {s['texts']:,} texts x {s['dim']} dims "
+        typer.echo(f"      {_encoder_text(encoder)}: {s['texts']:,} texts x {s['dim']} dims "
                    f"in {s['shards']} shards, {_human_bytes(s['bytes'])}")
     if summary["temp_files"]:
         typer.echo(f"  {summary['temp_files']} temporary files left by interrupted runs (ignored; removed by the next embed)")
+
+
+def _encoder_text(encoder: dict) -> str:
+    """``"sentence-transformers all-MiniLM-L6-v2 (layout=separate, max_length=256)"``."""
+    name = encoder.get("model") or encoder.get("name") or "?"
+    extra = ", ".join(f"{k}={encoder[k]}" for k in ("layout", "layer", "pooling", "max_length") if encoder.get(k) is not None)
+    return f"{encoder.get('backend', '?')} {name}" + (f" ({extra})" if extra else "")
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):  # a nested estimator: its class
+        return str(value.get("class") or value.get("__class__") or "{...}")
+    return str(value)
+
+
+def _echo_model(d: dict) -> None:
+    """A saved model in the same layout as a cache: a headline, then one indented line per part."""
+    members = f" of {d['n_members']} members" if d.get("n_members") else ""
+    typer.echo(f"model {d['path']} ({d['class']}{members}, {d.get('format') or '?'} v{d.get('format_version')}): "
+               f"{d.get('n_features_in')} features, {_human_bytes(d.get('size_bytes') or 0)}")
+    enc = d.get("encoder") or {}
+    if enc:
+        typer.echo(f"  encoder:  {_encoder_text(enc.get('config') or {})}, fingerprint {enc.get('fingerprint')}")
+    else:
+        typer.echo("  encoder:  none recorded (embed with the training encoder and call model.predict yourself)")
+    params = d.get("params") or {}
+    if params:
+        typer.echo("  params:   " + ", ".join(f"{k}={_value_text(v)}" for k, v in sorted(params.items())))
+    for label, metrics in (("metrics", d.get("metrics")), ("training", d.get("training_metrics"))):
+        shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if shown:
+            typer.echo(f"  {label + ':':<9} " + ", ".join(f"{k} {_value_text(v)}" for k, v in shown.items()))
+    made = ", ".join(x for x in (f"created {d['created']}" if d.get("created") else "",
+                                 f"prefspace {d['prefspace_version']}" if d.get("prefspace_version") else "",
+                                 f"training data {str(d['train_fingerprint'])[:12]}" if d.get("train_fingerprint") else "") if x)
+    if made:
+        typer.echo(f"  made:     {made}")
+    typer.echo(f"  files:    {', '.join(d.get('files') or [])}")
 
 
 cache_app = typer.Typer(help="Manage embedding caches.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 
-@cache_app.command("compact")
+@cache_app.command("compact", epilog=examples("prefspace cache compact .cache/emb"))
 def cache_compact(
     path: Annotated[Path, typer.Argument(help="The cache to compact.", show_default=False)],
 ) -> None:
@@ -251,7 +273,7 @@ def cache_compact(
     typer.echo(f"{path}: {sum(removed.values()):,} shards rewritten as {compacted} (one per key space that had several)")
 
 
-@cache_app.command("merge")
+@cache_app.command("merge", epilog=examples("prefspace cache merge slice-0 slice-1 slice-2 --into .cache/emb"))
 def cache_merge(
     sources: Annotated[list[Path], typer.Argument(help="Caches to copy from.", show_default=False)],
     into: Annotated[Path, typer.Option("--into", help="The cache to copy into (created when missing).", show_default=False)],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -18,9 +18,13 @@ from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
     ChosenKey,
     DataArg,
+    Dedupe,
+    Device,
     IdKey,
     LabelKey,
     Limit,
+    ModelEncoder,
+    ModelLayout,
     MaxTextChars,
     OnBadRows,
     PromptKey,
@@ -31,38 +35,19 @@ from ._options import (
     SubsetKey,
     Ties,
     preference_load_kwargs,
+    examples,
 )
+from ._progress import show_progress
 
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
+FigureFormat = Annotated[
+    Literal["png", "svg", "pdf"],
+    typer.Option("--figure-format", help="Plots as PNG only (the report embeds them), or also as SVG or PDF beside each PNG."),
+]
 Jobs = Annotated[
     Optional[int],
     typer.Option("--jobs", "-j", min=1, help="Worker processes (default: the config's jobs, else all cores; capped at the cores)."),
 ]
-
-
-def _progress_bar(label: str):
-    """A rich progress bar on stderr, driven by the runner's progress(done, total, row) callback."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), TextColumn("{task.fields[last]}"), console=Console(stderr=True),
-    )
-    state = {"task": None}
-
-    def update(done: int, total: int, row: dict | None) -> None:
-        if state["task"] is None:
-            state["task"] = progress.add_task(label, total=total, completed=done, last="")
-            return
-        last = ""
-        if row:
-            metric = next((m for m in ("accuracy", "spearman") if isinstance(row.get(m), (int, float))), None)
-            score = f": {metric} {row[metric]:.3f}" if metric else ""
-            last = f"{row['dataset']} b={row['budget']} {row['method']} s={row['seed']}{score}"
-        progress.update(state["task"], completed=done, last=last)
-
-    return progress, update
 
 
 def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
@@ -84,7 +69,9 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "prefspace experiment examples/hh_label_budget.yaml --out runs/hh",
+    "prefspace experiment examples/alpaca_best_of_n.yaml --out runs/bon --set data_root=../shared/data --set \"seeds=[0,1,2]\""))
 def experiment(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML); see docs/evaluation.md.", show_default=False)],
     out: OutDir,
@@ -93,6 +80,7 @@ def experiment(
         typer.Option("--set", help="Override a config value, KEY=VALUE (dotted keys; e.g. data_root=../shared/data). Repeatable."),
     ] = None,
     jobs: Jobs = None,
+    figure_format: FigureFormat = "png",
 ) -> None:
     """Run a grid of datasets x budgets x methods x seeds in parallel; resumable.
 
@@ -102,22 +90,22 @@ def experiment(
     from ..experiments.experiment import run_experiment
     from ..experiments.summarize import write_outputs
 
-    cfg = load_config(config, parse_overrides(set_), out_dir=out)
+    cfg = load_config(config, parse_overrides(set_), out_dir=out)  # the whole config is checked before any cell runs
     start = time.perf_counter()
-    progress, update = _progress_bar(cfg["name"])
-    with progress:
-        rows = run_experiment(cfg, out, jobs=jobs, progress=update)
-    paths = write_outputs(rows, cfg, out)
+    with show_progress():
+        rows = run_experiment(cfg, out, jobs=jobs)
+    paths = write_outputs(rows, cfg, out, figure_format=figure_format)
     _print_summary(rows, ("accuracy", "ece", *(["spearman"] if any(r.get("kind") == "scored" for r in rows) else [])))
     typer.echo(f"{len(rows)} cells in {time.perf_counter() - start:.1f} s")
     typer.echo(f"summary: {paths['summary_md']}")
     typer.echo(f"report:  {paths['report_html']}")
 
 
-@app.command()
+@app.command(epilog=examples("prefspace demo --out demo-output", "prefspace demo --out demo-output --figure-format svg"))
 def demo(
     out: OutDir = Path("demo-output"),
     jobs: Jobs = None,
+    figure_format: FigureFormat = "png",
 ) -> None:
     """Offline demo: real-only vs LENS-augmented reward models on the bundled pairs, with a report.
 
@@ -127,15 +115,17 @@ def demo(
     from ..experiments.demo import run_demo
 
     start = time.perf_counter()
-    progress, update = _progress_bar("demo")
-    with progress:
-        result = run_demo(out, jobs=jobs, progress=update)
+    with show_progress():
+        result = run_demo(out, jobs=jobs, figure_format=figure_format)
     _print_summary(result["rows"])
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
     typer.echo(f"report: {result['paths']['report_html']}")
 
 
-@app.command(cls=RegistryHelpCommand)
+@app.command(cls=RegistryHelpCommand, epilog=examples(
+    "prefspace evaluate runs/bt test.jsonl --out eval/",
+    "prefspace evaluate runs/bt responses.jsonl.gz --prompts prompts.jsonl.gz --out eval-bon/",
+    "prefspace evaluate runs/bt reward-bench.jsonl --benchmark reward-bench --out eval-rb/"))
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory written by save_model / prefspace train.", show_default=False)],
     data: DataArg,
@@ -152,6 +142,10 @@ def evaluate(
     ] = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache directory (default: OUT/cache).", show_default=False)] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.")] = 1000,
+    figure_format: FigureFormat = "png",
+    encoder: ModelEncoder = None,
+    layout: ModelLayout = None,
+    device: Device = None,
     benchmark: Annotated[
         Optional[str],
         typer.Option("--benchmark", help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
@@ -167,6 +161,7 @@ def evaluate(
     id_key: IdKey = None,
     on_bad_rows: OnBadRows = "error",
     ties: Ties = "drop",
+    dedupe: Dedupe = False,
     split: Split = None,
     limit: Limit = None,
     max_text_chars: MaxTextChars = None,
@@ -180,13 +175,15 @@ def evaluate(
     several rejected), best-of-4 accuracy per subset, Ties, the overall score.
     Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
     """
-    from ..experiments.scoring import evaluate_model
+    from ..experiments.scoring import evaluate_model, model_encoder
 
     if benchmark is not None:
         check_choice(benchmark, "benchmarks", flag="--benchmark")
-    result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
-                                   cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()),
-                                   benchmark=benchmark)
+    enc = model_encoder(model, encoder, layout=layout, device=device)
+    with show_progress() as progress:
+        result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
+                                       cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()),
+                                       benchmark=benchmark, encoder=enc, figure_format=figure_format, progress=progress)
     if "reward_bench_2" in result:
         headline = _benchmark_lines(result["reward_bench_2"])
     elif prompts is None:

@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from . import app
+from ._options import examples
 
 
-@app.command("export")
+@app.command("export", epilog=examples("prefspace export runs/bt --out runs/bt-st"))
 def export(
     model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (an earlier export there is replaced).", show_default=False)],

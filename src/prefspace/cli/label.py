@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
-from ._options import default_cache_dir
+from ._options import default_cache_dir, examples
 
 
 class _ServeByDefault(TyperGroup):
@@ -36,7 +36,8 @@ _STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
 _HEAD_HELP = "Head refitted on the labels: {heads} (default bt-linear; with --model, the model's own)."
 
 
-@label_app.command("serve", cls=RegistryHelpCommand)
+@label_app.command("serve", cls=RegistryHelpCommand, epilog=examples(
+    "prefspace label serve candidates.jsonl --db labels.sqlite --model runs/bt   (or: prefspace label candidates.jsonl ...)"))
 def serve(
     pool: Annotated[str, typer.Argument(help="Candidate responses, as `prefspace select` reads them (prompt + response rows, or prompt + responses lists).", show_default=False)],
     db: Annotated[Path, typer.Option("--db", help="The label database (SQLite; created if missing, resumed if not).", show_default=False)],
@@ -175,7 +176,8 @@ def _ver(v) -> str:
     return "-" if v is None else f"v{v}"
 
 
-@label_app.command("export")
+@label_app.command("export", epilog=examples("prefspace label export labels.sqlite --out pairs.jsonl",
+                                              "prefspace label export labels.sqlite --format label-studio --out tasks.json"))
 def export(
     db: Annotated[Path, typer.Argument(help="A label database written by `prefspace label`.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write (JSON lines for trl, JSON for label-studio).")] = Path("pairs.jsonl"),
@@ -201,7 +203,7 @@ def export(
         raise typer.BadParameter("must be 'trl' or 'label-studio'.", param_hint="--format")
 
 
-@label_app.command("import")
+@label_app.command("import", epilog=examples("prefspace label import labels.sqlite ls-export.json"))
 def import_(
     db: Annotated[Path, typer.Argument(help="The label database the tasks were exported from.", show_default=False)],
     source: Annotated[Path, typer.Argument(help="A Label Studio JSON export of those tasks.", show_default=False)],

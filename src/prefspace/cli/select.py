@@ -9,12 +9,14 @@ import typer
 
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
-from ._options import MaxTextChars, default_cache_dir
+from ._options import MaxTextChars, default_cache_dir, examples
+from ._progress import show_progress
 
 _STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
 
 
-@app.command(cls=RegistryHelpCommand)
+@app.command(cls=RegistryHelpCommand, epilog=examples(
+    "prefspace select runs/bt candidates.jsonl --budget 100 --strategy d-optimal --out to_label.jsonl"))
 def select(
     model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` (save_model).", show_default=False)],
     pool: Annotated[str, typer.Argument(help="Candidate responses: rows of prompt + response (or prompt + responses list), scored or not.", show_default=False)],
@@ -50,12 +52,14 @@ def select(
     d_optimal = {"exploration": exploration}  # --outlier-z 0: no guard; not given: the default
     if outlier_z is not None:
         d_optimal["outlier_z"] = outlier_z or None
-    summary = select_for_labeling(
-        model, pool, out, budget=budget, strategy=strategy, labelled=labelled, cross_prompt=cross_prompt,
-        max_candidates=max_candidates, lam=lam, seed=seed, selector_params=d_optimal, prompts=prompts, prompt_key=prompt_key,
-        response_key=response_key, id_key=id_key, join_key=join_key, cache=cache or default_cache_dir(),
-        **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
-    )
+    with show_progress() as progress:
+        summary = select_for_labeling(
+            model, pool, out, budget=budget, strategy=strategy, labelled=labelled, cross_prompt=cross_prompt,
+            max_candidates=max_candidates, lam=lam, seed=seed, selector_params=d_optimal, prompts=prompts,
+            prompt_key=prompt_key, response_key=response_key, id_key=id_key, join_key=join_key,
+            cache=cache or default_cache_dir(), progress=progress,
+            **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
+        )
     typer.echo(
         f"wrote {summary['n_pairs']:,} pairs to {out} (strategy {strategy}, {summary['pool']}-prompt pool of "
         f"{summary['n_candidates']:,} candidates from {summary['n_responses']:,} responses to {summary['n_prompts']:,} prompts"

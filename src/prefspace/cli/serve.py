@@ -8,28 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from ._options import MaxTextChars
+from ._options import Device, MaxTextChars, ModelEncoder, ModelLayout, examples
+from ._progress import show_progress
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
-_EncoderOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--encoder",
-        help="Encoder to embed with instead of the one recorded with the model (it must have the same "
-        "fingerprint; a different one is refused).",
-        show_default=False,
-    ),
-]
-_LayoutOpt = Annotated[
-    Optional[str],
-    typer.Option("--layout", help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
-                 show_default=False),
-]
-_DeviceOpt = Annotated[
-    Optional[str],
-    typer.Option("--device", help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
-                 show_default=False),
-]
 _CacheOpt = Annotated[
     Optional[Path],
     typer.Option("--cache", help="An embedding cache directory to read and fill.", show_default=False),
@@ -38,30 +20,19 @@ _CacheOpt = Annotated[
 
 def _encoder(model: Path, name: Optional[str], layout: Optional[str], device: Optional[str]):
     """The encoder to serve with: the recorded one unless overridden (RewardScorer checks the fingerprint)."""
-    overrides = {k: v for k, v in (("layout", layout), ("device", device)) if v is not None}
-    if name is None and not overrides:
-        return None  # RewardScorer rebuilds the recorded encoder
-    from ..embed import encoder_from_config, get_encoder
-    from ..models import describe_model
+    from ..experiments.scoring import model_encoder
 
-    if name is not None:
-        return get_encoder(name, **overrides)
-    recorded = (describe_model(model).get("encoder") or {}).get("config")
-    if not recorded:
-        from ..exceptions import FormatError
-
-        raise FormatError(f"{model} was saved without an encoder; pass --encoder NAME.")
-    return encoder_from_config({**recorded, **overrides})
+    return model_encoder(model, name, layout=layout, device=device)
 
 
-@app.command("serve")
+@app.command("serve", epilog=examples("prefspace serve runs/bt --port 8000", "prefspace serve runs/bt --host 0.0.0.0 --device cuda --strip '</s>'"))
 def serve(
     model: _ModelArg,
     host: Annotated[str, typer.Option("--host", help="Address to bind; 127.0.0.1 serves this machine only.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.", min=0, max=65535)] = 8000,
-    encoder: _EncoderOpt = None,
-    layout: _LayoutOpt = None,
-    device: _DeviceOpt = None,
+    encoder: ModelEncoder = None,
+    layout: ModelLayout = None,
+    device: Device = None,
     cache: _CacheOpt = None,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most texts per encoder call (micro-batch).")] = 256,
     max_wait_ms: Annotated[
@@ -135,7 +106,7 @@ def serve(
     run_server(create_app(scorer, config, openrlhf=openrlhf), host=host, port=port, log_level=log_level)
 
 
-@app.command("rerank")
+@app.command("rerank", epilog=examples("prefspace rerank runs/bt samples.jsonl --n 16 --out best.jsonl"))
 def rerank(
     model: _ModelArg,
     candidates: Annotated[
@@ -162,9 +133,9 @@ def rerank(
                      show_default=False),
     ] = None,
     join_key: Annotated[str, typer.Option("--join-key", help="Column joining candidates to --prompts.")] = "prompt_id",
-    encoder: _EncoderOpt = None,
-    layout: _LayoutOpt = None,
-    device: _DeviceOpt = None,
+    encoder: ModelEncoder = None,
+    layout: ModelLayout = None,
+    device: Device = None,
     cache: _CacheOpt = None,
     max_text_chars: MaxTextChars = None,
 ) -> None:
@@ -177,7 +148,8 @@ def rerank(
                             response_key=response_key, group_key=group_key, join_key=join_key,
                             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))
     scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache)
-    res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
+    with show_progress():
+        res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
 
     write_jsonl(out, best_records(cands, res))
     typer.echo(

@@ -2,7 +2,7 @@
 
 Reads preference data, embeds it (through the cache), fits a synthesizer on all of it and
 writes to ``--out``: ``synthetic.safetensors`` + ``provenance.csv`` (see
-``prefspace.synth.io``), ``summary.json`` and, unless ``--no-diagnostics``, the plots
+``prefspace.synth.io``), ``summary.json`` and, unless ``--diagnostics none``, the plots
 ``reconstruction.png``, ``label_preservation.png`` and ``projection.png``. Parses options,
 calls :func:`prefspace.experiments.synthesize_file` and prints its summary; nothing else.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -20,6 +20,7 @@ from ._choices import RegistryHelpCommand, synthesizer_names
 from ._options import (
     ChosenKey,
     DataArg,
+    Dedupe,
     IdKey,
     LabelKey,
     Limit,
@@ -36,10 +37,14 @@ from ._options import (
     WeightKey,
     default_cache_dir,
     preference_load_kwargs,
+    examples,
 )
+from ._progress import show_progress
 
 
-@app.command(cls=RegistryHelpCommand)
+@app.command(cls=RegistryHelpCommand, epilog=examples(
+    "prefspace synth pairs.jsonl --factor 4 --out synth/",
+    "prefspace synth pairs.jsonl --diagnostics full --figure-format pdf --out synth/"))
 def synth(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the synthetic pairs, provenance, summary and plots.", show_default=False)],
@@ -52,7 +57,17 @@ def synth(
     decoding: Annotated[Optional[str], typer.Option("--decoding", help="lens/pca: 'direct' (paper) or 'residual'.", show_default=False)] = None,
     vae_steps: Annotated[Optional[int], typer.Option("--vae-steps", min=1, help="lens: VAE optimisation steps (default 500).", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same pairs.")] = 0,
-    diagnostics: Annotated[bool, typer.Option("--diagnostics/--no-diagnostics", help="Also compute the diagnostics and write the plots.")] = True,
+    diagnostics: Annotated[
+        Literal["none", "fast", "full"],
+        typer.Option("--diagnostics", help="Diagnostics and their plots: 'fast' (two refits of the latent model and "
+                     "the label check at this sigma2 and factor), 'full' (six refits, four sigma2 values, factors 2, 4 "
+                     "and 8; several times the synthesis' cost) or 'none'."),
+    ] = "fast",
+    no_diagnostics: Annotated[bool, typer.Option("--no-diagnostics", help="Same as --diagnostics none.", hidden=True)] = False,
+    figure_format: Annotated[
+        Literal["png", "svg", "pdf"],
+        typer.Option("--figure-format", help="Plots as PNG only, or also as SVG or PDF beside each PNG (for a paper)."),
+    ] = "png",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
@@ -66,6 +81,7 @@ def synth(
     id_key: IdKey = None,
     on_bad_rows: OnBadRows = "error",
     ties: Ties = "drop",
+    dedupe: Dedupe = False,
     split: Split = None,
     limit: Limit = None,
     max_text_chars: MaxTextChars = None,
@@ -79,11 +95,13 @@ def synth(
         raise ConfigError(f"--method must be one of {', '.join(map(repr, names))}; got {method!r}. "
                           "(Use `prefspace train --augment auto` for the guarded choice.)")
     params = {"sigma2": sigma2, "latent_dim": latent_dim, "decoding": decoding, "max_steps": vae_steps}
-    summary = synthesize_file(
-        data, out, encoder=encoder, cache=cache or default_cache_dir(), method=method, factor=factor,
-        params={k: v for k, v in params.items() if v is not None}, seed=seed, diagnostics=diagnostics,
-        load_kwargs=preference_load_kwargs(locals()),
-    )
+    with show_progress() as progress:
+        summary = synthesize_file(
+            data, out, encoder=encoder, cache=cache or default_cache_dir(), method=method, factor=factor,
+            params={k: v for k, v in params.items() if v is not None}, seed=seed,
+            diagnostics="none" if no_diagnostics else diagnostics, load_kwargs=preference_load_kwargs(locals()),
+            figure_format=figure_format, progress=progress,
+        )
 
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -93,13 +111,25 @@ def synth(
     typer.echo(f"  fit {seconds['fit']:.1f} s, sample {seconds['sample']:.2f} s; embeddings {summary['feature_dim']}-d from {encoder}")
     if "reconstruction" in summary:
         r = summary["reconstruction"]
-        typer.echo(f"  latent model keeps {100 * r['variance_kept']:.0f}% of the response variance ({r['latent_dim']}-d latent)")
+        line = (f"  latent model ({r['latent_dim']}-d) keeps {100 * r['variance_kept']:.0f}% of the response variance "
+                "on the pairs it was fitted on")
+        if r.get("heldout_variance_kept") is not None:
+            line += (f", {100 * r['heldout_variance_kept']:.0f}% on held-out pairs "
+                     f"(refitted on {r['heldout_fit_pairs']:,} of them, measured on others)")
+        else:
+            line += "; the held-out share needs --diagnostics fast or full"
+        typer.echo(line)
     if "label_preservation" in summary:
         own = summary["params"].get("sigma2")
         cell = next((p for p in summary["label_preservation"] if p["factor"] == factor and p["sigma2"] in (None, own)), None)
         if cell:
             typer.echo(f"  an independent reward model agrees with {100 * cell['agreement']:.0f}% of inherited labels "
                        f"(with {100 * cell['real_agreement']:.0f}% of real labels)")
+    if "diagnostics" in seconds:
+        other = {"fast": "--diagnostics full visits more sizes and sigma2 values; ", "full": ""}[summary["diagnostics"]]
+        typer.echo(f"  diagnostics ({summary['diagnostics']}) took {seconds['diagnostics']:.1f} s of {seconds['total']:.1f} s; "
+                   f"{other}--diagnostics none skips them")
     plots = [name for name in summary["files"].values() if name and name.endswith(".png")]
+    extra = f" (+ {figure_format.upper()} copies)" if plots and figure_format != "png" else ""
     typer.echo(f"  wrote {out}/synthetic.safetensors, provenance.csv, summary.json"
-               + (f" and {len(plots)} plots" if plots else ""))
+               + (f" and {len(plots)} plots{extra}" if plots else ""))

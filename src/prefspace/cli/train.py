@@ -24,6 +24,7 @@ from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
     ChosenKey,
     DataArg,
+    Dedupe,
     IdKey,
     LabelKey,
     Limit,
@@ -38,9 +39,14 @@ from ._options import (
     SubsetKey,
     Ties,
     WeightKey,
+    Device,
+    ModelEncoder,
+    ModelLayout,
     default_cache_dir,
     preference_load_kwargs,
+    examples,
 )
+from ._progress import show_progress
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -59,7 +65,9 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-@app.command(cls=RegistryHelpCommand)
+@app.command(cls=RegistryHelpCommand, epilog=examples(
+    "prefspace train pairs.jsonl --head bt-mlp --out runs/bt",
+    "prefspace train pairs.jsonl --augment auto --param hidden_sizes=[64] --out runs/bt-auto"))
 def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (replaced if it holds a model).", show_default=False)],
@@ -89,6 +97,7 @@ def train(
     id_key: IdKey = None,
     on_bad_rows: OnBadRows = "error",
     ties: Ties = "drop",
+    dedupe: Dedupe = False,
     split: Split = None,
     limit: Limit = None,
     max_text_chars: MaxTextChars = None,
@@ -105,12 +114,13 @@ def train(
     check_choice(aggregate, "aggregates", flag="--aggregate")
     params = _parse_params(param or [])
     start = time.perf_counter()
-    model, report = train_reward_model(
-        data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
-        aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
-        load_kwargs=preference_load_kwargs(locals()), out=out, vae_data=vae_data, vae_prompts=vae_prompts,
-        command=_command_line(),
-    )
+    with show_progress() as progress:
+        model, report = train_reward_model(
+            data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
+            aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
+            load_kwargs=preference_load_kwargs(locals()), out=out, vae_data=vae_data, vae_prompts=vae_prompts,
+            command=_command_line(), progress=progress,
+        )
     report["total_seconds"] = round(time.perf_counter() - start, 3)
     for which, source in (("data", data), ("test", test)):
         if report["ties_left_out"][which]:
@@ -123,9 +133,17 @@ def train(
         typer.echo(f"--head auto chose {report['head_auto']['chosen']}: {report['head_auto']['reason']}")
         head = report["head_auto"]["head"]
     what = report["model"] + (f" of {ensemble} x {head}" if ensemble > 1 else f" ({head})")
-    synth = f" + {report['n_synthetic']:,} synthetic ({augment})" if report["n_synthetic"] else ""
+    synth = f" + {report['n_synthetic']:,} synthetic ({(report.get('augment') or {}).get('method', augment)})" if report["n_synthetic"] else ""
+    aug_time = f", augmentation {report['augment_seconds']:.1f} s" if report.get("augment") else ""
     typer.echo(f"trained {what} on {report['n_train']:,} pairs{synth} in {report['fit_seconds']:.1f} s "
-               f"(embedding {report['embed_seconds']:.1f} s, {model.n_features_in_} features)")
+               f"(embedding {report['embed_seconds']:.1f} s{aug_time}, {model.n_features_in_} features)")
+    for which, source in (("data", data), ("test", test)):
+        n_dup = (report.get("duplicates") or {}).get(which, 0)
+        if n_dup:
+            action = "dropped (--dedupe)" if dedupe else "kept; --dedupe drops them"
+            typer.echo(f"  {source}: {n_dup:,} exact duplicate pairs ({action})")
+    for line in augment_lines(report.get("augment")):
+        typer.echo("  " + line)
     shown = ("accuracy", "loss", "margin", "mean_reward", "min_reward", "max_reward")
     for label, metrics in (("train", report["train"]), ("test", report["test"])):
         if metrics:
@@ -148,14 +166,57 @@ def _command_line() -> str | None:
     return None
 
 
+def _candidate_label(c: dict) -> str:
+    weight = c.get("weight")
+    w = "1/k" if weight is None else f"{weight:g}"
+    params = c.get("params") or {}
+    extra = "".join(f", {k}={v}" for k, v in params.items())
+    return f"{c.get('method')} x{c.get('factor')} (weight {w}{extra})"
+
+
+def augment_lines(info: Optional[dict]) -> list[str]:
+    """What ``--augment auto`` compared, what it chose and why, as lines to print (empty otherwise).
+
+    Reads the report of ``augment_pairs`` (``requested``, ``chosen``, ``reason``, ``candidates``
+    with each candidate's out-of-fold ``accuracy`` and its ``gain``/``z`` over real pairs only,
+    and over the repeat control where the report has it).
+    """
+    if not info or info.get("requested") != "auto":
+        return []
+    cands = info.get("candidates") or []
+    lines = []
+    if cands:
+        real = cands[0]["accuracy"] - cands[0]["gain"]
+        lines.append(f"augment auto: cross-validated {len(cands)} candidates against real pairs only "
+                     f"on the {info.get('n_real', 0):,} training pairs (out-of-fold accuracy on real pairs):")
+        width = max(len(_candidate_label(c)) for c in cands)
+        lines.append(f"  {'real pairs only':<{width}}  {real:.3f}")
+        for c in cands:
+            text = f"  {_candidate_label(c):<{width}}  {c['accuracy']:.3f}  {100 * c['gain']:+.1f} points (z {c['z']:.2f})"
+            if "gain_vs_repeat" in c:
+                text += f"; vs repeat {100 * c['gain_vs_repeat']:+.1f} points (z {c['z_vs_repeat']:.2f})"
+            lines.append(text)
+    chosen = info.get("chosen")
+    if chosen:
+        m, k, w, p = chosen
+        choice = _candidate_label({"method": m, "factor": k, "weight": w, "params": p})
+        lines.append(f"augment auto chose {choice}: {info.get('reason', '')}")
+    else:
+        lines.append(f"augment auto chose no synthesis (real pairs only): {info.get('reason', '')}")
+    return lines
+
+
 # ------------------------------------------------------------------------------------ score
-@app.command()
+@app.command(epilog=examples("prefspace score runs/bt responses.jsonl --out rewards.jsonl", "prefspace score runs/bt pairs.jsonl --device cuda --out rewards.jsonl"))
 def score(
     model_dir: Annotated[Path, typer.Argument(help="A model folder written by `prefspace train` or save_model.", show_default=False)],
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write, one line per response or pair.", show_default=False)],
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
     response_key: Annotated[str, typer.Option("--response-key", help="Rows mode: column holding the response.")] = "response",
+    encoder: ModelEncoder = None,
+    layout: ModelLayout = None,
+    device: Device = None,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
     rejected_key: RejectedKey = None,
@@ -176,13 +237,17 @@ def score(
 
     DATA holds either preference pairs (any format `prefspace train` reads; each output line
     has reward_chosen, reward_rejected and p_chosen, P(chosen wins)) or prompt/response rows
-    (each line has the row's id and its reward).
+    (each line keeps the row's other columns, e.g. prompt_id or generator, and adds its id and
+    reward).
     """
-    from ..experiments.scoring import score_file
+    from ..experiments.scoring import model_encoder, score_file
 
-    summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
-                         load_kwargs=preference_load_kwargs(locals()))
+    enc = model_encoder(model_dir, encoder, layout=layout, device=device)
+    with show_progress() as progress:
+        summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
+                             load_kwargs=preference_load_kwargs(locals()), encoder=enc, progress=progress)
     if summary["mode"] == "rows":
-        typer.echo(f"scored {summary['n']:,} responses; wrote {out}")
+        kept = f" (kept columns: {', '.join(summary['columns'])})" if summary["columns"] else ""
+        typer.echo(f"scored {summary['n']:,} responses; wrote {out}{kept}")
     else:
         typer.echo(f"scored {summary['n']:,} pairs: accuracy {summary['accuracy']:.4f} (chosen strictly higher); wrote {out}")

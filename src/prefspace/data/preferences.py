@@ -94,6 +94,7 @@ def load_preferences(
     id_key: str | None = None,
     on_bad_rows: str = "error",
     ties: str = "drop",
+    dedupe: bool = False,
     limit: int | None = None,
     max_text_chars: int = MAX_TEXT_CHARS,
 ) -> PreferenceDataset:
@@ -120,6 +121,11 @@ def load_preferences(
     ties : {"drop", "keep"}
         Labelled pairs marked as a tie are dropped (counted in ``info["ties"]``) or kept with
         ``dataset.tie[i] = True``.
+    dedupe : bool, default False
+        Exact duplicate pairs (the same prompt, chosen and rejected text) are data: public
+        sets have them (the same comparison labelled twice), so they are kept by default and
+        counted in ``info["duplicates"]``. ``True`` keeps only the first of each. A repeated
+        pair without an id column gets its content id with ``-2``, ``-3``, ... appended.
     limit : int, optional
         Stop after this many pairs (rows after them are not checked).
     max_text_chars : int, default 100,000
@@ -132,7 +138,7 @@ def load_preferences(
     -------
     PreferenceDataset
         ``chosen[i]`` preferred over ``rejected[i]``; ``info`` holds the loader's report
-        (``format``, ``rows``, ``pairs``, ``skipped``, ``ties``, ``subsets``, ...).
+        (``format``, ``rows``, ``pairs``, ``skipped``, ``ties``, ``duplicates``, ``subsets``, ...).
 
     Raises
     ------
@@ -148,6 +154,8 @@ def load_preferences(
     """
     check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
     check_in(ties, ("drop", "keep"), name="ties")
+    if not isinstance(dedupe, (bool, np.bool_)):
+        raise ConfigError(f"dedupe must be True or False; got {dedupe!r}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ConfigError(f"limit must be a positive integer; got {limit!r}.")
     check_max_text_chars(max_text_chars)
@@ -167,7 +175,7 @@ def load_preferences(
 
     raw = read_any(source, split=split)
     reader = _RowReader(raw, keys, explicit, max_text_chars)
-    return reader.run(skip=on_bad_rows == "skip", keep_ties=ties == "keep", limit=limit)
+    return reader.run(skip=on_bad_rows == "skip", keep_ties=ties == "keep", dedupe=bool(dedupe), limit=limit)
 
 
 class _RowReader:
@@ -192,12 +200,15 @@ class _RowReader:
                 )
 
     # ----------------------------------------------------------------------------------------
-    def run(self, *, skip: bool, keep_ties: bool, limit: int | None) -> PreferenceDataset:
+    def run(self, *, skip: bool, keep_ties: bool, limit: int | None, dedupe: bool = False) -> PreferenceDataset:
         pairs: list[_Pair] = []
+        repeats: list[int] = []  # per kept pair: 1 for a first occurrence, k for its k-th exact copy
+        n_duplicates = 0
         skipped: Counter = Counter()
         first_problem = ""
-        seen_pairs: dict[tuple, str] = {}
-        seen_ids: dict[str, str] = {}
+        seen_pairs: dict[tuple, int] = {}  # pair content -> copies seen so far
+        seen_ids: dict[str, tuple[str, tuple]] = {}  # id -> (where first seen, its pair's content)
+        id_copies: Counter = Counter()
         n_rows = n_ties = 0
         formats: Counter = Counter()
         for row in self.raw.rows:
@@ -209,16 +220,11 @@ class _RowReader:
                     raise RowProblem(*row.problem)
                 pair = self._parse(row.data)
                 dup_key = (canonical_prompt(pair.prompt), pair.chosen, pair.rejected)
-                if dup_key in seen_pairs:
-                    raise RowProblem(
-                        "duplicate_pair",
-                        f"duplicate of the pair at {seen_pairs[dup_key]} (same prompt, chosen and rejected). "
-                        "Remove one of them, or pass --on-bad-rows skip to drop repeats.",
-                    )
-                if pair.id is not None and pair.id in seen_ids:
+                # the same id on the very same pair is a repeated row (a duplicate, below), not a clash
+                if pair.id is not None and pair.id in seen_ids and seen_ids[pair.id][1] != dup_key:
                     raise RowProblem(
                         "duplicate_id",
-                        f"id {pair.id!r} was already used at {seen_ids[pair.id]}. Ids must be unique; fix the "
+                        f"id {pair.id!r} was already used at {seen_ids[pair.id][0]}. Ids must be unique; fix the "
                         f"{self.keys['id']!r} column, or drop it to have ids generated.",
                     )
             except RowProblem as problem:
@@ -230,15 +236,26 @@ class _RowReader:
                 if sum(skipped.values()) <= 5:
                     logger.warning("skipping %s: %s", row.where, problem.message)
                 continue
-            seen_pairs[dup_key] = row.where
             if pair.id is not None:
-                seen_ids[pair.id] = row.where
+                seen_ids.setdefault(pair.id, (row.where, dup_key))
+                id_copies[pair.id] += 1
+                if id_copies[pair.id] > 1:  # a repeated row keeps a unique id
+                    pair.id = f"{pair.id}-{id_copies[pair.id]}"
+            copies = seen_pairs.get(dup_key, 0) + 1
+            seen_pairs[dup_key] = copies
+            if copies > 1:  # an exact duplicate: data (the same comparison labelled again), kept unless dedupe
+                n_duplicates += 1
+                if n_duplicates <= 3:
+                    logger.info("%s: exact duplicate of an earlier pair (%s)", row.where, "dropped" if dedupe else "kept")
+                if dedupe:
+                    continue
             formats[pair.fmt] += 1
             if pair.tie:
                 n_ties += 1
                 if not keep_ties:
                     continue
             pairs.append(pair)
+            repeats.append(copies)
 
         n_skipped = sum(skipped.values())
         if n_skipped:
@@ -253,14 +270,18 @@ class _RowReader:
                     f"({', '.join(f'{r}: {n}' for r, n in skipped.most_common())}). First problem: {first_problem}"
                 )
             raise DataError(f"{self.raw.name}: no pairs left: all {n_ties} pairs are ties. Pass --ties keep to keep them.")
-        return self._dataset(pairs, n_rows, skipped, n_ties, keep_ties, formats, limit)
+        if n_duplicates:
+            logger.info("%s: %d exact duplicate pairs %s", self.raw.name, n_duplicates,
+                        "dropped (dedupe)" if dedupe else "kept (pass dedupe=True / --dedupe to drop them)")
+        dup = {"duplicates": n_duplicates, "duplicates_action": ("dropped" if dedupe else "kept") if n_duplicates else None}
+        return self._dataset(pairs, repeats, n_rows, skipped, n_ties, keep_ties, formats, limit, dup)
 
-    def _dataset(self, pairs, n_rows, skipped, n_ties, keep_ties, formats, limit) -> PreferenceDataset:
+    def _dataset(self, pairs, repeats, n_rows, skipped, n_ties, keep_ties, formats, limit, dup) -> PreferenceDataset:
         col = lambda name: [getattr(p, name) for p in pairs]  # noqa: E731
         if "id" in self.optional:
             ids = col("id")
-        else:
-            ids = [_content_id(p) for p in pairs]
+        else:  # a repeated pair's content id gets its copy number, so ids stay unique
+            ids = [_content_id(p) + (f"-{k}" if k > 1 else "") for p, k in zip(pairs, repeats)]
         subset = col("subset") if "subset" in self.optional else None
         tie = np.array(col("tie"), dtype=bool) if keep_ties and n_ties else None
         info = {
@@ -275,6 +296,7 @@ class _RowReader:
             "n_skipped": sum(skipped.values()),
             "ties": n_ties,
             "ties_action": ("kept" if keep_ties else "dropped") if n_ties else None,
+            **dup,
             "empty_responses": sum(p.empty_response for p in pairs),
             "ids": f"column {self.keys['id']!r}" if "id" in self.optional else "generated (content hash)",
             "subsets": dict(Counter(subset).most_common()) if subset is not None else {},

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._progress import track
 from ..exceptions import ConfigError, DataError
 from .cache import EmbeddingCache
 from .encoder import ROLES, Encoder, item_keys
@@ -33,6 +34,8 @@ from .encoder import ROLES, Encoder, item_keys
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SIZE = 1024
+# how a role's work is named in progress reports (``prefspace._progress``)
+ROLE_LABELS = {"prompt": "prompts", "text": "responses", "joint": "prompt+response texts"}
 
 
 @dataclass
@@ -100,6 +103,10 @@ def embed_items(
         Items per forward pass (default: the encoder's ``default_batch_size``).
     shard_size : int
         New items per cache shard (the most work a killed run can lose).
+    progress : callable, optional
+        Called with an :class:`EmbedProgress` after every batch. Without it, the work is
+        reported to the progress callback listening in this context, if any
+        (``prefspace._progress.report_progress``), as the stage ``"embed <role label>"``.
 
     Returns
     -------
@@ -132,10 +139,14 @@ def embed_items(
     if todo:
         encoder.load()
     start = time.perf_counter()
-    report = (lambda done: progress(EmbedProgress(role, len(first), n_cached, len(todo), done,
-                                                  time.perf_counter() - start))) if progress else None
-    if report:
+    if progress:
+        report = lambda done: progress(EmbedProgress(role, len(first), n_cached, len(todo), done,  # noqa: E731
+                                                     time.perf_counter() - start))
         report(0)
+    elif todo:
+        report = track(f"embed {ROLE_LABELS[role]}", len(todo), "texts").update
+    else:
+        report = None
     computed: dict[str, np.ndarray] = {}
     config = encoder.config()
     done = 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .plots import DPI
 
 
 def mean_interval(values, *, level: float = 0.95, bounds: tuple[float, float] | None = None) -> tuple[float, float, float]:
@@ -108,6 +109,16 @@ figure { margin: 0; } figcaption { font-size: .8em; color: #666; }
 """
 
 
+def _display_width(png: bytes, dpi: float = DPI, css_dpi: float = 120.0) -> str:
+    """A ``width`` attribute showing a PNG written at ``dpi`` at about its size in inches
+    (``css_dpi`` CSS pixels per inch: crisp on high-density screens, not 1.5 times too large);
+    empty if not a PNG."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
+        return ""
+    width = int.from_bytes(png[16:20], "big")
+    return f' width="{round(width * css_dpi / dpi)}"'
+
+
 def write_html_report(path, title: str, sections: list[Section], *, meta: str = "") -> Path:
     """Write a self-contained HTML report (images inlined as base64) atomically.
 
@@ -131,10 +142,11 @@ def write_html_report(path, title: str, sections: list[Section], *, meta: str = 
         parts += [f"<p>{html.escape(p)}</p>" for p in sec.paragraphs]
         parts += [html_table(h, r) for h, r in sec.tables]
         for img in sec.images:
-            data = base64.b64encode(Path(img).read_bytes()).decode("ascii")
+            raw = Path(img).read_bytes()
+            data = base64.b64encode(raw).decode("ascii")
             name = html.escape(Path(img).name)
             parts.append(
-                f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
+                f'<figure><img alt="{name}"{_display_width(raw)} src="data:image/png;base64,{data}">'
                 f"<figcaption>{name}</figcaption></figure>"
             )
     parts.append("</body></html>")

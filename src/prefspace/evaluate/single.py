@@ -98,10 +98,12 @@ def evaluate_scored(model, features, scores, prompt_index, *, ns=None, n_boot: i
     }
 
 
-def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evaluation", meta: str = "") -> dict:
+def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evaluation", meta: str = "",
+                     figure_format: str = "png") -> dict:
     """Write ``metrics.json``, plots and a self-contained ``report.html``; return their paths.
 
     ``result`` is the output of :func:`evaluate_pairs` or :func:`evaluate_scored`.
+    ``figure_format``: ``"svg"`` or ``"pdf"`` also writes each plot in that format beside its PNG.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,17 +120,19 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
             srows.append(["weighted average", sum(v["n_pairs"] for v in sub["per_subset"].values()), f"{sub['weighted']:.4f}"])
             srows.append(["macro average", "", f"{sub['macro']:.4f}"])
             tables.append((["subset", "pairs", "accuracy"], srows))
-        diag = dict(result["reliability"], ece=result["ece"])
-        img = plot_reliability({"model": diag}, out / "plots" / "reliability.png")
+        diag = dict(result["reliability"], ece=result["ece"], ece_label=f"{result['ece']:.4f}")  # as in the table
+        img = plot_reliability({"model": diag}, out / "plots" / "reliability.png", figure_format=figure_format)
         paths["reliability_plot"] = img
         sections.append(Section("Pairwise accuracy and calibration", paragraphs=[
             "Accuracy: fraction of pairs where the chosen response gets the strictly higher reward "
-            "(ties count wrong), with a Wilson score 95% interval (always inside [0, 1])."], tables=tables, images=[img]))
+            "(ties count wrong), with a Wilson score 95% interval (always inside [0, 1]).",
+            "Reliability: P(chosen wins) against how often the first response won, in 10 equal-width bins over "
+            "both orderings of every pair; the lower panel counts the predictions in each bin."], tables=tables, images=[img]))
     if "best_of_n" in result:
         c = result["best_of_n"]
         low, high = c.get("model_low", c["model"]), c.get("model_high", c["model"])
         img = plot_best_of_n({"model": {"n": c["n"], "mean": c["model"], "low": low, "high": high}}, out / "plots" / "best_of_n.png",
-                             oracle=c["oracle"], random=c["random"], ns=c["n"])
+                             oracle=c["oracle"], random=c["random"], ns=c["n"], figure_format=figure_format)
         paths["best_of_n_plot"] = img
         rows = [[n, f"{m:.4f} [{lo:.4f}, {hi:.4f}]" if "model_low" in c else f"{m:.4f}", f"{o:.4f}", f"{r:.4f}", k]
                 for n, m, lo, hi, o, r, k in zip(c["n"], c["model"], low, high, c["oracle"], c["random"], c["n_prompts"])]

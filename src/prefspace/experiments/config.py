@@ -26,34 +26,343 @@ Strings may use ``{data_root}`` and ``{out}`` (the output directory). Relative p
 the config file are resolved against the config file's directory; relative paths given with
 ``--set`` are resolved against the current directory. Nothing here knows where shared data
 lives: the config (or the command line) says so.
+
+The whole config is validated when it is loaded, before any cell runs (:func:`validate_config`,
+pydantic models with ``extra="forbid"``): every key, its type, each method's head and head
+parameters, its augmentation method and synthesizer parameters, its selection strategy and
+options, and the loader and simulation options of each dataset. A typo is an error naming the
+key's path and the allowed names (``methods[1].params.hiden_sizes: unknown parameter of
+'hiden_sizes' is not a known parameter of BradleyTerryMLP; did you mean 'hidden_sizes'? ...``), and a data file that does
+not exist is an error saying where relative paths were resolved from.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
+import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional, Union
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..data import load_preferences, load_scored_responses
+from ..evaluate.simulate import pairs_from_scores
 from ..exceptions import ConfigError
+from ..models import HEADS
+from ..select import STRATEGIES
+from ..synth import METHODS, SYNTHESIZERS, augment_pairs, choose_augmentation
+from .active_learning import run_active_learning
 
 DATASET_KINDS = ("pairs", "scored", "pair_arrays")
 PATH_KEYS = ("path", "responses", "prompts", "response_embeddings", "prompt_embeddings", "cache", "train", "test")
-_TOP_KEYS = {"name", "data_root", "seeds", "budgets", "baseline", "datasets", "methods", "jobs", "eval", "description"}
-_DATASET_KEYS = {
-    "pairs": {"name", "kind", "path", "load", "encoder", "cache", "test_size", "test_fraction", "split_seed", "limit"},
-    "scored": {
-        "name", "kind", "responses", "prompts", "load", "response_embeddings", "prompt_embeddings",
-        "test_size", "test_fraction", "split_seed", "simulate", "test_pairs",
-    },
-    "pair_arrays": {"name", "kind", "train", "test"},
+
+
+# ----------------------------------------------------------------------------- the schema
+# pydantic models with extra="forbid": a key the runner would not read is an error naming its
+# path and the allowed names, before any cell runs. The parameters of heads, synthesizers,
+# selectors and loaders are checked against the classes' and functions' own signatures
+# (get_params(), the registries models.HEADS, synth.SYNTHESIZERS, select.STRATEGIES).
+
+NonNegInt = Annotated[StrictInt, Field(ge=0)]
+PosInt = Annotated[StrictInt, Field(ge=1)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+def _names(names) -> str:
+    return ", ".join(sorted(names))
+
+
+def _unknown(key: str, allowed, what: str, path: str = "", *, value: bool = False) -> PydanticCustomError:
+    """The error for a key (or, with ``value``, a name given as a value) that is not allowed: its
+    path, a close match and the allowed names."""
+    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    where = path if value else (f"{path}.{key}" if path else str(key))
+    return PydanticCustomError(
+        "prefspace_unknown_key", "{message}",
+        {"path": where, "message": f"{key!r} is not a known {what}{hint} Allowed: {_names(allowed) or '(none)'}."},
+    )
+
+
+def _keyword_names(func, *, leave_out=()) -> set[str]:
+    """The keyword parameters of ``func`` (its ``**kwargs`` and ``leave_out`` excluded)."""
+    return {n for n, p in inspect.signature(func).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in leave_out}
+
+
+def _check_keys(data: dict, allowed, what: str, path: str = "") -> None:
+    for key in data:
+        if key not in allowed:
+            raise _unknown(key, allowed, what, path)
+
+
+class _Strict(BaseModel):
+    """A config mapping: unknown keys are refused with the allowed names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _check_keys(data, set(cls.model_fields), "key")
+        return data
+
+
+class EvalSpec(_Strict):
+    n_boot: PosInt = 1000
+    n_bins: Annotated[StrictInt, Field(ge=2)] = 10
+    report_n: PosInt = 16
+    best_of_n: Optional[list[PosInt]] = None
+
+
+class _SplitSpec(_Strict):
+    name: Optional[str] = None
+    test_size: Optional[PosInt] = None
+    test_fraction: Optional[Fraction] = None
+    split_seed: NonNegInt = 0
+
+
+class PairsDataset(_SplitSpec):
+    kind: Literal["pairs"]
+    path: str = Field(min_length=1)
+    load: Optional[dict[str, Any]] = None
+    encoder: Union[Annotated[str, Field(min_length=1)], dict[str, Any]] = "all-MiniLM-L6-v2"
+    cache: Optional[str] = None
+    limit: Optional[PosInt] = None
+
+    @field_validator("load")
+    @classmethod
+    def _load_keys(cls, load: Optional[dict]) -> Optional[dict]:
+        _check_keys(load or {}, _keyword_names(load_preferences, leave_out=("source",)), "load_preferences argument")
+        return load
+
+
+class ScoredDataset(_SplitSpec):
+    kind: Literal["scored"]
+    responses: str = Field(min_length=1)
+    prompts: str = Field(min_length=1)
+    response_embeddings: str = Field(min_length=1)
+    prompt_embeddings: str = Field(min_length=1)
+    load: Optional[dict[str, Any]] = None
+    simulate: Optional[dict[str, Any]] = None
+    test_pairs: PosInt = 2000
+
+    @field_validator("load")
+    @classmethod
+    def _load_keys(cls, load: Optional[dict]) -> Optional[dict]:
+        allowed = _keyword_names(load_scored_responses, leave_out=("source", "prompts"))
+        _check_keys(load or {}, allowed, "load_scored_responses argument")
+        return load
+
+    @field_validator("simulate")
+    @classmethod
+    def _simulate_keys(cls, simulate: Optional[dict]) -> Optional[dict]:
+        allowed = _keyword_names(pairs_from_scores, leave_out=("scored", "n_pairs", "rows", "seed"))
+        _check_keys(simulate or {}, allowed, "simulate option")
+        return simulate
+
+
+class PairArraysDataset(_Strict):
+    name: Optional[str] = None
+    kind: Literal["pair_arrays"]
+    train: str = Field(min_length=1)
+    test: str = Field(min_length=1)
+
+
+DatasetSpec = Annotated[Union[PairsDataset, ScoredDataset, PairArraysDataset], Field(discriminator="kind")]
+
+
+def head_class(name: str):
+    """The reward-head class a config's ``head`` names: a class of :mod:`prefspace.models`
+    (``BradleyTerryMLP``) or a name in :data:`prefspace.models.HEADS` (``bt-mlp``); None if neither."""
+    from .. import models
+
+    if name in HEADS:
+        return HEADS[name]
+    cls = getattr(models, name, None) if name in getattr(models, "__all__", ()) else None
+    return cls if isinstance(cls, type) and hasattr(cls, "get_params") else None
+
+
+def head_names() -> list[str]:
+    from .. import models
+
+    classes = [n for n in getattr(models, "__all__", ()) if n[:1].isupper() and hasattr(getattr(models, n), "get_params")]
+    return sorted(set(classes) | set(HEADS))
+
+
+def _estimator_params(cls) -> set[str]:
+    try:
+        return set(cls().get_params())
+    except TypeError:  # a class with required arguments: its __init__'s names
+        return _keyword_names(cls.__init__, leave_out=("self",))
+
+
+class MethodSpec(_Strict):
+    name: Optional[str] = None
+    head: str = Field(min_length=1)
+    params: Optional[dict[str, Any]] = None
+    augment: Optional[dict[str, Any]] = None
+    select: Optional[dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _check_estimators(self) -> "MethodSpec":
+        cls = head_class(self.head)
+        if cls is None:
+            raise _unknown(self.head, head_names(), "head", "head", value=True)
+        _check_keys(self.params or {}, _estimator_params(cls), f"parameter of {cls.__name__}", "params")
+        if self.augment is not None:
+            _check_augment(self.augment)
+        if self.select is not None:
+            _check_select(self.select)
+        return self
+
+
+def _check_augment(aug: dict) -> None:
+    method = aug.get("method", "lens")
+    if method not in METHODS:
+        raise _unknown(method, METHODS, "augment method", "augment.method", value=True)
+    allowed = {"method", "factor"} | _keyword_names(
+        augment_pairs, leave_out=("X", "method", "factor", "estimator", "random_state", "groups", "sample_weight"))
+    if method in SYNTHESIZERS:
+        allowed |= _estimator_params(SYNTHESIZERS[method]) - {"random_state"}
+    elif method == "auto":
+        allowed |= _keyword_names(choose_augmentation, leave_out=("X", "estimator", "groups", "random_state", "sample_weight"))
+    what = f"augment option for {method!r}" + (" (or parameter of its synthesizer)" if method in SYNTHESIZERS else "")
+    _check_keys(aug, allowed, what, "augment")
+    factor = aug.get("factor", 4)
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise PydanticCustomError("prefspace_value", "{message}", {
+            "path": "augment.factor", "message": f"must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}."})
+
+
+def _check_select(sel: dict) -> None:
+    strategy = sel.get("strategy", "random")
+    if strategy not in STRATEGIES:
+        raise _unknown(strategy, STRATEGIES, "selection strategy", "select.strategy", value=True)
+    allowed = {"strategy"} | _keyword_names(
+        run_active_learning,
+        leave_out=("features", "prompt_index", "gold", "strategy", "estimator", "test_prompts", "seed", "budget", "on_round"))
+    _check_keys(sel, allowed, "select option", "select")
+
+
+class ExperimentConfig(_Strict):
+    """The whole experiment config (see docs/evaluation.md)."""
+
+    name: str = "experiment"
+    description: Optional[str] = None
+    data_root: Optional[str] = None
+    seeds: list[NonNegInt] = Field(default=[0], min_length=1)
+    budgets: list[PosInt] = Field(min_length=1)
+    baseline: Optional[str] = None
+    jobs: Optional[PosInt] = None
+    eval: Optional[EvalSpec] = None
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    methods: list[MethodSpec] = Field(min_length=1)
+
+    @field_validator("seeds", "budgets", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# What a value must be, by its key (pydantic's own words for anything else).
+_MUST = {
+    "test_size": "a whole number >= 1 (test prompts or pairs)",
+    "test_fraction": "a number between 0 and 1",
+    "split_seed": "a whole number >= 0",
+    "limit": "a whole number >= 1",
+    "test_pairs": "a whole number >= 1",
+    "jobs": "a whole number >= 1",
+    "n_boot": "a whole number >= 1",
+    "n_bins": "a whole number >= 2",
+    "report_n": "a whole number >= 1",
+    "best_of_n": "a list of whole numbers >= 1",
+    "seeds": "a non-empty list of whole numbers >= 0",
+    "budgets": "a non-empty list of whole numbers >= 1",
+    "eval": "a mapping of evaluation options (e.g. {report_n: 16})",
+    "params": "a mapping of parameter names to values (e.g. {hidden_sizes: [64]})",
+    "load": "a mapping of loader options (e.g. {prompt_key: question})",
+    "simulate": "a mapping of simulation options (e.g. {noise: bt, beta: 1.0})",
+    "augment": "a mapping (e.g. {method: lens, factor: 4})",
+    "select": "a mapping (e.g. {strategy: d-optimal, batch_size: 250})",
+    "encoder": "an encoder name or a mapping of get_encoder arguments",
+    "datasets": "a non-empty list of datasets",
+    "methods": "a non-empty list of methods",
 }
-_METHOD_KEYS = {"name", "head", "params", "augment", "select"}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _location(loc: tuple) -> str:
+    """``("methods", 1, "params")`` -> ``"methods[1].params"`` (union tags left out)."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i >= 2 and loc[0] == "datasets" and isinstance(loc[i - 1], int) and part in DATASET_KINDS:
+            continue  # pydantic's discriminated-union step
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _explain(exc: ValidationError, where: str) -> ConfigError:
+    lines = []
+    for err in exc.errors(include_url=False)[:5]:
+        loc = tuple(err["loc"])
+        path = _location(loc)
+        ctx = err.get("ctx") or {}
+        key = next((part for part in reversed(loc) if isinstance(part, str) and part not in DATASET_KINDS), "")
+        if err["type"].startswith("prefspace_"):
+            path = f"{path}.{ctx['path']}" if path else ctx["path"]
+            lines.append(f"{path}: {ctx['message']}")
+        elif err["type"] == "union_tag_invalid":
+            lines.append(f"{path}.kind: must be one of {', '.join(DATASET_KINDS)}; got {err['input'].get('kind')!r}.")
+        elif err["type"] == "union_tag_not_found":
+            lines.append(f"{path}: missing 'kind' ({', '.join(DATASET_KINDS)}).")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: missing (required).")
+        elif err["type"] == "too_short" and isinstance(err.get("input"), str):
+            lines.append(f"{path}: must not be empty.")
+        elif key in _MUST:
+            lines.append(f"{path} must be {_MUST[key]}; got {_shown(err.get('input'))}.")
+        else:
+            lines.append(f"{path}: {err['msg']}; got {_shown(err.get('input'))}.")
+    more = len(exc.errors()) - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    head = f"{where}: " if len(lines) == 1 else f"{where}: {len(exc.errors())} problems:\n  "
+    return ConfigError(head + "\n  ".join(lines))
+
+
+def validate_config(cfg: dict, where: str = "config") -> ExperimentConfig:
+    """Check a config mapping against the schema; a ConfigError names every bad key's path.
+
+    Example
+    -------
+    >>> validate_config({"budgets": [50], "datasets": [{"kind": "pair_arrays", "train": "a.npy", "test": "b.npy"}],
+    ...                  "methods": [{"head": "bt-mlp", "params": {"hiden_sizes": [64]}}]})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    prefspace.exceptions.ConfigError: config: methods[0].params.hiden_sizes: 'hiden_sizes' is not a known parameter of BradleyTerryMLP; did you mean 'hidden_sizes'? ...
+    """
+    try:
+        return ExperimentConfig.model_validate(cfg)
+    except ValidationError as exc:
+        raise _explain(exc, where) from None
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """``["a.b=3", "data_root=../x"]`` -> ``{"a.b": 3, "data_root": "../x"}`` (values parsed as YAML)."""
+    """``["a.b=3", "data_root=../x"]`` -> ``{"a.b": 3, "data_root": "../x"}`` (values parsed as YAML,
+    safely: a YAML tag such as ``!!python/object`` is refused)."""
     import yaml
 
     out: dict[str, Any] = {}
@@ -77,6 +386,9 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) -> dict:
     """Read an experiment config, apply overrides and return it validated with absolute paths.
+
+    Every key is checked (:func:`validate_config`: names, types, the heads', synthesizers' and
+    selectors' parameters) and every data file must exist, before anything runs.
 
     Parameters
     ----------
@@ -117,12 +429,18 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
     return resolve_config(cfg, base=base, cwd_keys=cwd_paths, out_dir=out_dir, where=str(path))
 
 
-def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None, where: str = "config") -> dict:
-    """Validate a config dict and make its paths absolute (see the module docstring)."""
+def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None, where: str = "config",
+                   check_files: bool = True) -> dict:
+    """Validate a config dict and make its paths absolute (see the module docstring).
+
+    ``base``: the folder relative paths are resolved from (the config file's); keys in
+    ``cwd_keys`` (given with ``--set``) are resolved from the current directory instead. With
+    ``check_files``, a data file that does not exist is an error saying where it was looked for.
+    The returned dict holds the keys given (not the schema's defaults), so the cells' spec
+    hashes do not depend on the schema.
+    """
+    validate_config(cfg, where)
     cfg = copy.deepcopy(cfg)
-    unknown = set(cfg) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}.")
     cfg.setdefault("name", "experiment")
     subs: dict[str, str] = {}
     if cfg.get("data_root") is not None:
@@ -131,141 +449,74 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
         subs["data_root"] = cfg["data_root"]
     if out_dir is not None:
         subs["out"] = str(Path(out_dir).resolve())
-
-    cfg["seeds"] = _int_list(cfg.get("seeds", [0]), "seeds", where, minimum=0)
-    cfg["budgets"] = _int_list(cfg.get("budgets"), "budgets", where, minimum=1)
-    datasets = cfg.get("datasets")
-    if not isinstance(datasets, list) or not datasets:
-        raise ConfigError(f"{where}: 'datasets' must be a non-empty list.")
-    methods = cfg.get("methods")
-    if not isinstance(methods, list) or not methods:
-        raise ConfigError(f"{where}: 'methods' must be a non-empty list.")
+    for key in ("seeds", "budgets"):
+        if key in cfg and not isinstance(cfg[key], list):
+            cfg[key] = [cfg[key]]
+    cfg.setdefault("seeds", [0])
 
     seen = set()
-    for i, ds in enumerate(datasets):
-        if not isinstance(ds, dict):
-            raise ConfigError(f"{where}: datasets[{i}] must be a mapping.")
-        kind = ds.get("kind")
-        if kind not in DATASET_KINDS:
-            raise ConfigError(f"{where}: datasets[{i}].kind must be one of {DATASET_KINDS}; got {kind!r}.")
-        unknown = set(ds) - _DATASET_KEYS[kind]
-        if unknown:
-            raise ConfigError(
-                f"{where}: datasets[{i}] ({kind}) has unknown key(s) {sorted(unknown)}; "
-                f"allowed: {sorted(_DATASET_KEYS[kind])}."
-            )
+    for i, ds in enumerate(cfg["datasets"]):
         name = ds.get("name") or f"dataset{i}"
         if name in seen:
-            raise ConfigError(f"{where}: two datasets are named {name!r}; names must be unique.")
+            raise ConfigError(f"{where}: datasets[{i}].name: two datasets are named {name!r}; names must be unique.")
         seen.add(name)
         ds["name"] = str(name)
-        _check_dataset_values(ds, f"{where}: datasets[{i}] ({name})")
         for key in PATH_KEYS:
             if ds.get(key) is None:
                 continue
-            text = _substitute(str(ds[key]), subs, f"{where}: datasets[{i}].{key}")
+            original = str(ds[key])
+            text = _substitute(original, subs, f"{where}: datasets[{i}].{key}")
             dotted = f"datasets.{i}.{key}"
             rel_base = Path.cwd() if dotted in cwd_keys else base
             ds[key] = str((rel_base / text).resolve())
-        _require(ds, _REQUIRED[kind], f"{where}: datasets[{i}] ({name})")
+            if check_files and key != "cache" and not Path(ds[key]).exists():
+                raise ConfigError(_missing_file(
+                    where, f"datasets[{i}].{key}", original, ds[key], rel_base, from_cwd=dotted in cwd_keys,
+                    data_root=cfg.get("data_root") if "{data_root}" in original else None,
+                    root_from_cwd="data_root" in cwd_keys))
 
     seen = set()
-    for i, m in enumerate(methods):
-        if not isinstance(m, dict):
-            raise ConfigError(f"{where}: methods[{i}] must be a mapping.")
-        unknown = set(m) - _METHOD_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: methods[{i}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(_METHOD_KEYS)}.")
-        _require(m, ("head",), f"{where}: methods[{i}]")
+    for i, m in enumerate(cfg["methods"]):
+        cls = head_class(m["head"])
+        m["head"] = cls.__name__  # a registry name (bt-mlp) becomes its class name, as the cells expect
         name = str(m.get("name") or m["head"])
         if name in seen:
-            raise ConfigError(f"{where}: two methods are named {name!r}; names must be unique.")
+            raise ConfigError(f"{where}: methods[{i}].name: two methods are named {name!r}; names must be unique.")
         seen.add(name)
         m["name"] = name
-        m.setdefault("params", {})
-        if m["params"] is None:
+        if m.get("params") is None:
             m["params"] = {}
-        if not isinstance(m["params"], dict):
-            raise ConfigError(f"{where}: methods[{i}].params must be a mapping of parameter names to values "
-                              f"(e.g. {{hidden_sizes: [64]}}); got {_shown(m['params'])}.")
-        for opt in ("augment", "select"):
-            if m.get(opt) is not None and not isinstance(m[opt], dict):
-                raise ConfigError(f"{where}: methods[{i}].{opt} must be a mapping (e.g. {{method: lens, factor: 4}}).")
-    baseline = cfg.get("baseline") or methods[0]["name"]
+    baseline = cfg.get("baseline") or cfg["methods"][0]["name"]
     if baseline not in seen:
         raise ConfigError(f"{where}: baseline {baseline!r} is not one of the methods {sorted(seen)}.")
     cfg["baseline"] = baseline
     if cfg.get("eval") is None:
         cfg["eval"] = {}
-    if not isinstance(cfg["eval"], dict):
-        raise ConfigError(f"{where}: 'eval' must be a mapping of evaluation options (e.g. {{report_n: 16}}); "
-                          f"got {_shown(cfg['eval'])}.")
-    if cfg.get("jobs") is not None:
-        cfg["jobs"] = _int_list([cfg["jobs"]], "jobs", where, minimum=1)[0]
     return cfg
 
 
-_REQUIRED = {
-    "pairs": ("path",),
-    "scored": ("responses", "prompts", "response_embeddings", "prompt_embeddings"),
-    "pair_arrays": ("train", "test"),
-}
+def _missing_file(where: str, key: str, written: str, resolved: str, rel_base: Path, *, from_cwd: bool,
+                  data_root: str | None, root_from_cwd: bool) -> str:
+    """Say which file is missing, where its relative path was resolved from, and how to point elsewhere."""
+    if data_root is not None:
+        origin = ("given with --set, resolved from the current directory" if root_from_cwd
+                  else "written in the config, resolved from the config file's folder")
+        how = (f"written as {written!r} with data_root = {data_root} ({origin}); "
+               "point data_root at the data with --set data_root=PATH (relative to the current directory)")
+    elif Path(written).is_absolute():
+        how = f"written as {written!r}"
+    elif from_cwd:
+        how = f"written as {written!r} with --set, resolved from the current directory {rel_base}"
+    else:
+        how = (f"written as {written!r}; relative paths in a config are resolved from the config file's folder "
+               f"{rel_base}, not from the current directory")
+    return f"{where}: {key}: {resolved} does not exist ({how})."
 
 
 def spec_hash(obj: Any) -> str:
     """A short stable hash of a JSON-able spec (used to key results by what produced them)."""
     text = json.dumps(obj, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-# dataset keys with a value type: name -> (check, what it must be)
-_DATASET_VALUES = {
-    "test_size": (lambda v: _whole(v) and v >= 1, "a whole number >= 1 (test prompts or pairs)"),
-    "test_fraction": (lambda v: _real(v) and 0 < v < 1, "a number between 0 and 1"),
-    "split_seed": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
-    "limit": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
-    "test_pairs": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
-    "load": (lambda v: isinstance(v, dict), "a mapping of load_preferences options"),
-    "simulate": (lambda v: isinstance(v, dict), "a mapping of simulation options"),
-}
-
-
-def _whole(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _shown(v: Any) -> str:
-    text = repr(v)
-    return f"{type(v).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
-def _check_dataset_values(ds: dict, where: str) -> None:
-    for key, (ok, what) in _DATASET_VALUES.items():
-        if ds.get(key) is not None and not ok(ds[key]):
-            raise ConfigError(f"{where}: {key!r} must be {what}; got {_shown(ds[key])}.")
-
-
-def _require(d: dict, keys, where: str) -> None:
-    missing = [k for k in keys if d.get(k) in (None, "")]
-    if missing:
-        raise ConfigError(f"{where}: missing required key(s) {missing}.")
-
-
-def _int_list(value, name: str, where: str, *, minimum: int) -> list[int]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: '{name}' must be a non-empty list of integers; got {value!r}.")
-    out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < minimum:
-            raise ConfigError(f"{where}: '{name}' must hold integers >= {minimum}; found {v!r}.")
-        out.append(int(v))
-    return out
 
 
 def _substitute(text: str, subs: dict[str, str], where: str) -> str:

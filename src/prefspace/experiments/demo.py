@@ -48,8 +48,14 @@ def demo_config(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, factor: int 
     return resolve_config(cfg, base=Path.cwd(), out_dir=out_dir, where="demo config")
 
 
-def run_demo(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, jobs: int | None = None, progress=None) -> dict:
+def run_demo(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, jobs: int | None = None, progress=None,
+             figure_format: str = "png") -> dict:
     """Run the demo and write its report; returns ``{"rows": [...], "paths": {...}}``.
+
+    ``progress`` is :func:`~prefspace.experiments.experiment.run_experiment`'s cell callback;
+    the embedding and the cells also report to the progress callback listening in this context
+    (``prefspace._progress.report_progress``). ``figure_format``: ``"svg"`` or ``"pdf"`` also
+    writes each plot in that format.
 
     Example
     -------
@@ -68,5 +74,5 @@ def run_demo(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, jobs: int | Non
         "held-out pairs; LENS helps only where it beats the control with an interval clear of 0.",
         "A demo, not a benchmark: the held-out set is small, so intervals are wide.",
     ]
-    paths = write_outputs(rows, cfg, out_dir, title=cfg["name"], intro=intro)
+    paths = write_outputs(rows, cfg, out_dir, title=cfg["name"], intro=intro, figure_format=figure_format)
     return {"rows": rows, "paths": paths, "config": cfg}

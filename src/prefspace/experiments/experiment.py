@@ -26,6 +26,7 @@ from typing import Callable
 from .._atomic import write_bytes_atomic
 from .._jsonsafe import dumps
 from .._process import pid_alive
+from .._progress import track
 from ..exceptions import ConfigError, FormatError
 from .cells import cell_key, prepare_dataset, run_cell
 from .config import spec_hash
@@ -111,6 +112,10 @@ def run_experiment(
     jobs : worker processes, capped at the number of cores; 1 runs in this process
     progress : called as ``progress(done, total, row)`` once at the start (row None) and after
         each finished cell
+
+    The grid's progress also goes to the progress callback listening in this context
+    (``prefspace._progress.report_progress``): the embedding while datasets are prepared, then
+    the stage ``"cells"`` with the last finished cell as its detail.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +138,7 @@ def run_experiment(
         for t in todo:
             t["dataset"] = handles[t["dataset_name"]]
         n_jobs = min(jobs or config.get("jobs") or default_jobs(), default_jobs(), len(todo))
+        cells = track("cells", total, "cells", start=done)
         with _run_lock(out), open(results_path, "a", encoding="utf-8") as sink:
             for row in _execute(todo, n_jobs):
                 sink.write(dumps(row) + "\n")
@@ -140,9 +146,18 @@ def run_experiment(
                 os.fsync(sink.fileno())
                 done_rows[row["key"]] = row
                 done += 1
+                cells.update(done, cell_summary(row) if cells.active else "")
                 if progress:
                     progress(done, total, row)
     return [done_rows[t["key"]] for t in tasks]
+
+
+def cell_summary(row: dict) -> str:
+    """A short text naming a finished cell and its headline metric, e.g.
+    ``"hh b=100 bt-mlp s=2: accuracy 0.712"``."""
+    metric = next((m for m in ("accuracy", "spearman") if isinstance(row.get(m), (int, float))), None)
+    score = f": {metric} {row[metric]:.3f}" if metric else ""
+    return f"{row['dataset']} b={row['budget']} {row['method']} s={row['seed']}{score}"
 
 
 _HELD_LOCKS: set[str] = set()  # run locks this process holds (a lock with our pid but not here is stale)

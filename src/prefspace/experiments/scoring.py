@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .._progress import ProgressCallback, report_progress
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
 from ..data.dialogue import RowProblem
@@ -25,6 +26,7 @@ from ..data.readers import read_source
 from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import SCORE_KEYS
 from ..data.values import number_value, prompt_value, response_value
+from ..embed import encoder_from_config, get_encoder
 from ..evaluate.reward_bench import (
     check_benchmark,
     load_best_of_k,
@@ -33,8 +35,8 @@ from ..evaluate.reward_bench import (
     score_best_of_k,
 )
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
-from ..exceptions import ConfigError, DataError
-from ..models import RewardScorer
+from ..exceptions import ConfigError, DataError, FormatError
+from ..models import RewardScorer, describe_model
 from ..select import STRATEGIES
 from ..select.candidates import (
     choose_pairs,
@@ -44,7 +46,7 @@ from ..select.candidates import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["score_file", "evaluate_model", "select_for_labeling", "pair_features"]
+__all__ = ["score_file", "evaluate_model", "select_for_labeling", "pair_features", "model_encoder"]
 
 
 def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarray:
@@ -58,9 +60,30 @@ def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarra
     return np.ascontiguousarray(np.stack([rows[:n], rows[n:]], axis=1), dtype=np.float32)
 
 
-def _scorer(model_dir: str | os.PathLike, cache: Any) -> RewardScorer:
+def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layout: str | None = None,
+                  device: str | None = None):
+    """The encoder to use with a saved model: ``None`` (the recorded one, rebuilt by
+    :class:`~prefspace.models.RewardScorer`) unless a name, layout or device is given.
+
+    ``name`` builds that encoder (``get_encoder(name, layout=..., device=...)``); without it the
+    recorded encoder's config is rebuilt with the ``layout``/``device`` overrides. The scorer then
+    refuses an encoder whose fingerprint differs from the model's (its rewards would be
+    meaningless); the device never changes the fingerprint.
+    """
+    overrides = {k: v for k, v in (("layout", layout), ("device", device)) if v is not None}
+    if name is None and not overrides:
+        return None
+    if name is not None:
+        return get_encoder(name, **overrides)
+    recorded = (describe_model(model_dir).get("encoder") or {}).get("config")
+    if not recorded:
+        raise FormatError(f"{model_dir} was saved without an encoder; pass --encoder NAME.")
+    return encoder_from_config({**recorded, **overrides})
+
+
+def _scorer(model_dir: str | os.PathLike, cache: Any, encoder: Any = None) -> RewardScorer:
     # one pass over a file: nothing is scored twice, so no in-memory rows (the disk cache stays)
-    return RewardScorer(model_dir, cache=cache, lru_size=0)
+    return RewardScorer(model_dir, encoder=encoder, cache=cache, lru_size=0)
 
 
 # ------------------------------------------------------------------------------------ score
@@ -72,43 +95,56 @@ def score_file(
     cache: Any = None,
     response_key: str = "response",
     load_kwargs: Mapping[str, Any] | None = None,
+    encoder: Any = None,
+    progress: ProgressCallback | None = None,
 ) -> dict:
     """Write one JSON line with rewards for every pair or response of ``data`` to ``out``.
 
     ``data`` holds either preference pairs (any format ``load_preferences`` reads, with
-    ``load_kwargs``; each line has the pair's ``id``, ``reward_chosen``, ``reward_rejected`` and
-    ``p_chosen`` = P(chosen wins)) or prompt/response rows: rows that have ``response_key`` and
-    neither ``chosen`` nor ``response_a`` (each line has the row's ``id``, from
-    ``load_kwargs["id_key"]`` or ``"id"``, else the row number, and its ``reward``). Rows mode
-    reads ``load_kwargs``' ``prompt_key`` (default ``"prompt"``), ``split``, ``limit``,
-    ``on_bad_rows`` and ``max_text_chars``, and checks each row by the rules of
-    :mod:`prefspace.data.rules` (a score column, when present, must hold finite numbers).
+    ``load_kwargs``; each line has the pair's ``id``, its ``subset`` when the data has one,
+    ``reward_chosen``, ``reward_rejected`` and ``p_chosen`` = P(chosen wins)) or prompt/response
+    rows: rows that have ``response_key`` and neither ``chosen`` nor ``response_a``. A row's line
+    keeps every column of the input row except the prompt and the response texts (so ids such
+    as ``prompt_id`` or ``generator`` survive), then its ``id`` (from ``load_kwargs["id_key"]``
+    or ``"id"``, else the row number) and its ``reward``. Rows mode reads ``load_kwargs``'
+    ``prompt_key`` (default ``"prompt"``), ``split``, ``limit``, ``on_bad_rows`` and
+    ``max_text_chars``, and checks each row by the rules of :mod:`prefspace.data.rules` (a
+    score column, when present, must hold finite numbers).
 
-    Returns a summary: ``mode`` (``"pairs"`` or ``"rows"``), ``n`` (lines written), ``out``
-    and, for pairs, ``accuracy`` (the share of pairs whose chosen response scores strictly
-    higher).
+    ``encoder``: embed with this encoder instead of the recorded one (see
+    :func:`model_encoder`; a different fingerprint is refused). ``progress``: a
+    :data:`~prefspace._progress.ProgressCallback` for the embedding.
+
+    Returns a summary: ``mode`` (``"pairs"`` or ``"rows"``), ``n`` (lines written), ``out``,
+    ``columns`` (the input columns kept, rows mode) and, for pairs, ``accuracy`` (the share of
+    pairs whose chosen response scores strictly higher) and ``duplicates``.
     """
     load_kwargs = dict(load_kwargs or {})
     split = load_kwargs.get("split")
     # the data is read and checked first: a bad row stops before the model and encoder load
-    if _looks_like_rows(data, response_key, split):
-        prompts, responses, ids = _read_rows(
-            data, load_kwargs.get("prompt_key") or "prompt", response_key, load_kwargs.get("id_key") or "id", split,
-            load_kwargs.get("limit"), skip=load_kwargs.get("on_bad_rows", "error") == "skip",
-            max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS))
-        rewards = _scorer(model_dir, cache).score(prompts, responses)
-        lines = [{"id": i, "reward": float(r)} for i, r in zip(ids, rewards)]
-        summary: dict = {"mode": "rows", "n": len(lines)}
-    else:
-        dataset = load_preferences(data, **load_kwargs)
-        scorer = _scorer(model_dir, cache)
-        X = pair_features(scorer, dataset)
-        rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
-        p = scorer.p_first_wins(X[:, 0], X[:, 1])
-        lines = [{"id": i, "reward_chosen": float(rc), "reward_rejected": float(rr), "p_chosen": float(pc)}
-                 for i, rc, rr, pc in zip(dataset.ids, rewards[:, 0], rewards[:, 1], p)]
-        summary = {"mode": "pairs", "n": len(lines), "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1]))}
-    write_jsonl(out, lines)
+    with report_progress(progress):
+        if _looks_like_rows(data, response_key, split):
+            prompts, responses, ids, extra = _read_rows(
+                data, load_kwargs.get("prompt_key") or "prompt", response_key, load_kwargs.get("id_key") or "id", split,
+                load_kwargs.get("limit"), skip=load_kwargs.get("on_bad_rows", "error") == "skip",
+                max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS))
+            rewards = _scorer(model_dir, cache, encoder).score(prompts, responses)
+            lines = [{**cols, "id": i, "reward": float(r)} for cols, i, r in zip(extra, ids, rewards)]
+            kept = list(dict.fromkeys(k for cols in extra for k in cols))
+            summary: dict = {"mode": "rows", "n": len(lines), "columns": kept}
+        else:
+            dataset = load_preferences(data, **load_kwargs)
+            scorer = _scorer(model_dir, cache, encoder)
+            X = pair_features(scorer, dataset)
+            rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
+            p = scorer.p_first_wins(X[:, 0], X[:, 1])
+            subsets = dataset.subset if dataset.subset is not None else [None] * len(dataset)
+            lines = [{"id": i, **({"subset": sub} if sub is not None else {}), "reward_chosen": float(rc),
+                      "reward_rejected": float(rr), "p_chosen": float(pc)}
+                     for i, sub, rc, rr, pc in zip(dataset.ids, subsets, rewards[:, 0], rewards[:, 1], p)]
+            summary = {"mode": "pairs", "n": len(lines), "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
+                       "duplicates": int(dataset.info.get("duplicates", 0) or 0)}
+        write_jsonl(out, lines)
     summary["out"] = str(out)
     return summary
 
@@ -120,12 +156,14 @@ def _looks_like_rows(data: str | os.PathLike, response_key: str, split: str | No
 
 def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str | None, limit: int | None,
                *, skip: bool = False, max_text_chars: int = MAX_TEXT_CHARS):
-    """(prompts, responses, ids) from a file of prompt/response rows; a bad row stops with its place,
-    or is left out (and counted in the log) with ``skip``."""
+    """(prompts, responses, ids, other columns) from a file of prompt/response rows; a bad row stops
+    with its place, or is left out (and counted in the log) with ``skip``. The other columns are
+    each row's columns but the prompt and the response."""
     raw = read_source(data, split=split)
     prompts: list = []
     responses: list[str] = []
     ids: list[str] = []
+    extra: list[dict] = []
     skipped: dict[str, int] = {}
     first_problem = ""
     for i, row in enumerate(raw.rows):
@@ -153,12 +191,13 @@ def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str
         prompts.append(prompt)
         responses.append(response)
         ids.append(str(row.data.get(id_key, i)))
+        extra.append({k: v for k, v in row.data.items() if k not in (prompt_key, response_key)})
     if not responses:
         raise DataError(f"{raw.name}: no usable rows. First problem: {first_problem}")
     if skipped:
         logger.warning("%s: skipped %d rows (%s)", raw.name, sum(skipped.values()),
                        ", ".join(f"{r}: {n}" for r, n in skipped.items()))
-    return prompts, responses, ids
+    return prompts, responses, ids, extra
 
 
 # ------------------------------------------------------------------------------------ evaluate
@@ -174,6 +213,9 @@ def evaluate_model(
     n_boot: int = 1000,
     load_kwargs: Mapping[str, Any] | None = None,
     benchmark: str | None = None,
+    encoder: Any = None,
+    figure_format: str = "png",
+    progress: ProgressCallback | None = None,
 ) -> tuple[dict, dict]:
     """Metrics, plots and a report for the saved model in ``model_dir`` on ``data``, under ``out``.
 
@@ -182,7 +224,10 @@ def evaluate_model(
     ``data`` is read by ``load_preferences`` with ``load_kwargs``. Scored responses (with the
     ``prompts`` file joined to them): :func:`~prefspace.evaluate.single.evaluate_scored`, i.e.
     best-of-N with oracle and random, per-prompt Spearman and Kendall; ``limit_prompts`` keeps
-    the first N prompts. ``cache``: the embedding cache (default ``out/cache``).
+    the first N prompts. ``cache``: the embedding cache (default ``out/cache``). ``encoder``:
+    as for :func:`score_file`. ``figure_format``: ``"png"`` (default), ``"svg"`` or ``"pdf"``
+    for the plots beside the report (the report embeds PNGs). ``progress``: a
+    :data:`~prefspace._progress.ProgressCallback` for the embedding.
 
     ``benchmark="reward-bench"``: pairs with a ``subset`` column, evaluated as above plus
     reward-bench's section and overall scores (``result["reward_bench"]``, see
@@ -194,7 +239,14 @@ def evaluate_model(
     Returns ``(result, paths)``: the metrics (also in ``out/metrics.json``, with ``data``) and the
     paths written (``metrics_json``, ``report_html``, plots).
     """
-    out = Path(out)
+    with report_progress(progress):
+        return _evaluate_model(model_dir, data, Path(out), prompts=prompts, score_key=score_key,
+                               limit_prompts=limit_prompts, cache=cache, n_boot=n_boot, load_kwargs=load_kwargs,
+                               benchmark=benchmark, encoder=encoder, figure_format=figure_format)
+
+
+def _evaluate_model(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
+                    benchmark, encoder, figure_format) -> tuple[dict, dict]:
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
         raise ConfigError(f"--benchmark {benchmark} reads its own data format; leave out --prompts.")
@@ -203,7 +255,7 @@ def evaluate_model(
     if benchmark == "reward-bench-2":
         keys = {k: load_kwargs[k] for k in ("prompt_key", "chosen_key", "rejected_key", "subset_key", "id_key") if load_kwargs.get(k)}
         examples = load_best_of_k(data, split=load_kwargs.get("split"), limit=load_kwargs.get("limit"), **keys)
-        scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
+        scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
         rewards = score_best_of_k(scorer.score, examples)
         result = {"reward_bench_2": reward_bench_2_scores(rewards, examples.num_correct, examples.subsets, examples.ids,
                                                           n_boot=n_boot)}
@@ -212,7 +264,7 @@ def evaluate_model(
         if benchmark == "reward-bench" and dataset.subset is None:
             raise DataError(f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
                             "(name it with --subset-key).")
-        scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
+        scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
         X = pair_features(scorer, dataset)
         result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot)
         if benchmark == "reward-bench":
@@ -221,7 +273,7 @@ def evaluate_model(
     else:
         scored = load_scored_responses(data, prompts=prompts, score_key=score_key,
                                        **{k: load_kwargs[k] for k in ("on_bad_rows", "max_text_chars") if k in load_kwargs})
-        scorer = _scorer(model_dir, cache if cache is not None else out / "cache")
+        scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
         rows = np.arange(len(scored))
         if limit_prompts is not None:
             rows = np.flatnonzero(scored.prompt_index < limit_prompts)
@@ -232,7 +284,8 @@ def evaluate_model(
         result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
     result["data"] = str(data)
     name = Path(model_dir).name
-    paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}")
+    paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}",
+                             figure_format=figure_format)
     return result, paths
 
 
@@ -257,6 +310,7 @@ def select_for_labeling(
     join_key: str = "prompt_id",
     cache: Any = None,
     max_text_chars: int = MAX_TEXT_CHARS,
+    progress: ProgressCallback | None = None,
 ) -> dict:
     """Choose ``budget`` pairs of the candidate responses in ``pool`` and write them to ``out``.
 
@@ -271,7 +325,8 @@ def select_for_labeling(
 
     Returns a summary: ``n_pairs`` (written), ``strategy``, ``pool`` (``"within"`` or
     ``"cross"``), ``n_candidates`` (pairs considered), ``n_responses``, ``n_prompts``,
-    ``n_excluded`` (already labelled; None without ``labelled``), ``out``.
+    ``n_excluded`` (already labelled; None without ``labelled``), ``out``. ``progress``: a
+    :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -279,9 +334,10 @@ def select_for_labeling(
     candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                  id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
     dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
-    records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
-                                 max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed,
-                                 options=selector_params)
+    with report_progress(progress):
+        records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
+                                     max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed,
+                                     options=selector_params)
     write_jsonl(out, records)
     return {
         "n_pairs": len(records),

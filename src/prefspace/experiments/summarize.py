@@ -215,8 +215,13 @@ def pooled_reliability(rows: list[dict]) -> dict:
     return {"mean_prob": mp, "frac_pos": fp, "count": count, "ece": ece}
 
 
-def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None = None, intro: list[str] | None = None) -> dict:
-    """Write results.csv, summary.md, plots/*.png and report.html; return their paths."""
+def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None = None, intro: list[str] | None = None,
+                  figure_format: str = "png") -> dict:
+    """Write results.csv, summary.md, plots/*.png and report.html; return their paths.
+
+    ``figure_format``: ``"svg"`` or ``"pdf"`` also writes each plot in that format beside its PNG.
+    """
+    ff = figure_format
     out = Path(out_dir)
     plots = out / "plots"
     paths: dict = {"results_csv": write_results_csv(rows, out / "results.csv")}
@@ -266,7 +271,7 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
 
     # Accuracy against budget.
     curves = budget_curves(rows, "accuracy")
-    img = plot_budget_curves(curves, plots / "accuracy_vs_budget.png", metric="held-out accuracy")
+    img = plot_budget_curves(curves, plots / "accuracy_vs_budget.png", metric="held-out accuracy", figure_format=ff)
     paths["accuracy_plot"] = img
     sections.append(Section("Accuracy against label budget", paragraphs=[
         "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."], images=[img]))
@@ -274,7 +279,8 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     # Scored datasets: rank metrics against budget (selection cells report these too).
     scored_rows = [r for r in rows if r.get("kind") == "scored"]
     for metric in [m for m in ("spearman", f"bon@{bon_n}") if any(_finite(r.get(m)) for r in scored_rows)]:
-        img = plot_budget_curves(budget_curves(scored_rows, metric), plots / f"{_slug(metric)}_vs_budget.png", metric=metric)
+        img = plot_budget_curves(budget_curves(scored_rows, metric), plots / f"{_slug(metric)}_vs_budget.png", metric=metric,
+                                 figure_format=ff)
         paths[f"{metric}_plot"] = img
         sections.append(Section(f"{metric} against label budget", paragraphs=[
             "Mean per-prompt Spearman correlation with gold on held-out prompts" if metric == "spearman"
@@ -302,7 +308,7 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
                     stats.append(mean_interval([p["v"] for p in per_seed], bounds=b))
             bon[method[0]] = {"n": ns, "mean": [s[0] for s in stats], "low": [s[1] for s in stats], "high": [s[2] for s in stats]}
         img = plot_best_of_n(bon, plots / f"best_of_n_{_slug(ds)}.png", oracle=ref["oracle"], random=ref["random"],
-                             ns=ref["n"], title=f"best-of-N on {ds} (budget {top})")
+                             ns=ref["n"], title=f"best-of-N on {ds} (budget {top})", figure_format=ff)
         paths[f"best_of_n_{ds}"] = img
         bon_rows = [[m, *[format_interval(v, lo, hi, 4) for v, lo, hi in zip(c["mean"], c["low"], c["high"])]] for m, c in bon.items()]
         bon_rows.append(["oracle", *[f"{v:.4f}" for v in ref["oracle"]]])
@@ -320,11 +326,18 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
         if not ds_rows:
             continue
         top = max(r["budget"] for r in ds_rows)
-        diagrams = {m[0]: pooled_reliability(g) for m, g in _group([r for r in ds_rows if r["budget"] == top], ("method",)).items()}
-        img = plot_reliability(diagrams, plots / f"reliability_{_slug(ds)}.png", title=f"reliability on {ds} (budget {top})")
+        diagrams = {}
+        for (method,), grp in _group([r for r in ds_rows if r["budget"] == top], ("method",)).items():
+            # the legend's ECE is the summary table's: the mean of the seeds' ECEs (the points pool their bins)
+            ece = mean_interval([g.get("ece") for g in grp])[0]
+            diagrams[method] = {**pooled_reliability(grp), "ece_label": format_interval(ece, float("nan"), float("nan"))}
+        img = plot_reliability(diagrams, plots / f"reliability_{_slug(ds)}.png", title=f"reliability on {ds} (budget {top})",
+                               figure_format=ff)
         paths[f"reliability_{ds}"] = img
         sections.append(Section(f"Calibration on {ds}", paragraphs=[
-            "Bins pooled over seeds. A point below the diagonal means overconfidence."], images=[img]))
+            "Points: the bins of all seeds pooled (both orderings of every held-out pair); the lower panel counts "
+            "the predictions in each bin. ECE in the legend: the mean over seeds, as in the summary table. "
+            "A point below the diagonal means overconfidence."], images=[img]))
 
     md = [f"# {title or config.get('name', 'experiment')}", "", *(intro or []), "", markdown_table(header, table)]
     if diffs:

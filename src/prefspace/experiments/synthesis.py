@@ -3,7 +3,16 @@
 :func:`synthesize_file` loads and embeds the pairs, fits one synthesizer on all of them, writes
 the synthetic pairs with their provenance, and (unless told not to) the diagnostics and their
 plots. :func:`diagnostic_grid` holds the choices of which training sizes and which ``sigma2``
-values the diagnostics visit.
+values the diagnostics visit, at three levels of cost:
+
+- ``"none"``: no diagnostics;
+- ``"fast"`` (the default): the reconstruction curve at two training sizes (the smallest usual
+  size and two thirds of the pairs, so the held-out variance kept is always measured) and the
+  label check at the synthesizer's own ``sigma2`` and factor only;
+- ``"full"``: six sizes and four ``sigma2`` values a factor 4 apart, at factors 2, 4 and 8.
+
+The diagnostics refit the synthesizer once per training size, so ``"full"`` can cost several
+times the synthesis itself; their time is reported (``seconds["diagnostics"]``).
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ import numpy as np
 
 from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
+from .._progress import ProgressCallback, report_progress, track
+from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
 from ..exceptions import ConfigError
@@ -28,28 +39,39 @@ from ..synth.io import save_synthetic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["synthesize_file", "diagnostic_grid", "MIN_PAIRS_FOR_DIAGNOSTICS"]
+__all__ = ["synthesize_file", "diagnostic_grid", "MIN_PAIRS_FOR_DIAGNOSTICS", "DIAGNOSTIC_LEVELS"]
 
 # Below this many real pairs the held-out third and the cross-fitting folds are too small to say anything.
 MIN_PAIRS_FOR_DIAGNOSTICS = 10
 _CURVE_SIZES = (25, 50, 100, 250, 500, 1000)
 _SIGMA2S = (0.0025, 0.01, 0.04, 0.16)
+_FACTORS = (2, 4, 8)
+DIAGNOSTIC_LEVELS = ("none", "fast", "full")
 
 
-def diagnostic_grid(n_pairs: int, sigma2: float | None = None) -> tuple[list[int], list[float]]:
-    """The training sizes of the reconstruction curve and the ``sigma2`` values of the label check.
+def diagnostic_grid(n_pairs: int, sigma2: float | None = None, level: str = "full",
+                    factor: int = 4) -> tuple[list[int], list[float], list[int]]:
+    """The training sizes of the reconstruction curve, and the ``sigma2`` values and factors of
+    the label check, for a diagnostics ``level`` (``"fast"`` or ``"full"``).
 
-    Sizes: the usual steps (25 ... 1000 pairs) that fit in two thirds of ``n_pairs`` (the last
-    third measures held-out reconstruction), plus two thirds itself. ``sigma2`` values: four
-    steps a factor 4 apart around the LENS paper's 0.01, plus the synthesizer's own ``sigma2``.
+    Sizes: ``"full"``: the usual steps (25 ... 1000 pairs) that fit in two thirds of ``n_pairs``
+    (the last third measures held-out reconstruction), plus two thirds itself; ``"fast"``: the
+    smallest of those and two thirds. ``sigma2`` values: ``"full"``: four steps a factor 4 apart
+    around the LENS paper's 0.01, plus the synthesizer's own ``sigma2``, at factors 2, 4 and 8;
+    ``"fast"``: the synthesizer's own ``sigma2`` (the paper's 0.01 without one) at ``factor``.
 
     >>> diagnostic_grid(90, 0.02)
-    ([25, 50, 60], [0.0025, 0.01, 0.02, 0.04, 0.16])
+    ([25, 50, 60], [0.0025, 0.01, 0.02, 0.04, 0.16], [2, 4, 8])
+    >>> diagnostic_grid(900, 0.01, "fast", factor=4)
+    ([25, 600], [0.01], [4])
     """
+    check_in(level, DIAGNOSTIC_LEVELS[1:], name="diagnostics")
     top = (2 * int(n_pairs)) // 3
-    sizes = sorted({s for s in _CURVE_SIZES if s <= top} | {top})
+    steps = sorted({s for s in _CURVE_SIZES if s <= top} | {top})
+    if level == "fast":
+        return sorted({steps[0], top}), [float(sigma2) if sigma2 is not None else 0.01], [int(factor)]
     sigma2s = sorted(set(_SIGMA2S) | ({float(sigma2)} if sigma2 is not None else set()))
-    return sizes, sigma2s
+    return steps, sigma2s, list(_FACTORS)
 
 
 def synthesize_file(
@@ -62,15 +84,18 @@ def synthesize_file(
     factor: int = 4,
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
-    diagnostics: bool = True,
+    diagnostics: str | bool = "fast",
     load_kwargs: Mapping[str, Any] | None = None,
+    figure_format: str = "png",
+    progress: ProgressCallback | None = None,
 ) -> dict:
     """Synthesize ``factor`` pairs per real pair of ``data`` into the folder ``out``.
 
     Writes ``synthetic.safetensors`` and ``provenance.csv`` (:mod:`prefspace.synth.io`),
-    ``summary.json`` and, with ``diagnostics`` and at least :data:`MIN_PAIRS_FOR_DIAGNOSTICS`
-    pairs, ``reconstruction.png`` (latent synthesizers only), ``label_preservation.png`` and
-    ``projection.png``.
+    ``summary.json`` and, with ``diagnostics`` other than ``"none"`` and at least
+    :data:`MIN_PAIRS_FOR_DIAGNOSTICS` pairs, ``reconstruction.png`` (latent synthesizers only),
+    ``label_preservation.png`` and ``projection.png`` (plus ``.svg``/``.pdf`` copies with
+    ``figure_format``).
 
     Parameters
     ----------
@@ -80,16 +105,33 @@ def synthesize_file(
     method, params : a synthesizer name (:data:`prefspace.synth.SYNTHESIZERS`) and its
         parameters (``sigma2``, ``latent_dim``, ...); unknown ones are refused
     factor, seed : synthetic pairs per real pair; the seed of the synthesizer and diagnostics
+    diagnostics : ``"none"``, ``"fast"`` (default) or ``"full"`` (see the module docstring);
+        ``True`` means ``"full"`` and ``False`` ``"none"``
+    progress : a :data:`~prefspace._progress.ProgressCallback` for the embedding, the fit and
+        the diagnostics
 
     Returns
     -------
     The summary written to ``summary.json``: ``data``, ``pairs``, ``method``, ``factor``,
     ``synthetic_pairs``, ``params``, ``encoder``, ``encoder_fingerprint``, ``feature_dim``,
-    ``shared_columns``, ``seconds``, ``files``; ``reconstruction`` for latent synthesizers; with
-    diagnostics ``label_preservation`` and (latent synthesizers) ``reconstruction_curve``.
+    ``shared_columns``, ``seconds`` (``embed``, ``fit``, ``sample``, ``diagnostics``, ``total``),
+    ``files``, ``diagnostics`` (the level run); ``reconstruction`` for latent synthesizers (on
+    the pairs it was fitted on; with diagnostics also ``heldout_variance_kept`` and
+    ``heldout_fit_pairs``: the variance kept on pairs held out from a refit on
+    ``heldout_fit_pairs`` others, two thirds of them); with diagnostics ``label_preservation`` and (latent synthesizers)
+    ``reconstruction_curve``.
     """
+    if isinstance(diagnostics, bool):
+        diagnostics = "full" if diagnostics else "none"
+    check_in(diagnostics, DIAGNOSTIC_LEVELS, name="diagnostics")
+    with report_progress(progress):
+        return _synthesize(data, Path(out), encoder=encoder, cache=cache, method=method, factor=factor, params=params,
+                           seed=seed, diagnostics=diagnostics, load_kwargs=load_kwargs, figure_format=figure_format)
+
+
+def _synthesize(data, out: Path, *, encoder, cache, method, factor, params, seed, diagnostics, load_kwargs,
+                figure_format) -> dict:
     start = time.perf_counter()
-    out = Path(out)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
     synthesizer = make_synthesizer(method, random_state=seed, **dict(params or {}))
@@ -101,7 +143,9 @@ def synthesize_file(
     t_embed = time.perf_counter() - start
 
     t0 = time.perf_counter()
+    fitting = track(f"fit {method}", 1, "fits")
     synthesizer.fit(pairs.X)
+    fitting.finish()
     t_fit = time.perf_counter() - t0
     t0 = time.perf_counter()
     syn = synthesizer.sample(factor)
@@ -128,21 +172,30 @@ def synthesize_file(
     latent = hasattr(synthesizer, "reconstruction_report")
     if latent:
         summary["reconstruction"] = synthesizer.reconstruction_report()
-    if diagnostics and n >= MIN_PAIRS_FOR_DIAGNOSTICS:
+    summary["diagnostics"] = diagnostics
+    if diagnostics != "none" and n >= MIN_PAIRS_FOR_DIAGNOSTICS:
         t0 = time.perf_counter()
-        sizes, sigma2s = diagnostic_grid(n, synthesizer.get_params().get("sigma2"))
+        sizes, sigma2s, factors = diagnostic_grid(n, synthesizer.get_params().get("sigma2"), diagnostics, factor)
+        parts = track(f"diagnostics ({diagnostics})", 3 if latent else 2, "parts")
         if latent:
             curve = diag.reconstruction_curve(pairs.X, synthesizer, sizes, random_state=seed)
             summary["reconstruction_curve"] = curve
-            diag.plot_reconstruction(curve, out / "reconstruction.png")
-        pres = diag.label_preservation(pairs.X, synthesizer, sigma2s=sigma2s, random_state=seed)
+            top = max(curve, key=lambda r: r["n_pairs"]) if curve else None
+            if top is not None:
+                summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
+                summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
+            diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
+            parts.advance(detail="reconstruction curve")
+        pres = diag.label_preservation(pairs.X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed)
         summary["label_preservation"] = pres
-        diag.plot_label_preservation(pres, out / "label_preservation.png")
-        diag.plot_projection(pairs.X, syn, out / "projection.png", random_state=seed)
+        diag.plot_label_preservation(pres, out / "label_preservation.png", figure_format=figure_format)
+        parts.advance(detail="label preservation")
+        diag.plot_projection(pairs.X, syn, out / "projection.png", random_state=seed, figure_format=figure_format)
+        parts.advance(detail="projection")
         summary["files"].update(reconstruction="reconstruction.png" if latent else None,
                                 label_preservation="label_preservation.png", projection="projection.png")
         summary["seconds"]["diagnostics"] = round(time.perf_counter() - t0, 3)
-    elif diagnostics:
+    elif diagnostics != "none":
         logger.warning("%s: %d pairs are too few for the diagnostics (at least %d); none written",
                        summary["data"], n, MIN_PAIRS_FOR_DIAGNOSTICS)
     summary["seconds"]["total"] = round(time.perf_counter() - start, 3)

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._jsonsafe import json_safe, write_json
+from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
 from ..data.licence import data_licence
@@ -61,6 +62,7 @@ def train_reward_model(
     vae_data: str | os.PathLike | np.ndarray | None = None,
     vae_prompts: str | os.PathLike | None = None,
     command: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[Any, dict]:
     """Fit a reward model on the preference pairs of ``data``; return it with its report.
 
@@ -107,6 +109,10 @@ def train_reward_model(
         rows ``(m, D)`` already embedded.
     command : str, optional
         The command line that runs this (``prefspace train`` passes its own), kept in the record.
+    progress : callable, optional
+        Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on: the
+        embedding (``"embed prompts"``, ``"embed responses"``), ``"auto: cross-validation"``
+        (``augment="auto"``), ``"synthesize <method>"`` and ``"fit <head>"``.
 
     Pairs marked as ties (kept with ``ties="keep"``) state no preference and are left out of
     both sides; the report counts them in ``ties_left_out``.
@@ -117,11 +123,14 @@ def train_reward_model(
     report : JSON-able dict (what ``metrics.json`` holds): ``data``, ``test_data``, ``head``,
         ``model`` (class name), ``params``, ``encoder`` (config), ``encoder_fingerprint``,
         ``n_train``, ``n_synthetic``, ``n_test``, ``seed``, ``augment`` (the augmentation
-        report or None), ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics,
-        with the accuracy's 95% bootstrap interval ``ci_low``/``ci_high``, or None),
-        ``ties_left_out`` (``{"data": n, "test": n}``), ``embed_seconds``, ``fit_seconds``,
-        ``record`` (:func:`prefspace.models.card.reproducibility_record`: versions, encoder
-        weights hash, ``command`` and the resolved ``config``).
+        report or None; with ``"auto"`` it holds what was compared, the choice and the reason),
+        ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics, with the
+        accuracy's 95% bootstrap interval ``ci_low``/``ci_high``, or None), ``ties_left_out``
+        (``{"data": n, "test": n}``), ``duplicates`` (exact duplicate pairs found, ``{"data": n,
+        "test": n}``, kept unless ``load_kwargs["dedupe"]``), ``embed_seconds``,
+        ``augment_seconds``, ``fit_seconds``, ``record``
+        (:func:`prefspace.models.card.reproducibility_record`: versions, encoder weights hash,
+        ``command`` and the resolved ``config``).
 
     Example
     -------
@@ -130,6 +139,15 @@ def train_reward_model(
     >>> report["test"]["accuracy"]                                              # doctest: +SKIP
     0.71
     """
+    with report_progress(progress):
+        return _train(data, encoder=encoder, cache=cache, head=head, params=params, ensemble=ensemble,
+                      aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment,
+                      factor=factor, load_kwargs=load_kwargs, out=out, vae_data=vae_data, vae_prompts=vae_prompts,
+                      command=command)
+
+
+def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
+           load_kwargs, out, vae_data, vae_prompts, command) -> tuple[Any, dict]:
     check_in(head, HEAD_CHOICES, name="head")
     check_in(augment, tuple(METHODS), name="augment")
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
@@ -154,10 +172,12 @@ def train_reward_model(
     load_kwargs = dict(load_kwargs or {})
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_test_ties = 0
+    duplicates = {"data": int(dataset.info.get("duplicates", 0) or 0), "test": 0}
     if test is not None:
         load_kwargs.pop("limit", None)
         train_ds = dataset
         test_ds, n_test_ties = _without_ties(_load(test, load_kwargs))
+        duplicates["test"] = int(test_ds.info.get("duplicates", 0) or 0)
     elif test_fraction > 0:
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, seed=seed)
     else:
@@ -186,12 +206,16 @@ def train_reward_model(
         unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
 
     # ---- synthetic pairs (optional) and the fit
+    t0 = time.perf_counter()
     X_fit, sample_weight, margin, augment_info = augmented_fit_inputs(
         X_train, sample_weight=train_ds.weight, margin=train_ds.margin, method=augment, factor=factor,
         estimator=model, random_state=seed, groups=groups, unlabelled=unlabelled, report_pairs=X_test)
+    augment_seconds = time.perf_counter() - t0
     fit_params = augment_info.pop("fit_params") if augment_info else {"groups": groups}
     t0 = time.perf_counter()
+    fitting = track(f"fit {head}" if ensemble == 1 else f"fit {ensemble} x {head}", 1, "fits")
     model.fit(X_fit, sample_weight=sample_weight, margin=margin, **fit_params)
+    fitting.finish()
     fit_seconds = time.perf_counter() - t0
 
     # ---- metrics
@@ -224,7 +248,9 @@ def train_reward_model(
         "train": model.metrics_,
         "test": test_metrics,
         "ties_left_out": {"data": n_ties, "test": n_test_ties},
+        "duplicates": duplicates,
         "embed_seconds": round(embed_seconds, 3),
+        "augment_seconds": round(augment_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
         "record": record,
     }
@@ -297,9 +323,12 @@ def augmented_fit_inputs(
     margin = check_sample_vector(margin, n, name="margin")
     if method == "none":
         return X, sample_weight, margin, None
+    synthesizing = None if method == "auto" else track(f"synthesize {method}", 1, "fits")  # auto reports its folds
     X_fit, weight, info = augment_pairs(X, method=method, factor=factor, estimator=estimator, random_state=random_state,
                                         sample_weight=sample_weight, groups=groups, unlabelled=unlabelled,
                                         report_pairs=report_pairs)
+    if synthesizing is not None:
+        synthesizing.finish()
     if margin is not None:
         margin = np.concatenate([margin, np.zeros(len(X_fit) - n)])
     return X_fit, weight, margin, info

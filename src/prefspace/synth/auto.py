@@ -24,6 +24,7 @@ import logging
 import numpy as np
 from sklearn.base import clone
 
+from .._progress import track
 from ..exceptions import ConfigError
 from .registry import DEFAULT_AUTO_GRID, fold_ids, make_synthesizer
 from .training_set import heldout_pairs, training_set
@@ -71,6 +72,7 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
         return {"chosen": None, "reason": f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.", "candidates": [], "real_accuracy": None, "n_folds": int(n_folds)}
     folds = fold_ids(n, int(n_folds), groups, random_state)
     controls = sorted({(factor, weight) for _, factor, weight, _ in grid}, key=repr)
+    folds_done = track("auto: cross-validation", int(n_folds), "folds")
     p_real = np.zeros(n)
     p_cand = np.zeros((len(grid), n))
     p_ctrl = np.zeros((len(controls), n))
@@ -98,6 +100,7 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
             if key not in fitted:
                 fitted[key] = make_synthesizer(method, random_state=random_state + 1000 * f, **params).fit(Xtr[source])
             p_cand[j, te] = fit_on(fitted[key].sample(factor), source, factor, weight)
+        folds_done.advance()
     eps = 1e-12
     correct_real = (p_real > 0.5).astype(float)
     ll_real = -np.log(np.clip(p_real, eps, 1.0))

@@ -7,8 +7,8 @@
 * :func:`plot_projection` -- real and synthetic responses on the first two principal
   components of the real ones.
 
-The ``plot_*`` functions write PNG files with matplotlib's Agg backend (no display needed)
-and return the path. Nothing here changes a synthesizer's results.
+The ``plot_*`` functions write PNG files (150 dpi; SVG or PDF beside them with
+``figure_format``) with matplotlib's Agg canvas (no display needed) and return the PNG's path. Nothing here changes a synthesizer's results.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import clone
 
-from .._atomic import atomic_path
 from .._validation import check_pairs
+from ..evaluate.plots import legend_below, log_ticks, new_figure, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -81,66 +81,55 @@ def label_preservation(X, synthesizer, *, sigma2s=(0.0025, 0.01, 0.04, 0.16), fa
 
 
 # -- plots -----------------------------------------------------------------------------------
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    return Path(path)
-
-
-def plot_reconstruction(rows: list[dict], path) -> Path:
+# Written by prefspace.evaluate.plots.save_figure: PNG at 150 dpi, plus SVG or PDF on request.
+def plot_reconstruction(rows: list[dict], path, *, figure_format: str = "png") -> Path:
     """Variance kept and reconstruction error against training pairs (from ``reconstruction_curve``)."""
-    plt = _figure()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, axes = new_figure(2, width=4.4, height=3.6)
     n = [r["n_pairs"] for r in rows]
-    for key, ax, title in (("variance_kept", axes[0], "variance kept"), ("recon_mse", axes[1], "reconstruction error (standardised MSE)")):
-        ax.plot(n, [r[f"train_{key}"] for r in rows], "o-", label="training pairs")
-        ax.plot(n, [r[f"heldout_{key}"] for r in rows], "s--", label="held-out pairs")
-        ax.set_xscale("log")
+    panels = (("variance_kept", axes[0], "variance kept", "share of response variance kept"),
+              ("recon_mse", axes[1], "reconstruction error", "standardised MSE per dimension"))
+    for key, ax, title, ylabel in panels:
+        ax.plot(n, [r[f"train_{key}"] for r in rows], "o-", color="#1f77b4", label="on its training pairs")
+        ax.plot(n, [r[f"heldout_{key}"] for r in rows], "s--", color="#d62728", label="on held-out pairs")
+        log_ticks(ax, n)
         ax.set_xlabel("training pairs")
-        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle("Latent model reconstruction vs training pairs")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    axes[0].set_ylim(min(0.0, *[r["heldout_variance_kept"] for r in rows if np.isfinite(r["heldout_variance_kept"])] or [0.0]), 1.0)
+    fig.suptitle("Latent model reconstruction against training pairs", fontsize=11)
+    legend_below(fig, axes)
+    return save_figure(fig, path, figure_format)
 
 
-def plot_label_preservation(rows: list[dict], path) -> Path:
+def plot_label_preservation(rows: list[dict], path, *, figure_format: str = "png") -> Path:
     """Agreement with inherited labels against sigma2, one line per factor (``label_preservation``)."""
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, (ax,) = new_figure(1, width=5.2, height=4.0)
     for k in sorted({r["factor"] for r in rows}):
         sub = [r for r in rows if r["factor"] == k]
         xs = [r["sigma2"] if r["sigma2"] is not None else 0.0 for r in sub]
-        ax.plot(xs, [r["agreement"] for r in sub], "o-", label=f"k = {k}")
+        ax.plot(xs, [r["agreement"] for r in sub], "o-", label=f"synthetic pairs, k = {k}")
     if rows:
-        ax.axhline(rows[0]["real_agreement"], color="k", ls=":", label="real pairs (ceiling)")
-    if any(r["sigma2"] for r in rows):
-        ax.set_xscale("log")
-    ax.set_xlabel("sigma^2 (latent perturbation variance)")
-    ax.set_ylabel("reference model agrees with label")
-    ax.set_title("Label preservation of synthetic pairs")
+        ax.axhline(rows[0]["real_agreement"], color="k", ls=":", label="real pairs (the reference model's ceiling)")
+    sigmas = [r["sigma2"] for r in rows if r["sigma2"]]
+    if sigmas:
+        log_ticks(ax, sigmas)
+        ax.set_xlabel("sigma² (latent perturbation variance)")
+    else:
+        ax.set_xticks([])
+        ax.set_xlabel("(this synthesizer has no sigma²)")
+    ax.set_ylabel("reference model agrees with the label")
+    ax.set_ylim(max(0.0, min([r["agreement"] for r in rows] + [r["real_agreement"] for r in rows] or [0.5]) - 0.05), 1.0)
+    ax.set_title("Label preservation of synthetic pairs", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    legend_below(fig, [ax], ncols=2)
+    return save_figure(fig, path, figure_format)
 
 
-def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_state: int = 0) -> Path:
+def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_state: int = 0,
+                    figure_format: str = "png") -> Path:
     """Real and synthetic chosen/rejected responses on the real responses' first two PCs
     (of the columns that differ within pairs: the prompt half of a separate layout is left out)."""
-    plt = _figure()
     from ..models.holdout import shared_column_mask
 
     X_real = check_pairs(X_real)
@@ -160,7 +149,7 @@ def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_s
             A = A[rng.choice(len(A), max_points, replace=False)]
         return (A - mean) @ P
 
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, (ax,) = new_figure(1, width=5.2, height=4.6)
     Sc = synthetic.X[synthetic.synthetic_side[:, 0]][:, :, free]
     Sr_ = synthetic.X[synthetic.synthetic_side[:, 1]][:, :, free]
     for A, side, style in ((Sc, 0, dict(c="tab:green", alpha=0.25, s=6, label="synthetic chosen")),
@@ -171,9 +160,8 @@ def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_s
             q = proj(A, side)
             ax.scatter(q[:, 0], q[:, 1], **style)
     ax.set_xlabel("PC 1 of real responses")
-    ax.set_ylabel("PC 2")
-    ax.set_title(f"Real and synthetic responses ({synthetic.method})")
-    ax.legend(fontsize=8, markerscale=2)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    ax.set_ylabel("PC 2 of real responses")
+    ax.set_title(f"Real and synthetic responses ({synthetic.method})", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=8, markerscale=2, frameon=False)
+    return save_figure(fig, path, figure_format)
