@@ -14,7 +14,7 @@ from prefspace.data import render_prompt_text
 from prefspace.embed import EmbeddingCache, embed_pairs, encoder_from_config, get_encoder
 from prefspace.embed.onnx_backend import NUMERICS, OnnxEncoder, token_budget_batches
 from prefspace.embed.sentence_transformer import bundled_minilm_path
-from prefspace.exceptions import ConfigError
+from prefspace.exceptions import ConfigError, FingerprintMismatchError
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,42 @@ def test_token_budget_batches():
         assert len(b) <= 4 and (len(b) * w <= 256 or len(b) == 1)
     # a text longer than the budget still gets a batch of its own
     assert [b.tolist() for b in token_budget_batches([500, 2], max_tokens=100, max_texts=8)] == [[0], [1]]
+
+
+# --------------------------------------------------------------------------- the command line
+def _run_cli(argv, capsys) -> tuple[int, str, str]:
+    from prefspace.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+def test_cli_embed_and_train_with_onnx_int8_record_the_backend(hh_path, tmp_path, capsys, onnx_int8):
+    from prefspace.models import RewardScorer, describe_model
+
+    cache = tmp_path / "cache"
+    code, out, err = _run_cli(["embed", hh_path, "--limit", "12", "--cache", cache, "--encoder-backend", "onnx-int8",
+                               "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["encoder"]["backend"] == "onnx-int8" and summary["fingerprint"] == onnx_int8.fingerprint
+    code, out, err = _run_cli(["train", hh_path, "--limit", "12", "--cache", cache, "--encoder-backend", "onnx-int8",
+                               "--head", "bt-linear", "--out", tmp_path / "model", "--test-fraction", "0.25"], capsys)
+    assert code == 0, err
+    recorded = describe_model(tmp_path / "model")["encoder"]
+    assert recorded["config"]["backend"] == "onnx-int8" and recorded["fingerprint"] == onnx_int8.fingerprint
+    # the saved model rebuilds its int8 encoder and scores with it; a torch encoder is refused
+    scorer = RewardScorer(tmp_path / "model")
+    assert scorer.encoder.backend == "onnx-int8"
+    assert np.isfinite(scorer.score(["Hi"], ["Hello, how can I help?"])).all()
+    with pytest.raises(FingerprintMismatchError):
+        RewardScorer(tmp_path / "model", encoder=get_encoder(backend="sentence-transformers"))
+
+
+def test_cli_rejects_an_unknown_backend(hh_path, tmp_path, capsys):
+    code, out, err = _run_cli(["embed", hh_path, "--limit", "2", "--cache", tmp_path / "c", "--encoder-backend", "onnx-fp8"],
+                              capsys)
+    assert code == 2 and "onnx-int8" in out + err

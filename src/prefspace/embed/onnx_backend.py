@@ -136,8 +136,9 @@ class OnnxEncoder(SentenceTransformerEncoder):
         Most padded tokens in one forward pass (the token budget); 4096 measured best on HH
         texts on 2 cores (docs/benchmarks.md).
     n_jobs : int, optional
-        ONNX Runtime intra-op threads; None: ``PREFSPACE_NUM_THREADS`` if set, else ONNX Runtime's
-        default (one per physical core). Not in the fingerprint.
+        Threads: ONNX Runtime's intra-op pool (set when the session is created) and torch/BLAS
+        while encoding; None: ``PREFSPACE_NUM_THREADS`` if set, else each library's default (one
+        per physical core); -1 all cores. Not in the fingerprint or the config.
     artifact_dir : str or Path, optional
         Where the exported graph is kept (default :func:`default_artifact_dir`).
     device : str, optional
@@ -173,10 +174,9 @@ class OnnxEncoder(SentenceTransformerEncoder):
         if not isinstance(max_batch_tokens, int) or isinstance(max_batch_tokens, bool) or max_batch_tokens < 1:
             raise ConfigError(f"max_batch_tokens must be a positive int; got {max_batch_tokens!r}.")
         super().__init__(model, layout=layout, max_length=max_length, normalize=normalize, revision=revision,
-                         device=device, batch_size=batch_size)
+                         device=device, batch_size=batch_size, n_jobs=n_jobs)
         self.backend = backend
         self.max_batch_tokens = max_batch_tokens
-        self.n_jobs = resolve_n_jobs(n_jobs) if n_jobs is not None else None
         self.artifact_dir = Path(artifact_dir).expanduser() if artifact_dir is not None else None
         if self._local is None:
             raise ConfigError(
@@ -227,7 +227,7 @@ class OnnxEncoder(SentenceTransformerEncoder):
             if not path.is_file():
                 export_graph(self._local, path, int8=self.backend == "onnx-int8")
             options = ort.SessionOptions()
-            threads = self.n_jobs if self.n_jobs is not None else resolve_n_jobs(None)
+            threads = resolve_n_jobs(self.n_jobs)
             if threads is not None:
                 options.intra_op_num_threads = int(threads)
                 options.inter_op_num_threads = 1
