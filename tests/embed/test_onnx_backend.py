@@ -193,3 +193,14 @@ def test_cli_rejects_an_unknown_backend(hh_path, tmp_path, capsys):
     code, out, err = _run_cli(["embed", hh_path, "--limit", "2", "--cache", tmp_path / "c", "--encoder-backend", "onnx-fp8"],
                               capsys)
     assert code == 2 and "onnx-int8" in out + err
+
+
+def test_cli_threads_sets_the_one_knob(monkeypatch, capsys):
+    import os
+
+    monkeypatch.setenv("PREFSPACE_NUM_THREADS", "2")  # restored after the test, whatever the CLI sets
+    code, _, _ = _run_cli(["--threads", "1", "embed", "--help"], capsys)
+    assert code == 0 and os.environ["PREFSPACE_NUM_THREADS"] == "1"
+    assert OnnxEncoder(backend="onnx").session.get_session_options().intra_op_num_threads == 1
+    code, out, err = _run_cli(["--threads", "0", "embed", "--help"], capsys)
+    assert code == 2 and "--threads" in out + err
