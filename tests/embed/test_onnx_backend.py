@@ -8,8 +8,6 @@ import shutil
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime", reason="the onnx extra (pip install 'prefspace[onnx]') is part of [all]")
-
 from prefspace.data import render_prompt_text
 from prefspace.embed import EmbeddingCache, embed_pairs, encoder_from_config, get_encoder
 from prefspace.embed.onnx_backend import NUMERICS, OnnxEncoder, token_budget_batches
