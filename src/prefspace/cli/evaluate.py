@@ -23,6 +23,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    ModelBackend,
     ModelEncoder,
     ModelLayout,
     MaxTextChars,
@@ -144,6 +145,7 @@ def evaluate(
     n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.")] = 1000,
     figure_format: FigureFormat = "png",
     encoder: ModelEncoder = None,
+    encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
     benchmark: Annotated[
@@ -179,7 +181,7 @@ def evaluate(
 
     if benchmark is not None:
         check_choice(benchmark, "benchmarks", flag="--benchmark")
-    enc = model_encoder(model, encoder, layout=layout, device=device)
+    enc = model_encoder(model, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
                                        cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()),

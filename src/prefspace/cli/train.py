@@ -40,8 +40,10 @@ from ._options import (
     Ties,
     WeightKey,
     Device,
+    ModelBackend,
     ModelEncoder,
     ModelLayout,
+    EncoderBackend,
     default_cache_dir,
     preference_load_kwargs,
     examples,
@@ -72,6 +74,7 @@ def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (replaced if it holds a model).", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (see `prefspace embed --help`).")] = "all-MiniLM-L6-v2",
+    encoder_backend: EncoderBackend = "auto",
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
     head: Annotated[str, typer.Option("--head", help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).")] = "bt-linear",
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Head parameter NAME=VALUE (JSON value), repeatable, e.g. --param alpha=100.", show_default=False)] = None,
@@ -116,7 +119,7 @@ def train(
     start = time.perf_counter()
     with show_progress() as progress:
         model, report = train_reward_model(
-            data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
+            data, encoder=encoder, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
             aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
             load_kwargs=preference_load_kwargs(locals()), out=out, vae_data=vae_data, vae_prompts=vae_prompts,
             command=_command_line(), progress=progress,
@@ -215,6 +218,7 @@ def score(
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
     response_key: Annotated[str, typer.Option("--response-key", help="Rows mode: column holding the response.")] = "response",
     encoder: ModelEncoder = None,
+    encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
     prompt_key: PromptKey = None,
@@ -242,7 +246,7 @@ def score(
     """
     from ..experiments.scoring import model_encoder, score_file
 
-    enc = model_encoder(model_dir, encoder, layout=layout, device=device)
+    enc = model_encoder(model_dir, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
                              load_kwargs=preference_load_kwargs(locals()), encoder=enc, progress=progress)

@@ -47,6 +47,7 @@ def train_reward_model(
     data: str | os.PathLike | PreferenceDataset,
     *,
     encoder: Any = "all-MiniLM-L6-v2",
+    encoder_backend: str = "auto",
     cache: EmbeddingCache | str | os.PathLike | None = None,
     head: str = DEFAULT_HEAD,
     params: Mapping[str, Any] | None = None,
@@ -73,6 +74,9 @@ def train_reward_model(
         dataset.
     encoder : str or Encoder
         An encoder name for :func:`prefspace.embed.get_encoder`, or an encoder.
+    encoder_backend : str
+        ``backend`` for :func:`~prefspace.embed.get_encoder` when ``encoder`` is a name
+        (``"auto"``, ``"sentence-transformers"``, ``"onnx"``, ``"onnx-int8"``, ...).
     cache : EmbeddingCache or path, optional
         Embedding cache (nothing is cached without one).
     head : str
@@ -184,7 +188,7 @@ def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, tes
         train_ds, test_ds = dataset, None
 
     # ---- embeddings (cached)
-    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     t0 = time.perf_counter()
     X_train = embed_pairs(train_ds, enc, store).X
