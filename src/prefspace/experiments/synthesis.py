@@ -127,11 +127,11 @@ def synthesize_file(
         diagnostics = "full" if diagnostics else "none"
     check_in(diagnostics, DIAGNOSTIC_LEVELS, name="diagnostics")
     with report_progress(progress):
-        return _synthesize(data, Path(out), encoder=encoder, cache=cache, method=method, factor=factor, params=params,
+        return _synthesize(data, Path(out), encoder=encoder, encoder_backend=encoder_backend, cache=cache, method=method, factor=factor, params=params,
                            seed=seed, diagnostics=diagnostics, load_kwargs=load_kwargs, figure_format=figure_format)
 
 
-def _synthesize(data, out: Path, *, encoder, cache, method, factor, params, seed, diagnostics, load_kwargs,
+def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, factor, params, seed, diagnostics, load_kwargs,
                 figure_format) -> dict:
     start = time.perf_counter()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -144,13 +144,13 @@ def train_reward_model(
     0.71
     """
     with report_progress(progress):
-        return _train(data, encoder=encoder, cache=cache, head=head, params=params, ensemble=ensemble,
+        return _train(data, encoder=encoder, encoder_backend=encoder_backend, cache=cache, head=head, params=params, ensemble=ensemble,
                       aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment,
                       factor=factor, load_kwargs=load_kwargs, out=out, vae_data=vae_data, vae_prompts=vae_prompts,
                       command=command)
 
 
-def _train(data, *, encoder, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
+def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
            load_kwargs, out, vae_data, vae_prompts, command) -> tuple[Any, dict]:
     check_in(head, HEAD_CHOICES, name="head")
     check_in(augment, tuple(METHODS), name="augment")
