@@ -112,7 +112,7 @@ def main() -> None:
     if args.only in (None, "alpaca"):
         run("alpaca", alpaca_splits(args.data, args.alpaca_train, args.alpaca_test, seeds), results)
 
-    run = new_run_id()
+    run_id = new_run_id()
     print(f"\ntest accuracy, mean over {args.seeds} seeds with 95% interval (logit-scale t; fit seconds, mean)")
     datasets = [d for d in ("hh", "alpaca") if (d, "bt-linear") in results]
     rows = []
@@ -123,7 +123,7 @@ def main() -> None:
             print(f"  {d:7s} {head:10s} {m:.4f} [{lo:.4f}, {hi:.4f}] ({secs:5.1f} s)")
             rows.append({"dataset": d, "head": head, "seeds": len(results[(d, head)]), "accuracy": m,
                          "lo": lo, "hi": hi, "fit_seconds": secs, "min_accuracy": float(np.min(results[(d, head)]))})
-    record_rows("heads", "heads_accuracy", rows, run=run)
+    record_rows("heads", "heads_accuracy", rows, run=run_id)
 
     print("\npaired differences (same seeds and splits), mean with 95% interval")
     rows = []
@@ -134,7 +134,7 @@ def main() -> None:
             verdict = f"{a} better" if lo > 0 else f"{b} better" if hi < 0 else "no significant difference"
             print(f"  {d:7s} {a} - {b}: {m:+.4f} [{lo:+.4f}, {hi:+.4f}]  ({verdict})")
             rows.append({"dataset": d, "comparison": f"{a} - {b}", "difference": m, "lo": lo, "hi": hi, "verdict": verdict})
-    record_rows("heads", "heads_differences", rows, run=run)
+    record_rows("heads", "heads_differences", rows, run=run_id)
 
     if "hh" in datasets:
         accs = {head: results[("hh", head)][0] for head in HEADS}

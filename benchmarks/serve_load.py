@@ -3,6 +3,13 @@
 Run from the repository root::
 
     python benchmarks/serve_load.py --data ../shared/data --requests 200 --per-request 8 --concurrency 1 8 32
+    python benchmarks/serve_load.py --data ../shared/data --requests 40 --encoder-backends sentence-transformers onnx-int8
+
+With ``--encoder-backends``, the same head (trained once per backend on the same precomputed
+MiniLM rows, saved with that backend's encoder) is served by each backend in turn on the same
+requests, so cold rewards/s compare the encoders' speed in one run. The head was fitted on torch
+vectors; the int8 vectors differ from them by a mean cosine of 0.9997, which this load test does
+not score.
 
 What it does:
 
@@ -47,7 +54,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_model(data: Path, out: Path, n_prompts: int = 805) -> Path:
+def train_model(data: Path, out: Path, n_prompts: int = 805, backend: str = "sentence-transformers") -> Path:
     """A BradleyTerryMLP on precomputed MiniLM rows of (best, worst) gold responses per prompt."""
     from prefspace.data import load_scored_responses
     from prefspace.embed import get_encoder
@@ -64,7 +71,7 @@ def train_model(data: Path, out: Path, n_prompts: int = 805) -> Path:
         rows.append([np.concatenate([p, R[order[-1]]]), np.concatenate([p, R[order[0]]])])
     X = np.asarray(rows, dtype=np.float32)
     model = BradleyTerryMLP(hidden_sizes=(256,), random_state=0).fit(X)
-    return save_model(model, out, get_encoder("all-MiniLM-L6-v2"))
+    return save_model(model, out, get_encoder("all-MiniLM-L6-v2", backend=backend))
 
 
 def build_requests(data: Path, n_requests: int, per_request: int, levels: int) -> list[list[dict]]:
@@ -133,6 +140,66 @@ async def _load(url: str, bodies: list[dict], concurrency: int) -> dict:
     }
 
 
+def serve_levels(model: Path, levels, args, tmp: Path, backend: str) -> tuple[list[dict], int]:
+    """Start ``prefspace serve MODEL``, run every level cold then warm; rows and the error count."""
+    import httpx
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "prefspace", "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
+           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms), "--log-level", "warning"]
+    log = open(tmp / f"server-{backend}.log", "w+")
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    url = f"http://127.0.0.1:{port}"
+    rows, total_errors = [], 0
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"the server exited: {log.read()}")
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not start within 300 s")
+            time.sleep(0.5)
+        # one small request loads the encoder's weights before timing
+        httpx.post(url + "/score", json={"prompt": "warm-up", "response": ["warm-up"]}, timeout=600)
+        info = httpx.get(url + "/info").json()
+        print(f"model {info['model']['class']} {info['feature_dim']}-d rows, encoder all-MiniLM-L6-v2 on {backend} "
+              f"({info['encoder']['fingerprint'][:12]}), max_batch {args.max_batch}, max_wait {args.max_wait_ms} ms, "
+              f"{os.cpu_count()} CPUs")
+        print(f"{'clients':>7} {'cache':>5} {'requests':>8} {'rewards':>7} {'wall s':>7} {'rewards/s':>9} "
+              f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        for conc, bodies in zip(args.concurrency, levels):
+            for label in ("cold", "warm"):
+                r = asyncio.run(_load(url, bodies, conc))
+                total_errors += r["errors"]
+                print(f"{conc:>7} {label:>5} {r['requests']:>8} {r['rewards']:>7} {r['wall_s']:>7.1f} "
+                      f"{r['rewards_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6}")
+                if r["first_error"]:
+                    print(f"  first error: {r['first_error']}")
+                rows.append({"backend": backend, "clients": conc, "cache": label, "per_request": args.per_request,
+                             "load": os.getloadavg()[0],
+                             **{k: r[k] for k in ("requests", "rewards", "wall_s", "rewards_per_s", "p50_ms", "p99_ms", "errors")}})
+        stats = httpx.get(url + "/info").json()["stats"]
+        print(f"server: {stats['jobs']} requests in {stats['batches']} batches "
+              f"({stats['items'] / max(stats['batches'], 1):.1f} texts per batch), "
+              f"{stats['encoder_calls']} encoder calls, {stats['rows_embedded']} rows embedded, "
+              f"{stats['lru_hits']} memory-cache hits")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+    return rows, total_errors
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -142,70 +209,24 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--max-batch", type=int, default=256)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--encoder-backends", nargs="+", default=["sentence-transformers"],
+                    help="serve the same head with each encoder backend in turn (e.g. sentence-transformers onnx-int8), "
+                         "on the same requests; each server starts with an empty memory cache")
     args = ap.parse_args()
-
-    import httpx
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    run, rows, total_errors = new_run_id(), [], 0
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
-        model = args.model or train_model(args.data, Path(tmp) / "model")
         levels = build_requests(args.data, args.requests, args.per_request, len(args.concurrency))
-        port = _free_port()
-        cmd = [sys.executable, "-m", "prefspace", "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
-               "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms), "--log-level", "warning"]
-        log = open(Path(tmp) / "server.log", "w+")
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                if server.poll() is not None:
-                    log.seek(0)
-                    raise SystemExit(f"the server exited: {log.read()}")
-                try:
-                    if httpx.get(url + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server did not start within 300 s")
-                time.sleep(0.5)
-            # one small request loads the encoder's weights before timing
-            httpx.post(url + "/score", json={"prompt": "warm-up", "response": ["warm-up"]}, timeout=600)
-            info = httpx.get(url + "/info").json()
-            print(f"model {info['model']['class']} {info['feature_dim']}-d rows, encoder all-MiniLM-L6-v2 "
-                  f"({info['encoder']['fingerprint'][:12]}), max_batch {args.max_batch}, max_wait {args.max_wait_ms} ms, "
-                  f"{os.cpu_count()} CPUs")
-            print(f"{'clients':>7} {'cache':>5} {'requests':>8} {'rewards':>7} {'wall s':>7} {'rewards/s':>9} "
-                  f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-            total_errors = 0
-            run, rows = new_run_id(), []
-            for conc, bodies in zip(args.concurrency, levels):
-                for label in ("cold", "warm"):
-                    r = asyncio.run(_load(url, bodies, conc))
-                    total_errors += r["errors"]
-                    print(f"{conc:>7} {label:>5} {r['requests']:>8} {r['rewards']:>7} {r['wall_s']:>7.1f} "
-                          f"{r['rewards_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6}")
-                    if r["first_error"]:
-                        print(f"  first error: {r['first_error']}")
-                    rows.append({"clients": conc, "cache": label, "per_request": args.per_request, "load": os.getloadavg()[0],
-                                 **{k: r[k] for k in ("requests", "rewards", "wall_s", "rewards_per_s", "p50_ms", "p99_ms", "errors")}})
-            record_rows("serve_load", "serve_load", rows, run=run)
-            stats = httpx.get(url + "/info").json()["stats"]
-            print(f"server: {stats['jobs']} requests in {stats['batches']} batches "
-                  f"({stats['items'] / max(stats['batches'], 1):.1f} texts per batch), "
-                  f"{stats['encoder_calls']} encoder calls, {stats['rows_embedded']} rows embedded, "
-                  f"{stats['lru_hits']} memory-cache hits")
-            print(f"errors: {total_errors}")
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            log.close()
+        for backend in args.encoder_backends:
+            model = args.model or train_model(args.data, Path(tmp) / f"model-{backend}", backend=backend)
+            got, errors = serve_levels(model, levels, args, Path(tmp), backend)
+            rows += got
+            total_errors += errors
+    table = "serve_load" if args.encoder_backends == ["sentence-transformers"] else "serve_load_backends"
+    record_rows("serve_load", table, rows, run=run)
+    print(f"errors: {total_errors}")
     if total_errors:
         raise SystemExit(1)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,7 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 
 def test_alpaca_bon_loads_in_file_order(alpaca_dir):
-    start = time.perf_counter()
     sr = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 20  # about 2-3 s on an idle core; generous for a shared CI machine
     assert (sr.n_prompts, len(sr)) == (805, 48290)
     assert sr.info["score_key"] == "gold"
     assert sr.prompt_ids == [str(i) for i in range(805)]

@@ -74,7 +74,7 @@ def test_bad_settings_are_refused():
     with pytest.raises(ConfigError, match="max_length must be an int >= 8"):
         get_encoder(max_length=2)
     with pytest.raises(ConfigError, match="backend must be one of"):
-        get_encoder(backend="onnx")
+        get_encoder(backend="tensorrt")
 
 
 def test_n_jobs_sets_the_threads_while_encoding_only(minilm, monkeypatch):

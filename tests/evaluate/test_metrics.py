@@ -11,6 +11,7 @@ from prefspace.evaluate import (
     accuracy_with_interval,
     best_of_n_curve,
     bootstrap_interval,
+    wilson_interval,
     expected_best_of_n,
     expected_calibration_error,
     pair_calibration,
@@ -45,7 +46,20 @@ def test_accuracy_interval_brackets_the_accuracy_and_is_seeded():
 
 def test_bootstrap_of_constant_values_has_zero_width():
     assert bootstrap_interval([0.0, 0.0, 0.0]) == (0.0, 0.0)
-    assert accuracy_with_interval([1.0], [1.0]) == {"accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n_pairs": 1}
+    out = accuracy_with_interval([1.0], [1.0], method="bootstrap")
+    assert out == {"accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n_pairs": 1}
+
+
+def test_wilson_interval_by_hand_and_inside_the_range():
+    # p = 0.8, n = 20, z = 1.95996: centre (p + z^2/2n) / (1 + z^2/n), half z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)
+    z = 1.959963984540054
+    centre = (0.8 + z * z / 40) / (1 + z * z / 20)
+    half = z * np.sqrt(0.8 * 0.2 / 20 + z * z / 1600) / (1 + z * z / 20)
+    assert wilson_interval(16, 20) == pytest.approx((centre - half, centre + half))
+    lo, hi = wilson_interval(20, 20)
+    assert hi == 1.0 and 0.8 < lo < 1.0  # all correct: not the degenerate [1, 1]
+    out = accuracy_with_interval([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
+    assert out["accuracy"] == 1.0 and out["ci_low"] < 1.0 and out["ci_high"] == 1.0
 
 
 def test_bootstrap_rejects_bad_level():

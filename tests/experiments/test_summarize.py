@@ -32,10 +32,36 @@ def test_paired_differences_pair_by_seed():
     ]
     header, table, dheader, diffs = summary_tables(rows, "base", ["accuracy"])
     assert [r[2] for r in table] == ["base", "new"]
-    assert table[0][4] == format_interval(*mean_interval([0.6, 0.7, 0.8]))
+    assert table[0][4] == format_interval(*mean_interval([0.6, 0.7, 0.8], bounds=(0, 1)))
     assert len(diffs) == 1 and diffs[0][:4] == ["d", 10, "new", 3]
-    assert diffs[0][4] == format_interval(*mean_interval([0.05, 0.02, 0.10]))
+    assert diffs[0][4] == format_interval(*mean_interval([0.05, 0.02, 0.10], bounds=(-1, 1)))
     assert dheader[-1] == "Δaccuracy vs base (95% CI)"
+
+
+def test_bounded_intervals_stay_inside_the_range():
+    # The demo once reported "harmlessness 0.763 [0.506, 1.021]": a t-interval over three seeds.
+    values = [0.98, 0.92, 0.39]
+    m, lo, hi = mean_interval(values)
+    assert hi > 1  # the unbounded t-interval leaves [0, 1] here
+    m, lo, hi = mean_interval(values, bounds=(0, 1))
+    assert 0 < lo < m < hi < 1 and m == pytest.approx(np.mean(values))
+    # the logit-scale interval: symmetric around logit(mean), t quantile times the delta-method se
+    from scipy.special import logit
+
+    half = student_t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3) / (m * (1 - m))
+    assert logit(lo) == pytest.approx(logit(m) - half) and logit(hi) == pytest.approx(logit(m) + half)
+    assert mean_interval([1.0, 1.0], bounds=(0, 1)) == (1.0, 1.0, 1.0)  # on the bound: degenerate
+    rows = [_row("m", s, v) for s, v in enumerate(values)]
+    _, table, _, _ = summary_tables(rows, "m", ["accuracy"])
+    lo_s, hi_s = table[0][4].split("[")[1].rstrip("]").split(", ")
+    assert 0 <= float(lo_s) and float(hi_s) <= 1
+
+
+def test_one_seed_shows_the_runs_own_interval():
+    rows = [_row("m", 0, 0.7, ci_low=0.62, ci_high=0.77)]
+    _, table, _, _ = summary_tables(rows, "m", ["accuracy", "ece"])
+    assert table[0][4] == "0.700 [0.620, 0.770]"
+    assert budget_curves(rows)["d"]["m"]["low"] == [0.62]
 
 
 def test_paired_difference_skips_seeds_without_a_baseline():
@@ -67,6 +93,23 @@ def test_markdown_and_html_escape_their_cells(tmp_path):
     html = path.read_text()
     assert "T &lt;1&gt;" in html and "&lt;b&gt;" in html and "<td>&lt;i&gt;</td>" in html
     assert not list(tmp_path.glob("*.tmp-*"))  # written atomically, nothing left behind
+
+
+def test_synthesis_is_compared_with_repeat_at_the_same_head_and_factor():
+    from prefspace.experiments.summarize import control_tables
+
+    def r(method, seed, acc, augment):
+        return _row(method, seed, acc, head="BradleyTerryMLP", augment=augment, factor=4)
+
+    rows = [r("mlp+repeat", s, a, "repeat") for s, a in enumerate([0.60, 0.62, 0.61])]
+    rows += [r("mlp+lens", s, a, "lens") for s, a in enumerate([0.64, 0.66, 0.655])]  # +4 to +4.5 points
+    rows += [r("mlp+pca", s, a, "pca") for s, a in enumerate([0.61, 0.60, 0.62])]  # +1, -2, +1
+    header, table = control_tables(rows, ["accuracy"])
+    by = {row[2]: row for row in table}
+    assert set(by) == {"mlp+lens", "mlp+pca"} and header[-1] == "helps"
+    assert by["mlp+lens"][3] == "mlp+repeat" and by["mlp+lens"][4] == 3 and by["mlp+lens"][-1] == "yes"
+    assert by["mlp+pca"][-1] == "no"
+    assert by["mlp+lens"][5] == format_interval(*mean_interval([0.04, 0.04, 0.045], bounds=(-1, 1)))
 
 
 def test_flat_rows_spread_subsets_into_columns():

@@ -51,22 +51,25 @@ def test_none_passes_the_real_pairs_weights_and_margins_through(real_pairs):
     assert w is None and m is None
 
 
-def test_synthetic_pairs_weigh_their_parents_data_weight_and_carry_no_margin(real_pairs):
+def test_a_real_pair_and_its_synthetic_pairs_share_its_data_weight_and_carry_no_margin(real_pairs):
     X, weight, margin = real_pairs
     factor = 3
     X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="perturb",
                                              factor=factor, random_state=0)
     n_syn = N_REAL * factor
     assert X_fit.shape == (N_REAL + n_syn, 2, DIM) and info["n_synthetic"] == n_syn
-    # real pairs first, unchanged, with their own weights and margins
+    # real pairs first, unchanged, with half their weight and their own margins
     np.testing.assert_array_equal(X_fit[:N_REAL], X)
-    np.testing.assert_allclose(w[:N_REAL], weight, rtol=1e-12)
+    np.testing.assert_allclose(w[:N_REAL], weight / 2, rtol=1e-12)
     np.testing.assert_allclose(m[:N_REAL], margin, rtol=1e-12)
-    # each synthetic pair: its augmentation weight (1 here) times the weight of the real pair it
-    # came from (perturbation noise is small, so that is the nearest real pair) ...
+    # each synthetic pair: 1/k of the other half of the weight of the real pair it came from
+    # (perturbation noise is small, so that is the nearest real pair), as info's parent says ...
     parent = _nearest_real(X, X_fit[N_REAL:])
+    np.testing.assert_array_equal(parent, info["fit_params"]["parent"][N_REAL:])
     assert np.bincount(parent, minlength=N_REAL).tolist() == [factor] * N_REAL
-    np.testing.assert_allclose(w[N_REAL:], weight[parent], rtol=1e-12)
+    np.testing.assert_allclose(w[N_REAL:], weight[parent] / (2 * factor), rtol=1e-12)
+    # so the total weight is the data's: synthesis does not weaken the head's penalty
+    assert w.sum() == pytest.approx(weight.sum())
     # ... and margin 0: it inherits which side is preferred, not by how much
     np.testing.assert_array_equal(m[N_REAL:], np.zeros(n_syn))
 
@@ -75,17 +78,19 @@ def test_a_zero_weight_pair_adds_nothing_through_its_synthetic_children(real_pai
     X, _, _ = real_pairs
     weight = np.ones(N_REAL)
     weight[:10] = 0.0
-    X_fit, w, m, _ = augmented_fit_inputs(X, sample_weight=weight, method="mixup", factor=2, random_state=1)
-    parent = _nearest_real(X, X_fit[N_REAL:])  # mixup keeps the parent dominant (lambda >= 0.5)
+    X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, method="mixup", factor=2, random_state=1)
+    parent = info["fit_params"]["parent"][N_REAL:]
     assert m is None
-    assert (w[N_REAL:][parent < 10] == 0).all() and (w[N_REAL:][parent >= 10] == 1).all()
-    assert (w[N_REAL:] == 0).sum() == 10 * 2
+    # nothing is synthesized from a pair of weight 0 (mixup's partners included)
+    assert len(X_fit) == N_REAL + 20 * 2 and (parent >= 10).all()
+    np.testing.assert_allclose(w[N_REAL:], 0.25)
+    assert w.sum() == pytest.approx(weight.sum())
 
 
-def test_without_data_weights_real_pairs_weigh_one_and_synthetic_ones_the_augmentation_weight(real_pairs):
+def test_without_data_weights_each_real_pair_and_its_synthetic_pairs_weigh_one(real_pairs):
     X, _, margin = real_pairs
     _, w, m, _ = augmented_fit_inputs(X, margin=margin, method="gaussian", factor=2)
-    np.testing.assert_array_equal(w, np.ones(3 * N_REAL))
+    np.testing.assert_allclose(w, np.r_[np.full(N_REAL, 0.5), np.full(2 * N_REAL, 0.25)])
     assert m.shape == (3 * N_REAL,) and (m[N_REAL:] == 0).all()
 
 
@@ -93,8 +98,9 @@ def test_augment_pairs_multiplies_the_synthetic_weight_by_the_parents_weight(rea
     X, weight, _ = real_pairs
     X_aug, w, info = augment_pairs(X, method="perturb", factor=2, synthetic_weight=0.25, sample_weight=weight)
     parent = _nearest_real(X, X_aug[N_REAL:])
-    np.testing.assert_allclose(w[:N_REAL], weight, rtol=1e-12)
-    np.testing.assert_allclose(w[N_REAL:], 0.25 * weight[parent], rtol=1e-12)
+    share = 1 / (1 + 2 * 0.25)  # the real pair's share of its family's weight
+    np.testing.assert_allclose(w[:N_REAL], weight * share, rtol=1e-12)
+    np.testing.assert_allclose(w[N_REAL:], 0.25 * weight[parent] * share, rtol=1e-12)
     assert info["synthetic_weight"] == 0.25
 
 
@@ -182,7 +188,8 @@ def test_augmentation_with_weights_trains_on_real_and_weighted_synthetic_pairs(p
     ds.margin = np.ones(N_PAIRS)
     _, report = train_reward_model(ds, head="bt-linear", augment="perturb", factor=2, test_fraction=0, cache=cache)
     assert report["n_train"] == N_PAIRS and report["n_synthetic"] == 2 * N_PAIRS
-    assert report["augment"]["method"] == "perturb" and report["train"]["n_pairs"] == 3 * N_PAIRS
+    # the training metrics are measured on the real pairs
+    assert report["augment"]["method"] == "perturb" and report["train"]["n_pairs"] == N_PAIRS
     assert report["test"] is None and report["n_test"] == 0
 
 

@@ -49,7 +49,9 @@ def test_labels_y_orient_pairs(toy_pairs):
 def test_mlp_early_stopping_keeps_the_best_validation_epoch(toy_pairs):
     model = BradleyTerryMLP(hidden_sizes=(32,), learning_rate=3e-2, n_iter_no_change=3, random_state=0).fit(toy_pairs)
     losses = [h["eval_loss"] for h in model.history_]
-    assert model.best_epoch_ == 1 + int(np.argmin(losses))
+    # the kept epoch is the last that improved on the best by more than tol
+    assert losses[model.best_epoch_ - 1] <= min(losses) + model.tol
+    assert all(loss > losses[model.best_epoch_ - 1] - model.tol for loss in losses[model.best_epoch_:])
     assert model.n_epochs_ == len(model.history_) <= model.best_epoch_ + 3
     assert model.metrics_["eval_accuracy"] == pytest.approx(model.history_[model.best_epoch_ - 1]["eval_accuracy"])
     assert {"loss", "eval_loss", "eval_accuracy", "epoch"} <= model.history_[0].keys()

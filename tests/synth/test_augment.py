@@ -15,6 +15,10 @@ from prefspace.synth.augment import prompt_groups
 FAST = {"lens": dict(latent_dim=8, hidden_dim=64, max_steps=60)}
 
 
+def _jsonable(info):
+    return {k: v for k, v in info.items() if k != "fit_params"}
+
+
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "auto"])
 def test_augment_every_method_real_first_with_weights(method, alpaca_pairs):
     X = alpaca_pairs[:50]
@@ -22,11 +26,65 @@ def test_augment_every_method_real_first_with_weights(method, alpaca_pairs):
     n_syn = 0 if method == "none" else 100
     assert X_aug.shape == (50 + n_syn, 2, 384) and X_aug.dtype == np.float32
     np.testing.assert_array_equal(X_aug[:50], X)  # real pairs first, unchanged
-    np.testing.assert_array_equal(w, np.r_[np.ones(50), np.full(n_syn, 0.5)])
+    # counts that add up to the real pairs: a parent and its 2 children share weight 1,
+    # each child weighing half its parent (synthetic_weight=0.5)
+    if n_syn:
+        np.testing.assert_allclose(w, np.r_[np.full(50, 0.5), np.full(n_syn, 0.25)])
+    else:
+        np.testing.assert_array_equal(w, np.ones(50))
+    assert w.sum() == pytest.approx(50)
     assert info["method"] == method and info["n_real"] == 50 and info["n_synthetic"] == n_syn
-    json.dumps(info)  # a report the CLI can write as is
+    parent = info["fit_params"]["parent"]
+    assert (parent[:50] == -1).all() and (parent[50:] >= 0).all() and parent.shape == (50 + n_syn,)
+    json.dumps(_jsonable(info))  # a report the CLI can write as is
     # a head trains on it directly
-    BradleyTerryLinear().fit(X_aug, sample_weight=w)
+    BradleyTerryLinear().fit(X_aug, sample_weight=w, **info["fit_params"])
+
+
+def test_default_synthetic_weight_is_one_over_k_and_follows_real_weights(alpaca_pairs):
+    X = alpaca_pairs[:20]
+    real_w = np.r_[np.full(10, 2.0), np.ones(10)]
+    X_aug, w, info = augment_pairs(X, method="repeat", factor=4, sample_weight=real_w)
+    np.testing.assert_allclose(w[:20], real_w / 2)  # the real pair keeps half its weight
+    np.testing.assert_allclose(w[20:], np.repeat(real_w, 4) / 8)  # 4 copies share the other half
+    assert w.sum() == pytest.approx(real_w.sum()) and info["synthetic_weight"] == 0.25
+
+
+def test_repeat_with_the_linear_head_is_the_real_only_model(separate_pairs):
+    # The penalty is stated against the total weight and a parent's copies share its weight, so
+    # four copies of every pair change nothing: the control the issue asked for.
+    X, X_test = separate_pairs[:150], separate_pairs[150:]
+    none = BradleyTerryLinear().fit(X)
+    for weight in (None, 1.0):
+        X_aug, w, info = augment_pairs(X, method="repeat", factor=4, synthetic_weight=weight, estimator=BradleyTerryLinear())
+        rep = BradleyTerryLinear().fit(X_aug, sample_weight=w, **info["fit_params"])
+        np.testing.assert_allclose(rep.coef_, none.coef_, rtol=1e-5, atol=1e-7 * np.abs(none.coef_).max())
+        assert rep.score(X_test) == none.score(X_test)
+    # without the shared weights (every copy weighing 1, as before) the penalty is diluted 5x
+    diluted = BradleyTerryLinear().fit(X_aug)
+    assert not np.allclose(diluted.coef_, none.coef_, rtol=1e-2)
+
+
+def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate_pairs):
+    from prefspace.models import BradleyTerryMLP
+    from prefspace.models.holdout import PairLayout, split_rng
+
+    X = separate_pairs[:120]
+    head = BradleyTerryMLP(hidden_sizes=(8,), max_epochs=3, random_state=0)
+    held = head.validation_split(X, prompt_groups(X))
+    assert 0 < held.sum() < len(X)
+    X_aug, w, info = augment_pairs(X, method="perturb", factor=4, estimator=head)
+    parent = info["fit_params"]["parent"]
+    _, _, pca = augment_pairs(X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:])
+    assert 0 < pca["heldout_variance_kept"] < pca["train_variance_kept"] <= 1
+    # no synthetic pair descends from a held-out pair, and the synthesizer never saw one
+    assert not held[parent[parent >= 0]].any()
+    assert info["n_heldout"] == held.sum() and info["n_synthetic"] == 4 * (len(X) - held.sum())
+    # fit holds out exactly those real pairs
+    layout = PairLayout.build(X_aug, info["fit_params"].get("groups"), parent)
+    train, val = layout.split(head.validation_fraction, split_rng(head.random_state))
+    np.testing.assert_array_equal(val, np.flatnonzero(held))
+    assert (parent[train] < 0).sum() == len(X) - held.sum()
 
 
 def test_augment_is_deterministic(alpaca_pairs):
@@ -77,7 +135,8 @@ def test_auto_falls_back_when_synthesis_only_adds_label_noise(toy_pairs):
     assert X_aug.shape == (150, 2, 16) and (w == 1).all()
     assert "no synthesis" in info["reason"] and len(info["candidates"]) == 2
     assert all(c["gain"] <= 0 for c in info["candidates"])
-    json.dumps(info)
+    assert all("gain_vs_repeat" in c for c in info["candidates"])
+    json.dumps(_jsonable(info))
 
 
 def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
@@ -94,5 +153,7 @@ def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
 def test_auto_refuses_bad_grid(alpaca_pairs):
     with pytest.raises(ConfigError, match="must name a synthesizer"):
         augment_pairs(alpaca_pairs[:30], method="auto", grid=[("none", 2, 1.0, {})])
+    with pytest.raises(ConfigError, match="repeat is the control"):
+        augment_pairs(alpaca_pairs[:30], method="auto", grid=[("repeat", 2, 1.0, {})])
     with pytest.raises(ConfigError, match="has no parameter"):
         augment_pairs(alpaca_pairs[:30], method="auto", grid=[("lens", 2, 1.0, {"sigma": 1})])

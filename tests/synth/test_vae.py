@@ -61,3 +61,24 @@ def test_positive_gamma_separates_pair_posteriors(alpaca_pairs):
         return float(np.mean(wasserstein2_diag(mu[:, 0], sd[:, 0], mu[:, 1], sd[:, 1])))
 
     assert mean_w2(pushed) > 1.2 * mean_w2(plain)
+
+
+def test_early_stopping_on_heldout_reconstruction_stops_memorising(alpaca_pairs, alpaca_dir):
+    # 100 pairs: trained to the end the VAE keeps nearly all the variance of its own responses
+    # and little of new ones; early stopping on held-out reconstruction trades the first for
+    # the second, and an unlabelled pool of responses raises the second further.
+    X, X_new = alpaca_pairs[:100], alpaca_pairs[100:300]
+    kw = dict(latent_dim=8, hidden_dim=64, max_steps=300, random_state=0)
+    full = LatentSynthesizer(early_stopping=False, **kw).fit(X)
+    stopped = LatentSynthesizer(**kw).fit(X)
+    assert full.train_terms_["steps"] == 300 and "heldout_recon" not in full.train_terms_
+    assert stopped.train_terms_["steps"] <= 300 and 0 < stopped.train_terms_["heldout_recon"] < 1.5
+    kept = {name: (s.reconstruction_report()["variance_kept"], s.reconstruction_report(X_new)["variance_kept"])
+            for name, s in (("full", full), ("stopped", stopped))}
+    assert kept["full"][0] > kept["stopped"][0]  # memorises less ...
+    assert kept["stopped"][1] > kept["full"][1]  # ... and generalises better
+    E = np.load(alpaca_dir / "response_emb_minilm.npy")[40000:44000].astype(np.float32)  # responses without labels
+    used = {row.tobytes() for row in alpaca_pairs.reshape(-1, alpaca_pairs.shape[2])}
+    E = E[[row.tobytes() not in used for row in E]]  # none of the evaluated responses
+    pooled = LatentSynthesizer(**kw).fit(X, unlabelled=E)
+    assert pooled.reconstruction_report(X_new)["variance_kept"] > kept["stopped"][1]

@@ -14,6 +14,7 @@ import sys
 
 import typer
 
+from .._threads import ENV_THREADS, check_n_jobs
 from ..exceptions import PrefspaceError
 
 app = typer.Typer(
@@ -51,7 +52,13 @@ def _register_commands() -> None:
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+    threads: int = typer.Option(
+        None, "--threads", help="Threads for torch, BLAS and ONNX Runtime alike (-1: all cores; default: "
+        "$PREFSPACE_NUM_THREADS, else each library's own).", show_default=False,
+    ),
 ) -> None:
+    if threads is not None:
+        os.environ[ENV_THREADS] = str(check_n_jobs(threads, name="--threads"))
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -22,6 +22,13 @@ def head_names() -> tuple[str, ...]:
     return tuple(HEADS)
 
 
+def train_head_names() -> tuple[str, ...]:
+    """What ``prefspace train --head`` accepts: every head, and ``auto``."""
+    from ..experiments.training import HEAD_CHOICES
+
+    return tuple(HEAD_CHOICES)
+
+
 def augment_methods() -> tuple[str, ...]:
     from ..synth import METHODS
 
@@ -54,6 +61,7 @@ def benchmark_names() -> tuple[str, ...]:
 
 REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "heads": head_names,
+    "train_heads": train_head_names,
     "augment_methods": augment_methods,
     "synthesizers": synthesizer_names,
     "strategies": strategy_names,

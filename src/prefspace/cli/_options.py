@@ -151,6 +151,15 @@ ModelLayout = Annotated[
     typer.Option("--layout", help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
                  rich_help_panel=_MODEL_PANEL, show_default=False),
 ]
+ModelBackend = Annotated[
+    Optional[str],
+    typer.Option(
+        "--encoder-backend",
+        help="Run the recorded encoder (or --encoder) with this backend: sentence-transformers, onnx, onnx-int8, "
+        "causal-lm. It is part of the fingerprint, so a model trained with another backend is refused.",
+        rich_help_panel=_MODEL_PANEL, show_default=False,
+    ),
+]
 Device = Annotated[
     Optional[str],
     typer.Option("--device", help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
@@ -187,6 +196,16 @@ def examples(*commands: str) -> str:
     return ("Example:" if len(commands) == 1 else "Examples:") + "".join(f"\n\n{c}" for c in commands)
 
 
+EncoderBackend = Annotated[
+    str,
+    typer.Option(
+        "--encoder-backend",
+        help="What runs the encoder: auto (from the name), sentence-transformers (torch), onnx or onnx-int8 "
+        "(ONNX Runtime on the CPU, float32 or 8-bit; needs the onnx extra), causal-lm. Part of the fingerprint.",
+    ),
+]
+
+
 def default_cache_dir() -> Path:
     """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_HOME/embeddings``
     (default ``~/.cache/prefspace/embeddings``)."""
@@ -213,9 +232,11 @@ __all__ = [
     "Limit",
     "ModelEncoder",
     "ModelLayout",
+    "ModelBackend",
     "Device",
     "MaxTextChars",
     "preference_load_kwargs",
     "examples",
     "default_cache_dir",
+    "EncoderBackend",
 ]

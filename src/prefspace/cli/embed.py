@@ -34,6 +34,7 @@ from ._options import (
     SubsetKey,
     Ties,
     WeightKey,
+    EncoderBackend,
     default_cache_dir,
     preference_load_kwargs,
     examples,
@@ -67,7 +68,7 @@ def embed(
     layout: Annotated[
         Optional[str], typer.Option("--layout", help="'separate' (prompt and response apart, concatenated) or 'joint' (one text). Default: the encoder's.", show_default=False)
     ] = None,
-    backend: Annotated[str, typer.Option("--encoder-backend", help="auto, sentence-transformers or causal-lm.")] = "auto",
+    backend: EncoderBackend = "auto",
     layer: Annotated[Optional[int], typer.Option("--layer", help="Causal LMs: hidden-state layer (-1 = last).", show_default=False)] = None,
     pooling: Annotated[Optional[str], typer.Option("--pooling", help="Causal LMs: 'last' token or 'mean' over the response.", show_default=False)] = None,
     max_length: Annotated[Optional[int], typer.Option("--max-length", min=8, help="Token limit per text (default: the encoder's).", show_default=False)] = None,

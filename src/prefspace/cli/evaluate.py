@@ -23,6 +23,7 @@ from ._options import (
     IdKey,
     LabelKey,
     Limit,
+    ModelBackend,
     ModelEncoder,
     ModelLayout,
     MaxTextChars,
@@ -54,7 +55,7 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..evaluate.report import format_interval, mean_interval
+    from ..experiments.summarize import format_cell
 
     groups: dict = {}
     for r in rows:
@@ -63,7 +64,7 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     for col in ("dataset", "budget", "method", "seeds", *metric_names):
         table.add_column(col, no_wrap=True)
     for (ds, budget, method), grp in groups.items():
-        cells = [format_interval(*mean_interval([g.get(m) for g in grp])) for m in metric_names]
+        cells = [format_cell(grp, m) for m in metric_names]
         table.add_row(ds, str(budget), method, str(len(grp)), *cells)
     # Piped output (make demo | tee, CI logs) is not a terminal: do not squeeze to 80 columns.
     Console(width=None if sys.stdout.isatty() else 160).print(table)
@@ -141,9 +142,10 @@ def evaluate(
         Optional[int], typer.Option("--limit-prompts", min=1, help="Scored data: evaluate on the first N prompts only.", show_default=False)
     ] = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache directory (default: OUT/cache).", show_default=False)] = None,
-    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples for the accuracy interval.")] = 1000,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.")] = 1000,
     figure_format: FigureFormat = "png",
     encoder: ModelEncoder = None,
+    encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
     benchmark: Annotated[
@@ -168,7 +170,7 @@ def evaluate(
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 
-    Pair data: accuracy with a bootstrap 95% interval, per subset, calibration (ECE, reliability).
+    Pair data: accuracy with a Wilson 95% interval, per subset, calibration (ECE, reliability).
     Scored data (--prompts): best-of-N with oracle and random, per-prompt Spearman and Kendall.
     --benchmark reward-bench: also reward-bench's section scores (Chat, Chat Hard, Safety,
     Reasoning) and overall score; --benchmark reward-bench-2: its rows (one chosen against
@@ -179,7 +181,7 @@ def evaluate(
 
     if benchmark is not None:
         check_choice(benchmark, "benchmarks", flag="--benchmark")
-    enc = model_encoder(model, encoder, layout=layout, device=device)
+    enc = model_encoder(model, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
                                        cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()),
@@ -196,7 +198,7 @@ def evaluate(
             headline += "\n" + _benchmark_lines(result["reward_bench"])
     else:
         c = result["best_of_n"]
-        headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
+        headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
                     f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts")
     typer.echo(headline)
     typer.echo(f"metrics: {paths['metrics_json']}")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from ._options import Device, MaxTextChars, ModelEncoder, ModelLayout, examples
+from ._options import Device, MaxTextChars, ModelBackend, ModelEncoder, ModelLayout, examples
 from ._progress import show_progress
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
@@ -18,11 +18,12 @@ _CacheOpt = Annotated[
 ]
 
 
-def _encoder(model: Path, name: Optional[str], layout: Optional[str], device: Optional[str]):
+def _encoder(model: Path, name: Optional[str], layout: Optional[str], device: Optional[str],
+             encoder_backend: Optional[str] = None):
     """The encoder to serve with: the recorded one unless overridden (RewardScorer checks the fingerprint)."""
     from ..experiments.scoring import model_encoder
 
-    return model_encoder(model, name, layout=layout, device=device)
+    return model_encoder(model, name, layout=layout, device=device, backend=encoder_backend)
 
 
 @app.command("serve", epilog=examples("prefspace serve runs/bt --port 8000", "prefspace serve runs/bt --host 0.0.0.0 --device cuda --strip '</s>'"))
@@ -31,6 +32,7 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind; 127.0.0.1 serves this machine only.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.", min=0, max=65535)] = 8000,
     encoder: ModelEncoder = None,
+    encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
     cache: _CacheOpt = None,
@@ -93,7 +95,7 @@ def serve(
     openrlhf = OpenRLHFOptions(tokenizer=tokenizer, chat_template=None if chat_template is None else str(chat_template),
                                normalize=normalize, mean=reward_mean, std=reward_std, scores=scores)
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
-    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache, lru_size=lru_size)
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache, lru_size=lru_size)
     scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     openrlhf.load_template(config.strip)  # a tokenizer or template that cannot be read stops here too
     info = scorer.info()
@@ -134,6 +136,7 @@ def rerank(
     ] = None,
     join_key: Annotated[str, typer.Option("--join-key", help="Column joining candidates to --prompts.")] = "prompt_id",
     encoder: ModelEncoder = None,
+    encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
     cache: _CacheOpt = None,
@@ -147,7 +150,7 @@ def rerank(
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
                             response_key=response_key, group_key=group_key, join_key=join_key,
                             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))
-    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device), cache=cache)
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache)
     with show_progress():
         res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
 

@@ -35,6 +35,7 @@ from ._options import (
     SubsetKey,
     Ties,
     WeightKey,
+    EncoderBackend,
     default_cache_dir,
     preference_load_kwargs,
     examples,
@@ -49,6 +50,7 @@ def synth(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the synthetic pairs, provenance, summary and plots.", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (as for `prefspace embed`).")] = "all-MiniLM-L6-v2",
+    encoder_backend: EncoderBackend = "auto",
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
     method: Annotated[str, typer.Option("--method", "-m", help="Synthesizer: {synthesizers}.")] = "lens",
     factor: Annotated[int, typer.Option("--factor", "-k", min=1, help="Synthetic pairs per real pair.")] = 4,
@@ -97,7 +99,7 @@ def synth(
     params = {"sigma2": sigma2, "latent_dim": latent_dim, "decoding": decoding, "max_steps": vae_steps}
     with show_progress() as progress:
         summary = synthesize_file(
-            data, out, encoder=encoder, cache=cache or default_cache_dir(), method=method, factor=factor,
+            data, out, encoder=encoder, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), method=method, factor=factor,
             params={k: v for k, v in params.items() if v is not None}, seed=seed,
             diagnostics="none" if no_diagnostics else diagnostics, load_kwargs=preference_load_kwargs(locals()),
             figure_format=figure_format, progress=progress,

@@ -40,8 +40,10 @@ from ._options import (
     Ties,
     WeightKey,
     Device,
+    ModelBackend,
     ModelEncoder,
     ModelLayout,
+    EncoderBackend,
     default_cache_dir,
     preference_load_kwargs,
     examples,
@@ -72,8 +74,9 @@ def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (replaced if it holds a model).", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (see `prefspace embed --help`).")] = "all-MiniLM-L6-v2",
+    encoder_backend: EncoderBackend = "auto",
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
-    head: Annotated[str, typer.Option("--head", help="Reward head: {heads}.")] = "bt-mlp",
+    head: Annotated[str, typer.Option("--head", help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).")] = "bt-linear",
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Head parameter NAME=VALUE (JSON value), repeatable, e.g. --param alpha=100.", show_default=False)] = None,
     ensemble: Annotated[int, typer.Option("--ensemble", min=1, help="Train an ensemble of K heads (bootstrap samples, different seeds).")] = 1,
     aggregate: Annotated[str, typer.Option("--aggregate", help="Ensemble reward: {aggregates}.")] = "mean",
@@ -82,6 +85,8 @@ def train(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split, the augmentation and the head.")] = 0,
     augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: {augment_methods}.")] = "none",
     factor: Annotated[int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")] = 4,
+    vae_data: Annotated[Optional[str], typer.Option("--vae-data", help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.", show_default=False)] = None,
+    vae_prompts: Annotated[Optional[str], typer.Option("--vae-prompts", help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     prompt_key: PromptKey = None,
     chosen_key: ChosenKey = None,
@@ -107,16 +112,17 @@ def train(
     """
     from ..experiments.training import train_reward_model
 
-    check_choice(head, "heads", flag="--head")
+    check_choice(head, "train_heads", flag="--head")
     check_choice(augment, "augment_methods", flag="--augment")
     check_choice(aggregate, "aggregates", flag="--aggregate")
     params = _parse_params(param or [])
     start = time.perf_counter()
     with show_progress() as progress:
         model, report = train_reward_model(
-            data, encoder=encoder, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
+            data, encoder=encoder, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
             aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
-            load_kwargs=preference_load_kwargs(locals()), out=out, command=_command_line(), progress=progress,
+            load_kwargs=preference_load_kwargs(locals()), out=out, vae_data=vae_data, vae_prompts=vae_prompts,
+            command=_command_line(), progress=progress,
         )
     report["total_seconds"] = round(time.perf_counter() - start, 3)
     for which, source in (("data", data), ("test", test)):
@@ -126,6 +132,9 @@ def train(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
+    if "head_auto" in report:
+        typer.echo(f"--head auto chose {report['head_auto']['chosen']}: {report['head_auto']['reason']}")
+        head = report["head_auto"]["head"]
     what = report["model"] + (f" of {ensemble} x {head}" if ensemble > 1 else f" ({head})")
     synth = f" + {report['n_synthetic']:,} synthetic ({(report.get('augment') or {}).get('method', augment)})" if report["n_synthetic"] else ""
     aug_time = f", augmentation {report['augment_seconds']:.1f} s" if report.get("augment") else ""
@@ -143,6 +152,10 @@ def train(
         if metrics:
             typer.echo(f"  {label + ':':<7}" + "  ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
                        + f"  ({metrics.get('n_pairs', 0):,} pairs)")
+    kept = (report.get("augment") or {}).get("heldout_variance_kept")
+    if kept is not None:
+        typer.echo(f"  the latent model keeps {100 * kept:.0f}% of held-out responses' variance "
+                   f"({100 * report['augment']['train_variance_kept']:.0f}% of its training responses')")
     if "eval_accuracy" in report["train"]:
         typer.echo(f"  held out while training: eval_accuracy {report['train']['eval_accuracy']:.4f}")
     typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
@@ -205,6 +218,7 @@ def score(
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
     response_key: Annotated[str, typer.Option("--response-key", help="Rows mode: column holding the response.")] = "response",
     encoder: ModelEncoder = None,
+    encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
     prompt_key: PromptKey = None,
@@ -232,7 +246,7 @@ def score(
     """
     from ..experiments.scoring import model_encoder, score_file
 
-    enc = model_encoder(model_dir, encoder, layout=layout, device=device)
+    enc = model_encoder(model_dir, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
                              load_kwargs=preference_load_kwargs(locals()), encoder=enc, progress=progress)

@@ -22,6 +22,7 @@ from .pipeline import (
     embed_responses,
     embed_texts,
 )
+from .onnx_backend import OnnxEncoder
 from .precomputed import PrecomputedEncoder, scored_response_features
 from .registry import encoder_from_config, get_encoder
 from .smollm2 import smollm2_gguf_path
@@ -32,6 +33,7 @@ __all__ = [
     "Encoder",
     "SentenceTransformerEncoder",
     "CausalLMEncoder",
+    "OnnxEncoder",
     "PrecomputedEncoder",
     "get_encoder",
     "encoder_from_config",

@@ -9,6 +9,9 @@ Names understood by ``backend="auto"``:
 - a folder: sentence-transformers if it has ``modules.json`` or ``sentence_bert_config.json``,
   otherwise a causal LM if its ``config.json`` names a ``...ForCausalLM`` architecture;
 - anything else: passed to sentence-transformers (say ``backend="causal-lm"`` for a hub LM).
+
+``backend="onnx"`` or ``"onnx-int8"`` runs a sentence-transformers model with ONNX Runtime
+(float32, or 8-bit matrix products) instead of torch: see :mod:`prefspace.embed.onnx_backend`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from ..exceptions import ConfigError, FingerprintMismatchError
 from .encoder import Encoder
 from .smollm2 import is_smollm2
 
-BACKENDS = ("auto", "sentence-transformers", "causal-lm", "precomputed")
+BACKENDS = ("auto", "sentence-transformers", "onnx", "onnx-int8", "causal-lm", "precomputed")
 _BACKEND_ALIASES = {"st": "sentence-transformers", "sentence_transformers": "sentence-transformers",
+                    "torch": "sentence-transformers", "onnx_int8": "onnx-int8", "int8": "onnx-int8",
                     "transformers": "causal-lm", "causal_lm": "causal-lm", "hf": "causal-lm"}
 def _guess_backend(name: str) -> str:
     low = name.lower()
@@ -47,7 +51,10 @@ def get_encoder(name: str = "all-MiniLM-L6-v2", backend: str = "auto", **kwargs:
     ----------
     name : str
         See the module docstring for the names ``backend="auto"`` understands.
-    backend : {"auto", "sentence-transformers", "causal-lm", "precomputed"}
+    backend : {"auto", "sentence-transformers", "onnx", "onnx-int8", "causal-lm", "precomputed"}
+        ``"onnx"`` / ``"onnx-int8"``: a sentence-transformers model run by ONNX Runtime
+        (``OnnxEncoder``; needs the ``onnx`` extra). ``"torch"`` is an alias of
+        ``"sentence-transformers"``.
     **kwargs
         Passed to the backend's class (``layout``, ``max_length``, ``layer``, ``pooling``...).
 
@@ -69,6 +76,10 @@ def get_encoder(name: str = "all-MiniLM-L6-v2", backend: str = "auto", **kwargs:
         from .sentence_transformer import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(name, **kwargs)
+    if backend in ("onnx", "onnx-int8"):
+        from .onnx_backend import OnnxEncoder
+
+        return OnnxEncoder(name, backend=backend, **kwargs)
     if backend == "causal-lm":
         from .causal_lm import CausalLMEncoder
 
@@ -99,6 +110,10 @@ def encoder_from_config(config: dict, *, expected_fingerprint: str | None = None
         from .sentence_transformer import SentenceTransformerEncoder
 
         enc: Encoder = SentenceTransformerEncoder(**cfg)
+    elif backend in ("onnx", "onnx-int8"):
+        from .onnx_backend import OnnxEncoder
+
+        enc = OnnxEncoder(backend=backend, **cfg)
     elif backend == "causal-lm":
         from .causal_lm import CausalLMEncoder
 

@@ -239,11 +239,14 @@ class SentenceTransformerEncoder(Encoder):
         """
         return self.keep_end_many([text])[0]
 
+    def _tokenizer_and_limit(self):
+        """The tokenizer that the forward pass uses, and the token limit per text."""
+        st = self.st
+        return st.tokenizer, int(self.max_length or st.max_seq_length)
+
     def keep_end_many(self, texts: list[str]) -> list[str]:
         """:meth:`keep_end` for many texts, tokenizing them in batches."""
-        st = self.st
-        tokenizer = st.tokenizer
-        limit = self.max_length or st.max_seq_length
+        tokenizer, limit = self._tokenizer_and_limit()
         budget = int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
         out = list(texts)
         # every token of WordPiece, BPE and SentencePiece vocabularies covers at least one byte of

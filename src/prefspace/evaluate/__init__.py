@@ -5,7 +5,7 @@ never imports a model, a synthesizer or a selector. Orchestration (the experimen
 demo, the active-learning simulation) lives above, in :mod:`prefspace.experiments`.
 
 - Pairs: :func:`pairwise_accuracy`, :func:`reward_metrics` (TRL names),
-  :func:`accuracy_with_interval` (bootstrap 95% interval), :func:`subset_accuracy`
+  :func:`accuracy_with_interval` (Wilson 95% interval), :func:`subset_accuracy`
   (per subset and reward-bench's example-weighted average).
 - Scored responses: :func:`best_of_n_curve` / :func:`expected_best_of_n` (exact expectation over
   random subsets), :func:`rank_correlations` (per-prompt Spearman and Kendall).
@@ -17,7 +17,7 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
 """
 
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
-from .metrics import accuracy_with_interval, bootstrap_interval, pairwise_accuracy, reward_metrics, subset_accuracy
+from .metrics import accuracy_with_interval, bootstrap_interval, pairwise_accuracy, reward_metrics, subset_accuracy, wilson_interval
 from .ranking import best_of_n_curve, expected_best_of_n, rank_correlations
 from .simulate import SimulatedPairs, can_label, label_pairs, pairs_from_scores, transform_scores
 from .single import evaluate_pairs, evaluate_scored, write_evaluation
@@ -27,6 +27,7 @@ __all__ = [
     "reward_metrics",
     "accuracy_with_interval",
     "bootstrap_interval",
+    "wilson_interval",
     "subset_accuracy",
     "best_of_n_curve",
     "expected_best_of_n",

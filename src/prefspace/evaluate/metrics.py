@@ -91,10 +91,41 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``successes / n``: always inside [0, 1], and
+    sensible at 0 and n successes (where the normal interval collapses or leaves the range).
+
+    Example
+    -------
+    >>> lo, hi = wilson_interval(10, 10)
+    >>> round(lo, 3), hi
+    (0.722, 1.0)
+    """
+    from scipy.stats import norm
+
+    if n <= 0:
+        raise ShapeError("wilson_interval: no trials.")
+    if not 0 <= successes <= n:
+        raise ConfigError(f"successes must be between 0 and n ({n}); got {successes!r}.")
+    if not 0.0 < level < 1.0:
+        raise ConfigError(f"level must be in (0, 1); got {level!r}.")
+    z = float(norm.ppf(0.5 + level / 2))
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the bounds
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return float(low), float(high)
+
+
 def accuracy_with_interval(
-    rewards_chosen, rewards_rejected, *, n_boot: int = 1000, level: float = 0.95, random_state=0
+    rewards_chosen, rewards_rejected, *, n_boot: int = 1000, level: float = 0.95, random_state=0, method: str = "wilson"
 ) -> dict[str, float]:
-    """Pairwise accuracy (ties wrong) with a percentile-bootstrap interval over pairs.
+    """Pairwise accuracy (ties wrong) with a 95% interval over pairs, inside [0, 1].
+
+    ``method="wilson"`` (default): the Wilson score interval. ``"bootstrap"``: a percentile
+    bootstrap over pairs (``n_boot`` resamples, ``random_state``).
 
     Returns ``{"accuracy", "ci_low", "ci_high", "n_pairs"}``.
 
@@ -105,7 +136,12 @@ def accuracy_with_interval(
     """
     rc, rr = _pair_arrays(rewards_chosen, rewards_rejected)
     correct = (rc > rr).astype(np.float64)
-    low, high = bootstrap_interval(correct, n_boot=n_boot, level=level, random_state=random_state)
+    if method == "wilson":
+        low, high = wilson_interval(int(correct.sum()), correct.size, level=level)
+    elif method == "bootstrap":
+        low, high = bootstrap_interval(correct, n_boot=n_boot, level=level, random_state=random_state)
+    else:
+        raise ConfigError(f"method must be 'wilson' or 'bootstrap'; got {method!r}.")
     return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n_pairs": int(rc.size)}
 
 

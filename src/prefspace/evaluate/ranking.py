@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ..exceptions import ConfigError, ShapeError
+from .metrics import bootstrap_interval
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _ns_for(max_n: int, ns) -> list[int]:
     return out
 
 
-def best_of_n_curve(rewards, gold, groups, ns=None) -> dict:
+def best_of_n_curve(rewards, gold, groups, ns=None, *, n_boot: int = 0, level: float = 0.95, random_state=0) -> dict:
     """Best-of-N gold against N, with the oracle and random curves beside it.
 
     Parameters
@@ -98,6 +99,9 @@ def best_of_n_curve(rewards, gold, groups, ns=None) -> dict:
     groups : list of int arrays, each one prompt's row indices (``ScoredResponses.groups()``)
     ns : subset sizes; default 1, 2, 4, 8, 16, 32 below the largest prompt's response count,
         plus that count itself.
+    n_boot : with ``n_boot > 0`` also ``model_low`` and ``model_high``, a percentile bootstrap
+        interval of the model's value over prompts (``level``, ``random_state``); it lies within
+        the range of the per-prompt values, hence of the gold scores.
 
     Returns
     -------
@@ -123,19 +127,26 @@ def best_of_n_curve(rewards, gold, groups, ns=None) -> dict:
         raise ShapeError("best_of_n_curve: no prompt has any response.")
     sizes = np.array([idx.size for idx in groups])
     n_list = _ns_for(int(sizes.max()), ns)
-    model, oracle, random_, counts = [], [], [], []
+    model, oracle, random_, counts, low, high = [], [], [], [], [], []
     for n in n_list:
         usable = [idx for idx in groups if idx.size >= n]
         counts.append(len(usable))
         if not usable:
-            model.append(float("nan"))
-            oracle.append(float("nan"))
-            random_.append(float("nan"))
+            for out in (model, oracle, random_, low, high):
+                out.append(float("nan"))
             continue
-        model.append(float(np.mean([expected_best_of_n(r[idx], g[idx], n) for idx in usable])))
+        per_prompt = np.array([expected_best_of_n(r[idx], g[idx], n) for idx in usable])
+        model.append(float(np.mean(per_prompt)))
         oracle.append(float(np.mean([expected_best_of_n(g[idx], g[idx], n) for idx in usable])))
         random_.append(float(np.mean([g[idx].mean() for idx in usable])))
-    return {"n": n_list, "model": model, "oracle": oracle, "random": random_, "n_prompts": counts}
+        if n_boot > 0:
+            lo, hi = bootstrap_interval(per_prompt, n_boot=n_boot, level=level, random_state=random_state)
+            low.append(lo)
+            high.append(hi)
+    out = {"n": n_list, "model": model, "oracle": oracle, "random": random_, "n_prompts": counts}
+    if n_boot > 0:
+        out.update(model_low=low, model_high=high)
+    return out
 
 
 def rank_correlations(rewards, gold, groups) -> dict:

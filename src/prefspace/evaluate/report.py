@@ -19,16 +19,28 @@ from .._atomic import write_text_atomic
 from .plots import DPI
 
 
-def mean_interval(values, *, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval of the mean over independent runs (seeds).
+def mean_interval(values, *, level: float = 0.95, bounds: tuple[float, float] | None = None) -> tuple[float, float, float]:
+    """Mean and a 95% interval of the mean over independent runs (seeds).
 
-    Returns ``(mean, low, high)``; with one value the bounds are NaN (no spread to estimate).
+    Without ``bounds``: the Student-t interval. With ``bounds=(lo, hi)`` (the metric's range,
+    e.g. ``(0, 1)`` for accuracy, ``(-1, 1)`` for a correlation or a difference of accuracies)
+    the interval is the Student-t interval on the logit scale of the rescaled mean
+    (delta method: half-width ``t * se / (m (1 - m))`` around ``logit(m)``), mapped back: it
+    always lies inside the range and contains the mean. A mean on a bound, or no spread,
+    gives the degenerate interval ``(mean, mean)``.
+
+    Returns ``(mean, low, high)``; with one value the bounds are NaN (no spread to estimate:
+    report the run's own interval instead).
 
     Example
     -------
     >>> mean_interval([0.5, 0.7])[0]
     0.6
+    >>> m, lo, hi = mean_interval([0.99, 0.97, 1.0, 0.98], bounds=(0, 1))
+    >>> 0 < lo < m < hi < 1
+    True
     """
+    from scipy.special import expit, logit
     from scipy.stats import t as student_t
 
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
@@ -37,8 +49,17 @@ def mean_interval(values, *, level: float = 0.95) -> tuple[float, float, float]:
     m = float(v.mean())
     if v.size == 1:
         return m, float("nan"), float("nan")
-    half = float(student_t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return m, m - half, m + half
+    q = float(student_t.ppf(0.5 + level / 2, v.size - 1))
+    se = float(v.std(ddof=1) / math.sqrt(v.size))
+    if bounds is None:
+        return m, m - q * se, m + q * se
+    lo, hi = float(bounds[0]), float(bounds[1])
+    width = hi - lo
+    p = (m - lo) / width
+    if se == 0 or p <= 0 or p >= 1:
+        return m, m, m
+    half = q * (se / width) / (p * (1 - p))
+    return m, lo + width * float(expit(logit(p) - half)), lo + width * float(expit(logit(p) + half))
 
 
 def format_interval(mean: float, low: float, high: float, digits: int = 3) -> str:

@@ -25,7 +25,7 @@ from .reward_bench import reward_bench_section
 
 
 def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 10, random_state=0) -> dict:
-    """Accuracy (bootstrap 95% interval), TRL metrics, per-subset accuracy and calibration.
+    """Accuracy (Wilson 95% interval, inside [0, 1]), TRL metrics, per-subset accuracy and calibration.
 
     Parameters
     ----------
@@ -62,8 +62,9 @@ def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 
     return out
 
 
-def evaluate_scored(model, features, scores, prompt_index, *, ns=None) -> dict:
-    """Best-of-N curve (with oracle and random), per-prompt Spearman and Kendall with gold.
+def evaluate_scored(model, features, scores, prompt_index, *, ns=None, n_boot: int = 1000, random_state=0) -> dict:
+    """Best-of-N curve (with oracle and random, and a 95% bootstrap interval over prompts for the
+    model's curve), per-prompt Spearman and Kendall with gold.
 
     Parameters
     ----------
@@ -85,7 +86,7 @@ def evaluate_scored(model, features, scores, prompt_index, *, ns=None) -> dict:
     order = np.argsort(prompt_index, kind="stable")
     _, starts = np.unique(prompt_index[order], return_index=True)
     groups = np.split(order, starts[1:])
-    curve = best_of_n_curve(rewards, scores, groups, ns=ns)
+    curve = best_of_n_curve(rewards, scores, groups, ns=ns, n_boot=n_boot, random_state=random_state)
     corr = rank_correlations(rewards, scores, groups)
     return {
         "best_of_n": curve,
@@ -112,7 +113,7 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
         rows = [["accuracy", f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]"],
                 ["pairs", result["n_pairs"]], ["loss", f"{result['loss']:.4f}"], ["margin", f"{result['margin']:.4f}"],
                 ["ECE", f"{result['ece']:.4f}"]]
-        tables = [(["metric", "value (95% bootstrap interval)"], rows)]
+        tables = [(["metric", "value (95% Wilson interval)"], rows)]
         if "subsets" in result:
             sub = result["subsets"]
             srows = [[name, v["n_pairs"], f"{v['accuracy']:.4f}"] for name, v in sub["per_subset"].items()]
@@ -124,20 +125,22 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
         paths["reliability_plot"] = img
         sections.append(Section("Pairwise accuracy and calibration", paragraphs=[
             "Accuracy: fraction of pairs where the chosen response gets the strictly higher reward "
-            "(ties count wrong), with a percentile-bootstrap 95% interval over pairs.",
+            "(ties count wrong), with a Wilson score 95% interval (always inside [0, 1]).",
             "Reliability: P(chosen wins) against how often the first response won, in 10 equal-width bins over "
             "both orderings of every pair; the lower panel counts the predictions in each bin."], tables=tables, images=[img]))
     if "best_of_n" in result:
         c = result["best_of_n"]
-        img = plot_best_of_n({"model": {"n": c["n"], "mean": c["model"]}}, out / "plots" / "best_of_n.png",
+        low, high = c.get("model_low", c["model"]), c.get("model_high", c["model"])
+        img = plot_best_of_n({"model": {"n": c["n"], "mean": c["model"], "low": low, "high": high}}, out / "plots" / "best_of_n.png",
                              oracle=c["oracle"], random=c["random"], ns=c["n"], figure_format=figure_format)
         paths["best_of_n_plot"] = img
-        rows = [[n, f"{m:.4f}", f"{o:.4f}", f"{r:.4f}", k] for n, m, o, r, k in
-                zip(c["n"], c["model"], c["oracle"], c["random"], c["n_prompts"])]
+        rows = [[n, f"{m:.4f} [{lo:.4f}, {hi:.4f}]" if "model_low" in c else f"{m:.4f}", f"{o:.4f}", f"{r:.4f}", k]
+                for n, m, lo, hi, o, r, k in zip(c["n"], c["model"], low, high, c["oracle"], c["random"], c["n_prompts"])]
         sections.append(Section("Best-of-N", paragraphs=[
             f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} (mean over "
-            f"{result['n_prompts_with_correlation']} prompts with a defined correlation)."],
-            tables=[(["N", "model", "oracle", "random", "prompts"], rows)], images=[img]))
+            f"{result['n_prompts_with_correlation']} prompts with a defined correlation). Best-of-N: "
+            "expected gold of the top-reward response among N; model with a 95% bootstrap interval over prompts."],
+            tables=[(["N", "model [95% interval]", "oracle", "random", "prompts"], rows)], images=[img]))
     for key in ("reward_bench", "reward_bench_2"):
         if key in result:
             sections.append(reward_bench_section(result[key]))

@@ -205,13 +205,17 @@ def run_cell(task: dict) -> dict:
         "budget": budget,
         "method": method["name"],
         "seed": seed,
+        "head": method["head"],
     }
+    if method.get("augment"):  # what the synthesis is compared with: repeat at the same head and factor
+        row["augment"] = method["augment"].get("method", "lens")
+        row["factor"] = int(method["augment"].get("factor", 4))
     if method.get("select"):
         row["n_train"] = budget
         row.update(_run_selection(method, handle, data, budget, seed))
     else:
         X_train, y_info = _training_pairs(handle, data, budget, seed, int(task["max_budget"]))
-        model, fit_info = _fit_method(method, X_train, seed)
+        model, fit_info = _fit_method(method, X_train, seed, report_pairs=_test_pairs(handle, data))
         row.update({"n_train": int(len(X_train)), **y_info, **fit_info})
         row.update(_evaluate(model, handle, data, ev, seed))
     row["seconds"] = round(time.perf_counter() - start, 3)
@@ -261,7 +265,7 @@ def _make_head(method: dict, seed: int):
     return head
 
 
-def _fit_method(method: dict, X_train: np.ndarray, seed: int):
+def _fit_method(method: dict, X_train: np.ndarray, seed: int, report_pairs=None):
     info: dict = {}
     aug = method.get("augment")
     head = _make_head(method, seed)
@@ -271,12 +275,16 @@ def _fit_method(method: dict, X_train: np.ndarray, seed: int):
         factor = aug.pop("factor", 4)
         t0 = time.perf_counter()
         X_aug, weight, aug_info = augment_pairs(
-            X_train, method=kind, factor=factor, estimator=_make_head(method, seed), random_state=seed, **aug
+            X_train, method=kind, factor=factor, estimator=_make_head(method, seed), random_state=seed,
+            report_pairs=report_pairs, **aug
         )
+        fit_params = aug_info.pop("fit_params")  # parent and groups: validation stays real
         info["augment_seconds"] = round(time.perf_counter() - t0, 3)
         info["n_synthetic"] = int(len(X_aug) - len(X_train))
         info["augment_info"] = json_safe(aug_info, default=str, max_array_size=64)
-        head.fit(X_aug, sample_weight=weight)
+        if "heldout_variance_kept" in aug_info:
+            info["heldout_variance_kept"] = aug_info["heldout_variance_kept"]
+        head.fit(X_aug, sample_weight=weight, **fit_params)
     else:
         head.fit(X_train)
     return head, info
@@ -317,22 +325,30 @@ def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: in
     }
 
 
+def _test_pairs(handle, data) -> np.ndarray:
+    """The dataset's fixed held-out pairs (n, 2, D)."""
+    if handle["kind"] in ("pairs", "pair_arrays"):
+        return data["X_test"]
+    F = data["features"]
+    return np.stack([F[data["test_chosen"]], F[data["test_rejected"]]], axis=1)
+
+
 def _evaluate(model, handle, data, ev: dict, seed: int) -> dict:
     """The measuring stage's own evaluation (``evaluate_pairs``, ``evaluate_scored``), so a
     cell's metrics carry the same names and values as ``prefspace evaluate`` writes."""
-    if handle["kind"] in ("pairs", "pair_arrays"):
-        X_test = data["X_test"]
-    else:
-        F = data["features"]
-        X_test = np.stack([F[data["test_chosen"]], F[data["test_rejected"]]], axis=1)
+    X_test = _test_pairs(handle, data)
     subsets = (data.get("meta") or {}).get("test_subset") or None
     out = evaluate_pairs(model, X_test, subsets=subsets, n_boot=int(ev.get("n_boot", 1000)),
                          n_bins=int(ev.get("n_bins", 10)), random_state=seed)
     if handle["kind"] == "scored":
         rows = data["test_rows"]
         scored = evaluate_scored(model, data["features"][rows], data["scores"][rows], data["prompt_index"][rows],
-                                 ns=ev.get("best_of_n"))
+                                 ns=ev.get("best_of_n"), n_boot=int(ev.get("n_boot", 1000)), random_state=seed)
         out.update(scored)
-        for n, v in zip(scored["best_of_n"]["n"], scored["best_of_n"]["model"]):
+        out["gold_range"] = [float(np.min(data["scores"])), float(np.max(data["scores"]))]
+        curve = scored["best_of_n"]
+        nan = [float("nan")] * len(curve["n"])
+        for n, v, lo, hi in zip(curve["n"], curve["model"], curve.get("model_low", nan), curve.get("model_high", nan)):
             out[f"bon@{n}"] = v
+            out[f"bon@{n}_low"], out[f"bon@{n}_high"] = lo, hi
     return json_safe(out)

@@ -61,23 +61,27 @@ def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarra
 
 
 def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layout: str | None = None,
-                  device: str | None = None):
+                  device: str | None = None, backend: str | None = None):
     """The encoder to use with a saved model: ``None`` (the recorded one, rebuilt by
     :class:`~prefspace.models.RewardScorer`) unless a name, layout or device is given.
 
     ``name`` builds that encoder (``get_encoder(name, layout=..., device=...)``); without it the
     recorded encoder's config is rebuilt with the ``layout``/``device`` overrides. The scorer then
     refuses an encoder whose fingerprint differs from the model's (its rewards would be
-    meaningless); the device never changes the fingerprint.
+    meaningless); the device never changes the fingerprint. ``backend`` (``"onnx-int8"``...) runs
+    the named or recorded model with that backend; it is part of the fingerprint, so it must be
+    the one the model was trained with.
     """
     overrides = {k: v for k, v in (("layout", layout), ("device", device)) if v is not None}
-    if name is None and not overrides:
+    if name is None and backend is None and not overrides:
         return None
     if name is not None:
-        return get_encoder(name, **overrides)
+        return get_encoder(name, backend=backend or "auto", **overrides)
     recorded = (describe_model(model_dir).get("encoder") or {}).get("config")
     if not recorded:
         raise FormatError(f"{model_dir} was saved without an encoder; pass --encoder NAME.")
+    if backend is not None:
+        return get_encoder(recorded.get("model") or "all-MiniLM-L6-v2", backend=backend, **overrides)
     return encoder_from_config({**recorded, **overrides})
 
 
@@ -281,7 +285,7 @@ def _evaluate_model(model_dir, data, out: Path, *, prompts, score_key, limit_pro
             raise ConfigError("--limit-prompts left no responses to evaluate.")
         row_prompts = scored.row_prompts()
         F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
-        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows])
+        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
     result["data"] = str(data)
     name = Path(model_dir).name
     paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}",

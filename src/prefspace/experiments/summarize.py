@@ -1,9 +1,13 @@
 """Turn experiment rows into results.csv, summary.md, PNG plots and report.html.
 
-Across seeds, a cell's metric is summarised by its mean and a Student-t 95% interval of the mean
-(seeds are the independent runs; with one seed there is no interval). Paired differences take,
-for each (dataset, budget, seed), the method's metric minus the baseline's on the same training
-pairs, then the mean and t-interval of those differences over seeds. Reliability diagrams pool
+Across seeds, a cell's metric is summarised by its mean and a 95% interval of the mean (seeds
+are the independent runs) that stays inside the metric's range: for a bounded metric (accuracy,
+ECE, correlations, best-of-N gold) a Student-t interval on the logit scale
+(:func:`~prefspace.evaluate.report.mean_interval` with ``bounds``). With one seed the run's own
+interval is shown (Wilson for accuracy, a bootstrap over prompts for best-of-N). Paired
+differences take, for each (dataset, budget, seed), the method's metric minus the baseline's on
+the same training pairs, then the mean and interval of those differences over seeds (inside
+``[-(hi - lo), hi - lo]``). Reliability diagrams pool
 the bins of all seeds of a method at one budget (the largest, by default).
 """
 
@@ -58,6 +62,48 @@ def write_results_csv(rows: list[dict], path) -> Path:
     return write_text_atomic(path, buf.getvalue())
 
 
+_BOUNDS = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "subset_weighted": (0.0, 1.0), "spearman": (-1.0, 1.0), "kendall": (-1.0, 1.0)}
+# the interval a single run carries for a metric: (low field, high field)
+_RUN_INTERVAL = {"accuracy": ("ci_low", "ci_high")}
+
+
+def metric_bounds(metric: str, rows=()) -> tuple[float, float] | None:
+    """The range of ``metric`` (None when unbounded): accuracies in [0, 1], correlations in
+    [-1, 1], best-of-N gold within the gold scores' range recorded in the rows."""
+    if metric in _BOUNDS:
+        return _BOUNDS[metric]
+    if metric.startswith("acc["):
+        return (0.0, 1.0)
+    if metric.startswith("bon@") and not metric.endswith(("_low", "_high")):
+        ranges = [r["gold_range"] for r in rows if r.get("gold_range")]
+        if ranges:
+            return (min(a for a, _ in ranges), max(b for _, b in ranges))
+    return None
+
+
+def cell_interval(rows: list[dict], metric: str) -> tuple[float, float, float]:
+    """(mean, low, high) of ``metric`` over the rows (seeds) of one cell, inside its range; with
+    one seed, that run's own interval when it has one."""
+    vals = [r.get(metric) for r in rows if _finite(r.get(metric))]
+    if len(vals) == 1:
+        row = next(r for r in rows if _finite(r.get(metric)))
+        lo_key, hi_key = _RUN_INTERVAL.get(metric, (f"{metric}_low", f"{metric}_high"))
+        if _finite(row.get(lo_key)) and _finite(row.get(hi_key)):
+            return float(vals[0]), float(row[lo_key]), float(row[hi_key])
+    return mean_interval(vals, bounds=metric_bounds(metric, rows))
+
+
+def difference_interval(diffs: list[float], metric: str, rows=()) -> tuple[float, float, float]:
+    """Mean and interval of per-seed paired differences, inside ``[-(hi - lo), hi - lo]``."""
+    b = metric_bounds(metric, rows)
+    return mean_interval(diffs, bounds=None if b is None else (b[0] - b[1], b[1] - b[0]))
+
+
+def format_cell(rows: list[dict], metric: str) -> str:
+    """``"0.712 [0.690, 0.734]"`` for one cell's rows (see :func:`cell_interval`)."""
+    return format_interval(*cell_interval(rows, metric))
+
+
 def _group(rows, keys):
     groups = defaultdict(list)
     for r in rows:
@@ -72,7 +118,7 @@ def summary_tables(rows: list[dict], baseline: str, metrics: list[str]) -> tuple
     table = []
     for (ds, budget, method), grp in sorted(_group(rows, ("dataset", "budget", "method")).items(),
                                            key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2]))):
-        cells = [format_interval(*mean_interval([g.get(m) for g in grp])) for m in metrics]
+        cells = [format_cell(grp, m) for m in metrics]
         table.append([ds, budget, method, len(grp)] + cells)
 
     diff_header = ["dataset", "budget", "method", "pairs"] + [f"Δ{m} vs {baseline} (95% CI)" for m in metrics]
@@ -91,9 +137,42 @@ def summary_tables(rows: list[dict], baseline: str, metrics: list[str]) -> tuple
                 if base is not None and _finite(g.get(m)) and _finite(base.get(m)):
                     d.append(g[m] - base[m])
             n_pairs = max(n_pairs, len(d))
-            cells.append(format_interval(*mean_interval(d)) if d else "n/a")
+            cells.append(format_interval(*difference_interval(d, m, grp)) if d else "n/a")
         diffs.append([ds, budget, method, n_pairs] + cells)
     return header, table, diff_header, diffs
+
+
+def control_tables(rows: list[dict], metrics: list[str]) -> tuple[list, list]:
+    """(header, rows): every synthesis method against ``repeat`` with the same head and factor.
+
+    ``repeat`` (the real pairs copied, the same weights and training steps) is the control a
+    synthesis must beat: it "helps" only where the paired difference's interval is clear of 0.
+    """
+    controls = {}
+    for r in rows:
+        if r.get("augment") == "repeat":
+            controls.setdefault((r.get("head"), r.get("factor")), r["method"])
+    header = (["dataset", "budget", "method", "control", "seeds"] + [f"Δ{m} vs control (95% CI)" for m in metrics]
+              + ["held-out variance kept", "helps"])
+    out = []
+    by_cell = {(r["dataset"], r["budget"], r["method"], r["seed"]): r for r in rows}
+    for (ds, budget, method), grp in sorted(_group(rows, ("dataset", "budget", "method")).items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        aug = grp[0].get("augment")
+        control = controls.get((grp[0].get("head"), grp[0].get("factor")))
+        if aug in (None, "none", "repeat") or control is None:
+            continue
+        cells, helps, n = [], "no", 0
+        for m in metrics:
+            d = [g[m] - by_cell[(ds, budget, control, g["seed"])][m] for g in grp
+                 if (ds, budget, control, g["seed"]) in by_cell and _finite(g.get(m)) and _finite(by_cell[(ds, budget, control, g["seed"])].get(m))]
+            n = max(n, len(d))
+            mean, lo, hi = difference_interval(d, m, grp) if d else (float("nan"),) * 3
+            cells.append(format_interval(mean, lo, hi) if d else "n/a")
+            if m == metrics[0] and d and np.isfinite(lo) and (lo > 0 if m != "ece" else hi < 0):
+                helps = "yes"
+        kept = [g["heldout_variance_kept"] for g in grp if _finite(g.get("heldout_variance_kept"))]
+        out.append([ds, budget, method, control, n] + cells + [f"{np.mean(kept):.2f}" if kept else "n/a", helps])
+    return header, out
 
 
 def _finite(x) -> bool:
@@ -106,7 +185,7 @@ def budget_curves(rows: list[dict], metric: str = "accuracy") -> dict:
     for (ds, method), grp in _group(rows, ("dataset", "method")).items():
         by_budget = _group(grp, ("budget",))
         budgets = sorted(b for (b,) in by_budget)
-        stats = [mean_interval([g.get(metric) for g in by_budget[(b,)]]) for b in budgets]
+        stats = [cell_interval(by_budget[(b,)], metric) for b in budgets]
         curves[ds][method] = {
             "budget": budgets,
             "mean": [s[0] for s in stats],
@@ -156,15 +235,24 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     methods_order = list(dict.fromkeys(r["method"] for r in rows))
 
     sections = [Section("Summary", paragraphs=[
-        "Mean over seeds with a Student-t 95% interval of the mean (no interval with one seed). "
+        "Mean over seeds with a 95% interval of the mean that stays inside the metric's range "
+        "(Student-t on the logit scale); with one seed, the run's own interval (Wilson for accuracy). "
         "Accuracy: held-out pairs, ties count wrong. ECE: expected calibration error of "
         "P(chosen wins), 10 equal-width bins, both orderings of every pair.",
     ], tables=[(header, table)])]
     if diffs:
         sections.append(Section(f"Paired differences against {baseline}", paragraphs=[
             "Per seed, the method's metric minus the baseline's on the same training pairs; "
-            "mean and t-interval over seeds.",
+            "mean and 95% interval over seeds (Student-t on the logit scale of the difference's range).",
         ], tables=[(dheader, diffs)]))
+
+    cheader, crows = control_tables(rows, metrics)
+    if crows:
+        sections.append(Section("Synthesis against its control (repeat)", paragraphs=[
+            "Per seed, the synthesis method's metric minus that of the same head trained on the real pairs "
+            "repeated k times (the same weights and training steps, no new information); mean and 95% interval "
+            "over seeds. A synthesis helps only where this interval is clear of 0. Held-out variance kept: the "
+            "share of the test responses' variance the latent model (lens, pca) reconstructs."], tables=[(cheader, crows)]))
 
     # Per-subset accuracy (datasets with a subset column), at every budget.
     sub_rows = [r for r in rows if subset_accuracies(r)]
@@ -173,9 +261,9 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
         sheader = ["dataset", "budget", "method", *names, "weighted"]
         stable = []
         for (ds, budget, method), grp in _group(sub_rows, ("dataset", "budget", "method")).items():
-            cells = [format_interval(*mean_interval([subset_accuracies(g).get(n) for g in grp])) for n in names]
+            cells = [format_interval(*mean_interval([subset_accuracies(g).get(n) for g in grp], bounds=(0.0, 1.0))) for n in names]
             weighted = [g["subsets"].get("weighted") for g in grp]
-            stable.append([ds, budget, method, *cells, format_interval(*mean_interval(weighted))])
+            stable.append([ds, budget, method, *cells, format_interval(*mean_interval(weighted, bounds=(0.0, 1.0)))])
         stable.sort(key=lambda row: (row[0], row[1], methods_order.index(row[2])))
         sections.append(Section("Accuracy per subset", paragraphs=[
             "Held-out accuracy within each subset; 'weighted' is the example-weighted average over "
@@ -186,7 +274,7 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     img = plot_budget_curves(curves, plots / "accuracy_vs_budget.png", metric="held-out accuracy", figure_format=ff)
     paths["accuracy_plot"] = img
     sections.append(Section("Accuracy against label budget", paragraphs=[
-        "Bands: 95% t-interval over seeds."], images=[img]))
+        "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."], images=[img]))
 
     # Scored datasets: rank metrics against budget (selection cells report these too).
     scored_rows = [r for r in rows if r.get("kind") == "scored"]
@@ -197,7 +285,7 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
         sections.append(Section(f"{metric} against label budget", paragraphs=[
             "Mean per-prompt Spearman correlation with gold on held-out prompts" if metric == "spearman"
             else f"Expected gold score of the best-of-{bon_n} pick on held-out prompts",
-            "Bands: 95% t-interval over seeds."], images=[img]))
+            "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."], images=[img]))
 
     # Best-of-N curves (scored datasets), at the largest budget.
     for ds in dict.fromkeys(r["dataset"] for r in rows if r.get("kind") == "scored"):
@@ -208,17 +296,27 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
         ref = at_top[0]["best_of_n"]
         for method, grp in _group(at_top, ("method",)).items():
             ns = grp[0]["best_of_n"]["n"]
-            stats = [mean_interval([g["best_of_n"]["model"][i] for g in grp]) for i in range(len(ns))]
+            stats = []
+            for i in range(len(ns)):
+                per_seed = [{"v": g["best_of_n"]["model"][i], "gold_range": g.get("gold_range"),
+                             "v_low": (g["best_of_n"].get("model_low") or [None] * len(ns))[i],
+                             "v_high": (g["best_of_n"].get("model_high") or [None] * len(ns))[i]} for g in grp]
+                b = metric_bounds("bon@", grp)
+                if len(per_seed) == 1 and _finite(per_seed[0]["v_low"]) and _finite(per_seed[0]["v_high"]):
+                    stats.append((per_seed[0]["v"], per_seed[0]["v_low"], per_seed[0]["v_high"]))
+                else:
+                    stats.append(mean_interval([p["v"] for p in per_seed], bounds=b))
             bon[method[0]] = {"n": ns, "mean": [s[0] for s in stats], "low": [s[1] for s in stats], "high": [s[2] for s in stats]}
         img = plot_best_of_n(bon, plots / f"best_of_n_{_slug(ds)}.png", oracle=ref["oracle"], random=ref["random"],
                              ns=ref["n"], title=f"best-of-N on {ds} (budget {top})", figure_format=ff)
         paths[f"best_of_n_{ds}"] = img
-        bon_rows = [[m, *[f"{v:.4f}" for v in c["mean"]]] for m, c in bon.items()]
+        bon_rows = [[m, *[format_interval(v, lo, hi, 4) for v, lo, hi in zip(c["mean"], c["low"], c["high"])]] for m, c in bon.items()]
         bon_rows.append(["oracle", *[f"{v:.4f}" for v in ref["oracle"]]])
         bon_rows.append(["random", *[f"{v:.4f}" for v in ref["random"]]])
         sections.append(Section(f"Best-of-N on {ds}", paragraphs=[
             f"Expected gold score of the response with the highest reward among N drawn at random "
-            f"from each held-out prompt (computed exactly), at budget {top}; mean over seeds. "
+            f"from each held-out prompt (computed exactly), at budget {top}; mean over seeds with a 95% "
+            "interval inside the gold scores' range (one seed: a bootstrap over prompts). "
             "Oracle picks by gold; random picks at random."],
             tables=[(["method", *[f"N={n}" for n in ref["n"]]], bon_rows)], images=[img]))
 
@@ -244,6 +342,8 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     md = [f"# {title or config.get('name', 'experiment')}", "", *(intro or []), "", markdown_table(header, table)]
     if diffs:
         md += ["", f"## Paired differences against {baseline}", "", markdown_table(dheader, diffs)]
+    if crows:
+        md += ["", "## Synthesis against its control (repeat)", "", markdown_table(cheader, crows)]
     paths["summary_md"] = write_text_atomic(out / "summary.md", "\n".join(md) + "\n")
     meta = f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; " \
            f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"

@@ -79,6 +79,7 @@ def synthesize_file(
     out: str | os.PathLike,
     *,
     encoder: Any = "all-MiniLM-L6-v2",
+    encoder_backend: str = "auto",
     cache: EmbeddingCache | str | os.PathLike | None = None,
     method: str = "lens",
     factor: int = 4,
@@ -102,6 +103,7 @@ def synthesize_file(
     data : path or str or PreferenceDataset
         The real pairs (anything ``load_preferences`` reads, with ``load_kwargs``).
     encoder, cache : an encoder name or encoder; an embedding cache or its folder (optional)
+    encoder_backend : ``backend`` for :func:`~prefspace.embed.get_encoder` when ``encoder`` is a name
     method, params : a synthesizer name (:data:`prefspace.synth.SYNTHESIZERS`) and its
         parameters (``sigma2``, ``latent_dim``, ...); unknown ones are refused
     factor, seed : synthetic pairs per real pair; the seed of the synthesizer and diagnostics
@@ -125,11 +127,11 @@ def synthesize_file(
         diagnostics = "full" if diagnostics else "none"
     check_in(diagnostics, DIAGNOSTIC_LEVELS, name="diagnostics")
     with report_progress(progress):
-        return _synthesize(data, Path(out), encoder=encoder, cache=cache, method=method, factor=factor, params=params,
+        return _synthesize(data, Path(out), encoder=encoder, encoder_backend=encoder_backend, cache=cache, method=method, factor=factor, params=params,
                            seed=seed, diagnostics=diagnostics, load_kwargs=load_kwargs, figure_format=figure_format)
 
 
-def _synthesize(data, out: Path, *, encoder, cache, method, factor, params, seed, diagnostics, load_kwargs,
+def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, factor, params, seed, diagnostics, load_kwargs,
                 figure_format) -> dict:
     start = time.perf_counter()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -137,7 +139,7 @@ def _synthesize(data, out: Path, *, encoder, cache, method, factor, params, seed
     synthesizer = make_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
-    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     pairs = embed_pairs(dataset, enc, store)
     t_embed = time.perf_counter() - start

@@ -8,8 +8,10 @@ package imports neither torch nor lightgbm: they load when a head that needs the
 the one way ``score``, ``evaluate``, ``select``, ``rerank`` and ``serve`` turn text into rewards.
 """
 
+from .auto import DEFAULT_HEAD_GRID, choose_head
 from .ensemble import RewardEnsemble
 from .features import with_prompt_features
+from .holdout import prompt_groups
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
@@ -27,6 +29,9 @@ __all__ = [
     "HEADS",
     "get_head",
     "with_prompt_features",
+    "prompt_groups",
+    "choose_head",
+    "DEFAULT_HEAD_GRID",
     "save_model",
     "load_model",
     "load_model_encoder",

@@ -16,24 +16,27 @@ import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 
-from .._validation import check_embeddings, check_pairs, check_sample_vector
+from .._validation import check_embeddings, check_pairs, check_positive, check_sample_vector
 from ..evaluate.metrics import reward_metrics
-from ..exceptions import NotFittedError, ShapeError
+from ..exceptions import ConfigError, NotFittedError, ShapeError
+from .holdout import PairLayout, split_rng
 
 logger = logging.getLogger(__name__)
 
 
 def prepare_pairs(
-    X: Any, y: Any = None, sample_weight: Any = None, margin: Any = None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    X: Any, y: Any = None, sample_weight: Any = None, margin: Any = None, *, groups: Any = None, parent: Any = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, PairLayout]:
     """Validate ``fit`` inputs; orient pairs by ``y``; drop rows whose weight is zero.
 
     ``y`` (optional, shape ``(n_pairs,)``) says which response of each pair is preferred:
     1 (or True) the first, as usual, 0 the second (that pair is swapped). Rows with weight 0
     are removed before anything random happens, so a zero weight is the same as leaving the
-    row out.
+    row out; a real pair left out takes its synthetic pairs with it. ``groups`` and ``parent``
+    describe the rows (see :class:`~prefspace.models.holdout.PairLayout`).
 
-    Returns ``(X, sample_weight, margin)``: float32 ``(m, 2, d)``, float64 ``(m,)`` or None.
+    Returns ``(X, sample_weight, margin, layout)``: float32 ``(m, 2, d)``, float64 ``(m,)`` or
+    None, and the rows' :class:`~prefspace.models.holdout.PairLayout`.
     """
     X = check_pairs(X)
     n = len(X)
@@ -41,14 +44,16 @@ def prepare_pairs(
     margin = check_sample_vector(margin, n, name="margin")
     if y is not None:
         X = orient_pairs(X, y)
+    layout = PairLayout.build(X, groups, parent)
     if sample_weight is not None:
-        keep = sample_weight > 0
+        keep = layout.keep_with_parents(sample_weight > 0)
         if not keep.any():
             raise ShapeError("sample_weight is zero for every pair; nothing to fit.")
         if not keep.all():
-            X, sample_weight = X[keep], sample_weight[keep]
-            margin = None if margin is None else margin[keep]
-    return X, sample_weight, margin
+            idx = np.flatnonzero(keep)
+            X, sample_weight, layout = X[idx], sample_weight[idx], layout.select(idx)
+            margin = None if margin is None else margin[idx]
+    return X, sample_weight, margin, layout
 
 
 def orient_pairs(X: np.ndarray, y: Any) -> np.ndarray:
@@ -78,14 +83,14 @@ class RewardHead(BaseEstimator):
 
     Subclasses set learned state in ``_fit`` and implement ``_predict`` and ``_transform``.
     After ``fit`` every head has ``n_features_in_`` (the row dimension ``D``), ``metrics_``
-    (TRL-named metrics on the training pairs, plus ``eval_*`` on the validation pairs where
-    the head holds some out), ``history_`` (one dict per epoch or boosting round; may be
+    (TRL-named metrics on the real pairs it was given, plus ``eval_*`` on the validation pairs
+    where the head holds some out), ``history_`` (one dict per epoch or boosting round; may be
     empty) and ``last_layer_weights_`` / ``last_layer_bias_`` such that
     ``predict(E) == transform(E) @ last_layer_weights_ + last_layer_bias_``.
     """
 
     # ------------------------------------------------------------------ public API
-    def fit(self, X, y=None, sample_weight=None, margin=None):
+    def fit(self, X, y=None, sample_weight=None, margin=None, *, groups=None, parent=None):
         """Fit the reward head on preference pairs.
 
         Parameters
@@ -95,22 +100,35 @@ class RewardHead(BaseEstimator):
         y : None or array of shape (n_pairs,)
             Optional labels: 1 if ``X[:, 0]`` is preferred (the default), 0 if ``X[:, 1]`` is.
         sample_weight : None or array of shape (n_pairs,)
-            Non-negative weight of each pair in the loss (e.g. to down-weight synthetic pairs).
+            Non-negative weight of each pair, as a count (as in scikit-learn): a weight of 2 is
+            the same as the pair twice, and a penalty is stated against the total weight. So
+            synthetic pairs that share their parent's weight (``augment_pairs`` does this) add
+            no weight and do not weaken the penalty.
         margin : None or array of shape (n_pairs,)
             Required reward gap, as in TRL: the loss is ``-log sigmoid(r_c - r_r - margin)``.
+        groups : None or array of shape (n_pairs,)
+            Group of each pair (e.g. prompt id). A head that holds out pairs for early
+            stopping holds out whole groups. Default: the prompt columns the rows share
+            (``prompt_groups``), else one group per pair.
+        parent : None or int array of shape (n_pairs,)
+            -1 for a real pair; for a synthetic pair, the row of the real pair it was made
+            from (``augment_pairs`` returns it in ``info["fit_params"]``). Validation pairs are
+            then drawn from the real pairs only, and the synthetic pairs of a held-out parent
+            are left out of training.
 
         Returns
         -------
         self
         """
-        X, sample_weight, margin = prepare_pairs(X, y, sample_weight, margin)
+        X, sample_weight, margin, layout = prepare_pairs(X, y, sample_weight, margin, groups=groups, parent=parent)
         self.n_features_in_ = int(X.shape[2])
-        extra = self._fit(X, sample_weight, margin) or {}
-        rc, rr = self._pair_rewards(X)
+        extra = self._fit(X, sample_weight, margin, layout) or {}
+        real = layout.real
+        rc, rr = self._pair_rewards(X[real])
         metrics = reward_metrics(rc, rr)
         metrics.update(extra)
         self.metrics_ = metrics
-        logger.info("%s fitted on %d pairs: %s", type(self).__name__, len(X), _short(metrics))
+        logger.info("%s fitted on %d pairs (%d real): %s", type(self).__name__, len(X), int(real.sum()), _short(metrics))
         return self
 
     def predict(self, E) -> np.ndarray:
@@ -170,8 +188,9 @@ class RewardHead(BaseEstimator):
         return hasattr(self, "n_features_in_")
 
     # subclasses -----------------------------------------------------------------
-    def _fit(self, X: np.ndarray, sample_weight: np.ndarray | None, margin: np.ndarray | None) -> dict | None:
-        """Learn from validated pairs; may return extra metrics (``eval_*``) for ``metrics_``."""
+    def _fit(self, X: np.ndarray, sample_weight: np.ndarray | None, margin: np.ndarray | None, layout: PairLayout) -> dict | None:
+        """Learn from validated pairs (``layout``: which are real, their groups); may return
+        extra metrics (``eval_*``) for ``metrics_``."""
         raise NotImplementedError
 
     def _predict(self, E: np.ndarray) -> np.ndarray:
@@ -179,6 +198,33 @@ class RewardHead(BaseEstimator):
 
     def _transform(self, E: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+
+class HoldsOutPairs:
+    """Mixin of the heads that hold out pairs for early stopping (``early_stopping``,
+    ``validation_fraction``, ``random_state``): the split rule of :mod:`prefspace.models.holdout`."""
+
+    def _split(self, layout: PairLayout) -> tuple[np.ndarray, np.ndarray]:
+        n = len(layout.parent)
+        if not self.early_stopping:
+            return np.arange(n), np.empty(0, dtype=np.int64)
+        fraction = check_positive(self.validation_fraction, name="validation_fraction", allow_zero=True)
+        if fraction >= 1:
+            raise ConfigError(f"validation_fraction must be < 1; got {fraction!r}.")
+        return layout.split(fraction, split_rng(self.random_state))
+
+    def validation_split(self, X, groups=None) -> np.ndarray:
+        """Bool (n_pairs,): which of the real pairs ``X`` ``fit`` would hold out for early stopping.
+
+        ``fit(X_aug, parent=..., groups=...)`` on ``X`` plus synthetic pairs holds out the same
+        real pairs, so a synthesizer fitted on the others never sees a validation pair (this
+        is how ``augment_pairs(..., estimator=head)`` uses it).
+        """
+        X = check_pairs(X)
+        _, val = self._split(PairLayout.build(X, groups))
+        mask = np.zeros(len(X), dtype=bool)
+        mask[val] = True
+        return mask
 
 
 def _short(metrics: dict) -> str:

@@ -94,15 +94,6 @@ def check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
     return sizes
 
 
-def split_validation(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random (train, validation) pair indices; no validation set when it would hold < 2 pairs."""
-    n_val = int(math.ceil(fraction * n)) if fraction > 0 else 0
-    perm = rng.permutation(n)
-    if n_val < 2 or n - n_val < 2:
-        return np.sort(perm), np.empty(0, dtype=np.int64)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
 def train_pair_mlp(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
@@ -116,22 +107,28 @@ def train_pair_mlp(
     weight_decay: float,
     batch_size: int,
     max_epochs: int,
-    early_stopping: bool,
-    validation_fraction: float,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    real: np.ndarray,
     n_iter_no_change: int,
     tol: float,
     standardize: bool,
     rng: np.random.Generator,
     n_jobs: int | None = 1,
-) -> tuple[dict, list, np.ndarray, int]:
-    """Train the reward MLP on pairs ``X`` (n, 2, D).
+) -> tuple[dict, list, int]:
+    """Train the reward MLP on pairs ``X[train_idx]`` (n, 2, D), early stopping on ``X[val_idx]``.
 
-    Returns ``(arrays, history, val_idx, best_epoch)``: ``arrays`` the float32 weights
+    ``real`` (bool, n): which rows are real pairs. The optimisation is counted in real pairs:
+    an epoch has the number of steps the real training pairs alone would take at
+    ``batch_size`` pairs a step, and every step takes its share of all the training rows
+    (real and synthetic), its loss their weighted mean. Synthetic pairs therefore change what
+    a step averages over, not how many steps (and how much weight decay) an epoch applies.
+
+    Returns ``(arrays, history, best_epoch)``: ``arrays`` the float32 weights
     (``input_mean``, ``input_scale``, ``hidden.{i}.weight/bias``, ``output.weight/bias``),
     ``history`` one dict per epoch (``loss`` of the objective; ``eval_loss``,
-    ``eval_accuracy`` on the held-out pairs), ``val_idx`` the held-out pairs (empty without
-    validation) and ``best_epoch`` the epoch whose weights were kept (with validation, the
-    one of lowest ``eval_loss``; otherwise the last).
+    ``eval_accuracy`` on the held-out pairs) and ``best_epoch`` the epoch whose weights were
+    kept (with validation, the one of lowest ``eval_loss``; otherwise the last).
     """
     import torch
 
@@ -139,18 +136,13 @@ def train_pair_mlp(
     w_all = np.ones(n) if sample_weight is None else sample_weight
     m_all = np.zeros(n) if margin is None else margin
 
-    # ---- input scaling from the training rows (both responses of every pair)
-    rows = X.reshape(-1, d)
+    # ---- input scaling from the real training rows (both responses of every pair)
+    scaled_rows = np.intersect1d(train_idx, np.flatnonzero(real))
+    rows = X[scaled_rows if len(scaled_rows) else train_idx].reshape(-1, d)
     mean = rows.mean(axis=0) if standardize else np.zeros(d, dtype=np.float32)
     scale = rows.std(axis=0) if standardize else np.ones(d, dtype=np.float32)
     scale = np.where(scale > 1e-6, scale, 1.0)
-
-    # ---- hold out pairs for early stopping (random pairs; callers group by prompt upstream)
-    train_idx, val_idx = (
-        split_validation(n, validation_fraction, rng) if early_stopping else (np.arange(n), np.empty(0, np.int64))
-    )
-    if early_stopping and len(val_idx) == 0:
-        logger.info("too few pairs (%d) for a validation split; stopping on the training loss", n)
+    n_real_train = max(1, len(scaled_rows))
     torch_seed = int(rng.integers(2**31 - 1))
 
     def tensors(idx):
@@ -170,7 +162,10 @@ def train_pair_mlp(
     best = (math.inf, 0, None)  # (criterion, epoch, state)
     stale = 0
     n_train = len(train_idx)
-    bs = n_train if batch_size <= 0 else min(int(batch_size), n_train)
+    if n_train == n_real_train or batch_size <= 0:  # real pairs only (or full batch): plain mini-batches
+        bs = n_train if batch_size <= 0 else min(int(batch_size), n_train)
+    else:  # the steps of the real pairs; each step takes its share of all rows
+        bs = math.ceil(n_train / math.ceil(n_real_train / int(batch_size)))
     with torch.random.fork_rng(devices=[]), limit_threads(n_jobs):
         torch.manual_seed(torch_seed)
         body, out = _build(torch, d, hidden_sizes, activation, dropout)
@@ -231,4 +226,4 @@ def train_pair_mlp(
     arrays["output.bias"] = out.bias.detach().numpy().copy()
 
     best_epoch = int(best[1]) if has_val else len(history)
-    return arrays, history, val_idx, best_epoch
+    return arrays, history, best_epoch

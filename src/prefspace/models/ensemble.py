@@ -1,10 +1,11 @@
 """Ensembles of reward heads: several members, their spread as uncertainty.
 
 Each member is a ``clone`` of the base estimator with its own ``random_state`` (when the
-estimator has one) fitted on its own bootstrap sample of the pairs. The bootstrap is drawn as
-integer counts and passed as ``sample_weight`` (a pair drawn twice weighs 2, a pair not drawn
-is left out), so no pair is duplicated and a member's validation pairs never leak into its
-training pairs.
+estimator has one) fitted on its own bootstrap sample of the real pairs. The bootstrap is drawn
+as integer counts and passed as ``sample_weight`` (a pair drawn twice weighs 2, a pair not drawn
+is left out; weights are counts), so no pair is duplicated and a member's validation pairs
+never leak into its training pairs. Synthetic pairs (``parent`` in ``fit``) follow their
+parent's count.
 """
 
 from __future__ import annotations
@@ -84,29 +85,34 @@ class RewardEnsemble(RewardHead):
             )
         return self.estimator
 
-    def _fit(self, X, sample_weight, margin) -> dict:
+    def _fit(self, X, sample_weight, margin, layout) -> dict:
         check_in(self.aggregate, AGGREGATES, name="aggregate")
         check_positive(self.lam, name="lam", allow_zero=True)
         k = int(check_positive(self.n_members, name="n_members"))
         template = self._template()
         rng = check_random_state(self.random_state)
         n = len(X)
+        real = np.flatnonzero(layout.real)
         self.members_, self.history_ = [], []
         for i in range(k):
             member = clone(template)
             if "random_state" in member.get_params(deep=False):
                 member.set_params(random_state=int(rng.integers(2**31 - 1)))
-            if self.bootstrap:
-                counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
+            if self.bootstrap:  # resample real pairs; a synthetic pair follows its parent's count
+                counts = np.zeros(n, dtype=np.int64)
+                counts[real] = np.bincount(rng.integers(0, len(real), size=len(real)), minlength=len(real))
+                syn = ~layout.real
+                counts[syn] = counts[layout.parent[syn]]
                 keep = np.flatnonzero(counts)
                 w = counts[keep].astype(np.float64)
                 if sample_weight is not None:
                     w = w * sample_weight[keep]
                 m = None if margin is None else margin[keep]
-                member.fit(X[keep], sample_weight=w, margin=m)
+                sub = layout.select(keep)
+                member.fit(X[keep], sample_weight=w, margin=m, groups=sub.groups, parent=sub.parent)
             else:
                 keep = np.arange(n)
-                member.fit(X, sample_weight=sample_weight, margin=margin)
+                member.fit(X, sample_weight=sample_weight, margin=margin, groups=layout.groups, parent=layout.parent)
             self.members_.append(member)
             self.history_.append({"member": i, "n_pairs": int(len(keep)), **member.metrics_})
         return {}

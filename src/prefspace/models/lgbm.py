@@ -20,8 +20,7 @@ from .._threads import check_n_jobs, limit_threads, resolve_n_jobs
 from .._validation import check_positive, check_random_state
 from ..evaluate.metrics import reward_metrics
 from ..exceptions import ConfigError
-from ._base import RewardHead
-from ._mlp_train import split_validation
+from ._base import HoldsOutPairs, RewardHead
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def _pair_bt_loss(preds: np.ndarray, data) -> tuple[str, float, bool]:
     return "pair_loss", value, False
 
 
-class PreferenceClassifierLGBM(RewardHead):
+class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
     """LightGBM binary classifier on responses (1 chosen, 0 rejected); reward = raw logit.
 
     Parameters
@@ -57,7 +56,8 @@ class PreferenceClassifierLGBM(RewardHead):
     reg_lambda : float, default 1.0
         L2 penalty on leaf values.
     early_stopping : bool, default True
-        Hold out ``validation_fraction`` of the pairs (both responses of a pair together)
+        Hold out ``validation_fraction`` of the real pairs, by whole prompts (both responses of
+        a pair together; synthetic pairs of a held-out parent left out, as for the MLP heads)
         and stop when their Bradley-Terry loss has not improved for ``n_iter_no_change`` rounds.
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 50
@@ -142,18 +142,11 @@ class PreferenceClassifierLGBM(RewardHead):
             params["num_threads"] = int(threads)
         return params
 
-    def _fit(self, X, sample_weight, margin) -> dict:
+    def _fit(self, X, sample_weight, margin, layout) -> dict:
         import lightgbm as lgb
 
         rng = check_random_state(self.random_state)
-        fraction = check_positive(self.validation_fraction, name="validation_fraction", allow_zero=True)
-        if fraction >= 1:
-            raise ConfigError(f"validation_fraction must be < 1; got {fraction!r}.")
-        n = len(X)
-        if self.early_stopping:
-            train_idx, val_idx = split_validation(n, fraction, rng)
-        else:
-            train_idx, val_idx = np.arange(n), np.empty(0, dtype=np.int64)
+        train_idx, val_idx = self._split(layout)
         n_jobs = check_n_jobs(self.n_jobs)
         params = self._lgb_params(int(rng.integers(2**31 - 1)), resolve_n_jobs(n_jobs))
 

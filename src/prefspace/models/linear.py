@@ -26,10 +26,13 @@ class BradleyTerryLinear(RewardHead):
     """Linear Bradley-Terry reward model, the reference baseline.
 
     Minimises ``sum_i w_i * -log sigmoid(beta . (x_c - x_r) - margin_i) + alpha / 2 * ||beta||^2``
-    with the pair weights ``w`` rescaled to mean 1, as scikit-learn's ``LogisticRegression``
-    with ``C = 1 / alpha``: the penalty's relative weight shrinks as pairs are added. Each
-    input dimension is first divided by its standard deviation over the training rows when
-    ``standardize`` is true (so ``alpha`` means the same for any encoder). The scaling is
+    as scikit-learn's ``LogisticRegression`` with ``C = 1 / alpha``. The weights ``w`` are
+    counts (default 1; a weight of 2 is the pair twice), so the penalty is stated against the
+    total weight: it matters less as *real* pairs are added, and not at all less when synthetic
+    pairs share their parent's weight (``augment_pairs`` gives each real pair and its synthetic
+    pairs a total weight of 1, so ``--augment repeat`` fits exactly the real-only model). Each
+    input dimension is first divided by its standard deviation over the real training rows
+    when ``standardize`` is true (so ``alpha`` means the same for any encoder). The scaling is
     folded into ``coef_``: ``predict`` takes raw rows.
 
     Parameters
@@ -37,7 +40,7 @@ class BradleyTerryLinear(RewardHead):
     alpha : float, default 1000
         L2 penalty on the (standardised) weights. Preference labels are noisy and embeddings
         wide (768 features for MiniLM's [prompt, response] rows), so the best penalty is
-        strong: chosen on HH-RLHF and AlpacaEval pairs (see docs/models.md).
+        strong: chosen by grouped cross-validation on training pairs (see docs/models.md).
     standardize : bool, default True
         Scale each input dimension to unit variance before the penalty applies.
     max_iter : int, default 500
@@ -80,26 +83,27 @@ class BradleyTerryLinear(RewardHead):
         self.tol = tol
         self.n_jobs = n_jobs
 
-    def _fit(self, X, sample_weight, margin) -> None:
+    def _fit(self, X, sample_weight, margin, layout) -> None:
         alpha = check_positive(self.alpha, name="alpha", allow_zero=True)
         with limit_threads(check_n_jobs(self.n_jobs)):
-            self._minimise(X, sample_weight, margin, alpha)
+            self._minimise(X, sample_weight, margin, alpha, layout.real)
 
-    def _minimise(self, X, sample_weight, margin, alpha: float) -> None:
+    def _minimise(self, X, sample_weight, margin, alpha: float, real) -> None:
         n, _, d = X.shape
         X64 = X.astype(np.float64)
-        rows = X64.reshape(-1, d)
+        rows = X64[real].reshape(-1, d)  # the real rows set the scale and the intercept
         scale = rows.std(axis=0) if self.standardize else np.ones(d)
         scale = np.where(scale > 1e-12, scale, 1.0)
         diff = (X64[:, 0] - X64[:, 1]) / scale
-        w = np.ones(n) if sample_weight is None else sample_weight * (n / sample_weight.sum())
+        w = np.ones(n) if sample_weight is None else sample_weight  # counts: never rescaled
         m = np.zeros(n) if margin is None else margin
+        total = float(w.sum())
 
         def loss_grad(beta: np.ndarray) -> tuple[float, np.ndarray]:
             z = diff @ beta - m
             loss = float(w @ np.logaddexp(0.0, -z)) + 0.5 * alpha * float(beta @ beta)
             grad = -(diff.T @ (w * expit(-z))) + alpha * beta
-            return loss / n, grad / n  # scaled for L-BFGS's tolerances; same minimiser
+            return loss / total, grad / total  # scaled for L-BFGS's tolerances; same minimiser
 
         result = minimize(
             loss_grad, np.zeros(d), jac=True, method="L-BFGS-B",

@@ -9,13 +9,18 @@ differ only in the loss:
   labelled 1 if chosen and 0 if rejected; a binary classifier is fitted with the logistic
   loss, and its logit is the reward.
 
-Training: mini-batch AdamW (full batch when ``batch_size`` covers the data), a random
-``validation_fraction`` of the pairs held out, stop after ``n_iter_no_change`` epochs without a
-better validation loss and keep the best epoch's weights. Prediction runs in numpy from the
+Training: mini-batch AdamW (full batch when ``batch_size`` covers the data), a
+``validation_fraction`` of the *real* pairs held out by prompt (``prefspace.models.holdout``:
+synthetic pairs of a held-out parent are left out), stop after ``n_iter_no_change`` epochs
+without a better validation loss and keep the best epoch's weights. An epoch has the steps the
+real training pairs alone would take; synthetic pairs ride along in those steps, so they change
+neither the number of steps nor the weight decay applied per epoch. Prediction runs in numpy from the
 fitted arrays (no torch needed after training).
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
@@ -23,11 +28,13 @@ from .._threads import check_n_jobs
 from .._validation import check_in, check_positive, check_random_state
 from ..evaluate.metrics import reward_metrics
 from ..exceptions import ConfigError
-from ._base import RewardHead
+from ._base import HoldsOutPairs, RewardHead
 from ._mlp_train import ACTIVATIONS, check_hidden_sizes, mlp_features, mlp_rewards, train_pair_mlp
 
+logger = logging.getLogger(__name__)
 
-class _PairMLP(RewardHead):
+
+class _PairMLP(HoldsOutPairs, RewardHead):
     """Shared implementation; subclasses set ``_objective``."""
 
     _objective = "bradley-terry"
@@ -64,14 +71,16 @@ class _PairMLP(RewardHead):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _fit(self, X, sample_weight, margin) -> dict:
+    def _fit(self, X, sample_weight, margin, layout) -> dict:
         sizes = check_hidden_sizes(self.hidden_sizes)
         check_in(self.activation, ACTIVATIONS, name="activation")
         dropout = check_positive(self.dropout, name="dropout", allow_zero=True)
-        fraction = check_positive(self.validation_fraction, name="validation_fraction", allow_zero=True)
-        if dropout >= 1 or fraction >= 1:
-            raise ConfigError("dropout and validation_fraction must be < 1.")
-        arrays, history, val_idx, best_epoch = train_pair_mlp(
+        if dropout >= 1:
+            raise ConfigError(f"dropout must be < 1; got {dropout!r}.")
+        train_idx, val_idx = self._split(layout)
+        if self.early_stopping and len(val_idx) == 0:
+            logger.info("too few real pairs or prompts (%d pairs) for a validation split; stopping on the training loss", layout.n_real)
+        arrays, history, best_epoch = train_pair_mlp(
             X, sample_weight, margin,
             objective=self._objective,
             hidden_sizes=sizes,
@@ -81,8 +90,9 @@ class _PairMLP(RewardHead):
             weight_decay=check_positive(self.weight_decay, name="weight_decay", allow_zero=True),
             batch_size=int(self.batch_size),
             max_epochs=int(check_positive(self.max_epochs, name="max_epochs")),
-            early_stopping=bool(self.early_stopping),
-            validation_fraction=fraction,
+            train_idx=train_idx,
+            val_idx=val_idx,
+            real=layout.real,
             n_iter_no_change=int(check_positive(self.n_iter_no_change, name="n_iter_no_change")),
             tol=check_positive(self.tol, name="tol", allow_zero=True),
             standardize=bool(self.standardize),
@@ -152,10 +162,13 @@ class BradleyTerryMLP(_PairMLP):
         Pairs per step; ``0`` or at least ``n_pairs`` means full batch.
     max_epochs : int, default 200
     early_stopping : bool, default True
-        Hold out ``validation_fraction`` of the pairs (random) and keep the weights of the
-        epoch with the lowest validation loss, stopping after ``n_iter_no_change`` epochs
-        without an improvement larger than ``tol``. Without it (or with fewer than 2 pairs to
-        hold out) training stops when the training loss stops improving.
+        Hold out ``validation_fraction`` of the real pairs, by whole prompts (``groups`` in
+        ``fit``, default the prompt columns; see ``prefspace.models.holdout``), and keep the
+        weights of the epoch with the lowest validation loss, stopping after
+        ``n_iter_no_change`` epochs without an improvement larger than ``tol``. Synthetic pairs
+        (``parent`` in ``fit``) are never validation pairs, and those of a held-out parent are
+        not trained on. Without early stopping (or with fewer than 2 pairs or prompts to hold
+        out) training stops when the training loss stops improving.
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 5
     tol : float, default 1e-4
@@ -166,8 +179,9 @@ class BradleyTerryMLP(_PairMLP):
         the libraries' settings (or ``PREFSPACE_NUM_THREADS``). The matrices are small: one
         thread was the fastest on a shared 2-core machine.
     random_state : None, int or numpy Generator
-        Seeds the validation split, initialisation, dropout and shuffling: an int gives the
-        same model every time, None a different one, a Generator draws from it.
+        Seeds initialisation, dropout and shuffling (an int gives the same model every time,
+        None a different one, a Generator draws from it), and, through a stream of its own that
+        is fixed when None (see ``validation_split``), the validation split.
 
     Attributes
     ----------

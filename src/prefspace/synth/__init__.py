@@ -6,13 +6,15 @@ Synthesizers are scikit-learn-style estimators: ``fit(X)`` on real pairs ``(n, 2
 :func:`augment_pairs` is the one-call form every trainer uses::
 
     from prefspace.synth import augment_pairs
-    X_aug, sample_weight, info = augment_pairs(X, method="lens", factor=4)
+    X_aug, sample_weight, info = augment_pairs(X, method="lens", factor=4, estimator=head)
+    head.fit(X_aug, sample_weight=sample_weight, **info["fit_params"])
 
     LatentSynthesizer        LENS (Tao, Du & Li 2025): VAE latent perturbation
     PCASynthesizer           the same pipeline with PCA instead of the VAE
     PerturbationSynthesizer  noise on raw embeddings
     GaussianSynthesizer      one Gaussian per side
     MixupSynthesizer         convex combinations of pairs
+    RepeatSynthesizer        copies of the real pairs: the control
     augment_pairs            real + synthetic pairs and weights; method="auto" is guarded
     wasserstein2_diag        closed-form W2 between diagonal Gaussians
 
@@ -22,7 +24,7 @@ Importing this package does not import torch (the VAE imports it when it trains)
 from .augment import CrossFittedReference, augment_pairs, filter_consistent, label_agreement, prompt_groups, synthesize
 from .auto import choose_augmentation
 from .registry import DEFAULT_AUTO_GRID, METHODS, SYNTHESIZERS, make_synthesizer
-from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer
+from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
 from .lens import LatentSynthesizer, PCASynthesizer
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
 from .vae import wasserstein2_diag
@@ -33,6 +35,7 @@ __all__ = [
     "PerturbationSynthesizer",
     "GaussianSynthesizer",
     "MixupSynthesizer",
+    "RepeatSynthesizer",
     "SyntheticPairs",
     "augment_pairs",
     "synthesize",

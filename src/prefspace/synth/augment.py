@@ -2,12 +2,17 @@
 
 One function serves ``prefspace train --augment``, the experiment runner and the benchmark::
 
-    X_aug, sample_weight, info = augment_pairs(X, method="lens", factor=4)
-    BradleyTerryMLP().fit(X_aug, sample_weight=sample_weight)
+    head = BradleyTerryMLP()
+    X_aug, sample_weight, info = augment_pairs(X, method="lens", factor=4, estimator=head)
+    head.fit(X_aug, sample_weight=sample_weight, **info["fit_params"])
 
-Methods: ``"none"``, ``"lens"``, ``"pca"``, ``"perturb"``, ``"gaussian"``, ``"mixup"`` and
-``"auto"`` (guarded: cross-validation on the real pairs decides whether any synthesis helps
-the head, and falls back to ``"none"`` otherwise; see :func:`choose_augmentation`).
+Passing the head and ``info["fit_params"]`` is what keeps validation honest: the head holds out
+real pairs only, by prompt, and nothing is synthesized from them (``training_set.py``).
+
+Methods: ``"none"``, ``"repeat"`` (the control), ``"lens"``, ``"pca"``, ``"perturb"``,
+``"gaussian"``, ``"mixup"`` and ``"auto"`` (guarded: cross-validation on the real pairs decides
+whether any synthesis helps the head, and falls back to ``"none"`` otherwise; see
+:func:`choose_augmentation`).
 
 Also here: the label-consistency filter (``label_filter=True``), which keeps only synthetic
 pairs whose order a cross-fitted reference model trained on other real pairs agrees with.
@@ -23,13 +28,16 @@ from sklearn.base import clone
 
 from .._validation import check_pairs, check_positive, check_sample_vector
 from ..exceptions import ConfigError
+from ..models.holdout import prompt_groups
 from .auto import choose_augmentation
-from .registry import METHODS, fold_ids, make_synthesizer
 from .pairs import SyntheticPairs
+from .registry import METHODS, fold_ids, make_synthesizer
+from .training_set import heldout_pairs, training_set
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["synthesize", "augment_pairs", "label_agreement", "filter_consistent", "CrossFittedReference", "prompt_groups"]
+
 
 def _default_head():
     from ..models import BradleyTerryLinear
@@ -110,30 +118,19 @@ class CrossFittedReference:
         return agree
 
 
-def prompt_groups(X: np.ndarray) -> np.ndarray | None:
-    """Group id per pair from the shared (prompt) columns, or None when there are none."""
-    from .base import shared_column_mask
-
-    # shared columns that vary between pairs (a constant column, e.g. one MiniLM leaves at 0,
-    # is "shared" too but says nothing about the prompt)
-    shared = shared_column_mask(X) & np.any(X[:, 0, :] != X[:1, 0, :], axis=0)
-    if not shared.any():
-        return None
-    _, g = np.unique(np.ascontiguousarray(X[:, 0, shared]).view(np.uint8).reshape(X.shape[0], -1), axis=0, return_inverse=True)
-    return g.ravel()
-
-
 def augment_pairs(
     X,
     *,
     method: str = "none",
     factor: int = 4,
     estimator=None,
-    synthetic_weight: float = 1.0,
+    synthetic_weight: float | None = None,
+    sample_weight=None,
     random_state: int = 0,
     label_filter: bool = False,
     groups=None,
-    sample_weight=None,
+    unlabelled=None,
+    report_pairs=None,
     **params,
 ):
     """Real pairs followed by synthetic pairs, their sample weights and a report.
@@ -141,19 +138,27 @@ def augment_pairs(
     Parameters
     ----------
     X : ndarray of shape (n_pairs, 2, dim), real training pairs, ``X[:, 0]`` chosen.
-    method : "none", "lens", "pca", "perturb", "gaussian", "mixup" or "auto".
+    method : "none", "repeat" (the control: copies), "lens", "pca", "perturb", "gaussian",
+        "mixup" or "auto".
     factor : int, synthetic pairs per real pair (ignored by "none"; "auto" picks its own).
-    estimator : unfitted reward head "auto" cross-validates (default ``BradleyTerryLinear``);
-        pass the head you will train. Other methods ignore it.
-    synthetic_weight : float >= 0, sample weight of each synthetic pair (real pairs weigh 1).
+    estimator : the unfitted reward head you will train. A head that holds out pairs for early
+        stopping is asked which (``validation_split``) and nothing is synthesized from, or
+        fitted on, those pairs; "auto" cross-validates it (default ``BradleyTerryLinear``).
+    synthetic_weight : float >= 0 or None, a synthetic pair's weight relative to its real
+        parent; None (default) = ``1 / factor``, so a parent's synthetic pairs together weigh
+        as much as the parent. Each real pair and its synthetic pairs share the real pair's
+        weight (see :mod:`prefspace.synth.training_set`): the total weight stays that of the
+        real pairs, and with it the strength of the head's penalty.
+    sample_weight : None or (n_pairs,) weights of the real pairs (default 1).
     random_state : int; same inputs and seed give the same output.
     label_filter : keep only synthetic pairs a cross-fitted reference model agrees with.
-    groups : optional (n_pairs,) group ids (prompts) for the cross-fitting folds; default:
-        derived from the shared (prompt) columns when there are any.
-    sample_weight : optional (n_pairs,) non-negative weights of the real pairs (e.g. a data
-        file's weight column). Real pairs keep them; each synthetic pair weighs
-        ``synthetic_weight`` times its parent's weight, so a pair weighted 0 adds nothing, not
-        even through its synthetic children. Default: every real pair weighs 1.
+    groups : optional (n_pairs,) group ids (prompts) for validation splits and cross-fitting
+        folds; default: derived from the shared (prompt) columns when there are any.
+    unlabelled : optional (m, dim) rows of responses without labels (same encoder and layout)
+        to fit the latent model on as well ("lens", "pca"): the usual case in practice.
+    report_pairs : optional (k, 2, dim) held-out pairs (e.g. the test pairs) on which to report
+        how much of a response's variance the latent model keeps (``heldout_variance_kept``);
+        used for nothing else. Default: the pairs the head holds out, when it holds out any.
     **params : passed to the synthesizer (e.g. ``sigma2=0.02``, ``decoding="residual"``); for
         "auto": ``grid`` (candidates, see ``DEFAULT_AUTO_GRID``), ``n_folds`` (3),
         ``min_z`` (1.0).
@@ -161,67 +166,104 @@ def augment_pairs(
     Returns
     -------
     X_aug : float32 (n_pairs + m, 2, dim), the real pairs first, unchanged and in order.
-    sample_weight : float64 (n_pairs + m,), the real pairs' weights (1 by default), then
-        ``synthetic_weight`` times each synthetic pair's parent's weight.
-    info : JSON-able dict: ``method`` (what was done), ``requested``, ``factor``,
-        ``n_real``, ``n_synthetic``, ``synthetic_weight``, ``params``, ``seconds``; with "auto"
-        also ``chosen`` and ``reason`` and the cross-validated ``candidates``.
+    sample_weight : float64 (n_pairs + m,), count weights (see ``synthetic_weight``).
+    info : dict: ``method`` (what was done), ``requested``, ``factor``, ``n_real``,
+        ``n_synthetic``, ``synthetic_weight``, ``params``, ``seconds``, ``n_heldout`` (real
+        pairs the head holds out, none synthesized from), ``train_variance_kept`` and
+        ``heldout_variance_kept`` (lens, pca: the share of the variance of the training and of
+        held-out responses the latent model keeps; see ``report_pairs``); with "auto" also
+        ``chosen``, ``reason`` and the cross-validated ``candidates``. ``info["fit_params"]``
+        (``parent``, ``groups``: arrays) goes to the head's ``fit``; everything else is
+        JSON-able.
 
     Example
     -------
     >>> import numpy as np
+    >>> from prefspace.models import BradleyTerryLinear
     >>> X = np.random.default_rng(0).normal(size=(40, 2, 8)).astype(np.float32)
-    >>> X_aug, w, info = augment_pairs(X, method="perturb", factor=2)
-    >>> X_aug.shape, float(w[-1]), info["n_synthetic"]
-    ((120, 2, 8), 1.0, 80)
+    >>> head = BradleyTerryLinear()
+    >>> X_aug, w, info = augment_pairs(X, method="perturb", factor=2, estimator=head)
+    >>> X_aug.shape, float(w.sum()), info["n_synthetic"]
+    ((120, 2, 8), 40.0, 80)
+    >>> head = head.fit(X_aug, sample_weight=w, **info["fit_params"])
     """
     t0 = time.perf_counter()
     X = check_pairs(X)
-    w_real = check_sample_vector(sample_weight, X.shape[0], name="sample_weight")
-    w_real = np.ones(X.shape[0]) if w_real is None else w_real.copy()
     if method not in METHODS:
         raise ConfigError(f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}.")
-    synthetic_weight = check_positive(synthetic_weight, name="synthetic_weight", allow_zero=True)
+    if synthetic_weight is not None:
+        synthetic_weight = check_positive(synthetic_weight, name="synthetic_weight", allow_zero=True)
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
         raise ConfigError(f"factor must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.")
+    n = X.shape[0]
+    sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
     if groups is None:
         groups = prompt_groups(X)
-    n = X.shape[0]
+    elif np.asarray(groups).shape != (n,):
+        raise ConfigError(f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}.")
 
     if method == "auto":
-        choice = choose_augmentation(X, estimator=estimator if estimator is not None else _default_head(), groups=groups, random_state=random_state, **params)
+        head = estimator if estimator is not None else _default_head()
+        choice = choose_augmentation(X, estimator=head, groups=groups, random_state=random_state, sample_weight=sample_weight, **params)
         if choice["chosen"] is None:
-            info = _report("none", n, 0, 0, 1.0, {}, t0)
+            X_aug, sw, fit_params = training_set(X, None, np.arange(n), factor=1, sample_weight=sample_weight, groups=groups)
+            info = _report("none", n, 0, 0, None, {}, t0)
         else:
             m, k, w, p = choice["chosen"]
-            X_aug, sw, info = augment_pairs(X, method=m, factor=k, synthetic_weight=w, random_state=random_state, groups=groups,
-                                            sample_weight=w_real, **p)
-            info["seconds"] = time.perf_counter() - t0
-            info.update(requested="auto", chosen=[m, k, w, p], reason=choice["reason"], candidates=choice["candidates"])
-            return X_aug, sw, info
-        info.update(requested="auto", chosen=None, reason=choice["reason"], candidates=choice["candidates"])
-        return X.copy(), w_real, info
+            X_aug, sw, info = augment_pairs(X, method=m, factor=k, estimator=head, synthetic_weight=w, sample_weight=sample_weight,
+                                            random_state=random_state, groups=groups, unlabelled=unlabelled,
+                                            report_pairs=report_pairs, **p)
+            fit_params = info.pop("fit_params")
+        info.update(requested="auto", chosen=None if choice["chosen"] is None else list(choice["chosen"]),
+                    reason=choice["reason"], candidates=choice["candidates"], seconds=time.perf_counter() - t0, fit_params=fit_params)
+        return X_aug, sw, info
 
     if method == "none":
         if params:
             raise ConfigError(f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}.")
-        return X.copy(), w_real, _report("none", n, 0, 0, synthetic_weight, {}, t0)
+        X_aug, sw, fit_params = training_set(X, None, np.arange(n), factor=1, sample_weight=sample_weight, groups=groups)
+        info = _report("none", n, 0, 0, None, {}, t0)
+        info["fit_params"] = fit_params
+        return X_aug, sw, info
 
-    syn = synthesize(X, method=method, factor=factor, random_state=random_state, label_filter=label_filter, groups=groups, **params)
-    X_aug = np.concatenate([X, syn.X], axis=0)
-    sw = np.concatenate([w_real, synthetic_weight * w_real[syn.parent]])
+    held = heldout_pairs(estimator, X, groups, sample_weight)
+    source = np.flatnonzero(~held if sample_weight is None else (~held & (sample_weight > 0)))
+    if len(source) == 0:
+        raise ConfigError("no real pairs are left to synthesize from (all held out or of weight 0).")
+    sub_groups = None if groups is None else np.asarray(groups)[source]
+    synth = make_synthesizer(method, random_state=random_state, **params)
+    fit_kwargs = {} if unlabelled is None else {"unlabelled": unlabelled}
+    if fit_kwargs and not hasattr(synth, "reconstruction_report"):
+        raise ConfigError(f"unlabelled responses are used by the latent models ('lens', 'pca'), not by {method!r}.")
+    synth.fit(X[source], **fit_kwargs)
+    if label_filter:
+        syn = filter_consistent(X[source], synth.sample(2 * factor), factor, groups=sub_groups, random_state=random_state)
+    else:
+        syn = synth.sample(factor)
+    X_aug, sw, fit_params = training_set(X, syn, source, factor=factor, synthetic_weight=synthetic_weight,
+                                         sample_weight=sample_weight, groups=groups)
     info = _report(method, n, len(syn), factor, synthetic_weight, params, t0)
     info["label_filter"] = bool(label_filter)
+    info["n_heldout"] = int(held.sum())
     for key in ("filter_drawn", "filter_agreed", "filter_kept"):
         if key in syn.info:
             info[key] = syn.info[key]
     if "train_terms" in syn.info:
         info["vae_terms"] = syn.info["train_terms"]
-    logger.info("augment_pairs: %s x%d -> %d real + %d synthetic pairs", method, factor, n, len(syn))
+    if hasattr(synth, "reconstruction_report"):
+        info["train_variance_kept"] = synth.reconstruction_report()["variance_kept"]
+        if report_pairs is not None:
+            info["heldout_variance_kept"] = synth.reconstruction_report(check_pairs(report_pairs, name="report_pairs"))["variance_kept"]
+        elif held.any():
+            info["heldout_variance_kept"] = synth.reconstruction_report(X[held])["variance_kept"]
+    info["fit_params"] = fit_params
+    logger.info("augment_pairs: %s x%d -> %d real + %d synthetic pairs (%d real held out)", method, factor, n, len(syn), int(held.sum()))
     return X_aug, sw, info
 
 
 def _report(method, n, m, factor, weight, params, t0) -> dict:
+    if weight is None:
+        weight = 1.0 / factor if factor else 0.0
     return {
         "method": method,
         "requested": method,

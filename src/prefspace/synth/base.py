@@ -32,7 +32,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._threads import limit_threads
-from .._validation import check_pairs, check_random_state, seed_from
+from .._validation import check_embeddings, check_pairs, check_random_state, seed_from
+from ..models.holdout import shared_column_mask
 from ..exceptions import ConfigError, NotFittedError, ShapeError
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
 
@@ -45,11 +46,6 @@ def _check_factor(factor) -> int:
     return int(factor)
 
 
-def shared_column_mask(X: np.ndarray) -> np.ndarray:
-    """Bool (dim,): True for columns equal on the chosen and rejected side of every pair."""
-    return np.all(X[:, 0, :] == X[:, 1, :], axis=0)
-
-
 class BaseSynthesizer(BaseEstimator):
     """Base class; see the module docstring. Not for direct use."""
 
@@ -57,18 +53,24 @@ class BaseSynthesizer(BaseEstimator):
     _min_pairs = 2
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X, y=None) -> "BaseSynthesizer":
+    _uses_unlabelled = False  # latent models can also learn from responses without labels
+
+    def fit(self, X, y=None, *, unlabelled=None) -> "BaseSynthesizer":
         """Learn from real pairs ``X`` of shape (n_pairs, 2, dim), ``X[:, 0]`` chosen.
 
-        ``y`` is ignored (present for scikit-learn compatibility). Returns ``self``.
+        ``y`` is ignored (present for scikit-learn compatibility). ``unlabelled`` (latent
+        models only: ``lens``, ``pca``): rows (m, dim) of responses without labels, embedded
+        like ``X``'s, to fit the latent model on as well. Returns ``self``.
         """
         X = check_pairs(X)
+        if unlabelled is not None and not self._uses_unlabelled:
+            raise ConfigError(f"{type(self).__name__} does not use unlabelled responses; the latent models (lens, pca) do.")
         self._check_params()
         seed = seed_from(self.random_state)
         with limit_threads(self.n_jobs):
-            return self._fit_checked(X, seed)
+            return self._fit_checked(X, seed, unlabelled)
 
-    def _fit_checked(self, X: np.ndarray, seed: int) -> "BaseSynthesizer":
+    def _fit_checked(self, X: np.ndarray, seed: int, unlabelled=None) -> "BaseSynthesizer":
         if X.shape[0] < self._min_pairs:
             raise ShapeError(f"{type(self).__name__}.fit needs at least {self._min_pairs} pairs; got {X.shape[0]}.")
         shared = self._resolve_shared(X)
@@ -88,7 +90,12 @@ class BaseSynthesizer(BaseEstimator):
         self.scale_ = np.where(sd > 1e-8 * max(float(sd.max()), 1e-30), sd, 1.0).astype(np.float32)
         self.Fz_ = ((F - self.mean_) / self.scale_).astype(np.float32)  # (n, 2, d_free)
         C = X[:, 0, shared] if shared.any() else None
-        self._fit_free(self.Fz_, C)
+        if unlabelled is None:
+            self._fit_free(self.Fz_, C)
+        else:
+            U = check_embeddings(unlabelled, name="unlabelled", dim=X.shape[2])
+            Uz = ((U[:, ~shared] - self.mean_) / self.scale_).astype(np.float32)
+            self._fit_free(self.Fz_, C, pool=Uz, pool_cond=U[:, shared] if shared.any() else None)
         return self
 
     def _resolve_shared(self, X: np.ndarray) -> np.ndarray:

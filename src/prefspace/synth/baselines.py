@@ -5,6 +5,9 @@
   responses of that side; synthetic responses are fresh draws, unrelated to their parent.
 * :class:`MixupSynthesizer` -- convex combinations of two real pairs (chosen with chosen,
   rejected with rejected), the label kept.
+* :class:`RepeatSynthesizer` -- the real pairs themselves, ``factor`` copies each: the control
+  every synthesis is measured against (same number of pairs, same weights, same training
+  steps, no new information).
 
 The first two use the LENS pairing rule (real or synthetic chosen x real or synthetic
 rejected within a pair); mixup makes both sides synthetic. None of them is from the LENS
@@ -20,7 +23,7 @@ from ..exceptions import ConfigError
 from .base import BaseSynthesizer
 from .pairs import SyntheticPairs
 
-__all__ = ["PerturbationSynthesizer", "GaussianSynthesizer", "MixupSynthesizer"]
+__all__ = ["PerturbationSynthesizer", "GaussianSynthesizer", "MixupSynthesizer", "RepeatSynthesizer"]
 
 
 class PerturbationSynthesizer(BaseSynthesizer):
@@ -156,3 +159,39 @@ class MixupSynthesizer(BaseSynthesizer):
         X = np.repeat(self.X_[:, None], factor, axis=1).reshape(-1, 2, self.X_.shape[2]).copy()
         X[:, :, ~self.shared_mask_] = F * self.scale_ + self.mean_
         return SyntheticPairs(X, parent, np.ones((parent.size, 2), bool), method=self.method, info={**self._info(), "alpha": float(self.alpha)})
+
+
+class RepeatSynthesizer(BaseSynthesizer):
+    """The control: ``factor`` exact copies of every real pair, labelled as synthetic.
+
+    A synthesis method helps only if it beats this: the copies add pairs, weight and training
+    steps exactly as a synthesizer's pairs do, but no information. With weights that give each
+    real pair and its copies the parent's weight (``augment_pairs``), the linear head fits
+    exactly the real-only model. ``synthetic_side`` is False on both sides (nothing decoded).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(5, 2, 4)).astype(np.float32)
+    >>> syn = RepeatSynthesizer().fit(X).sample(factor=3)
+    >>> syn.parent.tolist()[:6], bool((syn.X[:3] == X[0]).all())
+    ([0, 0, 0, 1, 1, 1], True)
+    """
+
+    method = "repeat"
+    _min_pairs = 1
+
+    def __init__(self, *, n_jobs: int | None = 1, random_state=0) -> None:
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _resolve_shared(self, X):
+        return np.zeros(X.shape[2], dtype=bool)
+
+    def _fit_free(self, F, C) -> None:
+        pass
+
+    def _sample_pairs(self, factor, rng) -> SyntheticPairs:
+        n = self.X_.shape[0]
+        parent = np.repeat(np.arange(n, dtype=np.int64), factor)
+        return SyntheticPairs(self.X_[parent].copy(), parent, np.zeros((parent.size, 2), bool), method=self.method, info=self._info())

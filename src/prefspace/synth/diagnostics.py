@@ -130,7 +130,7 @@ def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_s
                     figure_format: str = "png") -> Path:
     """Real and synthetic chosen/rejected responses on the real responses' first two PCs
     (of the columns that differ within pairs: the prompt half of a separate layout is left out)."""
-    from .base import shared_column_mask
+    from ..models.holdout import shared_column_mask
 
     X_real = check_pairs(X_real)
     free = ~shared_column_mask(X_real) if len(X_real) >= 2 else np.ones(X_real.shape[2], bool)

@@ -34,6 +34,8 @@ __all__ = ["LatentSynthesizer", "PCASynthesizer"]
 class _LatentPipeline(BaseSynthesizer):
     """Encode, perturb, keep the most likely candidates, decode. Subclasses supply the model."""
 
+    _uses_unlabelled = True
+
     def _check_params(self) -> None:
         if int(self.latent_dim) != self.latent_dim or self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be a whole number >= 1; got {self.latent_dim!r}.")
@@ -118,9 +120,18 @@ class LatentSynthesizer(_LatentPipeline):
         decoder: a prompt-conditioned VAE.
     shared_columns : "auto" (default), "none" or a bool mask of columns copied from the parent.
     max_steps, batch_size, learning_rate : VAE optimisation (Adam), defaults 500, 128, 1e-3.
+    early_stopping : bool, default True. Hold out ``validation_fraction`` (0.1) of the pairs
+        (and of the unlabelled responses), measure their reconstruction error every
+        ``eval_every`` (25) steps, stop after ``n_iter_no_change`` (4) checks without
+        improvement and keep the best weights: the VAE stops before it memorises the few
+        training responses (decoded pairs would otherwise be near-copies of their parents).
     n_jobs : int or None, default 1. Threads (torch, BLAS) while fitting and sampling; the VAE
         is small, and one thread was 5-10x faster per step than two on a shared 2-core machine.
     random_state : None, int or numpy Generator, default 0. Seeds the VAE and the sampling.
+
+    ``fit(X, unlabelled=E)`` also fits the VAE on responses without labels (rows ``(m, dim)``
+    embedded like ``X``'s), e.g. every response a generator produced: the usual case in
+    practice, and what a latent space of responses is for.
 
     Attributes
     ----------
@@ -154,6 +165,10 @@ class LatentSynthesizer(_LatentPipeline):
         max_steps: int = 500,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
+        early_stopping: bool = True,
+        validation_fraction: float = 0.1,
+        eval_every: int = 25,
+        n_iter_no_change: int = 4,
         n_jobs: int | None = 1,
         random_state=0,
     ) -> None:
@@ -171,6 +186,10 @@ class LatentSynthesizer(_LatentPipeline):
         self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.eval_every = eval_every
+        self.n_iter_no_change = n_iter_no_change
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -181,12 +200,12 @@ class LatentSynthesizer(_LatentPipeline):
         if self.margin is not None:
             check_positive(self.margin, name="margin")
         check_positive(self.learning_rate, name="learning_rate")
-        for name in ("hidden_dim", "max_steps", "batch_size"):
+        for name in ("hidden_dim", "max_steps", "batch_size", "eval_every", "n_iter_no_change"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1; got {v!r}.")
 
-    def _fit_free(self, F: np.ndarray, C: np.ndarray | None) -> None:
+    def _fit_free(self, F: np.ndarray, C: np.ndarray | None, pool=None, pool_cond=None) -> None:
         from .vae import fit_vae
 
         C = C if self.condition_on_shared else None
@@ -194,9 +213,22 @@ class LatentSynthesizer(_LatentPipeline):
             self.cond_mean_ = C.mean(0)
             self.cond_scale_ = np.maximum(C.std(0), 1e-6).astype(np.float32)
             C = (C - self.cond_mean_) / self.cond_scale_
+            if pool is not None and pool_cond is not None:
+                pool_cond = ((pool_cond - self.cond_mean_) / self.cond_scale_).astype(np.float32)
+        if C is None:
+            pool_cond = None
+        fraction = check_positive(self.validation_fraction, name="validation_fraction", allow_zero=True)
+        if fraction >= 1:
+            raise ConfigError(f"validation_fraction must be < 1; got {fraction!r}.")
         self.vae_, self.train_terms_ = fit_vae(
             F,
             C,
+            pool=pool,
+            pool_cond=pool_cond,
+            early_stopping=bool(self.early_stopping),
+            validation_fraction=fraction,
+            n_iter_no_change=int(self.n_iter_no_change),
+            eval_every=int(self.eval_every),
             latent_dim=int(self.latent_dim),
             hidden_dim=int(self.hidden_dim),
             beta=float(self.beta),
@@ -279,8 +311,10 @@ class PCASynthesizer(_LatentPipeline):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _fit_free(self, F: np.ndarray, C: np.ndarray | None) -> None:
-        flat = F.reshape(-1, F.shape[-1]).astype(np.float64)  # already centred by the base class
+    def _fit_free(self, F: np.ndarray, C: np.ndarray | None, pool=None, pool_cond=None) -> None:
+        flat = F.reshape(-1, F.shape[-1]).astype(np.float64)  # centred by the base class
+        if pool is not None:  # unlabelled responses join the fit (centred with the pairs' mean)
+            flat = np.concatenate([flat, pool.astype(np.float64)])
         _, S, Vt = np.linalg.svd(flat, full_matrices=False)
         k = int(min(self.latent_dim, Vt.shape[0]))
         sd = S[:k] / np.sqrt(max(flat.shape[0] - 1, 1))

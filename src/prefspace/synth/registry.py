@@ -1,6 +1,7 @@
 """The synthesizers by name, and the pieces shared by ``augment`` and ``auto``.
 
-``SYNTHESIZERS`` maps each augmentation method to its estimator class; ``METHODS`` adds the two
+``SYNTHESIZERS`` maps each augmentation method to its estimator class (``"repeat"``, copies of
+the real pairs, is the control every synthesis is compared with); ``METHODS`` adds the two
 methods that are not synthesizers (``"none"`` and the guarded ``"auto"``). The CLI and the
 experiment config take their choices from here.
 """
@@ -11,7 +12,7 @@ import numpy as np
 
 from .._validation import check_params
 from ..exceptions import ConfigError
-from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer
+from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
 from .lens import LatentSynthesizer, PCASynthesizer
 
 __all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "make_synthesizer", "fold_ids"]
@@ -22,17 +23,20 @@ SYNTHESIZERS = {
     "perturb": PerturbationSynthesizer,
     "gaussian": GaussianSynthesizer,
     "mixup": MixupSynthesizer,
+    "repeat": RepeatSynthesizer,  # the control: copies of the real pairs
 }
 METHODS = ("none", *SYNTHESIZERS, "auto")
 
-# The candidates "auto" cross-validates: (method, factor, synthetic_weight, synthesizer params).
+# The candidates "auto" cross-validates: (method, factor, synthetic_weight, synthesizer params);
+# a weight of None is 1 / factor (the synthetic pairs of a parent together weigh as much as it).
 # Small on purpose: every entry costs one head fit per fold (a synthesizer is fitted once per
-# fold and method and reused across factors and weights).
+# fold and method and reused across factors and weights), plus one fit of the "repeat" control
+# per distinct (factor, weight).
 DEFAULT_AUTO_GRID: tuple = (
+    ("lens", 4, None, {}),
     ("lens", 4, 1.0, {}),
-    ("lens", 4, 0.25, {}),
-    ("pca", 4, 1.0, {}),
-    ("perturb", 4, 1.0, {}),
+    ("pca", 4, None, {}),
+    ("perturb", 4, None, {}),
 )
 
 
