@@ -74,7 +74,7 @@ def test_greedy_equals_greedy_by_determinant(lam, method):
     # each pick's gain is its log-det increment: log det rises by log1p(gain)
     sel = DOptimalSelector(lam=lam, method=method, **PURE)
     sel.select(pool, head, k)
-    np.testing.assert_allclose(np.log1p(sel.gains_), increments, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.log1p(sel.gains_), increments, rtol=1e-7, atol=1e-10)
 
 
 @pytest.mark.parametrize("method", ["lazy", "update"])
@@ -127,7 +127,7 @@ def test_rank_one_updates_match_direct_inversion(method):
         j = picked[step]
         M_before = fisher_information(D[picked[:step]], v[picked[:step]], lam) if step else lam * np.eye(F.shape[1])
         direct = v[j] * D[j] @ np.linalg.solve(M_before, D[j])
-        np.testing.assert_allclose(gains[step], direct, rtol=1e-9)
+        np.testing.assert_allclose(gains[step], direct, rtol=1e-7)
     assert (np.diff(gains) <= 1e-12).all(), "greedy gains must not increase (log det is submodular)"
 
 
@@ -138,8 +138,8 @@ def test_lazy_and_update_pick_the_same_batch_on_a_larger_pool():
     lazy = greedy_d_optimal(F, a, b, v, 120, M_inv=M0_inv, exclude=exclude, method="lazy")
     full = greedy_d_optimal(F, a, b, v, 120, M_inv=M0_inv, exclude=exclude, method="update")
     np.testing.assert_array_equal(lazy[0], full[0])
-    np.testing.assert_allclose(lazy[1], full[1], rtol=1e-9)
-    np.testing.assert_allclose(lazy[2], full[2], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(lazy[1], full[1], rtol=1e-7)
+    np.testing.assert_allclose(lazy[2], full[2], rtol=1e-7, atol=1e-10)
     assert not np.isin(lazy[0], exclude).any()
 
 
@@ -155,7 +155,7 @@ def test_lazy_shortlist_and_refresh_sizes_do_not_change_the_choice(top, max_pend
     _lazy_greedy(F, a, b, v, M_inv, gain, picked, gains, top=top, max_pending=max_pending, chunk_size=100)
     np.testing.assert_array_equal(picked, expected[0])
     np.testing.assert_allclose(gains, expected[1], rtol=1e-9)
-    np.testing.assert_allclose(M_inv, expected[2], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(M_inv, expected[2], rtol=1e-7, atol=1e-10)
 
 
 def test_initial_gains_match_direct_quadratic_forms_in_any_chunking():
@@ -314,7 +314,7 @@ def test_forced_picks_enter_the_information_like_greedy_picks():
     lazy = greedy_d_optimal(F, a, b, v, 9, M_inv=np.eye(4), forced=forced, method="lazy")
     full = greedy_d_optimal(F, a, b, v, 9, M_inv=np.eye(4), forced=forced, method="update")
     np.testing.assert_array_equal(lazy[0], full[0])
-    np.testing.assert_allclose(lazy[1], full[1], rtol=1e-9)
+    np.testing.assert_allclose(lazy[1], full[1], rtol=1e-7)
     assert lazy[0][:3].tolist() == forced.tolist()
     D = F[a] - F[b]
     M = fisher_information(D[lazy[0]], v[lazy[0]], 1.0)
