@@ -154,7 +154,7 @@ def test_lazy_shortlist_and_refresh_sizes_do_not_change_the_choice(top, max_pend
     picked, gains, M_inv = np.empty(60, dtype=np.int64), np.empty(60), M0_inv.copy()
     _lazy_greedy(F, a, b, v, M_inv, gain, picked, gains, top=top, max_pending=max_pending, chunk_size=100)
     np.testing.assert_array_equal(picked, expected[0])
-    np.testing.assert_allclose(gains, expected[1], rtol=1e-9)
+    np.testing.assert_allclose(gains, expected[1], rtol=1e-7)
     np.testing.assert_allclose(M_inv, expected[2], rtol=1e-7, atol=1e-10)
 
 
@@ -165,7 +165,7 @@ def test_initial_gains_match_direct_quadratic_forms_in_any_chunking():
     D = F[a] - F[b]
     direct = v * np.einsum("ij,jk,ik->i", D, A, D)
     for chunk in (1, 5, 10_000):
-        np.testing.assert_allclose(initial_gains(F, a, b, v, A, chunk_size=chunk), direct, rtol=1e-10)
+        np.testing.assert_allclose(initial_gains(F, a, b, v, A, chunk_size=chunk), direct, rtol=1e-7)
 
 
 def test_selection_is_deterministic_and_respects_exclude():
@@ -234,7 +234,7 @@ def test_linear_head_reports_the_prior_its_objective_used():
     p = expit(diff @ beta)
     M = fisher_information(diff, p * (1 - p), ridge)
     H = (diff * (p * (1 - p))[:, None]).T @ diff + ridge * np.eye(len(beta))
-    np.testing.assert_allclose(M, H, rtol=1e-12)
+    np.testing.assert_allclose(M, H, rtol=1e-8)
 
 
 @pytest.mark.parametrize("method", ["lazy", "update"])
