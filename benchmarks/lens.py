@@ -35,8 +35,12 @@ cost    seconds of VAE fit + 8x synthesis for 1,000 HH pairs, against generating
         of responses as text with SmolLM2-135M-Instruct on this machine (a few generations,
         timed and extrapolated).
 
-Intervals: mean over seeds with a 95% interval inside the metric's range (Student-t on the
-logit scale, ``mean_interval(bounds=...)``); differences are paired by seed.
+Intervals: ``prefspace.evaluate.seed_item_bootstrap``, the library's one method: a percentile
+bootstrap inside the metric's range, differences paired by seed. The cell records keep one value
+per seed, so the intervals are over seeds and conditional on the one test set.
+
+``python benchmarks/lens.py --record --from-results`` re-summarises the committed raw rows
+(``benchmarks/results/lens_runs.jsonl``) instead of ``runs/lens``.
 """
 
 from __future__ import annotations
@@ -319,22 +323,46 @@ def run_cost(data: Path, cache: Path, out: Path, n_generate: int = 3, max_new_to
 
 # --------------------------------------------------------------------------- summaries
 def _stats(values, bounds):
-    from prefspace.evaluate.report import mean_interval
+    from prefspace.evaluate import seed_item_bootstrap
 
-    m, lo, hi = mean_interval(values, bounds=bounds)
-    return m, lo, hi
+    iv = seed_item_bootstrap([float(v) for v in values], bounds=bounds)
+    return iv.estimate, iv.low, iv.high
 
 
 def _paired(rows, by, key, other, bounds):
-    """Mean paired difference (per seed) of ``key`` against method ``other``."""
-    d = [r[key] - by[(r["seed"], other)][key] for r in rows if (r["seed"], other) in by]
-    return (_stats(d, bounds), len(d)) if d else ((None, None, None), 0)
+    """Mean paired difference (per seed) of ``key`` against method ``other``; ``bounds`` is the
+    metric's range (the difference's interval stays inside ``(lo - hi, hi - lo)``)."""
+    from prefspace.evaluate import seed_item_bootstrap
+
+    pairs = [(r[key], by[(r["seed"], other)][key]) for r in rows if (r["seed"], other) in by]
+    if not pairs:
+        return (None, None, None), 0
+    iv = seed_item_bootstrap([a for a, _ in pairs], [b for _, b in pairs], bounds=bounds)
+    return (iv.estimate, iv.low, iv.high), len(pairs)
 
 
-def summarise(results: Path) -> dict[str, list[dict]]:
-    """Table rows (one per head, budget, method) from the finished cells."""
-    tables: dict[str, list[dict]] = {"lens_hh": [], "lens_alpaca": [], "lens_leak": [], "lens_auto": [], "head_auto": []}
-    hh = _read(results / "hh.jsonl")
+def _lens_vs_pca(cell: list[dict], keys: dict[str, tuple[float, float]], common: dict) -> list[dict]:
+    """The VAE against PCA at the same latent size (same seeds, same real pairs)."""
+    by = {(r["seed"], r["method"]): r for r in cell}
+    out = []
+    for method in ("lens-k4", "lens-pool-k4"):
+        rs = [r for r in cell if r["method"] == method]
+        row = dict(common, method=method, versus="pca-k4")
+        for key, bounds in keys.items():
+            (d, lo, hi), n = _paired(rs, by, key, "pca-k4", bounds)
+            ahead = sum(r[key] > by[(r["seed"], "pca-k4")][key] for r in rs if (r["seed"], "pca-k4") in by)
+            row.update({"metric_" + key: key, "d_" + key: d, "lo_" + key: lo, "hi_" + key: hi,
+                        "ahead_" + key: f"{ahead}/{n}", "seeds": n})
+        out.append(row)
+    return out
+
+
+def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[dict]]:
+    """Table rows (one per head, budget, method) from the finished cells (or from ``raw``, the
+    rows of ``lens_runs.jsonl``)."""
+    tables: dict[str, list[dict]] = {"lens_hh": [], "lens_alpaca": [], "lens_leak": [], "lens_auto": [], "head_auto": [],
+                                     "lens_vs_pca": []}
+    hh = _read(results / "hh.jsonl") if raw is None else [r for r in raw if r["part"] == "hh"]
     for head in dict.fromkeys(r["head"] for r in hh if r["head"] in HH_HEADS):
         for b in sorted({r["budget"] for r in hh}):
             cell = [r for r in hh if r["head"] == head and r["budget"] == b]
@@ -344,8 +372,8 @@ def summarise(results: Path) -> dict[str, list[dict]]:
                 if not rs:
                     continue
                 m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
-                (dr, dr_lo, dr_hi), _ = _paired(rs, by, "accuracy", "real", (-1.0, 1.0))
-                (dp, dp_lo, dp_hi), _ = _paired(rs, by, "accuracy", "repeat-k4", (-1.0, 1.0))
+                (dr, dr_lo, dr_hi), _ = _paired(rs, by, "accuracy", "real", (0.0, 1.0))
+                (dp, dp_lo, dp_hi), _ = _paired(rs, by, "accuracy", "repeat-k4", (0.0, 1.0))
                 if method == "real":
                     dr = dr_lo = dr_hi = None
                 if method in ("real", "repeat-k4"):
@@ -369,6 +397,8 @@ def summarise(results: Path) -> dict[str, list[dict]]:
                     tables["lens_auto"].append({"part": "hh", "head": head, "budget": b, "seeds": len(rs), "chose": row["auto_chose"],
                                                 "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi})
                 tables["lens_hh"].append(row)
+            tables["lens_vs_pca"] += _lens_vs_pca(cell, {"accuracy": (0.0, 1.0)},
+                                                  {"part": "hh", "head": head, "budget": b})
             # the leak, before and after
             for method in ("lens-k4-leaky", "lens-k4"):
                 rs = [r for r in cell if r["method"] == method and "eval_accuracy" in r]
@@ -388,26 +418,30 @@ def summarise(results: Path) -> dict[str, list[dict]]:
             if not rs:
                 continue
             m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
-            d = [r["accuracy"] - by[(r["seed"], "bt-linear", "real")]["accuracy"] for r in rs if (r["seed"], "bt-linear", "real") in by]
-            dm, dlo, dhi = _stats(d, (-1.0, 1.0)) if head != "bt-linear" and d else (None, None, None)
+            lin = {(r["seed"], "real"): r for r in cell if r["head"] == "bt-linear" and r["method"] == "real"}
+            (dm, dlo, dhi), n = _paired(rs, lin, "accuracy", "real", (0.0, 1.0))
+            if head == "bt-linear" or not n:
+                dm = dlo = dhi = None
             row = {"budget": b, "head": label, "seeds": len(rs), "accuracy": m, "lo": lo, "hi": hi, "vs_linear": dm, "vs_linear_lo": dlo, "vs_linear_hi": dhi}
             if head == "auto":
                 chosen = [r["chosen"] for r in rs]
                 row["chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
             tables["head_auto"].append(row)
-    al = _read(results / "alpaca.jsonl")
+    al = _read(results / "alpaca.jsonl") if raw is None else [r for r in raw if r["part"] == "alpaca"]
     for b in sorted({r["budget"] for r in al}):
         cell = [r for r in al if r["budget"] == b]
         by = {(r["seed"], r["method"]): r for r in cell}
         lo_g, hi_g = 0.0, 1.0  # gold scores are win probabilities
+        tables["lens_vs_pca"] += _lens_vs_pca(cell, {"best_of_16": (lo_g, hi_g), "spearman": (-1.0, 1.0)},
+                                              {"part": "alpaca", "head": "bt-linear", "budget": b})
         for method in ALPACA_METHODS:
             rs = [r for r in cell if r["method"] == method]
             if not rs:
                 continue
             m, lo, hi = _stats([r["best_of_16"] for r in rs], (lo_g, hi_g))
             sm, slo, shi = _stats([r["spearman"] for r in rs], (-1.0, 1.0))
-            (dr, dr_lo, dr_hi), _ = _paired(rs, by, "best_of_16", "real", (-1.0, 1.0))
-            (dp, dp_lo, dp_hi), _ = _paired(rs, by, "best_of_16", "repeat-k4", (-1.0, 1.0))
+            (dr, dr_lo, dr_hi), _ = _paired(rs, by, "best_of_16", "real", (0.0, 1.0))
+            (dp, dp_lo, dp_hi), _ = _paired(rs, by, "best_of_16", "repeat-k4", (0.0, 1.0))
             hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
             if method == "real":
                 dr = dr_lo = dr_hi = None
@@ -428,10 +462,18 @@ def summarise(results: Path) -> dict[str, list[dict]]:
     return tables
 
 
-def record(out: Path, command: str) -> None:
-    from _results import new_run_id, record_rows
+def record(out: Path, command: str, from_results: bool = False) -> None:
+    from _results import RESULTS, new_run_id, record_rows
 
     run = new_run_id()
+    if from_results:  # re-summarise the committed raw rows; they and the cost table stay as they are
+        rows = [json.loads(line) for line in (RESULTS / "lens_runs.jsonl").read_text().splitlines() if line.strip()]
+        latest = max(r["run"] for r in rows)
+        raw = [{k: v for k, v in r.items() if k not in ("table", "run", "command")} for r in rows if r["run"] == latest]
+        for table, rows in summarise(out, raw).items():
+            if rows:
+                record_rows("lens", table, rows, run=run, command=command + "; python benchmarks/lens.py --record --from-results")
+        return
     for table, rows in summarise(out).items():
         if rows:
             record_rows("lens", table, rows, run=run, command=command)
@@ -465,12 +507,15 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default="0-9", help="e.g. 0,1,2 or 0-9")
     ap.add_argument("--record", action="store_true", help="write the tables to benchmarks/results/lens.jsonl")
     ap.add_argument("--command", default=None, help="the command line to record with the tables")
+    ap.add_argument("--from-results", action="store_true",
+                    help="with --record: summarise benchmarks/results/lens_runs.jsonl instead of --out")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.record:
         record(args.out, args.command or "python benchmarks/lens.py --part hh --seeds 0-9 --budgets 100,500; "
-               "python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250,1000; python benchmarks/lens.py --record")
+               "python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250,1000; python benchmarks/lens.py --record",
+               from_results=args.from_results)
         return
     if args.part is None:
         print(json.dumps(summarise(args.out), indent=1))

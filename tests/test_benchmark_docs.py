@@ -77,3 +77,90 @@ def test_seed_intervals_stay_inside_the_metric_range(values, low, high):
 
 def test_docs_benchmarks_md_is_the_render_of_the_committed_results():
     assert render_docs.main(["--check"]) == 0, "run: python benchmarks/render_docs.py"
+
+
+# ----------------------------------------------------------------------------- prose variables
+
+
+def test_prose_variables_come_from_the_rows_and_fail_loudly(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    _write(res / "a.jsonl", [
+        {"table": "t", "run": "r1", "command": "c", "head": "x", "n": 100, "acc": 0.5, "d": 0.01},
+        {"table": "t", "run": "r2", "command": "c", "head": "x", "n": 100, "acc": 0.61234, "d": -0.0123,
+         "lo": -0.02, "hi": -0.004},
+        {"table": "t", "run": "r2", "command": "c", "head": "y", "n": 500, "acc": 0.7, "d": None},
+    ])
+    template = tmp_path / "t.md"
+    template.write_text(
+        "x is {{ t[head=x].acc:.3f }} ({{t[head=x, n=100].d:+.1pt}} points, {{ t[head=x].lo..hi:+.3f }}),"
+        " {{ abs t[head=x].d:.1pt }} below; {{ count t[].d }} difference of {{count t[].acc}} rows;"
+        " best {{ max t[].acc:.0% }}; before: {{ t[run=r1, head=x].acc:.2f }}\n")
+    text = render_docs.render(template, res)
+    assert ("x is 0.612 (-1.2 points, [-0.020, -0.004]), 1.2 below; 1 difference of 2 rows;"
+            " best 70%; before: 0.50") in text
+    for bad, match in [("{{ t[head=z].acc }}", "matches 0 rows"), ("{{ t[].acc }}", "matches 2 rows"),
+                       ("{{ t[head=x].nope }}", "no field nope"), ("{{ u[head=x].acc }}", "no rows"),
+                       ("{{ t[head].acc }}", "FIELD=VALUE"), ("{{ t.acc }}", "expected")]:
+        template.write_text(bad + "\n")
+        with pytest.raises(render_docs.RenderError, match=match):
+            render_docs.render(template, res)
+
+
+def _prose_numbers(text: str) -> list[str]:
+    """Decimals, percentages and ratios typed by hand into prose (not variables, not code)."""
+    import re
+
+    found = []
+    in_code = False
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            in_code = not in_code
+        if in_code or render_docs.PLACEHOLDER.match(line.strip()) or line.lstrip().startswith("<!--"):
+            continue
+        line = render_docs.VARIABLE.sub(" ", line)
+        line = re.sub(r"`[^`]*`", " ", line)  # settings and code are not measurements
+        line = re.sub(r"\]\([^)]*\)", "]", line)  # link targets
+        line = line.replace("95%", " ")  # the intervals' level: a setting
+        found += re.findall(r"(?<![\w.])[-+]\d+\.\d+(?![\w.])|(?<![\w.-])\d+\.\d+(?![\w.])"
+                            r"|(?<![\w.])\d+(?:\.\d+)?\s?%|(?<![\w.])\d+(?:\.\d+)?x\b", line)
+    return found
+
+
+def test_the_template_prose_types_no_measured_figure_by_hand():
+    """Every decimal, percentage and ratio in the benchmarks page's prose is a variable from a
+    results row (or a setting in backticks), so a rerun cannot leave a stale number behind."""
+    text = render_docs.TEMPLATE.read_text(encoding="utf-8")
+    assert _prose_numbers(text) == []
+    assert _prose_numbers("LENS was +0.4 points (-0.2 to 1.0), 21% of peak, 1.55x; `gamma 0.1`, "
+                          "Llama-3.1-8B, 95% interval") == ["+0.4", "-0.2", "1.0", "21%", "1.55x"]
+
+
+def test_a_changed_results_value_changes_both_the_table_and_the_prose(tmp_path):
+    import shutil
+
+    res = tmp_path / "results"
+    shutil.copytree(render_docs.RESULTS, res)
+    before = render_docs.render(render_docs.TEMPLATE, res)
+    rows = render_docs.load_rows(res)["label_loop_curve"]
+    target = next(r for r in rows if r["labels"] == 400)
+    path = res / target["_source"]
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        row = json.loads(line)
+        if row.get("table") == "label_loop_curve" and row["run"] == target["run"] and row["labels"] == 400:
+            row["difference"], row["lo"], row["hi"] = -0.1234, -0.1777, -0.0555
+            lines[i] = json.dumps(row)
+    path.write_text("\n".join(lines) + "\n")
+    after = render_docs.render(render_docs.TEMPLATE, res)
+
+    def prose(text):  # the sentences, lines joined, without the tables
+        return " ".join(line.strip() for line in text.splitlines() if not line.startswith("|"))
+
+    def table_row(text):
+        return next(line for line in text.splitlines() if line.startswith("| 400 |"))
+
+    old = f"{target['difference']:+.3f} [{target['lo']:+.3f}, {target['hi']:+.3f}]"
+    assert old in prose(before) and old not in prose(after)
+    assert "-0.123 [-0.178, -0.056]" in prose(after)  # the prose follows the results row
+    assert f"{target['difference']:+.3f}" in table_row(before) and "-0.123" in table_row(after)

@@ -263,8 +263,12 @@ def seed_item_bootstrap(
     n_boot, level, random_state : resamples, coverage, seed (the same seed, the same interval).
 
     Returns an :class:`Interval`. One seed with one value gives NaN bounds (no spread to
-    estimate). With few seeds the percentile bootstrap understates the seed-to-seed part (by a
-    factor ``(n_seeds - 1) / n_seeds`` in variance): report the number of seeds beside it.
+    estimate). With one value per seed the plain percentile interval is too narrow for a few
+    seeds, so it is the *expanded* percentile interval (Hesterberg 2015): the percentiles are
+    taken at ``Phi(-sqrt(n / (n - 1)) * t_{n-1})`` instead of ``alpha / 2``, which matches
+    Student-t coverage for normal data (``n_boot`` is then at least 20,000). With per-item
+    values the seed level is not expanded and, for a few seeds, its share is understated (by
+    ``(n_seeds - 1) / n_seeds`` in variance): report the number of seeds beside it.
 
     Example
     -------
@@ -297,6 +301,12 @@ def seed_item_bootstrap(
     estimate = float(np.mean([b.mean() for b in blocks]))
     if n_seeds == 1 and n_items == 1:
         return Interval(estimate, float("nan"), float("nan"), level, 1, 1, None)
+    alpha = (1.0 - level) / 2.0
+    if n_items == 1:  # seed-level values only: the expanded percentile interval
+        from scipy.stats import norm, t
+
+        alpha = float(norm.cdf(-np.sqrt(n_seeds / (n_seeds - 1)) * t.ppf(1.0 - alpha, n_seeds - 1)))
+        n_boot = max(n_boot, 20_000)
     rng = check_random_state(random_state)
     seed_w = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot)  # (B, S)
     if shared_items is None:
@@ -311,7 +321,6 @@ def seed_item_bootstrap(
             w = rng.multinomial(b.size, np.full(b.size, 1.0 / b.size), size=n_boot)
             per_seed[:, s] = w @ b / b.size
         stats = (seed_w * per_seed).sum(axis=1) / n_seeds
-    alpha = (1.0 - level) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     low, high = max(lo_b, min(float(low), estimate)), min(hi_b, max(float(high), estimate))
     p_value = None
