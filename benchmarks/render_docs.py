@@ -186,16 +186,53 @@ def render_variable(body: str, latest: dict, every: dict) -> str:
     return _cell(row, expr, fmt)
 
 
+_ITEM = re.compile(r"^(\s*(?:[-*]|\d+\.)\s+)")
+
+
+def _reflow(block: list[str], width: int = 100) -> list[str]:
+    """Re-wrap a prose paragraph whose variables changed its line lengths (list items kept)."""
+    import textwrap
+
+    items: list[list[str]] = []
+    for line in block:
+        if _ITEM.match(line) or not items:
+            items.append([line])
+        else:
+            items[-1].append(line)
+    out = []
+    for item in items:
+        m = _ITEM.match(item[0])
+        lead = m.group(1) if m else re.match(r"\s*", item[0]).group(0)
+        text = " ".join(part.strip() for part in item)[len(lead.strip()):].strip() if m else " ".join(
+            part.strip() for part in item)
+        out += textwrap.wrap(text, width=width, initial_indent=lead, subsequent_indent=" " * len(lead),
+                             break_long_words=False, break_on_hyphens=False)
+    return out
+
+
 def render(template: Path = TEMPLATE, results: Path = RESULTS) -> str:
     rows = load_rows(results)
     every = load_rows(results, every_run=True)
     out = [HEADER]
+    block: list[str] = []  # the prose paragraph being read, and whether it held a variable
+    has_var = in_code = False
+
+    def flush():
+        nonlocal block, has_var
+        out.extend(_reflow(block) if has_var else block)
+        block, has_var = [], False
+
     for line in template.read_text(encoding="utf-8").splitlines():
         m = PLACEHOLDER.match(line.strip())
-        if m:
-            out.append(render_table(m.group(1), m.group(2), rows.get(m.group(1), [])))
-        else:
-            out.append(VARIABLE.sub(lambda v: render_variable(v.group(1), rows, every), line))
+        if line.strip().startswith("```"):
+            in_code = not in_code
+        if m or in_code or not line.strip() or line.lstrip().startswith(("#", "|", "<!--", "```")):
+            flush()
+            out.append(render_table(m.group(1), m.group(2), rows.get(m.group(1), [])) if m else line)
+            continue
+        has_var = has_var or bool(VARIABLE.search(line))
+        block.append(VARIABLE.sub(lambda v: render_variable(v.group(1), rows, every), line))
+    flush()
     return "\n".join(out).rstrip() + "\n"
 
 
