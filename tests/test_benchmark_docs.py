@@ -96,7 +96,7 @@ def test_prose_variables_come_from_the_rows_and_fail_loudly(tmp_path):
         "x is {{ t[head=x].acc:.3f }} ({{t[head=x, n=100].d:+.1pt}} points, {{ t[head=x].lo..hi:+.3f }}),"
         " {{ abs t[head=x].d:.1pt }} below; {{ count t[].d }} difference of {{count t[].acc}} rows;"
         " best {{ max t[].acc:.0% }}; before: {{ t[run=r1, head=x].acc:.2f }}\n")
-    text = render_docs.render(template, res)
+    text = " ".join(render_docs.render(template, res).split())  # the paragraph is re-wrapped
     assert ("x is 0.612 (-1.2 points, [-0.020, -0.004]), 1.2 below; 1 difference of 2 rows;"
             " best 70%; before: 0.50") in text
     for bad, match in [("{{ t[head=z].acc }}", "matches 0 rows"), ("{{ t[].acc }}", "matches 2 rows"),
@@ -105,6 +105,20 @@ def test_prose_variables_come_from_the_rows_and_fail_loudly(tmp_path):
         template.write_text(bad + "\n")
         with pytest.raises(render_docs.RenderError, match=match):
             render_docs.render(template, res)
+
+
+def test_a_paragraph_with_variables_is_rewrapped_and_list_items_keep_their_marker(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    _write(res / "a.jsonl", [{"table": "t", "run": "r", "command": "c", "name": "a-very-long-value " * 8}])
+    template = tmp_path / "t.md"
+    template.write_text("Before {{ t[].name }} after.\n\n- item {{ t[].name }}\n  more\n- second\n\nuntouched  line\n")
+    lines = render_docs.render(template, res).splitlines()
+    assert all(len(line) <= 100 for line in lines[1:])  # after the generated-file header
+    assert lines[-1] == "untouched  line"  # paragraphs without variables stay as written
+    items = [line for line in lines if line.startswith("- ")]
+    assert items[0].startswith("- item a-very-long-value") and items[1] == "- second"
+    assert all(line.startswith("  ") for line in lines[lines.index(items[0]) + 1:lines.index(items[1])])
 
 
 def _prose_numbers(text: str) -> list[str]:
