@@ -14,8 +14,8 @@ all, a synthetic pair 1/k of its parent), so the head's penalty is that of the r
 that holds out pairs for early stopping holds out real pairs by prompt and nothing is
 synthesized from them (``prefspace.synth.training_set``). ``repeat`` (k copies of every real
 pair, the same weights and training steps) is the control: a synthesis helps only where it
-beats ``repeat`` with an interval clear of 0. Synthesizers run at their defaults (the paper's
-latent 16, gamma 0.1, sigma^2 0.01; the VAE stops early on held-out reconstruction); nothing is
+beats ``repeat`` after Holm's adjustment over the table's comparisons. Synthesizers run at
+their defaults (the paper's latent 16, gamma 0.1, sigma^2 0.01; the VAE stops early on held-out reconstruction); nothing is
 tuned on a test set.
 
 Parts
@@ -336,9 +336,9 @@ def _paired(rows, by, key, other, bounds):
 
     pairs = [(r[key], by[(r["seed"], other)][key]) for r in rows if (r["seed"], other) in by]
     if not pairs:
-        return (None, None, None), 0
+        return (None, None, None), 0, None
     iv = seed_item_bootstrap([a for a, _ in pairs], [b for _, b in pairs], bounds=bounds)
-    return (iv.estimate, iv.low, iv.high), len(pairs)
+    return (iv.estimate, iv.low, iv.high), len(pairs), iv.p_value
 
 
 def _lens_vs_pca(cell: list[dict], keys: dict[str, tuple[float, float]], common: dict) -> list[dict]:
@@ -349,7 +349,7 @@ def _lens_vs_pca(cell: list[dict], keys: dict[str, tuple[float, float]], common:
         rs = [r for r in cell if r["method"] == method]
         row = dict(common, method=method, versus="pca-k4")
         for key, bounds in keys.items():
-            (d, lo, hi), n = _paired(rs, by, key, "pca-k4", bounds)
+            (d, lo, hi), n, _ = _paired(rs, by, key, "pca-k4", bounds)
             ahead = sum(r[key] > by[(r["seed"], "pca-k4")][key] for r in rs if (r["seed"], "pca-k4") in by)
             row.update({"metric_" + key: key, "d_" + key: d, "lo_" + key: lo, "hi_" + key: hi,
                         "ahead_" + key: f"{ahead}/{n}", "seeds": n})
@@ -372,15 +372,17 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
                 if not rs:
                     continue
                 m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
-                (dr, dr_lo, dr_hi), _ = _paired(rs, by, "accuracy", "real", (0.0, 1.0))
-                (dp, dp_lo, dp_hi), _ = _paired(rs, by, "accuracy", "repeat-k4", (0.0, 1.0))
+                (dr, dr_lo, dr_hi), _, _ = _paired(rs, by, "accuracy", "real", (0.0, 1.0))
+                (dp, dp_lo, dp_hi), _, dp_p = _paired(rs, by, "accuracy", "repeat-k4", (0.0, 1.0))
                 if method == "real":
                     dr = dr_lo = dr_hi = None
                 if method in ("real", "repeat-k4"):
                     dp = dp_lo = dp_hi = None
                 row = {"head": head, "budget": b, "method": method, "seeds": len(rs), "accuracy": m, "lo": lo, "hi": hi,
                        "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
-                       "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi}
+                       "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi,
+                   "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p,
+                       "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p}
                 hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
                 row["heldout_var"] = float(np.mean(hv)) if hv else None
                 ev = [r["eval_accuracy"] for r in rs if "eval_accuracy" in r]
@@ -389,8 +391,8 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
                     row["helps"] = None
                 elif method == "repeat-k4":
                     row["helps"] = "control"
-                else:  # helps only if it beats the repeat control with an interval clear of 0
-                    row["helps"] = "yes" if dp_lo is not None and dp_lo > 0 else "no"
+                else:  # set by _holm_helps: ahead of the control after Holm's adjustment
+                    row["helps"] = None
                 if method == "auto":
                     chosen = [r.get("chosen", "none") for r in rs]
                     row["auto_chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
@@ -419,7 +421,7 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
                 continue
             m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
             lin = {(r["seed"], "real"): r for r in cell if r["head"] == "bt-linear" and r["method"] == "real"}
-            (dm, dlo, dhi), n = _paired(rs, lin, "accuracy", "real", (0.0, 1.0))
+            (dm, dlo, dhi), n, _ = _paired(rs, lin, "accuracy", "real", (0.0, 1.0))
             if head == "bt-linear" or not n:
                 dm = dlo = dhi = None
             row = {"budget": b, "head": label, "seeds": len(rs), "accuracy": m, "lo": lo, "hi": hi, "vs_linear": dm, "vs_linear_lo": dlo, "vs_linear_hi": dhi}
@@ -440,8 +442,8 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
                 continue
             m, lo, hi = _stats([r["best_of_16"] for r in rs], (lo_g, hi_g))
             sm, slo, shi = _stats([r["spearman"] for r in rs], (-1.0, 1.0))
-            (dr, dr_lo, dr_hi), _ = _paired(rs, by, "best_of_16", "real", (0.0, 1.0))
-            (dp, dp_lo, dp_hi), _ = _paired(rs, by, "best_of_16", "repeat-k4", (0.0, 1.0))
+            (dr, dr_lo, dr_hi), _, _ = _paired(rs, by, "best_of_16", "real", (0.0, 1.0))
+            (dp, dp_lo, dp_hi), _, dp_p = _paired(rs, by, "best_of_16", "repeat-k4", (0.0, 1.0))
             hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
             if method == "real":
                 dr = dr_lo = dr_hi = None
@@ -450,16 +452,30 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
             row = {"budget": b, "method": method, "seeds": len(rs), "best_of_16": m, "lo": lo, "hi": hi, "spearman": sm, "s_lo": slo, "s_hi": shi,
                    "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
                    "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi,
+                   "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p,
                    "heldout_var": float(np.mean(hv)) if hv else None,
                    "oracle_16": float(np.mean([r["oracle_16"] for r in rs])), "random_16": float(np.mean([r["random_16"] for r in rs]))}
-            row["helps"] = None if method == "real" else "control" if method == "repeat-k4" else ("yes" if dp_lo is not None and dp_lo > 0 else "no")
+            row["helps"] = None if method == "real" else "control" if method == "repeat-k4" else None  # _holm_helps
             if method == "auto":
                 chosen = [r.get("chosen", "none") for r in rs]
                 row["auto_chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
                 tables["lens_auto"].append({"part": "alpaca", "head": "bt-linear", "budget": b, "seeds": len(rs), "chose": row["auto_chose"],
                                             "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi})
             tables["lens_alpaca"].append(row)
+    for name in ("lens_hh", "lens_alpaca"):
+        _holm_helps(tables[name])
     return tables
+
+
+def _holm_helps(rows: list[dict]) -> None:
+    """Holm's adjustment over a table's comparisons with the repeat control: a synthesis
+    "helps" only if it is ahead with an adjusted p-value below 0.05."""
+    from prefspace.evaluate import holm_adjust
+
+    tested = [r for r in rows if r.get("vs_repeat_p") is not None]
+    for r, p in zip(tested, holm_adjust([r["vs_repeat_p"] for r in tested])):
+        r["vs_repeat_holm"] = float(p)
+        r["helps"] = "yes" if p < 0.05 and r["vs_repeat"] > 0 else "no"
 
 
 def record(out: Path, command: str, from_results: bool = False) -> None:

@@ -287,6 +287,21 @@ def test_seed_item_bootstrap_rejects_values_outside_the_range_and_mismatched_con
         seed_item_bootstrap(np.ones((2, 3)), np.ones((2, 4)))
 
 
+@pytest.mark.parametrize("per_seed", [True, False])
+def test_the_p_value_agrees_with_the_interval(per_seed):
+    from prefspace.evaluate import seed_item_bootstrap
+
+    rng = np.random.default_rng(5)
+    for shift in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
+        if per_seed:  # one value per seed: the expanded interval
+            a, b = rng.uniform(0.55, 0.65, 6) + shift, rng.uniform(0.55, 0.65, 6)
+        else:  # per-pair values on one shared test set
+            b = (rng.random((3, 300)) < 0.6).astype(float)
+            a = np.where(rng.random((3, 300)) < shift * 3, 1.0, b)
+        iv = seed_item_bootstrap(a, b)
+        assert (iv.p_value < 0.05) == (iv.low > 0 or iv.high < 0), (shift, iv)
+
+
 def test_holm_adjustment_by_hand():
     from prefspace.evaluate import holm_adjust
 

@@ -194,7 +194,8 @@ class Interval:
     ``n_items`` is the number of test items (pairs, prompts) resampled per seed; ``1`` means the
     caller had one value per seed only, so the interval covers seed-to-seed variation and is
     **conditional on the one test set** (``conditional_on_test_set``). ``p_value`` (differences
-    only) is the two-sided bootstrap p-value for a mean difference of 0, for :func:`holm_adjust`.
+    only) is the two-sided bootstrap p-value for a mean difference of 0, consistent with the
+    interval (below ``1 - level`` exactly when the interval excludes 0), for :func:`holm_adjust`.
     """
 
     estimate: float
@@ -324,8 +325,16 @@ def seed_item_bootstrap(
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     low, high = max(lo_b, min(float(low), estimate)), min(hi_b, max(float(high), estimate))
     p_value = None
-    if baseline is not None:
-        p_value = float(min(1.0, 2.0 * min(np.mean(stats <= 0.0), np.mean(stats >= 0.0))))
+    if baseline is not None:  # the level at which the interval would just reach 0
+        tail = max(min(np.mean(stats <= 0.0), np.mean(stats >= 0.0)), 0.5 / n_boot)
+        if n_items == 1:  # undo the expansion: tail = Phi(-c t_{1 - p/2, n - 1})
+            from scipy.stats import norm, t
+
+            c = np.sqrt(n_seeds / (n_seeds - 1))
+            p_value = float(2.0 * t.sf(-norm.ppf(tail) / c, n_seeds - 1)) if tail < 0.5 else 1.0
+        else:
+            p_value = 2.0 * tail
+        p_value = float(min(1.0, p_value))
     return Interval(estimate, low, high, level, n_seeds, 1 if n_items == 1 else n_items, p_value)
 
 
