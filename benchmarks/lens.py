@@ -36,8 +36,11 @@ cost    seconds of VAE fit + 8x synthesis for 1,000 HH pairs, against generating
         timed and extrapolated).
 
 Intervals: ``prefspace.evaluate.seed_item_bootstrap``, the library's one method: a percentile
-bootstrap inside the metric's range, differences paired by seed. The cell records keep one value
-per seed, so the intervals are over seeds and conditional on the one test set.
+bootstrap inside the metric's range, differences paired by seed. Cells record which test pairs
+each model got right (HH, ``correct_hex``) and each test prompt's best-of-16 gold (alpaca_bon), so
+accuracy and best-of-16 intervals resample seeds and the test set; records without them (the
+committed run) give intervals over seeds only, conditional on the one test set. Spearman and
+the leak's epochs stay per seed.
 
 ``python benchmarks/lens.py --record --from-results`` re-summarises the committed raw rows
 (``benchmarks/results/lens_runs.jsonl``) instead of ``runs/lens``.
@@ -169,6 +172,25 @@ def _acc(model, X) -> float:
     return float(np.mean(model.predict_proba(X) > 0.5))
 
 
+# Per-item values kept with each cell, so intervals can resample the test set too.
+ITEM_FIELDS = {"accuracy": "correct_hex", "best_of_16": "best_of_16_per_prompt"}
+
+
+def _correct_hex(model, X) -> str:
+    """Which test pairs the model got right, packed as hex (one bit per pair, in test order)."""
+    return np.packbits(model.predict_proba(X) > 0.5).tobytes().hex()
+
+
+def _item_values(row: dict, key: str) -> np.ndarray | None:
+    field = ITEM_FIELDS.get(key)
+    if field is None or row.get(field) is None:
+        return None
+    if field == "correct_hex":
+        n = row["n_test"]
+        return np.unpackbits(np.frombuffer(bytes.fromhex(row[field]), dtype=np.uint8))[:n].astype(np.float64)
+    return np.asarray(row[field], dtype=np.float64)
+
+
 def _eval_fields(model) -> dict:
     m = getattr(model, "metrics_", {})
     out = {k: m[k] for k in ("eval_accuracy",) if k in m}
@@ -202,6 +224,7 @@ def run_hh_cell(task: dict) -> None:
             else:
                 model, extra = cell.fit(method, head_name, test)
             row = {**common, "head": head_name, "method": method, "accuracy": _acc(model, test),
+                   "correct_hex": _correct_hex(model, test), "n_test": len(test),
                    "seconds": time.perf_counter() - t0, **_eval_fields(model), **extra}
             _append(task["results"], row)
 
@@ -209,7 +232,7 @@ def run_hh_cell(task: dict) -> None:
 def run_alpaca_cell(task: dict) -> None:
     from threadpoolctl import threadpool_limits
 
-    from prefspace.evaluate.ranking import best_of_n_curve, rank_correlations
+    from prefspace.evaluate.ranking import best_of_n_curve, expected_best_of_n, rank_correlations
 
     arr = np.load(task["arrays"])
     F, gold, pidx = arr["features"], arr["gold"], arr["prompt_index"]
@@ -241,10 +264,12 @@ def run_alpaca_cell(task: dict) -> None:
             model, extra = cell.fit(method, head_name, test_pairs)
             r = model.predict(F[test_rows])
             bon = best_of_n_curve(r, g_test, groups_local, ns=[16])
+            per_prompt = [round(expected_best_of_n(r[g], g_test[g], 16), 6) for g in groups_local]
             rc = rank_correlations(r, g_test, groups_local)
             row = {"part": "alpaca", "budget": task["budget"], "seed": task["seed"], "head": head_name, "method": method,
                    "best_of_16": bon["model"][0], "oracle_16": bon["oracle"][0], "random_16": bon["random"][0],
-                   "spearman": rc["spearman"], "seconds": time.perf_counter() - t0, **extra}
+                   "spearman": rc["spearman"], "best_of_16_per_prompt": per_prompt,
+                   "seconds": time.perf_counter() - t0, **extra}
             _append(task["results"], row)
 
 
@@ -322,22 +347,34 @@ def run_cost(data: Path, cache: Path, out: Path, n_generate: int = 3, max_new_to
 
 
 # --------------------------------------------------------------------------- summaries
-def _stats(values, bounds):
+def _stats(values, bounds, items=None):
+    """Mean over seeds with the library's interval: over seeds and test items when ``items``
+    (one row of per-item values per seed) is given, else over seeds only."""
     from prefspace.evaluate import seed_item_bootstrap
 
-    iv = seed_item_bootstrap([float(v) for v in values], bounds=bounds)
+    iv = seed_item_bootstrap(np.stack(items) if items else [float(v) for v in values], bounds=bounds)
     return iv.estimate, iv.low, iv.high
 
 
+def _items(rows, key):
+    """Per-item values of every row (seeds x items), or None unless every row kept them."""
+    got = [_item_values(r, key) for r in rows]
+    return got if got and all(g is not None for g in got) else None
+
+
 def _paired(rows, by, key, other, bounds):
-    """Mean paired difference (per seed) of ``key`` against method ``other``; ``bounds`` is the
-    metric's range (the difference's interval stays inside ``(lo - hi, hi - lo)``)."""
+    """Mean paired difference (per seed, and per test item where the rows kept them) of ``key``
+    against method ``other``; ``bounds`` is the metric's range."""
     from prefspace.evaluate import seed_item_bootstrap
 
-    pairs = [(r[key], by[(r["seed"], other)][key]) for r in rows if (r["seed"], other) in by]
+    pairs = [(r, by[(r["seed"], other)]) for r in rows if (r["seed"], other) in by]
     if not pairs:
         return (None, None, None), 0, None
-    iv = seed_item_bootstrap([a for a, _ in pairs], [b for _, b in pairs], bounds=bounds)
+    a, b = _items([x for x, _ in pairs], key), _items([y for _, y in pairs], key)
+    if a and b:
+        iv = seed_item_bootstrap(np.stack(a), np.stack(b), bounds=bounds)
+    else:
+        iv = seed_item_bootstrap([x[key] for x, _ in pairs], [y[key] for _, y in pairs], bounds=bounds)
     return (iv.estimate, iv.low, iv.high), len(pairs), iv.p_value
 
 
@@ -371,7 +408,7 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
                 rs = [r for r in cell if r["method"] == method]
                 if not rs:
                     continue
-                m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
+                m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0), _items(rs, "accuracy"))
                 (dr, dr_lo, dr_hi), _, _ = _paired(rs, by, "accuracy", "real", (0.0, 1.0))
                 (dp, dp_lo, dp_hi), _, dp_p = _paired(rs, by, "accuracy", "repeat-k4", (0.0, 1.0))
                 if method == "real":
@@ -405,7 +442,7 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
             for method in ("lens-k4-leaky", "lens-k4"):
                 rs = [r for r in cell if r["method"] == method and "eval_accuracy" in r]
                 if rs:
-                    m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
+                    m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0), _items(rs, "accuracy"))
                     tables["lens_leak"].append({
                         "head": head, "budget": b, "protocol": "before (random 10% of all rows)" if method.endswith("leaky") else "now (real pairs by prompt)",
                         "seeds": len(rs), "eval_accuracy": float(np.mean([r["eval_accuracy"] for r in rs])),
@@ -419,7 +456,7 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
             rs = auto if head == "auto" else [r for r in cell if r["head"] == head and r["method"] == "real"]
             if not rs:
                 continue
-            m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
+            m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0), _items(rs, "accuracy"))
             lin = {(r["seed"], "real"): r for r in cell if r["head"] == "bt-linear" and r["method"] == "real"}
             (dm, dlo, dhi), n, _ = _paired(rs, lin, "accuracy", "real", (0.0, 1.0))
             if head == "bt-linear" or not n:
@@ -440,7 +477,7 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
             rs = [r for r in cell if r["method"] == method]
             if not rs:
                 continue
-            m, lo, hi = _stats([r["best_of_16"] for r in rs], (lo_g, hi_g))
+            m, lo, hi = _stats([r["best_of_16"] for r in rs], (lo_g, hi_g), _items(rs, "best_of_16"))
             sm, slo, shi = _stats([r["spearman"] for r in rs], (-1.0, 1.0))
             (dr, dr_lo, dr_hi), _, _ = _paired(rs, by, "best_of_16", "real", (0.0, 1.0))
             (dp, dp_lo, dp_hi), _, dp_p = _paired(rs, by, "best_of_16", "repeat-k4", (0.0, 1.0))

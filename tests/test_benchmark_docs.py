@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -235,3 +236,27 @@ def test_the_claims_the_page_makes_in_words_hold_on_the_rows_it_renders():
     # prompt formats: the accuracy change is not significant
     for r in rows["prompt-format"]:
         assert contains_zero(r["delta_lo"], r["delta_hi"])
+
+
+def test_lens_summaries_resample_the_test_pairs_when_cells_kept_them():
+    lens = _load("lens")
+    rng = np.random.default_rng(0)
+    truth = rng.random(400) < 0.6  # one shared test set; seeds differ on a few pairs
+    raw = []
+    for seed in range(4):
+        for method in ("real", "repeat-k4", "lens-k4", "pca-k4"):
+            correct = np.where(rng.random(400) < 0.05, ~truth, truth)
+            raw.append({"part": "hh", "budget": 100, "seed": seed, "head": "bt-linear", "method": method,
+                        "accuracy": float(correct.mean()), "n_test": 400,
+                        "correct_hex": np.packbits(correct).tobytes().hex()})
+    with_items = {r["method"]: r for r in lens.summarise(Path("/nonexistent"), raw)["lens_hh"]}
+    seeds_only = [{k: v for k, v in r.items() if k != "correct_hex"} for r in raw]
+    without = {r["method"]: r for r in lens.summarise(Path("/nonexistent"), seeds_only)["lens_hh"]}
+    for method in ("real", "lens-k4"):
+        a, b = with_items[method], without[method]
+        assert a["accuracy"] == pytest.approx(b["accuracy"])
+        # the test set's own noise (about +-0.048 for 400 pairs) is in one interval, not the other
+        assert (a["hi"] - a["lo"]) > 2 * (b["hi"] - b["lo"])
+        assert (a["hi"] - a["lo"]) == pytest.approx(2 * 1.96 * np.sqrt(0.6 * 0.4 / 400), rel=0.35)
+    assert 0.0 <= with_items["lens-k4"]["lo"] <= with_items["lens-k4"]["hi"] <= 1.0
+    assert with_items["lens-k4"]["vs_repeat_lo"] <= with_items["lens-k4"]["vs_repeat"] <= with_items["lens-k4"]["vs_repeat_hi"]
