@@ -2,7 +2,7 @@
 
 Run (from the repository root; resumable: finished runs in --rounds are skipped)::
 
-    python benchmarks/active.py                          # the published tables (3 settings, 3 seeds)
+    python benchmarks/active.py                    # the published tables (3 settings, 3 seeds)
     python benchmarks/active.py --seeds 0 --settings within --variants random d-optimal
     python benchmarks/active.py --summary-only           # recompute the tables from --rounds
 
@@ -87,14 +87,16 @@ HEADLINE = {"within": "spearman", "cross": "spearman", "policy": "spearman_pool"
 def mean_interval(values, kind: str) -> tuple[float, float, float]:
     """Mean over seeds with the library's bootstrap interval (one value per seed, so it is
     conditional on each seed's test prompts): inside [-1, 1] for a correlation, [0, 1] else."""
-    iv = seed_item_bootstrap(np.asarray(values, dtype=np.float64), bounds=(-1.0, 1.0) if kind == "corr" else (0.0, 1.0))
+    bounds = (-1.0, 1.0) if kind == "corr" else (0.0, 1.0)
+    iv = seed_item_bootstrap(np.asarray(values, dtype=np.float64), bounds=bounds)
     return iv.estimate, iv.low, iv.high
 
 
 def paired_interval(values, base, kind: str) -> tuple[float, float, float]:
     """Mean paired difference from random (same seed) with the library's bootstrap interval."""
     bounds = (-1.0, 1.0) if kind == "corr" else (0.0, 1.0)
-    iv = seed_item_bootstrap(np.asarray(values, dtype=np.float64), np.asarray(base, dtype=np.float64), bounds=bounds)
+    iv = seed_item_bootstrap(np.asarray(values, dtype=np.float64), np.asarray(base, dtype=np.float64),
+                             bounds=bounds)
     return iv.estimate, iv.low, iv.high
 
 

@@ -56,7 +56,9 @@ RAW = "label_loop_raw"  # every measured record (per batch, per run, the CLI's r
 
 
 def _read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _latest_raw(path: Path) -> tuple[str, list[dict]]:
@@ -240,7 +242,8 @@ def main() -> int:
     if args.summary_only or args.record_summary:
         raw_run, records = _latest_raw(results)
         if args.record_summary:
-            command = next(r["command"] for r in _read_rows(results) if r.get("table") == RAW and r["run"] == raw_run)
+            command = next(r["command"] for r in _read_rows(results)
+                           if r.get("table") == RAW and r["run"] == raw_run)
             cli_command = next((r["cli_command"] for r in records if r.get("kind") == "cli"), None)
             run = new_run_id()
             for table, rows in tables(records).items():

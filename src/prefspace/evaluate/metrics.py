@@ -315,7 +315,7 @@ def seed_item_bootstrap(
     if shared_items and len(sizes) == 1:
         D = np.stack(blocks)  # (S, N): one test set, one item draw for every seed
         item_w = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_boot)  # (B, N)
-        stats = np.einsum("bs,sn,bn->b", seed_w, D, item_w) / (n_seeds * n_items)
+        stats = ((seed_w @ D) * item_w).sum(axis=1) / (n_seeds * n_items)
     else:
         per_seed = np.empty((n_boot, n_seeds))
         for s, b in enumerate(blocks):  # a test set per seed: items drawn within each seed
