@@ -221,6 +221,17 @@ def test_the_claims_the_page_makes_in_words_hold_on_the_rows_it_renders():
     assert one("head_auto", budget=100, head="bt-mlp")["vs_linear_hi"] < 0
     r = one("head_auto", budget=500, head="bt-mlp")
     assert contains_zero(r["vs_linear_lo"], r["vs_linear_hi"])
+    # defaults: the linear default's and the MLPs' intervals overlap the best's; the order named
+    for (ds, n) in {(r["dataset"], r["n_pairs"]) for r in rows["defaults_cv"]}:
+        block = [r for r in rows["defaults_cv"] if (r["dataset"], r["n_pairs"]) == (ds, n)]
+        best = max(block, key=lambda r: r["cv_accuracy"])
+        for r in block:
+            if r["candidate"] in ("bt-linear alpha=1000", "bt-mlp", "clf-mlp"):
+                assert r["hi"] >= best["lo"], (ds, n, r["candidate"])
+    assert (one("defaults_cv", dataset="hh", n_pairs=1312, candidate="bt-mlp")["cv_accuracy"]
+            > one("defaults_cv", dataset="hh", n_pairs=1312, candidate="bt-linear alpha=1000")["cv_accuracy"])
+    assert (one("defaults_cv", dataset="alpaca", n_pairs=1000, candidate="bt-linear alpha=1000")["cv_accuracy"]
+            > one("defaults_cv", dataset="alpaca", n_pairs=1000, candidate="bt-mlp")["cv_accuracy"])
     # active labeling: no strategy ahead of random with an interval clear of 0
     for r in rows["active_spearman"] + rows["active_best_of_16"]:
         assert r.get("vs_lo") is None or r["vs_lo"] <= 0, r
