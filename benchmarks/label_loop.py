@@ -94,7 +94,11 @@ def run_one(scored, F, *, strategy: str, seed: int, batch: int, rounds: int, can
             return
         r = model.predict(F[test_rows])
         g = scored.scores[test_rows]
-        held_out[version] = {"heldout_spearman": float(rank_correlations(r, g, groups)["spearman"]),
+        rc = rank_correlations(r, g, groups)
+        held_out[version] = {"heldout_spearman": float(rc["spearman"]),
+                             # per held-out prompt (NaN: undefined), so intervals can resample prompts
+                             "heldout_spearman_per_prompt": [None if not np.isfinite(v) else round(float(v), 6)
+                                                             for v in rc["per_prompt_spearman"]],
                              "heldout_best_of_16": float(best_of_n_curve(r, g, groups, ns=[16])["model"][0])}
 
     pool = load_label_pool(train_set, F[train_rows], kind="within", max_candidates=candidates, random_state=seed)
@@ -140,6 +144,19 @@ def run_cli(data: Path, *, rounds: int, batch: int, candidates: int) -> list[dic
     return [{"kind": "cli", "cli_command": " ".join(shown), "summary": summary, "wall_seconds": wall, **r} for r in rows]
 
 
+def _per_prompt(cell: dict, seeds: list) -> tuple[list, list]:
+    """Per seed, D-optimal's and random's Spearman on the held-out prompts where both are defined
+    (the same prompts within a seed; each seed holds out its own)."""
+    dopt, rand = [], []
+    for k in seeds:
+        a = np.array([np.nan if v is None else v for v in cell["d-optimal"][k]["heldout_spearman_per_prompt"]])
+        b = np.array([np.nan if v is None else v for v in cell["random"][k]["heldout_spearman_per_prompt"]])
+        both = np.isfinite(a) & np.isfinite(b)
+        dopt.append(a[both])
+        rand.append(b[both])
+    return dopt, rand
+
+
 def tables(records: list[dict]) -> dict[str, list[dict]]:
     """The rows of the four tables in docs/benchmarks.md, from one run's raw records."""
     out: dict[str, list[dict]] = {}
@@ -152,8 +169,11 @@ def tables(records: list[dict]) -> dict[str, list[dict]]:
             continue
         rand = np.array([cell["random"][k]["heldout_spearman"] for k in common])
         dopt = np.array([cell["d-optimal"][k]["heldout_spearman"] for k in common])
-        # paired by seed; one value per seed, so conditional on each seed's held-out prompts
-        iv = seed_item_bootstrap(dopt, rand, bounds=(-1.0, 1.0))
+        if all("heldout_spearman_per_prompt" in cell[s][k] for s in STRATEGIES for k in common):
+            d_items, r_items = _per_prompt(cell, common)  # seeds and held-out prompts resampled
+            iv = seed_item_bootstrap(d_items, r_items, bounds=(-1.0, 1.0), shared_items=False)
+        else:  # records with one value per seed: conditional on each seed's held-out prompts
+            iv = seed_item_bootstrap(dopt, rand, bounds=(-1.0, 1.0))
         diff, lo, hi = iv.estimate, iv.low, iv.high
         cv = {s: [cell[s][k]["cv_accuracy"] for k in common if cell[s][k]["cv_accuracy"] is not None] for s in STRATEGIES}
         rows.append({"labels": n, "seeds": len(common), "random": float(rand.mean()), "d_optimal": float(dopt.mean()),
@@ -191,7 +211,7 @@ def summarise(records: list[dict]) -> None:
               f"after {meta['load_after']}")
     t = tables(records)
     print("\nheld-out mean per-prompt Spearman, mean over seeds; d-optimal minus random, paired by seed "
-          "(mean, 95% bootstrap interval over seeds, conditional on the held-out prompts; seeds ahead)")
+          "(mean, 95% bootstrap interval over seeds and, where recorded, held-out prompts; seeds ahead)")
     print(f"{'labels':>6} {'random':>8} {'d-optimal':>10} {'difference':>30} {'cv acc d-opt':>13} {'cv acc random':>14}")
     for r in t["label_loop_curve"]:
         print(f"{r['labels']:>6} {r['random']:>8.4f} {r['d_optimal']:>10.4f} {r['difference']:>+9.4f} "

@@ -271,3 +271,25 @@ def test_lens_summaries_resample_the_test_pairs_when_cells_kept_them():
         assert (a["hi"] - a["lo"]) == pytest.approx(2 * 1.96 * np.sqrt(0.6 * 0.4 / 400), rel=0.35)
     assert 0.0 <= with_items["lens-k4"]["lo"] <= with_items["lens-k4"]["hi"] <= 1.0
     assert with_items["lens-k4"]["vs_repeat_lo"] <= with_items["lens-k4"]["vs_repeat"] <= with_items["lens-k4"]["vs_repeat_hi"]
+
+
+def test_label_loop_curve_resamples_held_out_prompts_when_batches_kept_them():
+    label_loop = _load("label_loop")
+    rng = np.random.default_rng(1)
+    records = []
+    for seed in range(5):
+        prompt_effect = rng.normal(0.4, 0.3, 60).clip(-1, 1)  # each seed holds out its own 60 prompts
+        for strategy, shift in (("random", 0.0), ("d-optimal", -0.03)):
+            per_prompt = (prompt_effect + shift + rng.normal(0, 0.02, 60)).clip(-1, 1)
+            per_prompt[0] = np.nan  # an undefined prompt is left out of the pairing
+            records.append({"kind": "batch", "annotators": 1, "run_strategy": strategy, "seed": seed, "labels": 100,
+                            "heldout_spearman": float(np.nanmean(per_prompt)), "cv_accuracy": 0.6,
+                            "chosen_by": 1, "select_seconds": 0.1, "fit_seconds": 0.1, "cv_seconds": 0.1,
+                            "heldout_spearman_per_prompt": [None if np.isnan(v) else float(v) for v in per_prompt]})
+    with_items = label_loop.tables(records)["label_loop_curve"][0]
+    older = [{k: v for k, v in r.items() if k != "heldout_spearman_per_prompt"} for r in records]
+    seeds_only = label_loop.tables(older)["label_loop_curve"][0]
+    assert with_items["difference"] == pytest.approx(seeds_only["difference"], abs=1e-3)
+    assert -1.0 <= with_items["lo"] < with_items["difference"] < with_items["hi"] <= 1.0
+    # the prompts' own noise widens the interval beyond the seed-to-seed spread
+    assert with_items["hi"] - with_items["lo"] > seeds_only["hi"] - seeds_only["lo"]
