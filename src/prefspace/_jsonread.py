@@ -30,13 +30,17 @@ import json
 import re
 from typing import Any
 
-__all__ = ["loads", "MAX_INT_DIGITS", "TOO_DEEP"]
+__all__ = ["loads", "JSONLimitError", "MAX_INT_DIGITS", "TOO_DEEP"]
 
 MAX_INT_DIGITS = 4300  # Python's default limit for int(str)
 TOO_DEEP = "arrays or objects nested too deeply to read (thousands of levels)"
 _DEPTH_LIMIT = 500  # where the message places a too-deep document
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _LONG_INT = re.compile(r"-?\d{%d,}" % (MAX_INT_DIGITS + 1))
+
+
+class JSONLimitError(json.JSONDecodeError):
+    """Valid JSON syntax past what is read: an integer too long or nesting too deep."""
 
 
 class _HugeInteger(ValueError):
@@ -57,19 +61,20 @@ def loads(text: str) -> Any:
 
     Raises
     ------
-    json.JSONDecodeError : invalid JSON, an integer of more than :data:`MAX_INT_DIGITS`
-        digits, or nesting too deep to read; ``msg`` says which and ``pos`` points at it.
+    json.JSONDecodeError : invalid JSON, or (as the subclass :class:`JSONLimitError`) an
+        integer of more than :data:`MAX_INT_DIGITS` digits or nesting too deep to read;
+        ``msg`` says which and ``pos`` points at it.
     """
     try:
         return json.loads(text, parse_int=_parse_int)
     except _HugeInteger as exc:
         match = _LONG_INT.search(text)
         pos = match.start() if match else 0
-        raise json.JSONDecodeError(
+        raise JSONLimitError(
             f"an integer of {exc.digits:,} digits (the most read is {MAX_INT_DIGITS:,})", text, pos
         ) from None
     except RecursionError:
-        raise json.JSONDecodeError(TOO_DEEP, text, _deep_position(text)) from None
+        raise JSONLimitError(TOO_DEEP, text, _deep_position(text)) from None
 
 
 def _deep_position(text: str) -> int:

@@ -50,6 +50,8 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> dict:
     prepared = Path(out_dir) / "prepared"
     prepared.mkdir(parents=True, exist_ok=True)
     arrays_path = prepared / f"{ds['name']}-{key}.safetensors"
+    if arrays_path.resolve().parent != prepared.resolve():  # config.py checks names; this is the backstop
+        raise ConfigError(f"dataset name {str(ds['name'])[:60]!r} would write outside {prepared}; rename it.")
     meta_path = arrays_path.with_suffix(".json")
     handle = {"name": ds["name"], "kind": kind, "arrays": str(arrays_path), "meta": str(meta_path), "spec": ds}
     if kind == "pair_arrays":
