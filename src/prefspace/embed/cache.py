@@ -545,6 +545,23 @@ class EmbeddingCache:
         }
 
 
+def merge_caches(sources: Sequence[str | Path], into: str | Path) -> list[tuple[Path, dict[str, int]]]:
+    """Copy every entry of the ``sources`` caches that ``into`` lacks; ``(source, added per fingerprint)``.
+
+    ``into`` may be none of the sources, nor hold one; every source is opened and its shards
+    read (and checked) before ``into`` is created, so a bad source leaves nothing behind.
+    """
+    from .._paths import check_output
+
+    check_output(into, inputs=sources, kind="folder", what="--into")
+    caches = [EmbeddingCache(src, create=False) for src in sources]
+    for cache in caches:
+        for fp in cache.fingerprints():
+            cache.count(fp)  # reads every shard's header
+    target = EmbeddingCache(into)
+    return [(Path(src), target.merge(cache)) for src, cache in zip(sources, caches)]
+
+
 def _remove_dead_temp_markers(directory: Path) -> None:
     """Delete temporary markers left on this machine by creators that were killed."""
     host = socket.gethostname()
