@@ -21,14 +21,15 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps, json_safe
+from .._paths import check_output
 from .._version import __version__
 from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
 from .card import CARD, render_card, reproducibility_record, training_data_summary
 from .ensemble import RewardEnsemble
-from .._jsonread import loads as json_loads
 from .integrity import (
     bytes_digest,
     check_arrays,
@@ -205,6 +206,8 @@ def save_model(
                 f"{directory} is a non-empty directory without {HEADER}; refusing to replace it. "
                 "Choose an empty or new directory for the model."
             )
+    # the folder is swapped in whole: a model folder holding other files would lose them
+    check_output(directory, kind="model", what="the model folder")
     encoder_info = None
     if encoder is not None:
         feature_dim = getattr(encoder, "feature_dim", None)
