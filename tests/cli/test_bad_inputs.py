@@ -725,6 +725,7 @@ def label_db(c: Ctx, name: str = "labels.sqlite") -> Path:
     from prefspace.studio import LabelStore
 
     path = c.tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     with LabelStore(path) as store:
         store.add_batch(LS_PAIRS, strategy="random", model_version=None)
         store.add_judgment("r0|r1", "ann", "a", reason="more precise")
@@ -863,6 +864,25 @@ def _(c):
 
     EmbeddingCache(c.tmp / "cache").write_shard("fp", ["a"], np.ones((1, 3), np.float32))
     return ["cache", "merge", c.tmp / "cache", "--into", c.tmp / "cache"]
+
+
+@case21(1, "label-db-is-the-pool", "--db", "is the input", "pool.jsonl")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl(*CAND))
+    return ["label", pool, "--db", pool, "--no-serve"]
+
+
+@case21(1, "label-save-model-holds-the-db", "--save-model", "contains the input", "labels.sqlite")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl(*CAND))
+    db = label_db(c, "m/labels.sqlite")
+    return ["label", pool, "--db", db, "--save-model", c.tmp / "m", "--no-serve"]
+
+
+@case21(1, "label-report-is-the-pool", "--report", "is the input", "pool.jsonl")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "gold": 1.0}, {**CAND[1], "gold": 0.0}))
+    return ["label", pool, "--db", c.tmp / "labels.sqlite", "--simulate", "gold", "--rounds", "1", "--report", pool]
 
 
 # ---- item 2: names that become path components stay inside --out
