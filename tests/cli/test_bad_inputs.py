@@ -847,7 +847,7 @@ def _(c):
     return ["experiment", cfg, "--out", cfg]
 
 
-@case21(1, "experiment-out-holds-its-data", "--out", "contains the input", "pairs.jsonl")
+@case21(1, "experiment-out-holds-its-data", "--out", "contains the input", "exp.yaml")
 def _(c):
     return ["experiment", experiment_config(c.tmp), "--out", c.tmp]
 

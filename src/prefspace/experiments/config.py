@@ -50,6 +50,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from .._paths import check_output
 from ..data import load_preferences, load_scored_responses
 from ..evaluate.simulate import pairs_from_scores
 from ..exceptions import ConfigError
@@ -439,7 +440,21 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
     for key, value in (overrides or {}).items():
         _set_dotted(cfg, key, value, path)
         cwd_paths.add(key)
-    return resolve_config(cfg, base=base, cwd_keys=cwd_paths, out_dir=out_dir, where=str(path))
+    resolved = resolve_config(cfg, base=base, cwd_keys=cwd_paths, out_dir=out_dir, where=str(path))
+    if out_dir is not None:
+        inputs, caches = config_paths(resolved)
+        check_output(out_dir, inputs=[path, *inputs], caches=caches, kind="folder", what="--out")
+    return resolved
+
+
+def config_paths(cfg: dict) -> tuple[list[str], list[str]]:
+    """``(data files, cache folders)`` a resolved config reads, for the output guard."""
+    inputs, caches = [], []
+    for ds in cfg.get("datasets") or []:
+        for key in PATH_KEYS:
+            if isinstance(ds, dict) and isinstance(ds.get(key), str):
+                (caches if key == "cache" else inputs).append(ds[key])
+    return inputs, caches
 
 
 def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None, where: str = "config",

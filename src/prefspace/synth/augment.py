@@ -141,7 +141,7 @@ def synthesize(X, *, method: str = "lens", factor: int = 4, random_state: int = 
     are kept, at most ``factor`` per parent; fewer may remain (``info["filter_kept"]``).
     """
     X = check_pairs(X)
-    check_synthetic_memory(X, X.shape[0], factor, label_filter=label_filter)
+    check_synthetic_memory(len(X), len(X), X.shape[2], factor, itemsize=X.dtype.itemsize, label_filter=label_filter)
     synth = get_synthesizer(method, random_state=random_state, **params).fit(X)
     if not label_filter:
         return synth.sample(factor)
@@ -311,7 +311,8 @@ def augment_pairs(
     if len(source) == 0:
         raise ConfigError("no real pairs are left to synthesize from (all held out or of weight 0).")
     sub_groups = None if groups is None else np.asarray(groups)[source]
-    check_synthetic_memory(X, len(source), factor, label_filter=label_filter)
+    check_synthetic_memory(len(X), len(source), X.shape[2], factor, itemsize=X.dtype.itemsize,
+                           label_filter=label_filter)
     synth = get_synthesizer(method, random_state=random_state, **params)
     fit_kwargs = {} if unlabelled is None else {"unlabelled": unlabelled}
     if fit_kwargs and not hasattr(synth, "reconstruction_report"):

@@ -62,16 +62,18 @@ def _available_memory() -> int | None:
         return None
 
 
-def check_synthetic_memory(X: np.ndarray, n_source: int, factor: int, *, label_filter: bool = False) -> int:
+def check_synthetic_memory(n_real: int, n_source: int, dim: int, factor: int, *, itemsize: int = 4,
+                           label_filter: bool = False) -> int:
     """Refuse a synthesis that cannot fit in memory, before anything is allocated; return the estimate.
 
-    The peak holds the pairs drawn (``n_source * factor``, twice that with the label filter),
-    the training set they join (the real pairs plus the kept ones) and the synthesizer's copy of
-    its input, each ``2 * dim`` values of ``X``'s dtype: a lower bound on what the run needs.
+    ``n_real`` pairs of rows of ``dim`` values (``itemsize`` bytes each), ``n_source`` of them
+    synthesized from, ``factor`` synthetic pairs each. The peak holds the pairs drawn (twice
+    as many with the label filter), the training set they join (the real pairs plus the kept
+    ones) and the synthesizer's copy of its input: a lower bound on what the run needs.
     """
-    row = 2 * X.shape[2] * X.dtype.itemsize
+    row = 2 * int(dim) * int(itemsize)
     drawn = n_source * factor * (2 if label_filter else 1)
-    need = (drawn + X.shape[0] + n_source * factor + n_source) * row
+    need = (drawn + n_real + n_source * factor + n_source) * row
     have = _available_memory()
     if have is not None and need > have:
         raise ConfigError(
@@ -174,7 +176,7 @@ class BaseSynthesizer(BaseEstimator):
         """
         self._check_fitted()
         factor = _check_factor(factor)
-        check_synthetic_memory(self.X_, self.X_.shape[0], factor)
+        check_synthetic_memory(len(self.X_), len(self.X_), self.X_.shape[2], factor, itemsize=self.X_.dtype.itemsize)
         if random_state is None:
             rng = np.random.default_rng([self.seed_, 0x5EED])
         else:
