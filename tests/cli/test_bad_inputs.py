@@ -1117,3 +1117,50 @@ def test_issue21_case_exits_2_and_leaves_every_input_as_it_was(item, builder, fr
 def test_the_issue21_corpus_covers_every_item_but_the_studios():
     counts = {item: sum(1 for i, *_ in CASES_21 if i == item) for item in (1, 2, 3, 5, 6)}
     assert all(n >= 1 for n in counts.values()), counts
+
+
+# ------------------------------------------------------------------------------------ issue 21: what still works
+def test_a_huge_integer_row_is_skipped_like_any_bad_row(tmp_path, capsys):
+    data = write(tmp_path / "pairs.jsonl", jsonl(GOOD) + '{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}\n")
+    code, out, err = run_cli(["validate", data, "--on-bad-rows", "skip", "--json"], capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["pairs"] == 1 and info["skipped"] == {"invalid_json": 1}
+
+
+@pytest.mark.parametrize("name", ["labels#1.sqlite", "what?.sqlite"])
+def test_label_export_reads_a_database_whose_name_has_uri_characters(tmp_path, capsys, name):
+    c = Ctx(tmp_path, None)
+    db = label_db(c, name)
+    code, _, err = run_cli(["label", "export", db, "--out", tmp_path / "pairs.jsonl"], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["pair_id"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()] == ["r0|r1"]
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    assert left == sorted([name, "pairs.jsonl"])  # no stray file named after half the path
+
+
+def test_label_studio_round_trip_of_an_infinite_lead_time_writes_standard_json(tmp_path, capsys):
+    c = Ctx(tmp_path, None)
+    db = label_db(c)
+    tasks = ls_tasks(c, '{"completed_by": 3, "lead_time": 1e999, "result": [{"type": "pairwise", '
+                        '"value": {"selected": "right"}}]}')
+    code, out, err = run_cli(["label", "import", db, tasks], capsys)
+    assert code == 0 and "1 judgments added" in out, err
+    code, _, err = run_cli(["label", "export", db, "--format", "label-studio", "--out", tmp_path / "t.json"], capsys)
+    assert code == 0, err
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in the JSON output")
+
+    exported = json.loads((tmp_path / "t.json").read_text(), parse_constant=refuse)
+    assert [a["lead_time"] for a in exported[0]["annotations"] if a["completed_by"] == "label-studio:3"] == [None]
+
+
+def test_train_may_replace_its_own_earlier_model(tmp_path, capsys):
+    data = write(tmp_path / "p.jsonl", jsonl(GOOD, GOOD2, {**GOOD, "prompt": "3 + 3?"}, {**GOOD2, "prompt": "Capital of Chile?"}))
+    args = ["train", data, "--out", tmp_path / "runs" / "bt", "--test-fraction", "0", "--cache", tmp_path / "cache"]
+    for _ in range(2):  # the second run replaces the model folder the first one wrote (model.json, card, metrics)
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "runs" / "bt").iterdir()) == [
+        "README.md", "metrics.json", "model.json", "weights.safetensors"]
