@@ -94,6 +94,11 @@ def serve(
         check_choice(head, "heads", flag="--head")
     if cache is None and features is None:
         cache = default_cache_dir()
+    if report is not None:
+        from .._paths import check_output
+
+        check_output(report, inputs=[pool, prompts, model, features, prompt_features, db, save_model],
+                     caches=[cache], what="--report")
     config = StudioConfig(strategy=strategy, batch_size=batch, explore=explore, overlap=overlap, rounds=rounds, lam=lam,
                           seed=seed, lease_seconds=60.0 * lease_minutes)
     studio = build_studio(
