@@ -241,6 +241,8 @@ def test_the_claims_the_page_makes_in_words_hold_on_the_rows_it_renders():
     curve = rows["label_loop_curve"]
     assert all(r["d_optimal"] < r["random"] for r in curve if r["labels"] > min(c["labels"] for c in curve))
     assert one("label_loop_curve", labels=400)["hi"] < 0
+    raw = [r for r in rows["label_loop_raw"] if r.get("kind") == "batch" and r.get("annotators") == 1]
+    assert raw and all("heldout_spearman_per_prompt" in r for r in raw)  # "includes the prompts' noise"
     # encoder parity: the int8 backend's accuracy difference is not significant
     r = one("encoder_parity", backend="onnx-int8")
     assert contains_zero(r["delta_lo"], r["delta_hi"])
