@@ -26,7 +26,8 @@ values (compared as text, so a value may hold commas; ``run=ID`` selects an earl
 "times 100" (points of accuracy). Without a function the selector must match exactly one row;
 ``abs`` takes its absolute value; ``count``, ``min`` and ``max`` run over every matching row
 that has the field. An unknown table, field or a selector that matches no row (or several)
-is an error, so a rerun that drops a row cannot leave stale prose behind.
+is an error, so a rerun that drops a row cannot leave stale prose behind. A comment that starts
+``<!-- template notes`` is for the template's editors and is left out of the page.
 
     python benchmarks/render_docs.py           # write docs/benchmarks.md
     python benchmarks/render_docs.py --check   # exit 1 if docs/benchmarks.md is stale
@@ -48,6 +49,7 @@ TEMPLATE = ROOT / "docs" / "benchmarks.template.md"
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "benchmarks" / "results"
 PLACEHOLDER = re.compile(r"^<!--\s*table:\s*([\w.-]+)\s*\|(.*?)-->\s*$")
+NOTES = "<!-- template notes"
 VARIABLE = re.compile(r"\{\{(.*?)\}\}")
 _VAR_BODY = re.compile(
     r"^\s*(?:(abs|count|min|max)\s+)?([\w.-]+)\s*\[(.*?)\]\s*\.\s*([\w]+(?:\.\.[\w]+)?)"
@@ -222,7 +224,11 @@ def render(template: Path = TEMPLATE, results: Path = RESULTS) -> str:
         out.extend(_reflow(block) if has_var else block)
         block, has_var = [], False
 
+    in_notes = False  # "<!-- template notes ... -->": for the template's editors, not rendered
     for line in template.read_text(encoding="utf-8").splitlines():
+        if in_notes or line.strip().startswith(NOTES):
+            in_notes = not line.rstrip().endswith("-->")
+            continue
         m = PLACEHOLDER.match(line.strip())
         if line.strip().startswith("```"):
             in_code = not in_code

@@ -113,8 +113,10 @@ def test_a_paragraph_with_variables_is_rewrapped_and_list_items_keep_their_marke
     res.mkdir()
     _write(res / "a.jsonl", [{"table": "t", "run": "r", "command": "c", "name": "a-very-long-value " * 8}])
     template = tmp_path / "t.md"
-    template.write_text("Before {{ t[].name }} after.\n\n- item {{ t[].name }}\n  more\n- second\n\nuntouched  line\n")
+    template.write_text("<!-- template notes: {{ t[no=such].row }}\nstill notes -->\nBefore {{ t[].name }} after.\n\n"
+                        "- item {{ t[].name }}\n  more\n- second\n\nuntouched  line\n")
     lines = render_docs.render(template, res).splitlines()
+    assert "notes" not in " ".join(lines)  # the editors' notes are not rendered (nor their variables)
     assert all(len(line) <= 100 for line in lines[1:])  # after the generated-file header
     assert lines[-1] == "untouched  line"  # paragraphs without variables stay as written
     items = [line for line in lines if line.startswith("- ")]
