@@ -150,6 +150,22 @@ def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
     assert isinstance(info["reason"], str) and info["reason"]
 
 
+def test_auto_folds_keep_prompts_together(copied_pairs):
+    from prefspace.synth import choose_augmentation
+
+    X, groups = copied_pairs
+    grid = [("perturb", 2, None, {})]
+    head = BradleyTerryLinear(alpha=1.0)
+    for given in (groups, None):  # given, or read from the shared prompt columns by augment_pairs
+        _, _, info = augment_pairs(X, method="auto", grid=grid, estimator=head, groups=given)
+        # chance: no copy of a held-out pair was trained on, by the head or the synthesizer
+        assert 0.3 < info["candidates"][0]["accuracy"] - info["candidates"][0]["gain"] < 0.7
+        assert 0.3 < info["candidates"][0]["repeat_accuracy"] < 0.7 and info["chosen"] is None
+    # the control: one group per pair lets copies fall on both sides of a fold, and the head recalls them
+    leaky = choose_augmentation(X, estimator=head, grid=grid, groups=np.arange(len(X)))
+    assert leaky["real_accuracy"] > 0.9
+
+
 def test_auto_refuses_bad_grid(alpaca_pairs):
     with pytest.raises(ConfigError, match="must name a synthesizer"):
         augment_pairs(alpaca_pairs[:30], method="auto", grid=[("none", 2, 1.0, {})])
