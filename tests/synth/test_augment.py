@@ -77,8 +77,16 @@ def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate
     parent = info["fit_params"]["parent"]
     _, _, pca = augment_pairs(X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:])
     assert 0 < pca["heldout_variance_kept"] < pca["train_variance_kept"] <= 1
-    # no synthetic pair descends from a held-out pair, and the synthesizer never saw one
+    # no synthetic pair descends from a held-out pair, and the synthesizer never saw one: the
+    # synthetic pairs are those of a synthesizer fitted on the other pairs alone
     assert not held[parent[parent >= 0]].any()
+    from prefspace.synth import PCASynthesizer
+
+    X_pca, _, _ = augment_pairs(X, method="pca", factor=2, estimator=head)
+    alone = PCASynthesizer(random_state=0).fit(X[~held]).sample(2)
+    np.testing.assert_array_equal(X_pca[len(X):], alone.X)
+    everything = PCASynthesizer(random_state=0).fit(X).sample(2)
+    assert not np.allclose(everything.X[: len(alone)], alone.X)  # the control: fitted on all, it differs
     assert info["n_heldout"] == held.sum() and info["n_synthetic"] == 4 * (len(X) - held.sum())
     # fit holds out exactly those real pairs
     layout = PairLayout.build(X_aug, info["fit_params"].get("groups"), parent)
@@ -139,15 +147,27 @@ def test_auto_falls_back_when_synthesis_only_adds_label_noise(toy_pairs):
     json.dumps(_jsonable(info))
 
 
+class CountingLinear(BradleyTerryLinear):
+    fits: list = []
+
+    def fit(self, X, *args, **kwargs):
+        CountingLinear.fits.append(self.alpha)
+        return super().fit(X, *args, **kwargs)
+
+
 def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
     grid = [("perturb", 2, 1.0, {}), ("pca", 2, 0.5, {"latent_dim": 8})]
-    X_aug, w, info = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=BradleyTerryLinear(alpha=1.0), n_folds=3)
-    assert info["requested"] == "auto" and {c["method"] for c in info["candidates"]} == {"perturb", "pca"}
-    if info["chosen"] is None:
-        assert X_aug.shape[0] == 90
-    else:
-        assert info["method"] == info["chosen"][0] and X_aug.shape[0] == 90 * (1 + info["chosen"][1])
-    assert isinstance(info["reason"], str) and info["reason"]
+    CountingLinear.fits = []
+    X_aug, w, info = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=CountingLinear(alpha=1.0), n_folds=3)
+    assert info["requested"] == "auto" and [c["method"] for c in info["candidates"]] == ["perturb", "pca"]
+    # every fit of the cross-validation is a clone of the given head: per fold, real-only, the
+    # repeat control at each of the 2 (factor, weight) and the 2 candidates
+    assert CountingLinear.fits == [1.0] * 3 * (1 + 2 + 2)
+    # 90 pairs: a gain would have to reach 1.96 standard errors (about 9 points) in every fold;
+    # neither candidate does, so no synthesis
+    assert info["chosen"] is None and info["method"] == "none" and "no synthesis" in info["reason"]
+    assert X_aug.shape[0] == 90 and (w == 1).all()
+    assert all(c["gain"] < 0.09 or min(c["fold_gains"]) <= 0 for c in info["candidates"])
 
 
 def test_auto_folds_keep_prompts_together(copied_pairs):
