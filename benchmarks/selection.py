@@ -106,18 +106,22 @@ def run(args) -> None:
             else:
                 X, g = alpaca_draw(*pool, args.pairs, r)
             load = os.getloadavg()[0]
-            t0 = time.perf_counter()
-            head = choose_head(X, groups=g, random_state=r)
-            t1 = time.perf_counter()
-            aug = choose_augmentation(X, estimator=BradleyTerryLinear(), groups=g, random_state=r)
-            t2 = time.perf_counter()
-            row = {"dataset": name, "run": r, "n_pairs": len(X), "head_pick": head["chosen"] != 0,
-                   "head_chose": head["candidates"][head["chosen"]]["label"], "head_pick_one_se": one_se_head(head["candidates"]),
-                   "augment_pick": aug["chosen"] is not None, "augment_chose": None if aug["chosen"] is None else aug["chosen"][0],
-                   "augment_pick_one_se": one_se_augment(aug["candidates"]),
-                   "head_best_gain": max(c["gain"] for c in head["candidates"][1:]),
-                   "augment_best_gain": max(c["gain"] for c in aug["candidates"]),
-                   "head_seconds": t1 - t0, "augment_seconds": t2 - t1, "load": load}
+            row = {"dataset": name, "run": r, "n_pairs": len(X), "load": load}
+            if "head" in args.choosers:
+                t0 = time.perf_counter()
+                head = choose_head(X, groups=g, random_state=r)
+                row.update(head_pick=head["chosen"] != 0, head_chose=head["candidates"][head["chosen"]]["label"],
+                           head_pick_one_se=one_se_head(head["candidates"]), head_candidates=len(head["candidates"]),
+                           head_best_gain=max(c["gain"] for c in head["candidates"][1:]),
+                           head_seconds=time.perf_counter() - t0)
+            if "augment" in args.choosers:
+                t0 = time.perf_counter()
+                aug = choose_augmentation(X, estimator=BradleyTerryLinear(), groups=g, random_state=r)
+                row.update(augment_pick=aug["chosen"] is not None,
+                           augment_chose=None if aug["chosen"] is None else aug["chosen"][0],
+                           augment_pick_one_se=one_se_augment(aug["candidates"]), augment_candidates=len(aug["candidates"]),
+                           augment_best_gain=max(c["gain"] for c in aug["candidates"]),
+                           augment_seconds=time.perf_counter() - t0)
             raw.append(row)
             print(json.dumps(row), flush=True)
             record_rows(f"selection_runs_{name}", "selection_runs", [{"draw": row.pop("run"), **row}], run=run_id,
@@ -134,15 +138,21 @@ def summarize(args) -> None:
         if not path.is_file():
             continue
         mine = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        latest = max(x["run"] for x in mine)
-        rs = [x for x in mine if x["run"] == latest]
-        commands.append(rs[0]["command"])
         for chooser in ("head", "augment"):
-            for rule, key in (("guard", f"{chooser}_pick"), ("one standard error (before)", f"{chooser}_pick_one_se")):
-                k = sum(bool(x[key]) for x in rs)
+            key = f"{chooser}_pick"
+            have = [x for x in mine if key in x]
+            if not have:
+                continue
+            latest = max(x["run"] for x in have)
+            rs = [x for x in have if x["run"] == latest]
+            if rs[0]["command"] not in commands:
+                commands.append(rs[0]["command"])
+            for rule, field in (("guard", key), ("one standard error (before)", f"{chooser}_pick_one_se")):
+                k = sum(bool(x[field]) for x in rs)
                 lo, hi = wilson_interval(k, len(rs))
                 rows.append({"dataset": name, "chooser": "--head auto" if chooser == "head" else "--augment auto",
-                             "rule": rule, "n_pairs": int(np.median([x["n_pairs"] for x in rs])), "runs": len(rs),
+                             "rule": rule, "candidates": rs[0].get(f"{chooser}_candidates"),
+                             "n_pairs": int(np.median([x["n_pairs"] for x in rs])), "runs": len(rs),
                              "picked": k, "rate": k / len(rs), "lo": lo, "hi": hi,
                              "seconds": float(np.median([x[f"{chooser}_seconds"] for x in rs])),
                              "load": float(np.mean([x["load"] for x in rs]))})
@@ -151,7 +161,8 @@ def summarize(args) -> None:
 
 
 def _command(args) -> str:
-    return f"python benchmarks/selection.py --runs {args.runs} --pairs {args.pairs} --datasets {','.join(args.datasets)}"
+    return (f"python benchmarks/selection.py --runs {args.runs} --pairs {args.pairs} --datasets {','.join(args.datasets)} "
+            f"--choosers {','.join(args.choosers)}")
 
 
 def main() -> None:
@@ -161,6 +172,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--pairs", type=int, default=500)
     ap.add_argument("--datasets", type=lambda s: s.split(","), default=["hh", "alpaca_bon"])
+    ap.add_argument("--choosers", type=lambda s: s.split(","), default=["head", "augment"])
     ap.add_argument("--summarize", action="store_true", help="only write the table from the recorded draws")
     args = ap.parse_args()
     summarize(args) if args.summarize else run(args)
