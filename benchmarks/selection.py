@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -110,18 +111,17 @@ def run(args) -> None:
             if "head" in args.choosers:
                 t0 = time.perf_counter()
                 head = choose_head(X, groups=g, random_state=r)
-                row.update(head_pick=head["chosen"] != 0, head_chose=head["candidates"][head["chosen"]]["label"],
-                           head_pick_one_se=one_se_head(head["candidates"]), head_candidates=len(head["candidates"]),
-                           head_best_gain=max(c["gain"] for c in head["candidates"][1:]),
-                           head_seconds=time.perf_counter() - t0)
+                cands = [asdict(c) for c in head.candidates]
+                row.update(head_pick=head.best_index != 0, head_chose=head.best_label,
+                           head_pick_one_se=one_se_head(cands), head_candidates=len(cands),
+                           head_best_gain=max(c["gain"] for c in cands[1:]), head_seconds=time.perf_counter() - t0)
             if "augment" in args.choosers:
                 t0 = time.perf_counter()
                 aug = choose_augmentation(X, estimator=BradleyTerryLinear(), groups=g, random_state=r)
-                row.update(augment_pick=aug["chosen"] is not None,
-                           augment_chose=None if aug["chosen"] is None else aug["chosen"][0],
-                           augment_pick_one_se=one_se_augment(aug["candidates"]), augment_candidates=len(aug["candidates"]),
-                           augment_best_gain=max(c["gain"] for c in aug["candidates"]),
-                           augment_seconds=time.perf_counter() - t0)
+                cands = [asdict(c) for c in aug.candidates]
+                row.update(augment_pick=aug.chosen is not None, augment_chose=None if aug.chosen is None else aug.chosen[0],
+                           augment_pick_one_se=one_se_augment(cands), augment_candidates=len(cands),
+                           augment_best_gain=max(c["gain"] for c in cands), augment_seconds=time.perf_counter() - t0)
             raw.append(row)
             print(json.dumps(row), flush=True)
             record_rows(f"selection_runs_{name}", "selection_runs", [{"draw": row.pop("run"), **row}], run=run_id,

@@ -1,4 +1,4 @@
-"""--head auto: grouped cross-validation over heads and penalties, the one-standard-error rule."""
+"""--head auto: grouped cross-validation over heads and penalties, and the guard that keeps the default."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from prefspace.models import BradleyTerryLinear, choose_head
 def test_reference_is_kept_unless_a_candidate_is_clearly_better(toy_pairs):
     same = [("bt-linear", {}), ("bt-linear", {"alpha": 1000.0})]
     out = choose_head(toy_pairs, grid=same)
-    assert out["chosen"] == 0 and out["name"] == "bt-linear" and "kept" in out["reason"]
-    assert out["candidates"][1]["gain"] == 0.0
-    assert isinstance(out["estimator"], BradleyTerryLinear) and not hasattr(out["estimator"], "coef_")
+    assert out.best_index == 0 and out.best_name == "bt-linear" and "kept" in out.reason
+    assert out.candidates[1].gain == 0.0
+    assert isinstance(out.best_estimator, BradleyTerryLinear) and not hasattr(out.best_estimator, "coef_")
 
 
 def test_a_clearly_better_head_replaces_the_reference(toy_pairs):
@@ -21,12 +21,14 @@ def test_a_clearly_better_head_replaces_the_reference(toy_pairs):
     grid = [("bt-mlp", {"max_epochs": 1, "learning_rate": 1e-7, "hidden_sizes": (4,)}),
             ("bt-linear", {"alpha": 1.0})]
     out = choose_head(toy_pairs, grid=grid, random_state=0)
-    assert out["chosen"] == 1 and out["params"] == {"alpha": 1.0}
-    best = out["candidates"][1]
-    assert best["accuracy"] > 0.9 and best["gain"] > 0.2 and best["z"] > 1
-    assert "raised" in out["reason"] and "bt-linear (alpha=1)" in out["reason"]
+    assert out.best_index == 1 and out.best_params == {"alpha": 1.0} and out.best_label == "bt-linear (alpha=1)"
+    best = out.candidates[1]
+    assert best.accuracy > 0.9 and best.gain > 0.2 and best.z > 1
+    assert "raised" in out.reason and "bt-linear (alpha=1)" in out.reason
+    assert out.cv_results["accuracy"] == [c.accuracy for c in out.candidates]
+    assert out.to_json()["candidates"][1]["label"] == "bt-linear (alpha=1)"
     again = choose_head(toy_pairs, grid=grid, random_state=0)
-    assert [c["accuracy"] for c in again["candidates"]] == [c["accuracy"] for c in out["candidates"]]
+    assert again.cv_results["accuracy"] == out.cv_results["accuracy"]
 
 
 def test_folds_keep_prompts_together(copied_pairs):
@@ -34,15 +36,15 @@ def test_folds_keep_prompts_together(copied_pairs):
     grid = [("bt-linear", {}), ("bt-linear", {"alpha": 1.0})]
     for given in (groups, None):  # given, or read from the shared prompt columns
         out = choose_head(X, grid=grid, groups=given)
-        for c in out["candidates"]:
-            assert 0.3 < c["accuracy"] < 0.7, c  # chance: no copy of a held-out pair was trained on
-        assert out["chosen"] == 0
+        for c in out.candidates:
+            assert 0.3 < c.accuracy < 0.7, c  # chance: no copy of a held-out pair was trained on
+        assert out.best_index == 0
     # the control: one group per pair lets copies of a pair fall on both sides, and the heads
     # recall them (the weakly penalised one almost perfectly)
     leaky = choose_head(X, grid=grid, groups=np.arange(len(X)))
-    assert leaky["candidates"][0]["accuracy"] > 0.7 and leaky["candidates"][1]["accuracy"] > 0.9
+    assert leaky.candidates[0].accuracy > 0.7 and leaky.candidates[1].accuracy > 0.9
 
 
 def test_too_few_pairs_keep_the_reference():
     few = choose_head(np.zeros((4, 2, 8), np.float32), grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
-    assert few["chosen"] == 0 and "too few" in few["reason"] and few["candidates"] == []
+    assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()

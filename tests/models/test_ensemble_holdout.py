@@ -35,11 +35,11 @@ def test_ensemble_validation_split_is_what_its_members_hold_out():
     assert 0 < held.sum() < len(X) // 2
     # whole prompts
     assert all(held[groups == g].all() or not held[groups == g].any() for g in np.unique(groups))
-    X_aug, w, info = augment_pairs(X, method="perturb", factor=2, estimator=ens, groups=groups)
-    parent = info["fit_params"]["parent"]
+    aug = augment_pairs(X, method="perturb", factor=2, estimator=ens, groups=groups)
+    parent = aug.parent
     assert not held[parent[parent >= 0]].any()  # nothing synthesized from a held-out pair
-    assert info["n_heldout"] == held.sum() and info["n_synthetic"] == 2 * (len(X) - held.sum())
-    ens.fit(X_aug, sample_weight=w, **info["fit_params"])
+    assert aug.report.n_heldout == held.sum() and aug.n_synthetic == 2 * (len(X) - held.sum())
+    ens.fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params)
     members_held = set().union(*(m.held_rows_ for m in ens.members_))
     assert all(m.held_rows_ for m in ens.members_)  # every member early-stops on pairs of its own
     held_prompts = np.unique(groups[[i for i in range(len(X)) if X[i].tobytes() in members_held]])

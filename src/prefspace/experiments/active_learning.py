@@ -30,7 +30,7 @@ from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
 from ..evaluate.simulate import NOISES, can_label, label_pairs, transform_scores
 from ..models import BradleyTerryLinear, RewardEnsemble
-from ..select import PairPool, get_selector, make_pool, selector_options
+from ..select import PairPool, get_pool, get_selector, selector_options
 from ..synth import SYNTHESIZERS, SyntheticPairs, augment_pairs
 from ..synth.training_set import heldout_pairs, training_set
 
@@ -76,8 +76,8 @@ def _augmented(augment, model, X: np.ndarray, groups: np.ndarray | None, seed: i
         return X, None, ({} if groups is None else {"groups": groups}), 0
     if isinstance(augment, str):
         check_in(augment, tuple(SYNTHESIZERS), name="augment")
-        X_aug, w, info = augment_pairs(X, method=augment, estimator=model, random_state=seed, groups=groups)
-        return X_aug, w, info.pop("fit_params"), int(info["n_synthetic"])
+        aug = augment_pairs(X, method=augment, estimator=model, random_state=seed, groups=groups)
+        return aug.X, aug.sample_weight, aug.fit_params, aug.n_synthetic
     source = np.flatnonzero(~heldout_pairs(model, X, groups))
     if hasattr(augment, "fit") and hasattr(augment, "sample"):
         est = clone(augment)
@@ -144,7 +144,7 @@ def run_active_learning(
     selector_params: dict | None = None,
     pool_rows=None,
     augment=None,
-    seed: int = 0,
+    random_state: int = 0,
     on_round: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Simulate active labeling against gold scores; one record per round.
@@ -184,7 +184,7 @@ def run_active_learning(
         a callable ``(X, seed) -> SyntheticPairs``; its pairs are added to each round's training
         set (they cost no labels) as ``augment_pairs`` adds them: each with its parent, sharing
         the parent's weight, none made from the pairs the head holds out
-    seed : the run's seed (split, first batch, candidate sample, noise, random strategy)
+    random_state : the run's seed (split, first batch, candidate sample, noise, random strategy)
     on_round : called with each record as soon as it is made (e.g. to append it to a file)
 
     Returns
@@ -201,7 +201,7 @@ def run_active_learning(
     >>> rng = np.random.default_rng(0)
     >>> E = rng.normal(size=(200, 8)).astype("float32"); gold = E @ rng.normal(size=8)
     >>> recs = run_active_learning(E, np.repeat(np.arange(10), 20), gold, strategy="d-optimal",
-    ...                            batch_size=20, budget=60, seed=0)
+    ...                            batch_size=20, budget=60, random_state=0)
     >>> [r["labels"] for r in recs]
     [20, 40, 60]
     """
@@ -224,14 +224,14 @@ def run_active_learning(
             f"batch_size={batch_size}, initial_size={initial_size}, budget={budget}."
         )
     utility = transform_scores(gold, transform, eps=eps)
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     # each strategy gets what it takes of lam and the run's generator; selector_params are the
     # caller's own choice for this strategy (refused if it does not take them)
     params = {**selector_options(strategy, lam=lam, random_state=rng), **(selector_params or {})}
     selector = get_selector(strategy, **params)
     estimator = _default_estimator() if estimator is None else estimator
     if strategy == "ensemble":
-        estimator = _as_ensemble(estimator, n_members, seed)
+        estimator = _as_ensemble(estimator, n_members, random_state)
 
     # ---- split prompts: the pool comes from training prompts, metrics from test prompts
     prompts = np.unique(prompt_index)
@@ -259,7 +259,7 @@ def run_active_learning(
     _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
     groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
 
-    full_pool = make_pool(features[train_rows], prompt_index[train_rows], "within" if within_prompt else "cross")
+    full_pool = get_pool(features[train_rows], prompt_index[train_rows], "within" if within_prompt else "cross")
     pool: PairPool = full_pool
     if n_candidates is not None and len(full_pool) > int(n_candidates):
         pool = full_pool.sample(int(n_candidates), rng)
@@ -291,8 +291,8 @@ def run_active_learning(
         t0 = time.perf_counter()
         model = clone(estimator)
         if "random_state" in model.get_params():
-            model.set_params(random_state=seed)
-        X_fit, w_fit, fit_params, n_syn = _augmented(augment, model, X_lab, g_lab, seed * 1000 + round_)
+            model.set_params(random_state=random_state)
+        X_fit, w_fit, fit_params, n_syn = _augmented(augment, model, X_lab, g_lab, random_state * 1000 + round_)
         model.fit(X_fit, sample_weight=w_fit, **fit_params)
         fit_seconds = time.perf_counter() - t0
 
@@ -301,7 +301,7 @@ def run_active_learning(
             "labels": int(labelled_idx.size),
             "strategy": strategy,
             "pool": "within" if within_prompt else "cross",
-            "seed": seed,
+            "seed": random_state,
             "noise": noise,
             **_evaluate(model, features, gold, groups, test_rows, best_of, pool_test),
             "n_synthetic": int(n_syn),

@@ -17,6 +17,8 @@ candidate is better, at the price of missing gains of a point or two with few pa
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -25,11 +27,11 @@ from .._validation import check_pairs
 from ..exceptions import ConfigError
 from .holdout import PairLayout
 from .registry import get_head
-from .selection import GuardRule, fold_ids, guarded_choice, paired_gain
+from .selection import GuardRule, fold_ids, guarded_choice, paired_gain, run_tasks
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["choose_head", "DEFAULT_HEAD_GRID"]
+__all__ = ["choose_head", "HeadSelection", "HeadScore", "DEFAULT_HEAD_GRID"]
 
 # (head name in HEADS, params): the reference first. Small on purpose: each entry costs one fit
 # per fold.
@@ -42,12 +44,68 @@ DEFAULT_HEAD_GRID: tuple = (
 )
 
 
+@dataclass(frozen=True)
+class HeadScore:
+    """One cross-validated candidate of :func:`choose_head`: its out-of-fold ``accuracy`` and
+    ``log_loss``, and its accuracy ``gain`` over the reference with the gain's standard error
+    ``se`` (pairs of a prompt as one cluster), ``z`` and the gain in each fold."""
+
+    head: str
+    params: dict
+    label: str
+    accuracy: float
+    log_loss: float
+    gain: float
+    z: float
+    se: float = 0.0
+    fold_gains: tuple = ()
+
+
+@dataclass(frozen=True)
+class HeadSelection:
+    """What :func:`choose_head` chose, like a scikit-learn search object after ``fit``.
+
+    Attributes
+    ----------
+    best_index : index of the chosen entry of the grid (0, the reference, unless another won)
+    best_name, best_params : the chosen head's name in ``HEADS`` and its parameters
+    best_estimator : the chosen head, unfitted, seeded with ``random_state``
+    reason : one sentence saying why
+    candidates : one :class:`HeadScore` per grid entry (empty when too few pairs to
+        cross-validate); :attr:`cv_results` is the same as a table of columns
+    """
+
+    best_index: int
+    best_name: str
+    best_params: dict
+    best_estimator: Any
+    reason: str
+    candidates: tuple[HeadScore, ...]
+
+    @property
+    def best_label(self) -> str:
+        """``"bt-linear (alpha=300)"``: the chosen head and its parameters, as printed."""
+        return _label(self.best_name, self.best_params)
+
+    @property
+    def cv_results(self) -> dict[str, list]:
+        """The candidates as columns (``head``, ``params``, ``label``, ``accuracy``, ``log_loss``,
+        ``gain``, ``z``), one row per grid entry, like scikit-learn's ``cv_results_``."""
+        rows = [asdict(c) for c in self.candidates]
+        return {f: [r[f] for r in rows] for f in HeadScore.__dataclass_fields__}
+
+    def to_json(self) -> dict:
+        """JSON-able form (``metrics.json``'s ``head_auto``)."""
+        return {"chosen": self.best_label, "head": self.best_name, "params": dict(self.best_params),
+                "reason": self.reason, "candidates": [asdict(c) for c in self.candidates]}
+
+
 def _label(name: str, params: dict) -> str:
     return name + (" (" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) + ")" if params else "")
 
 
 def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n_folds: int = 3, alpha: float = 0.05,
-                min_gain: float = 0.01, random_state: int = 0) -> dict:
+                min_gain: float = 0.01, random_state: int = 0, n_jobs: int | None = None) -> HeadSelection:
     """Cross-validate the heads of ``grid`` on real pairs ``X`` (n, 2, D) and pick one.
 
     Parameters
@@ -57,16 +115,19 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         one group per pair).
     sample_weight : optional (n,) pair weights (counts), passed to every fit.
     n_folds : folds of the cross-validation (by prompt).
-    alpha, min_gain : the guard (:class:`GuardRule`): the chance, at most, that a candidate no
-        better than the reference replaces it, and the accuracy gain needed.
+    alpha, min_gain : the guard (:class:`~prefspace.models.selection.GuardRule`): the chance, at
+        most, that a candidate no better than the reference replaces it, and the gain needed.
     random_state : the seed of the folds and of the heads.
+    n_jobs : fits run side by side (each on one thread): None, the thread limit
+        (``PREFSPACE_NUM_THREADS``) or else the machine's cores; 1 one after another. The
+        result does not depend on it.
 
     Returns
     -------
-    dict with ``chosen`` (index into ``grid``), ``name``, ``params``, ``estimator`` (unfitted,
-    seeded with ``random_state``), ``reason`` (one sentence) and ``candidates`` (per entry: its
-    label, out-of-fold ``accuracy``, ``log_loss``, ``gain`` over the reference, its standard
-    error ``se``, ``z`` and the per-fold gains ``fold_gains``).
+    HeadSelection : ``best_estimator`` (unfitted, seeded with ``random_state``), ``best_index``
+    into ``grid``, ``best_name``, ``best_params``, ``reason`` (one sentence) and ``candidates``
+    (per entry: its label, out-of-fold ``accuracy``, ``log_loss``, ``gain`` over the reference,
+    its ``se``, ``z`` and ``fold_gains``; ``cv_results`` as columns).
     """
     X = check_pairs(X)
     n = len(X)
@@ -88,11 +149,16 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     folds = fold_ids(n, int(n_folds), g, random_state)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     P = np.zeros((len(grid), n))
-    for f in range(int(n_folds)):
+
+    def fit_one(task):
+        f, j = task
         tr, te = folds != f, folds == f
-        for j, est in enumerate(estimators):
-            fitted = clone(est).fit(X[tr], sample_weight=None if w is None else w[tr], groups=g[tr])
-            P[j, te] = fitted.predict_proba(X[te])
+        fitted = clone(estimators[j]).fit(X[tr], sample_weight=None if w is None else w[tr], groups=g[tr])
+        return f, j, fitted.predict_proba(X[te])
+
+    tasks = [(f, j) for f in range(int(n_folds)) for j in range(len(grid))]
+    for f, j, p in run_tasks(fit_one, tasks, n_jobs):
+        P[j, folds == f] = p
     correct = (P > 0.5).astype(float)
     eps = 1e-12
     log_loss = -np.log(np.clip(P, eps, 1.0)).mean(axis=1)
@@ -102,29 +168,28 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         c = paired_gain(correct[j], correct[0], folds, g)
         if j:
             comparisons.append([c])
-        candidates.append({"head": name, "params": dict(params), "label": _label(name, params), "accuracy": float(correct[j].mean()),
-                           "log_loss": float(log_loss[j]), "gain": c.gain, "se": c.se, "z": c.z,
-                           "fold_gains": list(c.fold_gains)})
+        candidates.append(HeadScore(head=name, params=dict(params), label=_label(name, params),
+                                    accuracy=float(correct[j].mean()), log_loss=float(log_loss[j]), gain=c.gain,
+                                    z=c.z, se=c.se, fold_gains=c.fold_gains))
     pick, best = guarded_choice(comparisons, log_loss[1:], rule)
     chosen = 0 if pick is None else pick + 1
-    best = best + 1
-    b, ref = candidates[best], candidates[0]
+    b, ref = candidates[best + 1], candidates[0]
     m = len(grid) - 1
     if chosen:
         c = candidates[chosen]
-        reason = (f"{c['label']} raised {n_folds}-fold out-of-fold accuracy from {ref['accuracy']:.3f} ({ref['label']}) to "
-                  f"{c['accuracy']:.3f} (+{100 * c['gain']:.1f} points, {c['z']:.1f} standard errors, a gain in every fold; "
+        reason = (f"{c.label} raised {n_folds}-fold out-of-fold accuracy from {ref.accuracy:.3f} ({ref.label}) to "
+                  f"{c.accuracy:.3f} (+{100 * c.gain:.1f} points, {c.z:.1f} standard errors, a gain in every fold; "
                   f"{rule.describe(m)}).")
-    elif b["gain"] <= 0:
-        reason = f"{ref['label']} had the best {n_folds}-fold out-of-fold accuracy ({ref['accuracy']:.3f}); kept it."
+    elif b.gain <= 0:
+        reason = f"{ref.label} had the best {n_folds}-fold out-of-fold accuracy ({ref.accuracy:.3f}); kept it."
     else:
-        reason = (f"the best, {b['label']}, changed {n_folds}-fold out-of-fold accuracy by {100 * b['gain']:+.1f} points over "
-                  f"{ref['label']} ({b['z']:.1f} standard errors; {rule.describe(m)}); kept {ref['label']}.")
+        reason = (f"the best, {b.label}, changed {n_folds}-fold out-of-fold accuracy by {100 * b.gain:+.1f} points over "
+                  f"{ref.label} ({b.z:.1f} standard errors; {rule.describe(m)}); kept {ref.label}.")
     logger.info("auto head: %s", reason)
     return _result(grid, estimators, chosen, reason, candidates)
 
 
-def _result(grid, estimators, chosen: int, reason: str, candidates: list) -> dict:
+def _result(grid, estimators, chosen: int, reason: str, candidates: list) -> HeadSelection:
     name, params = grid[chosen]
-    return {"chosen": int(chosen), "name": name, "params": dict(params), "estimator": clone(estimators[chosen]),
-            "reason": reason, "candidates": candidates}
+    return HeadSelection(best_index=int(chosen), best_name=name, best_params=dict(params),
+                         best_estimator=clone(estimators[chosen]), reason=reason, candidates=tuple(candidates))

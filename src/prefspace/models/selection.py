@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from .._threads import limit_threads, resolve_n_jobs
 from ..exceptions import ConfigError
 
-__all__ = ["prompt_folds", "fold_ids", "PairedGain", "paired_gain", "GuardRule", "guarded_choice"]
+__all__ = ["GuardRule", "PairedGain", "fold_ids", "guarded_choice", "paired_gain", "prompt_folds", "run_tasks"]
 
 
 def prompt_folds(n_splits: int = 3, *, random_state: int = 0):
@@ -152,3 +153,20 @@ def guarded_choice(comparisons, log_loss, rule: GuardRule) -> tuple[int | None, 
     if not passing:
         return None, best
     return max(passing, key=rank), best
+
+
+def run_tasks(fn, tasks, n_jobs=None):
+    """``[fn(t) for t in tasks]``, run side by side on up to ``n_jobs`` threads (None: the thread
+    limit ``PREFSPACE_NUM_THREADS``, else the machine's cores), each fit on one BLAS/torch
+    thread so the total stays under the limit. Results in the order of ``tasks``."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    tasks = list(tasks)
+    workers = resolve_n_jobs(n_jobs) or os.cpu_count() or 1
+    workers = max(1, min(int(workers), len(tasks)))
+    with limit_threads(1):
+        if workers == 1:
+            return [fn(t) for t in tasks]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prefspace-cv") as pool:
+            return list(pool.map(fn, tasks))

@@ -22,6 +22,7 @@ best of several candidates is itself a chance to be fooled; the rule keeps that 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from sklearn.base import clone
@@ -29,12 +30,64 @@ from sklearn.base import clone
 from .._progress import track
 from ..exceptions import ConfigError
 from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain
-from .registry import DEFAULT_AUTO_GRID, make_synthesizer
+from .registry import DEFAULT_AUTO_GRID, get_synthesizer
 from .training_set import heldout_pairs, training_set
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["choose_augmentation"]
+__all__ = ["choose_augmentation", "AugmentSelection", "AugmentScore"]
+
+
+@dataclass(frozen=True)
+class AugmentScore:
+    """One cross-validated candidate of :func:`choose_augmentation`: out-of-fold ``accuracy`` on
+    the real pairs, its ``gain`` and ``z`` against real pairs only and (``gain_vs_repeat``,
+    ``z_vs_repeat``) against the repeat control at the same factor and weight
+    (``repeat_accuracy``), and the mean log-loss gain over real pairs only; the standard errors
+    (pairs of a prompt as one cluster) and the gains per fold against both."""
+
+    method: str
+    factor: int
+    weight: float | None
+    params: dict
+    accuracy: float
+    gain: float
+    z: float
+    repeat_accuracy: float
+    gain_vs_repeat: float
+    z_vs_repeat: float
+    logloss_gain: float
+    se: float = 0.0
+    fold_gains: tuple = ()
+    se_vs_repeat: float = 0.0
+    fold_gains_vs_repeat: tuple = ()
+
+
+@dataclass(frozen=True)
+class AugmentSelection:
+    """What :func:`choose_augmentation` chose, like a scikit-learn search object after ``fit``.
+
+    Attributes
+    ----------
+    chosen : ``(method, factor, weight, params)`` of the chosen candidate, or None (no synthesis)
+    reason : one sentence saying why
+    candidates : one :class:`AugmentScore` per grid entry (empty with too few pairs);
+        :attr:`cv_results` is the same as a table of columns
+    real_accuracy : out-of-fold accuracy of the head on real pairs only (None with too few pairs)
+    n_folds : the folds
+    """
+
+    chosen: tuple | None
+    reason: str
+    candidates: tuple[AugmentScore, ...]
+    real_accuracy: float | None
+    n_folds: int
+
+    @property
+    def cv_results(self) -> dict[str, list]:
+        """The candidates as columns, one row per grid entry, like scikit-learn's ``cv_results_``."""
+        rows = [asdict(c) for c in self.candidates]
+        return {f: [r[f] for r in rows] for f in AugmentScore.__dataclass_fields__}
 
 
 def _check_grid(grid) -> list:
@@ -46,7 +99,7 @@ def _check_grid(grid) -> list:
             raise ConfigError(f"each auto grid entry must be (method, factor, weight, params); got {entry!r}.") from None
         if method in ("none", "auto", "repeat"):
             raise ConfigError(f"auto grid entries must name a synthesizer, not {method!r} (repeat is the control every entry is compared with).")
-        make_synthesizer(method, **dict(params))  # refuses unknown methods/params early
+        get_synthesizer(method, **dict(params))  # refuses unknown methods/params early
         if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
             raise ConfigError(f"auto grid factor must be a whole number >= 1; got {factor!r}.")
         if weight is not None and (not np.isfinite(weight) or weight < 0):
@@ -57,17 +110,18 @@ def _check_grid(grid) -> list:
     return out
 
 
-def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, grid=DEFAULT_AUTO_GRID, n_folds: int = 3, alpha: float = 0.05, min_gain: float = 0.01,
-                        sample_weight=None) -> dict:
+def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, grid=DEFAULT_AUTO_GRID, n_folds: int = 3,
+                        alpha: float = 0.05, min_gain: float = 0.01, sample_weight=None) -> AugmentSelection:
     """Cross-validate ``grid`` against no synthesis and against copies on real pairs ``X`` (n, 2, dim).
 
     Every fit in a fold follows the training protocol of :mod:`prefspace.synth.training_set`
     (synthesis only from the training-fold pairs the head does not hold out; weights that add
-    up to the real pairs). Returns a dict: ``chosen`` (``(method, factor, weight, params)`` or
-    None for no synthesis), ``reason`` (one sentence), ``candidates`` (per candidate:
-    out-of-fold accuracy, gain, standard error, z and per-fold gains against real-only and against
-    ``repeat`` at the same factor and weight, the log-loss gain), ``real_accuracy``, ``n_folds``.
-    ``alpha`` and ``min_gain``: the guard (:class:`prefspace.models.selection.GuardRule`).
+    up to the real pairs). Returns an :class:`AugmentSelection`: ``chosen``
+    (``(method, factor, weight, params)`` or None for no synthesis), ``reason`` (one sentence),
+    ``candidates`` (per candidate: out-of-fold accuracy, gain, standard error, z and per-fold
+    gains against real-only and against ``repeat`` at the same factor and weight, the log-loss
+    gain), ``real_accuracy``, ``n_folds``. ``alpha`` and ``min_gain``: the guard
+    (:class:`prefspace.models.selection.GuardRule`).
     """
     grid = _check_grid(grid)
     rule = GuardRule(alpha=alpha, min_gain=min_gain)
@@ -75,7 +129,8 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
     if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
         raise ConfigError(f"n_folds must be a whole number >= 2; got {n_folds!r}.")
     if n < 2 * n_folds:
-        return {"chosen": None, "reason": f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.", "candidates": [], "real_accuracy": None, "n_folds": int(n_folds)}
+        return AugmentSelection(chosen=None, reason=f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.",
+                                candidates=(), real_accuracy=None, n_folds=int(n_folds))
     folds = fold_ids(n, int(n_folds), groups, random_state)
     controls = sorted({(factor, weight) for _, factor, weight, _ in grid}, key=repr)
     folds_done = track("auto: cross-validation", int(n_folds), "folds")
@@ -97,56 +152,55 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
         held = heldout_pairs(estimator, Xtr, gtr, wtr)
         source = np.flatnonzero(~held if wtr is None else (~held & (wtr > 0)))
         for c, (factor, weight) in enumerate(controls):
-            syn = make_synthesizer("repeat").fit(Xtr[source]).sample(factor)
+            syn = get_synthesizer("repeat").fit(Xtr[source]).sample(factor)
             p_ctrl[c, te] = fit_on(syn, source, factor, weight)
         # one synthesizer per (method, params) per fold, sampled at each factor needed
         fitted: dict = {}
         for j, (method, factor, weight, params) in enumerate(grid):
             key = (method, repr(sorted(params.items())))
             if key not in fitted:
-                fitted[key] = make_synthesizer(method, random_state=random_state + 1000 * f, **params).fit(Xtr[source])
+                fitted[key] = get_synthesizer(method, random_state=random_state + 1000 * f, **params).fit(Xtr[source])
             p_cand[j, te] = fit_on(fitted[key].sample(factor), source, factor, weight)
         folds_done.advance()
     eps = 1e-12
     correct_real = (p_real > 0.5).astype(float)
     ll_real = -np.log(np.clip(p_real, eps, 1.0))
-    g_cluster = g_all
 
     candidates, comparisons = [], []
     for j, (method, factor, weight, params) in enumerate(grid):
         c = controls.index((factor, weight))
         ok = (p_cand[j] > 0.5).astype(float)
-        vs_real = paired_gain(ok, correct_real, folds, g_cluster)
-        vs_rep = paired_gain(ok, (p_ctrl[c] > 0.5).astype(float), folds, g_cluster)
+        vs_real = paired_gain(ok, correct_real, folds, g_all)
+        vs_rep = paired_gain(ok, (p_ctrl[c] > 0.5).astype(float), folds, g_all)
         comparisons.append([vs_real, vs_rep])
         ll_gain = float(np.mean(ll_real + np.log(np.clip(p_cand[j], eps, 1.0))))
-        candidates.append({"method": method, "factor": factor, "weight": weight, "params": params,
-                           "accuracy": float(ok.mean()), "gain": vs_real.gain, "se": vs_real.se, "z": vs_real.z,
-                           "fold_gains": list(vs_real.fold_gains),
-                           "repeat_accuracy": float(np.mean(p_ctrl[c] > 0.5)), "gain_vs_repeat": vs_rep.gain,
-                           "se_vs_repeat": vs_rep.se, "z_vs_repeat": vs_rep.z, "fold_gains_vs_repeat": list(vs_rep.fold_gains),
-                           "logloss_gain": ll_gain})
-    pick, best = guarded_choice(comparisons, [-c["logloss_gain"] for c in candidates], rule)
+        candidates.append(AugmentScore(method=method, factor=factor, weight=weight, params=params,
+                                       accuracy=float(ok.mean()), gain=vs_real.gain, z=vs_real.z,
+                                       repeat_accuracy=float(np.mean(p_ctrl[c] > 0.5)), gain_vs_repeat=vs_rep.gain,
+                                       z_vs_repeat=vs_rep.z, logloss_gain=ll_gain, se=vs_real.se,
+                                       fold_gains=vs_real.fold_gains, se_vs_repeat=vs_rep.se,
+                                       fold_gains_vs_repeat=vs_rep.fold_gains))
+    pick, best = guarded_choice(comparisons, [-c.logloss_gain for c in candidates], rule)
     real_acc = float(correct_real.mean())
     needed = rule.describe(len(grid))
 
     def label(c):
-        wlabel = "1/k" if c["weight"] is None else f"{c['weight']:g}"
-        return f"{c['method']} x{c['factor']} (weight {wlabel})"
+        wlabel = "1/k" if c.weight is None else f"{c.weight:g}"
+        return f"{c.method} x{c.factor} (weight {wlabel})"
 
     if pick is not None:
         chosen = grid[pick]
         b = candidates[pick]
-        reason = (f"{label(b)} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to {b['accuracy']:.3f} "
-                  f"(+{100 * b['gain']:.1f} points, {b['z']:.1f} standard errors; "
-                  f"+{100 * b['gain_vs_repeat']:.1f} points, {b['z_vs_repeat']:.1f} standard errors over repeating the real pairs; "
-                  f"{needed}).")
+        reason = (f"{label(b)} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
+                  f"{b.accuracy:.3f} (+{100 * b.gain:.1f} points, {b.z:.1f} standard errors; +{100 * b.gain_vs_repeat:.1f} "
+                  f"points, {b.z_vs_repeat:.1f} standard errors over repeating the real pairs; {needed}).")
     else:
         chosen = None
         b = candidates[best]
-        reason = (f"no candidate beat real-only and repeated real pairs clearly: the best, {label(b)}, changed {n_folds}-fold out-of-fold "
-                  f"accuracy by {100 * b['gain']:+.1f} points ({b['z']:.1f} standard errors) against real-only and by "
-                  f"{100 * b['gain_vs_repeat']:+.1f} points ({b['z_vs_repeat']:.1f}) against repeat; {needed}, against both; "
+        reason = (f"no candidate beat real-only and repeated real pairs clearly: the best, {label(b)}, changed {n_folds}-fold "
+                  f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
+                  f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
                   "no synthesis.")
     logger.info("auto augmentation: %s", reason)
-    return {"chosen": chosen, "reason": reason, "candidates": candidates, "real_accuracy": real_acc, "n_folds": int(n_folds)}
+    return AugmentSelection(chosen=chosen, reason=reason, candidates=tuple(candidates), real_accuracy=real_acc,
+                            n_folds=int(n_folds))
