@@ -39,9 +39,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=1250, help="pairs read (80%% train)")
+    ap.add_argument("--cache", type=Path, default=None, help="an embedding cache to reuse (default: a new one)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="prefspace-selection-speed-"))
-    cache = work / "cache"
+    cache = args.cache or work / "cache"
     base = [sys.executable, "-m", "prefspace", "train", str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz"),
             "--limit", str(args.pairs), "--test-fraction", "0.2", "--seed", "0", "--cache", str(cache)]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}

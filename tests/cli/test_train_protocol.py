@@ -77,9 +77,9 @@ def test_head_auto_prints_what_it_chose(hh_path, cache, tmp_path):
     from prefspace.models import DEFAULT_HEAD_GRID, get_head
 
     assert [(c["head"], c["params"]) for c in chosen["candidates"]] == [(h, dict(p)) for h, p in DEFAULT_HEAD_GRID]
-    # 120 training pairs: no candidate can clear the guard (a gain of >= 2.2 standard errors,
-    # about 8 points here, in every fold), so the default is kept
-    assert chosen["head"] == "bt-linear" and chosen["params"] == {} and "kept bt-linear" in chosen["reason"]
+    # 120 training pairs: no candidate can clear the guard (a gain of >= 1.96 standard errors,
+    # about 9 points here, in every fold), so the default is kept
+    assert chosen["head"] == "bt-linear" and chosen["params"] == {} and "kept" in chosen["reason"]
     # the saved model is the chosen head with the chosen parameters
     saved, expected = load_model(tmp_path / "auto"), get_head(chosen["head"], **chosen["params"])
     assert type(saved) is type(expected) and saved.get_params()["alpha"] == expected.get_params()["alpha"]
