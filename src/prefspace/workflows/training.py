@@ -167,8 +167,9 @@ def train_reward_model(
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
         cross-validation on the training pairs over the heads and penalties of
-        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another is
-        better by at least one standard error (:func:`prefspace.models.choose_head`); the report's
+        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another passes
+        the guard of :func:`prefspace.models.choose_head` (a gain of at least one point, a
+        Bonferroni-corrected 5% test over the candidates, a gain in every fold); the report's
         ``head_auto`` says what it chose and why.
     params : dict, optional
         Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
