@@ -4,7 +4,8 @@ Every head takes pairs ``X`` of shape ``(n_pairs, 2, D)`` (``X[:, 0]`` chosen) i
 single rows ``E`` of shape ``(n, D)`` in ``predict``; see docs/models.md. ``HEADS`` names them
 and ``get_head(name, **params)`` builds one, refusing unknown names and parameters. Importing this
 package imports neither torch nor lightgbm: they load when a head that needs them trains.
-:class:`RewardScorer` scores text with a saved model (its own encoder, an LRU and disk cache):
+:class:`LengthBaseline` is the learned length baseline every figure is compared with (it takes
+log lengths, not embeddings). :class:`RewardScorer` scores text with a saved model (its own encoder, an LRU and disk cache):
 the one way ``score``, ``evaluate``, ``select``, ``rerank`` and ``serve`` turn text into rewards.
 """
 
@@ -12,6 +13,7 @@ from .auto import DEFAULT_HEAD_GRID, choose_head
 from .ensemble import RewardEnsemble
 from .features import with_prompt_features
 from .holdout import prompt_groups
+from .length import LengthBaseline, pair_log_lengths
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
@@ -26,6 +28,8 @@ __all__ = [
     "PreferenceClassifierLGBM",
     "RewardEnsemble",
     "RewardScorer",
+    "LengthBaseline",
+    "pair_log_lengths",
     "HEADS",
     "get_head",
     "with_prompt_features",
