@@ -12,7 +12,9 @@ from prefspace.data import load_preferences, load_scored_responses
 from prefspace.data.text_features import log_length
 from prefspace.evaluate import pairs_from_scores
 from prefspace.exceptions import FormatError, NotFittedError, ShapeError
-from prefspace.models import LengthBaseline, pair_log_lengths
+from prefspace.models import (
+    BradleyTerryLinear, LengthBaseline, describe_model, load_length_baseline, load_model, pair_log_lengths, save_model,
+)
 from prefspace.models.length import LENGTH_MEASURE
 
 
@@ -141,3 +143,19 @@ def test_bad_input_is_refused(alpaca):
     with pytest.raises(ShapeError, match="chosen has 2 texts but rejected has 1"):
         pair_log_lengths(["a", "b"], ["c"])
     assert not hasattr(clone(base), "coef_")
+
+
+def test_saved_with_a_model_and_read_back(alpaca, tmp_path):
+    X = np.random.default_rng(0).normal(size=(40, 2, 8)).astype(np.float32)
+    base = LengthBaseline().fit(alpaca)
+    save_model(BradleyTerryLinear().fit(X), tmp_path / "with", length_baseline=base)
+    assert describe_model(tmp_path / "with")["length_baseline"]["coef"] == base.coef_
+    again = load_length_baseline(tmp_path / "with")
+    np.testing.assert_array_equal(again.predict(alpaca[:, 0]), base.predict(alpaca[:, 0]))
+    assert load_model(tmp_path / "with").n_features_in_ == 8  # the model itself loads as before
+    save_model(BradleyTerryLinear().fit(X), tmp_path / "without")
+    assert load_length_baseline(tmp_path / "without") is None
+    header = tmp_path / "with" / "model.json"
+    header.write_text(header.read_text().replace(LENGTH_MEASURE, "log tokens"))
+    with pytest.raises(FormatError, match=r"model.json: length_baseline: .*fitted on 'log tokens'"):
+        load_length_baseline(tmp_path / "with")

@@ -17,7 +17,9 @@ from .length import LengthBaseline, pair_log_lengths
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
-from .persistence import FORMAT_NAME, FORMAT_VERSION, describe_model, load_model, load_model_encoder, save_model
+from .persistence import (
+    FORMAT_NAME, FORMAT_VERSION, describe_model, load_length_baseline, load_model, load_model_encoder, save_model,
+)
 from .registry import HEADS, get_head
 from .scorer import RewardScorer
 
@@ -40,6 +42,7 @@ __all__ = [
     "load_model",
     "load_model_encoder",
     "describe_model",
+    "load_length_baseline",
     "FORMAT_NAME",
     "FORMAT_VERSION",
 ]
