@@ -99,3 +99,44 @@ def test_scored_comparison_on_alpaca_bon(alpaca):
     assert oracle[0].model == pytest.approx(1.0) and oracle[0].ci_high <= 2.0
     with pytest.raises(ShapeError, match="must cover the same responses"):
         compare_scored(lengths, lengths[:5], gold, groups)
+
+
+def test_evaluation_report_stands_the_model_beside_the_baseline(alpaca_dir, tmp_path):
+    """A linear head on alpaca_bon's precomputed MiniLM rows, evaluated with the length baseline
+    beside it: metrics.json holds the comparison and report.html shows the verdict first."""
+    from prefspace.evaluate import evaluate_pairs, evaluate_scored, pairs_from_scores, write_evaluation
+    from prefspace.models import BradleyTerryLinear, LengthBaseline, with_prompt_features
+
+    scored = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz",
+                                   score_key="gold")
+    P = np.load(alpaca_dir / "prompt_emb_minilm.npy").astype(np.float32)
+    R = np.load(alpaca_dir / "response_emb_minilm.npy").astype(np.float32)
+    F = with_prompt_features(R, P[[int(scored.prompt_ids[i]) for i in scored.prompt_index]])
+    lengths = log_length(scored.responses)
+    train_rows = np.flatnonzero(scored.prompt_index < 100)
+    test_rows = np.flatnonzero((scored.prompt_index >= 100) & (scored.prompt_index < 130))
+    tr = pairs_from_scores(scored, 400, rows=train_rows, seed=0)
+    te = pairs_from_scores(scored, 300, rows=test_rows, seed=1)
+    model = BradleyTerryLinear().fit(tr.pair_features(F))
+    base = LengthBaseline().fit(tr.pair_features(lengths[:, None])[:, :, 0])
+    L_test = te.pair_features(lengths[:, None])[:, :, 0]
+    b = base.predict(L_test.ravel()).reshape(-1, 2)
+    result = evaluate_pairs(model, te.pair_features(F), baseline=b, groups=scored.prompt_index[te.chosen])
+    c = result["length_baseline"]
+    assert c["model"] == pytest.approx(result["accuracy"]) and c["baseline"] == pytest.approx(base.score(L_test))
+    assert c["ci_low"] <= c["difference"] <= c["ci_high"] and c["verdict"] in ("above", "below", "not significantly different")
+    result["length_baseline_fit"] = {"source": "the training pairs", **base.to_dict()}
+    paths = write_evaluation(result, tmp_path / "pairs")
+    html = paths["report_html"].read_text()
+    assert html.index("Against the learned length baseline") < html.index("Pairwise accuracy and calibration")
+    assert f'class="callout {c["verdict"] if c["verdict"] != "not significantly different" else "other"}"' in html
+    assert "the longer answer wins" in html
+
+    rows = test_rows
+    out = evaluate_scored(model, F[rows], scored.scores[rows], scored.prompt_index[rows],
+                          baseline=base.predict(lengths[rows]), n_boot=200)
+    metrics = [x["metric"] for x in out["length_baseline"]]
+    assert metrics == ["spearman", "best_of_16", f"best_of_{out['best_of_n']['n'][-1]}"]
+    assert out["length_baseline"][0]["model"] == pytest.approx(out["spearman"])
+    html = write_evaluation(out, tmp_path / "scored")["report_html"].read_text()
+    assert "Against the learned length baseline" in html and "best_of_16" in html

@@ -13,7 +13,8 @@ from prefspace.data.text_features import log_length
 from prefspace.evaluate import pairs_from_scores
 from prefspace.exceptions import FormatError, NotFittedError, ShapeError
 from prefspace.models import (
-    BradleyTerryLinear, LengthBaseline, describe_model, load_length_baseline, load_model, pair_log_lengths, save_model,
+    BradleyTerryLinear, LengthBaseline, cross_fit_length_rewards, cross_fit_scored_length_rewards, describe_model,
+    load_length_baseline, load_model, pair_log_lengths, save_model,
 )
 from prefspace.models.length import LENGTH_MEASURE
 
@@ -159,3 +160,34 @@ def test_saved_with_a_model_and_read_back(alpaca, tmp_path):
     header.write_text(header.read_text().replace(LENGTH_MEASURE, "log tokens"))
     with pytest.raises(FormatError, match=r"model.json: length_baseline: .*fitted on 'log tokens'"):
         load_length_baseline(tmp_path / "with")
+
+
+def test_cross_fitted_rewards_come_from_the_other_folds(hh):
+    ds, L = hh
+    groups = np.arange(len(L)) % 7
+    r = cross_fit_length_rewards(L, groups, folds=5)
+    assert r.shape == L.shape
+    # every pair's reward is some fold's coefficient times its lengths; that coefficient is the
+    # one fitted without the pair's own group
+    fold_of_group = np.arange(7) % 5
+    coefs = []
+    for f in range(5):
+        test = fold_of_group[groups] == f
+        coefs.append(LengthBaseline().fit(L[~test]).coef_)
+        np.testing.assert_allclose(r[test], coefs[-1] * L[test], rtol=1e-12, atol=0)
+    assert max(coefs) < 0  # on HH every fold learns that the shorter answer wins
+    with pytest.raises(ShapeError, match="at least two prompts"):
+        cross_fit_length_rewards(L, np.zeros(len(L)))
+
+
+def test_cross_fitted_scored_rewards_on_alpaca_bon(alpaca_dir):
+    scored = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz",
+                                   score_key="gold")
+    rows = np.flatnonzero(scored.prompt_index < 20)
+    lengths = log_length([scored.responses[i] for i in rows])
+    r = cross_fit_scored_length_rewards(lengths, scored.scores[rows], scored.prompt_index[rows], folds=4)
+    coef = r / lengths
+    assert (coef > 0).all()  # the longer answer wins in every fold
+    assert np.unique(np.round(coef, 12)).size == 4  # one coefficient per fold of prompts
+    for p in range(20):
+        assert np.unique(np.round(coef[scored.prompt_index[rows] == p], 12)).size == 1

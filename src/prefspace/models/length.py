@@ -34,7 +34,8 @@ from ._base import orient_pairs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LengthBaseline", "pair_log_lengths", "LENGTH_MEASURE"]
+__all__ = ["LengthBaseline", "pair_log_lengths", "cross_fit_length_rewards", "cross_fit_scored_length_rewards",
+           "LENGTH_MEASURE"]
 
 #: What ``LengthBaseline`` reads of a text; recorded with every saved baseline.
 LENGTH_MEASURE = "log1p(characters)"
@@ -215,6 +216,78 @@ class LengthBaseline(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "coef_")
+
+
+def _folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:
+    """Fold of each item: whole groups, assigned by sorted group label (deterministic)."""
+    labels, inverse = np.unique(groups, return_inverse=True)
+    k = max(2, min(int(folds), labels.size))
+    if labels.size < 2:
+        raise ShapeError("cross-fitting needs at least two prompts (groups).")
+    fold_of_group = np.arange(labels.size) % k
+    return [np.flatnonzero(fold_of_group[inverse.ravel()] == f) for f in range(k)]
+
+
+def cross_fit_length_rewards(L, groups=None, *, folds: int = 5, alpha: float = 1.0) -> np.ndarray:
+    """The learned length baseline's rewards on pairs it did not see: ``(n_pairs, 2)``.
+
+    For a model saved without a baseline, the baseline can still be fitted on the evaluation
+    pairs themselves, honestly: the pairs are split into ``folds`` folds of whole ``groups``
+    (prompts; default one group per pair), and each fold is scored by a baseline fitted on the
+    other folds.
+
+    Example
+    -------
+    >>> L = pair_log_lengths(["a long answer", "yes, it is", "longer one", "ok fine"], ["short", "no", "x", "k"])
+    >>> (cross_fit_length_rewards(L, folds=2)[:, 0] > cross_fit_length_rewards(L, folds=2)[:, 1]).all()
+    np.True_
+    """
+    L = _check_lengths(L)
+    groups = np.arange(len(L)) if groups is None else np.asarray(groups).ravel()
+    if groups.shape != (len(L),):
+        raise ShapeError(f"groups has {groups.size} labels but there are {len(L)} pairs.")
+    out = np.empty_like(L)
+    for test in _folds(groups, folds):
+        train = np.setdiff1d(np.arange(len(L)), test)
+        out[test] = LengthBaseline(alpha=alpha).fit(L[train]).coef_ * L[test]
+    return out
+
+
+def cross_fit_scored_length_rewards(lengths, gold, prompt_index, *, folds: int = 5, alpha: float = 1.0) -> np.ndarray:
+    """The learned length baseline's rewards on scored responses (many per prompt), cross-fitted.
+
+    The prompts are split into ``folds`` folds; the responses of each fold get the rewards of a
+    baseline fitted on every within-prompt pair of the other folds' responses whose gold
+    differs (the higher gold wins). Returns float64 ``(n_responses,)``.
+    """
+    lengths = np.asarray(lengths, dtype=np.float64).ravel()
+    gold = np.asarray(gold, dtype=np.float64).ravel()
+    prompt_index = np.asarray(prompt_index).ravel()
+    if not lengths.shape == gold.shape == prompt_index.shape:
+        raise ShapeError(f"lengths {lengths.shape}, gold {gold.shape} and prompt_index {prompt_index.shape} "
+                         "must have one entry per response.")
+    out = np.empty_like(lengths)
+    for test in _folds(prompt_index, folds):
+        train = np.setdiff1d(np.arange(len(lengths)), test)
+        L = _gold_pairs(lengths[train], gold[train], prompt_index[train])
+        coef = LengthBaseline(alpha=alpha).fit(L).coef_ if len(L) else 0.0
+        out[test] = coef * lengths[test]
+    return out
+
+
+def _gold_pairs(lengths: np.ndarray, gold: np.ndarray, prompt_index: np.ndarray) -> np.ndarray:
+    """Log lengths ``(m, 2)`` of every within-prompt pair with different gold, winner first."""
+    parts = []
+    order = np.argsort(prompt_index, kind="stable")
+    _, starts = np.unique(prompt_index[order], return_index=True)
+    for idx in np.split(order, starts[1:]):
+        i, j = np.triu_indices(idx.size, k=1)
+        a, b = idx[i], idx[j]
+        keep = gold[a] != gold[b]
+        a, b = a[keep], b[keep]
+        win = gold[a] > gold[b]
+        parts.append(np.stack([lengths[np.where(win, a, b)], lengths[np.where(win, b, a)]], axis=1))
+    return np.concatenate(parts) if parts else np.empty((0, 2))
 
 
 def _newton(d: np.ndarray, w: np.ndarray, alpha: float, max_iter: int, tol: float) -> tuple[float, int]:
