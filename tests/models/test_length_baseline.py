@@ -191,3 +191,18 @@ def test_cross_fitted_scored_rewards_on_alpaca_bon(alpaca_dir):
     assert np.unique(np.round(coef, 12)).size == 4  # one coefficient per fold of prompts
     for p in range(20):
         assert np.unique(np.round(coef[scored.prompt_index[rows] == p], 12)).size == 1
+
+
+def test_beside_a_model_on_hh_test_pairs(hh):
+    from prefspace.models import length_baseline_beside
+
+    _, L = hh
+    train, test = L[:1300], L[1300:]
+    model = np.stack([-test[:, 0], -test[:, 1]], axis=1) * 2.0  # "shorter wins", scaled: the same ranking
+    base, record = length_baseline_beside(train, test, model, groups=np.arange(len(test)))
+    assert record["direction"] == "shorter" and record["n_pairs"] == 1300
+    assert record["test"]["accuracy"] == pytest.approx(base.score(test), abs=1e-12)
+    assert record["test"]["ci_low"] < record["test"]["accuracy"] < record["test"]["ci_high"]
+    assert record["vs_model"]["difference"] == 0.0 and record["vs_model"]["verdict"] == "not significantly different"
+    _, alone = length_baseline_beside(train)
+    assert "test" not in alone and alone["train_accuracy"] == pytest.approx(base.score(train))

@@ -13,7 +13,9 @@ from .auto import DEFAULT_HEAD_GRID, choose_head
 from .ensemble import RewardEnsemble
 from .features import with_prompt_features
 from .holdout import prompt_groups
-from .length import LengthBaseline, cross_fit_length_rewards, cross_fit_scored_length_rewards, pair_log_lengths
+from .length import (
+    LengthBaseline, cross_fit_length_rewards, cross_fit_scored_length_rewards, length_baseline_beside, pair_log_lengths,
+)
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
@@ -32,6 +34,7 @@ __all__ = [
     "RewardScorer",
     "LengthBaseline",
     "pair_log_lengths",
+    "length_baseline_beside",
     "cross_fit_length_rewards",
     "cross_fit_scored_length_rewards",
     "HEADS",

@@ -34,7 +34,7 @@ from ._base import orient_pairs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LengthBaseline", "pair_log_lengths", "cross_fit_length_rewards", "cross_fit_scored_length_rewards",
+__all__ = ["LengthBaseline", "pair_log_lengths", "length_baseline_beside", "cross_fit_length_rewards", "cross_fit_scored_length_rewards",
            "LENGTH_MEASURE"]
 
 #: What ``LengthBaseline`` reads of a text; recorded with every saved baseline.
@@ -216,6 +216,49 @@ class LengthBaseline(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "coef_")
+
+
+def length_baseline_beside(
+    train_lengths, test_lengths=None, model_rewards=None, *, sample_weight=None, groups=None, random_state=0,
+) -> tuple[LengthBaseline, dict]:
+    """Fit the learned length baseline on the training pairs and measure it beside a model on
+    the same test pairs: what ``prefspace train``, the experiments and the demo report.
+
+    Parameters
+    ----------
+    train_lengths : (n_train, 2) log lengths of the training pairs (:func:`pair_log_lengths`)
+    test_lengths : optional (n_test, 2) log lengths of the test pairs
+    model_rewards : optional (n_test, 2) the model's rewards on the same test pairs
+    sample_weight : optional (n_train,) pair weights (as the head got them)
+    groups : optional (n_test,) prompt of each test pair, for the paired interval
+
+    Returns
+    -------
+    baseline : the fitted :class:`LengthBaseline`
+    record : JSON-able dict: ``baseline.to_dict()`` plus, with test pairs, ``test``
+        (``accuracy`` with its Wilson 95% ``ci_low``/``ci_high``, ``n_pairs``) and, with the
+        model's rewards, ``vs_model``: :func:`prefspace.evaluate.compare_pairs` of the model
+        against the baseline (``difference`` = model - baseline, paired interval, ``verdict``).
+
+    Example
+    -------
+    >>> L = pair_log_lengths(["a long answer", "yes, it is"], ["short", "no"])
+    >>> base, record = length_baseline_beside(L, L, [[1.0, 0.0], [0.0, 1.0]])
+    >>> record["test"]["accuracy"], record["vs_model"]["difference"]
+    (1.0, -0.5)
+    """
+    from ..evaluate.baseline import compare_pairs
+    from ..evaluate.metrics import accuracy_with_interval
+
+    base = LengthBaseline().fit(train_lengths, sample_weight=sample_weight)
+    record = base.to_dict()
+    if test_lengths is not None:
+        L = _check_lengths(test_lengths, name="test_lengths")
+        r = base.predict(L.ravel()).reshape(-1, 2)
+        record["test"] = accuracy_with_interval(r[:, 0], r[:, 1])
+        if model_rewards is not None:
+            record["vs_model"] = compare_pairs(model_rewards, r, groups=groups, random_state=random_state).to_dict()
+    return base, record
 
 
 def _folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:
