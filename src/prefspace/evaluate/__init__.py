@@ -16,8 +16,11 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
 - Simulated annotators: :func:`pairs_from_scores`, and the one labelling rule
   :func:`label_pairs` / :func:`can_label` (also used by the active-learning simulation).
 - One model's rewards: :func:`evaluate_pairs`, :func:`evaluate_scored`, :func:`write_evaluation`.
+- Beside a baseline: :func:`compare_pairs`, :func:`compare_scored` (paired intervals, a verdict),
+  :func:`length_preference` (how often the longer answer wins in a file).
 """
 
+from .baseline import BaselineComparison, LengthPreference, compare_pairs, compare_scored, length_preference
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
 from .metrics import (
     Interval,
@@ -58,4 +61,9 @@ __all__ = [
     "evaluate_pairs",
     "evaluate_scored",
     "write_evaluation",
+    "BaselineComparison",
+    "LengthPreference",
+    "compare_pairs",
+    "compare_scored",
+    "length_preference",
 ]

@@ -27,7 +27,9 @@ from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
 from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, save_model
+from ..models import (
+    HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, length_baseline_beside, pair_log_lengths, save_model,
+)
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
@@ -79,6 +81,10 @@ class TrainReport:
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
     vae_data : with unlabelled responses, ``{"source", "n_responses"}``
+    length_baseline : the learned length baseline fitted on the same training pairs
+        (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
+        ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
+        model minus the baseline on the same test pairs with a paired interval and a verdict
     """
 
     data: str
@@ -103,6 +109,7 @@ class TrainReport:
     record: dict
     head_auto: HeadSelection | None = None
     vae_data: dict | None = None
+    length_baseline: dict | None = None
 
     @property
     def chosen_head(self) -> str:
@@ -119,7 +126,7 @@ class TrainReport:
             "train": self.train, "test": self.test, "ties_left_out": self.ties_left_out.to_json(),
             "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
             "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
-            "record": self.record,
+            "record": self.record, "length_baseline": self.length_baseline,
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
@@ -311,6 +318,12 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
         interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
         test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    # the learned length baseline, fitted on the same training pairs, beside the model on the same test pairs
+    baseline, baseline_record = length_baseline_beside(
+        pair_log_lengths(train_ds.chosen, train_ds.rejected),
+        None if X_test is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
+        None if X_test is None else rewards, sample_weight=train_ds.weight,
+        groups=None if X_test is None else _prompt_ids(test_ds), random_state=seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
@@ -346,14 +359,17 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         record=record,
         head_auto=head_auto,
         vae_data=vae_summary,
+        length_baseline=json_safe(baseline_record, default=str),
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
+        if "test" in baseline_record:
+            flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
-                   record=record)
+                   record=record, length_baseline=baseline)
         write_json(Path(out) / "metrics.json", report.to_json())
     return model, report
 
