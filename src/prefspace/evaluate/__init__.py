@@ -13,10 +13,13 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
   :func:`expected_calibration_error`.
 - Simulated annotators: :func:`pairs_from_scores`, and the one labelling rule
   :func:`label_pairs` / :func:`can_label` (also used by the active-learning simulation).
+- Length: :func:`length_dependence` (within-prompt reward-length correlation, the share of
+  reward variance the text-feature block explains).
 - One model's rewards: :func:`evaluate_pairs`, :func:`evaluate_scored`, :func:`write_evaluation`.
 """
 
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
+from .length_dependence import length_dependence, within_group_corr
 from .metrics import accuracy_with_interval, bootstrap_interval, pairwise_accuracy, reward_metrics, subset_accuracy, wilson_interval
 from .ranking import best_of_n_curve, expected_best_of_n, rank_correlations
 from .simulate import SimulatedPairs, can_label, label_pairs, pairs_from_scores, transform_scores
@@ -24,6 +27,8 @@ from .single import evaluate_pairs, evaluate_scored, write_evaluation
 
 __all__ = [
     "pairwise_accuracy",
+    "length_dependence",
+    "within_group_corr",
     "reward_metrics",
     "accuracy_with_interval",
     "bootstrap_interval",
