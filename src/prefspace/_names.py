@@ -20,7 +20,7 @@ __all__ = [
 
 # prefspace.models.HEADS (models/registry.py)
 HEADS: tuple[str, ...] = ("bt-linear", "bt-mlp", "clf-mlp", "clf-lgbm")
-# prefspace.experiments.training.HEAD_CHOICES: every head, and the cross-validated choice
+# prefspace.workflows.training.HEAD_CHOICES: every head, and the cross-validated choice
 TRAIN_HEADS: tuple[str, ...] = (*HEADS, "auto")
 # prefspace.synth.SYNTHESIZERS (synth/registry.py); "repeat" is the control
 SYNTHESIZERS: tuple[str, ...] = ("lens", "pca", "perturb", "gaussian", "mixup", "repeat")

@@ -20,7 +20,7 @@ from prefspace.cli import _COMMAND_MODULES, _command_named, app
 
 def test_name_tables_are_the_registries():
     from prefspace.evaluate.reward_bench import BENCHMARKS
-    from prefspace.experiments.training import HEAD_CHOICES
+    from prefspace.workflows.training import HEAD_CHOICES
     from prefspace.models import HEADS
     from prefspace.models.ensemble import AGGREGATES
     from prefspace.select import STRATEGIES
@@ -65,8 +65,8 @@ def test_command_named_skips_root_options(argv, command):
 
 
 _HEAVY = ("numpy", "torch", "scipy", "sklearn", "pandas", "onnxruntime", "transformers")
-_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "experiments", "serve",
-           "studio", "integrations")
+_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "experiments", "workflows",
+           "serve", "studio", "integrations")
 
 
 @pytest.mark.parametrize("argv", [

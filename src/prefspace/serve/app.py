@@ -147,8 +147,8 @@ def create_app(
         rewards = normalizer([json_number(it[0]) for it in items])
         scores = rewards if openrlhf.scores == "reward" else [None if r is None else float(expit(r)) for r in rewards]
         extra = {}
-        if scorer.has_spread:
-            extra["reward_spread"] = [json_number(it[1]) for it in items]
+        if scorer.has_std:
+            extra["reward_std"] = [json_number(it[1]) for it in items]
         return JSONResponse({"rewards": rewards, "scores": scores, "extra_logs": extra})
 
     @app.post("/score")
@@ -157,8 +157,8 @@ def create_app(
         if req.rejected is None:
             items = await score_items(req.prompts, req.responses)
             out: dict[str, Any] = {"rewards": [json_number(it[0]) for it in items]}
-            if scorer.has_spread:
-                out["spread"] = [json_number(it[1]) for it in items]
+            if scorer.has_std:
+                out["reward_std"] = [json_number(it[1]) for it in items]
             return JSONResponse(out)
         n = len(req.responses)
         items = await score_items(req.prompts + req.prompts, req.responses + req.rejected)
@@ -171,9 +171,9 @@ def create_app(
             "rewards_rejected": [json_number(it[0]) for it in rejected],
             "p_chosen": [json_number(v) for v in p],
         }
-        if scorer.has_spread:
-            out["spread_chosen"] = [json_number(it[1]) for it in chosen]
-            out["spread_rejected"] = [json_number(it[1]) for it in rejected]
+        if scorer.has_std:
+            out["reward_std_chosen"] = [json_number(it[1]) for it in chosen]
+            out["reward_std_rejected"] = [json_number(it[1]) for it in rejected]
         return JSONResponse(out)
 
     @app.get("/health")
@@ -205,7 +205,7 @@ def _item_scorer(scorer: RewardScorer):
     def score_items(prompts: list, responses: list) -> list:
         E = scorer.features(prompts, responses)
         rewards = scorer.predict(E)
-        spread = scorer.spread(E)
+        spread = scorer.predict_std(E)
         return [(rewards[i], None if spread is None else spread[i], E[i]) for i in range(len(rewards))]
 
     return score_items

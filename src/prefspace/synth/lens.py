@@ -239,10 +239,10 @@ class LatentSynthesizer(_LatentPipeline):
             max_steps=int(self.max_steps),
             batch_size=int(self.batch_size),
             learning_rate=float(self.learning_rate),
-            seed=self.seed_,
+            random_state=self.seed_,
             n_jobs=self.n_jobs,
         )
-        self.heldout_pairs_ = early_stopping_split(len(F), None if pool is None else len(pool), seed=self.seed_,
+        self.heldout_pairs_ = early_stopping_split(len(F), None if pool is None else len(pool), random_state=self.seed_,
                                                fraction=fraction if self.early_stopping else 0.0)[0]
 
     def _cond(self) -> np.ndarray | None:

@@ -90,15 +90,15 @@ def _build(in_dim: int, out_dim: int, cond_dim: int, latent_dim: int, hidden_dim
     return _VAE()
 
 
-def early_stopping_split(n_pairs: int, n_pool: int | None, *, seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def early_stopping_split(n_pairs: int, n_pool: int | None, *, random_state: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (and unlabelled rows) :func:`fit_vae` holds out for early stopping, sorted.
 
     ``ceil(fraction * n_pairs)`` pairs when at least 4 pairs and 2 to train on remain, and
     ``ceil(fraction * n_pool)`` pool rows when there are at least 10; none with ``fraction``
-    0. Deterministic given ``seed``: :class:`~prefspace.synth.LatentSynthesizer` calls it again
+    0. Deterministic given ``random_state``: :class:`~prefspace.synth.LatentSynthesizer` calls it again
     to know which pairs its VAE never trained on (``heldout_pairs_``).
     """
-    rng = np.random.default_rng([int(seed), 0xAE])
+    rng = np.random.default_rng([int(random_state), 0xAE])
     val_pairs = np.empty(0, dtype=np.int64)
     val_pool = np.empty(0, dtype=np.int64)
     if fraction > 0:
@@ -162,7 +162,7 @@ def fit_vae(
     max_steps: int,
     batch_size: int,
     learning_rate: float,
-    seed: int,
+    random_state: int,
     pool: np.ndarray | None = None,
     pool_cond: np.ndarray | None = None,
     early_stopping: bool = True,
@@ -187,7 +187,7 @@ def fit_vae(
     Returns the trained module (eval mode) and a dict: the final loss terms, ``steps`` run,
     ``best_step`` and ``heldout_recon`` (the held-out reconstruction error per dimension at the
     kept weights; 1.0 = no better than the mean) when there was a held-out set. Deterministic
-    given ``seed``; leaves torch's global RNG untouched. Trains with ``n_jobs`` threads (default
+    given ``random_state``; leaves torch's global RNG untouched. Trains with ``n_jobs`` threads (default
     1: the matrices are small, and on a shared 2-core machine a step was measured 5-10x slower
     with two torch threads than with one).
     """
@@ -196,14 +196,14 @@ def fit_vae(
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
     m = float(margin) if margin is not None else math.sqrt(latent_dim)
-    val_pairs, val_pool = early_stopping_split(n, None if pool is None else len(pool), seed=seed,
-                                           fraction=validation_fraction if early_stopping else 0.0)
+    val_pairs, val_pool = early_stopping_split(n, None if pool is None else len(pool), random_state=random_state,
+                                               fraction=validation_fraction if early_stopping else 0.0)
     train_pairs = np.setdiff1d(np.arange(n), val_pairs)
     train_pool = None if pool is None else np.setdiff1d(np.arange(len(pool)), val_pool)
     with limit_threads(n_jobs):
         model, terms = _train(
             E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_pool, dim, cond_dim, latent_dim, hidden_dim,
-            beta, gamma, m, max_steps, batch_size, learning_rate, seed, eval_every, n_iter_no_change,
+            beta, gamma, m, max_steps, batch_size, learning_rate, random_state, eval_every, n_iter_no_change,
         )
     logger.info("VAE fitted on %d pairs%s in %d steps: %s", len(train_pairs),
                 "" if pool is None else f" and {len(train_pool)} unlabelled responses", terms["steps"], terms)
