@@ -56,7 +56,9 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
-_DECODER = None  # one decoder, made on first use: json.loads would build one per call with parse_int
+_DECODER = (
+    None  # one decoder, made on first use: json.loads would build one per call with parse_int
+)
 
 
 def loads(text: str) -> Any:
@@ -86,7 +88,7 @@ def loads(text: str) -> Any:
 
 
 def _deep_position(text: str) -> int:
-    """Where ``text`` first nests deeper than the depth limit (for the message's line and column)."""
+    """Where ``text`` first nests deeper than the depth limit (for the message's position)."""
     depth = 0
     for m in _TOKEN.finditer(text):
         tok = m.group()

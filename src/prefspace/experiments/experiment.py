@@ -121,7 +121,8 @@ def run_experiment(
     """
     out = Path(out_dir)
     inputs, caches = config_paths(config)
-    check_output(out, inputs=inputs, caches=caches, kind="folder", what="out_dir")  # before anything is written
+    # before anything is written
+    check_output(out, inputs=inputs, caches=caches, kind="folder", what="out_dir")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS_FILE
     tasks = plan_cells(config)
