@@ -1,4 +1,5 @@
-"""The output-path guard (prefspace._paths): every way an output could destroy an input is refused."""
+"""The output-path guard (prefspace._paths): each way an output could destroy an input is refused.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +20,20 @@ def files(tmp_path):
 
 
 def test_a_new_output_beside_the_inputs_is_allowed(files):
-    out = check_output(files / "scores.jsonl", inputs=[files / "rows.jsonl"], caches=[files / "cache"])
+    out = check_output(
+        files / "scores.jsonl", inputs=[files / "rows.jsonl"], caches=[files / "cache"]
+    )
     assert out == files / "scores.jsonl"
-    assert check_output(files / "runs" / "bt", inputs=[files / "rows.jsonl"], caches=[files / "cache"], kind="model")
+    assert check_output(
+        files / "runs" / "bt", inputs=[files / "rows.jsonl"], caches=[files / "cache"], kind="model"
+    )
 
 
 @pytest.mark.parametrize("kind", ["file", "folder", "model"])
 def test_the_output_may_not_be_an_input(files, kind):
-    with pytest.raises(ConfigError, match=r"--out .*rows.jsonl is the input .*rows.jsonl.*never writes over"):
+    with pytest.raises(
+        ConfigError, match=r"--out .*rows.jsonl is the input .*rows.jsonl.*never writes over"
+    ):
         check_output(files / "rows.jsonl", inputs=[files / "rows.jsonl"], kind=kind, what="--out")
 
 
@@ -56,12 +63,16 @@ def test_a_folder_output_may_not_contain_an_input(files, kind):
 def test_a_model_folder_may_not_contain_the_cache_but_a_report_folder_may(files):
     with pytest.raises(ConfigError, match="contains the embedding cache.*would delete it"):
         check_output(files, caches=[files / "cache"], kind="model")
-    check_output(files / "eval", caches=[files / "eval" / "cache"], kind="folder")  # evaluate's default
+    check_output(
+        files / "eval", caches=[files / "eval" / "cache"], kind="folder"
+    )  # evaluate's default
 
 
 def _model(folder, **header):
     folder.mkdir(parents=True)
-    (folder / "model.json").write_text(json.dumps({"weights": "weights.safetensors", "files": [], **header}))
+    (folder / "model.json").write_text(
+        json.dumps({"weights": "weights.safetensors", "files": [], **header})
+    )
     (folder / "weights.safetensors").write_bytes(b"w")
     (folder / "README.md").write_text("card")
     (folder / "metrics.json").write_text("{}")

@@ -56,6 +56,11 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
+_DECODER = (
+    None  # one decoder, made on first use: json.loads would build one per call with parse_int
+)
+
+
 def loads(text: str) -> Any:
     """``json.loads(text)`` that raises only ``json.JSONDecodeError`` for malformed text.
 
@@ -65,8 +70,13 @@ def loads(text: str) -> Any:
         integer of more than :data:`MAX_INT_DIGITS` digits or nesting too deep to read;
         ``msg`` says which and ``pos`` points at it.
     """
+    global _DECODER
+    if _DECODER is None:
+        _DECODER = json.JSONDecoder(parse_int=_parse_int)
+    if not isinstance(text, str):
+        raise TypeError(f"loads takes text; got {type(text).__name__} (decode bytes first)")
     try:
-        return json.loads(text, parse_int=_parse_int)
+        return _DECODER.decode(text)
     except _HugeInteger as exc:
         match = _LONG_INT.search(text)
         pos = match.start() if match else 0
@@ -78,7 +88,7 @@ def loads(text: str) -> Any:
 
 
 def _deep_position(text: str) -> int:
-    """Where ``text`` first nests deeper than the depth limit (for the message's line and column)."""
+    """Where ``text`` first nests deeper than the depth limit (for the message's position)."""
     depth = 0
     for m in _TOKEN.finditer(text):
         tok = m.group()

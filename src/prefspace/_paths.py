@@ -100,7 +100,7 @@ def check_output(
     kind: str = "file",
     what: str = "the output",
 ) -> Path:
-    """Refuse ``out`` if writing it could destroy one of ``inputs`` or ``caches``; return it as a Path.
+    """Refuse ``out`` if writing it could destroy one of ``inputs`` or ``caches``; return it.
 
     Parameters
     ----------
@@ -127,20 +127,28 @@ def check_output(
 
     for inp in inputs:
         if _same(out, inp):
-            raise ConfigError(f"{label} is the input {inp}; writing it would destroy that input. {fix}")
+            raise ConfigError(
+                f"{label} is the input {inp}; writing it would destroy that input. {fix}"
+            )
     for cache in caches:
         if _same(out, cache):
-            raise ConfigError(f"{label} is the embedding cache {cache}; writing it would destroy the cache. {fix}")
+            raise ConfigError(
+                f"{label} is the embedding cache {cache}; writing it would destroy the cache. {fix}"
+            )
     if kind in ("folder", "model"):
         for inp in inputs:
             if _contains(out, inp):
-                raise ConfigError(f"{label} contains the input {inp}; writing the {kind} there could destroy "
-                                  f"it. {fix}")
+                raise ConfigError(
+                    f"{label} contains the input {inp}; writing the {kind} there could destroy "
+                    f"it. {fix}"
+                )
     if kind == "model":  # a model folder is swapped in whole: everything else in it would go
         for cache in caches:
             if _contains(out, cache):
-                raise ConfigError(f"{label} contains the embedding cache {cache}; replacing the model folder "
-                                  f"would delete it. {fix}")
+                raise ConfigError(
+                    f"{label} contains the embedding cache {cache}; replacing the model folder "
+                    f"would delete it. {fix}"
+                )
     _check_shape(out, kind, label, fix)
     return out
 
@@ -156,7 +164,9 @@ def _check_shape(out: Path, kind: str, label: str, fix: str) -> None:
         return
     if kind == "file":
         if out.is_dir():
-            raise ConfigError(f"{label} is a folder; it takes a file name (e.g. {out / 'out.jsonl'}). {fix}")
+            raise ConfigError(
+                f"{label} is a folder; it takes a file name (e.g. {out / 'out.jsonl'}). {fix}"
+            )
         return
     if not out.is_dir():
         raise ConfigError(f"{label} is a file; it takes a folder. {fix}")
@@ -166,10 +176,14 @@ def _check_shape(out: Path, kind: str, label: str, fix: str) -> None:
             return
         own = model_files(out)
         if own is None:
-            raise ConfigError(f"{label} is a folder that holds files but no model ({MODEL_HEADER}); replacing it "
-                              f"would delete them. Choose an empty or new folder for the model.")
+            raise ConfigError(
+                f"{label} is a folder that holds files but no model ({MODEL_HEADER}); replacing it "
+                f"would delete them. Choose an empty or new folder for the model."
+            )
         foreign = sorted(present - own)
         if foreign:
             shown = ", ".join(repr(n) for n in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-            raise ConfigError(f"{label} holds a model and other files ({shown}); replacing the model folder would "
-                              f"delete them. Move them out, or choose another folder for the model.")
+            raise ConfigError(
+                f"{label} holds a model and other files ({shown}); replacing the model folder "
+                "would delete them. Move them out, or choose another folder for the model."
+            )

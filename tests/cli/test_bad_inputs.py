@@ -1,4 +1,4 @@
-"""The bad-input corpus of issue 13: every case exits 2 with the file (and line) and the fix, never 1.
+"""The bad-input corpora of issues 13 and 21: every case exits 2 with the file (and line) and the fix, never 1.
 
 Each case writes a malformed input under a temp folder and runs the real CLI entry point
 (``prefspace.cli.main``, the console script's own error mapping) in-process. The cases are
@@ -6,6 +6,10 @@ grouped by the item of issue 13 they cover; most fail before any encoder or mode
 1 and 9 (the server) are covered by tests/serve/test_poisoned_requests.py, and the race of
 item 3 with real processes by tests/embed/test_cache_creation_race.py; here item 3 has the
 cases a user meets on the command line.
+
+Issue 21's corpus (below the first) adds that no command destroys its own input: each case also
+checks that every file under its temp folder is byte-identical afterwards and that nothing was
+written. Its item 4 (the studio's HTTP answers) lives in tests/studio/test_app.py.
 
 Run: ``pytest -q tests/cli/test_bad_inputs.py``
 """

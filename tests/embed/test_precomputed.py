@@ -71,3 +71,16 @@ def test_load_from_npy_and_safetensors_with_texts_and_ids(tmp_path):
         PrecomputedEncoder.from_file(tmp_path / "v.npy")
     with pytest.raises(ShapeError, match="3 vectors but 2 texts"):
         PrecomputedEncoder(V, ["a", "b"])
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("rows.jsonl", '{"text": "a"}\n{"text": ' + "1" * 5000 + "}\n", r"rows.jsonl:2: invalid JSON \(an integer of 5,000"),
+    ("rows.jsonl", '{"text": "a"}\n' + "[" * 50_000 + "\n", r"rows.jsonl:2: invalid JSON \(arrays or objects nested"),
+    ("rows.jsonl", '{"text": "a"}\n[1, 2]\n', r"rows.jsonl:2: missing key 'text' \(found: a JSON list\)"),
+    ("texts.json", '{"a": 1}', "expected a JSON list of texts"),
+])
+def test_malformed_text_files_are_data_errors(tmp_path, name, text, message):
+    np.save(tmp_path / "v.npy", np.zeros((2, 4), np.float32))
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataError, match=message):
+        PrecomputedEncoder.from_file(tmp_path / "v.npy", tmp_path / name, text_field="text")

@@ -193,3 +193,14 @@ def test_auto_refuses_bad_grid(alpaca_pairs):
         augment_pairs(alpaca_pairs[:30], method="auto", grid=[("repeat", 2, 1.0, {})])
     with pytest.raises(ConfigError, match="has no parameter"):
         augment_pairs(alpaca_pairs[:30], method="auto", grid=[("lens", 2, 1.0, {"sigma": 1})])
+
+
+def test_a_synthesis_that_cannot_fit_in_memory_is_refused_before_allocating():
+    from prefspace.synth import get_synthesizer
+
+    X = np.random.default_rng(0).normal(size=(40, 2, 16)).astype(np.float32)
+    with pytest.raises(ConfigError, match=r"factor 100000000 would make 4,000,000,000 synthetic pairs.*GiB"):
+        augment_pairs(X, method="repeat", factor=100_000_000)
+    with pytest.raises(ConfigError, match="smaller factor"):
+        get_synthesizer("repeat").fit(X).sample(100_000_000)
+    assert augment_pairs(X, method="repeat", factor=4).X.shape == (200, 2, 16)  # a usual factor still works

@@ -97,8 +97,8 @@ def serve(
     if report is not None:
         from .._paths import check_output
 
-        check_output(report, inputs=[pool, prompts, model, features, prompt_features, db, save_model],
-                     caches=[cache], what="--report")
+        check_output(report, caches=[cache], what="--report",
+                     inputs=[pool, prompts, model, features, prompt_features, db, save_model])
     config = StudioConfig(strategy=strategy, batch_size=batch, explore=explore, overlap=overlap, rounds=rounds, lam=lam,
                           seed=seed, lease_seconds=60.0 * lease_minutes)
     studio = build_studio(

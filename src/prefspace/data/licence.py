@@ -10,11 +10,12 @@ than inventing one.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
+
+from .._jsonread import loads as json_loads
 
 # (SPDX id, patterns that identify the licence's own text or name); the first match wins, so
 # the more specific names come first.
@@ -115,7 +116,7 @@ def data_licence(source: Any) -> str | None:
     if path.is_dir():
         for meta in [path / "dataset_info.json", *sorted(path.glob("*/dataset_info.json"))]:
             try:
-                found = _from_value(json.loads(meta.read_text(encoding="utf-8")).get("license"))
+                found = _from_value(json_loads(meta.read_text(encoding="utf-8")).get("license"))
             except (OSError, ValueError, AttributeError):
                 found = None
             if found:

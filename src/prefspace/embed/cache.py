@@ -545,8 +545,10 @@ class EmbeddingCache:
         }
 
 
-def merge_caches(sources: Sequence[str | Path], into: str | Path) -> list[tuple[Path, dict[str, int]]]:
-    """Copy every entry of the ``sources`` caches that ``into`` lacks; ``(source, added per fingerprint)``.
+def merge_caches(sources: Sequence[str | Path], into: str | Path) -> list[tuple[Path, dict]]:
+    """Copy every entry of the ``sources`` caches that ``into`` lacks.
+
+    Returns ``(source, texts added per fingerprint)`` for each source.
 
     ``into`` may be none of the sources, nor hold one; every source is opened and its shards
     read (and checked) before ``into`` is created, so a bad source leaves nothing behind.

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._jsonread import loads as json_loads
 from ..data.dataset import canonical_prompt
 from ..exceptions import ConfigError, DataError, FormatError, ShapeError
 from .encoder import Encoder, check_layout, joint_key
@@ -59,12 +60,23 @@ def _load_texts(source: Any, field: str | None) -> list[str]:
             out = []
             for line_no, line in enumerate(f, 1):
                 if line.strip():
-                    row = json.loads(line)
-                    if field not in row:
-                        raise DataError(f"{path}:{line_no}: missing key {field!r} (found: {', '.join(row)}).")
+                    row = _json(line, f"{path}:{line_no}")
+                    if not isinstance(row, dict) or field not in row:
+                        found = ", ".join(row) if isinstance(row, dict) else f"a JSON {type(row).__name__}"
+                        raise DataError(f"{path}:{line_no}: missing key {field!r} (found: {found}).")
                     out.append(row[field])
             return out
-        return list(json.load(f))
+        texts = _json(f.read(), str(path))
+        if not isinstance(texts, list):
+            raise DataError(f"{path}: expected a JSON list of texts; found a JSON {type(texts).__name__}.")
+        return texts
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json_loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from None
 
 
 class PrecomputedEncoder(Encoder):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .._atomic import write_bytes_atomic
+from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps
 from .._paths import check_output
 from .._process import pid_alive
@@ -71,7 +72,7 @@ def read_results(path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            rows.append(json_loads(line))
         except json.JSONDecodeError:
             if i == len(lines) - 1:
                 logger.warning("%s: ignoring a truncated last line (interrupted write)", path)
@@ -121,7 +122,8 @@ def run_experiment(
     """
     out = Path(out_dir)
     inputs, caches = config_paths(config)
-    check_output(out, inputs=inputs, caches=caches, kind="folder", what="out_dir")  # before anything is written
+    # before anything is written
+    check_output(out, inputs=inputs, caches=caches, kind="folder", what="out_dir")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS_FILE
     tasks = plan_cells(config)

@@ -64,7 +64,8 @@ def build_studio(
     inputs = [pool, prompts, model, *paths]
     check_output(db, inputs=inputs, caches=[cache], what="--db")
     if save_model_to is not None:
-        check_output(save_model_to, inputs=[*inputs, db], caches=[cache], kind="model", what="--save-model")
+        check_output(save_model_to, inputs=[*inputs, db], caches=[cache], kind="model",
+                     what="--save-model")
     candidates = read_pool(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key, id_key=id_key,
                            join_key=join_key, score_key=score_key)
     enc = fitted = None

@@ -142,7 +142,8 @@ def synthesize(X, *, method: str = "lens", factor: int = 4, random_state: int = 
     are kept, at most ``factor`` per parent; fewer may remain (``info["filter_kept"]``).
     """
     X = check_pairs(X)
-    check_synthetic_memory(len(X), len(X), X.shape[2], factor, itemsize=X.dtype.itemsize, label_filter=label_filter)
+    check_synthetic_memory(len(X), len(X), X.shape[2], factor, itemsize=X.dtype.itemsize,
+                           label_filter=label_filter)
     synth = get_synthesizer(method, random_state=random_state, **params).fit(X)
     if not label_filter:
         return synth.sample(factor)

@@ -176,7 +176,8 @@ class BaseSynthesizer(BaseEstimator):
         """
         self._check_fitted()
         factor = _check_factor(factor)
-        check_synthetic_memory(len(self.X_), len(self.X_), self.X_.shape[2], factor, itemsize=self.X_.dtype.itemsize)
+        n, _, dim = self.X_.shape
+        check_synthetic_memory(n, n, dim, factor, itemsize=self.X_.dtype.itemsize)
         if random_state is None:
             rng = np.random.default_rng([self.seed_, 0x5EED])
         else:

@@ -88,7 +88,7 @@ def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layo
 
 
 def _cache_path(cache: Any) -> Any:
-    """The folder of an embedding cache given as a path or an ``EmbeddingCache`` (for the output guard)."""
+    """The folder of an embedding cache given as a path or an ``EmbeddingCache`` (for the guard)."""
     return getattr(cache, "directory", cache)
 
 
@@ -259,7 +259,8 @@ def evaluate_model_dir(
 
 def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
                     benchmark, encoder, figure_format) -> tuple[dict, dict]:
-    check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder", what="--out")
+    check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder",
+                 what="--out")
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
         raise ConfigError(f"--benchmark {benchmark} reads its own data format; leave out --prompts.")
@@ -372,7 +373,8 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
-    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what="--out")
+    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)],
+                 what="--out")
     if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {random_state!r}.")
     candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,

@@ -144,13 +144,15 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
     source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
-    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder", what="--out")
+    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder",
+                 what="--out")
     synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
     if isinstance(factor, (int, np.integer)) and not isinstance(factor, bool) and factor >= 1:
-        check_synthetic_memory(len(dataset), len(dataset), enc.feature_dim, int(factor))  # before the embedding
+        # refused before the embedding when the synthetic pairs cannot fit in memory
+        check_synthetic_memory(len(dataset), len(dataset), enc.feature_dim, int(factor))
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     pairs = embed_pairs(dataset, enc, store)
     t_embed = time.perf_counter() - start

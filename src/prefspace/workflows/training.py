@@ -252,10 +252,10 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
-    if out is not None:  # before any embedding: a long run must not fail at the very end, nor destroy its input
+    if out is not None:  # before any embedding: a run must not fail at the very end, nor destroy its input
         check_output(out, inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
-                     caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache], kind="model",
-                     what="--out")
+                     caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
+                     kind="model", what="--out")
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
     if head == "auto":
