@@ -27,7 +27,9 @@ from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
 from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, save_model
+from ..models import (
+    HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, length_baseline_beside, pair_log_lengths, save_model,
+)
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
@@ -81,6 +83,10 @@ class TrainReport:
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
     vae_data : with unlabelled responses, ``{"source", "n_responses"}``
+    length_baseline : the learned length baseline fitted on the same training pairs
+        (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
+        ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
+        model minus the baseline on the same test pairs with a paired interval and a verdict
     """
 
     data: str
@@ -105,6 +111,7 @@ class TrainReport:
     record: dict
     head_auto: HeadSelection | None = None
     vae_data: dict | None = None
+    length_baseline: dict | None = None
     read_seconds: float = 0.0
     cv_seconds: float = 0.0
 
@@ -123,8 +130,8 @@ class TrainReport:
             "train": self.train, "test": self.test, "ties_left_out": self.ties_left_out.to_json(),
             "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
             "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
+            "record": self.record, "length_baseline": self.length_baseline,
             "read_seconds": round(self.read_seconds, 3), "cv_seconds": round(self.cv_seconds, 3),
-            "record": self.record,
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
@@ -172,8 +179,9 @@ def train_reward_model(
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
         cross-validation on the training pairs over the heads and penalties of
-        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another is
-        better by at least one standard error (:func:`prefspace.models.choose_head`); the report's
+        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another passes
+        the guard of :func:`prefspace.models.choose_head` (a gain of at least one point, a
+        Bonferroni-corrected 5% test over the candidates, a gain in every fold); the report's
         ``head_auto`` says what it chose and why.
     params : dict, optional
         Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
@@ -319,6 +327,12 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
         interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
         test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    # the learned length baseline, fitted on the same training pairs, beside the model on the same test pairs
+    baseline, baseline_record = length_baseline_beside(
+        pair_log_lengths(train_ds.chosen, train_ds.rejected),
+        None if X_test is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
+        None if X_test is None else rewards, sample_weight=train_ds.weight,
+        groups=None if X_test is None else _prompt_ids(test_ds), random_state=seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
@@ -354,6 +368,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         record=record,
         head_auto=head_auto,
         vae_data=vae_summary,
+        length_baseline=json_safe(baseline_record, default=str),
         read_seconds=read_seconds,
         cv_seconds=cv_seconds,
     )
@@ -361,9 +376,11 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
+        if "test" in baseline_record:
+            flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
-                   record=record)
+                   record=record, length_baseline=baseline)
         write_json(Path(out) / "metrics.json", report.to_json())
     return model, report
 
