@@ -4,6 +4,15 @@ Run from the repository root::
 
     python benchmarks/serve_load.py --data ../shared/data --requests 200 --per-request 8 --concurrency 1 8 32
     python benchmarks/serve_load.py --data ../shared/data --requests 40 --encoder-backends sentence-transformers onnx-int8
+    python benchmarks/serve_load.py --data ../shared/data --get-reward 8 --concurrency 8
+
+With ``--get-reward N``: cold OpenRLHF ``/get_reward`` requests against the encoder itself, in
+one run. Each request holds 32 queries (4 prompts x 8 of their responses, as a GRPO group
+sends; query = prompt + response, with ``prompts``); ``N`` requests per set, from the first
+``--concurrency`` level's clients. Two disjoint sets of texts: the encoder alone embeds the
+first (``embed_responses`` on all its (prompt, response) items, one call, in this process, with
+its weights loaded beforehand), then the server answers the second, cold. Rows: texts per second
+of each and their ratio (table ``serve_get_reward``).
 
 With ``--encoder-backends``, the same head (trained once per backend on the same precomputed
 MiniLM rows, saved with that backend's encoder) is served by each backend in turn on the same
@@ -140,6 +149,138 @@ async def _load(url: str, bodies: list[dict], concurrency: int) -> dict:
     }
 
 
+def build_get_reward_sets(data: Path, n_requests: int, skip_prompts: int) -> list[list[dict]]:
+    """Two sets of ``n_requests`` /get_reward bodies of 32 queries (4 prompts x 8 responses)."""
+    from prefspace.data import load_scored_responses
+
+    alpaca = data / "alpaca_bon"
+    scored = load_scored_responses(alpaca / "responses.jsonl.gz", prompts=alpaca / "prompts.jsonl.gz")
+    groups = scored.groups()
+    rng = np.random.default_rng(1)
+    k = skip_prompts
+    sets = []
+    for _ in range(2):
+        bodies = []
+        for _ in range(n_requests):
+            queries, prompts = [], []
+            for _ in range(4):
+                if k >= len(groups):
+                    raise SystemExit("not enough alpaca_bon prompts for --get-reward; lower it")
+                for i in rng.choice(groups[k], size=8, replace=False):
+                    prompts.append(scored.prompts[k])
+                    queries.append(scored.prompts[k] + "\n" + scored.responses[i])
+                k += 1
+            bodies.append({"query": queries, "prompts": prompts})
+        sets.append(bodies)
+    return sets
+
+
+def encoder_rate(model: Path, bodies: list[dict]) -> dict:
+    """The encoder alone on the (prompt, response) items of ``bodies``: texts per second."""
+    from prefspace.embed import embed_responses
+    from prefspace.models import load_model_encoder
+
+    encoder = load_model_encoder(model)
+    embed_responses(["warm-up"], ["warm-up"], encoder)  # load the weights before timing
+    prompts = [p for b in bodies for p in b["prompts"]]
+    responses = [q[len(p) + 1:] for b in bodies for p, q in zip(b["prompts"], b["query"])]
+    t0, c0 = time.perf_counter(), time.process_time()
+    embed_responses(prompts, responses, encoder)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"items": len(responses), "wall_s": wall, "cpu_s": cpu, "items_per_s": len(responses) / wall}
+
+
+async def _get_reward_load(url: str, bodies: list[dict], concurrency: int) -> dict:
+    import httpx
+
+    errors, n = [], 0
+    queue: asyncio.Queue = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+
+    async def client(http) -> None:
+        nonlocal n
+        while True:
+            try:
+                body = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            r = await http.post("/get_reward", json=body)
+            if r.status_code != 200:
+                errors.append(f"{r.status_code}: {r.text[:200]}")
+            else:
+                n += len(r.json()["rewards"])
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=1200, limits=limits) as http:
+        t0 = time.perf_counter()
+        await asyncio.gather(*[client(http) for _ in range(concurrency)])
+        wall = time.perf_counter() - t0
+    return {"items": n, "wall_s": wall, "items_per_s": n / wall, "errors": len(errors),
+            "first_error": errors[0] if errors else None}
+
+
+def _start_server(model: Path, args, tmp: Path, name: str):
+    import httpx
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "prefspace", "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
+           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms), "--log-level", "warning"]
+    log = open(tmp / f"server-{name}.log", "w+")
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        if server.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"the server exited: {log.read()}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not start within 300 s")
+        time.sleep(0.5)
+    httpx.post(url + "/score", json={"prompt": "warm-up", "response": ["warm-up"]}, timeout=600)
+    return server, url, log
+
+
+def get_reward_vs_encoder(model: Path, args, tmp: Path, backend: str) -> list[dict]:
+    """Cold /get_reward (32 queries a request, ``--concurrency[0]`` clients) against the encoder."""
+    import httpx
+
+    first, second = build_get_reward_sets(args.data, args.get_reward, skip_prompts=0)
+    load0 = os.getloadavg()[0]
+    enc = encoder_rate(model, first)
+    print(f"encoder alone: {enc['items']} items in {enc['wall_s']:.1f} s ({enc['items_per_s']:.2f}/s, "
+          f"{enc['cpu_s']:.1f} CPU s; load {load0:.1f})", flush=True)
+    server, url, log = _start_server(model, args, tmp, f"get-reward-{backend}")
+    try:
+        load1 = os.getloadavg()[0]
+        r = asyncio.run(_get_reward_load(url, second, args.concurrency[0]))
+        stats = httpx.get(url + "/info").json()["stats"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+    print(f"/get_reward cold, {args.concurrency[0]} clients: {r['items']} items in {r['wall_s']:.1f} s "
+          f"({r['items_per_s']:.2f}/s; load {load1:.1f}); encoder / server time per item "
+          f"{enc['items_per_s'] / r['items_per_s']:.2f}x; {stats['batches']} batches, "
+          f"{stats['items'] / max(stats['batches'], 1):.1f} items per batch; errors {r['errors']}", flush=True)
+    if r["first_error"]:
+        print(f"  first error: {r['first_error']}")
+    return [{"backend": backend, "clients": args.concurrency[0], "per_request": 32, "requests": len(second),
+             "encoder_items_per_s": enc["items_per_s"], "encoder_cpu_s": enc["cpu_s"],
+             "server_items_per_s": r["items_per_s"], "slowdown": enc["items_per_s"] / r["items_per_s"],
+             "batches": stats["batches"], "items_per_batch": stats["items"] / max(stats["batches"], 1),
+             "errors": r["errors"], "load_encoder": load0, "load_server": load1}]
+
+
 def serve_levels(model: Path, levels, args, tmp: Path, backend: str) -> tuple[list[dict], int]:
     """Start ``prefspace serve MODEL``, run every level cold then warm; rows and the error count."""
     import httpx
@@ -212,11 +353,22 @@ def main() -> None:
     ap.add_argument("--encoder-backends", nargs="+", default=["sentence-transformers"],
                     help="serve the same head with each encoder backend in turn (e.g. sentence-transformers onnx-int8), "
                          "on the same requests; each server starts with an empty memory cache")
+    ap.add_argument("--get-reward", type=int, default=0, metavar="N",
+                    help="only the cold /get_reward comparison with the encoder, N requests of 32 queries per set")
     args = ap.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     run, rows, total_errors = new_run_id(), [], 0
+    if args.get_reward:
+        with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
+            for backend in args.encoder_backends:
+                model = args.model or train_model(args.data, Path(tmp) / f"model-{backend}", backend=backend)
+                rows += get_reward_vs_encoder(model, args, Path(tmp), backend)
+        record_rows("serve_load", "serve_get_reward", rows, run=run)
+        if any(r["errors"] for r in rows):
+            raise SystemExit(1)
+        return
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         levels = build_requests(args.data, args.requests, args.per_request, len(args.concurrency))
         for backend in args.encoder_backends:

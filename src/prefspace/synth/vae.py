@@ -115,7 +115,8 @@ class _Adam:
 
     The same update, operation for operation, as torch's single-tensor Adam on CPU (a test
     checks that both give the same weights). torch's optimizer imports ``torch._dynamo`` on its
-    first step, which took longer than fitting the VAE on 1,000 pairs; this one imports nothing.
+    first step, which cost about as much CPU time as fitting the VAE on 1,000 pairs; this one
+    imports nothing.
     """
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
