@@ -23,8 +23,9 @@ about one eigendecomposition of the embedding block, whatever the size of the gr
 
 The criterion is the held-out squared error of the stand-in, weighted by the pairs' weights;
 the grid point with the smallest wins, except that a fit using the text-feature block replaces
-the best fit on the embedding alone only when its error is lower by at least one standard error
-of the paired per-pair difference (the one-standard-error rule ``choose_head`` also uses). Prompts with more than ``MAX_GROUP`` pairs are held out
+the best fit on the embedding alone only when it ranks more held-out pairs right, by at least one
+standard error of the paired per-pair difference (the one-standard-error rule ``choose_head``
+also uses). Prompts with more than ``MAX_GROUP`` pairs are held out
 ``MAX_GROUP`` pairs at a time (keeps each solve small).
 """
 
@@ -86,7 +87,7 @@ def heldout_errors(
     groups : (n,) prompt of each pair
     alphas, text_alphas : logistic penalties (``inf`` leaves the block out); the ridge uses 4x
 
-    per_pair : also return each pair's weighted held-out squared error
+    per_pair : also return each pair's held-out residual (scaled by the square root of its weight)
 
     Returns
     -------
@@ -135,12 +136,12 @@ def heldout_errors(
                     e = r[:, 0] / np.maximum(1.0 - H[:, 0, 0], 1e-12)
                     total += float(e @ e)
                     if per_pair:
-                        pairs[a, t, idx[:, 0]] = e * e
+                        pairs[a, t, idx[:, 0]] = e
                 else:
                     e = np.linalg.solve(np.eye(m)[None] - H, r[..., None])[..., 0]
                     total += float((e * e).sum())
                     if per_pair:
-                        pairs[a, t, idx] = e * e
+                        pairs[a, t, idx] = e
             out[a, t] = total
     return (out, pairs) if per_pair else out
 
@@ -161,18 +162,21 @@ def choose_penalties(
     err = total / float(w.sum())
     flat = np.flatnonzero(err.ravel() == err.min())
     a, t = np.unravel_index(flat[-1], err.shape)
-    # the one-standard-error rule for the text-feature block: the best fit that uses it replaces
-    # the best embedding-only fit only when its held-out error is lower by at least one standard
-    # error of the paired per-pair difference (noise in a small training set must not add it)
+    # the one-standard-error rule for the text-feature block, on held-out pairwise accuracy: the
+    # best fit that uses the block replaces the best embedding-only fit only when it ranks more
+    # held-out pairs right, by at least one standard error of the paired per-pair difference
+    # (noise in a small training set must not add it; the rule choose_head uses)
     embedding_only = [j for j, ta in enumerate(text_alphas) if np.isinf(ta)]
     uses_text = not np.isinf(text_alphas[t]) or np.isinf(alphas[a])
     if embedding_only and uses_text and n_text:
         col = embedding_only[0]
         ref = int(np.argmin(np.where(np.isfinite(err[:, col]), err[:, col], np.inf)))
         if np.isfinite(err[ref, col]):
-            diff = (per_pair[ref, col] - per_pair[a, t]) / w.mean()  # its mean is the difference of err
+            ys = y * np.sqrt(w)
+            right = lambda i, j: ((ys - per_pair[i, j]) > 0).astype(np.float64)  # noqa: E731 - held-out fit > 0
+            diff = (right(a, t) - right(ref, col)) * w / w.mean()
             se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.inf
-            if not float(diff.mean()) > se:
+            if not (float(diff.mean()) > 0 and float(diff.mean()) >= se):
                 a, t = ref, col
     table = {"alphas": alphas, "text_alphas": text_alphas, "heldout_error": err.tolist()}
     logger.info("penalties by leave-one-prompt-out CV: alpha=%g, text_alpha=%g (error %.4f)",
