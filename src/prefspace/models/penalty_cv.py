@@ -25,7 +25,8 @@ The criterion is the held-out squared error of the stand-in, weighted by the pai
 the grid point with the smallest wins, except that a fit using the text-feature block replaces
 the best fit on the embedding alone only when it ranks more held-out pairs right, by at least one
 standard error of the paired per-pair difference (the one-standard-error rule ``choose_head``
-also uses). Prompts with more than ``MAX_GROUP`` pairs are held out
+also uses), the embedding-only fit's penalty being the strongest whose error is within one
+standard error of the best embedding-only error (glmnet's ``lambda.1se``). Prompts with more than ``MAX_GROUP`` pairs are held out
 ``MAX_GROUP`` pairs at a time (keeps each solve small).
 """
 
@@ -162,22 +163,33 @@ def choose_penalties(
     err = total / float(w.sum())
     flat = np.flatnonzero(err.ravel() == err.min())
     a, t = np.unravel_index(flat[-1], err.shape)
-    # the one-standard-error rule for the text-feature block, on held-out pairwise accuracy: the
-    # best fit that uses the block replaces the best embedding-only fit only when it ranks more
-    # held-out pairs right, by at least one standard error of the paired per-pair difference
-    # (noise in a small training set must not add it; the rule choose_head uses)
+    # the embedding-only reference: its penalty by the one-standard-error rule (glmnet's
+    # lambda.1se): the strongest whose held-out error is within one standard error of the best
+    # embedding-only error, since small training sets favour strong penalties more than their
+    # noisy errors show
     embedding_only = [j for j, ta in enumerate(text_alphas) if np.isinf(ta)]
-    uses_text = not np.isinf(text_alphas[t]) or np.isinf(alphas[a])
-    if embedding_only and uses_text and n_text:
+    ref = None
+    if embedding_only:
         col = embedding_only[0]
-        ref = int(np.argmin(np.where(np.isfinite(err[:, col]), err[:, col], np.inf)))
-        if np.isfinite(err[ref, col]):
-            ys = y * np.sqrt(w)
-            right = lambda i, j: ((ys - per_pair[i, j]) > 0).astype(np.float64)  # noqa: E731 - held-out fit > 0
-            diff = (right(a, t) - right(ref, col)) * w / w.mean()
-            se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.inf
-            if not (float(diff.mean()) > 0 and float(diff.mean()) >= se):
-                a, t = ref, col
+        finite = [i for i, al in enumerate(alphas) if np.isfinite(al) and np.isfinite(err[i, col])]
+        if finite:
+            best = min(finite, key=lambda i: err[i, col])
+            sq = per_pair[best, col] ** 2 / w.mean()
+            se = float(sq.std(ddof=1) / np.sqrt(len(sq))) if len(sq) > 1 else 0.0
+            ref = (max((i for i in finite if err[i, col] <= err[best, col] + se), key=lambda i: alphas[i]), col)
+    # the text-feature block has to earn its place, on held-out pairwise accuracy: the best fit
+    # that uses it replaces the reference only when it ranks more held-out pairs right, by at
+    # least one standard error of the paired per-pair difference (the rule choose_head uses)
+    uses_text = n_text and (not np.isinf(text_alphas[t]) or np.isinf(alphas[a]))
+    if ref is not None and not uses_text:
+        a, t = ref
+    elif ref is not None:
+        ys = y * np.sqrt(w)
+        right = lambda i, j: ((ys - per_pair[i, j]) > 0).astype(np.float64)  # noqa: E731 - held-out fit > 0
+        diff = (right(a, t) - right(*ref)) * w / w.mean()
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.inf
+        if not (float(diff.mean()) > 0 and float(diff.mean()) >= se):
+            a, t = ref
     table = {"alphas": alphas, "text_alphas": text_alphas, "heldout_error": err.tolist()}
     logger.info("penalties by leave-one-prompt-out CV: alpha=%g, text_alpha=%g (error %.4f)",
                 alphas[a], text_alphas[t], float(err[a, t]))
