@@ -151,6 +151,7 @@ def save_model(
     train_fingerprint: str | None = None,
     train_data: Any = None,
     record: dict | None = None,
+    length_baseline: Any = None,
 ) -> Path:
     """Save a fitted reward model to ``directory`` (created or replaced atomically).
 
@@ -179,6 +180,10 @@ def save_model(
     record : dict, optional
         A :func:`~prefspace.models.card.reproducibility_record` (with the command line or the
         resolved config); by default one with the versions and the encoder's weights hash.
+    length_baseline : LengthBaseline or its ``to_dict()``, optional
+        The learned length baseline fitted on the same training pairs; recorded as
+        ``length_baseline`` so that ``evaluate`` can stand it beside the model
+        (:func:`load_length_baseline`).
 
     Returns
     -------
@@ -242,6 +247,8 @@ def save_model(
         header["train_data"] = train_data
         header["metrics"] = dict(metrics or {})
         header["record"] = record
+        if length_baseline is not None:
+            header["length_baseline"] = length_baseline if isinstance(length_baseline, dict) else length_baseline.to_dict()
         header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write_json(tmp / HEADER, header)
         write_text_atomic(tmp / CARD, render_card(json_safe(header), directory.name))
@@ -464,8 +471,9 @@ def describe_model(directory: str | os.PathLike) -> dict:
 
     Returns a dict with ``path``, ``class``, ``format``, ``format_version``, ``params``,
     ``n_features_in``, ``n_members`` (ensembles, else None), ``encoder`` (config and
-    fingerprint, or None), ``train_fingerprint``, ``metrics``, ``training_metrics``,
-    ``prefspace_version``, ``created``, ``files`` (relative paths) and ``size_bytes``.
+    fingerprint, or None), ``train_fingerprint``, ``length_baseline`` (the learned length
+    baseline's record, or None), ``metrics``, ``training_metrics``, ``prefspace_version``,
+    ``created``, ``files`` (relative paths) and ``size_bytes``.
     """
     directory = Path(directory)
     header = _read_header(directory)
@@ -483,6 +491,7 @@ def describe_model(directory: str | os.PathLike) -> dict:
         "train_fingerprint": header.get("train_fingerprint"),
         "train_data": header.get("train_data"),
         "record": header.get("record"),
+        "length_baseline": header.get("length_baseline"),
         "metrics": header.get("metrics", {}),
         "training_metrics": header.get("training_metrics", {}),
         "prefspace_version": header.get("prefspace_version"),
@@ -490,3 +499,24 @@ def describe_model(directory: str | os.PathLike) -> dict:
         "files": files,
         "size_bytes": sum((directory / f).stat().st_size for f in files),
     }
+
+
+def load_length_baseline(directory: str | os.PathLike):
+    """The learned length baseline saved with a model (``save_model(..., length_baseline=)``),
+    or None when the model has none (saved without one, or by an older prefspace).
+
+    Example
+    -------
+    >>> load_length_baseline("runs/bt") is None  # saved above without one
+    True
+    """
+    from .length import LengthBaseline
+
+    directory = Path(directory)
+    record = _read_header(directory).get("length_baseline")
+    if record is None:
+        return None
+    try:
+        return LengthBaseline.from_dict(record)
+    except FormatError as exc:
+        raise FormatError(f"{directory / HEADER}: length_baseline: {exc}") from None

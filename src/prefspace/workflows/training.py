@@ -28,7 +28,9 @@ from ..data.text_features import truncation_summary
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, embed_text_features, get_encoder
 from ..evaluate import accuracy_with_interval, length_dependence, reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, save_model
+from ..models import (
+    HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, length_baseline_beside, pair_log_lengths, save_model,
+)
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
@@ -75,7 +77,9 @@ class TrainReport:
         bootstrap interval (``ci_low``, ``ci_high``), or None without test pairs
     ties_left_out, duplicates : :class:`DataCounts` of tied pairs left out and of exact
         duplicate pairs found
-    embed_seconds, augment_seconds, fit_seconds : wall time of each stage
+    read_seconds, embed_seconds, cv_seconds, augment_seconds, fit_seconds : wall time of each
+        stage (reading and splitting the pairs; embedding; ``head="auto"``'s cross-validation;
+        synthesis; the final fit)
     record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
@@ -86,6 +90,10 @@ class TrainReport:
         ones): ``within_prompt_length_corr`` and ``text_feature_share`` of the reward, and
         ``length_controlled_corr`` of the reward without the text-feature block
         (:func:`prefspace.evaluate.length_dependence`)
+    length_baseline : the learned length baseline fitted on the same training pairs
+        (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
+        ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
+        model minus the baseline on the same test pairs with a paired interval and a verdict
     """
 
     data: str
@@ -112,6 +120,9 @@ class TrainReport:
     vae_data: dict | None = None
     truncation: dict | None = None
     length_dependence: dict | None = None
+    length_baseline: dict | None = None
+    read_seconds: float = 0.0
+    cv_seconds: float = 0.0
 
     @property
     def chosen_head(self) -> str:
@@ -128,7 +139,8 @@ class TrainReport:
             "train": self.train, "test": self.test, "ties_left_out": self.ties_left_out.to_json(),
             "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
             "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
-            "record": self.record,
+            "record": self.record, "length_baseline": self.length_baseline,
+            "read_seconds": round(self.read_seconds, 3), "cv_seconds": round(self.cv_seconds, 3),
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
@@ -181,8 +193,9 @@ def train_reward_model(
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
         cross-validation on the training pairs over the heads and penalties of
-        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another is
-        better by at least one standard error (:func:`prefspace.models.choose_head`); the report's
+        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another passes
+        the guard of :func:`prefspace.models.choose_head` (a gain of at least one point, a
+        Bonferroni-corrected 5% test over the candidates, a gain in every fold); the report's
         ``head_auto`` says what it chose and why.
     params : dict, optional
         Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
@@ -274,6 +287,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
 
     # ---- data: train and test pairs, no prompt on both sides
+    t0 = time.perf_counter()
     load_kwargs = dict(load_kwargs or {})
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_test_ties = 0
@@ -287,6 +301,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
     else:
         train_ds, test_ds = dataset, None
+    read_seconds = time.perf_counter() - t0
 
     # ---- embeddings (cached)
     if isinstance(encoder, str):
@@ -307,12 +322,14 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     groups = _prompt_ids(train_ds)
     head_auto = None
+    t0 = time.perf_counter()
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
         head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed,
                                 n_text_features=k)
         model = head_auto.best_estimator
         if ensemble > 1:
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    cv_seconds = time.perf_counter() - t0
     unlabelled = None
     if vae_data is not None:
         unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
@@ -336,6 +353,12 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
         interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
         test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    # the learned length baseline, fitted on the same training pairs, beside the model on the same test pairs
+    baseline, baseline_record = length_baseline_beside(
+        pair_log_lengths(train_ds.chosen, train_ds.rejected),
+        None if X_test is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
+        None if X_test is None else rewards, sample_weight=train_ds.weight,
+        groups=None if X_test is None else _prompt_ids(test_ds), random_state=seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
@@ -374,14 +397,19 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
         length_dependence=(_length_dependence(model, X_test, test_ds, k, "test") if X_test is not None
                            else _length_dependence(model, X_train, train_ds, k, "train")),
+        length_baseline=json_safe(baseline_record, default=str),
+        read_seconds=read_seconds,
+        cv_seconds=cv_seconds,
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
+        if "test" in baseline_record:
+            flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
-                   record=record)
+                   record=record, length_baseline=baseline)
         write_json(Path(out) / "metrics.json", report.to_json())
     return model, report
 
