@@ -9,7 +9,7 @@ tables ``features_alpaca`` and ``features_hh``)::
 Data and splits, per seed (10 seeds):
 
 * ``hh``: HH-RLHF harmless-base (2,312 pairs), all-MiniLM-L6-v2 in the separate layout with the
-  text-feature block (776 columns); ``split_by_prompt(test_size=1012, seed)``; training pairs
+  text-feature block (776 columns); ``split_by_prompt(test_size=1012, random_state=seed)``; training pairs
   are the first n of a seeded permutation of the other 1,300.
 * ``alpaca``: alpaca_bon (805 prompts x 60 responses, the precomputed MiniLM vectors) with the
   text-feature block measured by the MiniLM tokenizer; 20% of prompts held out per seed
@@ -74,7 +74,7 @@ def hh_splits(data: Path, cache: Path, sizes, seeds):
     dataset, X, k = hh_data(data, cache)
     index = {pid: i for i, pid in enumerate(dataset.ids)}
     for seed in seeds:
-        train, test = split_by_prompt(dataset, test_size=1012, seed=seed)
+        train, test = split_by_prompt(dataset, test_size=1012, random_state=seed)
         tr = np.array([index[i] for i in train.ids])
         te = np.array([index[i] for i in test.ids])
         order = np.random.default_rng([seed, 20]).permutation(tr)
@@ -105,12 +105,12 @@ def alpaca_splits(data: Path, cache: Path, sizes, seeds, n_test: int):
 
     scored, F, k = alpaca_data(data, cache)
     for seed in seeds:
-        train_ids = set(split_by_prompt(scored, test_fraction=0.2, seed=seed)[0].prompt_ids)
+        train_ids = set(split_by_prompt(scored, test_fraction=0.2, random_state=seed)[0].prompt_ids)
         in_train = np.array([scored.prompt_ids[i] in train_ids for i in scored.prompt_index])
-        te = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), seed=seed + 10_000).pair_features(F)
+        te = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), random_state=seed + 10_000).pair_features(F)
         held_out = np.flatnonzero(~in_train)  # every candidate response of the held-out prompts
         for n in sizes:
-            tr = pairs_from_scores(scored, n, rows=np.flatnonzero(in_train), seed=np.random.default_rng([seed, n])).pair_features(F)
+            tr = pairs_from_scores(scored, n, rows=np.flatnonzero(in_train), random_state=np.random.default_rng([seed, n])).pair_features(F)
             yield n, seed, tr, te, k, F[held_out], np.asarray(scored.prompt_index)[held_out]
 
 

@@ -151,10 +151,11 @@ class RewardHead(BaseEstimator):
         E : array of shape (n, D)
             One row per response, embedded as during training.
         length_controlled : bool, default False
-            Return the reward without the text-feature block's contribution (length, structure:
-            :meth:`text_contribution`), as ODIN (Chen et al., ICML 2024) serves its content head:
-            a policy optimised against it gains nothing from length alone. A head without a
-            text-feature block returns its plain reward.
+            Return the reward without what the text-feature block accounts for (length,
+            structure: :meth:`text_contribution`, the block's own term and the part of the
+            embedding's term the block predicts within the training pairs), as ODIN (Chen et al.,
+            ICML 2024) serves its content head: a policy optimised against it gains nothing from
+            length alone. A head without a text-feature block returns its plain reward.
 
         Returns
         -------
@@ -168,8 +169,10 @@ class RewardHead(BaseEstimator):
         return r
 
     def text_contribution(self, E) -> np.ndarray:
-        """The text-feature block's part of each row's reward, centred on the training rows
-        (mean 0 there): float64 ``(n,)``; zeros for a head without the block.
+        """The part of each row's reward the text-feature block accounts for, centred on the
+        training rows (mean 0 there): the block's own term plus the block's least-squares
+        prediction of the rest of the reward within the training pairs. float64 ``(n,)``; zeros
+        for a head without the block.
 
         ``predict(E) - text_contribution(E) == predict(E, length_controlled=True)``.
         """

@@ -202,7 +202,7 @@ def _expected_shapes(class_name: str, arrays: dict, d: int) -> dict | None:
     k = int(arrays["text.coef"].shape[0]) if "text.coef" in arrays else 0
     shapes = {"input_mean": (d - k,), "input_scale": (d - k,)}
     if "text.coef" in arrays:  # the text-feature block's linear offset (issue 20)
-        shapes.update({"text.coef": (k,), "text.intercept": (1,), "text.offset": (1,)})
+        shapes.update({"text.coef": (k,), "text.intercept": (1,), "text.offset": (1,), "text.residual": (k,)})
     prev = d - k
     for i in layers:
         w = arrays.get(f"hidden.{i}.weight")

@@ -108,7 +108,9 @@ class BradleyTerryLinear(RewardHead):
     alpha_, text_alpha_ : float, the penalties used (``inf``: the block was left out)
     cv_ : dict or None, the cross-validation grid and its held-out errors
     text_coef_ : float64 array (n_text_features,), ``coef_``'s text-feature part
-    text_offset_ : float, the text-feature block's mean contribution over the training rows
+    text_residual_ : float64 (n_text_features,), the block's linear prediction of the embedding
+        term within training pairs (removed by the length-controlled reward with ``text_coef_``)
+    text_offset_ : float, the mean of what the length-controlled reward removes over the training rows
     last_layer_weights_ : ``coef_`` (``transform`` is the identity)
     last_layer_bias_ : ``intercept_``
     scale_ : float64 array of shape (D,), the per-dimension divisor of the standardisation
@@ -160,6 +162,7 @@ class BradleyTerryLinear(RewardHead):
             else:
                 alpha, text_alpha = emb[0], text[0]
             self._minimise(diff, scale, rows, w, m, k, alpha, text_alpha)
+            self._length_control(diff[layout.real], scale, rows, w[layout.real], k)
 
     def _standardised(self, X, sample_weight, margin, real):
         n, _, d = X.shape
@@ -217,9 +220,25 @@ class BradleyTerryLinear(RewardHead):
         # prior (active labeling's D-optimal design uses it as its ridge)
         self.ridge_ = float(min(finite)) if finite else float(alpha)
         self.intercept_ = float(-(rows @ self.coef_).mean())
-        self.text_offset_ = float((rows[:, d - k:] @ self.coef_[d - k:]).mean()) if k else 0.0
         self.n_iter_ = int(result.nit)
         self.history_ = [{"iteration": self.n_iter_, "objective": float(result.fun)}]
+
+    def _length_control(self, diff, scale, rows, w, k: int) -> None:
+        """What the length-controlled reward removes: the block's own term, plus the part of the
+        embedding term that the block predicts linearly within the training pairs (least squares
+        of the embedding term's pair differences on the block's pair differences)."""
+        d = diff.shape[1]
+        self.text_residual_ = np.zeros(k)
+        if k and np.isfinite(self.alpha_):
+            root = np.sqrt(w)
+            emb_term = diff[:, : d - k] @ (self.coef_[: d - k] * scale[: d - k])
+            text_diff = diff[:, d - k:] * scale[d - k:]
+            self.text_residual_ = np.linalg.lstsq(text_diff * root[:, None], emb_term * root, rcond=None)[0]
+        self.text_offset_ = float((rows[:, d - k:] @ self._text_weights()).mean()) if k else 0.0
+
+    def _text_weights(self) -> np.ndarray:
+        k = self.n_text_features_
+        return self.coef_[len(self.coef_) - k:] + getattr(self, "text_residual_", np.zeros(k))
 
     @property
     def text_coef_(self) -> np.ndarray:
@@ -231,7 +250,7 @@ class BradleyTerryLinear(RewardHead):
         k = getattr(self, "n_text_features_", 0)
         if not k:
             return np.zeros(len(E))
-        return E[:, E.shape[1] - k:].astype(np.float64) @ self.coef_[len(self.coef_) - k:] - self.text_offset_
+        return E[:, E.shape[1] - k:].astype(np.float64) @ self._text_weights() - self.text_offset_
 
     @property
     def last_layer_weights_(self) -> np.ndarray:
@@ -276,7 +295,8 @@ class BradleyTerryLinear(RewardHead):
         arrays = {"coef": self.coef_, "scale": self.scale_}
         info = {"intercept": self.intercept_, "n_iter": self.n_iter_, "history": self.history_, "ridge": self.ridge_,
                 "alpha": _finite_or_none(self.alpha_), "text_alpha": _finite_or_none(self.text_alpha_),
-                "n_text_features": self.n_text_features_, "text_offset": self.text_offset_, "cv": _json_cv(self.cv_)}
+                "n_text_features": self.n_text_features_, "text_offset": self.text_offset_, "cv": _json_cv(self.cv_),
+                "text_residual": [float(v) for v in self.text_residual_]}
         return arrays, info, {}
 
     def _set_state(self, arrays: dict, info: dict, texts: dict) -> None:
@@ -292,6 +312,7 @@ class BradleyTerryLinear(RewardHead):
             self.text_alpha_ = np.inf if info["text_alpha"] is None else float(info["text_alpha"])
             self.n_text_features_ = int(info["n_text_features"])
             self.text_offset_ = float(info["text_offset"])
+            self.text_residual_ = np.asarray(info.get("text_residual") or np.zeros(self.n_text_features_), dtype=np.float64)
             self.cv_ = info.get("cv")
         else:  # an older model: one penalty, no text block
             self.alpha_, self.text_alpha_, self.n_text_features_, self.text_offset_, self.cv_ = (

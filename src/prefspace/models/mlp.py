@@ -94,7 +94,8 @@ class _PairMLP(HoldsOutPairs, RewardHead):
             gamma = text.coef_[-k:]
             text_arrays = {"text.coef": gamma, "text.intercept": np.array([text.intercept_]),
                            "text.offset": np.array([text.text_offset_])}
-            offset = X[:, :, -k:].astype(np.float64) @ gamma
+            T = X[:, :, -k:].astype(np.float64)
+            offset = T @ gamma
             X = X[:, :, :-k]
         arrays, history, best_epoch = train_pair_mlp(
             X, sample_weight, margin, offset=offset,
@@ -116,6 +117,16 @@ class _PairMLP(HoldsOutPairs, RewardHead):
             n_jobs=check_n_jobs(self.n_jobs),
         )
         self._set_arrays({**arrays, **text_arrays})
+        if k:  # what the length-controlled reward removes besides the offset (see _text_contribution)
+            fit_rows = np.intersect1d(train_idx, np.flatnonzero(layout.real))
+            w = np.ones(len(fit_rows)) if sample_weight is None else sample_weight[fit_rows]
+            root = np.sqrt(w)
+            net = self._network(X[fit_rows, 0]) - self._network(X[fit_rows, 1])
+            t_diff = T[fit_rows, 0] - T[fit_rows, 1]
+            residual = np.linalg.lstsq(t_diff * root[:, None], net * root, rcond=None)[0]
+            rows = T[fit_rows].reshape(-1, k)
+            self._set_arrays({**self.weights_, "text.residual": residual,
+                              "text.offset": np.array([float((rows @ (gamma + residual)).mean())])})
         self.history_ = history
         self.best_epoch_ = best_epoch
         self.n_epochs_ = len(history)
@@ -149,9 +160,13 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         return self._network(E[:, :-k]) + self._text_part(E) + float(self.weights_["text.intercept"][0])
 
     def _text_contribution(self, E):
+        # the offset's term plus the block's linear prediction of the network's output within the
+        # training pairs: what the length-controlled reward removes
         if not self.n_text_features_:
             return np.zeros(len(E))
-        return self._text_part(E) - float(self.weights_["text.offset"][0])
+        k = self.n_text_features_
+        weights = self.weights_["text.coef"].astype(np.float64) + self.weights_["text.residual"].astype(np.float64)
+        return E[:, -k:].astype(np.float64) @ weights - float(self.weights_["text.offset"][0])
 
     def _transform(self, E):
         k = self.n_text_features_

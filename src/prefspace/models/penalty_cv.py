@@ -22,7 +22,11 @@ about one eigendecomposition of the embedding block, whatever the size of the gr
    costs a few products with ``U`` and one small solve per prompt.
 
 The criterion is the held-out squared error of the stand-in, weighted by the pairs' weights;
-the grid point with the smallest wins. Prompts with more than ``MAX_GROUP`` pairs are held out
+the grid point with the smallest wins, except that a fit using the text-feature block replaces
+the best fit on the embedding alone only when it ranks more held-out pairs right, by at least one
+standard error of the paired per-pair difference (the one-standard-error rule ``choose_head``
+also uses), the embedding-only fit's penalty being the strongest whose error is within one
+standard error of the best embedding-only error (glmnet's ``lambda.1se``). Prompts with more than ``MAX_GROUP`` pairs are held out
 ``MAX_GROUP`` pairs at a time (keeps each solve small).
 """
 
@@ -71,7 +75,7 @@ def _group_buckets(groups: np.ndarray) -> list[np.ndarray]:
 
 def heldout_errors(
     D: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray, n_text: int,
-    alphas: list[float], text_alphas: list[float],
+    alphas: list[float], text_alphas: list[float], *, per_pair: bool = False,
 ) -> np.ndarray:
     """Leave-one-prompt-out weighted squared error of the ridge stand-in on a grid.
 
@@ -84,10 +88,12 @@ def heldout_errors(
     groups : (n,) prompt of each pair
     alphas, text_alphas : logistic penalties (``inf`` leaves the block out); the ridge uses 4x
 
+    per_pair : also return each pair's held-out residual (scaled by the square root of its weight)
+
     Returns
     -------
     float64 (len(alphas), len(text_alphas)): the summed held-out error (``inf`` where both
-    blocks are left out). Without a text block (``n_text == 0``) only the column of
+    blocks are left out); with ``per_pair``, also (len(alphas), len(text_alphas), n). Without a text block (``n_text == 0``) only the column of
     ``text_alphas[0]`` is computed, the others are ``inf``.
     """
     root = np.sqrt(w)
@@ -97,38 +103,48 @@ def heldout_errors(
     U, s2 = _eigen_basis(E)
     buckets = _group_buckets(groups)
     Uy, UT = U.T @ ys, U.T @ T
+    # per bucket of m-pair groups: the products U_i,r U_j,r, so that a penalty's hat-matrix
+    # blocks are one matrix-vector product with the shrinkage factors
+    # (kept only while small; large buckets recompute them per penalty instead)
+    outer = [np.einsum("bir,bjr->bijr", U[idx], U[idx]) if idx.size * idx.shape[1] * U.shape[1] <= 2e7 else idx
+             for idx in buckets]
     out = np.full((len(alphas), len(text_alphas)), np.inf)
+    pairs = np.full((len(alphas), len(text_alphas), len(ys)), np.inf) if per_pair else None
     for a, alpha in enumerate(alphas):
         g = np.zeros_like(s2) if np.isinf(alpha) else s2 / (s2 + 4.0 * alpha)
         fit_e = U @ (g * Uy)
-        blocks_e = [np.einsum("bir,r,bjr->bij", U[idx], g, U[idx], optimize=True) for idx in buckets]
+        blocks_e = [o @ g if o.ndim == 4 else np.einsum("bir,r,bjr->bij", U[o], g, U[o]) for o in outer]
         if n_text:
             RT = T - U @ (g[:, None] * UT)  # the embedding fit's residual-maker applied to T
             sigma, b_t = T.T @ RT, RT.T @ ys
+            Z = [RT[idx] for idx in buckets]
         for t, text_alpha in enumerate(text_alphas):
             if n_text == 0 and t > 0:
                 break
-            if (np.isinf(alpha) and (n_text == 0 or np.isinf(text_alpha))):
+            if np.isinf(alpha) and (n_text == 0 or np.isinf(text_alpha)):
                 continue
-            fitted, extra = fit_e, None
+            fitted, P = fit_e, None
             if n_text and not np.isinf(text_alpha):
                 P = np.linalg.inv(sigma + 4.0 * text_alpha * np.eye(n_text))
                 fitted = fit_e + RT @ (P @ b_t)
-                extra = (RT, P)
             resid = ys - fitted
             total = 0.0
-            for idx, Hb in zip(buckets, blocks_e):
-                H = Hb if extra is None else Hb + np.einsum("bik,kl,bjl->bij", extra[0][idx], extra[1], extra[0][idx], optimize=True)
+            for j, (idx, Hb) in enumerate(zip(buckets, blocks_e)):
+                H = Hb if P is None else Hb + (Z[j] @ P) @ np.swapaxes(Z[j], 1, 2)
                 m = idx.shape[1]
                 r = resid[idx]
                 if m == 1:
                     e = r[:, 0] / np.maximum(1.0 - H[:, 0, 0], 1e-12)
                     total += float(e @ e)
+                    if per_pair:
+                        pairs[a, t, idx[:, 0]] = e
                 else:
                     e = np.linalg.solve(np.eye(m)[None] - H, r[..., None])[..., 0]
                     total += float((e * e).sum())
+                    if per_pair:
+                        pairs[a, t, idx] = e
             out[a, t] = total
-    return out
+    return (out, pairs) if per_pair else out
 
 
 def choose_penalties(
@@ -143,9 +159,37 @@ def choose_penalties(
     """
     alphas = [float(a) for a in alphas]
     text_alphas = [float(a) for a in text_alphas] if n_text else [float("inf")]
-    err = heldout_errors(D, y, w, groups, n_text, alphas, text_alphas) / float(w.sum())
+    total, per_pair = heldout_errors(D, y, w, groups, n_text, alphas, text_alphas, per_pair=True)
+    err = total / float(w.sum())
     flat = np.flatnonzero(err.ravel() == err.min())
     a, t = np.unravel_index(flat[-1], err.shape)
+    # the embedding-only reference: its penalty by the one-standard-error rule (glmnet's
+    # lambda.1se): the strongest whose held-out error is within one standard error of the best
+    # embedding-only error, since small training sets favour strong penalties more than their
+    # noisy errors show
+    embedding_only = [j for j, ta in enumerate(text_alphas) if np.isinf(ta)]
+    ref = None
+    if embedding_only:
+        col = embedding_only[0]
+        finite = [i for i, al in enumerate(alphas) if np.isfinite(al) and np.isfinite(err[i, col])]
+        if finite:
+            best = min(finite, key=lambda i: err[i, col])
+            sq = per_pair[best, col] ** 2 / w.mean()
+            se = float(sq.std(ddof=1) / np.sqrt(len(sq))) if len(sq) > 1 else 0.0
+            ref = (max((i for i in finite if err[i, col] <= err[best, col] + se), key=lambda i: alphas[i]), col)
+    # the text-feature block has to earn its place, on held-out pairwise accuracy: the best fit
+    # that uses it replaces the reference only when it ranks more held-out pairs right, by at
+    # least one standard error of the paired per-pair difference (the rule choose_head uses)
+    uses_text = n_text and (not np.isinf(text_alphas[t]) or np.isinf(alphas[a]))
+    if ref is not None and not uses_text:
+        a, t = ref
+    elif ref is not None:
+        ys = y * np.sqrt(w)
+        right = lambda i, j: ((ys - per_pair[i, j]) > 0).astype(np.float64)  # noqa: E731 - held-out fit > 0
+        diff = (right(a, t) - right(*ref)) * w / w.mean()
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.inf
+        if not (float(diff.mean()) > 0 and float(diff.mean()) >= se):
+            a, t = ref
     table = {"alphas": alphas, "text_alphas": text_alphas, "heldout_error": err.tolist()}
     logger.info("penalties by leave-one-prompt-out CV: alpha=%g, text_alpha=%g (error %.4f)",
                 alphas[a], text_alphas[t], float(err[a, t]))
