@@ -17,7 +17,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "prefspace"
 # "base" is the shared foundation (exceptions, input checks, atomic writes, threads, version,
 # the JSON-safe encoder, the process-alive check, progress events);
 # the package root and ``python -m prefspace`` sit on top (the root re-exports names lazily).
-FOUNDATION = {"_version", "exceptions", "_validation", "_atomic", "_threads", "_jsonsafe", "_process", "_progress"}
+FOUNDATION = {
+    "_version", "exceptions", "_validation", "_atomic", "_threads", "_jsonsafe", "_process", "_progress", "_estimators",
+}
 LAYERS = {
     "base": 0,
     "data": 1,

@@ -41,8 +41,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._threads import limit_threads, resolve_n_jobs
+from .._validation import check_text_list
 from ..data.dataset import canonical_prompt, render_prompt_text
-from ..exceptions import ConfigError, DataError, ShapeError
+from ..exceptions import ConfigError, ShapeError
 
 logger = logging.getLogger(__name__)
 
@@ -124,17 +125,6 @@ def render_joint_text(prompt: Any, response: str) -> str:
     if isinstance(prompt, str):
         return f"{prompt}\n\n{response}"
     return render_prompt_text([*prompt, {"role": "assistant", "content": response}])
-
-
-def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
-    """A list of strings, or a DataError naming the first bad element."""
-    if isinstance(texts, str):
-        raise DataError(f"{name} must be a list of strings; got one string. Wrap it: [{texts[:30]!r}...].")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise DataError(f"{name}[{i}] must be a string; got {type(t).__name__}.")
-    return out
 
 
 class Encoder(ABC):
@@ -230,7 +220,7 @@ class Encoder(ABC):
         -------
         ndarray of shape (n, dim), float32
         """
-        texts = check_texts(texts)
+        texts = check_text_list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._finish(self._threaded(self._encode_texts, texts), len(texts))
@@ -250,7 +240,7 @@ class Encoder(ABC):
 
         Returns ndarray of shape (n, dim), float32.
         """
-        prompts, responses = list(prompts), check_texts(responses, name="responses")
+        prompts, responses = list(prompts), check_text_list(responses, name="responses")
         if len(prompts) != len(responses):
             raise ShapeError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
         if not prompts:

@@ -241,7 +241,7 @@ def compute_plan_ray(
     if progress is not None:  # start the clocks now: actor start-up is part of the wait
         for p in plans:
             if len(p):
-                progress(EmbedProgress(p.role, p.total, p.cached, len(p), 0, 0.0))
+                progress(EmbedProgress.of(p.role, p.total, p.cached, len(p), 0, 0.0))
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         roles, keys, vectors = batch["role"], batch["key"], np.asarray(batch["vector"], dtype=np.float32)
         for role in sorted(set(roles.tolist())):
@@ -252,7 +252,7 @@ def compute_plan_ray(
             flush(role, final=False)
             if progress is not None:
                 p = by_role[role]
-                progress(EmbedProgress(role, p.total, p.cached, len(p), done[role], time.perf_counter() - start))
+                progress(EmbedProgress.of(role, p.total, p.cached, len(p), done[role], time.perf_counter() - start))
     for role in pending:
         flush(role, final=True)
     if sum(done.values()) != len(rows):  # a bug, not a user error: say so rather than cache less

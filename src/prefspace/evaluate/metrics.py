@@ -92,8 +92,9 @@ def bootstrap_interval(
 
 
 def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion ``successes / n``: always inside [0, 1], and
-    sensible at 0 and n successes (where the normal interval collapses or leaves the range).
+    """Wilson score interval for a proportion ``successes / n`` (``scipy.stats.binomtest``'s):
+    always inside [0, 1], and sensible at 0 and n successes (where the normal interval
+    collapses or leaves the range).
 
     Example
     -------
@@ -101,22 +102,18 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]
     >>> round(lo, 3), hi
     (0.722, 1.0)
     """
-    from scipy.stats import norm
+    from scipy.stats import binomtest
 
     if n <= 0:
         raise ShapeError("wilson_interval: no trials.")
-    if not 0 <= successes <= n:
-        raise ConfigError(f"successes must be between 0 and n ({n}); got {successes!r}.")
+    if not 0 <= successes <= n or int(successes) != successes:
+        raise ConfigError(f"successes must be a whole number between 0 and n ({n}); got {successes!r}.")
     if not 0.0 < level < 1.0:
         raise ConfigError(f"level must be in (0, 1); got {level!r}.")
-    z = float(norm.ppf(0.5 + level / 2))
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the bounds
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return float(low), float(high)
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    low = 0.0 if successes == 0 else max(0.0, float(ci.low))  # exact at the bounds
+    high = 1.0 if successes == n else min(1.0, float(ci.high))
+    return low, high
 
 
 def accuracy_with_interval(

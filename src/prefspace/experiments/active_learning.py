@@ -23,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.base import clone
 
+from .._estimators import seeded
 from .._validation import check_embeddings, check_in, check_positive, check_random_state
 from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
@@ -65,10 +65,7 @@ def _augment(augment, X: np.ndarray, seed: int) -> np.ndarray | None:
     if augment is None:
         return None
     if hasattr(augment, "fit") and hasattr(augment, "sample"):
-        est = clone(augment)
-        if "random_state" in est.get_params():
-            est.set_params(random_state=seed)
-        out = est.fit(X).sample()
+        out = seeded(augment, seed).fit(X).sample()
     elif callable(augment):
         out = augment(X, seed)
     else:
@@ -262,10 +259,7 @@ def run_active_learning(
         t0 = time.perf_counter()
         X_syn = _augment(augment, X_lab, random_state * 1000 + round_)
         X_fit = X_lab if X_syn is None else np.concatenate([X_lab, X_syn])
-        model = clone(estimator)
-        if "random_state" in model.get_params():
-            model.set_params(random_state=random_state)
-        model.fit(X_fit)
+        model = seeded(estimator, random_state).fit(X_fit)
         fit_seconds = time.perf_counter() - t0
 
         record = {

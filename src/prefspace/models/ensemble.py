@@ -11,8 +11,8 @@ parent's count.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import clone
 
+from .._estimators import seeded
 from .._validation import check_embeddings, check_in, check_positive, check_random_state
 from ..exceptions import ConfigError
 from ._base import RewardHead
@@ -95,9 +95,7 @@ class RewardEnsemble(RewardHead):
         real = np.flatnonzero(layout.real)
         self.members_, self.history_ = [], []
         for i in range(k):
-            member = clone(template)
-            if "random_state" in member.get_params(deep=False):
-                member.set_params(random_state=int(rng.integers(2**31 - 1)))
+            member = seeded(template, int(rng.integers(2**31 - 1)))
             if self.bootstrap:  # resample real pairs; a synthetic pair follows its parent's count
                 counts = np.zeros(n, dtype=np.int64)
                 counts[real] = np.bincount(rng.integers(0, len(real), size=len(real)), minlength=len(real))

@@ -35,16 +35,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._atomic import write_text_atomic
+from .._atomic import atomic_folder, write_text_atomic
 from .._version import __version__
 from ..embed.encoder import render_joint_text
+from ..embed.hf_progress import no_hf_progress_bars
 from ..exceptions import ConfigError, FormatError
 from ._base import RewardHead
 from .ensemble import RewardEnsemble
@@ -324,10 +324,8 @@ def export_sentence_transformers(
 
     st = _build(encoder, layers)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with _no_progress_bars():
+    with atomic_folder(out) as tmp:  # nothing is written unless the check below passes
+        with no_hf_progress_bars():
             st.save(str(tmp))
             texts, reference, groups = _probe(encoder, model, scope)
             outputs = _reload_outputs(tmp, texts)
@@ -348,35 +346,8 @@ def export_sentence_transformers(
         )
         write_text_atomic(tmp / MARKER, json.dumps({"prefspace_version": __version__, **asdict(result)}, indent=2) + "\n")
         write_text_atomic(tmp / "README.md", _export_card(result, cfg))
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("exported %s to %s (%s; max difference %.2g)", model_dir, out, scope, diff)
     return result
-
-
-class _no_progress_bars:
-    """Hide transformers' progress bars (weight loading, shard writing) while exporting; restore after."""
-
-    def __enter__(self) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc) -> None:
-        from transformers.utils import logging as hf_logging
-
-        if self._was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _reload_outputs(folder: Path, texts: list[str]) -> np.ndarray:

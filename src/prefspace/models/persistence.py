@@ -14,13 +14,12 @@ import datetime as _dt
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._atomic import write_text_atomic
+from .._atomic import atomic_folder, write_text_atomic
 from .._jsonsafe import dumps, json_safe
 from .._version import __version__
 from ..embed import encoder_from_config
@@ -219,10 +218,7 @@ def save_model(
     except (FileExistsError, NotADirectoryError):
         raise FormatError(f"cannot make {directory}: a part of {directory.parent} is a file, not a folder. "
                           "Choose another path for the model.") from None
-    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_folder(directory) as tmp:
         header = _write_model(model, tmp)
         header["encoder"] = encoder_info
         header["train_fingerprint"] = train_fingerprint
@@ -232,17 +228,6 @@ def save_model(
         header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write_json(tmp / HEADER, header)
         write_text_atomic(tmp / CARD, render_card(json_safe(header), directory.name))
-        if directory.exists():
-            old = directory.parent / f".{directory.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("saved %s to %s", type(model).__name__, directory)
     return directory
 

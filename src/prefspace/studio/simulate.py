@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate.simulate import transform_scores
+from ..evaluate.simulate import label_pairs, transform_scores
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -117,9 +117,10 @@ def simulate_annotators(
                                            f"error {body.get('error')!r})")
                     continue
                 pair = body["pair"]
-                ua, ub = utility[pair["id_a"]], utility[pair["id_b"]]
-                p_a = 0.5 * (1.0 + np.tanh(0.5 * beta * (ua - ub)))
-                label = "a" if rng.random() < p_a else "b"
+                # the one simulated annotator (prefspace.evaluate.simulate): Bradley-Terry on the utilities
+                a_wins = label_pairs([utility[pair["id_a"]]], [utility[pair["id_b"]]], noise="bt", beta=beta,
+                                     random_state=rng)
+                label = "a" if a_wins[0] else "b"
                 r = client.post("/api/judgments", json={"annotator": name, "pair_id": pair["pair_id"], "label": label})
                 if r.status_code != 201:
                     raise RuntimeError(f"/api/judgments answered {r.status_code}: {r.text[:300]}")

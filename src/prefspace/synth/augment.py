@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from .._validation import check_pairs, check_positive, check_sample_vector
+from .._validation import check_pairs, check_positive, check_sample_vector, check_whole
 from ..exceptions import ConfigError
 from ..models.holdout import prompt_groups
 from .auto import AugmentScore, choose_augmentation
@@ -276,8 +276,7 @@ def augment_pairs(
         raise ConfigError(f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}.")
     if synthetic_weight is not None:
         synthetic_weight = check_positive(synthetic_weight, name="synthetic_weight", allow_zero=True)
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise ConfigError(f"factor must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.")
+    factor = check_whole(factor, name="factor", what="synthetic pairs per real pair")
     n = X.shape[0]
     sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
     if groups is None:

@@ -24,15 +24,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 
 from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
 from .._progress import ProgressCallback, report_progress, track
-from .._validation import check_in
+from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
-from ..exceptions import ConfigError
 from ..synth import diagnostics as diag
 from ..synth import get_synthesizer
 from ..synth.io import save_synthetic
@@ -134,8 +132,7 @@ def synthesize_file(
 def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, factor, params, seed, diagnostics, load_kwargs,
                 figure_format) -> dict:
     start = time.perf_counter()
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+    seed = check_whole(seed, name="random_state (--seed)", minimum=0)
     synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._jsonsafe import json_safe, write_json
 from .._progress import ProgressCallback, report_progress, track
-from .._validation import check_in, check_pairs, check_sample_vector
+from .._validation import check_in, check_pairs, check_sample_vector, check_whole
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
 from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
@@ -233,10 +233,8 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     check_in(head, HEAD_CHOICES, name="head")
     check_in(augment, tuple(METHODS), name="augment")
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
-    if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
-        raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+    ensemble = check_whole(ensemble, name="ensemble", what="heads in the ensemble")
+    seed = check_whole(seed, name="random_state (--seed)", minimum=0)
     if out is not None:
         _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
@@ -246,7 +244,9 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
             raise ConfigError(f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}.")
         model = None
     else:
-        model = _make_head(head, params or {}, seed)  # a bad parameter fails before any embedding
+        # JSON lists read as tuples (hidden_sizes); a bad parameter fails before any embedding
+        model = get_head(head, random_state=seed, **{k: tuple(v) if isinstance(v, list) else v
+                                                    for k, v in (params or {}).items()})
         if ensemble > 1:
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
 
@@ -416,15 +416,6 @@ def augmented_fit_inputs(
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _make_head(head: str, params: Mapping[str, Any], seed: int):
-    """An unfitted head from :data:`HEADS` with ``params`` (JSON lists read as tuples) and
-    ``random_state=seed``; :func:`prefspace.models.get_head` refuses unknown parameters."""
-    est = get_head(head, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
-    return est
-
-
 def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
     """One integer per pair, the same for pairs with the same prompt (validation and CV groups)."""
     _, ids = np.unique(np.array([canonical_prompt(p) for p in dataset.prompts], dtype=object).astype(str), return_inverse=True)
