@@ -230,42 +230,19 @@ def train_reward_model(
 
 def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
            load_kwargs, out, vae_data, vae_prompts, command) -> tuple[Any, TrainReport]:
-    check_in(head, HEAD_CHOICES, name="head")
+    # ---- every argument is checked before any data is read or embedded
     check_in(augment, tuple(METHODS), name="augment")
-    check_in(aggregate, tuple(AGGREGATES), name="aggregate")
     ensemble = check_whole(ensemble, name="ensemble", what="heads in the ensemble")
     seed = check_whole(seed, name="random_state (--seed)", minimum=0)
     if out is not None:
-        _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
+        _check_out_dir(Path(out))  # a long run must not fail at the very end
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
-    if head == "auto":
-        if params:
-            raise ConfigError(f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}.")
-        model = None
-    else:
-        # JSON lists read as tuples (hidden_sizes); a bad parameter fails before any embedding
-        model = get_head(head, random_state=seed, **{k: tuple(v) if isinstance(v, list) else v
-                                                    for k, v in (params or {}).items()})
-        if ensemble > 1:
-            model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    model = _head_from_args(head, params, ensemble, aggregate, seed)  # None for head="auto"
 
-    # ---- data: train and test pairs, no prompt on both sides
-    load_kwargs = dict(load_kwargs or {})
-    dataset, n_ties = _without_ties(_load(data, load_kwargs))
-    n_test_ties = 0
-    n_dup, n_test_dup = int(dataset.info.get("duplicates", 0) or 0), 0
-    if test is not None:
-        load_kwargs.pop("limit", None)
-        train_ds = dataset
-        test_ds, n_test_ties = _without_ties(_load(test, load_kwargs))
-        n_test_dup = int(test_ds.info.get("duplicates", 0) or 0)
-    elif test_fraction > 0:
-        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
-    else:
-        train_ds, test_ds = dataset, None
-
-    # ---- embeddings (cached)
+    # ---- data: train and test pairs, no prompt on both sides; embeddings (cached)
+    sets = _train_test_sets(data, test, test_fraction, dict(load_kwargs or {}), seed)
+    train_ds, test_ds = sets.train, sets.test
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     t0 = time.perf_counter()
@@ -277,12 +254,8 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     head_auto = None
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
         head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed)
-        model = head_auto.best_estimator
-        if ensemble > 1:
-            model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
-    unlabelled = None
-    if vae_data is not None:
-        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
+        model = _ensemble_of(head_auto.best_estimator, ensemble, aggregate, seed)
+    unlabelled = None if vae_data is None else _unlabelled_rows(vae_data, vae_prompts, enc, store)
 
     # ---- synthetic pairs (optional) and the fit
     t0 = time.perf_counter()
@@ -296,24 +269,15 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     fitting.finish()
     fit_seconds = time.perf_counter() - t0
 
-    # ---- metrics
-    test_metrics = None
-    if X_test is not None:
-        rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
-        test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
-        interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
-        test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    # ---- the report (and, with out, the model folder)
+    test_metrics = None if X_test is None else _test_metrics(model, X_test, seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
         "aggregate": aggregate, "test_fraction": test_fraction, "seed": seed, "augment": augment, "factor": factor,
-        "load_kwargs": load_kwargs,
+        "load_kwargs": sets.load_kwargs,
     }
     record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
-    vae_summary = None
-    if unlabelled is not None:
-        vae_summary = {"source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
-                       "n_responses": int(len(unlabelled))}
     report = TrainReport(
         data=_name(data),
         test_data=None if test is None else _name(test),
@@ -330,17 +294,18 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         augment=fit_inputs.report,
         train=json_safe(model.metrics_, default=str),
         test=test_metrics,
-        ties_left_out=DataCounts(n_ties, n_test_ties),
-        duplicates=DataCounts(n_dup, n_test_dup),
+        ties_left_out=sets.ties,
+        duplicates=sets.duplicates,
         embed_seconds=embed_seconds,
         augment_seconds=augment_seconds,
         fit_seconds=fit_seconds,
         record=record,
         head_auto=head_auto,
-        vae_data=vae_summary,
+        vae_data=None if unlabelled is None else {
+            "source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
+            "n_responses": int(len(unlabelled))},
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
-
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
@@ -348,6 +313,61 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
                    record=record)
         write_json(Path(out) / "metrics.json", report.to_json())
     return model, report
+
+
+def _head_from_args(head: str, params: Mapping[str, Any] | None, ensemble: int, aggregate: str, seed: int):
+    """The unfitted model ``train_reward_model``'s arguments ask for (a bad name or parameter
+    fails here, before any embedding); None for ``head="auto"``, which is chosen later."""
+    check_in(head, HEAD_CHOICES, name="head")
+    check_in(aggregate, tuple(AGGREGATES), name="aggregate")
+    if head == "auto":
+        if params:
+            raise ConfigError(f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}.")
+        return None
+    # JSON lists read as tuples (hidden_sizes)
+    model = get_head(head, random_state=seed, **{k: tuple(v) if isinstance(v, list) else v
+                                                for k, v in (params or {}).items()})
+    return _ensemble_of(model, ensemble, aggregate, seed)
+
+
+def _ensemble_of(model: Any, ensemble: int, aggregate: str, seed: int) -> Any:
+    """``model`` itself, or with ``ensemble > 1`` an ensemble of that many of it."""
+    if ensemble > 1:
+        return RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    return model
+
+
+@dataclass(frozen=True)
+class _TrainTestSets:
+    train: PreferenceDataset
+    test: PreferenceDataset | None
+    ties: DataCounts  # tied pairs left out of each
+    duplicates: DataCounts  # exact duplicate pairs found in each
+    load_kwargs: dict  # as applied to the training data (the record keeps them)
+
+
+def _train_test_sets(data: Any, test: Any, test_fraction: float, load_kwargs: dict, seed: int) -> _TrainTestSets:
+    """The training and test pairs without their ties: ``test`` when given (read with the same
+    keywords, ``limit`` aside), else ``test_fraction`` of ``data``'s prompts held out."""
+    dataset, n_ties = _without_ties(_load(data, load_kwargs))
+    n_dup = int(dataset.info.get("duplicates", 0) or 0)
+    if test is not None:
+        test_ds, n_test_ties = _without_ties(_load(test, {k: v for k, v in load_kwargs.items() if k != "limit"}))
+        return _TrainTestSets(dataset, test_ds, DataCounts(n_ties, n_test_ties),
+                              DataCounts(n_dup, int(test_ds.info.get("duplicates", 0) or 0)), load_kwargs)
+    if test_fraction > 0:
+        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
+        return _TrainTestSets(train_ds, test_ds, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
+    return _TrainTestSets(dataset, None, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
+
+
+def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> dict:
+    """TRL-named metrics on the test pairs, with the accuracy's 95% interval (``ci_low``, ``ci_high``)."""
+    rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
+    metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
+    interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
+    metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    return metrics
 
 
 def augmented_fit_inputs(
