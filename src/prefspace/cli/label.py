@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -71,7 +71,7 @@ def serve(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Refit and choose the next batch if one is due, then exit (for labelling in Label Studio).")] = False,
     simulate: Annotated[Optional[str], typer.Option("--simulate", help="Headless: a simulated annotator answers from this score column (e.g. gold), through the HTTP API.", show_default=False)] = None,
     simulate_beta: Annotated[float, typer.Option("--simulate-beta", min=0.0, help="Bradley-Terry inverse temperature of the simulated annotator.")] = 1.0,
-    simulate_transform: Annotated[str, typer.Option("--simulate-transform", help="Score transform before the Bradley-Terry draw: none or logit (for scores in [0, 1]).")] = "none",
+    simulate_transform: Annotated[Literal["none", "logit"], typer.Option("--simulate-transform", help="Score transform before the Bradley-Terry draw: none or logit (for scores in [0, 1]).")] = "none",
     annotators: Annotated[int, typer.Option("--annotators", min=1, help="Simulated annotators labelling at once.")] = 1,
     report: Annotated[Optional[Path], typer.Option("--report", help="With --simulate: write one JSON line per batch (latencies, accuracy) here.", show_default=False)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
@@ -87,8 +87,6 @@ def serve(
         raise typer.BadParameter("--simulate needs --rounds N (how many batches to label).", param_hint="--rounds")
     if simulate is None and report is not None:
         raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
-    if simulate_transform not in ("none", "logit"):
-        raise typer.BadParameter("must be 'none' or 'logit'.", param_hint="--simulate-transform")
     if cache is None and features is None:
         cache = default_cache_dir()
     if report is not None:
