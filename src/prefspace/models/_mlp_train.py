@@ -7,6 +7,8 @@ saved arrays with numpy, so a loaded model needs no torch and gives exactly the 
 the fitted one.
 
 The training runs inside ``torch.random.fork_rng``: the global torch RNG is left as it was.
+That RNG is one per process, so fits on several threads (cross-validation's folds) take turns
+through a lock: each fit draws from its own seed alone, whatever runs beside it.
 The thread counts (torch, BLAS) are set to ``n_jobs`` for the duration of training only, by
 :func:`prefspace._threads.limit_threads`, and restored afterwards; no other global torch setting
 is changed.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,9 @@ from .._threads import limit_threads
 from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
+
+# torch's global RNG (initial weights, randperm, dropout) is shared by every thread of the process
+_TORCH_RNG_LOCK = threading.Lock()
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
 OBJECTIVES = ("bradley-terry", "classification")
@@ -115,16 +121,32 @@ def _rows_per_step(n_train: int, n_real_train: int, batch_size: int) -> int:
     return math.ceil(n_train / math.ceil(n_real_train / int(batch_size)))
 
 
+def _tensors(torch: Any, X: np.ndarray, idx: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+             sample_weight: np.ndarray | None, margin: np.ndarray | None, offset: np.ndarray | None) -> tuple:
+    """Rows ``idx`` as float32 tensors: scaled chosen and rejected inputs, weights (default 1),
+    margins (default 0) and reward offsets ``(2, k)`` (default 0)."""
+    n = len(X)
+    w_all = np.ones(n) if sample_weight is None else sample_weight
+    m_all = np.zeros(n) if margin is None else margin
+    o_all = np.zeros((n, 2)) if offset is None else offset
+    Xs = torch.from_numpy(np.ascontiguousarray((X[idx] - mean) / scale, dtype=np.float32))
+    w = torch.from_numpy(w_all[idx].astype(np.float32))
+    m = torch.from_numpy(m_all[idx].astype(np.float32))
+    o = torch.from_numpy(np.ascontiguousarray(o_all[idx].T, dtype=np.float32))
+    return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m, o
+
+
 def _train_epoch(torch: Any, reward: Any, opt: Any, rows: tuple, w_norm: float, bs: int, objective: str) -> float:
-    """One pass over the training rows in a random order, ``bs`` rows a step; the mean loss."""
-    Xc, Xr, W, M = rows
+    """One pass over the training rows in a random order, ``bs`` rows a step; the mean loss.
+    ``rows``: chosen and rejected inputs, weights, margins and the fixed reward offsets."""
+    Xc, Xr, W, M, O = rows
     n_train = len(Xc)
     perm = torch.randperm(n_train)
     total = 0.0
     for start in range(0, n_train, bs):
         idx = perm[start : start + bs]
         k = len(idx)
-        r = reward(torch.cat([Xc[idx], Xr[idx]]))
+        r = reward(torch.cat([Xc[idx], Xr[idx]])) + torch.cat([O[0, idx], O[1, idx]])
         loss = (W[idx] * _pair_loss(r[:k], r[k:], M[idx], objective)).sum() / (w_norm * k)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -180,6 +202,7 @@ def train_pair_mlp(
     standardize: bool,
     rng: np.random.Generator,
     n_jobs: int | None = 1,
+    offset: np.ndarray | None = None,
 ) -> tuple[dict, list, int]:
     """Train the reward MLP on pairs ``X[train_idx]`` (n, 2, D), early stopping on ``X[val_idx]``.
 
@@ -189,6 +212,9 @@ def train_pair_mlp(
     (real and synthetic), its loss their weighted mean. Synthetic pairs therefore change what
     a step averages over, not how many steps (and how much weight decay) an epoch applies.
 
+    ``offset`` (float, (n, 2)): a fixed reward added to each response's network output in the
+    loss (the text-feature block's part, fitted beforehand); None adds nothing.
+
     Returns ``(arrays, history, best_epoch)``: ``arrays`` the float32 weights
     (``input_mean``, ``input_scale``, ``hidden.{i}.weight/bias``, ``output.weight/bias``),
     ``history`` one dict per epoch (``loss`` of the objective; ``eval_loss``,
@@ -197,24 +223,15 @@ def train_pair_mlp(
     """
     import torch
 
-    n, _, d = X.shape
-    w_all = np.ones(n) if sample_weight is None else sample_weight
-    m_all = np.zeros(n) if margin is None else margin
-
+    d = X.shape[2]
     mean, scale, n_real_train = _input_scaling(X, train_idx, real, standardize)
     torch_seed = int(rng.integers(2**31 - 1))
-
-    def tensors(idx):
-        Xs = torch.from_numpy(np.ascontiguousarray((X[idx] - mean) / scale, dtype=np.float32))
-        w = torch.from_numpy(w_all[idx].astype(np.float32))
-        m = torch.from_numpy(m_all[idx].astype(np.float32))
-        return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m
-
-    Xc, Xr, W, M = tensors(train_idx)
+    columns = (sample_weight, margin, offset)
+    Xc, Xr, W, M, O = _tensors(torch, X, train_idx, mean, scale, *columns)
     w_norm = float(W.mean())
     has_val = len(val_idx) > 0
     if has_val:
-        Vc, Vr, VW, VM = tensors(val_idx)
+        Vc, Vr, VW, VM, VO = _tensors(torch, X, val_idx, mean, scale, *columns)
         vw_sum = float(VW.sum())
 
     history: list[dict] = []
@@ -222,7 +239,7 @@ def train_pair_mlp(
     stale = 0
     n_train = len(train_idx)
     bs = _rows_per_step(n_train, n_real_train, batch_size)
-    with torch.random.fork_rng(devices=[]), limit_threads(n_jobs):
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]), limit_threads(n_jobs):
         torch.manual_seed(torch_seed)
         body, out = _build(torch, d, hidden_sizes, activation, dropout)
         params = list(body.parameters()) + list(out.parameters())
@@ -234,12 +251,13 @@ def train_pair_mlp(
         for epoch in range(1, int(max_epochs) + 1):
             body.train()
             record: dict = {"epoch": epoch,
-                            "loss": _train_epoch(torch, reward, opt, (Xc, Xr, W, M), w_norm, bs, objective)}
+                            "loss": _train_epoch(torch, reward, opt, (Xc, Xr, W, M, O), w_norm, bs, objective)}
 
             body.eval()
             if has_val:
                 with torch.no_grad():
-                    record.update(_evaluate(reward(torch.cat([Vc, Vr])), VW, VM, objective, vw_sum))
+                    r = reward(torch.cat([Vc, Vr])) + torch.cat([VO[0], VO[1]])
+                    record.update(_evaluate(r, VW, VM, objective, vw_sum))
                 criterion = record["eval_loss"]
             else:
                 criterion = record["loss"]

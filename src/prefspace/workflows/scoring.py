@@ -34,7 +34,11 @@ from ..evaluate.reward_bench import (
 )
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError, FormatError
-from ..models import RewardScorer, describe_model
+from ..data.text_features import log_length
+from ..models import (
+    RewardScorer, cross_fit_length_rewards, cross_fit_scored_length_rewards, describe_model, load_length_baseline,
+    pair_log_lengths,
+)
 from ..select import STRATEGIES
 from ..select.candidates import choose_pairs, write_jsonl
 
@@ -221,7 +225,10 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
                             "(name it with --subset-key).")
         scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
         X = pair_features(scorer, dataset)
-        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot)
+        groups = np.unique(np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True)[1].ravel()
+        baseline, fit = _pair_baseline(model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups)
+        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups)
+        result["length_baseline_fit"] = fit
         if benchmark == "reward-bench":
             r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
             result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
@@ -236,12 +243,39 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
             raise ConfigError("--limit-prompts left no responses to evaluate.")
         row_prompts = scored.row_prompts()
         F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
-        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
+        lengths = log_length([scored.responses[i] for i in rows])
+        stored = load_length_baseline(model_dir)
+        if stored is not None:
+            baseline, fit = stored.predict(lengths), {"source": "the model's training pairs", **stored.to_dict()}
+        else:
+            baseline = cross_fit_scored_length_rewards(lengths, scored.scores[rows], scored.prompt_index[rows])
+            fit = {"source": _CROSS_FIT_SOURCE.format(what="within-prompt pairs of the other folds' responses"),
+                   "direction": "longer" if np.median(baseline / np.maximum(lengths, 1e-12)) > 0 else "shorter"}
+        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot,
+                                 baseline=baseline)
+        result["length_baseline_fit"] = fit
     result["data"] = str(data)
     name = Path(model_dir).name
     paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}",
                              figure_format=figure_format)
     return result, paths
+
+
+_CROSS_FIT_SOURCE = ("this data, cross-fitted because the model records no baseline (5 folds of prompts; each "
+                     "fold scored by a baseline fitted on the {what})")
+
+
+def _pair_baseline(model_dir, L: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The length baseline's rewards on evaluation pairs: the one saved with the model (fitted
+    on its training pairs), else cross-fitted on these pairs by folds of prompts."""
+    stored = load_length_baseline(model_dir)
+    if stored is not None:
+        return stored.predict(L.ravel()).reshape(-1, 2), {"source": "the model's training pairs", **stored.to_dict()}
+    if np.unique(groups).size < 2:
+        groups = np.arange(len(L))
+    rewards = cross_fit_length_rewards(L, groups)
+    direction = "longer" if np.median((rewards / np.maximum(L, 1e-12))[L > 0]) > 0 else "shorter"
+    return rewards, {"source": _CROSS_FIT_SOURCE.format(what="other folds' pairs"), "direction": direction}
 
 
 # ------------------------------------------------------------------------------------ select
