@@ -167,8 +167,7 @@ def train_reward_model(
     Parameters
     ----------
     data : path or str or PreferenceDataset
-        Training pairs: anything :func:`prefspace.data.load_preferences` reads, or a loaded
-        dataset.
+        Training pairs: anything :func:`prefspace.data.load_preferences` reads, or a dataset.
     encoder : str or Encoder
         An encoder name for :func:`prefspace.embed.get_encoder`, or an encoder.
     encoder_backend : str
@@ -295,12 +294,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     # ---- the report (and, with out, the model folder)
     test_metrics, rewards = (None, None) if X_test is None else _test_metrics(model, X_test, seed)
-    # the learned length baseline, fitted on the same training pairs, beside the model on the same test pairs
-    baseline, baseline_record = length_baseline_beside(
-        pair_log_lengths(train_ds.chosen, train_ds.rejected),
-        None if X_test is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
-        rewards, sample_weight=train_ds.weight,
-        groups=None if X_test is None else _prompt_ids(test_ds), random_state=seed)
+    baseline, baseline_record = _length_baseline(train_ds, None if X_test is None else test_ds, rewards, seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
@@ -331,9 +325,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         fit_seconds=fit_seconds,
         record=record,
         head_auto=head_auto,
-        vae_data=None if unlabelled is None else {
-            "source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
-            "n_responses": int(len(unlabelled))},
+        vae_data=None if unlabelled is None else {"source": _name(vae_data), "n_responses": int(len(unlabelled))},
         length_baseline=json_safe(baseline_record, default=str),
         read_seconds=read_seconds,
         cv_seconds=cv_seconds,
@@ -394,6 +386,17 @@ def _train_test_sets(data: Any, test: Any, test_fraction: float, load_kwargs: di
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
         return _TrainTestSets(train_ds, test_ds, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
     return _TrainTestSets(dataset, None, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
+
+
+def _length_baseline(train_ds: PreferenceDataset, test_ds: PreferenceDataset | None, rewards: np.ndarray | None,
+                     seed: int) -> tuple[Any, dict]:
+    """The learned length baseline, fitted on the same training pairs, beside the model's
+    ``rewards`` on the same test pairs: ``(baseline, its record)``."""
+    return length_baseline_beside(
+        pair_log_lengths(train_ds.chosen, train_ds.rejected),
+        None if test_ds is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
+        rewards, sample_weight=train_ds.weight,
+        groups=None if test_ds is None else _prompt_ids(test_ds), random_state=seed)
 
 
 def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
@@ -512,5 +515,7 @@ def _without_ties(dataset: PreferenceDataset) -> tuple[PreferenceDataset, int]:
 
 
 def _name(source: Any) -> str:
+    if isinstance(source, np.ndarray):
+        return "array"
     return (source.source or repr(source)) if isinstance(source, PreferenceDataset) else str(source)
 
