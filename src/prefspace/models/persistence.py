@@ -141,6 +141,20 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
     return header
 
 
+def _encoder_record(model: RewardHead, encoder: Any) -> dict | None:
+    """The encoder's config and fingerprint for ``model.json`` (None without an encoder); an
+    encoder whose rows are not the model's width is refused."""
+    if encoder is None:
+        return None
+    feature_dim = getattr(encoder, "feature_dim", None)
+    if feature_dim is not None and int(feature_dim) != model.n_features_in_:
+        raise FingerprintMismatchError(
+            f"the model was fitted on rows of dimension {model.n_features_in_} but this encoder makes rows of "
+            f"dimension {feature_dim}; pass the encoder the training embeddings came from."
+        )
+    return {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+
+
 def save_model(
     model: RewardHead,
     directory: str | os.PathLike,
@@ -213,22 +227,13 @@ def save_model(
             )
     # the folder is swapped in whole: a model folder holding other files would lose them
     check_output(directory, kind="model", what="the model folder")
-    encoder_info = None
-    if encoder is not None:
-        feature_dim = getattr(encoder, "feature_dim", None)
-        if feature_dim is not None and int(feature_dim) != model.n_features_in_:
-            raise FingerprintMismatchError(
-                f"the model was fitted on rows of dimension {model.n_features_in_} but this encoder makes rows of "
-                f"dimension {feature_dim}; pass the encoder the training embeddings came from."
-            )
-        encoder_info = {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+    encoder_info = _encoder_record(model, encoder)
     text_block = _text_feature_record(model, encoder)
     if train_data is not None and not isinstance(train_data, dict):
         train_data = training_data_summary(train_data)
     if train_data is not None and train_fingerprint is None:
         train_fingerprint = train_data.get("fingerprint")
-    if record is None:
-        record = reproducibility_record(encoder)
+    record = reproducibility_record(encoder) if record is None else record
 
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
