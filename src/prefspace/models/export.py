@@ -263,6 +263,35 @@ def _compare(outputs: np.ndarray, reference: np.ndarray, groups: list[list[int]]
     return float(max(diffs))
 
 
+def _exportable_encoder_config(model_dir: Path, described: dict) -> dict:
+    """The saved model's encoder config, or a ConfigError saying why no sentence-transformers
+    model can reproduce its reward (no encoder, another backend, the text-feature block, windows)."""
+    cfg = (described.get("encoder") or {}).get("config") or {}
+    if not cfg:
+        raise ConfigError(f"{model_dir} was saved without an encoder, so the text-to-reward model cannot be assembled.")
+    if cfg.get("backend") != "sentence-transformers":
+        raise ConfigError(
+            f"{model_dir} uses a {cfg.get('backend')!r} encoder; only sentence-transformers encoders can be exported "
+            "as a sentence-transformers model (causal-LM hidden states and precomputed vectors have no such form)."
+        )
+    if described.get("text_features") or cfg.get("text_features"):
+        raise ConfigError(
+            f"{model_dir} reads the text-feature block (length, lines, list items, truncation: "
+            f"{', '.join((described.get('text_features') or {}).get('names') or [])}) beside the embedding. "
+            "Those are counted from the text outside the network, and a sentence-transformers model's output "
+            "is a function of its pooled embedding only, so no such model reproduces this reward. Serve it "
+            "with `prefspace serve` or the TRL reward function (they compute the block), or train with "
+            "--no-text-features to export."
+        )
+    if cfg.get("long_texts", "truncate") != "truncate":
+        raise ConfigError(
+            f"{model_dir} embeds long responses as the mean of windows (long_texts={cfg['long_texts']!r}); "
+            "sentence-transformers truncates every text to one window, so the export would score other "
+            "embeddings. Train with the default truncation to export."
+        )
+    return cfg
+
+
 def export_sentence_transformers(
     model_dir: str | os.PathLike,
     out: str | os.PathLike,
@@ -302,29 +331,7 @@ def export_sentence_transformers(
         if any(out.iterdir()) and not (out / MARKER).is_file():
             raise FormatError(f"{out} is a non-empty folder that is not a prefspace export; refusing to replace it.")
     described = describe_model(model_dir)
-    cfg = (described.get("encoder") or {}).get("config") or {}
-    if not cfg:
-        raise ConfigError(f"{model_dir} was saved without an encoder, so the text-to-reward model cannot be assembled.")
-    if cfg.get("backend") != "sentence-transformers":
-        raise ConfigError(
-            f"{model_dir} uses a {cfg.get('backend')!r} encoder; only sentence-transformers encoders can be exported "
-            "as a sentence-transformers model (causal-LM hidden states and precomputed vectors have no such form)."
-        )
-    if described.get("text_features") or cfg.get("text_features"):
-        raise ConfigError(
-            f"{model_dir} reads the text-feature block (length, lines, list items, truncation: "
-            f"{', '.join((described.get('text_features') or {}).get('names') or [])}) beside the embedding. "
-            "Those are counted from the text outside the network, and a sentence-transformers model's output "
-            "is a function of its pooled embedding only, so no such model reproduces this reward. Serve it "
-            "with `prefspace serve` or the TRL reward function (they compute the block), or train with "
-            "--no-text-features to export."
-        )
-    if cfg.get("long_texts", "truncate") != "truncate":
-        raise ConfigError(
-            f"{model_dir} embeds long responses as the mean of windows (long_texts={cfg['long_texts']!r}); "
-            "sentence-transformers truncates every text to one window, so the export would score other "
-            "embeddings. Train with the default truncation to export."
-        )
+    cfg = _exportable_encoder_config(model_dir, described)
     model = load_model(model_dir)
     layers = head_as_dense_layers(model)
     encoder = load_model_encoder(model_dir)
