@@ -224,6 +224,25 @@ def _score_blocks(scores, name: str) -> list[np.ndarray]:
     return blocks
 
 
+def _checked_blocks(scores, baseline, bounds: tuple[float, float]) -> tuple[list[np.ndarray], float, float]:
+    """Per-seed score blocks inside ``bounds`` (minus the baseline's, for a paired difference)
+    and the bounds of what is averaged."""
+    lo_b, hi_b = float(bounds[0]), float(bounds[1])
+    if not lo_b < hi_b:
+        raise ConfigError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
+    blocks = _score_blocks(scores, "scores")
+    for b in blocks:
+        if np.any(~np.isfinite(b)) or b.min() < lo_b - 1e-12 or b.max() > hi_b + 1e-12:
+            raise ConfigError(f"scores must be finite and inside bounds {bounds!r}.")
+    if baseline is not None:
+        base = _score_blocks(baseline, "baseline")
+        if [b.shape for b in base] != [b.shape for b in blocks]:
+            raise ShapeError("baseline must have the same layout (seeds and items) as scores.")
+        blocks = [a - b for a, b in zip(blocks, base)]
+        lo_b, hi_b = lo_b - hi_b, hi_b - lo_b
+    return blocks, lo_b, hi_b
+
+
 def seed_item_bootstrap(
     scores,
     baseline=None,
@@ -281,19 +300,7 @@ def seed_item_bootstrap(
         raise ConfigError(f"level must be in (0, 1); got {level!r}.")
     if n_boot < 1:
         raise ConfigError(f"n_boot must be >= 1; got {n_boot!r}.")
-    lo_b, hi_b = float(bounds[0]), float(bounds[1])
-    if not lo_b < hi_b:
-        raise ConfigError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
-    blocks = _score_blocks(scores, "scores")
-    for b in blocks:
-        if np.any(~np.isfinite(b)) or b.min() < lo_b - 1e-12 or b.max() > hi_b + 1e-12:
-            raise ConfigError(f"scores must be finite and inside bounds {bounds!r}.")
-    if baseline is not None:
-        base = _score_blocks(baseline, "baseline")
-        if [b.shape for b in base] != [b.shape for b in blocks]:
-            raise ShapeError("baseline must have the same layout (seeds and items) as scores.")
-        blocks = [a - b for a, b in zip(blocks, base)]
-        lo_b, hi_b = lo_b - hi_b, hi_b - lo_b
+    blocks, lo_b, hi_b = _checked_blocks(scores, baseline, bounds)
     n_seeds, sizes = len(blocks), {b.size for b in blocks}
     n_items = max(sizes)
     estimate = float(np.mean([b.mean() for b in blocks]))
