@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "prefspace"
 # the package root and ``python -m prefspace`` sit on top (the root re-exports names lazily).
 FOUNDATION = {
     "_version", "exceptions", "_validation", "_atomic", "_threads", "_jsonsafe", "_jsonread", "_paths", "_process",
-    "_progress", "_names",
+    "_progress", "_estimators", "_names",
 }
 LAYERS = {
     "base": 0,

@@ -7,7 +7,7 @@ shown. The tables here import nothing; ``tests/test_names.py`` checks that each 
 same names, in the same order, as the registry it mirrors, so adding a head without naming it
 here fails a test rather than hiding the head from the CLI.
 
-What this module does not do: build anything. ``get_head``, ``make_synthesizer`` and
+What this module does not do: build anything. ``get_head``, ``get_synthesizer`` and
 ``get_selector`` remain the one way to turn a name into an estimator.
 """
 

@@ -1,10 +1,9 @@
 """The one "is this process alive" check, for lock files and temporary files tagged with a pid.
 
 A pid is alive when the operating system knows it: ``os.kill(pid, 0)`` succeeds, or fails only
-because the process belongs to another user. The current process is alive. Whether a pid that
-equals ``os.getpid()`` is *this* program's own lock (or a stale one left by an earlier process
-that had the same pid, as happens in containers) is for the lock's owner to tell; see
-``prefspace.experiments.experiment``.
+because the process belongs to another user. The current process is alive. The embedding
+cache uses it to tell a killed run's temporary files from a running one's (the experiment
+runner's lock is an OS file lock instead, released by the system when its process ends).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import ConfigError, ShapeError
+from .exceptions import ConfigError, DataError, ShapeError
 
 
 def check_pairs(X: Any, *, name: str = "X", dim: int | None = None) -> np.ndarray:
@@ -120,6 +120,51 @@ def check_in(value: Any, allowed: tuple, *, name: str) -> Any:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}.")
     return value
+
+
+def check_text_list(texts: Any, *, name: str = "texts") -> list[str]:
+    """``texts`` as a list of strings, or a DataError naming the first bad element (a single
+    string is refused too: it is a common slip for a list of one).
+
+    Example
+    -------
+    >>> check_text_list(("a", "b"))
+    ['a', 'b']
+    >>> check_text_list(["a", 3], name="responses")
+    Traceback (most recent call last):
+    ...
+    prefspace.exceptions.DataError: responses[1] must be a string; got int.
+    """
+    if isinstance(texts, str):
+        raise DataError(f"{name} must be a list of strings; got one string. Wrap it: [{texts[:30]!r}...].")
+    try:
+        out = list(texts)
+    except TypeError:
+        raise DataError(f"{name} must be a list of strings; got {type(texts).__name__}.") from None
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise DataError(f"{name}[{i}] must be a string; got {type(t).__name__}.")
+    return out
+
+
+def check_whole(value: Any, *, name: str, minimum: int = 1, what: str = "") -> int:
+    """``value`` as an int when it is a whole number ``>= minimum`` (``3`` or ``3.0``; not
+    ``True``, ``2.5`` or ``"3"``), else a ConfigError naming ``name`` (and ``what`` it counts).
+
+    Example
+    -------
+    >>> check_whole(4, name="factor")
+    4
+    >>> check_whole(0, name="factor", what="synthetic pairs per real pair")
+    Traceback (most recent call last):
+    ...
+    prefspace.exceptions.ConfigError: factor must be a whole number >= 1 (synthetic pairs per real pair); got 0.
+    """
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole or value < minimum:
+        extra = f" ({what})" if what else ""
+        raise ConfigError(f"{name} must be a whole number >= {minimum}{extra}; got {value!r}.")
+    return int(value)
 
 
 def check_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:

@@ -41,9 +41,9 @@ def test_placeholders_are_the_registries():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "x.jsonl", "--out", "m", "--augment", "smote"], "--augment must be one of 'none'"),
-    (["train", "x.jsonl", "--out", "m", "--aggregate", "max"], "--aggregate must be one of 'mean'"),
-    (["select", "m", "pool.jsonl", "--strategy", "entropy"], "--strategy must be one of 'random'"),
+    (["train", "x.jsonl", "--out", "m", "--augment", "smote"], "Invalid value for '--augment': 'smote' is not one of 'none'"),
+    (["train", "x.jsonl", "--out", "m", "--aggregate", "max"], "Invalid value for '--aggregate': 'max' is not one of 'mean'"),
+    (["select", "m", "pool.jsonl", "--strategy", "entropy"], "Invalid value for '--strategy' / '-s': 'entropy' is not one of 'random'"),
 ])
 def test_a_name_outside_the_registry_exits_2_naming_the_flag(args, message, tmp_path, capsys):
     from prefspace.cli import main

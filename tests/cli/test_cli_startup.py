@@ -98,4 +98,4 @@ def test_a_refused_head_name_imports_no_head():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=os.environ.copy(), check=True)
     assert "EXIT 2" in result.stdout and "LOADED []" in result.stdout, result.stdout
-    assert "--head must be one of 'bt-linear'" in result.stderr
+    assert "Invalid value for '--head': 'svm' is not one of 'bt-linear'" in result.stderr

@@ -186,7 +186,7 @@ def test_train_with_augmentation_adds_weighted_synthetic_pairs(hh_path, cache, t
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--head", "svm"], "--head must be one of 'bt-linear'"),
+    (["--head", "svm"], "Invalid value for '--head': 'svm' is not one of 'bt-linear'"),
     (["--param", "depth=3"], "BradleyTerryLinear (head 'bt-linear') has no parameter 'depth'"),
     (["--param", "alpha"], "--param expects NAME=VALUE"),
 ])

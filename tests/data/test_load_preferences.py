@@ -340,7 +340,7 @@ def test_bad_options_raise_config_errors(tmp_path):
         load_preferences(path, on_bad_rows="ignore")
     with pytest.raises(ConfigError, match="ties must be one of"):
         load_preferences(path, ties="split")
-    with pytest.raises(ConfigError, match="limit must be a positive integer"):
+    with pytest.raises(ConfigError, match="limit must be a whole number >= 1"):
         load_preferences(path, limit=0)
     with pytest.raises(ConfigError, match="mapped to more than one field"):
         load_preferences(path, chosen_key="x", rejected_key="x")

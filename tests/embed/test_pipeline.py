@@ -90,7 +90,7 @@ def test_progress_reports_each_role_up_to_its_work(minilm, tmp_path):
     by_role = {}
     for p in seen:
         by_role.setdefault(p.role, []).append(p.done)
-        assert p.total == p.cached + p.to_compute
+        assert p.n_distinct == p.cached + p.to_compute and p.total == p.to_compute
     assert by_role == {"prompt": [0, 2], "text": [0, 2, 3]}
 
 

@@ -67,7 +67,7 @@ def test_slices_partition_the_keys_evenly():
     assert all(140 <= len(s) <= 260 for s in slices), [len(s) for s in slices]
 
 
-@pytest.mark.parametrize("n, i, match", [(0, 0, "num_shards must be an integer >= 1"),
+@pytest.mark.parametrize("n, i, match", [(0, 0, "num_shards must be a whole number >= 1"),
                                          (4, 4, r"shard_index must be an integer in \[0, 3\]"),
                                          (2, -1, "SLURM_ARRAY_TASK_ID")])
 def test_check_shard_args_rejects_bad_values(n, i, match):

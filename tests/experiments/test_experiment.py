@@ -21,7 +21,7 @@ from prefspace.cli import main
 from prefspace.evaluate import evaluate_pairs
 from prefspace.exceptions import ConfigError
 from prefspace.experiments.config import load_config, parse_overrides
-from prefspace.experiments.experiment import _run_lock, read_results, run_experiment
+from prefspace.experiments.experiment import RUN_LOCK, _run_lock, read_results, run_experiment
 from prefspace.experiments.summarize import write_outputs
 from prefspace.models import BradleyTerryLinear
 
@@ -164,23 +164,34 @@ def test_a_cell_reports_what_evaluate_pairs_reports(toy_config, tmp_path):
     assert row["reliability"]["count"] == expected["reliability"]["count"]
 
 
-def test_run_lock_refuses_a_live_run_and_takes_over_a_stale_lock(tmp_path):
+_HOLD_LOCK = ("import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+              "print('held', flush=True); time.sleep(120)")
+
+
+def _lock_holder(out: Path) -> subprocess.Popen:
+    """Another process holding ``out``'s run lock, once it has printed 'held'."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / RUN_LOCK)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_run_lock_refuses_a_live_run_and_is_free_once_that_run_is_killed(tmp_path):
     out = tmp_path / "locked"
     out.mkdir()
-    lock = out / ".running"
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    lock.write_text(str(dead.pid))  # a killed run's lock
+    holder = _lock_holder(out)
+    try:
+        with pytest.raises(ConfigError, match="being written by another experiment run"):
+            with _run_lock(out):
+                pass
+    finally:
+        holder.kill()  # killed, not shut down: the operating system releases its lock
+        holder.wait()
     with _run_lock(out):
-        assert lock.read_text() == str(os.getpid())
         with pytest.raises(ConfigError, match="being written by another experiment run"):
             with _run_lock(out):  # a second run in this very process
                 pass
-    assert not lock.exists()
-    lock.write_text(str(os.getpid()))  # our pid, but not our lock: an earlier process had this pid
-    with _run_lock(out):
+    with _run_lock(out):  # released on exit
         pass
-    assert not lock.exists()
 
 
 _KILLABLE = textwrap.dedent(
@@ -225,7 +236,7 @@ def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run
         proc.wait(timeout=30)
     before = read_results(results)
     assert len(before) == 3, "the kill lands after exactly three finished cells"
-    assert (out / ".running").exists()  # the killed run's lock stays behind; the rerun clears it
+    assert (out / RUN_LOCK).exists()  # the killed run's lock file stays behind, unlocked: the rerun takes it
     # A write cut short by the kill leaves half a line; the rerun ignores it.
     with open(results, "a") as f:
         f.write('{"key": "toy|60|mlp|2|trunc')
@@ -326,11 +337,10 @@ def test_scored_grid_best_of_n_selection_and_report(scored_config, tmp_path):
 def test_a_second_concurrent_run_on_one_directory_is_refused(toy_config, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = _lock_holder(out)
     try:
-        (out / ".running").write_text(str(sleeper.pid))
-        with pytest.raises(ConfigError, match=f"being written by another experiment run \\(pid {sleeper.pid}\\)"):
+        with pytest.raises(ConfigError, match="being written by another experiment run"):
             run_experiment(load_config(toy_config), out, jobs=1)
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        holder.kill()
+        holder.wait()

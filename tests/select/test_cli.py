@@ -101,7 +101,7 @@ def test_bad_requests_exit_2_with_the_fix(workdir, capsys):
     base = ["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--cache", str(workdir / "cache"),
             "--out", str(workdir / "x.jsonl")]
     assert _run(base + ["--strategy", "entropy"]) == 2
-    assert "strategy must be one of" in capsys.readouterr().err
+    assert "Invalid value for '--strategy' / '-s': 'entropy' is not one of" in capsys.readouterr().err
     assert _run(base + ["--budget", "19"]) == 2  # 3 prompts x C(4, 2) = 18 pairs
     assert "cannot choose 19 pairs: the pool has 18 candidates" in capsys.readouterr().err
     assert _run(base + ["--strategy", "ensemble", "--budget", "3"]) == 2

@@ -70,8 +70,8 @@ def test_no_serve_prepares_a_batch_for_label_studio(base, tmp_path, capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--simulate", "gold"], "--simulate needs --rounds"),
     (["--host", "0.0.0.0"], "needs an access token"),
-    (["--strategy", "entropy"], "strategy must be one of"),
-    (["--head", "svm"], "head must be one of"),
+    (["--strategy", "entropy"], "'entropy' is not one of"),
+    (["--head", "svm"], "'svm' is not one of"),
     (["--simulate", "stars", "--rounds", "1"], "stars"),
 ])
 def test_bad_input_exits_2(base, extra, message, capsys):

@@ -42,4 +42,4 @@ def test_synth_cli_writes_pairs_provenance_summary_and_plots(tmp_path, hh_path, 
 
 def test_synth_cli_bad_method_exits_2(tmp_path, hh_path, capsys):
     code, _, stderr = _run(capsys, "synth", str(hh_path), "--limit", "5", "--method", "smote", "--out", str(tmp_path / "o"))
-    assert code == 2 and "--method must be one of" in stderr
+    assert code == 2 and "Invalid value for '--method' / '-m': 'smote' is not one of 'lens'" in stderr

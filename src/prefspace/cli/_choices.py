@@ -7,14 +7,16 @@ aggregates) come from :mod:`prefspace._names`, plain tuples that mirror the libr
 equal) without importing the heads, so neither ``--help`` nor a refused name loads
 scikit-learn or torch. An option's help text names them with a placeholder
 (``"Reward head: {heads}."``) that :class:`RegistryHelpCommand` fills in when the command's
-help is shown. :func:`check_choice` refuses a name outside the registry with the option's flag
-in the message.
+help is shown. An option takes ``parser=RegistryChoice("heads")``: typer's own choice check
+(``typer.BadParameter``, as for a ``Literal`` option) then refuses a name outside the registry
+(exit code 2, naming the flag and the choices), so no command checks its choices by hand.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import typer
 from typer.core import TyperCommand
 
 from .._names import (
@@ -30,11 +32,6 @@ REGISTRIES: dict[str, tuple[str, ...]] = {
     "aggregates": AGGREGATES,
     "benchmarks": BENCHMARKS,
 }
-
-
-def synthesizer_names() -> tuple[str, ...]:
-    """What ``prefspace synth --method`` accepts."""
-    return REGISTRIES["synthesizers"]
 
 
 def _either(names: tuple[str, ...]) -> str:
@@ -55,11 +52,27 @@ def fill_choices(text: str) -> str:
     return text
 
 
-def check_choice(value: str, registry: str, *, flag: str) -> str:
-    """``value`` if the registry has it, else a ConfigError (exit code 2) listing the names."""
-    from .._validation import check_in
+class RegistryChoice:
+    """An option's parser: a choice among a registry's names. Use as
+    ``typer.Option("--head", parser=RegistryChoice("heads"))``; a name outside the registry is a
+    ``typer.BadParameter`` (exit code 2: "Invalid value for '--head': 'svm' is not one of ...").
 
-    return check_in(value, REGISTRIES[registry], name=flag)
+    >>> RegistryChoice("aggregates")("min")
+    'min'
+    """
+
+    __name__ = "RegistryChoice"  # typer names the parser in its messages
+
+    def __init__(self, registry: str) -> None:
+        if registry not in REGISTRIES:
+            raise KeyError(f"no registry {registry!r}; known: {sorted(REGISTRIES)}")
+        self.registry = registry
+
+    def __call__(self, value: str) -> str:
+        names = REGISTRIES[self.registry]
+        if value not in names:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, names))}.")
+        return value
 
 
 class RegistryHelpCommand(TyperCommand):

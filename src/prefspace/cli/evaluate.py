@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from . import app
-from ._choices import RegistryHelpCommand, check_choice
+from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import (
     DataArg,
     Device,
@@ -139,7 +139,7 @@ def evaluate(
     device: Device = None,
     benchmark: Annotated[
         Optional[str],
-        typer.Option("--benchmark", help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
+        typer.Option("--benchmark", parser=RegistryChoice("benchmarks"), help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
                      show_default=False),
     ] = None,
 ) -> None:
@@ -154,8 +154,6 @@ def evaluate(
     """
     from ..workflows.scoring import evaluate_model_dir, model_encoder
 
-    if benchmark is not None:
-        check_choice(benchmark, "benchmarks", flag="--benchmark")
     enc = model_encoder(model, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         result, paths = evaluate_model_dir(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,

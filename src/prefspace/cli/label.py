@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from . import app
-from ._choices import RegistryHelpCommand, check_choice
+from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import default_cache_dir, examples
 
 
@@ -44,12 +44,12 @@ def serve(
     pool: Annotated[str, typer.Argument(help="Candidate responses, as `prefspace select` reads them (prompt + response rows, or prompt + responses lists).", show_default=False)],
     db: Annotated[Path, typer.Option("--db", help="The label database (SQLite; created if missing, resumed if not).", show_default=False)],
     model: Annotated[Optional[Path], typer.Option("--model", help="A saved model: it chooses the first batch and its encoder embeds the pool. Without it the first batch is random.", show_default=False)] = None,
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help=_STRATEGY_HELP)] = "random",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", parser=RegistryChoice("strategies"), help=_STRATEGY_HELP)] = "random",
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Pairs per batch; the head is refitted after each.")] = 20,
     explore: Annotated[float, typer.Option("--explore", min=0.0, max=1.0, help="Share of each batch chosen at random (exploration).")] = 0.2,
     overlap: Annotated[int, typer.Option("--overlap", min=1, help="Annotators per pair (>= 2 measures agreement).")] = 1,
     rounds: Annotated[Optional[int], typer.Option("--rounds", min=1, help="Stop after this many batches (required with --simulate).", show_default=False)] = None,
-    head: Annotated[Optional[str], typer.Option("--head", help=_HEAD_HELP, show_default=False)] = None,
+    head: Annotated[Optional[str], typer.Option("--head", parser=RegistryChoice("heads"), help=_HEAD_HELP, show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback needs --token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")] = 8765,
     token: Annotated[Optional[str], typer.Option("--token", envvar="PREFSPACE_LABEL_TOKEN", help="Access token (16+ characters); annotators open /?token=TOKEN once.", show_default=False)] = None,
@@ -71,7 +71,7 @@ def serve(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Refit and choose the next batch if one is due, then exit (for labelling in Label Studio).")] = False,
     simulate: Annotated[Optional[str], typer.Option("--simulate", help="Headless: a simulated annotator answers from this score column (e.g. gold), through the HTTP API.", show_default=False)] = None,
     simulate_beta: Annotated[float, typer.Option("--simulate-beta", min=0.0, help="Bradley-Terry inverse temperature of the simulated annotator.")] = 1.0,
-    simulate_transform: Annotated[str, typer.Option("--simulate-transform", help="Score transform before the Bradley-Terry draw: none or logit (for scores in [0, 1]).")] = "none",
+    simulate_transform: Annotated[Literal["none", "logit"], typer.Option("--simulate-transform", help="Score transform before the Bradley-Terry draw: none or logit (for scores in [0, 1]).")] = "none",
     annotators: Annotated[int, typer.Option("--annotators", min=1, help="Simulated annotators labelling at once.")] = 1,
     report: Annotated[Optional[Path], typer.Option("--report", help="With --simulate: write one JSON line per batch (latencies, accuracy) here.", show_default=False)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
@@ -87,11 +87,6 @@ def serve(
         raise typer.BadParameter("--simulate needs --rounds N (how many batches to label).", param_hint="--rounds")
     if simulate is None and report is not None:
         raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
-    if simulate_transform not in ("none", "logit"):
-        raise typer.BadParameter("must be 'none' or 'logit'.", param_hint="--simulate-transform")
-    check_choice(strategy, "strategies", flag="--strategy")  # bad names fail before the pool is read
-    if head is not None:
-        check_choice(head, "heads", flag="--head")
     if cache is None and features is None:
         cache = default_cache_dir()
     if report is not None:

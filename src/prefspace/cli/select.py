@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from ._choices import RegistryHelpCommand, check_choice
+from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import MaxTextChars, default_cache_dir, examples
 from ._progress import show_progress
 
@@ -23,7 +23,7 @@ def select(
     model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` (save_model).", show_default=False)],
     pool: Annotated[str, typer.Argument(help="Candidate responses: rows of prompt + response (or prompt + responses list), scored or not.", show_default=False)],
     budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="How many pairs to choose.")] = 100,
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help=_STRATEGY_HELP)] = "random",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", parser=RegistryChoice("strategies"), help=_STRATEGY_HELP)] = "random",
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen pairs (JSON lines).")] = Path("to_label.jsonl"),
     labelled: Annotated[
         Optional[str],
@@ -50,7 +50,6 @@ def select(
     """
     from ..workflows.scoring import select_for_labeling
 
-    check_choice(strategy, "strategies", flag="--strategy")  # a bad name fails before any embedding
     d_optimal = {"exploration": exploration}  # --outlier-z 0: no guard; not given: the default
     if outlier_z is not None:
         d_optimal["outlier_z"] = outlier_z or None

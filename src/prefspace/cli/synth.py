@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from . import app
-from ._choices import RegistryHelpCommand, synthesizer_names
+from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import (
     DataArg,
     EncoderBackend,
@@ -39,7 +39,7 @@ def synth(
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (as for `prefspace embed`).")] = "all-MiniLM-L6-v2",
     encoder_backend: EncoderBackend = "auto",
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
-    method: Annotated[str, typer.Option("--method", "-m", help="Synthesizer: {synthesizers}.")] = "lens",
+    method: Annotated[str, typer.Option("--method", "-m", parser=RegistryChoice("synthesizers"), help="Synthesizer: {synthesizers} (the guarded choice is `prefspace train --augment auto`).")] = "lens",
     factor: Annotated[int, typer.Option("--factor", "-k", min=1, help="Synthetic pairs per real pair.")] = 4,
     sigma2: Annotated[Optional[float], typer.Option("--sigma2", help="Perturbation variance (lens/pca: latent, paper 0.01; perturb: per standardised dimension).", show_default=False)] = None,
     latent_dim: Annotated[Optional[int], typer.Option("--latent-dim", min=1, help="lens/pca latent size (default 16, the paper's).", show_default=False)] = None,
@@ -60,13 +60,8 @@ def synth(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Synthesize FACTOR new pairs per real pair of DATA in embedding space (LENS by default)."""
-    from ..exceptions import ConfigError
     from ..workflows.synthesis import synthesize_file
 
-    names = synthesizer_names()
-    if method not in names:
-        raise ConfigError(f"--method must be one of {', '.join(map(repr, names))}; got {method!r}. "
-                          "(Use `prefspace train --augment auto` for the guarded choice.)")
     params = {"sigma2": sigma2, "latent_dim": latent_dim, "decoding": decoding, "max_steps": vae_steps}
     with show_progress() as progress:
         summary = synthesize_file(

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import app
-from ._choices import RegistryHelpCommand, check_choice
+from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import (
     LengthControlled,
     DataArg,
@@ -68,14 +68,14 @@ def train(
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (see `prefspace embed --help`).")] = "all-MiniLM-L6-v2",
     encoder_backend: EncoderBackend = "auto",
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
-    head: Annotated[str, typer.Option("--head", help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).")] = "bt-linear",
+    head: Annotated[str, typer.Option("--head", parser=RegistryChoice("train_heads"), help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).")] = "bt-linear",
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Head parameter NAME=VALUE (JSON value), repeatable, e.g. --param alpha=100.", show_default=False)] = None,
     ensemble: Annotated[int, typer.Option("--ensemble", min=1, help="Train an ensemble of K heads (bootstrap samples, different seeds).")] = 1,
-    aggregate: Annotated[str, typer.Option("--aggregate", help="Ensemble reward: {aggregates}.")] = "mean",
+    aggregate: Annotated[str, typer.Option("--aggregate", parser=RegistryChoice("aggregates"), help="Ensemble reward: {aggregates}.")] = "mean",
     test: Annotated[Optional[str], typer.Option("--test", help="Test pairs (same columns as DATA); default: hold out --test-fraction of DATA's prompts.", show_default=False)] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="Share of DATA's pairs held out for testing, grouped by prompt (0: none).")] = 0.2,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split, the augmentation and the head.")] = 0,
-    augment: Annotated[str, typer.Option("--augment", help="Synthetic training pairs: {augment_methods}.")] = "none",
+    augment: Annotated[str, typer.Option("--augment", parser=RegistryChoice("augment_methods"), help="Synthetic training pairs: {augment_methods}.")] = "none",
     factor: Annotated[int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")] = 4,
     vae_data: Annotated[Optional[str], typer.Option("--vae-data", help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.", show_default=False)] = None,
     vae_prompts: Annotated[Optional[str], typer.Option("--vae-prompts", help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).", show_default=False)] = None,
@@ -88,10 +88,8 @@ def train(
     Embeds what the cache lacks, holds out a test set grouped by prompt (unless --test is
     given), fits the head, prints TRL-named metrics and writes OUT/metrics.json with the model.
     """
-    check_choice(head, "train_heads", flag="--head")
-    check_choice(augment, "augment_methods", flag="--augment")
-    check_choice(aggregate, "aggregates", flag="--aggregate")
     from ..workflows.training import train_reward_model
+
     params = _parse_params(param or [])
     start = time.perf_counter()
     enc: Any = encoder

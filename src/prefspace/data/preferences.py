@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_in
+from .._validation import check_in, check_whole
 from ..exceptions import ConfigError, DataError
 from .dataset import PreferenceDataset, canonical_prompt
 from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
+from .rows import BadRows
 from .memory import read_any
 from .readers import RawSource
 from .rules import (
@@ -156,8 +157,8 @@ def load_preferences(
     check_in(ties, ("drop", "keep"), name="ties")
     if not isinstance(dedupe, (bool, np.bool_)):
         raise ConfigError(f"dedupe must be True or False; got {dedupe!r}.")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise ConfigError(f"limit must be a positive integer; got {limit!r}.")
+    if limit is not None:
+        limit = check_whole(limit, name="limit")
     check_max_text_chars(max_text_chars)
     given = {
         "prompt": prompt_key, "chosen": chosen_key, "rejected": rejected_key, "response_a": response_a_key,
@@ -204,8 +205,7 @@ class _RowReader:
         pairs: list[_Pair] = []
         repeats: list[int] = []  # per kept pair: 1 for a first occurrence, k for its k-th exact copy
         n_duplicates = 0
-        skipped: Counter = Counter()
-        first_problem = ""
+        bad = BadRows(self.raw.name, skip=skip)
         seen_pairs: dict[tuple, int] = {}  # pair content -> copies seen so far
         seen_ids: dict[str, tuple[str, tuple]] = {}  # id -> (where first seen, its pair's content)
         id_copies: Counter = Counter()
@@ -216,9 +216,7 @@ class _RowReader:
                 break
             n_rows += 1
             try:
-                if row.problem is not None:
-                    raise RowProblem(*row.problem)
-                pair = self._parse(row.data)
+                pair = self._parse(bad.data(row))
                 dup_key = (canonical_prompt(pair.prompt), pair.chosen, pair.rejected)
                 # the same id on the very same pair is a repeated row (a duplicate, below), not a clash
                 if pair.id is not None and pair.id in seen_ids and seen_ids[pair.id][1] != dup_key:
@@ -228,13 +226,7 @@ class _RowReader:
                         f"{self.keys['id']!r} column, or drop it to have ids generated.",
                     )
             except RowProblem as problem:
-                if not skip:
-                    raise DataError(f"{row.where}: {problem.message}") from None
-                skipped[problem.reason] += 1
-                if not first_problem:
-                    first_problem = f"{row.where}: {problem.message}"
-                if sum(skipped.values()) <= 5:
-                    logger.warning("skipping %s: %s", row.where, problem.message)
+                bad.record(row.where, problem)
                 continue
             if pair.id is not None:
                 seen_ids.setdefault(pair.id, (row.where, dup_key))
@@ -257,24 +249,16 @@ class _RowReader:
             pairs.append(pair)
             repeats.append(copies)
 
-        n_skipped = sum(skipped.values())
-        if n_skipped:
-            logger.warning(
-                "%s: skipped %d of %d rows (%s)", self.raw.name, n_skipped, n_rows,
-                ", ".join(f"{r}: {n}" for r, n in skipped.most_common()),
-            )
+        bad.log_summary(n_rows)
         if not pairs:
-            if n_skipped:
-                raise DataError(
-                    f"{self.raw.name}: no usable pairs; all {n_skipped} rows read were skipped "
-                    f"({', '.join(f'{r}: {n}' for r, n in skipped.most_common())}). First problem: {first_problem}"
-                )
+            if bad.n_skipped:
+                raise bad.nothing_usable("pairs")
             raise DataError(f"{self.raw.name}: no pairs left: all {n_ties} pairs are ties. Pass --ties keep to keep them.")
         if n_duplicates:
             logger.info("%s: %d exact duplicate pairs %s", self.raw.name, n_duplicates,
                         "dropped (dedupe)" if dedupe else "kept (pass dedupe=True / --dedupe to drop them)")
         dup = {"duplicates": n_duplicates, "duplicates_action": ("dropped" if dedupe else "kept") if n_duplicates else None}
-        return self._dataset(pairs, repeats, n_rows, skipped, n_ties, keep_ties, formats, limit, dup)
+        return self._dataset(pairs, repeats, n_rows, bad.counts, n_ties, keep_ties, formats, limit, dup)
 
     def _dataset(self, pairs, repeats, n_rows, skipped, n_ties, keep_ties, formats, limit, dup) -> PreferenceDataset:
         col = lambda name: [getattr(p, name) for p in pairs]  # noqa: E731

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..exceptions import ConfigError
+from .._validation import check_whole
 from .dialogue import RowProblem
 
 __all__ = [
@@ -59,9 +59,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def check_max_text_chars(value: Any) -> int:
     """Validate the ``max_text_chars`` parameter (a whole number >= 1)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"max_text_chars must be a whole number >= 1; got {value!r}.")
-    return value
+    return check_whole(value, name="max_text_chars")
 
 
 def may_hold_surrogate(raw: bytes) -> bool:

@@ -2,7 +2,7 @@
 
 Every stage that reads "many responses per prompt" goes through :func:`read_responses`: the
 best-of-N evaluation and the simulated annotators (:func:`load_scored_responses`, scores
-required), candidate pools for pair selection (``prefspace.select.read_candidates``) and
+required), candidate pools for pair selection (``prefspace select``, the labeling studio) and
 best-of-N reranking (``prefspace.serve.rerank``). So every file type, compression, BOM,
 encoding and bad-row rule of :func:`~prefspace.data.readers.read_source` applies to all of them.
 
@@ -24,6 +24,9 @@ embedding arrays stored in file order line up with ``ids``.
 
 An empty response is kept (a generator that produced nothing is a real, scored outcome) and
 counted in ``info["empty_responses"]``. This module does not turn scores into pairs.
+
+:func:`read_response_rows` reads prompt/response rows one by one, ungrouped and with their other
+columns (what ``prefspace score`` writes a reward beside).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,7 +44,8 @@ from ..exceptions import ConfigError, DataError
 from .dataset import ScoredResponses, canonical_prompt
 from .dialogue import RowProblem
 from .memory import read_any
-from .readers import RawSource
+from .readers import RawSource, read_source
+from .rows import BadRows
 from .rules import MAX_TEXT_CHARS, check_max_text_chars
 from .values import clip, key_list, number_value, prompt_value, required_value, response_value, type_name
 
@@ -155,34 +159,16 @@ def read_responses(
     """
     check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
     check_max_text_chars(max_text_chars)
-    for name, key in (("join_key", join_key), ("prompt_key", prompt_key), ("response_key", response_key)):
-        if not isinstance(key, str) or not key:
-            raise ConfigError(f"{name} must be a non-empty column name; got {key!r}.")
-    for name, key in (("score_key", score_key), ("id_key", id_key)):
-        if key is not None and (not isinstance(key, str) or not key):
-            raise ConfigError(f"{name} must be a non-empty column name or None; got {key!r}.")
-    skip = on_bad_rows == "skip"
+    _check_column_names(join_key=join_key, prompt_key=prompt_key, response_key=response_key, score_key=score_key,
+                        id_key=id_key)
     list_key = response_key + "s"
     raw = read_any(source, split=split)
     columns = _columns(raw)
-    if not columns:  # no row could be read: its problem says more than "no score column"
-        first = next(row for row in raw.rows if row.problem is not None)
-        raise DataError(f"{first.where}: {first.problem[1]}")
     score_key = _score_key(raw, columns, score_key, require_scores)
     if id_key is not None and id_key not in columns:
         raise DataError(f"{raw.name}: no column {id_key!r} for --id-key (found: {key_list(sorted(columns))}).")
 
-    skipped: Counter = Counter()
-    first_problem = ""
-
-    def bad(where: str, problem: RowProblem) -> None:
-        nonlocal first_problem
-        if not skip:
-            raise DataError(f"{where}: {problem.message}") from None
-        skipped[problem.reason] += 1
-        first_problem = first_problem or f"{where}: {problem.message}"
-        if sum(skipped.values()) <= 5:
-            logger.warning("skipping %s: %s", where, problem.message)
+    bad = BadRows(raw.name, skip=on_bad_rows == "skip")
 
     # --- prompts: from their own file, or gathered from the response rows ------------------
     prompt_list: list = []
@@ -192,103 +178,135 @@ def read_responses(
     praw = None
     if prompts is not None:
         praw = read_any(prompts, split=split)
-        for row in praw.rows:
-            try:
-                if row.problem is not None:
-                    raise RowProblem(*row.problem)
-                pid = _join_value(required_value(row.data, join_key, "--join-key"), join_key)
-                text = prompt_value(required_value(row.data, prompt_key, "--prompt-key"), prompt_key, max_text_chars)
-                if pid in position:
-                    raise RowProblem("duplicate_id", f"{join_key} {pid} appears twice in the prompts file; ids must be unique.")
-            except RowProblem as problem:
-                bad(row.where, problem)
-                continue
-            position[pid] = len(prompt_list)
-            prompt_list.append(text)
-            prompt_ids.append(pid)
-        if not prompt_list:
-            raise DataError(f"{praw.name}: no usable prompts. First problem: {first_problem}")
+        _read_prompt_rows(praw, bad, join_key, prompt_key, max_text_chars, prompt_list, prompt_ids, position)
 
+    # --- responses, row by row ------------------------------------------------------------
     use_join = prompts is not None or join_key in columns
-    responses: list[str] = []
-    scores: list[float] = []
-    index: list[int] = []
-    ids: list[str] = []
-    records: list[dict] = []
-    seen_ids: dict[str, str] = {}
     used = {join_key, prompt_key, response_key, list_key, score_key, id_key}
-    extra_keys = [c for c in columns if c not in used]
-    extra: dict[str, list] = {c: [] for c in extra_keys}
-    empty = list_rows = 0
+    out = _Responses(extra_keys=[c for c in columns if c not in used], keep_records=keep_records)
     for i, row in enumerate(raw.rows):
         try:
-            if row.problem is not None:
-                raise RowProblem(*row.problem)
-            data = row.data
+            data = bad.data(row)
             texts, row_scores, is_list = _row_responses(data, response_key, list_key, score_key, require_scores,
                                                         max_text_chars)
-            if id_key is None:
-                rids = [f"{i}.{j}" for j in range(len(texts))] if is_list else [str(i)]
-            else:
-                rid = _row_id(required_value(data, id_key, "--id-key"), id_key)
-                rids = [f"{rid}.{j}" for j in range(len(texts))] if is_list else [rid]
-            for rid in rids:
-                if rid in seen_ids:
-                    raise RowProblem("duplicate_id", f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.")
+            rids = _row_ids(data, i, len(texts), is_list, id_key, out.seen_ids)
             p = _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids,
                             max_text_chars)
         except RowProblem as problem:
-            bad(row.where, problem)
+            bad.record(row.where, problem)
             continue
-        list_rows += is_list
-        for text, score, rid in zip(texts, row_scores, rids):
-            seen_ids[rid] = row.where
-            empty += not text.strip()
-            responses.append(text)
-            scores.append(score)
-            index.append(p)
-            ids.append(rid)
-            if keep_records:
-                records.append(data)
-            for c in extra_keys:
-                extra[c].append(data.get(c))
+        out.add(row.where, data, texts, row_scores, rids, p, is_list)
 
-    if not responses:
-        raise DataError(f"{raw.name}: no usable responses. First problem: {first_problem}")
-    n_skipped = sum(skipped.values())
-    if n_skipped:
-        logger.warning("%s: skipped %d rows (%s)", raw.name, n_skipped, ", ".join(f"{r}: {n}" for r, n in skipped.most_common()))
-    counts = np.bincount(np.asarray(index), minlength=len(prompt_list))
-    score_array = np.asarray(scores, dtype=np.float64)
-    info = {
+    if not out.responses:
+        raise DataError(f"{raw.name}: no usable responses. First problem: {bad.first_problem}")
+    bad.log_summary()
+    score_array = np.asarray(out.scores, dtype=np.float64)
+    columns_used = {"prompt": prompt_key, "response": response_key, "score": score_key,
+                    "join": join_key if use_join else None, "id": id_key}
+    info = _read_info(raw, praw, out, score_array, len(prompt_list), bad, columns_used)
+    return ScoredResponses(prompts=prompt_list, prompt_ids=prompt_ids, prompt_index=np.asarray(out.index, dtype=np.int64),
+                           responses=out.responses, scores=score_array, ids=out.ids, extra=out.extra,
+                           source=raw.name, info=info, records=out.records if keep_records else None)
+
+
+@dataclass
+class _Responses:
+    """The responses read so far, in file order, with what :func:`read_responses` reports."""
+
+    extra_keys: list[str]
+    keep_records: bool
+    responses: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    index: list[int] = field(default_factory=list)  # each response's prompt
+    ids: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    extra: dict[str, list] = field(default_factory=dict)
+    seen_ids: dict[str, str] = field(default_factory=dict)  # id -> where it was read
+    empty: int = 0
+    list_rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.extra = {c: [] for c in self.extra_keys}
+
+    def add(self, where: str, data: dict, texts: list[str], scores: list[float], ids: list[str], prompt: int,
+            is_list: bool) -> None:
+        self.list_rows += is_list
+        for text, score, rid in zip(texts, scores, ids):
+            self.seen_ids[rid] = where
+            self.empty += not text.strip()
+            self.responses.append(text)
+            self.scores.append(score)
+            self.index.append(prompt)
+            self.ids.append(rid)
+            if self.keep_records:
+                self.records.append(data)
+            for c in self.extra_keys:
+                self.extra[c].append(data.get(c))
+
+
+def _read_info(raw: RawSource, praw: RawSource | None, out: _Responses, scores: np.ndarray, n_prompts: int,
+               bad: BadRows, columns: dict) -> dict:
+    """``ScoredResponses.info``: what was read, what was left out, and which columns were used."""
+    counts = np.bincount(np.asarray(out.index), minlength=n_prompts)
+    return {
         "source": raw.name,
         "prompts_source": None if praw is None else praw.name,
         "rows": len(raw.rows),
-        "responses": len(responses),
-        "prompts": len(prompt_list),
+        "responses": len(out.responses),
+        "prompts": n_prompts,
         "prompts_without_responses": int((counts == 0).sum()),
-        "score_key": score_key,
-        "scored_responses": int(np.isfinite(score_array).sum()),
-        "empty_responses": int(empty),
-        "list_rows": int(list_rows),
-        "skipped": dict(skipped.most_common()),
-        "n_skipped": n_skipped,
-        "ids": f"column {id_key!r}" if id_key else "file row (0-based)",
-        "columns": {"prompt": prompt_key, "response": response_key, "score": score_key,
-                    "join": join_key if use_join else None, "id": id_key},
+        "score_key": columns["score"],
+        "scored_responses": int(np.isfinite(scores).sum()),
+        "empty_responses": int(out.empty),
+        "list_rows": int(out.list_rows),
+        "skipped": dict(bad.counts.most_common()),
+        "n_skipped": bad.n_skipped,
+        "ids": f"column {columns['id']!r}" if columns["id"] else "file row (0-based)",
+        "columns": columns,
     }
-    return ScoredResponses(
-        prompts=prompt_list,
-        prompt_ids=prompt_ids,
-        prompt_index=np.asarray(index, dtype=np.int64),
-        responses=responses,
-        scores=score_array,
-        ids=ids,
-        extra=extra,
-        source=raw.name,
-        info=info,
-        records=records if keep_records else None,
-    )
+
+
+def _check_column_names(*, join_key: Any, prompt_key: Any, response_key: Any, score_key: Any, id_key: Any) -> None:
+    """Column names are non-empty strings (the score and id columns may be None: none)."""
+    for name, key in (("join_key", join_key), ("prompt_key", prompt_key), ("response_key", response_key)):
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{name} must be a non-empty column name; got {key!r}.")
+    for name, key in (("score_key", score_key), ("id_key", id_key)):
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ConfigError(f"{name} must be a non-empty column name or None; got {key!r}.")
+
+
+def _read_prompt_rows(praw: RawSource, bad: BadRows, join_key: str, prompt_key: str, max_text_chars: int,
+                      prompt_list: list, prompt_ids: list[str], position: dict[str, int]) -> None:
+    """Fill ``prompt_list``, ``prompt_ids`` and ``position`` (id -> index) from a prompts file."""
+    for row in praw.rows:
+        try:
+            data = bad.data(row)
+            pid = _join_value(required_value(data, join_key, "--join-key"), join_key)
+            text = prompt_value(required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars)
+            if pid in position:
+                raise RowProblem("duplicate_id", f"{join_key} {pid} appears twice in the prompts file; ids must be unique.")
+        except RowProblem as problem:
+            bad.record(row.where, problem)
+            continue
+        position[pid] = len(prompt_list)
+        prompt_list.append(text)
+        prompt_ids.append(pid)
+    if not prompt_list:
+        raise DataError(f"{praw.name}: no usable prompts. First problem: {bad.first_problem}")
+
+
+def _row_ids(data: dict, i: int, n_texts: int, is_list: bool, id_key: str | None, seen_ids: dict[str, str]) -> list[str]:
+    """The ids of one row's responses: its id column (or file position), ``.j`` for a list row."""
+    if id_key is None:
+        rids = [f"{i}.{j}" for j in range(n_texts)] if is_list else [str(i)]
+    else:
+        rid = _row_id(required_value(data, id_key, "--id-key"), id_key)
+        rids = [f"{rid}.{j}" for j in range(n_texts)] if is_list else [rid]
+    for rid in rids:
+        if rid in seen_ids:
+            raise RowProblem("duplicate_id", f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.")
+    return rids
 
 
 def _row_responses(data: dict, response_key: str, list_key: str, score_key: str | None, require: bool,
@@ -367,11 +385,16 @@ def _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, b
 
 
 def _columns(raw: RawSource) -> list[str]:
+    """Every column of the source's rows, in first-seen order; when no row could be read, the
+    first row's problem (it says more than "no score column" would)."""
     seen: dict[str, None] = {}
     for row in raw.rows:
         if row.data is not None:
             for k in row.data:
                 seen.setdefault(k, None)
+    if not seen:
+        first = next(row for row in raw.rows if row.problem is not None)
+        raise DataError(f"{first.where}: {first.problem[1]}")
     return list(seen)
 
 
@@ -406,3 +429,71 @@ def _row_id(value: Any, key: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)) or not str(value).strip():
         raise RowProblem("wrong_type", f"{key!r} must be non-empty text or an integer; found {type_name(value)} {value!r}.")
     return str(value).strip()
+
+
+# ---------------------------------------------------------------------------- rows to score
+@dataclass(frozen=True)
+class ResponseRows:
+    """Prompt/response rows in file order: the ``prompts``, the ``responses``, an id per row
+    (its id column, else its position) and each row's ``extra`` columns (all but the prompt and
+    the response), for output lines that keep them."""
+
+    prompts: list
+    responses: list[str]
+    ids: list[str]
+    extra: list[dict]
+
+
+def looks_like_response_rows(source: Any, *, response_key: str = "response", split: str | None = None) -> bool:
+    """True when the first row of ``source`` holds a response column and no pair columns (it is
+    a file of prompt/response rows rather than preference pairs)."""
+    first = next((r.data for r in read_source(source, split=split).rows if r.data is not None), None)
+    return isinstance(first, dict) and response_key in first and "chosen" not in first and "response_a" not in first
+
+
+def read_response_rows(
+    source: Any,
+    *,
+    prompt_key: str = "prompt",
+    response_key: str = "response",
+    id_key: str = "id",
+    split: str | None = None,
+    limit: int | None = None,
+    on_bad_rows: str = "error",
+    max_text_chars: int = MAX_TEXT_CHARS,
+) -> ResponseRows:
+    """Every prompt/response row of ``source`` (at most ``limit``), in file order, for scoring.
+
+    Unlike :func:`read_responses` the rows are not grouped by prompt and keep their other
+    columns. A score column, when present, is not used but must hold a number. A bad row stops
+    with its place (``on_bad_rows="error"``) or is left out and counted (``"skip"``).
+    """
+    check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
+    raw = read_source(source, split=split)
+    bad = BadRows(raw.name, skip=on_bad_rows == "skip")
+    out = ResponseRows([], [], [], [])
+    for i, row in enumerate(raw.rows):
+        if limit is not None and len(out.responses) >= limit:
+            break
+        try:
+            data = bad.data(row)
+            for key in (prompt_key, response_key):
+                if key not in data:
+                    raise RowProblem("missing_key", f"missing key {key!r} (found: {', '.join(map(repr, data))}). "
+                                                    "Name the columns with --prompt-key / --response-key.")
+            prompt = prompt_value(data[prompt_key], prompt_key, max_text_chars)
+            response = response_value(data[response_key], response_key, max_text_chars)
+            score_key = next((k for k in SCORE_KEYS if k in data), None)
+            if score_key is not None and data[score_key] is not None:  # a score is not used, but must be one
+                number_value(data[score_key], score_key, "score")
+        except RowProblem as problem:
+            bad.record(row.where, problem)
+            continue
+        out.prompts.append(prompt)
+        out.responses.append(response)
+        out.ids.append(str(data.get(id_key, i)))
+        out.extra.append({k: v for k, v in data.items() if k not in (prompt_key, response_key)})
+    if not out.responses:
+        raise DataError(f"{raw.name}: no usable rows. First problem: {bad.first_problem}")
+    bad.log_summary()
+    return out

@@ -95,16 +95,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync, rename."""
-    tmp = path.with_name(f".{path.name}{_TMP_TAG}{socket.gethostname()}-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------------------------
 # Shard files: safetensors with four tensors, read through their header and numpy.memmap
 # --------------------------------------------------------------------------------------------

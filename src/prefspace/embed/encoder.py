@@ -51,6 +51,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._threads import limit_threads, resolve_n_jobs
+from .._validation import check_text_list
 from ..data.dataset import canonical_prompt, render_prompt_text
 from ..data.text_features import (
     TEXT_FEATURE_NAMES,
@@ -58,7 +59,7 @@ from ..data.text_features import (
     check_text_features_version,
     text_feature_block,
 )
-from ..exceptions import ConfigError, DataError, ShapeError
+from ..exceptions import ConfigError, ShapeError
 
 logger = logging.getLogger(__name__)
 
@@ -163,17 +164,6 @@ def render_joint_text(prompt: Any, response: str) -> str:
     return render_prompt_text([*prompt, {"role": "assistant", "content": response}])
 
 
-def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
-    """A list of strings, or a DataError naming the first bad element."""
-    if isinstance(texts, str):
-        raise DataError(f"{name} must be a list of strings; got one string. Wrap it: [{texts[:30]!r}...].")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise DataError(f"{name}[{i}] must be a string; got {type(t).__name__}.")
-    return out
-
-
 class Encoder(ABC):
     """Turns texts into float32 vectors of dimension ``dim``.
 
@@ -259,7 +249,7 @@ class Encoder(ABC):
     def text_feature_rows(self, texts: Sequence[str]) -> np.ndarray:
         """The text-feature block of each text as this encoder sees it: float32 ``(n, 8)``
         (:func:`prefspace.data.text_features.text_feature_block`), whether or not the block is on."""
-        texts = check_texts(texts)
+        texts = check_text_list(texts)
         return text_feature_block(texts, self.count_tokens(texts), self.token_limit)
 
     @property
@@ -341,7 +331,7 @@ class Encoder(ABC):
         -------
         ndarray of shape (n, dim), float32
         """
-        texts = check_texts(texts)
+        texts = check_text_list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._finish(self._threaded(self._encode_texts, texts), len(texts))
@@ -361,7 +351,7 @@ class Encoder(ABC):
 
         Returns ndarray of shape (n, dim), float32.
         """
-        prompts, responses = list(prompts), check_texts(responses, name="responses")
+        prompts, responses = list(prompts), check_text_list(responses, name="responses")
         if len(prompts) != len(responses):
             raise ShapeError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
         if not prompts:

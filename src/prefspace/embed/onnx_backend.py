@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_whole
 from .._atomic import atomic_path
 from .._threads import resolve_n_jobs
 from ..exceptions import ConfigError
@@ -173,8 +174,7 @@ class OnnxEncoder(SentenceTransformerEncoder):
         if device not in (None, "cpu"):
             raise ConfigError(f"the {backend!r} backend runs on the CPU only; got device={device!r}. "
                               "Use the default torch backend on a GPU.")
-        if not isinstance(max_batch_tokens, int) or isinstance(max_batch_tokens, bool) or max_batch_tokens < 1:
-            raise ConfigError(f"max_batch_tokens must be a positive int; got {max_batch_tokens!r}.")
+        check_whole(max_batch_tokens, name="max_batch_tokens")
         super().__init__(model, layout=layout, max_length=max_length, normalize=normalize, revision=revision,
                          device=device, batch_size=batch_size, n_jobs=n_jobs, long_texts=long_texts,
                          max_windows=max_windows)

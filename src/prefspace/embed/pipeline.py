@@ -22,11 +22,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .._progress import track
+from .._progress import ProgressCallback, ProgressEvent, track
+from .._validation import check_text_list
 from ..data.text_features import TEXT_FEATURE_NAMES
 from ..exceptions import ConfigError, DataError
 from .cache import EmbeddingCache
@@ -39,23 +40,28 @@ DEFAULT_SHARD_SIZE = 1024
 ROLE_LABELS = {"prompt": "prompts", "text": "responses", "joint": "prompt+response texts"}
 
 
-@dataclass
-class EmbedProgress:
-    """One progress report: for ``role``, ``done`` of ``to_compute`` new items embedded so far.
-
-    ``total`` distinct items were asked for; ``cached`` of them were already in the cache.
-    ``elapsed`` is seconds since this role started computing.
+@dataclass(frozen=True, kw_only=True)
+class EmbedProgress(ProgressEvent):
+    """The embed stage's progress: a :class:`~prefspace._progress.ProgressEvent` (stage
+    ``"embed <role label>"``, ``done`` of ``total`` new texts embedded) that also says, for
+    ``role``, how many distinct texts were asked for (``n_distinct``), how many of them were
+    already ``cached``, and the seconds since this role started computing (``elapsed``).
     """
 
     role: str
-    total: int
+    n_distinct: int
     cached: int
-    to_compute: int
-    done: int
     elapsed: float = 0.0
 
+    @property
+    def to_compute(self) -> int:
+        return int(self.total or 0)
 
-ProgressCallback = Callable[[EmbedProgress], None]
+    @classmethod
+    def of(cls, role: str, n_distinct: int, cached: int, to_compute: int, done: int,
+           elapsed: float = 0.0) -> "EmbedProgress":
+        return cls(f"embed {ROLE_LABELS.get(role, role)}", done, to_compute, "texts", role=role,
+                   n_distinct=n_distinct, cached=cached, elapsed=elapsed)
 
 
 @dataclass
@@ -141,8 +147,8 @@ def embed_items(
         encoder.load()
     start = time.perf_counter()
     if progress:
-        report = lambda done: progress(EmbedProgress(role, len(first), n_cached, len(todo), done,  # noqa: E731
-                                                     time.perf_counter() - start))
+        report = lambda done: progress(EmbedProgress.of(role, len(first), n_cached, len(todo), done,  # noqa: E731
+                                                        time.perf_counter() - start))
         report(0)
     elif todo:
         report = track(f"embed {ROLE_LABELS[role]}", len(todo), "texts").update
@@ -195,9 +201,7 @@ def embed_texts(
     >>> E.shape, bool((E[0] == E[2]).all())
     ((3, 384), True)
     """
-    if isinstance(texts, str):
-        raise DataError("texts must be a list of strings; got one string.")
-    return embed_items("text", texts, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
+    return embed_items("text", check_text_list(texts), encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
 
 
 def embed_text_features(

@@ -187,25 +187,8 @@ def compute_plan_ray(
     cpus = int(math.ceil(num_workers * cpus_per_worker)) if (local and num_workers) else None
     connect_ray(address, num_cpus=cpus)
     workers = _pool_size(ray, num_workers, cpus_per_worker, gpus_per_worker)
-    have_gpus = ray.cluster_resources().get("GPU", 0)
-    if gpus_per_worker and have_gpus < gpus_per_worker:
-        # the actors would wait forever, unless an autoscaling cluster is about to add GPU nodes
-        message = (f"--gpus-per-worker {gpus_per_worker:g} asks for GPUs, but the Ray cluster has {have_gpus:g}. "
-                   "Run on a cluster with GPUs, or drop --gpus-per-worker to embed on CPUs.")
-        if local or os.environ.get("PREFSPACE_RAY_WAIT_FOR_GPUS", "") in ("", "0"):
-            raise ConfigError(message + (" If the cluster adds GPU nodes on demand, set PREFSPACE_RAY_WAIT_FOR_GPUS=1 "
-                                         "to wait for them." if not local else ""))
-        logger.warning("%s Waiting for the cluster to add GPU nodes (PREFSPACE_RAY_WAIT_FOR_GPUS=1).", message)
-
-    import ray.data
-
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
-    ctx.enable_auto_log_stats = False
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
-    if not logger.isEnabledFor(logging.INFO):  # Ray Data's per-run INFO lines only when we log INFO too
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+    _check_gpus(ray, gpus_per_worker, local)
+    _quiet_ray_data()
 
     # -- the pipeline: rows -> actors -> driver ----------------------------------------------------
     n_blocks = max(1, min(len(rows), max(4 * workers, math.ceil(len(rows) / batch_size))))
@@ -223,10 +206,50 @@ def compute_plan_ray(
                 len(rows), workers, gpus_per_worker, cpus_per_worker, batch_size)
 
     # -- write whole shards as results stream back ---------------------------------------------------
+    start = time.perf_counter()
+    done = _write_stream(ds, plans, cache, encoder.config(), shard_size, progress)
+    if sum(done.values()) != len(rows):  # a bug, not a user error: say so rather than cache less
+        raise RuntimeError(f"Ray returned {sum(done.values())} embeddings for {len(rows)} texts.")
+    stats.seconds = time.perf_counter() - start
+    logger.info("ray: %d texts embedded in %.1f s", len(rows), stats.seconds)
+    return stats
+
+
+def _check_gpus(ray: Any, gpus_per_worker: float, local: bool) -> None:
+    """Refuse GPUs the cluster does not have: the actors would wait forever, unless an
+    autoscaling cluster is about to add GPU nodes (``PREFSPACE_RAY_WAIT_FOR_GPUS=1``)."""
+    have_gpus = ray.cluster_resources().get("GPU", 0)
+    if not gpus_per_worker or have_gpus >= gpus_per_worker:
+        return
+    message = (f"--gpus-per-worker {gpus_per_worker:g} asks for GPUs, but the Ray cluster has {have_gpus:g}. "
+               "Run on a cluster with GPUs, or drop --gpus-per-worker to embed on CPUs.")
+    if local or os.environ.get("PREFSPACE_RAY_WAIT_FOR_GPUS", "") in ("", "0"):
+        raise ConfigError(message + (" If the cluster adds GPU nodes on demand, set PREFSPACE_RAY_WAIT_FOR_GPUS=1 "
+                                     "to wait for them." if not local else ""))
+    logger.warning("%s Waiting for the cluster to add GPU nodes (PREFSPACE_RAY_WAIT_FOR_GPUS=1).", message)
+
+
+def _quiet_ray_data() -> None:
+    """No Ray Data progress bars or run banners (the library does not print); its INFO lines
+    only when prefspace logs INFO too."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+    if not logger.isEnabledFor(logging.INFO):
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def _write_stream(ds: Any, plans: Sequence[WorkPlan], cache: EmbeddingCache, config: dict, shard_size: int,
+                  progress: ProgressCallback | None) -> dict[str, int]:
+    """Write the vectors streaming back from the actors as whole cache shards, per role; return
+    how many texts of each role came back."""
     by_role = {p.role: p for p in plans}
     pending: dict[str, tuple[list, list]] = {p.role: ([], []) for p in plans}
     done = {p.role: 0 for p in plans}
-    config = encoder.config()
     start = time.perf_counter()
 
     def flush(role: str, final: bool) -> None:
@@ -241,7 +264,7 @@ def compute_plan_ray(
     if progress is not None:  # start the clocks now: actor start-up is part of the wait
         for p in plans:
             if len(p):
-                progress(EmbedProgress(p.role, p.total, p.cached, len(p), 0, 0.0))
+                progress(EmbedProgress.of(p.role, p.total, p.cached, len(p), 0, 0.0))
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         roles, keys, vectors = batch["role"], batch["key"], np.asarray(batch["vector"], dtype=np.float32)
         for role in sorted(set(roles.tolist())):
@@ -252,14 +275,10 @@ def compute_plan_ray(
             flush(role, final=False)
             if progress is not None:
                 p = by_role[role]
-                progress(EmbedProgress(role, p.total, p.cached, len(p), done[role], time.perf_counter() - start))
+                progress(EmbedProgress.of(role, p.total, p.cached, len(p), done[role], time.perf_counter() - start))
     for role in pending:
         flush(role, final=True)
-    if sum(done.values()) != len(rows):  # a bug, not a user error: say so rather than cache less
-        raise RuntimeError(f"Ray returned {sum(done.values())} embeddings for {len(rows)} texts.")
-    stats.seconds = time.perf_counter() - start
-    logger.info("ray: %d texts embedded in %.1f s", len(rows), stats.seconds)
-    return stats
+    return done
 
 
 __all__ = ["compute_plan_ray", "connect_ray", "import_ray"]

@@ -20,6 +20,7 @@ from .._threads import check_n_jobs
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
+from .hf_progress import no_hf_progress_bars
 from .remote_code import refuse_remote_code, remote_code_error
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ class SentenceTransformerEncoder(Encoder):
 
             logger.info("loading sentence-transformers model %s", self._source)
             try:
-                with _quiet_weight_loading():
+                with no_hf_progress_bars():
                     st = SentenceTransformer(self._source, device=self.device, revision=self.revision)
             except ValueError as exc:
                 if "trust_remote_code" in str(exc):
@@ -360,22 +361,3 @@ class SentenceTransformerEncoder(Encoder):
             todo = again
         return out
 
-
-class _quiet_weight_loading:
-    """Hide transformers' "Loading weights" progress bar while a model loads, then restore it.
-
-    The bar is written straight to stderr by transformers; library code must not print, and the
-    CLI shows its own progress. The previous setting is put back on exit.
-    """
-
-    def __enter__(self) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc) -> None:
-        from transformers.utils import logging as hf_logging
-
-        if self._was_enabled:
-            hf_logging.enable_progress_bar()

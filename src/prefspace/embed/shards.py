@@ -44,6 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._validation import check_whole
 from ..exceptions import ConfigError, DataError
 from .cache import EmbeddingCache, text_digest
 from .encoder import ROLES, Encoder, item_keys
@@ -54,8 +55,7 @@ logger = logging.getLogger(__name__)
 
 def check_shard_args(num_shards: int, shard_index: int) -> tuple[int, int]:
     """Validate ``--num-shards N --shard-index I``: ``N >= 1`` and ``0 <= I < N``."""
-    if isinstance(num_shards, bool) or not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
-        raise ConfigError(f"num_shards must be an integer >= 1; got {num_shards!r}.")
+    num_shards = check_whole(num_shards, name="num_shards")
     if (isinstance(shard_index, bool) or not isinstance(shard_index, (int, np.integer))
             or not 0 <= shard_index < num_shards):
         raise ConfigError(
@@ -260,7 +260,7 @@ def compute_plan(
 
         def report(n: int, plan: WorkPlan = plan, t0: float = role_start) -> None:
             if progress is not None:
-                progress(EmbedProgress(plan.role, plan.total, plan.cached, len(plan), n, time.perf_counter() - t0))
+                progress(EmbedProgress.of(plan.role, plan.total, plan.cached, len(plan), n, time.perf_counter() - t0))
 
         if len(plan):
             report(0)

@@ -94,8 +94,9 @@ def bootstrap_interval(
 
 
 def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion ``successes / n``: always inside [0, 1], and
-    sensible at 0 and n successes (where the normal interval collapses or leaves the range).
+    """Wilson score interval for a proportion ``successes / n`` (``scipy.stats.binomtest``'s):
+    always inside [0, 1], and sensible at 0 and n successes (where the normal interval
+    collapses or leaves the range).
 
     Example
     -------
@@ -103,22 +104,18 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]
     >>> round(lo, 3), hi
     (0.722, 1.0)
     """
-    from scipy.stats import norm
+    from scipy.stats import binomtest
 
     if n <= 0:
         raise ShapeError("wilson_interval: no trials.")
-    if not 0 <= successes <= n:
-        raise ConfigError(f"successes must be between 0 and n ({n}); got {successes!r}.")
+    if not 0 <= successes <= n or int(successes) != successes:
+        raise ConfigError(f"successes must be a whole number between 0 and n ({n}); got {successes!r}.")
     if not 0.0 < level < 1.0:
         raise ConfigError(f"level must be in (0, 1); got {level!r}.")
-    z = float(norm.ppf(0.5 + level / 2))
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the bounds
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return float(low), float(high)
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    low = 0.0 if successes == 0 else max(0.0, float(ci.low))  # exact at the bounds
+    high = 1.0 if successes == n else min(1.0, float(ci.high))
+    return low, high
 
 
 def accuracy_with_interval(
@@ -227,6 +224,25 @@ def _score_blocks(scores, name: str) -> list[np.ndarray]:
     return blocks
 
 
+def _checked_blocks(scores, baseline, bounds: tuple[float, float]) -> tuple[list[np.ndarray], float, float]:
+    """Per-seed score blocks inside ``bounds`` (minus the baseline's, for a paired difference)
+    and the bounds of what is averaged."""
+    lo_b, hi_b = float(bounds[0]), float(bounds[1])
+    if not lo_b < hi_b:
+        raise ConfigError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
+    blocks = _score_blocks(scores, "scores")
+    for b in blocks:
+        if np.any(~np.isfinite(b)) or b.min() < lo_b - 1e-12 or b.max() > hi_b + 1e-12:
+            raise ConfigError(f"scores must be finite and inside bounds {bounds!r}.")
+    if baseline is not None:
+        base = _score_blocks(baseline, "baseline")
+        if [b.shape for b in base] != [b.shape for b in blocks]:
+            raise ShapeError("baseline must have the same layout (seeds and items) as scores.")
+        blocks = [a - b for a, b in zip(blocks, base)]
+        lo_b, hi_b = lo_b - hi_b, hi_b - lo_b
+    return blocks, lo_b, hi_b
+
+
 def seed_item_bootstrap(
     scores,
     baseline=None,
@@ -284,19 +300,7 @@ def seed_item_bootstrap(
         raise ConfigError(f"level must be in (0, 1); got {level!r}.")
     if n_boot < 1:
         raise ConfigError(f"n_boot must be >= 1; got {n_boot!r}.")
-    lo_b, hi_b = float(bounds[0]), float(bounds[1])
-    if not lo_b < hi_b:
-        raise ConfigError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
-    blocks = _score_blocks(scores, "scores")
-    for b in blocks:
-        if np.any(~np.isfinite(b)) or b.min() < lo_b - 1e-12 or b.max() > hi_b + 1e-12:
-            raise ConfigError(f"scores must be finite and inside bounds {bounds!r}.")
-    if baseline is not None:
-        base = _score_blocks(baseline, "baseline")
-        if [b.shape for b in base] != [b.shape for b in blocks]:
-            raise ShapeError("baseline must have the same layout (seeds and items) as scores.")
-        blocks = [a - b for a, b in zip(blocks, base)]
-        lo_b, hi_b = lo_b - hi_b, hi_b - lo_b
+    blocks, lo_b, hi_b = _checked_blocks(scores, baseline, bounds)
     n_seeds, sizes = len(blocks), {b.size for b in blocks}
     n_items = max(sizes)
     estimate = float(np.mean([b.mean() for b in blocks]))

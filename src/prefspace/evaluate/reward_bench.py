@@ -41,7 +41,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._validation import check_random_state
+from ..data.dialogue import RowProblem
 from ..data.memory import read_any
+from ..data.rows import BadRows
 from ..exceptions import ConfigError, DataError, ShapeError
 from .metrics import subset_accuracy
 from .report import Section, format_interval
@@ -354,16 +356,36 @@ class BestOfKData:
         return prompts, responses, spans
 
 
-def _text_list(value: Any, key: str, where: str) -> list[str]:
+def _text_list(value: Any, key: str) -> list[str]:
     if isinstance(value, str):
-        raise DataError(f"{where}: {key!r} must be a non-empty list of response texts; got one text. reward-bench 2 "
-                        "rows list their responses; pairs of single responses are reward-bench (--benchmark reward-bench).")
+        raise RowProblem("wrong_type", f"{key!r} must be a non-empty list of response texts; got one text. "
+                         "reward-bench 2 rows list their responses; pairs of single responses are reward-bench "
+                         "(--benchmark reward-bench).")
     if not isinstance(value, list) or not value:
-        raise DataError(f"{where}: {key!r} must be a non-empty list of response texts; got {type(value).__name__}.")
+        raise RowProblem("wrong_type", f"{key!r} must be a non-empty list of response texts; got {type(value).__name__}.")
     for j, v in enumerate(value):
         if not isinstance(v, str) or not v.strip():
-            raise DataError(f"{where}: {key!r}[{j}] must be non-empty text; got {v!r:.40}.")
+            raise RowProblem("empty_text", f"{key!r}[{j}] must be non-empty text; got {v!r:.40}.")
     return value
+
+
+def _best_of_k_row(d: dict, keys: tuple[str, str, str, str], id_key: str, position: int) -> tuple:
+    """(prompt, chosen, rejected, subset, id) of one reward-bench 2 row, or a RowProblem."""
+    prompt_key, chosen_key, rejected_key, subset_key = keys
+    for key in keys:
+        if key not in d or d[key] is None:
+            raise RowProblem("missing_key", f"missing {key!r} (found: {', '.join(map(repr, d))}). reward-bench 2 rows "
+                                            "hold prompt, chosen (a list), rejected (a list), subset and id.")
+    prompt = d[prompt_key]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RowProblem("empty_text", f"{prompt_key!r} must be non-empty text.")
+    chosen = _text_list(d[chosen_key], chosen_key)
+    rejected = _text_list(d[rejected_key], rejected_key)
+    k = d.get("num_correct", len(chosen))
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or int(k) != len(chosen):
+        raise RowProblem("bad_num_correct", f"num_correct is {k!r} but {chosen_key!r} holds {len(chosen)} responses; "
+                                            "they must agree (chosen holds the correct responses).")
+    return prompt, chosen, rejected, str(d[subset_key]), str(d.get(id_key, position))
 
 
 def load_best_of_k(source: Any, *, split: str | None = None, prompt_key: str = "prompt", chosen_key: str = "chosen",
@@ -377,37 +399,25 @@ def load_best_of_k(source: Any, *, split: str | None = None, prompt_key: str = "
     number. A bad row raises :class:`DataError` naming it (``file.jsonl:17``) and the fix.
     """
     raw = read_any(source, split=split)
+    bad = BadRows(raw.name, skip=False)  # a benchmark is scored whole: any bad row stops, naming it
     data = BestOfKData([], [], [], [], [], [], source=raw.name)
     seen: dict[str, str] = {}
+    keys = (prompt_key, chosen_key, rejected_key, subset_key)
     for row in raw.rows:
         if limit is not None and len(data) >= limit:
             break
-        if row.problem is not None:
-            raise DataError(f"{row.where}: {row.problem[1]}")
-        d = row.data
-        for key in (prompt_key, chosen_key, rejected_key, subset_key):
-            if key not in d or d[key] is None:
-                raise DataError(
-                    f"{row.where}: missing {key!r} (found: {', '.join(map(repr, d))}). reward-bench 2 rows hold "
-                    "prompt, chosen (a list), rejected (a list), subset and id."
-                )
-        prompt = d[prompt_key]
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise DataError(f"{row.where}: {prompt_key!r} must be non-empty text.")
-        chosen = _text_list(d[chosen_key], chosen_key, row.where)
-        rejected = _text_list(d[rejected_key], rejected_key, row.where)
-        k = d.get("num_correct", len(chosen))
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or int(k) != len(chosen):
-            raise DataError(f"{row.where}: num_correct is {k!r} but {chosen_key!r} holds {len(chosen)} responses; "
-                            "they must agree (chosen holds the correct responses).")
-        ident = str(d.get(id_key, len(data)))
-        if ident in seen:
-            raise DataError(f"{row.where}: id {ident!r} was already used at {seen[ident]}; ids must be unique.")
+        try:
+            prompt, chosen, rejected, subset, ident = _best_of_k_row(bad.data(row), keys, id_key, len(data))
+            if ident in seen:
+                raise RowProblem("duplicate_id", f"id {ident!r} was already used at {seen[ident]}; ids must be unique.")
+        except RowProblem as problem:
+            bad.record(row.where, problem)  # raises: no skipping here
+            continue
         seen[ident] = row.where
         data.prompts.append(prompt)
         data.chosen.append(chosen)
         data.rejected.append(rejected)
-        data.subsets.append(str(d[subset_key]))
+        data.subsets.append(subset)
         data.ids.append(ident)
         data.num_correct.append(len(chosen))
     if not len(data):

@@ -172,6 +172,45 @@ def label_pairs(g_first, g_second, noise: str = "none", beta: float = 1.0, rando
     return check_random_state(random_state).random(gap.size).reshape(gap.shape) < expit(beta * gap)
 
 
+def _draw_pools(rows: np.ndarray, prompt_index: np.ndarray, within_prompt: bool) -> list[np.ndarray]:
+    """The pools pairs are drawn from: one per prompt with two responses or more, or one for all."""
+    if not within_prompt:
+        return [rows] if rows.size >= 2 else []
+    order = np.argsort(prompt_index[rows], kind="stable")
+    sorted_rows = rows[order]
+    _, starts, counts = np.unique(prompt_index[sorted_rows], return_index=True, return_counts=True)
+    return [sorted_rows[s : s + c] for s, c in zip(starts, counts) if c >= 2]
+
+
+def _round_robin(pools: list[np.ndarray], n_pairs: int, g_all: np.ndarray, strategy: str, noise: str,
+                 n_candidates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n_pairs`` distinct unlabelled pairs ``(a, b)``: a shuffled round-robin over the pools (a
+    fresh shuffle after each full pass), so labels spread over prompts before any gets a second."""
+    seen: set[tuple[int, int]] = set()
+    out_a, out_b = [], []
+    full = [False] * len(pools)
+    pool_order = rng.permutation(len(pools))
+    cursor = 0
+    while len(out_a) < n_pairs:
+        if cursor == len(pool_order):
+            pool_order = rng.permutation(len(pools))
+            cursor = 0
+        k = pool_order[cursor]
+        cursor += 1
+        if full[k]:
+            if all(full):
+                raise ConfigError(f"could draw only {len(out_a)} of {n_pairs} distinct pairs; ask for fewer.")
+            continue
+        pair = _draw_pair(pools[k], g_all, strategy, noise, n_candidates, seen, rng)
+        if pair is None:
+            full[k] = True
+            continue
+        seen.add((min(pair), max(pair)))
+        out_a.append(pair[0])
+        out_b.append(pair[1])
+    return np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
+
+
 def pairs_from_scores(
     scored,
     n_pairs: int,
@@ -235,14 +274,7 @@ def pairs_from_scores(
     if rows.size and (rows[0] < 0 or rows[-1] >= g_all.size):
         raise ConfigError(f"rows must index the {g_all.size} responses; found {rows[0]}..{rows[-1]}.")
 
-    # The pools pairs are drawn from: one per prompt, or one for everything.
-    if within_prompt:
-        order = np.argsort(prompt_index[rows], kind="stable")
-        sorted_rows = rows[order]
-        _, starts, counts = np.unique(prompt_index[sorted_rows], return_index=True, return_counts=True)
-        pools = [sorted_rows[s : s + c] for s, c in zip(starts, counts) if c >= 2]
-    else:
-        pools = [rows] if rows.size >= 2 else []
+    pools = _draw_pools(rows, prompt_index, within_prompt)
     capacity = sum(_labelable_pairs(g_all[p], noise) for p in pools)
     if capacity < n_pairs:
         raise ConfigError(
@@ -252,32 +284,7 @@ def pairs_from_scores(
             "Ask for fewer pairs or draw from more responses."
         )
 
-    seen: set[tuple[int, int]] = set()
-    out_a, out_b = [], []
-    full = [False] * len(pools)
-    pool_order = rng.permutation(len(pools))
-    cursor = 0
-    while len(out_a) < n_pairs:
-        # Shuffled round-robin over pools; a fresh shuffle after each full pass.
-        if cursor == len(pool_order):
-            pool_order = rng.permutation(len(pools))
-            cursor = 0
-        k = pool_order[cursor]
-        cursor += 1
-        if full[k]:
-            if all(full):
-                raise ConfigError(f"could draw only {len(out_a)} of {n_pairs} distinct pairs; ask for fewer.")
-            continue
-        pair = _draw_pair(pools[k], g_all, strategy, noise, n_candidates, seen, rng)
-        if pair is None:
-            full[k] = True
-            continue
-        seen.add((min(pair), max(pair)))
-        out_a.append(pair[0])
-        out_b.append(pair[1])
-
-    a = np.asarray(out_a, dtype=np.int64)
-    b = np.asarray(out_b, dtype=np.int64)
+    a, b = _round_robin(pools, n_pairs, g_all, strategy, noise, n_candidates, rng)
     a_wins = label_pairs(g_all[a], g_all[b], noise, beta, rng)
     if noise == "none":
         p_win = np.ones(a.size)

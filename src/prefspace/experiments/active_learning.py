@@ -23,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.base import clone
 
+from .._estimators import seeded
 from .._validation import check_embeddings, check_in, check_positive, check_random_state
 from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
@@ -71,7 +71,6 @@ def _augmented(augment, model, X: np.ndarray, groups: np.ndarray | None, seed: i
     :class:`SyntheticPairs`); or a callable ``(X, seed)`` returning SyntheticPairs whose
     ``parent`` indexes the ``X`` it was given (or an empty array: none this round).
     """
-    n = len(X)
     if augment is None:
         return X, None, ({} if groups is None else {"groups": groups}), 0
     if isinstance(augment, str):
@@ -80,10 +79,7 @@ def _augmented(augment, model, X: np.ndarray, groups: np.ndarray | None, seed: i
         return aug.X, aug.sample_weight, aug.fit_params, aug.n_synthetic
     source = np.flatnonzero(~heldout_pairs(model, X, groups))
     if hasattr(augment, "fit") and hasattr(augment, "sample"):
-        est = clone(augment)
-        if "random_state" in est.get_params():
-            est.set_params(random_state=seed)
-        out = est.fit(X[source]).sample()
+        out = seeded(augment, seed).fit(X[source]).sample()
     elif callable(augment):
         out = augment(X[source], seed)
     else:
@@ -205,15 +201,20 @@ def run_active_learning(
     >>> [r["labels"] for r in recs]
     [20, 40, 60]
     """
+    return _simulate(features, prompt_index, gold, strategy=strategy, batch_size=batch_size, budget=budget,
+                     initial_size=initial_size, estimator=estimator, within_prompt=within_prompt,
+                     n_candidates=n_candidates, noise=noise, beta=beta, transform=transform, eps=eps,
+                     test_fraction=test_fraction, test_prompts=test_prompts, best_of=best_of, n_members=n_members,
+                     lam=lam, selector_params=selector_params, pool_rows=pool_rows, augment=augment,
+                     random_state=random_state, on_round=on_round)
+
+
+def _simulate(features, prompt_index, gold, *, strategy, batch_size, budget, initial_size, estimator, within_prompt,
+              n_candidates, noise, beta, transform, eps, test_fraction, test_prompts, best_of, n_members, lam,
+              selector_params, pool_rows, augment, random_state, on_round) -> list[dict]:
+    """The body of :func:`run_active_learning` (its arguments, checked here)."""
     # ---- checks
-    features = check_embeddings(features, name="features")
-    n = features.shape[0]
-    prompt_index = np.asarray(prompt_index)
-    if prompt_index.shape != (n,) or not np.issubdtype(prompt_index.dtype, np.integer):
-        raise ShapeError(f"prompt_index must be an int array of shape ({n},); got {prompt_index.shape}, {prompt_index.dtype}.")
-    gold = np.asarray(gold, dtype=np.float64)
-    if gold.shape != (n,) or not np.isfinite(gold).all():
-        raise ShapeError(f"gold must be a finite array of shape ({n},); got {gold.shape}.")
+    features, prompt_index, gold = _check_inputs(features, prompt_index, gold)
     check_in(noise, NOISES, name="noise")
     beta = check_positive(beta, name="beta")
     batch_size, budget = int(batch_size), int(budget)
@@ -234,6 +235,83 @@ def run_active_learning(
         estimator = _as_ensemble(estimator, n_members, random_state)
 
     # ---- split prompts: the pool comes from training prompts, metrics from test prompts
+    train_rows, test_rows, pool_test = _split_rows(prompt_index, test_prompts, test_fraction, pool_rows, rng)
+    _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
+    groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
+    u_train = utility[train_rows]
+    kind = "within" if within_prompt else "cross"
+    pool = _candidate_pool(features[train_rows], prompt_index[train_rows], kind, n_candidates, rng, u_train, noise)
+    if len(pool) < budget:
+        raise ConfigError(f"the candidate pool has {len(pool)} pairs, fewer than the budget of {budget} labels.")
+    logger.info("active learning: %s, %s-prompt pool of %d candidates, %d test prompts", strategy, kind, len(pool),
+                len(groups))
+
+    # ---- rounds: label the chosen pairs, refit, measure, choose the next batch
+    labelled_idx = np.zeros(0, dtype=np.int64)
+    X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
+    g_lab = np.zeros(0, dtype=np.int64) if within_prompt and getattr(pool, "prompt_index", None) is not None else None
+    records: list[dict] = []
+    chosen = get_selector("random", random_state=rng).select(pool, None, initial_size)
+    select_seconds = 0.0
+    for round_ in range(10**9):
+        rows = pool.rows(chosen)
+        first_wins = label_pairs(u_train[rows[:, 0]], u_train[rows[:, 1]], noise, beta, rng)
+        oriented = np.where(first_wins[:, None], rows, rows[:, ::-1])
+        X_lab = np.concatenate([X_lab, pool.features[oriented]])
+        labelled_idx = np.concatenate([labelled_idx, chosen])
+        if g_lab is not None:  # the prompt of each labelled pair (validation splits hold out whole prompts)
+            g_lab = np.concatenate([g_lab, pool.prompt_index[oriented[:, 0]]])
+
+        t0 = time.perf_counter()
+        model = seeded(estimator, random_state)
+        X_fit, w_fit, fit_params, n_syn = _augmented(augment, model, X_lab, g_lab, random_state * 1000 + round_)
+        model.fit(X_fit, sample_weight=w_fit, **fit_params)
+        fit_seconds = time.perf_counter() - t0
+
+        record = {
+            "round": round_,
+            "labels": int(labelled_idx.size),
+            "strategy": strategy,
+            "pool": kind,
+            "seed": random_state,
+            "noise": noise,
+            **_evaluate(model, features, gold, groups, test_rows, best_of, pool_test),
+            "n_synthetic": int(n_syn),
+            "fit_seconds": round(fit_seconds, 3),
+            "select_seconds": round(select_seconds, 3),
+        }
+        records.append(record)
+        logger.info("round %d: %d labels, spearman %.4f", round_, record["labels"], record["spearman"])
+        if on_round is not None:
+            on_round(record)
+        if labelled_idx.size >= budget:
+            break
+        k = min(batch_size, budget - labelled_idx.size)
+        t0 = time.perf_counter()
+        chosen = selector.select(pool, model, k, labelled=X_lab, exclude=labelled_idx)
+        select_seconds = time.perf_counter() - t0
+    return records
+
+
+def _check_inputs(features, prompt_index, gold) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows ``(n, D)``, each row's prompt (ints) and its finite gold score."""
+    features = check_embeddings(features, name="features")
+    n = features.shape[0]
+    prompt_index = np.asarray(prompt_index)
+    if prompt_index.shape != (n,) or not np.issubdtype(prompt_index.dtype, np.integer):
+        raise ShapeError(f"prompt_index must be an int array of shape ({n},); got {prompt_index.shape}, {prompt_index.dtype}.")
+    gold = np.asarray(gold, dtype=np.float64)
+    if gold.shape != (n,) or not np.isfinite(gold).all():
+        raise ShapeError(f"gold must be a finite array of shape ({n},); got {gold.shape}.")
+    return features, prompt_index, gold
+
+
+def _split_rows(prompt_index: np.ndarray, test_prompts, test_fraction: float, pool_rows,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(train_rows, test_rows, pool_test)``: rows of the training prompts (within ``pool_rows``
+    when given), rows of the test prompts (given, or ``test_fraction`` of the prompts drawn), and
+    the test rows inside ``pool_rows`` (None without it)."""
+    n = prompt_index.size
     prompts = np.unique(prompt_index)
     if test_prompts is None:
         if not 0.0 < test_fraction < 1.0:
@@ -256,66 +334,14 @@ def run_active_learning(
     pool_test = None if pool_rows is None else np.flatnonzero(in_pool[test_rows])
     if pool_test is not None and (train_rows.size < 2 or pool_test.size < 2):
         raise ConfigError("pool_rows must hold at least two responses of the training prompts and two of the test prompts.")
-    _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
-    groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
+    return train_rows, test_rows, pool_test
 
-    full_pool = get_pool(features[train_rows], prompt_index[train_rows], "within" if within_prompt else "cross")
-    pool: PairPool = full_pool
-    if n_candidates is not None and len(full_pool) > int(n_candidates):
-        pool = full_pool.sample(int(n_candidates), rng)
-    u_train = utility[train_rows]
-    pool = _labelable(pool, u_train, noise)
-    if len(pool) < budget:
-        raise ConfigError(f"the candidate pool has {len(pool)} pairs, fewer than the budget of {budget} labels.")
-    logger.info("active learning: %s, %s-prompt pool of %d candidates, %d test prompts",
-                strategy, "within" if within_prompt else "cross", len(pool), len(groups))
 
-    # ---- rounds
-    labelled_idx = np.zeros(0, dtype=np.int64)
-    X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
-    g_lab = np.zeros(0, dtype=np.int64) if within_prompt and getattr(pool, "prompt_index", None) is not None else None
-    records: list[dict] = []
-    chosen = get_selector("random", random_state=rng).select(pool, None, initial_size)
-    select_seconds = 0.0
-    for round_ in range(10**9):
-        rows = pool.rows(chosen)
-        first_wins = label_pairs(u_train[rows[:, 0]], u_train[rows[:, 1]], noise, beta, rng)
-        oriented = np.where(first_wins[:, None], rows, rows[:, ::-1])
-        X_lab = np.concatenate([X_lab, pool.features[oriented]])
-        labelled_idx = np.concatenate([labelled_idx, chosen])
-
-        # the prompt of each labelled pair (validation splits hold out whole prompts)
-        if g_lab is not None:
-            g_lab = np.concatenate([g_lab, pool.prompt_index[oriented[:, 0]]])
-
-        t0 = time.perf_counter()
-        model = clone(estimator)
-        if "random_state" in model.get_params():
-            model.set_params(random_state=random_state)
-        X_fit, w_fit, fit_params, n_syn = _augmented(augment, model, X_lab, g_lab, random_state * 1000 + round_)
-        model.fit(X_fit, sample_weight=w_fit, **fit_params)
-        fit_seconds = time.perf_counter() - t0
-
-        record = {
-            "round": round_,
-            "labels": int(labelled_idx.size),
-            "strategy": strategy,
-            "pool": "within" if within_prompt else "cross",
-            "seed": random_state,
-            "noise": noise,
-            **_evaluate(model, features, gold, groups, test_rows, best_of, pool_test),
-            "n_synthetic": int(n_syn),
-            "fit_seconds": round(fit_seconds, 3),
-            "select_seconds": round(select_seconds, 3),
-        }
-        records.append(record)
-        logger.info("round %d: %d labels, spearman %.4f", round_, record["labels"], record["spearman"])
-        if on_round is not None:
-            on_round(record)
-        if labelled_idx.size >= budget:
-            break
-        k = min(batch_size, budget - labelled_idx.size)
-        t0 = time.perf_counter()
-        chosen = selector.select(pool, model, k, labelled=X_lab, exclude=labelled_idx)
-        select_seconds = time.perf_counter() - t0
-    return records
+def _candidate_pool(features: np.ndarray, prompt_index: np.ndarray, kind: str, n_candidates: int | None,
+                    rng: np.random.Generator, utility: np.ndarray, noise: str) -> PairPool:
+    """The candidate pairs of the training rows (a random sample of ``n_candidates`` of a larger
+    pool), without the pairs the simulated annotator cannot label."""
+    pool: PairPool = get_pool(features, prompt_index, kind)
+    if n_candidates is not None and len(pool) > int(n_candidates):
+        pool = pool.sample(int(n_candidates), rng)
+    return _labelable(pool, utility, noise)

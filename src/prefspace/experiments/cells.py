@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import models
+from ..models import get_head
 from .._atomic import atomic_path
 from .._jsonsafe import json_safe, write_json
 from ..data import load_preferences, load_scored_responses, split_by_prompt
@@ -332,16 +332,9 @@ class _ScoredView:
 
 
 def _make_head(method: CellMethod, seed: int):
-    name = method.head
-    cls = getattr(models, name, None)
-    if cls is None:
-        available = [n for n in getattr(models, "__all__", []) if n[0].isupper()]
-        raise ConfigError(f"method {method.name!r}: unknown head {name!r}; available: {available}.")
+    """The method's head, seeded with the cell's seed unless its params give a random_state."""
     params = dict(method.params)
-    head = cls(**params)
-    if "random_state" in head.get_params() and "random_state" not in params:
-        head.set_params(random_state=seed)
-    return head
+    return get_head(method.head, random_state=params.pop("random_state", seed), **params)
 
 
 def _fit_method(method: CellMethod, X_train: np.ndarray, seed: int, report_pairs=None):

@@ -55,6 +55,7 @@ from ..data import load_preferences, load_scored_responses
 from ..evaluate.simulate import pairs_from_scores
 from ..exceptions import ConfigError
 from ..models import HEADS
+from ..models.registry import head_class
 from ..select import STRATEGIES
 from ..synth import METHODS, SYNTHESIZERS, augment_pairs, choose_augmentation
 from .active_learning import run_active_learning
@@ -179,22 +180,9 @@ class PairArraysDataset(_Strict):
 DatasetSpec = Annotated[Union[PairsDataset, ScoredDataset, PairArraysDataset], Field(discriminator="kind")]
 
 
-def head_class(name: str):
-    """The reward-head class a config's ``head`` names: a class of :mod:`prefspace.models`
-    (``BradleyTerryMLP``) or a name in :data:`prefspace.models.HEADS` (``bt-mlp``); None if neither."""
-    from .. import models
-
-    if name in HEADS:
-        return HEADS[name]
-    cls = getattr(models, name, None) if name in getattr(models, "__all__", ()) else None
-    return cls if isinstance(cls, type) and hasattr(cls, "get_params") else None
-
-
 def head_names() -> list[str]:
-    from .. import models
-
-    classes = [n for n in getattr(models, "__all__", ()) if n[:1].isupper() and hasattr(getattr(models, n), "get_params")]
-    return sorted(set(classes) | set(HEADS))
+    """What a config's ``head`` may say: a name in ``HEADS`` or a head class's name."""
+    return sorted(set(HEADS) | {cls.__name__ for cls in HEADS.values()})
 
 
 def _estimator_params(cls) -> set[str]:

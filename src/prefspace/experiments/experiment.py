@@ -24,11 +24,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
+from filelock import FileLock, Timeout
+
 from .._atomic import write_bytes_atomic
 from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps
 from .._paths import check_output
-from .._process import pid_alive
 from .._progress import track
 from ..exceptions import ConfigError, FormatError
 from .cells import CellMethod, CellTask, cell_key, prepare_dataset, run_cell
@@ -165,38 +166,28 @@ def cell_summary(row: dict) -> str:
     return f"{row['dataset']} b={row['budget']} {row['method']} s={row['seed']}{score}"
 
 
-_HELD_LOCKS: set[str] = set()  # run locks this process holds (a lock with our pid but not here is stale)
+RUN_LOCK = ".running.lock"
 
 
 @contextmanager
 def _run_lock(out: Path):
     """One writer per output directory: a second concurrent run would interleave rows.
 
-    The lock file holds the writer's pid. A lock whose process is gone is stale and taken over;
-    so is one holding this process's own pid that this process does not hold (left by an earlier
-    process that had the same pid, as happens when a container restarts).
+    An OS file lock (``filelock``) on ``out/.running.lock``: the operating system releases it
+    when the process that holds it ends, killed or not, so a crashed run never leaves a stale
+    lock behind. A second run, in another process or in this one, is refused at once.
     """
-    lock = out / ".running"
-    key = str(lock.resolve())
+    lock = FileLock(out / RUN_LOCK, timeout=0)
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        pid = lock.read_text().strip() if lock.exists() else ""
-        ours = pid == str(os.getpid())
-        if pid.isdigit() and ((ours and key in _HELD_LOCKS) or (not ours and pid_alive(int(pid)))):
-            raise ConfigError(
-                f"{out} is being written by another experiment run (pid {pid}); wait for it or use another --out."
-            ) from None
-        lock.unlink(missing_ok=True)  # left by a run that was killed
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    _HELD_LOCKS.add(key)
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(
+            f"{out} is being written by another experiment run; wait for it or use another --out."
+        ) from None
     try:
         yield
     finally:
-        _HELD_LOCKS.discard(key)
-        lock.unlink(missing_ok=True)
+        lock.release()
 
 
 def _execute(todo: list[CellTask], n_jobs: int):

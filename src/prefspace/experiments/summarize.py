@@ -255,19 +255,7 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
             "share of the test responses' variance the latent model (lens, pca) reconstructs."], tables=[(cheader, crows)]))
 
     # Per-subset accuracy (datasets with a subset column), at every budget.
-    sub_rows = [r for r in rows if subset_accuracies(r)]
-    if sub_rows:
-        names = sorted({n for r in sub_rows for n in subset_accuracies(r)})
-        sheader = ["dataset", "budget", "method", *names, "weighted"]
-        stable = []
-        for (ds, budget, method), grp in _group(sub_rows, ("dataset", "budget", "method")).items():
-            cells = [format_interval(*mean_interval([subset_accuracies(g).get(n) for g in grp], bounds=(0.0, 1.0))) for n in names]
-            weighted = [g["subsets"].get("weighted") for g in grp]
-            stable.append([ds, budget, method, *cells, format_interval(*mean_interval(weighted, bounds=(0.0, 1.0)))])
-        stable.sort(key=lambda row: (row[0], row[1], methods_order.index(row[2])))
-        sections.append(Section("Accuracy per subset", paragraphs=[
-            "Held-out accuracy within each subset; 'weighted' is the example-weighted average over "
-            "subsets, as reward-bench reports a section."], tables=[(sheader, stable)]))
+    sections += _subset_sections(rows, methods_order)
 
     # Accuracy against budget.
     curves = budget_curves(rows, "accuracy")
@@ -287,7 +275,45 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
             else f"Expected gold score of the best-of-{bon_n} pick on held-out prompts",
             "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."], images=[img]))
 
-    # Best-of-N curves (scored datasets), at the largest budget.
+    # Best-of-N curves (scored datasets) and reliability diagrams, at the largest budget.
+    sections += _best_of_n_sections(rows, plots, paths, ff)
+    sections += _reliability_sections(rows, plots, paths, ff)
+
+    md = [f"# {title or config.get('name', 'experiment')}", "", *(intro or []), "", markdown_table(header, table)]
+    if diffs:
+        md += ["", f"## Paired differences against {baseline}", "", markdown_table(dheader, diffs)]
+    if crows:
+        md += ["", "## Synthesis against its control (repeat)", "", markdown_table(cheader, crows)]
+    paths["summary_md"] = write_text_atomic(out / "summary.md", "\n".join(md) + "\n")
+    meta = f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; " \
+           f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"
+    if intro:
+        sections.insert(0, Section("About this run", paragraphs=list(intro)))
+    paths["report_html"] = write_html_report(out / "report.html", title or config.get("name", "experiment"), sections, meta=meta)
+    return paths
+
+
+def _subset_sections(rows: list[dict], methods_order: list[str]) -> list[Section]:
+    """Held-out accuracy per subset, with the example-weighted average, at every budget."""
+    sub_rows = [r for r in rows if subset_accuracies(r)]
+    if not sub_rows:
+        return []
+    names = sorted({n for r in sub_rows for n in subset_accuracies(r)})
+    sheader = ["dataset", "budget", "method", *names, "weighted"]
+    stable = []
+    for (ds, budget, method), grp in _group(sub_rows, ("dataset", "budget", "method")).items():
+        cells = [format_interval(*mean_interval([subset_accuracies(g).get(n) for g in grp], bounds=(0.0, 1.0))) for n in names]
+        weighted = [g["subsets"].get("weighted") for g in grp]
+        stable.append([ds, budget, method, *cells, format_interval(*mean_interval(weighted, bounds=(0.0, 1.0)))])
+    stable.sort(key=lambda row: (row[0], row[1], methods_order.index(row[2])))
+    return [Section("Accuracy per subset", paragraphs=[
+        "Held-out accuracy within each subset; 'weighted' is the example-weighted average over "
+        "subsets, as reward-bench reports a section."], tables=[(sheader, stable)])]
+
+
+def _best_of_n_sections(rows: list[dict], plots: Path, paths: dict, ff: str) -> list[Section]:
+    """Best-of-N against N for each scored dataset at its largest budget (plots added to ``paths``)."""
+    sections = []
     for ds in dict.fromkeys(r["dataset"] for r in rows if r.get("kind") == "scored"):
         ds_rows = [r for r in rows if r["dataset"] == ds and "best_of_n" in r]
         top = max(r["budget"] for r in ds_rows)
@@ -319,8 +345,12 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
             "interval inside the gold scores' range (one seed: a bootstrap over prompts). "
             "Oracle picks by gold; random picks at random."],
             tables=[(["method", *[f"N={n}" for n in ref["n"]]], bon_rows)], images=[img]))
+    return sections
 
-    # Reliability diagrams at the largest budget.
+
+def _reliability_sections(rows: list[dict], plots: Path, paths: dict, ff: str) -> list[Section]:
+    """A reliability diagram per dataset at its largest budget (plots added to ``paths``)."""
+    sections = []
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         ds_rows = [r for r in rows if r["dataset"] == ds and "reliability" in r]
         if not ds_rows:
@@ -338,19 +368,7 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
             "Points: the bins of all seeds pooled (both orderings of every held-out pair); the lower panel counts "
             "the predictions in each bin. ECE in the legend: the mean over seeds, as in the summary table. "
             "A point below the diagonal means overconfidence."], images=[img]))
-
-    md = [f"# {title or config.get('name', 'experiment')}", "", *(intro or []), "", markdown_table(header, table)]
-    if diffs:
-        md += ["", f"## Paired differences against {baseline}", "", markdown_table(dheader, diffs)]
-    if crows:
-        md += ["", "## Synthesis against its control (repeat)", "", markdown_table(cheader, crows)]
-    paths["summary_md"] = write_text_atomic(out / "summary.md", "\n".join(md) + "\n")
-    meta = f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; " \
-           f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"
-    if intro:
-        sections.insert(0, Section("About this run", paragraphs=list(intro)))
-    paths["report_html"] = write_html_report(out / "report.html", title or config.get("name", "experiment"), sections, meta=meta)
-    return paths
+    return sections
 
 
 def _slug(name: str) -> str:

@@ -124,7 +124,7 @@ class RewardHead(BaseEstimator):
             (``prompt_groups``), else one group per pair.
         parent : None or int array of shape (n_pairs,)
             -1 for a real pair; for a synthetic pair, the row of the real pair it was made
-            from (``augment_pairs`` returns it in ``info["fit_params"]``). Validation pairs are
+            from (``augment_pairs`` returns it in ``aug.fit_params``). Validation pairs are
             then drawn from the real pairs only, and the synthetic pairs of a held-out parent
             are left out of training.
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from typing import Any
 
 import numpy as np
 from scipy.special import erf
@@ -100,6 +101,86 @@ def check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
     return sizes
 
 
+def _input_scaling(X: np.ndarray, train_idx: np.ndarray, real: np.ndarray,
+                   standardize: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(mean, scale, n_real_train)``: the input scaling from the real training rows (both
+    responses of every pair; all training rows when none is real), and how many real rows."""
+    d = X.shape[2]
+    scaled_rows = np.intersect1d(train_idx, np.flatnonzero(real))
+    rows = X[scaled_rows if len(scaled_rows) else train_idx].reshape(-1, d)
+    mean = rows.mean(axis=0) if standardize else np.zeros(d, dtype=np.float32)
+    scale = rows.std(axis=0) if standardize else np.ones(d, dtype=np.float32)
+    return mean, np.where(scale > 1e-6, scale, 1.0), max(1, len(scaled_rows))
+
+
+def _rows_per_step(n_train: int, n_real_train: int, batch_size: int) -> int:
+    """Rows per optimisation step: ``batch_size`` for real pairs alone (or the full batch); with
+    synthetic rows, the real pairs' number of steps, each taking its share of all the rows."""
+    if n_train == n_real_train or batch_size <= 0:
+        return n_train if batch_size <= 0 else min(int(batch_size), n_train)
+    return math.ceil(n_train / math.ceil(n_real_train / int(batch_size)))
+
+
+def _tensors(torch: Any, X: np.ndarray, idx: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+             sample_weight: np.ndarray | None, margin: np.ndarray | None, offset: np.ndarray | None) -> tuple:
+    """Rows ``idx`` as float32 tensors: scaled chosen and rejected inputs, weights (default 1),
+    margins (default 0) and reward offsets ``(2, k)`` (default 0)."""
+    n = len(X)
+    w_all = np.ones(n) if sample_weight is None else sample_weight
+    m_all = np.zeros(n) if margin is None else margin
+    o_all = np.zeros((n, 2)) if offset is None else offset
+    Xs = torch.from_numpy(np.ascontiguousarray((X[idx] - mean) / scale, dtype=np.float32))
+    w = torch.from_numpy(w_all[idx].astype(np.float32))
+    m = torch.from_numpy(m_all[idx].astype(np.float32))
+    o = torch.from_numpy(np.ascontiguousarray(o_all[idx].T, dtype=np.float32))
+    return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m, o
+
+
+def _train_epoch(torch: Any, reward: Any, opt: Any, rows: tuple, w_norm: float, bs: int, objective: str) -> float:
+    """One pass over the training rows in a random order, ``bs`` rows a step; the mean loss.
+    ``rows``: chosen and rejected inputs, weights, margins and the fixed reward offsets."""
+    Xc, Xr, W, M, O = rows
+    n_train = len(Xc)
+    perm = torch.randperm(n_train)
+    total = 0.0
+    for start in range(0, n_train, bs):
+        idx = perm[start : start + bs]
+        k = len(idx)
+        r = reward(torch.cat([Xc[idx], Xr[idx]])) + torch.cat([O[0, idx], O[1, idx]])
+        loss = (W[idx] * _pair_loss(r[:k], r[k:], M[idx], objective)).sum() / (w_norm * k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * k
+    return total / n_train
+
+
+def _restore(torch: Any, params: list, saved: list) -> None:
+    """Copy ``saved`` tensors back into the network's parameters."""
+    with torch.no_grad():
+        for p, value in zip(params, saved):
+            p.copy_(value)
+
+
+def _evaluate(r, VW, VM, objective: str, vw_sum: float) -> dict:
+    """Weighted loss and accuracy on the validation pairs from their rewards ``r`` (chosen half first)."""
+    k = len(VW)
+    return {"eval_loss": float((VW * _pair_loss(r[:k], r[k:], VM, objective)).sum()) / vw_sum,
+            "eval_accuracy": float(((r[:k] > r[k:]).float() * VW).sum()) / vw_sum}
+
+
+def _export_arrays(torch: Any, body: Any, out: Any, mean: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+    """The trained network as float32 arrays (``input_mean``, ``input_scale``, ``hidden.{i}.*``, ``output.*``)."""
+    arrays = {"input_mean": mean.astype(np.float32), "input_scale": scale.astype(np.float32)}
+    linears = [layer for layer in body if isinstance(layer, torch.nn.Linear)]
+    for i, layer in enumerate(linears):
+        arrays[f"hidden.{i}.weight"] = layer.weight.detach().numpy().copy()
+        arrays[f"hidden.{i}.bias"] = layer.bias.detach().numpy().copy()
+    arrays["output.weight"] = out.weight.detach().numpy().copy()
+    arrays["output.bias"] = out.bias.detach().numpy().copy()
+    return arrays
+
+
 def train_pair_mlp(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
@@ -142,43 +223,22 @@ def train_pair_mlp(
     """
     import torch
 
-    n, _, d = X.shape
-    w_all = np.ones(n) if sample_weight is None else sample_weight
-    m_all = np.zeros(n) if margin is None else margin
-
-    # ---- input scaling from the real training rows (both responses of every pair)
-    scaled_rows = np.intersect1d(train_idx, np.flatnonzero(real))
-    rows = X[scaled_rows if len(scaled_rows) else train_idx].reshape(-1, d)
-    mean = rows.mean(axis=0) if standardize else np.zeros(d, dtype=np.float32)
-    scale = rows.std(axis=0) if standardize else np.ones(d, dtype=np.float32)
-    scale = np.where(scale > 1e-6, scale, 1.0)
-    n_real_train = max(1, len(scaled_rows))
+    d = X.shape[2]
+    mean, scale, n_real_train = _input_scaling(X, train_idx, real, standardize)
     torch_seed = int(rng.integers(2**31 - 1))
-
-    o_all = np.zeros((n, 2)) if offset is None else offset
-
-    def tensors(idx):
-        Xs = torch.from_numpy(np.ascontiguousarray((X[idx] - mean) / scale, dtype=np.float32))
-        w = torch.from_numpy(w_all[idx].astype(np.float32))
-        m = torch.from_numpy(m_all[idx].astype(np.float32))
-        o = torch.from_numpy(np.ascontiguousarray(o_all[idx].T, dtype=np.float32))
-        return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m, o
-
-    Xc, Xr, W, M, O = tensors(train_idx)
+    columns = (sample_weight, margin, offset)
+    Xc, Xr, W, M, O = _tensors(torch, X, train_idx, mean, scale, *columns)
     w_norm = float(W.mean())
     has_val = len(val_idx) > 0
     if has_val:
-        Vc, Vr, VW, VM, VO = tensors(val_idx)
+        Vc, Vr, VW, VM, VO = _tensors(torch, X, val_idx, mean, scale, *columns)
         vw_sum = float(VW.sum())
 
     history: list[dict] = []
     best = (math.inf, 0, None)  # (criterion, epoch, state)
     stale = 0
     n_train = len(train_idx)
-    if n_train == n_real_train or batch_size <= 0:  # real pairs only (or full batch): plain mini-batches
-        bs = n_train if batch_size <= 0 else min(int(batch_size), n_train)
-    else:  # the steps of the real pairs; each step takes its share of all rows
-        bs = math.ceil(n_train / math.ceil(n_real_train / int(batch_size)))
+    bs = _rows_per_step(n_train, n_real_train, batch_size)
     with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]), limit_threads(n_jobs):
         torch.manual_seed(torch_seed)
         body, out = _build(torch, d, hidden_sizes, activation, dropout)
@@ -190,28 +250,15 @@ def train_pair_mlp(
 
         for epoch in range(1, int(max_epochs) + 1):
             body.train()
-            perm = torch.randperm(n_train)
-            total = 0.0
-            for start in range(0, n_train, bs):
-                idx = perm[start : start + bs]
-                k = len(idx)
-                r = reward(torch.cat([Xc[idx], Xr[idx]])) + torch.cat([O[0, idx], O[1, idx]])
-                loss = (W[idx] * _pair_loss(r[:k], r[k:], M[idx], objective)).sum() / (w_norm * k)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * k
-            record = {"epoch": epoch, "loss": total / n_train}
+            record: dict = {"epoch": epoch,
+                            "loss": _train_epoch(torch, reward, opt, (Xc, Xr, W, M, O), w_norm, bs, objective)}
 
             body.eval()
             if has_val:
                 with torch.no_grad():
-                    k = len(Vc)
                     r = reward(torch.cat([Vc, Vr])) + torch.cat([VO[0], VO[1]])
-                    vloss = float((VW * _pair_loss(r[:k], r[k:], VM, objective)).sum()) / vw_sum
-                    vacc = float(((r[:k] > r[k:]).float() * VW).sum()) / vw_sum
-                record.update(eval_loss=vloss, eval_accuracy=vacc)
-                criterion = vloss
+                    record.update(_evaluate(r, VW, VM, objective, vw_sum))
+                criterion = record["eval_loss"]
             else:
                 criterion = record["loss"]
             history.append(record)
@@ -225,18 +272,8 @@ def train_pair_mlp(
                     break
 
         if has_val and best[2] is not None:  # restore the epoch with the best validation loss
-            with torch.no_grad():
-                for p, saved in zip(params, best[2]):
-                    p.copy_(saved)
+            _restore(torch, params, best[2])
 
-    # ---- export float32 arrays (numpy prediction from here on)
-    arrays = {"input_mean": mean.astype(np.float32), "input_scale": scale.astype(np.float32)}
-    linears = [layer for layer in body if isinstance(layer, torch.nn.Linear)]
-    for i, layer in enumerate(linears):
-        arrays[f"hidden.{i}.weight"] = layer.weight.detach().numpy().copy()
-        arrays[f"hidden.{i}.bias"] = layer.bias.detach().numpy().copy()
-    arrays["output.weight"] = out.weight.detach().numpy().copy()
-    arrays["output.bias"] = out.bias.detach().numpy().copy()
-
+    arrays = _export_arrays(torch, body, out, mean, scale)  # numpy prediction from here on
     best_epoch = int(best[1]) if has_val else len(history)
     return arrays, history, best_epoch

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from .._validation import check_pairs
+from .._validation import check_pairs, check_whole
 from ..exceptions import ConfigError
 from .holdout import PairLayout
 from .registry import get_head
@@ -140,13 +140,10 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     if not grid:
         raise ConfigError("the head grid is empty.")
     rule = GuardRule(alpha=alpha, min_gain=min_gain)
-    if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
-        raise ConfigError(f"n_folds must be a whole number >= 2; got {n_folds!r}.")
+    n_folds = check_whole(n_folds, name="n_folds", minimum=2)
     estimators = []
     for name, params in grid:
-        est = get_head(name, **params)
-        if "random_state" in est.get_params(deep=False):
-            est.set_params(random_state=random_state)
+        est = get_head(name, random_state=random_state, **params)
         if "n_text_features" in est.get_params(deep=False):
             est.set_params(n_text_features=int(n_text_features))
         estimators.append(est)

@@ -21,6 +21,7 @@ import copy
 import numpy as np
 from sklearn.base import clone
 
+from .._estimators import seeded
 from .._validation import check_embeddings, check_in, check_pairs, check_positive, check_random_state
 from ..exceptions import ConfigError
 from ._base import RewardHead
@@ -98,9 +99,9 @@ class RewardEnsemble(RewardHead):
         """Per member, in order: (its seed or None, bootstrap counts over the real pairs)."""
         k = int(check_positive(self.n_members, name="n_members"))
         template = self._template()
-        seeded = "random_state" in template.get_params(deep=False)
+        takes_seed = "random_state" in template.get_params(deep=False)
         for _ in range(k):
-            seed = int(rng.integers(2**31 - 1)) if seeded else None
+            seed = int(rng.integers(2**31 - 1)) if takes_seed else None
             if self.bootstrap:
                 counts = np.bincount(rng.integers(0, n_real, size=n_real), minlength=n_real)
             else:
@@ -108,10 +109,7 @@ class RewardEnsemble(RewardHead):
             yield seed, counts
 
     def _member(self, seed):
-        member = clone(self._template())
-        if seed is not None:
-            member.set_params(random_state=seed)
-        return member
+        return clone(self._template()) if seed is None else seeded(self._template(), seed)
 
     def validation_split(self, X, groups=None) -> np.ndarray:
         """Bool (n_pairs,): the real pairs ``X`` of every prompt that at least one member will hold

@@ -36,17 +36,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._atomic import write_text_atomic
+from .._atomic import atomic_folder, write_text_atomic
 from .._paths import check_output
 from .._version import __version__
 from ..embed.encoder import render_joint_text
+from ..embed.hf_progress import no_hf_progress_bars
 from ..exceptions import ConfigError, FormatError
 from ._base import RewardHead
 from .ensemble import RewardEnsemble
@@ -263,6 +263,35 @@ def _compare(outputs: np.ndarray, reference: np.ndarray, groups: list[list[int]]
     return float(max(diffs))
 
 
+def _exportable_encoder_config(model_dir: Path, described: dict) -> dict:
+    """The saved model's encoder config, or a ConfigError saying why no sentence-transformers
+    model can reproduce its reward (no encoder, another backend, the text-feature block, windows)."""
+    cfg = (described.get("encoder") or {}).get("config") or {}
+    if not cfg:
+        raise ConfigError(f"{model_dir} was saved without an encoder, so the text-to-reward model cannot be assembled.")
+    if cfg.get("backend") != "sentence-transformers":
+        raise ConfigError(
+            f"{model_dir} uses a {cfg.get('backend')!r} encoder; only sentence-transformers encoders can be exported "
+            "as a sentence-transformers model (causal-LM hidden states and precomputed vectors have no such form)."
+        )
+    if described.get("text_features") or cfg.get("text_features"):
+        raise ConfigError(
+            f"{model_dir} reads the text-feature block (length, lines, list items, truncation: "
+            f"{', '.join((described.get('text_features') or {}).get('names') or [])}) beside the embedding. "
+            "Those are counted from the text outside the network, and a sentence-transformers model's output "
+            "is a function of its pooled embedding only, so no such model reproduces this reward. Serve it "
+            "with `prefspace serve` or the TRL reward function (they compute the block), or train with "
+            "--no-text-features to export."
+        )
+    if cfg.get("long_texts", "truncate") != "truncate":
+        raise ConfigError(
+            f"{model_dir} embeds long responses as the mean of windows (long_texts={cfg['long_texts']!r}); "
+            "sentence-transformers truncates every text to one window, so the export would score other "
+            "embeddings. Train with the default truncation to export."
+        )
+    return cfg
+
+
 def export_sentence_transformers(
     model_dir: str | os.PathLike,
     out: str | os.PathLike,
@@ -302,29 +331,7 @@ def export_sentence_transformers(
         if any(out.iterdir()) and not (out / MARKER).is_file():
             raise FormatError(f"{out} is a non-empty folder that is not a prefspace export; refusing to replace it.")
     described = describe_model(model_dir)
-    cfg = (described.get("encoder") or {}).get("config") or {}
-    if not cfg:
-        raise ConfigError(f"{model_dir} was saved without an encoder, so the text-to-reward model cannot be assembled.")
-    if cfg.get("backend") != "sentence-transformers":
-        raise ConfigError(
-            f"{model_dir} uses a {cfg.get('backend')!r} encoder; only sentence-transformers encoders can be exported "
-            "as a sentence-transformers model (causal-LM hidden states and precomputed vectors have no such form)."
-        )
-    if described.get("text_features") or cfg.get("text_features"):
-        raise ConfigError(
-            f"{model_dir} reads the text-feature block (length, lines, list items, truncation: "
-            f"{', '.join((described.get('text_features') or {}).get('names') or [])}) beside the embedding. "
-            "Those are counted from the text outside the network, and a sentence-transformers model's output "
-            "is a function of its pooled embedding only, so no such model reproduces this reward. Serve it "
-            "with `prefspace serve` or the TRL reward function (they compute the block), or train with "
-            "--no-text-features to export."
-        )
-    if cfg.get("long_texts", "truncate") != "truncate":
-        raise ConfigError(
-            f"{model_dir} embeds long responses as the mean of windows (long_texts={cfg['long_texts']!r}); "
-            "sentence-transformers truncates every text to one window, so the export would score other "
-            "embeddings. Train with the default truncation to export."
-        )
+    cfg = _exportable_encoder_config(model_dir, described)
     model = load_model(model_dir)
     layers = head_as_dense_layers(model)
     encoder = load_model_encoder(model_dir)
@@ -342,10 +349,8 @@ def export_sentence_transformers(
 
     st = _build(encoder, layers)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with _no_progress_bars():
+    with atomic_folder(out) as tmp:  # nothing is written unless the check below passes
+        with no_hf_progress_bars():
             st.save(str(tmp))
             texts, reference, groups = _probe(encoder, model, scope)
             outputs = _reload_outputs(tmp, texts)
@@ -366,35 +371,8 @@ def export_sentence_transformers(
         )
         write_text_atomic(tmp / MARKER, json.dumps({"prefspace_version": __version__, **asdict(result)}, indent=2) + "\n")
         write_text_atomic(tmp / "README.md", _export_card(result, cfg))
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("exported %s to %s (%s; max difference %.2g)", model_dir, out, scope, diff)
     return result
-
-
-class _no_progress_bars:
-    """Hide transformers' progress bars (weight loading, shard writing) while exporting; restore after."""
-
-    def __enter__(self) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc) -> None:
-        from transformers.utils import logging as hf_logging
-
-        if self._was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _reload_outputs(folder: Path, texts: list[str]) -> np.ndarray:

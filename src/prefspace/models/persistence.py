@@ -14,13 +14,12 @@ import datetime as _dt
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._atomic import write_text_atomic
+from .._atomic import atomic_folder, write_text_atomic
 from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps, json_safe
 from .._paths import check_output
@@ -142,6 +141,20 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
     return header
 
 
+def _encoder_record(model: RewardHead, encoder: Any) -> dict | None:
+    """The encoder's config and fingerprint for ``model.json`` (None without an encoder); an
+    encoder whose rows are not the model's width is refused."""
+    if encoder is None:
+        return None
+    feature_dim = getattr(encoder, "feature_dim", None)
+    if feature_dim is not None and int(feature_dim) != model.n_features_in_:
+        raise FingerprintMismatchError(
+            f"the model was fitted on rows of dimension {model.n_features_in_} but this encoder makes rows of "
+            f"dimension {feature_dim}; pass the encoder the training embeddings came from."
+        )
+    return {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+
+
 def save_model(
     model: RewardHead,
     directory: str | os.PathLike,
@@ -214,32 +227,20 @@ def save_model(
             )
     # the folder is swapped in whole: a model folder holding other files would lose them
     check_output(directory, kind="model", what="the model folder")
-    encoder_info = None
-    if encoder is not None:
-        feature_dim = getattr(encoder, "feature_dim", None)
-        if feature_dim is not None and int(feature_dim) != model.n_features_in_:
-            raise FingerprintMismatchError(
-                f"the model was fitted on rows of dimension {model.n_features_in_} but this encoder makes rows of "
-                f"dimension {feature_dim}; pass the encoder the training embeddings came from."
-            )
-        encoder_info = {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+    encoder_info = _encoder_record(model, encoder)
     text_block = _text_feature_record(model, encoder)
     if train_data is not None and not isinstance(train_data, dict):
         train_data = training_data_summary(train_data)
     if train_data is not None and train_fingerprint is None:
         train_fingerprint = train_data.get("fingerprint")
-    if record is None:
-        record = reproducibility_record(encoder)
+    record = reproducibility_record(encoder) if record is None else record
 
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise FormatError(f"cannot make {directory}: a part of {directory.parent} is a file, not a folder. "
                           "Choose another path for the model.") from None
-    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_folder(directory) as tmp:
         header = _write_model(model, tmp)
         header["encoder"] = encoder_info
         header["text_features"] = text_block
@@ -252,17 +253,6 @@ def save_model(
         header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write_json(tmp / HEADER, header)
         write_text_atomic(tmp / CARD, render_card(json_safe(header), directory.name))
-        if directory.exists():
-            old = directory.parent / f".{directory.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("saved %s to %s", type(model).__name__, directory)
     return directory
 

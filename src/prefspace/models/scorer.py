@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._jsonsafe import json_safe
+from .._validation import check_text_list
 from .._version import __version__
 from ..data.dataset import canonical_prompt
 from ..data.dialogue import RowProblem
@@ -37,15 +38,12 @@ __all__ = ["RewardScorer"]
 
 
 def _check_texts(prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list, list]:
-    prompts, responses = list(prompts), list(responses)
+    prompts, responses = list(prompts), check_text_list(responses, name="responses")
     if len(prompts) != len(responses):
         raise DataError(
             f"got {len(prompts)} prompts but {len(responses)} responses; pass one prompt per response "
             "(repeat a prompt for each of its responses)."
         )
-    for i, r in enumerate(responses):
-        if not isinstance(r, str):
-            raise DataError(f"responses[{i}] must be a string; got {type(r).__name__}.")
     for i, p in enumerate(prompts):
         if isinstance(p, str):
             continue

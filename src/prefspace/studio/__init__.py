@@ -16,7 +16,7 @@ See docs/labeling.md.
 """
 
 from .app import create_studio_app, is_loopback
-from .build import build_studio, make_head
+from .build import build_studio
 from .export import export_label_studio, export_trl, import_label_studio, label_studio_config
 from .loop import PairClosedError, Studio, StudioConfig
 from .metrics import agreement, cross_validated_accuracy
@@ -46,7 +46,6 @@ __all__ = [
     "label_studio_config",
     "load_label_pool",
     "loop_report",
-    "make_head",
     "pool_features",
     "read_pool",
     "run_studio_server",

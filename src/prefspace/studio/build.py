@@ -17,15 +17,7 @@ from .storage import LabelStore
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_studio", "make_head"]
-
-
-def make_head(name: str, random_state: int = 0):
-    """An unfitted head from ``prefspace.models.HEADS`` by name, seeded where it takes a seed."""
-    head = get_head(name)
-    if "random_state" in head.get_params():
-        head.set_params(random_state=random_state)
-    return head
+__all__ = ["build_studio"]
 
 
 def build_studio(
@@ -90,7 +82,7 @@ def build_studio(
         )
     label_pool = load_label_pool(candidates, E, kind="cross" if cross_prompt else "within",
                                  max_candidates=max_candidates, random_state=config.seed)
-    head_est = make_head(head, config.seed) if head is not None else None
+    head_est = get_head(head, random_state=config.seed) if head is not None else None
     if model is None and enc is not None and enc.n_text_features:  # the head weighs the block on its own
         head_est = head_est if head_est is not None else BradleyTerryLinear()
         if "n_text_features" in head_est.get_params(deep=False):

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
+from .._estimators import seeded
 from ..exceptions import ConfigError, PrefspaceError
 from ..models import BradleyTerryLinear, RewardEnsemble, save_model
 from ..select import STRATEGIES, get_selector, selector_options
@@ -103,13 +104,6 @@ class _Pair:
     model_version: int | None
     annotators: set = field(default_factory=set)  # who judged it (skips included)
     leases: dict = field(default_factory=dict)  # annotator -> (started, expires)
-
-
-def _seeded(estimator, seed: int):
-    est = clone(estimator)
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
-    return est
 
 
 class Studio:
@@ -448,7 +442,7 @@ class Studio:
         if n_labels == 0:
             return
         t0 = time.perf_counter()
-        model = _seeded(self.head, self.config.seed).fit(X)
+        model = seeded(self.head, self.config.seed).fit(X)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         cv = cross_validated_accuracy(self.head, X, groups, folds=self.config.cv_folds,

@@ -14,16 +14,9 @@ from collections import Counter, defaultdict
 from typing import Iterable
 
 import numpy as np
-from sklearn.base import clone
 
+from .._estimators import seeded
 from ..evaluate.metrics import bootstrap_interval
-
-
-def _with_seed(estimator, seed: int):
-    est = clone(estimator)
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
-    return est
 
 
 def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, folds: int = 5, min_pairs: int = 8,
@@ -68,7 +61,7 @@ def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, fo
         splits = splitter.split(X)
     correct = np.zeros(n, dtype=np.float64)
     for fold, (train, test) in enumerate(splits):
-        model = _with_seed(estimator, random_state + fold).fit(X[train])
+        model = seeded(estimator, random_state + fold).fit(X[train])
         r0 = np.asarray(model.predict(X[test, 0]), dtype=np.float64)
         r1 = np.asarray(model.predict(X[test, 1]), dtype=np.float64)
         correct[test] = (r0 > r1).astype(np.float64)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate.simulate import transform_scores
+from ..evaluate.simulate import label_pairs, transform_scores
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -86,52 +86,15 @@ def simulate_annotators(
     utility = dict(zip(ids, transform_scores(values, transform, eps=eps).tolist()))
     results: list[dict] = [{} for _ in range(annotators)]
     errors: list[BaseException] = []
-    budget = {"left": int(max_labels)}
-    budget_lock = threading.Lock()
+    budget = _LabelBudget(int(max_labels))
 
     def run(i: int) -> None:
-        name = f"sim-{i + 1}"
-        rng = np.random.default_rng([int(random_state), i])
-        labels = 0
-        label_s = wait_s = 0.0
-        t_start = time.perf_counter()
         client = _client(url, token, request_timeout_s)
         try:
-            idle_since = time.monotonic()
-            while True:
-                with budget_lock:
-                    if budget["left"] <= 0:
-                        break
-                t0 = time.perf_counter()
-                r = client.post("/api/next", json={"annotator": name, "wait_s": 10})
-                if r.status_code != 200:
-                    raise RuntimeError(f"/api/next answered {r.status_code}: {r.text[:300]}")
-                body = r.json()
-                waited = float(body.get("waited_s") or 0.0)
-                wait_s += waited
-                if body["status"] == "finished":
-                    break
-                if body["status"] != "ok":
-                    if time.monotonic() - idle_since > idle_timeout_s:
-                        raise RuntimeError(f"no pair for {idle_timeout_s:.0f} s (status {body['status']!r}, "
-                                           f"error {body.get('error')!r})")
-                    continue
-                pair = body["pair"]
-                ua, ub = utility[pair["id_a"]], utility[pair["id_b"]]
-                p_a = 0.5 * (1.0 + np.tanh(0.5 * beta * (ua - ub)))
-                label = "a" if rng.random() < p_a else "b"
-                r = client.post("/api/judgments", json={"annotator": name, "pair_id": pair["pair_id"], "label": label})
-                if r.status_code != 201:
-                    raise RuntimeError(f"/api/judgments answered {r.status_code}: {r.text[:300]}")
-                label_s += time.perf_counter() - t0 - waited
-                labels += 1
-                idle_since = time.monotonic()
-                with budget_lock:
-                    budget["left"] -= 1
+            results[i] = _annotate(client, f"sim-{i + 1}", utility, beta, np.random.default_rng([int(random_state), i]),
+                                   budget, idle_timeout_s)
         finally:
             client.close()
-        results[i] = {"annotator": name, "labels": labels, "label_seconds": label_s, "wait_seconds": wait_s,
-                      "seconds": time.perf_counter() - t_start}
 
     def guarded(i: int) -> None:
         try:
@@ -159,6 +122,60 @@ def simulate_annotators(
         "wait_seconds": sum(r["wait_seconds"] for r in results),
         "per_annotator": results,
     }
+
+
+class _LabelBudget:
+    """The labels the simulated annotators may still give, shared between their threads."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+        self._lock = threading.Lock()
+
+    def exhausted(self) -> bool:
+        with self._lock:
+            return self.left <= 0
+
+    def spend(self) -> None:
+        with self._lock:
+            self.left -= 1
+
+
+def _annotate(client: Any, name: str, utility: dict[str, float], beta: float, rng: np.random.Generator,
+              budget: _LabelBudget, idle_timeout_s: float) -> dict:
+    """One simulated annotator: ask for a pair, judge it, send the judgment, until the studio
+    says it is finished (or the budget is spent); return its throughput figures."""
+    labels = 0
+    label_s = wait_s = 0.0
+    t_start = time.perf_counter()
+    idle_since = time.monotonic()
+    while not budget.exhausted():
+        t0 = time.perf_counter()
+        r = client.post("/api/next", json={"annotator": name, "wait_s": 10})
+        if r.status_code != 200:
+            raise RuntimeError(f"/api/next answered {r.status_code}: {r.text[:300]}")
+        body = r.json()
+        waited = float(body.get("waited_s") or 0.0)
+        wait_s += waited
+        if body["status"] == "finished":
+            break
+        if body["status"] != "ok":
+            if time.monotonic() - idle_since > idle_timeout_s:
+                raise RuntimeError(f"no pair for {idle_timeout_s:.0f} s (status {body['status']!r}, "
+                                   f"error {body.get('error')!r})")
+            continue
+        pair = body["pair"]
+        # the one simulated annotator (prefspace.evaluate.simulate): Bradley-Terry on the utilities
+        a_wins = label_pairs([utility[pair["id_a"]]], [utility[pair["id_b"]]], noise="bt", beta=beta, random_state=rng)
+        label = "a" if a_wins[0] else "b"
+        r = client.post("/api/judgments", json={"annotator": name, "pair_id": pair["pair_id"], "label": label})
+        if r.status_code != 201:
+            raise RuntimeError(f"/api/judgments answered {r.status_code}: {r.text[:300]}")
+        label_s += time.perf_counter() - t0 - waited
+        labels += 1
+        idle_since = time.monotonic()
+        budget.spend()
+    return {"annotator": name, "labels": labels, "label_seconds": label_s, "wait_seconds": wait_s,
+            "seconds": time.perf_counter() - t_start}
 
 
 def _ids_key(j: dict) -> str:

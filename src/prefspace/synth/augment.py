@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from .._validation import check_pairs, check_positive, check_sample_vector
+from .._validation import check_pairs, check_positive, check_sample_vector, check_whole
 from ..exceptions import ConfigError
 from ..models.holdout import prompt_groups
 from ..models.selection import fold_ids
@@ -281,8 +281,7 @@ def augment_pairs(
         raise ConfigError(f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}.")
     if synthetic_weight is not None:
         synthetic_weight = check_positive(synthetic_weight, name="synthetic_weight", allow_zero=True)
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise ConfigError(f"factor must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.")
+    factor = check_whole(factor, name="factor", what="synthetic pairs per real pair")
     n = X.shape[0]
     sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
     if groups is None:
@@ -291,24 +290,41 @@ def augment_pairs(
         raise ConfigError(f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}.")
 
     if method == "auto":
-        head = estimator if estimator is not None else _default_head()
-        choice = choose_augmentation(X, estimator=head, groups=groups, random_state=random_state, sample_weight=sample_weight, **params)
-        if choice.chosen is None:
-            aug = _unaugmented(X, sample_weight, groups, t0)
-        else:
-            m, k, w, p = choice.chosen
-            aug = augment_pairs(X, method=m, factor=k, estimator=head, synthetic_weight=w, sample_weight=sample_weight,
-                                random_state=random_state, groups=groups, unlabelled=unlabelled,
-                                report_pairs=report_pairs, **p)
-        report = replace(aug.report, requested="auto", chosen=None if choice.chosen is None else list(choice.chosen),
-                         reason=choice.reason, candidates=choice.candidates, seconds=time.perf_counter() - t0)
-        return replace(aug, report=report)
-
+        return _augment_auto(X, estimator=estimator, sample_weight=sample_weight, random_state=random_state,
+                             groups=groups, unlabelled=unlabelled, report_pairs=report_pairs, t0=t0, **params)
     if method == "none":
         if params:
             raise ConfigError(f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}.")
         return _unaugmented(X, sample_weight, groups, t0)
+    return _augment_with(X, method, factor=factor, estimator=estimator, synthetic_weight=synthetic_weight,
+                         sample_weight=sample_weight, random_state=random_state, label_filter=label_filter,
+                         groups=groups, unlabelled=unlabelled, report_pairs=report_pairs, t0=t0, **params)
 
+
+def _augment_auto(X, *, estimator, sample_weight, random_state, groups, unlabelled, report_pairs, t0,
+                  **params) -> Augmentation:
+    """``method="auto"``: cross-validate the grid (:func:`choose_augmentation`), then augment with
+    the chosen candidate, or not at all; the report says what was compared and why."""
+    head = estimator if estimator is not None else _default_head()
+    choice = choose_augmentation(X, estimator=head, groups=groups, random_state=random_state,
+                                 sample_weight=sample_weight, **params)
+    if choice.chosen is None:
+        aug = _unaugmented(X, sample_weight, groups, t0)
+    else:
+        m, k, w, p = choice.chosen
+        aug = augment_pairs(X, method=m, factor=k, estimator=head, synthetic_weight=w, sample_weight=sample_weight,
+                            random_state=random_state, groups=groups, unlabelled=unlabelled,
+                            report_pairs=report_pairs, **p)
+    report = replace(aug.report, requested="auto", chosen=None if choice.chosen is None else list(choice.chosen),
+                     reason=choice.reason, candidates=choice.candidates, seconds=time.perf_counter() - t0)
+    return replace(aug, report=report)
+
+
+def _augment_with(X, method: str, *, factor, estimator, synthetic_weight, sample_weight, random_state,
+                  label_filter, groups, unlabelled, report_pairs, t0, **params) -> Augmentation:
+    """One synthesizer: fitted on the real pairs the head does not hold out, sampled, merged with
+    the real pairs by the training protocol (``training_set.py``)."""
+    n = X.shape[0]
     held = heldout_pairs(estimator, X, groups, sample_weight)
     source = np.flatnonzero(~held if sample_weight is None else (~held & (sample_weight > 0)))
     if len(source) == 0:
@@ -327,6 +343,17 @@ def augment_pairs(
         syn = synth.sample(factor)
     X_aug, sw, fit_params = training_set(X, syn, source, factor=factor, synthetic_weight=synthetic_weight,
                                          sample_weight=sample_weight, groups=groups)
+    extra = _synthesis_facts(synth, syn, X, held, report_pairs, label_filter)
+    report = _report(method, n, len(syn), factor, synthetic_weight, params, t0, **extra)
+    logger.info("augment_pairs: %s x%d -> %d real + %d synthetic pairs (%d real held out)", method, factor, n, len(syn), int(held.sum()))
+    return Augmentation(X=X_aug, sample_weight=sw, parent=fit_params.get("parent"), groups=fit_params.get("groups"),
+                        report=report)
+
+
+def _synthesis_facts(synth, syn: SyntheticPairs, X: np.ndarray, held: np.ndarray, report_pairs,
+                     label_filter: bool) -> dict[str, Any]:
+    """What the report adds for a synthesizer: the label filter's counts, the VAE's loss terms,
+    and the share of variance a latent model keeps on its training and on held-out responses."""
     extra: dict[str, Any] = {"label_filter": bool(label_filter), "n_heldout": int(held.sum())}
     for key in ("filter_drawn", "filter_agreed", "filter_kept"):
         if key in syn.info:
@@ -340,10 +367,7 @@ def augment_pairs(
             extra["heldout_variance_kept"] = synth.reconstruction_report(pairs)["variance_kept"]
         elif held.any():
             extra["heldout_variance_kept"] = synth.reconstruction_report(X[held])["variance_kept"]
-    report = _report(method, n, len(syn), factor, synthetic_weight, params, t0, **extra)
-    logger.info("augment_pairs: %s x%d -> %d real + %d synthetic pairs (%d real held out)", method, factor, n, len(syn), int(held.sum()))
-    return Augmentation(X=X_aug, sample_weight=sw, parent=fit_params.get("parent"), groups=fit_params.get("groups"),
-                        report=report)
+    return extra
 
 
 def _unaugmented(X: np.ndarray, sample_weight, groups, t0: float) -> Augmentation:

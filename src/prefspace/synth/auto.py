@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.base import clone
 
+from .._validation import check_whole
 from .._progress import track
 from ..exceptions import ConfigError
 from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain
@@ -100,8 +101,7 @@ def _check_grid(grid) -> list:
         if method in ("none", "auto", "repeat"):
             raise ConfigError(f"auto grid entries must name a synthesizer, not {method!r} (repeat is the control every entry is compared with).")
         get_synthesizer(method, **dict(params))  # refuses unknown methods/params early
-        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-            raise ConfigError(f"auto grid factor must be a whole number >= 1; got {factor!r}.")
+        factor = check_whole(factor, name="auto grid factor")
         if weight is not None and (not np.isfinite(weight) or weight < 0):
             raise ConfigError(f"auto grid weight must be >= 0 or None (1 / factor); got {weight!r}.")
         out.append((method, int(factor), None if weight is None else float(weight), dict(params)))
@@ -126,8 +126,7 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
     grid = _check_grid(grid)
     rule = GuardRule(alpha=alpha, min_gain=min_gain)
     n = X.shape[0]
-    if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
-        raise ConfigError(f"n_folds must be a whole number >= 2; got {n_folds!r}.")
+    n_folds = check_whole(n_folds, name="n_folds", minimum=2)
     if n < 2 * n_folds:
         return AugmentSelection(chosen=None, reason=f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.",
                                 candidates=(), real_accuracy=None, n_folds=int(n_folds))

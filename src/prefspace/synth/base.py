@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._threads import limit_threads
-from .._validation import check_embeddings, check_pairs, check_random_state, seed_from
+from .._validation import check_embeddings, check_pairs, check_random_state, check_whole, seed_from
 from ..models.holdout import shared_column_mask
 from ..exceptions import ConfigError, NotFittedError, ShapeError
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
@@ -42,9 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 def _check_factor(factor) -> int:
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise ConfigError(f"factor must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.")
-    return int(factor)
+    return check_whole(factor, name="factor", what="synthetic pairs per real pair")
 
 
 def _available_memory() -> int | None:

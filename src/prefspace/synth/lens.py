@@ -22,7 +22,7 @@ import logging
 import numpy as np
 
 from .._threads import limit_threads
-from .._validation import check_in, check_pairs, check_positive
+from .._validation import check_in, check_pairs, check_positive, check_whole
 from ..exceptions import ConfigError
 from .base import BaseSynthesizer
 
@@ -37,11 +37,9 @@ class _LatentPipeline(BaseSynthesizer):
     _uses_unlabelled = True
 
     def _check_params(self) -> None:
-        if int(self.latent_dim) != self.latent_dim or self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be a whole number >= 1; got {self.latent_dim!r}.")
+        check_whole(self.latent_dim, name="latent_dim")
         check_positive(self.sigma2, name="sigma2", allow_zero=True)
-        if int(self.n_candidates) != self.n_candidates or self.n_candidates < 1:
-            raise ConfigError(f"n_candidates must be a whole number >= 1; got {self.n_candidates!r}.")
+        check_whole(self.n_candidates, name="n_candidates")
         check_in(self.candidate_score, ("posterior", "prior"), name="candidate_score")
         check_in(self.decoding, ("direct", "residual"), name="decoding")
 
@@ -203,9 +201,7 @@ class LatentSynthesizer(_LatentPipeline):
             check_positive(self.margin, name="margin")
         check_positive(self.learning_rate, name="learning_rate")
         for name in ("hidden_dim", "max_steps", "batch_size", "eval_every", "n_iter_no_change"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ConfigError(f"{name} must be a whole number >= 1; got {v!r}.")
+            check_whole(getattr(self, name), name=name)
 
     def _fit_free(self, F: np.ndarray, C: np.ndarray | None, pool=None, pool_cond=None) -> None:
         from .vae import early_stopping_split, fit_vae

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import check_whole
 from ..exceptions import ConfigError, ShapeError
 
 __all__ = ["SyntheticPairs", "combine_within_pairs", "responses_per_side"]
@@ -100,8 +101,7 @@ def responses_per_side(factor: int) -> int:
     >>> [responses_per_side(k) for k in (1, 2, 3, 4, 8, 9)]
     [1, 1, 1, 2, 2, 3]
     """
-    if int(factor) != factor or factor < 1:
-        raise ConfigError(f"factor must be a whole number >= 1; got {factor!r}.")
+    factor = check_whole(factor, name="factor")
     s = 1
     while (s + 1) ** 2 - 1 < factor:
         s += 1

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._progress import ProgressCallback, ProgressEvent
+from .._progress import ProgressCallback
 from ..data import load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
-from ..embed.pipeline import ROLE_LABELS, EmbedStats
+from ..embed.pipeline import EmbedStats
 from ..embed.shards import check_shard_args, compute_plan, plan_pairs
 from ..exceptions import ConfigError
 
@@ -122,17 +122,16 @@ def embed_file(
     enc = get_encoder(encoder, backend=backend, **dict(encoder_options or {}))
     store = EmbeddingCache(cache)
     store.remove_temp_files()  # left by killed runs on this machine
-    on_progress = _embed_progress(progress) if progress is not None else None
     fill = None
     if engine == "ray" or num_shards > 1 or shard_index or num_workers or gpus_per_worker or ray_address:
         fill = fill_cache(dataset, enc, store, engine=engine, num_shards=num_shards, shard_index=shard_index,
                           num_workers=num_workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
-                          batch_size=batch_size, shard_size=shard_size, progress=on_progress)
+                          batch_size=batch_size, shard_size=shard_size, progress=progress)
     n_pairs = None
     stats = fill
     if num_shards == 1:  # with several slices there is nothing to assemble: the others are missing
         pairs = embed_pairs(dataset, enc, store, batch_size=batch_size, shard_size=shard_size,
-                            progress=on_progress if fill is None else None)
+                            progress=progress if fill is None else None)
         n_pairs = len(pairs)
         stats = fill if fill is not None else pairs.stats  # what the fill computed, not the read-back
     logger.info("embedded %s with %s", data, enc.fingerprint)
@@ -157,12 +156,3 @@ def fill_cache(dataset: Any, encoder: Any, cache: Any, *, engine: str, num_shard
                                 address=ray_address, batch_size=batch_size, shard_size=shard_size, progress=progress)
     return compute_plan(plans, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
 
-
-def _embed_progress(callback: ProgressCallback):
-    """The embed stage's own progress reports (``EmbedProgress``, from the sharded and Ray back
-    ends) as progress events."""
-
-    def on_progress(p) -> None:
-        callback(ProgressEvent(f"embed {ROLE_LABELS.get(p.role, p.role)}", p.done, p.to_compute, "texts"))
-
-    return on_progress

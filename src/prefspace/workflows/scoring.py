@@ -21,13 +21,10 @@ from scipy.special import expit
 
 from .._paths import check_output
 from .._progress import ProgressCallback, report_progress
-from .._validation import check_in
+from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
-from ..data.dialogue import RowProblem
-from ..data.readers import read_source
 from ..data.rules import MAX_TEXT_CHARS
-from ..data.scored import SCORE_KEYS
-from ..data.values import number_value, prompt_value, response_value
+from ..data.scored import looks_like_response_rows, read_response_rows, read_responses
 from ..embed import encoder_from_config, get_encoder
 from ..evaluate.reward_bench import (
     check_benchmark,
@@ -44,7 +41,6 @@ from ..models import (
     pair_log_lengths,
 )
 from ..select import STRATEGIES
-from ..data.scored import read_responses
 from ..select.candidates import choose_pairs, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -143,14 +139,15 @@ def score_file(
     split = load_kwargs.get("split")
     # the data is read and checked first: a bad row stops before the model and encoder load
     with report_progress(progress):
-        if _looks_like_rows(data, response_key, split):
-            prompts, responses, ids, extra = _read_rows(
-                data, load_kwargs.get("prompt_key") or "prompt", response_key, load_kwargs.get("id_key") or "id", split,
-                load_kwargs.get("limit"), skip=load_kwargs.get("on_bad_rows", "error") == "skip",
+        if looks_like_response_rows(data, response_key=response_key, split=split):
+            rows = read_response_rows(
+                data, prompt_key=load_kwargs.get("prompt_key") or "prompt", response_key=response_key,
+                id_key=load_kwargs.get("id_key") or "id", split=split, limit=load_kwargs.get("limit"),
+                on_bad_rows=load_kwargs.get("on_bad_rows", "error"),
                 max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS))
-            rewards = _scorer(model_dir, cache, encoder, length_controlled).score(prompts, responses)
-            lines = [{**cols, "id": i, "reward": float(r)} for cols, i, r in zip(extra, ids, rewards)]
-            kept = list(dict.fromkeys(k for cols in extra for k in cols))
+            rewards = _scorer(model_dir, cache, encoder, length_controlled).score(rows.prompts, rows.responses)
+            lines = [{**cols, "id": i, "reward": float(r)} for cols, i, r in zip(rows.extra, rows.ids, rewards)]
+            kept = list(dict.fromkeys(k for cols in rows.extra for k in cols))
             summary: dict = {"mode": "rows", "n": len(lines), "columns": kept}
         else:
             dataset = load_preferences(data, **load_kwargs)
@@ -167,57 +164,6 @@ def score_file(
         write_jsonl(out, lines)
     summary["out"] = str(out)
     return summary
-
-
-def _looks_like_rows(data: str | os.PathLike, response_key: str, split: str | None) -> bool:
-    first = next((r.data for r in read_source(data, split=split).rows if r.data is not None), None)
-    return isinstance(first, dict) and response_key in first and "chosen" not in first and "response_a" not in first
-
-
-def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str | None, limit: int | None,
-               *, skip: bool = False, max_text_chars: int = MAX_TEXT_CHARS):
-    """(prompts, responses, ids, other columns) from a file of prompt/response rows; a bad row stops
-    with its place, or is left out (and counted in the log) with ``skip``. The other columns are
-    each row's columns but the prompt and the response."""
-    raw = read_source(data, split=split)
-    prompts: list = []
-    responses: list[str] = []
-    ids: list[str] = []
-    extra: list[dict] = []
-    skipped: dict[str, int] = {}
-    first_problem = ""
-    for i, row in enumerate(raw.rows):
-        if limit is not None and len(responses) >= limit:
-            break
-        try:
-            if row.problem is not None:
-                raise RowProblem(*row.problem)
-            for key in (prompt_key, response_key):
-                if key not in row.data:
-                    raise RowProblem("missing_key", f"missing key {key!r} (found: {', '.join(map(repr, row.data))}). "
-                                                    "Name the columns with --prompt-key / --response-key.")
-            prompt = prompt_value(row.data[prompt_key], prompt_key, max_text_chars)
-            response = response_value(row.data[response_key], response_key, max_text_chars)
-            score_key = next((k for k in SCORE_KEYS if k in row.data), None)
-            if score_key is not None and row.data[score_key] is not None:  # a score is not used, but must be one
-                number_value(row.data[score_key], score_key, "score")
-        except RowProblem as problem:
-            if not skip:
-                raise DataError(f"{row.where}: {problem.message}") from None
-            skipped[problem.reason] = skipped.get(problem.reason, 0) + 1
-            first_problem = first_problem or f"{row.where}: {problem.message}"
-            logger.warning("skipping %s: %s", row.where, problem.message)
-            continue
-        prompts.append(prompt)
-        responses.append(response)
-        ids.append(str(row.data.get(id_key, i)))
-        extra.append({k: v for k, v in row.data.items() if k not in (prompt_key, response_key)})
-    if not responses:
-        raise DataError(f"{raw.name}: no usable rows. First problem: {first_problem}")
-    if skipped:
-        logger.warning("%s: skipped %d rows (%s)", raw.name, sum(skipped.values()),
-                       ", ".join(f"{r}: {n}" for r, n in skipped.items()))
-    return prompts, responses, ids, extra
 
 
 # ------------------------------------------------------------------------------------ evaluate
@@ -381,10 +327,8 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
-    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)],
-                 what="--out")
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {random_state!r}.")
+    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what="--out")
+    random_state = check_whole(random_state, name="random_state (--seed)", minimum=0)
     candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                 id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
     dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None

@@ -32,10 +32,9 @@ from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
 from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
-from .._validation import check_in
+from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
-from ..exceptions import ConfigError
 from ..synth import diagnostics as diag
 from ..synth import get_synthesizer
 from ..synth.base import check_synthetic_memory
@@ -141,8 +140,7 @@ def synthesize_file(
 def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, factor, params, seed, diagnostics, load_kwargs,
                 figure_format) -> dict:
     start = time.perf_counter()
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+    seed = check_whole(seed, name="random_state (--seed)", minimum=0)
     source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
     check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder",
                  what="--out")

@@ -21,7 +21,7 @@ import numpy as np
 from .._jsonsafe import json_safe, write_json
 from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
-from .._validation import check_in, check_pairs, check_sample_vector
+from .._validation import check_in, check_pairs, check_sample_vector, check_whole
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
 from ..data.licence import data_licence
 from ..data.text_features import truncation_summary
@@ -181,8 +181,7 @@ def train_reward_model(
     Parameters
     ----------
     data : path or str or PreferenceDataset
-        Training pairs: anything :func:`prefspace.data.load_preferences` reads, or a loaded
-        dataset.
+        Training pairs: anything :func:`prefspace.data.load_preferences` reads, or a dataset.
     encoder : str or Encoder
         An encoder name for :func:`prefspace.embed.get_encoder`, or an encoder.
     encoder_backend : str
@@ -264,43 +263,22 @@ def train_reward_model(
 
 def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
            load_kwargs, out, vae_data, vae_prompts, command, text_features=True) -> tuple[Any, TrainReport]:
-    check_in(head, HEAD_CHOICES, name="head")
+    # ---- every argument is checked before any data is read or embedded
     check_in(augment, tuple(METHODS), name="augment")
-    check_in(aggregate, tuple(AGGREGATES), name="aggregate")
-    if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
-        raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
-    if out is not None:  # before any embedding: a run must not fail at the very end, nor destroy its input
+    ensemble = check_whole(ensemble, name="ensemble", what="heads in the ensemble")
+    seed = check_whole(seed, name="random_state (--seed)", minimum=0)
+    if out is not None:  # a long run must not fail at the very end, nor destroy its input
         check_output(out, inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
                      caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
                      kind="model", what="--out")
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
-    if head == "auto":
-        if params:
-            raise ConfigError(f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}.")
-        model = None
-    else:
-        model = _make_head(head, params or {}, seed)  # a bad parameter fails before any embedding
-        if ensemble > 1:
-            model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    model = _head_from_args(head, params, ensemble, aggregate, seed)  # None for head="auto"
 
-    # ---- data: train and test pairs, no prompt on both sides
+    # ---- data: train and test pairs, no prompt on both sides; embeddings (cached)
     t0 = time.perf_counter()
-    load_kwargs = dict(load_kwargs or {})
-    dataset, n_ties = _without_ties(_load(data, load_kwargs))
-    n_test_ties = 0
-    n_dup, n_test_dup = int(dataset.info.get("duplicates", 0) or 0), 0
-    if test is not None:
-        load_kwargs.pop("limit", None)
-        train_ds = dataset
-        test_ds, n_test_ties = _without_ties(_load(test, load_kwargs))
-        n_test_dup = int(test_ds.info.get("duplicates", 0) or 0)
-    elif test_fraction > 0:
-        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
-    else:
-        train_ds, test_ds = dataset, None
+    sets = _train_test_sets(data, test, test_fraction, dict(load_kwargs or {}), seed)
+    train_ds, test_ds = sets.train, sets.test
     read_seconds = time.perf_counter() - t0
 
     # ---- embeddings (cached)
@@ -326,13 +304,9 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
         head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed,
                                 n_text_features=k)
-        model = head_auto.best_estimator
-        if ensemble > 1:
-            model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+        model = _ensemble_of(head_auto.best_estimator, ensemble, aggregate, seed)
     cv_seconds = time.perf_counter() - t0
-    unlabelled = None
-    if vae_data is not None:
-        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
+    unlabelled = None if vae_data is None else _unlabelled_rows(vae_data, vae_prompts, enc, store)
 
     # ---- synthetic pairs (optional) and the fit
     t0 = time.perf_counter()
@@ -346,30 +320,16 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     fitting.finish()
     fit_seconds = time.perf_counter() - t0
 
-    # ---- metrics
-    test_metrics = None
-    if X_test is not None:
-        rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
-        test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
-        interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
-        test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
-    # the learned length baseline, fitted on the same training pairs, beside the model on the same test pairs
-    baseline, baseline_record = length_baseline_beside(
-        pair_log_lengths(train_ds.chosen, train_ds.rejected),
-        None if X_test is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
-        None if X_test is None else rewards, sample_weight=train_ds.weight,
-        groups=None if X_test is None else _prompt_ids(test_ds), random_state=seed)
+    # ---- the report (and, with out, the model folder)
+    test_metrics, rewards = (None, None) if X_test is None else _test_metrics(model, X_test, seed)
+    baseline, baseline_record = _length_baseline(train_ds, None if X_test is None else test_ds, rewards, seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
         "aggregate": aggregate, "test_fraction": test_fraction, "seed": seed, "augment": augment, "factor": factor,
-        "load_kwargs": load_kwargs,
+        "load_kwargs": sets.load_kwargs,
     }
     record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
-    vae_summary = None
-    if unlabelled is not None:
-        vae_summary = {"source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
-                       "n_responses": int(len(unlabelled))}
     report = TrainReport(
         data=_name(data),
         test_data=None if test is None else _name(test),
@@ -386,14 +346,14 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         augment=fit_inputs.report,
         train=json_safe(model.metrics_, default=str),
         test=test_metrics,
-        ties_left_out=DataCounts(n_ties, n_test_ties),
-        duplicates=DataCounts(n_dup, n_test_dup),
+        ties_left_out=sets.ties,
+        duplicates=sets.duplicates,
         embed_seconds=embed_seconds,
         augment_seconds=augment_seconds,
         fit_seconds=fit_seconds,
         record=record,
         head_auto=head_auto,
-        vae_data=vae_summary,
+        vae_data=None if unlabelled is None else {"source": _name(vae_data), "n_responses": int(len(unlabelled))},
         truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
         length_dependence=(_length_dependence(model, X_test, test_ds, k, "test") if X_test is not None
                            else _length_dependence(model, X_train, train_ds, k, "train")),
@@ -402,7 +362,6 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         cv_seconds=cv_seconds,
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
-
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
         if "test" in baseline_record:
@@ -412,6 +371,73 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
                    record=record, length_baseline=baseline)
         write_json(Path(out) / "metrics.json", report.to_json())
     return model, report
+
+
+def _head_from_args(head: str, params: Mapping[str, Any] | None, ensemble: int, aggregate: str, seed: int):
+    """The unfitted model ``train_reward_model``'s arguments ask for (a bad name or parameter
+    fails here, before any embedding); None for ``head="auto"``, which is chosen later."""
+    check_in(head, HEAD_CHOICES, name="head")
+    check_in(aggregate, tuple(AGGREGATES), name="aggregate")
+    if head == "auto":
+        if params:
+            raise ConfigError(f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}.")
+        return None
+    # JSON lists read as tuples (hidden_sizes)
+    model = get_head(head, random_state=seed, **{k: tuple(v) if isinstance(v, list) else v
+                                                for k, v in (params or {}).items()})
+    return _ensemble_of(model, ensemble, aggregate, seed)
+
+
+def _ensemble_of(model: Any, ensemble: int, aggregate: str, seed: int) -> Any:
+    """``model`` itself, or with ``ensemble > 1`` an ensemble of that many of it."""
+    if ensemble > 1:
+        return RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    return model
+
+
+@dataclass(frozen=True)
+class _TrainTestSets:
+    train: PreferenceDataset
+    test: PreferenceDataset | None
+    ties: DataCounts  # tied pairs left out of each
+    duplicates: DataCounts  # exact duplicate pairs found in each
+    load_kwargs: dict  # as applied to the training data (the record keeps them)
+
+
+def _train_test_sets(data: Any, test: Any, test_fraction: float, load_kwargs: dict, seed: int) -> _TrainTestSets:
+    """The training and test pairs without their ties: ``test`` when given (read with the same
+    keywords, ``limit`` aside), else ``test_fraction`` of ``data``'s prompts held out."""
+    dataset, n_ties = _without_ties(_load(data, load_kwargs))
+    n_dup = int(dataset.info.get("duplicates", 0) or 0)
+    if test is not None:
+        test_ds, n_test_ties = _without_ties(_load(test, {k: v for k, v in load_kwargs.items() if k != "limit"}))
+        return _TrainTestSets(dataset, test_ds, DataCounts(n_ties, n_test_ties),
+                              DataCounts(n_dup, int(test_ds.info.get("duplicates", 0) or 0)), load_kwargs)
+    if test_fraction > 0:
+        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
+        return _TrainTestSets(train_ds, test_ds, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
+    return _TrainTestSets(dataset, None, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
+
+
+def _length_baseline(train_ds: PreferenceDataset, test_ds: PreferenceDataset | None, rewards: np.ndarray | None,
+                     seed: int) -> tuple[Any, dict]:
+    """The learned length baseline, fitted on the same training pairs, beside the model's
+    ``rewards`` on the same test pairs: ``(baseline, its record)``."""
+    return length_baseline_beside(
+        pair_log_lengths(train_ds.chosen, train_ds.rejected),
+        None if test_ds is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
+        rewards, sample_weight=train_ds.weight,
+        groups=None if test_ds is None else _prompt_ids(test_ds), random_state=seed)
+
+
+def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
+    """TRL-named metrics on the test pairs, with the accuracy's 95% interval (``ci_low``,
+    ``ci_high``), and the rewards ``(n, 2)`` they come from (chosen first)."""
+    rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
+    metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
+    interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
+    metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    return metrics, rewards
 
 
 def augmented_fit_inputs(
@@ -480,15 +506,6 @@ def augmented_fit_inputs(
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _make_head(head: str, params: Mapping[str, Any], seed: int):
-    """An unfitted head from :data:`HEADS` with ``params`` (JSON lists read as tuples) and
-    ``random_state=seed``; :func:`prefspace.models.get_head` refuses unknown parameters."""
-    est = get_head(head, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
-    return est
-
-
 def _give_text_block(model: Any, k: int) -> None:
     """Tell the head (an ensemble's template too) how many trailing columns are the text-feature block."""
     head = model.estimator if isinstance(model, RewardEnsemble) else model
@@ -569,5 +586,7 @@ def _without_ties(dataset: PreferenceDataset) -> tuple[PreferenceDataset, int]:
 
 
 def _name(source: Any) -> str:
+    if isinstance(source, np.ndarray):
+        return "array"
     return (source.source or repr(source)) if isinstance(source, PreferenceDataset) else str(source)
 
