@@ -26,7 +26,7 @@ def _encoder(model: Path, name: Optional[str], layout: Optional[str], device: Op
     return model_encoder(model, name, layout=layout, device=device, backend=encoder_backend)
 
 
-@app.command("serve", epilog=examples("prefspace serve runs/bt --port 8000", "prefspace serve runs/bt --host 0.0.0.0 --device cuda --strip '</s>'"))
+@app.command("serve", epilog=examples("prefspace serve runs/bt --port 8000 --tokenizer smollm2-135m", "prefspace serve runs/bt --host 0.0.0.0 --device cuda --strip '</s>'"))
 def serve(
     model: _ModelArg,
     host: Annotated[str, typer.Option("--host", help="Address to bind; 127.0.0.1 serves this machine only.")] = "127.0.0.1",
@@ -105,7 +105,9 @@ def serve(
         err=True,
     )
     typer.echo(f"OpenRLHF: --reward.remote_url http://{host}:{port}/get_reward", err=True)
-    run_server(create_app(scorer, config, openrlhf=openrlhf), host=host, port=port, log_level=log_level)
+    served = create_app(scorer, config, openrlhf=openrlhf)
+    typer.echo(served.state.serve_context.splitter.describe(), err=True)
+    run_server(served, host=host, port=port, log_level=log_level)
 
 
 @app.command("rerank", epilog=examples("prefspace rerank runs/bt samples.jsonl --n 16 --out best.jsonl"))
