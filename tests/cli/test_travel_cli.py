@@ -47,8 +47,10 @@ def test_train_writes_a_card_and_the_record_in_both_json_files(trained):
     assert set(record["versions"]) >= {"prefspace", "torch", "transformers", "sentence-transformers", "numpy", "scikit-learn"}
     assert 0 <= report["test"]["ci_low"] <= report["test"]["accuracy"] <= report["test"]["ci_high"] <= 1
     meta = yaml.safe_load((out / "README.md").read_text().split("---\n")[1])
-    assert meta["training_data"]["licence"] == "CC0-1.0" and meta["training_data"]["n_pairs"] == report["n_train"]
-    assert meta["test_metrics"]["ci_high"] == report["test"]["ci_high"] and meta["seed"] == 3
+    own = meta["prefspace"]
+    assert own["training_data"]["licence"] == "CC0-1.0" and own["training_data"]["n_pairs"] == report["n_train"]
+    assert own["test_metrics"]["ci_high"] == report["test"]["ci_high"] and own["seed"] == 3
+    assert meta["license"] == "cc0-1.0" and meta["model-index"][0]["results"][0]["metrics"][0]["type"] == "accuracy"
 
 
 def test_export_command_writes_the_response_term_and_refuses_inexact_models(trained, model_dirs, capsys):
