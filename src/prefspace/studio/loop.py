@@ -573,7 +573,10 @@ class Studio:
             return True
 
     def state(self, annotator: str | None = None) -> dict:
-        """Progress, the current model and its learning curve, agreement; what the page shows."""
+        """Progress, the current model and its learning curve, agreement; what the page shows.
+
+        With ``annotator``, ``held`` lists the pairs leased to them now (the page sees at once
+        that the pair it shows was judged in another tab or lost its lease)."""
         with self._lock:
             batch = self._current_batch()
             done = sum(not self._open(p) for p in batch)
@@ -581,7 +584,12 @@ class Studio:
             models = self.store.models()
             latest = models[-1] if models else None
             mine = None if annotator is None else self._session.get(annotator, 0)
+            now = time.time()
+            held = None if annotator is None else [
+                pid for pid in self._order
+                if annotator in self._pairs[pid].leases and self._pairs[pid].leases[annotator][1] > now]
             return {
+                "held": held,
                 "status": "labelling" if self._status() == "waiting" else self._status(),
                 "finished": self._finished,
                 "error": self._error,
