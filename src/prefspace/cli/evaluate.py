@@ -207,6 +207,8 @@ def evaluate(
 
 def _benchmark_lines(res: dict) -> str:
     """The section (subset) scores of a reward-bench (2) result, one line each, then the overall score."""
+    from ..evaluate.reward_bench import overall_text
+
     def fmt(v: dict) -> str:
         if v.get("ci_low") is None:
             return f"{v['score']:.4f}"
@@ -216,11 +218,11 @@ def _benchmark_lines(res: dict) -> str:
         parts = {name: (fmt(s), f"{s['n_pairs']} pairs") for name, s in res["sections"].items()}
         if res.get("prior_sets"):
             parts["Prior Sets (half weight)"] = (fmt(res["prior_sets"]), "")
-        missing = res["missing_sections"]
+        for name, s in res["sections"].items():
+            if s.get("partial"):
+                parts[name] = (parts[name][0], parts[name][1] + f", partial: {len(s['missing_subsets'])} subset(s) missing")
     else:
         parts = {name: (fmt(s), f"{s['n_examples']} examples") for name, s in res["subsets"].items()}
-        missing = res["missing_subsets"]
     lines = [f"{res['benchmark']}:"] + [f"  {name:<24} {score}  {n}".rstrip() for name, (score, n) in parts.items()]
-    overall = fmt(res) if res["score"] is not None else f"n/a (no data for: {', '.join(missing)})"
-    lines.append(f"  {'overall':<24} {overall}")
+    lines.append(f"  {'overall':<24} {overall_text(res)}")
     return "\n".join(lines)

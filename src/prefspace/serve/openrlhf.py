@@ -264,7 +264,7 @@ def looks_chat_templated(text: str) -> bool:
 
     Example
     -------
-    >>> looks_chat_templated("<|im_start|>user\nhi<|im_end|>"), looks_chat_templated("hi there")
+    >>> looks_chat_templated("<|im_start|>user\\nhi<|im_end|>"), looks_chat_templated("hi there")
     (True, False)
     """
     return _TEMPLATE_MARKUP.search(text) is not None
