@@ -15,7 +15,6 @@ A column key left at ``None`` means "use the default name" (``prompt``, ``chosen
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional
 
@@ -207,10 +206,12 @@ EncoderBackend = Annotated[
 
 
 def default_cache_dir() -> Path:
-    """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_HOME/embeddings``
-    (default ``~/.cache/prefspace/embeddings``)."""
-    home = os.environ.get("PREFSPACE_HOME")
-    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
+    """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_CACHE``, else
+    ``$PREFSPACE_HOME/embeddings``, else ``~/.cache/prefspace/embeddings``
+    (:func:`prefspace.embed.default_cache_dir`)."""
+    from ..embed.cache import default_cache_dir as library_default
+
+    return library_default()
 
 
 __all__ = [
