@@ -176,14 +176,14 @@ def first_batch_diagnostic(scored, F, setting_kw: dict, seed: int, args, variant
     """The first batch each variant chooses after the random first batch (same draws as a run)."""
     from prefspace.evaluate.simulate import can_label, transform_scores
     from prefspace.models import BradleyTerryLinear
-    from prefspace.select import get_selector, make_pool
+    from prefspace.select import get_selector, get_pool
     from prefspace.select.doptimal import head_prior, outlier_rows
 
     rng = np.random.default_rng(seed)
     prompts = np.unique(scored.prompt_index)
     test = rng.choice(prompts, size=max(1, int(round(0.2 * prompts.size))), replace=False)
     train_rows = np.flatnonzero(~np.isin(scored.prompt_index, test))
-    pool = make_pool(F[train_rows], scored.prompt_index[train_rows], "within").sample(args.candidates, rng)
+    pool = get_pool(F[train_rows], scored.prompt_index[train_rows], "within").sample(args.candidates, rng)
     u = transform_scores(scored.scores[train_rows], "logit", eps=1e-6)
     # as run_active_learning does: pairs a noiseless annotator cannot label (equal gold) leave the pool
     pool = pool.subset(np.concatenate([idx[can_label(u[r[:, 0]], u[r[:, 1]], "none")] for idx, r in pool.chunks()]))
@@ -360,7 +360,7 @@ def main() -> int:
                         F, scored.prompt_index, scored.scores, strategy=strategy, batch_size=args.batch_size,
                         budget=args.budget, n_candidates=args.candidates, transform="logit", eps=1e-6,
                         estimator=raw_linear() if raw else BradleyTerryLinear(), lam=lam,
-                        selector_params=params, seed=seed, on_round=append, **kw,
+                        selector_params=params, random_state=seed, on_round=append, **kw,
                     )
                     last = recs[-1]
                     print(f"seed {seed} {setting:<7} {variant:<18} {HEADLINE[setting]} {last[HEADLINE[setting]]:.4f} "

@@ -143,7 +143,7 @@ def layers(args, run: str, ds) -> None:
     index = {pid: i for i, pid in enumerate(ds.ids)}
     splits = []
     for seed in range(args.seeds):
-        train, test = split_by_prompt(ds, test_fraction=0.5, seed=seed)
+        train, test = split_by_prompt(ds, test_fraction=0.5, random_state=seed)
         splits.append((np.array([index[i] for i in train.ids]), np.array([index[i] for i in test.ids])))
     rows = []
     for name, X in features.items():

@@ -8,7 +8,7 @@ accuracy of every candidate is pooled over folds and draws (Wilson 95% interval)
 reported anywhere in docs/benchmarks.md is touched:
 
 * ``hh``: the 1,312 HH-RLHF harmless-base pairs *outside* the 1,000-pair test set of
-  ``benchmarks/lens.py`` (``split_by_prompt(test_size=1000, seed=0)``), all-MiniLM-L6-v2 in the
+  ``benchmarks/lens.py`` (``split_by_prompt(test_size=1000, random_state=0)``), all-MiniLM-L6-v2 in the
   separate layout; subsamples of 100 and 250 pairs (5 draws) and all 1,312.
 * ``alpaca``: alpaca_bon pairs (two responses to one prompt, the higher gold first) from the 500
   training prompts of ``benchmarks/lens.py``; 250 and 1,000 pairs (3 draws).

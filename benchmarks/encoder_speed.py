@@ -342,7 +342,7 @@ def parity(args, run: str) -> None:
 
     splits = []
     for seed in range(args.seeds):
-        train, test = split_by_prompt(ds, test_fraction=0.5, seed=seed)
+        train, test = split_by_prompt(ds, test_fraction=0.5, random_state=seed)
         index = {pid: i for i, pid in enumerate(ds.ids)}
         splits.append((np.array([index[i] for i in train.ids]), np.array([index[i] for i in test.ids])))
 

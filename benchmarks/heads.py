@@ -13,7 +13,7 @@ Datasets (default encoder all-MiniLM-L6-v2, rows ``[prompt, response]``, 768-d):
 
 - HH: the 2,312 harmless-base test pairs, embedded with ``get_encoder()`` through the embedding
   cache ``--hh-cache`` (embeds what it lacks). Each seed splits by prompt: 1,300 training pairs,
-  1,012 test pairs (``split_by_prompt(test_size=1012, seed=seed)``).
+  1,012 test pairs (``split_by_prompt(test_size=1012, random_state=seed)``).
 - AlpacaEval: ``--alpaca-train`` training pairs from 80% of the 805 prompts and 5,000 test pairs
   from the other 20% (prompts split per seed), two responses to the same prompt, the higher
   gold score wins; rows are the precomputed MiniLM prompt and response embeddings side by side.
@@ -50,7 +50,7 @@ def hh_splits(data: Path, cache: Path, seeds):
     X = embed_pairs(dataset, get_encoder(), cache).X
     index = {pid: i for i, pid in enumerate(dataset.ids)}
     for seed in seeds:
-        train, test = split_by_prompt(dataset, test_size=1012, seed=seed)
+        train, test = split_by_prompt(dataset, test_size=1012, random_state=seed)
         yield seed, X[[index[i] for i in train.ids]], X[[index[i] for i in test.ids]]
 
 
@@ -66,10 +66,10 @@ def alpaca_splits(data: Path, n_train: int, n_test: int, seeds):
     # prompt_ids are the JSONL's prompt_id values, which are the rows of prompt_emb_minilm.npy
     F = with_prompt_features(R, P[np.array([int(scored.prompt_ids[i]) for i in scored.prompt_index])])
     for seed in seeds:
-        train_ids = set(split_by_prompt(scored, test_fraction=0.2, seed=seed)[0].prompt_ids)
+        train_ids = set(split_by_prompt(scored, test_fraction=0.2, random_state=seed)[0].prompt_ids)
         in_train = np.array([scored.prompt_ids[i] in train_ids for i in scored.prompt_index])
-        tr = pairs_from_scores(scored, n_train, rows=np.flatnonzero(in_train), seed=seed)
-        te = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), seed=seed + 10_000)
+        tr = pairs_from_scores(scored, n_train, rows=np.flatnonzero(in_train), random_state=seed)
+        te = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), random_state=seed + 10_000)
         yield seed, tr.pair_features(F), te.pair_features(F)
 
 

@@ -90,7 +90,7 @@ def run_one(scored, F, *, strategy: str, seed: int, batch: int, rounds: int, can
         held_out[version] = {"heldout_spearman": float(rank_correlations(r, g, groups)["spearman"]),
                              "heldout_best_of_16": float(best_of_n_curve(r, g, groups, ns=[16])["model"][0])}
 
-    pool = load_label_pool(train_set, F[train_rows], kind="within", max_candidates=candidates, seed=seed)
+    pool = load_label_pool(train_set, F[train_rows], kind="within", max_candidates=candidates, random_state=seed)
     with tempfile.TemporaryDirectory() as tmp:
         store = LabelStore(Path(tmp) / "labels.sqlite")
         studio = Studio(store, pool, config=StudioConfig(strategy=strategy, batch_size=batch, rounds=rounds,
@@ -99,7 +99,7 @@ def run_one(scored, F, *, strategy: str, seed: int, batch: int, rounds: int, can
         t0 = time.perf_counter()
         with StudioServer(create_studio_app(studio)) as server:
             sim = simulate_annotators(server.url, dict(zip(train_set.ids, train_set.scores.tolist())),
-                                      annotators=annotators, beta=1.0, transform="logit", eps=1e-6, seed=seed)
+                                      annotators=annotators, beta=1.0, transform="logit", eps=1e-6, random_state=seed)
         wall = time.perf_counter() - t0
         report = loop_report(store)
         store.close()

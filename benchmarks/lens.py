@@ -21,7 +21,7 @@ tuned on a test set.
 Parts
 -----
 hh      HH-RLHF harmless-base, all-MiniLM-L6-v2 in the separate layout (768 features), a fixed
-        1,000-pair test set by prompt (``split_by_prompt(test_size=1000, seed=0)``); training
+        1,000-pair test set by prompt (``split_by_prompt(test_size=1000, random_state=0)``); training
         pairs drawn per seed from the other 1,312. Heads ``bt-linear`` and ``bt-mlp``. Methods:
         real, repeat-k4, lens-k4, lens-pool-k4 (the VAE also fitted on every response of the
         1,312 training-pool pairs, labels unused), pca-k4, auto (``augment_pairs(method=
@@ -71,7 +71,7 @@ def _hh_arrays(data: Path, cache: Path, out: Path) -> Path:
     from prefspace.embed import EmbeddingCache, embed_pairs, get_encoder
 
     ds = load_preferences(str(data / "hh_rlhf" / "harmless-base-test.jsonl.gz"))
-    train, test = split_by_prompt(ds, test_size=1000, seed=0)
+    train, test = split_by_prompt(ds, test_size=1000, random_state=0)
     enc = get_encoder("all-MiniLM-L6-v2")
     store = EmbeddingCache(cache)
     Xtr = embed_pairs(train, enc, store).X
@@ -115,13 +115,13 @@ class _Cell:
         self.X, self.groups, self.pool, self.seed, self.cache = X, groups, pool, seed, {}
 
     def synthesizer(self, method: str, source: np.ndarray):
-        from prefspace.synth import make_synthesizer
+        from prefspace.synth import get_synthesizer
 
         key = (method, source.tobytes())
         if key not in self.cache:
             t0 = time.perf_counter()
             base = "lens" if method == "lens-pool" else method
-            s = make_synthesizer(base, random_state=self.seed)
+            s = get_synthesizer(base, random_state=self.seed)
             s.fit(self.X[source], **({"unlabelled": self.pool} if method == "lens-pool" else {}))
             self.cache[key] = (s, time.perf_counter() - t0)
         return self.cache[key]
@@ -135,11 +135,10 @@ class _Cell:
         if method == "real":
             return head.fit(self.X, groups=self.groups), {}
         if method == "auto":
-            Xa, w, info = augment_pairs(self.X, method="auto", estimator=head, groups=self.groups, random_state=self.seed)
-            fp = info.pop("fit_params")
-            chosen = info.get("chosen")
-            return _head(head_name, self.seed).fit(Xa, sample_weight=w, **fp), {
-                "chosen": "none" if chosen is None else f"{chosen[0]} x{chosen[1]}", "n_synthetic": info["n_synthetic"]}
+            aug = augment_pairs(self.X, method="auto", estimator=head, groups=self.groups, random_state=self.seed)
+            chosen = aug.report.chosen
+            return _head(head_name, self.seed).fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params), {
+                "chosen": "none" if chosen is None else f"{chosen[0]} x{chosen[1]}", "n_synthetic": aug.report.n_synthetic}
         base = method.rsplit("-k", 1)[0]
         held = heldout_pairs(head, self.X, self.groups)
         source = np.flatnonzero(~held)
@@ -191,8 +190,8 @@ def run_hh_cell(task: dict) -> None:
             t0 = time.perf_counter()
             if method == "head-auto":
                 out = choose_head(X, groups=groups, random_state=task["seed"])
-                model = out["estimator"].fit(X, groups=groups)
-                extra = {"chosen": out["candidates"][out["chosen"]]["label"] if out["candidates"] else out["name"]}
+                model = out.best_estimator.fit(X, groups=groups)
+                extra = {"chosen": out.best_label}
             elif method == "lens-k4-leaky":
                 model, extra = cell.fit_leaky(head_name), {}
             else:

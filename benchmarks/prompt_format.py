@@ -39,7 +39,7 @@ def main() -> None:
 
     encoder = get_encoder("all-MiniLM-L6-v2")
     cache = EmbeddingCache(args.cache) if args.cache else None
-    train, test = split_by_prompt(load_demo(), test_fraction=0.2, seed=args.seed)
+    train, test = split_by_prompt(load_demo(), test_fraction=0.2, random_state=args.seed)
     model = BradleyTerryMLP(random_state=args.seed).fit(embed_pairs(train, encoder, cache).X)
     formats = {
         "plain": list(test.prompts),

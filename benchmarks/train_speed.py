@@ -41,10 +41,10 @@ def load_pairs(data: Path, n_train: int, n_test: int, seed: int):
     scored = load_scored_responses(data / "alpaca_bon" / "responses.jsonl.gz",
                                    prompts=data / "alpaca_bon" / "prompts.jsonl.gz", score_key="gold")
     E = np.load(data / "alpaca_bon" / "response_emb_minilm.npy").astype(np.float32)
-    train_prompts = set(split_by_prompt(scored, test_fraction=0.2, seed=seed)[0].prompt_ids)
+    train_prompts = set(split_by_prompt(scored, test_fraction=0.2, random_state=seed)[0].prompt_ids)
     in_train = np.array([scored.prompt_ids[i] in train_prompts for i in scored.prompt_index])
-    train = pairs_from_scores(scored, n_train, rows=np.flatnonzero(in_train), seed=seed)
-    test = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), seed=seed + 1)
+    train = pairs_from_scores(scored, n_train, rows=np.flatnonzero(in_train), random_state=seed)
+    test = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), random_state=seed + 1)
     return train.pair_features(E), test.pair_features(E)
 
 

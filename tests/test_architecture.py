@@ -26,7 +26,7 @@ LAYERS = {
     "evaluate": 3,
     "models": 4,
     "synth": 5, "select": 5,
-    "experiments": 6, "serve": 6, "studio": 6,
+    "workflows": 6, "experiments": 6, "serve": 6, "studio": 6,
     "integrations": 7,
     "cli": 8,
     "__main__": 9, "__init__": 9,

@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_info
 from prefspace.exceptions import ConfigError, NotFittedError, ShapeError
 from prefspace.models import HEADS, BradleyTerryLinear, BradleyTerryMLP, RewardEnsemble, get_head, load_model, save_model
 from prefspace.select import STRATEGIES, WithinPromptPool, get_selector
-from prefspace.synth import SYNTHESIZERS, make_synthesizer
+from prefspace.synth import SYNTHESIZERS, get_synthesizer
 
 # ----------------------------------------------------------------------------- the estimators
 # Fast settings by parameter name, applied to whichever estimator has the parameter.
@@ -51,7 +51,7 @@ def make_head(name: str):
 
 
 def make_synth(name: str):
-    return make_synthesizer(name, **_fast(SYNTHESIZERS[name]))
+    return get_synthesizer(name, **_fast(SYNTHESIZERS[name]))
 
 
 ENSEMBLES = {
@@ -130,9 +130,9 @@ def test_registries_refuse_unknown_names_and_parameters():
     with pytest.raises(ConfigError, match=r"BradleyTerryMLP \(head 'bt-mlp'\) has no parameter 'hidden'; its parameters are .*hidden_sizes"):
         get_head("bt-mlp", hidden=(8,))
     with pytest.raises(ConfigError, match="method must be one of 'lens'"):
-        make_synthesizer("vae")
+        get_synthesizer("vae")
     with pytest.raises(ConfigError, match=r"PerturbationSynthesizer \(method 'perturb'\) has no parameter 'sigma'"):
-        make_synthesizer("perturb", sigma=0.1)
+        get_synthesizer("perturb", sigma=0.1)
     with pytest.raises(ConfigError, match="strategy must be one of"):
         get_selector("entropy")
     with pytest.raises(ConfigError, match=r"UncertaintySelector \(strategy 'uncertainty'\) has no parameter 'random_state'"):

@@ -9,8 +9,9 @@ The public entry points live in one subpackage per stage of the data flow::
                            PreferenceClassifierLGBM, RewardEnsemble, save_model, load_model
     prefspace.synth        LatentSynthesizer (LENS) and augmentation baselines
     prefspace.select       active-labeling strategies and candidate pools
-    prefspace.experiments  train_reward_model, score/evaluate/select with a saved model,
-                           experiment grids, the active-learning simulation, the demo
+    prefspace.workflows    what each command runs: embed_file, train_reward_model,
+                           synthesize_file, score/evaluate/select with a saved model
+    prefspace.experiments  experiment grids, the active-learning simulation, the demo
     prefspace.serve        HTTP reward server
 
 Each stage imports only the stages listed above it (``tests/test_architecture.py`` checks).
@@ -27,7 +28,7 @@ from typing import Any
 
 from ._version import __version__ as __version__
 
-_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "experiments", "serve", "studio")
+_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "workflows", "experiments", "serve", "studio")
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,7 @@ or a job scheduler can pass its own callable.
 Two ways to listen:
 
 - pass ``progress=callback`` to a long-running library function (``train_reward_model``,
-  ``synthesize_file``, ``score_file``, ``evaluate_model``, ``select_for_labeling``), or
+  ``synthesize_file``, ``score_file``, ``evaluate_model_dir``, ``select_for_labeling``), or
 - wrap any code in ``with report_progress(callback):``; every stage that runs inside, however
   deep (embedding batches, cross-validation folds, fits, experiment cells), reports to it.
 

@@ -78,7 +78,7 @@ def check_sample_vector(v: Any, n: int, *, name: str) -> np.ndarray | None:
     return arr
 
 
-def check_random_state(seed: Any, *, name: str = "random_state") -> np.random.Generator:
+def check_random_state(random_state: Any, *, name: str = "random_state") -> np.random.Generator:
     """Turn ``random_state`` into a numpy Generator: the one meaning every estimator shares.
 
     - ``None``: fresh, unpredictable randomness (a new Generator seeded from the OS);
@@ -89,15 +89,15 @@ def check_random_state(seed: Any, *, name: str = "random_state") -> np.random.Ge
     >>> check_random_state(0).integers(10, size=3).tolist() == check_random_state(0).integers(10, size=3).tolist()
     True
     """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None:
         return np.random.default_rng()
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
-        if seed < 0:
-            raise ConfigError(f"{name} must be a non-negative int; got {seed}.")
-        return np.random.default_rng(int(seed))
-    raise ConfigError(f"{name} must be None, a non-negative int or a numpy Generator; got {seed!r}.")
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
+        if random_state < 0:
+            raise ConfigError(f"{name} must be a non-negative int; got {random_state}.")
+        return np.random.default_rng(int(random_state))
+    raise ConfigError(f"{name} must be None, a non-negative int or a numpy Generator; got {random_state!r}.")
 
 
 def seed_from(random_state: Any, *, name: str = "random_state") -> int:

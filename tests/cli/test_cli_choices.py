@@ -63,7 +63,8 @@ def test_root_help_imports_no_stage_and_no_numeric_library():
         "from prefspace.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'torch', 'scipy', 'sklearn')\n"
-        "               or m.startswith(('prefspace.models', 'prefspace.synth', 'prefspace.select', 'prefspace.experiments')))\n"
+        "               or m.startswith(('prefspace.models', 'prefspace.synth', 'prefspace.select',\n"
+        "                                'prefspace.experiments', 'prefspace.workflows')))\n"
         "print('LOADED', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy(), check=True).stdout

@@ -168,10 +168,37 @@ def test_duplicate_pairs_are_kept_and_counted_and_dedupe_drops_them(tmp_path, ca
     assert code == 0 and info["pairs"] == 2 and info["duplicates"] == 2 and info["duplicates_action"] == "dropped"
 
 
-def test_preference_load_kwargs_passes_only_options_that_were_set():
-    from prefspace.cli._options import preference_load_kwargs
+def test_data_columns_pass_only_options_that_were_set():
+    from prefspace.cli._options import DataColumns
 
-    local_vars = {"data": "x", "prompt_key": "q", "chosen_key": None, "on_bad_rows": "skip", "ties": "drop",
-                  "limit": None, "encoder": "all-MiniLM-L6-v2"}
-    assert preference_load_kwargs(local_vars) == {"prompt_key": "q", "on_bad_rows": "skip", "ties": "drop"}
-    assert preference_load_kwargs(local_vars, limit=5)["limit"] == 5
+    columns = DataColumns(prompt_key="q", on_bad_rows="skip", ties="drop")
+    assert columns.load_kwargs() == {"prompt_key": "q", "on_bad_rows": "skip", "ties": "drop"}
+    assert DataColumns().load_kwargs() == {}
+
+
+def test_data_columns_decorator_gives_a_command_every_column_option_once(capsys):
+    """Each loader option is one field of DataColumns; every data command shows all of them."""
+    import dataclasses
+
+    import typer
+
+    from prefspace.cli._options import DataColumns, data_columns
+
+    seen = []
+    app = typer.Typer()
+
+    @app.command()
+    @data_columns(exclude=("dedupe",))
+    def show(data: str, columns: DataColumns, verbose: bool = False) -> None:
+        seen.append((data, columns, verbose))
+
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["pairs.jsonl", "--prompt-key", "question", "--limit", "3", "--verbose"])
+    assert result.exit_code == 0, result.output
+    data, columns, verbose = seen[0]
+    assert data == "pairs.jsonl" and verbose
+    assert columns.load_kwargs() == {"prompt_key": "question", "limit": 3, "on_bad_rows": "error", "ties": "drop"}
+    flags = {f.name.replace("_", "-") for f in dataclasses.fields(DataColumns)} - {"dedupe"}
+    help_text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert all(f"--{flag}" in help_text for flag in flags) and "--dedupe" not in help_text

@@ -62,7 +62,7 @@ def test_mlp_with_lens_early_stops_on_real_held_out_pairs(hh_path, cache, tmp_pa
     from prefspace.models import BradleyTerryMLP
     from prefspace.synth import LatentSynthesizer
 
-    train_ds, _ = split_by_prompt(load_preferences(hh_path, limit=N_PAIRS), test_fraction=0.2, seed=0)
+    train_ds, _ = split_by_prompt(load_preferences(hh_path, limit=N_PAIRS), test_fraction=0.2, random_state=0)
     X = embed_pairs(train_ds, get_encoder(), EmbeddingCache(cache)).X
     Xa = np.concatenate([X, LatentSynthesizer(random_state=0).fit(X).sample(4).X])
     leaky = BradleyTerryMLP(random_state=0).fit(Xa, groups=np.arange(len(Xa)))

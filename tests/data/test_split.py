@@ -22,7 +22,7 @@ def grouped_pairs(n_prompts: int = 40, per_prompt=(1, 2, 3, 4)) -> PreferenceDat
 
 def test_no_prompt_on_both_sides_and_every_pair_used_once():
     ds = grouped_pairs()
-    train, test = split_by_prompt(ds, test_fraction=0.25, seed=3)
+    train, test = split_by_prompt(ds, test_fraction=0.25, random_state=3)
     assert not set(train.prompt_keys()) & set(test.prompt_keys())
     assert sorted(train.ids + test.ids) == sorted(ds.ids)
     # rows keep their original order on each side
@@ -33,15 +33,15 @@ def test_no_prompt_on_both_sides_and_every_pair_used_once():
 
 def test_same_seed_same_split_other_seed_other_split():
     ds = grouped_pairs()
-    a = split_by_prompt(ds, test_size=20, seed=0)[1].ids
-    assert split_by_prompt(ds, test_size=20, seed=0)[1].ids == a
-    assert split_by_prompt(ds, test_size=20, seed=1)[1].ids != a
+    a = split_by_prompt(ds, test_size=20, random_state=0)[1].ids
+    assert split_by_prompt(ds, test_size=20, random_state=0)[1].ids == a
+    assert split_by_prompt(ds, test_size=20, random_state=1)[1].ids != a
 
 
 def test_test_size_counts_pairs_by_whole_groups():
     ds = grouped_pairs()  # 100 pairs in groups of 1-4
     for size in (10, 33, 60):
-        _, test = split_by_prompt(ds, test_size=size, seed=5)
+        _, test = split_by_prompt(ds, test_size=size, random_state=5)
         assert abs(len(test) - size) <= 2  # at most half the largest group away
 
 
@@ -49,7 +49,7 @@ def test_conversational_prompts_group_too():
     msgs = [{"role": "user", "content": "hi"}]
     ds = PreferenceDataset(prompts=[msgs, list(msgs), "other", "third"], chosen=list("abcd"), rejected=list("wxyz"),
                            ids=list("1234"))
-    train, test = split_by_prompt(ds, test_size=1, seed=0)
+    train, test = split_by_prompt(ds, test_size=1, random_state=0)
     assert ("1" in train.ids) == ("2" in train.ids)
 
 
@@ -59,7 +59,7 @@ def test_scored_responses_split_by_prompt():
         prompt_index=np.repeat(np.arange(10), 3), responses=[f"r{i}" for i in range(30)],
         scores=np.arange(30, dtype=float), ids=[str(i) for i in range(30)], extra={"gen": list(range(30))},
     )
-    train, test = split_by_prompt(sr, test_fraction=0.3, seed=0)
+    train, test = split_by_prompt(sr, test_fraction=0.3, random_state=0)
     assert (train.n_prompts, test.n_prompts) == (7, 3)
     assert not set(train.prompt_ids) & set(test.prompt_ids)
     for part in (train, test):

@@ -11,7 +11,7 @@ from prefspace.evaluate import pairs_from_scores
 from prefspace.exceptions import ConfigError
 from prefspace.experiments import run_active_learning
 from prefspace.experiments.active_learning import _labelable
-from prefspace.select import make_pool
+from prefspace.select import get_pool
 
 TIMINGS = ("fit_seconds", "select_seconds")
 
@@ -31,7 +31,7 @@ def _strip(records):
 def test_rounds_spend_exactly_the_budget_and_report_metrics(alpaca):
     F, prompts, gold = alpaca
     recs = run_active_learning(F, prompts, gold, strategy="d-optimal", batch_size=40, budget=100,
-                               n_candidates=5000, seed=0)
+                               n_candidates=5000, random_state=0)
     assert [r["labels"] for r in recs] == [40, 80, 100]
     for r in recs:
         assert -1.0 <= r["spearman"] <= 1.0
@@ -43,9 +43,9 @@ def test_rounds_spend_exactly_the_budget_and_report_metrics(alpaca):
 def test_same_seed_same_curve_other_seed_other_curve(alpaca):
     F, prompts, gold = alpaca
     kw = dict(strategy="past-aware", batch_size=30, budget=60, n_candidates=3000, within_prompt=False)
-    a = run_active_learning(F, prompts, gold, seed=1, **kw)
-    b = run_active_learning(F, prompts, gold, seed=1, **kw)
-    c = run_active_learning(F, prompts, gold, seed=2, **kw)
+    a = run_active_learning(F, prompts, gold, random_state=1, **kw)
+    b = run_active_learning(F, prompts, gold, random_state=1, **kw)
+    c = run_active_learning(F, prompts, gold, random_state=2, **kw)
     assert _strip(a) == _strip(b)
     assert _strip(a) != _strip(c)
     assert a[0]["pool"] == "cross"
@@ -56,7 +56,7 @@ def test_ensemble_strategy_trains_an_ensemble_and_noise_changes_labels(alpaca):
 
     F, prompts, gold = alpaca
     kw = dict(strategy="ensemble", estimator=BradleyTerryLinear(), batch_size=30, budget=60,
-              n_candidates=2000, n_members=3, seed=0)
+              n_candidates=2000, n_members=3, random_state=0)
     clean = run_active_learning(F, prompts, gold, **kw)
     noisy = run_active_learning(F, prompts, gold, noise="bt", beta=0.5, transform="logit", **kw)
     assert len(clean) == len(noisy) == 2
@@ -73,7 +73,7 @@ def test_augment_adds_synthetic_pairs_that_cost_no_labels(alpaca):
         return X + 0.01 * g.normal(size=X.shape).astype(np.float32)
 
     recs = run_active_learning(F, prompts, gold, strategy="uncertainty", batch_size=25, budget=50,
-                               n_candidates=2000, augment=mirror_noise, seed=0)
+                               n_candidates=2000, augment=mirror_noise, random_state=0)
     assert [r["n_synthetic"] for r in recs] == [25, 50]
     assert [r["labels"] for r in recs] == [25, 50]
     assert seen == [25, 50]
@@ -84,17 +84,17 @@ def test_active_and_passive_cells_label_by_one_rule():
     gold = np.array([0.0, 0.0, 1.0, 2.0, 5.0, 5.0, 5.0, 7.0])  # many ties
     prompt_index = np.repeat([0, 1], 4)
     F = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
-    pool = make_pool(F, prompt_index, "within")
+    pool = get_pool(F, prompt_index, "within")
     scored = ScoredResponses(prompts=["p", "q"], prompt_ids=["0", "1"], prompt_index=prompt_index,
                              responses=[str(i) for i in range(8)], scores=gold, ids=[str(i) for i in range(8)])
     for noise, n_labelable in (("none", 8), ("bt", 12)):
         kept = _labelable(pool, gold, noise)
         active = {frozenset(r) for r in kept.rows(np.arange(len(kept))).tolist()}
-        drawn = pairs_from_scores(scored, n_labelable, noise=noise, seed=0)
+        drawn = pairs_from_scores(scored, n_labelable, noise=noise, random_state=0)
         passive = {frozenset(p) for p in zip(drawn.chosen.tolist(), drawn.rejected.tolist())}
         assert active == passive and len(active) == n_labelable
         with pytest.raises(ConfigError, match="distinct labelable pairs"):
-            pairs_from_scores(scored, n_labelable + 1, noise=noise, seed=0)
+            pairs_from_scores(scored, n_labelable + 1, noise=noise, random_state=0)
     assert _labelable(pool, gold, "bt") is pool
 
 
@@ -103,7 +103,7 @@ def test_noiseless_active_learning_never_labels_a_tie(alpaca):
     coarse = np.round(gold, 1)  # most responses now share their gold with others
     # label_pairs refuses a tied pair in noiseless mode, so one tied pick would stop the run
     recs = run_active_learning(F, prompts, coarse, strategy="uncertainty", batch_size=30, budget=60,
-                               n_candidates=3000, seed=0)
+                               n_candidates=3000, random_state=0)
     assert [r["labels"] for r in recs] == [30, 60]
 
 
@@ -125,7 +125,7 @@ def test_single_policy_pool_labels_only_that_policys_responses(alpaca):
         return X[:0]  # no synthetic pairs
 
     recs = run_active_learning(F, prompts, gold, strategy="d-optimal", pool_rows=policy, within_prompt=False,
-                               noise="bt", transform="logit", batch_size=30, budget=60, augment=record, seed=0)
+                               noise="bt", transform="logit", batch_size=30, budget=60, augment=record, random_state=0)
     assert [r["labels"] for r in recs] == [30, 60]
     allowed = {F[i].tobytes() for i in policy}
     labelled = seen[-1].reshape(-1, F.shape[1])
@@ -137,7 +137,7 @@ def test_single_policy_pool_labels_only_that_policys_responses(alpaca):
     mask = np.zeros(len(F), dtype=bool)
     mask[policy] = True
     again = run_active_learning(F, prompts, gold, strategy="d-optimal", pool_rows=mask, within_prompt=False,
-                                noise="bt", transform="logit", batch_size=30, budget=60, seed=0)
+                                noise="bt", transform="logit", batch_size=30, budget=60, random_state=0)
     assert _strip(again) == _strip(recs)
     with pytest.raises(ConfigError, match="pool_rows must hold at least two"):
         run_active_learning(F, prompts, gold, pool_rows=[0], within_prompt=False, batch_size=2, budget=2)
@@ -145,7 +145,7 @@ def test_single_policy_pool_labels_only_that_policys_responses(alpaca):
 
 def test_selector_params_reach_the_selector(alpaca):
     F, prompts, gold = alpaca
-    kw = dict(strategy="d-optimal", batch_size=40, budget=80, n_candidates=4000, seed=3)
+    kw = dict(strategy="d-optimal", batch_size=40, budget=80, n_candidates=4000, random_state=3)
     seen = {}
 
     def record(name):

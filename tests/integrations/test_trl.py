@@ -81,7 +81,7 @@ def test_ensemble_logs_its_spread_through_log_metric(model_dirs, minilm):
     logged: list = []
     out = reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=lambda n, v: logged.append((n, v)))
     assert len(out) == 4
-    assert len(logged) == 1 and logged[0][0] == "prefspace_ens/spread" and logged[0][1] > 0
+    assert len(logged) == 1 and logged[0][0] == "prefspace_ens/reward_std" and logged[0][1] > 0
 
 
 def test_pickles_and_reloads(reward, expected):

@@ -10,9 +10,9 @@ from prefspace.models import BradleyTerryLinear, choose_head
 def test_reference_is_kept_unless_a_candidate_is_clearly_better(toy_pairs):
     same = [("bt-linear", {}), ("bt-linear", {"alpha": 1000.0})]
     out = choose_head(toy_pairs, grid=same)
-    assert out["chosen"] == 0 and out["name"] == "bt-linear" and "kept" in out["reason"]
-    assert out["candidates"][1]["gain"] == 0.0
-    assert isinstance(out["estimator"], BradleyTerryLinear) and not hasattr(out["estimator"], "coef_")
+    assert out.best_index == 0 and out.best_name == "bt-linear" and "kept" in out.reason
+    assert out.candidates[1].gain == 0.0
+    assert isinstance(out.best_estimator, BradleyTerryLinear) and not hasattr(out.best_estimator, "coef_")
 
 
 def test_a_clearly_better_head_replaces_the_reference(toy_pairs):
@@ -21,17 +21,19 @@ def test_a_clearly_better_head_replaces_the_reference(toy_pairs):
     grid = [("bt-mlp", {"max_epochs": 1, "learning_rate": 1e-7, "hidden_sizes": (4,)}),
             ("bt-linear", {"alpha": 1.0})]
     out = choose_head(toy_pairs, grid=grid, random_state=0)
-    assert out["chosen"] == 1 and out["params"] == {"alpha": 1.0}
-    best = out["candidates"][1]
-    assert best["accuracy"] > 0.9 and best["gain"] > 0.2 and best["z"] > 1
-    assert "raised" in out["reason"] and "bt-linear (alpha=1)" in out["reason"]
+    assert out.best_index == 1 and out.best_params == {"alpha": 1.0} and out.best_label == "bt-linear (alpha=1)"
+    best = out.candidates[1]
+    assert best.accuracy > 0.9 and best.gain > 0.2 and best.z > 1
+    assert "raised" in out.reason and "bt-linear (alpha=1)" in out.reason
+    assert out.cv_results["accuracy"] == [c.accuracy for c in out.candidates]
+    assert out.to_json()["candidates"][1]["label"] == "bt-linear (alpha=1)"
     again = choose_head(toy_pairs, grid=grid, random_state=0)
-    assert [c["accuracy"] for c in again["candidates"]] == [c["accuracy"] for c in out["candidates"]]
+    assert again.cv_results["accuracy"] == out.cv_results["accuracy"]
 
 
 def test_folds_keep_prompts_together(toy_pairs):
     groups = np.repeat(np.arange(20), 10)
     out = choose_head(toy_pairs, grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})], groups=groups)
-    assert len(out["candidates"]) == 2
+    assert len(out.candidates) == 2
     few = choose_head(toy_pairs[:4], grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
-    assert few["chosen"] == 0 and "too few" in few["reason"]
+    assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from prefspace.data import load_preferences
+from prefspace.data import load_preferences, read_responses
 from prefspace.embed import embed_pairs, embed_responses, get_encoder
 from prefspace.models import BradleyTerryLinear, RewardScorer, save_model
-from prefspace.select.candidates import candidate_features, choose_pairs, read_candidates
+from prefspace.select.candidates import candidate_features, choose_pairs
 
 PROMPTS = {
     "Name a prime number.": ["7", "9", "Eleven is prime.", "I like turtles."],
@@ -34,7 +34,7 @@ def setup(tmp_path_factory):
 
 def test_candidates_are_scored_by_the_reward_scorer(setup):
     d, encoder = setup
-    cands = read_candidates(d / "pool.jsonl")
+    cands = read_responses(d / "pool.jsonl")
     assert cands.n_prompts == 2 and len(cands) == 8 and np.isnan(cands.scores).all()
     scorer = RewardScorer(d / "model", encoder=encoder, cache=d / "cache")
     E = candidate_features(scorer, cands)
@@ -45,7 +45,7 @@ def test_candidates_are_scored_by_the_reward_scorer(setup):
 
 def test_choose_pairs_leaves_out_labelled_pairs(setup):
     d, encoder = setup
-    cands = read_candidates(d / "pool.jsonl")
+    cands = read_responses(d / "pool.jsonl")
     scorer = RewardScorer(d / "model", encoder=encoder, cache=d / "cache")
     labelled = load_preferences(d / "labelled.jsonl")
     records, info = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
@@ -57,6 +57,6 @@ def test_choose_pairs_leaves_out_labelled_pairs(setup):
     assert gains == sorted(gains, reverse=True) and gains[-1] > 0
     again, _ = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
     assert again == records  # deterministic
-    cross, info = choose_pairs(scorer, cands, 3, "random", cross_prompt=True, max_candidates=5, seed=1)
+    cross, info = choose_pairs(scorer, cands, 3, "random", cross_prompt=True, max_candidates=5, random_state=1)
     assert info["pool"] == "cross" and info["n_candidates"] == 5
     assert all(r["prompt_b"] != r["prompt"] for r in cross)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from prefspace.exceptions import ConfigError, ShapeError
-from prefspace.select import CrossPromptPool, ExplicitPairPool, WithinPromptPool, make_pool
+from prefspace.select import CrossPromptPool, ExplicitPairPool, WithinPromptPool, get_pool
 
 # uneven groups, unsorted rows, one prompt with a single response
 PROMPTS = np.array([2, 0, 1, 0, 2, 2, 3, 1, 0, 2])
@@ -103,17 +103,17 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(ShapeError, match="outside features"):
         ExplicitPairPool(_features(), [[0, 10]])
     with pytest.raises(ConfigError, match="pool kind must be 'within' or 'cross'"):
-        make_pool(_features(), PROMPTS, "diagonal")
+        get_pool(_features(), PROMPTS, "diagonal")
 
 
 @pytest.mark.parametrize("kind", ["within", "cross"])
 def test_index_of_inverts_rows_in_either_order(kind):
-    pool = make_pool(_features(), PROMPTS, kind)
+    pool = get_pool(_features(), PROMPTS, kind)
     idx = np.arange(len(pool))
     rows = pool.rows(idx)
     np.testing.assert_array_equal(pool.index_of(rows), idx)
     np.testing.assert_array_equal(pool.index_of(rows[:, ::-1]), idx)
-    other = make_pool(_features(), PROMPTS, "cross" if kind == "within" else "within")
+    other = get_pool(_features(), PROMPTS, "cross" if kind == "within" else "within")
     assert (pool.index_of(other.rows(np.arange(len(other)))) == -1).all()
     sub = pool.subset([7, 2, 5])
     assert sub.index_of(pool.rows([5, 2, 0])).tolist() == [2, 1, -1]

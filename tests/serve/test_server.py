@@ -90,7 +90,7 @@ def test_score_pairs_gives_p_chosen_from_the_model(client, scorer, texts):
     np.testing.assert_allclose(got["p_chosen"], expit(rc - rr), rtol=1e-5, atol=1e-5)
     # these are training pairs, all ranked right by the fitted model
     assert np.all(np.asarray(got["p_chosen"]) > 0.5)
-    assert "spread_chosen" not in got  # a single head has no spread
+    assert "reward_std_chosen" not in got  # a single head has no spread
 
 
 def test_score_conversations_and_shared_prompt(client, scorer, texts):
@@ -113,9 +113,9 @@ def test_ensemble_reports_spread(model_dirs, minilm, texts):
                                          "prompts": prompts[:5]}).json()
     E = scorer.features(prompts[:5], chosen[:5])
     assert info["model"]["class"] == "RewardEnsemble" and info["model"]["ensemble"] is True
-    np.testing.assert_allclose(got["spread"], scorer.model.predict_std(E), rtol=1e-5, atol=1e-6)
-    assert np.all(np.asarray(got["spread"]) > 0)
-    np.testing.assert_allclose(rl["extra_logs"]["reward_spread"], got["spread"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["reward_std"], scorer.model.predict_std(E), rtol=1e-5, atol=1e-6)
+    assert np.all(np.asarray(got["reward_std"]) > 0)
+    np.testing.assert_allclose(rl["extra_logs"]["reward_std"], got["reward_std"], rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- errors

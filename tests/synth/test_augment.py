@@ -15,14 +15,11 @@ from prefspace.synth.augment import prompt_groups
 FAST = {"lens": dict(latent_dim=8, hidden_dim=64, max_steps=60)}
 
 
-def _jsonable(info):
-    return {k: v for k, v in info.items() if k != "fit_params"}
-
-
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "auto"])
 def test_augment_every_method_real_first_with_weights(method, alpaca_pairs):
     X = alpaca_pairs[:50]
-    X_aug, w, info = augment_pairs(X, method=method, factor=2, synthetic_weight=0.5, **FAST.get(method, {}))
+    aug = augment_pairs(X, method=method, factor=2, synthetic_weight=0.5, **FAST.get(method, {}))
+    X_aug, w, info = aug.X, aug.sample_weight, aug.report
     n_syn = 0 if method == "none" else 100
     assert X_aug.shape == (50 + n_syn, 2, 384) and X_aug.dtype == np.float32
     np.testing.assert_array_equal(X_aug[:50], X)  # real pairs first, unchanged
@@ -33,21 +30,22 @@ def test_augment_every_method_real_first_with_weights(method, alpaca_pairs):
     else:
         np.testing.assert_array_equal(w, np.ones(50))
     assert w.sum() == pytest.approx(50)
-    assert info["method"] == method and info["n_real"] == 50 and info["n_synthetic"] == n_syn
-    parent = info["fit_params"]["parent"]
+    assert info.method == method and info.n_real == 50 and info.n_synthetic == n_syn
+    parent = aug.parent
     assert (parent[:50] == -1).all() and (parent[50:] >= 0).all() and parent.shape == (50 + n_syn,)
-    json.dumps(_jsonable(info))  # a report the CLI can write as is
+    json.dumps(info.to_json())  # a report the CLI can write as is
     # a head trains on it directly
-    BradleyTerryLinear().fit(X_aug, sample_weight=w, **info["fit_params"])
+    BradleyTerryLinear().fit(X_aug, sample_weight=w, **aug.fit_params)
 
 
 def test_default_synthetic_weight_is_one_over_k_and_follows_real_weights(alpaca_pairs):
     X = alpaca_pairs[:20]
     real_w = np.r_[np.full(10, 2.0), np.ones(10)]
-    X_aug, w, info = augment_pairs(X, method="repeat", factor=4, sample_weight=real_w)
+    aug = augment_pairs(X, method="repeat", factor=4, sample_weight=real_w)
+    w = aug.sample_weight
     np.testing.assert_allclose(w[:20], real_w / 2)  # the real pair keeps half its weight
     np.testing.assert_allclose(w[20:], np.repeat(real_w, 4) / 8)  # 4 copies share the other half
-    assert w.sum() == pytest.approx(real_w.sum()) and info["synthetic_weight"] == 0.25
+    assert w.sum() == pytest.approx(real_w.sum()) and aug.report.synthetic_weight == 0.25
 
 
 def test_repeat_with_the_linear_head_is_the_real_only_model(separate_pairs):
@@ -56,12 +54,12 @@ def test_repeat_with_the_linear_head_is_the_real_only_model(separate_pairs):
     X, X_test = separate_pairs[:150], separate_pairs[150:]
     none = BradleyTerryLinear().fit(X)
     for weight in (None, 1.0):
-        X_aug, w, info = augment_pairs(X, method="repeat", factor=4, synthetic_weight=weight, estimator=BradleyTerryLinear())
-        rep = BradleyTerryLinear().fit(X_aug, sample_weight=w, **info["fit_params"])
+        aug = augment_pairs(X, method="repeat", factor=4, synthetic_weight=weight, estimator=BradleyTerryLinear())
+        rep = BradleyTerryLinear().fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params)
         np.testing.assert_allclose(rep.coef_, none.coef_, rtol=1e-5, atol=1e-7 * np.abs(none.coef_).max())
         assert rep.score(X_test) == none.score(X_test)
     # without the shared weights (every copy weighing 1, as before) the penalty is diluted 5x
-    diluted = BradleyTerryLinear().fit(X_aug)
+    diluted = BradleyTerryLinear().fit(aug.X)
     assert not np.allclose(diluted.coef_, none.coef_, rtol=1e-2)
 
 
@@ -73,15 +71,15 @@ def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate
     head = BradleyTerryMLP(hidden_sizes=(8,), max_epochs=3, random_state=0)
     held = head.validation_split(X, prompt_groups(X))
     assert 0 < held.sum() < len(X)
-    X_aug, w, info = augment_pairs(X, method="perturb", factor=4, estimator=head)
-    parent = info["fit_params"]["parent"]
-    _, _, pca = augment_pairs(X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:])
-    assert 0 < pca["heldout_variance_kept"] < pca["train_variance_kept"] <= 1
+    aug = augment_pairs(X, method="perturb", factor=4, estimator=head)
+    info, parent = aug.report, aug.parent
+    pca = augment_pairs(X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:]).report
+    assert 0 < pca.heldout_variance_kept < pca.train_variance_kept <= 1
     # no synthetic pair descends from a held-out pair, and the synthesizer never saw one
     assert not held[parent[parent >= 0]].any()
-    assert info["n_heldout"] == held.sum() and info["n_synthetic"] == 4 * (len(X) - held.sum())
+    assert info.n_heldout == held.sum() and info.n_synthetic == 4 * (len(X) - held.sum())
     # fit holds out exactly those real pairs
-    layout = PairLayout.build(X_aug, info["fit_params"].get("groups"), parent)
+    layout = PairLayout.build(aug.X, aug.groups, parent)
     train, val = layout.split(head.validation_fraction, split_rng(head.random_state))
     np.testing.assert_array_equal(val, np.flatnonzero(held))
     assert (parent[train] < 0).sum() == len(X) - held.sum()
@@ -90,7 +88,7 @@ def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate
 def test_augment_is_deterministic(alpaca_pairs):
     a = augment_pairs(alpaca_pairs[:40], method="lens", factor=4, random_state=3, **FAST["lens"])
     b = augment_pairs(alpaca_pairs[:40], method="lens", factor=4, random_state=3, **FAST["lens"])
-    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a.X, b.X)
 
 
 def test_augment_refuses_bad_arguments(alpaca_pairs):
@@ -130,24 +128,26 @@ def test_auto_falls_back_when_synthesis_only_adds_label_noise(toy_pairs):
     # Separable pairs: the real-only head is nearly perfect; pairs synthesized with noise ten
     # times the data's own scale and weighted 5x can only hurt, so auto must decline them.
     grid = [("perturb", 8, 5.0, {"sigma2": 100.0}), ("gaussian", 4, 5.0, {})]
-    X_aug, w, info = augment_pairs(toy_pairs[:150], method="auto", grid=grid)
-    assert info["method"] == "none" and info["requested"] == "auto" and info["chosen"] is None
-    assert X_aug.shape == (150, 2, 16) and (w == 1).all()
-    assert "no synthesis" in info["reason"] and len(info["candidates"]) == 2
-    assert all(c["gain"] <= 0 for c in info["candidates"])
-    assert all("gain_vs_repeat" in c for c in info["candidates"])
-    json.dumps(_jsonable(info))
+    aug = augment_pairs(toy_pairs[:150], method="auto", grid=grid)
+    info = aug.report
+    assert info.method == "none" and info.requested == "auto" and info.chosen is None
+    assert aug.X.shape == (150, 2, 16) and (aug.sample_weight == 1).all()
+    assert "no synthesis" in info.reason and len(info.candidates) == 2
+    assert all(c.gain <= 0 for c in info.candidates)
+    saved = json.loads(json.dumps(info.to_json()))
+    assert saved["chosen"] is None and all("gain_vs_repeat" in c for c in saved["candidates"])
 
 
 def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
     grid = [("perturb", 2, 1.0, {}), ("pca", 2, 0.5, {"latent_dim": 8})]
-    X_aug, w, info = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=BradleyTerryLinear(alpha=1.0), n_folds=3)
-    assert info["requested"] == "auto" and {c["method"] for c in info["candidates"]} == {"perturb", "pca"}
-    if info["chosen"] is None:
-        assert X_aug.shape[0] == 90
+    aug = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=BradleyTerryLinear(alpha=1.0), n_folds=3)
+    info = aug.report
+    assert info.requested == "auto" and {c.method for c in info.candidates} == {"perturb", "pca"}
+    if info.chosen is None:
+        assert aug.X.shape[0] == 90
     else:
-        assert info["method"] == info["chosen"][0] and X_aug.shape[0] == 90 * (1 + info["chosen"][1])
-    assert isinstance(info["reason"], str) and info["reason"]
+        assert info.method == info.chosen[0] and aug.X.shape[0] == 90 * (1 + info.chosen[1])
+    assert isinstance(info.reason, str) and info.reason
 
 
 def test_auto_refuses_bad_grid(alpaca_pairs):

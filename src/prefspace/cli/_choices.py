@@ -24,7 +24,7 @@ def head_names() -> tuple[str, ...]:
 
 def train_head_names() -> tuple[str, ...]:
     """What ``prefspace train --head`` accepts: every head, and ``auto``."""
-    from ..experiments.training import HEAD_CHOICES
+    from ..workflows.training import HEAD_CHOICES
 
     return tuple(HEAD_CHOICES)
 

@@ -1,22 +1,27 @@
 """Option types shared by every command that reads preference data.
 
 Each name below is an ``Annotated`` type carrying its typer option, so a command reuses an
-option with one line and gets the same flag name, default and help text everywhere::
-
-    from ._options import DataArg, PromptKey, ChosenKey, ..., preference_load_kwargs
+option with one line and gets the same flag name, default and help text everywhere. The data
+columns (``--prompt-key`` ... ``--max-text-chars``) are defined once, in :class:`DataColumns`;
+a command takes them all as one parameter through :func:`data_columns`::
 
     @app.command()
-    def embed(data: DataArg, prompt_key: PromptKey = None, chosen_key: ChosenKey = None, ...):
-        dataset = load_preferences(data, **preference_load_kwargs(locals()))
+    @data_columns()
+    def validate(data: DataArg, columns: DataColumns, as_json: bool = False):
+        dataset = load_preferences(data, **columns.load_kwargs())
 
 A column key left at ``None`` means "use the default name" (``prompt``, ``chosen``, ...), so
-:func:`preference_load_kwargs` passes on only the flags the user actually set.
+:meth:`DataColumns.load_kwargs` passes on only the flags the user actually set. A new loader
+option is one field of :class:`DataColumns` and one entry of ``_COLUMN_OPTIONS``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import typer
 
@@ -111,26 +116,94 @@ MaxTextChars = Annotated[
     ),
 ]
 
-# The parameter names above, as a command spells them, mapped to load_preferences' keywords
-# (identical today; the mapping keeps the two free to differ).
-_LOAD_KWARGS = {
-    "prompt_key": "prompt_key",
-    "chosen_key": "chosen_key",
-    "rejected_key": "rejected_key",
-    "response_a_key": "response_a_key",
-    "response_b_key": "response_b_key",
-    "label_key": "label_key",
-    "margin_key": "margin_key",
-    "weight_key": "weight_key",
-    "subset_key": "subset_key",
-    "id_key": "id_key",
-    "on_bad_rows": "on_bad_rows",
-    "ties": "ties",
-    "dedupe": "dedupe",
-    "split": "split",
-    "limit": "limit",
-    "max_text_chars": "max_text_chars",
+
+@dataclasses.dataclass(frozen=True)
+class DataColumns:
+    """The data-column options of a command, as :func:`prefspace.data.load_preferences` takes
+    them (``None``: the loader's default)."""
+
+    prompt_key: Optional[str] = None
+    chosen_key: Optional[str] = None
+    rejected_key: Optional[str] = None
+    response_a_key: Optional[str] = None
+    response_b_key: Optional[str] = None
+    label_key: Optional[str] = None
+    margin_key: Optional[str] = None
+    weight_key: Optional[str] = None
+    subset_key: Optional[str] = None
+    id_key: Optional[str] = None
+    on_bad_rows: Optional[str] = None
+    ties: Optional[str] = None
+    dedupe: Optional[bool] = None
+    split: Optional[str] = None
+    limit: Optional[int] = None
+    max_text_chars: Optional[int] = None
+
+    def load_kwargs(self) -> dict:
+        """Keyword arguments for :func:`prefspace.data.load_preferences`: the options that are set.
+
+        Example
+        -------
+        >>> DataColumns(prompt_key="question", limit=10).load_kwargs()
+        {'prompt_key': 'question', 'limit': 10}
+        """
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+
+# Each field of DataColumns as a command option: (annotated type, default).
+_COLUMN_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "prompt_key": (PromptKey, None),
+    "chosen_key": (ChosenKey, None),
+    "rejected_key": (RejectedKey, None),
+    "response_a_key": (ResponseAKey, None),
+    "response_b_key": (ResponseBKey, None),
+    "label_key": (LabelKey, None),
+    "margin_key": (MarginKey, None),
+    "weight_key": (WeightKey, None),
+    "subset_key": (SubsetKey, None),
+    "id_key": (IdKey, None),
+    "on_bad_rows": (OnBadRows, "error"),
+    "ties": (Ties, "drop"),
+    "dedupe": (Dedupe, False),
+    "split": (Split, None),
+    "limit": (Limit, None),
+    "max_text_chars": (MaxTextChars, None),
 }
+
+
+def data_columns(*, exclude: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """Give a command every data-column option at once, collected into its ``columns`` parameter.
+
+    The decorated function declares ``columns: DataColumns``; the command line sees one option
+    per field of :class:`DataColumns` (minus ``exclude``, for options a command has no use for),
+    in the "Data columns" panel of ``--help``. Put it under ``@app.command()``.
+    """
+    unknown = set(exclude) - set(_COLUMN_OPTIONS)
+    if unknown:
+        raise ValueError(f"not data-column options: {sorted(unknown)}")
+
+    def decorate(func: Callable) -> Callable:
+        # typer reads the new signature as is, so the command's own (postponed) annotations are
+        # resolved here; DataColumns resolves even where the command's module imports it locally
+        signature = inspect.signature(func, eval_str=True, locals={"DataColumns": DataColumns})
+        if "columns" not in signature.parameters:
+            raise TypeError(f"{func.__name__} needs a 'columns: DataColumns' parameter for @data_columns")
+        names = [n for n in _COLUMN_OPTIONS if n not in exclude]
+        params = [p for p in signature.parameters.values() if p.name != "columns"]
+        params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=_COLUMN_OPTIONS[n][0],
+                                     default=_COLUMN_OPTIONS[n][1]) for n in names]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            columns = DataColumns(**{n: kwargs.pop(n) for n in names if n in kwargs})
+            return func(*args, columns=columns, **kwargs)
+
+        command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        del command.__wrapped__  # typer must read the new signature, not the function's own
+        return command
+
+    return decorate
 
 
 # A saved model's encoder, overridden (serve, rerank, score, evaluate).
@@ -164,26 +237,6 @@ Device = Annotated[
     typer.Option("--device", help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
                  rich_help_panel=_MODEL_PANEL, show_default=False),
 ]
-
-
-def preference_load_kwargs(values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> dict:
-    """Keyword arguments for :func:`prefspace.data.load_preferences` from a command's options.
-
-    Pass a command's ``locals()`` (other names are ignored) or the options as keywords. Options
-    left at ``None`` are dropped, so the loader's defaults apply.
-
-    Example
-    -------
-    >>> preference_load_kwargs({"prompt_key": "question", "chosen_key": None, "encoder": "x"})
-    {'prompt_key': 'question'}
-    """
-    merged = dict(values or {})
-    merged.update(kwargs)
-    return {
-        target: merged[name]
-        for name, target in _LOAD_KWARGS.items()
-        if name in merged and merged[name] is not None
-    }
 
 
 def examples(*commands: str) -> str:
@@ -236,7 +289,8 @@ __all__ = [
     "ModelBackend",
     "Device",
     "MaxTextChars",
-    "preference_load_kwargs",
+    "DataColumns",
+    "data_columns",
     "examples",
     "default_cache_dir",
     "EncoderBackend",

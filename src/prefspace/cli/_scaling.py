@@ -1,14 +1,11 @@
-"""The scaling part of ``prefspace embed``: ``--backend ray`` and ``--num-shards/--shard-index``.
+"""The scaling options of ``prefspace embed``: ``--backend ray`` and ``--num-shards/--shard-index``.
 
-``embed`` calls :func:`fill_cache` before it assembles the pairs: it plans the missing texts
-(one slice of them with ``--num-shards``), computes them here or on Ray, and returns the counts.
-With one shard ``embed`` then reads every row from the filled cache; with several it prints
-:func:`echo_slice_summary` instead, since the other slices are other jobs' work.
+The work itself is :func:`prefspace.workflows.embed_file`; with several slices ``embed`` prints
+:func:`echo_slice_summary` instead of the pair summary, since the other slices are other jobs' work.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, Optional
 
 import typer
@@ -46,43 +43,13 @@ ShardIndex = Annotated[
 ]
 
 
-def fill_cache(dataset: Any, encoder: Any, cache: Any, *, engine: str, num_shards: int, shard_index: int,
-               num_workers: Optional[int], gpus_per_worker: float, ray_address: Optional[str],
-               batch_size: Optional[int], shard_size: int, progress: Any) -> Any:
-    """Embed the missing texts of ``dataset`` (this job's slice) into ``cache``; returns EmbedStats."""
-    from ..embed.shards import check_shard_args, compute_plan, plan_pairs
-
-    check_shard_args(num_shards, shard_index)
-    if engine == "local" and (num_workers is not None or gpus_per_worker or ray_address):
-        from ..exceptions import ConfigError
-
-        raise ConfigError("--num-workers, --gpus-per-worker and --ray-address apply to --backend ray; "
-                          "add --backend ray or drop them.")
-    plans = plan_pairs(dataset, encoder, cache, num_shards=num_shards, shard_index=shard_index)
-    if engine == "ray":
-        from ..embed.ray_backend import compute_plan_ray
-
-        return compute_plan_ray(plans, encoder, cache, num_workers=num_workers, gpus_per_worker=gpus_per_worker,
-                                address=ray_address, batch_size=batch_size, shard_size=shard_size, progress=progress)
-    return compute_plan(plans, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
-
-
-def echo_slice_summary(stats: Any, *, data: str, encoder: Any, cache_dir: Any, num_shards: int, shard_index: int,
-                       seconds: float, as_json: bool) -> None:
-    """Print what one slice job did (it does not assemble pairs: the other slices are missing)."""
-    computed, cached = sum(stats.computed.values()), sum(stats.cached.values())
-    if as_json:
-        typer.echo(json.dumps({
-            "data": str(data), "encoder": encoder.config(), "fingerprint": encoder.fingerprint,
-            "cache": str(cache_dir), "num_shards": num_shards, "shard_index": shard_index,
-            "distinct": stats.total, "cached": stats.cached, "computed": stats.computed,
-            "new_texts": computed, "cached_texts": cached,
-            "embed_seconds": round(stats.seconds, 3), "total_seconds": round(seconds, 3),
-        }, indent=2))
-        return
+def echo_slice_summary(run: Any) -> None:
+    """Print what one slice job did (an :class:`prefspace.workflows.EmbedRun` without pairs: the
+    other slices are other jobs' work)."""
+    stats, computed, cached = run.stats, run.new_texts, run.cached_texts
     rate = f", {format_rate(computed, stats.seconds, 'texts')}" if computed and stats.seconds else ""
-    typer.echo(f"slice {shard_index} of {num_shards} of {data}: {computed:,} new texts embedded "
+    typer.echo(f"slice {run.shard_index} of {run.num_shards} of {run.data}: {computed:,} new texts embedded "
                f"({sum(stats.total.values()):,} distinct, {cached:,} already cached; the rest belong to other slices)")
-    typer.echo(f"  {seconds:.1f} s in all ({stats.seconds:.1f} s embedding{rate})")
-    typer.echo(f"  cache: {cache_dir} (fingerprint {encoder.fingerprint}); join the slices with "
+    typer.echo(f"  {run.total_seconds:.1f} s in all ({stats.seconds:.1f} s embedding{rate})")
+    typer.echo(f"  cache: {run.cache_dir} (fingerprint {run.encoder.fingerprint}); join the slices with "
                "`prefspace cache merge SLICE_CACHES... --into CACHE`")

@@ -9,47 +9,18 @@ import typer
 
 from . import app
 from ._options import (
-    ChosenKey,
     DataArg,
-    Dedupe,
-    IdKey,
-    LabelKey,
-    Limit,
-    MaxTextChars,
-    MarginKey,
-    OnBadRows,
-    PromptKey,
-    RejectedKey,
-    ResponseAKey,
-    ResponseBKey,
-    Split,
-    SubsetKey,
-    Ties,
-    WeightKey,
-    preference_load_kwargs,
+    DataColumns,
+    data_columns,
     examples,
 )
 
 
 @app.command(epilog=examples("prefspace validate pairs.jsonl", "prefspace validate hh.jsonl.gz --on-bad-rows skip --dedupe --json"))
+@data_columns()
 def validate(
     data: DataArg,
-    prompt_key: PromptKey = None,
-    chosen_key: ChosenKey = None,
-    rejected_key: RejectedKey = None,
-    response_a_key: ResponseAKey = None,
-    response_b_key: ResponseBKey = None,
-    label_key: LabelKey = None,
-    margin_key: MarginKey = None,
-    weight_key: WeightKey = None,
-    subset_key: SubsetKey = None,
-    id_key: IdKey = None,
-    on_bad_rows: OnBadRows = "error",
-    ties: Ties = "drop",
-    dedupe: Dedupe = False,
-    split: Split = None,
-    limit: Limit = None,
-    max_text_chars: MaxTextChars = None,
+    columns: DataColumns,
     as_json: Annotated[bool, typer.Option("--json", help="Print the loader's report as JSON.")] = False,
 ) -> None:
     """Check preference data and summarise it: format, pairs, ties, skipped rows, subsets.
@@ -58,7 +29,7 @@ def validate(
     """
     from ..data import load_preferences
 
-    dataset = load_preferences(data, **preference_load_kwargs(locals()))
+    dataset = load_preferences(data, **columns.load_kwargs())
     info = dataset.info
     if as_json:
         typer.echo(json.dumps(info, indent=2, ensure_ascii=False))

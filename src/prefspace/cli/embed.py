@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -18,47 +17,21 @@ import typer
 
 from . import app
 from ._options import (
-    ChosenKey,
     DataArg,
-    IdKey,
-    LabelKey,
-    Limit,
-    MaxTextChars,
-    MarginKey,
-    OnBadRows,
-    PromptKey,
-    RejectedKey,
-    ResponseAKey,
-    ResponseBKey,
-    Split,
-    SubsetKey,
-    Ties,
-    WeightKey,
     EncoderBackend,
     default_cache_dir,
-    preference_load_kwargs,
+    DataColumns,
+    data_columns,
     examples,
 )
 from ._progress import format_rate, show_progress
-from ._scaling import Engine, GpusPerWorker, NumShards, NumWorkers, RayAddress, ShardIndex, echo_slice_summary, fill_cache
-
-_ROLE_LABEL = {"prompt": "prompts", "text": "responses", "joint": "prompt+response texts"}
-
-
-def _embed_progress(callback):
-    """The embed stage's own progress reports (``EmbedProgress``, from the sharded and Ray back ends)
-    as progress events for the CLI's renderer."""
-    from .._progress import ProgressEvent
-
-    def on_progress(p) -> None:
-        callback(ProgressEvent(f"embed {_ROLE_LABEL.get(p.role, p.role)}", p.done, p.to_compute, "texts"))
-
-    return on_progress
-
+from ._scaling import Engine, GpusPerWorker, NumShards, NumWorkers, RayAddress, ShardIndex, echo_slice_summary
 
 @app.command(epilog=examples("prefspace embed pairs.jsonl --cache .cache/emb", "prefspace embed pairs.jsonl --encoder smollm2-135m --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID"))
+@data_columns(exclude=('dedupe',))
 def embed(
     data: DataArg,
+    columns: DataColumns,
     encoder: Annotated[
         str, typer.Option("--encoder", "-e", help="Encoder name or path: all-MiniLM-L6-v2 (default), smollm2-135m, a folder, a .gguf file.")
     ] = "all-MiniLM-L6-v2",
@@ -77,21 +50,6 @@ def embed(
     shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="New texts per cache shard (the most a killed run loses).")] = 1024,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (a bar on a terminal, plain lines in a log).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    prompt_key: PromptKey = None,
-    chosen_key: ChosenKey = None,
-    rejected_key: RejectedKey = None,
-    response_a_key: ResponseAKey = None,
-    response_b_key: ResponseBKey = None,
-    label_key: LabelKey = None,
-    margin_key: MarginKey = None,
-    weight_key: WeightKey = None,
-    subset_key: SubsetKey = None,
-    id_key: IdKey = None,
-    on_bad_rows: OnBadRows = "error",
-    ties: Ties = "drop",
-    split: Split = None,
-    limit: Limit = None,
-    max_text_chars: MaxTextChars = None,
     engine: Engine = "local",
     num_workers: NumWorkers = None,
     gpus_per_worker: GpusPerWorker = 0,
@@ -104,17 +62,8 @@ def embed(
     A second run finds everything cached and computes nothing. A run that is killed resumes
     where it stopped.
     """
-    from ..data import load_preferences
-    from ..embed import EmbeddingCache, embed_pairs, get_encoder
-
-    start = time.perf_counter()
-    dataset = load_preferences(data, **preference_load_kwargs(locals()))
-    kwargs = {k: v for k, v in dict(layout=layout, layer=layer, pooling=pooling, max_length=max_length,
-                                      device=device).items() if v is not None}
-    enc = get_encoder(encoder, backend=backend, **kwargs)
-    cache_dir = cache or default_cache_dir()
-    store = EmbeddingCache(cache_dir)
-    store.remove_temp_files()  # left by killed runs on this machine
+    from ..embed.pipeline import ROLE_LABELS
+    from ..workflows.embedding import embed_file
 
     show = not quiet and not as_json
     # our own bar replaces the Hugging Face libraries' loading bars (without importing them here,
@@ -122,52 +71,30 @@ def embed(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
+    options = {k: v for k, v in dict(layout=layout, layer=layer, pooling=pooling, max_length=max_length,
+                                     device=device).items() if v is not None}
     with show_progress(show) as callback:
-        on_progress = _embed_progress(callback) if callback is not None else None
-        fill = None
-        if engine == "ray" or num_shards > 1 or shard_index or num_workers or gpus_per_worker or ray_address:
-            fill = fill_cache(dataset, enc, store, engine=engine, num_shards=num_shards, shard_index=shard_index,
-                              num_workers=num_workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
-                              batch_size=batch_size, shard_size=shard_size, progress=on_progress)
-        # one slice of the work (num_shards > 1): nothing to assemble, the other slices are missing
-        pairs = None if num_shards > 1 else embed_pairs(dataset, enc, store, batch_size=batch_size, shard_size=shard_size,
-                                                        progress=on_progress if fill is None else None)
-    if pairs is None:
-        return echo_slice_summary(fill, data=data, encoder=enc, cache_dir=cache_dir, num_shards=num_shards,
-                                  shard_index=shard_index, seconds=time.perf_counter() - start, as_json=as_json)
-    if fill is not None:  # report what the fill computed, not the (all cached) read-back
-        pairs.stats = fill
-    seconds = time.perf_counter() - start
-    st = pairs.stats
-    computed, cached = sum(st.computed.values()), sum(st.cached.values())
-    summary = {
-        "data": str(data),
-        "pairs": len(pairs),
-        "encoder": enc.config(),
-        "fingerprint": enc.fingerprint,
-        "layout": enc.layout,
-        "feature_dim": enc.feature_dim,
-        "cache": str(cache_dir),
-        "distinct": st.total,
-        "cached": st.cached,
-        "computed": st.computed,
-        "new_texts": computed,
-        "cached_texts": cached,
-        "embed_seconds": round(st.seconds, 3),
-        "total_seconds": round(seconds, 3),
-    }
+        run = embed_file(data, encoder=encoder, backend=backend, encoder_options=options,
+                         cache=cache or default_cache_dir(), load_kwargs=columns.load_kwargs(), engine=engine,
+                         num_shards=num_shards, shard_index=shard_index, num_workers=num_workers,
+                         gpus_per_worker=gpus_per_worker, ray_address=ray_address, batch_size=batch_size,
+                         shard_size=shard_size, progress=callback)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(run.to_json(), indent=2))
         return
-    typer.echo(f"embedded {len(pairs):,} pairs from {data} with {encoder} "
+    if run.n_pairs is None:
+        return echo_slice_summary(run)
+    enc, st = run.encoder, run.stats
+    computed, cached = run.new_texts, run.cached_texts
+    typer.echo(f"embedded {run.n_pairs:,} pairs from {data} with {encoder} "
                f"({enc.layout} layout, {enc.feature_dim} features per response)")
     for role in st.total:
-        typer.echo(f"  {_ROLE_LABEL.get(role, role) + ':':<24}{st.total[role]:>8,} distinct  "
+        typer.echo(f"  {ROLE_LABELS.get(role, role) + ':':<24}{st.total[role]:>8,} distinct  "
                    f"{st.computed[role]:>8,} new  {st.cached[role]:>8,} cached")
     rate = f", {format_rate(computed, st.seconds, 'texts')}" if computed and st.seconds else ""
     state = "everything was cached" if computed == 0 else f"{computed:,} new texts embedded"
-    typer.echo(f"  {state}; {cached:,} cached; {seconds:.1f} s in all ({st.seconds:.1f} s embedding{rate})")
-    typer.echo(f"  cache: {cache_dir} (fingerprint {enc.fingerprint})")
+    typer.echo(f"  {state}; {cached:,} cached; {run.total_seconds:.1f} s in all ({st.seconds:.1f} s embedding{rate})")
+    typer.echo(f"  cache: {run.cache_dir} (fingerprint {enc.fingerprint})")
 
 
 def _human_bytes(n: int) -> str:

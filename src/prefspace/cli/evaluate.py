@@ -1,6 +1,6 @@
 """``prefspace evaluate``, ``prefspace experiment`` and ``prefspace demo``.
 
-Each parses options, calls one function of :mod:`prefspace.experiments` (``evaluate_model``,
+Each parses options, calls one library function (:func:`prefspace.workflows.evaluate_model_dir`,
 ``run_experiment`` with ``write_outputs``, ``run_demo``) and prints a summary.
 """
 
@@ -16,26 +16,13 @@ import typer
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
-    ChosenKey,
     DataArg,
-    Dedupe,
     Device,
-    IdKey,
-    LabelKey,
-    Limit,
     ModelBackend,
     ModelEncoder,
     ModelLayout,
-    MaxTextChars,
-    OnBadRows,
-    PromptKey,
-    RejectedKey,
-    ResponseAKey,
-    ResponseBKey,
-    Split,
-    SubsetKey,
-    Ties,
-    preference_load_kwargs,
+    DataColumns,
+    data_columns,
     examples,
 )
 from ._progress import show_progress
@@ -127,9 +114,11 @@ def demo(
     "prefspace evaluate runs/bt test.jsonl --out eval/",
     "prefspace evaluate runs/bt responses.jsonl.gz --prompts prompts.jsonl.gz --out eval-bon/",
     "prefspace evaluate runs/bt reward-bench.jsonl --benchmark reward-bench --out eval-rb/"))
+@data_columns(exclude=('margin_key', 'weight_key'))
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory written by save_model / prefspace train.", show_default=False)],
     data: DataArg,
+    columns: DataColumns,
     out: OutDir,
     prompts: Annotated[
         Optional[Path],
@@ -153,20 +142,6 @@ def evaluate(
         typer.Option("--benchmark", help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
                      show_default=False),
     ] = None,
-    prompt_key: PromptKey = None,
-    chosen_key: ChosenKey = None,
-    rejected_key: RejectedKey = None,
-    response_a_key: ResponseAKey = None,
-    response_b_key: ResponseBKey = None,
-    label_key: LabelKey = None,
-    subset_key: SubsetKey = None,
-    id_key: IdKey = None,
-    on_bad_rows: OnBadRows = "error",
-    ties: Ties = "drop",
-    dedupe: Dedupe = False,
-    split: Split = None,
-    limit: Limit = None,
-    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 
@@ -177,14 +152,14 @@ def evaluate(
     several rejected), best-of-4 accuracy per subset, Ties, the overall score.
     Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
     """
-    from ..experiments.scoring import evaluate_model, model_encoder
+    from ..workflows.scoring import evaluate_model_dir, model_encoder
 
     if benchmark is not None:
         check_choice(benchmark, "benchmarks", flag="--benchmark")
     enc = model_encoder(model, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
-        result, paths = evaluate_model(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
-                                       cache=cache, n_boot=n_boot, load_kwargs=preference_load_kwargs(locals()),
+        result, paths = evaluate_model_dir(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
+                                       cache=cache, n_boot=n_boot, load_kwargs=columns.load_kwargs(),
                                        benchmark=benchmark, encoder=enc, figure_format=figure_format, progress=progress)
     if "reward_bench_2" in result:
         headline = _benchmark_lines(result["reward_bench_2"])

@@ -139,7 +139,7 @@ def _simulate(studio, column: str, *, host: str, token, beta: float, transform: 
     typer.echo(f"simulating {annotators} annotator(s) on {column!r} over HTTP ({what})", err=True)
     with StudioServer(app_, host=host, port=0, log_level=log_level) as server:
         result = simulate_annotators(server.url, scores, annotators=annotators, beta=beta,
-                                     transform=None if transform == "none" else transform, seed=seed, token=token)
+                                     transform=None if transform == "none" else transform, random_state=seed, token=token)
     studio.stop()
     rows = loop_report(studio.store)
     state = studio.state()

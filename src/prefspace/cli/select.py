@@ -46,7 +46,7 @@ def select(
     Each output line has the pair's texts and ids (pair_id, prompt, response_a, response_b, id_a,
     id_b, ...); add a "label" ("a", "b" or "tie") and read it back with --label-key label.
     """
-    from ..experiments.scoring import select_for_labeling
+    from ..workflows.scoring import select_for_labeling
 
     check_choice(strategy, "strategies", flag="--strategy")  # a bad name fails before any embedding
     d_optimal = {"exploration": exploration}  # --outlier-z 0: no guard; not given: the default
@@ -55,7 +55,7 @@ def select(
     with show_progress() as progress:
         summary = select_for_labeling(
             model, pool, out, budget=budget, strategy=strategy, labelled=labelled, cross_prompt=cross_prompt,
-            max_candidates=max_candidates, lam=lam, seed=seed, selector_params=d_optimal, prompts=prompts,
+            max_candidates=max_candidates, lam=lam, random_state=seed, selector_params=d_optimal, prompts=prompts,
             prompt_key=prompt_key, response_key=response_key, id_key=id_key, join_key=join_key,
             cache=cache or default_cache_dir(), progress=progress,
             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),

@@ -21,7 +21,7 @@ _CacheOpt = Annotated[
 def _encoder(model: Path, name: Optional[str], layout: Optional[str], device: Optional[str],
              encoder_backend: Optional[str] = None):
     """The encoder to serve with: the recorded one unless overridden (RewardScorer checks the fingerprint)."""
-    from ..experiments.scoring import model_encoder
+    from ..workflows.scoring import model_encoder
 
     return model_encoder(model, name, layout=layout, device=device, backend=encoder_backend)
 

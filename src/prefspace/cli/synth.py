@@ -18,26 +18,11 @@ import typer
 from . import app
 from ._choices import RegistryHelpCommand, synthesizer_names
 from ._options import (
-    ChosenKey,
     DataArg,
-    Dedupe,
-    IdKey,
-    LabelKey,
-    Limit,
-    MaxTextChars,
-    MarginKey,
-    OnBadRows,
-    PromptKey,
-    RejectedKey,
-    ResponseAKey,
-    ResponseBKey,
-    Split,
-    SubsetKey,
-    Ties,
-    WeightKey,
     EncoderBackend,
     default_cache_dir,
-    preference_load_kwargs,
+    DataColumns,
+    data_columns,
     examples,
 )
 from ._progress import show_progress
@@ -46,8 +31,10 @@ from ._progress import show_progress
 @app.command(cls=RegistryHelpCommand, epilog=examples(
     "prefspace synth pairs.jsonl --factor 4 --out synth/",
     "prefspace synth pairs.jsonl --diagnostics full --figure-format pdf --out synth/"))
+@data_columns()
 def synth(
     data: DataArg,
+    columns: DataColumns,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the synthetic pairs, provenance, summary and plots.", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (as for `prefspace embed`).")] = "all-MiniLM-L6-v2",
     encoder_backend: EncoderBackend = "auto",
@@ -71,26 +58,10 @@ def synth(
         typer.Option("--figure-format", help="Plots as PNG only, or also as SVG or PDF beside each PNG (for a paper)."),
     ] = "png",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    prompt_key: PromptKey = None,
-    chosen_key: ChosenKey = None,
-    rejected_key: RejectedKey = None,
-    response_a_key: ResponseAKey = None,
-    response_b_key: ResponseBKey = None,
-    label_key: LabelKey = None,
-    margin_key: MarginKey = None,
-    weight_key: WeightKey = None,
-    subset_key: SubsetKey = None,
-    id_key: IdKey = None,
-    on_bad_rows: OnBadRows = "error",
-    ties: Ties = "drop",
-    dedupe: Dedupe = False,
-    split: Split = None,
-    limit: Limit = None,
-    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Synthesize FACTOR new pairs per real pair of DATA in embedding space (LENS by default)."""
     from ..exceptions import ConfigError
-    from ..experiments.synthesis import synthesize_file
+    from ..workflows.synthesis import synthesize_file
 
     names = synthesizer_names()
     if method not in names:
@@ -100,8 +71,8 @@ def synth(
     with show_progress() as progress:
         summary = synthesize_file(
             data, out, encoder=encoder, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), method=method, factor=factor,
-            params={k: v for k, v in params.items() if v is not None}, seed=seed,
-            diagnostics="none" if no_diagnostics else diagnostics, load_kwargs=preference_load_kwargs(locals()),
+            params={k: v for k, v in params.items() if v is not None}, random_state=seed,
+            diagnostics="none" if no_diagnostics else diagnostics, load_kwargs=columns.load_kwargs(),
             figure_format=figure_format, progress=progress,
         )
 

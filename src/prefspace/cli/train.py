@@ -4,8 +4,8 @@
 prompt (or reads one), optionally augments the training pairs, fits a reward head, prints the
 metrics and saves the model with ``metrics.json`` beside it. ``score`` loads a saved model and
 its encoder and writes a reward for every response of a file. Both parse options, call one
-library function (:func:`prefspace.experiments.train_reward_model`,
-:func:`prefspace.experiments.score_file`) and print what it returns; nothing else.
+library function (:func:`prefspace.workflows.train_reward_model`,
+:func:`prefspace.workflows.score_file`) and print what it returns; nothing else.
 """
 
 from __future__ import annotations
@@ -22,30 +22,15 @@ import typer
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
-    ChosenKey,
     DataArg,
-    Dedupe,
-    IdKey,
-    LabelKey,
-    Limit,
-    MaxTextChars,
-    MarginKey,
-    OnBadRows,
-    PromptKey,
-    RejectedKey,
-    ResponseAKey,
-    ResponseBKey,
-    Split,
-    SubsetKey,
-    Ties,
-    WeightKey,
     Device,
     ModelBackend,
     ModelEncoder,
     ModelLayout,
     EncoderBackend,
     default_cache_dir,
-    preference_load_kwargs,
+    DataColumns,
+    data_columns,
     examples,
 )
 from ._progress import show_progress
@@ -70,8 +55,10 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
 @app.command(cls=RegistryHelpCommand, epilog=examples(
     "prefspace train pairs.jsonl --head bt-mlp --out runs/bt",
     "prefspace train pairs.jsonl --augment auto --param hidden_sizes=[64] --out runs/bt-auto"))
+@data_columns()
 def train(
     data: DataArg,
+    columns: DataColumns,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (replaced if it holds a model).", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (see `prefspace embed --help`).")] = "all-MiniLM-L6-v2",
     encoder_backend: EncoderBackend = "auto",
@@ -88,29 +75,13 @@ def train(
     vae_data: Annotated[Optional[str], typer.Option("--vae-data", help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.", show_default=False)] = None,
     vae_prompts: Annotated[Optional[str], typer.Option("--vae-prompts", help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
-    prompt_key: PromptKey = None,
-    chosen_key: ChosenKey = None,
-    rejected_key: RejectedKey = None,
-    response_a_key: ResponseAKey = None,
-    response_b_key: ResponseBKey = None,
-    label_key: LabelKey = None,
-    margin_key: MarginKey = None,
-    weight_key: WeightKey = None,
-    subset_key: SubsetKey = None,
-    id_key: IdKey = None,
-    on_bad_rows: OnBadRows = "error",
-    ties: Ties = "drop",
-    dedupe: Dedupe = False,
-    split: Split = None,
-    limit: Limit = None,
-    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Train a reward model on the preference pairs in DATA and save it to --out.
 
     Embeds what the cache lacks, holds out a test set grouped by prompt (unless --test is
     given), fits the head, prints TRL-named metrics and writes OUT/metrics.json with the model.
     """
-    from ..experiments.training import train_reward_model
+    from ..workflows.training import train_reward_model
 
     check_choice(head, "train_heads", flag="--head")
     check_choice(augment, "augment_methods", flag="--augment")
@@ -119,45 +90,46 @@ def train(
     start = time.perf_counter()
     with show_progress() as progress:
         model, report = train_reward_model(
-            data, encoder=encoder, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), head=head, params=params, ensemble=ensemble,
-            aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment, factor=factor,
-            load_kwargs=preference_load_kwargs(locals()), out=out, vae_data=vae_data, vae_prompts=vae_prompts,
-            command=_command_line(), progress=progress,
+            data, encoder=encoder, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), head=head,
+            params=params, ensemble=ensemble, aggregate=aggregate, test=test, test_fraction=test_fraction,
+            random_state=seed, augment=augment, factor=factor, load_kwargs=columns.load_kwargs(), out=out,
+            vae_data=vae_data, vae_prompts=vae_prompts, command=_command_line(), progress=progress,
         )
-    report["total_seconds"] = round(time.perf_counter() - start, 3)
+    total_seconds = time.perf_counter() - start
     for which, source in (("data", data), ("test", test)):
-        if report["ties_left_out"][which]:
-            typer.echo(f"{source}: {report['ties_left_out'][which]} tied pairs left out (a tie states no preference)", err=True)
+        n_ties = getattr(report.ties_left_out, which)
+        if n_ties:
+            typer.echo(f"{source}: {n_ties} tied pairs left out (a tie states no preference)", err=True)
 
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps({**report.to_json(), "total_seconds": round(total_seconds, 3)}, indent=2))
         return
-    if "head_auto" in report:
-        typer.echo(f"--head auto chose {report['head_auto']['chosen']}: {report['head_auto']['reason']}")
-        head = report["head_auto"]["head"]
-    what = report["model"] + (f" of {ensemble} x {head}" if ensemble > 1 else f" ({head})")
-    synth = f" + {report['n_synthetic']:,} synthetic ({(report.get('augment') or {}).get('method', augment)})" if report["n_synthetic"] else ""
-    aug_time = f", augmentation {report['augment_seconds']:.1f} s" if report.get("augment") else ""
-    typer.echo(f"trained {what} on {report['n_train']:,} pairs{synth} in {report['fit_seconds']:.1f} s "
-               f"(embedding {report['embed_seconds']:.1f} s{aug_time}, {model.n_features_in_} features)")
+    if report.head_auto is not None:
+        typer.echo(f"--head auto chose {report.head_auto.best_label}: {report.head_auto.reason}")
+    fitted = report.chosen_head
+    what = report.model + (f" of {ensemble} x {fitted}" if ensemble > 1 else f" ({fitted})")
+    aug = report.augment
+    synth = f" + {report.n_synthetic:,} synthetic ({aug.method if aug else augment})" if report.n_synthetic else ""
+    aug_time = f", augmentation {report.augment_seconds:.1f} s" if aug else ""
+    typer.echo(f"trained {what} on {report.n_train:,} pairs{synth} in {report.fit_seconds:.1f} s "
+               f"(embedding {report.embed_seconds:.1f} s{aug_time}, {model.n_features_in_} features)")
     for which, source in (("data", data), ("test", test)):
-        n_dup = (report.get("duplicates") or {}).get(which, 0)
+        n_dup = getattr(report.duplicates, which)
         if n_dup:
-            action = "dropped (--dedupe)" if dedupe else "kept; --dedupe drops them"
+            action = "dropped (--dedupe)" if columns.dedupe else "kept; --dedupe drops them"
             typer.echo(f"  {source}: {n_dup:,} exact duplicate pairs ({action})")
-    for line in augment_lines(report.get("augment")):
+    for line in augment_lines(aug):
         typer.echo("  " + line)
     shown = ("accuracy", "loss", "margin", "mean_reward", "min_reward", "max_reward")
-    for label, metrics in (("train", report["train"]), ("test", report["test"])):
+    for label, metrics in (("train", report.train), ("test", report.test)):
         if metrics:
             typer.echo(f"  {label + ':':<7}" + "  ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
                        + f"  ({metrics.get('n_pairs', 0):,} pairs)")
-    kept = (report.get("augment") or {}).get("heldout_variance_kept")
-    if kept is not None:
-        typer.echo(f"  the latent model keeps {100 * kept:.0f}% of held-out responses' variance "
-                   f"({100 * report['augment']['train_variance_kept']:.0f}% of its training responses')")
-    if "eval_accuracy" in report["train"]:
-        typer.echo(f"  held out while training: eval_accuracy {report['train']['eval_accuracy']:.4f}")
+    if aug is not None and aug.heldout_variance_kept is not None:
+        typer.echo(f"  the latent model keeps {100 * aug.heldout_variance_kept:.0f}% of held-out responses' variance "
+                   f"({100 * aug.train_variance_kept:.0f}% of its training responses')")
+    if "eval_accuracy" in report.train:
+        typer.echo(f"  held out while training: eval_accuracy {report.train['eval_accuracy']:.4f}")
     typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
 
 
@@ -169,51 +141,47 @@ def _command_line() -> str | None:
     return None
 
 
-def _candidate_label(c: dict) -> str:
-    weight = c.get("weight")
+def _candidate_label(method: str, factor: int, weight: Optional[float], params: Optional[dict]) -> str:
     w = "1/k" if weight is None else f"{weight:g}"
-    params = c.get("params") or {}
-    extra = "".join(f", {k}={v}" for k, v in params.items())
-    return f"{c.get('method')} x{c.get('factor')} (weight {w}{extra})"
+    extra = "".join(f", {k}={v}" for k, v in (params or {}).items())
+    return f"{method} x{factor} (weight {w}{extra})"
 
 
-def augment_lines(info: Optional[dict]) -> list[str]:
+def augment_lines(report: Any) -> list[str]:
     """What ``--augment auto`` compared, what it chose and why, as lines to print (empty otherwise).
 
-    Reads the report of ``augment_pairs`` (``requested``, ``chosen``, ``reason``, ``candidates``
-    with each candidate's out-of-fold ``accuracy`` and its ``gain``/``z`` over real pairs only,
-    and over the repeat control where the report has it).
+    Reads an :class:`prefspace.synth.AugmentReport` (``requested``, ``chosen``, ``reason``,
+    ``candidates`` with each candidate's out-of-fold ``accuracy`` and its ``gain``/``z`` over
+    real pairs only and over the repeat control).
     """
-    if not info or info.get("requested") != "auto":
+    if report is None or report.requested != "auto":
         return []
-    cands = info.get("candidates") or []
+    cands = report.candidates or ()
     lines = []
     if cands:
-        real = cands[0]["accuracy"] - cands[0]["gain"]
+        real = cands[0].accuracy - cands[0].gain
         lines.append(f"augment auto: cross-validated {len(cands)} candidates against real pairs only "
-                     f"on the {info.get('n_real', 0):,} training pairs (out-of-fold accuracy on real pairs):")
-        width = max(len(_candidate_label(c)) for c in cands)
+                     f"on the {report.n_real:,} training pairs (out-of-fold accuracy on real pairs):")
+        labels = [_candidate_label(c.method, c.factor, c.weight, c.params) for c in cands]
+        width = max(len(label) for label in labels)
         lines.append(f"  {'real pairs only':<{width}}  {real:.3f}")
-        for c in cands:
-            text = f"  {_candidate_label(c):<{width}}  {c['accuracy']:.3f}  {100 * c['gain']:+.1f} points (z {c['z']:.2f})"
-            if "gain_vs_repeat" in c:
-                text += f"; vs repeat {100 * c['gain_vs_repeat']:+.1f} points (z {c['z_vs_repeat']:.2f})"
-            lines.append(text)
-    chosen = info.get("chosen")
-    if chosen:
-        m, k, w, p = chosen
-        choice = _candidate_label({"method": m, "factor": k, "weight": w, "params": p})
-        lines.append(f"augment auto chose {choice}: {info.get('reason', '')}")
+        for label, c in zip(labels, cands):
+            lines.append(f"  {label:<{width}}  {c.accuracy:.3f}  {100 * c.gain:+.1f} points (z {c.z:.2f})"
+                         f"; vs repeat {100 * c.gain_vs_repeat:+.1f} points (z {c.z_vs_repeat:.2f})")
+    if report.chosen:
+        lines.append(f"augment auto chose {_candidate_label(*report.chosen)}: {report.reason or ''}")
     else:
-        lines.append(f"augment auto chose no synthesis (real pairs only): {info.get('reason', '')}")
+        lines.append(f"augment auto chose no synthesis (real pairs only): {report.reason or ''}")
     return lines
 
 
 # ------------------------------------------------------------------------------------ score
 @app.command(epilog=examples("prefspace score runs/bt responses.jsonl --out rewards.jsonl", "prefspace score runs/bt pairs.jsonl --device cuda --out rewards.jsonl"))
+@data_columns(exclude=('dedupe',))
 def score(
     model_dir: Annotated[Path, typer.Argument(help="A model folder written by `prefspace train` or save_model.", show_default=False)],
     data: DataArg,
+    columns: DataColumns,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write, one line per response or pair.", show_default=False)],
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
     response_key: Annotated[str, typer.Option("--response-key", help="Rows mode: column holding the response.")] = "response",
@@ -221,21 +189,6 @@ def score(
     encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
-    prompt_key: PromptKey = None,
-    chosen_key: ChosenKey = None,
-    rejected_key: RejectedKey = None,
-    response_a_key: ResponseAKey = None,
-    response_b_key: ResponseBKey = None,
-    label_key: LabelKey = None,
-    margin_key: MarginKey = None,
-    weight_key: WeightKey = None,
-    subset_key: SubsetKey = None,
-    id_key: IdKey = None,
-    on_bad_rows: OnBadRows = "error",
-    ties: Ties = "drop",
-    split: Split = None,
-    limit: Limit = None,
-    max_text_chars: MaxTextChars = None,
 ) -> None:
     """Write a reward for every response in DATA, embedding with the model's own encoder.
 
@@ -244,12 +197,12 @@ def score(
     (each line keeps the row's other columns, e.g. prompt_id or generator, and adds its id and
     reward).
     """
-    from ..experiments.scoring import model_encoder, score_file
+    from ..workflows.scoring import model_encoder, score_file
 
     enc = model_encoder(model_dir, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
-                             load_kwargs=preference_load_kwargs(locals()), encoder=enc, progress=progress)
+                             load_kwargs=columns.load_kwargs(), encoder=enc, progress=progress)
     if summary["mode"] == "rows":
         kept = f" (kept columns: {', '.join(summary['columns'])})" if summary["columns"] else ""
         typer.echo(f"scored {summary['n']:,} responses; wrote {out}{kept}")

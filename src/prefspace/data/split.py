@@ -23,7 +23,7 @@ def split_by_prompt(
     *,
     test_fraction: float | None = None,
     test_size: int | None = None,
-    seed: Union[int, np.random.Generator, None] = 0,
+    random_state: Union[int, np.random.Generator, None] = 0,
 ) -> tuple[D, D]:
     """Split into ``(train, test)`` with every prompt on one side only.
 
@@ -36,8 +36,8 @@ def split_by_prompt(
     test_size : int, optional
         Number of pairs (prompts, for ScoredResponses) in the test set. Whole prompt groups are
         moved, so the result is as close to this as the groups allow.
-    seed : int
-        The same data and seed always give the same split.
+    random_state : int
+        The same data and random_state always give the same split.
 
     Returns
     -------
@@ -46,7 +46,7 @@ def split_by_prompt(
     Example
     -------
     >>> from prefspace.data import load_demo, split_by_prompt
-    >>> train, test = split_by_prompt(load_demo(), test_fraction=0.25, seed=0)
+    >>> train, test = split_by_prompt(load_demo(), test_fraction=0.25, random_state=0)
     >>> set(train.prompt_keys()) & set(test.prompt_keys())
     set()
     """
@@ -67,7 +67,7 @@ def split_by_prompt(
     if len(members) < 2:
         raise ConfigError(f"cannot split by prompt: all {n} {unit} share one prompt.")
 
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     order = rng.permutation(len(members))
     test: list[int] = []
     for g in order:
@@ -87,7 +87,7 @@ def split_by_prompt(
     else:
         train, held_out = dataset.select_prompts(train_idx), dataset.select_prompts(test_idx)
     for side, part in (("train", train), ("test", held_out)):
-        part.info = {**part.info, "split": {"side": side, "seed": seed if not isinstance(seed, np.random.Generator) else None,
+        part.info = {**part.info, "split": {"side": side, "seed": random_state if not isinstance(random_state, np.random.Generator) else None,
                                            "test_fraction": test_fraction, "test_size": test_size, "unit": unit}}
     return train, held_out
 

@@ -146,12 +146,12 @@ def can_label(g_first, g_second, noise: str = "none") -> np.ndarray:
     return a != b
 
 
-def label_pairs(g_first, g_second, noise: str = "none", beta: float = 1.0, seed=None) -> np.ndarray:
+def label_pairs(g_first, g_second, noise: str = "none", beta: float = 1.0, random_state=None) -> np.ndarray:
     """The simulated annotator: True where the first response of a pair wins.
 
     ``noise="none"``: the higher gold wins (tied pairs cannot be labelled; leave them out with
     :func:`can_label`, or this raises ConfigError). ``noise="bt"``: the first wins with
-    probability ``sigmoid(beta * (g_first - g_second))``, one uniform draw per pair from ``seed``
+    probability ``sigmoid(beta * (g_first - g_second))``, one uniform draw per pair from ``random_state``
     (an int or a Generator).
 
     Example
@@ -169,7 +169,7 @@ def label_pairs(g_first, g_second, noise: str = "none", beta: float = 1.0, seed=
             )
         return gap > 0
     beta = check_positive(beta, name="beta")
-    return check_random_state(seed).random(gap.size).reshape(gap.shape) < expit(beta * gap)
+    return check_random_state(random_state).random(gap.size).reshape(gap.shape) < expit(beta * gap)
 
 
 def pairs_from_scores(
@@ -184,7 +184,7 @@ def pairs_from_scores(
     eps: float = 1e-4,
     n_candidates: int = 16,
     rows=None,
-    seed=0,
+    random_state=0,
 ) -> SimulatedPairs:
     """Draw and label ``n_pairs`` pairs from a scored-response set.
 
@@ -200,7 +200,7 @@ def pairs_from_scores(
     eps : clip for the logit transform
     n_candidates : candidate pairs per draw for "far"/"close"
     rows : optional int array, restrict drawing to these rows (e.g. a training split's rows)
-    seed : int or Generator; the same seed gives the same pairs
+    random_state : int or Generator; the same random_state gives the same pairs
 
     Returns
     -------
@@ -214,7 +214,7 @@ def pairs_from_scores(
     >>> from prefspace.data import ScoredResponses
     >>> s = ScoredResponses(prompts=["p"], prompt_ids=["0"], prompt_index=np.zeros(3),
     ...     responses=["a", "b", "c"], scores=[0.1, 0.5, 0.9], ids=["0", "1", "2"])
-    >>> sp = pairs_from_scores(s, 3, seed=0)
+    >>> sp = pairs_from_scores(s, 3, random_state=0)
     >>> sorted(zip(sp.chosen.tolist(), sp.rejected.tolist()))
     [(1, 0), (2, 0), (2, 1)]
     """
@@ -226,7 +226,7 @@ def pairs_from_scores(
     n_pairs = int(n_pairs)
     if int(n_candidates) != n_candidates or n_candidates < 1:
         raise ConfigError(f"n_candidates must be a positive integer; got {n_candidates!r}.")
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     g_all = transform_scores(np.asarray(scored.scores, dtype=np.float64), transform, eps=eps)
     prompt_index = np.asarray(scored.prompt_index, dtype=np.int64)
     if rows is None:

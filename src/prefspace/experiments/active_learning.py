@@ -30,7 +30,7 @@ from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
 from ..evaluate.simulate import NOISES, can_label, label_pairs, transform_scores
 from ..models import BradleyTerryLinear, RewardEnsemble
-from ..select import PairPool, get_selector, make_pool, selector_options
+from ..select import PairPool, get_selector, get_pool, selector_options
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def run_active_learning(
     selector_params: dict | None = None,
     pool_rows=None,
     augment=None,
-    seed: int = 0,
+    random_state: int = 0,
     on_round: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Simulate active labeling against gold scores; one record per round.
@@ -160,7 +160,7 @@ def run_active_learning(
         (``spearman_pool``: Spearman with gold over those responses of the test prompts)
     augment : None, a synthesizer (``fit(X).sample()``) or a callable ``(X, seed) -> (m, 2, D)``;
         its pairs are added to each round's training set (they cost no labels)
-    seed : the run's seed (split, first batch, candidate sample, noise, random strategy)
+    random_state : the run's seed (split, first batch, candidate sample, noise, random strategy)
     on_round : called with each record as soon as it is made (e.g. to append it to a file)
 
     Returns
@@ -177,7 +177,7 @@ def run_active_learning(
     >>> rng = np.random.default_rng(0)
     >>> E = rng.normal(size=(200, 8)).astype("float32"); gold = E @ rng.normal(size=8)
     >>> recs = run_active_learning(E, np.repeat(np.arange(10), 20), gold, strategy="d-optimal",
-    ...                            batch_size=20, budget=60, seed=0)
+    ...                            batch_size=20, budget=60, random_state=0)
     >>> [r["labels"] for r in recs]
     [20, 40, 60]
     """
@@ -200,14 +200,14 @@ def run_active_learning(
             f"batch_size={batch_size}, initial_size={initial_size}, budget={budget}."
         )
     utility = transform_scores(gold, transform, eps=eps)
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     # each strategy gets what it takes of lam and the run's generator; selector_params are the
     # caller's own choice for this strategy (refused if it does not take them)
     params = {**selector_options(strategy, lam=lam, random_state=rng), **(selector_params or {})}
     selector = get_selector(strategy, **params)
     estimator = _default_estimator() if estimator is None else estimator
     if strategy == "ensemble":
-        estimator = _as_ensemble(estimator, n_members, seed)
+        estimator = _as_ensemble(estimator, n_members, random_state)
 
     # ---- split prompts: the pool comes from training prompts, metrics from test prompts
     prompts = np.unique(prompt_index)
@@ -235,7 +235,7 @@ def run_active_learning(
     _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
     groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
 
-    full_pool = make_pool(features[train_rows], prompt_index[train_rows], "within" if within_prompt else "cross")
+    full_pool = get_pool(features[train_rows], prompt_index[train_rows], "within" if within_prompt else "cross")
     pool: PairPool = full_pool
     if n_candidates is not None and len(full_pool) > int(n_candidates):
         pool = full_pool.sample(int(n_candidates), rng)
@@ -260,11 +260,11 @@ def run_active_learning(
         labelled_idx = np.concatenate([labelled_idx, chosen])
 
         t0 = time.perf_counter()
-        X_syn = _augment(augment, X_lab, seed * 1000 + round_)
+        X_syn = _augment(augment, X_lab, random_state * 1000 + round_)
         X_fit = X_lab if X_syn is None else np.concatenate([X_lab, X_syn])
         model = clone(estimator)
         if "random_state" in model.get_params():
-            model.set_params(random_state=seed)
+            model.set_params(random_state=random_state)
         model.fit(X_fit)
         fit_seconds = time.perf_counter() - t0
 
@@ -273,7 +273,7 @@ def run_active_learning(
             "labels": int(labelled_idx.size),
             "strategy": strategy,
             "pool": "within" if within_prompt else "cross",
-            "seed": seed,
+            "seed": random_state,
             "noise": noise,
             **_evaluate(model, features, gold, groups, test_rows, best_of, pool_test),
             "n_synthetic": 0 if X_syn is None else int(len(X_syn)),

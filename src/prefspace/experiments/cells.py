@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,11 +37,82 @@ from .config import spec_hash
 
 logger = logging.getLogger(__name__)
 
+# ----------------------------------------------------------------------------- what a cell gets
+
+
+@dataclass(frozen=True)
+class DatasetHandle:
+    """A prepared dataset as the cells see it: where its arrays are, and its validated config.
+
+    ``kind`` is ``"pairs"``, ``"scored"`` or ``"pair_arrays"``; ``arrays``/``meta`` are the
+    prepared files (None for ``pair_arrays``, read from ``spec["train"]``/``spec["test"]``);
+    ``spec`` is the dataset's entry of the resolved config.
+    """
+
+    name: str
+    kind: str
+    arrays: str | None
+    meta: str | None
+    spec: dict
+
+
+@dataclass(frozen=True)
+class CellMethod:
+    """One method of the grid (validated by :class:`prefspace.experiments.config.MethodSpec`):
+    a head class name of :mod:`prefspace.models` and its ``params``, with optional ``augment``
+    (``augment_pairs`` options) or ``select`` (``run_active_learning`` options)."""
+
+    name: str
+    head: str
+    params: dict = field(default_factory=dict)
+    augment: dict | None = None
+    select: dict | None = None
+
+    @classmethod
+    def from_config(cls, method: dict) -> "CellMethod":
+        return cls(name=method["name"], head=method["head"], params=dict(method.get("params") or {}),
+                   augment=method.get("augment"), select=method.get("select"))
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """One cell to run: the dataset (its handle once prepared), the method, budget, seed, the
+    grid's largest budget (for nested draws) and the evaluation options; ``key`` names it in
+    ``results.jsonl``."""
+
+    key: str
+    dataset_name: str
+    method: CellMethod
+    budget: int
+    seed: int
+    max_budget: int
+    eval: dict
+    dataset: DatasetHandle | None = None
+
+
+@dataclass(frozen=True)
+class CellData:
+    """A prepared dataset's arrays in a worker. Pair sets fill ``X_train``/``X_test``; scored
+    sets fill the response ``features``, gold ``scores``, ``prompt_index``, the train/test
+    ``*_rows`` and the fixed test pairs (``test_chosen``, ``test_rejected``: row indices)."""
+
+    meta: dict
+    X_train: Any = None
+    X_test: Any = None
+    features: Any = None
+    scores: Any = None
+    prompt_index: Any = None
+    train_rows: Any = None
+    test_rows: Any = None
+    test_chosen: Any = None
+    test_rejected: Any = None
+
+
 # ----------------------------------------------------------------------------- preparation
 
 
-def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> dict:
-    """Load, split and embed one dataset once; return a small JSON-able handle for the cells.
+def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> DatasetHandle:
+    """Load, split and embed one dataset once; return the small handle the cells get.
 
     Arrays go to ``out_dir/prepared/<name>-<hash>.safetensors`` (reused when present).
     """
@@ -51,12 +124,11 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> dict:
     prepared.mkdir(parents=True, exist_ok=True)
     arrays_path = prepared / f"{ds['name']}-{key}.safetensors"
     meta_path = arrays_path.with_suffix(".json")
-    handle = {"name": ds["name"], "kind": kind, "arrays": str(arrays_path), "meta": str(meta_path), "spec": ds}
     if kind == "pair_arrays":
         for side in ("train", "test"):
             _load_pair_array(ds[side], side)  # fail early, in the parent
-        handle.update({"arrays": None, "meta": None})
-        return handle
+        return DatasetHandle(name=ds["name"], kind=kind, arrays=None, meta=None, spec=ds)
+    handle = DatasetHandle(name=ds["name"], kind=kind, arrays=str(arrays_path), meta=str(meta_path), spec=ds)
     if arrays_path.exists() and meta_path.exists():
         logger.info("reusing prepared %s", arrays_path)
         return handle
@@ -76,7 +148,7 @@ def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
     data = load_preferences(ds["path"], **(ds.get("load") or {}))
     if ds.get("limit"):
         data = data.select(np.arange(min(int(ds["limit"]), len(data))))
-    split = {"seed": int(ds.get("split_seed", 0))}
+    split = {"random_state": int(ds.get("split_seed", 0))}
     if ds.get("test_size") is not None:
         split["test_size"] = int(ds["test_size"])
     else:
@@ -115,7 +187,7 @@ def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
     sim = dict(ds.get("simulate") or {})
     test_pairs = pairs_from_scores(
         scored, int(ds.get("test_pairs", 2000)), within_prompt=True, strategy="random", noise="none",
-        transform=sim.get("transform"), rows=test_rows, seed=int(ds.get("split_seed", 0)) + 1,
+        transform=sim.get("transform"), rows=test_rows, random_state=int(ds.get("split_seed", 0)) + 1,
     )
     arrays = {
         "scores": scored.scores.astype(np.float64),
@@ -149,24 +221,27 @@ def _load_pair_array(path, side: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- loading in a worker
 
-_LOADED: dict[str, dict] = {}
+_LOADED: dict[str, CellData] = {}
 
 
-def _load(handle: dict) -> dict:
+def _load(handle: DatasetHandle) -> CellData:
     """The arrays a cell needs, loaded once per process."""
-    cache_key = json.dumps(handle, sort_keys=True, default=str)
+    cache_key = json.dumps(asdict(handle), sort_keys=True, default=str)
     if cache_key in _LOADED:
         return _LOADED[cache_key]
-    ds = handle["spec"]
-    if handle["kind"] == "pair_arrays":
-        data = {"X_train": _load_pair_array(ds["train"], "train"), "X_test": _load_pair_array(ds["test"], "test"), "meta": {}}
+    ds = handle.spec
+    if handle.kind == "pair_arrays":
+        data = CellData(meta={}, X_train=_load_pair_array(ds["train"], "train"),
+                        X_test=_load_pair_array(ds["test"], "test"))
     else:
         from safetensors.numpy import load_file
 
-        data = dict(load_file(handle["arrays"]))
-        data["meta"] = json.loads(Path(handle["meta"]).read_text(encoding="utf-8"))
-        if handle["kind"] == "scored":
-            data["features"] = scored_features(ds["prompt_embeddings"], ds["response_embeddings"], data["prompt_index"])
+        arrays = dict(load_file(handle.arrays))
+        meta = json.loads(Path(handle.meta).read_text(encoding="utf-8"))
+        if handle.kind == "scored":
+            arrays["features"] = scored_features(ds["prompt_embeddings"], ds["response_embeddings"],
+                                                 arrays["prompt_index"])
+        data = CellData(meta=meta, **arrays)
     _LOADED.clear()  # keep one dataset in memory per worker
     _LOADED[cache_key] = data
     return data
@@ -190,31 +265,32 @@ def cell_key(dataset: str, budget: int, method: str, seed: int, spec: str) -> st
     return f"{dataset}|{budget}|{method}|{seed}|{spec}"
 
 
-def run_cell(task: dict) -> dict:
-    """Train and evaluate one cell. ``task`` holds the dataset handle, the method spec, budget,
-    seed, the largest budget (for nested draws) and evaluation options. Returns the result row."""
+def run_cell(task: CellTask) -> dict:
+    """Train and evaluate one cell (its dataset handle set by the runner); return the result row."""
     start = time.perf_counter()
-    handle, method = task["dataset"], task["method"]
-    budget, seed = int(task["budget"]), int(task["seed"])
-    ev = task.get("eval") or {}
+    handle, method = task.dataset, task.method
+    if handle is None:
+        raise ConfigError(f"cell {task.key}: its dataset {task.dataset_name!r} was not prepared.")
+    budget, seed = int(task.budget), int(task.seed)
+    ev = task.eval or {}
     data = _load(handle)
     row = {
-        "key": task["key"],
-        "dataset": handle["name"],
-        "kind": handle["kind"],
+        "key": task.key,
+        "dataset": handle.name,
+        "kind": handle.kind,
         "budget": budget,
-        "method": method["name"],
+        "method": method.name,
         "seed": seed,
-        "head": method["head"],
+        "head": method.head,
     }
-    if method.get("augment"):  # what the synthesis is compared with: repeat at the same head and factor
-        row["augment"] = method["augment"].get("method", "lens")
-        row["factor"] = int(method["augment"].get("factor", 4))
-    if method.get("select"):
+    if method.augment:  # what the synthesis is compared with: repeat at the same head and factor
+        row["augment"] = method.augment.get("method", "lens")
+        row["factor"] = int(method.augment.get("factor", 4))
+    if method.select:
         row["n_train"] = budget
         row.update(_run_selection(method, handle, data, budget, seed))
     else:
-        X_train, y_info = _training_pairs(handle, data, budget, seed, int(task["max_budget"]))
+        X_train, y_info = _training_pairs(handle, data, budget, seed, int(task.max_budget))
         model, fit_info = _fit_method(method, X_train, seed, report_pairs=_test_pairs(handle, data))
         row.update({"n_train": int(len(X_train)), **y_info, **fit_info})
         row.update(_evaluate(model, handle, data, ev, seed))
@@ -222,21 +298,22 @@ def run_cell(task: dict) -> dict:
     return row
 
 
-def _training_pairs(handle, data, budget, seed, max_budget) -> tuple[np.ndarray, dict]:
-    if handle["kind"] in ("pairs", "pair_arrays"):
-        X = data["X_train"]
+def _training_pairs(handle: DatasetHandle, data: CellData, budget: int, seed: int,
+                    max_budget: int) -> tuple[np.ndarray, dict]:
+    if handle.kind in ("pairs", "pair_arrays"):
+        X = data.X_train
         if budget > len(X):
             raise ConfigError(
-                f"dataset {handle['name']!r}: budget {budget} exceeds the {len(X)} training pairs. "
+                f"dataset {handle.name!r}: budget {budget} exceeds the {len(X)} training pairs. "
                 "Lower the budget or use a larger split."
             )
         order = np.random.default_rng(seed).permutation(len(X))
         return X[order[:budget]], {}
-    sim = dict(handle["spec"].get("simulate") or {})
-    scored = _ScoredView(data["scores"], data["prompt_index"])
-    pairs = pairs_from_scores(scored, max_budget, rows=data["train_rows"], seed=seed, **sim)
+    sim = dict(handle.spec.get("simulate") or {})
+    scored = _ScoredView(data.scores, data.prompt_index)
+    pairs = pairs_from_scores(scored, max_budget, rows=data.train_rows, random_state=seed, **sim)
     first = np.arange(budget)
-    X = np.stack([data["features"][pairs.chosen[first]], data["features"][pairs.rejected[first]]], axis=1)
+    X = np.stack([data.features[pairs.chosen[first]], data.features[pairs.rejected[first]]], axis=1)
     flipped = float(np.mean(pairs.gold_gap[first] < 0))
     return X, {"label_flip_rate": flipped}
 
@@ -252,45 +329,45 @@ class _ScoredView:
         self.responses = range(self.prompt_index.size)
 
 
-def _make_head(method: dict, seed: int):
-    name = method["head"]
+def _make_head(method: CellMethod, seed: int):
+    name = method.head
     cls = getattr(models, name, None)
     if cls is None:
         available = [n for n in getattr(models, "__all__", []) if n[0].isupper()]
-        raise ConfigError(f"method {method['name']!r}: unknown head {name!r}; available: {available}.")
-    params = dict(method.get("params") or {})
+        raise ConfigError(f"method {method.name!r}: unknown head {name!r}; available: {available}.")
+    params = dict(method.params)
     head = cls(**params)
     if "random_state" in head.get_params() and "random_state" not in params:
         head.set_params(random_state=seed)
     return head
 
 
-def _fit_method(method: dict, X_train: np.ndarray, seed: int, report_pairs=None):
+def _fit_method(method: CellMethod, X_train: np.ndarray, seed: int, report_pairs=None):
     info: dict = {}
-    aug = method.get("augment")
+    aug = method.augment
     head = _make_head(method, seed)
     if aug:
         aug = dict(aug)
         kind = aug.pop("method", "lens")
         factor = aug.pop("factor", 4)
         t0 = time.perf_counter()
-        X_aug, weight, aug_info = augment_pairs(
+        augmented = augment_pairs(
             X_train, method=kind, factor=factor, estimator=_make_head(method, seed), random_state=seed,
             report_pairs=report_pairs, **aug
         )
-        fit_params = aug_info.pop("fit_params")  # parent and groups: validation stays real
         info["augment_seconds"] = round(time.perf_counter() - t0, 3)
-        info["n_synthetic"] = int(len(X_aug) - len(X_train))
-        info["augment_info"] = json_safe(aug_info, default=str, max_array_size=64)
-        if "heldout_variance_kept" in aug_info:
-            info["heldout_variance_kept"] = aug_info["heldout_variance_kept"]
-        head.fit(X_aug, sample_weight=weight, **fit_params)
+        info["n_synthetic"] = int(len(augmented.X) - len(X_train))
+        info["augment_info"] = json_safe(augmented.report.to_json(), default=str, max_array_size=64)
+        if augmented.report.heldout_variance_kept is not None:
+            info["heldout_variance_kept"] = augmented.report.heldout_variance_kept
+        # parent and groups go to fit: the head's validation pairs stay real
+        head.fit(augmented.X, sample_weight=augmented.sample_weight, **augmented.fit_params)
     else:
         head.fit(X_train)
     return head, info
 
 
-def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: int) -> dict:
+def _run_selection(method: CellMethod, handle: DatasetHandle, data: CellData, budget: int, seed: int) -> dict:
     """An active-labelling cell: :func:`~prefspace.experiments.run_active_learning` spends
     ``budget`` labels in rounds on the training prompts and is scored on this dataset's test
     prompts. Its simulated annotator is the one passive cells draw their pairs by.
@@ -298,23 +375,23 @@ def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: in
     The simulation trains and scores the model itself, so these cells report its metrics
     (``spearman``, ``bon@<N>``, per round in ``rounds``) and no pairwise accuracy or calibration.
     """
-    if handle["kind"] != "scored":
+    if handle.kind != "scored":
         raise ConfigError(
-            f"method {method['name']!r}: selection needs a scored dataset (gold scores to label with); "
-            f"{handle['name']!r} is {handle['kind']!r}."
+            f"method {method.name!r}: selection needs a scored dataset (gold scores to label with); "
+            f"{handle.name!r} is {handle.kind!r}."
         )
-    sel = dict(method["select"])
+    sel = dict(method.select or {})
     strategy = sel.pop("strategy", "random")
-    sim = dict(handle["spec"].get("simulate") or {})
+    sim = dict(handle.spec.get("simulate") or {})
     for key in ("within_prompt", "noise", "beta", "transform", "eps"):
         if key in sim and key not in sel:
             sel[key] = sim[key]
     sel.setdefault("batch_size", max(1, min(250, budget // 4)))
     best_of = int(sel.pop("best_of", 16))
-    test_prompts = np.unique(data["prompt_index"][data["test_rows"]])
+    test_prompts = np.unique(data.prompt_index[data.test_rows])
     records = run_active_learning(
-        data["features"], data["prompt_index"], data["scores"], strategy=strategy, budget=budget,
-        estimator=_make_head(method, seed), test_prompts=test_prompts, best_of=best_of, seed=seed, **sel,
+        data.features, data.prompt_index, data.scores, strategy=strategy, budget=budget,
+        estimator=_make_head(method, seed), test_prompts=test_prompts, best_of=best_of, random_state=seed, **sel,
     )
     last = records[-1]
     return {
@@ -325,27 +402,27 @@ def _run_selection(method: dict, handle: dict, data: dict, budget: int, seed: in
     }
 
 
-def _test_pairs(handle, data) -> np.ndarray:
+def _test_pairs(handle: DatasetHandle, data: CellData) -> np.ndarray:
     """The dataset's fixed held-out pairs (n, 2, D)."""
-    if handle["kind"] in ("pairs", "pair_arrays"):
-        return data["X_test"]
-    F = data["features"]
-    return np.stack([F[data["test_chosen"]], F[data["test_rejected"]]], axis=1)
+    if handle.kind in ("pairs", "pair_arrays"):
+        return data.X_test
+    F = data.features
+    return np.stack([F[data.test_chosen], F[data.test_rejected]], axis=1)
 
 
-def _evaluate(model, handle, data, ev: dict, seed: int) -> dict:
+def _evaluate(model, handle: DatasetHandle, data: CellData, ev: dict, seed: int) -> dict:
     """The measuring stage's own evaluation (``evaluate_pairs``, ``evaluate_scored``), so a
     cell's metrics carry the same names and values as ``prefspace evaluate`` writes."""
     X_test = _test_pairs(handle, data)
-    subsets = (data.get("meta") or {}).get("test_subset") or None
+    subsets = (data.meta or {}).get("test_subset") or None
     out = evaluate_pairs(model, X_test, subsets=subsets, n_boot=int(ev.get("n_boot", 1000)),
                          n_bins=int(ev.get("n_bins", 10)), random_state=seed)
-    if handle["kind"] == "scored":
-        rows = data["test_rows"]
-        scored = evaluate_scored(model, data["features"][rows], data["scores"][rows], data["prompt_index"][rows],
+    if handle.kind == "scored":
+        rows = data.test_rows
+        scored = evaluate_scored(model, data.features[rows], data.scores[rows], data.prompt_index[rows],
                                  ns=ev.get("best_of_n"), n_boot=int(ev.get("n_boot", 1000)), random_state=seed)
         out.update(scored)
-        out["gold_range"] = [float(np.min(data["scores"])), float(np.max(data["scores"]))]
+        out["gold_range"] = [float(np.min(data.scores)), float(np.max(data.scores))]
         curve = scored["best_of_n"]
         nan = [float("nan")] * len(curve["n"])
         for n, v, lo, hi in zip(curve["n"], curve["model"], curve.get("model_low", nan), curve.get("model_high", nan)):

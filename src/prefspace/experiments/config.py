@@ -162,7 +162,7 @@ class ScoredDataset(_SplitSpec):
     @field_validator("simulate")
     @classmethod
     def _simulate_keys(cls, simulate: Optional[dict]) -> Optional[dict]:
-        allowed = _keyword_names(pairs_from_scores, leave_out=("scored", "n_pairs", "rows", "seed"))
+        allowed = _keyword_names(pairs_from_scores, leave_out=("scored", "n_pairs", "rows", "random_state"))
         _check_keys(simulate or {}, allowed, "simulate option")
         return simulate
 
@@ -246,7 +246,7 @@ def _check_select(sel: dict) -> None:
         raise _unknown(strategy, STRATEGIES, "selection strategy", "select.strategy", value=True)
     allowed = {"strategy"} | _keyword_names(
         run_active_learning,
-        leave_out=("features", "prompt_index", "gold", "strategy", "estimator", "test_prompts", "seed", "budget", "on_round"))
+        leave_out=("features", "prompt_index", "gold", "strategy", "estimator", "test_prompts", "random_state", "budget", "on_round"))
     _check_keys(sel, allowed, "select option", "select")
 
 

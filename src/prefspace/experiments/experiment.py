@@ -19,6 +19,7 @@ import logging
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
@@ -28,7 +29,7 @@ from .._jsonsafe import dumps
 from .._process import pid_alive
 from .._progress import track
 from ..exceptions import ConfigError, FormatError
-from .cells import cell_key, prepare_dataset, run_cell
+from .cells import CellMethod, CellTask, cell_key, prepare_dataset, run_cell
 from .config import spec_hash
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 RESULTS_FILE = "results.jsonl"
 
 
-def plan_cells(config: dict) -> list[dict]:
+def plan_cells(config: dict) -> list[CellTask]:
     """Every cell of the grid, in a stable order (dataset, method, seed, budget)."""
     tasks = []
     max_budget = max(config["budgets"])
@@ -46,15 +47,15 @@ def plan_cells(config: dict) -> list[dict]:
                               "eval": config.get("eval") or {}, "max_budget": max_budget})
             for seed in config["seeds"]:
                 for budget in config["budgets"]:
-                    tasks.append({
-                        "key": cell_key(ds["name"], budget, method["name"], seed, spec),
-                        "dataset_name": ds["name"],
-                        "method": method,
-                        "budget": budget,
-                        "seed": seed,
-                        "max_budget": max_budget,
-                        "eval": config.get("eval") or {},
-                    })
+                    tasks.append(CellTask(
+                        key=cell_key(ds["name"], budget, method["name"], seed, spec),
+                        dataset_name=ds["name"],
+                        method=CellMethod.from_config(method),
+                        budget=budget,
+                        seed=seed,
+                        max_budget=max_budget,
+                        eval=config.get("eval") or {},
+                    ))
     return tasks
 
 
@@ -123,7 +124,7 @@ def run_experiment(
     tasks = plan_cells(config)
     _drop_partial_last_line(results_path)
     done_rows = {r["key"]: r for r in read_results(results_path) if "key" in r}
-    todo = [t for t in tasks if t["key"] not in done_rows]
+    todo = [t for t in tasks if t.key not in done_rows]
     total, done = len(tasks), len(tasks) - len(todo)
     logger.info("%d cells, %d already done, %d to run", total, done, len(todo))
     if progress:
@@ -133,10 +134,9 @@ def run_experiment(
         max_budget = max(config["budgets"])
         handles = {}
         for ds in config["datasets"]:
-            if any(t["dataset_name"] == ds["name"] for t in todo):
+            if any(t.dataset_name == ds["name"] for t in todo):
                 handles[ds["name"]] = prepare_dataset(ds, out, max_budget=max_budget)
-        for t in todo:
-            t["dataset"] = handles[t["dataset_name"]]
+        todo = [replace(t, dataset=handles[t.dataset_name]) for t in todo]
         n_jobs = min(jobs or config.get("jobs") or default_jobs(), default_jobs(), len(todo))
         cells = track("cells", total, "cells", start=done)
         with _run_lock(out), open(results_path, "a", encoding="utf-8") as sink:
@@ -149,7 +149,7 @@ def run_experiment(
                 cells.update(done, cell_summary(row) if cells.active else "")
                 if progress:
                     progress(done, total, row)
-    return [done_rows[t["key"]] for t in tasks]
+    return [done_rows[t.key] for t in tasks]
 
 
 def cell_summary(row: dict) -> str:
@@ -194,7 +194,7 @@ def _run_lock(out: Path):
         lock.unlink(missing_ok=True)
 
 
-def _execute(todo: list[dict], n_jobs: int):
+def _execute(todo: list[CellTask], n_jobs: int):
     """Yield finished rows: in this process when n_jobs == 1, else from spawned workers."""
     if n_jobs <= 1:
         for task in todo:
@@ -214,13 +214,13 @@ def _execute(todo: list[dict], n_jobs: int):
             raise
 
 
-def _run_safely(task: dict) -> dict:
+def _run_safely(task: CellTask) -> dict:
     try:
         return run_cell(task)
     except ConfigError:
         raise
     except Exception as exc:  # name the cell; keep the original type's message
-        raise RuntimeError(f"cell {task['key']} failed: {type(exc).__name__}: {exc}") from exc
+        raise RuntimeError(f"cell {task.key} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _init_worker() -> None:

@@ -104,12 +104,12 @@ class PrefspaceRewardFunction:
         for start in range(0, len(cs), self.batch_size):
             E = scorer.features(ps[start : start + self.batch_size], cs[start : start + self.batch_size])
             rewards.extend(float(r) for r in scorer.predict(E))
-            s = scorer.spread(E)
+            s = scorer.predict_std(E)
             if s is not None:
                 spreads.extend(float(v) for v in s)
         log_metric = kwargs.get("log_metric")
         if spreads and callable(log_metric):
-            log_metric(f"{self.__name__}/spread", sum(spreads) / len(spreads))
+            log_metric(f"{self.__name__}/reward_std", sum(spreads) / len(spreads))
         return [r if math.isfinite(r) else None for r in rewards]  # TRL turns None into NaN (skipped)
 
     @property

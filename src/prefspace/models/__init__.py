@@ -8,7 +8,7 @@ package imports neither torch nor lightgbm: they load when a head that needs the
 the one way ``score``, ``evaluate``, ``select``, ``rerank`` and ``serve`` turn text into rewards.
 """
 
-from .auto import DEFAULT_HEAD_GRID, choose_head
+from .auto import DEFAULT_HEAD_GRID, HeadScore, HeadSelection, choose_head
 from .ensemble import RewardEnsemble
 from .features import with_prompt_features
 from .holdout import prompt_groups
@@ -31,6 +31,8 @@ __all__ = [
     "with_prompt_features",
     "prompt_groups",
     "choose_head",
+    "HeadSelection",
+    "HeadScore",
     "DEFAULT_HEAD_GRID",
     "save_model",
     "load_model",

@@ -17,6 +17,8 @@ by much.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -28,7 +30,7 @@ from .registry import get_head
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["choose_head", "DEFAULT_HEAD_GRID"]
+__all__ = ["choose_head", "HeadSelection", "HeadScore", "DEFAULT_HEAD_GRID"]
 
 # (head name in HEADS, params): the reference first. Small on purpose: each entry costs one fit
 # per fold.
@@ -39,6 +41,59 @@ DEFAULT_HEAD_GRID: tuple = (
     ("bt-mlp", {}),
     ("clf-mlp", {}),
 )
+
+
+@dataclass(frozen=True)
+class HeadScore:
+    """One cross-validated candidate of :func:`choose_head`: its out-of-fold ``accuracy`` and
+    ``log_loss``, and its accuracy ``gain`` over the reference with the gain's ``z``."""
+
+    head: str
+    params: dict
+    label: str
+    accuracy: float
+    log_loss: float
+    gain: float
+    z: float
+
+
+@dataclass(frozen=True)
+class HeadSelection:
+    """What :func:`choose_head` chose, like a scikit-learn search object after ``fit``.
+
+    Attributes
+    ----------
+    best_index : index of the chosen entry of the grid (0, the reference, unless another won)
+    best_name, best_params : the chosen head's name in ``HEADS`` and its parameters
+    best_estimator : the chosen head, unfitted, seeded with ``random_state``
+    reason : one sentence saying why
+    candidates : one :class:`HeadScore` per grid entry (empty when too few pairs to
+        cross-validate); :attr:`cv_results` is the same as a table of columns
+    """
+
+    best_index: int
+    best_name: str
+    best_params: dict
+    best_estimator: Any
+    reason: str
+    candidates: tuple[HeadScore, ...]
+
+    @property
+    def best_label(self) -> str:
+        """``"bt-linear (alpha=300)"``: the chosen head and its parameters, as printed."""
+        return _label(self.best_name, self.best_params)
+
+    @property
+    def cv_results(self) -> dict[str, list]:
+        """The candidates as columns (``head``, ``params``, ``label``, ``accuracy``, ``log_loss``,
+        ``gain``, ``z``), one row per grid entry, like scikit-learn's ``cv_results_``."""
+        rows = [asdict(c) for c in self.candidates]
+        return {f: [r[f] for r in rows] for f in HeadScore.__dataclass_fields__}
+
+    def to_json(self) -> dict:
+        """JSON-able form (``metrics.json``'s ``head_auto``)."""
+        return {"chosen": self.best_label, "head": self.best_name, "params": dict(self.best_params),
+                "reason": self.reason, "candidates": [asdict(c) for c in self.candidates]}
 
 
 def _label(name: str, params: dict) -> str:
@@ -53,7 +108,8 @@ def _fold_ids(groups: np.ndarray, n_folds: int, random_state: int) -> np.ndarray
     return rng.permutation(np.arange(len(uniq)) % n_folds)[g.ravel()]
 
 
-def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n_folds: int = 3, min_z: float = 1.0, random_state: int = 0) -> dict:
+def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n_folds: int = 3, min_z: float = 1.0,
+                random_state: int = 0) -> HeadSelection:
     """Cross-validate the heads of ``grid`` on real pairs ``X`` (n, 2, D) and pick one.
 
     Parameters
@@ -66,9 +122,10 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
 
     Returns
     -------
-    dict with ``chosen`` (index into ``grid``), ``name``, ``params``, ``estimator`` (unfitted,
-    seeded with ``random_state``), ``reason`` (one sentence) and ``candidates`` (per entry: its
-    label, out-of-fold ``accuracy``, ``log_loss``, ``gain`` over the reference and its ``z``).
+    HeadSelection : ``best_estimator`` (unfitted, seeded with ``random_state``), ``best_index``
+    into ``grid``, ``best_name``, ``best_params``, ``reason`` (one sentence) and ``candidates``
+    (per entry: its label, out-of-fold ``accuracy``, ``log_loss``, ``gain`` over the reference
+    and its ``z``; ``cv_results`` as columns).
     """
     X = check_pairs(X)
     n = len(X)
@@ -103,26 +160,27 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         se = d.std(ddof=1) / np.sqrt(n)
         gain = float(d.mean())
         z = gain / se if se > 0 else (0.0 if gain == 0 else float(np.sign(gain) * np.inf))
-        candidates.append({"head": name, "params": dict(params), "label": _label(name, params), "accuracy": float(correct[j].mean()),
-                           "log_loss": float(log_loss[j]), "gain": gain, "z": float(z)})
-    best = max(range(len(grid)), key=lambda j: (candidates[j]["accuracy"], -candidates[j]["log_loss"]))
+        candidates.append(HeadScore(head=name, params=dict(params), label=_label(name, params),
+                                    accuracy=float(correct[j].mean()), log_loss=float(log_loss[j]), gain=gain,
+                                    z=float(z)))
+    best = max(range(len(grid)), key=lambda j: (candidates[j].accuracy, -candidates[j].log_loss))
     b, ref = candidates[best], candidates[0]
-    if best != 0 and b["gain"] > 0 and b["z"] >= min_z:
+    if best != 0 and b.gain > 0 and b.z >= min_z:
         chosen = best
-        reason = (f"{b['label']} raised {n_folds}-fold out-of-fold accuracy from {ref['accuracy']:.3f} ({ref['label']}) to "
-                  f"{b['accuracy']:.3f} (+{100 * b['gain']:.1f} points, {b['z']:.1f} standard errors >= {min_z:g}).")
+        reason = (f"{b.label} raised {n_folds}-fold out-of-fold accuracy from {ref.accuracy:.3f} ({ref.label}) to "
+                  f"{b.accuracy:.3f} (+{100 * b.gain:.1f} points, {b.z:.1f} standard errors >= {min_z:g}).")
     elif best == 0:
         chosen = 0
-        reason = f"{ref['label']} had the best {n_folds}-fold out-of-fold accuracy ({ref['accuracy']:.3f}); kept it."
+        reason = f"{ref.label} had the best {n_folds}-fold out-of-fold accuracy ({ref.accuracy:.3f}); kept it."
     else:
         chosen = 0
-        reason = (f"the best, {b['label']}, changed {n_folds}-fold out-of-fold accuracy by {100 * b['gain']:+.1f} points over "
-                  f"{ref['label']} ({b['z']:.1f} standard errors, needed > 0 and >= {min_z:g}); kept {ref['label']}.")
+        reason = (f"the best, {b.label}, changed {n_folds}-fold out-of-fold accuracy by {100 * b.gain:+.1f} points over "
+                  f"{ref.label} ({b.z:.1f} standard errors, needed > 0 and >= {min_z:g}); kept {ref.label}.")
     logger.info("auto head: %s", reason)
     return _result(grid, estimators, chosen, reason, candidates)
 
 
-def _result(grid, estimators, chosen: int, reason: str, candidates: list) -> dict:
+def _result(grid, estimators, chosen: int, reason: str, candidates: list) -> HeadSelection:
     name, params = grid[chosen]
-    return {"chosen": int(chosen), "name": name, "params": dict(params), "estimator": clone(estimators[chosen]),
-            "reason": reason, "candidates": candidates}
+    return HeadSelection(best_index=int(chosen), best_name=name, best_params=dict(params),
+                         best_estimator=clone(estimators[chosen]), reason=reason, candidates=tuple(candidates))

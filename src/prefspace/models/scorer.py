@@ -204,13 +204,14 @@ class RewardScorer:
         return np.asarray(self.model.predict(E), dtype=np.float64)
 
     @property
-    def has_spread(self) -> bool:
+    def has_std(self) -> bool:
         """True when the model is an ensemble that reports its members' disagreement (``predict_std``)."""
         return callable(getattr(self.model, "predict_std", None))
 
-    def spread(self, E: np.ndarray) -> np.ndarray | None:
-        """Standard deviation of the ensemble members' rewards, ``(n,)``; None for a single head."""
-        if not self.has_spread:
+    def predict_std(self, E: np.ndarray) -> np.ndarray | None:
+        """Standard deviation of the ensemble members' rewards, ``(n,)`` (the reward's spread,
+        ``reward_std`` in the server's answers); None for a single head."""
+        if not self.has_std:
             return None
         if len(E) == 0:
             return np.zeros(0, dtype=np.float64)
@@ -234,7 +235,7 @@ class RewardScorer:
                 "name": self.model_dir.name,
                 "class": type(self.model).__name__,
                 "params": _jsonable_params(self.model),
-                "ensemble": self.has_spread,
+                "ensemble": self.has_std,
             },
             "encoder": {
                 "fingerprint": enc.fingerprint,

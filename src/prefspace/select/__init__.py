@@ -26,7 +26,7 @@ from ._common import BaseSelector
 from .baselines import EnsembleDisagreementSelector, RandomSelector, UncertaintySelector
 from .coreset import CoresetSelector, greedy_k_center
 from .doptimal import DOptimalSelector, PastAwareDOptimalSelector, fisher_information, greedy_d_optimal
-from .pools import CrossPromptPool, ExplicitPairPool, PairPool, SubsetPool, WithinPromptPool, make_pool
+from .pools import CrossPromptPool, ExplicitPairPool, PairPool, SubsetPool, WithinPromptPool, get_pool
 
 STRATEGIES = {
     "random": RandomSelector,
@@ -127,7 +127,7 @@ __all__ = [
     "get_selector",
     "greedy_d_optimal",
     "greedy_k_center",
-    "make_pool",
+    "get_pool",
     "select_pairs",
     "selector_options",
 ]

@@ -1,5 +1,5 @@
-"""Candidate responses for pair selection: reading them, scoring them with a saved model,
-choosing pairs, and writing the chosen pairs for annotators.
+"""Candidate responses for pair selection: scoring them with a saved model, choosing pairs, and
+writing the chosen pairs for annotators. Reading them is the data stage's job.
 
 A candidate file has several responses per prompt, scored or not, one response per row::
 
@@ -10,9 +10,9 @@ or one prompt per row with a list of responses::
 
     {"prompt": "Name a prime.", "responses": ["7", "9", "11"]}
 
-or two files joined on ``prompt_id`` (``alpaca_bon``'s layout). :func:`read_candidates` is
-``prefspace.data.read_responses`` (the one reader of responses grouped by prompt), so every file
-type, compression and bad-row rule of the data stage applies. Candidates are turned into
+or two files joined on ``prompt_id`` (``alpaca_bon``'s layout).
+:func:`prefspace.data.read_responses` (the one reader of responses grouped by prompt) reads them,
+so every file type, compression and bad-row rule of the data stage applies. Candidates are turned into
 feature rows by a :class:`~prefspace.models.RewardScorer` (the model's own encoder, the same
 rows training and serving use); :func:`choose_pairs` then runs a selection strategy over them.
 """
@@ -20,60 +20,20 @@ rows training and serving use); :func:`choose_pairs` then runs a selection strat
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
 from .._jsonsafe import write_jsonl
 from ..data.dataset import PreferenceDataset, ScoredResponses, canonical_prompt
-from ..data.rules import MAX_TEXT_CHARS
-from ..data.scored import read_responses
 from ..models.scorer import RewardScorer
 from . import get_selector, selector_options
-from .pools import PairPool, make_pool
+from .pools import PairPool, get_pool
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "read_candidates", "candidate_features", "choose_pairs", "match_labelled_rows", "selection_records", "write_jsonl",
+    "candidate_features", "choose_pairs", "match_labelled_rows", "selection_records", "write_jsonl",
 ]
-
-
-def read_candidates(
-    source: str | os.PathLike,
-    *,
-    prompts: str | os.PathLike | None = None,
-    prompt_key: str = "prompt",
-    response_key: str = "response",
-    id_key: str | None = None,
-    join_key: str = "prompt_id",
-    score_key: str | None = None,
-    on_bad_rows: str = "error",
-    max_text_chars: int = MAX_TEXT_CHARS,
-) -> ScoredResponses:
-    """Read candidate responses grouped by prompt; ``scores`` are NaN where the file has none.
-
-    Parameters
-    ----------
-    source : a .jsonl/.json/.parquet/.csv file (optionally .gz) or a saved dataset directory
-    prompts : optional prompts file joined on ``join_key``
-    prompt_key, response_key : column names; a row may instead hold a list under
-        ``response_key + "s"`` (``"responses"``)
-    id_key : a unique response id column; default ``"<row>"`` (``"<row>.<j>"`` for lists)
-    score_key : the score column, if any (default: the first of score, gold, reward present)
-    on_bad_rows : "error" (stop at the first bad row, naming it) or "skip"
-    max_text_chars : longest prompt or response in characters (``prefspace.data.rules``)
-
-    Example
-    -------
-    >>> cands = read_candidates("pool.jsonl")                   # doctest: +SKIP
-    >>> cands.n_prompts, len(cands)                             # doctest: +SKIP
-    (3, 12)
-    """
-    return read_responses(
-        source, prompts=prompts, join_key=join_key, prompt_key=prompt_key, response_key=response_key,
-        score_key=score_key, id_key=id_key, on_bad_rows=on_bad_rows, max_text_chars=max_text_chars,
-    )
 
 
 def candidate_features(scorer: RewardScorer, candidates: ScoredResponses) -> np.ndarray:
@@ -91,7 +51,7 @@ def choose_pairs(
     max_candidates: int | None = 1_000_000,
     labelled: PreferenceDataset | None = None,
     lam: float | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     options: dict | None = None,
 ) -> tuple[list[dict], dict]:
     """Choose ``budget`` pairs of ``candidates`` worth labelling, with the scorer's model.
@@ -99,7 +59,7 @@ def choose_pairs(
     Parameters
     ----------
     scorer : RewardScorer of the current reward model (its head, encoder and cache)
-    candidates : from :func:`read_candidates`
+    candidates : from :func:`prefspace.data.read_responses`
     budget : how many pairs
     strategy : a name in ``prefspace.select.STRATEGIES``
     cross_prompt : pair responses to different prompts instead of within a prompt
@@ -107,7 +67,7 @@ def choose_pairs(
         (None: all)
     labelled : pairs already labelled: used by past-aware and coreset, and never chosen again
     lam : ridge of the D-optimal information matrix (None: the head's own prior)
-    seed : the random strategies' seed (random, D-optimal's random share) and the candidate sample's
+    random_state : the random strategies' seed (random, D-optimal's random share) and the candidate sample's
     options : further selector parameters, given to the strategy where it takes them (e.g.
         D-optimal's ``exploration`` and ``outlier_z``)
 
@@ -118,11 +78,11 @@ def choose_pairs(
     """
     # each strategy gets the options it takes (random has no lam, uncertainty no random_state);
     # a bad name fails here, before any embedding
-    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=seed, **(options or {})))
+    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=random_state, **(options or {})))
     E = candidate_features(scorer, candidates)
     kind = "cross" if cross_prompt else "within"
-    full = make_pool(E, candidates.prompt_index, kind)
-    pool = full if max_candidates is None or len(full) <= max_candidates else full.sample(int(max_candidates), seed)
+    full = get_pool(E, candidates.prompt_index, kind)
+    pool = full if max_candidates is None or len(full) <= max_candidates else full.sample(int(max_candidates), random_state)
 
     X_lab, exclude = None, None
     if labelled is not None:

@@ -275,7 +275,7 @@ class SubsetPool(PairPool):
         return self.indices[self._check_indices(indices)]
 
 
-def make_pool(features, prompt_index, kind: str = "within") -> PairPool:
+def get_pool(features, prompt_index, kind: str = "within") -> PairPool:
     """``WithinPromptPool`` (``kind="within"``) or ``CrossPromptPool`` (``kind="cross"``)."""
     if kind == "within":
         return WithinPromptPool(features, prompt_index)

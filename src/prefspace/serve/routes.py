@@ -49,13 +49,13 @@ Ctx = Annotated[ServeContext, Depends(context)]
 
 
 def item_scorer(scorer: RewardScorer):
-    """The batch function: per item ``(reward, spread or None, feature row)``."""
+    """The batch function: per item ``(reward, reward std or None, feature row)``."""
 
     def score_items(prompts: list, responses: list) -> list:
         E = scorer.features(prompts, responses)
         rewards = scorer.predict(E)
-        spread = scorer.spread(E)
-        return [(rewards[i], None if spread is None else spread[i], E[i]) for i in range(len(rewards))]
+        std = scorer.predict_std(E)
+        return [(rewards[i], None if std is None else std[i], E[i]) for i in range(len(rewards))]
 
     return score_items
 
@@ -111,8 +111,8 @@ async def get_reward(ctx: Ctx, req: Annotated[tuple, Depends(get_reward_request)
     else:
         scores = [None if r is None else float(expit(r)) for r in rewards]
     extra: dict[str, Any] = {}
-    if ctx.scorer.has_spread:
-        extra["reward_spread"] = [json_number(it[1]) for it in items]
+    if ctx.scorer.has_std:
+        extra["reward_std"] = [json_number(it[1]) for it in items]
     return JSONResponse({"rewards": rewards, "scores": scores, "extra_logs": extra})
 
 
@@ -121,8 +121,8 @@ async def score(ctx: Ctx, req: Annotated[ScoreRequest, Depends(score_request)]) 
     if req.rejected is None:
         items = await _score_items(ctx, req.prompts, req.responses)
         out: dict[str, Any] = {"rewards": [json_number(it[0]) for it in items]}
-        if scorer.has_spread:
-            out["spread"] = [json_number(it[1]) for it in items]
+        if scorer.has_std:
+            out["reward_std"] = [json_number(it[1]) for it in items]
         return JSONResponse(out)
     n = len(req.responses)
     items = await _score_items(ctx, req.prompts + req.prompts, req.responses + req.rejected)
@@ -135,9 +135,9 @@ async def score(ctx: Ctx, req: Annotated[ScoreRequest, Depends(score_request)]) 
         "rewards_rejected": [json_number(it[0]) for it in rejected],
         "p_chosen": [json_number(v) for v in p],
     }
-    if scorer.has_spread:
-        out["spread_chosen"] = [json_number(it[1]) for it in chosen]
-        out["spread_rejected"] = [json_number(it[1]) for it in rejected]
+    if scorer.has_std:
+        out["reward_std_chosen"] = [json_number(it[1]) for it in chosen]
+        out["reward_std_rejected"] = [json_number(it[1]) for it in rejected]
     return JSONResponse(out)
 
 

@@ -19,11 +19,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["build_studio", "make_head"]
 
 
-def make_head(name: str, seed: int = 0):
+def make_head(name: str, random_state: int = 0):
     """An unfitted head from ``prefspace.models.HEADS`` by name, seeded where it takes a seed."""
     head = get_head(name)
     if "random_state" in head.get_params():
-        head.set_params(random_state=seed)
+        head.set_params(random_state=random_state)
     return head
 
 
@@ -79,7 +79,7 @@ def build_studio(
             f"{fitted.n_features_in_}; use the features (or the encoder) the model was trained with."
         )
     label_pool = load_label_pool(candidates, E, kind="cross" if cross_prompt else "within",
-                                 max_candidates=max_candidates, seed=config.seed)
+                                 max_candidates=max_candidates, random_state=config.seed)
     head_est = make_head(head, config.seed) if head is not None else None
     store = LabelStore(db)
     return Studio(store, label_pool, head=head_est, model=fitted, config=config, encoder=enc, save_to=save_model_to,

@@ -480,7 +480,7 @@ class Studio:
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         cv = cross_validated_accuracy(self.head, X, groups, folds=self.config.cv_folds,
-                                      min_pairs=self.config.min_cv_labels, seed=self.config.seed)
+                                      min_pairs=self.config.min_cv_labels, random_state=self.config.seed)
         cv_s = time.perf_counter() - t0
         with self._lock:
             version = (self.model_version if self.model_version is not None else 0) + 1

@@ -27,7 +27,7 @@ def _with_seed(estimator, seed: int):
 
 
 def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, folds: int = 5, min_pairs: int = 8,
-                             seed: int = 0) -> dict | None:
+                             random_state: int = 0) -> dict | None:
     """Held-out pairwise accuracy of ``estimator`` (cloned per fold) on pairs ``X`` (winner first).
 
     Parameters
@@ -64,15 +64,15 @@ def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, fo
         splitter, grouped = GroupKFold(n_splits=k), True
         splits = splitter.split(X, groups=groups)
     else:
-        splitter, grouped = KFold(n_splits=k, shuffle=True, random_state=seed), False
+        splitter, grouped = KFold(n_splits=k, shuffle=True, random_state=random_state), False
         splits = splitter.split(X)
     correct = np.zeros(n, dtype=np.float64)
     for fold, (train, test) in enumerate(splits):
-        model = _with_seed(estimator, seed + fold).fit(X[train])
+        model = _with_seed(estimator, random_state + fold).fit(X[train])
         r0 = np.asarray(model.predict(X[test, 0]), dtype=np.float64)
         r1 = np.asarray(model.predict(X[test, 1]), dtype=np.float64)
         correct[test] = (r0 > r1).astype(np.float64)
-    low, high = bootstrap_interval(correct, n_boot=1000, level=0.95, random_state=seed)
+    low, high = bootstrap_interval(correct, n_boot=1000, level=0.95, random_state=random_state)
     return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n_pairs": int(n), "folds": int(k),
             "grouped": grouped}
 

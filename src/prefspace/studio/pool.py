@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ..data import load_scored_responses
+from ..data import load_scored_responses, read_responses
 from ..data.dataset import ScoredResponses
 from ..embed import embed_responses, scored_response_features
 from ..exceptions import ConfigError, DataError, ShapeError
-from ..select.candidates import read_candidates
-from ..select.pools import PairPool, make_pool
+from ..select.pools import PairPool, get_pool
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +153,8 @@ def read_pool(
     if score_key is not None:
         return load_scored_responses(source, prompts=prompts, join_key=join_key, prompt_key=prompt_key,
                                      response_key=response_key, score_key=score_key, id_key=id_key)
-    return read_candidates(source, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
-                           id_key=id_key, join_key=join_key)
+    return read_responses(source, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
+                          id_key=id_key, join_key=join_key)
 
 
 def pool_features(
@@ -196,7 +195,7 @@ def load_label_pool(
     *,
     kind: str = "within",
     max_candidates: int | None = 1_000_000,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> LabelPool:
     """Build the candidate pairs over ``candidates`` (a random sample of ``max_candidates``
     pairs when there are more; the same sample for the same seed)."""
@@ -208,14 +207,14 @@ def load_label_pool(
     if bad:
         raise DataError(f"{candidates.source}: response id {bad[0]!r} contains '|', which pair ids use as separator; "
                         "pass --id-key with ids without '|'.")
-    full = make_pool(features, candidates.prompt_index, kind)
+    full = get_pool(features, candidates.prompt_index, kind)
     if len(full) == 0:
         raise DataError(
             f"{candidates.source}: no candidate pairs ({kind}-prompt pool): "
             + ("every prompt has a single response; give at least two per prompt or use the cross-prompt pool."
                if kind == "within" else "all responses belong to one prompt; use the within-prompt pool.")
         )
-    pairs = full if max_candidates is None or len(full) <= int(max_candidates) else full.sample(int(max_candidates), seed)
+    pairs = full if max_candidates is None or len(full) <= int(max_candidates) else full.sample(int(max_candidates), random_state)
     logger.info("label pool: %d candidate pairs (%s-prompt) over %d responses to %d prompts", len(pairs), kind,
                 len(candidates), candidates.n_prompts)
     return LabelPool(candidates=candidates, features=full.features, pairs=pairs, kind=kind,

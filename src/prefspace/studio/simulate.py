@@ -48,7 +48,7 @@ def simulate_annotators(
     beta: float = 1.0,
     transform: str | None = None,
     eps: float = 1e-4,
-    seed: int = 0,
+    random_state: int = 0,
     token: str | None = None,
     idle_timeout_s: float = 600.0,
     request_timeout_s: float = 120.0,
@@ -63,7 +63,7 @@ def simulate_annotators(
     annotators : simulated annotators labelling at once (threads named ``sim-1``, ...)
     beta, transform, eps : the Bradley-Terry annotator: ``transform`` ``None`` or ``"logit"``
         (scores in [0, 1], clipped to [eps, 1 - eps])
-    seed : the annotators' random draws (annotator i uses ``[seed, i]``)
+    random_state : the annotators' random draws (annotator i uses ``[random_state, i]``)
     token : the studio's access token, if it has one
     idle_timeout_s : give up when no pair comes for this long (a stuck studio)
     max_labels : stop after this many judgments in all (a bound on the loop)
@@ -91,7 +91,7 @@ def simulate_annotators(
 
     def run(i: int) -> None:
         name = f"sim-{i + 1}"
-        rng = np.random.default_rng([int(seed), i])
+        rng = np.random.default_rng([int(random_state), i])
         labels = 0
         label_s = wait_s = 0.0
         t_start = time.perf_counter()

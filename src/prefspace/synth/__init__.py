@@ -6,8 +6,8 @@ Synthesizers are scikit-learn-style estimators: ``fit(X)`` on real pairs ``(n, 2
 :func:`augment_pairs` is the one-call form every trainer uses::
 
     from prefspace.synth import augment_pairs
-    X_aug, sample_weight, info = augment_pairs(X, method="lens", factor=4, estimator=head)
-    head.fit(X_aug, sample_weight=sample_weight, **info["fit_params"])
+    aug = augment_pairs(X, method="lens", factor=4, estimator=head)
+    head.fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params)
 
     LatentSynthesizer        LENS (Tao, Du & Li 2025): VAE latent perturbation
     PCASynthesizer           the same pipeline with PCA instead of the VAE
@@ -21,9 +21,9 @@ Synthesizers are scikit-learn-style estimators: ``fit(X)`` on real pairs ``(n, 2
 Importing this package does not import torch (the VAE imports it when it trains).
 """
 
-from .augment import CrossFittedReference, augment_pairs, filter_consistent, label_agreement, prompt_groups, synthesize
-from .auto import choose_augmentation
-from .registry import DEFAULT_AUTO_GRID, METHODS, SYNTHESIZERS, make_synthesizer
+from .augment import AugmentReport, Augmentation, CrossFittedReference, augment_pairs, filter_consistent, label_agreement, prompt_groups, synthesize
+from .auto import AugmentScore, AugmentSelection, choose_augmentation
+from .registry import DEFAULT_AUTO_GRID, METHODS, SYNTHESIZERS, get_synthesizer
 from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
 from .lens import LatentSynthesizer, PCASynthesizer
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
@@ -38,10 +38,14 @@ __all__ = [
     "RepeatSynthesizer",
     "SyntheticPairs",
     "augment_pairs",
+    "Augmentation",
+    "AugmentReport",
     "synthesize",
     "choose_augmentation",
+    "AugmentSelection",
+    "AugmentScore",
     "prompt_groups",
-    "make_synthesizer",
+    "get_synthesizer",
     "label_agreement",
     "filter_consistent",
     "CrossFittedReference",

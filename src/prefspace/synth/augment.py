@@ -3,11 +3,13 @@
 One function serves ``prefspace train --augment``, the experiment runner and the benchmark::
 
     head = BradleyTerryMLP()
-    X_aug, sample_weight, info = augment_pairs(X, method="lens", factor=4, estimator=head)
-    head.fit(X_aug, sample_weight=sample_weight, **info["fit_params"])
+    aug = augment_pairs(X, method="lens", factor=4, estimator=head)
+    head.fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params)
 
-Passing the head and ``info["fit_params"]`` is what keeps validation honest: the head holds out
-real pairs only, by prompt, and nothing is synthesized from them (``training_set.py``).
+It returns an :class:`Augmentation`: the arrays ``fit`` takes as named fields and an
+:class:`AugmentReport` saying what was done. Passing the head and ``aug.fit_params``
+(``parent``, ``groups``) is what keeps validation honest: the head holds out real pairs only,
+by prompt, and nothing is synthesized from them (``training_set.py``).
 
 Methods: ``"none"``, ``"repeat"`` (the control), ``"lens"``, ``"pca"``, ``"perturb"``,
 ``"gaussian"``, ``"mixup"`` and ``"auto"`` (guarded: cross-validation on the real pairs decides
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -29,14 +33,97 @@ from sklearn.base import clone
 from .._validation import check_pairs, check_positive, check_sample_vector
 from ..exceptions import ConfigError
 from ..models.holdout import prompt_groups
-from .auto import choose_augmentation
+from .auto import AugmentScore, choose_augmentation
 from .pairs import SyntheticPairs
-from .registry import METHODS, fold_ids, make_synthesizer
+from .registry import METHODS, fold_ids, get_synthesizer
 from .training_set import heldout_pairs, training_set
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["synthesize", "augment_pairs", "label_agreement", "filter_consistent", "CrossFittedReference", "prompt_groups"]
+__all__ = [
+    "synthesize", "augment_pairs", "Augmentation", "AugmentReport", "label_agreement", "filter_consistent",
+    "CrossFittedReference", "prompt_groups",
+]
+
+
+@dataclass(frozen=True)
+class AugmentReport:
+    """What :func:`augment_pairs` did; :meth:`to_json` is the form ``metrics.json`` keeps.
+
+    Always set: ``method`` (what was done), ``requested`` (what was asked), ``factor``,
+    ``n_real``, ``n_synthetic``, ``synthetic_weight``, ``params``, ``seconds``. A synthesizer
+    sets ``label_filter`` and ``n_heldout`` (real pairs the head holds out, none synthesized
+    from); the label filter its ``filter_drawn``/``filter_agreed``/``filter_kept``; the VAE its
+    ``vae_terms``; the latent models (lens, pca) ``train_variance_kept`` and
+    ``heldout_variance_kept`` (the share of the variance of training and of held-out responses
+    they keep). ``requested="auto"`` sets ``chosen`` (``[method, factor, weight, params]`` or
+    None), ``reason`` and the cross-validated ``candidates``. Unset fields are None.
+    """
+
+    method: str
+    requested: str
+    factor: int
+    n_real: int
+    n_synthetic: int
+    synthetic_weight: float
+    params: dict
+    seconds: float
+    label_filter: bool | None = None
+    n_heldout: int | None = None
+    filter_drawn: int | None = None
+    filter_agreed: int | None = None
+    filter_kept: int | None = None
+    vae_terms: dict | None = None
+    train_variance_kept: float | None = None
+    heldout_variance_kept: float | None = None
+    chosen: list | None = None
+    reason: str | None = None
+    candidates: tuple[AugmentScore, ...] | None = None
+
+    def to_json(self) -> dict:
+        """A JSON-able dict of the fields that are set (``chosen`` always with ``"auto"``)."""
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value is None and not (name == "chosen" and self.requested == "auto"):
+                continue
+            out[name] = [asdict(c) for c in value] if name == "candidates" else value
+        return out
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Real pairs followed by synthetic pairs, with what the head's ``fit`` needs beside them.
+
+    Attributes
+    ----------
+    X : float32 (n_real + m, 2, dim), the real pairs first, unchanged and in order
+    sample_weight : float64 (n_real + m,) count weights, or None when there is neither a data
+        weight nor a synthetic pair (:func:`prefspace.workflows.augmented_fit_inputs`)
+    parent : int64 (n_real + m,), the real pair each synthetic row comes from (-1 for a real pair)
+    groups : (n_real + m,) prompt groups (a synthetic pair has its parent's), or None
+    margin : (n_real + m,) margins (synthetic pairs 0), or None; only set by
+        :func:`prefspace.workflows.augmented_fit_inputs`
+    report : what was done (None when nothing was asked for)
+    """
+
+    X: np.ndarray
+    sample_weight: np.ndarray | None
+    parent: np.ndarray | None
+    groups: np.ndarray | None
+    report: AugmentReport | None
+    margin: np.ndarray | None = field(default=None)
+
+    @property
+    def fit_params(self) -> dict[str, Any]:
+        """``parent`` and ``groups`` for the head's ``fit`` (those that are set), so its
+        validation pairs stay real: ``head.fit(aug.X, sample_weight=aug.sample_weight,
+        **aug.fit_params)``."""
+        return {k: v for k, v in (("parent", self.parent), ("groups", self.groups)) if v is not None}
+
+    @property
+    def n_synthetic(self) -> int:
+        return 0 if self.report is None else self.report.n_synthetic
 
 
 def _default_head():
@@ -53,7 +140,7 @@ def synthesize(X, *, method: str = "lens", factor: int = 4, random_state: int = 
     are kept, at most ``factor`` per parent; fewer may remain (``info["filter_kept"]``).
     """
     X = check_pairs(X)
-    synth = make_synthesizer(method, random_state=random_state, **params).fit(X)
+    synth = get_synthesizer(method, random_state=random_state, **params).fit(X)
     if not label_filter:
         return synth.sample(factor)
     raw = synth.sample(2 * factor)
@@ -165,16 +252,12 @@ def augment_pairs(
 
     Returns
     -------
-    X_aug : float32 (n_pairs + m, 2, dim), the real pairs first, unchanged and in order.
-    sample_weight : float64 (n_pairs + m,), count weights (see ``synthetic_weight``).
-    info : dict: ``method`` (what was done), ``requested``, ``factor``, ``n_real``,
-        ``n_synthetic``, ``synthetic_weight``, ``params``, ``seconds``, ``n_heldout`` (real
-        pairs the head holds out, none synthesized from), ``train_variance_kept`` and
-        ``heldout_variance_kept`` (lens, pca: the share of the variance of the training and of
-        held-out responses the latent model keeps; see ``report_pairs``); with "auto" also
-        ``chosen``, ``reason`` and the cross-validated ``candidates``. ``info["fit_params"]``
-        (``parent``, ``groups``: arrays) goes to the head's ``fit``; everything else is
-        JSON-able.
+    Augmentation : ``X`` float32 (n_pairs + m, 2, dim), the real pairs first, unchanged and in
+    order; ``sample_weight`` float64 (n_pairs + m,), count weights (see ``synthetic_weight``);
+    ``parent`` and ``groups`` for the head's ``fit`` (``aug.fit_params``); ``report``, an
+    :class:`AugmentReport` (``method`` done, ``n_synthetic``, ``n_heldout``, the variance the
+    latent model keeps; with "auto" also ``chosen``, ``reason`` and the cross-validated
+    ``candidates``).
 
     Example
     -------
@@ -182,10 +265,10 @@ def augment_pairs(
     >>> from prefspace.models import BradleyTerryLinear
     >>> X = np.random.default_rng(0).normal(size=(40, 2, 8)).astype(np.float32)
     >>> head = BradleyTerryLinear()
-    >>> X_aug, w, info = augment_pairs(X, method="perturb", factor=2, estimator=head)
-    >>> X_aug.shape, float(w.sum()), info["n_synthetic"]
+    >>> aug = augment_pairs(X, method="perturb", factor=2, estimator=head)
+    >>> aug.X.shape, float(aug.sample_weight.sum()), aug.report.n_synthetic
     ((120, 2, 8), 40.0, 80)
-    >>> head = head.fit(X_aug, sample_weight=w, **info["fit_params"])
+    >>> head = head.fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params)
     """
     t0 = time.perf_counter()
     X = check_pairs(X)
@@ -205,33 +288,28 @@ def augment_pairs(
     if method == "auto":
         head = estimator if estimator is not None else _default_head()
         choice = choose_augmentation(X, estimator=head, groups=groups, random_state=random_state, sample_weight=sample_weight, **params)
-        if choice["chosen"] is None:
-            X_aug, sw, fit_params = training_set(X, None, np.arange(n), factor=1, sample_weight=sample_weight, groups=groups)
-            info = _report("none", n, 0, 0, None, {}, t0)
+        if choice.chosen is None:
+            aug = _unaugmented(X, sample_weight, groups, t0)
         else:
-            m, k, w, p = choice["chosen"]
-            X_aug, sw, info = augment_pairs(X, method=m, factor=k, estimator=head, synthetic_weight=w, sample_weight=sample_weight,
-                                            random_state=random_state, groups=groups, unlabelled=unlabelled,
-                                            report_pairs=report_pairs, **p)
-            fit_params = info.pop("fit_params")
-        info.update(requested="auto", chosen=None if choice["chosen"] is None else list(choice["chosen"]),
-                    reason=choice["reason"], candidates=choice["candidates"], seconds=time.perf_counter() - t0, fit_params=fit_params)
-        return X_aug, sw, info
+            m, k, w, p = choice.chosen
+            aug = augment_pairs(X, method=m, factor=k, estimator=head, synthetic_weight=w, sample_weight=sample_weight,
+                                random_state=random_state, groups=groups, unlabelled=unlabelled,
+                                report_pairs=report_pairs, **p)
+        report = replace(aug.report, requested="auto", chosen=None if choice.chosen is None else list(choice.chosen),
+                         reason=choice.reason, candidates=choice.candidates, seconds=time.perf_counter() - t0)
+        return replace(aug, report=report)
 
     if method == "none":
         if params:
             raise ConfigError(f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}.")
-        X_aug, sw, fit_params = training_set(X, None, np.arange(n), factor=1, sample_weight=sample_weight, groups=groups)
-        info = _report("none", n, 0, 0, None, {}, t0)
-        info["fit_params"] = fit_params
-        return X_aug, sw, info
+        return _unaugmented(X, sample_weight, groups, t0)
 
     held = heldout_pairs(estimator, X, groups, sample_weight)
     source = np.flatnonzero(~held if sample_weight is None else (~held & (sample_weight > 0)))
     if len(source) == 0:
         raise ConfigError("no real pairs are left to synthesize from (all held out or of weight 0).")
     sub_groups = None if groups is None else np.asarray(groups)[source]
-    synth = make_synthesizer(method, random_state=random_state, **params)
+    synth = get_synthesizer(method, random_state=random_state, **params)
     fit_kwargs = {} if unlabelled is None else {"unlabelled": unlabelled}
     if fit_kwargs and not hasattr(synth, "reconstruction_report"):
         raise ConfigError(f"unlabelled responses are used by the latent models ('lens', 'pca'), not by {method!r}.")
@@ -242,35 +320,44 @@ def augment_pairs(
         syn = synth.sample(factor)
     X_aug, sw, fit_params = training_set(X, syn, source, factor=factor, synthetic_weight=synthetic_weight,
                                          sample_weight=sample_weight, groups=groups)
-    info = _report(method, n, len(syn), factor, synthetic_weight, params, t0)
-    info["label_filter"] = bool(label_filter)
-    info["n_heldout"] = int(held.sum())
+    extra: dict[str, Any] = {"label_filter": bool(label_filter), "n_heldout": int(held.sum())}
     for key in ("filter_drawn", "filter_agreed", "filter_kept"):
         if key in syn.info:
-            info[key] = syn.info[key]
+            extra[key] = syn.info[key]
     if "train_terms" in syn.info:
-        info["vae_terms"] = syn.info["train_terms"]
+        extra["vae_terms"] = syn.info["train_terms"]
     if hasattr(synth, "reconstruction_report"):
-        info["train_variance_kept"] = synth.reconstruction_report()["variance_kept"]
+        extra["train_variance_kept"] = synth.reconstruction_report()["variance_kept"]
         if report_pairs is not None:
-            info["heldout_variance_kept"] = synth.reconstruction_report(check_pairs(report_pairs, name="report_pairs"))["variance_kept"]
+            pairs = check_pairs(report_pairs, name="report_pairs")
+            extra["heldout_variance_kept"] = synth.reconstruction_report(pairs)["variance_kept"]
         elif held.any():
-            info["heldout_variance_kept"] = synth.reconstruction_report(X[held])["variance_kept"]
-    info["fit_params"] = fit_params
+            extra["heldout_variance_kept"] = synth.reconstruction_report(X[held])["variance_kept"]
+    report = _report(method, n, len(syn), factor, synthetic_weight, params, t0, **extra)
     logger.info("augment_pairs: %s x%d -> %d real + %d synthetic pairs (%d real held out)", method, factor, n, len(syn), int(held.sum()))
-    return X_aug, sw, info
+    return Augmentation(X=X_aug, sample_weight=sw, parent=fit_params.get("parent"), groups=fit_params.get("groups"),
+                        report=report)
 
 
-def _report(method, n, m, factor, weight, params, t0) -> dict:
+def _unaugmented(X: np.ndarray, sample_weight, groups, t0: float) -> Augmentation:
+    """The real pairs alone, as an :class:`Augmentation` with method ``"none"``."""
+    n = X.shape[0]
+    X_aug, sw, fit_params = training_set(X, None, np.arange(n), factor=1, sample_weight=sample_weight, groups=groups)
+    return Augmentation(X=X_aug, sample_weight=sw, parent=fit_params.get("parent"), groups=fit_params.get("groups"),
+                        report=_report("none", n, 0, 0, None, {}, t0))
+
+
+def _report(method, n, m, factor, weight, params, t0, **extra) -> AugmentReport:
     if weight is None:
         weight = 1.0 / factor if factor else 0.0
-    return {
-        "method": method,
-        "requested": method,
-        "factor": int(factor),
-        "n_real": int(n),
-        "n_synthetic": int(m),
-        "synthetic_weight": float(weight),
-        "params": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in params.items()},
-        "seconds": time.perf_counter() - t0,
-    }
+    return AugmentReport(
+        method=method,
+        requested=method,
+        factor=int(factor),
+        n_real=int(n),
+        n_synthetic=int(m),
+        synthetic_weight=float(weight),
+        params={k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in params.items()},
+        seconds=time.perf_counter() - t0,
+        **extra,
+    )

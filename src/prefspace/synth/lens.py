@@ -237,7 +237,7 @@ class LatentSynthesizer(_LatentPipeline):
             max_steps=int(self.max_steps),
             batch_size=int(self.batch_size),
             learning_rate=float(self.learning_rate),
-            seed=self.seed_,
+            random_state=self.seed_,
             n_jobs=self.n_jobs,
         )
 

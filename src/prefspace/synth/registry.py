@@ -15,7 +15,7 @@ from ..exceptions import ConfigError
 from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
 from .lens import LatentSynthesizer, PCASynthesizer
 
-__all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "make_synthesizer", "fold_ids"]
+__all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "get_synthesizer", "fold_ids"]
 
 SYNTHESIZERS = {
     "lens": LatentSynthesizer,
@@ -40,15 +40,15 @@ DEFAULT_AUTO_GRID: tuple = (
 )
 
 
-def make_synthesizer(method: str, *, random_state=0, **params):
+def get_synthesizer(method: str, *, random_state=0, **params):
     """An unfitted synthesizer for ``method`` (one of ``SYNTHESIZERS``) with ``params``.
 
     Unknown methods and parameters are refused with a ConfigError that lists the accepted ones.
     ``random_state``: None, an int or a numpy Generator, as for every estimator.
 
-    >>> make_synthesizer("lens", sigma2=0.02).sigma2
+    >>> get_synthesizer("lens", sigma2=0.02).sigma2
     0.02
-    >>> make_synthesizer("pca", sigma=0.02)  # doctest: +ELLIPSIS
+    >>> get_synthesizer("pca", sigma=0.02)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     prefspace.exceptions.ConfigError: PCASynthesizer (method 'pca') has no parameter 'sigma'; ...

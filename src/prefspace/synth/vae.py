@@ -103,7 +103,7 @@ def fit_vae(
     max_steps: int,
     batch_size: int,
     learning_rate: float,
-    seed: int,
+    random_state: int,
     pool: np.ndarray | None = None,
     pool_cond: np.ndarray | None = None,
     early_stopping: bool = True,
@@ -128,7 +128,7 @@ def fit_vae(
     Returns the trained module (eval mode) and a dict: the final loss terms, ``steps`` run,
     ``best_step`` and ``heldout_recon`` (the held-out reconstruction error per dimension at the
     kept weights; 1.0 = no better than the mean) when there was a held-out set. Deterministic
-    given ``seed``; leaves torch's global RNG untouched. Trains with ``n_jobs`` threads (default
+    given ``random_state``; leaves torch's global RNG untouched. Trains with ``n_jobs`` threads (default
     1: the matrices are small, and on a shared 2-core machine a step was measured 5-10x slower
     with two torch threads than with one).
     """
@@ -137,7 +137,7 @@ def fit_vae(
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
     m = float(margin) if margin is not None else math.sqrt(latent_dim)
-    rng = np.random.default_rng([int(seed), 0xAE])
+    rng = np.random.default_rng([int(random_state), 0xAE])
     val_pairs = np.empty(0, dtype=np.int64)
     val_pool = np.empty(0, dtype=np.int64)
     if early_stopping and validation_fraction > 0:
@@ -151,7 +151,7 @@ def fit_vae(
     with limit_threads(n_jobs):
         model, terms = _train(
             E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_pool, dim, cond_dim, latent_dim, hidden_dim,
-            beta, gamma, m, max_steps, batch_size, learning_rate, seed, eval_every, n_iter_no_change,
+            beta, gamma, m, max_steps, batch_size, learning_rate, random_state, eval_every, n_iter_no_change,
         )
     logger.info("VAE fitted on %d pairs%s in %d steps: %s", len(train_pairs),
                 "" if pool is None else f" and {len(train_pool)} unlabelled responses", terms["steps"], terms)

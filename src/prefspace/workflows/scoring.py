@@ -5,7 +5,7 @@ Every function here turns text into features and rewards through
 object the server and the TRL reward function use:
 
 - :func:`score_file`: a reward for every response of a file of pairs or of prompt/response rows.
-- :func:`evaluate_model`: one model's metrics, plots and report on pairs or on scored responses.
+- :func:`evaluate_model_dir`: one model's metrics, plots and report on pairs or on scored responses.
 - :func:`select_for_labeling`: the candidate pairs most worth sending to annotators.
 """
 
@@ -38,15 +38,12 @@ from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError, FormatError
 from ..models import RewardScorer, describe_model
 from ..select import STRATEGIES
-from ..select.candidates import (
-    choose_pairs,
-    read_candidates,
-    write_jsonl,
-)
+from ..data.scored import read_responses
+from ..select.candidates import choose_pairs, write_jsonl
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["score_file", "evaluate_model", "select_for_labeling", "pair_features", "model_encoder"]
+__all__ = ["score_file", "evaluate_model_dir", "select_for_labeling", "pair_features", "model_encoder"]
 
 
 def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarray:
@@ -205,7 +202,7 @@ def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str
 
 
 # ------------------------------------------------------------------------------------ evaluate
-def evaluate_model(
+def evaluate_model_dir(
     model_dir: str | os.PathLike,
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -244,12 +241,12 @@ def evaluate_model(
     paths written (``metrics_json``, ``report_html``, plots).
     """
     with report_progress(progress):
-        return _evaluate_model(model_dir, data, Path(out), prompts=prompts, score_key=score_key,
+        return _evaluate_model_dir(model_dir, data, Path(out), prompts=prompts, score_key=score_key,
                                limit_prompts=limit_prompts, cache=cache, n_boot=n_boot, load_kwargs=load_kwargs,
                                benchmark=benchmark, encoder=encoder, figure_format=figure_format)
 
 
-def _evaluate_model(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
+def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
                     benchmark, encoder, figure_format) -> tuple[dict, dict]:
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
@@ -305,7 +302,7 @@ def select_for_labeling(
     cross_prompt: bool = False,
     max_candidates: int = 1_000_000,
     lam: float | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     selector_params: dict | None = None,
     prompts: str | os.PathLike | None = None,
     prompt_key: str = "prompt",
@@ -318,11 +315,11 @@ def select_for_labeling(
 ) -> dict:
     """Choose ``budget`` pairs of the candidate responses in ``pool`` and write them to ``out``.
 
-    The pool's responses (read by :func:`prefspace.select.candidates.read_candidates`) are
+    The pool's responses (read by :func:`prefspace.data.read_responses`) are
     embedded with the model's own encoder and paired within each prompt (``cross_prompt``:
     across prompts); a random sample of ``max_candidates`` pairs stands in for a larger pool.
     ``strategy`` (a name in :data:`prefspace.select.STRATEGIES`) gets ``lam`` (None: the head's
-    own prior), ``seed`` and ``selector_params`` (e.g. D-optimal's ``exploration``, ``outlier_z``)
+    own prior), ``random_state`` and ``selector_params`` (e.g. D-optimal's ``exploration``, ``outlier_z``)
     where it takes them. Pairs of ``labelled`` (preference data) are given to the strategies
     that use them (past-aware, coreset) and never chosen again. Texts longer than
     ``max_text_chars`` characters are refused (``prefspace.data.rules``).
@@ -333,14 +330,14 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
-    candidates = read_candidates(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
-                                 id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {random_state!r}.")
+    candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
+                                id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
     dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
     with report_progress(progress):
         records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
-                                     max_candidates=max_candidates, labelled=dataset, lam=lam, seed=seed,
+                                     max_candidates=max_candidates, labelled=dataset, lam=lam, random_state=random_state,
                                      options=selector_params)
     write_jsonl(out, records)
     return {

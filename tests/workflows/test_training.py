@@ -14,8 +14,8 @@ import pytest
 import prefspace
 from prefspace.data import load_preferences
 from prefspace.exceptions import ConfigError, DataError
-from prefspace.experiments import augmented_fit_inputs, score_file, train_reward_model
-from prefspace.experiments.synthesis import diagnostic_grid
+from prefspace.workflows import augmented_fit_inputs, score_file, train_reward_model
+from prefspace.workflows.synthesis import diagnostic_grid
 from prefspace.models import HEADS, BradleyTerryLinear, RewardEnsemble, load_model
 from prefspace.synth import augment_pairs
 
@@ -42,22 +42,23 @@ def _nearest_real(X_real, X_syn):
 # ------------------------------------------------------------------ the weight and margin merge
 def test_none_passes_the_real_pairs_weights_and_margins_through(real_pairs):
     X, weight, margin = real_pairs
-    X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="none")
-    assert info is None and X_fit.shape == X.shape
-    np.testing.assert_array_equal(X_fit, X)
-    np.testing.assert_array_equal(w, weight)
-    np.testing.assert_array_equal(m, margin)
-    _, w, m, _ = augmented_fit_inputs(X, method="none")
-    assert w is None and m is None
+    fit = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="none")
+    assert fit.report is None and fit.X.shape == X.shape and fit.fit_params == {}
+    np.testing.assert_array_equal(fit.X, X)
+    np.testing.assert_array_equal(fit.sample_weight, weight)
+    np.testing.assert_array_equal(fit.margin, margin)
+    bare = augmented_fit_inputs(X, method="none")
+    assert bare.sample_weight is None and bare.margin is None
 
 
 def test_a_real_pair_and_its_synthetic_pairs_share_its_data_weight_and_carry_no_margin(real_pairs):
     X, weight, margin = real_pairs
     factor = 3
-    X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="perturb",
-                                             factor=factor, random_state=0)
+    fit = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="perturb", factor=factor,
+                               random_state=0)
+    X_fit, w, m = fit.X, fit.sample_weight, fit.margin
     n_syn = N_REAL * factor
-    assert X_fit.shape == (N_REAL + n_syn, 2, DIM) and info["n_synthetic"] == n_syn
+    assert X_fit.shape == (N_REAL + n_syn, 2, DIM) and fit.report.n_synthetic == n_syn
     # real pairs first, unchanged, with half their weight and their own margins
     np.testing.assert_array_equal(X_fit[:N_REAL], X)
     np.testing.assert_allclose(w[:N_REAL], weight / 2, rtol=1e-12)
@@ -65,7 +66,7 @@ def test_a_real_pair_and_its_synthetic_pairs_share_its_data_weight_and_carry_no_
     # each synthetic pair: 1/k of the other half of the weight of the real pair it came from
     # (perturbation noise is small, so that is the nearest real pair), as info's parent says ...
     parent = _nearest_real(X, X_fit[N_REAL:])
-    np.testing.assert_array_equal(parent, info["fit_params"]["parent"][N_REAL:])
+    np.testing.assert_array_equal(parent, fit.fit_params["parent"][N_REAL:])
     assert np.bincount(parent, minlength=N_REAL).tolist() == [factor] * N_REAL
     np.testing.assert_allclose(w[N_REAL:], weight[parent] / (2 * factor), rtol=1e-12)
     # so the total weight is the data's: synthesis does not weaken the head's penalty
@@ -78,8 +79,9 @@ def test_a_zero_weight_pair_adds_nothing_through_its_synthetic_children(real_pai
     X, _, _ = real_pairs
     weight = np.ones(N_REAL)
     weight[:10] = 0.0
-    X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=weight, method="mixup", factor=2, random_state=1)
-    parent = info["fit_params"]["parent"][N_REAL:]
+    fit = augmented_fit_inputs(X, sample_weight=weight, method="mixup", factor=2, random_state=1)
+    X_fit, w, m = fit.X, fit.sample_weight, fit.margin
+    parent = fit.parent[N_REAL:]
     assert m is None
     # nothing is synthesized from a pair of weight 0 (mixup's partners included)
     assert len(X_fit) == N_REAL + 20 * 2 and (parent >= 10).all()
@@ -89,19 +91,21 @@ def test_a_zero_weight_pair_adds_nothing_through_its_synthetic_children(real_pai
 
 def test_without_data_weights_each_real_pair_and_its_synthetic_pairs_weigh_one(real_pairs):
     X, _, margin = real_pairs
-    _, w, m, _ = augmented_fit_inputs(X, margin=margin, method="gaussian", factor=2)
+    fit = augmented_fit_inputs(X, margin=margin, method="gaussian", factor=2)
+    w, m = fit.sample_weight, fit.margin
     np.testing.assert_allclose(w, np.r_[np.full(N_REAL, 0.5), np.full(2 * N_REAL, 0.25)])
     assert m.shape == (3 * N_REAL,) and (m[N_REAL:] == 0).all()
 
 
 def test_augment_pairs_multiplies_the_synthetic_weight_by_the_parents_weight(real_pairs):
     X, weight, _ = real_pairs
-    X_aug, w, info = augment_pairs(X, method="perturb", factor=2, synthetic_weight=0.25, sample_weight=weight)
-    parent = _nearest_real(X, X_aug[N_REAL:])
+    aug = augment_pairs(X, method="perturb", factor=2, synthetic_weight=0.25, sample_weight=weight)
+    w = aug.sample_weight
+    parent = _nearest_real(X, aug.X[N_REAL:])
     share = 1 / (1 + 2 * 0.25)  # the real pair's share of its family's weight
     np.testing.assert_allclose(w[:N_REAL], weight * share, rtol=1e-12)
     np.testing.assert_allclose(w[N_REAL:], 0.25 * weight[parent] * share, rtol=1e-12)
-    assert info["synthetic_weight"] == 0.25
+    assert aug.report.synthetic_weight == 0.25
 
 
 def test_bad_weights_and_margins_are_refused(real_pairs):
@@ -129,7 +133,7 @@ def pairs(hh_path):
 @pytest.fixture(scope="module")
 def trained(hh_path, cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "bt"
-    model, report = train_reward_model(hh_path, head="bt-linear", params={"alpha": 10}, test_fraction=0.25, seed=0,
+    model, report = train_reward_model(hh_path, head="bt-linear", params={"alpha": 10}, test_fraction=0.25, random_state=0,
                                        cache=cache, load_kwargs={"limit": N_PAIRS}, out=out)
     return model, report, out
 
@@ -137,17 +141,19 @@ def trained(hh_path, cache, tmp_path_factory):
 def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
     model, report, out = trained
     assert isinstance(model, BradleyTerryLinear) and model.alpha == 10
-    assert set(report) == {"data", "test_data", "head", "model", "params", "encoder", "encoder_fingerprint", "n_train",
-                           "n_synthetic", "n_test", "seed", "augment", "train", "test", "ties_left_out", "duplicates",
-                           "embed_seconds", "augment_seconds", "fit_seconds", "record"}
-    assert report["record"]["config"]["head"] == "bt-linear" and report["record"]["versions"]["prefspace"]
-    assert report["n_train"] + report["n_test"] == N_PAIRS and report["n_test"] == N_PAIRS // 4
-    assert report["n_synthetic"] == 0 and report["augment"] is None and report["test_data"] is None
-    assert report["params"]["alpha"] == 10 and report["seed"] == 0
-    assert json.loads((out / "metrics.json").read_text()) == report
+    saved_report = report.to_json()
+    assert set(saved_report) == {"data", "test_data", "head", "model", "params", "encoder", "encoder_fingerprint",
+                                 "n_train", "n_synthetic", "n_test", "seed", "augment", "train", "test",
+                                 "ties_left_out", "duplicates", "embed_seconds", "augment_seconds", "fit_seconds",
+                                 "record"}
+    assert report.record["config"]["head"] == "bt-linear" and report.record["versions"]["prefspace"]
+    assert report.n_train + report.n_test == N_PAIRS and report.n_test == N_PAIRS // 4
+    assert report.n_synthetic == 0 and report.augment is None and report.test_data is None
+    assert report.params["alpha"] == 10 and report.random_state == 0 and saved_report["seed"] == 0
+    assert json.loads((out / "metrics.json").read_text()) == saved_report
     saved = load_model(out)
     np.testing.assert_allclose(saved.coef_, model.coef_, rtol=1e-6, atol=1e-7)
-    assert 0.0 <= report["test"]["accuracy"] <= 1.0 and report["test"]["n_pairs"] == N_PAIRS // 4
+    assert 0.0 <= report.test["accuracy"] <= 1.0 and report.test["n_pairs"] == N_PAIRS // 4
 
 
 def test_train_reward_model_reports_each_stage_to_the_progress_callback(pairs):
@@ -187,10 +193,11 @@ def test_augmentation_with_weights_trains_on_real_and_weighted_synthetic_pairs(p
     ds.weight = np.full(N_PAIRS, 0.5)
     ds.margin = np.ones(N_PAIRS)
     _, report = train_reward_model(ds, head="bt-linear", augment="perturb", factor=2, test_fraction=0, cache=cache)
-    assert report["n_train"] == N_PAIRS and report["n_synthetic"] == 2 * N_PAIRS
+    assert report.n_train == N_PAIRS and report.n_synthetic == 2 * N_PAIRS
     # the training metrics are measured on the real pairs
-    assert report["augment"]["method"] == "perturb" and report["train"]["n_pairs"] == N_PAIRS
-    assert report["test"] is None and report["n_test"] == 0
+    assert report.augment.method == "perturb" and report.train["n_pairs"] == N_PAIRS
+    assert report.test is None and report.n_test == 0
+    assert report.to_json()["augment"]["n_synthetic"] == 2 * N_PAIRS
 
 
 def test_ties_are_left_out_and_counted(pairs, cache):
@@ -200,15 +207,15 @@ def test_ties_are_left_out_and_counted(pairs, cache):
     test = pairs.select(np.arange(4))
     test.tie = np.array([True, False, False, False])
     _, report = train_reward_model(ds, head="bt-linear", test=test, cache=cache)
-    assert report["ties_left_out"] == {"data": 3, "test": 1}
-    assert report["n_train"] == N_PAIRS - 3 and report["n_test"] == 3
+    assert report.ties_left_out.to_json() == {"data": 3, "test": 1}
+    assert report.n_train == N_PAIRS - 3 and report.n_test == 3
 
 
 def test_an_ensemble_wraps_the_head(pairs, cache):
     model, report = train_reward_model(pairs, head="bt-linear", ensemble=2, aggregate="min", test_fraction=0,
-                                       cache=cache, seed=3)
+                                       cache=cache, random_state=3)
     assert isinstance(model, RewardEnsemble) and len(model.members_) == 2 and model.aggregate == "min"
-    assert report["model"] == "RewardEnsemble" and report["params"] == {"n_members": 2, "aggregate": "min"}
+    assert report.model == "RewardEnsemble" and report.params == {"n_members": 2, "aggregate": "min"}
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,14 +26,14 @@ from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
 from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, RewardEnsemble, choose_head, get_head, save_model
+from ..models import HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, save_model
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
-from ..synth import METHODS, augment_pairs
+from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_reward_model", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD"]
+__all__ = ["train_reward_model", "TrainReport", "DataCounts", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD"]
 
 # ``head="auto"`` cross-validates the heads of ``prefspace.models.DEFAULT_HEAD_GRID`` on the
 # training pairs (``choose_head``). The default head is the linear Bradley-Terry model: on HH
@@ -41,6 +42,88 @@ __all__ = ["train_reward_model", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAUL
 # and on three preference sets the project never saw it beat the MLP in all six cells (issue 12).
 HEAD_CHOICES = (*HEADS, "auto")
 DEFAULT_HEAD = "bt-linear"
+
+
+@dataclass(frozen=True)
+class DataCounts:
+    """A count for the training data and one for the test data."""
+
+    data: int = 0
+    test: int = 0
+
+    def to_json(self) -> dict:
+        return {"data": int(self.data), "test": int(self.test)}
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What :func:`train_reward_model` did; :meth:`to_json` is what ``metrics.json`` holds.
+
+    Attributes
+    ----------
+    data, test_data : the sources (``test_data`` None when the test pairs were held out of data)
+    head : the head asked for (``"auto"`` included); model : the fitted model's class name
+    params : the model's ``get_params(deep=False)`` (an ensemble: ``n_members``, ``aggregate``)
+    encoder, encoder_fingerprint : the encoder's config and fingerprint
+    n_train, n_synthetic, n_test : real training pairs, synthetic pairs, test pairs
+    random_state : the seed of the split, the augmentation and the head
+    augment : the :class:`~prefspace.synth.AugmentReport`, or None without augmentation
+    train : the model's ``metrics_``; test : TRL-named test metrics with the accuracy's 95%
+        bootstrap interval (``ci_low``, ``ci_high``), or None without test pairs
+    ties_left_out, duplicates : :class:`DataCounts` of tied pairs left out and of exact
+        duplicate pairs found
+    embed_seconds, augment_seconds, fit_seconds : wall time of each stage
+    record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
+        hash, the command and the resolved config)
+    head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
+    vae_data : with unlabelled responses, ``{"source", "n_responses"}``
+    """
+
+    data: str
+    test_data: str | None
+    head: str
+    model: str
+    params: dict
+    encoder: dict
+    encoder_fingerprint: str
+    n_train: int
+    n_synthetic: int
+    n_test: int
+    random_state: int
+    augment: AugmentReport | None
+    train: dict
+    test: dict | None
+    ties_left_out: DataCounts
+    duplicates: DataCounts
+    embed_seconds: float
+    augment_seconds: float
+    fit_seconds: float
+    record: dict
+    head_auto: HeadSelection | None = None
+    vae_data: dict | None = None
+
+    @property
+    def chosen_head(self) -> str:
+        """The head that was fitted: ``head``, or what ``"auto"`` chose."""
+        return self.head_auto.best_name if self.head_auto is not None else self.head
+
+    def to_json(self) -> dict:
+        """The JSON-able report written as ``metrics.json`` (its keys are stable across versions)."""
+        out = {
+            "data": self.data, "test_data": self.test_data, "head": self.head, "model": self.model,
+            "params": self.params, "encoder": self.encoder, "encoder_fingerprint": self.encoder_fingerprint,
+            "n_train": self.n_train, "n_synthetic": self.n_synthetic, "n_test": self.n_test,
+            "seed": self.random_state, "augment": None if self.augment is None else self.augment.to_json(),
+            "train": self.train, "test": self.test, "ties_left_out": self.ties_left_out.to_json(),
+            "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
+            "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
+            "record": self.record,
+        }
+        if self.head_auto is not None:
+            out["head_auto"] = self.head_auto.to_json()
+        if self.vae_data is not None:
+            out["vae_data"] = self.vae_data
+        return json_safe(out, default=str)
 
 
 def train_reward_model(
@@ -55,7 +138,7 @@ def train_reward_model(
     aggregate: str = "mean",
     test: str | os.PathLike | PreferenceDataset | None = None,
     test_fraction: float = 0.2,
-    seed: int = 0,
+    random_state: int = 0,
     augment: str = "none",
     factor: int = 4,
     load_kwargs: Mapping[str, Any] | None = None,
@@ -64,7 +147,7 @@ def train_reward_model(
     vae_prompts: str | os.PathLike | None = None,
     command: str | None = None,
     progress: ProgressCallback | None = None,
-) -> tuple[Any, dict]:
+) -> tuple[Any, TrainReport]:
     """Fit a reward model on the preference pairs of ``data``; return it with its report.
 
     Parameters
@@ -87,15 +170,15 @@ def train_reward_model(
         ``head_auto`` says what it chose and why.
     params : dict, optional
         Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
-        are refused (and any with ``head="auto"``). ``random_state`` is always ``seed``.
+        are refused (and any with ``head="auto"``). ``random_state`` is always this function's.
     ensemble, aggregate : int, str
         With ``ensemble > 1`` a :class:`~prefspace.models.RewardEnsemble` of that many heads
         with the ``aggregate`` reward (``mean``, ``min``, ``mean_minus_std``).
     test : path or str or PreferenceDataset, optional
         Test pairs. Without them, ``test_fraction`` of ``data``'s pairs are held out, grouped by
         prompt (``0``: no test set).
-    seed : int
-        Seed of the split, the augmentation and the head.
+    random_state : int
+        Seed of the split, the augmentation and the head (``--seed`` on the command line).
     augment, factor : str, int
         A method in :data:`prefspace.synth.METHODS` (``"none"`` by default) and the synthetic
         pairs per real pair; see :func:`augmented_fit_inputs`.
@@ -124,41 +207,36 @@ def train_reward_model(
     Returns
     -------
     model : the fitted head or ensemble
-    report : JSON-able dict (what ``metrics.json`` holds): ``data``, ``test_data``, ``head``,
-        ``model`` (class name), ``params``, ``encoder`` (config), ``encoder_fingerprint``,
-        ``n_train``, ``n_synthetic``, ``n_test``, ``seed``, ``augment`` (the augmentation
-        report or None; with ``"auto"`` it holds what was compared, the choice and the reason),
-        ``train`` (the model's ``metrics_``), ``test`` (TRL-named test metrics, with the
-        accuracy's 95% bootstrap interval ``ci_low``/``ci_high``, or None), ``ties_left_out``
-        (``{"data": n, "test": n}``), ``duplicates`` (exact duplicate pairs found, ``{"data": n,
-        "test": n}``, kept unless ``load_kwargs["dedupe"]``), ``embed_seconds``,
-        ``augment_seconds``, ``fit_seconds``, ``record``
-        (:func:`prefspace.models.card.reproducibility_record`: versions, encoder weights hash,
-        ``command`` and the resolved ``config``).
+    report : :class:`TrainReport` (``report.to_json()`` is what ``metrics.json`` holds): the
+        sources, head and encoder, the pair counts, the augmentation report (with ``"auto"``:
+        what was compared, the choice and the reason), the train and test metrics (the test
+        accuracy with its 95% bootstrap interval), tied and duplicate pairs (duplicates are
+        kept unless ``load_kwargs["dedupe"]``), each stage's seconds and the reproducibility
+        record.
 
     Example
     -------
     >>> model, report = train_reward_model("pairs.jsonl", head="bt-linear",   # doctest: +SKIP
     ...                                    params={"alpha": 10}, out="runs/bt")
-    >>> report["test"]["accuracy"]                                              # doctest: +SKIP
+    >>> report.test["accuracy"]                                                 # doctest: +SKIP
     0.71
     """
     with report_progress(progress):
         return _train(data, encoder=encoder, encoder_backend=encoder_backend, cache=cache, head=head, params=params, ensemble=ensemble,
-                      aggregate=aggregate, test=test, test_fraction=test_fraction, seed=seed, augment=augment,
+                      aggregate=aggregate, test=test, test_fraction=test_fraction, seed=random_state, augment=augment,
                       factor=factor, load_kwargs=load_kwargs, out=out, vae_data=vae_data, vae_prompts=vae_prompts,
                       command=command)
 
 
 def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
-           load_kwargs, out, vae_data, vae_prompts, command) -> tuple[Any, dict]:
+           load_kwargs, out, vae_data, vae_prompts, command) -> tuple[Any, TrainReport]:
     check_in(head, HEAD_CHOICES, name="head")
     check_in(augment, tuple(METHODS), name="augment")
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
     if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
+        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
     if out is not None:
         _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
@@ -176,14 +254,14 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     load_kwargs = dict(load_kwargs or {})
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_test_ties = 0
-    duplicates = {"data": int(dataset.info.get("duplicates", 0) or 0), "test": 0}
+    n_dup, n_test_dup = int(dataset.info.get("duplicates", 0) or 0), 0
     if test is not None:
         load_kwargs.pop("limit", None)
         train_ds = dataset
         test_ds, n_test_ties = _without_ties(_load(test, load_kwargs))
-        duplicates["test"] = int(test_ds.info.get("duplicates", 0) or 0)
+        n_test_dup = int(test_ds.info.get("duplicates", 0) or 0)
     elif test_fraction > 0:
-        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, seed=seed)
+        train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
     else:
         train_ds, test_ds = dataset, None
 
@@ -198,11 +276,8 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     groups = _prompt_ids(train_ds)
     head_auto = None
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
-        choice = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed)
-        model = choice["estimator"]
-        chosen = choice["candidates"][choice["chosen"]]["label"] if choice["candidates"] else choice["name"]
-        head_auto = {"chosen": chosen, "head": choice["name"], "params": choice["params"], "reason": choice["reason"],
-                     "candidates": choice["candidates"]}
+        head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed)
+        model = head_auto.best_estimator
         if ensemble > 1:
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
     unlabelled = None
@@ -211,14 +286,13 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     # ---- synthetic pairs (optional) and the fit
     t0 = time.perf_counter()
-    X_fit, sample_weight, margin, augment_info = augmented_fit_inputs(
+    fit_inputs = augmented_fit_inputs(
         X_train, sample_weight=train_ds.weight, margin=train_ds.margin, method=augment, factor=factor,
         estimator=model, random_state=seed, groups=groups, unlabelled=unlabelled, report_pairs=X_test)
     augment_seconds = time.perf_counter() - t0
-    fit_params = augment_info.pop("fit_params") if augment_info else {"groups": groups}
     t0 = time.perf_counter()
     fitting = track(f"fit {head}" if ensemble == 1 else f"fit {ensemble} x {head}", 1, "fits")
-    model.fit(X_fit, sample_weight=sample_weight, margin=margin, **fit_params)
+    model.fit(fit_inputs.X, sample_weight=fit_inputs.sample_weight, margin=fit_inputs.margin, **fit_inputs.fit_params)
     fitting.finish()
     fit_seconds = time.perf_counter() - t0
 
@@ -236,42 +310,43 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         "load_kwargs": load_kwargs,
     }
     record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
-    report = {
-        "data": _name(data),
-        "test_data": None if test is None else _name(test),
-        "head": head,
-        "model": type(model).__name__,
-        "params": model.get_params(deep=False) if ensemble == 1 else {"n_members": int(ensemble), "aggregate": aggregate},
-        "encoder": enc.config(),
-        "encoder_fingerprint": enc.fingerprint,
-        "n_train": len(X_train),
-        "n_synthetic": len(X_fit) - len(X_train),
-        "n_test": 0 if X_test is None else len(X_test),
-        "seed": seed,
-        "augment": augment_info,
-        "train": model.metrics_,
-        "test": test_metrics,
-        "ties_left_out": {"data": n_ties, "test": n_test_ties},
-        "duplicates": duplicates,
-        "embed_seconds": round(embed_seconds, 3),
-        "augment_seconds": round(augment_seconds, 3),
-        "fit_seconds": round(fit_seconds, 3),
-        "record": record,
-    }
-    if head_auto is not None:
-        report["head_auto"] = head_auto
+    vae_summary = None
     if unlabelled is not None:
-        report["vae_data"] = {"source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
-                              "n_responses": int(len(unlabelled))}
-    report = json_safe(report, default=str)
-    logger.info("trained %s on %d pairs (+%d synthetic)", report["model"], report["n_train"], report["n_synthetic"])
+        vae_summary = {"source": _name(vae_data) if not isinstance(vae_data, np.ndarray) else "array",
+                       "n_responses": int(len(unlabelled))}
+    report = TrainReport(
+        data=_name(data),
+        test_data=None if test is None else _name(test),
+        head=head,
+        model=type(model).__name__,
+        params=json_safe(model.get_params(deep=False) if ensemble == 1
+                         else {"n_members": int(ensemble), "aggregate": aggregate}, default=str),
+        encoder=enc.config(),
+        encoder_fingerprint=enc.fingerprint,
+        n_train=len(X_train),
+        n_synthetic=len(fit_inputs.X) - len(X_train),
+        n_test=0 if X_test is None else len(X_test),
+        random_state=int(seed),
+        augment=fit_inputs.report,
+        train=json_safe(model.metrics_, default=str),
+        test=test_metrics,
+        ties_left_out=DataCounts(n_ties, n_test_ties),
+        duplicates=DataCounts(n_dup, n_test_dup),
+        embed_seconds=embed_seconds,
+        augment_seconds=augment_seconds,
+        fit_seconds=fit_seconds,
+        record=record,
+        head_auto=head_auto,
+        vae_data=vae_summary,
+    )
+    logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
                    record=record)
-        write_json(Path(out) / "metrics.json", report)
+        write_json(Path(out) / "metrics.json", report.to_json())
     return model, report
 
 
@@ -287,7 +362,7 @@ def augmented_fit_inputs(
     groups=None,
     unlabelled=None,
     report_pairs=None,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict | None]:
+) -> Augmentation:
     """What ``fit`` receives when real pairs with data weights and margins meet synthetic pairs.
 
     Parameters
@@ -302,23 +377,25 @@ def augmented_fit_inputs(
 
     Returns
     -------
-    X_fit : (n + m, 2, dim), the real pairs first, unchanged and in order, then ``m`` synthetic.
-    sample_weight : (n + m,) or None. Count weights: each real pair and its synthetic pairs
-        together weigh the real pair's data weight (1 without one), shared as ``augment_pairs``
-        does (by default half for the real pair, half for its synthetic pairs), so the total
-        weight, and with it the head's penalty, is that of the real data. A pair weighted 0 has
-        no synthetic pairs. None when there is neither a data weight nor a synthetic pair.
-    margin : (n + m,) or None. Real pairs keep their margin; synthetic pairs get margin 0: they
-        inherit which side is preferred, not by how much.
-    info : the augmentation report of ``augment_pairs``, or None for ``"none"``; its
-        ``fit_params`` (``parent``, ``groups``) go to the head's ``fit``.
+    Augmentation : ``head.fit(a.X, sample_weight=a.sample_weight, margin=a.margin, **a.fit_params)``.
+
+    - ``X`` (n + m, 2, dim): the real pairs first, unchanged and in order, then ``m`` synthetic.
+    - ``sample_weight`` (n + m,) or None. Count weights: each real pair and its synthetic pairs
+      together weigh the real pair's data weight (1 without one), shared as ``augment_pairs``
+      does (by default half for the real pair, half for its synthetic pairs), so the total
+      weight, and with it the head's penalty, is that of the real data. A pair weighted 0 has
+      no synthetic pairs. None when there is neither a data weight nor a synthetic pair.
+    - ``margin`` (n + m,) or None. Real pairs keep their margin; synthetic pairs get margin 0:
+      they inherit which side is preferred, not by how much.
+    - ``parent``, ``groups`` (``fit_params``) for the head's ``fit``; ``report``: the
+      :class:`~prefspace.synth.AugmentReport` of ``augment_pairs``, or None for ``"none"``.
 
     Example
     -------
     >>> X = np.random.default_rng(0).normal(size=(20, 2, 4)).astype(np.float32)
-    >>> X_fit, w, m, info = augmented_fit_inputs(X, sample_weight=np.full(20, 0.5), margin=np.ones(20),
-    ...                                          method="perturb", factor=2)
-    >>> X_fit.shape, float(w[0]), float(w[-1]), float(m[0]), float(m[-1])
+    >>> a = augmented_fit_inputs(X, sample_weight=np.full(20, 0.5), margin=np.ones(20),
+    ...                          method="perturb", factor=2)
+    >>> a.X.shape, float(a.sample_weight[0]), float(a.sample_weight[-1]), float(a.margin[0]), float(a.margin[-1])
     ((60, 2, 4), 0.25, 0.125, 1.0, 0.0)
     """
     X = check_pairs(X)
@@ -326,16 +403,16 @@ def augmented_fit_inputs(
     sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
     margin = check_sample_vector(margin, n, name="margin")
     if method == "none":
-        return X, sample_weight, margin, None
+        return Augmentation(X=X, sample_weight=sample_weight, parent=None,
+                            groups=None if groups is None else np.asarray(groups), report=None, margin=margin)
     synthesizing = None if method == "auto" else track(f"synthesize {method}", 1, "fits")  # auto reports its folds
-    X_fit, weight, info = augment_pairs(X, method=method, factor=factor, estimator=estimator, random_state=random_state,
-                                        sample_weight=sample_weight, groups=groups, unlabelled=unlabelled,
-                                        report_pairs=report_pairs)
+    aug = augment_pairs(X, method=method, factor=factor, estimator=estimator, random_state=random_state,
+                        sample_weight=sample_weight, groups=groups, unlabelled=unlabelled, report_pairs=report_pairs)
     if synthesizing is not None:
         synthesizing.finish()
     if margin is not None:
-        margin = np.concatenate([margin, np.zeros(len(X_fit) - n)])
-    return X_fit, weight, margin, info
+        margin = np.concatenate([margin, np.zeros(len(aug.X) - n)])
+    return replace(aug, margin=margin)
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -34,7 +34,7 @@ from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
 from ..exceptions import ConfigError
 from ..synth import diagnostics as diag
-from ..synth import make_synthesizer
+from ..synth import get_synthesizer
 from ..synth.io import save_synthetic
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def synthesize_file(
     method: str = "lens",
     factor: int = 4,
     params: Mapping[str, Any] | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     diagnostics: str | bool = "fast",
     load_kwargs: Mapping[str, Any] | None = None,
     figure_format: str = "png",
@@ -106,7 +106,7 @@ def synthesize_file(
     encoder_backend : ``backend`` for :func:`~prefspace.embed.get_encoder` when ``encoder`` is a name
     method, params : a synthesizer name (:data:`prefspace.synth.SYNTHESIZERS`) and its
         parameters (``sigma2``, ``latent_dim``, ...); unknown ones are refused
-    factor, seed : synthetic pairs per real pair; the seed of the synthesizer and diagnostics
+    factor, random_state : synthetic pairs per real pair; the seed of the synthesizer and diagnostics
     diagnostics : ``"none"``, ``"fast"`` (default) or ``"full"`` (see the module docstring);
         ``True`` means ``"full"`` and ``False`` ``"none"``
     progress : a :data:`~prefspace._progress.ProgressCallback` for the embedding, the fit and
@@ -128,15 +128,15 @@ def synthesize_file(
     check_in(diagnostics, DIAGNOSTIC_LEVELS, name="diagnostics")
     with report_progress(progress):
         return _synthesize(data, Path(out), encoder=encoder, encoder_backend=encoder_backend, cache=cache, method=method, factor=factor, params=params,
-                           seed=seed, diagnostics=diagnostics, load_kwargs=load_kwargs, figure_format=figure_format)
+                           seed=random_state, diagnostics=diagnostics, load_kwargs=load_kwargs, figure_format=figure_format)
 
 
 def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, factor, params, seed, diagnostics, load_kwargs,
                 figure_format) -> dict:
     start = time.perf_counter()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a whole number >= 0; got {seed!r}.")
-    synthesizer = make_synthesizer(method, random_state=seed, **dict(params or {}))
+        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+    synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder

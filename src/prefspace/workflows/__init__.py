@@ -1,0 +1,35 @@
+"""What each command runs: one back end per command, above the stages it chains.
+
+Every function here chains the stages below it (data, embed, evaluate, models, synth, select)
+for one command; nothing below imports it, and the functions do not call each other across
+modules. The CLI commands parse options, call one of these, print its typed result and exit.
+
+- ``prefspace embed``: :func:`embed_file` -> :class:`EmbedRun` (``embedding.py``).
+- ``prefspace train``: :func:`train_reward_model` -> ``(model, TrainReport)``;
+  :func:`augmented_fit_inputs` merges data weights and margins with synthetic pairs
+  (``training.py``).
+- ``prefspace synth``: :func:`synthesize_file` (``synthesis.py``).
+- ``prefspace score`` / ``evaluate`` / ``select``, with a saved model through ``RewardScorer``:
+  :func:`score_file`, :func:`evaluate_model_dir`, :func:`select_for_labeling` (``scoring.py``).
+
+The experiment grid and the active-learning simulation live beside this package, in
+:mod:`prefspace.experiments`.
+"""
+
+from .embedding import EmbedRun, embed_file
+from .scoring import evaluate_model_dir, model_encoder, score_file, select_for_labeling
+from .synthesis import synthesize_file
+from .training import TrainReport, augmented_fit_inputs, train_reward_model
+
+__all__ = [
+    "embed_file",
+    "EmbedRun",
+    "train_reward_model",
+    "TrainReport",
+    "augmented_fit_inputs",
+    "synthesize_file",
+    "score_file",
+    "evaluate_model_dir",
+    "model_encoder",
+    "select_for_labeling",
+]
