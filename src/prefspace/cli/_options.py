@@ -258,6 +258,13 @@ EncoderBackend = Annotated[
 ]
 
 
+CacheOpt = Annotated[
+    Optional[Path],
+    typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
+                 "else ~/.cache/prefspace/embeddings; every command shares it).", show_default=False),
+]
+
+
 def default_cache_dir() -> Path:
     """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_CACHE``, else
     ``$PREFSPACE_HOME/embeddings``, else ``~/.cache/prefspace/embeddings``
@@ -293,5 +300,6 @@ __all__ = [
     "data_columns",
     "examples",
     "default_cache_dir",
+    "CacheOpt",
     "EncoderBackend",
 ]

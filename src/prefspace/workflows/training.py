@@ -18,10 +18,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._jsonsafe import json_safe, write_json
+from .._jsonsafe import json_safe, write_json, write_jsonl
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
+from ..data.dataset import pair_records
 from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
 from ..evaluate import accuracy_with_interval, reward_metrics
@@ -33,7 +34,8 @@ from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_reward_model", "TrainReport", "DataCounts", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD"]
+__all__ = ["train_reward_model", "TrainReport", "DataCounts", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD",
+           "write_split", "SPLIT_FILE", "HELD_OUT_FILE"]
 
 # ``head="auto"`` cross-validates the heads of ``prefspace.models.DEFAULT_HEAD_GRID`` on the
 # training pairs (``choose_head``). The default head is the linear Bradley-Terry model: on HH
@@ -77,6 +79,8 @@ class TrainReport:
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
     vae_data : with unlabelled responses, ``{"source", "n_responses"}``
+    cache : the embedding cache used and what it held: ``{"path", "texts", "found",
+        "embedded"}`` (distinct texts asked for, found there, embedded now)
     """
 
     data: str
@@ -101,6 +105,7 @@ class TrainReport:
     record: dict
     head_auto: HeadSelection | None = None
     vae_data: dict | None = None
+    cache: dict | None = None
 
     @property
     def chosen_head(self) -> str:
@@ -123,6 +128,8 @@ class TrainReport:
             out["head_auto"] = self.head_auto.to_json()
         if self.vae_data is not None:
             out["vae_data"] = self.vae_data
+        if self.cache is not None:
+            out["cache"] = self.cache
         return json_safe(out, default=str)
 
 
@@ -131,6 +138,7 @@ def train_reward_model(
     *,
     encoder: Any = "all-MiniLM-L6-v2",
     encoder_backend: str = "auto",
+    layout: str | None = None,
     cache: EmbeddingCache | str | os.PathLike | None = None,
     head: str = DEFAULT_HEAD,
     params: Mapping[str, Any] | None = None,
@@ -160,8 +168,14 @@ def train_reward_model(
     encoder_backend : str
         ``backend`` for :func:`~prefspace.embed.get_encoder` when ``encoder`` is a name
         (``"auto"``, ``"sentence-transformers"``, ``"onnx"``, ``"onnx-int8"``, ...).
+    layout : str, optional
+        The encoder's layout when ``encoder`` is a name: ``"separate"`` (prompt and response
+        embedded apart, ``[prompt, response]`` rows; the default of sentence-transformers
+        encoders) or ``"joint"`` (one text; MLP heads then export exactly to
+        sentence-transformers). None: the encoder's own default.
     cache : EmbeddingCache or path, optional
-        Embedding cache (nothing is cached without one).
+        Embedding cache (nothing is cached without one); ``prefspace train`` passes
+        :func:`prefspace.embed.default_cache_dir` unless told otherwise.
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
         cross-validation on the training pairs over the heads and penalties of
@@ -188,7 +202,10 @@ def train_reward_model(
     out : path, optional
         Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder, the
         test metrics, the training data's summary and the reproducibility record; its
-        ``README.md`` model card) and the report as ``out/metrics.json``.
+        ``README.md`` model card), the report as ``out/metrics.json``, and the split:
+        ``out/split.json`` (the pair ids of each part) and, when there is a test set,
+        ``out/test.jsonl`` (the held-out pairs, which ``evaluate_model_dir(out)`` reads when
+        given no data).
     vae_data, vae_prompts : path or array, optional
         Responses without labels for the latent model of ``augment="lens"`` / ``"pca"`` to be
         fitted on as well: a file :func:`prefspace.data.read_responses` reads (prompt/response
@@ -222,13 +239,14 @@ def train_reward_model(
     0.71
     """
     with report_progress(progress):
-        return _train(data, encoder=encoder, encoder_backend=encoder_backend, cache=cache, head=head, params=params, ensemble=ensemble,
+        return _train(data, encoder=encoder, encoder_backend=encoder_backend, layout=layout, cache=cache, head=head,
+                      params=params, ensemble=ensemble,
                       aggregate=aggregate, test=test, test_fraction=test_fraction, seed=random_state, augment=augment,
                       factor=factor, load_kwargs=load_kwargs, out=out, vae_data=vae_data, vae_prompts=vae_prompts,
                       command=command)
 
 
-def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
+def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
            load_kwargs, out, vae_data, vae_prompts, command) -> tuple[Any, TrainReport]:
     check_in(head, HEAD_CHOICES, name="head")
     check_in(augment, tuple(METHODS), name="augment")
@@ -266,11 +284,23 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         train_ds, test_ds = dataset, None
 
     # ---- embeddings (cached)
-    enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
+    if isinstance(encoder, str):
+        enc = get_encoder(encoder, backend=encoder_backend, **({} if layout is None else {"layout": layout}))
+    else:
+        if layout is not None and getattr(encoder, "layout", layout) != layout:
+            raise ConfigError(f"layout={layout!r} but the encoder passed has layout {encoder.layout!r}; "
+                              "pass an encoder name, or an encoder built with that layout.")
+        enc = encoder
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     t0 = time.perf_counter()
-    X_train = embed_pairs(train_ds, enc, store).X
-    X_test = embed_pairs(test_ds, enc, store).X if test_ds is not None and len(test_ds) else None
+    embedded = embed_pairs(train_ds, enc, store)
+    stats = embedded.stats
+    X_train = embedded.X
+    X_test = None
+    if test_ds is not None and len(test_ds):
+        embedded = embed_pairs(test_ds, enc, store)
+        X_test = embedded.X
+        stats.merge(embedded.stats)
     embed_seconds = time.perf_counter() - t0
 
     groups = _prompt_ids(train_ds)
@@ -282,7 +312,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
     unlabelled = None
     if vae_data is not None:
-        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
+        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store, stats)
 
     # ---- synthetic pairs (optional) and the fit
     t0 = time.perf_counter()
@@ -338,6 +368,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         record=record,
         head_auto=head_auto,
         vae_data=vae_summary,
+        cache=stats.cache_use(store),
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
@@ -347,7 +378,40 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
                    record=record)
         write_json(Path(out) / "metrics.json", report.to_json())
+        write_split(out, train_ds, test_ds, data=_name(data), test=None if test is None else _name(test),
+                    random_state=seed, test_fraction=test_fraction)
     return model, report
+
+
+SPLIT_FILE = "split.json"
+HELD_OUT_FILE = "test.jsonl"
+
+
+def write_split(out: str | os.PathLike, train_ds: PreferenceDataset, test_ds: PreferenceDataset | None, *,
+                data: str, test: str | None, random_state: int, test_fraction: float) -> None:
+    """Write the split beside a saved model: ``split.json`` (the pair ids of each part, how the
+    test part was made) and ``test.jsonl`` (the test pairs, when there are any), so that
+    ``prefspace evaluate MODEL`` can evaluate on the model's own held-out pairs."""
+    out = Path(out)
+    has_test = test_ds is not None and len(test_ds) > 0
+    write_json(out / SPLIT_FILE, {
+        "format": "prefspace-split", "version": 1,
+        "data": data, "test": test,
+        "how": ("test pairs read from the test file" if test is not None else
+                f"{test_fraction:g} of the pairs held out, grouped by prompt (seed {random_state})" if has_test
+                else "no test pairs"),
+        "random_state": int(random_state), "test_fraction": float(test_fraction),
+        "n_train": len(train_ds), "n_test": len(test_ds) if has_test else 0,
+        "train_fingerprint": train_ds.fingerprint, "test_fingerprint": test_ds.fingerprint if has_test else None,
+        "train_ids": [str(i) for i in train_ds.ids], "test_ids": [str(i) for i in test_ds.ids] if has_test else [],
+        "test_file": HELD_OUT_FILE if has_test else None,
+    })
+    held_out = out / HELD_OUT_FILE
+    if has_test:
+        write_jsonl(held_out, pair_records(test_ds))
+    elif held_out.is_file():
+        held_out.unlink()  # an earlier run's test pairs are not this model's
+
 
 
 def augmented_fit_inputs(
@@ -431,14 +495,14 @@ def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
     return ids.ravel().astype(np.int64)
 
 
-def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any) -> np.ndarray:
+def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any, stats: Any = None) -> np.ndarray:
     """Rows of responses without labels, embedded like the training pairs' responses."""
     if isinstance(source, np.ndarray):
         return source
     pool = read_responses(source, prompts=prompts)
     if len(pool) == 0:
         raise ConfigError(f"{source}: no responses to fit the latent model on.")
-    return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store)
+    return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store, stats=stats)
 
 
 def _check_out_dir(out: Path) -> None:
