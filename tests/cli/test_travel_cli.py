@@ -53,15 +53,17 @@ def test_train_writes_a_card_and_the_record_in_both_json_files(trained):
     assert meta["license"] == "cc0-1.0" and meta["model-index"][0]["results"][0]["metrics"][0]["type"] == "accuracy"
 
 
-def test_export_command_writes_the_response_term_and_refuses_inexact_models(trained, model_dirs, capsys):
+def test_export_command_writes_the_prompt_aware_model_and_refuses_inexact_models(trained, model_dirs, capsys):
     out, base = trained
     result = invoke(["export", str(out), "--format", "sentence-transformers", "--out", str(base / "st")])
-    assert "response's term" in result.output and "Dense(384->1, identity)" in result.output
-    assert json.loads((base / "st" / "prefspace_export.json").read_text())["scope"] == "response_term"
+    assert "encode_query(prompts)[:, 0] + encode_document(responses)[:, 0] is the reward" in result.output
+    assert "Dense(384->1, identity) [query (prompt)]" in result.output
+    assert json.loads((base / "st" / "prefspace_export.json").read_text())["scope"] == "prompt_plus_response"
     with pytest.raises(SystemExit) as info:
         main(["export", str(model_dirs["bt"]), "--out", str(base / "refused")])
         sys.exit(0)
-    assert info.value.code == 2 and "non-linearity" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "non-linearity" in err and "--layout joint" in err
     assert not (base / "refused").exists()
 
 

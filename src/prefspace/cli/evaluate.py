@@ -98,7 +98,7 @@ def demo(
 ) -> None:
     """Offline demo: real-only vs LENS-augmented reward models on the bundled pairs, with a report.
 
-    Embeds the bundled demo pairs with the bundled encoder (cache under OUT/cache), trains both at
+    Embeds the bundled demo pairs with the bundled encoder (in the shared embedding cache), trains both at
     small budgets, evaluates them on the same held-out pairs, and writes OUT/report.html.
     """
     from ..experiments.demo import run_demo

@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
-from ._options import default_cache_dir, examples
+from ._options import CacheOpt, default_cache_dir, examples
 
 
 class _ServeByDefault(TyperGroup):
@@ -59,7 +59,7 @@ def serve(
     encoder: Annotated[Optional[str], typer.Option("--encoder", help="Encoder for the pool without --model (default all-MiniLM-L6-v2).", show_default=False)] = None,
     features: Annotated[Optional[Path], typer.Option("--features", help="Precomputed feature rows (.npy/.safetensors), one per response in POOL order, instead of embedding.", show_default=False)] = None,
     prompt_features: Annotated[Optional[Path], typer.Option("--prompt-features", help="With --features: one row per prompt (prompts-file order); rows become [prompt, response].", show_default=False)] = None,
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+    cache: CacheOpt = None,
     cross_prompt: Annotated[bool, typer.Option("--cross-prompt", help="Pair responses to different prompts.")] = False,
     max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="Choose from a random sample of this many candidate pairs.")] = 1_000_000,
     lam: Annotated[Optional[float], typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty).", show_default=False)] = None,

@@ -9,7 +9,7 @@ import typer
 
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
-from ._options import MaxTextChars, default_cache_dir, examples
+from ._options import CacheOpt, MaxTextChars, default_cache_dir, examples
 from ._progress import show_progress
 
 _STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
@@ -38,7 +38,7 @@ def select(
     response_key: Annotated[str, typer.Option("--response-key", help="Column holding a response (or '<key>s' a list of them).")] = "response",
     id_key: Annotated[Optional[str], typer.Option("--id-key", help="Column holding a unique response id (default: the row number).", show_default=False)] = None,
     join_key: Annotated[str, typer.Option("--join-key", help="Prompt id column shared by POOL and --prompts.")] = "prompt_id",
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+    cache: CacheOpt = None,
     max_text_chars: MaxTextChars = None,
 ) -> None:
     """Embed POOL with MODEL's own encoder, choose BUDGET pairs with STRATEGY, write them for annotators.
@@ -46,6 +46,7 @@ def select(
     Each output line has the pair's texts and ids (pair_id, prompt, response_a, response_b, id_a,
     id_b, ...); add a "label" ("a", "b" or "tie") and read it back with --label-key label.
     """
+    from ..embed.pipeline import describe_cache_use
     from ..workflows.scoring import select_for_labeling
 
     check_choice(strategy, "strategies", flag="--strategy")  # a bad name fails before any embedding
@@ -60,6 +61,7 @@ def select(
             cache=cache or default_cache_dir(), progress=progress,
             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
         )
+    typer.echo(describe_cache_use(summary["cache"]))
     typer.echo(
         f"wrote {summary['n_pairs']:,} pairs to {out} (strategy {strategy}, {summary['pool']}-prompt pool of "
         f"{summary['n_candidates']:,} candidates from {summary['n_responses']:,} responses to {summary['n_prompts']:,} prompts"

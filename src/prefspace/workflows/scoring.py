@@ -399,8 +399,9 @@ def select_for_labeling(
     candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                 id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
     dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
+    scorer = _scorer(model_dir, cache if cache is not None else default_cache_dir())
     with report_progress(progress):
-        records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
+        records, info = choose_pairs(scorer, candidates, budget, strategy, cross_prompt=cross_prompt,
                                      max_candidates=max_candidates, labelled=dataset, lam=lam, random_state=random_state,
                                      options=selector_params)
     write_jsonl(out, records)
@@ -410,4 +411,5 @@ def select_for_labeling(
         **info,
         "n_excluded": None if labelled is None else info["n_excluded"],
         "out": str(out),
+        "cache": scorer.cache_use(),
     }

@@ -170,6 +170,7 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
         "shared_columns": int(synthesizer.shared_mask_.sum()),
         "seconds": {"embed": round(t_embed, 3), "fit": round(t_fit, 3), "sample": round(t_sample, 3)},
         "files": {"pairs": "synthetic.safetensors", "provenance": "provenance.csv"},
+        "cache": pairs.stats.cache_use(store),
     }
     latent = hasattr(synthesizer, "reconstruction_report")
     if latent:
