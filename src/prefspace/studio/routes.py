@@ -11,7 +11,6 @@ extra); :func:`prefspace.studio.create_studio_app` imports it when an app is bui
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations.
 import hmac
 import logging
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
@@ -22,9 +21,10 @@ from starlette.concurrency import run_in_threadpool
 
 from .._http import LOOPBACK_NAMES, BodyError, decode_json_object, host_name, read_capped_body
 from .._version import __version__
+from ..data.rules import find_surrogate
 from ..exceptions import PrefspaceError
 from .loop import PairClosedError, Studio
-from .storage import LABELS, DuplicateJudgmentError, NothingToUndoError, UnknownPairError
+from .storage import ANNOTATOR_NAME, LABELS, DuplicateJudgmentError, NothingToUndoError, UnknownPairError
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_REASON_CHARS = 2000
 MAX_PAIR_ID_CHARS = 2048
 MAX_WAIT_S = 30
-ANNOTATOR_RULE = re.compile(r"^[\w.@+\- ]{1,64}$")
 TOKEN_COOKIE = "prefspace_label_token"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -67,16 +66,14 @@ def context(request: Request) -> StudioContext:
 # ---------------------------------------------------------------------------- request bodies
 def _storable(value: str, field: str) -> str:
     """Text SQLite can store: UTF-8 encodable (no lone surrogate such as ``"\\ud800"``)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{field} holds a character that is not valid Unicode text (a lone surrogate); "
-                         "send UTF-8 text.") from None
+    if find_surrogate(value) is not None:
+        raise ValueError(f"{field} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
+                         "cannot be stored; send the whole character.")
     return value
 
 
 def check_annotator(value: Any) -> str:
-    if not isinstance(value, str) or not ANNOTATOR_RULE.match(value.strip()):
+    if not isinstance(value, str) or not ANNOTATOR_NAME.match(value.strip()):  # the studio's one rule
         raise ValueError("annotator must be a name of 1 to 64 letters, digits, spaces or . @ + - _ ; got "
                          f"{str(value)[:80]!r}.")
     return value.strip()
