@@ -265,6 +265,22 @@ CacheOpt = Annotated[
 ]
 
 
+def renamed(old_flag: str, new_flag: str, old_value: Any, new_value: Any) -> Any:
+    """A flag renamed for one vocabulary across commands: the old name still works for one
+    release, with a warning on stderr; its value wins when it was given."""
+    if old_value is None:
+        return new_value
+    typer.echo(f"warning: {old_flag} is deprecated and goes in the next release; use {new_flag}.", err=True)
+    return old_value
+
+
+def deprecated_option(flags: str, new_flag: str, kind: Any) -> Any:
+    """The hidden option that keeps an old flag name working (see :func:`renamed`)."""
+    names = flags.split("/")
+    return Annotated[Optional[kind], typer.Option(*names, hidden=True, help=f"Deprecated: use {new_flag}.",
+                                                  show_default=False)]
+
+
 def default_cache_dir() -> Path:
     """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_CACHE``, else
     ``$PREFSPACE_HOME/embeddings``, else ``~/.cache/prefspace/embeddings``
@@ -300,6 +316,8 @@ __all__ = [
     "data_columns",
     "examples",
     "default_cache_dir",
+    "renamed",
+    "deprecated_option",
     "CacheOpt",
     "EncoderBackend",
 ]
