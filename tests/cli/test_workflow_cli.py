@@ -158,3 +158,16 @@ def test_an_mlp_trained_with_layout_joint_exports_exactly(home, hh_path, shared_
     prompts, responses = ["What is 2+2?", "Name a colour."], ["4", "Blue."]
     got = st.encode([render_joint_text(p, r) for p, r in zip(prompts, responses)])[:, 0].astype(np.float64)
     np.testing.assert_allclose(got, RewardScorer(out).score(prompts, responses), atol=1e-5)
+
+
+def test_errors_name_the_keyword_from_python_and_the_flag_from_the_command_line(home, trained, capsys):
+    from prefspace.exceptions import ConfigError
+    from prefspace.workflows import evaluate_model_dir
+
+    with pytest.raises(ConfigError) as from_python:
+        evaluate_model_dir(trained, "x.jsonl", home / "e1", prompts="p.jsonl", benchmark="reward-bench")
+    assert "benchmark='reward-bench' reads its own data format; leave out prompts." in str(from_python.value)
+    assert "--" not in str(from_python.value)
+    message = refused(["evaluate", str(trained), "x.jsonl", "--prompts", "p.jsonl", "--benchmark", "reward-bench",
+                       "--out", str(home / "e2")], capsys)
+    assert "--benchmark reward-bench reads its own data format; leave out --prompts." in message

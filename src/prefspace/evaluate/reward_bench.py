@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._surface import option
 from .._validation import check_random_state
 from ..data.memory import read_any
 from ..exceptions import ConfigError, DataError, ShapeError
@@ -161,7 +162,7 @@ def reward_bench_scores(rewards_chosen, rewards_rejected, subsets: Sequence[str]
         raise DataError(
             f"none of the subsets ({', '.join(unmapped[:8])}{', ...' if len(unmapped) > 8 else ''}) is a reward-bench "
             "subset (alpacaeval-easy, mt-bench-hard, donotanswer, hep-python, ...): this is not reward-bench data, or "
-            "its subset column is another one (--subset-key)."
+            f"its subset column is another one ({option('subset_key')})."
         )
     if unmapped:
         logger.warning("reward-bench: subsets in no section, not scored: %s", ", ".join(unmapped))
@@ -373,7 +374,8 @@ class BestOfKData:
 def _text_list(value: Any, key: str, where: str) -> list[str]:
     if isinstance(value, str):
         raise DataError(f"{where}: {key!r} must be a non-empty list of response texts; got one text. reward-bench 2 "
-                        "rows list their responses; pairs of single responses are reward-bench (--benchmark reward-bench).")
+                        f"rows list their responses; pairs of single responses are reward-bench "
+                        f"({option('benchmark', 'reward-bench')}).")
     if not isinstance(value, list) or not value:
         raise DataError(f"{where}: {key!r} must be a non-empty list of response texts; got {type(value).__name__}.")
     for j, v in enumerate(value):

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._paths import check_output
+from .._surface import option
 from .._progress import ProgressCallback, report_progress
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
@@ -80,7 +81,7 @@ def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layo
         return get_encoder(name, backend=backend or "auto", **overrides)
     recorded = (describe_model(model_dir).get("encoder") or {}).get("config")
     if not recorded:
-        raise FormatError(f"{model_dir} was saved without an encoder; pass --encoder NAME.")
+        raise FormatError(f"{model_dir} was saved without an encoder; pass {option('encoder', 'NAME', flag='--encoder')}.")
     if backend is not None:
         return get_encoder(recorded.get("model") or "all-MiniLM-L6-v2", backend=backend, **overrides)
     return encoder_from_config({**recorded, **overrides})
@@ -130,7 +131,7 @@ def score_file(
     pairs whose chosen response scores strictly higher) and ``duplicates``; ``cache`` says
     which embedding cache was used and how many texts were found there.
     """
-    check_output(out, inputs=[model_dir, data], caches=[_cache_path(cache)], what="--out")
+    check_output(out, inputs=[model_dir, data], caches=[_cache_path(cache)], what=option("out"))
     load_kwargs = dict(load_kwargs or {})
     split = load_kwargs.get("split")
     # the data is read and checked first: a bad row stops before the model and encoder load
@@ -190,7 +191,8 @@ def _read_rows(data, prompt_key: str, response_key: str, id_key: str, split: str
             for key in (prompt_key, response_key):
                 if key not in row.data:
                     raise RowProblem("missing_key", f"missing key {key!r} (found: {', '.join(map(repr, row.data))}). "
-                                                    "Name the columns with --prompt-key / --response-key.")
+                                                    f"Name the columns with {option('prompt_key')} / "
+                                                    f"{option('response_key')}.")
             prompt = prompt_value(row.data[prompt_key], prompt_key, max_text_chars)
             response = response_value(row.data[response_key], response_key, max_text_chars)
             score_key = next((k for k in SCORE_KEYS if k in row.data), None)
@@ -276,7 +278,7 @@ def _held_out(model_dir) -> Path:
     if path.is_file():
         return path
     split = Path(model_dir) / SPLIT_FILE
-    why = ("it was trained without test pairs (--test-fraction 0)" if split.is_file()
+    why = (f"it was trained without test pairs ({option('test_fraction', 0)})" if split.is_file()
            else "it was not written by `prefspace train` (or by a version before held-out pairs were kept)")
     raise ConfigError(f"{model_dir} has no held-out pairs ({HELD_OUT_FILE}): {why}. Pass a data file to evaluate on.")
 
@@ -290,10 +292,12 @@ def _scored_rows(data, load_kwargs: dict, prompts) -> bool:
 
 def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
                     benchmark, encoder, figure_format) -> tuple[dict, dict]:
-    check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder", what="--out")
+    check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder",
+                 what=option("out"))
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
-        raise ConfigError(f"--benchmark {benchmark} reads its own data format; leave out --prompts.")
+        raise ConfigError(f"{option('benchmark', benchmark)} reads its own data format; leave out "
+                          f"{option('prompts')}.")
     load_kwargs = dict(load_kwargs or {})
     if data is None:
         data = _held_out(model_dir)
@@ -315,7 +319,7 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
         dataset = load_preferences(data, **load_kwargs)
         if benchmark == "reward-bench" and dataset.subset is None:
             raise DataError(f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
-                            "(name it with --subset-key).")
+                            f"(name it with {option('subset_key')}).")
         scorer = _scorer(model_dir, cache, encoder)
         X = pair_features(scorer, dataset)
         result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot)
@@ -334,7 +338,7 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
         if limit_prompts is not None:
             rows = np.flatnonzero(scored.prompt_index < limit_prompts)
         if rows.size == 0:
-            raise ConfigError("--limit-prompts left no responses to evaluate.")
+            raise ConfigError(f"{option('limit_prompts')} left no responses to evaluate.")
         row_prompts = scored.row_prompts()
         F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
         result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
@@ -357,7 +361,8 @@ def _load_scored(data, prompts, score_key, keys: dict):
     except DataError as exc:
         if prompts is None and ("prompt" in str(exc) or "score" in str(exc)):
             raise DataError(f"{exc} To evaluate scored responses, give each row its prompt and a score column "
-                            "(--score-key), or pass the prompts file with --prompts; to evaluate pairs, give "
+                            f"({option('score_key')}), or pass the prompts file with {option('prompts')}; to "
+                            "evaluate pairs, give "
                             "each row 'chosen' and 'rejected'.") from None
         raise
 
@@ -402,9 +407,9 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
-    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what="--out")
+    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what=option("out"))
     if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {random_state!r}.")
+        raise ConfigError(f"{option('random_state', flag='--seed')} must be a whole number >= 0; got {random_state!r}.")
     candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                 id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
     dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None

@@ -29,6 +29,7 @@ import numpy as np
 from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
 from .._paths import check_output
+from .._surface import option
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences
@@ -137,9 +138,9 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
                 figure_format) -> dict:
     start = time.perf_counter()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+        raise ConfigError(f"{option('random_state', flag='--seed')} must be a whole number >= 0; got {seed!r}.")
     source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
-    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder", what="--out")
+    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder", what=option("out"))
     synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._jsonsafe import json_safe, write_json, write_jsonl
 from .._paths import check_output
+from .._surface import option
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
@@ -256,11 +257,11 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
     if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+        raise ConfigError(f"{option('random_state', flag='--seed')} must be a whole number >= 0; got {seed!r}.")
     if out is not None:  # before any embedding: a long run must not fail at the very end, nor destroy its input
         check_output(out, inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
                      caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache], kind="model",
-                     what="--out")
+                     what=option("out"))
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
     if head == "auto":
