@@ -1,4 +1,4 @@
-"""--head auto: grouped cross-validation over heads and penalties, the one-standard-error rule."""
+"""--head auto: grouped cross-validation over heads and penalties, and the guard that keeps the default."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from prefspace.models import BradleyTerryLinear, choose_head
 
 
 def test_reference_is_kept_unless_a_candidate_is_clearly_better(toy_pairs):
-    same = [("bt-linear", {}), ("bt-linear", {"alpha": 1000.0})]
+    same = [("bt-linear", {}), ("bt-linear", {})]  # the same head twice: no gain, the reference stays
     out = choose_head(toy_pairs, grid=same)
     assert out.best_index == 0 and out.best_name == "bt-linear" and "kept" in out.reason
     assert out.candidates[1].gain == 0.0
@@ -31,9 +31,30 @@ def test_a_clearly_better_head_replaces_the_reference(toy_pairs):
     assert again.cv_results["accuracy"] == out.cv_results["accuracy"]
 
 
-def test_folds_keep_prompts_together(toy_pairs):
-    groups = np.repeat(np.arange(20), 10)
-    out = choose_head(toy_pairs, grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})], groups=groups)
-    assert len(out.candidates) == 2
-    few = choose_head(toy_pairs[:4], grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
+def test_folds_keep_prompts_together(copied_pairs):
+    X, groups = copied_pairs
+    grid = [("bt-linear", {}), ("bt-linear", {"alpha": 1.0})]
+    for given in (groups, None):  # given, or read from the shared prompt columns
+        out = choose_head(X, grid=grid, groups=given)
+        for c in out.candidates:
+            assert 0.3 < c.accuracy < 0.7, c  # chance: no copy of a held-out pair was trained on
+        assert out.best_index == 0
+    # the control: one group per pair lets copies of a pair fall on both sides, and the heads
+    # recall them (the weakly penalised one almost perfectly)
+    leaky = choose_head(X, grid=grid, groups=np.arange(len(X)))
+    assert leaky.candidates[0].accuracy > 0.7 and leaky.candidates[1].accuracy > 0.9
+
+
+def test_too_few_pairs_keep_the_reference():
+    few = choose_head(np.zeros((4, 2, 8), np.float32), grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
     assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()
+
+
+def test_the_text_features_only_candidate_joins_when_rows_carry_the_block(toy_pairs):
+    from prefspace.models import DEFAULT_HEAD_GRID
+
+    grid = DEFAULT_HEAD_GRID[:1] + DEFAULT_HEAD_GRID[-1:]
+    assert choose_head(toy_pairs, grid=grid).candidates == ()  # without the block one candidate is left
+    out = choose_head(toy_pairs, grid=grid, n_text_features=4)
+    assert [c.label for c in out.candidates] == ["bt-linear", "bt-linear (blocks=text)"]
+    assert out.best_estimator.n_text_features == 4

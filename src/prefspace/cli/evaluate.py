@@ -188,6 +188,17 @@ def evaluate(
         typer.echo(f"data: the model's held-out pairs, {result['data']}")
     typer.echo(describe_cache_use(result["cache"]))
     typer.echo(headline)
+    if result.get("length_baseline"):
+        from ..evaluate.single import baseline_verdict
+
+        items = result["length_baseline"] if isinstance(result["length_baseline"], list) else [result["length_baseline"]]
+        typer.echo(baseline_verdict(items)[1])
+        for c in items[1:]:
+            typer.echo(f"  {c['metric']}: model {c['model']:.4f}, length baseline {c['baseline']:.4f}, "
+                       f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], {c['verdict']}")
+        source = (result.get("length_baseline_fit") or {}).get("source")
+        if source:
+            typer.echo(f"  (length baseline fitted on {source})")
     typer.echo(f"metrics: {paths['metrics_json']}")
     if "per_example" in paths:
         typer.echo(f"per-example scores: {paths['per_example']}")

@@ -21,6 +21,7 @@ from .pipeline import (
     embed_items,
     embed_pairs,
     embed_responses,
+    embed_text_features,
     embed_texts,
 )
 from .onnx_backend import OnnxEncoder
@@ -49,6 +50,7 @@ __all__ = [
     "embed_items",
     "embed_responses",
     "embed_pairs",
+    "embed_text_features",
     "PairEmbeddings",
     "EmbedProgress",
     "EmbedStats",

@@ -40,7 +40,11 @@ from ..evaluate.reward_bench import (
 )
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError, FormatError
-from ..models import RewardScorer, describe_model
+from ..data.text_features import log_length
+from ..models import (
+    RewardScorer, cross_fit_length_rewards, cross_fit_scored_length_rewards, describe_model, load_length_baseline,
+    pair_log_lengths,
+)
 from ..select import STRATEGIES
 from ..data.scored import read_responses
 from ..select.candidates import choose_pairs, write_jsonl
@@ -292,6 +296,9 @@ def _scored_rows(data, load_kwargs: dict, prompts) -> bool:
 
 def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
                     benchmark, encoder, figure_format) -> tuple[dict, dict]:
+    if data is None:
+        data = _held_out(model_dir)
+    cache = cache if cache is not None else default_cache_dir()
     check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder",
                  what=option("out"))
     check_benchmark(benchmark)
@@ -299,9 +306,6 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
         raise ConfigError(f"{option('benchmark', benchmark)} reads its own data format; leave out "
                           f"{option('prompts')}.")
     load_kwargs = dict(load_kwargs or {})
-    if data is None:
-        data = _held_out(model_dir)
-    cache = cache if cache is not None else default_cache_dir()
     per_example: list[dict] | None = None
     # the data is read and checked first: a bad row stops before the model and encoder load
     if benchmark == "reward-bench-2":
@@ -322,7 +326,10 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
                             f"(name it with {option('subset_key')}).")
         scorer = _scorer(model_dir, cache, encoder)
         X = pair_features(scorer, dataset)
-        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot)
+        groups = np.unique(np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True)[1].ravel()
+        baseline, fit = _pair_baseline(model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups)
+        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups)
+        result["length_baseline_fit"] = fit
         if benchmark == "reward-bench":
             r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
             result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
@@ -341,7 +348,17 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
             raise ConfigError(f"{option('limit_prompts')} left no responses to evaluate.")
         row_prompts = scored.row_prompts()
         F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
-        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
+        lengths = log_length([scored.responses[i] for i in rows])
+        stored = load_length_baseline(model_dir)
+        if stored is not None:
+            baseline, fit = stored.predict(lengths), {"source": "the model's training pairs", **stored.to_dict()}
+        else:
+            baseline = cross_fit_scored_length_rewards(lengths, scored.scores[rows], scored.prompt_index[rows])
+            fit = {"source": _CROSS_FIT_SOURCE.format(what="within-prompt pairs of the other folds' responses"),
+                   "direction": "longer" if np.median(baseline / np.maximum(lengths, 1e-12)) > 0 else "shorter"}
+        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot,
+                                 baseline=baseline)
+        result["length_baseline_fit"] = fit
     result["data"] = str(data)
     result["cache"] = scorer.cache_use()
     name = Path(model_dir).name
@@ -365,6 +382,23 @@ def _load_scored(data, prompts, score_key, keys: dict):
                             "evaluate pairs, give "
                             "each row 'chosen' and 'rejected'.") from None
         raise
+
+
+_CROSS_FIT_SOURCE = ("this data, cross-fitted because the model records no baseline (5 folds of prompts; each "
+                     "fold scored by a baseline fitted on the {what})")
+
+
+def _pair_baseline(model_dir, L: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The length baseline's rewards on evaluation pairs: the one saved with the model (fitted
+    on its training pairs), else cross-fitted on these pairs by folds of prompts."""
+    stored = load_length_baseline(model_dir)
+    if stored is not None:
+        return stored.predict(L.ravel()).reshape(-1, 2), {"source": "the model's training pairs", **stored.to_dict()}
+    if np.unique(groups).size < 2:
+        groups = np.arange(len(L))
+    rewards = cross_fit_length_rewards(L, groups)
+    direction = "longer" if np.median((rewards / np.maximum(L, 1e-12))[L > 0]) > 0 else "shorter"
+    return rewards, {"source": _CROSS_FIT_SOURCE.format(what="other folds' pairs"), "direction": direction}
 
 
 # ------------------------------------------------------------------------------------ select

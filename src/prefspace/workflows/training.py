@@ -29,7 +29,9 @@ from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
 from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, save_model
+from ..models import (
+    HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, length_baseline_beside, pair_log_lengths, save_model,
+)
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
@@ -77,13 +79,19 @@ class TrainReport:
         bootstrap interval (``ci_low``, ``ci_high``), or None without test pairs
     ties_left_out, duplicates : :class:`DataCounts` of tied pairs left out and of exact
         duplicate pairs found
-    embed_seconds, augment_seconds, fit_seconds : wall time of each stage
+    read_seconds, embed_seconds, cv_seconds, augment_seconds, fit_seconds : wall time of each
+        stage (reading and splitting the pairs; embedding; ``head="auto"``'s cross-validation;
+        synthesis; the final fit)
     record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
     vae_data : with unlabelled responses, ``{"source", "n_responses"}``
     cache : the embedding cache used and what it held: ``{"path", "texts", "found",
         "embedded"}`` (distinct texts asked for, found there, embedded now)
+    length_baseline : the learned length baseline fitted on the same training pairs
+        (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
+        ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
+        model minus the baseline on the same test pairs with a paired interval and a verdict
     """
 
     data: str
@@ -109,6 +117,9 @@ class TrainReport:
     head_auto: HeadSelection | None = None
     vae_data: dict | None = None
     cache: dict | None = None
+    length_baseline: dict | None = None
+    read_seconds: float = 0.0
+    cv_seconds: float = 0.0
 
     @property
     def chosen_head(self) -> str:
@@ -125,7 +136,8 @@ class TrainReport:
             "train": self.train, "test": self.test, "ties_left_out": self.ties_left_out.to_json(),
             "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
             "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
-            "record": self.record,
+            "record": self.record, "length_baseline": self.length_baseline,
+            "read_seconds": round(self.read_seconds, 3), "cv_seconds": round(self.cv_seconds, 3),
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
@@ -182,8 +194,9 @@ def train_reward_model(
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
         cross-validation on the training pairs over the heads and penalties of
-        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another is
-        better by at least one standard error (:func:`prefspace.models.choose_head`); the report's
+        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another passes
+        the guard of :func:`prefspace.models.choose_head` (a gain of at least one point, a
+        Bonferroni-corrected 5% test over the candidates, a gain in every fold); the report's
         ``head_auto`` says what it chose and why.
     params : dict, optional
         Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
@@ -274,6 +287,7 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
 
     # ---- data: train and test pairs, no prompt on both sides
+    t0 = time.perf_counter()
     load_kwargs = dict(load_kwargs or {})
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_test_ties = 0
@@ -287,6 +301,7 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
     else:
         train_ds, test_ds = dataset, None
+    read_seconds = time.perf_counter() - t0
 
     # ---- embeddings (cached)
     if isinstance(encoder, str):
@@ -313,11 +328,13 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
 
     groups = _prompt_ids(train_ds)
     head_auto = None
+    t0 = time.perf_counter()
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
         head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed)
         model = head_auto.best_estimator
         if ensemble > 1:
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    cv_seconds = time.perf_counter() - t0
     unlabelled = None
     if vae_data is not None:
         unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store, stats)
@@ -341,6 +358,12 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
         interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
         test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    # the learned length baseline, fitted on the same training pairs, beside the model on the same test pairs
+    baseline, baseline_record = length_baseline_beside(
+        pair_log_lengths(train_ds.chosen, train_ds.rejected),
+        None if X_test is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
+        None if X_test is None else rewards, sample_weight=train_ds.weight,
+        groups=None if X_test is None else _prompt_ids(test_ds), random_state=seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
@@ -377,14 +400,19 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
         head_auto=head_auto,
         vae_data=vae_summary,
         cache=stats.cache_use(store),
+        length_baseline=json_safe(baseline_record, default=str),
+        read_seconds=read_seconds,
+        cv_seconds=cv_seconds,
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
+        if "test" in baseline_record:
+            flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
-                   record=record)
+                   record=record, length_baseline=baseline)
         write_json(Path(out) / "metrics.json", report.to_json())
         write_split(out, train_ds, test_ds, data=_name(data), test=None if test is None else _name(test),
                     random_state=seed, test_fraction=test_fraction)
