@@ -16,11 +16,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "prefspace"
 # The stages in order; a module may import its own stage and any stage with a lower number.
 # "base" is the shared foundation (exceptions, input checks, atomic writes, threads, version,
 # the JSON-safe encoder and reader, the output-path guard, the process-alive check, progress events,
-# the registries' name tables);
+# the registries' name tables, the HTTP plumbing of both servers, how a message names an option);
 # the package root and ``python -m prefspace`` sit on top (the root re-exports names lazily).
 FOUNDATION = {
     "_version", "exceptions", "_validation", "_atomic", "_threads", "_jsonsafe", "_jsonread", "_paths", "_process",
-    "_progress", "_estimators", "_names",
+    "_progress", "_estimators", "_names", "_http", "_surface",
 }
 LAYERS = {
     "base": 0,

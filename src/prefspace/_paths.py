@@ -9,7 +9,8 @@ the command line) when:
 - the output contains an input, or an embedding cache it uses (a model folder is replaced
   whole, which would delete them; a folder the command writes into could overwrite them);
 - a model folder to be replaced holds files other than the model's own (``model.json``,
-  ``README.md``, ``metrics.json``, the weights, the files and members its header names), or
+  ``README.md``, ``metrics.json``, ``split.json``, ``test.jsonl``, the weights, the files and
+  members its header names), or
   a non-empty folder that is not a model at all;
 - a file output is an existing folder, or its parent is a file (late failures made early).
 
@@ -49,7 +50,7 @@ __all__ = ["check_output", "model_files", "KINDS"]
 KINDS = ("file", "folder", "model")
 MODEL_HEADER = "model.json"
 # files prefspace writes beside a model's own: the card, and `prefspace train`'s metrics
-_BESIDE_MODEL = ("README.md", "metrics.json")
+_BESIDE_MODEL = ("README.md", "metrics.json", "split.json", "test.jsonl")  # written by train beside the model
 
 PathLike = str | os.PathLike
 

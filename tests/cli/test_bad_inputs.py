@@ -199,7 +199,7 @@ def _(c):
 @case(2, "select-surrogate", "pool.jsonl:2:", "'response'", "lone UTF-16 surrogate")
 def _(c):
     pool = write(c.tmp / "pool.jsonl", jsonl(CAND[0], {**CAND[1], "response": LONE}))
-    return ["select", c.linear_model(), pool, "--out", c.tmp / "out.jsonl", "--budget", "1"]
+    return ["select", c.linear_model(), pool, "--out", c.tmp / "out.jsonl", "--batch", "1"]
 
 
 @case(2, "rerank-surrogate", "cands.jsonl:1:", "'prompt'", "lone UTF-16 surrogate")

@@ -111,11 +111,11 @@ def test_score_rows_gives_one_reward_per_response_and_keeps_the_id_columns(train
     ]))
     dest = tmp_path / "r.jsonl"
     result = invoke(["score", str(out), str(rows), "--cache", str(cache), "--device", "cpu", "--out", str(dest)])
-    assert "kept columns: id, prompt_id, generator" in result.stdout
+    assert "kept columns: id, prompt_id, generator, prompt, response" in result.stdout
     lines = [json.loads(line) for line in dest.read_text().splitlines()]
     assert [r["id"] for r in lines] == ["a", "b", "c"]
     assert [(r["prompt_id"], r["generator"]) for r in lines] == [(7, "m1"), (7, "m2"), (9, "m1")]
-    assert not any("prompt" in r or "response" in r for r in lines)  # the texts stay in the input file
+    assert [r["response"] for r in lines][1] == "I won't help with that."  # the input's columns, texts included
     assert all(np.isfinite(r["reward"]) for r in lines)
     assert len({r["reward"] for r in lines}) == 3
     # --encoder names the encoder to embed with; the model's own is accepted, another is refused

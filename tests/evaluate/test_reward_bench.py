@@ -17,6 +17,7 @@ from prefspace.evaluate.reward_bench import (
     best_of_k_results,
     load_best_of_k,
     reward_bench_2_scores,
+    overall_text,
     reward_bench_scores,
     ties_score,
 )
@@ -53,9 +54,13 @@ def test_sections_weight_subsets_by_reward_bench_example_counts():
         assert out["sections"][section]["score"] == pytest.approx(value)
         s = out["sections"][section]
         assert 0.0 <= s["ci_low"] <= s["score"] <= s["ci_high"] <= 1.0
-    assert out["score"] == pytest.approx(np.mean(list(expected.values())))
-    assert 0.0 <= out["ci_low"] <= out["score"] <= out["ci_high"] <= 1.0
+    # 12 of 23 subsets: every section is there, but not reward-bench's overall score
+    assert out["score"] is None and len(out["missing_subsets"]) == 11
+    assert out["sections"]["Chat"]["partial"] and "mt-bench-easy" in out["sections"]["Chat"]["missing_subsets"]
+    assert out["partial_score"] == pytest.approx(np.mean(list(expected.values())))
+    assert 0.0 <= out["partial_ci_low"] <= out["partial_score"] <= out["partial_ci_high"] <= 1.0
     assert out["missing_sections"] == [] and out["unmapped_subsets"] == []
+    assert overall_text(out).startswith("n/a: 11 of 23 subsets missing; PARTIAL")
     # not the same as weighting subsets by the pairs present (which is plain accuracy over pairs)
     assert out["sections"]["Reasoning"]["score"] != pytest.approx(subset_accuracy(rc, rr, subsets)["weighted"])
     assert out["subsets"]["hep-go"] == {"accuracy": 0.0, "n_pairs": 1, "section": "Reasoning"}
@@ -77,7 +82,18 @@ def test_missing_section_gives_no_overall_score_and_prior_sets_weigh_half():
                                      [*subsets, "shp", "shp", "my-own-subset"], n_boot=50)
     assert with_prior["prior_sets"]["score"] == 0.5 and with_prior["unmapped_subsets"] == ["my-own-subset"]
     sections = [full["sections"][s]["score"] for s in SECTIONS]
-    assert with_prior["score"] == pytest.approx((2 * sum(sections) + 0.5) / 9)
+    assert with_prior["partial_score"] == pytest.approx((2 * sum(sections) + 0.5) / 9)
+
+
+def test_all_23_subsets_give_the_overall_score():
+    names = [s for subs in SECTIONS.values() for s in subs]
+    rc = np.array([1.0 if i % 3 else 0.0 for i in range(len(names))])
+    out = reward_bench_scores(rc, np.full(len(names), 0.5), names, n_boot=50)
+    assert out["missing_subsets"] == [] and out["partial_score"] is None
+    assert not any(s["partial"] for s in out["sections"].values())
+    expected = [np.dot([EXAMPLE_COUNTS[n] for n in subs], [rc[names.index(n)] for n in subs])
+                / sum(EXAMPLE_COUNTS[n] for n in subs) for subs in SECTIONS.values()]
+    assert out["score"] == pytest.approx(np.mean(expected)) and overall_text(out).startswith(f"{out['score']:.4f}")
 
 
 def test_data_with_no_reward_bench_subset_is_refused():

@@ -32,19 +32,40 @@ def _front_matter(text: str) -> dict:
     return yaml.safe_load(text.split("---\n")[1])
 
 
-def test_card_metadata_names_library_encoder_data_head_metrics_and_seed(demo_model, minilm):
+def test_card_metadata_follows_hugging_face_and_keeps_prefspace_details_under_one_key(demo_model, minilm):
     directory, model, _ = demo_model
     meta = _front_matter((directory / "README.md").read_text(encoding="utf-8"))
-    assert meta["library_name"] == "prefspace" and "reward-model" in meta["tags"]
+    # Hugging Face's model-card keys
+    assert meta["license"] == "cc0-1.0" and meta["library_name"] == "prefspace"
     assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert meta["encoder"]["weights_sha256"] == hash_model_files(bundled_minilm_path())
-    assert meta["encoder"]["fingerprint"] == minilm.fingerprint
+    assert meta["pipeline_tag"] == "text-classification" and "reward-model" in meta["tags"]
+    assert "datasets" not in meta  # the demo data is a local file, not a Hub data set
+    (result,) = meta["model-index"][0]["results"]
+    assert meta["model-index"][0]["name"] == "bt-linear"
+    assert result["task"]["type"] == "text-classification" and "67 pairs" in result["dataset"]["name"]
+    metrics = {m["type"]: m for m in result["metrics"]}
+    assert metrics["accuracy"]["value"] == 0.71 and "0.6200-0.7900" in metrics["accuracy"]["name"]
+    assert metrics["loss"]["value"] == 0.58 and "n_pairs" not in metrics
+    # prefspace's own details, under one key
+    own = meta["prefspace"]
+    assert own["encoder"]["weights_sha256"] == hash_model_files(bundled_minilm_path())
+    assert own["encoder"]["fingerprint"] == minilm.fingerprint
     ds = load_demo()
-    assert meta["training_data"] == {"source": ds.source, "fingerprint": ds.fingerprint, "n_pairs": len(ds),
-                                     "format": "standard, explicit prompt", "licence": "CC0-1.0"}
-    assert meta["head"] == {"class": "BradleyTerryLinear", "params": model.get_params()}
-    assert meta["test_metrics"]["accuracy"] == 0.71 and meta["test_metrics"]["ci_low"] == 0.62
-    assert meta["seed"] == 7
+    assert own["training_data"] == {"source": ds.source, "fingerprint": ds.fingerprint, "n_pairs": len(ds),
+                                    "format": "standard, explicit prompt", "licence": "CC0-1.0"}
+    assert own["head"] == {"class": "BradleyTerryLinear", "params": model.get_params()}
+    assert own["test_metrics"]["accuracy"] == 0.71 and own["test_metrics"]["ci_low"] == 0.62
+    assert own["seed"] == 7
+    assert set(meta) <= {"license", "license_name", "library_name", "base_model", "datasets", "tags",
+                         "pipeline_tag", "model-index", "prefspace"}
+
+
+def test_hub_licence_and_dataset_names():
+    from prefspace.models.card import hub_dataset, hub_licence
+
+    assert hub_licence("ODC-By-1.0") == ("odc-by", None) and hub_licence("MIT") == ("mit", None)
+    assert hub_dataset("Anthropic/hh-rlhf") == "Anthropic/hh-rlhf"
+    assert hub_dataset("data/pairs.jsonl") is None and hub_dataset(None) is None
 
 
 def test_card_body_shows_the_interval_and_the_three_ways_to_use_it(demo_model):
@@ -79,8 +100,10 @@ def test_a_model_saved_without_extras_still_gets_a_card_and_a_default_record(toy
     ens = RewardEnsemble(BradleyTerryLinear(), n_members=2, random_state=3).fit(toy_pairs)
     save_model(ens, tmp_path / "ens")
     meta = _front_matter((tmp_path / "ens" / "README.md").read_text(encoding="utf-8"))
-    assert meta["head"]["n_members"] == 2 and meta["seed"] == 3
-    assert meta["training_data"]["licence"] is None and "test_metrics" not in meta
+    own = meta["prefspace"]
+    assert own["head"]["n_members"] == 2 and own["seed"] == 3
+    assert own["training_data"]["licence"] is None and "test_metrics" not in own
+    assert meta["license"] == "unknown" and "model-index" not in meta
     assert "not stated by the data source" in (tmp_path / "ens" / "README.md").read_text()
     record = describe_model(tmp_path / "ens")["record"]
     assert record["versions"] == package_versions() and record["encoder_weights_sha256"] is None

@@ -104,27 +104,41 @@ def test_mlp_and_mean_ensemble_joint_exports_reproduce_the_rewards(joint_setup):
     assert layers["ens"] == [(384, 24, "tanh"), (24, 1, "identity")]  # 3 members side by side
 
 
-def test_separate_layout_linear_export_is_the_response_term(model_dirs, tmp_path):
-    """The 3-member linear ensemble on [prompt, response] rows: differences within a prompt are exact."""
+def test_separate_layout_linear_export_is_prompt_aware(model_dirs, tmp_path):
+    """The 3-member linear ensemble on [prompt, response] rows: query + document outputs are the rewards."""
+    import yaml
+    from sentence_transformers import SentenceTransformer
+
     result = export_sentence_transformers(model_dirs["ensemble"], tmp_path / "st")
-    assert result.scope == "response_term" and result.input == "response"
-    assert "ranks them exactly" in (tmp_path / "st" / "README.md").read_text()
-    prompt = "What is the capital of France?"
-    responses = ["Paris is the capital of France.", "France does not have a capital.", "It is Lyon."]
-    expected = RewardScorer(model_dirs["ensemble"]).score([prompt] * 3, responses)
-    got = _st_rewards(tmp_path / "st", responses)
-    np.testing.assert_allclose(got - got[0], expected - expected[0], atol=1e-5)
+    assert result.scope == "prompt_plus_response" and "encode_query" in result.input
+    assert [l["route"] for l in result.layers] == ["query (prompt)", "document (response)"]
+    card = (tmp_path / "st" / "README.md").read_text()
+    assert "encode_query(prompts)[:, 0] + model.encode_document(responses)[:, 0]" in card
+    assert "scores the response alone" in card
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["library_name"] == "sentence-transformers" and meta["base_model"].endswith("all-MiniLM-L6-v2")
+    assert {"license", "tags", "pipeline_tag"} <= set(meta) and "reward-model" in meta["tags"]
+    st = SentenceTransformer(str(tmp_path / "st"), device="cpu", trust_remote_code=False)
+    prompts = ["What is the capital of France?"] * 3 + ["Give me one tip for sleeping better."]
+    responses = ["Paris is the capital of France.", "France does not have a capital.", "It is Lyon.",
+                 "Keep a regular bedtime."]
+    expected = RewardScorer(model_dirs["ensemble"]).score(prompts, responses)
+    got = st.encode_query(prompts)[:, 0].astype(np.float64) + st.encode_document(responses)[:, 0]
+    assert np.max(np.abs(got - expected)) < 1e-5
+    alone = st.encode(responses)[:, 0].astype(np.float64)  # the response's term: exact within one prompt
+    np.testing.assert_allclose(alone[:3] - alone[0], expected[:3] - expected[0], atol=1e-5)
     assert np.ptp(expected) > 1e-3
 
 
 # --------------------------------------------------------------------------- refusals
 def test_inexact_models_are_refused_with_the_reason(model_dirs, toy_pairs, tmp_path):
-    with pytest.raises(ConfigError, match="non-linearity"):
+    with pytest.raises(ConfigError, match="non-linearity") as refusal:
         export_sentence_transformers(model_dirs["bt"], tmp_path / "a")  # MLP on the separate layout
+    assert "--layout joint" in str(refusal.value) and "--head bt-linear" in str(refusal.value)
     assert not (tmp_path / "a").exists()
-    with pytest.raises(ConfigError, match="'min'"):
+    with pytest.raises(ConfigError, match="--aggregate mean"):
         head_as_dense_layers(RewardEnsemble(BradleyTerryLinear(), n_members=2, aggregate="min", random_state=0).fit(toy_pairs))
-    with pytest.raises(ConfigError, match="boosted trees"):
+    with pytest.raises(ConfigError, match="boosted trees.*--head bt-linear"):
         head_as_dense_layers(PreferenceClassifierLGBM(n_estimators=5, random_state=0).fit(toy_pairs))
     save_model(BradleyTerryLinear().fit(toy_pairs), tmp_path / "noenc")
     with pytest.raises(ConfigError, match="without an encoder"):

@@ -54,9 +54,9 @@ def _run(args):
 
 def test_select_writes_pairs_for_annotators(workdir, capsys):
     out = workdir / "to_label.jsonl"
-    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--budget", "6",
+    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--batch", "6",
                  "--strategy", "past-aware", "--labelled", str(workdir / "labelled.jsonl"),
-                 "--exploration", "0", "--out", str(out), "--cache", str(workdir / "cache")])
+                 "--explore", "0", "--out", str(out), "--cache", str(workdir / "cache")])
     assert code == 0
     assert "wrote 6 pairs" in capsys.readouterr().out
     recs = [json.loads(line) for line in out.read_text().splitlines()]
@@ -76,7 +76,7 @@ def test_the_default_strategy_is_random_as_the_benchmarks_support(workdir, capsy
     """docs/benchmarks.md (label loop, active labeling): D-optimal learned more slowly than
     random on alpaca_bon, so random is what `prefspace select` does unless told otherwise."""
     out = workdir / "default.jsonl"
-    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-n", "4", "--out", str(out),
+    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-b", "4", "--out", str(out),
                  "--cache", str(workdir / "cache")])
     assert code == 0
     assert "(strategy random," in capsys.readouterr().out
@@ -88,7 +88,7 @@ def test_the_default_strategy_is_random_as_the_benchmarks_support(workdir, capsy
 
 def test_cross_prompt_pairs_name_both_prompts(workdir):
     out = workdir / "cross.jsonl"
-    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-n", "4", "--strategy", "random",
+    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-b", "4", "--strategy", "random",
                  "--cross-prompt", "--out", str(out), "--cache", str(workdir / "cache"), "--seed", "3"])
     assert code == 0
     recs = [json.loads(line) for line in out.read_text().splitlines()]
@@ -102,8 +102,31 @@ def test_bad_requests_exit_2_with_the_fix(workdir, capsys):
             "--out", str(workdir / "x.jsonl")]
     assert _run(base + ["--strategy", "entropy"]) == 2
     assert "Invalid value for '--strategy' / '-s': 'entropy' is not one of" in capsys.readouterr().err
-    assert _run(base + ["--budget", "19"]) == 2  # 3 prompts x C(4, 2) = 18 pairs
+    assert _run(base + ["--batch", "19"]) == 2  # 3 prompts x C(4, 2) = 18 pairs
     assert "cannot choose 19 pairs: the pool has 18 candidates" in capsys.readouterr().err
-    assert _run(base + ["--strategy", "ensemble", "--budget", "3"]) == 2
+    assert _run(base + ["--strategy", "ensemble", "--batch", "3"]) == 2
     assert "needs a fitted prefspace.models.RewardEnsemble" in capsys.readouterr().err
     assert not (workdir / "x.jsonl").exists()
+
+
+def test_old_flag_names_still_work_for_one_release_with_a_warning(workdir, capsys):
+    """select's --budget/-n and --exploration are now --batch/-b and --explore, as in `prefspace label`."""
+    new, old = workdir / "new.jsonl", workdir / "old.jsonl"
+    base = [str(workdir / "model"), str(workdir / "pool.jsonl"), "--strategy", "d-optimal", "--seed", "2",
+            "--cache", str(workdir / "cache")]
+    assert _run(["select", *base, "--batch", "5", "--explore", "0.2", "--out", str(new)]) == 0
+    capsys.readouterr()
+    assert _run(["select", *base, "-n", "5", "--exploration", "0.2", "--out", str(old)]) == 0
+    err = capsys.readouterr().err
+    assert "--budget/-n is deprecated" in err and "use --batch" in err and "--exploration is deprecated" in err
+    assert old.read_text() == new.read_text()
+    # --out: required in every other command; here leaving it out still works, with a warning
+    import os
+
+    here = os.getcwd()
+    os.chdir(workdir)
+    try:
+        assert _run(["select", *base, "-b", "2"]) == 0
+    finally:
+        os.chdir(here)
+    assert "without --out is deprecated" in capsys.readouterr().err and (workdir / "to_label.jsonl").is_file()

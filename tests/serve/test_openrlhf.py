@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 import subprocess
@@ -205,3 +206,25 @@ def test_normalisation_and_sigmoid_scores(model_dirs, minilm):
         RewardNormalizer("fixed", 0.0, 0.0)
     with pytest.raises(ConfigError, match="not both"):
         OpenRLHFOptions(tokenizer="a", chat_template="b")
+
+
+def test_every_fallback_is_counted_and_logged_and_untemplated_queries_warned(caplog):
+    """No template: a query without a prompt is a counted fallback; chat markup is counted and warned about."""
+    splitter = QuerySplitter()
+    assert "--tokenizer" in splitter.describe() and "fallback" in splitter.describe()
+    with caplog.at_level(logging.WARNING, logger="prefspace.serve.openrlhf"):
+        assert splitter.split("Q? A.", "Q?").how == "prompt"
+        assert splitter.split("just a query", None).how == "whole_query"
+        chatml = "<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\nA.<|im_end|>"
+        s = splitter.split(chatml, "<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n")
+    assert s.how == "prompt"
+    info = splitter.info()
+    assert info["fallbacks"] == 1 and info["untemplated"] == 1 and info["splits"]["whole_query"] == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("fallback #1" in m for m in messages)
+    assert any("looks chat-templated" in m and "--tokenizer" in m for m in messages)
+    # with a template that has role markers, the startup sentence says how queries are split
+    chatml_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                       "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    template = ChatTemplate.from_template(chatml_template, ["<|im_end|>"], name="chatml.jinja")
+    assert template.markers is not None and "chatml.jinja" in QuerySplitter(template).describe()

@@ -159,7 +159,7 @@ def test_read_candidates_group_rules(tmp_path):
     path.write_text('{"prompt": "p", "response": "a", "g": 1}\n{"prompt": "q", "response": "b", "g": 1}\n')
     with pytest.raises(DataError, match=r"c.jsonl:2: g 1 has prompt 'q' here but 'p'"):
         read_candidates(path, group_key="g")  # a group is one prompt's candidates
-    with pytest.raises(DataError, match="no column 'nope' for --group-key"):
+    with pytest.raises(DataError, match="no column 'nope' for group_key"):  # Python: the keyword
         read_candidates(path, group_key="nope")
-    with pytest.raises(ConfigError, match="--group-key 'g' with --prompts"):
+    with pytest.raises(ConfigError, match="group_key='g' with prompts"):
         read_candidates(path, prompts_path=path, group_key="g")

@@ -92,7 +92,7 @@ def test_bad_requests_are_4xx_never_500(client, served):
         r = client.post("/api/judgments", json=body)
         assert r.status_code == status and text in r.json()["error"], (body, r.status_code, r.text)
     r = client.post("/api/judgments", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+    assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
     r = client.post("/api/judgments", content=b"\xff\xfe", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
     r = client.post("/api/judgments", content=b"[" * 70_000, headers={"Content-Type": "application/json"})
@@ -150,3 +150,45 @@ def test_other_hosts_need_a_token(small_pool, tmp_path):
             r = c.post("/api/next", json={"annotator": "t"}, headers={"X-CSRF-Token": csrf})
             assert r.status_code == 200 and r.json()["status"] == "ok"
     studio.store.close()
+
+
+def test_hostile_bodies_get_4xx_never_500(client):
+    """Deep nesting, an integer longer than Python converts, a lone surrogate: 4xx, and the studio still works."""
+    pair = client.post("/api/next", json={"annotator": "hostile", "wait_s": 30}).json()["pair"]
+    post = lambda raw: client.post("/api/judgments", content=raw,  # noqa: E731
+                                   headers={"Content-Type": "application/json"})
+    r = post(b"[" * 30_000)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+    r = post(b'{"annotator": "hostile", "pair_id": "x", "label": "a", "reason": ' + b"7" * 5000 + b"}")
+    assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
+    lone = b'{"annotator": "hostile", "pair_id": "%s", "label": "a", "reason": "why \\ud800"}' % pair["pair_id"].encode()
+    r = post(lone)
+    assert r.status_code == 422 and "reason" in r.json()["error"] and "surrogate" in r.json()["error"]
+    r = post(b'{"annotator": "hostile", "pair_id": "p\\udfff", "label": "a"}')
+    assert r.status_code == 422 and "pair_id" in r.json()["error"]
+    r = client.post("/api/next", json={"wait_s": 0})
+    assert r.status_code == 422 and "missing field 'annotator'" in r.json()["error"]
+    ok = {"annotator": "hostile", "pair_id": pair["pair_id"], "label": "a", "reason": "fine"}
+    assert client.post("/api/judgments", json=ok).status_code == 201
+
+
+def test_undo_takes_back_the_last_judgment_and_gives_the_pair_again(make_studio):
+    studio = make_studio(batch_size=6)
+    with StudioServer(create_studio_app(studio)) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
+        r = c.post("/api/undo", json={"annotator": "u"})
+        assert r.status_code == 409 and "no judgment to undo" in r.json()["error"]
+        first = c.post("/api/next", json={"annotator": "u"}).json()["pair"]
+        assert c.post("/api/judgments", json={"annotator": "u", "pair_id": first["pair_id"], "label": "a"}).status_code == 201
+        second = c.post("/api/next", json={"annotator": "u"}).json()["pair"]
+        assert second["pair_id"] != first["pair_id"]
+        r = c.post("/api/undo", json={"annotator": "u"})
+        assert r.status_code == 200 and r.json()["undone"] == {"judgment_id": 1, "pair_id": first["pair_id"],
+                                                                "label": "a"}
+        assert r.json()["pair"]["pair_id"] == first["pair_id"]
+        assert studio.store.judgments() == [] and studio.state("u")["progress"]["session"] == 0
+        # the undone pair comes back first, held for this annotator, and can be judged anew
+        assert c.post("/api/next", json={"annotator": "u"}).json()["pair"]["pair_id"] == first["pair_id"]
+        r = c.post("/api/judgments", json={"annotator": "u", "pair_id": first["pair_id"], "label": "b"})
+        assert r.status_code == 201
+        assert [(j["pair_id"], j["label"]) for j in studio.store.judgments()] == [(first["pair_id"], "b")]

@@ -128,3 +128,28 @@ def test_a_saved_model_embeds_the_pool_with_its_own_encoder(model_dirs, small_po
         assert kinds == ["d-optimal"] * 3 + ["explore"]
         assert store.models()[0]["head"] == "BradleyTerryMLP"
     assert any((tmp_path / "cache").rglob("*.safetensors"))  # the embeddings went through the cache
+
+
+def test_label_export_flags_renamed_apart_from_trains_with_the_old_names_deprecated(tmp_path, capsys):
+    """label export's --ties/--aggregate meant other things than train's: now --tie-rows/--combine."""
+    from prefspace.cli import main
+    from prefspace.studio import LabelStore
+
+    db = tmp_path / "labels.sqlite"
+    with LabelStore(db) as store:
+        store.add_batch([{"pair_id": "a|b", "id_a": "a", "id_b": "b", "prompt": "Q?", "response_a": "A",
+                          "response_b": "B", "strategy": "random"}], strategy="random", model_version=None)
+        store.add_judgment("a|b", "x", "tie")
+
+    def run(*args):
+        try:
+            main(["label", "export", str(db), *args])
+        except SystemExit as exc:
+            assert exc.code == 0
+        return capsys.readouterr()
+
+    new = run("--out", str(tmp_path / "new.jsonl"), "--tie-rows", "both", "--combine", "all")
+    old = run("--out", str(tmp_path / "old.jsonl"), "--ties", "both", "--aggregate", "all")
+    assert "deprecated" not in new.err and "--ties is deprecated" in old.err and "use --combine" in old.err
+    assert (tmp_path / "old.jsonl").read_text() == (tmp_path / "new.jsonl").read_text()
+    assert len((tmp_path / "new.jsonl").read_text().splitlines()) == 2  # the tie, written both ways

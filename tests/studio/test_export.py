@@ -148,6 +148,23 @@ def test_label_studio_import_errors(db, tmp_path):
         import_label_studio(db, tmp_path / "junk.json")
 
 
+def test_label_studio_json_min_and_csv_exports_are_refused_naming_the_supported_format(db, tmp_path):
+    """JSON-MIN rows are flat (no 'data'); CSV is columns: both refused, the message says to export 'JSON'."""
+    json_min = tmp_path / "project-min.json"
+    json_min.write_text(json.dumps([{"id": 1, "prompt": "Q", "response_a": "A", "response_b": "B",
+                                     "pair_id": "r0|r1", "annotator": 3, "annotation_id": 7,
+                                     "comparison": {"selected": "left"}}]))
+    csv = tmp_path / "project.csv"
+    csv.write_text("id,prompt,response_a,response_b,pair_id,annotator,comparison\n1,Q,A,B,r0|r1,3,left\n")
+    with LabelStore(db, readonly=True) as store:
+        before = store.counts()
+    for path, kind in ((json_min, "JSON-MIN"), (csv, "CSV")):
+        with pytest.raises(DataError, match=f"a Label Studio {kind} export.*'JSON' export only.*JSON-MIN, CSV"):
+            import_label_studio(db, path)
+    with LabelStore(db, readonly=True) as store:
+        assert store.counts() == before
+
+
 def _no_bare_constants(text: str):
     def refuse(constant):
         raise AssertionError(f"bare {constant} in the JSON output")

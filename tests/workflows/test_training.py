@@ -146,7 +146,8 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
                                  "n_train", "n_synthetic", "n_test", "seed", "augment", "train", "test",
                                  "ties_left_out", "duplicates", "embed_seconds", "augment_seconds", "fit_seconds",
                                  "record", "length_baseline", "read_seconds", "cv_seconds",
-                                 "truncation", "length_dependence"}
+                                 "truncation", "length_dependence", "cache"}
+    assert saved_report["cache"]["texts"] == saved_report["cache"]["found"] + saved_report["cache"]["embedded"] > 0
     assert saved_report["length_baseline"]["vs_model"]["model"] == pytest.approx(report.test["accuracy"])
     assert saved_report["read_seconds"] >= 0 and saved_report["cv_seconds"] >= 0
     assert report.record["config"]["head"] == "bt-linear" and report.record["versions"]["prefspace"]

@@ -14,6 +14,7 @@ import sys
 
 import typer
 
+from .._surface import enter_command_line, leave
 from .._threads import ENV_THREADS, check_n_jobs
 from ..exceptions import PrefspaceError
 
@@ -72,12 +73,16 @@ def _register_commands(argv: list[str] | None = None) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
     threads: int = typer.Option(
         None, "--threads", help="Threads for torch, BLAS and ONNX Runtime alike (-1: all cores; default: "
         "$PREFSPACE_NUM_THREADS, else each library's own).", show_default=False,
     ),
 ) -> None:
+    # library errors name the flags (--subset-key) while a command runs, keywords otherwise
+    token = enter_command_line()
+    ctx.call_on_close(lambda: leave(token))
     if threads is not None:
         os.environ[ENV_THREADS] = str(check_n_jobs(threads, name="--threads"))
     logging.basicConfig(

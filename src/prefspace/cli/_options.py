@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import os
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Optional
 
@@ -265,11 +264,36 @@ EncoderBackend = Annotated[
 ]
 
 
+CacheOpt = Annotated[
+    Optional[Path],
+    typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
+                 "else ~/.cache/prefspace/embeddings; every command shares it).", show_default=False),
+]
+
+
+def renamed(old_flag: str, new_flag: str, old_value: Any, new_value: Any) -> Any:
+    """A flag renamed for one vocabulary across commands: the old name still works for one
+    release, with a warning on stderr; its value wins when it was given."""
+    if old_value is None:
+        return new_value
+    typer.echo(f"warning: {old_flag} is deprecated and goes in the next release; use {new_flag}.", err=True)
+    return old_value
+
+
+def deprecated_option(flags: str, new_flag: str, kind: Any) -> Any:
+    """The hidden option that keeps an old flag name working (see :func:`renamed`)."""
+    names = flags.split("/")
+    return Annotated[Optional[kind], typer.Option(*names, hidden=True, help=f"Deprecated: use {new_flag}.",
+                                                  show_default=False)]
+
+
 def default_cache_dir() -> Path:
-    """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_HOME/embeddings``
-    (default ``~/.cache/prefspace/embeddings``)."""
-    home = os.environ.get("PREFSPACE_HOME")
-    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
+    """The embedding cache a command uses without ``--cache``: ``$PREFSPACE_CACHE``, else
+    ``$PREFSPACE_HOME/embeddings``, else ``~/.cache/prefspace/embeddings``
+    (:func:`prefspace.embed.default_cache_dir`)."""
+    from ..embed.cache import default_cache_dir as library_default
+
+    return library_default()
 
 
 __all__ = [
@@ -298,5 +322,8 @@ __all__ = [
     "data_columns",
     "examples",
     "default_cache_dir",
+    "renamed",
+    "deprecated_option",
+    "CacheOpt",
     "EncoderBackend",
 ]

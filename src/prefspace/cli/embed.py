@@ -27,7 +27,7 @@ from ._options import (
 from ._progress import format_rate, show_progress
 from ._scaling import Engine, GpusPerWorker, NumShards, NumWorkers, RayAddress, ShardIndex, echo_slice_summary
 
-@app.command(epilog=examples("prefspace embed pairs.jsonl --cache .cache/emb", "prefspace embed pairs.jsonl --encoder smollm2-135m --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID"))
+@app.command(epilog=examples("prefspace embed pairs.jsonl", "prefspace embed pairs.jsonl --encoder smollm2-135m --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID"))
 @data_columns(exclude=('dedupe',))
 def embed(
     data: DataArg,
@@ -36,7 +36,7 @@ def embed(
         str, typer.Option("--encoder", "-e", help="Encoder name or path: all-MiniLM-L6-v2 (default), smollm2-135m, a folder, a .gguf file.")
     ] = "all-MiniLM-L6-v2",
     cache: Annotated[
-        Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)
+        Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, else ~/.cache/prefspace/embeddings; every command shares it).", show_default=False)
     ] = None,
     layout: Annotated[
         Optional[str], typer.Option("--layout", help="'separate' (prompt and response apart, concatenated) or 'joint' (one text). Default: the encoder's.", show_default=False)

@@ -21,6 +21,7 @@ from ._options import (
     ModelBackend,
     ModelEncoder,
     ModelLayout,
+    CacheOpt,
     DataColumns,
     data_columns,
     examples,
@@ -97,7 +98,7 @@ def demo(
 ) -> None:
     """Offline demo: real-only vs LENS-augmented reward models on the bundled pairs, with a report.
 
-    Embeds the bundled demo pairs with the bundled encoder (cache under OUT/cache), trains both at
+    Embeds the bundled demo pairs with the bundled encoder (in the shared embedding cache), trains both at
     small budgets, evaluates them on the same held-out pairs, and writes OUT/report.html.
     """
     from ..experiments.demo import run_demo
@@ -111,15 +112,19 @@ def demo(
 
 
 @app.command(cls=RegistryHelpCommand, epilog=examples(
+    "prefspace evaluate runs/bt --out eval/            # the model's own held-out pairs",
     "prefspace evaluate runs/bt test.jsonl --out eval/",
     "prefspace evaluate runs/bt responses.jsonl.gz --prompts prompts.jsonl.gz --out eval-bon/",
     "prefspace evaluate runs/bt reward-bench.jsonl --benchmark reward-bench --out eval-rb/"))
 @data_columns(exclude=('margin_key', 'weight_key'))
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory written by save_model / prefspace train.", show_default=False)],
-    data: DataArg,
-    columns: DataColumns,
     out: OutDir,
+    data: Annotated[Optional[str], typer.Argument(
+        help="Pairs, scored responses, or a benchmark's rows (see `prefspace validate --help` for the formats); "
+             "default: the model's own held-out pairs (MODEL/test.jsonl, written by `prefspace train`).",
+        show_default=False)] = None,
+    columns: DataColumns = None,
     prompts: Annotated[
         Optional[Path],
         typer.Option("--prompts", help="Scored data: the prompts file joined to DATA's responses (DATA is then a scored-response file).", show_default=False),
@@ -130,7 +135,7 @@ def evaluate(
     limit_prompts: Annotated[
         Optional[int], typer.Option("--limit-prompts", min=1, help="Scored data: evaluate on the first N prompts only.", show_default=False)
     ] = None,
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache directory (default: OUT/cache).", show_default=False)] = None,
+    cache: CacheOpt = None,
     n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.")] = 1000,
     figure_format: FigureFormat = "png",
     encoder: ModelEncoder = None,
@@ -145,13 +150,17 @@ def evaluate(
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 
+    Without DATA, the model's own held-out pairs (MODEL/test.jsonl, written by `prefspace train`).
     Pair data: accuracy with a Wilson 95% interval, per subset, calibration (ECE, reliability).
-    Scored data (--prompts): best-of-N with oracle and random, per-prompt Spearman and Kendall.
+    Scored data (prompt/response rows with a score column, or responses joined to --prompts):
+    best-of-N with oracle and random, per-prompt Spearman and Kendall.
     --benchmark reward-bench: also reward-bench's section scores (Chat, Chat Hard, Safety,
     Reasoning) and overall score; --benchmark reward-bench-2: its rows (one chosen against
     several rejected), best-of-4 accuracy per subset, Ties, the overall score.
-    Writes OUT/metrics.json, OUT/plots/ and OUT/report.html.
+    Writes OUT/metrics.json, OUT/plots/ and OUT/report.html (and, with --benchmark, every
+    example's scores in OUT/reward_bench_scores.jsonl or OUT/reward_bench_2_scores.jsonl).
     """
+    from ..embed.pipeline import describe_cache_use
     from ..workflows.scoring import evaluate_model_dir, model_encoder
 
     enc = model_encoder(model, encoder, layout=layout, device=device, backend=encoder_backend)
@@ -161,7 +170,7 @@ def evaluate(
                                        benchmark=benchmark, encoder=enc, figure_format=figure_format, progress=progress)
     if "reward_bench_2" in result:
         headline = _benchmark_lines(result["reward_bench_2"])
-    elif prompts is None:
+    elif "accuracy" in result:
         headline = (f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] "
                     f"on {result['n_pairs']} pairs; ECE {result['ece']:.4f}")
         if result.get("subsets"):
@@ -173,6 +182,9 @@ def evaluate(
         c = result["best_of_n"]
         headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
                     f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts")
+    if data is None:
+        typer.echo(f"data: the model's held-out pairs, {result['data']}")
+    typer.echo(describe_cache_use(result["cache"]))
     typer.echo(headline)
     if result.get("length_baseline"):
         from ..evaluate.single import baseline_verdict
@@ -186,11 +198,15 @@ def evaluate(
         if source:
             typer.echo(f"  (length baseline fitted on {source})")
     typer.echo(f"metrics: {paths['metrics_json']}")
+    if "per_example" in paths:
+        typer.echo(f"per-example scores: {paths['per_example']}")
     typer.echo(f"report:  {paths['report_html']}")
 
 
 def _benchmark_lines(res: dict) -> str:
     """The section (subset) scores of a reward-bench (2) result, one line each, then the overall score."""
+    from ..evaluate.reward_bench import overall_text
+
     def fmt(v: dict) -> str:
         if v.get("ci_low") is None:
             return f"{v['score']:.4f}"
@@ -200,11 +216,11 @@ def _benchmark_lines(res: dict) -> str:
         parts = {name: (fmt(s), f"{s['n_pairs']} pairs") for name, s in res["sections"].items()}
         if res.get("prior_sets"):
             parts["Prior Sets (half weight)"] = (fmt(res["prior_sets"]), "")
-        missing = res["missing_sections"]
+        for name, s in res["sections"].items():
+            if s.get("partial"):
+                parts[name] = (parts[name][0], parts[name][1] + f", partial: {len(s['missing_subsets'])} subset(s) missing")
     else:
         parts = {name: (fmt(s), f"{s['n_examples']} examples") for name, s in res["subsets"].items()}
-        missing = res["missing_subsets"]
     lines = [f"{res['benchmark']}:"] + [f"  {name:<24} {score}  {n}".rstrip() for name, (score, n) in parts.items()]
-    overall = fmt(res) if res["score"] is not None else f"n/a (no data for: {', '.join(missing)})"
-    lines.append(f"  {'overall':<24} {overall}")
+    lines.append(f"  {'overall':<24} {overall_text(res)}")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
-from ._options import default_cache_dir, examples
+from ._options import CacheOpt, default_cache_dir, deprecated_option, examples, renamed
 
 
 class _ServeByDefault(TyperGroup):
@@ -61,7 +61,7 @@ def serve(
     encoder: Annotated[Optional[str], typer.Option("--encoder", help="Encoder for the pool without --model (default all-MiniLM-L6-v2).", show_default=False)] = None,
     features: Annotated[Optional[Path], typer.Option("--features", help="Precomputed feature rows (.npy/.safetensors), one per response in POOL order, instead of embedding.", show_default=False)] = None,
     prompt_features: Annotated[Optional[Path], typer.Option("--prompt-features", help="With --features: one row per prompt (prompts-file order); rows become [prompt, response].", show_default=False)] = None,
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+    cache: CacheOpt = None,
     cross_prompt: Annotated[bool, typer.Option("--cross-prompt", help="Pair responses to different prompts.")] = False,
     max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="Choose from a random sample of this many candidate pairs.")] = 1_000_000,
     lam: Annotated[Optional[float], typer.Option("--lam", help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty).", show_default=False)] = None,
@@ -184,14 +184,18 @@ def export(
     db: Annotated[Path, typer.Argument(help="A label database written by `prefspace label`.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write (JSON lines for trl, JSON for label-studio).")] = Path("pairs.jsonl"),
     format: Annotated[str, typer.Option("--format", "-f", help="trl (preference pairs) or label-studio (tasks).")] = "trl",
-    ties: Annotated[str, typer.Option("--ties", help="trl: drop tie pairs, write them both ways, or flag them (tie: true).")] = "drop",
-    aggregate: Annotated[str, typer.Option("--aggregate", help="trl: one row per pair by majority, or all (one per judgment).")] = "majority",
+    tie_rows: Annotated[str, typer.Option("--tie-rows", help="trl: drop tie judgments, write them both ways, or flag them (tie: true). (Not train's --ties, which reads ties in a data file.)")] = "drop",
+    combine: Annotated[str, typer.Option("--combine", help="trl: one row per pair by majority of its judgments, or all (one per judgment). (Not train's --aggregate, an ensemble's reward.)")] = "majority",
     pending: Annotated[bool, typer.Option("--pending", help="label-studio: only pairs nobody has judged yet.")] = False,
     config_out: Annotated[Optional[Path], typer.Option("--config-out", help="label-studio: also write the labeling interface XML here.", show_default=False)] = None,
+    ties: deprecated_option("--ties", "--tie-rows", str) = None,
+    aggregate: deprecated_option("--aggregate", "--combine", str) = None,
 ) -> None:
     """Write the labels of DB as TRL preference pairs, or the pairs as Label Studio tasks."""
     from ..studio import export_label_studio, export_trl
 
+    ties = renamed("--ties", "--tie-rows", ties, tie_rows)
+    aggregate = renamed("--aggregate", "--combine", aggregate, combine)
     if format == "trl":
         stats = export_trl(db, out, ties=ties, aggregate=aggregate)
         tie_note = {"drop": f"{stats['skipped_ties']} tie(s) dropped", "both": f"{stats['ties']} tie(s) written both ways",

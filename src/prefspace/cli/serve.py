@@ -8,13 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from ._options import Device, LengthControlled, MaxTextChars, ModelBackend, ModelEncoder, ModelLayout, examples
+from ._options import default_cache_dir, Device, LengthControlled, MaxTextChars, ModelBackend, ModelEncoder, ModelLayout, examples
 from ._progress import show_progress
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
 _CacheOpt = Annotated[
     Optional[Path],
-    typer.Option("--cache", help="An embedding cache directory to read and fill.", show_default=False),
+    typer.Option("--cache", help="An embedding cache directory to read and fill (default: the one every command "
+                 "shares, $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, else ~/.cache/prefspace/embeddings).",
+                 show_default=False),
 ]
 
 
@@ -26,7 +28,7 @@ def _encoder(model: Path, name: Optional[str], layout: Optional[str], device: Op
     return model_encoder(model, name, layout=layout, device=device, backend=encoder_backend)
 
 
-@app.command("serve", epilog=examples("prefspace serve runs/bt --port 8000", "prefspace serve runs/bt --host 0.0.0.0 --device cuda --strip '</s>'"))
+@app.command("serve", epilog=examples("prefspace serve runs/bt --port 8000 --tokenizer smollm2-135m", "prefspace serve runs/bt --host 0.0.0.0 --device cuda --strip '</s>'"))
 def serve(
     model: _ModelArg,
     host: Annotated[str, typer.Option("--host", help="Address to bind; 127.0.0.1 serves this machine only.")] = "127.0.0.1",
@@ -96,8 +98,8 @@ def serve(
     openrlhf = OpenRLHFOptions(tokenizer=tokenizer, chat_template=None if chat_template is None else str(chat_template),
                                normalize=normalize, mean=reward_mean, std=reward_std, scores=scores)
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
-    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache, lru_size=lru_size,
-                          length_controlled=length_controlled)
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend),
+                          cache=cache or default_cache_dir(), lru_size=lru_size, length_controlled=length_controlled)
     scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     openrlhf.load_template(config.strip)  # a tokenizer or template that cannot be read stops here too
     info = scorer.info()
@@ -108,7 +110,10 @@ def serve(
         err=True,
     )
     typer.echo(f"OpenRLHF: --reward.remote_url http://{host}:{port}/get_reward", err=True)
-    run_server(create_app(scorer, config, openrlhf=openrlhf), host=host, port=port, log_level=log_level)
+    typer.echo(f"cache {scorer.cache.directory}: texts embedded while serving are kept there", err=True)
+    served = create_app(scorer, config, openrlhf=openrlhf)
+    typer.echo(served.state.serve_context.splitter.describe(), err=True)
+    run_server(served, host=host, port=port, log_level=log_level)
 
 
 @app.command("rerank", epilog=examples("prefspace rerank runs/bt samples.jsonl --n 16 --out best.jsonl"))
@@ -147,6 +152,7 @@ def rerank(
     length_controlled: LengthControlled = False,
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
+    from ..embed.pipeline import describe_cache_use
     from .._paths import check_output
     from ..serve import RewardScorer
     from .._jsonsafe import write_jsonl
@@ -156,12 +162,13 @@ def rerank(
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
                             response_key=response_key, group_key=group_key, join_key=join_key,
                             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))
-    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache,
-                          length_controlled=length_controlled)
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend),
+                          cache=cache or default_cache_dir(), length_controlled=length_controlled)
     with show_progress():
         res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
 
     write_jsonl(out, best_records(cands, res))
+    typer.echo(describe_cache_use(scorer.cache_use()))
     typer.echo(
         f"picked the best of {int(res.n_candidates.max())} candidates for {len(res.best)} prompts "
         f"({int(res.n_candidates.sum())} scored) -> {out}"

@@ -20,6 +20,7 @@ from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import (
     DataArg,
     EncoderBackend,
+    CacheOpt,
     default_cache_dir,
     DataColumns,
     data_columns,
@@ -38,7 +39,7 @@ def synth(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the synthetic pairs, provenance, summary and plots.", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (as for `prefspace embed`).")] = "all-MiniLM-L6-v2",
     encoder_backend: EncoderBackend = "auto",
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+    cache: CacheOpt = None,
     method: Annotated[str, typer.Option("--method", "-m", parser=RegistryChoice("synthesizers"), help="Synthesizer: {synthesizers} (the guarded choice is `prefspace train --augment auto`).")] = "lens",
     factor: Annotated[int, typer.Option("--factor", "-k", min=1, help="Synthetic pairs per real pair.")] = 4,
     sigma2: Annotated[Optional[float], typer.Option("--sigma2", help="Perturbation variance (lens/pca: latent, paper 0.01; perturb: per standardised dimension).", show_default=False)] = None,
@@ -60,6 +61,7 @@ def synth(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Synthesize FACTOR new pairs per real pair of DATA in embedding space (LENS by default)."""
+    from ..embed.pipeline import describe_cache_use
     from ..workflows.synthesis import synthesize_file
 
     params = {"sigma2": sigma2, "latent_dim": latent_dim, "decoding": decoding, "max_steps": vae_steps}
@@ -75,6 +77,7 @@ def synth(
         typer.echo(json.dumps(summary, indent=2))
         return
     seconds = summary["seconds"]
+    typer.echo(describe_cache_use(summary["cache"]))
     typer.echo(f"synthesized {summary['synthetic_pairs']:,} pairs ({method}, x{factor}) from {summary['pairs']:,} real pairs of {data}")
     typer.echo(f"  fit {seconds['fit']:.1f} s, sample {seconds['sample']:.2f} s; embeddings {summary['feature_dim']}-d from {encoder}")
     if "reconstruction" in summary:

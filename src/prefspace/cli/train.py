@@ -29,6 +29,7 @@ from ._options import (
     ModelEncoder,
     ModelLayout,
     EncoderBackend,
+    CacheOpt,
     default_cache_dir,
     DataColumns,
     data_columns,
@@ -67,7 +68,8 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (replaced if it holds a model).", show_default=False)],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or path (see `prefspace embed --help`).")] = "all-MiniLM-L6-v2",
     encoder_backend: EncoderBackend = "auto",
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="'separate' (prompt and response embedded apart; the default for sentence-transformers encoders) or 'joint' (one text; MLP heads then export exactly with `prefspace export`).", show_default=False)] = None,
+    cache: CacheOpt = None,
     head: Annotated[str, typer.Option("--head", parser=RegistryChoice("train_heads"), help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).")] = "bt-linear",
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Head parameter NAME=VALUE (JSON value), repeatable, e.g. --param alpha=100.", show_default=False)] = None,
     ensemble: Annotated[int, typer.Option("--ensemble", min=1, help="Train an ensemble of K heads (bootstrap samples, different seeds).")] = 1,
@@ -88,6 +90,8 @@ def train(
     Embeds what the cache lacks, holds out a test set grouped by prompt (unless --test is
     given), fits the head, prints TRL-named metrics and writes OUT/metrics.json with the model.
     """
+    from ..embed.pipeline import describe_cache_use
+
     from ..workflows.training import train_reward_model
 
     params = _parse_params(param or [])
@@ -96,10 +100,12 @@ def train(
     if long_texts != "truncate":
         from ..embed import get_encoder
 
-        enc = get_encoder(encoder, backend=encoder_backend, long_texts=long_texts, text_features=text_features)
+        enc = get_encoder(encoder, backend=encoder_backend, long_texts=long_texts, text_features=text_features,
+                          **({} if layout is None else {"layout": layout}))
     with show_progress() as progress:
         model, report = train_reward_model(
-            data, encoder=enc, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), head=head, text_features=text_features,
+            data, encoder=enc, encoder_backend=encoder_backend, layout=layout, cache=cache or default_cache_dir(), head=head,
+            text_features=text_features,
             params=params, ensemble=ensemble, aggregate=aggregate, test=test, test_fraction=test_fraction,
             random_state=seed, augment=augment, factor=factor, load_kwargs=columns.load_kwargs(), out=out,
             vae_data=vae_data, vae_prompts=vae_prompts, command=_command_line(), progress=progress,
@@ -120,6 +126,7 @@ def train(
     aug = report.augment
     synth = f" + {report.n_synthetic:,} synthetic ({aug.method if aug else augment})" if report.n_synthetic else ""
     aug_time = f", augmentation {report.augment_seconds:.1f} s" if aug else ""
+    typer.echo(describe_cache_use(report.cache))
     typer.echo(f"trained {what} on {report.n_train:,} pairs{synth} in {report.fit_seconds:.1f} s "
                f"(embedding {report.embed_seconds:.1f} s{aug_time}, {model.n_features_in_} features)")
     for which, source in (("data", data), ("test", test)):
@@ -143,7 +150,9 @@ def train(
         typer.echo(f"  held out while training: eval_accuracy {report.train['eval_accuracy']:.4f}")
     for line in length_lines(report):
         typer.echo("  " + line)
-    typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
+    held_out = ", test.jsonl (the held-out pairs: `prefspace evaluate " + str(out) + "` uses them)" if report.n_test and \
+        report.test_data is None else ""
+    typer.echo(f"  saved to {out} (metrics.json, model.json, README.md, split.json{held_out})")
 
 
 def length_lines(report: Any) -> list[str]:
@@ -242,7 +251,7 @@ def score(
     data: DataArg,
     columns: DataColumns,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write, one line per response or pair.", show_default=False)],
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_HOME/embeddings).", show_default=False)] = None,
+    cache: CacheOpt = None,
     response_key: Annotated[str, typer.Option("--response-key", help="Rows mode: column holding the response.")] = "response",
     encoder: ModelEncoder = None,
     encoder_backend: ModelBackend = None,
@@ -257,6 +266,7 @@ def score(
     (each line keeps the row's other columns, e.g. prompt_id or generator, and adds its id and
     reward).
     """
+    from ..embed.pipeline import describe_cache_use
     from ..workflows.scoring import model_encoder, score_file
 
     enc = model_encoder(model_dir, encoder, layout=layout, device=device, backend=encoder_backend)
@@ -264,6 +274,7 @@ def score(
         summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
                              load_kwargs=columns.load_kwargs(), encoder=enc, progress=progress,
                              length_controlled=length_controlled)
+    typer.echo(describe_cache_use(summary["cache"]))
     if summary["mode"] == "rows":
         kept = f" (kept columns: {', '.join(summary['columns'])})" if summary["columns"] else ""
         typer.echo(f"scored {summary['n']:,} responses; wrote {out}{kept}")

@@ -38,6 +38,37 @@ def render_prompt_text(prompt: Prompt) -> str:
     return "\n\n".join(f"{str(m.get('role', '')).capitalize()}: {m.get('content', '')}" for m in prompt)
 
 
+def pair_records(dataset: "PreferenceDataset") -> list[dict]:
+    """The pairs as records :func:`prefspace.data.load_preferences` reads back into the same pairs:
+    ``prompt``, ``chosen``, ``rejected`` (TRL's standard format; a conversation prompt in its
+    conversational format, the responses as assistant messages), ``id``, and ``margin``,
+    ``weight`` and ``subset`` when the dataset has them.
+
+    Example
+    -------
+    >>> ds = PreferenceDataset(["Q?"], ["good"], ["bad"], ["p0"])
+    >>> pair_records(ds)
+    [{'prompt': 'Q?', 'chosen': 'good', 'rejected': 'bad', 'id': 'p0'}]
+    """
+    out = []
+    for i in range(len(dataset)):
+        prompt = dataset.prompts[i]
+        if isinstance(prompt, str):
+            rec: dict = {"prompt": prompt, "chosen": dataset.chosen[i], "rejected": dataset.rejected[i]}
+        else:
+            rec = {"prompt": list(prompt), "chosen": [{"role": "assistant", "content": dataset.chosen[i]}],
+                   "rejected": [{"role": "assistant", "content": dataset.rejected[i]}]}
+        rec["id"] = dataset.ids[i]
+        if dataset.margin is not None:
+            rec["margin"] = float(dataset.margin[i])
+        if dataset.weight is not None:
+            rec["weight"] = float(dataset.weight[i])
+        if dataset.subset is not None:
+            rec["subset"] = dataset.subset[i]
+        out.append(rec)
+    return out
+
+
 def _optional_array(values: Any, n: int, name: str) -> np.ndarray | None:
     if values is None:
         return None

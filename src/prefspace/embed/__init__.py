@@ -10,13 +10,14 @@
 Importing this package loads neither torch nor a model; encoders load them on first use.
 """
 
-from .cache import CacheMissError, EmbeddingCache, is_cache
+from .cache import CACHE_ENV, CacheMissError, EmbeddingCache, default_cache_dir, is_cache
 from .causal_lm import CausalLMEncoder
 from .encoder import Encoder
 from .pipeline import (
     EmbedProgress,
     EmbedStats,
     PairEmbeddings,
+    describe_cache_use,
     embed_items,
     embed_pairs,
     embed_responses,
@@ -42,6 +43,9 @@ __all__ = [
     "EmbeddingCache",
     "CacheMissError",
     "is_cache",
+    "default_cache_dir",
+    "CACHE_ENV",
+    "describe_cache_use",
     "embed_texts",
     "embed_items",
     "embed_responses",

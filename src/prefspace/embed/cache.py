@@ -169,6 +169,33 @@ class _Space:
 
 
 # --------------------------------------------------------------------------------------------
+#: the environment variable naming the default embedding cache
+CACHE_ENV = "PREFSPACE_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """The embedding cache every command uses without ``--cache``.
+
+    ``$PREFSPACE_CACHE`` when set, else ``$PREFSPACE_HOME/embeddings``, else
+    ``~/.cache/prefspace/embeddings``: one folder for ``embed``, ``train``, ``evaluate``,
+    ``score``, ``select``, ``synth``, ``label``, ``serve``, ``rerank``, ``experiment`` and
+    ``demo``, so a text embedded by one is found by the others.
+
+    Example
+    -------
+    >>> import os
+    >>> os.environ["PREFSPACE_CACHE"] = "/tmp/emb"
+    >>> str(default_cache_dir())
+    '/tmp/emb'
+    >>> del os.environ["PREFSPACE_CACHE"]
+    """
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("PREFSPACE_HOME")
+    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
+
+
 class EmbeddingCache:
     """Vectors keyed by (fingerprint, exact text), stored in immutable safetensors shards.
 

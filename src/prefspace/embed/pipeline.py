@@ -78,6 +78,37 @@ class EmbedStats:
         self.cached[role] = self.cached.get(role, 0) + cached
         self.computed[role] = self.computed.get(role, 0) + computed
 
+    def merge(self, other: "EmbedStats | None") -> "EmbedStats":
+        """Add ``other``'s counts to these (several embedding calls of one command); returns self."""
+        if other is not None:
+            for role in other.total:
+                self.add(role, other.total[role], other.cached.get(role, 0), other.computed.get(role, 0))
+            self.seconds += other.seconds
+        return self
+
+    def cache_use(self, cache: Any) -> dict:
+        """What a command reports about its cache: ``{"path", "texts", "found", "embedded"}``
+        (distinct texts asked for, found in the cache, embedded now; ``path`` None without one).
+
+        Example
+        -------
+        >>> st = EmbedStats(); st.add("text", 10, 7, 3); st.add("prompt", 4, 4, 0)
+        >>> st.cache_use("emb")
+        {'path': 'emb', 'texts': 14, 'found': 11, 'embedded': 3}
+        >>> describe_cache_use(st.cache_use("emb"))
+        'cache emb: 11 of 14 texts found, 3 embedded'
+        """
+        path = getattr(cache, "directory", cache)
+        return {"path": None if path is None else str(path), "texts": int(sum(self.total.values())),
+                "found": int(sum(self.cached.values())), "embedded": int(sum(self.computed.values()))}
+
+
+def describe_cache_use(use: dict) -> str:
+    """One line for a command's output: which cache, how many texts were found there."""
+    if use.get("path") is None:
+        return f"no cache: {use['texts']:,} texts embedded"
+    return f"cache {use['path']}: {use['found']:,} of {use['texts']:,} texts found, {use['embedded']:,} embedded"
+
 
 def _as_cache(cache: Any) -> EmbeddingCache | None:
     if cache is None or isinstance(cache, EmbeddingCache):

@@ -20,6 +20,11 @@ from .._atomic import atomic_path
 from .._validation import check_in
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+# each method's interval band gets its own hatch and edge style as well as its colour, so
+# overlapping bands stay apart (also in grey print)
+_HATCHES = ["////", "\\\\\\\\", "....", "xxxx", "----", "||||", "oo", "++"]
+_EDGES = ["-", "--", ":", "-."]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 DPI = 150
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
@@ -88,8 +93,38 @@ def log_ticks(ax, values, base: float = 10, min_gap: float = 0.08) -> None:
     ax.set_xticks(ticks, [f"{t:g}" if i in shown else "" for i, t in enumerate(ticks)])
 
 
+def _band(ax, x, low, high, i: int) -> None:
+    """Method ``i``'s interval as a band with its own colour, hatch and edge style."""
+    low, high = np.asarray(low, float), np.asarray(high, float)
+    if not np.isfinite(low).any():
+        return
+    color = _COLORS[i % len(_COLORS)]
+    ax.fill_between(x, low, high, facecolor=color, alpha=0.12, linewidth=0)
+    ax.fill_between(x, low, high, facecolor="none", edgecolor=color, alpha=0.45,
+                    hatch=_HATCHES[i % len(_HATCHES)], linewidth=0)
+    style = _EDGES[i % len(_EDGES)]
+    ax.plot(x, low, linestyle=style, color=color, linewidth=0.8, alpha=0.8)
+    ax.plot(x, high, linestyle=style, color=color, linewidth=0.8, alpha=0.8)
+
+
+def _point_ranges(ax, methods: dict) -> None:
+    """One budget only: each method's value and interval side by side (a line needs two points)."""
+    names = list(methods)
+    for i, name in enumerate(names):
+        c = methods[name]
+        mean, low, high = float(c["mean"][0]), float(c["low"][0]), float(c["high"][0])
+        err = None if not (np.isfinite(low) and np.isfinite(high)) else [[mean - low], [high - mean]]
+        ax.errorbar([i], [mean], yerr=err, fmt=_MARKERS[i % len(_MARKERS)], color=_COLORS[i % len(_COLORS)],
+                    capsize=4, label=name)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+
+
 def plot_budget_curves(curves: dict, path, *, metric: str = "accuracy", title: str = "", figure_format: str = "png") -> Path:
     """Metric against training budget, one line per method with its 95% interval as a band.
+
+    Bands differ in colour, hatch and edge style. A panel with one budget only is drawn as
+    each method's value with its interval, side by side, not as one-point lines.
 
     Parameters
     ----------
@@ -99,13 +134,19 @@ def plot_budget_curves(curves: dict, path, *, metric: str = "accuracy", title: s
     """
     fig, axes = new_figure(max(1, len(curves)))
     for ax, (panel, methods) in zip(axes, curves.items()):
+        budgets = sorted({float(b) for c in methods.values() for b in c["budget"]})
+        if len(budgets) == 1:
+            _point_ranges(ax, methods)
+            ax.set_xlabel(f"method, at {budgets[0]:g} training pairs (budget)")
+            ax.set_ylabel(metric)
+            ax.set_title(f"{title} {panel}".strip(), fontsize=10)
+            ax.grid(alpha=0.3, axis="y")
+            continue
         for i, (method, c) in enumerate(methods.items()):
             color = _COLORS[i % len(_COLORS)]
             x = np.asarray(c["budget"], dtype=float)
-            ax.plot(x, c["mean"], marker="o", color=color, label=method)
-            low, high = np.asarray(c["low"], float), np.asarray(c["high"], float)
-            if np.isfinite(low).any():
-                ax.fill_between(x, low, high, color=color, alpha=0.18, linewidth=0)
+            ax.plot(x, c["mean"], marker=_MARKERS[i % len(_MARKERS)], color=color, label=method)
+            _band(ax, x, c["low"], c["high"], i)
         log_ticks(ax, [b for c in methods.values() for b in c["budget"]])
         ax.set_xlabel("training pairs (budget)")
         ax.set_ylabel(metric)
@@ -128,10 +169,8 @@ def plot_best_of_n(curves: dict, path, *, oracle=None, random=None, ns=None, tit
     for i, (method, c) in enumerate(curves.items()):
         color = _COLORS[i % len(_COLORS)]
         x = np.asarray(c["n"], dtype=float)
-        ax.plot(x, c["mean"], marker="o", color=color, label=method)
-        low, high = np.asarray(c.get("low", c["mean"]), float), np.asarray(c.get("high", c["mean"]), float)
-        if np.isfinite(low).any():
-            ax.fill_between(x, low, high, color=color, alpha=0.18, linewidth=0)
+        ax.plot(x, c["mean"], marker=_MARKERS[i % len(_MARKERS)], color=color, label=method)
+        _band(ax, x, c.get("low", c["mean"]), c.get("high", c["mean"]), i)
     if oracle is not None:
         ax.plot(ns, oracle, linestyle="--", color="black", label="oracle (pick by gold)")
     if random is not None:
@@ -171,7 +210,9 @@ def plot_reliability(diagrams: dict, path, *, title: str = "reliability", figure
         ax.plot(mp[ok], fp[ok], marker="o", color=color, label=f"{method} (ECE {label})")
         edges = np.asarray(d.get("edges") if d.get("edges") is not None else np.linspace(0, 1, len(count) + 1), dtype=float)
         width = np.diff(edges) / (n_methods + 0.5)
-        hist.bar(edges[:-1] + width * (i + 0.25), count, width=width, align="edge", color=color, alpha=0.8)
+        bars = hist.bar(edges[:-1] + width * (i + 0.25), count, width=width, align="edge", color=color, alpha=0.8)
+        if n_methods <= 2:  # the count of each bin, written on its bar (more methods would crowd them)
+            hist.bar_label(bars, labels=[f"{int(c)}" if c > 0 else "" for c in count], fontsize=6, padding=1)
     ax.set_xlim(-0.02, 1.02)  # a little room, so points on 0 or 1 are not cut in half
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("observed frequency")
@@ -181,6 +222,7 @@ def plot_reliability(diagrams: dict, path, *, title: str = "reliability", figure
     hist.set_xlim(-0.02, 1.02)
     hist.set_xlabel("predicted P(chosen wins)")
     hist.set_ylabel("predictions")
+    hist.margins(y=0.25)  # room for the counts above the bars
     hist.grid(alpha=0.3, axis="y")
     legend_below(fig, [ax], ncols=1)
     return save_figure(fig, path, figure_format)

@@ -29,7 +29,9 @@ overall score is the unweighted mean of the six subsets, as the leaderboard aver
 Intervals are 95% percentile-bootstrap intervals: examples are resampled within each subset
 (prompt ids within Ties) and every score is recomputed, so an interval never leaves the score's
 range. A score that needs a section or subset the data lacks is reported as None, with the
-missing names, rather than averaged over what is there.
+missing names, rather than averaged over what is there. For reward-bench, a section whose
+subsets are not all present is marked ``partial``; when every section has some subsets but not
+all, the overall formula over what is there is given apart, as ``partial_score``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._surface import option
 from .._validation import check_random_state
 from ..data.dialogue import RowProblem
 from ..data.memory import read_any
@@ -53,7 +56,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "BENCHMARKS", "SECTIONS", "EXAMPLE_COUNTS", "PRIOR_SETS", "REWARD_BENCH_2_SUBSETS",
     "reward_bench_scores", "best_of_k_results", "ties_score", "reward_bench_2_scores",
-    "BestOfKData", "load_best_of_k", "reward_bench_section",
+    "BestOfKData", "load_best_of_k", "reward_bench_section", "overall_text",
 ]
 
 BENCHMARKS = ("reward-bench", "reward-bench-2")
@@ -109,16 +112,19 @@ def reward_bench_scores(rewards_chosen, rewards_rejected, subsets: Sequence[str]
     Returns
     -------
     dict with ``subsets`` (per subset: ``accuracy``, ``n_pairs``, ``section``), ``sections``
-    (per section present: ``score``, ``ci_low``, ``ci_high``, ``subsets``, ``n_pairs``),
-    ``prior_sets`` (or None), ``score`` with ``ci_low``/``ci_high`` (None when a section is
-    missing), ``missing_sections``, ``unmapped_subsets`` (in no section; not scored) and
-    ``n_pairs``.
+    (per section present: ``score``, ``ci_low``, ``ci_high``, ``subsets``, ``n_pairs``,
+    ``partial`` and its ``missing_subsets``), ``prior_sets`` (or None), ``score`` with
+    ``ci_low``/``ci_high`` (None unless all 23 subsets are present: a score over some of them is
+    not reward-bench's), ``partial_score`` with ``partial_ci_low``/``partial_ci_high`` (the same
+    formula over the subsets present, when every section has at least one; else None),
+    ``missing_sections``, ``missing_subsets``, ``unmapped_subsets`` (in no section; not scored)
+    and ``n_pairs``.
 
     Example
     -------
     >>> out = reward_bench_scores([1, 0, 1, 1], [0, 1, 0, 0], ["alpacaeval-easy", "mt-bench-hard", "donotanswer", "hep-go"])
-    >>> out["sections"]["Chat"]["score"], out["score"]
-    (1.0, 0.75)
+    >>> out["sections"]["Chat"]["score"], out["score"], out["partial_score"], len(out["missing_subsets"])
+    (1.0, None, 0.75, 19)
     """
     per = subset_accuracy(rewards_chosen, rewards_rejected, subsets)["per_subset"]
     rc = np.asarray(rewards_chosen, dtype=np.float64).ravel()
@@ -141,8 +147,10 @@ def reward_bench_scores(rewards_chosen, rewards_rejected, subsets: Sequence[str]
         score = float(np.dot(w, [per[s]["accuracy"] for s in present]) / w.sum())
         section_boot[section] = np.stack([boot[s] for s in present], axis=1) @ w / w.sum()
         lo, hi = _interval(section_boot[section])
+        absent = [s for s in names if s not in per]
         sections[section] = {"score": score, "ci_low": lo, "ci_high": hi, "subsets": present,
-                             "n_pairs": int(sum(per[s]["n_pairs"] for s in present))}
+                             "n_pairs": int(sum(per[s]["n_pairs"] for s in present)),
+                             "partial": bool(absent), "missing_subsets": absent}
     prior = [s for s in PRIOR_SETS if s in per]
     prior_sets = None
     if prior:
@@ -156,13 +164,15 @@ def reward_bench_scores(rewards_chosen, rewards_rejected, subsets: Sequence[str]
         raise DataError(
             f"none of the subsets ({', '.join(unmapped[:8])}{', ...' if len(unmapped) > 8 else ''}) is a reward-bench "
             "subset (alpacaeval-easy, mt-bench-hard, donotanswer, hep-python, ...): this is not reward-bench data, or "
-            "its subset column is another one (--subset-key)."
+            f"its subset column is another one ({option('subset_key')})."
         )
     if unmapped:
         logger.warning("reward-bench: subsets in no section, not scored: %s", ", ".join(unmapped))
+    missing_subsets = [s for names in SECTIONS.values() for s in names if s not in per]
     out: dict = {"benchmark": "reward-bench", "n_pairs": int(rc.size), "subsets": subsets_out, "sections": sections,
                  "prior_sets": prior_sets, "score": None, "ci_low": None, "ci_high": None,
-                 "missing_sections": missing, "unmapped_subsets": unmapped}
+                 "partial_score": None, "partial_ci_low": None, "partial_ci_high": None,
+                 "missing_sections": missing, "missing_subsets": missing_subsets, "unmapped_subsets": unmapped}
     if not missing:
         terms = [sections[s]["score"] for s in SECTIONS]
         boots = [section_boot[s] for s in SECTIONS]
@@ -172,8 +182,15 @@ def reward_bench_scores(rewards_chosen, rewards_rejected, subsets: Sequence[str]
             boots.append(np.mean([boot[s] for s in prior], axis=0))
             weights.append(1.0)
         w = np.asarray(weights)
-        out["score"] = float(np.dot(w, terms) / w.sum())
-        out["ci_low"], out["ci_high"] = _interval(np.stack(boots, axis=1) @ w / w.sum())
+        value = float(np.dot(w, terms) / w.sum())
+        lo, hi = _interval(np.stack(boots, axis=1) @ w / w.sum())
+        if missing_subsets:  # every section is there, but not every subset: not reward-bench's score
+            out["partial_score"], out["partial_ci_low"], out["partial_ci_high"] = value, lo, hi
+            logger.warning("reward-bench: no overall score, %d of %d subsets are missing (%s); the mean over the "
+                           "subsets present is reported as partial_score", len(missing_subsets),
+                           len(EXAMPLE_COUNTS), ", ".join(missing_subsets))
+        else:
+            out["score"], out["ci_low"], out["ci_high"] = value, lo, hi
     else:
         logger.warning("reward-bench: no overall score, the data has no pair of section(s) %s", ", ".join(missing))
     return out
@@ -360,7 +377,7 @@ def _text_list(value: Any, key: str) -> list[str]:
     if isinstance(value, str):
         raise RowProblem("wrong_type", f"{key!r} must be a non-empty list of response texts; got one text. "
                          "reward-bench 2 rows list their responses; pairs of single responses are reward-bench "
-                         "(--benchmark reward-bench).")
+                         f"({option('benchmark', 'reward-bench')}).")
     if not isinstance(value, list) or not value:
         raise RowProblem("wrong_type", f"{key!r} must be a non-empty list of response texts; got {type(value).__name__}.")
     for j, v in enumerate(value):
@@ -444,13 +461,31 @@ def check_benchmark(name: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- report
+def overall_text(result: dict) -> str:
+    """The overall score as reported: the score with its interval, or why there is none (and the
+    partial score over the subsets present, marked as such)."""
+    def fmt(score, lo, hi) -> str:
+        return f"{score:.4f}" + ("" if lo is None else f" [{lo:.4f}, {hi:.4f}]")
+
+    if result["score"] is not None:
+        return fmt(result["score"], result.get("ci_low"), result.get("ci_high"))
+    if result["benchmark"] == "reward-bench" and not result.get("missing_sections") and result.get("missing_subsets"):
+        missing = result["missing_subsets"]
+        return (f"n/a: {len(missing)} of {len(EXAMPLE_COUNTS)} subsets missing; PARTIAL over the subsets present: "
+                + fmt(result["partial_score"], result.get("partial_ci_low"), result.get("partial_ci_high")))
+    missing = result.get("missing_sections") or result.get("missing_subsets") or []
+    return "n/a (no data for: " + ", ".join(missing) + ")"
+
+
 def reward_bench_section(result: dict) -> Section:
     """The report section (tables of sections and subsets) of a reward-bench or reward-bench 2 result."""
     fmt = lambda v: format_interval(v["score"], v.get("ci_low") or float("nan"), v.get("ci_high") or float("nan"))  # noqa: E731
-    overall = "n/a (missing: " + ", ".join(result.get("missing_sections") or result.get("missing_subsets") or []) + ")" \
-        if result["score"] is None else fmt(result)
+    overall = overall_text(result)
     if result["benchmark"] == "reward-bench":
-        rows = [[name, s["n_pairs"], fmt(s)] for name, s in result["sections"].items()]
+        rows = [[name, s["n_pairs"], fmt(s) + (f" (partial: {len(s['subsets'])} of "
+                                                 f"{len(s['subsets']) + len(s['missing_subsets'])} subsets)"
+                                                 if s.get("partial") else "")]
+                for name, s in result["sections"].items()]
         if result.get("prior_sets"):
             rows.append(["Prior Sets (half weight)", "", fmt(result["prior_sets"])])
         rows.append(["overall", result["n_pairs"], overall])

@@ -27,7 +27,7 @@ from ..models import get_head
 from .._atomic import atomic_path
 from .._jsonsafe import json_safe, write_json
 from ..data import load_preferences, load_scored_responses, split_by_prompt
-from ..embed import EmbeddingCache, embed_pairs, get_encoder, scored_response_features
+from ..embed import EmbeddingCache, default_cache_dir, embed_pairs, get_encoder, scored_response_features
 from ..evaluate.simulate import pairs_from_scores
 from ..evaluate.single import evaluate_pairs, evaluate_scored
 from ..exceptions import ConfigError, DataError, FormatError
@@ -158,7 +158,7 @@ def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
     train, test = split_by_prompt(data, **split)
     enc_spec = ds.get("encoder") or "all-MiniLM-L6-v2"
     encoder = get_encoder(**enc_spec) if isinstance(enc_spec, dict) else get_encoder(enc_spec)
-    cache = EmbeddingCache(ds.get("cache") or Path(out_dir) / "cache")
+    cache = EmbeddingCache(ds.get("cache") or default_cache_dir())  # the cache every command shares
     X_train = embed_pairs(train, encoder, cache=cache).X
     X_test = embed_pairs(test, encoder, cache=cache).X
     meta = {

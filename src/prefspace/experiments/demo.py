@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from ..data import demo_path
+from ..embed import default_cache_dir
 from .config import resolve_config
 from .experiment import run_experiment
 from .summarize import write_outputs
@@ -35,7 +36,7 @@ def demo_config(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, factor: int 
             "kind": "pairs",
             "path": str(demo_path()),
             "encoder": "all-MiniLM-L6-v2",
-            "cache": str(Path(out_dir) / "cache"),
+            "cache": str(default_cache_dir()),  # the cache every command shares
             "test_fraction": 0.3,
             "split_seed": 0,
         }],

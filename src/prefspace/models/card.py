@@ -6,18 +6,23 @@ weight files (a hub name alone does not pin them: its ``revision`` is usually nu
 command line or the resolved configuration that trained the model. ``save_model`` writes it
 into ``model.json`` (``record``); the training report (``metrics.json``) carries the same.
 
-:func:`render_card` turns a model header into a ``README.md``: YAML metadata (``library_name:
-prefspace``, the ``reward-model`` tag, the base encoder and its weights hash, the training
-data's fingerprint, size, format and licence, the head and its parameters, TRL-named test
-metrics with their interval, the seed) followed by a few lines on how to score, serve and use
-the model as a TRL reward function. ``load_model`` never reads the card: it is for people and
+:func:`render_card` turns a model header into a ``README.md``: YAML metadata in Hugging Face's
+model-card keys (``license`` from the training data's licence, ``library_name``, ``base_model``,
+``datasets`` for a Hub data set, ``tags``, ``pipeline_tag``, and ``model-index`` with the test
+metrics), prefspace's own details under one ``prefspace`` key (the encoder and its weights
+hash, the training data's fingerprint, size, format and licence, the head and its parameters,
+TRL-named test metrics with their interval, the seed), then a few lines on how to score, serve
+and use the model as a TRL reward function. ``load_model`` never reads the card: it is for people and
 model hubs.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
+import re
+from pathlib import Path
 from typing import Any
 
 from .._version import __version__
@@ -121,27 +126,110 @@ def _seed(header: dict, record: dict) -> Any:
     return (header.get("params") or {}).get("random_state")
 
 
-def card_metadata(header: dict) -> dict:
-    """The YAML metadata of a model card, from a ``model.json`` header."""
+# Hugging Face's licence identifiers for the SPDX ids prefspace.data.licence names
+_HUB_LICENCES = {"cc-by-nc-sa-4.0", "cc-by-nc-4.0", "cc-by-sa-4.0", "cc-by-4.0", "cc0-1.0", "odc-by",
+                "apache-2.0", "mit"}
+_DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".gz", ".tsv", ".txt", ".arrow")
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# what each TRL-named metric is called in model-index
+_METRIC_NAMES = {"accuracy": "pairwise accuracy", "loss": "Bradley-Terry loss", "margin": "mean reward margin",
+                 "mean_reward": "mean reward", "ece": "expected calibration error"}
+
+
+def hub_licence(licence: str | None) -> tuple[str, str | None]:
+    """``(license, license_name)`` for a model card: Hugging Face's id, or ``"other"`` and the name.
+
+    Example
+    -------
+    >>> hub_licence("CC0-1.0"), hub_licence(None), hub_licence("Research only")
+    (('cc0-1.0', None), ('unknown', None), ('other', 'Research only'))
+    """
+    if not licence:
+        return "unknown", None
+    low = licence.lower().replace("odc-by-1.0", "odc-by")
+    return (low, None) if low in _HUB_LICENCES else ("other", licence)
+
+
+def hub_dataset(source: str | None) -> str | None:
+    """``source`` when it reads as a Hub data set name (``owner/name``, not a local path), else None."""
+    if not isinstance(source, str) or not _HUB_NAME.match(source) or os.path.exists(source):
+        return None
+    if source.lower().endswith(_DATA_SUFFIXES):  # a relative path to a file that is not here
+        return None
+    return source
+
+
+def model_index(name: str, header: dict) -> list | None:
+    """The ``model-index`` entry with the test metrics (None when no test metrics were recorded)."""
+    test = _test_metrics(header.get("metrics") or {})
+    metrics = []
+    for key in _CARD_METRICS:
+        if key in test and key != "n_pairs" and isinstance(test[key], (int, float)):
+            label = f"test {_METRIC_NAMES.get(key, key)}"
+            if key == "accuracy" and test.get("ci_low") is not None and test.get("ci_high") is not None:
+                label += f" (95% interval {test['ci_low']:.4f}-{test['ci_high']:.4f})"
+            metrics.append({"type": key, "value": test[key], "name": label})
+    if not metrics:
+        return None
+    data = header.get("train_data") or {}
+    source = data.get("source")
+    held_out = f"held-out pairs of {Path(source).name if source and not hub_dataset(source) else source}" \
+        if source else "held-out preference pairs"
+    if test.get("n_pairs"):
+        held_out += f" ({int(test['n_pairs'])} pairs)"
+    dataset = {"name": held_out, "type": hub_dataset(source) or "preference-pairs"}
+    task = {"type": "text-classification", "name": "Reward modeling (pairwise preference)"}
+    return [{"name": name, "results": [{"task": task, "dataset": dataset, "metrics": metrics}]}]
+
+
+def hub_metadata(header: dict, name: str, *, library_name: str = "prefspace",
+                 pipeline_tag: str = "text-classification", tags: tuple = ()) -> dict:
+    """Hugging Face model-card metadata of a model whose ``model.json`` header is ``header``:
+    ``license``, ``library_name``, ``base_model``, ``datasets``, ``tags``, ``pipeline_tag`` and
+    ``model-index`` with the test metrics, in Hugging Face's keys and spelling."""
+    data = header.get("train_data") or {}
+    licence, licence_name = hub_licence(data.get("licence"))
+    meta: dict = {"license": licence}
+    if licence_name:
+        meta["license_name"] = licence_name
+    meta["library_name"] = library_name
+    base = _base_model((header.get("encoder") or {}).get("config") or {})
+    if base:
+        meta["base_model"] = base
+    dataset = hub_dataset(data.get("source"))
+    if dataset:
+        meta["datasets"] = [dataset]
+    meta["tags"] = [t for t in ("reward-model", "prefspace", *tags, header.get("class")) if t]
+    meta["pipeline_tag"] = pipeline_tag
+    index = model_index(name, header)
+    if index:
+        meta["model-index"] = index
+    return meta
+
+
+def card_metadata(header: dict, name: str = "model") -> dict:
+    """The YAML metadata of a model card, from a ``model.json`` header.
+
+    Hugging Face's keys (:func:`hub_metadata`), then prefspace's own details under one key,
+    ``prefspace``: the encoder, the head, the seed, the training data, the test metrics.
+    """
     encoder = header.get("encoder") or {}
     cfg = encoder.get("config") or {}
     record = header.get("record") or {}
     data = header.get("train_data") or {}
-    meta: dict = {"library_name": "prefspace", "tags": ["reward-model", "prefspace", header.get("class")]}
-    base = _base_model(cfg)
-    if base:
-        meta["base_model"] = base
-    meta["encoder"] = {
+    meta = hub_metadata(header, name)
+    own: dict = {"version": header.get("prefspace_version")}
+    own["encoder"] = {
         "backend": cfg.get("backend"),
         "layout": cfg.get("layout"),
         "weights_sha256": record.get("encoder_weights_sha256"),
         "fingerprint": encoder.get("fingerprint"),
     }
-    meta["head"] = {"class": header.get("class"), "params": header.get("params", {})}
+    own["head"] = {"class": header.get("class"), "params": header.get("params", {})}
     if header.get("members"):
-        meta["head"]["n_members"] = len(header["members"])
-    meta["seed"] = _seed(header, record)
-    meta["training_data"] = {
+        own["head"]["n_members"] = len(header["members"])
+    own["seed"] = _seed(header, record)
+    own["training_data"] = {
         "source": data.get("source"),
         "fingerprint": data.get("fingerprint") or header.get("train_fingerprint"),
         "n_pairs": data.get("n_pairs"),
@@ -150,8 +238,8 @@ def card_metadata(header: dict) -> dict:
     }
     test = _test_metrics(header.get("metrics") or {})
     if test:
-        meta["test_metrics"] = test
-    meta["prefspace_version"] = header.get("prefspace_version")
+        own["test_metrics"] = test
+    meta["prefspace"] = own
     return meta
 
 
@@ -168,9 +256,9 @@ def render_card(header: dict, name: str) -> str:
     """
     import yaml
 
-    meta = card_metadata(header)
+    meta = card_metadata(header, name)
     cfg = (header.get("encoder") or {}).get("config") or {}
-    data = meta["training_data"]
+    data = meta["prefspace"]["training_data"]
     record = header.get("record") or {}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip(), "---", ""]
     lines.append(f"# Reward model `{name}`")
@@ -192,7 +280,7 @@ def render_card(header: dict, name: str) -> str:
     lines.append(f"Training data licence: {lic}." if lic else "Training data licence: not stated by the data source; check it before sharing this model.")
     lines.append("")
 
-    test = meta.get("test_metrics") or {}
+    test = meta["prefspace"].get("test_metrics") or {}
     if test:
         lines += ["| test metric (TRL names) | value |", "|---|---|"]
         for key in _CARD_METRICS:

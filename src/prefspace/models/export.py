@@ -14,17 +14,23 @@ Exact only where the head is a composition of affine maps and element-wise activ
   Tanh, then the output layer), and an ensemble of such heads with the mean reward (the members
   side by side: stacked first layers, block-diagonal hidden layers, averaged output). The input
   standardisation of MLP heads is folded into the first layer's weights and bias.
-- "separate" layout (``[prompt vector, response vector]`` rows): only an affine head (linear,
-  an MLP without hidden layers, their mean ensembles). Its reward is ``prompt term + response
-  term``; the export holds the response term, so it ranks the responses to one prompt exactly
-  (their reward differences are exact) while its absolute values differ from prefspace's by the
-  prompt's term.
+- "separate" layout (``[prompt vector, response vector]`` rows): an affine head (linear, an
+  MLP without hidden layers, their mean ensembles). Its reward is ``prompt term + response
+  term``. With sentence-transformers >= 5 the export is prompt-aware: a ``Router`` sends
+  ``encode_query(prompts)`` through the encoder and the prompt's Dense layer and
+  ``encode_document(responses)`` (also plain ``encode``) through the encoder and the
+  response's, so ``encode_query(p)[:, 0] + encode_document(r)[:, 0]`` is the reward, exactly
+  (scope ``"prompt_plus_response"``). Older sentence-transformers get the response term alone
+  (scope ``"response_term"``): it ranks the responses to one prompt exactly, while its
+  absolute values differ from prefspace's by the prompt's term. The card says which.
 
-Everything else is refused with the reason: a model that reads the text-feature block
-(counted from the text outside the network) or embeds long texts as a mean of windows, an MLP
-head on the separate layout (the prompt enters through a non-linearity), ensembles with the ``min`` or ``mean_minus_std`` reward,
-boosted trees (LightGBM), and encoders that are not sentence-transformers models (causal-LM
-hidden states, precomputed vectors).
+Everything else is refused with the reason and a way forward that exists: a model that reads
+the text-feature block (counted from the text outside the network) or embeds long texts as a
+mean of windows, an MLP head on the separate layout (the prompt enters through a
+non-linearity: retrain with ``--layout joint`` or ``--head bt-linear``), ensembles with the
+``min`` or ``mean_minus_std`` reward (``--aggregate mean``), boosted trees (LightGBM: ``--head
+bt-linear``), and encoders that are not sentence-transformers models (causal-LM hidden
+states, precomputed vectors).
 
 The folder is checked before it is put in place: it is loaded back with plain
 ``SentenceTransformer`` and its outputs on a few probe texts are compared with prefspace's
@@ -45,6 +51,7 @@ import numpy as np
 from .._atomic import atomic_folder, write_text_atomic
 from .._paths import check_output
 from .._version import __version__
+from ..data.dataset import render_prompt_text
 from ..embed.encoder import render_joint_text
 from ..embed.hf_progress import no_hf_progress_bars
 from ..exceptions import ConfigError, FormatError
@@ -53,6 +60,7 @@ from .ensemble import RewardEnsemble
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
+from .card import hub_metadata
 from .persistence import describe_model, load_model, load_model_encoder
 
 logger = logging.getLogger(__name__)
@@ -106,11 +114,12 @@ class ExportResult:
     Attributes
     ----------
     path : the folder
-    scope : ``"reward"`` (outputs are prefspace's rewards) or ``"response_term"`` (separate
-        layout: outputs differ from the rewards by the prompt's term)
-    input : how to build the text to encode (``"response"`` or ``"prompt and response rendered
-        as one text"``)
-    layers : the Dense layers' shapes and activations
+    scope : ``"reward"`` (outputs are prefspace's rewards), ``"prompt_plus_response"``
+        (separate layout: ``encode_query(prompt) + encode_document(response)`` is the reward) or
+        ``"response_term"`` (separate layout, sentence-transformers < 5: outputs differ from the
+        rewards by the prompt's term)
+    input : how to call the model (see ``scope``)
+    layers : the Dense layers' shapes and activations (with their ``route`` for a Router)
     max_abs_diff : the largest difference from prefspace on the probe texts (for
         ``"response_term"``: of reward differences between responses to the same prompt)
     n_probe_texts : how many texts were compared
@@ -190,15 +199,16 @@ def head_as_dense_layers(model: RewardHead) -> list[DenseLayer]:
         return _mlp_layers(model)
     if isinstance(model, PreferenceClassifierLGBM):
         raise ConfigError(
-            "a LightGBM head (clf-lgbm) is a set of boosted trees, which no sentence-transformers layer computes; "
-            "export a linear or MLP head instead, or serve this model with `prefspace serve`."
+            "a LightGBM head (clf-lgbm) is a set of boosted trees, which no sentence-transformers layer computes. "
+            "To export, retrain with `prefspace train ... --head bt-linear` (or an MLP head with --layout joint); "
+            "or serve this model as it is with `prefspace serve`."
         )
     if isinstance(model, RewardEnsemble):
         if model.aggregate != "mean":
             raise ConfigError(
                 f"this ensemble's reward is {model.aggregate!r} over its members, which a stack of Dense layers "
                 "cannot compute exactly (only the mean is linear in the members' rewards). Serve it with "
-                "`prefspace serve`, or train an ensemble with --aggregate mean to export it."
+                "`prefspace serve`, or retrain with `prefspace train ... --ensemble K --aggregate mean` to export it."
             )
         return _side_by_side([head_as_dense_layers(m) for m in model.members_])
     raise ConfigError(f"{type(model).__name__} cannot be exported: no exact Dense-layer form is known for it.")
@@ -214,23 +224,66 @@ def _st_modules():
     return Dense, Normalize
 
 
-def _build(encoder, layers: list[DenseLayer]):
-    import torch
-    from sentence_transformers import SentenceTransformer
+def _router_class():
+    """sentence-transformers' ``Router`` (>= 5), or None on older versions."""
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.base.modules.router import Router
+    except ImportError:
+        try:  # 5.x
+            from sentence_transformers.models import Router
+        except ImportError:
+            return None
+    return Router
 
-    Dense, Normalize = _st_modules()
-    base = encoder.st
-    modules = list(base)
+
+def _encoder_modules(encoder) -> list:
+    _, Normalize = _st_modules()
+    modules = list(encoder.st)
     if encoder.normalize and not isinstance(modules[-1], Normalize):
         modules.append(Normalize())  # prefspace's normalize=True: L2 on top of the model's output
+    return modules
+
+
+def _dense_modules(layers: list[DenseLayer]) -> list:
+    import torch
+
+    Dense, _ = _st_modules()
+    out = []
     for layer in layers:
         act = getattr(torch.nn, _TORCH_ACTIVATIONS[layer.activation])()
         out_f, in_f = layer.weight.shape
-        modules.append(Dense(
+        out.append(Dense(
             in_features=int(in_f), out_features=int(out_f), bias=True, activation_function=act,
             init_weight=torch.tensor(layer.weight, dtype=torch.float32),
             init_bias=torch.tensor(layer.bias, dtype=torch.float32),
         ))
+    return out
+
+
+def _build_router(encoder, prompt_layer: DenseLayer, response_layer: DenseLayer):
+    """Two routes over copies of the encoder: "query" (prompts, kept at their end like prefspace
+    does) and "document" (responses; the default route of plain ``encode``)."""
+    import copy
+
+    from sentence_transformers import SentenceTransformer
+
+    query = [copy.deepcopy(m) for m in _encoder_modules(encoder)]
+    tokenizer = getattr(query[0], "tokenizer", None)
+    if tokenizer is not None:
+        tokenizer.truncation_side = "left"  # prefspace keeps the end of a long prompt (its latest turns)
+    document = _encoder_modules(encoder)
+    router = _router_class().for_query_document(query + _dense_modules([prompt_layer]),
+                                                document + _dense_modules([response_layer]))
+    st = SentenceTransformer(modules=[router], device="cpu")
+    if encoder.max_length is not None:
+        st.max_seq_length = encoder.max_length
+    return st
+
+
+def _build(encoder, layers: list[DenseLayer]):
+    from sentence_transformers import SentenceTransformer
+
+    modules = _encoder_modules(encoder) + _dense_modules(layers)
     st = SentenceTransformer(modules=modules, device="cpu")
     if encoder.max_length is not None:
         st.max_seq_length = encoder.max_length
@@ -240,8 +293,8 @@ def _build(encoder, layers: list[DenseLayer]):
     return st
 
 
-def _probe(encoder, model, scope: str) -> tuple[list[str], np.ndarray, list[list[int]]]:
-    """Texts to feed the export, prefspace's reference values, and the groups of one prompt."""
+def _probe(encoder, model) -> tuple[list, list[str], np.ndarray, list[list[int]]]:
+    """Probe prompts and responses, prefspace's rewards for them, and the groups of one prompt."""
     prompts, responses, groups = [], [], []
     for prompt, answers in _PROBES:
         groups.append(list(range(len(responses), len(responses) + len(answers))))
@@ -249,15 +302,13 @@ def _probe(encoder, model, scope: str) -> tuple[list[str], np.ndarray, list[list
         responses += list(answers)
     if encoder.layout == "joint":
         rows = encoder.encode_joint(prompts, responses)
-        texts = [render_joint_text(p, r) for p, r in zip(prompts, responses)]
     else:
         rows = np.concatenate([encoder.encode_prompts(prompts), encoder.encode(responses)], axis=1)
-        texts = list(responses)
-    return texts, np.asarray(model.predict(rows), dtype=np.float64), groups
+    return prompts, responses, np.asarray(model.predict(rows), dtype=np.float64), groups
 
 
 def _compare(outputs: np.ndarray, reference: np.ndarray, groups: list[list[int]], scope: str) -> float:
-    if scope == "reward":
+    if scope != "response_term":
         return float(np.max(np.abs(outputs - reference)))
     diffs = [abs((outputs[i] - outputs[g[0]]) - (reference[i] - reference[g[0]])) for g in groups for i in g[1:]]
     return float(max(diffs))
@@ -296,7 +347,7 @@ def export_sentence_transformers(
     model_dir: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    tolerance: float = 1e-4,
+    tolerance: float = 1e-5,
 ) -> ExportResult:
     """Write ``model_dir``'s reward model to ``out`` as a plain sentence-transformers model.
 
@@ -340,20 +391,26 @@ def export_sentence_transformers(
         if len(layers) != 1:
             raise ConfigError(
                 f"{model_dir} is an MLP on the 'separate' layout: its reward depends on the prompt's and the "
-                "response's embeddings through a non-linearity, so no model of one text reproduces it. Train "
-                "with the 'joint' layout (--layout joint) or a linear head to export."
+                "response's embeddings through a non-linearity, so no sentence-transformers model reproduces it. "
+                "To export, retrain with `prefspace train ... --layout joint` (prompt and response embedded as "
+                "one text; MLP heads then export exactly) or with `--head bt-linear` (exported prompt-aware on "
+                "this layout); or serve this model as it is with `prefspace serve`."
             )
         dim = int(encoder.dim)
-        layers = [DenseLayer(layers[0].weight[:, dim:].copy(), layers[0].bias.copy())]
-        scope = "response_term"
+        prompt_layer = DenseLayer(layers[0].weight[:, :dim].copy(), np.zeros(1))
+        response_layer = DenseLayer(layers[0].weight[:, dim:].copy(), layers[0].bias.copy())
+        if _router_class() is not None:
+            scope, layers = "prompt_plus_response", [prompt_layer, response_layer]
+        else:
+            scope, layers = "response_term", [response_layer]
 
-    st = _build(encoder, layers)
+    st = _build_router(encoder, *layers) if scope == "prompt_plus_response" else _build(encoder, layers)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out) as tmp:  # nothing is written unless the check below passes
         with no_hf_progress_bars():
             st.save(str(tmp))
-            texts, reference, groups = _probe(encoder, model, scope)
-            outputs = _reload_outputs(tmp, texts)
+            prompts, responses, reference, groups = _probe(encoder, model)
+            outputs = _reload_outputs(tmp, prompts, responses, encoder.layout, scope)
         diff = _compare(outputs, reference, groups, scope)
         if not np.isfinite(diff) or diff > tolerance:
             raise ConfigError(
@@ -361,47 +418,82 @@ def export_sentence_transformers(
                 f"{tolerance:g}); nothing was written. This is a bug: please report it with the model's model.json."
             )
         result = ExportResult(
-            path=str(out), scope=scope,
-            input="prompt and response rendered as one text" if encoder.layout == "joint" else "response",
-            layers=[{"in": int(l.weight.shape[1]), "out": int(l.weight.shape[0]), "activation": l.activation} for l in layers],
-            max_abs_diff=diff, n_probe_texts=len(texts),
+            path=str(out), scope=scope, input=_INPUTS[scope if encoder.layout == "separate" else "joint"],
+            layers=[{"in": int(l.weight.shape[1]), "out": int(l.weight.shape[0]), "activation": l.activation}
+                    for l in layers],
+            max_abs_diff=diff, n_probe_texts=len(responses),
             source_model={"directory_name": model_dir.name, "class": described.get("class"),
                           "encoder_fingerprint": (described.get("encoder") or {}).get("fingerprint"),
                           "train_fingerprint": described.get("train_fingerprint")},
         )
+        if scope == "prompt_plus_response":
+            result.layers[0]["route"], result.layers[1]["route"] = "query (prompt)", "document (response)"
         write_text_atomic(tmp / MARKER, json.dumps({"prefspace_version": __version__, **asdict(result)}, indent=2) + "\n")
-        write_text_atomic(tmp / "README.md", _export_card(result, cfg))
+        write_text_atomic(tmp / "README.md", _export_card(result, cfg, described, out.name))
     logger.info("exported %s to %s (%s; max difference %.2g)", model_dir, out, scope, diff)
     return result
 
 
-def _reload_outputs(folder: Path, texts: list[str]) -> np.ndarray:
-    """Outputs of the written folder, loaded the way a user loads it (no remote code)."""
+_INPUTS = {
+    "joint": "prompt and response rendered as one text",
+    "prompt_plus_response": "the prompt through encode_query, the response through encode_document (or encode); "
+                            "the reward is the sum of the two outputs",
+    "response_term": "response",
+}
+
+
+def _reload_outputs(folder: Path, prompts: list, responses: list[str], layout: str, scope: str) -> np.ndarray:
+    """Outputs of the written folder, loaded and called the way a user would (no remote code)."""
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(folder), device="cpu", trust_remote_code=False)
-    out = np.asarray(st.encode(texts, convert_to_numpy=True, show_progress_bar=False), dtype=np.float64)
-    if out.ndim != 2 or out.shape[1] != 1:
-        raise ConfigError(f"the exported model returns shape {out.shape}; expected ({len(texts)}, 1).")
-    return out[:, 0]
+
+    def run(texts: list[str], **kwargs: Any) -> np.ndarray:
+        out = np.asarray(st.encode(texts, convert_to_numpy=True, show_progress_bar=False, **kwargs), dtype=np.float64)
+        if out.ndim != 2 or out.shape[1] != 1:
+            raise ConfigError(f"the exported model returns shape {out.shape}; expected ({len(texts)}, 1).")
+        return out[:, 0]
+
+    if layout == "joint":
+        return run([render_joint_text(p, r) for p, r in zip(prompts, responses)])
+    if scope == "prompt_plus_response":
+        return run([render_prompt_text(p) for p in prompts], task="query") + run(responses, task="document")
+    return run(responses)
 
 
-def _export_card(result: ExportResult, cfg: dict) -> str:
-    joint = result.input != "response"
+def _export_card(result: ExportResult, cfg: dict, header: dict, name: str) -> str:
+    import yaml
+
+    joint = result.scope == "reward"
     how = ("`render_joint_text(prompt, response)`: a string prompt, a blank line, then the response "
            "(`f\"{prompt}\\n\\n{response}\"`); a conversation as `User: ...` / `Assistant: ...` blocks separated "
-           "by blank lines, the response as the last `Assistant:` block") if joint else "the response alone"
-    scope = ("Its output is the reward prefspace computes." if result.scope == "reward" else
-             "Its output is the response's term of the reward (the model was trained on [prompt, response] rows "
-             "with a linear head): differences between responses to the same prompt equal prefspace's, so it ranks "
-             "them exactly, but absolute values differ from prefspace's rewards by the prompt's term.")
-    layers = " -> ".join(f"Dense({l['in']}->{l['out']}, {l['activation']})" for l in result.layers)
+           "by blank lines, the response as the last `Assistant:` block")
+    usage = ["rewards = model.encode(texts)[:, 0]"]
+    if result.scope == "reward":
+        scope = "Its output is the reward prefspace computes, from the prompt and the response together."
+    elif result.scope == "prompt_plus_response":
+        scope = ("The model was trained on [prompt, response] rows with a linear head, so its reward is a prompt "
+                 "term plus a response term. `encode_query(prompts)` gives the prompt's term and "
+                 "`encode_document(responses)` the response's; their sum is the reward prefspace computes. "
+                 "Plain `encode(responses)` scores the response alone (the document route): that ranks the "
+                 "responses to one prompt exactly, but its values differ from the rewards by the prompt's term.")
+        usage = ["rewards = model.encode_query(prompts)[:, 0] + model.encode_document(responses)[:, 0]",
+                 "same_prompt_ranking = model.encode(responses)[:, 0]   # the response alone"]
+    else:
+        scope = ("Its output scores the response alone: the model was trained on [prompt, response] rows with a "
+                 "linear head, and this export holds the response's term of the reward (this version of "
+                 "sentence-transformers has no Router for a prompt-aware export). Differences between responses "
+                 "to the same prompt equal prefspace's, so it ranks them exactly, but absolute values differ "
+                 "from prefspace's rewards by the prompt's term.")
+    layers = " -> ".join(f"Dense({l['in']}->{l['out']}, {l['activation']})" + (f" [{l['route']}]" if "route" in l
+                         else "") for l in result.layers)
+    meta = hub_metadata(header, name, library_name="sentence-transformers", pipeline_tag="feature-extraction",
+                        tags=("sentence-transformers",))
+    prompt_text = ("Prompts given as conversations are rendered as `User: ...` / `Assistant: ...` blocks "
+                   "separated by blank lines (`prefspace.data.dataset.render_prompt_text`) before `encode_query`.")
     return "\n".join([
         "---",
-        "library_name: sentence-transformers",
-        "tags:",
-        "- reward-model",
-        "- prefspace",
+        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip(),
         "---",
         "",
         f"# Reward model exported from prefspace ({result.source_model.get('class')})",
@@ -409,17 +501,18 @@ def _export_card(result: ExportResult, cfg: dict) -> str:
         f"A plain sentence-transformers model: the `{cfg.get('model')}` encoder's modules, then {layers}. "
         "It loads with `SentenceTransformer(path)`; no prefspace and no remote code are needed.",
         "",
-        f"{scope}",
+        scope,
         "",
         "```python",
         "from sentence_transformers import SentenceTransformer",
         "model = SentenceTransformer(PATH)",
-        "rewards = model.encode(texts)[:, 0]",
+        *usage,
         "```",
         "",
-        f"Each text is {how}.",
-        "" if not joint else "Long texts keep their end (the tokenizer truncates on the left), as prefspace does; "
-        "prefspace cuts at a word boundary, so a text longer than the encoder's limit may differ slightly.",
+        f"Each text is {how}." if joint else (prompt_text if result.scope == "prompt_plus_response" else ""),
+        "Long texts keep their end (the tokenizer truncates on the left), as prefspace does; "
+        "prefspace cuts at a word boundary, so a text longer than the encoder's limit may differ slightly."
+        if result.scope != "response_term" else "",
         "",
         f"Checked when written: largest difference from prefspace on {result.n_probe_texts} probe texts "
         f"{result.max_abs_diff:.2g}.",

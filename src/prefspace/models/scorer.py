@@ -28,7 +28,7 @@ from .._version import __version__
 from ..data.dataset import canonical_prompt
 from ..data.dialogue import RowProblem
 from ..data.rules import check_encodable
-from ..embed import EmbeddingCache, embed_responses
+from ..embed import EmbeddingCache, EmbedStats, embed_responses
 from ..exceptions import ConfigError, DataError
 from .persistence import load_model, load_model_encoder
 
@@ -130,6 +130,7 @@ class RewardScorer:
         self._lock = threading.Lock()  # guards the LRU and the counters
         self._encode_lock = threading.Lock()  # one encoder call at a time (torch is not re-entrant)
         self.stats = {"encoder_calls": 0, "rows_embedded": 0, "lru_hits": 0, "rows_scored": 0}
+        self.embed_stats = EmbedStats()  # distinct texts asked of the cache, found there, embedded
         self.feature_dim = int(self.model.n_features_in_) if hasattr(self.model, "n_features_in_") else None
         logger.info("loaded %s (%s) with encoder %s", self.model_dir, type(self.model).__name__, encoder.fingerprint)
 
@@ -160,7 +161,8 @@ class RewardScorer:
                     miss_responses.append(responses[i])
         if miss_prompts:
             with self._encode_lock:
-                fresh = embed_responses(miss_prompts, miss_responses, self.encoder, self.cache)
+                fresh = embed_responses(miss_prompts, miss_responses, self.encoder, self.cache,
+                                        stats=self.embed_stats)
             fresh = np.asarray(fresh, dtype=np.float32)
             with self._lock:
                 self.stats["encoder_calls"] += 1
@@ -181,6 +183,12 @@ class RewardScorer:
         self._lru.move_to_end(key)
         while len(self._lru) > self.lru_size:
             self._lru.popitem(last=False)
+
+    def cache_use(self) -> dict:
+        """Which cache this scorer reads and fills, and how many distinct texts it found there:
+        ``{"path", "texts", "found", "embedded"}`` (see :meth:`EmbedStats.cache_use`)."""
+        with self._encode_lock:
+            return self.embed_stats.cache_use(self.cache)
 
     # ------------------------------------------------------------------ rewards
     def score(self, prompts: Sequence[Any], responses: Sequence[Any]) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._threads import limit_threads
+from .._surface import option
 from .._validation import check_pairs
 from ..exceptions import ConfigError, ShapeError
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
@@ -105,7 +106,7 @@ def compact_pair_rows(pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE) -> t
         raise ConfigError(
             f"this strategy keeps about 24 bytes per candidate and the pool has {len(pool):,} candidates "
             f"(~{24 * len(pool) / 2**30:.0f} GiB); choose from a sample: pool.sample(1_000_000) "
-            "(the CLI's --max-candidates)."
+            f"({option('max_candidates')})."
         )
     a, b = pair_rows(pool, chunk_size)
     used, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)

@@ -23,7 +23,10 @@ whatever prompt text the query holds before the response. With a template, a ren
 turned back into messages (the template's default system message dropped), and then into the
 format the model was trained on (a plain string for a single user turn of a model trained on
 plain prompts). The template's special tokens and the ``--strip`` strings are removed. Cases 3
-and 4 when a prompt was given are *fallbacks*: the server counts them per method in ``/info``.
+and 4 are *fallbacks* (the reward may differ from ``/score``'s for the same prompt and
+response): the server counts them in ``/info`` and logs the 1st, 10th, 100th... Without a
+template, a query holding a common chat template's markup (``<|im_start|>``, ``[INST]``...) is
+counted as ``untemplated`` and warned about the same way: its markup is embedded with the texts.
 
 :class:`RewardNormalizer` optionally maps rewards to ``(r - mean) / std`` with a fixed or a
 running mean and standard deviation, and ``scores`` can be ``sigmoid(reward)``, in (0, 1), the
@@ -35,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -248,6 +252,29 @@ class ChatTemplate:
 
 
 # ---------------------------------------------------------------------------------- splitting queries
+# role markers of common chat templates (ChatML, Llama 3, Llama 2/Mistral, Gemma, Phi, Zephyr, DeepSeek)
+_TEMPLATE_MARKUP = re.compile(
+    r"<\|im_start\|>|<\|start_header_id\|>|<\|eot_id\|>|\[INST\]|<start_of_turn>|<\|(?:user|assistant|system)\|>"
+    r"|<｜(?:User|Assistant)｜>"
+)
+
+
+def looks_chat_templated(text: str) -> bool:
+    """True when ``text`` holds a common chat template's role markup.
+
+    Example
+    -------
+    >>> looks_chat_templated("<|im_start|>user\\nhi<|im_end|>"), looks_chat_templated("hi there")
+    (True, False)
+    """
+    return _TEMPLATE_MARKUP.search(text) is not None
+
+
+def _milestone(n: int) -> bool:
+    """1, 10, 100, ...: when a counted event is logged again."""
+    return n >= 1 and 10 ** (len(str(n)) - 1) == n
+
+
 def overlap_end(query: str, prompt: str, skip: int = 4, anchors: tuple[int, ...] = (32, 16, 8)) -> int | None:
     """Where the response starts in ``query`` when the query begins inside ``prompt`` (cut on the left).
 
@@ -308,7 +335,39 @@ class QuerySplitter:
         self.prompt_format = prompt_format
         self.counts: Counter = Counter()
         self.fallbacks = 0
+        self.untemplated = 0
         self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """What happens to ``/get_reward`` queries, in a sentence for the startup log."""
+        if self.template is None or self.template.markers is None:
+            head = ("no chat template (--tokenizer or --chat-template): " if self.template is None else
+                    f"the chat template of {self.template.name} has no role markers: ")
+            return (head + "each /get_reward query is split at the prompt sent with it in 'prompts'; a query "
+                    "without a prompt, or whose prompt is not in it, is scored whole as the response, and "
+                    "chat-template markup stays in the texts, so those rewards differ from /score's. Each "
+                    "such fallback is counted in /info (openrlhf.fallbacks) and logged; queries that look "
+                    "chat-templated are counted (openrlhf.untemplated) and warned about. Pass the policy's "
+                    "--tokenizer to read them as /score does.")
+        return (f"chat template of {self.template.name}: each /get_reward query is split at the prompt sent "
+                "with it, else after the template's last assistant marker (a fallback, counted in /info "
+                "as openrlhf.fallbacks and logged), and the template's markup is removed.")
+
+    def _count(self, how: str, untemplated: bool) -> None:
+        fallback = how in ("template", "whole_query")
+        with self._lock:
+            self.counts[how] += 1
+            self.fallbacks += fallback
+            self.untemplated += untemplated
+            n_fallbacks, n_untemplated = self.fallbacks, self.untemplated
+        if fallback and _milestone(n_fallbacks):
+            logger.warning("/get_reward fallback #%d: a query was split by %r (its prompt was not found in "
+                           "it), so its reward may differ from /score's for the same prompt and response",
+                           n_fallbacks, how)
+        if untemplated and _milestone(n_untemplated):
+            logger.warning("/get_reward query #%d that looks chat-templated, but no chat template is known: "
+                           "its markup is embedded with the texts and the reward differs from /score's. "
+                           "Restart with the policy's --tokenizer (or --chat-template).", n_untemplated)
 
     def _clean(self, text: str) -> str:
         if self.template is not None:
@@ -348,10 +407,7 @@ class QuerySplitter:
                 response, how, remaining = query[at + len(markers.generation_prompt):], "template", query[:at]
         if response is None:
             response, how = query, "whole_query"
-        with self._lock:
-            self.counts[how] += 1
-            if prompt and how in ("template", "whole_query"):
-                self.fallbacks += 1
+        self._count(how, untemplated=markers is None and looks_chat_templated(query))
         if how == "prompt" and self.template is None:
             return Split(self._clean(prompt), self._clean(response), how)  # the long-standing plain split
         prompt_text = prompt if prompt else remaining
@@ -362,6 +418,7 @@ class QuerySplitter:
     def info(self) -> dict:
         with self._lock:
             return {"splits": {m: int(self.counts.get(m, 0)) for m in SPLIT_METHODS}, "fallbacks": int(self.fallbacks),
+                    "untemplated": int(self.untemplated),
                     "template": None if self.template is None else self.template.info(),
                     "prompt_format": self.prompt_format}
 

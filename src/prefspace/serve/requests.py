@@ -10,10 +10,10 @@ OpenRLHF's ``/get_reward`` body is parsed, and its queries split into prompt and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from .._http import BodyError, decode_json_object
 from ..data.dataset import render_prompt_text
 from ..data.dialogue import RowProblem
 from ..data.rules import check_encodable, check_response_message, check_roles
@@ -71,16 +71,9 @@ class ServeConfig:
 def decode_body(body: bytes) -> dict:
     """Decode a request body as a JSON object, or raise RequestError (400/422)."""
     try:
-        data = json.loads(body.decode("utf-8"))  # JSON over HTTP is UTF-8 (RFC 8259)
-    except UnicodeDecodeError:
-        raise RequestError(400, "the request body is not UTF-8 text; send JSON encoded as UTF-8.") from None
-    except ValueError as exc:
-        raise RequestError(400, f"malformed JSON in the request body: {exc}.") from None
-    except RecursionError:
-        raise RequestError(400, "malformed JSON in the request body: nested too deeply.") from None
-    if not isinstance(data, dict):
-        raise RequestError(422, f"the request body must be a JSON object; got a JSON {type(data).__name__}.")
-    return data
+        return decode_json_object(body)
+    except BodyError as exc:
+        raise RequestError(exc.status, exc.message) from None
 
 
 # ---------------------------------------------------------------------------- checks

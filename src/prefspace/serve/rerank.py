@@ -27,6 +27,7 @@ from .._jsonsafe import json_number
 from ..data.dataset import canonical_prompt
 from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import read_responses
+from .._surface import option
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -103,15 +104,16 @@ def read_candidates(
     """
     if group_key is not None and prompts_path is not None and group_key != join_key:
         raise ConfigError(
-            f"--group-key {group_key!r} with --prompts: the rows are grouped by the prompts file's join key "
-            f"{join_key!r}. Leave out --group-key, or pass --join-key {group_key!r} if that column joins the files."
+            f"{option('group_key', group_key)} with {option('prompts')}: the rows are grouped by the prompts file's "
+            f"join key {join_key!r}. Leave out {option('group_key')}, or pass {option('join_key', group_key)} if that "
+            "column joins the files."
         )
     sr = read_responses(
         path, prompts=prompts_path, join_key=group_key or join_key, prompt_key=prompt_key_name,
         response_key=response_key, keep_records=True, max_text_chars=max_text_chars,
     )
     if sr.info["columns"]["join"] is None and group_key is not None:
-        raise DataError(f"{sr.source}: no column {group_key!r} for --group-key.")
+        raise DataError(f"{sr.source}: no column {group_key!r} for {option('group_key')}.")
     rows = sr.prompt_index.tolist()
     return Candidates(
         prompts=[sr.prompts[p] for p in rows],

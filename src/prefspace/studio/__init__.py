@@ -23,12 +23,13 @@ from .metrics import agreement, cross_validated_accuracy
 from .pool import LabelPool, load_label_pool, pool_features, read_pool
 from .server import StudioServer, bind_socket, run_studio_server
 from .simulate import loop_report, simulate_annotators
-from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
+from .storage import DuplicateJudgmentError, LabelStore, NothingToUndoError, UnknownPairError
 
 __all__ = [
     "DuplicateJudgmentError",
     "LabelPool",
     "LabelStore",
+    "NothingToUndoError",
     "PairClosedError",
     "Studio",
     "StudioConfig",

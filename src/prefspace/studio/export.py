@@ -348,6 +348,19 @@ def _judgment_from_annotation(ann: Any, where: str) -> tuple[str, str | None] | 
     return None
 
 
+_SUPPORTED = ("prefspace imports Label Studio's 'JSON' export only (Export > JSON: a list of tasks, each with "
+              "'data' and 'annotations'); its JSON-MIN, CSV and TSV exports flatten the annotations into "
+              "columns named after the interface's tags and are not read. Export the project again as 'JSON'.")
+
+
+def _refuse_json_min(tasks: list, path: Path) -> None:
+    """JSON-MIN rows are flat: the task's data fields at the top, no ``data`` object."""
+    first = next((t for t in tasks if isinstance(t, dict)), None)
+    if first is not None and "data" not in first and (
+            {"annotator", "annotation_id", LS_PAIRWISE, "response_a"} & set(first)):
+        raise DataError(f"{path}: a Label Studio JSON-MIN export. {_SUPPORTED}")
+
+
 def _seconds(value: Any) -> float | None:
     """Label Studio's ``lead_time``: a finite number of seconds >= 0, else unknown (None)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -364,17 +377,21 @@ def _read_tasks(path: Path) -> list:
     except IsADirectoryError:
         raise DataError(f"{path}: a folder; pass the JSON file Label Studio exported.") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a Label Studio JSON export ({exc}). Export the project as 'JSON'.") from None
+        raise DataError(f"{path}: not a Label Studio JSON export ({exc}). {_SUPPORTED}") from None
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):
-        raise DataError(f"{path}: expected a JSON list of tasks (Label Studio's 'JSON' export).")
+        raise DataError(f"{path}: expected a JSON list of tasks (Label Studio's 'JSON' export). {_SUPPORTED}")
+    _refuse_json_min(tasks, path)
     return tasks
 
 
 def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.PathLike, *,
                         on_unknown: str = "error") -> dict:
     """Add the annotations of a Label Studio JSON export to the label database.
+
+    Label Studio's JSON-MIN, CSV and TSV exports are refused, with a message naming the
+    supported format ('JSON').
 
     The tasks must be ones prefspace wrote (their ``data`` has ``pair_id``, or ``id_a`` and
     ``id_b``). A pairwise ``left`` is label ``a``, ``right`` is ``b``, the ``Tie`` choice is a
@@ -399,6 +416,8 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
     if on_unknown not in ("error", "skip"):
         raise ConfigError(f"on_unknown must be 'error' or 'skip'; got {on_unknown!r}.")
     path = Path(source)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        raise DataError(f"{path}: a Label Studio {path.suffix[1:].upper()} export. {_SUPPORTED}")
     if not isinstance(db, LabelStore):
         check_output(db, inputs=[path], what="the label database")
         if not Path(db).is_file():

@@ -38,7 +38,7 @@ from ..models import BradleyTerryLinear, RewardEnsemble, save_model
 from ..select import STRATEGIES, get_selector, selector_options
 from .metrics import agreement, cross_validated_accuracy
 from .pool import LabelPool
-from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
+from .storage import DuplicateJudgmentError, LabelStore, NothingToUndoError, UnknownPairError
 
 logger = logging.getLogger(__name__)
 
@@ -390,6 +390,34 @@ class Studio:
             self._cond.notify_all()
             return row
 
+    def undo(self, annotator: str) -> dict:
+        """Take back ``annotator``'s last judgment: the row is deleted from the database and the
+        pair is leased to them again, to be judged anew; returns ``{"undone": row, "pair": ...}``.
+
+        A judgment whose batch is already closed can be undone too: the model keeps what it was
+        fitted on until the next refit, which uses the new judgment. Raises
+        :class:`NothingToUndoError` when the annotator has no judgment.
+        """
+        with self._cond:
+            mine = [j for j in self._judgments if j["annotator"] == annotator]
+            if not mine:
+                raise NothingToUndoError(f"{annotator!r} has no judgment to undo.")
+            row = mine[-1]
+            self.store.delete_judgment(row["judgment_id"])
+            self._judgments.remove(row)
+            p = self._pairs[row["pair_id"]]
+            p.annotators.discard(annotator)
+            if row["label"] != "skip":
+                self._session[annotator] = max(self._session.get(annotator, 0) - 1, 0)
+            if row["pair_id"] not in self._order:
+                self._order.insert(0, row["pair_id"])
+            now = time.time()
+            p.leases[annotator] = (now, now + float(self.config.lease_seconds))
+            self._cond.notify_all()
+            logger.info("%s undid their judgment of pair %s", annotator, row["pair_id"])
+            return {"undone": {k: row[k] for k in ("judgment_id", "pair_id", "label")},
+                    "pair": self._public_pair(p)}
+
     # ================================================================== background work
     def _work(self) -> None:
         while True:
@@ -539,7 +567,10 @@ class Studio:
             return True
 
     def state(self, annotator: str | None = None) -> dict:
-        """Progress, the current model and its learning curve, agreement; what the page shows."""
+        """Progress, the current model and its learning curve, agreement; what the page shows.
+
+        With ``annotator``, ``held`` lists the pairs leased to them now (the page sees at once
+        that the pair it shows was judged in another tab or lost its lease)."""
         with self._lock:
             batch = self._current_batch()
             done = sum(not self._open(p) for p in batch)
@@ -547,7 +578,12 @@ class Studio:
             models = self.store.models()
             latest = models[-1] if models else None
             mine = None if annotator is None else self._session.get(annotator, 0)
+            now = time.time()
+            held = None if annotator is None else [
+                pid for pid in self._order
+                if annotator in self._pairs[pid].leases and self._pairs[pid].leases[annotator][1] > now]
             return {
+                "held": held,
                 "status": "labelling" if self._status() == "waiting" else self._status(),
                 "finished": self._finished,
                 "error": self._error,

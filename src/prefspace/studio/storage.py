@@ -114,6 +114,10 @@ class DuplicateJudgmentError(PrefspaceError, ValueError):
     """The annotator already judged this pair."""
 
 
+class NothingToUndoError(PrefspaceError, LookupError):
+    """The annotator has no judgment to take back."""
+
+
 def check_annotator(name: Any) -> str:
     """``name`` stripped, if it follows the annotator rule (:data:`ANNOTATOR_NAME`, optionally after
     :data:`IMPORTED_PREFIX`); else ConfigError saying the rule."""
@@ -328,6 +332,11 @@ class LabelStore:
                 raise DuplicateJudgmentError(f"{annotator!r} already judged pair {pair_id!r}.") from None
             judgment_id = cur.lastrowid
         return self._query("SELECT * FROM judgments WHERE judgment_id = ?", (judgment_id,))[0]
+
+    def delete_judgment(self, judgment_id: int) -> None:
+        """Remove one judgment (an annotator's undo) and commit."""
+        with self._write():
+            self._db.execute("DELETE FROM judgments WHERE judgment_id = ?", (int(judgment_id),))
 
     def judgments(self, *, since_id: int = 0) -> list[dict]:
         return self._query("SELECT * FROM judgments WHERE judgment_id > ? ORDER BY judgment_id", (since_id,))

@@ -20,13 +20,16 @@ import numpy as np
 from scipy.special import expit
 
 from .._paths import check_output
+from .._surface import option
 from .._progress import ProgressCallback, report_progress
 from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
 from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import looks_like_response_rows, read_response_rows, read_responses
-from ..embed import encoder_from_config, get_encoder
+from .._jsonsafe import write_jsonl as write_json_lines
+from ..embed import default_cache_dir, encoder_from_config, get_encoder
 from ..evaluate.reward_bench import (
+    best_of_k_results,
     check_benchmark,
     load_best_of_k,
     reward_bench_2_scores,
@@ -42,6 +45,7 @@ from ..models import (
 )
 from ..select import STRATEGIES
 from ..select.candidates import choose_pairs, write_jsonl
+from .training import HELD_OUT_FILE, SPLIT_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layo
     if name is not None:
         return get_encoder(name, backend=backend or "auto", **same_rows, **overrides)
     if not recorded:
-        raise FormatError(f"{model_dir} was saved without an encoder; pass --encoder NAME.")
+        raise FormatError(f"{model_dir} was saved without an encoder; pass {option('encoder', 'NAME', flag='--encoder')}.")
     if backend is not None:
         return get_encoder(recorded.get("model") or "all-MiniLM-L6-v2", backend=backend, **same_rows, **overrides)
     return encoder_from_config({**recorded, **overrides})
@@ -115,10 +119,10 @@ def score_file(
 
     ``data`` holds either preference pairs (any format ``load_preferences`` reads, with
     ``load_kwargs``; each line has the pair's ``id``, its ``subset`` when the data has one,
-    ``reward_chosen``, ``reward_rejected`` and ``p_chosen`` = P(chosen wins)) or prompt/response
+    its ``prompt``, ``chosen`` and ``rejected``, ``reward_chosen``, ``reward_rejected`` and ``p_chosen`` = P(chosen wins)) or prompt/response
     rows: rows that have ``response_key`` and neither ``chosen`` nor ``response_a``. A row's line
-    keeps every column of the input row except the prompt and the response texts (so ids such
-    as ``prompt_id`` or ``generator`` survive), then its ``id`` (from ``load_kwargs["id_key"]``
+    keeps every column of the input row (the prompt, the response, ids such as ``prompt_id``
+    or ``generator``), then its ``id`` (from ``load_kwargs["id_key"]``
     or ``"id"``, else the row number) and its ``reward``. Rows mode reads ``load_kwargs``'
     ``prompt_key`` (default ``"prompt"``), ``split``, ``limit``, ``on_bad_rows`` and
     ``max_text_chars``, and checks each row by the rules of :mod:`prefspace.data.rules` (a
@@ -132,9 +136,10 @@ def score_file(
 
     Returns a summary: ``mode`` (``"pairs"`` or ``"rows"``), ``n`` (lines written), ``out``,
     ``columns`` (the input columns kept, rows mode) and, for pairs, ``accuracy`` (the share of
-    pairs whose chosen response scores strictly higher) and ``duplicates``.
+    pairs whose chosen response scores strictly higher) and ``duplicates``; ``cache`` says
+    which embedding cache was used and how many texts were found there.
     """
-    check_output(out, inputs=[model_dir, data], caches=[_cache_path(cache)], what="--out")
+    check_output(out, inputs=[model_dir, data], caches=[_cache_path(cache)], what=option("out"))
     load_kwargs = dict(load_kwargs or {})
     split = load_kwargs.get("split")
     # the data is read and checked first: a bad row stops before the model and encoder load
@@ -145,7 +150,8 @@ def score_file(
                 id_key=load_kwargs.get("id_key") or "id", split=split, limit=load_kwargs.get("limit"),
                 on_bad_rows=load_kwargs.get("on_bad_rows", "error"),
                 max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS))
-            rewards = _scorer(model_dir, cache, encoder, length_controlled).score(rows.prompts, rows.responses)
+            scorer = _scorer(model_dir, cache, encoder, length_controlled)
+            rewards = scorer.score(rows.prompts, rows.responses)
             lines = [{**cols, "id": i, "reward": float(r)} for cols, i, r in zip(rows.extra, rows.ids, rewards)]
             kept = list(dict.fromkeys(k for cols in rows.extra for k in cols))
             summary: dict = {"mode": "rows", "n": len(lines), "columns": kept}
@@ -156,20 +162,22 @@ def score_file(
             rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
             p = expit(rewards[:, 0] - rewards[:, 1]) if length_controlled else scorer.p_first_wins(X[:, 0], X[:, 1])
             subsets = dataset.subset if dataset.subset is not None else [None] * len(dataset)
-            lines = [{"id": i, **({"subset": sub} if sub is not None else {}), "reward_chosen": float(rc),
-                      "reward_rejected": float(rr), "p_chosen": float(pc)}
-                     for i, sub, rc, rr, pc in zip(dataset.ids, subsets, rewards[:, 0], rewards[:, 1], p)]
+            lines = [{"id": i, **({"subset": sub} if sub is not None else {}), "prompt": pr, "chosen": ch,
+                      "rejected": rj, "reward_chosen": float(rc), "reward_rejected": float(rr), "p_chosen": float(pc)}
+                     for i, sub, pr, ch, rj, rc, rr, pc in zip(dataset.ids, subsets, dataset.prompts, dataset.chosen,
+                                                               dataset.rejected, rewards[:, 0], rewards[:, 1], p)]
             summary = {"mode": "pairs", "n": len(lines), "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
                        "duplicates": int(dataset.info.get("duplicates", 0) or 0)}
         write_jsonl(out, lines)
     summary["out"] = str(out)
+    summary["cache"] = scorer.cache_use()
     return summary
 
 
 # ------------------------------------------------------------------------------------ evaluate
 def evaluate_model_dir(
     model_dir: str | os.PathLike,
-    data: str | os.PathLike,
+    data: str | os.PathLike | None,
     out: str | os.PathLike,
     *,
     prompts: str | os.PathLike | None = None,
@@ -185,12 +193,18 @@ def evaluate_model_dir(
 ) -> tuple[dict, dict]:
     """Metrics, plots and a report for the saved model in ``model_dir`` on ``data``, under ``out``.
 
+    ``data`` None: the model's own held-out pairs, ``model_dir/test.jsonl``, written by
+    ``prefspace train`` (refused, naming the fix, when the model has none).
+
     Pairs (no ``prompts``): :func:`prefspace.evaluate.single.evaluate_pairs`, i.e. accuracy with
     a bootstrap interval (``n_boot`` resamples), TRL metrics, per-subset accuracy, calibration;
     ``data`` is read by ``load_preferences`` with ``load_kwargs``. Scored responses (with the
     ``prompts`` file joined to them): :func:`~prefspace.evaluate.single.evaluate_scored`, i.e.
     best-of-N with oracle and random, per-prompt Spearman and Kendall; ``limit_prompts`` keeps
-    the first N prompts. ``cache``: the embedding cache (default ``out/cache``). ``encoder``:
+    the first N prompts. A single file of prompt/response rows with a score column is read as
+    scored responses too (no ``prompts`` needed). ``cache``: the embedding cache (default
+    :func:`prefspace.embed.default_cache_dir`; ``result["cache"]`` says how many texts were
+    found there). ``encoder``:
     as for :func:`score_file`. ``figure_format``: ``"png"`` (default), ``"svg"`` or ``"pdf"``
     for the plots beside the report (the report embeds PNGs). ``progress``: a
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
@@ -200,7 +214,11 @@ def evaluate_model_dir(
     :func:`prefspace.evaluate.reward_bench.reward_bench_scores`). ``benchmark="reward-bench-2"``:
     reward-bench 2's rows (a prompt, lists of chosen and rejected responses), scored into
     ``result["reward_bench_2"]`` (best-of-4 per subset, Ties, the overall score); ``load_kwargs``
-    then only gives ``split``, ``limit`` and the column keys.
+    then only gives ``split``, ``limit`` and the column keys. Both also write every example's
+    scores, as reward-bench does, to ``out/reward_bench_scores.jsonl`` (per pair: ``id``,
+    ``subset``, ``reward_chosen``, ``reward_rejected``, ``correct``) or
+    ``out/reward_bench_2_scores.jsonl`` (per example: ``id``, ``subset``, ``rewards`` with the
+    chosen ones first, ``num_correct``, ``score``).
 
     Returns ``(result, paths)``: the metrics (also in ``out/metrics.json``, with ``data``) and the
     paths written (``metrics_json``, ``report_html``, plots).
@@ -211,28 +229,55 @@ def evaluate_model_dir(
                                benchmark=benchmark, encoder=encoder, figure_format=figure_format)
 
 
+def _held_out(model_dir) -> Path:
+    """The test pairs ``prefspace train`` wrote beside the model, or a ConfigError naming the fix."""
+    path = Path(model_dir) / HELD_OUT_FILE
+    if path.is_file():
+        return path
+    split = Path(model_dir) / SPLIT_FILE
+    why = (f"it was trained without test pairs ({option('test_fraction', 0)})" if split.is_file()
+           else "it was not written by `prefspace train` (or by a version before held-out pairs were kept)")
+    raise ConfigError(f"{model_dir} has no held-out pairs ({HELD_OUT_FILE}): {why}. Pass a data file to evaluate on.")
+
+
+def _scored_rows(data, load_kwargs: dict, prompts) -> bool:
+    """True when ``data`` (without ``prompts``) holds prompt/response rows rather than pairs."""
+    if prompts is not None:
+        return False
+    return looks_like_response_rows(data, response_key="response", split=load_kwargs.get("split"))
+
+
 def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
                     benchmark, encoder, figure_format) -> tuple[dict, dict]:
+    if data is None:
+        data = _held_out(model_dir)
+    cache = cache if cache is not None else default_cache_dir()
     check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder",
-                 what="--out")
+                 what=option("out"))
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
-        raise ConfigError(f"--benchmark {benchmark} reads its own data format; leave out --prompts.")
+        raise ConfigError(f"{option('benchmark', benchmark)} reads its own data format; leave out "
+                          f"{option('prompts')}.")
     load_kwargs = dict(load_kwargs or {})
+    per_example: list[dict] | None = None
     # the data is read and checked first: a bad row stops before the model and encoder load
     if benchmark == "reward-bench-2":
         keys = {k: load_kwargs[k] for k in ("prompt_key", "chosen_key", "rejected_key", "subset_key", "id_key") if load_kwargs.get(k)}
         examples = load_best_of_k(data, split=load_kwargs.get("split"), limit=load_kwargs.get("limit"), **keys)
-        scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
+        scorer = _scorer(model_dir, cache, encoder)
         rewards = score_best_of_k(scorer.score, examples)
         result = {"reward_bench_2": reward_bench_2_scores(rewards, examples.num_correct, examples.subsets, examples.ids,
                                                           n_boot=n_boot)}
-    elif prompts is None:
+        per_example = [{"id": i, "subset": sub, "rewards": [float(v) for v in r], "num_correct": int(k),
+                        "score": float(sc)}
+                       for i, sub, r, k, sc in zip(examples.ids, examples.subsets, rewards, examples.num_correct,
+                                                   best_of_k_results(rewards))]
+    elif prompts is None and (benchmark is not None or not _scored_rows(data, load_kwargs, prompts)):
         dataset = load_preferences(data, **load_kwargs)
         if benchmark == "reward-bench" and dataset.subset is None:
             raise DataError(f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
-                            "(name it with --subset-key).")
-        scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
+                            f"(name it with {option('subset_key')}).")
+        scorer = _scorer(model_dir, cache, encoder)
         X = pair_features(scorer, dataset)
         groups = np.unique(np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True)[1].ravel()
         baseline, fit = _pair_baseline(model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups)
@@ -241,15 +286,19 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
         if benchmark == "reward-bench":
             r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
             result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
-    else:
-        scored = load_scored_responses(data, prompts=prompts, score_key=score_key,
-                                       **{k: load_kwargs[k] for k in ("on_bad_rows", "max_text_chars") if k in load_kwargs})
-        scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
+            per_example = [{"id": i, "subset": sub, "reward_chosen": float(rc), "reward_rejected": float(rr),
+                            "correct": bool(rc > rr)}
+                           for i, sub, rc, rr in zip(dataset.ids, dataset.subset, r[:, 0], r[:, 1])]
+    else:  # scored responses: joined to a prompts file, or one file of rows that carry their prompt
+        keys = {k: load_kwargs[k] for k in ("on_bad_rows", "max_text_chars", "prompt_key", "id_key", "split")
+                if load_kwargs.get(k) is not None}
+        scored = _load_scored(data, prompts, score_key, keys)
+        scorer = _scorer(model_dir, cache, encoder)
         rows = np.arange(len(scored))
         if limit_prompts is not None:
             rows = np.flatnonzero(scored.prompt_index < limit_prompts)
         if rows.size == 0:
-            raise ConfigError("--limit-prompts left no responses to evaluate.")
+            raise ConfigError(f"{option('limit_prompts')} left no responses to evaluate.")
         row_prompts = scored.row_prompts()
         F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
         lengths = log_length([scored.responses[i] for i in rows])
@@ -264,10 +313,28 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
                                  baseline=baseline)
         result["length_baseline_fit"] = fit
     result["data"] = str(data)
+    result["cache"] = scorer.cache_use()
     name = Path(model_dir).name
     paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}",
                              figure_format=figure_format)
+    if per_example is not None:
+        file = out / ("reward_bench_2_scores.jsonl" if benchmark == "reward-bench-2" else "reward_bench_scores.jsonl")
+        paths["per_example"] = write_json_lines(file, per_example)
     return result, paths
+
+
+def _load_scored(data, prompts, score_key, keys: dict):
+    """Scored responses, from rows that carry their prompt or joined to a prompts file; an error
+    about a missing column names the option that fixes it."""
+    try:
+        return load_scored_responses(data, prompts=prompts, score_key=score_key, **keys)
+    except DataError as exc:
+        if prompts is None and ("prompt" in str(exc) or "score" in str(exc)):
+            raise DataError(f"{exc} To evaluate scored responses, give each row its prompt and a score column "
+                            f"({option('score_key')}), or pass the prompts file with {option('prompts')}; to "
+                            "evaluate pairs, give "
+                            "each row 'chosen' and 'rejected'.") from None
+        raise
 
 
 _CROSS_FIT_SOURCE = ("this data, cross-fitted because the model records no baseline (5 folds of prompts; each "
@@ -327,13 +394,14 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
-    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what="--out")
-    random_state = check_whole(random_state, name="random_state (--seed)", minimum=0)
+    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what=option("out"))
+    random_state = check_whole(random_state, name=option("random_state", flag="--seed"), minimum=0)
     candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
                                 id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
     dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
+    scorer = _scorer(model_dir, cache if cache is not None else default_cache_dir())
     with report_progress(progress):
-        records, info = choose_pairs(_scorer(model_dir, cache), candidates, budget, strategy, cross_prompt=cross_prompt,
+        records, info = choose_pairs(scorer, candidates, budget, strategy, cross_prompt=cross_prompt,
                                      max_candidates=max_candidates, labelled=dataset, lam=lam, random_state=random_state,
                                      options=selector_params)
     write_jsonl(out, records)
@@ -343,4 +411,5 @@ def select_for_labeling(
         **info,
         "n_excluded": None if labelled is None else info["n_excluded"],
         "out": str(out),
+        "cache": scorer.cache_use(),
     }

@@ -31,6 +31,7 @@ import numpy as np
 from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
 from .._paths import check_output
+from .._surface import option
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences
@@ -140,10 +141,9 @@ def synthesize_file(
 def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, factor, params, seed, diagnostics, load_kwargs,
                 figure_format) -> dict:
     start = time.perf_counter()
-    seed = check_whole(seed, name="random_state (--seed)", minimum=0)
+    seed = check_whole(seed, name=option("random_state", flag="--seed"), minimum=0)
     source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
-    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder",
-                 what="--out")
+    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder", what=option("out"))
     synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
@@ -181,6 +181,7 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
         "shared_columns": int(synthesizer.shared_mask_.sum()),
         "seconds": {"embed": round(t_embed, 3), "fit": round(t_fit, 3), "sample": round(t_sample, 3)},
         "files": {"pairs": "synthetic.safetensors", "provenance": "provenance.csv"},
+        "cache": pairs.stats.cache_use(store),
     }
     latent = hasattr(synthesizer, "reconstruction_report")
     if latent:

@@ -18,11 +18,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._jsonsafe import json_safe, write_json
+from .._jsonsafe import json_safe, write_json, write_jsonl
 from .._paths import check_output
+from .._surface import option
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector, check_whole
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
+from ..data.dataset import pair_records
 from ..data.licence import data_licence
 from ..data.text_features import truncation_summary
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, embed_text_features, get_encoder
@@ -38,7 +40,8 @@ from ..synth.base import check_synthetic_memory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_reward_model", "TrainReport", "DataCounts", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD"]
+__all__ = ["train_reward_model", "TrainReport", "DataCounts", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD",
+           "write_split", "SPLIT_FILE", "HELD_OUT_FILE"]
 
 # ``head="auto"`` cross-validates the heads of ``prefspace.models.DEFAULT_HEAD_GRID`` on the
 # training pairs (``choose_head``). The default head is the linear Bradley-Terry model: on HH
@@ -90,6 +93,8 @@ class TrainReport:
         ones): ``within_prompt_length_corr`` and ``text_feature_share`` of the reward, and
         ``length_controlled_corr`` of the reward without the text-feature block
         (:func:`prefspace.evaluate.length_dependence`)
+    cache : the embedding cache used and what it held: ``{"path", "texts", "found",
+        "embedded"}`` (distinct texts asked for, found there, embedded now)
     length_baseline : the learned length baseline fitted on the same training pairs
         (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
         ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
@@ -120,6 +125,7 @@ class TrainReport:
     vae_data: dict | None = None
     truncation: dict | None = None
     length_dependence: dict | None = None
+    cache: dict | None = None
     length_baseline: dict | None = None
     read_seconds: float = 0.0
     cv_seconds: float = 0.0
@@ -150,6 +156,8 @@ class TrainReport:
             out["truncation"] = self.truncation
         if self.length_dependence is not None:
             out["length_dependence"] = self.length_dependence
+        if self.cache is not None:
+            out["cache"] = self.cache
         return json_safe(out, default=str)
 
 
@@ -158,6 +166,7 @@ def train_reward_model(
     *,
     encoder: Any = "all-MiniLM-L6-v2",
     encoder_backend: str = "auto",
+    layout: str | None = None,
     cache: EmbeddingCache | str | os.PathLike | None = None,
     head: str = DEFAULT_HEAD,
     params: Mapping[str, Any] | None = None,
@@ -187,8 +196,14 @@ def train_reward_model(
     encoder_backend : str
         ``backend`` for :func:`~prefspace.embed.get_encoder` when ``encoder`` is a name
         (``"auto"``, ``"sentence-transformers"``, ``"onnx"``, ``"onnx-int8"``, ...).
+    layout : str, optional
+        The encoder's layout when ``encoder`` is a name: ``"separate"`` (prompt and response
+        embedded apart, ``[prompt, response]`` rows; the default of sentence-transformers
+        encoders) or ``"joint"`` (one text; MLP heads then export exactly to
+        sentence-transformers). None: the encoder's own default.
     cache : EmbeddingCache or path, optional
-        Embedding cache (nothing is cached without one).
+        Embedding cache (nothing is cached without one); ``prefspace train`` passes
+        :func:`prefspace.embed.default_cache_dir` unless told otherwise.
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
         cross-validation on the training pairs over the heads and penalties of
@@ -216,7 +231,10 @@ def train_reward_model(
     out : path, optional
         Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder, the
         test metrics, the training data's summary and the reproducibility record; its
-        ``README.md`` model card) and the report as ``out/metrics.json``.
+        ``README.md`` model card), the report as ``out/metrics.json``, and the split:
+        ``out/split.json`` (the pair ids of each part) and, when there is a test set,
+        ``out/test.jsonl`` (the held-out pairs, which ``evaluate_model_dir(out)`` reads when
+        given no data).
     vae_data, vae_prompts : path or array, optional
         Responses without labels for the latent model of ``augment="lens"`` / ``"pca"`` to be
         fitted on as well: a file :func:`prefspace.data.read_responses` reads (prompt/response
@@ -255,22 +273,23 @@ def train_reward_model(
     0.71
     """
     with report_progress(progress):
-        return _train(data, encoder=encoder, encoder_backend=encoder_backend, cache=cache, head=head, params=params, ensemble=ensemble,
+        return _train(data, encoder=encoder, encoder_backend=encoder_backend, layout=layout, cache=cache, head=head,
+                      params=params, ensemble=ensemble,
                       aggregate=aggregate, test=test, test_fraction=test_fraction, seed=random_state, augment=augment,
                       factor=factor, load_kwargs=load_kwargs, out=out, vae_data=vae_data, vae_prompts=vae_prompts,
                       command=command, text_features=text_features)
 
 
-def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
+def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
            load_kwargs, out, vae_data, vae_prompts, command, text_features=True) -> tuple[Any, TrainReport]:
     # ---- every argument is checked before any data is read or embedded
     check_in(augment, tuple(METHODS), name="augment")
     ensemble = check_whole(ensemble, name="ensemble", what="heads in the ensemble")
-    seed = check_whole(seed, name="random_state (--seed)", minimum=0)
+    seed = check_whole(seed, name=option("random_state", flag="--seed"), minimum=0)
     if out is not None:  # a long run must not fail at the very end, nor destroy its input
         check_output(out, inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
                      caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
-                     kind="model", what="--out")
+                     kind="model", what=option("out"))
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
     model = _head_from_args(head, params, ensemble, aggregate, seed)  # None for head="auto"
@@ -283,8 +302,12 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     # ---- embeddings (cached)
     if isinstance(encoder, str):
-        enc = get_encoder(encoder, backend=encoder_backend, text_features=bool(text_features))
+        enc = get_encoder(encoder, backend=encoder_backend, text_features=bool(text_features),
+                          **({} if layout is None else {"layout": layout}))
     else:
+        if layout is not None and getattr(encoder, "layout", layout) != layout:
+            raise ConfigError(f"layout={layout!r} but the encoder passed has layout {encoder.layout!r}; "
+                              "pass an encoder name, or an encoder built with that layout.")
         enc = encoder
     k = int(getattr(enc, "n_text_features", 0))
     if augment not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
@@ -292,8 +315,14 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         check_synthetic_memory(len(train_ds), len(train_ds), enc.feature_dim, int(factor))
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     t0 = time.perf_counter()
-    X_train = embed_pairs(train_ds, enc, store).X
-    X_test = embed_pairs(test_ds, enc, store).X if test_ds is not None and len(test_ds) else None
+    embedded = embed_pairs(train_ds, enc, store)
+    stats = embedded.stats
+    X_train = embedded.X
+    X_test = None
+    if test_ds is not None and len(test_ds):
+        embedded = embed_pairs(test_ds, enc, store)
+        X_test = embedded.X
+        stats.merge(embedded.stats)
     embed_seconds = time.perf_counter() - t0
     if model is not None:
         _give_text_block(model, k)
@@ -306,7 +335,9 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
                                 n_text_features=k)
         model = _ensemble_of(head_auto.best_estimator, ensemble, aggregate, seed)
     cv_seconds = time.perf_counter() - t0
-    unlabelled = None if vae_data is None else _unlabelled_rows(vae_data, vae_prompts, enc, store)
+    unlabelled = None
+    if vae_data is not None:
+        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store, stats)
 
     # ---- synthetic pairs (optional) and the fit
     t0 = time.perf_counter()
@@ -357,6 +388,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
         length_dependence=(_length_dependence(model, X_test, test_ds, k, "test") if X_test is not None
                            else _length_dependence(model, X_train, train_ds, k, "train")),
+        cache=stats.cache_use(store),
         length_baseline=json_safe(baseline_record, default=str),
         read_seconds=read_seconds,
         cv_seconds=cv_seconds,
@@ -370,6 +402,8 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
                    record=record, length_baseline=baseline)
         write_json(Path(out) / "metrics.json", report.to_json())
+        write_split(out, train_ds, test_ds, data=_name(data), test=None if test is None else _name(test),
+                    random_state=seed, test_fraction=test_fraction)
     return model, report
 
 
@@ -438,6 +472,36 @@ def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.n
     interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
     metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
     return metrics, rewards
+
+SPLIT_FILE = "split.json"
+HELD_OUT_FILE = "test.jsonl"
+
+
+def write_split(out: str | os.PathLike, train_ds: PreferenceDataset, test_ds: PreferenceDataset | None, *,
+                data: str, test: str | None, random_state: int, test_fraction: float) -> None:
+    """Write the split beside a saved model: ``split.json`` (the pair ids of each part, how the
+    test part was made) and ``test.jsonl`` (the test pairs, when there are any), so that
+    ``prefspace evaluate MODEL`` can evaluate on the model's own held-out pairs."""
+    out = Path(out)
+    has_test = test_ds is not None and len(test_ds) > 0
+    write_json(out / SPLIT_FILE, {
+        "format": "prefspace-split", "version": 1,
+        "data": data, "test": test,
+        "how": ("test pairs read from the test file" if test is not None else
+                f"{test_fraction:g} of the pairs held out, grouped by prompt (seed {random_state})" if has_test
+                else "no test pairs"),
+        "random_state": int(random_state), "test_fraction": float(test_fraction),
+        "n_train": len(train_ds), "n_test": len(test_ds) if has_test else 0,
+        "train_fingerprint": train_ds.fingerprint, "test_fingerprint": test_ds.fingerprint if has_test else None,
+        "train_ids": [str(i) for i in train_ds.ids], "test_ids": [str(i) for i in test_ds.ids] if has_test else [],
+        "test_file": HELD_OUT_FILE if has_test else None,
+    })
+    held_out = out / HELD_OUT_FILE
+    if has_test:
+        write_jsonl(held_out, pair_records(test_ds))
+    elif held_out.is_file():
+        held_out.unlink()  # an earlier run's test pairs are not this model's
+
 
 
 def augmented_fit_inputs(
@@ -552,14 +616,14 @@ def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
     return ids.ravel().astype(np.int64)
 
 
-def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any) -> np.ndarray:
+def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any, stats: Any = None) -> np.ndarray:
     """Rows of responses without labels, embedded like the training pairs' responses."""
     if isinstance(source, np.ndarray):
         return source
     pool = read_responses(source, prompts=prompts)
     if len(pool) == 0:
         raise ConfigError(f"{source}: no responses to fit the latent model on.")
-    return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store)
+    return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store, stats=stats)
 
 
 def _source_path(source: Any) -> Any:

@@ -1,0 +1,240 @@
+"""What the reward server and the labeling studio share about HTTP: loopback names, a listening
+socket, uvicorn in the foreground or in a thread, a request body read with a size cap, JSON
+decoded without a 500.
+
+Both servers run one uvicorn server per process on a socket bound *before* uvicorn starts, so
+the address (``port=0`` picks a free port) is known at once and a port in use is a clear
+:class:`ConfigError`, not uvicorn's traceback. Nothing here knows about models or labels.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+import threading
+from typing import Any, Callable
+
+from .exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["is_loopback", "host_name", "bind_socket", "socket_url", "run_foreground", "ThreadedServer",
+           "BodyError", "read_capped_body", "decode_json_object"]
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ``::1``, also as ``[::1]``).
+
+    Example
+    -------
+    >>> is_loopback("[::1]"), is_loopback("127.0.0.2"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    host = host.strip().lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(host_header: str) -> str:
+    """The host part of a ``Host`` header (``[::1]:8765`` -> ``::1``, ``localhost:80`` -> ``localhost``).
+
+    Example
+    -------
+    >>> host_name("[::1]:8765"), host_name("LOCALHOST:80")
+    ('::1', 'localhost')
+    """
+    h = host_header.strip().lower()
+    if h.startswith("["):
+        return h[1 : h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``(host, port)``; ConfigError when it cannot be had."""
+    if isinstance(port, bool) or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"port must be between 0 and 65535; got {port}.")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot resolve host {host!r}: {exc}.") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port.") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def socket_url(sock: socket.socket, host: str) -> str:
+    """``http://host:port`` for a bound socket (IPv6 hosts in brackets)."""
+    port = sock.getsockname()[1]
+    bare = host.strip("[]")
+    shown = f"[{bare}]" if ":" in bare else bare
+    return f"http://{shown}:{port}"
+
+
+def _uvicorn_server(app: Any, log_level: str):
+    import uvicorn
+
+    # one worker process: the model (or the label store) lives in this process
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def run_foreground(app: Any, host: str, port: int, *, log_level: str = "info",
+                   on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve ``app`` until interrupted (Ctrl-C); ``on_ready(url)`` once the socket listens."""
+    sock = bind_socket(host, port)
+    server = _uvicorn_server(app, log_level)
+    if on_ready is not None:
+        on_ready(socket_url(sock, host))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+class ThreadedServer:
+    """An ASGI app served by uvicorn in a daemon thread; a context manager.
+
+    ``port=0`` lets the system pick a free port; ``url`` and ``port`` are set once started
+    (after the app's lifespan startup has run).
+
+    Example
+    -------
+    >>> with ThreadedServer(app) as server:          # doctest: +SKIP
+    ...     httpx.get(server.url + "/health").json()
+    {'status': 'ok'}
+    """
+
+    name = "prefspace-server"
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 start_timeout_s: float = 60.0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.log_level = log_level
+        self.start_timeout_s = start_timeout_s
+        self.url: str | None = None
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    def start(self) -> "ThreadedServer":
+        self._sock = bind_socket(self.host, self.port)
+        self.port = self._sock.getsockname()[1]
+        self.url = socket_url(self._sock, self.host)
+        self._server = server = _uvicorn_server(self.app, self.log_level)
+        done = threading.Event()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                server.run(sockets=[self._sock])
+            except BaseException as exc:  # noqa: BLE001 - reported by start()
+                failed.append(exc)
+            finally:
+                done.set()
+
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+        waited, step = 0.0, 0.01
+        while not server.started:  # uvicorn sets it after the lifespan startup; poll, bounded
+            if done.wait(step):
+                self.stop()
+                reason = failed[0] if failed else "see the log above"
+                raise RuntimeError(f"the server stopped while starting: {reason}")
+            waited += step
+            if waited > self.start_timeout_s:
+                self.stop()
+                raise RuntimeError(f"the server did not start within {self.start_timeout_s} s")
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "ThreadedServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------- request bodies
+class BodyError(Exception):
+    """A body refused before its content is looked at: ``status`` 400, 413 or 422."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_capped_body(request: Any, limit: int, limit_name: str = "max_body_bytes") -> bytes:
+    """The body of a Starlette request, refused with 413 as soon as it passes ``limit`` bytes.
+
+    The declared ``Content-Length`` is checked first; the stream is counted as it arrives, so
+    chunked bodies without a length are bounded too.
+    """
+    def too_large(size: int, more: str = "") -> BodyError:
+        return BodyError(413, f"request body too large: {more}{size} bytes and the limit is "
+                              f"{limit_name}={limit}. Send less per request.")
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(int(declared))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(len(body), "at least ")
+    return bytes(body)
+
+
+def decode_json_object(body: bytes) -> dict:
+    """A body as a JSON object; 400 for anything Python's parser refuses, 422 for a non-object.
+
+    Refused with 400: bytes that are not UTF-8, malformed JSON, nesting deeper than Python's
+    recursion limit (``[[[[...``), and integers longer than Python converts (4,300 digits).
+
+    Example
+    -------
+    >>> decode_json_object(b"[" * 30_000)
+    Traceback (most recent call last):
+    ...
+    prefspace._http.BodyError: malformed JSON in the request body: nested too deeply.
+    """
+    try:
+        text = body.decode("utf-8")  # JSON over HTTP is UTF-8 (RFC 8259)
+    except UnicodeDecodeError:
+        raise BodyError(400, "the request body is not UTF-8 text; send JSON encoded as UTF-8.") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise BodyError(400, "malformed JSON in the request body: nested too deeply.") from None
+    except ValueError as exc:  # JSONDecodeError, and the int-digits limit
+        raise BodyError(400, f"malformed JSON in the request body: {exc}.") from None
+    if not isinstance(data, dict):
+        raise BodyError(422, f"the request body must be a JSON object; got a JSON {type(data).__name__}.")
+    return data
