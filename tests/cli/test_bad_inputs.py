@@ -1167,4 +1167,4 @@ def test_train_may_replace_its_own_earlier_model(tmp_path, capsys):
         code, _, err = run_cli(args, capsys)
         assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "runs" / "bt").iterdir()) == [
-        "README.md", "metrics.json", "model.json", "weights.safetensors"]
+        "README.md", "metrics.json", "model.json", "split.json", "weights.safetensors"]
