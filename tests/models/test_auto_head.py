@@ -48,3 +48,12 @@ def test_folds_keep_prompts_together(copied_pairs):
 def test_too_few_pairs_keep_the_reference():
     few = choose_head(np.zeros((4, 2, 8), np.float32), grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
     assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()
+
+
+def test_folds_side_by_side_give_the_same_choice(toy_pairs):
+    linear = [("bt-linear", {}), ("bt-linear", {"alpha": 1.0}), ("bt-linear", {"alpha": 10.0})]
+    mlp = [("bt-linear", {}), ("clf-mlp", {"hidden_sizes": (8,), "max_epochs": 3})]
+    for grid in (linear, mlp):  # an MLP head (torch's global generator) makes the fits run in turn
+        one = choose_head(toy_pairs, grid=grid, random_state=2, n_jobs=1)
+        two = choose_head(toy_pairs, grid=grid, random_state=2, n_jobs=2)
+        assert one.cv_results == two.cv_results and one.best_index == two.best_index
