@@ -2,11 +2,12 @@
 
 The estimators come from the registries, not from a list here: every reward head in
 ``prefspace.models.HEADS`` (and ensembles of heads), every synthesizer in
-``prefspace.synth.SYNTHESIZERS`` and every selector in ``prefspace.select.STRATEGIES``. A new
-entry in a registry is checked without touching this file. Each runs scikit-learn's data-free
-estimator checks (construction, get/set_params, clone, repr) and the same checks on preference
-pairs (fit returns self and leaves its parameters alone, ``random_state`` and ``n_jobs`` mean
-the same everywhere, bad input is refused with a clear error).
+``prefspace.synth.SYNTHESIZERS``, every selector in ``prefspace.select.STRATEGIES`` and the length
+baseline (data-free checks only; its rows are lengths). A new entry in a registry is checked
+without touching this file. Each runs scikit-learn's data-free estimator checks (construction,
+get/set_params, clone, repr) and the same checks on preference pairs (fit returns self and leaves
+its parameters alone, ``random_state`` and ``n_jobs`` mean the same everywhere, bad input is
+refused with a clear error).
 
 Small settings keep the whole file fast; the behaviour checked is the same at any size.
 """
@@ -26,7 +27,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from threadpoolctl import threadpool_info
 
 from prefspace.exceptions import ConfigError, NotFittedError, ShapeError
-from prefspace.models import HEADS, BradleyTerryLinear, BradleyTerryMLP, RewardEnsemble, get_head, load_model, save_model
+from prefspace.models import (
+    HEADS, BradleyTerryLinear, BradleyTerryMLP, LengthBaseline, RewardEnsemble, get_head, load_model, save_model,
+)
 from prefspace.select import STRATEGIES, WithinPromptPool, get_selector
 from prefspace.synth import SYNTHESIZERS, get_synthesizer
 
@@ -67,6 +70,7 @@ THREADED = [k for k, make in MODELS.items() if "n_jobs" in make().get_params(dee
 CLASSES = {
     **{f"head:{k}": v for k, v in HEADS.items()},
     "head:ensemble": RewardEnsemble,
+    "baseline:length": LengthBaseline,  # rows are log lengths, not embeddings: its own tests check the rest
     **{f"synth:{k}": v for k, v in SYNTHESIZERS.items()},
     **{f"select:{k}": v for k, v in STRATEGIES.items()},
 }
@@ -96,7 +100,7 @@ def _public_params(est) -> dict:
 # ----------------------------------------------------------------------------- all estimators
 def test_the_registries_are_what_this_file_checks():
     assert set(HEADS) == {"bt-linear", "bt-mlp", "clf-mlp", "clf-lgbm"}
-    assert len(CLASSES) == len(HEADS) + 1 + len(SYNTHESIZERS) + len(STRATEGIES)
+    assert len(CLASSES) == len(HEADS) + 2 + len(SYNTHESIZERS) + len(STRATEGIES)
     assert len(SKLEARN_CHECKS) >= 4
 
 

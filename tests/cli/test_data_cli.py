@@ -136,6 +136,35 @@ def test_validate_json_report_and_column_flags(tmp_path, monkeypatch, capsys):
     assert info["pairs"] == 1 and info["columns"] == {"prompt": "q", "chosen": "good", "rejected": "bad", "margin": "m"}
 
 
+def test_validate_says_how_often_the_longer_answer_wins(hh_path, capsys):
+    from prefspace.data import load_preferences
+
+    ds = load_preferences(hh_path)
+    longer = sum(len(c) > len(r) for c, r in zip(ds.chosen, ds.rejected))
+    code, out, err = run_cli(["validate", str(hh_path)], capsys)
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith("length:"))
+    assert f"the longer answer wins {100 * longer / len(ds):.1f}% [" in line and f"of {len(ds):,} pairs" in line
+    code, out, err = run_cli(["validate", str(hh_path), "--json"], capsys)
+    pref = json.loads(out)["length_preference"]
+    assert pref["longer"] == longer and pref["n_pairs"] == len(ds) and pref["ci_low"] < pref["longer_share"] < pref["ci_high"]
+
+
+def test_validate_leaves_kept_ties_out_of_the_length_share(tmp_path, capsys):
+    path = tmp_path / "labels.jsonl"
+    path.write_bytes(jsonl(
+        {"prompt": "q1", "response_a": "a longer answer", "response_b": "short", "label": "a"},
+        {"prompt": "q2", "response_a": "tiny", "response_b": "a much longer one", "label": "tie"},
+        {"prompt": "q3", "response_a": "abc", "response_b": "a longer one", "label": "a"},
+    ))
+    code, out, err = run_cli(["validate", str(path), "--ties", "keep", "--json"], capsys)
+    assert code == 0, err
+    pref = json.loads(out)["length_preference"]
+    assert (pref["n_pairs"], pref["longer"], pref["shorter"]) == (2, 1, 1)
+    code, out, err = run_cli(["validate", str(path), "--ties", "keep"], capsys)
+    assert "wins 50.0% [" in out and "of 2 pairs" in out and "(ties left out)" in out
+
+
 def test_bad_option_value_is_a_usage_error(capsys):
     code, out, err = run_cli(["validate", str(demo_path()), "--on-bad-rows", "ignore"], capsys)
     assert code == 2

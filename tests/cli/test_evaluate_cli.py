@@ -68,6 +68,29 @@ def test_evaluate_pairs_writes_metrics_subsets_and_report(saved, tmp_path, capsy
     assert (out / "plots" / "reliability.png").exists()
     assert html.count("data:image/png;base64,") == 1
     assert "Pairwise accuracy and calibration" in html
+    # the model was saved without a length baseline: it is cross-fitted on the evaluation pairs
+    c = metrics["length_baseline"]
+    assert c["model"] == pytest.approx(metrics["accuracy"]) and c["n"] == 24 and c["unit"] == "pairs"
+    assert "cross-fitted" in metrics["length_baseline_fit"]["source"]
+    assert "length baseline" in printed and c["verdict"] in printed and "cross-fitted" in printed
+    assert html.index("Against the learned length baseline") < html.index("Pairwise accuracy and calibration")
+
+
+def test_evaluate_uses_the_baseline_saved_with_the_model(saved, tmp_path, capsys):
+    from prefspace.models import LengthBaseline, pair_log_lengths
+
+    train = load_demo().select(np.arange(40))
+    base = LengthBaseline().fit(pair_log_lengths(train.chosen, train.rejected))
+    model_dir = save_model(saved["model"], tmp_path / "model", encoder=saved["encoder"], length_baseline=base)
+    out = tmp_path / "eval"
+    assert _cli(["evaluate", str(model_dir), str(saved["held_path"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    held = saved["held"]
+    assert metrics["length_baseline"]["baseline"] == pytest.approx(base.score(pair_log_lengths(held.chosen, held.rejected)))
+    assert metrics["length_baseline_fit"]["source"] == "the model's training pairs"
+    assert metrics["length_baseline_fit"]["coef"] == pytest.approx(base.coef_)
+    assert "(length baseline fitted on the model's training pairs)" in printed
 
 
 def test_evaluate_scored_gives_best_of_n_and_rank_correlations(saved, tmp_path):
@@ -95,6 +118,9 @@ def test_evaluate_scored_gives_best_of_n_and_rank_correlations(saved, tmp_path):
     # the prompt with constant gold has no correlation; the other two do
     assert metrics["n_prompts_with_correlation"] == 2
     assert (out / "plots" / "best_of_n.png").exists()
+    spearman, best = metrics["length_baseline"][0], metrics["length_baseline"][-1]
+    assert spearman["metric"] == "spearman" and spearman["n"] == 2 and best["metric"] == "best_of_4"
+    assert best["model"] == pytest.approx(metrics["best_of_n"]["model"][-1])
 
 
 def test_evaluate_missing_model_exits_2(saved, tmp_path, capsys):

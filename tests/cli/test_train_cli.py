@@ -65,6 +65,29 @@ def test_train_prints_metrics_and_writes_model_and_metrics_json(trained):
     assert info["train_fingerprint"]
 
 
+def test_train_names_the_length_baseline_beside_the_model(trained, hh_path):
+    """metrics.json, model.json and the printed output carry the learned length baseline,
+    fitted on the same training pairs and measured on the same test pairs."""
+    from prefspace.data import load_preferences, split_by_prompt
+    from prefspace.models import LengthBaseline, load_length_baseline, pair_log_lengths
+
+    out, output = trained
+    report = json.loads((out / "metrics.json").read_text())
+    base = report["length_baseline"]
+    train, test = split_by_prompt(load_preferences(hh_path, limit=N_PAIRS), test_fraction=0.25, random_state=0)
+    expected = LengthBaseline().fit(pair_log_lengths(train.chosen, train.rejected))
+    assert base["coef"] == pytest.approx(expected.coef_, rel=1e-9) and base["n_pairs"] == len(train)
+    assert base["test"]["accuracy"] == pytest.approx(expected.score(pair_log_lengths(test.chosen, test.rejected)))
+    vs = base["vs_model"]
+    assert vs["model"] == pytest.approx(report["test"]["accuracy"]) and vs["baseline"] == base["test"]["accuracy"]
+    assert vs["difference"] == pytest.approx(vs["model"] - vs["baseline"]) and vs["ci_low"] <= vs["difference"] <= vs["ci_high"]
+    assert f"length baseline (learned on the training pairs: the {base['direction']} answer wins)" in output
+    assert f"test accuracy {base['test']['accuracy']:.4f}" in output
+    assert f"model - length baseline on the test pairs: {100 * vs['difference']:+.1f} points" in output
+    assert load_length_baseline(out).coef_ == pytest.approx(base["coef"])
+    assert describe_model(out)["metrics"]["test_length_baseline_accuracy"] == base["test"]["accuracy"]
+
+
 def test_score_pairs_writes_rewards_and_p_chosen(trained, hh_path, cache, tmp_path):
     out, _ = trained
     dest = tmp_path / "rewards.jsonl"

@@ -23,16 +23,21 @@ def validate(
     columns: DataColumns,
     as_json: Annotated[bool, typer.Option("--json", help="Print the loader's report as JSON.")] = False,
 ) -> None:
-    """Check preference data and summarise it: format, pairs, ties, skipped rows, subsets.
+    """Check preference data and summarise it: format, pairs, ties, skipped rows, subsets, and how
+    often the longer answer wins (the trivial rule a reward model must beat).
 
     Exits 0 when the data loads, 2 with the first bad row's file:line and the fix when it does not.
     """
     from ..data import load_preferences
+    from ..evaluate import length_preference
 
     dataset = load_preferences(data, **columns.load_kwargs())
     info = dataset.info
+    labelled = dataset if dataset.tie is None else dataset.select([i for i, t in enumerate(dataset.tie) if not t])
+    length = length_preference(labelled.chosen, labelled.rejected) if len(labelled) else None
     if as_json:
-        typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        report = {**info, "length_preference": None if length is None else length.to_dict()}
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     lines = [
         ("data", f"{info['source']} ({info['source_kind']})"),
@@ -55,6 +60,8 @@ def validate(
         lines.append(("empty responses", f"{info['empty_responses']:,} (a final dialogue turn left empty; kept)"))
     n_prompts = len(set(dataset.prompt_keys()))
     lines.append(("distinct prompts", f"{n_prompts:,}"))
+    if length is not None:
+        lines.append(("length", length.sentence() + (" (ties left out)" if len(labelled) < len(dataset) else "")))
     width = max(len(k) for k, _ in lines) + 1
     for key, value in lines:
         typer.echo(f"{key + ':':<{width}} {value}")

@@ -176,6 +176,17 @@ def evaluate(
         headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
                     f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts")
     typer.echo(headline)
+    if result.get("length_baseline"):
+        from ..evaluate.single import baseline_verdict
+
+        items = result["length_baseline"] if isinstance(result["length_baseline"], list) else [result["length_baseline"]]
+        typer.echo(baseline_verdict(items)[1])
+        for c in items[1:]:
+            typer.echo(f"  {c['metric']}: model {c['model']:.4f}, length baseline {c['baseline']:.4f}, "
+                       f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], {c['verdict']}")
+        source = (result.get("length_baseline_fit") or {}).get("source")
+        if source:
+            typer.echo(f"  (length baseline fitted on {source})")
     typer.echo(f"metrics: {paths['metrics_json']}")
     typer.echo(f"report:  {paths['report_html']}")
 

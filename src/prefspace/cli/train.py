@@ -38,6 +38,8 @@ from ._progress import show_progress
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
     """``["alpha=100", "hidden_sizes=[64]"]`` -> ``{"alpha": 100, "hidden_sizes": [64]}`` (JSON values, else text)."""
+    from .._jsonread import JSONLimitError
+    from .._jsonread import loads as json_loads
     from ..exceptions import ConfigError
 
     params = {}
@@ -46,7 +48,9 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--param expects NAME=VALUE (e.g. --param alpha=100); got {item!r}.")
         try:
-            params[key.strip()] = json.loads(value)
+            params[key.strip()] = json_loads(value)
+        except JSONLimitError as exc:  # JSON, but too deep or too long to be a parameter
+            raise ConfigError(f"--param {key.strip()}: {exc.msg}; a parameter is a number, text or a short list.") from None
         except json.JSONDecodeError:
             params[key.strip()] = value
     return params
@@ -81,11 +85,10 @@ def train(
     Embeds what the cache lacks, holds out a test set grouped by prompt (unless --test is
     given), fits the head, prints TRL-named metrics and writes OUT/metrics.json with the model.
     """
-    from ..workflows.training import train_reward_model
-
     check_choice(head, "train_heads", flag="--head")
     check_choice(augment, "augment_methods", flag="--augment")
     check_choice(aggregate, "aggregates", flag="--aggregate")
+    from ..workflows.training import train_reward_model
     params = _parse_params(param or [])
     start = time.perf_counter()
     with show_progress() as progress:
@@ -125,12 +128,38 @@ def train(
         if metrics:
             typer.echo(f"  {label + ':':<7}" + "  ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
                        + f"  ({metrics.get('n_pairs', 0):,} pairs)")
+    for line in baseline_lines(report.length_baseline):
+        typer.echo("  " + line)
     if aug is not None and aug.heldout_variance_kept is not None:
         typer.echo(f"  the latent model keeps {100 * aug.heldout_variance_kept:.0f}% of held-out responses' variance "
                    f"({100 * aug.train_variance_kept:.0f}% of its training responses')")
     if "eval_accuracy" in report.train:
         typer.echo(f"  held out while training: eval_accuracy {report.train['eval_accuracy']:.4f}")
     typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
+
+
+VERDICT_WORDS = {"above": "the model beats it", "below": "the model is BELOW it",
+                 "not significantly different": "not significantly different (the model does not beat it)"}
+
+
+def baseline_lines(record: Optional[dict]) -> list[str]:
+    """The learned length baseline beside the model, as lines to print (empty without one).
+
+    Reads the ``length_baseline`` record of :func:`prefspace.models.length_baseline_beside`.
+    """
+    if not record:
+        return []
+    test = record.get("test")
+    acc = f"train accuracy {record['train_accuracy']:.4f}"
+    if test:
+        acc += f", test accuracy {test['accuracy']:.4f} [{test['ci_low']:.4f}, {test['ci_high']:.4f}]"
+    lines = [f"length baseline (learned on the training pairs: the {record['direction']} answer wins): {acc}"]
+    vs = record.get("vs_model")
+    if vs:
+        lines.append(f"model - length baseline on the test pairs: {100 * vs['difference']:+.1f} points "
+                     f"[{100 * vs['ci_low']:+.1f}, {100 * vs['ci_high']:+.1f}] (paired 95% interval over prompts): "
+                     f"{VERDICT_WORDS[vs['verdict']]}")
+    return lines
 
 
 def _command_line() -> str | None:

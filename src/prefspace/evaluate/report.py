@@ -87,12 +87,17 @@ def html_table(header: list[str], rows: list[list]) -> str:
 
 @dataclass
 class Section:
-    """One part of a report: a heading, paragraphs, tables (header, rows) and PNG files."""
+    """One part of a report: a heading, paragraphs, tables (header, rows) and PNG files.
+
+    ``callout``: an optional ``(kind, text)`` shown boxed under the heading, coloured by kind
+    (``"above"`` green, ``"below"`` red, anything else amber): a verdict a reader must see.
+    """
 
     heading: str
     paragraphs: list[str] = field(default_factory=list)
     tables: list[tuple[list[str], list[list]]] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
+    callout: tuple[str, str] | None = None
 
 
 _CSS = """
@@ -106,6 +111,9 @@ th { background: #f3f3f3; }
 img { max-width: 100%; border: 1px solid #eee; margin: .5em 0; }
 figure { margin: 0; } figcaption { font-size: .8em; color: #666; }
 .meta { color: #666; font-size: .85em; }
+.callout { border-left: 6px solid #c90; background: #fff8e5; padding: .6em 1em; font-weight: 600; }
+.callout.above { border-color: #2a2; background: #eefbea; }
+.callout.below { border-color: #c22; background: #fdecec; }
 """
 
 
@@ -139,6 +147,9 @@ def write_html_report(path, title: str, sections: list[Section], *, meta: str = 
         parts.append(f'<p class="meta">{html.escape(meta)}</p>')
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.heading)}</h2>")
+        if sec.callout is not None:
+            kind = sec.callout[0] if sec.callout[0] in ("above", "below") else "other"
+            parts.append(f'<p class="callout {kind}">{html.escape(sec.callout[1])}</p>')
         parts += [f"<p>{html.escape(p)}</p>" for p in sec.paragraphs]
         parts += [html_table(h, r) for h, r in sec.tables]
         for img in sec.images:

@@ -16,6 +16,7 @@ from scipy.special import expit
 from .._jsonsafe import dumps
 from .._validation import check_embeddings, check_pairs
 from ..exceptions import ShapeError
+from .baseline import compare_pairs, compare_scored
 from .calibration import pair_calibration
 from .metrics import accuracy_with_interval, reward_metrics, subset_accuracy
 from .plots import plot_best_of_n, plot_reliability
@@ -24,7 +25,8 @@ from .report import Section, write_html_report, write_text_atomic
 from .reward_bench import reward_bench_section
 
 
-def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 10, random_state=0) -> dict:
+def evaluate_pairs(model, X, *, subsets=None, baseline=None, groups=None, n_boot: int = 1000, n_bins: int = 10,
+                   random_state=0) -> dict:
     """Accuracy (Wilson 95% interval, inside [0, 1]), TRL metrics, per-subset accuracy and calibration.
 
     Parameters
@@ -32,14 +34,18 @@ def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 
     model : fitted reward model with ``predict(E)``
     X : array of shape (n_pairs, 2, D), ``X[:, 0]`` the chosen response's row
     subsets : optional list of n_pairs subset names
+    baseline : optional array of shape (n_pairs, 2), the learned length baseline's rewards on
+        the same pairs (``LengthBaseline.predict`` of their log lengths)
+    groups : optional prompt label per pair, for the baseline comparison's interval
 
     Returns
     -------
     dict with ``accuracy``, ``ci_low``, ``ci_high``, ``n_pairs``, TRL's ``loss``, ``margin``,
     ``mean_reward``, ``min_reward``, ``max_reward``, ``ece``, ``reliability`` (per bin
-    ``edges``, ``count``, ``mean_prob``, ``frac_pos``; NaN means for empty bins) and, with
-    subsets, ``subsets`` (``per_subset``, ``weighted``, ``macro``). The experiment cells report
-    exactly these keys.
+    ``edges``, ``count``, ``mean_prob``, ``frac_pos``; NaN means for empty bins), with
+    subsets, ``subsets`` (``per_subset``, ``weighted``, ``macro``), and with a baseline,
+    ``length_baseline``: the :class:`~prefspace.evaluate.baseline.BaselineComparison` of the
+    accuracies as a dict. The experiment cells report exactly these keys.
 
     Example
     -------
@@ -59,10 +65,13 @@ def evaluate_pairs(model, X, *, subsets=None, n_boot: int = 1000, n_bins: int = 
     out["reliability"] = {k: np.asarray(v).tolist() for k, v in cal.items() if k != "ece"}
     if subsets is not None:
         out["subsets"] = subset_accuracy(r[:, 0], r[:, 1], subsets)
+    if baseline is not None:
+        out["length_baseline"] = compare_pairs(r, baseline, groups=groups, random_state=random_state).to_dict()
     return out
 
 
-def evaluate_scored(model, features, scores, prompt_index, *, ns=None, n_boot: int = 1000, random_state=0) -> dict:
+def evaluate_scored(model, features, scores, prompt_index, *, ns=None, baseline=None, n_boot: int = 1000,
+                    random_state=0) -> dict:
     """Best-of-N curve (with oracle and random, and a 95% bootstrap interval over prompts for the
     model's curve), per-prompt Spearman and Kendall with gold.
 
@@ -73,6 +82,9 @@ def evaluate_scored(model, features, scores, prompt_index, *, ns=None, n_boot: i
     scores : gold scores, shape (n_responses,)
     prompt_index : int array (n_responses,), row -> prompt
     ns : subset sizes for best-of-N (default 1, 2, 4, ..., 32 and the largest prompt's size)
+    baseline : optional (n_responses,) rewards of the learned length baseline; the result then
+        has ``length_baseline``, a list of comparison dicts (Spearman, best-of-16 where prompts
+        have 16 responses, and best-of the largest N), paired by prompt
     """
     F = check_embeddings(features)
     scores = np.asarray(scores, dtype=np.float64)
@@ -88,7 +100,7 @@ def evaluate_scored(model, features, scores, prompt_index, *, ns=None, n_boot: i
     groups = np.split(order, starts[1:])
     curve = best_of_n_curve(rewards, scores, groups, ns=ns, n_boot=n_boot, random_state=random_state)
     corr = rank_correlations(rewards, scores, groups)
-    return {
+    out = {
         "best_of_n": curve,
         "spearman": corr["spearman"],
         "kendall": corr["kendall"],
@@ -96,6 +108,50 @@ def evaluate_scored(model, features, scores, prompt_index, *, ns=None, n_boot: i
         "n_prompts_with_correlation": corr["n_prompts"],
         "n_responses": int(len(F)),
     }
+    if baseline is not None:
+        largest = int(curve["n"][-1])
+        compared = compare_scored(rewards, baseline, scores, groups, ns=sorted({min(16, largest), largest}),
+                                  n_boot=max(n_boot, 1), random_state=random_state)
+        out["length_baseline"] = [c.to_dict() for c in compared]
+    return out
+
+
+def baseline_verdict(comparisons) -> tuple[str, str]:
+    """``(kind, sentence)`` for the headline: does the model beat the learned length baseline?
+
+    ``kind`` is the verdict of the first comparison (accuracy for pairs, Spearman for scored
+    responses): ``"above"``, ``"below"`` or ``"not significantly different"``.
+    """
+    items = comparisons if isinstance(comparisons, list) else [comparisons]
+    first = items[0]
+    d = first["difference"]
+    scale, unit = (100.0, " points") if first["metric"] == "accuracy" else (1.0, "")
+    digits = 1 if scale == 100.0 else 3
+    what = {"above": "The model beats the learned length baseline",
+            "below": "The model is BELOW the learned length baseline",
+            "not significantly different": "The model is not significantly different from the learned length baseline"}
+    return first["verdict"], (
+        f"{what[first['verdict']]} on {first['metric']}: {first['model']:.4f} against {first['baseline']:.4f}, "
+        f"{scale * d:+.{digits}f}{unit} [{scale * first['ci_low']:+.{digits}f}, {scale * first['ci_high']:+.{digits}f}] "
+        f"(paired 95% interval over {first['n']:,} {first['unit']}).")
+
+
+def baseline_section(comparisons, fit: dict | None = None) -> Section:
+    """The report's first section: the model beside the learned length baseline, with a verdict."""
+    items = comparisons if isinstance(comparisons, list) else [comparisons]
+    kind, headline = baseline_verdict(items)
+    rows = [[c["metric"], f"{c['model']:.4f}", f"{c['baseline']:.4f}",
+             f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]", c["verdict"]] for c in items]
+    how = ("The learned length baseline is a Bradley-Terry model on one feature, the log-length difference "
+           "(log(1 + characters)), with no intercept")
+    if fit:
+        how += (f"; fitted on {fit.get('source', 'the training pairs')}: the {fit.get('direction', '?')} "
+                f"answer wins (coef {fit.get('coef', float('nan')):.4f})")
+    how += (". Differences are the model's value minus the baseline's on the same data, with a paired "
+            "percentile-bootstrap 95% interval; 'not significantly different' is not evidence that they are equal.")
+    return Section("Against the learned length baseline", paragraphs=[how],
+                   tables=[(["metric", "model", "length baseline", "difference [95% interval]", "verdict"], rows)],
+                   callout=(kind, headline))
 
 
 def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evaluation", meta: str = "",
@@ -109,6 +165,8 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
     out.mkdir(parents=True, exist_ok=True)
     paths = {"metrics_json": write_text_atomic(out / "metrics.json", dumps(result, indent=2) + "\n")}
     sections = []
+    if result.get("length_baseline"):
+        sections.append(baseline_section(result["length_baseline"], result.get("length_baseline_fit")))
     if "accuracy" in result:
         rows = [["accuracy", f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]"],
                 ["pairs", result["n_pairs"]], ["loss", f"{result['loss']:.4f}"], ["margin", f"{result['margin']:.4f}"],

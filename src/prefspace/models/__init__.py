@@ -4,7 +4,8 @@ Every head takes pairs ``X`` of shape ``(n_pairs, 2, D)`` (``X[:, 0]`` chosen) i
 single rows ``E`` of shape ``(n, D)`` in ``predict``; see docs/models.md. ``HEADS`` names them
 and ``get_head(name, **params)`` builds one, refusing unknown names and parameters. Importing this
 package imports neither torch nor lightgbm: they load when a head that needs them trains.
-:class:`RewardScorer` scores text with a saved model (its own encoder, an LRU and disk cache):
+:class:`LengthBaseline` is the learned length baseline every figure is compared with (it takes
+log lengths, not embeddings). :class:`RewardScorer` scores text with a saved model (its own encoder, an LRU and disk cache):
 the one way ``score``, ``evaluate``, ``select``, ``rerank`` and ``serve`` turn text into rewards.
 """
 
@@ -12,10 +13,15 @@ from .auto import DEFAULT_HEAD_GRID, HeadScore, HeadSelection, choose_head
 from .ensemble import RewardEnsemble
 from .features import with_prompt_features
 from .holdout import prompt_groups
+from .length import (
+    LengthBaseline, cross_fit_length_rewards, cross_fit_scored_length_rewards, length_baseline_beside, pair_log_lengths,
+)
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
-from .persistence import FORMAT_NAME, FORMAT_VERSION, describe_model, load_model, load_model_encoder, save_model
+from .persistence import (
+    FORMAT_NAME, FORMAT_VERSION, describe_model, load_length_baseline, load_model, load_model_encoder, save_model,
+)
 from .registry import HEADS, get_head
 from .scorer import RewardScorer
 
@@ -26,6 +32,11 @@ __all__ = [
     "PreferenceClassifierLGBM",
     "RewardEnsemble",
     "RewardScorer",
+    "LengthBaseline",
+    "pair_log_lengths",
+    "length_baseline_beside",
+    "cross_fit_length_rewards",
+    "cross_fit_scored_length_rewards",
     "HEADS",
     "get_head",
     "with_prompt_features",
@@ -38,6 +49,7 @@ __all__ = [
     "load_model",
     "load_model_encoder",
     "describe_model",
+    "load_length_baseline",
     "FORMAT_NAME",
     "FORMAT_VERSION",
 ]

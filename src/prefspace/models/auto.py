@@ -42,6 +42,7 @@ DEFAULT_HEAD_GRID: tuple = (
     ("bt-linear", {}),
     ("bt-linear", {"alpha": 300.0}),
     ("bt-linear", {"alpha": 3000.0}),
+    ("bt-linear", {"blocks": "text"}),  # text features only (used when the rows carry the block)
 )
 
 
@@ -106,7 +107,8 @@ def _label(name: str, params: dict) -> str:
 
 
 def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n_folds: int = 3, alpha: float = 0.05,
-                min_gain: float = 0.01, random_state: int = 0, n_jobs: int | None = None) -> HeadSelection:
+                min_gain: float = 0.01, random_state: int = 0, n_jobs: int | None = None,
+                n_text_features: int = 0) -> HeadSelection:
     """Cross-validate the heads of ``grid`` on real pairs ``X`` (n, 2, D) and pick one.
 
     Parameters
@@ -123,6 +125,9 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         (``PREFSPACE_NUM_THREADS``) or else the machine's cores; 1 one after another. The
         result does not depend on it (a grid with an MLP head, whose fits seed torch's global
         generator, always runs one fit after another).
+    n_text_features : the text-feature columns at the end of each row (``encoder.
+        n_text_features``), given to every candidate that takes it; with 0 the
+        text-features-only candidates (``blocks="text"``) are left out of the grid.
 
     Returns
     -------
@@ -133,7 +138,7 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     """
     X = check_pairs(X)
     n = len(X)
-    grid = list(grid)
+    grid = [(name, params) for name, params in grid if n_text_features or params.get("blocks") != "text"]
     if not grid:
         raise ConfigError("the head grid is empty.")
     rule = GuardRule(alpha=alpha, min_gain=min_gain)
@@ -144,6 +149,8 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         est = get_head(name, **params)
         if "random_state" in est.get_params(deep=False):
             est.set_params(random_state=random_state)
+        if "n_text_features" in est.get_params(deep=False):
+            est.set_params(n_text_features=int(n_text_features))
         estimators.append(est)
     if n < 2 * n_folds or len(grid) == 1:
         return _result(grid, estimators, 0, f"only {n} pairs: too few to cross-validate; kept {_label(*grid[0])}.", [])

@@ -21,21 +21,24 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps, json_safe
+from .._paths import check_output
 from .._version import __version__
+from ..data.text_features import TEXT_FEATURE_NAMES, TEXT_FEATURES_VERSION, check_text_features_version
 from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
 from .card import CARD, render_card, reproducibility_record, training_data_summary
 from .ensemble import RewardEnsemble
 from .integrity import (
+    bytes_digest,
     check_arrays,
-    check_file_digest,
     check_header,
     check_lightgbm_text,
     check_loaded,
     confined,
-    file_digest,
+    read_verified,
 )
 from .registry import HEADS
 
@@ -110,6 +113,8 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
         "prefspace_version": __version__,
         "training_metrics": dict(getattr(model, "metrics_", {})),
     }
+    # files_sha256 covers every file the model reads, so no part of it can change unnoticed
+    digests: dict[str, str] = {}
     if isinstance(model, RewardEnsemble):
         members = []
         for i, member in enumerate(model.members_):
@@ -117,7 +122,9 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
             (directory / rel).mkdir(parents=True)
             _write_json(directory / rel / HEADER, _write_model(member, directory / rel))
             members.append(rel)
+            digests[f"{rel}/{HEADER}"] = bytes_digest((directory / rel / HEADER).read_bytes())
         header["members"] = members
+        header["files_sha256"] = digests
         header["state"] = {"history": model.history_}
         return header
     arrays, info, texts = model._state()
@@ -125,10 +132,12 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS),
                   metadata={"format": FORMAT_NAME})
         header["weights"] = WEIGHTS
+        digests[WEIGHTS] = bytes_digest((directory / WEIGHTS).read_bytes())
     for name, text in texts.items():
         (directory / name).write_text(text, encoding="utf-8")
+        digests[name] = bytes_digest((directory / name).read_bytes())
     header["files"] = sorted(texts)
-    header["files_sha256"] = {name: file_digest(texts[name]) for name in sorted(texts)}
+    header["files_sha256"] = dict(sorted(digests.items()))
     header["state"] = info
     return header
 
@@ -142,6 +151,7 @@ def save_model(
     train_fingerprint: str | None = None,
     train_data: Any = None,
     record: dict | None = None,
+    length_baseline: Any = None,
 ) -> Path:
     """Save a fitted reward model to ``directory`` (created or replaced atomically).
 
@@ -170,6 +180,10 @@ def save_model(
     record : dict, optional
         A :func:`~prefspace.models.card.reproducibility_record` (with the command line or the
         resolved config); by default one with the versions and the encoder's weights hash.
+    length_baseline : LengthBaseline or its ``to_dict()``, optional
+        The learned length baseline fitted on the same training pairs; recorded as
+        ``length_baseline`` so that ``evaluate`` can stand it beside the model
+        (:func:`load_length_baseline`).
 
     Returns
     -------
@@ -198,6 +212,8 @@ def save_model(
                 f"{directory} is a non-empty directory without {HEADER}; refusing to replace it. "
                 "Choose an empty or new directory for the model."
             )
+    # the folder is swapped in whole: a model folder holding other files would lose them
+    check_output(directory, kind="model", what="the model folder")
     encoder_info = None
     if encoder is not None:
         feature_dim = getattr(encoder, "feature_dim", None)
@@ -207,6 +223,7 @@ def save_model(
                 f"dimension {feature_dim}; pass the encoder the training embeddings came from."
             )
         encoder_info = {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+    text_block = _text_feature_record(model, encoder)
     if train_data is not None and not isinstance(train_data, dict):
         train_data = training_data_summary(train_data)
     if train_data is not None and train_fingerprint is None:
@@ -225,10 +242,13 @@ def save_model(
     try:
         header = _write_model(model, tmp)
         header["encoder"] = encoder_info
+        header["text_features"] = text_block
         header["train_fingerprint"] = train_fingerprint
         header["train_data"] = train_data
         header["metrics"] = dict(metrics or {})
         header["record"] = record
+        if length_baseline is not None:
+            header["length_baseline"] = length_baseline if isinstance(length_baseline, dict) else length_baseline.to_dict()
         header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write_json(tmp / HEADER, header)
         write_text_atomic(tmp / CARD, render_card(json_safe(header), directory.name))
@@ -248,7 +268,8 @@ def save_model(
 
 
 # ---------------------------------------------------------------------------- loading
-def _read_header(directory: Path) -> dict:
+def _read_header(directory: Path, data: bytes | None = None) -> dict:
+    """``model.json`` of ``directory``, parsed from ``data`` when the caller read (and checked) it."""
     path = directory / HEADER
     if not directory.is_dir():
         raise FormatError(f"{directory}: no such model directory. Models are written by save_model() or "
@@ -256,12 +277,13 @@ def _read_header(directory: Path) -> dict:
     if not path.is_file():
         raise FormatError(f"{directory} is not a prefspace model directory: {HEADER} not found. Models are "
                           "written by save_model() or `prefspace train --out DIR`.")
+    if path.is_symlink() and path.resolve().parent != directory.resolve():
+        raise FormatError(f"{path} is a link to {path.resolve()}, outside the model folder; a model folder's "
+                          f"{HEADER} must be its own file. Copy the model instead of linking its header.")
     try:
-        header = json.loads(path.read_text(encoding="utf-8"))
+        header = json_loads((path.read_bytes() if data is None else data).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"{path}: not valid JSON ({exc}); the model directory is corrupt.") from None
-    except RecursionError:
-        raise FormatError(f"{path}: not valid JSON (nested too deeply to read); the model directory is corrupt.") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise FormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}; this is not a prefspace model.")
@@ -273,12 +295,52 @@ def _read_header(directory: Path) -> dict:
             f"{FORMAT_VERSION}); {hint}."
         )
     check_header(directory, header)
+    _check_text_feature_record(path, header.get("text_features"))
     return header
+
+
+def _text_feature_record(model: RewardHead, encoder: Any) -> dict | None:
+    """``model.json``'s ``text_features``: the block's version, column names and width, or None.
+
+    The head's ``n_text_features`` (where it has one) must match the encoder's block.
+    """
+    version = getattr(encoder, "text_features", None) if encoder is not None else None
+    width = len(TEXT_FEATURE_NAMES) if version else 0
+    heads = getattr(model, "members_", None) or [model]
+    for head in heads:
+        k = getattr(head, "n_text_features_", getattr(head, "n_text_features", None))
+        if k is not None and encoder is not None and int(k) not in (0, width):
+            raise FingerprintMismatchError(
+                f"the model treats the last {k} columns as the text-feature block, but the encoder "
+                f"appends {width}; pass the encoder the training rows came from."
+            )
+        if encoder is None and k == len(TEXT_FEATURE_NAMES):  # rows made by an encoder not passed here
+            version, width = TEXT_FEATURES_VERSION, int(k)
+    if not version:
+        return None
+    return {"version": int(version), "names": list(TEXT_FEATURE_NAMES), "n_columns": width}
+
+
+def _check_text_feature_record(path: Path, record: Any) -> None:
+    """Refuse a model whose text-feature block this library does not compute."""
+    if record is None:
+        return
+    if not isinstance(record, dict):
+        raise FormatError(f"{path}: 'text_features' must be an object or null; the model directory is corrupt.")
+    try:
+        check_text_features_version(record.get("version"))
+    except ValueError as exc:
+        raise FormatError(f"{path}: {exc}") from None
+    if list(record.get("names") or []) != list(TEXT_FEATURE_NAMES):
+        raise FormatError(
+            f"{path}: text-feature columns {record.get('names')} differ from this prefspace's version "
+            f"{TEXT_FEATURES_VERSION} columns {list(TEXT_FEATURE_NAMES)}; the model directory was edited or is corrupt."
+        )
 
 
 def _read_model(directory: Path, header: dict) -> RewardHead:
     from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load as safetensors_load
 
     cls = _class_for(header.get("class"), directory)
     try:
@@ -287,27 +349,31 @@ def _read_model(directory: Path, header: dict) -> RewardHead:
         raise FormatError(f"{directory / HEADER}: params do not fit {cls.__name__} ({exc}).") from None
     state = header.get("state") or {}
     if isinstance(model, RewardEnsemble):
-        members = [confined(directory, rel, "a 'members' entry", folder=True) for rel in header.get("members", [])]
-        model.members_ = [_read_model(path, _read_header(path)) for path in members]
+        model.members_ = []
+        for rel in header.get("members", []):
+            path = confined(directory, rel, "a 'members' entry", folder=True)
+            data = read_verified(directory, header, f"{rel}/{HEADER}", "a member's model.json")
+            model.members_.append(_read_model(path, _read_header(path, data)))
         if not model.members_:
             raise FormatError(f"{directory / HEADER}: an ensemble without members.")
         model.history_ = list(state.get("history", []))
     else:
         arrays = {}
         if header.get("weights"):
-            weights = confined(directory, header["weights"], "'weights'")
+            weights = directory / header["weights"]
+            data = read_verified(directory, header, header["weights"], "'weights'")
             try:
-                arrays = load_file(str(weights))
+                arrays = safetensors_load(data)
             except (OSError, SafetensorError) as exc:
                 raise FormatError(f"{weights}: cannot read the weights ({exc}).") from None
             check_arrays(directory, cls.__name__, header, arrays, header["weights"])
         texts = {}
         for name in header.get("files", []):
+            data = read_verified(directory, header, name, "a 'files' entry")
             try:
-                texts[name] = confined(directory, name, "a 'files' entry").read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
+                texts[name] = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
                 raise FormatError(f"{directory / name}: cannot read ({exc}).") from None
-            check_file_digest(directory, header, name, texts[name])
             if name.endswith(".lgbm.txt"):
                 check_lightgbm_text(directory / name, texts[name], header["n_features_in"])
         try:
@@ -405,8 +471,9 @@ def describe_model(directory: str | os.PathLike) -> dict:
 
     Returns a dict with ``path``, ``class``, ``format``, ``format_version``, ``params``,
     ``n_features_in``, ``n_members`` (ensembles, else None), ``encoder`` (config and
-    fingerprint, or None), ``train_fingerprint``, ``metrics``, ``training_metrics``,
-    ``prefspace_version``, ``created``, ``files`` (relative paths) and ``size_bytes``.
+    fingerprint, or None), ``train_fingerprint``, ``length_baseline`` (the learned length
+    baseline's record, or None), ``metrics``, ``training_metrics``, ``prefspace_version``,
+    ``created``, ``files`` (relative paths) and ``size_bytes``.
     """
     directory = Path(directory)
     header = _read_header(directory)
@@ -420,9 +487,11 @@ def describe_model(directory: str | os.PathLike) -> dict:
         "n_features_in": header.get("n_features_in"),
         "n_members": len(header["members"]) if "members" in header else None,
         "encoder": header.get("encoder"),
+        "text_features": header.get("text_features"),
         "train_fingerprint": header.get("train_fingerprint"),
         "train_data": header.get("train_data"),
         "record": header.get("record"),
+        "length_baseline": header.get("length_baseline"),
         "metrics": header.get("metrics", {}),
         "training_metrics": header.get("training_metrics", {}),
         "prefspace_version": header.get("prefspace_version"),
@@ -430,3 +499,24 @@ def describe_model(directory: str | os.PathLike) -> dict:
         "files": files,
         "size_bytes": sum((directory / f).stat().st_size for f in files),
     }
+
+
+def load_length_baseline(directory: str | os.PathLike):
+    """The learned length baseline saved with a model (``save_model(..., length_baseline=)``),
+    or None when the model has none (saved without one, or by an older prefspace).
+
+    Example
+    -------
+    >>> load_length_baseline("runs/bt") is None  # saved above without one
+    True
+    """
+    from .length import LengthBaseline
+
+    directory = Path(directory)
+    record = _read_header(directory).get("length_baseline")
+    if record is None:
+        return None
+    try:
+        return LengthBaseline.from_dict(record)
+    except FormatError as exc:
+        raise FormatError(f"{directory / HEADER}: length_baseline: {exc}") from None

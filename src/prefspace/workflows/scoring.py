@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .._paths import check_output
 from .._progress import ProgressCallback, report_progress
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
@@ -36,7 +37,11 @@ from ..evaluate.reward_bench import (
 )
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError, FormatError
-from ..models import RewardScorer, describe_model
+from ..data.text_features import log_length
+from ..models import (
+    RewardScorer, cross_fit_length_rewards, cross_fit_scored_length_rewards, describe_model, load_length_baseline,
+    pair_log_lengths,
+)
 from ..select import STRATEGIES
 from ..data.scored import read_responses
 from ..select.candidates import choose_pairs, write_jsonl
@@ -82,6 +87,11 @@ def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layo
     return encoder_from_config({**recorded, **overrides})
 
 
+def _cache_path(cache: Any) -> Any:
+    """The folder of an embedding cache given as a path or an ``EmbeddingCache`` (for the output guard)."""
+    return getattr(cache, "directory", cache)
+
+
 def _scorer(model_dir: str | os.PathLike, cache: Any, encoder: Any = None) -> RewardScorer:
     # one pass over a file: nothing is scored twice, so no in-memory rows (the disk cache stays)
     return RewardScorer(model_dir, encoder=encoder, cache=cache, lru_size=0)
@@ -120,6 +130,7 @@ def score_file(
     ``columns`` (the input columns kept, rows mode) and, for pairs, ``accuracy`` (the share of
     pairs whose chosen response scores strictly higher) and ``duplicates``.
     """
+    check_output(out, inputs=[model_dir, data], caches=[_cache_path(cache)], what="--out")
     load_kwargs = dict(load_kwargs or {})
     split = load_kwargs.get("split")
     # the data is read and checked first: a bad row stops before the model and encoder load
@@ -248,6 +259,7 @@ def evaluate_model_dir(
 
 def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
                     benchmark, encoder, figure_format) -> tuple[dict, dict]:
+    check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder", what="--out")
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
         raise ConfigError(f"--benchmark {benchmark} reads its own data format; leave out --prompts.")
@@ -267,7 +279,10 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
                             "(name it with --subset-key).")
         scorer = _scorer(model_dir, cache if cache is not None else out / "cache", encoder)
         X = pair_features(scorer, dataset)
-        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot)
+        groups = np.unique(np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True)[1].ravel()
+        baseline, fit = _pair_baseline(model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups)
+        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups)
+        result["length_baseline_fit"] = fit
         if benchmark == "reward-bench":
             r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
             result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
@@ -282,12 +297,39 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
             raise ConfigError("--limit-prompts left no responses to evaluate.")
         row_prompts = scored.row_prompts()
         F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
-        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot)
+        lengths = log_length([scored.responses[i] for i in rows])
+        stored = load_length_baseline(model_dir)
+        if stored is not None:
+            baseline, fit = stored.predict(lengths), {"source": "the model's training pairs", **stored.to_dict()}
+        else:
+            baseline = cross_fit_scored_length_rewards(lengths, scored.scores[rows], scored.prompt_index[rows])
+            fit = {"source": _CROSS_FIT_SOURCE.format(what="within-prompt pairs of the other folds' responses"),
+                   "direction": "longer" if np.median(baseline / np.maximum(lengths, 1e-12)) > 0 else "shorter"}
+        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot,
+                                 baseline=baseline)
+        result["length_baseline_fit"] = fit
     result["data"] = str(data)
     name = Path(model_dir).name
     paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}",
                              figure_format=figure_format)
     return result, paths
+
+
+_CROSS_FIT_SOURCE = ("this data, cross-fitted because the model records no baseline (5 folds of prompts; each "
+                     "fold scored by a baseline fitted on the {what})")
+
+
+def _pair_baseline(model_dir, L: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The length baseline's rewards on evaluation pairs: the one saved with the model (fitted
+    on its training pairs), else cross-fitted on these pairs by folds of prompts."""
+    stored = load_length_baseline(model_dir)
+    if stored is not None:
+        return stored.predict(L.ravel()).reshape(-1, 2), {"source": "the model's training pairs", **stored.to_dict()}
+    if np.unique(groups).size < 2:
+        groups = np.arange(len(L))
+    rewards = cross_fit_length_rewards(L, groups)
+    direction = "longer" if np.median((rewards / np.maximum(L, 1e-12))[L > 0]) > 0 else "shorter"
+    return rewards, {"source": _CROSS_FIT_SOURCE.format(what="other folds' pairs"), "direction": direction}
 
 
 # ------------------------------------------------------------------------------------ select
@@ -330,6 +372,7 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
+    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what="--out")
     if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {random_state!r}.")
     candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,

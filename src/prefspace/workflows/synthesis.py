@@ -7,8 +7,10 @@ values the diagnostics visit, at three levels of cost:
 
 - ``"none"``: no diagnostics;
 - ``"fast"`` (the default): the reconstruction curve at two training sizes (the smallest usual
-  size and two thirds of the pairs, so the held-out variance kept is always measured) and the
-  label check at the synthesizer's own ``sigma2`` and factor only;
+  size and two thirds of the pairs, so the held-out variance kept is always measured; with LENS
+  the fit itself stands in for the second, measured on the pairs it held out to stop the VAE's
+  training, which saves a refit) and the label check at the synthesizer's own ``sigma2`` and
+  factor only;
 - ``"full"``: six sizes and four ``sigma2`` values a factor 4 apart, at factors 2, 4 and 8.
 
 The diagnostics refit the synthesizer once per training size, so ``"full"`` can cost several
@@ -28,6 +30,7 @@ import numpy as np
 
 from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
+from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences
@@ -35,6 +38,7 @@ from ..embed import EmbeddingCache, embed_pairs, get_encoder
 from ..exceptions import ConfigError
 from ..synth import diagnostics as diag
 from ..synth import get_synthesizer
+from ..synth.base import check_synthetic_memory
 from ..synth.io import save_synthetic
 
 logger = logging.getLogger(__name__)
@@ -119,9 +123,12 @@ def synthesize_file(
     ``shared_columns``, ``seconds`` (``embed``, ``fit``, ``sample``, ``diagnostics``, ``total``),
     ``files``, ``diagnostics`` (the level run); ``reconstruction`` for latent synthesizers (on
     the pairs it was fitted on; with diagnostics also ``heldout_variance_kept`` and
-    ``heldout_fit_pairs``: the variance kept on pairs held out from a refit on
-    ``heldout_fit_pairs`` others, two thirds of them); with diagnostics ``label_preservation`` and (latent synthesizers)
-    ``reconstruction_curve``.
+    ``heldout_fit_pairs``: the variance kept on pairs held out from a fit on
+    ``heldout_fit_pairs`` others); with diagnostics ``label_preservation`` and (latent synthesizers)
+    ``reconstruction_curve``. ``reconstruction.heldout_pairs`` says which held-out pairs:
+    ``"refit"`` (a refit on two thirds of the pairs, measured on the others: ``full``, and
+    ``fast`` for PCA) or ``"early_stopping"`` (``fast`` with LENS: the tenth of the pairs the
+    fit held out to stop the VAE's training, which costs no refit but chose the kept weights).
     """
     if isinstance(diagnostics, bool):
         diagnostics = "full" if diagnostics else "none"
@@ -136,10 +143,14 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
     start = time.perf_counter()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+    source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
+    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder", what="--out")
     synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
+    if isinstance(factor, (int, np.integer)) and not isinstance(factor, bool) and factor >= 1:
+        check_synthetic_memory(len(dataset), len(dataset), enc.feature_dim, int(factor))  # before the embedding
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     pairs = embed_pairs(dataset, enc, store)
     t_embed = time.perf_counter() - start
@@ -180,12 +191,18 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
         sizes, sigma2s, factors = diagnostic_grid(n, synthesizer.get_params().get("sigma2"), diagnostics, factor)
         parts = track(f"diagnostics ({diagnostics})", 3 if latent else 2, "parts")
         if latent:
-            curve = diag.reconstruction_curve(pairs.X, synthesizer, sizes, random_state=seed)
+            # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
+            # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
+            own = diag.own_heldout_row(pairs.X, synthesizer) if diagnostics == "fast" else None
+            curve = diag.reconstruction_curve(pairs.X, synthesizer, sizes[:1] if own else sizes, random_state=seed)
+            curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
             summary["reconstruction_curve"] = curve
-            top = max(curve, key=lambda r: r["n_pairs"]) if curve else None
+            top = own or (max(curve, key=lambda r: r["n_pairs"]) if curve else None)
             if top is not None:
                 summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
                 summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
+                summary["reconstruction"]["heldout_pairs"] = \
+                    "early_stopping" if own else "refit"
             diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
             parts.advance(detail="reconstruction curve")
         pres = diag.label_preservation(pairs.X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed)

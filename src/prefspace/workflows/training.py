@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._jsonsafe import json_safe, write_json
+from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
@@ -26,10 +27,13 @@ from ..data.licence import data_licence
 from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
 from ..evaluate import accuracy_with_interval, reward_metrics
 from ..exceptions import ConfigError
-from ..models import HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, save_model
+from ..models import (
+    HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, length_baseline_beside, pair_log_lengths, save_model,
+)
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
+from ..synth.base import check_synthetic_memory
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +76,17 @@ class TrainReport:
         bootstrap interval (``ci_low``, ``ci_high``), or None without test pairs
     ties_left_out, duplicates : :class:`DataCounts` of tied pairs left out and of exact
         duplicate pairs found
-    embed_seconds, augment_seconds, fit_seconds : wall time of each stage
+    read_seconds, embed_seconds, cv_seconds, augment_seconds, fit_seconds : wall time of each
+        stage (reading and splitting the pairs; embedding; ``head="auto"``'s cross-validation;
+        synthesis; the final fit)
     record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
     vae_data : with unlabelled responses, ``{"source", "n_responses"}``
+    length_baseline : the learned length baseline fitted on the same training pairs
+        (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
+        ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
+        model minus the baseline on the same test pairs with a paired interval and a verdict
     """
 
     data: str
@@ -101,6 +111,9 @@ class TrainReport:
     record: dict
     head_auto: HeadSelection | None = None
     vae_data: dict | None = None
+    length_baseline: dict | None = None
+    read_seconds: float = 0.0
+    cv_seconds: float = 0.0
 
     @property
     def chosen_head(self) -> str:
@@ -117,7 +130,8 @@ class TrainReport:
             "train": self.train, "test": self.test, "ties_left_out": self.ties_left_out.to_json(),
             "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
             "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
-            "record": self.record,
+            "record": self.record, "length_baseline": self.length_baseline,
+            "read_seconds": round(self.read_seconds, 3), "cv_seconds": round(self.cv_seconds, 3),
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
@@ -238,8 +252,10 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
-    if out is not None:
-        _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
+    if out is not None:  # before any embedding: a long run must not fail at the very end, nor destroy its input
+        check_output(out, inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
+                     caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache], kind="model",
+                     what="--out")
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
     if head == "auto":
@@ -252,6 +268,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
 
     # ---- data: train and test pairs, no prompt on both sides
+    t0 = time.perf_counter()
     load_kwargs = dict(load_kwargs or {})
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_test_ties = 0
@@ -265,9 +282,13 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
     else:
         train_ds, test_ds = dataset, None
+    read_seconds = time.perf_counter() - t0
 
     # ---- embeddings (cached)
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
+    if augment not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
+        # refused before the embedding, not after it, when the synthetic pairs cannot fit in memory
+        check_synthetic_memory(len(train_ds), len(train_ds), enc.feature_dim, int(factor))
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     t0 = time.perf_counter()
     X_train = embed_pairs(train_ds, enc, store).X
@@ -276,11 +297,13 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     groups = _prompt_ids(train_ds)
     head_auto = None
+    t0 = time.perf_counter()
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
         head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed)
         model = head_auto.best_estimator
         if ensemble > 1:
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    cv_seconds = time.perf_counter() - t0
     unlabelled = None
     if vae_data is not None:
         unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
@@ -304,6 +327,12 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         test_metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
         interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
         test_metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    # the learned length baseline, fitted on the same training pairs, beside the model on the same test pairs
+    baseline, baseline_record = length_baseline_beside(
+        pair_log_lengths(train_ds.chosen, train_ds.rejected),
+        None if X_test is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
+        None if X_test is None else rewards, sample_weight=train_ds.weight,
+        groups=None if X_test is None else _prompt_ids(test_ds), random_state=seed)
     config = {
         "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
         "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
@@ -339,14 +368,19 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         record=record,
         head_auto=head_auto,
         vae_data=vae_summary,
+        length_baseline=json_safe(baseline_record, default=str),
+        read_seconds=read_seconds,
+        cv_seconds=cv_seconds,
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
+        if "test" in baseline_record:
+            flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
         save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
-                   record=record)
+                   record=record, length_baseline=baseline)
         write_json(Path(out) / "metrics.json", report.to_json())
     return model, report
 
@@ -442,15 +476,12 @@ def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any) -> np.
     return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store)
 
 
-def _check_out_dir(out: Path) -> None:
-    """Refuse an output folder that cannot be created: it is a file, or a parent of it is."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; the model is saved as a folder. Choose another path.")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {out}: {parent} is a file, so no folder can be made under it. Choose another path.")
-            break
+def _source_path(source: Any) -> Any:
+    """The file or folder ``source`` was read from, for the output guard (None for arrays)."""
+    if isinstance(source, (str, os.PathLike)):
+        return source
+    origin = getattr(source, "source", None)
+    return origin if isinstance(origin, (str, os.PathLike)) else None
 
 
 def _load(source: Any, load_kwargs: dict) -> PreferenceDataset:
