@@ -74,8 +74,10 @@ def main() -> None:
                      "sd": float(acc.std(ddof=1)), "min": float(acc.min()), "max": float(acc.max()),
                      "seed0": float(acc[0]), "load": load})
         print(rows[-1], flush=True)
-    record_rows("lgbm_versions", "lgbm_versions", rows, run=run,
-                command=f"python benchmarks/lgbm_versions.py --commit {args.commit} --seeds {args.seeds}")
+    command = f"python benchmarks/lgbm_versions.py --commit {args.commit} --seeds {args.seeds}"
+    record_rows("lgbm_versions", "lgbm_versions", [r for r in rows if r["part"] == "summary"], run=run, command=command)
+    record_rows("lgbm_versions", "lgbm_versions_seeds", [r for r in rows if r["part"] == "seed"], run=run,
+                command=command)
 
 
 if __name__ == "__main__":
