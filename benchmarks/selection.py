@@ -124,20 +124,20 @@ def run(args) -> None:
                            augment_best_gain=max(c["gain"] for c in cands), augment_seconds=time.perf_counter() - t0)
             raw.append(row)
             print(json.dumps(row), flush=True)
-            record_rows(f"selection_runs_{name}", "selection_runs", [{"draw": row.pop("run"), **row}], run=run_id,
+            raw_name = f"selection_runs_{name}" + ("" if set(args.choosers) == {"head", "augment"} else f"_{'_'.join(args.choosers)}")
+            record_rows(raw_name, "selection_runs", [{"draw": row.pop("run"), **row}], run=run_id,
                         command=_command(args))
 
 
 def summarize(args) -> None:
-    """The table from the draws of the latest run of each dataset (selection_runs_<set>.jsonl)."""
+    """The table from the draws of the latest run of each dataset and chooser
+    (selection_runs_<set>*.jsonl)."""
     from prefspace.evaluate import wilson_interval
 
     rows, commands = [], []
     for name in ("hh", "alpaca_bon"):
-        path = Path(__file__).resolve().parent / "results" / f"selection_runs_{name}.jsonl"
-        if not path.is_file():
-            continue
-        mine = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        mine = [json.loads(line) for path in sorted((Path(__file__).resolve().parent / "results").glob(f"selection_runs_{name}*.jsonl"))
+                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for chooser in ("head", "augment"):
             key = f"{chooser}_pick"
             have = [x for x in mine if key in x]

@@ -50,6 +50,15 @@ def test_too_few_pairs_keep_the_reference():
     assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()
 
 
+def test_folds_side_by_side_give_the_same_choice(toy_pairs):
+    linear = [("bt-linear", {}), ("bt-linear", {"alpha": 1.0}), ("bt-linear", {"alpha": 10.0})]
+    mlp = [("bt-linear", {}), ("clf-mlp", {"hidden_sizes": (8,), "max_epochs": 3})]
+    for grid in (linear, mlp):  # an MLP head (torch's global generator) makes the fits run in turn
+        one = choose_head(toy_pairs, grid=grid, random_state=2, n_jobs=1)
+        two = choose_head(toy_pairs, grid=grid, random_state=2, n_jobs=2)
+        assert one.cv_results == two.cv_results and one.best_index == two.best_index
+
+
 def test_the_text_features_only_candidate_joins_when_rows_carry_the_block(toy_pairs):
     from prefspace.models import DEFAULT_HEAD_GRID
 

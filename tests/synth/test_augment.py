@@ -204,3 +204,19 @@ def test_a_synthesis_that_cannot_fit_in_memory_is_refused_before_allocating():
     with pytest.raises(ConfigError, match="smaller factor"):
         get_synthesizer("repeat").fit(X).sample(100_000_000)
     assert augment_pairs(X, method="repeat", factor=4).X.shape == (200, 2, 16)  # a usual factor still works
+
+
+def test_auto_needs_to_beat_the_repeat_control_too(toy_pairs):
+    # An MLP trained for one epoch learns more from more rows: near-copies of the real pairs
+    # (perturbation with almost no noise) beat real pairs alone clearly, but no more than exact
+    # copies do, so they are no reason to synthesize.
+    from prefspace.models import BradleyTerryMLP
+    from prefspace.models.selection import GuardRule
+    from prefspace.synth import choose_augmentation
+
+    head = BradleyTerryMLP(hidden_sizes=(8,), max_epochs=1, learning_rate=1e-3, batch_size=16, early_stopping=False,
+                           random_state=0)
+    out = choose_augmentation(toy_pairs, estimator=head, grid=[("perturb", 4, 1.0, {"sigma2": 1e-6})])
+    c = out.candidates[0]
+    assert c.gain >= 0.01 and c.z >= GuardRule().z_needed(1) and min(c.fold_gains) > 0  # passes against real-only
+    assert c.gain_vs_repeat <= 0 and out.chosen is None  # ... and not against repeat

@@ -94,7 +94,7 @@ def _augmented(augment, model, X: np.ndarray, groups: np.ndarray | None, seed: i
         return X, None, ({} if groups is None else {"groups": groups}), 0
     if out.X.shape[1:] != X.shape[1:]:
         raise ShapeError(f"augment returned shape {out.X.shape}; expected (m, 2, {X.shape[2]}).")
-    factor = max(1, int(round(len(out) / max(len(source), 1))))
+    factor = max(1, round(len(out) / max(len(source), 1)))
     X_aug, w, fit_params = training_set(X, out, source, factor=factor, groups=groups)
     return X_aug, w, fit_params, len(out)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .._estimators import seeded
 from ..evaluate.metrics import bootstrap_interval
+from ..models.selection import prompt_folds
 
 
 def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, folds: int = 5, min_pairs: int = 8,
@@ -45,20 +46,16 @@ def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, fo
     >>> cross_validated_accuracy(BradleyTerryLinear(), X.astype("float32"), np.arange(60) % 6)["accuracy"] > 0.8
     True
     """
-    from sklearn.model_selection import GroupKFold, KFold
-
     n = len(X)
     if n < max(int(min_pairs), 2):
         return None
     groups = np.asarray(groups)
     n_groups = np.unique(groups).size
     k = min(int(folds), n)
-    if n_groups >= k >= 2:
-        splitter, grouped = GroupKFold(n_splits=k), True
-        splits = splitter.split(X, groups=groups)
-    else:
-        splitter, grouped = KFold(n_splits=k, shuffle=True, random_state=random_state), False
-        splits = splitter.split(X)
+    # the project's one splitter (prefspace.models.selection.prompt_folds); with fewer prompts
+    # than folds, one group per pair (pairs split at random)
+    grouped = n_groups >= k >= 2
+    splits = prompt_folds(k, random_state=random_state).split(X, groups=groups if grouped else np.arange(n))
     correct = np.zeros(n, dtype=np.float64)
     for fold, (train, test) in enumerate(splits):
         model = seeded(estimator, random_state + fold).fit(X[train])
