@@ -247,7 +247,8 @@ def test_score_file_scores_pairs_like_the_trained_model(trained, hh_path, cache,
     dest = tmp_path / "scores.jsonl"
     summary = score_file(out, hh_path, dest, cache=cache, load_kwargs={"limit": 6})
     lines = [json.loads(x) for x in dest.read_text().splitlines()]
-    X = embed_pairs(load_preferences(hh_path, limit=6), get_encoder(text_features=True), cache).X  # the rows train builds by default
+    # the rows train builds by default: the embedding and the text-feature block
+    X = embed_pairs(load_preferences(hh_path, limit=6), get_encoder(text_features=True), cache).X
     expected = model.predict(X.reshape(-1, X.shape[2])).reshape(6, 2)
     np.testing.assert_allclose([r["reward_chosen"] for r in lines], expected[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([r["reward_rejected"] for r in lines], expected[:, 1], rtol=1e-5, atol=1e-6)
