@@ -35,7 +35,7 @@ def test_embed_then_everything_cached_then_info(pairs_file, tmp_path, capsys):
     code, out, err = run(["embed", pairs_file, "--cache", cache, "--json"], capsys)
     assert code == 0, err
     first = json.loads(out)
-    assert first["pairs"] == 4 and first["feature_dim"] == 768
+    assert first["pairs"] == 4 and first["feature_dim"] == 776  # 768 + the text-feature block
     assert first["distinct"] == {"prompt": 3, "text": 8} and first["cached_texts"] == 0 and first["new_texts"] == 11
 
     code, out, err = run(["embed", pairs_file, "--cache", cache], capsys)
