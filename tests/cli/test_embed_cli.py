@@ -35,7 +35,7 @@ def test_embed_then_everything_cached_then_info(pairs_file, tmp_path, capsys):
     code, out, err = run(["embed", pairs_file, "--cache", cache, "--json"], capsys)
     assert code == 0, err
     first = json.loads(out)
-    assert first["pairs"] == 4 and first["feature_dim"] == 768
+    assert first["pairs"] == 4 and first["feature_dim"] == 776  # 768 + the text-feature block
     assert first["distinct"] == {"prompt": 3, "text": 8} and first["cached_texts"] == 0 and first["new_texts"] == 11
 
     code, out, err = run(["embed", pairs_file, "--cache", cache], capsys)
@@ -44,7 +44,8 @@ def test_embed_then_everything_cached_then_info(pairs_file, tmp_path, capsys):
 
     code, out, err = run(["info", cache], capsys)
     assert code == 0, err
-    assert f"{first['fingerprint']}.prompt" in out and "11 texts" in out and "384 dims" in out
+    # 11 vectors and the 8 responses' text-feature blocks (8 dims, their own key space)
+    assert f"{first['fingerprint']}.prompt" in out and "19 texts" in out and "384 dims" in out and "x 8 dims" in out
     code, out, _ = run(["info", cache, "--json"], capsys)
     assert json.loads(out)["fingerprints"][f"{first['fingerprint']}.text"]["texts"] == 8
 
@@ -53,7 +54,7 @@ def test_cache_merge_and_compact(pairs_file, tmp_path, capsys):
     assert run(["embed", pairs_file, "--cache", tmp_path / "a", "-q"], capsys)[0] == 0
     code, out, err = run(["cache", "merge", tmp_path / "a", "--into", tmp_path / "b"], capsys)
     assert code == 0, err
-    assert "11 texts added" in out
+    assert "19 texts added" in out  # 11 vectors and the 8 responses' text-feature blocks
     code, out, _ = run(["embed", pairs_file, "--cache", tmp_path / "b", "--json"], capsys)
     assert json.loads(out)["new_texts"] == 0
     # small shards (3 prompts -> 2 shards, 8 responses -> 4 shards) compact into one per key space

@@ -148,6 +148,8 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
                                  "record", "length_baseline", "read_seconds", "cv_seconds",
                                  "truncation", "length_dependence", "cache"}
     assert saved_report["cache"]["texts"] == saved_report["cache"]["found"] + saved_report["cache"]["embedded"] > 0
+    assert saved_report["truncation"]["texts"] == 2 * N_PAIRS and saved_report["truncation"]["token_limit"] == 254
+    assert saved_report["length_dependence"]["responses"] == "test"
     assert saved_report["length_baseline"]["vs_model"]["model"] == pytest.approx(report.test["accuracy"])
     assert saved_report["read_seconds"] >= 0 and saved_report["cv_seconds"] >= 0
     assert report.record["config"]["head"] == "bt-linear" and report.record["versions"]["prefspace"]
@@ -246,7 +248,8 @@ def test_score_file_scores_pairs_like_the_trained_model(trained, hh_path, cache,
     dest = tmp_path / "scores.jsonl"
     summary = score_file(out, hh_path, dest, cache=cache, load_kwargs={"limit": 6})
     lines = [json.loads(x) for x in dest.read_text().splitlines()]
-    X = embed_pairs(load_preferences(hh_path, limit=6), get_encoder(), cache).X
+    # the rows train builds by default: the embedding and the text-feature block
+    X = embed_pairs(load_preferences(hh_path, limit=6), get_encoder(text_features=True), cache).X
     expected = model.predict(X.reshape(-1, X.shape[2])).reshape(6, 2)
     np.testing.assert_allclose([r["reward_chosen"] for r in lines], expected[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([r["reward_rejected"] for r in lines], expected[:, 1], rtol=1e-5, atol=1e-6)

@@ -51,5 +51,5 @@ def echo_slice_summary(run: Any) -> None:
     typer.echo(f"slice {run.shard_index} of {run.num_shards} of {run.data}: {computed:,} new texts embedded "
                f"({sum(stats.total.values()):,} distinct, {cached:,} already cached; the rest belong to other slices)")
     typer.echo(f"  {run.total_seconds:.1f} s in all ({stats.seconds:.1f} s embedding{rate})")
-    typer.echo(f"  cache: {run.cache_dir} (fingerprint {run.encoder.fingerprint}); join the slices with "
+    typer.echo(f"  cache: {run.cache_dir} (fingerprint {run.encoder.vectors_fingerprint}); join the slices with "
                "`prefspace cache merge SLICE_CACHES... --into CACHE`")

@@ -99,7 +99,7 @@ def embed(
     rate = f", {format_rate(computed, st.seconds, 'texts')}" if computed and st.seconds else ""
     state = "everything was cached" if computed == 0 else f"{computed:,} new texts embedded"
     typer.echo(f"  {state}; {cached:,} cached; {run.total_seconds:.1f} s in all ({st.seconds:.1f} s embedding{rate})")
-    typer.echo(f"  cache: {run.cache_dir} (fingerprint {enc.fingerprint})")
+    typer.echo(f"  cache: {run.cache_dir} (fingerprint {enc.vectors_fingerprint})")
 
 
 def _human_bytes(n: int) -> str:

@@ -151,7 +151,11 @@ def choose_penalties(
     D: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray, n_text: int,
     alphas, text_alphas,
 ) -> tuple[float, float, dict]:
-    """``(alpha, text_alpha, table)``: the grid point of smallest held-out error.
+    """``(alpha, text_alpha, table)``: the penalties the held-out errors choose.
+
+    The embedding-only fit takes the strongest penalty within one standard error of its best
+    held-out error; a fit using the text block (the best of those) replaces it only when it
+    ranks more held-out pairs right by at least one standard error (see the module docstring).
 
     ``table`` records the grid and each point's mean held-out error per unit of weight (for
     ``metrics_`` and the model card). Ties go to the stronger penalties (listed later in the

@@ -65,7 +65,9 @@ class EmbedRun:
         out: dict[str, Any] = {"data": self.data}
         if self.n_pairs is not None:
             out["pairs"] = self.n_pairs
-        out.update(encoder=self.encoder.config(), fingerprint=self.encoder.fingerprint)
+        # the cache's key (the vectors'); the rows' fingerprint adds the text-feature block
+        out.update(encoder=self.encoder.config(), fingerprint=self.encoder.vectors_fingerprint,
+                   row_fingerprint=self.encoder.fingerprint)
         if self.n_pairs is not None:
             out.update(layout=self.encoder.layout, feature_dim=self.encoder.feature_dim)
         out["cache"] = str(self.cache_dir)
