@@ -76,24 +76,15 @@ def record_rows(name: str, table: str, rows: Iterable[dict], *, run: str, comman
 
 
 def seed_interval(values, low: float = 0.0, high: float = 1.0, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean over seeds and a t-interval that stays inside ``[low, high]``.
+    """Mean over seeds of one value per seed, with the library's interval
+    (:func:`prefspace.evaluate.seed_item_bootstrap`: a percentile bootstrap, inside
+    ``[low, high]``).
 
-    The interval is computed on the logit scale of ``(v - low) / (high - low)`` and mapped back,
-    so an accuracy's interval stays in [0, 1] and a paired difference's in [-1, 1]. With one
-    value the interval is that value's point (no spread to estimate).
+    One value per seed means only seeds are resampled: the interval is **conditional on the
+    test set** and leaves out its own sampling noise. Where per-pair or per-prompt values exist,
+    call ``seed_item_bootstrap`` on them instead. With one value the bounds are NaN.
     """
-    import numpy as np
-    from scipy import stats
-    from scipy.special import expit, logit
+    from prefspace.evaluate import seed_item_bootstrap
 
-    v = np.asarray(values, dtype=np.float64)
-    mean = float(v.mean())
-    if v.size < 2:
-        return mean, float("nan"), float("nan")
-    eps = 1e-6
-    u = np.clip((v - low) / (high - low), eps, 1 - eps)
-    z = logit(u)
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * z.std(ddof=1) / np.sqrt(v.size))
-    centre = logit(np.clip((mean - low) / (high - low), eps, 1 - eps))
-    lo, hi = expit(centre - half), expit(centre + half)
-    return mean, float(low + lo * (high - low)), float(low + hi * (high - low))
+    iv = seed_item_bootstrap([float(v) for v in values], bounds=(low, high), level=level)
+    return iv.estimate, iv.low, iv.high

@@ -2,7 +2,7 @@
 
 Run (from the repository root; resumable: finished runs in --rounds are skipped)::
 
-    python benchmarks/active.py                          # the published tables (3 settings, 5 seeds)
+    python benchmarks/active.py                    # the published tables (3 settings, 3 seeds)
     python benchmarks/active.py --seeds 0 --settings within --variants random d-optimal
     python benchmarks/active.py --summary-only           # recompute the tables from --rounds
 
@@ -36,18 +36,20 @@ a random quarter of each batch, the outlier guard); and the ablations of D-optim
 Tables recorded in ``benchmarks/results/active.jsonl`` (``benchmarks/_results.py``):
 ``active_spearman`` and ``active_best_of_16`` (every variant at the full budget: mean over seeds
 with a 95% interval that stays in the metric's range, the paired difference from random with
-its interval, in how many seeds it was ahead, and the labels its mean curve needs to reach
+its interval (both ``prefspace.evaluate.seed_item_bootstrap`` over seeds: the records keep one
+value per seed, so the intervals are conditional on each seed's test prompts), in how many seeds
+it was ahead, and the labels its mean curve needs to reach
 random's full-budget mean), ``active_curve`` (mean per-round curves of the headline metric) and
 ``active_first_batch`` (what the first batch after the random one picks, per variant: mean
 pair distance, and the shares of pairs of two responses with gold below 0.01, with a
-``gpt4_gamed`` response, with a response the outlier guard flags; Wilson intervals). Per-round records go to ``--rounds`` (raw, for resuming and re-summarising).
+``gpt4_gamed`` response, with a response the outlier guard flags; intervals resample seeds and
+the pairs within each). Per-round records go to ``--rounds`` (raw, for resuming and re-summarising).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -55,10 +57,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import command_line, new_run_id, record_rows  # noqa: E402
+
+from prefspace.evaluate import seed_item_bootstrap  # noqa: E402
 
 SETTINGS = ("within", "cross", "policy")
 VARIANTS = {
@@ -82,26 +85,19 @@ HEADLINE = {"within": "spearman", "cross": "spearman", "policy": "spearman_pool"
 
 # ---------------------------------------------------------------- intervals inside the range
 def mean_interval(values, kind: str) -> tuple[float, float, float]:
-    """Mean over seeds and a 95% t-interval computed on a scale that keeps it in range:
-    Fisher z (atanh) for correlations in (-1, 1), logit for values in (0, 1)."""
-    x = np.asarray(values, dtype=np.float64)
-    fwd, back = (np.arctanh, np.tanh) if kind == "corr" else (lambda p: np.log(p / (1 - p)), lambda z: 1 / (1 + np.exp(-z)))
-    m = float(x.mean())
-    if x.size < 2:
-        return m, float("nan"), float("nan")
-    z = fwd(np.clip(x, -0.999999 if kind == "corr" else 1e-6, 0.999999))
-    half = stats.t.ppf(0.975, x.size - 1) * z.std(ddof=1) / math.sqrt(x.size)
-    return m, float(back(z.mean() - half)), float(back(z.mean() + half))
+    """Mean over seeds with the library's bootstrap interval (one value per seed, so it is
+    conditional on each seed's test prompts): inside [-1, 1] for a correlation, [0, 1] else."""
+    bounds = (-1.0, 1.0) if kind == "corr" else (0.0, 1.0)
+    iv = seed_item_bootstrap(np.asarray(values, dtype=np.float64), bounds=bounds)
+    return iv.estimate, iv.low, iv.high
 
 
-def diff_interval(diffs, bound: float) -> tuple[float, float, float]:
-    """Mean paired difference with a 95% t-interval, clipped to the difference's range."""
-    d = np.asarray(diffs, dtype=np.float64)
-    m = float(d.mean())
-    if d.size < 2:
-        return m, float("nan"), float("nan")
-    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
-    return m, max(-bound, m - half), min(bound, m + half)
+def paired_interval(values, base, kind: str) -> tuple[float, float, float]:
+    """Mean paired difference from random (same seed) with the library's bootstrap interval."""
+    bounds = (-1.0, 1.0) if kind == "corr" else (0.0, 1.0)
+    iv = seed_item_bootstrap(np.asarray(values, dtype=np.float64), np.asarray(base, dtype=np.float64),
+                             bounds=bounds)
+    return iv.estimate, iv.low, iv.high
 
 
 def labels_to_match(labels, curve, target: float) -> float | None:
@@ -214,14 +210,14 @@ def first_batch_diagnostic(scored, F, setting_kw: dict, seed: int, args, variant
     return out
 
 
-def wilson(k: int, n: int) -> tuple[float, float]:
-    if n == 0:
+def share_interval(counts: list[tuple[int, int]]) -> tuple[float, float]:
+    """Interval of a share pooled over seeds (``(k, n)`` per seed), resampling seeds and, within
+    each, the chosen pairs (the library's bootstrap), not the pooled pairs as if independent."""
+    blocks = [np.r_[np.ones(k), np.zeros(n - k)] for k, n in counts if n]
+    if not blocks:
         return float("nan"), float("nan")
-    z = 1.959963984540054
-    p = k / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, c - h), min(1.0, c + h)
+    iv = seed_item_bootstrap(blocks, shared_items=False)
+    return iv.low, iv.high
 
 
 # ---------------------------------------------------------------- summary -> table rows
@@ -254,12 +250,12 @@ def summarise(rounds: list[dict], first: list[dict], args, variants_by_setting: 
             for v in variants:
                 vals = [latest[(setting, v, s, args.budget)][m] for s in seeds]
                 base = [latest[(setting, "random", s, args.budget)][m] for s in seeds]
-                kind, bound = ("unit", 1.0) if m == "best_of_16" else ("corr", 2.0)
+                kind = "unit" if m == "best_of_16" else "corr"
                 row = {"setting": setting, "metric": m, "variant": v, "seeds": len(seeds)}
                 row["mean"], row["lo"], row["hi"] = mean_interval(vals, kind)
                 if v != "random":
                     d = np.subtract(vals, base)
-                    row["vs_random"], row["vs_lo"], row["vs_hi"] = diff_interval(d, bound)
+                    row["vs_random"], row["vs_lo"], row["vs_hi"] = paired_interval(vals, base, kind)
                     row["ahead"] = f"{int((d > 0).sum())}/{len(d)}"
                 need = labels_to_match(labels, curve[(v, m)], curve[("random", m)][-1])
                 row["to_match"] = "not reached" if need is None else int(round(need, -1))
@@ -279,7 +275,7 @@ def summarise(rounds: list[dict], first: list[dict], args, variants_by_setting: 
         for key in ("both_below_1pct", "gamed", "outlier_pair"):
             k = sum(r[key] for r in rs)
             row[key] = k / n
-            row[key + "_lo"], row[key + "_hi"] = wilson(k, n)
+            row[key + "_lo"], row[key + "_hi"] = share_interval([(r[key], r["n"]) for r in rs])
         row["flagged_share"] = float(np.mean([r["flagged_share"] for r in rs]))
         first_rows.append(row)
     return {"active_spearman": headline_rows, "active_best_of_16": bon_rows, "active_curve": curve_rows,
@@ -302,7 +298,7 @@ def main() -> int:
     parser.add_argument("--data", default="../shared/data", help="folder holding alpaca_bon/")
     parser.add_argument("--rounds", default="benchmarks/results/active_rounds.jsonl",
                         help="per-round records (JSON lines; resumable)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
                         help="default: per setting, those listed in DEFAULT_VARIANTS")

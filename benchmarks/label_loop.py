@@ -48,15 +48,22 @@ STRATEGIES = ("d-optimal", "random")
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import command_line, new_run_id, record_rows, seed_interval  # noqa: E402
+from _results import command_line, new_run_id, record_rows  # noqa: E402
+
+from prefspace.evaluate import seed_item_bootstrap  # noqa: E402
 
 RAW = "label_loop_raw"  # every measured record (per batch, per run, the CLI's report); no table shows it
 
 
+def _read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def _latest_raw(path: Path) -> tuple[str, list[dict]]:
     """The raw records of the latest run in ``path``."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    rows = [r for r in rows if r.get("table") == RAW]
+    rows = [r for r in _read_rows(path) if r.get("table") == RAW]
     if not rows:
         raise SystemExit(f"{path}: no {RAW} records; run the benchmark first")
     run = max(r["run"] for r in rows)
@@ -87,7 +94,11 @@ def run_one(scored, F, *, strategy: str, seed: int, batch: int, rounds: int, can
             return
         r = model.predict(F[test_rows])
         g = scored.scores[test_rows]
-        held_out[version] = {"heldout_spearman": float(rank_correlations(r, g, groups)["spearman"]),
+        rc = rank_correlations(r, g, groups)
+        held_out[version] = {"heldout_spearman": float(rc["spearman"]),
+                             # per held-out prompt (NaN: undefined), so intervals can resample prompts
+                             "heldout_spearman_per_prompt": [None if not np.isfinite(v) else round(float(v), 6)
+                                                             for v in rc["per_prompt_spearman"]],
                              "heldout_best_of_16": float(best_of_n_curve(r, g, groups, ns=[16])["model"][0])}
 
     pool = load_label_pool(train_set, F[train_rows], kind="within", max_candidates=candidates, random_state=seed)
@@ -133,6 +144,19 @@ def run_cli(data: Path, *, rounds: int, batch: int, candidates: int) -> list[dic
     return [{"kind": "cli", "cli_command": " ".join(shown), "summary": summary, "wall_seconds": wall, **r} for r in rows]
 
 
+def _per_prompt(cell: dict, seeds: list) -> tuple[list, list]:
+    """Per seed, D-optimal's and random's Spearman on the held-out prompts where both are defined
+    (the same prompts within a seed; each seed holds out its own)."""
+    dopt, rand = [], []
+    for k in seeds:
+        a = np.array([np.nan if v is None else v for v in cell["d-optimal"][k]["heldout_spearman_per_prompt"]])
+        b = np.array([np.nan if v is None else v for v in cell["random"][k]["heldout_spearman_per_prompt"]])
+        both = np.isfinite(a) & np.isfinite(b)
+        dopt.append(a[both])
+        rand.append(b[both])
+    return dopt, rand
+
+
 def tables(records: list[dict]) -> dict[str, list[dict]]:
     """The rows of the four tables in docs/benchmarks.md, from one run's raw records."""
     out: dict[str, list[dict]] = {}
@@ -145,7 +169,12 @@ def tables(records: list[dict]) -> dict[str, list[dict]]:
             continue
         rand = np.array([cell["random"][k]["heldout_spearman"] for k in common])
         dopt = np.array([cell["d-optimal"][k]["heldout_spearman"] for k in common])
-        diff, lo, hi = seed_interval(dopt - rand, low=-2.0, high=2.0)  # a difference of Spearmans is in [-2, 2]
+        if all("heldout_spearman_per_prompt" in cell[s][k] for s in STRATEGIES for k in common):
+            d_items, r_items = _per_prompt(cell, common)  # seeds and held-out prompts resampled
+            iv = seed_item_bootstrap(d_items, r_items, bounds=(-1.0, 1.0), shared_items=False)
+        else:  # records with one value per seed: conditional on each seed's held-out prompts
+            iv = seed_item_bootstrap(dopt, rand, bounds=(-1.0, 1.0))
+        diff, lo, hi = iv.estimate, iv.low, iv.high
         cv = {s: [cell[s][k]["cv_accuracy"] for k in common if cell[s][k]["cv_accuracy"] is not None] for s in STRATEGIES}
         rows.append({"labels": n, "seeds": len(common), "random": float(rand.mean()), "d_optimal": float(dopt.mean()),
                      "difference": diff, "lo": lo, "hi": hi, "ahead": f"{int((dopt > rand).sum())}/{len(common)}",
@@ -182,7 +211,7 @@ def summarise(records: list[dict]) -> None:
               f"after {meta['load_after']}")
     t = tables(records)
     print("\nheld-out mean per-prompt Spearman, mean over seeds; d-optimal minus random, paired by seed "
-          "(mean, 95% logit-scale t interval over seeds, seeds where d-optimal is ahead)")
+          "(mean, 95% bootstrap interval over seeds and, where recorded, held-out prompts; seeds ahead)")
     print(f"{'labels':>6} {'random':>8} {'d-optimal':>10} {'difference':>30} {'cv acc d-opt':>13} {'cv acc random':>14}")
     for r in t["label_loop_curve"]:
         print(f"{r['labels']:>6} {r['random']:>8.4f} {r['d_optimal']:>10.4f} {r['difference']:>+9.4f} "
@@ -226,10 +255,22 @@ def main() -> int:
                         help="a last run (random, 2 batches of 200) with this many annotators at once; 0 skips it")
     parser.add_argument("--cli-rounds", type=int, default=8, help="rounds of the end-to-end CLI run; 0 skips it")
     parser.add_argument("--summary-only", action="store_true", help="print the tables of the latest recorded run")
+    parser.add_argument("--record-summary", action="store_true",
+                        help="re-record the four tables from the latest run's raw records (a new run id)")
     args = parser.parse_args()
     results = Path(__file__).resolve().parent / "results" / "label_loop.jsonl"
-    if args.summary_only:
-        summarise(_latest_raw(results)[1])
+    if args.summary_only or args.record_summary:
+        raw_run, records = _latest_raw(results)
+        if args.record_summary:
+            command = next(r["command"] for r in _read_rows(results)
+                           if r.get("table") == RAW and r["run"] == raw_run)
+            cli_command = next((r["cli_command"] for r in records if r.get("kind") == "cli"), None)
+            run = new_run_id()
+            for table, rows in tables(records).items():
+                if rows:
+                    record_rows("label_loop", table, rows, run=run, command=(
+                        cli_command if table == "label_loop_cli" else f"{command}; {command_line()}"))
+        summarise(records)
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from prefspace.data import load_scored_responses

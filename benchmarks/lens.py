@@ -14,8 +14,8 @@ all, a synthetic pair 1/k of its parent), so the head's penalty is that of the r
 that holds out pairs for early stopping holds out real pairs by prompt and nothing is
 synthesized from them (``prefspace.synth.training_set``). ``repeat`` (k copies of every real
 pair, the same weights and training steps) is the control: a synthesis helps only where it
-beats ``repeat`` with an interval clear of 0. Synthesizers run at their defaults (the paper's
-latent 16, gamma 0.1, sigma^2 0.01; the VAE stops early on held-out reconstruction); nothing is
+beats ``repeat`` after Holm's adjustment over the table's comparisons. Synthesizers run at
+their defaults (the paper's latent 16, gamma 0.1, sigma^2 0.01; the VAE stops early on held-out reconstruction); nothing is
 tuned on a test set.
 
 Parts
@@ -35,8 +35,15 @@ cost    seconds of VAE fit + 8x synthesis for 1,000 HH pairs, against generating
         of responses as text with SmolLM2-135M-Instruct on this machine (a few generations,
         timed and extrapolated).
 
-Intervals: mean over seeds with a 95% interval inside the metric's range (Student-t on the
-logit scale, ``mean_interval(bounds=...)``); differences are paired by seed.
+Intervals: ``prefspace.evaluate.seed_item_bootstrap``, the library's one method: a percentile
+bootstrap inside the metric's range, differences paired by seed. Cells record which test pairs
+each model got right (HH, ``correct_hex``) and each test prompt's best-of-16 gold (alpaca_bon), so
+accuracy and best-of-16 intervals resample seeds and the test set; records without them (the
+committed run) give intervals over seeds only, conditional on the one test set. Spearman and
+the leak's epochs stay per seed.
+
+``python benchmarks/lens.py --record --from-results`` re-summarises the committed raw rows
+(``benchmarks/results/lens_runs.jsonl``) instead of ``runs/lens``.
 """
 
 from __future__ import annotations
@@ -164,6 +171,25 @@ def _acc(model, X) -> float:
     return float(np.mean(model.predict_proba(X) > 0.5))
 
 
+# Per-item values kept with each cell, so intervals can resample the test set too.
+ITEM_FIELDS = {"accuracy": "correct_hex", "best_of_16": "best_of_16_per_prompt"}
+
+
+def _correct_hex(model, X) -> str:
+    """Which test pairs the model got right, packed as hex (one bit per pair, in test order)."""
+    return np.packbits(model.predict_proba(X) > 0.5).tobytes().hex()
+
+
+def _item_values(row: dict, key: str) -> np.ndarray | None:
+    field = ITEM_FIELDS.get(key)
+    if field is None or row.get(field) is None:
+        return None
+    if field == "correct_hex":
+        n = row["n_test"]
+        return np.unpackbits(np.frombuffer(bytes.fromhex(row[field]), dtype=np.uint8))[:n].astype(np.float64)
+    return np.asarray(row[field], dtype=np.float64)
+
+
 def _eval_fields(model) -> dict:
     m = getattr(model, "metrics_", {})
     out = {k: m[k] for k in ("eval_accuracy",) if k in m}
@@ -197,6 +223,7 @@ def run_hh_cell(task: dict) -> None:
             else:
                 model, extra = cell.fit(method, head_name, test)
             row = {**common, "head": head_name, "method": method, "accuracy": _acc(model, test),
+                   "correct_hex": _correct_hex(model, test), "n_test": len(test),
                    "seconds": time.perf_counter() - t0, **_eval_fields(model), **extra}
             _append(task["results"], row)
 
@@ -204,7 +231,7 @@ def run_hh_cell(task: dict) -> None:
 def run_alpaca_cell(task: dict) -> None:
     from threadpoolctl import threadpool_limits
 
-    from prefspace.evaluate.ranking import best_of_n_curve, rank_correlations
+    from prefspace.evaluate.ranking import best_of_n_curve, expected_best_of_n, rank_correlations
 
     arr = np.load(task["arrays"])
     F, gold, pidx = arr["features"], arr["gold"], arr["prompt_index"]
@@ -236,10 +263,12 @@ def run_alpaca_cell(task: dict) -> None:
             model, extra = cell.fit(method, head_name, test_pairs)
             r = model.predict(F[test_rows])
             bon = best_of_n_curve(r, g_test, groups_local, ns=[16])
+            per_prompt = [round(expected_best_of_n(r[g], g_test[g], 16), 6) for g in groups_local]
             rc = rank_correlations(r, g_test, groups_local)
             row = {"part": "alpaca", "budget": task["budget"], "seed": task["seed"], "head": head_name, "method": method,
                    "best_of_16": bon["model"][0], "oracle_16": bon["oracle"][0], "random_16": bon["random"][0],
-                   "spearman": rc["spearman"], "seconds": time.perf_counter() - t0, **extra}
+                   "spearman": rc["spearman"], "best_of_16_per_prompt": per_prompt,
+                   "seconds": time.perf_counter() - t0, **extra}
             _append(task["results"], row)
 
 
@@ -317,23 +346,59 @@ def run_cost(data: Path, cache: Path, out: Path, n_generate: int = 3, max_new_to
 
 
 # --------------------------------------------------------------------------- summaries
-def _stats(values, bounds):
-    from prefspace.evaluate.report import mean_interval
+def _stats(values, bounds, items=None):
+    """Mean over seeds with the library's interval: over seeds and test items when ``items``
+    (one row of per-item values per seed) is given, else over seeds only."""
+    from prefspace.evaluate import seed_item_bootstrap
 
-    m, lo, hi = mean_interval(values, bounds=bounds)
-    return m, lo, hi
+    iv = seed_item_bootstrap(np.stack(items) if items else [float(v) for v in values], bounds=bounds)
+    return iv.estimate, iv.low, iv.high
+
+
+def _items(rows, key):
+    """Per-item values of every row (seeds x items), or None unless every row kept them."""
+    got = [_item_values(r, key) for r in rows]
+    return got if got and all(g is not None for g in got) else None
 
 
 def _paired(rows, by, key, other, bounds):
-    """Mean paired difference (per seed) of ``key`` against method ``other``."""
-    d = [r[key] - by[(r["seed"], other)][key] for r in rows if (r["seed"], other) in by]
-    return (_stats(d, bounds), len(d)) if d else ((None, None, None), 0)
+    """Mean paired difference (per seed, and per test item where the rows kept them) of ``key``
+    against method ``other``; ``bounds`` is the metric's range."""
+    from prefspace.evaluate import seed_item_bootstrap
+
+    pairs = [(r, by[(r["seed"], other)]) for r in rows if (r["seed"], other) in by]
+    if not pairs:
+        return (None, None, None), 0, None
+    a, b = _items([x for x, _ in pairs], key), _items([y for _, y in pairs], key)
+    if a and b:
+        iv = seed_item_bootstrap(np.stack(a), np.stack(b), bounds=bounds)
+    else:
+        iv = seed_item_bootstrap([x[key] for x, _ in pairs], [y[key] for _, y in pairs], bounds=bounds)
+    return (iv.estimate, iv.low, iv.high), len(pairs), iv.p_value
 
 
-def summarise(results: Path) -> dict[str, list[dict]]:
-    """Table rows (one per head, budget, method) from the finished cells."""
-    tables: dict[str, list[dict]] = {"lens_hh": [], "lens_alpaca": [], "lens_leak": [], "lens_auto": [], "head_auto": []}
-    hh = _read(results / "hh.jsonl")
+def _lens_vs_pca(cell: list[dict], keys: dict[str, tuple[float, float]], common: dict) -> list[dict]:
+    """The VAE against PCA at the same latent size (same seeds, same real pairs)."""
+    by = {(r["seed"], r["method"]): r for r in cell}
+    out = []
+    for method in ("lens-k4", "lens-pool-k4"):
+        rs = [r for r in cell if r["method"] == method]
+        row = dict(common, method=method, versus="pca-k4")
+        for key, bounds in keys.items():
+            (d, lo, hi), n, _ = _paired(rs, by, key, "pca-k4", bounds)
+            ahead = sum(r[key] > by[(r["seed"], "pca-k4")][key] for r in rs if (r["seed"], "pca-k4") in by)
+            row.update({"metric_" + key: key, "d_" + key: d, "lo_" + key: lo, "hi_" + key: hi,
+                        "ahead_" + key: f"{ahead}/{n}", "seeds": n})
+        out.append(row)
+    return out
+
+
+def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[dict]]:
+    """Table rows (one per head, budget, method) from the finished cells (or from ``raw``, the
+    rows of ``lens_runs.jsonl``)."""
+    tables: dict[str, list[dict]] = {"lens_hh": [], "lens_alpaca": [], "lens_leak": [], "lens_auto": [], "head_auto": [],
+                                     "lens_vs_pca": []}
+    hh = _read(results / "hh.jsonl") if raw is None else [r for r in raw if r["part"] == "hh"]
     for head in dict.fromkeys(r["head"] for r in hh if r["head"] in HH_HEADS):
         for b in sorted({r["budget"] for r in hh}):
             cell = [r for r in hh if r["head"] == head and r["budget"] == b]
@@ -342,16 +407,18 @@ def summarise(results: Path) -> dict[str, list[dict]]:
                 rs = [r for r in cell if r["method"] == method]
                 if not rs:
                     continue
-                m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
-                (dr, dr_lo, dr_hi), _ = _paired(rs, by, "accuracy", "real", (-1.0, 1.0))
-                (dp, dp_lo, dp_hi), _ = _paired(rs, by, "accuracy", "repeat-k4", (-1.0, 1.0))
+                m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0), _items(rs, "accuracy"))
+                (dr, dr_lo, dr_hi), _, _ = _paired(rs, by, "accuracy", "real", (0.0, 1.0))
+                (dp, dp_lo, dp_hi), _, dp_p = _paired(rs, by, "accuracy", "repeat-k4", (0.0, 1.0))
                 if method == "real":
                     dr = dr_lo = dr_hi = None
                 if method in ("real", "repeat-k4"):
                     dp = dp_lo = dp_hi = None
                 row = {"head": head, "budget": b, "method": method, "seeds": len(rs), "accuracy": m, "lo": lo, "hi": hi,
                        "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
-                       "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi}
+                       "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi,
+                   "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p,
+                       "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p}
                 hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
                 row["heldout_var"] = float(np.mean(hv)) if hv else None
                 ev = [r["eval_accuracy"] for r in rs if "eval_accuracy" in r]
@@ -360,19 +427,21 @@ def summarise(results: Path) -> dict[str, list[dict]]:
                     row["helps"] = None
                 elif method == "repeat-k4":
                     row["helps"] = "control"
-                else:  # helps only if it beats the repeat control with an interval clear of 0
-                    row["helps"] = "yes" if dp_lo is not None and dp_lo > 0 else "no"
+                else:  # set by _holm_helps: ahead of the control after Holm's adjustment
+                    row["helps"] = None
                 if method == "auto":
                     chosen = [r.get("chosen", "none") for r in rs]
                     row["auto_chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
                     tables["lens_auto"].append({"part": "hh", "head": head, "budget": b, "seeds": len(rs), "chose": row["auto_chose"],
                                                 "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi})
                 tables["lens_hh"].append(row)
+            tables["lens_vs_pca"] += _lens_vs_pca(cell, {"accuracy": (0.0, 1.0)},
+                                                  {"part": "hh", "head": head, "budget": b})
             # the leak, before and after
             for method in ("lens-k4-leaky", "lens-k4"):
                 rs = [r for r in cell if r["method"] == method and "eval_accuracy" in r]
                 if rs:
-                    m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
+                    m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0), _items(rs, "accuracy"))
                     tables["lens_leak"].append({
                         "head": head, "budget": b, "protocol": "before (random 10% of all rows)" if method.endswith("leaky") else "now (real pairs by prompt)",
                         "seeds": len(rs), "eval_accuracy": float(np.mean([r["eval_accuracy"] for r in rs])),
@@ -386,27 +455,31 @@ def summarise(results: Path) -> dict[str, list[dict]]:
             rs = auto if head == "auto" else [r for r in cell if r["head"] == head and r["method"] == "real"]
             if not rs:
                 continue
-            m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0))
-            d = [r["accuracy"] - by[(r["seed"], "bt-linear", "real")]["accuracy"] for r in rs if (r["seed"], "bt-linear", "real") in by]
-            dm, dlo, dhi = _stats(d, (-1.0, 1.0)) if head != "bt-linear" and d else (None, None, None)
+            m, lo, hi = _stats([r["accuracy"] for r in rs], (0.0, 1.0), _items(rs, "accuracy"))
+            lin = {(r["seed"], "real"): r for r in cell if r["head"] == "bt-linear" and r["method"] == "real"}
+            (dm, dlo, dhi), n, _ = _paired(rs, lin, "accuracy", "real", (0.0, 1.0))
+            if head == "bt-linear" or not n:
+                dm = dlo = dhi = None
             row = {"budget": b, "head": label, "seeds": len(rs), "accuracy": m, "lo": lo, "hi": hi, "vs_linear": dm, "vs_linear_lo": dlo, "vs_linear_hi": dhi}
             if head == "auto":
                 chosen = [r["chosen"] for r in rs]
                 row["chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
             tables["head_auto"].append(row)
-    al = _read(results / "alpaca.jsonl")
+    al = _read(results / "alpaca.jsonl") if raw is None else [r for r in raw if r["part"] == "alpaca"]
     for b in sorted({r["budget"] for r in al}):
         cell = [r for r in al if r["budget"] == b]
         by = {(r["seed"], r["method"]): r for r in cell}
         lo_g, hi_g = 0.0, 1.0  # gold scores are win probabilities
+        tables["lens_vs_pca"] += _lens_vs_pca(cell, {"best_of_16": (lo_g, hi_g), "spearman": (-1.0, 1.0)},
+                                              {"part": "alpaca", "head": "bt-linear", "budget": b})
         for method in ALPACA_METHODS:
             rs = [r for r in cell if r["method"] == method]
             if not rs:
                 continue
-            m, lo, hi = _stats([r["best_of_16"] for r in rs], (lo_g, hi_g))
+            m, lo, hi = _stats([r["best_of_16"] for r in rs], (lo_g, hi_g), _items(rs, "best_of_16"))
             sm, slo, shi = _stats([r["spearman"] for r in rs], (-1.0, 1.0))
-            (dr, dr_lo, dr_hi), _ = _paired(rs, by, "best_of_16", "real", (-1.0, 1.0))
-            (dp, dp_lo, dp_hi), _ = _paired(rs, by, "best_of_16", "repeat-k4", (-1.0, 1.0))
+            (dr, dr_lo, dr_hi), _, _ = _paired(rs, by, "best_of_16", "real", (0.0, 1.0))
+            (dp, dp_lo, dp_hi), _, dp_p = _paired(rs, by, "best_of_16", "repeat-k4", (0.0, 1.0))
             hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
             if method == "real":
                 dr = dr_lo = dr_hi = None
@@ -415,22 +488,44 @@ def summarise(results: Path) -> dict[str, list[dict]]:
             row = {"budget": b, "method": method, "seeds": len(rs), "best_of_16": m, "lo": lo, "hi": hi, "spearman": sm, "s_lo": slo, "s_hi": shi,
                    "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
                    "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi,
+                   "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p,
                    "heldout_var": float(np.mean(hv)) if hv else None,
                    "oracle_16": float(np.mean([r["oracle_16"] for r in rs])), "random_16": float(np.mean([r["random_16"] for r in rs]))}
-            row["helps"] = None if method == "real" else "control" if method == "repeat-k4" else ("yes" if dp_lo is not None and dp_lo > 0 else "no")
+            row["helps"] = None if method == "real" else "control" if method == "repeat-k4" else None  # _holm_helps
             if method == "auto":
                 chosen = [r.get("chosen", "none") for r in rs]
                 row["auto_chose"] = ", ".join(f"{c} {chosen.count(c)}" for c in dict.fromkeys(sorted(chosen)))
                 tables["lens_auto"].append({"part": "alpaca", "head": "bt-linear", "budget": b, "seeds": len(rs), "chose": row["auto_chose"],
                                             "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi})
             tables["lens_alpaca"].append(row)
+    for name in ("lens_hh", "lens_alpaca"):
+        _holm_helps(tables[name])
     return tables
 
 
-def record(out: Path, command: str) -> None:
-    from _results import new_run_id, record_rows
+def _holm_helps(rows: list[dict]) -> None:
+    """Holm's adjustment over a table's comparisons with the repeat control: a synthesis
+    "helps" only if it is ahead with an adjusted p-value below 0.05."""
+    from prefspace.evaluate import holm_adjust
+
+    tested = [r for r in rows if r.get("vs_repeat_p") is not None]
+    for r, p in zip(tested, holm_adjust([r["vs_repeat_p"] for r in tested])):
+        r["vs_repeat_holm"] = float(p)
+        r["helps"] = "yes" if p < 0.05 and r["vs_repeat"] > 0 else "no"
+
+
+def record(out: Path, command: str, from_results: bool = False) -> None:
+    from _results import RESULTS, new_run_id, record_rows
 
     run = new_run_id()
+    if from_results:  # re-summarise the committed raw rows; they and the cost table stay as they are
+        rows = [json.loads(line) for line in (RESULTS / "lens_runs.jsonl").read_text().splitlines() if line.strip()]
+        latest = max(r["run"] for r in rows)
+        raw = [{k: v for k, v in r.items() if k not in ("table", "run", "command")} for r in rows if r["run"] == latest]
+        for table, rows in summarise(out, raw).items():
+            if rows:
+                record_rows("lens", table, rows, run=run, command=command + "; python benchmarks/lens.py --record --from-results")
+        return
     for table, rows in summarise(out).items():
         if rows:
             record_rows("lens", table, rows, run=run, command=command)
@@ -464,12 +559,15 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default="0-9", help="e.g. 0,1,2 or 0-9")
     ap.add_argument("--record", action="store_true", help="write the tables to benchmarks/results/lens.jsonl")
     ap.add_argument("--command", default=None, help="the command line to record with the tables")
+    ap.add_argument("--from-results", action="store_true",
+                    help="with --record: summarise benchmarks/results/lens_runs.jsonl instead of --out")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.record:
         record(args.out, args.command or "python benchmarks/lens.py --part hh --seeds 0-9 --budgets 100,500; "
-               "python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250,1000; python benchmarks/lens.py --record")
+               "python benchmarks/lens.py --part alpaca --seeds 0-4 --budgets 250,1000; python benchmarks/lens.py --record",
+               from_results=args.from_results)
         return
     if args.part is None:
         print(json.dumps(summarise(args.out), indent=1))

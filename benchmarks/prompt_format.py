@@ -5,8 +5,9 @@ all-MiniLM-L6-v2 [prompt, response] rows, as `prefspace train` fits it) scores i
 with the same prompt text given three ways: as a string (the training format, the control), as
 TRL's conversational format ``[{"role": "user", ...}]`` (embedded as ``"User: ..."``), and with a
 system message in front. Per format: the mean reward, the mean absolute change from the plain
-reward, the pairwise accuracy (95% bootstrap interval over pairs) and its paired difference from
-plain (95% paired bootstrap interval, in [-1, 1]).
+reward, the pairwise accuracy and its paired difference from plain, with
+``prefspace.evaluate.seed_item_bootstrap`` (one seed: a 95% bootstrap over the test pairs,
+paired by pair for the difference).
 
     python benchmarks/prompt_format.py --cache .cache/emb
 """
@@ -24,7 +25,7 @@ from _results import new_run_id, record_rows  # noqa: E402
 
 from prefspace.data import load_demo, split_by_prompt  # noqa: E402
 from prefspace.embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder  # noqa: E402
-from prefspace.evaluate import bootstrap_interval  # noqa: E402
+from prefspace.evaluate import seed_item_bootstrap  # noqa: E402
 from prefspace.models import BradleyTerryMLP  # noqa: E402
 
 SYSTEM = "You are a helpful assistant."
@@ -57,8 +58,10 @@ def main() -> None:
     rows = []
     for name, (rc, rr) in rewards.items():
         correct = (rc > rr).astype(float)
-        lo, hi = bootstrap_interval(correct, n_boot=args.n_boot, random_state=args.seed)
-        dlo, dhi = bootstrap_interval(correct - base_correct, n_boot=args.n_boot, random_state=args.seed)
+        acc = seed_item_bootstrap(correct[None, :], n_boot=args.n_boot, random_state=args.seed)
+        diff = seed_item_bootstrap(correct[None, :], base_correct[None, :], n_boot=args.n_boot,
+                                   random_state=args.seed)
+        lo, hi, dlo, dhi = acc.low, acc.high, diff.low, diff.high
         rows.append({
             "format": name, "n_pairs": len(rc), "mean_reward": float(np.mean(np.r_[rc, rr])),
             "mean_abs_change": float(np.mean(np.abs(np.r_[rc - base_c, rr - base_r]))),

@@ -94,12 +94,21 @@ def edit_header(model: Path, change: Callable[[dict], None]) -> Path:
     return model
 
 
+def redigest(model: Path, name: str) -> Path:
+    """Record ``name``'s new sha256 in model.json, as a consistent (if hostile) editor would: the
+    checks behind the digest must still catch what it lets by."""
+    import hashlib
+
+    digest = hashlib.sha256((model / name).read_bytes()).hexdigest()
+    return edit_header(model, lambda h: h["files_sha256"].update({name: digest}))
+
+
 def edit_weights(model: Path, change: Callable[[dict], dict]) -> Path:
     from safetensors.numpy import load_file, save_file
 
     arrays = load_file(str(model / "weights.safetensors"))
     save_file(change(dict(arrays)), str(model / "weights.safetensors"))
-    return model
+    return redigest(model, "weights.safetensors")
 
 
 def experiment_config(tmp: Path, **extra) -> Path:
@@ -410,19 +419,19 @@ def _(c):
     return ["info", m]
 
 
-@case(6, "truncated-lightgbm-text-without-digest", "model.lgbm.txt", "truncated", "save the model again")
+@case(6, "truncated-lightgbm-text-with-its-digest", "model.lgbm.txt", "truncated", "save the model again")
 def _(c):
-    m = edit_header(c.lgbm_model(), lambda h: h.pop("files_sha256"))  # as a model saved before digests
+    m = c.lgbm_model()
     text = (m / "model.lgbm.txt").read_text()
     write(m / "model.lgbm.txt", text[: len(text) // 3])  # LightGBM itself would abort the process
-    return ["info", m]
+    return ["info", redigest(m, "model.lgbm.txt")]
 
 
-@case(6, "garbled-lightgbm-text-without-digest", "model.lgbm.txt", "not a LightGBM model text")
+@case(6, "garbled-lightgbm-text-with-its-digest", "model.lgbm.txt", "not a LightGBM model text")
 def _(c):
-    m = edit_header(c.lgbm_model(), lambda h: h.pop("files_sha256"))
+    m = c.lgbm_model()
     write(m / "model.lgbm.txt", "tree\nversion=v4\nthis is not a model\n")
-    return ["info", m]
+    return ["info", redigest(m, "model.lgbm.txt")]
 
 
 @case(6, "encoder-needs-remote-code", "needs remote code", "never runs")
@@ -676,3 +685,482 @@ def test_rerank_reads_a_bom_and_writes_no_bare_nan(model_dirs, tmp_path, capsys)
     best = [json.loads(line, parse_constant=refuse) for line in out.read_text().splitlines()]
     assert len(best) == 1 and best[0]["response"] in ("7", "9")
     assert best[0]["note"] in (None, 1.5)
+
+
+# ============================================================================================
+# Issue 21: no command destroys its own input; the rest of a fresh bad-input corpus exits 2.
+#
+# Every case also checks that the command left every file under its temp folder byte for byte
+# as it was, and wrote nothing (no partial output, no stray file).
+# ============================================================================================
+CASES_21: list[tuple[int, str, Callable[[Ctx], list], list[str]]] = []
+BIG = "7" * 5000  # an integer longer than Python's 4,300-digit limit for int(str)
+
+
+def case21(item: int, name: str, *fragments: str):
+    def register(builder):
+        CASES_21.append((item, name, builder, list(fragments)))
+        return builder
+    return register
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (folders as None), with the bytes of every file.
+
+    SQLite's own -wal and -shm files are left out: a reader of a WAL database makes them, by
+    design, and they hold no data of the database (whose own bytes are compared)."""
+    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes())
+            for p in sorted(root.rglob("*")) if (not p.is_symlink() or p.exists())
+            and not p.name.endswith(("-wal", "-shm"))}
+
+
+LS_PAIRS = [
+    {"pair_id": f"r{i}|r{i + 1}", "id_a": f"r{i}", "id_b": f"r{i + 1}", "prompt": f"Question {i}?",
+     "response_a": f"answer {i}", "response_b": f"answer {i + 1}", "strategy": "random"}
+    for i in range(0, 4, 2)
+]
+
+
+def label_db(c: Ctx, name: str = "labels.sqlite") -> Path:
+    from prefspace.studio import LabelStore
+
+    path = c.tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with LabelStore(path) as store:
+        store.add_batch(LS_PAIRS, strategy="random", model_version=None)
+        store.add_judgment("r0|r1", "ann", "a", reason="more precise")
+    return path
+
+
+def ls_tasks(c: Ctx, annotation: dict | str, name: str = "ls.json") -> Path:
+    """A Label Studio export of one task for pair r0|r1 holding ``annotation`` (a dict, or raw JSON)."""
+    raw = annotation if isinstance(annotation, str) else json.dumps(annotation)
+    return write(c.tmp / name, '[{"data": {"pair_id": "r0|r1"}, "annotations": [' + raw + "]}]")
+
+
+def ls_result(kind: str, value) -> dict:
+    return {"completed_by": 7, "result": [{"type": kind, "from_name": "x", "to_name": "y", "value": value}]}
+
+
+# ---- item 1: the output is an input, contains an input or the cache, or is a model folder with other files
+@case21(1, "label-export-trl-onto-its-db", "is the input", "labels.sqlite")
+def _(c):
+    db = label_db(c)
+    return ["label", "export", db, "--out", db]
+
+
+@case21(1, "label-export-label-studio-onto-its-db", "is the input", "labels.sqlite")
+def _(c):
+    db = label_db(c)
+    return ["label", "export", db, "--format", "label-studio", "--out", db]
+
+
+@case21(1, "label-export-config-onto-its-db", "is the input", "labels.sqlite")
+def _(c):
+    db = label_db(c)
+    return ["label", "export", db, "--format", "label-studio", "--out", c.tmp / "t.json", "--config-out", db]
+
+
+@case21(1, "label-import-from-its-db", "is the input")
+def _(c):
+    db = label_db(c)
+    return ["label", "import", db, db]
+
+
+@case21(1, "score-onto-its-rows", "--out", "is the input", "rows.jsonl")
+def _(c):
+    rows = write(c.tmp / "rows.jsonl", jsonl(*CAND))
+    return ["score", c.linear_model(), rows, "--out", rows]
+
+
+@case21(1, "score-out-is-a-folder", "--out", "is a folder")
+def _(c):
+    (c.tmp / "scores").mkdir()
+    return ["score", c.linear_model(), write(c.tmp / "rows.jsonl", jsonl(*CAND)), "--out", c.tmp / "scores"]
+
+
+@case21(1, "rerank-onto-its-candidates", "--out", "is the input", "c.jsonl")
+def _(c):
+    cands = write(c.tmp / "c.jsonl", jsonl(*CAND))
+    return ["rerank", c.linear_model(), cands, "--out", cands]
+
+
+@case21(1, "select-onto-its-pool", "--out", "is the input", "pool.jsonl")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl(*CAND))
+    return ["select", c.linear_model(), pool, "--out", pool]
+
+
+@case21(1, "train-out-holds-the-data-and-cache", "--out", "contains the input", "p.jsonl")
+def _(c):
+    model = c.linear_model()  # runs/bt of the issue: a model folder with the data and the cache put inside
+    data = write(model / "p.jsonl", jsonl(GOOD, GOOD2))
+    from prefspace.embed import EmbeddingCache
+
+    EmbeddingCache(model / "cache").write_shard("fp", ["a"], np.ones((1, 3), np.float32))
+    return ["train", data, "--out", model, "--cache", model / "cache"]
+
+
+@case21(1, "train-cache-inside-out", "--out", "contains the embedding cache")
+def _(c):
+    from prefspace.embed import EmbeddingCache
+
+    EmbeddingCache(c.tmp / "runs" / "bt" / "cache").write_shard("fp", ["a"], np.ones((1, 3), np.float32))
+    data = write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2))
+    return ["train", data, "--out", c.tmp / "runs" / "bt", "--cache", c.tmp / "runs" / "bt" / "cache"]
+
+
+@case21(1, "train-over-a-model-folder-with-other-files", "--out", "holds a model and other files", "'notes.txt'")
+def _(c):
+    model = c.linear_model()
+    write(model / "notes.txt", "my notes")
+    return ["train", write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)), "--out", model]
+
+
+@case21(1, "train-test-file-is-out", "--out", "is the input", "test.jsonl")
+def _(c):
+    test = write(c.tmp / "test.jsonl", jsonl(GOOD2))
+    return ["train", write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)), "--test", test, "--out", test]
+
+
+@case21(1, "evaluate-out-is-the-model", "--out", "is the input", "linear")
+def _(c):
+    model = c.linear_model()
+    return ["evaluate", model, write(c.tmp / "test.jsonl", jsonl(GOOD, GOOD2)), "--out", model]
+
+
+@case21(1, "evaluate-out-is-the-data", "--out", "is the input", "test.jsonl")
+def _(c):
+    test = write(c.tmp / "test.jsonl", jsonl(GOOD, GOOD2))
+    return ["evaluate", c.linear_model(), test, "--out", test]
+
+
+@case21(1, "synth-out-is-the-data", "--out", "is the input", "p.jsonl")
+def _(c):
+    data = write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2))
+    return ["synth", data, "--out", data]
+
+
+@case21(1, "experiment-out-is-the-config", "--out", "is the input", "exp.yaml")
+def _(c):
+    cfg = experiment_config(c.tmp)
+    return ["experiment", cfg, "--out", cfg]
+
+
+@case21(1, "experiment-out-holds-its-data", "--out", "contains the input", "exp.yaml")
+def _(c):
+    return ["experiment", experiment_config(c.tmp), "--out", c.tmp]
+
+
+@case21(1, "export-out-is-the-model", "--out", "is the input")
+def _(c):
+    model = c.linear_model()
+    return ["export", model, "--out", model]
+
+
+@case21(1, "cache-merge-into-itself", "--into", "is the input")
+def _(c):
+    from prefspace.embed import EmbeddingCache
+
+    EmbeddingCache(c.tmp / "cache").write_shard("fp", ["a"], np.ones((1, 3), np.float32))
+    return ["cache", "merge", c.tmp / "cache", "--into", c.tmp / "cache"]
+
+
+@case21(1, "label-db-is-the-pool", "--db", "is the input", "pool.jsonl")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl(*CAND))
+    return ["label", pool, "--db", pool, "--no-serve"]
+
+
+@case21(1, "label-save-model-holds-the-db", "--save-model", "contains the input", "labels.sqlite")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl(*CAND))
+    db = label_db(c, "m/labels.sqlite")
+    return ["label", pool, "--db", db, "--save-model", c.tmp / "m", "--no-serve"]
+
+
+@case21(1, "label-report-is-the-pool", "--report", "is the input", "pool.jsonl")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "gold": 1.0}, {**CAND[1], "gold": 0.0}))
+    return ["label", pool, "--db", c.tmp / "labels.sqlite", "--simulate", "gold", "--rounds", "1", "--report", pool]
+
+
+# ---- item 2: names that become path components stay inside --out
+@case21(2, "experiment-dataset-name-climbs-out", "datasets[0].name", "'../../evil-ds'", "OUT/prepared/")
+def _(c):
+    return ["experiment", experiment_config(c.tmp / "cfg", dataset_name="../../evil-ds"), "--out", c.tmp / "o"]
+
+
+@case21(2, "experiment-dataset-name-absolute", "datasets[0].name", "cannot be used as a name")
+def _(c):
+    return ["experiment", experiment_config(c.tmp / "cfg", dataset_name="/tmp/evil"), "--out", c.tmp / "o"]
+
+
+# ---- item 3: exit 2 for every malformed input
+@case21(3, "jsonl-huge-integer", "pairs.jsonl:2:", "an integer of 5,000 digits")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(GOOD) + '{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}\n")]
+
+
+@case21(3, "json-huge-integer", "pairs.json:1:", "an integer of 5,000 digits")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.json", '[{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}]")]
+
+
+@case21(3, "select-pool-huge-integer", "pool.jsonl:2:", "an integer of 5,000 digits")
+def _(c):
+    pool = write(c.tmp / "pool.jsonl", jsonl(CAND[0]) + '{"prompt": "Name a prime.", "response": "9", "score": ' + BIG + "}\n")
+    return ["select", c.linear_model(), pool, "--out", c.tmp / "o.jsonl"]
+
+
+@case21(3, "param-huge-integer", "--param alpha", "an integer of 5,000 digits")
+def _(c):
+    return ["train", write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "m", "--param", f"alpha={BIG}"]
+
+
+@case21(3, "param-nested-too-deep", "--param hidden_sizes", "nested too deeply")
+def _(c):
+    return ["train", write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "m", "--param",
+            "hidden_sizes=" + "[" * 50_000 + "]" * 50_000]
+
+
+@case21(3, "model-json-huge-integer", "model.json", "an integer of 5,000 digits")
+def _(c):
+    m = c.linear_model()
+    write(m / "model.json", (m / "model.json").read_text().replace('"n_features_in": 8', '"n_features_in": ' + BIG))
+    return ["info", m]
+
+
+@case21(3, "label-studio-huge-integer", "ls.json", "an integer of 5,000 digits")
+def _(c):
+    db = label_db(c)
+    return ["label", "import", db, ls_tasks(c, '{"completed_by": ' + BIG + ', "result": []}')]
+
+
+@case21(3, "experiment-yaml-huge-integer", "exp.yaml", "more than 4,300 digits")
+def _(c):
+    cfg = experiment_config(c.tmp)
+    write(cfg, cfg.read_text().replace("- 0", "- " + BIG))
+    return ["experiment", cfg, "--out", c.tmp / "o"]
+
+
+@case21(3, "experiment-set-huge-integer", "--set seeds", "more than 4,300 digits")
+def _(c):
+    return ["experiment", experiment_config(c.tmp), "--out", c.tmp / "o", "--set", f"seeds={BIG}"]
+
+
+@case21(3, "experiment-set-nested-too-deep", "--set seeds", "nested too deeply")
+def _(c):
+    return ["experiment", experiment_config(c.tmp), "--out", c.tmp / "o", "--set", "seeds=" + "[" * 50_000 + "]" * 50_000]
+
+
+@case21(3, "model-json-weights-nul", "model.json", "'weights'", "NUL character")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h.update(weights="weights.safetensors\x00.txt"))]
+
+
+@case21(3, "model-json-files-nul", "model.json", "'files' entry", "NUL character")
+def _(c):
+    return ["info", edit_header(c.lgbm_model(), lambda h: h.update(files=["model.lgbm.txt\x00"]))]
+
+
+def _tamper(db: Path, sql: str) -> Path:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute(sql)
+    con.commit()
+    con.close()
+    return db
+
+
+@case21(3, "label-db-schema-not-a-number", "labels.sqlite", "schema version must be a whole number", "'one'")
+def _(c):
+    db = _tamper(label_db(c), "UPDATE meta SET value = 'one' WHERE key = 'schema'")
+    return ["label", "export", db, "--out", c.tmp / "pairs.jsonl"]
+
+
+@case21(3, "label-db-corrupt-prompt", "labels.sqlite", "pair 'r0|r1' has a prompt", "edited or damaged")
+def _(c):
+    db = _tamper(label_db(c), "UPDATE pairs SET prompt = '{not json' WHERE pair_id = 'r0|r1'")
+    return ["label", "export", db, "--out", c.tmp / "pairs.jsonl"]
+
+
+@case21(3, "label-db-prompt-of-wrong-type", "labels.sqlite", "has a prompt that is not")
+def _(c):
+    db = _tamper(label_db(c), "UPDATE pairs SET prompt = '42' WHERE pair_id = 'r0|r1'")
+    return ["label", "export", db, "--format", "label-studio", "--out", c.tmp / "t.json"]
+
+
+@case21(3, "augment-repeat-factor-too-large", "factor 100000000", "GiB", "smaller factor")
+def _(c):
+    data = write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2, {**GOOD, "prompt": "3 + 3?"}, {**GOOD2, "prompt": "Capital of Chile?"}))
+    return ["train", data, "--out", c.tmp / "m", "--augment", "repeat", "--factor", "100000000", "--test-fraction", "0",
+            "--cache", c.tmp / "cache"]
+
+
+@case21(3, "label-studio-value-a-list", "ls.json: task 0, annotation 0", "'value' must be an object", "a list of int")
+def _(c):
+    return ["label", "import", label_db(c), ls_tasks(c, ls_result("pairwise", [1]))]
+
+
+@case21(3, "label-studio-choices-a-number", "ls.json: task 0, annotation 0", "'choices' must be a list of strings", "int")
+def _(c):
+    return ["label", "import", label_db(c), ls_tasks(c, ls_result("choices", {"choices": 5}))]
+
+
+@case21(3, "label-studio-text-a-number", "ls.json: task 0, annotation 0", "'text' must be a list of strings", "int")
+def _(c):
+    return ["label", "import", label_db(c), ls_tasks(c, ls_result("textarea", {"text": 7}))]
+
+
+@case21(3, "label-studio-surrogate-reason", "ls.json: task 0, annotation 0", "lone UTF-16 surrogate")
+def _(c):
+    return ["label", "import", label_db(c), ls_tasks(c, ls_result("textarea", {"text": [LONE]}))]
+
+
+@case21(3, "label-studio-surrogate-email", "ls.json: task 0, annotation 0", "'completed_by'", "lone UTF-16 surrogate")
+def _(c):
+    ann = {"completed_by": {"email": "ann\ud800@example.org"}, "result": [
+        {"type": "pairwise", "value": {"selected": "left"}}]}
+    return ["label", "import", label_db(c), ls_tasks(c, ann)]
+
+
+@case21(3, "label-studio-deep-json", "ls.json", "nested too deeply")
+def _(c):
+    return ["label", "import", label_db(c), ls_tasks(c, DEEP)]
+
+
+@case21(3, "label-studio-html-annotator", "ls.json: task 0, annotation 0", "not a usable annotator name", "1 to 64")
+def _(c):
+    html = "<script>alert(1)</script>" * 11_000  # 280 KB, as the issue found stored
+    ann = {"completed_by": html, "result": [{"type": "pairwise", "value": {"selected": "left"}}]}
+    return ["label", "import", label_db(c), ls_tasks(c, ann)]
+
+
+@case21(3, "label-studio-bad-task-after-a-good-one", "ls.json: task 1", "'annotations' must be a list")
+def _(c):
+    good = {"data": {"pair_id": "r2|r3"}, "annotations": [{"completed_by": 3, "result": [
+        {"type": "pairwise", "value": {"selected": "right"}}]}]}
+    tasks = write(c.tmp / "ls.json", json.dumps([good, {"data": {"pair_id": "r0|r1"}, "annotations": 5}]))
+    return ["label", "import", label_db(c), tasks]  # the good task is not written either
+
+
+@case21(3, "label-import-into-a-missing-db", "no such label database")
+def _(c):
+    return ["label", "import", c.tmp / "nowhere.sqlite", ls_tasks(c, ls_result("pairwise", {"selected": "left"}))]
+
+
+# ---- item 5: paths and names
+@case21(5, "csv-repeated-header", "pairs.csv:1:", "'chosen' more than once")
+def _(c):
+    return ["validate", write(c.tmp / "pairs.csv", "prompt,chosen,chosen\nq,a,b\n")]
+
+
+# ---- item 6: integrity of everything a model or cache folder holds
+@case21(6, "negated-weights", "weights.safetensors", "sha256 mismatch")
+def _(c):
+    from safetensors.numpy import load_file, save_file
+
+    m = c.linear_model()
+    arrays = load_file(str(m / "weights.safetensors"))
+    save_file({k: -v for k, v in arrays.items()}, str(m / "weights.safetensors"))
+    return ["info", m]
+
+
+@case21(6, "files-digests-deleted", "model.json", "no 'files_sha256'", "train and save the model again")
+def _(c):
+    return ["info", edit_header(c.lgbm_model(), lambda h: h.pop("files_sha256"))]
+
+
+@case21(6, "weights-digest-deleted", "model.json", "no sha256 for 'weights.safetensors'")
+def _(c):
+    return ["info", edit_header(c.linear_model(), lambda h: h["files_sha256"].pop("weights.safetensors"))]
+
+
+@case21(6, "model-json-is-a-link-out", "model.json is a link to", "outside the model folder")
+def _(c):
+    m = c.linear_model()
+    (m / "model.json").rename(c.tmp / "header.json")
+    (m / "model.json").symlink_to(c.tmp / "header.json")
+    return ["info", m]
+
+
+@case21(6, "cache-shard-linked-from-outside", "is a link to", "outside the cache folder")
+def _(c):
+    from prefspace.embed import EmbeddingCache
+
+    EmbeddingCache(c.tmp / "other").write_shard("fp", ["a"], np.ones((1, 3), np.float32))
+    shard = next((c.tmp / "other" / "fp").glob("shard-*.safetensors"))
+    cache = EmbeddingCache(c.tmp / "cache")
+    (c.tmp / "cache" / "fp").mkdir()
+    (c.tmp / "cache" / "fp" / shard.name).symlink_to(shard)
+    assert cache.directory.is_dir()
+    return ["cache", "merge", c.tmp / "cache", "--into", c.tmp / "into"]
+
+
+@pytest.mark.parametrize("item, builder, fragments", [pytest.param(i, b, f, id=f"item{i}-{n}") for i, n, b, f in CASES_21])
+def test_issue21_case_exits_2_and_leaves_every_input_as_it_was(item, builder, fragments, tmp_path, request, capsys):
+    args = builder(Ctx(tmp_path, request))
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(args, capsys)
+    assert "unexpected error" not in err and "Traceback" not in err, err
+    assert code == 2, err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in: {err}"
+    after = snapshot(tmp_path)
+    assert sorted(after) == sorted(before), "the command left files behind or removed some"
+    changed = [name for name in before if before[name] != after[name]]
+    assert not changed, f"inputs changed: {changed}"
+
+
+def test_the_issue21_corpus_covers_every_item_but_the_studios():
+    counts = {item: sum(1 for i, *_ in CASES_21 if i == item) for item in (1, 2, 3, 5, 6)}
+    assert all(n >= 1 for n in counts.values()), counts
+
+
+# ------------------------------------------------------------------------------------ issue 21: what still works
+def test_a_huge_integer_row_is_skipped_like_any_bad_row(tmp_path, capsys):
+    data = write(tmp_path / "pairs.jsonl", jsonl(GOOD) + '{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}\n")
+    code, out, err = run_cli(["validate", data, "--on-bad-rows", "skip", "--json"], capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["pairs"] == 1 and info["skipped"] == {"invalid_json": 1}
+
+
+@pytest.mark.parametrize("name", ["labels#1.sqlite", "what?.sqlite"])
+def test_label_export_reads_a_database_whose_name_has_uri_characters(tmp_path, capsys, name):
+    c = Ctx(tmp_path, None)
+    db = label_db(c, name)
+    code, _, err = run_cli(["label", "export", db, "--out", tmp_path / "pairs.jsonl"], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["pair_id"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()] == ["r0|r1"]
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    assert left == sorted([name, "pairs.jsonl"])  # no stray file named after half the path
+
+
+def test_label_studio_round_trip_of_an_infinite_lead_time_writes_standard_json(tmp_path, capsys):
+    c = Ctx(tmp_path, None)
+    db = label_db(c)
+    tasks = ls_tasks(c, '{"completed_by": 3, "lead_time": 1e999, "result": [{"type": "pairwise", '
+                        '"value": {"selected": "right"}}]}')
+    code, out, err = run_cli(["label", "import", db, tasks], capsys)
+    assert code == 0 and "1 judgments added" in out, err
+    code, _, err = run_cli(["label", "export", db, "--format", "label-studio", "--out", tmp_path / "t.json"], capsys)
+    assert code == 0, err
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in the JSON output")
+
+    exported = json.loads((tmp_path / "t.json").read_text(), parse_constant=refuse)
+    assert [a["lead_time"] for a in exported[0]["annotations"] if a["completed_by"] == "label-studio:3"] == [None]
+
+
+def test_train_may_replace_its_own_earlier_model(tmp_path, capsys):
+    data = write(tmp_path / "p.jsonl", jsonl(GOOD, GOOD2, {**GOOD, "prompt": "3 + 3?"}, {**GOOD2, "prompt": "Capital of Chile?"}))
+    args = ["train", data, "--out", tmp_path / "runs" / "bt", "--test-fraction", "0", "--cache", tmp_path / "cache"]
+    for _ in range(2):  # the second run replaces the model folder the first one wrote (model.json, card, metrics)
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "runs" / "bt").iterdir()) == [
+        "README.md", "metrics.json", "model.json", "weights.safetensors"]

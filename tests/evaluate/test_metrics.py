@@ -215,3 +215,96 @@ def test_calibration_rejects_out_of_range():
         reliability_bins([1.2], [1])
     with pytest.raises(ShapeError, match="outcome must hold 0 or 1"):
         reliability_bins([0.2], [2])
+
+
+# ----------------------------------------------------------------------------- benchmark intervals
+
+
+def test_seed_item_bootstrap_includes_the_test_sets_own_noise():
+    from prefspace.evaluate import seed_item_bootstrap
+
+    # five seeds that agree on every one of 400 test pairs: no seed-to-seed spread at all
+    correct = (np.random.default_rng(1).random(400) < 0.6).astype(float)
+    scores = np.tile(correct, (5, 1))
+    seeds_only = seed_item_bootstrap(scores.mean(axis=1))
+    both = seed_item_bootstrap(scores)
+    assert seeds_only.conditional_on_test_set and seeds_only.low == seeds_only.high == correct.mean()
+    assert not both.conditional_on_test_set and both.n_items == 400
+    # resampling the 400 pairs gives about the binomial interval, +-1.96 sqrt(p(1-p)/n)
+    p = correct.mean()
+    assert both.high - both.low == pytest.approx(2 * 1.96 * np.sqrt(p * (1 - p) / 400), rel=0.15)
+
+
+def test_seed_item_bootstrap_covers_the_true_accuracy_about_95_percent_of_the_time():
+    from prefspace.evaluate import seed_item_bootstrap
+
+    rng = np.random.default_rng(2)
+    hits = 0
+    for rep in range(200):  # a new test set each time; seeds differ on a tenth of the pairs
+        base = rng.random(300) < 0.6
+        scores = np.array([np.where(rng.random(300) < 0.1, ~base, base) for _ in range(4)], dtype=float)
+        iv = seed_item_bootstrap(scores, n_boot=400, random_state=rep)
+        hits += iv.low <= 0.58 <= iv.high  # E[accuracy] = 0.9 * 0.6 + 0.1 * 0.4
+    assert 0.88 <= hits / 200 <= 0.99
+    assert seed_item_bootstrap(np.ones((3, 10))).low == 1.0  # at the bound the interval stays inside
+
+
+def test_seed_item_bootstrap_differences_are_paired_and_inside_their_range():
+    from prefspace.evaluate import seed_item_bootstrap
+
+    rng = np.random.default_rng(3)
+    control = (rng.random((5, 1000)) < 0.6).astype(float)
+    better = control.copy()
+    better[:, :30] = 1.0  # the method fixes 30 pairs the control got right or wrong, in every seed
+    iv = seed_item_bootstrap(better, control)
+    assert iv.estimate == pytest.approx((better - control).mean())
+    assert 0 < iv.low < iv.estimate < iv.high < 0.03  # paired: far narrower than two +-3-point intervals
+    assert iv.p_value < 0.05
+    same = seed_item_bootstrap(control, control)
+    assert (same.estimate, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    worst = seed_item_bootstrap(np.zeros((2, 5)), np.ones((2, 5)))
+    assert worst.low == worst.high == -1.0
+
+
+def test_seed_item_bootstrap_per_seed_test_sets_and_seeding():
+    from prefspace.evaluate import seed_item_bootstrap
+
+    rng = np.random.default_rng(4)
+    blocks = [rng.random(n) for n in (50, 70, 60)]  # e.g. per-prompt Spearman, a test split per seed
+    a = seed_item_bootstrap(blocks, bounds=(-1.0, 1.0), random_state=7)
+    assert a == seed_item_bootstrap(blocks, bounds=(-1.0, 1.0), random_state=7)
+    assert a != seed_item_bootstrap(blocks, bounds=(-1.0, 1.0), random_state=8)
+    assert a.estimate == pytest.approx(np.mean([b.mean() for b in blocks])) and a.n_seeds == 3
+    assert -1.0 <= a.low < a.estimate < a.high <= 1.0
+
+
+def test_seed_item_bootstrap_rejects_values_outside_the_range_and_mismatched_controls():
+    from prefspace.evaluate import seed_item_bootstrap
+
+    with pytest.raises(ConfigError, match="inside bounds"):
+        seed_item_bootstrap([[0.5, 1.5]])
+    with pytest.raises(ShapeError, match="same layout"):
+        seed_item_bootstrap(np.ones((2, 3)), np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("per_seed", [True, False])
+def test_the_p_value_agrees_with_the_interval(per_seed):
+    from prefspace.evaluate import seed_item_bootstrap
+
+    rng = np.random.default_rng(5)
+    for shift in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
+        if per_seed:  # one value per seed: the expanded interval
+            a, b = rng.uniform(0.55, 0.65, 6) + shift, rng.uniform(0.55, 0.65, 6)
+        else:  # per-pair values on one shared test set
+            b = (rng.random((3, 300)) < 0.6).astype(float)
+            a = np.where(rng.random((3, 300)) < shift * 3, 1.0, b)
+        iv = seed_item_bootstrap(a, b)
+        assert (iv.p_value < 0.05) == (iv.low > 0 or iv.high < 0), (shift, iv)
+
+
+def test_holm_adjustment_by_hand():
+    from prefspace.evaluate import holm_adjust
+
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(0.03, 2*0.03), max(0.06, 1*0.04)
+    assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm_adjust([0.5, 0.9]) == pytest.approx([1.0, 1.0])

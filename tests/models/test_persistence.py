@@ -115,10 +115,71 @@ def test_missing_directory_or_header_is_a_format_error(tmp_path):
         load_model(tmp_path / "empty")
 
 
+def _redigest(model_dir, name):
+    """Record ``name``'s current sha256 in model.json, as a consistent (if hostile) editor would."""
+    import hashlib
+
+    path = model_dir / "model.json"
+    header = json.loads(path.read_text())
+    header["files_sha256"][name] = hashlib.sha256((model_dir / name).read_bytes()).hexdigest()
+    path.write_text(json.dumps(header))
+
+
 def test_corrupt_weights_are_a_format_error(linear_768, tmp_path):
     save_model(linear_768, tmp_path / "m")
     (tmp_path / "m" / "weights.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(FormatError, match="sha256 mismatch"):
+        load_model(tmp_path / "m")
+    _redigest(tmp_path / "m", "weights.safetensors")  # the parser still refuses what the digest let by
     with pytest.raises(FormatError, match="cannot read the weights"):
+        load_model(tmp_path / "m")
+
+
+def test_negated_weights_are_refused_by_their_digest(linear_768, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    save_model(linear_768, tmp_path / "m")
+    weights = tmp_path / "m" / "weights.safetensors"
+    arrays = load_file(str(weights))
+    save_file({k: -v for k, v in arrays.items()}, str(weights))  # valid, finite, right shapes: only the digest knows
+    with pytest.raises(FormatError, match="weights.safetensors: its content differs.*sha256 mismatch"):
+        load_model(tmp_path / "m")
+
+
+@pytest.mark.parametrize("change", ["drop-all", "drop-weights"])
+def test_a_model_without_digests_is_refused_with_a_clear_message(linear_768, tmp_path, change):
+    save_model(linear_768, tmp_path / "m")
+    path = tmp_path / "m" / "model.json"
+    header = json.loads(path.read_text())
+    if change == "drop-all":
+        del header["files_sha256"]
+    else:
+        del header["files_sha256"]["weights.safetensors"]
+    path.write_text(json.dumps(header))
+    with pytest.raises(FormatError, match="before every file carried a digest.*train and save the model again"):
+        load_model(tmp_path / "m")
+
+
+def test_every_file_a_model_reads_has_a_digest(toy_pairs, tmp_path):
+    ens = RewardEnsemble(BradleyTerryLinear(), n_members=2, random_state=0).fit(toy_pairs)
+    save_model(ens, tmp_path / "ens")
+    top = json.loads((tmp_path / "ens" / "model.json").read_text())
+    assert sorted(top["files_sha256"]) == ["members/00/model.json", "members/01/model.json"]
+    member = json.loads((tmp_path / "ens" / "members" / "00" / "model.json").read_text())
+    assert sorted(member["files_sha256"]) == ["weights.safetensors"]
+    # an edited member header (its own digests rewritten to match) is caught by the parent's digest
+    member["params"]["alpha"] = 123.0
+    (tmp_path / "ens" / "members" / "00" / "model.json").write_text(json.dumps(member))
+    with pytest.raises(FormatError, match="members/00/model.json: its content differs"):
+        load_model(tmp_path / "ens")
+
+
+def test_a_header_linked_from_outside_the_folder_is_refused(linear_768, tmp_path):
+    save_model(linear_768, tmp_path / "m")
+    outside = tmp_path / "elsewhere.json"
+    (tmp_path / "m" / "model.json").rename(outside)
+    (tmp_path / "m" / "model.json").symlink_to(outside)
+    with pytest.raises(FormatError, match="is a link to .*outside the model folder"):
         load_model(tmp_path / "m")
 
 

@@ -72,6 +72,20 @@ def test_select_writes_pairs_for_annotators(workdir, capsys):
     assert gains == sorted(gains, reverse=True)
 
 
+def test_the_default_strategy_is_random_as_the_benchmarks_support(workdir, capsys):
+    """docs/benchmarks.md (label loop, active labeling): D-optimal learned more slowly than
+    random on alpaca_bon, so random is what `prefspace select` does unless told otherwise."""
+    out = workdir / "default.jsonl"
+    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-n", "4", "--out", str(out),
+                 "--cache", str(workdir / "cache")])
+    assert code == 0
+    assert "(strategy random," in capsys.readouterr().out
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(recs) == 4 and {r["strategy"] for r in recs} == {"random"}
+    assert _run(["select", "--help"]) == 0
+    assert "Default random" in " ".join(capsys.readouterr().out.split())
+
+
 def test_cross_prompt_pairs_name_both_prompts(workdir):
     out = workdir / "cross.jsonl"
     code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-n", "4", "--strategy", "random",

@@ -27,7 +27,7 @@ def base(small_pool, tmp_path):
 def test_simulate_runs_the_loop_through_http(base, tmp_path, capsys):
     report = tmp_path / "report.jsonl"
     code = _run(base + ["--simulate", "gold", "--simulate-transform", "logit", "--rounds", "3", "--batch", "8",
-                        "--annotators", "2", "--report", report])
+                        "--annotators", "2", "--report", report, "--strategy", "d-optimal"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "24 labels in" in out and "labels/min (2 annotator(s))" in out
@@ -100,6 +100,16 @@ def test_help_names_the_registries():
     assert not [n for n in [*STRATEGIES, *HEADS] if n not in result.output]
 
 
+def test_without_a_strategy_every_batch_is_random(base, tmp_path, capsys):
+    """The default follows the label-loop benchmark (docs/benchmarks.md): D-optimal learned more
+    slowly than random there, so `prefspace label` labels random pairs unless told otherwise."""
+    report = tmp_path / "default.jsonl"
+    code = _run(base + ["--simulate", "gold", "--rounds", "2", "--batch", "8", "--report", report])
+    assert code == 0, capsys.readouterr().out
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["strategy"] for r in rows] == ["random", "random"] and rows[1]["chosen_by"] == 1
+
+
 def test_a_saved_model_embeds_the_pool_with_its_own_encoder(model_dirs, small_pool, tmp_path, capsys):
     """No precomputed features: the pool is embedded with the model's MiniLM through the cache,
     and the model chooses the first batch."""
@@ -108,7 +118,7 @@ def test_a_saved_model_embeds_the_pool_with_its_own_encoder(model_dirs, small_po
     pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
     db = tmp_path / "m.sqlite"
     code = _run(["label", pool, "--id-key", "id", "--db", db, "--model", model_dirs["bt"], "--cache", tmp_path / "cache",
-                 "--batch", "4", "--explore", "0.25", "--no-serve"])
+                 "--batch", "4", "--explore", "0.25", "--no-serve", "--strategy", "d-optimal"])
     assert code == 0, capsys.readouterr().err
     assert "batch 1 has 4 of 4 pairs left to label" in capsys.readouterr().out
     with LabelStore(db, readonly=True) as store:

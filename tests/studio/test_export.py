@@ -146,3 +146,79 @@ def test_label_studio_import_errors(db, tmp_path):
     (tmp_path / "junk.json").write_text("{")
     with pytest.raises(DataError, match="not a Label Studio JSON export"):
         import_label_studio(db, tmp_path / "junk.json")
+
+
+def _no_bare_constants(text: str):
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in the JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_infinite_lead_time_is_not_stored_and_never_written_as_bare_infinity(db, tmp_path):
+    tasks = tmp_path / "ls.json"
+    tasks.write_text('[{"data": {"pair_id": "r2|r3"}, "annotations": [{"completed_by": 3, "lead_time": 1e999, '
+                     '"result": [{"type": "pairwise", "value": {"selected": "left"}}]}]}]')
+    assert import_label_studio(db, tasks)["added"] == 1
+    with LabelStore(db, readonly=True) as store:
+        row = next(j for j in store.judgments() if j["annotator"] == "label-studio:3")
+    assert row["seconds"] is None
+    with LabelStore(db) as store:  # a database written by another tool may hold one anyway
+        store._db.execute("UPDATE judgments SET seconds = 9e999 WHERE annotator = 'x'")
+    out = tmp_path / "out.json"
+    export_label_studio(db, out)
+    exported = _no_bare_constants(out.read_text())
+    assert {a["lead_time"] for t in exported for a in t.get("annotations", []) if a["completed_by"] == "x"} == {None}
+    export_trl(db, tmp_path / "pairs.jsonl")
+    for line in (tmp_path / "pairs.jsonl").read_text().splitlines():
+        _no_bare_constants(line)
+
+
+@pytest.mark.parametrize("annotation, message", [
+    ({"completed_by": 1, "result": [{"type": "pairwise", "value": [1]}]}, "'value' must be an object; found a list of int"),
+    ({"completed_by": 1, "result": [{"type": "choices", "value": {"choices": 5}}]}, "'choices' must be a list of strings"),
+    ({"completed_by": 1, "result": [{"type": "textarea", "value": {"text": 7}}]}, "'text' must be a list of strings"),
+    ({"completed_by": 1, "result": [{"type": "textarea", "value": {"text": ["half \ud83d"]}}]}, "lone UTF-16 surrogate"),
+    ({"completed_by": {"email": "\udc00@x.org"}, "result": [{"type": "pairwise", "value": {"selected": "left"}}]},
+     "'completed_by' holds a lone UTF-16 surrogate"),
+    ({"completed_by": "<b>" * 100, "result": [{"type": "pairwise", "value": {"selected": "left"}}]},
+     "not a usable annotator name"),
+    ({"completed_by": [1], "result": [{"type": "pairwise", "value": {"selected": "left"}}]},
+     "'completed_by' must be a user id"),
+    ({"completed_by": 1, "result": [3]}, "result 0 must be an object"),
+])
+def test_label_studio_import_refuses_wrong_shapes_and_writes_nothing(db, tmp_path, annotation, message):
+    good = {"data": {"pair_id": "r2|r3"}, "annotations": [
+        {"completed_by": 9, "result": [{"type": "pairwise", "value": {"selected": "left"}}]}]}
+    tasks = tmp_path / "ls.json"
+    tasks.write_text(json.dumps([good, {"data": {"pair_id": "r0|r1"}, "annotations": [annotation]}]))
+    before = db.read_bytes()
+    with pytest.raises(DataError, match=r"ls.json: task 1, annotation 0: .*" + message.replace("(", r"\(")):
+        import_label_studio(db, tasks)
+    with LabelStore(db, readonly=True) as store:
+        assert not [j for j in store.judgments() if j["source"] == "label-studio"]  # the good task was not written
+    assert db.read_bytes() == before
+
+
+def test_label_studio_import_of_deep_or_huge_json_names_the_file(db, tmp_path):
+    for text, message in (("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+                          ('[{"data": {"pair_id": ' + "1" * 5000 + "}}]", "an integer of 5,000 digits")):
+        (tmp_path / "ls.json").write_text(text)
+        with pytest.raises(DataError, match=r"ls.json: not a Label Studio JSON export .*" + message):
+            import_label_studio(db, tmp_path / "ls.json")
+
+
+def test_exports_refuse_to_write_over_the_database(db, tmp_path):
+    from prefspace.exceptions import ConfigError
+
+    before = db.read_bytes()
+    with pytest.raises(ConfigError, match="is the input"):
+        export_trl(db, db)
+    with pytest.raises(ConfigError, match="is the input"):
+        export_label_studio(db, db)
+    with pytest.raises(ConfigError, match="is the input"):
+        export_label_studio(db, tmp_path / "t.json", config_out=tmp_path / "t.json")
+    with LabelStore(db, readonly=True) as store:
+        with pytest.raises(ConfigError, match="is the input"):
+            export_trl(store, db)
+    assert db.read_bytes() == before and not (tmp_path / "t.json").exists()

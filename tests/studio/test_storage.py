@@ -105,3 +105,56 @@ def test_not_a_label_database(tmp_path):
         LabelStore(other)
     with pytest.raises(ConfigError, match="no such label database"):
         LabelStore(tmp_path / "missing.sqlite", readonly=True)
+
+
+@pytest.mark.parametrize("name", ["labels#1.sqlite", "what?.sqlite", "a%20b.sqlite"])
+def test_a_database_path_with_uri_characters_opens_read_only(tmp_path, name):
+    path = tmp_path / name
+    with LabelStore(path) as store:
+        store.add_batch(PAIRS, strategy="random", model_version=None)
+    with LabelStore(path, readonly=True) as store:
+        assert store.counts()["pairs"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [name]
+
+
+def test_annotator_names_follow_one_rule(tmp_path):
+    from prefspace.studio.storage import check_annotator
+
+    assert check_annotator(" ann ") == "ann"
+    assert check_annotator("label-studio:ann@example.org") == "label-studio:ann@example.org"
+    for bad in ("", "x" * 65, "<b>me</b>", "a\nb", "label-studio:", 7):
+        with pytest.raises(ConfigError, match="1 to 64 letters"):
+            check_annotator(bad)
+    with LabelStore(tmp_path / "labels.sqlite") as store:
+        store.add_batch(PAIRS, strategy="random", model_version=None)
+        with pytest.raises(ConfigError, match="an annotator must be"):
+            store.add_judgment("r1|r2", "<script>", "a")
+        assert store.counts()["judgments"] == 0
+
+
+def test_a_reason_with_a_lone_surrogate_is_refused_not_a_crash(tmp_path):
+    with LabelStore(tmp_path / "labels.sqlite") as store:
+        store.add_batch(PAIRS, strategy="random", model_version=None)
+        with pytest.raises(ConfigError, match="lone UTF-16 surrogate"):
+            store.add_judgment("r1|r2", "ann", "a", reason="half \ud83d an emoji")
+        assert store.add_judgment("r1|r2", "ann", "a", reason="whole \U0001F600")["reason"] == "whole \U0001F600"
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("UPDATE meta SET value = 'x1' WHERE key = 'schema'", "schema version must be a whole number"),
+    ("UPDATE meta SET value = '" + "9" * 5000 + "' WHERE key = 'schema'", "schema version must be a whole number"),
+    ("UPDATE pairs SET prompt = '[' WHERE pair_id = 'r1|r2'", "pair 'r1|r2' has a prompt that is not"),
+    ("UPDATE pairs SET prompt = '" + "[" * 50000 + "' WHERE pair_id = 'r1|r2'", "pair 'r1|r2' has a prompt"),
+    ("UPDATE pairs SET prompt_b = '3' WHERE pair_id = 'r3|r4'", "pair 'r3|r4' has a prompt_b"),
+])
+def test_a_tampered_database_is_a_format_error(tmp_path, sql, message):
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path) as store:
+        store.add_batch(PAIRS, strategy="random", model_version=None)
+    con = sqlite3.connect(path)
+    con.execute(sql)
+    con.commit()
+    con.close()
+    with pytest.raises(FormatError, match=message):
+        with LabelStore(path, readonly=True) as store:
+            store.pairs()

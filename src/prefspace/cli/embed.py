@@ -207,9 +207,7 @@ def cache_merge(
     into: Annotated[Path, typer.Option("--into", help="The cache to copy into (created when missing).", show_default=False)],
 ) -> None:
     """Copy into --into every entry of the SOURCES caches that it lacks (same text and encoder)."""
-    from ..embed import EmbeddingCache
+    from ..embed.cache import merge_caches
 
-    target = EmbeddingCache(into)
-    for src in sources:
-        added = target.merge(EmbeddingCache(src, create=False))
+    for src, added in merge_caches(sources, into):
         typer.echo(f"{src}: {sum(added.values()):,} texts added to {into}")

@@ -32,7 +32,9 @@ label_app = typer.Typer(
 )
 app.add_typer(label_app, name="label")
 
-_STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
+_STRATEGY_HELP = ("{strategies}. Default random: in this project's label-loop and active-labeling benchmarks "
+                  "(docs/benchmarks.md) D-optimal selection learned more slowly than random; see "
+                  "docs/active-labeling.md.")
 _HEAD_HELP = "Head refitted on the labels: {heads} (default bt-linear; with --model, the model's own)."
 
 
@@ -42,7 +44,7 @@ def serve(
     pool: Annotated[str, typer.Argument(help="Candidate responses, as `prefspace select` reads them (prompt + response rows, or prompt + responses lists).", show_default=False)],
     db: Annotated[Path, typer.Option("--db", help="The label database (SQLite; created if missing, resumed if not).", show_default=False)],
     model: Annotated[Optional[Path], typer.Option("--model", help="A saved model: it chooses the first batch and its encoder embeds the pool. Without it the first batch is random.", show_default=False)] = None,
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help=_STRATEGY_HELP)] = "d-optimal",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help=_STRATEGY_HELP)] = "random",
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Pairs per batch; the head is refitted after each.")] = 20,
     explore: Annotated[float, typer.Option("--explore", min=0.0, max=1.0, help="Share of each batch chosen at random (exploration).")] = 0.2,
     overlap: Annotated[int, typer.Option("--overlap", min=1, help="Annotators per pair (>= 2 measures agreement).")] = 1,
@@ -92,6 +94,11 @@ def serve(
         check_choice(head, "heads", flag="--head")
     if cache is None and features is None:
         cache = default_cache_dir()
+    if report is not None:
+        from .._paths import check_output
+
+        check_output(report, inputs=[pool, prompts, model, features, prompt_features, db, save_model],
+                     caches=[cache], what="--report")
     config = StudioConfig(strategy=strategy, batch_size=batch, explore=explore, overlap=overlap, rounds=rounds, lam=lam,
                           seed=seed, lease_seconds=60.0 * lease_minutes)
     studio = build_studio(

@@ -12,7 +12,9 @@ from ._choices import RegistryHelpCommand, check_choice
 from ._options import MaxTextChars, default_cache_dir, examples
 from ._progress import show_progress
 
-_STRATEGY_HELP = "{strategies} (see docs/active-labeling.md)."
+_STRATEGY_HELP = ("{strategies}. Default random: in this project's label-loop and active-labeling benchmarks "
+                  "(docs/benchmarks.md) D-optimal selection learned more slowly than random; see "
+                  "docs/active-labeling.md.")
 
 
 @app.command(cls=RegistryHelpCommand, epilog=examples(
@@ -21,7 +23,7 @@ def select(
     model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` (save_model).", show_default=False)],
     pool: Annotated[str, typer.Argument(help="Candidate responses: rows of prompt + response (or prompt + responses list), scored or not.", show_default=False)],
     budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="How many pairs to choose.")] = 100,
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help=_STRATEGY_HELP)] = "d-optimal",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help=_STRATEGY_HELP)] = "random",
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen pairs (JSON lines).")] = Path("to_label.jsonl"),
     labelled: Annotated[
         Optional[str],

@@ -143,10 +143,12 @@ def rerank(
     max_text_chars: MaxTextChars = None,
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
+    from .._paths import check_output
     from ..serve import RewardScorer
     from .._jsonsafe import write_jsonl
     from ..serve.rerank import best_records, read_candidates, rerank as rerank_candidates
 
+    check_output(out, inputs=[model, candidates, prompts], caches=[cache], what="--out")
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
                             response_key=response_key, group_key=group_key, join_key=join_key,
                             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))

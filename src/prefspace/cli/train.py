@@ -38,6 +38,8 @@ from ._progress import show_progress
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
     """``["alpha=100", "hidden_sizes=[64]"]`` -> ``{"alpha": 100, "hidden_sizes": [64]}`` (JSON values, else text)."""
+    from .._jsonread import JSONLimitError
+    from .._jsonread import loads as json_loads
     from ..exceptions import ConfigError
 
     params = {}
@@ -46,7 +48,9 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--param expects NAME=VALUE (e.g. --param alpha=100); got {item!r}.")
         try:
-            params[key.strip()] = json.loads(value)
+            params[key.strip()] = json_loads(value)
+        except JSONLimitError as exc:  # JSON, but too deep or too long to be a parameter
+            raise ConfigError(f"--param {key.strip()}: {exc.msg}; a parameter is a number, text or a short list.") from None
         except json.JSONDecodeError:
             params[key.strip()] = value
     return params

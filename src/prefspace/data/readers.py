@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._jsonread import loads as json_loads
 from ..exceptions import DataError
 from .dialogue import RowProblem
 from .rules import find_surrogate, may_hold_surrogate, surrogate_problem
@@ -158,14 +159,11 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
                 "Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)."))))
             continue
         try:
-            obj = json.loads(text)
+            obj = json_loads(text)
         except json.JSONDecodeError as exc:
             rows.append(RawRow(where, None, ("invalid_json", (
                 f"invalid JSON ({exc.msg} at column {exc.colno}): {_clip(text)}. "
                 "Each line must be one JSON object; fix or remove this line."))))
-            continue
-        except RecursionError:
-            rows.append(RawRow(where, None, ("invalid_json", _TOO_DEEP + ". Fix or remove this line.")))
             continue
         if not isinstance(obj, dict):
             rows.append(RawRow(where, None, ("not_an_object", (
@@ -175,31 +173,6 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
         problem = _surrogate(obj, line) if check else None
         rows.append(RawRow(where, None if problem else obj, problem))
     return rows
-
-
-_TOO_DEEP = (
-    "invalid JSON: arrays or objects nested too deeply to read (thousands of levels); "
-    "preference rows nest a few levels at most"
-)
-
-
-_JSON_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{}\n]')
-
-
-def _deep_line(text: str, depth_limit: int = 500) -> int:
-    """The line where JSON ``text`` first nests deeper than ``depth_limit`` (for the message)."""
-    depth, line = 0, 1
-    for m in _JSON_TOKEN.finditer(text):
-        tok = m.group()
-        if tok == "\n":
-            line += 1
-        elif tok in "[{":
-            depth += 1
-            if depth > depth_limit:
-                return line
-        elif tok in "]}":
-            depth -= 1
-    return line
 
 
 def _surrogate(obj: Any, raw: bytes) -> tuple[str, str] | None:
@@ -216,12 +189,10 @@ def _surrogate(obj: Any, raw: bytes) -> tuple[str, str] | None:
 def _json_rows(raw: bytes, name: str) -> list[RawRow]:
     text = _decode_whole(raw, name)
     try:
-        obj = json.loads(text)
+        obj = json_loads(text)
     except json.JSONDecodeError as exc:
         hint = " It looks like JSON Lines: rename it to .jsonl." if exc.msg == "Extra data" else ""
         raise DataError(f"{name}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno}).{hint}") from None
-    except RecursionError:
-        raise DataError(f"{name}:{_deep_line(text)}: {_TOO_DEEP}. Check how the file was written.") from None
     records = _records_from_json(obj, name)
     check = may_hold_surrogate(raw)
     rows = []
@@ -266,6 +237,13 @@ def _csv_rows(raw: bytes, name: str, delimiter: str) -> list[RawRow]:
         return []
     except csv.Error as exc:
         raise DataError(f"{name}:1: cannot parse the header ({exc}).") from None
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        # a dict keeps the last of two equal keys: one column would be dropped without a word
+        raise DataError(
+            f"{name}:1: the header names the column(s) {', '.join(map(repr, repeated))} more than once; "
+            "each column needs its own name. Rename the repeats and read the file again."
+        )
     rows: list[RawRow] = []
     start = reader.line_num + 1
     while True:

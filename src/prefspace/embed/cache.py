@@ -48,6 +48,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .._jsonread import loads as json_loads
 from .._process import pid_alive
 from ..exceptions import ConfigError, FormatError, PrefspaceError, ShapeError
 
@@ -138,11 +139,13 @@ def _read_shard(path: Path) -> _Shard:
             (n,) = struct.unpack("<Q", f.read(8))
             if n > size - 8:
                 raise ValueError("header length past the end of the file")
-            header = json.loads(f.read(n))
+            header = json_loads(f.read(n).decode("utf-8"))
     except (OSError, ValueError, struct.error) as exc:
         raise FormatError(f"{path}: not a readable safetensors shard ({exc}). {fix}") from None
+    if not isinstance(header, dict):
+        raise FormatError(f"{path}: not a prefspace embedding shard (its header is not a JSON object). {fix}")
     meta = header.pop("__metadata__", None) or {}
-    if meta.get("format") != SHARD_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != SHARD_FORMAT:
         raise FormatError(f"{path}: not a prefspace embedding shard (metadata format={meta.get('format')!r}). {fix}")
     if int(meta.get("version", 0)) > FORMAT_VERSION:
         raise FormatError(
@@ -268,6 +271,16 @@ class EmbeddingCache:
         return f"EmbeddingCache({str(self.directory)!r})"
 
     # -- reading ---------------------------------------------------------------------------
+    def _check_inside(self, path: Path) -> None:
+        """Refuse a shard (or fingerprint folder) that is a link leading out of the cache folder:
+        a cache reads only what it wrote, never a file elsewhere that a link points at."""
+        root = self.directory.resolve()
+        if root not in path.resolve().parents:
+            raise FormatError(
+                f"{path} is a link to {path.resolve()}, outside the cache folder {self.directory}; a cache "
+                "reads only its own shards. Remove the link (or copy the shard in with `prefspace cache merge`)."
+            )
+
     def fingerprints(self) -> list[str]:
         """The fingerprints that have at least one shard, sorted."""
         out = []
@@ -285,6 +298,7 @@ class EmbeddingCache:
         if space.directory.is_dir():
             new = sorted(p for p in space.directory.iterdir() if _SHARD_RE.match(p.name) and p.name not in space.seen)
             for path in new:
+                self._check_inside(path)
                 shard = _read_shard(path)
                 if space.dim is not None and shard.dim != space.dim:
                     raise FormatError(
@@ -529,6 +543,23 @@ class EmbeddingCache:
             "bytes": sum(s["bytes"] for s in spaces.values()),
             "temp_files": len(self.temp_files()),
         }
+
+
+def merge_caches(sources: Sequence[str | Path], into: str | Path) -> list[tuple[Path, dict[str, int]]]:
+    """Copy every entry of the ``sources`` caches that ``into`` lacks; ``(source, added per fingerprint)``.
+
+    ``into`` may be none of the sources, nor hold one; every source is opened and its shards
+    read (and checked) before ``into`` is created, so a bad source leaves nothing behind.
+    """
+    from .._paths import check_output
+
+    check_output(into, inputs=sources, kind="folder", what="--into")
+    caches = [EmbeddingCache(src, create=False) for src in sources]
+    for cache in caches:
+        for fp in cache.fingerprints():
+            cache.count(fp)  # reads every shard's header
+    target = EmbeddingCache(into)
+    return [(Path(src), target.merge(cache)) for src, cache in zip(sources, caches)]
 
 
 def _remove_dead_temp_markers(directory: Path) -> None:

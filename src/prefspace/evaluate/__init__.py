@@ -7,6 +7,8 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
 - Pairs: :func:`pairwise_accuracy`, :func:`reward_metrics` (TRL names),
   :func:`accuracy_with_interval` (Wilson 95% interval), :func:`subset_accuracy`
   (per subset and reward-bench's example-weighted average).
+- Benchmark intervals: :func:`seed_item_bootstrap` (a mean over seeds or a paired difference,
+  resampling seeds and test items, inside the metric's range) and :func:`holm_adjust`.
 - Scored responses: :func:`best_of_n_curve` / :func:`expected_best_of_n` (exact expectation over
   random subsets), :func:`rank_correlations` (per-prompt Spearman and Kendall).
 - Calibration: :func:`pair_calibration`, :func:`reliability_bins`,
@@ -20,7 +22,17 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
 
 from .baseline import BaselineComparison, LengthPreference, compare_pairs, compare_scored, length_preference
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
-from .metrics import accuracy_with_interval, bootstrap_interval, pairwise_accuracy, reward_metrics, subset_accuracy, wilson_interval
+from .metrics import (
+    Interval,
+    accuracy_with_interval,
+    bootstrap_interval,
+    holm_adjust,
+    pairwise_accuracy,
+    reward_metrics,
+    seed_item_bootstrap,
+    subset_accuracy,
+    wilson_interval,
+)
 from .ranking import best_of_n_curve, expected_best_of_n, rank_correlations
 from .simulate import SimulatedPairs, can_label, label_pairs, pairs_from_scores, transform_scores
 from .single import evaluate_pairs, evaluate_scored, write_evaluation
@@ -31,6 +43,9 @@ __all__ = [
     "accuracy_with_interval",
     "bootstrap_interval",
     "wilson_interval",
+    "seed_item_bootstrap",
+    "Interval",
+    "holm_adjust",
     "subset_accuracy",
     "best_of_n_curve",
     "expected_best_of_n",

@@ -131,6 +131,8 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> DatasetHandle:
     prepared = Path(out_dir) / "prepared"
     prepared.mkdir(parents=True, exist_ok=True)
     arrays_path = prepared / f"{ds['name']}-{key}.safetensors"
+    if arrays_path.resolve().parent != prepared.resolve():  # config.py checks names; this is the backstop
+        raise ConfigError(f"dataset name {str(ds['name'])[:60]!r} would write outside {prepared}; rename it.")
     meta_path = arrays_path.with_suffix(".json")
     if kind == "pair_arrays":
         for side in ("train", "test"):

@@ -43,12 +43,14 @@ import difflib
 import hashlib
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from .._paths import check_output
 from ..data import load_preferences, load_scored_responses
 from ..evaluate.simulate import pairs_from_scores
 from ..exceptions import ConfigError
@@ -360,6 +362,13 @@ def validate_config(cfg: dict, where: str = "config") -> ExperimentConfig:
         raise _explain(exc, where) from None
 
 
+def _value_problem(exc: ValueError) -> str:
+    """What a ValueError from the YAML reader means (an integer past Python's digit limit)."""
+    if "digits" in str(exc):
+        return "an integer of more than 4,300 digits, more than any setting needs"
+    return f"a value YAML cannot read ({str(exc)[:200]})"
+
+
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     """``["a.b=3", "data_root=../x"]`` -> ``{"a.b": 3, "data_root": "../x"}`` (values parsed as YAML,
     safely: a YAML tag such as ``!!python/object`` is refused)."""
@@ -375,6 +384,9 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--set {item!r}: the key is empty.")
         try:
             out[key] = yaml.safe_load(value) if value.strip() else ""
+        except (ValueError, RecursionError) as exc:  # an integer over 4,300 digits; nesting too deep
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else _value_problem(exc)
+            raise ConfigError(f"--set {key}: {detail}. Write a number, text, a list or a mapping.") from None
         except yaml.YAMLError as exc:
             detail = " ".join(str(exc).split())
             raise ConfigError(
@@ -418,6 +430,8 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
         raise ConfigError(f"{path}: not valid YAML: nested too deeply.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # a value its type cannot hold: an integer of more than 4,300 digits
+        raise ConfigError(f"{path}: {_value_problem(exc)}. Check the numbers in the config.") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the config must be a mapping (name:, datasets:, methods:, ...).")
     base = path.resolve().parent
@@ -426,7 +440,21 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
     for key, value in (overrides or {}).items():
         _set_dotted(cfg, key, value, path)
         cwd_paths.add(key)
-    return resolve_config(cfg, base=base, cwd_keys=cwd_paths, out_dir=out_dir, where=str(path))
+    resolved = resolve_config(cfg, base=base, cwd_keys=cwd_paths, out_dir=out_dir, where=str(path))
+    if out_dir is not None:
+        inputs, caches = config_paths(resolved)
+        check_output(out_dir, inputs=[path, *inputs], caches=caches, kind="folder", what="--out")
+    return resolved
+
+
+def config_paths(cfg: dict) -> tuple[list[str], list[str]]:
+    """``(data files, cache folders)`` a resolved config reads, for the output guard."""
+    inputs, caches = [], []
+    for ds in cfg.get("datasets") or []:
+        for key in PATH_KEYS:
+            if isinstance(ds, dict) and isinstance(ds.get(key), str):
+                (caches if key == "cache" else inputs).append(ds[key])
+    return inputs, caches
 
 
 def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None, where: str = "config",
@@ -460,7 +488,7 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
         if name in seen:
             raise ConfigError(f"{where}: datasets[{i}].name: two datasets are named {name!r}; names must be unique.")
         seen.add(name)
-        ds["name"] = str(name)
+        ds["name"] = _path_name(name, f"{where}: datasets[{i}].name")
         for key in PATH_KEYS:
             if ds.get(key) is None:
                 continue
@@ -493,6 +521,22 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
     if cfg.get("eval") is None:
         cfg["eval"] = {}
     return cfg
+
+
+_UNSAFE_NAME_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def _path_name(name: Any, where: str) -> str:
+    """``name`` as text, if it can be one part of a file name: a dataset's name names its files
+    under ``OUT/prepared/``, so no folder separator, ``..``, control character or NUL may leave
+    that folder."""
+    text = str(name)
+    if text in (".", "..") or _UNSAFE_NAME_CHARS.search(text) or not text.strip() or len(text) > 100:
+        raise ConfigError(
+            f"{where}: {text[:60]!r} cannot be used as a name: it becomes part of a file name under OUT/prepared/, "
+            "so it must be 1 to 100 characters without '/', '\\', control characters or NUL, and not '.' or '..'."
+        )
+    return text
 
 
 def _missing_file(where: str, key: str, written: str, resolved: str, rel_base: Path, *, from_cwd: bool,

@@ -26,11 +26,12 @@ from typing import Callable
 
 from .._atomic import write_bytes_atomic
 from .._jsonsafe import dumps
+from .._paths import check_output
 from .._process import pid_alive
 from .._progress import track
 from ..exceptions import ConfigError, FormatError
 from .cells import CellMethod, CellTask, cell_key, prepare_dataset, run_cell
-from .config import spec_hash
+from .config import config_paths, spec_hash
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ def run_experiment(
     the stage ``"cells"`` with the last finished cell as its detail.
     """
     out = Path(out_dir)
+    inputs, caches = config_paths(config)
+    check_output(out, inputs=inputs, caches=caches, kind="folder", what="out_dir")  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS_FILE
     tasks = plan_cells(config)

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._paths import check_output
 from .._version import __version__
 from ..embed.encoder import render_joint_text
 from ..exceptions import ConfigError, FormatError
@@ -293,6 +294,12 @@ def export_sentence_transformers(
     >>> SentenceTransformer("runs/bt-joint-st").encode(["What is 2+2?\\n\\n4"])[:, 0]  # doctest: +SKIP
     """
     model_dir, out = Path(model_dir), Path(out)
+    check_output(out, inputs=[model_dir], kind="folder", what="--out")  # before anything is loaded
+    if out.exists():
+        if not out.is_dir():
+            raise FormatError(f"{out} exists and is not a folder; choose another --out.")
+        if any(out.iterdir()) and not (out / MARKER).is_file():
+            raise FormatError(f"{out} is a non-empty folder that is not a prefspace export; refusing to replace it.")
     described = describe_model(model_dir)
     cfg = (described.get("encoder") or {}).get("config") or {}
     if not cfg:
@@ -316,11 +323,6 @@ def export_sentence_transformers(
         dim = int(encoder.dim)
         layers = [DenseLayer(layers[0].weight[:, dim:].copy(), layers[0].bias.copy())]
         scope = "response_term"
-    if out.exists():
-        if not out.is_dir():
-            raise FormatError(f"{out} exists and is not a folder; choose another --out.")
-        if any(out.iterdir()) and not (out / MARKER).is_file():
-            raise FormatError(f"{out} is a non-empty folder that is not a prefspace export; refusing to replace it.")
 
     st = _build(encoder, layers)
     out.parent.mkdir(parents=True, exist_ok=True)

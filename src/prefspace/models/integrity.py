@@ -6,9 +6,14 @@ file and what is wrong, instead of loading something that fails or gives wrong r
 
 - ``model.json``: ``class`` a known name, ``params`` and ``state`` objects, ``n_features_in`` an
   integer >= 1, ``encoder`` null or ``{"config": {...}, "fingerprint": "..."}``;
-- paths: ``weights``, ``files`` and ``members`` are relative paths to files (members: folders)
-  strictly inside the model folder: no absolute path, no ``..``, no symbolic link leading out,
-  and no member that is the folder itself (which would recurse forever);
+- paths: ``model.json`` itself, ``weights``, ``files`` and ``members`` are relative paths to
+  files (members: folders) strictly inside the model folder: no absolute path, no ``..``, no
+  NUL character, no symbolic link leading out, and no member that is the folder itself (which
+  would recurse forever);
+- digests: ``files_sha256`` records the sha256 of every file the model reads (the weights, the
+  extra text files, each member's ``model.json``); a file whose bytes differ, or one without a
+  recorded digest (a model saved before digests covered every file), is refused. The digests
+  are checked on the bytes that are then parsed, so a file cannot change in between;
 - weights: every tensor of a float dtype (float16/32/64), every value finite, the tensors a
   class needs present with shapes that agree with each other and with ``n_features_in``, no
   tensor the class does not know; LightGBM text that LightGBM can read, with ``n_features_in``
@@ -26,7 +31,10 @@ import numpy as np
 
 from ..exceptions import FormatError
 
-__all__ = ["check_header", "confined", "check_arrays", "check_file_digest", "check_lightgbm_text", "check_loaded"]
+__all__ = [
+    "check_header", "confined", "check_arrays", "file_digest", "bytes_digest", "read_verified",
+    "check_lightgbm_text", "check_loaded",
+]
 
 HEADER = "model.json"
 _MLP_CLASSES = ("BradleyTerryMLP", "PreferenceClassifierMLP")
@@ -66,6 +74,8 @@ def confined(directory: Path, rel: Any, what: str, *, folder: bool = False) -> P
     """``directory / rel`` after checking that ``rel`` names something strictly inside ``directory``."""
     if not isinstance(rel, str) or not rel.strip():
         raise _bad(directory, f"{what} must be a non-empty relative path; found {rel!r}.")
+    if "\x00" in rel:
+        raise _bad(directory, f"{what} {rel[:80]!r} holds a NUL character; no file name does.")
     path = Path(rel)
     if path.is_absolute() or ".." in path.parts or rel.startswith("~"):
         raise _bad(directory, f"{what} {rel!r} points outside the model folder; a model folder may only "
@@ -113,21 +123,40 @@ def check_arrays(directory: Path, class_name: str, header: dict, arrays: dict, w
             )
 
 
+def bytes_digest(data: bytes) -> str:
+    """The sha256 of a file's bytes, as ``model.json`` records it (``files_sha256``)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def file_digest(text: str) -> str:
-    """The sha256 of a text file's UTF-8 bytes, recorded in ``model.json`` (``files_sha256``)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The sha256 of a text file's UTF-8 bytes (``bytes_digest`` of what ``save_model`` writes)."""
+    return bytes_digest(text.encode("utf-8"))
 
 
-def check_file_digest(directory: Path, header: dict, name: str, text: str) -> None:
-    """Refuse a text file whose digest differs from the one ``model.json`` recorded (if any)."""
+def read_verified(directory: Path, header: dict, rel: str, what: str) -> bytes:
+    """The bytes of ``rel`` (confined to ``directory``) after checking them against ``files_sha256``.
+
+    The digest is checked on the very bytes the caller then parses, so the file cannot change
+    between the check and the use. A file without a recorded digest is refused: the models
+    that lack one were saved before every file carried a digest, or were edited.
+    """
+    path = confined(directory, rel, what)
     digests = header.get("files_sha256")
-    if digests is None:
-        return
-    if not isinstance(digests, dict) or not isinstance(digests.get(name), str):
-        raise _bad(directory, f"'files_sha256' must map each of 'files' to its sha256; found {digests!r:.80}.")
-    if file_digest(text) != digests[name]:
-        raise FormatError(f"{directory / name}: its content differs from the one saved (sha256 mismatch): the file "
+    if not isinstance(digests, dict) or not isinstance(digests.get(rel), str):
+        found = "no 'files_sha256'" if digests is None else f"no sha256 for {rel!r} in 'files_sha256'"
+        raise FormatError(
+            f"{directory / HEADER}: records {found}, so {rel!r} cannot be checked. Models saved by "
+            f"prefspace {header.get('prefspace_version', '?')} before every file carried a digest "
+            "(or edited by hand) are refused; train and save the model again with this prefspace."
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc}).") from None
+    if bytes_digest(data) != digests[rel]:
+        raise FormatError(f"{path}: its content differs from the one saved (sha256 mismatch): the file "
                           "is damaged, truncated or was edited. Save the model again.")
+    return data
 
 
 def check_lightgbm_text(path: Path, text: str, n_features: int) -> None:

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps, json_safe
+from .._paths import check_output
 from .._version import __version__
 from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
@@ -29,13 +31,13 @@ from ._base import RewardHead
 from .card import CARD, render_card, reproducibility_record, training_data_summary
 from .ensemble import RewardEnsemble
 from .integrity import (
+    bytes_digest,
     check_arrays,
-    check_file_digest,
     check_header,
     check_lightgbm_text,
     check_loaded,
     confined,
-    file_digest,
+    read_verified,
 )
 from .registry import HEADS
 
@@ -110,6 +112,8 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
         "prefspace_version": __version__,
         "training_metrics": dict(getattr(model, "metrics_", {})),
     }
+    # files_sha256 covers every file the model reads, so no part of it can change unnoticed
+    digests: dict[str, str] = {}
     if isinstance(model, RewardEnsemble):
         members = []
         for i, member in enumerate(model.members_):
@@ -117,7 +121,9 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
             (directory / rel).mkdir(parents=True)
             _write_json(directory / rel / HEADER, _write_model(member, directory / rel))
             members.append(rel)
+            digests[f"{rel}/{HEADER}"] = bytes_digest((directory / rel / HEADER).read_bytes())
         header["members"] = members
+        header["files_sha256"] = digests
         header["state"] = {"history": model.history_}
         return header
     arrays, info, texts = model._state()
@@ -125,10 +131,12 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS),
                   metadata={"format": FORMAT_NAME})
         header["weights"] = WEIGHTS
+        digests[WEIGHTS] = bytes_digest((directory / WEIGHTS).read_bytes())
     for name, text in texts.items():
         (directory / name).write_text(text, encoding="utf-8")
+        digests[name] = bytes_digest((directory / name).read_bytes())
     header["files"] = sorted(texts)
-    header["files_sha256"] = {name: file_digest(texts[name]) for name in sorted(texts)}
+    header["files_sha256"] = dict(sorted(digests.items()))
     header["state"] = info
     return header
 
@@ -203,6 +211,8 @@ def save_model(
                 f"{directory} is a non-empty directory without {HEADER}; refusing to replace it. "
                 "Choose an empty or new directory for the model."
             )
+    # the folder is swapped in whole: a model folder holding other files would lose them
+    check_output(directory, kind="model", what="the model folder")
     encoder_info = None
     if encoder is not None:
         feature_dim = getattr(encoder, "feature_dim", None)
@@ -255,7 +265,8 @@ def save_model(
 
 
 # ---------------------------------------------------------------------------- loading
-def _read_header(directory: Path) -> dict:
+def _read_header(directory: Path, data: bytes | None = None) -> dict:
+    """``model.json`` of ``directory``, parsed from ``data`` when the caller read (and checked) it."""
     path = directory / HEADER
     if not directory.is_dir():
         raise FormatError(f"{directory}: no such model directory. Models are written by save_model() or "
@@ -263,12 +274,13 @@ def _read_header(directory: Path) -> dict:
     if not path.is_file():
         raise FormatError(f"{directory} is not a prefspace model directory: {HEADER} not found. Models are "
                           "written by save_model() or `prefspace train --out DIR`.")
+    if path.is_symlink() and path.resolve().parent != directory.resolve():
+        raise FormatError(f"{path} is a link to {path.resolve()}, outside the model folder; a model folder's "
+                          f"{HEADER} must be its own file. Copy the model instead of linking its header.")
     try:
-        header = json.loads(path.read_text(encoding="utf-8"))
+        header = json_loads((path.read_bytes() if data is None else data).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"{path}: not valid JSON ({exc}); the model directory is corrupt.") from None
-    except RecursionError:
-        raise FormatError(f"{path}: not valid JSON (nested too deeply to read); the model directory is corrupt.") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise FormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}; this is not a prefspace model.")
@@ -285,7 +297,7 @@ def _read_header(directory: Path) -> dict:
 
 def _read_model(directory: Path, header: dict) -> RewardHead:
     from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load as safetensors_load
 
     cls = _class_for(header.get("class"), directory)
     try:
@@ -294,27 +306,31 @@ def _read_model(directory: Path, header: dict) -> RewardHead:
         raise FormatError(f"{directory / HEADER}: params do not fit {cls.__name__} ({exc}).") from None
     state = header.get("state") or {}
     if isinstance(model, RewardEnsemble):
-        members = [confined(directory, rel, "a 'members' entry", folder=True) for rel in header.get("members", [])]
-        model.members_ = [_read_model(path, _read_header(path)) for path in members]
+        model.members_ = []
+        for rel in header.get("members", []):
+            path = confined(directory, rel, "a 'members' entry", folder=True)
+            data = read_verified(directory, header, f"{rel}/{HEADER}", "a member's model.json")
+            model.members_.append(_read_model(path, _read_header(path, data)))
         if not model.members_:
             raise FormatError(f"{directory / HEADER}: an ensemble without members.")
         model.history_ = list(state.get("history", []))
     else:
         arrays = {}
         if header.get("weights"):
-            weights = confined(directory, header["weights"], "'weights'")
+            weights = directory / header["weights"]
+            data = read_verified(directory, header, header["weights"], "'weights'")
             try:
-                arrays = load_file(str(weights))
+                arrays = safetensors_load(data)
             except (OSError, SafetensorError) as exc:
                 raise FormatError(f"{weights}: cannot read the weights ({exc}).") from None
             check_arrays(directory, cls.__name__, header, arrays, header["weights"])
         texts = {}
         for name in header.get("files", []):
+            data = read_verified(directory, header, name, "a 'files' entry")
             try:
-                texts[name] = confined(directory, name, "a 'files' entry").read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
+                texts[name] = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
                 raise FormatError(f"{directory / name}: cannot read ({exc}).") from None
-            check_file_digest(directory, header, name, texts[name])
             if name.endswith(".lgbm.txt"):
                 check_lightgbm_text(directory / name, texts[name], header["n_features_in"])
         try:

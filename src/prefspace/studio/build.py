@@ -7,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+from .._paths import check_output
 from ..embed import get_encoder
 from ..exceptions import ConfigError, ShapeError
 from ..models import get_head, load_model, load_model_encoder
@@ -58,6 +59,12 @@ def build_studio(
     ``score_key`` names the simulated annotator's column (every response must have it).
     """
     config = (config or StudioConfig()).check()
+    # the database and the saved model are written: neither may be (or hold) what is read
+    paths = [p for p in (features, prompt_features) if isinstance(p, (str, os.PathLike))]
+    inputs = [pool, prompts, model, *paths]
+    check_output(db, inputs=inputs, caches=[cache], what="--db")
+    if save_model_to is not None:
+        check_output(save_model_to, inputs=[*inputs, db], caches=[cache], kind="model", what="--save-model")
     candidates = read_pool(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key, id_key=id_key,
                            join_key=join_key, score_key=score_key)
     enc = fitted = None

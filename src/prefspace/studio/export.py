@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import math
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -23,9 +24,13 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from .._atomic import atomic_path
+from .._jsonread import loads as json_loads
+from .._jsonsafe import dumps
+from .._paths import check_output
 from ..data.dataset import render_prompt_text
+from ..data.rules import find_surrogate
 from ..exceptions import ConfigError, DataError
-from .storage import DuplicateJudgmentError, LabelStore, UnknownPairError
+from .storage import IMPORTED_PREFIX, DuplicateJudgmentError, LabelStore, UnknownPairError, check_annotator
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +48,19 @@ LS_REASON = "reason"
 def _write_lines(path: str | os.PathLike, rows: list[dict]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(dumps(row, ensure_ascii=False) + "\n")
+
+
+def _check_outputs(db: Any, *outs: tuple[str, Any]) -> None:
+    """Refuse an output that is the database (or another output) before anything is read."""
+    inputs = [] if isinstance(db, LabelStore) else [db]
+    if isinstance(db, LabelStore):
+        inputs.append(db.path)
+    written: list = []
+    for what, out in outs:
+        if out is not None:
+            check_output(out, inputs=inputs + written, what=what)
+            written.append(out)
 
 
 def _outcome(labels: list[str]) -> str | None:
@@ -104,6 +121,7 @@ def export_trl(db: str | os.PathLike | LabelStore, out: str | os.PathLike, *, ti
         raise ConfigError(f"ties must be one of {', '.join(TIES)}; got {ties!r}.")
     if aggregate not in AGGREGATES:
         raise ConfigError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {aggregate!r}.")
+    _check_outputs(db, ("out", out))
     store = db if isinstance(db, LabelStore) else LabelStore(db, readonly=True)
     try:
         pairs = {p["pair_id"]: p for p in store.pairs()}
@@ -193,8 +211,10 @@ def export_label_studio(db: str | os.PathLike | LabelStore, out: str | os.PathLi
 
     Each task's ``data`` has ``prompt`` (messages rendered as text), ``response_a``,
     ``response_b``, ``pair_id``, ``id_a``, ``id_b``, ``batch``, ``strategy``,
-    ``model_version`` (and ``prompt_b`` for a cross-prompt pair).
+    ``model_version`` (and ``prompt_b`` for a cross-prompt pair). The file is standard JSON:
+    a number that is not finite (a ``lead_time`` of infinity) is written as ``null``.
     """
+    _check_outputs(db, ("out", out), ("config_out", config_out))
     store = db if isinstance(db, LabelStore) else LabelStore(db, readonly=True)
     try:
         pairs = store.pairs()
@@ -226,45 +246,96 @@ def export_label_studio(db: str | os.PathLike | LabelStore, out: str | os.PathLi
             } for j in done]
         tasks.append(task)
     with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.write_text(dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     if config_out is not None:
         with atomic_path(config_out) as tmp:
             tmp.write_text(label_studio_config(), encoding="utf-8")
     return {"tasks": len(tasks), "annotations": sum(len(t.get("annotations", [])) for t in tasks)}
 
 
-def _annotator_name(completed_by: Any) -> str:
+def _annotator_name(completed_by: Any, where: str) -> str:
+    """The annotator of a Label Studio annotation.
+
+    ``label-studio:<email, username or id>`` for a Label Studio user; a name (as prefspace's
+    own export writes it) is kept. Either follows the studio's rule for names
+    (:data:`~prefspace.studio.storage.ANNOTATOR_NAME`, after the prefix); anything else is refused.
+    """
+    prefix = IMPORTED_PREFIX
     if isinstance(completed_by, dict):
         for key in ("email", "username", "id"):
             if completed_by.get(key) not in (None, ""):
-                return f"label-studio:{completed_by[key]}"
+                completed_by = completed_by[key]
+                break
+        else:
+            completed_by = None
+    elif isinstance(completed_by, str):
+        prefix = ""  # a name prefspace exported
     if completed_by in (None, ""):
         return "label-studio"
-    return f"label-studio:{completed_by}" if isinstance(completed_by, int) else str(completed_by)
+    if isinstance(completed_by, bool) or not isinstance(completed_by, (int, str)):
+        raise DataError(f"{where}: 'completed_by' must be a user id, a name or an object with 'email'; found "
+                        f"{type(completed_by).__name__}.")
+    if isinstance(completed_by, str) and find_surrogate(completed_by) is not None:
+        raise DataError(f"{where}: 'completed_by' holds a lone UTF-16 surrogate (half a character). Fix the "
+                        "user's name or email in Label Studio and export again.")
+    name = str(completed_by)
+    if not name.startswith(IMPORTED_PREFIX):
+        name = prefix + name
+    try:
+        return check_annotator(name)
+    except ConfigError as exc:
+        raise DataError(f"{where}: 'completed_by' is not a usable annotator name ({exc}) Rename the user in "
+                        "Label Studio, or remove the annotation, and import again.") from None
 
 
-def _judgment_from_annotation(ann: dict, where: str) -> tuple[str, str | None] | None:
-    """``(label, reason)`` of one Label Studio annotation, or None when it holds no judgment."""
+def _texts(value: Any, where: str, what: str) -> list[str]:
+    """A Label Studio value that should be a list of strings (a lone string is accepted too)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DataError(f"{where}: {what} must be a list of strings; found {_shape(value)}.")
+    for v in value:
+        if find_surrogate(v) is not None:
+            raise DataError(f"{where}: {what} holds a lone UTF-16 surrogate (half a character), which cannot be "
+                            "stored. Fix the text in Label Studio and export again.")
+    return value
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, list):
+        inner = sorted({type(v).__name__ for v in value})
+        return f"a list of {', '.join(inner)}" if inner else "an empty list"
+    return "null" if value is None else type(value).__name__
+
+
+def _judgment_from_annotation(ann: Any, where: str) -> tuple[str, str | None] | None:
+    """``(label, reason)`` of one Label Studio annotation, or None when it holds no judgment.
+
+    Every part has the shape Label Studio writes, or DataError names the part and the shape found.
+    """
     if not isinstance(ann, dict):
         raise DataError(f"{where}: an annotation must be a JSON object; got {type(ann).__name__}.")
     result = ann.get("result") or []
     if not isinstance(result, list):
-        raise DataError(f"{where}: 'result' must be a list.")
+        raise DataError(f"{where}: 'result' must be a list; found {_shape(result)}.")
     picked, tie, reason = None, False, None
-    for r in result:
+    for i, r in enumerate(result):
         if not isinstance(r, dict):
-            continue
-        kind, value = r.get("type"), r.get("value") or {}
+            raise DataError(f"{where}: result {i} must be an object; found {_shape(r)}.")
+        kind, value = r.get("type"), r.get("value") if r.get("value") is not None else {}
+        if not isinstance(value, dict):
+            raise DataError(f"{where}: result {i} 'value' must be an object; found {_shape(value)}.")
         if kind == "pairwise":
             sel = value.get("selected")
             if sel not in ("left", "right"):
-                raise DataError(f"{where}: pairwise selection {sel!r}; expected 'left' or 'right'.")
+                raise DataError(f"{where}: pairwise selection {str(sel)[:40]!r}; expected 'left' or 'right'.")
             picked = "a" if sel == "left" else "b"
-        elif kind == "choices" and any(str(c).lower() == "tie" for c in value.get("choices", [])):
-            tie = True
+        elif kind == "choices":
+            choices = _texts(value.get("choices", []), where, f"result {i} 'choices'")
+            tie = tie or any(c.lower() == "tie" for c in choices)
         elif kind == "textarea":
-            texts = value.get("text") or []
-            reason = "\n".join(str(t) for t in texts).strip() or None
+            texts = _texts(value.get("text") or [], where, f"result {i} 'text'")
+            reason = "\n".join(texts).strip() or None
     if ann.get("was_cancelled"):
         return "skip", reason
     if picked and tie:
@@ -277,6 +348,30 @@ def _judgment_from_annotation(ann: dict, where: str) -> tuple[str, str | None] |
     return None
 
 
+def _seconds(value: Any) -> float | None:
+    """Label Studio's ``lead_time``: a finite number of seconds >= 0, else unknown (None)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _read_tasks(path: Path) -> list:
+    try:
+        tasks = json_loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder; pass the JSON file Label Studio exported.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a Label Studio JSON export ({exc}). Export the project as 'JSON'.") from None
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise DataError(f"{path}: expected a JSON list of tasks (Label Studio's 'JSON' export).")
+    return tasks
+
+
 def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.PathLike, *,
                         on_unknown: str = "error") -> dict:
     """Add the annotations of a Label Studio JSON export to the label database.
@@ -284,9 +379,13 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
     The tasks must be ones prefspace wrote (their ``data`` has ``pair_id``, or ``id_a`` and
     ``id_b``). A pairwise ``left`` is label ``a``, ``right`` is ``b``, the ``Tie`` choice is a
     tie, a cancelled (skipped) annotation is a skip and a text area is the reason. The
-    annotator is ``completed_by`` (its email when exported with user details). Importing the
-    same file twice adds nothing the second time. Stop the studio first: a running studio
-    does not see judgments written by another process until it restarts.
+    annotator is ``label-studio:`` and ``completed_by`` (its email when exported with user
+    details), which must follow the studio's rule for names. Importing the same file twice
+    adds nothing the second time. Stop the studio first: a running studio does not see
+    judgments written by another process until it restarts.
+
+    The whole file is checked before anything is written: a task of the wrong shape raises
+    DataError naming the file and the task, and the database is left as it was.
 
     Parameters
     ----------
@@ -300,20 +399,17 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
     if on_unknown not in ("error", "skip"):
         raise ConfigError(f"on_unknown must be 'error' or 'skip'; got {on_unknown!r}.")
     path = Path(source)
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a Label Studio JSON export ({exc}). Export the project as 'JSON'.") from None
-    if isinstance(tasks, dict):
-        tasks = [tasks]
-    if not isinstance(tasks, list):
-        raise DataError(f"{path}: expected a JSON list of tasks (Label Studio's 'JSON' export).")
+    if not isinstance(db, LabelStore):
+        check_output(db, inputs=[path], what="the label database")
+        if not Path(db).is_file():
+            raise DataError(f"{db}: no such label database; import into the database the tasks came from.")
+    tasks = _read_tasks(path)
     store = db if isinstance(db, LabelStore) else LabelStore(db)
-    ids_to_pair = {(p["id_a"], p["id_b"]): p["pair_id"] for p in store.pairs()}
     stats = Counter()
     try:
+        # first every task is read and checked, then the judgments are written
+        ids_to_pair = {(p["id_a"], p["id_b"]): p["pair_id"] for p in store.pairs()}
+        todo: list[tuple[str, str, str, str | None, float | None]] = []
         for t_index, task in enumerate(tasks):
             where = f"{path}: task {t_index}"
             if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
@@ -323,30 +419,35 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
             pair_id = data.get("pair_id")
             if pair_id is None and "id_a" in data and "id_b" in data:
                 pair_id = ids_to_pair.get((str(data["id_a"]), str(data["id_b"])))
-            if pair_id is None or store.pair(str(pair_id)) is None:
+            if not isinstance(pair_id, (str, int)) or isinstance(pair_id, bool) or store.pair(str(pair_id)) is None:
                 if on_unknown == "skip":
                     stats["unknown"] += 1
                     continue
                 raise DataError(
-                    f"{where}: pair {pair_id!r} is not in {store.path.name}. Import only tasks exported from this "
-                    "database (`prefspace label export DB --format label-studio`), or pass --on-unknown skip."
+                    f"{where}: pair {str(pair_id)[:80]!r} is not in {store.path.name}. Import only tasks exported "
+                    "from this database (`prefspace label export DB --format label-studio`), or pass "
+                    "--on-unknown skip."
                 )
-            for a_index, ann in enumerate(task.get("annotations") or []):
-                got = _judgment_from_annotation(ann, f"{where}, annotation {a_index}")
+            annotations = task.get("annotations") or []
+            if not isinstance(annotations, list):
+                raise DataError(f"{where}: 'annotations' must be a list; found {_shape(annotations)}.")
+            for a_index, ann in enumerate(annotations):
+                at = f"{where}, annotation {a_index}"
+                got = _judgment_from_annotation(ann, at)
                 if got is None:
                     stats["empty"] += 1
                     continue
                 label, reason = got
-                seconds = ann.get("lead_time")
-                try:
-                    store.add_judgment(str(pair_id), _annotator_name(ann.get("completed_by")), label, reason=reason,
-                                       seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
-                                       source="label-studio")
-                    stats["added"] += 1
-                except DuplicateJudgmentError:
-                    stats["already"] += 1
-                except UnknownPairError:  # pragma: no cover - checked above
-                    stats["unknown"] += 1
+                who = _annotator_name(ann.get("completed_by"), at)
+                todo.append((str(pair_id), who, label, reason, _seconds(ann.get("lead_time"))))
+        for pair_id, who, label, reason, seconds in todo:
+            try:
+                store.add_judgment(pair_id, who, label, reason=reason, seconds=seconds, source="label-studio")
+                stats["added"] += 1
+            except DuplicateJudgmentError:
+                stats["already"] += 1
+            except UnknownPairError:  # pragma: no cover - checked above
+                stats["unknown"] += 1
     finally:
         if store is not db:
             store.close()

@@ -67,7 +67,7 @@ class StudioConfig:
     cv_folds, min_cv_labels : cross-validation of the head on the labels so far
     """
 
-    strategy: str = "d-optimal"
+    strategy: str = "random"  # the label-loop benchmark: D-optimal behind random (docs/benchmarks.md)
     batch_size: int = 20
     explore: float = 0.2
     overlap: int = 1

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
+from .._jsonread import loads as json_loads
+from ..data.rules import find_surrogate
 from ..exceptions import ConfigError, FormatError, PrefspaceError
 
 logger = logging.getLogger(__name__)
@@ -36,6 +40,10 @@ logger = logging.getLogger(__name__)
 FORMAT = "prefspace-labels"
 SCHEMA_VERSION = 1
 LABELS = ("a", "b", "tie", "skip")
+# The one rule for annotator names, in the studio and in imports: 1 to 64 letters, digits,
+# spaces or . @ + - _ (imports add the prefix below, so they never collide with studio names).
+ANNOTATOR_NAME = re.compile(r"^[\w.@+\- ]{1,64}$")
+IMPORTED_PREFIX = "label-studio:"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -113,6 +121,24 @@ class DuplicateJudgmentError(PrefspaceError, ValueError):
     """The annotator already judged this pair."""
 
 
+def check_annotator(name: Any) -> str:
+    """``name`` stripped, if it follows the annotator rule (:data:`ANNOTATOR_NAME`, optionally after
+    :data:`IMPORTED_PREFIX`); else ConfigError saying the rule."""
+    text = name.strip() if isinstance(name, str) else None
+    bare = text[len(IMPORTED_PREFIX):] if text and text.startswith(IMPORTED_PREFIX) else text
+    if bare is None or not ANNOTATOR_NAME.match(bare):
+        shown = repr(name[:80] + ("..." if len(name) > 80 else "")) if isinstance(name, str) else type(name).__name__
+        raise ConfigError(f"an annotator must be a name of 1 to 64 letters, digits, spaces or . @ + - _ ; got {shown}.")
+    return text
+
+
+def _check_text(what: str, value: Any) -> None:
+    """SQLite stores UTF-8: a lone UTF-16 surrogate cannot be written, so it is refused here."""
+    if isinstance(value, str) and find_surrogate(value) is not None:
+        raise ConfigError(f"{what} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
+                          "cannot be stored; send the whole character.")
+
+
 def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
     return {d[0]: v for d, v in zip(cursor.description, values)}
 
@@ -142,8 +168,9 @@ class LabelStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if readonly:
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                           check_same_thread=False)
+                # the path is quoted: '#' or '?' in a file name would end the URI's path there
+                uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             else:
                 self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA busy_timeout = 30000")
@@ -182,7 +209,11 @@ class LabelStore:
             return
         if meta.get("format") != FORMAT:
             raise FormatError(f"{self.path}: not a prefspace label database (format {meta.get('format')!r}).")
-        if int(meta.get("schema", "0")) > SCHEMA_VERSION:
+        schema = str(meta.get("schema", "0"))
+        if not schema.isdigit() or len(schema) > 9:
+            raise FormatError(f"{self.path}: the label database's schema version must be a whole number; found "
+                              f"{schema[:40]!r}. The database was edited or damaged.")
+        if int(schema) > SCHEMA_VERSION:
             raise FormatError(
                 f"{self.path}: label database schema {meta['schema']} is newer than this prefspace understands "
                 f"({SCHEMA_VERSION}); upgrade prefspace."
@@ -252,18 +283,25 @@ class LabelStore:
         """Pairs (texts decoded), in batch and rank order; those of one batch if given."""
         sql = "SELECT * FROM pairs" + (" WHERE batch = ?" if batch is not None else "") + " ORDER BY batch, rank"
         rows = self._query(sql, () if batch is None else (batch,))
-        for r in rows:
-            r["prompt"] = json.loads(r["prompt"])
-            r["prompt_b"] = None if r["prompt_b"] is None else json.loads(r["prompt_b"])
-        return rows
+        return [self._decode_pair(r) for r in rows]
 
     def pair(self, pair_id: str) -> dict | None:
         rows = self._query("SELECT * FROM pairs WHERE pair_id = ?", (pair_id,))
-        if not rows:
-            return None
-        r = rows[0]
-        r["prompt"] = json.loads(r["prompt"])
-        r["prompt_b"] = None if r["prompt_b"] is None else json.loads(r["prompt_b"])
+        return self._decode_pair(rows[0]) if rows else None
+
+    def _decode_pair(self, r: dict) -> dict:
+        """A pair row with its prompts decoded (text, or a list of messages), checked."""
+        for key in ("prompt", "prompt_b"):
+            if key == "prompt_b" and r[key] is None:
+                continue
+            try:
+                value = json_loads(r[key]) if isinstance(r[key], str) else None
+            except json.JSONDecodeError:
+                value = None
+            if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(m, dict) for m in value))):
+                raise FormatError(f"{self.path}: pair {str(r['pair_id'])[:80]!r} has a {key} that is not the JSON "
+                                  "text or message list prefspace writes; the database was edited or damaged.")
+            r[key] = value
         return r
 
     def pair_ids(self) -> list[tuple[str, str]]:
@@ -282,6 +320,8 @@ class LabelStore:
         """
         if label not in LABELS:
             raise ConfigError(f"label must be one of {', '.join(LABELS)}; got {label!r}.")
+        annotator = check_annotator(annotator)
+        _check_text("the reason", reason)
         with self._write():
             pair = self._db.execute(
                 "SELECT id_a, id_b, strategy, model_version FROM pairs WHERE pair_id = ?", (pair_id,)

@@ -34,6 +34,7 @@ from .._validation import check_pairs, check_positive, check_sample_vector
 from ..exceptions import ConfigError
 from ..models.holdout import prompt_groups
 from .auto import AugmentScore, choose_augmentation
+from .base import check_synthetic_memory
 from .pairs import SyntheticPairs
 from .registry import METHODS, fold_ids, get_synthesizer
 from .training_set import heldout_pairs, training_set
@@ -140,6 +141,7 @@ def synthesize(X, *, method: str = "lens", factor: int = 4, random_state: int = 
     are kept, at most ``factor`` per parent; fewer may remain (``info["filter_kept"]``).
     """
     X = check_pairs(X)
+    check_synthetic_memory(len(X), len(X), X.shape[2], factor, itemsize=X.dtype.itemsize, label_filter=label_filter)
     synth = get_synthesizer(method, random_state=random_state, **params).fit(X)
     if not label_filter:
         return synth.sample(factor)
@@ -309,6 +311,8 @@ def augment_pairs(
     if len(source) == 0:
         raise ConfigError("no real pairs are left to synthesize from (all held out or of weight 0).")
     sub_groups = None if groups is None else np.asarray(groups)[source]
+    check_synthetic_memory(len(X), len(source), X.shape[2], factor, itemsize=X.dtype.itemsize,
+                           label_filter=label_filter)
     synth = get_synthesizer(method, random_state=random_state, **params)
     fit_kwargs = {} if unlabelled is None else {"unlabelled": unlabelled}
     if fit_kwargs and not hasattr(synth, "reconstruction_report"):

@@ -27,6 +27,7 @@ Two parameters mean the same in every synthesizer (and in every reward head and 
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -44,6 +45,43 @@ def _check_factor(factor) -> int:
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
         raise ConfigError(f"factor must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.")
     return int(factor)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory a new allocation can use now (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_synthetic_memory(n_real: int, n_source: int, dim: int, factor: int, *, itemsize: int = 4,
+                           label_filter: bool = False) -> int:
+    """Refuse a synthesis that cannot fit in memory, before anything is allocated; return the estimate.
+
+    ``n_real`` pairs of rows of ``dim`` values (``itemsize`` bytes each), ``n_source`` of them
+    synthesized from, ``factor`` synthetic pairs each. The peak holds the pairs drawn (twice
+    as many with the label filter), the training set they join (the real pairs plus the kept
+    ones) and the synthesizer's copy of its input: a lower bound on what the run needs.
+    """
+    row = 2 * int(dim) * int(itemsize)
+    drawn = n_source * factor * (2 if label_filter else 1)
+    need = (drawn + n_real + n_source * factor + n_source) * row
+    have = _available_memory()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"factor {factor} would make {n_source * factor:,} synthetic pairs from {n_source:,} real ones: at least "
+            f"{need / 2**30:,.1f} GiB, and {have / 2**30:,.1f} GiB of memory is available. Use a smaller factor "
+            "(4 to 16 is usual)."
+        )
+    return need
 
 
 class BaseSynthesizer(BaseEstimator):
@@ -138,6 +176,7 @@ class BaseSynthesizer(BaseEstimator):
         """
         self._check_fitted()
         factor = _check_factor(factor)
+        check_synthetic_memory(len(self.X_), len(self.X_), self.X_.shape[2], factor, itemsize=self.X_.dtype.itemsize)
         if random_state is None:
             rng = np.random.default_rng([self.seed_, 0x5EED])
         else:

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .._paths import check_output
 from .._progress import ProgressCallback, report_progress
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
@@ -86,6 +87,11 @@ def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layo
     return encoder_from_config({**recorded, **overrides})
 
 
+def _cache_path(cache: Any) -> Any:
+    """The folder of an embedding cache given as a path or an ``EmbeddingCache`` (for the output guard)."""
+    return getattr(cache, "directory", cache)
+
+
 def _scorer(model_dir: str | os.PathLike, cache: Any, encoder: Any = None) -> RewardScorer:
     # one pass over a file: nothing is scored twice, so no in-memory rows (the disk cache stays)
     return RewardScorer(model_dir, encoder=encoder, cache=cache, lru_size=0)
@@ -124,6 +130,7 @@ def score_file(
     ``columns`` (the input columns kept, rows mode) and, for pairs, ``accuracy`` (the share of
     pairs whose chosen response scores strictly higher) and ``duplicates``.
     """
+    check_output(out, inputs=[model_dir, data], caches=[_cache_path(cache)], what="--out")
     load_kwargs = dict(load_kwargs or {})
     split = load_kwargs.get("split")
     # the data is read and checked first: a bad row stops before the model and encoder load
@@ -252,6 +259,7 @@ def evaluate_model_dir(
 
 def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
                     benchmark, encoder, figure_format) -> tuple[dict, dict]:
+    check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder", what="--out")
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
         raise ConfigError(f"--benchmark {benchmark} reads its own data format; leave out --prompts.")
@@ -364,6 +372,7 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
+    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what="--out")
     if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {random_state!r}.")
     candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,

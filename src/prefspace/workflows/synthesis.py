@@ -28,6 +28,7 @@ import numpy as np
 
 from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
+from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in
 from ..data import PreferenceDataset, load_preferences
@@ -35,6 +36,7 @@ from ..embed import EmbeddingCache, embed_pairs, get_encoder
 from ..exceptions import ConfigError
 from ..synth import diagnostics as diag
 from ..synth import get_synthesizer
+from ..synth.base import check_synthetic_memory
 from ..synth.io import save_synthetic
 
 logger = logging.getLogger(__name__)
@@ -136,10 +138,14 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
     start = time.perf_counter()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
+    source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
+    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder", what="--out")
     synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
     dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
+    if isinstance(factor, (int, np.integer)) and not isinstance(factor, bool) and factor >= 1:
+        check_synthetic_memory(len(dataset), len(dataset), enc.feature_dim, int(factor))  # before the embedding
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     pairs = embed_pairs(dataset, enc, store)
     t_embed = time.perf_counter() - start

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._jsonsafe import json_safe, write_json
+from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
@@ -32,6 +33,7 @@ from ..models import (
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
 from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
+from ..synth.base import check_synthetic_memory
 
 logger = logging.getLogger(__name__)
 
@@ -244,8 +246,10 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         raise ConfigError(f"ensemble must be a whole number >= 1 (heads in the ensemble); got {ensemble!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"random_state (--seed) must be a whole number >= 0; got {seed!r}.")
-    if out is not None:
-        _check_out_dir(Path(out))  # before any embedding: a long run must not fail at the very end
+    if out is not None:  # before any embedding: a long run must not fail at the very end, nor destroy its input
+        check_output(out, inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
+                     caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache], kind="model",
+                     what="--out")
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
         raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
     if head == "auto":
@@ -274,6 +278,9 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     # ---- embeddings (cached)
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
+    if augment not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
+        # refused before the embedding, not after it, when the synthetic pairs cannot fit in memory
+        check_synthetic_memory(len(train_ds), len(train_ds), enc.feature_dim, int(factor))
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     t0 = time.perf_counter()
     X_train = embed_pairs(train_ds, enc, store).X
@@ -457,15 +464,12 @@ def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any) -> np.
     return embed_responses(pool.row_prompts(), list(pool.responses), encoder, store)
 
 
-def _check_out_dir(out: Path) -> None:
-    """Refuse an output folder that cannot be created: it is a file, or a parent of it is."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; the model is saved as a folder. Choose another path.")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {out}: {parent} is a file, so no folder can be made under it. Choose another path.")
-            break
+def _source_path(source: Any) -> Any:
+    """The file or folder ``source`` was read from, for the output guard (None for arrays)."""
+    if isinstance(source, (str, os.PathLike)):
+        return source
+    origin = getattr(source, "source", None)
+    return origin if isinstance(origin, (str, os.PathLike)) else None
 
 
 def _load(source: Any, load_kwargs: dict) -> PreferenceDataset:
