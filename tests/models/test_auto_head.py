@@ -8,7 +8,7 @@ from prefspace.models import BradleyTerryLinear, choose_head
 
 
 def test_reference_is_kept_unless_a_candidate_is_clearly_better(toy_pairs):
-    same = [("bt-linear", {}), ("bt-linear", {"alpha": 1000.0})]
+    same = [("bt-linear", {}), ("bt-linear", {})]  # the same head twice: no gain, the reference stays
     out = choose_head(toy_pairs, grid=same)
     assert out.best_index == 0 and out.best_name == "bt-linear" and "kept" in out.reason
     assert out.candidates[1].gain == 0.0
@@ -37,3 +37,13 @@ def test_folds_keep_prompts_together(toy_pairs):
     assert len(out.candidates) == 2
     few = choose_head(toy_pairs[:4], grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
     assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()
+
+
+def test_the_text_features_only_candidate_joins_when_rows_carry_the_block(toy_pairs):
+    from prefspace.models import DEFAULT_HEAD_GRID
+
+    grid = DEFAULT_HEAD_GRID[:1] + DEFAULT_HEAD_GRID[-1:]
+    assert choose_head(toy_pairs, grid=grid).candidates == ()  # without the block one candidate is left
+    out = choose_head(toy_pairs, grid=grid, n_text_features=4)
+    assert [c.label for c in out.candidates] == ["bt-linear", "bt-linear (blocks=text)"]
+    assert out.best_estimator.n_text_features == 4

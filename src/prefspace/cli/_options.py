@@ -233,6 +233,12 @@ ModelBackend = Annotated[
         rich_help_panel=_MODEL_PANEL, show_default=False,
     ),
 ]
+LengthControlled = Annotated[
+    bool,
+    typer.Option("--length-controlled", help="Rewards without the model's text-feature block (length, structure), as "
+                 "ODIN's content head: a policy gains nothing from length alone (docs/models.md).",
+                 rich_help_panel=_MODEL_PANEL),
+]
 Device = Annotated[
     Optional[str],
     typer.Option("--device", help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",

@@ -56,6 +56,8 @@ def embed(
     ray_address: RayAddress = None,
     num_shards: NumShards = 1,
     shard_index: ShardIndex = 0,
+    text_features: Annotated[bool, typer.Option("--text-features/--no-text-features", help="Also measure each response's text-feature block (length, lines, lists, code, headings, truncation) into the cache, as `prefspace train` uses it.")] = True,
+    long_texts: Annotated[str, typer.Option("--long-texts", help="Responses longer than the encoder's window: truncate (keep the start) or windows (mean of up to 8 windows; sentence-transformers encoders).")] = "truncate",
 ) -> None:
     """Embed every prompt and response of DATA into the cache; each distinct text is embedded once.
 
@@ -73,6 +75,9 @@ def embed(
         sys.modules["transformers"].utils.logging.disable_progress_bar()
     options = {k: v for k, v in dict(layout=layout, layer=layer, pooling=pooling, max_length=max_length,
                                      device=device).items() if v is not None}
+    options["text_features"] = text_features
+    if long_texts != "truncate":
+        options["long_texts"] = long_texts
     with show_progress(show) as callback:
         run = embed_file(data, encoder=encoder, backend=backend, encoder_options=options,
                          cache=cache or default_cache_dir(), load_kwargs=columns.load_kwargs(), engine=engine,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from ._options import Device, MaxTextChars, ModelBackend, ModelEncoder, ModelLayout, examples
+from ._options import Device, LengthControlled, MaxTextChars, ModelBackend, ModelEncoder, ModelLayout, examples
 from ._progress import show_progress
 
 _ModelArg = Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)]
@@ -79,6 +79,7 @@ def serve(
                           "OpenRLHF's dynamic filtering).")
     ] = "reward",
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    length_controlled: LengthControlled = False,
 ) -> None:
     """Serve a reward model over HTTP: /get_reward (OpenRLHF), /score, /health, /info."""
     from ..serve import OpenRLHFOptions, RewardScorer, ServeConfig, create_app, run_server
@@ -95,13 +96,15 @@ def serve(
     openrlhf = OpenRLHFOptions(tokenizer=tokenizer, chat_template=None if chat_template is None else str(chat_template),
                                normalize=normalize, mean=reward_mean, std=reward_std, scores=scores)
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
-    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache, lru_size=lru_size)
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache, lru_size=lru_size,
+                          length_controlled=length_controlled)
     scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     openrlhf.load_template(config.strip)  # a tokenizer or template that cannot be read stops here too
     info = scorer.info()
     typer.echo(
         f"serving {model} ({info['model']['class']}, encoder {info['encoder']['fingerprint'][:12]}, "
-        f"feature_dim {info['feature_dim']}) on http://{host}:{port}  (Ctrl-C stops)",
+        f"feature_dim {info['feature_dim']}{', length-controlled' if length_controlled else ''}) on "
+        f"http://{host}:{port}  (Ctrl-C stops)",
         err=True,
     )
     typer.echo(f"OpenRLHF: --reward.remote_url http://{host}:{port}/get_reward", err=True)
@@ -141,6 +144,7 @@ def rerank(
     device: Device = None,
     cache: _CacheOpt = None,
     max_text_chars: MaxTextChars = None,
+    length_controlled: LengthControlled = False,
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
     from .._paths import check_output
@@ -152,7 +156,8 @@ def rerank(
     cands = read_candidates(candidates, prompts_path=prompts, prompt_key_name=prompt_key,
                             response_key=response_key, group_key=group_key, join_key=join_key,
                             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}))
-    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache)
+    scorer = RewardScorer(model, encoder=_encoder(model, encoder, layout, device, encoder_backend), cache=cache,
+                          length_controlled=length_controlled)
     with show_progress():
         res = rerank_candidates(scorer, cands.prompts, cands.responses, groups=cands.groups, n=n)
 

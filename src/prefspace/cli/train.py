@@ -22,6 +22,7 @@ import typer
 from . import app
 from ._choices import RegistryHelpCommand, check_choice
 from ._options import (
+    LengthControlled,
     DataArg,
     Device,
     ModelBackend,
@@ -78,6 +79,8 @@ def train(
     factor: Annotated[int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")] = 4,
     vae_data: Annotated[Optional[str], typer.Option("--vae-data", help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.", show_default=False)] = None,
     vae_prompts: Annotated[Optional[str], typer.Option("--vae-prompts", help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).", show_default=False)] = None,
+    text_features: Annotated[bool, typer.Option("--text-features/--no-text-features", help="Give the head the text-feature block (length, lines, lists, code, headings, truncation) beside the embedding, with a penalty of its own (docs/models.md).")] = True,
+    long_texts: Annotated[str, typer.Option("--long-texts", help="Responses longer than the encoder's window: truncate (keep the start) or windows (mean of up to 8 windows; sentence-transformers encoders).")] = "truncate",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Train a reward model on the preference pairs in DATA and save it to --out.
@@ -92,9 +95,14 @@ def train(
     check_choice(aggregate, "aggregates", flag="--aggregate")
     params = _parse_params(param or [])
     start = time.perf_counter()
+    enc: Any = encoder
+    if long_texts != "truncate":
+        from ..embed import get_encoder
+
+        enc = get_encoder(encoder, backend=encoder_backend, long_texts=long_texts, text_features=text_features)
     with show_progress() as progress:
         model, report = train_reward_model(
-            data, encoder=encoder, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), head=head,
+            data, encoder=enc, encoder_backend=encoder_backend, cache=cache or default_cache_dir(), head=head, text_features=text_features,
             params=params, ensemble=ensemble, aggregate=aggregate, test=test, test_fraction=test_fraction,
             random_state=seed, augment=augment, factor=factor, load_kwargs=columns.load_kwargs(), out=out,
             vae_data=vae_data, vae_prompts=vae_prompts, command=_command_line(), progress=progress,
@@ -136,6 +144,8 @@ def train(
                    f"({100 * aug.train_variance_kept:.0f}% of its training responses')")
     if "eval_accuracy" in report.train:
         typer.echo(f"  held out while training: eval_accuracy {report.train['eval_accuracy']:.4f}")
+    for line in length_lines(report):
+        typer.echo("  " + line)
     typer.echo(f"  saved to {out} (metrics.json, model.json, README.md)")
 
 
@@ -160,6 +170,28 @@ def baseline_lines(record: Optional[dict]) -> list[str]:
         lines.append(f"model - length baseline on the test pairs: {100 * vs['difference']:+.1f} points "
                      f"[{100 * vs['ci_low']:+.1f}, {100 * vs['ci_high']:+.1f}] (paired 95% interval over prompts): "
                      f"{VERDICT_WORDS[vs['verdict']]}")
+    return lines
+
+
+def length_lines(report: Any) -> list[str]:
+    """The truncation counts and the model's length dependence, as lines to print."""
+    lines = []
+    t = report.truncation
+    if t and t.get("truncated"):
+        lines.append(f"truncated by the encoder ({t['token_limit']} tokens): {t['truncated']:,} of {t['texts']:,} "
+                     f"responses; {100 * t['unseen_tokens_share']:.1f}% of all response tokens unseen "
+                     f"(--long-texts windows reads up to 8 windows)")
+    elif t:
+        lines.append(f"truncated by the encoder: none of {t['texts']:,} responses")
+    d = report.length_dependence
+    if d and d.get("within_prompt_length_corr") is not None:
+        line = (f"length dependence ({d['responses']} responses): reward-length correlation within prompts "
+                f"{d['within_prompt_length_corr']:+.3f}")
+        if d.get("text_feature_share") is not None:
+            line += f", {100 * d['text_feature_share']:.0f}% of reward variance explained by the text features"
+        if d.get("length_controlled_corr") is not None:
+            line += f"; length-controlled reward {d['length_controlled_corr']:+.3f}"
+        lines.append(line)
     return lines
 
 
@@ -219,6 +251,7 @@ def score(
     encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
+    length_controlled: LengthControlled = False,
 ) -> None:
     """Write a reward for every response in DATA, embedding with the model's own encoder.
 
@@ -232,7 +265,8 @@ def score(
     enc = model_encoder(model_dir, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         summary = score_file(model_dir, data, out, cache=cache or default_cache_dir(), response_key=response_key,
-                             load_kwargs=columns.load_kwargs(), encoder=enc, progress=progress)
+                             load_kwargs=columns.load_kwargs(), encoder=enc, progress=progress,
+                             length_controlled=length_controlled)
     if summary["mode"] == "rows":
         kept = f" (kept columns: {', '.join(summary['columns'])})" if summary["columns"] else ""
         typer.echo(f"scored {summary['n']:,} responses; wrote {out}{kept}")

@@ -20,6 +20,7 @@ from .pipeline import (
     embed_items,
     embed_pairs,
     embed_responses,
+    embed_text_features,
     embed_texts,
 )
 from .onnx_backend import OnnxEncoder
@@ -45,6 +46,7 @@ __all__ = [
     "embed_items",
     "embed_responses",
     "embed_pairs",
+    "embed_text_features",
     "PairEmbeddings",
     "EmbedProgress",
     "EmbedStats",

@@ -152,7 +152,7 @@ class CausalLMEncoder(Encoder):
             return self.model, None, self.gguf_file
 
     # -- identity ----------------------------------------------------------------------------
-    def config(self) -> dict:
+    def _config(self) -> dict:
         return {
             "backend": self.backend,
             "model": self.model,

@@ -17,8 +17,17 @@ An encoder turns text into float32 vectors. Besides plain ``encode(texts)`` it k
 (``feature_dim = dim``).
 
 The ``fingerprint`` names everything that changes the numbers (backend, model weights, layer,
-pooling, max length, normalisation, templates, layout) and nothing that does not (device, batch
-size, threads), so a cache made on one machine serves another with the same weights.
+pooling, max length, normalisation, templates, layout, the text-feature block) and nothing that
+does not (device, batch size, threads), so a cache made on one machine serves another with the
+same weights.
+
+``text_features`` (off by default; ``True`` or a version turns it on) appends the *text-feature
+block* of :mod:`prefspace.data.text_features` to every response row, after the embedding: the
+response's length, structure and whether this encoder truncated it, counted with this encoder's
+own tokenizer (:meth:`Encoder.count_tokens`, :attr:`Encoder.token_limit`). Rows then have
+``feature_dim = embedding part + len(TEXT_FEATURE_NAMES)`` columns. The vectors' cache keys
+(:meth:`Encoder.role_fingerprint`) do not depend on it, so turning it on re-uses every cached
+embedding; the block itself is cached under :attr:`Encoder.text_features_namespace`.
 
 ``n_jobs`` (the encoders that compute take it) is the thread count while encoding, with the
 meaning it has everywhere in prefspace (:mod:`prefspace._threads`): None leaves torch's and
@@ -34,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,6 +52,12 @@ import numpy as np
 
 from .._threads import limit_threads, resolve_n_jobs
 from ..data.dataset import canonical_prompt, render_prompt_text
+from ..data.text_features import (
+    TEXT_FEATURE_NAMES,
+    TEXT_FEATURES_VERSION,
+    check_text_features_version,
+    text_feature_block,
+)
 from ..exceptions import ConfigError, DataError, ShapeError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +68,27 @@ ROLES = ("text", "prompt", "joint")
 # Bumped when prefspace changes how it turns text into numbers (a fix to truncation, a new
 # rendering): the fingerprints change with it, so stale cache entries are never reused.
 FEATURE_VERSION = 1
+
+
+_WORD_PIECES = re.compile(r"\w+|[^\w\s]")
+
+
+def check_text_features(value: Any) -> int | None:
+    """The text-feature version an encoder setting asks for: None (off), or a known version.
+
+    ``False``/``None`` turn the block off, ``True`` asks for the current version, an int for
+    that version (refused with a ConfigError when this library does not compute it).
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return TEXT_FEATURES_VERSION
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"text_features must be True, False or a version number; got {value!r}.")
+    try:
+        return check_text_features_version(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def hash_config(identity: dict) -> str:
@@ -140,8 +177,9 @@ def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
 class Encoder(ABC):
     """Turns texts into float32 vectors of dimension ``dim``.
 
-    Subclasses implement ``_encode_texts``, ``_encode_prompts``, ``_encode_joint``, ``dim``
-    and ``_identity``. The public methods validate input and guarantee the output type:
+    Subclasses implement ``_encode_texts``, ``_encode_prompts``, ``_encode_joint``, ``dim``,
+    ``_identity`` and ``_config``; those with a tokenizer override :meth:`count_tokens` and
+    :attr:`token_limit`. The public methods validate input and guarantee the output type:
     ``float32`` ndarray of shape ``(n, dim)``, C-contiguous, also for ``n == 0``.
 
     Example
@@ -160,6 +198,9 @@ class Encoder(ABC):
     default_batch_size: int = 64
     #: threads while encoding (see the module docstring); None leaves the libraries' settings
     n_jobs: int | None = None
+    #: version of the text-feature block appended to response rows, or None (see the module
+    #: docstring); set with :meth:`set_text_features`
+    text_features: int | None = None
 
     # -- what subclasses provide -------------------------------------------------------
     @property
@@ -172,8 +213,60 @@ class Encoder(ABC):
         """Everything that changes the numbers, JSON-able (hashed into the fingerprint)."""
 
     @abstractmethod
+    def _config(self) -> dict:
+        """The backend's JSON-able settings (``backend`` first); see :meth:`config`."""
+
     def config(self) -> dict:
-        """JSON-able settings; ``encoder_from_config(enc.config())`` rebuilds this encoder."""
+        """JSON-able settings; ``encoder_from_config(enc.config())`` rebuilds this encoder.
+
+        ``text_features`` (the block's version) is there only when the block is on.
+        """
+        cfg = self._config()
+        if self.text_features:
+            cfg["text_features"] = self.text_features
+        return cfg
+
+    def set_text_features(self, text_features: Any = True) -> "Encoder":
+        """Turn the text-feature block on (``True`` or a known version) or off; returns self."""
+        self.text_features = check_text_features(text_features)
+        self._fingerprint = None
+        return self
+
+    @property
+    def n_text_features(self) -> int:
+        """Columns of the text-feature block at the end of each response row (0 when off)."""
+        return len(TEXT_FEATURE_NAMES) if self.text_features else 0
+
+    @property
+    def text_feature_names(self) -> tuple[str, ...]:
+        """Names of the text-feature columns (empty when off)."""
+        return TEXT_FEATURE_NAMES if self.text_features else ()
+
+    @property
+    def token_limit(self) -> int | None:
+        """How many tokens of a text :meth:`encode` reads (None: this encoder has no limit it
+        knows of). A text with more is truncated."""
+        return None
+
+    def count_tokens(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens of each text, without special tokens: int64 ``(n,)``.
+
+        Encoders with a tokenizer count with it; this default (encoders without one, such as
+        precomputed vectors) counts words and punctuation marks.
+        """
+        return np.fromiter((len(_WORD_PIECES.findall(t)) for t in texts), dtype=np.int64, count=len(texts))
+
+    def text_feature_rows(self, texts: Sequence[str]) -> np.ndarray:
+        """The text-feature block of each text as this encoder sees it: float32 ``(n, 8)``
+        (:func:`prefspace.data.text_features.text_feature_block`), whether or not the block is on."""
+        texts = check_texts(texts)
+        return text_feature_block(texts, self.count_tokens(texts), self.token_limit)
+
+    @property
+    def text_features_namespace(self) -> str:
+        """The cache namespace of the text-feature block: ``"<hash>.features"``, the hash over the
+        vectors' fingerprint (the tokenizer and limit) and the block's current version."""
+        return f"{hash_config({'vectors': self.vectors_fingerprint, 'text_features': TEXT_FEATURES_VERSION})}.features"
 
     @abstractmethod
     def _encode_texts(self, texts: list[str]) -> np.ndarray: ...
@@ -190,18 +283,36 @@ class Encoder(ABC):
 
     # -- the public interface ----------------------------------------------------------
     @property
-    def feature_dim(self) -> int:
-        """Length of a response row: ``2 * dim`` for the separate layout, ``dim`` for joint."""
+    def embedding_dim(self) -> int:
+        """The embedding part of a response row: ``2 * dim`` (separate layout) or ``dim`` (joint)."""
         return 2 * self.dim if self.layout == "separate" else self.dim
 
     @property
-    def fingerprint(self) -> str:
-        """32 hex digits naming everything that changes the numbers (layout included)."""
-        fp = getattr(self, "_fingerprint", None)
+    def feature_dim(self) -> int:
+        """Length of a response row: :attr:`embedding_dim` plus the text-feature block's columns."""
+        return self.embedding_dim + self.n_text_features
+
+    @property
+    def vectors_fingerprint(self) -> str:
+        """32 hex digits naming everything that changes the vectors (layout included): the key of
+        the cache namespaces. The same as :attr:`fingerprint` when the text-feature block is off."""
+        fp = getattr(self, "_vectors_fingerprint", None)
         if fp is None:
             identity = {"feature_version": FEATURE_VERSION, "backend": self.backend, "layout": self.layout}
             identity.update(self._identity())
             fp = hash_config(identity)
+            self._vectors_fingerprint = fp
+        return fp
+
+    @property
+    def fingerprint(self) -> str:
+        """32 hex digits naming everything that changes a response row (layout and text-feature
+        block included)."""
+        fp = getattr(self, "_fingerprint", None)
+        if fp is None:
+            fp = self.vectors_fingerprint
+            if self.text_features:
+                fp = hash_config({"vectors": fp, "text_features": self.text_features})
             self._fingerprint = fp
         return fp
 
@@ -217,7 +328,7 @@ class Encoder(ABC):
         """The cache namespace of one role: ``"<fingerprint>.<role>"``."""
         if role not in ROLES:
             raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
-        return f"{self.fingerprint}.{role}"
+        return f"{self.vectors_fingerprint}.{role}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed each text alone; a text longer than the encoder's limit keeps its start.

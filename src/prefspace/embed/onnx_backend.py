@@ -165,6 +165,8 @@ class OnnxEncoder(SentenceTransformerEncoder):
         max_batch_tokens: int = 4096,
         n_jobs: int | None = None,
         artifact_dir: str | os.PathLike | None = None,
+        long_texts: str = "truncate",
+        max_windows: int = 8,
     ) -> None:
         if backend not in ONNX_BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(map(repr, ONNX_BACKENDS))}; got {backend!r}.")
@@ -174,7 +176,8 @@ class OnnxEncoder(SentenceTransformerEncoder):
         if not isinstance(max_batch_tokens, int) or isinstance(max_batch_tokens, bool) or max_batch_tokens < 1:
             raise ConfigError(f"max_batch_tokens must be a positive int; got {max_batch_tokens!r}.")
         super().__init__(model, layout=layout, max_length=max_length, normalize=normalize, revision=revision,
-                         device=device, batch_size=batch_size, n_jobs=n_jobs)
+                         device=device, batch_size=batch_size, n_jobs=n_jobs, long_texts=long_texts,
+                         max_windows=max_windows)
         self.backend = backend
         self.max_batch_tokens = max_batch_tokens
         self.artifact_dir = Path(artifact_dir).expanduser() if artifact_dir is not None else None
@@ -188,8 +191,8 @@ class OnnxEncoder(SentenceTransformerEncoder):
         self._session = None
 
     # -- identity ------------------------------------------------------------------------------
-    def config(self) -> dict:
-        cfg = super().config()
+    def _config(self) -> dict:
+        cfg = super()._config()
         cfg["backend"] = self.backend
         cfg["max_batch_tokens"] = self.max_batch_tokens
         return cfg

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._progress import track
+from ..data.text_features import TEXT_FEATURE_NAMES
 from ..exceptions import ConfigError, DataError
 from .cache import EmbeddingCache
 from .encoder import ROLES, Encoder, item_keys
@@ -199,6 +200,45 @@ def embed_texts(
     return embed_items("text", texts, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
 
 
+def embed_text_features(
+    texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | str | None = None
+) -> np.ndarray:
+    """The text-feature block of each text, as ``encoder`` sees it: float32 ``(n, 8)``.
+
+    Each distinct text is measured once (:meth:`Encoder.text_feature_rows`: length, structure,
+    the encoder's token count and truncation) and, with a cache, stored beside the embeddings
+    under :attr:`Encoder.text_features_namespace`, so a text is measured once across runs. The
+    block is the same whether or not ``encoder.text_features`` is on; turning it on makes
+    :func:`embed_responses` append it to every row.
+    """
+    texts = list(texts)
+    cache = _as_cache(cache)
+    width = len(TEXT_FEATURE_NAMES)
+    if not texts:
+        return np.zeros((0, width), dtype=np.float32)
+    first: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        first.setdefault(t, i)
+    namespace = encoder.text_features_namespace
+    todo = cache.missing(namespace, first) if cache is not None else list(first)
+    todo.sort(key=lambda t: (len(t), t))
+    computed: dict[str, np.ndarray] = {}
+    for s in range(0, len(todo), DEFAULT_SHARD_SIZE * 16):
+        chunk = todo[s : s + DEFAULT_SHARD_SIZE * 16]
+        rows = encoder.text_feature_rows(chunk)
+        if cache is not None:
+            cache.write_shard(namespace, chunk, rows, encoder_config=encoder.config())
+        else:
+            computed.update(zip(chunk, rows))
+    if todo:
+        logger.info("text features: %d distinct texts, %d measured now", len(first), len(todo))
+    if cache is not None:
+        distinct = cache.get(namespace, list(first))
+        where = {t: j for j, t in enumerate(first)}
+        return np.ascontiguousarray(distinct[[where[t] for t in texts]], dtype=np.float32)
+    return np.stack([computed[t] for t in texts]).astype(np.float32, copy=False)
+
+
 def embed_responses(
     prompts: Sequence[Any],
     responses: Sequence[str],
@@ -213,7 +253,9 @@ def embed_responses(
     """The row a reward model sees for each (prompt, response): float32 ``(n, feature_dim)``.
 
     Separate layout: ``[encode_prompts(prompt), encode(response)]`` (``2 * dim``); joint layout:
-    ``encode_joint(prompt, response)`` (``dim``). Training and serving both call this function.
+    ``encode_joint(prompt, response)`` (``dim``). With ``encoder.text_features`` on, the
+    response's text-feature block (:func:`embed_text_features`) follows. Training, scoring and
+    serving all call this function.
 
     Parameters
     ----------
@@ -234,12 +276,14 @@ def embed_responses(
         if not isinstance(r, str):
             raise DataError(f"responses[{i}] must be a string; got {type(r).__name__}.")
     kw = dict(batch_size=batch_size, shard_size=shard_size, progress=progress, stats=stats)
-    if encoder.layout == "joint":
-        return embed_items("joint", list(zip(prompts, responses)), encoder, cache, **kw)
     cache = _as_cache(cache)
-    P = embed_items("prompt", prompts, encoder, cache, **kw)
-    R = embed_items("text", responses, encoder, cache, **kw)
-    return np.ascontiguousarray(np.concatenate([P, R], axis=1), dtype=np.float32)
+    if encoder.layout == "joint":
+        parts = [embed_items("joint", list(zip(prompts, responses)), encoder, cache, **kw)]
+    else:
+        parts = [embed_items("prompt", prompts, encoder, cache, **kw), embed_items("text", responses, encoder, cache, **kw)]
+    if encoder.text_features:
+        parts.append(embed_text_features(responses, encoder, cache))
+    return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
 @dataclass
@@ -272,11 +316,16 @@ class PairEmbeddings:
         return f"PairEmbeddings(n_pairs={len(self)}, feature_dim={self.X.shape[2]}, fingerprint={self.fingerprint[:12]}...)"
 
     @property
+    def n_text_features(self) -> int:
+        """Columns of the text-feature block at the end of each row (0 when the encoder had it off)."""
+        return len(TEXT_FEATURE_NAMES) if self.encoder_config.get("text_features") else 0
+
+    @property
     def prompt_embeddings(self) -> np.ndarray | None:
         """For the separate layout, the prompt part of each row, ``(n_pairs, dim)``; else None."""
         if self.layout != "separate":
             return None
-        return self.X[:, 0, : self.X.shape[2] // 2]
+        return self.X[:, 0, : (self.X.shape[2] - self.n_text_features) // 2]
 
     def select(self, indices: Sequence[int] | np.ndarray) -> "PairEmbeddings":
         """The pairs at ``indices``, in that order."""

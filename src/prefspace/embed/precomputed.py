@@ -188,9 +188,9 @@ class PrecomputedEncoder(Encoder):
             h.update(k.encode("utf-8", "surrogatepass") + b"\0")
         return {"table_sha256": h.hexdigest()[:32]}
 
-    def config(self) -> dict:
+    def _config(self) -> dict:
         return {"backend": self.backend, "name": self.name, "layout": self.layout, "sources": self.sources,
-                "fingerprint": self.fingerprint}
+                "fingerprint": self.vectors_fingerprint}
 
     @classmethod
     def from_config(cls, cfg: dict) -> "PrecomputedEncoder":

@@ -44,7 +44,9 @@ def _guess_backend(name: str) -> str:
     return "sentence-transformers"
 
 
-def get_encoder(name: str = "all-MiniLM-L6-v2", backend: str = "auto", **kwargs: Any) -> Encoder:
+def get_encoder(
+    name: str = "all-MiniLM-L6-v2", backend: str = "auto", *, text_features: bool | int = False, **kwargs: Any
+) -> Encoder:
     """An encoder by name; nothing is loaded until the first ``encode``.
 
     Parameters
@@ -55,6 +57,10 @@ def get_encoder(name: str = "all-MiniLM-L6-v2", backend: str = "auto", **kwargs:
         ``"onnx"`` / ``"onnx-int8"``: a sentence-transformers model run by ONNX Runtime
         (``OnnxEncoder``; needs the ``onnx`` extra). ``"torch"`` is an alias of
         ``"sentence-transformers"``.
+    text_features : bool or int, default False
+        Append the text-feature block (:mod:`prefspace.data.text_features`) to every response
+        row: ``True`` for the current version, an int for that version (an unknown one is
+        refused). See :meth:`Encoder.set_text_features`.
     **kwargs
         Passed to the backend's class (``layout``, ``max_length``, ``layer``, ``pooling``...).
 
@@ -72,6 +78,10 @@ def get_encoder(name: str = "all-MiniLM-L6-v2", backend: str = "auto", **kwargs:
         raise ConfigError(f"backend must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}.")
     if backend == "auto":
         backend = _guess_backend(name)
+    return _build(name, backend, kwargs).set_text_features(text_features)
+
+
+def _build(name: str, backend: str, kwargs: dict) -> Encoder:
     if backend == "sentence-transformers":
         from .sentence_transformer import SentenceTransformerEncoder
 
@@ -106,6 +116,7 @@ def encoder_from_config(config: dict, *, expected_fingerprint: str | None = None
     cfg = dict(config)
     backend = cfg.pop("backend")
     cfg.pop("fingerprint", None)
+    text_features = cfg.pop("text_features", None)
     if backend == "sentence-transformers":
         from .sentence_transformer import SentenceTransformerEncoder
 
@@ -124,6 +135,7 @@ def encoder_from_config(config: dict, *, expected_fingerprint: str | None = None
         enc = PrecomputedEncoder.from_config(cfg)
     else:
         raise ConfigError(f"unknown encoder backend {backend!r} in config; expected one of {BACKENDS[1:]}.")
+    enc.set_text_features(text_features)
     if expected_fingerprint is not None and enc.fingerprint != expected_fingerprint:
         raise FingerprintMismatchError(
             f"the encoder rebuilt from {config} has fingerprint {enc.fingerprint}, not the expected "

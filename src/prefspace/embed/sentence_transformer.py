@@ -25,6 +25,7 @@ from .remote_code import refuse_remote_code, remote_code_error
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+LONG_TEXTS = ("truncate", "windows")
 _MINILM_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
 
 
@@ -80,10 +81,20 @@ class SentenceTransformerEncoder(Encoder):
     n_jobs : int, optional
         Threads while encoding (torch, BLAS); None (default) leaves torch's setting, -1 all
         cores. Not in the fingerprint or the config.
+    long_texts : {"truncate", "windows"}, default "truncate"
+        What happens to a response (a text embedded alone) longer than the model's window:
+        ``"truncate"`` keeps its start (sentence-transformers' own truncation; the text-feature
+        block's ``truncated`` and ``unseen_fraction`` say so); ``"windows"`` cuts it into
+        consecutive windows of the model's length (at token boundaries, with the model's own
+        tokenizer) and embeds it as the mean of the windows' embeddings (re-normalised to unit
+        length when the model's own embeddings are unit length), so the whole text is seen up
+        to ``max_windows`` windows. In the fingerprint.
+    max_windows : int, default 8
+        With ``long_texts="windows"``, the most windows per text (the rest is not seen).
 
     Prompts longer than ``max_length`` keep their end: the text is cut on the left at a word
     boundary found with the model's own tokenizer. Responses and plain texts keep their start
-    (sentence-transformers' own truncation).
+    (sentence-transformers' own truncation) unless ``long_texts="windows"``.
 
     Example
     -------
@@ -105,8 +116,16 @@ class SentenceTransformerEncoder(Encoder):
         device: str | None = None,
         batch_size: int = 64,
         n_jobs: int | None = None,
+        long_texts: str = "truncate",
+        max_windows: int = 8,
     ) -> None:
         self.model = str(model)
+        if long_texts not in LONG_TEXTS:
+            raise ConfigError(f"long_texts must be one of {', '.join(map(repr, LONG_TEXTS))}; got {long_texts!r}.")
+        if isinstance(max_windows, bool) or not isinstance(max_windows, int) or max_windows < 1:
+            raise ConfigError(f"max_windows must be an int >= 1; got {max_windows!r}.")
+        self.long_texts = long_texts
+        self.max_windows = max_windows
         self.layout = check_layout(layout)
         if max_length is not None and (not isinstance(max_length, int) or max_length < 8):
             raise ConfigError(f"max_length must be an int >= 8; got {max_length!r}.")
@@ -121,7 +140,7 @@ class SentenceTransformerEncoder(Encoder):
         self._st = None
 
     # -- identity ------------------------------------------------------------------------
-    def config(self) -> dict:
+    def _config(self) -> dict:
         return {
             "backend": self.backend,
             "model": self.model,
@@ -131,6 +150,7 @@ class SentenceTransformerEncoder(Encoder):
             "revision": self.revision,
             "device": self.device,
             "batch_size": self.default_batch_size,
+            **({"long_texts": self.long_texts, "max_windows": self.max_windows} if self.long_texts != "truncate" else {}),
         }
 
     def _identity(self) -> dict:
@@ -148,6 +168,7 @@ class SentenceTransformerEncoder(Encoder):
             "normalize": self.normalize,
             "prompt_truncation": "keep_end",
             "joint_text": "render_joint_text/v1",
+            **({"long_texts": "mean_of_windows/v1", "max_windows": self.max_windows} if self.long_texts == "windows" else {}),
         }
 
     def _effective_max_length(self) -> int | None:
@@ -222,7 +243,50 @@ class SentenceTransformerEncoder(Encoder):
         return np.asarray(out, dtype=np.float32)
 
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        if self.long_texts == "windows":
+            return self._mean_of_windows(texts)
         return self._run(texts)
+
+    def windows(self, texts: list[str]) -> list[list[str]]:
+        """Each text cut into consecutive pieces of at most :attr:`token_limit` tokens (its
+        model's window), at token boundaries, at most ``max_windows`` of them. A text that fits
+        is one piece, itself."""
+        tokenizer, _ = self._tokenizer_and_limit()
+        budget = self.window_tokens
+        out = [[t] for t in texts]
+        long = [i for i, t in enumerate(texts) if len(t.encode("utf-8", "surrogatepass")) > budget]
+        if not long:
+            return out
+        enc = tokenizer([texts[i] for i in long], add_special_tokens=False, return_offsets_mapping=True,
+                        truncation=False, verbose=False)
+        for j, i in enumerate(long):
+            offsets = enc["offset_mapping"][j]
+            if len(offsets) <= budget:
+                continue
+            starts = list(range(0, len(offsets), budget))[: self.max_windows]
+            pieces = []
+            for s in starts:
+                end = min(s + budget, len(offsets)) - 1
+                pieces.append(texts[i][offsets[s][0] : offsets[end][1]])
+            out[i] = pieces
+        return out
+
+    def _mean_of_windows(self, texts: list[str]) -> np.ndarray:
+        pieces = self.windows(texts)
+        flat = [p for ps in pieces for p in ps]
+        vectors = self._run(flat)
+        if len(flat) == len(texts):
+            return vectors
+        out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        start = 0
+        for i, ps in enumerate(pieces):
+            block = vectors[start : start + len(ps)]
+            start += len(ps)
+            mean = block.mean(axis=0)
+            if len(ps) > 1 and np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-3):
+                mean /= max(float(np.linalg.norm(mean)), 1e-12)  # unit-length model: a unit-length mean
+            out[i] = mean
+        return out
 
     def _encode_prompts(self, prompts: list) -> np.ndarray:
         return self._run(self.keep_end_many([render_prompt_text(p) for p in prompts]))
@@ -243,6 +307,27 @@ class SentenceTransformerEncoder(Encoder):
         """The tokenizer that the forward pass uses, and the token limit per text."""
         st = self.st
         return st.tokenizer, int(self.max_length or st.max_seq_length)
+
+    @property
+    def window_tokens(self) -> int:
+        """Tokens of text in one forward pass: the model's ``max_length`` less the special tokens."""
+        tokenizer, limit = self._tokenizer_and_limit()
+        return int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
+
+    @property
+    def token_limit(self) -> int:
+        """Tokens of a response the embedding reads: one window, or ``max_windows`` of them with
+        ``long_texts="windows"``."""
+        return self.window_tokens * (self.max_windows if self.long_texts == "windows" else 1)
+
+    def count_tokens(self, texts) -> np.ndarray:
+        """Tokens of each text under the model's own tokenizer (no special tokens): int64 ``(n,)``."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros(0, dtype=np.int64)
+        tokenizer, _ = self._tokenizer_and_limit()
+        ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(texts))
 
     def keep_end_many(self, texts: list[str]) -> list[str]:
         """:meth:`keep_end` for many texts, tokenizing them in batches."""

@@ -15,6 +15,8 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
   :func:`expected_calibration_error`.
 - Simulated annotators: :func:`pairs_from_scores`, and the one labelling rule
   :func:`label_pairs` / :func:`can_label` (also used by the active-learning simulation).
+- Length: :func:`length_dependence` (within-prompt reward-length correlation, the share of
+  reward variance the text-feature block explains).
 - One model's rewards: :func:`evaluate_pairs`, :func:`evaluate_scored`, :func:`write_evaluation`.
 - Beside a baseline: :func:`compare_pairs`, :func:`compare_scored` (paired intervals, a verdict),
   :func:`length_preference` (how often the longer answer wins in a file).
@@ -22,6 +24,7 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
 
 from .baseline import BaselineComparison, LengthPreference, compare_pairs, compare_scored, length_preference
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
+from .length_dependence import length_dependence, within_group_corr
 from .metrics import (
     Interval,
     accuracy_with_interval,
@@ -39,6 +42,8 @@ from .single import evaluate_pairs, evaluate_scored, write_evaluation
 
 __all__ = [
     "pairwise_accuracy",
+    "length_dependence",
+    "within_group_corr",
     "reward_metrics",
     "accuracy_with_interval",
     "bootstrap_interval",

@@ -67,8 +67,9 @@ class PrefspaceRewardFunction:
     """
 
     def __init__(self, model_dir: str | Path, encoder: Any = None, cache: Any = None,
-                 batch_size: int = 512, name: str | None = None):
+                 batch_size: int = 512, name: str | None = None, length_controlled: bool = False):
         self.model_dir = Path(model_dir)
+        self.length_controlled = bool(length_controlled)
         self._encoder_config = encoder.config() if encoder is not None else None
         self._encoder = encoder
         self._cache_dir = None if cache is None else str(getattr(cache, "directory", cache))
@@ -89,7 +90,8 @@ class PrefspaceRewardFunction:
                 from ..embed import encoder_from_config
 
                 encoder = encoder_from_config(self._encoder_config)
-            self._scorer = RewardScorer(self.model_dir, encoder=encoder, cache=self._cache_dir)
+            self._scorer = RewardScorer(self.model_dir, encoder=encoder, cache=self._cache_dir,
+                                        length_controlled=self.length_controlled)
         return self._scorer
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
@@ -151,7 +153,8 @@ class PrefspaceRewardFunction:
 
 
 def reward_function(model_dir: str | Path, encoder: Any = None, cache: Any = None,
-                    batch_size: int = 512, name: str | None = None) -> PrefspaceRewardFunction:
+                    batch_size: int = 512, name: str | None = None,
+                    length_controlled: bool = False) -> PrefspaceRewardFunction:
     """A TRL reward function scoring completions with the reward model saved in ``model_dir``.
 
     The model is loaded now, so a wrong directory or an encoder mismatch fails here rather
@@ -164,6 +167,9 @@ def reward_function(model_dir: str | Path, encoder: Any = None, cache: Any = Non
     cache : an ``EmbeddingCache`` or its directory
     batch_size : completions per encoder call
     name : the name TRL logs rewards under (default ``prefspace_<dir name>``)
+    length_controlled : score without the model's text-feature block (length, structure), as
+        ODIN's content head (Chen et al., ICML 2024): the policy gains nothing from length alone.
+        A model trained without the block gives its plain reward.
 
     Returns
     -------
@@ -178,6 +184,7 @@ def reward_function(model_dir: str | Path, encoder: Any = None, cache: Any = Non
     >>> trainer = GRPOTrainer(model=policy, reward_funcs=reward,       # doctest: +SKIP
     ...                       args=GRPOConfig(output_dir="grpo"), train_dataset=ds)
     """
-    fn = PrefspaceRewardFunction(model_dir, encoder=encoder, cache=cache, batch_size=batch_size, name=name)
+    fn = PrefspaceRewardFunction(model_dir, encoder=encoder, cache=cache, batch_size=batch_size, name=name,
+                                 length_controlled=length_controlled)
     fn.scorer  # load now: fail early on a bad directory or an encoder mismatch
     return fn

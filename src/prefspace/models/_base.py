@@ -56,6 +56,18 @@ def prepare_pairs(
     return X, sample_weight, margin, layout
 
 
+def check_text_block(n_text_features: Any, n_columns: int) -> int:
+    """``n_text_features`` as an int in ``[0, n_columns)``, or a ConfigError saying why not."""
+    if isinstance(n_text_features, bool) or not isinstance(n_text_features, (int, np.integer)) or n_text_features < 0:
+        raise ConfigError(f"n_text_features must be a whole number >= 0; got {n_text_features!r}.")
+    if n_text_features >= n_columns:
+        raise ConfigError(
+            f"n_text_features={n_text_features} leaves no embedding columns in rows of {n_columns} columns; "
+            "it counts the text-feature columns at the end of each row (encoder.n_text_features)."
+        )
+    return int(n_text_features)
+
+
 def orient_pairs(X: np.ndarray, y: Any) -> np.ndarray:
     """Return ``X`` with pairs whose label ``y`` is 0 swapped, so that ``X[:, 0]`` is preferred."""
     y = np.asarray(y)
@@ -131,13 +143,19 @@ class RewardHead(BaseEstimator):
         logger.info("%s fitted on %d pairs (%d real): %s", type(self).__name__, len(X), int(real.sum()), _short(metrics))
         return self
 
-    def predict(self, E) -> np.ndarray:
+    def predict(self, E, *, length_controlled: bool = False) -> np.ndarray:
         """Rewards of single rows.
 
         Parameters
         ----------
         E : array of shape (n, D)
             One row per response, embedded as during training.
+        length_controlled : bool, default False
+            Return the reward without what the text-feature block accounts for (length,
+            structure: :meth:`text_contribution`, the block's own term and the part of the
+            embedding's term the block predicts within the training pairs), as ODIN (Chen et al.,
+            ICML 2024) serves its content head: a policy optimised against it gains nothing from
+            length alone. A head without a text-feature block returns its plain reward.
 
         Returns
         -------
@@ -145,7 +163,25 @@ class RewardHead(BaseEstimator):
         """
         self._check_fitted()
         E = check_embeddings(E, dim=self.n_features_in_)
-        return np.asarray(self._predict(E), dtype=np.float64).reshape(len(E))
+        r = np.asarray(self._predict(E), dtype=np.float64).reshape(len(E))
+        if length_controlled:
+            r = r - self._text_contribution(E)
+        return r
+
+    def text_contribution(self, E) -> np.ndarray:
+        """The part of each row's reward the text-feature block accounts for, centred on the
+        training rows (mean 0 there): the block's own term plus the block's least-squares
+        prediction of the rest of the reward within the training pairs. float64 ``(n,)``; zeros
+        for a head without the block.
+
+        ``predict(E) - text_contribution(E) == predict(E, length_controlled=True)``.
+        """
+        self._check_fitted()
+        E = check_embeddings(E, dim=self.n_features_in_)
+        return np.asarray(self._text_contribution(E), dtype=np.float64).reshape(len(E))
+
+    def _text_contribution(self, E: np.ndarray) -> np.ndarray:
+        return np.zeros(len(E))
 
     def predict_proba(self, X) -> np.ndarray:
         """P(first response preferred) = sigmoid(r(X[:, 0]) - r(X[:, 1])), shape (n_pairs,)."""

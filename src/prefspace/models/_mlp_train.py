@@ -115,6 +115,7 @@ def train_pair_mlp(
     standardize: bool,
     rng: np.random.Generator,
     n_jobs: int | None = 1,
+    offset: np.ndarray | None = None,
 ) -> tuple[dict, list, int]:
     """Train the reward MLP on pairs ``X[train_idx]`` (n, 2, D), early stopping on ``X[val_idx]``.
 
@@ -123,6 +124,9 @@ def train_pair_mlp(
     ``batch_size`` pairs a step, and every step takes its share of all the training rows
     (real and synthetic), its loss their weighted mean. Synthetic pairs therefore change what
     a step averages over, not how many steps (and how much weight decay) an epoch applies.
+
+    ``offset`` (float, (n, 2)): a fixed reward added to each response's network output in the
+    loss (the text-feature block's part, fitted beforehand); None adds nothing.
 
     Returns ``(arrays, history, best_epoch)``: ``arrays`` the float32 weights
     (``input_mean``, ``input_scale``, ``hidden.{i}.weight/bias``, ``output.weight/bias``),
@@ -145,17 +149,20 @@ def train_pair_mlp(
     n_real_train = max(1, len(scaled_rows))
     torch_seed = int(rng.integers(2**31 - 1))
 
+    o_all = np.zeros((n, 2)) if offset is None else offset
+
     def tensors(idx):
         Xs = torch.from_numpy(np.ascontiguousarray((X[idx] - mean) / scale, dtype=np.float32))
         w = torch.from_numpy(w_all[idx].astype(np.float32))
         m = torch.from_numpy(m_all[idx].astype(np.float32))
-        return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m
+        o = torch.from_numpy(np.ascontiguousarray(o_all[idx].T, dtype=np.float32))
+        return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m, o
 
-    Xc, Xr, W, M = tensors(train_idx)
+    Xc, Xr, W, M, O = tensors(train_idx)
     w_norm = float(W.mean())
     has_val = len(val_idx) > 0
     if has_val:
-        Vc, Vr, VW, VM = tensors(val_idx)
+        Vc, Vr, VW, VM, VO = tensors(val_idx)
         vw_sum = float(VW.sum())
 
     history: list[dict] = []
@@ -182,7 +189,7 @@ def train_pair_mlp(
             for start in range(0, n_train, bs):
                 idx = perm[start : start + bs]
                 k = len(idx)
-                r = reward(torch.cat([Xc[idx], Xr[idx]]))
+                r = reward(torch.cat([Xc[idx], Xr[idx]])) + torch.cat([O[0, idx], O[1, idx]])
                 loss = (W[idx] * _pair_loss(r[:k], r[k:], M[idx], objective)).sum() / (w_norm * k)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -194,7 +201,7 @@ def train_pair_mlp(
             if has_val:
                 with torch.no_grad():
                     k = len(Vc)
-                    r = reward(torch.cat([Vc, Vr]))
+                    r = reward(torch.cat([Vc, Vr])) + torch.cat([VO[0], VO[1]])
                     vloss = float((VW * _pair_loss(r[:k], r[k:], VM, objective)).sum()) / vw_sum
                     vacc = float(((r[:k] > r[k:]).float() * VW).sum()) / vw_sum
                 record.update(eval_loss=vloss, eval_accuracy=vacc)

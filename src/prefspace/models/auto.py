@@ -40,6 +40,7 @@ DEFAULT_HEAD_GRID: tuple = (
     ("bt-linear", {"alpha": 3000.0}),
     ("bt-mlp", {}),
     ("clf-mlp", {}),
+    ("bt-linear", {"blocks": "text"}),  # text features only (used when the rows carry the block)
 )
 
 
@@ -109,7 +110,7 @@ def _fold_ids(groups: np.ndarray, n_folds: int, random_state: int) -> np.ndarray
 
 
 def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n_folds: int = 3, min_z: float = 1.0,
-                random_state: int = 0) -> HeadSelection:
+                random_state: int = 0, n_text_features: int = 0) -> HeadSelection:
     """Cross-validate the heads of ``grid`` on real pairs ``X`` (n, 2, D) and pick one.
 
     Parameters
@@ -119,6 +120,9 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         one group per pair).
     sample_weight : optional (n,) pair weights (counts), passed to every fit.
     n_folds, min_z, random_state : folds, the decision threshold, the seed of folds and heads.
+    n_text_features : the text-feature columns at the end of each row (``encoder.
+        n_text_features``), given to every candidate that takes it; with 0 the
+        text-features-only candidates (``blocks="text"``) are left out of the grid.
 
     Returns
     -------
@@ -129,7 +133,7 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     """
     X = check_pairs(X)
     n = len(X)
-    grid = list(grid)
+    grid = [(name, params) for name, params in grid if n_text_features or params.get("blocks") != "text"]
     if not grid:
         raise ConfigError("the head grid is empty.")
     if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
@@ -139,6 +143,8 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         est = get_head(name, **params)
         if "random_state" in est.get_params(deep=False):
             est.set_params(random_state=random_state)
+        if "n_text_features" in est.get_params(deep=False):
+            est.set_params(n_text_features=int(n_text_features))
         estimators.append(est)
     if n < 2 * n_folds or len(grid) == 1:
         return _result(grid, estimators, 0, f"only {n} pairs: too few to cross-validate; kept {_label(*grid[0])}.", [])

@@ -132,7 +132,14 @@ class RewardEnsemble(RewardHead):
         return np.stack([np.asarray(m._predict(E), dtype=np.float64) for m in self.members_])
 
     def _predict(self, E):
-        R = self._members(E)
+        return self._aggregate(self._members(E))
+
+    def _text_contribution(self, E):
+        # each member's length-controlled reward, aggregated as the rewards are
+        controlled = np.stack([np.asarray(m._predict(E), dtype=np.float64) - m._text_contribution(E) for m in self.members_])
+        return self._predict(E) - self._aggregate(controlled)
+
+    def _aggregate(self, R: np.ndarray) -> np.ndarray:
         if self.aggregate == "min":
             return R.min(axis=0)
         if self.aggregate == "mean_minus_std":

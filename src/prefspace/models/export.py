@@ -20,8 +20,9 @@ Exact only where the head is a composition of affine maps and element-wise activ
   (their reward differences are exact) while its absolute values differ from prefspace's by the
   prompt's term.
 
-Everything else is refused with the reason: an MLP head on the separate layout (the prompt
-enters through a non-linearity), ensembles with the ``min`` or ``mean_minus_std`` reward,
+Everything else is refused with the reason: a model that reads the text-feature block
+(counted from the text outside the network) or embeds long texts as a mean of windows, an MLP
+head on the separate layout (the prompt enters through a non-linearity), ensembles with the ``min`` or ``mean_minus_std`` reward,
 boosted trees (LightGBM), and encoders that are not sentence-transformers models (causal-LM
 hidden states, precomputed vectors).
 
@@ -308,6 +309,21 @@ def export_sentence_transformers(
         raise ConfigError(
             f"{model_dir} uses a {cfg.get('backend')!r} encoder; only sentence-transformers encoders can be exported "
             "as a sentence-transformers model (causal-LM hidden states and precomputed vectors have no such form)."
+        )
+    if described.get("text_features") or cfg.get("text_features"):
+        raise ConfigError(
+            f"{model_dir} reads the text-feature block (length, lines, list items, truncation: "
+            f"{', '.join((described.get('text_features') or {}).get('names') or [])}) beside the embedding. "
+            "Those are counted from the text outside the network, and a sentence-transformers model's output "
+            "is a function of its pooled embedding only, so no such model reproduces this reward. Serve it "
+            "with `prefspace serve` or the TRL reward function (they compute the block), or train with "
+            "--no-text-features to export."
+        )
+    if cfg.get("long_texts", "truncate") != "truncate":
+        raise ConfigError(
+            f"{model_dir} embeds long responses as the mean of windows (long_texts={cfg['long_texts']!r}); "
+            "sentence-transformers truncates every text to one window, so the export would score other "
+            "embeddings. Train with the default truncation to export."
         )
     model = load_model(model_dir)
     layers = head_as_dense_layers(model)

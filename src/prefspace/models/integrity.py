@@ -199,8 +199,11 @@ def _expected_shapes(class_name: str, arrays: dict, d: int) -> dict | None:
     layers = sorted({int(m.group(1)) for m in map(_HIDDEN.match, arrays) if m})
     if layers != list(range(len(layers))):
         layers = list(range(len(layers)))  # a gap is reported as a missing tensor below
-    shapes = {"input_mean": (d,), "input_scale": (d,)}
-    prev = d
+    k = int(arrays["text.coef"].shape[0]) if "text.coef" in arrays else 0
+    shapes = {"input_mean": (d - k,), "input_scale": (d - k,)}
+    if "text.coef" in arrays:  # the text-feature block's linear offset (issue 20)
+        shapes.update({"text.coef": (k,), "text.intercept": (1,), "text.offset": (1,), "text.residual": (k,)})
+    prev = d - k
     for i in layers:
         w = arrays.get(f"hidden.{i}.weight")
         width = int(w.shape[0]) if w is not None and w.ndim == 2 else -1

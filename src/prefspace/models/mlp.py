@@ -28,7 +28,8 @@ from .._threads import check_n_jobs
 from .._validation import check_in, check_positive, check_random_state
 from ..evaluate.metrics import reward_metrics
 from ..exceptions import ConfigError
-from ._base import HoldsOutPairs, RewardHead
+from ._base import HoldsOutPairs, RewardHead, check_text_block
+from .linear import BradleyTerryLinear
 from ._mlp_train import ACTIVATIONS, check_hidden_sizes, mlp_features, mlp_rewards, train_pair_mlp
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         standardize: bool = True,
         n_jobs: int | None = 1,
         random_state=None,
+        n_text_features: int = 0,
+        text_alpha: float | str = "cv",
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -70,6 +73,8 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         self.standardize = standardize
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.n_text_features = n_text_features
+        self.text_alpha = text_alpha
 
     def _fit(self, X, sample_weight, margin, layout) -> dict:
         sizes = check_hidden_sizes(self.hidden_sizes)
@@ -77,11 +82,23 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         dropout = check_positive(self.dropout, name="dropout", allow_zero=True)
         if dropout >= 1:
             raise ConfigError(f"dropout must be < 1; got {dropout!r}.")
+        k = check_text_block(self.n_text_features, X.shape[2])
         train_idx, val_idx = self._split(layout)
         if self.early_stopping and len(val_idx) == 0:
             logger.info("too few real pairs or prompts (%d pairs) for a validation split; stopping on the training loss", layout.n_real)
+        text_arrays, offset = {}, None
+        if k:  # the text-feature block: a linear offset with its own penalty, fitted first (on the training pairs)
+            text = BradleyTerryLinear(blocks="text", n_text_features=k, text_alpha=self.text_alpha).fit(
+                X[train_idx], sample_weight=None if sample_weight is None else sample_weight[train_idx],
+                margin=None if margin is None else margin[train_idx], groups=layout.groups[train_idx])
+            gamma = text.coef_[-k:]
+            text_arrays = {"text.coef": gamma, "text.intercept": np.array([text.intercept_]),
+                           "text.offset": np.array([text.text_offset_])}
+            T = X[:, :, -k:].astype(np.float64)
+            offset = T @ gamma
+            X = X[:, :, :-k]
         arrays, history, best_epoch = train_pair_mlp(
-            X, sample_weight, margin,
+            X, sample_weight, margin, offset=offset,
             objective=self._objective,
             hidden_sizes=sizes,
             activation=self.activation,
@@ -99,39 +116,81 @@ class _PairMLP(HoldsOutPairs, RewardHead):
             rng=check_random_state(self.random_state),
             n_jobs=check_n_jobs(self.n_jobs),
         )
-        self._set_arrays(arrays)
+        self._set_arrays({**arrays, **text_arrays})
+        if k:  # what the length-controlled reward removes besides the offset (see _text_contribution)
+            fit_rows = np.intersect1d(train_idx, np.flatnonzero(layout.real))
+            w = np.ones(len(fit_rows)) if sample_weight is None else sample_weight[fit_rows]
+            root = np.sqrt(w)
+            net = self._network(X[fit_rows, 0]) - self._network(X[fit_rows, 1])
+            t_diff = T[fit_rows, 0] - T[fit_rows, 1]
+            residual = np.linalg.lstsq(t_diff * root[:, None], net * root, rcond=None)[0]
+            rows = T[fit_rows].reshape(-1, k)
+            self._set_arrays({**self.weights_, "text.residual": residual,
+                              "text.offset": np.array([float((rows @ (gamma + residual)).mean())])})
         self.history_ = history
         self.best_epoch_ = best_epoch
         self.n_epochs_ = len(history)
         if len(val_idx) == 0:
             return {}
-        rc, rr = self._predict(X[val_idx, 0]), self._predict(X[val_idx, 1])
-        return {f"eval_{k}": v for k, v in reward_metrics(rc, rr).items()}
+        rc, rr = self._network(X[val_idx, 0]), self._network(X[val_idx, 1])
+        if offset is not None:
+            rc, rr = rc + offset[val_idx, 0], rr + offset[val_idx, 1]
+        return {f"eval_{key}": v for key, v in reward_metrics(rc, rr).items()}
 
     def _set_arrays(self, arrays: dict) -> None:
         self.weights_ = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-        self.n_features_in_ = int(self.weights_["input_mean"].shape[0])
+        self.n_text_features_ = int(self.weights_["text.coef"].shape[0]) if "text.coef" in self.weights_ else 0
+        self.n_features_in_ = int(self.weights_["input_mean"].shape[0]) + self.n_text_features_
 
     @property
     def _n_hidden(self) -> int:
         return sum(1 for k in self.weights_ if k.startswith("hidden.") and k.endswith(".weight"))
 
-    def _predict(self, E):
+    def _network(self, E):
         return mlp_rewards(self.weights_, E, self._n_hidden, self.activation)
 
+    def _text_part(self, E):
+        k = self.n_text_features_
+        return E[:, -k:].astype(np.float64) @ self.weights_["text.coef"].astype(np.float64)
+
+    def _predict(self, E):
+        k = self.n_text_features_
+        if not k:
+            return self._network(E)
+        return self._network(E[:, :-k]) + self._text_part(E) + float(self.weights_["text.intercept"][0])
+
+    def _text_contribution(self, E):
+        # the offset's term plus the block's linear prediction of the network's output within the
+        # training pairs: what the length-controlled reward removes
+        if not self.n_text_features_:
+            return np.zeros(len(E))
+        k = self.n_text_features_
+        weights = self.weights_["text.coef"].astype(np.float64) + self.weights_["text.residual"].astype(np.float64)
+        return E[:, -k:].astype(np.float64) @ weights - float(self.weights_["text.offset"][0])
+
     def _transform(self, E):
-        return mlp_features(self.weights_, E, self._n_hidden, self.activation)
+        k = self.n_text_features_
+        if not k:
+            return mlp_features(self.weights_, E, self._n_hidden, self.activation)
+        # the last hidden layer, then the text-feature block (its weights follow the output layer's)
+        hidden = mlp_features(self.weights_, E[:, :-k], self._n_hidden, self.activation)
+        return np.concatenate([hidden, E[:, -k:].astype(np.float32)], axis=1)
 
     @property
     def last_layer_weights_(self) -> np.ndarray:
-        """float64 (h,): the output layer's weights; ``predict = transform @ w + b``."""
+        """float64 (h,) (plus the text-feature weights when the block is used): the final linear
+        layer; ``predict = transform @ w + b``."""
         self._check_fitted()
-        return self.weights_["output.weight"][0].astype(np.float64)
+        w = self.weights_["output.weight"][0].astype(np.float64)
+        if self.n_text_features_:
+            w = np.concatenate([w, self.weights_["text.coef"].astype(np.float64)])
+        return w
 
     @property
     def last_layer_bias_(self) -> float:
         self._check_fitted()
-        return float(self.weights_["output.bias"][0])
+        b = float(self.weights_["output.bias"][0])
+        return b + (float(self.weights_["text.intercept"][0]) if self.n_text_features_ else 0.0)
 
     # persistence ------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict, dict]:
@@ -178,6 +237,14 @@ class BradleyTerryMLP(_PairMLP):
         Threads (torch and BLAS) while training, restored afterwards; -1 all cores; None keeps
         the libraries' settings (or ``PREFSPACE_NUM_THREADS``). The matrices are small: one
         thread was the fastest on a shared 2-core machine.
+    n_text_features : int, default 0
+        Columns at the end of each row that are the text-feature block (``encoder.
+        n_text_features``). The block enters as a linear offset ``t . gamma`` added to the
+        network's reward: ``gamma`` is fitted first, on the training pairs, by
+        ``BradleyTerryLinear(blocks="text")`` with its own penalty ``text_alpha`` (chosen by
+        leave-one-prompt-out CV when "cv"), and the network learns the rest from the embedding
+        (docs/models.md). ``predict(E, length_controlled=True)`` drops the offset.
+    text_alpha : float or "cv", default "cv"
     random_state : None, int or numpy Generator
         Seeds initialisation, dropout and shuffling (an int gives the same model every time,
         None a different one, a Generator draws from it), and, through a stream of its own that

@@ -25,6 +25,7 @@ from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps, json_safe
 from .._paths import check_output
 from .._version import __version__
+from ..data.text_features import TEXT_FEATURE_NAMES, TEXT_FEATURES_VERSION, check_text_features_version
 from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
@@ -222,6 +223,7 @@ def save_model(
                 f"dimension {feature_dim}; pass the encoder the training embeddings came from."
             )
         encoder_info = {"config": encoder.config(), "fingerprint": encoder.fingerprint}
+    text_block = _text_feature_record(model, encoder)
     if train_data is not None and not isinstance(train_data, dict):
         train_data = training_data_summary(train_data)
     if train_data is not None and train_fingerprint is None:
@@ -240,6 +242,7 @@ def save_model(
     try:
         header = _write_model(model, tmp)
         header["encoder"] = encoder_info
+        header["text_features"] = text_block
         header["train_fingerprint"] = train_fingerprint
         header["train_data"] = train_data
         header["metrics"] = dict(metrics or {})
@@ -292,7 +295,47 @@ def _read_header(directory: Path, data: bytes | None = None) -> dict:
             f"{FORMAT_VERSION}); {hint}."
         )
     check_header(directory, header)
+    _check_text_feature_record(path, header.get("text_features"))
     return header
+
+
+def _text_feature_record(model: RewardHead, encoder: Any) -> dict | None:
+    """``model.json``'s ``text_features``: the block's version, column names and width, or None.
+
+    The head's ``n_text_features`` (where it has one) must match the encoder's block.
+    """
+    version = getattr(encoder, "text_features", None) if encoder is not None else None
+    width = len(TEXT_FEATURE_NAMES) if version else 0
+    heads = getattr(model, "members_", None) or [model]
+    for head in heads:
+        k = getattr(head, "n_text_features_", getattr(head, "n_text_features", None))
+        if k is not None and encoder is not None and int(k) not in (0, width):
+            raise FingerprintMismatchError(
+                f"the model treats the last {k} columns as the text-feature block, but the encoder "
+                f"appends {width}; pass the encoder the training rows came from."
+            )
+        if encoder is None and k == len(TEXT_FEATURE_NAMES):  # rows made by an encoder not passed here
+            version, width = TEXT_FEATURES_VERSION, int(k)
+    if not version:
+        return None
+    return {"version": int(version), "names": list(TEXT_FEATURE_NAMES), "n_columns": width}
+
+
+def _check_text_feature_record(path: Path, record: Any) -> None:
+    """Refuse a model whose text-feature block this library does not compute."""
+    if record is None:
+        return
+    if not isinstance(record, dict):
+        raise FormatError(f"{path}: 'text_features' must be an object or null; the model directory is corrupt.")
+    try:
+        check_text_features_version(record.get("version"))
+    except ValueError as exc:
+        raise FormatError(f"{path}: {exc}") from None
+    if list(record.get("names") or []) != list(TEXT_FEATURE_NAMES):
+        raise FormatError(
+            f"{path}: text-feature columns {record.get('names')} differ from this prefspace's version "
+            f"{TEXT_FEATURES_VERSION} columns {list(TEXT_FEATURE_NAMES)}; the model directory was edited or is corrupt."
+        )
 
 
 def _read_model(directory: Path, header: dict) -> RewardHead:
@@ -444,6 +487,7 @@ def describe_model(directory: str | os.PathLike) -> dict:
         "n_features_in": header.get("n_features_in"),
         "n_members": len(header["members"]) if "members" in header else None,
         "encoder": header.get("encoder"),
+        "text_features": header.get("text_features"),
         "train_fingerprint": header.get("train_fingerprint"),
         "train_data": header.get("train_data"),
         "record": header.get("record"),

@@ -83,6 +83,10 @@ class RewardScorer:
         An on-disk embedding cache shared with training, consulted for rows not in memory.
     lru_size : int
         How many feature rows to keep in memory (0 disables the in-memory cache).
+    length_controlled : bool, default False
+        Serve the length-controlled reward: the model's reward without its text-feature
+        block's contribution (``model.predict(E, length_controlled=True)``, as ODIN serves its
+        content head). For a model trained without the block this changes nothing.
 
     Attributes
     ----------
@@ -103,6 +107,7 @@ class RewardScorer:
         encoder: Any = None,
         cache: Any = None,
         lru_size: int = 20_000,
+        length_controlled: bool = False,
     ) -> None:
 
         self.model_dir = Path(model_dir)
@@ -122,6 +127,7 @@ class RewardScorer:
             cache = EmbeddingCache(cache)
         self.cache = cache
         self.lru_size = int(lru_size)
+        self.length_controlled = bool(length_controlled)
         self._lru: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # guards the LRU and the counters
         self._encode_lock = threading.Lock()  # one encoder call at a time (torch is not re-entrant)
@@ -193,7 +199,7 @@ class RewardScorer:
             return np.zeros(0, dtype=np.float64)
         with self._lock:
             self.stats["rows_scored"] += len(E)
-        return np.asarray(self.model.predict(E), dtype=np.float64)
+        return np.asarray(self.model.predict(E, length_controlled=self.length_controlled), dtype=np.float64)
 
     @property
     def has_std(self) -> bool:
@@ -236,6 +242,8 @@ class RewardScorer:
                 "config": enc.config() if hasattr(enc, "config") else None,
             },
             "feature_dim": self.feature_dim,
+            "text_features": list(getattr(enc, "text_feature_names", ())),
+            "length_controlled": self.length_controlled,
             "prefspace_version": __version__,
         }
 

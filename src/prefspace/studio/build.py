@@ -10,7 +10,7 @@ from typing import Any
 from .._paths import check_output
 from ..embed import get_encoder
 from ..exceptions import ConfigError, ShapeError
-from ..models import get_head, load_model, load_model_encoder
+from ..models import BradleyTerryLinear, get_head, load_model, load_model_encoder
 from .loop import Studio, StudioConfig
 from .pool import load_label_pool, pool_features, read_pool
 from .storage import LabelStore
@@ -54,7 +54,8 @@ def build_studio(
 
     Features come from ``features`` (and ``prompt_features``) when given; otherwise the pool is
     embedded, through the embedding cache ``cache`` (None: no cache), with ``model``'s own
-    encoder, or ``encoder`` (a ``get_encoder`` name; default all-MiniLM-L6-v2). ``head`` names the head refitted on the
+    encoder, or ``encoder`` (a ``get_encoder`` name; default all-MiniLM-L6-v2) with the text-feature
+    block (docs/models.md). ``head`` names the head refitted on the
     labels (default ``bt-linear``; with ``model``, the model's own class and settings).
     ``score_key`` names the simulated annotator's column (every response must have it).
     """
@@ -78,7 +79,8 @@ def build_studio(
         else:
             fitted = load_model(model)
     elif features is None:
-        enc = get_encoder(encoder) if encoder else get_encoder()
+        # the text-feature block beside the embedding, as `prefspace train` builds rows by default
+        enc = get_encoder(encoder or "all-MiniLM-L6-v2", text_features=True)
     E = pool_features(candidates, features=features, prompt_features=prompt_features, encoder=enc, cache=cache)
     if fitted is not None and E.shape[1] != fitted.n_features_in_:
         raise ShapeError(
@@ -88,6 +90,10 @@ def build_studio(
     label_pool = load_label_pool(candidates, E, kind="cross" if cross_prompt else "within",
                                  max_candidates=max_candidates, random_state=config.seed)
     head_est = make_head(head, config.seed) if head is not None else None
+    if model is None and enc is not None and enc.n_text_features:  # the head weighs the block on its own
+        head_est = head_est if head_est is not None else BradleyTerryLinear()
+        if "n_text_features" in head_est.get_params(deep=False):
+            head_est.set_params(n_text_features=enc.n_text_features)
     store = LabelStore(db)
     return Studio(store, label_pool, head=head_est, model=fitted, config=config, encoder=enc, save_to=save_model_to,
                   model_source=None if model is None else str(model), on_refit=on_refit)

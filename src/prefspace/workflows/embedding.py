@@ -103,7 +103,8 @@ def embed_file(
     ----------
     data : anything :func:`prefspace.data.load_preferences` reads (with ``load_kwargs``)
     encoder, backend, encoder_options : :func:`prefspace.embed.get_encoder`'s name, backend and
-        keywords (``layout``, ``layer``, ``pooling``, ``max_length``, ``device``)
+        keywords (``layout``, ``layer``, ``pooling``, ``max_length``, ``device``, ``text_features``,
+        ``long_texts``)
     cache : the cache folder (created when missing; temporary files of killed runs are removed)
     engine : ``"local"`` (this process) or ``"ray"`` (with ``num_workers``, ``gpus_per_worker``,
         ``ray_address``)

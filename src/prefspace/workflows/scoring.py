@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+from scipy.special import expit
 
 from .._paths import check_output
 from .._progress import ProgressCallback, report_progress
@@ -77,13 +78,17 @@ def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layo
     overrides = {k: v for k, v in (("layout", layout), ("device", device)) if v is not None}
     if name is None and backend is None and not overrides:
         return None
-    if name is not None:
-        return get_encoder(name, backend=backend or "auto", **overrides)
     recorded = (describe_model(model_dir).get("encoder") or {}).get("config")
+    # how the model's rows were built beyond the encoder's weights: the text-feature block and
+    # the long-text windows go with any encoder named here, so the rows are the training rows
+    same_rows = {"text_features": (recorded or {}).get("text_features") or False,
+                 **{k: recorded[k] for k in ("long_texts", "max_windows") if recorded and k in recorded}}
+    if name is not None:
+        return get_encoder(name, backend=backend or "auto", **same_rows, **overrides)
     if not recorded:
         raise FormatError(f"{model_dir} was saved without an encoder; pass --encoder NAME.")
     if backend is not None:
-        return get_encoder(recorded.get("model") or "all-MiniLM-L6-v2", backend=backend, **overrides)
+        return get_encoder(recorded.get("model") or "all-MiniLM-L6-v2", backend=backend, **same_rows, **overrides)
     return encoder_from_config({**recorded, **overrides})
 
 
@@ -92,9 +97,9 @@ def _cache_path(cache: Any) -> Any:
     return getattr(cache, "directory", cache)
 
 
-def _scorer(model_dir: str | os.PathLike, cache: Any, encoder: Any = None) -> RewardScorer:
+def _scorer(model_dir: str | os.PathLike, cache: Any, encoder: Any = None, length_controlled: bool = False) -> RewardScorer:
     # one pass over a file: nothing is scored twice, so no in-memory rows (the disk cache stays)
-    return RewardScorer(model_dir, encoder=encoder, cache=cache, lru_size=0)
+    return RewardScorer(model_dir, encoder=encoder, cache=cache, lru_size=0, length_controlled=length_controlled)
 
 
 # ------------------------------------------------------------------------------------ score
@@ -108,6 +113,7 @@ def score_file(
     load_kwargs: Mapping[str, Any] | None = None,
     encoder: Any = None,
     progress: ProgressCallback | None = None,
+    length_controlled: bool = False,
 ) -> dict:
     """Write one JSON line with rewards for every pair or response of ``data`` to ``out``.
 
@@ -124,7 +130,9 @@ def score_file(
 
     ``encoder``: embed with this encoder instead of the recorded one (see
     :func:`model_encoder`; a different fingerprint is refused). ``progress``: a
-    :data:`~prefspace._progress.ProgressCallback` for the embedding.
+    :data:`~prefspace._progress.ProgressCallback` for the embedding. ``length_controlled``: the
+    rewards without the model's text-feature block (``RewardScorer(length_controlled=True)``;
+    ``p_chosen`` then compares those rewards).
 
     Returns a summary: ``mode`` (``"pairs"`` or ``"rows"``), ``n`` (lines written), ``out``,
     ``columns`` (the input columns kept, rows mode) and, for pairs, ``accuracy`` (the share of
@@ -140,16 +148,16 @@ def score_file(
                 data, load_kwargs.get("prompt_key") or "prompt", response_key, load_kwargs.get("id_key") or "id", split,
                 load_kwargs.get("limit"), skip=load_kwargs.get("on_bad_rows", "error") == "skip",
                 max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS))
-            rewards = _scorer(model_dir, cache, encoder).score(prompts, responses)
+            rewards = _scorer(model_dir, cache, encoder, length_controlled).score(prompts, responses)
             lines = [{**cols, "id": i, "reward": float(r)} for cols, i, r in zip(extra, ids, rewards)]
             kept = list(dict.fromkeys(k for cols in extra for k in cols))
             summary: dict = {"mode": "rows", "n": len(lines), "columns": kept}
         else:
             dataset = load_preferences(data, **load_kwargs)
-            scorer = _scorer(model_dir, cache, encoder)
+            scorer = _scorer(model_dir, cache, encoder, length_controlled)
             X = pair_features(scorer, dataset)
             rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
-            p = scorer.p_first_wins(X[:, 0], X[:, 1])
+            p = expit(rewards[:, 0] - rewards[:, 1]) if length_controlled else scorer.p_first_wins(X[:, 0], X[:, 1])
             subsets = dataset.subset if dataset.subset is not None else [None] * len(dataset)
             lines = [{"id": i, **({"subset": sub} if sub is not None else {}), "reward_chosen": float(rc),
                       "reward_rejected": float(rr), "p_chosen": float(pc)}

@@ -24,8 +24,9 @@ from .._progress import ProgressCallback, report_progress, track
 from .._validation import check_in, check_pairs, check_sample_vector
 from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
 from ..data.licence import data_licence
-from ..embed import EmbeddingCache, embed_pairs, embed_responses, get_encoder
-from ..evaluate import accuracy_with_interval, reward_metrics
+from ..data.text_features import truncation_summary
+from ..embed import EmbeddingCache, embed_pairs, embed_responses, embed_text_features, get_encoder
+from ..evaluate import accuracy_with_interval, length_dependence, reward_metrics
 from ..exceptions import ConfigError
 from ..models import (
     HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, length_baseline_beside, pair_log_lengths, save_model,
@@ -85,6 +86,12 @@ class TrainReport:
         (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
         ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
         model minus the baseline on the same test pairs with a paired interval and a verdict
+    truncation : how many training (and test) responses the encoder truncated and by how much
+        (:func:`prefspace.data.text_features.truncation_summary`), with ``long_texts``
+    length_dependence : the model's length dependence on the test responses (else the training
+        ones): ``within_prompt_length_corr`` and ``text_feature_share`` of the reward, and
+        ``length_controlled_corr`` of the reward without the text-feature block
+        (:func:`prefspace.evaluate.length_dependence`)
     """
 
     data: str
@@ -110,6 +117,8 @@ class TrainReport:
     head_auto: HeadSelection | None = None
     vae_data: dict | None = None
     length_baseline: dict | None = None
+    truncation: dict | None = None
+    length_dependence: dict | None = None
 
     @property
     def chosen_head(self) -> str:
@@ -132,6 +141,10 @@ class TrainReport:
             out["head_auto"] = self.head_auto.to_json()
         if self.vae_data is not None:
             out["vae_data"] = self.vae_data
+        if self.truncation is not None:
+            out["truncation"] = self.truncation
+        if self.length_dependence is not None:
+            out["length_dependence"] = self.length_dependence
         return json_safe(out, default=str)
 
 
@@ -156,6 +169,7 @@ def train_reward_model(
     vae_prompts: str | os.PathLike | None = None,
     command: str | None = None,
     progress: ProgressCallback | None = None,
+    text_features: bool = True,
 ) -> tuple[Any, TrainReport]:
     """Fit a reward model on the preference pairs of ``data``; return it with its report.
 
@@ -205,6 +219,11 @@ def train_reward_model(
         rows ``(m, D)`` already embedded.
     command : str, optional
         The command line that runs this (``prefspace train`` passes its own), kept in the record.
+    text_features : bool, default True
+        Append the text-feature block (length, structure, truncation:
+        :mod:`prefspace.data.text_features`) to every row when ``encoder`` is a name, and give
+        the head its column count (``n_text_features``), so it weighs the block with a penalty of
+        its own (docs/models.md). An Encoder object keeps its own setting.
     progress : callable, optional
         Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on: the
         embedding (``"embed prompts"``, ``"embed responses"``), ``"auto: cross-validation"``
@@ -234,11 +253,11 @@ def train_reward_model(
         return _train(data, encoder=encoder, encoder_backend=encoder_backend, cache=cache, head=head, params=params, ensemble=ensemble,
                       aggregate=aggregate, test=test, test_fraction=test_fraction, seed=random_state, augment=augment,
                       factor=factor, load_kwargs=load_kwargs, out=out, vae_data=vae_data, vae_prompts=vae_prompts,
-                      command=command)
+                      command=command, text_features=text_features)
 
 
 def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
-           load_kwargs, out, vae_data, vae_prompts, command) -> tuple[Any, TrainReport]:
+           load_kwargs, out, vae_data, vae_prompts, command, text_features=True) -> tuple[Any, TrainReport]:
     check_in(head, HEAD_CHOICES, name="head")
     check_in(augment, tuple(METHODS), name="augment")
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
@@ -277,7 +296,11 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         train_ds, test_ds = dataset, None
 
     # ---- embeddings (cached)
-    enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
+    if isinstance(encoder, str):
+        enc = get_encoder(encoder, backend=encoder_backend, text_features=bool(text_features))
+    else:
+        enc = encoder
+    k = int(getattr(enc, "n_text_features", 0))
     if augment not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
         # refused before the embedding, not after it, when the synthetic pairs cannot fit in memory
         check_synthetic_memory(len(train_ds), len(train_ds), enc.feature_dim, int(factor))
@@ -286,11 +309,14 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
     X_train = embed_pairs(train_ds, enc, store).X
     X_test = embed_pairs(test_ds, enc, store).X if test_ds is not None and len(test_ds) else None
     embed_seconds = time.perf_counter() - t0
+    if model is not None:
+        _give_text_block(model, k)
 
     groups = _prompt_ids(train_ds)
     head_auto = None
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
-        head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed)
+        head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed,
+                                n_text_features=k)
         model = head_auto.best_estimator
         if ensemble > 1:
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
@@ -359,6 +385,9 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         head_auto=head_auto,
         vae_data=vae_summary,
         length_baseline=json_safe(baseline_record, default=str),
+        truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
+        length_dependence=(_length_dependence(model, X_test, test_ds, k, "test") if X_test is not None
+                           else _length_dependence(model, X_train, train_ds, k, "train")),
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
@@ -446,6 +475,46 @@ def _make_head(head: str, params: Mapping[str, Any], seed: int):
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est
+
+
+def _give_text_block(model: Any, k: int) -> None:
+    """Tell the head (an ensemble's template too) how many trailing columns are the text-feature block."""
+    head = model.estimator if isinstance(model, RewardEnsemble) else model
+    if head is not None and "n_text_features" in head.get_params(deep=False):
+        head.set_params(n_text_features=int(k))
+
+
+def _truncation(enc: Any, store: Any, train_ds: Any, test_ds: Any, X_train, X_test, k: int) -> dict:
+    """How many responses the encoder truncated, from the rows' text-feature block (or, without
+    the block, from :func:`prefspace.embed.embed_text_features`, cached)."""
+    if k:
+        blocks = [X_train[:, :, -k:].reshape(-1, k)] + ([] if X_test is None else [X_test[:, :, -k:].reshape(-1, k)])
+        block = np.concatenate(blocks)
+    else:
+        texts = [*train_ds.chosen, *train_ds.rejected]
+        if test_ds is not None:
+            texts += [*test_ds.chosen, *test_ds.rejected]
+        block = embed_text_features(texts, enc, store)
+    summary = truncation_summary(block)
+    summary["long_texts"] = (enc.config() or {}).get("long_texts", "truncate")
+    summary["token_limit"] = enc.token_limit
+    return summary
+
+
+def _length_dependence(model: Any, X, dataset: Any, k: int, which: str) -> dict:
+    """The reward's within-prompt correlation with log length on the responses of ``X`` (each
+    pair's two responses share a prompt), the share of its variance the text-feature block
+    explains (with the block), and the correlation of the length-controlled reward."""
+    rows = X.reshape(-1, X.shape[2])  # chosen, rejected, chosen, ... as the pairs go
+    texts = [t for pair in zip(dataset.chosen, dataset.rejected) for t in pair]
+    groups = np.repeat(np.arange(len(X)), 2)
+    reward = model.predict(rows)
+    out = length_dependence(reward, texts, groups=groups, text_block=rows[:, -k:] if k else None)
+    out["length_controlled_corr"] = (
+        length_dependence(model.predict(rows, length_controlled=True), texts, groups=groups)["within_prompt_length_corr"]
+        if k else None)
+    out["responses"] = which
+    return json_safe(out)
 
 
 def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
