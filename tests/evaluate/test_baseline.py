@@ -115,8 +115,8 @@ def test_evaluation_report_stands_the_model_beside_the_baseline(alpaca_dir, tmp_
     lengths = log_length(scored.responses)
     train_rows = np.flatnonzero(scored.prompt_index < 100)
     test_rows = np.flatnonzero((scored.prompt_index >= 100) & (scored.prompt_index < 130))
-    tr = pairs_from_scores(scored, 400, rows=train_rows, seed=0)
-    te = pairs_from_scores(scored, 300, rows=test_rows, seed=1)
+    tr = pairs_from_scores(scored, 400, rows=train_rows, random_state=0)
+    te = pairs_from_scores(scored, 300, rows=test_rows, random_state=1)
     model = BradleyTerryLinear().fit(tr.pair_features(F))
     base = LengthBaseline().fit(tr.pair_features(lengths[:, None])[:, :, 0])
     L_test = te.pair_features(lengths[:, None])[:, :, 0]

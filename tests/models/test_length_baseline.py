@@ -29,7 +29,7 @@ def hh(hh_path):
 def alpaca(alpaca_dir):
     scored = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz",
                                    score_key="gold")
-    pairs = pairs_from_scores(scored, 2000, seed=0)
+    pairs = pairs_from_scores(scored, 2000, random_state=0)
     lengths = log_length(scored.responses)
     return pairs.pair_features(lengths[:, None])[:, :, 0]
 
