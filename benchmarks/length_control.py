@@ -20,8 +20,9 @@ Measured on the test prompts: pairwise accuracy on every test pair with differen
 *length-balanced* pairs (the longer response wins in exactly half: as many pairs of each kind,
 drawn at random from the test pairs); the within-prompt Pearson correlation of reward with
 log length over all test responses; best-of-16 gold (16 responses drawn per prompt, the
-top-reward pick) and the mean length in characters of those picks. Paired differences against
-``two-block`` with ``seed_item_bootstrap`` (seeds and test items: pairs, or prompts).
+top-reward pick) and the mean length in characters of those picks. Means over seeds and test
+prompts (a prompt's accuracy is the mean over its pairs), with ``seed_item_bootstrap`` over seeds
+and prompts; paired differences against ``two-block`` the same way.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def _pairs(rows, gold, prompt):
         win = gold[a] > gold[b]
         out.append(np.stack([np.where(win, a, b), np.where(win, b, a)], axis=1))
     return np.concatenate(out)
+
+
+def _per_prompt(values, groups):
+    _, inv = np.unique(groups, return_inverse=True)
+    return np.bincount(inv, weights=values) / np.bincount(inv)
 
 
 def main() -> None:
@@ -109,8 +115,9 @@ def main() -> None:
                    "embedding only": emb.predict(E[:, : -block.shape[1]]), "length baseline": base.predict(loglen)}
         for m, r in rewards.items():
             correct = (r[te[:, 0]] > r[te[:, 1]]).astype(float)
-            items[m]["acc"].append(correct)
-            items[m]["bal"].append(correct[bal])
+            # per-prompt means are the items (pairs of one prompt are not independent)
+            items[m]["acc"].append(_per_prompt(correct, prompt[te[:, 0]]))
+            items[m]["bal"].append(_per_prompt(correct[bal], prompt[te[bal, 0]]))
             corr = within_group_corr(r[test_rows], loglen[test_rows], prompt[test_rows])  # NaN: no spread
             items[m]["corr"].append(float(np.clip(corr, -1, 1)))
             top = [idx[np.argmax(r[idx])] for idx in picks]
