@@ -16,6 +16,11 @@ resampled). No test set reported anywhere in docs/benchmarks.md is touched:
   training prompts of ``benchmarks/lens.py``; 250 and 1,000 pairs (3 draws).
 
 Candidates: ``BradleyTerryLinear`` at alpha 30 ... 10,000, and the MLP heads at their defaults.
+
+``--part mlp`` tunes the MLP heads' defaults on the same data (all 1,312 HH pairs and 1,000
+alpaca_bon pairs, one draw each): 3-fold cross-validation by prompt through the library's
+splitter (``prefspace.models.selection.fold_ids``) over hidden sizes, weight decay, dropout and
+learning rate, one change from the defaults at a time, for ``bt-mlp`` and ``clf-mlp``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,45 @@ def _candidates(with_mlp: bool):
     return out
 
 
+MLP_GRID = (
+    ("defaults", {}),
+    ("hidden (64,)", {"hidden_sizes": (64,)}),
+    ("hidden (256, 64)", {"hidden_sizes": (256, 64)}),
+    ("weight decay 0.1", {"weight_decay": 0.1}),
+    ("dropout 0.3", {"dropout": 0.3}),
+    ("learning rate 3e-4", {"learning_rate": 3e-4}),
+)
+
+
+def _mlp_part(sets) -> list[dict]:
+    """Out-of-fold accuracy of each MLP variant (3 folds by prompt, the library's splitter)."""
+    from prefspace.evaluate import wilson_interval
+    from prefspace.models import BradleyTerryMLP, PreferenceClassifierMLP
+    from prefspace.models.selection import fold_ids
+
+    rows = []
+    for name, n, draws in sets:
+        X, g = draws[0]
+        folds = fold_ids(len(X), 3, g, random_state=0)
+        for head, cls in (("bt-mlp", BradleyTerryMLP), ("clf-mlp", PreferenceClassifierMLP)):
+            results = {}
+            for label, params in MLP_GRID:
+                correct = np.zeros(len(X))
+                for f in range(3):
+                    tr, te = folds != f, folds == f
+                    model = cls(random_state=0, **params).fit(X[tr], groups=g[tr])
+                    correct[te] = model.predict_proba(X[te]) > 0.5
+                lo, hi = wilson_interval(int(correct.sum()), correct.size)
+                results[label] = (float(correct.mean()), lo, hi)
+                print(f"{name:7s} n={len(X):5d} {head} {label:20s} {correct.mean():.4f} [{lo:.4f}, {hi:.4f}]", flush=True)
+            best = max(results, key=lambda k: results[k][0])
+            for label, (acc, lo, hi) in results.items():
+                rows.append({"dataset": name, "n_pairs": len(X), "head": head, "variant": label, "cv_accuracy": acc,
+                             "lo": lo, "hi": hi, "vs_defaults": acc - results["defaults"][0],
+                             "best": "best" if label == best else ""})
+    return rows
+
+
 def _cv_correct(X, groups, make, n_folds=5, seed=0) -> np.ndarray:
     rng = np.random.default_rng([seed, 0xCF])
     uniq, g = np.unique(groups, return_inverse=True)
@@ -58,6 +102,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lens-out", type=Path, default=REPO / "runs" / "lens", help="where benchmarks/lens.py keeps its arrays")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--part", choices=("all", "mlp"), default="all", help="mlp: only the MLP heads' defaults")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -89,6 +134,19 @@ def main(argv=None) -> None:
             draws_out.append((F[np.array(pairs)], np.array(groups)))
         sets.append(("alpaca", n, draws_out))
 
+    if args.part == "mlp":
+        import os
+
+        load = os.getloadavg()[0]
+        with threadpool_limits(1):
+            rows = _mlp_part([s for s in sets if (s[0], s[1]) in (("hh", len(hh)), ("alpaca", 1000))])
+        if not args.no_record:
+            from _results import new_run_id, record_rows
+
+            for r in rows:
+                r["load"] = load
+            record_rows("defaults_mlp", "defaults_mlp", rows, run=new_run_id(), command="python benchmarks/defaults.py --part mlp")
+        return
     rows = []
     with threadpool_limits(1):
         for name, n, draws in sets:

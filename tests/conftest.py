@@ -63,6 +63,19 @@ def toy_pairs() -> np.ndarray:
     return E.astype(np.float32)
 
 
+@pytest.fixture(scope="session")
+def copied_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """(X, prompt ids): 5 identical pairs for each of 60 prompts, whose order carries no signal
+    from one prompt to the next. Held out by prompt, any head is at chance; if a copy of a
+    held-out pair is among the training folds, a head recalls it. Rows are ``[prompt (16),
+    response (48)]``, the prompt columns the same on both sides, as the separate layout writes
+    them, so the prompt groups can also be read from the rows."""
+    rng = np.random.default_rng(0)
+    prompt = np.repeat(rng.normal(size=(60, 1, 16)), 2, axis=1)
+    X = np.concatenate([prompt, rng.normal(size=(60, 2, 48))], axis=2).astype(np.float32)
+    return np.repeat(X, 5, axis=0), np.repeat(np.arange(60), 5)
+
+
 # ----------------------------------------------------------------------------- saved models
 # Real reward models saved with save_model (tests/_saved_models.py), built on first use and
 # shared by the models, serve and integrations tests. Loaded by path: test folders are not

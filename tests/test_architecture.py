@@ -15,11 +15,12 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "prefspace"
 
 # The stages in order; a module may import its own stage and any stage with a lower number.
 # "base" is the shared foundation (exceptions, input checks, atomic writes, threads, version,
-# the JSON-safe encoder and reader, the output-path guard, the process-alive check, progress events);
+# the JSON-safe encoder and reader, the output-path guard, the process-alive check, progress events,
+# the registries' name tables);
 # the package root and ``python -m prefspace`` sit on top (the root re-exports names lazily).
 FOUNDATION = {
     "_version", "exceptions", "_validation", "_atomic", "_threads", "_jsonsafe", "_jsonread", "_paths", "_process",
-    "_progress",
+    "_progress", "_names",
 }
 LAYERS = {
     "base": 0,

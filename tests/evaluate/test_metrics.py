@@ -36,8 +36,12 @@ def test_accuracy_interval_brackets_the_accuracy_and_is_seeded():
     rng = np.random.default_rng(0)
     rc, rr = rng.normal(size=400) + 0.5, rng.normal(size=400)
     a = accuracy_with_interval(rc, rr, random_state=3)
-    b = accuracy_with_interval(rc, rr, random_state=3)
-    assert a == b
+    assert a == accuracy_with_interval(rc, rr, random_state=4)  # Wilson: no resampling, the seed is unused
+    boot = accuracy_with_interval(rc, rr, method="bootstrap", random_state=3)
+    assert boot == accuracy_with_interval(rc, rr, method="bootstrap", random_state=3)  # seeded
+    other = accuracy_with_interval(rc, rr, method="bootstrap", random_state=4)
+    assert other["accuracy"] == boot["accuracy"] and (other["ci_low"], other["ci_high"]) != (boot["ci_low"], boot["ci_high"])
+    assert boot["ci_low"] == pytest.approx(a["ci_low"], abs=0.02) and boot["ci_high"] == pytest.approx(a["ci_high"], abs=0.02)
     assert a["ci_low"] < a["accuracy"] < a["ci_high"]
     # the binomial standard error is sqrt(p(1-p)/n); a 95% interval is about +-1.96 of it
     se = np.sqrt(a["accuracy"] * (1 - a["accuracy"]) / 400)

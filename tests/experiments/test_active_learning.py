@@ -12,6 +12,7 @@ from prefspace.exceptions import ConfigError
 from prefspace.experiments import run_active_learning
 from prefspace.experiments.active_learning import _labelable
 from prefspace.select import get_pool
+from prefspace.synth import SyntheticPairs
 
 TIMINGS = ("fit_seconds", "select_seconds")
 
@@ -70,13 +71,43 @@ def test_augment_adds_synthetic_pairs_that_cost_no_labels(alpaca):
     def mirror_noise(X, seed):
         seen.append(len(X))
         g = np.random.default_rng(seed)
-        return X + 0.01 * g.normal(size=X.shape).astype(np.float32)
+        return SyntheticPairs(X + 0.01 * g.normal(size=X.shape).astype(np.float32), np.arange(len(X)),
+                              np.ones((len(X), 2), bool), method="perturb")
 
     recs = run_active_learning(F, prompts, gold, strategy="uncertainty", batch_size=25, budget=50,
                                n_candidates=2000, augment=mirror_noise, random_state=0)
     assert [r["n_synthetic"] for r in recs] == [25, 50]
     assert [r["labels"] for r in recs] == [25, 50]
     assert seen == [25, 50]
+    with pytest.raises(ConfigError, match="augment must return SyntheticPairs"):
+        run_active_learning(F, prompts, gold, strategy="uncertainty", batch_size=25, budget=50, n_candidates=2000,
+                            augment=lambda X, seed: X + 0.01, random_state=0)
+
+
+def test_augment_follows_the_training_protocol(alpaca, monkeypatch):
+    # synthetic pairs share their parent's weight and carry it as ``parent``; nothing is
+    # synthesized from the pairs an early-stopping head holds out
+    from prefspace.models import BradleyTerryMLP
+
+    F, prompts, gold = alpaca
+    fits = []
+    real_fit = BradleyTerryMLP.fit
+
+    def spy(self, X, y=None, sample_weight=None, margin=None, *, groups=None, parent=None):
+        fits.append((X, sample_weight, groups, parent, self.validation_split(X[parent < 0], groups[parent < 0])))
+        return real_fit(self, X, y, sample_weight, margin, groups=groups, parent=parent)
+
+    monkeypatch.setattr(BradleyTerryMLP, "fit", spy)
+    head = BradleyTerryMLP(hidden_sizes=(8,), max_epochs=2)
+    recs = run_active_learning(F, prompts, gold, strategy="random", batch_size=40, budget=80, n_candidates=2000,
+                               estimator=head, augment="perturb", random_state=0)
+    assert [r["n_synthetic"] for r in recs] == [int((f[3] >= 0).sum()) for f in fits]
+    for X, w, groups, parent, held in fits:
+        n_real = int((parent < 0).sum())
+        assert held.any() and (parent[:n_real] == -1).all()
+        assert not held[parent[n_real:]].any()  # no child of a held-out pair
+        assert w.sum() == pytest.approx(n_real)  # a parent and its children share one unit of weight
+        np.testing.assert_array_equal(groups[n_real:], groups[parent[n_real:]])
 
 
 def test_active_and_passive_cells_label_by_one_rule():

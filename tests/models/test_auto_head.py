@@ -1,4 +1,4 @@
-"""--head auto: grouped cross-validation over heads and penalties, the one-standard-error rule."""
+"""--head auto: grouped cross-validation over heads and penalties, and the guard that keeps the default."""
 
 from __future__ import annotations
 
@@ -31,11 +31,22 @@ def test_a_clearly_better_head_replaces_the_reference(toy_pairs):
     assert again.cv_results["accuracy"] == out.cv_results["accuracy"]
 
 
-def test_folds_keep_prompts_together(toy_pairs):
-    groups = np.repeat(np.arange(20), 10)
-    out = choose_head(toy_pairs, grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})], groups=groups)
-    assert len(out.candidates) == 2
-    few = choose_head(toy_pairs[:4], grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
+def test_folds_keep_prompts_together(copied_pairs):
+    X, groups = copied_pairs
+    grid = [("bt-linear", {}), ("bt-linear", {"alpha": 1.0})]
+    for given in (groups, None):  # given, or read from the shared prompt columns
+        out = choose_head(X, grid=grid, groups=given)
+        for c in out.candidates:
+            assert 0.3 < c.accuracy < 0.7, c  # chance: no copy of a held-out pair was trained on
+        assert out.best_index == 0
+    # the control: one group per pair lets copies of a pair fall on both sides, and the heads
+    # recall them (the weakly penalised one almost perfectly)
+    leaky = choose_head(X, grid=grid, groups=np.arange(len(X)))
+    assert leaky.candidates[0].accuracy > 0.7 and leaky.candidates[1].accuracy > 0.9
+
+
+def test_too_few_pairs_keep_the_reference():
+    few = choose_head(np.zeros((4, 2, 8), np.float32), grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
     assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()
 
 

@@ -75,8 +75,16 @@ def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate
     info, parent = aug.report, aug.parent
     pca = augment_pairs(X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:]).report
     assert 0 < pca.heldout_variance_kept < pca.train_variance_kept <= 1
-    # no synthetic pair descends from a held-out pair, and the synthesizer never saw one
+    # no synthetic pair descends from a held-out pair, and the synthesizer never saw one: the
+    # synthetic pairs are those of a synthesizer fitted on the other pairs alone
     assert not held[parent[parent >= 0]].any()
+    from prefspace.synth import PCASynthesizer
+
+    X_pca = augment_pairs(X, method="pca", factor=2, estimator=head).X
+    alone = PCASynthesizer(random_state=0).fit(X[~held]).sample(2)
+    np.testing.assert_array_equal(X_pca[len(X):], alone.X)
+    everything = PCASynthesizer(random_state=0).fit(X).sample(2)
+    assert not np.allclose(everything.X[: len(alone)], alone.X)  # the control: fitted on all, it differs
     assert info.n_heldout == held.sum() and info.n_synthetic == 4 * (len(X) - held.sum())
     # fit holds out exactly those real pairs
     layout = PairLayout.build(aug.X, aug.groups, parent)
@@ -138,16 +146,44 @@ def test_auto_falls_back_when_synthesis_only_adds_label_noise(toy_pairs):
     assert saved["chosen"] is None and all("gain_vs_repeat" in c for c in saved["candidates"])
 
 
+class CountingLinear(BradleyTerryLinear):
+    fits: list = []
+
+    def fit(self, X, *args, **kwargs):
+        CountingLinear.fits.append(self.alpha)
+        return super().fit(X, *args, **kwargs)
+
+
 def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
     grid = [("perturb", 2, 1.0, {}), ("pca", 2, 0.5, {"latent_dim": 8})]
-    aug = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=BradleyTerryLinear(alpha=1.0), n_folds=3)
+    CountingLinear.fits = []
+    aug = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=CountingLinear(alpha=1.0), n_folds=3)
     info = aug.report
-    assert info.requested == "auto" and {c.method for c in info.candidates} == {"perturb", "pca"}
-    if info.chosen is None:
-        assert aug.X.shape[0] == 90
-    else:
-        assert info.method == info.chosen[0] and aug.X.shape[0] == 90 * (1 + info.chosen[1])
-    assert isinstance(info.reason, str) and info.reason
+    assert info.requested == "auto" and [c.method for c in info.candidates] == ["perturb", "pca"]
+    # every fit of the cross-validation is a clone of the given head: per fold, real-only, the
+    # repeat control at each of the 2 (factor, weight) and the 2 candidates
+    assert CountingLinear.fits == [1.0] * 3 * (1 + 2 + 2)
+    # 90 pairs: a gain would have to reach 1.96 standard errors (about 9 points) in every fold;
+    # neither candidate does, so no synthesis
+    assert info.chosen is None and info.method == "none" and "no synthesis" in info.reason
+    assert aug.X.shape[0] == 90 and (aug.sample_weight == 1).all()
+    assert all(c.gain < 0.09 or min(c.fold_gains) <= 0 for c in info.candidates)
+
+
+def test_auto_folds_keep_prompts_together(copied_pairs):
+    from prefspace.synth import choose_augmentation
+
+    X, groups = copied_pairs
+    grid = [("perturb", 2, None, {})]
+    head = BradleyTerryLinear(alpha=1.0)
+    for given in (groups, None):  # given, or read from the shared prompt columns by augment_pairs
+        info = augment_pairs(X, method="auto", grid=grid, estimator=head, groups=given).report
+        # chance: no copy of a held-out pair was trained on, by the head or the synthesizer
+        assert 0.3 < info.candidates[0].accuracy - info.candidates[0].gain < 0.7
+        assert 0.3 < info.candidates[0].repeat_accuracy < 0.7 and info.chosen is None
+    # the control: one group per pair lets copies fall on both sides of a fold, and the head recalls them
+    leaky = choose_augmentation(X, estimator=head, grid=grid, groups=np.arange(len(X)))
+    assert leaky.real_accuracy > 0.9
 
 
 def test_auto_refuses_bad_grid(alpaca_pairs):

@@ -31,6 +31,11 @@ def test_synth_cli_writes_pairs_provenance_summary_and_plots(tmp_path, hh_path, 
     assert summary["params"]["sigma2"] == 0.02 and summary["params"]["random_state"] == 1
     assert summary["shared_columns"] >= 384  # the prompt half of the separate layout is kept
     assert {r["sigma2"] for r in summary["label_preservation"]} >= {0.02}
+    # fast diagnostics: the fit's own early-stopping pairs give the held-out share (no refit)
+    r = summary["reconstruction"]
+    assert r["heldout_pairs"] == "early_stopping" and r["heldout_fit_pairs"] == 27
+    assert [c["n_pairs"] for c in summary["reconstruction_curve"]] == [20, 27]
+    assert "held-out pairs (the fit's own early-stopping pairs)" in stdout
     for name in ("reconstruction.png", "label_preservation.png", "projection.png", "provenance.csv"):
         assert (out / name).stat().st_size > 0
 

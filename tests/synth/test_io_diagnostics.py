@@ -48,3 +48,16 @@ def test_diagnostics_and_plots(tmp_path, alpaca_pairs, toy_pairs):
     for path in (diag.plot_reconstruction(curve, tmp_path / "r.png"), diag.plot_label_preservation(rows, tmp_path / "l.png"),
                  diag.plot_projection(X, lens.fit(X).sample(2), tmp_path / "p.png")):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_own_heldout_row_measures_the_fits_early_stopping_pairs(alpaca_pairs):
+    X = alpaca_pairs[:100]
+    lens = LatentSynthesizer(latent_dim=8, hidden_dim=64, max_steps=80).fit(X)
+    row = diag.own_heldout_row(X, lens)
+    held = lens.heldout_pairs_
+    assert row["n_pairs"] == 90 and "10 early-stopping pairs" in row["heldout"]
+    assert row["heldout_variance_kept"] == pytest.approx(lens.reconstruction_report(X[held])["variance_kept"])
+    assert row["heldout_variance_kept"] < row["train_variance_kept"]
+    # nothing held out: no row (PCA, early stopping off, or a synthesizer fitted on other pairs)
+    assert diag.own_heldout_row(X, LatentSynthesizer(max_steps=5, early_stopping=False).fit(X)) is None
+    assert diag.own_heldout_row(X.copy(), lens) is None

@@ -72,7 +72,9 @@ def test_early_stopping_on_heldout_reconstruction_stops_memorising(alpaca_pairs,
     full = LatentSynthesizer(early_stopping=False, **kw).fit(X)
     stopped = LatentSynthesizer(**kw).fit(X)
     assert full.train_terms_["steps"] == 300 and "heldout_recon" not in full.train_terms_
-    assert stopped.train_terms_["steps"] <= 300 and 0 < stopped.train_terms_["heldout_recon"] < 1.5
+    # it stopped before the limit, and kept the weights of its best held-out step
+    terms = stopped.train_terms_
+    assert terms["best_step"] < terms["steps"] < 300 and 0 < terms["heldout_recon"] < 1.5
     kept = {name: (s.reconstruction_report()["variance_kept"], s.reconstruction_report(X_new)["variance_kept"])
             for name, s in (("full", full), ("stopped", stopped))}
     assert kept["full"][0] > kept["stopped"][0]  # memorises less ...
@@ -82,3 +84,37 @@ def test_early_stopping_on_heldout_reconstruction_stops_memorising(alpaca_pairs,
     E = E[[row.tobytes() not in used for row in E]]  # none of the evaluated responses
     pooled = LatentSynthesizer(**kw).fit(X, unlabelled=E)
     assert pooled.reconstruction_report(X_new)["variance_kept"] > kept["stopped"][1]
+
+
+def test_the_vae_adam_updates_exactly_like_torch_adam():
+    # the VAE's optimiser is written out (torch's imports torch._dynamo on its first step):
+    # it must give torch.optim.Adam's weights, step for step, bit for bit
+    from prefspace.synth.vae import _Adam
+
+    def run(make_opt):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.GELU(), torch.nn.Linear(16, 3))
+        opt = make_opt(net.parameters())
+        x = torch.randn(64, 12, generator=torch.Generator().manual_seed(1))
+        for _ in range(30):
+            loss = ((net(x) - 1.0) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return [p.detach().clone() for p in net.parameters()]
+
+    ours = run(lambda ps: _Adam(ps, lr=1e-2))
+    theirs = run(lambda ps: torch.optim.Adam(ps, lr=1e-2))
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert not torch.equal(ours[0], run(lambda ps: _Adam(ps, lr=1e-3))[0])  # the rate matters
+
+
+def test_heldout_pairs_are_the_ones_the_vae_never_trained_on(alpaca_pairs):
+    X = alpaca_pairs[:60]
+    syn = LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, random_state=3).fit(X)
+    held = syn.heldout_pairs_
+    assert len(held) == 6 and len(set(held.tolist())) == 6 and held.max() < 60
+    # the same seed holds out the same pairs; another seed others
+    assert np.array_equal(LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, random_state=3).fit(X).heldout_pairs_, held)
+    assert not np.array_equal(LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, random_state=4).fit(X).heldout_pairs_, held)
+    assert len(LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, early_stopping=False).fit(X).heldout_pairs_) == 0

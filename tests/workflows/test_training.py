@@ -145,8 +145,10 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
     assert set(saved_report) == {"data", "test_data", "head", "model", "params", "encoder", "encoder_fingerprint",
                                  "n_train", "n_synthetic", "n_test", "seed", "augment", "train", "test",
                                  "ties_left_out", "duplicates", "embed_seconds", "augment_seconds", "fit_seconds",
-                                 "record", "length_baseline", "truncation", "length_dependence"}
+                                 "record", "length_baseline", "truncation", "length_dependence", "read_seconds",
+                                 "cv_seconds"}
     assert saved_report["length_baseline"]["vs_model"]["model"] == pytest.approx(report.test["accuracy"])
+    assert saved_report["read_seconds"] >= 0 and saved_report["cv_seconds"] >= 0
     assert report.record["config"]["head"] == "bt-linear" and report.record["versions"]["prefspace"]
     assert report.n_train + report.n_test == N_PAIRS and report.n_test == N_PAIRS // 4
     assert report.n_synthetic == 0 and report.augment is None and report.test_data is None

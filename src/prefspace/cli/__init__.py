@@ -25,23 +25,44 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Command modules register themselves on `app` when imported. A module that is not
-# written yet is simply absent; every module listed here must exist in a release.
-_COMMAND_MODULES = (
-    "data",      # validate
-    "embed",     # embed, info, cache merge
-    "train",     # train, score
-    "synth",     # synth
-    "evaluate",  # evaluate, experiment, demo
-    "select",    # select
-    "serve",     # serve, rerank
-    "label",     # label (serve), label export, label import
-    "export",    # export
-)
+# Command modules register themselves on `app` when imported, with the commands each registers.
+# A command line that names a command imports only that command's module: building a command's
+# options costs time (typer validates each one), so `prefspace train --help` should not pay for
+# `label serve`'s. `prefspace --help` (no command) imports them all to list them.
+# tests/cli/test_cli_startup.py checks this table against what the modules register.
+_COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "data": ("validate",),
+    "embed": ("embed", "info", "cache"),
+    "train": ("train", "score"),
+    "synth": ("synth",),
+    "evaluate": ("evaluate", "experiment", "demo"),
+    "select": ("select",),
+    "serve": ("serve", "rerank"),
+    "label": ("label",),
+    "export": ("export",),
+}
+# The root options that take a value (so the word after them is not a command).
+_ROOT_VALUE_OPTIONS = ("--threads",)
 
 
-def _register_commands() -> None:
-    for name in _COMMAND_MODULES:
+def _command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` names (``["-v", "train", "x"]`` -> ``"train"``), or None."""
+    args = iter(argv)
+    for arg in args:
+        if arg in _ROOT_VALUE_OPTIONS:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _register_commands(argv: list[str] | None = None) -> None:
+    """Import the command modules: the one that registers ``argv``'s command, else all."""
+    command = _command_named(argv) if argv is not None else None
+    known = command is not None and any(command in names for names in _COMMAND_MODULES.values())
+    for name, commands in _COMMAND_MODULES.items():
+        if known and command not in commands:
+            continue
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
@@ -67,7 +88,7 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and maps errors to exit codes."""
-    _register_commands()
+    _register_commands(sys.argv[1:] if argv is None else list(argv))
     debug = os.environ.get("PREFSPACE_DEBUG", "") not in ("", "0")
     try:
         app(args=argv, standalone_mode=False)

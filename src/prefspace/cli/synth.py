@@ -87,8 +87,9 @@ def synth(
         line = (f"  latent model ({r['latent_dim']}-d) keeps {100 * r['variance_kept']:.0f}% of the response variance "
                 "on the pairs it was fitted on")
         if r.get("heldout_variance_kept") is not None:
-            line += (f", {100 * r['heldout_variance_kept']:.0f}% on held-out pairs "
-                     f"(refitted on {r['heldout_fit_pairs']:,} of them, measured on others)")
+            how = ("the fit's own early-stopping pairs" if r.get("heldout_pairs") == "early_stopping"
+                   else f"refitted on {r['heldout_fit_pairs']:,} of them, measured on others")
+            line += f", {100 * r['heldout_variance_kept']:.0f}% on held-out pairs ({how})"
         else:
             line += "; the held-out share needs --diagnostics fast or full"
         typer.echo(line)

@@ -88,11 +88,10 @@ def train(
     Embeds what the cache lacks, holds out a test set grouped by prompt (unless --test is
     given), fits the head, prints TRL-named metrics and writes OUT/metrics.json with the model.
     """
-    from ..workflows.training import train_reward_model
-
     check_choice(head, "train_heads", flag="--head")
     check_choice(augment, "augment_methods", flag="--augment")
     check_choice(aggregate, "aggregates", flag="--aggregate")
+    from ..workflows.training import train_reward_model
     params = _parse_params(param or [])
     start = time.perf_counter()
     enc: Any = encoder

@@ -30,7 +30,9 @@ from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
 from ..evaluate.simulate import NOISES, can_label, label_pairs, transform_scores
 from ..models import BradleyTerryLinear, RewardEnsemble
-from ..select import PairPool, get_selector, get_pool, selector_options
+from ..select import PairPool, get_pool, get_selector, selector_options
+from ..synth import SYNTHESIZERS, SyntheticPairs, augment_pairs
+from ..synth.training_set import heldout_pairs, training_set
 
 logger = logging.getLogger(__name__)
 
@@ -59,26 +61,46 @@ def _labelable(pool: PairPool, utility: np.ndarray, noise: str) -> PairPool:
     return pool.subset(keep)
 
 
-def _augment(augment, X: np.ndarray, seed: int) -> np.ndarray | None:
-    """Synthetic pairs from ``augment``: a callable ``(X, seed) -> (m, 2, D)`` or a synthesizer
-    (``fit(X)``, then ``sample()`` returning an array or an object with ``X``)."""
+def _augmented(augment, model, X: np.ndarray, groups: np.ndarray | None, seed: int):
+    """The round's training set: real pairs ``X`` then synthetic ones, their count weights and
+    the head's fit parameters (``parent``, ``groups``), by the protocol of ``augment_pairs``:
+    nothing is synthesized from the pairs ``model`` holds out, and a real pair and its synthetic
+    pairs share the real pair's weight.
+
+    ``augment``: a method name of ``SYNTHESIZERS``; a synthesizer (``fit(X).sample()`` returning
+    :class:`SyntheticPairs`); or a callable ``(X, seed)`` returning SyntheticPairs whose
+    ``parent`` indexes the ``X`` it was given (or an empty array: none this round).
+    """
+    n = len(X)
     if augment is None:
-        return None
+        return X, None, ({} if groups is None else {"groups": groups}), 0
+    if isinstance(augment, str):
+        check_in(augment, tuple(SYNTHESIZERS), name="augment")
+        aug = augment_pairs(X, method=augment, estimator=model, random_state=seed, groups=groups)
+        return aug.X, aug.sample_weight, aug.fit_params, aug.n_synthetic
+    source = np.flatnonzero(~heldout_pairs(model, X, groups))
     if hasattr(augment, "fit") and hasattr(augment, "sample"):
         est = clone(augment)
         if "random_state" in est.get_params():
             est.set_params(random_state=seed)
-        out = est.fit(X).sample()
+        out = est.fit(X[source]).sample()
     elif callable(augment):
-        out = augment(X, seed)
+        out = augment(X[source], seed)
     else:
-        raise ConfigError(f"augment must be a synthesizer (fit/sample) or a callable (X, seed) -> pairs; got {type(augment).__name__}.")
-    out = np.asarray(getattr(out, "X", out), dtype=np.float32)
-    if out.size == 0:
-        return None
-    if out.ndim != 3 or out.shape[1:] != X.shape[1:]:
-        raise ShapeError(f"augment returned shape {out.shape}; expected (m, 2, {X.shape[2]}).")
-    return out
+        raise ConfigError(f"augment must be a synthesizer name, a synthesizer (fit/sample) or a callable (X, seed) -> "
+                          f"SyntheticPairs; got {type(augment).__name__}.")
+    if not isinstance(out, SyntheticPairs):
+        if np.asarray(out).size == 0:
+            return X, None, ({} if groups is None else {"groups": groups}), 0
+        raise ConfigError("augment must return SyntheticPairs (each synthetic pair with its parent, so it can share "
+                          f"its parent's weight); got {type(out).__name__}.")
+    if len(out) == 0:
+        return X, None, ({} if groups is None else {"groups": groups}), 0
+    if out.X.shape[1:] != X.shape[1:]:
+        raise ShapeError(f"augment returned shape {out.X.shape}; expected (m, 2, {X.shape[2]}).")
+    factor = max(1, int(round(len(out) / max(len(source), 1))))
+    X_aug, w, fit_params = training_set(X, out, source, factor=factor, groups=groups)
+    return X_aug, w, fit_params, len(out)
 
 
 def _evaluate(model, features, gold, groups, test_rows, best_of: int, pool_test=None) -> dict:
@@ -158,8 +180,10 @@ def run_active_learning(
         over ``features``), e.g. one generator's responses for a single-policy pool; the test
         prompts are still scored on all their responses, and also on the pool's kind alone
         (``spearman_pool``: Spearman with gold over those responses of the test prompts)
-    augment : None, a synthesizer (``fit(X).sample()``) or a callable ``(X, seed) -> (m, 2, D)``;
-        its pairs are added to each round's training set (they cost no labels)
+    augment : None, a synthesizer name (e.g. ``"lens"``), a synthesizer (``fit(X).sample()``) or
+        a callable ``(X, seed) -> SyntheticPairs``; its pairs are added to each round's training
+        set (they cost no labels) as ``augment_pairs`` adds them: each with its parent, sharing
+        the parent's weight, none made from the pairs the head holds out
     random_state : the run's seed (split, first batch, candidate sample, noise, random strategy)
     on_round : called with each record as soon as it is made (e.g. to append it to a file)
 
@@ -249,6 +273,7 @@ def run_active_learning(
     # ---- rounds
     labelled_idx = np.zeros(0, dtype=np.int64)
     X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
+    g_lab = np.zeros(0, dtype=np.int64) if within_prompt and getattr(pool, "prompt_index", None) is not None else None
     records: list[dict] = []
     chosen = get_selector("random", random_state=rng).select(pool, None, initial_size)
     select_seconds = 0.0
@@ -259,13 +284,16 @@ def run_active_learning(
         X_lab = np.concatenate([X_lab, pool.features[oriented]])
         labelled_idx = np.concatenate([labelled_idx, chosen])
 
+        # the prompt of each labelled pair (validation splits hold out whole prompts)
+        if g_lab is not None:
+            g_lab = np.concatenate([g_lab, pool.prompt_index[oriented[:, 0]]])
+
         t0 = time.perf_counter()
-        X_syn = _augment(augment, X_lab, random_state * 1000 + round_)
-        X_fit = X_lab if X_syn is None else np.concatenate([X_lab, X_syn])
         model = clone(estimator)
         if "random_state" in model.get_params():
             model.set_params(random_state=random_state)
-        model.fit(X_fit)
+        X_fit, w_fit, fit_params, n_syn = _augmented(augment, model, X_lab, g_lab, random_state * 1000 + round_)
+        model.fit(X_fit, sample_weight=w_fit, **fit_params)
         fit_seconds = time.perf_counter() - t0
 
         record = {
@@ -276,7 +304,7 @@ def run_active_learning(
             "seed": random_state,
             "noise": noise,
             **_evaluate(model, features, gold, groups, test_rows, best_of, pool_test),
-            "n_synthetic": 0 if X_syn is None else int(len(X_syn)),
+            "n_synthetic": int(n_syn),
             "fit_seconds": round(fit_seconds, 3),
             "select_seconds": round(select_seconds, 3),
         }

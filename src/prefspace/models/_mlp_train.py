@@ -7,6 +7,8 @@ saved arrays with numpy, so a loaded model needs no torch and gives exactly the 
 the fitted one.
 
 The training runs inside ``torch.random.fork_rng``: the global torch RNG is left as it was.
+That RNG is one per process, so fits on several threads (cross-validation's folds) take turns
+through a lock: each fit draws from its own seed alone, whatever runs beside it.
 The thread counts (torch, BLAS) are set to ``n_jobs`` for the duration of training only, by
 :func:`prefspace._threads.limit_threads`, and restored afterwards; no other global torch setting
 is changed.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 
 import numpy as np
 from scipy.special import erf
@@ -24,6 +27,9 @@ from .._threads import limit_threads
 from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
+
+# torch's global RNG (initial weights, randperm, dropout) is shared by every thread of the process
+_TORCH_RNG_LOCK = threading.Lock()
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
 OBJECTIVES = ("bradley-terry", "classification")
@@ -173,7 +179,7 @@ def train_pair_mlp(
         bs = n_train if batch_size <= 0 else min(int(batch_size), n_train)
     else:  # the steps of the real pairs; each step takes its share of all rows
         bs = math.ceil(n_train / math.ceil(n_real_train / int(batch_size)))
-    with torch.random.fork_rng(devices=[]), limit_threads(n_jobs):
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]), limit_threads(n_jobs):
         torch.manual_seed(torch_seed)
         body, out = _build(torch, d, hidden_sizes, activation, dropout)
         params = list(body.parameters()) + list(out.parameters())

@@ -6,16 +6,25 @@ as integer counts and passed as ``sample_weight`` (a pair drawn twice weighs 2, 
 is left out; weights are counts), so no pair is duplicated and a member's validation pairs
 never leak into its training pairs. Synthetic pairs (``parent`` in ``fit``) follow their
 parent's count.
+
+Members that hold out pairs for early stopping (MLP and LightGBM heads) each hold out whole
+prompts of their own sample. :meth:`RewardEnsemble.validation_split` says, before ``fit``, which
+real pairs any member will hold out (the members' seeds and samples are drawn from the
+ensemble's ``random_state`` the same way each time), so ``augment_pairs(..., estimator=ensemble)``
+synthesizes nothing from them and its synthesizer never sees a member's validation pair.
 """
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from sklearn.base import clone
 
-from .._validation import check_embeddings, check_in, check_positive, check_random_state
+from .._validation import check_embeddings, check_in, check_pairs, check_positive, check_random_state
 from ..exceptions import ConfigError
 from ._base import RewardHead
+from .holdout import PairLayout
 from .mlp import BradleyTerryMLP
 
 AGGREGATES = ("mean", "min", "mean_minus_std")
@@ -85,23 +94,62 @@ class RewardEnsemble(RewardHead):
             )
         return self.estimator
 
+    def _plan(self, rng, n_real: int):
+        """Per member, in order: (its seed or None, bootstrap counts over the real pairs)."""
+        k = int(check_positive(self.n_members, name="n_members"))
+        template = self._template()
+        seeded = "random_state" in template.get_params(deep=False)
+        for _ in range(k):
+            seed = int(rng.integers(2**31 - 1)) if seeded else None
+            if self.bootstrap:
+                counts = np.bincount(rng.integers(0, n_real, size=n_real), minlength=n_real)
+            else:
+                counts = np.ones(n_real, dtype=np.int64)
+            yield seed, counts
+
+    def _member(self, seed):
+        member = clone(self._template())
+        if seed is not None:
+            member.set_params(random_state=seed)
+        return member
+
+    def validation_split(self, X, groups=None) -> np.ndarray:
+        """Bool (n_pairs,): the real pairs ``X`` of every prompt that at least one member will hold
+        out for early stopping when the ensemble is fitted on them (none for heads that hold out
+        nothing). Whole prompts: a member's bootstrap sample may hold one pair of a prompt and
+        not another, and a synthesizer must see neither.
+
+        ``augment_pairs(..., estimator=ensemble)`` synthesizes nothing from these pairs. Needs an
+        int (or Generator) ``random_state``: with None the members' samples are new at every fit.
+        """
+        X = check_pairs(X)
+        held = np.zeros(len(X), dtype=bool)
+        if not hasattr(self._template(), "validation_split"):
+            return held
+        if self.random_state is None:
+            raise ConfigError("RewardEnsemble(random_state=None) cannot say in advance which pairs its members hold out; "
+                              "give it an int random_state.")
+        rs = self.random_state
+        rng = check_random_state(copy.deepcopy(rs) if isinstance(rs, np.random.Generator) else rs)
+        g = PairLayout.build(X, groups).groups
+        for seed, counts in self._plan(rng, len(X)):
+            keep = np.flatnonzero(counts)
+            held[keep[self._member(seed).validation_split(X[keep], g[keep])]] = True
+        return np.isin(g, g[held])
+
     def _fit(self, X, sample_weight, margin, layout) -> dict:
         check_in(self.aggregate, AGGREGATES, name="aggregate")
         check_positive(self.lam, name="lam", allow_zero=True)
-        k = int(check_positive(self.n_members, name="n_members"))
-        template = self._template()
         rng = check_random_state(self.random_state)
         n = len(X)
         real = np.flatnonzero(layout.real)
+        syn = ~layout.real
         self.members_, self.history_ = [], []
-        for i in range(k):
-            member = clone(template)
-            if "random_state" in member.get_params(deep=False):
-                member.set_params(random_state=int(rng.integers(2**31 - 1)))
+        for i, (seed, real_counts) in enumerate(self._plan(rng, len(real))):
+            member = self._member(seed)
             if self.bootstrap:  # resample real pairs; a synthetic pair follows its parent's count
                 counts = np.zeros(n, dtype=np.int64)
-                counts[real] = np.bincount(rng.integers(0, len(real), size=len(real)), minlength=len(real))
-                syn = ~layout.real
+                counts[real] = real_counts
                 counts[syn] = counts[layout.parent[syn]]
                 keep = np.flatnonzero(counts)
                 w = counts[keep].astype(np.float64)

@@ -33,10 +33,11 @@ from sklearn.base import clone
 from .._validation import check_pairs, check_positive, check_sample_vector
 from ..exceptions import ConfigError
 from ..models.holdout import prompt_groups
+from ..models.selection import fold_ids
 from .auto import AugmentScore, choose_augmentation
 from .base import check_synthetic_memory
 from .pairs import SyntheticPairs
-from .registry import METHODS, fold_ids, get_synthesizer
+from .registry import METHODS, get_synthesizer
 from .training_set import heldout_pairs, training_set
 
 logger = logging.getLogger(__name__)
@@ -250,7 +251,8 @@ def augment_pairs(
         used for nothing else. Default: the pairs the head holds out, when it holds out any.
     **params : passed to the synthesizer (e.g. ``sigma2=0.02``, ``decoding="residual"``); for
         "auto": ``grid`` (candidates, see ``DEFAULT_AUTO_GRID``), ``n_folds`` (3),
-        ``min_z`` (1.0).
+        ``alpha`` (0.05) and ``min_gain`` (0.01), the guard of
+        :func:`prefspace.models.selection.guarded_choice`.
 
     Returns
     -------

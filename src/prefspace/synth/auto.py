@@ -9,12 +9,14 @@ all of them are scored on the held-out fold's *real* pairs. Every real pair is h
 exactly once, so each candidate gets an out-of-fold correctness per pair, compared pair by
 pair with the real-only head's and with the repeat control's.
 
-Decision rule: take the candidate with the largest mean accuracy gain over real-only (ties:
-larger log-loss gain); keep it only if its gain over real-only *and* over the repeat control
-is positive and at least ``min_z`` standard errors of the paired per-pair difference (default
-1.0, the one-standard-error rule); otherwise fall back to no synthesis. The test set
-is never involved. With few pairs a real gain of one or two points is rarely detectable, so
-the guard then usually falls back: it trades the small gains for never being worse by much.
+Decision rule, the one ``--head auto`` uses (:func:`prefspace.models.selection.guarded_choice`):
+a candidate is kept only if, against real-only *and* against the repeat control, its gain is
+at least ``min_gain`` (one point), clears a Bonferroni-corrected one-sided test at ``alpha``
+(5%) over the candidates of the grid (per-pair differences clustered by prompt), and is
+positive in every fold; among those that pass, the largest gain over real-only wins (ties:
+larger log-loss gain); otherwise no synthesis. The test set is never involved. Picking the
+best of several candidates is itself a chance to be fooled; the rule keeps that chance under
+``alpha`` when no candidate helps, trading the small gains for never being worse by much.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sklearn.base import clone
 
 from .._progress import track
 from ..exceptions import ConfigError
-from .registry import DEFAULT_AUTO_GRID, fold_ids, get_synthesizer
+from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain
+from .registry import DEFAULT_AUTO_GRID, get_synthesizer
 from .training_set import heldout_pairs, training_set
 
 logger = logging.getLogger(__name__)
@@ -40,7 +43,8 @@ class AugmentScore:
     """One cross-validated candidate of :func:`choose_augmentation`: out-of-fold ``accuracy`` on
     the real pairs, its ``gain`` and ``z`` against real pairs only and (``gain_vs_repeat``,
     ``z_vs_repeat``) against the repeat control at the same factor and weight
-    (``repeat_accuracy``), and the mean log-loss gain over real pairs only."""
+    (``repeat_accuracy``), and the mean log-loss gain over real pairs only; the standard errors
+    (pairs of a prompt as one cluster) and the gains per fold against both."""
 
     method: str
     factor: int
@@ -53,6 +57,10 @@ class AugmentScore:
     gain_vs_repeat: float
     z_vs_repeat: float
     logloss_gain: float
+    se: float = 0.0
+    fold_gains: tuple = ()
+    se_vs_repeat: float = 0.0
+    fold_gains_vs_repeat: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -103,18 +111,20 @@ def _check_grid(grid) -> list:
 
 
 def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, grid=DEFAULT_AUTO_GRID, n_folds: int = 3,
-                        min_z: float = 1.0, sample_weight=None) -> AugmentSelection:
+                        alpha: float = 0.05, min_gain: float = 0.01, sample_weight=None) -> AugmentSelection:
     """Cross-validate ``grid`` against no synthesis and against copies on real pairs ``X`` (n, 2, dim).
 
     Every fit in a fold follows the training protocol of :mod:`prefspace.synth.training_set`
     (synthesis only from the training-fold pairs the head does not hold out; weights that add
     up to the real pairs). Returns an :class:`AugmentSelection`: ``chosen``
     (``(method, factor, weight, params)`` or None for no synthesis), ``reason`` (one sentence),
-    ``candidates`` (per candidate: out-of-fold accuracy, gain and z against real-only and
-    against ``repeat`` at the same factor and weight, the log-loss gain), ``real_accuracy``,
-    ``n_folds``.
+    ``candidates`` (per candidate: out-of-fold accuracy, gain, standard error, z and per-fold
+    gains against real-only and against ``repeat`` at the same factor and weight, the log-loss
+    gain), ``real_accuracy``, ``n_folds``. ``alpha`` and ``min_gain``: the guard
+    (:class:`prefspace.models.selection.GuardRule`).
     """
     grid = _check_grid(grid)
+    rule = GuardRule(alpha=alpha, min_gain=min_gain)
     n = X.shape[0]
     if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
         raise ConfigError(f"n_folds must be a whole number >= 2; got {n_folds!r}.")
@@ -156,41 +166,41 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
     correct_real = (p_real > 0.5).astype(float)
     ll_real = -np.log(np.clip(p_real, eps, 1.0))
 
-    def paired(p_new, p_ref):
-        d = (p_new > 0.5).astype(float) - (p_ref > 0.5).astype(float)
-        se = d.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
-        gain = float(d.mean())
-        z = gain / se if se > 0 else (0.0 if gain == 0 else float(np.sign(gain) * np.inf))
-        return gain, float(z)
-
-    candidates = []
+    candidates, comparisons = [], []
     for j, (method, factor, weight, params) in enumerate(grid):
         c = controls.index((factor, weight))
-        gain, z = paired(p_cand[j], p_real)
-        gain_rep, z_rep = paired(p_cand[j], p_ctrl[c])
+        ok = (p_cand[j] > 0.5).astype(float)
+        vs_real = paired_gain(ok, correct_real, folds, g_all)
+        vs_rep = paired_gain(ok, (p_ctrl[c] > 0.5).astype(float), folds, g_all)
+        comparisons.append([vs_real, vs_rep])
         ll_gain = float(np.mean(ll_real + np.log(np.clip(p_cand[j], eps, 1.0))))
         candidates.append(AugmentScore(method=method, factor=factor, weight=weight, params=params,
-                                       accuracy=float(np.mean(p_cand[j] > 0.5)), gain=gain, z=z,
-                                       repeat_accuracy=float(np.mean(p_ctrl[c] > 0.5)), gain_vs_repeat=gain_rep,
-                                       z_vs_repeat=z_rep, logloss_gain=ll_gain))
-    best = max(range(len(grid)), key=lambda j: (candidates[j].gain, candidates[j].logloss_gain))
-    b = candidates[best]
+                                       accuracy=float(ok.mean()), gain=vs_real.gain, z=vs_real.z,
+                                       repeat_accuracy=float(np.mean(p_ctrl[c] > 0.5)), gain_vs_repeat=vs_rep.gain,
+                                       z_vs_repeat=vs_rep.z, logloss_gain=ll_gain, se=vs_real.se,
+                                       fold_gains=vs_real.fold_gains, se_vs_repeat=vs_rep.se,
+                                       fold_gains_vs_repeat=vs_rep.fold_gains))
+    pick, best = guarded_choice(comparisons, [-c.logloss_gain for c in candidates], rule)
     real_acc = float(correct_real.mean())
-    wlabel = "1/k" if b.weight is None else f"{b.weight:g}"
-    label = f"{b.method} x{b.factor} (weight {wlabel})"
-    clears_real = b.gain > 0 and b.z >= min_z
-    clears_repeat = b.gain_vs_repeat > 0 and b.z_vs_repeat >= min_z
-    if clears_real and clears_repeat:
-        chosen = grid[best]
-        reason = (f"{label} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to {b.accuracy:.3f} "
-                  f"(+{100 * b.gain:.1f} points, {b.z:.1f} standard errors >= {min_z:g}; "
-                  f"+{100 * b.gain_vs_repeat:.1f} points, {b.z_vs_repeat:.1f} standard errors over repeating the real pairs).")
+    needed = rule.describe(len(grid))
+
+    def label(c):
+        wlabel = "1/k" if c.weight is None else f"{c.weight:g}"
+        return f"{c.method} x{c.factor} (weight {wlabel})"
+
+    if pick is not None:
+        chosen = grid[pick]
+        b = candidates[pick]
+        reason = (f"{label(b)} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
+                  f"{b.accuracy:.3f} (+{100 * b.gain:.1f} points, {b.z:.1f} standard errors; +{100 * b.gain_vs_repeat:.1f} "
+                  f"points, {b.z_vs_repeat:.1f} standard errors over repeating the real pairs; {needed}).")
     else:
         chosen = None
-        reason = (f"no candidate beat real-only and repeated real pairs clearly: the best, {label}, changed {n_folds}-fold out-of-fold "
-                  f"accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
-                  f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; needed > 0 and >= {min_z:g} "
-                  "standard errors against both; no synthesis.")
+        b = candidates[best]
+        reason = (f"no candidate beat real-only and repeated real pairs clearly: the best, {label(b)}, changed {n_folds}-fold "
+                  f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
+                  f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
+                  "no synthesis.")
     logger.info("auto augmentation: %s", reason)
     return AugmentSelection(chosen=chosen, reason=reason, candidates=tuple(candidates), real_accuracy=real_acc,
                             n_folds=int(n_folds))

@@ -136,6 +136,8 @@ class LatentSynthesizer(_LatentPipeline):
     Attributes
     ----------
     vae_ : the trained torch module. ``train_terms_``: final loss terms. ``X_``: fitted pairs.
+    heldout_pairs_ : indices into ``X_`` of the pairs held out for early stopping (never trained
+        on; they chose the step whose weights were kept); empty without early stopping.
 
     Example
     -------
@@ -206,7 +208,7 @@ class LatentSynthesizer(_LatentPipeline):
                 raise ConfigError(f"{name} must be a whole number >= 1; got {v!r}.")
 
     def _fit_free(self, F: np.ndarray, C: np.ndarray | None, pool=None, pool_cond=None) -> None:
-        from .vae import fit_vae
+        from .vae import early_stopping_split, fit_vae
 
         C = C if self.condition_on_shared else None
         if C is not None:
@@ -240,6 +242,8 @@ class LatentSynthesizer(_LatentPipeline):
             random_state=self.seed_,
             n_jobs=self.n_jobs,
         )
+        self.heldout_pairs_ = early_stopping_split(len(F), None if pool is None else len(pool), random_state=self.seed_,
+                                               fraction=fraction if self.early_stopping else 0.0)[0]
 
     def _cond(self) -> np.ndarray | None:
         return self._cond_of(self.X_)

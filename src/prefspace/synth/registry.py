@@ -8,14 +8,13 @@ experiment config take their choices from here.
 
 from __future__ import annotations
 
-import numpy as np
 
 from .._validation import check_params
 from ..exceptions import ConfigError
 from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
 from .lens import LatentSynthesizer, PCASynthesizer
 
-__all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "get_synthesizer", "fold_ids"]
+__all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "get_synthesizer"]
 
 SYNTHESIZERS = {
     "lens": LatentSynthesizer,
@@ -58,16 +57,3 @@ def get_synthesizer(method: str, *, random_state=0, **params):
     cls = SYNTHESIZERS[method]
     check_params(cls, {**params, "random_state": random_state}, what=f"method {method!r}")
     return cls(random_state=random_state, **params)
-
-
-def fold_ids(n: int, n_folds: int, groups, random_state: int) -> np.ndarray:
-    """Fold id per pair; all pairs of one group (prompt) share a fold."""
-    rng = np.random.default_rng([int(random_state), 0xF01D])
-    if groups is None:
-        return rng.permutation(np.arange(n) % n_folds)
-    _, g = np.unique(np.asarray(groups), return_inverse=True)
-    n_groups = g.max() + 1
-    if n_groups < n_folds:
-        raise ConfigError(f"need at least {n_folds} distinct groups (prompts) for {n_folds}-fold cross-validation; got {n_groups}.")
-    gf = rng.permutation(np.arange(n_groups) % n_folds)
-    return gf[g]

@@ -24,7 +24,6 @@ Not here: synthesis (``lens.py``) and the choice of which columns to model (``ba
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from typing import Any
@@ -35,7 +34,7 @@ from .._threads import limit_threads
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["wasserstein2_diag", "separation_loss", "fit_vae"]
+__all__ = ["wasserstein2_diag", "separation_loss", "fit_vae", "early_stopping_split"]
 
 
 def wasserstein2_diag(mu1, std1, mu2, std2):
@@ -91,6 +90,66 @@ def _build(in_dim: int, out_dim: int, cond_dim: int, latent_dim: int, hidden_dim
     return _VAE()
 
 
+def early_stopping_split(n_pairs: int, n_pool: int | None, *, random_state: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (and unlabelled rows) :func:`fit_vae` holds out for early stopping, sorted.
+
+    ``ceil(fraction * n_pairs)`` pairs when at least 4 pairs and 2 to train on remain, and
+    ``ceil(fraction * n_pool)`` pool rows when there are at least 10; none with ``fraction``
+    0. Deterministic given ``random_state``: :class:`~prefspace.synth.LatentSynthesizer` calls it again
+    to know which pairs its VAE never trained on (``heldout_pairs_``).
+    """
+    rng = np.random.default_rng([int(random_state), 0xAE])
+    val_pairs = np.empty(0, dtype=np.int64)
+    val_pool = np.empty(0, dtype=np.int64)
+    if fraction > 0:
+        k = int(math.ceil(fraction * n_pairs))
+        if n_pairs >= 4 and n_pairs - k >= 2:
+            val_pairs = np.sort(rng.permutation(n_pairs)[:k])
+        if n_pool is not None and n_pool >= 10:
+            val_pool = np.sort(rng.permutation(n_pool)[: int(math.ceil(fraction * n_pool))])
+    return val_pairs, val_pool
+
+
+class _Adam:
+    """``torch.optim.Adam`` with its defaults (no weight decay, no amsgrad), written out.
+
+    The same update, operation for operation, as torch's single-tensor Adam on CPU (a test
+    checks that both give the same weights). torch's optimizer imports ``torch._dynamo`` on its
+    first step, which took longer than fitting the VAE on 1,000 pairs; this one imports nothing.
+    """
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        import torch
+
+        self.params = list(params)
+        self.lr, (self.beta1, self.beta2), self.eps = float(lr), betas, float(eps)
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        self.steps += 1
+        bias_correction1 = 1 - self.beta1 ** float(self.steps)
+        bias_correction2 = 1 - self.beta2 ** float(self.steps)
+        step_size = self.lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
+        with torch.no_grad():
+            for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq):
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                exp_avg.lerp_(grad, 1 - self.beta1)
+                exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+                p.addcdiv_(exp_avg, denom, value=-step_size)
+
+
 def fit_vae(
     E: np.ndarray,
     cond: np.ndarray | None,
@@ -137,15 +196,8 @@ def fit_vae(
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
     m = float(margin) if margin is not None else math.sqrt(latent_dim)
-    rng = np.random.default_rng([int(random_state), 0xAE])
-    val_pairs = np.empty(0, dtype=np.int64)
-    val_pool = np.empty(0, dtype=np.int64)
-    if early_stopping and validation_fraction > 0:
-        k = int(math.ceil(validation_fraction * n))
-        if n >= 4 and n - k >= 2:
-            val_pairs = np.sort(rng.permutation(n)[:k])
-        if pool is not None and len(pool) >= 10:
-            val_pool = np.sort(rng.permutation(len(pool))[: int(math.ceil(validation_fraction * len(pool)))])
+    val_pairs, val_pool = early_stopping_split(n, None if pool is None else len(pool), random_state=random_state,
+                                               fraction=validation_fraction if early_stopping else 0.0)
     train_pairs = np.setdiff1d(np.arange(n), val_pairs)
     train_pool = None if pool is None else np.setdiff1d(np.arange(len(pool)), val_pool)
     with limit_threads(n_jobs):
@@ -168,7 +220,7 @@ def _train(E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_poo
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _build(dim, dim, cond_dim, latent_dim, hidden_dim)
-        opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        opt = _Adam(model.parameters(), lr=learning_rate)
         Et, Ct = tensor(E[train_pairs]), None if cond is None else tensor(cond[train_pairs])
         Pt = None if pool is None else tensor(pool[train_pool])
         PCt = None if pool is None or pool_cond is None else tensor(pool_cond[train_pool])
@@ -185,7 +237,6 @@ def _train(E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_poo
         n = Et.shape[0]
         b = min(batch_size, n)
         bp = 0 if Pt is None else min(batch_size, Pt.shape[0])
-        terms: dict = {}
         best = (math.inf, 0, None)
         stale = 0
         step = 0
@@ -220,24 +271,26 @@ def _train(E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_poo
                 precon = ((model.decode(pz, pc) - pe) ** 2).mean(-1)
                 pkl = 0.5 * (pmu**2 + pstd**2 - 1.0 - 2.0 * pstd.log()).sum(-1) / dim
                 loss = loss + 2.0 * (precon + beta * pkl).mean()
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
-            terms = {
-                "loss": float(loss.detach()),
-                "recon": float(recon.detach().mean() / 2),
-                "kl_per_dim": float(kl.detach().mean() / 2),
-                "w2": float(w2.detach().mean()),
-                "separation": float((w2.detach().clamp(max=m) / m).mean()),
-            }
+            last = (loss, recon, kl, w2)  # the terms are read once, after the last step
             if Ht is not None and (step % eval_every == 0 or step == max_steps):
                 err = heldout_recon()
                 if err < best[0] - 1e-4:
-                    best, stale = (err, step, copy.deepcopy(model.state_dict())), 0
+                    best, stale = (err, step, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
                 else:
                     stale += 1
                     if stale >= n_iter_no_change:
                         break
+        loss, recon, kl, w2 = (t.detach() for t in last)
+        terms = {
+            "loss": float(loss),
+            "recon": float(recon.mean() / 2),
+            "kl_per_dim": float(kl.mean() / 2),
+            "w2": float(w2.mean()),
+            "separation": float((w2.clamp(max=m) / m).mean()),
+        }
         if best[2] is not None:
             model.load_state_dict(best[2])
             terms.update(heldout_recon=float(best[0]), best_step=int(best[1]))

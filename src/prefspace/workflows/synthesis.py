@@ -7,8 +7,10 @@ values the diagnostics visit, at three levels of cost:
 
 - ``"none"``: no diagnostics;
 - ``"fast"`` (the default): the reconstruction curve at two training sizes (the smallest usual
-  size and two thirds of the pairs, so the held-out variance kept is always measured) and the
-  label check at the synthesizer's own ``sigma2`` and factor only;
+  size and two thirds of the pairs, so the held-out variance kept is always measured; with LENS
+  the fit itself stands in for the second, measured on the pairs it held out to stop the VAE's
+  training, which saves a refit) and the label check at the synthesizer's own ``sigma2`` and
+  factor only;
 - ``"full"``: six sizes and four ``sigma2`` values a factor 4 apart, at factors 2, 4 and 8.
 
 The diagnostics refit the synthesizer once per training size, so ``"full"`` can cost several
@@ -121,9 +123,12 @@ def synthesize_file(
     ``shared_columns``, ``seconds`` (``embed``, ``fit``, ``sample``, ``diagnostics``, ``total``),
     ``files``, ``diagnostics`` (the level run); ``reconstruction`` for latent synthesizers (on
     the pairs it was fitted on; with diagnostics also ``heldout_variance_kept`` and
-    ``heldout_fit_pairs``: the variance kept on pairs held out from a refit on
-    ``heldout_fit_pairs`` others, two thirds of them); with diagnostics ``label_preservation`` and (latent synthesizers)
-    ``reconstruction_curve``.
+    ``heldout_fit_pairs``: the variance kept on pairs held out from a fit on
+    ``heldout_fit_pairs`` others); with diagnostics ``label_preservation`` and (latent synthesizers)
+    ``reconstruction_curve``. ``reconstruction.heldout_pairs`` says which held-out pairs:
+    ``"refit"`` (a refit on two thirds of the pairs, measured on the others: ``full``, and
+    ``fast`` for PCA) or ``"early_stopping"`` (``fast`` with LENS: the tenth of the pairs the
+    fit held out to stop the VAE's training, which costs no refit but chose the kept weights).
     """
     if isinstance(diagnostics, bool):
         diagnostics = "full" if diagnostics else "none"
@@ -186,12 +191,18 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
         sizes, sigma2s, factors = diagnostic_grid(n, synthesizer.get_params().get("sigma2"), diagnostics, factor)
         parts = track(f"diagnostics ({diagnostics})", 3 if latent else 2, "parts")
         if latent:
-            curve = diag.reconstruction_curve(pairs.X, synthesizer, sizes, random_state=seed)
+            # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
+            # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
+            own = diag.own_heldout_row(pairs.X, synthesizer) if diagnostics == "fast" else None
+            curve = diag.reconstruction_curve(pairs.X, synthesizer, sizes[:1] if own else sizes, random_state=seed)
+            curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
             summary["reconstruction_curve"] = curve
-            top = max(curve, key=lambda r: r["n_pairs"]) if curve else None
+            top = own or (max(curve, key=lambda r: r["n_pairs"]) if curve else None)
             if top is not None:
                 summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
                 summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
+                summary["reconstruction"]["heldout_pairs"] = \
+                    "early_stopping" if own else "refit"
             diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
             parts.advance(detail="reconstruction curve")
         pres = diag.label_preservation(pairs.X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed)

@@ -77,7 +77,9 @@ class TrainReport:
         bootstrap interval (``ci_low``, ``ci_high``), or None without test pairs
     ties_left_out, duplicates : :class:`DataCounts` of tied pairs left out and of exact
         duplicate pairs found
-    embed_seconds, augment_seconds, fit_seconds : wall time of each stage
+    read_seconds, embed_seconds, cv_seconds, augment_seconds, fit_seconds : wall time of each
+        stage (reading and splitting the pairs; embedding; ``head="auto"``'s cross-validation;
+        synthesis; the final fit)
     record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
@@ -119,6 +121,8 @@ class TrainReport:
     length_baseline: dict | None = None
     truncation: dict | None = None
     length_dependence: dict | None = None
+    read_seconds: float = 0.0
+    cv_seconds: float = 0.0
 
     @property
     def chosen_head(self) -> str:
@@ -136,6 +140,7 @@ class TrainReport:
             "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
             "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
             "record": self.record, "length_baseline": self.length_baseline,
+            "read_seconds": round(self.read_seconds, 3), "cv_seconds": round(self.cv_seconds, 3),
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
@@ -188,8 +193,9 @@ def train_reward_model(
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
         cross-validation on the training pairs over the heads and penalties of
-        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another is
-        better by at least one standard error (:func:`prefspace.models.choose_head`); the report's
+        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another passes
+        the guard of :func:`prefspace.models.choose_head` (a gain of at least one point, a
+        Bonferroni-corrected 5% test over the candidates, a gain in every fold); the report's
         ``head_auto`` says what it chose and why.
     params : dict, optional
         Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
@@ -281,6 +287,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
 
     # ---- data: train and test pairs, no prompt on both sides
+    t0 = time.perf_counter()
     load_kwargs = dict(load_kwargs or {})
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_test_ties = 0
@@ -294,6 +301,7 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
     else:
         train_ds, test_ds = dataset, None
+    read_seconds = time.perf_counter() - t0
 
     # ---- embeddings (cached)
     if isinstance(encoder, str):
@@ -314,12 +322,14 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
 
     groups = _prompt_ids(train_ds)
     head_auto = None
+    t0 = time.perf_counter()
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
         head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed,
                                 n_text_features=k)
         model = head_auto.best_estimator
         if ensemble > 1:
             model = RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+    cv_seconds = time.perf_counter() - t0
     unlabelled = None
     if vae_data is not None:
         unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store)
@@ -388,6 +398,8 @@ def _train(data, *, encoder, encoder_backend, cache, head, params, ensemble, agg
         truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
         length_dependence=(_length_dependence(model, X_test, test_ds, k, "test") if X_test is not None
                            else _length_dependence(model, X_train, train_ds, k, "train")),
+        read_seconds=read_seconds,
+        cv_seconds=cv_seconds,
     )
     logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
 
