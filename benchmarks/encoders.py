@@ -199,7 +199,7 @@ def run_hh(hh: dict, seeds) -> list[dict]:
     sets = feature_sets(hh["features"])
     out = []
     for seed in seeds:
-        train, test = split_by_prompt(ds, test_fraction=0.5, seed=seed)
+        train, test = split_by_prompt(ds, test_fraction=0.5, random_state=seed)
         tr = np.array([index[i] for i in train.ids])
         te = np.array([index[i] for i in test.ids])
         base = LengthBaseline().fit(hh["lengths"][tr])

@@ -59,8 +59,7 @@ def test_train_prints_metrics_and_writes_model_and_metrics_json(trained):
     assert report["params"]["alpha"] == 10
     assert set(report["test"]) >= {"loss", "accuracy", "margin", "mean_reward", "min_reward", "max_reward"}
     info = describe_model(out)
-    # the embedding (768) and the text-feature block (8)
-    assert info["class"] == "BradleyTerryLinear" and info["n_features_in"] == 776
+    assert info["class"] == "BradleyTerryLinear" and info["n_features_in"] == 768 + 8  # rows + the text features
     assert info["encoder"]["config"]["model"] == "all-MiniLM-L6-v2"
     assert info["metrics"]["test_accuracy"] == report["test"]["accuracy"]
     assert info["train_fingerprint"]

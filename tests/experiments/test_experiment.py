@@ -332,6 +332,19 @@ def test_scored_grid_best_of_n_selection_and_report(scored_config, tmp_path):
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(names)
     assert "Best-of-N on bon" in html and "oracle" in html
+    # the learned length baseline stands beside every passive cell, fitted on its training pairs
+    for r in rows:
+        if r["method"] == "linear":
+            lb = r["length_baseline"]
+            # the test prompts' responses ("answer 160".."answer 239") all have one length: every
+            # test pair is a tie (counted wrong) and no prompt has a rank correlation
+            assert lb["accuracy"] == 0.0 and lb["spearman"] is None and "bon@8" in lb
+            assert lb["direction"] in ("longer", "shorter", "none")
+        else:
+            assert "length_baseline" not in r  # selection cells train their own pairs
+    assert html.index("Against the learned length baseline") < html.index("Best-of-N on bon")
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Against the learned length baseline" in summary and "| bon | 40 | length baseline | 2 |" in summary
 
 
 def test_a_second_concurrent_run_on_one_directory_is_refused(toy_config, tmp_path):

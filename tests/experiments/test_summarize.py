@@ -121,3 +121,21 @@ def test_flat_rows_spread_subsets_into_columns():
     (flat,) = flat_rows([row])
     assert flat["acc[x]"] == 1.0 and flat["acc[y]"] == 0.0 and flat["subset_weighted"] == 0.75
     assert "subsets" not in flat and "reliability" not in flat
+
+
+def test_the_length_baseline_becomes_one_row_per_dataset_budget_and_seed():
+    from prefspace.experiments.summarize import LENGTH_BASELINE, with_length_baseline
+
+    lb = {"accuracy": 0.7, "ece": 0.1}
+    rows = [{"dataset": "d", "budget": b, "method": m, "seed": s, "accuracy": 0.6, "length_baseline": lb}
+            for b in (10, 20) for m in ("a", "b") for s in (0, 1)]
+    rows.append({"dataset": "d", "budget": 10, "method": "active", "seed": 0, "spearman": 0.2})  # no baseline
+    out = with_length_baseline(rows)
+    added = [r for r in out if r["method"] == LENGTH_BASELINE]
+    assert sorted((r["budget"], r["seed"]) for r in added) == [(10, 0), (10, 1), (20, 0), (20, 1)]
+    assert all(r["accuracy"] == 0.7 for r in added) and len(out) == len(rows) + 4
+    assert with_length_baseline(out) == out  # idempotent
+    header, table, dheader, diffs = summary_tables(out, LENGTH_BASELINE, ["accuracy"])
+    at_10 = {d[2]: d for d in diffs if d[1] == 10}
+    assert list(at_10) == ["a", "b", "active"] and at_10["active"][-1] == "n/a"  # no accuracy to compare
+    assert at_10["a"][3] == 2 and at_10["a"][-1].startswith("-0.100")

@@ -45,7 +45,12 @@ def test_random_first_batch_then_refit_and_d_optimal_with_exploration(make_studi
     assert not set(judged) & {p["pair_id"] for p in studio.store.pairs(batch=2)}  # never chosen twice
     model = studio.store.models()[-1]
     assert model["version"] == 1 and model["n_labels"] == 10 and 0.0 <= model["cv_low"] <= model["cv_accuracy"] <= model["cv_high"] <= 1.0
+    # the learned length baseline on the same folds, beside the model
+    assert 0.0 <= model["length_accuracy"] <= 1.0
+    assert model["vs_length"] == pytest.approx(model["cv_accuracy"] - model["length_accuracy"])
+    assert model["vs_length_low"] <= model["vs_length"] <= model["vs_length_high"]
     state = studio.state("ann")
+    assert state["model"]["length_accuracy"] == model["length_accuracy"]
     assert state["progress"]["session"] == 10 and state["progress"]["labels"] == 10
     assert state["progress"]["batch"] == 2 and state["progress"]["left_in_batch"] == 10
     assert state["model"]["version"] == 1 and len(state["curve"]) == 1
@@ -200,6 +205,14 @@ def test_cross_validated_accuracy_and_agreement_values():
     flipped = cross_validated_accuracy(BradleyTerryLinear(), E[:, ::-1].copy(), np.arange(80) % 8)
     assert flipped["accuracy"] > 0.75  # the same data read the other way round is learnt just as well
     assert cross_validated_accuracy(BradleyTerryLinear(), E[:7], np.arange(7)) is None
+    # with the pairs' log lengths, the learned length baseline is scored on the same folds: here the
+    # winner is longer in the first 60 pairs only, so each fold's baseline learns "longer wins"
+    lengths = np.tile([3.0, 2.0], (80, 1))
+    lengths[60:] = lengths[60:, ::-1]
+    with_length = cross_validated_accuracy(BradleyTerryLinear(), E, np.arange(80) % 8, lengths=lengths)
+    assert with_length["accuracy"] == cv["accuracy"] and with_length["length_accuracy"] == pytest.approx(0.75)
+    assert with_length["vs_length"] == pytest.approx(cv["accuracy"] - 0.75)
+    assert with_length["vs_length_low"] <= with_length["vs_length"] <= with_length["vs_length_high"]
     same = [{"pair_id": p, "annotator": w, "label": lab} for p, lab in [("p", "a"), ("q", "b"), ("r", "tie")] for w in "xy"]
     assert agreement(same) == {"pairs": 3, "judgments": 6, "percent": 1.0, "alpha": 1.0}
     assert agreement(same + [{"pair_id": "p", "annotator": "z", "label": "skip"}])["judgments"] == 6
@@ -222,7 +235,7 @@ def test_cross_prompt_pool_and_saving_each_refit(make_studio, small_pool, tmp_pa
         assert studio.wait_idle(timeout=120)
         assert studio.state()["finished"] == "all 1 round done"
         model = load_model(tmp_path / "latest")
-        X, _ = studio._training_set()
+        X, _, _ = studio._training_set()
         assert model.predict(X[:, 0]).shape == (8,) and model.n_features_in_ == 768
     finally:
         studio.stop()

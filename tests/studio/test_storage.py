@@ -73,6 +73,23 @@ def test_reopen_keeps_everything_and_readonly_cannot_write(tmp_path):
             store.add_judgment("r1|r2", "ann", "a")
 
 
+def test_a_database_from_before_the_length_baseline_columns_gets_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with LabelStore(path):
+        pass
+    db = sqlite3.connect(str(path))
+    for column in ("length_accuracy", "vs_length", "vs_length_low", "vs_length_high"):
+        db.execute(f"ALTER TABLE models DROP COLUMN {column}")
+    db.close()
+    with LabelStore(path) as store:
+        store.add_model(1, head="BradleyTerryLinear", n_labels=8, cv={"accuracy": 0.6, "length_accuracy": 0.7,
+                                                                      "vs_length": -0.1})
+        row = store.models()[0]
+    assert row["length_accuracy"] == 0.7 and row["vs_length"] == -0.1 and row["vs_length_low"] is None
+
+
 def test_not_a_label_database(tmp_path):
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not sqlite at all" * 100)

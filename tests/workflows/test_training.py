@@ -243,13 +243,14 @@ def test_the_package_root_reaches_train_reward_model():
 # ------------------------------------------------------------------ score_file (RewardScorer)
 def test_score_file_scores_pairs_like_the_trained_model(trained, hh_path, cache, tmp_path):
     model, _, out = trained
-    from prefspace.embed import embed_pairs, get_encoder
+    from prefspace.embed import embed_pairs
 
     dest = tmp_path / "scores.jsonl"
     summary = score_file(out, hh_path, dest, cache=cache, load_kwargs={"limit": 6})
     lines = [json.loads(x) for x in dest.read_text().splitlines()]
-    # the rows train builds by default: the embedding and the text-feature block
-    X = embed_pairs(load_preferences(hh_path, limit=6), get_encoder(text_features=True), cache).X
+    from prefspace.models import load_model_encoder
+
+    X = embed_pairs(load_preferences(hh_path, limit=6), load_model_encoder(out), cache).X  # the model's own rows
     expected = model.predict(X.reshape(-1, X.shape[2])).reshape(6, 2)
     np.testing.assert_allclose([r["reward_chosen"] for r in lines], expected[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([r["reward_rejected"] for r in lines], expected[:, 1], rtol=1e-5, atol=1e-6)

@@ -43,12 +43,12 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..experiments.summarize import format_cell
+    from ..experiments.summarize import format_cell, with_length_baseline
 
     groups: dict = {}
-    for r in rows:
+    for r in sorted(with_length_baseline(rows), key=lambda r: (r["dataset"], r["budget"])):
         groups.setdefault((r["dataset"], r["budget"], r["method"]), []).append(r)
-    table = Table(title="mean over seeds [95% interval]")
+    table = Table(title="mean over seeds [95% interval]; 'length baseline': learned on the same training pairs")
     for col in ("dataset", "budget", "method", "seeds", *metric_names):
         table.add_column(col, no_wrap=True)
     for (ds, budget, method), grp in groups.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ from ..models import get_head
 from .._atomic import atomic_path
 from .._jsonsafe import json_safe, write_json
 from ..data import load_preferences, load_scored_responses, split_by_prompt
+from ..data.text_features import log_length
 from ..embed import EmbeddingCache, default_cache_dir, embed_pairs, get_encoder, scored_response_features
+from ..models import pair_log_lengths
 from ..evaluate.simulate import pairs_from_scores
 from ..evaluate.single import evaluate_pairs, evaluate_scored
 from ..exceptions import ConfigError, DataError, FormatError
@@ -94,7 +96,10 @@ class CellTask:
 class CellData:
     """A prepared dataset's arrays in a worker. Pair sets fill ``X_train``/``X_test``; scored
     sets fill the response ``features``, gold ``scores``, ``prompt_index``, the train/test
-    ``*_rows`` and the fixed test pairs (``test_chosen``, ``test_rejected``: row indices)."""
+    ``*_rows`` and the fixed test pairs (``test_chosen``, ``test_rejected``: row indices).
+    The texts' log lengths, for the learned length baseline: ``L_train``/``L_test`` (pairs,
+    ``(n, 2)``) or ``lengths`` (scored, ``(n_responses,)``); None where there are no texts
+    (pair arrays) or the data was prepared before they were recorded."""
 
     meta: dict
     X_train: Any = None
@@ -106,6 +111,9 @@ class CellData:
     test_rows: Any = None
     test_chosen: Any = None
     test_rejected: Any = None
+    L_train: Any = None
+    L_test: Any = None
+    lengths: Any = None
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -167,7 +175,9 @@ def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
         "test_subset": test.subset,
         "encoder": encoder.fingerprint,
     }
-    return {"X_train": X_train.astype(np.float32), "X_test": X_test.astype(np.float32)}, meta
+    return {"X_train": X_train.astype(np.float32), "X_test": X_test.astype(np.float32),
+            "L_train": pair_log_lengths(train.chosen, train.rejected),
+            "L_test": pair_log_lengths(test.chosen, test.rejected)}, meta
 
 
 def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
@@ -198,6 +208,7 @@ def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
         "test_rows": test_rows.astype(np.int64),
         "test_chosen": test_pairs.chosen,
         "test_rejected": test_pairs.rejected,
+        "lengths": log_length(scored.responses),
     }
     meta = {"n_responses": len(scored), "n_prompts": n_prompts, "n_test_prompts": int(n_test)}
     return arrays, meta
@@ -292,16 +303,19 @@ def run_cell(task: CellTask) -> dict:
         row["n_train"] = budget
         row.update(_run_selection(method, handle, data, budget, seed))
     else:
-        X_train, y_info = _training_pairs(handle, data, budget, seed, int(task.max_budget))
+        X_train, y_info, L_train = _training_pairs(handle, data, budget, seed, int(task.max_budget))
         model, fit_info = _fit_method(method, X_train, seed, report_pairs=_test_pairs(handle, data))
         row.update({"n_train": int(len(X_train)), **y_info, **fit_info})
         row.update(_evaluate(model, handle, data, ev, seed))
+        if L_train is not None:
+            row["length_baseline"] = _evaluate_length_baseline(L_train, handle, data, ev, seed)
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
 
 
 def _training_pairs(handle: DatasetHandle, data: CellData, budget: int, seed: int,
-                    max_budget: int) -> tuple[np.ndarray, dict]:
+                    max_budget: int) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """The cell's training pairs, extra row fields, and the pairs' log lengths (None without texts)."""
     if handle.kind in ("pairs", "pair_arrays"):
         X = data.X_train
         if budget > len(X):
@@ -310,14 +324,17 @@ def _training_pairs(handle: DatasetHandle, data: CellData, budget: int, seed: in
                 "Lower the budget or use a larger split."
             )
         order = np.random.default_rng(seed).permutation(len(X))
-        return X[order[:budget]], {}
+        L = None if data.L_train is None else data.L_train[order[:budget]]
+        return X[order[:budget]], {}, L
     sim = dict(handle.spec.get("simulate") or {})
     scored = _ScoredView(data.scores, data.prompt_index)
     pairs = pairs_from_scores(scored, max_budget, rows=data.train_rows, random_state=seed, **sim)
     first = np.arange(budget)
     X = np.stack([data.features[pairs.chosen[first]], data.features[pairs.rejected[first]]], axis=1)
     flipped = float(np.mean(pairs.gold_gap[first] < 0))
-    return X, {"label_flip_rate": flipped}
+    L = None if data.lengths is None else np.stack([data.lengths[pairs.chosen[first]],
+                                                    data.lengths[pairs.rejected[first]]], axis=1)
+    return X, {"label_flip_rate": flipped}, L
 
 
 class _ScoredView:
@@ -403,6 +420,35 @@ def _test_pairs(handle: DatasetHandle, data: CellData) -> np.ndarray:
         return data.X_test
     F = data.features
     return np.stack([F[data.test_chosen], F[data.test_rejected]], axis=1)
+
+
+class _LengthRows:
+    """The learned length baseline as a model on one-column rows (a response's log length)."""
+
+    def __init__(self, baseline):
+        self.baseline = baseline
+
+    def predict(self, E) -> np.ndarray:
+        return self.baseline.predict(np.asarray(E, dtype=np.float64)[:, 0])
+
+
+#: what a cell records of its learned length baseline (the metrics the summaries compare)
+LENGTH_BASELINE_METRICS = ("accuracy", "ci_low", "ci_high", "ece", "spearman", "kendall")
+
+
+def _evaluate_length_baseline(L_train: np.ndarray, handle: DatasetHandle, data: CellData, ev: dict, seed: int) -> dict:
+    """The learned length baseline fitted on the cell's training pairs, measured like the model
+    on the same test pairs (and prompts): the same keys as the row's own metrics."""
+    base = models.LengthBaseline().fit(L_train)
+    if handle.kind == "scored":
+        view = replace(data, features=data.lengths[:, None])
+    else:
+        view = replace(data, X_test=data.L_test[:, :, None])
+    out = _evaluate(_LengthRows(base), handle, view, {**ev, "n_boot": 0}, seed)
+    kept = {k: out[k] for k in LENGTH_BASELINE_METRICS if k in out}
+    kept.update({k: v for k, v in out.items() if k.startswith("bon@") and not k.endswith(("_low", "_high"))})
+    kept.update(coef=base.coef_, direction=base.direction_, reliability=out["reliability"])
+    return kept
 
 
 def _evaluate(model, handle: DatasetHandle, data: CellData, ev: dict, seed: int) -> dict:

@@ -27,7 +27,32 @@ from ..evaluate.report import Section, format_interval, markdown_table, mean_int
 
 logger = logging.getLogger(__name__)
 
-_NESTED = ("reliability", "best_of_n", "subsets", "augment_info", "rounds")
+_NESTED = ("reliability", "best_of_n", "subsets", "augment_info", "rounds", "length_baseline")
+
+#: the method name under which the learned length baseline appears in summaries
+LENGTH_BASELINE = "length baseline"
+
+
+def with_length_baseline(rows: list[dict]) -> list[dict]:
+    """``rows`` plus one ``"length baseline"`` row per (dataset, budget, seed): the learned
+    length baseline each cell fitted on the same training pairs (identical for every method at
+    a budget and seed, as the training draws are shared) and measured on the same test data.
+
+    Cells without texts (pair arrays) or selection cells have none; the rows come back as given
+    when no cell has one.
+    """
+    out = [r for r in rows if r.get("method") != LENGTH_BASELINE]
+    seen = set()
+    for r in out[:]:
+        lb = r.get("length_baseline")
+        key = (r["dataset"], r["budget"], r["seed"])
+        if not lb or key in seen:
+            continue
+        seen.add(key)
+        out.append({"key": f"{r['dataset']}|{r['budget']}|{LENGTH_BASELINE}|{r['seed']}", "dataset": r["dataset"],
+                    "kind": r.get("kind"), "budget": r["budget"], "method": LENGTH_BASELINE, "seed": r["seed"],
+                    "head": "LengthBaseline", "n_train": r.get("n_train"), "gold_range": r.get("gold_range"), **lb})
+    return out
 
 
 def subset_accuracies(row: dict) -> dict:
@@ -224,6 +249,7 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     ff = figure_format
     out = Path(out_dir)
     plots = out / "plots"
+    rows = with_length_baseline(rows)
     paths: dict = {"results_csv": write_results_csv(rows, out / "results.csv")}
     baseline = config.get("baseline") or rows[0]["method"]
     scored = any(r.get("kind") == "scored" for r in rows)
@@ -232,6 +258,10 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     if scored and any(f"bon@{bon_n}" in r for r in rows):
         metrics.append(f"bon@{bon_n}")
     header, table, dheader, diffs = summary_tables(rows, baseline, metrics)
+    has_length = any(r["method"] == LENGTH_BASELINE for r in rows) and baseline != LENGTH_BASELINE
+    if has_length:
+        lmetrics = [m for m in metrics if m != "ece"]
+        _, _, lheader, ldiffs = summary_tables(rows, LENGTH_BASELINE, lmetrics)
     methods_order = list(dict.fromkeys(r["method"] for r in rows))
 
     sections = [Section("Summary", paragraphs=[
@@ -246,6 +276,14 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
             "mean and 95% interval over seeds (Student-t on the logit scale of the difference's range).",
         ], tables=[(dheader, diffs)]))
 
+    if has_length:
+        sections.insert(0, Section("Against the learned length baseline", paragraphs=[
+            "The learned length baseline: a Bradley-Terry model on one feature, the log-length difference "
+            "(log(1 + characters)), no intercept, fitted on the same training pairs as each cell and measured "
+            "on the same test data ('length baseline' rows of the summary). Per seed, each method's metric minus "
+            "the baseline's; mean and 95% interval over seeds. A method beats the baseline only where the "
+            "interval is clear of 0; an interval across 0 is 'not significantly different', not 'equal'."],
+            tables=[(lheader, ldiffs)]))
     cheader, crows = control_tables(rows, metrics)
     if crows:
         sections.append(Section("Synthesis against its control (repeat)", paragraphs=[
@@ -280,6 +318,8 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     sections += _reliability_sections(rows, plots, paths, ff)
 
     md = [f"# {title or config.get('name', 'experiment')}", "", *(intro or []), "", markdown_table(header, table)]
+    if has_length:
+        md += ["", "## Against the learned length baseline", "", markdown_table(lheader, ldiffs)]
     if diffs:
         md += ["", f"## Paired differences against {baseline}", "", markdown_table(dheader, diffs)]
     if crows:

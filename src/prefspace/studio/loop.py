@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._estimators import seeded
+from ..data.text_features import log_length
 from ..exceptions import ConfigError, PrefspaceError
 from ..models import BradleyTerryLinear, RewardEnsemble, save_model
 from ..select import STRATEGIES, get_selector, selector_options
@@ -135,6 +136,7 @@ class Studio:
                  model_source: str | None = None, on_refit: Any = None) -> None:
         self.store = store
         self.pool = pool
+        self._log_lengths = log_length(pool.candidates.responses)  # for the learned length baseline
         self.config = (config or StudioConfig()).check()
         if head is None:
             if model is not None:
@@ -261,13 +263,14 @@ class Studio:
     def _training_judgments(self) -> list[dict]:
         return [j for j in self._judgments if j["label"] in ("a", "b")]
 
-    def _training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs winner first, ``(m, 2, D)``, and the prompt of each (for grouped folds)."""
+    def _training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs winner first, ``(m, 2, D)``, the prompt of each (for grouped folds) and the
+        pairs' log lengths ``(m, 2)`` (for the learned length baseline)."""
         judged = self._training_judgments()
         rows = np.array([self._pairs[j["pair_id"]].rows for j in judged], dtype=np.int64).reshape(-1, 2)
         a_wins = np.array([j["label"] == "a" for j in judged], dtype=bool)
         oriented = np.where(a_wins[:, None], rows, rows[:, ::-1])
-        return self.pool.features[oriented], self.pool.prompt_of_rows(oriented[:, 0])
+        return self.pool.features[oriented], self.pool.prompt_of_rows(oriented[:, 0]), self._log_lengths[oriented]
 
     # ================================================================== annotators
     def _expire(self, now: float) -> float | None:
@@ -465,7 +468,7 @@ class Studio:
     def _refit(self) -> None:
         """Fit the head on every label so far (and its cross-validated accuracy); a new version."""
         with self._lock:
-            X, groups = self._training_set()
+            X, groups, lengths = self._training_set()
             n_labels = len(X)
         if n_labels == 0:
             return
@@ -474,7 +477,8 @@ class Studio:
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         cv = cross_validated_accuracy(self.head, X, groups, folds=self.config.cv_folds,
-                                      min_pairs=self.config.min_cv_labels, random_state=self.config.seed)
+                                      min_pairs=self.config.min_cv_labels, random_state=self.config.seed,
+                                      lengths=lengths)
         cv_s = time.perf_counter() - t0
         with self._lock:
             version = (self.model_version if self.model_version is not None else 0) + 1
@@ -600,7 +604,7 @@ class Studio:
                 },
                 "model": None if latest is None else {k: latest[k] for k in (
                     "version", "head", "n_labels", "cv_accuracy", "cv_low", "cv_high", "cv_folds", "fit_seconds",
-                    "cv_seconds", "note")},
+                    "cv_seconds", "note", "length_accuracy", "vs_length", "vs_length_low", "vs_length_high")},
                 "curve": [{"version": m["version"], "labels": m["n_labels"], "accuracy": m["cv_accuracy"],
                            "low": m["cv_low"], "high": m["cv_high"]} for m in models if m["cv_accuracy"] is not None],
                 "agreement": agreement(self._judgments),

@@ -101,9 +101,16 @@ CREATE TABLE IF NOT EXISTS models (
     fit_seconds REAL,
     cv_seconds REAL,
     created_at REAL NOT NULL,
-    note TEXT
+    note TEXT,
+    length_accuracy REAL,
+    vs_length REAL,
+    vs_length_low REAL,
+    vs_length_high REAL
 );
 """
+# columns added since schema 1 was first written: (table, column, type); added on open where missing
+_ADDED_COLUMNS = (("models", "length_accuracy", "REAL"), ("models", "vs_length", "REAL"),
+                  ("models", "vs_length_low", "REAL"), ("models", "vs_length_high", "REAL"))
 
 
 class UnknownPairError(PrefspaceError, LookupError):
@@ -182,6 +189,10 @@ class LabelStore:
                 self._db.execute("PRAGMA foreign_keys = ON")
                 with self._lock:
                     self._db.executescript(_SCHEMA)  # idempotent (IF NOT EXISTS); runs its own transaction
+                    for table, column, kind in _ADDED_COLUMNS:  # a database written before these columns
+                        have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                        if column not in have:
+                            self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self._check_format()
         except sqlite3.DatabaseError as exc:
             raise FormatError(f"{self.path}: not a prefspace label database ({exc}).") from None
@@ -348,9 +359,11 @@ class LabelStore:
         with self._write():
             self._db.execute(
                 "INSERT INTO models (version, head, n_labels, cv_accuracy, cv_low, cv_high, cv_folds, fit_seconds, "
-                "cv_seconds, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "cv_seconds, created_at, note, length_accuracy, vs_length, vs_length_low, vs_length_high) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (version, head, int(n_labels), cv.get("accuracy"), cv.get("ci_low"), cv.get("ci_high"),
-                 cv.get("folds"), fit_seconds, cv_seconds, time.time(), note),
+                 cv.get("folds"), fit_seconds, cv_seconds, time.time(), note, cv.get("length_accuracy"),
+                 cv.get("vs_length"), cv.get("vs_length_low"), cv.get("vs_length_high")),
             )
 
     def models(self) -> list[dict]:

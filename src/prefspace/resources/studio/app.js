@@ -334,6 +334,18 @@
       $("model-labels").textContent = m.n_labels + " labels";
       $("model-accuracy").textContent = m.cv_accuracy === null ? "needs more labels"
         : fmtPct(m.cv_accuracy) + " [" + fmtPct(m.cv_low) + ", " + fmtPct(m.cv_high) + "], " + m.cv_folds + "-fold";
+      const lb = $("model-length");
+      if (m.length_accuracy === null || m.length_accuracy === undefined) {
+        lb.textContent = "–";
+        delete lb.dataset.verdict;
+      } else {
+        const pts = (x) => (x >= 0 ? "+" : "") + (100 * x).toFixed(1);
+        const verdict = m.vs_length_low > 0 ? "above" : m.vs_length_high < 0 ? "below" : "not significantly different";
+        lb.textContent = fmtPct(m.length_accuracy) + "; model " + pts(m.vs_length) + " points [" +
+          pts(m.vs_length_low) + ", " + pts(m.vs_length_high) + "]: " +
+          (verdict === "above" ? "beats it" : verdict === "below" ? "BELOW it" : "not significantly different");
+        lb.dataset.verdict = verdict;
+      }
       if (lastVersion !== undefined && m.version !== lastVersion) {
         notice("The model was refitted on " + m.n_labels + " labels: v" + m.version + ".");
       }
