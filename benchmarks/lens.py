@@ -417,7 +417,6 @@ def summarise(results: Path, raw: list[dict] | None = None) -> dict[str, list[di
                 row = {"head": head, "budget": b, "method": method, "seeds": len(rs), "accuracy": m, "lo": lo, "hi": hi,
                        "vs_real": dr, "vs_real_lo": dr_lo, "vs_real_hi": dr_hi,
                        "vs_repeat": dp, "vs_repeat_lo": dp_lo, "vs_repeat_hi": dp_hi,
-                   "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p,
                        "vs_repeat_p": None if method in ("real", "repeat-k4") else dp_p}
                 hv = [r["heldout_variance_kept"] for r in rs if "heldout_variance_kept" in r]
                 row["heldout_var"] = float(np.mean(hv)) if hv else None

@@ -81,7 +81,8 @@ def _model(folder, **header):
 
 def test_a_model_folder_holding_only_the_model_may_be_replaced(tmp_path):
     model = _model(tmp_path / "bt")
-    assert model_files(model) == {"model.json", "weights.safetensors", "README.md", "metrics.json"}
+    assert model_files(model) == {"model.json", "weights.safetensors", "README.md", "metrics.json", "split.json",
+                                  "test.jsonl"}
     check_output(model, kind="model")
     ens = tmp_path / "ens"
     ens.mkdir()

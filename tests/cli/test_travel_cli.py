@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("travel")
     out = base / "bt-linear"
     invoke(["train", str(demo_path()), "--limit", "24", "--head", "bt-linear", "--test-fraction", "0.25", "--seed", "3",
-            "--cache", str(base / "cache"), "--out", str(out)])
+            "--cache", str(base / "cache"), "--out", str(out), "--no-text-features"])
     return out, base
 
 

@@ -152,7 +152,7 @@ def test_an_mlp_trained_with_layout_joint_exports_exactly(home, hh_path, shared_
 
     out = home / "mlp-joint"
     invoke(["train", str(hh_path), "--limit", str(N_PAIRS), "--head", "bt-mlp", "--layout", "joint",
-            "--param", "max_epochs=5", "--out", str(out)])
+            "--param", "max_epochs=5", "--no-text-features", "--out", str(out)])
     invoke(["export", str(out), "--out", str(home / "mlp-joint-st")])
     st = SentenceTransformer(str(home / "mlp-joint-st"), device="cpu", trust_remote_code=False)
     prompts, responses = ["What is 2+2?", "Name a colour."], ["4", "Blue."]

@@ -178,10 +178,11 @@ def test_cli_embed_and_train_with_onnx_int8_record_the_backend(hh_path, tmp_path
                                "--head", "bt-linear", "--out", tmp_path / "model", "--test-fraction", "0.25"], capsys)
     assert code == 0, err
     recorded = describe_model(tmp_path / "model")["encoder"]
-    assert recorded["config"]["backend"] == "onnx-int8" and recorded["fingerprint"] == onnx_int8.fingerprint
+    assert recorded["config"]["backend"] == "onnx-int8"
     # the saved model rebuilds its int8 encoder and scores with it; a torch encoder is refused
     scorer = RewardScorer(tmp_path / "model")
-    assert scorer.encoder.backend == "onnx-int8"
+    assert scorer.encoder.backend == "onnx-int8" and scorer.encoder.vectors_fingerprint == onnx_int8.fingerprint
+    assert recorded["fingerprint"] == scorer.encoder.fingerprint  # the rows: the vectors and the text-feature block
     assert np.isfinite(scorer.score(["Hi"], ["Hello, how can I help?"])).all()
     with pytest.raises(FingerprintMismatchError):
         RewardScorer(tmp_path / "model", encoder=get_encoder(backend="sentence-transformers"))

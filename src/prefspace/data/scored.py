@@ -435,8 +435,8 @@ def _row_id(value: Any, key: str) -> str:
 @dataclass(frozen=True)
 class ResponseRows:
     """Prompt/response rows in file order: the ``prompts``, the ``responses``, an id per row
-    (its id column, else its position) and each row's ``extra`` columns (all but the prompt and
-    the response), for output lines that keep them."""
+    (its id column, else its position) and each row's ``extra`` columns (every input column, the
+    prompt and the response included), for output lines that keep them."""
 
     prompts: list
     responses: list[str]
@@ -492,7 +492,7 @@ def read_response_rows(
         out.prompts.append(prompt)
         out.responses.append(response)
         out.ids.append(str(data.get(id_key, i)))
-        out.extra.append({k: v for k, v in data.items() if k not in (prompt_key, response_key)})
+        out.extra.append(dict(data))  # every input column, the prompt and the response included
     if not out.responses:
         raise DataError(f"{raw.name}: no usable rows. First problem: {bad.first_problem}")
     bad.log_summary()

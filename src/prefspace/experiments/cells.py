@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models import get_head
+from ..models import LengthBaseline, get_head
 from .._atomic import atomic_path
 from .._jsonsafe import json_safe, write_json
 from ..data import load_preferences, load_scored_responses, split_by_prompt
@@ -439,7 +439,7 @@ LENGTH_BASELINE_METRICS = ("accuracy", "ci_low", "ci_high", "ece", "spearman", "
 def _evaluate_length_baseline(L_train: np.ndarray, handle: DatasetHandle, data: CellData, ev: dict, seed: int) -> dict:
     """The learned length baseline fitted on the cell's training pairs, measured like the model
     on the same test pairs (and prompts): the same keys as the row's own metrics."""
-    base = models.LengthBaseline().fit(L_train)
+    base = LengthBaseline().fit(L_train)
     if handle.kind == "scored":
         view = replace(data, features=data.lengths[:, None])
     else:

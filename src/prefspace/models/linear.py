@@ -184,7 +184,10 @@ class BradleyTerryLinear(RewardHead):
             logger.info("BradleyTerryLinear: fewer than %d prompts, no cross-validation; alpha=%g, text_alpha=%g",
                         MIN_CV_GROUPS, alpha, text_alpha)
             return alpha, text_alpha
-        alpha, text_alpha, table = choose_penalties(diff[real], 2.0 + m[real], w[real], groups, k, emb, text)
+        # the penalty is stated against the total weight, synthetic rows included (see ``fit``); the
+        # real pairs alone carry it here, so --augment repeat chooses what real-only chooses
+        w_real = w[real] * (float(w.sum()) / float(w[real].sum()))
+        alpha, text_alpha, table = choose_penalties(diff[real], 2.0 + m[real], w_real, groups, k, emb, text)
         self.cv_ = table
         return alpha, text_alpha
 
