@@ -1,6 +1,6 @@
 # The whole set-up on a fresh machine is one of these two commands:
 #   make demo   # embeds the bundled data, trains, evaluates, writes a report (offline)
-#   make test   # runs the test suite (offline; reads ../shared/data)
+#   make test   # lint and format checks (ruff), then the test suite (offline; reads ../shared/data)
 #
 # Both create .venv when it is missing and install prefspace into it.
 # torch is pinned to 2.13.0 and installed first: that version is a local CPU
@@ -36,6 +36,8 @@ demo: $(STAMP)
 	$(BIN)/prefspace demo --out demo-output
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 clean-venv:

@@ -23,15 +23,15 @@ import math
 import os
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def new_run_id() -> str:
     """A run id: the UTC time to the second (sortable)."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def command_line(argv: list[str] | None = None) -> str:
@@ -57,7 +57,9 @@ def _clean(value):
     return value
 
 
-def record_rows(name: str, table: str, rows: Iterable[dict], *, run: str, command: str | None = None) -> Path:
+def record_rows(
+    name: str, table: str, rows: Iterable[dict], *, run: str, command: str | None = None
+) -> Path:
     """Append ``rows`` of ``table`` to ``benchmarks/results/NAME.jsonl`` (atomically)."""
     command = command or command_line()
     path = RESULTS / f"{name}.jsonl"
@@ -66,7 +68,12 @@ def record_rows(name: str, table: str, rows: Iterable[dict], *, run: str, comman
     if old and not old.endswith("\n"):
         old += "\n"
     new = "".join(
-        json.dumps(_clean({"table": table, "run": run, "command": command, **row}), ensure_ascii=False, allow_nan=False) + "\n"
+        json.dumps(
+            _clean({"table": table, "run": run, "command": command, **row}),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        + "\n"
         for row in rows
     )
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -75,7 +82,9 @@ def record_rows(name: str, table: str, rows: Iterable[dict], *, run: str, comman
     return path
 
 
-def seed_interval(values, low: float = 0.0, high: float = 1.0, level: float = 0.95) -> tuple[float, float, float]:
+def seed_interval(
+    values, low: float = 0.0, high: float = 1.0, level: float = 0.95
+) -> tuple[float, float, float]:
     """Mean over seeds of one value per seed, with the library's interval
     (:func:`prefspace.evaluate.seed_item_bootstrap`: a percentile bootstrap, inside
     ``[low, high]``).

@@ -95,8 +95,9 @@ def mean_interval(values, kind: str) -> tuple[float, float, float]:
 def paired_interval(values, base, kind: str) -> tuple[float, float, float]:
     """Mean paired difference from random (same seed) with the library's bootstrap interval."""
     bounds = (-1.0, 1.0) if kind == "corr" else (0.0, 1.0)
-    iv = seed_item_bootstrap(np.asarray(values, dtype=np.float64), np.asarray(base, dtype=np.float64),
-                             bounds=bounds)
+    iv = seed_item_bootstrap(
+        np.asarray(values, dtype=np.float64), np.asarray(base, dtype=np.float64), bounds=bounds
+    )
     return iv.estimate, iv.low, iv.high
 
 
@@ -172,17 +173,21 @@ def first_batch_diagnostic(scored, F, setting_kw: dict, seed: int, args, variant
     """The first batch each variant chooses after the random first batch (same draws as a run)."""
     from prefspace.evaluate.simulate import can_label, transform_scores
     from prefspace.models import BradleyTerryLinear
-    from prefspace.select import get_selector, get_pool
+    from prefspace.select import get_pool, get_selector
     from prefspace.select.doptimal import head_prior, outlier_rows
 
     rng = np.random.default_rng(seed)
     prompts = np.unique(scored.prompt_index)
     test = rng.choice(prompts, size=max(1, int(round(0.2 * prompts.size))), replace=False)
     train_rows = np.flatnonzero(~np.isin(scored.prompt_index, test))
-    pool = get_pool(F[train_rows], scored.prompt_index[train_rows], "within").sample(args.candidates, rng)
+    pool = get_pool(F[train_rows], scored.prompt_index[train_rows], "within").sample(
+        args.candidates, rng
+    )
     u = transform_scores(scored.scores[train_rows], "logit", eps=1e-6)
     # as run_active_learning does: pairs a noiseless annotator cannot label (equal gold) leave the pool
-    pool = pool.subset(np.concatenate([idx[can_label(u[r[:, 0]], u[r[:, 1]], "none")] for idx, r in pool.chunks()]))
+    pool = pool.subset(
+        np.concatenate([idx[can_label(u[r[:, 0]], u[r[:, 1]], "none")] for idx, r in pool.chunks()])
+    )
     first = get_selector("random", random_state=rng).select(pool, None, args.batch_size)
     rows = pool.rows(first)
     X = pool.features[np.where((u[rows[:, 0]] > u[rows[:, 1]])[:, None], rows, rows[:, ::-1])]
@@ -199,14 +204,21 @@ def first_batch_diagnostic(scored, F, setting_kw: dict, seed: int, args, variant
         sel = get_selector(strategy, random_state=np.random.default_rng(seed + 1000), **params)
         idx = sel.select(pool, model, args.batch_size, exclude=first)
         r = pool.rows(idx)
-        dist = np.linalg.norm(pool.features[r[:, 0]].astype(np.float64) - pool.features[r[:, 1]], axis=1)
-        out.append({
-            "variant": name, "seed": seed, "n": int(len(idx)), "distance": float(dist.mean()),
-            "both_below_1pct": int(((scored.scores[train_rows][r] < 0.01).all(axis=1)).sum()),
-            "gamed": int((gen[r] == "gpt4_gamed").any(axis=1).sum()),
-            "outlier_pair": int(flagged[r].any(axis=1).sum()),
-            "flagged_share": float(flagged.mean()),
-        })
+        dist = np.linalg.norm(
+            pool.features[r[:, 0]].astype(np.float64) - pool.features[r[:, 1]], axis=1
+        )
+        out.append(
+            {
+                "variant": name,
+                "seed": seed,
+                "n": int(len(idx)),
+                "distance": float(dist.mean()),
+                "both_below_1pct": int(((scored.scores[train_rows][r] < 0.01).all(axis=1)).sum()),
+                "gamed": int((gen[r] == "gpt4_gamed").any(axis=1).sum()),
+                "outlier_pair": int(flagged[r].any(axis=1).sum()),
+                "flagged_share": float(flagged.mean()),
+            }
+        )
     return out
 
 
@@ -221,14 +233,16 @@ def share_interval(counts: list[tuple[int, int]]) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- summary -> table rows
-def summarise(rounds: list[dict], first: list[dict], args, variants_by_setting: dict) -> dict[str, list[dict]]:
+def summarise(
+    rounds: list[dict], first: list[dict], args, variants_by_setting: dict
+) -> dict[str, list[dict]]:
     latest: dict[tuple, dict] = {}
     for r in rounds:
         if r.get("config") != config_of(args):
             continue
         latest[(r["setting"], r["variant"], r["seed"], r["labels"])] = r
     done = defaultdict(set)  # (setting, variant) -> seeds finished
-    for (s, v, seed, lab) in latest:
+    for s, v, seed, lab in latest:
         if lab == args.budget:
             done[(s, v)].add(seed)
     headline_rows, bon_rows, curve_rows = [], [], []
@@ -239,13 +253,31 @@ def summarise(rounds: list[dict], first: list[dict], args, variants_by_setting: 
         seeds = sorted(set.intersection(*[done[(setting, v)] for v in variants]) & set(args.seeds))
         if not seeds:
             continue
-        labels = sorted({lab for (s, v, seed, lab) in latest if s == setting and v == "random" and seed in seeds})
-        metrics = [HEADLINE[setting]] + (["spearman"] if setting == "policy" else []) + ["best_of_16"]
-        curve = {(v, m): [np.mean([latest[(setting, v, s, lab)][m] for s in seeds]) for lab in labels]
-                 for v in variants for m in metrics}
+        labels = sorted(
+            {
+                lab
+                for (s, v, seed, lab) in latest
+                if s == setting and v == "random" and seed in seeds
+            }
+        )
+        metrics = (
+            [HEADLINE[setting]] + (["spearman"] if setting == "policy" else []) + ["best_of_16"]
+        )
+        curve = {
+            (v, m): [np.mean([latest[(setting, v, s, lab)][m] for s in seeds]) for lab in labels]
+            for v in variants
+            for m in metrics
+        }
         for lab_i, lab in enumerate(labels):
-            curve_rows.append({"setting": setting, "labels": lab, "metric": HEADLINE[setting], "seeds": len(seeds),
-                               **{v.replace("-", "_"): curve[(v, HEADLINE[setting])][lab_i] for v in variants}})
+            curve_rows.append(
+                {
+                    "setting": setting,
+                    "labels": lab,
+                    "metric": HEADLINE[setting],
+                    "seeds": len(seeds),
+                    **{v.replace("-", "_"): curve[(v, HEADLINE[setting])][lab_i] for v in variants},
+                }
+            )
         for m in metrics:
             for v in variants:
                 vals = [latest[(setting, v, s, args.budget)][m] for s in seeds]
@@ -268,8 +300,12 @@ def summarise(rounds: list[dict], first: list[dict], args, variants_by_setting: 
     rand = by_variant.get("random")
     for v, rs in by_variant.items():
         n = sum(r["n"] for r in rs)
-        row = {"variant": v, "seeds": len(rs), "pairs": n,
-               "distance": float(np.mean([r["distance"] for r in rs]))}
+        row = {
+            "variant": v,
+            "seeds": len(rs),
+            "pairs": n,
+            "distance": float(np.mean([r["distance"] for r in rs])),
+        }
         if rand:
             row["distance_ratio"] = row["distance"] / float(np.mean([r["distance"] for r in rand]))
         for key in ("both_below_1pct", "gamed", "outlier_pair"):
@@ -278,36 +314,62 @@ def summarise(rounds: list[dict], first: list[dict], args, variants_by_setting: 
             row[key + "_lo"], row[key + "_hi"] = share_interval([(r[key], r["n"]) for r in rs])
         row["flagged_share"] = float(np.mean([r["flagged_share"] for r in rs]))
         first_rows.append(row)
-    return {"active_spearman": headline_rows, "active_best_of_16": bon_rows, "active_curve": curve_rows,
-            "active_first_batch": first_rows}
+    return {
+        "active_spearman": headline_rows,
+        "active_best_of_16": bon_rows,
+        "active_curve": curve_rows,
+        "active_first_batch": first_rows,
+    }
 
 
 def config_of(args) -> dict:
-    return {"budget": args.budget, "batch_size": args.batch_size, "candidates": args.candidates, "beta": args.beta}
+    return {
+        "budget": args.budget,
+        "batch_size": args.batch_size,
+        "candidates": args.candidates,
+        "beta": args.beta,
+    }
 
 
 def print_tables(tables: dict[str, list[dict]]) -> None:
     for name, rows in tables.items():
         print(f"\n{name}")
         for r in rows:
-            print("  " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+            print(
+                "  "
+                + ", ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
+                )
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="folder holding alpaca_bon/")
-    parser.add_argument("--rounds", default="benchmarks/results/active_rounds.jsonl",
-                        help="per-round records (JSON lines; resumable)")
+    parser.add_argument(
+        "--rounds",
+        default="benchmarks/results/active_rounds.jsonl",
+        help="per-round records (JSON lines; resumable)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
-                        help="default: per setting, those listed in DEFAULT_VARIANTS")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=None,
+        help="default: per setting, those listed in DEFAULT_VARIANTS",
+    )
     parser.add_argument("--budget", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--candidates", type=int, default=20_000)
-    parser.add_argument("--beta", type=float, default=1.0, help="Bradley-Terry inverse temperature (policy setting)")
+    parser.add_argument(
+        "--beta", type=float, default=1.0, help="Bradley-Terry inverse temperature (policy setting)"
+    )
     parser.add_argument("--summary-only", action="store_true")
-    parser.add_argument("--no-record", action="store_true", help="print the tables without recording them")
+    parser.add_argument(
+        "--no-record", action="store_true", help="print the tables without recording them"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rounds_path = Path(args.rounds)
@@ -326,18 +388,33 @@ def main() -> int:
     first_path = rounds_path.with_name(rounds_path.stem + "_first_batch.jsonl")
     if not args.summary_only:
         rounds_path.parent.mkdir(parents=True, exist_ok=True)
-        finished = {(r["setting"], r["variant"], r["seed"]) for r in read_rounds(rounds_path)
-                    if r.get("config") == config and r["labels"] == args.budget}
-        for seed in args.seeds:  # seed-major: every configuration gets seed 0 before any gets seed 1
-            if "within" in args.settings and not any(r.get("config") == config and r["seed"] == seed
-                                                     for r in read_rounds(first_path)):
+        finished = {
+            (r["setting"], r["variant"], r["seed"])
+            for r in read_rounds(rounds_path)
+            if r.get("config") == config and r["labels"] == args.budget
+        }
+        for (
+            seed
+        ) in args.seeds:  # seed-major: every configuration gets seed 0 before any gets seed 1
+            if "within" in args.settings and not any(
+                r.get("config") == config and r["seed"] == seed for r in read_rounds(first_path)
+            ):
                 t0 = time.perf_counter()
-                diag = first_batch_diagnostic(scored, F, {}, seed, args,
-                                              ["random", "d-optimal-v0", "d-optimal-greedy", "d-optimal-guard", "d-optimal"])
+                diag = first_batch_diagnostic(
+                    scored,
+                    F,
+                    {},
+                    seed,
+                    args,
+                    ["random", "d-optimal-v0", "d-optimal-greedy", "d-optimal-guard", "d-optimal"],
+                )
                 with open(first_path, "a", encoding="utf-8") as fh:
                     for r in diag:
                         fh.write(json.dumps({**r, "config": config}) + "\n")
-                print(f"seed {seed} first-batch diagnostic ({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(
+                    f"seed {seed} first-batch diagnostic ({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
             for setting in args.settings:
                 kw = setting_kwargs(setting, scored, policy, args)
                 for variant in variants_by_setting[setting]:
@@ -350,18 +427,44 @@ def main() -> int:
 
                     def append(rec: dict, setting=setting, variant=variant) -> None:
                         with open(rounds_path, "a", encoding="utf-8") as fh:
-                            fh.write(json.dumps({**rec, "setting": setting, "variant": variant, "config": config}) + "\n")
+                            fh.write(
+                                json.dumps(
+                                    {
+                                        **rec,
+                                        "setting": setting,
+                                        "variant": variant,
+                                        "config": config,
+                                    }
+                                )
+                                + "\n"
+                            )
 
                     recs = run_active_learning(
-                        F, scored.prompt_index, scored.scores, strategy=strategy, batch_size=args.batch_size,
-                        budget=args.budget, n_candidates=args.candidates, transform="logit", eps=1e-6,
-                        estimator=raw_linear() if raw else BradleyTerryLinear(), lam=lam,
-                        selector_params=params, random_state=seed, on_round=append, **kw,
+                        F,
+                        scored.prompt_index,
+                        scored.scores,
+                        strategy=strategy,
+                        batch_size=args.batch_size,
+                        budget=args.budget,
+                        n_candidates=args.candidates,
+                        transform="logit",
+                        eps=1e-6,
+                        estimator=raw_linear() if raw else BradleyTerryLinear(),
+                        lam=lam,
+                        selector_params=params,
+                        random_state=seed,
+                        on_round=append,
+                        **kw,
                     )
                     last = recs[-1]
-                    print(f"seed {seed} {setting:<7} {variant:<18} {HEADLINE[setting]} {last[HEADLINE[setting]]:.4f} "
-                          f"best-of-16 {last['best_of_16']:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    first = [r for r in read_rounds(first_path) if r.get("config") == config and r["seed"] in args.seeds]
+                    print(
+                        f"seed {seed} {setting:<7} {variant:<18} {HEADLINE[setting]} {last[HEADLINE[setting]]:.4f} "
+                        f"best-of-16 {last['best_of_16']:.4f}  ({time.perf_counter() - t0:.0f} s)",
+                        flush=True,
+                    )
+    first = [
+        r for r in read_rounds(first_path) if r.get("config") == config and r["seed"] in args.seeds
+    ]
     tables = summarise(read_rounds(rounds_path), first, args, variants_by_setting)
     print_tables(tables)
     if not args.no_record:
@@ -370,8 +473,13 @@ def main() -> int:
         run = new_run_id()
         for table, rows in tables.items():
             if rows:
-                record_rows("active", table, [{**r, "policy": policy} if "setting" in r else r for r in rows],
-                            run=run, command=command)
+                record_rows(
+                    "active",
+                    table,
+                    [{**r, "policy": policy} if "setting" in r else r for r in rows],
+                    run=run,
+                    command=command,
+                )
     return 0
 
 

@@ -79,13 +79,25 @@ def _row(dataset, X_ref, X_new, vec_ref, vec_new, splits, seconds, extra) -> dic
     agree = float(np.mean([np.mean(p == q) for p, q in zip(pref_new, pref_ref)]))
     holds = bool(cos.mean() >= COSINE_FLOOR and lo <= 0.0 <= hi)
     return {
-        "dataset": dataset, "backend": "onnx-int8", "reference": "torch", "vectors": int(len(cos)),
-        "cos_mean": float(cos.mean()), "cos_min": float(cos.min()), "seeds": len(splits),
+        "dataset": dataset,
+        "backend": "onnx-int8",
+        "reference": "torch",
+        "vectors": int(len(cos)),
+        "cos_mean": float(cos.mean()),
+        "cos_min": float(cos.min()),
+        "seeds": len(splits),
         "train_pairs": int(np.mean([len(tr) for tr, _ in splits])),
         "test_pairs": int(np.mean([len(te) for _, te in splits])),
-        "accuracy_torch": float(acc_ref.mean()), "accuracy_new": float(acc_new.mean()),
-        "delta": delta, "delta_lo": lo, "delta_hi": hi, "same_preference": agree,
-        "parity": holds, **seconds, **extra, "load": float(os.getloadavg()[0]),
+        "accuracy_torch": float(acc_ref.mean()),
+        "accuracy_new": float(acc_new.mean()),
+        "delta": delta,
+        "delta_lo": lo,
+        "delta_hi": hi,
+        "same_preference": agree,
+        "parity": holds,
+        **seconds,
+        **extra,
+        "load": float(os.getloadavg()[0]),
     }
 
 
@@ -104,17 +116,26 @@ def hh(args) -> dict:
     from prefspace.embed import EmbeddingCache, embed_pairs, get_encoder
     from prefspace.models import prompt_groups
 
-    ds = load_preferences(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=args.hh_pairs)
+    ds = load_preferences(
+        args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=args.hh_pairs
+    )
     X, seconds = {}, {}
     for backend in ("sentence-transformers", "onnx-int8"):
         c0, t0 = _cpu(), time.perf_counter()
-        pairs = embed_pairs(ds, get_encoder("all-MiniLM-L6-v2", backend=backend), EmbeddingCache(args.cache))
+        pairs = embed_pairs(
+            ds, get_encoder("all-MiniLM-L6-v2", backend=backend), EmbeddingCache(args.cache)
+        )
         X[backend] = pairs.X
         key = "torch" if backend == "sentence-transformers" else "new"
         seconds[f"wall_s_{key}"], seconds[f"cpu_s_{key}"] = time.perf_counter() - t0, _cpu() - c0
-        seconds[f"texts_embedded_{key}"] = sum(pairs.stats.computed.values()) if pairs.stats else None
-        print(f"  HH: {len(ds)} pairs with {backend} in {seconds[f'wall_s_{key}']:.0f} s "
-              f"(load {os.getloadavg()[0]:.1f})", flush=True)
+        seconds[f"texts_embedded_{key}"] = (
+            sum(pairs.stats.computed.values()) if pairs.stats else None
+        )
+        print(
+            f"  HH: {len(ds)} pairs with {backend} in {seconds[f'wall_s_{key}']:.0f} s "
+            f"(load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
     ref, new = X["sentence-transformers"], X["onnx-int8"]
     dim = ref.shape[2] // 2
 
@@ -122,8 +143,16 @@ def hh(args) -> dict:
         return np.concatenate([A[:, 0, :dim], A[:, 0, dim:], A[:, 1, dim:]])
 
     splits = _prompt_splits(prompt_groups(ref), args.seeds)
-    return _row("hh_rlhf harmless-base test", ref, new, vectors(ref), vectors(new), splits, seconds,
-                {"pairs": len(ds)})
+    return _row(
+        "hh_rlhf harmless-base test",
+        ref,
+        new,
+        vectors(ref),
+        vectors(new),
+        splits,
+        seconds,
+        {"pairs": len(ds)},
+    )
 
 
 def alpaca(args) -> dict:
@@ -141,8 +170,10 @@ def alpaca(args) -> dict:
     by_prompt: dict[int, list[int]] = {}
     for i, r in enumerate(responses):
         by_prompt.setdefault(int(r["prompt_id"]), []).append(i)
-    rows = {int(p): np.sort(rng.choice(by_prompt[int(p)], args.alpaca_responses, replace=False))
-            for p in chosen_prompts}
+    rows = {
+        int(p): np.sort(rng.choice(by_prompt[int(p)], args.alpaca_responses, replace=False))
+        for p in chosen_prompts
+    }
     resp_idx = np.concatenate(list(rows.values()))
     texts = [responses[i]["response"] for i in resp_idx]
     ptexts = [prompts[p]["prompt"] for p in chosen_prompts]
@@ -153,10 +184,15 @@ def alpaca(args) -> dict:
     R_new = enc.encode(texts)
     P_new = enc.encode(ptexts)
     seconds["wall_s_new"], seconds["cpu_s_new"] = time.perf_counter() - t0, _cpu() - c0
-    print(f"  alpaca: {len(texts) + len(ptexts)} texts with onnx-int8 in {seconds['wall_s_new']:.0f} s "
-          f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    print(
+        f"  alpaca: {len(texts) + len(ptexts)} texts with onnx-int8 in {seconds['wall_s_new']:.0f} s "
+        f"(load {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
     # Our torch backend against the precomputed vectors, on a few texts (they are the reference).
-    check = get_encoder("all-MiniLM-L6-v2", backend="sentence-transformers").encode(texts[: args.check_texts])
+    check = get_encoder("all-MiniLM-L6-v2", backend="sentence-transformers").encode(
+        texts[: args.check_texts]
+    )
     check_cos = _cos(check, R[resp_idx[: args.check_texts]])
 
     new_of = {int(i): k for k, i in enumerate(resp_idx)}
@@ -171,18 +207,37 @@ def alpaca(args) -> dict:
                 c, r = (idx[a], idx[b]) if gold[a] > gold[b] else (idx[b], idx[a])
                 X_ref.append([np.concatenate([P[p], R[c]]), np.concatenate([P[p], R[r]])])
                 pn = P_new[pnew_of[p]]
-                X_new.append([np.concatenate([pn, R_new[new_of[int(c)]]]),
-                              np.concatenate([pn, R_new[new_of[int(r)]]])])
+                X_new.append(
+                    [
+                        np.concatenate([pn, R_new[new_of[int(c)]]]),
+                        np.concatenate([pn, R_new[new_of[int(r)]]]),
+                    ]
+                )
                 groups.append(p)
-    X_ref, X_new, groups = np.array(X_ref, np.float32), np.array(X_new, np.float32), np.array(groups)
+    X_ref, X_new, groups = (
+        np.array(X_ref, np.float32),
+        np.array(X_new, np.float32),
+        np.array(groups),
+    )
     splits = _prompt_splits(groups, args.seeds)
     vec_ref = np.concatenate([P[chosen_prompts], R[resp_idx]])
     vec_new = np.concatenate([P_new, R_new])
-    return _row("alpaca_bon", X_ref, X_new, vec_ref, vec_new, splits, seconds,
-                {"pairs": int(len(X_ref)), "prompts": int(len(chosen_prompts)),
-                 "responses_per_prompt": args.alpaca_responses,
-                 "torch_reference": "precomputed float16 (shared data)",
-                 "precomputed_vs_our_torch_cos_min": float(check_cos.min())})
+    return _row(
+        "alpaca_bon",
+        X_ref,
+        X_new,
+        vec_ref,
+        vec_new,
+        splits,
+        seconds,
+        {
+            "pairs": int(len(X_ref)),
+            "prompts": int(len(chosen_prompts)),
+            "responses_per_prompt": args.alpaca_responses,
+            "torch_reference": "precomputed float16 (shared data)",
+            "precomputed_vs_our_torch_cos_min": float(check_cos.min()),
+        },
+    )
 
 
 def main() -> None:
@@ -193,8 +248,9 @@ def main() -> None:
     parser.add_argument("--alpaca-responses", type=int, default=12)
     parser.add_argument("--check-texts", type=int, default=32)
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="embedding cache folder (default: a temporary one)")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="embedding cache folder (default: a temporary one)"
+    )
     args = parser.parse_args()
     run = new_run_id()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
@@ -202,9 +258,12 @@ def main() -> None:
         args.cache = args.cache or Path(tmp)
         rows = [alpaca(args), hh(args)]
     for r in rows:
-        print(f"  {r['dataset']:<28} cos {r['cos_mean']:.5f} (min {r['cos_min']:.4f})  acc torch "
-              f"{r['accuracy_torch']:.4f} int8 {r['accuracy_new']:.4f}  delta {r['delta']:+.4f} "
-              f"[{r['delta_lo']:+.4f}, {r['delta_hi']:+.4f}]  parity {r['parity']}", flush=True)
+        print(
+            f"  {r['dataset']:<28} cos {r['cos_mean']:.5f} (min {r['cos_min']:.4f})  acc torch "
+            f"{r['accuracy_torch']:.4f} int8 {r['accuracy_new']:.4f}  delta {r['delta']:+.4f} "
+            f"[{r['delta_lo']:+.4f}, {r['delta_hi']:+.4f}]  parity {r['parity']}",
+            flush=True,
+        )
     # a cache folder is this machine's: the command names it CACHE (the rows say what was cached)
     argv = [a if Path(a) != args.cache else "CACHE" for a in sys.argv]
     record_rows(NAME, "backend_parity", rows, run=run, command=command_line(argv))

@@ -55,7 +55,7 @@ def pooled_layers(enc, prepared, layers, *, full_model: bool) -> dict[int, np.nd
     order = sorted(range(len(prepared)), key=lambda i: -len(prepared[i][0]))
     pad = enc._pad_id()
     for b in range(0, len(order), enc.default_batch_size):
-        rows = order[b:b + enc.default_batch_size]
+        rows = order[b : b + enc.default_batch_size]
         width = max(len(prepared[i][0]) for i in rows)
         ids = torch.full((len(rows), width), pad, dtype=torch.long)
         attn = torch.zeros((len(rows), width), dtype=torch.long)
@@ -65,8 +65,13 @@ def pooled_layers(enc, prepared, layers, *, full_model: bool) -> dict[int, np.nd
             attn[r, :n] = 1
         positions = (attn.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            result = body(input_ids=ids.to(device), attention_mask=attn.to(device), position_ids=positions.to(device),
-                          output_hidden_states=True, use_cache=False)
+            result = body(
+                input_ids=ids.to(device),
+                attention_mask=attn.to(device),
+                position_ids=positions.to(device),
+                output_hidden_states=True,
+                use_cache=False,
+            )
         last = (attn * torch.arange(width)).argmax(-1)
         for layer in layers:
             hidden = result.hidden_states[layer].float().cpu()
@@ -89,7 +94,9 @@ def speed(args, run: str, ds) -> None:
     prepared = [enc._prepare_joint(p, r) for p, r in zip(prompts, responses)]
     tokens = sum(len(ids) for ids, _ in prepared)
     methods = {
-        "before: whole causal LM (logits for every token), fp32": lambda: pooled_layers(enc, prepared, [-1], full_model=True)[-1],
+        "before: whole causal LM (logits for every token), fp32": lambda: pooled_layers(
+            enc, prepared, [-1], full_model=True
+        )[-1],
         "now: transformer body only, fp32": lambda: enc.encode_joint(prompts, responses),
         "tried: transformer body only, bf16 weights": lambda: bf16.encode_joint(prompts, responses),
     }
@@ -100,7 +107,7 @@ def speed(args, run: str, ds) -> None:
     out = {}
     names = list(methods)
     for rep in range(args.repeats):
-        for name in (names if rep % 2 == 0 else names[::-1]):
+        for name in names if rep % 2 == 0 else names[::-1]:
             t = time.perf_counter()
             out[name] = methods[name]()
             wall[name].append(time.perf_counter() - t)
@@ -110,14 +117,30 @@ def speed(args, run: str, ds) -> None:
     for name in names:
         w = statistics.median(wall[name])
         cos = cosines(out[name], out[base])
-        rows.append({"method": name, "device": args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
-                     "pairs": len(ds), "texts": len(prepared), "tokens": tokens, "wall_s": w,
-                     "texts_per_s": len(prepared) / w, "tokens_per_s": tokens / w,
-                     "ratio": statistics.median(wall[base]) / w, "cos_mean": float(cos.mean()), "cos_min": float(cos.min()),
-                     "runs_wall": [round(x, 1) for x in wall[name]], "threads": torch.get_num_threads(),
-                     "load_start": load0, "load_end": os.getloadavg()[0]})
-        print(f"  {name:<55} {w:7.1f}s  {len(prepared) / w:5.2f} texts/s  x{rows[-1]['ratio']:.2f}  "
-              f"cos {cos.mean():.5f}/{cos.min():.5f}", flush=True)
+        rows.append(
+            {
+                "method": name,
+                "device": args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+                "pairs": len(ds),
+                "texts": len(prepared),
+                "tokens": tokens,
+                "wall_s": w,
+                "texts_per_s": len(prepared) / w,
+                "tokens_per_s": tokens / w,
+                "ratio": statistics.median(wall[base]) / w,
+                "cos_mean": float(cos.mean()),
+                "cos_min": float(cos.min()),
+                "runs_wall": [round(x, 1) for x in wall[name]],
+                "threads": torch.get_num_threads(),
+                "load_start": load0,
+                "load_end": os.getloadavg()[0],
+            }
+        )
+        print(
+            f"  {name:<55} {w:7.1f}s  {len(prepared) / w:5.2f} texts/s  x{rows[-1]['ratio']:.2f}  "
+            f"cos {cos.mean():.5f}/{cos.min():.5f}",
+            flush=True,
+        )
     record_rows(NAME, "causal_lm_speed", rows, run=run)
 
 
@@ -130,27 +153,49 @@ def layers(args, run: str, ds) -> None:
     n_states = enc.lm.config.num_hidden_layers + 1
     chosen_layers = [n_states // 3, (2 * n_states) // 3, -1]
     n = len(ds)
-    prepared = [enc._prepare_joint(p, r) for p, r in zip(list(ds.prompts) * 2, list(ds.chosen) + list(ds.rejected))]
+    prepared = [
+        enc._prepare_joint(p, r)
+        for p, r in zip(list(ds.prompts) * 2, list(ds.chosen) + list(ds.rejected))
+    ]
     t = time.perf_counter()
     vecs = pooled_layers(enc, prepared, chosen_layers, full_model=False)
-    print(f"  SmolLM2 hidden states of {len(prepared)} texts in {time.perf_counter() - t:.0f}s", flush=True)
+    print(
+        f"  SmolLM2 hidden states of {len(prepared)} texts in {time.perf_counter() - t:.0f}s",
+        flush=True,
+    )
     # the pooled last layer is what the encoder itself returns
     check = enc.encode_joint(list(ds.prompts[:2]), list(ds.chosen[:2]))
     np.testing.assert_allclose(check, vecs[-1][:2], rtol=1e-4, atol=1e-4)
-    features = {f"SmolLM2-135M layer {layer if layer >= 0 else n_states - 1} of {n_states - 1}":
-                np.stack([vecs[layer][:n], vecs[layer][n:]], axis=1) for layer in chosen_layers}
+    features = {
+        f"SmolLM2-135M layer {layer if layer >= 0 else n_states - 1} of {n_states - 1}": np.stack(
+            [vecs[layer][:n], vecs[layer][n:]], axis=1
+        )
+        for layer in chosen_layers
+    }
     features["all-MiniLM-L6-v2 (separate layout)"] = embed_pairs(ds, SentenceTransformerEncoder()).X
     index = {pid: i for i, pid in enumerate(ds.ids)}
     splits = []
     for seed in range(args.seeds):
         train, test = split_by_prompt(ds, test_fraction=0.5, random_state=seed)
-        splits.append((np.array([index[i] for i in train.ids]), np.array([index[i] for i in test.ids])))
+        splits.append(
+            (np.array([index[i] for i in train.ids]), np.array([index[i] for i in test.ids]))
+        )
     rows = []
     for name, X in features.items():
         accs = [BradleyTerryLinear().fit(X[tr]).score(X[te]) for tr, te in splits]
         acc, lo, hi = seed_interval(accs)
-        rows.append({"features": name, "dim": int(X.shape[2]), "pairs": n, "seeds": args.seeds,
-                     "test_pairs": int(np.mean([len(te) for _, te in splits])), "accuracy": acc, "lo": lo, "hi": hi})
+        rows.append(
+            {
+                "features": name,
+                "dim": int(X.shape[2]),
+                "pairs": n,
+                "seeds": args.seeds,
+                "test_pairs": int(np.mean([len(te) for _, te in splits])),
+                "accuracy": acc,
+                "lo": lo,
+                "hi": hi,
+            }
+        )
         print(f"  {name:<45} bt-linear accuracy {acc:.4f} [{lo:.4f}, {hi:.4f}]", flush=True)
     record_rows(NAME, "causal_lm_layers", rows, run=run)
 

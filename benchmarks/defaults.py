@@ -43,7 +43,10 @@ def _candidates(with_mlp: bool):
 
     out = [(f"bt-linear alpha={a:g}", lambda a=a: BradleyTerryLinear(alpha=a)) for a in ALPHAS]
     if with_mlp:
-        out += [("bt-mlp", lambda: BradleyTerryMLP(random_state=0)), ("clf-mlp", lambda: PreferenceClassifierMLP(random_state=0))]
+        out += [
+            ("bt-mlp", lambda: BradleyTerryMLP(random_state=0)),
+            ("clf-mlp", lambda: PreferenceClassifierMLP(random_state=0)),
+        ]
     return out
 
 
@@ -64,7 +67,7 @@ def _mlp_part(sets) -> list[dict]:
     from prefspace.models.selection import fold_ids
 
     rows = []
-    for name, n, draws in sets:
+    for name, _n, draws in sets:
         X, g = draws[0]
         folds = fold_ids(len(X), 3, g, random_state=0)
         for head, cls in (("bt-mlp", BradleyTerryMLP), ("clf-mlp", PreferenceClassifierMLP)):
@@ -77,12 +80,25 @@ def _mlp_part(sets) -> list[dict]:
                     correct[te] = model.predict_proba(X[te]) > 0.5
                 lo, hi = wilson_interval(int(correct.sum()), correct.size)
                 results[label] = (float(correct.mean()), lo, hi)
-                print(f"{name:7s} n={len(X):5d} {head} {label:20s} {correct.mean():.4f} [{lo:.4f}, {hi:.4f}]", flush=True)
+                print(
+                    f"{name:7s} n={len(X):5d} {head} {label:20s} {correct.mean():.4f} [{lo:.4f}, {hi:.4f}]",
+                    flush=True,
+                )
             best = max(results, key=lambda k: results[k][0])
             for label, (acc, lo, hi) in results.items():
-                rows.append({"dataset": name, "n_pairs": len(X), "head": head, "variant": label, "cv_accuracy": acc,
-                             "lo": lo, "hi": hi, "vs_defaults": acc - results["defaults"][0],
-                             "best": "best" if label == best else ""})
+                rows.append(
+                    {
+                        "dataset": name,
+                        "n_pairs": len(X),
+                        "head": head,
+                        "variant": label,
+                        "cv_accuracy": acc,
+                        "lo": lo,
+                        "hi": hi,
+                        "vs_defaults": acc - results["defaults"][0],
+                        "best": "best" if label == best else "",
+                    }
+                )
     return rows
 
 
@@ -100,9 +116,16 @@ def _cv_correct(X, groups, make, n_folds=5, seed=0) -> np.ndarray:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lens-out", type=Path, default=REPO / "runs" / "lens", help="where benchmarks/lens.py keeps its arrays")
+    ap.add_argument(
+        "--lens-out",
+        type=Path,
+        default=REPO / "runs" / "lens",
+        help="where benchmarks/lens.py keeps its arrays",
+    )
     ap.add_argument("--no-record", action="store_true")
-    ap.add_argument("--part", choices=("all", "mlp"), default="all", help="mlp: only the MLP heads' defaults")
+    ap.add_argument(
+        "--part", choices=("all", "mlp"), default="all", help="mlp: only the MLP heads' defaults"
+    )
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -113,8 +136,19 @@ def main(argv=None) -> None:
     hh = np.load(args.lens_out / "hh_arrays.npz")["train"]
     g_hh = prompt_groups(hh)
     for n, draws in ((100, 5), (250, 5), (len(hh), 1)):
-        sets.append(("hh", n, [(hh[idx], g_hh[idx]) for idx in
-                               (np.sort(np.random.default_rng([d, n]).choice(len(hh), n, replace=False)) for d in range(draws))]))
+        sets.append(
+            (
+                "hh",
+                n,
+                [
+                    (hh[idx], g_hh[idx])
+                    for idx in (
+                        np.sort(np.random.default_rng([d, n]).choice(len(hh), n, replace=False))
+                        for d in range(draws)
+                    )
+                ],
+            )
+        )
     al = np.load(args.lens_out / "alpaca_arrays.npz")
     F, gold, pidx = al["features"], al["gold"], al["prompt_index"]
     order = np.random.default_rng(0).permutation(int(pidx.max()) + 1)
@@ -139,13 +173,21 @@ def main(argv=None) -> None:
 
         load = os.getloadavg()[0]
         with threadpool_limits(1):
-            rows = _mlp_part([s for s in sets if (s[0], s[1]) in (("hh", len(hh)), ("alpaca", 1000))])
+            rows = _mlp_part(
+                [s for s in sets if (s[0], s[1]) in (("hh", len(hh)), ("alpaca", 1000))]
+            )
         if not args.no_record:
             from _results import new_run_id, record_rows
 
             for r in rows:
                 r["load"] = load
-            record_rows("defaults_mlp", "defaults_mlp", rows, run=new_run_id(), command="python benchmarks/defaults.py --part mlp")
+            record_rows(
+                "defaults_mlp",
+                "defaults_mlp",
+                rows,
+                run=new_run_id(),
+                command="python benchmarks/defaults.py --part mlp",
+            )
         return
     rows = []
     with threadpool_limits(1):
@@ -154,17 +196,39 @@ def main(argv=None) -> None:
             results = {}
             for label, make in _candidates(with_mlp):
                 per_draw = [_cv_correct(X, g, make, seed=d) for d, (X, g) in enumerate(draws)]
-                iv = seed_item_bootstrap(per_draw, shared_items=False)  # each draw is its own sample
+                iv = seed_item_bootstrap(
+                    per_draw, shared_items=False
+                )  # each draw is its own sample
                 results[label] = (iv.estimate, iv.low, iv.high, sum(c.size for c in per_draw))
             best = max(results, key=lambda k: results[k][0])
             for label, (acc, lo, hi, m) in results.items():
-                rows.append({"dataset": name, "n_pairs": n, "draws": len(draws), "candidate": label, "cv_accuracy": acc,
-                             "lo": lo, "hi": hi, "scored": m, "best": "best" if label == best else ""})
-                print(f"{name:7s} n={n:5d} {label:24s} {acc:.4f} [{lo:.4f}, {hi:.4f}]{'  <- best' if label == best else ''}", flush=True)
+                rows.append(
+                    {
+                        "dataset": name,
+                        "n_pairs": n,
+                        "draws": len(draws),
+                        "candidate": label,
+                        "cv_accuracy": acc,
+                        "lo": lo,
+                        "hi": hi,
+                        "scored": m,
+                        "best": "best" if label == best else "",
+                    }
+                )
+                print(
+                    f"{name:7s} n={n:5d} {label:24s} {acc:.4f} [{lo:.4f}, {hi:.4f}]{'  <- best' if label == best else ''}",
+                    flush=True,
+                )
     if not args.no_record:
         from _results import new_run_id, record_rows
 
-        record_rows("defaults", "defaults_cv", rows, run=new_run_id(), command="python benchmarks/defaults.py")
+        record_rows(
+            "defaults",
+            "defaults_cv",
+            rows,
+            run=new_run_id(),
+            command="python benchmarks/defaults.py",
+        )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,10 +46,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="the shared data folder")
     parser.add_argument("--limit", type=int, default=150, help="first N HH pairs")
-    parser.add_argument("--num-workers", type=int, default=2, help="Ray actors (and CPUs of the local Ray)")
+    parser.add_argument(
+        "--num-workers", type=int, default=2, help="Ray actors (and CPUs of the local Ray)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--shard-size", type=int, default=256)
-    parser.add_argument("--driver-dim", type=int, default=4096, help="vector size for the driver write test")
+    parser.add_argument(
+        "--driver-dim", type=int, default=4096, help="vector size for the driver write test"
+    )
     args = parser.parse_args()
 
     from prefspace.data import load_preferences
@@ -57,9 +61,13 @@ def main() -> None:
     from prefspace.embed.ray_backend import compute_plan_ray, connect_ray
     from prefspace.embed.shards import compute_plan, plan_pairs
 
-    ds = load_preferences(Path(args.data) / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=args.limit)
+    ds = load_preferences(
+        Path(args.data) / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=args.limit
+    )
     tmp = Path(tempfile.mkdtemp(prefix="embed-scaling-"))
-    print(f"{len(ds)} HH pairs; {os.cpu_count()} CPUs; batch {args.batch_size}; shard {args.shard_size}")
+    print(
+        f"{len(ds)} HH pairs; {os.cpu_count()} CPUs; batch {args.batch_size}; shard {args.shard_size}"
+    )
 
     # -- local -------------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -71,26 +79,56 @@ def main() -> None:
     stats = compute_plan(plans, enc, local, batch_size=args.batch_size, shard_size=args.shard_size)
     print(f"texts to embed: {n:,} ({', '.join(f'{k} {v}' for k, v in stats.computed.items())})")
     print(f"local   embedding only : {stats.seconds:7.1f} s  {n / stats.seconds:7.1f} texts/s")
-    print(f"local   with model load: {stats.seconds + load_s:7.1f} s  {n / (stats.seconds + load_s):7.1f} texts/s")
+    print(
+        f"local   with model load: {stats.seconds + load_s:7.1f} s  {n / (stats.seconds + load_s):7.1f} texts/s"
+    )
 
     # -- ray -----------------------------------------------------------------------------------------
     import ray
 
     t0 = time.perf_counter()
     connect_ray(None, num_cpus=args.num_workers)
-    print(f"ray     start-up       : {time.perf_counter() - t0:7.1f} s (local Ray, {args.num_workers} CPUs)")
+    print(
+        f"ray     start-up       : {time.perf_counter() - t0:7.1f} s (local Ray, {args.num_workers} CPUs)"
+    )
     remote = EmbeddingCache(tmp / "ray")
     t0 = time.perf_counter()
-    compute_plan_ray(plan_pairs(ds, enc, remote), enc, remote, num_workers=args.num_workers,
-                     batch_size=args.batch_size, shard_size=args.shard_size)
+    compute_plan_ray(
+        plan_pairs(ds, enc, remote),
+        enc,
+        remote,
+        num_workers=args.num_workers,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+    )
     ray_s = time.perf_counter() - t0
-    print(f"ray     end to end     : {ray_s:7.1f} s  {n / ray_s:7.1f} texts/s ({args.num_workers} actors x 1 CPU)")
+    print(
+        f"ray     end to end     : {ray_s:7.1f} s  {n / ray_s:7.1f} texts/s ({args.num_workers} actors x 1 CPU)"
+    )
     ray.shutdown()
     run = new_run_id()
     rows = [
-        {"backend": "local (this process)", "texts": n, "seconds": stats.seconds, "texts_per_s": n / stats.seconds, "note": "embedding only"},
-        {"backend": "local, with model load", "texts": n, "seconds": stats.seconds + load_s, "texts_per_s": n / (stats.seconds + load_s), "note": ""},
-        {"backend": f"Ray, {args.num_workers} actors x 1 CPU", "texts": n, "seconds": ray_s, "texts_per_s": n / ray_s, "note": "end to end, local Ray start excluded"},
+        {
+            "backend": "local (this process)",
+            "texts": n,
+            "seconds": stats.seconds,
+            "texts_per_s": n / stats.seconds,
+            "note": "embedding only",
+        },
+        {
+            "backend": "local, with model load",
+            "texts": n,
+            "seconds": stats.seconds + load_s,
+            "texts_per_s": n / (stats.seconds + load_s),
+            "note": "",
+        },
+        {
+            "backend": f"Ray, {args.num_workers} actors x 1 CPU",
+            "texts": n,
+            "seconds": ray_s,
+            "texts_per_s": n / ray_s,
+            "note": "end to end, local Ray start excluded",
+        },
     ]
 
     # -- the two caches agree ---------------------------------------------------------------------------
@@ -106,13 +144,24 @@ def main() -> None:
     vectors = np.random.default_rng(0).standard_normal((rows_per, dim)).astype(np.float32)
     t0 = time.perf_counter()
     for s in range(shards):
-        sink.write_shard("bench.text", [f"text {s}-{i} " + "x" * 200 for i in range(rows_per)], vectors)
+        sink.write_shard(
+            "bench.text", [f"text {s}-{i} " + "x" * 200 for i in range(rows_per)], vectors
+        )
     write_s = time.perf_counter() - t0
     mb = shards * rows_per * dim * 4 / 2**20
-    print(f"driver  shard writes   : {shards * rows_per / write_s:7.0f} texts/s of {dim}-d vectors "
-          f"({mb / write_s:.0f} MiB/s, fsync included)")
-    rows.append({"backend": "driver shard writes alone", "texts": shards * rows_per, "seconds": write_s,
-                 "texts_per_s": shards * rows_per / write_s, "note": f"{dim}-d vectors, {mb / write_s:.0f} MiB/s, fsync included"})
+    print(
+        f"driver  shard writes   : {shards * rows_per / write_s:7.0f} texts/s of {dim}-d vectors "
+        f"({mb / write_s:.0f} MiB/s, fsync included)"
+    )
+    rows.append(
+        {
+            "backend": "driver shard writes alone",
+            "texts": shards * rows_per,
+            "seconds": write_s,
+            "texts_per_s": shards * rows_per / write_s,
+            "note": f"{dim}-d vectors, {mb / write_s:.0f} MiB/s, fsync included",
+        }
+    )
     for row in rows:
         row.update(max_abs_difference=worst, load=os.getloadavg()[0])
     record_rows("embed_scaling", "embed_scaling", rows, run=run)

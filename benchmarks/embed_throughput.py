@@ -49,13 +49,17 @@ def direct_features(model, prompt_texts, chosen, rejected, batch_size):
     P = model.encode(prompt_texts, **kw)
     C = model.encode(chosen, **kw)
     R = model.encode(rejected, **kw)
-    return np.stack([np.concatenate([P, C], 1), np.concatenate([P, R], 1)], axis=1).astype(np.float32)
+    return np.stack([np.concatenate([P, C], 1), np.concatenate([P, R], 1)], axis=1).astype(
+        np.float32
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="the shared data folder")
-    parser.add_argument("--limit", type=int, default=None, help="first N pairs only (default: all 2,312)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="first N pairs only (default: all 2,312)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
@@ -74,19 +78,29 @@ def main() -> None:
 
     encoder = get_encoder(batch_size=args.batch_size).load()
     model = encoder.st
-    model.encode(prompt_texts[:args.batch_size], batch_size=args.batch_size, show_progress_bar=False)  # warm-up
+    model.encode(
+        prompt_texts[: args.batch_size], batch_size=args.batch_size, show_progress_bar=False
+    )  # warm-up
 
     def run_direct():
-        return direct_features(model, prompt_texts, dataset.chosen, dataset.rejected, args.batch_size)
+        return direct_features(
+            model, prompt_texts, dataset.chosen, dataset.rejected, args.batch_size
+        )
 
     def run_prefspace():
         return embed_pairs(dataset, encoder, batch_size=args.batch_size).X
 
     def run_prefspace_cache():
         with tempfile.TemporaryDirectory() as tmp:
-            return embed_pairs(dataset, encoder, cache=Path(tmp) / "cache", batch_size=args.batch_size).X
+            return embed_pairs(
+                dataset, encoder, cache=Path(tmp) / "cache", batch_size=args.batch_size
+            ).X
 
-    methods = {"direct": run_direct, "prefspace": run_prefspace, "prefspace+cache": run_prefspace_cache}
+    methods = {
+        "direct": run_direct,
+        "prefspace": run_prefspace,
+        "prefspace+cache": run_prefspace_cache,
+    }
     times = {k: [] for k in methods}
     cpu = {k: [] for k in methods}
     results = {}
@@ -98,23 +112,31 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
 
-    print(f"HH harmless-base test: {n:,} pairs; direct embeds {n_direct:,} texts, prefspace {n_distinct:,} distinct")
-    print(f"model all-MiniLM-L6-v2, batch size {args.batch_size}, torch threads {torch.get_num_threads()}, "
-          f"repeats {args.repeats} (median)")
+    print(
+        f"HH harmless-base test: {n:,} pairs; direct embeds {n_direct:,} texts, prefspace {n_distinct:,} distinct"
+    )
+    print(
+        f"model all-MiniLM-L6-v2, batch size {args.batch_size}, torch threads {torch.get_num_threads()}, "
+        f"repeats {args.repeats} (median)"
+    )
     # wall-clock time is what a user waits; CPU time (all threads of this process) is steadier on
     # a machine shared with other jobs, which stretch wall-clock time unevenly between runs
     base, base_cpu = statistics.median(times["direct"]), statistics.median(cpu["direct"])
     for name in methods:
         t, c = statistics.median(times[name]), statistics.median(cpu[name])
         runs = ", ".join(f"{x:.1f}" for x in times[name])
-        print(f"  {name:<16} wall {t:8.2f} s (runs: {runs})  {n_direct / t:7.1f} pair-texts/s  ratio {base / t:5.2f}"
-              f"  |  cpu {c:8.2f} s  ratio {base_cpu / c:5.2f}")
+        print(
+            f"  {name:<16} wall {t:8.2f} s (runs: {runs})  {n_direct / t:7.1f} pair-texts/s  ratio {base / t:5.2f}"
+            f"  |  cpu {c:8.2f} s  ratio {base_cpu / c:5.2f}"
+        )
     X_direct, X_pref = results["direct"], results["prefspace"]
     dim = X_direct.shape[2] // 2
     resp_diff = float(np.abs(X_direct[:, :, dim:] - X_pref[:, :, dim:]).max())
     prompt_diff = np.abs(X_direct[:, 0, :dim] - X_pref[:, 0, :dim]).max(axis=1)
-    print(f"  same features: response halves max |diff| {resp_diff:.2e}; prompt halves differing (> 1e-4): "
-          f"{int((prompt_diff > 1e-4).sum())} of {n} (prompts over 256 tokens keep their end in prefspace)")
+    print(
+        f"  same features: response halves max |diff| {resp_diff:.2e}; prompt halves differing (> 1e-4): "
+        f"{int((prompt_diff > 1e-4).sum())} of {n} (prompts over 256 tokens keep their end in prefspace)"
+    )
     np.testing.assert_array_equal(results["prefspace"], results["prefspace+cache"])
 
 

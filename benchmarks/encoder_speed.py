@@ -105,8 +105,14 @@ def cpu_info() -> dict:
     info = {"cores": os.cpu_count()}
     try:
         text = Path("/proc/cpuinfo").read_text()
-        info["model"] = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
-        flags = next(line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags"))
+        info["model"] = next(
+            line.split(":", 1)[1].strip()
+            for line in text.splitlines()
+            if line.startswith("model name")
+        )
+        flags = next(
+            line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")
+        )
         info["int8_dot"] = "avx512_vnni" in flags or "avx_vnni" in flags
         info["bf16"] = "avx512_bf16" in flags or "amx_bf16" in flags
     except (OSError, StopIteration):
@@ -155,7 +161,13 @@ def speed(args, run: str) -> None:
     def torch_bf16_budget():
         out = np.empty((len(texts), torch_enc.dim), np.float32)
         for rows in budget:
-            enc = tok([texts[i] for i in rows], padding=True, truncation=True, max_length=limit, return_tensors="pt")
+            enc = tok(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=limit,
+                return_tensors="pt",
+            )
             with torch.inference_mode():
                 h = bert16(**enc).last_hidden_state.float()
             m = enc["attention_mask"].unsqueeze(-1).float()
@@ -164,13 +176,22 @@ def speed(args, run: str) -> None:
         return out
 
     methods = {
-        "torch: SentenceTransformer.encode, batches of 64 (baseline)": (lambda: st.encode(texts, batch_size=64), True),
+        "torch: SentenceTransformer.encode, batches of 64 (baseline)": (
+            lambda: st.encode(texts, batch_size=64),
+            True,
+        ),
         "torch: token budget 4,096": (torch_budget, False),
         "torch: bf16 weights, token budget 4,096": (torch_bf16_budget, False),
         "onnx: fp32, fused graph, batches of 64": (lambda: onnx_fixed.encode(texts), False),
         "onnx: fp32, fused graph, token budget 4,096": (lambda: onnx.encode(texts), True),
-        "onnx-int8: MatMulNBits 8-bit blocks of 32, token budget 4,096": (lambda: int8.encode(texts), True),
-        "onnx: quantize_dynamic int8 per-channel, token budget 4,096": (lambda: dyn.encode(texts), False),
+        "onnx-int8: MatMulNBits 8-bit blocks of 32, token budget 4,096": (
+            lambda: int8.encode(texts),
+            True,
+        ),
+        "onnx: quantize_dynamic int8 per-channel, token budget 4,096": (
+            lambda: dyn.encode(texts),
+            False,
+        ),
     }
     st.encode(texts[:16])  # warm-up
     for enc in (onnx, int8, onnx_fixed, dyn):
@@ -184,7 +205,7 @@ def speed(args, run: str) -> None:
     out = {}
     names = list(methods)
     for rep in range(args.repeats):
-        for name in (names if rep % 2 == 0 else names[::-1]):
+        for name in names if rep % 2 == 0 else names[::-1]:
             t, c = time.perf_counter(), time.process_time()
             out[name] = methods[name][0]()
             wall[name].append(time.perf_counter() - t)
@@ -198,28 +219,62 @@ def speed(args, run: str) -> None:
         w, c = statistics.median(wall[name]), statistics.median(cpu[name])
         cos = cosines(out[name], out[base])
         row = {
-            "method": name, "shipped": methods[name][1], "texts": len(texts), "tokens": int(sum(lengths)),
-            "wall_s": w, "cpu_s": c, "ratio_wall": bw / w, "ratio_cpu": bc / c,
-            "texts_per_s": len(texts) / w, "tokens_per_s": sum(lengths) / w, "gflops": flops / w / 1e9,
+            "method": name,
+            "shipped": methods[name][1],
+            "texts": len(texts),
+            "tokens": int(sum(lengths)),
+            "wall_s": w,
+            "cpu_s": c,
+            "ratio_wall": bw / w,
+            "ratio_cpu": bc / c,
+            "texts_per_s": len(texts) / w,
+            "tokens_per_s": sum(lengths) / w,
+            "gflops": flops / w / 1e9,
             "pct_fp32_peak": 100.0 * flops / w / 1e9 / peak32,
-            "gflops_per_cpu_s": flops / c / 1e9, "pct_fp32_peak_cpu": 100.0 * flops / c / 1e9 / peak32_cpu,
-            "cos_mean": float(cos.mean()), "cos_min": float(cos.min()),
-            "runs_wall": [round(x, 2) for x in wall[name]], "threads": threads,
-            "load_start": load0, "load_end": load1,
+            "gflops_per_cpu_s": flops / c / 1e9,
+            "pct_fp32_peak_cpu": 100.0 * flops / c / 1e9 / peak32_cpu,
+            "cos_mean": float(cos.mean()),
+            "cos_min": float(cos.min()),
+            "runs_wall": [round(x, 2) for x in wall[name]],
+            "threads": threads,
+            "load_start": load0,
+            "load_end": load1,
         }
         rows.append(row)
-        print(f"  {name:<62} wall {w:7.2f}s x{bw / w:4.2f}  cpu {c:7.2f}s x{bc / c:4.2f}  "
-              f"{row['tokens_per_s']:7.0f} tok/s {row['gflops']:6.1f} GFLOP/s ({row['pct_fp32_peak']:.0f}% of peak)  "
-              f"cos {row['cos_mean']:.5f}/{row['cos_min']:.5f}", flush=True)
+        print(
+            f"  {name:<62} wall {w:7.2f}s x{bw / w:4.2f}  cpu {c:7.2f}s x{bc / c:4.2f}  "
+            f"{row['tokens_per_s']:7.0f} tok/s {row['gflops']:6.1f} GFLOP/s ({row['pct_fp32_peak']:.0f}% of peak)  "
+            f"cos {row['cos_mean']:.5f}/{row['cos_min']:.5f}",
+            flush=True,
+        )
     record_rows(NAME, "encoder_speed", rows, run=run)
-    record_rows(NAME, "encoder_peak", [{
-        **cpu_info(), "threads": threads, "fp32_gemm_gflops": peak32, "bf16_gemm_gflops": peak16,
-        "fp32_gemm_gflops_per_cpu_s": peak32_cpu, "bf16_gemm_gflops_per_cpu_s": peak16_cpu,
-        "model_weights_in_layers": P, "layers": L, "width": d, "texts": len(texts), "tokens": int(sum(lengths)),
-        "gflop_of_model_work": flops / 1e9, "load_start": load0, "load_end": load1,
-    }], run=run)
-    print(f"peak: fp32 matmul {peak32:.0f} GFLOP/s ({peak32_cpu:.0f} per CPU second), bf16 {peak16:.0f} GFLOP/s "
-          f"on {threads} threads; load {load0:.1f} -> {load1:.1f}")
+    record_rows(
+        NAME,
+        "encoder_peak",
+        [
+            {
+                **cpu_info(),
+                "threads": threads,
+                "fp32_gemm_gflops": peak32,
+                "bf16_gemm_gflops": peak16,
+                "fp32_gemm_gflops_per_cpu_s": peak32_cpu,
+                "bf16_gemm_gflops_per_cpu_s": peak16_cpu,
+                "model_weights_in_layers": P,
+                "layers": L,
+                "width": d,
+                "texts": len(texts),
+                "tokens": int(sum(lengths)),
+                "gflop_of_model_work": flops / 1e9,
+                "load_start": load0,
+                "load_end": load1,
+            }
+        ],
+        run=run,
+    )
+    print(
+        f"peak: fp32 matmul {peak32:.0f} GFLOP/s ({peak32_cpu:.0f} per CPU second), bf16 {peak16:.0f} GFLOP/s "
+        f"on {threads} threads; load {load0:.1f} -> {load1:.1f}"
+    )
 
 
 def peak(run: str) -> None:
@@ -228,9 +283,16 @@ def peak(run: str) -> None:
     load0 = load_avg()
     peak32, peak32_cpu = measured_peak("float32")
     peak16, peak16_cpu = measured_peak("bfloat16")
-    row = {**cpu_info(), "threads": torch.get_num_threads(), "fp32_gemm_gflops": peak32, "bf16_gemm_gflops": peak16,
-           "fp32_gemm_gflops_per_cpu_s": peak32_cpu, "bf16_gemm_gflops_per_cpu_s": peak16_cpu,
-           "load_start": load0, "load_end": load_avg()}
+    row = {
+        **cpu_info(),
+        "threads": torch.get_num_threads(),
+        "fp32_gemm_gflops": peak32,
+        "bf16_gemm_gflops": peak16,
+        "fp32_gemm_gflops_per_cpu_s": peak32_cpu,
+        "bf16_gemm_gflops_per_cpu_s": peak16_cpu,
+        "load_start": load0,
+        "load_end": load_avg(),
+    }
     print(row)
     record_rows(NAME, "encoder_peak", [row], run=run)
 
@@ -249,8 +311,14 @@ def quantize_dynamic_per_channel(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
 
 
 # --------------------------------------------------------------------------- profile
@@ -265,9 +333,15 @@ def profile(args, run: str) -> None:
     texts = hh_responses(args.data, args.texts)
     st = get_encoder().load().st
     tok = st.tokenizer
-    lengths = np.array([len(x) for x in tok(texts, truncation=True, max_length=st.max_seq_length)["input_ids"]])
-    by_chars = np.argsort([-len(t) for t in texts], kind="stable")  # sentence-transformers' own order
-    padded_64 = sum(len(b) * lengths[b].max() for b in (by_chars[i:i + 64] for i in range(0, len(texts), 64)))
+    lengths = np.array(
+        [len(x) for x in tok(texts, truncation=True, max_length=st.max_seq_length)["input_ids"]]
+    )
+    by_chars = np.argsort(
+        [-len(t) for t in texts], kind="stable"
+    )  # sentence-transformers' own order
+    padded_64 = sum(
+        len(b) * lengths[b].max() for b in (by_chars[i : i + 64] for i in range(0, len(texts), 64))
+    )
     padded_budget = sum(len(b) * lengths[b].max() for b in token_budget_batches(lengths, 4096, 256))
     st.encode(texts[:16])
     t = time.perf_counter()
@@ -288,13 +362,34 @@ def profile(args, run: str) -> None:
             groups["other operators"] += us
     # self CPU times add up over the threads; scale them to the wall clock of the run
     op_total = sum(groups.values())
-    rows = [{"backend": "torch (baseline)", "part": k, "seconds": v, "share": v / op_total} for k, v in groups.items()]
-    rows.append({"backend": "torch (baseline)", "part": "tokenization (timed alone)", "seconds": tokenize_s,
-                 "share": tokenize_s / total})
-    rows.append({"backend": "torch (baseline)", "part": "padding: extra tokens, batches of 64", "seconds": None,
-                 "share": float(padded_64 / lengths.sum() - 1)})
-    rows.append({"backend": "torch (baseline)", "part": "padding: extra tokens, token budget 4,096", "seconds": None,
-                 "share": float(padded_budget / lengths.sum() - 1)})
+    rows = [
+        {"backend": "torch (baseline)", "part": k, "seconds": v, "share": v / op_total}
+        for k, v in groups.items()
+    ]
+    rows.append(
+        {
+            "backend": "torch (baseline)",
+            "part": "tokenization (timed alone)",
+            "seconds": tokenize_s,
+            "share": tokenize_s / total,
+        }
+    )
+    rows.append(
+        {
+            "backend": "torch (baseline)",
+            "part": "padding: extra tokens, batches of 64",
+            "seconds": None,
+            "share": float(padded_64 / lengths.sum() - 1),
+        }
+    )
+    rows.append(
+        {
+            "backend": "torch (baseline)",
+            "part": "padding: extra tokens, token budget 4,096",
+            "seconds": None,
+            "share": float(padded_budget / lengths.sum() - 1),
+        }
+    )
 
     int8 = OnnxEncoder(backend="onnx-int8").load()
     import onnxruntime as ort
@@ -303,18 +398,28 @@ def profile(args, run: str) -> None:
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "ort")
     options.intra_op_num_threads = torch.get_num_threads()
-    int8._session = ort.InferenceSession(str(int8.artifact_path), options, providers=["CPUExecutionProvider"])
+    int8._session = ort.InferenceSession(
+        str(int8.artifact_path), options, providers=["CPUExecutionProvider"]
+    )
     int8.encode(texts)
     trace = json.loads(Path(int8._session.end_profiling()).read_text())
     ops: dict[str, float] = {}
     for ev in trace:
         if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time"):
             op = ev.get("args", {}).get("op_name", "?")
-            kind = ("matrix products" if op in ("MatMulNBits", "MatMul", "MatMulIntegerToFloat", "Gemm")
-                    else "attention" if "Attention" in op else "other operators")
+            kind = (
+                "matrix products"
+                if op in ("MatMulNBits", "MatMul", "MatMulIntegerToFloat", "Gemm")
+                else "attention"
+                if "Attention" in op
+                else "other operators"
+            )
             ops[kind] = ops.get(kind, 0.0) + ev["dur"] / 1e6
     op_total = sum(ops.values())
-    rows += [{"backend": "onnx-int8", "part": k, "seconds": v, "share": v / op_total} for k, v in sorted(ops.items())]
+    rows += [
+        {"backend": "onnx-int8", "part": k, "seconds": v, "share": v / op_total}
+        for k, v in sorted(ops.items())
+    ]
     for r in rows:
         print(f"  {r['backend']:<18} {r['part']:<45} share {r['share']:.3f}")
     record_rows(NAME, "encoder_profile", rows, run=run)
@@ -327,13 +432,22 @@ def parity(args, run: str) -> None:
     from prefspace.embed.onnx_backend import OnnxEncoder
     from prefspace.models import BradleyTerryLinear
 
-    ds = load_preferences(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=args.parity_pairs)
+    ds = load_preferences(
+        args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=args.parity_pairs
+    )
     X = {}
     for backend in ("sentence-transformers", "onnx", "onnx-int8"):
         t = time.perf_counter()
-        enc = SentenceTransformerEncoder() if backend == "sentence-transformers" else OnnxEncoder(backend=backend)
+        enc = (
+            SentenceTransformerEncoder()
+            if backend == "sentence-transformers"
+            else OnnxEncoder(backend=backend)
+        )
         X[backend] = embed_pairs(ds, enc).X
-        print(f"  embedded {len(ds)} pairs with {backend} in {time.perf_counter() - t:.0f}s (load {load_avg():.1f})", flush=True)
+        print(
+            f"  embedded {len(ds)} pairs with {backend} in {time.perf_counter() - t:.0f}s (load {load_avg():.1f})",
+            flush=True,
+        )
     ref = X["sentence-transformers"]
     dim = ref.shape[2] // 2
 
@@ -344,7 +458,9 @@ def parity(args, run: str) -> None:
     for seed in range(args.seeds):
         train, test = split_by_prompt(ds, test_fraction=0.5, random_state=seed)
         index = {pid: i for i, pid in enumerate(ds.ids)}
-        splits.append((np.array([index[i] for i in train.ids]), np.array([index[i] for i in test.ids])))
+        splits.append(
+            (np.array([index[i] for i in train.ids]), np.array([index[i] for i in test.ids]))
+        )
 
     def fit_scores(A):
         accs, prefs = [], []
@@ -361,26 +477,46 @@ def parity(args, run: str) -> None:
         acc, prefs = fit_scores(A)
         delta, lo, hi = seed_interval(acc - base_acc, low=-1.0, high=1.0)
         agree = float(np.mean([np.mean(p == q) for p, q in zip(prefs, base_prefs)]))
-        rows.append({
-            "backend": backend, "pairs": len(ds), "vectors": int(len(cos)), "cos_mean": float(cos.mean()),
-            "cos_min": float(cos.min()), "seeds": args.seeds, "test_pairs": int(np.mean([len(te) for _, te in splits])),
-            "accuracy": float(acc.mean()), "accuracy_seed0": float(acc[0]), "delta_vs_torch": delta,
-            "delta_lo": lo, "delta_hi": hi, "same_preference": agree,
-        })
-        print(f"  {backend:<22} cos {cos.mean():.5f} / min {cos.min():.5f}  bt-linear acc {acc.mean():.4f} "
-              f"(seed 0: {acc[0]:.4f})  vs torch {delta:+.4f} [{lo:+.4f}, {hi:+.4f}]  same preference {agree:.3f}", flush=True)
+        rows.append(
+            {
+                "backend": backend,
+                "pairs": len(ds),
+                "vectors": int(len(cos)),
+                "cos_mean": float(cos.mean()),
+                "cos_min": float(cos.min()),
+                "seeds": args.seeds,
+                "test_pairs": int(np.mean([len(te) for _, te in splits])),
+                "accuracy": float(acc.mean()),
+                "accuracy_seed0": float(acc[0]),
+                "delta_vs_torch": delta,
+                "delta_lo": lo,
+                "delta_hi": hi,
+                "same_preference": agree,
+            }
+        )
+        print(
+            f"  {backend:<22} cos {cos.mean():.5f} / min {cos.min():.5f}  bt-linear acc {acc.mean():.4f} "
+            f"(seed 0: {acc[0]:.4f})  vs torch {delta:+.4f} [{lo:+.4f}, {hi:+.4f}]  same preference {agree:.3f}",
+            flush=True,
+        )
     record_rows(NAME, "encoder_parity", rows, run=run)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--texts", type=int, default=400, help="HH responses for the speed and profile parts")
+    parser.add_argument(
+        "--texts", type=int, default=400, help="HH responses for the speed and profile parts"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parity-pairs", type=int, default=400)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--part", choices=("all", "speed", "profile", "parity", "peak"), default="all",
-                        help="peak: only the matmul peak (the speed part measures it too)")
+    parser.add_argument(
+        "--part",
+        choices=("all", "speed", "profile", "parity", "peak"),
+        default="all",
+        help="peak: only the matmul peak (the speed part measures it too)",
+    )
     args = parser.parse_args()
     run = new_run_id()
     print(f"load average at start: {load_avg():.1f} on {os.cpu_count()} cores")

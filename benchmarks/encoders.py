@@ -78,17 +78,26 @@ def onnx_encoder(path: Path):
             self.tokenizer = Tokenizer.from_file(str(bundled_minilm_path() / "tokenizer.json"))
             self.tokenizer.enable_truncation(max_length)
             self.tokenizer.enable_padding()
-            vocab = max(int(np.prod(i.dims)) // 384 for i in _initializers(self.file) if len(i.dims) == 2
-                        and i.dims[1] == 384)
+            vocab = max(
+                int(np.prod(i.dims)) // 384
+                for i in _initializers(self.file)
+                if len(i.dims) == 2 and i.dims[1] == 384
+            )
             if vocab != self.tokenizer.get_vocab_size():
-                raise SystemExit(f"{file}: embedding matrix has {vocab} rows but the tokenizer {self.tokenizer.get_vocab_size()}")
+                raise SystemExit(
+                    f"{file}: embedding matrix has {vocab} rows but the tokenizer {self.tokenizer.get_vocab_size()}"
+                )
 
         @property
         def dim(self) -> int:
             return 384
 
         def _identity(self) -> dict:
-            return {"file": str(self.file.name), "size": self.file.stat().st_size, "max_length": self.max_length}
+            return {
+                "file": str(self.file.name),
+                "size": self.file.stat().st_size,
+                "max_length": self.max_length,
+            }
 
         def config(self) -> dict:
             return {"backend": self.backend, "file": str(self.file)}
@@ -96,16 +105,20 @@ def onnx_encoder(path: Path):
         def _encode_texts(self, texts):
             out = []
             for start in range(0, len(texts), self.default_batch_size):
-                enc = self.tokenizer.encode_batch(texts[start:start + self.default_batch_size])
+                enc = self.tokenizer.encode_batch(texts[start : start + self.default_batch_size])
                 ids = np.array([e.ids for e in enc], dtype=np.int64)
                 mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-                tokens = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[2]  # (b, t, 384)
+                tokens = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[
+                    2
+                ]  # (b, t, 384)
                 m = mask[:, :, None].astype(np.float32)
                 out.append((tokens * m).sum(1) / np.maximum(m.sum(1), 1e-9))
             return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), np.float32)
 
         def _encode_prompts(self, prompts):
-            return self._encode_texts([p if isinstance(p, str) else render_prompt_text(p) for p in prompts])
+            return self._encode_texts(
+                [p if isinstance(p, str) else render_prompt_text(p) for p in prompts]
+            )
 
         def _encode_joint(self, prompts, responses):
             raise NotImplementedError("separate layout only")
@@ -126,7 +139,9 @@ def hh_data(data: Path, n_pairs: int, encoders: dict, cache: Path) -> dict:
     from prefspace.models import pair_log_lengths
 
     full = load_preferences(data / "hh_rlhf" / "harmless-base-test.jsonl.gz")
-    idx = np.sort(np.random.default_rng(0).choice(len(full), size=min(n_pairs, len(full)), replace=False))
+    idx = np.sort(
+        np.random.default_rng(0).choice(len(full), size=min(n_pairs, len(full)), replace=False)
+    )
     ds = full.select(idx)
     feats, seconds = {}, {}
     for name, enc in encoders.items():
@@ -134,8 +149,13 @@ def hh_data(data: Path, n_pairs: int, encoders: dict, cache: Path) -> dict:
         feats[name] = embed_pairs(ds, enc, EmbeddingCache(cache / name.replace("/", "_"))).X
         seconds[name] = time.perf_counter() - t0
         print(f"hh: embedded {len(ds)} pairs with {name} in {seconds[name]:.0f} s", flush=True)
-    return {"dataset": ds, "features": feats, "lengths": pair_log_lengths(ds.chosen, ds.rejected),
-            "seconds": seconds, "n_texts": 3 * len(ds)}
+    return {
+        "dataset": ds,
+        "features": feats,
+        "lengths": pair_log_lengths(ds.chosen, ds.rejected),
+        "seconds": seconds,
+        "n_texts": 3 * len(ds),
+    }
 
 
 def alpaca_data(data: Path, n_prompts: int, k: int, encoders: dict, cache: Path) -> dict:
@@ -144,11 +164,17 @@ def alpaca_data(data: Path, n_prompts: int, k: int, encoders: dict, cache: Path)
     from prefspace.embed import EmbeddingCache, embed_responses
 
     folder = data / "alpaca_bon"
-    scored = load_scored_responses(folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold")
+    scored = load_scored_responses(
+        folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold"
+    )
     g = np.random.default_rng(0)
     prompts = np.sort(g.choice(scored.n_prompts, size=n_prompts, replace=False))
-    rows = np.concatenate([np.sort(g.choice(np.flatnonzero(scored.prompt_index == p), size=k, replace=False))
-                           for p in prompts])
+    rows = np.concatenate(
+        [
+            np.sort(g.choice(np.flatnonzero(scored.prompt_index == p), size=k, replace=False))
+            for p in prompts
+        ]
+    )
     P = np.load(folder / "prompt_emb_minilm.npy").astype(np.float32)
     R = np.load(folder / "response_emb_minilm.npy").astype(np.float32)
     pid = np.array([int(scored.prompt_ids[scored.prompt_index[r]]) for r in rows])
@@ -160,11 +186,22 @@ def alpaca_data(data: Path, n_prompts: int, k: int, encoders: dict, cache: Path)
         if name == MINILM:
             continue
         t0 = time.perf_counter()
-        feats[name] = embed_responses(row_prompts, texts, enc, EmbeddingCache(cache / name.replace("/", "_")))
+        feats[name] = embed_responses(
+            row_prompts, texts, enc, EmbeddingCache(cache / name.replace("/", "_"))
+        )
         seconds[name] = time.perf_counter() - t0
-        print(f"alpaca: embedded {len(rows)} responses with {name} in {seconds[name]:.0f} s", flush=True)
-    return {"features": feats, "lengths": log_length(texts), "gold": scored.scores[rows],
-            "prompt": scored.prompt_index[rows], "seconds": seconds, "n_texts": len(rows) + n_prompts}
+        print(
+            f"alpaca: embedded {len(rows)} responses with {name} in {seconds[name]:.0f} s",
+            flush=True,
+        )
+    return {
+        "features": feats,
+        "lengths": log_length(texts),
+        "gold": scored.scores[rows],
+        "prompt": scored.prompt_index[rows],
+        "seconds": seconds,
+        "n_texts": len(rows) + n_prompts,
+    }
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -176,7 +213,9 @@ def fit_linear(X, groups, seed):
     folds = list(GroupKFold(n_splits=3).split(X, groups=groups))
     cv = []
     for alpha in ALPHAS:
-        cv.append(np.mean([BradleyTerryLinear(alpha=alpha).fit(X[tr]).score(X[te]) for tr, te in folds]))
+        cv.append(
+            np.mean([BradleyTerryLinear(alpha=alpha).fit(X[tr]).score(X[te]) for tr, te in folds])
+        )
     alpha = ALPHAS[int(np.argmax(cv))]
     return BradleyTerryLinear(alpha=alpha).fit(X), alpha
 
@@ -204,15 +243,36 @@ def run_hh(hh: dict, seeds) -> list[dict]:
         te = np.array([index[i] for i in test.ids])
         base = LengthBaseline().fit(hh["lengths"][tr])
         r = base.predict(hh["lengths"][te].ravel()).reshape(-1, 2)
-        out.append({"dataset": "hh", "features": LENGTH, "seed": seed, "alpha": None,
-                    "correct": (r[:, 0] > r[:, 1]).astype(float).tolist(), "groups": prompt[te].tolist()})
+        out.append(
+            {
+                "dataset": "hh",
+                "features": LENGTH,
+                "seed": seed,
+                "alpha": None,
+                "correct": (r[:, 0] > r[:, 1]).astype(float).tolist(),
+                "groups": prompt[te].tolist(),
+            }
+        )
         for name, X in sets.items():
             model, alpha = fit_linear(X[tr], prompt[tr], seed)
             r = model.predict(X[te].reshape(-1, X.shape[2])).reshape(-1, 2)
-            out.append({"dataset": "hh", "features": name, "seed": seed, "alpha": alpha,
-                        "correct": (r[:, 0] > r[:, 1]).astype(float).tolist(), "groups": prompt[te].tolist()})
-        print(f"hh seed {seed}: " + ", ".join(f"{o['features']} {np.mean(o['correct']):.3f}" for o in out[-len(sets) - 1:]),
-              flush=True)
+            out.append(
+                {
+                    "dataset": "hh",
+                    "features": name,
+                    "seed": seed,
+                    "alpha": alpha,
+                    "correct": (r[:, 0] > r[:, 1]).astype(float).tolist(),
+                    "groups": prompt[te].tolist(),
+                }
+            )
+        print(
+            f"hh seed {seed}: "
+            + ", ".join(
+                f"{o['features']} {np.mean(o['correct']):.3f}" for o in out[-len(sets) - 1 :]
+            ),
+            flush=True,
+        )
     return out
 
 
@@ -251,19 +311,33 @@ def run_alpaca(al: dict, seeds, n_train: int) -> list[dict]:
 
         def record(name, rewards, alpha):
             rank = rank_correlations(rewards, gold, groups)["per_prompt_spearman"]
-            out.append({"dataset": "alpaca_bon", "features": name, "seed": seed, "alpha": alpha,
-                        "correct": (rewards[test[:, 0]] > rewards[test[:, 1]]).astype(float).tolist(),
-                        "groups": prompt[test[:, 0]].tolist(), "prompts": [int(prompt[x[0]]) for x in groups],
-                        "spearman": rank.tolist(), "best_of_k": [expected_best_of_n(rewards[x], gold[x], k) for x in groups],
-                        "k": k})
+            out.append(
+                {
+                    "dataset": "alpaca_bon",
+                    "features": name,
+                    "seed": seed,
+                    "alpha": alpha,
+                    "correct": (rewards[test[:, 0]] > rewards[test[:, 1]]).astype(float).tolist(),
+                    "groups": prompt[test[:, 0]].tolist(),
+                    "prompts": [int(prompt[x[0]]) for x in groups],
+                    "spearman": rank.tolist(),
+                    "best_of_k": [expected_best_of_n(rewards[x], gold[x], k) for x in groups],
+                    "k": k,
+                }
+            )
 
         L = lengths[train]
         record(LENGTH, LengthBaseline().fit(L).predict(lengths), None)
         for name, F in sets.items():
             model, alpha = fit_linear(F[train], prompt[train[:, 0]], seed)
             record(name, model.predict(F), alpha)
-        print(f"alpaca seed {seed}: " + ", ".join(f"{o['features']} {np.mean(o['correct']):.3f}"
-                                                  for o in out[-len(sets) - 1:]), flush=True)
+        print(
+            f"alpaca seed {seed}: "
+            + ", ".join(
+                f"{o['features']} {np.mean(o['correct']):.3f}" for o in out[-len(sets) - 1 :]
+            ),
+            flush=True,
+        )
     return out
 
 
@@ -278,8 +352,12 @@ def summarise(runs: list[dict], dataset: str) -> list[dict]:
     metrics = ["accuracy"] + (["spearman", "best_of_k"] if dataset == "alpaca_bon" else [])
     table = []
     for name in names:
-        row = {"dataset": dataset, "features": name, "seeds": len(seeds),
-               "alphas": [by[name, s]["alpha"] for s in seeds]}
+        row = {
+            "dataset": dataset,
+            "features": name,
+            "seeds": len(seeds),
+            "alphas": [by[name, s]["alpha"] for s in seeds],
+        }
         for metric in metrics:
             key = "correct" if metric == "accuracy" else metric
             gkey = "groups" if metric == "accuracy" else "prompts"
@@ -290,8 +368,16 @@ def summarise(runs: list[dict], dataset: str) -> list[dict]:
                 if name == ref:
                     continue
                 ref_vals = np.concatenate([np.asarray(by[ref, s][key], dtype=float) for s in seeds])
-                d, lo, hi = paired_difference_interval(vals, ref_vals, groups=groups, n_boot=2000, random_state=0)
-                row.update({f"{metric}_vs_{tag}": d, f"{metric}_vs_{tag}_low": lo, f"{metric}_vs_{tag}_high": hi})
+                d, lo, hi = paired_difference_interval(
+                    vals, ref_vals, groups=groups, n_boot=2000, random_state=0
+                )
+                row.update(
+                    {
+                        f"{metric}_vs_{tag}": d,
+                        f"{metric}_vs_{tag}_low": lo,
+                        f"{metric}_vs_{tag}_high": hi,
+                    }
+                )
         row["n_test"] = int(np.mean([len(by[name, s]["correct"]) for s in seeds]))
         if dataset == "alpaca_bon":
             row["k"] = by[name, seeds[0]]["k"]
@@ -317,11 +403,29 @@ def portable_command() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--cache", type=Path, default=Path(".cache/encoders"), help="embedding caches, one per encoder")
-    parser.add_argument("--candidate", action="append", default=[], help="NAME=FOLDER, a sentence-transformers folder")
-    parser.add_argument("--candidate-backend", default="auto",
-                        help="prefspace encoder backend for --candidate folders (e.g. onnx-int8)")
-    parser.add_argument("--onnx-candidate", action="append", default=[], help="NAME=FILE, a bare ONNX sentence encoder")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(".cache/encoders"),
+        help="embedding caches, one per encoder",
+    )
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        help="NAME=FOLDER, a sentence-transformers folder",
+    )
+    parser.add_argument(
+        "--candidate-backend",
+        default="auto",
+        help="prefspace encoder backend for --candidate folders (e.g. onnx-int8)",
+    )
+    parser.add_argument(
+        "--onnx-candidate",
+        action="append",
+        default=[],
+        help="NAME=FILE, a bare ONNX sentence encoder",
+    )
     parser.add_argument("--hh-pairs", type=int, default=200)
     parser.add_argument("--alpaca-prompts", type=int, default=20)
     parser.add_argument("--alpaca-responses", type=int, default=16)
@@ -352,23 +456,43 @@ def main() -> None:
             runs = run_hh(d, seeds)
             size = {"pairs": len(d["dataset"])}
         else:
-            d = alpaca_data(args.data, args.alpaca_prompts, args.alpaca_responses, encoders, args.cache)
+            d = alpaca_data(
+                args.data, args.alpaca_prompts, args.alpaca_responses, encoders, args.cache
+            )
             runs = run_alpaca(d, seeds, args.alpaca_train)
-            size = {"prompts": args.alpaca_prompts, "responses": args.alpaca_responses * args.alpaca_prompts}
+            size = {
+                "prompts": args.alpaca_prompts,
+                "responses": args.alpaca_responses * args.alpaca_prompts,
+            }
         for row in summarise(runs, dataset):
             table.append({**row, **size, "load_avg": os.getloadavg()[0]})
         for name, sec in d["seconds"].items():
-            timing.append({"dataset": dataset, "encoder": name, "texts": d["n_texts"], "seconds": sec,
-                           "seconds_per_text": sec / d["n_texts"], "load_avg": load_before})
+            timing.append(
+                {
+                    "dataset": dataset,
+                    "encoder": name,
+                    "texts": d["n_texts"],
+                    "seconds": sec,
+                    "seconds_per_text": sec / d["n_texts"],
+                    "load_avg": load_before,
+                }
+            )
     command = portable_command()
     record_rows("encoders", "encoders", table, run=run_id, command=command)
     record_rows("encoders", "encoders_time", timing, run=run_id, command=command)
     for row in table:
         extra = "".join(f", {m} {row[m]:.4f}" for m in ("spearman", "best_of_k") if m in row)
-        vs = "" if row["features"] == MINILM else (
-            f"; vs MiniLM {100 * row['accuracy_vs_minilm']:+.1f} [{100 * row['accuracy_vs_minilm_low']:+.1f}, "
-            f"{100 * row['accuracy_vs_minilm_high']:+.1f}] points")
-        print(f"{row['dataset']:<11} {row['features']:<45} accuracy {row['accuracy']:.4f}{extra}{vs}")
+        vs = (
+            ""
+            if row["features"] == MINILM
+            else (
+                f"; vs MiniLM {100 * row['accuracy_vs_minilm']:+.1f} [{100 * row['accuracy_vs_minilm_low']:+.1f}, "
+                f"{100 * row['accuracy_vs_minilm_high']:+.1f}] points"
+            )
+        )
+        print(
+            f"{row['dataset']:<11} {row['features']:<45} accuracy {row['accuracy']:.4f}{extra}{vs}"
+        )
 
 
 if __name__ == "__main__":

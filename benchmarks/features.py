@@ -52,7 +52,9 @@ def _heads(k: int):
     from prefspace.models import BradleyTerryLinear
 
     return {
-        "bt-linear": lambda: BradleyTerryLinear(alpha=1000.0, blocks="embedding", n_text_features=k),
+        "bt-linear": lambda: BradleyTerryLinear(
+            alpha=1000.0, blocks="embedding", n_text_features=k
+        ),
         "embedding-cv": lambda: BradleyTerryLinear(blocks="embedding", n_text_features=k),
         "text": lambda: BradleyTerryLinear(blocks="text", n_text_features=k),
         "default": lambda: BradleyTerryLinear(n_text_features=k),
@@ -89,13 +91,18 @@ def alpaca_data(data: Path, cache: Path):
     from prefspace.models import with_prompt_features
 
     folder = data / "alpaca_bon"
-    scored = load_scored_responses(folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold")
+    scored = load_scored_responses(
+        folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold"
+    )
     P = np.load(folder / "prompt_emb_minilm.npy").astype(np.float32)
     R = np.load(folder / "response_emb_minilm.npy").astype(np.float32)
     enc = get_encoder(text_features=True)  # the tokenizer and limit the vectors were made with
     T = embed_text_features(list(scored.responses), enc, cache)
     # prompt_ids are the JSONL's prompt_id values, which are the rows of prompt_emb_minilm.npy
-    F = with_prompt_features(np.concatenate([R, T], axis=1), P[np.array([int(scored.prompt_ids[i]) for i in scored.prompt_index])])
+    F = with_prompt_features(
+        np.concatenate([R, T], axis=1),
+        P[np.array([int(scored.prompt_ids[i]) for i in scored.prompt_index])],
+    )
     return scored, F, T.shape[1]
 
 
@@ -107,10 +114,17 @@ def alpaca_splits(data: Path, cache: Path, sizes, seeds, n_test: int):
     for seed in seeds:
         train_ids = set(split_by_prompt(scored, test_fraction=0.2, random_state=seed)[0].prompt_ids)
         in_train = np.array([scored.prompt_ids[i] in train_ids for i in scored.prompt_index])
-        te = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), random_state=seed + 10_000).pair_features(F)
+        te = pairs_from_scores(
+            scored, n_test, rows=np.flatnonzero(~in_train), random_state=seed + 10_000
+        ).pair_features(F)
         held_out = np.flatnonzero(~in_train)  # every candidate response of the held-out prompts
         for n in sizes:
-            tr = pairs_from_scores(scored, n, rows=np.flatnonzero(in_train), random_state=np.random.default_rng([seed, n])).pair_features(F)
+            tr = pairs_from_scores(
+                scored,
+                n,
+                rows=np.flatnonzero(in_train),
+                random_state=np.random.default_rng([seed, n]),
+            ).pair_features(F)
             yield n, seed, tr, te, k, F[held_out], np.asarray(scored.prompt_index)[held_out]
 
 
@@ -137,15 +151,23 @@ def run(name: str, splits, results: dict) -> None:
             sec[row] = time.perf_counter() - t0
             acc[row] = model.score(X_test)
             if row == "default":
-                results.setdefault((name, n, "chosen"), []).append((model.alpha_, model.text_alpha_))
+                results.setdefault((name, n, "chosen"), []).append(
+                    (model.alpha_, model.text_alpha_)
+                )
                 # the length-controlled reward (without the text-feature block): accuracy and the
                 # within-prompt correlation of reward with log length on every test candidate
                 rc = model.predict(X_test[:, 0], length_controlled=True)
                 rr = model.predict(X_test[:, 1], length_controlled=True)
                 length = cand[:, cand.shape[1] - k]
-                results.setdefault((name, n, "controlled"), []).append((
-                    float(np.mean(rc > rr)), within_group_corr(model.predict(cand), length, groups),
-                    within_group_corr(model.predict(cand, length_controlled=True), length, groups)))
+                results.setdefault((name, n, "controlled"), []).append(
+                    (
+                        float(np.mean(rc > rr)),
+                        within_group_corr(model.predict(cand), length, groups),
+                        within_group_corr(
+                            model.predict(cand, length_controlled=True), length, groups
+                        ),
+                    )
+                )
         for row in ROWS:
             results.setdefault((name, n, row), []).append(acc[row])
             results.setdefault((name, n, row, "seconds"), []).append(sec[row])
@@ -165,37 +187,74 @@ def summarise(results: dict, datasets, sizes_of) -> list[dict]:
                 mean, lo, hi = seed_interval(base[r])
                 d_len = seed_interval(base[r] - base["length"], -1.0, 1.0)
                 d_bt = seed_interval(base[r] - base["bt-linear"], -1.0, 1.0)
-                row = {"dataset": name, "n_pairs": n, "row": r, "seeds": len(base[r]), "accuracy": mean, "lo": lo,
-                       "hi": hi, "vs_length": d_len[0], "vs_length_lo": d_len[1], "vs_length_hi": d_len[2],
-                       "vs_bt_linear": d_bt[0], "vs_bt_linear_lo": d_bt[1], "vs_bt_linear_hi": d_bt[2],
-                       "seconds": float(np.mean(results[(name, n, r, "seconds")]))}
+                row = {
+                    "dataset": name,
+                    "n_pairs": n,
+                    "row": r,
+                    "seeds": len(base[r]),
+                    "accuracy": mean,
+                    "lo": lo,
+                    "hi": hi,
+                    "vs_length": d_len[0],
+                    "vs_length_lo": d_len[1],
+                    "vs_length_hi": d_len[2],
+                    "vs_bt_linear": d_bt[0],
+                    "vs_bt_linear_lo": d_bt[1],
+                    "vs_bt_linear_hi": d_bt[2],
+                    "seconds": float(np.mean(results[(name, n, r, "seconds")])),
+                }
                 if r == "default":
                     row["text_left_out"] = sum(1 for _, t in chosen if not np.isfinite(t))
                     row["embedding_left_out"] = sum(1 for a, _ in chosen if not np.isfinite(a))
                     ctrl = np.array(results[(name, n, "controlled")])
                     lc = seed_interval(ctrl[:, 0])
                     d_lc = seed_interval(ctrl[:, 0] - base["default"], -1.0, 1.0)
-                    rows.append({"dataset": name, "n_pairs": n, "row": "default", "part": "control",
-                                 "seeds": len(ctrl), "accuracy": mean, "controlled_accuracy": lc[0],
-                                 "controlled_lo": lc[1], "controlled_hi": lc[2], "cost": d_lc[0], "cost_lo": d_lc[1],
-                                 "cost_hi": d_lc[2], "length_corr": float(ctrl[:, 1].mean()),
-                                 "controlled_length_corr": float(ctrl[:, 2].mean()),
-                                 "controlled_length_corr_max_abs": float(np.abs(ctrl[:, 2]).max())})
-                    print(f"{'':20s} length-controlled {lc[0]:.4f} [{lc[1]:.4f}, {lc[2]:.4f}]; within-prompt "
-                          f"reward-length corr {ctrl[:, 1].mean():+.3f} -> {ctrl[:, 2].mean():+.3f}")
+                    rows.append(
+                        {
+                            "dataset": name,
+                            "n_pairs": n,
+                            "row": "default",
+                            "part": "control",
+                            "seeds": len(ctrl),
+                            "accuracy": mean,
+                            "controlled_accuracy": lc[0],
+                            "controlled_lo": lc[1],
+                            "controlled_hi": lc[2],
+                            "cost": d_lc[0],
+                            "cost_lo": d_lc[1],
+                            "cost_hi": d_lc[2],
+                            "length_corr": float(ctrl[:, 1].mean()),
+                            "controlled_length_corr": float(ctrl[:, 2].mean()),
+                            "controlled_length_corr_max_abs": float(np.abs(ctrl[:, 2]).max()),
+                        }
+                    )
+                    print(
+                        f"{'':20s} length-controlled {lc[0]:.4f} [{lc[1]:.4f}, {lc[2]:.4f}]; within-prompt "
+                        f"reward-length corr {ctrl[:, 1].mean():+.3f} -> {ctrl[:, 2].mean():+.3f}"
+                    )
                 rows.append(row)
-                print(f"{name:6s} n={n:5d} {r:13s} {mean:.4f} [{lo:.4f}, {hi:.4f}]  vs length {d_len[0]:+.4f} "
-                      f"[{d_len[1]:+.4f}, {d_len[2]:+.4f}]  vs bt-linear {d_bt[0]:+.4f} [{d_bt[1]:+.4f}, {d_bt[2]:+.4f}]")
+                print(
+                    f"{name:6s} n={n:5d} {r:13s} {mean:.4f} [{lo:.4f}, {hi:.4f}]  vs length {d_len[0]:+.4f} "
+                    f"[{d_len[1]:+.4f}, {d_len[2]:+.4f}]  vs bt-linear {d_bt[0]:+.4f} [{d_bt[1]:+.4f}, {d_bt[2]:+.4f}]"
+                )
     return rows
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--hh-cache", type=Path, default=Path(".cache/hh-minilm"),
-                        help="embedding cache for the HH texts (embeds what it lacks)")
-    parser.add_argument("--alpaca-cache", type=Path, default=Path(".cache/alpaca-features"),
-                        help="cache for alpaca_bon's text-feature blocks")
+    parser.add_argument(
+        "--hh-cache",
+        type=Path,
+        default=Path(".cache/hh-minilm"),
+        help="embedding cache for the HH texts (embeds what it lacks)",
+    )
+    parser.add_argument(
+        "--alpaca-cache",
+        type=Path,
+        default=Path(".cache/alpaca-features"),
+        help="cache for alpaca_bon's text-feature blocks",
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--hh-sizes", default="100,250,500,1000,1300")
     parser.add_argument("--alpaca-sizes", default="100,250,1000")
@@ -206,12 +265,21 @@ def main(argv=None) -> None:
     from threadpoolctl import threadpool_limits
 
     seeds = range(args.seeds)
-    sizes_of = {"hh": [int(s) for s in args.hh_sizes.split(",")], "alpaca": [int(s) for s in args.alpaca_sizes.split(",")]}
+    sizes_of = {
+        "hh": [int(s) for s in args.hh_sizes.split(",")],
+        "alpaca": [int(s) for s in args.alpaca_sizes.split(",")],
+    }
     results: dict = {}
     start = time.perf_counter()
     with threadpool_limits(1):
         if args.only in (None, "alpaca"):
-            run("alpaca", alpaca_splits(args.data, args.alpaca_cache, sizes_of["alpaca"], seeds, args.alpaca_test), results)
+            run(
+                "alpaca",
+                alpaca_splits(
+                    args.data, args.alpaca_cache, sizes_of["alpaca"], seeds, args.alpaca_test
+                ),
+                results,
+            )
         if args.only in (None, "hh"):
             run("hh", hh_splits(args.data, args.hh_cache, sizes_of["hh"], seeds), results)
     datasets = [d for d in ("alpaca", "hh") if any(key[0] == d for key in results)]
@@ -226,9 +294,20 @@ def main(argv=None) -> None:
             sizes = ",".join(map(str, sizes_of[name]))
             command = f"python benchmarks/features.py --only {name} --seeds {args.seeds} --{name}-sizes {sizes}"
             mine = [r for r in rows if r["dataset"] == name]
-            record_rows("features", f"features_{name}", [r for r in mine if "part" not in r], run=run_id, command=command)
-            record_rows("features", f"features_{name}_control", [r for r in mine if "part" in r], run=run_id,
-                        command=command)
+            record_rows(
+                "features",
+                f"features_{name}",
+                [r for r in mine if "part" not in r],
+                run=run_id,
+                command=command,
+            )
+            record_rows(
+                "features",
+                f"features_{name}_control",
+                [r for r in mine if "part" in r],
+                run=run_id,
+                command=command,
+            )
 
 
 if __name__ == "__main__":

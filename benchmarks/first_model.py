@@ -53,26 +53,42 @@ def _load() -> float:
 def run_prefspace(args: list[str], env: dict) -> dict:
     """Run ``prefspace ARGS`` (this interpreter), returning stdout, wall, CPU and load."""
     load_start, c0, t0 = _load(), _children_cpu(), time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "prefspace.cli", *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "prefspace.cli", *args], capture_output=True, text=True, env=env
+    )
     wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if proc.returncode != 0:
-        raise RuntimeError(f"prefspace {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return {"stdout": proc.stdout, "wall_s": wall, "cpu_s": cpu, "load_start": load_start, "load_end": _load()}
+        raise RuntimeError(
+            f"prefspace {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+        )
+    return {
+        "stdout": proc.stdout,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "load_start": load_start,
+        "load_end": _load(),
+    }
 
 
 def startup(args, env: dict) -> list[dict]:
     rows = []
     for argv in (["--help"], ["train", "--help"]):
         runs = [run_prefspace(argv, env) for _ in range(args.repeats)]
-        rows.append({
-            "what": "prefspace " + " ".join(argv), "repeats": len(runs),
-            "wall_s": statistics.median(r["wall_s"] for r in runs),
-            "cpu_s": statistics.median(r["cpu_s"] for r in runs),
-            "wall_min_s": min(r["wall_s"] for r in runs),
-            "load": statistics.mean(r["load_start"] for r in runs),
-        })
-        print(f"  {rows[-1]['what']:<24} median {rows[-1]['wall_s']:.2f} s wall, {rows[-1]['cpu_s']:.2f} s CPU "
-              f"(load {rows[-1]['load']:.1f})", flush=True)
+        rows.append(
+            {
+                "what": "prefspace " + " ".join(argv),
+                "repeats": len(runs),
+                "wall_s": statistics.median(r["wall_s"] for r in runs),
+                "cpu_s": statistics.median(r["cpu_s"] for r in runs),
+                "wall_min_s": min(r["wall_s"] for r in runs),
+                "load": statistics.mean(r["load_start"] for r in runs),
+            }
+        )
+        print(
+            f"  {rows[-1]['what']:<24} median {rows[-1]['wall_s']:.2f} s wall, {rows[-1]['cpu_s']:.2f} s CPU "
+            f"(load {rows[-1]['load']:.1f})",
+            flush=True,
+        )
     return rows
 
 
@@ -81,8 +97,22 @@ def train(args, env: dict, data: str, tmp: Path) -> list[dict]:
     cases = (("empty cache", "bt-linear"), ("warm cache", "bt-linear"), ("warm cache", "auto"))
     for i, (cache_state, head) in enumerate(cases):
         out = tmp / f"model-{i}"
-        r = run_prefspace(["train", data, "--limit", str(args.pairs), "--cache", str(tmp / "cache"),
-                           "--head", head, "--out", str(out), "--json"], env)
+        r = run_prefspace(
+            [
+                "train",
+                data,
+                "--limit",
+                str(args.pairs),
+                "--cache",
+                str(tmp / "cache"),
+                "--head",
+                head,
+                "--out",
+                str(out),
+                "--json",
+            ],
+            env,
+        )
         report = json.loads(r["stdout"])
         total = report["total_seconds"]
         phases = {
@@ -93,29 +123,70 @@ def train(args, env: dict, data: str, tmp: Path) -> list[dict]:
             "fit_s": report["fit_seconds"] + report["augment_seconds"],
         }
         phases["save_s"] = total - sum(v for k, v in phases.items() if k != "startup_s")
-        rows.append({"cache": cache_state, "head": head, "pairs": report["n_train"] + report["n_test"],
-                     "chose": (report.get("head_auto") or {}).get("chosen") if head == "auto" else head,
-                     **phases, "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
-                     "accuracy": (report.get("test") or {}).get("accuracy"),
-                     "load": r["load_start"], "load_end": r["load_end"]})
-        print(f"  train ({cache_state}, {head}): {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; "
-              + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()) + f" (load {r['load_start']:.1f})", flush=True)
+        rows.append(
+            {
+                "cache": cache_state,
+                "head": head,
+                "pairs": report["n_train"] + report["n_test"],
+                "chose": (report.get("head_auto") or {}).get("chosen") if head == "auto" else head,
+                **phases,
+                "wall_s": r["wall_s"],
+                "cpu_s": r["cpu_s"],
+                "accuracy": (report.get("test") or {}).get("accuracy"),
+                "load": r["load_start"],
+                "load_end": r["load_end"],
+            }
+        )
+        print(
+            f"  train ({cache_state}, {head}): {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; "
+            + ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
+            + f" (load {r['load_start']:.1f})",
+            flush=True,
+        )
     return rows
 
 
 def synth(args, env: dict, data: str, tmp: Path) -> list[dict]:
     out = tmp / "synth"
-    r = run_prefspace(["synth", data, "--limit", str(args.pairs), "--cache", str(tmp / "cache"),
-                       "--factor", "8", "--out", str(out), "--json"], env)
+    r = run_prefspace(
+        [
+            "synth",
+            data,
+            "--limit",
+            str(args.pairs),
+            "--cache",
+            str(tmp / "cache"),
+            "--factor",
+            "8",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env,
+    )
     summary = json.loads(r["stdout"])
     s = summary["seconds"]
-    row = {"pairs": summary["pairs"], "factor": summary["factor"], "method": summary["method"],
-           "diagnostics": summary["diagnostics"], "fit_s": s["fit"], "sample_s": s["sample"],
-           "fit_plus_sample_s": s["fit"] + s["sample"], "diagnostics_s": s.get("diagnostics"),
-           "command_s": s["total"], "startup_s": r["wall_s"] - s["total"], "wall_s": r["wall_s"],
-           "cpu_s": r["cpu_s"], "load": r["load_start"], "load_end": r["load_end"]}
-    print(f"  synth x8: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; fit {s['fit']:.2f} + sample "
-          f"{s['sample']:.2f}, diagnostics {s.get('diagnostics')} (load {r['load_start']:.1f})", flush=True)
+    row = {
+        "pairs": summary["pairs"],
+        "factor": summary["factor"],
+        "method": summary["method"],
+        "diagnostics": summary["diagnostics"],
+        "fit_s": s["fit"],
+        "sample_s": s["sample"],
+        "fit_plus_sample_s": s["fit"] + s["sample"],
+        "diagnostics_s": s.get("diagnostics"),
+        "command_s": s["total"],
+        "startup_s": r["wall_s"] - s["total"],
+        "wall_s": r["wall_s"],
+        "cpu_s": r["cpu_s"],
+        "load": r["load_start"],
+        "load_end": r["load_end"],
+    }
+    print(
+        f"  synth x8: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; fit {s['fit']:.2f} + sample "
+        f"{s['sample']:.2f}, diagnostics {s.get('diagnostics')} (load {r['load_start']:.1f})",
+        flush=True,
+    )
     return [row]
 
 
@@ -124,15 +195,24 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--part", choices=("all", "startup", "train", "synth"), default="all",
-                        help="synth needs the train part's warm cache, so it runs train's first case too")
+    parser.add_argument(
+        "--part",
+        choices=("all", "startup", "train", "synth"),
+        default="all",
+        help="synth needs the train part's warm cache, so it runs train's first case too",
+    )
     args = parser.parse_args()
     run = new_run_id()
     data = str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz")
     print(f"load average at start: {_load():.1f} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        env = {**os.environ, "PREFSPACE_HOME": str(tmp / "home"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {
+            **os.environ,
+            "PREFSPACE_HOME": str(tmp / "home"),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
         if args.part in ("all", "startup"):
             record_rows(NAME, "cli_startup", startup(args, env), run=run)
         if args.part in ("all", "train", "synth"):

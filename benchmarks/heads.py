@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
-
-import sys
 
 import numpy as np
 
@@ -60,16 +59,22 @@ def alpaca_splits(data: Path, n_train: int, n_test: int, seeds):
     from prefspace.models import with_prompt_features
 
     folder = data / "alpaca_bon"
-    scored = load_scored_responses(folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold")
+    scored = load_scored_responses(
+        folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold"
+    )
     P = np.load(folder / "prompt_emb_minilm.npy").astype(np.float32)
     R = np.load(folder / "response_emb_minilm.npy").astype(np.float32)
     # prompt_ids are the JSONL's prompt_id values, which are the rows of prompt_emb_minilm.npy
-    F = with_prompt_features(R, P[np.array([int(scored.prompt_ids[i]) for i in scored.prompt_index])])
+    F = with_prompt_features(
+        R, P[np.array([int(scored.prompt_ids[i]) for i in scored.prompt_index])]
+    )
     for seed in seeds:
         train_ids = set(split_by_prompt(scored, test_fraction=0.2, random_state=seed)[0].prompt_ids)
         in_train = np.array([scored.prompt_ids[i] in train_ids for i in scored.prompt_index])
         tr = pairs_from_scores(scored, n_train, rows=np.flatnonzero(in_train), random_state=seed)
-        te = pairs_from_scores(scored, n_test, rows=np.flatnonzero(~in_train), random_state=seed + 10_000)
+        te = pairs_from_scores(
+            scored, n_test, rows=np.flatnonzero(~in_train), random_state=seed + 10_000
+        )
         yield seed, tr.pair_features(F), te.pair_features(F)
 
 
@@ -94,8 +99,12 @@ def run(name: str, splits, results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--hh-cache", type=Path, default=Path(".cache/hh-minilm"),
-                        help="embedding cache for the HH texts (embeds what it lacks)")
+    parser.add_argument(
+        "--hh-cache",
+        type=Path,
+        default=Path(".cache/hh-minilm"),
+        help="embedding cache for the HH texts (embeds what it lacks)",
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--alpaca-train", type=int, default=2000)
     parser.add_argument("--alpaca-test", type=int, default=5000)
@@ -113,7 +122,9 @@ def main() -> None:
         run("alpaca", alpaca_splits(args.data, args.alpaca_train, args.alpaca_test, seeds), results)
 
     run_id = new_run_id()
-    print(f"\ntest accuracy, mean over {args.seeds} seeds with 95% interval (logit-scale t; fit seconds, mean)")
+    print(
+        f"\ntest accuracy, mean over {args.seeds} seeds with 95% interval (logit-scale t; fit seconds, mean)"
+    )
     datasets = [d for d in ("hh", "alpaca") if (d, "bt-linear") in results]
     rows = []
     for d in datasets:
@@ -121,26 +132,59 @@ def main() -> None:
             m, lo, hi = seed_interval(results[(d, head)])
             secs = float(np.mean(results[(d, head, "seconds")]))
             print(f"  {d:7s} {head:10s} {m:.4f} [{lo:.4f}, {hi:.4f}] ({secs:5.1f} s)")
-            rows.append({"dataset": d, "head": head, "seeds": len(results[(d, head)]), "accuracy": m,
-                         "lo": lo, "hi": hi, "fit_seconds": secs, "min_accuracy": float(np.min(results[(d, head)]))})
+            rows.append(
+                {
+                    "dataset": d,
+                    "head": head,
+                    "seeds": len(results[(d, head)]),
+                    "accuracy": m,
+                    "lo": lo,
+                    "hi": hi,
+                    "fit_seconds": secs,
+                    "min_accuracy": float(np.min(results[(d, head)])),
+                }
+            )
     record_rows("heads", "heads_accuracy", rows, run=run_id)
 
     print("\npaired differences (same seeds and splits), mean with 95% interval")
     rows = []
     for d in datasets:
-        for a, b in (("bt-linear", "bt-mlp"), ("clf-mlp", "bt-mlp"), ("clf-lgbm", "bt-mlp"), ("clf-mlp", "bt-linear")):
+        for a, b in (
+            ("bt-linear", "bt-mlp"),
+            ("clf-mlp", "bt-mlp"),
+            ("clf-lgbm", "bt-mlp"),
+            ("clf-mlp", "bt-linear"),
+        ):
             diff = np.array(results[(d, a)]) - np.array(results[(d, b)])
             m, lo, hi = seed_interval(diff, low=-1.0, high=1.0)
-            verdict = f"{a} better" if lo > 0 else f"{b} better" if hi < 0 else "no significant difference"
+            verdict = (
+                f"{a} better"
+                if lo > 0
+                else f"{b} better"
+                if hi < 0
+                else "no significant difference"
+            )
             print(f"  {d:7s} {a} - {b}: {m:+.4f} [{lo:+.4f}, {hi:+.4f}]  ({verdict})")
-            rows.append({"dataset": d, "comparison": f"{a} - {b}", "difference": m, "lo": lo, "hi": hi, "verdict": verdict})
+            rows.append(
+                {
+                    "dataset": d,
+                    "comparison": f"{a} - {b}",
+                    "difference": m,
+                    "lo": lo,
+                    "hi": hi,
+                    "verdict": verdict,
+                }
+            )
     record_rows("heads", "heads_differences", rows, run=run_id)
 
     if "hh" in datasets:
         accs = {head: results[("hh", head)][0] for head in HEADS}
         ok = all(a > 0.58 for a in accs.values())
-        print("\nacceptance (HH, 1,300 train / 1,012 test, grouped split seed 0): "
-              + ", ".join(f"{h} {a:.4f}" for h, a in accs.items()) + f" -> {'PASS' if ok else 'FAIL'} (> 0.58)")
+        print(
+            "\nacceptance (HH, 1,300 train / 1,012 test, grouped split seed 0): "
+            + ", ".join(f"{h} {a:.4f}" for h, a in accs.items())
+            + f" -> {'PASS' if ok else 'FAIL'} (> 0.58)"
+        )
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

@@ -46,7 +46,10 @@ def hh_baseline(data: Path, cells) -> dict:
 
     ds = load_preferences(str(data / "hh_rlhf" / "harmless-base-test.jsonl.gz"))
     train, test = split_by_prompt(ds, test_size=1000, random_state=0)
-    L_pool, L_test = pair_log_lengths(train.chosen, train.rejected), pair_log_lengths(test.chosen, test.rejected)
+    L_pool, L_test = (
+        pair_log_lengths(train.chosen, train.rejected),
+        pair_log_lengths(test.chosen, test.rejected),
+    )
     out = {}
     for budget, seed in cells:
         rng = np.random.default_rng([seed, budget, 7])
@@ -63,7 +66,9 @@ def alpaca_baseline(data: Path, cells) -> dict:
     from prefspace.models import LengthBaseline
 
     d = data / "alpaca_bon"
-    scored = load_scored_responses(str(d / "responses.jsonl.gz"), prompts=str(d / "prompts.jsonl.gz"))
+    scored = load_scored_responses(
+        str(d / "responses.jsonl.gz"), prompts=str(d / "prompts.jsonl.gz")
+    )
     gold, pidx = np.asarray(scored.scores, dtype=np.float64), np.asarray(scored.prompt_index)
     lengths = log_length(scored.responses)
     n_prompts = int(pidx.max()) + 1
@@ -82,7 +87,9 @@ def alpaca_baseline(data: Path, cells) -> dict:
             pairs.append((i, j) if gold[i] > gold[j] else (j, i))
         base = LengthBaseline().fit(lengths[np.array(pairs)])
         r = base.predict(lengths)
-        out[budget, seed] = np.array([expected_best_of_n(r[rows_of[p]], gold[rows_of[p]], 16) for p in test_prompts])
+        out[budget, seed] = np.array(
+            [expected_best_of_n(r[rows_of[p]], gold[rows_of[p]], 16) for p in test_prompts]
+        )
     return out
 
 
@@ -92,13 +99,22 @@ def main() -> None:
     args = parser.parse_args()
     from prefspace.evaluate import seed_item_bootstrap
 
-    raw = [json.loads(line) for line in (RESULTS / "lens_runs.jsonl").read_text().splitlines() if line.strip()]
+    raw = [
+        json.loads(line)
+        for line in (RESULTS / "lens_runs.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     latest = max(r["run"] for r in raw)
     raw = [r for r in raw if r["run"] == latest]
-    print(f"load average {os.getloadavg()[0]:.1f}; {len(raw)} stored cells of run {latest}", flush=True)
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; {len(raw)} stored cells of run {latest}",
+        flush=True,
+    )
     rows = []
-    for part, metric, fn, bounds in (("hh", "accuracy", hh_baseline, (0.0, 1.0)),
-                                     ("alpaca", "best_of_16", alpaca_baseline, (0.0, 1.0))):
+    for part, metric, fn, bounds in (
+        ("hh", "accuracy", hh_baseline, (0.0, 1.0)),
+        ("alpaca", "best_of_16", alpaca_baseline, (0.0, 1.0)),
+    ):
         cells = sorted({(r["budget"], r["seed"]) for r in raw if r["part"] == part})
         base = fn(args.data, cells)
         by_method = defaultdict(dict)
@@ -108,8 +124,19 @@ def main() -> None:
         for budget in sorted({b for b, _ in cells}):
             seeds = sorted(s for b, s in cells if b == budget)
             own = seed_item_bootstrap([base[budget, s] for s in seeds], bounds=bounds)
-            rows.append({"part": part, "budget": budget, "head": "LengthBaseline", "method": "length baseline",
-                         "seeds": len(seeds), "metric": metric, "value": own.estimate, "lo": own.low, "hi": own.high})
+            rows.append(
+                {
+                    "part": part,
+                    "budget": budget,
+                    "head": "LengthBaseline",
+                    "method": "length baseline",
+                    "seeds": len(seeds),
+                    "metric": metric,
+                    "value": own.estimate,
+                    "lo": own.low,
+                    "hi": own.high,
+                }
+            )
             for (b, head, method), per_seed in sorted(by_method.items()):
                 if b != budget:
                     continue
@@ -117,15 +144,38 @@ def main() -> None:
                 model = np.array([per_seed[s] for s in s_common])
                 baseline = np.array([base[budget, s].mean() for s in s_common])
                 d = seed_item_bootstrap(model, baseline, bounds=bounds)
-                rows.append({"part": part, "budget": budget, "head": head, "method": method, "seeds": len(s_common),
-                             "metric": metric, "value": float(model.mean()), "length_baseline": float(baseline.mean()),
-                             "vs_length": d.estimate, "vs_length_lo": d.low, "vs_length_hi": d.high,
-                             "verdict": "above" if d.low > 0 else "below" if d.high < 0 else "not significantly different"})
+                rows.append(
+                    {
+                        "part": part,
+                        "budget": budget,
+                        "head": head,
+                        "method": method,
+                        "seeds": len(s_common),
+                        "metric": metric,
+                        "value": float(model.mean()),
+                        "length_baseline": float(baseline.mean()),
+                        "vs_length": d.estimate,
+                        "vs_length_lo": d.low,
+                        "vs_length_hi": d.high,
+                        "verdict": "above"
+                        if d.low > 0
+                        else "below"
+                        if d.high < 0
+                        else "not significantly different",
+                    }
+                )
     record_rows("length_baseline", "length_vs_lens", rows, run=new_run_id())
     for r in rows:
-        tail = "" if "vs_length" not in r else (
-            f"  vs length {r['vs_length']:+.4f} [{r['vs_length_lo']:+.4f}, {r['vs_length_hi']:+.4f}] {r['verdict']}")
-        print(f"{r['part']:<7}{r['budget']:>6} {r['head']:<15}{r['method']:<16}{r['metric']:<11}{r['value']:.4f}{tail}")
+        tail = (
+            ""
+            if "vs_length" not in r
+            else (
+                f"  vs length {r['vs_length']:+.4f} [{r['vs_length_lo']:+.4f}, {r['vs_length_hi']:+.4f}] {r['verdict']}"
+            )
+        )
+        print(
+            f"{r['part']:<7}{r['budget']:>6} {r['head']:<15}{r['method']:<16}{r['metric']:<11}{r['value']:.4f}{tail}"
+        )
 
 
 if __name__ == "__main__":

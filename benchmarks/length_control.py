@@ -74,7 +74,9 @@ def main() -> None:
     from prefspace.models import BradleyTerryLinear, LengthBaseline
 
     folder = args.data / "alpaca_bon"
-    scored = load_scored_responses(folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold")
+    scored = load_scored_responses(
+        folder / "responses.jsonl.gz", prompts=folder / "prompts.jsonl.gz", score_key="gold"
+    )
     g0 = np.random.default_rng(0)
     chosen_prompts = np.sort(g0.choice(scored.n_prompts, size=args.prompts, replace=False))
     rows = np.flatnonzero(np.isin(scored.prompt_index, chosen_prompts))
@@ -102,8 +104,12 @@ def main() -> None:
         longer = loglen[te[:, 0]] > loglen[te[:, 1]]
         shorter = loglen[te[:, 0]] < loglen[te[:, 1]]
         k = min(longer.sum(), shorter.sum())
-        bal = np.concatenate([g.choice(np.flatnonzero(longer), k, replace=False),
-                              g.choice(np.flatnonzero(shorter), k, replace=False)])
+        bal = np.concatenate(
+            [
+                g.choice(np.flatnonzero(longer), k, replace=False),
+                g.choice(np.flatnonzero(shorter), k, replace=False),
+            ]
+        )
         test_prompts = np.unique(prompt[~is_train])
         picks = [g.choice(local[prompt == p], size=16, replace=False) for p in test_prompts]
         test_rows = local[~is_train]
@@ -111,30 +117,55 @@ def main() -> None:
         two = BradleyTerryLinear(n_text_features=block.shape[1]).fit(E[tr])
         emb = BradleyTerryLinear().fit(E[tr][:, :, : -block.shape[1]])
         base = LengthBaseline().fit(loglen[tr])
-        rewards = {"two-block": two.predict(E), "length-controlled": two.predict(E, length_controlled=True),
-                   "embedding only": emb.predict(E[:, : -block.shape[1]]), "length baseline": base.predict(loglen)}
+        rewards = {
+            "two-block": two.predict(E),
+            "length-controlled": two.predict(E, length_controlled=True),
+            "embedding only": emb.predict(E[:, : -block.shape[1]]),
+            "length baseline": base.predict(loglen),
+        }
         for m, r in rewards.items():
             correct = (r[te[:, 0]] > r[te[:, 1]]).astype(float)
             # per-prompt means are the items (pairs of one prompt are not independent)
             items[m]["acc"].append(_per_prompt(correct, prompt[te[:, 0]]))
             items[m]["bal"].append(_per_prompt(correct[bal], prompt[te[bal, 0]]))
-            corr = within_group_corr(r[test_rows], loglen[test_rows], prompt[test_rows])  # NaN: no spread
+            corr = within_group_corr(
+                r[test_rows], loglen[test_rows], prompt[test_rows]
+            )  # NaN: no spread
             items[m]["corr"].append(float(np.clip(corr, -1, 1)))
             top = [idx[np.argmax(r[idx])] for idx in picks]
             items[m]["bon"].append(gold[top])
             items[m]["len"].append(chars[top])
-        print(f"seed {seed}: " + ", ".join(f"{m} {items[m]['acc'][-1].mean():.3f}/{items[m]['bal'][-1].mean():.3f}/"
-                                           f"{items[m]['corr'][-1]:+.3f}" for m in METHODS), flush=True)
+        print(
+            f"seed {seed}: "
+            + ", ".join(
+                f"{m} {items[m]['acc'][-1].mean():.3f}/{items[m]['bal'][-1].mean():.3f}/"
+                f"{items[m]['corr'][-1]:+.3f}"
+                for m in METHODS
+            ),
+            flush=True,
+        )
 
     out = []
     for m in METHODS:
-        row = {"method": m, "seeds": args.seeds, "prompts": args.prompts, "train_pairs": args.train,
-               "load_start": load_start}
-        for key, bounds in (("acc", (0, 1)), ("bal", (0, 1)), ("bon", (0, 1)), ("len", (0, float(chars.max())))):
+        row = {
+            "method": m,
+            "seeds": args.seeds,
+            "prompts": args.prompts,
+            "train_pairs": args.train,
+            "load_start": load_start,
+        }
+        for key, bounds in (
+            ("acc", (0, 1)),
+            ("bal", (0, 1)),
+            ("bon", (0, 1)),
+            ("len", (0, float(chars.max()))),
+        ):
             iv = seed_item_bootstrap(items[m][key], bounds=bounds, shared_items=False)
             row.update({key: iv.estimate, f"{key}_lo": iv.low, f"{key}_hi": iv.high})
             if m != "two-block":
-                d = seed_item_bootstrap(items[m][key], items["two-block"][key], bounds=bounds, shared_items=False)
+                d = seed_item_bootstrap(
+                    items[m][key], items["two-block"][key], bounds=bounds, shared_items=False
+                )
                 row.update({f"{key}_vs": d.estimate, f"{key}_vs_lo": d.low, f"{key}_vs_hi": d.high})
         corr = np.array(items[m]["corr"])
         corr = corr[np.isfinite(corr)]  # a reward constant within every prompt has no correlation
@@ -145,8 +176,10 @@ def main() -> None:
         out.append(row)
     record_rows("length_control", "length_control", out, run=new_run_id())
     for r in out:
-        print(f"{r['method']:<18} accuracy {r['acc']:.4f}  balanced {r['bal']:.4f}  length corr {r.get('corr', np.nan):+.3f}  "
-              f"best-of-16 {r['bon']:.4f}  chosen length {r['len']:.0f} chars")
+        print(
+            f"{r['method']:<18} accuracy {r['acc']:.4f}  balanced {r['bal']:.4f}  length corr {r.get('corr', np.nan):+.3f}  "
+            f"best-of-16 {r['bon']:.4f}  chosen length {r['len']:.0f} chars"
+        )
 
 
 if __name__ == "__main__":

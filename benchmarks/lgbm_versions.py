@@ -45,7 +45,9 @@ for seed in range(int(sys.argv[2])):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--cache", type=Path, default=REPO / ".cache" / "hh-minilm", help="embedding cache for HH")
+    ap.add_argument(
+        "--cache", type=Path, default=REPO / ".cache" / "hh-minilm", help="embedding cache for HH"
+    )
     ap.add_argument("--commit", default="cc7cd8f")
     ap.add_argument("--seeds", type=int, default=10)
     args = ap.parse_args()
@@ -55,7 +57,9 @@ def main() -> None:
     arrays = lens._hh_arrays(args.data, args.cache, work)
     old = work / "old"
     old.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", args.commit, "src"], check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", args.commit, "src"], check=True, capture_output=True
+    ).stdout
     tar = work / "old.tar"
     tar.write_bytes(archive)
     with tarfile.open(tar) as t:
@@ -64,20 +68,46 @@ def main() -> None:
     load = os.getloadavg()[0]
     for version, src in (("today", REPO / "src"), (args.commit, old / "src")):
         env = {**os.environ, "PYTHONPATH": str(src)}
-        out = subprocess.run([sys.executable, "-c", FIT, str(arrays), str(args.seeds)], check=True, env=env,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", FIT, str(arrays), str(args.seeds)],
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout
         seeds = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         for s in seeds:
             rows.append({"part": "seed", "version": version, **s})
         acc = np.array([s["accuracy"] for s in seeds])
-        rows.append({"part": "summary", "version": version, "seeds": len(seeds), "accuracy": float(acc.mean()),
-                     "sd": float(acc.std(ddof=1)), "min": float(acc.min()), "max": float(acc.max()),
-                     "seed0": float(acc[0]), "load": load})
+        rows.append(
+            {
+                "part": "summary",
+                "version": version,
+                "seeds": len(seeds),
+                "accuracy": float(acc.mean()),
+                "sd": float(acc.std(ddof=1)),
+                "min": float(acc.min()),
+                "max": float(acc.max()),
+                "seed0": float(acc[0]),
+                "load": load,
+            }
+        )
         print(rows[-1], flush=True)
     command = f"python benchmarks/lgbm_versions.py --commit {args.commit} --seeds {args.seeds}"
-    record_rows("lgbm_versions", "lgbm_versions", [r for r in rows if r["part"] == "summary"], run=run, command=command)
-    record_rows("lgbm_versions", "lgbm_versions_seeds", [r for r in rows if r["part"] == "seed"], run=run,
-                command=command)
+    record_rows(
+        "lgbm_versions",
+        "lgbm_versions",
+        [r for r in rows if r["part"] == "summary"],
+        run=run,
+        command=command,
+    )
+    record_rows(
+        "lgbm_versions",
+        "lgbm_versions_seeds",
+        [r for r in rows if r["part"] == "seed"],
+        run=run,
+        command=command,
+    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def load_subset(data: Path, n_prompts: int, per_prompt: int):
             if r["prompt_id"] < n_prompts:
                 by_prompt.setdefault(r["prompt_id"], []).append((r["response"], r["gold"]))
     with gzip.open(folder / "prompts.jsonl.gz", "rt", encoding="utf-8") as f:
-        prompts = {r["prompt_id"]: r["prompt"] for r in map(json.loads, f) if r["prompt_id"] < n_prompts}
+        prompts = {
+            r["prompt_id"]: r["prompt"] for r in map(json.loads, f) if r["prompt_id"] < n_prompts
+        }
     rng = np.random.default_rng(7)
     texts, gold, pid = [], [], []
     for p in sorted(by_prompt):
@@ -82,13 +84,21 @@ def embed_both(texts, prompts, cache):
     tokens = plain.count_tokens(list(texts))
     limit = plain.token_limit
     over = tokens > limit
-    stats = {"responses": len(texts), "truncated": int(over.sum()),
-             "unseen_fraction_mean": float((1 - limit / tokens[over]).mean()) if over.any() else 0.0,
-             "unseen_tokens_share": float(np.maximum(tokens - limit, 0).sum() / tokens.sum()),
-             "windows": len(flat), "windows_truncated": int((tokens > windowed.token_limit).sum()),
-             "embed_seconds": seconds}
-    return (np.concatenate([P, R_trunc, T_trunc], axis=1), np.concatenate([P, R_win, T_win], axis=1), stats,
-            plain.n_text_features)
+    stats = {
+        "responses": len(texts),
+        "truncated": int(over.sum()),
+        "unseen_fraction_mean": float((1 - limit / tokens[over]).mean()) if over.any() else 0.0,
+        "unseen_tokens_share": float(np.maximum(tokens - limit, 0).sum() / tokens.sum()),
+        "windows": len(flat),
+        "windows_truncated": int((tokens > windowed.token_limit).sum()),
+        "embed_seconds": seconds,
+    }
+    return (
+        np.concatenate([P, R_trunc, T_trunc], axis=1),
+        np.concatenate([P, R_win, T_win], axis=1),
+        stats,
+        plain.n_text_features,
+    )
 
 
 def pairs(gold, pid, prompts_in, n, rng):
@@ -130,8 +140,12 @@ def main(argv=None) -> None:
     texts, gold, pid, prompts = load_subset(args.data, args.prompts, args.responses)
     F_trunc, F_win, stats, k = embed_both(texts, prompts, args.cache)
     print(json.dumps(stats), flush=True)
-    heads = {"bt-linear": lambda: BradleyTerryLinear(alpha=1000.0, blocks="embedding", n_text_features=k),
-             "default": lambda: BradleyTerryLinear(n_text_features=k)}
+    heads = {
+        "bt-linear": lambda: BradleyTerryLinear(
+            alpha=1000.0, blocks="embedding", n_text_features=k
+        ),
+        "default": lambda: BradleyTerryLinear(n_text_features=k),
+    }
     acc: dict = {}
     uniq = np.unique(pid)
     with threadpool_limits(1):
@@ -139,25 +153,54 @@ def main(argv=None) -> None:
             rng = np.random.default_rng([seed, 33])
             order = rng.permutation(uniq)
             cut = int(round(0.75 * len(order)))
-            tr, te = pairs(gold, pid, order[:cut], args.train, rng), all_pairs(gold, pid, order[cut:])
+            tr, te = (
+                pairs(gold, pid, order[:cut], args.train, rng),
+                all_pairs(gold, pid, order[cut:]),
+            )
             for emb, F in (("truncate", F_trunc), ("windows", F_win)):
                 for name, make in heads.items():
                     acc.setdefault((name, emb), []).append(make().fit(F[tr]).score(F[te]))
-            print(f"seed {seed}: " + "  ".join(f"{h}/{e} {v[-1]:.4f}" for (h, e), v in acc.items()), flush=True)
+            print(
+                f"seed {seed}: " + "  ".join(f"{h}/{e} {v[-1]:.4f}" for (h, e), v in acc.items()),
+                flush=True,
+            )
     rows = []
     load = round(os.getloadavg()[0], 2)
     for name in heads:
         for emb in ("truncate", "windows"):
             mean, lo, hi = seed_interval(acc[(name, emb)])
-            d = seed_interval(np.array(acc[(name, "windows")]) - np.array(acc[(name, "truncate")]), -1.0, 1.0)
-            rows.append({"head": name, "embedding": emb, "seeds": args.seeds, "accuracy": mean, "lo": lo, "hi": hi,
-                         "windows_minus_truncate": d[0], "diff_lo": d[1], "diff_hi": d[2], "prompts": args.prompts,
-                         "responses_per_prompt": args.responses, "train_pairs": args.train, "load_average": load,
-                         **stats})
-            print(f"{name:10s} {emb:9s} {mean:.4f} [{lo:.4f}, {hi:.4f}]  windows-truncate {d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}]")
+            d = seed_interval(
+                np.array(acc[(name, "windows")]) - np.array(acc[(name, "truncate")]), -1.0, 1.0
+            )
+            rows.append(
+                {
+                    "head": name,
+                    "embedding": emb,
+                    "seeds": args.seeds,
+                    "accuracy": mean,
+                    "lo": lo,
+                    "hi": hi,
+                    "windows_minus_truncate": d[0],
+                    "diff_lo": d[1],
+                    "diff_hi": d[2],
+                    "prompts": args.prompts,
+                    "responses_per_prompt": args.responses,
+                    "train_pairs": args.train,
+                    "load_average": load,
+                    **stats,
+                }
+            )
+            print(
+                f"{name:10s} {emb:9s} {mean:.4f} [{lo:.4f}, {hi:.4f}]  windows-truncate {d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}]"
+            )
     if not args.no_record:
-        record_rows("long_texts", "long_texts", rows, run=new_run_id(),
-                    command=f"python benchmarks/long_texts.py --prompts {args.prompts} --responses {args.responses}")
+        record_rows(
+            "long_texts",
+            "long_texts",
+            rows,
+            run=new_run_id(),
+            command=f"python benchmarks/long_texts.py --prompts {args.prompts} --responses {args.responses}",
+        )
 
 
 if __name__ == "__main__":

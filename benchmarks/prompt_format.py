@@ -45,8 +45,10 @@ def main() -> None:
     formats = {
         "plain": list(test.prompts),
         "conversational": [[{"role": "user", "content": p}] for p in test.prompts],
-        "conversational + system": [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}]
-                                    for p in test.prompts],
+        "conversational + system": [
+            [{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}]
+            for p in test.prompts
+        ],
     }
     rewards = {}
     for name, prompts in formats.items():
@@ -59,20 +61,31 @@ def main() -> None:
     for name, (rc, rr) in rewards.items():
         correct = (rc > rr).astype(float)
         acc = seed_item_bootstrap(correct[None, :], n_boot=args.n_boot, random_state=args.seed)
-        diff = seed_item_bootstrap(correct[None, :], base_correct[None, :], n_boot=args.n_boot,
-                                   random_state=args.seed)
+        diff = seed_item_bootstrap(
+            correct[None, :], base_correct[None, :], n_boot=args.n_boot, random_state=args.seed
+        )
         lo, hi, dlo, dhi = acc.low, acc.high, diff.low, diff.high
-        rows.append({
-            "format": name, "n_pairs": len(rc), "mean_reward": float(np.mean(np.r_[rc, rr])),
-            "mean_abs_change": float(np.mean(np.abs(np.r_[rc - base_c, rr - base_r]))),
-            "margin": float(np.mean(rc - rr)),
-            "accuracy": float(correct.mean()), "lo": lo, "hi": hi,
-            "delta": float(correct.mean() - base_correct.mean()), "delta_lo": dlo, "delta_hi": dhi,
-        })
-        print(f"{name:<24} mean reward {rows[-1]['mean_reward']:+.3f}  |change| {rows[-1]['mean_abs_change']:.3f}  "
-              f"margin {rows[-1]['margin']:.3f}  "
-              f"accuracy {rows[-1]['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]  vs plain {rows[-1]['delta']:+.3f} "
-              f"[{dlo:+.3f}, {dhi:+.3f}]")
+        rows.append(
+            {
+                "format": name,
+                "n_pairs": len(rc),
+                "mean_reward": float(np.mean(np.r_[rc, rr])),
+                "mean_abs_change": float(np.mean(np.abs(np.r_[rc - base_c, rr - base_r]))),
+                "margin": float(np.mean(rc - rr)),
+                "accuracy": float(correct.mean()),
+                "lo": lo,
+                "hi": hi,
+                "delta": float(correct.mean() - base_correct.mean()),
+                "delta_lo": dlo,
+                "delta_hi": dhi,
+            }
+        )
+        print(
+            f"{name:<24} mean reward {rows[-1]['mean_reward']:+.3f}  |change| {rows[-1]['mean_abs_change']:.3f}  "
+            f"margin {rows[-1]['margin']:.3f}  "
+            f"accuracy {rows[-1]['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]  vs plain {rows[-1]['delta']:+.3f} "
+            f"[{dlo:+.3f}, {dhi:+.3f}]"
+        )
     record_rows("prompt_format", "prompt-format", rows, run=new_run_id())
 
 

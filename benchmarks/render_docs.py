@@ -94,7 +94,9 @@ def _number(value, fmt: str | None) -> str:
         return "–"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if fmt and fmt.endswith("pt"):  # points: a share times 100, e.g. ".1pt" -> format(100 * v, ".1f")
+    if fmt and fmt.endswith(
+        "pt"
+    ):  # points: a share times 100, e.g. ".1pt" -> format(100 * v, ".1f")
         value, fmt = value * 100, (fmt[:-2] + "f") if fmt[:-2] else None
     if fmt:
         return format(value, fmt)
@@ -136,14 +138,20 @@ def render_table(table: str, spec: str, rows: list[dict]) -> str:
     missing = sorted(f for f in fields if all(f not in r for r in rows))
     if missing:
         raise RenderError(f"table {table!r}: no row has field(s) {', '.join(missing)}.")
-    lines = ["| " + " | ".join(h for _, _, h in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines = [
+        "| " + " | ".join(h for _, _, h in cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
     for r in rows:
         lines.append("| " + " | ".join(_cell(r, e, f) for e, f, _ in cols) + " |")
     commands = list(dict.fromkeys(r.get("command", "") for r in rows if r.get("command")))
     source = sorted({r["_source"] for r in rows})
     lines.append("")
-    lines.append(f"Command{'s' if len(commands) > 1 else ''}: " + "; ".join(f"`{c}`" for c in commands)
-                 + f" (results: `benchmarks/results/{', '.join(source)}`, run {rows[0]['run']}).")
+    lines.append(
+        f"Command{'s' if len(commands) > 1 else ''}: "
+        + "; ".join(f"`{c}`" for c in commands)
+        + f" (results: `benchmarks/results/{', '.join(source)}`, run {rows[0]['run']})."
+    )
     return "\n".join(lines)
 
 
@@ -165,7 +173,9 @@ def render_variable(body: str, latest: dict, every: dict) -> str:
     """The text of one ``{{ ... }}`` variable (see the module docstring)."""
     m = _VAR_BODY.match(body)
     if not m:
-        raise RenderError(f"variable {{{{{body}}}}}: expected [FUNCTION ]TABLE[FIELD=VALUE, ...].FIELD[:FORMAT].")
+        raise RenderError(
+            f"variable {{{{{body}}}}}: expected [FUNCTION ]TABLE[FIELD=VALUE, ...].FIELD[:FORMAT]."
+        )
     func, table, selector, expr, fmt = m.groups()
     rows = _select(table, selector, latest, every)
     fields = expr.split("..")
@@ -178,7 +188,9 @@ def render_variable(body: str, latest: dict, every: dict) -> str:
             raise RenderError(f"variable {where}: no matching row has a value for {fields[0]!r}.")
         return _number(min(values) if func == "min" else max(values), fmt)
     if len(rows) != 1:
-        raise RenderError(f"variable {where}: the selector matches {len(rows)} rows, not exactly one.")
+        raise RenderError(
+            f"variable {where}: the selector matches {len(rows)} rows, not exactly one."
+        )
     row = rows[0]
     missing = [f for f in fields if f not in row]
     if missing:
@@ -205,10 +217,19 @@ def _reflow(block: list[str], width: int = 100) -> list[str]:
     for item in items:
         m = _ITEM.match(item[0])
         lead = m.group(1) if m else re.match(r"\s*", item[0]).group(0)
-        text = " ".join(part.strip() for part in item)[len(lead.strip()):].strip() if m else " ".join(
-            part.strip() for part in item)
-        out += textwrap.wrap(text, width=width, initial_indent=lead, subsequent_indent=" " * len(lead),
-                             break_long_words=False, break_on_hyphens=False)
+        text = (
+            " ".join(part.strip() for part in item)[len(lead.strip()) :].strip()
+            if m
+            else " ".join(part.strip() for part in item)
+        )
+        out += textwrap.wrap(
+            text,
+            width=width,
+            initial_indent=lead,
+            subsequent_indent=" " * len(lead),
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
     return out
 
 
@@ -234,7 +255,9 @@ def render(template: Path = TEMPLATE, results: Path = RESULTS) -> str:
             in_code = not in_code
         if m or in_code or not line.strip() or line.lstrip().startswith(("#", "|", "<!--", "```")):
             flush()
-            out.append(render_table(m.group(1), m.group(2), rows.get(m.group(1), [])) if m else line)
+            out.append(
+                render_table(m.group(1), m.group(2), rows.get(m.group(1), [])) if m else line
+            )
             continue
         has_var = has_var or bool(VARIABLE.search(line))
         block.append(VARIABLE.sub(lambda v: render_variable(v.group(1), rows, every), line))
@@ -244,7 +267,11 @@ def render(template: Path = TEMPLATE, results: Path = RESULTS) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/benchmarks.md differs from a fresh render")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if docs/benchmarks.md differs from a fresh render",
+    )
     args = parser.parse_args(argv)
     try:
         text = render()
@@ -254,7 +281,9 @@ def main(argv=None) -> int:
     if args.check:
         current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
         if current != text:
-            print("docs/benchmarks.md is stale: run python benchmarks/render_docs.py", file=sys.stderr)
+            print(
+                "docs/benchmarks.md is stale: run python benchmarks/render_docs.py", file=sys.stderr
+            )
             return 1
         return 0
     tmp = OUTPUT.with_name(OUTPUT.name + ".tmp")

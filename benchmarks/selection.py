@@ -48,7 +48,10 @@ def hh_pairs(data: Path, cache: Path):
 
     ds = load_preferences(str(data / "hh_rlhf" / "harmless-base-test.jsonl.gz"))
     X = embed_pairs(ds, get_encoder(), EmbeddingCache(cache)).X
-    _, g = np.unique(np.array([canonical_prompt(p) for p in ds.prompts], dtype=object).astype(str), return_inverse=True)
+    _, g = np.unique(
+        np.array([canonical_prompt(p) for p in ds.prompts], dtype=object).astype(str),
+        return_inverse=True,
+    )
     return X, g.ravel()
 
 
@@ -102,7 +105,9 @@ def run(args) -> None:
         for r in range(args.runs):
             if name == "hh":
                 X_all, g_all = pool
-                idx = np.sort(np.random.default_rng([r, 0x44]).choice(len(X_all), args.pairs, replace=False))
+                idx = np.sort(
+                    np.random.default_rng([r, 0x44]).choice(len(X_all), args.pairs, replace=False)
+                )
                 X, g = X_all[idx], g_all[idx]
             else:
                 X, g = alpaca_draw(*pool, args.pairs, r)
@@ -112,21 +117,40 @@ def run(args) -> None:
                 t0 = time.perf_counter()
                 head = choose_head(X, groups=g, random_state=r)
                 cands = [asdict(c) for c in head.candidates]
-                row.update(head_pick=head.best_index != 0, head_chose=head.best_label,
-                           head_pick_one_se=one_se_head(cands), head_candidates=len(cands),
-                           head_best_gain=max(c["gain"] for c in cands[1:]), head_seconds=time.perf_counter() - t0)
+                row.update(
+                    head_pick=head.best_index != 0,
+                    head_chose=head.best_label,
+                    head_pick_one_se=one_se_head(cands),
+                    head_candidates=len(cands),
+                    head_best_gain=max(c["gain"] for c in cands[1:]),
+                    head_seconds=time.perf_counter() - t0,
+                )
             if "augment" in args.choosers:
                 t0 = time.perf_counter()
-                aug = choose_augmentation(X, estimator=BradleyTerryLinear(), groups=g, random_state=r)
+                aug = choose_augmentation(
+                    X, estimator=BradleyTerryLinear(), groups=g, random_state=r
+                )
                 cands = [asdict(c) for c in aug.candidates]
-                row.update(augment_pick=aug.chosen is not None, augment_chose=None if aug.chosen is None else aug.chosen[0],
-                           augment_pick_one_se=one_se_augment(cands), augment_candidates=len(cands),
-                           augment_best_gain=max(c["gain"] for c in cands), augment_seconds=time.perf_counter() - t0)
+                row.update(
+                    augment_pick=aug.chosen is not None,
+                    augment_chose=None if aug.chosen is None else aug.chosen[0],
+                    augment_pick_one_se=one_se_augment(cands),
+                    augment_candidates=len(cands),
+                    augment_best_gain=max(c["gain"] for c in cands),
+                    augment_seconds=time.perf_counter() - t0,
+                )
             raw.append(row)
             print(json.dumps(row), flush=True)
-            raw_name = f"selection_runs_{name}" + ("" if set(args.choosers) == {"head", "augment"} else f"_{'_'.join(args.choosers)}")
-            record_rows(raw_name, "selection_runs", [{"draw": row.pop("run"), **row}], run=run_id,
-                        command=_command(args))
+            raw_name = f"selection_runs_{name}" + (
+                "" if set(args.choosers) == {"head", "augment"} else f"_{'_'.join(args.choosers)}"
+            )
+            record_rows(
+                raw_name,
+                "selection_runs",
+                [{"draw": row.pop("run"), **row}],
+                run=run_id,
+                command=_command(args),
+            )
 
 
 def summarize(args) -> None:
@@ -136,8 +160,14 @@ def summarize(args) -> None:
 
     rows, commands = [], []
     for name in ("hh", "alpaca_bon"):
-        mine = [json.loads(line) for path in sorted((Path(__file__).resolve().parent / "results").glob(f"selection_runs_{name}*.jsonl"))
-                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        mine = [
+            json.loads(line)
+            for path in sorted(
+                (Path(__file__).resolve().parent / "results").glob(f"selection_runs_{name}*.jsonl")
+            )
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
         for chooser in ("head", "augment"):
             key = f"{chooser}_pick"
             have = [x for x in mine if key in x]
@@ -147,33 +177,57 @@ def summarize(args) -> None:
             rs = [x for x in have if x["run"] == latest]
             if rs[0]["command"] not in commands:
                 commands.append(rs[0]["command"])
-            for rule, field in (("guard", key), ("one standard error (before)", f"{chooser}_pick_one_se")):
+            for rule, field in (
+                ("guard", key),
+                ("one standard error (before)", f"{chooser}_pick_one_se"),
+            ):
                 k = sum(bool(x[field]) for x in rs)
                 lo, hi = wilson_interval(k, len(rs))
-                rows.append({"dataset": name, "chooser": "--head auto" if chooser == "head" else "--augment auto",
-                             "rule": rule, "candidates": rs[0].get(f"{chooser}_candidates"),
-                             "n_pairs": int(np.median([x["n_pairs"] for x in rs])), "runs": len(rs),
-                             "picked": k, "rate": k / len(rs), "lo": lo, "hi": hi,
-                             "seconds": float(np.median([x[f"{chooser}_seconds"] for x in rs])),
-                             "load": float(np.mean([x["load"] for x in rs]))})
-    record_rows("selection", "selection_false_positives", rows, run=new_run_id(),
-                command="; ".join(commands + ["python benchmarks/selection.py --summarize"]))
+                rows.append(
+                    {
+                        "dataset": name,
+                        "chooser": "--head auto" if chooser == "head" else "--augment auto",
+                        "rule": rule,
+                        "candidates": rs[0].get(f"{chooser}_candidates"),
+                        "n_pairs": int(np.median([x["n_pairs"] for x in rs])),
+                        "runs": len(rs),
+                        "picked": k,
+                        "rate": k / len(rs),
+                        "lo": lo,
+                        "hi": hi,
+                        "seconds": float(np.median([x[f"{chooser}_seconds"] for x in rs])),
+                        "load": float(np.mean([x["load"] for x in rs])),
+                    }
+                )
+    record_rows(
+        "selection",
+        "selection_false_positives",
+        rows,
+        run=new_run_id(),
+        command="; ".join(commands + ["python benchmarks/selection.py --summarize"]),
+    )
 
 
 def _command(args) -> str:
-    return (f"python benchmarks/selection.py --runs {args.runs} --pairs {args.pairs} --datasets {','.join(args.datasets)} "
-            f"--choosers {','.join(args.choosers)}")
+    return (
+        f"python benchmarks/selection.py --runs {args.runs} --pairs {args.pairs} --datasets {','.join(args.datasets)} "
+        f"--choosers {','.join(args.choosers)}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--cache", type=Path, default=REPO / ".cache" / "hh-minilm", help="embedding cache for HH")
+    ap.add_argument(
+        "--cache", type=Path, default=REPO / ".cache" / "hh-minilm", help="embedding cache for HH"
+    )
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--pairs", type=int, default=500)
     ap.add_argument("--datasets", type=lambda s: s.split(","), default=["hh", "alpaca_bon"])
     ap.add_argument("--choosers", type=lambda s: s.split(","), default=["head", "augment"])
-    ap.add_argument("--summarize", action="store_true", help="only write the table from the recorded draws")
+    ap.add_argument(
+        "--summarize", action="store_true", help="only write the table from the recorded draws"
+    )
     args = ap.parse_args()
     summarize(args) if args.summarize else run(args)
 

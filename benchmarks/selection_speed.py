@@ -30,8 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import new_run_id, record_rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = (("plain (bt-linear)", ["--head", "bt-linear"]), ("--head auto", ["--head", "auto"]),
-            ("--augment auto", ["--head", "bt-linear", "--augment", "auto"]))
+VARIANTS = (
+    ("plain (bt-linear)", ["--head", "bt-linear"]),
+    ("--head auto", ["--head", "auto"]),
+    ("--augment auto", ["--head", "bt-linear", "--augment", "auto"]),
+)
 
 
 def main() -> None:
@@ -39,18 +42,41 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=1250, help="pairs read (80%% train)")
-    ap.add_argument("--cache", type=Path, default=None, help="an embedding cache to reuse (default: a new one)")
+    ap.add_argument(
+        "--cache", type=Path, default=None, help="an embedding cache to reuse (default: a new one)"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="prefspace-selection-speed-"))
     cache = args.cache or work / "cache"
-    base = [sys.executable, "-m", "prefspace", "train", str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz"),
-            "--limit", str(args.pairs), "--test-fraction", "0.2", "--seed", "0", "--cache", str(cache)]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    base = [
+        sys.executable,
+        "-m",
+        "prefspace",
+        "train",
+        str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz"),
+        "--limit",
+        str(args.pairs),
+        "--test-fraction",
+        "0.2",
+        "--seed",
+        "0",
+        "--cache",
+        str(cache),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
 
     def run(extra, out) -> float:
         t0 = time.perf_counter()
-        subprocess.run(base + ["--out", str(out)] + extra, check=True, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            base + ["--out", str(out)] + extra,
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return time.perf_counter() - t0
 
     try:
@@ -65,11 +91,26 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     plain = statistics.median(times[VARIANTS[0][0]])
-    rows = [{"variant": name, "pairs": int(args.pairs * 0.8), "repeats": args.repeats, "seconds": statistics.median(t),
-             "min_s": min(t), "ratio": statistics.median(t) / plain, "load_start": load_start, "load_end": load_end}
-            for name, t in times.items()]
-    record_rows("selection_speed", "selection_speed", rows, run=new_run_id(),
-                command=f"python benchmarks/selection_speed.py --repeats {args.repeats}")
+    rows = [
+        {
+            "variant": name,
+            "pairs": int(args.pairs * 0.8),
+            "repeats": args.repeats,
+            "seconds": statistics.median(t),
+            "min_s": min(t),
+            "ratio": statistics.median(t) / plain,
+            "load_start": load_start,
+            "load_end": load_end,
+        }
+        for name, t in times.items()
+    ]
+    record_rows(
+        "selection_speed",
+        "selection_speed",
+        rows,
+        run=new_run_id(),
+        command=f"python benchmarks/selection_speed.py --repeats {args.repeats}",
+    )
 
 
 if __name__ == "__main__":

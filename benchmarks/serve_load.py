@@ -63,14 +63,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_model(data: Path, out: Path, n_prompts: int = 805, backend: str = "sentence-transformers") -> Path:
+def train_model(
+    data: Path, out: Path, n_prompts: int = 805, backend: str = "sentence-transformers"
+) -> Path:
     """A BradleyTerryMLP on precomputed MiniLM rows of (best, worst) gold responses per prompt."""
     from prefspace.data import load_scored_responses
     from prefspace.embed import get_encoder
     from prefspace.models import BradleyTerryMLP, save_model
 
     alpaca = data / "alpaca_bon"
-    scored = load_scored_responses(alpaca / "responses.jsonl.gz", prompts=alpaca / "prompts.jsonl.gz")
+    scored = load_scored_responses(
+        alpaca / "responses.jsonl.gz", prompts=alpaca / "prompts.jsonl.gz"
+    )
     P = np.load(alpaca / "prompt_emb_minilm.npy", mmap_mode="r")
     R = np.load(alpaca / "response_emb_minilm.npy", mmap_mode="r")
     rows = []
@@ -88,17 +92,23 @@ def build_requests(data: Path, n_requests: int, per_request: int, levels: int) -
     from prefspace.data import load_scored_responses
 
     alpaca = data / "alpaca_bon"
-    scored = load_scored_responses(alpaca / "responses.jsonl.gz", prompts=alpaca / "prompts.jsonl.gz")
+    scored = load_scored_responses(
+        alpaca / "responses.jsonl.gz", prompts=alpaca / "prompts.jsonl.gz"
+    )
     groups = scored.groups()
     if n_requests * levels > len(groups):
-        raise SystemExit(f"--requests {n_requests} x {levels} levels needs more than the {len(groups)} prompts")
+        raise SystemExit(
+            f"--requests {n_requests} x {levels} levels needs more than the {len(groups)} prompts"
+        )
     rng = np.random.default_rng(0)
     out = []
     for level in range(levels):
         bodies = []
         for k in range(level * n_requests, (level + 1) * n_requests):
             pick = rng.choice(groups[k], size=per_request, replace=False)
-            bodies.append({"prompt": scored.prompts[k], "response": [scored.responses[i] for i in pick]})
+            bodies.append(
+                {"prompt": scored.prompts[k], "response": [scored.responses[i] for i in pick]}
+            )
         out.append(bodies)
     return out
 
@@ -154,7 +164,9 @@ def build_get_reward_sets(data: Path, n_requests: int, skip_prompts: int) -> lis
     from prefspace.data import load_scored_responses
 
     alpaca = data / "alpaca_bon"
-    scored = load_scored_responses(alpaca / "responses.jsonl.gz", prompts=alpaca / "prompts.jsonl.gz")
+    scored = load_scored_responses(
+        alpaca / "responses.jsonl.gz", prompts=alpaca / "prompts.jsonl.gz"
+    )
     groups = scored.groups()
     rng = np.random.default_rng(1)
     k = skip_prompts
@@ -183,11 +195,16 @@ def encoder_rate(model: Path, bodies: list[dict]) -> dict:
     encoder = load_model_encoder(model)
     embed_responses(["warm-up"], ["warm-up"], encoder)  # load the weights before timing
     prompts = [p for b in bodies for p in b["prompts"]]
-    responses = [q[len(p) + 1:] for b in bodies for p, q in zip(b["prompts"], b["query"])]
+    responses = [q[len(p) + 1 :] for b in bodies for p, q in zip(b["prompts"], b["query"])]
     t0, c0 = time.perf_counter(), time.process_time()
     embed_responses(prompts, responses, encoder)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"items": len(responses), "wall_s": wall, "cpu_s": cpu, "items_per_s": len(responses) / wall}
+    return {
+        "items": len(responses),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "items_per_s": len(responses) / wall,
+    }
 
 
 async def _get_reward_load(url: str, bodies: list[dict], concurrency: int) -> dict:
@@ -216,16 +233,36 @@ async def _get_reward_load(url: str, bodies: list[dict], concurrency: int) -> di
         t0 = time.perf_counter()
         await asyncio.gather(*[client(http) for _ in range(concurrency)])
         wall = time.perf_counter() - t0
-    return {"items": n, "wall_s": wall, "items_per_s": n / wall, "errors": len(errors),
-            "first_error": errors[0] if errors else None}
+    return {
+        "items": n,
+        "wall_s": wall,
+        "items_per_s": n / wall,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
 
 
 def _start_server(model: Path, args, tmp: Path, name: str):
     import httpx
 
     port = _free_port()
-    cmd = [sys.executable, "-m", "prefspace", "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
-           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms), "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "prefspace",
+        "serve",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-batch",
+        str(args.max_batch),
+        "--max-wait-ms",
+        str(args.max_wait_ms),
+        "--log-level",
+        "warning",
+    ]
     log = open(tmp / f"server-{name}.log", "w+")
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -253,8 +290,11 @@ def get_reward_vs_encoder(model: Path, args, tmp: Path, backend: str) -> list[di
     first, second = build_get_reward_sets(args.data, args.get_reward, skip_prompts=0)
     load0 = os.getloadavg()[0]
     enc = encoder_rate(model, first)
-    print(f"encoder alone: {enc['items']} items in {enc['wall_s']:.1f} s ({enc['items_per_s']:.2f}/s, "
-          f"{enc['cpu_s']:.1f} CPU s; load {load0:.1f})", flush=True)
+    print(
+        f"encoder alone: {enc['items']} items in {enc['wall_s']:.1f} s ({enc['items_per_s']:.2f}/s, "
+        f"{enc['cpu_s']:.1f} CPU s; load {load0:.1f})",
+        flush=True,
+    )
     server, url, log = _start_server(model, args, tmp, f"get-reward-{backend}")
     try:
         load1 = os.getloadavg()[0]
@@ -268,17 +308,32 @@ def get_reward_vs_encoder(model: Path, args, tmp: Path, backend: str) -> list[di
             server.kill()
             server.wait()
         log.close()
-    print(f"/get_reward cold, {args.concurrency[0]} clients: {r['items']} items in {r['wall_s']:.1f} s "
-          f"({r['items_per_s']:.2f}/s; load {load1:.1f}); encoder / server time per item "
-          f"{enc['items_per_s'] / r['items_per_s']:.2f}x; {stats['batches']} batches, "
-          f"{stats['items'] / max(stats['batches'], 1):.1f} items per batch; errors {r['errors']}", flush=True)
+    print(
+        f"/get_reward cold, {args.concurrency[0]} clients: {r['items']} items in {r['wall_s']:.1f} s "
+        f"({r['items_per_s']:.2f}/s; load {load1:.1f}); encoder / server time per item "
+        f"{enc['items_per_s'] / r['items_per_s']:.2f}x; {stats['batches']} batches, "
+        f"{stats['items'] / max(stats['batches'], 1):.1f} items per batch; errors {r['errors']}",
+        flush=True,
+    )
     if r["first_error"]:
         print(f"  first error: {r['first_error']}")
-    return [{"backend": backend, "clients": args.concurrency[0], "per_request": 32, "requests": len(second),
-             "encoder_items_per_s": enc["items_per_s"], "encoder_cpu_s": enc["cpu_s"],
-             "server_items_per_s": r["items_per_s"], "slowdown": enc["items_per_s"] / r["items_per_s"],
-             "batches": stats["batches"], "items_per_batch": stats["items"] / max(stats["batches"], 1),
-             "errors": r["errors"], "load_encoder": load0, "load_server": load1}]
+    return [
+        {
+            "backend": backend,
+            "clients": args.concurrency[0],
+            "per_request": 32,
+            "requests": len(second),
+            "encoder_items_per_s": enc["items_per_s"],
+            "encoder_cpu_s": enc["cpu_s"],
+            "server_items_per_s": r["items_per_s"],
+            "slowdown": enc["items_per_s"] / r["items_per_s"],
+            "batches": stats["batches"],
+            "items_per_batch": stats["items"] / max(stats["batches"], 1),
+            "errors": r["errors"],
+            "load_encoder": load0,
+            "load_server": load1,
+        }
+    ]
 
 
 def serve_levels(model: Path, levels, args, tmp: Path, backend: str) -> tuple[list[dict], int]:
@@ -286,8 +341,23 @@ def serve_levels(model: Path, levels, args, tmp: Path, backend: str) -> tuple[li
     import httpx
 
     port = _free_port()
-    cmd = [sys.executable, "-m", "prefspace", "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
-           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms), "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "prefspace",
+        "serve",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-batch",
+        str(args.max_batch),
+        "--max-wait-ms",
+        str(args.max_wait_ms),
+        "--log-level",
+        "warning",
+    ]
     log = open(tmp / f"server-{backend}.log", "w+")
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -309,27 +379,53 @@ def serve_levels(model: Path, levels, args, tmp: Path, backend: str) -> tuple[li
         # one small request loads the encoder's weights before timing
         httpx.post(url + "/score", json={"prompt": "warm-up", "response": ["warm-up"]}, timeout=600)
         info = httpx.get(url + "/info").json()
-        print(f"model {info['model']['class']} {info['feature_dim']}-d rows, encoder all-MiniLM-L6-v2 on {backend} "
-              f"({info['encoder']['fingerprint'][:12]}), max_batch {args.max_batch}, max_wait {args.max_wait_ms} ms, "
-              f"{os.cpu_count()} CPUs")
-        print(f"{'clients':>7} {'cache':>5} {'requests':>8} {'rewards':>7} {'wall s':>7} {'rewards/s':>9} "
-              f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        print(
+            f"model {info['model']['class']} {info['feature_dim']}-d rows, encoder all-MiniLM-L6-v2 on {backend} "
+            f"({info['encoder']['fingerprint'][:12]}), max_batch {args.max_batch}, max_wait {args.max_wait_ms} ms, "
+            f"{os.cpu_count()} CPUs"
+        )
+        print(
+            f"{'clients':>7} {'cache':>5} {'requests':>8} {'rewards':>7} {'wall s':>7} {'rewards/s':>9} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        )
         for conc, bodies in zip(args.concurrency, levels):
             for label in ("cold", "warm"):
                 r = asyncio.run(_load(url, bodies, conc))
                 total_errors += r["errors"]
-                print(f"{conc:>7} {label:>5} {r['requests']:>8} {r['rewards']:>7} {r['wall_s']:>7.1f} "
-                      f"{r['rewards_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6}")
+                print(
+                    f"{conc:>7} {label:>5} {r['requests']:>8} {r['rewards']:>7} {r['wall_s']:>7.1f} "
+                    f"{r['rewards_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6}"
+                )
                 if r["first_error"]:
                     print(f"  first error: {r['first_error']}")
-                rows.append({"backend": backend, "clients": conc, "cache": label, "per_request": args.per_request,
-                             "load": os.getloadavg()[0],
-                             **{k: r[k] for k in ("requests", "rewards", "wall_s", "rewards_per_s", "p50_ms", "p99_ms", "errors")}})
+                rows.append(
+                    {
+                        "backend": backend,
+                        "clients": conc,
+                        "cache": label,
+                        "per_request": args.per_request,
+                        "load": os.getloadavg()[0],
+                        **{
+                            k: r[k]
+                            for k in (
+                                "requests",
+                                "rewards",
+                                "wall_s",
+                                "rewards_per_s",
+                                "p50_ms",
+                                "p99_ms",
+                                "errors",
+                            )
+                        },
+                    }
+                )
         stats = httpx.get(url + "/info").json()["stats"]
-        print(f"server: {stats['jobs']} requests in {stats['batches']} batches "
-              f"({stats['items'] / max(stats['batches'], 1):.1f} texts per batch), "
-              f"{stats['encoder_calls']} encoder calls, {stats['rows_embedded']} rows embedded, "
-              f"{stats['lru_hits']} memory-cache hits")
+        print(
+            f"server: {stats['jobs']} requests in {stats['batches']} batches "
+            f"({stats['items'] / max(stats['batches'], 1):.1f} texts per batch), "
+            f"{stats['encoder_calls']} encoder calls, {stats['rows_embedded']} rows embedded, "
+            f"{stats['lru_hits']} memory-cache hits"
+        )
     finally:
         server.terminate()
         try:
@@ -344,17 +440,31 @@ def serve_levels(model: Path, levels, args, tmp: Path, backend: str) -> tuple[li
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--model", type=Path, default=None, help="serve this model directory instead of training one")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="serve this model directory instead of training one",
+    )
     ap.add_argument("--requests", type=int, default=200, help="requests per concurrency level")
     ap.add_argument("--per-request", type=int, default=8, help="responses per request")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--max-batch", type=int, default=256)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
-    ap.add_argument("--encoder-backends", nargs="+", default=["sentence-transformers"],
-                    help="serve the same head with each encoder backend in turn (e.g. sentence-transformers onnx-int8), "
-                         "on the same requests; each server starts with an empty memory cache")
-    ap.add_argument("--get-reward", type=int, default=0, metavar="N",
-                    help="only the cold /get_reward comparison with the encoder, N requests of 32 queries per set")
+    ap.add_argument(
+        "--encoder-backends",
+        nargs="+",
+        default=["sentence-transformers"],
+        help="serve the same head with each encoder backend in turn (e.g. sentence-transformers onnx-int8), "
+        "on the same requests; each server starts with an empty memory cache",
+    )
+    ap.add_argument(
+        "--get-reward",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the cold /get_reward comparison with the encoder, N requests of 32 queries per set",
+    )
     args = ap.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -363,7 +473,9 @@ def main() -> None:
     if args.get_reward:
         with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
             for backend in args.encoder_backends:
-                model = args.model or train_model(args.data, Path(tmp) / f"model-{backend}", backend=backend)
+                model = args.model or train_model(
+                    args.data, Path(tmp) / f"model-{backend}", backend=backend
+                )
                 rows += get_reward_vs_encoder(model, args, Path(tmp), backend)
         record_rows("serve_load", "serve_get_reward", rows, run=run)
         if any(r["errors"] for r in rows):
@@ -372,11 +484,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         levels = build_requests(args.data, args.requests, args.per_request, len(args.concurrency))
         for backend in args.encoder_backends:
-            model = args.model or train_model(args.data, Path(tmp) / f"model-{backend}", backend=backend)
+            model = args.model or train_model(
+                args.data, Path(tmp) / f"model-{backend}", backend=backend
+            )
             got, errors = serve_levels(model, levels, args, Path(tmp), backend)
             rows += got
             total_errors += errors
-    table = "serve_load" if args.encoder_backends == ["sentence-transformers"] else "serve_load_backends"
+    table = (
+        "serve_load"
+        if args.encoder_backends == ["sentence-transformers"]
+        else "serve_load_backends"
+    )
     record_rows("serve_load", table, rows, run=run)
     print(f"errors: {total_errors}")
     if total_errors:

@@ -48,8 +48,14 @@ def main() -> None:
     runs = []
     for i, on in enumerate((False, True, True, False)):
         with tempfile.TemporaryDirectory() as cache:
-            _, wall, cpu = timed(lambda: embed_file(path, encoder_options={"text_features": on}, cache=cache,
-                                                    load_kwargs={"limit": args.pairs}))
+            _, wall, cpu = timed(
+                lambda: embed_file(
+                    path,
+                    encoder_options={"text_features": on},
+                    cache=cache,
+                    load_kwargs={"limit": args.pairs},
+                )
+            )
         runs.append({"text_features": on, "wall_s": wall, "cpu_s": cpu})
         print(f"run {i}: text_features={on} wall {wall:.1f} s, CPU {cpu:.1f} s", flush=True)
     ds = load_preferences(path, limit=args.pairs)
@@ -61,20 +67,30 @@ def main() -> None:
     on = [r for r in runs if r["text_features"]]
     mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
     row = {
-        "pairs": args.pairs, "texts": 3 * args.pairs, "responses": len(texts),
-        "off_wall_s": mean(off, "wall_s"), "on_wall_s": mean(on, "wall_s"),
-        "off_cpu_s": mean(off, "cpu_s"), "on_cpu_s": mean(on, "cpu_s"),
-        "ratio_wall": mean(on, "wall_s") / mean(off, "wall_s"), "ratio_cpu": mean(on, "cpu_s") / mean(off, "cpu_s"),
-        "block_wall_s": f_wall, "block_cpu_s": f_cpu,
-        "block_share_cpu": f_cpu / mean(off, "cpu_s"), "block_share_wall": f_wall / mean(off, "wall_s"),
-        "load_start": load_start, "load_end": os.getloadavg()[0],
+        "pairs": args.pairs,
+        "texts": 3 * args.pairs,
+        "responses": len(texts),
+        "off_wall_s": mean(off, "wall_s"),
+        "on_wall_s": mean(on, "wall_s"),
+        "off_cpu_s": mean(off, "cpu_s"),
+        "on_cpu_s": mean(on, "cpu_s"),
+        "ratio_wall": mean(on, "wall_s") / mean(off, "wall_s"),
+        "ratio_cpu": mean(on, "cpu_s") / mean(off, "cpu_s"),
+        "block_wall_s": f_wall,
+        "block_cpu_s": f_cpu,
+        "block_share_cpu": f_cpu / mean(off, "cpu_s"),
+        "block_share_wall": f_wall / mean(off, "wall_s"),
+        "load_start": load_start,
+        "load_end": os.getloadavg()[0],
     }
     run = new_run_id()
     record_rows("text_feature_cost", "text_feature_cost", [row], run=run)
     record_rows("text_feature_cost", "text_feature_cost_runs", runs, run=run)
-    print(f"with text features / without: wall {row['ratio_wall']:.3f}, CPU {row['ratio_cpu']:.3f}; "
-          f"the block alone: {100 * row['block_share_cpu']:.2f}% of the embed's CPU seconds "
-          f"({row['block_cpu_s']:.2f} s of {row['off_cpu_s']:.1f} s); load {load_start:.1f} -> {row['load_end']:.1f}")
+    print(
+        f"with text features / without: wall {row['ratio_wall']:.3f}, CPU {row['ratio_cpu']:.3f}; "
+        f"the block alone: {100 * row['block_share_cpu']:.2f}% of the embed's CPU seconds "
+        f"({row['block_cpu_s']:.2f} s of {row['off_cpu_s']:.1f} s); load {load_start:.1f} -> {row['load_end']:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,11 @@ def load_pairs(data: Path, n_train: int, n_test: int, seed: int):
     from prefspace.data import load_scored_responses, split_by_prompt
     from prefspace.evaluate import pairs_from_scores
 
-    scored = load_scored_responses(data / "alpaca_bon" / "responses.jsonl.gz",
-                                   prompts=data / "alpaca_bon" / "prompts.jsonl.gz", score_key="gold")
+    scored = load_scored_responses(
+        data / "alpaca_bon" / "responses.jsonl.gz",
+        prompts=data / "alpaca_bon" / "prompts.jsonl.gz",
+        score_key="gold",
+    )
     E = np.load(data / "alpaca_bon" / "response_emb_minilm.npy").astype(np.float32)
     train_prompts = set(split_by_prompt(scored, test_fraction=0.2, random_state=seed)[0].prompt_ids)
     in_train = np.array([scored.prompt_ids[i] in train_prompts for i in scored.prompt_index])
@@ -58,8 +61,13 @@ def fit_timed(make, X, X_test, repeats: int) -> dict:
         cpus.append(time.process_time() - c0)
         accs.append(model.score(X_test))
         size = getattr(model, "best_epoch_", None) or getattr(model, "n_trees_", None)
-    return {"seconds": statistics.median(times), "min_s": min(times), "cpu_s": statistics.median(cpus),
-            "accuracy": float(np.mean(accs)), "kept": size}
+    return {
+        "seconds": statistics.median(times),
+        "min_s": min(times),
+        "cpu_s": statistics.median(cpus),
+        "accuracy": float(np.mean(accs)),
+        "kept": size,
+    }
 
 
 def main() -> None:
@@ -81,8 +89,10 @@ def main() -> None:
     )
 
     X, X_test = load_pairs(args.data, args.pairs, args.test_pairs, args.seed)
-    print(f"train pairs {X.shape}, test pairs {X_test.shape}, cpus {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"train pairs {X.shape}, test pairs {X_test.shape}, cpus {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     BradleyTerryMLP(hidden_sizes=(4,), max_epochs=1).fit(X[:50])  # import torch outside the timings
 
     heads = {
@@ -93,16 +103,25 @@ def main() -> None:
     }
     run, load = new_run_id(), os.getloadavg()[0]
     rows = []
-    print(f"\n{'head':28s} {'fit s (median)':>14s} {'min s':>7s} {'epochs/trees':>12s} {'test acc':>9s}")
+    print(
+        f"\n{'head':28s} {'fit s (median)':>14s} {'min s':>7s} {'epochs/trees':>12s} {'test acc':>9s}"
+    )
     for name, make in heads.items():
         r = fit_timed(make, X, X_test, args.repeats)
-        print(f"{name:28s} {r['seconds']:14.2f} {r['min_s']:7.2f} {str(r['kept'] or '-'):>12s} {r['accuracy']:9.4f}",
-              flush=True)
+        print(
+            f"{name:28s} {r['seconds']:14.2f} {r['min_s']:7.2f} {str(r['kept'] or '-'):>12s} {r['accuracy']:9.4f}",
+            flush=True,
+        )
         rows.append({"head": name, "repeats": args.repeats, **r})
 
     print(f"\n{'ensemble (' + str(args.members) + ' members)':28s} {'fit s':>14s} {'test acc':>9s}")
-    for name, head in (("of BradleyTerryLinear", BradleyTerryLinear()), ("of BradleyTerryMLP", BradleyTerryMLP())):
-        r = fit_timed(lambda s: RewardEnsemble(head, n_members=args.members, random_state=s), X, X_test, 1)
+    for name, head in (
+        ("of BradleyTerryLinear", BradleyTerryLinear()),
+        ("of BradleyTerryMLP", BradleyTerryMLP()),
+    ):
+        r = fit_timed(
+            lambda s: RewardEnsemble(head, n_members=args.members, random_state=s), X, X_test, 1
+        )
         print(f"{name:28s} {r['seconds']:14.2f} {r['accuracy']:9.4f}", flush=True)
         rows.append({"head": f"RewardEnsemble ({args.members} members) {name}", "repeats": 1, **r})
     for row in rows:

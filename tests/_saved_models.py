@@ -35,7 +35,9 @@ def training_pairs(alpaca_dir: Path) -> TrainingPairs:
     if key not in _PAIRS:
         from prefspace.data import load_scored_responses
 
-        scored = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz")
+        scored = load_scored_responses(
+            alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz"
+        )
         P = np.load(alpaca_dir / "prompt_emb_minilm.npy", mmap_mode="r")
         R = np.load(alpaca_dir / "response_emb_minilm.npy", mmap_mode="r")
         prompts, chosen, rejected, rows = [], [], [], []
@@ -59,7 +61,9 @@ def saved_models(base: Path, alpaca_dir: Path, encoder) -> dict[str, Path]:
     if all((d / "model.json").is_file() for d in dirs.values()):
         return dirs
     X = training_pairs(alpaca_dir).X
-    bt = BradleyTerryMLP(hidden_sizes=(32,), max_epochs=50, early_stopping=False, random_state=0).fit(X)
+    bt = BradleyTerryMLP(
+        hidden_sizes=(32,), max_epochs=50, early_stopping=False, random_state=0
+    ).fit(X)
     save_model(bt, dirs["bt"], encoder)
     ens = RewardEnsemble(BradleyTerryLinear(), n_members=3, random_state=0).fit(X)
     save_model(ens, dirs["ensemble"], encoder)
@@ -68,7 +72,9 @@ def saved_models(base: Path, alpaca_dir: Path, encoder) -> dict[str, Path]:
 
 def short_pair_indices(pairs: TrainingPairs, k: int, max_chars: int = 700) -> list[int]:
     """The ``k`` training pairs with the shortest texts (cheap to embed; no truncation)."""
-    lengths = [len(p) + len(c) + len(r) for p, c, r in zip(pairs.prompts, pairs.chosen, pairs.rejected)]
+    lengths = [
+        len(p) + len(c) + len(r) for p, c, r in zip(pairs.prompts, pairs.chosen, pairs.rejected)
+    ]
     order = [i for i in np.argsort(lengths, kind="stable") if lengths[i] <= max_chars]
     return [int(i) for i in order[:k]]
 

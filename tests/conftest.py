@@ -39,7 +39,9 @@ def alpaca_dir(shared_data: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Point every default cache location at a temp dir so tests never touch ~/.cache."""
     home = tmp_path_factory.getbasetemp() / "prefspace-home"
     monkeypatch.setenv("PREFSPACE_HOME", str(home))
@@ -80,8 +82,12 @@ def copied_pairs() -> tuple[np.ndarray, np.ndarray]:
 # Real reward models saved with save_model (tests/_saved_models.py), built on first use and
 # shared by the models, serve and integrations tests. Loaded by path: test folders are not
 # packages under --import-mode=importlib.
-_spec = importlib.util.spec_from_file_location("_prefspace_saved_models", Path(__file__).with_name("_saved_models.py"))
-_saved_models = sys.modules.setdefault("_prefspace_saved_models", importlib.util.module_from_spec(_spec))
+_spec = importlib.util.spec_from_file_location(
+    "_prefspace_saved_models", Path(__file__).with_name("_saved_models.py")
+)
+_saved_models = sys.modules.setdefault(
+    "_prefspace_saved_models", importlib.util.module_from_spec(_spec)
+)
 if not hasattr(_saved_models, "saved_models"):
     _spec.loader.exec_module(_saved_models)
 
@@ -95,7 +101,9 @@ def minilm():
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory, alpaca_dir, minilm) -> dict:
     """{"bt": BradleyTerryMLP dir, "ensemble": 3-member linear ensemble dir}, saved with save_model."""
-    return _saved_models.saved_models(tmp_path_factory.getbasetemp() / "serve-models", alpaca_dir, minilm)
+    return _saved_models.saved_models(
+        tmp_path_factory.getbasetemp() / "serve-models", alpaca_dir, minilm
+    )
 
 
 @pytest.fixture(scope="session")

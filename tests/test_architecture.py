@@ -19,8 +19,20 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "prefspace"
 # the registries' name tables, the HTTP plumbing of both servers, how a message names an option);
 # the package root and ``python -m prefspace`` sit on top (the root re-exports names lazily).
 FOUNDATION = {
-    "_version", "exceptions", "_validation", "_atomic", "_threads", "_jsonsafe", "_jsonread", "_paths", "_process",
-    "_progress", "_estimators", "_names", "_http", "_surface",
+    "_version",
+    "exceptions",
+    "_validation",
+    "_atomic",
+    "_threads",
+    "_jsonsafe",
+    "_jsonread",
+    "_paths",
+    "_process",
+    "_progress",
+    "_estimators",
+    "_names",
+    "_http",
+    "_surface",
 }
 LAYERS = {
     "base": 0,
@@ -28,11 +40,16 @@ LAYERS = {
     "embed": 2,
     "evaluate": 3,
     "models": 4,
-    "synth": 5, "select": 5,
-    "workflows": 6, "experiments": 6, "serve": 6, "studio": 6,
+    "synth": 5,
+    "select": 5,
+    "workflows": 6,
+    "experiments": 6,
+    "serve": 6,
+    "studio": 6,
     "integrations": 7,
     "cli": 8,
-    "__main__": 9, "__init__": 9,
+    "__main__": 9,
+    "__init__": 9,
 }
 HEAVY = ("numpy", "torch", "scipy")
 
@@ -138,7 +155,9 @@ def test_no_import_cycle_between_files():
 @pytest.mark.parametrize("path", sorted((SRC / "cli").glob("*.py")), ids=lambda p: p.name)
 def test_cli_modules_do_not_import_numeric_libraries(path: Path):
     heavy = [(t, line) for t, line in _imports(path) if t.split(".")[0] in HEAVY]
-    assert not heavy, f"{path.name} imports {heavy}: that code belongs in the library, below the CLI"
+    assert not heavy, (
+        f"{path.name} imports {heavy}: that code belongs in the library, below the CLI"
+    )
 
 
 def test_checker_sees_function_local_and_relative_imports(tmp_path: Path):

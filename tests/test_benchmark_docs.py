@@ -32,13 +32,40 @@ def _write(path: Path, rows: list[dict]) -> None:
 def test_only_the_latest_run_of_a_table_is_shown_with_its_command(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
-    _write(res / "a.jsonl", [
-        {"table": "t", "run": "2026-01-01T00:00:00Z", "command": "python old.py", "head": "old", "acc": 0.5},
-        {"table": "t", "run": "2026-02-01T00:00:00Z", "command": "python new.py", "head": "x", "acc": 0.61234, "lo": 0.6, "hi": 0.62},
-        {"table": "t", "run": "2026-02-01T00:00:00Z", "command": "python new.py", "head": "y", "acc": 1234.5, "lo": None, "hi": None},
-    ])
+    _write(
+        res / "a.jsonl",
+        [
+            {
+                "table": "t",
+                "run": "2026-01-01T00:00:00Z",
+                "command": "python old.py",
+                "head": "old",
+                "acc": 0.5,
+            },
+            {
+                "table": "t",
+                "run": "2026-02-01T00:00:00Z",
+                "command": "python new.py",
+                "head": "x",
+                "acc": 0.61234,
+                "lo": 0.6,
+                "hi": 0.62,
+            },
+            {
+                "table": "t",
+                "run": "2026-02-01T00:00:00Z",
+                "command": "python new.py",
+                "head": "y",
+                "acc": 1234.5,
+                "lo": None,
+                "hi": None,
+            },
+        ],
+    )
     template = tmp_path / "t.md"
-    template.write_text("# Title\n\n<!-- table: t | head=Head, acc, lo..hi=95% CI, acc:.1%=share -->\n\nafter\n")
+    template.write_text(
+        "# Title\n\n<!-- table: t | head=Head, acc, lo..hi=95% CI, acc:.1%=share -->\n\nafter\n"
+    )
     text = render_docs.render(template, res)
     assert "old" not in text and "python old.py" not in text
     assert "| Head | acc | 95% CI | share |" in text
@@ -69,8 +96,14 @@ def test_record_rows_appends_atomically_and_never_writes_nan(tmp_path, monkeypat
     assert not list(tmp_path.glob(".*tmp*"))
 
 
-@pytest.mark.parametrize("values,low,high", [([0.99, 1.0, 1.0, 0.98], 0.0, 1.0), ([-0.9, -1.0, -0.95], -1.0, 1.0),
-                                             ([0.61, 0.63, 0.60, 0.62, 0.64], 0.0, 1.0)])
+@pytest.mark.parametrize(
+    "values,low,high",
+    [
+        ([0.99, 1.0, 1.0, 0.98], 0.0, 1.0),
+        ([-0.9, -1.0, -0.95], -1.0, 1.0),
+        ([0.61, 0.63, 0.60, 0.62, 0.64], 0.0, 1.0),
+    ],
+)
 def test_seed_intervals_stay_inside_the_metric_range(values, low, high):
     mean, lo, hi = results.seed_interval(values, low=low, high=high)
     assert low <= lo <= mean <= hi <= high
@@ -86,23 +119,59 @@ def test_docs_benchmarks_md_is_the_render_of_the_committed_results():
 def test_prose_variables_come_from_the_rows_and_fail_loudly(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
-    _write(res / "a.jsonl", [
-        {"table": "t", "run": "r1", "command": "c", "head": "x", "n": 100, "acc": 0.5, "d": 0.01},
-        {"table": "t", "run": "r2", "command": "c", "head": "x", "n": 100, "acc": 0.61234, "d": -0.0123,
-         "lo": -0.02, "hi": -0.004},
-        {"table": "t", "run": "r2", "command": "c", "head": "y", "n": 500, "acc": 0.7, "d": None},
-    ])
+    _write(
+        res / "a.jsonl",
+        [
+            {
+                "table": "t",
+                "run": "r1",
+                "command": "c",
+                "head": "x",
+                "n": 100,
+                "acc": 0.5,
+                "d": 0.01,
+            },
+            {
+                "table": "t",
+                "run": "r2",
+                "command": "c",
+                "head": "x",
+                "n": 100,
+                "acc": 0.61234,
+                "d": -0.0123,
+                "lo": -0.02,
+                "hi": -0.004,
+            },
+            {
+                "table": "t",
+                "run": "r2",
+                "command": "c",
+                "head": "y",
+                "n": 500,
+                "acc": 0.7,
+                "d": None,
+            },
+        ],
+    )
     template = tmp_path / "t.md"
     template.write_text(
         "x is {{ t[head=x].acc:.3f }} ({{t[head=x, n=100].d:+.1pt}} points, {{ t[head=x].lo..hi:+.3f }}),"
         " {{ abs t[head=x].d:.1pt }} below; {{ count t[].d }} difference of {{count t[].acc}} rows;"
-        " best {{ max t[].acc:.0% }}; before: {{ t[run=r1, head=x].acc:.2f }}\n")
+        " best {{ max t[].acc:.0% }}; before: {{ t[run=r1, head=x].acc:.2f }}\n"
+    )
     text = " ".join(render_docs.render(template, res).split())  # the paragraph is re-wrapped
-    assert ("x is 0.612 (-1.2 points, [-0.020, -0.004]), 1.2 below; 1 difference of 2 rows;"
-            " best 70%; before: 0.50") in text
-    for bad, match in [("{{ t[head=z].acc }}", "matches 0 rows"), ("{{ t[].acc }}", "matches 2 rows"),
-                       ("{{ t[head=x].nope }}", "no field nope"), ("{{ u[head=x].acc }}", "no rows"),
-                       ("{{ t[head].acc }}", "FIELD=VALUE"), ("{{ t.acc }}", "expected")]:
+    assert (
+        "x is 0.612 (-1.2 points, [-0.020, -0.004]), 1.2 below; 1 difference of 2 rows;"
+        " best 70%; before: 0.50"
+    ) in text
+    for bad, match in [
+        ("{{ t[head=z].acc }}", "matches 0 rows"),
+        ("{{ t[].acc }}", "matches 2 rows"),
+        ("{{ t[head=x].nope }}", "no field nope"),
+        ("{{ u[head=x].acc }}", "no rows"),
+        ("{{ t[head].acc }}", "FIELD=VALUE"),
+        ("{{ t.acc }}", "expected"),
+    ]:
         template.write_text(bad + "\n")
         with pytest.raises(render_docs.RenderError, match=match):
             render_docs.render(template, res)
@@ -111,17 +180,26 @@ def test_prose_variables_come_from_the_rows_and_fail_loudly(tmp_path):
 def test_a_paragraph_with_variables_is_rewrapped_and_list_items_keep_their_marker(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
-    _write(res / "a.jsonl", [{"table": "t", "run": "r", "command": "c", "name": "a-very-long-value " * 8}])
+    _write(
+        res / "a.jsonl",
+        [{"table": "t", "run": "r", "command": "c", "name": "a-very-long-value " * 8}],
+    )
     template = tmp_path / "t.md"
-    template.write_text("<!-- template notes: {{ t[no=such].row }}\nstill notes -->\nBefore {{ t[].name }} after.\n\n"
-                        "- item {{ t[].name }}\n  more\n- second\n\nuntouched  line\n")
+    template.write_text(
+        "<!-- template notes: {{ t[no=such].row }}\nstill notes -->\nBefore {{ t[].name }} after.\n\n"
+        "- item {{ t[].name }}\n  more\n- second\n\nuntouched  line\n"
+    )
     lines = render_docs.render(template, res).splitlines()
-    assert "notes" not in " ".join(lines)  # the editors' notes are not rendered (nor their variables)
+    assert "notes" not in " ".join(
+        lines
+    )  # the editors' notes are not rendered (nor their variables)
     assert all(len(line) <= 100 for line in lines[1:])  # after the generated-file header
     assert lines[-1] == "untouched  line"  # paragraphs without variables stay as written
     items = [line for line in lines if line.startswith("- ")]
     assert items[0].startswith("- item a-very-long-value") and items[1] == "- second"
-    assert all(line.startswith("  ") for line in lines[lines.index(items[0]) + 1:lines.index(items[1])])
+    assert all(
+        line.startswith("  ") for line in lines[lines.index(items[0]) + 1 : lines.index(items[1])]
+    )
 
 
 def _prose_numbers(text: str) -> list[str]:
@@ -133,14 +211,21 @@ def _prose_numbers(text: str) -> list[str]:
     for line in text.splitlines():
         if line.strip().startswith("```"):
             in_code = not in_code
-        if in_code or render_docs.PLACEHOLDER.match(line.strip()) or line.lstrip().startswith("<!--"):
+        if (
+            in_code
+            or render_docs.PLACEHOLDER.match(line.strip())
+            or line.lstrip().startswith("<!--")
+        ):
             continue
         line = render_docs.VARIABLE.sub(" ", line)
         line = re.sub(r"`[^`]*`", " ", line)  # settings and code are not measurements
         line = re.sub(r"\]\([^)]*\)", "]", line)  # link targets
         line = line.replace("95%", " ")  # the intervals' level: a setting
-        found += re.findall(r"(?<![\w.])[-+]\d+\.\d+(?![\w.])|(?<![\w.-])\d+\.\d+(?![\w.])"
-                            r"|(?<![\w.])\d+(?:\.\d+)?\s?%|(?<![\w.])\d+(?:\.\d+)?x\b", line)
+        found += re.findall(
+            r"(?<![\w.])[-+]\d+\.\d+(?![\w.])|(?<![\w.-])\d+\.\d+(?![\w.])"
+            r"|(?<![\w.])\d+(?:\.\d+)?\s?%|(?<![\w.])\d+(?:\.\d+)?x\b",
+            line,
+        )
     return found
 
 
@@ -149,8 +234,10 @@ def test_the_template_prose_types_no_measured_figure_by_hand():
     results row (or a setting in backticks), so a rerun cannot leave a stale number behind."""
     text = render_docs.TEMPLATE.read_text(encoding="utf-8")
     assert _prose_numbers(text) == []
-    assert _prose_numbers("LENS was +0.4 points (-0.2 to 1.0), 21% of peak, 1.55x; `gamma 0.1`, "
-                          "Llama-3.1-8B, 95% interval") == ["+0.4", "-0.2", "1.0", "21%", "1.55x"]
+    assert _prose_numbers(
+        "LENS was +0.4 points (-0.2 to 1.0), 21% of peak, 1.55x; `gamma 0.1`, "
+        "Llama-3.1-8B, 95% interval"
+    ) == ["+0.4", "-0.2", "1.0", "21%", "1.55x"]
 
 
 def test_a_changed_results_value_changes_both_the_table_and_the_prose(tmp_path):
@@ -165,7 +252,11 @@ def test_a_changed_results_value_changes_both_the_table_and_the_prose(tmp_path):
     lines = path.read_text().splitlines()
     for i, line in enumerate(lines):
         row = json.loads(line)
-        if row.get("table") == "label_loop_curve" and row["run"] == target["run"] and row["labels"] == 400:
+        if (
+            row.get("table") == "label_loop_curve"
+            and row["run"] == target["run"]
+            and row["labels"] == 400
+        ):
             row["difference"], row["lo"], row["hi"] = -0.1234, -0.1777, -0.0555
             lines[i] = json.dumps(row)
     path.write_text("\n".join(lines) + "\n")
@@ -200,7 +291,11 @@ def test_the_claims_the_page_makes_in_words_hold_on_the_rows_it_renders():
     for r in rows["lens_hh"] + rows["lens_alpaca"]:
         assert r["helps"] in (None, "control", "no"), r
         assert r.get("vs_repeat_holm") is None or r["vs_repeat_holm"] >= 0.05
-    hits = [(r["head"], r["budget"], r["method"]) for r in rows["lens_hh"] if (r["vs_repeat_lo"] or 0) > 0]
+    hits = [
+        (r["head"], r["budget"], r["method"])
+        for r in rows["lens_hh"]
+        if (r["vs_repeat_lo"] or 0) > 0
+    ]
     assert hits == [("bt-linear", 500, "auto")]
     for r in rows["lens_alpaca"]:
         if r["method"] in ("lens-k4", "lens-pool-k4", "pca-k4"):
@@ -231,7 +326,9 @@ def test_the_claims_the_page_makes_in_words_hold_on_the_rows_it_renders():
             assert r["vs_length"] < 0, r
     for r in rows["features_hh"]:
         if r["row"] == "default":
-            assert contains_zero(r["vs_bt_linear_lo"], r["vs_bt_linear_hi"]) and r["text_left_out"] > 5, r
+            assert (
+                contains_zero(r["vs_bt_linear_lo"], r["vs_bt_linear_hi"]) and r["text_left_out"] > 5
+            ), r
     for r in rows["long_texts"]:
         assert contains_zero(r["diff_lo"], r["diff_hi"]), r
     # heads: bt-mlp below bt-linear at 100 pairs, not significant at 500
@@ -239,27 +336,45 @@ def test_the_claims_the_page_makes_in_words_hold_on_the_rows_it_renders():
     r = one("head_auto", budget=500, head="bt-mlp")
     assert contains_zero(r["vs_linear_lo"], r["vs_linear_hi"])
     # defaults: the linear default's and the MLPs' intervals overlap the best's; the order named
-    for (ds, n) in {(r["dataset"], r["n_pairs"]) for r in rows["defaults_cv"]}:
+    for ds, n in {(r["dataset"], r["n_pairs"]) for r in rows["defaults_cv"]}:
         block = [r for r in rows["defaults_cv"] if (r["dataset"], r["n_pairs"]) == (ds, n)]
         best = max(block, key=lambda r: r["cv_accuracy"])
         for r in block:
             if r["candidate"] in ("bt-linear alpha=1000", "bt-mlp", "clf-mlp"):
                 assert r["hi"] >= best["lo"], (ds, n, r["candidate"])
-    assert (one("defaults_cv", dataset="hh", n_pairs=1312, candidate="bt-mlp")["cv_accuracy"]
-            > one("defaults_cv", dataset="hh", n_pairs=1312, candidate="bt-linear alpha=1000")["cv_accuracy"])
-    assert (one("defaults_cv", dataset="alpaca", n_pairs=1000, candidate="bt-linear alpha=1000")["cv_accuracy"]
-            > one("defaults_cv", dataset="alpaca", n_pairs=1000, candidate="bt-mlp")["cv_accuracy"])
+    assert (
+        one("defaults_cv", dataset="hh", n_pairs=1312, candidate="bt-mlp")["cv_accuracy"]
+        > one("defaults_cv", dataset="hh", n_pairs=1312, candidate="bt-linear alpha=1000")[
+            "cv_accuracy"
+        ]
+    )
+    assert (
+        one("defaults_cv", dataset="alpaca", n_pairs=1000, candidate="bt-linear alpha=1000")[
+            "cv_accuracy"
+        ]
+        > one("defaults_cv", dataset="alpaca", n_pairs=1000, candidate="bt-mlp")["cv_accuracy"]
+    )
     # active labeling: no strategy ahead of random with an interval clear of 0
     for r in rows["active_spearman"] + rows["active_best_of_16"]:
         assert r.get("vs_lo") is None or r["vs_lo"] <= 0, r
-    policy = [r for r in rows["active_spearman"] if r["setting"] == "policy" and r["metric"] == "spearman_pool"]
+    policy = [
+        r
+        for r in rows["active_spearman"]
+        if r["setting"] == "policy" and r["metric"] == "spearman_pool"
+    ]
     assert max(r["mean"] for r in policy) <= policy[0]["at_first_batch"]
     # the label loop: D-optimal behind random at every count after the first batch, clear of 0 at 400
     curve = rows["label_loop_curve"]
-    assert all(r["d_optimal"] < r["random"] for r in curve if r["labels"] > min(c["labels"] for c in curve))
+    assert all(
+        r["d_optimal"] < r["random"] for r in curve if r["labels"] > min(c["labels"] for c in curve)
+    )
     assert one("label_loop_curve", labels=400)["hi"] < 0
-    raw = [r for r in rows["label_loop_raw"] if r.get("kind") == "batch" and r.get("annotators") == 1]
-    assert raw and all("heldout_spearman_per_prompt" in r for r in raw)  # "includes the prompts' noise"
+    raw = [
+        r for r in rows["label_loop_raw"] if r.get("kind") == "batch" and r.get("annotators") == 1
+    ]
+    assert raw and all(
+        "heldout_spearman_per_prompt" in r for r in raw
+    )  # "includes the prompts' noise"
     # encoder parity: the int8 backend's accuracy difference is not significant
     r = one("encoder_parity", backend="onnx-int8")
     assert contains_zero(r["delta_lo"], r["delta_hi"])
@@ -276,9 +391,18 @@ def test_lens_summaries_resample_the_test_pairs_when_cells_kept_them():
     for seed in range(4):
         for method in ("real", "repeat-k4", "lens-k4", "pca-k4"):
             correct = np.where(rng.random(400) < 0.05, ~truth, truth)
-            raw.append({"part": "hh", "budget": 100, "seed": seed, "head": "bt-linear", "method": method,
-                        "accuracy": float(correct.mean()), "n_test": 400,
-                        "correct_hex": np.packbits(correct).tobytes().hex()})
+            raw.append(
+                {
+                    "part": "hh",
+                    "budget": 100,
+                    "seed": seed,
+                    "head": "bt-linear",
+                    "method": method,
+                    "accuracy": float(correct.mean()),
+                    "n_test": 400,
+                    "correct_hex": np.packbits(correct).tobytes().hex(),
+                }
+            )
     with_items = {r["method"]: r for r in lens.summarise(Path("/nonexistent"), raw)["lens_hh"]}
     seeds_only = [{k: v for k, v in r.items() if k != "correct_hex"} for r in raw]
     without = {r["method"]: r for r in lens.summarise(Path("/nonexistent"), seeds_only)["lens_hh"]}
@@ -289,7 +413,11 @@ def test_lens_summaries_resample_the_test_pairs_when_cells_kept_them():
         assert (a["hi"] - a["lo"]) > 2 * (b["hi"] - b["lo"])
         assert (a["hi"] - a["lo"]) == pytest.approx(2 * 1.96 * np.sqrt(0.6 * 0.4 / 400), rel=0.35)
     assert 0.0 <= with_items["lens-k4"]["lo"] <= with_items["lens-k4"]["hi"] <= 1.0
-    assert with_items["lens-k4"]["vs_repeat_lo"] <= with_items["lens-k4"]["vs_repeat"] <= with_items["lens-k4"]["vs_repeat_hi"]
+    assert (
+        with_items["lens-k4"]["vs_repeat_lo"]
+        <= with_items["lens-k4"]["vs_repeat"]
+        <= with_items["lens-k4"]["vs_repeat_hi"]
+    )
 
 
 def test_label_loop_curve_resamples_held_out_prompts_when_batches_kept_them():
@@ -297,14 +425,30 @@ def test_label_loop_curve_resamples_held_out_prompts_when_batches_kept_them():
     rng = np.random.default_rng(1)
     records = []
     for seed in range(5):
-        prompt_effect = rng.normal(0.4, 0.3, 60).clip(-1, 1)  # each seed holds out its own 60 prompts
+        prompt_effect = rng.normal(0.4, 0.3, 60).clip(
+            -1, 1
+        )  # each seed holds out its own 60 prompts
         for strategy, shift in (("random", 0.0), ("d-optimal", -0.03)):
             per_prompt = (prompt_effect + shift + rng.normal(0, 0.02, 60)).clip(-1, 1)
             per_prompt[0] = np.nan  # an undefined prompt is left out of the pairing
-            records.append({"kind": "batch", "annotators": 1, "run_strategy": strategy, "seed": seed, "labels": 100,
-                            "heldout_spearman": float(np.nanmean(per_prompt)), "cv_accuracy": 0.6,
-                            "chosen_by": 1, "select_seconds": 0.1, "fit_seconds": 0.1, "cv_seconds": 0.1,
-                            "heldout_spearman_per_prompt": [None if np.isnan(v) else float(v) for v in per_prompt]})
+            records.append(
+                {
+                    "kind": "batch",
+                    "annotators": 1,
+                    "run_strategy": strategy,
+                    "seed": seed,
+                    "labels": 100,
+                    "heldout_spearman": float(np.nanmean(per_prompt)),
+                    "cv_accuracy": 0.6,
+                    "chosen_by": 1,
+                    "select_seconds": 0.1,
+                    "fit_seconds": 0.1,
+                    "cv_seconds": 0.1,
+                    "heldout_spearman_per_prompt": [
+                        None if np.isnan(v) else float(v) for v in per_prompt
+                    ],
+                }
+            )
     with_items = label_loop.tables(records)["label_loop_curve"][0]
     older = [{k: v for k, v in r.items() if k != "heldout_spearman_per_prompt"} for r in records]
     seeds_only = label_loop.tables(older)["label_loop_curve"][0]

@@ -28,7 +28,14 @@ from threadpoolctl import threadpool_info
 
 from prefspace.exceptions import ConfigError, NotFittedError, ShapeError
 from prefspace.models import (
-    HEADS, BradleyTerryLinear, BradleyTerryMLP, LengthBaseline, RewardEnsemble, get_head, load_model, save_model,
+    HEADS,
+    BradleyTerryLinear,
+    BradleyTerryMLP,
+    LengthBaseline,
+    RewardEnsemble,
+    get_head,
+    load_model,
+    save_model,
 )
 from prefspace.select import STRATEGIES, WithinPromptPool, get_selector
 from prefspace.synth import SYNTHESIZERS, get_synthesizer
@@ -36,8 +43,15 @@ from prefspace.synth import SYNTHESIZERS, get_synthesizer
 # ----------------------------------------------------------------------------- the estimators
 # Fast settings by parameter name, applied to whichever estimator has the parameter.
 FAST = {
-    "hidden_sizes": (16,), "max_epochs": 30, "n_estimators": 40, "min_child_samples": 5, "alpha": 1.0,
-    "max_steps": 30, "latent_dim": 4, "hidden_dim": 32, "random_state": 0,
+    "hidden_sizes": (16,),
+    "max_epochs": 30,
+    "n_estimators": 40,
+    "min_child_samples": 5,
+    "alpha": 1.0,
+    "max_steps": 30,
+    "latent_dim": 4,
+    "hidden_dim": 32,
+    "random_state": 0,
 }
 
 
@@ -45,7 +59,9 @@ def _fast(cls) -> dict:
     defaults = cls().get_params(deep=False)
     params = {k: v for k, v in FAST.items() if k in defaults}
     if "learning_rate" in defaults and ("max_epochs" in defaults or "n_estimators" in defaults):
-        params["learning_rate"] = 10 * defaults["learning_rate"]  # ten times the step, for fewer epochs
+        params["learning_rate"] = (
+            10 * defaults["learning_rate"]
+        )  # ten times the step, for fewer epochs
     return params
 
 
@@ -59,8 +75,12 @@ def make_synth(name: str):
 
 ENSEMBLES = {
     "ensemble-linear": lambda: RewardEnsemble(make_head("bt-linear"), n_members=3, random_state=0),
-    "ensemble-mlp": lambda: RewardEnsemble(BradleyTerryMLP(hidden_sizes=(8,), max_epochs=10, learning_rate=1e-2),
-                                           n_members=2, aggregate="mean_minus_std", random_state=0),
+    "ensemble-mlp": lambda: RewardEnsemble(
+        BradleyTerryMLP(hidden_sizes=(8,), max_epochs=10, learning_rate=1e-2),
+        n_members=2,
+        aggregate="mean_minus_std",
+        random_state=0,
+    ),
 }
 MODELS = {**{name: (lambda name=name: make_head(name)) for name in HEADS}, **ENSEMBLES}
 RANDOMISED = [k for k, make in MODELS.items() if "random_state" in make().get_params(deep=False)]
@@ -75,7 +95,8 @@ CLASSES = {
     **{f"select:{k}": v for k, v in STRATEGIES.items()},
 }
 SKLEARN_CHECKS = [
-    name for name in (
+    name
+    for name in (
         "check_no_attributes_set_in_init",
         "check_parameters_default_constructible",
         "check_get_params_invariance",
@@ -90,7 +111,9 @@ SKLEARN_CHECKS = [
 
 
 def _thread_state():
-    return torch.get_num_threads(), sorted((i["internal_api"], i["prefix"], i["num_threads"]) for i in threadpool_info())
+    return torch.get_num_threads(), sorted(
+        (i["internal_api"], i["prefix"], i["num_threads"]) for i in threadpool_info()
+    )
 
 
 def _public_params(est) -> dict:
@@ -110,8 +133,11 @@ def test_one_thread_limiter_sets_every_thread_count():
     src = Path(prefspace.__file__).parent
     setters = ("set_num_threads(", "threadpool_limits(", "set_num_interop_threads(")
     offenders = [
-        f"{path.relative_to(src)}:{i}" for path in src.rglob("*.py") if path.name != "_threads.py"
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if any(s in line for s in setters)
+        f"{path.relative_to(src)}:{i}"
+        for path in src.rglob("*.py")
+        if path.name != "_threads.py"
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(s in line for s in setters)
     ]
     assert offenders == [], "thread counts are set only by prefspace._threads.limit_threads"
 
@@ -129,17 +155,28 @@ def test_random_state_and_n_jobs_are_the_only_spellings(kind):
 
 
 def test_registries_refuse_unknown_names_and_parameters():
-    with pytest.raises(ConfigError, match="head must be one of 'bt-linear', 'bt-mlp', 'clf-mlp', 'clf-lgbm'; got 'svm'"):
+    with pytest.raises(
+        ConfigError,
+        match="head must be one of 'bt-linear', 'bt-mlp', 'clf-mlp', 'clf-lgbm'; got 'svm'",
+    ):
         get_head("svm")
-    with pytest.raises(ConfigError, match=r"BradleyTerryMLP \(head 'bt-mlp'\) has no parameter 'hidden'; its parameters are .*hidden_sizes"):
+    with pytest.raises(
+        ConfigError,
+        match=r"BradleyTerryMLP \(head 'bt-mlp'\) has no parameter 'hidden'; its parameters are .*hidden_sizes",
+    ):
         get_head("bt-mlp", hidden=(8,))
     with pytest.raises(ConfigError, match="method must be one of 'lens'"):
         get_synthesizer("vae")
-    with pytest.raises(ConfigError, match=r"PerturbationSynthesizer \(method 'perturb'\) has no parameter 'sigma'"):
+    with pytest.raises(
+        ConfigError, match=r"PerturbationSynthesizer \(method 'perturb'\) has no parameter 'sigma'"
+    ):
         get_synthesizer("perturb", sigma=0.1)
     with pytest.raises(ConfigError, match="strategy must be one of"):
         get_selector("entropy")
-    with pytest.raises(ConfigError, match=r"UncertaintySelector \(strategy 'uncertainty'\) has no parameter 'random_state'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"UncertaintySelector \(strategy 'uncertainty'\) has no parameter 'random_state'",
+    ):
         get_selector("uncertainty", random_state=0)
     assert get_head("bt-linear", alpha=3.0).alpha == 3.0
 
@@ -202,7 +239,9 @@ def test_transform_times_last_layer_is_predict(name, fitted, toy_pairs):
         target = est.predict_members(E).mean(axis=0)
     else:
         target = est.predict(E)
-    np.testing.assert_allclose(T @ est.last_layer_weights_ + est.last_layer_bias_, target, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        T @ est.last_layer_weights_ + est.last_layer_bias_, target, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_clone_and_params_round_trip(name, fitted):
@@ -222,7 +261,9 @@ def test_random_state_int_generator_and_none(name, toy_pairs):
     np.testing.assert_array_equal(a, b)  # an int: the same model every time
     g1 = MODELS[name]().set_params(random_state=np.random.default_rng(7)).fit(X).predict(E)
     g2 = MODELS[name]().set_params(random_state=np.random.default_rng(7)).fit(X).predict(E)
-    np.testing.assert_array_equal(g1, g2)  # a Generator: drawn from, so the same seed gives the same
+    np.testing.assert_array_equal(
+        g1, g2
+    )  # a Generator: drawn from, so the same seed gives the same
     assert MODELS[name]().set_params(random_state=None).fit(X).predict(E).shape == E.shape[:1]
     for bad in ("0", -1, 1.5):
         with pytest.raises(ConfigError, match="random_state must be"):
@@ -323,7 +364,9 @@ def test_save_then_load_gives_identical_rewards_and_no_pickle(name, fitted, toy_
     assert type(loaded) is type(est)
     assert loaded.get_params(deep=False).keys() == est.get_params(deep=False).keys()
     np.testing.assert_array_equal(loaded.predict(toy_pairs[:, 0]), est.predict(toy_pairs[:, 0]))
-    np.testing.assert_array_equal(loaded.transform(toy_pairs[:5, 0]), est.transform(toy_pairs[:5, 0]))
+    np.testing.assert_array_equal(
+        loaded.transform(toy_pairs[:5, 0]), est.transform(toy_pairs[:5, 0])
+    )
     assert loaded.metrics_ == pytest.approx(est.metrics_)
     for path in (tmp_path / "m").rglob("*"):
         assert path.suffix not in (".pkl", ".pickle", ".pt", ".joblib", ".npy")
@@ -352,7 +395,9 @@ def test_synthesizer_fit_and_sample_contract(synth, real_pairs):
     assert _public_params(est) == before
     assert est.n_features_in_ == real_pairs.shape[2] and est.seed_ == 0
     syn = est.sample(3)
-    assert syn.X.shape == (3 * len(real_pairs), 2, real_pairs.shape[2]) and syn.X.dtype == np.float32
+    assert (
+        syn.X.shape == (3 * len(real_pairs), 2, real_pairs.shape[2]) and syn.X.dtype == np.float32
+    )
     assert np.isfinite(syn.X).all()
     assert syn.parent.min() >= 0 and syn.parent.max() < len(real_pairs)
     np.testing.assert_array_equal(syn.X[:, :, :4], real_pairs[syn.parent][:, :, :4])  # prompts kept
@@ -362,11 +407,22 @@ def test_synthesizer_fit_and_sample_contract(synth, real_pairs):
 def test_synthesizer_random_state_int_generator_and_none(synth, real_pairs):
     a = make_synth(synth).fit(real_pairs).sample(2).X
     np.testing.assert_array_equal(a, make_synth(synth).fit(real_pairs).sample(2).X)
-    g = [make_synth(synth).set_params(random_state=np.random.default_rng(3)).fit(real_pairs).sample(2).X for _ in range(2)]
+    g = [
+        make_synth(synth)
+        .set_params(random_state=np.random.default_rng(3))
+        .fit(real_pairs)
+        .sample(2)
+        .X
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(g[0], g[1])
-    assert make_synth(synth).set_params(random_state=None).fit(real_pairs).sample(2).X.shape == a.shape
+    assert (
+        make_synth(synth).set_params(random_state=None).fit(real_pairs).sample(2).X.shape == a.shape
+    )
     if synth != "repeat":  # the control copies the real pairs: nothing random to change
-        assert not np.array_equal(a, make_synth(synth).set_params(random_state=1).fit(real_pairs).sample(2).X)
+        assert not np.array_equal(
+            a, make_synth(synth).set_params(random_state=1).fit(real_pairs).sample(2).X
+        )
     for bad in ("0", -1, 1.5):
         with pytest.raises(ConfigError, match="random_state must be"):
             make_synth(synth).set_params(random_state=bad).fit(real_pairs)
@@ -418,8 +474,10 @@ def test_selector_contract(strategy, pool_and_model):
     assert _public_params(est) == before
     if "random_state" in est.get_params():
         est.set_params(random_state=0)
-    np.testing.assert_array_equal(est.select(pool, model, 20, labelled=X[:5], exclude=exclude),
-                                  est.select(pool, model, 20, labelled=X[:5], exclude=exclude))
+    np.testing.assert_array_equal(
+        est.select(pool, model, 20, labelled=X[:5], exclude=exclude),
+        est.select(pool, model, 20, labelled=X[:5], exclude=exclude),
+    )
 
 
 def test_selector_refuses_bad_input(strategy, pool_and_model):

@@ -26,12 +26,18 @@ def _module_name(path: Path) -> str:
 
 
 def _prompt_lines(path: Path) -> int:
-    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.lstrip().startswith(">>>"))
+    return sum(
+        1
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.lstrip().startswith(">>>")
+    )
 
 
 # Modules with examples, found from the source text (nothing is imported to collect them).
 FILES = {
-    _module_name(p): p for p in sorted(SRC.rglob("*.py")) if p.name != "__main__.py" and _prompt_lines(p)
+    _module_name(p): p
+    for p in sorted(SRC.rglob("*.py"))
+    if p.name != "__main__.py" and _prompt_lines(p)
 }
 
 
@@ -70,4 +76,7 @@ def test_docstring_examples(name, checkout_like_cwd):
     for test in tests:
         runner.run(test, out=report.append)
     if runner.failures:
-        pytest.fail(f"{runner.failures} of {runner.tries} examples in {name} failed:\n" + "".join(report), pytrace=False)
+        pytest.fail(
+            f"{runner.failures} of {runner.tries} examples in {name} failed:\n" + "".join(report),
+            pytrace=False,
+        )

@@ -27,8 +27,15 @@ def test_json_safe_turns_numpy_and_non_finite_values_into_plain_json():
         "none": None,
     }
     out = json_safe(value)
-    assert out == {"1": 0.25, "ints": [3, -1], "flag": True, "bad": [None, None, None],
-                   "arr": [[1.5, None]], "path": os.path.join("a", "b"), "none": None}
+    assert out == {
+        "1": 0.25,
+        "ints": [3, -1],
+        "flag": True,
+        "bad": [None, None, None],
+        "arr": [[1.5, None]],
+        "path": os.path.join("a", "b"),
+        "none": None,
+    }
     assert type(out["ints"][0]) is int and type(out["flag"]) is bool
     text = dumps(value)
     assert "NaN" not in text and "Infinity" not in text
@@ -55,7 +62,9 @@ def test_json_files_are_written_atomically_with_null_for_nan(tmp_path):
 
 def test_pid_alive_for_this_process_a_live_child_and_a_dead_one():
     assert pid_alive(os.getpid())
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
     try:
         assert pid_alive(child.pid)
     finally:

@@ -1,5 +1,4 @@
-"""The output-path guard (prefspace._paths): each way an output could destroy an input is refused.
-"""
+"""The output-path guard (prefspace._paths): each way an output could destroy an input is refused."""
 
 from __future__ import annotations
 
@@ -81,8 +80,14 @@ def _model(folder, **header):
 
 def test_a_model_folder_holding_only_the_model_may_be_replaced(tmp_path):
     model = _model(tmp_path / "bt")
-    assert model_files(model) == {"model.json", "weights.safetensors", "README.md", "metrics.json", "split.json",
-                                  "test.jsonl"}
+    assert model_files(model) == {
+        "model.json",
+        "weights.safetensors",
+        "README.md",
+        "metrics.json",
+        "split.json",
+        "test.jsonl",
+    }
     check_output(model, kind="model")
     ens = tmp_path / "ens"
     ens.mkdir()

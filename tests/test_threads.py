@@ -52,7 +52,9 @@ def test_minus_one_is_all_cores_and_bad_values_are_refused(monkeypatch):
         with pytest.raises(ConfigError, match="n_jobs must be None, -1 .* or a positive integer"):
             check_n_jobs(bad)
     monkeypatch.setenv(ENV_THREADS, "many")
-    with pytest.raises(ConfigError, match=f"{ENV_THREADS} must be a positive integer or -1; got 'many'"):
+    with pytest.raises(
+        ConfigError, match=f"{ENV_THREADS} must be a positive integer or -1; got 'many'"
+    ):
         resolve_n_jobs(None)
 
 

@@ -28,7 +28,18 @@ from typing import Any
 
 from ._version import __version__ as __version__
 
-_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "workflows", "experiments", "serve", "studio")
+_STAGES = (
+    "data",
+    "embed",
+    "evaluate",
+    "models",
+    "synth",
+    "select",
+    "workflows",
+    "experiments",
+    "serve",
+    "studio",
+)
 
 
 def __getattr__(name: str) -> Any:

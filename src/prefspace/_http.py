@@ -14,14 +14,24 @@ import json
 import logging
 import socket
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["is_loopback", "host_name", "bind_socket", "socket_url", "run_foreground", "ThreadedServer",
-           "BodyError", "read_capped_body", "decode_json_object"]
+__all__ = [
+    "is_loopback",
+    "host_name",
+    "bind_socket",
+    "socket_url",
+    "run_foreground",
+    "ThreadedServer",
+    "BodyError",
+    "read_capped_body",
+    "decode_json_object",
+]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -72,7 +82,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port.") from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port."
+        ) from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -94,8 +106,14 @@ def _uvicorn_server(app: Any, log_level: str):
     return uvicorn.Server(config)
 
 
-def run_foreground(app: Any, host: str, port: int, *, log_level: str = "info",
-                   on_ready: Callable[[str], None] | None = None) -> None:
+def run_foreground(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "info",
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve ``app`` until interrupted (Ctrl-C); ``on_ready(url)`` once the socket listens."""
     sock = bind_socket(host, port)
     server = _uvicorn_server(app, log_level)
@@ -122,8 +140,14 @@ class ThreadedServer:
 
     name = "prefspace-server"
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
-                 start_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        start_timeout_s: float = 60.0,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -134,7 +158,7 @@ class ThreadedServer:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
 
-    def start(self) -> "ThreadedServer":
+    def start(self) -> ThreadedServer:
         self._sock = bind_socket(self.host, self.port)
         self.port = self._sock.getsockname()[1]
         self.url = socket_url(self._sock, self.host)
@@ -174,7 +198,7 @@ class ThreadedServer:
             self._sock.close()
             self._sock = None
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -197,9 +221,13 @@ async def read_capped_body(request: Any, limit: int, limit_name: str = "max_body
     The declared ``Content-Length`` is checked first; the stream is counted as it arrives, so
     chunked bodies without a length are bounded too.
     """
+
     def too_large(size: int, more: str = "") -> BodyError:
-        return BodyError(413, f"request body too large: {more}{size} bytes and the limit is "
-                              f"{limit_name}={limit}. Send less per request.")
+        return BodyError(
+            413,
+            f"request body too large: {more}{size} bytes and the limit is "
+            f"{limit_name}={limit}. Send less per request.",
+        )
 
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -228,7 +256,9 @@ def decode_json_object(body: bytes) -> dict:
     try:
         text = body.decode("utf-8")  # JSON over HTTP is UTF-8 (RFC 8259)
     except UnicodeDecodeError:
-        raise BodyError(400, "the request body is not UTF-8 text; send JSON encoded as UTF-8.") from None
+        raise BodyError(
+            400, "the request body is not UTF-8 text; send JSON encoded as UTF-8."
+        ) from None
     try:
         data = json.loads(text)
     except RecursionError:
@@ -236,5 +266,7 @@ def decode_json_object(body: bytes) -> dict:
     except ValueError as exc:  # JSONDecodeError, and the int-digits limit
         raise BodyError(400, f"malformed JSON in the request body: {exc}.") from None
     if not isinstance(data, dict):
-        raise BodyError(422, f"the request body must be a JSON object; got a JSON {type(data).__name__}.")
+        raise BodyError(
+            422, f"the request body must be a JSON object; got a JSON {type(data).__name__}."
+        )
     return data

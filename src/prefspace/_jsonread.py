@@ -36,7 +36,7 @@ MAX_INT_DIGITS = 4300  # Python's default limit for int(str)
 TOO_DEEP = "arrays or objects nested too deeply to read (thousands of levels)"
 _DEPTH_LIMIT = 500  # where the message places a too-deep document
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-_LONG_INT = re.compile(r"-?\d{%d,}" % (MAX_INT_DIGITS + 1))
+_LONG_INT = re.compile(rf"-?\d{{{MAX_INT_DIGITS + 1},}}")
 
 
 class JSONLimitError(json.JSONDecodeError):

@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,9 @@ def json_number(x: Any) -> float | int | None:
     return v if math.isfinite(v) else None
 
 
-def json_safe(value: Any, *, default: Callable[[Any], Any] | None = None, max_array_size: int | None = None) -> Any:
+def json_safe(
+    value: Any, *, default: Callable[[Any], Any] | None = None, max_array_size: int | None = None
+) -> Any:
     """``value`` with every part turned into a plain JSON type.
 
     dicts (keys become strings), lists and tuples recurse; numpy arrays become lists (or, when
@@ -61,7 +64,10 @@ def json_safe(value: Any, *, default: Callable[[Any], Any] | None = None, max_ar
     if value is None or isinstance(value, (str, bool)):
         return value
     if isinstance(value, dict):
-        return {str(k): json_safe(v, default=default, max_array_size=max_array_size) for k, v in value.items()}
+        return {
+            str(k): json_safe(v, default=default, max_array_size=max_array_size)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [json_safe(v, default=default, max_array_size=max_array_size) for v in value]
     if isinstance(value, np.ndarray):
@@ -82,7 +88,9 @@ def dumps(value: Any, *, default: Callable[[Any], Any] | None = None, **kwargs) 
     return json.dumps(json_safe(value, default=default), allow_nan=False, **kwargs)
 
 
-def write_json(path: str | os.PathLike, value: Any, *, indent: int | None = 2, default=None) -> Path:
+def write_json(
+    path: str | os.PathLike, value: Any, *, indent: int | None = 2, default=None
+) -> Path:
     """Write one JSON document (UTF-8, trailing newline) atomically; return the path."""
     text = dumps(value, default=default, indent=indent, ensure_ascii=False) + "\n"
     with atomic_path(path) as tmp:

@@ -14,7 +14,12 @@ What this module does not do: build anything. ``get_head``, ``get_synthesizer`` 
 from __future__ import annotations
 
 __all__ = [
-    "HEADS", "TRAIN_HEADS", "SYNTHESIZERS", "AUGMENT_METHODS", "STRATEGIES", "AGGREGATES",
+    "HEADS",
+    "TRAIN_HEADS",
+    "SYNTHESIZERS",
+    "AUGMENT_METHODS",
+    "STRATEGIES",
+    "AGGREGATES",
     "BENCHMARKS",
 ]
 
@@ -28,7 +33,12 @@ SYNTHESIZERS: tuple[str, ...] = ("lens", "pca", "perturb", "gaussian", "mixup", 
 AUGMENT_METHODS: tuple[str, ...] = ("none", *SYNTHESIZERS, "auto")
 # prefspace.select.STRATEGIES
 STRATEGIES: tuple[str, ...] = (
-    "random", "uncertainty", "ensemble", "d-optimal", "past-aware", "coreset",
+    "random",
+    "uncertainty",
+    "ensemble",
+    "d-optimal",
+    "past-aware",
+    "coreset",
 )
 # prefspace.models.ensemble.AGGREGATES
 AGGREGATES: tuple[str, ...] = ("mean", "min", "mean_minus_std")

@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .exceptions import ConfigError
 
@@ -50,7 +50,12 @@ __all__ = ["check_output", "model_files", "KINDS"]
 KINDS = ("file", "folder", "model")
 MODEL_HEADER = "model.json"
 # files prefspace writes beside a model's own: the card, and `prefspace train`'s metrics
-_BESIDE_MODEL = ("README.md", "metrics.json", "split.json", "test.jsonl")  # written by train beside the model
+_BESIDE_MODEL = (
+    "README.md",
+    "metrics.json",
+    "split.json",
+    "test.jsonl",
+)  # written by train beside the model
 
 PathLike = str | os.PathLike
 

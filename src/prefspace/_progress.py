@@ -36,12 +36,19 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
 
-__all__ = ["ProgressEvent", "ProgressCallback", "report_progress", "current_progress", "track", "Tracker"]
+__all__ = [
+    "ProgressEvent",
+    "ProgressCallback",
+    "report_progress",
+    "current_progress",
+    "track",
+    "Tracker",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class ProgressEvent:
 
     stage: str
     done: int
-    total: Optional[int]
+    total: int | None
     unit: str = "items"
     detail: str = ""
 
@@ -66,11 +73,11 @@ class ProgressEvent:
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
-_CURRENT: ContextVar[Optional[ProgressCallback]] = ContextVar("prefspace_progress", default=None)
+_CURRENT: ContextVar[ProgressCallback | None] = ContextVar("prefspace_progress", default=None)
 
 
 @contextmanager
-def report_progress(callback: Optional[ProgressCallback]) -> Iterator[Optional[ProgressCallback]]:
+def report_progress(callback: ProgressCallback | None) -> Iterator[ProgressCallback | None]:
     """Send the progress of every stage run inside the ``with`` block to ``callback``.
 
     ``None`` keeps whatever callback is already listening (so a function can always wrap its
@@ -86,7 +93,7 @@ def report_progress(callback: Optional[ProgressCallback]) -> Iterator[Optional[P
         _CURRENT.reset(token)
 
 
-def current_progress() -> Optional[ProgressCallback]:
+def current_progress() -> ProgressCallback | None:
     """The callback listening in this context, or None."""
     return _CURRENT.get()
 
@@ -96,7 +103,9 @@ class Tracker:
 
     __slots__ = ("stage", "total", "unit", "done", "_callback")
 
-    def __init__(self, stage: str, total: Optional[int], unit: str, callback: Optional[ProgressCallback]) -> None:
+    def __init__(
+        self, stage: str, total: int | None, unit: str, callback: ProgressCallback | None
+    ) -> None:
         self.stage = stage
         self.total = None if total is None else int(total)
         self.unit = unit
@@ -125,8 +134,14 @@ class Tracker:
         self.update(self.total, detail)
 
 
-def track(stage: str, total: Optional[int], unit: str = "items", *, start: int = 0,
-          callback: Optional[ProgressCallback] = None) -> Tracker:
+def track(
+    stage: str,
+    total: int | None,
+    unit: str = "items",
+    *,
+    start: int = 0,
+    callback: ProgressCallback | None = None,
+) -> Tracker:
     """A :class:`Tracker` for one stage, reporting to ``callback`` or else to the listening one.
 
     The start is reported at once (``done=start``, 0 unless part of the work was done before,

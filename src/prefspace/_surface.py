@@ -17,9 +17,10 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["option", "command_line", "on_command_line"]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from .exceptions import ConfigError
 
@@ -41,7 +41,9 @@ def check_n_jobs(n_jobs, name: str = "n_jobs") -> int | None:
     if n_jobs is None:
         return None
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or (n_jobs < 1 and n_jobs != -1):
-        raise ConfigError(f"{name} must be None, -1 (all cores) or a positive integer; got {n_jobs!r}.")
+        raise ConfigError(
+            f"{name} must be None, -1 (all cores) or a positive integer; got {n_jobs!r}."
+        )
     return int(n_jobs)
 
 
@@ -58,7 +60,9 @@ def resolve_n_jobs(n_jobs) -> int | None:
         try:
             n_jobs = check_n_jobs(int(env), name=ENV_THREADS)
         except ValueError:
-            raise ConfigError(f"{ENV_THREADS} must be a positive integer or -1; got {env!r}.") from None
+            raise ConfigError(
+                f"{ENV_THREADS} must be a positive integer or -1; got {env!r}."
+            ) from None
     if n_jobs == -1:
         return os.cpu_count() or 1
     return n_jobs

@@ -48,7 +48,9 @@ def check_embeddings(E: Any, *, name: str = "E", dim: int | None = None) -> np.n
             "To compare pairs use predict_proba() or score(), which take (n_pairs, 2, dim)."
         )
     if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
-        raise ShapeError(f"{name} must have shape (n, dim); got one vector {arr.shape}. Use E[None, :].")
+        raise ShapeError(
+            f"{name} must have shape (n, dim); got one vector {arr.shape}. Use E[None, :]."
+        )
     if arr.ndim != 2:
         raise ShapeError(f"{name} must have shape (n, dim); got {arr.shape}.")
     if not np.issubdtype(arr.dtype, np.number):
@@ -93,11 +95,15 @@ def check_random_state(random_state: Any, *, name: str = "random_state") -> np.r
         return random_state
     if random_state is None:
         return np.random.default_rng()
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
+    if isinstance(random_state, (int, np.integer)) and not isinstance(
+        random_state, (bool, np.bool_)
+    ):
         if random_state < 0:
             raise ConfigError(f"{name} must be a non-negative int; got {random_state}.")
         return np.random.default_rng(int(random_state))
-    raise ConfigError(f"{name} must be None, a non-negative int or a numpy Generator; got {random_state!r}.")
+    raise ConfigError(
+        f"{name} must be None, a non-negative int or a numpy Generator; got {random_state!r}."
+    )
 
 
 def seed_from(random_state: Any, *, name: str = "random_state") -> int:
@@ -109,7 +115,9 @@ def seed_from(random_state: Any, *, name: str = "random_state") -> int:
     >>> seed_from(7), 0 <= seed_from(None) < 2**31 - 1
     (7, True)
     """
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
+    if isinstance(random_state, (int, np.integer)) and not isinstance(
+        random_state, (bool, np.bool_)
+    ):
         check_random_state(random_state, name=name)  # the same checks
         return int(random_state)
     return int(check_random_state(random_state, name=name).integers(2**31 - 1))
@@ -136,7 +144,9 @@ def check_text_list(texts: Any, *, name: str = "texts") -> list[str]:
     prefspace.exceptions.DataError: responses[1] must be a string; got int.
     """
     if isinstance(texts, str):
-        raise DataError(f"{name} must be a list of strings; got one string. Wrap it: [{texts[:30]!r}...].")
+        raise DataError(
+            f"{name} must be a list of strings; got one string. Wrap it: [{texts[:30]!r}...]."
+        )
     try:
         out = list(texts)
     except TypeError:
@@ -160,7 +170,9 @@ def check_whole(value: Any, *, name: str, minimum: int = 1, what: str = "") -> i
     ...
     prefspace.exceptions.ConfigError: factor must be a whole number >= 1 (synthetic pairs per real pair); got 0.
     """
-    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+    whole = isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    )
     if isinstance(value, (bool, np.bool_)) or not whole or value < minimum:
         extra = f" ({what})" if what else ""
         raise ConfigError(f"{name} must be a whole number >= {minimum}{extra}; got {value!r}.")

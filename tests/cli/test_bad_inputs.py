@@ -21,9 +21,9 @@ import json
 import math
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -118,15 +118,17 @@ def edit_weights(model: Path, change: Callable[[dict], dict]) -> Path:
 def experiment_config(tmp: Path, **extra) -> Path:
     write(tmp / "pairs.jsonl", jsonl(GOOD, GOOD2))
     cfg = {
-        "name": "bad", "budgets": [2], "seeds": [0],
+        "name": "bad",
+        "budgets": [2],
+        "seeds": [0],
         "datasets": [{"name": "d", "kind": "pairs", "path": "pairs.jsonl"}],
         "methods": [{"name": "bt", "head": "BradleyTerryLinear"}],
     }
     for key, value in extra.items():
         if key.startswith("dataset_"):
-            cfg["datasets"][0][key[len("dataset_"):]] = value
+            cfg["datasets"][0][key[len("dataset_") :]] = value
         elif key.startswith("method_"):
-            cfg["methods"][0][key[len("method_"):]] = value
+            cfg["methods"][0][key[len("method_") :]] = value
         else:
             cfg[key] = value
     import yaml
@@ -171,11 +173,14 @@ def case(item: int, name: str, *fragments: str):
     def register(builder):
         CASES.append((item, name, builder, list(fragments)))
         return builder
+
     return register
 
 
 # ---- item 2: lone surrogates in data files are bad rows, in every command that reads them
-@case(2, "validate-surrogate-jsonl", "pairs.jsonl:2:", "lone UTF-16 surrogate", "--on-bad-rows skip")
+@case(
+    2, "validate-surrogate-jsonl", "pairs.jsonl:2:", "lone UTF-16 surrogate", "--on-bad-rows skip"
+)
 def _(c):
     return ["validate", write(c.tmp / "pairs.jsonl", jsonl(GOOD, {**GOOD2, "chosen": LONE}))]
 
@@ -185,15 +190,30 @@ def _(c):
     return ["validate", write(c.tmp / "pairs.json", json.dumps([GOOD, {**GOOD2, "prompt": LONE}]))]
 
 
-@case(2, "validate-surrogate-in-message", "pairs.jsonl:1:", "'chosen'[0]['content']", "lone UTF-16 surrogate")
+@case(
+    2,
+    "validate-surrogate-in-message",
+    "pairs.jsonl:1:",
+    "'chosen'[0]['content']",
+    "lone UTF-16 surrogate",
+)
 def _(c):
-    row = {"prompt": "q", "chosen": [{"role": "assistant", "content": LONE}], "rejected": [{"role": "assistant", "content": "b"}]}
+    row = {
+        "prompt": "q",
+        "chosen": [{"role": "assistant", "content": LONE}],
+        "rejected": [{"role": "assistant", "content": "b"}],
+    }
     return ["validate", write(c.tmp / "pairs.jsonl", jsonl(row))]
 
 
 @case(2, "embed-surrogate", "pairs.jsonl:1:", "lone UTF-16 surrogate")
 def _(c):
-    return ["embed", write(c.tmp / "pairs.jsonl", jsonl({**GOOD, "prompt": LONE})), "--cache", c.tmp / "cache"]
+    return [
+        "embed",
+        write(c.tmp / "pairs.jsonl", jsonl({**GOOD, "prompt": LONE})),
+        "--cache",
+        c.tmp / "cache",
+    ]
 
 
 @case(2, "select-surrogate", "pool.jsonl:2:", "'response'", "lone UTF-16 surrogate")
@@ -216,7 +236,13 @@ def _(c):
 
 @case(2, "score-pairs-surrogate", "pairs.jsonl:1:", "lone UTF-16 surrogate")
 def _(c):
-    return ["score", c.linear_model(), write(c.tmp / "pairs.jsonl", jsonl({**GOOD, "rejected": LONE})), "--out", c.tmp / "s.jsonl"]
+    return [
+        "score",
+        c.linear_model(),
+        write(c.tmp / "pairs.jsonl", jsonl({**GOOD, "rejected": LONE})),
+        "--out",
+        c.tmp / "s.jsonl",
+    ]
 
 
 @case(2, "evaluate-scored-surrogate", "responses.jsonl:1:", "lone UTF-16 surrogate")
@@ -227,7 +253,13 @@ def _(c):
 
 
 # ---- item 3: cache folders
-@case(3, "cache-marker-is-a-json-list", "prefspace-cache.json", "not a prefspace embedding cache marker", "a JSON list")
+@case(
+    3,
+    "cache-marker-is-a-json-list",
+    "prefspace-cache.json",
+    "not a prefspace embedding cache marker",
+    "a JSON list",
+)
 def _(c):
     write(c.tmp / "cache" / "prefspace-cache.json", "[1, 2]")
     return ["info", c.tmp / "cache"]
@@ -239,7 +271,12 @@ def _(c):
     return ["cache", "merge", c.tmp / "cache", "--into", c.tmp / "into"]
 
 
-@case(3, "cache-merge-into-a-foreign-folder", "is not empty and is not a prefspace embedding cache", "'notes.txt'")
+@case(
+    3,
+    "cache-merge-into-a-foreign-folder",
+    "is not empty and is not a prefspace embedding cache",
+    "'notes.txt'",
+)
 def _(c):
     src = c.tmp / "src"
     from prefspace.embed import EmbeddingCache
@@ -275,7 +312,13 @@ def _(c):
     return ["info", edit_header(c.ensemble_model(), lambda h: h.update(members=["."]))]
 
 
-@case(4, "members-link-out", "model.json", "'members' entry 'members/02'", "leads outside the model folder")
+@case(
+    4,
+    "members-link-out",
+    "model.json",
+    "'members' entry 'members/02'",
+    "leads outside the model folder",
+)
 def _(c):
     m = c.ensemble_model()
     other = _copy(m / "members" / "00", c.tmp / "other-model")
@@ -286,7 +329,10 @@ def _(c):
 @case(4, "members-absolute", "model.json", "outside the model folder")
 def _(c):
     m = c.ensemble_model()
-    return ["info", edit_header(m, lambda h: h.update(members=[str((m / "members" / "00").resolve())]))]
+    return [
+        "info",
+        edit_header(m, lambda h: h.update(members=[str((m / "members" / "00").resolve())])),
+    ]
 
 
 # ---- item 5: weights are checked against model.json on load
@@ -297,7 +343,10 @@ def _(c):
 
 @case(5, "coef-nan", "weights.safetensors", "'coef' holds NaN or infinite values")
 def _(c):
-    return ["info", edit_weights(c.linear_model(), lambda a: {"coef": np.full_like(a["coef"], np.nan)})]
+    return [
+        "info",
+        edit_weights(c.linear_model(), lambda a: {"coef": np.full_like(a["coef"], np.nan)}),
+    ]
 
 
 @case(5, "coef-int8", "weights.safetensors", "'coef' has dtype int8")
@@ -307,15 +356,26 @@ def _(c):
 
 @case(5, "mlp-hidden-transposed", "weights.safetensors", "'hidden.0.weight'", "n_features_in=768")
 def _(c):
-    return ["info", edit_weights(c.mlp_model(), lambda a: {**a, "hidden.0.weight": np.ascontiguousarray(a["hidden.0.weight"].T)})]
+    return [
+        "info",
+        edit_weights(
+            c.mlp_model(),
+            lambda a: {**a, "hidden.0.weight": np.ascontiguousarray(a["hidden.0.weight"].T)},
+        ),
+    ]
 
 
 @case(5, "mlp-unknown-tensor", "weights.safetensors", "unknown extra.weight")
 def _(c):
-    return ["info", edit_weights(c.mlp_model(), lambda a: {**a, "extra.weight": np.zeros(3, np.float32)})]
+    return [
+        "info",
+        edit_weights(c.mlp_model(), lambda a: {**a, "extra.weight": np.zeros(3, np.float32)}),
+    ]
 
 
-@case(5, "serve-refuses-wrong-shape-at-start", "weights.safetensors", "'hidden.0.bias' has shape (5,)")
+@case(
+    5, "serve-refuses-wrong-shape-at-start", "weights.safetensors", "'hidden.0.bias' has shape (5,)"
+)
 def _(c):
     c.request.getfixturevalue("no_server_start")
     model = edit_weights(c.mlp_model(), lambda a: {**a, "hidden.0.bias": a["hidden.0.bias"][:5]})
@@ -325,16 +385,29 @@ def _(c):
 @case(5, "serve-refuses-nan-weights-at-start", "weights.safetensors", "NaN or infinite")
 def _(c):
     c.request.getfixturevalue("no_server_start")
-    model = edit_weights(c.mlp_model(), lambda a: {**a, "output.bias": np.array([np.inf], np.float32)})
+    model = edit_weights(
+        c.mlp_model(), lambda a: {**a, "output.bias": np.array([np.inf], np.float32)}
+    )
     return ["serve", model, "--port", "0"]
 
 
-@case(5, "lightgbm-n-features-disagree", "model.lgbm.txt", "the trees use 8 features but model.json says n_features_in=9")
+@case(
+    5,
+    "lightgbm-n-features-disagree",
+    "model.lgbm.txt",
+    "the trees use 8 features but model.json says n_features_in=9",
+)
 def _(c):
     return ["info", edit_header(c.lgbm_model(), lambda h: h.update(n_features_in=9))]
 
 
-@case(5, "linear-n-features-disagree", "weights.safetensors", "'coef' has shape (8,)", "n_features_in=9")
+@case(
+    5,
+    "linear-n-features-disagree",
+    "weights.safetensors",
+    "'coef' has shape (8,)",
+    "n_features_in=9",
+)
 def _(c):
     return ["info", edit_header(c.linear_model(), lambda h: h.update(n_features_in=9))]
 
@@ -352,24 +425,48 @@ def _(c):
 
 @case(6, "rerank-deep-json", "cands.jsonl:2:", "nested too deeply")
 def _(c):
-    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl", jsonl(CAND[0]) + DEEP + "\n"), "--out", c.tmp / "b.jsonl"]
+    return [
+        "rerank",
+        c.linear_model(),
+        write(c.tmp / "cands.jsonl", jsonl(CAND[0]) + DEEP + "\n"),
+        "--out",
+        c.tmp / "b.jsonl",
+    ]
 
 
 @case(6, "rerank-truncated-gzip", "cands.jsonl.gz", "not a valid gzip file")
 def _(c):
     data = gzip.compress(jsonl(*CAND * 50).encode())
-    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl.gz", data[: len(data) // 2]), "--out", c.tmp / "b.jsonl"]
+    return [
+        "rerank",
+        c.linear_model(),
+        write(c.tmp / "cands.jsonl.gz", data[: len(data) // 2]),
+        "--out",
+        c.tmp / "b.jsonl",
+    ]
 
 
 @case(6, "rerank-not-gzip", "cands.jsonl.gz", "not a valid gzip file", "drop the .gz extension")
 def _(c):
-    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl.gz", jsonl(*CAND)), "--out", c.tmp / "b.jsonl"]
+    return [
+        "rerank",
+        c.linear_model(),
+        write(c.tmp / "cands.jsonl.gz", jsonl(*CAND)),
+        "--out",
+        c.tmp / "b.jsonl",
+    ]
 
 
 @case(6, "rerank-invalid-utf8", "cands.jsonl:2:", "not UTF-8", "Re-save the file as UTF-8")
 def _(c):
     data = jsonl(CAND[0]).encode() + b'{"prompt": "caf\xe9", "response": "x"}\n'
-    return ["rerank", c.linear_model(), write(c.tmp / "cands.jsonl", data), "--out", c.tmp / "b.jsonl"]
+    return [
+        "rerank",
+        c.linear_model(),
+        write(c.tmp / "cands.jsonl", data),
+        "--out",
+        c.tmp / "b.jsonl",
+    ]
 
 
 @case(6, "model-json-missing-n-features", "model.json", "'n_features_in' must be an integer >= 1")
@@ -377,7 +474,13 @@ def _(c):
     return ["info", edit_header(c.linear_model(), lambda h: h.pop("n_features_in"))]
 
 
-@case(6, "model-json-n-features-not-integer", "model.json", "'n_features_in' must be an integer >= 1", "'8'")
+@case(
+    6,
+    "model-json-n-features-not-integer",
+    "model.json",
+    "'n_features_in' must be an integer >= 1",
+    "'8'",
+)
 def _(c):
     return ["info", edit_header(c.linear_model(), lambda h: h.update(n_features_in="8"))]
 
@@ -402,7 +505,12 @@ def _(c):
     return ["info", edit_header(c.mlp_model(), lambda h: h["encoder"].update(weights="x"))]
 
 
-@case(6, "model-json-encoder-config-extra-key", "model.json", "the encoder config does not fit its backend")
+@case(
+    6,
+    "model-json-encoder-config-extra-key",
+    "model.json",
+    "the encoder config does not fit its backend",
+)
 def _(c):
     model = edit_header(c.mlp_model(), lambda h: h["encoder"]["config"].update(pooling_layer=3))
     return ["score", model, write(c.tmp / "pairs.jsonl", jsonl(GOOD)), "--out", c.tmp / "s.jsonl"]
@@ -423,7 +531,13 @@ def _(c):
     return ["info", m]
 
 
-@case(6, "truncated-lightgbm-text-with-its-digest", "model.lgbm.txt", "truncated", "save the model again")
+@case(
+    6,
+    "truncated-lightgbm-text-with-its-digest",
+    "model.lgbm.txt",
+    "truncated",
+    "save the model again",
+)
 def _(c):
     m = c.lgbm_model()
     text = (m / "model.lgbm.txt").read_text()
@@ -442,7 +556,10 @@ def _(c):
 def _(c):
     folder = c.tmp / "custom-encoder"
     write(folder / "modules.json", "[]")
-    write(folder / "config.json", json.dumps({"model_type": "my-own", "auto_map": {"AutoModel": "modeling.MyModel"}}))
+    write(
+        folder / "config.json",
+        json.dumps({"model_type": "my-own", "auto_map": {"AutoModel": "modeling.MyModel"}}),
+    )
     model = edit_header(c.mlp_model(), lambda h: h["encoder"]["config"].update(model=str(folder)))
     return ["score", model, write(c.tmp / "pairs.jsonl", jsonl(GOOD)), "--out", c.tmp / "s.jsonl"]
 
@@ -455,12 +572,26 @@ def _(c):
 
 @case(6, "train-seed-negative", "--seed", "greater than or equal to 0")
 def _(c):
-    return ["train", write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "m", "--seed", "-1"]
+    return [
+        "train",
+        write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)),
+        "--out",
+        c.tmp / "m",
+        "--seed",
+        "-1",
+    ]
 
 
 @case(6, "synth-seed-negative", "--seed", "greater than or equal to 0")
 def _(c):
-    return ["synth", write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "s", "--seed", "-1"]
+    return [
+        "synth",
+        write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)),
+        "--out",
+        c.tmp / "s",
+        "--seed",
+        "-1",
+    ]
 
 
 @case(6, "select-seed-negative", "--seed", "greater than or equal to 0")
@@ -471,7 +602,12 @@ def _(c):
 @case(6, "train-out-under-a-file", "blocker", "is a file", "Choose another path")
 def _(c):
     write(c.tmp / "blocker", "a file")
-    return ["train", write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "blocker" / "model"]
+    return [
+        "train",
+        write(c.tmp / "pairs.jsonl", jsonl(GOOD, GOOD2)),
+        "--out",
+        c.tmp / "blocker" / "model",
+    ]
 
 
 @case(6, "experiment-eval-not-a-mapping", "exp.yaml", "eval must be a mapping")
@@ -497,24 +633,48 @@ def _(c):
 
 @case(6, "experiment-set-yaml-tag", "--set", "YAML tags", "not plain YAML")
 def _(c):
-    return ["experiment", experiment_config(c.tmp), "--out", c.tmp / "o", "--set", "seeds=!!python/object/apply:os.getcwd []"]
+    return [
+        "experiment",
+        experiment_config(c.tmp),
+        "--out",
+        c.tmp / "o",
+        "--set",
+        "seeds=!!python/object/apply:os.getcwd []",
+    ]
 
 
 # ---- item 7: a per-text size limit, checked when the data is read
-@case(7, "validate-text-too-long", "pairs.jsonl:2:", f"has {MAX_TEXT_CHARS + 1:,} characters", "--max-text-chars")
+@case(
+    7,
+    "validate-text-too-long",
+    "pairs.jsonl:2:",
+    f"has {MAX_TEXT_CHARS + 1:,} characters",
+    "--max-text-chars",
+)
 def _(c):
-    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(GOOD, {**GOOD2, "rejected": "x" * (MAX_TEXT_CHARS + 1)}))]
+    return [
+        "validate",
+        write(
+            c.tmp / "pairs.jsonl", jsonl(GOOD, {**GOOD2, "rejected": "x" * (MAX_TEXT_CHARS + 1)})
+        ),
+    ]
 
 
 @case(7, "embed-lowered-limit", "pairs.jsonl:1:", "'chosen' has 11 characters and the limit is 10")
 def _(c):
-    pairs = write(c.tmp / "pairs.jsonl", jsonl({"prompt": "2 + 2?", "chosen": "eleven char", "rejected": "5"}))
+    pairs = write(
+        c.tmp / "pairs.jsonl", jsonl({"prompt": "2 + 2?", "chosen": "eleven char", "rejected": "5"})
+    )
     return ["embed", pairs, "--max-text-chars", "10", "--cache", c.tmp / "cache"]
 
 
 @case(7, "conversation-too-long-together", "pairs.jsonl:1:", "messages have", "together")
 def _(c):
-    prompt = [{"role": "user", "content": "x" * 6}, {"role": "assistant", "content": "y" * 6}, {"role": "user", "content": "z"}]
+    prompt = [
+        {"role": "user", "content": "x" * 6},
+        {"role": "assistant", "content": "y" * 6},
+        {"role": "user", "content": "z"},
+    ]
     pairs = write(c.tmp / "pairs.jsonl", jsonl({"prompt": prompt, "chosen": "a", "rejected": "b"}))
     return ["validate", pairs, "--max-text-chars", "10"]
 
@@ -533,44 +693,89 @@ def _(c):
 
 @case(7, "evaluate-scored-text-too-long", "responses.jsonl:1:", "'response' has")
 def _(c):
-    resp = write(c.tmp / "responses.jsonl", jsonl({"prompt_id": 0, "response": "r" * 50, "score": 1.0}))
+    resp = write(
+        c.tmp / "responses.jsonl", jsonl({"prompt_id": 0, "response": "r" * 50, "score": 1.0})
+    )
     prompts = write(c.tmp / "prompts.jsonl", jsonl({"prompt_id": 0, "prompt": "q"}))
-    return ["evaluate", c.linear_model(), resp, "--prompts", prompts, "--out", c.tmp / "ev", "--max-text-chars", "40"]
+    return [
+        "evaluate",
+        c.linear_model(),
+        resp,
+        "--prompts",
+        prompts,
+        "--out",
+        c.tmp / "ev",
+        "--max-text-chars",
+        "40",
+    ]
 
 
 # ---- item 8: one rule per input, at load time
-@case(8, "role-not-allowed", "pairs.jsonl:1:", "'prompt'[0] has role 'tool'", "'system', 'user' or 'assistant'")
+@case(
+    8,
+    "role-not-allowed",
+    "pairs.jsonl:1:",
+    "'prompt'[0] has role 'tool'",
+    "'system', 'user' or 'assistant'",
+)
 def _(c):
     row = {"prompt": [{"role": "tool", "content": "42"}], "chosen": "a", "rejected": "b"}
     return ["validate", write(c.tmp / "pairs.jsonl", jsonl(row))]
 
 
-@case(8, "conversation-ends-with-user", "pairs.jsonl:1:", "'chosen'[1]", "its role is 'user'", "assistant's")
+@case(
+    8,
+    "conversation-ends-with-user",
+    "pairs.jsonl:1:",
+    "'chosen'[1]",
+    "its role is 'user'",
+    "assistant's",
+)
 def _(c):
     conv = lambda last: [{"role": "user", "content": "Hi"}, {"role": "user", "content": last}]  # noqa: E731
-    return ["validate", write(c.tmp / "pairs.jsonl", jsonl({"chosen": conv("a"), "rejected": conv("b")}))]
+    return [
+        "validate",
+        write(c.tmp / "pairs.jsonl", jsonl({"chosen": conv("a"), "rejected": conv("b")})),
+    ]
 
 
 @case(8, "completion-role-user", "pairs.jsonl:1:", "'rejected'[0]", "its role is 'user'")
 def _(c):
-    row = {"prompt": "q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "b"}]}
+    row = {
+        "prompt": "q",
+        "chosen": [{"role": "assistant", "content": "a"}],
+        "rejected": [{"role": "user", "content": "b"}],
+    }
     return ["validate", write(c.tmp / "pairs.jsonl", jsonl(row))]
 
 
 @case(8, "select-nan-score", "pool.jsonl:2:", "'score' is nan", "finite number")
 def _(c):
-    pool = write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "score": 1.0}) + '{"prompt": "Name a prime.", "response": "9", "score": NaN}\n')
+    pool = write(
+        c.tmp / "pool.jsonl",
+        jsonl({**CAND[0], "score": 1.0})
+        + '{"prompt": "Name a prime.", "response": "9", "score": NaN}\n',
+    )
     return ["select", c.linear_model(), pool, "--out", c.tmp / "o.jsonl"]
 
 
 @case(8, "select-string-score", "pool.jsonl:1:", "'gold' must be a number; found str 'high'")
 def _(c):
-    return ["select", c.linear_model(), write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "gold": "high"}, CAND[1])), "--out", c.tmp / "o.jsonl"]
+    return [
+        "select",
+        c.linear_model(),
+        write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "gold": "high"}, CAND[1])),
+        "--out",
+        c.tmp / "o.jsonl",
+    ]
 
 
 @case(8, "rerank-infinite-score", "cands.jsonl:2:", "'reward' is inf")
 def _(c):
-    cands = write(c.tmp / "cands.jsonl", jsonl(CAND[0]) + '{"prompt": "Name a prime.", "response": "9", "reward": Infinity}\n')
+    cands = write(
+        c.tmp / "cands.jsonl",
+        jsonl(CAND[0]) + '{"prompt": "Name a prime.", "response": "9", "reward": Infinity}\n',
+    )
     return ["rerank", c.linear_model(), cands, "--out", c.tmp / "b.jsonl"]
 
 
@@ -589,7 +794,10 @@ def _(c):
 
 @case(8, "rerank-role-not-allowed", "cands.jsonl:1:", "has role 'function'")
 def _(c):
-    cands = write(c.tmp / "cands.jsonl", jsonl({"prompt": [{"role": "function", "content": "x"}], "response": "r"}))
+    cands = write(
+        c.tmp / "cands.jsonl",
+        jsonl({"prompt": [{"role": "function", "content": "x"}], "response": "r"}),
+    )
     return ["rerank", c.linear_model(), cands, "--out", c.tmp / "b.jsonl"]
 
 
@@ -604,8 +812,12 @@ def no_server_start(monkeypatch):
     monkeypatch.setattr(prefspace.serve, "run_server", refuse)
 
 
-@pytest.mark.parametrize("item, builder, fragments", [pytest.param(i, b, f, id=f"item{i}-{n}") for i, n, b, f in CASES])
-def test_bad_input_exits_2_naming_the_file_and_the_fix(item, builder, fragments, tmp_path, request, capsys):
+@pytest.mark.parametrize(
+    "item, builder, fragments", [pytest.param(i, b, f, id=f"item{i}-{n}") for i, n, b, f in CASES]
+)
+def test_bad_input_exits_2_naming_the_file_and_the_fix(
+    item, builder, fragments, tmp_path, request, capsys
+):
     args = builder(Ctx(tmp_path, request))
     code, _, err = run_cli(args, capsys)
     assert "unexpected error" not in err and "Traceback" not in err, err
@@ -623,17 +835,28 @@ def test_the_corpus_covers_every_item():
 def test_bad_rows_of_every_new_kind_are_skipped(tmp_path, capsys):
     rows = [
         GOOD,
-        {**GOOD2, "chosen": LONE},                                                        # surrogate
-        {**GOOD2, "prompt": "x" * 30},                                                    # too long for the limit below
-        {"prompt": [{"role": "tool", "content": "t"}], "chosen": "a", "rejected": "b"},   # role
-        {"prompt": "q", "chosen": [{"role": "user", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]},
+        {**GOOD2, "chosen": LONE},  # surrogate
+        {**GOOD2, "prompt": "x" * 30},  # too long for the limit below
+        {"prompt": [{"role": "tool", "content": "t"}], "chosen": "a", "rejected": "b"},  # role
+        {
+            "prompt": "q",
+            "chosen": [{"role": "user", "content": "a"}],
+            "rejected": [{"role": "assistant", "content": "b"}],
+        },
     ]
     data = write(tmp_path / "pairs.jsonl", jsonl(*rows) + DEEP + "\n")
-    code, out, err = run_cli(["validate", data, "--on-bad-rows", "skip", "--max-text-chars", "20", "--json"], capsys)
+    code, out, err = run_cli(
+        ["validate", data, "--on-bad-rows", "skip", "--max-text-chars", "20", "--json"], capsys
+    )
     assert code == 0, err
     info = json.loads(out)
     assert info["pairs"] == 1
-    assert info["skipped"] == {"invalid_text": 1, "text_too_long": 1, "bad_role": 2, "invalid_json": 1}
+    assert info["skipped"] == {
+        "invalid_text": 1,
+        "text_too_long": 1,
+        "bad_role": 2,
+        "invalid_json": 1,
+    }
 
 
 def test_the_limit_is_overridable(tmp_path, capsys):
@@ -644,7 +867,7 @@ def test_the_limit_is_overridable(tmp_path, capsys):
 
 
 def test_a_valid_surrogate_pair_is_a_character_not_a_problem(tmp_path, capsys):
-    data = write(tmp_path / "pairs.jsonl", jsonl({**GOOD, "chosen": "a smile \U0001F600"}))
+    data = write(tmp_path / "pairs.jsonl", jsonl({**GOOD, "chosen": "a smile \U0001f600"}))
     assert "\\ud83d\\ude00" in data.read_text()  # written as an escaped pair
     code, _, err = run_cli(["validate", data], capsys)
     assert code == 0, err
@@ -657,7 +880,10 @@ def test_cache_merge_recovers_a_creation_that_was_killed(tmp_path, capsys):
     EmbeddingCache(src).write_shard("fp", ["a", "b"], np.ones((2, 3), np.float32))
     into = tmp_path / "into"
     # all a creation killed before its rename leaves: a temporary marker of a process now gone
-    write(into / ".prefspace-cache.json.tmp-somehost-999999-1", '{"format": "prefspace-embedding-cache", "ver')
+    write(
+        into / ".prefspace-cache.json.tmp-somehost-999999-1",
+        '{"format": "prefspace-embedding-cache", "ver',
+    )
     code, out, err = run_cli(["cache", "merge", src, "--into", into], capsys)
     assert code == 0, err
     assert "2 texts added" in out
@@ -665,10 +891,29 @@ def test_cache_merge_recovers_a_creation_that_was_killed(tmp_path, capsys):
 
 
 def test_score_rows_skip_leaves_out_bad_rows_and_scores_the_rest(model_dirs, tmp_path, capsys):
-    rows = write(tmp_path / "rows.jsonl", jsonl(CAND[0], {**CAND[1], "prompt": 42}, {"prompt": "Say hi.", "response": "Hello!", "id": "h"}))
+    rows = write(
+        tmp_path / "rows.jsonl",
+        jsonl(
+            CAND[0],
+            {**CAND[1], "prompt": 42},
+            {"prompt": "Say hi.", "response": "Hello!", "id": "h"},
+        ),
+    )
     out = tmp_path / "scores.jsonl"
-    code, _, err = run_cli(["score", model_dirs["bt"], rows, "--out", out, "--on-bad-rows", "skip",
-                            "--cache", tmp_path / "cache"], capsys)
+    code, _, err = run_cli(
+        [
+            "score",
+            model_dirs["bt"],
+            rows,
+            "--out",
+            out,
+            "--on-bad-rows",
+            "skip",
+            "--cache",
+            tmp_path / "cache",
+        ],
+        capsys,
+    )
     assert code == 0, err
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["id"] for line in lines] == ["0", "h"]
@@ -677,10 +922,14 @@ def test_score_rows_skip_leaves_out_bad_rows_and_scores_the_rest(model_dirs, tmp
 
 def test_rerank_reads_a_bom_and_writes_no_bare_nan(model_dirs, tmp_path, capsys):
     rows = [{**CAND[0], "note": float("nan")}, {**CAND[1], "note": 1.5}]
-    cands = write(tmp_path / "cands.jsonl", b"\xef\xbb\xbf" + jsonl(*rows).encode())  # a BOM, as the docs allow
+    cands = write(
+        tmp_path / "cands.jsonl", b"\xef\xbb\xbf" + jsonl(*rows).encode()
+    )  # a BOM, as the docs allow
     assert "NaN" in cands.read_text(encoding="utf-8-sig")
     out = tmp_path / "best.jsonl"
-    code, _, err = run_cli(["rerank", model_dirs["bt"], cands, "--out", out, "--cache", tmp_path / "cache"], capsys)
+    code, _, err = run_cli(
+        ["rerank", model_dirs["bt"], cands, "--out", out, "--cache", tmp_path / "cache"], capsys
+    )
     assert code == 0, err
 
     def refuse(constant):
@@ -705,6 +954,7 @@ def case21(item: int, name: str, *fragments: str):
     def register(builder):
         CASES_21.append((item, name, builder, list(fragments)))
         return builder
+
     return register
 
 
@@ -713,14 +963,23 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 
     SQLite's own -wal and -shm files are left out: a reader of a WAL database makes them, by
     design, and they hold no data of the database (whose own bytes are compared)."""
-    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes())
-            for p in sorted(root.rglob("*")) if (not p.is_symlink() or p.exists())
-            and not p.name.endswith(("-wal", "-shm"))}
+    return {
+        str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if (not p.is_symlink() or p.exists()) and not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 LS_PAIRS = [
-    {"pair_id": f"r{i}|r{i + 1}", "id_a": f"r{i}", "id_b": f"r{i + 1}", "prompt": f"Question {i}?",
-     "response_a": f"answer {i}", "response_b": f"answer {i + 1}", "strategy": "random"}
+    {
+        "pair_id": f"r{i}|r{i + 1}",
+        "id_a": f"r{i}",
+        "id_b": f"r{i + 1}",
+        "prompt": f"Question {i}?",
+        "response_a": f"answer {i}",
+        "response_b": f"answer {i + 1}",
+        "strategy": "random",
+    }
     for i in range(0, 4, 2)
 ]
 
@@ -743,7 +1002,10 @@ def ls_tasks(c: Ctx, annotation: dict | str, name: str = "ls.json") -> Path:
 
 
 def ls_result(kind: str, value) -> dict:
-    return {"completed_by": 7, "result": [{"type": kind, "from_name": "x", "to_name": "y", "value": value}]}
+    return {
+        "completed_by": 7,
+        "result": [{"type": kind, "from_name": "x", "to_name": "y", "value": value}],
+    }
 
 
 # ---- item 1: the output is an input, contains an input or the cache, or is a model folder with other files
@@ -762,7 +1024,17 @@ def _(c):
 @case21(1, "label-export-config-onto-its-db", "is the input", "labels.sqlite")
 def _(c):
     db = label_db(c)
-    return ["label", "export", db, "--format", "label-studio", "--out", c.tmp / "t.json", "--config-out", db]
+    return [
+        "label",
+        "export",
+        db,
+        "--format",
+        "label-studio",
+        "--out",
+        c.tmp / "t.json",
+        "--config-out",
+        db,
+    ]
 
 
 @case21(1, "label-import-from-its-db", "is the input")
@@ -780,7 +1052,13 @@ def _(c):
 @case21(1, "score-out-is-a-folder", "--out", "is a folder")
 def _(c):
     (c.tmp / "scores").mkdir()
-    return ["score", c.linear_model(), write(c.tmp / "rows.jsonl", jsonl(*CAND)), "--out", c.tmp / "scores"]
+    return [
+        "score",
+        c.linear_model(),
+        write(c.tmp / "rows.jsonl", jsonl(*CAND)),
+        "--out",
+        c.tmp / "scores",
+    ]
 
 
 @case21(1, "rerank-onto-its-candidates", "--out", "is the input", "c.jsonl")
@@ -797,7 +1075,9 @@ def _(c):
 
 @case21(1, "train-out-holds-the-data-and-cache", "--out", "contains the input", "p.jsonl")
 def _(c):
-    model = c.linear_model()  # runs/bt of the issue: a model folder with the data and the cache put inside
+    model = (
+        c.linear_model()
+    )  # runs/bt of the issue: a model folder with the data and the cache put inside
     data = write(model / "p.jsonl", jsonl(GOOD, GOOD2))
     from prefspace.embed import EmbeddingCache
 
@@ -809,12 +1089,27 @@ def _(c):
 def _(c):
     from prefspace.embed import EmbeddingCache
 
-    EmbeddingCache(c.tmp / "runs" / "bt" / "cache").write_shard("fp", ["a"], np.ones((1, 3), np.float32))
+    EmbeddingCache(c.tmp / "runs" / "bt" / "cache").write_shard(
+        "fp", ["a"], np.ones((1, 3), np.float32)
+    )
     data = write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2))
-    return ["train", data, "--out", c.tmp / "runs" / "bt", "--cache", c.tmp / "runs" / "bt" / "cache"]
+    return [
+        "train",
+        data,
+        "--out",
+        c.tmp / "runs" / "bt",
+        "--cache",
+        c.tmp / "runs" / "bt" / "cache",
+    ]
 
 
-@case21(1, "train-over-a-model-folder-with-other-files", "--out", "holds a model and other files", "'notes.txt'")
+@case21(
+    1,
+    "train-over-a-model-folder-with-other-files",
+    "--out",
+    "holds a model and other files",
+    "'notes.txt'",
+)
 def _(c):
     model = c.linear_model()
     write(model / "notes.txt", "my notes")
@@ -886,52 +1181,106 @@ def _(c):
 @case21(1, "label-report-is-the-pool", "--report", "is the input", "pool.jsonl")
 def _(c):
     pool = write(c.tmp / "pool.jsonl", jsonl({**CAND[0], "gold": 1.0}, {**CAND[1], "gold": 0.0}))
-    return ["label", pool, "--db", c.tmp / "labels.sqlite", "--simulate", "gold", "--rounds", "1", "--report", pool]
+    return [
+        "label",
+        pool,
+        "--db",
+        c.tmp / "labels.sqlite",
+        "--simulate",
+        "gold",
+        "--rounds",
+        "1",
+        "--report",
+        pool,
+    ]
 
 
 # ---- item 2: names that become path components stay inside --out
-@case21(2, "experiment-dataset-name-climbs-out", "datasets[0].name", "'../../evil-ds'", "OUT/prepared/")
+@case21(
+    2, "experiment-dataset-name-climbs-out", "datasets[0].name", "'../../evil-ds'", "OUT/prepared/"
+)
 def _(c):
-    return ["experiment", experiment_config(c.tmp / "cfg", dataset_name="../../evil-ds"), "--out", c.tmp / "o"]
+    return [
+        "experiment",
+        experiment_config(c.tmp / "cfg", dataset_name="../../evil-ds"),
+        "--out",
+        c.tmp / "o",
+    ]
 
 
 @case21(2, "experiment-dataset-name-absolute", "datasets[0].name", "cannot be used as a name")
 def _(c):
-    return ["experiment", experiment_config(c.tmp / "cfg", dataset_name="/tmp/evil"), "--out", c.tmp / "o"]
+    return [
+        "experiment",
+        experiment_config(c.tmp / "cfg", dataset_name="/tmp/evil"),
+        "--out",
+        c.tmp / "o",
+    ]
 
 
 # ---- item 3: exit 2 for every malformed input
 @case21(3, "jsonl-huge-integer", "pairs.jsonl:2:", "an integer of 5,000 digits")
 def _(c):
-    return ["validate", write(c.tmp / "pairs.jsonl", jsonl(GOOD) + '{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}\n")]
+    return [
+        "validate",
+        write(
+            c.tmp / "pairs.jsonl",
+            jsonl(GOOD) + '{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}\n",
+        ),
+    ]
 
 
 @case21(3, "json-huge-integer", "pairs.json:1:", "an integer of 5,000 digits")
 def _(c):
-    return ["validate", write(c.tmp / "pairs.json", '[{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}]")]
+    return [
+        "validate",
+        write(
+            c.tmp / "pairs.json",
+            '[{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}]",
+        ),
+    ]
 
 
 @case21(3, "select-pool-huge-integer", "pool.jsonl:2:", "an integer of 5,000 digits")
 def _(c):
-    pool = write(c.tmp / "pool.jsonl", jsonl(CAND[0]) + '{"prompt": "Name a prime.", "response": "9", "score": ' + BIG + "}\n")
+    pool = write(
+        c.tmp / "pool.jsonl",
+        jsonl(CAND[0]) + '{"prompt": "Name a prime.", "response": "9", "score": ' + BIG + "}\n",
+    )
     return ["select", c.linear_model(), pool, "--out", c.tmp / "o.jsonl"]
 
 
 @case21(3, "param-huge-integer", "--param alpha", "an integer of 5,000 digits")
 def _(c):
-    return ["train", write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "m", "--param", f"alpha={BIG}"]
+    return [
+        "train",
+        write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)),
+        "--out",
+        c.tmp / "m",
+        "--param",
+        f"alpha={BIG}",
+    ]
 
 
 @case21(3, "param-nested-too-deep", "--param hidden_sizes", "nested too deeply")
 def _(c):
-    return ["train", write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)), "--out", c.tmp / "m", "--param",
-            "hidden_sizes=" + "[" * 50_000 + "]" * 50_000]
+    return [
+        "train",
+        write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2)),
+        "--out",
+        c.tmp / "m",
+        "--param",
+        "hidden_sizes=" + "[" * 50_000 + "]" * 50_000,
+    ]
 
 
 @case21(3, "model-json-huge-integer", "model.json", "an integer of 5,000 digits")
 def _(c):
     m = c.linear_model()
-    write(m / "model.json", (m / "model.json").read_text().replace('"n_features_in": 8', '"n_features_in": ' + BIG))
+    write(
+        m / "model.json",
+        (m / "model.json").read_text().replace('"n_features_in": 8', '"n_features_in": ' + BIG),
+    )
     return ["info", m]
 
 
@@ -955,12 +1304,22 @@ def _(c):
 
 @case21(3, "experiment-set-nested-too-deep", "--set seeds", "nested too deeply")
 def _(c):
-    return ["experiment", experiment_config(c.tmp), "--out", c.tmp / "o", "--set", "seeds=" + "[" * 50_000 + "]" * 50_000]
+    return [
+        "experiment",
+        experiment_config(c.tmp),
+        "--out",
+        c.tmp / "o",
+        "--set",
+        "seeds=" + "[" * 50_000 + "]" * 50_000,
+    ]
 
 
 @case21(3, "model-json-weights-nul", "model.json", "'weights'", "NUL character")
 def _(c):
-    return ["info", edit_header(c.linear_model(), lambda h: h.update(weights="weights.safetensors\x00.txt"))]
+    return [
+        "info",
+        edit_header(c.linear_model(), lambda h: h.update(weights="weights.safetensors\x00.txt")),
+    ]
 
 
 @case21(3, "model-json-files-nul", "model.json", "'files' entry", "NUL character")
@@ -978,13 +1337,21 @@ def _tamper(db: Path, sql: str) -> Path:
     return db
 
 
-@case21(3, "label-db-schema-not-a-number", "labels.sqlite", "schema version must be a whole number", "'one'")
+@case21(
+    3,
+    "label-db-schema-not-a-number",
+    "labels.sqlite",
+    "schema version must be a whole number",
+    "'one'",
+)
 def _(c):
     db = _tamper(label_db(c), "UPDATE meta SET value = 'one' WHERE key = 'schema'")
     return ["label", "export", db, "--out", c.tmp / "pairs.jsonl"]
 
 
-@case21(3, "label-db-corrupt-prompt", "labels.sqlite", "pair 'r0|r1' has a prompt", "edited or damaged")
+@case21(
+    3, "label-db-corrupt-prompt", "labels.sqlite", "pair 'r0|r1' has a prompt", "edited or damaged"
+)
 def _(c):
     db = _tamper(label_db(c), "UPDATE pairs SET prompt = '{not json' WHERE pair_id = 'r0|r1'")
     return ["label", "export", db, "--out", c.tmp / "pairs.jsonl"]
@@ -998,35 +1365,78 @@ def _(c):
 
 @case21(3, "augment-repeat-factor-too-large", "factor 100000000", "GiB", "smaller factor")
 def _(c):
-    data = write(c.tmp / "p.jsonl", jsonl(GOOD, GOOD2, {**GOOD, "prompt": "3 + 3?"}, {**GOOD2, "prompt": "Capital of Chile?"}))
-    return ["train", data, "--out", c.tmp / "m", "--augment", "repeat", "--factor", "100000000", "--test-fraction", "0",
-            "--cache", c.tmp / "cache"]
+    data = write(
+        c.tmp / "p.jsonl",
+        jsonl(GOOD, GOOD2, {**GOOD, "prompt": "3 + 3?"}, {**GOOD2, "prompt": "Capital of Chile?"}),
+    )
+    return [
+        "train",
+        data,
+        "--out",
+        c.tmp / "m",
+        "--augment",
+        "repeat",
+        "--factor",
+        "100000000",
+        "--test-fraction",
+        "0",
+        "--cache",
+        c.tmp / "cache",
+    ]
 
 
-@case21(3, "label-studio-value-a-list", "ls.json: task 0, annotation 0", "'value' must be an object", "a list of int")
+@case21(
+    3,
+    "label-studio-value-a-list",
+    "ls.json: task 0, annotation 0",
+    "'value' must be an object",
+    "a list of int",
+)
 def _(c):
     return ["label", "import", label_db(c), ls_tasks(c, ls_result("pairwise", [1]))]
 
 
-@case21(3, "label-studio-choices-a-number", "ls.json: task 0, annotation 0", "'choices' must be a list of strings", "int")
+@case21(
+    3,
+    "label-studio-choices-a-number",
+    "ls.json: task 0, annotation 0",
+    "'choices' must be a list of strings",
+    "int",
+)
 def _(c):
     return ["label", "import", label_db(c), ls_tasks(c, ls_result("choices", {"choices": 5}))]
 
 
-@case21(3, "label-studio-text-a-number", "ls.json: task 0, annotation 0", "'text' must be a list of strings", "int")
+@case21(
+    3,
+    "label-studio-text-a-number",
+    "ls.json: task 0, annotation 0",
+    "'text' must be a list of strings",
+    "int",
+)
 def _(c):
     return ["label", "import", label_db(c), ls_tasks(c, ls_result("textarea", {"text": 7}))]
 
 
-@case21(3, "label-studio-surrogate-reason", "ls.json: task 0, annotation 0", "lone UTF-16 surrogate")
+@case21(
+    3, "label-studio-surrogate-reason", "ls.json: task 0, annotation 0", "lone UTF-16 surrogate"
+)
 def _(c):
     return ["label", "import", label_db(c), ls_tasks(c, ls_result("textarea", {"text": [LONE]}))]
 
 
-@case21(3, "label-studio-surrogate-email", "ls.json: task 0, annotation 0", "'completed_by'", "lone UTF-16 surrogate")
+@case21(
+    3,
+    "label-studio-surrogate-email",
+    "ls.json: task 0, annotation 0",
+    "'completed_by'",
+    "lone UTF-16 surrogate",
+)
 def _(c):
-    ann = {"completed_by": {"email": "ann\ud800@example.org"}, "result": [
-        {"type": "pairwise", "value": {"selected": "left"}}]}
+    ann = {
+        "completed_by": {"email": "ann\ud800@example.org"},
+        "result": [{"type": "pairwise", "value": {"selected": "left"}}],
+    }
     return ["label", "import", label_db(c), ls_tasks(c, ann)]
 
 
@@ -1035,24 +1445,43 @@ def _(c):
     return ["label", "import", label_db(c), ls_tasks(c, DEEP)]
 
 
-@case21(3, "label-studio-html-annotator", "ls.json: task 0, annotation 0", "not a usable annotator name", "1 to 64")
+@case21(
+    3,
+    "label-studio-html-annotator",
+    "ls.json: task 0, annotation 0",
+    "not a usable annotator name",
+    "1 to 64",
+)
 def _(c):
     html = "<script>alert(1)</script>" * 11_000  # 280 KB, as the issue found stored
     ann = {"completed_by": html, "result": [{"type": "pairwise", "value": {"selected": "left"}}]}
     return ["label", "import", label_db(c), ls_tasks(c, ann)]
 
 
-@case21(3, "label-studio-bad-task-after-a-good-one", "ls.json: task 1", "'annotations' must be a list")
+@case21(
+    3, "label-studio-bad-task-after-a-good-one", "ls.json: task 1", "'annotations' must be a list"
+)
 def _(c):
-    good = {"data": {"pair_id": "r2|r3"}, "annotations": [{"completed_by": 3, "result": [
-        {"type": "pairwise", "value": {"selected": "right"}}]}]}
-    tasks = write(c.tmp / "ls.json", json.dumps([good, {"data": {"pair_id": "r0|r1"}, "annotations": 5}]))
+    good = {
+        "data": {"pair_id": "r2|r3"},
+        "annotations": [
+            {"completed_by": 3, "result": [{"type": "pairwise", "value": {"selected": "right"}}]}
+        ],
+    }
+    tasks = write(
+        c.tmp / "ls.json", json.dumps([good, {"data": {"pair_id": "r0|r1"}, "annotations": 5}])
+    )
     return ["label", "import", label_db(c), tasks]  # the good task is not written either
 
 
 @case21(3, "label-import-into-a-missing-db", "no such label database")
 def _(c):
-    return ["label", "import", c.tmp / "nowhere.sqlite", ls_tasks(c, ls_result("pairwise", {"selected": "left"}))]
+    return [
+        "label",
+        "import",
+        c.tmp / "nowhere.sqlite",
+        ls_tasks(c, ls_result("pairwise", {"selected": "left"})),
+    ]
 
 
 # ---- item 5: paths and names
@@ -1072,14 +1501,19 @@ def _(c):
     return ["info", m]
 
 
-@case21(6, "files-digests-deleted", "model.json", "no 'files_sha256'", "train and save the model again")
+@case21(
+    6, "files-digests-deleted", "model.json", "no 'files_sha256'", "train and save the model again"
+)
 def _(c):
     return ["info", edit_header(c.lgbm_model(), lambda h: h.pop("files_sha256"))]
 
 
 @case21(6, "weights-digest-deleted", "model.json", "no sha256 for 'weights.safetensors'")
 def _(c):
-    return ["info", edit_header(c.linear_model(), lambda h: h["files_sha256"].pop("weights.safetensors"))]
+    return [
+        "info",
+        edit_header(c.linear_model(), lambda h: h["files_sha256"].pop("weights.safetensors")),
+    ]
 
 
 @case21(6, "model-json-is-a-link-out", "model.json is a link to", "outside the model folder")
@@ -1103,8 +1537,13 @@ def _(c):
     return ["cache", "merge", c.tmp / "cache", "--into", c.tmp / "into"]
 
 
-@pytest.mark.parametrize("item, builder, fragments", [pytest.param(i, b, f, id=f"item{i}-{n}") for i, n, b, f in CASES_21])
-def test_issue21_case_exits_2_and_leaves_every_input_as_it_was(item, builder, fragments, tmp_path, request, capsys):
+@pytest.mark.parametrize(
+    "item, builder, fragments",
+    [pytest.param(i, b, f, id=f"item{i}-{n}") for i, n, b, f in CASES_21],
+)
+def test_issue21_case_exits_2_and_leaves_every_input_as_it_was(
+    item, builder, fragments, tmp_path, request, capsys
+):
     args = builder(Ctx(tmp_path, request))
     before = snapshot(tmp_path)
     code, _, err = run_cli(args, capsys)
@@ -1125,7 +1564,10 @@ def test_the_issue21_corpus_covers_every_item_but_the_studios():
 
 # ------------------------------------------------------------------------------------ issue 21: what still works
 def test_a_huge_integer_row_is_skipped_like_any_bad_row(tmp_path, capsys):
-    data = write(tmp_path / "pairs.jsonl", jsonl(GOOD) + '{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}\n")
+    data = write(
+        tmp_path / "pairs.jsonl",
+        jsonl(GOOD) + '{"prompt": "q", "chosen": "a", "rejected": "b", "n": ' + BIG + "}\n",
+    )
     code, out, err = run_cli(["validate", data, "--on-bad-rows", "skip", "--json"], capsys)
     assert code == 0, err
     info = json.loads(out)
@@ -1138,7 +1580,9 @@ def test_label_export_reads_a_database_whose_name_has_uri_characters(tmp_path, c
     db = label_db(c, name)
     code, _, err = run_cli(["label", "export", db, "--out", tmp_path / "pairs.jsonl"], capsys)
     assert code == 0, err
-    assert [json.loads(line)["pair_id"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()] == ["r0|r1"]
+    assert [
+        json.loads(line)["pair_id"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()
+    ] == ["r0|r1"]
     left = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm")))
     assert left == sorted([name, "pairs.jsonl"])  # no stray file named after half the path
 
@@ -1146,25 +1590,51 @@ def test_label_export_reads_a_database_whose_name_has_uri_characters(tmp_path, c
 def test_label_studio_round_trip_of_an_infinite_lead_time_writes_standard_json(tmp_path, capsys):
     c = Ctx(tmp_path, None)
     db = label_db(c)
-    tasks = ls_tasks(c, '{"completed_by": 3, "lead_time": 1e999, "result": [{"type": "pairwise", '
-                        '"value": {"selected": "right"}}]}')
+    tasks = ls_tasks(
+        c,
+        '{"completed_by": 3, "lead_time": 1e999, "result": [{"type": "pairwise", '
+        '"value": {"selected": "right"}}]}',
+    )
     code, out, err = run_cli(["label", "import", db, tasks], capsys)
     assert code == 0 and "1 judgments added" in out, err
-    code, _, err = run_cli(["label", "export", db, "--format", "label-studio", "--out", tmp_path / "t.json"], capsys)
+    code, _, err = run_cli(
+        ["label", "export", db, "--format", "label-studio", "--out", tmp_path / "t.json"], capsys
+    )
     assert code == 0, err
 
     def refuse(constant):
         raise AssertionError(f"bare {constant} in the JSON output")
 
     exported = json.loads((tmp_path / "t.json").read_text(), parse_constant=refuse)
-    assert [a["lead_time"] for a in exported[0]["annotations"] if a["completed_by"] == "label-studio:3"] == [None]
+    assert [
+        a["lead_time"] for a in exported[0]["annotations"] if a["completed_by"] == "label-studio:3"
+    ] == [None]
 
 
 def test_train_may_replace_its_own_earlier_model(tmp_path, capsys):
-    data = write(tmp_path / "p.jsonl", jsonl(GOOD, GOOD2, {**GOOD, "prompt": "3 + 3?"}, {**GOOD2, "prompt": "Capital of Chile?"}))
-    args = ["train", data, "--out", tmp_path / "runs" / "bt", "--test-fraction", "0", "--cache", tmp_path / "cache"]
-    for _ in range(2):  # the second run replaces the model folder the first one wrote (model.json, card, metrics)
+    data = write(
+        tmp_path / "p.jsonl",
+        jsonl(GOOD, GOOD2, {**GOOD, "prompt": "3 + 3?"}, {**GOOD2, "prompt": "Capital of Chile?"}),
+    )
+    args = [
+        "train",
+        data,
+        "--out",
+        tmp_path / "runs" / "bt",
+        "--test-fraction",
+        "0",
+        "--cache",
+        tmp_path / "cache",
+    ]
+    for _ in range(
+        2
+    ):  # the second run replaces the model folder the first one wrote (model.json, card, metrics)
         code, _, err = run_cli(args, capsys)
         assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "runs" / "bt").iterdir()) == [
-        "README.md", "metrics.json", "model.json", "split.json", "weights.safetensors"]
+        "README.md",
+        "metrics.json",
+        "model.json",
+        "split.json",
+        "weights.safetensors",
+    ]

@@ -22,14 +22,19 @@ def _help(command: str) -> str:
     return result.output
 
 
-@pytest.mark.parametrize("command, names", [
-    ("train", [*HEADS, *METHODS, *AGGREGATES]),
-    ("synth", list(SYNTHESIZERS)),
-    ("select", list(STRATEGIES)),
-])
+@pytest.mark.parametrize(
+    "command, names",
+    [
+        ("train", [*HEADS, *METHODS, *AGGREGATES]),
+        ("synth", list(SYNTHESIZERS)),
+        ("select", list(STRATEGIES)),
+    ],
+)
 def test_help_names_every_registered_choice(command, names):
     text = _help(command)
-    assert not [k for k in REGISTRIES if "{" + k + "}" in text], "a registry placeholder was left unfilled"
+    assert not [k for k in REGISTRIES if "{" + k + "}" in text], (
+        "a registry placeholder was left unfilled"
+    )
     missing = [n for n in names if n not in text]
     assert not missing, f"`prefspace {command} --help` does not name {missing}"
 
@@ -40,11 +45,23 @@ def test_placeholders_are_the_registries():
     assert fill_choices("no placeholder {here}") == "no placeholder {here}"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "x.jsonl", "--out", "m", "--augment", "smote"], "Invalid value for '--augment': 'smote' is not one of 'none'"),
-    (["train", "x.jsonl", "--out", "m", "--aggregate", "max"], "Invalid value for '--aggregate': 'max' is not one of 'mean'"),
-    (["select", "m", "pool.jsonl", "--strategy", "entropy"], "Invalid value for '--strategy' / '-s': 'entropy' is not one of 'random'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["train", "x.jsonl", "--out", "m", "--augment", "smote"],
+            "Invalid value for '--augment': 'smote' is not one of 'none'",
+        ),
+        (
+            ["train", "x.jsonl", "--out", "m", "--aggregate", "max"],
+            "Invalid value for '--aggregate': 'max' is not one of 'mean'",
+        ),
+        (
+            ["select", "m", "pool.jsonl", "--strategy", "entropy"],
+            "Invalid value for '--strategy' / '-s': 'entropy' is not one of 'random'",
+        ),
+    ],
+)
 def test_a_name_outside_the_registry_exits_2_naming_the_flag(args, message, tmp_path, capsys):
     from prefspace.cli import main
 

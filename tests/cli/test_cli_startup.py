@@ -20,11 +20,11 @@ from prefspace.cli import _COMMAND_MODULES, _command_named, app
 
 def test_name_tables_are_the_registries():
     from prefspace.evaluate.reward_bench import BENCHMARKS
-    from prefspace.workflows.training import HEAD_CHOICES
     from prefspace.models import HEADS
     from prefspace.models.ensemble import AGGREGATES
     from prefspace.select import STRATEGIES
     from prefspace.synth import METHODS, SYNTHESIZERS
+    from prefspace.workflows.training import HEAD_CHOICES
 
     assert _names.HEADS == tuple(HEADS)
     assert _names.TRAIN_HEADS == tuple(HEAD_CHOICES)
@@ -53,26 +53,49 @@ def test_command_table_lists_what_each_module_registers():
         assert not names or names == set(_COMMAND_MODULES[module]), module
 
 
-@pytest.mark.parametrize("argv, command", [
-    (["train", "x.jsonl"], "train"),
-    (["-v", "--threads", "2", "synth", "--help"], "synth"),
-    (["--threads=2", "label", "serve"], "label"),
-    (["--help"], None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "argv, command",
+    [
+        (["train", "x.jsonl"], "train"),
+        (["-v", "--threads", "2", "synth", "--help"], "synth"),
+        (["--threads=2", "label", "serve"], "label"),
+        (["--help"], None),
+        ([], None),
+    ],
+)
 def test_command_named_skips_root_options(argv, command):
     assert _command_named(argv) == command
 
 
 _HEAVY = ("numpy", "torch", "scipy", "sklearn", "pandas", "onnxruntime", "transformers")
-_STAGES = ("data", "embed", "evaluate", "models", "synth", "select", "experiments", "workflows",
-           "serve", "studio", "integrations")
+_STAGES = (
+    "data",
+    "embed",
+    "evaluate",
+    "models",
+    "synth",
+    "select",
+    "experiments",
+    "workflows",
+    "serve",
+    "studio",
+    "integrations",
+)
 
 
-@pytest.mark.parametrize("argv", [
-    ["--help"], ["train", "--help"], ["synth", "--help"], ["select", "--help"],
-    ["evaluate", "--help"], ["embed", "--help"], ["serve", "--help"], ["label", "serve", "--help"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["synth", "--help"],
+        ["select", "--help"],
+        ["evaluate", "--help"],
+        ["embed", "--help"],
+        ["serve", "--help"],
+        ["label", "serve", "--help"],
+    ],
+)
 def test_help_imports_no_stage_and_no_numeric_library(argv):
     script = (
         "import sys\n"
@@ -82,8 +105,13 @@ def test_help_imports_no_stage_and_no_numeric_library(argv):
         f"               or m.split('.')[:2] in [['prefspace', s] for s in {_STAGES!r}])\n"
         "print('LOADED', heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=os.environ.copy(), check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
     assert "Usage" in result.stdout and "LOADED []" in result.stdout, result.stdout[-2000:]
 
 
@@ -95,7 +123,12 @@ def test_a_refused_head_name_imports_no_head():
         "except SystemExit as e:\n    print('EXIT', e.code)\n"
         "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'torch')))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=os.environ.copy(), check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
     assert "EXIT 2" in result.stdout and "LOADED []" in result.stdout, result.stdout
     assert "Invalid value for '--head': 'svm' is not one of 'bt-linear'" in result.stderr

@@ -20,9 +20,21 @@ def run(argv, capsys) -> tuple[int, str, str]:
 @pytest.fixture
 def pairs_file(tmp_path):
     rows = [
-        {"prompt": "How do I boil an egg?", "chosen": "Simmer it for nine minutes.", "rejected": "Microwave it whole."},
-        {"prompt": "How do I boil an egg?", "chosen": "Use a timer and cold water after.", "rejected": "Just guess."},
-        {"prompt": "Is the earth flat?", "chosen": "No, it is roughly a sphere.", "rejected": "Yes."},
+        {
+            "prompt": "How do I boil an egg?",
+            "chosen": "Simmer it for nine minutes.",
+            "rejected": "Microwave it whole.",
+        },
+        {
+            "prompt": "How do I boil an egg?",
+            "chosen": "Use a timer and cold water after.",
+            "rejected": "Just guess.",
+        },
+        {
+            "prompt": "Is the earth flat?",
+            "chosen": "No, it is roughly a sphere.",
+            "rejected": "Yes.",
+        },
         {"prompt": "Say something kind.", "chosen": "You are doing well.", "rejected": "No."},
     ]
     path = tmp_path / "pairs.jsonl"
@@ -36,7 +48,11 @@ def test_embed_then_everything_cached_then_info(pairs_file, tmp_path, capsys):
     assert code == 0, err
     first = json.loads(out)
     assert first["pairs"] == 4 and first["feature_dim"] == 776  # 768 + the text-feature block
-    assert first["distinct"] == {"prompt": 3, "text": 8} and first["cached_texts"] == 0 and first["new_texts"] == 11
+    assert (
+        first["distinct"] == {"prompt": 3, "text": 8}
+        and first["cached_texts"] == 0
+        and first["new_texts"] == 11
+    )
 
     code, out, err = run(["embed", pairs_file, "--cache", cache], capsys)
     assert code == 0, err
@@ -45,7 +61,12 @@ def test_embed_then_everything_cached_then_info(pairs_file, tmp_path, capsys):
     code, out, err = run(["info", cache], capsys)
     assert code == 0, err
     # 11 vectors and the 8 responses' text-feature blocks (8 dims, their own key space)
-    assert f"{first['fingerprint']}.prompt" in out and "19 texts" in out and "384 dims" in out and "x 8 dims" in out
+    assert (
+        f"{first['fingerprint']}.prompt" in out
+        and "19 texts" in out
+        and "384 dims" in out
+        and "x 8 dims" in out
+    )
     code, out, _ = run(["info", cache, "--json"], capsys)
     assert json.loads(out)["fingerprints"][f"{first['fingerprint']}.text"]["texts"] == 8
 
@@ -80,7 +101,9 @@ def test_info_on_a_model_folder_describes_the_model(tmp_path, toy_pairs, capsys)
     code, out, err = run(["info", model_dir], capsys)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith(f"model {model_dir} (BradleyTerryLinear") and "16 features" in lines[0]
+    assert (
+        lines[0].startswith(f"model {model_dir} (BradleyTerryLinear") and "16 features" in lines[0]
+    )
     assert any(line.lstrip().startswith("params:") and "alpha=" in line for line in lines)
     assert any(line.lstrip().startswith("files:") and "model.json" in line for line in lines)
 
@@ -89,7 +112,10 @@ def test_info_on_a_model_folder_describes_the_model(tmp_path, toy_pairs, capsys)
     "args, message",
     [
         (["embed", "{missing}", "--cache", "{cache}"], "no such file"),
-        (["embed", "{pairs}", "--cache", "{cache}", "--layout", "both"], "layout must be 'separate'"),
+        (
+            ["embed", "{pairs}", "--cache", "{cache}", "--layout", "both"],
+            "layout must be 'separate'",
+        ),
         (["embed", "{pairs}", "--cache", "{notcache}"], "not a prefspace embedding cache"),
         (["embed", "{pairs}", "--cache", "{cache}", "--prompt-key", "question"], "question"),
         (["info", "{notcache}"], "neither an embedding cache"),
@@ -100,8 +126,12 @@ def test_bad_input_exits_2_with_a_message(args, message, pairs_file, tmp_path, c
     notcache = tmp_path / "notcache"
     notcache.mkdir()
     (notcache / "x.txt").write_text("x")
-    fill = {"{missing}": tmp_path / "missing.jsonl", "{cache}": tmp_path / "cache", "{pairs}": pairs_file,
-            "{notcache}": notcache}
+    fill = {
+        "{missing}": tmp_path / "missing.jsonl",
+        "{cache}": tmp_path / "cache",
+        "{pairs}": pairs_file,
+        "{notcache}": notcache,
+    }
     code, out, err = run([fill.get(a, a) for a in args], capsys)
     assert code == 2, out + err
     assert message in (out + err)

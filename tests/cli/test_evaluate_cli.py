@@ -37,18 +37,30 @@ def saved(tmp_path_factory):
     train, held = data.select(np.arange(40)), data.select(np.arange(40, 64))
     model = BradleyTerryLinear().fit(embed_pairs(train, encoder).X)
     model_dir = save_model(model, root / "model", encoder=encoder)
-    held_path = _write_jsonl(root / "held.jsonl", [
-        {"prompt": p, "chosen": c, "rejected": r, "subset": s}
-        for p, c, r, s in zip(held.prompts, held.chosen, held.rejected, held.subset)
-    ])
+    held_path = _write_jsonl(
+        root / "held.jsonl",
+        [
+            {"prompt": p, "chosen": c, "rejected": r, "subset": s}
+            for p, c, r, s in zip(held.prompts, held.chosen, held.rejected, held.subset)
+        ],
+    )
     X_held = embed_pairs(held, encoder).X
-    return {"root": root, "model": model, "model_dir": Path(model_dir), "held": held, "held_path": held_path,
-            "X_held": X_held, "encoder": encoder}
+    return {
+        "root": root,
+        "model": model,
+        "model_dir": Path(model_dir),
+        "held": held,
+        "held_path": held_path,
+        "X_held": X_held,
+        "encoder": encoder,
+    }
 
 
 def test_evaluate_pairs_writes_metrics_subsets_and_report(saved, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert _cli(["evaluate", str(saved["model_dir"]), str(saved["held_path"]), "--out", str(out)]) == 0
+    assert (
+        _cli(["evaluate", str(saved["model_dir"]), str(saved["held_path"]), "--out", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "per subset" in printed and "report.html" in printed
 
@@ -70,10 +82,14 @@ def test_evaluate_pairs_writes_metrics_subsets_and_report(saved, tmp_path, capsy
     assert "Pairwise accuracy and calibration" in html
     # the model was saved without a length baseline: it is cross-fitted on the evaluation pairs
     c = metrics["length_baseline"]
-    assert c["model"] == pytest.approx(metrics["accuracy"]) and c["n"] == 24 and c["unit"] == "pairs"
+    assert (
+        c["model"] == pytest.approx(metrics["accuracy"]) and c["n"] == 24 and c["unit"] == "pairs"
+    )
     assert "cross-fitted" in metrics["length_baseline_fit"]["source"]
     assert "length baseline" in printed and c["verdict"] in printed and "cross-fitted" in printed
-    assert html.index("Against the learned length baseline") < html.index("Pairwise accuracy and calibration")
+    assert html.index("Against the learned length baseline") < html.index(
+        "Pairwise accuracy and calibration"
+    )
 
 
 def test_evaluate_uses_the_baseline_saved_with_the_model(saved, tmp_path, capsys):
@@ -81,13 +97,17 @@ def test_evaluate_uses_the_baseline_saved_with_the_model(saved, tmp_path, capsys
 
     train = load_demo().select(np.arange(40))
     base = LengthBaseline().fit(pair_log_lengths(train.chosen, train.rejected))
-    model_dir = save_model(saved["model"], tmp_path / "model", encoder=saved["encoder"], length_baseline=base)
+    model_dir = save_model(
+        saved["model"], tmp_path / "model", encoder=saved["encoder"], length_baseline=base
+    )
     out = tmp_path / "eval"
     assert _cli(["evaluate", str(model_dir), str(saved["held_path"]), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     held = saved["held"]
-    assert metrics["length_baseline"]["baseline"] == pytest.approx(base.score(pair_log_lengths(held.chosen, held.rejected)))
+    assert metrics["length_baseline"]["baseline"] == pytest.approx(
+        base.score(pair_log_lengths(held.chosen, held.rejected))
+    )
     assert metrics["length_baseline_fit"]["source"] == "the model's training pairs"
     assert metrics["length_baseline_fit"]["coef"] == pytest.approx(base.coef_)
     assert "(length baseline fitted on the model's training pairs)" in printed
@@ -105,10 +125,27 @@ def test_evaluate_scored_gives_best_of_n_and_rank_correlations(saved, tmp_path):
     resp_path = _write_jsonl(tmp_path / "responses.jsonl", responses)
     prompt_path = _write_jsonl(tmp_path / "prompts.jsonl", prompts)
     out = tmp_path / "eval-scored"
-    assert _cli(["evaluate", str(saved["model_dir"]), str(resp_path), "--prompts", str(prompt_path), "--out", str(out)]) == 0
+    assert (
+        _cli(
+            [
+                "evaluate",
+                str(saved["model_dir"]),
+                str(resp_path),
+                "--prompts",
+                str(prompt_path),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
     metrics = json.loads((out / "metrics.json").read_text())
-    F = embed_responses([held.prompts[r["prompt_id"]] for r in responses], [r["response"] for r in responses], saved["encoder"])
+    F = embed_responses(
+        [held.prompts[r["prompt_id"]] for r in responses],
+        [r["response"] for r in responses],
+        saved["encoder"],
+    )
     rewards = saved["model"].predict(F)
     groups = [np.arange(4 * k, 4 * k + 4) for k in range(3)]
     expected = best_of_n_curve(rewards, np.array(gold), groups)
@@ -124,5 +161,16 @@ def test_evaluate_scored_gives_best_of_n_and_rank_correlations(saved, tmp_path):
 
 
 def test_evaluate_missing_model_exits_2(saved, tmp_path, capsys):
-    assert _cli(["evaluate", str(tmp_path / "nope"), str(saved["held_path"]), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        _cli(
+            [
+                "evaluate",
+                str(tmp_path / "nope"),
+                str(saved["held_path"]),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "error:" in capsys.readouterr().err

@@ -28,9 +28,15 @@ def test_every_command_help_ends_with_an_example():
         assert result.exit_code == 0, result.output
         lines = [line.strip() for line in result.output.splitlines() if line.strip()]
         header = [i for i, line in enumerate(lines) if line in ("Example:", "Examples:")]
-        boxes = [i for i, line in enumerate(lines) if line.startswith(("╰", "+-"))]  # the end of the option panels
-        ok = header and (not boxes or header[-1] > boxes[-1]) and header[-1] + 1 < len(lines) \
+        boxes = [
+            i for i, line in enumerate(lines) if line.startswith(("╰", "+-"))
+        ]  # the end of the option panels
+        ok = (
+            header
+            and (not boxes or header[-1] > boxes[-1])
+            and header[-1] + 1 < len(lines)
             and lines[header[-1] + 1].startswith(f"prefspace {' '.join(path)} ")
+        )
         if not ok:
             missing.append(" ".join(path))
     assert not missing, f"--help without a closing example: {missing}"

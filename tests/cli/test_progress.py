@@ -34,16 +34,22 @@ def test_track_reports_to_the_listening_callback_only_inside_the_block():
         t.finish()
     track("outside", 1).finish()  # nobody listens: nothing recorded, nothing raised
     assert [(e.stage, e.done, e.total, e.finished) for e in seen] == [
-        ("embed responses", 0, 3, False), ("embed responses", 2, 3, False), ("embed responses", 3, 3, True)]
+        ("embed responses", 0, 3, False),
+        ("embed responses", 2, 3, False),
+        ("embed responses", 3, 3, True),
+    ]
 
 
-@pytest.mark.parametrize("count, seconds, unit, text", [
-    (6875, 10, "texts", "688 texts/s"),
-    (8, 10, "texts", "0.8 texts/s"),       # below one per second: not "0 texts/s"
-    (1, 75, "texts", "75 s/text"),         # slower than one per ten seconds
-    (1, 600, "cells", "10.0 min/cell"),
-    (0, 10, "texts", ""),
-])
+@pytest.mark.parametrize(
+    "count, seconds, unit, text",
+    [
+        (6875, 10, "texts", "688 texts/s"),
+        (8, 10, "texts", "0.8 texts/s"),  # below one per second: not "0 texts/s"
+        (1, 75, "texts", "75 s/text"),  # slower than one per ten seconds
+        (1, 600, "cells", "10.0 min/cell"),
+        (0, 10, "texts", ""),
+    ],
+)
 def test_rates_below_one_per_second_read_correctly(count, seconds, unit, text):
     assert format_rate(count, seconds, unit) == text
 
@@ -77,7 +83,10 @@ def test_a_stage_that_starts_again_is_a_new_run():
     plain(ProgressEvent("embed prompts", 0, 2, "texts"))  # the test set's prompts
     clock.now += 1
     plain(ProgressEvent("embed prompts", 2, 2, "texts"))
-    assert out.getvalue().splitlines()[-1] == "embed prompts: 2/2 texts (100%), 2.0 texts/s, done in 1.0s"
+    assert (
+        out.getvalue().splitlines()[-1]
+        == "embed prompts: 2/2 texts (100%), 2.0 texts/s, done in 1.0s"
+    )
 
 
 def test_show_progress_writes_plain_lines_when_the_stream_is_not_a_terminal(monkeypatch):
@@ -100,12 +109,34 @@ def test_format_duration():
 def test_train_in_a_batch_log_writes_progress_lines(tmp_path):
     """`prefspace train` with stderr redirected to a file: plain progress lines, no carriage returns."""
     log = tmp_path / "train.log"
-    env = {**os.environ, "PREFSPACE_PROGRESS_INTERVAL": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PREFSPACE_PROGRESS_INTERVAL": "0",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     with open(log, "w") as fh:
         proc = subprocess.run(
-            [sys.executable, "-m", "prefspace", "train", str(demo_path()), "--limit", "12", "--head", "bt-linear",
-             "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "model")],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "prefspace",
+                "train",
+                str(demo_path()),
+                "--limit",
+                "12",
+                "--head",
+                "bt-linear",
+                "--cache",
+                str(tmp_path / "cache"),
+                "--out",
+                str(tmp_path / "model"),
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=600,
+        )
     text = log.read_text()
     assert proc.returncode == 0, text
     assert "\r" not in text and "\x1b[" not in text  # no redraws, no terminal escapes
@@ -113,5 +144,7 @@ def test_train_in_a_batch_log_writes_progress_lines(tmp_path):
     for stage in ("embed prompts", "embed responses", "fit bt-linear"):
         done = [line for line in lines if line.startswith(f"{stage}: ") and "(100%)" in line]
         assert done, f"no finished {stage!r} line in:\n{text}"
-    assert any(line.startswith("embed responses: 0/") for line in lines)  # the start, as the first event
+    assert any(
+        line.startswith("embed responses: 0/") for line in lines
+    )  # the start, as the first event
     assert "trained BradleyTerryLinear" in text

@@ -26,7 +26,9 @@ def trained(hh_path, tmp_path_factory):
     _register_commands()
     root = tmp_path_factory.mktemp("tf")
     out = root / "model"
-    result = invoke(["train", str(hh_path), "--limit", "60", "--out", str(out), "--cache", str(root / "cache")])
+    result = invoke(
+        ["train", str(hh_path), "--limit", "60", "--out", str(out), "--cache", str(root / "cache")]
+    )
     return root, out, result.output
 
 
@@ -45,7 +47,19 @@ def test_train_uses_the_block_and_reports_truncation_and_length_dependence(train
 def test_no_text_features_trains_on_the_embedding_alone(trained, hh_path):
     root, _, _ = trained
     out = root / "plain"
-    invoke(["train", str(hh_path), "--limit", "60", "--out", str(out), "--cache", str(root / "cache"), "--no-text-features"])
+    invoke(
+        [
+            "train",
+            str(hh_path),
+            "--limit",
+            "60",
+            "--out",
+            str(out),
+            "--cache",
+            str(root / "cache"),
+            "--no-text-features",
+        ]
+    )
     assert load_model(out).n_features_in_ == 768 and describe_model(out)["text_features"] is None
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["truncation"]["texts"] == 120  # measured all the same (cached block)
@@ -66,12 +80,28 @@ def test_score_and_rerank_take_length_controlled(trained, hh_path):
 
     ds = load_preferences(hh_path, limit=10)
     cands = root / "cands.jsonl"
-    cands.write_text("".join(json.dumps({"prompt_id": i, "prompt": f"question {i}", "response": r}) + "\n"
-                             for i in range(10) for r in (ds.chosen[i], ds.rejected[i])))
+    cands.write_text(
+        "".join(
+            json.dumps({"prompt_id": i, "prompt": f"question {i}", "response": r}) + "\n"
+            for i in range(10)
+            for r in (ds.chosen[i], ds.rejected[i])
+        )
+    )
     best = {}
     for flag in ([], ["--length-controlled"]):
         target = root / f"best{len(flag)}.jsonl"
-        invoke(["rerank", str(out), str(cands), "--out", str(target), "--cache", str(root / "cache"), *flag])
+        invoke(
+            [
+                "rerank",
+                str(out),
+                str(cands),
+                "--out",
+                str(target),
+                "--cache",
+                str(root / "cache"),
+                *flag,
+            ]
+        )
         best[bool(flag)] = [json.loads(line) for line in target.read_text().splitlines()]
     assert len(best[True]) == len(best[False]) == 10
     assert [r["reward"] for r in best[True]] != [r["reward"] for r in best[False]]

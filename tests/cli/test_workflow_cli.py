@@ -59,7 +59,9 @@ def trained(home, hh_path, shared_cache):
     return out
 
 
-def test_every_command_uses_the_one_default_cache_and_says_what_it_found(home, hh_path, shared_cache, trained):
+def test_every_command_uses_the_one_default_cache_and_says_what_it_found(
+    home, hh_path, shared_cache, trained
+):
     assert default_cache_dir() == shared_cache
     report = json.loads((trained / "metrics.json").read_text())
     assert report["cache"]["path"] == str(shared_cache) and report["cache"]["texts"] > 0
@@ -89,52 +91,100 @@ def test_train_writes_its_split_and_evaluate_uses_the_held_out_pairs(home, train
     assert metrics["accuracy"] == pytest.approx(report["test"]["accuracy"])
 
 
-def test_evaluate_without_data_on_a_model_without_held_out_pairs_names_the_fix(home, hh_path, shared_cache, capsys):
+def test_evaluate_without_data_on_a_model_without_held_out_pairs_names_the_fix(
+    home, hh_path, shared_cache, capsys
+):
     out = home / "no-test"
-    invoke(["train", str(hh_path), "--limit", str(N_PAIRS), "--test-fraction", "0", "--out", str(out)])
-    assert not (out / "test.jsonl").exists() and json.loads((out / "split.json").read_text())["n_test"] == 0
+    invoke(
+        ["train", str(hh_path), "--limit", str(N_PAIRS), "--test-fraction", "0", "--out", str(out)]
+    )
+    assert (
+        not (out / "test.jsonl").exists()
+        and json.loads((out / "split.json").read_text())["n_test"] == 0
+    )
     message = refused(["evaluate", str(out), "--out", str(home / "x")], capsys)
     assert "no held-out pairs" in message and "--test-fraction 0" in message
 
 
-def test_scored_responses_in_one_file_and_the_error_that_names_prompts(home, trained, shared_cache, capsys):
-    rows = [("What is 2+2?", "4", 1.0), ("What is 2+2?", "5", 0.0), ("What is 2+2?", "four", 0.7),
-            ("Name a colour.", "Blue.", 1.0), ("Name a colour.", "Seven.", 0.0), ("Name a colour.", "Red", 0.8)]
+def test_scored_responses_in_one_file_and_the_error_that_names_prompts(
+    home, trained, shared_cache, capsys
+):
+    rows = [
+        ("What is 2+2?", "4", 1.0),
+        ("What is 2+2?", "5", 0.0),
+        ("What is 2+2?", "four", 0.7),
+        ("Name a colour.", "Blue.", 1.0),
+        ("Name a colour.", "Seven.", 0.0),
+        ("Name a colour.", "Red", 0.8),
+    ]
     scored = home / "scored.jsonl"
-    scored.write_text("".join(json.dumps({"prompt": p, "response": r, "gold": g}) + "\n" for p, r, g in rows))
+    scored.write_text(
+        "".join(json.dumps({"prompt": p, "response": r, "gold": g}) + "\n" for p, r, g in rows)
+    )
     result = invoke(["evaluate", str(trained), str(scored), "--out", str(home / "eval-scored")])
     metrics = json.loads((home / "eval-scored" / "metrics.json").read_text())
     assert metrics["n_prompts"] == 2 and "best-of-3" in result.output
     joined = home / "joined.jsonl"
-    joined.write_text("".join(json.dumps({"prompt_id": i // 3, "response": r}) + "\n" for i, (_, r, _) in enumerate(rows)))
+    joined.write_text(
+        "".join(
+            json.dumps({"prompt_id": i // 3, "response": r}) + "\n"
+            for i, (_, r, _) in enumerate(rows)
+        )
+    )
     message = refused(["evaluate", str(trained), str(joined), "--out", str(home / "y")], capsys)
     assert "--prompts" in message and "missing key 'chosen'" not in message
 
 
 def test_score_keeps_the_input_columns(home, trained, shared_cache):
     rows = home / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"prompt": "Say hi.", "response": r, "prompt_id": 7, "generator": g}) + "\n"
-                            for r, g in (("Hi!", "a"), ("Go away.", "b"))))
+    rows.write_text(
+        "".join(
+            json.dumps({"prompt": "Say hi.", "response": r, "prompt_id": 7, "generator": g}) + "\n"
+            for r, g in (("Hi!", "a"), ("Go away.", "b"))
+        )
+    )
     out = home / "rewards.jsonl"
     invoke(["score", str(trained), str(rows), "--out", str(out)])
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(x["prompt"], x["response"], x["prompt_id"], x["generator"]) for x in lines] == [
-        ("Say hi.", "Hi!", 7, "a"), ("Say hi.", "Go away.", 7, "b")]
+        ("Say hi.", "Hi!", 7, "a"),
+        ("Say hi.", "Go away.", 7, "b"),
+    ]
     expected = RewardScorer(trained).score(["Say hi."] * 2, ["Hi!", "Go away."])
     np.testing.assert_allclose([x["reward"] for x in lines], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_reward_bench_writes_every_example_and_marks_a_partial_overall(home, trained, shared_cache, rb_small):
-    result = invoke(["evaluate", str(trained), str(rb_small), "--benchmark", "reward-bench", "--n-boot", "50",
-                     "--out", str(home / "rb")])
+def test_reward_bench_writes_every_example_and_marks_a_partial_overall(
+    home, trained, shared_cache, rb_small
+):
+    result = invoke(
+        [
+            "evaluate",
+            str(trained),
+            str(rb_small),
+            "--benchmark",
+            "reward-bench",
+            "--n-boot",
+            "50",
+            "--out",
+            str(home / "rb"),
+        ]
+    )
     assert "PARTIAL" in result.output
-    lines = [json.loads(line) for line in (home / "rb" / "reward_bench_scores.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for line in (home / "rb" / "reward_bench_scores.jsonl").read_text().splitlines()
+    ]
     ds = load_preferences(rb_small)
     assert [x["id"] for x in lines] == ds.ids and [x["subset"] for x in lines] == ds.subset
     assert all(x["correct"] == (x["reward_chosen"] > x["reward_rejected"]) for x in lines)
     got = json.loads((home / "rb" / "metrics.json").read_text())["reward_bench"]
-    again = reward_bench_scores([x["reward_chosen"] for x in lines], [x["reward_rejected"] for x in lines],
-                                ds.subset, n_boot=50)
+    again = reward_bench_scores(
+        [x["reward_chosen"] for x in lines],
+        [x["reward_rejected"] for x in lines],
+        ds.subset,
+        n_boot=50,
+    )
     assert got["score"] is None and got["partial_score"] == pytest.approx(again["partial_score"])
 
 
@@ -151,23 +201,58 @@ def test_an_mlp_trained_with_layout_joint_exports_exactly(home, hh_path, shared_
     from prefspace.embed.encoder import render_joint_text
 
     out = home / "mlp-joint"
-    invoke(["train", str(hh_path), "--limit", str(N_PAIRS), "--head", "bt-mlp", "--layout", "joint",
-            "--param", "max_epochs=5", "--no-text-features", "--out", str(out)])
+    invoke(
+        [
+            "train",
+            str(hh_path),
+            "--limit",
+            str(N_PAIRS),
+            "--head",
+            "bt-mlp",
+            "--layout",
+            "joint",
+            "--param",
+            "max_epochs=5",
+            "--no-text-features",
+            "--out",
+            str(out),
+        ]
+    )
     invoke(["export", str(out), "--out", str(home / "mlp-joint-st")])
     st = SentenceTransformer(str(home / "mlp-joint-st"), device="cpu", trust_remote_code=False)
     prompts, responses = ["What is 2+2?", "Name a colour."], ["4", "Blue."]
-    got = st.encode([render_joint_text(p, r) for p, r in zip(prompts, responses)])[:, 0].astype(np.float64)
+    got = st.encode([render_joint_text(p, r) for p, r in zip(prompts, responses)])[:, 0].astype(
+        np.float64
+    )
     np.testing.assert_allclose(got, RewardScorer(out).score(prompts, responses), atol=1e-5)
 
 
-def test_errors_name_the_keyword_from_python_and_the_flag_from_the_command_line(home, trained, capsys):
+def test_errors_name_the_keyword_from_python_and_the_flag_from_the_command_line(
+    home, trained, capsys
+):
     from prefspace.exceptions import ConfigError
     from prefspace.workflows import evaluate_model_dir
 
     with pytest.raises(ConfigError) as from_python:
-        evaluate_model_dir(trained, "x.jsonl", home / "e1", prompts="p.jsonl", benchmark="reward-bench")
-    assert "benchmark='reward-bench' reads its own data format; leave out prompts." in str(from_python.value)
+        evaluate_model_dir(
+            trained, "x.jsonl", home / "e1", prompts="p.jsonl", benchmark="reward-bench"
+        )
+    assert "benchmark='reward-bench' reads its own data format; leave out prompts." in str(
+        from_python.value
+    )
     assert "--" not in str(from_python.value)
-    message = refused(["evaluate", str(trained), "x.jsonl", "--prompts", "p.jsonl", "--benchmark", "reward-bench",
-                       "--out", str(home / "e2")], capsys)
+    message = refused(
+        [
+            "evaluate",
+            str(trained),
+            "x.jsonl",
+            "--prompts",
+            "p.jsonl",
+            "--benchmark",
+            "reward-bench",
+            "--out",
+            str(home / "e2"),
+        ],
+        capsys,
+    )
     assert "--benchmark reward-bench reads its own data format; leave out --prompts." in message

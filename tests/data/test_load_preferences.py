@@ -15,8 +15,20 @@ from prefspace.exceptions import ConfigError, DataError
 
 ROWS = [
     {"prompt": "What is 2 + 2?", "chosen": "4.", "rejected": "5.", "subset": "math", "id": "p1"},
-    {"prompt": "Name a primary colour.", "chosen": "Red.", "rejected": "Purple.", "subset": "art", "id": "p2"},
-    {"prompt": "What is 2 + 2?", "chosen": "Four.", "rejected": "Twenty-two.", "subset": "math", "id": "p3"},
+    {
+        "prompt": "Name a primary colour.",
+        "chosen": "Red.",
+        "rejected": "Purple.",
+        "subset": "art",
+        "id": "p2",
+    },
+    {
+        "prompt": "What is 2 + 2?",
+        "chosen": "Four.",
+        "rejected": "Twenty-two.",
+        "subset": "math",
+        "id": "p3",
+    },
 ]
 
 
@@ -80,7 +92,19 @@ def _write(kind: str, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "kind", ["jsonl", "jsonl.gz", "json", "json-columns", "json.gz", "csv", "tsv", "csv.gz", "parquet", "parquet.gz"]
+    "kind",
+    [
+        "jsonl",
+        "jsonl.gz",
+        "json",
+        "json-columns",
+        "json.gz",
+        "csv",
+        "tsv",
+        "csv.gz",
+        "parquet",
+        "parquet.gz",
+    ],
 )
 def test_every_file_type_gives_the_same_dataset(kind, tmp_path):
     reference = load_preferences(write_jsonl(tmp_path / "ref.jsonl", ROWS))
@@ -100,7 +124,12 @@ def test_datasets_directory_and_dataset_dict_split(tmp_path):
     assert ds.chosen == ["4.", "Red.", "Four."]
     assert ds.info["source_kind"] == "datasets-dir"
 
-    dd = datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS[:2]), "test": datasets.Dataset.from_list(ROWS[2:])})
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(ROWS[:2]),
+            "test": datasets.Dataset.from_list(ROWS[2:]),
+        }
+    )
     dd.save_to_disk(str(tmp_path / "dict"))
     with pytest.raises(DataError, match=r"several splits \(train, test\); choose one with --split"):
         load_preferences(tmp_path / "dict")
@@ -123,11 +152,16 @@ def test_missing_file_is_not_mistaken_for_a_hub_name(tmp_path):
 # formats
 # --------------------------------------------------------------------------------------------
 def test_conversational_explicit_prompt(tmp_path):
-    rows = [{
-        "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}],
-        "chosen": [{"role": "assistant", "content": "Paris."}],
-        "rejected": [{"role": "assistant", "content": "Lyon."}],
-    }]
+    rows = [
+        {
+            "prompt": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Capital of France?"},
+            ],
+            "chosen": [{"role": "assistant", "content": "Paris."}],
+            "rejected": [{"role": "assistant", "content": "Lyon."}],
+        }
+    ]
     ds = load_preferences(write_jsonl(tmp_path / "c.jsonl", rows))
     assert ds.prompts[0] == rows[0]["prompt"]
     assert (ds.chosen[0], ds.rejected[0]) == ("Paris.", "Lyon.")
@@ -136,10 +170,12 @@ def test_conversational_explicit_prompt(tmp_path):
 
 def test_conversational_implicit_prompt_uses_shared_messages(tmp_path):
     user = {"role": "user", "content": "Capital of France?"}
-    rows = [{
-        "chosen": [user, {"role": "assistant", "content": "Paris."}],
-        "rejected": [user, {"role": "assistant", "content": "Lyon."}],
-    }]
+    rows = [
+        {
+            "chosen": [user, {"role": "assistant", "content": "Paris."}],
+            "rejected": [user, {"role": "assistant", "content": "Lyon."}],
+        }
+    ]
     ds = load_preferences(write_jsonl(tmp_path / "c.jsonl", rows))
     assert ds.prompts[0] == [user]
     assert (ds.chosen[0], ds.rejected[0]) == ("Paris.", "Lyon.")
@@ -149,18 +185,25 @@ def test_conversational_implicit_prompt_uses_shared_messages(tmp_path):
 def test_prompt_column_plus_whole_conversations(tmp_path):
     """UltraFeedback-style rows: a prompt string and chosen/rejected that repeat the user turn."""
     user = {"role": "user", "content": "Say hi"}
-    rows = [{"prompt": "Say hi", "chosen": [user, {"role": "assistant", "content": "Hi!"}],
-             "rejected": [user, {"role": "assistant", "content": "No."}]}]
+    rows = [
+        {
+            "prompt": "Say hi",
+            "chosen": [user, {"role": "assistant", "content": "Hi!"}],
+            "rejected": [user, {"role": "assistant", "content": "No."}],
+        }
+    ]
     ds = load_preferences(write_jsonl(tmp_path / "u.jsonl", rows))
     assert ds.prompts[0] == [user]
     assert ds.chosen[0] == "Hi!"
 
 
 def test_hh_dialogue_becomes_messages_and_final_reply(tmp_path):
-    rows = [{
-        "chosen": "\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a fact.\n\nAssistant: Honey never spoils.",
-        "rejected": "\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a fact.\n\nAssistant:  No.",
-    }]
+    rows = [
+        {
+            "chosen": "\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a fact.\n\nAssistant: Honey never spoils.",
+            "rejected": "\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a fact.\n\nAssistant:  No.",
+        }
+    ]
     ds = load_preferences(write_jsonl(tmp_path / "hh.jsonl", rows))
     assert ds.prompts[0] == [
         {"role": "user", "content": "Hi"},
@@ -181,11 +224,17 @@ def test_shared_hh_file_loads_all_pairs_with_a_sensible_split(hh_path):
         raw = [json.loads(line) for line in fh]
     squash = lambda text: " ".join(text.split())  # noqa: E731
     for prompt, chosen, rejected, row in zip(ds.prompts, ds.chosen, ds.rejected, raw):
-        assert isinstance(prompt, list) and prompt[0]["role"] == "user" and prompt[-1]["role"] == "user"
+        assert (
+            isinstance(prompt, list)
+            and prompt[0]["role"] == "user"
+            and prompt[-1]["role"] == "user"
+        )
         assert all(m["role"] in ("user", "assistant") for m in prompt)
         assert chosen != rejected and chosen == chosen.strip() and rejected == rejected.strip()
         # prompt turns + "Assistant:" + response rebuild each original dialogue (up to whitespace)
-        turns = "".join(f"\n\n{'Human' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in prompt)
+        turns = "".join(
+            f"\n\n{'Human' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in prompt
+        )
         assert squash(f"{turns}\n\nAssistant: {chosen}") == squash(row["chosen"])
         assert squash(f"{turns}\n\nAssistant: {rejected}") == squash(row["rejected"])
     # Four HH pairs prefer an empty final reply; they are kept and reported.
@@ -218,19 +267,44 @@ def test_labelled_pairs_orient_by_label_and_report_ties(tmp_path):
 
 
 def test_all_ties_dropped_is_an_error(tmp_path):
-    path = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "q", "response_a": "x", "response_b": "y", "label": "tie"}])
+    path = write_jsonl(
+        tmp_path / "t.jsonl",
+        [{"prompt": "q", "response_a": "x", "response_b": "y", "label": "tie"}],
+    )
     with pytest.raises(DataError, match="all 1 pairs are ties. Pass --ties keep"):
         load_preferences(path)
 
 
 def test_column_mapping_and_optional_columns(tmp_path):
     rows = [
-        {"question": "q1", "better": "a1", "worse": "b1", "strength": 2, "w": 0.5, "cat": "x", "uid": 7},
-        {"question": "q2", "better": "a2", "worse": "b2", "strength": "1.5", "w": 1, "cat": "y", "uid": 8},
+        {
+            "question": "q1",
+            "better": "a1",
+            "worse": "b1",
+            "strength": 2,
+            "w": 0.5,
+            "cat": "x",
+            "uid": 7,
+        },
+        {
+            "question": "q2",
+            "better": "a2",
+            "worse": "b2",
+            "strength": "1.5",
+            "w": 1,
+            "cat": "y",
+            "uid": 8,
+        },
     ]
     ds = load_preferences(
-        write_jsonl(tmp_path / "m.jsonl", rows), prompt_key="question", chosen_key="better", rejected_key="worse",
-        margin_key="strength", weight_key="w", subset_key="cat", id_key="uid",
+        write_jsonl(tmp_path / "m.jsonl", rows),
+        prompt_key="question",
+        chosen_key="better",
+        rejected_key="worse",
+        margin_key="strength",
+        weight_key="w",
+        subset_key="cat",
+        id_key="uid",
     )
     assert ds.prompts == ["q1", "q2"] and ds.chosen == ["a1", "a2"]
     np.testing.assert_array_equal(ds.margin, [2.0, 1.5])
@@ -240,7 +314,16 @@ def test_column_mapping_and_optional_columns(tmp_path):
 
 
 def test_default_optional_columns_are_used_when_present(tmp_path):
-    rows = [{"prompt": "q", "chosen": "a", "rejected": "b", "margin": 1.0, "weight": 2.0, "extra": "ignored"}]
+    rows = [
+        {
+            "prompt": "q",
+            "chosen": "a",
+            "rejected": "b",
+            "margin": 1.0,
+            "weight": 2.0,
+            "extra": "ignored",
+        }
+    ]
     ds = load_preferences(write_jsonl(tmp_path / "o.jsonl", rows))
     assert ds.margin.tolist() == [1.0] and ds.weight.tolist() == [2.0]
     assert ds.subset is None
@@ -257,7 +340,9 @@ def test_generated_ids_are_content_hashes_independent_of_row_order(tmp_path):
 
 def test_limit_stops_early_and_ignores_later_rows(tmp_path):
     path = tmp_path / "l.jsonl"
-    path.write_text(json.dumps(ROWS[0]) + "\n" + json.dumps(ROWS[1]) + "\n{broken\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(ROWS[0]) + "\n" + json.dumps(ROWS[1]) + "\n{broken\n", encoding="utf-8"
+    )
     ds = load_preferences(path, limit=2)
     assert len(ds) == 2 and ds.info["limit"] == 2
 
@@ -276,14 +361,23 @@ def test_skip_counts_bad_rows_by_reason(tmp_path, caplog):
         json.dumps({"prompt": "q", "chosen": "a"}),
         json.dumps(ROWS[1]),
     ]
-    path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n')
+    path.write_bytes(
+        ("\n".join(lines) + "\n").encode()
+        + b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n'
+    )
     with pytest.raises(DataError, match=r"mixed.jsonl:2: invalid JSON"):
         load_preferences(path)
     with caplog.at_level("WARNING", logger="prefspace.data.preferences"):
         ds = load_preferences(path, on_bad_rows="skip")
-    assert len(ds) == 3  # the repeated ROWS[0] is a duplicate: data, kept and counted, not a bad row
+    assert (
+        len(ds) == 3
+    )  # the repeated ROWS[0] is a duplicate: data, kept and counted, not a bad row
     assert ds.info["skipped"] == {
-        "invalid_json": 1, "identical_responses": 1, "empty_text": 1, "missing_key": 1, "not_utf8": 1,
+        "invalid_json": 1,
+        "identical_responses": 1,
+        "empty_text": 1,
+        "missing_key": 1,
+        "not_utf8": 1,
     }
     assert ds.info["n_skipped"] == 5 and ds.info["rows"] == 8 and ds.info["duplicates"] == 1
     assert "skipped 5 of 8 rows" in caplog.text
@@ -294,10 +388,16 @@ def test_exact_duplicates_are_kept_counted_and_dropped_with_dedupe(tmp_path):
     rows = [no_ids[0], no_ids[1], no_ids[0], no_ids[0]]
     path = write_jsonl(tmp_path / "dup.jsonl", rows)
     ds = load_preferences(path)
-    assert len(ds) == 4 and ds.info["duplicates"] == 3 - 1 and ds.info["duplicates_action"] == "kept"
+    assert (
+        len(ds) == 4 and ds.info["duplicates"] == 3 - 1 and ds.info["duplicates_action"] == "kept"
+    )
     assert len(set(ds.ids)) == 4 and ds.ids[2] == ds.ids[0] + "-2" and ds.ids[3] == ds.ids[0] + "-3"
     deduped = load_preferences(path, dedupe=True)
-    assert len(deduped) == 2 and deduped.info["duplicates"] == 2 and deduped.info["duplicates_action"] == "dropped"
+    assert (
+        len(deduped) == 2
+        and deduped.info["duplicates"] == 2
+        and deduped.info["duplicates_action"] == "dropped"
+    )
     assert deduped.ids == ds.ids[:2]
     # the same id on the very same row is a repeated row (kept, id made unique); on another pair it is a clash
     with_ids = write_jsonl(tmp_path / "ids.jsonl", [{**ROWS[0], "id": "x"}, {**ROWS[0], "id": "x"}])
@@ -310,21 +410,85 @@ def test_exact_duplicates_are_kept_counted_and_dropped_with_dedupe(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "kwargs", "match"),
     [
-        ([{"prompt": "q", "chosen": "a", "worse": "b"}], {}, r":1: missing key 'rejected' \(found: 'prompt', 'chosen', 'worse'\).*--rejected-key worse"),
+        (
+            [{"prompt": "q", "chosen": "a", "worse": "b"}],
+            {},
+            r":1: missing key 'rejected' \(found: 'prompt', 'chosen', 'worse'\).*--rejected-key worse",
+        ),
         ([{"chosen": "a", "rejected": "b"}], {}, r"missing key 'prompt'.*not whole .*dialogues"),
-        ([{"prompt": "q", "chosen": 3, "rejected": "b"}], {}, r"'chosen' is int but 'rejected' is str"),
-        ([{"prompt": 5, "chosen": "a", "rejected": "b"}], {}, r"'prompt' must be text or a list of .*found int"),
-        ([{"prompt": "q", "chosen": [{"role": "assistant"}], "rejected": [{"role": "assistant", "content": "x"}]}], {}, r"'chosen'\[0\] must be a message"),
+        (
+            [{"prompt": "q", "chosen": 3, "rejected": "b"}],
+            {},
+            r"'chosen' is int but 'rejected' is str",
+        ),
+        (
+            [{"prompt": 5, "chosen": "a", "rejected": "b"}],
+            {},
+            r"'prompt' must be text or a list of .*found int",
+        ),
+        (
+            [
+                {
+                    "prompt": "q",
+                    "chosen": [{"role": "assistant"}],
+                    "rejected": [{"role": "assistant", "content": "x"}],
+                }
+            ],
+            {},
+            r"'chosen'\[0\] must be a message",
+        ),
         ([{"prompt": "  ", "chosen": "a", "rejected": "b"}], {}, r"'prompt' is empty text"),
         ([{"prompt": "q", "chosen": None, "rejected": "b"}], {}, r"'chosen' is empty \(null\)"),
-        ([{"prompt": "q", "response_a": "a", "response_b": "b", "label": "maybe"}], {}, r"'label' is 'maybe'; expected 'a', 'b' or 'tie'"),
+        (
+            [{"prompt": "q", "response_a": "a", "response_b": "b", "label": "maybe"}],
+            {},
+            r"'label' is 'maybe'; expected 'a', 'b' or 'tie'",
+        ),
         ([{"prompt": "q", "response_a": "a", "response_b": "b"}], {}, r"missing key 'label'"),
-        ([{"prompt": "q", "chosen": "a", "rejected": "b", "margin": "big"}], {}, r"'margin' must be a number; found str 'big'"),
-        ([{"prompt": "q", "chosen": "a", "rejected": "b", "margin": float("nan")}], {}, r"'margin' is nan"),
-        ([{"prompt": "q", "chosen": "a", "rejected": "b", "weight": -1}], {}, r"weights must be >= 0"),
-        ([{"prompt": "q", "chosen": "a", "rejected": "b", "id": 1}, {"prompt": "r", "chosen": "a", "rejected": "b", "id": 1}], {}, r":2: id '1' was already used at .*:1"),
-        ([{"prompt": "q", "chosen": "a", "rejected": "b"}], {"margin_key": "strength"}, r"no column 'strength' for --margin-key"),
-        ([{"chosen": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "rejected": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}], {}, r"share no leading messages"),
+        (
+            [{"prompt": "q", "chosen": "a", "rejected": "b", "margin": "big"}],
+            {},
+            r"'margin' must be a number; found str 'big'",
+        ),
+        (
+            [{"prompt": "q", "chosen": "a", "rejected": "b", "margin": float("nan")}],
+            {},
+            r"'margin' is nan",
+        ),
+        (
+            [{"prompt": "q", "chosen": "a", "rejected": "b", "weight": -1}],
+            {},
+            r"weights must be >= 0",
+        ),
+        (
+            [
+                {"prompt": "q", "chosen": "a", "rejected": "b", "id": 1},
+                {"prompt": "r", "chosen": "a", "rejected": "b", "id": 1},
+            ],
+            {},
+            r":2: id '1' was already used at .*:1",
+        ),
+        (
+            [{"prompt": "q", "chosen": "a", "rejected": "b"}],
+            {"margin_key": "strength"},
+            r"no column 'strength' for --margin-key",
+        ),
+        (
+            [
+                {
+                    "chosen": [
+                        {"role": "user", "content": "a"},
+                        {"role": "assistant", "content": "b"},
+                    ],
+                    "rejected": [
+                        {"role": "user", "content": "x"},
+                        {"role": "assistant", "content": "y"},
+                    ],
+                }
+            ],
+            {},
+            r"share no leading messages",
+        ),
     ],
 )
 def test_bad_rows_raise_located_errors(rows, kwargs, match, tmp_path):
@@ -351,5 +515,7 @@ def test_importing_the_data_package_stays_light():
     import sys
 
     code = "import sys, prefspace.data; print(sorted(m for m in ('torch', 'transformers', 'datasets', 'pyarrow') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert out.strip() == "[]"

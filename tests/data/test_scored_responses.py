@@ -19,7 +19,9 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 
 def test_alpaca_bon_loads_in_file_order(alpaca_dir):
-    sr = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz")
+    sr = load_scored_responses(
+        alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz"
+    )
     assert (sr.n_prompts, len(sr)) == (805, 48290)
     assert sr.info["score_key"] == "gold"
     assert sr.prompt_ids == [str(i) for i in range(805)]
@@ -61,7 +63,11 @@ def test_single_file_with_join_key_and_custom_columns(tmp_path):
         {"qid": 7, "question": "p7", "answer": "c", "reward": 3, "rid": "r3"},
     ]
     sr = load_scored_responses(
-        write_jsonl(tmp_path / "s.jsonl", rows), join_key="qid", prompt_key="question", response_key="answer", id_key="rid"
+        write_jsonl(tmp_path / "s.jsonl", rows),
+        join_key="qid",
+        prompt_key="question",
+        response_key="answer",
+        id_key="rid",
     )
     assert sr.prompt_ids == ["7", "3"] and sr.ids == ["r1", "r2", "r3"]
     assert sr.info["score_key"] == "reward"
@@ -69,18 +75,26 @@ def test_single_file_with_join_key_and_custom_columns(tmp_path):
 
 def test_join_keys_match_across_json_and_csv(tmp_path):
     (tmp_path / "prompts.csv").write_text("prompt_id,prompt\n0,first\n1,second\n", encoding="utf-8")
-    rows = [{"prompt_id": 1, "response": "x", "gold": 0.2}, {"prompt_id": 0, "response": "y", "gold": 0.9}]
-    sr = load_scored_responses(write_jsonl(tmp_path / "r.jsonl", rows), prompts=tmp_path / "prompts.csv")
+    rows = [
+        {"prompt_id": 1, "response": "x", "gold": 0.2},
+        {"prompt_id": 0, "response": "y", "gold": 0.9},
+    ]
+    sr = load_scored_responses(
+        write_jsonl(tmp_path / "r.jsonl", rows), prompts=tmp_path / "prompts.csv"
+    )
     assert sr.prompts == ["first", "second"]
     assert sr.prompt_index.tolist() == [1, 0]
 
 
 def test_unknown_prompt_id_names_the_line_and_can_be_skipped(tmp_path):
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt_id": 0, "prompt": "hi"}])
-    responses = write_jsonl(tmp_path / "r.jsonl", [
-        {"prompt_id": 0, "response": "a", "score": 1},
-        {"prompt_id": 9, "response": "b", "score": 1},
-    ])
+    responses = write_jsonl(
+        tmp_path / "r.jsonl",
+        [
+            {"prompt_id": 0, "response": "a", "score": 1},
+            {"prompt_id": 9, "response": "b", "score": 1},
+        ],
+    )
     with pytest.raises(DataError, match=r"r.jsonl:2: prompt_id 9 is not in the prompts file"):
         load_scored_responses(responses, prompts=prompts)
     sr = load_scored_responses(responses, prompts=prompts, on_bad_rows="skip")
@@ -90,12 +104,20 @@ def test_unknown_prompt_id_names_the_line_and_can_be_skipped(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "match"),
     [
-        ([{"prompt": "p", "response": "a"}], r"no score column \(looked for 'score', 'gold', 'reward'"),
+        (
+            [{"prompt": "p", "response": "a"}],
+            r"no score column \(looked for 'score', 'gold', 'reward'",
+        ),
         ([{"prompt": "p", "response": "a", "score": "high"}], r":1: 'score' must be a number"),
         ([{"prompt": "p", "response": 3, "score": 1}], r":1: 'response' must be text"),
         ([{"prompt": "p", "score": 1, "text": "a"}], r":1: missing key 'response'.*--response-key"),
-        ([{"prompt_id": 1, "prompt": "p", "response": "a", "score": 1},
-          {"prompt_id": 1, "prompt": "q", "response": "b", "score": 1}], r":2: prompt_id 1 has prompt 'q' here but 'p'"),
+        (
+            [
+                {"prompt_id": 1, "prompt": "p", "response": "a", "score": 1},
+                {"prompt_id": 1, "prompt": "q", "response": "b", "score": 1},
+            ],
+            r":2: prompt_id 1 has prompt 'q' here but 'p'",
+        ),
     ],
 )
 def test_bad_scored_rows(rows, match, tmp_path):
@@ -109,7 +131,10 @@ def test_bad_scored_rows(rows, match, tmp_path):
 def test_read_responses_lists_completions_and_optional_scores(tmp_path):
     rows = [
         {"prompt": "p", "responses": ["a", "b"], "score": [1.0, None]},
-        {"prompt": [{"role": "user", "content": "q"}], "response": [{"role": "assistant", "content": "c"}]},
+        {
+            "prompt": [{"role": "user", "content": "q"}],
+            "response": [{"role": "assistant", "content": "c"}],
+        },
         {"prompt": "p", "response": "d", "score": 2, "note": "x"},
     ]
     sr = read_responses(write_jsonl(tmp_path / "c.jsonl", rows), keep_records=True)
@@ -135,13 +160,24 @@ def test_read_responses_without_any_score_column(tmp_path):
     ("rows", "match"),
     [
         ([{"prompt": "p", "response": "a", "score": "high"}], r":1: 'score' must be a number"),
-        ([{"prompt": "p", "responses": ["a", "b"], "score": 1.0}], r":1: 'score' must be a list of 2 scores"),
+        (
+            [{"prompt": "p", "responses": ["a", "b"], "score": 1.0}],
+            r":1: 'score' must be a list of 2 scores",
+        ),
         ([{"prompt": "p", "responses": []}], r":1: 'responses' must be a non-empty list"),
-        ([{"prompt": "p", "response": ["a", "b"]}], r":1: 'response' must be text.*put the list under 'responses'"),
+        (
+            [{"prompt": "p", "response": ["a", "b"]}],
+            r":1: 'response' must be text.*put the list under 'responses'",
+        ),
         ([{"prompt_id": 3, "response": "a"}], r":1: missing key 'prompt'.*pass it with --prompts"),
         ([{"prompt": "", "response": "a"}], r":1: 'prompt' is empty text"),
-        ([{"prompt": "p", "response": "a", "id": "x"}, {"prompt": "p", "response": "b", "id": "x"}],
-         r":2: id 'x' was already used at .*:1"),
+        (
+            [
+                {"prompt": "p", "response": "a", "id": "x"},
+                {"prompt": "p", "response": "b", "id": "x"},
+            ],
+            r":2: id 'x' was already used at .*:1",
+        ),
     ],
 )
 def test_read_responses_bad_rows_name_the_line(rows, match, tmp_path):
@@ -151,7 +187,10 @@ def test_read_responses_bad_rows_name_the_line(rows, match, tmp_path):
 
 
 def test_every_file_rule_applies_to_response_files(tmp_path):
-    rows = [{"prompt": "p", "response": "a", "score": 1}, {"prompt": "p", "response": "b", "score": 0}]
+    rows = [
+        {"prompt": "p", "response": "a", "score": 1},
+        {"prompt": "p", "response": "b", "score": 0},
+    ]
     text = "".join(json.dumps(r) + "\n" for r in rows)
     bom = tmp_path / "bom.jsonl"
     bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
@@ -162,8 +201,11 @@ def test_every_file_rule_applies_to_response_files(tmp_path):
     (tmp_path / "cut.jsonl.gz").write_bytes(full[: len(full) // 2])
     (tmp_path / "plain.jsonl.gz").write_bytes(text.encode())
     (tmp_path / "latin1.jsonl").write_bytes(b'{"prompt": "p", "response": "caf\xe9"}\n')
-    for name, match in (("cut.jsonl.gz", "not a valid gzip file"), ("plain.jsonl.gz", "not a valid gzip file"),
-                        ("latin1.jsonl", r"latin1.jsonl:1: bytes that are not UTF-8")):
+    for name, match in (
+        ("cut.jsonl.gz", "not a valid gzip file"),
+        ("plain.jsonl.gz", "not a valid gzip file"),
+        ("latin1.jsonl", r"latin1.jsonl:1: bytes that are not UTF-8"),
+    ):
         with pytest.raises(DataError, match=match) as err:
             read_responses(tmp_path / name)
         assert name in str(err.value)

@@ -47,17 +47,25 @@ def test_test_size_counts_pairs_by_whole_groups():
 
 def test_conversational_prompts_group_too():
     msgs = [{"role": "user", "content": "hi"}]
-    ds = PreferenceDataset(prompts=[msgs, list(msgs), "other", "third"], chosen=list("abcd"), rejected=list("wxyz"),
-                           ids=list("1234"))
+    ds = PreferenceDataset(
+        prompts=[msgs, list(msgs), "other", "third"],
+        chosen=list("abcd"),
+        rejected=list("wxyz"),
+        ids=list("1234"),
+    )
     train, test = split_by_prompt(ds, test_size=1, random_state=0)
     assert ("1" in train.ids) == ("2" in train.ids)
 
 
 def test_scored_responses_split_by_prompt():
     sr = ScoredResponses(
-        prompts=[f"p{i}" for i in range(10)], prompt_ids=[str(i) for i in range(10)],
-        prompt_index=np.repeat(np.arange(10), 3), responses=[f"r{i}" for i in range(30)],
-        scores=np.arange(30, dtype=float), ids=[str(i) for i in range(30)], extra={"gen": list(range(30))},
+        prompts=[f"p{i}" for i in range(10)],
+        prompt_ids=[str(i) for i in range(10)],
+        prompt_index=np.repeat(np.arange(10), 3),
+        responses=[f"r{i}" for i in range(30)],
+        scores=np.arange(30, dtype=float),
+        ids=[str(i) for i in range(30)],
+        extra={"gen": list(range(30))},
     )
     train, test = split_by_prompt(sr, test_fraction=0.3, random_state=0)
     assert (train.n_prompts, test.n_prompts) == (7, 3)
@@ -77,6 +85,8 @@ def test_bad_split_arguments():
         split_by_prompt(ds, test_fraction=1.0)
     with pytest.raises(ConfigError, match="test_size must be an integer between 1 and"):
         split_by_prompt(ds, test_size=len(ds))
-    one = PreferenceDataset(prompts=["p", "p"], chosen=["a", "b"], rejected=["c", "d"], ids=["1", "2"])
+    one = PreferenceDataset(
+        prompts=["p", "p"], chosen=["a", "b"], rejected=["c", "d"], ids=["1", "2"]
+    )
     with pytest.raises(ConfigError, match="share one prompt"):
         split_by_prompt(one)

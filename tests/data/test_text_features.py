@@ -36,11 +36,17 @@ def test_block_columns_count_what_they_name(alpaca_dir):
     np.testing.assert_allclose(block[:, COL["log_lines"]], np.log1p(lines), rtol=1e-6)
     # the first response is a numbered list of bold names: one item per actor
     items = sum(1 for line in texts[0].splitlines() if line[:1].isdigit() and ". " in line[:5])
-    assert items >= 3 and np.expm1(block[0, COL["log_list_items"]]) == pytest.approx(items, rel=1e-5)
+    assert items >= 3 and np.expm1(block[0, COL["log_list_items"]]) == pytest.approx(
+        items, rel=1e-5
+    )
     truncated = tokens > 256
-    assert truncated.any() and not truncated.all()  # alpaca_bon's answers are long: some exceed the window
+    assert (
+        truncated.any() and not truncated.all()
+    )  # alpaca_bon's answers are long: some exceed the window
     np.testing.assert_array_equal(block[:, COL["truncated"]], truncated)
-    np.testing.assert_allclose(block[truncated, COL["unseen_fraction"]], 1 - 256 / tokens[truncated], rtol=1e-6)
+    np.testing.assert_allclose(
+        block[truncated, COL["unseen_fraction"]], 1 - 256 / tokens[truncated], rtol=1e-6
+    )
     assert (block[~truncated, COL["unseen_fraction"]] == 0).all()
 
 
@@ -49,7 +55,9 @@ def test_code_blocks_and_headings_are_counted():
     row = text_feature_block([text], [20], token_limit=None)[0]
     assert np.expm1(row[COL["log_code_blocks"]]) == pytest.approx(2)
     assert np.expm1(row[COL["log_headings"]]) == pytest.approx(2)
-    assert row[COL["truncated"]] == 0 and row[COL["unseen_fraction"]] == 0  # no limit: nothing unseen
+    assert (
+        row[COL["truncated"]] == 0 and row[COL["unseen_fraction"]] == 0
+    )  # no limit: nothing unseen
 
 
 def test_hh_responses_give_finite_rows_and_empty_text_is_zero(hh_path):
@@ -79,5 +87,9 @@ def test_truncation_summary_counts_the_truncated_responses(alpaca_dir):
     s = truncation_summary(text_feature_block(texts, tokens, token_limit=256))
     over = tokens > 256
     assert s["texts"] == len(texts) and s["truncated"] == int(over.sum())
-    assert s["unseen_fraction_max"] == pytest.approx(float((1 - 256 / tokens[over]).max()), rel=1e-5)
-    assert s["unseen_tokens_share"] == pytest.approx(float(np.maximum(tokens - 256, 0).sum() / tokens.sum()), rel=1e-4)
+    assert s["unseen_fraction_max"] == pytest.approx(
+        float((1 - 256 / tokens[over]).max()), rel=1e-5
+    )
+    assert s["unseen_tokens_share"] == pytest.approx(
+        float(np.maximum(tokens - 256, 0).sum() / tokens.sum()), rel=1e-4
+    )

@@ -66,7 +66,9 @@ def test_shards_are_plain_safetensors_with_the_documented_tensors(tmp_path):
         assert f.get_tensor("digests")[0].tobytes() == text_digest("héllo")
         offsets, blob = f.get_tensor("text_offsets"), f.get_tensor("text_bytes").tobytes()
         assert blob[offsets[1] : offsets[2]].decode() == "wörld"
-    assert json.loads((tmp_path / "c" / MARKER).read_text())["format"] == "prefspace-embedding-cache"
+    assert (
+        json.loads((tmp_path / "c" / MARKER).read_text())["format"] == "prefspace-embedding-cache"
+    )
 
 
 def test_many_shards_read_back_through_memmap(tmp_path):
@@ -94,11 +96,18 @@ def test_leftover_temporary_files_are_ignored_and_cleaned(tmp_path):
     # what a writer killed before its rename leaves behind: a partial file under a temp name
     stray = tmp_path / "c" / FP / ".shard-00000000000000000000.safetensors.tmp-otherhost-1"
     stray.write_bytes(b"\x10\x00partial")
-    dead_here = tmp_path / "c" / FP / f".shard-11111111111111111111.safetensors.tmp-{__import__('socket').gethostname()}-999999999"
+    dead_here = (
+        tmp_path
+        / "c"
+        / FP
+        / f".shard-11111111111111111111.safetensors.tmp-{__import__('socket').gethostname()}-999999999"
+    )
     dead_here.write_bytes(b"partial")
     reopened = EmbeddingCache(tmp_path / "c")
     assert reopened.count(FP) == 1 and len(reopened.temp_files()) == 2
-    assert reopened.remove_temp_files() == 1  # only this host's dead writer; the other host may be alive
+    assert (
+        reopened.remove_temp_files() == 1
+    )  # only this host's dead writer; the other host may be alive
     assert stray.exists() and not dead_here.exists()
 
 

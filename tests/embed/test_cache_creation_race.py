@@ -54,8 +54,13 @@ def test_processes_creating_the_same_new_caches_all_succeed(tmp_path):
     script.write_text(_WORKER)
     env = {**os.environ, "PYTHONPATH": _src_path() + os.pathsep + os.environ.get("PYTHONPATH", "")}
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path), str(i), str(N_CACHES)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), str(i), str(N_CACHES)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for i in range(N_PROCESSES)
     ]
     try:
@@ -76,7 +81,11 @@ def test_processes_creating_the_same_new_caches_all_succeed(tmp_path):
     for k in range(N_CACHES):
         cache = EmbeddingCache(tmp_path / f"cache-{k}", create=False)
         assert cache.count("fp") == N_PROCESSES  # every process's shard is there
-        leftovers = [p.name for p in (tmp_path / f"cache-{k}").iterdir() if p.name.startswith(".prefspace-cache.json")]
+        leftovers = [
+            p.name
+            for p in (tmp_path / f"cache-{k}").iterdir()
+            if p.name.startswith(".prefspace-cache.json")
+        ]
         assert leftovers == []
 
 
@@ -84,7 +93,9 @@ def test_a_creation_killed_before_its_rename_is_recovered(tmp_path):
     folder = tmp_path / "cache"
     folder.mkdir()
     # what a creator killed between writing and renaming its marker leaves (its pid is gone)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     import socket
 
     stale = folder / f".prefspace-cache.json.tmp-{socket.gethostname()}-{int(dead.stdout)}-1"

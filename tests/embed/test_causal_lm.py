@@ -9,7 +9,13 @@ import torch
 from prefspace.embed import CausalLMEncoder, get_encoder
 from prefspace.exceptions import ConfigError
 
-TEXTS = ["the cat sat on the mat", "hello", "how are you ? fine thanks , good", "dog", "yes no yes no yes"]
+TEXTS = [
+    "the cat sat on the mat",
+    "hello",
+    "how are you ? fine thanks , good",
+    "dog",
+    "yes no yes no yes",
+]
 
 
 def _manual_hidden(enc: CausalLMEncoder, ids: list[int], layer: int) -> torch.Tensor:
@@ -32,7 +38,10 @@ def test_last_token_pooling_matches_a_manual_forward_pass(tiny_llama_dir, paddin
 
 def test_mean_pooling_averages_the_response_tokens_only(tiny_llama_dir):
     enc = CausalLMEncoder(str(tiny_llama_dir), pooling="mean", padding_side="left")
-    prompts = [[{"role": "user", "content": "what is two plus two ?"}], [{"role": "user", "content": "say hi"}]]
+    prompts = [
+        [{"role": "user", "content": "what is two plus two ?"}],
+        [{"role": "user", "content": "say hi"}],
+    ]
     responses = ["four", "hello there , nice to meet you !"]
     E = enc.encode_joint(prompts, responses)
     tok = enc.tokenizer
@@ -48,7 +57,10 @@ def test_mean_pooling_averages_the_response_tokens_only(tiny_llama_dir):
 
 def test_joint_rows_are_pad_invariant_and_deterministic(tiny_llama_dir):
     enc = CausalLMEncoder(str(tiny_llama_dir), batch_size=8)
-    prompts = [[{"role": "user", "content": w}] for w in ("hello", "how are you ?", "what is four plus five ?")]
+    prompts = [
+        [{"role": "user", "content": w}]
+        for w in ("hello", "how are you ?", "what is four plus five ?")
+    ]
     responses = ["hi", "fine thanks", "nine ? no , the answer is a good one"]
     batch = enc.encode_joint(prompts, responses)
     alone = np.concatenate([enc.encode_joint([p], [r]) for p, r in zip(prompts, responses)])
@@ -78,7 +90,9 @@ def test_out_of_range_layer_and_bad_pooling_are_refused(tiny_llama_dir):
         CausalLMEncoder(str(tiny_llama_dir), layer=7).encode(["hello"])
     with pytest.raises(ConfigError, match="pooling must be 'last'"):
         CausalLMEncoder(str(tiny_llama_dir), pooling="max")
-    assert get_encoder(str(tiny_llama_dir)).backend == "causal-lm"  # folder with a ...ForCausalLM config
+    assert (
+        get_encoder(str(tiny_llama_dir)).backend == "causal-lm"
+    )  # folder with a ...ForCausalLM config
 
 
 @pytest.mark.slow
@@ -89,10 +103,20 @@ def test_smollm2_hidden_states_shape_determinism_and_pad_invariance():
     prompts = [
         [{"role": "user", "content": "What is 2+2?"}],
         "Say hi.",
-        [{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": "Apple."},
-         {"role": "user", "content": "Another one, and explain why it is healthy in two sentences."}],
+        [
+            {"role": "user", "content": "Name a fruit."},
+            {"role": "assistant", "content": "Apple."},
+            {
+                "role": "user",
+                "content": "Another one, and explain why it is healthy in two sentences.",
+            },
+        ],
     ]
-    responses = ["4", "Hello there, nice to meet you!", "Banana: it is rich in potassium and fibre."]
+    responses = [
+        "4",
+        "Hello there, nice to meet you!",
+        "Banana: it is rich in potassium and fibre.",
+    ]
     batch = enc.encode_joint(prompts, responses)
     assert batch.dtype == np.float32 and batch.shape == (3, 576) and np.isfinite(batch).all()
     np.testing.assert_array_equal(batch, enc.encode_joint(prompts, responses))

@@ -29,8 +29,13 @@ def test_sentence_transformer_fingerprint_changes_with_each_setting():
 def test_causal_fingerprint_changes_with_layer_pooling_length_template_dtype_layout(tiny_llama_dir):
     base = CausalLMEncoder(str(tiny_llama_dir))
     variants = [
-        dict(layer=-2), dict(layer=1), dict(pooling="mean"), dict(max_length=64),
-        dict(chat_template=False), dict(dtype="bfloat16"), dict(layout="separate"),
+        dict(layer=-2),
+        dict(layer=1),
+        dict(pooling="mean"),
+        dict(max_length=64),
+        dict(chat_template=False),
+        dict(dtype="bfloat16"),
+        dict(layout="separate"),
     ]
     fps = [CausalLMEncoder(str(tiny_llama_dir), **v).fingerprint for v in variants]
     assert base.fingerprint not in fps and len(set(fps)) == len(fps)
@@ -41,17 +46,24 @@ def test_causal_fingerprint_changes_with_layer_pooling_length_template_dtype_lay
 def test_fingerprint_follows_the_weights_not_the_path(tiny_llama_dir, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(tiny_llama_dir, copy)
-    assert CausalLMEncoder(str(copy)).fingerprint == CausalLMEncoder(str(tiny_llama_dir)).fingerprint
+    assert (
+        CausalLMEncoder(str(copy)).fingerprint == CausalLMEncoder(str(tiny_llama_dir)).fingerprint
+    )
     weights = copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF  # one changed byte of weights
     weights.write_bytes(bytes(data))
     assert hash_model_files(copy) != hash_model_files(tiny_llama_dir)
-    assert CausalLMEncoder(str(copy)).fingerprint != CausalLMEncoder(str(tiny_llama_dir)).fingerprint
+    assert (
+        CausalLMEncoder(str(copy)).fingerprint != CausalLMEncoder(str(tiny_llama_dir)).fingerprint
+    )
 
 
 def test_config_rebuilds_the_same_encoder(tiny_llama_dir):
-    for enc in (get_encoder(layout="joint", max_length=128), CausalLMEncoder(str(tiny_llama_dir), layer=-2, pooling="mean")):
+    for enc in (
+        get_encoder(layout="joint", max_length=128),
+        CausalLMEncoder(str(tiny_llama_dir), layer=-2, pooling="mean"),
+    ):
         rebuilt = encoder_from_config(enc.config(), expected_fingerprint=enc.fingerprint)
         assert type(rebuilt) is type(enc) and rebuilt.config() == enc.config()
 

@@ -71,19 +71,33 @@ def test_sigkill_during_a_shard_write_then_resume_equals_a_clean_run(minilm, hh_
     # 1. a subprocess stops for good while its 4th shard exists only under its temporary name
     with open(tmp_path / "stderr.txt", "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(tmp_path / "texts.json"), str(killed_dir), str(SHARD), "4"],
-            stdout=subprocess.PIPE, stderr=err, text=True,
+            [
+                sys.executable,
+                "-c",
+                SCRIPT,
+                str(tmp_path / "texts.json"),
+                str(killed_dir),
+                str(SHARD),
+                "4",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
         try:
             said = []
-            for line in iter(proc.stdout.readline, ""):  # blocks until a line comes or the child exits
+            for line in iter(
+                proc.stdout.readline, ""
+            ):  # blocks until a line comes or the child exits
                 said.append(line.strip())
                 if said[-1] == "paused":
                     break
             if said[-1:] != ["paused"]:
                 proc.kill()
-                pytest.fail(f"the embedding subprocess did not pause (said {said}): "
-                            f"{(tmp_path / 'stderr.txt').read_text()[-2000:]}")
+                pytest.fail(
+                    f"the embedding subprocess did not pause (said {said}): "
+                    f"{(tmp_path / 'stderr.txt').read_text()[-2000:]}"
+                )
             os.kill(proc.pid, signal.SIGKILL)
         finally:
             proc.wait()
@@ -99,7 +113,9 @@ def test_sigkill_during_a_shard_write_then_resume_equals_a_clean_run(minilm, hh_
 
     # 2. resume: only the missing texts are computed
     computed = []
-    E_resumed = embed_texts(texts, minilm, cache=killed_dir, shard_size=SHARD, progress=computed.append)
+    E_resumed = embed_texts(
+        texts, minilm, cache=killed_dir, shard_size=SHARD, progress=computed.append
+    )
     assert computed[-1].cached == 3 * SHARD and computed[-1].done == len(texts) - 3 * SHARD
 
     # 3. an uninterrupted run into a fresh cache

@@ -53,7 +53,9 @@ def test_int8_is_close_to_torch(minilm, onnx_int8, hh_texts):
 def test_prompts_keep_their_end_like_torch(minilm, onnx_fp32, hh_small):
     long_prompt = [{"role": "user", "content": "start " * 300 + "the end of the prompt"}]
     prompts = [*hh_small.prompts[:3], long_prompt]
-    np.testing.assert_allclose(onnx_fp32.encode_prompts(prompts), minilm.encode_prompts(prompts), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(
+        onnx_fp32.encode_prompts(prompts), minilm.encode_prompts(prompts), rtol=1e-4, atol=2e-5
+    )
     assert onnx_fp32.keep_end(render_prompt_text(long_prompt)).endswith("the end of the prompt")
 
 
@@ -68,9 +70,14 @@ def test_fingerprints_name_the_backend_and_its_numerics(minilm, onnx_fp32, onnx_
     prints = {minilm.fingerprint, onnx_fp32.fingerprint, onnx_int8.fingerprint}
     assert len(prints) == 3
     assert onnx_int8._identity()["numerics"] == NUMERICS["onnx-int8"]
-    assert NUMERICS["onnx-int8"]["precision"] == "int8" and NUMERICS["onnx"]["precision"] == "float32"
+    assert (
+        NUMERICS["onnx-int8"]["precision"] == "int8" and NUMERICS["onnx"]["precision"] == "float32"
+    )
     # batching and threads do not change the numbers, so they are not in the fingerprint
-    assert OnnxEncoder(backend="onnx-int8", max_batch_tokens=512, n_jobs=1).fingerprint == onnx_int8.fingerprint
+    assert (
+        OnnxEncoder(backend="onnx-int8", max_batch_tokens=512, n_jobs=1).fingerprint
+        == onnx_int8.fingerprint
+    )
 
 
 def test_config_round_trip(onnx_int8):
@@ -96,9 +103,14 @@ def test_cache_never_mixes_backends(tmp_path, minilm, onnx_int8, hh_small):
     assert int8_rows.stats.computed == torch_rows.stats.computed
     assert int8_rows.fingerprint != torch_rows.fingerprint
     assert int8_rows.encoder_config["backend"] == "onnx-int8"
-    assert set(cache.fingerprints()) >= {minilm.role_fingerprint("text"), onnx_int8.role_fingerprint("text")}
+    assert set(cache.fingerprints()) >= {
+        minilm.role_fingerprint("text"),
+        onnx_int8.role_fingerprint("text"),
+    }
     # the cached int8 vectors are the int8 encoder's, not torch's
-    np.testing.assert_allclose(int8_rows.X, embed_pairs(hh_small, onnx_int8).X, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        int8_rows.X, embed_pairs(hh_small, onnx_int8).X, rtol=1e-5, atol=1e-6
+    )
     assert not np.allclose(int8_rows.X, torch_rows.X, rtol=1e-5, atol=1e-6)
     # a second run with each backend finds its own vectors
     again = embed_pairs(hh_small, onnx_int8, cache)
@@ -119,7 +131,10 @@ def test_the_graph_is_exported_once_and_reused(tmp_path, hh_texts):
 
 
 def test_thread_knob_reaches_onnxruntime(monkeypatch):
-    assert OnnxEncoder(backend="onnx", n_jobs=1).session.get_session_options().intra_op_num_threads == 1
+    assert (
+        OnnxEncoder(backend="onnx", n_jobs=1).session.get_session_options().intra_op_num_threads
+        == 1
+    )
     monkeypatch.setenv("PREFSPACE_NUM_THREADS", "2")
     assert OnnxEncoder(backend="onnx").session.get_session_options().intra_op_num_threads == 2
 
@@ -151,7 +166,10 @@ def test_token_budget_batches():
     for b, w in zip(batches, widths):
         assert len(b) <= 4 and (len(b) * w <= 256 or len(b) == 1)
     # a text longer than the budget still gets a batch of its own
-    assert [b.tolist() for b in token_budget_batches([500, 2], max_tokens=100, max_texts=8)] == [[0], [1]]
+    assert [b.tolist() for b in token_budget_batches([500, 2], max_tokens=100, max_texts=8)] == [
+        [0],
+        [1],
+    ]
 
 
 # --------------------------------------------------------------------------- the command line
@@ -165,39 +183,91 @@ def _run_cli(argv, capsys) -> tuple[int, str, str]:
     return exit_info.value.code or 0, out.out, out.err
 
 
-def test_cli_embed_and_train_with_onnx_int8_record_the_backend(hh_path, tmp_path, capsys, onnx_int8):
+def test_cli_embed_and_train_with_onnx_int8_record_the_backend(
+    hh_path, tmp_path, capsys, onnx_int8
+):
     from prefspace.models import RewardScorer, describe_model
 
     cache = tmp_path / "cache"
-    code, out, err = _run_cli(["embed", hh_path, "--limit", "12", "--cache", cache, "--encoder-backend", "onnx-int8",
-                               "--json"], capsys)
+    code, out, err = _run_cli(
+        [
+            "embed",
+            hh_path,
+            "--limit",
+            "12",
+            "--cache",
+            cache,
+            "--encoder-backend",
+            "onnx-int8",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     summary = json.loads(out)
-    assert summary["encoder"]["backend"] == "onnx-int8" and summary["fingerprint"] == onnx_int8.fingerprint
-    code, out, err = _run_cli(["train", hh_path, "--limit", "12", "--cache", cache, "--encoder-backend", "onnx-int8",
-                               "--head", "bt-linear", "--out", tmp_path / "model", "--test-fraction", "0.25"], capsys)
+    assert (
+        summary["encoder"]["backend"] == "onnx-int8"
+        and summary["fingerprint"] == onnx_int8.fingerprint
+    )
+    code, out, err = _run_cli(
+        [
+            "train",
+            hh_path,
+            "--limit",
+            "12",
+            "--cache",
+            cache,
+            "--encoder-backend",
+            "onnx-int8",
+            "--head",
+            "bt-linear",
+            "--out",
+            tmp_path / "model",
+            "--test-fraction",
+            "0.25",
+        ],
+        capsys,
+    )
     assert code == 0, err
     recorded = describe_model(tmp_path / "model")["encoder"]
     assert recorded["config"]["backend"] == "onnx-int8"
     # the saved model rebuilds its int8 encoder and scores with it; a torch encoder is refused
     scorer = RewardScorer(tmp_path / "model")
-    assert scorer.encoder.backend == "onnx-int8" and scorer.encoder.vectors_fingerprint == onnx_int8.fingerprint
-    assert recorded["fingerprint"] == scorer.encoder.fingerprint  # the rows: the vectors and the text-feature block
+    assert (
+        scorer.encoder.backend == "onnx-int8"
+        and scorer.encoder.vectors_fingerprint == onnx_int8.fingerprint
+    )
+    assert (
+        recorded["fingerprint"] == scorer.encoder.fingerprint
+    )  # the rows: the vectors and the text-feature block
     assert np.isfinite(scorer.score(["Hi"], ["Hello, how can I help?"])).all()
     with pytest.raises(FingerprintMismatchError):
         RewardScorer(tmp_path / "model", encoder=get_encoder(backend="sentence-transformers"))
 
 
 def test_cli_rejects_an_unknown_backend(hh_path, tmp_path, capsys):
-    code, out, err = _run_cli(["embed", hh_path, "--limit", "2", "--cache", tmp_path / "c", "--encoder-backend", "onnx-fp8"],
-                              capsys)
+    code, out, err = _run_cli(
+        [
+            "embed",
+            hh_path,
+            "--limit",
+            "2",
+            "--cache",
+            tmp_path / "c",
+            "--encoder-backend",
+            "onnx-fp8",
+        ],
+        capsys,
+    )
     assert code == 2 and "onnx-int8" in out + err
 
 
 def test_cli_threads_sets_the_one_knob(monkeypatch, capsys):
     import os
 
-    monkeypatch.setenv("PREFSPACE_NUM_THREADS", "2")  # restored after the test, whatever the CLI sets
+    monkeypatch.setenv(
+        "PREFSPACE_NUM_THREADS", "2"
+    )  # restored after the test, whatever the CLI sets
     code, _, _ = _run_cli(["--threads", "1", "embed", "--help"], capsys)
     assert code == 0 and os.environ["PREFSPACE_NUM_THREADS"] == "1"
     assert OnnxEncoder(backend="onnx").session.get_session_options().intra_op_num_threads == 1

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from prefspace.data import PreferenceDataset
-from prefspace.embed import EmbeddingCache, PairEmbeddings, embed_pairs, embed_responses, embed_texts
+from prefspace.embed import (
+    EmbeddingCache,
+    PairEmbeddings,
+    embed_pairs,
+    embed_responses,
+    embed_texts,
+)
 from prefspace.exceptions import DataError
 
 
@@ -51,12 +57,18 @@ def test_embed_pairs_shapes_order_and_shared_prompts(minilm, hh_small, tmp_path)
     prompts_done = [t for role, t in enc.seen if role == "prompt"]
     assert len(prompts_done) == len(set(hh_small.prompt_keys())) == pairs.stats.computed["prompt"]
     # X[:, 0] is the chosen response, X[:, 1] the rejected one, through the one row function
-    np.testing.assert_array_equal(pairs.X[:, 0], embed_responses(ds.prompts, ds.chosen, minilm, cache))
-    np.testing.assert_array_equal(pairs.X[:, 1], embed_responses(ds.prompts, ds.rejected, minilm, cache))
+    np.testing.assert_array_equal(
+        pairs.X[:, 0], embed_responses(ds.prompts, ds.chosen, minilm, cache)
+    )
+    np.testing.assert_array_equal(
+        pairs.X[:, 1], embed_responses(ds.prompts, ds.rejected, minilm, cache)
+    )
     np.testing.assert_array_equal(pairs.prompt_embeddings, pairs.X[:, 1, :384])
     # separate layout: [prompt alone, response alone]
     np.testing.assert_allclose(pairs.X[:3, 0, 384:], minilm.encode(ds.chosen[:3]), atol=1e-5)
-    np.testing.assert_allclose(pairs.X[:3, 0, :384], minilm.encode_prompts(ds.prompts[:3]), atol=1e-5)
+    np.testing.assert_allclose(
+        pairs.X[:3, 0, :384], minilm.encode_prompts(ds.prompts[:3]), atol=1e-5
+    )
     # a second run computes nothing and gives the same array
     again = embed_pairs(ds, minilm, EmbeddingCache(tmp_path / "c"))
     assert sum(again.stats.computed.values()) == 0 and again.stats.cached == pairs.stats.total
@@ -79,7 +91,9 @@ def test_joint_layout_rows_have_encoder_dim(minilm, hh_small, tmp_path):
     pairs = embed_pairs(ds, joint, cache=tmp_path / "c")
     assert pairs.X.shape == (4, 2, 384) and pairs.prompt_embeddings is None
     assert set(pairs.stats.total) == {"joint"}
-    assert {fp.rsplit(".", 1)[1] for fp in EmbeddingCache(tmp_path / "c").fingerprints()} == {"joint"}
+    assert {fp.rsplit(".", 1)[1] for fp in EmbeddingCache(tmp_path / "c").fingerprints()} == {
+        "joint"
+    }
 
 
 def test_progress_reports_each_role_up_to_its_work(minilm, tmp_path):

@@ -45,8 +45,10 @@ def assert_same_cache(a: EmbeddingCache, b: EmbeddingCache) -> None:
 
 
 def test_importing_prefspace_does_not_import_ray():
-    code = ("import sys, prefspace, prefspace.embed, prefspace.embed.shards, prefspace.cli; "
-            "prefspace.cli._register_commands(); print('ray' in sys.modules)")
+    code = (
+        "import sys, prefspace, prefspace.embed, prefspace.embed.shards, prefspace.cli; "
+        "prefspace.cli._register_commands(); print('ray' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -82,7 +84,9 @@ def local_cache(demo_pairs, minilm, tmp_path_factory):
     return cache
 
 
-def test_ray_backend_fills_the_same_cache_as_the_local_backend(ray_local, demo_pairs, minilm, local_cache, tmp_path):
+def test_ray_backend_fills_the_same_cache_as_the_local_backend(
+    ray_local, demo_pairs, minilm, local_cache, tmp_path
+):
     from prefspace.embed.ray_backend import compute_plan_ray
 
     cache = EmbeddingCache(tmp_path / "ray")
@@ -99,8 +103,9 @@ def test_ray_backend_fills_the_same_cache_as_the_local_backend(ray_local, demo_p
     assert again.X.shape == (100, 2, 768)
 
 
-def test_cli_ray_backend_resumes_embedding_only_the_missing_texts(ray_local, demo_pairs, minilm, local_cache,
-                                                                  tmp_path, capsys):
+def test_cli_ray_backend_resumes_embedding_only_the_missing_texts(
+    ray_local, demo_pairs, minilm, local_cache, tmp_path, capsys
+):
     # a cache that already holds every other text of the first 30 pairs, as a killed job could leave it
     first30 = demo_pairs.select(range(30))
     cache = EmbeddingCache(tmp_path / "resume")
@@ -108,7 +113,17 @@ def test_cli_ray_backend_resumes_embedding_only_the_missing_texts(ray_local, dem
     for fp, keys in wanted.items():
         cache.write_shard(fp, keys[::2], local_cache.get(fp, keys[::2]))
 
-    argv = ["embed", demo_path(), "--limit", 30, "--cache", cache.directory, "--backend", "ray", "--json"]
+    argv = [
+        "embed",
+        demo_path(),
+        "--limit",
+        30,
+        "--cache",
+        cache.directory,
+        "--backend",
+        "ray",
+        "--json",
+    ]
     code, out, err = run([*argv, "--num-workers", 1], capsys)
     assert code == 0, err
     summary = json.loads(out)
@@ -117,14 +132,18 @@ def test_cli_ray_backend_resumes_embedding_only_the_missing_texts(ray_local, dem
     resumed = EmbeddingCache(tmp_path / "resume")
     for fp, keys in wanted.items():
         assert table(resumed)[fp] == sorted(keys)
-        np.testing.assert_allclose(resumed.get(fp, keys), local_cache.get(fp, keys), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(
+            resumed.get(fp, keys), local_cache.get(fp, keys), atol=1e-5, rtol=0
+        )
 
     code, out, err = run(argv, capsys)
     assert code == 0, err
     assert json.loads(out)["new_texts"] == 0  # a rerun embeds nothing
 
 
-def test_gpus_requested_from_a_local_ray_without_gpus_is_refused(ray_local, demo_pairs, minilm, tmp_path):
+def test_gpus_requested_from_a_local_ray_without_gpus_is_refused(
+    ray_local, demo_pairs, minilm, tmp_path
+):
     from prefspace.embed.ray_backend import compute_plan_ray
 
     cache = EmbeddingCache(tmp_path / "gpu")

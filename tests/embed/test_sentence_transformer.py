@@ -25,7 +25,9 @@ def test_encode_returns_float32_rows_equal_to_sentence_transformers(minilm):
     assert E.dtype == np.float32 and E.shape == (3, 384) and E.flags.c_contiguous
     direct = minilm.st.encode(texts, convert_to_numpy=True)
     np.testing.assert_allclose(E, direct, atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)  # the model's Normalize layer
+    np.testing.assert_allclose(
+        np.linalg.norm(E, axis=1), 1.0, atol=1e-5
+    )  # the model's Normalize layer
     assert minilm.encode([]).shape == (0, 384)
 
 
@@ -53,8 +55,11 @@ def test_long_prompt_keeps_its_end_and_response_keeps_its_start(minilm):
 
 
 def test_message_prompts_are_rendered_as_plain_text(minilm):
-    messages = [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"},
-                {"role": "user", "content": "Tell me a joke"}]
+    messages = [
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Tell me a joke"},
+    ]
     np.testing.assert_allclose(
         minilm.encode_prompts([messages]), minilm.encode([render_prompt_text(messages)]), atol=1e-5
     )
@@ -82,7 +87,9 @@ def test_n_jobs_sets_the_threads_while_encoding_only(minilm, monkeypatch):
 
     monkeypatch.delenv("PREFSPACE_NUM_THREADS", raising=False)
     seen, real = [], minilm._run
-    monkeypatch.setattr(minilm, "_run", lambda texts: (seen.append(torch.get_num_threads()), real(texts))[1])
+    monkeypatch.setattr(
+        minilm, "_run", lambda texts: (seen.append(torch.get_num_threads()), real(texts))[1]
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

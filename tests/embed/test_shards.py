@@ -67,9 +67,14 @@ def test_slices_partition_the_keys_evenly():
     assert all(140 <= len(s) <= 260 for s in slices), [len(s) for s in slices]
 
 
-@pytest.mark.parametrize("n, i, match", [(0, 0, "num_shards must be a whole number >= 1"),
-                                         (4, 4, r"shard_index must be an integer in \[0, 3\]"),
-                                         (2, -1, "SLURM_ARRAY_TASK_ID")])
+@pytest.mark.parametrize(
+    "n, i, match",
+    [
+        (0, 0, "num_shards must be a whole number >= 1"),
+        (4, 4, r"shard_index must be an integer in \[0, 3\]"),
+        (2, -1, "SLURM_ARRAY_TASK_ID"),
+    ],
+)
 def test_check_shard_args_rejects_bad_values(n, i, match):
     with pytest.raises(ConfigError, match=match):
         check_shard_args(n, i)
@@ -107,7 +112,9 @@ def test_slices_then_merge_equal_a_single_run(demo40, minilm, tmp_path, capsys):
         assert all(shard_of(k, 3) == i for p in plans for k in p.keys)
         stats = compute_plan(plans, minilm, cache, shard_size=16)
         computed.append(sum(stats.computed.values()))
-        assert plan_pairs(demo40, minilm, cache, num_shards=3, shard_index=i)[1].keys == []  # rerun: nothing left
+        assert (
+            plan_pairs(demo40, minilm, cache, num_shards=3, shard_index=i)[1].keys == []
+        )  # rerun: nothing left
         slice_dirs.append(cache.directory)
     assert sum(computed) == 120 and min(computed) > 0
 
@@ -135,8 +142,22 @@ def test_cli_slices_into_one_shared_cache_then_embed_computes_nothing(tmp_path, 
     cache = tmp_path / "shared-cache"
     new = 0
     for i in range(2):
-        code, out, err = run(["embed", data, "--limit", 30, "--cache", cache, "--num-shards", 2,
-                              "--shard-index", i, "--json"], capsys)
+        code, out, err = run(
+            [
+                "embed",
+                data,
+                "--limit",
+                30,
+                "--cache",
+                cache,
+                "--num-shards",
+                2,
+                "--shard-index",
+                i,
+                "--json",
+            ],
+            capsys,
+        )
         assert code == 0, err
         summary = json.loads(out)
         assert summary["num_shards"] == 2 and summary["shard_index"] == i
@@ -147,12 +168,17 @@ def test_cli_slices_into_one_shared_cache_then_embed_computes_nothing(tmp_path, 
     assert json.loads(out)["new_texts"] == 0 and json.loads(out)["pairs"] == 30
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--num-shards", 2, "--shard-index", 2], "shard_index must be an integer in"),
-    (["--shard-index", 1], r"shard_index must be an integer in \[0, 0\]"),
-    (["--num-workers", 2], "apply to --backend ray"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--num-shards", 2, "--shard-index", 2], "shard_index must be an integer in"),
+        (["--shard-index", 1], r"shard_index must be an integer in \[0, 0\]"),
+        (["--num-workers", 2], "apply to --backend ray"),
+    ],
+)
 def test_cli_rejects_bad_scaling_options(argv, match, tmp_path, capsys):
-    code, _, err = run(["embed", demo_path(), "--limit", 2, "--cache", tmp_path / "c", *argv], capsys)
+    code, _, err = run(
+        ["embed", demo_path(), "--limit", 2, "--cache", tmp_path / "c", *argv], capsys
+    )
     assert code == 2
     assert re.search(match, " ".join(err.split())), err

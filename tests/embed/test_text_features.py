@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from prefspace.data.text_features import TEXT_FEATURE_NAMES, TEXT_FEATURES_VERSION
-from prefspace.embed import EmbeddingCache, embed_pairs, embed_responses, embed_text_features, encoder_from_config, get_encoder
+from prefspace.embed import (
+    EmbeddingCache,
+    embed_pairs,
+    embed_responses,
+    embed_text_features,
+    encoder_from_config,
+    get_encoder,
+)
 from prefspace.exceptions import ConfigError
 
 K = len(TEXT_FEATURE_NAMES)
@@ -26,14 +33,20 @@ def test_rows_get_the_block_after_the_embedding(encoders, hh_small, tmp_path):
     pairs = embed_pairs(hh_small, featured, cache)
     X = pairs.X
     assert X.shape == (len(hh_small), 2, plain.feature_dim + K)
-    np.testing.assert_array_equal(X[:, :, : plain.feature_dim], Xp)  # the embedding part is unchanged
+    np.testing.assert_array_equal(
+        X[:, :, : plain.feature_dim], Xp
+    )  # the embedding part is unchanged
     tokens = featured.count_tokens(list(hh_small.chosen))
-    np.testing.assert_allclose(X[:, 0, plain.feature_dim + COL["log_tokens"]], np.log1p(tokens), rtol=1e-6)
+    np.testing.assert_allclose(
+        X[:, 0, plain.feature_dim + COL["log_tokens"]], np.log1p(tokens), rtol=1e-6
+    )
     np.testing.assert_array_equal(pairs.prompt_embeddings, Xp[:, 0, : plain.dim])
     assert pairs.n_text_features == K
 
 
-def test_turning_the_block_on_reuses_cached_vectors_and_caches_the_block(encoders, hh_small, tmp_path):
+def test_turning_the_block_on_reuses_cached_vectors_and_caches_the_block(
+    encoders, hh_small, tmp_path
+):
     plain, featured = encoders
     assert featured.vectors_fingerprint == plain.fingerprint != featured.fingerprint
     cache = EmbeddingCache(tmp_path / "c")
@@ -60,7 +73,10 @@ def test_config_round_trip_and_unknown_version(encoders):
     _, featured = encoders
     cfg = featured.config()
     assert cfg["text_features"] == TEXT_FEATURES_VERSION
-    assert encoder_from_config(cfg, expected_fingerprint=featured.fingerprint).fingerprint == featured.fingerprint
+    assert (
+        encoder_from_config(cfg, expected_fingerprint=featured.fingerprint).fingerprint
+        == featured.fingerprint
+    )
     with pytest.raises(ConfigError, match="text-feature version 99"):
         encoder_from_config({**cfg, "text_features": 99})
     with pytest.raises(ConfigError, match="text_features must be"):
@@ -87,6 +103,8 @@ def test_windows_embed_a_long_response_as_the_mean_of_its_windows(encoders):
     got = windowed.encode([long_text, "short"])
     np.testing.assert_allclose(got[0], mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got[1], plain.encode(["short"])[0], rtol=1e-4, atol=1e-5)
-    assert embed_text_features([long_text], windowed)[0, COL["truncated"]] == 0  # 8 windows see it all
+    assert (
+        embed_text_features([long_text], windowed)[0, COL["truncated"]] == 0
+    )  # 8 windows see it all
     with pytest.raises(ConfigError, match="long_texts must be"):
         get_encoder(long_texts="chunks")

@@ -40,5 +40,9 @@ def test_gold_leans_on_length_and_prompt_means_are_removed(alpaca):
     assert 0.1 < d["within_prompt_length_corr"] < 0.9  # gold prefers longer answers, not perfectly
     # a per-prompt offset changes nothing within prompts
     shifted = gold + 10.0 * prompt
-    assert within_group_corr(shifted, log_length(texts), prompt) == pytest.approx(d["within_prompt_length_corr"], abs=1e-12)
-    assert not np.isclose(within_group_corr(shifted, log_length(texts)), d["within_prompt_length_corr"])
+    assert within_group_corr(shifted, log_length(texts), prompt) == pytest.approx(
+        d["within_prompt_length_corr"], abs=1e-12
+    )
+    assert not np.isclose(
+        within_group_corr(shifted, log_length(texts)), d["within_prompt_length_corr"]
+    )

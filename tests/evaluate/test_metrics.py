@@ -11,7 +11,6 @@ from prefspace.evaluate import (
     accuracy_with_interval,
     best_of_n_curve,
     bootstrap_interval,
-    wilson_interval,
     expected_best_of_n,
     expected_calibration_error,
     pair_calibration,
@@ -20,9 +19,9 @@ from prefspace.evaluate import (
     reliability_bins,
     reward_metrics,
     subset_accuracy,
+    wilson_interval,
 )
 from prefspace.exceptions import ConfigError, ShapeError
-
 
 # ----------------------------------------------------------------------------- accuracy
 
@@ -36,12 +35,19 @@ def test_accuracy_interval_brackets_the_accuracy_and_is_seeded():
     rng = np.random.default_rng(0)
     rc, rr = rng.normal(size=400) + 0.5, rng.normal(size=400)
     a = accuracy_with_interval(rc, rr, random_state=3)
-    assert a == accuracy_with_interval(rc, rr, random_state=4)  # Wilson: no resampling, the seed is unused
+    assert a == accuracy_with_interval(
+        rc, rr, random_state=4
+    )  # Wilson: no resampling, the seed is unused
     boot = accuracy_with_interval(rc, rr, method="bootstrap", random_state=3)
     assert boot == accuracy_with_interval(rc, rr, method="bootstrap", random_state=3)  # seeded
     other = accuracy_with_interval(rc, rr, method="bootstrap", random_state=4)
-    assert other["accuracy"] == boot["accuracy"] and (other["ci_low"], other["ci_high"]) != (boot["ci_low"], boot["ci_high"])
-    assert boot["ci_low"] == pytest.approx(a["ci_low"], abs=0.02) and boot["ci_high"] == pytest.approx(a["ci_high"], abs=0.02)
+    assert other["accuracy"] == boot["accuracy"] and (other["ci_low"], other["ci_high"]) != (
+        boot["ci_low"],
+        boot["ci_high"],
+    )
+    assert boot["ci_low"] == pytest.approx(a["ci_low"], abs=0.02) and boot[
+        "ci_high"
+    ] == pytest.approx(a["ci_high"], abs=0.02)
     assert a["ci_low"] < a["accuracy"] < a["ci_high"]
     # the binomial standard error is sqrt(p(1-p)/n); a 95% interval is about +-1.96 of it
     se = np.sqrt(a["accuracy"] * (1 - a["accuracy"]) / 400)
@@ -76,7 +82,10 @@ def test_subset_accuracy_weighted_and_macro_by_hand():
     rc = [1.0, 2.0, 0.0, 5.0]
     rr = [0.0, 1.0, 0.0, 4.0]
     out = subset_accuracy(rc, rr, ["a", "a", "a", "b"])
-    assert out["per_subset"] == {"a": {"accuracy": pytest.approx(2 / 3), "n_pairs": 3}, "b": {"accuracy": 1.0, "n_pairs": 1}}
+    assert out["per_subset"] == {
+        "a": {"accuracy": pytest.approx(2 / 3), "n_pairs": 3},
+        "b": {"accuracy": 1.0, "n_pairs": 1},
+    }
     assert out["weighted"] == pytest.approx((3 * 2 / 3 + 1 * 1.0) / 4)  # = overall accuracy, 0.75
     assert out["macro"] == pytest.approx((2 / 3 + 1.0) / 2)
 
@@ -119,7 +128,9 @@ def test_best_of_n_matches_brute_force_with_ties(n):
     rng = np.random.default_rng(n)
     rewards = rng.integers(0, 3, size=7).astype(float).tolist()  # many ties
     gold = rng.random(7).tolist()
-    assert expected_best_of_n(rewards, gold, n) == pytest.approx(_brute_force_best_of_n(rewards, gold, n))
+    assert expected_best_of_n(rewards, gold, n) == pytest.approx(
+        _brute_force_best_of_n(rewards, gold, n)
+    )
 
 
 def test_best_of_n_rejects_n_above_group_size():
@@ -232,7 +243,9 @@ def test_seed_item_bootstrap_includes_the_test_sets_own_noise():
     scores = np.tile(correct, (5, 1))
     seeds_only = seed_item_bootstrap(scores.mean(axis=1))
     both = seed_item_bootstrap(scores)
-    assert seeds_only.conditional_on_test_set and seeds_only.low == seeds_only.high == correct.mean()
+    assert (
+        seeds_only.conditional_on_test_set and seeds_only.low == seeds_only.high == correct.mean()
+    )
     assert not both.conditional_on_test_set and both.n_items == 400
     # resampling the 400 pairs gives about the binomial interval, +-1.96 sqrt(p(1-p)/n)
     p = correct.mean()
@@ -246,11 +259,15 @@ def test_seed_item_bootstrap_covers_the_true_accuracy_about_95_percent_of_the_ti
     hits = 0
     for rep in range(200):  # a new test set each time; seeds differ on a tenth of the pairs
         base = rng.random(300) < 0.6
-        scores = np.array([np.where(rng.random(300) < 0.1, ~base, base) for _ in range(4)], dtype=float)
+        scores = np.array(
+            [np.where(rng.random(300) < 0.1, ~base, base) for _ in range(4)], dtype=float
+        )
         iv = seed_item_bootstrap(scores, n_boot=400, random_state=rep)
         hits += iv.low <= 0.58 <= iv.high  # E[accuracy] = 0.9 * 0.6 + 0.1 * 0.4
     assert 0.88 <= hits / 200 <= 0.99
-    assert seed_item_bootstrap(np.ones((3, 10))).low == 1.0  # at the bound the interval stays inside
+    assert (
+        seed_item_bootstrap(np.ones((3, 10))).low == 1.0
+    )  # at the bound the interval stays inside
 
 
 def test_seed_item_bootstrap_differences_are_paired_and_inside_their_range():
@@ -262,7 +279,9 @@ def test_seed_item_bootstrap_differences_are_paired_and_inside_their_range():
     better[:, :30] = 1.0  # the method fixes 30 pairs the control got right or wrong, in every seed
     iv = seed_item_bootstrap(better, control)
     assert iv.estimate == pytest.approx((better - control).mean())
-    assert 0 < iv.low < iv.estimate < iv.high < 0.03  # paired: far narrower than two +-3-point intervals
+    assert (
+        0 < iv.low < iv.estimate < iv.high < 0.03
+    )  # paired: far narrower than two +-3-point intervals
     assert iv.p_value < 0.05
     same = seed_item_bootstrap(control, control)
     assert (same.estimate, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
@@ -274,7 +293,9 @@ def test_seed_item_bootstrap_per_seed_test_sets_and_seeding():
     from prefspace.evaluate import seed_item_bootstrap
 
     rng = np.random.default_rng(4)
-    blocks = [rng.random(n) for n in (50, 70, 60)]  # e.g. per-prompt Spearman, a test split per seed
+    blocks = [
+        rng.random(n) for n in (50, 70, 60)
+    ]  # e.g. per-prompt Spearman, a test split per seed
     a = seed_item_bootstrap(blocks, bounds=(-1.0, 1.0), random_state=7)
     assert a == seed_item_bootstrap(blocks, bounds=(-1.0, 1.0), random_state=7)
     assert a != seed_item_bootstrap(blocks, bounds=(-1.0, 1.0), random_state=8)

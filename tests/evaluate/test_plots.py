@@ -7,7 +7,12 @@ import pytest
 
 from prefspace.evaluate import plots
 
-CURVE = {"budget": [50, 100, 200], "mean": [0.6, 0.65, 0.7], "low": [0.5, 0.58, 0.65], "high": [0.7, 0.72, 0.75]}
+CURVE = {
+    "budget": [50, 100, 200],
+    "mean": [0.6, 0.65, 0.7],
+    "low": [0.5, 0.58, 0.65],
+    "high": [0.7, 0.72, 0.75],
+}
 
 
 @pytest.fixture
@@ -36,8 +41,10 @@ def test_budget_bands_differ_in_hatch_and_edge_style(drawn, tmp_path):
 
 
 def test_one_budget_is_drawn_as_point_ranges_not_one_point_lines(drawn, tmp_path):
-    one = {m: {"budget": [50], "mean": [mean], "low": [mean - 0.1], "high": [mean + 0.1]}
-           for m, mean in (("real", 0.6), ("lens", 0.62))}
+    one = {
+        m: {"budget": [50], "mean": [mean], "low": [mean - 0.1], "high": [mean + 0.1]}
+        for m, mean in (("real", 0.6), ("lens", 0.62))
+    }
     plots.plot_budget_curves({"hh": one}, tmp_path / "one.png")
     ax = drawn[-1].axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["real", "lens"]
@@ -46,7 +53,12 @@ def test_one_budget_is_drawn_as_point_ranges_not_one_point_lines(drawn, tmp_path
 
 
 def test_reliability_shows_the_count_of_every_bin(drawn, tmp_path):
-    diag = {"mean_prob": [0.1, 0.5, 0.9], "frac_pos": [0.2, 0.5, 0.8], "count": [3, 40, 0], "ece": 0.05}
+    diag = {
+        "mean_prob": [0.1, 0.5, 0.9],
+        "frac_pos": [0.2, 0.5, 0.8],
+        "count": [3, 40, 0],
+        "ece": 0.05,
+    }
     plots.plot_reliability({"model": diag}, tmp_path / "r.png")
     hist = drawn[-1].axes[1]
     labels = [t.get_text() for t in hist.texts]

@@ -80,12 +80,20 @@ def test_bradley_terry_noise_flips_at_the_predicted_rate():
 
 def test_logit_transform_clips_and_requires_probabilities():
     g = transform_scores([0.0, 0.5, 1.0], "logit", eps=1e-4)
-    assert g[1] == 0.0 and g[0] == pytest.approx(-np.log((1 - 1e-4) / 1e-4)) and g[2] == pytest.approx(-g[0])
+    assert (
+        g[1] == 0.0
+        and g[0] == pytest.approx(-np.log((1 - 1e-4) / 1e-4))
+        and g[2] == pytest.approx(-g[0])
+    )
     with pytest.raises(DataError, match="needs gold scores in \\[0, 1\\]"):
         transform_scores([2.0], "logit")
     s = _scored()
     sp = pairs_from_scores(s, 10, transform="logit", random_state=0)
-    assert np.allclose(sp.gold_gap, transform_scores(s.scores[sp.chosen], "logit") - transform_scores(s.scores[sp.rejected], "logit"))
+    assert np.allclose(
+        sp.gold_gap,
+        transform_scores(s.scores[sp.chosen], "logit")
+        - transform_scores(s.scores[sp.rejected], "logit"),
+    )
 
 
 def test_equal_gold_pairs_are_never_drawn_noiselessly_and_capacity_is_checked():

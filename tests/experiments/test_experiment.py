@@ -50,10 +50,21 @@ def toy_config(tmp_path: Path) -> Path:
         "seeds": [0, 1, 2],
         "budgets": [20, 60],
         "baseline": "linear",
-        "datasets": [{"name": "toy", "kind": "pair_arrays", "train": "{data_root}/train.npy", "test": "{data_root}/test.npy"}],
+        "datasets": [
+            {
+                "name": "toy",
+                "kind": "pair_arrays",
+                "train": "{data_root}/train.npy",
+                "test": "{data_root}/test.npy",
+            }
+        ],
         "methods": [
             {"name": "linear", "head": "BradleyTerryLinear"},
-            {"name": "mlp", "head": "BradleyTerryMLP", "params": {"hidden_sizes": [16], "max_epochs": 20}},
+            {
+                "name": "mlp",
+                "head": "BradleyTerryMLP",
+                "params": {"hidden_sizes": [16], "max_epochs": 20},
+            },
         ],
     }
     path = tmp_path / "toy.yaml"
@@ -77,15 +88,21 @@ def _strip(rows):
 # ----------------------------------------------------------------------------- config
 
 
-def test_config_paths_resolve_against_the_config_file_and_set_against_cwd(toy_config, tmp_path, monkeypatch):
+def test_config_paths_resolve_against_the_config_file_and_set_against_cwd(
+    toy_config, tmp_path, monkeypatch
+):
     cfg = load_config(toy_config, out_dir=tmp_path / "out")
     assert cfg["datasets"][0]["train"] == str((tmp_path / "data" / "train.npy").resolve())
     monkeypatch.chdir(tmp_path / "data")
     (tmp_path / "data" / "elsewhere").mkdir()
     for name in ("train.npy", "test.npy"):
-        (tmp_path / "data" / "elsewhere" / name).write_bytes((tmp_path / "data" / name).read_bytes())
+        (tmp_path / "data" / "elsewhere" / name).write_bytes(
+            (tmp_path / "data" / name).read_bytes()
+        )
     cfg = load_config(toy_config, parse_overrides(["data_root=elsewhere", "seeds=[5]"]))
-    assert cfg["datasets"][0]["train"] == str((tmp_path / "data" / "elsewhere" / "train.npy").resolve())
+    assert cfg["datasets"][0]["train"] == str(
+        (tmp_path / "data" / "elsewhere" / "train.npy").resolve()
+    )
     assert cfg["seeds"] == [5]
 
 
@@ -93,11 +110,16 @@ def test_config_errors_name_the_place(toy_config, tmp_path):
     raw = yaml.safe_load(toy_config.read_text())
     bad = dict(raw, methods=[{"name": "x", "head": "BradleyTerryLinear", "lr": 1}])
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(ConfigError, match=r"methods\[0\]\.lr: 'lr' is not a known key\. Allowed: augment, head, name, params, select"):
+    with pytest.raises(
+        ConfigError,
+        match=r"methods\[0\]\.lr: 'lr' is not a known key\. Allowed: augment, head, name, params, select",
+    ):
         load_config(tmp_path / "bad.yaml")
     no_root = {k: v for k, v in raw.items() if k != "data_root"}
     (tmp_path / "noroot.yaml").write_text(yaml.safe_dump(no_root))
-    with pytest.raises(ConfigError, match=r"\{data_root\} is used but not defined.*--set data_root"):
+    with pytest.raises(
+        ConfigError, match=r"\{data_root\} is used but not defined.*--set data_root"
+    ):
         load_config(tmp_path / "noroot.yaml")
     with pytest.raises(ConfigError, match="baseline 'nope' is not one of the methods"):
         load_config(toy_config, {"baseline": "nope"})
@@ -106,10 +128,15 @@ def test_config_errors_name_the_place(toy_config, tmp_path):
 
 
 def test_unknown_head_is_a_config_error_at_load(toy_config, tmp_path):
-    with pytest.raises(ConfigError, match=r"methods\[0\]\.head: 'NoSuchHead' is not a known head\. Allowed: .*BradleyTerryMLP.*bt-mlp"):
+    with pytest.raises(
+        ConfigError,
+        match=r"methods\[0\]\.head: 'NoSuchHead' is not a known head\. Allowed: .*BradleyTerryMLP.*bt-mlp",
+    ):
         load_config(toy_config, {"methods": [{"name": "x", "head": "NoSuchHead"}], "baseline": "x"})
     # a registry name is as good as the class name
-    cfg = load_config(toy_config, {"methods": [{"name": "x", "head": "bt-linear"}], "baseline": "x"})
+    cfg = load_config(
+        toy_config, {"methods": [{"name": "x", "head": "bt-linear"}], "baseline": "x"}
+    )
     assert cfg["methods"][0]["head"] == "BradleyTerryLinear"
 
 
@@ -128,7 +155,9 @@ def test_grid_outputs_report_with_its_plots_and_parallel_equals_serial(toy_confi
         if r["method"] == "linear":  # a linear head fits the hidden direction well
             assert r["accuracy"] > 0.7
         assert r["ci_low"] <= r["accuracy"] <= r["ci_high"]
-        assert r["n_pairs"] == 200 and not any(k.startswith("acc_ci") for k in r)  # evaluate_pairs' names
+        assert r["n_pairs"] == 200 and not any(
+            k.startswith("acc_ci") for k in r
+        )  # evaluate_pairs' names
     # Two spawned workers give the same rows (linear cells only: spawning torch twice is slow on CI).
     linear_only = dict(cfg, methods=[m for m in cfg["methods"] if m["name"] == "linear"])
     parallel = run_experiment(linear_only, tmp_path / "parallel", jobs=2)
@@ -152,8 +181,15 @@ def test_grid_outputs_report_with_its_plots_and_parallel_equals_serial(toy_confi
 
 def test_a_cell_reports_what_evaluate_pairs_reports(toy_config, tmp_path):
     """One evaluation path: a cell's metrics are evaluate_pairs' on the same model and test pairs."""
-    cfg = load_config(toy_config, {"seeds": [1], "budgets": [60], "baseline": "linear",
-                                   "methods": [{"name": "linear", "head": "BradleyTerryLinear"}]})
+    cfg = load_config(
+        toy_config,
+        {
+            "seeds": [1],
+            "budgets": [60],
+            "baseline": "linear",
+            "methods": [{"name": "linear", "head": "BradleyTerryLinear"}],
+        },
+    )
     (row,) = run_experiment(cfg, tmp_path / "one", jobs=1)
     train, test = np.load(cfg["datasets"][0]["train"]), np.load(cfg["datasets"][0]["test"])
     order = np.random.default_rng(1).permutation(len(train))  # the cell's nested draw for seed 1
@@ -164,13 +200,17 @@ def test_a_cell_reports_what_evaluate_pairs_reports(toy_config, tmp_path):
     assert row["reliability"]["count"] == expected["reliability"]["count"]
 
 
-_HOLD_LOCK = ("import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
-              "print('held', flush=True); time.sleep(120)")
+_HOLD_LOCK = (
+    "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+    "print('held', flush=True); time.sleep(120)"
+)
 
 
 def _lock_holder(out: Path) -> subprocess.Popen:
     """Another process holding ``out``'s run lock, once it has printed 'held'."""
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / RUN_LOCK)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(out / RUN_LOCK)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -216,12 +256,16 @@ _KILLABLE = textwrap.dedent(
 )
 
 
-def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run(toy_config, tmp_path):
+def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run(
+    toy_config, tmp_path
+):
     out = tmp_path / "killed"
     script = tmp_path / "run.py"
     script.write_text(_KILLABLE)
     marker = tmp_path / "three-cells-done"
-    proc = subprocess.Popen([sys.executable, str(script), str(toy_config), str(out), str(marker)], env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(toy_config), str(out), str(marker)], env=dict(os.environ)
+    )
     results = out / "results.jsonl"
     deadline = time.monotonic() + 300
     try:
@@ -236,14 +280,21 @@ def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run
         proc.wait(timeout=30)
     before = read_results(results)
     assert len(before) == 3, "the kill lands after exactly three finished cells"
-    assert (out / RUN_LOCK).exists()  # the killed run's lock file stays behind, unlocked: the rerun takes it
+    assert (
+        out / RUN_LOCK
+    ).exists()  # the killed run's lock file stays behind, unlocked: the rerun takes it
     # A write cut short by the kill leaves half a line; the rerun ignores it.
     with open(results, "a") as f:
         f.write('{"key": "toy|60|mlp|2|trunc')
 
     starts = []
     cfg = load_config(toy_config)
-    rows = run_experiment(cfg, out, jobs=1, progress=lambda done, total, row: starts.append(done) if row is None else None)
+    rows = run_experiment(
+        cfg,
+        out,
+        jobs=1,
+        progress=lambda done, total, row: starts.append(done) if row is None else None,
+    )
     assert starts == [len(before)]  # finished cells were counted as done, not rerun
     by_key = {r["key"]: r for r in rows}
     for r in before:  # the rows from before the kill are the very same rows (same timings)
@@ -259,10 +310,32 @@ def test_resume_after_kill_skips_finished_cells_and_matches_an_uninterrupted_run
 
 def test_experiment_cli_writes_everything(toy_config, tmp_path, capsys):
     out = tmp_path / "cli-out"
-    assert _cli(["experiment", str(toy_config), "--out", str(out), "--jobs", "1", "--set", "seeds=[0]", "--set", "budgets=[20]"]) == 0
+    assert (
+        _cli(
+            [
+                "experiment",
+                str(toy_config),
+                "--out",
+                str(out),
+                "--jobs",
+                "1",
+                "--set",
+                "seeds=[0]",
+                "--set",
+                "budgets=[20]",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "2 cells" in printed and "report.html" in printed
-    for name in ("results.jsonl", "results.csv", "summary.md", "report.html", "plots/accuracy_vs_budget.png"):
+    for name in (
+        "results.jsonl",
+        "results.csv",
+        "summary.md",
+        "report.html",
+        "plots/accuracy_vs_budget.png",
+    ):
         assert (out / name).exists(), name
 
 
@@ -291,20 +364,37 @@ def scored_config(tmp_path: Path) -> Path:
             f.write(json.dumps({"prompt_id": k, "prompt": f"question {k}"}) + "\n")
     with open(data / "responses.jsonl", "w") as f:
         for i in range(n_prompts * per):
-            f.write(json.dumps({"prompt_id": i // per, "response": f"answer {i}", "gold": float(gold[i])}) + "\n")
+            f.write(
+                json.dumps(
+                    {"prompt_id": i // per, "response": f"answer {i}", "gold": float(gold[i])}
+                )
+                + "\n"
+            )
     cfg = {
         "name": "toy best-of-N",
         "seeds": [0, 1],
         "budgets": [40, 80],
         "baseline": "linear",
-        "datasets": [{
-            "name": "bon", "kind": "scored", "responses": "bon/responses.jsonl", "prompts": "bon/prompts.jsonl",
-            "prompt_embeddings": "bon/p.npy", "response_embeddings": "bon/r.npy", "test_size": 10, "test_pairs": 100,
-            "simulate": {"noise": "bt", "beta": 2.0, "transform": "logit"},
-        }],
+        "datasets": [
+            {
+                "name": "bon",
+                "kind": "scored",
+                "responses": "bon/responses.jsonl",
+                "prompts": "bon/prompts.jsonl",
+                "prompt_embeddings": "bon/p.npy",
+                "response_embeddings": "bon/r.npy",
+                "test_size": 10,
+                "test_pairs": 100,
+                "simulate": {"noise": "bt", "beta": 2.0, "transform": "logit"},
+            }
+        ],
         "methods": [
             {"name": "linear", "head": "BradleyTerryLinear"},
-            {"name": "linear+d-optimal", "head": "BradleyTerryLinear", "select": {"strategy": "d-optimal", "batch_size": 20}},
+            {
+                "name": "linear+d-optimal",
+                "head": "BradleyTerryLinear",
+                "select": {"strategy": "d-optimal", "batch_size": 20},
+            },
         ],
     }
     path = tmp_path / "bon.yaml"
@@ -314,7 +404,9 @@ def scored_config(tmp_path: Path) -> Path:
 
 def test_scored_grid_best_of_n_selection_and_report(scored_config, tmp_path):
     # Through the CLI: its progress bar and summary must cope with selection rows (no accuracy).
-    assert _cli(["experiment", str(scored_config), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    assert (
+        _cli(["experiment", str(scored_config), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    )
     rows = read_results(tmp_path / "out" / "results.jsonl")
     assert len(rows) == 8
     for r in rows:
@@ -328,7 +420,12 @@ def test_scored_grid_best_of_n_selection_and_report(scored_config, tmp_path):
             assert [x["labels"] for x in r["rounds"]] == list(range(20, r["budget"] + 1, 20))
             assert "accuracy" not in r
     names = {p.name for p in (tmp_path / "out" / "plots").glob("*.png")}
-    assert {"best_of_n_bon.png", "spearman_vs_budget.png", "reliability_bon.png", "accuracy_vs_budget.png"} <= names
+    assert {
+        "best_of_n_bon.png",
+        "spearman_vs_budget.png",
+        "reliability_bon.png",
+        "accuracy_vs_budget.png",
+    } <= names
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(names)
     assert "Best-of-N on bon" in html and "oracle" in html
@@ -344,7 +441,10 @@ def test_scored_grid_best_of_n_selection_and_report(scored_config, tmp_path):
             assert "length_baseline" not in r  # selection cells train their own pairs
     assert html.index("Against the learned length baseline") < html.index("Best-of-N on bon")
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "## Against the learned length baseline" in summary and "| bon | 40 | length baseline | 2 |" in summary
+    assert (
+        "## Against the learned length baseline" in summary
+        and "| bon | 40 | length baseline | 2 |" in summary
+    )
 
 
 def test_a_second_concurrent_run_on_one_directory_is_refused(toy_config, tmp_path):

@@ -31,7 +31,9 @@ def expected(model_dirs, minilm):
     scorer = RewardScorer(model_dirs["bt"], encoder=minilm)
     return {
         "plain": scorer.score(PROMPTS, COMPLETIONS),
-        "conversational": scorer.score([[{"role": "user", "content": p}] for p in PROMPTS], COMPLETIONS),
+        "conversational": scorer.score(
+            [[{"role": "user", "content": p}] for p in PROMPTS], COMPLETIONS
+        ),
     }
 
 
@@ -69,7 +71,9 @@ def test_grpo_trainer_reward_dispatch_calls_it(reward, expected):
         _log_metric=lambda name, value: logged.append((name, value)),
         environments=None,
     )
-    inputs = [{"prompt": p, "category": "demo"} for p in PROMPTS]  # a dataset column travels as a kwarg
+    inputs = [
+        {"prompt": p, "category": "demo"} for p in PROMPTS
+    ]  # a dataset column travels as a kwarg
     rewards = GRPOTrainer._calculate_rewards(trainer, inputs, PROMPTS, COMPLETIONS, [[0]] * 4)
     assert tuple(rewards.shape) == (4, 1)
     np.testing.assert_allclose(rewards[:, 0].numpy(), expected["plain"], rtol=1e-5, atol=1e-5)
@@ -79,7 +83,9 @@ def test_grpo_trainer_reward_dispatch_calls_it(reward, expected):
 def test_ensemble_logs_its_spread_through_log_metric(model_dirs, minilm):
     reward = reward_function(model_dirs["ensemble"], encoder=minilm, name="prefspace_ens")
     logged: list = []
-    out = reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=lambda n, v: logged.append((n, v)))
+    out = reward(
+        prompts=PROMPTS, completions=COMPLETIONS, log_metric=lambda n, v: logged.append((n, v))
+    )
     assert len(out) == 4
     assert len(logged) == 1 and logged[0][0] == "prefspace_ens/reward_std" and logged[0][1] > 0
 
@@ -87,7 +93,9 @@ def test_ensemble_logs_its_spread_through_log_metric(model_dirs, minilm):
 def test_pickles_and_reloads(reward, expected):
     clone = pickle.loads(pickle.dumps(reward))
     assert clone.__name__ == reward.__name__
-    np.testing.assert_allclose(clone(prompts=PROMPTS, completions=COMPLETIONS), expected["plain"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        clone(prompts=PROMPTS, completions=COMPLETIONS), expected["plain"], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_refuses_mismatched_encoder_and_bad_shapes(model_dirs, reward):

@@ -12,8 +12,14 @@ from prefspace.models import load_model, save_model
 
 PROMPTS = ["Name a primary colour.", "What is the capital of France?"]
 COMPLETIONS = ["Red is a primary colour.", "Paris."]
-TRAIN = {"source": "alpaca pairs", "fingerprint": "f" * 64, "n_pairs": 60, "format": "standard, explicit prompt",
-         "subsets": None, "licence": None}
+TRAIN = {
+    "source": "alpaca pairs",
+    "fingerprint": "f" * 64,
+    "n_pairs": 60,
+    "format": "standard, explicit prompt",
+    "subsets": None,
+    "licence": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +31,11 @@ def plain_model(model_dirs, minilm, tmp_path_factory):
 
 
 def _warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "trained on" in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "trained on" in r.getMessage()
+    ]
 
 
 def test_conversational_prompts_to_a_plain_model_warn_once(plain_model, minilm, caplog):

@@ -8,20 +8,31 @@ from prefspace.models import BradleyTerryLinear, choose_head
 
 
 def test_reference_is_kept_unless_a_candidate_is_clearly_better(toy_pairs):
-    same = [("bt-linear", {}), ("bt-linear", {})]  # the same head twice: no gain, the reference stays
+    same = [
+        ("bt-linear", {}),
+        ("bt-linear", {}),
+    ]  # the same head twice: no gain, the reference stays
     out = choose_head(toy_pairs, grid=same)
     assert out.best_index == 0 and out.best_name == "bt-linear" and "kept" in out.reason
     assert out.candidates[1].gain == 0.0
-    assert isinstance(out.best_estimator, BradleyTerryLinear) and not hasattr(out.best_estimator, "coef_")
+    assert isinstance(out.best_estimator, BradleyTerryLinear) and not hasattr(
+        out.best_estimator, "coef_"
+    )
 
 
 def test_a_clearly_better_head_replaces_the_reference(toy_pairs):
     # the reference barely trains (one epoch at a tiny learning rate): its out-of-fold accuracy
     # is near chance, the linear head's near 1, far more than one standard error apart
-    grid = [("bt-mlp", {"max_epochs": 1, "learning_rate": 1e-7, "hidden_sizes": (4,)}),
-            ("bt-linear", {"alpha": 1.0})]
+    grid = [
+        ("bt-mlp", {"max_epochs": 1, "learning_rate": 1e-7, "hidden_sizes": (4,)}),
+        ("bt-linear", {"alpha": 1.0}),
+    ]
     out = choose_head(toy_pairs, grid=grid, random_state=0)
-    assert out.best_index == 1 and out.best_params == {"alpha": 1.0} and out.best_label == "bt-linear (alpha=1)"
+    assert (
+        out.best_index == 1
+        and out.best_params == {"alpha": 1.0}
+        and out.best_label == "bt-linear (alpha=1)"
+    )
     best = out.candidates[1]
     assert best.accuracy > 0.9 and best.gain > 0.2 and best.z > 1
     assert "raised" in out.reason and "bt-linear (alpha=1)" in out.reason
@@ -46,7 +57,9 @@ def test_folds_keep_prompts_together(copied_pairs):
 
 
 def test_too_few_pairs_keep_the_reference():
-    few = choose_head(np.zeros((4, 2, 8), np.float32), grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})])
+    few = choose_head(
+        np.zeros((4, 2, 8), np.float32), grid=[("bt-linear", {}), ("bt-linear", {"alpha": 1.0})]
+    )
     assert few.best_index == 0 and "too few" in few.reason and few.candidates == ()
 
 
@@ -63,7 +76,9 @@ def test_the_text_features_only_candidate_joins_when_rows_carry_the_block(toy_pa
     from prefspace.models import DEFAULT_HEAD_GRID
 
     grid = DEFAULT_HEAD_GRID[:1] + DEFAULT_HEAD_GRID[-1:]
-    assert choose_head(toy_pairs, grid=grid).candidates == ()  # without the block one candidate is left
+    assert (
+        choose_head(toy_pairs, grid=grid).candidates == ()
+    )  # without the block one candidate is left
     out = choose_head(toy_pairs, grid=grid, n_text_features=4)
     assert [c.label for c in out.candidates] == ["bt-linear", "bt-linear (blocks=text)"]
     assert out.best_estimator.n_text_features == 4

@@ -11,7 +11,13 @@ import yaml
 from prefspace.data import load_demo
 from prefspace.embed.encoder import hash_model_files
 from prefspace.embed.sentence_transformer import bundled_minilm_path
-from prefspace.models import BradleyTerryLinear, RewardEnsemble, describe_model, load_model, save_model
+from prefspace.models import (
+    BradleyTerryLinear,
+    RewardEnsemble,
+    describe_model,
+    load_model,
+    save_model,
+)
 from prefspace.models.card import package_versions, reproducibility_record
 
 
@@ -21,8 +27,16 @@ def demo_model(tmp_path_factory, minilm):
     X = np.random.default_rng(0).normal(size=(len(ds), 2, minilm.feature_dim)).astype(np.float32)
     model = BradleyTerryLinear().fit(X)
     directory = tmp_path_factory.mktemp("card") / "bt-linear"
-    metrics = {"test_accuracy": 0.71, "test_ci_low": 0.62, "test_ci_high": 0.79, "test_loss": 0.58, "test_n_pairs": 67}
-    record = reproducibility_record(minilm, command="prefspace train demo.jsonl --out bt-linear", config={"seed": 7})
+    metrics = {
+        "test_accuracy": 0.71,
+        "test_ci_low": 0.62,
+        "test_ci_high": 0.79,
+        "test_loss": 0.58,
+        "test_n_pairs": 67,
+    }
+    record = reproducibility_record(
+        minilm, command="prefspace train demo.jsonl --out bt-linear", config={"seed": 7}
+    )
     save_model(model, directory, minilm, metrics=metrics, train_data=ds, record=record)
     return directory, model, X
 
@@ -32,7 +46,9 @@ def _front_matter(text: str) -> dict:
     return yaml.safe_load(text.split("---\n")[1])
 
 
-def test_card_metadata_follows_hugging_face_and_keeps_prefspace_details_under_one_key(demo_model, minilm):
+def test_card_metadata_follows_hugging_face_and_keeps_prefspace_details_under_one_key(
+    demo_model, minilm
+):
     directory, model, _ = demo_model
     meta = _front_matter((directory / "README.md").read_text(encoding="utf-8"))
     # Hugging Face's model-card keys
@@ -42,7 +58,9 @@ def test_card_metadata_follows_hugging_face_and_keeps_prefspace_details_under_on
     assert "datasets" not in meta  # the demo data is a local file, not a Hub data set
     (result,) = meta["model-index"][0]["results"]
     assert meta["model-index"][0]["name"] == "bt-linear"
-    assert result["task"]["type"] == "text-classification" and "67 pairs" in result["dataset"]["name"]
+    assert (
+        result["task"]["type"] == "text-classification" and "67 pairs" in result["dataset"]["name"]
+    )
     metrics = {m["type"]: m for m in result["metrics"]}
     assert metrics["accuracy"]["value"] == 0.71 and "0.6200-0.7900" in metrics["accuracy"]["name"]
     assert metrics["loss"]["value"] == 0.58 and "n_pairs" not in metrics
@@ -51,13 +69,27 @@ def test_card_metadata_follows_hugging_face_and_keeps_prefspace_details_under_on
     assert own["encoder"]["weights_sha256"] == hash_model_files(bundled_minilm_path())
     assert own["encoder"]["fingerprint"] == minilm.fingerprint
     ds = load_demo()
-    assert own["training_data"] == {"source": ds.source, "fingerprint": ds.fingerprint, "n_pairs": len(ds),
-                                    "format": "standard, explicit prompt", "licence": "CC0-1.0"}
+    assert own["training_data"] == {
+        "source": ds.source,
+        "fingerprint": ds.fingerprint,
+        "n_pairs": len(ds),
+        "format": "standard, explicit prompt",
+        "licence": "CC0-1.0",
+    }
     assert own["head"] == {"class": "BradleyTerryLinear", "params": model.get_params()}
     assert own["test_metrics"]["accuracy"] == 0.71 and own["test_metrics"]["ci_low"] == 0.62
     assert own["seed"] == 7
-    assert set(meta) <= {"license", "license_name", "library_name", "base_model", "datasets", "tags",
-                         "pipeline_tag", "model-index", "prefspace"}
+    assert set(meta) <= {
+        "license",
+        "license_name",
+        "library_name",
+        "base_model",
+        "datasets",
+        "tags",
+        "pipeline_tag",
+        "model-index",
+        "prefspace",
+    }
 
 
 def test_hub_licence_and_dataset_names():
@@ -72,8 +104,13 @@ def test_card_body_shows_the_interval_and_the_three_ways_to_use_it(demo_model):
     directory, _, _ = demo_model
     body = (directory / "README.md").read_text(encoding="utf-8").split("---\n", 2)[2]
     assert "| accuracy | 0.7100 [0.6200, 0.7900]" in body
-    for line in ("prefspace score bt-linear", "prefspace serve bt-linear", "reward_function('bt-linear')",
-                 "prefspace train demo.jsonl --out bt-linear", "Training data licence: CC0-1.0."):
+    for line in (
+        "prefspace score bt-linear",
+        "prefspace serve bt-linear",
+        "reward_function('bt-linear')",
+        "prefspace train demo.jsonl --out bt-linear",
+        "Training data licence: CC0-1.0.",
+    ):
         assert line in body
 
 
@@ -81,7 +118,14 @@ def test_record_in_model_json_has_versions_weights_hash_and_command(demo_model, 
     directory, _, _ = demo_model
     record = json.loads((directory / "model.json").read_text())["record"]
     versions = record["versions"]
-    for name in ("prefspace", "torch", "transformers", "sentence-transformers", "numpy", "scikit-learn"):
+    for name in (
+        "prefspace",
+        "torch",
+        "transformers",
+        "sentence-transformers",
+        "numpy",
+        "scikit-learn",
+    ):
         assert isinstance(versions[name], str) and versions[name][0].isdigit(), name
     assert record["encoder_weights_sha256"] == minilm.weights_sha256 is not None
     assert record["command"].startswith("prefspace train") and record["config"] == {"seed": 7}

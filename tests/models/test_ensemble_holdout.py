@@ -45,12 +45,18 @@ def test_ensemble_validation_split_is_what_its_members_hold_out():
     held_prompts = np.unique(groups[[i for i in range(len(X)) if X[i].tobytes() in members_held]])
     np.testing.assert_array_equal(held, np.isin(groups, held_prompts))  # their prompts, whole
     # the same ensemble without synthetic pairs holds out the same pairs: the plan is the seed's
-    plain = RewardEnsemble(RecordingMLP(hidden_sizes=(8,), max_epochs=3), n_members=3, random_state=4).fit(X, groups=groups)
+    plain = RewardEnsemble(
+        RecordingMLP(hidden_sizes=(8,), max_epochs=3), n_members=3, random_state=4
+    ).fit(X, groups=groups)
     assert set().union(*(m.held_rows_ for m in plain.members_)) == members_held
 
 
 def test_ensemble_of_heads_that_hold_out_nothing_holds_out_nothing():
     X, groups = _pairs()
-    assert not RewardEnsemble(BradleyTerryLinear(), n_members=3, random_state=0).validation_split(X, groups).any()
+    assert (
+        not RewardEnsemble(BradleyTerryLinear(), n_members=3, random_state=0)
+        .validation_split(X, groups)
+        .any()
+    )
     with pytest.raises(ConfigError, match="give it an int random_state"):
         RewardEnsemble(BradleyTerryMLP(), n_members=2).validation_split(X, groups)

@@ -22,7 +22,9 @@ def test_linear_matches_the_bradley_terry_optimum(toy_pairs):
     model = BradleyTerryLinear(alpha=1.0, standardize=False, tol=1e-10).fit(toy_pairs)
     diff = (toy_pairs[:, 0] - toy_pairs[:, 1]).astype(np.float64)
     z = diff @ model.coef_
-    grad = -(diff.T @ (1.0 / (1.0 + np.exp(z)))) + 1.0 * model.coef_  # stationarity of the penalised loss
+    grad = (
+        -(diff.T @ (1.0 / (1.0 + np.exp(z)))) + 1.0 * model.coef_
+    )  # stationarity of the penalised loss
     assert np.abs(grad).max() / len(toy_pairs) < 1e-5  # the mean-loss gradient L-BFGS drives to 0
     assert model.predict(toy_pairs.reshape(-1, 16)).mean() == pytest.approx(0.0, abs=1e-9)
 
@@ -31,7 +33,9 @@ def test_linear_standardisation_is_folded_into_coef(toy_pairs):
     scaled = toy_pairs * np.linspace(0.5, 4.0, 16, dtype=np.float32)
     a = BradleyTerryLinear(alpha=1.0).fit(toy_pairs)
     b = BradleyTerryLinear(alpha=1.0).fit(scaled)
-    np.testing.assert_allclose(a.predict(toy_pairs[:, 0]), b.predict(scaled[:, 0]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        a.predict(toy_pairs[:, 0]), b.predict(scaled[:, 0]), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_labels_y_orient_pairs(toy_pairs):
@@ -47,18 +51,26 @@ def test_labels_y_orient_pairs(toy_pairs):
 
 
 def test_mlp_early_stopping_keeps_the_best_validation_epoch(toy_pairs):
-    model = BradleyTerryMLP(hidden_sizes=(32,), learning_rate=3e-2, n_iter_no_change=3, random_state=0).fit(toy_pairs)
+    model = BradleyTerryMLP(
+        hidden_sizes=(32,), learning_rate=3e-2, n_iter_no_change=3, random_state=0
+    ).fit(toy_pairs)
     losses = [h["eval_loss"] for h in model.history_]
     # the kept epoch is the last that improved on the best by more than tol
     assert losses[model.best_epoch_ - 1] <= min(losses) + model.tol
-    assert all(loss > losses[model.best_epoch_ - 1] - model.tol for loss in losses[model.best_epoch_:])
+    assert all(
+        loss > losses[model.best_epoch_ - 1] - model.tol for loss in losses[model.best_epoch_ :]
+    )
     assert model.n_epochs_ == len(model.history_) <= model.best_epoch_ + 3
-    assert model.metrics_["eval_accuracy"] == pytest.approx(model.history_[model.best_epoch_ - 1]["eval_accuracy"])
+    assert model.metrics_["eval_accuracy"] == pytest.approx(
+        model.history_[model.best_epoch_ - 1]["eval_accuracy"]
+    )
     assert {"loss", "eval_loss", "eval_accuracy", "epoch"} <= model.history_[0].keys()
 
 
 def test_mlp_without_early_stopping_runs_on_training_loss(toy_pairs):
-    model = BradleyTerryMLP(hidden_sizes=(8,), early_stopping=False, max_epochs=4, random_state=0).fit(toy_pairs)
+    model = BradleyTerryMLP(
+        hidden_sizes=(8,), early_stopping=False, max_epochs=4, random_state=0
+    ).fit(toy_pairs)
     assert model.n_epochs_ == 4 and "eval_loss" not in model.history_[0]
     assert not any(k.startswith("eval_") for k in model.metrics_)
 
@@ -86,19 +98,24 @@ def test_mlp_transform_is_the_last_hidden_layer(toy_pairs):
     assert model.last_layer_weights_.shape == (6,)
 
 
-@pytest.mark.parametrize("params, match", [
-    (dict(hidden_sizes=(0,)), "hidden_sizes must be positive"),
-    (dict(activation="swish"), "activation must be one of"),
-    (dict(validation_fraction=1.0), "must be < 1"),
-    (dict(learning_rate=0), "learning_rate must be > 0"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(hidden_sizes=(0,)), "hidden_sizes must be positive"),
+        (dict(activation="swish"), "activation must be one of"),
+        (dict(validation_fraction=1.0), "must be < 1"),
+        (dict(learning_rate=0), "learning_rate must be > 0"),
+    ],
+)
 def test_mlp_bad_parameters_are_config_errors(params, match, toy_pairs):
     with pytest.raises(ConfigError, match=match):
         BradleyTerryMLP(**params).fit(toy_pairs)
 
 
 def test_lgbm_leaf_features_are_one_hot_per_tree(toy_pairs):
-    model = PreferenceClassifierLGBM(n_estimators=15, min_child_samples=5, random_state=0).fit(toy_pairs)
+    model = PreferenceClassifierLGBM(n_estimators=15, min_child_samples=5, random_state=0).fit(
+        toy_pairs
+    )
     T = model.transform(toy_pairs[:, 0])
     assert set(np.unique(T)) <= {0.0, 1.0}
     np.testing.assert_array_equal(T.sum(axis=1), np.full(200, model.n_trees_))
@@ -108,7 +125,9 @@ def test_lgbm_leaf_features_are_one_hot_per_tree(toy_pairs):
 
 
 def test_ensemble_members_uncertainty_and_aggregates(toy_pairs):
-    base = RewardEnsemble(BradleyTerryLinear(alpha=1.0), n_members=4, random_state=0).fit(toy_pairs[:120])
+    base = RewardEnsemble(BradleyTerryLinear(alpha=1.0), n_members=4, random_state=0).fit(
+        toy_pairs[:120]
+    )
     E = toy_pairs[120:, 0]
     R = base.predict_members(E)
     assert R.shape == (4, 80) and not np.allclose(R[0], R[1])  # bootstrap samples differ
@@ -122,8 +141,12 @@ def test_ensemble_members_uncertainty_and_aggregates(toy_pairs):
 
 
 def test_ensemble_without_bootstrap_differs_only_by_seed(toy_pairs):
-    ens = RewardEnsemble(BradleyTerryMLP(hidden_sizes=(8,), max_epochs=3), n_members=2, bootstrap=False,
-                         random_state=0).fit(toy_pairs)
+    ens = RewardEnsemble(
+        BradleyTerryMLP(hidden_sizes=(8,), max_epochs=3),
+        n_members=2,
+        bootstrap=False,
+        random_state=0,
+    ).fit(toy_pairs)
     assert [m.random_state for m in ens.members_][0] != ens.members_[1].random_state
     assert all(h["n_pairs"] == 200 for h in ens.history_)
 

@@ -13,8 +13,15 @@ from prefspace.data.text_features import log_length
 from prefspace.evaluate import pairs_from_scores
 from prefspace.exceptions import FormatError, NotFittedError, ShapeError
 from prefspace.models import (
-    BradleyTerryLinear, LengthBaseline, cross_fit_length_rewards, cross_fit_scored_length_rewards, describe_model,
-    load_length_baseline, load_model, pair_log_lengths, save_model,
+    BradleyTerryLinear,
+    LengthBaseline,
+    cross_fit_length_rewards,
+    cross_fit_scored_length_rewards,
+    describe_model,
+    load_length_baseline,
+    load_model,
+    pair_log_lengths,
+    save_model,
 )
 from prefspace.models.length import LENGTH_MEASURE
 
@@ -27,8 +34,9 @@ def hh(hh_path):
 
 @pytest.fixture(scope="module")
 def alpaca(alpaca_dir):
-    scored = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz",
-                                   score_key="gold")
+    scored = load_scored_responses(
+        alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz", score_key="gold"
+    )
     pairs = pairs_from_scores(scored, 2000, random_state=0)
     lengths = log_length(scored.responses)
     return pairs.pair_features(lengths[:, None])[:, :, 0]
@@ -79,9 +87,13 @@ def test_predict_and_predict_proba(alpaca):
     r = base.predict(alpaca[:, 0])
     assert r.dtype == np.float64 and r.shape == (len(alpaca),)
     np.testing.assert_allclose(r, base.coef_ * alpaca[:, 0], rtol=0, atol=0)
-    np.testing.assert_allclose(base.predict_texts(["", "abc"]), base.coef_ * np.log1p([0.0, 3.0]), rtol=1e-15)
+    np.testing.assert_allclose(
+        base.predict_texts(["", "abc"]), base.coef_ * np.log1p([0.0, 3.0]), rtol=1e-15
+    )
     p = base.predict_proba(alpaca)
-    np.testing.assert_allclose(p, expit(base.predict(alpaca[:, 0]) - base.predict(alpaca[:, 1])), rtol=1e-12)
+    np.testing.assert_allclose(
+        p, expit(base.predict(alpaca[:, 0]) - base.predict(alpaca[:, 1])), rtol=1e-12
+    )
 
 
 def test_labels_flip_pairs_and_weights_are_counts(hh):
@@ -109,7 +121,11 @@ def test_no_penalty_and_separable_pairs_stay_finite():
     base = LengthBaseline(alpha=0.0, max_iter=30).fit(L)
     assert np.isfinite(base.coef_) and base.coef_ > 0 and base.score(L) == 1.0
     equal = LengthBaseline(alpha=0.0).fit(np.array([[2.0, 2.0], [1.0, 1.0]]))
-    assert equal.coef_ == 0.0 and equal.direction_ == "none" and equal.score(np.array([[2.0, 2.0]])) == 0.0
+    assert (
+        equal.coef_ == 0.0
+        and equal.direction_ == "none"
+        and equal.score(np.array([[2.0, 2.0]])) == 0.0
+    )
 
 
 def test_record_round_trip_and_refusals(alpaca):
@@ -181,11 +197,14 @@ def test_cross_fitted_rewards_come_from_the_other_folds(hh):
 
 
 def test_cross_fitted_scored_rewards_on_alpaca_bon(alpaca_dir):
-    scored = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz",
-                                   score_key="gold")
+    scored = load_scored_responses(
+        alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz", score_key="gold"
+    )
     rows = np.flatnonzero(scored.prompt_index < 20)
     lengths = log_length([scored.responses[i] for i in rows])
-    r = cross_fit_scored_length_rewards(lengths, scored.scores[rows], scored.prompt_index[rows], folds=4)
+    r = cross_fit_scored_length_rewards(
+        lengths, scored.scores[rows], scored.prompt_index[rows], folds=4
+    )
     coef = r / lengths
     assert (coef > 0).all()  # the longer answer wins in every fold
     assert np.unique(np.round(coef, 12)).size == 4  # one coefficient per fold of prompts
@@ -198,11 +217,16 @@ def test_beside_a_model_on_hh_test_pairs(hh):
 
     _, L = hh
     train, test = L[:1300], L[1300:]
-    model = np.stack([-test[:, 0], -test[:, 1]], axis=1) * 2.0  # "shorter wins", scaled: the same ranking
+    model = (
+        np.stack([-test[:, 0], -test[:, 1]], axis=1) * 2.0
+    )  # "shorter wins", scaled: the same ranking
     base, record = length_baseline_beside(train, test, model, groups=np.arange(len(test)))
     assert record["direction"] == "shorter" and record["n_pairs"] == 1300
     assert record["test"]["accuracy"] == pytest.approx(base.score(test), abs=1e-12)
     assert record["test"]["ci_low"] < record["test"]["accuracy"] < record["test"]["ci_high"]
-    assert record["vs_model"]["difference"] == 0.0 and record["vs_model"]["verdict"] == "not significantly different"
+    assert (
+        record["vs_model"]["difference"] == 0.0
+        and record["vs_model"]["verdict"] == "not significantly different"
+    )
     _, alone = length_baseline_beside(train)
     assert "test" not in alone and alone["train_accuracy"] == pytest.approx(base.score(train))

@@ -54,17 +54,21 @@ def _pairs(F, gold, prompt, prompts, n, seed):
 @pytest.fixture(scope="module")
 def split(alpaca):
     F, gold, prompt, _ = alpaca
-    return _pairs(F, gold, prompt, np.arange(0, 140), 400, 0), _pairs(F, gold, prompt, np.arange(140, 200), 2000, 1)
+    return _pairs(F, gold, prompt, np.arange(0, 140), 400, 0), _pairs(
+        F, gold, prompt, np.arange(140, 200), 2000, 1
+    )
 
 
 def test_closed_form_heldout_errors_equal_refitting_without_each_prompt(alpaca):
     F, gold, prompt, _ = alpaca
     X = _pairs(F, gold, prompt, np.arange(30), 60, 3)
-    cols = np.r_[384:424, 768:768 + K]  # 40 response columns and the block: refits stay cheap
+    cols = np.r_[384:424, 768 : 768 + K]  # 40 response columns and the block: refits stay cheap
     D = (X[:, 0, cols] - X[:, 1, cols]).astype(np.float64)
     D /= np.where(D.std(axis=0) > 0, D.std(axis=0), 1.0)
     y, w = 2.0 + np.zeros(len(D)), np.linspace(0.5, 1.5, len(D))
-    groups = np.array([prompt[np.flatnonzero((F == X[i, 0]).all(axis=1))[0]] for i in range(len(X))])
+    groups = np.array(
+        [prompt[np.flatnonzero((F == X[i, 0]).all(axis=1))[0]] for i in range(len(X))]
+    )
     alphas, text_alphas = [3.0, np.inf], [0.5, np.inf]
     fast = heldout_errors(D, y, w, groups, K, alphas, text_alphas)
     for a, alpha in enumerate(alphas):
@@ -90,7 +94,9 @@ def test_two_blocks_beat_the_embedding_alone_where_length_matters(split):
     embedding = BradleyTerryLinear(alpha=1000.0, blocks="embedding", n_text_features=K).fit(train)
     assert np.isfinite(both.text_alpha_)  # CV kept the text block
     assert both.score(test) > embedding.score(test) + 0.01
-    assert both.cv_["heldout_error"] and len(both.cv_["alphas"]) == 7  # six penalties and "left out"
+    assert (
+        both.cv_["heldout_error"] and len(both.cv_["alphas"]) == 7
+    )  # six penalties and "left out"
 
 
 def test_blocks_restrict_the_weights(split):
@@ -110,7 +116,9 @@ def test_length_controlled_reward_removes_the_text_block(alpaca, split):
     train, _ = split
     model = BradleyTerryLinear(n_text_features=K).fit(train)
     plain, controlled = model.predict(F), model.predict(F, length_controlled=True)
-    np.testing.assert_allclose(plain - controlled, model.text_contribution(F), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        plain - controlled, model.text_contribution(F), rtol=1e-10, atol=1e-10
+    )
     length = np.log1p([len(t) for t in texts])
 
     def within_prompt_corr(r):
@@ -133,14 +141,22 @@ def test_save_load_keeps_the_block_and_refuses_an_unknown_version(split, tmp_pat
     model = BradleyTerryLinear(n_text_features=K).fit(train)
     path = save_model(model, tmp_path / "m")
     header = json.loads((path / "model.json").read_text())
-    assert header["text_features"] == {"version": 1, "names": list(TEXT_FEATURE_NAMES), "n_columns": K}
+    assert header["text_features"] == {
+        "version": 1,
+        "names": list(TEXT_FEATURE_NAMES),
+        "n_columns": K,
+    }
     loaded = load_model(path)
-    np.testing.assert_array_equal(loaded.predict(test[:, 0], length_controlled=True),
-                                  model.predict(test[:, 0], length_controlled=True))
+    np.testing.assert_array_equal(
+        loaded.predict(test[:, 0], length_controlled=True),
+        model.predict(test[:, 0], length_controlled=True),
+    )
     assert (loaded.alpha_, loaded.text_alpha_) == (model.alpha_, model.text_alpha_)
     header["text_features"]["version"] = 2
     (path / "model.json").write_text(json.dumps(header))
-    with pytest.raises(FormatError, match="text-feature version 2 is not one this prefspace computes"):
+    with pytest.raises(
+        FormatError, match="text-feature version 2 is not one this prefspace computes"
+    ):
         load_model(path)
 
 
@@ -152,11 +168,21 @@ def test_mlp_heads_take_the_block_as_a_linear_offset(split, tmp_path):
         model = cls(hidden_sizes=(32,), n_text_features=K, random_state=0).fit(train)
         E = test[:, 0]
         # the contract: predict == transform @ last-layer weights + bias, the block's weights last
-        np.testing.assert_allclose(model.transform(E) @ model.last_layer_weights_ + model.last_layer_bias_,
-                                   model.predict(E), rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(model.predict(E) - model.predict(E, length_controlled=True),
-                                   model.text_contribution(E), rtol=1e-10, atol=1e-10)
-        assert model.score(test) > 0.65  # the offset carries length on alpaca_bon (embedding alone: ~0.66)
+        np.testing.assert_allclose(
+            model.transform(E) @ model.last_layer_weights_ + model.last_layer_bias_,
+            model.predict(E),
+            rtol=1e-4,
+            atol=1e-4,
+        )
+        np.testing.assert_allclose(
+            model.predict(E) - model.predict(E, length_controlled=True),
+            model.text_contribution(E),
+            rtol=1e-10,
+            atol=1e-10,
+        )
+        assert (
+            model.score(test) > 0.65
+        )  # the offset carries length on alpaca_bon (embedding alone: ~0.66)
         loaded = load_model(save_model(model, tmp_path / cls.__name__))
         np.testing.assert_allclose(loaded.predict(E), model.predict(E), rtol=1e-6, atol=1e-6)
 

@@ -41,7 +41,9 @@ def linear_768(wide_pairs):
 
 def test_model_json_records_format_class_params_encoder_and_fingerprints(linear_768, tmp_path):
     enc = get_encoder()
-    save_model(linear_768, tmp_path / "m", enc, metrics={"test_accuracy": 0.6}, train_fingerprint="abc")
+    save_model(
+        linear_768, tmp_path / "m", enc, metrics={"test_accuracy": 0.6}, train_fingerprint="abc"
+    )
     header = json.loads((tmp_path / "m" / "model.json").read_text())
     assert header["format"] == FORMAT_NAME and header["format_version"] == FORMAT_VERSION
     assert header["class"] == "BradleyTerryLinear"
@@ -50,25 +52,36 @@ def test_model_json_records_format_class_params_encoder_and_fingerprints(linear_
     assert header["train_fingerprint"] == "abc"
     assert header["metrics"] == {"test_accuracy": 0.6}
     assert header["training_metrics"]["accuracy"] == pytest.approx(linear_768.metrics_["accuracy"])
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "model.json", "weights.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "README.md",
+        "model.json",
+        "weights.safetensors",
+    ]
 
 
 def test_load_with_the_training_encoder_works(linear_768, wide_pairs, tmp_path):
     save_model(linear_768, tmp_path / "m", get_encoder())
     loaded = load_model(tmp_path / "m", get_encoder())
-    np.testing.assert_array_equal(loaded.predict(wide_pairs[:, 0]), linear_768.predict(wide_pairs[:, 0]))
+    np.testing.assert_array_equal(
+        loaded.predict(wide_pairs[:, 0]), linear_768.predict(wide_pairs[:, 0])
+    )
 
 
 def test_load_refuses_another_encoder_and_names_the_one_needed(linear_768, tmp_path):
     save_model(linear_768, tmp_path / "m", get_encoder())
     other = get_encoder(max_length=64)
     assert other.fingerprint != get_encoder().fingerprint
-    with pytest.raises(FingerprintMismatchError, match=r"encoder 'all-MiniLM-L6-v2' \(layout 'separate'\).*load_model_encoder"):
+    with pytest.raises(
+        FingerprintMismatchError,
+        match=r"encoder 'all-MiniLM-L6-v2' \(layout 'separate'\).*load_model_encoder",
+    ):
         load_model(tmp_path / "m", other)
 
 
 def test_save_refuses_an_encoder_of_another_width(linear_768, tmp_path):
-    with pytest.raises(FingerprintMismatchError, match="dimension 768 but this encoder makes rows of dimension 384"):
+    with pytest.raises(
+        FingerprintMismatchError, match="dimension 768 but this encoder makes rows of dimension 384"
+    ):
         save_model(linear_768, tmp_path / "m", get_encoder(layout="joint"))
     assert not (tmp_path / "m").exists()
 
@@ -130,7 +143,9 @@ def test_corrupt_weights_are_a_format_error(linear_768, tmp_path):
     (tmp_path / "m" / "weights.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(FormatError, match="sha256 mismatch"):
         load_model(tmp_path / "m")
-    _redigest(tmp_path / "m", "weights.safetensors")  # the parser still refuses what the digest let by
+    _redigest(
+        tmp_path / "m", "weights.safetensors"
+    )  # the parser still refuses what the digest let by
     with pytest.raises(FormatError, match="cannot read the weights"):
         load_model(tmp_path / "m")
 
@@ -141,8 +156,12 @@ def test_negated_weights_are_refused_by_their_digest(linear_768, tmp_path):
     save_model(linear_768, tmp_path / "m")
     weights = tmp_path / "m" / "weights.safetensors"
     arrays = load_file(str(weights))
-    save_file({k: -v for k, v in arrays.items()}, str(weights))  # valid, finite, right shapes: only the digest knows
-    with pytest.raises(FormatError, match="weights.safetensors: its content differs.*sha256 mismatch"):
+    save_file(
+        {k: -v for k, v in arrays.items()}, str(weights)
+    )  # valid, finite, right shapes: only the digest knows
+    with pytest.raises(
+        FormatError, match="weights.safetensors: its content differs.*sha256 mismatch"
+    ):
         load_model(tmp_path / "m")
 
 
@@ -156,7 +175,9 @@ def test_a_model_without_digests_is_refused_with_a_clear_message(linear_768, tmp
     else:
         del header["files_sha256"]["weights.safetensors"]
     path.write_text(json.dumps(header))
-    with pytest.raises(FormatError, match="before every file carried a digest.*train and save the model again"):
+    with pytest.raises(
+        FormatError, match="before every file carried a digest.*train and save the model again"
+    ):
         load_model(tmp_path / "m")
 
 
@@ -206,11 +227,17 @@ def test_unfitted_or_foreign_models_cannot_be_saved(tmp_path):
 
 
 def test_lightgbm_uses_its_text_format_and_ensembles_store_members(toy_pairs, tmp_path):
-    lgbm = PreferenceClassifierLGBM(n_estimators=10, min_child_samples=5, random_state=0).fit(toy_pairs)
+    lgbm = PreferenceClassifierLGBM(n_estimators=10, min_child_samples=5, random_state=0).fit(
+        toy_pairs
+    )
     save_model(lgbm, tmp_path / "lgbm")
     assert (tmp_path / "lgbm" / "model.lgbm.txt").read_text().startswith("tree")
-    ens = RewardEnsemble(BradleyTerryMLP(hidden_sizes=(4,), max_epochs=3), n_members=2, aggregate="min",
-                         random_state=0).fit(toy_pairs)
+    ens = RewardEnsemble(
+        BradleyTerryMLP(hidden_sizes=(4,), max_epochs=3),
+        n_members=2,
+        aggregate="min",
+        random_state=0,
+    ).fit(toy_pairs)
     save_model(ens, tmp_path / "ens")
     info = describe_model(tmp_path / "ens")
     assert info["class"] == "RewardEnsemble" and info["n_members"] == 2
@@ -218,7 +245,9 @@ def test_lightgbm_uses_its_text_format_and_ensembles_store_members(toy_pairs, tm
     assert info["params"]["estimator"]["__estimator__"]["class"] == "BradleyTerryMLP"
     loaded = load_model(tmp_path / "ens")
     assert loaded.aggregate == "min" and loaded.estimator.hidden_sizes == (4,)
-    np.testing.assert_array_equal(loaded.predict_members(toy_pairs[:, 0]), ens.predict_members(toy_pairs[:, 0]))
+    np.testing.assert_array_equal(
+        loaded.predict_members(toy_pairs[:, 0]), ens.predict_members(toy_pairs[:, 0])
+    )
 
 
 def test_describe_model_reads_the_header_only(linear_768, tmp_path):
@@ -231,7 +260,9 @@ def test_describe_model_reads_the_header_only(linear_768, tmp_path):
 
 
 def test_a_model_saved_with_the_old_n_threads_parameter_loads_as_n_jobs(toy_pairs, tmp_path):
-    model = BradleyTerryMLP(hidden_sizes=(4,), max_epochs=2, n_jobs=1, random_state=0).fit(toy_pairs[:40])
+    model = BradleyTerryMLP(hidden_sizes=(4,), max_epochs=2, n_jobs=1, random_state=0).fit(
+        toy_pairs[:40]
+    )
     save_model(model, tmp_path / "m")
     header_path = tmp_path / "m" / "model.json"
     header = json.loads(header_path.read_text())

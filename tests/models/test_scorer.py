@@ -21,7 +21,9 @@ def test_rewards_match_the_model_on_embed_responses_rows(scorer, minilm):
     responses = ["Hi!", "Go away.", "One, two, three."]
     rewards = scorer.score(prompts, responses)
     assert rewards.dtype == np.float64 and rewards.shape == (3,)
-    np.testing.assert_allclose(rewards, scorer.model.predict(embed_responses(prompts, responses, minilm)), rtol=1e-6)
+    np.testing.assert_allclose(
+        rewards, scorer.model.predict(embed_responses(prompts, responses, minilm)), rtol=1e-6
+    )
 
 
 def test_the_recorded_encoder_is_rebuilt_when_none_is_given(model_dirs, minilm):
@@ -37,7 +39,10 @@ def test_lru_reuses_rows_dedupes_and_evicts(scorer):
     assert mid["encoder_calls"] - before["encoder_calls"] == 1
     assert mid["rows_embedded"] - before["rows_embedded"] == 2
     scorer.score(["lru?"], ["same"])
-    assert scorer.stats["encoder_calls"] == mid["encoder_calls"] and scorer.stats["lru_hits"] == mid["lru_hits"] + 1
+    assert (
+        scorer.stats["encoder_calls"] == mid["encoder_calls"]
+        and scorer.stats["lru_hits"] == mid["lru_hits"] + 1
+    )
     scorer.score(["lru?"] * 4, ["a", "b", "c", "d"])  # lru_size=4 pushes the old rows out
     assert len(scorer._lru) == 4
     calls = scorer.stats["encoder_calls"]

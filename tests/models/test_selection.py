@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from prefspace.exceptions import ConfigError
-from prefspace.models.selection import GuardRule, fold_ids, guarded_choice, paired_gain, prompt_folds
+from prefspace.models.selection import (
+    GuardRule,
+    fold_ids,
+    guarded_choice,
+    paired_gain,
+    prompt_folds,
+)
 
 
 def test_fold_ids_keep_each_group_in_one_fold_and_follow_the_seed():
@@ -63,7 +69,9 @@ def _null_runs(n_runs, n=1000, n_candidates=4, shift=0.0, seed=0):
             ll.append(0.6)
         pick, best = guarded_choice(comps, ll, rule)
         picks.append(pick)
-        one_se.append(comps[best][0].gain > 0 and comps[best][0].z >= 1.0)  # the rule this one replaced
+        one_se.append(
+            comps[best][0].gain > 0 and comps[best][0].z >= 1.0
+        )  # the rule this one replaced
     return picks, np.mean(one_se)
 
 
@@ -73,7 +81,9 @@ def test_guard_rarely_picks_when_no_candidate_is_better():
     # alpha = 0.05 for the family of 4 candidates (300 runs: 0.08 is 2.4 binomial standard errors
     # above it); without the correction the rate would be near 1 - 0.95 ** 4 = 0.19
     assert rate <= 0.08
-    assert one_se_rate > 0.25  # "best of four, one standard error" picks in about a third of the runs
+    assert (
+        one_se_rate > 0.25
+    )  # "best of four, one standard error" picks in about a third of the runs
 
 
 def test_guard_picks_a_clearly_better_candidate():
@@ -88,13 +98,21 @@ def test_guard_needs_the_minimum_gain_and_every_fold():
     small = ref.copy()
     small[:45] = 1  # +1.5 points, many standard errors, in every fold: below min_gain
     assert guarded_choice([[paired_gain(small, ref, folds)]], [0.6], rule)[0] is None
-    assert guarded_choice([[paired_gain(small, ref, folds)]], [0.6], GuardRule(min_gain=0.01))[0] == 0
+    assert (
+        guarded_choice([[paired_gain(small, ref, folds)]], [0.6], GuardRule(min_gain=0.01))[0] == 0
+    )
     one_fold = ref.copy()
     one_fold[folds == 0] = 1  # +33 points, all from one fold
     assert guarded_choice([[paired_gain(one_fold, ref, folds)]], [0.6], rule)[0] is None
     # a candidate must pass against every reference it is compared with
-    assert guarded_choice([[paired_gain(small, ref, folds), paired_gain(small, small, folds)]], [0.6],
-                          GuardRule(min_gain=0.01))[0] is None
+    assert (
+        guarded_choice(
+            [[paired_gain(small, ref, folds), paired_gain(small, small, folds)]],
+            [0.6],
+            GuardRule(min_gain=0.01),
+        )[0]
+        is None
+    )
     assert GuardRule().z_needed(1) == pytest.approx(1.6449, abs=1e-4)
     assert GuardRule().z_needed(4) == pytest.approx(2.2414, abs=1e-4)
     with pytest.raises(ConfigError, match="alpha must be in"):

@@ -30,22 +30,33 @@ def test_the_scorer_rebuilds_the_block_and_serves_both_rewards(saved):
     ds, X, model, path, cache = saved
     assert load_model_encoder(path).text_features == 1
     header = json.loads((path / "model.json").read_text())
-    assert header["encoder"]["config"]["text_features"] == 1 and header["text_features"]["n_columns"] == 8
+    assert (
+        header["encoder"]["config"]["text_features"] == 1
+        and header["text_features"]["n_columns"] == 8
+    )
     prompts, responses = list(ds.prompts[:5]), list(ds.chosen[:5])
     plain = RewardScorer(path, cache=cache).score(prompts, responses)
     controlled = RewardScorer(path, cache=cache, length_controlled=True).score(prompts, responses)
     np.testing.assert_allclose(plain, model.predict(X[:5, 0]), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(controlled, model.predict(X[:5, 0], length_controlled=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        controlled, model.predict(X[:5, 0], length_controlled=True), rtol=1e-5, atol=1e-6
+    )
     assert not np.allclose(plain, controlled)  # the block carried part of the reward
     info = RewardScorer(path, cache=cache, length_controlled=True).info()
-    assert info["length_controlled"] is True and info["feature_dim"] == 776 and len(info["text_features"]) == 8
+    assert (
+        info["length_controlled"] is True
+        and info["feature_dim"] == 776
+        and len(info["text_features"]) == 8
+    )
 
 
 def test_the_trl_reward_function_takes_length_controlled(saved):
     ds, X, model, path, cache = saved
     fn = reward_function(path, cache=cache, length_controlled=True)
     got = fn(prompts=list(ds.prompts[:3]), completions=list(ds.chosen[:3]))
-    np.testing.assert_allclose(got, model.predict(X[:3, 0], length_controlled=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got, model.predict(X[:3, 0], length_controlled=True), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_an_encoder_without_the_block_is_refused(saved):

@@ -14,7 +14,12 @@ from prefspace.select.candidates import candidate_features, choose_pairs
 
 PROMPTS = {
     "Name a prime number.": ["7", "9", "Eleven is prime.", "I like turtles."],
-    "What is the capital of France?": ["Paris.", "Lyon", "The capital of France is Paris.", "Berlin."],
+    "What is the capital of France?": [
+        "Paris.",
+        "Lyon",
+        "The capital of France is Paris.",
+        "Berlin.",
+    ],
 }
 
 
@@ -23,8 +28,10 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("candidates")
     rows = [{"prompt": p, "responses": rs} for p, rs in PROMPTS.items()]
     (d / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    labelled = [{"prompt": "Name a prime number.", "chosen": "7", "rejected": "9"},
-                {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Berlin."}]
+    labelled = [
+        {"prompt": "Name a prime number.", "chosen": "7", "rejected": "9"},
+        {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Berlin."},
+    ]
     (d / "labelled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labelled))
     encoder = get_encoder()
     X = embed_pairs(load_preferences(d / "labelled.jsonl"), encoder, d / "cache").X
@@ -40,7 +47,9 @@ def test_candidates_are_scored_by_the_reward_scorer(setup):
     E = candidate_features(scorer, cands)
     expected = embed_responses(cands.row_prompts(), cands.responses, encoder, d / "cache")
     np.testing.assert_allclose(E, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(scorer.predict(E), scorer.score(cands.row_prompts(), cands.responses), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        scorer.predict(E), scorer.score(cands.row_prompts(), cands.responses), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_choose_pairs_leaves_out_labelled_pairs(setup):
@@ -49,7 +58,13 @@ def test_choose_pairs_leaves_out_labelled_pairs(setup):
     scorer = RewardScorer(d / "model", encoder=encoder, cache=d / "cache")
     labelled = load_preferences(d / "labelled.jsonl")
     records, info = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
-    assert info == {"pool": "within", "n_candidates": 12, "n_responses": 8, "n_prompts": 2, "n_excluded": 2}
+    assert info == {
+        "pool": "within",
+        "n_candidates": 12,
+        "n_responses": 8,
+        "n_prompts": 2,
+        "n_excluded": 2,
+    }
     chosen = {frozenset((r["response_a"], r["response_b"])) for r in records}
     assert len(records) == 10 and len(chosen) == 10
     assert not chosen & {frozenset(("7", "9")), frozenset(("Paris.", "Berlin."))}
@@ -57,6 +72,8 @@ def test_choose_pairs_leaves_out_labelled_pairs(setup):
     assert gains == sorted(gains, reverse=True) and gains[-1] > 0
     again, _ = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
     assert again == records  # deterministic
-    cross, info = choose_pairs(scorer, cands, 3, "random", cross_prompt=True, max_candidates=5, random_state=1)
+    cross, info = choose_pairs(
+        scorer, cands, 3, "random", cross_prompt=True, max_candidates=5, random_state=1
+    )
     assert info["pool"] == "cross" and info["n_candidates"] == 5
     assert all(r["prompt_b"] != r["prompt"] for r in cross)

@@ -10,15 +10,20 @@ from prefspace.cli import main
 
 PROMPTS = {
     "Name a prime number.": ["7", "9", "Eleven is prime.", "I like turtles."],
-    "What is the capital of France?": ["Paris.", "Lyon", "The capital of France is Paris.", "Berlin."],
+    "What is the capital of France?": [
+        "Paris.",
+        "Lyon",
+        "The capital of France is Paris.",
+        "Berlin.",
+    ],
     "Say hello politely.": ["Hello, nice to meet you!", "hey", "Go away.", "Good day to you."],
 }
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    from prefspace.embed import embed_pairs, embed_responses, get_encoder
     from prefspace.data import load_preferences
+    from prefspace.embed import embed_pairs, embed_responses, get_encoder
     from prefspace.models import BradleyTerryLinear, save_model
 
     d = tmp_path_factory.mktemp("select_cli")
@@ -32,7 +37,11 @@ def workdir(tmp_path_factory):
     labelled = [
         {"prompt": "Name a prime number.", "chosen": "7", "rejected": "9"},
         {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Berlin."},
-        {"prompt": "Say hello politely.", "chosen": "Hello, nice to meet you!", "rejected": "Go away."},
+        {
+            "prompt": "Say hello politely.",
+            "chosen": "Hello, nice to meet you!",
+            "rejected": "Go away.",
+        },
     ]
     (d / "labelled.jsonl").write_text("\n".join(json.dumps(r) for r in labelled) + "\n")
     encoder = get_encoder()
@@ -54,9 +63,25 @@ def _run(args):
 
 def test_select_writes_pairs_for_annotators(workdir, capsys):
     out = workdir / "to_label.jsonl"
-    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--batch", "6",
-                 "--strategy", "past-aware", "--labelled", str(workdir / "labelled.jsonl"),
-                 "--explore", "0", "--out", str(out), "--cache", str(workdir / "cache")])
+    code = _run(
+        [
+            "select",
+            str(workdir / "model"),
+            str(workdir / "pool.jsonl"),
+            "--batch",
+            "6",
+            "--strategy",
+            "past-aware",
+            "--labelled",
+            str(workdir / "labelled.jsonl"),
+            "--explore",
+            "0",
+            "--out",
+            str(out),
+            "--cache",
+            str(workdir / "cache"),
+        ]
+    )
     assert code == 0
     assert "wrote 6 pairs" in capsys.readouterr().out
     recs = [json.loads(line) for line in out.read_text().splitlines()]
@@ -66,7 +91,10 @@ def test_select_writes_pairs_for_annotators(workdir, capsys):
         assert r["response_a"] in PROMPTS[r["prompt"]] and r["response_b"] in PROMPTS[r["prompt"]]
         assert r["response_a"] != r["response_b"] and "prompt_b" not in r
         assert r["gain"] > 0 and r["strategy"] == "past-aware"
-    done = {frozenset(p) for p in [("7", "9"), ("Paris.", "Berlin."), ("Hello, nice to meet you!", "Go away.")]}
+    done = {
+        frozenset(p)
+        for p in [("7", "9"), ("Paris.", "Berlin."), ("Hello, nice to meet you!", "Go away.")]
+    }
     assert not any(frozenset((r["response_a"], r["response_b"])) in done for r in recs)
     gains = [r["gain"] for r in recs]
     assert gains == sorted(gains, reverse=True)
@@ -76,8 +104,19 @@ def test_the_default_strategy_is_random_as_the_benchmarks_support(workdir, capsy
     """docs/benchmarks.md (label loop, active labeling): D-optimal learned more slowly than
     random on alpaca_bon, so random is what `prefspace select` does unless told otherwise."""
     out = workdir / "default.jsonl"
-    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-b", "4", "--out", str(out),
-                 "--cache", str(workdir / "cache")])
+    code = _run(
+        [
+            "select",
+            str(workdir / "model"),
+            str(workdir / "pool.jsonl"),
+            "-b",
+            "4",
+            "--out",
+            str(out),
+            "--cache",
+            str(workdir / "cache"),
+        ]
+    )
     assert code == 0
     assert "(strategy random," in capsys.readouterr().out
     recs = [json.loads(line) for line in out.read_text().splitlines()]
@@ -88,8 +127,24 @@ def test_the_default_strategy_is_random_as_the_benchmarks_support(workdir, capsy
 
 def test_cross_prompt_pairs_name_both_prompts(workdir):
     out = workdir / "cross.jsonl"
-    code = _run(["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "-b", "4", "--strategy", "random",
-                 "--cross-prompt", "--out", str(out), "--cache", str(workdir / "cache"), "--seed", "3"])
+    code = _run(
+        [
+            "select",
+            str(workdir / "model"),
+            str(workdir / "pool.jsonl"),
+            "-b",
+            "4",
+            "--strategy",
+            "random",
+            "--cross-prompt",
+            "--out",
+            str(out),
+            "--cache",
+            str(workdir / "cache"),
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(recs) == 4
@@ -98,10 +153,19 @@ def test_cross_prompt_pairs_name_both_prompts(workdir):
 
 
 def test_bad_requests_exit_2_with_the_fix(workdir, capsys):
-    base = ["select", str(workdir / "model"), str(workdir / "pool.jsonl"), "--cache", str(workdir / "cache"),
-            "--out", str(workdir / "x.jsonl")]
+    base = [
+        "select",
+        str(workdir / "model"),
+        str(workdir / "pool.jsonl"),
+        "--cache",
+        str(workdir / "cache"),
+        "--out",
+        str(workdir / "x.jsonl"),
+    ]
     assert _run(base + ["--strategy", "entropy"]) == 2
-    assert "Invalid value for '--strategy' / '-s': 'entropy' is not one of" in capsys.readouterr().err
+    assert (
+        "Invalid value for '--strategy' / '-s': 'entropy' is not one of" in capsys.readouterr().err
+    )
     assert _run(base + ["--batch", "19"]) == 2  # 3 prompts x C(4, 2) = 18 pairs
     assert "cannot choose 19 pairs: the pool has 18 candidates" in capsys.readouterr().err
     assert _run(base + ["--strategy", "ensemble", "--batch", "3"]) == 2
@@ -112,13 +176,25 @@ def test_bad_requests_exit_2_with_the_fix(workdir, capsys):
 def test_old_flag_names_still_work_for_one_release_with_a_warning(workdir, capsys):
     """select's --budget/-n and --exploration are now --batch/-b and --explore, as in `prefspace label`."""
     new, old = workdir / "new.jsonl", workdir / "old.jsonl"
-    base = [str(workdir / "model"), str(workdir / "pool.jsonl"), "--strategy", "d-optimal", "--seed", "2",
-            "--cache", str(workdir / "cache")]
+    base = [
+        str(workdir / "model"),
+        str(workdir / "pool.jsonl"),
+        "--strategy",
+        "d-optimal",
+        "--seed",
+        "2",
+        "--cache",
+        str(workdir / "cache"),
+    ]
     assert _run(["select", *base, "--batch", "5", "--explore", "0.2", "--out", str(new)]) == 0
     capsys.readouterr()
     assert _run(["select", *base, "-n", "5", "--exploration", "0.2", "--out", str(old)]) == 0
     err = capsys.readouterr().err
-    assert "--budget/-n is deprecated" in err and "use --batch" in err and "--exploration is deprecated" in err
+    assert (
+        "--budget/-n is deprecated" in err
+        and "use --batch" in err
+        and "--exploration is deprecated" in err
+    )
     assert old.read_text() == new.read_text()
     # --out: required in every other command; here leaving it out still works, with a warning
     import os
@@ -129,4 +205,7 @@ def test_old_flag_names_still_work_for_one_release_with_a_warning(workdir, capsy
         assert _run(["select", *base, "-b", "2"]) == 0
     finally:
         os.chdir(here)
-    assert "without --out is deprecated" in capsys.readouterr().err and (workdir / "to_label.jsonl").is_file()
+    assert (
+        "without --out is deprecated" in capsys.readouterr().err
+        and (workdir / "to_label.jsonl").is_file()
+    )

@@ -9,7 +9,13 @@ import pytest
 from scipy.special import expit as sigmoid
 
 from prefspace.exceptions import ConfigError
-from prefspace.select import DOptimalSelector, PastAwareDOptimalSelector, WithinPromptPool, fisher_information, greedy_d_optimal
+from prefspace.select import (
+    DOptimalSelector,
+    PastAwareDOptimalSelector,
+    WithinPromptPool,
+    fisher_information,
+    greedy_d_optimal,
+)
 from prefspace.select._common import pair_rows
 from prefspace.select.doptimal import initial_gains
 
@@ -63,9 +69,12 @@ def test_greedy_equals_greedy_by_determinant(lam, method):
     increments = []
     for _ in range(k):
         base = _logdet(M)
-        scores = np.array([
-            -np.inf if c in chosen else _logdet(M + v[c] * np.outer(D[c], D[c])) for c in range(len(D))
-        ])
+        scores = np.array(
+            [
+                -np.inf if c in chosen else _logdet(M + v[c] * np.outer(D[c], D[c]))
+                for c in range(len(D))
+            ]
+        )
         best = int(np.argmax(scores))
         increments.append(scores[best] - base)
         chosen.append(best)
@@ -85,17 +94,25 @@ def test_past_aware_greedy_equals_greedy_by_determinant_from_labelled_start(meth
     Dl = head.transform(labelled[:, 0]) - head.transform(labelled[:, 1])
     pl = sigmoid(head.predict(labelled[:, 0]) - head.predict(labelled[:, 1]))
     M = fisher_information(Dl, pl * (1 - pl), 0.5)
-    picked = PastAwareDOptimalSelector(lam=0.5, method=method, **PURE).select(pool, head, 5, labelled=labelled)
+    picked = PastAwareDOptimalSelector(lam=0.5, method=method, **PURE).select(
+        pool, head, 5, labelled=labelled
+    )
     D = F[a] - F[b]
     chosen: list[int] = []
     for _ in range(5):
-        scores = [-np.inf if c in chosen else _logdet(M + v[c] * np.outer(D[c], D[c])) for c in range(len(D))]
+        scores = [
+            -np.inf if c in chosen else _logdet(M + v[c] * np.outer(D[c], D[c]))
+            for c in range(len(D))
+        ]
         best = int(np.argmax(scores))
         chosen.append(best)
         M = M + v[best] * np.outer(D[best], D[best])
     assert picked.tolist() == chosen
     # and it is a different batch from the one that ignores the labelled pairs
-    assert DOptimalSelector(lam=0.5, **PURE).select(pool, head, 5, labelled=labelled).tolist() != chosen
+    assert (
+        DOptimalSelector(lam=0.5, **PURE).select(pool, head, 5, labelled=labelled).tolist()
+        != chosen
+    )
 
 
 def test_greedy_is_within_the_submodular_bound_of_the_best_subset():
@@ -125,14 +142,20 @@ def test_rank_one_updates_match_direct_inversion(method):
     # the running gain of a pick is v d^T M^-1 d with M made of the earlier picks only
     for step in (0, 7, 24):
         j = picked[step]
-        M_before = fisher_information(D[picked[:step]], v[picked[:step]], lam) if step else lam * np.eye(F.shape[1])
+        M_before = (
+            fisher_information(D[picked[:step]], v[picked[:step]], lam)
+            if step
+            else lam * np.eye(F.shape[1])
+        )
         direct = v[j] * D[j] @ np.linalg.solve(M_before, D[j])
         np.testing.assert_allclose(gains[step], direct, rtol=1e-7)
     assert (np.diff(gains) <= 1e-12).all(), "greedy gains must not increase (log det is submodular)"
 
 
 def test_lazy_and_update_pick_the_same_batch_on_a_larger_pool():
-    pool, head, F, a, b, v = _setup(n_rows=400, n_prompts=8, dim=10, hidden=16, seed=6)  # 9,800 candidates
+    pool, head, F, a, b, v = _setup(
+        n_rows=400, n_prompts=8, dim=10, hidden=16, seed=6
+    )  # 9,800 candidates
     M0_inv = np.eye(16) / 0.2
     exclude = np.arange(0, 9800, 97)
     lazy = greedy_d_optimal(F, a, b, v, 120, M_inv=M0_inv, exclude=exclude, method="lazy")
@@ -147,12 +170,16 @@ def test_lazy_and_update_pick_the_same_batch_on_a_larger_pool():
 def test_lazy_shortlist_and_refresh_sizes_do_not_change_the_choice(top, max_pending):
     from prefspace.select.doptimal import _lazy_greedy
 
-    pool, head, F, a, b, v = _setup(n_rows=120, n_prompts=3, dim=8, hidden=6, seed=7)  # 2,340 candidates
+    pool, head, F, a, b, v = _setup(
+        n_rows=120, n_prompts=3, dim=8, hidden=6, seed=7
+    )  # 2,340 candidates
     M0_inv = np.eye(6)
     expected = greedy_d_optimal(F, a, b, v, 60, M_inv=M0_inv, method="update")
     gain = initial_gains(F, a, b, v, M0_inv)
     picked, gains, M_inv = np.empty(60, dtype=np.int64), np.empty(60), M0_inv.copy()
-    _lazy_greedy(F, a, b, v, M_inv, gain, picked, gains, top=top, max_pending=max_pending, chunk_size=100)
+    _lazy_greedy(
+        F, a, b, v, M_inv, gain, picked, gains, top=top, max_pending=max_pending, chunk_size=100
+    )
     np.testing.assert_array_equal(picked, expected[0])
     np.testing.assert_allclose(gains, expected[1], rtol=1e-7)
     np.testing.assert_allclose(M_inv, expected[2], rtol=1e-7, atol=1e-10)
@@ -165,7 +192,9 @@ def test_initial_gains_match_direct_quadratic_forms_in_any_chunking():
     D = F[a] - F[b]
     direct = v * np.einsum("ij,jk,ik->i", D, A, D)
     for chunk in (1, 5, 10_000):
-        np.testing.assert_allclose(initial_gains(F, a, b, v, A, chunk_size=chunk), direct, rtol=1e-7)
+        np.testing.assert_allclose(
+            initial_gains(F, a, b, v, A, chunk_size=chunk), direct, rtol=1e-7
+        )
 
 
 def test_selection_is_deterministic_and_respects_exclude():
@@ -192,11 +221,15 @@ def test_model_without_transform_is_refused():
         def predict(self, E):
             return np.zeros(len(E))
 
-    with pytest.raises(ConfigError, match=r"D-optimal strategy needs a fitted reward model with a transform\(\) method"):
+    with pytest.raises(
+        ConfigError,
+        match=r"D-optimal strategy needs a fitted reward model with a transform\(\) method",
+    ):
         DOptimalSelector().select(pool, RewardsOnly(), 2)
 
 
 # ---- the head's own coordinates and prior, the exploration share, the outlier guard --------------
+
 
 def _linear_setup(seed=0, n_rows=60, n_prompts=5, dim=6):
     """A fitted BradleyTerryLinear on features whose scales differ by 100x between dimensions."""
@@ -206,7 +239,9 @@ def _linear_setup(seed=0, n_rows=60, n_prompts=5, dim=6):
     E = (g.normal(size=(n_rows, dim)) * np.geomspace(0.01, 1.0, dim)).astype(np.float32)
     pool = WithinPromptPool(E, np.arange(n_rows) % n_prompts)
     w = g.normal(size=dim) / np.geomspace(0.01, 1.0, dim)
-    X = g.normal(size=(80, 2, dim)).astype(np.float32) * np.geomspace(0.01, 1.0, dim).astype(np.float32)
+    X = g.normal(size=(80, 2, dim)).astype(np.float32) * np.geomspace(0.01, 1.0, dim).astype(
+        np.float32
+    )
     y = (X[:, 0] @ w > X[:, 1] @ w).astype(int)
     head = BradleyTerryLinear(alpha=3.0).fit(X, y)
     return pool, head, X, y
@@ -251,7 +286,12 @@ def test_d_optimal_uses_the_heads_standardised_coordinates_and_ridge(method):
     M = ridge * np.eye(D.shape[1])
     chosen, increments = [], []
     for _ in range(k):
-        scores = np.array([-np.inf if c in chosen else _logdet(M + v[c] * np.outer(D[c], D[c])) for c in range(len(D))])
+        scores = np.array(
+            [
+                -np.inf if c in chosen else _logdet(M + v[c] * np.outer(D[c], D[c]))
+                for c in range(len(D))
+            ]
+        )
         best = int(np.argmax(scores))
         increments.append(scores[best] - _logdet(M))
         chosen.append(best)
@@ -260,9 +300,11 @@ def test_d_optimal_uses_the_heads_standardised_coordinates_and_ridge(method):
     assert sel.select(pool, head, k).tolist() == chosen
     assert sel.lam_ == ridge
     np.testing.assert_allclose(np.log1p(sel.gains_), increments, rtol=1e-7)
+
     # the old protocol (raw features, lambda 1) is a different design on these badly scaled features
     class Raw:
         predict, transform = head.predict, head.transform
+
     assert DOptimalSelector(lam=1.0, **PURE).select(pool, Raw(), k).tolist() != chosen
 
 
@@ -286,26 +328,48 @@ def test_past_aware_in_head_coordinates_starts_from_the_labelled_pairs_informati
 
 @pytest.mark.parametrize("method", ["lazy", "update"])
 @pytest.mark.parametrize("share,k,expected", [(0.25, 8, 2), (0.5, 9, 5), (0.1, 4, 0), (0.9, 10, 9)])
-def test_exploration_share_draws_that_many_at_random_and_the_greedy_completes_the_batch(method, share, k, expected):
+def test_exploration_share_draws_that_many_at_random_and_the_greedy_completes_the_batch(
+    method, share, k, expected
+):
     from prefspace.select import RandomSelector
 
     pool, head, F, a, b, v = _setup(n_rows=40, seed=8)
     exclude = np.arange(0, len(pool), 7)
-    sel = DOptimalSelector(lam=0.5, exploration=share, outlier_z=None, random_state=11, method=method)
+    sel = DOptimalSelector(
+        lam=0.5, exploration=share, outlier_z=None, random_state=11, method=method
+    )
     picked = sel.select(pool, head, k, exclude=exclude)
     assert picked.size == k and np.unique(picked).size == k and not np.isin(picked, exclude).any()
     # the first picks are exactly a random draw with that seed, of the rounded share
     assert sel.explored_.size == expected
-    random_part = RandomSelector(random_state=11).select(pool, None, expected, exclude=exclude) if expected else []
+    random_part = (
+        RandomSelector(random_state=11).select(pool, None, expected, exclude=exclude)
+        if expected
+        else []
+    )
     assert picked[:expected].tolist() == list(random_part) == sel.explored_.tolist()
     # the rest is the greedy given the random part: M already holds the random picks' information
-    forced = greedy_d_optimal(F, a, b, v, k, M_inv=np.eye(F.shape[1]) / 0.5, method="update",
-                              exclude=np.union1d(exclude, picked[:expected]), forced=picked[:expected])
+    forced = greedy_d_optimal(
+        F,
+        a,
+        b,
+        v,
+        k,
+        M_inv=np.eye(F.shape[1]) / 0.5,
+        method="update",
+        exclude=np.union1d(exclude, picked[:expected]),
+        forced=picked[:expected],
+    )
     assert picked.tolist() == forced[0].tolist()
     # another seed draws another random part
-    other = DOptimalSelector(lam=0.5, exploration=share, outlier_z=None, random_state=12, method=method)
+    other = DOptimalSelector(
+        lam=0.5, exploration=share, outlier_z=None, random_state=12, method=method
+    )
     if expected:
-        assert other.select(pool, head, k, exclude=exclude)[:expected].tolist() != picked[:expected].tolist()
+        assert (
+            other.select(pool, head, k, exclude=exclude)[:expected].tolist()
+            != picked[:expected].tolist()
+        )
 
 
 def test_forced_picks_enter_the_information_like_greedy_picks():
@@ -335,7 +399,9 @@ def test_outlier_rows_flags_responses_far_from_their_prompts_others():
 
     g = np.random.default_rng(0)
     groups = np.repeat(np.arange(6), 20)
-    centres = g.normal(size=(6, 5)) * 10  # prompts far apart: only the distance within a prompt counts
+    centres = (
+        g.normal(size=(6, 5)) * 10
+    )  # prompts far apart: only the distance within a prompt counts
     F = centres[groups] + g.normal(size=(120, 5))
     F[[3, 47]] += 12.0  # two responses far from their prompt's others
     assert np.flatnonzero(outlier_rows(F, groups, z=3.5)).tolist() == [3, 47]
@@ -363,7 +429,10 @@ def test_outlier_guard_keeps_the_greedy_away_from_outlying_responses():
             return self.transform(X) @ np.full(6, 1e-3)
 
     head = Shrunk()
-    rows = lambda idx: pool.rows(idx).ravel()
+
+    def rows(idx):
+        return pool.rows(idx).ravel()
+
     unguarded = DOptimalSelector(lam=1.0, exploration=0.0, outlier_z=None).select(pool, head, 6)
     assert np.isin(rows(unguarded), [7, 33]).any()  # what the guard is for
     sel = DOptimalSelector(lam=1.0, exploration=0.0, outlier_z=3.5)
@@ -372,7 +441,10 @@ def test_outlier_guard_keeps_the_greedy_away_from_outlying_responses():
     assert not np.isin(rows(guarded), [7, 33]).any()
     # the guarded batch is the plain greedy with those candidates excluded
     bad = np.flatnonzero(np.isin(pool.rows(np.arange(len(pool))), [7, 33]).any(axis=1))
-    assert guarded.tolist() == DOptimalSelector(lam=1.0, **PURE).select(pool, head, 6, exclude=bad).tolist()
+    assert (
+        guarded.tolist()
+        == DOptimalSelector(lam=1.0, **PURE).select(pool, head, 6, exclude=bad).tolist()
+    )
     # the random share may still draw them: the guard binds the greedy part only
     assert len(pool) - bad.size >= 6
 
@@ -386,5 +458,7 @@ def test_a_saved_linear_head_keeps_its_prior_and_so_its_design(tmp_path):
     scale, ridge = loaded.last_layer_prior()
     np.testing.assert_array_equal(scale, head.last_layer_prior()[0])
     assert ridge == head.last_layer_prior()[1]
-    assert (DOptimalSelector(**PURE).select(pool, loaded, 5).tolist()
-            == DOptimalSelector(**PURE).select(pool, head, 5).tolist())
+    assert (
+        DOptimalSelector(**PURE).select(pool, loaded, 5).tolist()
+        == DOptimalSelector(**PURE).select(pool, head, 5).tolist()
+    )

@@ -56,12 +56,28 @@ def test_each_strategy_returns_k_unique_valid_indices(setup, strategy, cross):
         pool = CrossPromptPool(pool.features, pool.prompt_index).sample(2000, 0)
     exclude = np.arange(0, 40, 3)
     options = _options(strategy, random_state=0, chunk_size=97)
-    idx = select_pairs(pool, _model_for(strategy, head, ens), 25, strategy, labelled=X[:10], exclude=exclude, **options)
+    idx = select_pairs(
+        pool,
+        _model_for(strategy, head, ens),
+        25,
+        strategy,
+        labelled=X[:10],
+        exclude=exclude,
+        **options,
+    )
     assert idx.dtype == np.int64 and idx.shape == (25,)
     assert np.unique(idx).size == 25
     assert idx.min() >= 0 and idx.max() < len(pool)
     assert not np.isin(idx, exclude).any()
-    again = select_pairs(pool, _model_for(strategy, head, ens), 25, strategy, labelled=X[:10], exclude=exclude, **options)
+    again = select_pairs(
+        pool,
+        _model_for(strategy, head, ens),
+        25,
+        strategy,
+        labelled=X[:10],
+        exclude=exclude,
+        **options,
+    )
     np.testing.assert_array_equal(idx, again)
 
 
@@ -69,7 +85,13 @@ def test_whole_pool_can_be_chosen(setup):
     pool, head, ens, _ = setup
     small = pool.subset(np.arange(12))
     for strategy in STRATEGIES:
-        idx = select_pairs(small, _model_for(strategy, head, ens), 12, strategy, **_options(strategy, random_state=0))
+        idx = select_pairs(
+            small,
+            _model_for(strategy, head, ens),
+            12,
+            strategy,
+            **_options(strategy, random_state=0),
+        )
         assert sorted(idx.tolist()) == list(range(12))
 
 
@@ -93,7 +115,13 @@ def test_uncertainty_breaks_ties_by_lowest_index():
 
     pool = WithinPromptPool(E, [0] * 8)
     for chunk in (3, 1000):
-        assert UncertaintySelector(chunk_size=chunk).select(pool, Flat(), 5).tolist() == [0, 1, 2, 3, 4]
+        assert UncertaintySelector(chunk_size=chunk).select(pool, Flat(), 5).tolist() == [
+            0,
+            1,
+            2,
+            3,
+            4,
+        ]
 
 
 @pytest.mark.parametrize("measure", ["proba", "reward"])
@@ -121,7 +149,9 @@ def _brute_k_center(D, k, centers):
     centers = [np.zeros(D.shape[1])] + list(centers)
     picked = []
     for _ in range(k):
-        mind = [-np.inf if c in picked else min(dist(D[c], z) for z in centers) for c in range(len(D))]
+        mind = [
+            -np.inf if c in picked else min(dist(D[c], z) for z in centers) for c in range(len(D))
+        ]
         j = int(np.argmax(mind))
         picked.append(j)
         centers.append(D[j])
@@ -148,7 +178,10 @@ def test_random_depends_on_the_seed_only(setup):
 
 def test_asking_for_too_many_pairs_says_how_many_exist(setup):
     pool, head, _, _ = setup
-    with pytest.raises(ConfigError, match=r"cannot choose 630 pairs: the pool has 630 candidates, 1 of them excluded"):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot choose 630 pairs: the pool has 630 candidates, 1 of them excluded",
+    ):
         select_pairs(pool, head, 630, "uncertainty", exclude=[0])
     with pytest.raises(ConfigError, match="k must be >= 1"):
         select_pairs(pool, head, 0, "random")
@@ -162,8 +195,11 @@ def test_unknown_strategy_lists_the_choices():
 
 
 def test_unknown_parameters_are_refused_with_the_accepted_ones():
-    with pytest.raises(ConfigError, match=r"DOptimalSelector \(strategy 'd-optimal'\) has no parameter 'lamda'; "
-                                          r"its parameters are chunk_size, exploration, lam, method, n_jobs, outlier_z, past_aware, random_state\."):
+    with pytest.raises(
+        ConfigError,
+        match=r"DOptimalSelector \(strategy 'd-optimal'\) has no parameter 'lamda'; "
+        r"its parameters are chunk_size, exploration, lam, method, n_jobs, outlier_z, past_aware, random_state\.",
+    ):
         get_selector("d-optimal", lamda=0.5)
     with pytest.raises(ConfigError, match="RandomSelector .* has no parameter 'lam'"):
         select_pairs(WithinPromptPool(np.zeros((4, 2)), [0, 0, 1, 1]), None, 1, "random", lam=1.0)
@@ -194,5 +230,7 @@ def test_streaming_strategies_choose_from_pools_too_large_to_materialise(setup, 
         with pytest.raises(ConfigError, match="630 candidates"):
             select_pairs(pool, head, 5, strategy)
     for strategy in ("random", "uncertainty", "ensemble"):  # chunk by chunk: any size
-        idx = select_pairs(pool, _model_for(strategy, head, ens), 5, strategy, **_options(strategy, chunk_size=50))
+        idx = select_pairs(
+            pool, _model_for(strategy, head, ens), 5, strategy, **_options(strategy, chunk_size=50)
+        )
         assert np.unique(idx).size == 5

@@ -40,8 +40,12 @@ def test_concurrent_jobs_share_calls_and_get_their_own_results():
     async def main():
         batcher = MicroBatcher(scorer, max_batch=64, max_wait_s=0.05)
         await batcher.start()
-        jobs = [asyncio.ensure_future(batcher.submit(["p" * k] * 3, ["x" * k, "y" * (k + 1), "z" * (k + 2)]))
-                for k in range(1, 17)]
+        jobs = [
+            asyncio.ensure_future(
+                batcher.submit(["p" * k] * 3, ["x" * k, "y" * (k + 1), "z" * (k + 2)])
+            )
+            for k in range(1, 17)
+        ]
         while batcher.stats["jobs"] < 16:  # every job submitted while the first call is held
             await asyncio.sleep(0)
         gate.set()
@@ -81,7 +85,9 @@ def test_a_bad_job_fails_alone():
         batcher = MicroBatcher(scorer, max_batch=64, max_wait_s=0.05)
         await batcher.start()
         out = await asyncio.gather(
-            batcher.submit(["p"], ["ok"]), batcher.submit(["p"], ["BAD"]), batcher.submit(["p"], ["fine"]),
+            batcher.submit(["p"], ["ok"]),
+            batcher.submit(["p"], ["BAD"]),
+            batcher.submit(["p"], ["fine"]),
             return_exceptions=True,
         )
         await batcher.stop()

@@ -19,7 +19,9 @@ from prefspace.serve import BackgroundServer, RewardScorer, ServeConfig, create_
 from prefspace.serve.batching import MicroBatcher
 
 LONE = "a broken emoji \ud83d"  # a high surrogate without its low half
-CONFIG = ServeConfig(max_items=64, max_text_chars=4000, max_body_bytes=256 * 1024, max_batch=256, max_wait_ms=50)
+CONFIG = ServeConfig(
+    max_items=64, max_text_chars=4000, max_body_bytes=256 * 1024, max_batch=256, max_wait_ms=50
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,29 +51,48 @@ def post(client, path: str, obj):
 
 
 # ---------------------------------------------------------------------------- the poisoned batch
-@pytest.mark.parametrize("path, poison", [
-    ("/score", {"prompt": "Say hi.", "response": ["Hello!", LONE]}),
-    ("/get_reward", {"query": ["Say hi. Hello!", "Say hi. " + LONE], "prompts": ["Say hi.", "Say hi."]}),
-])
+@pytest.mark.parametrize(
+    "path, poison",
+    [
+        ("/score", {"prompt": "Say hi.", "response": ["Hello!", LONE]}),
+        (
+            "/get_reward",
+            {"query": ["Say hi. Hello!", "Say hi. " + LONE], "prompts": ["Say hi.", "Say hi."]},
+        ),
+    ],
+)
 def test_one_poisoned_request_among_concurrent_good_ones(server, scorer, path, poison):
     n_good = 15
-    good = [{"prompt": f"Poison test {path} {k}: name a fruit.", "response": [f"Fruit {k} is an apple."]} for k in range(n_good)]
+    good = [
+        {
+            "prompt": f"Poison test {path} {k}: name a fruit.",
+            "response": [f"Fruit {k} is an apple."],
+        }
+        for k in range(n_good)
+    ]
     requests = [("/score", b) for b in good]
     requests.insert(7, (path, poison))
 
     async def fire():
         async with httpx.AsyncClient(base_url=server.url, timeout=120) as ac:
-            return await asyncio.gather(*[
-                ac.post(p, content=body(b), headers={"content-type": "application/json"}) for p, b in requests
-            ])
+            return await asyncio.gather(
+                *[
+                    ac.post(p, content=body(b), headers={"content-type": "application/json"})
+                    for p, b in requests
+                ]
+            )
 
     outs = asyncio.run(asyncio.wait_for(fire(), timeout=300))
     bad = outs.pop(7)
     assert bad.status_code == 422, bad.text
     assert "lone UTF-16 surrogate" in bad.json()["error"] and "[1]" in bad.json()["error"]
-    assert [o.status_code for o in outs] == [200] * n_good, [o.text for o in outs if o.status_code != 200]
+    assert [o.status_code for o in outs] == [200] * n_good, [
+        o.text for o in outs if o.status_code != 200
+    ]
     for b, o in zip(good, outs):  # each good request got its own rewards
-        np.testing.assert_allclose(o.json()["rewards"], scorer.score([b["prompt"]], b["response"]), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            o.json()["rewards"], scorer.score([b["prompt"]], b["response"]), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_the_batcher_isolates_a_job_the_tokenizer_refuses(scorer):
@@ -85,16 +106,22 @@ def test_the_batcher_isolates_a_job_the_tokenizer_refuses(scorer):
     jobs.insert(3, (["Isolation: a poisoned prompt."], [LONE]))
     calls: list[int] = []
 
-    def score(p, r):  # the real encoder and model, without RewardScorer's text checks; records each call's size
+    def score(
+        p, r
+    ):  # the real encoder and model, without RewardScorer's text checks; records each call's size
         calls.append(len(r))
-        return scorer.model.predict(np.asarray(embed_responses(p, r, scorer.encoder), dtype=np.float32))
+        return scorer.model.predict(
+            np.asarray(embed_responses(p, r, scorer.encoder), dtype=np.float32)
+        )
 
     async def main():
         # max_batch = every item: the first call holds all jobs, the poisoned one included
         batcher = MicroBatcher(score, max_batch=len(jobs), max_wait_s=10)
         await batcher.start()
         try:
-            return await asyncio.gather(*[batcher.submit(p, r) for p, r in jobs], return_exceptions=True)
+            return await asyncio.gather(
+                *[batcher.submit(p, r) for p, r in jobs], return_exceptions=True
+            )
         finally:
             await batcher.stop()
 
@@ -103,31 +130,75 @@ def test_the_batcher_isolates_a_job_the_tokenizer_refuses(scorer):
     poisoned = out.pop(3)
     assert isinstance(poisoned, TypeError), poisoned
     assert not any(isinstance(o, BaseException) for o in out), out
-    np.testing.assert_allclose(np.concatenate(out), scorer.score(prompts, responses), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.concatenate(out), scorer.score(prompts, responses), rtol=1e-5, atol=1e-5
+    )
 
 
 # ---------------------------------------------------------------------------- the 4xx corpus
 # (path, body, status, fragments of the error message); never 500
 BAD_REQUESTS = [
     # item 1: a lone surrogate is refused at the request boundary, naming the field
-    ("/score", {"prompt": "q", "response": ["fine", LONE]}, 422, ["'response[1]'", "lone UTF-16 surrogate"]),
-    ("/score", {"prompt": LONE, "response": ["fine"]}, 422, ["'prompt[0]'", "lone UTF-16 surrogate"]),
+    (
+        "/score",
+        {"prompt": "q", "response": ["fine", LONE]},
+        422,
+        ["'response[1]'", "lone UTF-16 surrogate"],
+    ),
+    (
+        "/score",
+        {"prompt": LONE, "response": ["fine"]},
+        422,
+        ["'prompt[0]'", "lone UTF-16 surrogate"],
+    ),
     ("/score", {"prompt": ["q"], "chosen": ["a"], "rejected": [LONE]}, 422, ["'rejected[0]'"]),
-    ("/score", {"messages": [[{"role": "user", "content": "q"}, {"role": "assistant", "content": LONE}]]}, 422,
-     ["'messages[0][1].content'", "lone UTF-16 surrogate"]),
+    (
+        "/score",
+        {"messages": [[{"role": "user", "content": "q"}, {"role": "assistant", "content": LONE}]]},
+        422,
+        ["'messages[0][1].content'", "lone UTF-16 surrogate"],
+    ),
     ("/get_reward", {"query": ["fine", LONE]}, 422, ["'query[1]'", "lone UTF-16 surrogate"]),
     ("/get_reward", {"query": ["q a", "q b"], "prompts": ["q", LONE]}, 422, ["'prompts[1]'"]),
     # item 8: the rules data files follow
-    ("/score", {"prompt": [{"role": "tool", "content": "42"}], "response": ["a"]}, 422, ["has role 'tool'", "'system', 'user' or 'assistant'"]),
-    ("/score", {"prompt": "q", "response": [[{"role": "user", "content": "a"}]]}, 422, ["'response[0][0]'", "its role is 'user'"]),
-    ("/score", {"messages": [[{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]]}, 422, ["last role is 'user'"]),
-    ("/score", {"messages": [[{"role": "narrator", "content": "a"}, {"role": "assistant", "content": "b"}]]}, 422, ["has role 'narrator'"]),
+    (
+        "/score",
+        {"prompt": [{"role": "tool", "content": "42"}], "response": ["a"]},
+        422,
+        ["has role 'tool'", "'system', 'user' or 'assistant'"],
+    ),
+    (
+        "/score",
+        {"prompt": "q", "response": [[{"role": "user", "content": "a"}]]},
+        422,
+        ["'response[0][0]'", "its role is 'user'"],
+    ),
+    (
+        "/score",
+        {"messages": [[{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]]},
+        422,
+        ["last role is 'user'"],
+    ),
+    (
+        "/score",
+        {
+            "messages": [
+                [{"role": "narrator", "content": "a"}, {"role": "assistant", "content": "b"}]
+            ]
+        },
+        422,
+        ["has role 'narrator'"],
+    ),
     # item 6 on the server: nesting
     ("/score", None, 400, ["nested too deeply"]),
 ]
 
 
-@pytest.mark.parametrize("path, obj, status, fragments", BAD_REQUESTS, ids=[f"{i}-{r[0]}" for i, r in enumerate(BAD_REQUESTS)])
+@pytest.mark.parametrize(
+    "path, obj, status, fragments",
+    BAD_REQUESTS,
+    ids=[f"{i}-{r[0]}" for i, r in enumerate(BAD_REQUESTS)],
+)
 def test_bad_requests_are_4xx_naming_the_field(client, path, obj, status, fragments):
     content = b"[" * 50_000 + b"]" * 50_000 if obj is None else body(obj)
     out = client.post(path, content=content, headers={"content-type": "application/json"})

@@ -24,11 +24,17 @@ def test_split_query_without_prompt_scores_the_whole_text():
 
 
 def test_split_query_finds_the_prompt_after_a_bos_token_and_strips_tokens():
-    assert split_query("<s>Q: 2+2? A: 4</s>", "Q: 2+2? A:", strip=("<s>", "</s>")) == ("Q: 2+2? A:", " 4")
+    assert split_query("<s>Q: 2+2? A: 4</s>", "Q: 2+2? A:", strip=("<s>", "</s>")) == (
+        "Q: 2+2? A:",
+        " 4",
+    )
 
 
 def test_split_query_strips_the_tokens_from_the_prompt_too():
-    assert split_query("<s>Q: hi</s> A: yes</s>", "<s>Q: hi</s>", strip=("<s>", "</s>")) == ("Q: hi", " A: yes")
+    assert split_query("<s>Q: hi</s> A: yes</s>", "<s>Q: hi</s>", strip=("<s>", "</s>")) == (
+        "Q: hi",
+        " A: yes",
+    )
 
 
 def test_split_query_scores_the_whole_query_when_the_prompt_is_not_in_it():
@@ -45,10 +51,14 @@ def test_get_reward_parses_openrlhf_body_and_ignores_labels():
 
 
 def test_get_reward_answers_a_query_without_its_prompt_and_clips_long_texts():
-    prompts, responses = parse_get_reward({"query": ["P1 R1", "other"], "prompts": ["P1", "P2"]}, CFG)
+    prompts, responses = parse_get_reward(
+        {"query": ["P1 R1", "other"], "prompts": ["P1", "P2"]}, CFG
+    )
     assert prompts == ["P1", "P2"] and responses == [" R1", "other"]
     # longer than max_text_chars=100: the end (where the response is) is kept, not refused
-    prompts, responses = parse_get_reward({"query": ["x" * 150 + " the answer"], "prompts": ["x" * 150]}, CFG)
+    prompts, responses = parse_get_reward(
+        {"query": ["x" * 150 + " the answer"], "prompts": ["x" * 150]}, CFG
+    )
     assert responses == ["the answer"] and prompts == ["x" * 100]
 
 
@@ -65,7 +75,9 @@ def test_limits_name_the_limit():
     with pytest.raises(RequestError, match="max_items=8") as err:
         parse_get_reward({"query": ["x"] * 9}, CFG)
     assert err.value.status == 422 and err.value.limit == "max_items"
-    with pytest.raises(RequestError, match=r"response\[0\] has 101 characters .* max_text_chars=100") as err:
+    with pytest.raises(
+        RequestError, match=r"response\[0\] has 101 characters .* max_text_chars=100"
+    ) as err:
         parse_score({"prompt": "p", "response": ["y" * 101]}, CFG)
     assert err.value.limit == "max_text_chars"
     with pytest.raises(RequestError, match=r"prompt\[0\] has 150 characters"):
@@ -85,7 +97,9 @@ def test_score_accepts_lists_a_shared_prompt_and_conversations():
     assert req.prompts == ["shared"] * 3
 
     conv = [{"role": "user", "content": "hi"}]
-    req = parse_score({"prompt": conv, "response": [[{"role": "assistant", "content": "hello"}]]}, CFG)
+    req = parse_score(
+        {"prompt": conv, "response": [[{"role": "assistant", "content": "hello"}]]}, CFG
+    )
     assert req.prompts == [conv] and req.responses == ["hello"]
 
     req = parse_score({"messages": [conv + [{"role": "assistant", "content": "yo"}]]}, CFG)
@@ -107,7 +121,10 @@ def test_score_pairs():
         ({"prompt": ["p"], "response": ["r"], "chosen": ["a"], "rejected": ["b"]}, "not both"),
         ({"prompt": ["p", "q"], "response": ["r"]}, "'prompt' has 2 entries but 'response' has 1"),
         ({"prompt": ["p"], "response": [5]}, "'response\\[0\\]' must be a string"),
-        ({"messages": [[{"role": "user", "content": "hi"}]]}, "must end with the assistant response"),
+        (
+            {"messages": [[{"role": "user", "content": "hi"}]]},
+            "must end with the assistant response",
+        ),
         ({"prompt": [[{"role": "user"}]], "response": ["r"]}, "must be a message"),
     ],
 )

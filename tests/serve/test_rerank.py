@@ -71,7 +71,9 @@ def candidates(tmp_path_factory, alpaca_dir):
             if len(rows) == 20:
                 break
     d = tmp_path_factory.mktemp("rerank")
-    (d / "prompts.jsonl").write_text("".join(json.dumps({"prompt_id": k, "prompt": v}) + "\n" for k, v in prompts.items()))
+    (d / "prompts.jsonl").write_text(
+        "".join(json.dumps({"prompt_id": k, "prompt": v}) + "\n" for k, v in prompts.items())
+    )
     (d / "candidates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     inline = [{"prompt": prompts[r["prompt_id"]], "response": r["response"]} for r in rows]
     (d / "inline.jsonl").write_text("".join(json.dumps(r) + "\n" for r in inline))
@@ -81,13 +83,28 @@ def candidates(tmp_path_factory, alpaca_dir):
 def test_rerank_cli_writes_the_best_of_n_with_its_reward(candidates, model_dirs, minilm, capsys):
     d, rows, prompts = candidates
     out = d / "best.jsonl"
-    main(["rerank", str(model_dirs["bt"]), str(d / "candidates.jsonl"), "--prompts", str(d / "prompts.jsonl"),
-          "--n", "3", "--out", str(out), "--cache", str(d / "cache")])
+    main(
+        [
+            "rerank",
+            str(model_dirs["bt"]),
+            str(d / "candidates.jsonl"),
+            "--prompts",
+            str(d / "prompts.jsonl"),
+            "--n",
+            "3",
+            "--out",
+            str(out),
+            "--cache",
+            str(d / "cache"),
+        ]
+    )
     assert "for 4 prompts" in capsys.readouterr().out
     best = [json.loads(line) for line in out.read_text().splitlines()]
     assert [b["prompt_id"] for b in best] == [0, 1, 2, 3]
 
-    scorer = RewardScorer(model_dirs["bt"], encoder=minilm, cache=d / "cache")  # the rows rerank cached
+    scorer = RewardScorer(
+        model_dirs["bt"], encoder=minilm, cache=d / "cache"
+    )  # the rows rerank cached
     for b in best:
         group = [r for r in rows if r["prompt_id"] == b["prompt_id"]][:3]
         rewards = scorer.score([prompts[b["prompt_id"]]] * 3, [r["response"] for r in group])
@@ -117,10 +134,15 @@ def test_rerank_cli_bad_file_exits_2_naming_the_line(tmp_path, model_dirs, capsy
 
 
 def test_read_candidates_takes_every_format_the_data_readers_take(tmp_path):
-    rows = [{"prompt": "p", "response": "ab", "k": 1}, {"prompt": "q", "response": "c", "k": 2},
-            {"prompt": "p", "response": "abc", "k": 3}]
+    rows = [
+        {"prompt": "p", "response": "ab", "k": 1},
+        {"prompt": "q", "response": "c", "k": 2},
+        {"prompt": "p", "response": "abc", "k": 3},
+    ]
     text = "".join(json.dumps(r) + "\n" for r in rows)
-    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + text.encode())  # a BOM, as docs/data-formats.md allows
+    (tmp_path / "bom.jsonl").write_bytes(
+        b"\xef\xbb\xbf" + text.encode()
+    )  # a BOM, as docs/data-formats.md allows
     (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(text.encode()))
     (tmp_path / "c.csv").write_text("prompt,response,k\np,ab,1\nq,c,2\np,abc,3\n")
     for name in ("bom.jsonl", "c.jsonl.gz", "c.csv"):
@@ -130,33 +152,51 @@ def test_read_candidates_takes_every_format_the_data_readers_take(tmp_path):
     (tmp_path / "cut.jsonl.gz").write_bytes(full[:-12])
     (tmp_path / "fake.jsonl.gz").write_bytes(text.encode())
     (tmp_path / "latin1.jsonl").write_bytes(b'{"prompt": "p", "response": "caf\xe9"}\n')
-    for name, match in (("cut.jsonl.gz", "not a valid gzip file"), ("fake.jsonl.gz", "not a valid gzip file"),
-                        ("latin1.jsonl", "latin1.jsonl:1: bytes that are not UTF-8")):
+    for name, match in (
+        ("cut.jsonl.gz", "not a valid gzip file"),
+        ("fake.jsonl.gz", "not a valid gzip file"),
+        ("latin1.jsonl", "latin1.jsonl:1: bytes that are not UTF-8"),
+    ):
         with pytest.raises(DataError, match=match):
             read_candidates(tmp_path / name)
 
 
 def test_best_records_write_back_the_winning_row(tmp_path):
-    rows = [{"prompt": "p", "responses": ["a", "abcd", "ab"], "tag": "t1"},
-            {"prompt": "q", "response": [{"role": "assistant", "content": "xyz"}], "tag": "t2"},
-            {"prompt": "q", "response": "w", "tag": "t2"}]
+    rows = [
+        {"prompt": "p", "responses": ["a", "abcd", "ab"], "tag": "t1"},
+        {"prompt": "q", "response": [{"role": "assistant", "content": "xyz"}], "tag": "t2"},
+        {"prompt": "q", "response": "w", "tag": "t2"},
+    ]
     path = tmp_path / "c.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     c = read_candidates(path, group_key="tag")
     assert c.groups == ["t1", "t1", "t1", "t2", "t2"] and c.responses[3] == "xyz"
     res = rerank(_LengthScorer(), c.prompts, c.responses, groups=c.groups)
     best = best_records(c, res)
-    assert best[0] == {"prompt": "p", "response": "abcd", "tag": "t1", "reward": 4.0, "n_candidates": 3,
-                       "candidate_index": 1, "runner_up_reward": 2.0}
-    assert best[1]["response"] == [{"role": "assistant", "content": "xyz"}]  # the source row, as it was
+    assert best[0] == {
+        "prompt": "p",
+        "response": "abcd",
+        "tag": "t1",
+        "reward": 4.0,
+        "n_candidates": 3,
+        "candidate_index": 1,
+        "runner_up_reward": 2.0,
+    }
+    assert best[1]["response"] == [
+        {"role": "assistant", "content": "xyz"}
+    ]  # the source row, as it was
     assert best[1]["candidate_index"] == 0 and best[1]["runner_up_reward"] == 1.0
     single = rerank(_LengthScorer(), c.prompts[:1], c.responses[:1], groups=c.groups[:1])
-    assert best_records(read_candidates(path, group_key="tag"), single)[0]["runner_up_reward"] is None
+    assert (
+        best_records(read_candidates(path, group_key="tag"), single)[0]["runner_up_reward"] is None
+    )
 
 
 def test_read_candidates_group_rules(tmp_path):
     path = tmp_path / "c.jsonl"
-    path.write_text('{"prompt": "p", "response": "a", "g": 1}\n{"prompt": "q", "response": "b", "g": 1}\n')
+    path.write_text(
+        '{"prompt": "p", "response": "a", "g": 1}\n{"prompt": "q", "response": "b", "g": 1}\n'
+    )
     with pytest.raises(DataError, match=r"c.jsonl:2: g 1 has prompt 'q' here but 'p'"):
         read_candidates(path, group_key="g")  # a group is one prompt's candidates
     with pytest.raises(DataError, match="no column 'nope' for group_key"):  # Python: the keyword

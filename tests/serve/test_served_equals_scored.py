@@ -20,7 +20,11 @@ from prefspace.cli import main
 from prefspace.models import HEADS, RewardEnsemble, get_head, save_model
 from prefspace.serve import BackgroundServer, ServeConfig, create_app
 
-FAST = {"bt-mlp": {"max_epochs": 30}, "clf-mlp": {"max_epochs": 30}, "clf-lgbm": {"n_estimators": 50}}
+FAST = {
+    "bt-mlp": {"max_epochs": 30},
+    "clf-mlp": {"max_epochs": 30},
+    "clf-lgbm": {"n_estimators": 50},
+}
 CASES = [*HEADS, "ensemble"]
 
 
@@ -33,14 +37,20 @@ def _head(name: str):
 
 
 @pytest.mark.parametrize("head", CASES)
-def test_served_reward_equals_the_score_command(head, train_pairs, short_pairs, minilm, tmp_path, capsys):
+def test_served_reward_equals_the_score_command(
+    head, train_pairs, short_pairs, minilm, tmp_path, capsys
+):
     model_dir = tmp_path / head
     save_model(_head(head).fit(train_pairs.X), model_dir, minilm)
     prompts = [train_pairs.prompts[i] for i in short_pairs[:5]]
     responses = [train_pairs.chosen[i] for i in short_pairs[:5]]
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in zip(prompts, responses)),
-                    encoding="utf-8")
+    rows.write_text(
+        "".join(
+            json.dumps({"prompt": p, "response": r}) + "\n" for p, r in zip(prompts, responses)
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "rewards.jsonl"
     with pytest.raises(SystemExit) as code:
         main(["score", str(model_dir), str(rows), "--out", str(out)])
@@ -50,10 +60,16 @@ def test_served_reward_equals_the_score_command(head, train_pairs, short_pairs, 
 
     app = create_app(model_dir, ServeConfig(max_text_chars=8000), encoder=minilm)
     with BackgroundServer(app) as srv, httpx.Client(base_url=srv.url, timeout=120) as client:
-        served = client.post("/score", json={"prompt": prompts, "response": responses}).json()["rewards"]
+        served = client.post("/score", json={"prompt": prompts, "response": responses}).json()[
+            "rewards"
+        ]
         queries = [p + r for p, r in zip(prompts, responses)]
-        got = client.post("/get_reward", json={"query": queries, "prompts": prompts}).json()["rewards"]
+        got = client.post("/get_reward", json={"query": queries, "prompts": prompts}).json()[
+            "rewards"
+        ]
         info = client.get("/info").json()
     np.testing.assert_allclose(served, scored, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got, scored, rtol=1e-5, atol=1e-5)
-    assert info["openrlhf"]["fallbacks"] == 0 and info["openrlhf"]["splits"]["prompt"] == len(queries)
+    assert info["openrlhf"]["fallbacks"] == 0 and info["openrlhf"]["splits"]["prompt"] == len(
+        queries
+    )

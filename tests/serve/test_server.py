@@ -15,7 +15,12 @@ from prefspace.exceptions import FingerprintMismatchError
 from prefspace.serve import BackgroundServer, RewardScorer, ServeConfig, create_app
 
 CONFIG = ServeConfig(
-    max_items=64, max_text_chars=4000, max_body_bytes=64 * 1024, max_batch=256, max_wait_ms=30, strip=("</s>",)
+    max_items=64,
+    max_text_chars=4000,
+    max_body_bytes=64 * 1024,
+    max_batch=256,
+    max_wait_ms=30,
+    strip=("</s>",),
 )
 
 
@@ -58,10 +63,16 @@ def test_health_and_info(client, minilm):
     assert info["limits"]["max_items"] == 64
 
 
-def test_get_reward_openrlhf_request_matches_the_training_features(client, scorer, texts, train_pairs, short_pairs):
+def test_get_reward_openrlhf_request_matches_the_training_features(
+    client, scorer, texts, train_pairs, short_pairs
+):
     prompts, chosen, _, _ = texts
     # as OpenRLHF sends it: BOS + prompt + response + EOS, the prompt alone in "prompts"
-    body = {"query": [f"<s>{p}{r}</s>" for p, r in zip(prompts, chosen)], "prompts": prompts, "labels": [""] * len(prompts)}
+    body = {
+        "query": [f"<s>{p}{r}</s>" for p, r in zip(prompts, chosen)],
+        "prompts": prompts,
+        "labels": [""] * len(prompts),
+    }
     out = client.post("/get_reward", json=body)
     assert out.status_code == 200, out.text
     got = out.json()
@@ -83,7 +94,9 @@ def test_get_reward_without_prompts_scores_whole_query_as_response(client, score
 
 def test_score_pairs_gives_p_chosen_from_the_model(client, scorer, texts):
     prompts, chosen, rejected, _ = texts
-    got = client.post("/score", json={"prompt": prompts, "chosen": chosen, "rejected": rejected}).json()
+    got = client.post(
+        "/score", json={"prompt": prompts, "chosen": chosen, "rejected": rejected}
+    ).json()
     rc, rr = scorer.score(prompts, chosen), scorer.score(prompts, rejected)
     np.testing.assert_allclose(got["rewards_chosen"], rc, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got["rewards_rejected"], rr, rtol=1e-5, atol=1e-5)
@@ -95,27 +108,43 @@ def test_score_pairs_gives_p_chosen_from_the_model(client, scorer, texts):
 
 def test_score_conversations_and_shared_prompt(client, scorer, texts):
     _, chosen, _, messages = texts
-    convs = [list(m) + [{"role": "assistant", "content": r}] for m, r in zip(messages[:3], chosen[:3])]
+    convs = [
+        list(m) + [{"role": "assistant", "content": r}] for m, r in zip(messages[:3], chosen[:3])
+    ]
     got = client.post("/score", json={"messages": convs}).json()
-    np.testing.assert_allclose(got["rewards"], scorer.score(messages[:3], chosen[:3]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got["rewards"], scorer.score(messages[:3], chosen[:3]), rtol=1e-5, atol=1e-5
+    )
 
     got = client.post("/score", json={"prompt": messages[0], "response": chosen[:3]}).json()
-    np.testing.assert_allclose(got["rewards"], scorer.score([messages[0]] * 3, chosen[:3]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got["rewards"], scorer.score([messages[0]] * 3, chosen[:3]), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_ensemble_reports_spread(model_dirs, minilm, texts):
     prompts, chosen, _, _ = texts
     scorer = RewardScorer(model_dirs["ensemble"], encoder=minilm)
-    with BackgroundServer(create_app(scorer, CONFIG)) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+    with (
+        BackgroundServer(create_app(scorer, CONFIG)) as srv,
+        httpx.Client(base_url=srv.url, timeout=60) as c,
+    ):
         info = c.get("/info").json()
         got = c.post("/score", json={"prompt": prompts[:5], "response": chosen[:5]}).json()
-        rl = c.post("/get_reward", json={"query": [p + r for p, r in zip(prompts[:5], chosen[:5])],
-                                         "prompts": prompts[:5]}).json()
+        rl = c.post(
+            "/get_reward",
+            json={
+                "query": [p + r for p, r in zip(prompts[:5], chosen[:5])],
+                "prompts": prompts[:5],
+            },
+        ).json()
     E = scorer.features(prompts[:5], chosen[:5])
     assert info["model"]["class"] == "RewardEnsemble" and info["model"]["ensemble"] is True
     np.testing.assert_allclose(got["reward_std"], scorer.model.predict_std(E), rtol=1e-5, atol=1e-6)
     assert np.all(np.asarray(got["reward_std"]) > 0)
-    np.testing.assert_allclose(rl["extra_logs"]["reward_std"], got["reward_std"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        rl["extra_logs"]["reward_std"], got["reward_std"], rtol=1e-5, atol=1e-6
+    )
 
 
 # ---------------------------------------------------------------------------- errors
@@ -144,7 +173,10 @@ def test_too_many_texts_and_too_long_a_text_are_422_naming_the_limit(client):
 
     out = client.post("/score", json={"prompt": "p", "response": ["z" * 4001]})
     assert out.status_code == 422
-    assert out.json()["limit"] == "max_text_chars" and "response[0] has 4001 characters" in out.json()["error"]
+    assert (
+        out.json()["limit"] == "max_text_chars"
+        and "response[0] has 4001 characters" in out.json()["error"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,7 +209,10 @@ def test_empty_query_list_gives_empty_rewards(client):
 def test_concurrent_requests_share_encoder_calls(server, scorer, client):
     n_requests = 16
     bodies = [
-        {"prompt": f"Question {k}: name a colour.", "response": [f"Colour {k} is blue.", f"Colour {k} might be red."]}
+        {
+            "prompt": f"Question {k}: name a colour.",
+            "response": [f"Colour {k} is blue.", f"Colour {k} might be red."],
+        }
         for k in range(n_requests)
     ]
     before = client.get("/info").json()["stats"]
@@ -229,7 +264,11 @@ def test_serve_cli_exits_2_on_mismatch(model_dirs, capsys):
 
 
 def test_bad_json_never_500_even_when_deeply_nested(client):
-    out = client.post("/score", content=b"[" * 20_000 + b"]" * 20_000, headers={"content-type": "application/json"})
+    out = client.post(
+        "/score",
+        content=b"[" * 20_000 + b"]" * 20_000,
+        headers={"content-type": "application/json"},
+    )
     assert out.status_code == 400
     assert "error" in json.loads(out.content)
 
@@ -246,8 +285,19 @@ def test_prefspace_serve_process_binds_loopback_and_answers(model_dirs, tmp_path
         port = s.getsockname()[1]
     log = open(tmp_path / "server.log", "w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefspace", "serve", str(model_dirs["bt"]), "--port", str(port), "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "prefspace",
+            "serve",
+            str(model_dirs["bt"]),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -261,11 +311,16 @@ def test_prefspace_serve_process_binds_loopback_and_answers(model_dirs, tmp_path
                 pass
             assert time.monotonic() < deadline, "the server did not start within 120 s"
             time.sleep(0.3)
-        out = httpx.post(url + "/get_reward", json={"query": ["Q? A."], "prompts": ["Q?"]}, timeout=120)
+        out = httpx.post(
+            url + "/get_reward", json={"query": ["Q? A."], "prompts": ["Q?"]}, timeout=120
+        )
         assert out.status_code == 200 and len(out.json()["rewards"]) == 1
     finally:
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
     banner = (tmp_path / "server.log").read_text()
-    assert f"on http://127.0.0.1:{port}" in banner and f"--reward.remote_url http://127.0.0.1:{port}/get_reward" in banner
+    assert (
+        f"on http://127.0.0.1:{port}" in banner
+        and f"--reward.remote_url http://127.0.0.1:{port}/get_reward" in banner
+    )

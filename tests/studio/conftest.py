@@ -14,13 +14,15 @@ N_PROMPTS = 12
 PER_PROMPT = 5
 MAX_CHARS = 700
 # markup a model might emit; the page must show it as text and never run it
-HOSTILE = '\n<img src=x onerror="document.title=\'pwned\'"><script>document.title=\'pwned\'</script> **bold**'
+HOSTILE = "\n<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script> **bold**"
 
 
 def _write_pool(alpaca_dir: Path, out: Path, *, hostile: bool = False) -> dict:
     from prefspace.data import load_scored_responses
 
-    scored = load_scored_responses(alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz")
+    scored = load_scored_responses(
+        alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz"
+    )
     P = np.load(alpaca_dir / "prompt_emb_minilm.npy").astype(np.float32)
     R = np.load(alpaca_dir / "response_emb_minilm.npy").astype(np.float32)
     rows, feats, prompt_rows = [], [], []
@@ -31,7 +33,14 @@ def _write_pool(alpaca_dir: Path, out: Path, *, hostile: bool = False) -> dict:
         prompt_rows.append(P[g])
         for i in short:
             text = scored.responses[i] + (HOSTILE if hostile else "")
-            rows.append({"prompt": scored.prompts[g], "response": text, "id": f"r{i}", "gold": float(scored.scores[i])})
+            rows.append(
+                {
+                    "prompt": scored.prompts[g],
+                    "response": text,
+                    "id": f"r{i}",
+                    "gold": float(scored.scores[i]),
+                }
+            )
             feats.append(R[i])
         if len(prompt_rows) == N_PROMPTS:
             break
@@ -39,8 +48,13 @@ def _write_pool(alpaca_dir: Path, out: Path, *, hostile: bool = False) -> dict:
     (out / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     np.save(out / "responses.npy", np.stack(feats))
     np.save(out / "prompts.npy", np.stack(prompt_rows))
-    return {"dir": out, "pool": out / "pool.jsonl", "features": out / "responses.npy",
-            "prompt_features": out / "prompts.npy", "rows": rows}
+    return {
+        "dir": out,
+        "pool": out / "pool.jsonl",
+        "features": out / "responses.npy",
+        "prompt_features": out / "prompts.npy",
+        "rows": rows,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -65,10 +79,18 @@ def make_studio(small_pool, tmp_path):
     made = []
 
     def make(db=None, *, model=None, head=None, cross_prompt=False, score_key=None, **config):
-        studio = build_studio(small_pool["pool"], db or tmp_path / "labels.sqlite", id_key="id",
-                              features=small_pool["features"], prompt_features=small_pool["prompt_features"],
-                              model=model, head=head, cross_prompt=cross_prompt, score_key=score_key,
-                              config=StudioConfig(**config))
+        studio = build_studio(
+            small_pool["pool"],
+            db or tmp_path / "labels.sqlite",
+            id_key="id",
+            features=small_pool["features"],
+            prompt_features=small_pool["prompt_features"],
+            model=model,
+            head=head,
+            cross_prompt=cross_prompt,
+            score_key=score_key,
+            config=StudioConfig(**config),
+        )
         made.append(studio)
         return studio.start()
 

@@ -12,13 +12,21 @@ from prefspace.studio import StudioConfig, StudioServer, build_studio, create_st
 
 
 def _studio(small_pool, db, **config):
-    return build_studio(small_pool["pool"], db, id_key="id", features=small_pool["features"],
-                        prompt_features=small_pool["prompt_features"], config=StudioConfig(**config))
+    return build_studio(
+        small_pool["pool"],
+        db,
+        id_key="id",
+        features=small_pool["features"],
+        prompt_features=small_pool["prompt_features"],
+        config=StudioConfig(**config),
+    )
 
 
 @pytest.fixture(scope="module")
 def served(small_pool, tmp_path_factory):
-    studio = _studio(small_pool, tmp_path_factory.mktemp("app") / "labels.sqlite", batch_size=8, rounds=2)
+    studio = _studio(
+        small_pool, tmp_path_factory.mktemp("app") / "labels.sqlite", batch_size=8, rounds=2
+    )
     with StudioServer(create_studio_app(studio)) as server:
         assert server.url.startswith("http://127.0.0.1:")
         yield server, studio
@@ -37,10 +45,16 @@ def test_the_page_and_its_headers(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     csp = r.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp
+        and "frame-ancestors 'none'" in csp
+    )
     assert r.headers["x-content-type-options"] == "nosniff"
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", r.text, flags=re.S)
-    assert scripts and all('src="/static/' in attrs and body.strip() == "" for attrs, body in scripts)  # no inline code
+    assert scripts and all(
+        'src="/static/' in attrs and body.strip() == "" for attrs, body in scripts
+    )  # no inline code
     token = re.search(r'name="csrf-token" content="([^"]+)"', r.text).group(1)
     assert token == client.headers["X-CSRF-Token"]
     js = client.get("/static/app.js")
@@ -58,8 +72,15 @@ def test_label_a_batch_over_http_and_see_the_refit(client, small_pool):
         assert pair["pair_id"] not in seen
         seen.add(pair["pair_id"])
         label = "a" if gold[pair["id_a"]] >= gold[pair["id_b"]] else "b"
-        r = client.post("/api/judgments", json={"annotator": "web", "pair_id": pair["pair_id"], "label": label,
-                                                "reason": "  clearer  "})
+        r = client.post(
+            "/api/judgments",
+            json={
+                "annotator": "web",
+                "pair_id": pair["pair_id"],
+                "label": label,
+                "reason": "  clearer  ",
+            },
+        )
         assert r.status_code == 201, r.text
         assert r.json()["judgment"]["label"] == label
     # the next request waits (bounded) for the background refit and the next batch
@@ -91,14 +112,22 @@ def test_bad_requests_are_4xx_never_500(client, served):
     for body, status, text in cases:
         r = client.post("/api/judgments", json=body)
         assert r.status_code == status and text in r.json()["error"], (body, r.status_code, r.text)
-    r = client.post("/api/judgments", content=b"{not json", headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/api/judgments", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
-    r = client.post("/api/judgments", content=b"\xff\xfe", headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/api/judgments", content=b"\xff\xfe", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400
-    r = client.post("/api/judgments", content=b"[" * 70_000, headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/api/judgments", content=b"[" * 70_000, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     for wait in (-1, 31, "5", True):
-        assert client.post("/api/next", json={"annotator": "bad", "wait_s": wait}).status_code == 422
+        assert (
+            client.post("/api/next", json={"annotator": "bad", "wait_s": wait}).status_code == 422
+        )
     assert client.get("/api/state", params={"annotator": "a/b"}).status_code == 422
     assert client.post("/api/judgments", json=ok).status_code == 201
     r = client.post("/api/judgments", json=ok)
@@ -115,7 +144,11 @@ def test_csrf_origin_content_type_and_host(served, client):
         r = bare.post("/api/next", json=body, headers={"X-CSRF-Token": "guess"})
         assert r.status_code == 403
     csrf = client.headers["X-CSRF-Token"]
-    r = client.post("/api/next", content=b"annotator=evil", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/api/next",
+        content=b"annotator=evil",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 415  # a plain HTML form cannot post here
     r = client.post("/api/next", json=body, headers={"Origin": "http://evil.example"})
     assert r.status_code == 403 and "cross-origin" in r.json()["error"]
@@ -145,7 +178,9 @@ def test_other_hosts_need_a_token(small_pool, tmp_path):
             assert "samesite=strict" in r.headers["set-cookie"].lower()
             assert c.get("/").status_code == 200  # the cookie now does
             assert c.get("/health").status_code == 200
-        with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as c:
+        with httpx.Client(
+            base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
             csrf = c.get("/api/session").json()["csrf"]
             r = c.post("/api/next", json={"annotator": "t"}, headers={"X-CSRF-Token": csrf})
             assert r.status_code == 200 and r.json()["status"] == "ok"
@@ -155,15 +190,28 @@ def test_other_hosts_need_a_token(small_pool, tmp_path):
 def test_hostile_bodies_get_4xx_never_500(client):
     """Deep nesting, an integer longer than Python converts, a lone surrogate: 4xx, and the studio still works."""
     pair = client.post("/api/next", json={"annotator": "hostile", "wait_s": 30}).json()["pair"]
-    post = lambda raw: client.post("/api/judgments", content=raw,  # noqa: E731
-                                   headers={"Content-Type": "application/json"})
+
+    def post(raw):
+        return client.post(
+            "/api/judgments",
+            content=raw,  # noqa: E731
+            headers={"Content-Type": "application/json"},
+        )
+
     r = post(b"[" * 30_000)
     assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
-    r = post(b'{"annotator": "hostile", "pair_id": "x", "label": "a", "reason": ' + b"7" * 5000 + b"}")
+    r = post(
+        b'{"annotator": "hostile", "pair_id": "x", "label": "a", "reason": ' + b"7" * 5000 + b"}"
+    )
     assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
-    lone = b'{"annotator": "hostile", "pair_id": "%s", "label": "a", "reason": "why \\ud800"}' % pair["pair_id"].encode()
+    lone = (
+        b'{"annotator": "hostile", "pair_id": "%s", "label": "a", "reason": "why \\ud800"}'
+        % pair["pair_id"].encode()
+    )
     r = post(lone)
-    assert r.status_code == 422 and "reason" in r.json()["error"] and "surrogate" in r.json()["error"]
+    assert (
+        r.status_code == 422 and "reason" in r.json()["error"] and "surrogate" in r.json()["error"]
+    )
     r = post(b'{"annotator": "hostile", "pair_id": "p\\udfff", "label": "a"}')
     assert r.status_code == 422 and "pair_id" in r.json()["error"]
     r = client.post("/api/next", json={"wait_s": 0})
@@ -174,21 +222,39 @@ def test_hostile_bodies_get_4xx_never_500(client):
 
 def test_undo_takes_back_the_last_judgment_and_gives_the_pair_again(make_studio):
     studio = make_studio(batch_size=6)
-    with StudioServer(create_studio_app(studio)) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+    with (
+        StudioServer(create_studio_app(studio)) as server,
+        httpx.Client(base_url=server.url, timeout=60) as c,
+    ):
         c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
         r = c.post("/api/undo", json={"annotator": "u"})
         assert r.status_code == 409 and "no judgment to undo" in r.json()["error"]
         first = c.post("/api/next", json={"annotator": "u"}).json()["pair"]
-        assert c.post("/api/judgments", json={"annotator": "u", "pair_id": first["pair_id"], "label": "a"}).status_code == 201
+        assert (
+            c.post(
+                "/api/judgments", json={"annotator": "u", "pair_id": first["pair_id"], "label": "a"}
+            ).status_code
+            == 201
+        )
         second = c.post("/api/next", json={"annotator": "u"}).json()["pair"]
         assert second["pair_id"] != first["pair_id"]
         r = c.post("/api/undo", json={"annotator": "u"})
-        assert r.status_code == 200 and r.json()["undone"] == {"judgment_id": 1, "pair_id": first["pair_id"],
-                                                                "label": "a"}
+        assert r.status_code == 200 and r.json()["undone"] == {
+            "judgment_id": 1,
+            "pair_id": first["pair_id"],
+            "label": "a",
+        }
         assert r.json()["pair"]["pair_id"] == first["pair_id"]
         assert studio.store.judgments() == [] and studio.state("u")["progress"]["session"] == 0
         # the undone pair comes back first, held for this annotator, and can be judged anew
-        assert c.post("/api/next", json={"annotator": "u"}).json()["pair"]["pair_id"] == first["pair_id"]
-        r = c.post("/api/judgments", json={"annotator": "u", "pair_id": first["pair_id"], "label": "b"})
+        assert (
+            c.post("/api/next", json={"annotator": "u"}).json()["pair"]["pair_id"]
+            == first["pair_id"]
+        )
+        r = c.post(
+            "/api/judgments", json={"annotator": "u", "pair_id": first["pair_id"], "label": "b"}
+        )
         assert r.status_code == 201
-        assert [(j["pair_id"], j["label"]) for j in studio.store.judgments()] == [(first["pair_id"], "b")]
+        assert [(j["pair_id"], j["label"]) for j in studio.store.judgments()] == [
+            (first["pair_id"], "b")
+        ]

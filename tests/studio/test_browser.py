@@ -18,8 +18,17 @@ from prefspace.cli import main
 from prefspace.studio import LabelStore, StudioConfig, StudioServer, build_studio, create_studio_app
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+]
 
 
 def _browser_or_skip():
@@ -31,11 +40,20 @@ def _browser_or_skip():
         selenium_ok = False
     else:
         selenium_ok = True
-    missing = [name for name, ok in (("chromium", chromium), ("chromedriver", driver), ("selenium", selenium_ok))
-               if not ok]
+    missing = [
+        name
+        for name, ok in (
+            ("chromium", chromium),
+            ("chromedriver", driver),
+            ("selenium", selenium_ok),
+        )
+        if not ok
+    ]
     if missing:
-        msg = (f"the browser test needs {', '.join(missing)}: apt-get install chromium chromium-driver; "
-               "pip install selenium (the test extra)")
+        msg = (
+            f"the browser test needs {', '.join(missing)}: apt-get install chromium chromium-driver; "
+            "pip install selenium (the test extra)"
+        )
         if IN_CI:
             pytest.fail(msg + " (CI=true: .ci/run must install them)")
         pytest.skip(msg + "; skipped outside CI")
@@ -59,8 +77,20 @@ def browser(tmp_path):
 
 
 # what is pressed, in order, and the label each key means
-KEYS = [("a", "a"), ("b", "b"), ("t", "tie"), ("ARROW_LEFT", "a"), ("ARROW_RIGHT", "b"), ("ARROW_DOWN", "tie"),
-        ("1", "a"), ("2", "b"), ("s", "skip"), ("a", "a"), ("b", "b"), ("a", "a")]
+KEYS = [
+    ("a", "a"),
+    ("b", "b"),
+    ("t", "tie"),
+    ("ARROW_LEFT", "a"),
+    ("ARROW_RIGHT", "b"),
+    ("ARROW_DOWN", "tie"),
+    ("1", "a"),
+    ("2", "b"),
+    ("s", "skip"),
+    ("a", "a"),
+    ("b", "b"),
+    ("a", "a"),
+]
 REASON_AT = 4  # before the fifth pair, type a reason
 
 
@@ -71,9 +101,14 @@ def test_label_a_batch_with_the_keyboard(browser, hostile_pool, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     db = tmp_path / "labels.sqlite"
-    studio = build_studio(hostile_pool["pool"], db, id_key="id", features=hostile_pool["features"],
-                          prompt_features=hostile_pool["prompt_features"],
-                          config=StudioConfig(batch_size=len(KEYS), explore=0.25, strategy="d-optimal"))
+    studio = build_studio(
+        hostile_pool["pool"],
+        db,
+        id_key="id",
+        features=hostile_pool["features"],
+        prompt_features=hostile_pool["prompt_features"],
+        config=StudioConfig(batch_size=len(KEYS), explore=0.25, strategy="d-optimal"),
+    )
     wait = WebDriverWait(browser, 60)
     body = lambda: browser.find_element(By.TAG_NAME, "body")  # noqa: E731
     text = lambda el_id: browser.find_element(By.ID, el_id).text  # noqa: E731
@@ -83,20 +118,31 @@ def test_label_a_batch_with_the_keyboard(browser, hostile_pool, tmp_path):
         # a fresh browser has no name: the page asks for one and leases nothing until it has it
         wait.until(lambda d: body().get_attribute("data-needs-name") == "1")
         assert not body().get_attribute("data-pair") and "Type your name" in text("prompt")
-        assert studio.state()["progress"]["judgments"] == 0 and not any(p.leases for p in studio._pairs.values())
+        assert studio.state()["progress"]["judgments"] == 0 and not any(
+            p.leases for p in studio._pairs.values()
+        )
         name = browser.find_element(By.ID, "annotator")
         name.click()
         name.send_keys("alice", Keys.ESCAPE)  # Escape leaves the box; the name is taken
-        wait.until(lambda d: d.execute_script("return localStorage.getItem('prefspace-annotator')") == "alice")
+        wait.until(
+            lambda d: (
+                d.execute_script("return localStorage.getItem('prefspace-annotator')") == "alice"
+            )
+        )
         wait.until(lambda d: body().get_attribute("data-pair"))
 
         # responses carry <script>, <img onerror> and Markdown: the Markdown is rendered, the markup
         # is shown as text and never run
         shown = text("response-a") + text("response-b")
         assert "<script>document.title='pwned'</script>" in shown and "**bold**" not in shown
-        assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#response-a strong")] == ["bold"]
-        assert not browser.find_elements(By.CSS_SELECTOR, "#response-a script, #response-a img, #response-b script, "
-                                                          "#response-b img, #prompt script, #prompt img")
+        assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#response-a strong")] == [
+            "bold"
+        ]
+        assert not browser.find_elements(
+            By.CSS_SELECTOR,
+            "#response-a script, #response-a img, #response-b script, "
+            "#response-b img, #prompt script, #prompt img",
+        )
 
         seen = []
         for i, (key, _) in enumerate(KEYS):
@@ -108,7 +154,9 @@ def test_label_a_batch_with_the_keyboard(browser, hostile_pool, tmp_path):
                 ActionChains(browser).send_keys("shorter and correct", Keys.ESCAPE).perform()
             ActionChains(browser).send_keys(getattr(Keys, key) if key.isupper() else key).perform()
             wait.until(lambda d: body().get_attribute("data-pair") not in ("", pid))
-            if i < len(KEYS) - 1:  # the page's counter follows (this annotator's labels, skips not counted)
+            if (
+                i < len(KEYS) - 1
+            ):  # the page's counter follows (this annotator's labels, skips not counted)
                 expected = str(sum(lab != "skip" for _, lab in KEYS[: i + 1]))
                 wait.until(lambda d: text("progress-session") == expected)
 
@@ -145,7 +193,9 @@ def test_label_a_batch_with_the_keyboard(browser, hostile_pool, tmp_path):
     assert sum(j["reason"] is not None for j in js) == 1
     assert all(j["seconds"] is not None and j["strategy"] in ("random",) for j in js)
     assert set(batch1) == set(seen)
-    assert models[0]["version"] == 1 and models[0]["n_labels"] == sum(lab in "ab" for _, lab in KEYS)
+    assert models[0]["version"] == 1 and models[0]["n_labels"] == sum(
+        lab in "ab" for _, lab in KEYS
+    )
     rows = out.read_text().splitlines()
     assert len(rows) == sum(lab in "ab" for _, lab in KEYS)
 
@@ -157,9 +207,14 @@ def test_undo_reopening_and_a_stale_pair_in_the_browser(browser, small_pool, tmp
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    studio = build_studio(small_pool["pool"], tmp_path / "labels.sqlite", id_key="id",
-                          features=small_pool["features"], prompt_features=small_pool["prompt_features"],
-                          config=StudioConfig(batch_size=6, strategy="random"))
+    studio = build_studio(
+        small_pool["pool"],
+        tmp_path / "labels.sqlite",
+        id_key="id",
+        features=small_pool["features"],
+        prompt_features=small_pool["prompt_features"],
+        config=StudioConfig(batch_size=6, strategy="random"),
+    )
     wait = WebDriverWait(browser, 60)
     body = lambda: browser.find_element(By.TAG_NAME, "body")  # noqa: E731
     text = lambda el_id: browser.find_element(By.ID, el_id).text  # noqa: E731

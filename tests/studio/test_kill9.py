@@ -58,7 +58,9 @@ def test_kill_9_of_a_writer_loses_no_committed_judgment(tmp_path):
     rng = np.random.default_rng(0)
     for attempt in range(2):  # kill at two different moments
         db = tmp_path / f"w{attempt}.sqlite"
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True, env=_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True, env=_env()
+        )
         q: queue.Queue = queue.Queue()
         threading.Thread(target=_lines, args=(proc.stdout, q), daemon=True).start()
         assert q.get(timeout=120) == "ready"
@@ -70,7 +72,9 @@ def test_kill_9_of_a_writer_loses_no_committed_judgment(tmp_path):
             acknowledged.append(line)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
-        while (line := q.get(timeout=60)) is not None:  # acknowledged before the kill, still in the pipe
+        while (
+            line := q.get(timeout=60)
+        ) is not None:  # acknowledged before the kill, still in the pipe
             acknowledged.append(line)
         stored = _check_db(db)
         assert set(acknowledged) <= stored
@@ -79,10 +83,28 @@ def test_kill_9_of_a_writer_loses_no_committed_judgment(tmp_path):
 
 def test_kill_9_of_the_server_loses_no_label_that_got_201(small_pool, tmp_path):
     db = tmp_path / "served.sqlite"
-    cmd = [sys.executable, "-m", "prefspace", "label", str(small_pool["pool"]), "--db", str(db), "--id-key", "id",
-           "--features", str(small_pool["features"]), "--prompt-features", str(small_pool["prompt_features"]),
-           "--batch", "120", "--port", "0"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=_env())
+    cmd = [
+        sys.executable,
+        "-m",
+        "prefspace",
+        "label",
+        str(small_pool["pool"]),
+        "--db",
+        str(db),
+        "--id-key",
+        "id",
+        "--features",
+        str(small_pool["features"]),
+        "--prompt-features",
+        str(small_pool["prompt_features"]),
+        "--batch",
+        "120",
+        "--port",
+        "0",
+    ]
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=_env()
+    )
     q: queue.Queue = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stderr, q), daemon=True).start()
     url = None
@@ -104,7 +126,9 @@ def test_kill_9_of_the_server_loses_no_label_that_got_201(small_pool, tmp_path):
                     if r.json()["status"] != "ok":
                         return
                     pid = r.json()["pair"]["pair_id"]
-                    r = c.post("/api/judgments", json={"annotator": name, "pair_id": pid, "label": "a"})
+                    r = c.post(
+                        "/api/judgments", json={"annotator": name, "pair_id": pid, "label": "a"}
+                    )
                     if r.status_code == 201:
                         with lock:
                             committed.append(pid)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from prefspace.exceptions import ConfigError
-from prefspace.studio import DuplicateJudgmentError, PairClosedError, UnknownPairError, agreement, cross_validated_accuracy
+from prefspace.studio import (
+    DuplicateJudgmentError,
+    PairClosedError,
+    UnknownPairError,
+    agreement,
+    cross_validated_accuracy,
+)
 
 
 def gold_of(small_pool):
@@ -22,7 +27,9 @@ def label_open_pairs(studio, annotator, gold, *, limit=500, labels=None):
         if got["status"] != "ok":
             return done
         pair = got["pair"]
-        label = labels.pop(0) if labels else ("a" if gold[pair["id_a"]] >= gold[pair["id_b"]] else "b")
+        label = (
+            labels.pop(0) if labels else ("a" if gold[pair["id_a"]] >= gold[pair["id_b"]] else "b")
+        )
         studio.judge(annotator, pair["pair_id"], label)
         done.append(pair["pair_id"])
     raise AssertionError("the loop never ran out of pairs")
@@ -32,19 +39,31 @@ def test_random_first_batch_then_refit_and_d_optimal_with_exploration(make_studi
     gold = gold_of(small_pool)
     studio = make_studio(batch_size=10, explore=0.2, strategy="d-optimal")
     first = studio.store.batches()
-    assert len(first) == 1 and first[0]["strategy"] == "random" and first[0]["model_version"] is None
+    assert (
+        len(first) == 1 and first[0]["strategy"] == "random" and first[0]["model_version"] is None
+    )
     assert studio.state()["model"] is None
     judged = label_open_pairs(studio, "ann", gold)
     assert len(judged) == 10 and len(set(judged)) == 10
     assert studio.wait_idle(timeout=120)
     batches = studio.store.batches()
     assert [b["batch"] for b in batches] == [1, 2]
-    assert batches[1]["strategy"] == "d-optimal" and batches[1]["model_version"] == 1 and batches[1]["n_explore"] == 2
+    assert (
+        batches[1]["strategy"] == "d-optimal"
+        and batches[1]["model_version"] == 1
+        and batches[1]["n_explore"] == 2
+    )
     kinds = sorted(p["strategy"] for p in studio.store.pairs(batch=2))
     assert kinds == ["d-optimal"] * 8 + ["explore"] * 2
-    assert not set(judged) & {p["pair_id"] for p in studio.store.pairs(batch=2)}  # never chosen twice
+    assert not set(judged) & {
+        p["pair_id"] for p in studio.store.pairs(batch=2)
+    }  # never chosen twice
     model = studio.store.models()[-1]
-    assert model["version"] == 1 and model["n_labels"] == 10 and 0.0 <= model["cv_low"] <= model["cv_accuracy"] <= model["cv_high"] <= 1.0
+    assert (
+        model["version"] == 1
+        and model["n_labels"] == 10
+        and 0.0 <= model["cv_low"] <= model["cv_accuracy"] <= model["cv_high"] <= 1.0
+    )
     # the learned length baseline on the same folds, beside the model
     assert 0.0 <= model["length_accuracy"] <= 1.0
     assert model["vs_length"] == pytest.approx(model["cv_accuracy"] - model["length_accuracy"])
@@ -82,7 +101,9 @@ def test_an_expired_lease_goes_to_the_next_annotator(make_studio):
     studio = make_studio(batch_size=1, lease_seconds=0.2)
     held = studio.next_pair("x")["pair"]
     got = studio.next_pair("y", wait_s=20)  # waits on the lease's expiry, then takes the pair
-    assert got["status"] == "ok" and got["pair"]["pair_id"] == held["pair_id"] and got["waited_s"] > 0
+    assert (
+        got["status"] == "ok" and got["pair"]["pair_id"] == held["pair_id"] and got["waited_s"] > 0
+    )
     studio.judge("y", held["pair_id"], "b")
     with pytest.raises(PairClosedError):
         studio.judge("x", held["pair_id"], "a")
@@ -97,11 +118,19 @@ def test_overlap_two_gives_agreement(make_studio, small_pool):
     assert studio.wait_idle(timeout=120)
     assert studio.next_pair("z")["status"] == "finished"
     js = studio.store.judgments()
-    assert len(js) == 8 and {(j["pair_id"], j["annotator"]) for j in js} == {(p, w) for p in a for w in "xy"}
+    assert len(js) == 8 and {(j["pair_id"], j["annotator"]) for j in js} == {
+        (p, w) for p in a for w in "xy"
+    }
     ag = studio.state()["agreement"]
     assert ag == agreement(js) and ag["pairs"] == 4 and ag["judgments"] == 8
-    expected = np.mean([x["label"] == y["label"] for x in js for y in js
-                        if x["pair_id"] == y["pair_id"] and x["annotator"] == "x" and y["annotator"] == "y"])
+    expected = np.mean(
+        [
+            x["label"] == y["label"]
+            for x in js
+            for y in js
+            if x["pair_id"] == y["pair_id"] and x["annotator"] == "x" and y["annotator"] == "y"
+        ]
+    )
     assert ag["percent"] == pytest.approx(expected)
 
 
@@ -132,7 +161,9 @@ def test_the_pool_runs_out(make_studio, small_pool):
     assert [b["size"] for b in studio.store.batches()] == [50, 50, 20]
 
 
-def test_restart_resumes_the_open_batch_and_refits_on_imported_labels(make_studio, small_pool, tmp_path):
+def test_restart_resumes_the_open_batch_and_refits_on_imported_labels(
+    make_studio, small_pool, tmp_path
+):
     gold = gold_of(small_pool)
     db = tmp_path / "resume.sqlite"
     studio = make_studio(db, batch_size=5)
@@ -168,8 +199,14 @@ def test_a_database_belongs_to_its_pool(make_studio, small_pool, tmp_path):
     np.save(tmp_path / "other.npy", np.load(small_pool["features"])[:-1])
     from prefspace.studio import StudioConfig, build_studio
 
-    studio = build_studio(other, db, id_key="id", features=tmp_path / "other.npy",
-                          prompt_features=small_pool["prompt_features"], config=StudioConfig())
+    studio = build_studio(
+        other,
+        db,
+        id_key="id",
+        features=tmp_path / "other.npy",
+        prompt_features=small_pool["prompt_features"],
+        config=StudioConfig(),
+    )
     with pytest.raises(ConfigError, match="was made with another pool"):
         studio.start()
     studio.store.close()
@@ -178,10 +215,15 @@ def test_a_database_belongs_to_its_pool(make_studio, small_pool, tmp_path):
 def test_a_saved_model_chooses_the_first_batch(make_studio, small_pool, tmp_path):
     from prefspace.models import BradleyTerryLinear, save_model
 
-    E = np.concatenate([np.load(small_pool["prompt_features"]).repeat(5, axis=0), np.load(small_pool["features"])], axis=1)
+    E = np.concatenate(
+        [np.load(small_pool["prompt_features"]).repeat(5, axis=0), np.load(small_pool["features"])],
+        axis=1,
+    )
     g = np.array([r["gold"] for r in small_pool["rows"]])
     i, j = np.arange(0, 60, 5), np.arange(1, 60, 5)
-    X = np.where((g[i] >= g[j])[:, None, None], np.stack([E[i], E[j]], 1), np.stack([E[j], E[i]], 1))
+    X = np.where(
+        (g[i] >= g[j])[:, None, None], np.stack([E[i], E[j]], 1), np.stack([E[j], E[i]], 1)
+    )
     save_model(BradleyTerryLinear().fit(X), tmp_path / "bt")
     studio = make_studio(model=tmp_path / "bt", batch_size=5, strategy="d-optimal", explore=0.0)
     b = studio.store.batches()[0]
@@ -203,17 +245,27 @@ def test_cross_validated_accuracy_and_agreement_values():
     assert cv["grouped"] and cv["folds"] == 5 and cv["n_pairs"] == 80
     assert cv["accuracy"] > 0.75 and 0.0 <= cv["ci_low"] <= cv["accuracy"] <= cv["ci_high"] <= 1.0
     flipped = cross_validated_accuracy(BradleyTerryLinear(), E[:, ::-1].copy(), np.arange(80) % 8)
-    assert flipped["accuracy"] > 0.75  # the same data read the other way round is learnt just as well
+    assert (
+        flipped["accuracy"] > 0.75
+    )  # the same data read the other way round is learnt just as well
     assert cross_validated_accuracy(BradleyTerryLinear(), E[:7], np.arange(7)) is None
     # with the pairs' log lengths, the learned length baseline is scored on the same folds: here the
     # winner is longer in the first 60 pairs only, so each fold's baseline learns "longer wins"
     lengths = np.tile([3.0, 2.0], (80, 1))
     lengths[60:] = lengths[60:, ::-1]
-    with_length = cross_validated_accuracy(BradleyTerryLinear(), E, np.arange(80) % 8, lengths=lengths)
-    assert with_length["accuracy"] == cv["accuracy"] and with_length["length_accuracy"] == pytest.approx(0.75)
+    with_length = cross_validated_accuracy(
+        BradleyTerryLinear(), E, np.arange(80) % 8, lengths=lengths
+    )
+    assert with_length["accuracy"] == cv["accuracy"] and with_length[
+        "length_accuracy"
+    ] == pytest.approx(0.75)
     assert with_length["vs_length"] == pytest.approx(cv["accuracy"] - 0.75)
     assert with_length["vs_length_low"] <= with_length["vs_length"] <= with_length["vs_length_high"]
-    same = [{"pair_id": p, "annotator": w, "label": lab} for p, lab in [("p", "a"), ("q", "b"), ("r", "tie")] for w in "xy"]
+    same = [
+        {"pair_id": p, "annotator": w, "label": lab}
+        for p, lab in [("p", "a"), ("q", "b"), ("r", "tie")]
+        for w in "xy"
+    ]
     assert agreement(same) == {"pairs": 3, "judgments": 6, "percent": 1.0, "alpha": 1.0}
     assert agreement(same + [{"pair_id": "p", "annotator": "z", "label": "skip"}])["judgments"] == 6
     assert agreement([{"pair_id": "p", "annotator": "x", "label": "a"}])["pairs"] == 0
@@ -224,9 +276,16 @@ def test_cross_prompt_pool_and_saving_each_refit(make_studio, small_pool, tmp_pa
     from prefspace.studio import StudioConfig, build_studio
 
     gold = gold_of(small_pool)
-    studio = build_studio(small_pool["pool"], tmp_path / "cross.sqlite", id_key="id", features=small_pool["features"],
-                          prompt_features=small_pool["prompt_features"], cross_prompt=True,
-                          save_model_to=tmp_path / "latest", config=StudioConfig(batch_size=8, rounds=1)).start()
+    studio = build_studio(
+        small_pool["pool"],
+        tmp_path / "cross.sqlite",
+        id_key="id",
+        features=small_pool["features"],
+        prompt_features=small_pool["prompt_features"],
+        cross_prompt=True,
+        save_model_to=tmp_path / "latest",
+        config=StudioConfig(batch_size=8, rounds=1),
+    ).start()
     try:
         assert len(studio.pool.pairs) == 60 * 55 // 2  # pairs of responses to different prompts
         first = studio.next_pair("x")["pair"]

@@ -54,9 +54,13 @@ def test_repeat_with_the_linear_head_is_the_real_only_model(separate_pairs):
     X, X_test = separate_pairs[:150], separate_pairs[150:]
     none = BradleyTerryLinear().fit(X)
     for weight in (None, 1.0):
-        aug = augment_pairs(X, method="repeat", factor=4, synthetic_weight=weight, estimator=BradleyTerryLinear())
+        aug = augment_pairs(
+            X, method="repeat", factor=4, synthetic_weight=weight, estimator=BradleyTerryLinear()
+        )
         rep = BradleyTerryLinear().fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params)
-        np.testing.assert_allclose(rep.coef_, none.coef_, rtol=1e-5, atol=1e-7 * np.abs(none.coef_).max())
+        np.testing.assert_allclose(
+            rep.coef_, none.coef_, rtol=1e-5, atol=1e-7 * np.abs(none.coef_).max()
+        )
         assert rep.score(X_test) == none.score(X_test)
     # without the shared weights (every copy weighing 1, as before) the penalty is diluted 5x
     diluted = BradleyTerryLinear().fit(aug.X)
@@ -73,7 +77,9 @@ def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate
     assert 0 < held.sum() < len(X)
     aug = augment_pairs(X, method="perturb", factor=4, estimator=head)
     info, parent = aug.report, aug.parent
-    pca = augment_pairs(X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:]).report
+    pca = augment_pairs(
+        X, method="pca", factor=2, estimator=head, report_pairs=separate_pairs[200:]
+    ).report
     assert 0 < pca.heldout_variance_kept < pca.train_variance_kept <= 1
     # no synthetic pair descends from a held-out pair, and the synthesizer never saw one: the
     # synthetic pairs are those of a synthesizer fitted on the other pairs alone
@@ -82,9 +88,11 @@ def test_validation_pairs_are_real_and_nothing_is_synthesized_from_them(separate
 
     X_pca = augment_pairs(X, method="pca", factor=2, estimator=head).X
     alone = PCASynthesizer(random_state=0).fit(X[~held]).sample(2)
-    np.testing.assert_array_equal(X_pca[len(X):], alone.X)
+    np.testing.assert_array_equal(X_pca[len(X) :], alone.X)
     everything = PCASynthesizer(random_state=0).fit(X).sample(2)
-    assert not np.allclose(everything.X[: len(alone)], alone.X)  # the control: fitted on all, it differs
+    assert not np.allclose(
+        everything.X[: len(alone)], alone.X
+    )  # the control: fitted on all, it differs
     assert info.n_heldout == held.sum() and info.n_synthetic == 4 * (len(X) - held.sum())
     # fit holds out exactly those real pairs
     layout = PairLayout.build(aug.X, aug.groups, parent)
@@ -157,7 +165,9 @@ class CountingLinear(BradleyTerryLinear):
 def test_auto_reports_its_choice_and_uses_the_given_head(alpaca_pairs):
     grid = [("perturb", 2, 1.0, {}), ("pca", 2, 0.5, {"latent_dim": 8})]
     CountingLinear.fits = []
-    aug = augment_pairs(alpaca_pairs[:90], method="auto", grid=grid, estimator=CountingLinear(alpha=1.0), n_folds=3)
+    aug = augment_pairs(
+        alpaca_pairs[:90], method="auto", grid=grid, estimator=CountingLinear(alpha=1.0), n_folds=3
+    )
     info = aug.report
     assert info.requested == "auto" and [c.method for c in info.candidates] == ["perturb", "pca"]
     # every fit of the cross-validation is a clone of the given head: per fold, real-only, the
@@ -199,11 +209,17 @@ def test_a_synthesis_that_cannot_fit_in_memory_is_refused_before_allocating():
     from prefspace.synth import get_synthesizer
 
     X = np.random.default_rng(0).normal(size=(40, 2, 16)).astype(np.float32)
-    with pytest.raises(ConfigError, match=r"factor 100000000 would make 4,000,000,000 synthetic pairs.*GiB"):
+    with pytest.raises(
+        ConfigError, match=r"factor 100000000 would make 4,000,000,000 synthetic pairs.*GiB"
+    ):
         augment_pairs(X, method="repeat", factor=100_000_000)
     with pytest.raises(ConfigError, match="smaller factor"):
         get_synthesizer("repeat").fit(X).sample(100_000_000)
-    assert augment_pairs(X, method="repeat", factor=4).X.shape == (200, 2, 16)  # a usual factor still works
+    assert augment_pairs(X, method="repeat", factor=4).X.shape == (
+        200,
+        2,
+        16,
+    )  # a usual factor still works
 
 
 def test_auto_needs_to_beat_the_repeat_control_too(toy_pairs):
@@ -214,9 +230,19 @@ def test_auto_needs_to_beat_the_repeat_control_too(toy_pairs):
     from prefspace.models.selection import GuardRule
     from prefspace.synth import choose_augmentation
 
-    head = BradleyTerryMLP(hidden_sizes=(8,), max_epochs=1, learning_rate=1e-3, batch_size=16, early_stopping=False,
-                           random_state=0)
-    out = choose_augmentation(toy_pairs, estimator=head, grid=[("perturb", 4, 1.0, {"sigma2": 1e-6})])
+    head = BradleyTerryMLP(
+        hidden_sizes=(8,),
+        max_epochs=1,
+        learning_rate=1e-3,
+        batch_size=16,
+        early_stopping=False,
+        random_state=0,
+    )
+    out = choose_augmentation(
+        toy_pairs, estimator=head, grid=[("perturb", 4, 1.0, {"sigma2": 1e-6})]
+    )
     c = out.candidates[0]
-    assert c.gain >= 0.01 and c.z >= GuardRule().z_needed(1) and min(c.fold_gains) > 0  # passes against real-only
+    assert (
+        c.gain >= 0.01 and c.z >= GuardRule().z_needed(1) and min(c.fold_gains) > 0
+    )  # passes against real-only
     assert c.gain_vs_repeat <= 0 and out.chosen is None  # ... and not against repeat

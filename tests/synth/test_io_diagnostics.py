@@ -22,7 +22,11 @@ def test_save_then_load_round_trip(tmp_path, alpaca_pairs):
     assert back.method == "perturb" and back.info["encoder_fingerprint"] == "abc"
     lines = (tmp_path / "provenance.csv").read_text().splitlines()
     assert lines[0] == "row,parent,parent_id,source,method,chosen_synthetic,rejected_synthetic"
-    assert len(lines) == 121 and lines[1].split(",")[2] == f"pair-{syn.parent[0]}" and ",synthetic,perturb," in lines[1]
+    assert (
+        len(lines) == 121
+        and lines[1].split(",")[2] == f"pair-{syn.parent[0]}"
+        and ",synthetic,perturb," in lines[1]
+    )
     assert not list(tmp_path.glob("*.tmp-*"))
 
 
@@ -39,14 +43,26 @@ def test_diagnostics_and_plots(tmp_path, alpaca_pairs, toy_pairs):
     lens = LatentSynthesizer(latent_dim=8, hidden_dim=64, max_steps=80)
     curve = diag.reconstruction_curve(X, lens, sizes=(20, 60, 100), n_heldout=50)
     assert [r["n_pairs"] for r in curve] == [20, 60, 100]
-    assert all(0 < r["train_variance_kept"] < 1 and r["heldout_variance_kept"] < r["train_variance_kept"] for r in curve)
-    rows = diag.label_preservation(toy_pairs, PerturbationSynthesizer(), sigma2s=(0.01, 25.0), factors=(2, 4))
-    assert len(rows) == 4 and all(0 <= r["agreement"] <= 1 for r in rows) and rows[0]["real_agreement"] > 0.85
+    assert all(
+        0 < r["train_variance_kept"] < 1 and r["heldout_variance_kept"] < r["train_variance_kept"]
+        for r in curve
+    )
+    rows = diag.label_preservation(
+        toy_pairs, PerturbationSynthesizer(), sigma2s=(0.01, 25.0), factors=(2, 4)
+    )
+    assert (
+        len(rows) == 4
+        and all(0 <= r["agreement"] <= 1 for r in rows)
+        and rows[0]["real_agreement"] > 0.85
+    )
     small = [r["agreement"] for r in rows if r["sigma2"] == 0.01]
     big = [r["agreement"] for r in rows if r["sigma2"] == 25.0]
     assert min(small) > max(big)  # heavy noise breaks inherited labels more often
-    for path in (diag.plot_reconstruction(curve, tmp_path / "r.png"), diag.plot_label_preservation(rows, tmp_path / "l.png"),
-                 diag.plot_projection(X, lens.fit(X).sample(2), tmp_path / "p.png")):
+    for path in (
+        diag.plot_reconstruction(curve, tmp_path / "r.png"),
+        diag.plot_label_preservation(rows, tmp_path / "l.png"),
+        diag.plot_projection(X, lens.fit(X).sample(2), tmp_path / "p.png"),
+    ):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -56,8 +72,12 @@ def test_own_heldout_row_measures_the_fits_early_stopping_pairs(alpaca_pairs):
     row = diag.own_heldout_row(X, lens)
     held = lens.heldout_pairs_
     assert row["n_pairs"] == 90 and "10 early-stopping pairs" in row["heldout"]
-    assert row["heldout_variance_kept"] == pytest.approx(lens.reconstruction_report(X[held])["variance_kept"])
+    assert row["heldout_variance_kept"] == pytest.approx(
+        lens.reconstruction_report(X[held])["variance_kept"]
+    )
     assert row["heldout_variance_kept"] < row["train_variance_kept"]
     # nothing held out: no row (PCA, early stopping off, or a synthesizer fitted on other pairs)
-    assert diag.own_heldout_row(X, LatentSynthesizer(max_steps=5, early_stopping=False).fit(X)) is None
+    assert (
+        diag.own_heldout_row(X, LatentSynthesizer(max_steps=5, early_stopping=False).fit(X)) is None
+    )
     assert diag.own_heldout_row(X.copy(), lens) is None

@@ -39,7 +39,9 @@ def test_combine_counts_excludes_original_and_covers_all_combinations():
     X = rng.normal(size=(n, 2, d)).astype(np.float32)
     Sc, Sr = rng.normal(size=(n, s, d)), rng.normal(size=(n, s, d))
     out = combine_within_pairs(X, Sc, Sr, 8, rng, method="t")
-    assert len(out) == 40 and out.synthetic_side.any(axis=1).all()  # never the (real, real) original
+    assert (
+        len(out) == 40 and out.synthetic_side.any(axis=1).all()
+    )  # never the (real, real) original
     for i in range(n):
         rows = out.X[out.parent == i]
         combos = {(tuple(r[0]), tuple(r[1])) for r in rows}
@@ -66,9 +68,15 @@ def test_sample_counts_parents_and_provenance(make, factor, alpaca_pairs):
     real_r = ~syn.synthetic_side[:, 1]
     np.testing.assert_array_equal(syn.X[real_r, 1], X[syn.parent[real_r], 1])
     # a synthetic side is new
-    assert not np.any(np.all(syn.X[syn.synthetic_side[:, 0], 0] == X[syn.parent[syn.synthetic_side[:, 0]], 0], axis=1))
+    assert not np.any(
+        np.all(
+            syn.X[syn.synthetic_side[:, 0], 0] == X[syn.parent[syn.synthetic_side[:, 0]], 0], axis=1
+        )
+    )
     table = syn.provenance()
-    assert set(table) >= {"parent", "source", "chosen_synthetic", "rejected_synthetic"} and len(table["parent"]) == len(syn)
+    assert set(table) >= {"parent", "source", "chosen_synthetic", "rejected_synthetic"} and len(
+        table["parent"]
+    ) == len(syn)
 
 
 @pytest.mark.parametrize("make", ALL, ids=IDS)
@@ -94,9 +102,16 @@ def test_synthetic_responses_stay_near_their_parent(alpaca_pairs):
 
 def test_prompt_columns_are_copied_not_synthesized(separate_pairs):
     X = separate_pairs[:50]
-    for s in (LatentSynthesizer(**FAST_LENS), LatentSynthesizer(condition_on_shared=True, **FAST_LENS), MixupSynthesizer(), GaussianSynthesizer()):
+    for s in (
+        LatentSynthesizer(**FAST_LENS),
+        LatentSynthesizer(condition_on_shared=True, **FAST_LENS),
+        MixupSynthesizer(),
+        GaussianSynthesizer(),
+    ):
         syn = s.fit(X).sample(4)
-        assert s.shared_mask_[:384].all() and s.shared_mask_[384:].sum() <= 2  # + MiniLM's constant columns
+        assert (
+            s.shared_mask_[:384].all() and s.shared_mask_[384:].sum() <= 2
+        )  # + MiniLM's constant columns
         np.testing.assert_array_equal(syn.X[:, 0, :384], X[syn.parent, 0, :384])
         np.testing.assert_array_equal(syn.X[:, 1, :384], X[syn.parent, 1, :384])
 
@@ -114,7 +129,11 @@ def test_residual_decoding_keeps_more_of_the_real_embedding(alpaca_pairs):
 
 def test_reconstruction_report(alpaca_pairs):
     rep = LatentSynthesizer(max_steps=150).fit(alpaca_pairs[:100]).reconstruction_report()
-    assert 0.0 < rep["variance_kept"] < 1.0 and 0.0 < rep["recon_mse"] < 1.0 and rep["latent_dim"] == 16
+    assert (
+        0.0 < rep["variance_kept"] < 1.0
+        and 0.0 < rep["recon_mse"] < 1.0
+        and rep["latent_dim"] == 16
+    )
     pca = PCASynthesizer(latent_dim=16).fit(alpaca_pairs[:100]).reconstruction_report()
     assert 0.0 < pca["variance_kept"] < 1.0
 
@@ -167,4 +186,6 @@ def test_importing_synth_does_not_import_torch():
     import sys
 
     code = "import sys, prefspace.synth; assert 'torch' not in sys.modules, 'torch imported'"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+    )

@@ -75,11 +75,18 @@ def test_early_stopping_on_heldout_reconstruction_stops_memorising(alpaca_pairs,
     # it stopped before the limit, and kept the weights of its best held-out step
     terms = stopped.train_terms_
     assert terms["best_step"] < terms["steps"] < 300 and 0 < terms["heldout_recon"] < 1.5
-    kept = {name: (s.reconstruction_report()["variance_kept"], s.reconstruction_report(X_new)["variance_kept"])
-            for name, s in (("full", full), ("stopped", stopped))}
+    kept = {
+        name: (
+            s.reconstruction_report()["variance_kept"],
+            s.reconstruction_report(X_new)["variance_kept"],
+        )
+        for name, s in (("full", full), ("stopped", stopped))
+    }
     assert kept["full"][0] > kept["stopped"][0]  # memorises less ...
     assert kept["stopped"][1] > kept["full"][1]  # ... and generalises better
-    E = np.load(alpaca_dir / "response_emb_minilm.npy")[40000:44000].astype(np.float32)  # responses without labels
+    E = np.load(alpaca_dir / "response_emb_minilm.npy")[40000:44000].astype(
+        np.float32
+    )  # responses without labels
     used = {row.tobytes() for row in alpaca_pairs.reshape(-1, alpaca_pairs.shape[2])}
     E = E[[row.tobytes() not in used for row in E]]  # none of the evaluated responses
     pooled = LatentSynthesizer(**kw).fit(X, unlabelled=E)
@@ -115,6 +122,23 @@ def test_heldout_pairs_are_the_ones_the_vae_never_trained_on(alpaca_pairs):
     held = syn.heldout_pairs_
     assert len(held) == 6 and len(set(held.tolist())) == 6 and held.max() < 60
     # the same seed holds out the same pairs; another seed others
-    assert np.array_equal(LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, random_state=3).fit(X).heldout_pairs_, held)
-    assert not np.array_equal(LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, random_state=4).fit(X).heldout_pairs_, held)
-    assert len(LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, early_stopping=False).fit(X).heldout_pairs_) == 0
+    assert np.array_equal(
+        LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, random_state=3)
+        .fit(X)
+        .heldout_pairs_,
+        held,
+    )
+    assert not np.array_equal(
+        LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, random_state=4)
+        .fit(X)
+        .heldout_pairs_,
+        held,
+    )
+    assert (
+        len(
+            LatentSynthesizer(latent_dim=4, hidden_dim=32, max_steps=30, early_stopping=False)
+            .fit(X)
+            .heldout_pairs_
+        )
+        == 0
+    )

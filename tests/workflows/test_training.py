@@ -14,10 +14,10 @@ import pytest
 import prefspace
 from prefspace.data import load_preferences
 from prefspace.exceptions import ConfigError, DataError
-from prefspace.workflows import augmented_fit_inputs, score_file, train_reward_model
-from prefspace.workflows.synthesis import diagnostic_grid
 from prefspace.models import HEADS, BradleyTerryLinear, RewardEnsemble, load_model
 from prefspace.synth import augment_pairs
+from prefspace.workflows import augmented_fit_inputs, score_file, train_reward_model
+from prefspace.workflows.synthesis import diagnostic_grid
 
 N_REAL, DIM = 30, 8
 
@@ -54,8 +54,9 @@ def test_none_passes_the_real_pairs_weights_and_margins_through(real_pairs):
 def test_a_real_pair_and_its_synthetic_pairs_share_its_data_weight_and_carry_no_margin(real_pairs):
     X, weight, margin = real_pairs
     factor = 3
-    fit = augmented_fit_inputs(X, sample_weight=weight, margin=margin, method="perturb", factor=factor,
-                               random_state=0)
+    fit = augmented_fit_inputs(
+        X, sample_weight=weight, margin=margin, method="perturb", factor=factor, random_state=0
+    )
     X_fit, w, m = fit.X, fit.sample_weight, fit.margin
     n_syn = N_REAL * factor
     assert X_fit.shape == (N_REAL + n_syn, 2, DIM) and fit.report.n_synthetic == n_syn
@@ -133,8 +134,16 @@ def pairs(hh_path):
 @pytest.fixture(scope="module")
 def trained(hh_path, cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "bt"
-    model, report = train_reward_model(hh_path, head="bt-linear", params={"alpha": 10}, test_fraction=0.25, random_state=0,
-                                       cache=cache, load_kwargs={"limit": N_PAIRS}, out=out)
+    model, report = train_reward_model(
+        hh_path,
+        head="bt-linear",
+        params={"alpha": 10},
+        test_fraction=0.25,
+        random_state=0,
+        cache=cache,
+        load_kwargs={"limit": N_PAIRS},
+        out=out,
+    )
     return model, report, out
 
 
@@ -142,15 +151,47 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
     model, report, out = trained
     assert isinstance(model, BradleyTerryLinear) and model.alpha == 10
     saved_report = report.to_json()
-    assert set(saved_report) == {"data", "test_data", "head", "model", "params", "encoder", "encoder_fingerprint",
-                                 "n_train", "n_synthetic", "n_test", "seed", "augment", "train", "test",
-                                 "ties_left_out", "duplicates", "embed_seconds", "augment_seconds", "fit_seconds",
-                                 "record", "length_baseline", "read_seconds", "cv_seconds",
-                                 "truncation", "length_dependence", "cache"}
-    assert saved_report["cache"]["texts"] == saved_report["cache"]["found"] + saved_report["cache"]["embedded"] > 0
-    assert saved_report["truncation"]["texts"] == 2 * N_PAIRS and saved_report["truncation"]["token_limit"] == 254
+    assert set(saved_report) == {
+        "data",
+        "test_data",
+        "head",
+        "model",
+        "params",
+        "encoder",
+        "encoder_fingerprint",
+        "n_train",
+        "n_synthetic",
+        "n_test",
+        "seed",
+        "augment",
+        "train",
+        "test",
+        "ties_left_out",
+        "duplicates",
+        "embed_seconds",
+        "augment_seconds",
+        "fit_seconds",
+        "record",
+        "length_baseline",
+        "read_seconds",
+        "cv_seconds",
+        "truncation",
+        "length_dependence",
+        "cache",
+    }
+    assert (
+        saved_report["cache"]["texts"]
+        == saved_report["cache"]["found"] + saved_report["cache"]["embedded"]
+        > 0
+    )
+    assert (
+        saved_report["truncation"]["texts"] == 2 * N_PAIRS
+        and saved_report["truncation"]["token_limit"] == 254
+    )
     assert saved_report["length_dependence"]["responses"] == "test"
-    assert saved_report["length_baseline"]["vs_model"]["model"] == pytest.approx(report.test["accuracy"])
+    assert saved_report["length_baseline"]["vs_model"]["model"] == pytest.approx(
+        report.test["accuracy"]
+    )
     assert saved_report["read_seconds"] >= 0 and saved_report["cv_seconds"] >= 0
     assert report.record["config"]["head"] == "bt-linear" and report.record["versions"]["prefspace"]
     assert report.n_train + report.n_test == N_PAIRS and report.n_test == N_PAIRS // 4
@@ -164,12 +205,21 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
 
 def test_train_reward_model_reports_each_stage_to_the_progress_callback(pairs):
     seen = []
-    train_reward_model(pairs.select(np.arange(6)), head="bt-linear", test_fraction=0, cache=None, progress=seen.append)
+    train_reward_model(
+        pairs.select(np.arange(6)),
+        head="bt-linear",
+        test_fraction=0,
+        cache=None,
+        progress=seen.append,
+    )
     stages = {e.stage: [] for e in seen}
     for e in seen:
         stages[e.stage].append((e.done, e.total))
     assert stages["fit bt-linear"] == [(0, 1), (1, 1)]
-    for stage in ("embed prompts", "embed responses"):  # no cache: every text is embedded, start to end
+    for stage in (
+        "embed prompts",
+        "embed responses",
+    ):  # no cache: every text is embedded, start to end
         assert stages[stage][0][0] == 0 and stages[stage][-1][0] == stages[stage][-1][1] > 0
 
 
@@ -194,11 +244,15 @@ def test_margins_reach_the_fit(pairs, cache):
     assert a.metrics_["margin"] > b.metrics_["margin"]
 
 
-def test_augmentation_with_weights_trains_on_real_and_weighted_synthetic_pairs(pairs, cache, tmp_path):
+def test_augmentation_with_weights_trains_on_real_and_weighted_synthetic_pairs(
+    pairs, cache, tmp_path
+):
     ds = pairs.select(np.arange(N_PAIRS))
     ds.weight = np.full(N_PAIRS, 0.5)
     ds.margin = np.ones(N_PAIRS)
-    _, report = train_reward_model(ds, head="bt-linear", augment="perturb", factor=2, test_fraction=0, cache=cache)
+    _, report = train_reward_model(
+        ds, head="bt-linear", augment="perturb", factor=2, test_fraction=0, cache=cache
+    )
     assert report.n_train == N_PAIRS and report.n_synthetic == 2 * N_PAIRS
     # the training metrics are measured on the real pairs
     assert report.augment.method == "perturb" and report.train["n_pairs"] == N_PAIRS
@@ -218,19 +272,37 @@ def test_ties_are_left_out_and_counted(pairs, cache):
 
 
 def test_an_ensemble_wraps_the_head(pairs, cache):
-    model, report = train_reward_model(pairs, head="bt-linear", ensemble=2, aggregate="min", test_fraction=0,
-                                       cache=cache, random_state=3)
-    assert isinstance(model, RewardEnsemble) and len(model.members_) == 2 and model.aggregate == "min"
-    assert report.model == "RewardEnsemble" and report.params == {"n_members": 2, "aggregate": "min"}
+    model, report = train_reward_model(
+        pairs,
+        head="bt-linear",
+        ensemble=2,
+        aggregate="min",
+        test_fraction=0,
+        cache=cache,
+        random_state=3,
+    )
+    assert (
+        isinstance(model, RewardEnsemble) and len(model.members_) == 2 and model.aggregate == "min"
+    )
+    assert report.model == "RewardEnsemble" and report.params == {
+        "n_members": 2,
+        "aggregate": "min",
+    }
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"head": "svm"}, "head must be one of " + ", ".join(map(repr, HEADS))),
-    ({"augment": "smote"}, "augment must be one of"),
-    ({"aggregate": "max"}, "aggregate must be one of"),
-    ({"ensemble": 0}, "ensemble must be a whole number >= 1"),
-    ({"head": "bt-linear", "params": {"depth": 3}}, "BradleyTerryLinear (head 'bt-linear') has no parameter 'depth'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"head": "svm"}, "head must be one of " + ", ".join(map(repr, HEADS))),
+        ({"augment": "smote"}, "augment must be one of"),
+        ({"aggregate": "max"}, "aggregate must be one of"),
+        ({"ensemble": 0}, "ensemble must be a whole number >= 1"),
+        (
+            {"head": "bt-linear", "params": {"depth": 3}},
+            "BradleyTerryLinear (head 'bt-linear') has no parameter 'depth'",
+        ),
+    ],
+)
 def test_bad_options_fail_before_any_data_is_read(kwargs, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         train_reward_model(tmp_path / "missing.jsonl", **kwargs)
@@ -250,10 +322,16 @@ def test_score_file_scores_pairs_like_the_trained_model(trained, hh_path, cache,
     lines = [json.loads(x) for x in dest.read_text().splitlines()]
     from prefspace.models import load_model_encoder
 
-    X = embed_pairs(load_preferences(hh_path, limit=6), load_model_encoder(out), cache).X  # the model's own rows
+    X = embed_pairs(
+        load_preferences(hh_path, limit=6), load_model_encoder(out), cache
+    ).X  # the model's own rows
     expected = model.predict(X.reshape(-1, X.shape[2])).reshape(6, 2)
-    np.testing.assert_allclose([r["reward_chosen"] for r in lines], expected[:, 0], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose([r["reward_rejected"] for r in lines], expected[:, 1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        [r["reward_chosen"] for r in lines], expected[:, 0], rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        [r["reward_rejected"] for r in lines], expected[:, 1], rtol=1e-5, atol=1e-6
+    )
     assert summary["mode"] == "pairs" and summary["n"] == 6
     assert summary["accuracy"] == pytest.approx(float(np.mean(expected[:, 0] > expected[:, 1])))
 
@@ -261,21 +339,36 @@ def test_score_file_scores_pairs_like_the_trained_model(trained, hh_path, cache,
 def test_score_file_names_the_row_with_a_bad_prompt(trained, cache, tmp_path):
     _, _, out = trained
     rows = tmp_path / "rows.jsonl"
-    rows.write_text(json.dumps({"prompt": "Hi", "response": "Hello"}) + "\n" + json.dumps({"prompt": 7, "response": "x"}) + "\n")
-    with pytest.raises(DataError, match=r"rows.jsonl:2: 'prompt' must be text or a list of \{'role', 'content'\} messages; found int"):
+    rows.write_text(
+        json.dumps({"prompt": "Hi", "response": "Hello"})
+        + "\n"
+        + json.dumps({"prompt": 7, "response": "x"})
+        + "\n"
+    )
+    with pytest.raises(
+        DataError,
+        match=r"rows.jsonl:2: 'prompt' must be text or a list of \{'role', 'content'\} messages; found int",
+    ):
         score_file(out, rows, tmp_path / "r.jsonl", cache=cache)
 
 
 # ------------------------------------------------------------------ synth diagnostics' choices
-@pytest.mark.parametrize("n, sigma2, sizes, sigma2s", [
-    (12, None, [8], [0.0025, 0.01, 0.04, 0.16]),
-    (90, 0.02, [25, 50, 60], [0.0025, 0.01, 0.02, 0.04, 0.16]),
-    (3000, 0.01, [25, 50, 100, 250, 500, 1000, 2000], [0.0025, 0.01, 0.04, 0.16]),
-])
-def test_diagnostic_grid_keeps_a_third_held_out_and_visits_the_own_sigma2(n, sigma2, sizes, sigma2s):
+@pytest.mark.parametrize(
+    "n, sigma2, sizes, sigma2s",
+    [
+        (12, None, [8], [0.0025, 0.01, 0.04, 0.16]),
+        (90, 0.02, [25, 50, 60], [0.0025, 0.01, 0.02, 0.04, 0.16]),
+        (3000, 0.01, [25, 50, 100, 250, 500, 1000, 2000], [0.0025, 0.01, 0.04, 0.16]),
+    ],
+)
+def test_diagnostic_grid_keeps_a_third_held_out_and_visits_the_own_sigma2(
+    n, sigma2, sizes, sigma2s
+):
     got_sizes, got_sigma2s, factors = diagnostic_grid(n, sigma2)
     assert got_sizes == sizes and got_sigma2s == sigma2s and factors == [2, 4, 8]
     assert max(got_sizes) == (2 * n) // 3
     fast_sizes, fast_sigma2s, fast_factors = diagnostic_grid(n, sigma2, "fast", factor=4)
-    assert fast_sizes == sorted({sizes[0], sizes[-1]}) and fast_factors == [4]  # the held-out point is always there
+    assert fast_sizes == sorted({sizes[0], sizes[-1]}) and fast_factors == [
+        4
+    ]  # the held-out point is always there
     assert fast_sigma2s == [sigma2 if sigma2 is not None else 0.01]

@@ -76,8 +76,11 @@ def _root(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
     threads: int = typer.Option(
-        None, "--threads", help="Threads for torch, BLAS and ONNX Runtime alike (-1: all cores; default: "
-        "$PREFSPACE_NUM_THREADS, else each library's own).", show_default=False,
+        None,
+        "--threads",
+        help="Threads for torch, BLAS and ONNX Runtime alike (-1: all cores; default: "
+        "$PREFSPACE_NUM_THREADS, else each library's own).",
+        show_default=False,
     ),
 ) -> None:
     # library errors name the flags (--subset-key) while a command runs, keywords otherwise

@@ -20,7 +20,13 @@ import typer
 from typer.core import TyperCommand
 
 from .._names import (
-    AGGREGATES, AUGMENT_METHODS, BENCHMARKS, HEADS, STRATEGIES, SYNTHESIZERS, TRAIN_HEADS,
+    AGGREGATES,
+    AUGMENT_METHODS,
+    BENCHMARKS,
+    HEADS,
+    STRATEGIES,
+    SYNTHESIZERS,
+    TRAIN_HEADS,
 )
 
 REGISTRIES: dict[str, tuple[str, ...]] = {

@@ -20,8 +20,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Optional
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -43,22 +44,22 @@ def _key(flag: str, what: str, default: str) -> Any:
     )
 
 
-PromptKey = Annotated[Optional[str], _key("--prompt-key", "the prompt", "prompt")]
-ChosenKey = Annotated[Optional[str], _key("--chosen-key", "the preferred response", "chosen")]
-RejectedKey = Annotated[Optional[str], _key("--rejected-key", "the dispreferred response", "rejected")]
+PromptKey = Annotated[str | None, _key("--prompt-key", "the prompt", "prompt")]
+ChosenKey = Annotated[str | None, _key("--chosen-key", "the preferred response", "chosen")]
+RejectedKey = Annotated[str | None, _key("--rejected-key", "the dispreferred response", "rejected")]
 ResponseAKey = Annotated[
-    Optional[str], _key("--response-a-key", "the first response of a labelled pair", "response_a")
+    str | None, _key("--response-a-key", "the first response of a labelled pair", "response_a")
 ]
 ResponseBKey = Annotated[
-    Optional[str], _key("--response-b-key", "the second response of a labelled pair", "response_b")
+    str | None, _key("--response-b-key", "the second response of a labelled pair", "response_b")
 ]
 LabelKey = Annotated[
-    Optional[str], _key("--label-key", "which response is better: a/b/tie or 0/1", "label")
+    str | None, _key("--label-key", "which response is better: a/b/tie or 0/1", "label")
 ]
-MarginKey = Annotated[Optional[str], _key("--margin-key", "an optional preference margin", "margin")]
-WeightKey = Annotated[Optional[str], _key("--weight-key", "an optional per-pair weight", "weight")]
-SubsetKey = Annotated[Optional[str], _key("--subset-key", "an optional subset name", "subset")]
-IdKey = Annotated[Optional[str], _key("--id-key", "an optional unique pair id", "id")]
+MarginKey = Annotated[str | None, _key("--margin-key", "an optional preference margin", "margin")]
+WeightKey = Annotated[str | None, _key("--weight-key", "an optional per-pair weight", "weight")]
+SubsetKey = Annotated[str | None, _key("--subset-key", "an optional subset name", "subset")]
+IdKey = Annotated[str | None, _key("--id-key", "an optional unique pair id", "id")]
 
 OnBadRows = Annotated[
     Literal["error", "skip"],
@@ -86,7 +87,7 @@ Dedupe = Annotated[
     ),
 ]
 Split = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--split",
         help="Split to read from a DatasetDict directory or a Hugging Face dataset (e.g. 'train').",
@@ -95,7 +96,7 @@ Split = Annotated[
     ),
 ]
 Limit = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "--limit",
         min=1,
@@ -106,7 +107,7 @@ Limit = Annotated[
 ]
 
 MaxTextChars = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "--max-text-chars",
         min=1,
@@ -122,22 +123,22 @@ class DataColumns:
     """The data-column options of a command, as :func:`prefspace.data.load_preferences` takes
     them (``None``: the loader's default)."""
 
-    prompt_key: Optional[str] = None
-    chosen_key: Optional[str] = None
-    rejected_key: Optional[str] = None
-    response_a_key: Optional[str] = None
-    response_b_key: Optional[str] = None
-    label_key: Optional[str] = None
-    margin_key: Optional[str] = None
-    weight_key: Optional[str] = None
-    subset_key: Optional[str] = None
-    id_key: Optional[str] = None
-    on_bad_rows: Optional[str] = None
-    ties: Optional[str] = None
-    dedupe: Optional[bool] = None
-    split: Optional[str] = None
-    limit: Optional[int] = None
-    max_text_chars: Optional[int] = None
+    prompt_key: str | None = None
+    chosen_key: str | None = None
+    rejected_key: str | None = None
+    response_a_key: str | None = None
+    response_b_key: str | None = None
+    label_key: str | None = None
+    margin_key: str | None = None
+    weight_key: str | None = None
+    subset_key: str | None = None
+    id_key: str | None = None
+    on_bad_rows: str | None = None
+    ties: str | None = None
+    dedupe: bool | None = None
+    split: str | None = None
+    limit: int | None = None
+    max_text_chars: int | None = None
 
     def load_kwargs(self) -> dict:
         """Keyword arguments for :func:`prefspace.data.load_preferences`: the options that are set.
@@ -147,7 +148,11 @@ class DataColumns:
         >>> DataColumns(prompt_key="question", limit=10).load_kwargs()
         {'prompt_key': 'question', 'limit': 10}
         """
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
 
 
 # Each field of DataColumns as a command option: (annotated type, default).
@@ -187,11 +192,20 @@ def data_columns(*, exclude: tuple[str, ...] = ()) -> Callable[[Callable], Calla
         # resolved here; DataColumns resolves even where the command's module imports it locally
         signature = inspect.signature(func, eval_str=True, locals={"DataColumns": DataColumns})
         if "columns" not in signature.parameters:
-            raise TypeError(f"{func.__name__} needs a 'columns: DataColumns' parameter for @data_columns")
+            raise TypeError(
+                f"{func.__name__} needs a 'columns: DataColumns' parameter for @data_columns"
+            )
         names = [n for n in _COLUMN_OPTIONS if n not in exclude]
         params = [p for p in signature.parameters.values() if p.name != "columns"]
-        params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=_COLUMN_OPTIONS[n][0],
-                                     default=_COLUMN_OPTIONS[n][1]) for n in names]
+        params += [
+            inspect.Parameter(
+                n,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_COLUMN_OPTIONS[n][0],
+                default=_COLUMN_OPTIONS[n][1],
+            )
+            for n in names
+        ]
 
         @functools.wraps(func)
         def command(*args: Any, **kwargs: Any) -> Any:
@@ -209,7 +223,7 @@ def data_columns(*, exclude: tuple[str, ...] = ()) -> Callable[[Callable], Calla
 # A saved model's encoder, overridden (serve, rerank, score, evaluate).
 _MODEL_PANEL = "Model's encoder"
 ModelEncoder = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--encoder",
         help="Encoder to embed with instead of the one recorded with the model (it must have the same "
@@ -219,29 +233,41 @@ ModelEncoder = Annotated[
     ),
 ]
 ModelLayout = Annotated[
-    Optional[str],
-    typer.Option("--layout", help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
-                 rich_help_panel=_MODEL_PANEL, show_default=False),
+    str | None,
+    typer.Option(
+        "--layout",
+        help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
+        rich_help_panel=_MODEL_PANEL,
+        show_default=False,
+    ),
 ]
 ModelBackend = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--encoder-backend",
         help="Run the recorded encoder (or --encoder) with this backend: sentence-transformers, onnx, onnx-int8, "
         "causal-lm. It is part of the fingerprint, so a model trained with another backend is refused.",
-        rich_help_panel=_MODEL_PANEL, show_default=False,
+        rich_help_panel=_MODEL_PANEL,
+        show_default=False,
     ),
 ]
 LengthControlled = Annotated[
     bool,
-    typer.Option("--length-controlled", help="Rewards without the model's text-feature block (length, structure), as "
-                 "ODIN's content head: a policy gains nothing from length alone (docs/models.md).",
-                 rich_help_panel=_MODEL_PANEL),
+    typer.Option(
+        "--length-controlled",
+        help="Rewards without the model's text-feature block (length, structure), as "
+        "ODIN's content head: a policy gains nothing from length alone (docs/models.md).",
+        rich_help_panel=_MODEL_PANEL,
+    ),
 ]
 Device = Annotated[
-    Optional[str],
-    typer.Option("--device", help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
-                 rich_help_panel=_MODEL_PANEL, show_default=False),
+    str | None,
+    typer.Option(
+        "--device",
+        help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
+        rich_help_panel=_MODEL_PANEL,
+        show_default=False,
+    ),
 ]
 
 
@@ -251,7 +277,9 @@ def examples(*commands: str) -> str:
     >>> examples("prefspace validate pairs.jsonl").splitlines()
     ['Example:', '', 'prefspace validate pairs.jsonl']
     """
-    return ("Example:" if len(commands) == 1 else "Examples:") + "".join(f"\n\n{c}" for c in commands)
+    return ("Example:" if len(commands) == 1 else "Examples:") + "".join(
+        f"\n\n{c}" for c in commands
+    )
 
 
 EncoderBackend = Annotated[
@@ -265,9 +293,13 @@ EncoderBackend = Annotated[
 
 
 CacheOpt = Annotated[
-    Optional[Path],
-    typer.Option("--cache", help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
-                 "else ~/.cache/prefspace/embeddings; every command shares it).", show_default=False),
+    Path | None,
+    typer.Option(
+        "--cache",
+        help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
+        "else ~/.cache/prefspace/embeddings; every command shares it).",
+        show_default=False,
+    ),
 ]
 
 
@@ -276,15 +308,19 @@ def renamed(old_flag: str, new_flag: str, old_value: Any, new_value: Any) -> Any
     release, with a warning on stderr; its value wins when it was given."""
     if old_value is None:
         return new_value
-    typer.echo(f"warning: {old_flag} is deprecated and goes in the next release; use {new_flag}.", err=True)
+    typer.echo(
+        f"warning: {old_flag} is deprecated and goes in the next release; use {new_flag}.", err=True
+    )
     return old_value
 
 
 def deprecated_option(flags: str, new_flag: str, kind: Any) -> Any:
     """The hidden option that keeps an old flag name working (see :func:`renamed`)."""
     names = flags.split("/")
-    return Annotated[Optional[kind], typer.Option(*names, hidden=True, help=f"Deprecated: use {new_flag}.",
-                                                  show_default=False)]
+    return Annotated[
+        kind | None,
+        typer.Option(*names, hidden=True, help=f"Deprecated: use {new_flag}.", show_default=False),
+    ]
 
 
 def default_cache_dir() -> Path:

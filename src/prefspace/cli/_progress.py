@@ -18,8 +18,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, TextIO
+from typing import Any, TextIO
 
 from .._progress import ProgressEvent, report_progress
 
@@ -27,8 +28,19 @@ INTERVAL_ENV = "PREFSPACE_PROGRESS_INTERVAL"
 ENABLE_ENV = "PREFSPACE_PROGRESS"
 DEFAULT_INTERVAL = 30.0
 
-_SINGULAR = {"texts": "text", "pairs": "pair", "fits": "fit", "cells": "cell", "folds": "fold", "steps": "step",
-             "items": "item", "responses": "response", "parts": "part", "plots": "plot", "batches": "batch"}
+_SINGULAR = {
+    "texts": "text",
+    "pairs": "pair",
+    "fits": "fit",
+    "cells": "cell",
+    "folds": "fold",
+    "steps": "step",
+    "items": "item",
+    "responses": "response",
+    "parts": "part",
+    "plots": "plot",
+    "batches": "batch",
+}
 
 
 def singular(unit: str) -> str:
@@ -79,7 +91,17 @@ def format_rate(count: float, seconds: float, unit: str) -> str:
 class _Stage:
     """The state of one run of a stage, as the renderer sees it."""
 
-    __slots__ = ("name", "unit", "total", "done", "start_done", "started", "last_line", "detail", "finished")
+    __slots__ = (
+        "name",
+        "unit",
+        "total",
+        "done",
+        "start_done",
+        "started",
+        "last_line",
+        "detail",
+        "finished",
+    )
 
     def __init__(self, event: ProgressEvent, now: float) -> None:
         self.name = event.stage
@@ -126,7 +148,9 @@ class _Stages:
         """The stage after ``event`` and whether this event began a new run of it."""
         now = self.clock()
         stage = self.stages.get(event.stage)
-        new = stage is None or stage.finished or event.done < stage.done or event.total != stage.total
+        new = (
+            stage is None or stage.finished or event.done < stage.done or event.total != stage.total
+        )
         if new:
             stage = self.stages[event.stage] = _Stage(event, now)
         stage.done = event.done
@@ -144,12 +168,17 @@ class PlainProgress:
     when it ends. With ``interval=0`` every event gets a line.
     """
 
-    def __init__(self, stream: TextIO, interval: float = DEFAULT_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream
         self.interval = float(interval)
         self._stages = _Stages(clock)
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.total == 0:
@@ -175,7 +204,9 @@ class PlainProgress:
 
     def start(self) -> None:
         if self.interval > 0 and self._thread is None:
-            self._thread = threading.Thread(target=self._beat, name="prefspace-progress", daemon=True)
+            self._thread = threading.Thread(
+                target=self._beat, name="prefspace-progress", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -199,8 +230,11 @@ class RichProgress:
         self._stages = _Stages(clock)
         self._tasks: dict[str, Any] = {}
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(bar_width=30), TextColumn("{task.fields[status]}"),
-            console=console or Console(stderr=True), refresh_per_second=4,
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=30),
+            TextColumn("{task.fields[status]}"),
+            console=console or Console(stderr=True),
+            refresh_per_second=4,
         )
 
     def __call__(self, event: ProgressEvent) -> None:
@@ -211,7 +245,9 @@ class RichProgress:
             status = stage.status(self._stages.clock())
             task = self._tasks.get(event.stage)
             if task is None:
-                self._tasks[event.stage] = self.bar.add_task(event.stage, total=event.total, completed=event.done, status=status)
+                self._tasks[event.stage] = self.bar.add_task(
+                    event.stage, total=event.total, completed=event.done, status=status
+                )
             else:
                 if new:
                     self.bar.reset(task, total=event.total, completed=event.done)
@@ -233,13 +269,20 @@ def _interval() -> float:
 
 
 @contextmanager
-def show_progress(enabled: bool = True, *, stream: Optional[TextIO] = None) -> Iterator[Optional[Callable[[ProgressEvent], None]]]:
+def show_progress(
+    enabled: bool = True, *, stream: TextIO | None = None
+) -> Iterator[Callable[[ProgressEvent], None] | None]:
     """Render the progress of everything run inside the block; yields the callback (None when off).
 
     A bar when ``stream`` (default stderr) is a terminal, plain lines otherwise; nothing when
     ``enabled`` is false or ``PREFSPACE_PROGRESS=0``.
     """
-    if not enabled or os.environ.get(ENABLE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    if not enabled or os.environ.get(ENABLE_ENV, "1").strip().lower() in (
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         yield None
         return
     stream = stream if stream is not None else sys.stderr

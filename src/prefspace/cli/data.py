@@ -16,12 +16,19 @@ from ._options import (
 )
 
 
-@app.command(epilog=examples("prefspace validate pairs.jsonl", "prefspace validate hh.jsonl.gz --on-bad-rows skip --dedupe --json"))
+@app.command(
+    epilog=examples(
+        "prefspace validate pairs.jsonl",
+        "prefspace validate hh.jsonl.gz --on-bad-rows skip --dedupe --json",
+    )
+)
 @data_columns()
 def validate(
     data: DataArg,
     columns: DataColumns,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the loader's report as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the loader's report as JSON.")
+    ] = False,
 ) -> None:
     """Check preference data and summarise it: format, pairs, ties, skipped rows, subsets, and how
     often the longer answer wins (the trivial rule a reward model must beat).
@@ -33,7 +40,11 @@ def validate(
 
     dataset = load_preferences(data, **columns.load_kwargs())
     info = dataset.info
-    labelled = dataset if dataset.tie is None else dataset.select([i for i, t in enumerate(dataset.tie) if not t])
+    labelled = (
+        dataset
+        if dataset.tie is None
+        else dataset.select([i for i, t in enumerate(dataset.tie) if not t])
+    )
     length = length_preference(labelled.chosen, labelled.rejected) if len(labelled) else None
     if as_json:
         report = {**info, "length_preference": None if length is None else length.to_dict()}
@@ -43,7 +54,11 @@ def validate(
         ("data", f"{info['source']} ({info['source_kind']})"),
         ("format", _formats(info["formats"])),
         ("columns", ", ".join(f"{f}={k!r}" for f, k in info["columns"].items())),
-        ("rows read", f"{info['rows']:,}" + (f" (stopped at --limit {info['limit']})" if info["limit"] else "")),
+        (
+            "rows read",
+            f"{info['rows']:,}"
+            + (f" (stopped at --limit {info['limit']})" if info["limit"] else ""),
+        ),
         ("pairs", f"{info['pairs']:,}"),
         ("ties", f"{info['ties']:,}" + (f" ({info['ties_action']})" if info["ties"] else "")),
         ("duplicates", _duplicates(info)),
@@ -53,20 +68,44 @@ def validate(
     if info["subsets"]:
         lines.append(("subsets", ", ".join(f"{name} {n:,}" for name, n in info["subsets"].items())))
     if dataset.margin is not None:
-        lines.append(("margin", f"min {dataset.margin.min():.3g}, mean {dataset.margin.mean():.3g}, max {dataset.margin.max():.3g}"))
+        lines.append(
+            (
+                "margin",
+                f"min {dataset.margin.min():.3g}, mean {dataset.margin.mean():.3g}, max {dataset.margin.max():.3g}",
+            )
+        )
     if dataset.weight is not None:
-        lines.append(("weight", f"min {dataset.weight.min():.3g}, mean {dataset.weight.mean():.3g}, max {dataset.weight.max():.3g}"))
+        lines.append(
+            (
+                "weight",
+                f"min {dataset.weight.min():.3g}, mean {dataset.weight.mean():.3g}, max {dataset.weight.max():.3g}",
+            )
+        )
     if info["empty_responses"]:
-        lines.append(("empty responses", f"{info['empty_responses']:,} (a final dialogue turn left empty; kept)"))
+        lines.append(
+            (
+                "empty responses",
+                f"{info['empty_responses']:,} (a final dialogue turn left empty; kept)",
+            )
+        )
     n_prompts = len(set(dataset.prompt_keys()))
     lines.append(("distinct prompts", f"{n_prompts:,}"))
     if length is not None:
-        lines.append(("length", length.sentence() + (" (ties left out)" if len(labelled) < len(dataset) else "")))
+        lines.append(
+            (
+                "length",
+                length.sentence() + (" (ties left out)" if len(labelled) < len(dataset) else ""),
+            )
+        )
     width = max(len(k) for k, _ in lines) + 1
     for key, value in lines:
         typer.echo(f"{key + ':':<{width}} {value}")
     if info["n_skipped"]:
-        typer.secho(f"note: {info['n_skipped']:,} bad rows were skipped; rerun without --on-bad-rows skip to see the first one.", err=True, fg=typer.colors.YELLOW)
+        typer.secho(
+            f"note: {info['n_skipped']:,} bad rows were skipped; rerun without --on-bad-rows skip to see the first one.",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     typer.secho("ok", fg=typer.colors.GREEN)
 
 
@@ -88,5 +127,7 @@ def _formats(formats: dict) -> str:
 def _skipped(info: dict) -> str:
     if not info["n_skipped"]:
         return "0"
-    reasons = ", ".join(f"{reason.replace('_', ' ')}: {n:,}" for reason, n in info["skipped"].items())
+    reasons = ", ".join(
+        f"{reason.replace('_', ' ')}: {n:,}" for reason, n in info["skipped"].items()
+    )
     return f"{info['n_skipped']:,} ({reasons})"

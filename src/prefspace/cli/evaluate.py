@@ -9,20 +9,19 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import typer
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import (
-    DataArg,
+    CacheOpt,
+    DataColumns,
     Device,
     ModelBackend,
     ModelEncoder,
     ModelLayout,
-    CacheOpt,
-    DataColumns,
     data_columns,
     examples,
 )
@@ -31,11 +30,19 @@ from ._progress import show_progress
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
 FigureFormat = Annotated[
     Literal["png", "svg", "pdf"],
-    typer.Option("--figure-format", help="Plots as PNG only (the report embeds them), or also as SVG or PDF beside each PNG."),
+    typer.Option(
+        "--figure-format",
+        help="Plots as PNG only (the report embeds them), or also as SVG or PDF beside each PNG.",
+    ),
 ]
 Jobs = Annotated[
-    Optional[int],
-    typer.Option("--jobs", "-j", min=1, help="Worker processes (default: the config's jobs, else all cores; capped at the cores)."),
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Worker processes (default: the config's jobs, else all cores; capped at the cores).",
+    ),
 ]
 
 
@@ -48,7 +55,9 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     groups: dict = {}
     for r in sorted(with_length_baseline(rows), key=lambda r: (r["dataset"], r["budget"])):
         groups.setdefault((r["dataset"], r["budget"], r["method"]), []).append(r)
-    table = Table(title="mean over seeds [95% interval]; 'length baseline': learned on the same training pairs")
+    table = Table(
+        title="mean over seeds [95% interval]; 'length baseline': learned on the same training pairs"
+    )
     for col in ("dataset", "budget", "method", "seeds", *metric_names):
         table.add_column(col, no_wrap=True)
     for (ds, budget, method), grp in groups.items():
@@ -58,15 +67,26 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-@app.command(epilog=examples(
-    "prefspace experiment examples/hh_label_budget.yaml --out runs/hh",
-    "prefspace experiment examples/alpaca_best_of_n.yaml --out runs/bon --set data_root=../shared/data --set \"seeds=[0,1,2]\""))
+@app.command(
+    epilog=examples(
+        "prefspace experiment examples/hh_label_budget.yaml --out runs/hh",
+        'prefspace experiment examples/alpaca_best_of_n.yaml --out runs/bon --set data_root=../shared/data --set "seeds=[0,1,2]"',
+    )
+)
 def experiment(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML); see docs/evaluation.md.", show_default=False)],
+    config: Annotated[
+        Path,
+        typer.Argument(
+            help="Experiment config (YAML); see docs/evaluation.md.", show_default=False
+        ),
+    ],
     out: OutDir,
     set_: Annotated[
-        Optional[list[str]],
-        typer.Option("--set", help="Override a config value, KEY=VALUE (dotted keys; e.g. data_root=../shared/data). Repeatable."),
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a config value, KEY=VALUE (dotted keys; e.g. data_root=../shared/data). Repeatable.",
+        ),
     ] = None,
     jobs: Jobs = None,
     figure_format: FigureFormat = "png",
@@ -79,18 +99,31 @@ def experiment(
     from ..experiments.experiment import run_experiment
     from ..experiments.summarize import write_outputs
 
-    cfg = load_config(config, parse_overrides(set_), out_dir=out)  # the whole config is checked before any cell runs
+    cfg = load_config(
+        config, parse_overrides(set_), out_dir=out
+    )  # the whole config is checked before any cell runs
     start = time.perf_counter()
     with show_progress():
         rows = run_experiment(cfg, out, jobs=jobs)
     paths = write_outputs(rows, cfg, out, figure_format=figure_format)
-    _print_summary(rows, ("accuracy", "ece", *(["spearman"] if any(r.get("kind") == "scored" for r in rows) else [])))
+    _print_summary(
+        rows,
+        (
+            "accuracy",
+            "ece",
+            *(["spearman"] if any(r.get("kind") == "scored" for r in rows) else []),
+        ),
+    )
     typer.echo(f"{len(rows)} cells in {time.perf_counter() - start:.1f} s")
     typer.echo(f"summary: {paths['summary_md']}")
     typer.echo(f"report:  {paths['report_html']}")
 
 
-@app.command(epilog=examples("prefspace demo --out demo-output", "prefspace demo --out demo-output --figure-format svg"))
+@app.command(
+    epilog=examples(
+        "prefspace demo --out demo-output", "prefspace demo --out demo-output --figure-format svg"
+    )
+)
 def demo(
     out: OutDir = Path("demo-output"),
     jobs: Jobs = None,
@@ -111,41 +144,80 @@ def demo(
     typer.echo(f"report: {result['paths']['report_html']}")
 
 
-@app.command(cls=RegistryHelpCommand, epilog=examples(
-    "prefspace evaluate runs/bt --out eval/            # the model's own held-out pairs",
-    "prefspace evaluate runs/bt test.jsonl --out eval/",
-    "prefspace evaluate runs/bt responses.jsonl.gz --prompts prompts.jsonl.gz --out eval-bon/",
-    "prefspace evaluate runs/bt reward-bench.jsonl --benchmark reward-bench --out eval-rb/"))
-@data_columns(exclude=('margin_key', 'weight_key'))
+@app.command(
+    cls=RegistryHelpCommand,
+    epilog=examples(
+        "prefspace evaluate runs/bt --out eval/            # the model's own held-out pairs",
+        "prefspace evaluate runs/bt test.jsonl --out eval/",
+        "prefspace evaluate runs/bt responses.jsonl.gz --prompts prompts.jsonl.gz --out eval-bon/",
+        "prefspace evaluate runs/bt reward-bench.jsonl --benchmark reward-bench --out eval-rb/",
+    ),
+)
+@data_columns(exclude=("margin_key", "weight_key"))
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A model directory written by save_model / prefspace train.", show_default=False)],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A model directory written by save_model / prefspace train.", show_default=False
+        ),
+    ],
     out: OutDir,
-    data: Annotated[Optional[str], typer.Argument(
-        help="Pairs, scored responses, or a benchmark's rows (see `prefspace validate --help` for the formats); "
-             "default: the model's own held-out pairs (MODEL/test.jsonl, written by `prefspace train`).",
-        show_default=False)] = None,
+    data: Annotated[
+        str | None,
+        typer.Argument(
+            help="Pairs, scored responses, or a benchmark's rows (see `prefspace validate --help` for the formats); "
+            "default: the model's own held-out pairs (MODEL/test.jsonl, written by `prefspace train`).",
+            show_default=False,
+        ),
+    ] = None,
     columns: DataColumns = None,
     prompts: Annotated[
-        Optional[Path],
-        typer.Option("--prompts", help="Scored data: the prompts file joined to DATA's responses (DATA is then a scored-response file).", show_default=False),
+        Path | None,
+        typer.Option(
+            "--prompts",
+            help="Scored data: the prompts file joined to DATA's responses (DATA is then a scored-response file).",
+            show_default=False,
+        ),
     ] = None,
     score_key: Annotated[
-        Optional[str], typer.Option("--score-key", help="Scored data: the gold-score column (default: the first of score, gold, reward).", show_default=False)
+        str | None,
+        typer.Option(
+            "--score-key",
+            help="Scored data: the gold-score column (default: the first of score, gold, reward).",
+            show_default=False,
+        ),
     ] = None,
     limit_prompts: Annotated[
-        Optional[int], typer.Option("--limit-prompts", min=1, help="Scored data: evaluate on the first N prompts only.", show_default=False)
+        int | None,
+        typer.Option(
+            "--limit-prompts",
+            min=1,
+            help="Scored data: evaluate on the first N prompts only.",
+            show_default=False,
+        ),
     ] = None,
     cache: CacheOpt = None,
-    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.")] = 1000,
+    n_boot: Annotated[
+        int,
+        typer.Option(
+            "--n-boot",
+            min=1,
+            help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.",
+        ),
+    ] = 1000,
     figure_format: FigureFormat = "png",
     encoder: ModelEncoder = None,
     encoder_backend: ModelBackend = None,
     layout: ModelLayout = None,
     device: Device = None,
     benchmark: Annotated[
-        Optional[str],
-        typer.Option("--benchmark", parser=RegistryChoice("benchmarks"), help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
-                     show_default=False),
+        str | None,
+        typer.Option(
+            "--benchmark",
+            parser=RegistryChoice("benchmarks"),
+            help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
@@ -165,23 +237,41 @@ def evaluate(
 
     enc = model_encoder(model, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
-        result, paths = evaluate_model_dir(model, data, out, prompts=prompts, score_key=score_key, limit_prompts=limit_prompts,
-                                       cache=cache, n_boot=n_boot, load_kwargs=columns.load_kwargs(),
-                                       benchmark=benchmark, encoder=enc, figure_format=figure_format, progress=progress)
+        result, paths = evaluate_model_dir(
+            model,
+            data,
+            out,
+            prompts=prompts,
+            score_key=score_key,
+            limit_prompts=limit_prompts,
+            cache=cache,
+            n_boot=n_boot,
+            load_kwargs=columns.load_kwargs(),
+            benchmark=benchmark,
+            encoder=enc,
+            figure_format=figure_format,
+            progress=progress,
+        )
     if "reward_bench_2" in result:
         headline = _benchmark_lines(result["reward_bench_2"])
     elif "accuracy" in result:
-        headline = (f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] "
-                    f"on {result['n_pairs']} pairs; ECE {result['ece']:.4f}")
+        headline = (
+            f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] "
+            f"on {result['n_pairs']} pairs; ECE {result['ece']:.4f}"
+        )
         if result.get("subsets"):
-            per = ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in result["subsets"]["per_subset"].items())
+            per = ", ".join(
+                f"{k} {v['accuracy']:.3f}" for k, v in result["subsets"]["per_subset"].items()
+            )
             headline += f"\nper subset: {per}; weighted {result['subsets']['weighted']:.4f}"
         if "reward_bench" in result:
             headline += "\n" + _benchmark_lines(result["reward_bench"])
     else:
         c = result["best_of_n"]
-        headline = (f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
-                    f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts")
+        headline = (
+            f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
+            f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts"
+        )
     if data is None:
         typer.echo(f"data: the model's held-out pairs, {result['data']}")
     typer.echo(describe_cache_use(result["cache"]))
@@ -189,11 +279,17 @@ def evaluate(
     if result.get("length_baseline"):
         from ..evaluate.single import baseline_verdict
 
-        items = result["length_baseline"] if isinstance(result["length_baseline"], list) else [result["length_baseline"]]
+        items = (
+            result["length_baseline"]
+            if isinstance(result["length_baseline"], list)
+            else [result["length_baseline"]]
+        )
         typer.echo(baseline_verdict(items)[1])
         for c in items[1:]:
-            typer.echo(f"  {c['metric']}: model {c['model']:.4f}, length baseline {c['baseline']:.4f}, "
-                       f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], {c['verdict']}")
+            typer.echo(
+                f"  {c['metric']}: model {c['model']:.4f}, length baseline {c['baseline']:.4f}, "
+                f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], {c['verdict']}"
+            )
         source = (result.get("length_baseline_fit") or {}).get("source")
         if source:
             typer.echo(f"  (length baseline fitted on {source})")
@@ -218,9 +314,16 @@ def _benchmark_lines(res: dict) -> str:
             parts["Prior Sets (half weight)"] = (fmt(res["prior_sets"]), "")
         for name, s in res["sections"].items():
             if s.get("partial"):
-                parts[name] = (parts[name][0], parts[name][1] + f", partial: {len(s['missing_subsets'])} subset(s) missing")
+                parts[name] = (
+                    parts[name][0],
+                    parts[name][1] + f", partial: {len(s['missing_subsets'])} subset(s) missing",
+                )
     else:
-        parts = {name: (fmt(s), f"{s['n_examples']} examples") for name, s in res["subsets"].items()}
-    lines = [f"{res['benchmark']}:"] + [f"  {name:<24} {score}  {n}".rstrip() for name, (score, n) in parts.items()]
+        parts = {
+            name: (fmt(s), f"{s['n_examples']} examples") for name, s in res["subsets"].items()
+        }
+    lines = [f"{res['benchmark']}:"] + [
+        f"  {name:<24} {score}  {n}".rstrip() for name, (score, n) in parts.items()
+    ]
     lines.append(f"  {'overall':<24} {overall_text(res)}")
     return "\n".join(lines)

@@ -13,9 +13,24 @@ from ._options import examples
 
 @app.command("export", epilog=examples("prefspace export runs/bt --out runs/bt-st"))
 def export(
-    model: Annotated[Path, typer.Argument(help="A model directory written by `prefspace train` / save_model.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (an earlier export there is replaced).", show_default=False)],
-    format: Annotated[str, typer.Option("--format", help="Export format: sentence-transformers.")] = "sentence-transformers",
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A model directory written by `prefspace train` / save_model.", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to write (an earlier export there is replaced).",
+            show_default=False,
+        ),
+    ],
+    format: Annotated[
+        str, typer.Option("--format", help="Export format: sentence-transformers.")
+    ] = "sentence-transformers",
 ) -> None:
     """Write MODEL as a folder that `SentenceTransformer(OUT)` loads without prefspace; its output is the reward.
 
@@ -27,16 +42,25 @@ def export(
     from ..models.export import export_model
 
     result = export_model(model, out, format=format)
-    layers = " -> ".join(f"Dense({l['in']}->{l['out']}, {l['activation']})" + (f" [{l['route']}]" if "route" in l
-                         else "") for l in result.layers)
+    layers = " -> ".join(
+        f"Dense({layer['in']}->{layer['out']}, {layer['activation']})"
+        + (f" [{layer['route']}]" if "route" in layer else "")
+        for layer in result.layers
+    )
     typer.echo(f"exported {model} to {out}: encoder modules, then {layers}")
     typer.echo(f"  input: {result.input}")
     if result.scope == "response_term":
-        typer.echo("  output: the response's term of the reward (separate layout): it ranks responses to one prompt "
-                   "exactly; absolute values differ from prefspace's by the prompt's term")
+        typer.echo(
+            "  output: the response's term of the reward (separate layout): it ranks responses to one prompt "
+            "exactly; absolute values differ from prefspace's by the prompt's term"
+        )
     elif result.scope == "prompt_plus_response":
-        typer.echo("  output: encode_query(prompts)[:, 0] + encode_document(responses)[:, 0] is the reward; "
-                   "encode(responses) alone scores the response (exact for ranking responses to one prompt)")
+        typer.echo(
+            "  output: encode_query(prompts)[:, 0] + encode_document(responses)[:, 0] is the reward; "
+            "encode(responses) alone scores the response (exact for ranking responses to one prompt)"
+        )
     else:
         typer.echo("  output: the reward")
-    typer.echo(f"  checked: largest difference from prefspace {result.max_abs_diff:.2g} on {result.n_probe_texts} probe texts")
+    typer.echo(
+        f"  checked: largest difference from prefspace {result.max_abs_diff:.2g} on {result.n_probe_texts} probe texts"
+    )

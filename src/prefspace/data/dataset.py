@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 
 Message = dict  # {"role": str, "content": str}
-Prompt = Union[str, list]  # plain text, or a list of messages (conversational format)
+Prompt = str | list  # plain text, or a list of messages (conversational format)
 
 
 def canonical_prompt(prompt: Prompt) -> str:
     """A canonical string for a prompt, used to group pairs by prompt and to hash content."""
     if isinstance(prompt, str):
         return prompt
-    return json.dumps([[m.get("role", ""), m.get("content", "")] for m in prompt], ensure_ascii=False)
+    return json.dumps(
+        [[m.get("role", ""), m.get("content", "")] for m in prompt], ensure_ascii=False
+    )
 
 
 def render_prompt_text(prompt: Prompt) -> str:
@@ -35,10 +38,12 @@ def render_prompt_text(prompt: Prompt) -> str:
     """
     if isinstance(prompt, str):
         return prompt
-    return "\n\n".join(f"{str(m.get('role', '')).capitalize()}: {m.get('content', '')}" for m in prompt)
+    return "\n\n".join(
+        f"{str(m.get('role', '')).capitalize()}: {m.get('content', '')}" for m in prompt
+    )
 
 
-def pair_records(dataset: "PreferenceDataset") -> list[dict]:
+def pair_records(dataset: PreferenceDataset) -> list[dict]:
     """The pairs as records :func:`prefspace.data.load_preferences` reads back into the same pairs:
     ``prompt``, ``chosen``, ``rejected`` (TRL's standard format; a conversation prompt in its
     conversational format, the responses as assistant messages), ``id``, and ``margin``,
@@ -54,10 +59,17 @@ def pair_records(dataset: "PreferenceDataset") -> list[dict]:
     for i in range(len(dataset)):
         prompt = dataset.prompts[i]
         if isinstance(prompt, str):
-            rec: dict = {"prompt": prompt, "chosen": dataset.chosen[i], "rejected": dataset.rejected[i]}
+            rec: dict = {
+                "prompt": prompt,
+                "chosen": dataset.chosen[i],
+                "rejected": dataset.rejected[i],
+            }
         else:
-            rec = {"prompt": list(prompt), "chosen": [{"role": "assistant", "content": dataset.chosen[i]}],
-                   "rejected": [{"role": "assistant", "content": dataset.rejected[i]}]}
+            rec = {
+                "prompt": list(prompt),
+                "chosen": [{"role": "assistant", "content": dataset.chosen[i]}],
+                "rejected": [{"role": "assistant", "content": dataset.rejected[i]}],
+            }
         rec["id"] = dataset.ids[i]
         if dataset.margin is not None:
             rec["margin"] = float(dataset.margin[i])
@@ -103,7 +115,9 @@ class PreferenceDataset:
     subset: list | None = None
     tie: np.ndarray | None = None
     source: str = ""
-    info: dict = field(default_factory=dict)  # loader's report: rows read, skipped (by reason), ties
+    info: dict = field(
+        default_factory=dict
+    )  # loader's report: rows read, skipped (by reason), ties
 
     def __post_init__(self) -> None:
         n = len(self.chosen)
@@ -131,7 +145,7 @@ class PreferenceDataset:
         """Each pair's prompt rendered as plain text (see :func:`render_prompt_text`)."""
         return [render_prompt_text(p) for p in self.prompts]
 
-    def select(self, indices: Sequence[int] | np.ndarray) -> "PreferenceDataset":
+    def select(self, indices: Sequence[int] | np.ndarray) -> PreferenceDataset:
         """A new dataset with the rows at ``indices``, in that order."""
         idx = np.asarray(indices, dtype=np.int64)
         pick = lambda xs: None if xs is None else [xs[i] for i in idx]  # noqa: E731
@@ -223,7 +237,7 @@ class ScoredResponses:
         """The prompt of every row (length n)."""
         return [self.prompts[i] for i in self.prompt_index]
 
-    def select_prompts(self, positions: Sequence[int] | np.ndarray) -> "ScoredResponses":
+    def select_prompts(self, positions: Sequence[int] | np.ndarray) -> ScoredResponses:
         """A new set with the prompts at ``positions`` (in that order) and all their responses.
 
         Response rows keep their original relative order and their ``ids``; ``prompt_index`` is
@@ -252,7 +266,9 @@ class ScoredResponses:
         for p, pid in zip(self.prompts, self.prompt_ids):
             h.update(json.dumps([pid, canonical_prompt(p)], ensure_ascii=False).encode("utf-8"))
         for i in range(len(self)):
-            h.update(json.dumps([self.ids[i], self.responses[i]], ensure_ascii=False).encode("utf-8"))
+            h.update(
+                json.dumps([self.ids[i], self.responses[i]], ensure_ascii=False).encode("utf-8")
+            )
         h.update(self.prompt_index.tobytes())
         h.update(self.scores.tobytes())
         return h.hexdigest()

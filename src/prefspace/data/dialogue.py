@@ -77,7 +77,10 @@ def split_hh(chosen: str, rejected: str) -> tuple[list[dict], str, str]:
     end = cut + len(_HH_ASSISTANT)
     prompt = hh_to_messages(chosen[:end])
     if not any(m["role"] == "user" and m["content"] for m in prompt):
-        raise RowProblem("empty_text", "the shared dialogue prefix has no non-empty Human turn to use as the prompt.")
+        raise RowProblem(
+            "empty_text",
+            "the shared dialogue prefix has no non-empty Human turn to use as the prompt.",
+        )
     return prompt, chosen[end:].strip(), rejected[end:].strip()
 
 

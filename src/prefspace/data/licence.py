@@ -20,7 +20,10 @@ from .._jsonread import loads as json_loads
 # (SPDX id, patterns that identify the licence's own text or name); the first match wins, so
 # the more specific names come first.
 _KNOWN = (
-    ("CC-BY-NC-SA-4.0", (r"attribution[- ]noncommercial[- ]sharealike 4\.0", r"\bcc[- ]by[- ]nc[- ]sa[- ]4\.0\b")),
+    (
+        "CC-BY-NC-SA-4.0",
+        (r"attribution[- ]noncommercial[- ]sharealike 4\.0", r"\bcc[- ]by[- ]nc[- ]sa[- ]4\.0\b"),
+    ),
     ("CC-BY-NC-4.0", (r"attribution[- ]noncommercial 4\.0", r"\bcc[- ]by[- ]nc[- ]4\.0\b")),
     ("CC-BY-SA-4.0", (r"attribution[- ]sharealike 4\.0", r"\bcc[- ]by[- ]sa[- ]4\.0\b")),
     ("CC-BY-4.0", (r"attribution 4\.0 international", r"\bcc[- ]by[- ]4\.0\b")),
@@ -73,7 +76,9 @@ def _front_matter_licence(path: Path) -> str | None:
         meta = yaml.safe_load(m.group(1))
     except yaml.YAMLError:
         return None
-    return _from_value(meta.get("license") or meta.get("licence")) if isinstance(meta, dict) else None
+    return (
+        _from_value(meta.get("license") or meta.get("licence")) if isinstance(meta, dict) else None
+    )
 
 
 def _licence_beside(directory: Path) -> str | None:
@@ -104,7 +109,10 @@ def data_licence(source: Any) -> str | None:
     info = getattr(source, "info", None)
     if info is not None and hasattr(info, "license"):  # datasets.Dataset
         return _from_value(info.license)
-    if type(source).__module__.startswith("datasets.") and type(source).__name__ in ("DatasetDict", "IterableDatasetDict"):
+    if type(source).__module__.startswith("datasets.") and type(source).__name__ in (
+        "DatasetDict",
+        "IterableDatasetDict",
+    ):
         for part in source.values():  # DatasetDict: the splits share their info
             part_info = getattr(part, "info", None)
             if part_info is not None and hasattr(part_info, "license"):

@@ -25,8 +25,11 @@ import numpy as np
 from ..exceptions import DataError
 from .readers import RawRow, RawSource, read_source
 
-_KINDS = {("datasets", "Dataset"): "Dataset", ("datasets", "DatasetDict"): "DatasetDict",
-          ("pandas", "DataFrame"): "DataFrame"}
+_KINDS = {
+    ("datasets", "Dataset"): "Dataset",
+    ("datasets", "DatasetDict"): "DatasetDict",
+    ("pandas", "DataFrame"): "DataFrame",
+}
 
 
 def _kind(obj: Any) -> str | None:
@@ -82,7 +85,9 @@ def read_in_memory(source: Any, *, split: str | None = None) -> RawSource:
                 )
             split = splits[0]
         if split not in source:
-            raise DataError(f"<DatasetDict>: no split {split!r}; the splits are {', '.join(splits)}.")
+            raise DataError(
+                f"<DatasetDict>: no split {split!r}; the splits are {', '.join(splits)}."
+            )
         return _from_records(f"<DatasetDict[{split}]>", "datasets", source[split].to_list())
     if kind == "Dataset":
         return _from_records("<Dataset>", "datasets", source.to_list())
@@ -95,7 +100,9 @@ def read_in_memory(source: Any, *, split: str | None = None) -> RawSource:
             )
         if source.columns.duplicated().any():
             dup = source.columns[source.columns.duplicated()][0]
-            raise DataError(f"<DataFrame>: the column {dup!r} appears twice; give each column its own name.")
+            raise DataError(
+                f"<DataFrame>: the column {dup!r} appears twice; give each column its own name."
+            )
         return _from_records("<DataFrame>", "pandas", source.to_dict(orient="records"))
     if isinstance(source, (list, tuple)):
         return _from_records("<list>", "list", list(source))
@@ -115,9 +122,19 @@ def _from_records(name: str, kind: str, records: list) -> RawSource:
         if isinstance(rec, dict):
             rows.append(RawRow(where, {str(k): plain(v) for k, v in rec.items()}))
         else:
-            rows.append(RawRow(where, None, ("not_an_object", (
-                f"expected a dict of column values but found {type(rec).__name__}. "
-                "Each element of the list must be one row, e.g. {'prompt': ..., 'chosen': ..., 'rejected': ...}."))))
+            rows.append(
+                RawRow(
+                    where,
+                    None,
+                    (
+                        "not_an_object",
+                        (
+                            f"expected a dict of column values but found {type(rec).__name__}. "
+                            "Each element of the list must be one row, e.g. {'prompt': ..., 'chosen': ..., 'rejected': ...}."
+                        ),
+                    ),
+                )
+            )
     return RawSource(name=name, kind=kind, rows=rows)
 
 

@@ -31,9 +31,9 @@ from .._validation import check_in, check_whole
 from ..exceptions import ConfigError, DataError
 from .dataset import PreferenceDataset, canonical_prompt
 from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
-from .rows import BadRows
 from .memory import read_any
 from .readers import RawSource
+from .rows import BadRows
 from .rules import (
     MAX_TEXT_CHARS,
     check_max_text_chars,
@@ -45,16 +45,65 @@ from .values import check_messages, clip, key_list, number_value, prompt_value, 
 
 logger = logging.getLogger(__name__)
 
-FIELDS = ("prompt", "chosen", "rejected", "response_a", "response_b", "label", "margin", "weight", "subset", "id")
+FIELDS = (
+    "prompt",
+    "chosen",
+    "rejected",
+    "response_a",
+    "response_b",
+    "label",
+    "margin",
+    "weight",
+    "subset",
+    "id",
+)
 _OPTIONAL = ("margin", "weight", "subset", "id")
 # Column names people use for each field, tried first when suggesting a --xxx-key flag.
 _ALIASES = {
     "prompt": ("question", "instruction", "input", "query", "context", "history", "text"),
-    "chosen": ("response_chosen", "chosen_response", "preferred", "better", "winner", "accepted", "good", "positive"),
-    "rejected": ("response_rejected", "rejected_response", "dispreferred", "worse", "loser", "bad", "negative"),
-    "response_a": ("response_0", "answer_a", "completion_a", "output_a", "response1", "model_a_response"),
-    "response_b": ("response_1", "answer_b", "completion_b", "output_b", "response2", "model_b_response"),
-    "label": ("preference", "winner", "choice", "better_response_id", "preferred_response", "labels"),
+    "chosen": (
+        "response_chosen",
+        "chosen_response",
+        "preferred",
+        "better",
+        "winner",
+        "accepted",
+        "good",
+        "positive",
+    ),
+    "rejected": (
+        "response_rejected",
+        "rejected_response",
+        "dispreferred",
+        "worse",
+        "loser",
+        "bad",
+        "negative",
+    ),
+    "response_a": (
+        "response_0",
+        "answer_a",
+        "completion_a",
+        "output_a",
+        "response1",
+        "model_a_response",
+    ),
+    "response_b": (
+        "response_1",
+        "answer_b",
+        "completion_b",
+        "output_b",
+        "response2",
+        "model_b_response",
+    ),
+    "label": (
+        "preference",
+        "winner",
+        "choice",
+        "better_response_id",
+        "preferred_response",
+        "labels",
+    ),
     "margin": ("score_margin", "strength", "delta"),
     "weight": ("sample_weight", "weights"),
     "subset": ("category", "source", "domain", "split_name"),
@@ -161,9 +210,16 @@ def load_preferences(
         limit = check_whole(limit, name="limit")
     check_max_text_chars(max_text_chars)
     given = {
-        "prompt": prompt_key, "chosen": chosen_key, "rejected": rejected_key, "response_a": response_a_key,
-        "response_b": response_b_key, "label": label_key, "margin": margin_key, "weight": weight_key,
-        "subset": subset_key, "id": id_key,
+        "prompt": prompt_key,
+        "chosen": chosen_key,
+        "rejected": rejected_key,
+        "response_a": response_a_key,
+        "response_b": response_b_key,
+        "label": label_key,
+        "margin": margin_key,
+        "weight": weight_key,
+        "subset": subset_key,
+        "id": id_key,
     }
     for field_name, key in given.items():
         if key is not None and (not isinstance(key, str) or not key):
@@ -172,17 +228,23 @@ def load_preferences(
     explicit = {f for f, k in given.items() if k is not None}
     dupes = [k for k, n in Counter(keys[f] for f in explicit).items() if n > 1]
     if dupes:
-        raise ConfigError(f"column {dupes[0]!r} is mapped to more than one field; each --xxx-key needs its own column.")
+        raise ConfigError(
+            f"column {dupes[0]!r} is mapped to more than one field; each --xxx-key needs its own column."
+        )
 
     raw = read_any(source, split=split)
     reader = _RowReader(raw, keys, explicit, max_text_chars)
-    return reader.run(skip=on_bad_rows == "skip", keep_ties=ties == "keep", dedupe=bool(dedupe), limit=limit)
+    return reader.run(
+        skip=on_bad_rows == "skip", keep_ties=ties == "keep", dedupe=bool(dedupe), limit=limit
+    )
 
 
 class _RowReader:
     """Turns raw rows into checked pairs; collects the report for ``dataset.info``."""
 
-    def __init__(self, raw: RawSource, keys: dict, explicit: set, max_text_chars: int = MAX_TEXT_CHARS) -> None:
+    def __init__(
+        self, raw: RawSource, keys: dict, explicit: set, max_text_chars: int = MAX_TEXT_CHARS
+    ) -> None:
         self.raw = raw
         self.max_text_chars = max_text_chars
         self.keys = keys
@@ -201,9 +263,13 @@ class _RowReader:
                 )
 
     # ----------------------------------------------------------------------------------------
-    def run(self, *, skip: bool, keep_ties: bool, limit: int | None, dedupe: bool = False) -> PreferenceDataset:
+    def run(
+        self, *, skip: bool, keep_ties: bool, limit: int | None, dedupe: bool = False
+    ) -> PreferenceDataset:
         pairs: list[_Pair] = []
-        repeats: list[int] = []  # per kept pair: 1 for a first occurrence, k for its k-th exact copy
+        repeats: list[
+            int
+        ] = []  # per kept pair: 1 for a first occurrence, k for its k-th exact copy
         n_duplicates = 0
         bad = BadRows(self.raw.name, skip=skip)
         seen_pairs: dict[tuple, int] = {}  # pair content -> copies seen so far
@@ -235,10 +301,16 @@ class _RowReader:
                     pair.id = f"{pair.id}-{id_copies[pair.id]}"
             copies = seen_pairs.get(dup_key, 0) + 1
             seen_pairs[dup_key] = copies
-            if copies > 1:  # an exact duplicate: data (the same comparison labelled again), kept unless dedupe
+            if (
+                copies > 1
+            ):  # an exact duplicate: data (the same comparison labelled again), kept unless dedupe
                 n_duplicates += 1
                 if n_duplicates <= 3:
-                    logger.info("%s: exact duplicate of an earlier pair (%s)", row.where, "dropped" if dedupe else "kept")
+                    logger.info(
+                        "%s: exact duplicate of an earlier pair (%s)",
+                        row.where,
+                        "dropped" if dedupe else "kept",
+                    )
                 if dedupe:
                     continue
             formats[pair.fmt] += 1
@@ -253,14 +325,27 @@ class _RowReader:
         if not pairs:
             if bad.n_skipped:
                 raise bad.nothing_usable("pairs")
-            raise DataError(f"{self.raw.name}: no pairs left: all {n_ties} pairs are ties. Pass --ties keep to keep them.")
+            raise DataError(
+                f"{self.raw.name}: no pairs left: all {n_ties} pairs are ties. Pass --ties keep to keep them."
+            )
         if n_duplicates:
-            logger.info("%s: %d exact duplicate pairs %s", self.raw.name, n_duplicates,
-                        "dropped (dedupe)" if dedupe else "kept (pass dedupe=True / --dedupe to drop them)")
-        dup = {"duplicates": n_duplicates, "duplicates_action": ("dropped" if dedupe else "kept") if n_duplicates else None}
-        return self._dataset(pairs, repeats, n_rows, bad.counts, n_ties, keep_ties, formats, limit, dup)
+            logger.info(
+                "%s: %d exact duplicate pairs %s",
+                self.raw.name,
+                n_duplicates,
+                "dropped (dedupe)" if dedupe else "kept (pass dedupe=True / --dedupe to drop them)",
+            )
+        dup = {
+            "duplicates": n_duplicates,
+            "duplicates_action": ("dropped" if dedupe else "kept") if n_duplicates else None,
+        }
+        return self._dataset(
+            pairs, repeats, n_rows, bad.counts, n_ties, keep_ties, formats, limit, dup
+        )
 
-    def _dataset(self, pairs, repeats, n_rows, skipped, n_ties, keep_ties, formats, limit, dup) -> PreferenceDataset:
+    def _dataset(
+        self, pairs, repeats, n_rows, skipped, n_ties, keep_ties, formats, limit, dup
+    ) -> PreferenceDataset:
         col = lambda name: [getattr(p, name) for p in pairs]  # noqa: E731
         if "id" in self.optional:
             ids = col("id")
@@ -282,7 +367,9 @@ class _RowReader:
             "ties_action": ("kept" if keep_ties else "dropped") if n_ties else None,
             **dup,
             "empty_responses": sum(p.empty_response for p in pairs),
-            "ids": f"column {self.keys['id']!r}" if "id" in self.optional else "generated (content hash)",
+            "ids": f"column {self.keys['id']!r}"
+            if "id" in self.optional
+            else "generated (content hash)",
             "subsets": dict(Counter(subset).most_common()) if subset is not None else {},
             "limit": limit,
         }
@@ -338,7 +425,8 @@ class _RowReader:
                 empty_response = not a or not b
             else:
                 self._missing(
-                    data, "prompt",
+                    data,
+                    "prompt",
                     extra=f" ({first!r}/{second!r} are not whole '\\n\\nHuman: ... \\n\\nAssistant: ...' dialogues either,"
                     " so the prompt cannot be inferred)",
                 )
@@ -358,7 +446,8 @@ class _RowReader:
             self._nonempty(b, second, where=f"the final message of {k[second]!r}")
         else:
             found = (
-                f"{k[first]!r} and {k[second]!r} are both {type_name(x)}" if type_name(x) == type_name(y)
+                f"{k[first]!r} and {k[second]!r} are both {type_name(x)}"
+                if type_name(x) == type_name(y)
                 else f"{k[first]!r} is {type_name(x)} but {k[second]!r} is {type_name(y)}"
             )
             raise RowProblem(
@@ -366,7 +455,11 @@ class _RowReader:
                 f"{found}; both must be text (standard format) "
                 "or both lists of {'role', 'content'} messages (conversational format).",
             )
-        prompt_name = repr(k["prompt"]) if explicit_prompt else f"the prompt (the shared start of {k[first]!r} and {k[second]!r})"
+        prompt_name = (
+            repr(k["prompt"])
+            if explicit_prompt
+            else f"the prompt (the shared start of {k[first]!r} and {k[second]!r})"
+        )
         check_prompt_texts(prompt, prompt_name, self.max_text_chars)
         check_text(a, repr(k[first]), self.max_text_chars)
         check_text(b, repr(k[second]), self.max_text_chars)
@@ -384,18 +477,26 @@ class _RowReader:
         tie = False
         if labelled:
             fmt += ", labelled"
-            winner = _label(data.get(k["label"]), k["label"]) if k["label"] in data else self._missing(data, "label")
+            winner = (
+                _label(data.get(k["label"]), k["label"])
+                if k["label"] in data
+                else self._missing(data, "label")
+            )
             if winner == "b":
                 a, b = b, a
             tie = winner == "tie"
 
-        pair = _Pair(prompt=prompt, chosen=a, rejected=b, tie=tie, fmt=fmt, empty_response=empty_response)
+        pair = _Pair(
+            prompt=prompt, chosen=a, rejected=b, tie=tie, fmt=fmt, empty_response=empty_response
+        )
         if "margin" in self.optional:
             pair.margin = number_value(self._required(data, "margin"), k["margin"], "margin")
         if "weight" in self.optional:
             pair.weight = number_value(self._required(data, "weight"), k["weight"], "weight")
             if pair.weight < 0:
-                raise RowProblem("bad_weight", f"{k['weight']!r} is {pair.weight}; weights must be >= 0.")
+                raise RowProblem(
+                    "bad_weight", f"{k['weight']!r} is {pair.weight}; weights must be >= 0."
+                )
         if "subset" in self.optional:
             pair.subset = _short_text(self._required(data, "subset"), k["subset"], "subset")
         if "id" in self.optional:
@@ -415,11 +516,15 @@ class _RowReader:
     def _required(self, data: dict, field_name: str) -> Any:
         key = self.keys[field_name]
         if key not in data:
-            self._missing(data, field_name, extra=" (other rows have it)" if field_name in _OPTIONAL else "")
+            self._missing(
+                data, field_name, extra=" (other rows have it)" if field_name in _OPTIONAL else ""
+            )
         value = data[key]
         if value is None:
             raise RowProblem(
-                "empty_text" if field_name in ("chosen", "rejected", "response_a", "response_b") else "missing_value",
+                "empty_text"
+                if field_name in ("chosen", "rejected", "response_a", "response_b")
+                else "missing_value",
                 f"{key!r} is empty (null). Fill it in, or remove the row.",
             )
         return value
@@ -428,7 +533,11 @@ class _RowReader:
         key = self.keys[field_name]
         flag = f"--{field_name.replace('_', '-')}-key"
         # Suggest only columns this row's format leaves unused.
-        mode = ("response_a", "response_b", "label") if self._is_labelled(data) else ("chosen", "rejected")
+        mode = (
+            ("response_a", "response_b", "label")
+            if self._is_labelled(data)
+            else ("chosen", "rejected")
+        )
         used = {self.keys[f] for f in ("prompt", *mode, *self.optional) if f != field_name}
         candidates = [c for c in data if c not in used]
         guess = _suggest(field_name, candidates)
@@ -439,11 +548,16 @@ class _RowReader:
         )
         if field_name == "chosen":
             fix += " For two responses plus a label, use response_a/response_b/label (--response-a-key, ...)."
-        raise RowProblem("missing_key", f"missing key {key!r}{extra} (found: {key_list(data)}). {fix}")
+        raise RowProblem(
+            "missing_key", f"missing key {key!r}{extra} (found: {key_list(data)}). {fix}"
+        )
 
     def _nonempty(self, text: str, field_name: str, where: str | None = None) -> None:
         if not text.strip():
-            raise RowProblem("empty_text", f"{where or repr(self.keys[field_name])} is empty text. Fill it in, or remove the row.")
+            raise RowProblem(
+                "empty_text",
+                f"{where or repr(self.keys[field_name])} is empty text. Fill it in, or remove the row.",
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,7 +593,9 @@ def _label(value: Any, key: str) -> str:
 
 def _short_text(value: Any, key: str, field_name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
-        raise RowProblem("wrong_type", f"{key!r} must be text or an integer; found {type_name(value)}.")
+        raise RowProblem(
+            "wrong_type", f"{key!r} must be text or an integer; found {type_name(value)}."
+        )
     text = str(value).strip()
     if not text:
         raise RowProblem("missing_value", f"{key!r} is empty. Fill it in, or drop the column.")
@@ -501,5 +617,3 @@ def _suggest(field_name: str, candidates: list) -> str | None:
     if close:
         return close[0]
     return names[0] if len(names) == 1 else None
-
-

@@ -86,25 +86,43 @@ def read_source(source: str | os.PathLike, *, split: str | None = None) -> RawSo
     if path.is_file():
         ext, gz = file_type(path)
         if not ext:
-            raise DataError(f"{text}: unknown file type {''.join(path.suffixes) or '(no extension)'!r}; {_EXPECTED}.")
+            raise DataError(
+                f"{text}: unknown file type {''.join(path.suffixes) or '(no extension)'!r}; {_EXPECTED}."
+            )
         if split is not None:
             logger.info("%s: --split %r ignored for a single file", text, split)
         raw = _read_bytes(path, text, gz)
         if not raw.strip():
-            raise DataError(f"{text}: the file is empty. Check that it is the file you meant (and fully written).")
-        reader = {".jsonl": _jsonl_rows, ".json": _json_rows, ".parquet": _parquet_rows, ".csv": _csv_rows, ".tsv": _csv_rows}[ext]
-        rows = reader(raw, text) if ext not in (".csv", ".tsv") else reader(raw, text, "\t" if ext == ".tsv" else ",")
+            raise DataError(
+                f"{text}: the file is empty. Check that it is the file you meant (and fully written)."
+            )
+        reader = {
+            ".jsonl": _jsonl_rows,
+            ".json": _json_rows,
+            ".parquet": _parquet_rows,
+            ".csv": _csv_rows,
+            ".tsv": _csv_rows,
+        }[ext]
+        rows = (
+            reader(raw, text)
+            if ext not in (".csv", ".tsv")
+            else reader(raw, text, "\t" if ext == ".tsv" else ",")
+        )
         if not rows:
             raise DataError(f"{text}: the file holds no rows.")
         return RawSource(name=text, kind=ext.lstrip("."), rows=rows)
     if path.exists():
         raise DataError(f"{text}: not a regular file or directory.")
-    looks_like_file = file_type(path)[0] or path.suffix.lower() == ".gz" or text.startswith((".", "/", "~"))
+    looks_like_file = (
+        file_type(path)[0] or path.suffix.lower() == ".gz" or text.startswith((".", "/", "~"))
+    )
     if looks_like_file or not _HUB_NAME.match(text):
         hint = ""
         if not path.parent.exists():
             hint = f" (the directory {str(path.parent)!r} does not exist either)"
-        raise DataError(f"{text}: no such file or directory{hint}. Check the path; relative paths start at {os.getcwd()}.")
+        raise DataError(
+            f"{text}: no such file or directory{hint}. Check the path; relative paths start at {os.getcwd()}."
+        )
     return _read_hub(text, split)
 
 
@@ -145,7 +163,9 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
     rows: list[RawRow] = []
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    check = may_hold_surrogate(raw)  # one scan of the file; lines are looked at only if it may hold one
+    check = may_hold_surrogate(
+        raw
+    )  # one scan of the file; lines are looked at only if it may hold one
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -154,21 +174,51 @@ def _jsonl_rows(raw: bytes, name: str) -> list[RawRow]:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             bad = line[exc.start : exc.start + 4]
-            rows.append(RawRow(where, None, ("not_utf8", (
-                f"bytes that are not UTF-8 ({bad!r} at column {exc.start + 1}). "
-                "Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)."))))
+            rows.append(
+                RawRow(
+                    where,
+                    None,
+                    (
+                        "not_utf8",
+                        (
+                            f"bytes that are not UTF-8 ({bad!r} at column {exc.start + 1}). "
+                            "Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)."
+                        ),
+                    ),
+                )
+            )
             continue
         try:
             obj = json_loads(text)
         except json.JSONDecodeError as exc:
-            rows.append(RawRow(where, None, ("invalid_json", (
-                f"invalid JSON ({exc.msg} at column {exc.colno}): {_clip(text)}. "
-                "Each line must be one JSON object; fix or remove this line."))))
+            rows.append(
+                RawRow(
+                    where,
+                    None,
+                    (
+                        "invalid_json",
+                        (
+                            f"invalid JSON ({exc.msg} at column {exc.colno}): {_clip(text)}. "
+                            "Each line must be one JSON object; fix or remove this line."
+                        ),
+                    ),
+                )
+            )
             continue
         if not isinstance(obj, dict):
-            rows.append(RawRow(where, None, ("not_an_object", (
-                f"expected a JSON object {{...}} but found {type(obj).__name__} {_clip(text)}. "
-                "Each line must be one JSON object with the pair's fields."))))
+            rows.append(
+                RawRow(
+                    where,
+                    None,
+                    (
+                        "not_an_object",
+                        (
+                            f"expected a JSON object {{...}} but found {type(obj).__name__} {_clip(text)}. "
+                            "Each line must be one JSON object with the pair's fields."
+                        ),
+                    ),
+                )
+            )
             continue
         problem = _surrogate(obj, line) if check else None
         rows.append(RawRow(where, None if problem else obj, problem))
@@ -192,7 +242,9 @@ def _json_rows(raw: bytes, name: str) -> list[RawRow]:
         obj = json_loads(text)
     except json.JSONDecodeError as exc:
         hint = " It looks like JSON Lines: rename it to .jsonl." if exc.msg == "Extra data" else ""
-        raise DataError(f"{name}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno}).{hint}") from None
+        raise DataError(
+            f"{name}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno}).{hint}"
+        ) from None
     records = _records_from_json(obj, name)
     check = may_hold_surrogate(raw)
     rows = []
@@ -203,7 +255,16 @@ def _json_rows(raw: bytes, name: str) -> list[RawRow]:
                 shown = _clip(json.dumps(rec))
             except RecursionError:
                 shown = "(nested too deeply to show)"
-            rows.append(RawRow(where, None, ("not_an_object", f"expected a JSON object {{...}} but found {type(rec).__name__} {shown}.")))
+            rows.append(
+                RawRow(
+                    where,
+                    None,
+                    (
+                        "not_an_object",
+                        f"expected a JSON object {{...}} but found {type(rec).__name__} {shown}.",
+                    ),
+                )
+            )
             continue
         problem = _surrogate(rec, raw) if check else None
         rows.append(RawRow(where, None if problem else rec, problem))
@@ -222,7 +283,7 @@ def _records_from_json(obj: Any, name: str) -> list:
             return [{k: v[i] for k, v in lists.items()} for i in range(n)]  # columns
     raise DataError(
         f"{name}: expected a JSON list of objects ([{{...}}, ...]) or an object of equal-length "
-        f"columns ({{\"prompt\": [...], ...}}); found {type(obj).__name__}"
+        f'columns ({{"prompt": [...], ...}}); found {type(obj).__name__}'
         + (f" with keys {_keys(obj)}" if isinstance(obj, dict) else "")
         + ". For one object per line, use .jsonl."
     )
@@ -252,15 +313,27 @@ def _csv_rows(raw: bytes, name: str, delimiter: str) -> list[RawRow]:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise DataError(f"{name}:{reader.line_num}: cannot parse CSV ({exc}). Check the quoting on this line.") from None
+            raise DataError(
+                f"{name}:{reader.line_num}: cannot parse CSV ({exc}). Check the quoting on this line."
+            ) from None
         where = f"{name}:{start}"
         start = reader.line_num + 1
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) != len(header):
-            rows.append(RawRow(where, None, ("wrong_field_count", (
-                f"{len(fields)} fields but the header has {len(header)} ({', '.join(map(repr, header))}). "
-                "Quote fields that contain the delimiter, line breaks or quotes."))))
+            rows.append(
+                RawRow(
+                    where,
+                    None,
+                    (
+                        "wrong_field_count",
+                        (
+                            f"{len(fields)} fields but the header has {len(header)} ({', '.join(map(repr, header))}). "
+                            "Quote fields that contain the delimiter, line breaks or quotes."
+                        ),
+                    ),
+                )
+            )
             continue
         # An empty cell is a missing value: CSV has no other way to write one.
         rows.append(RawRow(where, {k: (v if v != "" else None) for k, v in zip(header, fields)}))
@@ -279,7 +352,11 @@ def _parquet_rows(raw: bytes, name: str) -> list[RawRow]:
 
 
 def _read_datasets_dir(path: Path, name: str, split: str | None) -> RawSource:
-    if not ((path / "dataset_info.json").is_file() or (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()):
+    if not (
+        (path / "dataset_info.json").is_file()
+        or (path / "state.json").is_file()
+        or (path / "dataset_dict.json").is_file()
+    ):
         raise DataError(
             f"{name}: a directory, but not one saved by `datasets` (no state.json or dataset_dict.json). "
             f"Pass a data file inside it instead ({_EXPECTED})."
@@ -289,7 +366,9 @@ def _read_datasets_dir(path: Path, name: str, split: str | None) -> RawSource:
     try:
         ds = datasets.load_from_disk(str(path))
     except Exception as exc:  # noqa: BLE001 - datasets raises many types for a broken directory
-        raise DataError(f"{name}: cannot load the saved dataset ({type(exc).__name__}: {exc}).") from None
+        raise DataError(
+            f"{name}: cannot load the saved dataset ({type(exc).__name__}: {exc})."
+        ) from None
     ds = _pick_split(ds, name, split)
     rows = [RawRow(f"{name}: row {i}", rec) for i, rec in enumerate(ds.to_list(), start=1)]
     if not rows:
@@ -301,7 +380,9 @@ def _pick_split(ds: Any, name: str, split: str | None) -> Any:
     if hasattr(ds, "keys") and not hasattr(ds, "features"):  # DatasetDict
         splits = list(ds.keys())
         if split is None:
-            raise DataError(f"{name}: holds several splits ({', '.join(splits)}); choose one with --split (split=...).")
+            raise DataError(
+                f"{name}: holds several splits ({', '.join(splits)}); choose one with --split (split=...)."
+            )
         if split not in ds:
             raise DataError(f"{name}: no split {split!r}; the splits are {', '.join(splits)}.")
         return ds[split]

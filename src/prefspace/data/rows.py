@@ -74,12 +74,16 @@ class BadRows:
         """Log how many rows were skipped and why (nothing when none were)."""
         if self.n_skipped:
             of = f" of {n_rows}" if n_rows is not None else ""
-            logger.warning("%s: skipped %d%s rows (%s)", self.source, self.n_skipped, of, self.reasons())
+            logger.warning(
+                "%s: skipped %d%s rows (%s)", self.source, self.n_skipped, of, self.reasons()
+            )
 
     def nothing_usable(self, what: str) -> DataError:
         """The error for a source that gave no usable rows, with the first problem when rows were
         skipped (raise it)."""
         if self.n_skipped:
-            return DataError(f"{self.source}: no usable {what}; all {self.n_skipped} rows read were skipped "
-                             f"({self.reasons()}). First problem: {self.first_problem}")
+            return DataError(
+                f"{self.source}: no usable {what}; all {self.n_skipped} rows read were skipped "
+                f"({self.reasons()}). First problem: {self.first_problem}"
+            )
         return DataError(f"{self.source}: no usable {what}.")

@@ -42,8 +42,15 @@ from .._validation import check_whole
 from .dialogue import RowProblem
 
 __all__ = [
-    "MAX_TEXT_CHARS", "ROLES", "check_max_text_chars", "find_surrogate", "check_encodable", "check_text", "check_prompt_texts",
-    "check_roles", "check_response_message",
+    "MAX_TEXT_CHARS",
+    "ROLES",
+    "check_max_text_chars",
+    "find_surrogate",
+    "check_encodable",
+    "check_text",
+    "check_prompt_texts",
+    "check_roles",
+    "check_response_message",
 ]
 
 #: Default longest text (prompt or response), in characters. The longest text in the bundled

@@ -47,7 +47,15 @@ from .memory import read_any
 from .readers import RawSource, read_source
 from .rows import BadRows
 from .rules import MAX_TEXT_CHARS, check_max_text_chars
-from .values import clip, key_list, number_value, prompt_value, required_value, response_value, type_name
+from .values import (
+    clip,
+    key_list,
+    number_value,
+    prompt_value,
+    required_value,
+    response_value,
+    type_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +109,16 @@ def load_scored_responses(
     (805, 48290, dict_keys(['generator']))
     """
     return read_responses(
-        source, prompts=prompts, join_key=join_key, prompt_key=prompt_key, response_key=response_key,
-        score_key=score_key, id_key=id_key, split=split, on_bad_rows=on_bad_rows, require_scores=True,
+        source,
+        prompts=prompts,
+        join_key=join_key,
+        prompt_key=prompt_key,
+        response_key=response_key,
+        score_key=score_key,
+        id_key=id_key,
+        split=split,
+        on_bad_rows=on_bad_rows,
+        require_scores=True,
         max_text_chars=max_text_chars,
     )
 
@@ -159,14 +175,21 @@ def read_responses(
     """
     check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
     check_max_text_chars(max_text_chars)
-    _check_column_names(join_key=join_key, prompt_key=prompt_key, response_key=response_key, score_key=score_key,
-                        id_key=id_key)
+    _check_column_names(
+        join_key=join_key,
+        prompt_key=prompt_key,
+        response_key=response_key,
+        score_key=score_key,
+        id_key=id_key,
+    )
     list_key = response_key + "s"
     raw = read_any(source, split=split)
     columns = _columns(raw)
     score_key = _score_key(raw, columns, score_key, require_scores)
     if id_key is not None and id_key not in columns:
-        raise DataError(f"{raw.name}: no column {id_key!r} for --id-key (found: {key_list(sorted(columns))}).")
+        raise DataError(
+            f"{raw.name}: no column {id_key!r} for --id-key (found: {key_list(sorted(columns))})."
+        )
 
     bad = BadRows(raw.name, skip=on_bad_rows == "skip")
 
@@ -178,7 +201,9 @@ def read_responses(
     praw = None
     if prompts is not None:
         praw = read_any(prompts, split=split)
-        _read_prompt_rows(praw, bad, join_key, prompt_key, max_text_chars, prompt_list, prompt_ids, position)
+        _read_prompt_rows(
+            praw, bad, join_key, prompt_key, max_text_chars, prompt_list, prompt_ids, position
+        )
 
     # --- responses, row by row ------------------------------------------------------------
     use_join = prompts is not None or join_key in columns
@@ -187,11 +212,23 @@ def read_responses(
     for i, row in enumerate(raw.rows):
         try:
             data = bad.data(row)
-            texts, row_scores, is_list = _row_responses(data, response_key, list_key, score_key, require_scores,
-                                                        max_text_chars)
+            texts, row_scores, is_list = _row_responses(
+                data, response_key, list_key, score_key, require_scores, max_text_chars
+            )
             rids = _row_ids(data, i, len(texts), is_list, id_key, out.seen_ids)
-            p = _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids,
-                            max_text_chars)
+            p = _row_prompt(
+                data,
+                prompts,
+                praw,
+                join_key,
+                prompt_key,
+                use_join,
+                position,
+                by_text,
+                prompt_list,
+                prompt_ids,
+                max_text_chars,
+            )
         except RowProblem as problem:
             bad.record(row.where, problem)
             continue
@@ -201,12 +238,26 @@ def read_responses(
         raise DataError(f"{raw.name}: no usable responses. First problem: {bad.first_problem}")
     bad.log_summary()
     score_array = np.asarray(out.scores, dtype=np.float64)
-    columns_used = {"prompt": prompt_key, "response": response_key, "score": score_key,
-                    "join": join_key if use_join else None, "id": id_key}
+    columns_used = {
+        "prompt": prompt_key,
+        "response": response_key,
+        "score": score_key,
+        "join": join_key if use_join else None,
+        "id": id_key,
+    }
     info = _read_info(raw, praw, out, score_array, len(prompt_list), bad, columns_used)
-    return ScoredResponses(prompts=prompt_list, prompt_ids=prompt_ids, prompt_index=np.asarray(out.index, dtype=np.int64),
-                           responses=out.responses, scores=score_array, ids=out.ids, extra=out.extra,
-                           source=raw.name, info=info, records=out.records if keep_records else None)
+    return ScoredResponses(
+        prompts=prompt_list,
+        prompt_ids=prompt_ids,
+        prompt_index=np.asarray(out.index, dtype=np.int64),
+        responses=out.responses,
+        scores=score_array,
+        ids=out.ids,
+        extra=out.extra,
+        source=raw.name,
+        info=info,
+        records=out.records if keep_records else None,
+    )
 
 
 @dataclass
@@ -228,8 +279,16 @@ class _Responses:
     def __post_init__(self) -> None:
         self.extra = {c: [] for c in self.extra_keys}
 
-    def add(self, where: str, data: dict, texts: list[str], scores: list[float], ids: list[str], prompt: int,
-            is_list: bool) -> None:
+    def add(
+        self,
+        where: str,
+        data: dict,
+        texts: list[str],
+        scores: list[float],
+        ids: list[str],
+        prompt: int,
+        is_list: bool,
+    ) -> None:
         self.list_rows += is_list
         for text, score, rid in zip(texts, scores, ids):
             self.seen_ids[rid] = where
@@ -244,8 +303,15 @@ class _Responses:
                 self.extra[c].append(data.get(c))
 
 
-def _read_info(raw: RawSource, praw: RawSource | None, out: _Responses, scores: np.ndarray, n_prompts: int,
-               bad: BadRows, columns: dict) -> dict:
+def _read_info(
+    raw: RawSource,
+    praw: RawSource | None,
+    out: _Responses,
+    scores: np.ndarray,
+    n_prompts: int,
+    bad: BadRows,
+    columns: dict,
+) -> dict:
     """``ScoredResponses.info``: what was read, what was left out, and which columns were used."""
     counts = np.bincount(np.asarray(out.index), minlength=n_prompts)
     return {
@@ -266,9 +332,15 @@ def _read_info(raw: RawSource, praw: RawSource | None, out: _Responses, scores: 
     }
 
 
-def _check_column_names(*, join_key: Any, prompt_key: Any, response_key: Any, score_key: Any, id_key: Any) -> None:
+def _check_column_names(
+    *, join_key: Any, prompt_key: Any, response_key: Any, score_key: Any, id_key: Any
+) -> None:
     """Column names are non-empty strings (the score and id columns may be None: none)."""
-    for name, key in (("join_key", join_key), ("prompt_key", prompt_key), ("response_key", response_key)):
+    for name, key in (
+        ("join_key", join_key),
+        ("prompt_key", prompt_key),
+        ("response_key", response_key),
+    ):
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{name} must be a non-empty column name; got {key!r}.")
     for name, key in (("score_key", score_key), ("id_key", id_key)):
@@ -276,16 +348,29 @@ def _check_column_names(*, join_key: Any, prompt_key: Any, response_key: Any, sc
             raise ConfigError(f"{name} must be a non-empty column name or None; got {key!r}.")
 
 
-def _read_prompt_rows(praw: RawSource, bad: BadRows, join_key: str, prompt_key: str, max_text_chars: int,
-                      prompt_list: list, prompt_ids: list[str], position: dict[str, int]) -> None:
+def _read_prompt_rows(
+    praw: RawSource,
+    bad: BadRows,
+    join_key: str,
+    prompt_key: str,
+    max_text_chars: int,
+    prompt_list: list,
+    prompt_ids: list[str],
+    position: dict[str, int],
+) -> None:
     """Fill ``prompt_list``, ``prompt_ids`` and ``position`` (id -> index) from a prompts file."""
     for row in praw.rows:
         try:
             data = bad.data(row)
             pid = _join_value(required_value(data, join_key, "--join-key"), join_key)
-            text = prompt_value(required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars)
+            text = prompt_value(
+                required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars
+            )
             if pid in position:
-                raise RowProblem("duplicate_id", f"{join_key} {pid} appears twice in the prompts file; ids must be unique.")
+                raise RowProblem(
+                    "duplicate_id",
+                    f"{join_key} {pid} appears twice in the prompts file; ids must be unique.",
+                )
         except RowProblem as problem:
             bad.record(row.where, problem)
             continue
@@ -296,7 +381,9 @@ def _read_prompt_rows(praw: RawSource, bad: BadRows, join_key: str, prompt_key: 
         raise DataError(f"{praw.name}: no usable prompts. First problem: {bad.first_problem}")
 
 
-def _row_ids(data: dict, i: int, n_texts: int, is_list: bool, id_key: str | None, seen_ids: dict[str, str]) -> list[str]:
+def _row_ids(
+    data: dict, i: int, n_texts: int, is_list: bool, id_key: str | None, seen_ids: dict[str, str]
+) -> list[str]:
     """The ids of one row's responses: its id column (or file position), ``.j`` for a list row."""
     if id_key is None:
         rids = [f"{i}.{j}" for j in range(n_texts)] if is_list else [str(i)]
@@ -305,19 +392,33 @@ def _row_ids(data: dict, i: int, n_texts: int, is_list: bool, id_key: str | None
         rids = [f"{rid}.{j}" for j in range(n_texts)] if is_list else [rid]
     for rid in rids:
         if rid in seen_ids:
-            raise RowProblem("duplicate_id", f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.")
+            raise RowProblem(
+                "duplicate_id",
+                f"id {rid!r} was already used at {seen_ids[rid]}; ids must be unique.",
+            )
     return rids
 
 
-def _row_responses(data: dict, response_key: str, list_key: str, score_key: str | None, require: bool,
-                   max_text_chars: int = MAX_TEXT_CHARS):
+def _row_responses(
+    data: dict,
+    response_key: str,
+    list_key: str,
+    score_key: str | None,
+    require: bool,
+    max_text_chars: int = MAX_TEXT_CHARS,
+):
     """``(texts, scores, is_list)`` of one row: one response, or a list under ``list_key``."""
     if response_key in data or list_key not in data:
-        text = response_value(required_value(data, response_key, "--response-key"), response_key, max_text_chars)
+        text = response_value(
+            required_value(data, response_key, "--response-key"), response_key, max_text_chars
+        )
         return [text], [_score(data, score_key, require)], False
     values = data[list_key]
     if not isinstance(values, list) or not values:
-        raise RowProblem("wrong_type", f"{list_key!r} must be a non-empty list of responses; found {type_name(values)}.")
+        raise RowProblem(
+            "wrong_type",
+            f"{list_key!r} must be a non-empty list of responses; found {type_name(values)}.",
+        )
     texts = [response_value(v, f"{list_key}[{j}]", max_text_chars) for j, v in enumerate(values)]
     if score_key is None or (data.get(score_key) is None and not require):
         return texts, [math.nan] * len(texts), True
@@ -326,14 +427,19 @@ def _row_responses(data: dict, response_key: str, list_key: str, score_key: str 
         raise RowProblem(
             "bad_score",
             f"{score_key!r} must be a list of {len(texts)} scores, one per response in {list_key!r}; "
-            f"found {type_name(given)}" + (f" of {len(given)}" if isinstance(given, list) else "") + ".",
+            f"found {type_name(given)}"
+            + (f" of {len(given)}" if isinstance(given, list) else "")
+            + ".",
         )
     out = []
     for j, v in enumerate(given):
         if v is None and not require:
             out.append(math.nan)
         elif v is None:
-            raise RowProblem("missing_value", f"'{score_key}[{j}]' is empty (null). Fill it in, or remove the row.")
+            raise RowProblem(
+                "missing_value",
+                f"'{score_key}[{j}]' is empty (null). Fill it in, or remove the row.",
+            )
         else:
             out.append(number_value(v, f"{score_key}[{j}]", "score"))
     return texts, out, True
@@ -347,8 +453,19 @@ def _score(data: dict, score_key: str | None, require: bool) -> float:
     return number_value(required_value(data, score_key, "--score-key"), score_key, "score")
 
 
-def _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, by_text, prompt_list, prompt_ids,
-                max_text_chars: int = MAX_TEXT_CHARS) -> int:
+def _row_prompt(
+    data,
+    prompts,
+    praw,
+    join_key,
+    prompt_key,
+    use_join,
+    position,
+    by_text,
+    prompt_list,
+    prompt_ids,
+    max_text_chars: int = MAX_TEXT_CHARS,
+) -> int:
     """The row's position in ``prompt_list``, adding a prompt first seen here."""
     if prompts is not None:
         pid = _join_value(required_value(data, join_key, "--join-key"), join_key)
@@ -359,16 +476,23 @@ def _row_prompt(data, prompts, praw, join_key, prompt_key, use_join, position, b
             )
         return position[pid]
     try:
-        text = prompt_value(required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars)
+        text = prompt_value(
+            required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars
+        )
     except RowProblem as problem:
         if problem.reason == "missing_key" and join_key in data:
             raise RowProblem(
-                "missing_key", f"{problem.message} If the prompts are in another file, pass it with --prompts "
+                "missing_key",
+                f"{problem.message} If the prompts are in another file, pass it with --prompts "
                 f"(joined on {join_key!r}).",
             ) from None
         raise
     canon = canonical_prompt(text)
-    pid = _join_value(required_value(data, join_key, "--join-key"), join_key) if use_join else str(len(prompt_list))
+    pid = (
+        _join_value(required_value(data, join_key, "--join-key"), join_key)
+        if use_join
+        else str(len(prompt_list))
+    )
     known = position.get(pid) if use_join else by_text.get(canon)
     if known is None:
         known = len(prompt_list)
@@ -398,10 +522,14 @@ def _columns(raw: RawSource) -> list[str]:
     return list(seen)
 
 
-def _score_key(raw: RawSource, columns: list[str], score_key: str | None, required: bool) -> str | None:
+def _score_key(
+    raw: RawSource, columns: list[str], score_key: str | None, required: bool
+) -> str | None:
     if score_key is not None:
         if score_key not in columns:
-            raise DataError(f"{raw.name}: no column {score_key!r} for --score-key (found: {key_list(columns)}).")
+            raise DataError(
+                f"{raw.name}: no column {score_key!r} for --score-key (found: {key_list(columns)})."
+            )
         return score_key
     for k in SCORE_KEYS:
         if k in columns:
@@ -418,16 +546,29 @@ def _join_value(value: Any, key: str) -> str:
     """Join keys compare as text, so 7 (JSON), "7" (CSV) and 7.0 (pandas) are the same prompt."""
     if isinstance(value, bool):
         raise RowProblem("wrong_type", f"{key!r} must be an integer or text; found bool.")
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+    if (
+        isinstance(value, (float, np.floating))
+        and math.isfinite(value)
+        and float(value).is_integer()
+    ):
         return str(int(value))
     if isinstance(value, (int, np.integer, str)) and str(value).strip():
         return str(value).strip()
-    raise RowProblem("wrong_type", f"{key!r} must be an integer or text; found {type_name(value)} {value!r}.")
+    raise RowProblem(
+        "wrong_type", f"{key!r} must be an integer or text; found {type_name(value)} {value!r}."
+    )
 
 
 def _row_id(value: Any, key: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)) or not str(value).strip():
-        raise RowProblem("wrong_type", f"{key!r} must be non-empty text or an integer; found {type_name(value)} {value!r}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (str, int, np.integer))
+        or not str(value).strip()
+    ):
+        raise RowProblem(
+            "wrong_type",
+            f"{key!r} must be non-empty text or an integer; found {type_name(value)} {value!r}.",
+        )
     return str(value).strip()
 
 
@@ -444,11 +585,20 @@ class ResponseRows:
     extra: list[dict]
 
 
-def looks_like_response_rows(source: Any, *, response_key: str = "response", split: str | None = None) -> bool:
+def looks_like_response_rows(
+    source: Any, *, response_key: str = "response", split: str | None = None
+) -> bool:
     """True when the first row of ``source`` holds a response column and no pair columns (it is
     a file of prompt/response rows rather than preference pairs)."""
-    first = next((r.data for r in read_source(source, split=split).rows if r.data is not None), None)
-    return isinstance(first, dict) and response_key in first and "chosen" not in first and "response_a" not in first
+    first = next(
+        (r.data for r in read_source(source, split=split).rows if r.data is not None), None
+    )
+    return (
+        isinstance(first, dict)
+        and response_key in first
+        and "chosen" not in first
+        and "response_a" not in first
+    )
 
 
 def read_response_rows(
@@ -479,12 +629,17 @@ def read_response_rows(
             data = bad.data(row)
             for key in (prompt_key, response_key):
                 if key not in data:
-                    raise RowProblem("missing_key", f"missing key {key!r} (found: {', '.join(map(repr, data))}). "
-                                                    "Name the columns with --prompt-key / --response-key.")
+                    raise RowProblem(
+                        "missing_key",
+                        f"missing key {key!r} (found: {', '.join(map(repr, data))}). "
+                        "Name the columns with --prompt-key / --response-key.",
+                    )
             prompt = prompt_value(data[prompt_key], prompt_key, max_text_chars)
             response = response_value(data[response_key], response_key, max_text_chars)
             score_key = next((k for k in SCORE_KEYS if k in data), None)
-            if score_key is not None and data[score_key] is not None:  # a score is not used, but must be one
+            if (
+                score_key is not None and data[score_key] is not None
+            ):  # a score is not used, but must be one
                 number_value(data[score_key], score_key, "score")
         except RowProblem as problem:
             bad.record(row.where, problem)

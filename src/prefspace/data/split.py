@@ -7,7 +7,7 @@ the prompt itself (all its responses travel together).
 
 from __future__ import annotations
 
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,7 +23,7 @@ def split_by_prompt(
     *,
     test_fraction: float | None = None,
     test_size: int | None = None,
-    random_state: Union[int, np.random.Generator, None] = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> tuple[D, D]:
     """Split into ``(train, test)`` with every prompt on one side only.
 
@@ -61,7 +61,9 @@ def split_by_prompt(
         members = [[p] for p in range(dataset.n_prompts)]
         unit = "prompts"
     else:
-        raise ConfigError(f"split_by_prompt takes a PreferenceDataset or ScoredResponses; got {type(dataset).__name__}.")
+        raise ConfigError(
+            f"split_by_prompt takes a PreferenceDataset or ScoredResponses; got {type(dataset).__name__}."
+        )
     n = sum(len(m) for m in members)
     target = _target(n, test_fraction, test_size, unit)
     if len(members) < 2:
@@ -72,7 +74,11 @@ def split_by_prompt(
     test: list[int] = []
     for g in order:
         size = len(members[g])
-        if len(test) + size > target and (len(test) + size - target) > (target - len(test)) and test:
+        if (
+            len(test) + size > target
+            and (len(test) + size - target) > (target - len(test))
+            and test
+        ):
             break  # adding this group would overshoot by more than we now fall short
         test.extend(members[g])
         if len(test) >= target:
@@ -87,8 +93,16 @@ def split_by_prompt(
     else:
         train, held_out = dataset.select_prompts(train_idx), dataset.select_prompts(test_idx)
     for side, part in (("train", train), ("test", held_out)):
-        part.info = {**part.info, "split": {"side": side, "seed": random_state if not isinstance(random_state, np.random.Generator) else None,
-                                           "test_fraction": test_fraction, "test_size": test_size, "unit": unit}}
+        part.info = {
+            **part.info,
+            "split": {
+                "side": side,
+                "seed": random_state if not isinstance(random_state, np.random.Generator) else None,
+                "test_fraction": test_fraction,
+                "test_size": test_size,
+                "unit": unit,
+            },
+        }
     return train, held_out
 
 
@@ -96,10 +110,20 @@ def _target(n: int, test_fraction: float | None, test_size: int | None, unit: st
     if test_fraction is not None and test_size is not None:
         raise ConfigError("pass test_fraction or test_size, not both.")
     if test_size is not None:
-        if isinstance(test_size, bool) or not isinstance(test_size, (int, np.integer)) or not 0 < test_size < n:
-            raise ConfigError(f"test_size must be an integer between 1 and {n - 1} (the {unit} there are); got {test_size!r}.")
+        if (
+            isinstance(test_size, bool)
+            or not isinstance(test_size, (int, np.integer))
+            or not 0 < test_size < n
+        ):
+            raise ConfigError(
+                f"test_size must be an integer between 1 and {n - 1} (the {unit} there are); got {test_size!r}."
+            )
         return int(test_size)
     frac = 0.2 if test_fraction is None else test_fraction
-    if not isinstance(frac, (int, float, np.floating)) or isinstance(frac, bool) or not 0 < frac < 1:
+    if (
+        not isinstance(frac, (int, float, np.floating))
+        or isinstance(frac, bool)
+        or not 0 < frac < 1
+    ):
         raise ConfigError(f"test_fraction must be a number strictly between 0 and 1; got {frac!r}.")
     return max(1, min(n - 1, int(round(frac * n))))

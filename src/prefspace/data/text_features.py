@@ -32,19 +32,31 @@ response twice as long moves a feature by a constant, whatever the scale.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["log_length", "text_feature_block", "truncation_summary", "TEXT_FEATURE_NAMES", "TEXT_FEATURES_VERSION",
-           "check_text_features_version"]
+__all__ = [
+    "log_length",
+    "text_feature_block",
+    "truncation_summary",
+    "TEXT_FEATURE_NAMES",
+    "TEXT_FEATURES_VERSION",
+    "check_text_features_version",
+]
 
 #: Bumped whenever a column is added, removed or computed differently: a model records the
 #: version it was trained with, and one with a version this library does not know is refused.
 TEXT_FEATURES_VERSION = 1
 TEXT_FEATURE_NAMES: tuple[str, ...] = (
-    "log_chars", "log_tokens", "log_lines", "log_list_items", "log_code_blocks", "log_headings",
-    "truncated", "unseen_fraction",
+    "log_chars",
+    "log_tokens",
+    "log_lines",
+    "log_list_items",
+    "log_code_blocks",
+    "log_headings",
+    "truncated",
+    "unseen_fraction",
 )
 
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+\S", re.MULTILINE)
@@ -143,5 +155,7 @@ def truncation_summary(block) -> dict:
         "truncated_share": float(truncated.mean()) if n else 0.0,
         "unseen_fraction_mean": float(unseen[truncated].mean()) if truncated.any() else 0.0,
         "unseen_fraction_max": float(unseen[truncated].max()) if truncated.any() else 0.0,
-        "unseen_tokens_share": float((tokens * unseen).sum() / tokens.sum()) if tokens.sum() > 0 else 0.0,
+        "unseen_tokens_share": float((tokens * unseen).sum() / tokens.sum())
+        if tokens.sum() > 0
+        else 0.0,
     }

@@ -24,8 +24,14 @@ from .dialogue import RowProblem
 from .rules import check_prompt_texts, check_response_message, check_roles, check_text
 
 __all__ = [
-    "prompt_value", "response_value", "check_messages", "number_value", "required_value",
-    "type_name", "clip", "key_list",
+    "prompt_value",
+    "response_value",
+    "check_messages",
+    "number_value",
+    "required_value",
+    "type_name",
+    "clip",
+    "key_list",
 ]
 
 
@@ -44,11 +50,14 @@ def prompt_value(value: Any, key: str, max_text_chars: int | None = None) -> Any
     if isinstance(value, list):
         messages = check_messages(value, key)
         if not messages or not any(m["content"].strip() for m in messages):
-            raise RowProblem("empty_text", f"{key!r} holds no non-empty message. Fill it in, or remove the row.")
+            raise RowProblem(
+                "empty_text", f"{key!r} holds no non-empty message. Fill it in, or remove the row."
+            )
         check_prompt_texts(messages, repr(key), max_text_chars)
         return messages
     raise RowProblem(
-        "wrong_type", f"{key!r} must be text or a list of {{'role', 'content'}} messages; found {type_name(value)}."
+        "wrong_type",
+        f"{key!r} must be text or a list of {{'role', 'content'}} messages; found {type_name(value)}.",
     )
 
 
@@ -57,9 +66,17 @@ def check_messages(value: list, key: str) -> list[dict]:
     dropped), each role one of ``system``, ``user``, ``assistant``."""
     out = []
     for i, m in enumerate(value):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            found = type_name(m) if not isinstance(m, dict) else "keys " + key_list(m) + (
-                f" with content {type_name(m.get('content'))}" if "content" in m else ""
+        if (
+            not isinstance(m, dict)
+            or not isinstance(m.get("role"), str)
+            or not isinstance(m.get("content"), str)
+        ):
+            found = (
+                type_name(m)
+                if not isinstance(m, dict)
+                else "keys "
+                + key_list(m)
+                + (f" with content {type_name(m.get('content'))}" if "content" in m else "")
             )
             raise RowProblem(
                 "wrong_type",
@@ -101,7 +118,9 @@ def required_value(data: dict, key: str, flag: str) -> Any:
         )
     value = data[key]
     if value is None:
-        raise RowProblem("missing_value", f"{key!r} is empty (null). Fill it in, or remove the row.")
+        raise RowProblem(
+            "missing_value", f"{key!r} is empty (null). Fill it in, or remove the row."
+        )
     return value
 
 
@@ -113,7 +132,8 @@ def number_value(value: Any, key: str, field_name: str) -> float:
         v = float(value)
     except (TypeError, ValueError):
         raise RowProblem(
-            f"bad_{field_name}", f"{key!r} must be a number; found {type_name(value)} {clip(str(value))}."
+            f"bad_{field_name}",
+            f"{key!r} must be a number; found {type_name(value)} {clip(str(value))}.",
         ) from None
     if not math.isfinite(v):
         raise RowProblem(f"bad_{field_name}", f"{key!r} is {v}; it must be a finite number.")
@@ -140,4 +160,8 @@ def clip(text: str, n: int = 50) -> str:
 def key_list(keys: Any) -> str:
     """The first 15 keys, quoted and comma-separated (``no keys`` for none)."""
     keys = list(keys)
-    return ", ".join(repr(k) for k in keys[:15]) + (", ..." if len(keys) > 15 else "") if keys else "no keys"
+    return (
+        ", ".join(repr(k) for k in keys[:15]) + (", ..." if len(keys) > 15 else "")
+        if keys
+        else "no keys"
+    )

@@ -13,6 +13,7 @@ Importing this package loads neither torch nor a model; encoders load them on fi
 from .cache import CACHE_ENV, CacheMissError, EmbeddingCache, default_cache_dir, is_cache
 from .causal_lm import CausalLMEncoder
 from .encoder import Encoder
+from .onnx_backend import OnnxEncoder
 from .pipeline import (
     EmbedProgress,
     EmbedStats,
@@ -24,12 +25,10 @@ from .pipeline import (
     embed_text_features,
     embed_texts,
 )
-from .onnx_backend import OnnxEncoder
 from .precomputed import PrecomputedEncoder, scored_response_features
 from .registry import encoder_from_config, get_encoder
-from .smollm2 import smollm2_gguf_path
 from .sentence_transformer import SentenceTransformerEncoder
-
+from .smollm2 import smollm2_gguf_path
 
 __all__ = [
     "Encoder",

@@ -42,9 +42,10 @@ import re
 import socket
 import struct
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,9 @@ class _Shard:
     def texts(self) -> list[str]:
         offs = np.asarray(self.array("text_offsets"))
         blob = bytes(self.array("text_bytes"))
-        return [blob[offs[i] : offs[i + 1]].decode("utf-8", "surrogatepass") for i in range(self.count)]
+        return [
+            blob[offs[i] : offs[i + 1]].decode("utf-8", "surrogatepass") for i in range(self.count)
+        ]
 
 
 def _read_shard(path: Path) -> _Shard:
@@ -133,23 +136,34 @@ def _read_shard(path: Path) -> _Shard:
     except (OSError, ValueError, struct.error) as exc:
         raise FormatError(f"{path}: not a readable safetensors shard ({exc}). {fix}") from None
     if not isinstance(header, dict):
-        raise FormatError(f"{path}: not a prefspace embedding shard (its header is not a JSON object). {fix}")
+        raise FormatError(
+            f"{path}: not a prefspace embedding shard (its header is not a JSON object). {fix}"
+        )
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or meta.get("format") != SHARD_FORMAT:
-        raise FormatError(f"{path}: not a prefspace embedding shard (metadata format={meta.get('format')!r}). {fix}")
+        raise FormatError(
+            f"{path}: not a prefspace embedding shard (metadata format={meta.get('format')!r}). {fix}"
+        )
     if int(meta.get("version", 0)) > FORMAT_VERSION:
         raise FormatError(
             f"{path}: shard format version {meta.get('version')} is newer than this prefspace "
             f"understands ({FORMAT_VERSION}). Upgrade prefspace."
         )
     offsets = {}
-    for name, dt in (("vectors", "F32"), ("digests", "U8"), ("text_offsets", "I64"), ("text_bytes", "U8")):
+    for name, dt in (
+        ("vectors", "F32"),
+        ("digests", "U8"),
+        ("text_offsets", "I64"),
+        ("text_bytes", "U8"),
+    ):
         info = header.get(name)
         if not info or info.get("dtype") != dt:
             raise FormatError(f"{path}: tensor {name!r} missing or not {dt}. {fix}")
         begin, end = info["data_offsets"]
         if 8 + n + end > size:
-            raise FormatError(f"{path}: tensor {name!r} runs past the end of the file (truncated). {fix}")
+            raise FormatError(
+                f"{path}: tensor {name!r} runs past the end of the file (truncated). {fix}"
+            )
         offsets[name] = (_DTYPES[dt], tuple(info["shape"]), 8 + n + begin)
     count, dim = offsets["vectors"][1]
     if offsets["digests"][1] != (count, 32) or offsets["text_offsets"][1] != (count + 1,):
@@ -193,7 +207,11 @@ def default_cache_dir() -> Path:
     if explicit:
         return Path(explicit).expanduser()
     home = os.environ.get("PREFSPACE_HOME")
-    return Path(home).expanduser() / "embeddings" if home else Path("~/.cache/prefspace/embeddings").expanduser()
+    return (
+        Path(home).expanduser() / "embeddings"
+        if home
+        else Path("~/.cache/prefspace/embeddings").expanduser()
+    )
 
 
 class EmbeddingCache:
@@ -224,15 +242,23 @@ class EmbeddingCache:
         try:
             info = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise FormatError(f"{marker}: not a readable cache marker ({exc}). If the folder is not a prefspace "
-                              "embedding cache, pass another folder; if it is, delete the marker to re-create it.") from None
+            raise FormatError(
+                f"{marker}: not a readable cache marker ({exc}). If the folder is not a prefspace "
+                "embedding cache, pass another folder; if it is, delete the marker to re-create it."
+            ) from None
         if not isinstance(info, dict) or info.get("format") != CACHE_FORMAT:
-            found = info.get("format") if isinstance(info, dict) else f"a JSON {type(info).__name__}"
-            raise FormatError(f"{marker}: not a prefspace embedding cache marker (format={found!r}); expected "
-                              f"{{\"format\": \"{CACHE_FORMAT}\", ...}}. Pass another folder.")
+            found = (
+                info.get("format") if isinstance(info, dict) else f"a JSON {type(info).__name__}"
+            )
+            raise FormatError(
+                f"{marker}: not a prefspace embedding cache marker (format={found!r}); expected "
+                f'{{"format": "{CACHE_FORMAT}", ...}}. Pass another folder.'
+            )
         version = info.get("version", 0)
         if isinstance(version, bool) or not isinstance(version, int):
-            raise FormatError(f"{marker}: the cache format version must be an integer; found {version!r}.")
+            raise FormatError(
+                f"{marker}: the cache format version must be an integer; found {version!r}."
+            )
         if version > FORMAT_VERSION:
             raise FormatError(
                 f"{self.directory}: cache format version {version} is newer than this "
@@ -251,9 +277,13 @@ class EmbeddingCache:
         try:
             entries = list(self.directory.iterdir()) if self.directory.is_dir() else []
         except OSError as exc:
-            raise ConfigError(f"cannot read the cache folder {self.directory} ({exc.strerror or exc}).") from None
+            raise ConfigError(
+                f"cannot read the cache folder {self.directory} ({exc.strerror or exc})."
+            ) from None
         foreign = [p for p in entries if p.name != MARKER and not p.name.startswith(_MARKER_TMP)]
-        if foreign and not marker.is_file():  # (checked again: a creator makes the marker before anything else)
+        if (
+            foreign and not marker.is_file()
+        ):  # (checked again: a creator makes the marker before anything else)
             raise FormatError(
                 f"{self.directory} is not empty and is not a prefspace embedding cache (no {MARKER}; it holds "
                 f"{', '.join(repr(p.name) for p in sorted(foreign)[:3])}{', ...' if len(foreign) > 3 else ''}). "
@@ -266,16 +296,23 @@ class EmbeddingCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise ConfigError(f"cannot make the cache folder {self.directory}: a part of its path is a file.") from None
+            raise ConfigError(
+                f"cannot make the cache folder {self.directory}: a part of its path is a file."
+            ) from None
         _remove_dead_temp_markers(self.directory)
-        tmp = self.directory / f"{_MARKER_TMP}{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
+        tmp = (
+            self.directory
+            / f"{_MARKER_TMP}{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
+        )
         data = json.dumps({"format": CACHE_FORMAT, "version": FORMAT_VERSION}).encode()
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         try:
-            os.link(tmp, marker)  # atomic, and refuses to replace a marker another process made first
+            os.link(
+                tmp, marker
+            )  # atomic, and refuses to replace a marker another process made first
         except FileExistsError:
             pass
         except OSError:  # a file system without hard links: the rename is atomic; all creators write the same bytes
@@ -302,7 +339,11 @@ class EmbeddingCache:
         """The fingerprints that have at least one shard, sorted."""
         out = []
         for p in sorted(self.directory.iterdir()):
-            if p.is_dir() and _FINGERPRINT_RE.match(p.name) and any(_SHARD_RE.match(q.name) for q in p.iterdir()):
+            if (
+                p.is_dir()
+                and _FINGERPRINT_RE.match(p.name)
+                and any(_SHARD_RE.match(q.name) for q in p.iterdir())
+            ):
                 out.append(p.name)
         return out
 
@@ -313,7 +354,11 @@ class EmbeddingCache:
         if space is None:
             space = self._spaces[fingerprint] = _Space(self.directory / fingerprint)
         if space.directory.is_dir():
-            new = sorted(p for p in space.directory.iterdir() if _SHARD_RE.match(p.name) and p.name not in space.seen)
+            new = sorted(
+                p
+                for p in space.directory.iterdir()
+                if _SHARD_RE.match(p.name) and p.name not in space.seen
+            )
             for path in new:
                 self._check_inside(path)
                 shard = _read_shard(path)
@@ -420,7 +465,9 @@ class EmbeddingCache:
         texts = list(texts)
         arr = np.asarray(vectors)
         if arr.ndim != 2 or arr.shape[0] != len(texts):
-            raise ShapeError(f"vectors must have shape ({len(texts)}, dim) to match texts; got {arr.shape}.")
+            raise ShapeError(
+                f"vectors must have shape ({len(texts)}, dim) to match texts; got {arr.shape}."
+            )
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         if not np.isfinite(arr).all():
             raise ShapeError("vectors contain NaN or infinite values; refusing to cache them.")
@@ -440,7 +487,9 @@ class EmbeddingCache:
             return None
         return self._commit_shard(fingerprint, [texts[i] for i in keep], arr[keep], encoder_config)
 
-    def _commit_shard(self, fingerprint: str, texts: list[str], arr: np.ndarray, encoder_config: dict | None) -> Path:
+    def _commit_shard(
+        self, fingerprint: str, texts: list[str], arr: np.ndarray, encoder_config: dict | None
+    ) -> Path:
         """Write distinct ``texts`` with their float32 ``arr`` rows as one shard, atomically."""
         space = self._space(fingerprint)
         digests = [text_digest(t) for t in texts]
@@ -478,7 +527,7 @@ class EmbeddingCache:
         logger.info("cache %s: wrote %s (%d texts)", self.directory, path.name, len(texts))
         return path
 
-    def merge(self, other: "EmbeddingCache | str | Path") -> dict[str, int]:
+    def merge(self, other: EmbeddingCache | str | Path) -> dict[str, int]:
         """Copy into this cache every entry of ``other`` it lacks; returns texts added per fingerprint."""
         if not isinstance(other, EmbeddingCache):
             other = EmbeddingCache(other, create=False)
@@ -585,7 +634,7 @@ def _remove_dead_temp_markers(directory: Path) -> None:
     """Delete temporary markers left on this machine by creators that were killed."""
     host = socket.gethostname()
     for p in directory.glob(f"{_MARKER_TMP}*"):
-        tag_host, _, rest = p.name[len(_MARKER_TMP):].rpartition("-")  # host-pid-thread
+        tag_host, _, rest = p.name[len(_MARKER_TMP) :].rpartition("-")  # host-pid-thread
         tag_host, _, pid = tag_host.rpartition("-")
         if tag_host == host and pid.isdigit() and not pid_alive(int(pid)):
             p.unlink(missing_ok=True)

@@ -42,7 +42,9 @@ POOLINGS = ("last", "mean")
 def _as_messages(prompt: Any) -> list[dict]:
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
-    return [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in prompt]
+    return [
+        {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in prompt
+    ]
 
 
 class CausalLMEncoder(Encoder):
@@ -109,10 +111,14 @@ class CausalLMEncoder(Encoder):
         self.model = str(model)
         self.gguf_file = gguf_file
         if not isinstance(layer, (int, np.integer)) or isinstance(layer, bool):
-            raise ConfigError(f"layer must be an int (negative counts from the last layer); got {layer!r}.")
+            raise ConfigError(
+                f"layer must be an int (negative counts from the last layer); got {layer!r}."
+            )
         self.layer = int(layer)
         if pooling not in POOLINGS:
-            raise ConfigError(f"pooling must be 'last' (last real token) or 'mean' (over the response); got {pooling!r}.")
+            raise ConfigError(
+                f"pooling must be 'last' (last real token) or 'mean' (over the response); got {pooling!r}."
+            )
         self.pooling = pooling
         self.layout = check_layout(layout)
         if not isinstance(max_length, int) or max_length < 2:
@@ -146,7 +152,9 @@ class CausalLMEncoder(Encoder):
         try:
             from huggingface_hub import snapshot_download
 
-            snap = Path(snapshot_download(self.model, revision=self.revision, local_files_only=True))
+            snap = Path(
+                snapshot_download(self.model, revision=self.revision, local_files_only=True)
+            )
             return str(snap), snap, self.gguf_file
         except Exception:  # noqa: BLE001 - transformers may still find or fetch it
             return self.model, None, self.gguf_file
@@ -219,7 +227,9 @@ class CausalLMEncoder(Encoder):
 
             kw = {"gguf_file": self._gguf} if self._gguf else {}
             try:
-                self._tok = AutoTokenizer.from_pretrained(self._source, revision=self.revision, **kw)
+                self._tok = AutoTokenizer.from_pretrained(
+                    self._source, revision=self.revision, **kw
+                )
             except ValueError as exc:
                 if "trust_remote_code" in str(exc):
                     raise remote_code_error(self.model) from None
@@ -227,7 +237,9 @@ class CausalLMEncoder(Encoder):
             except OSError as exc:
                 raise ConfigError(f"could not load the tokenizer of {self.model!r}: {exc}") from exc
             if not getattr(self._tok, "is_fast", False):
-                raise ConfigError(f"{self.model!r} has no fast tokenizer; CausalLMEncoder needs one (for offsets).")
+                raise ConfigError(
+                    f"{self.model!r} has no fast tokenizer; CausalLMEncoder needs one (for offsets)."
+                )
         return self._tok
 
     @property
@@ -241,7 +253,9 @@ class CausalLMEncoder(Encoder):
             dtype = getattr(torch, self._torch_dtype_name())
             logger.info("loading causal LM %s %s (%s)", self._source, self._gguf or "", dtype)
             try:
-                lm = AutoModelForCausalLM.from_pretrained(self._source, revision=self.revision, dtype=dtype, **kw)
+                lm = AutoModelForCausalLM.from_pretrained(
+                    self._source, revision=self.revision, dtype=dtype, **kw
+                )
             except ValueError as exc:
                 if "trust_remote_code" in str(exc):
                     raise remote_code_error(self.model) from None
@@ -258,8 +272,8 @@ class CausalLMEncoder(Encoder):
             self._lm = lm
         return self._lm
 
-    def load(self) -> "CausalLMEncoder":
-        self.tokenizer, self.lm
+    def load(self) -> CausalLMEncoder:
+        _ = self.tokenizer, self.lm  # load both now
         return self
 
     # -- rendering and tokenizing --------------------------------------------------------------
@@ -268,7 +282,11 @@ class CausalLMEncoder(Encoder):
 
     def _tokens(self, text: str, *, special: bool) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self.tokenizer(
-            text, add_special_tokens=special, return_offsets_mapping=True, truncation=False, verbose=False
+            text,
+            add_special_tokens=special,
+            return_offsets_mapping=True,
+            truncation=False,
+            verbose=False,
         )
         return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
@@ -279,7 +297,9 @@ class CausalLMEncoder(Encoder):
 
     def _prepare_prompt(self, prompt: Any) -> tuple[list[int], list[bool]]:
         if self._use_template():
-            text = self.tokenizer.apply_chat_template(_as_messages(prompt), tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                _as_messages(prompt), tokenize=False, add_generation_prompt=True
+            )
             ids, _ = self._tokens(text, special=False)
         else:
             ids, _ = self._tokens(render_prompt_text(prompt), special=True)
@@ -292,7 +312,9 @@ class CausalLMEncoder(Encoder):
             full = self.tokenizer.apply_chat_template(
                 [*messages, {"role": "assistant", "content": response}], tokenize=False
             )
-            prefix = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            prefix = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
             special = False
         else:
             full = render_joint_text(prompt, response)
@@ -327,7 +349,9 @@ class CausalLMEncoder(Encoder):
         body = lm.base_model
         device = next(lm.parameters()).device
         out = np.empty((len(prepared), self.dim), dtype=np.float32)
-        order = sorted(range(len(prepared)), key=lambda i: -len(prepared[i][0]))  # similar lengths together
+        order = sorted(
+            range(len(prepared)), key=lambda i: -len(prepared[i][0])
+        )  # similar lengths together
         pad = self._pad_id()
         bs = max(1, self.default_batch_size)
         for b in range(0, len(order), bs):
@@ -354,11 +378,15 @@ class CausalLMEncoder(Encoder):
                 )
                 hidden = result.hidden_states[self.layer].float().cpu()
             if self.pooling == "last":
-                last = (attn * torch.arange(width)).argmax(-1)  # the last position holding a real token
+                last = (attn * torch.arange(width)).argmax(
+                    -1
+                )  # the last position holding a real token
                 vecs = hidden[torch.arange(len(rows)), last]
             else:
                 weights = pool * attn
-                vecs = (hidden * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0)
+                vecs = (hidden * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(
+                    min=1.0
+                )
             out[rows] = vecs.numpy()
         return out
 

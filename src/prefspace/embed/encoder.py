@@ -45,8 +45,9 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,17 @@ def hash_config(identity: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".txt", ".model", ".tiktoken")
+_WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".gguf",
+    ".pt",
+    ".pth",
+    ".json",
+    ".txt",
+    ".model",
+    ".tiktoken",
+)
 _IGNORED_FILES = {"README.md", ".gitattributes", "data_config.json"}
 _hash_memo: dict[tuple, str] = {}
 
@@ -110,13 +121,22 @@ def hash_model_files(path: str | Path) -> str:
     (path, size, mtime) for the life of the process.
     """
     path = Path(path)
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*")
-        if p.is_file() and p.suffix in _WEIGHT_SUFFIXES and p.name not in _IGNORED_FILES
-        and ".cache" not in p.parts
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix in _WEIGHT_SUFFIXES
+            and p.name not in _IGNORED_FILES
+            and ".cache" not in p.parts
+        )
     )
     if not files:
-        raise ConfigError(f"{path}: no model files found (expected weights such as model.safetensors).")
+        raise ConfigError(
+            f"{path}: no model files found (expected weights such as model.safetensors)."
+        )
     stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     if stamp in _hash_memo:
         return _hash_memo[stamp]
@@ -216,7 +236,7 @@ class Encoder(ABC):
             cfg["text_features"] = self.text_features
         return cfg
 
-    def set_text_features(self, text_features: Any = True) -> "Encoder":
+    def set_text_features(self, text_features: Any = True) -> Encoder:
         """Turn the text-feature block on (``True`` or a known version) or off; returns self."""
         self.text_features = check_text_features(text_features)
         self._fingerprint = None
@@ -244,7 +264,9 @@ class Encoder(ABC):
         Encoders with a tokenizer count with it; this default (encoders without one, such as
         precomputed vectors) counts words and punctuation marks.
         """
-        return np.fromiter((len(_WORD_PIECES.findall(t)) for t in texts), dtype=np.int64, count=len(texts))
+        return np.fromiter(
+            (len(_WORD_PIECES.findall(t)) for t in texts), dtype=np.int64, count=len(texts)
+        )
 
     def text_feature_rows(self, texts: Sequence[str]) -> np.ndarray:
         """The text-feature block of each text as this encoder sees it: float32 ``(n, 8)``
@@ -267,7 +289,7 @@ class Encoder(ABC):
     @abstractmethod
     def _encode_joint(self, prompts: list, responses: list[str]) -> np.ndarray: ...
 
-    def load(self) -> "Encoder":
+    def load(self) -> Encoder:
         """Load the model now rather than on the first ``encode`` (e.g. before timing); returns self."""
         return self
 
@@ -288,7 +310,11 @@ class Encoder(ABC):
         the cache namespaces. The same as :attr:`fingerprint` when the text-feature block is off."""
         fp = getattr(self, "_vectors_fingerprint", None)
         if fp is None:
-            identity = {"feature_version": FEATURE_VERSION, "backend": self.backend, "layout": self.layout}
+            identity = {
+                "feature_version": FEATURE_VERSION,
+                "backend": self.backend,
+                "layout": self.layout,
+            }
             identity.update(self._identity())
             fp = hash_config(identity)
             self._vectors_fingerprint = fp
@@ -353,7 +379,9 @@ class Encoder(ABC):
         """
         prompts, responses = list(prompts), check_text_list(responses, name="responses")
         if len(prompts) != len(responses):
-            raise ShapeError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
+            raise ShapeError(
+                f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up."
+            )
         if not prompts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._finish(self._threaded(self._encode_joint, prompts, responses), len(prompts))
@@ -380,7 +408,9 @@ class Encoder(ABC):
     def _finish(self, vectors: Any, n: int) -> np.ndarray:
         arr = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
         if arr.shape != (n, self.dim):
-            raise ShapeError(f"{type(self).__name__} returned shape {arr.shape}; expected ({n}, {self.dim}).")
+            raise ShapeError(
+                f"{type(self).__name__} returned shape {arr.shape}; expected ({n}, {self.dim})."
+            )
         return arr
 
     def __repr__(self) -> str:

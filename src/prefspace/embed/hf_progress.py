@@ -7,8 +7,8 @@ one place that switches them off, and it puts the previous setting back afterwar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ["no_hf_progress_bars"]
 

@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_whole
 from .._atomic import atomic_path
 from .._threads import resolve_n_jobs
+from .._validation import check_whole
 from ..exceptions import ConfigError
 from .encoder import hash_model_files
 from .sentence_transformer import DEFAULT_MODEL, SentenceTransformerEncoder
@@ -83,7 +83,9 @@ _INT8_BLOCK = 32
 def default_artifact_dir() -> Path:
     """Where exported graphs live: ``$PREFSPACE_HOME/onnx`` (default ``~/.cache/prefspace/onnx``)."""
     home = os.environ.get("PREFSPACE_HOME")
-    return Path(home).expanduser() / "onnx" if home else Path("~/.cache/prefspace/onnx").expanduser()
+    return (
+        Path(home).expanduser() / "onnx" if home else Path("~/.cache/prefspace/onnx").expanduser()
+    )
 
 
 def _require_onnxruntime():
@@ -116,7 +118,7 @@ def token_budget_batches(lengths, max_tokens: int, max_texts: int) -> list[np.nd
     while start < len(order):
         width = int(lengths[order[start]])
         n = max(1, min(max_texts, max_tokens // max(width, 1)))
-        batches.append(order[start:start + n])
+        batches.append(order[start : start + n])
         start += n
     return batches
 
@@ -170,14 +172,27 @@ class OnnxEncoder(SentenceTransformerEncoder):
         max_windows: int = 8,
     ) -> None:
         if backend not in ONNX_BACKENDS:
-            raise ConfigError(f"backend must be one of {', '.join(map(repr, ONNX_BACKENDS))}; got {backend!r}.")
+            raise ConfigError(
+                f"backend must be one of {', '.join(map(repr, ONNX_BACKENDS))}; got {backend!r}."
+            )
         if device not in (None, "cpu"):
-            raise ConfigError(f"the {backend!r} backend runs on the CPU only; got device={device!r}. "
-                              "Use the default torch backend on a GPU.")
+            raise ConfigError(
+                f"the {backend!r} backend runs on the CPU only; got device={device!r}. "
+                "Use the default torch backend on a GPU."
+            )
         check_whole(max_batch_tokens, name="max_batch_tokens")
-        super().__init__(model, layout=layout, max_length=max_length, normalize=normalize, revision=revision,
-                         device=device, batch_size=batch_size, n_jobs=n_jobs, long_texts=long_texts,
-                         max_windows=max_windows)
+        super().__init__(
+            model,
+            layout=layout,
+            max_length=max_length,
+            normalize=normalize,
+            revision=revision,
+            device=device,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            long_texts=long_texts,
+            max_windows=max_windows,
+        )
         self.backend = backend
         self.max_batch_tokens = max_batch_tokens
         self.artifact_dir = Path(artifact_dir).expanduser() if artifact_dir is not None else None
@@ -235,17 +250,21 @@ class OnnxEncoder(SentenceTransformerEncoder):
                 options.intra_op_num_threads = int(threads)
                 options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
             self._inputs = {i.name for i in self._session.get_inputs()}
         return self._session
 
     @property
     def st(self):
-        raise ConfigError(f"the {self.backend!r} backend has no torch SentenceTransformer; use "
-                          "SentenceTransformerEncoder for one.")
+        raise ConfigError(
+            f"the {self.backend!r} backend has no torch SentenceTransformer; use "
+            "SentenceTransformerEncoder for one."
+        )
 
-    def load(self) -> "OnnxEncoder":
-        self.tokenizer, self.session
+    def load(self) -> OnnxEncoder:
+        _ = self.tokenizer, self.session  # load both now
         return self
 
     def _tokenizer_and_limit(self):
@@ -263,11 +282,15 @@ class OnnxEncoder(SentenceTransformerEncoder):
         if self._pipeline["lower_case"]:
             texts = [t.lower() for t in texts]
         limit = self._limit()
-        ids = tok(texts, add_special_tokens=True, truncation=True, max_length=limit, verbose=False)["input_ids"]
+        ids = tok(texts, add_special_tokens=True, truncation=True, max_length=limit, verbose=False)[
+            "input_ids"
+        ]
         lengths = [len(x) for x in ids]
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for rows in token_budget_batches(lengths, self.max_batch_tokens, max(1, self.default_batch_size)):
+        for rows in token_budget_batches(
+            lengths, self.max_batch_tokens, max(1, self.default_batch_size)
+        ):
             width = max(lengths[i] for i in rows)
             input_ids = np.full((len(rows), width), pad, dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -296,7 +319,9 @@ def _read_pipeline(folder: Path) -> dict:
     """Pooling mode, normalisation, lower-casing and dimension of a Transformer/Pooling/Normalize model."""
     modules_path = folder / "modules.json"
     if not modules_path.is_file():
-        raise ConfigError(f"{folder}: no modules.json; the ONNX backends need a sentence-transformers folder.")
+        raise ConfigError(
+            f"{folder}: no modules.json; the ONNX backends need a sentence-transformers folder."
+        )
     modules = json.loads(modules_path.read_text())
     kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
     if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]):
@@ -304,12 +329,20 @@ def _read_pipeline(folder: Path) -> dict:
             f"{modules_path}: the ONNX backends run Transformer -> Pooling [-> Normalize] models; this one is "
             f"{' -> '.join(kinds)}. Use the default torch backend (--encoder-backend sentence-transformers)."
         )
-    pool_cfg = json.loads((folder / modules[1].get("path", "1_Pooling") / "config.json").read_text())
+    pool_cfg = json.loads(
+        (folder / modules[1].get("path", "1_Pooling") / "config.json").read_text()
+    )
     modes = [k for k, v in pool_cfg.items() if k.startswith("pooling_mode") and v is True]
-    names = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
+    names = {
+        "pooling_mode_mean_tokens": "mean",
+        "pooling_mode_cls_token": "cls",
+        "pooling_mode_max_tokens": "max",
+    }
     if len(modes) != 1 or modes[0] not in names:
-        raise ConfigError(f"{folder}: pooling {modes} is not supported by the ONNX backends (mean, cls or max); "
-                          "use the default torch backend.")
+        raise ConfigError(
+            f"{folder}: pooling {modes} is not supported by the ONNX backends (mean, cls or max); "
+            "use the default torch backend."
+        )
     st_cfg_path = folder / "sentence_bert_config.json"
     st_cfg = json.loads(st_cfg_path.read_text()) if st_cfg_path.is_file() else {}
     return {
@@ -355,8 +388,13 @@ def export_graph(folder: Path, path: Path, *, int8: bool) -> Path:
 
     cfg = AutoConfig.from_pretrained(str(folder))
     logger.info("exporting %s to ONNX (%s) at %s", folder, "int8" if int8 else "fp32", path)
-    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager", dtype=torch.float32).eval()
-    uses_token_types = getattr(cfg, "type_vocab_size", 0) and "token_type_ids" in model.forward.__code__.co_varnames
+    model = AutoModel.from_pretrained(
+        str(folder), attn_implementation="eager", dtype=torch.float32
+    ).eval()
+    uses_token_types = (
+        getattr(cfg, "type_vocab_size", 0)
+        and "token_type_ids" in model.forward.__code__.co_varnames
+    )
 
     class _Hidden(torch.nn.Module):
         def __init__(self, inner):
@@ -365,7 +403,9 @@ def export_graph(folder: Path, path: Path, *, int8: bool) -> Path:
 
         def forward(self, input_ids, attention_mask):
             kw = {"token_type_ids": torch.zeros_like(input_ids)} if uses_token_types else {}
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, **kw
+            ).last_hidden_state
 
     # a padded example row, so the traced graph keeps the attention mask
     ids = torch.full((2, 8), 1000, dtype=torch.long)
@@ -378,22 +418,44 @@ def export_graph(folder: Path, path: Path, *, int8: bool) -> Path:
             # deprecation notice: expected here (the graph is checked against torch in the tests)
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Hidden(model), (ids, mask), str(raw), input_names=["input_ids", "attention_mask"],
-                output_names=["last_hidden_state"], opset_version=_OPSET, dynamo=False,
-                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                              "last_hidden_state": {0: "batch", 1: "tokens"}},
+                _Hidden(model),
+                (ids, mask),
+                str(raw),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["last_hidden_state"],
+                opset_version=_OPSET,
+                dynamo=False,
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "last_hidden_state": {0: "batch", 1: "tokens"},
+                },
             )
-        kind = "bert" if cfg.model_type in ("bert", "roberta", "xlm-roberta", "camembert", "distilbert") else None
+        kind = (
+            "bert"
+            if cfg.model_type in ("bert", "roberta", "xlm-roberta", "camembert", "distilbert")
+            else None
+        )
         if kind is not None:
-            opt = optimize_model(str(raw), model_type=kind, num_heads=int(cfg.num_attention_heads),
-                                 hidden_size=int(cfg.hidden_size), opt_level=1)
-            logger.info("ONNX fusion: %s", {k: v for k, v in opt.get_fused_operator_statistics().items() if v})
+            opt = optimize_model(
+                str(raw),
+                model_type=kind,
+                num_heads=int(cfg.num_attention_heads),
+                hidden_size=int(cfg.hidden_size),
+                opt_level=1,
+            )
+            logger.info(
+                "ONNX fusion: %s",
+                {k: v for k, v in opt.get_fused_operator_statistics().items() if v},
+            )
             graph = opt.model
         else:
             graph = onnx.load(str(raw))
         if int8:
             MatMulNBitsQuantizer = _import_quantizer()
-            quantizer = MatMulNBitsQuantizer(graph, bits=8, block_size=_INT8_BLOCK, is_symmetric=True, accuracy_level=4)
+            quantizer = MatMulNBitsQuantizer(
+                graph, bits=8, block_size=_INT8_BLOCK, is_symmetric=True, accuracy_level=4
+            )
             quantizer.process()
             graph = quantizer.model.model
         with atomic_path(path) as out:
@@ -401,4 +463,11 @@ def export_graph(folder: Path, path: Path, *, int8: bool) -> Path:
     return path
 
 
-__all__ = ["OnnxEncoder", "ONNX_BACKENDS", "NUMERICS", "export_graph", "token_budget_batches", "default_artifact_dir"]
+__all__ = [
+    "OnnxEncoder",
+    "ONNX_BACKENDS",
+    "NUMERICS",
+    "export_graph",
+    "token_budget_batches",
+    "default_artifact_dir",
+]

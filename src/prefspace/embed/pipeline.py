@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,10 +59,25 @@ class EmbedProgress(ProgressEvent):
         return int(self.total or 0)
 
     @classmethod
-    def of(cls, role: str, n_distinct: int, cached: int, to_compute: int, done: int,
-           elapsed: float = 0.0) -> "EmbedProgress":
-        return cls(f"embed {ROLE_LABELS.get(role, role)}", done, to_compute, "texts", role=role,
-                   n_distinct=n_distinct, cached=cached, elapsed=elapsed)
+    def of(
+        cls,
+        role: str,
+        n_distinct: int,
+        cached: int,
+        to_compute: int,
+        done: int,
+        elapsed: float = 0.0,
+    ) -> EmbedProgress:
+        return cls(
+            f"embed {ROLE_LABELS.get(role, role)}",
+            done,
+            to_compute,
+            "texts",
+            role=role,
+            n_distinct=n_distinct,
+            cached=cached,
+            elapsed=elapsed,
+        )
 
 
 @dataclass
@@ -78,11 +94,13 @@ class EmbedStats:
         self.cached[role] = self.cached.get(role, 0) + cached
         self.computed[role] = self.computed.get(role, 0) + computed
 
-    def merge(self, other: "EmbedStats | None") -> "EmbedStats":
+    def merge(self, other: EmbedStats | None) -> EmbedStats:
         """Add ``other``'s counts to these (several embedding calls of one command); returns self."""
         if other is not None:
             for role in other.total:
-                self.add(role, other.total[role], other.cached.get(role, 0), other.computed.get(role, 0))
+                self.add(
+                    role, other.total[role], other.cached.get(role, 0), other.computed.get(role, 0)
+                )
             self.seconds += other.seconds
         return self
 
@@ -99,8 +117,12 @@ class EmbedStats:
         'cache emb: 11 of 14 texts found, 3 embedded'
         """
         path = getattr(cache, "directory", cache)
-        return {"path": None if path is None else str(path), "texts": int(sum(self.total.values())),
-                "found": int(sum(self.cached.values())), "embedded": int(sum(self.computed.values()))}
+        return {
+            "path": None if path is None else str(path),
+            "texts": int(sum(self.total.values())),
+            "found": int(sum(self.cached.values())),
+            "embedded": int(sum(self.computed.values())),
+        }
 
 
 def describe_cache_use(use: dict) -> str:
@@ -155,7 +177,9 @@ def embed_items(
     cache = _as_cache(cache)
     batch_size = int(batch_size or encoder.default_batch_size)
     if batch_size < 1 or shard_size < 1:
-        raise ConfigError(f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}.")
+        raise ConfigError(
+            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
+        )
     items = list(items)
     keys = item_keys(role, items)
 
@@ -178,8 +202,19 @@ def embed_items(
         encoder.load()
     start = time.perf_counter()
     if progress:
-        report = lambda done: progress(EmbedProgress.of(role, len(first), n_cached, len(todo), done,  # noqa: E731
-                                                        time.perf_counter() - start))
+
+        def report(done):
+            return progress(
+                EmbedProgress.of(
+                    role,
+                    len(first),
+                    n_cached,
+                    len(todo),
+                    done,
+                    time.perf_counter() - start,
+                )
+            )
+
         report(0)
     elif todo:
         report = track(f"embed {ROLE_LABELS[role]}", len(todo), "texts").update
@@ -207,7 +242,11 @@ def embed_items(
     if cache is not None:
         distinct = cache.get(namespace, list(first))
     else:
-        distinct = np.stack([computed[k] for k in first]) if first else np.zeros((0, encoder.dim), np.float32)
+        distinct = (
+            np.stack([computed[k] for k in first])
+            if first
+            else np.zeros((0, encoder.dim), np.float32)
+        )
     where = {k: j for j, k in enumerate(first)}
     return distinct[[where[k] for k in keys]] if keys else np.zeros((0, encoder.dim), np.float32)
 
@@ -232,7 +271,15 @@ def embed_texts(
     >>> E.shape, bool((E[0] == E[2]).all())
     ((3, 384), True)
     """
-    return embed_items("text", check_text_list(texts), encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
+    return embed_items(
+        "text",
+        check_text_list(texts),
+        encoder,
+        cache,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        progress=progress,
+    )
 
 
 def embed_text_features(
@@ -306,7 +353,9 @@ def embed_responses(
     """
     prompts, responses = list(prompts), list(responses)
     if len(prompts) != len(responses):
-        raise DataError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
+        raise DataError(
+            f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up."
+        )
     for i, r in enumerate(responses):
         if not isinstance(r, str):
             raise DataError(f"responses[{i}] must be a string; got {type(r).__name__}.")
@@ -315,7 +364,10 @@ def embed_responses(
     if encoder.layout == "joint":
         parts = [embed_items("joint", list(zip(prompts, responses)), encoder, cache, **kw)]
     else:
-        parts = [embed_items("prompt", prompts, encoder, cache, **kw), embed_items("text", responses, encoder, cache, **kw)]
+        parts = [
+            embed_items("prompt", prompts, encoder, cache, **kw),
+            embed_items("text", responses, encoder, cache, **kw),
+        ]
     if encoder.text_features:
         parts.append(embed_text_features(responses, encoder, cache))
     return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
@@ -362,11 +414,18 @@ class PairEmbeddings:
             return None
         return self.X[:, 0, : (self.X.shape[2] - self.n_text_features) // 2]
 
-    def select(self, indices: Sequence[int] | np.ndarray) -> "PairEmbeddings":
+    def select(self, indices: Sequence[int] | np.ndarray) -> PairEmbeddings:
         """The pairs at ``indices``, in that order."""
         idx = np.asarray(indices, dtype=np.int64)
-        return PairEmbeddings(self.X[idx], [self.ids[i] for i in idx], self.fingerprint,
-                              self.encoder_config, self.layout, self.dataset_fingerprint, self.stats)
+        return PairEmbeddings(
+            self.X[idx],
+            [self.ids[i] for i in idx],
+            self.fingerprint,
+            self.encoder_config,
+            self.layout,
+            self.dataset_fingerprint,
+            self.stats,
+        )
 
 
 def embed_pairs(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,9 @@ def _load_array(path: str | Path, tensor: str | None = None) -> np.ndarray:
         tensors = load_file(str(path))
         if tensor is None:
             if len(tensors) != 1:
-                raise DataError(f"{path} holds tensors {sorted(tensors)}; pass tensor=NAME to pick one.")
+                raise DataError(
+                    f"{path} holds tensors {sorted(tensors)}; pass tensor=NAME to pick one."
+                )
             tensor = next(iter(tensors))
         if tensor not in tensors:
             raise DataError(f"{path}: no tensor {tensor!r} (found {sorted(tensors)}).")
@@ -56,19 +59,29 @@ def _load_texts(source: Any, field: str | None) -> list[str]:
     with opener(path, "rt", encoding="utf-8") as f:
         if path.name.endswith((".jsonl", ".jsonl.gz")):
             if not field:
-                raise ConfigError(f"{path} is JSON lines; pass text_field=NAME (the column holding the text).")
+                raise ConfigError(
+                    f"{path} is JSON lines; pass text_field=NAME (the column holding the text)."
+                )
             out = []
             for line_no, line in enumerate(f, 1):
                 if line.strip():
                     row = _json(line, f"{path}:{line_no}")
                     if not isinstance(row, dict) or field not in row:
-                        found = ", ".join(row) if isinstance(row, dict) else f"a JSON {type(row).__name__}"
-                        raise DataError(f"{path}:{line_no}: missing key {field!r} (found: {found}).")
+                        found = (
+                            ", ".join(row)
+                            if isinstance(row, dict)
+                            else f"a JSON {type(row).__name__}"
+                        )
+                        raise DataError(
+                            f"{path}:{line_no}: missing key {field!r} (found: {found})."
+                        )
                     out.append(row[field])
             return out
         texts = _json(f.read(), str(path))
         if not isinstance(texts, list):
-            raise DataError(f"{path}: expected a JSON list of texts; found a JSON {type(texts).__name__}.")
+            raise DataError(
+                f"{path}: expected a JSON list of texts; found a JSON {type(texts).__name__}."
+            )
         return texts
 
 
@@ -76,7 +89,9 @@ def _json(text: str, where: str) -> Any:
     try:
         return json_loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{where}: invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from None
+        raise DataError(
+            f"{where}: invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
+        ) from None
 
 
 class PrecomputedEncoder(Encoder):
@@ -117,9 +132,13 @@ class PrecomputedEncoder(Encoder):
             raise ShapeError(f"vectors must have shape (n, dim); got {arr.shape}.")
         texts = list(texts)
         if len(texts) != len(arr):
-            raise ShapeError(f"got {len(arr)} vectors but {len(texts)} texts; they must match row for row.")
+            raise ShapeError(
+                f"got {len(arr)} vectors but {len(texts)} texts; they must match row for row."
+            )
         if ids is not None and len(ids) != len(arr):
-            raise ShapeError(f"got {len(arr)} vectors but {len(ids)} ids; they must match row for row.")
+            raise ShapeError(
+                f"got {len(arr)} vectors but {len(ids)} ids; they must match row for row."
+            )
         self.vectors = arr
         self.layout = check_layout(layout)
         self.name = name
@@ -148,7 +167,7 @@ class PrecomputedEncoder(Encoder):
         tensor: str | None = None,
         name: str | None = None,
         layout: str = "separate",
-    ) -> "PrecomputedEncoder":
+    ) -> PrecomputedEncoder:
         """Vectors from a ``.npy``/``.safetensors`` file with their texts (a list, or a .json /
         .jsonl(.gz) file read with ``text_field``) and, optionally, row ids."""
         if texts is None:
@@ -159,33 +178,64 @@ class PrecomputedEncoder(Encoder):
         vectors = _load_array(path, tensor)
         source = None
         if isinstance(texts, (str, Path)):
-            source = {"path": str(Path(path).expanduser().resolve()), "texts": str(Path(texts).expanduser().resolve()),
-                      "text_field": text_field, "tensor": tensor}
-        return cls(vectors, _load_texts(texts, text_field), ids=ids, name=name or Path(path).stem,
-                   layout=layout, sources=None if source is None else [source])
+            source = {
+                "path": str(Path(path).expanduser().resolve()),
+                "texts": str(Path(texts).expanduser().resolve()),
+                "text_field": text_field,
+                "tensor": tensor,
+            }
+        return cls(
+            vectors,
+            _load_texts(texts, text_field),
+            ids=ids,
+            name=name or Path(path).stem,
+            layout=layout,
+            sources=None if source is None else [source],
+        )
 
     @classmethod
-    def combine(cls, encoders: Sequence["PrecomputedEncoder"], *, name: str | None = None) -> "PrecomputedEncoder":
+    def combine(
+        cls, encoders: Sequence[PrecomputedEncoder], *, name: str | None = None
+    ) -> PrecomputedEncoder:
         """One table holding the rows of several (same dimension and layout; first key wins)."""
         encoders = list(encoders)
         if not encoders:
             raise ConfigError("combine() needs at least one PrecomputedEncoder.")
         dims = {e.dim for e in encoders}
         if len(dims) != 1 or len({e.layout for e in encoders}) != 1:
-            raise ShapeError(f"cannot combine tables of dimensions {sorted(dims)} / different layouts.")
-        sources = None if any(e.sources is None for e in encoders) else [s for e in encoders for s in e.sources]
-        out = cls(np.concatenate([e.vectors for e in encoders]), [k for e in encoders for k in e._keys],
-                  name=name or "+".join(e.name for e in encoders), layout=encoders[0].layout, sources=sources)
+            raise ShapeError(
+                f"cannot combine tables of dimensions {sorted(dims)} / different layouts."
+            )
+        sources = (
+            None
+            if any(e.sources is None for e in encoders)
+            else [s for e in encoders for s in e.sources]
+        )
+        out = cls(
+            np.concatenate([e.vectors for e in encoders]),
+            [k for e in encoders for k in e._keys],
+            name=name or "+".join(e.name for e in encoders),
+            layout=encoders[0].layout,
+            sources=sources,
+        )
         return out
 
     @classmethod
     def from_scored_responses(
         cls, scored: Any, prompt_emb: Any, response_emb: Any, *, name: str = "precomputed"
-    ) -> "PrecomputedEncoder":
+    ) -> PrecomputedEncoder:
         """A table over a ScoredResponses' prompts and responses (arrays or .npy paths, rows in
         the order of ``scored.prompts`` and of ``scored``'s rows)."""
-        P = _load_array(prompt_emb) if isinstance(prompt_emb, (str, Path)) else np.asarray(prompt_emb, np.float32)
-        R = _load_array(response_emb) if isinstance(response_emb, (str, Path)) else np.asarray(response_emb, np.float32)
+        P = (
+            _load_array(prompt_emb)
+            if isinstance(prompt_emb, (str, Path))
+            else np.asarray(prompt_emb, np.float32)
+        )
+        R = (
+            _load_array(response_emb)
+            if isinstance(response_emb, (str, Path))
+            else np.asarray(response_emb, np.float32)
+        )
         _check_scored_shapes(scored, P, R)
         return cls(np.concatenate([P, R]), [*scored.prompts, *scored.responses], name=name)
 
@@ -201,19 +251,32 @@ class PrecomputedEncoder(Encoder):
         return {"table_sha256": h.hexdigest()[:32]}
 
     def _config(self) -> dict:
-        return {"backend": self.backend, "name": self.name, "layout": self.layout, "sources": self.sources,
-                "fingerprint": self.vectors_fingerprint}
+        return {
+            "backend": self.backend,
+            "name": self.name,
+            "layout": self.layout,
+            "sources": self.sources,
+            "fingerprint": self.vectors_fingerprint,
+        }
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "PrecomputedEncoder":
+    def from_config(cls, cfg: dict) -> PrecomputedEncoder:
         sources = cfg.get("sources")
         if not sources:
             raise ConfigError(
                 f"the precomputed encoder {cfg.get('name')!r} was built in memory and cannot be rebuilt "
                 "from its config; build it again (PrecomputedEncoder.from_file / from_scored_responses) and pass it."
             )
-        parts = [cls.from_file(s["path"], s["texts"], text_field=s.get("text_field"), tensor=s.get("tensor"),
-                          layout=cfg.get("layout", "separate")) for s in sources]
+        parts = [
+            cls.from_file(
+                s["path"],
+                s["texts"],
+                text_field=s.get("text_field"),
+                tensor=s.get("tensor"),
+                layout=cfg.get("layout", "separate"),
+            )
+            for s in sources
+        ]
         enc = parts[0] if len(parts) == 1 else cls.combine(parts)
         enc.name = cfg.get("name", enc.name)
         return enc
@@ -236,22 +299,30 @@ class PrecomputedEncoder(Encoder):
         return self._lookup([canonical_prompt(p) for p in prompts], "prompts")
 
     def _encode_joint(self, prompts: list, responses: list[str]) -> np.ndarray:
-        return self._lookup([joint_key(p, r) for p, r in zip(prompts, responses)], "(prompt, response) pairs")
+        return self._lookup(
+            [joint_key(p, r) for p, r in zip(prompts, responses)], "(prompt, response) pairs"
+        )
 
     def vectors_for_ids(self, ids: Sequence[Any]) -> np.ndarray:
         """float32 ``(n, dim)`` rows by row id (needs ``ids`` at construction)."""
         if self._id_row is None:
-            raise ConfigError(f"the precomputed table {self.name!r} was built without ids; pass ids=... to build it.")
+            raise ConfigError(
+                f"the precomputed table {self.name!r} was built without ids; pass ids=... to build it."
+            )
         keys = [str(i) for i in ids]
         unknown = [k for k in keys if k not in self._id_row]
         if unknown:
-            raise DataError(f"{len(unknown)} ids are not in the precomputed table {self.name!r} (first: {unknown[0]!r}).")
+            raise DataError(
+                f"{len(unknown)} ids are not in the precomputed table {self.name!r} (first: {unknown[0]!r})."
+            )
         return self.vectors[[self._id_row[k] for k in keys]]
 
 
 def _check_scored_shapes(scored: Any, P: np.ndarray, R: np.ndarray) -> None:
     if P.ndim != 2 or R.ndim != 2 or P.shape[1] != R.shape[1]:
-        raise ShapeError(f"prompt and response embeddings must be (n, dim) with one dim; got {P.shape} and {R.shape}.")
+        raise ShapeError(
+            f"prompt and response embeddings must be (n, dim) with one dim; got {P.shape} and {R.shape}."
+        )
     if len(P) != len(scored.prompts):
         raise ShapeError(
             f"prompt embeddings have {len(P)} rows but the data has {len(scored.prompts)} prompts; "
@@ -287,7 +358,11 @@ def scored_response_features(scored: Any, prompt_emb: Any, response_emb: Any) ->
     (48290, 768)
     """
     P = _load_array(prompt_emb) if isinstance(prompt_emb, (str, Path)) else np.asarray(prompt_emb)
-    R = _load_array(response_emb) if isinstance(response_emb, (str, Path)) else np.asarray(response_emb)
+    R = (
+        _load_array(response_emb)
+        if isinstance(response_emb, (str, Path))
+        else np.asarray(response_emb)
+    )
     _check_scored_shapes(scored, P, R)
     index = np.asarray(scored.prompt_index, dtype=np.int64)
     out = np.empty((len(R), 2 * P.shape[1]), dtype=np.float32)

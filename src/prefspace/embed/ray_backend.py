@@ -43,7 +43,8 @@ import logging
 import math
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,14 @@ from .shards import WorkPlan, decode_item, encode_item, plan_stats
 logger = logging.getLogger(__name__)
 
 # Passed to the workers of a local Ray we start, so they run offline like this process does.
-_FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
-                  "TOKENIZERS_PARALLELISM", "PREFSPACE_HOME")
+_FORWARDED_ENV = (
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "HF_HOME",
+    "TOKENIZERS_PARALLELISM",
+    "PREFSPACE_HOME",
+)
 
 
 def import_ray() -> Any:
@@ -97,8 +104,13 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> b
     else:
         env = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
         logger.info("starting a local Ray with %s CPUs", num_cpus or "all")
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False, runtime_env={"env_vars": env} if env else None)
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            runtime_env={"env_vars": env} if env else None,
+        )
     return True
 
 
@@ -120,7 +132,9 @@ class _BatchEncoder:
         return {"role": roles, "key": keys, "vector": out}
 
 
-def _pool_size(ray: Any, num_workers: int | None, cpus_per_worker: float, gpus_per_worker: float) -> int:
+def _pool_size(
+    ray: Any, num_workers: int | None, cpus_per_worker: float, gpus_per_worker: float
+) -> int:
     if num_workers is not None:
         if num_workers < 1:
             raise ConfigError(f"num_workers must be >= 1; got {num_workers}.")
@@ -172,12 +186,19 @@ def compute_plan_ray(
     """
     batch_size = int(batch_size or encoder.default_batch_size)
     if batch_size < 1 or shard_size < 1:
-        raise ConfigError(f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}.")
+        raise ConfigError(
+            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
+        )
     if gpus_per_worker < 0 or cpus_per_worker <= 0:
-        raise ConfigError(f"gpus_per_worker must be >= 0 and cpus_per_worker > 0; got {gpus_per_worker} and {cpus_per_worker}.")
+        raise ConfigError(
+            f"gpus_per_worker must be >= 0 and cpus_per_worker > 0; got {gpus_per_worker} and {cpus_per_worker}."
+        )
     stats = plan_stats(plans)
-    rows = [{"role": p.role, "key": k, "item": encode_item(k, it)}
-            for p in plans for k, it in zip(p.keys, p.items)]
+    rows = [
+        {"role": p.role, "key": k, "item": encode_item(k, it)}
+        for p in plans
+        for k, it in zip(p.keys, p.items)
+    ]
     if not rows:
         return stats
 
@@ -202,8 +223,14 @@ def compute_plan_ray(
         num_cpus=cpus_per_worker,
         num_gpus=gpus_per_worker or None,
     )
-    logger.info("ray: embedding %d texts with %d actors (%g GPUs, %g CPUs each), batch %d",
-                len(rows), workers, gpus_per_worker, cpus_per_worker, batch_size)
+    logger.info(
+        "ray: embedding %d texts with %d actors (%g GPUs, %g CPUs each), batch %d",
+        len(rows),
+        workers,
+        gpus_per_worker,
+        cpus_per_worker,
+        batch_size,
+    )
 
     # -- write whole shards as results stream back ---------------------------------------------------
     start = time.perf_counter()
@@ -221,12 +248,23 @@ def _check_gpus(ray: Any, gpus_per_worker: float, local: bool) -> None:
     have_gpus = ray.cluster_resources().get("GPU", 0)
     if not gpus_per_worker or have_gpus >= gpus_per_worker:
         return
-    message = (f"--gpus-per-worker {gpus_per_worker:g} asks for GPUs, but the Ray cluster has {have_gpus:g}. "
-               "Run on a cluster with GPUs, or drop --gpus-per-worker to embed on CPUs.")
+    message = (
+        f"--gpus-per-worker {gpus_per_worker:g} asks for GPUs, but the Ray cluster has {have_gpus:g}. "
+        "Run on a cluster with GPUs, or drop --gpus-per-worker to embed on CPUs."
+    )
     if local or os.environ.get("PREFSPACE_RAY_WAIT_FOR_GPUS", "") in ("", "0"):
-        raise ConfigError(message + (" If the cluster adds GPU nodes on demand, set PREFSPACE_RAY_WAIT_FOR_GPUS=1 "
-                                     "to wait for them." if not local else ""))
-    logger.warning("%s Waiting for the cluster to add GPU nodes (PREFSPACE_RAY_WAIT_FOR_GPUS=1).", message)
+        raise ConfigError(
+            message
+            + (
+                " If the cluster adds GPU nodes on demand, set PREFSPACE_RAY_WAIT_FOR_GPUS=1 "
+                "to wait for them."
+                if not local
+                else ""
+            )
+        )
+    logger.warning(
+        "%s Waiting for the cluster to add GPU nodes (PREFSPACE_RAY_WAIT_FOR_GPUS=1).", message
+    )
 
 
 def _quiet_ray_data() -> None:
@@ -238,13 +276,21 @@ def _quiet_ray_data() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+    logging.getLogger("ray.data._internal.progress").setLevel(
+        logging.ERROR
+    )  # "progress bars disabled"
     if not logger.isEnabledFor(logging.INFO):
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
-def _write_stream(ds: Any, plans: Sequence[WorkPlan], cache: EmbeddingCache, config: dict, shard_size: int,
-                  progress: ProgressCallback | None) -> dict[str, int]:
+def _write_stream(
+    ds: Any,
+    plans: Sequence[WorkPlan],
+    cache: EmbeddingCache,
+    config: dict,
+    shard_size: int,
+    progress: ProgressCallback | None,
+) -> dict[str, int]:
     """Write the vectors streaming back from the actors as whole cache shards, per role; return
     how many texts of each role came back."""
     by_role = {p.role: p for p in plans}
@@ -256,8 +302,12 @@ def _write_stream(ds: Any, plans: Sequence[WorkPlan], cache: EmbeddingCache, con
         keys, parts = pending[role]
         while keys and (final or len(keys) >= shard_size):
             vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            cache.write_shard(by_role[role].namespace, keys[:shard_size], vectors[:shard_size],
-                              encoder_config=config)
+            cache.write_shard(
+                by_role[role].namespace,
+                keys[:shard_size],
+                vectors[:shard_size],
+                encoder_config=config,
+            )
             keys, parts = keys[shard_size:], [vectors[shard_size:]]
         pending[role] = (keys, parts if keys else [])
 
@@ -266,7 +316,11 @@ def _write_stream(ds: Any, plans: Sequence[WorkPlan], cache: EmbeddingCache, con
             if len(p):
                 progress(EmbedProgress.of(p.role, p.total, p.cached, len(p), 0, 0.0))
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        roles, keys, vectors = batch["role"], batch["key"], np.asarray(batch["vector"], dtype=np.float32)
+        roles, keys, vectors = (
+            batch["role"],
+            batch["key"],
+            np.asarray(batch["vector"], dtype=np.float32),
+        )
         for role in sorted(set(roles.tolist())):
             idx = np.flatnonzero(roles == role)
             pending[role][0].extend(str(k) for k in keys[idx])
@@ -275,7 +329,11 @@ def _write_stream(ds: Any, plans: Sequence[WorkPlan], cache: EmbeddingCache, con
             flush(role, final=False)
             if progress is not None:
                 p = by_role[role]
-                progress(EmbedProgress.of(role, p.total, p.cached, len(p), done[role], time.perf_counter() - start))
+                progress(
+                    EmbedProgress.of(
+                        role, p.total, p.cached, len(p), done[role], time.perf_counter() - start
+                    )
+                )
     for role in pending:
         flush(role, final=True)
     return done

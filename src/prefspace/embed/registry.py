@@ -25,9 +25,18 @@ from .encoder import Encoder
 from .smollm2 import is_smollm2
 
 BACKENDS = ("auto", "sentence-transformers", "onnx", "onnx-int8", "causal-lm", "precomputed")
-_BACKEND_ALIASES = {"st": "sentence-transformers", "sentence_transformers": "sentence-transformers",
-                    "torch": "sentence-transformers", "onnx_int8": "onnx-int8", "int8": "onnx-int8",
-                    "transformers": "causal-lm", "causal_lm": "causal-lm", "hf": "causal-lm"}
+_BACKEND_ALIASES = {
+    "st": "sentence-transformers",
+    "sentence_transformers": "sentence-transformers",
+    "torch": "sentence-transformers",
+    "onnx_int8": "onnx-int8",
+    "int8": "onnx-int8",
+    "transformers": "causal-lm",
+    "causal_lm": "causal-lm",
+    "hf": "causal-lm",
+}
+
+
 def _guess_backend(name: str) -> str:
     low = name.lower()
     if is_smollm2(name) or low.endswith(".gguf"):
@@ -45,7 +54,11 @@ def _guess_backend(name: str) -> str:
 
 
 def get_encoder(
-    name: str = "all-MiniLM-L6-v2", backend: str = "auto", *, text_features: bool | int = False, **kwargs: Any
+    name: str = "all-MiniLM-L6-v2",
+    backend: str = "auto",
+    *,
+    text_features: bool | int = False,
+    **kwargs: Any,
 ) -> Encoder:
     """An encoder by name; nothing is loaded until the first ``encode``.
 
@@ -75,7 +88,9 @@ def get_encoder(
         raise ConfigError(f"encoder name must be a non-empty string; got {name!r}.")
     backend = _BACKEND_ALIASES.get(backend, backend)
     if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}.")
+        raise ConfigError(
+            f"backend must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}."
+        )
     if backend == "auto":
         backend = _guess_backend(name)
     return _build(name, backend, kwargs).set_text_features(text_features)
@@ -134,7 +149,9 @@ def encoder_from_config(config: dict, *, expected_fingerprint: str | None = None
 
         enc = PrecomputedEncoder.from_config(cfg)
     else:
-        raise ConfigError(f"unknown encoder backend {backend!r} in config; expected one of {BACKENDS[1:]}.")
+        raise ConfigError(
+            f"unknown encoder backend {backend!r} in config; expected one of {BACKENDS[1:]}."
+        )
     enc.set_text_features(text_features)
     if expected_fingerprint is not None and enc.fingerprint != expected_fingerprint:
         raise FingerprintMismatchError(

@@ -39,6 +39,8 @@ def refuse_remote_code(folder: Path | None, model: str) -> None:
         try:
             cfg = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
-            raise ConfigError(f"{path}: not readable JSON; the model folder {model} is damaged.") from None
+            raise ConfigError(
+                f"{path}: not readable JSON; the model folder {model} is damaged."
+            ) from None
         if isinstance(cfg, dict) and cfg.get("auto_map"):
             raise remote_code_error(model, f"auto_map in {name}")

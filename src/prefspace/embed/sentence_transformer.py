@@ -122,7 +122,9 @@ class SentenceTransformerEncoder(Encoder):
     ) -> None:
         self.model = str(model)
         if long_texts not in LONG_TEXTS:
-            raise ConfigError(f"long_texts must be one of {', '.join(map(repr, LONG_TEXTS))}; got {long_texts!r}.")
+            raise ConfigError(
+                f"long_texts must be one of {', '.join(map(repr, LONG_TEXTS))}; got {long_texts!r}."
+            )
         if isinstance(max_windows, bool) or not isinstance(max_windows, int) or max_windows < 1:
             raise ConfigError(f"max_windows must be an int >= 1; got {max_windows!r}.")
         self.long_texts = long_texts
@@ -151,7 +153,11 @@ class SentenceTransformerEncoder(Encoder):
             "revision": self.revision,
             "device": self.device,
             "batch_size": self.default_batch_size,
-            **({"long_texts": self.long_texts, "max_windows": self.max_windows} if self.long_texts != "truncate" else {}),
+            **(
+                {"long_texts": self.long_texts, "max_windows": self.max_windows}
+                if self.long_texts != "truncate"
+                else {}
+            ),
         }
 
     def _identity(self) -> dict:
@@ -169,7 +175,11 @@ class SentenceTransformerEncoder(Encoder):
             "normalize": self.normalize,
             "prompt_truncation": "keep_end",
             "joint_text": "render_joint_text/v1",
-            **({"long_texts": "mean_of_windows/v1", "max_windows": self.max_windows} if self.long_texts == "windows" else {}),
+            **(
+                {"long_texts": "mean_of_windows/v1", "max_windows": self.max_windows}
+                if self.long_texts == "windows"
+                else {}
+            ),
         }
 
     def _effective_max_length(self) -> int | None:
@@ -214,7 +224,9 @@ class SentenceTransformerEncoder(Encoder):
             logger.info("loading sentence-transformers model %s", self._source)
             try:
                 with no_hf_progress_bars():
-                    st = SentenceTransformer(self._source, device=self.device, revision=self.revision)
+                    st = SentenceTransformer(
+                        self._source, device=self.device, revision=self.revision
+                    )
             except ValueError as exc:
                 if "trust_remote_code" in str(exc):
                     raise remote_code_error(self.model) from None
@@ -229,8 +241,8 @@ class SentenceTransformerEncoder(Encoder):
             self._st = st
         return self._st
 
-    def load(self) -> "SentenceTransformerEncoder":
-        self.st
+    def load(self) -> SentenceTransformerEncoder:
+        _ = self.st  # load now
         return self
 
     def _run(self, texts: list[str]) -> np.ndarray:
@@ -258,8 +270,13 @@ class SentenceTransformerEncoder(Encoder):
         long = [i for i, t in enumerate(texts) if len(t.encode("utf-8", "surrogatepass")) > budget]
         if not long:
             return out
-        enc = tokenizer([texts[i] for i in long], add_special_tokens=False, return_offsets_mapping=True,
-                        truncation=False, verbose=False)
+        enc = tokenizer(
+            [texts[i] for i in long],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
+            verbose=False,
+        )
         for j, i in enumerate(long):
             offsets = enc["offset_mapping"][j]
             if len(offsets) <= budget:
@@ -285,7 +302,9 @@ class SentenceTransformerEncoder(Encoder):
             start += len(ps)
             mean = block.mean(axis=0)
             if len(ps) > 1 and np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-3):
-                mean /= max(float(np.linalg.norm(mean)), 1e-12)  # unit-length model: a unit-length mean
+                mean /= max(
+                    float(np.linalg.norm(mean)), 1e-12
+                )  # unit-length model: a unit-length mean
             out[i] = mean
         return out
 
@@ -293,7 +312,9 @@ class SentenceTransformerEncoder(Encoder):
         return self._run(self.keep_end_many([render_prompt_text(p) for p in prompts]))
 
     def _encode_joint(self, prompts: list, responses: list[str]) -> np.ndarray:
-        return self._run(self.keep_end_many([render_joint_text(p, r) for p, r in zip(prompts, responses)]))
+        return self._run(
+            self.keep_end_many([render_joint_text(p, r) for p, r in zip(prompts, responses)])
+        )
 
     # -- keeping the end of long texts ---------------------------------------------------------
     def keep_end(self, text: str) -> str:
@@ -327,7 +348,9 @@ class SentenceTransformerEncoder(Encoder):
         if not texts:
             return np.zeros(0, dtype=np.int64)
         tokenizer, _ = self._tokenizer_and_limit()
-        ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)[
+            "input_ids"
+        ]
         return np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(texts))
 
     def keep_end_many(self, texts: list[str]) -> list[str]:
@@ -337,13 +360,20 @@ class SentenceTransformerEncoder(Encoder):
         out = list(texts)
         # every token of WordPiece, BPE and SentencePiece vocabularies covers at least one byte of
         # text, so a text of at most `budget` UTF-8 bytes fits: only longer ones are tokenized
-        todo = [i for i, t in enumerate(out) if len(t) > budget // 4 and len(t.encode("utf-8", "surrogatepass")) > budget]
+        todo = [
+            i
+            for i, t in enumerate(out)
+            if len(t) > budget // 4 and len(t.encode("utf-8", "surrogatepass")) > budget
+        ]
         for _ in range(4):  # a cut may re-tokenize a little longer at its edge; cut again then
             if not todo:
                 break
             enc = tokenizer(
-                [out[i] for i in todo], add_special_tokens=False, return_offsets_mapping=True,
-                truncation=False, verbose=False,
+                [out[i] for i in todo],
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                truncation=False,
+                verbose=False,
             )
             again = []
             for j, i in enumerate(todo):
@@ -352,12 +382,13 @@ class SentenceTransformerEncoder(Encoder):
                     continue
                 words = enc.word_ids(j)
                 first = n - budget
-                while 0 < first < n and words[first] is not None and words[first] == words[first - 1]:
+                while (
+                    0 < first < n and words[first] is not None and words[first] == words[first - 1]
+                ):
                     first += 1  # do not start in the middle of a word
                 if first >= n:
                     first = n - budget
-                out[i] = out[i][enc["offset_mapping"][j][first][0]:]
+                out[i] = out[i][enc["offset_mapping"][j][first][0] :]
                 again.append(i)
             todo = again
         return out
-

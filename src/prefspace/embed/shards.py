@@ -39,8 +39,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,11 @@ logger = logging.getLogger(__name__)
 def check_shard_args(num_shards: int, shard_index: int) -> tuple[int, int]:
     """Validate ``--num-shards N --shard-index I``: ``N >= 1`` and ``0 <= I < N``."""
     num_shards = check_whole(num_shards, name="num_shards")
-    if (isinstance(shard_index, bool) or not isinstance(shard_index, (int, np.integer))
-            or not 0 <= shard_index < num_shards):
+    if (
+        isinstance(shard_index, bool)
+        or not isinstance(shard_index, (int, np.integer))
+        or not 0 <= shard_index < num_shards
+    ):
         raise ConfigError(
             f"shard_index must be an integer in [0, {num_shards - 1}] for num_shards={num_shards}; "
             f"got {shard_index!r}. Slurm array tasks usually pass --shard-index $SLURM_ARRAY_TASK_ID "
@@ -170,12 +174,16 @@ def plan_responses(
     """
     prompts, responses = list(prompts), list(responses)
     if len(prompts) != len(responses):
-        raise DataError(f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up.")
+        raise DataError(
+            f"got {len(prompts)} prompts but {len(responses)} responses; they must pair up."
+        )
     kw = dict(num_shards=num_shards, shard_index=shard_index)
     if encoder.layout == "joint":
         return [plan_items("joint", list(zip(prompts, responses)), encoder, cache, **kw)]
-    return [plan_items("prompt", prompts, encoder, cache, **kw),
-            plan_items("text", responses, encoder, cache, **kw)]
+    return [
+        plan_items("prompt", prompts, encoder, cache, **kw),
+        plan_items("text", responses, encoder, cache, **kw),
+    ]
 
 
 def plan_pairs(
@@ -193,8 +201,14 @@ def plan_pairs(
                 f"plan_pairs needs a PreferenceDataset (with .{name}); got {type(dataset).__name__}. "
                 "Load one with prefspace.data.load_preferences."
             )
-    return plan_responses(list(dataset.prompts) * 2, list(dataset.chosen) + list(dataset.rejected),
-                          encoder, cache, num_shards=num_shards, shard_index=shard_index)
+    return plan_responses(
+        list(dataset.prompts) * 2,
+        list(dataset.chosen) + list(dataset.rejected),
+        encoder,
+        cache,
+        num_shards=num_shards,
+        shard_index=shard_index,
+    )
 
 
 def plan_stats(plans: Sequence[WorkPlan]) -> EmbedStats:
@@ -248,7 +262,9 @@ def compute_plan(
     """
     batch_size = int(batch_size or encoder.default_batch_size)
     if batch_size < 1 or shard_size < 1:
-        raise ConfigError(f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}.")
+        raise ConfigError(
+            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
+        )
     stats = plan_stats(plans)
     if any(len(p) for p in plans):
         encoder.load()
@@ -260,7 +276,11 @@ def compute_plan(
 
         def report(n: int, plan: WorkPlan = plan, t0: float = role_start) -> None:
             if progress is not None:
-                progress(EmbedProgress.of(plan.role, plan.total, plan.cached, len(plan), n, time.perf_counter() - t0))
+                progress(
+                    EmbedProgress.of(
+                        plan.role, plan.total, plan.cached, len(plan), n, time.perf_counter() - t0
+                    )
+                )
 
         if len(plan):
             report(0)
@@ -273,8 +293,14 @@ def compute_plan(
                 done += len(batch)
                 report(done)
             cache.write_shard(plan.namespace, keys, np.concatenate(parts), encoder_config=config)
-        logger.info("%s: computed %d of %d distinct (%d cached, %d left to other slices)",
-                    plan.role, len(plan), plan.total, plan.cached, plan.skipped)
+        logger.info(
+            "%s: computed %d of %d distinct (%d cached, %d left to other slices)",
+            plan.role,
+            len(plan),
+            plan.total,
+            plan.cached,
+            plan.skipped,
+        )
     stats.seconds = time.perf_counter() - start
     return stats
 

@@ -12,7 +12,12 @@ from ..exceptions import ConfigError
 
 __all__ = ["SMOLLM2_ALIASES", "SMOLLM2_GGUF", "is_smollm2", "smollm2_gguf_path"]
 
-SMOLLM2_ALIASES = {"smollm2-135m", "smollm2-135m-instruct", "smollm2", "huggingfacetb/smollm2-135m-instruct"}
+SMOLLM2_ALIASES = {
+    "smollm2-135m",
+    "smollm2-135m-instruct",
+    "smollm2",
+    "huggingfacetb/smollm2-135m-instruct",
+}
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

@@ -22,7 +22,13 @@ demo, the active-learning simulation) lives above, in :mod:`prefspace.experiment
   :func:`length_preference` (how often the longer answer wins in a file).
 """
 
-from .baseline import BaselineComparison, LengthPreference, compare_pairs, compare_scored, length_preference
+from .baseline import (
+    BaselineComparison,
+    LengthPreference,
+    compare_pairs,
+    compare_scored,
+    length_preference,
+)
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
 from .length_dependence import length_dependence, within_group_corr
 from .metrics import (

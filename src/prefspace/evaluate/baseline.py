@@ -14,8 +14,9 @@ trained (``prefspace validate`` prints it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,14 @@ from ..exceptions import ConfigError, ShapeError
 from .metrics import wilson_interval
 from .ranking import expected_best_of_n, rank_correlations
 
-__all__ = ["BaselineComparison", "LengthPreference", "compare_pairs", "compare_scored", "length_preference",
-           "paired_difference_interval"]
+__all__ = [
+    "BaselineComparison",
+    "LengthPreference",
+    "compare_pairs",
+    "compare_scored",
+    "length_preference",
+    "paired_difference_interval",
+]
 
 #: The verdicts of a comparison (the model's value minus the baseline's, by its paired interval).
 VERDICTS = ("above", "below", "not significantly different")
@@ -64,8 +71,10 @@ class BaselineComparison:
         """
         d, lo, hi = (scale * v for v in (self.difference, self.ci_low, self.ci_high))
         digits = 1 if scale == 100.0 else 4
-        return (f"{self.metric} {self.model:.4f} vs {self.baseline_name} {self.baseline:.4f}: "
-                f"{d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}], {self.verdict}")
+        return (
+            f"{self.metric} {self.model:.4f} vs {self.baseline_name} {self.baseline:.4f}: "
+            f"{d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}], {self.verdict}"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,9 +99,11 @@ class LengthPreference:
     def sentence(self) -> str:
         """E.g. ``the longer answer wins 71.8% [69.6, 73.9] of 1,000 pairs (shorter 27.9%, equal 0.3%)``."""
         n = self.n_pairs
-        return (f"the longer answer wins {100 * self.longer_share:.1f}% [{100 * self.ci_low:.1f}, "
-                f"{100 * self.ci_high:.1f}] of {n:,} pairs (shorter {100 * self.shorter / n:.1f}%, "
-                f"equal length {100 * self.equal / n:.1f}%)")
+        return (
+            f"the longer answer wins {100 * self.longer_share:.1f}% [{100 * self.ci_low:.1f}, "
+            f"{100 * self.ci_high:.1f}] of {n:,} pairs (shorter {100 * self.shorter / n:.1f}%, "
+            f"equal length {100 * self.equal / n:.1f}%)"
+        )
 
 
 def length_preference(chosen: Sequence[str], rejected: Sequence[str]) -> LengthPreference:
@@ -110,12 +121,25 @@ def length_preference(chosen: Sequence[str], rejected: Sequence[str]) -> LengthP
     d = log_length(chosen) - log_length(rejected)
     longer, shorter = int((d > 0).sum()), int((d < 0).sum())
     low, high = wilson_interval(longer, len(d))
-    return LengthPreference(n_pairs=len(d), longer=longer, shorter=shorter, equal=len(d) - longer - shorter,
-                            longer_share=longer / len(d), ci_low=low, ci_high=high)
+    return LengthPreference(
+        n_pairs=len(d),
+        longer=longer,
+        shorter=shorter,
+        equal=len(d) - longer - shorter,
+        longer_share=longer / len(d),
+        ci_low=low,
+        ci_high=high,
+    )
 
 
 def paired_difference_interval(
-    model_values, baseline_values, *, groups: Any = None, n_boot: int = 2000, level: float = 0.95, random_state=0,
+    model_values,
+    baseline_values,
+    *,
+    groups: Any = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    random_state=0,
 ) -> tuple[float, float, float]:
     """``(difference, low, high)``: the mean of ``model_values - baseline_values`` and its
     paired percentile bootstrap interval.
@@ -126,7 +150,9 @@ def paired_difference_interval(
     a = np.asarray(model_values, dtype=np.float64).ravel()
     b = np.asarray(baseline_values, dtype=np.float64).ravel()
     if a.shape != b.shape:
-        raise ShapeError(f"model values {a.shape} and baseline values {b.shape} must pair up one to one.")
+        raise ShapeError(
+            f"model values {a.shape} and baseline values {b.shape} must pair up one to one."
+        )
     if not 0.0 < level < 1.0:
         raise ConfigError(f"level must be in (0, 1); got {level!r}.")
     if n_boot < 1:
@@ -162,12 +188,19 @@ def _verdict(low: float, high: float) -> str:
 def _pair_rewards(r: Any, name: str) -> np.ndarray:
     r = np.asarray(r, dtype=np.float64)
     if r.ndim != 2 or r.shape[1] != 2 or r.shape[0] == 0:
-        raise ShapeError(f"{name} must have shape (n_pairs, 2), the chosen and rejected responses' rewards; got {r.shape}.")
+        raise ShapeError(
+            f"{name} must have shape (n_pairs, 2), the chosen and rejected responses' rewards; got {r.shape}."
+        )
     return r
 
 
 def compare_pairs(
-    model_rewards, baseline_rewards, *, groups: Any = None, n_boot: int = 2000, random_state=0,
+    model_rewards,
+    baseline_rewards,
+    *,
+    groups: Any = None,
+    n_boot: int = 2000,
+    random_state=0,
     baseline_name: str = "length baseline",
 ) -> BaselineComparison:
     """Pairwise accuracy (ties wrong) of a model and a baseline on the same pairs.
@@ -186,17 +219,37 @@ def compare_pairs(
     m = _pair_rewards(model_rewards, "model_rewards")
     b = _pair_rewards(baseline_rewards, "baseline_rewards")
     if m.shape != b.shape:
-        raise ShapeError(f"model_rewards {m.shape} and baseline_rewards {b.shape} must cover the same pairs.")
+        raise ShapeError(
+            f"model_rewards {m.shape} and baseline_rewards {b.shape} must cover the same pairs."
+        )
     cm = (m[:, 0] > m[:, 1]).astype(np.float64)
     cb = (b[:, 0] > b[:, 1]).astype(np.float64)
-    diff, low, high = paired_difference_interval(cm, cb, groups=groups, n_boot=n_boot, random_state=random_state)
-    return BaselineComparison(metric="accuracy", model=float(cm.mean()), baseline=float(cb.mean()), difference=diff,
-                              ci_low=low, ci_high=high, n=len(m), unit="pairs", verdict=_verdict(low, high),
-                              baseline_name=baseline_name)
+    diff, low, high = paired_difference_interval(
+        cm, cb, groups=groups, n_boot=n_boot, random_state=random_state
+    )
+    return BaselineComparison(
+        metric="accuracy",
+        model=float(cm.mean()),
+        baseline=float(cb.mean()),
+        difference=diff,
+        ci_low=low,
+        ci_high=high,
+        n=len(m),
+        unit="pairs",
+        verdict=_verdict(low, high),
+        baseline_name=baseline_name,
+    )
 
 
 def compare_scored(
-    model_rewards, baseline_rewards, gold, groups, *, ns: Sequence[int] = (16,), n_boot: int = 2000, random_state=0,
+    model_rewards,
+    baseline_rewards,
+    gold,
+    groups,
+    *,
+    ns: Sequence[int] = (16,),
+    n_boot: int = 2000,
+    random_state=0,
     baseline_name: str = "length baseline",
 ) -> list[BaselineComparison]:
     """Per-prompt Spearman with gold and best-of-N gold of a model and a baseline on the same
@@ -218,25 +271,53 @@ def compare_scored(
     b = np.asarray(baseline_rewards, dtype=np.float64).ravel()
     g = np.asarray(gold, dtype=np.float64).ravel()
     if not m.shape == b.shape == g.shape:
-        raise ShapeError(f"model rewards {m.shape}, baseline rewards {b.shape} and gold {g.shape} must cover the same responses.")
+        raise ShapeError(
+            f"model rewards {m.shape}, baseline rewards {b.shape} and gold {g.shape} must cover the same responses."
+        )
     groups = [np.asarray(idx, dtype=np.int64) for idx in groups]
     out = []
     sm = rank_correlations(m, g, groups)["per_prompt_spearman"]
     sb = rank_correlations(b, g, groups)["per_prompt_spearman"]
     both = ~(np.isnan(sm) | np.isnan(sb))
     if both.any():
-        diff, low, high = paired_difference_interval(sm[both], sb[both], n_boot=n_boot, random_state=random_state)
-        out.append(BaselineComparison(metric="spearman", model=float(sm[both].mean()), baseline=float(sb[both].mean()),
-                                      difference=diff, ci_low=low, ci_high=high, n=int(both.sum()), unit="prompts",
-                                      verdict=_verdict(low, high), baseline_name=baseline_name))
+        diff, low, high = paired_difference_interval(
+            sm[both], sb[both], n_boot=n_boot, random_state=random_state
+        )
+        out.append(
+            BaselineComparison(
+                metric="spearman",
+                model=float(sm[both].mean()),
+                baseline=float(sb[both].mean()),
+                difference=diff,
+                ci_low=low,
+                ci_high=high,
+                n=int(both.sum()),
+                unit="prompts",
+                verdict=_verdict(low, high),
+                baseline_name=baseline_name,
+            )
+        )
     for n in ns:
         usable = [idx for idx in groups if idx.size >= n]
         if not usable:
             continue
         bm = np.array([expected_best_of_n(m[idx], g[idx], n) for idx in usable])
         bb = np.array([expected_best_of_n(b[idx], g[idx], n) for idx in usable])
-        diff, low, high = paired_difference_interval(bm, bb, n_boot=n_boot, random_state=random_state)
-        out.append(BaselineComparison(metric=f"best_of_{n}", model=float(bm.mean()), baseline=float(bb.mean()),
-                                      difference=diff, ci_low=low, ci_high=high, n=len(usable), unit="prompts",
-                                      verdict=_verdict(low, high), baseline_name=baseline_name))
+        diff, low, high = paired_difference_interval(
+            bm, bb, n_boot=n_boot, random_state=random_state
+        )
+        out.append(
+            BaselineComparison(
+                metric=f"best_of_{n}",
+                model=float(bm.mean()),
+                baseline=float(bb.mean()),
+                difference=diff,
+                ci_low=low,
+                ci_high=high,
+                n=len(usable),
+                unit="prompts",
+                verdict=_verdict(low, high),
+                baseline_name=baseline_name,
+            )
+        )
     return out

@@ -65,7 +65,13 @@ def reliability_bins(prob, outcome, *, n_bins: int = 10) -> dict:
         frac_pos = np.where(count > 0, ysum / count, np.nan)
     filled = count > 0
     ece = float(np.sum(count[filled] / p.size * np.abs(mean_prob[filled] - frac_pos[filled])))
-    return {"edges": edges, "count": count, "mean_prob": mean_prob, "frac_pos": frac_pos, "ece": ece}
+    return {
+        "edges": edges,
+        "count": count,
+        "mean_prob": mean_prob,
+        "frac_pos": frac_pos,
+        "ece": ece,
+    }
 
 
 def expected_calibration_error(prob, outcome, *, n_bins: int = 10) -> float:

@@ -15,7 +15,7 @@ rewards of single responses:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -65,12 +65,17 @@ def length_dependence(
         if texts is None:
             raise ValueError("give texts or lengths")
         lengths = log_length(list(texts))
-    out = {"within_prompt_length_corr": within_group_corr(r, lengths, groups), "n_responses": int(len(r))}
+    out = {
+        "within_prompt_length_corr": within_group_corr(r, lengths, groups),
+        "n_responses": int(len(r)),
+    }
     if text_block is not None:
         T = np.asarray(text_block, dtype=np.float64)
         A = np.column_stack([np.ones(len(T)), T])
         coef, *_ = np.linalg.lstsq(A, r, rcond=None)
         resid = r - A @ coef
         total = float(((r - r.mean()) ** 2).sum())
-        out["text_feature_share"] = float(1.0 - (resid @ resid) / total) if total > 0 else float("nan")
+        out["text_feature_share"] = (
+            float(1.0 - (resid @ resid) / total) if total > 0 else float("nan")
+        )
     return out

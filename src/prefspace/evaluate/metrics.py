@@ -13,7 +13,9 @@ def _pair_arrays(rewards_chosen, rewards_rejected) -> tuple[np.ndarray, np.ndarr
     rc = np.asarray(rewards_chosen, dtype=np.float64).ravel()
     rr = np.asarray(rewards_rejected, dtype=np.float64).ravel()
     if rc.shape != rr.shape:
-        raise ShapeError(f"rewards_chosen {rc.shape} and rewards_rejected {rr.shape} must have the same length.")
+        raise ShapeError(
+            f"rewards_chosen {rc.shape} and rewards_rejected {rr.shape} must have the same length."
+        )
     if rc.size == 0:
         raise ShapeError("no pairs to evaluate.")
     return rc, rr
@@ -109,7 +111,9 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]
     if n <= 0:
         raise ShapeError("wilson_interval: no trials.")
     if not 0 <= successes <= n or int(successes) != successes:
-        raise ConfigError(f"successes must be a whole number between 0 and n ({n}); got {successes!r}.")
+        raise ConfigError(
+            f"successes must be a whole number between 0 and n ({n}); got {successes!r}."
+        )
     if not 0.0 < level < 1.0:
         raise ConfigError(f"level must be in (0, 1); got {level!r}.")
     ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
@@ -119,7 +123,13 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]
 
 
 def accuracy_with_interval(
-    rewards_chosen, rewards_rejected, *, n_boot: int = 1000, level: float = 0.95, random_state=0, method: str = "wilson"
+    rewards_chosen,
+    rewards_rejected,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    random_state=0,
+    method: str = "wilson",
 ) -> dict[str, float]:
     """Pairwise accuracy (ties wrong) with a 95% interval over pairs, inside [0, 1].
 
@@ -138,10 +148,17 @@ def accuracy_with_interval(
     if method == "wilson":
         low, high = wilson_interval(int(correct.sum()), correct.size, level=level)
     elif method == "bootstrap":
-        low, high = bootstrap_interval(correct, n_boot=n_boot, level=level, random_state=random_state)
+        low, high = bootstrap_interval(
+            correct, n_boot=n_boot, level=level, random_state=random_state
+        )
     else:
         raise ConfigError(f"method must be 'wilson' or 'bootstrap'; got {method!r}.")
-    return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n_pairs": int(rc.size)}
+    return {
+        "accuracy": float(correct.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "n_pairs": int(rc.size),
+    }
 
 
 def subset_accuracy(rewards_chosen, rewards_rejected, subsets) -> dict:
@@ -215,7 +232,9 @@ def _score_blocks(scores, name: str) -> list[np.ndarray]:
         if arr.ndim == 1:
             arr = arr[:, None]
         if arr.ndim != 2:
-            raise ShapeError(f"{name} must have shape (n_seeds,) or (n_seeds, n_items); got {arr.shape}.")
+            raise ShapeError(
+                f"{name} must have shape (n_seeds,) or (n_seeds, n_items); got {arr.shape}."
+            )
         blocks = list(arr)
     else:
         blocks = [np.asarray(b, dtype=np.float64).ravel() for b in scores]
@@ -224,7 +243,9 @@ def _score_blocks(scores, name: str) -> list[np.ndarray]:
     return blocks
 
 
-def _checked_blocks(scores, baseline, bounds: tuple[float, float]) -> tuple[list[np.ndarray], float, float]:
+def _checked_blocks(
+    scores, baseline, bounds: tuple[float, float]
+) -> tuple[list[np.ndarray], float, float]:
     """Per-seed score blocks inside ``bounds`` (minus the baseline's, for a paired difference)
     and the bounds of what is averaged."""
     lo_b, hi_b = float(bounds[0]), float(bounds[1])

@@ -28,10 +28,22 @@ _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 DPI = 150
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
-__all__ = ["DPI", "FIGURE_FORMATS", "new_figure", "save_figure", "legend_below", "log_ticks", "plot_budget_curves", "plot_best_of_n", "plot_reliability"]
+__all__ = [
+    "DPI",
+    "FIGURE_FORMATS",
+    "new_figure",
+    "save_figure",
+    "legend_below",
+    "log_ticks",
+    "plot_budget_curves",
+    "plot_best_of_n",
+    "plot_reliability",
+]
 
 
-def new_figure(n_panels: int = 1, width: float = 5.2, height: float = 3.8, *, rows: int = 1, height_ratios=None):
+def new_figure(
+    n_panels: int = 1, width: float = 5.2, height: float = 3.8, *, rows: int = 1, height_ratios=None
+):
     """A constrained-layout figure on the Agg canvas and its axes (a flat list, row by row)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -58,7 +70,10 @@ def save_figure(fig, path, figure_format: str = "png") -> Path:
 
 def _metadata(fmt: str) -> dict:
     # no creation date or tool version in vector files: the same figure gives the same bytes
-    return {"svg": {"Date": None, "Creator": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}.get(fmt, {})
+    return {
+        "svg": {"Date": None, "Creator": None},
+        "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+    }.get(fmt, {})
 
 
 def legend_below(fig, axes, ncols: int | None = None) -> None:
@@ -70,7 +85,14 @@ def legend_below(fig, axes, ncols: int | None = None) -> None:
                 handles.append(h)
                 labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=ncols or min(len(labels), 3), fontsize=9, frameon=False)
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=ncols or min(len(labels), 3),
+            fontsize=9,
+            frameon=False,
+        )
 
 
 def log_ticks(ax, values, base: float = 10, min_gap: float = 0.08) -> None:
@@ -100,8 +122,16 @@ def _band(ax, x, low, high, i: int) -> None:
         return
     color = _COLORS[i % len(_COLORS)]
     ax.fill_between(x, low, high, facecolor=color, alpha=0.12, linewidth=0)
-    ax.fill_between(x, low, high, facecolor="none", edgecolor=color, alpha=0.45,
-                    hatch=_HATCHES[i % len(_HATCHES)], linewidth=0)
+    ax.fill_between(
+        x,
+        low,
+        high,
+        facecolor="none",
+        edgecolor=color,
+        alpha=0.45,
+        hatch=_HATCHES[i % len(_HATCHES)],
+        linewidth=0,
+    )
     style = _EDGES[i % len(_EDGES)]
     ax.plot(x, low, linestyle=style, color=color, linewidth=0.8, alpha=0.8)
     ax.plot(x, high, linestyle=style, color=color, linewidth=0.8, alpha=0.8)
@@ -113,14 +143,25 @@ def _point_ranges(ax, methods: dict) -> None:
     for i, name in enumerate(names):
         c = methods[name]
         mean, low, high = float(c["mean"][0]), float(c["low"][0]), float(c["high"][0])
-        err = None if not (np.isfinite(low) and np.isfinite(high)) else [[mean - low], [high - mean]]
-        ax.errorbar([i], [mean], yerr=err, fmt=_MARKERS[i % len(_MARKERS)], color=_COLORS[i % len(_COLORS)],
-                    capsize=4, label=name)
+        err = (
+            None if not (np.isfinite(low) and np.isfinite(high)) else [[mean - low], [high - mean]]
+        )
+        ax.errorbar(
+            [i],
+            [mean],
+            yerr=err,
+            fmt=_MARKERS[i % len(_MARKERS)],
+            color=_COLORS[i % len(_COLORS)],
+            capsize=4,
+            label=name,
+        )
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
     ax.set_xlim(-0.6, len(names) - 0.4)
 
 
-def plot_budget_curves(curves: dict, path, *, metric: str = "accuracy", title: str = "", figure_format: str = "png") -> Path:
+def plot_budget_curves(
+    curves: dict, path, *, metric: str = "accuracy", title: str = "", figure_format: str = "png"
+) -> Path:
     """Metric against training budget, one line per method with its 95% interval as a band.
 
     Bands differ in colour, hatch and edge style. A panel with one budget only is drawn as
@@ -156,8 +197,16 @@ def plot_budget_curves(curves: dict, path, *, metric: str = "accuracy", title: s
     return save_figure(fig, path, figure_format)
 
 
-def plot_best_of_n(curves: dict, path, *, oracle=None, random=None, ns=None, title: str = "best-of-N",
-                   figure_format: str = "png") -> Path:
+def plot_best_of_n(
+    curves: dict,
+    path,
+    *,
+    oracle=None,
+    random=None,
+    ns=None,
+    title: str = "best-of-N",
+    figure_format: str = "png",
+) -> Path:
     """Expected gold of the best-of-N pick against N (log2 axis), per method.
 
     Parameters
@@ -184,7 +233,9 @@ def plot_best_of_n(curves: dict, path, *, oracle=None, random=None, ns=None, tit
     return save_figure(fig, path, figure_format)
 
 
-def plot_reliability(diagrams: dict, path, *, title: str = "reliability", figure_format: str = "png") -> Path:
+def plot_reliability(
+    diagrams: dict, path, *, title: str = "reliability", figure_format: str = "png"
+) -> Path:
     """Reliability diagrams: observed frequency against predicted probability, per method, with
     the number of predictions in each bin in a panel below.
 
@@ -208,11 +259,25 @@ def plot_reliability(diagrams: dict, path, *, title: str = "reliability", figure
         ok = np.isfinite(mp) & np.isfinite(fp)
         label = d.get("ece_label") or f"{d['ece']:.3f}"
         ax.plot(mp[ok], fp[ok], marker="o", color=color, label=f"{method} (ECE {label})")
-        edges = np.asarray(d.get("edges") if d.get("edges") is not None else np.linspace(0, 1, len(count) + 1), dtype=float)
+        edges = np.asarray(
+            d.get("edges") if d.get("edges") is not None else np.linspace(0, 1, len(count) + 1),
+            dtype=float,
+        )
         width = np.diff(edges) / (n_methods + 0.5)
-        bars = hist.bar(edges[:-1] + width * (i + 0.25), count, width=width, align="edge", color=color, alpha=0.8)
-        if n_methods <= 2:  # the count of each bin, written on its bar (more methods would crowd them)
-            hist.bar_label(bars, labels=[f"{int(c)}" if c > 0 else "" for c in count], fontsize=6, padding=1)
+        bars = hist.bar(
+            edges[:-1] + width * (i + 0.25),
+            count,
+            width=width,
+            align="edge",
+            color=color,
+            alpha=0.8,
+        )
+        if (
+            n_methods <= 2
+        ):  # the count of each bin, written on its bar (more methods would crowd them)
+            hist.bar_label(
+                bars, labels=[f"{int(c)}" if c > 0 else "" for c in count], fontsize=6, padding=1
+            )
     ax.set_xlim(-0.02, 1.02)  # a little room, so points on 0 or 1 are not cut in half
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("observed frequency")

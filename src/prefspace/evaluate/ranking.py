@@ -64,7 +64,9 @@ def expected_best_of_n(rewards, gold, n: int) -> float:
     if not 1 <= n <= m:
         raise ConfigError(f"n must be between 1 and the number of responses ({m}); got {n}.")
     values, inverse = np.unique(r, return_inverse=True)
-    t = np.bincount(inverse, minlength=values.size).astype(np.float64)  # group sizes, ascending reward
+    t = np.bincount(inverse, minlength=values.size).astype(
+        np.float64
+    )  # group sizes, ascending reward
     gsum = np.bincount(inverse, weights=g, minlength=values.size)
     below = np.concatenate([[0.0], np.cumsum(t)[:-1]])  # responses strictly below each group
     if m <= _EXACT_UP_TO:
@@ -75,7 +77,9 @@ def expected_best_of_n(rewards, gold, n: int) -> float:
         )
     else:
         log_total = _log_comb(m, n)
-        p_group = np.exp(_log_comb(below + t, n) - log_total) - np.exp(_log_comb(below, n) - log_total)
+        p_group = np.exp(_log_comb(below + t, n) - log_total) - np.exp(
+            _log_comb(below, n) - log_total
+        )
     return float(np.sum(p_group * gsum / t))
 
 
@@ -89,7 +93,9 @@ def _ns_for(max_n: int, ns) -> list[int]:
     return out
 
 
-def best_of_n_curve(rewards, gold, groups, ns=None, *, n_boot: int = 0, level: float = 0.95, random_state=0) -> dict:
+def best_of_n_curve(
+    rewards, gold, groups, ns=None, *, n_boot: int = 0, level: float = 0.95, random_state=0
+) -> dict:
     """Best-of-N gold against N, with the oracle and random curves beside it.
 
     Parameters
@@ -140,7 +146,9 @@ def best_of_n_curve(rewards, gold, groups, ns=None, *, n_boot: int = 0, level: f
         oracle.append(float(np.mean([expected_best_of_n(g[idx], g[idx], n) for idx in usable])))
         random_.append(float(np.mean([g[idx].mean() for idx in usable])))
         if n_boot > 0:
-            lo, hi = bootstrap_interval(per_prompt, n_boot=n_boot, level=level, random_state=random_state)
+            lo, hi = bootstrap_interval(
+                per_prompt, n_boot=n_boot, level=level, random_state=random_state
+            )
             low.append(lo)
             high.append(hi)
     out = {"n": n_list, "model": model, "oracle": oracle, "random": random_, "n_prompts": counts}

@@ -19,7 +19,9 @@ from .._atomic import write_text_atomic
 from .plots import DPI
 
 
-def mean_interval(values, *, level: float = 0.95, bounds: tuple[float, float] | None = None) -> tuple[float, float, float]:
+def mean_interval(
+    values, *, level: float = 0.95, bounds: tuple[float, float] | None = None
+) -> tuple[float, float, float]:
     """Mean and a 95% interval of the mean over independent runs (seeds).
 
     Without ``bounds``: the Student-t interval. With ``bounds=(lo, hi)`` (the metric's range,
@@ -81,7 +83,9 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def html_table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -162,5 +166,3 @@ def write_html_report(path, title: str, sections: list[Section], *, meta: str = 
             )
     parts.append("</body></html>")
     return write_text_atomic(path, "\n".join(parts))
-
-

@@ -146,7 +146,9 @@ def can_label(g_first, g_second, noise: str = "none") -> np.ndarray:
     return a != b
 
 
-def label_pairs(g_first, g_second, noise: str = "none", beta: float = 1.0, random_state=None) -> np.ndarray:
+def label_pairs(
+    g_first, g_second, noise: str = "none", beta: float = 1.0, random_state=None
+) -> np.ndarray:
     """The simulated annotator: True where the first response of a pair wins.
 
     ``noise="none"``: the higher gold wins (tied pairs cannot be labelled; leave them out with
@@ -172,7 +174,9 @@ def label_pairs(g_first, g_second, noise: str = "none", beta: float = 1.0, rando
     return check_random_state(random_state).random(gap.size).reshape(gap.shape) < expit(beta * gap)
 
 
-def _draw_pools(rows: np.ndarray, prompt_index: np.ndarray, within_prompt: bool) -> list[np.ndarray]:
+def _draw_pools(
+    rows: np.ndarray, prompt_index: np.ndarray, within_prompt: bool
+) -> list[np.ndarray]:
     """The pools pairs are drawn from: one per prompt with two responses or more, or one for all."""
     if not within_prompt:
         return [rows] if rows.size >= 2 else []
@@ -182,8 +186,15 @@ def _draw_pools(rows: np.ndarray, prompt_index: np.ndarray, within_prompt: bool)
     return [sorted_rows[s : s + c] for s, c in zip(starts, counts) if c >= 2]
 
 
-def _round_robin(pools: list[np.ndarray], n_pairs: int, g_all: np.ndarray, strategy: str, noise: str,
-                 n_candidates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _round_robin(
+    pools: list[np.ndarray],
+    n_pairs: int,
+    g_all: np.ndarray,
+    strategy: str,
+    noise: str,
+    n_candidates: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """``n_pairs`` distinct unlabelled pairs ``(a, b)``: a shuffled round-robin over the pools (a
     fresh shuffle after each full pass), so labels spread over prompts before any gets a second."""
     seen: set[tuple[int, int]] = set()
@@ -199,7 +210,9 @@ def _round_robin(pools: list[np.ndarray], n_pairs: int, g_all: np.ndarray, strat
         cursor += 1
         if full[k]:
             if all(full):
-                raise ConfigError(f"could draw only {len(out_a)} of {n_pairs} distinct pairs; ask for fewer.")
+                raise ConfigError(
+                    f"could draw only {len(out_a)} of {n_pairs} distinct pairs; ask for fewer."
+                )
             continue
         pair = _draw_pair(pools[k], g_all, strategy, noise, n_candidates, seen, rng)
         if pair is None:
@@ -272,7 +285,9 @@ def pairs_from_scores(
         rows = np.arange(g_all.size)
     rows = np.unique(np.asarray(rows, dtype=np.int64))
     if rows.size and (rows[0] < 0 or rows[-1] >= g_all.size):
-        raise ConfigError(f"rows must index the {g_all.size} responses; found {rows[0]}..{rows[-1]}.")
+        raise ConfigError(
+            f"rows must index the {g_all.size} responses; found {rows[0]}..{rows[-1]}."
+        )
 
     pools = _draw_pools(rows, prompt_index, within_prompt)
     capacity = sum(_labelable_pairs(g_all[p], noise) for p in pools)
@@ -293,8 +308,16 @@ def pairs_from_scores(
         p_win = np.where(a_wins, p_a, 1.0 - p_a)
     chosen = np.where(a_wins, a, b)
     rejected = np.where(a_wins, b, a)
-    logger.info("simulated %d pairs (strategy=%s, noise=%s, within_prompt=%s)", n_pairs, strategy, noise, within_prompt)
-    return SimulatedPairs(chosen=chosen, rejected=rejected, p_chosen=p_win, gold_gap=g_all[chosen] - g_all[rejected])
+    logger.info(
+        "simulated %d pairs (strategy=%s, noise=%s, within_prompt=%s)",
+        n_pairs,
+        strategy,
+        noise,
+        within_prompt,
+    )
+    return SimulatedPairs(
+        chosen=chosen, rejected=rejected, p_chosen=p_win, gold_gap=g_all[chosen] - g_all[rejected]
+    )
 
 
 def _labelable_pairs(g: np.ndarray, noise: str) -> int:

@@ -25,8 +25,17 @@ from .report import Section, write_html_report, write_text_atomic
 from .reward_bench import reward_bench_section
 
 
-def evaluate_pairs(model, X, *, subsets=None, baseline=None, groups=None, n_boot: int = 1000, n_bins: int = 10,
-                   random_state=0) -> dict:
+def evaluate_pairs(
+    model,
+    X,
+    *,
+    subsets=None,
+    baseline=None,
+    groups=None,
+    n_boot: int = 1000,
+    n_bins: int = 10,
+    random_state=0,
+) -> dict:
     """Accuracy (Wilson 95% interval, inside [0, 1]), TRL metrics, per-subset accuracy and calibration.
 
     Parameters
@@ -66,12 +75,23 @@ def evaluate_pairs(model, X, *, subsets=None, baseline=None, groups=None, n_boot
     if subsets is not None:
         out["subsets"] = subset_accuracy(r[:, 0], r[:, 1], subsets)
     if baseline is not None:
-        out["length_baseline"] = compare_pairs(r, baseline, groups=groups, random_state=random_state).to_dict()
+        out["length_baseline"] = compare_pairs(
+            r, baseline, groups=groups, random_state=random_state
+        ).to_dict()
     return out
 
 
-def evaluate_scored(model, features, scores, prompt_index, *, ns=None, baseline=None, n_boot: int = 1000,
-                    random_state=0) -> dict:
+def evaluate_scored(
+    model,
+    features,
+    scores,
+    prompt_index,
+    *,
+    ns=None,
+    baseline=None,
+    n_boot: int = 1000,
+    random_state=0,
+) -> dict:
     """Best-of-N curve (with oracle and random, and a 95% bootstrap interval over prompts for the
     model's curve), per-prompt Spearman and Kendall with gold.
 
@@ -98,7 +118,9 @@ def evaluate_scored(model, features, scores, prompt_index, *, ns=None, baseline=
     order = np.argsort(prompt_index, kind="stable")
     _, starts = np.unique(prompt_index[order], return_index=True)
     groups = np.split(order, starts[1:])
-    curve = best_of_n_curve(rewards, scores, groups, ns=ns, n_boot=n_boot, random_state=random_state)
+    curve = best_of_n_curve(
+        rewards, scores, groups, ns=ns, n_boot=n_boot, random_state=random_state
+    )
     corr = rank_correlations(rewards, scores, groups)
     out = {
         "best_of_n": curve,
@@ -110,8 +132,15 @@ def evaluate_scored(model, features, scores, prompt_index, *, ns=None, baseline=
     }
     if baseline is not None:
         largest = int(curve["n"][-1])
-        compared = compare_scored(rewards, baseline, scores, groups, ns=sorted({min(16, largest), largest}),
-                                  n_boot=max(n_boot, 1), random_state=random_state)
+        compared = compare_scored(
+            rewards,
+            baseline,
+            scores,
+            groups,
+            ns=sorted({min(16, largest), largest}),
+            n_boot=max(n_boot, 1),
+            random_state=random_state,
+        )
         out["length_baseline"] = [c.to_dict() for c in compared]
     return out
 
@@ -127,35 +156,63 @@ def baseline_verdict(comparisons) -> tuple[str, str]:
     d = first["difference"]
     scale, unit = (100.0, " points") if first["metric"] == "accuracy" else (1.0, "")
     digits = 1 if scale == 100.0 else 3
-    what = {"above": "The model beats the learned length baseline",
-            "below": "The model is BELOW the learned length baseline",
-            "not significantly different": "The model is not significantly different from the learned length baseline"}
+    what = {
+        "above": "The model beats the learned length baseline",
+        "below": "The model is BELOW the learned length baseline",
+        "not significantly different": "The model is not significantly different from the learned length baseline",
+    }
     return first["verdict"], (
         f"{what[first['verdict']]} on {first['metric']}: {first['model']:.4f} against {first['baseline']:.4f}, "
         f"{scale * d:+.{digits}f}{unit} [{scale * first['ci_low']:+.{digits}f}, {scale * first['ci_high']:+.{digits}f}] "
-        f"(paired 95% interval over {first['n']:,} {first['unit']}).")
+        f"(paired 95% interval over {first['n']:,} {first['unit']})."
+    )
 
 
 def baseline_section(comparisons, fit: dict | None = None) -> Section:
     """The report's first section: the model beside the learned length baseline, with a verdict."""
     items = comparisons if isinstance(comparisons, list) else [comparisons]
     kind, headline = baseline_verdict(items)
-    rows = [[c["metric"], f"{c['model']:.4f}", f"{c['baseline']:.4f}",
-             f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]", c["verdict"]] for c in items]
-    how = ("The learned length baseline is a Bradley-Terry model on one feature, the log-length difference "
-           "(log(1 + characters)), with no intercept")
+    rows = [
+        [
+            c["metric"],
+            f"{c['model']:.4f}",
+            f"{c['baseline']:.4f}",
+            f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+            c["verdict"],
+        ]
+        for c in items
+    ]
+    how = (
+        "The learned length baseline is a Bradley-Terry model on one feature, the log-length difference "
+        "(log(1 + characters)), with no intercept"
+    )
     if fit:
-        how += (f"; fitted on {fit.get('source', 'the training pairs')}: the {fit.get('direction', '?')} "
-                f"answer wins (coef {fit.get('coef', float('nan')):.4f})")
-    how += (". Differences are the model's value minus the baseline's on the same data, with a paired "
-            "percentile-bootstrap 95% interval; 'not significantly different' is not evidence that they are equal.")
-    return Section("Against the learned length baseline", paragraphs=[how],
-                   tables=[(["metric", "model", "length baseline", "difference [95% interval]", "verdict"], rows)],
-                   callout=(kind, headline))
+        how += (
+            f"; fitted on {fit.get('source', 'the training pairs')}: the {fit.get('direction', '?')} "
+            f"answer wins (coef {fit.get('coef', float('nan')):.4f})"
+        )
+    how += (
+        ". Differences are the model's value minus the baseline's on the same data, with a paired "
+        "percentile-bootstrap 95% interval; 'not significantly different' is not evidence that they are equal."
+    )
+    return Section(
+        "Against the learned length baseline",
+        paragraphs=[how],
+        tables=[
+            (["metric", "model", "length baseline", "difference [95% interval]", "verdict"], rows)
+        ],
+        callout=(kind, headline),
+    )
 
 
-def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evaluation", meta: str = "",
-                     figure_format: str = "png") -> dict:
+def write_evaluation(
+    result: dict,
+    out_dir,
+    *,
+    title: str = "Reward model evaluation",
+    meta: str = "",
+    figure_format: str = "png",
+) -> dict:
     """Write ``metrics.json``, plots and a self-contained ``report.html``; return their paths.
 
     ``result`` is the output of :func:`evaluate_pairs` or :func:`evaluate_scored`.
@@ -163,42 +220,97 @@ def write_evaluation(result: dict, out_dir, *, title: str = "Reward model evalua
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"metrics_json": write_text_atomic(out / "metrics.json", dumps(result, indent=2) + "\n")}
+    paths = {
+        "metrics_json": write_text_atomic(out / "metrics.json", dumps(result, indent=2) + "\n")
+    }
     sections = []
     if result.get("length_baseline"):
-        sections.append(baseline_section(result["length_baseline"], result.get("length_baseline_fit")))
+        sections.append(
+            baseline_section(result["length_baseline"], result.get("length_baseline_fit"))
+        )
     if "accuracy" in result:
-        rows = [["accuracy", f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]"],
-                ["pairs", result["n_pairs"]], ["loss", f"{result['loss']:.4f}"], ["margin", f"{result['margin']:.4f}"],
-                ["ECE", f"{result['ece']:.4f}"]]
+        rows = [
+            [
+                "accuracy",
+                f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]",
+            ],
+            ["pairs", result["n_pairs"]],
+            ["loss", f"{result['loss']:.4f}"],
+            ["margin", f"{result['margin']:.4f}"],
+            ["ECE", f"{result['ece']:.4f}"],
+        ]
         tables = [(["metric", "value (95% Wilson interval)"], rows)]
         if "subsets" in result:
             sub = result["subsets"]
-            srows = [[name, v["n_pairs"], f"{v['accuracy']:.4f}"] for name, v in sub["per_subset"].items()]
-            srows.append(["weighted average", sum(v["n_pairs"] for v in sub["per_subset"].values()), f"{sub['weighted']:.4f}"])
+            srows = [
+                [name, v["n_pairs"], f"{v['accuracy']:.4f}"]
+                for name, v in sub["per_subset"].items()
+            ]
+            srows.append(
+                [
+                    "weighted average",
+                    sum(v["n_pairs"] for v in sub["per_subset"].values()),
+                    f"{sub['weighted']:.4f}",
+                ]
+            )
             srows.append(["macro average", "", f"{sub['macro']:.4f}"])
             tables.append((["subset", "pairs", "accuracy"], srows))
-        diag = dict(result["reliability"], ece=result["ece"], ece_label=f"{result['ece']:.4f}")  # as in the table
-        img = plot_reliability({"model": diag}, out / "plots" / "reliability.png", figure_format=figure_format)
+        diag = dict(
+            result["reliability"], ece=result["ece"], ece_label=f"{result['ece']:.4f}"
+        )  # as in the table
+        img = plot_reliability(
+            {"model": diag}, out / "plots" / "reliability.png", figure_format=figure_format
+        )
         paths["reliability_plot"] = img
-        sections.append(Section("Pairwise accuracy and calibration", paragraphs=[
-            "Accuracy: fraction of pairs where the chosen response gets the strictly higher reward "
-            "(ties count wrong), with a Wilson score 95% interval (always inside [0, 1]).",
-            "Reliability: P(chosen wins) against how often the first response won, in 10 equal-width bins over "
-            "both orderings of every pair; the lower panel counts the predictions in each bin."], tables=tables, images=[img]))
+        sections.append(
+            Section(
+                "Pairwise accuracy and calibration",
+                paragraphs=[
+                    "Accuracy: fraction of pairs where the chosen response gets the strictly higher reward "
+                    "(ties count wrong), with a Wilson score 95% interval (always inside [0, 1]).",
+                    "Reliability: P(chosen wins) against how often the first response won, in 10 equal-width bins over "
+                    "both orderings of every pair; the lower panel counts the predictions in each bin.",
+                ],
+                tables=tables,
+                images=[img],
+            )
+        )
     if "best_of_n" in result:
         c = result["best_of_n"]
         low, high = c.get("model_low", c["model"]), c.get("model_high", c["model"])
-        img = plot_best_of_n({"model": {"n": c["n"], "mean": c["model"], "low": low, "high": high}}, out / "plots" / "best_of_n.png",
-                             oracle=c["oracle"], random=c["random"], ns=c["n"], figure_format=figure_format)
+        img = plot_best_of_n(
+            {"model": {"n": c["n"], "mean": c["model"], "low": low, "high": high}},
+            out / "plots" / "best_of_n.png",
+            oracle=c["oracle"],
+            random=c["random"],
+            ns=c["n"],
+            figure_format=figure_format,
+        )
         paths["best_of_n_plot"] = img
-        rows = [[n, f"{m:.4f} [{lo:.4f}, {hi:.4f}]" if "model_low" in c else f"{m:.4f}", f"{o:.4f}", f"{r:.4f}", k]
-                for n, m, lo, hi, o, r, k in zip(c["n"], c["model"], low, high, c["oracle"], c["random"], c["n_prompts"])]
-        sections.append(Section("Best-of-N", paragraphs=[
-            f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} (mean over "
-            f"{result['n_prompts_with_correlation']} prompts with a defined correlation). Best-of-N: "
-            "expected gold of the top-reward response among N; model with a 95% bootstrap interval over prompts."],
-            tables=[(["N", "model [95% interval]", "oracle", "random", "prompts"], rows)], images=[img]))
+        rows = [
+            [
+                n,
+                f"{m:.4f} [{lo:.4f}, {hi:.4f}]" if "model_low" in c else f"{m:.4f}",
+                f"{o:.4f}",
+                f"{r:.4f}",
+                k,
+            ]
+            for n, m, lo, hi, o, r, k in zip(
+                c["n"], c["model"], low, high, c["oracle"], c["random"], c["n_prompts"]
+            )
+        ]
+        sections.append(
+            Section(
+                "Best-of-N",
+                paragraphs=[
+                    f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} (mean over "
+                    f"{result['n_prompts_with_correlation']} prompts with a defined correlation). Best-of-N: "
+                    "expected gold of the top-reward response among N; model with a 95% bootstrap interval over prompts."
+                ],
+                tables=[(["N", "model [95% interval]", "oracle", "random", "prompts"], rows)],
+                images=[img],
+            )
+        )
     for key in ("reward_bench", "reward_bench_2"):
         if key in result:
             sections.append(reward_bench_section(result[key]))

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from .._estimators import seeded
 from .._validation import check_embeddings, check_in, check_positive, check_random_state
-from ..exceptions import ConfigError, ShapeError
 from ..evaluate.ranking import best_of_n_curve, rank_correlations
 from ..evaluate.simulate import NOISES, can_label, label_pairs, transform_scores
+from ..exceptions import ConfigError, ShapeError
 from ..models import BradleyTerryLinear, RewardEnsemble
 from ..select import PairPool, get_pool, get_selector, selector_options
 from ..synth import SYNTHESIZERS, SyntheticPairs, augment_pairs
@@ -52,12 +52,18 @@ def _labelable(pool: PairPool, utility: np.ndarray, noise: str) -> PairPool:
     see ``prefspace.evaluate.simulate``): the same rule passive pairs are drawn by."""
     if noise == "bt":
         return pool
-    keep = [idx[can_label(utility[rows[:, 0]], utility[rows[:, 1]], noise)] for idx, rows in pool.chunks()]
+    keep = [
+        idx[can_label(utility[rows[:, 0]], utility[rows[:, 1]], noise)]
+        for idx, rows in pool.chunks()
+    ]
     keep = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
     if keep.size == len(pool):
         return pool
-    logger.info("left out %d of %d candidate pairs with equal gold (a noiseless annotator has no preference)",
-                len(pool) - keep.size, len(pool))
+    logger.info(
+        "left out %d of %d candidate pairs with equal gold (a noiseless annotator has no preference)",
+        len(pool) - keep.size,
+        len(pool),
+    )
     return pool.subset(keep)
 
 
@@ -83,13 +89,17 @@ def _augmented(augment, model, X: np.ndarray, groups: np.ndarray | None, seed: i
     elif callable(augment):
         out = augment(X[source], seed)
     else:
-        raise ConfigError(f"augment must be a synthesizer name, a synthesizer (fit/sample) or a callable (X, seed) -> "
-                          f"SyntheticPairs; got {type(augment).__name__}.")
+        raise ConfigError(
+            f"augment must be a synthesizer name, a synthesizer (fit/sample) or a callable (X, seed) -> "
+            f"SyntheticPairs; got {type(augment).__name__}."
+        )
     if not isinstance(out, SyntheticPairs):
         if np.asarray(out).size == 0:
             return X, None, ({} if groups is None else {"groups": groups}), 0
-        raise ConfigError("augment must return SyntheticPairs (each synthetic pair with its parent, so it can share "
-                          f"its parent's weight); got {type(out).__name__}.")
+        raise ConfigError(
+            "augment must return SyntheticPairs (each synthetic pair with its parent, so it can share "
+            f"its parent's weight); got {type(out).__name__}."
+        )
     if len(out) == 0:
         return X, None, ({} if groups is None else {"groups": groups}), 0
     if out.X.shape[1:] != X.shape[1:]:
@@ -111,7 +121,9 @@ def _evaluate(model, features, gold, groups, test_rows, best_of: int, pool_test=
         f"best_of_{best_of}_oracle": float(bon["oracle"][0]),
         f"best_of_{best_of}_random": float(bon["random"][0]),
     }
-    if pool_test is not None:  # the pool's own kind of response (e.g. one generator's) on the test prompts
+    if (
+        pool_test is not None
+    ):  # the pool's own kind of response (e.g. one generator's) on the test prompts
         out["spearman_pool"] = float(spearmanr(r[pool_test], g[pool_test]).statistic)
     return out
 
@@ -201,17 +213,61 @@ def run_active_learning(
     >>> [r["labels"] for r in recs]
     [20, 40, 60]
     """
-    return _simulate(features, prompt_index, gold, strategy=strategy, batch_size=batch_size, budget=budget,
-                     initial_size=initial_size, estimator=estimator, within_prompt=within_prompt,
-                     n_candidates=n_candidates, noise=noise, beta=beta, transform=transform, eps=eps,
-                     test_fraction=test_fraction, test_prompts=test_prompts, best_of=best_of, n_members=n_members,
-                     lam=lam, selector_params=selector_params, pool_rows=pool_rows, augment=augment,
-                     random_state=random_state, on_round=on_round)
+    return _simulate(
+        features,
+        prompt_index,
+        gold,
+        strategy=strategy,
+        batch_size=batch_size,
+        budget=budget,
+        initial_size=initial_size,
+        estimator=estimator,
+        within_prompt=within_prompt,
+        n_candidates=n_candidates,
+        noise=noise,
+        beta=beta,
+        transform=transform,
+        eps=eps,
+        test_fraction=test_fraction,
+        test_prompts=test_prompts,
+        best_of=best_of,
+        n_members=n_members,
+        lam=lam,
+        selector_params=selector_params,
+        pool_rows=pool_rows,
+        augment=augment,
+        random_state=random_state,
+        on_round=on_round,
+    )
 
 
-def _simulate(features, prompt_index, gold, *, strategy, batch_size, budget, initial_size, estimator, within_prompt,
-              n_candidates, noise, beta, transform, eps, test_fraction, test_prompts, best_of, n_members, lam,
-              selector_params, pool_rows, augment, random_state, on_round) -> list[dict]:
+def _simulate(
+    features,
+    prompt_index,
+    gold,
+    *,
+    strategy,
+    batch_size,
+    budget,
+    initial_size,
+    estimator,
+    within_prompt,
+    n_candidates,
+    noise,
+    beta,
+    transform,
+    eps,
+    test_fraction,
+    test_prompts,
+    best_of,
+    n_members,
+    lam,
+    selector_params,
+    pool_rows,
+    augment,
+    random_state,
+    on_round,
+) -> list[dict]:
     """The body of :func:`run_active_learning` (its arguments, checked here)."""
     # ---- checks
     features, prompt_index, gold = _check_inputs(features, prompt_index, gold)
@@ -235,21 +291,36 @@ def _simulate(features, prompt_index, gold, *, strategy, batch_size, budget, ini
         estimator = _as_ensemble(estimator, n_members, random_state)
 
     # ---- split prompts: the pool comes from training prompts, metrics from test prompts
-    train_rows, test_rows, pool_test = _split_rows(prompt_index, test_prompts, test_fraction, pool_rows, rng)
+    train_rows, test_rows, pool_test = _split_rows(
+        prompt_index, test_prompts, test_fraction, pool_rows, rng
+    )
     _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
     groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
     u_train = utility[train_rows]
     kind = "within" if within_prompt else "cross"
-    pool = _candidate_pool(features[train_rows], prompt_index[train_rows], kind, n_candidates, rng, u_train, noise)
+    pool = _candidate_pool(
+        features[train_rows], prompt_index[train_rows], kind, n_candidates, rng, u_train, noise
+    )
     if len(pool) < budget:
-        raise ConfigError(f"the candidate pool has {len(pool)} pairs, fewer than the budget of {budget} labels.")
-    logger.info("active learning: %s, %s-prompt pool of %d candidates, %d test prompts", strategy, kind, len(pool),
-                len(groups))
+        raise ConfigError(
+            f"the candidate pool has {len(pool)} pairs, fewer than the budget of {budget} labels."
+        )
+    logger.info(
+        "active learning: %s, %s-prompt pool of %d candidates, %d test prompts",
+        strategy,
+        kind,
+        len(pool),
+        len(groups),
+    )
 
     # ---- rounds: label the chosen pairs, refit, measure, choose the next batch
     labelled_idx = np.zeros(0, dtype=np.int64)
     X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
-    g_lab = np.zeros(0, dtype=np.int64) if within_prompt and getattr(pool, "prompt_index", None) is not None else None
+    g_lab = (
+        np.zeros(0, dtype=np.int64)
+        if within_prompt and getattr(pool, "prompt_index", None) is not None
+        else None
+    )
     records: list[dict] = []
     chosen = get_selector("random", random_state=rng).select(pool, None, initial_size)
     select_seconds = 0.0
@@ -259,12 +330,16 @@ def _simulate(features, prompt_index, gold, *, strategy, batch_size, budget, ini
         oriented = np.where(first_wins[:, None], rows, rows[:, ::-1])
         X_lab = np.concatenate([X_lab, pool.features[oriented]])
         labelled_idx = np.concatenate([labelled_idx, chosen])
-        if g_lab is not None:  # the prompt of each labelled pair (validation splits hold out whole prompts)
+        if (
+            g_lab is not None
+        ):  # the prompt of each labelled pair (validation splits hold out whole prompts)
             g_lab = np.concatenate([g_lab, pool.prompt_index[oriented[:, 0]]])
 
         t0 = time.perf_counter()
         model = seeded(estimator, random_state)
-        X_fit, w_fit, fit_params, n_syn = _augmented(augment, model, X_lab, g_lab, random_state * 1000 + round_)
+        X_fit, w_fit, fit_params, n_syn = _augmented(
+            augment, model, X_lab, g_lab, random_state * 1000 + round_
+        )
         model.fit(X_fit, sample_weight=w_fit, **fit_params)
         fit_seconds = time.perf_counter() - t0
 
@@ -281,7 +356,9 @@ def _simulate(features, prompt_index, gold, *, strategy, batch_size, budget, ini
             "select_seconds": round(select_seconds, 3),
         }
         records.append(record)
-        logger.info("round %d: %d labels, spearman %.4f", round_, record["labels"], record["spearman"])
+        logger.info(
+            "round %d: %d labels, spearman %.4f", round_, record["labels"], record["spearman"]
+        )
         if on_round is not None:
             on_round(record)
         if labelled_idx.size >= budget:
@@ -299,15 +376,22 @@ def _check_inputs(features, prompt_index, gold) -> tuple[np.ndarray, np.ndarray,
     n = features.shape[0]
     prompt_index = np.asarray(prompt_index)
     if prompt_index.shape != (n,) or not np.issubdtype(prompt_index.dtype, np.integer):
-        raise ShapeError(f"prompt_index must be an int array of shape ({n},); got {prompt_index.shape}, {prompt_index.dtype}.")
+        raise ShapeError(
+            f"prompt_index must be an int array of shape ({n},); got {prompt_index.shape}, {prompt_index.dtype}."
+        )
     gold = np.asarray(gold, dtype=np.float64)
     if gold.shape != (n,) or not np.isfinite(gold).all():
         raise ShapeError(f"gold must be a finite array of shape ({n},); got {gold.shape}.")
     return features, prompt_index, gold
 
 
-def _split_rows(prompt_index: np.ndarray, test_prompts, test_fraction: float, pool_rows,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _split_rows(
+    prompt_index: np.ndarray,
+    test_prompts,
+    test_fraction: float,
+    pool_rows,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(train_rows, test_rows, pool_test)``: rows of the training prompts (within ``pool_rows``
     when given), rows of the test prompts (given, or ``test_fraction`` of the prompts drawn), and
     the test rows inside ``pool_rows`` (None without it)."""
@@ -320,7 +404,9 @@ def _split_rows(prompt_index: np.ndarray, test_prompts, test_fraction: float, po
         test_prompts = rng.choice(prompts, size=n_test, replace=False)
     test_mask = np.isin(prompt_index, np.asarray(test_prompts))
     if test_mask.all() or not test_mask.any():
-        raise ConfigError("the test prompts must leave some prompts for training and hold at least one response.")
+        raise ConfigError(
+            "the test prompts must leave some prompts for training and hold at least one response."
+        )
     in_pool = np.ones(n, dtype=bool)
     if pool_rows is not None:
         pool_rows = np.asarray(pool_rows)
@@ -328,17 +414,28 @@ def _split_rows(prompt_index: np.ndarray, test_prompts, test_fraction: float, po
         try:
             in_pool[pool_rows] = True
         except IndexError:
-            raise ShapeError(f"pool_rows must be a boolean mask of shape ({n},) or indices into the {n} rows.") from None
+            raise ShapeError(
+                f"pool_rows must be a boolean mask of shape ({n},) or indices into the {n} rows."
+            ) from None
     train_rows = np.flatnonzero(~test_mask & in_pool)
     test_rows = np.flatnonzero(test_mask)
     pool_test = None if pool_rows is None else np.flatnonzero(in_pool[test_rows])
     if pool_test is not None and (train_rows.size < 2 or pool_test.size < 2):
-        raise ConfigError("pool_rows must hold at least two responses of the training prompts and two of the test prompts.")
+        raise ConfigError(
+            "pool_rows must hold at least two responses of the training prompts and two of the test prompts."
+        )
     return train_rows, test_rows, pool_test
 
 
-def _candidate_pool(features: np.ndarray, prompt_index: np.ndarray, kind: str, n_candidates: int | None,
-                    rng: np.random.Generator, utility: np.ndarray, noise: str) -> PairPool:
+def _candidate_pool(
+    features: np.ndarray,
+    prompt_index: np.ndarray,
+    kind: str,
+    n_candidates: int | None,
+    rng: np.random.Generator,
+    utility: np.ndarray,
+    noise: str,
+) -> PairPool:
     """The candidate pairs of the training rows (a random sample of ``n_candidates`` of a larger
     pool), without the pairs the simulated annotator cannot label."""
     pool: PairPool = get_pool(features, prompt_index, kind)

@@ -23,16 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from ..models import LengthBaseline, get_head
 from .._atomic import atomic_path
 from .._jsonsafe import json_safe, write_json
 from ..data import load_preferences, load_scored_responses, split_by_prompt
 from ..data.text_features import log_length
-from ..embed import EmbeddingCache, default_cache_dir, embed_pairs, get_encoder, scored_response_features
-from ..models import pair_log_lengths
+from ..embed import (
+    EmbeddingCache,
+    default_cache_dir,
+    embed_pairs,
+    get_encoder,
+    scored_response_features,
+)
 from ..evaluate.simulate import pairs_from_scores
 from ..evaluate.single import evaluate_pairs, evaluate_scored
 from ..exceptions import ConfigError, DataError, FormatError
+from ..models import LengthBaseline, get_head, pair_log_lengths
 from ..synth import augment_pairs
 from .active_learning import run_active_learning
 from .config import spec_hash
@@ -71,9 +76,14 @@ class CellMethod:
     select: dict | None = None
 
     @classmethod
-    def from_config(cls, method: dict) -> "CellMethod":
-        return cls(name=method["name"], head=method["head"], params=dict(method.get("params") or {}),
-                   augment=method.get("augment"), select=method.get("select"))
+    def from_config(cls, method: dict) -> CellMethod:
+        return cls(
+            name=method["name"],
+            head=method["head"],
+            params=dict(method.get("params") or {}),
+            augment=method.get("augment"),
+            select=method.get("select"),
+        )
 
 
 @dataclass(frozen=True)
@@ -131,14 +141,20 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> DatasetHandle:
     prepared = Path(out_dir) / "prepared"
     prepared.mkdir(parents=True, exist_ok=True)
     arrays_path = prepared / f"{ds['name']}-{key}.safetensors"
-    if arrays_path.resolve().parent != prepared.resolve():  # config.py checks names; this is the backstop
-        raise ConfigError(f"dataset name {str(ds['name'])[:60]!r} would write outside {prepared}; rename it.")
+    if (
+        arrays_path.resolve().parent != prepared.resolve()
+    ):  # config.py checks names; this is the backstop
+        raise ConfigError(
+            f"dataset name {str(ds['name'])[:60]!r} would write outside {prepared}; rename it."
+        )
     meta_path = arrays_path.with_suffix(".json")
     if kind == "pair_arrays":
         for side in ("train", "test"):
             _load_pair_array(ds[side], side)  # fail early, in the parent
         return DatasetHandle(name=ds["name"], kind=kind, arrays=None, meta=None, spec=ds)
-    handle = DatasetHandle(name=ds["name"], kind=kind, arrays=str(arrays_path), meta=str(meta_path), spec=ds)
+    handle = DatasetHandle(
+        name=ds["name"], kind=kind, arrays=str(arrays_path), meta=str(meta_path), spec=ds
+    )
     if arrays_path.exists() and meta_path.exists():
         logger.info("reusing prepared %s", arrays_path)
         return handle
@@ -175,9 +191,12 @@ def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
         "test_subset": test.subset,
         "encoder": encoder.fingerprint,
     }
-    return {"X_train": X_train.astype(np.float32), "X_test": X_test.astype(np.float32),
-            "L_train": pair_log_lengths(train.chosen, train.rejected),
-            "L_test": pair_log_lengths(test.chosen, test.rejected)}, meta
+    return {
+        "X_train": X_train.astype(np.float32),
+        "X_test": X_test.astype(np.float32),
+        "L_train": pair_log_lengths(train.chosen, train.rejected),
+        "L_test": pair_log_lengths(test.chosen, test.rejected),
+    }, meta
 
 
 def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
@@ -190,7 +209,9 @@ def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
     else:
         n_test = int(round(float(ds.get("test_fraction", 0.2)) * n_prompts))
     if not 1 <= n_test < n_prompts:
-        raise ConfigError(f"dataset {ds['name']!r}: test_size must leave prompts on both sides; got {n_test} of {n_prompts}.")
+        raise ConfigError(
+            f"dataset {ds['name']!r}: test_size must leave prompts on both sides; got {n_test} of {n_prompts}."
+        )
     test_prompts = np.sort(order[:n_test])
     is_test = np.isin(scored.prompt_index, test_prompts)
     test_rows = np.flatnonzero(is_test)
@@ -198,8 +219,14 @@ def _prepare_scored(ds: dict, max_budget: int) -> tuple[dict, dict]:
     # Held-out pairs for accuracy and calibration: noiseless, within test prompts, fixed.
     sim = dict(ds.get("simulate") or {})
     test_pairs = pairs_from_scores(
-        scored, int(ds.get("test_pairs", 2000)), within_prompt=True, strategy="random", noise="none",
-        transform=sim.get("transform"), rows=test_rows, random_state=int(ds.get("split_seed", 0)) + 1,
+        scored,
+        int(ds.get("test_pairs", 2000)),
+        within_prompt=True,
+        strategy="random",
+        noise="none",
+        transform=sim.get("transform"),
+        rows=test_rows,
+        random_state=int(ds.get("split_seed", 0)) + 1,
     )
     arrays = {
         "scores": scored.scores.astype(np.float64),
@@ -223,12 +250,16 @@ def _load_pair_array(path, side: str) -> np.ndarray:
 
         arrays = load_file(str(p))
         if "X" not in arrays:
-            raise FormatError(f"{p}: expected a tensor named 'X' of shape (n_pairs, 2, D); found {sorted(arrays)}.")
+            raise FormatError(
+                f"{p}: expected a tensor named 'X' of shape (n_pairs, 2, D); found {sorted(arrays)}."
+            )
         X = arrays["X"]
     else:
         X = np.load(p, allow_pickle=False)
     if X.ndim != 3 or X.shape[1] != 2:
-        raise DataError(f"{p}: pair arrays must have shape (n_pairs, 2, D) with [:, 0] chosen; got {X.shape}.")
+        raise DataError(
+            f"{p}: pair arrays must have shape (n_pairs, 2, D) with [:, 0] chosen; got {X.shape}."
+        )
     return X.astype(np.float32)
 
 
@@ -244,16 +275,20 @@ def _load(handle: DatasetHandle) -> CellData:
         return _LOADED[cache_key]
     ds = handle.spec
     if handle.kind == "pair_arrays":
-        data = CellData(meta={}, X_train=_load_pair_array(ds["train"], "train"),
-                        X_test=_load_pair_array(ds["test"], "test"))
+        data = CellData(
+            meta={},
+            X_train=_load_pair_array(ds["train"], "train"),
+            X_test=_load_pair_array(ds["test"], "test"),
+        )
     else:
         from safetensors.numpy import load_file
 
         arrays = dict(load_file(handle.arrays))
         meta = json.loads(Path(handle.meta).read_text(encoding="utf-8"))
         if handle.kind == "scored":
-            arrays["features"] = scored_features(ds["prompt_embeddings"], ds["response_embeddings"],
-                                                 arrays["prompt_index"])
+            arrays["features"] = scored_features(
+                ds["prompt_embeddings"], ds["response_embeddings"], arrays["prompt_index"]
+            )
         data = CellData(meta=meta, **arrays)
     _LOADED.clear()  # keep one dataset in memory per worker
     _LOADED[cache_key] = data
@@ -313,8 +348,9 @@ def run_cell(task: CellTask) -> dict:
     return row
 
 
-def _training_pairs(handle: DatasetHandle, data: CellData, budget: int, seed: int,
-                    max_budget: int) -> tuple[np.ndarray, dict, np.ndarray | None]:
+def _training_pairs(
+    handle: DatasetHandle, data: CellData, budget: int, seed: int, max_budget: int
+) -> tuple[np.ndarray, dict, np.ndarray | None]:
     """The cell's training pairs, extra row fields, and the pairs' log lengths (None without texts)."""
     if handle.kind in ("pairs", "pair_arrays"):
         X = data.X_train
@@ -332,8 +368,13 @@ def _training_pairs(handle: DatasetHandle, data: CellData, budget: int, seed: in
     first = np.arange(budget)
     X = np.stack([data.features[pairs.chosen[first]], data.features[pairs.rejected[first]]], axis=1)
     flipped = float(np.mean(pairs.gold_gap[first] < 0))
-    L = None if data.lengths is None else np.stack([data.lengths[pairs.chosen[first]],
-                                                    data.lengths[pairs.rejected[first]]], axis=1)
+    L = (
+        None
+        if data.lengths is None
+        else np.stack(
+            [data.lengths[pairs.chosen[first]], data.lengths[pairs.rejected[first]]], axis=1
+        )
+    )
     return X, {"label_flip_rate": flipped}, L
 
 
@@ -364,8 +405,13 @@ def _fit_method(method: CellMethod, X_train: np.ndarray, seed: int, report_pairs
         factor = aug.pop("factor", 4)
         t0 = time.perf_counter()
         augmented = augment_pairs(
-            X_train, method=kind, factor=factor, estimator=_make_head(method, seed), random_state=seed,
-            report_pairs=report_pairs, **aug
+            X_train,
+            method=kind,
+            factor=factor,
+            estimator=_make_head(method, seed),
+            random_state=seed,
+            report_pairs=report_pairs,
+            **aug,
         )
         info["augment_seconds"] = round(time.perf_counter() - t0, 3)
         info["n_synthetic"] = int(len(augmented.X) - len(X_train))
@@ -379,7 +425,9 @@ def _fit_method(method: CellMethod, X_train: np.ndarray, seed: int, report_pairs
     return head, info
 
 
-def _run_selection(method: CellMethod, handle: DatasetHandle, data: CellData, budget: int, seed: int) -> dict:
+def _run_selection(
+    method: CellMethod, handle: DatasetHandle, data: CellData, budget: int, seed: int
+) -> dict:
     """An active-labelling cell: :func:`~prefspace.experiments.run_active_learning` spends
     ``budget`` labels in rounds on the training prompts and is scored on this dataset's test
     prompts. Its simulated annotator is the one passive cells draw their pairs by.
@@ -402,8 +450,16 @@ def _run_selection(method: CellMethod, handle: DatasetHandle, data: CellData, bu
     best_of = int(sel.pop("best_of", 16))
     test_prompts = np.unique(data.prompt_index[data.test_rows])
     records = run_active_learning(
-        data.features, data.prompt_index, data.scores, strategy=strategy, budget=budget,
-        estimator=_make_head(method, seed), test_prompts=test_prompts, best_of=best_of, random_state=seed, **sel,
+        data.features,
+        data.prompt_index,
+        data.scores,
+        strategy=strategy,
+        budget=budget,
+        estimator=_make_head(method, seed),
+        test_prompts=test_prompts,
+        best_of=best_of,
+        random_state=seed,
+        **sel,
     )
     last = records[-1]
     return {
@@ -436,7 +492,9 @@ class _LengthRows:
 LENGTH_BASELINE_METRICS = ("accuracy", "ci_low", "ci_high", "ece", "spearman", "kendall")
 
 
-def _evaluate_length_baseline(L_train: np.ndarray, handle: DatasetHandle, data: CellData, ev: dict, seed: int) -> dict:
+def _evaluate_length_baseline(
+    L_train: np.ndarray, handle: DatasetHandle, data: CellData, ev: dict, seed: int
+) -> dict:
     """The learned length baseline fitted on the cell's training pairs, measured like the model
     on the same test pairs (and prompts): the same keys as the row's own metrics."""
     base = LengthBaseline().fit(L_train)
@@ -446,7 +504,9 @@ def _evaluate_length_baseline(L_train: np.ndarray, handle: DatasetHandle, data: 
         view = replace(data, X_test=data.L_test[:, :, None])
     out = _evaluate(_LengthRows(base), handle, view, {**ev, "n_boot": 0}, seed)
     kept = {k: out[k] for k in LENGTH_BASELINE_METRICS if k in out}
-    kept.update({k: v for k, v in out.items() if k.startswith("bon@") and not k.endswith(("_low", "_high"))})
+    kept.update(
+        {k: v for k, v in out.items() if k.startswith("bon@") and not k.endswith(("_low", "_high"))}
+    )
     kept.update(coef=base.coef_, direction=base.direction_, reliability=out["reliability"])
     return kept
 
@@ -456,17 +516,32 @@ def _evaluate(model, handle: DatasetHandle, data: CellData, ev: dict, seed: int)
     cell's metrics carry the same names and values as ``prefspace evaluate`` writes."""
     X_test = _test_pairs(handle, data)
     subsets = (data.meta or {}).get("test_subset") or None
-    out = evaluate_pairs(model, X_test, subsets=subsets, n_boot=int(ev.get("n_boot", 1000)),
-                         n_bins=int(ev.get("n_bins", 10)), random_state=seed)
+    out = evaluate_pairs(
+        model,
+        X_test,
+        subsets=subsets,
+        n_boot=int(ev.get("n_boot", 1000)),
+        n_bins=int(ev.get("n_bins", 10)),
+        random_state=seed,
+    )
     if handle.kind == "scored":
         rows = data.test_rows
-        scored = evaluate_scored(model, data.features[rows], data.scores[rows], data.prompt_index[rows],
-                                 ns=ev.get("best_of_n"), n_boot=int(ev.get("n_boot", 1000)), random_state=seed)
+        scored = evaluate_scored(
+            model,
+            data.features[rows],
+            data.scores[rows],
+            data.prompt_index[rows],
+            ns=ev.get("best_of_n"),
+            n_boot=int(ev.get("n_boot", 1000)),
+            random_state=seed,
+        )
         out.update(scored)
         out["gold_range"] = [float(np.min(data.scores)), float(np.max(data.scores))]
         curve = scored["best_of_n"]
         nan = [float("nan")] * len(curve["n"])
-        for n, v, lo, hi in zip(curve["n"], curve["model"], curve.get("model_low", nan), curve.get("model_high", nan)):
+        for n, v, lo, hi in zip(
+            curve["n"], curve["model"], curve.get("model_low", nan), curve.get("model_high", nan)
+        ):
             out[f"bon@{n}"] = v
             out[f"bon@{n}_low"], out[f"bon@{n}_high"] = lo, hi
     return json_safe(out)

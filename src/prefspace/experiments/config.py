@@ -45,9 +45,17 @@ import inspect
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from .._paths import check_output
@@ -61,7 +69,16 @@ from ..synth import METHODS, SYNTHESIZERS, augment_pairs, choose_augmentation
 from .active_learning import run_active_learning
 
 DATASET_KINDS = ("pairs", "scored", "pair_arrays")
-PATH_KEYS = ("path", "responses", "prompts", "response_embeddings", "prompt_embeddings", "cache", "train", "test")
+PATH_KEYS = (
+    "path",
+    "responses",
+    "prompts",
+    "response_embeddings",
+    "prompt_embeddings",
+    "cache",
+    "train",
+    "test",
+)
 
 
 # ----------------------------------------------------------------------------- the schema
@@ -79,22 +96,31 @@ def _names(names) -> str:
     return ", ".join(sorted(names))
 
 
-def _unknown(key: str, allowed, what: str, path: str = "", *, value: bool = False) -> PydanticCustomError:
+def _unknown(
+    key: str, allowed, what: str, path: str = "", *, value: bool = False
+) -> PydanticCustomError:
     """The error for a key (or, with ``value``, a name given as a value) that is not allowed: its
     path, a close match and the allowed names."""
     close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else "."
     where = path if value else (f"{path}.{key}" if path else str(key))
     return PydanticCustomError(
-        "prefspace_unknown_key", "{message}",
-        {"path": where, "message": f"{key!r} is not a known {what}{hint} Allowed: {_names(allowed) or '(none)'}."},
+        "prefspace_unknown_key",
+        "{message}",
+        {
+            "path": where,
+            "message": f"{key!r} is not a known {what}{hint} Allowed: {_names(allowed) or '(none)'}.",
+        },
     )
 
 
 def _keyword_names(func, *, leave_out=()) -> set[str]:
     """The keyword parameters of ``func`` (its ``**kwargs`` and ``leave_out`` excluded)."""
-    return {n for n, p in inspect.signature(func).parameters.items()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in leave_out}
+    return {
+        n
+        for n, p in inspect.signature(func).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in leave_out
+    }
 
 
 def _check_keys(data: dict, allowed, what: str, path: str = "") -> None:
@@ -120,28 +146,32 @@ class EvalSpec(_Strict):
     n_boot: PosInt = 1000
     n_bins: Annotated[StrictInt, Field(ge=2)] = 10
     report_n: PosInt = 16
-    best_of_n: Optional[list[PosInt]] = None
+    best_of_n: list[PosInt] | None = None
 
 
 class _SplitSpec(_Strict):
-    name: Optional[str] = None
-    test_size: Optional[PosInt] = None
-    test_fraction: Optional[Fraction] = None
+    name: str | None = None
+    test_size: PosInt | None = None
+    test_fraction: Fraction | None = None
     split_seed: NonNegInt = 0
 
 
 class PairsDataset(_SplitSpec):
     kind: Literal["pairs"]
     path: str = Field(min_length=1)
-    load: Optional[dict[str, Any]] = None
-    encoder: Union[Annotated[str, Field(min_length=1)], dict[str, Any]] = "all-MiniLM-L6-v2"
-    cache: Optional[str] = None
-    limit: Optional[PosInt] = None
+    load: dict[str, Any] | None = None
+    encoder: Annotated[str, Field(min_length=1)] | dict[str, Any] = "all-MiniLM-L6-v2"
+    cache: str | None = None
+    limit: PosInt | None = None
 
     @field_validator("load")
     @classmethod
-    def _load_keys(cls, load: Optional[dict]) -> Optional[dict]:
-        _check_keys(load or {}, _keyword_names(load_preferences, leave_out=("source",)), "load_preferences argument")
+    def _load_keys(cls, load: dict | None) -> dict | None:
+        _check_keys(
+            load or {},
+            _keyword_names(load_preferences, leave_out=("source",)),
+            "load_preferences argument",
+        )
         return load
 
 
@@ -151,33 +181,37 @@ class ScoredDataset(_SplitSpec):
     prompts: str = Field(min_length=1)
     response_embeddings: str = Field(min_length=1)
     prompt_embeddings: str = Field(min_length=1)
-    load: Optional[dict[str, Any]] = None
-    simulate: Optional[dict[str, Any]] = None
+    load: dict[str, Any] | None = None
+    simulate: dict[str, Any] | None = None
     test_pairs: PosInt = 2000
 
     @field_validator("load")
     @classmethod
-    def _load_keys(cls, load: Optional[dict]) -> Optional[dict]:
+    def _load_keys(cls, load: dict | None) -> dict | None:
         allowed = _keyword_names(load_scored_responses, leave_out=("source", "prompts"))
         _check_keys(load or {}, allowed, "load_scored_responses argument")
         return load
 
     @field_validator("simulate")
     @classmethod
-    def _simulate_keys(cls, simulate: Optional[dict]) -> Optional[dict]:
-        allowed = _keyword_names(pairs_from_scores, leave_out=("scored", "n_pairs", "rows", "random_state"))
+    def _simulate_keys(cls, simulate: dict | None) -> dict | None:
+        allowed = _keyword_names(
+            pairs_from_scores, leave_out=("scored", "n_pairs", "rows", "random_state")
+        )
         _check_keys(simulate or {}, allowed, "simulate option")
         return simulate
 
 
 class PairArraysDataset(_Strict):
-    name: Optional[str] = None
+    name: str | None = None
     kind: Literal["pair_arrays"]
     train: str = Field(min_length=1)
     test: str = Field(min_length=1)
 
 
-DatasetSpec = Annotated[Union[PairsDataset, ScoredDataset, PairArraysDataset], Field(discriminator="kind")]
+DatasetSpec = Annotated[
+    PairsDataset | ScoredDataset | PairArraysDataset, Field(discriminator="kind")
+]
 
 
 def head_names() -> list[str]:
@@ -193,18 +227,20 @@ def _estimator_params(cls) -> set[str]:
 
 
 class MethodSpec(_Strict):
-    name: Optional[str] = None
+    name: str | None = None
     head: str = Field(min_length=1)
-    params: Optional[dict[str, Any]] = None
-    augment: Optional[dict[str, Any]] = None
-    select: Optional[dict[str, Any]] = None
+    params: dict[str, Any] | None = None
+    augment: dict[str, Any] | None = None
+    select: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _check_estimators(self) -> "MethodSpec":
+    def _check_estimators(self) -> MethodSpec:
         cls = head_class(self.head)
         if cls is None:
             raise _unknown(self.head, head_names(), "head", "head", value=True)
-        _check_keys(self.params or {}, _estimator_params(cls), f"parameter of {cls.__name__}", "params")
+        _check_keys(
+            self.params or {}, _estimator_params(cls), f"parameter of {cls.__name__}", "params"
+        )
         if self.augment is not None:
             _check_augment(self.augment)
         if self.select is not None:
@@ -217,17 +253,30 @@ def _check_augment(aug: dict) -> None:
     if method not in METHODS:
         raise _unknown(method, METHODS, "augment method", "augment.method", value=True)
     allowed = {"method", "factor"} | _keyword_names(
-        augment_pairs, leave_out=("X", "method", "factor", "estimator", "random_state", "groups", "sample_weight"))
+        augment_pairs,
+        leave_out=("X", "method", "factor", "estimator", "random_state", "groups", "sample_weight"),
+    )
     if method in SYNTHESIZERS:
         allowed |= _estimator_params(SYNTHESIZERS[method]) - {"random_state"}
     elif method == "auto":
-        allowed |= _keyword_names(choose_augmentation, leave_out=("X", "estimator", "groups", "random_state", "sample_weight"))
-    what = f"augment option for {method!r}" + (" (or parameter of its synthesizer)" if method in SYNTHESIZERS else "")
+        allowed |= _keyword_names(
+            choose_augmentation,
+            leave_out=("X", "estimator", "groups", "random_state", "sample_weight"),
+        )
+    what = f"augment option for {method!r}" + (
+        " (or parameter of its synthesizer)" if method in SYNTHESIZERS else ""
+    )
     _check_keys(aug, allowed, what, "augment")
     factor = aug.get("factor", 4)
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise PydanticCustomError("prefspace_value", "{message}", {
-            "path": "augment.factor", "message": f"must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}."})
+        raise PydanticCustomError(
+            "prefspace_value",
+            "{message}",
+            {
+                "path": "augment.factor",
+                "message": f"must be a whole number >= 1 (synthetic pairs per real pair); got {factor!r}.",
+            },
+        )
 
 
 def _check_select(sel: dict) -> None:
@@ -236,7 +285,18 @@ def _check_select(sel: dict) -> None:
         raise _unknown(strategy, STRATEGIES, "selection strategy", "select.strategy", value=True)
     allowed = {"strategy"} | _keyword_names(
         run_active_learning,
-        leave_out=("features", "prompt_index", "gold", "strategy", "estimator", "test_prompts", "random_state", "budget", "on_round"))
+        leave_out=(
+            "features",
+            "prompt_index",
+            "gold",
+            "strategy",
+            "estimator",
+            "test_prompts",
+            "random_state",
+            "budget",
+            "on_round",
+        ),
+    )
     _check_keys(sel, allowed, "select option", "select")
 
 
@@ -244,13 +304,13 @@ class ExperimentConfig(_Strict):
     """The whole experiment config (see docs/evaluation.md)."""
 
     name: str = "experiment"
-    description: Optional[str] = None
-    data_root: Optional[str] = None
+    description: str | None = None
+    data_root: str | None = None
     seeds: list[NonNegInt] = Field(default=[0], min_length=1)
     budgets: list[PosInt] = Field(min_length=1)
-    baseline: Optional[str] = None
-    jobs: Optional[PosInt] = None
-    eval: Optional[EvalSpec] = None
+    baseline: str | None = None
+    jobs: PosInt | None = None
+    eval: EvalSpec | None = None
     datasets: list[DatasetSpec] = Field(min_length=1)
     methods: list[MethodSpec] = Field(min_length=1)
 
@@ -297,7 +357,12 @@ def _location(loc: tuple) -> str:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif i >= 2 and loc[0] == "datasets" and isinstance(loc[i - 1], int) and part in DATASET_KINDS:
+        elif (
+            i >= 2
+            and loc[0] == "datasets"
+            and isinstance(loc[i - 1], int)
+            and part in DATASET_KINDS
+        ):
             continue  # pydantic's discriminated-union step
         else:
             out += f".{part}" if out else str(part)
@@ -310,12 +375,17 @@ def _explain(exc: ValidationError, where: str) -> ConfigError:
         loc = tuple(err["loc"])
         path = _location(loc)
         ctx = err.get("ctx") or {}
-        key = next((part for part in reversed(loc) if isinstance(part, str) and part not in DATASET_KINDS), "")
+        key = next(
+            (part for part in reversed(loc) if isinstance(part, str) and part not in DATASET_KINDS),
+            "",
+        )
         if err["type"].startswith("prefspace_"):
             path = f"{path}.{ctx['path']}" if path else ctx["path"]
             lines.append(f"{path}: {ctx['message']}")
         elif err["type"] == "union_tag_invalid":
-            lines.append(f"{path}.kind: must be one of {', '.join(DATASET_KINDS)}; got {err['input'].get('kind')!r}.")
+            lines.append(
+                f"{path}.kind: must be one of {', '.join(DATASET_KINDS)}; got {err['input'].get('kind')!r}."
+            )
         elif err["type"] == "union_tag_not_found":
             lines.append(f"{path}: missing 'kind' ({', '.join(DATASET_KINDS)}).")
         elif err["type"] == "missing":
@@ -365,16 +435,23 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. --set data_root=../shared/data); got {item!r}.")
+            raise ConfigError(
+                f"--set expects KEY=VALUE (e.g. --set data_root=../shared/data); got {item!r}."
+            )
         key, value = item.split("=", 1)
         key = key.strip()
         if not key:
             raise ConfigError(f"--set {item!r}: the key is empty.")
         try:
             out[key] = yaml.safe_load(value) if value.strip() else ""
-        except (ValueError, RecursionError) as exc:  # an integer over 4,300 digits; nesting too deep
+        except (
+            ValueError,
+            RecursionError,
+        ) as exc:  # an integer over 4,300 digits; nesting too deep
             detail = "nested too deeply" if isinstance(exc, RecursionError) else _value_problem(exc)
-            raise ConfigError(f"--set {key}: {detail}. Write a number, text, a list or a mapping.") from None
+            raise ConfigError(
+                f"--set {key}: {detail}. Write a number, text, a list or a mapping."
+            ) from None
         except yaml.YAMLError as exc:
             detail = " ".join(str(exc).split())
             raise ConfigError(
@@ -405,13 +482,17 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
 
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"{path} is a folder; pass the experiment's YAML file (e.g. {path / 'experiment.yaml'}).")
+        raise ConfigError(
+            f"{path} is a folder; pass the experiment's YAML file (e.g. {path / 'experiment.yaml'})."
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"experiment config not found: {path}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the config as UTF-8.") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the config as UTF-8."
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc}).") from None
     except RecursionError:
@@ -419,9 +500,13 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     except ValueError as exc:  # a value its type cannot hold: an integer of more than 4,300 digits
-        raise ConfigError(f"{path}: {_value_problem(exc)}. Check the numbers in the config.") from None
+        raise ConfigError(
+            f"{path}: {_value_problem(exc)}. Check the numbers in the config."
+        ) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the config must be a mapping (name:, datasets:, methods:, ...).")
+        raise ConfigError(
+            f"{path}: the config must be a mapping (name:, datasets:, methods:, ...)."
+        )
     base = path.resolve().parent
     cfg = copy.deepcopy(raw)
     cwd_paths: set[str] = set()
@@ -445,8 +530,15 @@ def config_paths(cfg: dict) -> tuple[list[str], list[str]]:
     return inputs, caches
 
 
-def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None, where: str = "config",
-                   check_files: bool = True) -> dict:
+def resolve_config(
+    cfg: dict,
+    *,
+    base: Path,
+    cwd_keys=frozenset(),
+    out_dir=None,
+    where: str = "config",
+    check_files: bool = True,
+) -> dict:
     """Validate a config dict and make its paths absolute (see the module docstring).
 
     ``base``: the folder relative paths are resolved from (the config file's); keys in
@@ -474,7 +566,9 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
     for i, ds in enumerate(cfg["datasets"]):
         name = ds.get("name") or f"dataset{i}"
         if name in seen:
-            raise ConfigError(f"{where}: datasets[{i}].name: two datasets are named {name!r}; names must be unique.")
+            raise ConfigError(
+                f"{where}: datasets[{i}].name: two datasets are named {name!r}; names must be unique."
+            )
         seen.add(name)
         ds["name"] = _path_name(name, f"{where}: datasets[{i}].name")
         for key in PATH_KEYS:
@@ -486,25 +580,39 @@ def resolve_config(cfg: dict, *, base: Path, cwd_keys=frozenset(), out_dir=None,
             rel_base = Path.cwd() if dotted in cwd_keys else base
             ds[key] = str((rel_base / text).resolve())
             if check_files and key != "cache" and not Path(ds[key]).exists():
-                raise ConfigError(_missing_file(
-                    where, f"datasets[{i}].{key}", original, ds[key], rel_base, from_cwd=dotted in cwd_keys,
-                    data_root=cfg.get("data_root") if "{data_root}" in original else None,
-                    root_from_cwd="data_root" in cwd_keys))
+                raise ConfigError(
+                    _missing_file(
+                        where,
+                        f"datasets[{i}].{key}",
+                        original,
+                        ds[key],
+                        rel_base,
+                        from_cwd=dotted in cwd_keys,
+                        data_root=cfg.get("data_root") if "{data_root}" in original else None,
+                        root_from_cwd="data_root" in cwd_keys,
+                    )
+                )
 
     seen = set()
     for i, m in enumerate(cfg["methods"]):
         cls = head_class(m["head"])
-        m["head"] = cls.__name__  # a registry name (bt-mlp) becomes its class name, as the cells expect
+        m["head"] = (
+            cls.__name__
+        )  # a registry name (bt-mlp) becomes its class name, as the cells expect
         name = str(m.get("name") or m["head"])
         if name in seen:
-            raise ConfigError(f"{where}: methods[{i}].name: two methods are named {name!r}; names must be unique.")
+            raise ConfigError(
+                f"{where}: methods[{i}].name: two methods are named {name!r}; names must be unique."
+            )
         seen.add(name)
         m["name"] = name
         if m.get("params") is None:
             m["params"] = {}
     baseline = cfg.get("baseline") or cfg["methods"][0]["name"]
     if baseline not in seen:
-        raise ConfigError(f"{where}: baseline {baseline!r} is not one of the methods {sorted(seen)}.")
+        raise ConfigError(
+            f"{where}: baseline {baseline!r} is not one of the methods {sorted(seen)}."
+        )
     cfg["baseline"] = baseline
     if cfg.get("eval") is None:
         cfg["eval"] = {}
@@ -519,7 +627,12 @@ def _path_name(name: Any, where: str) -> str:
     under ``OUT/prepared/``, so no folder separator, ``..``, control character or NUL may leave
     that folder."""
     text = str(name)
-    if text in (".", "..") or _UNSAFE_NAME_CHARS.search(text) or not text.strip() or len(text) > 100:
+    if (
+        text in (".", "..")
+        or _UNSAFE_NAME_CHARS.search(text)
+        or not text.strip()
+        or len(text) > 100
+    ):
         raise ConfigError(
             f"{where}: {text[:60]!r} cannot be used as a name: it becomes part of a file name under OUT/prepared/, "
             "so it must be 1 to 100 characters without '/', '\\', control characters or NUL, and not '.' or '..'."
@@ -527,21 +640,37 @@ def _path_name(name: Any, where: str) -> str:
     return text
 
 
-def _missing_file(where: str, key: str, written: str, resolved: str, rel_base: Path, *, from_cwd: bool,
-                  data_root: str | None, root_from_cwd: bool) -> str:
+def _missing_file(
+    where: str,
+    key: str,
+    written: str,
+    resolved: str,
+    rel_base: Path,
+    *,
+    from_cwd: bool,
+    data_root: str | None,
+    root_from_cwd: bool,
+) -> str:
     """Say which file is missing, where its relative path was resolved from, and how to point elsewhere."""
     if data_root is not None:
-        origin = ("given with --set, resolved from the current directory" if root_from_cwd
-                  else "written in the config, resolved from the config file's folder")
-        how = (f"written as {written!r} with data_root = {data_root} ({origin}); "
-               "point data_root at the data with --set data_root=PATH (relative to the current directory)")
+        origin = (
+            "given with --set, resolved from the current directory"
+            if root_from_cwd
+            else "written in the config, resolved from the config file's folder"
+        )
+        how = (
+            f"written as {written!r} with data_root = {data_root} ({origin}); "
+            "point data_root at the data with --set data_root=PATH (relative to the current directory)"
+        )
     elif Path(written).is_absolute():
         how = f"written as {written!r}"
     elif from_cwd:
         how = f"written as {written!r} with --set, resolved from the current directory {rel_base}"
     else:
-        how = (f"written as {written!r}; relative paths in a config are resolved from the config file's folder "
-               f"{rel_base}, not from the current directory")
+        how = (
+            f"written as {written!r}; relative paths in a config are resolved from the config file's folder "
+            f"{rel_base}, not from the current directory"
+        )
     return f"{where}: {key}: {resolved} does not exist ({how})."
 
 
@@ -568,12 +697,16 @@ def _set_dotted(cfg: dict, key: str, value: Any, path: Path) -> None:
     parts = key.split(".")
     node: Any = cfg
     for j, part in enumerate(parts[:-1]):
-        nxt = node[int(part)] if isinstance(node, list) and part.isdigit() and int(part) < len(node) else (
-            node.get(part) if isinstance(node, dict) else None
+        nxt = (
+            node[int(part)]
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node)
+            else (node.get(part) if isinstance(node, dict) else None)
         )
         if nxt is None:
             if not isinstance(node, dict):
-                raise ConfigError(f"--set {key}: {'.'.join(parts[: j + 1])} does not exist in {path}.")
+                raise ConfigError(
+                    f"--set {key}: {'.'.join(parts[: j + 1])} does not exist in {path}."
+                )
             nxt = node[part] = {}
         node = nxt
     last = parts[-1]

@@ -31,26 +31,43 @@ def demo_config(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, factor: int 
         "seeds": list(seeds),
         "budgets": list(budgets),
         "baseline": "real-only",
-        "datasets": [{
-            "name": "demo",
-            "kind": "pairs",
-            "path": str(demo_path()),
-            "encoder": "all-MiniLM-L6-v2",
-            "cache": str(default_cache_dir()),  # the cache every command shares
-            "test_fraction": 0.3,
-            "split_seed": 0,
-        }],
+        "datasets": [
+            {
+                "name": "demo",
+                "kind": "pairs",
+                "path": str(demo_path()),
+                "encoder": "all-MiniLM-L6-v2",
+                "cache": str(default_cache_dir()),  # the cache every command shares
+                "test_fraction": 0.3,
+                "split_seed": 0,
+            }
+        ],
         "methods": [
             {"name": "real-only", "head": "BradleyTerryMLP"},
-            {"name": "repeat", "head": "BradleyTerryMLP", "augment": {"method": "repeat", "factor": factor}},
-            {"name": "lens", "head": "BradleyTerryMLP", "augment": {"method": "lens", "factor": factor}},
+            {
+                "name": "repeat",
+                "head": "BradleyTerryMLP",
+                "augment": {"method": "repeat", "factor": factor},
+            },
+            {
+                "name": "lens",
+                "head": "BradleyTerryMLP",
+                "augment": {"method": "lens", "factor": factor},
+            },
         ],
     }
     return resolve_config(cfg, base=Path.cwd(), out_dir=out_dir, where="demo config")
 
 
-def run_demo(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, jobs: int | None = None, progress=None,
-             figure_format: str = "png") -> dict:
+def run_demo(
+    out_dir,
+    *,
+    budgets=DEMO_BUDGETS,
+    seeds=DEMO_SEEDS,
+    jobs: int | None = None,
+    progress=None,
+    figure_format: str = "png",
+) -> dict:
     """Run the demo and write its report; returns ``{"rows": [...], "paths": {...}}``.
 
     ``progress`` is :func:`~prefspace.experiments.experiment.run_experiment`'s cell callback;
@@ -75,5 +92,7 @@ def run_demo(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, jobs: int | Non
         "held-out pairs; LENS helps only where it beats the control with an interval clear of 0.",
         "A demo, not a benchmark: the held-out set is small, so intervals are wide.",
     ]
-    paths = write_outputs(rows, cfg, out_dir, title=cfg["name"], intro=intro, figure_format=figure_format)
+    paths = write_outputs(
+        rows, cfg, out_dir, title=cfg["name"], intro=intro, figure_format=figure_format
+    )
     return {"rows": rows, "paths": paths, "config": cfg}

@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
 
 from filelock import FileLock, Timeout
 
@@ -46,19 +46,27 @@ def plan_cells(config: dict) -> list[CellTask]:
     max_budget = max(config["budgets"])
     for ds in config["datasets"]:
         for method in config["methods"]:
-            spec = spec_hash({"dataset": {k: v for k, v in ds.items() if k != "cache"}, "method": method,
-                              "eval": config.get("eval") or {}, "max_budget": max_budget})
+            spec = spec_hash(
+                {
+                    "dataset": {k: v for k, v in ds.items() if k != "cache"},
+                    "method": method,
+                    "eval": config.get("eval") or {},
+                    "max_budget": max_budget,
+                }
+            )
             for seed in config["seeds"]:
                 for budget in config["budgets"]:
-                    tasks.append(CellTask(
-                        key=cell_key(ds["name"], budget, method["name"], seed, spec),
-                        dataset_name=ds["name"],
-                        method=CellMethod.from_config(method),
-                        budget=budget,
-                        seed=seed,
-                        max_budget=max_budget,
-                        eval=config.get("eval") or {},
-                    ))
+                    tasks.append(
+                        CellTask(
+                            key=cell_key(ds["name"], budget, method["name"], seed, spec),
+                            dataset_name=ds["name"],
+                            method=CellMethod.from_config(method),
+                            budget=budget,
+                            seed=seed,
+                            max_budget=max_budget,
+                            eval=config.get("eval") or {},
+                        )
+                    )
     return tasks
 
 
@@ -78,7 +86,9 @@ def read_results(path) -> list[dict]:
             if i == len(lines) - 1:
                 logger.warning("%s: ignoring a truncated last line (interrupted write)", path)
                 continue
-            raise FormatError(f"{path}:{i + 1}: not a JSON line; delete the line or the file to rerun those cells.") from None
+            raise FormatError(
+                f"{path}:{i + 1}: not a JSON line; delete the line or the file to rerun those cells."
+            ) from None
     return rows
 
 
@@ -96,7 +106,10 @@ def _drop_partial_last_line(path: Path) -> None:
 
 
 def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
 
 
 def run_experiment(
@@ -161,7 +174,9 @@ def run_experiment(
 def cell_summary(row: dict) -> str:
     """A short text naming a finished cell and its headline metric, e.g.
     ``"hh b=100 bt-mlp s=2: accuracy 0.712"``."""
-    metric = next((m for m in ("accuracy", "spearman") if isinstance(row.get(m), (int, float))), None)
+    metric = next(
+        (m for m in ("accuracy", "spearman") if isinstance(row.get(m), (int, float))), None
+    )
     score = f": {metric} {row[metric]:.3f}" if metric else ""
     return f"{row['dataset']} b={row['budget']} {row['method']} s={row['seed']}{score}"
 

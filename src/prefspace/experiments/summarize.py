@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluate.plots import plot_best_of_n, plot_budget_curves, plot_reliability
-from ..evaluate.report import Section, format_interval, markdown_table, mean_interval, write_html_report, write_text_atomic
+from ..evaluate.report import (
+    Section,
+    format_interval,
+    markdown_table,
+    mean_interval,
+    write_html_report,
+    write_text_atomic,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +56,29 @@ def with_length_baseline(rows: list[dict]) -> list[dict]:
         if not lb or key in seen:
             continue
         seen.add(key)
-        out.append({"key": f"{r['dataset']}|{r['budget']}|{LENGTH_BASELINE}|{r['seed']}", "dataset": r["dataset"],
-                    "kind": r.get("kind"), "budget": r["budget"], "method": LENGTH_BASELINE, "seed": r["seed"],
-                    "head": "LengthBaseline", "n_train": r.get("n_train"), "gold_range": r.get("gold_range"), **lb})
+        out.append(
+            {
+                "key": f"{r['dataset']}|{r['budget']}|{LENGTH_BASELINE}|{r['seed']}",
+                "dataset": r["dataset"],
+                "kind": r.get("kind"),
+                "budget": r["budget"],
+                "method": LENGTH_BASELINE,
+                "seed": r["seed"],
+                "head": "LengthBaseline",
+                "n_train": r.get("n_train"),
+                "gold_range": r.get("gold_range"),
+                **lb,
+            }
+        )
     return out
 
 
 def subset_accuracies(row: dict) -> dict:
     """``{subset name: accuracy}`` of a row (``evaluate_pairs``'s ``subsets``), empty without subsets."""
-    return {name: v["accuracy"] for name, v in ((row.get("subsets") or {}).get("per_subset") or {}).items()}
+    return {
+        name: v["accuracy"]
+        for name, v in ((row.get("subsets") or {}).get("per_subset") or {}).items()
+    }
 
 
 def flat_rows(rows: list[dict]) -> list[dict]:
@@ -87,7 +108,13 @@ def write_results_csv(rows: list[dict], path) -> Path:
     return write_text_atomic(path, buf.getvalue())
 
 
-_BOUNDS = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "subset_weighted": (0.0, 1.0), "spearman": (-1.0, 1.0), "kendall": (-1.0, 1.0)}
+_BOUNDS = {
+    "accuracy": (0.0, 1.0),
+    "ece": (0.0, 1.0),
+    "subset_weighted": (0.0, 1.0),
+    "spearman": (-1.0, 1.0),
+    "kendall": (-1.0, 1.0),
+}
 # the interval a single run carries for a metric: (low field, high field)
 _RUN_INTERVAL = {"accuracy": ("ci_low", "ci_high")}
 
@@ -136,21 +163,29 @@ def _group(rows, keys):
     return groups
 
 
-def summary_tables(rows: list[dict], baseline: str, metrics: list[str]) -> tuple[list, list, list, list]:
+def summary_tables(
+    rows: list[dict], baseline: str, metrics: list[str]
+) -> tuple[list, list, list, list]:
     """(header, rows) of the per-cell table and of the paired-difference table."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     header = ["dataset", "budget", "method", "seeds"] + [f"{m} (95% CI)" for m in metrics]
     table = []
-    for (ds, budget, method), grp in sorted(_group(rows, ("dataset", "budget", "method")).items(),
-                                           key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2]))):
+    for (ds, budget, method), grp in sorted(
+        _group(rows, ("dataset", "budget", "method")).items(),
+        key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2])),
+    ):
         cells = [format_cell(grp, m) for m in metrics]
         table.append([ds, budget, method, len(grp)] + cells)
 
-    diff_header = ["dataset", "budget", "method", "pairs"] + [f"Δ{m} vs {baseline} (95% CI)" for m in metrics]
+    diff_header = ["dataset", "budget", "method", "pairs"] + [
+        f"Δ{m} vs {baseline} (95% CI)" for m in metrics
+    ]
     diffs = []
     by_cell = {(r["dataset"], r["budget"], r["method"], r["seed"]): r for r in rows}
-    for (ds, budget, method), grp in sorted(_group(rows, ("dataset", "budget", "method")).items(),
-                                           key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2]))):
+    for (ds, budget, method), grp in sorted(
+        _group(rows, ("dataset", "budget", "method")).items(),
+        key=lambda kv: (kv[0][0], kv[0][1], methods.index(kv[0][2])),
+    ):
         if method == baseline:
             continue
         cells = []
@@ -177,26 +212,41 @@ def control_tables(rows: list[dict], metrics: list[str]) -> tuple[list, list]:
     for r in rows:
         if r.get("augment") == "repeat":
             controls.setdefault((r.get("head"), r.get("factor")), r["method"])
-    header = (["dataset", "budget", "method", "control", "seeds"] + [f"Δ{m} vs control (95% CI)" for m in metrics]
-              + ["held-out variance kept", "helps"])
+    header = (
+        ["dataset", "budget", "method", "control", "seeds"]
+        + [f"Δ{m} vs control (95% CI)" for m in metrics]
+        + ["held-out variance kept", "helps"]
+    )
     out = []
     by_cell = {(r["dataset"], r["budget"], r["method"], r["seed"]): r for r in rows}
-    for (ds, budget, method), grp in sorted(_group(rows, ("dataset", "budget", "method")).items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+    for (ds, budget, method), grp in sorted(
+        _group(rows, ("dataset", "budget", "method")).items(),
+        key=lambda kv: (kv[0][0], kv[0][1], kv[0][2]),
+    ):
         aug = grp[0].get("augment")
         control = controls.get((grp[0].get("head"), grp[0].get("factor")))
         if aug in (None, "none", "repeat") or control is None:
             continue
         cells, helps, n = [], "no", 0
         for m in metrics:
-            d = [g[m] - by_cell[(ds, budget, control, g["seed"])][m] for g in grp
-                 if (ds, budget, control, g["seed"]) in by_cell and _finite(g.get(m)) and _finite(by_cell[(ds, budget, control, g["seed"])].get(m))]
+            d = [
+                g[m] - by_cell[(ds, budget, control, g["seed"])][m]
+                for g in grp
+                if (ds, budget, control, g["seed"]) in by_cell
+                and _finite(g.get(m))
+                and _finite(by_cell[(ds, budget, control, g["seed"])].get(m))
+            ]
             n = max(n, len(d))
             mean, lo, hi = difference_interval(d, m, grp) if d else (float("nan"),) * 3
             cells.append(format_interval(mean, lo, hi) if d else "n/a")
             if m == metrics[0] and d and np.isfinite(lo) and (lo > 0 if m != "ece" else hi < 0):
                 helps = "yes"
         kept = [g["heldout_variance_kept"] for g in grp if _finite(g.get("heldout_variance_kept"))]
-        out.append([ds, budget, method, control, n] + cells + [f"{np.mean(kept):.2f}" if kept else "n/a", helps])
+        out.append(
+            [ds, budget, method, control, n]
+            + cells
+            + [f"{np.mean(kept):.2f}" if kept else "n/a", helps]
+        )
     return header, out
 
 
@@ -227,8 +277,13 @@ def pooled_reliability(rows: list[dict]) -> dict:
     counts = [np.asarray(r["reliability"]["count"], dtype=np.float64) for r in rows]
 
     def total(key):  # per-bin sum over rows of mean times count (0 for empty bins)
-        return np.sum([np.nan_to_num(np.asarray(r["reliability"][key], dtype=np.float64)) * c
-                       for r, c in zip(rows, counts)], axis=0)
+        return np.sum(
+            [
+                np.nan_to_num(np.asarray(r["reliability"][key], dtype=np.float64)) * c
+                for r, c in zip(rows, counts)
+            ],
+            axis=0,
+        )
 
     count = np.sum(counts, axis=0)
     psum, ysum = total("mean_prob"), total("frac_pos")
@@ -240,8 +295,15 @@ def pooled_reliability(rows: list[dict]) -> dict:
     return {"mean_prob": mp, "frac_pos": fp, "count": count, "ece": ece}
 
 
-def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None = None, intro: list[str] | None = None,
-                  figure_format: str = "png") -> dict:
+def write_outputs(
+    rows: list[dict],
+    config: dict,
+    out_dir,
+    *,
+    title: str | None = None,
+    intro: list[str] | None = None,
+    figure_format: str = "png",
+) -> dict:
     """Write results.csv, summary.md, plots/*.png and report.html; return their paths.
 
     ``figure_format``: ``"svg"`` or ``"pdf"`` also writes each plot in that format beside its PNG.
@@ -264,60 +326,115 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
         _, _, lheader, ldiffs = summary_tables(rows, LENGTH_BASELINE, lmetrics)
     methods_order = list(dict.fromkeys(r["method"] for r in rows))
 
-    sections = [Section("Summary", paragraphs=[
-        "Mean over seeds with a 95% interval of the mean that stays inside the metric's range "
-        "(Student-t on the logit scale); with one seed, the run's own interval (Wilson for accuracy). "
-        "Accuracy: held-out pairs, ties count wrong. ECE: expected calibration error of "
-        "P(chosen wins), 10 equal-width bins, both orderings of every pair.",
-    ], tables=[(header, table)])]
+    sections = [
+        Section(
+            "Summary",
+            paragraphs=[
+                "Mean over seeds with a 95% interval of the mean that stays inside the metric's range "
+                "(Student-t on the logit scale); with one seed, the run's own interval (Wilson for accuracy). "
+                "Accuracy: held-out pairs, ties count wrong. ECE: expected calibration error of "
+                "P(chosen wins), 10 equal-width bins, both orderings of every pair.",
+            ],
+            tables=[(header, table)],
+        )
+    ]
     if diffs:
-        sections.append(Section(f"Paired differences against {baseline}", paragraphs=[
-            "Per seed, the method's metric minus the baseline's on the same training pairs; "
-            "mean and 95% interval over seeds (Student-t on the logit scale of the difference's range).",
-        ], tables=[(dheader, diffs)]))
+        sections.append(
+            Section(
+                f"Paired differences against {baseline}",
+                paragraphs=[
+                    "Per seed, the method's metric minus the baseline's on the same training pairs; "
+                    "mean and 95% interval over seeds (Student-t on the logit scale of the difference's range).",
+                ],
+                tables=[(dheader, diffs)],
+            )
+        )
 
     if has_length:
-        sections.insert(0, Section("Against the learned length baseline", paragraphs=[
-            "The learned length baseline: a Bradley-Terry model on one feature, the log-length difference "
-            "(log(1 + characters)), no intercept, fitted on the same training pairs as each cell and measured "
-            "on the same test data ('length baseline' rows of the summary). Per seed, each method's metric minus "
-            "the baseline's; mean and 95% interval over seeds. A method beats the baseline only where the "
-            "interval is clear of 0; an interval across 0 is 'not significantly different', not 'equal'."],
-            tables=[(lheader, ldiffs)]))
+        sections.insert(
+            0,
+            Section(
+                "Against the learned length baseline",
+                paragraphs=[
+                    "The learned length baseline: a Bradley-Terry model on one feature, the log-length difference "
+                    "(log(1 + characters)), no intercept, fitted on the same training pairs as each cell and measured "
+                    "on the same test data ('length baseline' rows of the summary). Per seed, each method's metric minus "
+                    "the baseline's; mean and 95% interval over seeds. A method beats the baseline only where the "
+                    "interval is clear of 0; an interval across 0 is 'not significantly different', not 'equal'."
+                ],
+                tables=[(lheader, ldiffs)],
+            ),
+        )
     cheader, crows = control_tables(rows, metrics)
     if crows:
-        sections.append(Section("Synthesis against its control (repeat)", paragraphs=[
-            "Per seed, the synthesis method's metric minus that of the same head trained on the real pairs "
-            "repeated k times (the same weights and training steps, no new information); mean and 95% interval "
-            "over seeds. A synthesis helps only where this interval is clear of 0. Held-out variance kept: the "
-            "share of the test responses' variance the latent model (lens, pca) reconstructs."], tables=[(cheader, crows)]))
+        sections.append(
+            Section(
+                "Synthesis against its control (repeat)",
+                paragraphs=[
+                    "Per seed, the synthesis method's metric minus that of the same head trained on the real pairs "
+                    "repeated k times (the same weights and training steps, no new information); mean and 95% interval "
+                    "over seeds. A synthesis helps only where this interval is clear of 0. Held-out variance kept: the "
+                    "share of the test responses' variance the latent model (lens, pca) reconstructs."
+                ],
+                tables=[(cheader, crows)],
+            )
+        )
 
     # Per-subset accuracy (datasets with a subset column), at every budget.
     sections += _subset_sections(rows, methods_order)
 
     # Accuracy against budget.
     curves = budget_curves(rows, "accuracy")
-    img = plot_budget_curves(curves, plots / "accuracy_vs_budget.png", metric="held-out accuracy", figure_format=ff)
+    img = plot_budget_curves(
+        curves, plots / "accuracy_vs_budget.png", metric="held-out accuracy", figure_format=ff
+    )
     paths["accuracy_plot"] = img
-    sections.append(Section("Accuracy against label budget", paragraphs=[
-        "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."], images=[img]))
+    sections.append(
+        Section(
+            "Accuracy against label budget",
+            paragraphs=[
+                "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."
+            ],
+            images=[img],
+        )
+    )
 
     # Scored datasets: rank metrics against budget (selection cells report these too).
     scored_rows = [r for r in rows if r.get("kind") == "scored"]
-    for metric in [m for m in ("spearman", f"bon@{bon_n}") if any(_finite(r.get(m)) for r in scored_rows)]:
-        img = plot_budget_curves(budget_curves(scored_rows, metric), plots / f"{_slug(metric)}_vs_budget.png", metric=metric,
-                                 figure_format=ff)
+    for metric in [
+        m for m in ("spearman", f"bon@{bon_n}") if any(_finite(r.get(m)) for r in scored_rows)
+    ]:
+        img = plot_budget_curves(
+            budget_curves(scored_rows, metric),
+            plots / f"{_slug(metric)}_vs_budget.png",
+            metric=metric,
+            figure_format=ff,
+        )
         paths[f"{metric}_plot"] = img
-        sections.append(Section(f"{metric} against label budget", paragraphs=[
-            "Mean per-prompt Spearman correlation with gold on held-out prompts" if metric == "spearman"
-            else f"Expected gold score of the best-of-{bon_n} pick on held-out prompts",
-            "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."], images=[img]))
+        sections.append(
+            Section(
+                f"{metric} against label budget",
+                paragraphs=[
+                    "Mean per-prompt Spearman correlation with gold on held-out prompts"
+                    if metric == "spearman"
+                    else f"Expected gold score of the best-of-{bon_n} pick on held-out prompts",
+                    "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval).",
+                ],
+                images=[img],
+            )
+        )
 
     # Best-of-N curves (scored datasets) and reliability diagrams, at the largest budget.
     sections += _best_of_n_sections(rows, plots, paths, ff)
     sections += _reliability_sections(rows, plots, paths, ff)
 
-    md = [f"# {title or config.get('name', 'experiment')}", "", *(intro or []), "", markdown_table(header, table)]
+    md = [
+        f"# {title or config.get('name', 'experiment')}",
+        "",
+        *(intro or []),
+        "",
+        markdown_table(header, table),
+    ]
     if has_length:
         md += ["", "## Against the learned length baseline", "", markdown_table(lheader, ldiffs)]
     if diffs:
@@ -325,11 +442,15 @@ def write_outputs(rows: list[dict], config: dict, out_dir, *, title: str | None 
     if crows:
         md += ["", "## Synthesis against its control (repeat)", "", markdown_table(cheader, crows)]
     paths["summary_md"] = write_text_atomic(out / "summary.md", "\n".join(md) + "\n")
-    meta = f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; " \
-           f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"
+    meta = (
+        f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; "
+        f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"
+    )
     if intro:
         sections.insert(0, Section("About this run", paragraphs=list(intro)))
-    paths["report_html"] = write_html_report(out / "report.html", title or config.get("name", "experiment"), sections, meta=meta)
+    paths["report_html"] = write_html_report(
+        out / "report.html", title or config.get("name", "experiment"), sections, meta=meta
+    )
     return paths
 
 
@@ -342,13 +463,33 @@ def _subset_sections(rows: list[dict], methods_order: list[str]) -> list[Section
     sheader = ["dataset", "budget", "method", *names, "weighted"]
     stable = []
     for (ds, budget, method), grp in _group(sub_rows, ("dataset", "budget", "method")).items():
-        cells = [format_interval(*mean_interval([subset_accuracies(g).get(n) for g in grp], bounds=(0.0, 1.0))) for n in names]
+        cells = [
+            format_interval(
+                *mean_interval([subset_accuracies(g).get(n) for g in grp], bounds=(0.0, 1.0))
+            )
+            for n in names
+        ]
         weighted = [g["subsets"].get("weighted") for g in grp]
-        stable.append([ds, budget, method, *cells, format_interval(*mean_interval(weighted, bounds=(0.0, 1.0)))])
+        stable.append(
+            [
+                ds,
+                budget,
+                method,
+                *cells,
+                format_interval(*mean_interval(weighted, bounds=(0.0, 1.0))),
+            ]
+        )
     stable.sort(key=lambda row: (row[0], row[1], methods_order.index(row[2])))
-    return [Section("Accuracy per subset", paragraphs=[
-        "Held-out accuracy within each subset; 'weighted' is the example-weighted average over "
-        "subsets, as reward-bench reports a section."], tables=[(sheader, stable)])]
+    return [
+        Section(
+            "Accuracy per subset",
+            paragraphs=[
+                "Held-out accuracy within each subset; 'weighted' is the example-weighted average over "
+                "subsets, as reward-bench reports a section."
+            ],
+            tables=[(sheader, stable)],
+        )
+    ]
 
 
 def _best_of_n_sections(rows: list[dict], plots: Path, paths: dict, ff: str) -> list[Section]:
@@ -364,27 +505,65 @@ def _best_of_n_sections(rows: list[dict], plots: Path, paths: dict, ff: str) -> 
             ns = grp[0]["best_of_n"]["n"]
             stats = []
             for i in range(len(ns)):
-                per_seed = [{"v": g["best_of_n"]["model"][i], "gold_range": g.get("gold_range"),
-                             "v_low": (g["best_of_n"].get("model_low") or [None] * len(ns))[i],
-                             "v_high": (g["best_of_n"].get("model_high") or [None] * len(ns))[i]} for g in grp]
+                per_seed = [
+                    {
+                        "v": g["best_of_n"]["model"][i],
+                        "gold_range": g.get("gold_range"),
+                        "v_low": (g["best_of_n"].get("model_low") or [None] * len(ns))[i],
+                        "v_high": (g["best_of_n"].get("model_high") or [None] * len(ns))[i],
+                    }
+                    for g in grp
+                ]
                 b = metric_bounds("bon@", grp)
-                if len(per_seed) == 1 and _finite(per_seed[0]["v_low"]) and _finite(per_seed[0]["v_high"]):
+                if (
+                    len(per_seed) == 1
+                    and _finite(per_seed[0]["v_low"])
+                    and _finite(per_seed[0]["v_high"])
+                ):
                     stats.append((per_seed[0]["v"], per_seed[0]["v_low"], per_seed[0]["v_high"]))
                 else:
                     stats.append(mean_interval([p["v"] for p in per_seed], bounds=b))
-            bon[method[0]] = {"n": ns, "mean": [s[0] for s in stats], "low": [s[1] for s in stats], "high": [s[2] for s in stats]}
-        img = plot_best_of_n(bon, plots / f"best_of_n_{_slug(ds)}.png", oracle=ref["oracle"], random=ref["random"],
-                             ns=ref["n"], title=f"best-of-N on {ds} (budget {top})", figure_format=ff)
+            bon[method[0]] = {
+                "n": ns,
+                "mean": [s[0] for s in stats],
+                "low": [s[1] for s in stats],
+                "high": [s[2] for s in stats],
+            }
+        img = plot_best_of_n(
+            bon,
+            plots / f"best_of_n_{_slug(ds)}.png",
+            oracle=ref["oracle"],
+            random=ref["random"],
+            ns=ref["n"],
+            title=f"best-of-N on {ds} (budget {top})",
+            figure_format=ff,
+        )
         paths[f"best_of_n_{ds}"] = img
-        bon_rows = [[m, *[format_interval(v, lo, hi, 4) for v, lo, hi in zip(c["mean"], c["low"], c["high"])]] for m, c in bon.items()]
+        bon_rows = [
+            [
+                m,
+                *[
+                    format_interval(v, lo, hi, 4)
+                    for v, lo, hi in zip(c["mean"], c["low"], c["high"])
+                ],
+            ]
+            for m, c in bon.items()
+        ]
         bon_rows.append(["oracle", *[f"{v:.4f}" for v in ref["oracle"]]])
         bon_rows.append(["random", *[f"{v:.4f}" for v in ref["random"]]])
-        sections.append(Section(f"Best-of-N on {ds}", paragraphs=[
-            f"Expected gold score of the response with the highest reward among N drawn at random "
-            f"from each held-out prompt (computed exactly), at budget {top}; mean over seeds with a 95% "
-            "interval inside the gold scores' range (one seed: a bootstrap over prompts). "
-            "Oracle picks by gold; random picks at random."],
-            tables=[(["method", *[f"N={n}" for n in ref["n"]]], bon_rows)], images=[img]))
+        sections.append(
+            Section(
+                f"Best-of-N on {ds}",
+                paragraphs=[
+                    f"Expected gold score of the response with the highest reward among N drawn at random "
+                    f"from each held-out prompt (computed exactly), at budget {top}; mean over seeds with a 95% "
+                    "interval inside the gold scores' range (one seed: a bootstrap over prompts). "
+                    "Oracle picks by gold; random picks at random."
+                ],
+                tables=[(["method", *[f"N={n}" for n in ref["n"]]], bon_rows)],
+                images=[img],
+            )
+        )
     return sections
 
 
@@ -397,17 +576,33 @@ def _reliability_sections(rows: list[dict], plots: Path, paths: dict, ff: str) -
             continue
         top = max(r["budget"] for r in ds_rows)
         diagrams = {}
-        for (method,), grp in _group([r for r in ds_rows if r["budget"] == top], ("method",)).items():
+        for (method,), grp in _group(
+            [r for r in ds_rows if r["budget"] == top], ("method",)
+        ).items():
             # the legend's ECE is the summary table's: the mean of the seeds' ECEs (the points pool their bins)
             ece = mean_interval([g.get("ece") for g in grp])[0]
-            diagrams[method] = {**pooled_reliability(grp), "ece_label": format_interval(ece, float("nan"), float("nan"))}
-        img = plot_reliability(diagrams, plots / f"reliability_{_slug(ds)}.png", title=f"reliability on {ds} (budget {top})",
-                               figure_format=ff)
+            diagrams[method] = {
+                **pooled_reliability(grp),
+                "ece_label": format_interval(ece, float("nan"), float("nan")),
+            }
+        img = plot_reliability(
+            diagrams,
+            plots / f"reliability_{_slug(ds)}.png",
+            title=f"reliability on {ds} (budget {top})",
+            figure_format=ff,
+        )
         paths[f"reliability_{ds}"] = img
-        sections.append(Section(f"Calibration on {ds}", paragraphs=[
-            "Points: the bins of all seeds pooled (both orderings of every held-out pair); the lower panel counts "
-            "the predictions in each bin. ECE in the legend: the mean over seeds, as in the summary table. "
-            "A point below the diagonal means overconfidence."], images=[img]))
+        sections.append(
+            Section(
+                f"Calibration on {ds}",
+                paragraphs=[
+                    "Points: the bins of all seeds pooled (both orderings of every held-out pair); the lower panel counts "
+                    "the predictions in each bin. ECE in the legend: the mean over seeds, as in the summary table. "
+                    "A point below the diagonal means overconfidence."
+                ],
+                images=[img],
+            )
+        )
     return sections
 
 

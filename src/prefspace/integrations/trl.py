@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..exceptions import DataError
 
@@ -54,9 +55,13 @@ def _completion_text(c: Any, i: int) -> str:
 def _prompt(p: Any, i: int) -> Any:
     if isinstance(p, str):
         return p
-    if isinstance(p, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in p):
+    if isinstance(p, list) and all(
+        isinstance(m, dict) and isinstance(m.get("content"), str) for m in p
+    ):
         return [{"role": str(m.get("role", "")), "content": m["content"]} for m in p]
-    raise DataError(f"prompts[{i}] must be a string or a list of messages {{'role', 'content': str}}; got {type(p).__name__}.")
+    raise DataError(
+        f"prompts[{i}] must be a string or a list of messages {{'role', 'content': str}}; got {type(p).__name__}."
+    )
 
 
 class PrefspaceRewardFunction:
@@ -66,8 +71,15 @@ class PrefspaceRewardFunction:
     is what TRL logs the rewards under (``rewards/<name>/mean``).
     """
 
-    def __init__(self, model_dir: str | Path, encoder: Any = None, cache: Any = None,
-                 batch_size: int = 512, name: str | None = None, length_controlled: bool = False):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        encoder: Any = None,
+        cache: Any = None,
+        batch_size: int = 512,
+        name: str | None = None,
+        length_controlled: bool = False,
+    ):
         self.model_dir = Path(model_dir)
         self.length_controlled = bool(length_controlled)
         self._encoder_config = encoder.config() if encoder is not None else None
@@ -90,13 +102,21 @@ class PrefspaceRewardFunction:
                 from ..embed import encoder_from_config
 
                 encoder = encoder_from_config(self._encoder_config)
-            self._scorer = RewardScorer(self.model_dir, encoder=encoder, cache=self._cache_dir,
-                                        length_controlled=self.length_controlled)
+            self._scorer = RewardScorer(
+                self.model_dir,
+                encoder=encoder,
+                cache=self._cache_dir,
+                length_controlled=self.length_controlled,
+            )
         return self._scorer
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
+    ) -> list[float]:
         if len(prompts) != len(completions):
-            raise DataError(f"got {len(prompts)} prompts but {len(completions)} completions; TRL passes one prompt per completion.")
+            raise DataError(
+                f"got {len(prompts)} prompts but {len(completions)} completions; TRL passes one prompt per completion."
+            )
         ps = [_prompt(p, i) for i, p in enumerate(prompts)]
         cs = [_completion_text(c, i) for i, c in enumerate(completions)]
         scorer = self.scorer
@@ -104,7 +124,9 @@ class PrefspaceRewardFunction:
         rewards: list[float] = []
         spreads: list[float] = []
         for start in range(0, len(cs), self.batch_size):
-            E = scorer.features(ps[start : start + self.batch_size], cs[start : start + self.batch_size])
+            E = scorer.features(
+                ps[start : start + self.batch_size], cs[start : start + self.batch_size]
+            )
             rewards.extend(float(r) for r in scorer.predict(E))
             s = scorer.predict_std(E)
             if s is not None:
@@ -112,7 +134,9 @@ class PrefspaceRewardFunction:
         log_metric = kwargs.get("log_metric")
         if spreads and callable(log_metric):
             log_metric(f"{self.__name__}/reward_std", sum(spreads) / len(spreads))
-        return [r if math.isfinite(r) else None for r in rewards]  # TRL turns None into NaN (skipped)
+        return [
+            r if math.isfinite(r) else None for r in rewards
+        ]  # TRL turns None into NaN (skipped)
 
     @property
     def training_format(self) -> str | None:
@@ -138,7 +162,8 @@ class PrefspaceRewardFunction:
                 "%s: the reward model was trained on %s prompts but receives %s ones; the same text gets a different "
                 "reward in the other format (messages are embedded as 'User: ...' blocks). Give the GRPO dataset "
                 "prompts in the training format (docs/serving.md).",
-                self.__name__, "plain-text" if trained == "standard" else "conversational",
+                self.__name__,
+                "plain-text" if trained == "standard" else "conversational",
                 "plain-text" if given == "standard" else "conversational",
             )
 
@@ -152,9 +177,14 @@ class PrefspaceRewardFunction:
         return f"PrefspaceRewardFunction({str(self.model_dir)!r}, name={self.__name__!r})"
 
 
-def reward_function(model_dir: str | Path, encoder: Any = None, cache: Any = None,
-                    batch_size: int = 512, name: str | None = None,
-                    length_controlled: bool = False) -> PrefspaceRewardFunction:
+def reward_function(
+    model_dir: str | Path,
+    encoder: Any = None,
+    cache: Any = None,
+    batch_size: int = 512,
+    name: str | None = None,
+    length_controlled: bool = False,
+) -> PrefspaceRewardFunction:
     """A TRL reward function scoring completions with the reward model saved in ``model_dir``.
 
     The model is loaded now, so a wrong directory or an encoder mismatch fails here rather
@@ -184,7 +214,13 @@ def reward_function(model_dir: str | Path, encoder: Any = None, cache: Any = Non
     >>> trainer = GRPOTrainer(model=policy, reward_funcs=reward,       # doctest: +SKIP
     ...                       args=GRPOConfig(output_dir="grpo"), train_dataset=ds)
     """
-    fn = PrefspaceRewardFunction(model_dir, encoder=encoder, cache=cache, batch_size=batch_size, name=name,
-                                 length_controlled=length_controlled)
-    fn.scorer  # load now: fail early on a bad directory or an encoder mismatch
+    fn = PrefspaceRewardFunction(
+        model_dir,
+        encoder=encoder,
+        cache=cache,
+        batch_size=batch_size,
+        name=name,
+        length_controlled=length_controlled,
+    )
+    _ = fn.scorer  # load now: fail early on a bad directory or an encoder mismatch
     return fn

@@ -14,13 +14,23 @@ from .ensemble import RewardEnsemble
 from .features import with_prompt_features
 from .holdout import prompt_groups
 from .length import (
-    LengthBaseline, cross_fit_length_rewards, cross_fit_scored_length_rewards, length_baseline_beside, pair_log_lengths,
+    LengthBaseline,
+    cross_fit_length_rewards,
+    cross_fit_scored_length_rewards,
+    length_baseline_beside,
+    pair_log_lengths,
 )
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
 from .persistence import (
-    FORMAT_NAME, FORMAT_VERSION, describe_model, load_length_baseline, load_model, load_model_encoder, save_model,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    describe_model,
+    load_length_baseline,
+    load_model,
+    load_model_encoder,
+    save_model,
 )
 from .registry import HEADS, get_head
 from .scorer import RewardScorer

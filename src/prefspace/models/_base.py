@@ -25,7 +25,13 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_pairs(
-    X: Any, y: Any = None, sample_weight: Any = None, margin: Any = None, *, groups: Any = None, parent: Any = None
+    X: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    margin: Any = None,
+    *,
+    groups: Any = None,
+    parent: Any = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, PairLayout]:
     """Validate ``fit`` inputs; orient pairs by ``y``; drop rows whose weight is zero.
 
@@ -58,7 +64,11 @@ def prepare_pairs(
 
 def check_text_block(n_text_features: Any, n_columns: int) -> int:
     """``n_text_features`` as an int in ``[0, n_columns)``, or a ConfigError saying why not."""
-    if isinstance(n_text_features, bool) or not isinstance(n_text_features, (int, np.integer)) or n_text_features < 0:
+    if (
+        isinstance(n_text_features, bool)
+        or not isinstance(n_text_features, (int, np.integer))
+        or n_text_features < 0
+    ):
         raise ConfigError(f"n_text_features must be a whole number >= 0; got {n_text_features!r}.")
     if n_text_features >= n_columns:
         raise ConfigError(
@@ -132,7 +142,9 @@ class RewardHead(BaseEstimator):
         -------
         self
         """
-        X, sample_weight, margin, layout = prepare_pairs(X, y, sample_weight, margin, groups=groups, parent=parent)
+        X, sample_weight, margin, layout = prepare_pairs(
+            X, y, sample_weight, margin, groups=groups, parent=parent
+        )
         self.n_features_in_ = int(X.shape[2])
         extra = self._fit(X, sample_weight, margin, layout) or {}
         real = layout.real
@@ -140,7 +152,13 @@ class RewardHead(BaseEstimator):
         metrics = reward_metrics(rc, rr)
         metrics.update(extra)
         self.metrics_ = metrics
-        logger.info("%s fitted on %d pairs (%d real): %s", type(self).__name__, len(X), int(real.sum()), _short(metrics))
+        logger.info(
+            "%s fitted on %d pairs (%d real): %s",
+            type(self).__name__,
+            len(X),
+            int(real.sum()),
+            _short(metrics),
+        )
         return self
 
     def predict(self, E, *, length_controlled: bool = False) -> np.ndarray:
@@ -213,18 +231,28 @@ class RewardHead(BaseEstimator):
     def _pair_rewards(self, X) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         X = check_pairs(X, dim=self.n_features_in_)
-        r = np.asarray(self._predict(X.reshape(-1, X.shape[2])), dtype=np.float64).reshape(len(X), 2)
+        r = np.asarray(self._predict(X.reshape(-1, X.shape[2])), dtype=np.float64).reshape(
+            len(X), 2
+        )
         return r[:, 0], r[:, 1]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):
-            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(X) first.")
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(X) first."
+            )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
 
     # subclasses -----------------------------------------------------------------
-    def _fit(self, X: np.ndarray, sample_weight: np.ndarray | None, margin: np.ndarray | None, layout: PairLayout) -> dict | None:
+    def _fit(
+        self,
+        X: np.ndarray,
+        sample_weight: np.ndarray | None,
+        margin: np.ndarray | None,
+        layout: PairLayout,
+    ) -> dict | None:
         """Learn from validated pairs (``layout``: which are real, their groups); may return
         extra metrics (``eval_*``) for ``metrics_``."""
         raise NotImplementedError
@@ -244,7 +272,9 @@ class HoldsOutPairs:
         n = len(layout.parent)
         if not self.early_stopping:
             return np.arange(n), np.empty(0, dtype=np.int64)
-        fraction = check_positive(self.validation_fraction, name="validation_fraction", allow_zero=True)
+        fraction = check_positive(
+            self.validation_fraction, name="validation_fraction", allow_zero=True
+        )
         if fraction >= 1:
             raise ConfigError(f"validation_fraction must be < 1; got {fraction!r}.")
         return layout.split(fraction, split_rng(self.random_state))

@@ -57,7 +57,9 @@ def mlp_features(arrays: dict, E: np.ndarray, n_hidden: int, activation: str) ->
     return h.astype(np.float32, copy=False)
 
 
-def mlp_rewards(arrays: dict, E: np.ndarray, n_hidden: int, activation: str, chunk: int = 65536) -> np.ndarray:
+def mlp_rewards(
+    arrays: dict, E: np.ndarray, n_hidden: int, activation: str, chunk: int = 65536
+) -> np.ndarray:
     """Rewards for rows ``E`` (n, D) from the saved arrays: float64 (n,)."""
     out = np.empty(len(E), dtype=np.float64)
     w, b = arrays["output.weight"][0], float(arrays["output.bias"][0])
@@ -95,14 +97,17 @@ def check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
     try:
         sizes = tuple(int(h) for h in hidden_sizes)
     except (TypeError, ValueError):
-        raise ConfigError(f"hidden_sizes must be a sequence of positive ints; got {hidden_sizes!r}.") from None
+        raise ConfigError(
+            f"hidden_sizes must be a sequence of positive ints; got {hidden_sizes!r}."
+        ) from None
     if any(h <= 0 for h in sizes):
         raise ConfigError(f"hidden_sizes must be positive; got {hidden_sizes!r}.")
     return sizes
 
 
-def _input_scaling(X: np.ndarray, train_idx: np.ndarray, real: np.ndarray,
-                   standardize: bool) -> tuple[np.ndarray, np.ndarray, int]:
+def _input_scaling(
+    X: np.ndarray, train_idx: np.ndarray, real: np.ndarray, standardize: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
     """``(mean, scale, n_real_train)``: the input scaling from the real training rows (both
     responses of every pair; all training rows when none is real), and how many real rows."""
     d = X.shape[2]
@@ -121,8 +126,16 @@ def _rows_per_step(n_train: int, n_real_train: int, batch_size: int) -> int:
     return math.ceil(n_train / math.ceil(n_real_train / int(batch_size)))
 
 
-def _tensors(torch: Any, X: np.ndarray, idx: np.ndarray, mean: np.ndarray, scale: np.ndarray,
-             sample_weight: np.ndarray | None, margin: np.ndarray | None, offset: np.ndarray | None) -> tuple:
+def _tensors(
+    torch: Any,
+    X: np.ndarray,
+    idx: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    sample_weight: np.ndarray | None,
+    margin: np.ndarray | None,
+    offset: np.ndarray | None,
+) -> tuple:
     """Rows ``idx`` as float32 tensors: scaled chosen and rejected inputs, weights (default 1),
     margins (default 0) and reward offsets ``(2, k)`` (default 0)."""
     n = len(X)
@@ -136,17 +149,19 @@ def _tensors(torch: Any, X: np.ndarray, idx: np.ndarray, mean: np.ndarray, scale
     return Xs[:, 0].contiguous(), Xs[:, 1].contiguous(), w, m, o
 
 
-def _train_epoch(torch: Any, reward: Any, opt: Any, rows: tuple, w_norm: float, bs: int, objective: str) -> float:
+def _train_epoch(
+    torch: Any, reward: Any, opt: Any, rows: tuple, w_norm: float, bs: int, objective: str
+) -> float:
     """One pass over the training rows in a random order, ``bs`` rows a step; the mean loss.
     ``rows``: chosen and rejected inputs, weights, margins and the fixed reward offsets."""
-    Xc, Xr, W, M, O = rows
+    Xc, Xr, W, M, Off = rows
     n_train = len(Xc)
     perm = torch.randperm(n_train)
     total = 0.0
     for start in range(0, n_train, bs):
         idx = perm[start : start + bs]
         k = len(idx)
-        r = reward(torch.cat([Xc[idx], Xr[idx]])) + torch.cat([O[0, idx], O[1, idx]])
+        r = reward(torch.cat([Xc[idx], Xr[idx]])) + torch.cat([Off[0, idx], Off[1, idx]])
         loss = (W[idx] * _pair_loss(r[:k], r[k:], M[idx], objective)).sum() / (w_norm * k)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -165,11 +180,15 @@ def _restore(torch: Any, params: list, saved: list) -> None:
 def _evaluate(r, VW, VM, objective: str, vw_sum: float) -> dict:
     """Weighted loss and accuracy on the validation pairs from their rewards ``r`` (chosen half first)."""
     k = len(VW)
-    return {"eval_loss": float((VW * _pair_loss(r[:k], r[k:], VM, objective)).sum()) / vw_sum,
-            "eval_accuracy": float(((r[:k] > r[k:]).float() * VW).sum()) / vw_sum}
+    return {
+        "eval_loss": float((VW * _pair_loss(r[:k], r[k:], VM, objective)).sum()) / vw_sum,
+        "eval_accuracy": float(((r[:k] > r[k:]).float() * VW).sum()) / vw_sum,
+    }
 
 
-def _export_arrays(torch: Any, body: Any, out: Any, mean: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+def _export_arrays(
+    torch: Any, body: Any, out: Any, mean: np.ndarray, scale: np.ndarray
+) -> dict[str, np.ndarray]:
     """The trained network as float32 arrays (``input_mean``, ``input_scale``, ``hidden.{i}.*``, ``output.*``)."""
     arrays = {"input_mean": mean.astype(np.float32), "input_scale": scale.astype(np.float32)}
     linears = [layer for layer in body if isinstance(layer, torch.nn.Linear)]
@@ -227,7 +246,7 @@ def train_pair_mlp(
     mean, scale, n_real_train = _input_scaling(X, train_idx, real, standardize)
     torch_seed = int(rng.integers(2**31 - 1))
     columns = (sample_weight, margin, offset)
-    Xc, Xr, W, M, O = _tensors(torch, X, train_idx, mean, scale, *columns)
+    Xc, Xr, W, M, Off = _tensors(torch, X, train_idx, mean, scale, *columns)
     w_norm = float(W.mean())
     has_val = len(val_idx) > 0
     if has_val:
@@ -250,8 +269,12 @@ def train_pair_mlp(
 
         for epoch in range(1, int(max_epochs) + 1):
             body.train()
-            record: dict = {"epoch": epoch,
-                            "loss": _train_epoch(torch, reward, opt, (Xc, Xr, W, M, O), w_norm, bs, objective)}
+            record: dict = {
+                "epoch": epoch,
+                "loss": _train_epoch(
+                    torch, reward, opt, (Xc, Xr, W, M, Off), w_norm, bs, objective
+                ),
+            }
 
             body.eval()
             if has_val:

@@ -98,17 +98,38 @@ class HeadSelection:
 
     def to_json(self) -> dict:
         """JSON-able form (``metrics.json``'s ``head_auto``)."""
-        return {"chosen": self.best_label, "head": self.best_name, "params": dict(self.best_params),
-                "reason": self.reason, "candidates": [asdict(c) for c in self.candidates]}
+        return {
+            "chosen": self.best_label,
+            "head": self.best_name,
+            "params": dict(self.best_params),
+            "reason": self.reason,
+            "candidates": [asdict(c) for c in self.candidates],
+        }
 
 
 def _label(name: str, params: dict) -> str:
-    return name + (" (" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) + ")" if params else "")
+    return name + (
+        " ("
+        + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        + ")"
+        if params
+        else ""
+    )
 
 
-def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n_folds: int = 3, alpha: float = 0.05,
-                min_gain: float = 0.01, random_state: int = 0, n_jobs: int | None = None,
-                n_text_features: int = 0) -> HeadSelection:
+def choose_head(
+    X,
+    *,
+    grid=DEFAULT_HEAD_GRID,
+    groups=None,
+    sample_weight=None,
+    n_folds: int = 3,
+    alpha: float = 0.05,
+    min_gain: float = 0.01,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    n_text_features: int = 0,
+) -> HeadSelection:
     """Cross-validate the heads of ``grid`` on real pairs ``X`` (n, 2, D) and pick one.
 
     Parameters
@@ -138,7 +159,9 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     """
     X = check_pairs(X)
     n = len(X)
-    grid = [(name, params) for name, params in grid if n_text_features or params.get("blocks") != "text"]
+    grid = [
+        (name, params) for name, params in grid if n_text_features or params.get("blocks") != "text"
+    ]
     if not grid:
         raise ConfigError("the head grid is empty.")
     rule = GuardRule(alpha=alpha, min_gain=min_gain)
@@ -150,7 +173,13 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
             est.set_params(n_text_features=int(n_text_features))
         estimators.append(est)
     if n < 2 * n_folds or len(grid) == 1:
-        return _result(grid, estimators, 0, f"only {n} pairs: too few to cross-validate; kept {_label(*grid[0])}.", [])
+        return _result(
+            grid,
+            estimators,
+            0,
+            f"only {n} pairs: too few to cross-validate; kept {_label(*grid[0])}.",
+            [],
+        )
     g = PairLayout.build(X, groups).groups
     folds = fold_ids(n, int(n_folds), g, random_state)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -159,7 +188,9 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
     def fit_one(task):
         f, j = task
         tr, te = folds != f, folds == f
-        fitted = clone(estimators[j]).fit(X[tr], sample_weight=None if w is None else w[tr], groups=g[tr])
+        fitted = clone(estimators[j]).fit(
+            X[tr], sample_weight=None if w is None else w[tr], groups=g[tr]
+        )
         return f, j, fitted.predict_proba(X[te])
 
     tasks = [(f, j) for f in range(int(n_folds)) for j in range(len(grid))]
@@ -177,28 +208,48 @@ def choose_head(X, *, grid=DEFAULT_HEAD_GRID, groups=None, sample_weight=None, n
         c = paired_gain(correct[j], correct[0], folds, g)
         if j:
             comparisons.append([c])
-        candidates.append(HeadScore(head=name, params=dict(params), label=_label(name, params),
-                                    accuracy=float(correct[j].mean()), log_loss=float(log_loss[j]), gain=c.gain,
-                                    z=c.z, se=c.se, fold_gains=c.fold_gains))
+        candidates.append(
+            HeadScore(
+                head=name,
+                params=dict(params),
+                label=_label(name, params),
+                accuracy=float(correct[j].mean()),
+                log_loss=float(log_loss[j]),
+                gain=c.gain,
+                z=c.z,
+                se=c.se,
+                fold_gains=c.fold_gains,
+            )
+        )
     pick, best = guarded_choice(comparisons, log_loss[1:], rule)
     chosen = 0 if pick is None else pick + 1
     b, ref = candidates[best + 1], candidates[0]
     m = len(grid) - 1
     if chosen:
         c = candidates[chosen]
-        reason = (f"{c.label} raised {n_folds}-fold out-of-fold accuracy from {ref.accuracy:.3f} ({ref.label}) to "
-                  f"{c.accuracy:.3f} (+{100 * c.gain:.1f} points, {c.z:.1f} standard errors, a gain in every fold; "
-                  f"{rule.describe(m)}).")
+        reason = (
+            f"{c.label} raised {n_folds}-fold out-of-fold accuracy from {ref.accuracy:.3f} ({ref.label}) to "
+            f"{c.accuracy:.3f} (+{100 * c.gain:.1f} points, {c.z:.1f} standard errors, a gain in every fold; "
+            f"{rule.describe(m)})."
+        )
     elif b.gain <= 0:
         reason = f"{ref.label} had the best {n_folds}-fold out-of-fold accuracy ({ref.accuracy:.3f}); kept it."
     else:
-        reason = (f"the best, {b.label}, changed {n_folds}-fold out-of-fold accuracy by {100 * b.gain:+.1f} points over "
-                  f"{ref.label} ({b.z:.1f} standard errors; {rule.describe(m)}); kept {ref.label}.")
+        reason = (
+            f"the best, {b.label}, changed {n_folds}-fold out-of-fold accuracy by {100 * b.gain:+.1f} points over "
+            f"{ref.label} ({b.z:.1f} standard errors; {rule.describe(m)}); kept {ref.label}."
+        )
     logger.info("auto head: %s", reason)
     return _result(grid, estimators, chosen, reason, candidates)
 
 
 def _result(grid, estimators, chosen: int, reason: str, candidates: list) -> HeadSelection:
     name, params = grid[chosen]
-    return HeadSelection(best_index=int(chosen), best_name=name, best_params=dict(params),
-                         best_estimator=clone(estimators[chosen]), reason=reason, candidates=tuple(candidates))
+    return HeadSelection(
+        best_index=int(chosen),
+        best_name=name,
+        best_params=dict(params),
+        best_estimator=clone(estimators[chosen]),
+        reason=reason,
+        candidates=tuple(candidates),
+    )

@@ -30,12 +30,28 @@ from ..data.licence import data_licence
 
 #: distributions whose versions a record names (import names differ: sklearn, sentence_transformers)
 RECORDED_PACKAGES = (
-    "prefspace", "torch", "transformers", "sentence-transformers", "numpy", "scikit-learn", "scipy",
-    "safetensors", "lightgbm",
+    "prefspace",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "numpy",
+    "scikit-learn",
+    "scipy",
+    "safetensors",
+    "lightgbm",
 )
 CARD = "README.md"
 # metrics shown in the card's table, in this order (TRL's names); others stay in model.json
-_CARD_METRICS = ("accuracy", "loss", "margin", "mean_reward", "min_reward", "max_reward", "ece", "n_pairs")
+_CARD_METRICS = (
+    "accuracy",
+    "loss",
+    "margin",
+    "mean_reward",
+    "min_reward",
+    "max_reward",
+    "ece",
+    "n_pairs",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -52,7 +68,9 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def reproducibility_record(encoder: Any = None, *, command: str | None = None, config: dict | None = None) -> dict:
+def reproducibility_record(
+    encoder: Any = None, *, command: str | None = None, config: dict | None = None
+) -> dict:
     """What a result depends on besides its data and seed.
 
     Parameters
@@ -76,7 +94,9 @@ def reproducibility_record(encoder: Any = None, *, command: str | None = None, c
     """
     return {
         "versions": package_versions(),
-        "encoder_weights_sha256": None if encoder is None else getattr(encoder, "weights_sha256", None),
+        "encoder_weights_sha256": None
+        if encoder is None
+        else getattr(encoder, "weights_sha256", None),
         "encoder_fingerprint": None if encoder is None else getattr(encoder, "fingerprint", None),
         "command": command,
         "config": config,
@@ -116,7 +136,9 @@ def _base_model(encoder_cfg: dict) -> str | None:
 
 def _test_metrics(metrics: dict) -> dict:
     """``test_*`` entries of ``metrics`` without the prefix (TRL names), intervals kept."""
-    return {k[len("test_"):]: v for k, v in metrics.items() if k.startswith("test_") and v is not None}
+    return {
+        k[len("test_") :]: v for k, v in metrics.items() if k.startswith("test_") and v is not None
+    }
 
 
 def _seed(header: dict, record: dict) -> Any:
@@ -127,13 +149,26 @@ def _seed(header: dict, record: dict) -> Any:
 
 
 # Hugging Face's licence identifiers for the SPDX ids prefspace.data.licence names
-_HUB_LICENCES = {"cc-by-nc-sa-4.0", "cc-by-nc-4.0", "cc-by-sa-4.0", "cc-by-4.0", "cc0-1.0", "odc-by",
-                "apache-2.0", "mit"}
+_HUB_LICENCES = {
+    "cc-by-nc-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-4.0",
+    "cc0-1.0",
+    "odc-by",
+    "apache-2.0",
+    "mit",
+}
 _DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".gz", ".tsv", ".txt", ".arrow")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # what each TRL-named metric is called in model-index
-_METRIC_NAMES = {"accuracy": "pairwise accuracy", "loss": "Bradley-Terry loss", "margin": "mean reward margin",
-                 "mean_reward": "mean reward", "ece": "expected calibration error"}
+_METRIC_NAMES = {
+    "accuracy": "pairwise accuracy",
+    "loss": "Bradley-Terry loss",
+    "margin": "mean reward margin",
+    "mean_reward": "mean reward",
+    "ece": "expected calibration error",
+}
 
 
 def hub_licence(licence: str | None) -> tuple[str, str | None]:
@@ -166,15 +201,22 @@ def model_index(name: str, header: dict) -> list | None:
     for key in _CARD_METRICS:
         if key in test and key != "n_pairs" and isinstance(test[key], (int, float)):
             label = f"test {_METRIC_NAMES.get(key, key)}"
-            if key == "accuracy" and test.get("ci_low") is not None and test.get("ci_high") is not None:
+            if (
+                key == "accuracy"
+                and test.get("ci_low") is not None
+                and test.get("ci_high") is not None
+            ):
                 label += f" (95% interval {test['ci_low']:.4f}-{test['ci_high']:.4f})"
             metrics.append({"type": key, "value": test[key], "name": label})
     if not metrics:
         return None
     data = header.get("train_data") or {}
     source = data.get("source")
-    held_out = f"held-out pairs of {Path(source).name if source and not hub_dataset(source) else source}" \
-        if source else "held-out preference pairs"
+    held_out = (
+        f"held-out pairs of {Path(source).name if source and not hub_dataset(source) else source}"
+        if source
+        else "held-out preference pairs"
+    )
     if test.get("n_pairs"):
         held_out += f" ({int(test['n_pairs'])} pairs)"
     dataset = {"name": held_out, "type": hub_dataset(source) or "preference-pairs"}
@@ -182,8 +224,14 @@ def model_index(name: str, header: dict) -> list | None:
     return [{"name": name, "results": [{"task": task, "dataset": dataset, "metrics": metrics}]}]
 
 
-def hub_metadata(header: dict, name: str, *, library_name: str = "prefspace",
-                 pipeline_tag: str = "text-classification", tags: tuple = ()) -> dict:
+def hub_metadata(
+    header: dict,
+    name: str,
+    *,
+    library_name: str = "prefspace",
+    pipeline_tag: str = "text-classification",
+    tags: tuple = (),
+) -> dict:
     """Hugging Face model-card metadata of a model whose ``model.json`` header is ``header``:
     ``license``, ``library_name``, ``base_model``, ``datasets``, ``tags``, ``pipeline_tag`` and
     ``model-index`` with the test metrics, in Hugging Face's keys and spelling."""
@@ -260,7 +308,14 @@ def render_card(header: dict, name: str) -> str:
     cfg = (header.get("encoder") or {}).get("config") or {}
     data = meta["prefspace"]["training_data"]
     record = header.get("record") or {}
-    lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip(), "---", ""]
+    lines = [
+        "---",
+        yaml.safe_dump(
+            meta, sort_keys=False, allow_unicode=True, default_flow_style=False
+        ).rstrip(),
+        "---",
+        "",
+    ]
     lines.append(f"# Reward model `{name}`")
     lines.append("")
     encoder_name = meta.get("base_model") or cfg.get("name") or "(no encoder recorded)"
@@ -277,7 +332,11 @@ def render_card(header: dict, name: str) -> str:
             what += f" from `{data['source']}`"
     lines += [what + ".", ""]
     lic = data.get("licence")
-    lines.append(f"Training data licence: {lic}." if lic else "Training data licence: not stated by the data source; check it before sharing this model.")
+    lines.append(
+        f"Training data licence: {lic}."
+        if lic
+        else "Training data licence: not stated by the data source; check it before sharing this model."
+    )
     lines.append("")
 
     test = meta["prefspace"].get("test_metrics") or {}
@@ -287,7 +346,11 @@ def render_card(header: dict, name: str) -> str:
             if key not in test:
                 continue
             value = _fmt(test[key])
-            if key == "accuracy" and test.get("ci_low") is not None and test.get("ci_high") is not None:
+            if (
+                key == "accuracy"
+                and test.get("ci_low") is not None
+                and test.get("ci_high") is not None
+            ):
                 value += f" [{_fmt(test['ci_low'])}, {_fmt(test['ci_high'])}] (95% interval)"
             lines.append(f"| {key} | {value} |")
         lines.append("")
@@ -305,7 +368,7 @@ def render_card(header: dict, name: str) -> str:
         "",
         "```python",
         "from prefspace.models import RewardScorer",
-        f"RewardScorer({name!r}).score([\"What is 2+2?\"], [\"4\"])      # rewards, float64",
+        f'RewardScorer({name!r}).score(["What is 2+2?"], ["4"])      # rewards, float64',
         "",
         "from prefspace.integrations.trl import reward_function",
         f"reward = reward_function({name!r})                        # GRPOTrainer(reward_funcs=[reward], ...)",
@@ -313,9 +376,16 @@ def render_card(header: dict, name: str) -> str:
         "",
     ]
     if fmt:
-        kind = "conversational (lists of messages)" if fmt.startswith("conversational") else "plain text"
-        lines += [f"The training prompts were {kind}; give the model prompts in the same format, since the "
-                  "same text rendered the other way gets a different reward.", ""]
+        kind = (
+            "conversational (lists of messages)"
+            if fmt.startswith("conversational")
+            else "plain text"
+        )
+        lines += [
+            f"The training prompts were {kind}; give the model prompts in the same format, since the "
+            "same text rendered the other way gets a different reward.",
+            "",
+        ]
     versions = record.get("versions") or {}
     lines += ["## Reproduce", ""]
     if record.get("command"):
@@ -323,7 +393,9 @@ def render_card(header: dict, name: str) -> str:
     if versions:
         lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + ".")
     if record.get("encoder_weights_sha256"):
-        lines.append(f"Encoder weights sha256 (first 32 hex digits): `{record['encoder_weights_sha256']}`.")
+        lines.append(
+            f"Encoder weights sha256 (first 32 hex digits): `{record['encoder_weights_sha256']}`."
+        )
     lines += [
         "",
         "## Files",

@@ -22,7 +22,13 @@ import numpy as np
 from sklearn.base import clone
 
 from .._estimators import seeded
-from .._validation import check_embeddings, check_in, check_pairs, check_positive, check_random_state
+from .._validation import (
+    check_embeddings,
+    check_in,
+    check_pairs,
+    check_positive,
+    check_random_state,
+)
 from ..exceptions import ConfigError
 from ._base import RewardHead
 from .holdout import PairLayout
@@ -125,8 +131,10 @@ class RewardEnsemble(RewardHead):
         if not hasattr(self._template(), "validation_split"):
             return held
         if self.random_state is None:
-            raise ConfigError("RewardEnsemble(random_state=None) cannot say in advance which pairs its members hold out; "
-                              "give it an int random_state.")
+            raise ConfigError(
+                "RewardEnsemble(random_state=None) cannot say in advance which pairs its members hold out; "
+                "give it an int random_state."
+            )
         rs = self.random_state
         rng = check_random_state(copy.deepcopy(rs) if isinstance(rs, np.random.Generator) else rs)
         g = PairLayout.build(X, groups).groups
@@ -158,7 +166,13 @@ class RewardEnsemble(RewardHead):
                 member.fit(X[keep], sample_weight=w, margin=m, groups=sub.groups, parent=sub.parent)
             else:
                 keep = np.arange(n)
-                member.fit(X, sample_weight=sample_weight, margin=margin, groups=layout.groups, parent=layout.parent)
+                member.fit(
+                    X,
+                    sample_weight=sample_weight,
+                    margin=margin,
+                    groups=layout.groups,
+                    parent=layout.parent,
+                )
             self.members_.append(member)
             self.history_.append({"member": i, "n_pairs": int(len(keep)), **member.metrics_})
         return {}
@@ -182,7 +196,12 @@ class RewardEnsemble(RewardHead):
 
     def _text_contribution(self, E):
         # each member's length-controlled reward, aggregated as the rewards are
-        controlled = np.stack([np.asarray(m._predict(E), dtype=np.float64) - m._text_contribution(E) for m in self.members_])
+        controlled = np.stack(
+            [
+                np.asarray(m._predict(E), dtype=np.float64) - m._text_contribution(E)
+                for m in self.members_
+            ]
+        )
         return self._predict(E) - self._aggregate(controlled)
 
     def _aggregate(self, R: np.ndarray) -> np.ndarray:
@@ -193,7 +212,9 @@ class RewardEnsemble(RewardHead):
         return R.mean(axis=0)
 
     def _transform(self, E):
-        return np.concatenate([np.asarray(m._transform(E), dtype=np.float64) for m in self.members_], axis=1)
+        return np.concatenate(
+            [np.asarray(m._transform(E), dtype=np.float64) for m in self.members_], axis=1
+        )
 
     @property
     def last_layer_weights_(self) -> np.ndarray:

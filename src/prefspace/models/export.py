@@ -56,16 +56,23 @@ from ..embed.encoder import render_joint_text
 from ..embed.hf_progress import no_hf_progress_bars
 from ..exceptions import ConfigError, FormatError
 from ._base import RewardHead
+from .card import hub_metadata
 from .ensemble import RewardEnsemble
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
-from .card import hub_metadata
 from .persistence import describe_model, load_model, load_model_encoder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EXPORT_FORMATS", "DenseLayer", "ExportResult", "head_as_dense_layers", "export_sentence_transformers", "export_model"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "DenseLayer",
+    "ExportResult",
+    "head_as_dense_layers",
+    "export_sentence_transformers",
+    "export_model",
+]
 
 EXPORT_FORMATS = ("sentence-transformers",)
 MARKER = "prefspace_export.json"
@@ -74,11 +81,21 @@ MARKER = "prefspace_export.json"
 _TORCH_ACTIVATIONS = {"identity": "Identity", "relu": "ReLU", "gelu": "GELU", "tanh": "Tanh"}
 # (prompt, responses) used to check an export: short, so no truncation is involved
 _PROBES = (
-    ("How do I boil an egg?", ("Put it in boiling water for about eight minutes, then cool it in cold water.",
-                               "Eggs are a good source of protein.",
-                               "I cannot help with that.")),
-    ("Write a haiku about rain.", ("Soft rain on the roof / the garden drinks in silence / puddles hold the sky",
-                                   "Rain is water falling from clouds.")),
+    (
+        "How do I boil an egg?",
+        (
+            "Put it in boiling water for about eight minutes, then cool it in cold water.",
+            "Eggs are a good source of protein.",
+            "I cannot help with that.",
+        ),
+    ),
+    (
+        "Write a haiku about rain.",
+        (
+            "Soft rain on the roof / the garden drinks in silence / puddles hold the sky",
+            "Rain is water falling from clouds.",
+        ),
+    ),
 )
 
 
@@ -150,7 +167,12 @@ def _mlp_layers(model) -> list[DenseLayer]:
 
 
 def _linear_layers(model) -> list[DenseLayer]:
-    return [DenseLayer(np.asarray(model.coef_, dtype=np.float64)[None, :].copy(), np.array([float(model.intercept_)]))]
+    return [
+        DenseLayer(
+            np.asarray(model.coef_, dtype=np.float64)[None, :].copy(),
+            np.array([float(model.intercept_)]),
+        )
+    ]
 
 
 def _side_by_side(members: list[list[DenseLayer]]) -> list[DenseLayer]:
@@ -160,18 +182,40 @@ def _side_by_side(members: list[list[DenseLayer]]) -> list[DenseLayer]:
     k = len(members)
     depth = len(members[0])
     if any(len(m) != depth for m in members) or any(
-        [layer.activation for layer in m] != [layer.activation for layer in members[0]] for m in members
+        [layer.activation for layer in m] != [layer.activation for layer in members[0]]
+        for m in members
     ):
-        raise ConfigError("the ensemble's members differ in depth or activation, so they cannot be laid side by side.")
+        raise ConfigError(
+            "the ensemble's members differ in depth or activation, so they cannot be laid side by side."
+        )
     if depth == 1:  # affine members: the mean of affine maps is affine
-        return [DenseLayer(np.mean([m[0].weight for m in members], axis=0), np.mean([m[0].bias for m in members], axis=0))]
-    out = [DenseLayer(np.vstack([m[0].weight for m in members]), np.concatenate([m[0].bias for m in members]),
-                      members[0][0].activation)]
+        return [
+            DenseLayer(
+                np.mean([m[0].weight for m in members], axis=0),
+                np.mean([m[0].bias for m in members], axis=0),
+            )
+        ]
+    out = [
+        DenseLayer(
+            np.vstack([m[0].weight for m in members]),
+            np.concatenate([m[0].bias for m in members]),
+            members[0][0].activation,
+        )
+    ]
     for j in range(1, depth - 1):
-        out.append(DenseLayer(block_diag(*[m[j].weight for m in members]),
-                              np.concatenate([m[j].bias for m in members]), members[0][j].activation))
-    out.append(DenseLayer(np.hstack([m[-1].weight for m in members]) / k,
-                          np.array([np.mean([m[-1].bias[0] for m in members])])))
+        out.append(
+            DenseLayer(
+                block_diag(*[m[j].weight for m in members]),
+                np.concatenate([m[j].bias for m in members]),
+                members[0][j].activation,
+            )
+        )
+    out.append(
+        DenseLayer(
+            np.hstack([m[-1].weight for m in members]) / k,
+            np.array([np.mean([m[-1].bias[0] for m in members])]),
+        )
+    )
     return out
 
 
@@ -195,7 +239,9 @@ def head_as_dense_layers(model: RewardHead) -> list[DenseLayer]:
     if isinstance(model, (BradleyTerryMLP, PreferenceClassifierMLP)):
         check = getattr(model, "activation", "relu")
         if check not in _TORCH_ACTIVATIONS:
-            raise ConfigError(f"the MLP's activation {check!r} has no standard torch layer to export it with.")
+            raise ConfigError(
+                f"the MLP's activation {check!r} has no standard torch layer to export it with."
+            )
         return _mlp_layers(model)
     if isinstance(model, PreferenceClassifierLGBM):
         raise ConfigError(
@@ -211,7 +257,9 @@ def head_as_dense_layers(model: RewardHead) -> list[DenseLayer]:
                 "`prefspace serve`, or retrain with `prefspace train ... --ensemble K --aggregate mean` to export it."
             )
         return _side_by_side([head_as_dense_layers(m) for m in model.members_])
-    raise ConfigError(f"{type(model).__name__} cannot be exported: no exact Dense-layer form is known for it.")
+    raise ConfigError(
+        f"{type(model).__name__} cannot be exported: no exact Dense-layer form is known for it."
+    )
 
 
 # ------------------------------------------------------------------------------ sentence-transformers
@@ -252,11 +300,16 @@ def _dense_modules(layers: list[DenseLayer]) -> list:
     for layer in layers:
         act = getattr(torch.nn, _TORCH_ACTIVATIONS[layer.activation])()
         out_f, in_f = layer.weight.shape
-        out.append(Dense(
-            in_features=int(in_f), out_features=int(out_f), bias=True, activation_function=act,
-            init_weight=torch.tensor(layer.weight, dtype=torch.float32),
-            init_bias=torch.tensor(layer.bias, dtype=torch.float32),
-        ))
+        out.append(
+            Dense(
+                in_features=int(in_f),
+                out_features=int(out_f),
+                bias=True,
+                activation_function=act,
+                init_weight=torch.tensor(layer.weight, dtype=torch.float32),
+                init_bias=torch.tensor(layer.bias, dtype=torch.float32),
+            )
+        )
     return out
 
 
@@ -270,10 +323,13 @@ def _build_router(encoder, prompt_layer: DenseLayer, response_layer: DenseLayer)
     query = [copy.deepcopy(m) for m in _encoder_modules(encoder)]
     tokenizer = getattr(query[0], "tokenizer", None)
     if tokenizer is not None:
-        tokenizer.truncation_side = "left"  # prefspace keeps the end of a long prompt (its latest turns)
+        tokenizer.truncation_side = (
+            "left"  # prefspace keeps the end of a long prompt (its latest turns)
+        )
     document = _encoder_modules(encoder)
-    router = _router_class().for_query_document(query + _dense_modules([prompt_layer]),
-                                                document + _dense_modules([response_layer]))
+    router = _router_class().for_query_document(
+        query + _dense_modules([prompt_layer]), document + _dense_modules([response_layer])
+    )
     st = SentenceTransformer(modules=[router], device="cpu")
     if encoder.max_length is not None:
         st.max_seq_length = encoder.max_length
@@ -307,10 +363,16 @@ def _probe(encoder, model) -> tuple[list, list[str], np.ndarray, list[list[int]]
     return prompts, responses, np.asarray(model.predict(rows), dtype=np.float64), groups
 
 
-def _compare(outputs: np.ndarray, reference: np.ndarray, groups: list[list[int]], scope: str) -> float:
+def _compare(
+    outputs: np.ndarray, reference: np.ndarray, groups: list[list[int]], scope: str
+) -> float:
     if scope != "response_term":
         return float(np.max(np.abs(outputs - reference)))
-    diffs = [abs((outputs[i] - outputs[g[0]]) - (reference[i] - reference[g[0]])) for g in groups for i in g[1:]]
+    diffs = [
+        abs((outputs[i] - outputs[g[0]]) - (reference[i] - reference[g[0]]))
+        for g in groups
+        for i in g[1:]
+    ]
     return float(max(diffs))
 
 
@@ -319,7 +381,9 @@ def _exportable_encoder_config(model_dir: Path, described: dict) -> dict:
     model can reproduce its reward (no encoder, another backend, the text-feature block, windows)."""
     cfg = (described.get("encoder") or {}).get("config") or {}
     if not cfg:
-        raise ConfigError(f"{model_dir} was saved without an encoder, so the text-to-reward model cannot be assembled.")
+        raise ConfigError(
+            f"{model_dir} was saved without an encoder, so the text-to-reward model cannot be assembled."
+        )
     if cfg.get("backend") != "sentence-transformers":
         raise ConfigError(
             f"{model_dir} uses a {cfg.get('backend')!r} encoder; only sentence-transformers encoders can be exported "
@@ -380,7 +444,9 @@ def export_sentence_transformers(
         if not out.is_dir():
             raise FormatError(f"{out} exists and is not a folder; choose another --out.")
         if any(out.iterdir()) and not (out / MARKER).is_file():
-            raise FormatError(f"{out} is a non-empty folder that is not a prefspace export; refusing to replace it.")
+            raise FormatError(
+                f"{out} is a non-empty folder that is not a prefspace export; refusing to replace it."
+            )
     described = describe_model(model_dir)
     cfg = _exportable_encoder_config(model_dir, described)
     model = load_model(model_dir)
@@ -404,7 +470,11 @@ def export_sentence_transformers(
         else:
             scope, layers = "response_term", [response_layer]
 
-    st = _build_router(encoder, *layers) if scope == "prompt_plus_response" else _build(encoder, layers)
+    st = (
+        _build_router(encoder, *layers)
+        if scope == "prompt_plus_response"
+        else _build(encoder, layers)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out) as tmp:  # nothing is written unless the check below passes
         with no_hf_progress_bars():
@@ -418,17 +488,35 @@ def export_sentence_transformers(
                 f"{tolerance:g}); nothing was written. This is a bug: please report it with the model's model.json."
             )
         result = ExportResult(
-            path=str(out), scope=scope, input=_INPUTS[scope if encoder.layout == "separate" else "joint"],
-            layers=[{"in": int(l.weight.shape[1]), "out": int(l.weight.shape[0]), "activation": l.activation}
-                    for l in layers],
-            max_abs_diff=diff, n_probe_texts=len(responses),
-            source_model={"directory_name": model_dir.name, "class": described.get("class"),
-                          "encoder_fingerprint": (described.get("encoder") or {}).get("fingerprint"),
-                          "train_fingerprint": described.get("train_fingerprint")},
+            path=str(out),
+            scope=scope,
+            input=_INPUTS[scope if encoder.layout == "separate" else "joint"],
+            layers=[
+                {
+                    "in": int(layer.weight.shape[1]),
+                    "out": int(layer.weight.shape[0]),
+                    "activation": layer.activation,
+                }
+                for layer in layers
+            ],
+            max_abs_diff=diff,
+            n_probe_texts=len(responses),
+            source_model={
+                "directory_name": model_dir.name,
+                "class": described.get("class"),
+                "encoder_fingerprint": (described.get("encoder") or {}).get("fingerprint"),
+                "train_fingerprint": described.get("train_fingerprint"),
+            },
         )
         if scope == "prompt_plus_response":
-            result.layers[0]["route"], result.layers[1]["route"] = "query (prompt)", "document (response)"
-        write_text_atomic(tmp / MARKER, json.dumps({"prefspace_version": __version__, **asdict(result)}, indent=2) + "\n")
+            result.layers[0]["route"], result.layers[1]["route"] = (
+                "query (prompt)",
+                "document (response)",
+            )
+        write_text_atomic(
+            tmp / MARKER,
+            json.dumps({"prefspace_version": __version__, **asdict(result)}, indent=2) + "\n",
+        )
         write_text_atomic(tmp / "README.md", _export_card(result, cfg, described, out.name))
     logger.info("exported %s to %s (%s; max difference %.2g)", model_dir, out, scope, diff)
     return result
@@ -437,27 +525,36 @@ def export_sentence_transformers(
 _INPUTS = {
     "joint": "prompt and response rendered as one text",
     "prompt_plus_response": "the prompt through encode_query, the response through encode_document (or encode); "
-                            "the reward is the sum of the two outputs",
+    "the reward is the sum of the two outputs",
     "response_term": "response",
 }
 
 
-def _reload_outputs(folder: Path, prompts: list, responses: list[str], layout: str, scope: str) -> np.ndarray:
+def _reload_outputs(
+    folder: Path, prompts: list, responses: list[str], layout: str, scope: str
+) -> np.ndarray:
     """Outputs of the written folder, loaded and called the way a user would (no remote code)."""
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(folder), device="cpu", trust_remote_code=False)
 
     def run(texts: list[str], **kwargs: Any) -> np.ndarray:
-        out = np.asarray(st.encode(texts, convert_to_numpy=True, show_progress_bar=False, **kwargs), dtype=np.float64)
+        out = np.asarray(
+            st.encode(texts, convert_to_numpy=True, show_progress_bar=False, **kwargs),
+            dtype=np.float64,
+        )
         if out.ndim != 2 or out.shape[1] != 1:
-            raise ConfigError(f"the exported model returns shape {out.shape}; expected ({len(texts)}, 1).")
+            raise ConfigError(
+                f"the exported model returns shape {out.shape}; expected ({len(texts)}, 1)."
+            )
         return out[:, 0]
 
     if layout == "joint":
         return run([render_joint_text(p, r) for p, r in zip(prompts, responses)])
     if scope == "prompt_plus_response":
-        return run([render_prompt_text(p) for p in prompts], task="query") + run(responses, task="document")
+        return run([render_prompt_text(p) for p in prompts], task="query") + run(
+            responses, task="document"
+        )
     return run(responses)
 
 
@@ -465,63 +562,96 @@ def _export_card(result: ExportResult, cfg: dict, header: dict, name: str) -> st
     import yaml
 
     joint = result.scope == "reward"
-    how = ("`render_joint_text(prompt, response)`: a string prompt, a blank line, then the response "
-           "(`f\"{prompt}\\n\\n{response}\"`); a conversation as `User: ...` / `Assistant: ...` blocks separated "
-           "by blank lines, the response as the last `Assistant:` block")
+    how = (
+        "`render_joint_text(prompt, response)`: a string prompt, a blank line, then the response "
+        '(`f"{prompt}\\n\\n{response}"`); a conversation as `User: ...` / `Assistant: ...` blocks separated '
+        "by blank lines, the response as the last `Assistant:` block"
+    )
     usage = ["rewards = model.encode(texts)[:, 0]"]
     if result.scope == "reward":
         scope = "Its output is the reward prefspace computes, from the prompt and the response together."
     elif result.scope == "prompt_plus_response":
-        scope = ("The model was trained on [prompt, response] rows with a linear head, so its reward is a prompt "
-                 "term plus a response term. `encode_query(prompts)` gives the prompt's term and "
-                 "`encode_document(responses)` the response's; their sum is the reward prefspace computes. "
-                 "Plain `encode(responses)` scores the response alone (the document route): that ranks the "
-                 "responses to one prompt exactly, but its values differ from the rewards by the prompt's term.")
-        usage = ["rewards = model.encode_query(prompts)[:, 0] + model.encode_document(responses)[:, 0]",
-                 "same_prompt_ranking = model.encode(responses)[:, 0]   # the response alone"]
+        scope = (
+            "The model was trained on [prompt, response] rows with a linear head, so its reward is a prompt "
+            "term plus a response term. `encode_query(prompts)` gives the prompt's term and "
+            "`encode_document(responses)` the response's; their sum is the reward prefspace computes. "
+            "Plain `encode(responses)` scores the response alone (the document route): that ranks the "
+            "responses to one prompt exactly, but its values differ from the rewards by the prompt's term."
+        )
+        usage = [
+            "rewards = model.encode_query(prompts)[:, 0] + model.encode_document(responses)[:, 0]",
+            "same_prompt_ranking = model.encode(responses)[:, 0]   # the response alone",
+        ]
     else:
-        scope = ("Its output scores the response alone: the model was trained on [prompt, response] rows with a "
-                 "linear head, and this export holds the response's term of the reward (this version of "
-                 "sentence-transformers has no Router for a prompt-aware export). Differences between responses "
-                 "to the same prompt equal prefspace's, so it ranks them exactly, but absolute values differ "
-                 "from prefspace's rewards by the prompt's term.")
-    layers = " -> ".join(f"Dense({l['in']}->{l['out']}, {l['activation']})" + (f" [{l['route']}]" if "route" in l
-                         else "") for l in result.layers)
-    meta = hub_metadata(header, name, library_name="sentence-transformers", pipeline_tag="feature-extraction",
-                        tags=("sentence-transformers",))
-    prompt_text = ("Prompts given as conversations are rendered as `User: ...` / `Assistant: ...` blocks "
-                   "separated by blank lines (`prefspace.data.dataset.render_prompt_text`) before `encode_query`.")
-    return "\n".join([
-        "---",
-        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip(),
-        "---",
-        "",
-        f"# Reward model exported from prefspace ({result.source_model.get('class')})",
-        "",
-        f"A plain sentence-transformers model: the `{cfg.get('model')}` encoder's modules, then {layers}. "
-        "It loads with `SentenceTransformer(path)`; no prefspace and no remote code are needed.",
-        "",
-        scope,
-        "",
-        "```python",
-        "from sentence_transformers import SentenceTransformer",
-        "model = SentenceTransformer(PATH)",
-        *usage,
-        "```",
-        "",
-        f"Each text is {how}." if joint else (prompt_text if result.scope == "prompt_plus_response" else ""),
-        "Long texts keep their end (the tokenizer truncates on the left), as prefspace does; "
-        "prefspace cuts at a word boundary, so a text longer than the encoder's limit may differ slightly."
-        if result.scope != "response_term" else "",
-        "",
-        f"Checked when written: largest difference from prefspace on {result.n_probe_texts} probe texts "
-        f"{result.max_abs_diff:.2g}.",
-        "",
-    ])
+        scope = (
+            "Its output scores the response alone: the model was trained on [prompt, response] rows with a "
+            "linear head, and this export holds the response's term of the reward (this version of "
+            "sentence-transformers has no Router for a prompt-aware export). Differences between responses "
+            "to the same prompt equal prefspace's, so it ranks them exactly, but absolute values differ "
+            "from prefspace's rewards by the prompt's term."
+        )
+    layers = " -> ".join(
+        f"Dense({layer['in']}->{layer['out']}, {layer['activation']})"
+        + (f" [{layer['route']}]" if "route" in layer else "")
+        for layer in result.layers
+    )
+    meta = hub_metadata(
+        header,
+        name,
+        library_name="sentence-transformers",
+        pipeline_tag="feature-extraction",
+        tags=("sentence-transformers",),
+    )
+    prompt_text = (
+        "Prompts given as conversations are rendered as `User: ...` / `Assistant: ...` blocks "
+        "separated by blank lines (`prefspace.data.dataset.render_prompt_text`) before `encode_query`."
+    )
+    return "\n".join(
+        [
+            "---",
+            yaml.safe_dump(
+                meta, sort_keys=False, allow_unicode=True, default_flow_style=False
+            ).rstrip(),
+            "---",
+            "",
+            f"# Reward model exported from prefspace ({result.source_model.get('class')})",
+            "",
+            f"A plain sentence-transformers model: the `{cfg.get('model')}` encoder's modules, then {layers}. "
+            "It loads with `SentenceTransformer(path)`; no prefspace and no remote code are needed.",
+            "",
+            scope,
+            "",
+            "```python",
+            "from sentence_transformers import SentenceTransformer",
+            "model = SentenceTransformer(PATH)",
+            *usage,
+            "```",
+            "",
+            f"Each text is {how}."
+            if joint
+            else (prompt_text if result.scope == "prompt_plus_response" else ""),
+            "Long texts keep their end (the tokenizer truncates on the left), as prefspace does; "
+            "prefspace cuts at a word boundary, so a text longer than the encoder's limit may differ slightly."
+            if result.scope != "response_term"
+            else "",
+            "",
+            f"Checked when written: largest difference from prefspace on {result.n_probe_texts} probe texts "
+            f"{result.max_abs_diff:.2g}.",
+            "",
+        ]
+    )
 
 
-def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, *, format: str = "sentence-transformers", **kwargs: Any) -> ExportResult:
+def export_model(
+    model_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    format: str = "sentence-transformers",
+    **kwargs: Any,
+) -> ExportResult:
     """Export a saved model in ``format`` (one of :data:`EXPORT_FORMATS`)."""
     if format not in EXPORT_FORMATS:
-        raise ConfigError(f"unknown export format {format!r}; choose one of: {', '.join(EXPORT_FORMATS)}.")
+        raise ConfigError(
+            f"unknown export format {format!r}; choose one of: {', '.join(EXPORT_FORMATS)}."
+        )
     return export_sentence_transformers(model_dir, out, **kwargs)

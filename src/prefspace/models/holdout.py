@@ -89,7 +89,7 @@ class PairLayout:
     groups: np.ndarray
 
     @classmethod
-    def build(cls, X: np.ndarray, groups=None, parent=None) -> "PairLayout":
+    def build(cls, X: np.ndarray, groups=None, parent=None) -> PairLayout:
         """Check ``groups`` / ``parent`` against ``X`` (n, 2, D) and fill in the defaults."""
         n = len(X)
         if parent is None:
@@ -97,13 +97,19 @@ class PairLayout:
         else:
             raw = np.asarray(parent)
             if raw.shape != (n,) or not np.issubdtype(raw.dtype, np.integer):
-                raise ShapeError(f"parent must be {n} integers, one per pair (-1 for a real pair); got shape {raw.shape}, dtype {raw.dtype}.")
+                raise ShapeError(
+                    f"parent must be {n} integers, one per pair (-1 for a real pair); got shape {raw.shape}, dtype {raw.dtype}."
+                )
             par = raw.astype(np.int64)
             syn = par >= 0
             if (par < -1).any() or (par >= n).any():
-                raise ShapeError(f"parent must hold -1 (real pair) or the row of a real pair in 0..{n - 1}.")
+                raise ShapeError(
+                    f"parent must hold -1 (real pair) or the row of a real pair in 0..{n - 1}."
+                )
             if syn.any() and (par[par[syn]] != -1).any():
-                raise ShapeError("parent must point at real pairs (rows whose own parent is -1), not at synthetic ones.")
+                raise ShapeError(
+                    "parent must point at real pairs (rows whose own parent is -1), not at synthetic ones."
+                )
         real = par < 0
         if groups is None:
             g_real = prompt_groups(X[real])
@@ -114,7 +120,9 @@ class PairLayout:
         else:
             raw = np.asarray(groups)
             if raw.shape != (n,):
-                raise ShapeError(f"groups must have shape ({n},), one group (e.g. prompt) per pair; got {raw.shape}.")
+                raise ShapeError(
+                    f"groups must have shape ({n},), one group (e.g. prompt) per pair; got {raw.shape}."
+                )
             _, g = np.unique(raw, return_inverse=True)
             g = g.ravel().astype(np.int64)
         g[~real] = g[par[~real]]
@@ -132,7 +140,7 @@ class PairLayout:
     def has_synthetic(self) -> bool:
         return bool((self.parent >= 0).any())
 
-    def select(self, keep: np.ndarray) -> "PairLayout":
+    def select(self, keep: np.ndarray) -> PairLayout:
         """The layout of rows ``keep`` (sorted indices); synthetic rows whose parent is not kept
         are the caller's to drop first (see :meth:`keep_with_parents`)."""
         keep = np.asarray(keep, dtype=np.int64)

@@ -32,8 +32,14 @@ import numpy as np
 from ..exceptions import FormatError
 
 __all__ = [
-    "check_header", "confined", "check_arrays", "file_digest", "bytes_digest", "read_verified",
-    "check_lightgbm_text", "check_loaded",
+    "check_header",
+    "confined",
+    "check_arrays",
+    "file_digest",
+    "bytes_digest",
+    "read_verified",
+    "check_lightgbm_text",
+    "check_loaded",
 ]
 
 HEADER = "model.json"
@@ -43,7 +49,9 @@ _ENCODER_KEYS = {"config", "fingerprint"}
 
 
 def _bad(directory: Path, message: str) -> FormatError:
-    return FormatError(f"{directory / HEADER}: {message} The model folder is damaged or was edited; save the model again.")
+    return FormatError(
+        f"{directory / HEADER}: {message} The model folder is damaged or was edited; save the model again."
+    )
 
 
 def check_header(directory: Path, header: dict) -> None:
@@ -53,21 +61,40 @@ def check_header(directory: Path, header: dict) -> None:
             raise _bad(directory, f"{key!r} must be an object; found {_type(header[key])}.")
     n = header.get("n_features_in")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise _bad(directory, f"'n_features_in' must be an integer >= 1 (the feature rows' width); found {n!r}.")
-    if "weights" in header and header["weights"] is not None and not isinstance(header["weights"], str):
+        raise _bad(
+            directory,
+            f"'n_features_in' must be an integer >= 1 (the feature rows' width); found {n!r}.",
+        )
+    if (
+        "weights" in header
+        and header["weights"] is not None
+        and not isinstance(header["weights"], str)
+    ):
         raise _bad(directory, f"'weights' must be a file name; found {_type(header['weights'])}.")
     for key in ("files", "members"):
-        if key in header and not (isinstance(header[key], list) and all(isinstance(x, str) for x in header[key])):
-            raise _bad(directory, f"{key!r} must be a list of relative paths; found {_type(header[key])}.")
+        if key in header and not (
+            isinstance(header[key], list) and all(isinstance(x, str) for x in header[key])
+        ):
+            raise _bad(
+                directory, f"{key!r} must be a list of relative paths; found {_type(header[key])}."
+            )
     enc = header.get("encoder")
     if enc is not None:
         if not isinstance(enc, dict):
-            raise _bad(directory, f"'encoder' must be null or an object with 'config' and 'fingerprint'; found {_type(enc)}.")
+            raise _bad(
+                directory,
+                f"'encoder' must be null or an object with 'config' and 'fingerprint'; found {_type(enc)}.",
+            )
         extra = sorted(set(enc) - _ENCODER_KEYS)
         if extra:
-            raise _bad(directory, f"'encoder' has unknown key(s) {', '.join(map(repr, extra))}; it holds only 'config' and 'fingerprint'.")
+            raise _bad(
+                directory,
+                f"'encoder' has unknown key(s) {', '.join(map(repr, extra))}; it holds only 'config' and 'fingerprint'.",
+            )
         if not isinstance(enc.get("config"), dict) or not isinstance(enc.get("fingerprint"), str):
-            raise _bad(directory, "'encoder' must hold a 'config' object and a 'fingerprint' string.")
+            raise _bad(
+                directory, "'encoder' must hold a 'config' object and a 'fingerprint' string."
+            )
 
 
 def confined(directory: Path, rel: Any, what: str, *, folder: bool = False) -> Path:
@@ -78,14 +105,24 @@ def confined(directory: Path, rel: Any, what: str, *, folder: bool = False) -> P
         raise _bad(directory, f"{what} {rel[:80]!r} holds a NUL character; no file name does.")
     path = Path(rel)
     if path.is_absolute() or ".." in path.parts or rel.startswith("~"):
-        raise _bad(directory, f"{what} {rel!r} points outside the model folder; a model folder may only "
-                              "reference files inside itself.")
+        raise _bad(
+            directory,
+            f"{what} {rel!r} points outside the model folder; a model folder may only "
+            "reference files inside itself.",
+        )
     full = directory / path
     root = directory.resolve()
     resolved = full.resolve()
     if resolved == root or root not in resolved.parents:
-        where = "is the model folder itself" if resolved == root else "leads outside the model folder (a link)"
-        raise _bad(directory, f"{what} {rel!r} {where}; a model folder may only reference files inside itself.")
+        where = (
+            "is the model folder itself"
+            if resolved == root
+            else "leads outside the model folder (a link)"
+        )
+        raise _bad(
+            directory,
+            f"{what} {rel!r} {where}; a model folder may only reference files inside itself.",
+        )
     if folder and not full.is_dir():
         raise _bad(directory, f"{what} {rel!r} is not a folder inside the model folder.")
     if not folder and not full.is_file():
@@ -93,16 +130,22 @@ def confined(directory: Path, rel: Any, what: str, *, folder: bool = False) -> P
     return full
 
 
-def check_arrays(directory: Path, class_name: str, header: dict, arrays: dict, weights_file: str) -> None:
+def check_arrays(
+    directory: Path, class_name: str, header: dict, arrays: dict, weights_file: str
+) -> None:
     """Dtypes, finiteness and shapes of the weight tensors of a ``class_name`` model."""
     where = directory / weights_file
     for name, arr in arrays.items():
         if arr.dtype.kind != "f":
-            raise FormatError(f"{where}: tensor {name!r} has dtype {arr.dtype}; weights are floating point "
-                              "(float32 or float64). The weights file is damaged or was edited; save the model again.")
+            raise FormatError(
+                f"{where}: tensor {name!r} has dtype {arr.dtype}; weights are floating point "
+                "(float32 or float64). The weights file is damaged or was edited; save the model again."
+            )
         if not np.isfinite(arr).all():
-            raise FormatError(f"{where}: tensor {name!r} holds NaN or infinite values; its rewards would be NaN. "
-                              "The model diverged or the file was damaged; train and save it again.")
+            raise FormatError(
+                f"{where}: tensor {name!r} holds NaN or infinite values; its rewards would be NaN. "
+                "The model diverged or the file was damaged; train and save it again."
+            )
     d = header["n_features_in"]
     expected = _expected_shapes(class_name, arrays, d)
     if expected is None:
@@ -112,7 +155,8 @@ def check_arrays(directory: Path, class_name: str, header: dict, arrays: dict, w
     if missing or extra:
         raise FormatError(
             f"{where}: {class_name} needs tensors {', '.join(sorted(expected))}"
-            + (f"; missing {', '.join(missing)}" if missing else "") + (f"; unknown {', '.join(extra)}" if extra else "")
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(extra)}" if extra else "")
             + ". The weights file does not belong to this model.json; save the model again."
         )
     for name, shape in expected.items():
@@ -143,7 +187,9 @@ def read_verified(directory: Path, header: dict, rel: str, what: str) -> bytes:
     path = confined(directory, rel, what)
     digests = header.get("files_sha256")
     if not isinstance(digests, dict) or not isinstance(digests.get(rel), str):
-        found = "no 'files_sha256'" if digests is None else f"no sha256 for {rel!r} in 'files_sha256'"
+        found = (
+            "no 'files_sha256'" if digests is None else f"no sha256 for {rel!r} in 'files_sha256'"
+        )
         raise FormatError(
             f"{directory / HEADER}: records {found}, so {rel!r} cannot be checked. Models saved by "
             f"prefspace {header.get('prefspace_version', '?')} before every file carried a digest "
@@ -154,8 +200,10 @@ def read_verified(directory: Path, header: dict, rel: str, what: str) -> bytes:
     except OSError as exc:
         raise FormatError(f"{path}: cannot read ({exc.strerror or exc}).") from None
     if bytes_digest(data) != digests[rel]:
-        raise FormatError(f"{path}: its content differs from the one saved (sha256 mismatch): the file "
-                          "is damaged, truncated or was edited. Save the model again.")
+        raise FormatError(
+            f"{path}: its content differs from the one saved (sha256 mismatch): the file "
+            "is damaged, truncated or was edited. Save the model again."
+        )
     return data
 
 
@@ -171,12 +219,16 @@ def check_lightgbm_text(path: Path, text: str, n_features: int) -> None:
     head, sep, _ = text.partition("\nTree=0\n")
     fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
     if not head.startswith("tree\n") or not sep or "tree_sizes" not in fields:
-        raise FormatError(f"{path}: not a LightGBM model text (no header with tree_sizes, or no Tree=0). {fix}")
+        raise FormatError(
+            f"{path}: not a LightGBM model text (no header with tree_sizes, or no Tree=0). {fix}"
+        )
     try:
         sizes = [int(x) for x in fields["tree_sizes"].split()]
         max_feature = int(fields.get("max_feature_idx", "-1"))
     except ValueError:
-        raise FormatError(f"{path}: the header's tree_sizes or max_feature_idx is not a number. {fix}") from None
+        raise FormatError(
+            f"{path}: the header's tree_sizes or max_feature_idx is not a number. {fix}"
+        ) from None
     data = text.encode("utf-8")
     offset = len(head.encode("utf-8")) + 1  # the tree blocks start after the header's last newline
     for i, size in enumerate(sizes):
@@ -184,10 +236,14 @@ def check_lightgbm_text(path: Path, text: str, n_features: int) -> None:
             raise FormatError(f"{path}: tree {i} is not where the header's tree_sizes says. {fix}")
         offset += size
     if not data[offset:].lstrip(b"\n").startswith(b"end of trees"):
-        raise FormatError(f"{path}: the trees do not end with 'end of trees' where tree_sizes says (truncated?). {fix}")
+        raise FormatError(
+            f"{path}: the trees do not end with 'end of trees' where tree_sizes says (truncated?). {fix}"
+        )
     if max_feature + 1 != n_features:
-        raise FormatError(f"{path}: the trees use {max_feature + 1} features but model.json says n_features_in="
-                          f"{n_features}. {fix}")
+        raise FormatError(
+            f"{path}: the trees use {max_feature + 1} features but model.json says n_features_in="
+            f"{n_features}. {fix}"
+        )
 
 
 def _expected_shapes(class_name: str, arrays: dict, d: int) -> dict | None:
@@ -202,7 +258,9 @@ def _expected_shapes(class_name: str, arrays: dict, d: int) -> dict | None:
     k = int(arrays["text.coef"].shape[0]) if "text.coef" in arrays else 0
     shapes = {"input_mean": (d - k,), "input_scale": (d - k,)}
     if "text.coef" in arrays:  # the text-feature block's linear offset (issue 20)
-        shapes.update({"text.coef": (k,), "text.intercept": (1,), "text.offset": (1,), "text.residual": (k,)})
+        shapes.update(
+            {"text.coef": (k,), "text.intercept": (1,), "text.offset": (1,), "text.residual": (k,)}
+        )
     prev = d - k
     for i in layers:
         w = arrays.get(f"hidden.{i}.weight")
@@ -226,14 +284,20 @@ def check_loaded(directory: Path, model: Any, header: dict, width: int | None) -
     try:
         rewards = np.asarray(model.predict(probe), dtype=np.float64)
     except Exception as exc:  # noqa: BLE001 - any failure here means the saved state is inconsistent
-        raise FormatError(f"{directory}: the weights do not fit together ({type(exc).__name__}: {exc}); "
-                          "the model is damaged. Save it again.") from None
+        raise FormatError(
+            f"{directory}: the weights do not fit together ({type(exc).__name__}: {exc}); "
+            "the model is damaged. Save it again."
+        ) from None
     if rewards.shape != (2,) or not np.isfinite(rewards).all():
-        raise FormatError(f"{directory}: the model gives {'non-finite' if rewards.shape == (2,) else 'malformed'} "
-                          "rewards on test rows; the weights are damaged. Save the model again.")
+        raise FormatError(
+            f"{directory}: the model gives {'non-finite' if rewards.shape == (2,) else 'malformed'} "
+            "rewards on test rows; the weights are damaged. Save the model again."
+        )
 
 
 def _type(value: Any) -> str:
     if value is None:
         return "null"
-    return {list: "a list", dict: "an object", str: "a string"}.get(type(value), type(value).__name__)
+    return {list: "a list", dict: "an object", str: "a string"}.get(
+        type(value), type(value).__name__
+    )

@@ -20,7 +20,8 @@ and ``predict(lengths)`` takes ``(n,)``. :func:`pair_log_lengths` makes ``L`` fr
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -34,8 +35,14 @@ from ._base import orient_pairs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LengthBaseline", "pair_log_lengths", "length_baseline_beside", "cross_fit_length_rewards", "cross_fit_scored_length_rewards",
-           "LENGTH_MEASURE"]
+__all__ = [
+    "LengthBaseline",
+    "pair_log_lengths",
+    "length_baseline_beside",
+    "cross_fit_length_rewards",
+    "cross_fit_scored_length_rewards",
+    "LENGTH_MEASURE",
+]
 
 #: What ``LengthBaseline`` reads of a text; recorded with every saved baseline.
 LENGTH_MEASURE = "log1p(characters)"
@@ -50,7 +57,9 @@ def pair_log_lengths(chosen: Sequence[str], rejected: Sequence[str]) -> np.ndarr
     [[2.639, 1.792]]
     """
     if len(chosen) != len(rejected):
-        raise ShapeError(f"chosen has {len(chosen)} texts but rejected has {len(rejected)}; give one of each per pair.")
+        raise ShapeError(
+            f"chosen has {len(chosen)} texts but rejected has {len(rejected)}; give one of each per pair."
+        )
     return np.stack([log_length(chosen), log_length(rejected)], axis=1)
 
 
@@ -111,7 +120,7 @@ class LengthBaseline(BaseEstimator):
         self.tol = tol
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, L, y=None, sample_weight=None) -> "LengthBaseline":
+    def fit(self, L, y=None, sample_weight=None) -> LengthBaseline:
         """Fit the sign and scale of the length reward on pairs.
 
         Parameters
@@ -142,8 +151,13 @@ class LengthBaseline(BaseEstimator):
         self.n_pairs_ = int((w > 0).sum())
         keep = w > 0
         self.metrics_ = reward_metrics(coef * L[keep, 0], coef * L[keep, 1])
-        logger.info("LengthBaseline fitted on %d pairs: coef %.4g (%s answer wins), train accuracy %.4f",
-                    self.n_pairs_, coef, self.direction_, self.metrics_["accuracy"])
+        logger.info(
+            "LengthBaseline fitted on %d pairs: coef %.4g (%s answer wins), train accuracy %.4f",
+            self.n_pairs_,
+            coef,
+            self.direction_,
+            self.metrics_["accuracy"],
+        )
         return self
 
     # ------------------------------------------------------------------ using it
@@ -155,8 +169,10 @@ class LengthBaseline(BaseEstimator):
         self._check_fitted()
         lengths = np.asarray(lengths, dtype=np.float64)
         if lengths.ndim != 1:
-            raise ShapeError(f"lengths must have shape (n,), one log length per response; got {lengths.shape}. "
-                             "For pairs use predict_proba() or score(), which take (n_pairs, 2).")
+            raise ShapeError(
+                f"lengths must have shape (n,), one log length per response; got {lengths.shape}. "
+                "For pairs use predict_proba() or score(), which take (n_pairs, 2)."
+            )
         return self.coef_ * lengths
 
     def predict_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -190,36 +206,53 @@ class LengthBaseline(BaseEstimator):
     def to_dict(self) -> dict:
         """The fitted baseline as JSON-able values (saved in ``model.json`` by ``prefspace train``)."""
         self._check_fitted()
-        return {"measure": LENGTH_MEASURE, "coef": self.coef_, "direction": self.direction_,
-                "n_pairs": self.n_pairs_, "train_accuracy": self.metrics_["accuracy"],
-                "params": self.get_params(deep=False)}
+        return {
+            "measure": LENGTH_MEASURE,
+            "coef": self.coef_,
+            "direction": self.direction_,
+            "n_pairs": self.n_pairs_,
+            "train_accuracy": self.metrics_["accuracy"],
+            "params": self.get_params(deep=False),
+        }
 
     @classmethod
-    def from_dict(cls, record: dict) -> "LengthBaseline":
+    def from_dict(cls, record: dict) -> LengthBaseline:
         """The baseline :meth:`to_dict` recorded; refuses another length measure."""
         if not isinstance(record, dict) or "coef" not in record:
             raise FormatError(f"a length baseline record needs 'coef'; got {record!r}.")
         if record.get("measure") != LENGTH_MEASURE:
-            raise FormatError(f"the length baseline was fitted on {record.get('measure')!r}; this prefspace measures "
-                              f"{LENGTH_MEASURE!r}. Train the model again.")
+            raise FormatError(
+                f"the length baseline was fitted on {record.get('measure')!r}; this prefspace measures "
+                f"{LENGTH_MEASURE!r}. Train the model again."
+            )
         params = {k: v for k, v in (record.get("params") or {}).items() if k in cls().get_params()}
         base = cls(**params)
         base.coef_ = float(record["coef"])
         base.n_pairs_ = int(record.get("n_pairs", 0))
         base.n_iter_ = 0
-        base.metrics_ = {"accuracy": float(record["train_accuracy"])} if "train_accuracy" in record else {}
+        base.metrics_ = (
+            {"accuracy": float(record["train_accuracy"])} if "train_accuracy" in record else {}
+        )
         return base
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
-            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(L) first.")
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(L) first."
+            )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "coef_")
 
 
 def length_baseline_beside(
-    train_lengths, test_lengths=None, model_rewards=None, *, sample_weight=None, groups=None, random_state=0,
+    train_lengths,
+    test_lengths=None,
+    model_rewards=None,
+    *,
+    sample_weight=None,
+    groups=None,
+    random_state=0,
 ) -> tuple[LengthBaseline, dict]:
     """Fit the learned length baseline on the training pairs and measure it beside a model on
     the same test pairs: what ``prefspace train``, the experiments and the demo report.
@@ -257,7 +290,9 @@ def length_baseline_beside(
         r = base.predict(L.ravel()).reshape(-1, 2)
         record["test"] = accuracy_with_interval(r[:, 0], r[:, 1])
         if model_rewards is not None:
-            record["vs_model"] = compare_pairs(model_rewards, r, groups=groups, random_state=random_state).to_dict()
+            record["vs_model"] = compare_pairs(
+                model_rewards, r, groups=groups, random_state=random_state
+            ).to_dict()
     return base, record
 
 
@@ -296,7 +331,9 @@ def cross_fit_length_rewards(L, groups=None, *, folds: int = 5, alpha: float = 1
     return out
 
 
-def cross_fit_scored_length_rewards(lengths, gold, prompt_index, *, folds: int = 5, alpha: float = 1.0) -> np.ndarray:
+def cross_fit_scored_length_rewards(
+    lengths, gold, prompt_index, *, folds: int = 5, alpha: float = 1.0
+) -> np.ndarray:
     """The learned length baseline's rewards on scored responses (many per prompt), cross-fitted.
 
     The prompts are split into ``folds`` folds; the responses of each fold get the rewards of a
@@ -307,8 +344,10 @@ def cross_fit_scored_length_rewards(lengths, gold, prompt_index, *, folds: int =
     gold = np.asarray(gold, dtype=np.float64).ravel()
     prompt_index = np.asarray(prompt_index).ravel()
     if not lengths.shape == gold.shape == prompt_index.shape:
-        raise ShapeError(f"lengths {lengths.shape}, gold {gold.shape} and prompt_index {prompt_index.shape} "
-                         "must have one entry per response.")
+        raise ShapeError(
+            f"lengths {lengths.shape}, gold {gold.shape} and prompt_index {prompt_index.shape} "
+            "must have one entry per response."
+        )
     out = np.empty_like(lengths)
     for test in _folds(prompt_index, folds):
         train = np.setdiff1d(np.arange(len(lengths)), test)
@@ -333,18 +372,21 @@ def _gold_pairs(lengths: np.ndarray, gold: np.ndarray, prompt_index: np.ndarray)
     return np.concatenate(parts) if parts else np.empty((0, 2))
 
 
-def _newton(d: np.ndarray, w: np.ndarray, alpha: float, max_iter: int, tol: float) -> tuple[float, int]:
+def _newton(
+    d: np.ndarray, w: np.ndarray, alpha: float, max_iter: int, tol: float
+) -> tuple[float, int]:
     """Minimise ``sum w log(1 + exp(-c d)) + alpha c^2 / 2`` over the scalar ``c``, from 0.
 
     Newton steps halved until the loss does not rise (the loss is convex, so this converges).
     With ``alpha == 0`` and pairs separable by length the minimum is at infinity: the steps
     stop at ``max_iter`` with a large finite weight.
     """
+
     def loss(c: float) -> float:
         return float(w @ np.logaddexp(0.0, -c * d)) + 0.5 * alpha * c * c
 
     c, current, it = 0.0, loss(0.0), 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count after the loop is reported)
         p = expit(-c * d)  # P(the pair is ranked wrong)
         grad = -float(w @ (d * p)) + alpha * c
         hess = float(w @ (d * d * p * (1 - p))) + alpha

@@ -128,7 +128,9 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
             "objective": "binary",
             "learning_rate": check_positive(self.learning_rate, name="learning_rate"),
             "num_leaves": int(check_positive(self.num_leaves, name="num_leaves")),
-            "min_data_in_leaf": int(check_positive(self.min_child_samples, name="min_child_samples", allow_zero=True)),
+            "min_data_in_leaf": int(
+                check_positive(self.min_child_samples, name="min_child_samples", allow_zero=True)
+            ),
             "bagging_fraction": float(self.subsample),
             "bagging_freq": 1 if self.subsample < 1 else 0,
             "feature_fraction": float(self.colsample_bytree),
@@ -155,8 +157,17 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
             rows = np.concatenate([X[idx, 0], X[idx, 1]])
             label = np.concatenate([np.ones(k), np.zeros(k)])
             w = None if sample_weight is None else np.tile(sample_weight[idx], 2)
-            init = None if margin is None else np.concatenate([-0.5 * margin[idx], 0.5 * margin[idx]])
-            return lgb.Dataset(rows, label=label, weight=w, init_score=init, reference=reference, free_raw_data=True)
+            init = (
+                None if margin is None else np.concatenate([-0.5 * margin[idx], 0.5 * margin[idx]])
+            )
+            return lgb.Dataset(
+                rows,
+                label=label,
+                weight=w,
+                init_score=init,
+                reference=reference,
+                free_raw_data=True,
+            )
 
         # Early stopping watches the Bradley-Terry loss of the held-out *pairs* (their reward
         # differences), not the per-response log-loss: the ranking is what the reward is for,
@@ -172,10 +183,19 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
         params["metric"] = "None"
         with limit_threads(n_jobs):
             booster = lgb.train(
-                params, train_set, num_boost_round=int(check_positive(self.n_estimators, name="n_estimators")),
-                valid_sets=[valid_set], valid_names=["valid"], callbacks=callbacks, feval=_pair_bt_loss,
+                params,
+                train_set,
+                num_boost_round=int(check_positive(self.n_estimators, name="n_estimators")),
+                valid_sets=[valid_set],
+                valid_names=["valid"],
+                callbacks=callbacks,
+                feval=_pair_bt_loss,
             )
-        best = booster.best_iteration if len(val_idx) and booster.best_iteration > 0 else booster.current_iteration()
+        best = (
+            booster.best_iteration
+            if len(val_idx) and booster.best_iteration > 0
+            else booster.current_iteration()
+        )
         losses = record.get("valid", {}).get("pair_loss", [])
         self.history_ = [{"iteration": i + 1, key: float(v)} for i, v in enumerate(losses)]
         self._set_booster(lgb.Booster(model_str=booster.model_to_string(num_iteration=best)))
@@ -206,7 +226,9 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
         return self.booster_.predict(E, raw_score=True)
 
     def _transform(self, E):
-        leaves = np.asarray(self.booster_.predict(E, pred_leaf=True), dtype=np.int64).reshape(len(E), -1)
+        leaves = np.asarray(self.booster_.predict(E, pred_leaf=True), dtype=np.int64).reshape(
+            len(E), -1
+        )
         feats = np.zeros((len(E), len(self._leaf_values)))
         feats[np.arange(len(E))[:, None], leaves + self._leaf_offsets[None, :]] = 1.0
         return feats

@@ -128,9 +128,17 @@ class BradleyTerryLinear(RewardHead):
     """
 
     def __init__(
-        self, alpha: float | str = "cv", text_alpha: float | str = "cv", n_text_features: int = 0,
-        blocks: str = "all", alphas: tuple | None = None, text_alphas: tuple | None = None,
-        standardize: bool = True, max_iter: int = 500, tol: float = 1e-6, n_jobs: int | None = None,
+        self,
+        alpha: float | str = "cv",
+        text_alpha: float | str = "cv",
+        n_text_features: int = 0,
+        blocks: str = "all",
+        alphas: tuple | None = None,
+        text_alphas: tuple | None = None,
+        standardize: bool = True,
+        max_iter: int = 500,
+        tol: float = 1e-6,
+        n_jobs: int | None = None,
     ):
         self.alpha = alpha
         self.text_alpha = text_alpha
@@ -147,13 +155,24 @@ class BradleyTerryLinear(RewardHead):
         k = check_text_block(self.n_text_features, X.shape[2])
         check_in(self.blocks, BLOCKS, name="blocks")
         if self.blocks == "text" and k == 0:
-            raise ConfigError("blocks='text' needs the text-feature block: set n_text_features (the encoder's "
-                              "n_text_features; embed with text_features=True).")
-        emb = _penalty_options(self.alpha, DEFAULT_ALPHAS if self.alphas is None else self.alphas, "alpha", drop=self.blocks == "all" and k > 0,
-                               used=self.blocks != "text")
-        text = _penalty_options(self.text_alpha, DEFAULT_TEXT_ALPHAS if self.text_alphas is None else self.text_alphas,
-                                "text_alpha", drop=self.blocks == "all",
-                                used=self.blocks != "embedding" and k > 0)
+            raise ConfigError(
+                "blocks='text' needs the text-feature block: set n_text_features (the encoder's "
+                "n_text_features; embed with text_features=True)."
+            )
+        emb = _penalty_options(
+            self.alpha,
+            DEFAULT_ALPHAS if self.alphas is None else self.alphas,
+            "alpha",
+            drop=self.blocks == "all" and k > 0,
+            used=self.blocks != "text",
+        )
+        text = _penalty_options(
+            self.text_alpha,
+            DEFAULT_TEXT_ALPHAS if self.text_alphas is None else self.text_alphas,
+            "text_alpha",
+            drop=self.blocks == "all",
+            used=self.blocks != "embedding" and k > 0,
+        )
         with limit_threads(check_n_jobs(self.n_jobs)):
             diff, scale, rows, w, m = self._standardised(X, sample_weight, margin, layout.real)
             self.cv_ = None
@@ -179,15 +198,26 @@ class BradleyTerryLinear(RewardHead):
         real = layout.real
         groups = layout.groups[real]
         if len(np.unique(groups)) < MIN_CV_GROUPS:
-            alpha = min(emb, key=lambda a: abs(np.log(a / FALLBACK_ALPHA)) if 0 < a < np.inf else np.inf)
-            text_alpha = min(text, key=lambda a: abs(np.log(a / FALLBACK_TEXT_ALPHA)) if 0 < a < np.inf else np.inf)
-            logger.info("BradleyTerryLinear: fewer than %d prompts, no cross-validation; alpha=%g, text_alpha=%g",
-                        MIN_CV_GROUPS, alpha, text_alpha)
+            alpha = min(
+                emb, key=lambda a: abs(np.log(a / FALLBACK_ALPHA)) if 0 < a < np.inf else np.inf
+            )
+            text_alpha = min(
+                text,
+                key=lambda a: abs(np.log(a / FALLBACK_TEXT_ALPHA)) if 0 < a < np.inf else np.inf,
+            )
+            logger.info(
+                "BradleyTerryLinear: fewer than %d prompts, no cross-validation; alpha=%g, text_alpha=%g",
+                MIN_CV_GROUPS,
+                alpha,
+                text_alpha,
+            )
             return alpha, text_alpha
         # the penalty is stated against the total weight, synthetic rows included (see ``fit``); the
         # real pairs alone carry it here, so --augment repeat chooses what real-only chooses
         w_real = w[real] * (float(w.sum()) / float(w[real].sum()))
-        alpha, text_alpha, table = choose_penalties(diff[real], 2.0 + m[real], w_real, groups, k, emb, text)
+        alpha, text_alpha, table = choose_penalties(
+            diff[real], 2.0 + m[real], w_real, groups, k, emb, text
+        )
         self.cv_ = table
         return alpha, text_alpha
 
@@ -195,7 +225,7 @@ class BradleyTerryLinear(RewardHead):
         d = diff.shape[1]
         penalty = np.full(d, float(alpha))
         if k:
-            penalty[d - k:] = text_alpha
+            penalty[d - k :] = text_alpha
         used = np.flatnonzero(np.isfinite(penalty))
         Du, pen = diff[:, used], penalty[used]
         total = float(w.sum())
@@ -207,7 +237,10 @@ class BradleyTerryLinear(RewardHead):
             return loss / total, grad / total  # scaled for L-BFGS's tolerances; same minimiser
 
         result = minimize(
-            loss_grad, np.zeros(len(used)), jac=True, method="L-BFGS-B",
+            loss_grad,
+            np.zeros(len(used)),
+            jac=True,
+            method="L-BFGS-B",
             options={"maxiter": int(self.max_iter), "gtol": float(self.tol)},
         )
         if not result.success:
@@ -235,25 +268,27 @@ class BradleyTerryLinear(RewardHead):
         if k and np.isfinite(self.alpha_):
             root = np.sqrt(w)
             emb_term = diff[:, : d - k] @ (self.coef_[: d - k] * scale[: d - k])
-            text_diff = diff[:, d - k:] * scale[d - k:]
-            self.text_residual_ = np.linalg.lstsq(text_diff * root[:, None], emb_term * root, rcond=None)[0]
-        self.text_offset_ = float((rows[:, d - k:] @ self._text_weights()).mean()) if k else 0.0
+            text_diff = diff[:, d - k :] * scale[d - k :]
+            self.text_residual_ = np.linalg.lstsq(
+                text_diff * root[:, None], emb_term * root, rcond=None
+            )[0]
+        self.text_offset_ = float((rows[:, d - k :] @ self._text_weights()).mean()) if k else 0.0
 
     def _text_weights(self) -> np.ndarray:
         k = self.n_text_features_
-        return self.coef_[len(self.coef_) - k:] + getattr(self, "text_residual_", np.zeros(k))
+        return self.coef_[len(self.coef_) - k :] + getattr(self, "text_residual_", np.zeros(k))
 
     @property
     def text_coef_(self) -> np.ndarray:
         self._check_fitted()
         k = getattr(self, "n_text_features_", 0)
-        return self.coef_[len(self.coef_) - k:] if k else np.zeros(0)
+        return self.coef_[len(self.coef_) - k :] if k else np.zeros(0)
 
     def _text_contribution(self, E):
         k = getattr(self, "n_text_features_", 0)
         if not k:
             return np.zeros(len(E))
-        return E[:, E.shape[1] - k:].astype(np.float64) @ self._text_weights() - self.text_offset_
+        return E[:, E.shape[1] - k :].astype(np.float64) @ self._text_weights() - self.text_offset_
 
     @property
     def last_layer_weights_(self) -> np.ndarray:
@@ -282,7 +317,7 @@ class BradleyTerryLinear(RewardHead):
         d = len(self.scale_)
         penalty = np.full(d, getattr(self, "alpha_", self.ridge_))
         if k:
-            penalty[d - k:] = self.text_alpha_
+            penalty[d - k :] = self.text_alpha_
         # a block with its own penalty is a prior scale of sqrt(penalty / ridge) in these coordinates
         ratio = np.where(np.isfinite(penalty), np.sqrt(penalty / self.ridge_), _LEFT_OUT_SCALE)
         return self.scale_ * ratio, self.ridge_
@@ -296,10 +331,18 @@ class BradleyTerryLinear(RewardHead):
     # persistence ------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict, dict]:
         arrays = {"coef": self.coef_, "scale": self.scale_}
-        info = {"intercept": self.intercept_, "n_iter": self.n_iter_, "history": self.history_, "ridge": self.ridge_,
-                "alpha": _finite_or_none(self.alpha_), "text_alpha": _finite_or_none(self.text_alpha_),
-                "n_text_features": self.n_text_features_, "text_offset": self.text_offset_, "cv": _json_cv(self.cv_),
-                "text_residual": [float(v) for v in self.text_residual_]}
+        info = {
+            "intercept": self.intercept_,
+            "n_iter": self.n_iter_,
+            "history": self.history_,
+            "ridge": self.ridge_,
+            "alpha": _finite_or_none(self.alpha_),
+            "text_alpha": _finite_or_none(self.text_alpha_),
+            "n_text_features": self.n_text_features_,
+            "text_offset": self.text_offset_,
+            "cv": _json_cv(self.cv_),
+            "text_residual": [float(v) for v in self.text_residual_],
+        }
         return arrays, info, {}
 
     def _set_state(self, arrays: dict, info: dict, texts: dict) -> None:
@@ -315,11 +358,18 @@ class BradleyTerryLinear(RewardHead):
             self.text_alpha_ = np.inf if info["text_alpha"] is None else float(info["text_alpha"])
             self.n_text_features_ = int(info["n_text_features"])
             self.text_offset_ = float(info["text_offset"])
-            self.text_residual_ = np.asarray(info.get("text_residual") or np.zeros(self.n_text_features_), dtype=np.float64)
+            self.text_residual_ = np.asarray(
+                info.get("text_residual") or np.zeros(self.n_text_features_), dtype=np.float64
+            )
             self.cv_ = info.get("cv")
         else:  # an older model: one penalty, no text block
             self.alpha_, self.text_alpha_, self.n_text_features_, self.text_offset_, self.cv_ = (
-                self.ridge_, np.inf, 0, 0.0, None)
+                self.ridge_,
+                np.inf,
+                0,
+                0.0,
+                None,
+            )
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -331,5 +381,8 @@ def _json_cv(cv: dict | None) -> dict | None:
     if cv is None:
         return None
     fix = lambda v: [None if not np.isfinite(x) else float(x) for x in v]  # noqa: E731
-    return {"alphas": fix(cv["alphas"]), "text_alphas": fix(cv["text_alphas"]),
-            "heldout_error": [fix(row) for row in cv["heldout_error"]]}
+    return {
+        "alphas": fix(cv["alphas"]),
+        "text_alphas": fix(cv["text_alphas"]),
+        "heldout_error": [fix(row) for row in cv["heldout_error"]],
+    }

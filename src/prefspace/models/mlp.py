@@ -29,8 +29,8 @@ from .._validation import check_in, check_positive, check_random_state
 from ..evaluate.metrics import reward_metrics
 from ..exceptions import ConfigError
 from ._base import HoldsOutPairs, RewardHead, check_text_block
-from .linear import BradleyTerryLinear
 from ._mlp_train import ACTIVATIONS, check_hidden_sizes, mlp_features, mlp_rewards, train_pair_mlp
+from .linear import BradleyTerryLinear
 
 logger = logging.getLogger(__name__)
 
@@ -85,20 +85,34 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         k = check_text_block(self.n_text_features, X.shape[2])
         train_idx, val_idx = self._split(layout)
         if self.early_stopping and len(val_idx) == 0:
-            logger.info("too few real pairs or prompts (%d pairs) for a validation split; stopping on the training loss", layout.n_real)
+            logger.info(
+                "too few real pairs or prompts (%d pairs) for a validation split; stopping on the training loss",
+                layout.n_real,
+            )
         text_arrays, offset = {}, None
         if k:  # the text-feature block: a linear offset with its own penalty, fitted first (on the training pairs)
-            text = BradleyTerryLinear(blocks="text", n_text_features=k, text_alpha=self.text_alpha).fit(
-                X[train_idx], sample_weight=None if sample_weight is None else sample_weight[train_idx],
-                margin=None if margin is None else margin[train_idx], groups=layout.groups[train_idx])
+            text = BradleyTerryLinear(
+                blocks="text", n_text_features=k, text_alpha=self.text_alpha
+            ).fit(
+                X[train_idx],
+                sample_weight=None if sample_weight is None else sample_weight[train_idx],
+                margin=None if margin is None else margin[train_idx],
+                groups=layout.groups[train_idx],
+            )
             gamma = text.coef_[-k:]
-            text_arrays = {"text.coef": gamma, "text.intercept": np.array([text.intercept_]),
-                           "text.offset": np.array([text.text_offset_])}
+            text_arrays = {
+                "text.coef": gamma,
+                "text.intercept": np.array([text.intercept_]),
+                "text.offset": np.array([text.text_offset_]),
+            }
             T = X[:, :, -k:].astype(np.float64)
             offset = T @ gamma
             X = X[:, :, :-k]
         arrays, history, best_epoch = train_pair_mlp(
-            X, sample_weight, margin, offset=offset,
+            X,
+            sample_weight,
+            margin,
+            offset=offset,
             objective=self._objective,
             hidden_sizes=sizes,
             activation=self.activation,
@@ -117,7 +131,9 @@ class _PairMLP(HoldsOutPairs, RewardHead):
             n_jobs=check_n_jobs(self.n_jobs),
         )
         self._set_arrays({**arrays, **text_arrays})
-        if k:  # what the length-controlled reward removes besides the offset (see _text_contribution)
+        if (
+            k
+        ):  # what the length-controlled reward removes besides the offset (see _text_contribution)
             fit_rows = np.intersect1d(train_idx, np.flatnonzero(layout.real))
             w = np.ones(len(fit_rows)) if sample_weight is None else sample_weight[fit_rows]
             root = np.sqrt(w)
@@ -125,8 +141,13 @@ class _PairMLP(HoldsOutPairs, RewardHead):
             t_diff = T[fit_rows, 0] - T[fit_rows, 1]
             residual = np.linalg.lstsq(t_diff * root[:, None], net * root, rcond=None)[0]
             rows = T[fit_rows].reshape(-1, k)
-            self._set_arrays({**self.weights_, "text.residual": residual,
-                              "text.offset": np.array([float((rows @ (gamma + residual)).mean())])})
+            self._set_arrays(
+                {
+                    **self.weights_,
+                    "text.residual": residual,
+                    "text.offset": np.array([float((rows @ (gamma + residual)).mean())]),
+                }
+            )
         self.history_ = history
         self.best_epoch_ = best_epoch
         self.n_epochs_ = len(history)
@@ -139,7 +160,9 @@ class _PairMLP(HoldsOutPairs, RewardHead):
 
     def _set_arrays(self, arrays: dict) -> None:
         self.weights_ = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-        self.n_text_features_ = int(self.weights_["text.coef"].shape[0]) if "text.coef" in self.weights_ else 0
+        self.n_text_features_ = (
+            int(self.weights_["text.coef"].shape[0]) if "text.coef" in self.weights_ else 0
+        )
         self.n_features_in_ = int(self.weights_["input_mean"].shape[0]) + self.n_text_features_
 
     @property
@@ -157,7 +180,11 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         k = self.n_text_features_
         if not k:
             return self._network(E)
-        return self._network(E[:, :-k]) + self._text_part(E) + float(self.weights_["text.intercept"][0])
+        return (
+            self._network(E[:, :-k])
+            + self._text_part(E)
+            + float(self.weights_["text.intercept"][0])
+        )
 
     def _text_contribution(self, E):
         # the offset's term plus the block's linear prediction of the network's output within the
@@ -165,7 +192,9 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         if not self.n_text_features_:
             return np.zeros(len(E))
         k = self.n_text_features_
-        weights = self.weights_["text.coef"].astype(np.float64) + self.weights_["text.residual"].astype(np.float64)
+        weights = self.weights_["text.coef"].astype(np.float64) + self.weights_[
+            "text.residual"
+        ].astype(np.float64)
         return E[:, -k:].astype(np.float64) @ weights - float(self.weights_["text.offset"][0])
 
     def _transform(self, E):
@@ -194,7 +223,11 @@ class _PairMLP(HoldsOutPairs, RewardHead):
 
     # persistence ------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict, dict]:
-        info = {"history": self.history_, "best_epoch": self.best_epoch_, "n_epochs": self.n_epochs_}
+        info = {
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
+            "n_epochs": self.n_epochs_,
+        }
         return dict(self.weights_), info, {}
 
     def _set_state(self, arrays: dict, info: dict, texts: dict) -> None:

@@ -74,8 +74,15 @@ def _group_buckets(groups: np.ndarray) -> list[np.ndarray]:
 
 
 def heldout_errors(
-    D: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray, n_text: int,
-    alphas: list[float], text_alphas: list[float], *, per_pair: bool = False,
+    D: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    groups: np.ndarray,
+    n_text: int,
+    alphas: list[float],
+    text_alphas: list[float],
+    *,
+    per_pair: bool = False,
 ) -> np.ndarray:
     """Leave-one-prompt-out weighted squared error of the ridge stand-in on a grid.
 
@@ -106,14 +113,20 @@ def heldout_errors(
     # per bucket of m-pair groups: the products U_i,r U_j,r, so that a penalty's hat-matrix
     # blocks are one matrix-vector product with the shrinkage factors
     # (kept only while small; large buckets recompute them per penalty instead)
-    outer = [np.einsum("bir,bjr->bijr", U[idx], U[idx]) if idx.size * idx.shape[1] * U.shape[1] <= 2e7 else idx
-             for idx in buckets]
+    outer = [
+        np.einsum("bir,bjr->bijr", U[idx], U[idx])
+        if idx.size * idx.shape[1] * U.shape[1] <= 2e7
+        else idx
+        for idx in buckets
+    ]
     out = np.full((len(alphas), len(text_alphas)), np.inf)
     pairs = np.full((len(alphas), len(text_alphas), len(ys)), np.inf) if per_pair else None
     for a, alpha in enumerate(alphas):
         g = np.zeros_like(s2) if np.isinf(alpha) else s2 / (s2 + 4.0 * alpha)
         fit_e = U @ (g * Uy)
-        blocks_e = [o @ g if o.ndim == 4 else np.einsum("bir,r,bjr->bij", U[o], g, U[o]) for o in outer]
+        blocks_e = [
+            o @ g if o.ndim == 4 else np.einsum("bir,r,bjr->bij", U[o], g, U[o]) for o in outer
+        ]
         if n_text:
             RT = T - U @ (g[:, None] * UT)  # the embedding fit's residual-maker applied to T
             sigma, b_t = T.T @ RT, RT.T @ ys
@@ -148,8 +161,13 @@ def heldout_errors(
 
 
 def choose_penalties(
-    D: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray, n_text: int,
-    alphas, text_alphas,
+    D: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    groups: np.ndarray,
+    n_text: int,
+    alphas,
+    text_alphas,
 ) -> tuple[float, float, dict]:
     """``(alpha, text_alpha, table)``: the penalties the held-out errors choose.
 
@@ -180,7 +198,13 @@ def choose_penalties(
             best = min(finite, key=lambda i: err[i, col])
             sq = per_pair[best, col] ** 2 / w.mean()
             se = float(sq.std(ddof=1) / np.sqrt(len(sq))) if len(sq) > 1 else 0.0
-            ref = (max((i for i in finite if err[i, col] <= err[best, col] + se), key=lambda i: alphas[i]), col)
+            ref = (
+                max(
+                    (i for i in finite if err[i, col] <= err[best, col] + se),
+                    key=lambda i: alphas[i],
+                ),
+                col,
+            )
     # the text-feature block has to earn its place, on held-out pairwise accuracy: the best fit
     # that uses it replaces the reference only when it ranks more held-out pairs right, by at
     # least one standard error of the paired per-pair difference (the rule choose_head uses)
@@ -195,6 +219,10 @@ def choose_penalties(
         if not (float(diff.mean()) > 0 and float(diff.mean()) >= se):
             a, t = ref
     table = {"alphas": alphas, "text_alphas": text_alphas, "heldout_error": err.tolist()}
-    logger.info("penalties by leave-one-prompt-out CV: alpha=%g, text_alpha=%g (error %.4f)",
-                alphas[a], text_alphas[t], float(err[a, t]))
+    logger.info(
+        "penalties by leave-one-prompt-out CV: alpha=%g, text_alpha=%g (error %.4f)",
+        alphas[a],
+        text_alphas[t],
+        float(err[a, t]),
+    )
     return alphas[a], text_alphas[t], table

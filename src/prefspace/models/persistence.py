@@ -24,7 +24,11 @@ from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps, json_safe
 from .._paths import check_output
 from .._version import __version__
-from ..data.text_features import TEXT_FEATURE_NAMES, TEXT_FEATURES_VERSION, check_text_features_version
+from ..data.text_features import (
+    TEXT_FEATURE_NAMES,
+    TEXT_FEATURES_VERSION,
+    check_text_features_version,
+)
 from ..embed import encoder_from_config
 from ..exceptions import ConfigError, FingerprintMismatchError, FormatError
 from ._base import RewardHead
@@ -62,7 +66,9 @@ def _encode_params(model: RewardHead) -> dict:
     params = {}
     for name, value in model.get_params(deep=False).items():
         if isinstance(value, RewardHead):
-            value = {"__estimator__": {"class": type(value).__name__, "params": _encode_params(value)}}
+            value = {
+                "__estimator__": {"class": type(value).__name__, "params": _encode_params(value)}
+            }
         elif isinstance(value, np.random.Generator):
             logger.warning("%s.%s is a numpy Generator; saved as null", type(model).__name__, name)
             value = None
@@ -76,8 +82,12 @@ def _decode_params(params: dict, where: Path) -> dict:
         if isinstance(value, dict) and "__estimator__" in value:
             spec = value["__estimator__"]
             if not isinstance(spec, dict) or not isinstance(spec.get("params", {}), dict):
-                raise FormatError(f"{where / HEADER}: params {name!r} must be {{'__estimator__': {{'class': ..., 'params': {{...}}}}}}.")
-            value = _class_for(spec.get("class"), where)(**_decode_params(spec.get("params", {}), where))
+                raise FormatError(
+                    f"{where / HEADER}: params {name!r} must be {{'__estimator__': {{'class': ..., 'params': {{...}}}}}}."
+                )
+            value = _class_for(spec.get("class"), where)(
+                **_decode_params(spec.get("params", {}), where)
+            )
         elif isinstance(value, list):
             value = tuple(value)
         out[RENAMED_PARAMS.get(name, name)] = value
@@ -128,8 +138,11 @@ def _write_model(model: RewardHead, directory: Path) -> dict:
         return header
     arrays, info, texts = model._state()
     if arrays:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS),
-                  metadata={"format": FORMAT_NAME})
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+            str(directory / WEIGHTS),
+            metadata={"format": FORMAT_NAME},
+        )
         header["weights"] = WEIGHTS
         digests[WEIGHTS] = bytes_digest((directory / WEIGHTS).read_bytes())
     for name, text in texts.items():
@@ -214,12 +227,16 @@ def save_model(
     {'test_accuracy': 0.61}
     """
     if not isinstance(model, RewardHead):
-        raise ConfigError(f"save_model expects a prefspace reward head; got {type(model).__name__}.")
+        raise ConfigError(
+            f"save_model expects a prefspace reward head; got {type(model).__name__}."
+        )
     model._check_fitted()
     directory = Path(directory)
     if directory.exists():
         if not directory.is_dir():
-            raise FormatError(f"{directory} exists and is not a directory; choose another output path.")
+            raise FormatError(
+                f"{directory} exists and is not a directory; choose another output path."
+            )
         if any(directory.iterdir()) and not (directory / HEADER).exists():
             raise FormatError(
                 f"{directory} is a non-empty directory without {HEADER}; refusing to replace it. "
@@ -238,8 +255,10 @@ def save_model(
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise FormatError(f"cannot make {directory}: a part of {directory.parent} is a file, not a folder. "
-                          "Choose another path for the model.") from None
+        raise FormatError(
+            f"cannot make {directory}: a part of {directory.parent} is a file, not a folder. "
+            "Choose another path for the model."
+        ) from None
     with atomic_folder(directory) as tmp:
         header = _write_model(model, tmp)
         header["encoder"] = encoder_info
@@ -249,8 +268,10 @@ def save_model(
         header["metrics"] = dict(metrics or {})
         header["record"] = record
         if length_baseline is not None:
-            header["length_baseline"] = length_baseline if isinstance(length_baseline, dict) else length_baseline.to_dict()
-        header["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            header["length_baseline"] = (
+                length_baseline if isinstance(length_baseline, dict) else length_baseline.to_dict()
+            )
+        header["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         _write_json(tmp / HEADER, header)
         write_text_atomic(tmp / CARD, render_card(json_safe(header), directory.name))
     logger.info("saved %s to %s", type(model).__name__, directory)
@@ -262,24 +283,38 @@ def _read_header(directory: Path, data: bytes | None = None) -> dict:
     """``model.json`` of ``directory``, parsed from ``data`` when the caller read (and checked) it."""
     path = directory / HEADER
     if not directory.is_dir():
-        raise FormatError(f"{directory}: no such model directory. Models are written by save_model() or "
-                          "`prefspace train --out DIR`.")
+        raise FormatError(
+            f"{directory}: no such model directory. Models are written by save_model() or "
+            "`prefspace train --out DIR`."
+        )
     if not path.is_file():
-        raise FormatError(f"{directory} is not a prefspace model directory: {HEADER} not found. Models are "
-                          "written by save_model() or `prefspace train --out DIR`.")
+        raise FormatError(
+            f"{directory} is not a prefspace model directory: {HEADER} not found. Models are "
+            "written by save_model() or `prefspace train --out DIR`."
+        )
     if path.is_symlink() and path.resolve().parent != directory.resolve():
-        raise FormatError(f"{path} is a link to {path.resolve()}, outside the model folder; a model folder's "
-                          f"{HEADER} must be its own file. Copy the model instead of linking its header.")
+        raise FormatError(
+            f"{path} is a link to {path.resolve()}, outside the model folder; a model folder's "
+            f"{HEADER} must be its own file. Copy the model instead of linking its header."
+        )
     try:
         header = json_loads((path.read_bytes() if data is None else data).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{path}: not valid JSON ({exc}); the model directory is corrupt.") from None
+        raise FormatError(
+            f"{path}: not valid JSON ({exc}); the model directory is corrupt."
+        ) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
-        raise FormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}; this is not a prefspace model.")
+        raise FormatError(
+            f"{path}: format is {found!r}, expected {FORMAT_NAME!r}; this is not a prefspace model."
+        )
     version = header.get("format_version")
     if version != FORMAT_VERSION:
-        hint = "upgrade prefspace" if isinstance(version, int) and version > FORMAT_VERSION else "re-save the model"
+        hint = (
+            "upgrade prefspace"
+            if isinstance(version, int) and version > FORMAT_VERSION
+            else "re-save the model"
+        )
         raise FormatError(
             f"{path}: format_version {version!r} is not supported (this prefspace reads version "
             f"{FORMAT_VERSION}); {hint}."
@@ -304,7 +339,9 @@ def _text_feature_record(model: RewardHead, encoder: Any) -> dict | None:
                 f"the model treats the last {k} columns as the text-feature block, but the encoder "
                 f"appends {width}; pass the encoder the training rows came from."
             )
-        if encoder is None and k == len(TEXT_FEATURE_NAMES):  # rows made by an encoder not passed here
+        if encoder is None and k == len(
+            TEXT_FEATURE_NAMES
+        ):  # rows made by an encoder not passed here
             version, width = TEXT_FEATURES_VERSION, int(k)
     if not version:
         return None
@@ -316,7 +353,9 @@ def _check_text_feature_record(path: Path, record: Any) -> None:
     if record is None:
         return
     if not isinstance(record, dict):
-        raise FormatError(f"{path}: 'text_features' must be an object or null; the model directory is corrupt.")
+        raise FormatError(
+            f"{path}: 'text_features' must be an object or null; the model directory is corrupt."
+        )
     try:
         check_text_features_version(record.get("version"))
     except ValueError as exc:
@@ -336,7 +375,9 @@ def _read_model(directory: Path, header: dict) -> RewardHead:
     try:
         model = cls(**_decode_params(header.get("params") or {}, directory))
     except TypeError as exc:
-        raise FormatError(f"{directory / HEADER}: params do not fit {cls.__name__} ({exc}).") from None
+        raise FormatError(
+            f"{directory / HEADER}: params do not fit {cls.__name__} ({exc})."
+        ) from None
     state = header.get("state") or {}
     if isinstance(model, RewardEnsemble):
         model.members_ = []
@@ -369,8 +410,10 @@ def _read_model(directory: Path, header: dict) -> RewardHead:
         try:
             model._set_state(arrays, state, texts)
         except Exception as exc:  # noqa: BLE001 - a damaged state fails in many ways (LightGBM's own errors too)
-            raise FormatError(f"{directory}: weights do not match the header ({type(exc).__name__}: {exc}); "
-                              "the model is corrupt. Save it again.") from None
+            raise FormatError(
+                f"{directory}: weights do not match the header ({type(exc).__name__}: {exc}); "
+                "the model is corrupt. Save it again."
+            ) from None
     width = getattr(model, "n_features_in_", None)  # what the weights take (heads set it from them)
     model.n_features_in_ = int(header["n_features_in"])
     if isinstance(model, RewardEnsemble):
@@ -445,8 +488,10 @@ def load_model_encoder(directory: str | os.PathLike):
     try:
         encoder = encoder_from_config(info["config"], expected_fingerprint=info.get("fingerprint"))
     except TypeError as exc:  # a key the encoder does not take
-        raise FormatError(f"{directory / HEADER}: the encoder config does not fit its backend ({exc}); "
-                          "the model folder was edited. Save the model again.") from None
+        raise FormatError(
+            f"{directory / HEADER}: the encoder config does not fit its backend ({exc}); "
+            "the model folder was edited. Save the model again."
+        ) from None
     if getattr(encoder, "fingerprint", None) != info.get("fingerprint"):
         raise FingerprintMismatchError(
             f"{directory}: the encoder rebuilt from its config ({_encoder_label(info)}) has fingerprint "

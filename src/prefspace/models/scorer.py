@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,10 @@ def _check_texts(prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list
         if isinstance(p, str):
             continue
         if isinstance(p, list) and all(
-            isinstance(m, dict) and isinstance(m.get("content"), str) and isinstance(m.get("role"), str) for m in p
+            isinstance(m, dict)
+            and isinstance(m.get("content"), str)
+            and isinstance(m.get("role"), str)
+            for m in p
         ):
             continue
         raise DataError(
@@ -60,7 +64,9 @@ def _check_texts(prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list
             check_encodable(r, f"responses[{i}]")
         for i, p in enumerate(prompts):
             for j, text in enumerate([p] if isinstance(p, str) else [m["content"] for m in p]):
-                check_encodable(text, f"prompts[{i}]" if isinstance(p, str) else f"prompts[{i}][{j}]['content']")
+                check_encodable(
+                    text, f"prompts[{i}]" if isinstance(p, str) else f"prompts[{i}][{j}]['content']"
+                )
     except RowProblem as problem:
         raise DataError(problem.message) from None
     return prompts, responses
@@ -131,8 +137,15 @@ class RewardScorer:
         self._encode_lock = threading.Lock()  # one encoder call at a time (torch is not re-entrant)
         self.stats = {"encoder_calls": 0, "rows_embedded": 0, "lru_hits": 0, "rows_scored": 0}
         self.embed_stats = EmbedStats()  # distinct texts asked of the cache, found there, embedded
-        self.feature_dim = int(self.model.n_features_in_) if hasattr(self.model, "n_features_in_") else None
-        logger.info("loaded %s (%s) with encoder %s", self.model_dir, type(self.model).__name__, encoder.fingerprint)
+        self.feature_dim = (
+            int(self.model.n_features_in_) if hasattr(self.model, "n_features_in_") else None
+        )
+        logger.info(
+            "loaded %s (%s) with encoder %s",
+            self.model_dir,
+            type(self.model).__name__,
+            encoder.fingerprint,
+        )
 
     # ------------------------------------------------------------------ features
     def features(self, prompts: Sequence[Any], responses: Sequence[Any]) -> np.ndarray:
@@ -161,8 +174,9 @@ class RewardScorer:
                     miss_responses.append(responses[i])
         if miss_prompts:
             with self._encode_lock:
-                fresh = embed_responses(miss_prompts, miss_responses, self.encoder, self.cache,
-                                        stats=self.embed_stats)
+                fresh = embed_responses(
+                    miss_prompts, miss_responses, self.encoder, self.cache, stats=self.embed_stats
+                )
             fresh = np.asarray(fresh, dtype=np.float32)
             with self._lock:
                 self.stats["encoder_calls"] += 1
@@ -205,7 +219,9 @@ class RewardScorer:
             return np.zeros(0, dtype=np.float64)
         with self._lock:
             self.stats["rows_scored"] += len(E)
-        return np.asarray(self.model.predict(E, length_controlled=self.length_controlled), dtype=np.float64)
+        return np.asarray(
+            self.model.predict(E, length_controlled=self.length_controlled), dtype=np.float64
+        )
 
     @property
     def has_std(self) -> bool:

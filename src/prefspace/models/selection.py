@@ -35,7 +35,15 @@ from scipy.stats import norm
 from .._threads import limit_threads, resolve_n_jobs
 from ..exceptions import ConfigError
 
-__all__ = ["GuardRule", "PairedGain", "fold_ids", "guarded_choice", "paired_gain", "prompt_folds", "run_tasks"]
+__all__ = [
+    "GuardRule",
+    "PairedGain",
+    "fold_ids",
+    "guarded_choice",
+    "paired_gain",
+    "prompt_folds",
+    "run_tasks",
+]
 
 
 def prompt_folds(n_splits: int = 3, *, random_state: int = 0):
@@ -60,13 +68,19 @@ def fold_ids(n: int, n_splits: int, groups=None, random_state: int = 0) -> np.nd
     two folds. ``groups`` None: one group per pair."""
     g = np.arange(n) if groups is None else np.asarray(groups).ravel()
     if g.shape != (n,):
-        raise ConfigError(f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}.")
+        raise ConfigError(
+            f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}."
+        )
     n_groups = len(np.unique(g))
     if n_groups < n_splits:
-        raise ConfigError(f"need at least {n_splits} distinct groups (prompts) for {n_splits}-fold cross-validation; "
-                          f"got {n_groups}.")
+        raise ConfigError(
+            f"need at least {n_splits} distinct groups (prompts) for {n_splits}-fold cross-validation; "
+            f"got {n_groups}."
+        )
     out = np.empty(n, dtype=np.int64)
-    for f, (_, test) in enumerate(prompt_folds(n_splits, random_state=random_state).split(g, groups=g)):
+    for f, (_, test) in enumerate(
+        prompt_folds(n_splits, random_state=random_state).split(g, groups=g)
+    ):
         out[test] = f
     return out
 
@@ -82,7 +96,12 @@ class PairedGain:
 
     def passes(self, z_needed: float, min_gain: float) -> bool:
         """Gain at least ``min_gain``, at least ``z_needed`` standard errors, positive in every fold."""
-        return self.gain >= min_gain and self.gain > 0 and self.z >= z_needed and min(self.fold_gains) > 0
+        return (
+            self.gain >= min_gain
+            and self.gain > 0
+            and self.z >= z_needed
+            and min(self.fold_gains) > 0
+        )
 
 
 def paired_gain(correct_new, correct_ref, folds, groups=None) -> PairedGain:
@@ -98,7 +117,11 @@ def paired_gain(correct_new, correct_ref, folds, groups=None) -> PairedGain:
         g = g.ravel()
         n_clusters = int(g.max()) + 1
         resid = np.bincount(g, weights=d - gain, minlength=n_clusters)
-        se = float(np.sqrt(n_clusters / max(n_clusters - 1, 1) * np.sum(resid**2)) / n) if n_clusters > 1 else 0.0
+        se = (
+            float(np.sqrt(n_clusters / max(n_clusters - 1, 1) * np.sum(resid**2)) / n)
+            if n_clusters > 1
+            else 0.0
+        )
     if se > 0:
         z = gain / se
     else:
@@ -117,18 +140,24 @@ class GuardRule:
 
     def __post_init__(self):
         if not (0 < self.alpha < 1):
-            raise ConfigError(f"alpha must be in (0, 1) (the chance that a candidate no better than the reference is "
-                              f"chosen); got {self.alpha!r}.")
+            raise ConfigError(
+                f"alpha must be in (0, 1) (the chance that a candidate no better than the reference is "
+                f"chosen); got {self.alpha!r}."
+            )
         if not (0 <= self.min_gain < 1):
-            raise ConfigError(f"min_gain must be in [0, 1) (accuracy gain needed); got {self.min_gain!r}.")
+            raise ConfigError(
+                f"min_gain must be in [0, 1) (accuracy gain needed); got {self.min_gain!r}."
+            )
 
     def z_needed(self, n_candidates: int) -> float:
         """Standard errors a gain must reach: Bonferroni over ``n_candidates`` one-sided tests."""
         return float(norm.ppf(1.0 - self.alpha / max(int(n_candidates), 1)))
 
     def describe(self, n_candidates: int) -> str:
-        return (f"needed >= {100 * self.min_gain:.1f} points, >= {self.z_needed(n_candidates):.2f} standard errors "
-                f"(alpha {self.alpha:g} over {n_candidates} candidates) and a gain in every fold")
+        return (
+            f"needed >= {100 * self.min_gain:.1f} points, >= {self.z_needed(n_candidates):.2f} standard errors "
+            f"(alpha {self.alpha:g} over {n_candidates} candidates) and a gain in every fold"
+        )
 
 
 def guarded_choice(comparisons, log_loss, rule: GuardRule) -> tuple[int | None, int]:

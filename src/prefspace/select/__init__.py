@@ -25,8 +25,20 @@ from .._validation import check_in, check_params
 from ._common import BaseSelector
 from .baselines import EnsembleDisagreementSelector, RandomSelector, UncertaintySelector
 from .coreset import CoresetSelector, greedy_k_center
-from .doptimal import DOptimalSelector, PastAwareDOptimalSelector, fisher_information, greedy_d_optimal
-from .pools import CrossPromptPool, ExplicitPairPool, PairPool, SubsetPool, WithinPromptPool, get_pool
+from .doptimal import (
+    DOptimalSelector,
+    PastAwareDOptimalSelector,
+    fisher_information,
+    greedy_d_optimal,
+)
+from .pools import (
+    CrossPromptPool,
+    ExplicitPairPool,
+    PairPool,
+    SubsetPool,
+    WithinPromptPool,
+    get_pool,
+)
 
 STRATEGIES = {
     "random": RandomSelector,
@@ -79,7 +91,9 @@ def get_selector(strategy: str, **params):
     return cls(**params)
 
 
-def select_pairs(pool, model, k: int, strategy: str = "d-optimal", *, labelled=None, exclude=None, **params) -> np.ndarray:
+def select_pairs(
+    pool, model, k: int, strategy: str = "d-optimal", *, labelled=None, exclude=None, **params
+) -> np.ndarray:
     """Choose ``k`` candidates of ``pool`` with the named strategy.
 
     Parameters

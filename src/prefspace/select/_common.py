@@ -3,17 +3,16 @@ per row, streaming top-k over a lazy pool."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .._threads import limit_threads
 from .._surface import option
+from .._threads import limit_threads
 from .._validation import check_pairs
 from ..exceptions import ConfigError, ShapeError
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
-
 
 MAX_MATERIALISED = 200_000_000  # candidates D-optimal and coreset hold per-candidate vectors for
 
@@ -74,7 +73,9 @@ def row_rewards(model, features: np.ndarray, strategy: str) -> np.ndarray:
     require_method(model, "predict", strategy)
     r = np.asarray(model.predict(features), dtype=np.float64).ravel()
     if r.shape != (features.shape[0],):
-        raise ShapeError(f"model.predict returned shape {r.shape}; expected ({features.shape[0]},).")
+        raise ShapeError(
+            f"model.predict returned shape {r.shape}; expected ({features.shape[0]},)."
+        )
     return r
 
 
@@ -83,11 +84,15 @@ def row_transform(model, features: np.ndarray, strategy: str) -> np.ndarray:
     require_method(model, "transform", strategy)
     F = np.asarray(model.transform(features), dtype=np.float64)
     if F.ndim != 2 or F.shape[0] != features.shape[0]:
-        raise ShapeError(f"model.transform returned shape {F.shape}; expected ({features.shape[0]}, h).")
+        raise ShapeError(
+            f"model.transform returned shape {F.shape}; expected ({features.shape[0]}, h)."
+        )
     return F
 
 
-def pair_rows(pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def pair_rows(
+    pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
     """The two row indices of every candidate, as int32 (or int64 for > 2**31 rows) arrays ``(n,)``."""
     dtype = np.int32 if pool.n_rows < 2**31 else np.int64
     a = np.empty(len(pool), dtype=dtype)
@@ -98,7 +103,9 @@ def pair_rows(pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.
     return a, b
 
 
-def compact_pair_rows(pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def compact_pair_rows(
+    pool: PairPool, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(used, a, b)``: the feature rows the candidates touch (sorted, int64) and each
     candidate's two rows as positions in ``used`` (int32). Models then run on ``used`` rows only,
     and each greedy step's matrix-vector product is over ``len(used)`` rows, not the whole pool's."""
@@ -191,5 +198,7 @@ class BaseSelector(BaseEstimator):
     def _check_params(self) -> None:
         """Refuse bad parameter values (subclasses add theirs)."""
 
-    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+    def _select(
+        self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray
+    ) -> np.ndarray:
         raise NotImplementedError

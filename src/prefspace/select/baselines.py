@@ -47,7 +47,9 @@ class RandomSelector(BaseSelector):
         if not isinstance(self.random_state, np.random.Generator):
             check_random_state(self.random_state)
 
-    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+    def _select(
+        self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray
+    ) -> np.ndarray:
         rng = check_random_state(self.random_state)
         n = len(pool)
         # draw a few extra so that excluded indices can be dropped without a second round
@@ -85,12 +87,18 @@ class UncertaintySelector(BaseSelector):
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
 
-    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+    def _select(
+        self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray
+    ) -> np.ndarray:
         """Most uncertain first."""
         r = row_rewards(model, pool.features, "uncertainty")
         return stream_top_k(
-            pool, lambda rows: np.abs(r[rows[:, 0]] - r[rows[:, 1]]), k,
-            largest=False, exclude=exclude, chunk_size=self.chunk_size,
+            pool,
+            lambda rows: np.abs(r[rows[:, 0]] - r[rows[:, 1]]),
+            k,
+            largest=False,
+            exclude=exclude,
+            chunk_size=self.chunk_size,
         )
 
 
@@ -110,7 +118,9 @@ def member_rewards(model, features: np.ndarray) -> np.ndarray:
             f"{type(model).__name__}. Train with RewardEnsemble(estimator, n_members=5)."
         )
     if R.ndim != 2 or R.shape[0] != features.shape[0] or R.shape[1] < 2:
-        raise ConfigError(f"the ensemble strategy needs at least 2 members' rewards per row; got shape {R.shape}.")
+        raise ConfigError(
+            f"the ensemble strategy needs at least 2 members' rewards per row; got shape {R.shape}."
+        )
     return R
 
 
@@ -140,7 +150,12 @@ class EnsembleDisagreementSelector(BaseSelector):
 
     strategy_name = "ensemble"
 
-    def __init__(self, measure: str = "proba", chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
+    def __init__(
+        self,
+        measure: str = "proba",
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        n_jobs: int | None = None,
+    ):
         self.measure = measure
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
@@ -148,7 +163,9 @@ class EnsembleDisagreementSelector(BaseSelector):
     def _check_params(self) -> None:
         check_in(self.measure, ("proba", "reward"), name="measure")
 
-    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+    def _select(
+        self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray
+    ) -> np.ndarray:
         """Largest disagreement first."""
         R = member_rewards(model, pool.features)  # (n_rows, n_members)
 
@@ -156,4 +173,6 @@ class EnsembleDisagreementSelector(BaseSelector):
             gap = R[rows[:, 0]] - R[rows[:, 1]]
             return (expit(gap) if self.measure == "proba" else gap).std(axis=1)
 
-        return stream_top_k(pool, spread, k, largest=True, exclude=exclude, chunk_size=self.chunk_size)
+        return stream_top_k(
+            pool, spread, k, largest=True, exclude=exclude, chunk_size=self.chunk_size
+        )

@@ -32,7 +32,11 @@ from .pools import PairPool, get_pool
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "candidate_features", "choose_pairs", "match_labelled_rows", "selection_records", "write_jsonl",
+    "candidate_features",
+    "choose_pairs",
+    "match_labelled_rows",
+    "selection_records",
+    "write_jsonl",
 ]
 
 
@@ -78,23 +82,34 @@ def choose_pairs(
     """
     # each strategy gets the options it takes (random has no lam, uncertainty no random_state);
     # a bad name fails here, before any embedding
-    selector = get_selector(strategy, **selector_options(strategy, lam=lam, random_state=random_state, **(options or {})))
+    selector = get_selector(
+        strategy,
+        **selector_options(strategy, lam=lam, random_state=random_state, **(options or {})),
+    )
     E = candidate_features(scorer, candidates)
     kind = "cross" if cross_prompt else "within"
     full = get_pool(E, candidates.prompt_index, kind)
-    pool = full if max_candidates is None or len(full) <= max_candidates else full.sample(int(max_candidates), random_state)
+    pool = (
+        full
+        if max_candidates is None or len(full) <= max_candidates
+        else full.sample(int(max_candidates), random_state)
+    )
 
     X_lab, exclude = None, None
     if labelled is not None:
         n = len(labelled.chosen)
-        F = scorer.features(list(labelled.prompts) * 2, list(labelled.chosen) + list(labelled.rejected))
+        F = scorer.features(
+            list(labelled.prompts) * 2, list(labelled.chosen) + list(labelled.rejected)
+        )
         X_lab = np.stack([F[:n], F[n:]], axis=1)
         rows = match_labelled_rows(candidates, labelled)
         exclude = pool.index_of(rows) if len(rows) else None
         exclude = None if exclude is None else exclude[exclude >= 0]
 
     chosen = selector.select(pool, scorer.model, budget, labelled=X_lab, exclude=exclude)
-    records = selection_records(candidates, pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None))
+    records = selection_records(
+        candidates, pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None)
+    )
     info = {
         "pool": kind,
         "n_candidates": len(pool),
@@ -102,7 +117,13 @@ def choose_pairs(
         "n_prompts": candidates.n_prompts,
         "n_excluded": 0 if exclude is None else int(len(exclude)),
     }
-    logger.info("chose %d pairs with %s from a %s-prompt pool of %d candidates", len(records), strategy, kind, len(pool))
+    logger.info(
+        "chose %d pairs with %s from a %s-prompt pool of %d candidates",
+        len(records),
+        strategy,
+        kind,
+        len(pool),
+    )
     return records, info
 
 
@@ -120,7 +141,9 @@ def match_labelled_rows(candidates: ScoredResponses, dataset) -> np.ndarray:
     return np.asarray(found, dtype=np.int64).reshape(-1, 2)
 
 
-def selection_records(candidates: ScoredResponses, pool: PairPool, indices, *, strategy: str, gains=None) -> list[dict]:
+def selection_records(
+    candidates: ScoredResponses, pool: PairPool, indices, *, strategy: str, gains=None
+) -> list[dict]:
     """One JSON-able dict per chosen pair, in the order chosen, ready for an annotator.
 
     Keys: ``rank``, ``pair_id`` (``"<id_a>|<id_b>"``), ``prompt`` (the first response's prompt),

@@ -103,12 +103,16 @@ class CoresetSelector(BaseSelector):
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
 
-    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+    def _select(
+        self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray
+    ) -> np.ndarray:
         """In the order chosen."""
         used, a, b = compact_pair_rows(pool, self.chunk_size)
         F = row_transform(model, pool.features[used], "coreset")
         past = check_labelled(labelled, pool.features.shape[1])
         centers = None
         if past is not None:
-            centers = row_transform(model, past[:, 0], "coreset") - row_transform(model, past[:, 1], "coreset")
+            centers = row_transform(model, past[:, 0], "coreset") - row_transform(
+                model, past[:, 1], "coreset"
+            )
         return greedy_k_center(F, a, b, k, centers=centers, exclude=exclude)

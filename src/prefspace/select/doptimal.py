@@ -78,8 +78,19 @@ def initial_gains(F, a, b, v, M_inv, *, chunk_size: int = DEFAULT_CHUNK_SIZE) ->
     return out * np.asarray(v, dtype=np.float64)
 
 
-def greedy_d_optimal(F, a, b, v, k: int, *, M_inv, exclude=None, forced=None, method: str = "lazy",
-                     chunk_size: int = DEFAULT_CHUNK_SIZE):
+def greedy_d_optimal(
+    F,
+    a,
+    b,
+    v,
+    k: int,
+    *,
+    M_inv,
+    exclude=None,
+    forced=None,
+    method: str = "lazy",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+):
     """Greedy log-det maximisation with rank-one updates.
 
     ``forced`` candidates (e.g. an exploration share drawn at random) are taken first, in their
@@ -130,7 +141,11 @@ def greedy_d_optimal(F, a, b, v, k: int, *, M_inv, exclude=None, forced=None, me
     F = np.asarray(F, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
     M_inv = np.array(M_inv, dtype=np.float64, copy=True)
-    forced = np.zeros(0, dtype=np.int64) if forced is None else np.asarray(forced, dtype=np.int64).ravel()
+    forced = (
+        np.zeros(0, dtype=np.int64)
+        if forced is None
+        else np.asarray(forced, dtype=np.int64).ravel()
+    )
     if forced.size > k or np.unique(forced).size != forced.size:
         raise ConfigError(f"forced must hold at most k={k} distinct candidates; got {forced.size}.")
     gain = initial_gains(F, a, b, v, M_inv, chunk_size=chunk_size)
@@ -139,7 +154,9 @@ def greedy_d_optimal(F, a, b, v, k: int, *, M_inv, exclude=None, forced=None, me
     picked = np.empty(k, dtype=np.int64)
     picked_gain = np.empty(k, dtype=np.float64)
     if method == "lazy":
-        _lazy_greedy(F, a, b, v, M_inv, gain, picked, picked_gain, forced=forced, chunk_size=chunk_size)
+        _lazy_greedy(
+            F, a, b, v, M_inv, gain, picked, picked_gain, forced=forced, chunk_size=chunk_size
+        )
         return picked, picked_gain, M_inv
     if method != "update":
         raise ConfigError(f"method must be 'lazy' or 'update'; got {method!r}.")
@@ -166,8 +183,21 @@ def greedy_d_optimal(F, a, b, v, k: int, *, M_inv, exclude=None, forced=None, me
     return picked, picked_gain, M_inv
 
 
-def _lazy_greedy(F, a, b, v, M_inv, gain, picked, picked_gain, *, forced=None, top: int = 256,
-                 max_pending: int = 64, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+def _lazy_greedy(
+    F,
+    a,
+    b,
+    v,
+    M_inv,
+    gain,
+    picked,
+    picked_gain,
+    *,
+    forced=None,
+    top: int = 256,
+    max_pending: int = 64,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> None:
     """Lazy greedy with batched refreshes; fills ``picked``/``picked_gain``, updates ``M_inv``.
 
     ``gain`` holds every candidate's gain as of the last refresh: an upper bound on its current
@@ -228,7 +258,9 @@ def _lazy_greedy(F, a, b, v, M_inv, gain, picked, picked_gain, *, forced=None, t
             while True:
                 if ex.size:
                     best = ex.max()
-                    i = int(np.flatnonzero(ex == best)[0])  # ties: the lowest index (cand is sorted)
+                    i = int(
+                        np.flatnonzero(ex == best)[0]
+                    )  # ties: the lowest index (cand is sorted)
                     if best >= rest:
                         break
                 refresh()
@@ -270,8 +302,10 @@ def head_prior(model, h: int) -> tuple[np.ndarray | None, float | None]:
     scale, ridge = prior
     scale = np.asarray(scale, dtype=np.float64)
     if scale.shape != (h,) or not np.all(scale > 0):
-        raise ConfigError(f"{type(model).__name__}.last_layer_prior() gave a scale of shape {scale.shape}; "
-                          f"expected ({h},) positive values.")
+        raise ConfigError(
+            f"{type(model).__name__}.last_layer_prior() gave a scale of shape {scale.shape}; "
+            f"expected ({h},) positive values."
+        )
     return scale, float(ridge)
 
 
@@ -383,9 +417,17 @@ class DOptimalSelector(BaseSelector):
 
     strategy_name = "d-optimal"
 
-    def __init__(self, lam: float | None = None, past_aware: bool = False, exploration: float = 0.25,
-                 outlier_z: float | None = 3.5, random_state=None, method: str = "lazy",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
+    def __init__(
+        self,
+        lam: float | None = None,
+        past_aware: bool = False,
+        exploration: float = 0.25,
+        outlier_z: float | None = 3.5,
+        random_state=None,
+        method: str = "lazy",
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        n_jobs: int | None = None,
+    ):
         self.lam = lam
         self.past_aware = past_aware
         self.exploration = exploration
@@ -401,13 +443,17 @@ class DOptimalSelector(BaseSelector):
         check_in(self.method, ("lazy", "update"), name="method")
         share = check_positive(self.exploration, name="exploration", allow_zero=True)
         if share >= 1.0:
-            raise ConfigError(f"exploration must be in [0, 1); got {self.exploration!r} (use the random strategy for 1).")
+            raise ConfigError(
+                f"exploration must be in [0, 1); got {self.exploration!r} (use the random strategy for 1)."
+            )
         if self.outlier_z is not None:
             check_positive(self.outlier_z, name="outlier_z")
         if not isinstance(self.random_state, np.random.Generator):
             check_random_state(self.random_state)
 
-    def _select(self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray) -> np.ndarray:
+    def _select(
+        self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray
+    ) -> np.ndarray:
         """In the order chosen (the random share first); ``labelled`` is used when ``past_aware``.
         Sets ``gains_``, ``explored_``, ``n_outlier_rows_`` and ``lam_``."""
         share = float(self.exploration)
@@ -438,8 +484,13 @@ class DOptimalSelector(BaseSelector):
 
         # exploration: a random share of the batch, taken first (it enters M)
         n_explore = int(np.floor(share * k + 0.5))
-        explored = (RandomSelector(random_state=check_random_state(self.random_state))
-                    .select(pool, None, n_explore, exclude=exclude) if n_explore else np.zeros(0, dtype=np.int64))
+        explored = (
+            RandomSelector(random_state=check_random_state(self.random_state)).select(
+                pool, None, n_explore, exclude=exclude
+            )
+            if n_explore
+            else np.zeros(0, dtype=np.int64)
+        )
         # the outlier guard: the greedy part never pairs an outlying response
         blocked = np.union1d(exclude, explored)
         self.n_outlier_rows_ = 0
@@ -451,18 +502,39 @@ class DOptimalSelector(BaseSelector):
             if len(pool) - np.union1d(blocked, bad).size >= k - n_explore:
                 blocked = np.union1d(blocked, bad)
             else:
-                logger.warning("%s: the outlier guard would leave fewer than %d candidates; not applied.",
-                               name, k - n_explore)
+                logger.warning(
+                    "%s: the outlier guard would leave fewer than %d candidates; not applied.",
+                    name,
+                    k - n_explore,
+                )
         picked, gains, M_inv = greedy_d_optimal(
-            F, a, b, v, k, M_inv=M_inv, exclude=blocked, forced=explored, method=self.method,
+            F,
+            a,
+            b,
+            v,
+            k,
+            M_inv=M_inv,
+            exclude=blocked,
+            forced=explored,
+            method=self.method,
             chunk_size=self.chunk_size,
         )
         self.gains_ = gains
         self.explored_ = explored
         self.lam_ = lam
-        logger.info("%s: chose %d of %d candidates (%d at random; %d outlying responses guarded; lambda %.4g in %s "
-                    "coordinates); gains %.3g .. %.3g", name, k, len(pool), n_explore, self.n_outlier_rows_, lam,
-                    "the head's standardised" if scale is not None else "transform()", gains[0], gains[-1])
+        logger.info(
+            "%s: chose %d of %d candidates (%d at random; %d outlying responses guarded; lambda %.4g in %s "
+            "coordinates); gains %.3g .. %.3g",
+            name,
+            k,
+            len(pool),
+            n_explore,
+            self.n_outlier_rows_,
+            lam,
+            "the head's standardised" if scale is not None else "transform()",
+            gains[0],
+            gains[-1],
+        )
         return picked
 
 
@@ -471,8 +543,24 @@ class PastAwareDOptimalSelector(DOptimalSelector):
 
     strategy_name = "past-aware"
 
-    def __init__(self, lam: float | None = None, past_aware: bool = True, exploration: float = 0.25,
-                 outlier_z: float | None = 3.5, random_state=None, method: str = "lazy",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
-        super().__init__(lam=lam, past_aware=past_aware, exploration=exploration, outlier_z=outlier_z,
-                         random_state=random_state, method=method, chunk_size=chunk_size, n_jobs=n_jobs)
+    def __init__(
+        self,
+        lam: float | None = None,
+        past_aware: bool = True,
+        exploration: float = 0.25,
+        outlier_z: float | None = 3.5,
+        random_state=None,
+        method: str = "lazy",
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        n_jobs: int | None = None,
+    ):
+        super().__init__(
+            lam=lam,
+            past_aware=past_aware,
+            exploration=exploration,
+            outlier_z=outlier_z,
+            random_state=random_state,
+            method=method,
+            chunk_size=chunk_size,
+            n_jobs=n_jobs,
+        )

@@ -20,7 +20,7 @@ look at any model.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -33,9 +33,13 @@ DEFAULT_CHUNK_SIZE = 65536
 def _check_prompt_index(prompt_index, n_rows: int) -> np.ndarray:
     arr = np.asarray(prompt_index)
     if arr.shape != (n_rows,):
-        raise ShapeError(f"prompt_index must have shape ({n_rows},), one entry per feature row; got {arr.shape}.")
+        raise ShapeError(
+            f"prompt_index must have shape ({n_rows},), one entry per feature row; got {arr.shape}."
+        )
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ShapeError(f"prompt_index must hold integers (a prompt number per row); got dtype {arr.dtype}.")
+        raise ShapeError(
+            f"prompt_index must hold integers (a prompt number per row); got dtype {arr.dtype}."
+        )
     return arr.astype(np.int64, copy=False)
 
 
@@ -77,7 +81,9 @@ class PairPool:
         """Pool index of each pair of rows ``(m, 2)`` (either order), or -1 where it is not a candidate."""
         raise NotImplementedError
 
-    def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(
+        self, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(indices, rows)`` for consecutive chunks of at most ``chunk_size`` pairs.
 
         ``indices`` is int64 ``(m,)``, ``rows`` int64 ``(m, 2)``. Only one chunk is in memory.
@@ -94,11 +100,11 @@ class PairPool:
         r = self.rows(indices)
         return self.features[r]
 
-    def subset(self, indices) -> "SubsetPool":
+    def subset(self, indices) -> SubsetPool:
         """The pairs at ``indices`` (in that order) as a new pool numbered ``0 .. len(indices)-1``."""
         return SubsetPool(self, indices)
 
-    def sample(self, n: int, random_state=None) -> "SubsetPool":
+    def sample(self, n: int, random_state=None) -> SubsetPool:
         """``n`` pairs drawn uniformly without replacement (all of them if ``n >= len(self)``),
         in increasing index order. Cheap for huge pools: it never enumerates them."""
         n = int(n)
@@ -135,7 +141,9 @@ class _BlockPool(PairPool):
         self.pos_ = np.empty(n, dtype=np.int64)  # row -> sorted position
         self.pos_[self.order_] = np.arange(n, dtype=np.int64)
         counts = np.maximum(hi - self.lo_, 0)
-        self.starts_ = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if n else counts
+        self.starts_ = (
+            np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if n else counts
+        )
         self.n_pairs_ = int(counts.sum())
 
     def __len__(self) -> int:
@@ -158,7 +166,9 @@ class _BlockPool(PairPool):
 def _check_rows(rows, n_rows: int) -> np.ndarray:
     r = np.asarray(rows)
     if r.ndim != 2 or r.shape[1] != 2 or (r.size and not np.issubdtype(r.dtype, np.integer)):
-        raise ShapeError(f"rows must be an integer array of shape (m, 2); got {r.shape}, dtype {r.dtype}.")
+        raise ShapeError(
+            f"rows must be an integer array of shape (m, 2); got {r.shape}, dtype {r.dtype}."
+        )
     r = r.astype(np.int64)
     if r.size and (r.min() < 0 or r.max() >= n_rows):
         raise ShapeError(f"rows index outside features (which has {n_rows} rows).")
@@ -224,13 +234,23 @@ class ExplicitPairPool(PairPool):
     def __init__(self, features, pairs, prompt_index=None) -> None:
         self.features = check_embeddings(features, name="features")
         arr = np.asarray(pairs)
-        if arr.ndim != 2 or arr.shape[1] != 2 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-            raise ShapeError(f"pairs must be an integer array of shape (m, 2); got {arr.shape}, dtype {arr.dtype}.")
+        if (
+            arr.ndim != 2
+            or arr.shape[1] != 2
+            or (arr.size and not np.issubdtype(arr.dtype, np.integer))
+        ):
+            raise ShapeError(
+                f"pairs must be an integer array of shape (m, 2); got {arr.shape}, dtype {arr.dtype}."
+            )
         arr = arr.astype(np.int64)
         if arr.size and (arr.min() < 0 or arr.max() >= self.features.shape[0]):
-            raise ShapeError(f"pairs index rows outside features (which has {self.features.shape[0]} rows).")
+            raise ShapeError(
+                f"pairs index rows outside features (which has {self.features.shape[0]} rows)."
+            )
         self.pairs = arr
-        self.prompt_index = None if prompt_index is None else _check_prompt_index(prompt_index, self.n_rows)
+        self.prompt_index = (
+            None if prompt_index is None else _check_prompt_index(prompt_index, self.n_rows)
+        )
 
     def __len__(self) -> int:
         return int(self.pairs.shape[0])
@@ -241,7 +261,9 @@ class ExplicitPairPool(PairPool):
     def index_of(self, rows) -> np.ndarray:
         lookup = {(min(x, y), max(x, y)): t for t, (x, y) in enumerate(self.pairs.tolist())}
         r = _check_rows(rows, self.n_rows)
-        return np.array([lookup.get((min(x, y), max(x, y)), -1) for x, y in r.tolist()], dtype=np.int64)
+        return np.array(
+            [lookup.get((min(x, y), max(x, y)), -1) for x, y in r.tolist()], dtype=np.int64
+        )
 
 
 class SubsetPool(PairPool):

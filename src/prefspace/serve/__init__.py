@@ -9,11 +9,20 @@ many responses per prompt is :func:`rerank`. FastAPI and uvicorn are imported on
 app is built (``pip install prefspace[serve]``).
 """
 
+from ..models.scorer import RewardScorer
 from .app import create_app
-from .rerank import rerank
 from .openrlhf import OpenRLHFOptions, split_query
 from .requests import ServeConfig
-from ..models.scorer import RewardScorer
+from .rerank import rerank
 from .server import BackgroundServer, run_server
 
-__all__ = ["RewardScorer", "create_app", "ServeConfig", "OpenRLHFOptions", "split_query", "run_server", "BackgroundServer", "rerank"]
+__all__ = [
+    "RewardScorer",
+    "create_app",
+    "ServeConfig",
+    "OpenRLHFOptions",
+    "split_query",
+    "run_server",
+    "BackgroundServer",
+    "rerank",
+]

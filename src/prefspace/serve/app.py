@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 from .._version import __version__
 from ..models.persistence import describe_model
@@ -42,12 +42,12 @@ __all__ = ["create_app"]
 
 
 def create_app(
-    model: Union[str, Path, RewardScorer],
-    config: Optional[ServeConfig] = None,
+    model: str | Path | RewardScorer,
+    config: ServeConfig | None = None,
     *,
     encoder: Any = None,
     cache: Any = None,
-    openrlhf: Optional[OpenRLHFOptions] = None,
+    openrlhf: OpenRLHFOptions | None = None,
 ):
     """Build the reward server's ASGI app (FastAPI) for a saved model.
 
@@ -80,12 +80,16 @@ def create_app(
         scorer = model
     else:
         scorer = RewardScorer(model, encoder=encoder, cache=cache, lru_size=config.lru_size)
-    batcher = MicroBatcher(item_scorer(scorer), max_batch=config.max_batch,
-                           max_wait_s=config.max_wait_ms / 1000)
+    batcher = MicroBatcher(
+        item_scorer(scorer), max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000
+    )
     openrlhf = openrlhf or OpenRLHFOptions()
     train_format = (describe_model(scorer.model_dir).get("train_data") or {}).get("format") or ""
-    splitter = QuerySplitter(openrlhf.load_template(config.strip), config.strip,
-                             prompt_format=train_format.split(",")[0] or None)
+    splitter = QuerySplitter(
+        openrlhf.load_template(config.strip),
+        config.strip,
+        prompt_format=train_format.split(",")[0] or None,
+    )
     normalizer = RewardNormalizer(openrlhf.normalize, openrlhf.mean, openrlhf.std)
     ctx = ServeContext(scorer, batcher, config, openrlhf, splitter, normalizer)
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..exceptions import ConfigError, PrefspaceError
 
@@ -66,7 +67,12 @@ class MicroBatcher:
     ...     await batcher.stop()
     """
 
-    def __init__(self, score_fn: Callable[[list, list], Sequence], max_batch: int = 256, max_wait_s: float = 0.005):
+    def __init__(
+        self,
+        score_fn: Callable[[list, list], Sequence],
+        max_batch: int = 256,
+        max_wait_s: float = 0.005,
+    ):
         if int(max_batch) < 1:
             raise ConfigError(f"max_batch must be >= 1; got {max_batch}.")
         if not (0 <= float(max_wait_s) <= 10):
@@ -144,7 +150,7 @@ class MicroBatcher:
                     break
                 try:
                     job = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             if n + len(job.prompts) > self.max_batch:
                 self._carry = job  # starts the next batch
@@ -166,8 +172,12 @@ class MicroBatcher:
         except Exception as exc:  # noqa: BLE001 - every waiting request must hear about it
             if len(live) > 1:
                 # one job's input broke the batch: score the jobs alone so only the one at fault fails
-                logger.info("a batch of %d jobs failed (%s: %s); scoring them one by one",
-                            len(live), type(exc).__name__, exc)
+                logger.info(
+                    "a batch of %d jobs failed (%s: %s); scoring them one by one",
+                    len(live),
+                    type(exc).__name__,
+                    exc,
+                )
                 for job in live:
                     await self._score(loop, [job])
                 return

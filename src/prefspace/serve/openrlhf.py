@@ -41,9 +41,10 @@ import os
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
@@ -52,15 +53,27 @@ from .requests import RequestError, ServeConfig, string_list
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ChatMarkers", "ChatTemplate", "QuerySplitter", "Split", "split_query", "parse_get_reward",
-    "RewardNormalizer", "OpenRLHFOptions", "SPLIT_METHODS",
+    "ChatMarkers",
+    "ChatTemplate",
+    "QuerySplitter",
+    "Split",
+    "split_query",
+    "parse_get_reward",
+    "RewardNormalizer",
+    "OpenRLHFOptions",
+    "SPLIT_METHODS",
 ]
 
 SPLIT_METHODS = ("prompt", "left_truncated", "template", "whole_query")
 SCORES = ("reward", "sigmoid")
 NORMALIZE = ("none", "fixed", "running")
 # sentinel message contents used to find a chat template's markers; plain words every template keeps
-_S, _U1, _A1, _U2 = "qqsystemsentinelqq", "qqfirstusersentinelqq", "qqassistantsentinelqq", "qqseconduser1sentinelqq"
+_S, _U1, _A1, _U2 = (
+    "qqsystemsentinelqq",
+    "qqfirstusersentinelqq",
+    "qqassistantsentinelqq",
+    "qqseconduser1sentinelqq",
+)
 
 
 # ---------------------------------------------------------------------------------- chat templates
@@ -89,6 +102,7 @@ def derive_markers(render: Callable[[list, bool], str]) -> ChatMarkers | None:
 
     ``render(messages, add_generation_prompt)`` renders a conversation to text.
     """
+
     def msg(role: str, content: str) -> dict:
         return {"role": role, "content": content}
 
@@ -98,7 +112,10 @@ def derive_markers(render: Callable[[list, bool], str]) -> ChatMarkers | None:
         r_uau = render([msg("user", _U1), msg("assistant", _A1), msg("user", _U2)], False)
         r_gen = render([msg("user", _U1)], True)
     except Exception as exc:  # noqa: BLE001 - a template may raise for anything; then it cannot be used
-        logger.warning("the chat template could not render a probe conversation (%s); splitting without it", exc)
+        logger.warning(
+            "the chat template could not render a probe conversation (%s); splitting without it",
+            exc,
+        )
         return None
     if r_u.count(_U1) != 1 or _A1 not in r_ua or _U2 not in r_uau:
         return None
@@ -108,11 +125,13 @@ def derive_markers(render: Callable[[list, bool], str]) -> ChatMarkers | None:
     between_au = _between(r_uau, _A1, _U2)
     if between_ua is None or between_au is None or not between_ua.startswith(user_suffix):
         return None
-    assistant_prefix = between_ua[len(user_suffix):]
+    assistant_prefix = between_ua[len(user_suffix) :]
     if not between_au.startswith(assistant_suffix):
         return None
-    user_prefix = between_au[len(assistant_suffix):]
-    generation_prompt = r_gen[len(r_u):] if r_gen.startswith(r_u) and len(r_gen) > len(r_u) else assistant_prefix
+    user_prefix = between_au[len(assistant_suffix) :]
+    generation_prompt = (
+        r_gen[len(r_u) :] if r_gen.startswith(r_u) and len(r_gen) > len(r_u) else assistant_prefix
+    )
     if not user_prefix.strip() or not assistant_prefix.strip() or not generation_prompt.strip():
         return None  # templates without role markers cannot be split on
     system_prefix = system_suffix = default_system = None
@@ -128,9 +147,19 @@ def derive_markers(render: Callable[[list, bool], str]) -> ChatMarkers | None:
         block = head[: len(head) - len(user_prefix)]
         at = block.find(system_prefix.lstrip())
         if at >= 0 and system_suffix and block.endswith(system_suffix):
-            default_system = block[at + len(system_prefix.lstrip()) : len(block) - len(system_suffix)] or None
-    return ChatMarkers(user_prefix, user_suffix, assistant_prefix, assistant_suffix, generation_prompt,
-                       system_prefix, system_suffix, default_system)
+            default_system = (
+                block[at + len(system_prefix.lstrip()) : len(block) - len(system_suffix)] or None
+            )
+    return ChatMarkers(
+        user_prefix,
+        user_suffix,
+        assistant_prefix,
+        assistant_suffix,
+        generation_prompt,
+        system_prefix,
+        system_suffix,
+        default_system,
+    )
 
 
 class ChatTemplate:
@@ -142,13 +171,15 @@ class ChatTemplate:
     special tokens are still removed then.
     """
 
-    def __init__(self, special_tokens: Sequence[str] = (), markers: ChatMarkers | None = None, name: str = ""):
+    def __init__(
+        self, special_tokens: Sequence[str] = (), markers: ChatMarkers | None = None, name: str = ""
+    ):
         self.special_tokens = tuple(sorted({t for t in special_tokens if t}, key=len, reverse=True))
         self.markers = markers
         self.name = name
 
     @classmethod
-    def from_tokenizer(cls, name_or_path: str) -> "ChatTemplate":
+    def from_tokenizer(cls, name_or_path: str) -> ChatTemplate:
         """Load a tokenizer (offline: a folder, a cached hub name, a ``.gguf`` file) and read its template."""
         from ..embed.smollm2 import is_smollm2, smollm2_gguf_path
 
@@ -173,11 +204,15 @@ class ChatTemplate:
                 specials.append(str(added.content))
         markers = None
         if getattr(tok, "chat_template", None):
-            markers = derive_markers(lambda m, gen: tok.apply_chat_template(m, tokenize=False, add_generation_prompt=gen))
+            markers = derive_markers(
+                lambda m, gen: tok.apply_chat_template(m, tokenize=False, add_generation_prompt=gen)
+            )
         return cls(specials, markers, name=str(name_or_path))
 
     @classmethod
-    def from_template(cls, template: str, special_tokens: Sequence[str] = (), name: str = "") -> "ChatTemplate":
+    def from_template(
+        cls, template: str, special_tokens: Sequence[str] = (), name: str = ""
+    ) -> ChatTemplate:
         """A template given as Jinja text (a file's content); ``special_tokens`` are removed from texts."""
         from jinja2.exceptions import TemplateError
         from jinja2.ext import loopcontrols
@@ -186,14 +221,21 @@ class ChatTemplate:
         def raise_exception(message: str):
             raise TemplateError(message)
 
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
+        )
         env.globals["raise_exception"] = raise_exception
         try:
             compiled = env.from_string(template)
         except TemplateError as exc:
-            raise ConfigError(f"the chat template {name or ''} is not valid Jinja: {exc}.") from None
-        markers = derive_markers(lambda m, gen: compiled.render(messages=m, add_generation_prompt=gen, bos_token="",
-                                                                eos_token=""))
+            raise ConfigError(
+                f"the chat template {name or ''} is not valid Jinja: {exc}."
+            ) from None
+        markers = derive_markers(
+            lambda m, gen: compiled.render(
+                messages=m, add_generation_prompt=gen, bos_token="", eos_token=""
+            )
+        )
         return cls(special_tokens, markers, name=name or "template")
 
     def remove_special(self, text: str, extra: Sequence[str] = ()) -> str:
@@ -211,7 +253,10 @@ class ChatTemplate:
         m = self.markers
         if m is None:
             return None
-        roles = [("user", m.user_prefix, m.user_suffix), ("assistant", m.assistant_prefix, m.assistant_suffix)]
+        roles = [
+            ("user", m.user_prefix, m.user_suffix),
+            ("assistant", m.assistant_prefix, m.assistant_suffix),
+        ]
         if m.system_prefix:
             roles.append(("system", m.system_prefix.lstrip(), m.system_suffix or ""))
         pieces: list[tuple[int, int, str, str]] = []  # (start, content start, role, suffix)
@@ -224,7 +269,9 @@ class ChatTemplate:
             return None
         pieces.sort()
         kept = []
-        for piece in pieces:  # a prefix inside another's (e.g. a shorter one) never starts a turn twice
+        for (
+            piece
+        ) in pieces:  # a prefix inside another's (e.g. a shorter one) never starts a turn twice
             if kept and piece[0] < kept[-1][1]:
                 continue
             kept.append(piece)
@@ -232,7 +279,7 @@ class ChatTemplate:
         lead = self.remove_special(text[: kept[0][0]]).strip()
         if lead:
             messages.append({"role": "user", "content": lead})
-        for k, (start, content_start, role, suffix) in enumerate(kept):
+        for k, (_start, content_start, role, suffix) in enumerate(kept):
             end = kept[k + 1][0] if k + 1 < len(kept) else len(text)
             content = text[content_start:end]
             if suffix and suffix.strip() and suffix.strip() in content:
@@ -241,14 +288,22 @@ class ChatTemplate:
             messages.append({"role": role, "content": content})
         if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
             messages.pop()
-        if m.default_system is not None and messages and messages[0]["role"] == "system" \
-                and messages[0]["content"] == m.default_system.strip():
+        if (
+            m.default_system is not None
+            and messages
+            and messages[0]["role"] == "system"
+            and messages[0]["content"] == m.default_system.strip()
+        ):
             messages.pop(0)
         return [msg for msg in messages if msg["content"]] or None
 
     def info(self) -> dict:
-        return {"name": self.name, "special_tokens": list(self.special_tokens), "has_role_markers": self.markers is not None,
-                "generation_prompt": None if self.markers is None else self.markers.generation_prompt}
+        return {
+            "name": self.name,
+            "special_tokens": list(self.special_tokens),
+            "has_role_markers": self.markers is not None,
+            "generation_prompt": None if self.markers is None else self.markers.generation_prompt,
+        }
 
 
 # ---------------------------------------------------------------------------------- splitting queries
@@ -275,7 +330,9 @@ def _milestone(n: int) -> bool:
     return n >= 1 and 10 ** (len(str(n)) - 1) == n
 
 
-def overlap_end(query: str, prompt: str, skip: int = 4, anchors: tuple[int, ...] = (32, 16, 8)) -> int | None:
+def overlap_end(
+    query: str, prompt: str, skip: int = 4, anchors: tuple[int, ...] = (32, 16, 8)
+) -> int | None:
     """Where the response starts in ``query`` when the query begins inside ``prompt`` (cut on the left).
 
     The first ``skip`` characters of the query are not compared (decoding a cut may garble the
@@ -329,7 +386,12 @@ class QuerySplitter:
         prompts (from ``model.json``); decides how parsed messages are passed on. None: messages.
     """
 
-    def __init__(self, template: ChatTemplate | None = None, strip: Sequence[str] = (), prompt_format: str | None = None):
+    def __init__(
+        self,
+        template: ChatTemplate | None = None,
+        strip: Sequence[str] = (),
+        prompt_format: str | None = None,
+    ):
         self.template = template
         self.strip = tuple(sorted({s for s in strip if s}, key=len, reverse=True))
         self.prompt_format = prompt_format
@@ -341,17 +403,25 @@ class QuerySplitter:
     def describe(self) -> str:
         """What happens to ``/get_reward`` queries, in a sentence for the startup log."""
         if self.template is None or self.template.markers is None:
-            head = ("no chat template (--tokenizer or --chat-template): " if self.template is None else
-                    f"the chat template of {self.template.name} has no role markers: ")
-            return (head + "each /get_reward query is split at the prompt sent with it in 'prompts'; a query "
-                    "without a prompt, or whose prompt is not in it, is scored whole as the response, and "
-                    "chat-template markup stays in the texts, so those rewards differ from /score's. Each "
-                    "such fallback is counted in /info (openrlhf.fallbacks) and logged; queries that look "
-                    "chat-templated are counted (openrlhf.untemplated) and warned about. Pass the policy's "
-                    "--tokenizer to read them as /score does.")
-        return (f"chat template of {self.template.name}: each /get_reward query is split at the prompt sent "
-                "with it, else after the template's last assistant marker (a fallback, counted in /info "
-                "as openrlhf.fallbacks and logged), and the template's markup is removed.")
+            head = (
+                "no chat template (--tokenizer or --chat-template): "
+                if self.template is None
+                else f"the chat template of {self.template.name} has no role markers: "
+            )
+            return (
+                head
+                + "each /get_reward query is split at the prompt sent with it in 'prompts'; a query "
+                "without a prompt, or whose prompt is not in it, is scored whole as the response, and "
+                "chat-template markup stays in the texts, so those rewards differ from /score's. Each "
+                "such fallback is counted in /info (openrlhf.fallbacks) and logged; queries that look "
+                "chat-templated are counted (openrlhf.untemplated) and warned about. Pass the policy's "
+                "--tokenizer to read them as /score does."
+            )
+        return (
+            f"chat template of {self.template.name}: each /get_reward query is split at the prompt sent "
+            "with it, else after the template's last assistant marker (a fallback, counted in /info "
+            "as openrlhf.fallbacks and logged), and the template's markup is removed."
+        )
 
     def _count(self, how: str, untemplated: bool) -> None:
         fallback = how in ("template", "whole_query")
@@ -361,13 +431,19 @@ class QuerySplitter:
             self.untemplated += untemplated
             n_fallbacks, n_untemplated = self.fallbacks, self.untemplated
         if fallback and _milestone(n_fallbacks):
-            logger.warning("/get_reward fallback #%d: a query was split by %r (its prompt was not found in "
-                           "it), so its reward may differ from /score's for the same prompt and response",
-                           n_fallbacks, how)
+            logger.warning(
+                "/get_reward fallback #%d: a query was split by %r (its prompt was not found in "
+                "it), so its reward may differ from /score's for the same prompt and response",
+                n_fallbacks,
+                how,
+            )
         if untemplated and _milestone(n_untemplated):
-            logger.warning("/get_reward query #%d that looks chat-templated, but no chat template is known: "
-                           "its markup is embedded with the texts and the reward differs from /score's. "
-                           "Restart with the policy's --tokenizer (or --chat-template).", n_untemplated)
+            logger.warning(
+                "/get_reward query #%d that looks chat-templated, but no chat template is known: "
+                "its markup is embedded with the texts and the reward differs from /score's. "
+                "Restart with the policy's --tokenizer (or --chat-template).",
+                n_untemplated,
+            )
 
     def _clean(self, text: str) -> str:
         if self.template is not None:
@@ -395,7 +471,7 @@ class QuerySplitter:
         if prompt:
             at = 0 if query.startswith(prompt) else query.find(prompt)
             if at >= 0:
-                response, how = query[at + len(prompt):], "prompt"
+                response, how = query[at + len(prompt) :], "prompt"
             else:
                 cut = overlap_end(query, prompt)
                 if cut is not None:
@@ -404,23 +480,38 @@ class QuerySplitter:
         if response is None and markers is not None:
             at = query.rfind(markers.generation_prompt)
             if at >= 0:
-                response, how, remaining = query[at + len(markers.generation_prompt):], "template", query[:at]
+                response, how, remaining = (
+                    query[at + len(markers.generation_prompt) :],
+                    "template",
+                    query[:at],
+                )
         if response is None:
             response, how = query, "whole_query"
         self._count(how, untemplated=markers is None and looks_chat_templated(query))
         if how == "prompt" and self.template is None:
-            return Split(self._clean(prompt), self._clean(response), how)  # the long-standing plain split
+            return Split(
+                self._clean(prompt), self._clean(response), how
+            )  # the long-standing plain split
         prompt_text = prompt if prompt else remaining
-        if markers is not None and markers.assistant_suffix.strip() and markers.assistant_suffix.strip() in response:
+        if (
+            markers is not None
+            and markers.assistant_suffix.strip()
+            and markers.assistant_suffix.strip() in response
+        ):
             response = response[: response.find(markers.assistant_suffix.strip())]
-        return Split(self._prompt(prompt_text) if prompt_text else "", self._clean(response).strip(), how)
+        return Split(
+            self._prompt(prompt_text) if prompt_text else "", self._clean(response).strip(), how
+        )
 
     def info(self) -> dict:
         with self._lock:
-            return {"splits": {m: int(self.counts.get(m, 0)) for m in SPLIT_METHODS}, "fallbacks": int(self.fallbacks),
-                    "untemplated": int(self.untemplated),
-                    "template": None if self.template is None else self.template.info(),
-                    "prompt_format": self.prompt_format}
+            return {
+                "splits": {m: int(self.counts.get(m, 0)) for m in SPLIT_METHODS},
+                "fallbacks": int(self.fallbacks),
+                "untemplated": int(self.untemplated),
+                "template": None if self.template is None else self.template.info(),
+                "prompt_format": self.prompt_format,
+            }
 
 
 def split_query(query: str, prompt: str | None, strip: tuple[str, ...] = ()) -> tuple[Any, str]:
@@ -435,7 +526,9 @@ def split_query(query: str, prompt: str | None, strip: tuple[str, ...] = ()) -> 
     return s.prompt, s.response
 
 
-def parse_get_reward(data: dict, config: ServeConfig, splitter: QuerySplitter | None = None) -> tuple[list, list[str]]:
+def parse_get_reward(
+    data: dict, config: ServeConfig, splitter: QuerySplitter | None = None
+) -> tuple[list, list[str]]:
     """``{"query": [...], "prompts": [...]?, "labels": ...?}`` -> (prompts, responses).
 
     Refused (422) only when malformed: no ``query``, a non-string entry, ``prompts`` of another
@@ -444,19 +537,24 @@ def parse_get_reward(data: dict, config: ServeConfig, splitter: QuerySplitter | 
     refused; every well-formed query is scored.
     """
     if "query" not in data:
-        raise RequestError(422, "/get_reward: missing key 'query' (a list of prompt+response texts).")
+        raise RequestError(
+            422, "/get_reward: missing key 'query' (a list of prompt+response texts)."
+        )
     queries = string_list(data["query"], "query")
     raw_prompts = data.get("prompts")
     if raw_prompts is not None:
         raw_prompts = string_list(raw_prompts, "prompts")
         if len(raw_prompts) != len(queries):
             raise RequestError(
-                422, f"'prompts' has {len(raw_prompts)} entries but 'query' has {len(queries)}; send one prompt per query."
+                422,
+                f"'prompts' has {len(raw_prompts)} entries but 'query' has {len(queries)}; send one prompt per query.",
             )
     if len(queries) > config.max_items:
         raise RequestError(
-            422, f"batch size limit exceeded: the request holds {len(queries)} queries and the limit is "
-                 f"max_items={config.max_items}. Split it into smaller requests.", limit="max_items",
+            422,
+            f"batch size limit exceeded: the request holds {len(queries)} queries and the limit is "
+            f"max_items={config.max_items}. Split it into smaller requests.",
+            limit="max_items",
         )
     limit = config.max_text_chars
     splitter = splitter or QuerySplitter(strip=config.strip)
@@ -487,12 +585,23 @@ class RewardNormalizer:
 
     def __init__(self, mode: str = "none", mean: float | None = None, std: float | None = None):
         if mode not in NORMALIZE:
-            raise ConfigError(f"reward normalisation must be one of {', '.join(NORMALIZE)}; got {mode!r}.")
+            raise ConfigError(
+                f"reward normalisation must be one of {', '.join(NORMALIZE)}; got {mode!r}."
+            )
         if mode == "fixed":
-            if mean is None or std is None or not (math.isfinite(mean) and math.isfinite(std)) or std <= 0:
-                raise ConfigError(f"fixed normalisation needs a finite mean and a std > 0; got mean={mean}, std={std}.")
+            if (
+                mean is None
+                or std is None
+                or not (math.isfinite(mean) and math.isfinite(std))
+                or std <= 0
+            ):
+                raise ConfigError(
+                    f"fixed normalisation needs a finite mean and a std > 0; got mean={mean}, std={std}."
+                )
         elif mean is not None or std is not None:
-            raise ConfigError("a reward mean and std are only used with fixed normalisation (--normalize fixed).")
+            raise ConfigError(
+                "a reward mean and std are only used with fixed normalisation (--normalize fixed)."
+            )
         self.mode = mode
         self._mean = 0.0 if mean is None else float(mean)
         self._std = 1.0 if std is None else float(std)
@@ -519,7 +628,12 @@ class RewardNormalizer:
 
     def info(self) -> dict:
         with self._lock:
-            return {"mode": self.mode, "mean": self._mean, "std": self._std, "n": self._n if self.mode == "running" else None}
+            return {
+                "mode": self.mode,
+                "mean": self._mean,
+                "std": self._std,
+                "n": self._n if self.mode == "running" else None,
+            }
 
 
 @dataclass
@@ -562,6 +676,8 @@ class OpenRLHFOptions:
             try:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
-                raise ConfigError(f"cannot read the chat template file {path} ({exc.strerror or exc}).") from None
+                raise ConfigError(
+                    f"cannot read the chat template file {path} ({exc.strerror or exc})."
+                ) from None
             self.template = ChatTemplate.from_template(text, strip, name=path.name)
         return self.template

@@ -81,7 +81,8 @@ def _check_keys(data: dict, allowed: tuple[str, ...], endpoint: str) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise RequestError(
-            422, f"{endpoint}: unknown key(s) {', '.join(map(repr, unknown))}; accepted keys: {', '.join(allowed)}."
+            422,
+            f"{endpoint}: unknown key(s) {', '.join(map(repr, unknown))}; accepted keys: {', '.join(allowed)}.",
         )
 
 
@@ -112,12 +113,23 @@ def string_list(value: Any, field: str, *, allow_scalar: bool = True) -> list[st
 
 def _messages(value: Any, field: str) -> list[dict]:
     if not isinstance(value, list) or not value:
-        raise RequestError(422, f"'{field}' must be a non-empty list of messages {{'role', 'content'}}.")
+        raise RequestError(
+            422, f"'{field}' must be a non-empty list of messages {{'role', 'content'}}."
+        )
     for j, m in enumerate(value):
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            raise RequestError(422, f"'{field}[{j}]' must be a message {{'role': str, 'content': str}}; got {m!r:.80}.")
+        if not (
+            isinstance(m, dict)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+        ):
+            raise RequestError(
+                422,
+                f"'{field}[{j}]' must be a message {{'role': str, 'content': str}}; got {m!r:.80}.",
+            )
         _text(m["content"], f"{field}[{j}].content")
-    return _rule(check_roles, [{"role": m["role"], "content": m["content"]} for m in value], f"'{field}'")
+    return _rule(
+        check_roles, [{"role": m["role"], "content": m["content"]} for m in value], f"'{field}'"
+    )
 
 
 def _prompt(value: Any, field: str) -> str | list[dict]:
@@ -125,7 +137,9 @@ def _prompt(value: Any, field: str) -> str | list[dict]:
         return _text(value, field)
     if isinstance(value, list):
         return _messages(value, field)
-    raise RequestError(422, f"'{field}' must be a string or a list of messages; got {type(value).__name__}.")
+    raise RequestError(
+        422, f"'{field}' must be a string or a list of messages; got {type(value).__name__}."
+    )
 
 
 def _response(value: Any, field: str) -> str:
@@ -137,7 +151,10 @@ def _response(value: Any, field: str) -> str:
         for j, m in enumerate(msgs):
             _rule(check_response_message, m, f"'{field}[{j}]'")
         return "".join(m["content"] for m in msgs)
-    raise RequestError(422, f"'{field}' must be a string or a list of assistant messages; got {type(value).__name__}.")
+    raise RequestError(
+        422,
+        f"'{field}' must be a string or a list of assistant messages; got {type(value).__name__}.",
+    )
 
 
 def _as_list(value: Any, field: str) -> list:
@@ -188,16 +205,23 @@ def parse_score(data: dict, config: ServeConfig) -> ScoreRequest:
     _check_keys(data, _SCORE_KEYS, "/score")
     if "messages" in data:
         if set(data) != {"messages"}:
-            raise RequestError(422, "/score: send either 'messages' alone or 'prompt' with 'response'/'chosen'+'rejected'.")
+            raise RequestError(
+                422,
+                "/score: send either 'messages' alone or 'prompt' with 'response'/'chosen'+'rejected'.",
+            )
         convs = data["messages"]
         if not isinstance(convs, list):
-            raise RequestError(422, f"'messages' must be a list of conversations; got {type(convs).__name__}.")
+            raise RequestError(
+                422, f"'messages' must be a list of conversations; got {type(convs).__name__}."
+            )
         if convs and isinstance(convs[0], dict):
             convs = [convs]  # one conversation
         prompts, responses = [], []
         for i, conv in enumerate(convs):
             msgs = _messages(conv, f"messages[{i}]")
-            if msgs[-1]["role"] != "assistant" or len(msgs) < 2:  # the rule of prefspace.data.rules, and a prompt
+            if (
+                msgs[-1]["role"] != "assistant" or len(msgs) < 2
+            ):  # the rule of prefspace.data.rules, and a prompt
                 raise RequestError(
                     422,
                     f"'messages[{i}]' must end with the assistant response to score, after at least one prompt "
@@ -212,11 +236,16 @@ def parse_score(data: dict, config: ServeConfig) -> ScoreRequest:
         raise RequestError(422, "/score: missing key 'prompt' (or send 'messages').")
     pairs = "chosen" in data or "rejected" in data
     if pairs and "response" in data:
-        raise RequestError(422, "/score: send 'response' (to score responses) or 'chosen' and 'rejected' (pairs), not both.")
+        raise RequestError(
+            422,
+            "/score: send 'response' (to score responses) or 'chosen' and 'rejected' (pairs), not both.",
+        )
     if pairs and not ("chosen" in data and "rejected" in data):
         raise RequestError(422, "/score: pairs need both 'chosen' and 'rejected'.")
     if not pairs and "response" not in data:
-        raise RequestError(422, "/score: missing key 'response' (or 'chosen' and 'rejected' for pairs).")
+        raise RequestError(
+            422, "/score: missing key 'response' (or 'chosen' and 'rejected' for pairs)."
+        )
 
     first_key = "chosen" if pairs else "response"
     first = _as_list(data[first_key], first_key)
@@ -228,9 +257,14 @@ def parse_score(data: dict, config: ServeConfig) -> ScoreRequest:
     if shared:
         raw_prompts = [raw_prompts] * len(first)
     elif not isinstance(raw_prompts, list):
-        raise RequestError(422, f"'prompt' must be a string, a conversation or a list of them; got {type(raw_prompts).__name__}.")
+        raise RequestError(
+            422,
+            f"'prompt' must be a string, a conversation or a list of them; got {type(raw_prompts).__name__}.",
+        )
     if len(raw_prompts) != len(first):
-        raise RequestError(422, f"'prompt' has {len(raw_prompts)} entries but '{first_key}' has {len(first)}.")
+        raise RequestError(
+            422, f"'prompt' has {len(raw_prompts)} entries but '{first_key}' has {len(first)}."
+        )
     n_texts = len(first) * (2 if pairs else 1)
     check_limits({}, n_texts, config)  # the count first, before parsing every entry
     prompts = [_prompt(p, f"prompt[{i}]") for i, p in enumerate(raw_prompts)]
@@ -239,7 +273,11 @@ def parse_score(data: dict, config: ServeConfig) -> ScoreRequest:
     if pairs:
         rej_raw = _as_list(data["rejected"], "rejected")
         if len(rej_raw) != len(first):
-            raise RequestError(422, f"'rejected' has {len(rej_raw)} entries but 'chosen' has {len(first)}.")
+            raise RequestError(
+                422, f"'rejected' has {len(rej_raw)} entries but 'chosen' has {len(first)}."
+            )
         rejected = [_response(r, f"rejected[{i}]") for i, r in enumerate(rej_raw)]
-    check_limits({"prompt": prompts, first_key: responses, "rejected": rejected or []}, n_texts, config)
+    check_limits(
+        {"prompt": prompts, first_key: responses, "rejected": rejected or []}, n_texts, config
+    )
     return ScoreRequest(prompts, responses, rejected)

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .._jsonsafe import json_number
+from .._surface import option
 from ..data.dataset import canonical_prompt
 from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import read_responses
-from .._surface import option
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -109,8 +110,13 @@ def read_candidates(
             "column joins the files."
         )
     sr = read_responses(
-        path, prompts=prompts_path, join_key=group_key or join_key, prompt_key=prompt_key_name,
-        response_key=response_key, keep_records=True, max_text_chars=max_text_chars,
+        path,
+        prompts=prompts_path,
+        join_key=group_key or join_key,
+        prompt_key=prompt_key_name,
+        response_key=response_key,
+        keep_records=True,
+        max_text_chars=max_text_chars,
     )
     if sr.info["columns"]["join"] is None and group_key is not None:
         raise DataError(f"{sr.source}: no column {group_key!r} for {option('group_key')}.")
@@ -156,7 +162,9 @@ def rerank(
     """
     prompts, responses = list(prompts), list(responses)
     if len(prompts) != len(responses):
-        raise DataError(f"got {len(prompts)} prompts but {len(responses)} responses; pass one prompt per response.")
+        raise DataError(
+            f"got {len(prompts)} prompts but {len(responses)} responses; pass one prompt per response."
+        )
     if groups is None:
         groups = [canonical_prompt(p) for p in prompts]
     groups = list(groups)
@@ -175,7 +183,12 @@ def rerank(
             lst.append(i)
     short = [g for g, lst in members.items() if n is not None and len(lst) < n]
     if short:
-        logger.warning("%d of %d prompts have fewer than n=%d candidates; using all they have", len(short), len(members), n)
+        logger.warning(
+            "%d of %d prompts have fewer than n=%d candidates; using all they have",
+            len(short),
+            len(members),
+            n,
+        )
 
     use = np.array(sorted(i for lst in members.values() for i in lst), dtype=np.int64)
     rewards = np.full(len(prompts), np.nan)

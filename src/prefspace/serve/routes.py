@@ -89,7 +89,9 @@ async def refused(request: Request, exc: RequestError) -> JSONResponse:
 
 async def failed(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("internal error on %s", request.url.path)
-    return JSONResponse({"error": f"internal error ({type(exc).__name__}): {exc}", "limit": None}, status_code=500)
+    return JSONResponse(
+        {"error": f"internal error ({type(exc).__name__}): {exc}", "limit": None}, status_code=500
+    )
 
 
 async def _score_items(ctx: ServeContext, prompts: list, responses: list) -> list:
@@ -143,8 +145,10 @@ async def score(ctx: Ctx, req: Annotated[ScoreRequest, Depends(score_request)]) 
 
 async def health(ctx: Ctx) -> JSONResponse:
     if not ctx.batcher.running:
-        return JSONResponse({"status": "unavailable", "error": "the batching worker is not running"},
-                            status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "error": "the batching worker is not running"},
+            status_code=503,
+        )
     return JSONResponse({"status": "ok"})
 
 
@@ -158,8 +162,11 @@ async def info(ctx: Ctx) -> JSONResponse:
     }
     out["batching"] = {"max_batch": config.max_batch, "max_wait_ms": config.max_wait_ms}
     out["strip"] = list(config.strip)
-    out["openrlhf"] = {**ctx.splitter.info(), "normalization": ctx.normalizer.info(),
-                       "scores": ctx.openrlhf.scores}
+    out["openrlhf"] = {
+        **ctx.splitter.info(),
+        "normalization": ctx.normalizer.info(),
+        "scores": ctx.openrlhf.scores,
+    }
     out["stats"] = {**ctx.batcher.stats, **ctx.scorer.stats}
     return JSONResponse(out)
 

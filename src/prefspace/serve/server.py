@@ -9,7 +9,8 @@ and warn when the address is not loopback: the reward server has no authenticati
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._http import ThreadedServer, is_loopback, run_foreground
 
@@ -20,12 +21,20 @@ __all__ = ["run_server", "BackgroundServer"]
 
 def _warn_if_exposed(host: str) -> None:
     if not is_loopback(host):
-        logger.warning("binding to %s: the reward server has no authentication; anyone who can reach this "
-                       "address can use it", host)
+        logger.warning(
+            "binding to %s: the reward server has no authentication; anyone who can reach this "
+            "address can use it",
+            host,
+        )
 
 
-def run_server(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
-               on_ready: Callable[[str], None] | None = None) -> None:
+def run_server(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve ``app`` with uvicorn until interrupted (Ctrl-C); ``on_ready(url)`` once listening."""
     _warn_if_exposed(host)
     run_foreground(app, host, port, log_level=log_level, on_ready=on_ready)
@@ -45,7 +54,7 @@ class BackgroundServer(ThreadedServer):
 
     name = "prefspace-reward-server"
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> BackgroundServer:
         _warn_if_exposed(self.host)
         super().start()
         return self

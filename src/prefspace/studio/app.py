@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import secrets
 from importlib import resources
-from typing import Optional
 
 from .._http import is_loopback
 from .._version import __version__
@@ -50,7 +49,7 @@ def _resource(name: str) -> bytes:
     return resources.files("prefspace").joinpath("resources", "studio", name).read_bytes()
 
 
-def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: Optional[str] = None):
+def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: str | None = None):
     """The ASGI app around a :class:`Studio` (started here, stopped when the app shuts down).
 
     Parameters
@@ -73,17 +72,25 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: Optiona
 
     loopback = is_loopback(host)
     if token is not None and len(token) < 16:
-        raise ConfigError("the access token must have at least 16 characters (e.g. `python -c 'import secrets; "
-                          "print(secrets.token_urlsafe(24))'`).")
+        raise ConfigError(
+            "the access token must have at least 16 characters (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(24))'`)."
+        )
     if not loopback and not token:
         raise ConfigError(
             f"serving on {host} (not loopback) needs an access token: pass --token (or set PREFSPACE_LABEL_TOKEN); "
             "annotators then open http://HOST:PORT/?token=TOKEN once."
         )
     csrf = secrets.token_urlsafe(32)
-    page = _resource("index.html").replace(b"{{CSRF}}", csrf.encode()).replace(b"{{VERSION}}", __version__.encode())
-    statics = {"app.js": ("application/javascript", _resource("app.js")),
-               "app.css": ("text/css", _resource("app.css"))}
+    page = (
+        _resource("index.html")
+        .replace(b"{{CSRF}}", csrf.encode())
+        .replace(b"{{VERSION}}", __version__.encode())
+    )
+    statics = {
+        "app.js": ("application/javascript", _resource("app.js")),
+        "app.css": ("text/css", _resource("app.css")),
+    }
     studio.start()
 
     @asynccontextmanager
@@ -93,8 +100,14 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: Optiona
         finally:
             await run_in_threadpool(studio.stop)
 
-    app = FastAPI(title="prefspace labeling studio", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="prefspace labeling studio",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.studio = studio
     app.state.studio_context = StudioContext(studio, csrf, token, loopback, page, statics)
     app.middleware("http")(guard)

@@ -57,15 +57,25 @@ def build_studio(
     inputs = [pool, prompts, model, *paths]
     check_output(db, inputs=inputs, caches=[cache], what="--db")
     if save_model_to is not None:
-        check_output(save_model_to, inputs=[*inputs, db], caches=[cache], kind="model",
-                     what="--save-model")
-    candidates = read_pool(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key, id_key=id_key,
-                           join_key=join_key, score_key=score_key)
+        check_output(
+            save_model_to, inputs=[*inputs, db], caches=[cache], kind="model", what="--save-model"
+        )
+    candidates = read_pool(
+        pool,
+        prompts=prompts,
+        prompt_key=prompt_key,
+        response_key=response_key,
+        id_key=id_key,
+        join_key=join_key,
+        score_key=score_key,
+    )
     enc = fitted = None
     if model is not None:
         if encoder is not None:
-            raise ConfigError("--encoder and --model cannot be combined: the pool is embedded with the model's own "
-                              "encoder.")
+            raise ConfigError(
+                "--encoder and --model cannot be combined: the pool is embedded with the model's own "
+                "encoder."
+            )
         if features is None:
             enc = load_model_encoder(model)
             fitted = load_model(model, enc)
@@ -74,19 +84,37 @@ def build_studio(
     elif features is None:
         # the text-feature block beside the embedding, as `prefspace train` builds rows by default
         enc = get_encoder(encoder or "all-MiniLM-L6-v2", text_features=True)
-    E = pool_features(candidates, features=features, prompt_features=prompt_features, encoder=enc, cache=cache)
+    E = pool_features(
+        candidates, features=features, prompt_features=prompt_features, encoder=enc, cache=cache
+    )
     if fitted is not None and E.shape[1] != fitted.n_features_in_:
         raise ShapeError(
             f"the pool's feature rows have dimension {E.shape[1]} but the model {model} was trained on dimension "
             f"{fitted.n_features_in_}; use the features (or the encoder) the model was trained with."
         )
-    label_pool = load_label_pool(candidates, E, kind="cross" if cross_prompt else "within",
-                                 max_candidates=max_candidates, random_state=config.seed)
+    label_pool = load_label_pool(
+        candidates,
+        E,
+        kind="cross" if cross_prompt else "within",
+        max_candidates=max_candidates,
+        random_state=config.seed,
+    )
     head_est = get_head(head, random_state=config.seed) if head is not None else None
-    if model is None and enc is not None and enc.n_text_features:  # the head weighs the block on its own
+    if (
+        model is None and enc is not None and enc.n_text_features
+    ):  # the head weighs the block on its own
         head_est = head_est if head_est is not None else BradleyTerryLinear()
         if "n_text_features" in head_est.get_params(deep=False):
             head_est.set_params(n_text_features=enc.n_text_features)
     store = LabelStore(db)
-    return Studio(store, label_pool, head=head_est, model=fitted, config=config, encoder=enc, save_to=save_model_to,
-                  model_source=None if model is None else str(model), on_refit=on_refit)
+    return Studio(
+        store,
+        label_pool,
+        head=head_est,
+        model=fitted,
+        config=config,
+        encoder=enc,
+        save_to=save_model_to,
+        model_source=None if model is None else str(model),
+        on_refit=on_refit,
+    )

@@ -30,11 +30,24 @@ from .._paths import check_output
 from ..data.dataset import render_prompt_text
 from ..data.rules import find_surrogate
 from ..exceptions import ConfigError, DataError
-from .storage import IMPORTED_PREFIX, DuplicateJudgmentError, LabelStore, UnknownPairError, check_annotator
+from .storage import (
+    IMPORTED_PREFIX,
+    DuplicateJudgmentError,
+    LabelStore,
+    UnknownPairError,
+    check_annotator,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["export_trl", "export_label_studio", "label_studio_config", "import_label_studio", "TIES", "AGGREGATES"]
+__all__ = [
+    "export_trl",
+    "export_label_studio",
+    "label_studio_config",
+    "import_label_studio",
+    "TIES",
+    "AGGREGATES",
+]
 
 TIES = ("drop", "both", "flag")
 AGGREGATES = ("majority", "all")
@@ -87,13 +100,21 @@ def _trl_row(pair: dict, first_wins: bool) -> dict:
 
         return {"chosen": conv(prompt_w, pair[win]), "rejected": conv(prompt_l, pair[lose])}
     if isinstance(pair["prompt"], list):
-        return {"prompt": pair["prompt"], "chosen": [{"role": "assistant", "content": pair[win]}],
-                "rejected": [{"role": "assistant", "content": pair[lose]}]}
+        return {
+            "prompt": pair["prompt"],
+            "chosen": [{"role": "assistant", "content": pair[win]}],
+            "rejected": [{"role": "assistant", "content": pair[lose]}],
+        }
     return {"prompt": pair["prompt"], "chosen": pair[win], "rejected": pair[lose]}
 
 
-def export_trl(db: str | os.PathLike | LabelStore, out: str | os.PathLike, *, ties: str = "drop",
-               aggregate: str = "majority") -> dict:
+def export_trl(
+    db: str | os.PathLike | LabelStore,
+    out: str | os.PathLike,
+    *,
+    ties: str = "drop",
+    aggregate: str = "majority",
+) -> dict:
     """Write the labelled pairs of ``db`` as TRL preference pairs (JSON lines) to ``out``.
 
     Parameters
@@ -156,8 +177,13 @@ def export_trl(db: str | os.PathLike | LabelStore, out: str | os.PathLike, *, ti
         else:
             rows.append({**_trl_row(pair, True), "pair_id": pid, "tie": True})
     _write_lines(out, rows)
-    stats = {"rows": len(rows), "pairs": len({pid for pid, _ in outcomes}), "ties": n_ties, "skipped_ties": dropped,
-             "judgments": len(judgments)}
+    stats = {
+        "rows": len(rows),
+        "pairs": len({pid for pid, _ in outcomes}),
+        "ties": n_ties,
+        "skipped_ties": dropped,
+        "judgments": len(judgments),
+    }
     logger.info("exported %s to %s", stats, out)
     return stats
 
@@ -189,17 +215,43 @@ def _prompt_text(prompt: Any) -> str:
 def _ls_result(label: str, reason: str | None) -> list[dict]:
     out = []
     if label in ("a", "b"):
-        out.append({"from_name": LS_PAIRWISE, "to_name": "response_a,response_b", "type": "pairwise",
-                    "value": {"selected": "left" if label == "a" else "right"}})
+        out.append(
+            {
+                "from_name": LS_PAIRWISE,
+                "to_name": "response_a,response_b",
+                "type": "pairwise",
+                "value": {"selected": "left" if label == "a" else "right"},
+            }
+        )
     elif label == "tie":
-        out.append({"from_name": LS_TIE, "to_name": "prompt", "type": "choices", "value": {"choices": ["Tie"]}})
+        out.append(
+            {
+                "from_name": LS_TIE,
+                "to_name": "prompt",
+                "type": "choices",
+                "value": {"choices": ["Tie"]},
+            }
+        )
     if reason:
-        out.append({"from_name": LS_REASON, "to_name": "prompt", "type": "textarea", "value": {"text": [reason]}})
+        out.append(
+            {
+                "from_name": LS_REASON,
+                "to_name": "prompt",
+                "type": "textarea",
+                "value": {"text": [reason]},
+            }
+        )
     return out
 
 
-def export_label_studio(db: str | os.PathLike | LabelStore, out: str | os.PathLike, *, pending: bool = False,
-                        with_annotations: bool = True, config_out: str | os.PathLike | None = None) -> dict:
+def export_label_studio(
+    db: str | os.PathLike | LabelStore,
+    out: str | os.PathLike,
+    *,
+    pending: bool = False,
+    with_annotations: bool = True,
+    config_out: str | os.PathLike | None = None,
+) -> dict:
     """Write the pairs of ``db`` as Label Studio tasks (one JSON list) to ``out``.
 
     Parameters
@@ -230,20 +282,31 @@ def export_label_studio(db: str | os.PathLike | LabelStore, out: str | os.PathLi
         done = by_pair.get(p["pair_id"], [])
         if pending and done:
             continue
-        data = {"prompt": _prompt_text(p["prompt"]), "response_a": p["response_a"], "response_b": p["response_b"],
-                "pair_id": p["pair_id"], "id_a": p["id_a"], "id_b": p["id_b"], "batch": p["batch"],
-                "strategy": p["strategy"], "model_version": p["model_version"]}
+        data = {
+            "prompt": _prompt_text(p["prompt"]),
+            "response_a": p["response_a"],
+            "response_b": p["response_b"],
+            "pair_id": p["pair_id"],
+            "id_a": p["id_a"],
+            "id_b": p["id_b"],
+            "batch": p["batch"],
+            "strategy": p["strategy"],
+            "model_version": p["model_version"],
+        }
         if p["prompt_b"] is not None:
             data["prompt_b"] = _prompt_text(p["prompt_b"])
         task: dict = {"data": data}
         if with_annotations and done:
-            task["annotations"] = [{
-                "completed_by": j["annotator"],
-                "was_cancelled": j["label"] == "skip",
-                "created_at": _dt.datetime.fromtimestamp(j["created_at"], _dt.timezone.utc).isoformat(),
-                "lead_time": j["seconds"],
-                "result": _ls_result(j["label"], j["reason"]),
-            } for j in done]
+            task["annotations"] = [
+                {
+                    "completed_by": j["annotator"],
+                    "was_cancelled": j["label"] == "skip",
+                    "created_at": _dt.datetime.fromtimestamp(j["created_at"], _dt.UTC).isoformat(),
+                    "lead_time": j["seconds"],
+                    "result": _ls_result(j["label"], j["reason"]),
+                }
+                for j in done
+            ]
         tasks.append(task)
     with atomic_path(out) as tmp:
         tmp.write_text(dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -273,19 +336,25 @@ def _annotator_name(completed_by: Any, where: str) -> str:
     if completed_by in (None, ""):
         return "label-studio"
     if isinstance(completed_by, bool) or not isinstance(completed_by, (int, str)):
-        raise DataError(f"{where}: 'completed_by' must be a user id, a name or an object with 'email'; found "
-                        f"{type(completed_by).__name__}.")
+        raise DataError(
+            f"{where}: 'completed_by' must be a user id, a name or an object with 'email'; found "
+            f"{type(completed_by).__name__}."
+        )
     if isinstance(completed_by, str) and find_surrogate(completed_by) is not None:
-        raise DataError(f"{where}: 'completed_by' holds a lone UTF-16 surrogate (half a character). Fix the "
-                        "user's name or email in Label Studio and export again.")
+        raise DataError(
+            f"{where}: 'completed_by' holds a lone UTF-16 surrogate (half a character). Fix the "
+            "user's name or email in Label Studio and export again."
+        )
     name = str(completed_by)
     if not name.startswith(IMPORTED_PREFIX):
         name = prefix + name
     try:
         return check_annotator(name)
     except ConfigError as exc:
-        raise DataError(f"{where}: 'completed_by' is not a usable annotator name ({exc}) Rename the user in "
-                        "Label Studio, or remove the annotation, and import again.") from None
+        raise DataError(
+            f"{where}: 'completed_by' is not a usable annotator name ({exc}) Rename the user in "
+            "Label Studio, or remove the annotation, and import again."
+        ) from None
 
 
 def _texts(value: Any, where: str, what: str) -> list[str]:
@@ -296,8 +365,10 @@ def _texts(value: Any, where: str, what: str) -> list[str]:
         raise DataError(f"{where}: {what} must be a list of strings; found {_shape(value)}.")
     for v in value:
         if find_surrogate(v) is not None:
-            raise DataError(f"{where}: {what} holds a lone UTF-16 surrogate (half a character), which cannot be "
-                            "stored. Fix the text in Label Studio and export again.")
+            raise DataError(
+                f"{where}: {what} holds a lone UTF-16 surrogate (half a character), which cannot be "
+                "stored. Fix the text in Label Studio and export again."
+            )
     return value
 
 
@@ -324,11 +395,15 @@ def _judgment_from_annotation(ann: Any, where: str) -> tuple[str, str | None] | 
             raise DataError(f"{where}: result {i} must be an object; found {_shape(r)}.")
         kind, value = r.get("type"), r.get("value") if r.get("value") is not None else {}
         if not isinstance(value, dict):
-            raise DataError(f"{where}: result {i} 'value' must be an object; found {_shape(value)}.")
+            raise DataError(
+                f"{where}: result {i} 'value' must be an object; found {_shape(value)}."
+            )
         if kind == "pairwise":
             sel = value.get("selected")
             if sel not in ("left", "right"):
-                raise DataError(f"{where}: pairwise selection {str(sel)[:40]!r}; expected 'left' or 'right'.")
+                raise DataError(
+                    f"{where}: pairwise selection {str(sel)[:40]!r}; expected 'left' or 'right'."
+                )
             picked = "a" if sel == "left" else "b"
         elif kind == "choices":
             choices = _texts(value.get("choices", []), where, f"result {i} 'choices'")
@@ -339,8 +414,10 @@ def _judgment_from_annotation(ann: Any, where: str) -> tuple[str, str | None] | 
     if ann.get("was_cancelled"):
         return "skip", reason
     if picked and tie:
-        raise DataError(f"{where}: the annotation both picks a side and says Tie; fix it in Label Studio "
-                        "(or remove the task from the file) and import again.")
+        raise DataError(
+            f"{where}: the annotation both picks a side and says Tie; fix it in Label Studio "
+            "(or remove the task from the file) and import again."
+        )
     if picked:
         return picked, reason
     if tie:
@@ -348,16 +425,21 @@ def _judgment_from_annotation(ann: Any, where: str) -> tuple[str, str | None] | 
     return None
 
 
-_SUPPORTED = ("prefspace imports Label Studio's 'JSON' export only (Export > JSON: a list of tasks, each with "
-              "'data' and 'annotations'); its JSON-MIN, CSV and TSV exports flatten the annotations into "
-              "columns named after the interface's tags and are not read. Export the project again as 'JSON'.")
+_SUPPORTED = (
+    "prefspace imports Label Studio's 'JSON' export only (Export > JSON: a list of tasks, each with "
+    "'data' and 'annotations'); its JSON-MIN, CSV and TSV exports flatten the annotations into "
+    "columns named after the interface's tags and are not read. Export the project again as 'JSON'."
+)
 
 
 def _refuse_json_min(tasks: list, path: Path) -> None:
     """JSON-MIN rows are flat: the task's data fields at the top, no ``data`` object."""
     first = next((t for t in tasks if isinstance(t, dict)), None)
-    if first is not None and "data" not in first and (
-            {"annotator", "annotation_id", LS_PAIRWISE, "response_a"} & set(first)):
+    if (
+        first is not None
+        and "data" not in first
+        and ({"annotator", "annotation_id", LS_PAIRWISE, "response_a"} & set(first))
+    ):
         raise DataError(f"{path}: a Label Studio JSON-MIN export. {_SUPPORTED}")
 
 
@@ -381,13 +463,16 @@ def _read_tasks(path: Path) -> list:
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):
-        raise DataError(f"{path}: expected a JSON list of tasks (Label Studio's 'JSON' export). {_SUPPORTED}")
+        raise DataError(
+            f"{path}: expected a JSON list of tasks (Label Studio's 'JSON' export). {_SUPPORTED}"
+        )
     _refuse_json_min(tasks, path)
     return tasks
 
 
-def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.PathLike, *,
-                        on_unknown: str = "error") -> dict:
+def import_label_studio(
+    db: str | os.PathLike | LabelStore, source: str | os.PathLike, *, on_unknown: str = "error"
+) -> dict:
     """Add the annotations of a Label Studio JSON export to the label database.
 
     Label Studio's JSON-MIN, CSV and TSV exports are refused, with a message naming the
@@ -421,7 +506,9 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
     if not isinstance(db, LabelStore):
         check_output(db, inputs=[path], what="the label database")
         if not Path(db).is_file():
-            raise DataError(f"{db}: no such label database; import into the database the tasks came from.")
+            raise DataError(
+                f"{db}: no such label database; import into the database the tasks came from."
+            )
     tasks = _read_tasks(path)
     store = db if isinstance(db, LabelStore) else LabelStore(db)
     stats = Counter()
@@ -438,7 +525,11 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
             pair_id = data.get("pair_id")
             if pair_id is None and "id_a" in data and "id_b" in data:
                 pair_id = ids_to_pair.get((str(data["id_a"]), str(data["id_b"])))
-            if not isinstance(pair_id, (str, int)) or isinstance(pair_id, bool) or store.pair(str(pair_id)) is None:
+            if (
+                not isinstance(pair_id, (str, int))
+                or isinstance(pair_id, bool)
+                or store.pair(str(pair_id)) is None
+            ):
                 if on_unknown == "skip":
                     stats["unknown"] += 1
                     continue
@@ -449,7 +540,9 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
                 )
             annotations = task.get("annotations") or []
             if not isinstance(annotations, list):
-                raise DataError(f"{where}: 'annotations' must be a list; found {_shape(annotations)}.")
+                raise DataError(
+                    f"{where}: 'annotations' must be a list; found {_shape(annotations)}."
+                )
             for a_index, ann in enumerate(annotations):
                 at = f"{where}, annotation {a_index}"
                 got = _judgment_from_annotation(ann, at)
@@ -461,7 +554,9 @@ def import_label_studio(db: str | os.PathLike | LabelStore, source: str | os.Pat
                 todo.append((str(pair_id), who, label, reason, _seconds(ann.get("lead_time"))))
         for pair_id, who, label, reason, seconds in todo:
             try:
-                store.add_judgment(pair_id, who, label, reason=reason, seconds=seconds, source="label-studio")
+                store.add_judgment(
+                    pair_id, who, label, reason=reason, seconds=seconds, source="label-studio"
+                )
                 stats["added"] += 1
             except DuplicateJudgmentError:
                 stats["already"] += 1

@@ -68,7 +68,9 @@ class StudioConfig:
     cv_folds, min_cv_labels : cross-validation of the head on the labels so far
     """
 
-    strategy: str = "random"  # the label-loop benchmark: D-optimal behind random (docs/benchmarks.md)
+    strategy: str = (
+        "random"  # the label-loop benchmark: D-optimal behind random (docs/benchmarks.md)
+    )
     batch_size: int = 20
     explore: float = 0.2
     overlap: int = 1
@@ -79,9 +81,11 @@ class StudioConfig:
     cv_folds: int = 5
     min_cv_labels: int = 8
 
-    def check(self) -> "StudioConfig":
+    def check(self) -> StudioConfig:
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}.")
+            raise ConfigError(
+                f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}."
+            )
         if int(self.batch_size) < 1:
             raise ConfigError(f"batch size must be >= 1; got {self.batch_size}.")
         if not 0.0 <= float(self.explore) <= 1.0:
@@ -131,9 +135,19 @@ class Studio:
     'ok'
     """
 
-    def __init__(self, store: LabelStore, pool: LabelPool, *, head: Any = None, model: Any = None,
-                 config: StudioConfig | None = None, encoder: Any = None, save_to: str | Path | None = None,
-                 model_source: str | None = None, on_refit: Any = None) -> None:
+    def __init__(
+        self,
+        store: LabelStore,
+        pool: LabelPool,
+        *,
+        head: Any = None,
+        model: Any = None,
+        config: StudioConfig | None = None,
+        encoder: Any = None,
+        save_to: str | Path | None = None,
+        model_source: str | None = None,
+        on_refit: Any = None,
+    ) -> None:
         self.store = store
         self.pool = pool
         self._log_lengths = log_length(pool.candidates.responses)  # for the learned length baseline
@@ -156,7 +170,9 @@ class Studio:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._pairs: dict[str, _Pair] = {}
-        self._order: list[str] = []  # ids of the pairs still open (fewer judgments than overlap), batch/rank order
+        self._order: list[
+            str
+        ] = []  # ids of the pairs still open (fewer judgments than overlap), batch/rank order
         self._n_batches = 0
         self._judgments: list[dict] = []
         self._session: dict[str, int] = {}
@@ -170,7 +186,7 @@ class Studio:
         self.on_refit = on_refit
 
     # ================================================================== life cycle
-    def start(self) -> "Studio":
+    def start(self) -> Studio:
         """Check the database against the pool, restore its state, make sure a batch is open,
         start the background worker. Idempotent."""
         with self._lock:
@@ -180,8 +196,12 @@ class Studio:
             self._restore()
             models = self.store.models()
             if self.model is not None and not models:
-                self.store.add_model(0, head=type(self.model).__name__, n_labels=0,
-                                     note=f"loaded from {self.model_source}" if self.model_source else "loaded")
+                self.store.add_model(
+                    0,
+                    head=type(self.model).__name__,
+                    n_labels=0,
+                    note=f"loaded from {self.model_source}" if self.model_source else "loaded",
+                )
                 models = self.store.models()
             if models:
                 self.model_version = int(models[-1]["version"])
@@ -191,13 +211,19 @@ class Studio:
             if self._n_batches == 0:
                 self._choose_batch()
             elif self._batch_complete():
-                refitted = bool(models) and int(models[-1]["n_labels"]) == len(self._training_judgments())
+                refitted = bool(models) and int(models[-1]["n_labels"]) == len(
+                    self._training_judgments()
+                )
                 if self._rounds_done() and refitted:
                     self._finished = self._rounds_message()
                 else:
-                    self._job_wanted = True  # refit (unless killed mid-way, it already ran) and go on
+                    self._job_wanted = (
+                        True  # refit (unless killed mid-way, it already ran) and go on
+                    )
             self._stop = False
-            self._worker = threading.Thread(target=self._work, name="prefspace-studio-refit", daemon=True)
+            self._worker = threading.Thread(
+                target=self._work, name="prefspace-studio-refit", daemon=True
+            )
             self._worker.start()
             self._started = True
             self._cond.notify_all()
@@ -212,7 +238,7 @@ class Studio:
             self._worker.join(timeout)
         self._started = False
 
-    def __enter__(self) -> "Studio":
+    def __enter__(self) -> Studio:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -227,21 +253,30 @@ class Studio:
                 f"{meta.get('pool_responses', '?')} responses); start it with that pool or use a new --db."
             )
         if digest is None:
-            self.store.set_meta(pool_digest=self.pool.digest, pool_source=str(self.pool.candidates.source),
-                                pool_responses=str(len(self.pool.candidates)), pool_kind=self.pool.kind,
-                                created_at=str(time.time()))
+            self.store.set_meta(
+                pool_digest=self.pool.digest,
+                pool_source=str(self.pool.candidates.source),
+                pool_responses=str(len(self.pool.candidates)),
+                pool_kind=self.pool.kind,
+                created_at=str(time.time()),
+            )
 
     def _restore(self) -> None:
         pairs = self.store.pairs()
-        rows = self.pool.rows_for([(p["id_a"], p["id_b"]) for p in pairs], where=str(self.store.path))
+        rows = self.pool.rows_for(
+            [(p["id_a"], p["id_b"]) for p in pairs], where=str(self.store.path)
+        )
         for p, (ra, rb) in zip(pairs, rows.tolist()):
-            self._pairs[p["pair_id"]] = _Pair(p["pair_id"], p["batch"], p["rank"], (ra, rb), p["strategy"],
-                                              p["model_version"])
+            self._pairs[p["pair_id"]] = _Pair(
+                p["pair_id"], p["batch"], p["rank"], (ra, rb), p["strategy"], p["model_version"]
+            )
         self._n_batches = len(self.store.batches())
         self._judgments = self.store.judgments()
         for j in self._judgments:
             self._pairs[j["pair_id"]].annotators.add(j["annotator"])
-        self._order = [pid for pid, p in self._pairs.items() if self._open(p)]  # dicts keep insertion order
+        self._order = [
+            pid for pid, p in self._pairs.items() if self._open(p)
+        ]  # dicts keep insertion order
 
     # ================================================================== queries
     def _current_batch(self) -> list[_Pair]:
@@ -251,7 +286,9 @@ class Studio:
         return len(p.annotators) < self.config.overlap
 
     def _batch_complete(self) -> bool:
-        return self._n_batches > 0 and not any(self._pairs[pid].batch == self._n_batches for pid in self._order)
+        return self._n_batches > 0 and not any(
+            self._pairs[pid].batch == self._n_batches for pid in self._order
+        )
 
     def _rounds_message(self) -> str:
         n = int(self.config.rounds)
@@ -267,10 +304,16 @@ class Studio:
         """Pairs winner first, ``(m, 2, D)``, the prompt of each (for grouped folds) and the
         pairs' log lengths ``(m, 2)`` (for the learned length baseline)."""
         judged = self._training_judgments()
-        rows = np.array([self._pairs[j["pair_id"]].rows for j in judged], dtype=np.int64).reshape(-1, 2)
+        rows = np.array([self._pairs[j["pair_id"]].rows for j in judged], dtype=np.int64).reshape(
+            -1, 2
+        )
         a_wins = np.array([j["label"] == "a" for j in judged], dtype=bool)
         oriented = np.where(a_wins[:, None], rows, rows[:, ::-1])
-        return self.pool.features[oriented], self.pool.prompt_of_rows(oriented[:, 0]), self._log_lengths[oriented]
+        return (
+            self.pool.features[oriented],
+            self.pool.prompt_of_rows(oriented[:, 0]),
+            self._log_lengths[oriented],
+        )
 
     # ================================================================== annotators
     def _expire(self, now: float) -> float | None:
@@ -309,12 +352,22 @@ class Studio:
                 earliest = self._expire(now)
                 found = self._lease(annotator, now)
                 if found is not None:
-                    return {"status": "ok", "pair": found, "waited_s": round(time.monotonic() - t0, 4)}
+                    return {
+                        "status": "ok",
+                        "pair": found,
+                        "waited_s": round(time.monotonic() - t0, 4),
+                    }
                 status = self._status()
                 remaining = deadline - time.monotonic()
                 if status == "finished" or remaining <= 0 or self._stop:
-                    return {"status": status, "error": self._error, "waited_s": round(time.monotonic() - t0, 4)}
-                timeout = remaining if earliest is None else min(remaining, max(earliest - now, 0.01))
+                    return {
+                        "status": status,
+                        "error": self._error,
+                        "waited_s": round(time.monotonic() - t0, 4),
+                    }
+                timeout = (
+                    remaining if earliest is None else min(remaining, max(earliest - now, 0.01))
+                )
                 self._cond.wait(timeout)
 
     def _lease(self, annotator: str, now: float) -> dict | None:
@@ -362,8 +415,15 @@ class Studio:
                 self._cond.notify_all()
             return held
 
-    def judge(self, annotator: str, pair_id: str, label: str, *, reason: str | None = None,
-              source: str = "studio") -> dict:
+    def judge(
+        self,
+        annotator: str,
+        pair_id: str,
+        label: str,
+        *,
+        reason: str | None = None,
+        source: str = "studio",
+    ) -> dict:
         """Commit one judgment; returns the stored row. See the module docstring for the errors."""
         with self._cond:
             p = self._pairs.get(pair_id)
@@ -375,12 +435,18 @@ class Studio:
             self._expire(now)
             others = [a for a in p.leases if a != annotator]
             if not self._open(p):
-                raise PairClosedError(f"pair {pair_id!r} already has its {self.config.overlap} judgment(s).")
+                raise PairClosedError(
+                    f"pair {pair_id!r} already has its {self.config.overlap} judgment(s)."
+                )
             if annotator not in p.leases and len(p.annotators) + len(others) >= self.config.overlap:
-                raise PairClosedError(f"pair {pair_id!r} is assigned to another annotator; ask for the next pair.")
+                raise PairClosedError(
+                    f"pair {pair_id!r} is assigned to another annotator; ask for the next pair."
+                )
             lease = p.leases.get(annotator)
             seconds = None if lease is None else round(now - lease[0], 3)
-            row = self.store.add_judgment(pair_id, annotator, label, reason=reason, seconds=seconds, source=source)
+            row = self.store.add_judgment(
+                pair_id, annotator, label, reason=reason, seconds=seconds, source=source
+            )
             p.annotators.add(annotator)
             p.leases.pop(annotator, None)
             if not self._open(p):
@@ -389,7 +455,9 @@ class Studio:
             if label != "skip":
                 self._session[annotator] = self._session.get(annotator, 0) + 1
             if p.batch == self._n_batches and self._batch_complete():
-                self._job_wanted = True  # the worker refits, then chooses the next batch or finishes
+                self._job_wanted = (
+                    True  # the worker refits, then chooses the next batch or finishes
+                )
             self._cond.notify_all()
             return row
 
@@ -418,8 +486,10 @@ class Studio:
             p.leases[annotator] = (now, now + float(self.config.lease_seconds))
             self._cond.notify_all()
             logger.info("%s undid their judgment of pair %s", annotator, row["pair_id"])
-            return {"undone": {k: row[k] for k in ("judgment_id", "pair_id", "label")},
-                    "pair": self._public_pair(p)}
+            return {
+                "undone": {k: row[k] for k in ("judgment_id", "pair_id", "label")},
+                "pair": self._public_pair(p),
+            }
 
     # ================================================================== background work
     def _work(self) -> None:
@@ -454,8 +524,12 @@ class Studio:
             try:
                 self._choose_batch()
             except Exception as exc:  # noqa: BLE001
-                logger.exception("selection with %s failed; choosing this batch at random", self.config.strategy)
-                errors.append(f"selection failed ({type(exc).__name__}: {exc}); this batch is random")
+                logger.exception(
+                    "selection with %s failed; choosing this batch at random", self.config.strategy
+                )
+                errors.append(
+                    f"selection failed ({type(exc).__name__}: {exc}); this batch is random"
+                )
                 try:
                     self._choose_batch(random_only=True)
                 except Exception as exc2:  # noqa: BLE001
@@ -476,34 +550,65 @@ class Studio:
         model = seeded(self.head, self.config.seed).fit(X)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cv = cross_validated_accuracy(self.head, X, groups, folds=self.config.cv_folds,
-                                      min_pairs=self.config.min_cv_labels, random_state=self.config.seed,
-                                      lengths=lengths)
+        cv = cross_validated_accuracy(
+            self.head,
+            X,
+            groups,
+            folds=self.config.cv_folds,
+            min_pairs=self.config.min_cv_labels,
+            random_state=self.config.seed,
+            lengths=lengths,
+        )
         cv_s = time.perf_counter() - t0
         with self._lock:
             version = (self.model_version if self.model_version is not None else 0) + 1
-            self.store.add_model(version, head=type(model).__name__, n_labels=n_labels, cv=cv,
-                                 fit_seconds=round(fit_s, 4), cv_seconds=round(cv_s, 4))
+            self.store.add_model(
+                version,
+                head=type(model).__name__,
+                n_labels=n_labels,
+                cv=cv,
+                fit_seconds=round(fit_s, 4),
+                cv_seconds=round(cv_s, 4),
+            )
             self.model, self.model_version = model, version
         if self.save_to is not None:
-            save_model(model, self.save_to, self.encoder,
-                       metrics={"labels": n_labels, **({f"cv_{k}": v for k, v in cv.items()} if cv else {})})
-        logger.info("model v%d: %d labels, cv accuracy %s, fit %.2fs, cv %.2fs", version, n_labels,
-                    None if cv is None else round(cv["accuracy"], 4), fit_s, cv_s)
+            save_model(
+                model,
+                self.save_to,
+                self.encoder,
+                metrics={
+                    "labels": n_labels,
+                    **({f"cv_{k}": v for k, v in cv.items()} if cv else {}),
+                },
+            )
+        logger.info(
+            "model v%d: %d labels, cv accuracy %s, fit %.2fs, cv %.2fs",
+            version,
+            n_labels,
+            None if cv is None else round(cv["accuracy"], 4),
+            fit_s,
+            cv_s,
+        )
         if self.on_refit is not None:
             self.on_refit(version, model, n_labels)
 
     def _selector(self, name: str, rng: np.random.Generator):
         # the loop draws its own random share (``explore``), so D-optimal's is off
-        return get_selector(name, **selector_options(name, lam=self.config.lam, random_state=rng, exploration=0.0))
+        return get_selector(
+            name, **selector_options(name, lam=self.config.lam, random_state=rng, exploration=0.0)
+        )
 
     def _choose_batch(self, random_only: bool = False) -> None:
         """Choose and store the next batch (the worker, or start() for the first)."""
         cfg = self.config
         with self._lock:
             batch_no = self._n_batches + 1
-            model, version = (None, self.model_version) if random_only else (self.model, self.model_version)
-            chosen_rows = np.array([p.rows for p in self._pairs.values()], dtype=np.int64).reshape(-1, 2)
+            model, version = (
+                (None, self.model_version) if random_only else (self.model, self.model_version)
+            )
+            chosen_rows = np.array([p.rows for p in self._pairs.values()], dtype=np.int64).reshape(
+                -1, 2
+            )
             X_lab = self._training_set()[0] if self._training_judgments() else None
         rng = np.random.default_rng([int(cfg.seed), batch_no])
         pairs = self.pool.pairs
@@ -524,14 +629,18 @@ class Studio:
             strategy = cfg.strategy
             k_explore = int(round(float(cfg.explore) * k))
             selector = self._selector(strategy, rng)
-            picked = selector.select(pairs, model, k - k_explore, labelled=X_lab, exclude=exclude) \
-                if k - k_explore > 0 else np.zeros(0, dtype=np.int64)
+            picked = (
+                selector.select(pairs, model, k - k_explore, labelled=X_lab, exclude=exclude)
+                if k - k_explore > 0
+                else np.zeros(0, dtype=np.int64)
+            )
             g = getattr(selector, "gains_", None)
             gains = None if g is None else np.asarray(g, dtype=np.float64)[: picked.size]
         explored = np.zeros(0, dtype=np.int64)
         if k_explore:
-            explored = self._selector("random", rng).select(pairs, None, k_explore,
-                                                           exclude=np.concatenate([exclude, picked]))
+            explored = self._selector("random", rng).select(
+                pairs, None, k_explore, exclude=np.concatenate([exclude, picked])
+            )
         select_s = time.perf_counter() - t0
         records = []
         for i, t in enumerate(picked.tolist()):
@@ -546,17 +655,33 @@ class Studio:
             ra, rb = rows[pos].tolist()
             if swap[pos]:
                 ra, rb = rb, ra
-            out.append(self.pool.pair_record(ra, rb, strategy=records[pos][1], gain=records[pos][2]))
+            out.append(
+                self.pool.pair_record(ra, rb, strategy=records[pos][1], gain=records[pos][2])
+            )
         with self._cond:
-            batch = self.store.add_batch(out, strategy=strategy, model_version=version, n_explore=len(explored),
-                                         select_seconds=round(select_s, 4))
+            batch = self.store.add_batch(
+                out,
+                strategy=strategy,
+                model_version=version,
+                n_explore=len(explored),
+                select_seconds=round(select_s, 4),
+            )
             for rank, rec in enumerate(out):
                 ra, rb = self.pool.row_of[rec["id_a"]], self.pool.row_of[rec["id_b"]]
-                self._pairs[rec["pair_id"]] = _Pair(rec["pair_id"], batch, rank, (ra, rb), rec["strategy"], version)
+                self._pairs[rec["pair_id"]] = _Pair(
+                    rec["pair_id"], batch, rank, (ra, rb), rec["strategy"], version
+                )
                 self._order.append(rec["pair_id"])
             self._n_batches = batch
             self._cond.notify_all()
-        logger.info("batch %d: %d pairs (%s, %d explored) in %.2fs", batch, len(out), strategy, len(explored), select_s)
+        logger.info(
+            "batch %d: %d pairs (%s, %d explored) in %.2fs",
+            batch,
+            len(out),
+            strategy,
+            len(explored),
+            select_s,
+        )
 
     # ================================================================== reporting
     def wait_idle(self, timeout: float = 60.0) -> bool:
@@ -583,9 +708,16 @@ class Studio:
             latest = models[-1] if models else None
             mine = None if annotator is None else self._session.get(annotator, 0)
             now = time.time()
-            held = None if annotator is None else [
-                pid for pid in self._order
-                if annotator in self._pairs[pid].leases and self._pairs[pid].leases[annotator][1] > now]
+            held = (
+                None
+                if annotator is None
+                else [
+                    pid
+                    for pid in self._order
+                    if annotator in self._pairs[pid].leases
+                    and self._pairs[pid].leases[annotator][1] > now
+                ]
+            )
             return {
                 "held": held,
                 "status": "labelling" if self._status() == "waiting" else self._status(),
@@ -602,14 +734,48 @@ class Studio:
                     "left_in_batch": len(batch) - done,
                     "rounds": self.config.rounds,
                 },
-                "model": None if latest is None else {k: latest[k] for k in (
-                    "version", "head", "n_labels", "cv_accuracy", "cv_low", "cv_high", "cv_folds", "fit_seconds",
-                    "cv_seconds", "note", "length_accuracy", "vs_length", "vs_length_low", "vs_length_high")},
-                "curve": [{"version": m["version"], "labels": m["n_labels"], "accuracy": m["cv_accuracy"],
-                           "low": m["cv_low"], "high": m["cv_high"]} for m in models if m["cv_accuracy"] is not None],
+                "model": None
+                if latest is None
+                else {
+                    k: latest[k]
+                    for k in (
+                        "version",
+                        "head",
+                        "n_labels",
+                        "cv_accuracy",
+                        "cv_low",
+                        "cv_high",
+                        "cv_folds",
+                        "fit_seconds",
+                        "cv_seconds",
+                        "note",
+                        "length_accuracy",
+                        "vs_length",
+                        "vs_length_low",
+                        "vs_length_high",
+                    )
+                },
+                "curve": [
+                    {
+                        "version": m["version"],
+                        "labels": m["n_labels"],
+                        "accuracy": m["cv_accuracy"],
+                        "low": m["cv_low"],
+                        "high": m["cv_high"],
+                    }
+                    for m in models
+                    if m["cv_accuracy"] is not None
+                ],
                 "agreement": agreement(self._judgments),
-                "settings": {"strategy": self.config.strategy, "batch_size": self.config.batch_size,
-                             "explore": self.config.explore, "overlap": self.config.overlap,
-                             "pool": {"kind": self.pool.kind, "candidates": len(self.pool.pairs),
-                                      "responses": len(self.pool.candidates)}},
+                "settings": {
+                    "strategy": self.config.strategy,
+                    "batch_size": self.config.batch_size,
+                    "explore": self.config.explore,
+                    "overlap": self.config.overlap,
+                    "pool": {
+                        "kind": self.pool.kind,
+                        "candidates": len(self.pool.pairs),
+                        "responses": len(self.pool.candidates),
+                    },
+                },
             }

@@ -11,7 +11,7 @@ how much annotators agree.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -22,8 +22,16 @@ from ..models.length import LengthBaseline
 from ..models.selection import prompt_folds
 
 
-def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, folds: int = 5, min_pairs: int = 8,
-                             random_state: int = 0, lengths: np.ndarray | None = None) -> dict | None:
+def cross_validated_accuracy(
+    estimator,
+    X: np.ndarray,
+    groups: np.ndarray,
+    *,
+    folds: int = 5,
+    min_pairs: int = 8,
+    random_state: int = 0,
+    lengths: np.ndarray | None = None,
+) -> dict | None:
     """Held-out pairwise accuracy of ``estimator`` (cloned per fold) on pairs ``X`` (winner first).
 
     Parameters
@@ -62,7 +70,9 @@ def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, fo
     # the project's one splitter (prefspace.models.selection.prompt_folds); with fewer prompts
     # than folds, one group per pair (pairs split at random)
     grouped = n_groups >= k >= 2
-    splits = prompt_folds(k, random_state=random_state).split(X, groups=groups if grouped else np.arange(n))
+    splits = prompt_folds(k, random_state=random_state).split(
+        X, groups=groups if grouped else np.arange(n)
+    )
     correct = np.zeros(n, dtype=np.float64)
     length_correct = np.zeros(n, dtype=np.float64)
     for fold, (train, test) in enumerate(splits):
@@ -72,15 +82,32 @@ def cross_validated_accuracy(estimator, X: np.ndarray, groups: np.ndarray, *, fo
         correct[test] = (r0 > r1).astype(np.float64)
         if lengths is not None:
             base = LengthBaseline().fit(lengths[train])
-            length_correct[test] = (base.coef_ * lengths[test, 0] > base.coef_ * lengths[test, 1]).astype(np.float64)
+            length_correct[test] = (
+                base.coef_ * lengths[test, 0] > base.coef_ * lengths[test, 1]
+            ).astype(np.float64)
     low, high = bootstrap_interval(correct, n_boot=1000, level=0.95, random_state=random_state)
-    out = {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n_pairs": int(n), "folds": int(k),
-           "grouped": grouped}
+    out = {
+        "accuracy": float(correct.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "n_pairs": int(n),
+        "folds": int(k),
+        "grouped": grouped,
+    }
     if lengths is not None:
-        d, d_low, d_high = paired_difference_interval(correct, length_correct, groups=groups if grouped else None,
-                                                      n_boot=1000, random_state=random_state)
-        out.update(length_accuracy=float(length_correct.mean()), vs_length=d, vs_length_low=d_low,
-                   vs_length_high=d_high)
+        d, d_low, d_high = paired_difference_interval(
+            correct,
+            length_correct,
+            groups=groups if grouped else None,
+            n_boot=1000,
+            random_state=random_state,
+        )
+        out.update(
+            length_accuracy=float(length_correct.mean()),
+            vs_length=d,
+            vs_length_low=d_low,
+            vs_length_high=d_high,
+        )
     return out
 
 
@@ -129,5 +156,9 @@ def agreement(judgments: Iterable[dict]) -> dict:
     observed = sum(v for (c, d), v in coincidence.items() if c != d)
     expected = sum(totals[c] * totals[d] for c in totals for d in totals if c != d)
     alpha = None if expected == 0 else float(1.0 - (n - 1) * observed / expected)
-    return {"pairs": len(units), "judgments": int(sum(len(v) for v in units.values())),
-            "percent": float(np.mean(agree_share)), "alpha": alpha}
+    return {
+        "pairs": len(units),
+        "judgments": int(sum(len(v) for v in units.values())),
+        "percent": float(np.mean(agree_share)),
+        "alpha": alpha,
+    }

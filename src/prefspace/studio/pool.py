@@ -66,7 +66,9 @@ class LabelPool:
     def dim(self) -> int:
         return int(self.features.shape[1])
 
-    def rows_for(self, id_pairs: list[tuple[str, str]], *, where: str = "the label database") -> np.ndarray:
+    def rows_for(
+        self, id_pairs: list[tuple[str, str]], *, where: str = "the label database"
+    ) -> np.ndarray:
         """Feature-row indices ``(m, 2)`` of pairs given by response ids."""
         out = np.empty((len(id_pairs), 2), dtype=np.int64)
         for k, (a, b) in enumerate(id_pairs):
@@ -107,7 +109,12 @@ def pool_digest(candidates: ScoredResponses) -> str:
     for rid, p, r in zip(candidates.ids, candidates.prompt_index.tolist(), candidates.responses):
         prompt = candidates.prompts[p]
         h.update(str(rid).encode("utf-8", "surrogatepass") + b"\0")
-        h.update((prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)).encode("utf-8", "surrogatepass") + b"\0")
+        h.update(
+            (prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)).encode(
+                "utf-8", "surrogatepass"
+            )
+            + b"\0"
+        )
         h.update(r.encode("utf-8", "surrogatepass") + b"\1")
     return h.hexdigest()
 
@@ -129,7 +136,9 @@ def _load_matrix(path: str | os.PathLike, what: str) -> np.ndarray:
 
         tensors = load_file(str(path))
         if len(tensors) != 1:
-            raise DataError(f"{path} holds tensors {sorted(tensors)}; {what} must be a file with one tensor.")
+            raise DataError(
+                f"{path} holds tensors {sorted(tensors)}; {what} must be a file with one tensor."
+            )
         arr = next(iter(tensors.values()))
     else:
         raise DataError(f"{path}: {what} must be a .npy or .safetensors file.")
@@ -151,10 +160,23 @@ def read_pool(
     """The candidate responses of POOL. With ``score_key`` (the simulated annotator's column),
     every row must carry that score."""
     if score_key is not None:
-        return load_scored_responses(source, prompts=prompts, join_key=join_key, prompt_key=prompt_key,
-                                     response_key=response_key, score_key=score_key, id_key=id_key)
-    return read_responses(source, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
-                          id_key=id_key, join_key=join_key)
+        return load_scored_responses(
+            source,
+            prompts=prompts,
+            join_key=join_key,
+            prompt_key=prompt_key,
+            response_key=response_key,
+            score_key=score_key,
+            id_key=id_key,
+        )
+    return read_responses(
+        source,
+        prompts=prompts,
+        prompt_key=prompt_key,
+        response_key=response_key,
+        id_key=id_key,
+        join_key=join_key,
+    )
 
 
 def pool_features(
@@ -168,15 +190,22 @@ def pool_features(
     """One float32 feature row per candidate response (see the module docstring)."""
     n = len(candidates)
     if features is not None:
-        R = _load_matrix(features, "features") if isinstance(features, (str, os.PathLike)) else np.asarray(features, np.float32)
+        R = (
+            _load_matrix(features, "features")
+            if isinstance(features, (str, os.PathLike))
+            else np.asarray(features, np.float32)
+        )
         if R.ndim != 2 or R.shape[0] != n:
             raise ShapeError(
                 f"the precomputed features have shape {R.shape} but the pool has {n} responses; they must have one "
                 "row per response, in the pool's order."
             )
         if prompt_features is not None:
-            P = _load_matrix(prompt_features, "prompt features") if isinstance(prompt_features, (str, os.PathLike)) \
+            P = (
+                _load_matrix(prompt_features, "prompt features")
+                if isinstance(prompt_features, (str, os.PathLike))
                 else np.asarray(prompt_features, np.float32)
+            )
             return scored_response_features(candidates, P, R)
         E = np.ascontiguousarray(R, dtype=np.float32)
         if not np.isfinite(E).all():
@@ -205,17 +234,36 @@ def load_label_pool(
         raise DataError(f"{candidates.source}: response ids must be unique.")
     bad = [rid for rid in candidates.ids if "|" in str(rid)]
     if bad:
-        raise DataError(f"{candidates.source}: response id {bad[0]!r} contains '|', which pair ids use as separator; "
-                        "pass --id-key with ids without '|'.")
+        raise DataError(
+            f"{candidates.source}: response id {bad[0]!r} contains '|', which pair ids use as separator; "
+            "pass --id-key with ids without '|'."
+        )
     full = get_pool(features, candidates.prompt_index, kind)
     if len(full) == 0:
         raise DataError(
             f"{candidates.source}: no candidate pairs ({kind}-prompt pool): "
-            + ("every prompt has a single response; give at least two per prompt or use the cross-prompt pool."
-               if kind == "within" else "all responses belong to one prompt; use the within-prompt pool.")
+            + (
+                "every prompt has a single response; give at least two per prompt or use the cross-prompt pool."
+                if kind == "within"
+                else "all responses belong to one prompt; use the within-prompt pool."
+            )
         )
-    pairs = full if max_candidates is None or len(full) <= int(max_candidates) else full.sample(int(max_candidates), random_state)
-    logger.info("label pool: %d candidate pairs (%s-prompt) over %d responses to %d prompts", len(pairs), kind,
-                len(candidates), candidates.n_prompts)
-    return LabelPool(candidates=candidates, features=full.features, pairs=pairs, kind=kind,
-                     digest=pool_digest(candidates))
+    pairs = (
+        full
+        if max_candidates is None or len(full) <= int(max_candidates)
+        else full.sample(int(max_candidates), random_state)
+    )
+    logger.info(
+        "label pool: %d candidate pairs (%s-prompt) over %d responses to %d prompts",
+        len(pairs),
+        kind,
+        len(candidates),
+        candidates.n_prompts,
+    )
+    return LabelPool(
+        candidates=candidates,
+        features=full.features,
+        pairs=pairs,
+        kind=kind,
+        digest=pool_digest(candidates),
+    )

@@ -12,7 +12,7 @@ extra); :func:`prefspace.studio.create_studio_app` imports it when an app is bui
 import hmac
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -24,7 +24,13 @@ from .._version import __version__
 from ..data.rules import find_surrogate
 from ..exceptions import PrefspaceError
 from .loop import PairClosedError, Studio
-from .storage import ANNOTATOR_NAME, LABELS, DuplicateJudgmentError, NothingToUndoError, UnknownPairError
+from .storage import (
+    ANNOTATOR_NAME,
+    LABELS,
+    DuplicateJudgmentError,
+    NothingToUndoError,
+    UnknownPairError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +39,10 @@ MAX_REASON_CHARS = 2000
 MAX_PAIR_ID_CHARS = 2048
 MAX_WAIT_S = 30
 TOKEN_COOKIE = "prefspace_label_token"
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class StudioRequestError(Exception):
@@ -53,7 +61,7 @@ class StudioContext:
 
     studio: Studio
     csrf: str
-    token: Optional[str]
+    token: str | None
     loopback: bool
     page: bytes
     statics: dict
@@ -67,15 +75,21 @@ def context(request: Request) -> StudioContext:
 def _storable(value: str, field: str) -> str:
     """Text SQLite can store: UTF-8 encodable (no lone surrogate such as ``"\\ud800"``)."""
     if find_surrogate(value) is not None:
-        raise ValueError(f"{field} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
-                         "cannot be stored; send the whole character.")
+        raise ValueError(
+            f"{field} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
+            "cannot be stored; send the whole character."
+        )
     return value
 
 
 def check_annotator(value: Any) -> str:
-    if not isinstance(value, str) or not ANNOTATOR_NAME.match(value.strip()):  # the studio's one rule
-        raise ValueError("annotator must be a name of 1 to 64 letters, digits, spaces or . @ + - _ ; got "
-                         f"{str(value)[:80]!r}.")
+    if not isinstance(value, str) or not ANNOTATOR_NAME.match(
+        value.strip()
+    ):  # the studio's one rule
+        raise ValueError(
+            "annotator must be a name of 1 to 64 letters, digits, spaces or . @ + - _ ; got "
+            f"{str(value)[:80]!r}."
+        )
     return value.strip()
 
 
@@ -91,7 +105,7 @@ def _label(value: Any) -> str:
     return value
 
 
-def _reason(value: Any) -> Optional[str]:
+def _reason(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_REASON_CHARS:
@@ -100,8 +114,14 @@ def _reason(value: Any) -> Optional[str]:
 
 
 def _wait_s(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_WAIT_S:
-        raise ValueError(f"wait_s must be a number of seconds between 0 and {MAX_WAIT_S}; got {value!r:.80}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_WAIT_S
+    ):
+        raise ValueError(
+            f"wait_s must be a number of seconds between 0 and {MAX_WAIT_S}; got {value!r:.80}."
+        )
     return float(value)
 
 
@@ -139,7 +159,7 @@ class JudgmentBody(_Body):
     annotator: Annotator
     pair_id: PairId
     label: Annotated[str, BeforeValidator(_label)]
-    reason: Annotated[Optional[str], BeforeValidator(_reason)] = None
+    reason: Annotated[str | None, BeforeValidator(_reason)] = None
 
 
 def _first_problem(model: type, exc: ValidationError) -> str:
@@ -147,8 +167,10 @@ def _first_problem(model: type, exc: ValidationError) -> str:
     field = ".".join(str(x) for x in err.get("loc", ())) or "body"
     if err["type"] == "extra_forbidden":
         extra = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden")
-        return (f"unknown field(s) {', '.join(map(repr, extra))}; allowed: "
-                f"{', '.join(sorted(model.model_fields))}.")
+        return (
+            f"unknown field(s) {', '.join(map(repr, extra))}; allowed: "
+            f"{', '.join(sorted(model.model_fields))}."
+        )
     if err["type"] == "missing":
         return f"missing field {field!r}; {model.__doc__.strip()}"
     msg = str(err.get("msg", "invalid value"))
@@ -160,7 +182,9 @@ def body(model: type):
 
     async def read(request: Request):
         try:
-            data = decode_json_object(await read_capped_body(request, MAX_BODY_BYTES, "MAX_BODY_BYTES"))
+            data = decode_json_object(
+                await read_capped_body(request, MAX_BODY_BYTES, "MAX_BODY_BYTES")
+            )
         except BodyError as exc:
             raise StudioRequestError(exc.status, exc.message) from None
         try:
@@ -189,7 +213,7 @@ async def refused(request: Request, exc: StudioRequestError) -> Response:
     return error(exc.status, exc.message)
 
 
-def _authorised(request: Request, token: Optional[str]) -> bool:
+def _authorised(request: Request, token: str | None) -> bool:
     if not token:
         return True
     given = request.cookies.get(TOKEN_COOKIE, "")
@@ -204,26 +228,38 @@ async def guard(request: Request, call_next):
     ctx = context(request)
     host_header = request.headers.get("host", "")
     if ctx.loopback and host_name(host_header) not in LOOPBACK_NAMES:
-        return error(421, f"this studio only answers requests addressed to a loopback name, not {host_header!r}.")
+        return error(
+            421,
+            f"this studio only answers requests addressed to a loopback name, not {host_header!r}.",
+        )
     path = request.url.path
     token = ctx.token
     if request.method == "GET" and path == "/" and token and "token" in request.query_params:
-        if hmac.compare_digest(request.query_params["token"].encode("utf-8", "replace"), token.encode()):
+        if hmac.compare_digest(
+            request.query_params["token"].encode("utf-8", "replace"), token.encode()
+        ):
             resp = RedirectResponse("/", status_code=303)
             resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/")
             return with_headers(resp)
         return error(401, "wrong access token.")
     if path != "/health" and not _authorised(request, token):
-        return error(401, "this studio needs its access token: open /?token=TOKEN once, or send "
-                          "'Authorization: Bearer TOKEN'.")
+        return error(
+            401,
+            "this studio needs its access token: open /?token=TOKEN once, or send "
+            "'Authorization: Bearer TOKEN'.",
+        )
     if request.method not in ("GET", "HEAD"):
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
             return error(415, "POST bodies must be JSON (Content-Type: application/json).")
-        if not hmac.compare_digest(request.headers.get("x-csrf-token", "").encode("utf-8", "replace"),
-                                   ctx.csrf.encode()):
-            return error(403, "missing or wrong X-CSRF-Token header (GET /api/session gives it; the page "
-                              "sends it for you).")
+        if not hmac.compare_digest(
+            request.headers.get("x-csrf-token", "").encode("utf-8", "replace"), ctx.csrf.encode()
+        ):
+            return error(
+                403,
+                "missing or wrong X-CSRF-Token header (GET /api/session gives it; the page "
+                "sends it for you).",
+            )
         origin = request.headers.get("origin")
         if origin is not None and origin.split("://", 1)[-1].lower() != host_header.lower():
             return error(403, f"cross-origin request from {origin!r} refused.")
@@ -258,7 +294,7 @@ async def session(ctx: Ctx):
     return JSONResponse({"csrf": ctx.csrf, "version": __version__, "labels": list(LABELS)})
 
 
-async def state(ctx: Ctx, annotator: Optional[str] = None):
+async def state(ctx: Ctx, annotator: str | None = None):
     try:
         who = None if annotator is None else check_annotator(annotator)
     except ValueError as exc:
@@ -288,14 +324,20 @@ async def undo(ctx: Ctx, req: Annotated[UndoBody, Depends(body(UndoBody))]):
 
 async def judge(ctx: Ctx, req: Annotated[JudgmentBody, Depends(body(JudgmentBody))]):
     try:
-        row = await run_in_threadpool(ctx.studio.judge, req.annotator, req.pair_id, req.label, reason=req.reason)
+        row = await run_in_threadpool(
+            ctx.studio.judge, req.annotator, req.pair_id, req.label, reason=req.reason
+        )
     except UnknownPairError as exc:
         raise StudioRequestError(404, str(exc)) from None
     except (DuplicateJudgmentError, PairClosedError) as exc:
         raise StudioRequestError(409, str(exc)) from None
     except PrefspaceError as exc:
         raise StudioRequestError(422, str(exc)) from None
-    out = {"judgment": {k: row[k] for k in ("judgment_id", "pair_id", "annotator", "label", "created_at")}}
+    out = {
+        "judgment": {
+            k: row[k] for k in ("judgment_id", "pair_id", "annotator", "label", "created_at")
+        }
+    }
     return JSONResponse(out, status_code=201)
 
 

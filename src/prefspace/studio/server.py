@@ -7,15 +7,22 @@ reward server runs the same way: both use :mod:`prefspace._http`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._http import ThreadedServer, bind_socket, run_foreground
 
 __all__ = ["bind_socket", "run_studio_server", "StudioServer"]
 
 
-def run_studio_server(app: Any, host: str = "127.0.0.1", port: int = 8765, *, log_level: str = "warning",
-                      on_ready: Callable[[str], None] | None = None) -> None:
+def run_studio_server(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    log_level: str = "warning",
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve ``app`` in the foreground until interrupted; ``on_ready(url)`` once listening."""
     run_foreground(app, host, port, log_level=log_level, on_ready=on_ready)
 

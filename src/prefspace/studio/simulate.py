@@ -82,7 +82,9 @@ def simulate_annotators(
     values = np.asarray([scores[i] for i in ids], dtype=np.float64)
     if not np.isfinite(values).all():
         bad = ids[int(np.flatnonzero(~np.isfinite(values))[0])]
-        raise DataError(f"the simulated annotator's score of response {bad!r} is missing or not finite.")
+        raise DataError(
+            f"the simulated annotator's score of response {bad!r} is missing or not finite."
+        )
     utility = dict(zip(ids, transform_scores(values, transform, eps=eps).tolist()))
     results: list[dict] = [{} for _ in range(annotators)]
     errors: list[BaseException] = []
@@ -91,8 +93,15 @@ def simulate_annotators(
     def run(i: int) -> None:
         client = _client(url, token, request_timeout_s)
         try:
-            results[i] = _annotate(client, f"sim-{i + 1}", utility, beta, np.random.default_rng([int(random_state), i]),
-                                   budget, idle_timeout_s)
+            results[i] = _annotate(
+                client,
+                f"sim-{i + 1}",
+                utility,
+                beta,
+                np.random.default_rng([int(random_state), i]),
+                budget,
+                idle_timeout_s,
+            )
         finally:
             client.close()
 
@@ -103,7 +112,10 @@ def simulate_annotators(
             errors.append(exc)
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=guarded, args=(i,), name=f"sim-{i + 1}", daemon=True) for i in range(annotators)]
+    threads = [
+        threading.Thread(target=guarded, args=(i,), name=f"sim-{i + 1}", daemon=True)
+        for i in range(annotators)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -118,7 +130,9 @@ def simulate_annotators(
         "seconds": seconds,
         "label_seconds": label_seconds,
         # each annotator's requests are sequential; they overlap across annotators
-        "labels_per_minute": 60.0 * labels / (label_seconds / annotators) if label_seconds else None,
+        "labels_per_minute": 60.0 * labels / (label_seconds / annotators)
+        if label_seconds
+        else None,
         "wait_seconds": sum(r["wait_seconds"] for r in results),
         "per_annotator": results,
     }
@@ -140,8 +154,15 @@ class _LabelBudget:
             self.left -= 1
 
 
-def _annotate(client: Any, name: str, utility: dict[str, float], beta: float, rng: np.random.Generator,
-              budget: _LabelBudget, idle_timeout_s: float) -> dict:
+def _annotate(
+    client: Any,
+    name: str,
+    utility: dict[str, float],
+    beta: float,
+    rng: np.random.Generator,
+    budget: _LabelBudget,
+    idle_timeout_s: float,
+) -> dict:
     """One simulated annotator: ask for a pair, judge it, send the judgment, until the studio
     says it is finished (or the budget is spent); return its throughput figures."""
     labels = 0
@@ -160,22 +181,37 @@ def _annotate(client: Any, name: str, utility: dict[str, float], beta: float, rn
             break
         if body["status"] != "ok":
             if time.monotonic() - idle_since > idle_timeout_s:
-                raise RuntimeError(f"no pair for {idle_timeout_s:.0f} s (status {body['status']!r}, "
-                                   f"error {body.get('error')!r})")
+                raise RuntimeError(
+                    f"no pair for {idle_timeout_s:.0f} s (status {body['status']!r}, "
+                    f"error {body.get('error')!r})"
+                )
             continue
         pair = body["pair"]
         # the one simulated annotator (prefspace.evaluate.simulate): Bradley-Terry on the utilities
-        a_wins = label_pairs([utility[pair["id_a"]]], [utility[pair["id_b"]]], noise="bt", beta=beta, random_state=rng)
+        a_wins = label_pairs(
+            [utility[pair["id_a"]]],
+            [utility[pair["id_b"]]],
+            noise="bt",
+            beta=beta,
+            random_state=rng,
+        )
         label = "a" if a_wins[0] else "b"
-        r = client.post("/api/judgments", json={"annotator": name, "pair_id": pair["pair_id"], "label": label})
+        r = client.post(
+            "/api/judgments", json={"annotator": name, "pair_id": pair["pair_id"], "label": label}
+        )
         if r.status_code != 201:
             raise RuntimeError(f"/api/judgments answered {r.status_code}: {r.text[:300]}")
         label_s += time.perf_counter() - t0 - waited
         labels += 1
         idle_since = time.monotonic()
         budget.spend()
-    return {"annotator": name, "labels": labels, "label_seconds": label_s, "wait_seconds": wait_s,
-            "seconds": time.perf_counter() - t_start}
+    return {
+        "annotator": name,
+        "labels": labels,
+        "label_seconds": label_s,
+        "wait_seconds": wait_s,
+        "seconds": time.perf_counter() - t_start,
+    }
 
 
 def _ids_key(j: dict) -> str:
@@ -196,20 +232,34 @@ def loop_report(store: Any) -> list[dict]:
     labels_after: dict[int, int] = {}
     count = 0
     for b in batches:
-        count += sum(1 for j in judgments if pair_batch[_ids_key(j)] == b["batch"] and j["label"] in ("a", "b"))
+        count += sum(
+            1
+            for j in judgments
+            if pair_batch[_ids_key(j)] == b["batch"] and j["label"] in ("a", "b")
+        )
         labels_after[b["batch"]] = count
     out = []
     for b in batches:
         n = labels_after[b["batch"]]
-        refit = next((m for m in models if m["n_labels"] == n and m["version"] > (b["model_version"] or 0)), None)
-        out.append({
-            "batch": b["batch"], "size": b["size"], "strategy": b["strategy"], "n_explore": b["n_explore"],
-            "select_seconds": b["select_seconds"], "chosen_by": b["model_version"], "labels": n,
-            "model_version": None if refit is None else refit["version"],
-            "fit_seconds": None if refit is None else refit["fit_seconds"],
-            "cv_seconds": None if refit is None else refit["cv_seconds"],
-            "cv_accuracy": None if refit is None else refit["cv_accuracy"],
-            "cv_low": None if refit is None else refit["cv_low"],
-            "cv_high": None if refit is None else refit["cv_high"],
-        })
+        refit = next(
+            (m for m in models if m["n_labels"] == n and m["version"] > (b["model_version"] or 0)),
+            None,
+        )
+        out.append(
+            {
+                "batch": b["batch"],
+                "size": b["size"],
+                "strategy": b["strategy"],
+                "n_explore": b["n_explore"],
+                "select_seconds": b["select_seconds"],
+                "chosen_by": b["model_version"],
+                "labels": n,
+                "model_version": None if refit is None else refit["version"],
+                "fit_seconds": None if refit is None else refit["fit_seconds"],
+                "cv_seconds": None if refit is None else refit["cv_seconds"],
+                "cv_accuracy": None if refit is None else refit["cv_accuracy"],
+                "cv_low": None if refit is None else refit["cv_low"],
+                "cv_high": None if refit is None else refit["cv_high"],
+            }
+        )
     return out

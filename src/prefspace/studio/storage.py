@@ -27,8 +27,9 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from .._jsonread import loads as json_loads
@@ -109,8 +110,12 @@ CREATE TABLE IF NOT EXISTS models (
 );
 """
 # columns added since schema 1 was first written: (table, column, type); added on open where missing
-_ADDED_COLUMNS = (("models", "length_accuracy", "REAL"), ("models", "vs_length", "REAL"),
-                  ("models", "vs_length_low", "REAL"), ("models", "vs_length_high", "REAL"))
+_ADDED_COLUMNS = (
+    ("models", "length_accuracy", "REAL"),
+    ("models", "vs_length", "REAL"),
+    ("models", "vs_length_low", "REAL"),
+    ("models", "vs_length_high", "REAL"),
+)
 
 
 class UnknownPairError(PrefspaceError, LookupError):
@@ -129,18 +134,26 @@ def check_annotator(name: Any) -> str:
     """``name`` stripped, if it follows the annotator rule (:data:`ANNOTATOR_NAME`, optionally after
     :data:`IMPORTED_PREFIX`); else ConfigError saying the rule."""
     text = name.strip() if isinstance(name, str) else None
-    bare = text[len(IMPORTED_PREFIX):] if text and text.startswith(IMPORTED_PREFIX) else text
+    bare = text[len(IMPORTED_PREFIX) :] if text and text.startswith(IMPORTED_PREFIX) else text
     if bare is None or not ANNOTATOR_NAME.match(bare):
-        shown = repr(name[:80] + ("..." if len(name) > 80 else "")) if isinstance(name, str) else type(name).__name__
-        raise ConfigError(f"an annotator must be a name of 1 to 64 letters, digits, spaces or . @ + - _ ; got {shown}.")
+        shown = (
+            repr(name[:80] + ("..." if len(name) > 80 else ""))
+            if isinstance(name, str)
+            else type(name).__name__
+        )
+        raise ConfigError(
+            f"an annotator must be a name of 1 to 64 letters, digits, spaces or . @ + - _ ; got {shown}."
+        )
     return text
 
 
 def _check_text(what: str, value: Any) -> None:
     """SQLite stores UTF-8: a lone UTF-16 surrogate cannot be written, so it is refused here."""
     if isinstance(value, str) and find_surrogate(value) is not None:
-        raise ConfigError(f"{what} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
-                          "cannot be stored; send the whole character.")
+        raise ConfigError(
+            f"{what} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
+            "cannot be stored; send the whole character."
+        )
 
 
 def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
@@ -174,9 +187,13 @@ class LabelStore:
             if readonly:
                 # the path is quoted: '#' or '?' in a file name would end the URI's path there
                 uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                self._db = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, check_same_thread=False
+                )
             else:
-                self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+                self._db = sqlite3.connect(
+                    str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+                )
             self._db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
                 mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -188,8 +205,14 @@ class LabelStore:
                 self._db.execute("PRAGMA synchronous = FULL")
                 self._db.execute("PRAGMA foreign_keys = ON")
                 with self._lock:
-                    self._db.executescript(_SCHEMA)  # idempotent (IF NOT EXISTS); runs its own transaction
-                    for table, column, kind in _ADDED_COLUMNS:  # a database written before these columns
+                    self._db.executescript(
+                        _SCHEMA
+                    )  # idempotent (IF NOT EXISTS); runs its own transaction
+                    for (
+                        table,
+                        column,
+                        kind,
+                    ) in _ADDED_COLUMNS:  # a database written before these columns
                         have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
                         if column not in have:
                             self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
@@ -202,21 +225,29 @@ class LabelStore:
         return _Transaction(self)
 
     def _check_format(self) -> None:
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
         if "meta" not in tables:
             raise FormatError(f"{self.path}: not a prefspace label database (no meta table).")
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if not meta and not self.readonly:
             with self._write():
-                self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
-                                     [("format", FORMAT), ("schema", str(SCHEMA_VERSION))])
+                self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [("format", FORMAT), ("schema", str(SCHEMA_VERSION))],
+                )
             return
         if meta.get("format") != FORMAT:
-            raise FormatError(f"{self.path}: not a prefspace label database (format {meta.get('format')!r}).")
+            raise FormatError(
+                f"{self.path}: not a prefspace label database (format {meta.get('format')!r})."
+            )
         schema = str(meta.get("schema", "0"))
         if not schema.isdigit() or len(schema) > 9:
-            raise FormatError(f"{self.path}: the label database's schema version must be a whole number; found "
-                              f"{schema[:40]!r}. The database was edited or damaged.")
+            raise FormatError(
+                f"{self.path}: the label database's schema version must be a whole number; found "
+                f"{schema[:40]!r}. The database was edited or damaged."
+            )
         if int(schema) > SCHEMA_VERSION:
             raise FormatError(
                 f"{self.path}: label database schema {meta['schema']} is newer than this prefspace understands "
@@ -232,7 +263,7 @@ class LabelStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "LabelStore":
+    def __enter__(self) -> LabelStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -253,8 +284,15 @@ class LabelStore:
             )
 
     # ------------------------------------------------------------------ batches and pairs
-    def add_batch(self, pairs: list[dict], *, strategy: str, model_version: int | None, n_explore: int = 0,
-                  select_seconds: float | None = None) -> int:
+    def add_batch(
+        self,
+        pairs: list[dict],
+        *,
+        strategy: str,
+        model_version: int | None,
+        n_explore: int = 0,
+        select_seconds: float | None = None,
+    ) -> int:
         """Insert a batch and its pairs in one transaction; return the batch number (1, 2, ...).
 
         Each pair dict has ``pair_id``, ``id_a``, ``id_b``, ``prompt``, ``response_a``,
@@ -262,7 +300,9 @@ class LabelStore:
         """
         now = time.time()
         with self._write():
-            batch = self._db.execute("SELECT COALESCE(MAX(batch), 0) + 1 FROM batches").fetchone()[0]
+            batch = self._db.execute("SELECT COALESCE(MAX(batch), 0) + 1 FROM batches").fetchone()[
+                0
+            ]
             self._db.execute(
                 "INSERT INTO batches (batch, strategy, model_version, size, n_explore, select_seconds, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -272,9 +312,23 @@ class LabelStore:
                 "INSERT INTO pairs (pair_id, batch, rank, id_a, id_b, prompt, prompt_b, response_a, response_b, "
                 "strategy, model_version, gain, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (p["pair_id"], batch, rank, p["id_a"], p["id_b"], json.dumps(p["prompt"], ensure_ascii=False),
-                     None if p.get("prompt_b") is None else json.dumps(p["prompt_b"], ensure_ascii=False),
-                     p["response_a"], p["response_b"], p["strategy"], model_version, p.get("gain"), now)
+                    (
+                        p["pair_id"],
+                        batch,
+                        rank,
+                        p["id_a"],
+                        p["id_b"],
+                        json.dumps(p["prompt"], ensure_ascii=False),
+                        None
+                        if p.get("prompt_b") is None
+                        else json.dumps(p["prompt_b"], ensure_ascii=False),
+                        p["response_a"],
+                        p["response_b"],
+                        p["strategy"],
+                        model_version,
+                        p.get("gain"),
+                        now,
+                    )
                     for rank, p in enumerate(pairs)
                 ],
             )
@@ -285,7 +339,11 @@ class LabelStore:
 
     def pairs(self, batch: int | None = None) -> list[dict]:
         """Pairs (texts decoded), in batch and rank order; those of one batch if given."""
-        sql = "SELECT * FROM pairs" + (" WHERE batch = ?" if batch is not None else "") + " ORDER BY batch, rank"
+        sql = (
+            "SELECT * FROM pairs"
+            + (" WHERE batch = ?" if batch is not None else "")
+            + " ORDER BY batch, rank"
+        )
         rows = self._query(sql, () if batch is None else (batch,))
         return [self._decode_pair(r) for r in rows]
 
@@ -302,9 +360,14 @@ class LabelStore:
                 value = json_loads(r[key]) if isinstance(r[key], str) else None
             except json.JSONDecodeError:
                 value = None
-            if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(m, dict) for m in value))):
-                raise FormatError(f"{self.path}: pair {str(r['pair_id'])[:80]!r} has a {key} that is not the JSON "
-                                  "text or message list prefspace writes; the database was edited or damaged.")
+            if not (
+                isinstance(value, str)
+                or (isinstance(value, list) and all(isinstance(m, dict) for m in value))
+            ):
+                raise FormatError(
+                    f"{self.path}: pair {str(r['pair_id'])[:80]!r} has a {key} that is not the JSON "
+                    "text or message list prefspace writes; the database was edited or damaged."
+                )
             r[key] = value
         return r
 
@@ -314,8 +377,17 @@ class LabelStore:
             return [tuple(r) for r in self._db.execute("SELECT id_a, id_b FROM pairs").fetchall()]
 
     # ------------------------------------------------------------------ judgments
-    def add_judgment(self, pair_id: str, annotator: str, label: str, *, reason: str | None = None,
-                     seconds: float | None = None, source: str = "studio", created_at: float | None = None) -> dict:
+    def add_judgment(
+        self,
+        pair_id: str,
+        annotator: str,
+        label: str,
+        *,
+        reason: str | None = None,
+        seconds: float | None = None,
+        source: str = "studio",
+        created_at: float | None = None,
+    ) -> dict:
         """Record one judgment and commit it; return the stored row.
 
         Raises :class:`UnknownPairError` for a pair the database does not hold,
@@ -328,7 +400,8 @@ class LabelStore:
         _check_text("the reason", reason)
         with self._write():
             pair = self._db.execute(
-                "SELECT id_a, id_b, strategy, model_version FROM pairs WHERE pair_id = ?", (pair_id,)
+                "SELECT id_a, id_b, strategy, model_version FROM pairs WHERE pair_id = ?",
+                (pair_id,),
             ).fetchone()
             if pair is None:
                 raise UnknownPairError(f"no pair {pair_id!r} in {self.path.name}.")
@@ -336,11 +409,24 @@ class LabelStore:
                 cur = self._db.execute(
                     "INSERT INTO judgments (pair_id, annotator, label, reason, created_at, seconds, id_a, id_b, "
                     "strategy, model_version, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (pair_id, annotator, label, reason, time.time() if created_at is None else float(created_at),
-                     seconds, pair[0], pair[1], pair[2], pair[3], source),
+                    (
+                        pair_id,
+                        annotator,
+                        label,
+                        reason,
+                        time.time() if created_at is None else float(created_at),
+                        seconds,
+                        pair[0],
+                        pair[1],
+                        pair[2],
+                        pair[3],
+                        source,
+                    ),
                 )
             except sqlite3.IntegrityError:
-                raise DuplicateJudgmentError(f"{annotator!r} already judged pair {pair_id!r}.") from None
+                raise DuplicateJudgmentError(
+                    f"{annotator!r} already judged pair {pair_id!r}."
+                ) from None
             judgment_id = cur.lastrowid
         return self._query("SELECT * FROM judgments WHERE judgment_id = ?", (judgment_id,))[0]
 
@@ -350,20 +436,45 @@ class LabelStore:
             self._db.execute("DELETE FROM judgments WHERE judgment_id = ?", (int(judgment_id),))
 
     def judgments(self, *, since_id: int = 0) -> list[dict]:
-        return self._query("SELECT * FROM judgments WHERE judgment_id > ? ORDER BY judgment_id", (since_id,))
+        return self._query(
+            "SELECT * FROM judgments WHERE judgment_id > ? ORDER BY judgment_id", (since_id,)
+        )
 
     # ------------------------------------------------------------------ models
-    def add_model(self, version: int, *, head: str, n_labels: int, cv: dict | None = None,
-                  fit_seconds: float | None = None, cv_seconds: float | None = None, note: str | None = None) -> None:
+    def add_model(
+        self,
+        version: int,
+        *,
+        head: str,
+        n_labels: int,
+        cv: dict | None = None,
+        fit_seconds: float | None = None,
+        cv_seconds: float | None = None,
+        note: str | None = None,
+    ) -> None:
         cv = cv or {}
         with self._write():
             self._db.execute(
                 "INSERT INTO models (version, head, n_labels, cv_accuracy, cv_low, cv_high, cv_folds, fit_seconds, "
                 "cv_seconds, created_at, note, length_accuracy, vs_length, vs_length_low, vs_length_high) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (version, head, int(n_labels), cv.get("accuracy"), cv.get("ci_low"), cv.get("ci_high"),
-                 cv.get("folds"), fit_seconds, cv_seconds, time.time(), note, cv.get("length_accuracy"),
-                 cv.get("vs_length"), cv.get("vs_length_low"), cv.get("vs_length_high")),
+                (
+                    version,
+                    head,
+                    int(n_labels),
+                    cv.get("accuracy"),
+                    cv.get("ci_low"),
+                    cv.get("ci_high"),
+                    cv.get("folds"),
+                    fit_seconds,
+                    cv_seconds,
+                    time.time(),
+                    note,
+                    cv.get("length_accuracy"),
+                    cv.get("vs_length"),
+                    cv.get("vs_length_low"),
+                    cv.get("vs_length_high"),
+                ),
             )
 
     def models(self) -> list[dict]:

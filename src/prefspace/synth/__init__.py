@@ -21,12 +21,26 @@ Synthesizers are scikit-learn-style estimators: ``fit(X)`` on real pairs ``(n, 2
 Importing this package does not import torch (the VAE imports it when it trains).
 """
 
-from .augment import AugmentReport, Augmentation, CrossFittedReference, augment_pairs, filter_consistent, label_agreement, prompt_groups, synthesize
+from .augment import (
+    Augmentation,
+    AugmentReport,
+    CrossFittedReference,
+    augment_pairs,
+    filter_consistent,
+    label_agreement,
+    prompt_groups,
+    synthesize,
+)
 from .auto import AugmentScore, AugmentSelection, choose_augmentation
-from .registry import DEFAULT_AUTO_GRID, METHODS, SYNTHESIZERS, get_synthesizer
-from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
+from .baselines import (
+    GaussianSynthesizer,
+    MixupSynthesizer,
+    PerturbationSynthesizer,
+    RepeatSynthesizer,
+)
 from .lens import LatentSynthesizer, PCASynthesizer
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
+from .registry import DEFAULT_AUTO_GRID, METHODS, SYNTHESIZERS, get_synthesizer
 from .vae import wasserstein2_diag
 
 __all__ = [

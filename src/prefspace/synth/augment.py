@@ -43,8 +43,14 @@ from .training_set import heldout_pairs, training_set
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "synthesize", "augment_pairs", "Augmentation", "AugmentReport", "label_agreement", "filter_consistent",
-    "CrossFittedReference", "prompt_groups",
+    "synthesize",
+    "augment_pairs",
+    "Augmentation",
+    "AugmentReport",
+    "label_agreement",
+    "filter_consistent",
+    "CrossFittedReference",
+    "prompt_groups",
 ]
 
 
@@ -121,7 +127,9 @@ class Augmentation:
         """``parent`` and ``groups`` for the head's ``fit`` (those that are set), so its
         validation pairs stay real: ``head.fit(aug.X, sample_weight=aug.sample_weight,
         **aug.fit_params)``."""
-        return {k: v for k, v in (("parent", self.parent), ("groups", self.groups)) if v is not None}
+        return {
+            k: v for k, v in (("parent", self.parent), ("groups", self.groups)) if v is not None
+        }
 
     @property
     def n_synthetic(self) -> int:
@@ -134,7 +142,16 @@ def _default_head():
     return BradleyTerryLinear()
 
 
-def synthesize(X, *, method: str = "lens", factor: int = 4, random_state: int = 0, label_filter: bool = False, groups=None, **params) -> SyntheticPairs:
+def synthesize(
+    X,
+    *,
+    method: str = "lens",
+    factor: int = 4,
+    random_state: int = 0,
+    label_filter: bool = False,
+    groups=None,
+    **params,
+) -> SyntheticPairs:
     """Fit a synthesizer on real pairs ``X`` (n, 2, dim) and return ``n * factor`` synthetic pairs.
 
     With ``label_filter=True`` twice as many are drawn and only those a cross-fitted reference
@@ -142,8 +159,9 @@ def synthesize(X, *, method: str = "lens", factor: int = 4, random_state: int = 
     are kept, at most ``factor`` per parent; fewer may remain (``info["filter_kept"]``).
     """
     X = check_pairs(X)
-    check_synthetic_memory(len(X), len(X), X.shape[2], factor, itemsize=X.dtype.itemsize,
-                           label_filter=label_filter)
+    check_synthetic_memory(
+        len(X), len(X), X.shape[2], factor, itemsize=X.dtype.itemsize, label_filter=label_filter
+    )
     synth = get_synthesizer(method, random_state=random_state, **params).fit(X)
     if not label_filter:
         return synth.sample(factor)
@@ -151,11 +169,23 @@ def synthesize(X, *, method: str = "lens", factor: int = 4, random_state: int = 
     return filter_consistent(X, raw, factor, groups=groups, random_state=random_state)
 
 
-def filter_consistent(X_real, synthetic: SyntheticPairs, factor: int, *, reference=None, groups=None, random_state: int = 0) -> SyntheticPairs:
+def filter_consistent(
+    X_real,
+    synthetic: SyntheticPairs,
+    factor: int,
+    *,
+    reference=None,
+    groups=None,
+    random_state: int = 0,
+) -> SyntheticPairs:
     """Keep the synthetic pairs a cross-fitted reference model orders like their parent, at most
     ``factor`` per parent (in the order drawn). ``reference``: a fitted
     :class:`CrossFittedReference` to reuse (default: one fitted on ``X_real``)."""
-    ref = reference if reference is not None else CrossFittedReference(X_real, groups=groups, random_state=random_state)
+    ref = (
+        reference
+        if reference is not None
+        else CrossFittedReference(X_real, groups=groups, random_state=random_state)
+    )
     agree = ref.agrees(synthetic)
     keep = np.flatnonzero(agree)
     parents = synthetic.parent[keep]
@@ -166,11 +196,26 @@ def filter_consistent(X_real, synthetic: SyntheticPairs, factor: int, *, referen
     rank = np.empty(keep.size, dtype=np.int64)
     rank[order] = np.arange(keep.size) - first
     kept = synthetic.select(keep[rank < factor])
-    kept.info.update({"filter": "label-consistency", "filter_drawn": len(synthetic), "filter_agreed": int(agree.sum()), "filter_kept": len(kept)})
+    kept.info.update(
+        {
+            "filter": "label-consistency",
+            "filter_drawn": len(synthetic),
+            "filter_agreed": int(agree.sum()),
+            "filter_kept": len(kept),
+        }
+    )
     return kept
 
 
-def label_agreement(X_real, synthetic: SyntheticPairs, *, estimator=None, n_folds: int = 5, groups=None, random_state: int = 0) -> np.ndarray:
+def label_agreement(
+    X_real,
+    synthetic: SyntheticPairs,
+    *,
+    estimator=None,
+    n_folds: int = 5,
+    groups=None,
+    random_state: int = 0,
+) -> np.ndarray:
     """Bool (m,): does a reference model that never saw the parent agree with the inherited label?
 
     The real pairs are split into ``n_folds`` folds (by ``groups`` when given); a reference head
@@ -178,7 +223,9 @@ def label_agreement(X_real, synthetic: SyntheticPairs, *, estimator=None, n_fold
     whose parent lies in the held-out fold: agreement means it gives the synthetic chosen side
     the higher reward.
     """
-    return CrossFittedReference(X_real, estimator=estimator, n_folds=n_folds, groups=groups, random_state=random_state).agrees(synthetic)
+    return CrossFittedReference(
+        X_real, estimator=estimator, n_folds=n_folds, groups=groups, random_state=random_state
+    ).agrees(synthetic)
 
 
 class CrossFittedReference:
@@ -187,12 +234,16 @@ class CrossFittedReference:
     ``agrees(synthetic)`` -> bool (m,), judged by the head that did not see each pair's parent.
     """
 
-    def __init__(self, X_real, *, estimator=None, n_folds: int = 5, groups=None, random_state: int = 0) -> None:
+    def __init__(
+        self, X_real, *, estimator=None, n_folds: int = 5, groups=None, random_state: int = 0
+    ) -> None:
         X_real = check_pairs(X_real)
         n = X_real.shape[0]
         n_groups = n if groups is None else len(np.unique(np.asarray(groups)))
         if min(n_folds, n_groups) < 2:
-            raise ConfigError(f"the label-consistency check needs at least 2 real pairs from 2 different prompts; got {n_groups} group(s).")
+            raise ConfigError(
+                f"the label-consistency check needs at least 2 real pairs from 2 different prompts; got {n_groups} group(s)."
+            )
         self.folds = fold_ids(n, min(n_folds, n_groups), groups, random_state)
         self.models = {}
         for f in np.unique(self.folds):
@@ -278,80 +329,182 @@ def augment_pairs(
     t0 = time.perf_counter()
     X = check_pairs(X)
     if method not in METHODS:
-        raise ConfigError(f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}.")
+        raise ConfigError(
+            f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}."
+        )
     if synthetic_weight is not None:
-        synthetic_weight = check_positive(synthetic_weight, name="synthetic_weight", allow_zero=True)
+        synthetic_weight = check_positive(
+            synthetic_weight, name="synthetic_weight", allow_zero=True
+        )
     factor = check_whole(factor, name="factor", what="synthetic pairs per real pair")
     n = X.shape[0]
     sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
     if groups is None:
         groups = prompt_groups(X)
     elif np.asarray(groups).shape != (n,):
-        raise ConfigError(f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}.")
+        raise ConfigError(
+            f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}."
+        )
 
     if method == "auto":
-        return _augment_auto(X, estimator=estimator, sample_weight=sample_weight, random_state=random_state,
-                             groups=groups, unlabelled=unlabelled, report_pairs=report_pairs, t0=t0, **params)
+        return _augment_auto(
+            X,
+            estimator=estimator,
+            sample_weight=sample_weight,
+            random_state=random_state,
+            groups=groups,
+            unlabelled=unlabelled,
+            report_pairs=report_pairs,
+            t0=t0,
+            **params,
+        )
     if method == "none":
         if params:
-            raise ConfigError(f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}.")
+            raise ConfigError(
+                f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}."
+            )
         return _unaugmented(X, sample_weight, groups, t0)
-    return _augment_with(X, method, factor=factor, estimator=estimator, synthetic_weight=synthetic_weight,
-                         sample_weight=sample_weight, random_state=random_state, label_filter=label_filter,
-                         groups=groups, unlabelled=unlabelled, report_pairs=report_pairs, t0=t0, **params)
+    return _augment_with(
+        X,
+        method,
+        factor=factor,
+        estimator=estimator,
+        synthetic_weight=synthetic_weight,
+        sample_weight=sample_weight,
+        random_state=random_state,
+        label_filter=label_filter,
+        groups=groups,
+        unlabelled=unlabelled,
+        report_pairs=report_pairs,
+        t0=t0,
+        **params,
+    )
 
 
-def _augment_auto(X, *, estimator, sample_weight, random_state, groups, unlabelled, report_pairs, t0,
-                  **params) -> Augmentation:
+def _augment_auto(
+    X, *, estimator, sample_weight, random_state, groups, unlabelled, report_pairs, t0, **params
+) -> Augmentation:
     """``method="auto"``: cross-validate the grid (:func:`choose_augmentation`), then augment with
     the chosen candidate, or not at all; the report says what was compared and why."""
     head = estimator if estimator is not None else _default_head()
-    choice = choose_augmentation(X, estimator=head, groups=groups, random_state=random_state,
-                                 sample_weight=sample_weight, **params)
+    choice = choose_augmentation(
+        X,
+        estimator=head,
+        groups=groups,
+        random_state=random_state,
+        sample_weight=sample_weight,
+        **params,
+    )
     if choice.chosen is None:
         aug = _unaugmented(X, sample_weight, groups, t0)
     else:
         m, k, w, p = choice.chosen
-        aug = augment_pairs(X, method=m, factor=k, estimator=head, synthetic_weight=w, sample_weight=sample_weight,
-                            random_state=random_state, groups=groups, unlabelled=unlabelled,
-                            report_pairs=report_pairs, **p)
-    report = replace(aug.report, requested="auto", chosen=None if choice.chosen is None else list(choice.chosen),
-                     reason=choice.reason, candidates=choice.candidates, seconds=time.perf_counter() - t0)
+        aug = augment_pairs(
+            X,
+            method=m,
+            factor=k,
+            estimator=head,
+            synthetic_weight=w,
+            sample_weight=sample_weight,
+            random_state=random_state,
+            groups=groups,
+            unlabelled=unlabelled,
+            report_pairs=report_pairs,
+            **p,
+        )
+    report = replace(
+        aug.report,
+        requested="auto",
+        chosen=None if choice.chosen is None else list(choice.chosen),
+        reason=choice.reason,
+        candidates=choice.candidates,
+        seconds=time.perf_counter() - t0,
+    )
     return replace(aug, report=report)
 
 
-def _augment_with(X, method: str, *, factor, estimator, synthetic_weight, sample_weight, random_state,
-                  label_filter, groups, unlabelled, report_pairs, t0, **params) -> Augmentation:
+def _augment_with(
+    X,
+    method: str,
+    *,
+    factor,
+    estimator,
+    synthetic_weight,
+    sample_weight,
+    random_state,
+    label_filter,
+    groups,
+    unlabelled,
+    report_pairs,
+    t0,
+    **params,
+) -> Augmentation:
     """One synthesizer: fitted on the real pairs the head does not hold out, sampled, merged with
     the real pairs by the training protocol (``training_set.py``)."""
     n = X.shape[0]
     held = heldout_pairs(estimator, X, groups, sample_weight)
     source = np.flatnonzero(~held if sample_weight is None else (~held & (sample_weight > 0)))
     if len(source) == 0:
-        raise ConfigError("no real pairs are left to synthesize from (all held out or of weight 0).")
+        raise ConfigError(
+            "no real pairs are left to synthesize from (all held out or of weight 0)."
+        )
     sub_groups = None if groups is None else np.asarray(groups)[source]
-    check_synthetic_memory(len(X), len(source), X.shape[2], factor, itemsize=X.dtype.itemsize,
-                           label_filter=label_filter)
+    check_synthetic_memory(
+        len(X),
+        len(source),
+        X.shape[2],
+        factor,
+        itemsize=X.dtype.itemsize,
+        label_filter=label_filter,
+    )
     synth = get_synthesizer(method, random_state=random_state, **params)
     fit_kwargs = {} if unlabelled is None else {"unlabelled": unlabelled}
     if fit_kwargs and not hasattr(synth, "reconstruction_report"):
-        raise ConfigError(f"unlabelled responses are used by the latent models ('lens', 'pca'), not by {method!r}.")
+        raise ConfigError(
+            f"unlabelled responses are used by the latent models ('lens', 'pca'), not by {method!r}."
+        )
     synth.fit(X[source], **fit_kwargs)
     if label_filter:
-        syn = filter_consistent(X[source], synth.sample(2 * factor), factor, groups=sub_groups, random_state=random_state)
+        syn = filter_consistent(
+            X[source],
+            synth.sample(2 * factor),
+            factor,
+            groups=sub_groups,
+            random_state=random_state,
+        )
     else:
         syn = synth.sample(factor)
-    X_aug, sw, fit_params = training_set(X, syn, source, factor=factor, synthetic_weight=synthetic_weight,
-                                         sample_weight=sample_weight, groups=groups)
+    X_aug, sw, fit_params = training_set(
+        X,
+        syn,
+        source,
+        factor=factor,
+        synthetic_weight=synthetic_weight,
+        sample_weight=sample_weight,
+        groups=groups,
+    )
     extra = _synthesis_facts(synth, syn, X, held, report_pairs, label_filter)
     report = _report(method, n, len(syn), factor, synthetic_weight, params, t0, **extra)
-    logger.info("augment_pairs: %s x%d -> %d real + %d synthetic pairs (%d real held out)", method, factor, n, len(syn), int(held.sum()))
-    return Augmentation(X=X_aug, sample_weight=sw, parent=fit_params.get("parent"), groups=fit_params.get("groups"),
-                        report=report)
+    logger.info(
+        "augment_pairs: %s x%d -> %d real + %d synthetic pairs (%d real held out)",
+        method,
+        factor,
+        n,
+        len(syn),
+        int(held.sum()),
+    )
+    return Augmentation(
+        X=X_aug,
+        sample_weight=sw,
+        parent=fit_params.get("parent"),
+        groups=fit_params.get("groups"),
+        report=report,
+    )
 
 
-def _synthesis_facts(synth, syn: SyntheticPairs, X: np.ndarray, held: np.ndarray, report_pairs,
-                     label_filter: bool) -> dict[str, Any]:
+def _synthesis_facts(
+    synth, syn: SyntheticPairs, X: np.ndarray, held: np.ndarray, report_pairs, label_filter: bool
+) -> dict[str, Any]:
     """What the report adds for a synthesizer: the label filter's counts, the VAE's loss terms,
     and the share of variance a latent model keeps on its training and on held-out responses."""
     extra: dict[str, Any] = {"label_filter": bool(label_filter), "n_heldout": int(held.sum())}
@@ -373,9 +526,16 @@ def _synthesis_facts(synth, syn: SyntheticPairs, X: np.ndarray, held: np.ndarray
 def _unaugmented(X: np.ndarray, sample_weight, groups, t0: float) -> Augmentation:
     """The real pairs alone, as an :class:`Augmentation` with method ``"none"``."""
     n = X.shape[0]
-    X_aug, sw, fit_params = training_set(X, None, np.arange(n), factor=1, sample_weight=sample_weight, groups=groups)
-    return Augmentation(X=X_aug, sample_weight=sw, parent=fit_params.get("parent"), groups=fit_params.get("groups"),
-                        report=_report("none", n, 0, 0, None, {}, t0))
+    X_aug, sw, fit_params = training_set(
+        X, None, np.arange(n), factor=1, sample_weight=sample_weight, groups=groups
+    )
+    return Augmentation(
+        X=X_aug,
+        sample_weight=sw,
+        parent=fit_params.get("parent"),
+        groups=fit_params.get("groups"),
+        report=_report("none", n, 0, 0, None, {}, t0),
+    )
 
 
 def _report(method, n, m, factor, weight, params, t0, **extra) -> AugmentReport:
@@ -388,7 +548,10 @@ def _report(method, n, m, factor, weight, params, t0, **extra) -> AugmentReport:
         n_real=int(n),
         n_synthetic=int(m),
         synthetic_weight=float(weight),
-        params={k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in params.items()},
+        params={
+            k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+            for k, v in params.items()
+        },
         seconds=time.perf_counter() - t0,
         **extra,
     )

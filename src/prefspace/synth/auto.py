@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.base import clone
 
-from .._validation import check_whole
 from .._progress import track
+from .._validation import check_whole
 from ..exceptions import ConfigError
 from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain
 from .registry import DEFAULT_AUTO_GRID, get_synthesizer
@@ -97,21 +97,39 @@ def _check_grid(grid) -> list:
         try:
             method, factor, weight, params = entry
         except (TypeError, ValueError):
-            raise ConfigError(f"each auto grid entry must be (method, factor, weight, params); got {entry!r}.") from None
+            raise ConfigError(
+                f"each auto grid entry must be (method, factor, weight, params); got {entry!r}."
+            ) from None
         if method in ("none", "auto", "repeat"):
-            raise ConfigError(f"auto grid entries must name a synthesizer, not {method!r} (repeat is the control every entry is compared with).")
+            raise ConfigError(
+                f"auto grid entries must name a synthesizer, not {method!r} (repeat is the control every entry is compared with)."
+            )
         get_synthesizer(method, **dict(params))  # refuses unknown methods/params early
         factor = check_whole(factor, name="auto grid factor")
         if weight is not None and (not np.isfinite(weight) or weight < 0):
-            raise ConfigError(f"auto grid weight must be >= 0 or None (1 / factor); got {weight!r}.")
+            raise ConfigError(
+                f"auto grid weight must be >= 0 or None (1 / factor); got {weight!r}."
+            )
         out.append((method, int(factor), None if weight is None else float(weight), dict(params)))
     if not out:
-        raise ConfigError("the auto grid is empty: give at least one (method, factor, weight, params).")
+        raise ConfigError(
+            "the auto grid is empty: give at least one (method, factor, weight, params)."
+        )
     return out
 
 
-def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, grid=DEFAULT_AUTO_GRID, n_folds: int = 3,
-                        alpha: float = 0.05, min_gain: float = 0.01, sample_weight=None) -> AugmentSelection:
+def choose_augmentation(
+    X,
+    *,
+    estimator,
+    groups=None,
+    random_state: int = 0,
+    grid=DEFAULT_AUTO_GRID,
+    n_folds: int = 3,
+    alpha: float = 0.05,
+    min_gain: float = 0.01,
+    sample_weight=None,
+) -> AugmentSelection:
     """Cross-validate ``grid`` against no synthesis and against copies on real pairs ``X`` (n, 2, dim).
 
     Every fit in a fold follows the training protocol of :mod:`prefspace.synth.training_set`
@@ -128,8 +146,13 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
     n = X.shape[0]
     n_folds = check_whole(n_folds, name="n_folds", minimum=2)
     if n < 2 * n_folds:
-        return AugmentSelection(chosen=None, reason=f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.",
-                                candidates=(), real_accuracy=None, n_folds=int(n_folds))
+        return AugmentSelection(
+            chosen=None,
+            reason=f"only {n} real pairs: too few to cross-validate {n_folds} folds; no synthesis.",
+            candidates=(),
+            real_accuracy=None,
+            n_folds=int(n_folds),
+        )
     folds = fold_ids(n, int(n_folds), groups, random_state)
     controls = sorted({(factor, weight) for _, factor, weight, _ in grid}, key=repr)
     folds_done = track("auto: cross-validation", int(n_folds), "folds")
@@ -144,7 +167,15 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
         wtr = None if sample_weight is None else np.asarray(sample_weight)[tr]
 
         def fit_on(syn, source, factor, weight):
-            Xa, sw, fp = training_set(Xtr, syn, source, factor=factor, synthetic_weight=weight, sample_weight=wtr, groups=gtr)
+            Xa, sw, fp = training_set(
+                Xtr,
+                syn,
+                source,
+                factor=factor,
+                synthetic_weight=weight,
+                sample_weight=wtr,
+                groups=gtr,
+            )
             return clone(estimator).fit(Xa, sample_weight=sw, **fp).predict_proba(X[te])
 
         p_real[te] = fit_on(None, None, 1, None)
@@ -158,7 +189,9 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
         for j, (method, factor, weight, params) in enumerate(grid):
             key = (method, repr(sorted(params.items())))
             if key not in fitted:
-                fitted[key] = get_synthesizer(method, random_state=random_state + 1000 * f, **params).fit(Xtr[source])
+                fitted[key] = get_synthesizer(
+                    method, random_state=random_state + 1000 * f, **params
+                ).fit(Xtr[source])
             p_cand[j, te] = fit_on(fitted[key].sample(factor), source, factor, weight)
         folds_done.advance()
     eps = 1e-12
@@ -173,12 +206,25 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
         vs_rep = paired_gain(ok, (p_ctrl[c] > 0.5).astype(float), folds, g_all)
         comparisons.append([vs_real, vs_rep])
         ll_gain = float(np.mean(ll_real + np.log(np.clip(p_cand[j], eps, 1.0))))
-        candidates.append(AugmentScore(method=method, factor=factor, weight=weight, params=params,
-                                       accuracy=float(ok.mean()), gain=vs_real.gain, z=vs_real.z,
-                                       repeat_accuracy=float(np.mean(p_ctrl[c] > 0.5)), gain_vs_repeat=vs_rep.gain,
-                                       z_vs_repeat=vs_rep.z, logloss_gain=ll_gain, se=vs_real.se,
-                                       fold_gains=vs_real.fold_gains, se_vs_repeat=vs_rep.se,
-                                       fold_gains_vs_repeat=vs_rep.fold_gains))
+        candidates.append(
+            AugmentScore(
+                method=method,
+                factor=factor,
+                weight=weight,
+                params=params,
+                accuracy=float(ok.mean()),
+                gain=vs_real.gain,
+                z=vs_real.z,
+                repeat_accuracy=float(np.mean(p_ctrl[c] > 0.5)),
+                gain_vs_repeat=vs_rep.gain,
+                z_vs_repeat=vs_rep.z,
+                logloss_gain=ll_gain,
+                se=vs_real.se,
+                fold_gains=vs_real.fold_gains,
+                se_vs_repeat=vs_rep.se,
+                fold_gains_vs_repeat=vs_rep.fold_gains,
+            )
+        )
     pick, best = guarded_choice(comparisons, [-c.logloss_gain for c in candidates], rule)
     real_acc = float(correct_real.mean())
     needed = rule.describe(len(grid))
@@ -190,16 +236,25 @@ def choose_augmentation(X, *, estimator, groups=None, random_state: int = 0, gri
     if pick is not None:
         chosen = grid[pick]
         b = candidates[pick]
-        reason = (f"{label(b)} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
-                  f"{b.accuracy:.3f} (+{100 * b.gain:.1f} points, {b.z:.1f} standard errors; +{100 * b.gain_vs_repeat:.1f} "
-                  f"points, {b.z_vs_repeat:.1f} standard errors over repeating the real pairs; {needed}).")
+        reason = (
+            f"{label(b)} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
+            f"{b.accuracy:.3f} (+{100 * b.gain:.1f} points, {b.z:.1f} standard errors; +{100 * b.gain_vs_repeat:.1f} "
+            f"points, {b.z_vs_repeat:.1f} standard errors over repeating the real pairs; {needed})."
+        )
     else:
         chosen = None
         b = candidates[best]
-        reason = (f"no candidate beat real-only and repeated real pairs clearly: the best, {label(b)}, changed {n_folds}-fold "
-                  f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
-                  f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
-                  "no synthesis.")
+        reason = (
+            f"no candidate beat real-only and repeated real pairs clearly: the best, {label(b)}, changed {n_folds}-fold "
+            f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
+            f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
+            "no synthesis."
+        )
     logger.info("auto augmentation: %s", reason)
-    return AugmentSelection(chosen=chosen, reason=reason, candidates=tuple(candidates), real_accuracy=real_acc,
-                            n_folds=int(n_folds))
+    return AugmentSelection(
+        chosen=chosen,
+        reason=reason,
+        candidates=tuple(candidates),
+        real_accuracy=real_acc,
+        n_folds=int(n_folds),
+    )

@@ -34,8 +34,8 @@ from sklearn.base import BaseEstimator
 
 from .._threads import limit_threads
 from .._validation import check_embeddings, check_pairs, check_random_state, check_whole, seed_from
-from ..models.holdout import shared_column_mask
 from ..exceptions import ConfigError, NotFittedError, ShapeError
+from ..models.holdout import shared_column_mask
 from .pairs import SyntheticPairs, combine_within_pairs, responses_per_side
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,15 @@ def _available_memory() -> int | None:
         return None
 
 
-def check_synthetic_memory(n_real: int, n_source: int, dim: int, factor: int, *, itemsize: int = 4,
-                           label_filter: bool = False) -> int:
+def check_synthetic_memory(
+    n_real: int,
+    n_source: int,
+    dim: int,
+    factor: int,
+    *,
+    itemsize: int = 4,
+    label_filter: bool = False,
+) -> int:
     """Refuse a synthesis that cannot fit in memory, before anything is allocated; return the estimate.
 
     ``n_real`` pairs of rows of ``dim`` values (``itemsize`` bytes each), ``n_source`` of them
@@ -91,7 +98,7 @@ class BaseSynthesizer(BaseEstimator):
     # -- fitting ---------------------------------------------------------------------------
     _uses_unlabelled = False  # latent models can also learn from responses without labels
 
-    def fit(self, X, y=None, *, unlabelled=None) -> "BaseSynthesizer":
+    def fit(self, X, y=None, *, unlabelled=None) -> BaseSynthesizer:
         """Learn from real pairs ``X`` of shape (n_pairs, 2, dim), ``X[:, 0]`` chosen.
 
         ``y`` is ignored (present for scikit-learn compatibility). ``unlabelled`` (latent
@@ -100,15 +107,19 @@ class BaseSynthesizer(BaseEstimator):
         """
         X = check_pairs(X)
         if unlabelled is not None and not self._uses_unlabelled:
-            raise ConfigError(f"{type(self).__name__} does not use unlabelled responses; the latent models (lens, pca) do.")
+            raise ConfigError(
+                f"{type(self).__name__} does not use unlabelled responses; the latent models (lens, pca) do."
+            )
         self._check_params()
         seed = seed_from(self.random_state)
         with limit_threads(self.n_jobs):
             return self._fit_checked(X, seed, unlabelled)
 
-    def _fit_checked(self, X: np.ndarray, seed: int, unlabelled=None) -> "BaseSynthesizer":
+    def _fit_checked(self, X: np.ndarray, seed: int, unlabelled=None) -> BaseSynthesizer:
         if X.shape[0] < self._min_pairs:
-            raise ShapeError(f"{type(self).__name__}.fit needs at least {self._min_pairs} pairs; got {X.shape[0]}.")
+            raise ShapeError(
+                f"{type(self).__name__}.fit needs at least {self._min_pairs} pairs; got {X.shape[0]}."
+            )
         shared = self._resolve_shared(X)
         if shared.all():
             raise ShapeError(
@@ -140,11 +151,15 @@ class BaseSynthesizer(BaseEstimator):
             return np.zeros(X.shape[2], dtype=bool)
         if isinstance(spec, str):
             if spec != "auto":
-                raise ConfigError(f"shared_columns must be 'auto', 'none', None or a bool mask; got {spec!r}.")
+                raise ConfigError(
+                    f"shared_columns must be 'auto', 'none', None or a bool mask; got {spec!r}."
+                )
             return shared_column_mask(X) if X.shape[0] >= 2 else np.zeros(X.shape[2], dtype=bool)
         mask = np.asarray(spec, dtype=bool)
         if mask.shape != (X.shape[2],):
-            raise ShapeError(f"shared_columns mask must have shape ({X.shape[2]},); got {mask.shape}.")
+            raise ShapeError(
+                f"shared_columns mask must have shape ({X.shape[2]},); got {mask.shape}."
+            )
         return mask
 
     def _check_params(self) -> None:  # subclasses add their own
@@ -156,7 +171,9 @@ class BaseSynthesizer(BaseEstimator):
     # -- sampling --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "X_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(X) with real pairs first.")
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted yet: call fit(X) with real pairs first."
+            )
 
     def sample(self, factor: int = 4, *, random_state=None) -> SyntheticPairs:
         """Synthesize ``factor`` pairs per fitted real pair.
@@ -182,14 +199,24 @@ class BaseSynthesizer(BaseEstimator):
             rng = check_random_state(random_state)
         with limit_threads(self.n_jobs):
             pairs = self._sample_pairs(factor, rng)
-        logger.info("%s: %d synthetic pairs from %d real pairs", self.method, len(pairs), self.X_.shape[0])
+        logger.info(
+            "%s: %d synthetic pairs from %d real pairs", self.method, len(pairs), self.X_.shape[0]
+        )
         return pairs
 
     def _sample_pairs(self, factor: int, rng: np.random.Generator) -> SyntheticPairs:
         """Default: ``s`` synthetic responses per side, then the LENS pairing rule."""
         s = responses_per_side(factor)
         Sc, Sr = self._synthesize(s, rng)  # (n, s, d_free) each, standardised
-        return combine_within_pairs(self.X_, self._to_full(Sc, side=0), self._to_full(Sr, side=1), factor, rng, method=self.method, info=self._info())
+        return combine_within_pairs(
+            self.X_,
+            self._to_full(Sc, side=0),
+            self._to_full(Sr, side=1),
+            factor,
+            rng,
+            method=self.method,
+            info=self._info(),
+        )
 
     def _synthesize(self, s: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -203,4 +230,7 @@ class BaseSynthesizer(BaseEstimator):
         return out
 
     def _info(self) -> dict:
-        return {"shared_columns": int(self.shared_mask_.sum()), "free_columns": int((~self.shared_mask_).sum())}
+        return {
+            "shared_columns": int(self.shared_mask_.sum()),
+            "free_columns": int((~self.shared_mask_).sum()),
+        }

@@ -23,7 +23,12 @@ from ..exceptions import ConfigError
 from .base import BaseSynthesizer
 from .pairs import SyntheticPairs
 
-__all__ = ["PerturbationSynthesizer", "GaussianSynthesizer", "MixupSynthesizer", "RepeatSynthesizer"]
+__all__ = [
+    "PerturbationSynthesizer",
+    "GaussianSynthesizer",
+    "MixupSynthesizer",
+    "RepeatSynthesizer",
+]
 
 
 class PerturbationSynthesizer(BaseSynthesizer):
@@ -46,8 +51,9 @@ class PerturbationSynthesizer(BaseSynthesizer):
 
     method = "perturb"
 
-    def __init__(self, *, sigma2: float = 0.05, shared_columns="auto", n_jobs: int | None = 1,
-                 random_state=0) -> None:
+    def __init__(
+        self, *, sigma2: float = 0.05, shared_columns="auto", n_jobs: int | None = 1, random_state=0
+    ) -> None:
         self.sigma2 = sigma2
         self.shared_columns = shared_columns
         self.n_jobs = n_jobs
@@ -61,7 +67,9 @@ class PerturbationSynthesizer(BaseSynthesizer):
 
     def _synthesize(self, s, rng):
         n, _, d = self.Fz_.shape
-        out = self.Fz_[:, :, None, :] + rng.normal(0.0, np.sqrt(float(self.sigma2)), size=(n, 2, s, d)).astype(np.float32)
+        out = self.Fz_[:, :, None, :] + rng.normal(
+            0.0, np.sqrt(float(self.sigma2)), size=(n, 2, s, d)
+        ).astype(np.float32)
         return out[:, 0], out[:, 1]
 
 
@@ -82,8 +90,14 @@ class GaussianSynthesizer(BaseSynthesizer):
 
     method = "gaussian"
 
-    def __init__(self, *, covariance: str = "ledoit_wolf", shared_columns="auto", n_jobs: int | None = 1,
-                 random_state=0) -> None:
+    def __init__(
+        self,
+        *,
+        covariance: str = "ledoit_wolf",
+        shared_columns="auto",
+        n_jobs: int | None = 1,
+        random_state=0,
+    ) -> None:
         self.covariance = covariance
         self.shared_columns = shared_columns
         self.n_jobs = n_jobs
@@ -91,7 +105,9 @@ class GaussianSynthesizer(BaseSynthesizer):
 
     def _check_params(self) -> None:
         if self.covariance not in ("ledoit_wolf", "diag"):
-            raise ConfigError(f"covariance must be 'ledoit_wolf' or 'diag'; got {self.covariance!r}.")
+            raise ConfigError(
+                f"covariance must be 'ledoit_wolf' or 'diag'; got {self.covariance!r}."
+            )
 
     def _fit_free(self, F, C) -> None:
         self.side_mean_, self.side_factor_ = [], []
@@ -136,8 +152,9 @@ class MixupSynthesizer(BaseSynthesizer):
 
     method = "mixup"
 
-    def __init__(self, *, alpha: float = 0.4, shared_columns="auto", n_jobs: int | None = 1,
-                 random_state=0) -> None:
+    def __init__(
+        self, *, alpha: float = 0.4, shared_columns="auto", n_jobs: int | None = 1, random_state=0
+    ) -> None:
         self.alpha = alpha
         self.shared_columns = shared_columns
         self.n_jobs = n_jobs
@@ -158,7 +175,13 @@ class MixupSynthesizer(BaseSynthesizer):
         F = lam * self.Fz_[parent] + (1.0 - lam) * self.Fz_[partner]  # (m, 2, d)
         X = np.repeat(self.X_[:, None], factor, axis=1).reshape(-1, 2, self.X_.shape[2]).copy()
         X[:, :, ~self.shared_mask_] = F * self.scale_ + self.mean_
-        return SyntheticPairs(X, parent, np.ones((parent.size, 2), bool), method=self.method, info={**self._info(), "alpha": float(self.alpha)})
+        return SyntheticPairs(
+            X,
+            parent,
+            np.ones((parent.size, 2), bool),
+            method=self.method,
+            info={**self._info(), "alpha": float(self.alpha)},
+        )
 
 
 class RepeatSynthesizer(BaseSynthesizer):
@@ -194,4 +217,10 @@ class RepeatSynthesizer(BaseSynthesizer):
     def _sample_pairs(self, factor, rng) -> SyntheticPairs:
         n = self.X_.shape[0]
         parent = np.repeat(np.arange(n, dtype=np.int64), factor)
-        return SyntheticPairs(self.X_[parent].copy(), parent, np.zeros((parent.size, 2), bool), method=self.method, info=self._info())
+        return SyntheticPairs(
+            self.X_[parent].copy(),
+            parent,
+            np.zeros((parent.size, 2), bool),
+            method=self.method,
+            info=self._info(),
+        )

@@ -24,10 +24,19 @@ from ..evaluate.plots import legend_below, log_ticks, new_figure, save_figure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["reconstruction_curve", "own_heldout_row", "label_preservation", "plot_reconstruction", "plot_label_preservation", "plot_projection"]
+__all__ = [
+    "reconstruction_curve",
+    "own_heldout_row",
+    "label_preservation",
+    "plot_reconstruction",
+    "plot_label_preservation",
+    "plot_projection",
+]
 
 
-def reconstruction_curve(X, synthesizer, sizes=(50, 100, 250, 500, 1000), *, n_heldout: int = 300, random_state: int = 0) -> list[dict]:
+def reconstruction_curve(
+    X, synthesizer, sizes=(50, 100, 250, 500, 1000), *, n_heldout: int = 300, random_state: int = 0
+) -> list[dict]:
     """Fit ``clone(synthesizer)`` on the first ``n`` of a shuffled ``X`` for each ``n`` in ``sizes``.
 
     The last ``n_heldout`` pairs (at most a third of ``X``) are never fitted and measure how
@@ -43,9 +52,20 @@ def reconstruction_curve(X, synthesizer, sizes=(50, 100, 250, 500, 1000), *, n_h
     for n in sorted({int(s) for s in sizes if 2 <= int(s) <= len(pool)}):
         s = clone(synthesizer).fit(pool[:n])
         tr = s.reconstruction_report()
-        ho = s.reconstruction_report(heldout) if n_ho else {"recon_mse": float("nan"), "variance_kept": float("nan")}
-        rows.append({"n_pairs": n, "train_recon_mse": tr["recon_mse"], "train_variance_kept": tr["variance_kept"],
-                     "heldout_recon_mse": ho["recon_mse"], "heldout_variance_kept": ho["variance_kept"]})
+        ho = (
+            s.reconstruction_report(heldout)
+            if n_ho
+            else {"recon_mse": float("nan"), "variance_kept": float("nan")}
+        )
+        rows.append(
+            {
+                "n_pairs": n,
+                "train_recon_mse": tr["recon_mse"],
+                "train_variance_kept": tr["variance_kept"],
+                "heldout_recon_mse": ho["recon_mse"],
+                "heldout_variance_kept": ho["variance_kept"],
+            }
+        )
         logger.info("reconstruction at %d pairs: %s", n, rows[-1])
     return rows
 
@@ -67,12 +87,26 @@ def own_heldout_row(X, synthesizer) -> dict | None:
     fitted = np.setdiff1d(np.arange(len(X)), held)
     tr = synthesizer.reconstruction_report(X[fitted])
     ho = synthesizer.reconstruction_report(X[held])
-    return {"n_pairs": int(len(fitted)), "train_recon_mse": tr["recon_mse"], "train_variance_kept": tr["variance_kept"],
-            "heldout_recon_mse": ho["recon_mse"], "heldout_variance_kept": ho["variance_kept"],
-            "heldout": f"the fit's {len(held)} early-stopping pairs"}
+    return {
+        "n_pairs": int(len(fitted)),
+        "train_recon_mse": tr["recon_mse"],
+        "train_variance_kept": tr["variance_kept"],
+        "heldout_recon_mse": ho["recon_mse"],
+        "heldout_variance_kept": ho["variance_kept"],
+        "heldout": f"the fit's {len(held)} early-stopping pairs",
+    }
 
 
-def label_preservation(X, synthesizer, *, sigma2s=(0.0025, 0.01, 0.04, 0.16), factors=(2, 4, 8), estimator=None, groups=None, random_state: int = 0) -> list[dict]:
+def label_preservation(
+    X,
+    synthesizer,
+    *,
+    sigma2s=(0.0025, 0.01, 0.04, 0.16),
+    factors=(2, 4, 8),
+    estimator=None,
+    groups=None,
+    random_state: int = 0,
+) -> list[dict]:
     """Agreement of a cross-fitted reference model with the inherited labels.
 
     ``synthesizer`` is fitted once on ``X`` (unless already fitted on it); ``sigma2`` only acts
@@ -87,7 +121,11 @@ def label_preservation(X, synthesizer, *, sigma2s=(0.0025, 0.01, 0.04, 0.16), fa
     from .pairs import SyntheticPairs
 
     ref = CrossFittedReference(X, estimator=estimator, groups=groups, random_state=random_state)
-    real = float(ref.agrees(SyntheticPairs(X, np.arange(len(X)), np.zeros((len(X), 2), bool), method="real")).mean())
+    real = float(
+        ref.agrees(
+            SyntheticPairs(X, np.arange(len(X)), np.zeros((len(X), 2), bool), method="real")
+        ).mean()
+    )
     rows = []
     sigma0 = getattr(s, "sigma2", None)
     for sigma2 in sigma2s if sigma0 is not None else (None,):
@@ -96,7 +134,15 @@ def label_preservation(X, synthesizer, *, sigma2s=(0.0025, 0.01, 0.04, 0.16), fa
         for k in factors:
             syn = s.sample(int(k))
             agree = ref.agrees(syn)
-            rows.append({"sigma2": sigma2, "factor": int(k), "agreement": float(agree.mean()), "real_agreement": real, "n_synthetic": len(syn)})
+            rows.append(
+                {
+                    "sigma2": sigma2,
+                    "factor": int(k),
+                    "agreement": float(agree.mean()),
+                    "real_agreement": real,
+                    "n_synthetic": len(syn),
+                }
+            )
     if sigma0 is not None:
         s.set_params(sigma2=sigma0)
     return rows
@@ -124,17 +170,38 @@ def plot_reconstruction(rows: list[dict], path, *, figure_format: str = "png") -
     """Variance kept and reconstruction error against training pairs (from ``reconstruction_curve``)."""
     fig, axes = new_figure(2, width=4.4, height=3.6)
     n = [r["n_pairs"] for r in rows]
-    panels = (("variance_kept", axes[0], "variance kept", "share of response variance kept"),
-              ("recon_mse", axes[1], "reconstruction error", "standardised MSE per dimension"))
+    panels = (
+        ("variance_kept", axes[0], "variance kept", "share of response variance kept"),
+        ("recon_mse", axes[1], "reconstruction error", "standardised MSE per dimension"),
+    )
     for key, ax, title, ylabel in panels:
-        ax.plot(n, [r[f"train_{key}"] for r in rows], "o-", color="#1f77b4", label="on its training pairs")
-        ax.plot(n, [r[f"heldout_{key}"] for r in rows], "s--", color="#d62728", label="on held-out pairs")
+        ax.plot(
+            n,
+            [r[f"train_{key}"] for r in rows],
+            "o-",
+            color="#1f77b4",
+            label="on its training pairs",
+        )
+        ax.plot(
+            n,
+            [r[f"heldout_{key}"] for r in rows],
+            "s--",
+            color="#d62728",
+            label="on held-out pairs",
+        )
         log_ticks(ax, n)
         ax.set_xlabel("training pairs")
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylim(min(0.0, *[r["heldout_variance_kept"] for r in rows if np.isfinite(r["heldout_variance_kept"])] or [0.0]), 1.0)
+    axes[0].set_ylim(
+        min(
+            0.0,
+            *[r["heldout_variance_kept"] for r in rows if np.isfinite(r["heldout_variance_kept"])]
+            or [0.0],
+        ),
+        1.0,
+    )
     fig.suptitle("Latent model reconstruction against training pairs", fontsize=11)
     legend_below(fig, axes)
     return save_figure(fig, path, figure_format)
@@ -148,7 +215,12 @@ def plot_label_preservation(rows: list[dict], path, *, figure_format: str = "png
         xs = [r["sigma2"] if r["sigma2"] is not None else 0.0 for r in sub]
         ax.plot(xs, [r["agreement"] for r in sub], "o-", label=f"synthetic pairs, k = {k}")
     if rows:
-        ax.axhline(rows[0]["real_agreement"], color="k", ls=":", label="real pairs (the reference model's ceiling)")
+        ax.axhline(
+            rows[0]["real_agreement"],
+            color="k",
+            ls=":",
+            label="real pairs (the reference model's ceiling)",
+        )
     sigmas = [r["sigma2"] for r in rows if r["sigma2"]]
     if sigmas:
         log_ticks(ax, sigmas)
@@ -157,15 +229,29 @@ def plot_label_preservation(rows: list[dict], path, *, figure_format: str = "png
         ax.set_xticks([])
         ax.set_xlabel("(this synthesizer has no sigma²)")
     ax.set_ylabel("reference model agrees with the label")
-    ax.set_ylim(max(0.0, min([r["agreement"] for r in rows] + [r["real_agreement"] for r in rows] or [0.5]) - 0.05), 1.0)
+    ax.set_ylim(
+        max(
+            0.0,
+            min([r["agreement"] for r in rows] + [r["real_agreement"] for r in rows] or [0.5])
+            - 0.05,
+        ),
+        1.0,
+    )
     ax.set_title("Label preservation of synthetic pairs", fontsize=10)
     ax.grid(alpha=0.3)
     legend_below(fig, [ax], ncols=2)
     return save_figure(fig, path, figure_format)
 
 
-def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_state: int = 0,
-                    figure_format: str = "png") -> Path:
+def plot_projection(
+    X_real,
+    synthetic,
+    path,
+    *,
+    max_points: int = 2000,
+    random_state: int = 0,
+    figure_format: str = "png",
+) -> Path:
     """Real and synthetic chosen/rejected responses on the real responses' first two PCs
     (of the columns that differ within pairs: the prompt half of a separate layout is left out)."""
     from ..models.holdout import shared_column_mask
@@ -189,10 +275,12 @@ def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_s
     fig, (ax,) = new_figure(1, width=5.2, height=4.6)
     Sc = synthetic.X[synthetic.synthetic_side[:, 0]][:, :, free]
     Sr_ = synthetic.X[synthetic.synthetic_side[:, 1]][:, :, free]
-    for A, side, style in ((Sc, 0, dict(c="tab:green", alpha=0.25, s=6, label="synthetic chosen")),
-                           (Sr_, 1, dict(c="tab:red", alpha=0.25, s=6, label="synthetic rejected")),
-                           (X_real, 0, dict(c="darkgreen", s=12, marker="^", label="real chosen")),
-                           (X_real, 1, dict(c="darkred", s=12, marker="v", label="real rejected"))):
+    for A, side, style in (
+        (Sc, 0, dict(c="tab:green", alpha=0.25, s=6, label="synthetic chosen")),
+        (Sr_, 1, dict(c="tab:red", alpha=0.25, s=6, label="synthetic rejected")),
+        (X_real, 0, dict(c="darkgreen", s=12, marker="^", label="real chosen")),
+        (X_real, 1, dict(c="darkred", s=12, marker="v", label="real rejected")),
+    ):
         if len(A):
             q = proj(A, side)
             ax.scatter(q[:, 0], q[:, 1], **style)
@@ -200,5 +288,12 @@ def plot_projection(X_real, synthetic, path, *, max_points: int = 2000, random_s
     ax.set_ylabel("PC 2 of real responses")
     ax.set_title(f"Real and synthetic responses ({synthetic.method})", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=8, markerscale=2, frameon=False)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=2,
+        fontsize=8,
+        markerscale=2,
+        frameon=False,
+    )
     return save_figure(fig, path, figure_format)

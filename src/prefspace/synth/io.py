@@ -31,7 +31,9 @@ FORMAT_NAME = "prefspace-synthetic"
 FORMAT_VERSION = "1"
 
 
-def save_synthetic(directory, synthetic: SyntheticPairs, *, parent_ids=None, metadata: dict | None = None) -> Path:
+def save_synthetic(
+    directory, synthetic: SyntheticPairs, *, parent_ids=None, metadata: dict | None = None
+) -> Path:
     """Write ``synthetic`` to ``directory`` (created if missing); return the folder.
 
     ``parent_ids``: the ids of the real pairs the synthesizer was fitted on (indexed by
@@ -53,12 +55,34 @@ def save_synthetic(directory, synthetic: SyntheticPairs, *, parent_ids=None, met
 
     table = synthetic.provenance()
     ids = None if parent_ids is None else [str(parent_ids[p]) for p in synthetic.parent]
-    with atomic_path(d / "provenance.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with (
+        atomic_path(d / "provenance.csv") as tmp,
+        open(tmp, "w", newline="", encoding="utf-8") as fh,
+    ):
         w = csv.writer(fh)
-        w.writerow(["row", "parent", "parent_id", "source", "method", "chosen_synthetic", "rejected_synthetic"])
+        w.writerow(
+            [
+                "row",
+                "parent",
+                "parent_id",
+                "source",
+                "method",
+                "chosen_synthetic",
+                "rejected_synthetic",
+            ]
+        )
         for j in range(len(synthetic)):
-            w.writerow([j, int(table["parent"][j]), "" if ids is None else ids[j], synthetic.source, synthetic.method,
-                        int(table["chosen_synthetic"][j]), int(table["rejected_synthetic"][j])])
+            w.writerow(
+                [
+                    j,
+                    int(table["parent"][j]),
+                    "" if ids is None else ids[j],
+                    synthetic.source,
+                    synthetic.method,
+                    int(table["chosen_synthetic"][j]),
+                    int(table["rejected_synthetic"][j]),
+                ]
+            )
     return d
 
 
@@ -68,7 +92,9 @@ def load_synthetic(directory) -> SyntheticPairs:
 
     path = Path(directory) / "synthetic.safetensors"
     if not path.is_file():
-        raise FormatError(f"{path} not found: {directory} is not a synthetic-pairs folder (write one with `prefspace synth`).")
+        raise FormatError(
+            f"{path} not found: {directory} is not a synthetic-pairs folder (write one with `prefspace synth`)."
+        )
     try:
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata() or {}
@@ -76,11 +102,21 @@ def load_synthetic(directory) -> SyntheticPairs:
     except Exception as exc:  # safetensors raises its own types for corrupt files
         raise FormatError(f"{path} is not a readable safetensors file ({exc}).") from None
     if meta.get("format") != FORMAT_NAME:
-        raise FormatError(f"{path}: metadata format is {meta.get('format')!r}, expected {FORMAT_NAME!r}.")
+        raise FormatError(
+            f"{path}: metadata format is {meta.get('format')!r}, expected {FORMAT_NAME!r}."
+        )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise FormatError(f"{path}: format_version {meta.get('format_version')!r} is not supported (this prefspace reads {FORMAT_VERSION!r}).")
+        raise FormatError(
+            f"{path}: format_version {meta.get('format_version')!r} is not supported (this prefspace reads {FORMAT_VERSION!r})."
+        )
     missing = {"X", "parent", "synthetic_side"} - set(arrays)
     if missing:
         raise FormatError(f"{path}: missing tensor(s) {', '.join(sorted(missing))}.")
     info = {k: v for k, v in meta.items() if k not in ("format", "format_version", "method")}
-    return SyntheticPairs(arrays["X"], arrays["parent"], arrays["synthetic_side"].astype(bool), method=meta.get("method", ""), info=info)
+    return SyntheticPairs(
+        arrays["X"],
+        arrays["parent"],
+        arrays["synthetic_side"].astype(bool),
+        method=meta.get("method", ""),
+        info=info,
+    )

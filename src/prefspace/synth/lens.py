@@ -50,7 +50,9 @@ class _LatentPipeline(BaseSynthesizer):
         mu, std = self._encode(self.Fz_, C)
         n, _, k = mu.shape
         n_cand = max(int(self.n_candidates), s)
-        eta = rng.normal(0.0, np.sqrt(float(self.sigma2)), size=(n, 2, n_cand, k)).astype(np.float32)
+        eta = rng.normal(0.0, np.sqrt(float(self.sigma2)), size=(n, 2, n_cand, k)).astype(
+            np.float32
+        )
         Z = mu[:, :, None, :] + eta
         # Rank candidates by log-likelihood (constants dropped) and keep the best s.
         if self.candidate_score == "posterior":  # log q(z | e): stay in the parent's posterior
@@ -90,7 +92,11 @@ class _LatentPipeline(BaseSynthesizer):
         mse = float(np.mean((R - F) ** 2))
         resid = ((R - F) * self.scale_) ** 2
         total = (F * self.scale_) ** 2  # deviations from the fitted mean
-        return {"recon_mse": mse, "variance_kept": float(1.0 - resid.sum() / max(total.sum(), 1e-30)), "latent_dim": int(mu.shape[-1])}
+        return {
+            "recon_mse": mse,
+            "variance_kept": float(1.0 - resid.sum() / max(total.sum(), 1e-30)),
+            "latent_dim": int(mu.shape[-1]),
+        }
 
     def _cond_of(self, X: np.ndarray) -> np.ndarray | None:
         return None
@@ -215,7 +221,9 @@ class LatentSynthesizer(_LatentPipeline):
                 pool_cond = ((pool_cond - self.cond_mean_) / self.cond_scale_).astype(np.float32)
         if C is None:
             pool_cond = None
-        fraction = check_positive(self.validation_fraction, name="validation_fraction", allow_zero=True)
+        fraction = check_positive(
+            self.validation_fraction, name="validation_fraction", allow_zero=True
+        )
         if fraction >= 1:
             raise ConfigError(f"validation_fraction must be < 1; got {fraction!r}.")
         self.vae_, self.train_terms_ = fit_vae(
@@ -238,8 +246,12 @@ class LatentSynthesizer(_LatentPipeline):
             random_state=self.seed_,
             n_jobs=self.n_jobs,
         )
-        self.heldout_pairs_ = early_stopping_split(len(F), None if pool is None else len(pool), random_state=self.seed_,
-                                               fraction=fraction if self.early_stopping else 0.0)[0]
+        self.heldout_pairs_ = early_stopping_split(
+            len(F),
+            None if pool is None else len(pool),
+            random_state=self.seed_,
+            fraction=fraction if self.early_stopping else 0.0,
+        )[0]
 
     def _cond(self) -> np.ndarray | None:
         return self._cond_of(self.X_)
@@ -247,13 +259,21 @@ class LatentSynthesizer(_LatentPipeline):
     def _cond_of(self, X: np.ndarray) -> np.ndarray | None:
         if not (self.condition_on_shared and self.shared_mask_.any()):
             return None
-        return ((X[:, 0, self.shared_mask_] - self.cond_mean_) / self.cond_scale_).astype(np.float32)
+        return ((X[:, 0, self.shared_mask_] - self.cond_mean_) / self.cond_scale_).astype(
+            np.float32
+        )
 
     def _encode(self, F: np.ndarray, C: np.ndarray | None):
         import torch
 
         with torch.no_grad():
-            cc = None if C is None else torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, :].expand(-1, F.shape[1], -1)
+            cc = (
+                None
+                if C is None
+                else torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, :].expand(
+                    -1, F.shape[1], -1
+                )
+            )
             mu, std = self.vae_.encode(torch.from_numpy(np.ascontiguousarray(F, np.float32)), cc)
         return mu.numpy(), std.numpy()
 
@@ -264,11 +284,20 @@ class LatentSynthesizer(_LatentPipeline):
             cc = None
             if C is not None:
                 n, a, s, _ = Z.shape
-                cc = torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, None, :].expand(n, a, s, -1)
-            return self.vae_.decode(torch.from_numpy(np.ascontiguousarray(Z, np.float32)), cc).numpy()
+                cc = torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, None, :].expand(
+                    n, a, s, -1
+                )
+            return self.vae_.decode(
+                torch.from_numpy(np.ascontiguousarray(Z, np.float32)), cc
+            ).numpy()
 
     def _info(self) -> dict:
-        return {**super()._info(), "train_terms": dict(self.train_terms_), "sigma2": float(self.sigma2), "decoding": self.decoding}
+        return {
+            **super()._info(),
+            "train_terms": dict(self.train_terms_),
+            "sigma2": float(self.sigma2),
+            "decoding": self.decoding,
+        }
 
 
 class PCASynthesizer(_LatentPipeline):

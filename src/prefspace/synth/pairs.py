@@ -65,17 +65,28 @@ class SyntheticPairs:
         if self.X.ndim != 3 or self.X.shape[1] != 2:
             raise ShapeError(f"SyntheticPairs.X must have shape (m, 2, dim); got {self.X.shape}.")
         if self.parent.shape != (m,):
-            raise ShapeError(f"SyntheticPairs.parent must have shape ({m},); got {self.parent.shape}.")
+            raise ShapeError(
+                f"SyntheticPairs.parent must have shape ({m},); got {self.parent.shape}."
+            )
         if self.synthetic_side.shape != (m, 2):
-            raise ShapeError(f"SyntheticPairs.synthetic_side must have shape ({m}, 2); got {self.synthetic_side.shape}.")
+            raise ShapeError(
+                f"SyntheticPairs.synthetic_side must have shape ({m}, 2); got {self.synthetic_side.shape}."
+            )
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
 
-    def select(self, indices) -> "SyntheticPairs":
+    def select(self, indices) -> SyntheticPairs:
         """The subset ``indices`` (e.g. after a label-consistency filter), same method and info."""
         idx = np.asarray(indices)
-        return SyntheticPairs(self.X[idx], self.parent[idx], self.synthetic_side[idx], self.method, self.source, dict(self.info))
+        return SyntheticPairs(
+            self.X[idx],
+            self.parent[idx],
+            self.synthetic_side[idx],
+            self.method,
+            self.source,
+            dict(self.info),
+        )
 
     def provenance(self) -> dict[str, np.ndarray]:
         """Columns of a provenance table: ``parent``, ``source``, ``method``, ``chosen_synthetic``,
@@ -139,9 +150,13 @@ def combine_within_pairs(
         )
     n_combos = (s + 1) ** 2 - 1
     if factor > n_combos:
-        raise ConfigError(f"factor {factor} needs more than {s} synthetic responses per side ({n_combos} combinations).")
+        raise ConfigError(
+            f"factor {factor} needs more than {s} synthetic responses per side ({n_combos} combinations)."
+        )
     # Candidate (a, b): a = 0 is the real chosen, a >= 1 synthetic chosen a - 1; same for b.
-    grid = np.array([(a, b) for a in range(s + 1) for b in range(s + 1) if (a, b) != (0, 0)], dtype=np.int64)
+    grid = np.array(
+        [(a, b) for a in range(s + 1) for b in range(s + 1) if (a, b) != (0, 0)], dtype=np.int64
+    )
     pick = np.argsort(rng.random((n, n_combos)), axis=1)[:, :factor]  # uniform subset per pair
     ab = grid[pick]  # (n, factor, 2)
     chosen_pool = np.concatenate([X_real[:, None, 0], syn_chosen], axis=1)  # (n, s+1, dim)

@@ -8,10 +8,14 @@ experiment config take their choices from here.
 
 from __future__ import annotations
 
-
 from .._validation import check_params
 from ..exceptions import ConfigError
-from .baselines import GaussianSynthesizer, MixupSynthesizer, PerturbationSynthesizer, RepeatSynthesizer
+from .baselines import (
+    GaussianSynthesizer,
+    MixupSynthesizer,
+    PerturbationSynthesizer,
+    RepeatSynthesizer,
+)
 from .lens import LatentSynthesizer, PCASynthesizer
 
 __all__ = ["SYNTHESIZERS", "METHODS", "DEFAULT_AUTO_GRID", "get_synthesizer"]
@@ -53,7 +57,9 @@ def get_synthesizer(method: str, *, random_state=0, **params):
     prefspace.exceptions.ConfigError: PCASynthesizer (method 'pca') has no parameter 'sigma'; ...
     """
     if method not in SYNTHESIZERS:
-        raise ConfigError(f"method must be one of {', '.join(map(repr, SYNTHESIZERS))} to make a synthesizer; got {method!r}.")
+        raise ConfigError(
+            f"method must be one of {', '.join(map(repr, SYNTHESIZERS))} to make a synthesizer; got {method!r}."
+        )
     cls = SYNTHESIZERS[method]
     check_params(cls, {**params, "random_state": random_state}, what=f"method {method!r}")
     return cls(random_state=random_state, **params)

@@ -36,11 +36,15 @@ def heldout_pairs(estimator, X: np.ndarray, groups, sample_weight=None) -> np.nd
     rows = np.arange(n) if sample_weight is None else np.flatnonzero(np.asarray(sample_weight) > 0)
     if len(rows) == 0:
         return held
-    held[rows] = estimator.validation_split(X[rows], None if groups is None else np.asarray(groups)[rows])
+    held[rows] = estimator.validation_split(
+        X[rows], None if groups is None else np.asarray(groups)[rows]
+    )
     return held
 
 
-def family_weights(parent: np.ndarray, n_real: int, synthetic_weight: float | None, factor: int, sample_weight=None) -> tuple[np.ndarray, np.ndarray]:
+def family_weights(
+    parent: np.ndarray, n_real: int, synthetic_weight: float | None, factor: int, sample_weight=None
+) -> tuple[np.ndarray, np.ndarray]:
     """(real weights (n_real,), synthetic weights (m,)): each real pair and its synthetic pairs
     together weigh the real pair's weight (1 by default).
 
@@ -70,13 +74,19 @@ def training_set(
     (``parent``: -1 real, else the row in the result of the real parent; ``groups``)."""
     n = len(X)
     if synthetic is None or len(synthetic) == 0:
-        w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).copy()
+        w = (
+            np.ones(n)
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=np.float64).copy()
+        )
         parent = np.full(n, -1, dtype=np.int64)
         X_out = X.copy()
     else:
         parent_rows = np.asarray(source_rows, dtype=np.int64)[synthetic.parent]
         if synthetic.X.shape[1:] != X.shape[1:]:
-            raise ConfigError(f"synthetic pairs have shape {synthetic.X.shape[1:]} per pair; the real ones {X.shape[1:]}.")
+            raise ConfigError(
+                f"synthetic pairs have shape {synthetic.X.shape[1:]} per pair; the real ones {X.shape[1:]}."
+            )
         w_real, w_syn = family_weights(parent_rows, n, synthetic_weight, factor, sample_weight)
         w = np.concatenate([w_real, w_syn])
         parent = np.concatenate([np.full(n, -1, dtype=np.int64), parent_rows])

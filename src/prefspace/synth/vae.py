@@ -75,8 +75,16 @@ def _build(in_dim: int, out_dim: int, cond_dim: int, latent_dim: int, hidden_dim
     class _VAE(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.encoder = nn.Sequential(nn.Linear(in_dim + cond_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, 2 * latent_dim))
-            self.decoder = nn.Sequential(nn.Linear(latent_dim + cond_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+            self.encoder = nn.Sequential(
+                nn.Linear(in_dim + cond_dim, hidden_dim),
+                nn.GELU(),
+                nn.Linear(hidden_dim, 2 * latent_dim),
+            )
+            self.decoder = nn.Sequential(
+                nn.Linear(latent_dim + cond_dim, hidden_dim),
+                nn.GELU(),
+                nn.Linear(hidden_dim, out_dim),
+            )
 
         def encode(self, e, cond=None):
             h = self.encoder(e if cond is None else torch.cat([e, cond], -1))
@@ -90,7 +98,9 @@ def _build(in_dim: int, out_dim: int, cond_dim: int, latent_dim: int, hidden_dim
     return _VAE()
 
 
-def early_stopping_split(n_pairs: int, n_pool: int | None, *, random_state: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def early_stopping_split(
+    n_pairs: int, n_pool: int | None, *, random_state: int, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (and unlabelled rows) :func:`fit_vae` holds out for early stopping, sorted.
 
     ``ceil(fraction * n_pairs)`` pairs when at least 4 pairs and 2 to train on remain, and
@@ -119,13 +129,19 @@ class _Adam:
     imports nothing.
     """
 
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(
+        self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
         import torch
 
         self.params = list(params)
         self.lr, (self.beta1, self.beta2), self.eps = float(lr), betas, float(eps)
-        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
+        self.exp_avg_sq = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
         self.steps = 0
 
     def zero_grad(self) -> None:
@@ -197,22 +213,71 @@ def fit_vae(
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
     m = float(margin) if margin is not None else math.sqrt(latent_dim)
-    val_pairs, val_pool = early_stopping_split(n, None if pool is None else len(pool), random_state=random_state,
-                                               fraction=validation_fraction if early_stopping else 0.0)
+    val_pairs, val_pool = early_stopping_split(
+        n,
+        None if pool is None else len(pool),
+        random_state=random_state,
+        fraction=validation_fraction if early_stopping else 0.0,
+    )
     train_pairs = np.setdiff1d(np.arange(n), val_pairs)
     train_pool = None if pool is None else np.setdiff1d(np.arange(len(pool)), val_pool)
     with limit_threads(n_jobs):
         model, terms = _train(
-            E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_pool, dim, cond_dim, latent_dim, hidden_dim,
-            beta, gamma, m, max_steps, batch_size, learning_rate, random_state, eval_every, n_iter_no_change,
+            E,
+            cond,
+            pool,
+            pool_cond,
+            train_pairs,
+            val_pairs,
+            train_pool,
+            val_pool,
+            dim,
+            cond_dim,
+            latent_dim,
+            hidden_dim,
+            beta,
+            gamma,
+            m,
+            max_steps,
+            batch_size,
+            learning_rate,
+            random_state,
+            eval_every,
+            n_iter_no_change,
         )
-    logger.info("VAE fitted on %d pairs%s in %d steps: %s", len(train_pairs),
-                "" if pool is None else f" and {len(train_pool)} unlabelled responses", terms["steps"], terms)
+    logger.info(
+        "VAE fitted on %d pairs%s in %d steps: %s",
+        len(train_pairs),
+        "" if pool is None else f" and {len(train_pool)} unlabelled responses",
+        terms["steps"],
+        terms,
+    )
     return model, terms
 
 
-def _train(E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_pool, dim, cond_dim, latent_dim, hidden_dim,
-           beta, gamma, m, max_steps, batch_size, learning_rate, seed, eval_every, n_iter_no_change):
+def _train(
+    E,
+    cond,
+    pool,
+    pool_cond,
+    train_pairs,
+    val_pairs,
+    train_pool,
+    val_pool,
+    dim,
+    cond_dim,
+    latent_dim,
+    hidden_dim,
+    beta,
+    gamma,
+    m,
+    max_steps,
+    batch_size,
+    learning_rate,
+    seed,
+    eval_every,
+    n_iter_no_change,
+):
     import torch
 
     def tensor(a):
@@ -227,7 +292,9 @@ def _train(E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_poo
         PCt = None if pool is None or pool_cond is None else tensor(pool_cond[train_pool])
         # held-out responses: both sides of the held-out pairs, and the held-out pool rows
         held = [E[val_pairs].reshape(-1, dim)] if len(val_pairs) else []
-        held_c = [np.repeat(cond[val_pairs], 2, axis=0)] if len(val_pairs) and cond is not None else []
+        held_c = (
+            [np.repeat(cond[val_pairs], 2, axis=0)] if len(val_pairs) and cond is not None else []
+        )
         if pool is not None and len(val_pool):
             held.append(pool[val_pool])
             if pool_cond is not None:
@@ -263,7 +330,9 @@ def _train(E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_poo
             w2 = wasserstein2_diag(mu[:, 0], std[:, 0], mu[:, 1], std[:, 1])
             sep_loss = separation_loss(w2, gamma, m)
             loss = (recon + beta * kl + sep_loss).mean()
-            if bp:  # unlabelled responses: reconstruction and KL only, weighted like a pair's two sides
+            if (
+                bp
+            ):  # unlabelled responses: reconstruction and KL only, weighted like a pair's two sides
                 pidx = torch.randperm(Pt.shape[0], generator=gen)[:bp]
                 pe = Pt[pidx]
                 pc = None if PCt is None else PCt[pidx]
@@ -279,7 +348,10 @@ def _train(E, cond, pool, pool_cond, train_pairs, val_pairs, train_pool, val_poo
             if Ht is not None and (step % eval_every == 0 or step == max_steps):
                 err = heldout_recon()
                 if err < best[0] - 1e-4:
-                    best, stale = (err, step, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
+                    best, stale = (
+                        (err, step, {k: v.detach().clone() for k, v in model.state_dict().items()}),
+                        0,
+                    )
                 else:
                     stale += 1
                     if stale >= n_iter_no_change:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .._progress import ProgressCallback
 from ..data import load_preferences
@@ -66,17 +67,24 @@ class EmbedRun:
         if self.n_pairs is not None:
             out["pairs"] = self.n_pairs
         # the cache's key (the vectors'); the rows' fingerprint adds the text-feature block
-        out.update(encoder=self.encoder.config(), fingerprint=self.encoder.vectors_fingerprint,
-                   row_fingerprint=self.encoder.fingerprint)
+        out.update(
+            encoder=self.encoder.config(),
+            fingerprint=self.encoder.vectors_fingerprint,
+            row_fingerprint=self.encoder.fingerprint,
+        )
         if self.n_pairs is not None:
             out.update(layout=self.encoder.layout, feature_dim=self.encoder.feature_dim)
         out["cache"] = str(self.cache_dir)
         if self.n_pairs is None:
             out.update(num_shards=self.num_shards, shard_index=self.shard_index)
         out.update(
-            distinct=self.stats.total, cached=self.stats.cached, computed=self.stats.computed,
-            new_texts=self.new_texts, cached_texts=self.cached_texts,
-            embed_seconds=round(self.stats.seconds, 3), total_seconds=round(self.total_seconds, 3),
+            distinct=self.stats.total,
+            cached=self.stats.cached,
+            computed=self.stats.computed,
+            new_texts=self.new_texts,
+            cached_texts=self.cached_texts,
+            embed_seconds=round(self.stats.seconds, 3),
+            total_seconds=round(self.total_seconds, 3),
         )
         return out
 
@@ -125,36 +133,93 @@ def embed_file(
     store = EmbeddingCache(cache)
     store.remove_temp_files()  # left by killed runs on this machine
     fill = None
-    if engine == "ray" or num_shards > 1 or shard_index or num_workers or gpus_per_worker or ray_address:
-        fill = fill_cache(dataset, enc, store, engine=engine, num_shards=num_shards, shard_index=shard_index,
-                          num_workers=num_workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
-                          batch_size=batch_size, shard_size=shard_size, progress=progress)
+    if (
+        engine == "ray"
+        or num_shards > 1
+        or shard_index
+        or num_workers
+        or gpus_per_worker
+        or ray_address
+    ):
+        fill = fill_cache(
+            dataset,
+            enc,
+            store,
+            engine=engine,
+            num_shards=num_shards,
+            shard_index=shard_index,
+            num_workers=num_workers,
+            gpus_per_worker=gpus_per_worker,
+            ray_address=ray_address,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            progress=progress,
+        )
     n_pairs = None
     stats = fill
     if num_shards == 1:  # with several slices there is nothing to assemble: the others are missing
-        pairs = embed_pairs(dataset, enc, store, batch_size=batch_size, shard_size=shard_size,
-                            progress=progress if fill is None else None)
+        pairs = embed_pairs(
+            dataset,
+            enc,
+            store,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            progress=progress if fill is None else None,
+        )
         n_pairs = len(pairs)
-        stats = fill if fill is not None else pairs.stats  # what the fill computed, not the read-back
+        stats = (
+            fill if fill is not None else pairs.stats
+        )  # what the fill computed, not the read-back
     logger.info("embedded %s with %s", data, enc.fingerprint)
-    return EmbedRun(data=str(data), encoder=enc, cache_dir=Path(cache), stats=stats, n_pairs=n_pairs,
-                    num_shards=num_shards, shard_index=shard_index,
-                    total_seconds=time.perf_counter() - start)
+    return EmbedRun(
+        data=str(data),
+        encoder=enc,
+        cache_dir=Path(cache),
+        stats=stats,
+        n_pairs=n_pairs,
+        num_shards=num_shards,
+        shard_index=shard_index,
+        total_seconds=time.perf_counter() - start,
+    )
 
 
-def fill_cache(dataset: Any, encoder: Any, cache: Any, *, engine: str, num_shards: int, shard_index: int,
-               num_workers: int | None, gpus_per_worker: float, ray_address: str | None,
-               batch_size: int | None, shard_size: int, progress: Any) -> EmbedStats:
+def fill_cache(
+    dataset: Any,
+    encoder: Any,
+    cache: Any,
+    *,
+    engine: str,
+    num_shards: int,
+    shard_index: int,
+    num_workers: int | None,
+    gpus_per_worker: float,
+    ray_address: str | None,
+    batch_size: int | None,
+    shard_size: int,
+    progress: Any,
+) -> EmbedStats:
     """Embed the missing texts of ``dataset`` (this job's slice) into ``cache``; returns EmbedStats."""
     check_shard_args(num_shards, shard_index)
     if engine == "local" and (num_workers is not None or gpus_per_worker or ray_address):
-        raise ConfigError("--num-workers, --gpus-per-worker and --ray-address apply to --backend ray; "
-                          "add --backend ray or drop them.")
+        raise ConfigError(
+            "--num-workers, --gpus-per-worker and --ray-address apply to --backend ray; "
+            "add --backend ray or drop them."
+        )
     plans = plan_pairs(dataset, encoder, cache, num_shards=num_shards, shard_index=shard_index)
     if engine == "ray":
         from ..embed.ray_backend import compute_plan_ray  # ray is optional and slow to import
 
-        return compute_plan_ray(plans, encoder, cache, num_workers=num_workers, gpus_per_worker=gpus_per_worker,
-                                address=ray_address, batch_size=batch_size, shard_size=shard_size, progress=progress)
-    return compute_plan(plans, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress)
-
+        return compute_plan_ray(
+            plans,
+            encoder,
+            cache,
+            num_workers=num_workers,
+            gpus_per_worker=gpus_per_worker,
+            address=ray_address,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            progress=progress,
+        )
+    return compute_plan(
+        plans, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress
+    )

@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
 
+from .._jsonsafe import write_jsonl as write_json_lines
 from .._paths import check_output
-from .._surface import option
 from .._progress import ProgressCallback, report_progress
+from .._surface import option
 from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences, load_scored_responses
 from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import looks_like_response_rows, read_response_rows, read_responses
-from .._jsonsafe import write_jsonl as write_json_lines
+from ..data.text_features import log_length
 from ..embed import default_cache_dir, encoder_from_config, get_encoder
 from ..evaluate.reward_bench import (
     best_of_k_results,
@@ -38,9 +40,12 @@ from ..evaluate.reward_bench import (
 )
 from ..evaluate.single import evaluate_pairs, evaluate_scored, write_evaluation
 from ..exceptions import ConfigError, DataError, FormatError
-from ..data.text_features import log_length
 from ..models import (
-    RewardScorer, cross_fit_length_rewards, cross_fit_scored_length_rewards, describe_model, load_length_baseline,
+    RewardScorer,
+    cross_fit_length_rewards,
+    cross_fit_scored_length_rewards,
+    describe_model,
+    load_length_baseline,
     pair_log_lengths,
 )
 from ..select import STRATEGIES
@@ -49,7 +54,13 @@ from .training import HELD_OUT_FILE, SPLIT_FILE
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["score_file", "evaluate_model_dir", "select_for_labeling", "pair_features", "model_encoder"]
+__all__ = [
+    "score_file",
+    "evaluate_model_dir",
+    "select_for_labeling",
+    "pair_features",
+    "model_encoder",
+]
 
 
 def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarray:
@@ -63,8 +74,14 @@ def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarra
     return np.ascontiguousarray(np.stack([rows[:n], rows[n:]], axis=1), dtype=np.float32)
 
 
-def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layout: str | None = None,
-                  device: str | None = None, backend: str | None = None):
+def model_encoder(
+    model_dir: str | os.PathLike,
+    name: str | None = None,
+    *,
+    layout: str | None = None,
+    device: str | None = None,
+    backend: str | None = None,
+):
     """The encoder to use with a saved model: ``None`` (the recorded one, rebuilt by
     :class:`~prefspace.models.RewardScorer`) unless a name, layout or device is given.
 
@@ -81,14 +98,20 @@ def model_encoder(model_dir: str | os.PathLike, name: str | None = None, *, layo
     recorded = (describe_model(model_dir).get("encoder") or {}).get("config")
     # how the model's rows were built beyond the encoder's weights: the text-feature block and
     # the long-text windows go with any encoder named here, so the rows are the training rows
-    same_rows = {"text_features": (recorded or {}).get("text_features") or False,
-                 **{k: recorded[k] for k in ("long_texts", "max_windows") if recorded and k in recorded}}
+    same_rows = {
+        "text_features": (recorded or {}).get("text_features") or False,
+        **{k: recorded[k] for k in ("long_texts", "max_windows") if recorded and k in recorded},
+    }
     if name is not None:
         return get_encoder(name, backend=backend or "auto", **same_rows, **overrides)
     if not recorded:
-        raise FormatError(f"{model_dir} was saved without an encoder; pass {option('encoder', 'NAME', flag='--encoder')}.")
+        raise FormatError(
+            f"{model_dir} was saved without an encoder; pass {option('encoder', 'NAME', flag='--encoder')}."
+        )
     if backend is not None:
-        return get_encoder(recorded.get("model") or "all-MiniLM-L6-v2", backend=backend, **same_rows, **overrides)
+        return get_encoder(
+            recorded.get("model") or "all-MiniLM-L6-v2", backend=backend, **same_rows, **overrides
+        )
     return encoder_from_config({**recorded, **overrides})
 
 
@@ -97,9 +120,13 @@ def _cache_path(cache: Any) -> Any:
     return getattr(cache, "directory", cache)
 
 
-def _scorer(model_dir: str | os.PathLike, cache: Any, encoder: Any = None, length_controlled: bool = False) -> RewardScorer:
+def _scorer(
+    model_dir: str | os.PathLike, cache: Any, encoder: Any = None, length_controlled: bool = False
+) -> RewardScorer:
     # one pass over a file: nothing is scored twice, so no in-memory rows (the disk cache stays)
-    return RewardScorer(model_dir, encoder=encoder, cache=cache, lru_size=0, length_controlled=length_controlled)
+    return RewardScorer(
+        model_dir, encoder=encoder, cache=cache, lru_size=0, length_controlled=length_controlled
+    )
 
 
 # ------------------------------------------------------------------------------------ score
@@ -146,13 +173,21 @@ def score_file(
     with report_progress(progress):
         if looks_like_response_rows(data, response_key=response_key, split=split):
             rows = read_response_rows(
-                data, prompt_key=load_kwargs.get("prompt_key") or "prompt", response_key=response_key,
-                id_key=load_kwargs.get("id_key") or "id", split=split, limit=load_kwargs.get("limit"),
+                data,
+                prompt_key=load_kwargs.get("prompt_key") or "prompt",
+                response_key=response_key,
+                id_key=load_kwargs.get("id_key") or "id",
+                split=split,
+                limit=load_kwargs.get("limit"),
                 on_bad_rows=load_kwargs.get("on_bad_rows", "error"),
-                max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS))
+                max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS),
+            )
             scorer = _scorer(model_dir, cache, encoder, length_controlled)
             rewards = scorer.score(rows.prompts, rows.responses)
-            lines = [{**cols, "id": i, "reward": float(r)} for cols, i, r in zip(rows.extra, rows.ids, rewards)]
+            lines = [
+                {**cols, "id": i, "reward": float(r)}
+                for cols, i, r in zip(rows.extra, rows.ids, rewards)
+            ]
             kept = list(dict.fromkeys(k for cols in rows.extra for k in cols))
             summary: dict = {"mode": "rows", "n": len(lines), "columns": kept}
         else:
@@ -160,14 +195,40 @@ def score_file(
             scorer = _scorer(model_dir, cache, encoder, length_controlled)
             X = pair_features(scorer, dataset)
             rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
-            p = expit(rewards[:, 0] - rewards[:, 1]) if length_controlled else scorer.p_first_wins(X[:, 0], X[:, 1])
+            p = (
+                expit(rewards[:, 0] - rewards[:, 1])
+                if length_controlled
+                else scorer.p_first_wins(X[:, 0], X[:, 1])
+            )
             subsets = dataset.subset if dataset.subset is not None else [None] * len(dataset)
-            lines = [{"id": i, **({"subset": sub} if sub is not None else {}), "prompt": pr, "chosen": ch,
-                      "rejected": rj, "reward_chosen": float(rc), "reward_rejected": float(rr), "p_chosen": float(pc)}
-                     for i, sub, pr, ch, rj, rc, rr, pc in zip(dataset.ids, subsets, dataset.prompts, dataset.chosen,
-                                                               dataset.rejected, rewards[:, 0], rewards[:, 1], p)]
-            summary = {"mode": "pairs", "n": len(lines), "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
-                       "duplicates": int(dataset.info.get("duplicates", 0) or 0)}
+            lines = [
+                {
+                    "id": i,
+                    **({"subset": sub} if sub is not None else {}),
+                    "prompt": pr,
+                    "chosen": ch,
+                    "rejected": rj,
+                    "reward_chosen": float(rc),
+                    "reward_rejected": float(rr),
+                    "p_chosen": float(pc),
+                }
+                for i, sub, pr, ch, rj, rc, rr, pc in zip(
+                    dataset.ids,
+                    subsets,
+                    dataset.prompts,
+                    dataset.chosen,
+                    dataset.rejected,
+                    rewards[:, 0],
+                    rewards[:, 1],
+                    p,
+                )
+            ]
+            summary = {
+                "mode": "pairs",
+                "n": len(lines),
+                "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
+                "duplicates": int(dataset.info.get("duplicates", 0) or 0),
+            }
         write_jsonl(out, lines)
     summary["out"] = str(out)
     summary["cache"] = scorer.cache_use()
@@ -224,9 +285,20 @@ def evaluate_model_dir(
     paths written (``metrics_json``, ``report_html``, plots).
     """
     with report_progress(progress):
-        return _evaluate_model_dir(model_dir, data, Path(out), prompts=prompts, score_key=score_key,
-                               limit_prompts=limit_prompts, cache=cache, n_boot=n_boot, load_kwargs=load_kwargs,
-                               benchmark=benchmark, encoder=encoder, figure_format=figure_format)
+        return _evaluate_model_dir(
+            model_dir,
+            data,
+            Path(out),
+            prompts=prompts,
+            score_key=score_key,
+            limit_prompts=limit_prompts,
+            cache=cache,
+            n_boot=n_boot,
+            load_kwargs=load_kwargs,
+            benchmark=benchmark,
+            encoder=encoder,
+            figure_format=figure_format,
+        )
 
 
 def _held_out(model_dir) -> Path:
@@ -235,9 +307,14 @@ def _held_out(model_dir) -> Path:
     if path.is_file():
         return path
     split = Path(model_dir) / SPLIT_FILE
-    why = (f"it was trained without test pairs ({option('test_fraction', 0)})" if split.is_file()
-           else "it was not written by `prefspace train` (or by a version before held-out pairs were kept)")
-    raise ConfigError(f"{model_dir} has no held-out pairs ({HELD_OUT_FILE}): {why}. Pass a data file to evaluate on.")
+    why = (
+        f"it was trained without test pairs ({option('test_fraction', 0)})"
+        if split.is_file()
+        else "it was not written by `prefspace train` (or by a version before held-out pairs were kept)"
+    )
+    raise ConfigError(
+        f"{model_dir} has no held-out pairs ({HELD_OUT_FILE}): {why}. Pass a data file to evaluate on."
+    )
 
 
 def _scored_rows(data, load_kwargs: dict, prompts) -> bool:
@@ -247,51 +324,114 @@ def _scored_rows(data, load_kwargs: dict, prompts) -> bool:
     return looks_like_response_rows(data, response_key="response", split=load_kwargs.get("split"))
 
 
-def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit_prompts, cache, n_boot, load_kwargs,
-                    benchmark, encoder, figure_format) -> tuple[dict, dict]:
+def _evaluate_model_dir(
+    model_dir,
+    data,
+    out: Path,
+    *,
+    prompts,
+    score_key,
+    limit_prompts,
+    cache,
+    n_boot,
+    load_kwargs,
+    benchmark,
+    encoder,
+    figure_format,
+) -> tuple[dict, dict]:
     if data is None:
         data = _held_out(model_dir)
     cache = cache if cache is not None else default_cache_dir()
-    check_output(out, inputs=[model_dir, data, prompts], caches=[_cache_path(cache)], kind="folder",
-                 what=option("out"))
+    check_output(
+        out,
+        inputs=[model_dir, data, prompts],
+        caches=[_cache_path(cache)],
+        kind="folder",
+        what=option("out"),
+    )
     check_benchmark(benchmark)
     if benchmark is not None and prompts is not None:
-        raise ConfigError(f"{option('benchmark', benchmark)} reads its own data format; leave out "
-                          f"{option('prompts')}.")
+        raise ConfigError(
+            f"{option('benchmark', benchmark)} reads its own data format; leave out "
+            f"{option('prompts')}."
+        )
     load_kwargs = dict(load_kwargs or {})
     per_example: list[dict] | None = None
     # the data is read and checked first: a bad row stops before the model and encoder load
     if benchmark == "reward-bench-2":
-        keys = {k: load_kwargs[k] for k in ("prompt_key", "chosen_key", "rejected_key", "subset_key", "id_key") if load_kwargs.get(k)}
-        examples = load_best_of_k(data, split=load_kwargs.get("split"), limit=load_kwargs.get("limit"), **keys)
+        keys = {
+            k: load_kwargs[k]
+            for k in ("prompt_key", "chosen_key", "rejected_key", "subset_key", "id_key")
+            if load_kwargs.get(k)
+        }
+        examples = load_best_of_k(
+            data, split=load_kwargs.get("split"), limit=load_kwargs.get("limit"), **keys
+        )
         scorer = _scorer(model_dir, cache, encoder)
         rewards = score_best_of_k(scorer.score, examples)
-        result = {"reward_bench_2": reward_bench_2_scores(rewards, examples.num_correct, examples.subsets, examples.ids,
-                                                          n_boot=n_boot)}
-        per_example = [{"id": i, "subset": sub, "rewards": [float(v) for v in r], "num_correct": int(k),
-                        "score": float(sc)}
-                       for i, sub, r, k, sc in zip(examples.ids, examples.subsets, rewards, examples.num_correct,
-                                                   best_of_k_results(rewards))]
-    elif prompts is None and (benchmark is not None or not _scored_rows(data, load_kwargs, prompts)):
+        result = {
+            "reward_bench_2": reward_bench_2_scores(
+                rewards, examples.num_correct, examples.subsets, examples.ids, n_boot=n_boot
+            )
+        }
+        per_example = [
+            {
+                "id": i,
+                "subset": sub,
+                "rewards": [float(v) for v in r],
+                "num_correct": int(k),
+                "score": float(sc),
+            }
+            for i, sub, r, k, sc in zip(
+                examples.ids,
+                examples.subsets,
+                rewards,
+                examples.num_correct,
+                best_of_k_results(rewards),
+            )
+        ]
+    elif prompts is None and (
+        benchmark is not None or not _scored_rows(data, load_kwargs, prompts)
+    ):
         dataset = load_preferences(data, **load_kwargs)
         if benchmark == "reward-bench" and dataset.subset is None:
-            raise DataError(f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
-                            f"(name it with {option('subset_key')}).")
+            raise DataError(
+                f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
+                f"(name it with {option('subset_key')})."
+            )
         scorer = _scorer(model_dir, cache, encoder)
         X = pair_features(scorer, dataset)
-        groups = np.unique(np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True)[1].ravel()
-        baseline, fit = _pair_baseline(model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups)
-        result = evaluate_pairs(scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups)
+        groups = np.unique(
+            np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True
+        )[1].ravel()
+        baseline, fit = _pair_baseline(
+            model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups
+        )
+        result = evaluate_pairs(
+            scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups
+        )
         result["length_baseline_fit"] = fit
         if benchmark == "reward-bench":
             r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
-            result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
-            per_example = [{"id": i, "subset": sub, "reward_chosen": float(rc), "reward_rejected": float(rr),
-                            "correct": bool(rc > rr)}
-                           for i, sub, rc, rr in zip(dataset.ids, dataset.subset, r[:, 0], r[:, 1])]
+            result["reward_bench"] = reward_bench_scores(
+                r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot
+            )
+            per_example = [
+                {
+                    "id": i,
+                    "subset": sub,
+                    "reward_chosen": float(rc),
+                    "reward_rejected": float(rr),
+                    "correct": bool(rc > rr),
+                }
+                for i, sub, rc, rr in zip(dataset.ids, dataset.subset, r[:, 0], r[:, 1])
+            ]
     else:  # scored responses: joined to a prompts file, or one file of rows that carry their prompt
-        keys = {k: load_kwargs[k] for k in ("on_bad_rows", "max_text_chars", "prompt_key", "id_key", "split")
-                if load_kwargs.get(k) is not None}
+        keys = {
+            k: load_kwargs[k]
+            for k in ("on_bad_rows", "max_text_chars", "prompt_key", "id_key", "split")
+            if load_kwargs.get(k) is not None
+        }
         scored = _load_scored(data, prompts, score_key, keys)
         scorer = _scorer(model_dir, cache, encoder)
         rows = np.arange(len(scored))
@@ -304,21 +444,47 @@ def _evaluate_model_dir(model_dir, data, out: Path, *, prompts, score_key, limit
         lengths = log_length([scored.responses[i] for i in rows])
         stored = load_length_baseline(model_dir)
         if stored is not None:
-            baseline, fit = stored.predict(lengths), {"source": "the model's training pairs", **stored.to_dict()}
+            baseline, fit = (
+                stored.predict(lengths),
+                {"source": "the model's training pairs", **stored.to_dict()},
+            )
         else:
-            baseline = cross_fit_scored_length_rewards(lengths, scored.scores[rows], scored.prompt_index[rows])
-            fit = {"source": _CROSS_FIT_SOURCE.format(what="within-prompt pairs of the other folds' responses"),
-                   "direction": "longer" if np.median(baseline / np.maximum(lengths, 1e-12)) > 0 else "shorter"}
-        result = evaluate_scored(scorer.model, F, scored.scores[rows], scored.prompt_index[rows], n_boot=n_boot,
-                                 baseline=baseline)
+            baseline = cross_fit_scored_length_rewards(
+                lengths, scored.scores[rows], scored.prompt_index[rows]
+            )
+            fit = {
+                "source": _CROSS_FIT_SOURCE.format(
+                    what="within-prompt pairs of the other folds' responses"
+                ),
+                "direction": "longer"
+                if np.median(baseline / np.maximum(lengths, 1e-12)) > 0
+                else "shorter",
+            }
+        result = evaluate_scored(
+            scorer.model,
+            F,
+            scored.scores[rows],
+            scored.prompt_index[rows],
+            n_boot=n_boot,
+            baseline=baseline,
+        )
         result["length_baseline_fit"] = fit
     result["data"] = str(data)
     result["cache"] = scorer.cache_use()
     name = Path(model_dir).name
-    paths = write_evaluation(result, out, title=f"Evaluation of {name}", meta=f"model {model_dir}; data {data}",
-                             figure_format=figure_format)
+    paths = write_evaluation(
+        result,
+        out,
+        title=f"Evaluation of {name}",
+        meta=f"model {model_dir}; data {data}",
+        figure_format=figure_format,
+    )
     if per_example is not None:
-        file = out / ("reward_bench_2_scores.jsonl" if benchmark == "reward-bench-2" else "reward_bench_scores.jsonl")
+        file = out / (
+            "reward_bench_2_scores.jsonl"
+            if benchmark == "reward-bench-2"
+            else "reward_bench_scores.jsonl"
+        )
         paths["per_example"] = write_json_lines(file, per_example)
     return result, paths
 
@@ -330,15 +496,19 @@ def _load_scored(data, prompts, score_key, keys: dict):
         return load_scored_responses(data, prompts=prompts, score_key=score_key, **keys)
     except DataError as exc:
         if prompts is None and ("prompt" in str(exc) or "score" in str(exc)):
-            raise DataError(f"{exc} To evaluate scored responses, give each row its prompt and a score column "
-                            f"({option('score_key')}), or pass the prompts file with {option('prompts')}; to "
-                            "evaluate pairs, give "
-                            "each row 'chosen' and 'rejected'.") from None
+            raise DataError(
+                f"{exc} To evaluate scored responses, give each row its prompt and a score column "
+                f"({option('score_key')}), or pass the prompts file with {option('prompts')}; to "
+                "evaluate pairs, give "
+                "each row 'chosen' and 'rejected'."
+            ) from None
         raise
 
 
-_CROSS_FIT_SOURCE = ("this data, cross-fitted because the model records no baseline (5 folds of prompts; each "
-                     "fold scored by a baseline fitted on the {what})")
+_CROSS_FIT_SOURCE = (
+    "this data, cross-fitted because the model records no baseline (5 folds of prompts; each "
+    "fold scored by a baseline fitted on the {what})"
+)
 
 
 def _pair_baseline(model_dir, L: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -346,12 +516,18 @@ def _pair_baseline(model_dir, L: np.ndarray, groups: np.ndarray) -> tuple[np.nda
     on its training pairs), else cross-fitted on these pairs by folds of prompts."""
     stored = load_length_baseline(model_dir)
     if stored is not None:
-        return stored.predict(L.ravel()).reshape(-1, 2), {"source": "the model's training pairs", **stored.to_dict()}
+        return stored.predict(L.ravel()).reshape(-1, 2), {
+            "source": "the model's training pairs",
+            **stored.to_dict(),
+        }
     if np.unique(groups).size < 2:
         groups = np.arange(len(L))
     rewards = cross_fit_length_rewards(L, groups)
     direction = "longer" if np.median((rewards / np.maximum(L, 1e-12))[L > 0]) > 0 else "shorter"
-    return rewards, {"source": _CROSS_FIT_SOURCE.format(what="other folds' pairs"), "direction": direction}
+    return rewards, {
+        "source": _CROSS_FIT_SOURCE.format(what="other folds' pairs"),
+        "direction": direction,
+    }
 
 
 # ------------------------------------------------------------------------------------ select
@@ -394,16 +570,39 @@ def select_for_labeling(
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
-    check_output(out, inputs=[model_dir, pool, prompts, labelled], caches=[_cache_path(cache)], what=option("out"))
+    check_output(
+        out,
+        inputs=[model_dir, pool, prompts, labelled],
+        caches=[_cache_path(cache)],
+        what=option("out"),
+    )
     random_state = check_whole(random_state, name=option("random_state", flag="--seed"), minimum=0)
-    candidates = read_responses(pool, prompts=prompts, prompt_key=prompt_key, response_key=response_key,
-                                id_key=id_key, join_key=join_key, max_text_chars=max_text_chars)
-    dataset = load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
+    candidates = read_responses(
+        pool,
+        prompts=prompts,
+        prompt_key=prompt_key,
+        response_key=response_key,
+        id_key=id_key,
+        join_key=join_key,
+        max_text_chars=max_text_chars,
+    )
+    dataset = (
+        load_preferences(labelled, max_text_chars=max_text_chars) if labelled is not None else None
+    )
     scorer = _scorer(model_dir, cache if cache is not None else default_cache_dir())
     with report_progress(progress):
-        records, info = choose_pairs(scorer, candidates, budget, strategy, cross_prompt=cross_prompt,
-                                     max_candidates=max_candidates, labelled=dataset, lam=lam, random_state=random_state,
-                                     options=selector_params)
+        records, info = choose_pairs(
+            scorer,
+            candidates,
+            budget,
+            strategy,
+            cross_prompt=cross_prompt,
+            max_candidates=max_candidates,
+            labelled=dataset,
+            lam=lam,
+            random_state=random_state,
+            options=selector_params,
+        )
     write_jsonl(out, records)
     return {
         "n_pairs": len(records),

@@ -23,16 +23,17 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from .._atomic import write_text_atomic
 from .._jsonsafe import dumps
 from .._paths import check_output
-from .._surface import option
 from .._progress import ProgressCallback, report_progress, track
+from .._surface import option
 from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
@@ -53,8 +54,9 @@ _FACTORS = (2, 4, 8)
 DIAGNOSTIC_LEVELS = ("none", "fast", "full")
 
 
-def diagnostic_grid(n_pairs: int, sigma2: float | None = None, level: str = "full",
-                    factor: int = 4) -> tuple[list[int], list[float], list[int]]:
+def diagnostic_grid(
+    n_pairs: int, sigma2: float | None = None, level: str = "full", factor: int = 4
+) -> tuple[list[int], list[float], list[int]]:
     """The training sizes of the reconstruction curve, and the ``sigma2`` values and factors of
     the label check, for a diagnostics ``level`` (``"fast"`` or ``"full"``).
 
@@ -73,7 +75,11 @@ def diagnostic_grid(n_pairs: int, sigma2: float | None = None, level: str = "ful
     top = (2 * int(n_pairs)) // 3
     steps = sorted({s for s in _CURVE_SIZES if s <= top} | {top})
     if level == "fast":
-        return sorted({steps[0], top}), [float(sigma2) if sigma2 is not None else 0.01], [int(factor)]
+        return (
+            sorted({steps[0], top}),
+            [float(sigma2) if sigma2 is not None else 0.01],
+            [int(factor)],
+        )
     sigma2s = sorted(set(_SIGMA2S) | ({float(sigma2)} if sigma2 is not None else set()))
     return steps, sigma2s, list(_FACTORS)
 
@@ -134,19 +140,54 @@ def synthesize_file(
         diagnostics = "full" if diagnostics else "none"
     check_in(diagnostics, DIAGNOSTIC_LEVELS, name="diagnostics")
     with report_progress(progress):
-        return _synthesize(data, Path(out), encoder=encoder, encoder_backend=encoder_backend, cache=cache, method=method, factor=factor, params=params,
-                           seed=random_state, diagnostics=diagnostics, load_kwargs=load_kwargs, figure_format=figure_format)
+        return _synthesize(
+            data,
+            Path(out),
+            encoder=encoder,
+            encoder_backend=encoder_backend,
+            cache=cache,
+            method=method,
+            factor=factor,
+            params=params,
+            seed=random_state,
+            diagnostics=diagnostics,
+            load_kwargs=load_kwargs,
+            figure_format=figure_format,
+        )
 
 
-def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, factor, params, seed, diagnostics, load_kwargs,
-                figure_format) -> dict:
+def _synthesize(
+    data,
+    out: Path,
+    *,
+    encoder,
+    encoder_backend,
+    cache,
+    method,
+    factor,
+    params,
+    seed,
+    diagnostics,
+    load_kwargs,
+    figure_format,
+) -> dict:
     start = time.perf_counter()
     seed = check_whole(seed, name=option("random_state", flag="--seed"), minimum=0)
     source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
-    check_output(out, inputs=[source], caches=[getattr(cache, "directory", cache)], kind="folder", what=option("out"))
+    check_output(
+        out,
+        inputs=[source],
+        caches=[getattr(cache, "directory", cache)],
+        kind="folder",
+        what=option("out"),
+    )
     synthesizer = get_synthesizer(method, random_state=seed, **dict(params or {}))
 
-    dataset = data if isinstance(data, PreferenceDataset) else load_preferences(data, **dict(load_kwargs or {}))
+    dataset = (
+        data
+        if isinstance(data, PreferenceDataset)
+        else load_preferences(data, **dict(load_kwargs or {}))
+    )
     enc = get_encoder(encoder, backend=encoder_backend) if isinstance(encoder, str) else encoder
     if isinstance(factor, (int, np.integer)) and not isinstance(factor, bool) and factor >= 1:
         # refused before the embedding when the synthetic pairs cannot fit in memory
@@ -164,8 +205,15 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
     syn = synthesizer.sample(factor)
     t_sample = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
-    save_synthetic(out, syn, parent_ids=list(pairs.ids),
-                   metadata={"encoder_fingerprint": pairs.fingerprint, "dataset_fingerprint": pairs.dataset_fingerprint})
+    save_synthetic(
+        out,
+        syn,
+        parent_ids=list(pairs.ids),
+        metadata={
+            "encoder_fingerprint": pairs.fingerprint,
+            "dataset_fingerprint": pairs.dataset_fingerprint,
+        },
+    )
 
     n = len(pairs.X)
     summary: dict = {
@@ -179,7 +227,11 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
         "encoder_fingerprint": pairs.fingerprint,
         "feature_dim": int(pairs.X.shape[2]),
         "shared_columns": int(synthesizer.shared_mask_.sum()),
-        "seconds": {"embed": round(t_embed, 3), "fit": round(t_fit, 3), "sample": round(t_sample, 3)},
+        "seconds": {
+            "embed": round(t_embed, 3),
+            "fit": round(t_fit, 3),
+            "sample": round(t_sample, 3),
+        },
         "files": {"pairs": "synthetic.safetensors", "provenance": "provenance.csv"},
         "cache": pairs.stats.cache_use(store),
     }
@@ -189,36 +241,54 @@ def _synthesize(data, out: Path, *, encoder, encoder_backend, cache, method, fac
     summary["diagnostics"] = diagnostics
     if diagnostics != "none" and n >= MIN_PAIRS_FOR_DIAGNOSTICS:
         t0 = time.perf_counter()
-        sizes, sigma2s, factors = diagnostic_grid(n, synthesizer.get_params().get("sigma2"), diagnostics, factor)
+        sizes, sigma2s, factors = diagnostic_grid(
+            n, synthesizer.get_params().get("sigma2"), diagnostics, factor
+        )
         parts = track(f"diagnostics ({diagnostics})", 3 if latent else 2, "parts")
         if latent:
             # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
             # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
             own = diag.own_heldout_row(pairs.X, synthesizer) if diagnostics == "fast" else None
-            curve = diag.reconstruction_curve(pairs.X, synthesizer, sizes[:1] if own else sizes, random_state=seed)
+            curve = diag.reconstruction_curve(
+                pairs.X, synthesizer, sizes[:1] if own else sizes, random_state=seed
+            )
             curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
             summary["reconstruction_curve"] = curve
             top = own or (max(curve, key=lambda r: r["n_pairs"]) if curve else None)
             if top is not None:
                 summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
                 summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
-                summary["reconstruction"]["heldout_pairs"] = \
-                    "early_stopping" if own else "refit"
+                summary["reconstruction"]["heldout_pairs"] = "early_stopping" if own else "refit"
             diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
             parts.advance(detail="reconstruction curve")
-        pres = diag.label_preservation(pairs.X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed)
+        pres = diag.label_preservation(
+            pairs.X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed
+        )
         summary["label_preservation"] = pres
-        diag.plot_label_preservation(pres, out / "label_preservation.png", figure_format=figure_format)
+        diag.plot_label_preservation(
+            pres, out / "label_preservation.png", figure_format=figure_format
+        )
         parts.advance(detail="label preservation")
-        diag.plot_projection(pairs.X, syn, out / "projection.png", random_state=seed, figure_format=figure_format)
+        diag.plot_projection(
+            pairs.X, syn, out / "projection.png", random_state=seed, figure_format=figure_format
+        )
         parts.advance(detail="projection")
-        summary["files"].update(reconstruction="reconstruction.png" if latent else None,
-                                label_preservation="label_preservation.png", projection="projection.png")
+        summary["files"].update(
+            reconstruction="reconstruction.png" if latent else None,
+            label_preservation="label_preservation.png",
+            projection="projection.png",
+        )
         summary["seconds"]["diagnostics"] = round(time.perf_counter() - t0, 3)
     elif diagnostics != "none":
-        logger.warning("%s: %d pairs are too few for the diagnostics (at least %d); none written",
-                       summary["data"], n, MIN_PAIRS_FOR_DIAGNOSTICS)
+        logger.warning(
+            "%s: %d pairs are too few for the diagnostics (at least %d); none written",
+            summary["data"],
+            n,
+            MIN_PAIRS_FOR_DIAGNOSTICS,
+        )
     summary["seconds"]["total"] = round(time.perf_counter() - start, 3)
-    text = dumps(summary, indent=2, default=str)  # NaN (e.g. a diagnostic with nothing to measure) as null
+    text = dumps(
+        summary, indent=2, default=str
+    )  # NaN (e.g. a diagnostic with nothing to measure) as null
     write_text_atomic(out / "summary.json", text)
     return json.loads(text)

@@ -12,18 +12,25 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from .._jsonsafe import json_safe, write_json, write_jsonl
 from .._paths import check_output
-from .._surface import option
 from .._progress import ProgressCallback, report_progress, track
+from .._surface import option
 from .._validation import check_in, check_pairs, check_sample_vector, check_whole
-from ..data import PreferenceDataset, canonical_prompt, load_preferences, read_responses, split_by_prompt
+from ..data import (
+    PreferenceDataset,
+    canonical_prompt,
+    load_preferences,
+    read_responses,
+    split_by_prompt,
+)
 from ..data.dataset import pair_records
 from ..data.licence import data_licence
 from ..data.text_features import truncation_summary
@@ -31,17 +38,33 @@ from ..embed import EmbeddingCache, embed_pairs, embed_responses, embed_text_fea
 from ..evaluate import accuracy_with_interval, length_dependence, reward_metrics
 from ..exceptions import ConfigError
 from ..models import (
-    HEADS, HeadSelection, RewardEnsemble, choose_head, get_head, length_baseline_beside, pair_log_lengths, save_model,
+    HEADS,
+    HeadSelection,
+    RewardEnsemble,
+    choose_head,
+    get_head,
+    length_baseline_beside,
+    pair_log_lengths,
+    save_model,
 )
 from ..models.card import reproducibility_record, training_data_summary
 from ..models.ensemble import AGGREGATES
-from ..synth import METHODS, AugmentReport, Augmentation, augment_pairs
+from ..synth import METHODS, Augmentation, AugmentReport, augment_pairs
 from ..synth.base import check_synthetic_memory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_reward_model", "TrainReport", "DataCounts", "augmented_fit_inputs", "HEAD_CHOICES", "DEFAULT_HEAD",
-           "write_split", "SPLIT_FILE", "HELD_OUT_FILE"]
+__all__ = [
+    "train_reward_model",
+    "TrainReport",
+    "DataCounts",
+    "augmented_fit_inputs",
+    "HEAD_CHOICES",
+    "DEFAULT_HEAD",
+    "write_split",
+    "SPLIT_FILE",
+    "HELD_OUT_FILE",
+]
 
 # ``head="auto"`` cross-validates the heads of ``prefspace.models.DEFAULT_HEAD_GRID`` on the
 # training pairs (``choose_head``). The default head is the linear Bradley-Terry model: on HH
@@ -138,15 +161,29 @@ class TrainReport:
     def to_json(self) -> dict:
         """The JSON-able report written as ``metrics.json`` (its keys are stable across versions)."""
         out = {
-            "data": self.data, "test_data": self.test_data, "head": self.head, "model": self.model,
-            "params": self.params, "encoder": self.encoder, "encoder_fingerprint": self.encoder_fingerprint,
-            "n_train": self.n_train, "n_synthetic": self.n_synthetic, "n_test": self.n_test,
-            "seed": self.random_state, "augment": None if self.augment is None else self.augment.to_json(),
-            "train": self.train, "test": self.test, "ties_left_out": self.ties_left_out.to_json(),
-            "duplicates": self.duplicates.to_json(), "embed_seconds": round(self.embed_seconds, 3),
-            "augment_seconds": round(self.augment_seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
-            "record": self.record, "length_baseline": self.length_baseline,
-            "read_seconds": round(self.read_seconds, 3), "cv_seconds": round(self.cv_seconds, 3),
+            "data": self.data,
+            "test_data": self.test_data,
+            "head": self.head,
+            "model": self.model,
+            "params": self.params,
+            "encoder": self.encoder,
+            "encoder_fingerprint": self.encoder_fingerprint,
+            "n_train": self.n_train,
+            "n_synthetic": self.n_synthetic,
+            "n_test": self.n_test,
+            "seed": self.random_state,
+            "augment": None if self.augment is None else self.augment.to_json(),
+            "train": self.train,
+            "test": self.test,
+            "ties_left_out": self.ties_left_out.to_json(),
+            "duplicates": self.duplicates.to_json(),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "augment_seconds": round(self.augment_seconds, 3),
+            "fit_seconds": round(self.fit_seconds, 3),
+            "record": self.record,
+            "length_baseline": self.length_baseline,
+            "read_seconds": round(self.read_seconds, 3),
+            "cv_seconds": round(self.cv_seconds, 3),
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
@@ -273,25 +310,69 @@ def train_reward_model(
     0.71
     """
     with report_progress(progress):
-        return _train(data, encoder=encoder, encoder_backend=encoder_backend, layout=layout, cache=cache, head=head,
-                      params=params, ensemble=ensemble,
-                      aggregate=aggregate, test=test, test_fraction=test_fraction, seed=random_state, augment=augment,
-                      factor=factor, load_kwargs=load_kwargs, out=out, vae_data=vae_data, vae_prompts=vae_prompts,
-                      command=command, text_features=text_features)
+        return _train(
+            data,
+            encoder=encoder,
+            encoder_backend=encoder_backend,
+            layout=layout,
+            cache=cache,
+            head=head,
+            params=params,
+            ensemble=ensemble,
+            aggregate=aggregate,
+            test=test,
+            test_fraction=test_fraction,
+            seed=random_state,
+            augment=augment,
+            factor=factor,
+            load_kwargs=load_kwargs,
+            out=out,
+            vae_data=vae_data,
+            vae_prompts=vae_prompts,
+            command=command,
+            text_features=text_features,
+        )
 
 
-def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensemble, aggregate, test, test_fraction, seed, augment, factor,
-           load_kwargs, out, vae_data, vae_prompts, command, text_features=True) -> tuple[Any, TrainReport]:
+def _train(
+    data,
+    *,
+    encoder,
+    encoder_backend,
+    layout,
+    cache,
+    head,
+    params,
+    ensemble,
+    aggregate,
+    test,
+    test_fraction,
+    seed,
+    augment,
+    factor,
+    load_kwargs,
+    out,
+    vae_data,
+    vae_prompts,
+    command,
+    text_features=True,
+) -> tuple[Any, TrainReport]:
     # ---- every argument is checked before any data is read or embedded
     check_in(augment, tuple(METHODS), name="augment")
     ensemble = check_whole(ensemble, name="ensemble", what="heads in the ensemble")
     seed = check_whole(seed, name=option("random_state", flag="--seed"), minimum=0)
     if out is not None:  # a long run must not fail at the very end, nor destroy its input
-        check_output(out, inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
-                     caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
-                     kind="model", what=option("out"))
+        check_output(
+            out,
+            inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
+            caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
+            kind="model",
+            what=option("out"),
+        )
     if vae_data is not None and augment not in ("lens", "pca", "auto"):
-        raise ConfigError(f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}.")
+        raise ConfigError(
+            f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}."
+        )
     model = _head_from_args(head, params, ensemble, aggregate, seed)  # None for head="auto"
 
     # ---- data: train and test pairs, no prompt on both sides; embeddings (cached)
@@ -302,12 +383,18 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
 
     # ---- embeddings (cached)
     if isinstance(encoder, str):
-        enc = get_encoder(encoder, backend=encoder_backend, text_features=bool(text_features),
-                          **({} if layout is None else {"layout": layout}))
+        enc = get_encoder(
+            encoder,
+            backend=encoder_backend,
+            text_features=bool(text_features),
+            **({} if layout is None else {"layout": layout}),
+        )
     else:
         if layout is not None and getattr(encoder, "layout", layout) != layout:
-            raise ConfigError(f"layout={layout!r} but the encoder passed has layout {encoder.layout!r}; "
-                              "pass an encoder name, or an encoder built with that layout.")
+            raise ConfigError(
+                f"layout={layout!r} but the encoder passed has layout {encoder.layout!r}; "
+                "pass an encoder name, or an encoder built with that layout."
+            )
         enc = encoder
     k = int(getattr(enc, "n_text_features", 0))
     if augment not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
@@ -331,8 +418,13 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
     head_auto = None
     t0 = time.perf_counter()
     if model is None:  # head="auto": grouped cross-validation on the training pairs only
-        head_auto = choose_head(X_train, groups=groups, sample_weight=train_ds.weight, random_state=seed,
-                                n_text_features=k)
+        head_auto = choose_head(
+            X_train,
+            groups=groups,
+            sample_weight=train_ds.weight,
+            random_state=seed,
+            n_text_features=k,
+        )
         model = _ensemble_of(head_auto.best_estimator, ensemble, aggregate, seed)
     cv_seconds = time.perf_counter() - t0
     unlabelled = None
@@ -342,22 +434,46 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
     # ---- synthetic pairs (optional) and the fit
     t0 = time.perf_counter()
     fit_inputs = augmented_fit_inputs(
-        X_train, sample_weight=train_ds.weight, margin=train_ds.margin, method=augment, factor=factor,
-        estimator=model, random_state=seed, groups=groups, unlabelled=unlabelled, report_pairs=X_test)
+        X_train,
+        sample_weight=train_ds.weight,
+        margin=train_ds.margin,
+        method=augment,
+        factor=factor,
+        estimator=model,
+        random_state=seed,
+        groups=groups,
+        unlabelled=unlabelled,
+        report_pairs=X_test,
+    )
     augment_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     fitting = track(f"fit {head}" if ensemble == 1 else f"fit {ensemble} x {head}", 1, "fits")
-    model.fit(fit_inputs.X, sample_weight=fit_inputs.sample_weight, margin=fit_inputs.margin, **fit_inputs.fit_params)
+    model.fit(
+        fit_inputs.X,
+        sample_weight=fit_inputs.sample_weight,
+        margin=fit_inputs.margin,
+        **fit_inputs.fit_params,
+    )
     fitting.finish()
     fit_seconds = time.perf_counter() - t0
 
     # ---- the report (and, with out, the model folder)
     test_metrics, rewards = (None, None) if X_test is None else _test_metrics(model, X_test, seed)
-    baseline, baseline_record = _length_baseline(train_ds, None if X_test is None else test_ds, rewards, seed)
+    baseline, baseline_record = _length_baseline(
+        train_ds, None if X_test is None else test_ds, rewards, seed
+    )
     config = {
-        "data": _name(data), "test": None if test is None else _name(test), "encoder": enc.config(), "head": head,
-        "params": (model.estimator if ensemble > 1 else model).get_params(deep=False), "ensemble": int(ensemble),
-        "aggregate": aggregate, "test_fraction": test_fraction, "seed": seed, "augment": augment, "factor": factor,
+        "data": _name(data),
+        "test": None if test is None else _name(test),
+        "encoder": enc.config(),
+        "head": head,
+        "params": (model.estimator if ensemble > 1 else model).get_params(deep=False),
+        "ensemble": int(ensemble),
+        "aggregate": aggregate,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "augment": augment,
+        "factor": factor,
         "load_kwargs": sets.load_kwargs,
     }
     record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
@@ -366,8 +482,12 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
         test_data=None if test is None else _name(test),
         head=head,
         model=type(model).__name__,
-        params=json_safe(model.get_params(deep=False) if ensemble == 1
-                         else {"n_members": int(ensemble), "aggregate": aggregate}, default=str),
+        params=json_safe(
+            model.get_params(deep=False)
+            if ensemble == 1
+            else {"n_members": int(ensemble), "aggregate": aggregate},
+            default=str,
+        ),
         encoder=enc.config(),
         encoder_fingerprint=enc.fingerprint,
         n_train=len(X_train),
@@ -384,48 +504,78 @@ def _train(data, *, encoder, encoder_backend, layout, cache, head, params, ensem
         fit_seconds=fit_seconds,
         record=record,
         head_auto=head_auto,
-        vae_data=None if unlabelled is None else {"source": _name(vae_data), "n_responses": int(len(unlabelled))},
+        vae_data=None
+        if unlabelled is None
+        else {"source": _name(vae_data), "n_responses": int(len(unlabelled))},
         truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
-        length_dependence=(_length_dependence(model, X_test, test_ds, k, "test") if X_test is not None
-                           else _length_dependence(model, X_train, train_ds, k, "train")),
+        length_dependence=(
+            _length_dependence(model, X_test, test_ds, k, "test")
+            if X_test is not None
+            else _length_dependence(model, X_train, train_ds, k, "train")
+        ),
         cache=stats.cache_use(store),
         length_baseline=json_safe(baseline_record, default=str),
         read_seconds=read_seconds,
         cv_seconds=cv_seconds,
     )
-    logger.info("trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic)
+    logger.info(
+        "trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic
+    )
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
         if "test" in baseline_record:
             flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
-        save_model(model, out, enc, metrics=flat, train_data=training_data_summary(train_ds, licence=licence),
-                   record=record, length_baseline=baseline)
+        save_model(
+            model,
+            out,
+            enc,
+            metrics=flat,
+            train_data=training_data_summary(train_ds, licence=licence),
+            record=record,
+            length_baseline=baseline,
+        )
         write_json(Path(out) / "metrics.json", report.to_json())
-        write_split(out, train_ds, test_ds, data=_name(data), test=None if test is None else _name(test),
-                    random_state=seed, test_fraction=test_fraction)
+        write_split(
+            out,
+            train_ds,
+            test_ds,
+            data=_name(data),
+            test=None if test is None else _name(test),
+            random_state=seed,
+            test_fraction=test_fraction,
+        )
     return model, report
 
 
-def _head_from_args(head: str, params: Mapping[str, Any] | None, ensemble: int, aggregate: str, seed: int):
+def _head_from_args(
+    head: str, params: Mapping[str, Any] | None, ensemble: int, aggregate: str, seed: int
+):
     """The unfitted model ``train_reward_model``'s arguments ask for (a bad name or parameter
     fails here, before any embedding); None for ``head="auto"``, which is chosen later."""
     check_in(head, HEAD_CHOICES, name="head")
     check_in(aggregate, tuple(AGGREGATES), name="aggregate")
     if head == "auto":
         if params:
-            raise ConfigError(f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}.")
+            raise ConfigError(
+                f"head 'auto' chooses the head and its penalty itself; drop the head parameters {sorted(params)}."
+            )
         return None
     # JSON lists read as tuples (hidden_sizes)
-    model = get_head(head, random_state=seed, **{k: tuple(v) if isinstance(v, list) else v
-                                                for k, v in (params or {}).items()})
+    model = get_head(
+        head,
+        random_state=seed,
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()},
+    )
     return _ensemble_of(model, ensemble, aggregate, seed)
 
 
 def _ensemble_of(model: Any, ensemble: int, aggregate: str, seed: int) -> Any:
     """``model`` itself, or with ``ensemble > 1`` an ensemble of that many of it."""
     if ensemble > 1:
-        return RewardEnsemble(model, n_members=int(ensemble), aggregate=aggregate, random_state=seed)
+        return RewardEnsemble(
+            model, n_members=int(ensemble), aggregate=aggregate, random_state=seed
+        )
     return model
 
 
@@ -438,30 +588,48 @@ class _TrainTestSets:
     load_kwargs: dict  # as applied to the training data (the record keeps them)
 
 
-def _train_test_sets(data: Any, test: Any, test_fraction: float, load_kwargs: dict, seed: int) -> _TrainTestSets:
+def _train_test_sets(
+    data: Any, test: Any, test_fraction: float, load_kwargs: dict, seed: int
+) -> _TrainTestSets:
     """The training and test pairs without their ties: ``test`` when given (read with the same
     keywords, ``limit`` aside), else ``test_fraction`` of ``data``'s prompts held out."""
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
     n_dup = int(dataset.info.get("duplicates", 0) or 0)
     if test is not None:
-        test_ds, n_test_ties = _without_ties(_load(test, {k: v for k, v in load_kwargs.items() if k != "limit"}))
-        return _TrainTestSets(dataset, test_ds, DataCounts(n_ties, n_test_ties),
-                              DataCounts(n_dup, int(test_ds.info.get("duplicates", 0) or 0)), load_kwargs)
+        test_ds, n_test_ties = _without_ties(
+            _load(test, {k: v for k, v in load_kwargs.items() if k != "limit"})
+        )
+        return _TrainTestSets(
+            dataset,
+            test_ds,
+            DataCounts(n_ties, n_test_ties),
+            DataCounts(n_dup, int(test_ds.info.get("duplicates", 0) or 0)),
+            load_kwargs,
+        )
     if test_fraction > 0:
         train_ds, test_ds = split_by_prompt(dataset, test_fraction=test_fraction, random_state=seed)
-        return _TrainTestSets(train_ds, test_ds, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
+        return _TrainTestSets(
+            train_ds, test_ds, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs
+        )
     return _TrainTestSets(dataset, None, DataCounts(n_ties, 0), DataCounts(n_dup, 0), load_kwargs)
 
 
-def _length_baseline(train_ds: PreferenceDataset, test_ds: PreferenceDataset | None, rewards: np.ndarray | None,
-                     seed: int) -> tuple[Any, dict]:
+def _length_baseline(
+    train_ds: PreferenceDataset,
+    test_ds: PreferenceDataset | None,
+    rewards: np.ndarray | None,
+    seed: int,
+) -> tuple[Any, dict]:
     """The learned length baseline, fitted on the same training pairs, beside the model's
     ``rewards`` on the same test pairs: ``(baseline, its record)``."""
     return length_baseline_beside(
         pair_log_lengths(train_ds.chosen, train_ds.rejected),
         None if test_ds is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
-        rewards, sample_weight=train_ds.weight,
-        groups=None if test_ds is None else _prompt_ids(test_ds), random_state=seed)
+        rewards,
+        sample_weight=train_ds.weight,
+        groups=None if test_ds is None else _prompt_ids(test_ds),
+        random_state=seed,
+    )
 
 
 def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
@@ -473,35 +641,56 @@ def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.n
     metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
     return metrics, rewards
 
+
 SPLIT_FILE = "split.json"
 HELD_OUT_FILE = "test.jsonl"
 
 
-def write_split(out: str | os.PathLike, train_ds: PreferenceDataset, test_ds: PreferenceDataset | None, *,
-                data: str, test: str | None, random_state: int, test_fraction: float) -> None:
+def write_split(
+    out: str | os.PathLike,
+    train_ds: PreferenceDataset,
+    test_ds: PreferenceDataset | None,
+    *,
+    data: str,
+    test: str | None,
+    random_state: int,
+    test_fraction: float,
+) -> None:
     """Write the split beside a saved model: ``split.json`` (the pair ids of each part, how the
     test part was made) and ``test.jsonl`` (the test pairs, when there are any), so that
     ``prefspace evaluate MODEL`` can evaluate on the model's own held-out pairs."""
     out = Path(out)
     has_test = test_ds is not None and len(test_ds) > 0
-    write_json(out / SPLIT_FILE, {
-        "format": "prefspace-split", "version": 1,
-        "data": data, "test": test,
-        "how": ("test pairs read from the test file" if test is not None else
-                f"{test_fraction:g} of the pairs held out, grouped by prompt (seed {random_state})" if has_test
-                else "no test pairs"),
-        "random_state": int(random_state), "test_fraction": float(test_fraction),
-        "n_train": len(train_ds), "n_test": len(test_ds) if has_test else 0,
-        "train_fingerprint": train_ds.fingerprint, "test_fingerprint": test_ds.fingerprint if has_test else None,
-        "train_ids": [str(i) for i in train_ds.ids], "test_ids": [str(i) for i in test_ds.ids] if has_test else [],
-        "test_file": HELD_OUT_FILE if has_test else None,
-    })
+    write_json(
+        out / SPLIT_FILE,
+        {
+            "format": "prefspace-split",
+            "version": 1,
+            "data": data,
+            "test": test,
+            "how": (
+                "test pairs read from the test file"
+                if test is not None
+                else f"{test_fraction:g} of the pairs held out, grouped by prompt (seed {random_state})"
+                if has_test
+                else "no test pairs"
+            ),
+            "random_state": int(random_state),
+            "test_fraction": float(test_fraction),
+            "n_train": len(train_ds),
+            "n_test": len(test_ds) if has_test else 0,
+            "train_fingerprint": train_ds.fingerprint,
+            "test_fingerprint": test_ds.fingerprint if has_test else None,
+            "train_ids": [str(i) for i in train_ds.ids],
+            "test_ids": [str(i) for i in test_ds.ids] if has_test else [],
+            "test_file": HELD_OUT_FILE if has_test else None,
+        },
+    )
     held_out = out / HELD_OUT_FILE
     if has_test:
         write_jsonl(held_out, pair_records(test_ds))
     elif held_out.is_file():
         held_out.unlink()  # an earlier run's test pairs are not this model's
-
 
 
 def augmented_fit_inputs(
@@ -557,11 +746,28 @@ def augmented_fit_inputs(
     sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
     margin = check_sample_vector(margin, n, name="margin")
     if method == "none":
-        return Augmentation(X=X, sample_weight=sample_weight, parent=None,
-                            groups=None if groups is None else np.asarray(groups), report=None, margin=margin)
-    synthesizing = None if method == "auto" else track(f"synthesize {method}", 1, "fits")  # auto reports its folds
-    aug = augment_pairs(X, method=method, factor=factor, estimator=estimator, random_state=random_state,
-                        sample_weight=sample_weight, groups=groups, unlabelled=unlabelled, report_pairs=report_pairs)
+        return Augmentation(
+            X=X,
+            sample_weight=sample_weight,
+            parent=None,
+            groups=None if groups is None else np.asarray(groups),
+            report=None,
+            margin=margin,
+        )
+    synthesizing = (
+        None if method == "auto" else track(f"synthesize {method}", 1, "fits")
+    )  # auto reports its folds
+    aug = augment_pairs(
+        X,
+        method=method,
+        factor=factor,
+        estimator=estimator,
+        random_state=random_state,
+        sample_weight=sample_weight,
+        groups=groups,
+        unlabelled=unlabelled,
+        report_pairs=report_pairs,
+    )
     if synthesizing is not None:
         synthesizing.finish()
     if margin is not None:
@@ -581,7 +787,9 @@ def _truncation(enc: Any, store: Any, train_ds: Any, test_ds: Any, X_train, X_te
     """How many responses the encoder truncated, from the rows' text-feature block (or, without
     the block, from :func:`prefspace.embed.embed_text_features`, cached)."""
     if k:
-        blocks = [X_train[:, :, -k:].reshape(-1, k)] + ([] if X_test is None else [X_test[:, :, -k:].reshape(-1, k)])
+        blocks = [X_train[:, :, -k:].reshape(-1, k)] + (
+            [] if X_test is None else [X_test[:, :, -k:].reshape(-1, k)]
+        )
         block = np.concatenate(blocks)
     else:
         texts = [*train_ds.chosen, *train_ds.rejected]
@@ -604,19 +812,28 @@ def _length_dependence(model: Any, X, dataset: Any, k: int, which: str) -> dict:
     reward = model.predict(rows)
     out = length_dependence(reward, texts, groups=groups, text_block=rows[:, -k:] if k else None)
     out["length_controlled_corr"] = (
-        length_dependence(model.predict(rows, length_controlled=True), texts, groups=groups)["within_prompt_length_corr"]
-        if k else None)
+        length_dependence(model.predict(rows, length_controlled=True), texts, groups=groups)[
+            "within_prompt_length_corr"
+        ]
+        if k
+        else None
+    )
     out["responses"] = which
     return json_safe(out)
 
 
 def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
     """One integer per pair, the same for pairs with the same prompt (validation and CV groups)."""
-    _, ids = np.unique(np.array([canonical_prompt(p) for p in dataset.prompts], dtype=object).astype(str), return_inverse=True)
+    _, ids = np.unique(
+        np.array([canonical_prompt(p) for p in dataset.prompts], dtype=object).astype(str),
+        return_inverse=True,
+    )
     return ids.ravel().astype(np.int64)
 
 
-def _unlabelled_rows(source: Any, prompts: Any, encoder: Any, store: Any, stats: Any = None) -> np.ndarray:
+def _unlabelled_rows(
+    source: Any, prompts: Any, encoder: Any, store: Any, stats: Any = None
+) -> np.ndarray:
     """Rows of responses without labels, embedded like the training pairs' responses."""
     if isinstance(source, np.ndarray):
         return source
@@ -653,4 +870,3 @@ def _name(source: Any) -> str:
     if isinstance(source, np.ndarray):
         return "array"
     return (source.source or repr(source)) if isinstance(source, PreferenceDataset) else str(source)
-
