@@ -26,7 +26,6 @@ from sklearn.base import clone
 from .._validation import check_pairs, check_whole
 from ..exceptions import ConfigError
 from .holdout import PairLayout
-from .mlp import _PairMLP
 from .registry import get_head
 from .selection import GuardRule, fold_ids, guarded_choice, paired_gain, run_tasks
 
@@ -144,8 +143,8 @@ def choose_head(
     random_state : the seed of the folds and of the heads.
     n_jobs : fits run side by side (each on one thread): None, the thread limit
         (``PREFSPACE_NUM_THREADS``) or else the machine's cores; 1 one after another. The
-        result does not depend on it (a grid with an MLP head, whose fits seed torch's global
-        generator, always runs one fit after another).
+        result does not depend on it (MLP fits take turns on torch's global generator:
+        :mod:`prefspace.models._mlp_train`).
     n_text_features : the text-feature columns at the end of each row (``encoder.
         n_text_features``), given to every candidate that takes it; with 0 the
         text-features-only candidates (``blocks="text"``) are left out of the grid.
@@ -194,10 +193,7 @@ def choose_head(
         return f, j, fitted.predict_proba(X[te])
 
     tasks = [(f, j) for f in range(int(n_folds)) for j in range(len(grid))]
-    # the MLP heads seed torch's global generator: side by side they would draw from it in turns
-    # that vary from run to run, so with one in the grid the fits run one after another
-    side_by_side = not any(isinstance(e, _PairMLP) for e in estimators)
-    for f, j, p in run_tasks(fit_one, tasks, n_jobs if side_by_side else 1):
+    for f, j, p in run_tasks(fit_one, tasks, n_jobs):
         P[j, folds == f] = p
     correct = (P > 0.5).astype(float)
     eps = 1e-12
