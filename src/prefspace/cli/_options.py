@@ -61,6 +61,24 @@ WeightKey = Annotated[str | None, _key("--weight-key", "an optional per-pair wei
 SubsetKey = Annotated[str | None, _key("--subset-key", "an optional subset name", "subset")]
 IdKey = Annotated[str | None, _key("--id-key", "an optional unique pair id", "id")]
 
+# responses grouped by prompt (select, label): one row per response, prompts joined on a key
+PoolPromptKey = Annotated[str, typer.Option("--prompt-key", help="Column holding the prompt.")]
+PoolResponseKey = Annotated[
+    str,
+    typer.Option("--response-key", help="Column holding a response (or '<key>s' a list of them)."),
+]
+PoolIdKey = Annotated[
+    str | None,
+    typer.Option(
+        "--id-key",
+        help="Column holding a unique response id (default: the row number).",
+        show_default=False,
+    ),
+]
+PoolJoinKey = Annotated[
+    str, typer.Option("--join-key", help="Prompt id column shared by POOL and --prompts.")
+]
+
 OnBadRows = Annotated[
     Literal["error", "skip"],
     typer.Option(

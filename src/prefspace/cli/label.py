@@ -12,7 +12,17 @@ from typer.core import TyperGroup
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
-from ._options import CacheOpt, default_cache_dir, deprecated_option, examples, renamed
+from ._options import (
+    CacheOpt,
+    PoolIdKey,
+    PoolJoinKey,
+    PoolPromptKey,
+    PoolResponseKey,
+    default_cache_dir,
+    deprecated_option,
+    examples,
+    renamed,
+)
 
 
 class _ServeByDefault(TyperGroup):
@@ -131,26 +141,10 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    prompt_key: Annotated[
-        str, typer.Option("--prompt-key", help="Column holding the prompt.")
-    ] = "prompt",
-    response_key: Annotated[
-        str,
-        typer.Option(
-            "--response-key", help="Column holding a response (or '<key>s' a list of them)."
-        ),
-    ] = "response",
-    id_key: Annotated[
-        str | None,
-        typer.Option(
-            "--id-key",
-            help="Column holding a unique response id (default: the row number).",
-            show_default=False,
-        ),
-    ] = None,
-    join_key: Annotated[
-        str, typer.Option("--join-key", help="Prompt id column shared by POOL and --prompts.")
-    ] = "prompt_id",
+    prompt_key: PoolPromptKey = "prompt",
+    response_key: PoolResponseKey = "response",
+    id_key: PoolIdKey = None,
+    join_key: PoolJoinKey = "prompt_id",
     encoder: Annotated[
         str | None,
         typer.Option(

@@ -12,6 +12,10 @@ from ._choices import RegistryChoice, RegistryHelpCommand
 from ._options import (
     CacheOpt,
     MaxTextChars,
+    PoolIdKey,
+    PoolJoinKey,
+    PoolPromptKey,
+    PoolResponseKey,
     default_cache_dir,
     deprecated_option,
     examples,
@@ -127,26 +131,10 @@ def select(
             show_default=False,
         ),
     ] = None,
-    prompt_key: Annotated[
-        str, typer.Option("--prompt-key", help="Column holding the prompt.")
-    ] = "prompt",
-    response_key: Annotated[
-        str,
-        typer.Option(
-            "--response-key", help="Column holding a response (or '<key>s' a list of them)."
-        ),
-    ] = "response",
-    id_key: Annotated[
-        str | None,
-        typer.Option(
-            "--id-key",
-            help="Column holding a unique response id (default: the row number).",
-            show_default=False,
-        ),
-    ] = None,
-    join_key: Annotated[
-        str, typer.Option("--join-key", help="Prompt id column shared by POOL and --prompts.")
-    ] = "prompt_id",
+    prompt_key: PoolPromptKey = "prompt",
+    response_key: PoolResponseKey = "response",
+    id_key: PoolIdKey = None,
+    join_key: PoolJoinKey = "prompt_id",
     cache: CacheOpt = None,
     max_text_chars: MaxTextChars = None,
     budget: deprecated_option("--budget/-n", "--batch", int) = None,
