@@ -303,24 +303,24 @@ def length_lines(report: Any) -> list[str]:
     """The truncation counts and the model's length dependence, as lines to print."""
     lines = []
     t = report.truncation
-    if t and t.get("truncated"):
+    if t and t.truncated:
         lines.append(
-            f"truncated by the encoder ({t['token_limit']} tokens): {t['truncated']:,} of {t['texts']:,} "
-            f"responses; {100 * t['unseen_tokens_share']:.1f}% of all response tokens unseen "
+            f"truncated by the encoder ({t.token_limit} tokens): {t.truncated:,} of {t.texts:,} "
+            f"responses; {100 * t.unseen_tokens_share:.1f}% of all response tokens unseen "
             f"(--long-texts windows reads up to 8 windows)"
         )
     elif t:
-        lines.append(f"truncated by the encoder: none of {t['texts']:,} responses")
+        lines.append(f"truncated by the encoder: none of {t.texts:,} responses")
     d = report.length_dependence
-    if d and d.get("within_prompt_length_corr") is not None:
+    if d and d.within_prompt_length_corr is not None:
         line = (
-            f"length dependence ({d['responses']} responses): reward-length correlation within prompts "
-            f"{d['within_prompt_length_corr']:+.3f}"
+            f"length dependence ({d.responses} responses): reward-length correlation within prompts "
+            f"{d.within_prompt_length_corr:+.3f}"
         )
-        if d.get("text_feature_share") is not None:
-            line += f", {100 * d['text_feature_share']:.0f}% of reward variance explained by the text features"
-        if d.get("length_controlled_corr") is not None:
-            line += f"; length-controlled reward {d['length_controlled_corr']:+.3f}"
+        if d.text_feature_share is not None:
+            line += f", {100 * d.text_feature_share:.0f}% of reward variance explained by the text features"
+        if d.length_controlled_corr is not None:
+            line += f"; length-controlled reward {d.length_controlled_corr:+.3f}"
         lines.append(line)
     return lines
 
@@ -332,28 +332,27 @@ VERDICT_WORDS = {
 }
 
 
-def baseline_lines(record: dict | None) -> list[str]:
+def baseline_lines(record: Any) -> list[str]:
     """The learned length baseline beside the model, as lines to print (empty without one).
 
-    Reads the ``length_baseline`` record of :func:`prefspace.models.length_baseline_beside`.
+    Reads the :class:`prefspace.models.LengthBaselineReport` of
+    :func:`prefspace.models.length_baseline_beside`.
     """
-    if not record:
+    if record is None:
         return []
-    test = record.get("test")
-    acc = f"train accuracy {record['train_accuracy']:.4f}"
-    if test:
-        acc += (
-            f", test accuracy {test['accuracy']:.4f} [{test['ci_low']:.4f}, {test['ci_high']:.4f}]"
-        )
+    test = record.test
+    acc = f"train accuracy {record.train_accuracy:.4f}"
+    if test is not None:
+        acc += f", test accuracy {test.accuracy:.4f} [{test.ci_low:.4f}, {test.ci_high:.4f}]"
     lines = [
-        f"length baseline (learned on the training pairs: the {record['direction']} answer wins): {acc}"
+        f"length baseline (learned on the training pairs: the {record.direction} answer wins): {acc}"
     ]
-    vs = record.get("vs_model")
-    if vs:
+    vs = record.vs_model
+    if vs is not None:
         lines.append(
-            f"model - length baseline on the test pairs: {100 * vs['difference']:+.1f} points "
-            f"[{100 * vs['ci_low']:+.1f}, {100 * vs['ci_high']:+.1f}] (paired 95% interval over prompts): "
-            f"{VERDICT_WORDS[vs['verdict']]}"
+            f"model - length baseline on the test pairs: {100 * vs.difference:+.1f} points "
+            f"[{100 * vs.ci_low:+.1f}, {100 * vs.ci_high:+.1f}] (paired 95% interval over prompts): "
+            f"{VERDICT_WORDS[vs.verdict]}"
         )
     return lines
 

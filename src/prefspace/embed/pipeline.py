@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,32 +104,59 @@ class EmbedStats:
             self.seconds += other.seconds
         return self
 
-    def cache_use(self, cache: Any) -> dict:
-        """What a command reports about its cache: ``{"path", "texts", "found", "embedded"}``
-        (distinct texts asked for, found in the cache, embedded now; ``path`` None without one).
+    def cache_use(self, cache: Any) -> CacheUse:
+        """What a command reports about its cache (``cache``: the cache or its folder, or None).
 
         Example
         -------
         >>> st = EmbedStats(); st.add("text", 10, 7, 3); st.add("prompt", 4, 4, 0)
         >>> st.cache_use("emb")
-        {'path': 'emb', 'texts': 14, 'found': 11, 'embedded': 3}
+        CacheUse(path='emb', texts=14, found=11, embedded=3)
         >>> describe_cache_use(st.cache_use("emb"))
         'cache emb: 11 of 14 texts found, 3 embedded'
         """
         path = getattr(cache, "directory", cache)
+        return CacheUse(
+            path=None if path is None else str(path),
+            texts=int(sum(self.total.values())),
+            found=int(sum(self.cached.values())),
+            embedded=int(sum(self.computed.values())),
+        )
+
+
+@dataclass(frozen=True)
+class CacheUse:
+    """The embedding cache a command used and what it held: ``texts`` distinct texts asked for,
+    ``found`` in the cache, ``embedded`` now; ``path`` None without a cache."""
+
+    path: str | None
+    texts: int
+    found: int
+    embedded: int
+
+    def to_json(self) -> dict:
+        """``{"path", "texts", "found", "embedded"}``, as commands' summaries and ``metrics.json`` hold it."""
         return {
-            "path": None if path is None else str(path),
-            "texts": int(sum(self.total.values())),
-            "found": int(sum(self.cached.values())),
-            "embedded": int(sum(self.computed.values())),
+            "path": self.path,
+            "texts": self.texts,
+            "found": self.found,
+            "embedded": self.embedded,
         }
 
+    def describe(self) -> str:
+        """One line for a command's output: which cache, how many texts were found there."""
+        if self.path is None:
+            return f"no cache: {self.texts:,} texts embedded"
+        return f"cache {self.path}: {self.found:,} of {self.texts:,} texts found, {self.embedded:,} embedded"
 
-def describe_cache_use(use: dict) -> str:
-    """One line for a command's output: which cache, how many texts were found there."""
-    if use.get("path") is None:
-        return f"no cache: {use['texts']:,} texts embedded"
-    return f"cache {use['path']}: {use['found']:,} of {use['texts']:,} texts found, {use['embedded']:,} embedded"
+
+def describe_cache_use(use: CacheUse | Mapping[str, Any]) -> str:
+    """One line for a command's output: which cache, how many texts were found there.
+
+    ``use`` is a :class:`CacheUse`, or its :meth:`CacheUse.to_json` form as a command's JSON
+    summary holds it.
+    """
+    return (use if isinstance(use, CacheUse) else CacheUse(**use)).describe()
 
 
 def _as_cache(cache: Any) -> EmbeddingCache | None:

@@ -65,7 +65,9 @@ def evaluate_pairs(
     """
     X = check_pairs(X)
     r = np.asarray(model.predict(X.reshape(-1, X.shape[2])), dtype=np.float64).reshape(len(X), 2)
-    out: dict = accuracy_with_interval(r[:, 0], r[:, 1], n_boot=n_boot, random_state=random_state)
+    out: dict = accuracy_with_interval(
+        r[:, 0], r[:, 1], n_boot=n_boot, random_state=random_state
+    ).to_dict()
     trl = reward_metrics(r[:, 0], r[:, 1])
     out.update({k: trl[k] for k in ("loss", "margin", "mean_reward", "min_reward", "max_reward")})
     p = expit(r[:, 0] - r[:, 1])

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import expit
@@ -33,12 +34,17 @@ from ..evaluate.metrics import reward_metrics
 from ..exceptions import FormatError, NotFittedError, ShapeError
 from ._base import orient_pairs
 
+if TYPE_CHECKING:
+    from ..evaluate.baseline import BaselineComparison
+    from ..evaluate.metrics import AccuracyInterval
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "LengthBaseline",
     "pair_log_lengths",
     "length_baseline_beside",
+    "LengthBaselineReport",
     "cross_fit_length_rewards",
     "cross_fit_scored_length_rewards",
     "LENGTH_MEASURE",
@@ -245,6 +251,43 @@ class LengthBaseline(BaseEstimator):
         return hasattr(self, "coef_")
 
 
+@dataclass(frozen=True)
+class LengthBaselineReport:
+    """The learned length baseline beside a model (:func:`length_baseline_beside`).
+
+    ``measure``, ``coef``, ``direction`` (``"longer"``/``"shorter"``/``"none"``), ``n_pairs``,
+    ``train_accuracy`` and ``params`` describe the fitted baseline
+    (:meth:`LengthBaseline.to_dict`); with test pairs, ``test`` is its accuracy there with a
+    Wilson 95% interval, and with the model's rewards, ``vs_model`` the model minus the baseline
+    on the same pairs (:func:`prefspace.evaluate.compare_pairs`: paired interval, verdict).
+    """
+
+    measure: str
+    coef: float
+    direction: str
+    n_pairs: int
+    train_accuracy: float
+    params: dict
+    test: AccuracyInterval | None = None
+    vs_model: BaselineComparison | None = None
+
+    def to_json(self) -> dict:
+        """The record ``metrics.json`` keeps under ``length_baseline``."""
+        out = {
+            "measure": self.measure,
+            "coef": self.coef,
+            "direction": self.direction,
+            "n_pairs": self.n_pairs,
+            "train_accuracy": self.train_accuracy,
+            "params": dict(self.params),
+        }
+        if self.test is not None:
+            out["test"] = self.test.to_dict()
+        if self.vs_model is not None:
+            out["vs_model"] = self.vs_model.to_dict()
+        return out
+
+
 def length_baseline_beside(
     train_lengths,
     test_lengths=None,
@@ -253,7 +296,7 @@ def length_baseline_beside(
     sample_weight=None,
     groups=None,
     random_state=0,
-) -> tuple[LengthBaseline, dict]:
+) -> tuple[LengthBaseline, LengthBaselineReport]:
     """Fit the learned length baseline on the training pairs and measure it beside a model on
     the same test pairs: what ``prefspace train``, the experiments and the demo report.
 
@@ -268,32 +311,37 @@ def length_baseline_beside(
     Returns
     -------
     baseline : the fitted :class:`LengthBaseline`
-    record : JSON-able dict: ``baseline.to_dict()`` plus, with test pairs, ``test``
-        (``accuracy`` with its Wilson 95% ``ci_low``/``ci_high``, ``n_pairs``) and, with the
-        model's rewards, ``vs_model``: :func:`prefspace.evaluate.compare_pairs` of the model
-        against the baseline (``difference`` = model - baseline, paired interval, ``verdict``).
+    report : :class:`LengthBaselineReport` (``test`` with test pairs, ``vs_model`` with the
+        model's rewards too)
 
     Example
     -------
     >>> L = pair_log_lengths(["a long answer", "yes, it is"], ["short", "no"])
-    >>> base, record = length_baseline_beside(L, L, [[1.0, 0.0], [0.0, 1.0]])
-    >>> record["test"]["accuracy"], record["vs_model"]["difference"]
+    >>> base, report = length_baseline_beside(L, L, [[1.0, 0.0], [0.0, 1.0]])
+    >>> report.test.accuracy, report.vs_model.difference
     (1.0, -0.5)
     """
     from ..evaluate.baseline import compare_pairs
     from ..evaluate.metrics import accuracy_with_interval
 
     base = LengthBaseline().fit(train_lengths, sample_weight=sample_weight)
-    record = base.to_dict()
+    test = vs_model = None
     if test_lengths is not None:
         L = _check_lengths(test_lengths, name="test_lengths")
         r = base.predict(L.ravel()).reshape(-1, 2)
-        record["test"] = accuracy_with_interval(r[:, 0], r[:, 1])
+        test = accuracy_with_interval(r[:, 0], r[:, 1])
         if model_rewards is not None:
-            record["vs_model"] = compare_pairs(
-                model_rewards, r, groups=groups, random_state=random_state
-            ).to_dict()
-    return base, record
+            vs_model = compare_pairs(model_rewards, r, groups=groups, random_state=random_state)
+    return base, LengthBaselineReport(
+        measure=LENGTH_MEASURE,
+        coef=float(base.coef_),
+        direction=base.direction_,
+        n_pairs=int(base.n_pairs_),
+        train_accuracy=float(base.metrics_["accuracy"]),
+        params=base.get_params(deep=False),
+        test=test,
+        vs_model=vs_model,
+    )
 
 
 def _folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:

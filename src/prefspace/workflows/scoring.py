@@ -231,7 +231,7 @@ def score_file(
             }
         write_jsonl(out, lines)
     summary["out"] = str(out)
-    summary["cache"] = scorer.cache_use()
+    summary["cache"] = scorer.cache_use().to_json()
     return summary
 
 
@@ -470,7 +470,7 @@ def _evaluate_model_dir(
         )
         result["length_baseline_fit"] = fit
     result["data"] = str(data)
-    result["cache"] = scorer.cache_use()
+    result["cache"] = scorer.cache_use().to_json()
     name = Path(model_dir).name
     paths = write_evaluation(
         result,
@@ -610,5 +610,5 @@ def select_for_labeling(
         **info,
         "n_excluded": None if labelled is None else info["n_excluded"],
         "out": str(out),
-        "cache": scorer.cache_use(),
+        "cache": scorer.cache_use().to_json(),
     }

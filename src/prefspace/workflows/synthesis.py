@@ -233,7 +233,7 @@ def _synthesize(
             "sample": round(t_sample, 3),
         },
         "files": {"pairs": "synthetic.safetensors", "provenance": "provenance.csv"},
-        "cache": pairs.stats.cache_use(store),
+        "cache": pairs.stats.cache_use(store).to_json(),
     }
     latent = hasattr(synthesizer, "reconstruction_report")
     if latent:

@@ -13,13 +13,13 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._jsonsafe import json_safe, write_json, write_jsonl
+from .._jsonsafe import json_number, json_safe, write_json, write_jsonl
 from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
 from .._surface import option
@@ -34,12 +34,20 @@ from ..data import (
 from ..data.dataset import pair_records
 from ..data.licence import data_licence
 from ..data.text_features import truncation_summary
-from ..embed import EmbeddingCache, embed_pairs, embed_responses, embed_text_features, get_encoder
+from ..embed import (
+    CacheUse,
+    EmbeddingCache,
+    embed_pairs,
+    embed_responses,
+    embed_text_features,
+    get_encoder,
+)
 from ..evaluate import accuracy_with_interval, length_dependence, reward_metrics
 from ..exceptions import ConfigError
 from ..models import (
     HEADS,
     HeadSelection,
+    LengthBaselineReport,
     RewardEnsemble,
     choose_head,
     get_head,
@@ -58,6 +66,9 @@ __all__ = [
     "train_reward_model",
     "TrainReport",
     "DataCounts",
+    "Truncation",
+    "ModelLengthDependence",
+    "UnlabelledData",
     "augmented_fit_inputs",
     "HEAD_CHOICES",
     "DEFAULT_HEAD",
@@ -87,6 +98,61 @@ class DataCounts:
 
 
 @dataclass(frozen=True)
+class UnlabelledData:
+    """The unlabelled responses the latent model was fitted on as well."""
+
+    source: str
+    n_responses: int
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "n_responses": int(self.n_responses)}
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """How many responses the encoder truncated and by how much
+    (:func:`prefspace.data.text_features.truncation_summary`), and how it reads long texts."""
+
+    texts: int
+    truncated: int
+    truncated_share: float
+    unseen_fraction_mean: float
+    unseen_fraction_max: float
+    unseen_tokens_share: float
+    long_texts: str
+    token_limit: int | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelLengthDependence:
+    """The model's length dependence on the ``responses`` (``"test"`` or ``"train"``) pairs'
+    responses: :class:`prefspace.evaluate.LengthDependence`'s figures of the reward, and
+    ``length_controlled_corr`` of the reward without the text-feature block (None without the
+    block). Undefined figures are None; ``text_feature_share`` is None without the block too."""
+
+    within_prompt_length_corr: float | None
+    n_responses: int
+    text_feature_share: float | None
+    length_controlled_corr: float | None
+    responses: str
+    has_text_block: bool = True  # whether the rows had a text-feature block to explain variance
+
+    def to_json(self) -> dict:
+        out: dict = {
+            "within_prompt_length_corr": self.within_prompt_length_corr,
+            "n_responses": self.n_responses,
+        }
+        if self.has_text_block:
+            out["text_feature_share"] = self.text_feature_share
+        out["length_controlled_corr"] = self.length_controlled_corr
+        out["responses"] = self.responses
+        return out
+
+
+@dataclass(frozen=True)
 class TrainReport:
     """What :func:`train_reward_model` did; :meth:`to_json` is what ``metrics.json`` holds.
 
@@ -109,19 +175,14 @@ class TrainReport:
     record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
-    vae_data : with unlabelled responses, ``{"source", "n_responses"}``
-    truncation : how many training (and test) responses the encoder truncated and by how much
-        (:func:`prefspace.data.text_features.truncation_summary`), with ``long_texts``
-    length_dependence : the model's length dependence on the test responses (else the training
-        ones): ``within_prompt_length_corr`` and ``text_feature_share`` of the reward, and
-        ``length_controlled_corr`` of the reward without the text-feature block
-        (:func:`prefspace.evaluate.length_dependence`)
-    cache : the embedding cache used and what it held: ``{"path", "texts", "found",
-        "embedded"}`` (distinct texts asked for, found there, embedded now)
-    length_baseline : the learned length baseline fitted on the same training pairs
-        (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
-        ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
-        model minus the baseline on the same test pairs with a paired interval and a verdict
+    vae_data : with unlabelled responses, :class:`UnlabelledData`
+    truncation : :class:`Truncation` of the training (and test) responses
+    length_dependence : :class:`ModelLengthDependence` on the test responses (else the
+        training ones)
+    cache : :class:`prefspace.embed.CacheUse`, the embedding cache used and what it held
+    length_baseline : :class:`prefspace.models.LengthBaselineReport`, the learned length
+        baseline fitted on the same training pairs, and with test pairs its accuracy there and
+        the model minus the baseline on them (paired interval, verdict)
     """
 
     data: str
@@ -145,11 +206,11 @@ class TrainReport:
     fit_seconds: float
     record: dict
     head_auto: HeadSelection | None = None
-    vae_data: dict | None = None
-    truncation: dict | None = None
-    length_dependence: dict | None = None
-    cache: dict | None = None
-    length_baseline: dict | None = None
+    vae_data: UnlabelledData | None = None
+    truncation: Truncation | None = None
+    length_dependence: ModelLengthDependence | None = None
+    cache: CacheUse | None = None
+    length_baseline: LengthBaselineReport | None = None
     read_seconds: float = 0.0
     cv_seconds: float = 0.0
 
@@ -181,21 +242,20 @@ class TrainReport:
             "augment_seconds": round(self.augment_seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
             "record": self.record,
-            "length_baseline": self.length_baseline,
+            "length_baseline": _json_or_none(self.length_baseline),
             "read_seconds": round(self.read_seconds, 3),
             "cv_seconds": round(self.cv_seconds, 3),
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
-        if self.vae_data is not None:
-            out["vae_data"] = self.vae_data
-        if self.truncation is not None:
-            out["truncation"] = self.truncation
-        if self.length_dependence is not None:
-            out["length_dependence"] = self.length_dependence
-        if self.cache is not None:
-            out["cache"] = self.cache
+        for key in ("vae_data", "truncation", "length_dependence", "cache"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key).to_json()
         return json_safe(out, default=str)
+
+
+def _json_or_none(value: Any) -> dict | None:
+    return None if value is None else value.to_json()
 
 
 def train_reward_model(
@@ -506,7 +566,7 @@ def _train(
         head_auto=head_auto,
         vae_data=None
         if unlabelled is None
-        else {"source": _name(vae_data), "n_responses": int(len(unlabelled))},
+        else UnlabelledData(source=_name(vae_data), n_responses=int(len(unlabelled))),
         truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
         length_dependence=(
             _length_dependence(model, X_test, test_ds, k, "test")
@@ -514,7 +574,7 @@ def _train(
             else _length_dependence(model, X_train, train_ds, k, "train")
         ),
         cache=stats.cache_use(store),
-        length_baseline=json_safe(baseline_record, default=str),
+        length_baseline=baseline_record,
         read_seconds=read_seconds,
         cv_seconds=cv_seconds,
     )
@@ -523,8 +583,8 @@ def _train(
     )
     if out is not None:
         flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
-        if "test" in baseline_record:
-            flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
+        if baseline_record.test is not None:
+            flat["test_length_baseline_accuracy"] = baseline_record.test.accuracy
         licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
         save_model(
             model,
@@ -619,9 +679,9 @@ def _length_baseline(
     test_ds: PreferenceDataset | None,
     rewards: np.ndarray | None,
     seed: int,
-) -> tuple[Any, dict]:
+) -> tuple[Any, LengthBaselineReport]:
     """The learned length baseline, fitted on the same training pairs, beside the model's
-    ``rewards`` on the same test pairs: ``(baseline, its record)``."""
+    ``rewards`` on the same test pairs: ``(baseline, its report)``."""
     return length_baseline_beside(
         pair_log_lengths(train_ds.chosen, train_ds.rejected),
         None if test_ds is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
@@ -638,7 +698,7 @@ def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.n
     rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
     metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
     interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
-    metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    metrics.update(ci_low=interval.ci_low, ci_high=interval.ci_high)
     return metrics, rewards
 
 
@@ -783,7 +843,9 @@ def _give_text_block(model: Any, k: int) -> None:
         head.set_params(n_text_features=int(k))
 
 
-def _truncation(enc: Any, store: Any, train_ds: Any, test_ds: Any, X_train, X_test, k: int) -> dict:
+def _truncation(
+    enc: Any, store: Any, train_ds: Any, test_ds: Any, X_train, X_test, k: int
+) -> Truncation:
     """How many responses the encoder truncated, from the rows' text-feature block (or, without
     the block, from :func:`prefspace.embed.embed_text_features`, cached)."""
     if k:
@@ -796,30 +858,38 @@ def _truncation(enc: Any, store: Any, train_ds: Any, test_ds: Any, X_train, X_te
         if test_ds is not None:
             texts += [*test_ds.chosen, *test_ds.rejected]
         block = embed_text_features(texts, enc, store)
-    summary = truncation_summary(block)
-    summary["long_texts"] = (enc.config() or {}).get("long_texts", "truncate")
-    summary["token_limit"] = enc.token_limit
-    return summary
+    return Truncation(
+        **truncation_summary(block),
+        long_texts=(enc.config() or {}).get("long_texts", "truncate"),
+        token_limit=enc.token_limit,
+    )
 
 
-def _length_dependence(model: Any, X, dataset: Any, k: int, which: str) -> dict:
+def _length_dependence(model: Any, X, dataset: Any, k: int, which: str) -> ModelLengthDependence:
     """The reward's within-prompt correlation with log length on the responses of ``X`` (each
     pair's two responses share a prompt), the share of its variance the text-feature block
     explains (with the block), and the correlation of the length-controlled reward."""
     rows = X.reshape(-1, X.shape[2])  # chosen, rejected, chosen, ... as the pairs go
     texts = [t for pair in zip(dataset.chosen, dataset.rejected) for t in pair]
     groups = np.repeat(np.arange(len(X)), 2)
-    reward = model.predict(rows)
-    out = length_dependence(reward, texts, groups=groups, text_block=rows[:, -k:] if k else None)
-    out["length_controlled_corr"] = (
-        length_dependence(model.predict(rows, length_controlled=True), texts, groups=groups)[
-            "within_prompt_length_corr"
-        ]
+    d = length_dependence(
+        model.predict(rows), texts, groups=groups, text_block=rows[:, -k:] if k else None
+    )
+    controlled = (
+        length_dependence(model.predict(rows, length_controlled=True), texts, groups=groups)
         if k
         else None
     )
-    out["responses"] = which
-    return json_safe(out)
+    return ModelLengthDependence(
+        within_prompt_length_corr=json_number(d.within_prompt_length_corr),
+        n_responses=d.n_responses,
+        text_feature_share=json_number(d.text_feature_share),
+        length_controlled_corr=(
+            None if controlled is None else json_number(controlled.within_prompt_length_corr)
+        ),
+        responses=which,
+        has_text_block=bool(k),
+    )
 
 
 def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
