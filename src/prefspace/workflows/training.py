@@ -288,79 +288,53 @@ def train_reward_model(
     ----------
     data : path or str or PreferenceDataset
         Training pairs: anything :func:`prefspace.data.load_preferences` reads, or a dataset.
-    encoder : str or Encoder
-        An encoder name for :func:`prefspace.embed.get_encoder`, or an encoder.
-    encoder_backend : str
-        ``backend`` for :func:`~prefspace.embed.get_encoder` when ``encoder`` is a name
-        (``"auto"``, ``"sentence-transformers"``, ``"onnx"``, ``"onnx-int8"``, ...).
-    layout : str, optional
-        The encoder's layout when ``encoder`` is a name: ``"separate"`` (prompt and response
-        embedded apart, ``[prompt, response]`` rows; the default of sentence-transformers
-        encoders) or ``"joint"`` (one text; MLP heads then export exactly to
-        sentence-transformers). None: the encoder's own default.
+    encoder, encoder_backend, layout : str or Encoder, str, str or None
+        An encoder name for :func:`prefspace.embed.get_encoder` with its ``backend`` and
+        ``layout`` (``"separate"``: prompt and response embedded apart; ``"joint"``: one text,
+        which MLP heads export exactly to sentence-transformers; None: the encoder's default),
+        or an encoder.
     cache : EmbeddingCache or path, optional
-        Embedding cache (nothing is cached without one); ``prefspace train`` passes
-        :func:`prefspace.embed.default_cache_dir` unless told otherwise.
+        Embedding cache (nothing is cached without one).
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
-        cross-validation on the training pairs over the heads and penalties of
-        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another passes
-        the guard of :func:`prefspace.models.choose_head` (a gain of at least one point, a
-        Bonferroni-corrected 5% test over the candidates, a gain in every fold); the report's
-        ``head_auto`` says what it chose and why.
+        cross-validation on the training pairs (:func:`prefspace.models.choose_head`, which
+        keeps the default unless another head passes its guard); ``report.head_auto`` says why.
     params : dict, optional
-        Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
-        are refused (and any with ``head="auto"``). ``random_state`` is always this function's.
+        Head parameters (lists become tuples); unknown names are refused, as are any with
+        ``head="auto"``. ``random_state`` is always this function's.
     ensemble, aggregate : int, str
-        With ``ensemble > 1`` a :class:`~prefspace.models.RewardEnsemble` of that many heads
-        with the ``aggregate`` reward (``mean``, ``min``, ``mean_minus_std``).
-    test : path or str or PreferenceDataset, optional
-        Test pairs. Without them, ``test_fraction`` of ``data``'s pairs are held out, grouped by
-        prompt (``0``: no test set).
+        With ``ensemble > 1`` a :class:`~prefspace.models.RewardEnsemble` of that many heads.
+    test, test_fraction : path or PreferenceDataset, float
+        Test pairs; without them ``test_fraction`` of the pairs are held out, grouped by prompt
+        (``0``: no test set).
     random_state : int
         Seed of the split, the augmentation and the head (``--seed`` on the command line).
     augment, factor : str, int
-        A method in :data:`prefspace.synth.METHODS` (``"none"`` by default) and the synthetic
-        pairs per real pair; see :func:`augmented_fit_inputs`.
+        A method in :data:`prefspace.synth.METHODS` and the synthetic pairs per real pair
+        (:func:`augmented_fit_inputs`).
     load_kwargs : dict, optional
-        Keywords for ``load_preferences`` (column keys, ``on_bad_rows``, ``ties``, ``split``,
-        ``limit``), applied to ``data`` and to ``test`` (``limit`` to ``data`` only).
+        Keywords for ``load_preferences``, applied to ``data`` and ``test`` (``limit``: data only).
     out : path, optional
-        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder, the
-        test metrics, the training data's summary and the reproducibility record; its
-        ``README.md`` model card), the report as ``out/metrics.json``, and the split:
-        ``out/split.json`` (the pair ids of each part) and, when there is a test set,
-        ``out/test.jsonl`` (the held-out pairs, which ``evaluate_model_dir(out)`` reads when
-        given no data).
+        Save the model there (:func:`prefspace.models.save_model`, with its model card), the
+        report as ``metrics.json`` and the split (``split.json``; ``test.jsonl``, the held-out
+        pairs that ``evaluate_model_dir(out)`` reads when given no data).
     vae_data, vae_prompts : path or array, optional
-        Responses without labels for the latent model of ``augment="lens"`` / ``"pca"`` to be
-        fitted on as well: a file :func:`prefspace.data.read_responses` reads (prompt/response
-        rows, or responses joined to ``vae_prompts``), embedded like the pairs, or an array of
-        rows ``(m, D)`` already embedded.
+        Unlabelled responses the latent model of ``augment="lens"``/``"pca"`` is fitted on as
+        well: a file :func:`prefspace.data.read_responses` reads, or rows already embedded.
     command : str, optional
-        The command line that runs this (``prefspace train`` passes its own), kept in the record.
+        The command line that runs this, kept in the reproducibility record.
     text_features : bool, default True
-        Append the text-feature block (length, structure, truncation:
-        :mod:`prefspace.data.text_features`) to every row when ``encoder`` is a name, and give
-        the head its column count (``n_text_features``), so it weighs the block with a penalty of
-        its own (docs/models.md). An Encoder object keeps its own setting.
+        Append the text-feature block (:mod:`prefspace.data.text_features`) to every row when
+        ``encoder`` is a name, and tell the head its width (docs/models.md).
     progress : callable, optional
-        Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on: the
-        embedding (``"embed prompts"``, ``"embed responses"``), ``"auto: cross-validation"``
-        (``augment="auto"``), ``"synthesize <method>"`` and ``"fit <head>"``.
+        Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on.
 
-    Pairs marked as ties (kept with ``ties="keep"``) state no preference and are left out of
-    both sides; the report counts them in ``ties_left_out``.
+    Tied pairs (kept with ``ties="keep"``) state no preference and are left out of both sides.
 
     Returns
     -------
     model : the fitted head or ensemble
-    report : :class:`TrainReport` (``report.to_json()`` is what ``metrics.json`` holds): the
-        sources, head and encoder, the pair counts, the augmentation report (with ``"auto"``:
-        what was compared, the choice and the reason), the train and test metrics (the test
-        accuracy with its 95% bootstrap interval), tied and duplicate pairs (duplicates are
-        kept unless ``load_kwargs["dedupe"]``), each stage's seconds and the reproducibility
-        record.
+    report : :class:`TrainReport` (``report.to_json()`` is what ``metrics.json`` holds)
 
     Example
     -------
@@ -369,145 +343,212 @@ def train_reward_model(
     >>> report.test["accuracy"]                                                 # doctest: +SKIP
     0.71
     """
+    plan = _TrainPlan(
+        data=data,
+        test=test,
+        head=_HeadPlan(head, params, ensemble, aggregate),
+        embedding=_EmbeddingPlan(encoder, encoder_backend, layout, cache, text_features),
+        augment=_AugmentPlan(augment, factor, vae_data, vae_prompts),
+        test_fraction=test_fraction,
+        random_state=random_state,
+        load_kwargs=dict(load_kwargs or {}),
+        out=out,
+        command=command,
+    )
     with report_progress(progress):
-        return _train(
-            data,
-            encoder=encoder,
-            encoder_backend=encoder_backend,
-            layout=layout,
-            cache=cache,
-            head=head,
-            params=params,
-            ensemble=ensemble,
-            aggregate=aggregate,
-            test=test,
-            test_fraction=test_fraction,
-            seed=random_state,
-            augment=augment,
-            factor=factor,
-            load_kwargs=load_kwargs,
-            out=out,
-            vae_data=vae_data,
-            vae_prompts=vae_prompts,
-            command=command,
-            text_features=text_features,
-        )
+        return _train(plan)
 
 
-def _train(
-    data,
-    *,
-    encoder,
-    encoder_backend,
-    layout,
-    cache,
-    head,
-    params,
-    ensemble,
-    aggregate,
-    test,
-    test_fraction,
-    seed,
-    augment,
-    factor,
-    load_kwargs,
-    out,
-    vae_data,
-    vae_prompts,
-    command,
-    text_features=True,
-) -> tuple[Any, TrainReport]:
+@dataclass(frozen=True)
+class _HeadPlan:
+    name: str
+    params: Mapping[str, Any] | None
+    ensemble: int
+    aggregate: str
+
+
+@dataclass(frozen=True)
+class _EmbeddingPlan:
+    encoder: Any
+    backend: str
+    layout: str | None
+    cache: Any
+    text_features: bool
+
+
+@dataclass(frozen=True)
+class _AugmentPlan:
+    method: str
+    factor: int
+    vae_data: Any
+    vae_prompts: Any
+
+
+@dataclass(frozen=True)
+class _TrainPlan:
+    """The arguments of :func:`train_reward_model`, grouped by the stage that uses them."""
+
+    data: Any
+    test: Any
+    head: _HeadPlan
+    embedding: _EmbeddingPlan
+    augment: _AugmentPlan
+    test_fraction: float
+    random_state: int
+    load_kwargs: dict
+    out: Any
+    command: str | None
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """The embedded training and test pairs (``X_test`` None without test pairs)."""
+
+    encoder: Any
+    store: EmbeddingCache | None
+    X_train: np.ndarray
+    X_test: np.ndarray | None
+    stats: Any
+    seconds: float
+
+    @property
+    def k(self) -> int:
+        """Columns of the text-feature block at the end of each row (0 without it)."""
+        return int(getattr(self.encoder, "n_text_features", 0))
+
+
+def _train(plan: _TrainPlan) -> tuple[Any, TrainReport]:
     # ---- every argument is checked before any data is read or embedded
-    check_in(augment, tuple(METHODS), name="augment")
-    ensemble = check_whole(ensemble, name="ensemble", what="heads in the ensemble")
-    seed = check_whole(seed, name=option("random_state", flag="--seed"), minimum=0)
-    if out is not None:  # a long run must not fail at the very end, nor destroy its input
-        check_output(
-            out,
-            inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
-            caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
-            kind="model",
-            what=option("out"),
-        )
-    if vae_data is not None and augment not in ("lens", "pca", "auto"):
-        raise ConfigError(
-            f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}."
-        )
-    model = _head_from_args(head, params, ensemble, aggregate, seed)  # None for head="auto"
+    plan = _checked(plan)
+    seed, hp = plan.random_state, plan.head
+    model = _head_from_args(hp.name, hp.params, hp.ensemble, hp.aggregate, seed)  # None: auto
 
     # ---- data: train and test pairs, no prompt on both sides; embeddings (cached)
     t0 = time.perf_counter()
-    sets = _train_test_sets(data, test, test_fraction, dict(load_kwargs or {}), seed)
-    train_ds, test_ds = sets.train, sets.test
+    sets = _train_test_sets(plan.data, plan.test, plan.test_fraction, plan.load_kwargs, seed)
     read_seconds = time.perf_counter() - t0
-
-    # ---- embeddings (cached)
-    if isinstance(encoder, str):
-        enc = get_encoder(
-            encoder,
-            backend=encoder_backend,
-            text_features=bool(text_features),
-            **({} if layout is None else {"layout": layout}),
-        )
-    else:
-        if layout is not None and getattr(encoder, "layout", layout) != layout:
-            raise ConfigError(
-                f"layout={layout!r} but the encoder passed has layout {encoder.layout!r}; "
-                "pass an encoder name, or an encoder built with that layout."
-            )
-        enc = encoder
-    k = int(getattr(enc, "n_text_features", 0))
-    if augment not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
-        # refused before the embedding, not after it, when the synthetic pairs cannot fit in memory
-        check_synthetic_memory(len(train_ds), len(train_ds), enc.feature_dim, int(factor))
-    store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
-    t0 = time.perf_counter()
-    embedded = embed_pairs(train_ds, enc, store)
-    stats = embedded.stats
-    X_train = embedded.X
-    X_test = None
-    if test_ds is not None and len(test_ds):
-        embedded = embed_pairs(test_ds, enc, store)
-        X_test = embedded.X
-        stats.merge(embedded.stats)
-    embed_seconds = time.perf_counter() - t0
+    emb = _embed_sets(plan, sets)
     if model is not None:
-        _give_text_block(model, k)
+        _give_text_block(model, emb.k)
 
-    groups = _prompt_ids(train_ds)
-    head_auto = None
+    # ---- the head ("auto": grouped cross-validation on the training pairs only)
+    groups = _prompt_ids(sets.train)
     t0 = time.perf_counter()
-    if model is None:  # head="auto": grouped cross-validation on the training pairs only
+    head_auto = None
+    if model is None:
         head_auto = choose_head(
-            X_train,
+            emb.X_train,
             groups=groups,
-            sample_weight=train_ds.weight,
+            sample_weight=sets.train.weight,
             random_state=seed,
-            n_text_features=k,
+            n_text_features=emb.k,
         )
-        model = _ensemble_of(head_auto.best_estimator, ensemble, aggregate, seed)
+        model = _ensemble_of(head_auto.best_estimator, hp.ensemble, hp.aggregate, seed)
     cv_seconds = time.perf_counter() - t0
-    unlabelled = None
-    if vae_data is not None:
-        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store, stats)
 
     # ---- synthetic pairs (optional) and the fit
+    unlabelled = None
+    if plan.augment.vae_data is not None:
+        a = plan.augment
+        unlabelled = _unlabelled_rows(a.vae_data, a.vae_prompts, emb.encoder, emb.store, emb.stats)
     t0 = time.perf_counter()
     fit_inputs = augmented_fit_inputs(
-        X_train,
-        sample_weight=train_ds.weight,
-        margin=train_ds.margin,
-        method=augment,
-        factor=factor,
+        emb.X_train,
+        sample_weight=sets.train.weight,
+        margin=sets.train.margin,
+        method=plan.augment.method,
+        factor=plan.augment.factor,
         estimator=model,
         random_state=seed,
         groups=groups,
         unlabelled=unlabelled,
-        report_pairs=X_test,
+        report_pairs=emb.X_test,
     )
     augment_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fitting = track(f"fit {head}" if ensemble == 1 else f"fit {ensemble} x {head}", 1, "fits")
+    _fit(model, fit_inputs, hp)
+    seconds = {
+        "read": read_seconds,
+        "embed": emb.seconds,
+        "cv": cv_seconds,
+        "augment": augment_seconds,
+        "fit": time.perf_counter() - t0,
+    }
+
+    # ---- the report (and, with out, the model folder)
+    report, baseline = _report(plan, sets, emb, model, fit_inputs, head_auto, unlabelled, seconds)
+    logger.info(
+        "trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic
+    )
+    if plan.out is not None:
+        _save(plan, sets, model, report, baseline, emb.encoder)
+    return model, report
+
+
+def _checked(plan: _TrainPlan) -> _TrainPlan:
+    """``plan`` with its whole numbers checked; refuses a bad method, output or ``vae_data``."""
+    check_in(plan.augment.method, tuple(METHODS), name="augment")
+    head = replace(
+        plan.head,
+        ensemble=check_whole(plan.head.ensemble, name="ensemble", what="heads in the ensemble"),
+    )
+    seed = check_whole(plan.random_state, name=option("random_state", flag="--seed"), minimum=0)
+    a, cache = plan.augment, plan.embedding.cache
+    if plan.out is not None:  # a long run must not fail at the very end, nor destroy its input
+        check_output(
+            plan.out,
+            inputs=[_source_path(x) for x in (plan.data, plan.test, a.vae_data, a.vae_prompts)],
+            caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
+            kind="model",
+            what=option("out"),
+        )
+    if a.vae_data is not None and a.method not in ("lens", "pca", "auto"):
+        raise ConfigError(
+            f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {a.method!r}."
+        )
+    return replace(plan, head=head, random_state=seed)
+
+
+def _encoder_of(e: _EmbeddingPlan) -> Any:
+    """The encoder ``e`` names (with its backend, layout and text features), or the one it holds."""
+    if isinstance(e.encoder, str):
+        return get_encoder(
+            e.encoder,
+            backend=e.backend,
+            text_features=bool(e.text_features),
+            **({} if e.layout is None else {"layout": e.layout}),
+        )
+    if e.layout is not None and getattr(e.encoder, "layout", e.layout) != e.layout:
+        raise ConfigError(
+            f"layout={e.layout!r} but the encoder passed has layout {e.encoder.layout!r}; "
+            "pass an encoder name, or an encoder built with that layout."
+        )
+    return e.encoder
+
+
+def _embed_sets(plan: _TrainPlan, sets: _TrainTestSets) -> _Embedded:
+    """The training and test pairs through the encoder and the cache."""
+    enc = _encoder_of(plan.embedding)
+    method, factor, n = plan.augment.method, plan.augment.factor, len(sets.train)
+    if method not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
+        # refused before the embedding, not after it, when the synthetic pairs cannot fit in memory
+        check_synthetic_memory(n, n, enc.feature_dim, int(factor))
+    cache = plan.embedding.cache
+    store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    t0 = time.perf_counter()
+    embedded = embed_pairs(sets.train, enc, store)
+    stats, X_train, X_test = embedded.stats, embedded.X, None
+    if sets.test is not None and len(sets.test):
+        embedded = embed_pairs(sets.test, enc, store)
+        X_test = embedded.X
+        stats.merge(embedded.stats)
+    return _Embedded(enc, store, X_train, X_test, stats, time.perf_counter() - t0)
+
+
+def _fit(model: Any, fit_inputs: Augmentation, hp: _HeadPlan) -> None:
+    """The final fit, reported as one progress step."""
+    label = f"fit {hp.name}" if hp.ensemble == 1 else f"fit {hp.ensemble} x {hp.name}"
+    fitting = track(label, 1, "fits")
     model.fit(
         fit_inputs.X,
         sample_weight=fit_inputs.sample_weight,
@@ -515,43 +556,39 @@ def _train(
         **fit_inputs.fit_params,
     )
     fitting.finish()
-    fit_seconds = time.perf_counter() - t0
 
-    # ---- the report (and, with out, the model folder)
+
+def _report(
+    plan: _TrainPlan,
+    sets: _TrainTestSets,
+    emb: _Embedded,
+    model: Any,
+    fit_inputs: Augmentation,
+    head_auto: HeadSelection | None,
+    unlabelled: np.ndarray | None,
+    seconds: dict[str, float],
+) -> tuple[TrainReport, Any]:
+    """The :class:`TrainReport` of a fitted model, and the length baseline fitted beside it."""
+    seed, hp, X_test = plan.random_state, plan.head, emb.X_test
     test_metrics, rewards = (None, None) if X_test is None else _test_metrics(model, X_test, seed)
-    baseline, baseline_record = _length_baseline(
-        train_ds, None if X_test is None else test_ds, rewards, seed
-    )
-    config = {
-        "data": _name(data),
-        "test": None if test is None else _name(test),
-        "encoder": enc.config(),
-        "head": head,
-        "params": (model.estimator if ensemble > 1 else model).get_params(deep=False),
-        "ensemble": int(ensemble),
-        "aggregate": aggregate,
-        "test_fraction": test_fraction,
-        "seed": seed,
-        "augment": augment,
-        "factor": factor,
-        "load_kwargs": sets.load_kwargs,
-    }
-    record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
+    test_ds = None if X_test is None else sets.test
+    baseline, baseline_report = _length_baseline(sets.train, test_ds, rewards, seed)
+    single = hp.ensemble == 1
     report = TrainReport(
-        data=_name(data),
-        test_data=None if test is None else _name(test),
-        head=head,
+        data=_name(plan.data),
+        test_data=None if plan.test is None else _name(plan.test),
+        head=hp.name,
         model=type(model).__name__,
         params=json_safe(
             model.get_params(deep=False)
-            if ensemble == 1
-            else {"n_members": int(ensemble), "aggregate": aggregate},
+            if single
+            else {"n_members": int(hp.ensemble), "aggregate": hp.aggregate},
             default=str,
         ),
-        encoder=enc.config(),
-        encoder_fingerprint=enc.fingerprint,
-        n_train=len(X_train),
-        n_synthetic=len(fit_inputs.X) - len(X_train),
+        encoder=emb.encoder.config(),
+        encoder_fingerprint=emb.encoder.fingerprint,
+        n_train=len(emb.X_train),
+        n_synthetic=len(fit_inputs.X) - len(emb.X_train),
         n_test=0 if X_test is None else len(X_test),
         random_state=int(seed),
         augment=fit_inputs.report,
@@ -559,53 +596,80 @@ def _train(
         test=test_metrics,
         ties_left_out=sets.ties,
         duplicates=sets.duplicates,
-        embed_seconds=embed_seconds,
-        augment_seconds=augment_seconds,
-        fit_seconds=fit_seconds,
-        record=record,
+        embed_seconds=seconds["embed"],
+        augment_seconds=seconds["augment"],
+        fit_seconds=seconds["fit"],
+        record=_record(plan, emb.encoder, model if single else model.estimator, sets),
         head_auto=head_auto,
         vae_data=None
         if unlabelled is None
-        else UnlabelledData(source=_name(vae_data), n_responses=int(len(unlabelled))),
-        truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
+        else UnlabelledData(source=_name(plan.augment.vae_data), n_responses=len(unlabelled)),
+        truncation=_truncation(emb, sets),
         length_dependence=(
-            _length_dependence(model, X_test, test_ds, k, "test")
+            _length_dependence(model, X_test, sets.test, emb.k, "test")
             if X_test is not None
-            else _length_dependence(model, X_train, train_ds, k, "train")
+            else _length_dependence(model, emb.X_train, sets.train, emb.k, "train")
         ),
-        cache=stats.cache_use(store),
-        length_baseline=baseline_record,
-        read_seconds=read_seconds,
-        cv_seconds=cv_seconds,
+        cache=emb.stats.cache_use(emb.store),
+        length_baseline=baseline_report,
+        read_seconds=seconds["read"],
+        cv_seconds=seconds["cv"],
     )
-    logger.info(
-        "trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic
+    return report, baseline
+
+
+def _record(plan: _TrainPlan, enc: Any, head: Any, sets: _TrainTestSets) -> dict:
+    """The reproducibility record: versions, encoder weights and the resolved config."""
+    config = {
+        "data": _name(plan.data),
+        "test": None if plan.test is None else _name(plan.test),
+        "encoder": enc.config(),
+        "head": plan.head.name,
+        "params": head.get_params(deep=False),
+        "ensemble": int(plan.head.ensemble),
+        "aggregate": plan.head.aggregate,
+        "test_fraction": plan.test_fraction,
+        "seed": plan.random_state,
+        "augment": plan.augment.method,
+        "factor": plan.augment.factor,
+        "load_kwargs": sets.load_kwargs,
+    }
+    return json_safe(reproducibility_record(enc, command=plan.command, config=config), default=str)
+
+
+def _save(
+    plan: _TrainPlan,
+    sets: _TrainTestSets,
+    model: Any,
+    report: TrainReport,
+    baseline: Any,
+    enc: Any,
+) -> None:
+    """The model folder: the model with its card, ``metrics.json`` and the split."""
+    flat = {f"test_{k}": v for k, v in (report.test or {}).items()}
+    if report.length_baseline.test is not None:
+        flat["test_length_baseline_accuracy"] = report.length_baseline.test.accuracy
+    data = plan.data
+    licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
+    save_model(
+        model,
+        plan.out,
+        enc,
+        metrics=flat,
+        train_data=training_data_summary(sets.train, licence=licence),
+        record=report.record,
+        length_baseline=baseline,
     )
-    if out is not None:
-        flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
-        if baseline_record.test is not None:
-            flat["test_length_baseline_accuracy"] = baseline_record.test.accuracy
-        licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
-        save_model(
-            model,
-            out,
-            enc,
-            metrics=flat,
-            train_data=training_data_summary(train_ds, licence=licence),
-            record=record,
-            length_baseline=baseline,
-        )
-        write_json(Path(out) / "metrics.json", report.to_json())
-        write_split(
-            out,
-            train_ds,
-            test_ds,
-            data=_name(data),
-            test=None if test is None else _name(test),
-            random_state=seed,
-            test_fraction=test_fraction,
-        )
-    return model, report
+    write_json(Path(plan.out) / "metrics.json", report.to_json())
+    write_split(
+        plan.out,
+        sets.train,
+        sets.test,
+        data=_name(data),
+        test=None if plan.test is None else _name(plan.test),
+        random_state=plan.random_state,
+        test_fraction=plan.test_fraction,
+    )
 
 
 def _head_from_args(
@@ -843,21 +907,18 @@ def _give_text_block(model: Any, k: int) -> None:
         head.set_params(n_text_features=int(k))
 
 
-def _truncation(
-    enc: Any, store: Any, train_ds: Any, test_ds: Any, X_train, X_test, k: int
-) -> Truncation:
+def _truncation(emb: _Embedded, sets: _TrainTestSets) -> Truncation:
     """How many responses the encoder truncated, from the rows' text-feature block (or, without
     the block, from :func:`prefspace.embed.embed_text_features`, cached)."""
+    k, enc = emb.k, emb.encoder
     if k:
-        blocks = [X_train[:, :, -k:].reshape(-1, k)] + (
-            [] if X_test is None else [X_test[:, :, -k:].reshape(-1, k)]
-        )
-        block = np.concatenate(blocks)
+        rows = [emb.X_train] + ([] if emb.X_test is None else [emb.X_test])
+        block = np.concatenate([X[:, :, -k:].reshape(-1, k) for X in rows])
     else:
-        texts = [*train_ds.chosen, *train_ds.rejected]
-        if test_ds is not None:
-            texts += [*test_ds.chosen, *test_ds.rejected]
-        block = embed_text_features(texts, enc, store)
+        texts = [*sets.train.chosen, *sets.train.rejected]
+        if sets.test is not None:
+            texts += [*sets.test.chosen, *sets.test.rejected]
+        block = embed_text_features(texts, enc, emb.store)
     return Truncation(
         **truncation_summary(block),
         long_texts=(enc.config() or {}).get("long_texts", "truncate"),
