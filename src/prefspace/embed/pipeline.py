@@ -227,26 +227,7 @@ def embed_items(
     # 3. embed shard by shard (the model is loaded first, so rates measure embedding only)
     if todo:
         encoder.load()
-    start = time.perf_counter()
-    if progress:
-
-        def report(done):
-            return progress(
-                EmbedProgress.of(
-                    role,
-                    len(first),
-                    n_cached,
-                    len(todo),
-                    done,
-                    time.perf_counter() - start,
-                )
-            )
-
-        report(0)
-    elif todo:
-        report = track(f"embed {ROLE_LABELS[role]}", len(todo), "texts").update
-    else:
-        report = None
+    report = _progress_reporter(role, progress, len(first), n_cached, len(todo))
     computed: dict[str, np.ndarray] = {}
     config = encoder.config()
     done = 0
@@ -276,6 +257,25 @@ def embed_items(
         )
     where = {k: j for j, k in enumerate(first)}
     return distinct[[where[k] for k in keys]] if keys else np.zeros((0, encoder.dim), np.float32)
+
+
+def _progress_reporter(
+    role: str, progress: ProgressCallback | None, n_distinct: int, n_cached: int, n_todo: int
+):
+    """What to call with the texts embedded so far: ``progress`` with an :class:`EmbedProgress`
+    (told 0 at once), else the stage tracker listening in this context; None without work."""
+    if progress:
+        start = time.perf_counter()
+
+        def report(done):
+            elapsed = time.perf_counter() - start
+            return progress(EmbedProgress.of(role, n_distinct, n_cached, n_todo, done, elapsed))
+
+        report(0)
+        return report
+    if n_todo:
+        return track(f"embed {ROLE_LABELS[role]}", n_todo, "texts").update
+    return None
 
 
 def embed_texts(
