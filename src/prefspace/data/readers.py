@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .._jsonread import loads as json_loads
+from .._surface import option
 from ..exceptions import DataError
 from .dialogue import RowProblem
 from .rules import find_surrogate, may_hold_surrogate, surrogate_problem
@@ -90,7 +91,7 @@ def read_source(source: str | os.PathLike, *, split: str | None = None) -> RawSo
                 f"{text}: unknown file type {''.join(path.suffixes) or '(no extension)'!r}; {_EXPECTED}."
             )
         if split is not None:
-            logger.info("%s: --split %r ignored for a single file", text, split)
+            logger.info("%s: %s ignored for a single file", text, option("split", split))
         raw = _read_bytes(path, text, gz)
         if not raw.strip():
             raise DataError(
@@ -381,7 +382,8 @@ def _pick_split(ds: Any, name: str, split: str | None) -> Any:
         splits = list(ds.keys())
         if split is None:
             raise DataError(
-                f"{name}: holds several splits ({', '.join(splits)}); choose one with --split (split=...)."
+                f"{name}: holds several splits ({', '.join(splits)}); choose one with "
+                f"{option('split')}."
             )
         if split not in ds:
             raise DataError(f"{name}: no split {split!r}; the splits are {', '.join(splits)}.")
@@ -393,7 +395,7 @@ def _read_hub(name: str, split: str | None) -> RawSource:
     if split is None:
         raise DataError(
             f"{name}: not a local file or directory; to read it as a Hugging Face dataset, pass a split "
-            "(--split train). If it is meant to be a local file, check the path."
+            f"({option('split', 'train')}). If it is meant to be a local file, check the path."
         )
     import datasets
 

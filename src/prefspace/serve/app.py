@@ -11,8 +11,10 @@ Endpoints (request and response examples in docs/serving.md):
 - ``GET /health`` and ``GET /info`` (the model's name, class and parameters, the encoder, the
   limits; never the model's path on the server's disk).
 
-There is no ``/docs``, ``/redoc`` or ``/openapi.json``: the endpoints take raw JSON bodies that
-FastAPI's schema would not describe; docs/serving.md is the API's reference.
+There is no ``/docs``, ``/redoc`` or ``/openapi.json``: the bodies are read with a size cap and
+then validated as the pydantic models of :mod:`prefspace.serve.requests` (``ScoreBody``,
+``GetRewardBody``), which take several shapes a generated schema would not describe;
+docs/serving.md is the API's reference.
 
 The handlers are module-level functions in :mod:`prefspace.serve.routes`; what they share (the
 scorer, the batcher, the limits, the query splitter) is one :class:`ServeContext` on
@@ -107,8 +109,8 @@ def create_app(
         title="prefspace reward server",
         version=__version__,
         lifespan=lifespan,
-        # No generated API pages: the endpoints read raw JSON bodies (checked by serve.requests),
-        # so a generated schema would describe none of them; docs/serving.md documents the API.
+        # No generated API pages: the bodies are read with a size cap, then validated by
+        # serve.requests' models; docs/serving.md documents the API.
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

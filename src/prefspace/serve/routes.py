@@ -66,8 +66,7 @@ async def json_body(request: Request, ctx: Ctx) -> dict:
     try:
         return decode_json_object(await read_capped_body(request, ctx.config.max_body_bytes))
     except BodyError as exc:
-        limit = "max_body_bytes" if exc.status == 413 else None
-        raise RequestError(exc.status, exc.message, limit=limit) from None
+        raise RequestError.of(exc) from None
 
 
 Body = Annotated[dict, Depends(json_body)]
@@ -79,6 +78,7 @@ def get_reward_request(ctx: Ctx, data: Body) -> tuple:
 
 
 def score_request(ctx: Ctx, data: Body) -> ScoreRequest:
+    """``/score``'s body validated as :class:`ScoreBody` (422 naming the field)."""
     return parse_score(data, ctx.config)
 
 

@@ -38,6 +38,7 @@ import secrets
 from importlib import resources
 
 from .._http import is_loopback
+from .._surface import option
 from .._version import __version__
 from ..exceptions import ConfigError
 from .loop import Studio
@@ -78,7 +79,8 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: str | N
         )
     if not loopback and not token:
         raise ConfigError(
-            f"serving on {host} (not loopback) needs an access token: pass --token (or set PREFSPACE_LABEL_TOKEN); "
+            f"serving on {host} (not loopback) needs an access token: pass {option('token')} (or set "
+            "PREFSPACE_LABEL_TOKEN); "
             "annotators then open http://HOST:PORT/?token=TOKEN once."
         )
     csrf = secrets.token_urlsafe(32)

@@ -27,6 +27,7 @@ from .._atomic import atomic_path
 from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps
 from .._paths import check_output
+from .._surface import option
 from ..data.dataset import render_prompt_text
 from ..data.rules import find_surrogate
 from ..exceptions import ConfigError, DataError
@@ -536,7 +537,7 @@ def import_label_studio(
                 raise DataError(
                     f"{where}: pair {str(pair_id)[:80]!r} is not in {store.path.name}. Import only tasks exported "
                     "from this database (`prefspace label export DB --format label-studio`), or pass "
-                    "--on-unknown skip."
+                    f"{option('on_unknown', 'skip')}."
                 )
             annotations = task.get("annotations") or []
             if not isinstance(annotations, list):

@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._estimators import seeded
+from .._surface import option
 from ..data.text_features import log_length
 from ..exceptions import ConfigError, PrefspaceError
 from ..models import BradleyTerryLinear, RewardEnsemble, save_model
@@ -250,7 +251,8 @@ class Studio:
         if digest is not None and digest != self.pool.digest:
             raise ConfigError(
                 f"{self.store.path} was made with another pool ({meta.get('pool_source', '?')}, "
-                f"{meta.get('pool_responses', '?')} responses); start it with that pool or use a new --db."
+                f"{meta.get('pool_responses', '?')} responses); start it with that pool or use a new "
+                f"{option('db')}."
             )
         if digest is None:
             self.store.set_meta(

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._surface import option
 from ..data import load_scored_responses, read_responses
 from ..data.dataset import ScoredResponses
 from ..embed import embed_responses, scored_response_features
@@ -77,7 +78,8 @@ class LabelPool:
                 missing = a if ra is None else b
                 raise DataError(
                     f"{where} names response id {missing!r}, which is not in the pool {self.candidates.source!r}. "
-                    "Start the studio with the pool the database was made with (same file, same --id-key)."
+                    f"Start the studio with the pool the database was made with (same file, same "
+                    f"{option('id_key')})."
                 )
             out[k] = (ra, rb)
         return out
@@ -212,7 +214,7 @@ def pool_features(
             raise ShapeError("the precomputed features contain NaN or infinite values.")
         return E
     if prompt_features is not None:
-        raise ConfigError("prompt features need the response features too (--features).")
+        raise ConfigError(f"prompt features need the response features too ({option('features')}).")
     if encoder is None:
         raise ConfigError("the pool needs features: pass precomputed features or an encoder.")
     return embed_responses(candidates.row_prompts(), candidates.responses, encoder, cache)
@@ -236,7 +238,7 @@ def load_label_pool(
     if bad:
         raise DataError(
             f"{candidates.source}: response id {bad[0]!r} contains '|', which pair ids use as separator; "
-            "pass --id-key with ids without '|'."
+            f"pass {option('id_key')} with ids without '|'."
         )
     full = get_pool(features, candidates.prompt_index, kind)
     if len(full) == 0:

@@ -16,10 +16,17 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from .._http import LOOPBACK_NAMES, BodyError, decode_json_object, host_name, read_capped_body
+from .._http import (
+    LOOPBACK_NAMES,
+    BodyError,
+    decode_json_object,
+    host_name,
+    read_capped_body,
+    validate_body,
+)
 from .._version import __version__
 from ..data.rules import find_surrogate
 from ..exceptions import PrefspaceError
@@ -162,21 +169,6 @@ class JudgmentBody(_Body):
     reason: Annotated[str | None, BeforeValidator(_reason)] = None
 
 
-def _first_problem(model: type, exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    field = ".".join(str(x) for x in err.get("loc", ())) or "body"
-    if err["type"] == "extra_forbidden":
-        extra = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden")
-        return (
-            f"unknown field(s) {', '.join(map(repr, extra))}; allowed: "
-            f"{', '.join(sorted(model.model_fields))}."
-        )
-    if err["type"] == "missing":
-        return f"missing field {field!r}; {model.__doc__.strip()}"
-    msg = str(err.get("msg", "invalid value"))
-    return msg.removeprefix("Value error, ")
-
-
 def body(model: type):
     """A dependency: the request's JSON body validated as ``model`` (413, 400 or 422 otherwise)."""
 
@@ -185,12 +177,9 @@ def body(model: type):
             data = decode_json_object(
                 await read_capped_body(request, MAX_BODY_BYTES, "MAX_BODY_BYTES")
             )
+            return validate_body(model, data)
         except BodyError as exc:
             raise StudioRequestError(exc.status, exc.message) from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise StudioRequestError(422, _first_problem(model, exc)) from None
 
     return read
 
