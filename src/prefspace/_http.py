@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._jsonread import loads
@@ -30,6 +30,7 @@ __all__ = [
     "socket_url",
     "run_foreground",
     "ThreadedServer",
+    "json_api",
     "BodyError",
     "read_capped_body",
     "decode_json_object",
@@ -207,6 +208,55 @@ class ThreadedServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+# ---------------------------------------------------------------------------- the app
+def json_api(
+    title: str,
+    routes: list[tuple[str, str, Callable]],
+    *,
+    errors: dict[type, Callable],
+    state: dict[str, Any],
+    startup: Callable[[], Awaitable[None]] | None = None,
+    shutdown: Callable[[], Awaitable[None]] | None = None,
+    middleware: Callable | None = None,
+) -> Any:
+    """A FastAPI app for one of prefspace's servers.
+
+    ``routes`` are ``(method, path, handler)``; ``errors`` maps an exception type to its
+    handler; ``state`` is set on ``app.state`` (what the handlers' dependencies read);
+    ``startup`` and ``shutdown`` are awaited by the app's lifespan; ``middleware`` wraps every
+    request (an HTTP middleware). There are no generated API pages (``/docs``, ``/redoc``,
+    ``/openapi.json``): the bodies are read with a size cap and then validated by the server's
+    own models, so the documentation describes the API.
+    """
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+
+    from ._version import __version__
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        if startup is not None:
+            await startup()
+        try:
+            yield
+        finally:
+            if shutdown is not None:
+                await shutdown()
+
+    no_api_pages = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan, **no_api_pages)
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    if middleware is not None:
+        app.middleware("http")(middleware)
+    for exc_type, handler in errors.items():
+        app.add_exception_handler(exc_type, handler)
+    for method, path, handler in routes:
+        app.add_api_route(path, handler, methods=[method])
+    return app
 
 
 # ---------------------------------------------------------------------------- request bodies

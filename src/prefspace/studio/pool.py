@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._surface import option
-from ..data import load_scored_responses, read_responses
+from ..data import read_responses
 from ..data.dataset import ScoredResponses
 from ..embed import embed_responses, scored_response_features
 from ..exceptions import ConfigError, DataError, ShapeError
@@ -161,16 +161,6 @@ def read_pool(
 ) -> ScoredResponses:
     """The candidate responses of POOL. With ``score_key`` (the simulated annotator's column),
     every row must carry that score."""
-    if score_key is not None:
-        return load_scored_responses(
-            source,
-            prompts=prompts,
-            join_key=join_key,
-            prompt_key=prompt_key,
-            response_key=response_key,
-            score_key=score_key,
-            id_key=id_key,
-        )
     return read_responses(
         source,
         prompts=prompts,
@@ -178,6 +168,8 @@ def read_pool(
         response_key=response_key,
         id_key=id_key,
         join_key=join_key,
+        score_key=score_key,
+        require_scores=score_key is not None,
     )
 
 

@@ -28,7 +28,6 @@ from .._http import (
     validate_body,
 )
 from .._version import __version__
-from ..data.rules import find_surrogate
 from ..exceptions import PrefspaceError
 from .loop import PairClosedError, Studio
 from .storage import (
@@ -37,6 +36,7 @@ from .storage import (
     DuplicateJudgmentError,
     NothingToUndoError,
     UnknownPairError,
+    unstorable,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,12 +80,10 @@ def context(request: Request) -> StudioContext:
 
 # ---------------------------------------------------------------------------- request bodies
 def _storable(value: str, field: str) -> str:
-    """Text SQLite can store: UTF-8 encodable (no lone surrogate such as ``"\\ud800"``)."""
-    if find_surrogate(value) is not None:
-        raise ValueError(
-            f"{field} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
-            "cannot be stored; send the whole character."
-        )
+    """Text SQLite can store (:func:`~prefspace.studio.storage.unstorable`)."""
+    problem = unstorable(field, value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

@@ -147,13 +147,23 @@ def check_annotator(name: Any) -> str:
     return text
 
 
-def _check_text(what: str, value: Any) -> None:
-    """SQLite stores UTF-8: a lone UTF-16 surrogate cannot be written, so it is refused here."""
+def unstorable(what: str, value: Any, fix: str = "send the whole character") -> str | None:
+    """Why ``value`` cannot be stored (None when it can), naming it ``what`` and ending with
+    ``fix``. SQLite stores UTF-8, so a text holding a lone UTF-16 surrogate (``"\\ud800"``,
+    half a character) cannot be written: the database, the request checks and the Label Studio
+    import refuse it in these words."""
     if isinstance(value, str) and find_surrogate(value) is not None:
-        raise ConfigError(
+        return (
             f"{what} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
-            "cannot be stored; send the whole character."
+            f"cannot be stored; {fix}."
         )
+    return None
+
+
+def _check_text(what: str, value: Any) -> None:
+    problem = unstorable(what, value)
+    if problem:
+        raise ConfigError(problem)
 
 
 def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
