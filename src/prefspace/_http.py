@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ._jsonread import loads
@@ -213,7 +213,7 @@ class ThreadedServer:
 # ---------------------------------------------------------------------------- the app
 def json_api(
     title: str,
-    routes: list[tuple[str, str, Callable]],
+    routes: Sequence[tuple[str, str, Callable[..., Any]]],
     *,
     errors: dict[type, Callable],
     state: dict[str, Any],
@@ -246,7 +246,7 @@ def json_api(
             if shutdown is not None:
                 await shutdown()
 
-    no_api_pages = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    no_api_pages: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(title=title, version=__version__, lifespan=lifespan, **no_api_pages)
     for name, value in state.items():
         setattr(app.state, name, value)

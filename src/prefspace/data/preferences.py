@@ -23,7 +23,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -258,7 +258,7 @@ class _RowReader:
         self.max_text_chars = max_text_chars
         self.keys = keys
         self.explicit = explicit
-        present = set()
+        present: set[str] = set()
         for row in raw.rows:
             if row.data is not None:
                 present.update(row.data)
@@ -390,8 +390,8 @@ class _RowReader:
             chosen=col("chosen"),
             rejected=col("rejected"),
             ids=ids,
-            margin=col("margin") if "margin" in self.optional else None,
-            weight=col("weight") if "weight" in self.optional else None,
+            margin=np.asarray(col("margin"), np.float64) if "margin" in self.optional else None,
+            weight=np.asarray(col("weight"), np.float64) if "weight" in self.optional else None,
             subset=subset,
             tie=tie,
             source=self.raw.name,
@@ -546,7 +546,7 @@ class _RowReader:
             )
         return value
 
-    def _missing(self, data: dict, field_name: str, extra: str = "") -> None:
+    def _missing(self, data: dict, field_name: str, extra: str = "") -> NoReturn:
         key = self.keys[field_name]
         keyword = f"{field_name}_key"
         # Suggest only columns this row's format leaves unused.

@@ -97,18 +97,12 @@ def read_source(source: str | os.PathLike, *, split: str | None = None) -> RawSo
             raise DataError(
                 f"{text}: the file is empty. Check that it is the file you meant (and fully written)."
             )
-        reader = {
-            ".jsonl": _jsonl_rows,
-            ".json": _json_rows,
-            ".parquet": _parquet_rows,
-            ".csv": _csv_rows,
-            ".tsv": _csv_rows,
-        }[ext]
-        rows = (
-            reader(raw, text)
-            if ext not in (".csv", ".tsv")
-            else reader(raw, text, "\t" if ext == ".tsv" else ",")
-        )
+        if ext in (".csv", ".tsv"):
+            rows = _csv_rows(raw, text, "\t" if ext == ".tsv" else ",")
+        else:
+            rows = {".jsonl": _jsonl_rows, ".json": _json_rows, ".parquet": _parquet_rows}[ext](
+                raw, text
+            )
         if not rows:
             raise DataError(f"{text}: the file holds no rows.")
         return RawSource(name=text, kind=ext.lstrip("."), rows=rows)

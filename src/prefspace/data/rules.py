@@ -89,8 +89,9 @@ def find_surrogate(value: Any, path: str = "") -> tuple[str, int] | None:
                 return p or "a value", m.start()
         elif isinstance(v, dict):
             for k, x in reversed(list(v.items())):
-                if isinstance(k, str) and _SURROGATE.search(k):
-                    return f"{p}key {k!r}", _SURROGATE.search(k).start()
+                in_key = _SURROGATE.search(k) if isinstance(k, str) else None
+                if in_key is not None:
+                    return f"{p}key {k!r}", in_key.start()
                 stack.append((x, f"{p}[{k!r}]" if p else repr(k)))
         elif isinstance(v, list):
             for i in range(len(v) - 1, -1, -1):

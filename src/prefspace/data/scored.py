@@ -511,8 +511,8 @@ def _columns(raw: RawSource) -> list[str]:
             for k in row.data:
                 seen.setdefault(k, None)
     if not seen:
-        first = next(row for row in raw.rows if row.problem is not None)
-        raise DataError(f"{first.where}: {first.problem[1]}")
+        where, problem = next((r.where, r.problem) for r in raw.rows if r.problem is not None)
+        raise DataError(f"{where}: {problem[1]}")
     return list(seen)
 
 

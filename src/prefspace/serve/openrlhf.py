@@ -206,7 +206,9 @@ class ChatTemplate:
         markers = None
         if getattr(tok, "chat_template", None):
             markers = derive_markers(
-                lambda m, gen: tok.apply_chat_template(m, tokenize=False, add_generation_prompt=gen)
+                lambda m, gen: str(
+                    tok.apply_chat_template(m, tokenize=False, add_generation_prompt=gen)
+                )
             )
         return cls(specials, markers, name=str(name_or_path))
 
@@ -269,7 +271,7 @@ class ChatTemplate:
         if not pieces:
             return None
         pieces.sort()
-        kept = []
+        kept: list[tuple] = []
         for (
             piece
         ) in pieces:  # a prefix inside another's (e.g. a shorter one) never starts a turn twice
@@ -493,7 +495,7 @@ class QuerySplitter:
         self._count(how, untemplated=markers is None and looks_chat_templated(query))
         if how == "prompt" and self.template is None:
             return Split(
-                self._clean(prompt), self._clean(response), how
+                self._clean(prompt or ""), self._clean(response), how
             )  # the long-standing plain split
         prompt_text = prompt if prompt else remaining
         if (

@@ -128,7 +128,8 @@ def _text(value: str, field: str) -> str:
 
 
 def _type(value: Any) -> str:
-    return type(value).__name__
+    """The JSON type's Python name (``str``, ``int``, ``list``, ``dict``...), or ``null``."""
+    return "null" if value is None else type(value).__name__
 
 
 def string_list(value: Any, field: str) -> list[str]:
@@ -273,24 +274,23 @@ class ScoreBody(BaseModel):
 
     @model_validator(mode="after")
     def _lengths(self, info: ValidationInfo) -> ScoreBody:
-        if self.messages is not None:
-            texts = {"messages": [c[:-1] for c in self.messages]}
-            texts["response"] = [c[-1]["content"] for c in self.messages]
-        else:
-            first = "chosen" if self.rejected is not None else "response"
-            texts = {"prompt": self.prompt, first: self.chosen or self.response or []}
-            texts["rejected"] = self.rejected or []
+        req = self.request()
+        first = "chosen" if req.rejected is not None else "response"
+        prompts = "messages" if self.messages is not None else "prompt"
+        texts = {prompts: req.prompts, first: req.responses, "rejected": req.rejected or []}
         check_lengths(texts, _config(info))
         return self
 
     def request(self) -> ScoreRequest:
+        """The body as prompts and responses (and rejected responses for pairs)."""
         if self.messages is not None:
             return ScoreRequest(
                 [c[:-1] for c in self.messages], [c[-1]["content"] for c in self.messages]
             )
+        prompts = list(self.prompt or [])
         if self.rejected is not None:
-            return ScoreRequest(list(self.prompt), list(self.chosen), list(self.rejected))
-        return ScoreRequest(list(self.prompt), list(self.response))
+            return ScoreRequest(prompts, list(self.chosen or []), list(self.rejected))
+        return ScoreRequest(prompts, list(self.response or []))
 
 
 def _conversations_shape(data: dict, config: ServeConfig) -> dict:
@@ -348,11 +348,12 @@ def parse_score(data: dict, config: ServeConfig) -> ScoreRequest:
 
 
 # ---------------------------------------------------------------------------- /get_reward
-def _strings(value: Any, info: ValidationInfo) -> list[str] | None:
-    return None if value is None else string_list(value, info.field_name)
+def _strings(value: Any, info: ValidationInfo) -> list[str]:
+    return string_list(value, str(info.field_name))
 
 
-Texts = Annotated[list[str] | None, BeforeValidator(_strings)]
+def _optional_strings(value: Any, info: ValidationInfo) -> list[str] | None:
+    return None if value is None else _strings(value, info)
 
 
 class GetRewardBody(BaseModel):
@@ -361,14 +362,14 @@ class GetRewardBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    query: Texts = Field(description="a list of prompt+response texts")
-    prompts: Texts = None
+    query: Annotated[list[str], BeforeValidator(_strings)] = Field(
+        description="a list of prompt+response texts"
+    )
+    prompts: Annotated[list[str] | None, BeforeValidator(_optional_strings)] = None
 
     @field_validator("query")
     @classmethod
-    def _count(cls, query: list[str] | None, info: ValidationInfo) -> list[str]:
-        if query is None:
-            raise ValueError("'query' must be a list of strings; got null.")
+    def _count(cls, query: list[str], info: ValidationInfo) -> list[str]:
         check_count(len(query), _config(info), "queries")
         return query
 

@@ -10,6 +10,7 @@ handlers only score and shape the answer. This module needs FastAPI (the ``serve
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations.
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -171,7 +172,7 @@ async def info(ctx: Ctx) -> JSONResponse:
     return JSONResponse(out)
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
     ("POST", "/get_reward", get_reward),
     ("POST", "/score", score),
     ("GET", "/health", health),

@@ -508,7 +508,7 @@ def import_label_studio(
             )
     tasks = _read_tasks(path)
     store = db if isinstance(db, LabelStore) else LabelStore(db)
-    stats = Counter()
+    stats: Counter = Counter()
     try:
         # first every task is read and checked, then the judgments are written
         ids_to_pair = {(p["id_a"], p["id_b"]): p["pair_id"] for p in store.pairs()}

@@ -23,6 +23,7 @@ annotators cannot tell exploration pairs apart or learn a side bias.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ class Studio:
         model: Any = None,
         config: StudioConfig | None = None,
         encoder: Any = None,
-        save_to: str | Path | None = None,
+        save_to: str | os.PathLike | None = None,
         model_source: str | None = None,
         on_refit: Any = None,
     ) -> None:
@@ -293,7 +294,7 @@ class Studio:
         )
 
     def _rounds_message(self) -> str:
-        n = int(self.config.rounds)
+        n = int(self.config.rounds or 0)  # called once rounds (a number) are done
         return f"all {n} round{'s' if n != 1 else ''} done"
 
     def _rounds_done(self) -> bool:

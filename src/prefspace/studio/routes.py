@@ -11,6 +11,7 @@ extra); :func:`prefspace.studio.create_studio_app` imports it when an app is bui
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations.
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -328,7 +329,7 @@ async def judge(ctx: Ctx, req: Annotated[JudgmentBody, Depends(body(JudgmentBody
     return JSONResponse(out, status_code=201)
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
     ("GET", "/", index),
     ("GET", "/static/{name}", static),
     ("GET", "/health", health),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -135,7 +136,7 @@ def check_annotator(name: Any) -> str:
     :data:`IMPORTED_PREFIX`); else ConfigError saying the rule."""
     text = name.strip() if isinstance(name, str) else None
     bare = text[len(IMPORTED_PREFIX) :] if text and text.startswith(IMPORTED_PREFIX) else text
-    if bare is None or not ANNOTATOR_NAME.match(bare):
+    if text is None or bare is None or not ANNOTATOR_NAME.match(bare):
         shown = (
             repr(name[:80] + ("..." if len(name) > 80 else ""))
             if isinstance(name, str)
@@ -185,7 +186,7 @@ class LabelStore:
     {'pairs': 20, 'judgments': 7, 'labels': 6, 'batches': 1, 'models': 0}
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()
