@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ._groups import option, option_group
+from ._groups import option, option_group, panel_options
 
 __all__ = [
     "EncoderOptions",
@@ -77,17 +77,17 @@ class EncoderOptions:
     """The encoder a command embeds with, and the cache it embeds through (``None``: the
     encoder's own setting, or the shared cache)."""
 
-    encoder: str = DEFAULT_ENCODER
-    cache: Path | None = None
-    layout: str | None = None
-    encoder_backend: str = "auto"
-    layer: int | None = None
-    pooling: str | None = None
-    max_length: int | None = None
-    device: str | None = None
-    batch_size: int | None = None
-    text_features: bool = True
-    long_texts: str = "truncate"
+    encoder: Encoder = DEFAULT_ENCODER
+    cache: Cache = None
+    layout: Layout = None
+    encoder_backend: EncoderBackend = "auto"
+    layer: Layer = None
+    pooling: Pooling = None
+    max_length: MaxLength = None
+    device: EncoderDevice = None
+    batch_size: BatchSize = None
+    text_features: TextFeatures = True
+    long_texts: LongTexts = "truncate"
 
     def cache_dir(self) -> Path:
         """``--cache``, else the cache every command shares (:func:`default_cache_dir`)."""
@@ -115,60 +115,40 @@ class EncoderOptions:
 # Options only `prefspace embed` offers (train and synth take the encoder's own settings).
 EMBED_ONLY = ("layer", "pooling", "max_length", "device", "batch_size")
 
-encoder_options = option_group(
-    EncoderOptions,
-    {
-        "encoder": (Encoder, DEFAULT_ENCODER),
-        "cache": (Cache, None),
-        "layout": (Layout, None),
-        "encoder_backend": (EncoderBackend, "auto"),
-        "layer": (Layer, None),
-        "pooling": (Pooling, None),
-        "max_length": (MaxLength, None),
-        "device": (EncoderDevice, None),
-        "batch_size": (BatchSize, None),
-        "text_features": (TextFeatures, True),
-        "long_texts": (LongTexts, "truncate"),
-    },
-    "encoding",
-)
+encoder_options = option_group(EncoderOptions, "encoding")
 """Give a command that embeds data the encoder options, collected into its ``encoding:
 EncoderOptions`` parameter."""
 
 
 _MODEL_PANEL = "Model's encoder"
-ModelEncoder = option(
+_model_option = panel_options(_MODEL_PANEL)
+ModelEncoder = _model_option(
     str | None,
     "--encoder",
     help="Encoder to embed with instead of the one recorded with the model (it must have the same "
     "fingerprint; a different one is refused).",
-    rich_help_panel=_MODEL_PANEL,
 )
-ModelBackend = option(
+ModelBackend = _model_option(
     str | None,
     "--encoder-backend",
     help="Run the recorded encoder (or --encoder) with this backend: sentence-transformers, onnx, onnx-int8, "
     "causal-lm. It is part of the fingerprint, so a model trained with another backend is refused.",
-    rich_help_panel=_MODEL_PANEL,
 )
-ModelLayout = option(
+ModelLayout = _model_option(
     str | None,
     "--layout",
     help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
-    rich_help_panel=_MODEL_PANEL,
 )
-ModelDevice = option(
+ModelDevice = _model_option(
     str | None,
     "--device",
     help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
-    rich_help_panel=_MODEL_PANEL,
 )
-LengthControlled = option(
+LengthControlled = _model_option(
     bool,
     "--length-controlled",
     help="Rewards without the model's text-feature block (length, structure), as "
     "ODIN's content head: a policy gains nothing from length alone (docs/models.md).",
-    rich_help_panel=_MODEL_PANEL,
 )
 
 
@@ -177,11 +157,11 @@ class ModelEncoderOptions:
     """What the command line changes about a saved model's recorded encoder (``None``: as
     recorded), and whether its rewards leave out the text-feature block."""
 
-    encoder: str | None = None
-    encoder_backend: str | None = None
-    layout: str | None = None
-    device: str | None = None
-    length_controlled: bool = False
+    encoder: ModelEncoder = None
+    encoder_backend: ModelBackend = None
+    layout: ModelLayout = None
+    device: ModelDevice = None
+    length_controlled: LengthControlled = False
 
     def for_model(self, model_dir: Path) -> Any:
         """The encoder to embed with for the model in ``model_dir``: the recorded one with these
@@ -197,16 +177,6 @@ class ModelEncoderOptions:
         )
 
 
-model_encoder_options = option_group(
-    ModelEncoderOptions,
-    {
-        "encoder": (ModelEncoder, None),
-        "encoder_backend": (ModelBackend, None),
-        "layout": (ModelLayout, None),
-        "device": (ModelDevice, None),
-        "length_controlled": (LengthControlled, False),
-    },
-    "model_encoder",
-)
+model_encoder_options = option_group(ModelEncoderOptions, "model_encoder")
 """Give a command that scores with a saved model the overrides of its encoder, collected into
 its ``model_encoder: ModelEncoderOptions`` parameter."""

@@ -4,14 +4,20 @@ command as one frozen dataclass.
 :func:`option_group` ties a dataclass to the typer options of its fields; the group, called,
 decorates a command so that one parameter of the command stands for the whole block::
 
-    data_columns = option_group(DataColumns, _COLUMN_OPTIONS, "columns")
+    @dataclasses.dataclass(frozen=True)
+    class DataColumns:
+        prompt_key: PromptKey = None  # PromptKey = option(str | None, "--prompt-key", help=...)
+        ...
+
+    data_columns = option_group(DataColumns, "columns")
 
     @app.command()
     @data_columns(exclude=("dedupe",))
     def validate(data: DataArg, columns: DataColumns): ...
 
-The groups themselves (data columns, a saved model's encoder, the encoder of commands that
-embed, a pool's columns, a server's address) live in :mod:`prefspace.cli._options`.
+The groups themselves live beside their options: data columns, a pool's columns and a server's
+address in :mod:`prefspace.cli._options`, the encoder groups in
+:mod:`prefspace.cli._encoder_options`, embed's scaling options in :mod:`prefspace.cli._scaling`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
-__all__ = ["OptionGroup", "option_group", "option", "argument"]
+__all__ = ["OptionGroup", "option_group", "option", "argument", "panel_options"]
 
 
 def _with_help(annotated: Any, help: str | None) -> Any:
@@ -42,7 +48,8 @@ class OptionGroup:
     """A block of options several commands share, handed to a command as one object.
 
     ``cls`` is a frozen dataclass; ``options`` maps each of its fields to ``(annotated type,
-    default)``, the annotated type carrying the typer option. Calling the group gives a decorator
+    default)``, the annotated type carrying the typer option (:func:`option_group` reads them
+    off the dataclass). Calling the group gives a decorator
     (put it under ``@app.command()``): the command declares one parameter named ``param``, where
     the group's options are to appear in ``--help``, and the command line sees one option per
     field (minus ``exclude``). ``helps`` and ``defaults`` give a command its own help text or
@@ -106,17 +113,22 @@ def _expand(group: OptionGroup, options: dict[str, tuple[Any, Any]], func: Calla
     return command
 
 
-def option_group(cls: type, options: Mapping[str, tuple[Any, Any]], param: str) -> OptionGroup:
-    """The :class:`OptionGroup` that gives a command ``cls``'s fields as the options ``options``
-    (field name -> ``(annotated type, default)``), collected into its parameter ``param``.
-
-    ``data_columns = option_group(DataColumns, _COLUMN_OPTIONS, "columns")``, then
-    ``@data_columns(exclude=("dedupe",))`` on a command that declares ``columns: DataColumns``.
+def option_group(
+    cls: type, param: str, *, defaults: Mapping[str, Any] | None = None
+) -> OptionGroup:
+    """The :class:`OptionGroup` of a frozen dataclass whose fields are typed with options
+    (``field: SomeOption = default``, ``SomeOption`` an :func:`option`), collected into a
+    command's parameter ``param``. An option's default is its field's, unless ``defaults`` gives
+    the command line another (``DataColumns`` keeps None, "not given", where ``--ties`` shows
+    ``drop``).
     """
-    fields = {f.name for f in dataclasses.fields(cls)}
-    if set(options) - fields:
-        raise ValueError(f"not fields of {cls.__name__}: {sorted(set(options) - fields)}")
-    return OptionGroup(cls, dict(options), param)
+    hints = typing.get_type_hints(cls, include_extras=True)
+    options = {}
+    for f in dataclasses.fields(cls):
+        if typing.get_origin(hints[f.name]) is not Annotated:
+            raise TypeError(f"{cls.__name__}.{f.name} is not typed with an option")
+        options[f.name] = (hints[f.name], (defaults or {}).get(f.name, f.default))
+    return OptionGroup(cls, options, param)
 
 
 def _optional(kind: Any) -> bool:
@@ -144,3 +156,13 @@ def argument(kind: Any, help: str, **settings: Any) -> Any:
 
     settings.setdefault("show_default", False)
     return Annotated[kind, typer.Argument(help=help, **settings)]
+
+
+def panel_options(panel: str) -> Callable[..., Any]:
+    """:func:`option` for the options shown together under ``panel`` in ``--help``.
+
+    >>> scaling_option = panel_options("Scaling")
+    >>> typing.get_args(scaling_option(int, "--num-shards", help="Slices."))[1].rich_help_panel
+    'Scaling'
+    """
+    return functools.partial(option, rich_help_panel=panel)

@@ -12,7 +12,7 @@ a command takes them all as one parameter through :func:`data_columns`::
 
 A column key left at ``None`` means "use the default name" (``prompt``, ``chosen``, ...), so
 :meth:`DataColumns.load_kwargs` passes on only the flags the user actually set. A new loader
-option is one field of :class:`DataColumns` and one entry of ``_COLUMN_OPTIONS``.
+option is one field of :class:`DataColumns`, typed with its option.
 
 ``data_columns`` is one of the option groups (:mod:`prefspace.cli._groups`); the others here are
 :func:`pool_columns` (a pool of responses: select, label, rerank) and :func:`server_options`
@@ -28,82 +28,67 @@ from typing import Annotated, Any, Literal
 import typer
 
 from ._choices import RegistryChoice
-from ._groups import OptionGroup, argument, option, option_group
+from ._groups import OptionGroup, argument, option, option_group, panel_options
 
 _DATA_HELP = (
     "Preference data: a .jsonl/.json/.parquet/.csv file (optionally .gz), a directory saved by "
     "`datasets`, or a Hugging Face dataset name (with --split)."
 )
 _PANEL = "Data columns"
+_data_option = panel_options(_PANEL)
 
 DataArg = argument(str, _DATA_HELP)
 
 
 def _key(flag: str, what: str, default: str) -> Any:
-    return typer.Option(
-        flag,
-        help=f"Column holding {what} (default: {default!r}).",
-        rich_help_panel=_PANEL,
-        show_default=False,
-    )
+    """The option of the column holding ``what`` (``None``: the column named ``default``)."""
+    return _data_option(str | None, flag, help=f"Column holding {what} (default: {default!r}).")
 
 
-PromptKey = Annotated[str | None, _key("--prompt-key", "the prompt", "prompt")]
-ChosenKey = Annotated[str | None, _key("--chosen-key", "the preferred response", "chosen")]
-RejectedKey = Annotated[str | None, _key("--rejected-key", "the dispreferred response", "rejected")]
-ResponseAKey = Annotated[
-    str | None, _key("--response-a-key", "the first response of a labelled pair", "response_a")
-]
-ResponseBKey = Annotated[
-    str | None, _key("--response-b-key", "the second response of a labelled pair", "response_b")
-]
-LabelKey = Annotated[
-    str | None, _key("--label-key", "which response is better: a/b/tie or 0/1", "label")
-]
-MarginKey = Annotated[str | None, _key("--margin-key", "an optional preference margin", "margin")]
-WeightKey = Annotated[str | None, _key("--weight-key", "an optional per-pair weight", "weight")]
-SubsetKey = Annotated[str | None, _key("--subset-key", "an optional subset name", "subset")]
-IdKey = Annotated[str | None, _key("--id-key", "an optional unique pair id", "id")]
+PromptKey = _key("--prompt-key", "the prompt", "prompt")
+ChosenKey = _key("--chosen-key", "the preferred response", "chosen")
+RejectedKey = _key("--rejected-key", "the dispreferred response", "rejected")
+ResponseAKey = _key("--response-a-key", "the first response of a labelled pair", "response_a")
+ResponseBKey = _key("--response-b-key", "the second response of a labelled pair", "response_b")
+LabelKey = _key("--label-key", "which response is better: a/b/tie or 0/1", "label")
+MarginKey = _key("--margin-key", "an optional preference margin", "margin")
+WeightKey = _key("--weight-key", "an optional per-pair weight", "weight")
+SubsetKey = _key("--subset-key", "an optional subset name", "subset")
+IdKey = _key("--id-key", "an optional unique pair id", "id")
 
-OnBadRows = option(
+OnBadRows = _data_option(
     Literal["error", "skip"],
     "--on-bad-rows",
     help="What to do with a malformed row: 'error' stops with its line number; 'skip' drops it and counts why.",
-    rich_help_panel=_PANEL,
 )
-Ties = option(
+Ties = _data_option(
     Literal["drop", "keep"],
     "--ties",
     help="Labelled pairs marked as a tie: 'drop' them (reported) or 'keep' them (flagged in dataset.tie).",
-    rich_help_panel=_PANEL,
 )
-Dedupe = option(
+Dedupe = _data_option(
     bool,
     "--dedupe",
     help="Drop exact duplicate pairs (same prompt, chosen and rejected), keeping the first. "
     "By default they are kept (the same comparison labelled twice is data) and counted.",
-    rich_help_panel=_PANEL,
 )
-Split = option(
+Split = _data_option(
     str | None,
     "--split",
     help="Split to read from a DatasetDict directory or a Hugging Face dataset (e.g. 'train').",
-    rich_help_panel=_PANEL,
 )
-Limit = option(
+Limit = _data_option(
     int | None,
     "--limit",
     help="Read at most this many pairs (the first ones in file order).",
     min=1,
-    rich_help_panel=_PANEL,
 )
 
-MaxTextChars = option(
+MaxTextChars = _data_option(
     int | None,
     "--max-text-chars",
     help="Longest prompt or response in characters; a longer one is a bad row (default: 100,000).",
     min=1,
-    rich_help_panel=_PANEL,
 )
 
 
@@ -112,22 +97,22 @@ class DataColumns:
     """The data-column options of a command, as :func:`prefspace.data.load_preferences` takes
     them (``None``: the loader's default)."""
 
-    prompt_key: str | None = None
-    chosen_key: str | None = None
-    rejected_key: str | None = None
-    response_a_key: str | None = None
-    response_b_key: str | None = None
-    label_key: str | None = None
-    margin_key: str | None = None
-    weight_key: str | None = None
-    subset_key: str | None = None
-    id_key: str | None = None
-    on_bad_rows: str | None = None
-    ties: str | None = None
-    dedupe: bool | None = None
-    split: str | None = None
-    limit: int | None = None
-    max_text_chars: int | None = None
+    prompt_key: PromptKey = None
+    chosen_key: ChosenKey = None
+    rejected_key: RejectedKey = None
+    response_a_key: ResponseAKey = None
+    response_b_key: ResponseBKey = None
+    label_key: LabelKey = None
+    margin_key: MarginKey = None
+    weight_key: WeightKey = None
+    subset_key: SubsetKey = None
+    id_key: IdKey = None
+    on_bad_rows: OnBadRows = None  # None here: not given; the command line shows its default
+    ties: Ties = None
+    dedupe: Dedupe = None
+    split: Split = None
+    limit: Limit = None
+    max_text_chars: MaxTextChars = None
 
     def load_kwargs(self) -> dict:
         """Keyword arguments for :func:`prefspace.data.load_preferences`: the options that are set.
@@ -144,28 +129,9 @@ class DataColumns:
         }
 
 
-# Each field of DataColumns as a command option: (annotated type, default).
-_COLUMN_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "prompt_key": (PromptKey, None),
-    "chosen_key": (ChosenKey, None),
-    "rejected_key": (RejectedKey, None),
-    "response_a_key": (ResponseAKey, None),
-    "response_b_key": (ResponseBKey, None),
-    "label_key": (LabelKey, None),
-    "margin_key": (MarginKey, None),
-    "weight_key": (WeightKey, None),
-    "subset_key": (SubsetKey, None),
-    "id_key": (IdKey, None),
-    "on_bad_rows": (OnBadRows, "error"),
-    "ties": (Ties, "drop"),
-    "dedupe": (Dedupe, False),
-    "split": (Split, None),
-    "limit": (Limit, None),
-    "max_text_chars": (MaxTextChars, None),
-}
-
-
-data_columns = option_group(DataColumns, _COLUMN_OPTIONS, "columns")
+data_columns = option_group(
+    DataColumns, "columns", defaults={"on_bad_rows": "error", "ties": "drop", "dedupe": False}
+)
 """Give a command every data-column option at once, collected into its ``columns`` parameter
 (``columns: DataColumns``), in the "Data columns" panel of ``--help``; ``exclude`` leaves out
 options a command has no use for."""
@@ -191,11 +157,11 @@ class PoolColumns:
     """Where a pool of responses finds its prompts and columns (as
     :func:`prefspace.select.read_candidates` takes them)."""
 
-    prompts: str | None = None
-    prompt_key: str = "prompt"
-    response_key: str = "response"
-    id_key: str | None = None
-    join_key: str = "prompt_id"
+    prompts: PoolPrompts = None
+    prompt_key: PoolPromptKey = "prompt"
+    response_key: PoolResponseKey = "response"
+    id_key: PoolIdKey = None
+    join_key: PoolJoinKey = "prompt_id"
 
     def kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments.
@@ -206,17 +172,7 @@ class PoolColumns:
         return dataclasses.asdict(self)
 
 
-pool_columns = option_group(
-    PoolColumns,
-    {
-        "prompts": (PoolPrompts, None),
-        "prompt_key": (PoolPromptKey, "prompt"),
-        "response_key": (PoolResponseKey, "response"),
-        "id_key": (PoolIdKey, None),
-        "join_key": (PoolJoinKey, "prompt_id"),
-    },
-    "keys",
-)
+pool_columns = option_group(PoolColumns, "keys")
 """Give a command that reads a pool of responses its column options, collected into its
 ``keys: PoolColumns`` parameter."""
 
@@ -231,9 +187,9 @@ LogLevel = option(str, "--log-level", help="uvicorn log level.")
 class ServerOptions:
     """Where a command's HTTP server listens, and how much uvicorn logs."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    log_level: str = "info"
+    host: Host = "127.0.0.1"
+    port: Port = 8000
+    log_level: LogLevel = "info"
 
     @property
     def url(self) -> str:
@@ -245,11 +201,7 @@ class ServerOptions:
         return f"http://{self.host}:{self.port}"
 
 
-server_options = option_group(
-    ServerOptions,
-    {"host": (Host, "127.0.0.1"), "port": (Port, 8000), "log_level": (LogLevel, "info")},
-    "server",
-)
+server_options = option_group(ServerOptions, "server")
 """Give a command that serves HTTP its address options, collected into its ``server:
 ServerOptions`` parameter."""
 

@@ -10,52 +10,41 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from ._groups import option, option_group
+from ._groups import option_group, panel_options
 from ._progress import format_rate
 
 _PANEL = "Scaling"
+_scaling_option = panel_options(_PANEL)
 
-Engine = option(
+Engine = _scaling_option(
     Literal["local", "ray"],
     "--backend",
     help="Where to embed: 'local' (this process) or 'ray' (a Ray cluster, or a local Ray).",
-    rich_help_panel=_PANEL,
 )
-NumWorkers = option(
+NumWorkers = _scaling_option(
     int | None,
     "--num-workers",
     help="--backend ray: actors, each with its own copy of the encoder "
     "(default: as many as the cluster's GPUs or CPUs allow).",
     min=1,
-    rich_help_panel=_PANEL,
 )
-GpusPerWorker = option(
-    float,
-    "--gpus-per-worker",
-    help="--backend ray: GPUs per actor (1 = one model per GPU).",
-    min=0,
-    rich_help_panel=_PANEL,
+GpusPerWorker = _scaling_option(
+    float, "--gpus-per-worker", help="--backend ray: GPUs per actor (1 = one model per GPU).", min=0
 )
-RayAddress = option(
+RayAddress = _scaling_option(
     str | None,
     "--ray-address",
     help="--backend ray: the cluster to join (default: $RAY_ADDRESS, else a new local Ray).",
-    rich_help_panel=_PANEL,
 )
-NumShards = option(
+NumShards = _scaling_option(
     int,
     "--num-shards",
     help="Split the missing texts into N slices by text hash and embed one "
     "(for batch-scheduler array jobs; join the caches with `prefspace cache merge`).",
     min=1,
-    rich_help_panel=_PANEL,
 )
-ShardIndex = option(
-    int,
-    "--shard-index",
-    help="Which slice to embed, 0 to N-1 (e.g. $SLURM_ARRAY_TASK_ID).",
-    min=0,
-    rich_help_panel=_PANEL,
+ShardIndex = _scaling_option(
+    int, "--shard-index", help="Which slice to embed, 0 to N-1 (e.g. $SLURM_ARRAY_TASK_ID).", min=0
 )
 
 
@@ -63,12 +52,12 @@ ShardIndex = option(
 class ScalingOptions:
     """Where ``prefspace embed`` embeds: here or on Ray, all of the missing texts or one slice."""
 
-    engine: str = "local"
-    num_workers: int | None = None
-    gpus_per_worker: float = 0
-    ray_address: str | None = None
-    num_shards: int = 1
-    shard_index: int = 0
+    engine: Engine = "local"
+    num_workers: NumWorkers = None
+    gpus_per_worker: GpusPerWorker = 0
+    ray_address: RayAddress = None
+    num_shards: NumShards = 1
+    shard_index: ShardIndex = 0
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`prefspace.workflows.embed_file` they stand for.
@@ -79,18 +68,7 @@ class ScalingOptions:
         return dataclasses.asdict(self)
 
 
-scaling_options = option_group(
-    ScalingOptions,
-    {
-        "engine": (Engine, "local"),
-        "num_workers": (NumWorkers, None),
-        "gpus_per_worker": (GpusPerWorker, 0),
-        "ray_address": (RayAddress, None),
-        "num_shards": (NumShards, 1),
-        "shard_index": (ShardIndex, 0),
-    },
-    "scaling",
-)
+scaling_options = option_group(ScalingOptions, "scaling")
 """Give ``embed`` its scaling options, collected into its ``scaling: ScalingOptions`` parameter."""
 
 

@@ -3,17 +3,18 @@ annotator), and ``prefspace label export`` / ``import`` for its database."""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import typer
 from typer.core import TyperGroup
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
-from ._groups import argument, option
+from ._groups import argument, option, option_group
 from ._options import (
     CacheOpt,
     PoolColumns,
@@ -172,14 +173,50 @@ _SERVER_HELPS = {
 
 
 @dataclass(frozen=True)
-class _Simulation:
+class LoopSettings:
+    """How the studio chooses and refits: the fields of :class:`prefspace.studio.StudioConfig`
+    (the lease in minutes)."""
+
+    strategy: Strategy = "random"
+    batch_size: Batch = 20
+    explore: Explore = 0.2
+    overlap: Overlap = 1
+    rounds: Rounds = None
+    lam: Lam = None
+    seed: Seed = 0
+    lease_minutes: LeaseMinutes = 10.0
+
+    def config(self) -> Any:
+        """The :class:`prefspace.studio.StudioConfig` these settings make."""
+        from ..studio import StudioConfig
+
+        fields = dataclasses.asdict(self)
+        lease_seconds = 60.0 * fields.pop("lease_minutes")
+        return StudioConfig(**fields, lease_seconds=lease_seconds)
+
+
+@dataclass(frozen=True)
+class Simulation:
     """``--simulate`` and its options: who answers, how noisily, and where the report goes."""
 
-    column: str
-    beta: float
-    transform: str
-    annotators: int
-    report: Path | None
+    column: Simulate = None
+    beta: SimulateBeta = 1.0
+    transform: SimulateTransform = "none"
+    annotators: Annotators = 1
+    report: Report = None
+
+    def check(self, rounds: int | None) -> None:
+        """Refuse a simulation without a number of rounds, and a report without a simulation."""
+        if self.column is not None and rounds is None:
+            raise typer.BadParameter(
+                "--simulate needs --rounds N (how many batches to label).", param_hint="--rounds"
+            )
+        if self.column is None and self.report is not None:
+            raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
+
+
+loop_settings = option_group(LoopSettings, "loop")
+simulation_options = option_group(Simulation, "simulation")
 
 
 @label_app.command(
@@ -191,15 +228,13 @@ class _Simulation:
 )
 @server_options(helps=_SERVER_HELPS, defaults={"port": 8765, "log_level": "warning"})
 @pool_columns()
+@loop_settings()
+@simulation_options()
 def serve(
     pool: PoolArg,
     db: Db,
     model: Model = None,
-    strategy: Strategy = "random",
-    batch: Batch = 20,
-    explore: Explore = 0.2,
-    overlap: Overlap = 1,
-    rounds: Rounds = None,
+    loop: LoopSettings = None,
     head: Head = None,
     server: ServerOptions = None,
     token: Token = None,
@@ -210,16 +245,9 @@ def serve(
     cache: CacheOpt = None,
     cross_prompt: CrossPrompt = False,
     max_candidates: MaxCandidates = 1_000_000,
-    lam: Lam = None,
-    seed: Seed = 0,
-    lease_minutes: LeaseMinutes = 10.0,
     save_model: SaveModel = None,
     no_serve: NoServe = False,
-    simulate: Simulate = None,
-    simulate_beta: SimulateBeta = 1.0,
-    simulate_transform: SimulateTransform = "none",
-    annotators: Annotators = 1,
-    report: Report = None,
+    simulation: Simulation = None,
 ) -> None:
     """Serve the labeling page for POOL: compare two responses, A / B / tie / skip.
 
@@ -227,31 +255,16 @@ def serve(
     is chosen with STRATEGY. Labels go to DB as they are made (kill -9 loses none).
     """
     from ..embed.pipeline import EmbedStats, describe_cache_use
-    from ..studio import StudioConfig, build_studio
+    from ..studio import build_studio
 
-    if simulate is not None and rounds is None:
-        raise typer.BadParameter(
-            "--simulate needs --rounds N (how many batches to label).", param_hint="--rounds"
-        )
-    if simulate is None and report is not None:
-        raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
+    simulation.check(loop.rounds)
     if cache is None and features is None:
         cache = default_cache_dir()
-    if report is not None:
+    if simulation.report is not None:
         from .._paths import check_output
 
         inputs = [pool, keys.prompts, model, features, prompt_features, db, save_model]
-        check_output(report, caches=[cache], what="--report", inputs=inputs)
-    config = StudioConfig(
-        strategy=strategy,
-        batch_size=batch,
-        explore=explore,
-        overlap=overlap,
-        rounds=rounds,
-        lam=lam,
-        seed=seed,
-        lease_seconds=60.0 * lease_minutes,
-    )
+        check_output(simulation.report, caches=[cache], what="--report", inputs=inputs)
     studio = build_studio(
         pool,
         db,
@@ -261,11 +274,11 @@ def serve(
         features=features,
         prompt_features=prompt_features,
         cache=cache,
-        score_key=simulate,
+        score_key=simulation.column,
         cross_prompt=cross_prompt,
         max_candidates=max_candidates,
         save_model_to=save_model,
-        config=config,
+        config=loop.config(),
         embed_stats=(stats := EmbedStats()),
         **keys.kwargs(),
     )
@@ -273,9 +286,8 @@ def serve(
         typer.echo(describe_cache_use(stats.cache_use(cache)))
     if no_serve:
         return _refit_once(studio, db)
-    if simulate is not None:
-        sim = _Simulation(simulate, simulate_beta, simulate_transform, annotators, report)
-        return _simulate(studio, sim, server=server, token=token, seed=seed)
+    if simulation.column is not None:
+        return _simulate(studio, simulation, server=server, token=token, seed=loop.seed)
     _serve_page(studio, pool, db, server=server, token=token)
 
 
@@ -329,7 +341,7 @@ def _serve_page(studio, pool: str, db: Path, *, server: ServerOptions, token) ->
         studio.store.close()
 
 
-def _simulate(studio, sim: _Simulation, *, server: ServerOptions, token, seed: int) -> None:
+def _simulate(studio, sim: Simulation, *, server: ServerOptions, token, seed: int) -> None:
     """``--simulate``: simulated annotators label through the HTTP API; print the loop's table."""
     from ..select.candidates import write_jsonl
     from ..studio import StudioServer, create_studio_app, loop_report, simulate_annotators

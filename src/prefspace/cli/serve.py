@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from . import app
 from ._encoder_options import ModelEncoderOptions, model_encoder_options
-from ._groups import argument, option
+from ._groups import argument, option, option_group
 from ._options import (
     MaxTextChars,
     PoolColumns,
@@ -76,6 +78,52 @@ Scores = option(
     help="What /get_reward returns as scores: reward, or sigmoid (in (0, 1), for "
     "OpenRLHF's dynamic filtering).",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """What a request may carry and how requests share the encoder: the fields of
+    :class:`prefspace.serve.ServeConfig`."""
+
+    max_batch: MaxBatch = 256
+    max_wait_ms: MaxWaitMs = 5.0
+    max_items: MaxItems = 512
+    max_text_chars: ServeMaxTextChars = 32_000
+    max_body_bytes: MaxBodyBytes = 4 * 1024 * 1024
+    lru_size: LruSize = 20_000
+    strip: Strip = None
+
+    def config(self) -> Any:
+        """The :class:`prefspace.serve.ServeConfig` these limits make."""
+        from ..serve import ServeConfig
+
+        return ServeConfig(**{**dataclasses.asdict(self), "strip": tuple(self.strip or ())})
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenRLHFFlags:
+    """How /get_reward reads OpenRLHF's queries and returns their rewards: the fields of
+    :class:`prefspace.serve.OpenRLHFOptions`."""
+
+    tokenizer: Tokenizer = None
+    chat_template: ChatTemplate = None
+    normalize: Normalize = "none"
+    mean: RewardMean = None
+    std: RewardStd = None
+    scores: Scores = "reward"
+
+    def options(self) -> Any:
+        """The :class:`prefspace.serve.OpenRLHFOptions` these flags make."""
+        from ..serve import OpenRLHFOptions
+
+        template = None if self.chat_template is None else str(self.chat_template)
+        return OpenRLHFOptions(**{**dataclasses.asdict(self), "chat_template": template})
+
+
+request_limits = option_group(RequestLimits, "limits")
+openrlhf_flags = option_group(OpenRLHFFlags, "openrlhf")
+
+
 Candidates = argument(
     Path, "JSONL (.gz ok) of candidate rows: a prompt and a response each, several rows per prompt."
 )
@@ -109,58 +157,33 @@ _RERANK_HELPS = {
 )
 @server_options()
 @model_encoder_options()
+@request_limits()
+@openrlhf_flags()
 def serve(
     model: ModelArg,
     server: ServerOptions,
     model_encoder: ModelEncoderOptions,
     cache: ServeCache = None,
-    max_batch: MaxBatch = 256,
-    max_wait_ms: MaxWaitMs = 5.0,
-    max_items: MaxItems = 512,
-    max_text_chars: ServeMaxTextChars = 32_000,
-    max_body_bytes: MaxBodyBytes = 4 * 1024 * 1024,
-    lru_size: LruSize = 20_000,
-    strip: Strip = None,
-    tokenizer: Tokenizer = None,
-    chat_template: ChatTemplate = None,
-    normalize: Normalize = "none",
-    reward_mean: RewardMean = None,
-    reward_std: RewardStd = None,
-    scores: Scores = "reward",
+    limits: RequestLimits = None,
+    openrlhf: OpenRLHFFlags = None,
 ) -> None:
     """Serve a reward model over HTTP: /get_reward (OpenRLHF), /score, /health, /info."""
-    from ..serve import OpenRLHFOptions, RewardScorer, ServeConfig, create_app, run_server
+    from ..serve import RewardScorer, create_app, run_server
 
-    config = ServeConfig(
-        max_body_bytes=max_body_bytes,
-        max_items=max_items,
-        max_text_chars=max_text_chars,
-        max_batch=max_batch,
-        max_wait_ms=max_wait_ms,
-        lru_size=lru_size,
-        strip=tuple(strip or ()),
-    )
-    openrlhf = OpenRLHFOptions(
-        tokenizer=tokenizer,
-        chat_template=None if chat_template is None else str(chat_template),
-        normalize=normalize,
-        mean=reward_mean,
-        std=reward_std,
-        scores=scores,
-    )
+    config, options = limits.config(), openrlhf.options()
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
     scorer = RewardScorer(
         model,
         encoder=model_encoder.for_model(model),
         cache=cache or default_cache_dir(),
-        lru_size=lru_size,
+        lru_size=limits.lru_size,
         length_controlled=model_encoder.length_controlled,
     )
     scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
-    openrlhf.load_template(config.strip)  # a tokenizer or template that cannot be read stops here
+    options.load_template(config.strip)  # a tokenizer or template that cannot be read stops here
     for line in _serving_lines(model, scorer, server, model_encoder.length_controlled):
         typer.echo(line, err=True)
-    served = create_app(scorer, config, openrlhf=openrlhf)
+    served = create_app(scorer, config, openrlhf=options)
     typer.echo(served.state.serve_context.splitter.describe(), err=True)
     run_server(served, host=server.host, port=server.port, log_level=server.log_level)
 
