@@ -42,6 +42,7 @@ def build_studio(
     save_model_to: str | os.PathLike | None = None,
     config: StudioConfig | None = None,
     on_refit: Any = None,
+    embed_stats: Any = None,
 ) -> Studio:
     """Read the pool, get its features, open the database and return the (not yet started) Studio.
 
@@ -51,6 +52,7 @@ def build_studio(
     block (docs/models.md). ``head`` names the head refitted on the
     labels (default ``bt-linear``; with ``model``, the model's own class and settings).
     ``score_key`` names the simulated annotator's column (every response must have it).
+    ``embed_stats`` (an :class:`~prefspace.embed.EmbedStats`) receives the pool's cache counts.
     """
     config = (config or StudioConfig()).check()
     # the database and the saved model are written: neither may be (or hold) what is read
@@ -76,7 +78,12 @@ def build_studio(
     )
     enc, fitted = _encoder_and_model(model, encoder, features)
     E = pool_features(
-        candidates, features=features, prompt_features=prompt_features, encoder=enc, cache=cache
+        candidates,
+        features=features,
+        prompt_features=prompt_features,
+        encoder=enc,
+        cache=cache,
+        stats=embed_stats,
     )
     if fitted is not None and E.shape[1] != fitted.n_features_in_:
         raise ShapeError(

@@ -180,8 +180,10 @@ def pool_features(
     prompt_features: Any = None,
     encoder: Any = None,
     cache: Any = None,
+    stats: Any = None,
 ) -> np.ndarray:
-    """One float32 feature row per candidate response (see the module docstring)."""
+    """One float32 feature row per candidate response (see the module docstring); ``stats``
+    (an :class:`~prefspace.embed.EmbedStats`) receives the embedding's cache counts."""
     n = len(candidates)
     if features is not None:
         R = (
@@ -209,7 +211,9 @@ def pool_features(
         raise ConfigError(f"prompt features need the response features too ({option('features')}).")
     if encoder is None:
         raise ConfigError("the pool needs features: pass precomputed features or an encoder.")
-    return embed_responses(candidates.row_prompts(), candidates.responses, encoder, cache)
+    return embed_responses(
+        candidates.row_prompts(), candidates.responses, encoder, cache, stats=stats
+    )
 
 
 def load_label_pool(
