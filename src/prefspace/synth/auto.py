@@ -154,13 +154,46 @@ def choose_augmentation(
             n_folds=int(n_folds),
         )
     folds = fold_ids(n, int(n_folds), groups, random_state)
+    g_all = None if groups is None else np.asarray(groups)
+    p_real, p_cand, p_ctrl, controls = _out_of_fold_probabilities(
+        X, estimator, grid, folds, int(n_folds), g_all, sample_weight, random_state
+    )
+    candidates, comparisons = _score_candidates(
+        grid, controls, p_real, p_cand, p_ctrl, folds, g_all
+    )
+    pick, best = guarded_choice(comparisons, [-c.logloss_gain for c in candidates], rule)
+    real_acc = float((p_real > 0.5).mean())
+    chosen = None if pick is None else grid[pick]
+    reason = _reason(
+        candidates[best if pick is None else pick],
+        pick is not None,
+        real_acc,
+        n_folds,
+        rule.describe(len(grid)),
+    )
+    logger.info("auto augmentation: %s", reason)
+    return AugmentSelection(
+        chosen=chosen,
+        reason=reason,
+        candidates=tuple(candidates),
+        real_accuracy=real_acc,
+        n_folds=int(n_folds),
+    )
+
+
+def _out_of_fold_probabilities(
+    X, estimator, grid, folds, n_folds, g_all, sample_weight, random_state
+):
+    """Every fold's held-out real pairs scored by the head fitted on the other folds: on real
+    pairs only (``p_real`` (n,)), with each grid candidate (``p_cand`` (len(grid), n)) and with
+    each repeat control (``p_ctrl`` (len(controls), n)); ``controls`` the (factor, weight) pairs."""
+    n = X.shape[0]
     controls = sorted({(factor, weight) for _, factor, weight, _ in grid}, key=repr)
-    folds_done = track("auto: cross-validation", int(n_folds), "folds")
+    folds_done = track("auto: cross-validation", n_folds, "folds")
     p_real = np.zeros(n)
     p_cand = np.zeros((len(grid), n))
     p_ctrl = np.zeros((len(controls), n))
-    g_all = None if groups is None else np.asarray(groups)
-    for f in range(int(n_folds)):
+    for f in range(n_folds):
         tr, te = np.flatnonzero(folds != f), folds == f
         Xtr = X[tr]
         gtr = None if g_all is None else g_all[tr]
@@ -194,10 +227,15 @@ def choose_augmentation(
                 ).fit(Xtr[source])
             p_cand[j, te] = fit_on(fitted[key].sample(factor), source, factor, weight)
         folds_done.advance()
+    return p_real, p_cand, p_ctrl, controls
+
+
+def _score_candidates(grid, controls, p_real, p_cand, p_ctrl, folds, g_all):
+    """One :class:`AugmentScore` per grid entry, and its paired comparisons (against real pairs
+    only, against the repeat control) for :func:`guarded_choice`."""
     eps = 1e-12
     correct_real = (p_real > 0.5).astype(float)
     ll_real = -np.log(np.clip(p_real, eps, 1.0))
-
     candidates, comparisons = [], []
     for j, (method, factor, weight, params) in enumerate(grid):
         c = controls.index((factor, weight))
@@ -225,36 +263,23 @@ def choose_augmentation(
                 fold_gains_vs_repeat=vs_rep.fold_gains,
             )
         )
-    pick, best = guarded_choice(comparisons, [-c.logloss_gain for c in candidates], rule)
-    real_acc = float(correct_real.mean())
-    needed = rule.describe(len(grid))
+    return candidates, comparisons
 
-    def label(c):
-        wlabel = "1/k" if c.weight is None else f"{c.weight:g}"
-        return f"{c.method} x{c.factor} (weight {wlabel})"
 
-    if pick is not None:
-        chosen = grid[pick]
-        b = candidates[pick]
-        reason = (
-            f"{label(b)} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
+def _reason(b: AugmentScore, kept: bool, real_acc: float, n_folds: int, needed: str) -> str:
+    """The sentence saying why ``b`` (the chosen candidate, or the best when none is kept) was or
+    was not kept."""
+    wlabel = "1/k" if b.weight is None else f"{b.weight:g}"
+    label = f"{b.method} x{b.factor} (weight {wlabel})"
+    if kept:
+        return (
+            f"{label} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
             f"{b.accuracy:.3f} (+{100 * b.gain:.1f} points, {b.z:.1f} standard errors; +{100 * b.gain_vs_repeat:.1f} "
             f"points, {b.z_vs_repeat:.1f} standard errors over repeating the real pairs; {needed})."
         )
-    else:
-        chosen = None
-        b = candidates[best]
-        reason = (
-            f"no candidate beat real-only and repeated real pairs clearly: the best, {label(b)}, changed {n_folds}-fold "
-            f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
-            f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
-            "no synthesis."
-        )
-    logger.info("auto augmentation: %s", reason)
-    return AugmentSelection(
-        chosen=chosen,
-        reason=reason,
-        candidates=tuple(candidates),
-        real_accuracy=real_acc,
-        n_folds=int(n_folds),
+    return (
+        f"no candidate beat real-only and repeated real pairs clearly: the best, {label}, changed {n_folds}-fold "
+        f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
+        f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
+        "no synthesis."
     )
