@@ -22,6 +22,7 @@ best of several candidates is itself a chance to be fooled; the rule keeps that 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ from sklearn.base import clone
 from .._progress import track
 from .._validation import check_whole
 from ..exceptions import ConfigError
-from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain
+from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain, run_tasks
 from .registry import DEFAULT_AUTO_GRID, get_synthesizer
 from .training_set import heldout_pairs, training_set
 
@@ -129,6 +130,7 @@ def choose_augmentation(
     alpha: float = 0.05,
     min_gain: float = 0.01,
     sample_weight=None,
+    n_jobs: int | None = None,
 ) -> AugmentSelection:
     """Cross-validate ``grid`` against no synthesis and against copies on real pairs ``X`` (n, 2, dim).
 
@@ -139,7 +141,10 @@ def choose_augmentation(
     ``candidates`` (per candidate: out-of-fold accuracy, gain, standard error, z and per-fold
     gains against real-only and against ``repeat`` at the same factor and weight, the log-loss
     gain), ``real_accuracy``, ``n_folds``. ``alpha`` and ``min_gain``: the guard
-    (:class:`prefspace.models.selection.GuardRule`).
+    (:class:`prefspace.models.selection.GuardRule`). ``n_jobs``: folds run side by side (each
+    on one thread), as in :func:`~prefspace.models.choose_head`: None, the thread limit
+    (``PREFSPACE_NUM_THREADS``) or else the machine's cores; 1 one after another. The result
+    does not depend on it.
     """
     grid = _check_grid(grid)
     rule = GuardRule(alpha=alpha, min_gain=min_gain)
@@ -156,7 +161,7 @@ def choose_augmentation(
     folds = fold_ids(n, int(n_folds), groups, random_state)
     g_all = None if groups is None else np.asarray(groups)
     p_real, p_cand, p_ctrl, controls = _out_of_fold_probabilities(
-        X, estimator, grid, folds, int(n_folds), g_all, sample_weight, random_state
+        X, estimator, grid, folds, int(n_folds), g_all, sample_weight, random_state, n_jobs
     )
     candidates, comparisons = _score_candidates(
         grid, controls, p_real, p_cand, p_ctrl, folds, g_all
@@ -182,52 +187,70 @@ def choose_augmentation(
 
 
 def _out_of_fold_probabilities(
-    X, estimator, grid, folds, n_folds, g_all, sample_weight, random_state
+    X, estimator, grid, folds, n_folds, g_all, sample_weight, random_state, n_jobs
 ):
     """Every fold's held-out real pairs scored by the head fitted on the other folds: on real
     pairs only (``p_real`` (n,)), with each grid candidate (``p_cand`` (len(grid), n)) and with
-    each repeat control (``p_ctrl`` (len(controls), n)); ``controls`` the (factor, weight) pairs."""
+    each repeat control (``p_ctrl`` (len(controls), n)); ``controls`` the (factor, weight) pairs.
+    The folds run side by side on up to ``n_jobs`` threads (:func:`run_tasks`); each fold's fits
+    are seeded by the fold alone, so the result does not depend on ``n_jobs``."""
     n = X.shape[0]
     controls = sorted({(factor, weight) for _, factor, weight, _ in grid}, key=repr)
     folds_done = track("auto: cross-validation", n_folds, "folds")
+    lock = threading.Lock()
+
+    def one_fold(f):
+        te = folds == f
+        out = _one_fold(X, te, estimator, grid, controls, g_all, sample_weight, random_state, f)
+        with lock:
+            folds_done.advance()
+        return te, out
+
     p_real = np.zeros(n)
     p_cand = np.zeros((len(grid), n))
     p_ctrl = np.zeros((len(controls), n))
-    for f in range(n_folds):
-        tr, te = np.flatnonzero(folds != f), folds == f
-        Xtr = X[tr]
-        gtr = None if g_all is None else g_all[tr]
-        wtr = None if sample_weight is None else np.asarray(sample_weight)[tr]
-
-        def fit_on(syn, source, factor, weight):
-            Xa, sw, fp = training_set(
-                Xtr,
-                syn,
-                source,
-                factor=factor,
-                synthetic_weight=weight,
-                sample_weight=wtr,
-                groups=gtr,
-            )
-            return clone(estimator).fit(Xa, sample_weight=sw, **fp).predict_proba(X[te])
-
-        p_real[te] = fit_on(None, None, 1, None)
-        held = heldout_pairs(estimator, Xtr, gtr, wtr)
-        source = np.flatnonzero(~held if wtr is None else (~held & (wtr > 0)))
-        for c, (factor, weight) in enumerate(controls):
-            syn = get_synthesizer("repeat").fit(Xtr[source]).sample(factor)
-            p_ctrl[c, te] = fit_on(syn, source, factor, weight)
-        # one synthesizer per (method, params) per fold, sampled at each factor needed
-        fitted: dict = {}
-        for j, (method, factor, weight, params) in enumerate(grid):
-            key = (method, repr(sorted(params.items())))
-            if key not in fitted:
-                fitted[key] = get_synthesizer(
-                    method, random_state=random_state + 1000 * f, **params
-                ).fit(Xtr[source])
-            p_cand[j, te] = fit_on(fitted[key].sample(factor), source, factor, weight)
-        folds_done.advance()
+    for te, (real, ctrl, cand) in run_tasks(one_fold, range(n_folds), n_jobs):
+        p_real[te], p_ctrl[:, te], p_cand[:, te] = real, ctrl, cand
     return p_real, p_cand, p_ctrl, controls
+
+
+def _one_fold(X, te, estimator, grid, controls, g_all, sample_weight, random_state, f):
+    """The held-out fold ``te``'s probabilities: real only, per control, per candidate."""
+    tr = np.flatnonzero(~te)
+    Xtr = X[tr]
+    gtr = None if g_all is None else g_all[tr]
+    wtr = None if sample_weight is None else np.asarray(sample_weight)[tr]
+
+    def fit_on(syn, source, factor, weight):
+        Xa, sw, fp = training_set(
+            Xtr,
+            syn,
+            source,
+            factor=factor,
+            synthetic_weight=weight,
+            sample_weight=wtr,
+            groups=gtr,
+        )
+        return clone(estimator).fit(Xa, sample_weight=sw, **fp).predict_proba(X[te])
+
+    real = fit_on(None, None, 1, None)
+    held = heldout_pairs(estimator, Xtr, gtr, wtr)
+    source = np.flatnonzero(~held if wtr is None else (~held & (wtr > 0)))
+    ctrl = np.zeros((len(controls), int(te.sum())))
+    for c, (factor, weight) in enumerate(controls):
+        syn = get_synthesizer("repeat").fit(Xtr[source]).sample(factor)
+        ctrl[c] = fit_on(syn, source, factor, weight)
+    # one synthesizer per (method, params) per fold, sampled at each factor needed
+    cand = np.zeros((len(grid), int(te.sum())))
+    fitted: dict = {}
+    for j, (method, factor, weight, params) in enumerate(grid):
+        key = (method, repr(sorted(params.items())))
+        if key not in fitted:
+            fitted[key] = get_synthesizer(
+                method, random_state=random_state + 1000 * f, **params
+            ).fit(Xtr[source])
+        cand[j] = fit_on(fitted[key].sample(factor), source, factor, weight)
+    return real, ctrl, cand
 
 
 def _score_candidates(grid, controls, p_real, p_cand, p_ctrl, folds, g_all):

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._threads import limit_threads
+from ..models._mlp_train import _TORCH_RNG_LOCK as TORCH_RNG_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -324,64 +325,67 @@ def _train(E, cond, pool, pool_cond, split, cfg: _Config):
 
     train_pairs, val_pairs, train_pool, val_pool = split
     dim, m = cfg.dim, cfg.margin
-    with torch.random.fork_rng(devices=[]):
+    # the initial weights come from torch's global generator: seeded and restored under the lock
+    # the MLP heads take, so that fits on other threads (choose_augmentation's folds) cannot
+    # interleave with it; everything after draws from ``gen`` alone
+    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = _build(dim, dim, cfg.cond_dim, cfg.latent_dim, cfg.hidden_dim)
-        opt = _Adam(model.parameters(), lr=cfg.learning_rate)
-        Et, Ct = _tensor(E[train_pairs]), None if cond is None else _tensor(cond[train_pairs])
-        Pt = None if pool is None else _tensor(pool[train_pool])
-        PCt = None if pool is None or pool_cond is None else _tensor(pool_cond[train_pool])
-        Ht, HCt = _heldout(E, cond, pool, pool_cond, val_pairs, val_pool, cfg.cond_dim)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        n = Et.shape[0]
-        b = min(cfg.batch_size, n)
-        bp = 0 if Pt is None else min(cfg.batch_size, Pt.shape[0])
-        best = (math.inf, 0, None)
-        stale = 0
-        step = 0
+    opt = _Adam(model.parameters(), lr=cfg.learning_rate)
+    Et, Ct = _tensor(E[train_pairs]), None if cond is None else _tensor(cond[train_pairs])
+    Pt = None if pool is None else _tensor(pool[train_pool])
+    PCt = None if pool is None or pool_cond is None else _tensor(pool_cond[train_pool])
+    Ht, HCt = _heldout(E, cond, pool, pool_cond, val_pairs, val_pool, cfg.cond_dim)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n = Et.shape[0]
+    b = min(cfg.batch_size, n)
+    bp = 0 if Pt is None else min(cfg.batch_size, Pt.shape[0])
+    best = (math.inf, 0, None)
+    stale = 0
+    step = 0
 
-        def heldout_recon() -> float:
-            model.eval()
-            with torch.no_grad():
-                mu, _ = model.encode(Ht, HCt)
-                err = float(((model.decode(mu, HCt) - Ht) ** 2).mean())
-            model.train()
-            return err
-
-        model.train()
-        for step in range(1, cfg.max_steps + 1):
-            idx = torch.randperm(n, generator=gen)[:b]
-            c = None if Ct is None else Ct[idx]
-            cc = None if c is None else c[:, None, :].expand(-1, 2, -1)
-            loss, recon, kl, w2 = _pair_loss(model, Et[idx], cc, gen, cfg)
-            if bp:
-                pidx = torch.randperm(Pt.shape[0], generator=gen)[:bp]
-                pc = None if PCt is None else PCt[pidx]
-                loss = loss + _pool_loss(model, Pt[pidx], pc, gen, cfg)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            last = (loss, recon, kl, w2)  # the terms are read once, after the last step
-            if Ht is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-                err = heldout_recon()
-                if err < best[0] - 1e-4:
-                    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    best, stale = (err, step, state), 0
-                else:
-                    stale += 1
-                    if stale >= cfg.n_iter_no_change:
-                        break
-        loss, recon, kl, w2 = (t.detach() for t in last)
-        terms = {
-            "loss": float(loss),
-            "recon": float(recon.mean() / 2),
-            "kl_per_dim": float(kl.mean() / 2),
-            "w2": float(w2.mean()),
-            "separation": float((w2.clamp(max=m) / m).mean()),
-        }
-        if best[2] is not None:
-            model.load_state_dict(best[2])
-            terms.update(heldout_recon=float(best[0]), best_step=int(best[1]))
-        terms["steps"] = int(step)
+    def heldout_recon() -> float:
         model.eval()
+        with torch.no_grad():
+            mu, _ = model.encode(Ht, HCt)
+            err = float(((model.decode(mu, HCt) - Ht) ** 2).mean())
+        model.train()
+        return err
+
+    model.train()
+    for step in range(1, cfg.max_steps + 1):
+        idx = torch.randperm(n, generator=gen)[:b]
+        c = None if Ct is None else Ct[idx]
+        cc = None if c is None else c[:, None, :].expand(-1, 2, -1)
+        loss, recon, kl, w2 = _pair_loss(model, Et[idx], cc, gen, cfg)
+        if bp:
+            pidx = torch.randperm(Pt.shape[0], generator=gen)[:bp]
+            pc = None if PCt is None else PCt[pidx]
+            loss = loss + _pool_loss(model, Pt[pidx], pc, gen, cfg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        last = (loss, recon, kl, w2)  # the terms are read once, after the last step
+        if Ht is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            err = heldout_recon()
+            if err < best[0] - 1e-4:
+                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best, stale = (err, step, state), 0
+            else:
+                stale += 1
+                if stale >= cfg.n_iter_no_change:
+                    break
+    loss, recon, kl, w2 = (t.detach() for t in last)
+    terms = {
+        "loss": float(loss),
+        "recon": float(recon.mean() / 2),
+        "kl_per_dim": float(kl.mean() / 2),
+        "w2": float(w2.mean()),
+        "separation": float((w2.clamp(max=m) / m).mean()),
+    }
+    if best[2] is not None:
+        model.load_state_dict(best[2])
+        terms.update(heldout_recon=float(best[0]), best_step=int(best[1]))
+    terms["steps"] = int(step)
+    model.eval()
     return model, terms

@@ -241,43 +241,7 @@ def _synthesize(
     summary["diagnostics"] = diagnostics
     if diagnostics != "none" and n >= MIN_PAIRS_FOR_DIAGNOSTICS:
         t0 = time.perf_counter()
-        sizes, sigma2s, factors = diagnostic_grid(
-            n, synthesizer.get_params().get("sigma2"), diagnostics, factor
-        )
-        parts = track(f"diagnostics ({diagnostics})", 3 if latent else 2, "parts")
-        if latent:
-            # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
-            # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
-            own = diag.own_heldout_row(pairs.X, synthesizer) if diagnostics == "fast" else None
-            curve = diag.reconstruction_curve(
-                pairs.X, synthesizer, sizes[:1] if own else sizes, random_state=seed
-            )
-            curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
-            summary["reconstruction_curve"] = curve
-            top = own or (max(curve, key=lambda r: r["n_pairs"]) if curve else None)
-            if top is not None:
-                summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
-                summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
-                summary["reconstruction"]["heldout_pairs"] = "early_stopping" if own else "refit"
-            diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
-            parts.advance(detail="reconstruction curve")
-        pres = diag.label_preservation(
-            pairs.X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed
-        )
-        summary["label_preservation"] = pres
-        diag.plot_label_preservation(
-            pres, out / "label_preservation.png", figure_format=figure_format
-        )
-        parts.advance(detail="label preservation")
-        diag.plot_projection(
-            pairs.X, syn, out / "projection.png", random_state=seed, figure_format=figure_format
-        )
-        parts.advance(detail="projection")
-        summary["files"].update(
-            reconstruction="reconstruction.png" if latent else None,
-            label_preservation="label_preservation.png",
-            projection="projection.png",
-        )
+        _diagnose(summary, pairs.X, synthesizer, syn, out, diagnostics, factor, seed, figure_format)
         summary["seconds"]["diagnostics"] = round(time.perf_counter() - t0, 3)
     elif diagnostics != "none":
         logger.warning(
@@ -292,3 +256,46 @@ def _synthesize(
     )  # NaN (e.g. a diagnostic with nothing to measure) as null
     write_text_atomic(out / "summary.json", text)
     return json.loads(text)
+
+
+def _diagnose(
+    summary: dict, X, synthesizer, syn, out: Path, level: str, factor, seed, figure_format
+) -> None:
+    """Run the diagnostics of ``level`` on the real pairs ``X`` and the synthetic ``syn``, write
+    their plots into ``out`` and their figures into ``summary``."""
+    latent = hasattr(synthesizer, "reconstruction_report")
+    sizes, sigma2s, factors = diagnostic_grid(
+        len(X), synthesizer.get_params().get("sigma2"), level, factor
+    )
+    parts = track(f"diagnostics ({level})", 3 if latent else 2, "parts")
+    if latent:
+        # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
+        # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
+        own = diag.own_heldout_row(X, synthesizer) if level == "fast" else None
+        curve = diag.reconstruction_curve(
+            X, synthesizer, sizes[:1] if own else sizes, random_state=seed
+        )
+        curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
+        summary["reconstruction_curve"] = curve
+        top = own or (max(curve, key=lambda r: r["n_pairs"]) if curve else None)
+        if top is not None:
+            summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
+            summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
+            summary["reconstruction"]["heldout_pairs"] = "early_stopping" if own else "refit"
+        diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
+        parts.advance(detail="reconstruction curve")
+    pres = diag.label_preservation(
+        X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed
+    )
+    summary["label_preservation"] = pres
+    diag.plot_label_preservation(pres, out / "label_preservation.png", figure_format=figure_format)
+    parts.advance(detail="label preservation")
+    diag.plot_projection(
+        X, syn, out / "projection.png", random_state=seed, figure_format=figure_format
+    )
+    parts.advance(detail="projection")
+    summary["files"].update(
+        reconstruction="reconstruction.png" if latent else None,
+        label_preservation="label_preservation.png",
+        projection="projection.png",
+    )
