@@ -19,6 +19,14 @@ heads, the three plots). Start-up is the process's wall time outside the command
 A last run of the default command under ``python -X importtime`` gives the wall seconds spent
 importing each top-level package (each module's own import time, summed by package, wherever
 the import happened: at start-up or lazily inside a phase; a separate table).
+
+``--part vae`` (run by default after the timings) asks whether a shorter VAE training would
+keep the quality: in-process, for HH (the same pairs) and alpaca_bon (``--pairs`` pairs of two
+responses to one prompt, the higher gold wins, from the precomputed MiniLM vectors), per seed,
+the default LENS and a candidate with ``--vae-candidate`` (a JSON dict of parameters, default a
+3x learning rate for 200 steps): the held-out variance kept (a fit on 70% of the pairs, measured
+on the other 30%), the label check's agreement at ``sigma2=0.01``, factor 8 (a fit on all pairs,
+five cross-fitted ``bt-linear`` references), the steps run and the fit's CPU seconds.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import new_run_id, record_rows  # noqa: E402
@@ -126,6 +136,69 @@ def import_times(args, env: dict, data: str, cache: Path, out: Path) -> list[dic
     return rows
 
 
+def _vae_data(args, cache: Path, tmp: Path) -> dict[str, np.ndarray]:
+    from lens import _alpaca_arrays
+
+    from prefspace.data import load_preferences
+    from prefspace.embed import EmbeddingCache, embed_pairs, get_encoder
+
+    hh = load_preferences(
+        str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz"), limit=args.pairs
+    )  # the pairs ``prefspace synth --limit`` reads, from the cache the timings filled
+    X_hh = embed_pairs(hh, get_encoder("all-MiniLM-L6-v2"), EmbeddingCache(cache)).X
+    arr = np.load(_alpaca_arrays(args.data, tmp))
+    F, gold, pidx = arr["features"], arr["gold"], arr["prompt_index"]
+    rows_of = [np.flatnonzero(pidx == p) for p in range(int(pidx.max()) + 1)]
+    rng, pairs = np.random.default_rng(0), []
+    while len(pairs) < args.pairs:
+        i, j = rng.choice(rows_of[rng.integers(len(rows_of))], 2, replace=False)
+        if gold[i] != gold[j]:
+            pairs.append((i, j) if gold[i] > gold[j] else (j, i))
+    return {"hh": X_hh, "alpaca_bon": F[np.array(pairs)]}
+
+
+def vae_trials(args, cache: Path, tmp: Path) -> list[dict]:
+    """Default LENS against ``--vae-candidate``: quality and cost, per data set and seed."""
+    from prefspace.synth import get_synthesizer
+    from prefspace.synth.diagnostics import label_preservation
+
+    candidate = json.loads(args.vae_candidate)
+    rows = []
+    for name, X in _vae_data(args, cache, tmp).items():
+        for seed in range(args.vae_seeds):
+            order = np.random.default_rng([seed, 7]).permutation(len(X))
+            cut = int(0.7 * len(X))
+            for label, params in (("default", {}), ("candidate", candidate)):
+                part = get_synthesizer("lens", random_state=seed, **params).fit(X[order[:cut]])
+                kept = part.reconstruction_report(X[order[cut:]])["variance_kept"]
+                c0 = time.process_time()
+                full = get_synthesizer("lens", random_state=seed, **params).fit(X)
+                fit_cpu = time.process_time() - c0
+                check = label_preservation(
+                    X, full, sigma2s=(0.01,), factors=(8,), random_state=seed
+                )
+                rows.append({"data": name, "seed": seed, "vae": label, "params": params,
+                             "steps": full.train_terms_["steps"], "fit_cpu_s": fit_cpu,
+                             "heldout_variance_kept": kept, "agreement": check[0]["agreement"],
+                             "real_agreement": check[0]["real_agreement"], "load": _load()})  # fmt: skip
+                print(f"  vae {name} seed {seed} {label}: {rows[-1]}", flush=True)
+    # paired differences (candidate - default) per data set: mean and range over the seeds
+    for name in dict.fromkeys(r["data"] for r in rows):
+        pair = [
+            (c, d)
+            for c in rows
+            for d in rows
+            if c["data"] == d["data"] == name and c["seed"] == d["seed"]
+            and c["vae"] == "candidate" and d["vae"] == "default"
+        ]  # fmt: skip
+        for key in ("heldout_variance_kept", "agreement", "fit_cpu_s"):
+            diff = [c[key] - d[key] for c, d in pair]
+            rows.append({"data": name, "vae": "candidate - default", "metric": key,
+                         "mean": float(np.mean(diff)), "min": min(diff), "max": max(diff),
+                         "seeds": len(diff)})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -135,6 +208,9 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=None, help="an embedding cache to reuse (default: a new one)"
     )
+    parser.add_argument("--part", choices=("all", "timing", "vae"), default="all")
+    parser.add_argument("--vae-seeds", type=int, default=3)
+    parser.add_argument("--vae-candidate", default='{"learning_rate": 0.003, "max_steps": 200}')
     args = parser.parse_args()
     run = new_run_id()
     data = str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz")
@@ -150,25 +226,30 @@ def main() -> None:
         }
         fill = _synth_args(args, data, cache, tmp / "fill") + ["--diagnostics", "none"]
         run_prefspace(fill, env)  # fills the embedding cache, untimed
-        runs: dict[str, list[dict]] = {level: [] for level, _ in VARIANTS}
-        for i in range(args.repeats):
-            for level, extra in VARIANTS:
-                r = run_prefspace(_synth_args(args, data, cache, tmp / f"{level}-{i}") + extra, env)
-                r["summary"] = json.loads(r["stdout"])
-                runs[level].append(r)
-                s = r["summary"]["seconds"]
-                print(
-                    f"  diagnostics {level}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; fit "
-                    f"{s['fit']:.2f}, sample {s['sample']:.2f}, diagnostics {s.get('diagnostics')} "
-                    f"{s.get('diagnostic_parts', '')} (load {r['load_start']:.1f})",
-                    flush=True,
-                )
-        record_rows(
-            NAME, "synth_speed", [_row(level, runs[level]) for level, _ in VARIANTS], run=run
-        )
-        record_rows(
-            NAME, "synth_imports", import_times(args, env, data, cache, tmp / "imports"), run=run
-        )
+        if args.part in ("all", "timing"):
+            timing(args, env, data, cache, tmp, run)
+        if args.part in ("all", "vae"):
+            record_rows(NAME, "vae_steps", vae_trials(args, cache, tmp), run=run)
+
+
+def timing(args, env: dict, data: str, cache: Path, tmp: Path, run: str) -> None:
+    runs: dict[str, list[dict]] = {level: [] for level, _ in VARIANTS}
+    for i in range(args.repeats):
+        for level, extra in VARIANTS:
+            r = run_prefspace(_synth_args(args, data, cache, tmp / f"{level}-{i}") + extra, env)
+            r["summary"] = json.loads(r["stdout"])
+            runs[level].append(r)
+            s = r["summary"]["seconds"]
+            print(
+                f"  diagnostics {level}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; fit "
+                f"{s['fit']:.2f}, sample {s['sample']:.2f}, diagnostics {s.get('diagnostics')} "
+                f"{s.get('diagnostic_parts', '')} (load {r['load_start']:.1f})",
+                flush=True,
+            )
+    record_rows(NAME, "synth_speed", [_row(level, runs[level]) for level, _ in VARIANTS], run=run)
+    record_rows(
+        NAME, "synth_imports", import_times(args, env, data, cache, tmp / "imports"), run=run
+    )
 
 
 if __name__ == "__main__":
