@@ -1,4 +1,5 @@
-"""Where a user waits: the CLI's start, time to the first model, and ``prefspace synth``.
+"""Where a user waits: the CLI's start and time to the first model (``prefspace synth``:
+``benchmarks/synth_speed.py``).
 
 Command (from the repository root; results go to benchmarks/results/first_model.jsonl and
 docs/benchmarks.md, "Where users wait")::
@@ -17,9 +18,6 @@ shared, so compare figures of one run with each other, and CPU seconds with the 
   (``--head auto``), fitting; start-up is the process's wall time before and after the command
   body (interpreter, imports, option parsing, exit), and "metrics and saving" the rest of the
   command body.
-- **synth**: ``prefspace synth`` on the same pairs, ``--factor 8``, default (``fast``)
-  diagnostics, on the warm cache: the command's own seconds for fitting, sampling and
-  diagnostics, and the process's wall and CPU time.
 """
 
 from __future__ import annotations
@@ -146,61 +144,12 @@ def train(args, env: dict, data: str, tmp: Path) -> list[dict]:
     return rows
 
 
-def synth(args, env: dict, data: str, tmp: Path) -> list[dict]:
-    out = tmp / "synth"
-    r = run_prefspace(
-        [
-            "synth",
-            data,
-            "--limit",
-            str(args.pairs),
-            "--cache",
-            str(tmp / "cache"),
-            "--factor",
-            "8",
-            "--out",
-            str(out),
-            "--json",
-        ],
-        env,
-    )
-    summary = json.loads(r["stdout"])
-    s = summary["seconds"]
-    row = {
-        "pairs": summary["pairs"],
-        "factor": summary["factor"],
-        "method": summary["method"],
-        "diagnostics": summary["diagnostics"],
-        "fit_s": s["fit"],
-        "sample_s": s["sample"],
-        "fit_plus_sample_s": s["fit"] + s["sample"],
-        "diagnostics_s": s.get("diagnostics"),
-        "command_s": s["total"],
-        "startup_s": r["wall_s"] - s["total"],
-        "wall_s": r["wall_s"],
-        "cpu_s": r["cpu_s"],
-        "load": r["load_start"],
-        "load_end": r["load_end"],
-    }
-    print(
-        f"  synth x8: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; fit {s['fit']:.2f} + sample "
-        f"{s['sample']:.2f}, diagnostics {s.get('diagnostics')} (load {r['load_start']:.1f})",
-        flush=True,
-    )
-    return [row]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--part",
-        choices=("all", "startup", "train", "synth"),
-        default="all",
-        help="synth needs the train part's warm cache, so it runs train's first case too",
-    )
+    parser.add_argument("--part", choices=("all", "startup", "train"), default="all")
     args = parser.parse_args()
     run = new_run_id()
     data = str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz")
@@ -215,12 +164,8 @@ def main() -> None:
         }
         if args.part in ("all", "startup"):
             record_rows(NAME, "cli_startup", startup(args, env), run=run)
-        if args.part in ("all", "train", "synth"):
-            rows = train(args, env, data, tmp)
-            if args.part != "synth":
-                record_rows(NAME, "first_model", rows, run=run)
-        if args.part in ("all", "synth"):
-            record_rows(NAME, "synth_speed", synth(args, env, data, tmp), run=run)
+        if args.part in ("all", "train"):
+            record_rows(NAME, "first_model", train(args, env, data, tmp), run=run)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Wall time of the cross-validated choices against plain training: ``prefspace train`` on 1,000
-HH pairs from a warm embedding cache, with ``--head bt-linear`` (plain), ``--head auto`` and
-``--augment auto`` (issue: each at most 1.5x plain training).
+HH pairs from a warm embedding cache, with fixed penalties (plain), the default ``bt-linear``
+(its two penalties chosen by cross-validation), ``--head auto`` and ``--augment auto`` (issue:
+each at most 1.5x plain training).
 
 Run (from the repository root)::
 
@@ -9,15 +10,22 @@ Run (from the repository root)::
 The three commands run in turn, ``--repeats`` times (interleaved, so a change in the machine's
 load hits all three alike), on the first 1,250 pairs of the HH harmless-base test file with
 ``--test-fraction 0.2`` (1,000 training pairs, split by prompt, seed 0); the cache is filled by
-an untimed first run. Each row: the median wall seconds of the whole command (start-up, reading,
-embedding from the cache, cross-validation, fitting, saving), its ratio to plain training in the
-same run, and the load average at the start and end.
+an untimed first run. "Plain" is one ``bt-linear`` fit with fixed penalties (``alpha=1000``,
+``text_alpha=1``: the head's own values when there are too few prompts to cross-validate). Each
+row: the median wall seconds of the whole command (start-up, reading, embedding from the cache,
+cross-validation, fitting, saving) and its ratio to plain training in the same run; the median
+CPU seconds of the process (``getrusage``, less inflated than wall time by other jobs on a
+shared machine) and their ratio; the median seconds of the command's own model work (its
+report's ``cv_seconds + augment_seconds + fit_seconds``) and their ratio; and the load average
+at the start and end.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,10 +39,17 @@ from _results import new_run_id, record_rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = (
-    ("plain (bt-linear)", ["--head", "bt-linear"]),
+    ("plain (fixed penalties)", ["--head", "bt-linear", "--param", "alpha=1000", "--param",
+                                 "text_alpha=1"]),
+    ("bt-linear (penalties by CV)", ["--head", "bt-linear"]),
     ("--head auto", ["--head", "auto"]),
     ("--augment auto", ["--head", "bt-linear", "--augment", "auto"]),
-)
+)  # fmt: skip
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -68,41 +83,58 @@ def main() -> None:
         "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
 
-    def run(extra, out) -> float:
-        t0 = time.perf_counter()
-        subprocess.run(
-            base + ["--out", str(out)] + extra,
+    def run(extra, out) -> dict:
+        c0, t0 = _children_cpu(), time.perf_counter()
+        proc = subprocess.run(
+            base + ["--out", str(out), "--json"] + extra,
             check=True,
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            text=True,
         )
-        return time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
+        report = json.loads(proc.stdout)
+        work = sum(report[k] for k in ("cv_seconds", "augment_seconds", "fit_seconds"))
+        return {"seconds": wall, "cpu_s": cpu, "work_s": work}
 
     try:
         run(VARIANTS[0][1], work / "warm")  # fills the cache, untimed
         load_start = os.getloadavg()[0]
-        times: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
+        times: dict[str, list[dict]] = {name: [] for name, _ in VARIANTS}
         for r in range(args.repeats):
             for i, (name, extra) in enumerate(VARIANTS):
                 times[name].append(run(extra, work / f"out-{r}-{i}"))
-                print(f"{name}: {times[name][-1]:.2f} s", flush=True)
+                t = times[name][-1]
+                print(
+                    f"{name}: {t['seconds']:.2f} s wall, {t['cpu_s']:.2f} s CPU, "
+                    f"model work {t['work_s']:.2f} s",
+                    flush=True,
+                )
         load_end = os.getloadavg()[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    plain = statistics.median(times[VARIANTS[0][0]])
+
+    def med(name, key):
+        return statistics.median(t[key] for t in times[name])
+
+    plain = VARIANTS[0][0]
     rows = [
         {
             "variant": name,
             "pairs": int(args.pairs * 0.8),
             "repeats": args.repeats,
-            "seconds": statistics.median(t),
-            "min_s": min(t),
-            "ratio": statistics.median(t) / plain,
+            "seconds": med(name, "seconds"),
+            "min_s": min(t["seconds"] for t in times[name]),
+            "ratio": med(name, "seconds") / med(plain, "seconds"),
+            "cpu_s": med(name, "cpu_s"),
+            "cpu_ratio": med(name, "cpu_s") / med(plain, "cpu_s"),
+            "work_s": med(name, "work_s"),
+            "work_ratio": med(name, "work_s") / med(plain, "work_s"),
             "load_start": load_start,
             "load_end": load_end,
         }
-        for name, t in times.items()
+        for name, _ in VARIANTS
     ]
     record_rows(
         "selection_speed",

@@ -246,3 +246,18 @@ def test_auto_needs_to_beat_the_repeat_control_too(toy_pairs):
         c.gain >= 0.01 and c.z >= GuardRule().z_needed(1) and min(c.fold_gains) > 0
     )  # passes against real-only
     assert c.gain_vs_repeat <= 0 and out.chosen is None  # ... and not against repeat
+
+
+def test_auto_folds_run_side_by_side_with_the_same_result(alpaca_pairs):
+    # folds on threads: the VAE's initial weights and the MLP head's draws both come from torch's
+    # global generator, under one lock, so running the folds side by side changes nothing
+    from prefspace.models import BradleyTerryMLP
+    from prefspace.synth import choose_augmentation
+
+    head = BradleyTerryMLP(hidden_sizes=(8,), max_epochs=3, early_stopping=False, random_state=0)
+    grid = [("lens", 2, None, {"max_steps": 30, "latent_dim": 4, "hidden_dim": 16})]
+    one, three = (
+        choose_augmentation(alpaca_pairs[:60], estimator=head, grid=grid, n_jobs=k) for k in (1, 3)
+    )
+    assert one.cv_results == three.cv_results and one.reason == three.reason
+    assert one.real_accuracy == three.real_accuracy

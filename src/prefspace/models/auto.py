@@ -195,11 +195,20 @@ def choose_head(
     tasks = [(f, j) for f in range(int(n_folds)) for j in range(len(grid))]
     for f, j, p in run_tasks(fit_one, tasks, n_jobs):
         P[j, folds == f] = p
+    candidates, comparisons, log_loss = _scores(grid, P, folds, g)
+    pick, best = guarded_choice(comparisons, log_loss[1:], rule)
+    chosen = 0 if pick is None else pick + 1
+    reason = _reason(candidates, chosen, best + 1, int(n_folds), rule.describe(len(grid) - 1))
+    logger.info("auto head: %s", reason)
+    return _result(grid, estimators, chosen, reason, candidates)
+
+
+def _scores(grid, P, folds, g) -> tuple[list, list, np.ndarray]:
+    """From the out-of-fold probabilities ``P`` (candidates, n): one :class:`HeadScore` per
+    candidate, the comparisons with the reference for :func:`guarded_choice`, the log-losses."""
     correct = (P > 0.5).astype(float)
-    eps = 1e-12
-    log_loss = -np.log(np.clip(P, eps, 1.0)).mean(axis=1)
-    candidates = []
-    comparisons = []
+    log_loss = -np.log(np.clip(P, 1e-12, 1.0)).mean(axis=1)
+    candidates, comparisons = [], []
     for j, (name, params) in enumerate(grid):
         c = paired_gain(correct[j], correct[0], folds, g)
         if j:
@@ -217,26 +226,25 @@ def choose_head(
                 fold_gains=c.fold_gains,
             )
         )
-    pick, best = guarded_choice(comparisons, log_loss[1:], rule)
-    chosen = 0 if pick is None else pick + 1
-    b, ref = candidates[best + 1], candidates[0]
-    m = len(grid) - 1
+    return candidates, comparisons, log_loss
+
+
+def _reason(candidates: list, chosen: int, best: int, n_folds: int, needed: str) -> str:
+    """The sentence saying which candidate was kept and why (``best``: the best challenger)."""
+    b, ref = candidates[best], candidates[0]
     if chosen:
         c = candidates[chosen]
-        reason = (
+        return (
             f"{c.label} raised {n_folds}-fold out-of-fold accuracy from {ref.accuracy:.3f} ({ref.label}) to "
             f"{c.accuracy:.3f} (+{100 * c.gain:.1f} points, {c.z:.1f} standard errors, a gain in every fold; "
-            f"{rule.describe(m)})."
+            f"{needed})."
         )
-    elif b.gain <= 0:
-        reason = f"{ref.label} had the best {n_folds}-fold out-of-fold accuracy ({ref.accuracy:.3f}); kept it."
-    else:
-        reason = (
-            f"the best, {b.label}, changed {n_folds}-fold out-of-fold accuracy by {100 * b.gain:+.1f} points over "
-            f"{ref.label} ({b.z:.1f} standard errors; {rule.describe(m)}); kept {ref.label}."
-        )
-    logger.info("auto head: %s", reason)
-    return _result(grid, estimators, chosen, reason, candidates)
+    if b.gain <= 0:
+        return f"{ref.label} had the best {n_folds}-fold out-of-fold accuracy ({ref.accuracy:.3f}); kept it."
+    return (
+        f"the best, {b.label}, changed {n_folds}-fold out-of-fold accuracy by {100 * b.gain:+.1f} points over "
+        f"{ref.label} ({b.z:.1f} standard errors; {needed}); kept {ref.label}."
+    )
 
 
 def _result(grid, estimators, chosen: int, reason: str, candidates: list) -> HeadSelection:

@@ -327,25 +327,9 @@ def augment_pairs(
     >>> head = head.fit(aug.X, sample_weight=aug.sample_weight, **aug.fit_params)
     """
     t0 = time.perf_counter()
-    X = check_pairs(X)
-    if method not in METHODS:
-        raise ConfigError(
-            f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}."
-        )
-    if synthetic_weight is not None:
-        synthetic_weight = check_positive(
-            synthetic_weight, name="synthetic_weight", allow_zero=True
-        )
-    factor = check_whole(factor, name="factor", what="synthetic pairs per real pair")
-    n = X.shape[0]
-    sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
-    if groups is None:
-        groups = prompt_groups(X)
-    elif np.asarray(groups).shape != (n,):
-        raise ConfigError(
-            f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}."
-        )
-
+    X, factor, synthetic_weight, sample_weight, groups = _check_inputs(
+        X, method, factor, synthetic_weight, sample_weight, groups, params
+    )
     if method == "auto":
         return _augment_auto(
             X,
@@ -359,10 +343,6 @@ def augment_pairs(
             **params,
         )
     if method == "none":
-        if params:
-            raise ConfigError(
-                f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}."
-            )
         return _unaugmented(X, sample_weight, groups, t0)
     return _augment_with(
         X,
@@ -379,6 +359,34 @@ def augment_pairs(
         t0=t0,
         **params,
     )
+
+
+def _check_inputs(X, method, factor, synthetic_weight, sample_weight, groups, params):
+    """``augment_pairs``'s arguments checked: ``(X, factor, synthetic_weight, sample_weight,
+    groups)``, the groups derived from the shared (prompt) columns when not given."""
+    X = check_pairs(X)
+    if method not in METHODS:
+        raise ConfigError(
+            f"augment method must be one of {', '.join(map(repr, METHODS))}; got {method!r}."
+        )
+    if method == "none" and params:
+        raise ConfigError(
+            f"method 'none' takes no synthesizer parameters; got {', '.join(sorted(params))}."
+        )
+    if synthetic_weight is not None:
+        synthetic_weight = check_positive(
+            synthetic_weight, name="synthetic_weight", allow_zero=True
+        )
+    factor = check_whole(factor, name="factor", what="synthetic pairs per real pair")
+    n = X.shape[0]
+    sample_weight = check_sample_vector(sample_weight, n, name="sample_weight")
+    if groups is None:
+        groups = prompt_groups(X)
+    elif np.asarray(groups).shape != (n,):
+        raise ConfigError(
+            f"groups must have one entry per pair ({n}); got shape {np.asarray(groups).shape}."
+        )
+    return X, factor, synthetic_weight, sample_weight, groups
 
 
 def _augment_auto(

@@ -22,6 +22,7 @@ best of several candidates is itself a chance to be fooled; the rule keeps that 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ from sklearn.base import clone
 from .._progress import track
 from .._validation import check_whole
 from ..exceptions import ConfigError
-from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain
+from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain, run_tasks
 from .registry import DEFAULT_AUTO_GRID, get_synthesizer
 from .training_set import heldout_pairs, training_set
 
@@ -129,6 +130,7 @@ def choose_augmentation(
     alpha: float = 0.05,
     min_gain: float = 0.01,
     sample_weight=None,
+    n_jobs: int | None = None,
 ) -> AugmentSelection:
     """Cross-validate ``grid`` against no synthesis and against copies on real pairs ``X`` (n, 2, dim).
 
@@ -139,7 +141,10 @@ def choose_augmentation(
     ``candidates`` (per candidate: out-of-fold accuracy, gain, standard error, z and per-fold
     gains against real-only and against ``repeat`` at the same factor and weight, the log-loss
     gain), ``real_accuracy``, ``n_folds``. ``alpha`` and ``min_gain``: the guard
-    (:class:`prefspace.models.selection.GuardRule`).
+    (:class:`prefspace.models.selection.GuardRule`). ``n_jobs``: folds run side by side (each
+    on one thread), as in :func:`~prefspace.models.choose_head`: None, the thread limit
+    (``PREFSPACE_NUM_THREADS``) or else the machine's cores; 1 one after another. The result
+    does not depend on it.
     """
     grid = _check_grid(grid)
     rule = GuardRule(alpha=alpha, min_gain=min_gain)
@@ -154,50 +159,106 @@ def choose_augmentation(
             n_folds=int(n_folds),
         )
     folds = fold_ids(n, int(n_folds), groups, random_state)
+    g_all = None if groups is None else np.asarray(groups)
+    p_real, p_cand, p_ctrl, controls = _out_of_fold_probabilities(
+        X, estimator, grid, folds, int(n_folds), g_all, sample_weight, random_state, n_jobs
+    )
+    candidates, comparisons = _score_candidates(
+        grid, controls, p_real, p_cand, p_ctrl, folds, g_all
+    )
+    pick, best = guarded_choice(comparisons, [-c.logloss_gain for c in candidates], rule)
+    real_acc = float((p_real > 0.5).mean())
+    chosen = None if pick is None else grid[pick]
+    reason = _reason(
+        candidates[best if pick is None else pick],
+        pick is not None,
+        real_acc,
+        n_folds,
+        rule.describe(len(grid)),
+    )
+    logger.info("auto augmentation: %s", reason)
+    return AugmentSelection(
+        chosen=chosen,
+        reason=reason,
+        candidates=tuple(candidates),
+        real_accuracy=real_acc,
+        n_folds=int(n_folds),
+    )
+
+
+def _out_of_fold_probabilities(
+    X, estimator, grid, folds, n_folds, g_all, sample_weight, random_state, n_jobs
+):
+    """Every fold's held-out real pairs scored by the head fitted on the other folds: on real
+    pairs only (``p_real`` (n,)), with each grid candidate (``p_cand`` (len(grid), n)) and with
+    each repeat control (``p_ctrl`` (len(controls), n)); ``controls`` the (factor, weight) pairs.
+    The folds run side by side on up to ``n_jobs`` threads (:func:`run_tasks`); each fold's fits
+    are seeded by the fold alone, so the result does not depend on ``n_jobs``."""
+    n = X.shape[0]
     controls = sorted({(factor, weight) for _, factor, weight, _ in grid}, key=repr)
-    folds_done = track("auto: cross-validation", int(n_folds), "folds")
+    folds_done = track("auto: cross-validation", n_folds, "folds")
+    lock = threading.Lock()
+
+    def one_fold(f):
+        te = folds == f
+        out = _one_fold(X, te, estimator, grid, controls, g_all, sample_weight, random_state, f)
+        with lock:
+            folds_done.advance()
+        return te, out
+
     p_real = np.zeros(n)
     p_cand = np.zeros((len(grid), n))
     p_ctrl = np.zeros((len(controls), n))
-    g_all = None if groups is None else np.asarray(groups)
-    for f in range(int(n_folds)):
-        tr, te = np.flatnonzero(folds != f), folds == f
-        Xtr = X[tr]
-        gtr = None if g_all is None else g_all[tr]
-        wtr = None if sample_weight is None else np.asarray(sample_weight)[tr]
+    for te, (real, ctrl, cand) in run_tasks(one_fold, range(n_folds), n_jobs):
+        p_real[te], p_ctrl[:, te], p_cand[:, te] = real, ctrl, cand
+    return p_real, p_cand, p_ctrl, controls
 
-        def fit_on(syn, source, factor, weight):
-            Xa, sw, fp = training_set(
-                Xtr,
-                syn,
-                source,
-                factor=factor,
-                synthetic_weight=weight,
-                sample_weight=wtr,
-                groups=gtr,
-            )
-            return clone(estimator).fit(Xa, sample_weight=sw, **fp).predict_proba(X[te])
 
-        p_real[te] = fit_on(None, None, 1, None)
-        held = heldout_pairs(estimator, Xtr, gtr, wtr)
-        source = np.flatnonzero(~held if wtr is None else (~held & (wtr > 0)))
-        for c, (factor, weight) in enumerate(controls):
-            syn = get_synthesizer("repeat").fit(Xtr[source]).sample(factor)
-            p_ctrl[c, te] = fit_on(syn, source, factor, weight)
-        # one synthesizer per (method, params) per fold, sampled at each factor needed
-        fitted: dict = {}
-        for j, (method, factor, weight, params) in enumerate(grid):
-            key = (method, repr(sorted(params.items())))
-            if key not in fitted:
-                fitted[key] = get_synthesizer(
-                    method, random_state=random_state + 1000 * f, **params
-                ).fit(Xtr[source])
-            p_cand[j, te] = fit_on(fitted[key].sample(factor), source, factor, weight)
-        folds_done.advance()
+def _one_fold(X, te, estimator, grid, controls, g_all, sample_weight, random_state, f):
+    """The held-out fold ``te``'s probabilities: real only, per control, per candidate."""
+    tr = np.flatnonzero(~te)
+    Xtr = X[tr]
+    gtr = None if g_all is None else g_all[tr]
+    wtr = None if sample_weight is None else np.asarray(sample_weight)[tr]
+
+    def fit_on(syn, source, factor, weight):
+        Xa, sw, fp = training_set(
+            Xtr,
+            syn,
+            source,
+            factor=factor,
+            synthetic_weight=weight,
+            sample_weight=wtr,
+            groups=gtr,
+        )
+        return clone(estimator).fit(Xa, sample_weight=sw, **fp).predict_proba(X[te])
+
+    real = fit_on(None, None, 1, None)
+    held = heldout_pairs(estimator, Xtr, gtr, wtr)
+    source = np.flatnonzero(~held if wtr is None else (~held & (wtr > 0)))
+    ctrl = np.zeros((len(controls), int(te.sum())))
+    for c, (factor, weight) in enumerate(controls):
+        syn = get_synthesizer("repeat").fit(Xtr[source]).sample(factor)
+        ctrl[c] = fit_on(syn, source, factor, weight)
+    # one synthesizer per (method, params) per fold, sampled at each factor needed
+    cand = np.zeros((len(grid), int(te.sum())))
+    fitted: dict = {}
+    for j, (method, factor, weight, params) in enumerate(grid):
+        key = (method, repr(sorted(params.items())))
+        if key not in fitted:
+            fitted[key] = get_synthesizer(
+                method, random_state=random_state + 1000 * f, **params
+            ).fit(Xtr[source])
+        cand[j] = fit_on(fitted[key].sample(factor), source, factor, weight)
+    return real, ctrl, cand
+
+
+def _score_candidates(grid, controls, p_real, p_cand, p_ctrl, folds, g_all):
+    """One :class:`AugmentScore` per grid entry, and its paired comparisons (against real pairs
+    only, against the repeat control) for :func:`guarded_choice`."""
     eps = 1e-12
     correct_real = (p_real > 0.5).astype(float)
     ll_real = -np.log(np.clip(p_real, eps, 1.0))
-
     candidates, comparisons = [], []
     for j, (method, factor, weight, params) in enumerate(grid):
         c = controls.index((factor, weight))
@@ -225,36 +286,23 @@ def choose_augmentation(
                 fold_gains_vs_repeat=vs_rep.fold_gains,
             )
         )
-    pick, best = guarded_choice(comparisons, [-c.logloss_gain for c in candidates], rule)
-    real_acc = float(correct_real.mean())
-    needed = rule.describe(len(grid))
+    return candidates, comparisons
 
-    def label(c):
-        wlabel = "1/k" if c.weight is None else f"{c.weight:g}"
-        return f"{c.method} x{c.factor} (weight {wlabel})"
 
-    if pick is not None:
-        chosen = grid[pick]
-        b = candidates[pick]
-        reason = (
-            f"{label(b)} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
+def _reason(b: AugmentScore, kept: bool, real_acc: float, n_folds: int, needed: str) -> str:
+    """The sentence saying why ``b`` (the chosen candidate, or the best when none is kept) was or
+    was not kept."""
+    wlabel = "1/k" if b.weight is None else f"{b.weight:g}"
+    label = f"{b.method} x{b.factor} (weight {wlabel})"
+    if kept:
+        return (
+            f"{label} raised {n_folds}-fold out-of-fold accuracy on the real pairs from {real_acc:.3f} to "
             f"{b.accuracy:.3f} (+{100 * b.gain:.1f} points, {b.z:.1f} standard errors; +{100 * b.gain_vs_repeat:.1f} "
             f"points, {b.z_vs_repeat:.1f} standard errors over repeating the real pairs; {needed})."
         )
-    else:
-        chosen = None
-        b = candidates[best]
-        reason = (
-            f"no candidate beat real-only and repeated real pairs clearly: the best, {label(b)}, changed {n_folds}-fold "
-            f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
-            f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
-            "no synthesis."
-        )
-    logger.info("auto augmentation: %s", reason)
-    return AugmentSelection(
-        chosen=chosen,
-        reason=reason,
-        candidates=tuple(candidates),
-        real_accuracy=real_acc,
-        n_folds=int(n_folds),
+    return (
+        f"no candidate beat real-only and repeated real pairs clearly: the best, {label}, changed {n_folds}-fold "
+        f"out-of-fold accuracy by {100 * b.gain:+.1f} points ({b.z:.1f} standard errors) against real-only and by "
+        f"{100 * b.gain_vs_repeat:+.1f} points ({b.z_vs_repeat:.1f}) against repeat; {needed}, against both; "
+        "no synthesis."
     )

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._threads import limit_threads
+from ..models._mlp_train import _TORCH_RNG_LOCK as TORCH_RNG_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -221,29 +223,24 @@ def fit_vae(
     )
     train_pairs = np.setdiff1d(np.arange(n), val_pairs)
     train_pool = None if pool is None else np.setdiff1d(np.arange(len(pool)), val_pool)
+    cfg = _Config(
+        dim=dim,
+        cond_dim=cond_dim,
+        latent_dim=latent_dim,
+        hidden_dim=hidden_dim,
+        beta=beta,
+        gamma=gamma,
+        margin=m,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=random_state,
+        eval_every=eval_every,
+        n_iter_no_change=n_iter_no_change,
+    )
     with limit_threads(n_jobs):
         model, terms = _train(
-            E,
-            cond,
-            pool,
-            pool_cond,
-            train_pairs,
-            val_pairs,
-            train_pool,
-            val_pool,
-            dim,
-            cond_dim,
-            latent_dim,
-            hidden_dim,
-            beta,
-            gamma,
-            m,
-            max_steps,
-            batch_size,
-            learning_rate,
-            random_state,
-            eval_every,
-            n_iter_no_change,
+            E, cond, pool, pool_cond, (train_pairs, val_pairs, train_pool, val_pool), cfg
         )
     logger.info(
         "VAE fitted on %d pairs%s in %d steps: %s",
@@ -255,118 +252,140 @@ def fit_vae(
     return model, terms
 
 
-def _train(
-    E,
-    cond,
-    pool,
-    pool_cond,
-    train_pairs,
-    val_pairs,
-    train_pool,
-    val_pool,
-    dim,
-    cond_dim,
-    latent_dim,
-    hidden_dim,
-    beta,
-    gamma,
-    m,
-    max_steps,
-    batch_size,
-    learning_rate,
-    seed,
-    eval_every,
-    n_iter_no_change,
-):
+@dataclass(frozen=True)
+class _Config:
+    """What :func:`_train` needs besides the data (see :func:`fit_vae`)."""
+
+    dim: int
+    cond_dim: int
+    latent_dim: int
+    hidden_dim: int
+    beta: float
+    gamma: float
+    margin: float
+    max_steps: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    eval_every: int
+    n_iter_no_change: int
+
+
+def _tensor(a):
     import torch
 
-    def tensor(a):
-        return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = _build(dim, dim, cond_dim, latent_dim, hidden_dim)
-        opt = _Adam(model.parameters(), lr=learning_rate)
-        Et, Ct = tensor(E[train_pairs]), None if cond is None else tensor(cond[train_pairs])
-        Pt = None if pool is None else tensor(pool[train_pool])
-        PCt = None if pool is None or pool_cond is None else tensor(pool_cond[train_pool])
-        # held-out responses: both sides of the held-out pairs, and the held-out pool rows
-        held = [E[val_pairs].reshape(-1, dim)] if len(val_pairs) else []
-        held_c = (
-            [np.repeat(cond[val_pairs], 2, axis=0)] if len(val_pairs) and cond is not None else []
-        )
-        if pool is not None and len(val_pool):
-            held.append(pool[val_pool])
-            if pool_cond is not None:
-                held_c.append(pool_cond[val_pool])
-        Ht = tensor(np.concatenate(held)) if held else None
-        HCt = tensor(np.concatenate(held_c)) if held_c and cond_dim else None
-        gen = torch.Generator().manual_seed(seed)
-        n = Et.shape[0]
-        b = min(batch_size, n)
-        bp = 0 if Pt is None else min(batch_size, Pt.shape[0])
-        best = (math.inf, 0, None)
-        stale = 0
-        step = 0
 
-        def heldout_recon() -> float:
-            model.eval()
-            with torch.no_grad():
-                mu, _ = model.encode(Ht, HCt)
-                err = float(((model.decode(mu, HCt) - Ht) ** 2).mean())
-            model.train()
-            return err
+def _heldout(E, cond, pool, pool_cond, val_pairs, val_pool, cond_dim):
+    """The held-out responses (both sides of the held-out pairs, then the held-out pool rows)
+    and their conditioning, as tensors (None when nothing is held out)."""
+    dim = E.shape[2]
+    held = [E[val_pairs].reshape(-1, dim)] if len(val_pairs) else []
+    held_c = [np.repeat(cond[val_pairs], 2, axis=0)] if len(val_pairs) and cond is not None else []
+    if pool is not None and len(val_pool):
+        held.append(pool[val_pool])
+        if pool_cond is not None:
+            held_c.append(pool_cond[val_pool])
+    Ht = _tensor(np.concatenate(held)) if held else None
+    HCt = _tensor(np.concatenate(held_c)) if held_c and cond_dim else None
+    return Ht, HCt
 
-        model.train()
-        for step in range(1, max_steps + 1):
-            idx = torch.randperm(n, generator=gen)[:b]
-            e = Et[idx]  # (b, 2, dim)
-            c = None if Ct is None else Ct[idx]
-            cc = None if c is None else c[:, None, :].expand(-1, 2, -1)
-            mu, std = model.encode(e, cc)
-            z = mu + std * torch.randn(mu.shape, generator=gen)
-            recon = ((model.decode(z, cc) - e) ** 2).mean(-1).sum(-1)  # both sides, (b,)
-            kl = 0.5 * (mu**2 + std**2 - 1.0 - 2.0 * std.log()).sum(-1).sum(-1) / dim
-            w2 = wasserstein2_diag(mu[:, 0], std[:, 0], mu[:, 1], std[:, 1])
-            sep_loss = separation_loss(w2, gamma, m)
-            loss = (recon + beta * kl + sep_loss).mean()
-            if (
-                bp
-            ):  # unlabelled responses: reconstruction and KL only, weighted like a pair's two sides
-                pidx = torch.randperm(Pt.shape[0], generator=gen)[:bp]
-                pe = Pt[pidx]
-                pc = None if PCt is None else PCt[pidx]
-                pmu, pstd = model.encode(pe, pc)
-                pz = pmu + pstd * torch.randn(pmu.shape, generator=gen)
-                precon = ((model.decode(pz, pc) - pe) ** 2).mean(-1)
-                pkl = 0.5 * (pmu**2 + pstd**2 - 1.0 - 2.0 * pstd.log()).sum(-1) / dim
-                loss = loss + 2.0 * (precon + beta * pkl).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            last = (loss, recon, kl, w2)  # the terms are read once, after the last step
-            if Ht is not None and (step % eval_every == 0 or step == max_steps):
-                err = heldout_recon()
-                if err < best[0] - 1e-4:
-                    best, stale = (
-                        (err, step, {k: v.detach().clone() for k, v in model.state_dict().items()}),
-                        0,
-                    )
-                else:
-                    stale += 1
-                    if stale >= n_iter_no_change:
-                        break
-        loss, recon, kl, w2 = (t.detach() for t in last)
-        terms = {
-            "loss": float(loss),
-            "recon": float(recon.mean() / 2),
-            "kl_per_dim": float(kl.mean() / 2),
-            "w2": float(w2.mean()),
-            "separation": float((w2.clamp(max=m) / m).mean()),
-        }
-        if best[2] is not None:
-            model.load_state_dict(best[2])
-            terms.update(heldout_recon=float(best[0]), best_step=int(best[1]))
-        terms["steps"] = int(step)
+
+def _kl(mu, std, dim: int):
+    """KL(q || N(0, I)) summed over the latent dimensions, per embedding dimension."""
+    return 0.5 * (mu**2 + std**2 - 1.0 - 2.0 * std.log()).sum(-1) / dim
+
+
+def _pair_loss(model, e, cc, gen, cfg: _Config):
+    """The loss terms of a batch of pairs ``e`` (b, 2, dim): ``(loss, recon, kl, w2)``."""
+    import torch
+
+    mu, std = model.encode(e, cc)
+    z = mu + std * torch.randn(mu.shape, generator=gen)
+    recon = ((model.decode(z, cc) - e) ** 2).mean(-1).sum(-1)  # both sides, (b,)
+    kl = _kl(mu, std, cfg.dim).sum(-1)
+    w2 = wasserstein2_diag(mu[:, 0], std[:, 0], mu[:, 1], std[:, 1])
+    sep_loss = separation_loss(w2, cfg.gamma, cfg.margin)
+    return (recon + cfg.beta * kl + sep_loss).mean(), recon, kl, w2
+
+
+def _pool_loss(model, pe, pc, gen, cfg: _Config):
+    """Unlabelled responses: reconstruction and KL only, weighted like a pair's two sides."""
+    import torch
+
+    pmu, pstd = model.encode(pe, pc)
+    pz = pmu + pstd * torch.randn(pmu.shape, generator=gen)
+    precon = ((model.decode(pz, pc) - pe) ** 2).mean(-1)
+    return 2.0 * (precon + cfg.beta * _kl(pmu, pstd, cfg.dim)).mean()
+
+
+def _train(E, cond, pool, pool_cond, split, cfg: _Config):
+    import torch
+
+    train_pairs, val_pairs, train_pool, val_pool = split
+    dim, m = cfg.dim, cfg.margin
+    # the initial weights come from torch's global generator: seeded and restored under the lock
+    # the MLP heads take, so that fits on other threads (choose_augmentation's folds) cannot
+    # interleave with it; everything after draws from ``gen`` alone
+    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = _build(dim, dim, cfg.cond_dim, cfg.latent_dim, cfg.hidden_dim)
+    opt = _Adam(model.parameters(), lr=cfg.learning_rate)
+    Et, Ct = _tensor(E[train_pairs]), None if cond is None else _tensor(cond[train_pairs])
+    Pt = None if pool is None else _tensor(pool[train_pool])
+    PCt = None if pool is None or pool_cond is None else _tensor(pool_cond[train_pool])
+    Ht, HCt = _heldout(E, cond, pool, pool_cond, val_pairs, val_pool, cfg.cond_dim)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n = Et.shape[0]
+    b = min(cfg.batch_size, n)
+    bp = 0 if Pt is None else min(cfg.batch_size, Pt.shape[0])
+    best = (math.inf, 0, None)
+    stale = 0
+    step = 0
+
+    def heldout_recon() -> float:
         model.eval()
+        with torch.no_grad():
+            mu, _ = model.encode(Ht, HCt)
+            err = float(((model.decode(mu, HCt) - Ht) ** 2).mean())
+        model.train()
+        return err
+
+    model.train()
+    for step in range(1, cfg.max_steps + 1):
+        idx = torch.randperm(n, generator=gen)[:b]
+        c = None if Ct is None else Ct[idx]
+        cc = None if c is None else c[:, None, :].expand(-1, 2, -1)
+        loss, recon, kl, w2 = _pair_loss(model, Et[idx], cc, gen, cfg)
+        if bp:
+            pidx = torch.randperm(Pt.shape[0], generator=gen)[:bp]
+            pc = None if PCt is None else PCt[pidx]
+            loss = loss + _pool_loss(model, Pt[pidx], pc, gen, cfg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        last = (loss, recon, kl, w2)  # the terms are read once, after the last step
+        if Ht is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            err = heldout_recon()
+            if err < best[0] - 1e-4:
+                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best, stale = (err, step, state), 0
+            else:
+                stale += 1
+                if stale >= cfg.n_iter_no_change:
+                    break
+    loss, recon, kl, w2 = (t.detach() for t in last)
+    terms = {
+        "loss": float(loss),
+        "recon": float(recon.mean() / 2),
+        "kl_per_dim": float(kl.mean() / 2),
+        "w2": float(w2.mean()),
+        "separation": float((w2.clamp(max=m) / m).mean()),
+    }
+    if best[2] is not None:
+        model.load_state_dict(best[2])
+        terms.update(heldout_recon=float(best[0]), best_step=int(best[1]))
+    terms["steps"] = int(step)
+    model.eval()
     return model, terms

@@ -126,7 +126,9 @@ def synthesize_file(
     -------
     The summary written to ``summary.json``: ``data``, ``pairs``, ``method``, ``factor``,
     ``synthetic_pairs``, ``params``, ``encoder``, ``encoder_fingerprint``, ``feature_dim``,
-    ``shared_columns``, ``seconds`` (``embed``, ``fit``, ``sample``, ``diagnostics``, ``total``),
+    ``shared_columns``, ``seconds`` (``embed`` (reading included), ``fit``, ``sample``, ``save``,
+    ``diagnostics`` with ``diagnostic_parts``: ``reconstruction_curve``, ``label_preservation``
+    and ``plots``; ``total``),
     ``files``, ``diagnostics`` (the level run); ``reconstruction`` for latent synthesizers (on
     the pairs it was fitted on; with diagnostics also ``heldout_variance_kept`` and
     ``heldout_fit_pairs``: the variance kept on pairs held out from a fit on
@@ -194,16 +196,14 @@ def _synthesize(
         check_synthetic_memory(len(dataset), len(dataset), enc.feature_dim, int(factor))
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     pairs = embed_pairs(dataset, enc, store)
-    t_embed = time.perf_counter() - start
-
-    t0 = time.perf_counter()
+    seconds = {"embed": round(time.perf_counter() - start, 3)}
+    clock = _Clock(seconds)
     fitting = track(f"fit {method}", 1, "fits")
     synthesizer.fit(pairs.X)
     fitting.finish()
-    t_fit = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    clock.lap("fit")
     syn = synthesizer.sample(factor)
-    t_sample = time.perf_counter() - t0
+    clock.lap("sample")
     out.mkdir(parents=True, exist_ok=True)
     save_synthetic(
         out,
@@ -214,7 +214,7 @@ def _synthesize(
             "dataset_fingerprint": pairs.dataset_fingerprint,
         },
     )
-
+    clock.lap("save")
     n = len(pairs.X)
     summary: dict = {
         "data": dataset.source if isinstance(data, PreferenceDataset) else str(data),
@@ -227,11 +227,7 @@ def _synthesize(
         "encoder_fingerprint": pairs.fingerprint,
         "feature_dim": int(pairs.X.shape[2]),
         "shared_columns": int(synthesizer.shared_mask_.sum()),
-        "seconds": {
-            "embed": round(t_embed, 3),
-            "fit": round(t_fit, 3),
-            "sample": round(t_sample, 3),
-        },
+        "seconds": seconds,
         "files": {"pairs": "synthetic.safetensors", "provenance": "provenance.csv"},
         "cache": pairs.stats.cache_use(store).to_json(),
     }
@@ -241,43 +237,7 @@ def _synthesize(
     summary["diagnostics"] = diagnostics
     if diagnostics != "none" and n >= MIN_PAIRS_FOR_DIAGNOSTICS:
         t0 = time.perf_counter()
-        sizes, sigma2s, factors = diagnostic_grid(
-            n, synthesizer.get_params().get("sigma2"), diagnostics, factor
-        )
-        parts = track(f"diagnostics ({diagnostics})", 3 if latent else 2, "parts")
-        if latent:
-            # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
-            # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
-            own = diag.own_heldout_row(pairs.X, synthesizer) if diagnostics == "fast" else None
-            curve = diag.reconstruction_curve(
-                pairs.X, synthesizer, sizes[:1] if own else sizes, random_state=seed
-            )
-            curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
-            summary["reconstruction_curve"] = curve
-            top = own or (max(curve, key=lambda r: r["n_pairs"]) if curve else None)
-            if top is not None:
-                summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
-                summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
-                summary["reconstruction"]["heldout_pairs"] = "early_stopping" if own else "refit"
-            diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
-            parts.advance(detail="reconstruction curve")
-        pres = diag.label_preservation(
-            pairs.X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed
-        )
-        summary["label_preservation"] = pres
-        diag.plot_label_preservation(
-            pres, out / "label_preservation.png", figure_format=figure_format
-        )
-        parts.advance(detail="label preservation")
-        diag.plot_projection(
-            pairs.X, syn, out / "projection.png", random_state=seed, figure_format=figure_format
-        )
-        parts.advance(detail="projection")
-        summary["files"].update(
-            reconstruction="reconstruction.png" if latent else None,
-            label_preservation="label_preservation.png",
-            projection="projection.png",
-        )
+        _diagnose(summary, pairs.X, synthesizer, syn, out, diagnostics, factor, seed, figure_format)
         summary["seconds"]["diagnostics"] = round(time.perf_counter() - t0, 3)
     elif diagnostics != "none":
         logger.warning(
@@ -292,3 +252,64 @@ def _synthesize(
     )  # NaN (e.g. a diagnostic with nothing to measure) as null
     write_text_atomic(out / "summary.json", text)
     return json.loads(text)
+
+
+def _diagnose(
+    summary: dict, X, synthesizer, syn, out: Path, level: str, factor, seed, figure_format
+) -> None:
+    """Run the diagnostics of ``level`` on the real pairs ``X`` and the synthetic ``syn``, write
+    their plots into ``out`` and their figures into ``summary``."""
+    latent = hasattr(synthesizer, "reconstruction_report")
+    sizes, sigma2s, factors = diagnostic_grid(
+        len(X), synthesizer.get_params().get("sigma2"), level, factor
+    )
+    parts = track(f"diagnostics ({level})", 3 if latent else 2, "parts")
+    clock = _Clock(summary["seconds"].setdefault("diagnostic_parts", {}))
+    if latent:
+        # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
+        # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
+        own = diag.own_heldout_row(X, synthesizer) if level == "fast" else None
+        curve = diag.reconstruction_curve(
+            X, synthesizer, sizes[:1] if own else sizes, random_state=seed
+        )
+        clock.lap("reconstruction_curve")
+        curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
+        summary["reconstruction_curve"] = curve
+        top = own or (max(curve, key=lambda r: r["n_pairs"]) if curve else None)
+        if top is not None:
+            summary["reconstruction"]["heldout_variance_kept"] = top["heldout_variance_kept"]
+            summary["reconstruction"]["heldout_fit_pairs"] = top["n_pairs"]
+            summary["reconstruction"]["heldout_pairs"] = "early_stopping" if own else "refit"
+        diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
+        clock.lap("plots")
+        parts.advance(detail="reconstruction curve")
+    pres = diag.label_preservation(
+        X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed
+    )
+    clock.lap("label_preservation")
+    summary["label_preservation"] = pres
+    diag.plot_label_preservation(pres, out / "label_preservation.png", figure_format=figure_format)
+    clock.lap("plots")
+    parts.advance(detail="label preservation")
+    diag.plot_projection(
+        X, syn, out / "projection.png", random_state=seed, figure_format=figure_format
+    )
+    clock.lap("plots")  # the projection's principal components included
+    parts.advance(detail="projection")
+    summary["files"].update(
+        reconstruction="reconstruction.png" if latent else None,
+        label_preservation="label_preservation.png",
+        projection="projection.png",
+    )
+
+
+class _Clock:
+    """Adds the seconds since the previous lap to ``seconds[name]`` (rounded to milliseconds)."""
+
+    def __init__(self, seconds: dict) -> None:
+        self.seconds, self.last = seconds, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.last, 3)
+        self.last = now
