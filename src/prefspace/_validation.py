@@ -9,6 +9,16 @@ import numpy as np
 from .exceptions import ConfigError, DataError, ShapeError
 
 
+def _finite_float32(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as float32, refused unless numeric and finite."""
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ShapeError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
 def check_pairs(X: Any, *, name: str = "X", dim: int | None = None) -> np.ndarray:
     """Validate pair embeddings and return them as a float32 array of shape (n_pairs, 2, dim).
 
@@ -26,11 +36,7 @@ def check_pairs(X: Any, *, name: str = "X", dim: int | None = None) -> np.ndarra
         )
     if arr.shape[0] == 0:
         raise ShapeError(f"{name} holds no pairs (shape {arr.shape}).")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ShapeError(f"{name} contains NaN or infinite values.")
+    arr = _finite_float32(arr, name)
     if dim is not None and arr.shape[2] != dim:
         raise ShapeError(
             f"{name} has embedding dimension {arr.shape[2]} but the model was fitted on dimension {dim}. "
@@ -53,11 +59,7 @@ def check_embeddings(E: Any, *, name: str = "E", dim: int | None = None) -> np.n
         )
     if arr.ndim != 2:
         raise ShapeError(f"{name} must have shape (n, dim); got {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ShapeError(f"{name} contains NaN or infinite values.")
+    arr = _finite_float32(arr, name)
     if dim is not None and arr.shape[1] != dim:
         raise ShapeError(
             f"{name} has dimension {arr.shape[1]} but the model was fitted on dimension {dim}. "
