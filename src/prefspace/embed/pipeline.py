@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -136,12 +136,7 @@ class CacheUse:
 
     def to_json(self) -> dict:
         """``{"path", "texts", "found", "embedded"}``, as commands' summaries and ``metrics.json`` hold it."""
-        return {
-            "path": self.path,
-            "texts": self.texts,
-            "found": self.found,
-            "embedded": self.embedded,
-        }
+        return asdict(self)
 
     def describe(self) -> str:
         """One line for a command's output: which cache, how many texts were found there."""

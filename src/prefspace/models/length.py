@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -272,20 +272,10 @@ class LengthBaselineReport:
     vs_model: BaselineComparison | None = None
 
     def to_json(self) -> dict:
-        """The record ``metrics.json`` keeps under ``length_baseline``."""
-        out = {
-            "measure": self.measure,
-            "coef": self.coef,
-            "direction": self.direction,
-            "n_pairs": self.n_pairs,
-            "train_accuracy": self.train_accuracy,
-            "params": dict(self.params),
-        }
-        if self.test is not None:
-            out["test"] = self.test.to_dict()
-        if self.vs_model is not None:
-            out["vs_model"] = self.vs_model.to_dict()
-        return out
+        """The record ``metrics.json`` keeps under ``length_baseline`` (``test`` and ``vs_model``
+        only when measured)."""
+        out = asdict(self)
+        return {k: v for k, v in out.items() if v is not None or k not in ("test", "vs_model")}
 
 
 def length_baseline_beside(
