@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -255,27 +255,37 @@ class LengthBaseline(BaseEstimator):
 class LengthBaselineReport:
     """The learned length baseline beside a model (:func:`length_baseline_beside`).
 
-    ``measure``, ``coef``, ``direction`` (``"longer"``/``"shorter"``/``"none"``), ``n_pairs``,
-    ``train_accuracy`` and ``params`` describe the fitted baseline
-    (:meth:`LengthBaseline.to_dict`); with test pairs, ``test`` is its accuracy there with a
+    ``baseline`` is the fitted :class:`LengthBaseline` (its ``direction``, ``train_accuracy``
+    and ``n_pairs`` are read through); with test pairs, ``test`` is its accuracy there with a
     Wilson 95% interval, and with the model's rewards, ``vs_model`` the model minus the baseline
     on the same pairs (:func:`prefspace.evaluate.compare_pairs`: paired interval, verdict).
     """
 
-    measure: str
-    coef: float
-    direction: str
-    n_pairs: int
-    train_accuracy: float
-    params: dict
+    baseline: LengthBaseline
     test: AccuracyInterval | None = None
     vs_model: BaselineComparison | None = None
 
+    @property
+    def direction(self) -> str:
+        return self.baseline.direction_
+
+    @property
+    def train_accuracy(self) -> float:
+        return float(self.baseline.metrics_["accuracy"])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.baseline.n_pairs_)
+
     def to_json(self) -> dict:
-        """The record ``metrics.json`` keeps under ``length_baseline`` (``test`` and ``vs_model``
-        only when measured)."""
-        out = asdict(self)
-        return {k: v for k, v in out.items() if v is not None or k not in ("test", "vs_model")}
+        """The record ``metrics.json`` keeps under ``length_baseline``: the baseline's
+        :meth:`~LengthBaseline.to_dict`, with ``test`` and ``vs_model`` when measured."""
+        out = self.baseline.to_dict()
+        if self.test is not None:
+            out["test"] = self.test.to_dict()
+        if self.vs_model is not None:
+            out["vs_model"] = self.vs_model.to_dict()
+        return out
 
 
 def length_baseline_beside(
@@ -322,16 +332,7 @@ def length_baseline_beside(
         test = accuracy_with_interval(r[:, 0], r[:, 1])
         if model_rewards is not None:
             vs_model = compare_pairs(model_rewards, r, groups=groups, random_state=random_state)
-    return base, LengthBaselineReport(
-        measure=LENGTH_MEASURE,
-        coef=float(base.coef_),
-        direction=base.direction_,
-        n_pairs=int(base.n_pairs_),
-        train_accuracy=float(base.metrics_["accuracy"]),
-        params=base.get_params(deep=False),
-        test=test,
-        vs_model=vs_model,
-    )
+    return base, LengthBaselineReport(base, test=test, vs_model=vs_model)
 
 
 def _folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:
