@@ -31,8 +31,8 @@ from sklearn.base import BaseEstimator
 from .._validation import check_positive, check_sample_vector
 from ..data.text_features import log_length
 from ..evaluate.metrics import reward_metrics
-from ..exceptions import FormatError, NotFittedError, ShapeError
-from ._base import orient_pairs
+from ..exceptions import FormatError, ShapeError
+from ._base import FittedCheck, orient_pairs
 
 if TYPE_CHECKING:
     from ..evaluate.baseline import BaselineComparison
@@ -82,7 +82,7 @@ def _check_lengths(L: Any, *, name: str = "L") -> np.ndarray:
     return L
 
 
-class LengthBaseline(BaseEstimator):
+class LengthBaseline(FittedCheck, BaseEstimator):
     """Bradley-Terry on the log-length difference, no intercept: the learned length baseline.
 
     Minimises ``sum_i w_i * -log sigmoid(coef * (l_c - l_r)) + alpha / 2 * coef^2`` by Newton's
@@ -119,6 +119,9 @@ class LengthBaseline(BaseEstimator):
     >>> base.score(L)
     1.0
     """
+
+    _fitted_attr = "coef_"
+    _fit_arg = "L"
 
     def __init__(self, alpha: float = 1.0, max_iter: int = 100, tol: float = 1e-10):
         self.alpha = alpha
@@ -240,15 +243,6 @@ class LengthBaseline(BaseEstimator):
             {"accuracy": float(record["train_accuracy"])} if "train_accuracy" in record else {}
         )
         return base
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet; call fit(L) first."
-            )
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coef_")
 
 
 @dataclass(frozen=True)
