@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -136,12 +136,7 @@ class CacheUse:
 
     def to_json(self) -> dict:
         """``{"path", "texts", "found", "embedded"}``, as commands' summaries and ``metrics.json`` hold it."""
-        return {
-            "path": self.path,
-            "texts": self.texts,
-            "found": self.found,
-            "embedded": self.embedded,
-        }
+        return asdict(self)
 
     def describe(self) -> str:
         """One line for a command's output: which cache, how many texts were found there."""
@@ -157,6 +152,23 @@ def describe_cache_use(use: CacheUse | Mapping[str, Any]) -> str:
     summary holds it.
     """
     return (use if isinstance(use, CacheUse) else CacheUse(**use)).describe()
+
+
+def checked_batch_size(batch_size: int | None, shard_size: int, encoder: Encoder) -> int:
+    """``batch_size`` (default: the encoder's ``default_batch_size``), refused with
+    ``shard_size`` unless both are at least 1."""
+    batch_size = int(batch_size or encoder.default_batch_size)
+    if batch_size < 1 or shard_size < 1:
+        raise ConfigError(
+            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
+        )
+    return batch_size
+
+
+def pair_response_rows(dataset: Any) -> tuple[list, list[str]]:
+    """The ``(prompts, responses)`` rows of a dataset's pairs: every chosen response, then every
+    rejected one, each beside its prompt (row ``i`` and row ``n + i`` are pair ``i``)."""
+    return list(dataset.prompts) * 2, list(dataset.chosen) + list(dataset.rejected)
 
 
 def _as_cache(cache: Any) -> EmbeddingCache | None:
@@ -202,11 +214,7 @@ def embed_items(
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
     cache = _as_cache(cache)
-    batch_size = int(batch_size or encoder.default_batch_size)
-    if batch_size < 1 or shard_size < 1:
-        raise ConfigError(
-            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
-        )
+    batch_size = checked_batch_size(batch_size, shard_size, encoder)
     items = list(items)
     keys = item_keys(role, items)
 
@@ -491,8 +499,7 @@ def embed_pairs(
     stats = EmbedStats()
     start = time.perf_counter()
     rows = embed_responses(
-        list(dataset.prompts) * 2,
-        list(dataset.chosen) + list(dataset.rejected),
+        *pair_response_rows(dataset),
         encoder,
         cache,
         batch_size=batch_size,

@@ -226,7 +226,7 @@ class _Plan:
     """The checked settings of one :func:`run_active_learning` run."""
 
     strategy: str
-    kind: str  # "within" or "cross": pairs within a prompt or across prompts
+    pool: str  # "within" or "cross": pairs within a prompt or across prompts
     seed: int
     noise: str
     beta: float
@@ -239,12 +239,7 @@ class _Plan:
 
     def record(self) -> dict:
         """What every round's record says of the run."""
-        return {
-            "strategy": self.strategy,
-            "pool": self.kind,
-            "seed": self.seed,
-            "noise": self.noise,
-        }
+        return {key: getattr(self, key) for key in ("strategy", "pool", "seed", "noise")}
 
 
 def _check_sizes(batch_size, initial_size, budget) -> tuple[int, int, int]:
@@ -295,7 +290,7 @@ def _setting(plan: _Plan, features, prompt_index, utility, n_candidates, split, 
     u_train = utility[train_rows]
     train_features, train_prompts = features[train_rows], prompt_index[train_rows]
     pool = _candidate_pool(
-        train_features, train_prompts, plan.kind, n_candidates, rng, u_train, plan.noise
+        train_features, train_prompts, plan.pool, n_candidates, rng, u_train, plan.noise
     )
     if len(pool) < plan.budget:
         raise ConfigError(
@@ -304,7 +299,7 @@ def _setting(plan: _Plan, features, prompt_index, utility, n_candidates, split, 
     logger.info(
         "active learning: %s, %s-prompt pool of %d candidates, %d test prompts",
         plan.strategy,
-        plan.kind,
+        plan.pool,
         len(pool),
         len(groups),
     )
@@ -318,7 +313,7 @@ def _rounds(plan: _Plan, s: _Setting, selector, estimator, features, gold, rng) 
     X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
     g_lab = (
         np.zeros(0, dtype=np.int64)
-        if plan.kind == "within" and getattr(pool, "prompt_index", None) is not None
+        if plan.pool == "within" and getattr(pool, "prompt_index", None) is not None
         else None
     )
     records: list[dict] = []

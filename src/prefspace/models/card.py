@@ -297,6 +297,14 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def front_matter(meta: dict) -> list[str]:
+    """A model card's YAML front matter (the Hub's metadata block) as lines, a blank line last."""
+    import yaml
+
+    dumped = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return ["---", dumped.rstrip(), "---", ""]
+
+
 def _card_summary(header: dict, meta: dict, cfg: dict) -> str:
     """ "A <class> reward head ... on <encoder> embeddings, trained with prefspace ... on n pairs"."""
     data = meta["prefspace"]["training_data"]
@@ -335,20 +343,12 @@ def render_card(header: dict, name: str) -> str:
 
     ``name`` is the model directory's name, used in the usage lines.
     """
-    import yaml
 
     meta = card_metadata(header, name)
     cfg = (header.get("encoder") or {}).get("config") or {}
     data = meta["prefspace"]["training_data"]
     record = header.get("record") or {}
-    lines = [
-        "---",
-        yaml.safe_dump(
-            meta, sort_keys=False, allow_unicode=True, default_flow_style=False
-        ).rstrip(),
-        "---",
-        "",
-    ]
+    lines = front_matter(meta)
     lines += [f"# Reward model `{name}`", "", _card_summary(header, meta, cfg) + ".", ""]
     lic = data.get("licence")
     lines.append(

@@ -56,7 +56,7 @@ from ..embed.encoder import render_joint_text
 from ..embed.hf_progress import no_hf_progress_bars
 from ..exceptions import ConfigError
 from ._base import RewardHead
-from .card import hub_metadata
+from .card import front_matter, hub_metadata
 from .ensemble import RewardEnsemble
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
@@ -570,7 +570,6 @@ def _reload_outputs(
 
 
 def _export_card(result: ExportResult, cfg: dict, header: dict, name: str) -> str:
-    import yaml
 
     joint = result.scope == "reward"
     how = (
@@ -619,12 +618,7 @@ def _export_card(result: ExportResult, cfg: dict, header: dict, name: str) -> st
     )
     return "\n".join(
         [
-            "---",
-            yaml.safe_dump(
-                meta, sort_keys=False, allow_unicode=True, default_flow_style=False
-            ).rstrip(),
-            "---",
-            "",
+            *front_matter(meta),
             f"# Reward model exported from prefspace ({result.source_model.get('class')})",
             "",
             f"A plain sentence-transformers model: the `{cfg.get('model')}` encoder's modules, then {layers}. "

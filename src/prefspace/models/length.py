@@ -31,8 +31,8 @@ from sklearn.base import BaseEstimator
 from .._validation import check_positive, check_sample_vector
 from ..data.text_features import log_length
 from ..evaluate.metrics import reward_metrics
-from ..exceptions import FormatError, NotFittedError, ShapeError
-from ._base import orient_pairs
+from ..exceptions import FormatError, ShapeError
+from ._base import FittedCheck, orient_pairs
 
 if TYPE_CHECKING:
     from ..evaluate.baseline import BaselineComparison
@@ -82,7 +82,7 @@ def _check_lengths(L: Any, *, name: str = "L") -> np.ndarray:
     return L
 
 
-class LengthBaseline(BaseEstimator):
+class LengthBaseline(FittedCheck, BaseEstimator):
     """Bradley-Terry on the log-length difference, no intercept: the learned length baseline.
 
     Minimises ``sum_i w_i * -log sigmoid(coef * (l_c - l_r)) + alpha / 2 * coef^2`` by Newton's
@@ -119,6 +119,9 @@ class LengthBaseline(BaseEstimator):
     >>> base.score(L)
     1.0
     """
+
+    _fitted_attr = "coef_"
+    _fit_arg = "L"
 
     def __init__(self, alpha: float = 1.0, max_iter: int = 100, tol: float = 1e-10):
         self.alpha = alpha
@@ -241,46 +244,37 @@ class LengthBaseline(BaseEstimator):
         )
         return base
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet; call fit(L) first."
-            )
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coef_")
-
 
 @dataclass(frozen=True)
 class LengthBaselineReport:
     """The learned length baseline beside a model (:func:`length_baseline_beside`).
 
-    ``measure``, ``coef``, ``direction`` (``"longer"``/``"shorter"``/``"none"``), ``n_pairs``,
-    ``train_accuracy`` and ``params`` describe the fitted baseline
-    (:meth:`LengthBaseline.to_dict`); with test pairs, ``test`` is its accuracy there with a
+    ``baseline`` is the fitted :class:`LengthBaseline` (its ``direction``, ``train_accuracy``
+    and ``n_pairs`` are read through); with test pairs, ``test`` is its accuracy there with a
     Wilson 95% interval, and with the model's rewards, ``vs_model`` the model minus the baseline
     on the same pairs (:func:`prefspace.evaluate.compare_pairs`: paired interval, verdict).
     """
 
-    measure: str
-    coef: float
-    direction: str
-    n_pairs: int
-    train_accuracy: float
-    params: dict
+    baseline: LengthBaseline
     test: AccuracyInterval | None = None
     vs_model: BaselineComparison | None = None
 
+    @property
+    def direction(self) -> str:
+        return self.baseline.direction_
+
+    @property
+    def train_accuracy(self) -> float:
+        return float(self.baseline.metrics_["accuracy"])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.baseline.n_pairs_)
+
     def to_json(self) -> dict:
-        """The record ``metrics.json`` keeps under ``length_baseline``."""
-        out = {
-            "measure": self.measure,
-            "coef": self.coef,
-            "direction": self.direction,
-            "n_pairs": self.n_pairs,
-            "train_accuracy": self.train_accuracy,
-            "params": dict(self.params),
-        }
+        """The record ``metrics.json`` keeps under ``length_baseline``: the baseline's
+        :meth:`~LengthBaseline.to_dict`, with ``test`` and ``vs_model`` when measured."""
+        out = self.baseline.to_dict()
         if self.test is not None:
             out["test"] = self.test.to_dict()
         if self.vs_model is not None:
@@ -332,16 +326,7 @@ def length_baseline_beside(
         test = accuracy_with_interval(r[:, 0], r[:, 1])
         if model_rewards is not None:
             vs_model = compare_pairs(model_rewards, r, groups=groups, random_state=random_state)
-    return base, LengthBaselineReport(
-        measure=LENGTH_MEASURE,
-        coef=float(base.coef_),
-        direction=base.direction_,
-        n_pairs=int(base.n_pairs_),
-        train_accuracy=float(base.metrics_["accuracy"]),
-        params=base.get_params(deep=False),
-        test=test,
-        vs_model=vs_model,
-    )
+    return base, LengthBaselineReport(base, test=test, vs_model=vs_model)
 
 
 def _folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:

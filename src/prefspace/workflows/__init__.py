@@ -5,9 +5,9 @@ for one command; nothing below imports it, and the functions do not call each ot
 modules. The CLI commands parse options, call one of these, print its typed result and exit.
 
 - ``prefspace embed``: :func:`embed_file` -> :class:`EmbedRun` (``embedding.py``).
-- ``prefspace train``: :func:`train_reward_model` -> ``(model, TrainReport)`` (its parts:
-  ``DataCounts``, ``Truncation``, ``ModelLengthDependence``, ``UnlabelledData``, with
-  ``embed.CacheUse`` and ``models.LengthBaselineReport``);
+- ``prefspace train``: :func:`train_reward_model` -> ``(model, TrainReport)`` (its parts are
+  dataclasses too: ``training.Truncation``, ``training.ModelLengthDependence``,
+  ``embed.CacheUse``, ``models.LengthBaselineReport``);
   :func:`augmented_fit_inputs` merges data weights and margins with synthetic pairs
   (``training.py``).
 - ``prefspace synth``: :func:`synthesize_file` (``synthesis.py``).
@@ -21,25 +21,13 @@ The experiment grid and the active-learning simulation live beside this package,
 from .embedding import EmbedRun, embed_file
 from .scoring import evaluate_model_dir, model_encoder, score_file, select_for_labeling
 from .synthesis import synthesize_file
-from .training import (
-    DataCounts,
-    ModelLengthDependence,
-    TrainReport,
-    Truncation,
-    UnlabelledData,
-    augmented_fit_inputs,
-    train_reward_model,
-)
+from .training import TrainReport, augmented_fit_inputs, train_reward_model
 
 __all__ = [
     "embed_file",
     "EmbedRun",
     "train_reward_model",
     "TrainReport",
-    "DataCounts",
-    "Truncation",
-    "ModelLengthDependence",
-    "UnlabelledData",
     "augmented_fit_inputs",
     "synthesize_file",
     "score_file",

@@ -31,6 +31,7 @@ from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import looks_like_response_rows, read_response_rows, read_responses
 from ..data.text_features import log_length
 from ..embed import default_cache_dir, encoder_from_config, get_encoder
+from ..embed.pipeline import pair_response_rows
 from ..evaluate.reward_bench import (
     best_of_k_results,
     check_benchmark,
@@ -71,7 +72,7 @@ def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarra
     ``embed_responses`` call underneath).
     """
     n = len(dataset)
-    rows = scorer.features(list(dataset.prompts) * 2, list(dataset.chosen) + list(dataset.rejected))
+    rows = scorer.features(*pair_response_rows(dataset))
     return np.ascontiguousarray(np.stack([rows[:n], rows[n:]], axis=1), dtype=np.float32)
 
 

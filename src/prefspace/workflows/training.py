@@ -476,12 +476,12 @@ def _train(plan: _TrainPlan) -> tuple[Any, TrainReport]:
     }
 
     # ---- the report (and, with out, the model folder)
-    report, baseline = _report(plan, sets, emb, model, fit_inputs, head_auto, unlabelled, seconds)
+    report = _report(plan, sets, emb, model, fit_inputs, head_auto, unlabelled, seconds)
     logger.info(
         "trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic
     )
     if plan.out is not None:
-        _save(plan, sets, model, report, baseline, emb.encoder)
+        _save(plan, sets, model, report, emb.encoder)
     return model, report
 
 
@@ -567,14 +567,14 @@ def _report(
     head_auto: HeadSelection | None,
     unlabelled: np.ndarray | None,
     seconds: dict[str, float],
-) -> tuple[TrainReport, Any]:
-    """The :class:`TrainReport` of a fitted model, and the length baseline fitted beside it."""
+) -> TrainReport:
+    """The :class:`TrainReport` of a fitted model, with the length baseline fitted beside it."""
     seed, hp, X_test = plan.random_state, plan.head, emb.X_test
     test_metrics, rewards = (None, None) if X_test is None else _test_metrics(model, X_test, seed)
     test_ds = None if X_test is None else sets.test
-    baseline, baseline_report = _length_baseline(sets.train, test_ds, rewards, seed)
+    baseline_report = _length_baseline(sets.train, test_ds, rewards, seed)
     single = hp.ensemble == 1
-    report = TrainReport(
+    return TrainReport(
         data=_name(plan.data),
         test_data=None if plan.test is None else _name(plan.test),
         head=hp.name,
@@ -615,7 +615,6 @@ def _report(
         read_seconds=seconds["read"],
         cv_seconds=seconds["cv"],
     )
-    return report, baseline
 
 
 def _record(plan: _TrainPlan, enc: Any, head: Any, sets: _TrainTestSets) -> dict:
@@ -642,7 +641,6 @@ def _save(
     sets: _TrainTestSets,
     model: Any,
     report: TrainReport,
-    baseline: Any,
     enc: Any,
 ) -> None:
     """The model folder: the model with its card, ``metrics.json`` and the split."""
@@ -658,7 +656,7 @@ def _save(
         metrics=flat,
         train_data=training_data_summary(sets.train, licence=licence),
         record=report.record,
-        length_baseline=baseline,
+        length_baseline=report.length_baseline.baseline,
     )
     write_json(Path(plan.out) / "metrics.json", report.to_json())
     write_split(
@@ -743,10 +741,10 @@ def _length_baseline(
     test_ds: PreferenceDataset | None,
     rewards: np.ndarray | None,
     seed: int,
-) -> tuple[Any, LengthBaselineReport]:
+) -> LengthBaselineReport:
     """The learned length baseline, fitted on the same training pairs, beside the model's
-    ``rewards`` on the same test pairs: ``(baseline, its report)``."""
-    return length_baseline_beside(
+    ``rewards`` on the same test pairs."""
+    _, report = length_baseline_beside(
         pair_log_lengths(train_ds.chosen, train_ds.rejected),
         None if test_ds is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
         rewards,
@@ -754,6 +752,7 @@ def _length_baseline(
         groups=None if test_ds is None else _prompt_ids(test_ds),
         random_state=seed,
     )
+    return report
 
 
 def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
