@@ -222,3 +222,9 @@ def test_decode_body_refuses_huge_integers_and_deep_nesting_with_400():
     with pytest.raises(RequestError, match="nested too deeply") as err:
         decode_body(b'{"query": ' + b"[" * 50_000 + b"]" * 50_000 + b"}")
     assert err.value.status == 400
+
+
+def test_a_lone_surrogate_in_a_request_names_the_field_and_no_row_skipping():
+    with pytest.raises(RequestError, match=r"'response\[0\]' holds a lone UTF-16 surrogate") as err:
+        parse_score({"prompt": "p", "response": ["bad \ud800"]}, CFG)
+    assert err.value.status == 422 and "on_bad_rows" not in err.value.message

@@ -99,23 +99,26 @@ def find_surrogate(value: Any, path: str = "") -> tuple[str, int] | None:
     return None
 
 
-def surrogate_problem(where: str, position: int) -> RowProblem:
-    """The row problem for a lone surrogate at ``where``, character ``position``."""
+def surrogate_problem(where: str, position: int, skippable: bool = True) -> RowProblem:
+    """The row problem for a lone surrogate at ``where``, character ``position``; a row of a
+    file (``skippable``) may also be skipped with ``on_bad_rows``."""
+    skip = f", or pass {option('on_bad_rows', 'skip')}" if skippable else ""
     return RowProblem(
         "invalid_text",
-        f"{where} holds a lone UTF-16 surrogate (a '\\ud800'-'\\udfff' escape without its pair) at character "
-        f"{position}; it is not a character and cannot be encoded as UTF-8. Fix the text (a broken emoji or a "
-        f"cut-off escape), or pass {option('on_bad_rows', 'skip')}.",
+        f"{where} holds a lone UTF-16 surrogate (a '\\ud800'-'\\udfff' escape without its pair) at "
+        f"character {position}; it is not a character and cannot be encoded as UTF-8. Fix the "
+        f"text (a broken emoji or a cut-off escape){skip}.",
     )
 
 
-def check_encodable(text: str, key: str) -> str:
-    """``text`` if it holds no lone surrogate (so it can be encoded as UTF-8); else a RowProblem."""
+def check_encodable(text: str, key: str, skippable: bool = True) -> str:
+    """``text`` if it holds no lone surrogate (so it can be encoded as UTF-8); else a RowProblem
+    (``skippable``: the fix may be to skip the row, as for a row of a file)."""
     if text.isascii():
         return text
     m = _SURROGATE.search(text)
     if m is not None:
-        raise surrogate_problem(key, m.start())
+        raise surrogate_problem(key, m.start(), skippable)
     return text
 
 

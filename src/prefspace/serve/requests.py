@@ -124,7 +124,7 @@ def _rule(check, *args) -> Any:
 
 def _text(value: str, field: str) -> str:
     """A string that can be encoded (no lone UTF-16 surrogate such as ``"\\ud800"``)."""
-    return _rule(check_encodable, value, f"'{field}'")
+    return _rule(check_encodable, value, f"'{field}'", False)  # a request has no rows to skip
 
 
 def _type(value: Any) -> str:

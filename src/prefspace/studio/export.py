@@ -90,7 +90,7 @@ def _check_outputs(db: Any, *outs: tuple[str, Any]) -> None:
     written: list = []
     for what, out in outs:
         if out is not None:
-            check_output(out, inputs=inputs + written, what=what)
+            check_output(out, inputs=inputs + written, what=option(what))
             written.append(out)
 
 
