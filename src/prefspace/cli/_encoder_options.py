@@ -176,6 +176,21 @@ class ModelEncoderOptions:
             backend=self.encoder_backend,
         )
 
+    def scorer(self, model_dir: Path, cache: Path | None, **options: Any) -> Any:
+        """A :class:`prefspace.models.RewardScorer` for the model in ``model_dir`` with this
+        encoder and ``length_controlled``, through ``cache`` (None: the cache every command
+        shares); ``options`` go to the scorer (``lru_size``)."""
+        from ..embed.cache import default_cache_dir
+        from ..models.scorer import RewardScorer
+
+        return RewardScorer(
+            model_dir,
+            encoder=self.for_model(model_dir),
+            cache=cache or default_cache_dir(),
+            length_controlled=self.length_controlled,
+            **options,
+        )
+
 
 model_encoder_options = option_group(ModelEncoderOptions, "model_encoder")
 """Give a command that scores with a saved model the overrides of its encoder, collected into

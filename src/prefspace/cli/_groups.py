@@ -48,13 +48,13 @@ class OptionGroup:
     """A block of options several commands share, handed to a command as one object.
 
     ``cls`` is a frozen dataclass; ``options`` maps each of its fields to ``(annotated type,
-    default)``, the annotated type carrying the typer option (:func:`option_group` reads them
-    off the dataclass). Calling the group gives a decorator
-    (put it under ``@app.command()``): the command declares one parameter named ``param``, where
-    the group's options are to appear in ``--help``, and the command line sees one option per
-    field (minus ``exclude``). ``helps`` and ``defaults`` give a command its own help text or
-    default for a field, where the flag means something narrower there; the field keeps its name.
-    Without ``defaults`` every field must default the same in ``options`` and in ``cls``.
+    command-line default)``, the annotated type carrying the typer option (:func:`option_group`
+    reads them off the dataclass). Calling the group gives a decorator (put it under
+    ``@app.command()``): the command declares one parameter named ``param``, where the group's
+    options are to appear in ``--help``, and the command line sees one option per field (minus
+    ``exclude``, which keep the dataclass's default). ``helps`` and ``defaults`` give a command
+    its own help text or default for a field, where the flag means something narrower there; the
+    flag and the field keep their names.
     """
 
     cls: type

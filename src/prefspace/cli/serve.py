@@ -15,7 +15,6 @@ from ._options import (
     MaxTextChars,
     PoolColumns,
     ServerOptions,
-    default_cache_dir,
     deprecated_option,
     examples,
     pool_columns,
@@ -168,17 +167,11 @@ def serve(
     openrlhf: OpenRLHFFlags = None,
 ) -> None:
     """Serve a reward model over HTTP: /get_reward (OpenRLHF), /score, /health, /info."""
-    from ..serve import RewardScorer, create_app, run_server
+    from ..serve import create_app, run_server
 
     config, options = limits.config(), openrlhf.options()
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
-    scorer = RewardScorer(
-        model,
-        encoder=model_encoder.for_model(model),
-        cache=cache or default_cache_dir(),
-        lru_size=limits.lru_size,
-        length_controlled=model_encoder.length_controlled,
-    )
+    scorer = model_encoder.scorer(model, cache, lru_size=limits.lru_size)
     scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     options.load_template(config.strip)  # a tokenizer or template that cannot be read stops here
     for line in _serving_lines(model, scorer, server, model_encoder.length_controlled):
@@ -224,7 +217,6 @@ def rerank(
     from .._jsonsafe import write_jsonl
     from .._paths import check_output
     from ..embed.pipeline import describe_cache_use
-    from ..serve import RewardScorer
     from ..serve.rerank import best_records, read_candidates
     from ..serve.rerank import rerank as rerank_candidates
 
@@ -240,12 +232,7 @@ def rerank(
         join_key=columns["join_key"],
         **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
     )
-    scorer = RewardScorer(
-        model,
-        encoder=model_encoder.for_model(model),
-        cache=cache or default_cache_dir(),
-        length_controlled=model_encoder.length_controlled,
-    )
+    scorer = model_encoder.scorer(model, cache)
     with show_progress():
         res = rerank_candidates(
             scorer, cands.prompts, cands.responses, groups=cands.groups, n=best_of

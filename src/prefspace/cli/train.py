@@ -10,6 +10,7 @@ library function (:func:`prefspace.workflows.train_reward_model`,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -28,7 +29,7 @@ from ._encoder_options import (
     encoder_options,
     model_encoder_options,
 )
-from ._groups import argument, option
+from ._groups import argument, option, option_group
 from ._options import CacheOpt, DataArg, DataColumns, data_columns, default_cache_dir, examples
 from ._progress import show_progress
 
@@ -130,6 +131,34 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """What ``train`` fits and holds out: keyword arguments of
+    :func:`prefspace.workflows.train_reward_model` (``--seed`` is ``random_state``)."""
+
+    head: Head = "bt-linear"
+    param: Param = None
+    ensemble: Ensemble = 1
+    aggregate: Aggregate = "mean"
+    test: TestData = None
+    test_fraction: TestFraction = 0.2
+    random_state: Seed = 0
+    augment: Augment = "none"
+    factor: Factor = 4
+    vae_data: VaeData = None
+    vae_prompts: VaePrompts = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """The settings as keyword arguments, the head's ``--param NAME=VALUE`` items parsed
+        into ``params``."""
+        settings = dataclasses.asdict(self)
+        settings["params"] = _parse_params(settings.pop("param") or [])
+        return settings
+
+
+fit_settings = option_group(FitSettings, "fitting")
+
+
 @app.command(
     cls=RegistryHelpCommand,
     epilog=examples(
@@ -139,21 +168,12 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
 )
 @data_columns()
 @encoder_options(exclude=EMBED_ONLY, helps=_TRAIN_HELPS)
+@fit_settings()
 def train(
     data: DataArg,
     out: ModelOut,
     encoding: EncoderOptions,
-    head: Head = "bt-linear",
-    param: Param = None,
-    ensemble: Ensemble = 1,
-    aggregate: Aggregate = "mean",
-    test: TestData = None,
-    test_fraction: TestFraction = 0.2,
-    seed: Seed = 0,
-    augment: Augment = "none",
-    factor: Factor = 4,
-    vae_data: VaeData = None,
-    vae_prompts: VaePrompts = None,
+    fitting: FitSettings,
     as_json: MetricsJson = False,
     *,
     columns: DataColumns,
@@ -166,7 +186,7 @@ def train(
     from ..workflows.embedding import encoder_or_name
     from ..workflows.training import train_reward_model
 
-    params = _parse_params(param or [])
+    settings = fitting.kwargs()  # a bad --param stops here, before any embedding
     start = time.perf_counter()
     options = encoding.encoder_kwargs()
     with show_progress() as progress:
@@ -176,25 +196,15 @@ def train(
             encoder_backend=encoding.encoder_backend,
             layout=encoding.layout,
             cache=encoding.cache_dir(),
-            head=head,
             text_features=encoding.text_features,
-            params=params,
-            ensemble=ensemble,
-            aggregate=aggregate,
-            test=test,
-            test_fraction=test_fraction,
-            random_state=seed,
-            augment=augment,
-            factor=factor,
             load_kwargs=columns.load_kwargs(),
             out=out,
-            vae_data=vae_data,
-            vae_prompts=vae_prompts,
             command=_command_line(),
             progress=progress,
+            **settings,
         )
     total_seconds = time.perf_counter() - start
-    sources = {"data": data, "test": test}
+    sources = {"data": data, "test": fitting.test}
     for which, source in sources.items():
         n_ties = getattr(report.ties_left_out, which)
         if n_ties:
@@ -207,7 +217,7 @@ def train(
         )
         return
     lines = train_lines(
-        report, model, sources, ensemble=ensemble, dedupe=bool(columns.dedupe), out=out
+        report, model, sources, ensemble=fitting.ensemble, dedupe=bool(columns.dedupe), out=out
     )
     for line in lines:
         typer.echo(line)
