@@ -32,6 +32,7 @@ five cross-fitted ``bt-linear`` references), the steps run and the fit's CPU sec
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -45,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import new_run_id, record_rows  # noqa: E402
+from _results import command_line, new_run_id, record_rows  # noqa: E402
 from first_model import _children_cpu, _load, run_prefspace  # noqa: E402
 
 NAME = "synth_speed"
@@ -157,8 +158,9 @@ def _vae_data(args, cache: Path, tmp: Path) -> dict[str, np.ndarray]:
     return {"hh": X_hh, "alpaca_bon": F[np.array(pairs)]}
 
 
-def vae_trials(args, cache: Path, tmp: Path) -> list[dict]:
-    """Default LENS against ``--vae-candidate``: quality and cost, per data set and seed."""
+def vae_trials(args, cache: Path, tmp: Path) -> tuple[list[dict], list[dict]]:
+    """Default LENS against ``--vae-candidate``: quality and cost per data set and seed, and the
+    paired differences (candidate - default) per data set."""
     from prefspace.synth import get_synthesizer
     from prefspace.synth.diagnostics import label_preservation
 
@@ -177,12 +179,13 @@ def vae_trials(args, cache: Path, tmp: Path) -> list[dict]:
                 check = label_preservation(
                     X, full, sigma2s=(0.01,), factors=(8,), random_state=seed
                 )
-                rows.append({"data": name, "seed": seed, "vae": label, "params": params,
+                rows.append({"data": name, "seed": seed, "vae": label, "params": json.dumps(params),
                              "steps": full.train_terms_["steps"], "fit_cpu_s": fit_cpu,
                              "heldout_variance_kept": kept, "agreement": check[0]["agreement"],
                              "real_agreement": check[0]["real_agreement"], "load": _load()})  # fmt: skip
                 print(f"  vae {name} seed {seed} {label}: {rows[-1]}", flush=True)
     # paired differences (candidate - default) per data set: mean and range over the seeds
+    diffs = []
     for name in dict.fromkeys(r["data"] for r in rows):
         pair = [
             (c, d)
@@ -193,10 +196,10 @@ def vae_trials(args, cache: Path, tmp: Path) -> list[dict]:
         ]  # fmt: skip
         for key in ("heldout_variance_kept", "agreement", "fit_cpu_s"):
             diff = [c[key] - d[key] for c, d in pair]
-            rows.append({"data": name, "vae": "candidate - default", "metric": key,
+            diffs.append({"data": name, "metric": key, "candidate": args.vae_candidate,
                          "mean": float(np.mean(diff)), "min": min(diff), "max": max(diff),
                          "seeds": len(diff)})  # fmt: skip
-    return rows
+    return rows, diffs
 
 
 def main() -> None:
@@ -213,6 +216,10 @@ def main() -> None:
     parser.add_argument("--vae-candidate", default='{"learning_rate": 0.003, "max_steps": 200}')
     args = parser.parse_args()
     run = new_run_id()
+    argv = list(sys.argv)
+    if "--cache" in argv:  # which warm cache was reused changes no timed figure: not recorded
+        del argv[argv.index("--cache") : argv.index("--cache") + 2]
+    record = functools.partial(record_rows, NAME, run=run, command=command_line(argv))
     data = str(args.data / "hh_rlhf" / "harmless-base-test.jsonl.gz")
     print(f"load average at start: {_load():.1f} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,12 +234,14 @@ def main() -> None:
         fill = _synth_args(args, data, cache, tmp / "fill") + ["--diagnostics", "none"]
         run_prefspace(fill, env)  # fills the embedding cache, untimed
         if args.part in ("all", "timing"):
-            timing(args, env, data, cache, tmp, run)
+            timing(args, env, data, cache, tmp, record)
         if args.part in ("all", "vae"):
-            record_rows(NAME, "vae_steps", vae_trials(args, cache, tmp), run=run)
+            rows, diffs = vae_trials(args, cache, tmp)
+            record("vae_steps", rows)
+            record("vae_steps_diff", diffs)
 
 
-def timing(args, env: dict, data: str, cache: Path, tmp: Path, run: str) -> None:
+def timing(args, env: dict, data: str, cache: Path, tmp: Path, record) -> None:
     runs: dict[str, list[dict]] = {level: [] for level, _ in VARIANTS}
     for i in range(args.repeats):
         for level, extra in VARIANTS:
@@ -246,10 +255,8 @@ def timing(args, env: dict, data: str, cache: Path, tmp: Path, run: str) -> None
                 f"{s.get('diagnostic_parts', '')} (load {r['load_start']:.1f})",
                 flush=True,
             )
-    record_rows(NAME, "synth_speed", [_row(level, runs[level]) for level, _ in VARIANTS], run=run)
-    record_rows(
-        NAME, "synth_imports", import_times(args, env, data, cache, tmp / "imports"), run=run
-    )
+    record("synth_speed", [_row(level, runs[level]) for level, _ in VARIANTS])
+    record("synth_imports", import_times(args, env, data, cache, tmp / "imports"))
 
 
 if __name__ == "__main__":

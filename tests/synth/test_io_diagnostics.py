@@ -81,3 +81,16 @@ def test_own_heldout_row_measures_the_fits_early_stopping_pairs(alpaca_pairs):
         diag.own_heldout_row(X, LatentSynthesizer(max_steps=5, early_stopping=False).fit(X)) is None
     )
     assert diag.own_heldout_row(X.copy(), lens) is None
+
+
+def test_label_check_reuses_the_pairs_already_sampled_at_its_own_settings(toy_pairs):
+    s = PerturbationSynthesizer(sigma2=0.05).fit(toy_pairs)
+    drawn = s.sample(3)
+    kw = dict(sigma2s=(0.05, 1.0), factors=(3,))
+    fresh = diag.label_preservation(toy_pairs, s, **kw)
+    assert diag.label_preservation(toy_pairs, s, sampled=drawn, **kw) == fresh
+    # the given pairs are what the cell at sigma2 0.05, factor 3 judges: reversed pairs disagree
+    flipped = type(drawn)(drawn.X[:, ::-1], drawn.parent, drawn.synthetic_side, method="perturb")
+    rows = diag.label_preservation(toy_pairs, s, sampled=flipped, **kw)
+    assert rows[0]["agreement"] == pytest.approx(1 - fresh[0]["agreement"])
+    assert rows[1] == fresh[1] and s.sigma2 == 0.05

@@ -107,6 +107,7 @@ def label_preservation(
     estimator=None,
     groups=None,
     random_state: int = 0,
+    sampled=None,
 ) -> list[dict]:
     """Agreement of a cross-fitted reference model with the inherited labels.
 
@@ -115,6 +116,10 @@ def label_preservation(
     of synthetic pairs the reference model (fitted on the real pairs of other folds, default
     ``BradleyTerryLinear``) orders like their parent, and the same share for the real pairs
     themselves (the reference model's own out-of-fold accuracy: the ceiling).
+
+    ``sampled``: the pairs ``synthesizer.sample(k)`` already gave at its own ``sigma2`` (a
+    sample is the same for the same fit, ``sigma2`` and ``k``), used for that cell instead of
+    drawing them again.
     """
     X = check_pairs(X)
     s = synthesizer if getattr(synthesizer, "X_", None) is X else clone(synthesizer).fit(X)
@@ -129,11 +134,12 @@ def label_preservation(
     )
     rows = []
     sigma0 = getattr(s, "sigma2", None)
+    own = (sigma0, len(sampled) // len(X)) if sampled is not None and s is synthesizer else None
     for sigma2 in sigma2s if sigma0 is not None else (None,):
         if sigma2 is not None:
             s.set_params(sigma2=float(sigma2))
         for k in factors:
-            syn = s.sample(int(k))
+            syn = sampled if own == (sigma2, int(k)) else s.sample(int(k))
             agree = ref.agrees(syn)
             rows.append(
                 {

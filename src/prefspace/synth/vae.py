@@ -223,21 +223,8 @@ def fit_vae(
     )
     train_pairs = np.setdiff1d(np.arange(n), val_pairs)
     train_pool = None if pool is None else np.setdiff1d(np.arange(len(pool)), val_pool)
-    cfg = _Config(
-        dim=dim,
-        cond_dim=cond_dim,
-        latent_dim=latent_dim,
-        hidden_dim=hidden_dim,
-        beta=beta,
-        gamma=gamma,
-        margin=m,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=random_state,
-        eval_every=eval_every,
-        n_iter_no_change=n_iter_no_change,
-    )
+    cfg = _Config(dim, cond_dim, latent_dim, hidden_dim, beta, gamma, m, max_steps, batch_size,
+                  learning_rate, random_state, eval_every, n_iter_no_change)  # fmt: skip
     with limit_threads(n_jobs):
         model, terms = _train(
             E, cond, pool, pool_cond, (train_pairs, val_pairs, train_pool, val_pool), cfg

@@ -284,7 +284,7 @@ def _diagnose(
         clock.lap("plots")
         parts.advance(detail="reconstruction curve")
     pres = diag.label_preservation(
-        X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed
+        X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed, sampled=syn
     )
     clock.lap("label_preservation")
     summary["label_preservation"] = pres
