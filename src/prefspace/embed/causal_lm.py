@@ -160,22 +160,10 @@ class CausalLMEncoder(Encoder):
             return self.model, None, self.gguf_file
 
     # -- identity ----------------------------------------------------------------------------
-    def _config(self) -> dict:
-        return {
-            "backend": self.backend,
-            "model": self.model,
-            "gguf_file": self.gguf_file,
-            "layer": self.layer,
-            "pooling": self.pooling,
-            "layout": self.layout,
-            "max_length": self.max_length,
-            "chat_template": self.chat_template,
-            "revision": self.revision,
-            "device": self.device,
-            "dtype": self.dtype,
-            "padding_side": self.padding_side,
-            "batch_size": self.default_batch_size,
-        }
+    _config_fields: tuple[str, ...] = (
+        *("model", "gguf_file", "layer", "pooling", "layout", "max_length", "chat_template"),
+        *("revision", "device", "dtype", "padding_side", "batch_size"),
+    )
 
     def _identity(self) -> dict:
         if self._local is not None:

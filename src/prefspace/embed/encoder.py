@@ -187,9 +187,9 @@ def render_joint_text(prompt: Any, response: str) -> str:
 class Encoder(ABC):
     """Turns texts into float32 vectors of dimension ``dim``.
 
-    Subclasses implement ``_encode_texts``, ``_encode_prompts``, ``_encode_joint``, ``dim``,
-    ``_identity`` and ``_config``; those with a tokenizer override :meth:`count_tokens` and
-    :attr:`token_limit`. The public methods validate input and guarantee the output type:
+    Subclasses implement ``_encode_texts``, ``_encode_prompts``, ``_encode_joint``, ``dim`` and
+    ``_identity``, and name their settings in ``_config_fields``; those with a tokenizer
+    override :meth:`count_tokens` and :attr:`token_limit`. The public methods validate input and guarantee the output type:
     ``float32`` ndarray of shape ``(n, dim)``, C-contiguous, also for ``n == 0``.
 
     Example
@@ -211,6 +211,9 @@ class Encoder(ABC):
     #: version of the text-feature block appended to response rows, or None (see the module
     #: docstring); set with :meth:`set_text_features`
     text_features: int | None = None
+    #: the settings :meth:`config` records after ``backend``, each read from the attribute of
+    #: that name (``batch_size`` from :attr:`default_batch_size`)
+    _config_fields: tuple[str, ...] = ()
 
     # -- what subclasses provide -------------------------------------------------------
     @property
@@ -222,9 +225,13 @@ class Encoder(ABC):
     def _identity(self) -> dict:
         """Everything that changes the numbers, JSON-able (hashed into the fingerprint)."""
 
-    @abstractmethod
     def _config(self) -> dict:
-        """The backend's JSON-able settings (``backend`` first); see :meth:`config`."""
+        """The backend's JSON-able settings (``backend`` first, then ``_config_fields``);
+        see :meth:`config`."""
+        cfg: dict[str, Any] = {"backend": self.backend}
+        for name in self._config_fields:
+            cfg[name] = getattr(self, "default_batch_size" if name == "batch_size" else name)
+        return cfg
 
     def config(self) -> dict:
         """JSON-able settings; ``encoder_from_config(enc.config())`` rebuilds this encoder.

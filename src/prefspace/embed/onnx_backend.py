@@ -206,11 +206,10 @@ class OnnxEncoder(SentenceTransformerEncoder):
         self._session = None
 
     # -- identity ------------------------------------------------------------------------------
-    def _config(self) -> dict:
-        cfg = super()._config()
-        cfg["backend"] = self.backend
-        cfg["max_batch_tokens"] = self.max_batch_tokens
-        return cfg
+    _config_fields: tuple[str, ...] = (
+        *SentenceTransformerEncoder._config_fields,
+        "max_batch_tokens",
+    )
 
     def _identity(self) -> dict:
         identity = super()._identity()

@@ -218,16 +218,11 @@ def embed_items(
     items = list(items)
     keys = item_keys(role, items)
 
-    # 1. distinct keys, each with one representative item
-    first: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        first.setdefault(k, i)
+    # 1. distinct keys, each with one representative item; 2. what the cache lacks, in order
+    first = _first_places(keys)
     namespace = encoder.role_fingerprint(role)
-    todo = cache.missing(namespace, first) if cache is not None else list(first)
+    todo = _missing(cache, namespace, first)
     n_cached = len(first) - len(todo)
-
-    # 2. a deterministic, length-sorted order of the work
-    todo.sort(key=lambda k: (len(k), k))
     if stats is not None:
         stats.add(role, len(first), n_cached, len(todo))
     logger.info("%s: %d distinct, %d cached, %d to embed", role, len(first), n_cached, len(todo))
@@ -248,23 +243,61 @@ def embed_items(
             done += len(batch)
             if report:
                 report(done)
-        vectors = np.concatenate(parts)
-        if cache is not None:
-            cache.write_shard(namespace, shard_keys, vectors, encoder_config=config)
-        else:
-            computed.update(zip(shard_keys, vectors))
+        _keep(cache, namespace, shard_keys, np.concatenate(parts), computed, config)
 
     # 4. assemble
+    return _gather(cache, namespace, first, computed, keys, encoder.dim)
+
+
+def _first_places(keys: Sequence[str]) -> dict[str, int]:
+    """Each distinct key with the index of its first occurrence, in order of appearance."""
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    return first
+
+
+def _missing(cache: EmbeddingCache | None, namespace: str, first: Mapping[str, int]) -> list[str]:
+    """The distinct keys the cache lacks (all of them without a cache), in a deterministic,
+    length-sorted order of the work."""
+    todo = cache.missing(namespace, list(first)) if cache is not None else list(first)
+    todo.sort(key=lambda k: (len(k), k))
+    return todo
+
+
+def _keep(
+    cache: EmbeddingCache | None,
+    namespace: str,
+    keys: list[str],
+    rows: np.ndarray,
+    computed: dict[str, np.ndarray],
+    config: dict,
+) -> None:
+    """Rows computed now: a shard of the cache, or into ``computed`` without a cache."""
+    if cache is not None:
+        cache.write_shard(namespace, keys, rows, encoder_config=config)
+    else:
+        computed.update(zip(keys, rows))
+
+
+def _gather(
+    cache: EmbeddingCache | None,
+    namespace: str,
+    first: dict[str, int],
+    computed: dict[str, np.ndarray],
+    keys: Sequence[str],
+    width: int,
+) -> np.ndarray:
+    """Row ``i`` for ``keys[i]``, from the cache or (without one) from ``computed``; float32
+    ``(len(keys), width)``."""
+    if not keys:
+        return np.zeros((0, width), np.float32)
     if cache is not None:
         distinct = cache.get(namespace, list(first))
     else:
-        distinct = (
-            np.stack([computed[k] for k in first])
-            if first
-            else np.zeros((0, encoder.dim), np.float32)
-        )
+        distinct = np.stack([computed[k] for k in first])
     where = {k: j for j, k in enumerate(first)}
-    return distinct[[where[k] for k in keys]] if keys else np.zeros((0, encoder.dim), np.float32)
+    return np.ascontiguousarray(distinct[[where[k] for k in keys]], dtype=np.float32)
 
 
 def _progress_reporter(
@@ -329,31 +362,20 @@ def embed_text_features(
     :func:`embed_responses` append it to every row.
     """
     texts = list(texts)
-    cache = _as_cache(cache)
-    width = len(TEXT_FEATURE_NAMES)
     if not texts:
-        return np.zeros((0, width), dtype=np.float32)
-    first: dict[str, int] = {}
-    for i, t in enumerate(texts):
-        first.setdefault(t, i)
+        return np.zeros((0, len(TEXT_FEATURE_NAMES)), dtype=np.float32)
+    cache = _as_cache(cache)
+    first = _first_places(texts)
     namespace = encoder.text_features_namespace
-    todo = cache.missing(namespace, first) if cache is not None else list(first)
-    todo.sort(key=lambda t: (len(t), t))
+    todo = _missing(cache, namespace, first)
     computed: dict[str, np.ndarray] = {}
+    config = encoder.config()
     for s in range(0, len(todo), DEFAULT_SHARD_SIZE * 16):
         chunk = todo[s : s + DEFAULT_SHARD_SIZE * 16]
-        rows = encoder.text_feature_rows(chunk)
-        if cache is not None:
-            cache.write_shard(namespace, chunk, rows, encoder_config=encoder.config())
-        else:
-            computed.update(zip(chunk, rows))
+        _keep(cache, namespace, chunk, encoder.text_feature_rows(chunk), computed, config)
     if todo:
         logger.info("text features: %d distinct texts, %d measured now", len(first), len(todo))
-    if cache is not None:
-        distinct = cache.get(namespace, list(first))
-        where = {t: j for j, t in enumerate(first)}
-        return np.ascontiguousarray(distinct[[where[t] for t in texts]], dtype=np.float32)
-    return np.stack([computed[t] for t in texts]).astype(np.float32, copy=False)
+    return _gather(cache, namespace, first, computed, texts, len(TEXT_FEATURE_NAMES))
 
 
 def embed_responses(
@@ -394,15 +416,24 @@ def embed_responses(
     for i, r in enumerate(responses):
         if not isinstance(r, str):
             raise DataError(f"responses[{i}] must be a string; got {type(r).__name__}.")
-    kw = dict(batch_size=batch_size, shard_size=shard_size, progress=progress, stats=stats)
     cache = _as_cache(cache)
+
+    def role_rows(role: str, items: Sequence[Any]) -> np.ndarray:
+        return embed_items(
+            role,
+            items,
+            encoder,
+            cache,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            progress=progress,
+            stats=stats,
+        )
+
     if encoder.layout == "joint":
-        parts = [embed_items("joint", list(zip(prompts, responses)), encoder, cache, **kw)]
+        parts = [role_rows("joint", list(zip(prompts, responses)))]
     else:
-        parts = [
-            embed_items("prompt", prompts, encoder, cache, **kw),
-            embed_items("text", responses, encoder, cache, **kw),
-        ]
+        parts = [role_rows("prompt", prompts), role_rows("text", responses)]
     if encoder.text_features:
         parts.append(embed_text_features(responses, encoder, cache))
     return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)

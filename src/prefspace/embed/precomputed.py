@@ -250,14 +250,10 @@ class PrecomputedEncoder(Encoder):
             h.update(k.encode("utf-8", "surrogatepass") + b"\0")
         return {"table_sha256": h.hexdigest()[:32]}
 
+    _config_fields: tuple[str, ...] = ("name", "layout", "sources")
+
     def _config(self) -> dict:
-        return {
-            "backend": self.backend,
-            "name": self.name,
-            "layout": self.layout,
-            "sources": self.sources,
-            "fingerprint": self.vectors_fingerprint,
-        }
+        return {**super()._config(), "fingerprint": self.vectors_fingerprint}
 
     @classmethod
     def from_config(cls, cfg: dict) -> PrecomputedEncoder:

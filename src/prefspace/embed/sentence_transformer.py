@@ -144,22 +144,21 @@ class SentenceTransformerEncoder(Encoder):
         self._st = None
 
     # -- identity ------------------------------------------------------------------------
+    _config_fields: tuple[str, ...] = (
+        "model",
+        "layout",
+        "max_length",
+        "normalize",
+        "revision",
+        "device",
+        "batch_size",
+    )
+
     def _config(self) -> dict:
-        return {
-            "backend": self.backend,
-            "model": self.model,
-            "layout": self.layout,
-            "max_length": self.max_length,
-            "normalize": self.normalize,
-            "revision": self.revision,
-            "device": self.device,
-            "batch_size": self.default_batch_size,
-            **(
-                {"long_texts": self.long_texts, "max_windows": self.max_windows}
-                if self.long_texts != "truncate"
-                else {}
-            ),
-        }
+        cfg = super()._config()
+        if self.long_texts != "truncate":  # the default stays out, as configs saved before it
+            cfg.update(long_texts=self.long_texts, max_windows=self.max_windows)
+        return cfg
 
     def _identity(self) -> dict:
         if self._local is not None:

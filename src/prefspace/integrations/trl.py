@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import DataError
+
+if TYPE_CHECKING:
+    from ..embed import EmbeddingCache, Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +78,8 @@ class PrefspaceRewardFunction:
     def __init__(
         self,
         model_dir: str | Path,
-        encoder: Any = None,
-        cache: Any = None,
+        encoder: Encoder | None = None,
+        cache: EmbeddingCache | str | os.PathLike | None = None,
         batch_size: int = 512,
         name: str | None = None,
         length_controlled: bool = False,
@@ -179,8 +183,8 @@ class PrefspaceRewardFunction:
 
 def reward_function(
     model_dir: str | Path,
-    encoder: Any = None,
-    cache: Any = None,
+    encoder: Encoder | None = None,
+    cache: EmbeddingCache | str | os.PathLike | None = None,
     batch_size: int = 512,
     name: str | None = None,
     length_controlled: bool = False,

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 
@@ -25,13 +26,13 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_pairs(
-    X: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    margin: Any = None,
+    X: npt.ArrayLike,
+    y: npt.ArrayLike | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    margin: npt.ArrayLike | None = None,
     *,
-    groups: Any = None,
-    parent: Any = None,
+    groups: npt.ArrayLike | None = None,
+    parent: npt.ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, PairLayout]:
     """Validate ``fit`` inputs; orient pairs by ``y``; drop rows whose weight is zero.
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from .._paths import check_output
 from .._surface import option
-from ..embed import get_encoder
+from ..embed import EmbedStats, Encoder, get_encoder
 from ..exceptions import ConfigError, ShapeError
 from ..models import BradleyTerryLinear, get_head, load_model, load_model_encoder
-from .loop import Studio, StudioConfig
-from .pool import load_label_pool, pool_features, read_pool
+from ..models._base import RewardHead
+from .loop import RefitCallback, Studio, StudioConfig
+from .pool import FeatureSource, load_label_pool, pool_features, read_pool
 from .storage import LabelStore
 
 logger = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ def build_studio(
     model: str | os.PathLike | None = None,
     head: str | None = None,
     encoder: str | None = None,
-    features: Any = None,
-    prompt_features: Any = None,
+    features: FeatureSource | None = None,
+    prompt_features: FeatureSource | None = None,
     cache: str | os.PathLike | None = None,
     prompts: str | os.PathLike | None = None,
     prompt_key: str = "prompt",
@@ -41,8 +41,8 @@ def build_studio(
     max_candidates: int | None = 1_000_000,
     save_model_to: str | os.PathLike | None = None,
     config: StudioConfig | None = None,
-    on_refit: Any = None,
-    embed_stats: Any = None,
+    on_refit: RefitCallback | None = None,
+    embed_stats: EmbedStats | None = None,
 ) -> Studio:
     """Read the pool, get its features, open the database and return the (not yet started) Studio.
 
@@ -118,7 +118,9 @@ def build_studio(
     )
 
 
-def _encoder_and_model(model: Any, encoder: str | None, features: Any) -> tuple[Any, Any]:
+def _encoder_and_model(
+    model: str | os.PathLike | None, encoder: str | None, features: FeatureSource | None
+) -> tuple[Encoder | None, RewardHead | None]:
     """``(encoder or None, fitted model or None)``: the model's own encoder (no other may be
     named), or the named one with the text-feature block; no encoder when features are given."""
     if model is None:

@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["Studio", "StudioConfig", "PairClosedError"]
 
 MAX_WAIT_S = 30.0
+
+RefitCallback = Callable[[int, Any, int], None]
+"""Called as ``on_refit(version, model, n_labels)`` in the worker after each refit."""
 
 
 class PairClosedError(PrefspaceError, ValueError):
@@ -148,7 +152,7 @@ class Studio:
         encoder: Any = None,
         save_to: str | os.PathLike | None = None,
         model_source: str | None = None,
-        on_refit: Any = None,
+        on_refit: RefitCallback | None = None,
     ) -> None:
         self.store = store
         self.pool = pool

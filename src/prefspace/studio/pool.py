@@ -20,20 +20,29 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .._surface import option
 from ..data import read_responses
 from ..data.dataset import ScoredResponses
-from ..embed import embed_responses, scored_response_features
+from ..embed import (
+    EmbeddingCache,
+    EmbedStats,
+    Encoder,
+    embed_responses,
+    scored_response_features,
+)
 from ..exceptions import ConfigError, DataError, ShapeError
 from ..select.pools import PairPool, get_pool
 
 logger = logging.getLogger(__name__)
 
 POOL_KINDS = ("within", "cross")
+
+FeatureSource = str | os.PathLike | npt.ArrayLike
+"""Precomputed feature rows: a .npy/.safetensors file, or an array."""
 
 
 @dataclass
@@ -121,6 +130,13 @@ def pool_digest(candidates: ScoredResponses) -> str:
     return h.hexdigest()
 
 
+def _as_matrix(source: FeatureSource, what: str) -> np.ndarray:
+    """``source`` as a float32 array: read from its file when it is a path, else as given."""
+    if isinstance(source, (str, os.PathLike)):
+        return _load_matrix(source, what)
+    return np.asarray(source, np.float32)
+
+
 def _load_matrix(path: str | os.PathLike, what: str) -> np.ndarray:
     """A 2-D float32 array from a .npy file or a .safetensors file holding one tensor."""
     from pathlib import Path
@@ -176,32 +192,24 @@ def read_pool(
 def pool_features(
     candidates: ScoredResponses,
     *,
-    features: Any = None,
-    prompt_features: Any = None,
-    encoder: Any = None,
-    cache: Any = None,
-    stats: Any = None,
+    features: FeatureSource | None = None,
+    prompt_features: FeatureSource | None = None,
+    encoder: Encoder | None = None,
+    cache: EmbeddingCache | str | os.PathLike | None = None,
+    stats: EmbedStats | None = None,
 ) -> np.ndarray:
     """One float32 feature row per candidate response (see the module docstring); ``stats``
     (an :class:`~prefspace.embed.EmbedStats`) receives the embedding's cache counts."""
     n = len(candidates)
     if features is not None:
-        R = (
-            _load_matrix(features, "features")
-            if isinstance(features, (str, os.PathLike))
-            else np.asarray(features, np.float32)
-        )
+        R = _as_matrix(features, "features")
         if R.ndim != 2 or R.shape[0] != n:
             raise ShapeError(
                 f"the precomputed features have shape {R.shape} but the pool has {n} responses; they must have one "
                 "row per response, in the pool's order."
             )
         if prompt_features is not None:
-            P = (
-                _load_matrix(prompt_features, "prompt features")
-                if isinstance(prompt_features, (str, os.PathLike))
-                else np.asarray(prompt_features, np.float32)
-            )
+            P = _as_matrix(prompt_features, "prompt features")
             return scored_response_features(candidates, P, R)
         E = np.ascontiguousarray(R, dtype=np.float32)
         if not np.isfinite(E).all():
