@@ -93,7 +93,7 @@ def _structure_counts(text: str) -> tuple[int, int, int, int]:
 
 
 def text_feature_block(
-    texts: Sequence[str], n_tokens: Sequence[int], token_limit: int | None
+    texts: Sequence[str], n_tokens: Sequence[int] | np.ndarray, token_limit: int | None
 ) -> np.ndarray:
     """The text-feature block of each text: float32 ``(n, len(TEXT_FEATURE_NAMES))``.
 

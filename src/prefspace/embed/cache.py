@@ -45,7 +45,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -424,8 +424,9 @@ class EmbeddingCache:
         out = np.empty((len(texts), space.dim or 0), dtype=np.float32)
         if not texts:
             return out
-        shard_no = np.fromiter((w[0] for w in where), dtype=np.int64, count=len(where))
-        rows = np.fromiter((w[1] for w in where), dtype=np.int64, count=len(where))
+        found = cast("list[tuple[int, int]]", where)  # none is absent (checked above)
+        shard_no = np.fromiter((w[0] for w in found), dtype=np.int64, count=len(found))
+        rows = np.fromiter((w[1] for w in found), dtype=np.int64, count=len(found))
         for s in np.unique(shard_no):
             pick = np.flatnonzero(shard_no == s)
             vectors = space.shards[s].array("vectors")
@@ -496,7 +497,7 @@ class EmbeddingCache:
         blobs = [t.encode("utf-8", "surrogatepass") for t in texts]
         offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in blobs], out=offsets[1:])
-        tensors = {
+        tensors: dict[str, np.ndarray] = {
             "vectors": np.ascontiguousarray(arr, dtype=np.float32),
             "digests": np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(texts), 32),
             "text_offsets": offsets,
@@ -555,7 +556,9 @@ class EmbeddingCache:
             if len(old) < 2:
                 removed[fp] = 0
                 continue
-            texts, parts, seen = [], [], set()
+            texts: list[str] = []
+            parts: list[np.ndarray] = []
+            seen: set[str] = set()
             for shard in space.shards:
                 shard_texts = shard.texts()
                 keep = [i for i, t in enumerate(shard_texts) if t not in seen]

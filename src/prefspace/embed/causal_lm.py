@@ -168,7 +168,7 @@ class CausalLMEncoder(Encoder):
     def _identity(self) -> dict:
         if self._local is not None:
             target = self._local / self._gguf if self._gguf else self._local
-            weights = {"files_sha256": hash_model_files(target)}
+            weights: dict[str, str | None] = {"files_sha256": hash_model_files(target)}
         else:
             weights = {"name": self.model, "revision": self.revision, "gguf_file": self._gguf}
         return {

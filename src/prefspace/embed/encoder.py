@@ -156,6 +156,14 @@ def joint_key(prompt: Any, response: str) -> str:
     return json.dumps([canonical_prompt(prompt), response], ensure_ascii=False)
 
 
+def first_places(keys: Sequence[str]) -> dict[str, int]:
+    """Each distinct key with the index of its first occurrence, in order of appearance."""
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    return first
+
+
 def item_keys(role: str, items: Sequence[Any]) -> list[str]:
     """Cache keys (exact strings) for the items of one role.
 
@@ -214,6 +222,7 @@ class Encoder(ABC):
     #: the settings :meth:`config` records after ``backend``, each read from the attribute of
     #: that name (``batch_size`` from :attr:`default_batch_size`)
     _config_fields: tuple[str, ...] = ()
+    _fingerprint: str | None = None
 
     # -- what subclasses provide -------------------------------------------------------
     @property

@@ -225,6 +225,7 @@ class OnnxEncoder(SentenceTransformerEncoder):
     def artifact_path(self) -> Path:
         """The exported (and, for ``onnx-int8``, quantized) graph of this model."""
         folder = self.artifact_dir or default_artifact_dir()
+        assert self._local is not None  # __init__ refuses a model without local files
         return folder / f"{hash_model_files(self._local)}-{self.backend}-r{RECIPE_VERSION}.onnx"
 
     @property

@@ -32,7 +32,7 @@ from .._validation import check_text_list
 from ..data.text_features import TEXT_FEATURE_NAMES
 from ..exceptions import ConfigError, DataError
 from .cache import EmbeddingCache
-from .encoder import ROLES, Encoder, item_keys
+from .encoder import ROLES, Encoder, first_places, item_keys
 
 logger = logging.getLogger(__name__)
 
@@ -219,9 +219,9 @@ def embed_items(
     keys = item_keys(role, items)
 
     # 1. distinct keys, each with one representative item; 2. what the cache lacks, in order
-    first = _first_places(keys)
+    first = first_places(keys)
     namespace = encoder.role_fingerprint(role)
-    todo = _missing(cache, namespace, first)
+    todo = missing_keys(cache, namespace, first)
     n_cached = len(first) - len(todo)
     if stats is not None:
         stats.add(role, len(first), n_cached, len(todo))
@@ -249,15 +249,9 @@ def embed_items(
     return _gather(cache, namespace, first, computed, keys, encoder.dim)
 
 
-def _first_places(keys: Sequence[str]) -> dict[str, int]:
-    """Each distinct key with the index of its first occurrence, in order of appearance."""
-    first: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        first.setdefault(k, i)
-    return first
-
-
-def _missing(cache: EmbeddingCache | None, namespace: str, first: Mapping[str, int]) -> list[str]:
+def missing_keys(
+    cache: EmbeddingCache | None, namespace: str, first: Mapping[str, int]
+) -> list[str]:
     """The distinct keys the cache lacks (all of them without a cache), in a deterministic,
     length-sorted order of the work."""
     todo = cache.missing(namespace, list(first)) if cache is not None else list(first)
@@ -365,9 +359,9 @@ def embed_text_features(
     if not texts:
         return np.zeros((0, len(TEXT_FEATURE_NAMES)), dtype=np.float32)
     cache = _as_cache(cache)
-    first = _first_places(texts)
+    first = first_places(texts)
     namespace = encoder.text_features_namespace
-    todo = _missing(cache, namespace, first)
+    todo = missing_keys(cache, namespace, first)
     computed: dict[str, np.ndarray] = {}
     config = encoder.config()
     for s in range(0, len(todo), DEFAULT_SHARD_SIZE * 16):

@@ -21,7 +21,7 @@ import numpy as np
 from .._jsonread import loads as json_loads
 from ..data.dataset import canonical_prompt
 from ..exceptions import ConfigError, DataError, FormatError, ShapeError
-from .encoder import Encoder, check_layout, joint_key
+from .encoder import Encoder, check_layout, first_places, joint_key
 
 
 def _load_array(path: str | Path, tensor: str | None = None) -> np.ndarray:
@@ -149,11 +149,9 @@ class PrecomputedEncoder(Encoder):
         else:
             keys = [t if isinstance(t, str) else canonical_prompt(t) for t in texts]
         self._keys = keys
-        self._row: dict[str, int] = {}
-        for i, k in enumerate(keys):
-            self._row.setdefault(k, i)
+        self._row = first_places(keys)
         self.ids = None if ids is None else [str(i) for i in ids]
-        self._id_row = None if ids is None else {k: i for i, k in enumerate(self.ids)}
+        self._id_row = None if self.ids is None else {k: i for i, k in enumerate(self.ids)}
 
     # -- building --------------------------------------------------------------------------
     @classmethod
@@ -206,11 +204,9 @@ class PrecomputedEncoder(Encoder):
             raise ShapeError(
                 f"cannot combine tables of dimensions {sorted(dims)} / different layouts."
             )
-        sources = (
-            None
-            if any(e.sources is None for e in encoders)
-            else [s for e in encoders for s in e.sources]
-        )
+        sources: list | None = []  # None once a part was built in memory
+        for e in encoders:
+            sources = None if sources is None or e.sources is None else sources + e.sources
         out = cls(
             np.concatenate([e.vectors for e in encoders]),
             [k for e in encoders for k in e._keys],

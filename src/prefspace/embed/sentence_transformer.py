@@ -162,7 +162,7 @@ class SentenceTransformerEncoder(Encoder):
 
     def _identity(self) -> dict:
         if self._local is not None:
-            weights = {"files_sha256": hash_model_files(self._local)}
+            weights: dict[str, str | None] = {"files_sha256": hash_model_files(self._local)}
         else:
             logger.warning(
                 "%s is not a local folder; its fingerprint uses the name and revision, not the weights.",

@@ -48,13 +48,14 @@ import numpy as np
 from .._validation import check_whole
 from ..exceptions import ConfigError, DataError
 from .cache import EmbeddingCache, text_digest
-from .encoder import ROLES, Encoder, item_keys
+from .encoder import ROLES, Encoder, first_places, item_keys
 from .pipeline import (
     DEFAULT_SHARD_SIZE,
     EmbedProgress,
     EmbedStats,
     ProgressCallback,
     checked_batch_size,
+    missing_keys,
     pair_response_rows,
 )
 
@@ -146,15 +147,12 @@ def plan_items(
         raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
     num_shards, shard_index = check_shard_args(num_shards, shard_index)
     items = list(items)
-    first: dict[str, int] = {}
-    for i, k in enumerate(item_keys(role, items)):
-        first.setdefault(k, i)
+    first = first_places(item_keys(role, items))
     namespace = encoder.role_fingerprint(role)
-    todo = cache.missing(namespace, first) if cache is not None else list(first)
+    todo = missing_keys(cache, namespace, first)
     n_missing = len(todo)
     if num_shards > 1:
         todo = [k for k in todo if shard_of(k, num_shards) == shard_index]
-    todo.sort(key=lambda k: (len(k), k))
     return WorkPlan(
         role=role,
         namespace=namespace,

@@ -277,6 +277,11 @@ class HoldsOutPairs:
     """Mixin of the heads that hold out pairs for early stopping (``early_stopping``,
     ``validation_fraction``, ``random_state``): the split rule of :mod:`prefspace.models.holdout`."""
 
+    # parameters of the heads that use it (set by their ``__init__``)
+    early_stopping: bool
+    validation_fraction: float
+    random_state: Any
+
     def _split(self, layout: PairLayout) -> tuple[np.ndarray, np.ndarray]:
         n = len(layout.parent)
         if not self.early_stopping:

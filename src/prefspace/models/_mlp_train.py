@@ -254,7 +254,7 @@ def train_pair_mlp(
         vw_sum = float(VW.sum())
 
     history: list[dict] = []
-    best = (math.inf, 0, None)  # (criterion, epoch, state)
+    best: tuple[float, int, list | None] = (math.inf, 0, None)  # (criterion, epoch, state)
     stale = 0
     n_train = len(train_idx)
     bs = _rows_per_step(n_train, n_real_train, batch_size)

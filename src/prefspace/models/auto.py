@@ -27,7 +27,7 @@ from .._validation import check_pairs, check_whole
 from ..exceptions import ConfigError
 from .holdout import PairLayout
 from .registry import get_head
-from .selection import GuardRule, fold_ids, guarded_choice, paired_gain, run_tasks
+from .selection import GuardRule, cv_table, fold_ids, guarded_choice, paired_gain, run_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,7 @@ class HeadSelection:
     def cv_results(self) -> dict[str, list]:
         """The candidates as columns (``head``, ``params``, ``label``, ``accuracy``, ``log_loss``,
         ``gain``, ``z``), one row per grid entry, like scikit-learn's ``cv_results_``."""
-        rows = [asdict(c) for c in self.candidates]
-        return {f: [r[f] for r in rows] for f in HeadScore.__dataclass_fields__}
+        return cv_table(self.candidates, HeadScore)
 
     def to_json(self) -> dict:
         """JSON-able form (``metrics.json``'s ``head_auto``)."""

@@ -356,7 +356,9 @@ def _build(encoder, layers: list[DenseLayer]):
 
 def _probe(encoder, model) -> tuple[list, list[str], np.ndarray, list[list[int]]]:
     """Probe prompts and responses, prefspace's rewards for them, and the groups of one prompt."""
-    prompts, responses, groups = [], [], []
+    prompts: list = []
+    responses: list[str] = []
+    groups: list[list[int]] = []
     for prompt, answers in _PROBES:
         groups.append(list(range(len(responses), len(responses) + len(answers))))
         prompts += [prompt] * len(answers)

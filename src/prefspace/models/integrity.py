@@ -256,7 +256,7 @@ def _expected_shapes(class_name: str, arrays: dict, d: int) -> dict | None:
     if layers != list(range(len(layers))):
         layers = list(range(len(layers)))  # a gap is reported as a missing tensor below
     k = int(arrays["text.coef"].shape[0]) if "text.coef" in arrays else 0
-    shapes = {"input_mean": (d - k,), "input_scale": (d - k,)}
+    shapes: dict[str, tuple[int, ...]] = {"input_mean": (d - k,), "input_scale": (d - k,)}
     if "text.coef" in arrays:  # the text-feature block's linear offset (issue 20)
         shapes.update(
             {"text.coef": (k,), "text.intercept": (1,), "text.offset": (1,), "text.residual": (k,)}
@@ -298,6 +298,5 @@ def check_loaded(directory: Path, model: Any, header: dict, width: int | None) -
 def _type(value: Any) -> str:
     if value is None:
         return "null"
-    return {list: "a list", dict: "an object", str: "a string"}.get(
-        type(value), type(value).__name__
-    )
+    names: dict[type, str] = {list: "a list", dict: "an object", str: "a string"}
+    return names.get(type(value), type(value).__name__)

@@ -130,6 +130,8 @@ class BradleyTerryLinear(RewardHead):
     (50,)
     """
 
+    cv_: dict | None  # fitted: the penalty search's table (None: fixed penalties)
+
     def __init__(
         self,
         alpha: float | str = "cv",

@@ -27,7 +27,9 @@ reference on HH and alpaca_bon, where nothing beats the reference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm
@@ -38,12 +40,20 @@ from ..exceptions import ConfigError
 __all__ = [
     "GuardRule",
     "PairedGain",
+    "cv_table",
     "fold_ids",
     "guarded_choice",
     "paired_gain",
     "prompt_folds",
     "run_tasks",
 ]
+
+
+def cv_table(candidates: Sequence[Any], row_type: type) -> dict[str, list]:
+    """Cross-validated candidates (dataclasses of ``row_type``) as columns, one list per field
+    and one row per candidate, the form of scikit-learn's ``cv_results_``."""
+    rows = [asdict(c) for c in candidates]
+    return {f.name: [r[f.name] for r in rows] for f in fields(row_type)}
 
 
 def prompt_folds(n_splits: int = 3, *, random_state: int = 0):

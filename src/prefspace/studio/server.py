@@ -28,13 +28,8 @@ def run_studio_server(
 
 
 class StudioServer(ThreadedServer):
-    """The app served by uvicorn in a daemon thread (headless mode, tests, benchmarks).
-
-    Example
-    -------
-    >>> with StudioServer(app) as server:          # doctest: +SKIP
-    ...     httpx.get(server.url + "/health").json()
-    {'status': 'ok'}
-    """
+    """The studio's app served by uvicorn in a daemon thread (headless mode, tests,
+    benchmarks); used as :class:`~prefspace._http.ThreadedServer` shows, with the app of
+    :func:`~prefspace.studio.create_studio_app`."""
 
     name = "prefspace-studio-server"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
@@ -31,7 +31,14 @@ from sklearn.base import clone
 from .._progress import track
 from .._validation import check_whole
 from ..exceptions import ConfigError
-from ..models.selection import GuardRule, fold_ids, guarded_choice, paired_gain, run_tasks
+from ..models.selection import (
+    GuardRule,
+    cv_table,
+    fold_ids,
+    guarded_choice,
+    paired_gain,
+    run_tasks,
+)
 from .registry import DEFAULT_AUTO_GRID, get_synthesizer
 from .training_set import heldout_pairs, training_set
 
@@ -88,8 +95,7 @@ class AugmentSelection:
     @property
     def cv_results(self) -> dict[str, list]:
         """The candidates as columns, one row per grid entry, like scikit-learn's ``cv_results_``."""
-        rows = [asdict(c) for c in self.candidates]
-        return {f: [r[f] for r in rows] for f in AugmentScore.__dataclass_fields__}
+        return cv_table(self.candidates, AugmentScore)
 
 
 def _check_grid(grid) -> list:
