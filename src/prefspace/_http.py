@@ -14,9 +14,11 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ._jsonread import loads
+from ._surface import option
 from .exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -28,9 +30,12 @@ __all__ = [
     "socket_url",
     "run_foreground",
     "ThreadedServer",
+    "json_api",
     "BodyError",
     "read_capped_body",
     "decode_json_object",
+    "validate_body",
+    "LIMIT_EXCEEDED",
 ]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -83,7 +88,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port."
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another {option('port')}."
         ) from None
     sock.listen(128)
     sock.set_inheritable(True)
@@ -205,14 +210,64 @@ class ThreadedServer:
         self.stop()
 
 
+# ---------------------------------------------------------------------------- the app
+def json_api(
+    title: str,
+    routes: Sequence[tuple[str, str, Callable[..., Any]]],
+    *,
+    errors: dict[type, Callable],
+    state: dict[str, Any],
+    startup: Callable[[], Awaitable[None]] | None = None,
+    shutdown: Callable[[], Awaitable[None]] | None = None,
+    middleware: Callable | None = None,
+) -> Any:
+    """A FastAPI app for one of prefspace's servers.
+
+    ``routes`` are ``(method, path, handler)``; ``errors`` maps an exception type to its
+    handler; ``state`` is set on ``app.state`` (what the handlers' dependencies read);
+    ``startup`` and ``shutdown`` are awaited by the app's lifespan; ``middleware`` wraps every
+    request (an HTTP middleware). There are no generated API pages (``/docs``, ``/redoc``,
+    ``/openapi.json``): the bodies are read with a size cap and then validated by the server's
+    own models, so the documentation describes the API.
+    """
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+
+    from ._version import __version__
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        if startup is not None:
+            await startup()
+        try:
+            yield
+        finally:
+            if shutdown is not None:
+                await shutdown()
+
+    no_api_pages: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan, **no_api_pages)
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    if middleware is not None:
+        app.middleware("http")(middleware)
+    for exc_type, handler in errors.items():
+        app.add_exception_handler(exc_type, handler)
+    for method, path, handler in routes:
+        app.add_api_route(path, handler, methods=[method])
+    return app
+
+
 # ---------------------------------------------------------------------------- request bodies
 class BodyError(Exception):
-    """A body refused before its content is looked at: ``status`` 400, 413 or 422."""
+    """A body refused: ``status`` 400, 413 or 422, a message, and the limit involved if any."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, limit: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.limit = limit
 
 
 async def read_capped_body(request: Any, limit: int, limit_name: str = "max_body_bytes") -> bytes:
@@ -227,6 +282,7 @@ async def read_capped_body(request: Any, limit: int, limit_name: str = "max_body
             413,
             f"request body too large: {more}{size} bytes and the limit is "
             f"{limit_name}={limit}. Send less per request.",
+            limit=limit_name,
         )
 
     declared = request.headers.get("content-length")
@@ -241,17 +297,18 @@ async def read_capped_body(request: Any, limit: int, limit_name: str = "max_body
 
 
 def decode_json_object(body: bytes) -> dict:
-    """A body as a JSON object; 400 for anything Python's parser refuses, 422 for a non-object.
+    """A body as a JSON object; 400 for anything the JSON reader refuses, 422 for a non-object.
 
-    Refused with 400: bytes that are not UTF-8, malformed JSON, nesting deeper than Python's
-    recursion limit (``[[[[...``), and integers longer than Python converts (4,300 digits).
+    Refused with 400: bytes that are not UTF-8, malformed JSON, nesting too deep to read
+    (``[[[[...``) and integers of more than 4,300 digits (the guard of
+    :func:`prefspace._jsonread.loads`, the same on every machine).
 
     Example
     -------
-    >>> decode_json_object(b"[" * 30_000)
+    >>> decode_json_object(b"[" * 30_000)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    prefspace._http.BodyError: malformed JSON in the request body: nested too deeply.
+    prefspace._http.BodyError: malformed JSON in the request body: arrays or objects nested too deeply...
     """
     try:
         text = body.decode("utf-8")  # JSON over HTTP is UTF-8 (RFC 8259)
@@ -260,13 +317,56 @@ def decode_json_object(body: bytes) -> dict:
             400, "the request body is not UTF-8 text; send JSON encoded as UTF-8."
         ) from None
     try:
-        data = json.loads(text)
-    except RecursionError:
-        raise BodyError(400, "malformed JSON in the request body: nested too deeply.") from None
-    except ValueError as exc:  # JSONDecodeError, and the int-digits limit
+        data = loads(text)
+    except json.JSONDecodeError as exc:
         raise BodyError(400, f"malformed JSON in the request body: {exc}.") from None
     if not isinstance(data, dict):
         raise BodyError(
             422, f"the request body must be a JSON object; got a JSON {type(data).__name__}."
         )
     return data
+
+
+#: The error type of a pydantic validator that refuses a request for passing a server limit;
+#: its context names the limit (``PydanticCustomError(LIMIT_EXCEEDED, message, {"limit": name})``).
+LIMIT_EXCEEDED = "limit_exceeded"
+
+
+def validate_body(
+    model: Any, data: Any, *, where: str = "", noun: str = "field", context: Any = None
+) -> Any:
+    """``data`` (a decoded JSON body) validated as the pydantic ``model``; else BodyError(422).
+
+    The message is the first problem's, naming its field: an unknown or a missing ``noun``
+    (with the field's description, or the model's docstring), a validator's own message, or
+    pydantic's prefixed by the field's path. ``where`` (``"/score: "``) starts the messages
+    about the body's keys; ``context`` reaches the validators (``info.context``).
+    """
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise _first_problem(model, exc, where, noun) from None
+
+
+def _first_problem(model: Any, exc: Any, where: str, noun: str) -> BodyError:
+    errors = exc.errors(include_url=False)
+    extra = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
+    if extra:  # before a field's problem: a misspelt key explains a missing one
+        return BodyError(
+            422,
+            f"{where}unknown {noun}(s) {', '.join(map(repr, sorted(extra)))}; accepted "
+            f"{noun}s: {', '.join(model.model_fields)}.",
+        )
+    err = errors[0]
+    field = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".")
+    if err["type"] == "missing":
+        about = model.model_fields[field].description if field in model.model_fields else None
+        why = f" ({about})." if about else f"; {(model.__doc__ or '').strip()}"
+        return BodyError(422, f"{where}missing {noun} {field!r}{why}")
+    if err["type"] == LIMIT_EXCEEDED:
+        return BodyError(422, err["msg"], limit=err["ctx"]["limit"])
+    if err["type"] == "value_error":  # a validator's message, which names its field
+        return BodyError(422, str(err["msg"]).removeprefix("Value error, "))
+    return BodyError(422, f"{field or 'the body'!r}: {err['msg']}.")

@@ -128,28 +128,28 @@ def check_output(
     out = Path(out).expanduser()
     label = f"{what} {out}"
     fix = "Choose another path for the output; prefspace never writes over what it reads."
-    inputs = [Path(p).expanduser() for p in inputs if p is not None]
-    caches = [Path(p).expanduser() for p in caches if p is not None]
+    input_paths = [Path(p).expanduser() for p in inputs if p is not None]
+    cache_paths = [Path(p).expanduser() for p in caches if p is not None]
 
-    for inp in inputs:
+    for inp in input_paths:
         if _same(out, inp):
             raise ConfigError(
                 f"{label} is the input {inp}; writing it would destroy that input. {fix}"
             )
-    for cache in caches:
+    for cache in cache_paths:
         if _same(out, cache):
             raise ConfigError(
                 f"{label} is the embedding cache {cache}; writing it would destroy the cache. {fix}"
             )
     if kind in ("folder", "model"):
-        for inp in inputs:
+        for inp in input_paths:
             if _contains(out, inp):
                 raise ConfigError(
                     f"{label} contains the input {inp}; writing the {kind} there could destroy "
                     f"it. {fix}"
                 )
     if kind == "model":  # a model folder is swapped in whole: everything else in it would go
-        for cache in caches:
+        for cache in cache_paths:
             if _contains(out, cache):
                 raise ConfigError(
                     f"{label} contains the embedding cache {cache}; replacing the model folder "

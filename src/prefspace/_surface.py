@@ -8,11 +8,11 @@ changes behaviour; it only chooses words.
 
 Example
 -------
->>> option("subset_key", "topic"), option("limit_prompts")
-("subset_key='topic'", 'limit_prompts')
+>>> option("subset_key", "topic"), option("limit_prompts"), option("dedupe", True)
+("subset_key='topic'", 'limit_prompts', 'dedupe=True')
 >>> with command_line():
-...     option("subset_key", "topic"), option("limit_prompts")
-('--subset-key topic', '--limit-prompts')
+...     option("subset_key", "topic"), option("limit_prompts"), option("dedupe", True)
+('--subset-key topic', '--limit-prompts', '--dedupe')
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def on_command_line() -> bool:
 def option(keyword: str, value: Any = _NO_VALUE, *, flag: str | None = None) -> str:
     """The option ``keyword`` (with ``value``) as the caller spells it: ``keyword=value`` in
     Python, ``--flag value`` on the command line (``flag`` defaults to ``--`` + the keyword in
-    kebab case)."""
+    kebab case). ``value=True`` is a switch: ``keyword=True``, or the bare ``--flag``."""
     if _CLI.get():
         name = flag or "--" + keyword.replace("_", "-")
-        return name if value is _NO_VALUE else f"{name} {value}"
+        return name if value is _NO_VALUE or value is True else f"{name} {value}"
     return keyword if value is _NO_VALUE else f"{keyword}={value!r}"
 
 

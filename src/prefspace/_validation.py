@@ -9,6 +9,26 @@ import numpy as np
 from .exceptions import ConfigError, DataError, ShapeError
 
 
+def _finite_float32(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as float32, refused unless numeric and finite."""
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ShapeError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
+def _check_dim(arr: np.ndarray, dim: int | None, name: str, what: str) -> np.ndarray:
+    """``arr``, refused when its last axis is not ``dim`` (the model's) and ``dim`` is given."""
+    if dim is not None and arr.shape[-1] != dim:
+        raise ShapeError(
+            f"{name} has {what} {arr.shape[-1]} but the model was fitted on dimension {dim}. "
+            "Embed with the same encoder (and layout) the model was trained with."
+        )
+    return arr
+
+
 def check_pairs(X: Any, *, name: str = "X", dim: int | None = None) -> np.ndarray:
     """Validate pair embeddings and return them as a float32 array of shape (n_pairs, 2, dim).
 
@@ -26,17 +46,8 @@ def check_pairs(X: Any, *, name: str = "X", dim: int | None = None) -> np.ndarra
         )
     if arr.shape[0] == 0:
         raise ShapeError(f"{name} holds no pairs (shape {arr.shape}).")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ShapeError(f"{name} contains NaN or infinite values.")
-    if dim is not None and arr.shape[2] != dim:
-        raise ShapeError(
-            f"{name} has embedding dimension {arr.shape[2]} but the model was fitted on dimension {dim}. "
-            "Embed with the same encoder (and layout) the model was trained with."
-        )
-    return arr
+    arr = _finite_float32(arr, name)
+    return _check_dim(arr, dim, name, "embedding dimension")
 
 
 def check_embeddings(E: Any, *, name: str = "E", dim: int | None = None) -> np.ndarray:
@@ -53,17 +64,8 @@ def check_embeddings(E: Any, *, name: str = "E", dim: int | None = None) -> np.n
         )
     if arr.ndim != 2:
         raise ShapeError(f"{name} must have shape (n, dim); got {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ShapeError(f"{name} must be numeric; got dtype {arr.dtype}.")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ShapeError(f"{name} contains NaN or infinite values.")
-    if dim is not None and arr.shape[1] != dim:
-        raise ShapeError(
-            f"{name} has dimension {arr.shape[1]} but the model was fitted on dimension {dim}. "
-            "Embed with the same encoder (and layout) the model was trained with."
-        )
-    return arr
+    arr = _finite_float32(arr, name)
+    return _check_dim(arr, dim, name, "dimension")
 
 
 def check_sample_vector(v: Any, n: int, *, name: str) -> np.ndarray | None:

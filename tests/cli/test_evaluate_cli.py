@@ -68,8 +68,8 @@ def test_evaluate_pairs_writes_metrics_subsets_and_report(saved, tmp_path, capsy
     X = saved["X_held"]
     r = saved["model"].predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
     expected = accuracy_with_interval(r[:, 0], r[:, 1])
-    assert metrics["accuracy"] == pytest.approx(expected["accuracy"])
-    assert metrics["ci_low"] == pytest.approx(expected["ci_low"]) and metrics["n_pairs"] == 24
+    assert metrics["accuracy"] == pytest.approx(expected.accuracy)
+    assert metrics["ci_low"] == pytest.approx(expected.ci_low) and metrics["n_pairs"] == 24
     per = metrics["subsets"]["per_subset"]
     assert set(per) == set(saved["held"].subset)
     assert sum(v["n_pairs"] for v in per.values()) == 24

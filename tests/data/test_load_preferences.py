@@ -131,7 +131,7 @@ def test_datasets_directory_and_dataset_dict_split(tmp_path):
         }
     )
     dd.save_to_disk(str(tmp_path / "dict"))
-    with pytest.raises(DataError, match=r"several splits \(train, test\); choose one with --split"):
+    with pytest.raises(DataError, match=r"several splits \(train, test\); choose one with split\."):
         load_preferences(tmp_path / "dict")
     assert load_preferences(tmp_path / "dict", split="test").ids == ["p3"]
     with pytest.raises(DataError, match="no split 'dev'"):
@@ -271,7 +271,7 @@ def test_all_ties_dropped_is_an_error(tmp_path):
         tmp_path / "t.jsonl",
         [{"prompt": "q", "response_a": "x", "response_b": "y", "label": "tie"}],
     )
-    with pytest.raises(DataError, match="all 1 pairs are ties. Pass --ties keep"):
+    with pytest.raises(DataError, match="all 1 pairs are ties. Pass ties='keep'"):
         load_preferences(path)
 
 
@@ -413,7 +413,7 @@ def test_exact_duplicates_are_kept_counted_and_dropped_with_dedupe(tmp_path):
         (
             [{"prompt": "q", "chosen": "a", "worse": "b"}],
             {},
-            r":1: missing key 'rejected' \(found: 'prompt', 'chosen', 'worse'\).*--rejected-key worse",
+            r":1: missing key 'rejected' \(found: 'prompt', 'chosen', 'worse'\).*rejected_key='worse'",
         ),
         ([{"chosen": "a", "rejected": "b"}], {}, r"missing key 'prompt'.*not whole .*dialogues"),
         (

@@ -110,7 +110,10 @@ def test_unknown_prompt_id_names_the_line_and_can_be_skipped(tmp_path):
         ),
         ([{"prompt": "p", "response": "a", "score": "high"}], r":1: 'score' must be a number"),
         ([{"prompt": "p", "response": 3, "score": 1}], r":1: 'response' must be text"),
-        ([{"prompt": "p", "score": 1, "text": "a"}], r":1: missing key 'response'.*--response-key"),
+        (
+            [{"prompt": "p", "score": 1, "text": "a"}],
+            r":1: missing key 'response'.*response_key='NAME'",
+        ),
         (
             [
                 {"prompt_id": 1, "prompt": "p", "response": "a", "score": 1},
@@ -169,7 +172,7 @@ def test_read_responses_without_any_score_column(tmp_path):
             [{"prompt": "p", "response": ["a", "b"]}],
             r":1: 'response' must be text.*put the list under 'responses'",
         ),
-        ([{"prompt_id": 3, "response": "a"}], r":1: missing key 'prompt'.*pass it with --prompts"),
+        ([{"prompt_id": 3, "response": "a"}], r":1: missing key 'prompt'.*pass prompts='FILE'"),
         ([{"prompt": "", "response": "a"}], r":1: 'prompt' is empty text"),
         (
             [

@@ -29,20 +29,21 @@ def test_a_reward_that_is_length_correlates_one_and_is_all_block(alpaca):
     texts, _, prompt = alpaca
     block = text_feature_block(texts, [len(t.split()) for t in texts], token_limit=256)
     d = length_dependence(log_length(texts) * 3.0 + 1.0, texts, groups=prompt, text_block=block)
-    assert d["within_prompt_length_corr"] == pytest.approx(1.0, abs=1e-12)
-    assert d["text_feature_share"] == pytest.approx(1.0, abs=1e-9)
-    assert d["n_responses"] == len(texts)
+    assert d.within_prompt_length_corr == pytest.approx(1.0, abs=1e-12)
+    assert d.text_feature_share == pytest.approx(1.0, abs=1e-9)
+    assert d.n_responses == len(texts)
 
 
 def test_gold_leans_on_length_and_prompt_means_are_removed(alpaca):
     texts, gold, prompt = alpaca
     d = length_dependence(gold, texts, groups=prompt)
-    assert 0.1 < d["within_prompt_length_corr"] < 0.9  # gold prefers longer answers, not perfectly
+    assert 0.1 < d.within_prompt_length_corr < 0.9  # gold prefers longer answers, not perfectly
+    assert d.text_feature_share is None and "text_feature_share" not in d.to_dict()  # no block
     # a per-prompt offset changes nothing within prompts
     shifted = gold + 10.0 * prompt
     assert within_group_corr(shifted, log_length(texts), prompt) == pytest.approx(
-        d["within_prompt_length_corr"], abs=1e-12
+        d.within_prompt_length_corr, abs=1e-12
     )
     assert not np.isclose(
-        within_group_corr(shifted, log_length(texts)), d["within_prompt_length_corr"]
+        within_group_corr(shifted, log_length(texts)), d.within_prompt_length_corr
     )

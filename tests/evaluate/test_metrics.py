@@ -41,23 +41,23 @@ def test_accuracy_interval_brackets_the_accuracy_and_is_seeded():
     boot = accuracy_with_interval(rc, rr, method="bootstrap", random_state=3)
     assert boot == accuracy_with_interval(rc, rr, method="bootstrap", random_state=3)  # seeded
     other = accuracy_with_interval(rc, rr, method="bootstrap", random_state=4)
-    assert other["accuracy"] == boot["accuracy"] and (other["ci_low"], other["ci_high"]) != (
-        boot["ci_low"],
-        boot["ci_high"],
+    assert other.accuracy == boot.accuracy and (other.ci_low, other.ci_high) != (
+        boot.ci_low,
+        boot.ci_high,
     )
-    assert boot["ci_low"] == pytest.approx(a["ci_low"], abs=0.02) and boot[
-        "ci_high"
-    ] == pytest.approx(a["ci_high"], abs=0.02)
-    assert a["ci_low"] < a["accuracy"] < a["ci_high"]
+    assert boot.ci_low == pytest.approx(a.ci_low, abs=0.02) and boot.ci_high == pytest.approx(
+        a.ci_high, abs=0.02
+    )
+    assert a.ci_low < a.accuracy < a.ci_high
     # the binomial standard error is sqrt(p(1-p)/n); a 95% interval is about +-1.96 of it
-    se = np.sqrt(a["accuracy"] * (1 - a["accuracy"]) / 400)
-    assert a["ci_high"] - a["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.2)
+    se = np.sqrt(a.accuracy * (1 - a.accuracy) / 400)
+    assert a.ci_high - a.ci_low == pytest.approx(2 * 1.96 * se, rel=0.2)
 
 
 def test_bootstrap_of_constant_values_has_zero_width():
     assert bootstrap_interval([0.0, 0.0, 0.0]) == (0.0, 0.0)
     out = accuracy_with_interval([1.0], [1.0], method="bootstrap")
-    assert out == {"accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n_pairs": 1}
+    assert out.to_dict() == {"accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n_pairs": 1}
 
 
 def test_wilson_interval_by_hand_and_inside_the_range():
@@ -69,7 +69,7 @@ def test_wilson_interval_by_hand_and_inside_the_range():
     lo, hi = wilson_interval(20, 20)
     assert hi == 1.0 and 0.8 < lo < 1.0  # all correct: not the degenerate [1, 1]
     out = accuracy_with_interval([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
-    assert out["accuracy"] == 1.0 and out["ci_low"] < 1.0 and out["ci_high"] == 1.0
+    assert out.accuracy == 1.0 and out.ci_low < 1.0 and out.ci_high == 1.0
 
 
 def test_bootstrap_rejects_bad_level():

@@ -221,12 +221,15 @@ def test_beside_a_model_on_hh_test_pairs(hh):
         np.stack([-test[:, 0], -test[:, 1]], axis=1) * 2.0
     )  # "shorter wins", scaled: the same ranking
     base, record = length_baseline_beside(train, test, model, groups=np.arange(len(test)))
-    assert record["direction"] == "shorter" and record["n_pairs"] == 1300
-    assert record["test"]["accuracy"] == pytest.approx(base.score(test), abs=1e-12)
-    assert record["test"]["ci_low"] < record["test"]["accuracy"] < record["test"]["ci_high"]
-    assert (
-        record["vs_model"]["difference"] == 0.0
-        and record["vs_model"]["verdict"] == "not significantly different"
-    )
+    assert record.direction == "shorter" and record.n_pairs == 1300
+    assert record.test.accuracy == pytest.approx(base.score(test), abs=1e-12)
+    assert record.test.ci_low < record.test.accuracy < record.test.ci_high
+    assert record.vs_model.difference == 0.0
+    assert record.vs_model.verdict == "not significantly different"
+    assert record.to_json()["vs_model"] == record.vs_model.to_dict()
+    assert {k: v for k, v in record.to_json().items() if k not in ("test", "vs_model")} == (
+        base.to_dict()
+    )  # the baseline's own record, which model.json keeps
     _, alone = length_baseline_beside(train)
-    assert "test" not in alone and alone["train_accuracy"] == pytest.approx(base.score(train))
+    assert alone.test is None and "test" not in alone.to_json()
+    assert alone.train_accuracy == pytest.approx(base.score(train))

@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from prefspace._surface import command_line
 from prefspace.embed import smollm2_gguf_path
 from prefspace.exceptions import ConfigError
 from prefspace.models import load_model, save_model
@@ -284,7 +285,11 @@ def test_normalisation_and_sigmoid_scores(model_dirs, minilm):
 def test_every_fallback_is_counted_and_logged_and_untemplated_queries_warned(caplog):
     """No template: a query without a prompt is a counted fallback; chat markup is counted and warned about."""
     splitter = QuerySplitter()
-    assert "--tokenizer" in splitter.describe() and "fallback" in splitter.describe()
+    assert "fallback" in splitter.describe()
+    # the option is named as the caller spells it: the keyword from Python, the flag from the CLI
+    assert "(tokenizer or chat_template)" in splitter.describe()
+    with command_line():
+        assert "(--tokenizer or --chat-template)" in splitter.describe()
     with caplog.at_level(logging.WARNING, logger="prefspace.serve.openrlhf"):
         assert splitter.split("Q? A.", "Q?").how == "prompt"
         assert splitter.split("just a query", None).how == "whole_query"
@@ -297,7 +302,7 @@ def test_every_fallback_is_counted_and_logged_and_untemplated_queries_warned(cap
     )
     messages = [r.getMessage() for r in caplog.records]
     assert any("fallback #1" in m for m in messages)
-    assert any("looks chat-templated" in m and "--tokenizer" in m for m in messages)
+    assert any("looks chat-templated" in m and "policy's tokenizer" in m for m in messages)
     # with a template that has role markers, the startup sentence says how queries are split
     chatml_template = (
         "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"

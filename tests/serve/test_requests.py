@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import pydantic
 import pytest
 
 from prefspace.exceptions import ConfigError
 from prefspace.serve.openrlhf import parse_get_reward, split_query
-from prefspace.serve.requests import RequestError, ServeConfig, decode_body, parse_score
+from prefspace.serve.requests import (
+    GetRewardBody,
+    RequestError,
+    ScoreBody,
+    ServeConfig,
+    decode_body,
+    parse_score,
+)
 
 CFG = ServeConfig(max_items=8, max_text_chars=100)
 
@@ -151,3 +159,72 @@ def test_serve_config_refuses_bad_settings():
         ServeConfig(max_items=0)
     with pytest.raises(ConfigError, match="strip must hold non-empty strings"):
         ServeConfig(strip=("",))
+
+
+# ---------------------------------------------------------------------------- the models
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"prompt": 5, "response": ["r"]}, "'prompt' must be a string, a conversation .* got int"),
+        ({"prompt": "p", "response": [{"a": 1}]}, r"'response\[0\]' must be a string"),
+        ({"prompt": "p", "chosen": ["a"], "rejected": [None]}, r"'rejected\[0\]' must be"),
+        ({"messages": {"role": "user"}}, "'messages' must be a list of conversations; got dict"),
+        ({"messages": [["hi"]]}, r"'messages\[0\]\[0\]' must be a message"),
+    ],
+)
+def test_score_body_names_the_field_of_a_wrong_type(body, message):
+    with pytest.raises(RequestError, match=message) as err:
+        parse_score(body, CFG)
+    assert err.value.status == 422 and err.value.limit is None
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"query": 3}, "'query' must be a list of strings; got int"),
+        ({"query": None}, "'query' must be a list of strings; got null"),
+        ({"query": ["a"], "prompts": 7}, "'prompts' must be a list of strings; got int"),
+        ({"query": ["a"], "prompts": [["a"]]}, r"'prompts\[0\]' must be a string; got list"),
+    ],
+)
+def test_get_reward_body_names_the_field_of_a_wrong_type(body, message):
+    with pytest.raises(RequestError, match=message) as err:
+        parse_get_reward(body, CFG)
+    assert err.value.status == 422
+
+
+def test_get_reward_missing_query_is_described_and_prompts_may_be_null():
+    with pytest.raises(RequestError, match=r"^/get_reward: missing key 'query' \(a list of"):
+        parse_get_reward({"labels": [1]}, CFG)
+    assert parse_get_reward({"query": "just text", "prompts": None}, CFG) == ([""], ["just text"])
+
+
+def test_score_body_is_a_typed_model_validated_under_the_config():
+    body = ScoreBody.model_validate(
+        {"prompt": "p", "chosen": "a", "rejected": "b"}, context={"config": CFG}
+    )
+    assert (body.prompt, body.chosen, body.rejected, body.response) == (["p"], ["a"], ["b"], None)
+    with pytest.raises(pydantic.ValidationError, match="max_items=8"):
+        ScoreBody.model_validate({"prompt": "p", "response": ["r"] * 9}, context={"config": CFG})
+    with pytest.raises(pydantic.ValidationError, match="max_text_chars=100"):
+        ScoreBody.model_validate({"prompt": "p", "response": "r" * 101}, context={"config": CFG})
+    with pytest.raises(pydantic.ValidationError, match="holds 9 queries .* max_items=8"):
+        GetRewardBody.model_validate({"query": ["x"] * 9}, context={"config": CFG})
+    with pytest.raises(RequestError, match=r"unknown key\(s\) 'extra'") as err:
+        parse_score({"prompt": "p", "response": "r", "extra": 1}, CFG)
+    assert "accepted keys: prompt, response, chosen, rejected, messages" in err.value.message
+
+
+def test_decode_body_refuses_huge_integers_and_deep_nesting_with_400():
+    with pytest.raises(RequestError, match="an integer of 5,000 digits") as err:
+        decode_body(b'{"query": [' + b"9" * 5000 + b"]}")
+    assert err.value.status == 400
+    with pytest.raises(RequestError, match="nested too deeply") as err:
+        decode_body(b'{"query": ' + b"[" * 50_000 + b"]" * 50_000 + b"}")
+    assert err.value.status == 400
+
+
+def test_a_lone_surrogate_in_a_request_names_the_field_and_no_row_skipping():
+    with pytest.raises(RequestError, match=r"'response\[0\]' holds a lone UTF-16 surrogate") as err:
+        parse_score({"prompt": "p", "response": ["bad \ud800"]}, CFG)
+    assert err.value.status == 422 and "on_bad_rows" not in err.value.message

@@ -258,3 +258,17 @@ def test_undo_takes_back_the_last_judgment_and_gives_the_pair_again(make_studio)
         assert [(j["pair_id"], j["label"]) for j in studio.store.judgments()] == [
             (first["pair_id"], "b")
         ]
+
+
+def test_a_wrong_type_or_key_in_a_body_names_the_field(client):
+    cases = [
+        ("/api/next", {"annotator": "typed", "wait_s": "5"}, "wait_s must be a number"),
+        ("/api/next", {"annotator": ["typed"]}, "annotator must be a name"),
+        ("/api/undo", {"annotator": "typed", "pair_id": "x"}, "unknown field(s) 'pair_id'"),
+        ("/api/release", {"annotator": "typed", "pair_id": None}, "pair_id must be the id"),
+    ]
+    for path, body, text in cases:
+        r = client.post(path, json=body)
+        assert r.status_code == 422 and text in r.json()["error"], (path, body, r.text)
+    r = client.post("/api/undo", json={"annotator": "typed", "pair_id": "x"})
+    assert "accepted fields: annotator." in r.json()["error"]

@@ -420,3 +420,14 @@ def test_exports_refuse_to_write_over_the_database(db, tmp_path):
         with pytest.raises(ConfigError, match="is the input"):
             export_trl(store, db)
     assert db.read_bytes() == before and not (tmp_path / "t.json").exists()
+
+
+def test_an_export_refusal_names_the_keyword_or_the_flag(db, tmp_path):
+    from prefspace._surface import command_line
+    from prefspace.exceptions import ConfigError
+
+    same = tmp_path / "t.json"
+    with pytest.raises(ConfigError, match=r"^config_out .*t\.json is the input"):
+        export_label_studio(db, same, config_out=same)
+    with command_line(), pytest.raises(ConfigError, match=r"^--config-out .*t\.json is the input"):
+        export_label_studio(db, same, config_out=same)

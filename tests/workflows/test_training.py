@@ -14,7 +14,7 @@ import pytest
 import prefspace
 from prefspace.data import load_preferences
 from prefspace.exceptions import ConfigError, DataError
-from prefspace.models import HEADS, BradleyTerryLinear, RewardEnsemble, load_model
+from prefspace.models import HEADS, BradleyTerryLinear, RewardEnsemble, describe_model, load_model
 from prefspace.synth import augment_pairs
 from prefspace.workflows import augmented_fit_inputs, score_file, train_reward_model
 from prefspace.workflows.synthesis import diagnostic_grid
@@ -193,6 +193,17 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
         report.test["accuracy"]
     )
     assert saved_report["read_seconds"] >= 0 and saved_report["cv_seconds"] >= 0
+    # the parts are typed: read by name, written as the JSON above
+    assert report.cache.texts == report.cache.found + report.cache.embedded
+    assert saved_report["cache"] == report.cache.to_json()
+    assert report.truncation.texts == 2 * N_PAIRS and report.truncation.truncated == 0
+    assert report.length_dependence.responses == "test"
+    assert report.length_dependence.n_responses == 2 * (N_PAIRS // 4)
+    baseline = report.length_baseline
+    assert baseline.direction in ("longer", "shorter") and baseline.n_pairs == report.n_train
+    assert baseline.test.n_pairs == report.n_test == baseline.vs_model.n
+    assert saved_report["length_baseline"]["test"] == baseline.test.to_dict()
+    assert describe_model(out)["length_baseline"]["coef"] == pytest.approx(baseline.baseline.coef_)
     assert report.record["config"]["head"] == "bt-linear" and report.record["versions"]["prefspace"]
     assert report.n_train + report.n_test == N_PAIRS and report.n_test == N_PAIRS // 4
     assert report.n_synthetic == 0 and report.augment is None and report.test_data is None

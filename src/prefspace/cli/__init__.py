@@ -17,6 +17,7 @@ import typer
 from .._surface import enter_command_line, leave
 from .._threads import ENV_THREADS, check_n_jobs
 from ..exceptions import PrefspaceError
+from ._groups import option
 
 app = typer.Typer(
     name="prefspace",
@@ -71,18 +72,17 @@ def _register_commands(argv: list[str] | None = None) -> None:
                 raise
 
 
+Verbose = option(bool, "--verbose", "-v", help="Log progress details to stderr.")
+Threads = option(
+    int | None,
+    "--threads",
+    help="Threads for torch, BLAS and ONNX Runtime alike (-1: all cores; default: "
+    "$PREFSPACE_NUM_THREADS, else each library's own).",
+)
+
+
 @app.callback()
-def _root(
-    ctx: typer.Context,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
-    threads: int = typer.Option(
-        None,
-        "--threads",
-        help="Threads for torch, BLAS and ONNX Runtime alike (-1: all cores; default: "
-        "$PREFSPACE_NUM_THREADS, else each library's own).",
-        show_default=False,
-    ),
-) -> None:
+def _root(ctx: typer.Context, verbose: Verbose = False, threads: Threads = None) -> None:
     # library errors name the flags (--subset-key) while a command runs, keywords otherwise
     token = enter_command_line()
     ctx.call_on_close(lambda: leave(token))

@@ -12,128 +12,84 @@ a command takes them all as one parameter through :func:`data_columns`::
 
 A column key left at ``None`` means "use the default name" (``prompt``, ``chosen``, ...), so
 :meth:`DataColumns.load_kwargs` passes on only the flags the user actually set. A new loader
-option is one field of :class:`DataColumns` and one entry of ``_COLUMN_OPTIONS``.
+option is one field of :class:`DataColumns`, typed with its option.
+
+``data_columns`` is one of the option groups (:mod:`prefspace.cli._groups`); the others here are
+:func:`pool_columns` (a pool of responses: select, label, rerank) and :func:`server_options`
+(serve, label serve); the encoder groups are in :mod:`prefspace.cli._encoder_options`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import inspect
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+
+from ._choices import RegistryChoice
+from ._groups import OptionGroup, argument, option, option_group, panel_options
 
 _DATA_HELP = (
     "Preference data: a .jsonl/.json/.parquet/.csv file (optionally .gz), a directory saved by "
     "`datasets`, or a Hugging Face dataset name (with --split)."
 )
 _PANEL = "Data columns"
+_data_option = panel_options(_PANEL)
 
-DataArg = Annotated[str, typer.Argument(help=_DATA_HELP, show_default=False)]
+DataArg = argument(str, _DATA_HELP)
 
 
 def _key(flag: str, what: str, default: str) -> Any:
-    return typer.Option(
-        flag,
-        help=f"Column holding {what} (default: {default!r}).",
-        rich_help_panel=_PANEL,
-        show_default=False,
-    )
+    """The option of the column holding ``what`` (``None``: the column named ``default``)."""
+    return _data_option(str | None, flag, help=f"Column holding {what} (default: {default!r}).")
 
 
-PromptKey = Annotated[str | None, _key("--prompt-key", "the prompt", "prompt")]
-ChosenKey = Annotated[str | None, _key("--chosen-key", "the preferred response", "chosen")]
-RejectedKey = Annotated[str | None, _key("--rejected-key", "the dispreferred response", "rejected")]
-ResponseAKey = Annotated[
-    str | None, _key("--response-a-key", "the first response of a labelled pair", "response_a")
-]
-ResponseBKey = Annotated[
-    str | None, _key("--response-b-key", "the second response of a labelled pair", "response_b")
-]
-LabelKey = Annotated[
-    str | None, _key("--label-key", "which response is better: a/b/tie or 0/1", "label")
-]
-MarginKey = Annotated[str | None, _key("--margin-key", "an optional preference margin", "margin")]
-WeightKey = Annotated[str | None, _key("--weight-key", "an optional per-pair weight", "weight")]
-SubsetKey = Annotated[str | None, _key("--subset-key", "an optional subset name", "subset")]
-IdKey = Annotated[str | None, _key("--id-key", "an optional unique pair id", "id")]
+PromptKey = _key("--prompt-key", "the prompt", "prompt")
+ChosenKey = _key("--chosen-key", "the preferred response", "chosen")
+RejectedKey = _key("--rejected-key", "the dispreferred response", "rejected")
+ResponseAKey = _key("--response-a-key", "the first response of a labelled pair", "response_a")
+ResponseBKey = _key("--response-b-key", "the second response of a labelled pair", "response_b")
+LabelKey = _key("--label-key", "which response is better: a/b/tie or 0/1", "label")
+MarginKey = _key("--margin-key", "an optional preference margin", "margin")
+WeightKey = _key("--weight-key", "an optional per-pair weight", "weight")
+SubsetKey = _key("--subset-key", "an optional subset name", "subset")
+IdKey = _key("--id-key", "an optional unique pair id", "id")
 
-# responses grouped by prompt (select, label): one row per response, prompts joined on a key
-PoolPromptKey = Annotated[str, typer.Option("--prompt-key", help="Column holding the prompt.")]
-PoolResponseKey = Annotated[
-    str,
-    typer.Option("--response-key", help="Column holding a response (or '<key>s' a list of them)."),
-]
-PoolIdKey = Annotated[
-    str | None,
-    typer.Option(
-        "--id-key",
-        help="Column holding a unique response id (default: the row number).",
-        show_default=False,
-    ),
-]
-PoolJoinKey = Annotated[
-    str, typer.Option("--join-key", help="Prompt id column shared by POOL and --prompts.")
-]
-
-OnBadRows = Annotated[
+OnBadRows = _data_option(
     Literal["error", "skip"],
-    typer.Option(
-        "--on-bad-rows",
-        help="What to do with a malformed row: 'error' stops with its line number; 'skip' drops it and counts why.",
-        rich_help_panel=_PANEL,
-    ),
-]
-Ties = Annotated[
+    "--on-bad-rows",
+    help="What to do with a malformed row: 'error' stops with its line number; 'skip' drops it and counts why.",
+)
+Ties = _data_option(
     Literal["drop", "keep"],
-    typer.Option(
-        "--ties",
-        help="Labelled pairs marked as a tie: 'drop' them (reported) or 'keep' them (flagged in dataset.tie).",
-        rich_help_panel=_PANEL,
-    ),
-]
-Dedupe = Annotated[
+    "--ties",
+    help="Labelled pairs marked as a tie: 'drop' them (reported) or 'keep' them (flagged in dataset.tie).",
+)
+Dedupe = _data_option(
     bool,
-    typer.Option(
-        "--dedupe",
-        help="Drop exact duplicate pairs (same prompt, chosen and rejected), keeping the first. "
-        "By default they are kept (the same comparison labelled twice is data) and counted.",
-        rich_help_panel=_PANEL,
-    ),
-]
-Split = Annotated[
+    "--dedupe",
+    help="Drop exact duplicate pairs (same prompt, chosen and rejected), keeping the first. "
+    "By default they are kept (the same comparison labelled twice is data) and counted.",
+)
+Split = _data_option(
     str | None,
-    typer.Option(
-        "--split",
-        help="Split to read from a DatasetDict directory or a Hugging Face dataset (e.g. 'train').",
-        rich_help_panel=_PANEL,
-        show_default=False,
-    ),
-]
-Limit = Annotated[
+    "--split",
+    help="Split to read from a DatasetDict directory or a Hugging Face dataset (e.g. 'train').",
+)
+Limit = _data_option(
     int | None,
-    typer.Option(
-        "--limit",
-        min=1,
-        help="Read at most this many pairs (the first ones in file order).",
-        rich_help_panel=_PANEL,
-        show_default=False,
-    ),
-]
+    "--limit",
+    help="Read at most this many pairs (the first ones in file order).",
+    min=1,
+)
 
-MaxTextChars = Annotated[
+MaxTextChars = _data_option(
     int | None,
-    typer.Option(
-        "--max-text-chars",
-        min=1,
-        help="Longest prompt or response in characters; a longer one is a bad row (default: 100,000).",
-        rich_help_panel=_PANEL,
-        show_default=False,
-    ),
-]
+    "--max-text-chars",
+    help="Longest prompt or response in characters; a longer one is a bad row (default: 100,000).",
+    min=1,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,22 +97,22 @@ class DataColumns:
     """The data-column options of a command, as :func:`prefspace.data.load_preferences` takes
     them (``None``: the loader's default)."""
 
-    prompt_key: str | None = None
-    chosen_key: str | None = None
-    rejected_key: str | None = None
-    response_a_key: str | None = None
-    response_b_key: str | None = None
-    label_key: str | None = None
-    margin_key: str | None = None
-    weight_key: str | None = None
-    subset_key: str | None = None
-    id_key: str | None = None
-    on_bad_rows: str | None = None
-    ties: str | None = None
-    dedupe: bool | None = None
-    split: str | None = None
-    limit: int | None = None
-    max_text_chars: int | None = None
+    prompt_key: PromptKey = None
+    chosen_key: ChosenKey = None
+    rejected_key: RejectedKey = None
+    response_a_key: ResponseAKey = None
+    response_b_key: ResponseBKey = None
+    label_key: LabelKey = None
+    margin_key: MarginKey = None
+    weight_key: WeightKey = None
+    subset_key: SubsetKey = None
+    id_key: IdKey = None
+    on_bad_rows: OnBadRows = None  # None here: not given; the command line shows its default
+    ties: Ties = None
+    dedupe: Dedupe = None
+    split: Split = None
+    limit: Limit = None
+    max_text_chars: MaxTextChars = None
 
     def load_kwargs(self) -> dict:
         """Keyword arguments for :func:`prefspace.data.load_preferences`: the options that are set.
@@ -173,120 +129,90 @@ class DataColumns:
         }
 
 
-# Each field of DataColumns as a command option: (annotated type, default).
-_COLUMN_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "prompt_key": (PromptKey, None),
-    "chosen_key": (ChosenKey, None),
-    "rejected_key": (RejectedKey, None),
-    "response_a_key": (ResponseAKey, None),
-    "response_b_key": (ResponseBKey, None),
-    "label_key": (LabelKey, None),
-    "margin_key": (MarginKey, None),
-    "weight_key": (WeightKey, None),
-    "subset_key": (SubsetKey, None),
-    "id_key": (IdKey, None),
-    "on_bad_rows": (OnBadRows, "error"),
-    "ties": (Ties, "drop"),
-    "dedupe": (Dedupe, False),
-    "split": (Split, None),
-    "limit": (Limit, None),
-    "max_text_chars": (MaxTextChars, None),
-}
+data_columns = option_group(
+    DataColumns, "columns", defaults={"on_bad_rows": "error", "ties": "drop", "dedupe": False}
+)
+"""Give a command every data-column option at once, collected into its ``columns`` parameter
+(``columns: DataColumns``), in the "Data columns" panel of ``--help``; ``exclude`` leaves out
+options a command has no use for."""
 
 
-def data_columns(*, exclude: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
-    """Give a command every data-column option at once, collected into its ``columns`` parameter.
-
-    The decorated function declares ``columns: DataColumns``; the command line sees one option
-    per field of :class:`DataColumns` (minus ``exclude``, for options a command has no use for),
-    in the "Data columns" panel of ``--help``. Put it under ``@app.command()``.
-    """
-    unknown = set(exclude) - set(_COLUMN_OPTIONS)
-    if unknown:
-        raise ValueError(f"not data-column options: {sorted(unknown)}")
-
-    def decorate(func: Callable) -> Callable:
-        # typer reads the new signature as is, so the command's own (postponed) annotations are
-        # resolved here; DataColumns resolves even where the command's module imports it locally
-        signature = inspect.signature(func, eval_str=True, locals={"DataColumns": DataColumns})
-        if "columns" not in signature.parameters:
-            raise TypeError(
-                f"{func.__name__} needs a 'columns: DataColumns' parameter for @data_columns"
-            )
-        names = [n for n in _COLUMN_OPTIONS if n not in exclude]
-        params = [p for p in signature.parameters.values() if p.name != "columns"]
-        params += [
-            inspect.Parameter(
-                n,
-                inspect.Parameter.KEYWORD_ONLY,
-                annotation=_COLUMN_OPTIONS[n][0],
-                default=_COLUMN_OPTIONS[n][1],
-            )
-            for n in names
-        ]
-
-        @functools.wraps(func)
-        def command(*args: Any, **kwargs: Any) -> Any:
-            columns = DataColumns(**{n: kwargs.pop(n) for n in names if n in kwargs})
-            return func(*args, columns=columns, **kwargs)
-
-        command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in params}
-        del command.__wrapped__  # typer must read the new signature, not the function's own
-        return command
-
-    return decorate
+# ---------------------------------------------------------------- a pool of responses
+# responses grouped by prompt (select, label, rerank): one row per response, prompts joined on a key
+PoolPrompts = option(
+    str | None, "--prompts", help="Separate prompts file joined on --join-key (alpaca_bon layout)."
+)
+PoolPromptKey = option(str, "--prompt-key", help="Column holding the prompt.")
+PoolResponseKey = option(
+    str, "--response-key", help="Column holding a response (or '<key>s' a list of them)."
+)
+PoolIdKey = option(
+    str | None, "--id-key", help="Column holding a unique response id (default: the row number)."
+)
+PoolJoinKey = option(str, "--join-key", help="Prompt id column shared by POOL and --prompts.")
 
 
-# A saved model's encoder, overridden (serve, rerank, score, evaluate).
-_MODEL_PANEL = "Model's encoder"
-ModelEncoder = Annotated[
-    str | None,
-    typer.Option(
-        "--encoder",
-        help="Encoder to embed with instead of the one recorded with the model (it must have the same "
-        "fingerprint; a different one is refused).",
-        rich_help_panel=_MODEL_PANEL,
-        show_default=False,
-    ),
-]
-ModelLayout = Annotated[
-    str | None,
-    typer.Option(
-        "--layout",
-        help="Override the encoder's layout ('separate' or 'joint'); it must match the model's.",
-        rich_help_panel=_MODEL_PANEL,
-        show_default=False,
-    ),
-]
-ModelBackend = Annotated[
-    str | None,
-    typer.Option(
-        "--encoder-backend",
-        help="Run the recorded encoder (or --encoder) with this backend: sentence-transformers, onnx, onnx-int8, "
-        "causal-lm. It is part of the fingerprint, so a model trained with another backend is refused.",
-        rich_help_panel=_MODEL_PANEL,
-        show_default=False,
-    ),
-]
-LengthControlled = Annotated[
-    bool,
-    typer.Option(
-        "--length-controlled",
-        help="Rewards without the model's text-feature block (length, structure), as "
-        "ODIN's content head: a policy gains nothing from length alone (docs/models.md).",
-        rich_help_panel=_MODEL_PANEL,
-    ),
-]
-Device = Annotated[
-    str | None,
-    typer.Option(
-        "--device",
-        help="Run the encoder on this device ('cpu', 'cuda', ...); the rewards do not change.",
-        rich_help_panel=_MODEL_PANEL,
-        show_default=False,
-    ),
-]
+@dataclasses.dataclass(frozen=True)
+class PoolColumns:
+    """Where a pool of responses finds its prompts and columns (as
+    :func:`prefspace.select.read_candidates` takes them)."""
+
+    prompts: PoolPrompts = None
+    prompt_key: PoolPromptKey = "prompt"
+    response_key: PoolResponseKey = "response"
+    id_key: PoolIdKey = None
+    join_key: PoolJoinKey = "prompt_id"
+
+    def kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments.
+
+        >>> PoolColumns(prompts="prompts.jsonl").kwargs()["join_key"]
+        'prompt_id'
+        """
+        return dataclasses.asdict(self)
+
+
+pool_columns = option_group(PoolColumns, "keys")
+"""Give a command that reads a pool of responses its column options, collected into its
+``keys: PoolColumns`` parameter."""
+
+
+# ---------------------------------------------------------------- a local web server
+Host = option(str, "--host", help="Address to bind; 127.0.0.1 serves this machine only.")
+Port = option(int, "--port", help="TCP port.", min=0, max=65535)
+LogLevel = option(str, "--log-level", help="uvicorn log level.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """Where a command's HTTP server listens, and how much uvicorn logs."""
+
+    host: Host = "127.0.0.1"
+    port: Port = 8000
+    log_level: LogLevel = "info"
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` as given (port 0: the one the system picks is known later).
+
+        >>> ServerOptions(port=8000).url
+        'http://127.0.0.1:8000'
+        """
+        return f"http://{self.host}:{self.port}"
+
+
+server_options = option_group(ServerOptions, "server")
+"""Give a command that serves HTTP its address options, collected into its ``server:
+ServerOptions`` parameter."""
+
+
+# ---------------------------------------------------------------- choosing pairs (select, label)
+_STRATEGY_HELP = (
+    "{strategies}. Default random: in this project's label-loop and active-labeling benchmarks "
+    "(docs/benchmarks.md) D-optimal selection learned more slowly than random; see "
+    "docs/active-labeling.md."
+)
+Strategy = option(str, "--strategy", "-s", help=_STRATEGY_HELP, parser=RegistryChoice("strategies"))
 
 
 def examples(*commands: str) -> str:
@@ -300,25 +226,12 @@ def examples(*commands: str) -> str:
     )
 
 
-EncoderBackend = Annotated[
-    str,
-    typer.Option(
-        "--encoder-backend",
-        help="What runs the encoder: auto (from the name), sentence-transformers (torch), onnx or onnx-int8 "
-        "(ONNX Runtime on the CPU, float32 or 8-bit; needs the onnx extra), causal-lm. Part of the fingerprint.",
-    ),
-]
-
-
-CacheOpt = Annotated[
+CacheOpt = option(
     Path | None,
-    typer.Option(
-        "--cache",
-        help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
-        "else ~/.cache/prefspace/embeddings; every command shares it).",
-        show_default=False,
-    ),
-]
+    "--cache",
+    help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
+    "else ~/.cache/prefspace/embeddings; every command shares it).",
+)
 
 
 def renamed(old_flag: str, new_flag: str, old_value: Any, new_value: Any) -> Any:
@@ -367,17 +280,19 @@ __all__ = [
     "Dedupe",
     "Split",
     "Limit",
-    "ModelEncoder",
-    "ModelLayout",
-    "ModelBackend",
-    "Device",
     "MaxTextChars",
     "DataColumns",
     "data_columns",
+    "PoolColumns",
+    "pool_columns",
+    "ServerOptions",
+    "server_options",
+    "Strategy",
+    "OptionGroup",
+    "option_group",
     "examples",
     "default_cache_dir",
     "renamed",
     "deprecated_option",
     "CacheOpt",
-    "EncoderBackend",
 ]

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 
 from . import app
+from ._groups import option
 from ._options import (
     DataArg,
     DataColumns,
     data_columns,
     examples,
 )
+
+ReportJson = option(bool, "--json", help="Print the loader's report as JSON.")
 
 
 @app.command(
@@ -26,9 +28,7 @@ from ._options import (
 def validate(
     data: DataArg,
     columns: DataColumns,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the loader's report as JSON.")
-    ] = False,
+    as_json: ReportJson = False,
 ) -> None:
     """Check preference data and summarise it: format, pairs, ties, skipped rows, subsets, and how
     often the longer answer wins (the trivial rule a reward model must beat).

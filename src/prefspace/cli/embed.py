@@ -11,28 +11,30 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from . import app
-from ._options import (
-    DataArg,
-    DataColumns,
-    EncoderBackend,
-    data_columns,
-    default_cache_dir,
-    examples,
-)
+from ._encoder_options import EncoderOptions, encoder_options
+from ._groups import argument, option
+from ._options import DataArg, DataColumns, data_columns, examples
 from ._progress import format_rate, show_progress
-from ._scaling import (
-    Engine,
-    GpusPerWorker,
-    NumShards,
-    NumWorkers,
-    RayAddress,
-    ShardIndex,
-    echo_slice_summary,
+from ._scaling import ScalingOptions, scaling_options, slice_lines
+
+ShardSize = option(
+    int, "--shard-size", help="New texts per cache shard (the most a killed run loses).", min=1
+)
+Quiet = option(
+    bool, "--quiet", "-q", help="No progress (a bar on a terminal, plain lines in a log)."
+)
+SummaryJson = option(bool, "--json", help="Print the summary as JSON.")
+InfoPath = argument(Path, "An embedding cache folder or a saved model folder.")
+DescriptionJson = option(bool, "--json", help="Print the description as JSON.")
+CompactPath = argument(Path, "The cache to compact.")
+MergeSources = argument(list[Path], "Caches to copy from.")
+MergeInto = option(
+    Path, "--into", help="The cache to copy into (created when missing).", show_default=False
 )
 
 
@@ -43,168 +45,78 @@ from ._scaling import (
     )
 )
 @data_columns(exclude=("dedupe",))
+@encoder_options()
+@scaling_options()
 def embed(
     data: DataArg,
+    encoding: EncoderOptions,
+    shard_size: ShardSize = 1024,
+    quiet: Quiet = False,
+    as_json: SummaryJson = False,
+    *,
+    scaling: ScalingOptions,
     columns: DataColumns,
-    encoder: Annotated[
-        str,
-        typer.Option(
-            "--encoder",
-            "-e",
-            help="Encoder name or path: all-MiniLM-L6-v2 (default), smollm2-135m, a folder, a .gguf file.",
-        ),
-    ] = "all-MiniLM-L6-v2",
-    cache: Annotated[
-        Path | None,
-        typer.Option(
-            "--cache",
-            help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, else ~/.cache/prefspace/embeddings; every command shares it).",
-            show_default=False,
-        ),
-    ] = None,
-    layout: Annotated[
-        str | None,
-        typer.Option(
-            "--layout",
-            help="'separate' (prompt and response apart, concatenated) or 'joint' (one text). Default: the encoder's.",
-            show_default=False,
-        ),
-    ] = None,
-    backend: EncoderBackend = "auto",
-    layer: Annotated[
-        int | None,
-        typer.Option(
-            "--layer", help="Causal LMs: hidden-state layer (-1 = last).", show_default=False
-        ),
-    ] = None,
-    pooling: Annotated[
-        str | None,
-        typer.Option(
-            "--pooling",
-            help="Causal LMs: 'last' token or 'mean' over the response.",
-            show_default=False,
-        ),
-    ] = None,
-    max_length: Annotated[
-        int | None,
-        typer.Option(
-            "--max-length",
-            min=8,
-            help="Token limit per text (default: the encoder's).",
-            show_default=False,
-        ),
-    ] = None,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="cpu, cuda, ... (default: automatic).", show_default=False),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            min=1,
-            help="Texts per forward pass (default: the encoder's).",
-            show_default=False,
-        ),
-    ] = None,
-    shard_size: Annotated[
-        int,
-        typer.Option(
-            "--shard-size", min=1, help="New texts per cache shard (the most a killed run loses)."
-        ),
-    ] = 1024,
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "--quiet", "-q", help="No progress (a bar on a terminal, plain lines in a log)."
-        ),
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    engine: Engine = "local",
-    num_workers: NumWorkers = None,
-    gpus_per_worker: GpusPerWorker = 0,
-    ray_address: RayAddress = None,
-    num_shards: NumShards = 1,
-    shard_index: ShardIndex = 0,
-    text_features: Annotated[
-        bool,
-        typer.Option(
-            "--text-features/--no-text-features",
-            help="Also measure each response's text-feature block (length, lines, lists, code, headings, truncation) into the cache, as `prefspace train` uses it.",
-        ),
-    ] = True,
-    long_texts: Annotated[
-        str,
-        typer.Option(
-            "--long-texts",
-            help="Responses longer than the encoder's window: truncate (keep the start) or windows (mean of up to 8 windows; sentence-transformers encoders).",
-        ),
-    ] = "truncate",
 ) -> None:
     """Embed every prompt and response of DATA into the cache; each distinct text is embedded once.
 
     A second run finds everything cached and computes nothing. A run that is killed resumes
     where it stopped.
     """
-    from ..embed.pipeline import ROLE_LABELS
     from ..workflows.embedding import embed_file
 
-    show = not quiet and not as_json
-    # our own bar replaces the Hugging Face libraries' loading bars (without importing them here,
-    # which would cost seconds on a run that finds everything cached)
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if "transformers" in sys.modules:
-        sys.modules["transformers"].utils.logging.disable_progress_bar()
-    options = {
-        k: v
-        for k, v in dict(
-            layout=layout, layer=layer, pooling=pooling, max_length=max_length, device=device
-        ).items()
-        if v is not None
-    }
-    options["text_features"] = text_features
-    if long_texts != "truncate":
-        options["long_texts"] = long_texts
-    with show_progress(show) as callback:
+    _quiet_hugging_face_bars()
+    with show_progress(not quiet and not as_json) as callback:
         run = embed_file(
             data,
-            encoder=encoder,
-            backend=backend,
-            encoder_options=options,
-            cache=cache or default_cache_dir(),
+            encoder=encoding.encoder,
+            backend=encoding.encoder_backend,
+            encoder_options=encoding.encoder_kwargs(),
+            cache=encoding.cache_dir(),
             load_kwargs=columns.load_kwargs(),
-            engine=engine,
-            num_shards=num_shards,
-            shard_index=shard_index,
-            num_workers=num_workers,
-            gpus_per_worker=gpus_per_worker,
-            ray_address=ray_address,
-            batch_size=batch_size,
+            batch_size=encoding.batch_size,
             shard_size=shard_size,
             progress=callback,
+            **scaling.kwargs(),
         )
     if as_json:
         typer.echo(json.dumps(run.to_json(), indent=2))
         return
-    if run.n_pairs is None:
-        return echo_slice_summary(run)
+    lines = slice_lines(run) if run.n_pairs is None else embed_lines(run, encoding.encoder)
+    for line in lines:
+        typer.echo(line)
+
+
+def _quiet_hugging_face_bars() -> None:
+    """Our own bar replaces the Hugging Face libraries' loading bars (without importing them
+    here, which would cost seconds on a run that finds everything cached)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+
+
+def embed_lines(run: Any, encoder: str) -> list[str]:
+    """What an :class:`prefspace.workflows.EmbedRun` of every pair did, as lines to print: the
+    pairs, each role's distinct, new and cached texts, the time and the cache."""
+    from ..embed.pipeline import ROLE_LABELS
+
     enc, st = run.encoder, run.stats
     computed, cached = run.new_texts, run.cached_texts
-    typer.echo(
-        f"embedded {run.n_pairs:,} pairs from {data} with {encoder} "
+    lines = [
+        f"embedded {run.n_pairs:,} pairs from {run.data} with {encoder} "
         f"({enc.layout} layout, {enc.feature_dim} features per response)"
-    )
+    ]
     for role in st.total:
-        typer.echo(
+        lines.append(
             f"  {ROLE_LABELS.get(role, role) + ':':<24}{st.total[role]:>8,} distinct  "
             f"{st.computed[role]:>8,} new  {st.cached[role]:>8,} cached"
         )
     rate = f", {format_rate(computed, st.seconds, 'texts')}" if computed and st.seconds else ""
     state = "everything was cached" if computed == 0 else f"{computed:,} new texts embedded"
-    typer.echo(
+    lines.append(
         f"  {state}; {cached:,} cached; {run.total_seconds:.1f} s in all ({st.seconds:.1f} s embedding{rate})"
     )
-    typer.echo(f"  cache: {run.cache_dir} (fingerprint {enc.vectors_fingerprint})")
+    lines.append(f"  cache: {run.cache_dir} (fingerprint {enc.vectors_fingerprint})")
+    return lines
 
 
 def _human_bytes(n: int) -> str:
@@ -218,15 +130,7 @@ def _human_bytes(n: int) -> str:
 @app.command(
     epilog=examples("prefspace info ~/.cache/prefspace/embeddings", "prefspace info runs/bt --json")
 )
-def info(
-    path: Annotated[
-        Path,
-        typer.Argument(
-            help="An embedding cache folder or a saved model folder.", show_default=False
-        ),
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
-) -> None:
+def info(path: InfoPath, as_json: DescriptionJson = False) -> None:
     """Say what an embedding cache (encoders, texts, dimensions, shards, size) or a model folder
     (head, encoder, training data, metrics, files) holds."""
     from ..embed import EmbeddingCache, is_cache
@@ -342,9 +246,7 @@ app.add_typer(cache_app, name="cache")
 
 
 @cache_app.command("compact", epilog=examples("prefspace cache compact .cache/emb"))
-def cache_compact(
-    path: Annotated[Path, typer.Argument(help="The cache to compact.", show_default=False)],
-) -> None:
+def cache_compact(path: CompactPath) -> None:
     """Rewrite each encoder's shards as one shard (after many small writes, e.g. by a server)."""
     from ..embed import EmbeddingCache
 
@@ -358,15 +260,7 @@ def cache_compact(
 @cache_app.command(
     "merge", epilog=examples("prefspace cache merge slice-0 slice-1 slice-2 --into .cache/emb")
 )
-def cache_merge(
-    sources: Annotated[list[Path], typer.Argument(help="Caches to copy from.", show_default=False)],
-    into: Annotated[
-        Path,
-        typer.Option(
-            "--into", help="The cache to copy into (created when missing).", show_default=False
-        ),
-    ],
-) -> None:
+def cache_merge(sources: MergeSources, into: MergeInto) -> None:
     """Copy into --into every entry of the SOURCES caches that it lacks (same text and encoder)."""
     from ..embed.cache import merge_caches
 

@@ -9,41 +9,77 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import typer
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
-from ._options import (
-    CacheOpt,
-    DataColumns,
-    Device,
-    ModelBackend,
-    ModelEncoder,
-    ModelLayout,
-    data_columns,
-    examples,
-)
+from ._encoder_options import ModelEncoderOptions, model_encoder_options
+from ._groups import argument, option
+from ._options import CacheOpt, DataColumns, data_columns, examples
 from ._progress import show_progress
 
-OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
-FigureFormat = Annotated[
+OutDir = option(Path, "--out", "-o", help="Output directory (created if missing).")
+FigureFormat = option(
     Literal["png", "svg", "pdf"],
-    typer.Option(
-        "--figure-format",
-        help="Plots as PNG only (the report embeds them), or also as SVG or PDF beside each PNG.",
-    ),
-]
-Jobs = Annotated[
+    "--figure-format",
+    help="Plots as PNG only (the report embeds them), or also as SVG or PDF beside each PNG.",
+)
+Jobs = option(
     int | None,
-    typer.Option(
-        "--jobs",
-        "-j",
-        min=1,
-        help="Worker processes (default: the config's jobs, else all cores; capped at the cores).",
-    ),
-]
+    "--jobs",
+    "-j",
+    help="Worker processes (default: the config's jobs, else all cores; capped at the cores).",
+    min=1,
+)
+
+ConfigArg = argument(Path, "Experiment config (YAML); see docs/evaluation.md.")
+SetValues = option(
+    list[str] | None,
+    "--set",
+    help="Override a config value, KEY=VALUE (dotted keys; e.g. data_root=../shared/data). Repeatable.",
+)
+ModelArg = argument(Path, "A model directory written by save_model / prefspace train.")
+EvalData = argument(
+    str | None,
+    "Pairs, scored responses, or a benchmark's rows (see `prefspace validate --help` for the formats); "
+    "default: the model's own held-out pairs (MODEL/test.jsonl, written by `prefspace train`).",
+)
+Prompts = option(
+    Path | None,
+    "--prompts",
+    help="Scored data: the prompts file joined to DATA's responses (DATA is then a scored-response file).",
+)
+ScoreKey = option(
+    str | None,
+    "--score-key",
+    help="Scored data: the gold-score column (default: the first of score, gold, reward).",
+)
+LimitPrompts = option(
+    int | None, "--limit-prompts", help="Scored data: evaluate on the first N prompts only.", min=1
+)
+NBoot = option(
+    int,
+    "--n-boot",
+    help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.",
+    min=1,
+)
+Benchmark = option(
+    str | None,
+    "--benchmark",
+    help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
+    parser=RegistryChoice("benchmarks"),
+)
+
+
+def _print_cache_use(cache_use: list[dict]) -> None:
+    """The cache line of each dataset embedded now ("cache DIR: N of M texts found, K embedded");
+    nothing when every dataset was prepared by an earlier run into the same output folder."""
+    from ..embed.pipeline import describe_cache_use
+
+    for use in cache_use:
+        typer.echo(describe_cache_use(use))
 
 
 def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
@@ -74,20 +110,9 @@ def _print_summary(rows: list[dict], metric_names=("accuracy", "ece")) -> None:
     )
 )
 def experiment(
-    config: Annotated[
-        Path,
-        typer.Argument(
-            help="Experiment config (YAML); see docs/evaluation.md.", show_default=False
-        ),
-    ],
+    config: ConfigArg,
     out: OutDir,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Override a config value, KEY=VALUE (dotted keys; e.g. data_root=../shared/data). Repeatable.",
-        ),
-    ] = None,
+    set_: SetValues = None,
     jobs: Jobs = None,
     figure_format: FigureFormat = "png",
 ) -> None:
@@ -103,8 +128,10 @@ def experiment(
         config, parse_overrides(set_), out_dir=out
     )  # the whole config is checked before any cell runs
     start = time.perf_counter()
+    cache_use: list[dict] = []
     with show_progress():
-        rows = run_experiment(cfg, out, jobs=jobs)
+        rows = run_experiment(cfg, out, jobs=jobs, cache_use=cache_use)
+    _print_cache_use(cache_use)
     paths = write_outputs(rows, cfg, out, figure_format=figure_format)
     _print_summary(
         rows,
@@ -139,6 +166,7 @@ def demo(
     start = time.perf_counter()
     with show_progress():
         result = run_demo(out, jobs=jobs, figure_format=figure_format)
+    _print_cache_use(result["cache"])
     _print_summary(result["rows"])
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
     typer.echo(f"report: {result['paths']['report_html']}")
@@ -154,71 +182,20 @@ def demo(
     ),
 )
 @data_columns(exclude=("margin_key", "weight_key"))
+@model_encoder_options(exclude=("length_controlled",))
 def evaluate(
-    model: Annotated[
-        Path,
-        typer.Argument(
-            help="A model directory written by save_model / prefspace train.", show_default=False
-        ),
-    ],
+    model: ModelArg,
     out: OutDir,
-    data: Annotated[
-        str | None,
-        typer.Argument(
-            help="Pairs, scored responses, or a benchmark's rows (see `prefspace validate --help` for the formats); "
-            "default: the model's own held-out pairs (MODEL/test.jsonl, written by `prefspace train`).",
-            show_default=False,
-        ),
-    ] = None,
-    columns: DataColumns = None,
-    prompts: Annotated[
-        Path | None,
-        typer.Option(
-            "--prompts",
-            help="Scored data: the prompts file joined to DATA's responses (DATA is then a scored-response file).",
-            show_default=False,
-        ),
-    ] = None,
-    score_key: Annotated[
-        str | None,
-        typer.Option(
-            "--score-key",
-            help="Scored data: the gold-score column (default: the first of score, gold, reward).",
-            show_default=False,
-        ),
-    ] = None,
-    limit_prompts: Annotated[
-        int | None,
-        typer.Option(
-            "--limit-prompts",
-            min=1,
-            help="Scored data: evaluate on the first N prompts only.",
-            show_default=False,
-        ),
-    ] = None,
+    data: EvalData = None,
+    prompts: Prompts = None,
+    score_key: ScoreKey = None,
+    limit_prompts: LimitPrompts = None,
     cache: CacheOpt = None,
-    n_boot: Annotated[
-        int,
-        typer.Option(
-            "--n-boot",
-            min=1,
-            help="Bootstrap resamples (over prompts) for the best-of-N interval; accuracy uses the Wilson interval.",
-        ),
-    ] = 1000,
+    n_boot: NBoot = 1000,
     figure_format: FigureFormat = "png",
-    encoder: ModelEncoder = None,
-    encoder_backend: ModelBackend = None,
-    layout: ModelLayout = None,
-    device: Device = None,
-    benchmark: Annotated[
-        str | None,
-        typer.Option(
-            "--benchmark",
-            parser=RegistryChoice("benchmarks"),
-            help="Score DATA as a benchmark with its own sections and weights: {benchmarks}.",
-            show_default=False,
-        ),
-    ] = None,
+    model_encoder: ModelEncoderOptions = None,
+    benchmark: Benchmark = None,
+    columns: DataColumns = None,
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 
@@ -232,10 +209,8 @@ def evaluate(
     Writes OUT/metrics.json, OUT/plots/ and OUT/report.html (and, with --benchmark, every
     example's scores in OUT/reward_bench_scores.jsonl or OUT/reward_bench_2_scores.jsonl).
     """
-    from ..embed.pipeline import describe_cache_use
-    from ..workflows.scoring import evaluate_model_dir, model_encoder
+    from ..workflows.scoring import evaluate_model_dir
 
-    enc = model_encoder(model, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         result, paths = evaluate_model_dir(
             model,
@@ -248,13 +223,35 @@ def evaluate(
             n_boot=n_boot,
             load_kwargs=columns.load_kwargs(),
             benchmark=benchmark,
-            encoder=enc,
+            encoder=model_encoder.for_model(model),
             figure_format=figure_format,
             progress=progress,
         )
+    for line in evaluate_lines(result, paths, own_test=data is None):
+        typer.echo(line)
+
+
+def evaluate_lines(result: dict, paths: dict, *, own_test: bool) -> list[str]:
+    """What ``evaluate`` prints: the data (``own_test``: the model's held-out pairs), the cache,
+    the headline metrics, the verdict against the length baseline and the files written."""
+    from ..embed.pipeline import describe_cache_use
+
+    lines = [f"data: the model's held-out pairs, {result['data']}"] if own_test else []
+    lines += [describe_cache_use(result["cache"]), _headline(result)]
+    lines += _length_baseline_lines(result)
+    lines.append(f"metrics: {paths['metrics_json']}")
+    if "per_example" in paths:
+        lines.append(f"per-example scores: {paths['per_example']}")
+    lines.append(f"report:  {paths['report_html']}")
+    return lines
+
+
+def _headline(result: dict) -> str:
+    """The headline metrics: a benchmark's scores, pair accuracy, or best-of-N and rank
+    correlations for scored responses."""
     if "reward_bench_2" in result:
-        headline = _benchmark_lines(result["reward_bench_2"])
-    elif "accuracy" in result:
+        return _benchmark_lines(result["reward_bench_2"])
+    if "accuracy" in result:
         headline = (
             f"accuracy {result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}] "
             f"on {result['n_pairs']} pairs; ECE {result['ece']:.4f}"
@@ -266,37 +263,32 @@ def evaluate(
             headline += f"\nper subset: {per}; weighted {result['subsets']['weighted']:.4f}"
         if "reward_bench" in result:
             headline += "\n" + _benchmark_lines(result["reward_bench"])
-    else:
-        c = result["best_of_n"]
-        headline = (
-            f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
-            f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts"
-        )
-    if data is None:
-        typer.echo(f"data: the model's held-out pairs, {result['data']}")
-    typer.echo(describe_cache_use(result["cache"]))
-    typer.echo(headline)
-    if result.get("length_baseline"):
-        from ..evaluate.single import baseline_verdict
+        return headline
+    c = result["best_of_n"]
+    return (
+        f"best-of-{c['n'][-1]} gold {c['model'][-1]:.4f} [{c['model_low'][-1]:.4f}, {c['model_high'][-1]:.4f}] (oracle {c['oracle'][-1]:.4f}, random {c['random'][-1]:.4f}); "
+        f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} over {result['n_prompts']} prompts"
+    )
 
-        items = (
-            result["length_baseline"]
-            if isinstance(result["length_baseline"], list)
-            else [result["length_baseline"]]
+
+def _length_baseline_lines(result: dict) -> list[str]:
+    """The verdict against the length baseline, then each further comparison."""
+    if not result.get("length_baseline"):
+        return []
+    from ..evaluate.single import baseline_verdict
+
+    items = result["length_baseline"]
+    items = items if isinstance(items, list) else [items]
+    lines = [baseline_verdict(items)[1]]
+    for c in items[1:]:
+        lines.append(
+            f"  {c['metric']}: model {c['model']:.4f}, length baseline {c['baseline']:.4f}, "
+            f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], {c['verdict']}"
         )
-        typer.echo(baseline_verdict(items)[1])
-        for c in items[1:]:
-            typer.echo(
-                f"  {c['metric']}: model {c['model']:.4f}, length baseline {c['baseline']:.4f}, "
-                f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], {c['verdict']}"
-            )
-        source = (result.get("length_baseline_fit") or {}).get("source")
-        if source:
-            typer.echo(f"  (length baseline fitted on {source})")
-    typer.echo(f"metrics: {paths['metrics_json']}")
-    if "per_example" in paths:
-        typer.echo(f"per-example scores: {paths['per_example']}")
-    typer.echo(f"report:  {paths['report_html']}")
+    source = (result.get("length_baseline_fit") or {}).get("source")
+    if source:
+        lines.append(f"  (length baseline fitted on {source})")
+    return lines
 
 
 def _benchmark_lines(res: dict) -> str:

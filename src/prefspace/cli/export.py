@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from . import app
+from ._groups import argument, option
 from ._options import examples
+
+ModelArg = argument(Path, "A model directory written by `prefspace train` / save_model.")
+ExportOut = option(
+    Path,
+    "--out",
+    "-o",
+    help="Folder to write (an earlier export there is replaced).",
+    show_default=False,
+)
+ExportFormat = option(str, "--format", help="Export format: sentence-transformers.")
 
 
 @app.command("export", epilog=examples("prefspace export runs/bt --out runs/bt-st"))
-def export(
-    model: Annotated[
-        Path,
-        typer.Argument(
-            help="A model directory written by `prefspace train` / save_model.", show_default=False
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Folder to write (an earlier export there is replaced).",
-            show_default=False,
-        ),
-    ],
-    format: Annotated[
-        str, typer.Option("--format", help="Export format: sentence-transformers.")
-    ] = "sentence-transformers",
-) -> None:
+def export(model: ModelArg, out: ExportOut, format: ExportFormat = "sentence-transformers") -> None:
     """Write MODEL as a folder that `SentenceTransformer(OUT)` loads without prefspace; its output is the reward.
 
     Exact for linear and MLP heads (and their mean ensembles) on the joint layout; a linear head

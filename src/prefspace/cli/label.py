@@ -3,25 +3,29 @@ annotator), and ``prefspace label export`` / ``import`` for its database."""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 import typer
 from typer.core import TyperGroup
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
+from ._groups import argument, option, option_group
 from ._options import (
     CacheOpt,
-    PoolIdKey,
-    PoolJoinKey,
-    PoolPromptKey,
-    PoolResponseKey,
+    PoolColumns,
+    ServerOptions,
+    Strategy,
     default_cache_dir,
     deprecated_option,
     examples,
+    pool_columns,
     renamed,
+    server_options,
 )
 
 
@@ -42,14 +46,177 @@ label_app = typer.Typer(
 )
 app.add_typer(label_app, name="label")
 
-_STRATEGY_HELP = (
-    "{strategies}. Default random: in this project's label-loop and active-labeling benchmarks "
-    "(docs/benchmarks.md) D-optimal selection learned more slowly than random; see "
-    "docs/active-labeling.md."
-)
 _HEAD_HELP = (
     "Head refitted on the labels: {heads} (default bt-linear; with --model, the model's own)."
 )
+PoolArg = argument(
+    str,
+    "Candidate responses, as `prefspace select` reads them (prompt + response rows, or prompt + responses lists).",
+)
+Db = option(
+    Path,
+    "--db",
+    help="The label database (SQLite; created if missing, resumed if not).",
+    show_default=False,
+)
+Model = option(
+    Path | None,
+    "--model",
+    help="A saved model: it chooses the first batch and its encoder embeds the pool. Without it the first batch is random.",
+)
+Batch = option(
+    int, "--batch", "-b", help="Pairs per batch; the head is refitted after each.", min=1
+)
+Explore = option(
+    float, "--explore", help="Share of each batch chosen at random (exploration).", min=0.0, max=1.0
+)
+Overlap = option(int, "--overlap", help="Annotators per pair (>= 2 measures agreement).", min=1)
+Rounds = option(
+    int | None, "--rounds", help="Stop after this many batches (required with --simulate).", min=1
+)
+Head = option(str | None, "--head", help=_HEAD_HELP, parser=RegistryChoice("heads"))
+Token = option(
+    str | None,
+    "--token",
+    help="Access token (16+ characters); annotators open /?token=TOKEN once.",
+    envvar="PREFSPACE_LABEL_TOKEN",
+)
+PoolEncoder = option(
+    str | None, "--encoder", help="Encoder for the pool without --model (default all-MiniLM-L6-v2)."
+)
+Features = option(
+    Path | None,
+    "--features",
+    help="Precomputed feature rows (.npy/.safetensors), one per response in POOL order, instead of embedding.",
+)
+PromptFeatures = option(
+    Path | None,
+    "--prompt-features",
+    help="With --features: one row per prompt (prompts-file order); rows become [prompt, response].",
+)
+CrossPrompt = option(bool, "--cross-prompt", help="Pair responses to different prompts.")
+MaxCandidates = option(
+    int, "--max-candidates", help="Choose from a random sample of this many candidate pairs.", min=1
+)
+Lam = option(
+    float | None,
+    "--lam",
+    help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty).",
+)
+Seed = option(int, "--seed", help="Seed: first batch, exploration, A/B sides, the head.")
+LeaseMinutes = option(
+    float,
+    "--lease-minutes",
+    help="How long a shown pair stays reserved for its annotator.",
+    min=0.05,
+)
+SaveModel = option(
+    Path | None,
+    "--save-model",
+    help="Save the latest refit here after each batch (save_model format).",
+)
+NoServe = option(
+    bool,
+    "--no-serve",
+    help="Refit and choose the next batch if one is due, then exit (for labelling in Label Studio).",
+)
+Simulate = option(
+    str | None,
+    "--simulate",
+    help="Headless: a simulated annotator answers from this score column (e.g. gold), through the HTTP API.",
+)
+SimulateBeta = option(
+    float,
+    "--simulate-beta",
+    help="Bradley-Terry inverse temperature of the simulated annotator.",
+    min=0.0,
+)
+SimulateTransform = option(
+    Literal["none", "logit"],
+    "--simulate-transform",
+    help="Score transform before the Bradley-Terry draw: none or logit (for scores in [0, 1]).",
+)
+Annotators = option(int, "--annotators", help="Simulated annotators labelling at once.", min=1)
+Report = option(
+    Path | None,
+    "--report",
+    help="With --simulate: write one JSON line per batch (latencies, accuracy) here.",
+)
+DbArg = argument(Path, "A label database written by `prefspace label`.")
+ExportOut = option(
+    Path, "--out", "-o", help="Where to write (JSON lines for trl, JSON for label-studio)."
+)
+ExportFormat = option(str, "--format", "-f", help="trl (preference pairs) or label-studio (tasks).")
+TieRows = option(
+    str,
+    "--tie-rows",
+    help="trl: drop tie judgments, write them both ways, or flag them (tie: true). (Not train's --ties, which reads ties in a data file.)",
+)
+Combine = option(
+    str,
+    "--combine",
+    help="trl: one row per pair by majority of its judgments, or all (one per judgment). (Not train's --aggregate, an ensemble's reward.)",
+)
+Pending = option(bool, "--pending", help="label-studio: only pairs nobody has judged yet.")
+ConfigOut = option(
+    Path | None, "--config-out", help="label-studio: also write the labeling interface XML here."
+)
+ImportDb = argument(Path, "The label database the tasks were exported from.")
+ImportSource = argument(Path, "A Label Studio JSON export of those tasks.")
+OnUnknown = option(str, "--on-unknown", help="A task whose pair is not in DB: error or skip.")
+
+# the studio's server: anything but loopback needs a token; port 0 picks a free one
+_SERVER_HELPS = {
+    "host": "Address to bind; anything but loopback needs --token.",
+    "port": "TCP port (0: any free port).",
+}
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the studio chooses and refits: the fields of :class:`prefspace.studio.StudioConfig`
+    (the lease in minutes)."""
+
+    strategy: Strategy = "random"
+    batch_size: Batch = 20
+    explore: Explore = 0.2
+    overlap: Overlap = 1
+    rounds: Rounds = None
+    lam: Lam = None
+    seed: Seed = 0
+    lease_minutes: LeaseMinutes = 10.0
+
+    def config(self) -> Any:
+        """The :class:`prefspace.studio.StudioConfig` these settings make."""
+        from ..studio import StudioConfig
+
+        fields = dataclasses.asdict(self)
+        lease_seconds = 60.0 * fields.pop("lease_minutes")
+        return StudioConfig(**fields, lease_seconds=lease_seconds)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """``--simulate`` and its options: who answers, how noisily, and where the report goes."""
+
+    column: Simulate = None
+    beta: SimulateBeta = 1.0
+    transform: SimulateTransform = "none"
+    annotators: Annotators = 1
+    report: Report = None
+
+    def check(self, rounds: int | None) -> None:
+        """Refuse a simulation without a number of rounds, and a report without a simulation."""
+        if self.column is not None and rounds is None:
+            raise typer.BadParameter(
+                "--simulate needs --rounds N (how many batches to label).", param_hint="--rounds"
+            )
+        if self.column is None and self.report is not None:
+            raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
+
+
+loop_settings = option_group(LoopSettings, "loop")
+simulation_options = option_group(Simulation, "simulation")
 
 
 @label_app.command(
@@ -59,232 +226,45 @@ _HEAD_HELP = (
         "prefspace label serve candidates.jsonl --db labels.sqlite --model runs/bt   (or: prefspace label candidates.jsonl ...)"
     ),
 )
+@server_options(helps=_SERVER_HELPS, defaults={"port": 8765, "log_level": "warning"})
+@pool_columns()
+@loop_settings()
+@simulation_options()
 def serve(
-    pool: Annotated[
-        str,
-        typer.Argument(
-            help="Candidate responses, as `prefspace select` reads them (prompt + response rows, or prompt + responses lists).",
-            show_default=False,
-        ),
-    ],
-    db: Annotated[
-        Path,
-        typer.Option(
-            "--db",
-            help="The label database (SQLite; created if missing, resumed if not).",
-            show_default=False,
-        ),
-    ],
-    model: Annotated[
-        Path | None,
-        typer.Option(
-            "--model",
-            help="A saved model: it chooses the first batch and its encoder embeds the pool. Without it the first batch is random.",
-            show_default=False,
-        ),
-    ] = None,
-    strategy: Annotated[
-        str,
-        typer.Option("--strategy", "-s", parser=RegistryChoice("strategies"), help=_STRATEGY_HELP),
-    ] = "random",
-    batch: Annotated[
-        int,
-        typer.Option(
-            "--batch", "-b", min=1, help="Pairs per batch; the head is refitted after each."
-        ),
-    ] = 20,
-    explore: Annotated[
-        float,
-        typer.Option(
-            "--explore",
-            min=0.0,
-            max=1.0,
-            help="Share of each batch chosen at random (exploration).",
-        ),
-    ] = 0.2,
-    overlap: Annotated[
-        int, typer.Option("--overlap", min=1, help="Annotators per pair (>= 2 measures agreement).")
-    ] = 1,
-    rounds: Annotated[
-        int | None,
-        typer.Option(
-            "--rounds",
-            min=1,
-            help="Stop after this many batches (required with --simulate).",
-            show_default=False,
-        ),
-    ] = None,
-    head: Annotated[
-        str | None,
-        typer.Option("--head", parser=RegistryChoice("heads"), help=_HEAD_HELP, show_default=False),
-    ] = None,
-    host: Annotated[
-        str, typer.Option("--host", help="Address to bind; anything but loopback needs --token.")
-    ] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")
-    ] = 8765,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            envvar="PREFSPACE_LABEL_TOKEN",
-            help="Access token (16+ characters); annotators open /?token=TOKEN once.",
-            show_default=False,
-        ),
-    ] = None,
-    prompts: Annotated[
-        str | None,
-        typer.Option(
-            "--prompts",
-            help="Separate prompts file joined on --join-key (alpaca_bon layout).",
-            show_default=False,
-        ),
-    ] = None,
-    prompt_key: PoolPromptKey = "prompt",
-    response_key: PoolResponseKey = "response",
-    id_key: PoolIdKey = None,
-    join_key: PoolJoinKey = "prompt_id",
-    encoder: Annotated[
-        str | None,
-        typer.Option(
-            "--encoder",
-            help="Encoder for the pool without --model (default all-MiniLM-L6-v2).",
-            show_default=False,
-        ),
-    ] = None,
-    features: Annotated[
-        Path | None,
-        typer.Option(
-            "--features",
-            help="Precomputed feature rows (.npy/.safetensors), one per response in POOL order, instead of embedding.",
-            show_default=False,
-        ),
-    ] = None,
-    prompt_features: Annotated[
-        Path | None,
-        typer.Option(
-            "--prompt-features",
-            help="With --features: one row per prompt (prompts-file order); rows become [prompt, response].",
-            show_default=False,
-        ),
-    ] = None,
+    pool: PoolArg,
+    db: Db,
+    model: Model = None,
+    loop: LoopSettings = None,
+    head: Head = None,
+    server: ServerOptions = None,
+    token: Token = None,
+    keys: PoolColumns = None,
+    encoder: PoolEncoder = None,
+    features: Features = None,
+    prompt_features: PromptFeatures = None,
     cache: CacheOpt = None,
-    cross_prompt: Annotated[
-        bool, typer.Option("--cross-prompt", help="Pair responses to different prompts.")
-    ] = False,
-    max_candidates: Annotated[
-        int,
-        typer.Option(
-            "--max-candidates",
-            min=1,
-            help="Choose from a random sample of this many candidate pairs.",
-        ),
-    ] = 1_000_000,
-    lam: Annotated[
-        float | None,
-        typer.Option(
-            "--lam",
-            help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty).",
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", help="Seed: first batch, exploration, A/B sides, the head.")
-    ] = 0,
-    lease_minutes: Annotated[
-        float,
-        typer.Option(
-            "--lease-minutes",
-            min=0.05,
-            help="How long a shown pair stays reserved for its annotator.",
-        ),
-    ] = 10.0,
-    save_model: Annotated[
-        Path | None,
-        typer.Option(
-            "--save-model",
-            help="Save the latest refit here after each batch (save_model format).",
-            show_default=False,
-        ),
-    ] = None,
-    no_serve: Annotated[
-        bool,
-        typer.Option(
-            "--no-serve",
-            help="Refit and choose the next batch if one is due, then exit (for labelling in Label Studio).",
-        ),
-    ] = False,
-    simulate: Annotated[
-        str | None,
-        typer.Option(
-            "--simulate",
-            help="Headless: a simulated annotator answers from this score column (e.g. gold), through the HTTP API.",
-            show_default=False,
-        ),
-    ] = None,
-    simulate_beta: Annotated[
-        float,
-        typer.Option(
-            "--simulate-beta",
-            min=0.0,
-            help="Bradley-Terry inverse temperature of the simulated annotator.",
-        ),
-    ] = 1.0,
-    simulate_transform: Annotated[
-        Literal["none", "logit"],
-        typer.Option(
-            "--simulate-transform",
-            help="Score transform before the Bradley-Terry draw: none or logit (for scores in [0, 1]).",
-        ),
-    ] = "none",
-    annotators: Annotated[
-        int, typer.Option("--annotators", min=1, help="Simulated annotators labelling at once.")
-    ] = 1,
-    report: Annotated[
-        Path | None,
-        typer.Option(
-            "--report",
-            help="With --simulate: write one JSON line per batch (latencies, accuracy) here.",
-            show_default=False,
-        ),
-    ] = None,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    cross_prompt: CrossPrompt = False,
+    max_candidates: MaxCandidates = 1_000_000,
+    save_model: SaveModel = None,
+    no_serve: NoServe = False,
+    simulation: Simulation = None,
 ) -> None:
     """Serve the labeling page for POOL: compare two responses, A / B / tie / skip.
 
     After each batch the head is refitted in the background on every label and the next batch
     is chosen with STRATEGY. Labels go to DB as they are made (kill -9 loses none).
     """
-    from ..studio import StudioConfig, build_studio, create_studio_app, run_studio_server
+    from ..embed.pipeline import EmbedStats, describe_cache_use
+    from ..studio import build_studio
 
-    if simulate is not None and rounds is None:
-        raise typer.BadParameter(
-            "--simulate needs --rounds N (how many batches to label).", param_hint="--rounds"
-        )
-    if simulate is None and report is not None:
-        raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
+    simulation.check(loop.rounds)
     if cache is None and features is None:
         cache = default_cache_dir()
-    if report is not None:
+    if simulation.report is not None:
         from .._paths import check_output
 
-        check_output(
-            report,
-            caches=[cache],
-            what="--report",
-            inputs=[pool, prompts, model, features, prompt_features, db, save_model],
-        )
-    config = StudioConfig(
-        strategy=strategy,
-        batch_size=batch,
-        explore=explore,
-        overlap=overlap,
-        rounds=rounds,
-        lam=lam,
-        seed=seed,
-        lease_seconds=60.0 * lease_minutes,
-    )
+        inputs = [pool, keys.prompts, model, features, prompt_features, db, save_model]
+        check_output(simulation.report, caches=[cache], what="--report", inputs=inputs)
     studio = build_studio(
         pool,
         db,
@@ -294,51 +274,57 @@ def serve(
         features=features,
         prompt_features=prompt_features,
         cache=cache,
-        prompts=prompts,
-        prompt_key=prompt_key,
-        response_key=response_key,
-        id_key=id_key,
-        join_key=join_key,
-        score_key=simulate,
+        score_key=simulation.column,
         cross_prompt=cross_prompt,
         max_candidates=max_candidates,
         save_model_to=save_model,
-        config=config,
+        config=loop.config(),
+        embed_stats=(stats := EmbedStats()),
+        **keys.kwargs(),
     )
-    n_resp, n_pairs = len(studio.pool.candidates), len(studio.pool.pairs)
-    what = f"{n_resp:,} responses to {studio.pool.candidates.n_prompts:,} prompts, {n_pairs:,} candidate pairs"
+    if stats.total:  # the pool was embedded (not read from --features)
+        typer.echo(describe_cache_use(stats.cache_use(cache)))
     if no_serve:
-        studio.start()
-        studio.wait_idle(timeout=3600)
-        state = studio.state()
-        studio.stop()
-        studio.store.close()
-        p = state["progress"]
-        typer.echo(
-            f"{db}: batch {p['batch']} has {p['left_in_batch']} of {p['batch_size']} pairs left to label "
-            f"({p['labels']} labels so far; {what})"
-            + (f"; {state['finished']}" if state["finished"] else "")
-        )
-        return
-    if simulate is not None:
-        _simulate(
-            studio,
-            simulate,
-            host=host,
-            token=token,
-            beta=simulate_beta,
-            transform=simulate_transform,
-            annotators=annotators,
-            seed=seed,
-            report=report,
-            what=what,
-            log_level=log_level,
-        )
-        return
-    app_ = create_studio_app(studio, host=host, token=token)
+        return _refit_once(studio, db)
+    if simulation.column is not None:
+        return _simulate(studio, simulation, server=server, token=token, seed=loop.seed)
+    _serve_page(studio, pool, db, server=server, token=token)
+
+
+def _pool_text(studio) -> str:
+    """``N responses to P prompts, C candidate pairs``."""
+    pool = studio.pool
+    return (
+        f"{len(pool.candidates):,} responses to {pool.candidates.n_prompts:,} prompts, "
+        f"{len(pool.pairs):,} candidate pairs"
+    )
+
+
+def _refit_once(studio, db: Path) -> None:
+    """``--no-serve``: refit and choose the next batch if one is due, say what is left, exit."""
+    studio.start()
+    studio.wait_idle(timeout=3600)
+    state = studio.state()
+    studio.stop()
+    studio.store.close()
+    p = state["progress"]
+    typer.echo(
+        f"{db}: batch {p['batch']} has {p['left_in_batch']} of {p['batch_size']} pairs left to label "
+        f"({p['labels']} labels so far; {_pool_text(studio)})"
+        + (f"; {state['finished']}" if state["finished"] else "")
+    )
+
+
+def _serve_page(studio, pool: str, db: Path, *, server: ServerOptions, token) -> None:
+    """Serve the labeling page until Ctrl-C; the studio stops and its database closes after."""
+    from ..studio import create_studio_app, run_studio_server
+
+    app_ = create_studio_app(studio, host=server.host, token=token)
 
     def ready(url: str) -> None:
-        typer.echo(f"labeling studio for {pool} ({what}); labels go to {db}", err=True)
+        typer.echo(
+            f"labeling studio for {pool} ({_pool_text(studio)}); labels go to {db}", err=True
+        )
         typer.echo(
             f"open {url}/"
             + (f"?token={token}" if token else "")
@@ -347,39 +333,32 @@ def serve(
         )
 
     try:
-        run_studio_server(app_, host=host, port=port, log_level=log_level, on_ready=ready)
+        run_studio_server(
+            app_, host=server.host, port=server.port, log_level=server.log_level, on_ready=ready
+        )
     finally:
         studio.stop()
         studio.store.close()
 
 
-def _simulate(
-    studio,
-    column: str,
-    *,
-    host: str,
-    token,
-    beta: float,
-    transform: str,
-    annotators: int,
-    seed: int,
-    report,
-    what: str,
-    log_level: str,
-) -> None:
+def _simulate(studio, sim: Simulation, *, server: ServerOptions, token, seed: int) -> None:
+    """``--simulate``: simulated annotators label through the HTTP API; print the loop's table."""
     from ..select.candidates import write_jsonl
     from ..studio import StudioServer, create_studio_app, loop_report, simulate_annotators
 
     scores = dict(zip(studio.pool.candidates.ids, studio.pool.candidates.scores.tolist()))
-    app_ = create_studio_app(studio, host=host, token=token)
-    typer.echo(f"simulating {annotators} annotator(s) on {column!r} over HTTP ({what})", err=True)
-    with StudioServer(app_, host=host, port=0, log_level=log_level) as server:
+    app_ = create_studio_app(studio, host=server.host, token=token)
+    typer.echo(
+        f"simulating {sim.annotators} annotator(s) on {sim.column!r} over HTTP ({_pool_text(studio)})",
+        err=True,
+    )
+    with StudioServer(app_, host=server.host, port=0, log_level=server.log_level) as running:
         result = simulate_annotators(
-            server.url,
+            running.url,
             scores,
-            annotators=annotators,
-            beta=beta,
-            transform=None if transform == "none" else transform,
+            annotators=sim.annotators,
+            beta=sim.beta,
+            transform=None if sim.transform == "none" else sim.transform,
             random_state=seed,
             token=token,
         )
@@ -387,16 +366,26 @@ def _simulate(
     rows = loop_report(studio.store)
     state = studio.state()
     studio.store.close()
-    typer.echo(
+    for line in loop_lines(rows, result, state, sim.annotators):
+        typer.echo(line)
+    if sim.report is not None:
+        records = [{**r, "labels_per_minute": result["labels_per_minute"]} for r in rows]
+        write_jsonl(sim.report, records)
+        typer.echo(f"wrote {len(rows)} batch records to {sim.report}")
+
+
+def loop_lines(rows: list[dict], result: dict, state: dict, annotators: int) -> list[str]:
+    """The simulated label loop as lines to print: one per batch, then the totals."""
+    lines = [
         "batch  pairs  strategy      select_s  labels  model  fit_s   cv_s    cv_accuracy [95% interval]"
-    )
+    ]
     for r in rows:
         acc = (
             "-"
             if r["cv_accuracy"] is None
             else f"{r['cv_accuracy']:.3f} [{r['cv_low']:.3f}, {r['cv_high']:.3f}]"
         )
-        typer.echo(
+        lines.append(
             f"{r['batch']:>5}  {r['size']:>5}  {r['strategy']:<12} {_num(r['select_seconds']):>9}  "
             f"{r['labels']:>6}  {_ver(r['model_version']):>5}  {_num(r['fit_seconds']):>6}  "
             f"{_num(r['cv_seconds']):>6}  {acc}"
@@ -409,16 +398,14 @@ def _simulate(
     fit = [
         r["fit_seconds"] + (r["cv_seconds"] or 0.0) for r in rows if r["fit_seconds"] is not None
     ]
-    typer.echo(
+    lines.append(
         f"{result['labels']} labels in {result['seconds']:.1f} s: the server sustained "
         f"{result['labels_per_minute']:,.0f} labels/min ({annotators} annotator(s)); "
         f"waiting for refits {result['wait_seconds']:.1f} s; median selection {_num(_median(sel))} s, "
         f"median refit + cross-validation {_num(_median(fit))} s"
         + (f"; agreement {state['agreement']}" if state["agreement"]["pairs"] else "")
     )
-    if report is not None:
-        write_jsonl(report, [{**r, "labels_per_minute": result["labels_per_minute"]} for r in rows])
-        typer.echo(f"wrote {len(rows)} batch records to {report}")
+    return lines
 
 
 def _median(xs):
@@ -441,44 +428,13 @@ def _ver(v) -> str:
     ),
 )
 def export(
-    db: Annotated[
-        Path,
-        typer.Argument(help="A label database written by `prefspace label`.", show_default=False),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", help="Where to write (JSON lines for trl, JSON for label-studio)."
-        ),
-    ] = Path("pairs.jsonl"),
-    format: Annotated[
-        str, typer.Option("--format", "-f", help="trl (preference pairs) or label-studio (tasks).")
-    ] = "trl",
-    tie_rows: Annotated[
-        str,
-        typer.Option(
-            "--tie-rows",
-            help="trl: drop tie judgments, write them both ways, or flag them (tie: true). (Not train's --ties, which reads ties in a data file.)",
-        ),
-    ] = "drop",
-    combine: Annotated[
-        str,
-        typer.Option(
-            "--combine",
-            help="trl: one row per pair by majority of its judgments, or all (one per judgment). (Not train's --aggregate, an ensemble's reward.)",
-        ),
-    ] = "majority",
-    pending: Annotated[
-        bool, typer.Option("--pending", help="label-studio: only pairs nobody has judged yet.")
-    ] = False,
-    config_out: Annotated[
-        Path | None,
-        typer.Option(
-            "--config-out",
-            help="label-studio: also write the labeling interface XML here.",
-            show_default=False,
-        ),
-    ] = None,
+    db: DbArg,
+    out: ExportOut = Path("pairs.jsonl"),
+    format: ExportFormat = "trl",
+    tie_rows: TieRows = "drop",
+    combine: Combine = "majority",
+    pending: Pending = False,
+    config_out: ConfigOut = None,
     ties: deprecated_option("--ties", "--tie-rows", str) = None,
     aggregate: deprecated_option("--aggregate", "--combine", str) = None,
 ) -> None:
@@ -508,18 +464,7 @@ def export(
 
 
 @label_app.command("import", epilog=examples("prefspace label import labels.sqlite ls-export.json"))
-def import_(
-    db: Annotated[
-        Path,
-        typer.Argument(help="The label database the tasks were exported from.", show_default=False),
-    ],
-    source: Annotated[
-        Path, typer.Argument(help="A Label Studio JSON export of those tasks.", show_default=False)
-    ],
-    on_unknown: Annotated[
-        str, typer.Option("--on-unknown", help="A task whose pair is not in DB: error or skip.")
-    ] = "error",
-) -> None:
+def import_(db: ImportDb, source: ImportSource, on_unknown: OnUnknown = "error") -> None:
     """Add the annotations of a Label Studio JSON export to DB (stop the studio first)."""
     from ..studio import import_label_studio
 

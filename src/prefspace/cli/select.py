@@ -3,30 +3,74 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from . import app
-from ._choices import RegistryChoice, RegistryHelpCommand
+from ._choices import RegistryHelpCommand
+from ._groups import argument, option
 from ._options import (
     CacheOpt,
     MaxTextChars,
-    PoolIdKey,
-    PoolJoinKey,
-    PoolPromptKey,
-    PoolResponseKey,
+    PoolColumns,
+    Strategy,
     default_cache_dir,
     deprecated_option,
     examples,
+    pool_columns,
     renamed,
 )
 from ._progress import show_progress
 
-_STRATEGY_HELP = (
-    "{strategies}. Default random: in this project's label-loop and active-labeling benchmarks "
-    "(docs/benchmarks.md) D-optimal selection learned more slowly than random; see "
-    "docs/active-labeling.md."
+ModelArg = argument(Path, "A model directory written by `prefspace train` (save_model).")
+Pool = argument(
+    str,
+    "Candidate responses: rows of prompt + response (or prompt + responses list), scored or not.",
+)
+Batch = option(
+    int, "--batch", "-b", help="How many pairs to choose (as `prefspace label --batch`).", min=1
+)
+PairsOut = option(
+    Path | None,
+    "--out",
+    "-o",
+    help="Where to write the chosen pairs (JSON lines); required, as in every command (leaving it out writes to_label.jsonl with a warning, for one release).",
+)
+Labelled = option(
+    str | None,
+    "--labelled",
+    help="Preference data already labelled: used by past-aware and coreset, and never chosen again.",
+)
+CrossPrompt = option(
+    bool, "--cross-prompt", help="Pair responses to different prompts instead of within a prompt."
+)
+MaxCandidates = option(
+    int,
+    "--max-candidates",
+    help="Score a random sample of this many candidate pairs when the pool is larger.",
+    min=1,
+)
+Lam = option(
+    float | None,
+    "--lam",
+    help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty, in its standardised coordinates).",
+)
+Explore = option(
+    float,
+    "--explore",
+    help="D-optimal: share of the batch drawn at random (as `prefspace label --explore`).",
+    min=0.0,
+    max=0.99,
+)
+OutlierZ = option(
+    float | None,
+    "--outlier-z",
+    help="D-optimal: never let the greedy part pair a response whose distance from its prompt's other responses has a robust z-score above this (default 3.5; 0 turns the guard off).",
+    min=0.0,
+)
+Seed = option(int, "--seed", help="Seed for the random strategy and the candidate sample.", min=0)
+_PROMPTS_HELP = (
+    "Separate prompts file joined on --join-key (alpaca_bon layout; rows then need a score)."
 )
 
 
@@ -36,105 +80,21 @@ _STRATEGY_HELP = (
         "prefspace select runs/bt candidates.jsonl --batch 100 --strategy d-optimal --out to_label.jsonl"
     ),
 )
+@pool_columns(helps={"prompts": _PROMPTS_HELP})
 def select(
-    model: Annotated[
-        Path,
-        typer.Argument(
-            help="A model directory written by `prefspace train` (save_model).", show_default=False
-        ),
-    ],
-    pool: Annotated[
-        str,
-        typer.Argument(
-            help="Candidate responses: rows of prompt + response (or prompt + responses list), scored or not.",
-            show_default=False,
-        ),
-    ],
-    batch: Annotated[
-        int,
-        typer.Option(
-            "--batch", "-b", min=1, help="How many pairs to choose (as `prefspace label --batch`)."
-        ),
-    ] = 100,
-    strategy: Annotated[
-        str,
-        typer.Option("--strategy", "-s", parser=RegistryChoice("strategies"), help=_STRATEGY_HELP),
-    ] = "random",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Where to write the chosen pairs (JSON lines); required, as in every command (leaving it out writes to_label.jsonl with a warning, for one release).",
-            show_default=False,
-        ),
-    ] = None,
-    labelled: Annotated[
-        str | None,
-        typer.Option(
-            "--labelled",
-            help="Preference data already labelled: used by past-aware and coreset, and never chosen again.",
-            show_default=False,
-        ),
-    ] = None,
-    cross_prompt: Annotated[
-        bool,
-        typer.Option(
-            "--cross-prompt", help="Pair responses to different prompts instead of within a prompt."
-        ),
-    ] = False,
-    max_candidates: Annotated[
-        int,
-        typer.Option(
-            "--max-candidates",
-            min=1,
-            help="Score a random sample of this many candidate pairs when the pool is larger.",
-        ),
-    ] = 1_000_000,
-    lam: Annotated[
-        float | None,
-        typer.Option(
-            "--lam",
-            help="Ridge lambda of the D-optimal information matrix (default: the head's own penalty, in its standardised coordinates).",
-            show_default=False,
-        ),
-    ] = None,
-    explore: Annotated[
-        float,
-        typer.Option(
-            "--explore",
-            min=0.0,
-            max=0.99,
-            help="D-optimal: share of the batch drawn at random (as `prefspace label --explore`).",
-        ),
-    ] = 0.25,
-    outlier_z: Annotated[
-        float | None,
-        typer.Option(
-            "--outlier-z",
-            min=0.0,
-            help="D-optimal: never let the greedy part pair a response whose distance from its prompt's other responses has a robust z-score above this (default 3.5; 0 turns the guard off).",
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[
-        int,
-        typer.Option(
-            "--seed", min=0, help="Seed for the random strategy and the candidate sample."
-        ),
-    ] = 0,
-    prompts: Annotated[
-        str | None,
-        typer.Option(
-            "--prompts",
-            help="Separate prompts file joined on --join-key (alpaca_bon layout; rows then need a score).",
-            show_default=False,
-        ),
-    ] = None,
-    prompt_key: PoolPromptKey = "prompt",
-    response_key: PoolResponseKey = "response",
-    id_key: PoolIdKey = None,
-    join_key: PoolJoinKey = "prompt_id",
+    model: ModelArg,
+    pool: Pool,
+    batch: Batch = 100,
+    strategy: Strategy = "random",
+    out: PairsOut = None,
+    labelled: Labelled = None,
+    cross_prompt: CrossPrompt = False,
+    max_candidates: MaxCandidates = 1_000_000,
+    lam: Lam = None,
+    explore: Explore = 0.25,
+    outlier_z: OutlierZ = None,
+    seed: Seed = 0,
+    keys: PoolColumns = None,
     cache: CacheOpt = None,
     max_text_chars: MaxTextChars = None,
     budget: deprecated_option("--budget/-n", "--batch", int) = None,
@@ -177,11 +137,7 @@ def select(
             lam=lam,
             random_state=seed,
             selector_params=d_optimal,
-            prompts=prompts,
-            prompt_key=prompt_key,
-            response_key=response_key,
-            id_key=id_key,
-            join_key=join_key,
+            **keys.kwargs(),
             cache=cache or default_cache_dir(),
             progress=progress,
             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),

@@ -11,22 +11,59 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import typer
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
-from ._options import (
-    CacheOpt,
-    DataArg,
-    DataColumns,
-    EncoderBackend,
-    data_columns,
-    default_cache_dir,
-    examples,
-)
+from ._encoder_options import EMBED_ONLY, EncoderOptions, encoder_options
+from ._groups import option
+from ._options import DataArg, DataColumns, data_columns, examples
 from ._progress import show_progress
+
+SynthOut = option(
+    Path,
+    "--out",
+    "-o",
+    help="Folder for the synthetic pairs, provenance, summary and plots.",
+    show_default=False,
+)
+Method = option(
+    str,
+    "--method",
+    "-m",
+    help="Synthesizer: {synthesizers} (the guarded choice is `prefspace train --augment auto`).",
+    parser=RegistryChoice("synthesizers"),
+)
+Factor = option(int, "--factor", "-k", help="Synthetic pairs per real pair.", min=1)
+Sigma2 = option(
+    float | None,
+    "--sigma2",
+    help="Perturbation variance (lens/pca: latent, paper 0.01; perturb: per standardised dimension).",
+)
+LatentDim = option(
+    int | None, "--latent-dim", help="lens/pca latent size (default 16, the paper's).", min=1
+)
+Decoding = option(str | None, "--decoding", help="lens/pca: 'direct' (paper) or 'residual'.")
+VaeSteps = option(
+    int | None, "--vae-steps", help="lens: VAE optimisation steps (default 500).", min=1
+)
+Seed = option(int, "--seed", help="Random seed; the same seed gives the same pairs.", min=0)
+Diagnostics = option(
+    Literal["none", "fast", "full"],
+    "--diagnostics",
+    help="Diagnostics and their plots: 'fast' (two refits of the latent model and "
+    "the label check at this sigma2 and factor), 'full' (six refits, four sigma2 values, factors 2, 4 "
+    "and 8; several times the synthesis' cost) or 'none'.",
+)
+NoDiagnostics = option(bool, "--no-diagnostics", help="Same as --diagnostics none.", hidden=True)
+FigureFormat = option(
+    Literal["png", "svg", "pdf"],
+    "--figure-format",
+    help="Plots as PNG only, or also as SVG or PDF beside each PNG (for a paper).",
+)
+SummaryJson = option(bool, "--json", help="Print the summary as JSON.")
 
 
 @app.command(
@@ -37,91 +74,27 @@ from ._progress import show_progress
     ),
 )
 @data_columns()
+@encoder_options(
+    exclude=(*EMBED_ONLY, "layout", "text_features", "long_texts"),
+    helps={"encoder": "Encoder name or path (as for `prefspace embed`)."},
+)
 def synth(
     data: DataArg,
+    out: SynthOut,
+    encoding: EncoderOptions,
+    method: Method = "lens",
+    factor: Factor = 4,
+    sigma2: Sigma2 = None,
+    latent_dim: LatentDim = None,
+    decoding: Decoding = None,
+    vae_steps: VaeSteps = None,
+    seed: Seed = 0,
+    diagnostics: Diagnostics = "fast",
+    no_diagnostics: NoDiagnostics = False,
+    figure_format: FigureFormat = "png",
+    as_json: SummaryJson = False,
+    *,
     columns: DataColumns,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Folder for the synthetic pairs, provenance, summary and plots.",
-            show_default=False,
-        ),
-    ],
-    encoder: Annotated[
-        str,
-        typer.Option("--encoder", "-e", help="Encoder name or path (as for `prefspace embed`)."),
-    ] = "all-MiniLM-L6-v2",
-    encoder_backend: EncoderBackend = "auto",
-    cache: CacheOpt = None,
-    method: Annotated[
-        str,
-        typer.Option(
-            "--method",
-            "-m",
-            parser=RegistryChoice("synthesizers"),
-            help="Synthesizer: {synthesizers} (the guarded choice is `prefspace train --augment auto`).",
-        ),
-    ] = "lens",
-    factor: Annotated[
-        int, typer.Option("--factor", "-k", min=1, help="Synthetic pairs per real pair.")
-    ] = 4,
-    sigma2: Annotated[
-        float | None,
-        typer.Option(
-            "--sigma2",
-            help="Perturbation variance (lens/pca: latent, paper 0.01; perturb: per standardised dimension).",
-            show_default=False,
-        ),
-    ] = None,
-    latent_dim: Annotated[
-        int | None,
-        typer.Option(
-            "--latent-dim",
-            min=1,
-            help="lens/pca latent size (default 16, the paper's).",
-            show_default=False,
-        ),
-    ] = None,
-    decoding: Annotated[
-        str | None,
-        typer.Option(
-            "--decoding", help="lens/pca: 'direct' (paper) or 'residual'.", show_default=False
-        ),
-    ] = None,
-    vae_steps: Annotated[
-        int | None,
-        typer.Option(
-            "--vae-steps",
-            min=1,
-            help="lens: VAE optimisation steps (default 500).",
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same pairs.")
-    ] = 0,
-    diagnostics: Annotated[
-        Literal["none", "fast", "full"],
-        typer.Option(
-            "--diagnostics",
-            help="Diagnostics and their plots: 'fast' (two refits of the latent model and "
-            "the label check at this sigma2 and factor), 'full' (six refits, four sigma2 values, factors 2, 4 "
-            "and 8; several times the synthesis' cost) or 'none'.",
-        ),
-    ] = "fast",
-    no_diagnostics: Annotated[
-        bool, typer.Option("--no-diagnostics", help="Same as --diagnostics none.", hidden=True)
-    ] = False,
-    figure_format: Annotated[
-        Literal["png", "svg", "pdf"],
-        typer.Option(
-            "--figure-format",
-            help="Plots as PNG only, or also as SVG or PDF beside each PNG (for a paper).",
-        ),
-    ] = "png",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Synthesize FACTOR new pairs per real pair of DATA in embedding space (LENS by default)."""
     from ..embed.pipeline import describe_cache_use
@@ -137,9 +110,9 @@ def synth(
         summary = synthesize_file(
             data,
             out,
-            encoder=encoder,
-            encoder_backend=encoder_backend,
-            cache=cache or default_cache_dir(),
+            encoder=encoding.encoder,
+            encoder_backend=encoding.encoder_backend,
+            cache=encoding.cache_dir(),
             method=method,
             factor=factor,
             params={k: v for k, v in params.items() if v is not None},
@@ -149,60 +122,76 @@ def synth(
             figure_format=figure_format,
             progress=progress,
         )
-
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    seconds = summary["seconds"]
     typer.echo(describe_cache_use(summary["cache"]))
-    typer.echo(
-        f"synthesized {summary['synthetic_pairs']:,} pairs ({method}, x{factor}) from {summary['pairs']:,} real pairs of {data}"
+    lines = synth_lines(
+        summary, data=data, encoder=encoding.encoder, out=out, figure_format=figure_format
     )
-    typer.echo(
-        f"  fit {seconds['fit']:.1f} s, sample {seconds['sample']:.2f} s; embeddings {summary['feature_dim']}-d from {encoder}"
-    )
-    if "reconstruction" in summary:
-        r = summary["reconstruction"]
-        line = (
-            f"  latent model ({r['latent_dim']}-d) keeps {100 * r['variance_kept']:.0f}% of the response variance "
-            "on the pairs it was fitted on"
-        )
-        if r.get("heldout_variance_kept") is not None:
-            how = (
-                "the fit's own early-stopping pairs"
-                if r.get("heldout_pairs") == "early_stopping"
-                else f"refitted on {r['heldout_fit_pairs']:,} of them, measured on others"
-            )
-            line += f", {100 * r['heldout_variance_kept']:.0f}% on held-out pairs ({how})"
-        else:
-            line += "; the held-out share needs --diagnostics fast or full"
+    for line in lines:
         typer.echo(line)
-    if "label_preservation" in summary:
-        own = summary["params"].get("sigma2")
-        cell = next(
-            (
-                p
-                for p in summary["label_preservation"]
-                if p["factor"] == factor and p["sigma2"] in (None, own)
-            ),
-            None,
+
+
+def synth_lines(
+    summary: dict, *, data: str, encoder: str, out: Path, figure_format: str
+) -> list[str]:
+    """What ``synth`` prints after synthesizing: the pairs, the time, the latent model's
+    reconstruction, the label check, the diagnostics' cost and the files written."""
+    seconds, method, factor = summary["seconds"], summary["method"], summary["factor"]
+    lines = [
+        f"synthesized {summary['synthetic_pairs']:,} pairs ({method}, x{factor}) from {summary['pairs']:,} real pairs of {data}",
+        f"  fit {seconds['fit']:.1f} s, sample {seconds['sample']:.2f} s; embeddings {summary['feature_dim']}-d from {encoder}",
+    ]
+    if "reconstruction" in summary:
+        lines.append(_reconstruction_line(summary["reconstruction"]))
+    cell = _label_cell(summary)
+    if cell:
+        lines.append(
+            f"  an independent reward model agrees with {100 * cell['agreement']:.0f}% of inherited labels "
+            f"(with {100 * cell['real_agreement']:.0f}% of real labels)"
         )
-        if cell:
-            typer.echo(
-                f"  an independent reward model agrees with {100 * cell['agreement']:.0f}% of inherited labels "
-                f"(with {100 * cell['real_agreement']:.0f}% of real labels)"
-            )
     if "diagnostics" in seconds:
         other = {"fast": "--diagnostics full visits more sizes and sigma2 values; ", "full": ""}[
             summary["diagnostics"]
         ]
-        typer.echo(
+        lines.append(
             f"  diagnostics ({summary['diagnostics']}) took {seconds['diagnostics']:.1f} s of {seconds['total']:.1f} s; "
             f"{other}--diagnostics none skips them"
         )
     plots = [name for name in summary["files"].values() if name and name.endswith(".png")]
     extra = f" (+ {figure_format.upper()} copies)" if plots and figure_format != "png" else ""
-    typer.echo(
+    lines.append(
         f"  wrote {out}/synthetic.safetensors, provenance.csv, summary.json"
         + (f" and {len(plots)} plots{extra}" if plots else "")
+    )
+    return lines
+
+
+def _reconstruction_line(r: dict) -> str:
+    """How much of the response variance the latent model keeps, fitted and held out."""
+    line = (
+        f"  latent model ({r['latent_dim']}-d) keeps {100 * r['variance_kept']:.0f}% of the response variance "
+        "on the pairs it was fitted on"
+    )
+    if r.get("heldout_variance_kept") is None:
+        return line + "; the held-out share needs --diagnostics fast or full"
+    how = (
+        "the fit's own early-stopping pairs"
+        if r.get("heldout_pairs") == "early_stopping"
+        else f"refitted on {r['heldout_fit_pairs']:,} of them, measured on others"
+    )
+    return line + f", {100 * r['heldout_variance_kept']:.0f}% on held-out pairs ({how})"
+
+
+def _label_cell(summary: dict) -> dict | None:
+    """The label-preservation check at the run's own factor and sigma2, if it was made."""
+    own = summary["params"].get("sigma2")
+    return next(
+        (
+            p
+            for p in summary.get("label_preservation", ())
+            if p["factor"] == summary["factor"] and p["sigma2"] in (None, own)
+        ),
+        None,
     )

@@ -10,32 +10,103 @@ library function (:func:`prefspace.workflows.train_reward_model`,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
-from ._options import (
-    CacheOpt,
-    DataArg,
-    DataColumns,
-    Device,
-    EncoderBackend,
-    LengthControlled,
-    ModelBackend,
-    ModelEncoder,
-    ModelLayout,
-    data_columns,
-    default_cache_dir,
-    examples,
+from ._encoder_options import (
+    EMBED_ONLY,
+    EncoderOptions,
+    ModelEncoderOptions,
+    encoder_options,
+    model_encoder_options,
 )
+from ._groups import argument, option, option_group
+from ._options import CacheOpt, DataArg, DataColumns, data_columns, default_cache_dir, examples
 from ._progress import show_progress
+
+ModelOut = option(
+    Path,
+    "--out",
+    "-o",
+    help="Model folder to write (replaced if it holds a model).",
+    show_default=False,
+)
+Head = option(
+    str,
+    "--head",
+    help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).",
+    parser=RegistryChoice("train_heads"),
+)
+Param = option(
+    list[str] | None,
+    "--param",
+    help="Head parameter NAME=VALUE (JSON value), repeatable, e.g. --param alpha=100.",
+)
+Ensemble = option(
+    int,
+    "--ensemble",
+    help="Train an ensemble of K heads (bootstrap samples, different seeds).",
+    min=1,
+)
+Aggregate = option(
+    str, "--aggregate", help="Ensemble reward: {aggregates}.", parser=RegistryChoice("aggregates")
+)
+TestData = option(
+    str | None,
+    "--test",
+    help="Test pairs (same columns as DATA); default: hold out --test-fraction of DATA's prompts.",
+)
+TestFraction = option(
+    float,
+    "--test-fraction",
+    help="Share of DATA's pairs held out for testing, grouped by prompt (0: none).",
+    min=0.0,
+    max=0.9,
+)
+Seed = option(int, "--seed", help="Seed of the split, the augmentation and the head.", min=0)
+Augment = option(
+    str,
+    "--augment",
+    help="Synthetic training pairs: {augment_methods}.",
+    parser=RegistryChoice("augment_methods"),
+)
+Factor = option(int, "--factor", help="Synthetic pairs per real pair (--augment).", min=1)
+VaeData = option(
+    str | None,
+    "--vae-data",
+    help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.",
+)
+VaePrompts = option(
+    str | None,
+    "--vae-prompts",
+    help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).",
+)
+MetricsJson = option(bool, "--json", help="Print the metrics as JSON.")
+ModelArg = argument(Path, "A model folder written by `prefspace train` or save_model.")
+ScoresOut = option(
+    Path,
+    "--out",
+    "-o",
+    help="JSONL file to write, one line per response or pair.",
+    show_default=False,
+)
+ResponseKey = option(str, "--response-key", help="Rows mode: column holding the response.")
+
+# train's own wording of three encoder options (what they do to the head, not to the cache)
+_TRAIN_HELPS = {
+    "encoder": "Encoder name or path (see `prefspace embed --help`).",
+    "layout": "'separate' (prompt and response embedded apart; the default for sentence-transformers encoders) or 'joint' (one text; MLP heads then export exactly with `prefspace export`).",
+    "text_features": "Give the head the text-feature block (length, lines, lists, code, headings, truncation) beside the embedding, with a penalty of its own (docs/models.md).",
+}
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -60,6 +131,34 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """What ``train`` fits and holds out: keyword arguments of
+    :func:`prefspace.workflows.train_reward_model` (``--seed`` is ``random_state``)."""
+
+    head: Head = "bt-linear"
+    param: Param = None
+    ensemble: Ensemble = 1
+    aggregate: Aggregate = "mean"
+    test: TestData = None
+    test_fraction: TestFraction = 0.2
+    random_state: Seed = 0
+    augment: Augment = "none"
+    factor: Factor = 4
+    vae_data: VaeData = None
+    vae_prompts: VaePrompts = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """The settings as keyword arguments, the head's ``--param NAME=VALUE`` items parsed
+        into ``params``."""
+        settings = dataclasses.asdict(self)
+        settings["params"] = _parse_params(settings.pop("param") or [])
+        return settings
+
+
+fit_settings = option_group(FitSettings, "fitting")
+
+
 @app.command(
     cls=RegistryHelpCommand,
     epilog=examples(
@@ -68,259 +167,150 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     ),
 )
 @data_columns()
+@encoder_options(exclude=EMBED_ONLY, helps=_TRAIN_HELPS)
+@fit_settings()
 def train(
     data: DataArg,
+    out: ModelOut,
+    encoding: EncoderOptions,
+    fitting: FitSettings,
+    as_json: MetricsJson = False,
+    *,
     columns: DataColumns,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Model folder to write (replaced if it holds a model).",
-            show_default=False,
-        ),
-    ],
-    encoder: Annotated[
-        str,
-        typer.Option(
-            "--encoder", "-e", help="Encoder name or path (see `prefspace embed --help`)."
-        ),
-    ] = "all-MiniLM-L6-v2",
-    encoder_backend: EncoderBackend = "auto",
-    layout: Annotated[
-        str | None,
-        typer.Option(
-            "--layout",
-            help="'separate' (prompt and response embedded apart; the default for sentence-transformers encoders) or 'joint' (one text; MLP heads then export exactly with `prefspace export`).",
-            show_default=False,
-        ),
-    ] = None,
-    cache: CacheOpt = None,
-    head: Annotated[
-        str,
-        typer.Option(
-            "--head",
-            parser=RegistryChoice("train_heads"),
-            help="Reward head: {train_heads} (grouped cross-validation on the training pairs over heads and penalties; prints its choice).",
-        ),
-    ] = "bt-linear",
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param",
-            help="Head parameter NAME=VALUE (JSON value), repeatable, e.g. --param alpha=100.",
-            show_default=False,
-        ),
-    ] = None,
-    ensemble: Annotated[
-        int,
-        typer.Option(
-            "--ensemble",
-            min=1,
-            help="Train an ensemble of K heads (bootstrap samples, different seeds).",
-        ),
-    ] = 1,
-    aggregate: Annotated[
-        str,
-        typer.Option(
-            "--aggregate",
-            parser=RegistryChoice("aggregates"),
-            help="Ensemble reward: {aggregates}.",
-        ),
-    ] = "mean",
-    test: Annotated[
-        str | None,
-        typer.Option(
-            "--test",
-            help="Test pairs (same columns as DATA); default: hold out --test-fraction of DATA's prompts.",
-            show_default=False,
-        ),
-    ] = None,
-    test_fraction: Annotated[
-        float,
-        typer.Option(
-            "--test-fraction",
-            min=0.0,
-            max=0.9,
-            help="Share of DATA's pairs held out for testing, grouped by prompt (0: none).",
-        ),
-    ] = 0.2,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Seed of the split, the augmentation and the head.")
-    ] = 0,
-    augment: Annotated[
-        str,
-        typer.Option(
-            "--augment",
-            parser=RegistryChoice("augment_methods"),
-            help="Synthetic training pairs: {augment_methods}.",
-        ),
-    ] = "none",
-    factor: Annotated[
-        int, typer.Option("--factor", min=1, help="Synthetic pairs per real pair (--augment).")
-    ] = 4,
-    vae_data: Annotated[
-        str | None,
-        typer.Option(
-            "--vae-data",
-            help="Responses without labels (prompt/response rows, or responses joined to --vae-prompts) for the latent model of --augment lens/pca to be fitted on as well.",
-            show_default=False,
-        ),
-    ] = None,
-    vae_prompts: Annotated[
-        str | None,
-        typer.Option(
-            "--vae-prompts",
-            help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).",
-            show_default=False,
-        ),
-    ] = None,
-    text_features: Annotated[
-        bool,
-        typer.Option(
-            "--text-features/--no-text-features",
-            help="Give the head the text-feature block (length, lines, lists, code, headings, truncation) beside the embedding, with a penalty of its own (docs/models.md).",
-        ),
-    ] = True,
-    long_texts: Annotated[
-        str,
-        typer.Option(
-            "--long-texts",
-            help="Responses longer than the encoder's window: truncate (keep the start) or windows (mean of up to 8 windows; sentence-transformers encoders).",
-        ),
-    ] = "truncate",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Train a reward model on the preference pairs in DATA and save it to --out.
 
     Embeds what the cache lacks, holds out a test set grouped by prompt (unless --test is
     given), fits the head, prints TRL-named metrics and writes OUT/metrics.json with the model.
     """
-    from ..embed.pipeline import describe_cache_use
+    from ..workflows.embedding import encoder_or_name
     from ..workflows.training import train_reward_model
 
-    params = _parse_params(param or [])
+    settings = fitting.kwargs()  # a bad --param stops here, before any embedding
     start = time.perf_counter()
-    enc: Any = encoder
-    if long_texts != "truncate":
-        from ..embed import get_encoder
-
-        enc = get_encoder(
-            encoder,
-            backend=encoder_backend,
-            long_texts=long_texts,
-            text_features=text_features,
-            **({} if layout is None else {"layout": layout}),
-        )
+    options = encoding.encoder_kwargs()
     with show_progress() as progress:
         model, report = train_reward_model(
             data,
-            encoder=enc,
-            encoder_backend=encoder_backend,
-            layout=layout,
-            cache=cache or default_cache_dir(),
-            head=head,
-            text_features=text_features,
-            params=params,
-            ensemble=ensemble,
-            aggregate=aggregate,
-            test=test,
-            test_fraction=test_fraction,
-            random_state=seed,
-            augment=augment,
-            factor=factor,
+            encoder=encoder_or_name(encoding.encoder, encoding.encoder_backend, options),
+            encoder_backend=encoding.encoder_backend,
+            layout=encoding.layout,
+            cache=encoding.cache_dir(),
+            text_features=encoding.text_features,
             load_kwargs=columns.load_kwargs(),
             out=out,
-            vae_data=vae_data,
-            vae_prompts=vae_prompts,
             command=_command_line(),
             progress=progress,
+            **settings,
         )
     total_seconds = time.perf_counter() - start
-    for which, source in (("data", data), ("test", test)):
+    sources = {"data": data, "test": fitting.test}
+    for which, source in sources.items():
         n_ties = getattr(report.ties_left_out, which)
         if n_ties:
             typer.echo(
                 f"{source}: {n_ties} tied pairs left out (a tie states no preference)", err=True
             )
-
     if as_json:
         typer.echo(
             json.dumps({**report.to_json(), "total_seconds": round(total_seconds, 3)}, indent=2)
         )
         return
+    lines = train_lines(
+        report, model, sources, ensemble=fitting.ensemble, dedupe=bool(columns.dedupe), out=out
+    )
+    for line in lines:
+        typer.echo(line)
+
+
+def train_lines(
+    report: Any, model: Any, sources: dict, *, ensemble: int, dedupe: bool, out: Path
+) -> list[str]:
+    """What ``train`` prints after fitting: the choices, the cache, the fit, duplicates, the
+    metrics beside the length baseline, length dependence and where the model went.
+
+    ``sources`` names the training and test data as given (``{"data": ..., "test": ...}``).
+    """
+    from ..embed.pipeline import describe_cache_use
+
+    lines = []
     if report.head_auto is not None:
-        typer.echo(f"--head auto chose {report.head_auto.best_label}: {report.head_auto.reason}")
-    fitted = report.chosen_head
-    what = report.model + (f" of {ensemble} x {fitted}" if ensemble > 1 else f" ({fitted})")
-    aug = report.augment
-    synth = (
-        f" + {report.n_synthetic:,} synthetic ({aug.method if aug else augment})"
-        if report.n_synthetic
-        else ""
-    )
-    aug_time = f", augmentation {report.augment_seconds:.1f} s" if aug else ""
-    typer.echo(describe_cache_use(report.cache))
-    typer.echo(
-        f"trained {what} on {report.n_train:,} pairs{synth} in {report.fit_seconds:.1f} s "
-        f"(embedding {report.embed_seconds:.1f} s{aug_time}, {model.n_features_in_} features)"
-    )
-    for which, source in (("data", data), ("test", test)):
+        lines.append(f"--head auto chose {report.head_auto.best_label}: {report.head_auto.reason}")
+    lines += [describe_cache_use(report.cache), _fit_line(report, model, ensemble)]
+    for which, source in sources.items():
         n_dup = getattr(report.duplicates, which)
         if n_dup:
-            action = "dropped (--dedupe)" if columns.dedupe else "kept; --dedupe drops them"
-            typer.echo(f"  {source}: {n_dup:,} exact duplicate pairs ({action})")
-    for line in augment_lines(aug):
-        typer.echo("  " + line)
-    shown = ("accuracy", "loss", "margin", "mean_reward", "min_reward", "max_reward")
-    for label, metrics in (("train", report.train), ("test", report.test)):
-        if metrics:
-            typer.echo(
-                f"  {label + ':':<7}"
-                + "  ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
-                + f"  ({metrics.get('n_pairs', 0):,} pairs)"
-            )
-    for line in baseline_lines(report.length_baseline):
-        typer.echo("  " + line)
+            action = "dropped (--dedupe)" if dedupe else "kept; --dedupe drops them"
+            lines.append(f"  {source}: {n_dup:,} exact duplicate pairs ({action})")
+    aug = report.augment
+    indented = augment_lines(aug) + _metric_lines(report) + baseline_lines(report.length_baseline)
+    lines += ["  " + line for line in indented]
     if aug is not None and aug.heldout_variance_kept is not None:
-        typer.echo(
+        lines.append(
             f"  the latent model keeps {100 * aug.heldout_variance_kept:.0f}% of held-out responses' variance "
             f"({100 * aug.train_variance_kept:.0f}% of its training responses')"
         )
     if "eval_accuracy" in report.train:
-        typer.echo(f"  held out while training: eval_accuracy {report.train['eval_accuracy']:.4f}")
-    for line in length_lines(report):
-        typer.echo("  " + line)
+        lines.append(
+            f"  held out while training: eval_accuracy {report.train['eval_accuracy']:.4f}"
+        )
+    lines += ["  " + line for line in length_lines(report)]
     held_out = (
         ", test.jsonl (the held-out pairs: `prefspace evaluate " + str(out) + "` uses them)"
         if report.n_test and report.test_data is None
         else ""
     )
-    typer.echo(f"  saved to {out} (metrics.json, model.json, README.md, split.json{held_out})")
+    lines.append(f"  saved to {out} (metrics.json, model.json, README.md, split.json{held_out})")
+    return lines
+
+
+def _fit_line(report: Any, model: Any, ensemble: int) -> str:
+    """``trained MODEL (HEAD) on N pairs + M synthetic (lens) in S s (...)``."""
+    fitted = report.chosen_head
+    what = report.model + (f" of {ensemble} x {fitted}" if ensemble > 1 else f" ({fitted})")
+    aug = report.augment
+    synth = f" + {report.n_synthetic:,} synthetic ({aug.method})" if report.n_synthetic else ""
+    aug_time = f", augmentation {report.augment_seconds:.1f} s" if aug else ""
+    return (
+        f"trained {what} on {report.n_train:,} pairs{synth} in {report.fit_seconds:.1f} s "
+        f"(embedding {report.embed_seconds:.1f} s{aug_time}, {model.n_features_in_} features)"
+    )
+
+
+def _metric_lines(report: Any) -> list[str]:
+    """The train and test metrics, one line each."""
+    shown = ("accuracy", "loss", "margin", "mean_reward", "min_reward", "max_reward")
+    return [
+        f"{label + ':':<7}"
+        + "  ".join(f"{k} {metrics[k]:.4f}" for k in shown if k in metrics)
+        + f"  ({metrics.get('n_pairs', 0):,} pairs)"
+        for label, metrics in (("train", report.train), ("test", report.test))
+        if metrics
+    ]
 
 
 def length_lines(report: Any) -> list[str]:
     """The truncation counts and the model's length dependence, as lines to print."""
     lines = []
     t = report.truncation
-    if t and t.get("truncated"):
+    if t and t.truncated:
         lines.append(
-            f"truncated by the encoder ({t['token_limit']} tokens): {t['truncated']:,} of {t['texts']:,} "
-            f"responses; {100 * t['unseen_tokens_share']:.1f}% of all response tokens unseen "
+            f"truncated by the encoder ({t.token_limit} tokens): {t.truncated:,} of {t.texts:,} "
+            f"responses; {100 * t.unseen_tokens_share:.1f}% of all response tokens unseen "
             f"(--long-texts windows reads up to 8 windows)"
         )
     elif t:
-        lines.append(f"truncated by the encoder: none of {t['texts']:,} responses")
+        lines.append(f"truncated by the encoder: none of {t.texts:,} responses")
     d = report.length_dependence
-    if d and d.get("within_prompt_length_corr") is not None:
+    if d and d.within_prompt_length_corr is not None:
         line = (
-            f"length dependence ({d['responses']} responses): reward-length correlation within prompts "
-            f"{d['within_prompt_length_corr']:+.3f}"
+            f"length dependence ({d.responses} responses): reward-length correlation within prompts "
+            f"{d.within_prompt_length_corr:+.3f}"
         )
-        if d.get("text_feature_share") is not None:
-            line += f", {100 * d['text_feature_share']:.0f}% of reward variance explained by the text features"
-        if d.get("length_controlled_corr") is not None:
-            line += f"; length-controlled reward {d['length_controlled_corr']:+.3f}"
+        if d.text_feature_share is not None:
+            line += f", {100 * d.text_feature_share:.0f}% of reward variance explained by the text features"
+        if d.length_controlled_corr is not None:
+            line += f"; length-controlled reward {d.length_controlled_corr:+.3f}"
         lines.append(line)
     return lines
 
@@ -332,28 +322,27 @@ VERDICT_WORDS = {
 }
 
 
-def baseline_lines(record: dict | None) -> list[str]:
+def baseline_lines(record: Any) -> list[str]:
     """The learned length baseline beside the model, as lines to print (empty without one).
 
-    Reads the ``length_baseline`` record of :func:`prefspace.models.length_baseline_beside`.
+    Reads the :class:`prefspace.models.LengthBaselineReport` of
+    :func:`prefspace.models.length_baseline_beside`.
     """
-    if not record:
+    if record is None:
         return []
-    test = record.get("test")
-    acc = f"train accuracy {record['train_accuracy']:.4f}"
-    if test:
-        acc += (
-            f", test accuracy {test['accuracy']:.4f} [{test['ci_low']:.4f}, {test['ci_high']:.4f}]"
-        )
+    test = record.test
+    acc = f"train accuracy {record.train_accuracy:.4f}"
+    if test is not None:
+        acc += f", test accuracy {test.accuracy:.4f} [{test.ci_low:.4f}, {test.ci_high:.4f}]"
     lines = [
-        f"length baseline (learned on the training pairs: the {record['direction']} answer wins): {acc}"
+        f"length baseline (learned on the training pairs: the {record.direction} answer wins): {acc}"
     ]
-    vs = record.get("vs_model")
-    if vs:
+    vs = record.vs_model
+    if vs is not None:
         lines.append(
-            f"model - length baseline on the test pairs: {100 * vs['difference']:+.1f} points "
-            f"[{100 * vs['ci_low']:+.1f}, {100 * vs['ci_high']:+.1f}] (paired 95% interval over prompts): "
-            f"{VERDICT_WORDS[vs['verdict']]}"
+            f"model - length baseline on the test pairs: {100 * vs.difference:+.1f} points "
+            f"[{100 * vs.ci_low:+.1f}, {100 * vs.ci_high:+.1f}] (paired 95% interval over prompts): "
+            f"{VERDICT_WORDS[vs.verdict]}"
         )
     return lines
 
@@ -416,33 +405,16 @@ def augment_lines(report: Any) -> list[str]:
     )
 )
 @data_columns(exclude=("dedupe",))
+@model_encoder_options()
 def score(
-    model_dir: Annotated[
-        Path,
-        typer.Argument(
-            help="A model folder written by `prefspace train` or save_model.", show_default=False
-        ),
-    ],
+    model_dir: ModelArg,
     data: DataArg,
-    columns: DataColumns,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="JSONL file to write, one line per response or pair.",
-            show_default=False,
-        ),
-    ],
+    out: ScoresOut,
     cache: CacheOpt = None,
-    response_key: Annotated[
-        str, typer.Option("--response-key", help="Rows mode: column holding the response.")
-    ] = "response",
-    encoder: ModelEncoder = None,
-    encoder_backend: ModelBackend = None,
-    layout: ModelLayout = None,
-    device: Device = None,
-    length_controlled: LengthControlled = False,
+    response_key: ResponseKey = "response",
+    *,
+    model_encoder: ModelEncoderOptions,
+    columns: DataColumns,
 ) -> None:
     """Write a reward for every response in DATA, embedding with the model's own encoder.
 
@@ -452,9 +424,8 @@ def score(
     reward).
     """
     from ..embed.pipeline import describe_cache_use
-    from ..workflows.scoring import model_encoder, score_file
+    from ..workflows.scoring import score_file
 
-    enc = model_encoder(model_dir, encoder, layout=layout, device=device, backend=encoder_backend)
     with show_progress() as progress:
         summary = score_file(
             model_dir,
@@ -463,9 +434,9 @@ def score(
             cache=cache or default_cache_dir(),
             response_key=response_key,
             load_kwargs=columns.load_kwargs(),
-            encoder=enc,
+            encoder=model_encoder.for_model(model_dir),
             progress=progress,
-            length_controlled=length_controlled,
+            length_controlled=model_encoder.length_controlled,
         )
     typer.echo(describe_cache_use(summary["cache"]))
     if summary["mode"] == "rows":

@@ -148,7 +148,10 @@ class PreferenceDataset:
     def select(self, indices: Sequence[int] | np.ndarray) -> PreferenceDataset:
         """A new dataset with the rows at ``indices``, in that order."""
         idx = np.asarray(indices, dtype=np.int64)
-        pick = lambda xs: None if xs is None else [xs[i] for i in idx]  # noqa: E731
+
+        def pick(xs: list) -> list:
+            return [xs[i] for i in idx]
+
         return PreferenceDataset(
             prompts=pick(self.prompts),
             chosen=pick(self.chosen),
@@ -156,7 +159,7 @@ class PreferenceDataset:
             ids=pick(self.ids),
             margin=None if self.margin is None else self.margin[idx],
             weight=None if self.weight is None else self.weight[idx],
-            subset=pick(self.subset),
+            subset=None if self.subset is None else pick(self.subset),
             tie=None if self.tie is None else self.tie[idx],
             source=self.source,
             info=dict(self.info),

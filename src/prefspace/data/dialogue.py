@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import re
 
+from .._surface import option
+
 _HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):")
 _HH_ASSISTANT = "\n\nAssistant:"
 _ROLES = {"Human": "user", "Assistant": "assistant"}
@@ -72,7 +74,7 @@ def split_hh(chosen: str, rejected: str) -> tuple[list[dict], str, str]:
         raise RowProblem(
             "not_a_dialogue",
             "chosen and rejected share no '\\n\\nAssistant:' turn, so the prompt cannot be told apart "
-            "from the responses. Pass the prompt in its own column (--prompt-key).",
+            f"from the responses. Pass the prompt in its own column ({option('prompt_key')}).",
         )
     end = cut + len(_HH_ASSISTANT)
     prompt = hh_to_messages(chosen[:end])
@@ -100,13 +102,13 @@ def split_conversation(chosen: list[dict], rejected: list[dict]) -> tuple[list[d
         raise RowProblem(
             "missing_key",
             "no prompt column and chosen/rejected share no leading messages, so there is no prompt. "
-            "Pass the prompt column with --prompt-key.",
+            f"Pass the prompt column with {option('prompt_key')}.",
         )
     if len(rest_c) != 1 or len(rest_r) != 1:
         raise RowProblem(
             "not_a_dialogue",
             f"chosen and rejected share {n} leading messages and then have {len(rest_c)} and {len(rest_r)} "
             "messages left; the implicit-prompt format needs exactly one final message each. Put the shared "
-            "turns in a prompt column (--prompt-key) and the final replies in chosen/rejected.",
+            f"turns in a prompt column ({option('prompt_key')}) and the final replies in chosen/rejected.",
         )
     return chosen[:n], rest_c[0], rest_r[0]

@@ -23,10 +23,11 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from .._surface import option
 from .._validation import check_in, check_whole
 from ..exceptions import ConfigError, DataError
 from .dataset import PreferenceDataset, canonical_prompt
@@ -221,6 +222,17 @@ def load_preferences(
         "subset": subset_key,
         "id": id_key,
     }
+    keys, explicit = _column_keys(given)
+    raw = read_any(source, split=split)
+    reader = _RowReader(raw, keys, explicit, max_text_chars)
+    return reader.run(
+        skip=on_bad_rows == "skip", keep_ties=ties == "keep", dedupe=bool(dedupe), limit=limit
+    )
+
+
+def _column_keys(given: dict[str, str | None]) -> tuple[dict[str, str], set[str]]:
+    """``(field -> column, fields mapped explicitly)`` from the ``*_key`` options (None: the
+    field's own name); refuses an empty name and a column mapped to two fields."""
     for field_name, key in given.items():
         if key is not None and (not isinstance(key, str) or not key):
             raise ConfigError(f"{field_name}_key must be a non-empty column name; got {key!r}.")
@@ -228,15 +240,12 @@ def load_preferences(
     explicit = {f for f, k in given.items() if k is not None}
     dupes = [k for k, n in Counter(keys[f] for f in explicit).items() if n > 1]
     if dupes:
+        mapped = ", ".join(option(f"{f}_key") for f in sorted(explicit) if keys[f] == dupes[0])
         raise ConfigError(
-            f"column {dupes[0]!r} is mapped to more than one field; each --xxx-key needs its own column."
+            f"column {dupes[0]!r} is mapped to more than one field ({mapped}); each needs its own "
+            "column."
         )
-
-    raw = read_any(source, split=split)
-    reader = _RowReader(raw, keys, explicit, max_text_chars)
-    return reader.run(
-        skip=on_bad_rows == "skip", keep_ties=ties == "keep", dedupe=bool(dedupe), limit=limit
-    )
+    return keys, explicit
 
 
 class _RowReader:
@@ -249,7 +258,7 @@ class _RowReader:
         self.max_text_chars = max_text_chars
         self.keys = keys
         self.explicit = explicit
-        present = set()
+        present: set[str] = set()
         for row in raw.rows:
             if row.data is not None:
                 present.update(row.data)
@@ -326,14 +335,17 @@ class _RowReader:
             if bad.n_skipped:
                 raise bad.nothing_usable("pairs")
             raise DataError(
-                f"{self.raw.name}: no pairs left: all {n_ties} pairs are ties. Pass --ties keep to keep them."
+                f"{self.raw.name}: no pairs left: all {n_ties} pairs are ties. Pass "
+                f"{option('ties', 'keep')} to keep them."
             )
         if n_duplicates:
             logger.info(
                 "%s: %d exact duplicate pairs %s",
                 self.raw.name,
                 n_duplicates,
-                "dropped (dedupe)" if dedupe else "kept (pass dedupe=True / --dedupe to drop them)",
+                "dropped (dedupe)"
+                if dedupe
+                else f"kept (pass {option('dedupe', True)} to drop them)",
             )
         dup = {
             "duplicates": n_duplicates,
@@ -378,8 +390,8 @@ class _RowReader:
             chosen=col("chosen"),
             rejected=col("rejected"),
             ids=ids,
-            margin=col("margin") if "margin" in self.optional else None,
-            weight=col("weight") if "weight" in self.optional else None,
+            margin=np.asarray(col("margin"), np.float64) if "margin" in self.optional else None,
+            weight=np.asarray(col("weight"), np.float64) if "weight" in self.optional else None,
             subset=subset,
             tie=tie,
             source=self.raw.name,
@@ -467,7 +479,7 @@ class _RowReader:
             raise RowProblem(
                 "identical_responses",
                 f"{k[first]!r} and {k[second]!r} are identical ({clip(a)}), so the pair says nothing. "
-                "Remove the row, or pass --on-bad-rows skip.",
+                f"Remove the row, or pass {option('on_bad_rows', 'skip')}.",
             )
         fmt = f"{kind}, {'explicit' if explicit_prompt else 'implicit'} prompt"
         if kind == "standard" and not explicit_prompt:
@@ -489,6 +501,12 @@ class _RowReader:
         pair = _Pair(
             prompt=prompt, chosen=a, rejected=b, tie=tie, fmt=fmt, empty_response=empty_response
         )
+        self._read_optional(data, pair)
+        return pair
+
+    def _read_optional(self, data: dict, pair: _Pair) -> None:
+        """Set the pair's optional columns (margin, weight, subset, id) that this source has."""
+        k = self.keys
         if "margin" in self.optional:
             pair.margin = number_value(self._required(data, "margin"), k["margin"], "margin")
         if "weight" in self.optional:
@@ -501,7 +519,6 @@ class _RowReader:
             pair.subset = _short_text(self._required(data, "subset"), k["subset"], "subset")
         if "id" in self.optional:
             pair.id = _short_text(self._required(data, "id"), k["id"], "id")
-        return pair
 
     def _is_labelled(self, data: dict) -> bool:
         k = self.keys
@@ -529,9 +546,9 @@ class _RowReader:
             )
         return value
 
-    def _missing(self, data: dict, field_name: str, extra: str = "") -> None:
+    def _missing(self, data: dict, field_name: str, extra: str = "") -> NoReturn:
         key = self.keys[field_name]
-        flag = f"--{field_name.replace('_', '-')}-key"
+        keyword = f"{field_name}_key"
         # Suggest only columns this row's format leaves unused.
         mode = (
             ("response_a", "response_b", "label")
@@ -541,13 +558,12 @@ class _RowReader:
         used = {self.keys[f] for f in ("prompt", *mode, *self.optional) if f != field_name}
         candidates = [c for c in data if c not in used]
         guess = _suggest(field_name, candidates)
-        fix = (
-            f"If the column is named differently, pass {flag} {guess}."
-            if guess
-            else f"If the column is named differently, pass {flag} NAME."
-        )
+        fix = f"If the column is named differently, pass {option(keyword, guess or 'NAME')}."
         if field_name == "chosen":
-            fix += " For two responses plus a label, use response_a/response_b/label (--response-a-key, ...)."
+            fix += (
+                " For two responses plus a label, use response_a/response_b/label "
+                f"({option('response_a_key')}, ...)."
+            )
         raise RowProblem(
             "missing_key", f"missing key {key!r}{extra} (found: {key_list(data)}). {fix}"
         )
@@ -587,7 +603,7 @@ def _label(value: Any, key: str) -> str:
     raise RowProblem(
         "bad_label",
         f"{key!r} is {value!r}; expected 'a', 'b' or 'tie' (or 0 = response_a better, 1 = response_b better, "
-        "0.5 = tie). Map other label columns with --label-key.",
+        f"0.5 = tie). Map other label columns with {option('label_key')}.",
     )
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .._jsonread import loads as json_loads
+from .._surface import option
 from ..exceptions import DataError
 from .dialogue import RowProblem
 from .rules import find_surrogate, may_hold_surrogate, surrogate_problem
@@ -90,24 +91,18 @@ def read_source(source: str | os.PathLike, *, split: str | None = None) -> RawSo
                 f"{text}: unknown file type {''.join(path.suffixes) or '(no extension)'!r}; {_EXPECTED}."
             )
         if split is not None:
-            logger.info("%s: --split %r ignored for a single file", text, split)
+            logger.info("%s: %s ignored for a single file", text, option("split", split))
         raw = _read_bytes(path, text, gz)
         if not raw.strip():
             raise DataError(
                 f"{text}: the file is empty. Check that it is the file you meant (and fully written)."
             )
-        reader = {
-            ".jsonl": _jsonl_rows,
-            ".json": _json_rows,
-            ".parquet": _parquet_rows,
-            ".csv": _csv_rows,
-            ".tsv": _csv_rows,
-        }[ext]
-        rows = (
-            reader(raw, text)
-            if ext not in (".csv", ".tsv")
-            else reader(raw, text, "\t" if ext == ".tsv" else ",")
-        )
+        if ext in (".csv", ".tsv"):
+            rows = _csv_rows(raw, text, "\t" if ext == ".tsv" else ",")
+        else:
+            rows = {".jsonl": _jsonl_rows, ".json": _json_rows, ".parquet": _parquet_rows}[ext](
+                raw, text
+            )
         if not rows:
             raise DataError(f"{text}: the file holds no rows.")
         return RawSource(name=text, kind=ext.lstrip("."), rows=rows)
@@ -381,7 +376,8 @@ def _pick_split(ds: Any, name: str, split: str | None) -> Any:
         splits = list(ds.keys())
         if split is None:
             raise DataError(
-                f"{name}: holds several splits ({', '.join(splits)}); choose one with --split (split=...)."
+                f"{name}: holds several splits ({', '.join(splits)}); choose one with "
+                f"{option('split')}."
             )
         if split not in ds:
             raise DataError(f"{name}: no split {split!r}; the splits are {', '.join(splits)}.")
@@ -393,7 +389,7 @@ def _read_hub(name: str, split: str | None) -> RawSource:
     if split is None:
         raise DataError(
             f"{name}: not a local file or directory; to read it as a Hugging Face dataset, pass a split "
-            "(--split train). If it is meant to be a local file, check the path."
+            f"({option('split', 'train')}). If it is meant to be a local file, check the path."
         )
     import datasets
 

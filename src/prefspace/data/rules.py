@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .._surface import option
 from .._validation import check_whole
 from .dialogue import RowProblem
 
@@ -88,8 +89,9 @@ def find_surrogate(value: Any, path: str = "") -> tuple[str, int] | None:
                 return p or "a value", m.start()
         elif isinstance(v, dict):
             for k, x in reversed(list(v.items())):
-                if isinstance(k, str) and _SURROGATE.search(k):
-                    return f"{p}key {k!r}", _SURROGATE.search(k).start()
+                in_key = _SURROGATE.search(k) if isinstance(k, str) else None
+                if in_key is not None:
+                    return f"{p}key {k!r}", in_key.start()
                 stack.append((x, f"{p}[{k!r}]" if p else repr(k)))
         elif isinstance(v, list):
             for i in range(len(v) - 1, -1, -1):
@@ -97,23 +99,26 @@ def find_surrogate(value: Any, path: str = "") -> tuple[str, int] | None:
     return None
 
 
-def surrogate_problem(where: str, position: int) -> RowProblem:
-    """The row problem for a lone surrogate at ``where``, character ``position``."""
+def surrogate_problem(where: str, position: int, skippable: bool = True) -> RowProblem:
+    """The row problem for a lone surrogate at ``where``, character ``position``; a row of a
+    file (``skippable``) may also be skipped with ``on_bad_rows``."""
+    skip = f", or pass {option('on_bad_rows', 'skip')}" if skippable else ""
     return RowProblem(
         "invalid_text",
-        f"{where} holds a lone UTF-16 surrogate (a '\\ud800'-'\\udfff' escape without its pair) at character "
-        f"{position}; it is not a character and cannot be encoded as UTF-8. Fix the text (a broken emoji or a "
-        "cut-off escape), or pass --on-bad-rows skip.",
+        f"{where} holds a lone UTF-16 surrogate (a '\\ud800'-'\\udfff' escape without its pair) at "
+        f"character {position}; it is not a character and cannot be encoded as UTF-8. Fix the "
+        f"text (a broken emoji or a cut-off escape){skip}.",
     )
 
 
-def check_encodable(text: str, key: str) -> str:
-    """``text`` if it holds no lone surrogate (so it can be encoded as UTF-8); else a RowProblem."""
+def check_encodable(text: str, key: str, skippable: bool = True) -> str:
+    """``text`` if it holds no lone surrogate (so it can be encoded as UTF-8); else a RowProblem
+    (``skippable``: the fix may be to skip the row, as for a row of a file)."""
     if text.isascii():
         return text
     m = _SURROGATE.search(text)
     if m is not None:
-        raise surrogate_problem(key, m.start())
+        raise surrogate_problem(key, m.start(), skippable)
     return text
 
 
@@ -124,7 +129,8 @@ def check_text(text: str, key: str, max_text_chars: int | None = MAX_TEXT_CHARS)
         raise RowProblem(
             "text_too_long",
             f"{key} has {len(text):,} characters and the limit is {max_text_chars:,} (max_text_chars). "
-            "Shorten it, raise the limit with --max-text-chars, or pass --on-bad-rows skip.",
+            f"Shorten it, raise the limit with {option('max_text_chars')}, or pass "
+            f"{option('on_bad_rows', 'skip')}.",
         )
     return text
 
@@ -142,7 +148,8 @@ def check_prompt_texts(prompt: Any, key: str, max_text_chars: int | None = MAX_T
         raise RowProblem(
             "text_too_long",
             f"{key}'s messages have {total:,} characters together and the limit is {max_text_chars:,} "
-            "(max_text_chars). Shorten them, raise the limit with --max-text-chars, or pass --on-bad-rows skip.",
+            "(max_text_chars). Shorten them, raise the limit with "
+            f"{option('max_text_chars')}, or pass {option('on_bad_rows', 'skip')}.",
         )
 
 

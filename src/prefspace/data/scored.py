@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .._surface import option
 from .._validation import check_in
 from ..exceptions import ConfigError, DataError
 from .dataset import ScoredResponses, canonical_prompt
@@ -188,25 +189,18 @@ def read_responses(
     score_key = _score_key(raw, columns, score_key, require_scores)
     if id_key is not None and id_key not in columns:
         raise DataError(
-            f"{raw.name}: no column {id_key!r} for --id-key (found: {key_list(sorted(columns))})."
+            f"{raw.name}: no column {id_key!r} for {option('id_key')} "
+            f"(found: {key_list(sorted(columns))})."
         )
 
     bad = BadRows(raw.name, skip=on_bad_rows == "skip")
 
     # --- prompts: from their own file, or gathered from the response rows ------------------
-    prompt_list: list = []
-    prompt_ids: list[str] = []
-    position: dict[str, int] = {}
-    by_text: dict[str, int] = {}
-    praw = None
+    table = _PromptTable(join_key, prompt_key, max_text_chars, join_key in columns)
     if prompts is not None:
-        praw = read_any(prompts, split=split)
-        _read_prompt_rows(
-            praw, bad, join_key, prompt_key, max_text_chars, prompt_list, prompt_ids, position
-        )
+        table.read_file(read_any(prompts, split=split), bad)
 
     # --- responses, row by row ------------------------------------------------------------
-    use_join = prompts is not None or join_key in columns
     used = {join_key, prompt_key, response_key, list_key, score_key, id_key}
     out = _Responses(extra_keys=[c for c in columns if c not in used], keep_records=keep_records)
     for i, row in enumerate(raw.rows):
@@ -216,39 +210,34 @@ def read_responses(
                 data, response_key, list_key, score_key, require_scores, max_text_chars
             )
             rids = _row_ids(data, i, len(texts), is_list, id_key, out.seen_ids)
-            p = _row_prompt(
-                data,
-                prompts,
-                praw,
-                join_key,
-                prompt_key,
-                use_join,
-                position,
-                by_text,
-                prompt_list,
-                prompt_ids,
-                max_text_chars,
-            )
+            p = table.row_prompt(data)
         except RowProblem as problem:
             bad.record(row.where, problem)
             continue
         out.add(row.where, data, texts, row_scores, rids, p, is_list)
 
-    if not out.responses:
-        raise DataError(f"{raw.name}: no usable responses. First problem: {bad.first_problem}")
-    bad.log_summary()
-    score_array = np.asarray(out.scores, dtype=np.float64)
     columns_used = {
         "prompt": prompt_key,
         "response": response_key,
         "score": score_key,
-        "join": join_key if use_join else None,
+        "join": join_key if table.use_join else None,
         "id": id_key,
     }
-    info = _read_info(raw, praw, out, score_array, len(prompt_list), bad, columns_used)
+    return _scored_responses(raw, table, out, bad, columns_used)
+
+
+def _scored_responses(
+    raw: RawSource, table: _PromptTable, out: _Responses, bad: BadRows, columns_used: dict
+) -> ScoredResponses:
+    """What :func:`read_responses` read, as :class:`ScoredResponses` (none read: DataError)."""
+    if not out.responses:
+        raise DataError(f"{raw.name}: no usable responses. First problem: {bad.first_problem}")
+    bad.log_summary()
+    score_array = np.asarray(out.scores, dtype=np.float64)
+    info = _read_info(raw, table.source, out, score_array, len(table.prompts), bad, columns_used)
     return ScoredResponses(
-        prompts=prompt_list,
-        prompt_ids=prompt_ids,
+        prompts=table.prompts,
+        prompt_ids=table.ids,
         prompt_index=np.asarray(out.index, dtype=np.int64),
         responses=out.responses,
         scores=score_array,
@@ -256,7 +245,7 @@ def read_responses(
         extra=out.extra,
         source=raw.name,
         info=info,
-        records=out.records if keep_records else None,
+        records=out.records if out.keep_records else None,
     )
 
 
@@ -348,39 +337,6 @@ def _check_column_names(
             raise ConfigError(f"{name} must be a non-empty column name or None; got {key!r}.")
 
 
-def _read_prompt_rows(
-    praw: RawSource,
-    bad: BadRows,
-    join_key: str,
-    prompt_key: str,
-    max_text_chars: int,
-    prompt_list: list,
-    prompt_ids: list[str],
-    position: dict[str, int],
-) -> None:
-    """Fill ``prompt_list``, ``prompt_ids`` and ``position`` (id -> index) from a prompts file."""
-    for row in praw.rows:
-        try:
-            data = bad.data(row)
-            pid = _join_value(required_value(data, join_key, "--join-key"), join_key)
-            text = prompt_value(
-                required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars
-            )
-            if pid in position:
-                raise RowProblem(
-                    "duplicate_id",
-                    f"{join_key} {pid} appears twice in the prompts file; ids must be unique.",
-                )
-        except RowProblem as problem:
-            bad.record(row.where, problem)
-            continue
-        position[pid] = len(prompt_list)
-        prompt_list.append(text)
-        prompt_ids.append(pid)
-    if not prompt_list:
-        raise DataError(f"{praw.name}: no usable prompts. First problem: {bad.first_problem}")
-
-
 def _row_ids(
     data: dict, i: int, n_texts: int, is_list: bool, id_key: str | None, seen_ids: dict[str, str]
 ) -> list[str]:
@@ -388,7 +344,7 @@ def _row_ids(
     if id_key is None:
         rids = [f"{i}.{j}" for j in range(n_texts)] if is_list else [str(i)]
     else:
-        rid = _row_id(required_value(data, id_key, "--id-key"), id_key)
+        rid = _row_id(required_value(data, id_key, "id_key"), id_key)
         rids = [f"{rid}.{j}" for j in range(n_texts)] if is_list else [rid]
     for rid in rids:
         if rid in seen_ids:
@@ -410,7 +366,7 @@ def _row_responses(
     """``(texts, scores, is_list)`` of one row: one response, or a list under ``list_key``."""
     if response_key in data or list_key not in data:
         text = response_value(
-            required_value(data, response_key, "--response-key"), response_key, max_text_chars
+            required_value(data, response_key, "response_key"), response_key, max_text_chars
         )
         return [text], [_score(data, score_key, require)], False
     values = data[list_key]
@@ -422,7 +378,7 @@ def _row_responses(
     texts = [response_value(v, f"{list_key}[{j}]", max_text_chars) for j, v in enumerate(values)]
     if score_key is None or (data.get(score_key) is None and not require):
         return texts, [math.nan] * len(texts), True
-    given = required_value(data, score_key, "--score-key")
+    given = required_value(data, score_key, "score_key")
     if not isinstance(given, list) or len(given) != len(texts):
         raise RowProblem(
             "bad_score",
@@ -450,62 +406,100 @@ def _score(data: dict, score_key: str | None, require: bool) -> float:
         return math.nan
     if not require and data.get(score_key) is None:
         return math.nan
-    return number_value(required_value(data, score_key, "--score-key"), score_key, "score")
+    return number_value(required_value(data, score_key, "score_key"), score_key, "score")
 
 
-def _row_prompt(
-    data,
-    prompts,
-    praw,
-    join_key,
-    prompt_key,
-    use_join,
-    position,
-    by_text,
-    prompt_list,
-    prompt_ids,
-    max_text_chars: int = MAX_TEXT_CHARS,
-) -> int:
-    """The row's position in ``prompt_list``, adding a prompt first seen here."""
-    if prompts is not None:
-        pid = _join_value(required_value(data, join_key, "--join-key"), join_key)
-        if pid not in position:
+class _PromptTable:
+    """The prompts of :func:`read_responses` in order, from a prompts file or gathered from
+    the response rows, with each prompt's id and the lookups that place a row's prompt.
+
+    Rows are grouped by ``join_key`` when a prompts file was read or the rows have that column
+    (``use_join``), else by the prompt text (canonicalised).
+    """
+
+    def __init__(self, join_key: str, prompt_key: str, max_text_chars: int, use_join: bool):
+        self.join_key, self.prompt_key = join_key, prompt_key
+        self.max_text_chars = max_text_chars
+        self.use_join = use_join
+        self.source: RawSource | None = None  # the prompts file, when one was read
+        self.prompts: list = []
+        self.ids: list[str] = []
+        self.position: dict[str, int] = {}  # id -> index
+        self.by_text: dict[str, int] = {}  # canonical prompt -> index
+
+    def _add(self, pid: str, text: Any) -> int:
+        self.position[pid] = len(self.prompts)
+        self.prompts.append(text)
+        self.ids.append(pid)
+        return self.position[pid]
+
+    def _join_id(self, data: dict) -> str:
+        return _join_value(required_value(data, self.join_key, "join_key"), self.join_key)
+
+    def _text(self, data: dict) -> Any:
+        key = self.prompt_key
+        return prompt_value(required_value(data, key, "prompt_key"), key, self.max_text_chars)
+
+    def read_file(self, praw: RawSource, bad: BadRows) -> None:
+        """Read the prompts file (one row per prompt: ``join_key`` and ``prompt_key``)."""
+        self.source, self.use_join = praw, True
+        for row in praw.rows:
+            try:
+                data = bad.data(row)
+                pid, text = self._join_id(data), self._text(data)
+                if pid in self.position:
+                    raise RowProblem(
+                        "duplicate_id",
+                        f"{self.join_key} {pid} appears twice in the prompts file; ids must be "
+                        "unique.",
+                    )
+            except RowProblem as problem:
+                bad.record(row.where, problem)
+                continue
+            self._add(pid, text)
+        if not self.prompts:
+            raise DataError(f"{praw.name}: no usable prompts. First problem: {bad.first_problem}")
+
+    def row_prompt(self, data: dict) -> int:
+        """The row's prompt's index, adding a prompt first seen here."""
+        join_key = self.join_key
+        if self.source is not None:
+            pid = self._join_id(data)
+            if pid not in self.position:
+                raise RowProblem(
+                    "unknown_prompt",
+                    f"{join_key} {pid} is not in the prompts file {self.source.name}. Check that "
+                    "the two files belong together.",
+                )
+            return self.position[pid]
+        try:
+            text = self._text(data)
+        except RowProblem as problem:
+            if problem.reason == "missing_key" and join_key in data:
+                raise RowProblem(
+                    "missing_key",
+                    f"{problem.message} If the prompts are in another file, pass "
+                    f"{option('prompts', 'FILE')} (joined on {join_key!r}).",
+                ) from None
+            raise
+        canon = canonical_prompt(text)
+        if not self.use_join:
+            known = self.by_text.get(canon)
+            if known is None:
+                known = self.by_text[canon] = self._add(str(len(self.prompts)), text)
+            return known
+        pid = self._join_id(data)
+        known = self.position.get(pid)
+        if known is None:
+            return self._add(pid, text)
+        if canonical_prompt(self.prompts[known]) != canon:
             raise RowProblem(
-                "unknown_prompt",
-                f"{join_key} {pid} is not in the prompts file {praw.name}. Check that the two files belong together.",
+                "inconsistent_prompt",
+                f"{join_key} {pid} has prompt {clip(canon)} here but "
+                f"{clip(canonical_prompt(self.prompts[known]))} on an earlier row. Each id must "
+                "name one prompt.",
             )
-        return position[pid]
-    try:
-        text = prompt_value(
-            required_value(data, prompt_key, "--prompt-key"), prompt_key, max_text_chars
-        )
-    except RowProblem as problem:
-        if problem.reason == "missing_key" and join_key in data:
-            raise RowProblem(
-                "missing_key",
-                f"{problem.message} If the prompts are in another file, pass it with --prompts "
-                f"(joined on {join_key!r}).",
-            ) from None
-        raise
-    canon = canonical_prompt(text)
-    pid = (
-        _join_value(required_value(data, join_key, "--join-key"), join_key)
-        if use_join
-        else str(len(prompt_list))
-    )
-    known = position.get(pid) if use_join else by_text.get(canon)
-    if known is None:
-        known = len(prompt_list)
-        position[pid] = by_text[canon] = known
-        prompt_list.append(text)
-        prompt_ids.append(pid)
-    elif use_join and canonical_prompt(prompt_list[known]) != canon:
-        raise RowProblem(
-            "inconsistent_prompt",
-            f"{join_key} {pid} has prompt {clip(canon)} here but {clip(canonical_prompt(prompt_list[known]))} "
-            "on an earlier row. Each id must name one prompt.",
-        )
-    return known
+        return known
 
 
 def _columns(raw: RawSource) -> list[str]:
@@ -517,8 +511,8 @@ def _columns(raw: RawSource) -> list[str]:
             for k in row.data:
                 seen.setdefault(k, None)
     if not seen:
-        first = next(row for row in raw.rows if row.problem is not None)
-        raise DataError(f"{first.where}: {first.problem[1]}")
+        where, problem = next((r.where, r.problem) for r in raw.rows if r.problem is not None)
+        raise DataError(f"{where}: {problem[1]}")
     return list(seen)
 
 
@@ -528,7 +522,8 @@ def _score_key(
     if score_key is not None:
         if score_key not in columns:
             raise DataError(
-                f"{raw.name}: no column {score_key!r} for --score-key (found: {key_list(columns)})."
+                f"{raw.name}: no column {score_key!r} for {option('score_key')} "
+                f"(found: {key_list(columns)})."
             )
         return score_key
     for k in SCORE_KEYS:
@@ -538,7 +533,7 @@ def _score_key(
         return None
     raise DataError(
         f"{raw.name}: no score column (looked for {', '.join(map(repr, SCORE_KEYS))}; found: {key_list(columns)}). "
-        "Name it with --score-key (score_key=...)."
+        f"Name it with {option('score_key')}."
     )
 
 
@@ -632,7 +627,7 @@ def read_response_rows(
                     raise RowProblem(
                         "missing_key",
                         f"missing key {key!r} (found: {', '.join(map(repr, data))}). "
-                        "Name the columns with --prompt-key / --response-key.",
+                        f"Name the columns with {option('prompt_key')} / {option('response_key')}.",
                     )
             prompt = prompt_value(data[prompt_key], prompt_key, max_text_chars)
             response = response_value(data[response_key], response_key, max_text_chars)

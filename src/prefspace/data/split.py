@@ -7,7 +7,7 @@ the prompt itself (all its responses travel together).
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -88,10 +88,12 @@ def split_by_prompt(
     in_test = np.zeros(n, dtype=bool)
     in_test[test] = True
     train_idx, test_idx = np.flatnonzero(~in_test), np.flatnonzero(in_test)
+    parts: tuple[Any, Any]  # (D, D): both sides are of the input's type
     if isinstance(dataset, PreferenceDataset):
-        train, held_out = dataset.select(train_idx), dataset.select(test_idx)
+        parts = dataset.select(train_idx), dataset.select(test_idx)
     else:
-        train, held_out = dataset.select_prompts(train_idx), dataset.select_prompts(test_idx)
+        parts = dataset.select_prompts(train_idx), dataset.select_prompts(test_idx)
+    train, held_out = cast("tuple[D, D]", parts)
     for side, part in (("train", train), ("test", held_out)):
         part.info = {
             **part.info,

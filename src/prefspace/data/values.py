@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .._surface import option
 from .dialogue import RowProblem
 from .rules import check_prompt_texts, check_response_message, check_roles, check_text
 
@@ -109,12 +110,14 @@ def response_value(value: Any, key: str, max_text_chars: int | None = None) -> s
     )
 
 
-def required_value(data: dict, key: str, flag: str) -> Any:
-    """``data[key]``; a missing key or a null value is a row problem naming the ``--xxx-key`` flag."""
+def required_value(data: dict, key: str, keyword: str) -> Any:
+    """``data[key]``; a missing key or a null value is a row problem naming the option ``keyword``
+    (``"prompt_key"``) that maps the column (:func:`prefspace._surface.option`)."""
     if key not in data:
         raise RowProblem(
             "missing_key",
-            f"missing key {key!r} (found: {key_list(data)}). If the column is named differently, pass {flag} NAME.",
+            f"missing key {key!r} (found: {key_list(data)}). If the column is named differently, pass "
+            f"{option(keyword, 'NAME')}.",
         )
     value = data[key]
     if value is None:

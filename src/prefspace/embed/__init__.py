@@ -15,6 +15,7 @@ from .causal_lm import CausalLMEncoder
 from .encoder import Encoder
 from .onnx_backend import OnnxEncoder
 from .pipeline import (
+    CacheUse,
     EmbedProgress,
     EmbedStats,
     PairEmbeddings,
@@ -45,6 +46,7 @@ __all__ = [
     "default_cache_dir",
     "CACHE_ENV",
     "describe_cache_use",
+    "CacheUse",
     "embed_texts",
     "embed_items",
     "embed_responses",

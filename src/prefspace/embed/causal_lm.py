@@ -220,22 +220,27 @@ class CausalLMEncoder(Encoder):
         return dim
 
     # -- the model ---------------------------------------------------------------------------
+    def _from_pretrained(self, cls: Any, what: str, **kw: Any) -> Any:
+        """``cls.from_pretrained`` of this encoder's source and revision; a model that needs
+        remote code, or that cannot be loaded, is refused with a ConfigError naming ``what``."""
+        try:
+            return cls.from_pretrained(self._source, revision=self.revision, **kw)
+        except ValueError as exc:
+            if "trust_remote_code" in str(exc):
+                raise remote_code_error(self.model) from None
+            raise
+        except OSError as exc:
+            raise ConfigError(f"could not load {what}: {exc}") from exc
+
     @property
     def tokenizer(self):
         if self._tok is None:
             from transformers import AutoTokenizer
 
             kw = {"gguf_file": self._gguf} if self._gguf else {}
-            try:
-                self._tok = AutoTokenizer.from_pretrained(
-                    self._source, revision=self.revision, **kw
-                )
-            except ValueError as exc:
-                if "trust_remote_code" in str(exc):
-                    raise remote_code_error(self.model) from None
-                raise
-            except OSError as exc:
-                raise ConfigError(f"could not load the tokenizer of {self.model!r}: {exc}") from exc
+            self._tok = self._from_pretrained(
+                AutoTokenizer, f"the tokenizer of {self.model!r}", **kw
+            )
             if not getattr(self._tok, "is_fast", False):
                 raise ConfigError(
                     f"{self.model!r} has no fast tokenizer; CausalLMEncoder needs one (for offsets)."
@@ -252,16 +257,9 @@ class CausalLMEncoder(Encoder):
             kw = {"gguf_file": self._gguf} if self._gguf else {}
             dtype = getattr(torch, self._torch_dtype_name())
             logger.info("loading causal LM %s %s (%s)", self._source, self._gguf or "", dtype)
-            try:
-                lm = AutoModelForCausalLM.from_pretrained(
-                    self._source, revision=self.revision, dtype=dtype, **kw
-                )
-            except ValueError as exc:
-                if "trust_remote_code" in str(exc):
-                    raise remote_code_error(self.model) from None
-                raise
-            except OSError as exc:
-                raise ConfigError(f"could not load causal LM {self.model!r}: {exc}") from exc
+            lm = self._from_pretrained(
+                AutoModelForCausalLM, f"causal LM {self.model!r}", dtype=dtype, **kw
+            )
             lm.to(self._device_name()).eval()
             n_states = lm.config.num_hidden_layers + 1
             if not -n_states <= self.layer < n_states:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -104,32 +104,71 @@ class EmbedStats:
             self.seconds += other.seconds
         return self
 
-    def cache_use(self, cache: Any) -> dict:
-        """What a command reports about its cache: ``{"path", "texts", "found", "embedded"}``
-        (distinct texts asked for, found in the cache, embedded now; ``path`` None without one).
+    def cache_use(self, cache: Any) -> CacheUse:
+        """What a command reports about its cache (``cache``: the cache or its folder, or None).
 
         Example
         -------
         >>> st = EmbedStats(); st.add("text", 10, 7, 3); st.add("prompt", 4, 4, 0)
         >>> st.cache_use("emb")
-        {'path': 'emb', 'texts': 14, 'found': 11, 'embedded': 3}
+        CacheUse(path='emb', texts=14, found=11, embedded=3)
         >>> describe_cache_use(st.cache_use("emb"))
         'cache emb: 11 of 14 texts found, 3 embedded'
         """
         path = getattr(cache, "directory", cache)
-        return {
-            "path": None if path is None else str(path),
-            "texts": int(sum(self.total.values())),
-            "found": int(sum(self.cached.values())),
-            "embedded": int(sum(self.computed.values())),
-        }
+        return CacheUse(
+            path=None if path is None else str(path),
+            texts=int(sum(self.total.values())),
+            found=int(sum(self.cached.values())),
+            embedded=int(sum(self.computed.values())),
+        )
 
 
-def describe_cache_use(use: dict) -> str:
-    """One line for a command's output: which cache, how many texts were found there."""
-    if use.get("path") is None:
-        return f"no cache: {use['texts']:,} texts embedded"
-    return f"cache {use['path']}: {use['found']:,} of {use['texts']:,} texts found, {use['embedded']:,} embedded"
+@dataclass(frozen=True)
+class CacheUse:
+    """The embedding cache a command used and what it held: ``texts`` distinct texts asked for,
+    ``found`` in the cache, ``embedded`` now; ``path`` None without a cache."""
+
+    path: str | None
+    texts: int
+    found: int
+    embedded: int
+
+    def to_json(self) -> dict:
+        """``{"path", "texts", "found", "embedded"}``, as commands' summaries and ``metrics.json`` hold it."""
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line for a command's output: which cache, how many texts were found there."""
+        if self.path is None:
+            return f"no cache: {self.texts:,} texts embedded"
+        return f"cache {self.path}: {self.found:,} of {self.texts:,} texts found, {self.embedded:,} embedded"
+
+
+def describe_cache_use(use: CacheUse | Mapping[str, Any]) -> str:
+    """One line for a command's output: which cache, how many texts were found there.
+
+    ``use`` is a :class:`CacheUse`, or its :meth:`CacheUse.to_json` form as a command's JSON
+    summary holds it.
+    """
+    return (use if isinstance(use, CacheUse) else CacheUse(**use)).describe()
+
+
+def checked_batch_size(batch_size: int | None, shard_size: int, encoder: Encoder) -> int:
+    """``batch_size`` (default: the encoder's ``default_batch_size``), refused with
+    ``shard_size`` unless both are at least 1."""
+    batch_size = int(batch_size or encoder.default_batch_size)
+    if batch_size < 1 or shard_size < 1:
+        raise ConfigError(
+            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
+        )
+    return batch_size
+
+
+def pair_response_rows(dataset: Any) -> tuple[list, list[str]]:
+    """The ``(prompts, responses)`` rows of a dataset's pairs: every chosen response, then every
+    rejected one, each beside its prompt (row ``i`` and row ``n + i`` are pair ``i``)."""
+    return list(dataset.prompts) * 2, list(dataset.chosen) + list(dataset.rejected)
 
 
 def _as_cache(cache: Any) -> EmbeddingCache | None:
@@ -175,11 +214,7 @@ def embed_items(
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
     cache = _as_cache(cache)
-    batch_size = int(batch_size or encoder.default_batch_size)
-    if batch_size < 1 or shard_size < 1:
-        raise ConfigError(
-            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
-        )
+    batch_size = checked_batch_size(batch_size, shard_size, encoder)
     items = list(items)
     keys = item_keys(role, items)
 
@@ -200,26 +235,7 @@ def embed_items(
     # 3. embed shard by shard (the model is loaded first, so rates measure embedding only)
     if todo:
         encoder.load()
-    start = time.perf_counter()
-    if progress:
-
-        def report(done):
-            return progress(
-                EmbedProgress.of(
-                    role,
-                    len(first),
-                    n_cached,
-                    len(todo),
-                    done,
-                    time.perf_counter() - start,
-                )
-            )
-
-        report(0)
-    elif todo:
-        report = track(f"embed {ROLE_LABELS[role]}", len(todo), "texts").update
-    else:
-        report = None
+    report = _progress_reporter(role, progress, len(first), n_cached, len(todo))
     computed: dict[str, np.ndarray] = {}
     config = encoder.config()
     done = 0
@@ -249,6 +265,25 @@ def embed_items(
         )
     where = {k: j for j, k in enumerate(first)}
     return distinct[[where[k] for k in keys]] if keys else np.zeros((0, encoder.dim), np.float32)
+
+
+def _progress_reporter(
+    role: str, progress: ProgressCallback | None, n_distinct: int, n_cached: int, n_todo: int
+):
+    """What to call with the texts embedded so far: ``progress`` with an :class:`EmbedProgress`
+    (told 0 at once), else the stage tracker listening in this context; None without work."""
+    if progress:
+        start = time.perf_counter()
+
+        def report(done):
+            elapsed = time.perf_counter() - start
+            return progress(EmbedProgress.of(role, n_distinct, n_cached, n_todo, done, elapsed))
+
+        report(0)
+        return report
+    if n_todo:
+        return track(f"embed {ROLE_LABELS[role]}", n_todo, "texts").update
+    return None
 
 
 def embed_texts(
@@ -464,8 +499,7 @@ def embed_pairs(
     stats = EmbedStats()
     start = time.perf_counter()
     rows = embed_responses(
-        list(dataset.prompts) * 2,
-        list(dataset.chosen) + list(dataset.rejected),
+        *pair_response_rows(dataset),
         encoder,
         cache,
         batch_size=batch_size,

@@ -51,7 +51,13 @@ import numpy as np
 from ..exceptions import ConfigError
 from .cache import EmbeddingCache
 from .encoder import Encoder
-from .pipeline import DEFAULT_SHARD_SIZE, EmbedProgress, EmbedStats, ProgressCallback
+from .pipeline import (
+    DEFAULT_SHARD_SIZE,
+    EmbedProgress,
+    EmbedStats,
+    ProgressCallback,
+    checked_batch_size,
+)
 from .shards import WorkPlan, decode_item, encode_item, plan_stats
 
 logger = logging.getLogger(__name__)
@@ -184,11 +190,7 @@ def compute_plan_ray(
     -------
     EmbedStats with, per role, distinct items, cached ones and computed ones.
     """
-    batch_size = int(batch_size or encoder.default_batch_size)
-    if batch_size < 1 or shard_size < 1:
-        raise ConfigError(
-            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
-        )
+    batch_size = checked_batch_size(batch_size, shard_size, encoder)
     if gpus_per_worker < 0 or cpus_per_worker <= 0:
         raise ConfigError(
             f"gpus_per_worker must be >= 0 and cpus_per_worker > 0; got {gpus_per_worker} and {cpus_per_worker}."

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -270,13 +271,7 @@ class SentenceTransformerEncoder(Encoder):
         long = [i for i, t in enumerate(texts) if len(t.encode("utf-8", "surrogatepass")) > budget]
         if not long:
             return out
-        enc = tokenizer(
-            [texts[i] for i in long],
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            truncation=False,
-            verbose=False,
-        )
+        enc = _tokens_with_offsets(tokenizer, [texts[i] for i in long])
         for j, i in enumerate(long):
             offsets = enc["offset_mapping"][j]
             if len(offsets) <= budget:
@@ -368,13 +363,7 @@ class SentenceTransformerEncoder(Encoder):
         for _ in range(4):  # a cut may re-tokenize a little longer at its edge; cut again then
             if not todo:
                 break
-            enc = tokenizer(
-                [out[i] for i in todo],
-                add_special_tokens=False,
-                return_offsets_mapping=True,
-                truncation=False,
-                verbose=False,
-            )
+            enc = _tokens_with_offsets(tokenizer, [out[i] for i in todo])
             again = []
             for j, i in enumerate(todo):
                 n = len(enc["input_ids"][j])
@@ -392,3 +381,14 @@ class SentenceTransformerEncoder(Encoder):
                 again.append(i)
             todo = again
         return out
+
+
+def _tokens_with_offsets(tokenizer: Any, texts: list[str]) -> Any:
+    """The texts' tokens with their character offsets, untruncated and without special tokens."""
+    return tokenizer(
+        texts,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        truncation=False,
+        verbose=False,
+    )

@@ -49,7 +49,14 @@ from .._validation import check_whole
 from ..exceptions import ConfigError, DataError
 from .cache import EmbeddingCache, text_digest
 from .encoder import ROLES, Encoder, item_keys
-from .pipeline import DEFAULT_SHARD_SIZE, EmbedProgress, EmbedStats, ProgressCallback
+from .pipeline import (
+    DEFAULT_SHARD_SIZE,
+    EmbedProgress,
+    EmbedStats,
+    ProgressCallback,
+    checked_batch_size,
+    pair_response_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +209,7 @@ def plan_pairs(
                 "Load one with prefspace.data.load_preferences."
             )
     return plan_responses(
-        list(dataset.prompts) * 2,
-        list(dataset.chosen) + list(dataset.rejected),
+        *pair_response_rows(dataset),
         encoder,
         cache,
         num_shards=num_shards,
@@ -260,11 +266,7 @@ def compute_plan(
     -------
     EmbedStats with, per role, distinct items, cached ones and computed ones.
     """
-    batch_size = int(batch_size or encoder.default_batch_size)
-    if batch_size < 1 or shard_size < 1:
-        raise ConfigError(
-            f"batch_size and shard_size must be >= 1; got {batch_size} and {shard_size}."
-        )
+    batch_size = checked_batch_size(batch_size, shard_size, encoder)
     stats = plan_stats(plans)
     if any(len(p) for p in plans):
         encoder.load()

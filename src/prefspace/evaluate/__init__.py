@@ -30,8 +30,9 @@ from .baseline import (
     length_preference,
 )
 from .calibration import expected_calibration_error, pair_calibration, reliability_bins
-from .length_dependence import length_dependence, within_group_corr
+from .length_dependence import LengthDependence, length_dependence, within_group_corr
 from .metrics import (
+    AccuracyInterval,
     Interval,
     accuracy_with_interval,
     bootstrap_interval,
@@ -49,9 +50,11 @@ from .single import evaluate_pairs, evaluate_scored, write_evaluation
 __all__ = [
     "pairwise_accuracy",
     "length_dependence",
+    "LengthDependence",
     "within_group_corr",
     "reward_metrics",
     "accuracy_with_interval",
+    "AccuracyInterval",
     "bootstrap_interval",
     "wilson_interval",
     "seed_item_bootstrap",

@@ -194,6 +194,26 @@ def _pair_rewards(r: Any, name: str) -> np.ndarray:
     return r
 
 
+def _compared(
+    metric: str, model_values, baseline_values, unit: str, baseline_name: str, **interval
+) -> BaselineComparison:
+    """One metric's per-unit values for the model and the baseline, compared: their means, the
+    paired difference and its interval (:func:`paired_difference_interval` with ``interval``)."""
+    diff, low, high = paired_difference_interval(model_values, baseline_values, **interval)
+    return BaselineComparison(
+        metric=metric,
+        model=float(np.mean(model_values)),
+        baseline=float(np.mean(baseline_values)),
+        difference=diff,
+        ci_low=low,
+        ci_high=high,
+        n=len(model_values),
+        unit=unit,
+        verdict=_verdict(low, high),
+        baseline_name=baseline_name,
+    )
+
+
 def compare_pairs(
     model_rewards,
     baseline_rewards,
@@ -224,20 +244,15 @@ def compare_pairs(
         )
     cm = (m[:, 0] > m[:, 1]).astype(np.float64)
     cb = (b[:, 0] > b[:, 1]).astype(np.float64)
-    diff, low, high = paired_difference_interval(
-        cm, cb, groups=groups, n_boot=n_boot, random_state=random_state
-    )
-    return BaselineComparison(
-        metric="accuracy",
-        model=float(cm.mean()),
-        baseline=float(cb.mean()),
-        difference=diff,
-        ci_low=low,
-        ci_high=high,
-        n=len(m),
-        unit="pairs",
-        verdict=_verdict(low, high),
-        baseline_name=baseline_name,
+    return _compared(
+        "accuracy",
+        cm,
+        cb,
+        "pairs",
+        baseline_name,
+        groups=groups,
+        n_boot=n_boot,
+        random_state=random_state,
     )
 
 
@@ -280,21 +295,15 @@ def compare_scored(
     sb = rank_correlations(b, g, groups)["per_prompt_spearman"]
     both = ~(np.isnan(sm) | np.isnan(sb))
     if both.any():
-        diff, low, high = paired_difference_interval(
-            sm[both], sb[both], n_boot=n_boot, random_state=random_state
-        )
         out.append(
-            BaselineComparison(
-                metric="spearman",
-                model=float(sm[both].mean()),
-                baseline=float(sb[both].mean()),
-                difference=diff,
-                ci_low=low,
-                ci_high=high,
-                n=int(both.sum()),
-                unit="prompts",
-                verdict=_verdict(low, high),
-                baseline_name=baseline_name,
+            _compared(
+                "spearman",
+                sm[both],
+                sb[both],
+                "prompts",
+                baseline_name,
+                n_boot=n_boot,
+                random_state=random_state,
             )
         )
     for n in ns:
@@ -303,21 +312,15 @@ def compare_scored(
             continue
         bm = np.array([expected_best_of_n(m[idx], g[idx], n) for idx in usable])
         bb = np.array([expected_best_of_n(b[idx], g[idx], n) for idx in usable])
-        diff, low, high = paired_difference_interval(
-            bm, bb, n_boot=n_boot, random_state=random_state
-        )
         out.append(
-            BaselineComparison(
-                metric=f"best_of_{n}",
-                model=float(bm.mean()),
-                baseline=float(bb.mean()),
-                difference=diff,
-                ci_low=low,
-                ci_high=high,
-                n=len(usable),
-                unit="prompts",
-                verdict=_verdict(low, high),
-                baseline_name=baseline_name,
+            _compared(
+                f"best_of_{n}",
+                bm,
+                bb,
+                "prompts",
+                baseline_name,
+                n_boot=n_boot,
+                random_state=random_state,
             )
         )
     return out

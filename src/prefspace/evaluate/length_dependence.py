@@ -16,12 +16,34 @@ rewards of single responses:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.text_features import log_length
 
-__all__ = ["length_dependence", "within_group_corr"]
+__all__ = ["LengthDependence", "length_dependence", "within_group_corr"]
+
+
+@dataclass(frozen=True)
+class LengthDependence:
+    """How much rewards of ``n_responses`` responses lean on length (NaN where undefined):
+    ``within_prompt_length_corr``, and with a text-feature block ``text_feature_share``
+    (None without one)."""
+
+    within_prompt_length_corr: float
+    n_responses: int
+    text_feature_share: float | None = None
+
+    def to_dict(self) -> dict:
+        """The two figures (``text_feature_share`` only when measured) and ``n_responses``."""
+        out = {
+            "within_prompt_length_corr": self.within_prompt_length_corr,
+            "n_responses": self.n_responses,
+        }
+        if self.text_feature_share is not None:
+            out["text_feature_share"] = self.text_feature_share
+        return out
 
 
 def within_group_corr(a, b, groups=None) -> float:
@@ -43,7 +65,7 @@ def within_group_corr(a, b, groups=None) -> float:
 
 def length_dependence(
     rewards, texts: Sequence[str] | None = None, *, lengths=None, groups=None, text_block=None
-) -> dict:
+) -> LengthDependence:
     """``within_prompt_length_corr`` and (with ``text_block``) ``text_feature_share`` of rewards.
 
     Parameters
@@ -57,7 +79,7 @@ def length_dependence(
     Example
     -------
     >>> d = length_dependence([1.0, 2.0, 0.5, 1.5], ["a", "abcd", "a", "abcd"], groups=[0, 0, 1, 1])
-    >>> round(d["within_prompt_length_corr"], 3)
+    >>> round(d.within_prompt_length_corr, 3)
     1.0
     """
     r = np.asarray(rewards, dtype=np.float64).ravel()
@@ -65,17 +87,16 @@ def length_dependence(
         if texts is None:
             raise ValueError("give texts or lengths")
         lengths = log_length(list(texts))
-    out = {
-        "within_prompt_length_corr": within_group_corr(r, lengths, groups),
-        "n_responses": int(len(r)),
-    }
+    share = None
     if text_block is not None:
         T = np.asarray(text_block, dtype=np.float64)
         A = np.column_stack([np.ones(len(T)), T])
         coef, *_ = np.linalg.lstsq(A, r, rcond=None)
         resid = r - A @ coef
         total = float(((r - r.mean()) ** 2).sum())
-        out["text_feature_share"] = (
-            float(1.0 - (resid @ resid) / total) if total > 0 else float("nan")
-        )
-    return out
+        share = float(1.0 - (resid @ resid) / total) if total > 0 else float("nan")
+    return LengthDependence(
+        within_prompt_length_corr=within_group_corr(r, lengths, groups),
+        n_responses=int(len(r)),
+        text_feature_share=share,
+    )

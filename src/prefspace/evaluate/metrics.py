@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -122,6 +122,20 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]
     return low, high
 
 
+@dataclass(frozen=True)
+class AccuracyInterval:
+    """A pairwise accuracy over ``n_pairs`` pairs with its 95% interval ``[ci_low, ci_high]``."""
+
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    n_pairs: int
+
+    def to_dict(self) -> dict:
+        """``{"accuracy", "ci_low", "ci_high", "n_pairs"}``."""
+        return asdict(self)
+
+
 def accuracy_with_interval(
     rewards_chosen,
     rewards_rejected,
@@ -130,17 +144,17 @@ def accuracy_with_interval(
     level: float = 0.95,
     random_state=0,
     method: str = "wilson",
-) -> dict[str, float]:
+) -> AccuracyInterval:
     """Pairwise accuracy (ties wrong) with a 95% interval over pairs, inside [0, 1].
 
     ``method="wilson"`` (default): the Wilson score interval. ``"bootstrap"``: a percentile
     bootstrap over pairs (``n_boot`` resamples, ``random_state``).
 
-    Returns ``{"accuracy", "ci_low", "ci_high", "n_pairs"}``.
+    Returns an :class:`AccuracyInterval` (``accuracy``, ``ci_low``, ``ci_high``, ``n_pairs``).
 
     Example
     -------
-    >>> accuracy_with_interval([1.0, 2.0], [0.0, 3.0])["accuracy"]
+    >>> accuracy_with_interval([1.0, 2.0], [0.0, 3.0]).accuracy
     0.5
     """
     rc, rr = _pair_arrays(rewards_chosen, rewards_rejected)
@@ -153,12 +167,9 @@ def accuracy_with_interval(
         )
     else:
         raise ConfigError(f"method must be 'wilson' or 'bootstrap'; got {method!r}.")
-    return {
-        "accuracy": float(correct.mean()),
-        "ci_low": low,
-        "ci_high": high,
-        "n_pairs": int(rc.size),
-    }
+    return AccuracyInterval(
+        accuracy=float(correct.mean()), ci_low=low, ci_high=high, n_pairs=int(rc.size)
+    )
 
 
 def subset_accuracy(rewards_chosen, rewards_rejected, subsets) -> dict:

@@ -188,37 +188,8 @@ def reward_bench_scores(
         }
         for name, v in per.items()
     }
-    sections: dict = {}
-    section_boot: dict = {}
-    for section, names in SECTIONS.items():
-        present = [s for s in names if s in per]
-        if not present:
-            continue
-        w = np.array([EXAMPLE_COUNTS[s] for s in present], dtype=np.float64)
-        score = float(np.dot(w, [per[s]["accuracy"] for s in present]) / w.sum())
-        section_boot[section] = np.stack([boot[s] for s in present], axis=1) @ w / w.sum()
-        lo, hi = _interval(section_boot[section])
-        absent = [s for s in names if s not in per]
-        sections[section] = {
-            "score": score,
-            "ci_low": lo,
-            "ci_high": hi,
-            "subsets": present,
-            "n_pairs": int(sum(per[s]["n_pairs"] for s in present)),
-            "partial": bool(absent),
-            "missing_subsets": absent,
-        }
-    prior = [s for s in PRIOR_SETS if s in per]
-    prior_sets = None
-    if prior:
-        pb = np.mean([boot[s] for s in prior], axis=0)
-        lo, hi = _interval(pb)
-        prior_sets = {
-            "score": float(np.mean([per[s]["accuracy"] for s in prior])),
-            "ci_low": lo,
-            "ci_high": hi,
-            "subsets": prior,
-        }
+    sections, section_boot = _section_scores(per, boot)
+    prior_sets, prior_boot = _prior_sets(per, boot)
     missing = [s for s in SECTIONS if s not in sections]
     unmapped = sorted(s for s in per if s not in _SECTION_OF and s not in PRIOR_SETS)
     if not sections and prior_sets is None:
@@ -246,36 +217,76 @@ def reward_bench_scores(
         "missing_subsets": missing_subsets,
         "unmapped_subsets": unmapped,
     }
-    if not missing:
-        terms = [sections[s]["score"] for s in SECTIONS]
-        boots = [section_boot[s] for s in SECTIONS]
-        weights = [2.0] * len(SECTIONS)
-        if prior_sets is not None:
-            terms.append(prior_sets["score"])
-            boots.append(np.mean([boot[s] for s in prior], axis=0))
-            weights.append(1.0)
-        w = np.asarray(weights)
-        value = float(np.dot(w, terms) / w.sum())
-        lo, hi = _interval(np.stack(boots, axis=1) @ w / w.sum())
-        if (
-            missing_subsets
-        ):  # every section is there, but not every subset: not reward-bench's score
-            out["partial_score"], out["partial_ci_low"], out["partial_ci_high"] = value, lo, hi
-            logger.warning(
-                "reward-bench: no overall score, %d of %d subsets are missing (%s); the mean over the "
-                "subsets present is reported as partial_score",
-                len(missing_subsets),
-                len(EXAMPLE_COUNTS),
-                ", ".join(missing_subsets),
-            )
-        else:
-            out["score"], out["ci_low"], out["ci_high"] = value, lo, hi
-    else:
+    if missing:
         logger.warning(
             "reward-bench: no overall score, the data has no pair of section(s) %s",
             ", ".join(missing),
         )
+        return out
+    value, lo, hi = _overall_score(sections, section_boot, prior_sets, prior_boot)
+    if missing_subsets:  # every section is there, but not every subset: not reward-bench's score
+        out["partial_score"], out["partial_ci_low"], out["partial_ci_high"] = value, lo, hi
+        logger.warning(
+            "reward-bench: no overall score, %d of %d subsets are missing (%s); the mean over the "
+            "subsets present is reported as partial_score",
+            len(missing_subsets),
+            len(EXAMPLE_COUNTS),
+            ", ".join(missing_subsets),
+        )
+    else:
+        out["score"], out["ci_low"], out["ci_high"] = value, lo, hi
     return out
+
+
+def _section_scores(per: dict, boot: dict) -> tuple[dict, dict]:
+    """Each section present: its example-weighted score with a bootstrap interval, and the
+    bootstrap draws of that score."""
+    sections: dict = {}
+    section_boot: dict = {}
+    for section, names in SECTIONS.items():
+        present = [s for s in names if s in per]
+        if not present:
+            continue
+        w = np.array([EXAMPLE_COUNTS[s] for s in present], dtype=np.float64)
+        score = float(np.dot(w, [per[s]["accuracy"] for s in present]) / w.sum())
+        section_boot[section] = np.stack([boot[s] for s in present], axis=1) @ w / w.sum()
+        lo, hi = _interval(section_boot[section])
+        absent = [s for s in names if s not in per]
+        sections[section] = {
+            "score": score,
+            "ci_low": lo,
+            "ci_high": hi,
+            "subsets": present,
+            "n_pairs": int(sum(per[s]["n_pairs"] for s in present)),
+            "partial": bool(absent),
+            "missing_subsets": absent,
+        }
+    return sections, section_boot
+
+
+def _prior_sets(per: dict, boot: dict) -> tuple[dict | None, np.ndarray | None]:
+    """The prior sets' mean score with its interval, and its bootstrap draws (None without them)."""
+    prior = [s for s in PRIOR_SETS if s in per]
+    if not prior:
+        return None, None
+    prior_boot = np.mean([boot[s] for s in prior], axis=0)
+    lo, hi = _interval(prior_boot)
+    score = float(np.mean([per[s]["accuracy"] for s in prior]))
+    return {"score": score, "ci_low": lo, "ci_high": hi, "subsets": prior}, prior_boot
+
+
+def _overall_score(sections: dict, section_boot: dict, prior_sets, prior_boot):
+    """reward-bench's overall score: the sections weighted 2, the prior sets 1; with its interval."""
+    terms = [sections[s]["score"] for s in SECTIONS]
+    boots = [section_boot[s] for s in SECTIONS]
+    weights = [2.0] * len(SECTIONS)
+    if prior_sets is not None:
+        terms.append(prior_sets["score"])
+        boots.append(prior_boot)
+        weights.append(1.0)
+    w = np.asarray(weights)
+    lo, hi = _interval(np.stack(boots, axis=1) @ w / w.sum())
+    return float(np.dot(w, terms) / w.sum()), lo, hi
 
 
 # ---------------------------------------------------------------------------------- reward-bench 2

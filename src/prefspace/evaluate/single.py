@@ -65,7 +65,9 @@ def evaluate_pairs(
     """
     X = check_pairs(X)
     r = np.asarray(model.predict(X.reshape(-1, X.shape[2])), dtype=np.float64).reshape(len(X), 2)
-    out: dict = accuracy_with_interval(r[:, 0], r[:, 1], n_boot=n_boot, random_state=random_state)
+    out: dict = accuracy_with_interval(
+        r[:, 0], r[:, 1], n_boot=n_boot, random_state=random_state
+    ).to_dict()
     trl = reward_metrics(r[:, 0], r[:, 1])
     out.update({k: trl[k] for k in ("loss", "margin", "mean_reward", "min_reward", "max_reward")})
     p = expit(r[:, 0] - r[:, 1])
@@ -205,6 +207,81 @@ def baseline_section(comparisons, fit: dict | None = None) -> Section:
     )
 
 
+def _accuracy_section(result: dict, out: Path, figure_format: str) -> tuple[Section, Path]:
+    """Pairs: accuracy, loss, margin, ECE (and per subset) with the reliability diagram."""
+    rows = [
+        ["accuracy", f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]"],
+        ["pairs", result["n_pairs"]],
+        ["loss", f"{result['loss']:.4f}"],
+        ["margin", f"{result['margin']:.4f}"],
+        ["ECE", f"{result['ece']:.4f}"],
+    ]
+    tables = [(["metric", "value (95% Wilson interval)"], rows)]
+    if "subsets" in result:
+        sub = result["subsets"]
+        srows = [
+            [name, v["n_pairs"], f"{v['accuracy']:.4f}"] for name, v in sub["per_subset"].items()
+        ]
+        n_pairs = sum(v["n_pairs"] for v in sub["per_subset"].values())
+        srows.append(["weighted average", n_pairs, f"{sub['weighted']:.4f}"])
+        srows.append(["macro average", "", f"{sub['macro']:.4f}"])
+        tables.append((["subset", "pairs", "accuracy"], srows))
+    # the ECE as in the table
+    diag = dict(result["reliability"], ece=result["ece"], ece_label=f"{result['ece']:.4f}")
+    img = plot_reliability(
+        {"model": diag}, out / "plots" / "reliability.png", figure_format=figure_format
+    )
+    section = Section(
+        "Pairwise accuracy and calibration",
+        paragraphs=[
+            "Accuracy: fraction of pairs where the chosen response gets the strictly higher reward "
+            "(ties count wrong), with a Wilson score 95% interval (always inside [0, 1]).",
+            "Reliability: P(chosen wins) against how often the first response won, in 10 equal-width bins over "
+            "both orderings of every pair; the lower panel counts the predictions in each bin.",
+        ],
+        tables=tables,
+        images=[img],
+    )
+    return section, img
+
+
+def _best_of_n_section(result: dict, out: Path, figure_format: str) -> tuple[Section, Path]:
+    """Scored responses: Spearman, Kendall and the best-of-N curve against oracle and random."""
+    c = result["best_of_n"]
+    low, high = c.get("model_low", c["model"]), c.get("model_high", c["model"])
+    img = plot_best_of_n(
+        {"model": {"n": c["n"], "mean": c["model"], "low": low, "high": high}},
+        out / "plots" / "best_of_n.png",
+        oracle=c["oracle"],
+        random=c["random"],
+        ns=c["n"],
+        figure_format=figure_format,
+    )
+    rows = [
+        [
+            n,
+            f"{m:.4f} [{lo:.4f}, {hi:.4f}]" if "model_low" in c else f"{m:.4f}",
+            f"{o:.4f}",
+            f"{r:.4f}",
+            k,
+        ]
+        for n, m, lo, hi, o, r, k in zip(
+            c["n"], c["model"], low, high, c["oracle"], c["random"], c["n_prompts"]
+        )
+    ]
+    section = Section(
+        "Best-of-N",
+        paragraphs=[
+            f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} (mean over "
+            f"{result['n_prompts_with_correlation']} prompts with a defined correlation). Best-of-N: "
+            "expected gold of the top-reward response among N; model with a 95% bootstrap interval over prompts."
+        ],
+        tables=[(["N", "model [95% interval]", "oracle", "random", "prompts"], rows)],
+        images=[img],
+    )
+    return section, img
+
+
 def write_evaluation(
     result: dict,
     out_dir,
@@ -229,88 +306,11 @@ def write_evaluation(
             baseline_section(result["length_baseline"], result.get("length_baseline_fit"))
         )
     if "accuracy" in result:
-        rows = [
-            [
-                "accuracy",
-                f"{result['accuracy']:.4f} [{result['ci_low']:.4f}, {result['ci_high']:.4f}]",
-            ],
-            ["pairs", result["n_pairs"]],
-            ["loss", f"{result['loss']:.4f}"],
-            ["margin", f"{result['margin']:.4f}"],
-            ["ECE", f"{result['ece']:.4f}"],
-        ]
-        tables = [(["metric", "value (95% Wilson interval)"], rows)]
-        if "subsets" in result:
-            sub = result["subsets"]
-            srows = [
-                [name, v["n_pairs"], f"{v['accuracy']:.4f}"]
-                for name, v in sub["per_subset"].items()
-            ]
-            srows.append(
-                [
-                    "weighted average",
-                    sum(v["n_pairs"] for v in sub["per_subset"].values()),
-                    f"{sub['weighted']:.4f}",
-                ]
-            )
-            srows.append(["macro average", "", f"{sub['macro']:.4f}"])
-            tables.append((["subset", "pairs", "accuracy"], srows))
-        diag = dict(
-            result["reliability"], ece=result["ece"], ece_label=f"{result['ece']:.4f}"
-        )  # as in the table
-        img = plot_reliability(
-            {"model": diag}, out / "plots" / "reliability.png", figure_format=figure_format
-        )
-        paths["reliability_plot"] = img
-        sections.append(
-            Section(
-                "Pairwise accuracy and calibration",
-                paragraphs=[
-                    "Accuracy: fraction of pairs where the chosen response gets the strictly higher reward "
-                    "(ties count wrong), with a Wilson score 95% interval (always inside [0, 1]).",
-                    "Reliability: P(chosen wins) against how often the first response won, in 10 equal-width bins over "
-                    "both orderings of every pair; the lower panel counts the predictions in each bin.",
-                ],
-                tables=tables,
-                images=[img],
-            )
-        )
+        section, paths["reliability_plot"] = _accuracy_section(result, out, figure_format)
+        sections.append(section)
     if "best_of_n" in result:
-        c = result["best_of_n"]
-        low, high = c.get("model_low", c["model"]), c.get("model_high", c["model"])
-        img = plot_best_of_n(
-            {"model": {"n": c["n"], "mean": c["model"], "low": low, "high": high}},
-            out / "plots" / "best_of_n.png",
-            oracle=c["oracle"],
-            random=c["random"],
-            ns=c["n"],
-            figure_format=figure_format,
-        )
-        paths["best_of_n_plot"] = img
-        rows = [
-            [
-                n,
-                f"{m:.4f} [{lo:.4f}, {hi:.4f}]" if "model_low" in c else f"{m:.4f}",
-                f"{o:.4f}",
-                f"{r:.4f}",
-                k,
-            ]
-            for n, m, lo, hi, o, r, k in zip(
-                c["n"], c["model"], low, high, c["oracle"], c["random"], c["n_prompts"]
-            )
-        ]
-        sections.append(
-            Section(
-                "Best-of-N",
-                paragraphs=[
-                    f"Spearman {result['spearman']:.4f}, Kendall {result['kendall']:.4f} (mean over "
-                    f"{result['n_prompts_with_correlation']} prompts with a defined correlation). Best-of-N: "
-                    "expected gold of the top-reward response among N; model with a 95% bootstrap interval over prompts."
-                ],
-                tables=[(["N", "model [95% interval]", "oracle", "random", "prompts"], rows)],
-                images=[img],
-            )
-        )
+        section, paths["best_of_n_plot"] = _best_of_n_section(result, out, figure_format)
+        sections.append(section)
     for key in ("reward_bench", "reward_bench_2"):
         if key in result:
             sections.append(reward_bench_section(result[key]))

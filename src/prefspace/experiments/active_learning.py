@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -159,49 +161,41 @@ def run_active_learning(
 
     Parameters
     ----------
-    features : array of shape (n_responses, D), one row per response (``embed_responses``)
-    prompt_index : int array of shape (n_responses,), each response's prompt
-    gold : array of shape (n_responses,), gold scores (higher is better)
-    strategy : ``random``, ``uncertainty``, ``ensemble``, ``d-optimal``, ``past-aware``, ``coreset``
-    batch_size : labels per round after the first batch
-    budget : total labels; the last round may be smaller so the total is exactly ``budget``
-    initial_size : size of the first (random) batch; default ``batch_size``
-    estimator : an unfitted reward head (default ``BradleyTerryLinear()``), cloned each round;
-        the ensemble strategy wraps it in ``RewardEnsemble(estimator, n_members)`` (and the
-        ensemble's mean reward is what is evaluated)
+    features, prompt_index, gold : arrays ``(n_responses, D)``, ``(n_responses,)`` of ints and
+        ``(n_responses,)``: one row per response (``embed_responses``), its prompt, its gold
+        score (higher is better)
+    strategy : a name in :data:`prefspace.select.STRATEGIES`
+    batch_size, budget, initial_size : labels per round, in all (the last round is cut to the
+        budget) and in the first, random batch (default ``batch_size``)
+    estimator : an unfitted reward head (default ``BradleyTerryLinear()``), cloned each round
+        (the ensemble strategy: ``RewardEnsemble(estimator, n_members)``, its mean evaluated)
     within_prompt : candidate pairs within a prompt (True) or across prompts (False)
-    n_candidates : the candidate pool is a fixed random sample of this many pairs of the
-        training prompts' pool (None: the whole pool), less the pairs the annotator cannot label
-    noise : ``"none"`` (higher gold wins; pairs with equal gold are left out of the candidate
-        pool, since a noiseless annotator cannot label them) or ``"bt"`` (P(a wins) =
-        sigmoid(beta * (g(a) - g(b)))); the annotator of ``prefspace.evaluate.simulate``
-    beta : Bradley-Terry inverse temperature
-    transform, eps : gold transform before labelling (``"logit"`` for win probabilities), as in
-        ``prefspace.evaluate.simulate.transform_scores``; metrics use the raw gold
-    test_fraction / test_prompts : held-out prompts (a random fraction, or explicit prompt ids)
+    n_candidates : a fixed random sample of this many candidate pairs of the training prompts
+        (None: all of them), less the pairs the annotator cannot label
+    noise, beta : the annotator of :mod:`prefspace.evaluate.simulate`: ``"none"`` (higher gold
+        wins; equal gold cannot be labelled) or ``"bt"`` (sigmoid(beta * (g(a) - g(b))))
+    transform, eps : the gold transform before labelling (``transform_scores``; ``"logit"``
+        for win probabilities); metrics use the raw gold
+    test_fraction, test_prompts : held-out prompts (a random fraction, or explicit prompt ids)
     best_of : N of the best-of-N gold metric
-    lam : ridge of the D-optimal information matrix; None (default): the head's own penalty in its
-        standardised coordinates (see ``prefspace.select.DOptimalSelector``)
-    selector_params : further parameters of the strategy's selector, e.g.
-        ``{"exploration": 0.0, "outlier_z": None}`` for plain greedy D-optimal
-    pool_rows : None, or the responses the candidate pool is made of (indices or a boolean mask
-        over ``features``), e.g. one generator's responses for a single-policy pool; the test
-        prompts are still scored on all their responses, and also on the pool's kind alone
-        (``spearman_pool``: Spearman with gold over those responses of the test prompts)
-    augment : None, a synthesizer name (e.g. ``"lens"``), a synthesizer (``fit(X).sample()``) or
-        a callable ``(X, seed) -> SyntheticPairs``; its pairs are added to each round's training
-        set (they cost no labels) as ``augment_pairs`` adds them: each with its parent, sharing
-        the parent's weight, none made from the pairs the head holds out
+    lam, selector_params : the D-optimal ridge (None: the head's own penalty, see
+        ``prefspace.select.DOptimalSelector``) and further selector parameters (e.g.
+        ``{"exploration": 0.0, "outlier_z": None}`` for plain greedy D-optimal)
+    pool_rows : the responses the pool is made of (indices or a mask), e.g. one generator's;
+        test prompts are scored on all responses, and on those alone (``spearman_pool``)
+    augment : a synthesizer name (``"lens"``), a synthesizer or a callable ``(X, seed) ->
+        SyntheticPairs``; its pairs join each round's training set (they cost no labels) as
+        ``augment_pairs`` adds them, none made from the pairs the head holds out
     random_state : the run's seed (split, first batch, candidate sample, noise, random strategy)
     on_round : called with each record as soon as it is made (e.g. to append it to a file)
 
     Returns
     -------
-    list of dict, one per round: ``round``, ``labels`` (spent so far), ``strategy``, ``pool``
-    (``"within"``/``"cross"``), ``seed``, ``noise``, ``spearman`` (mean per-prompt Spearman on
-    the test prompts), ``spearman_global``, ``best_of_<N>`` (expected gold of the best-of-N
-    pick), ``best_of_<N>_oracle``, ``best_of_<N>_random``, ``n_synthetic``, ``fit_seconds``,
-    ``select_seconds``; ``spearman_pool`` when ``pool_rows`` is given.
+    list of dict, one per round: ``round``, ``labels`` (spent so far), ``strategy``, ``pool``,
+    ``seed``, ``noise``, ``spearman`` (mean per-prompt Spearman on the test prompts),
+    ``spearman_global``, ``best_of_<N>`` (expected gold of the best-of-N pick) with its
+    ``_oracle`` and ``_random``, ``n_synthetic``, ``fit_seconds``, ``select_seconds``;
+    ``spearman_pool`` with ``pool_rows``.
 
     Example
     -------
@@ -213,66 +207,43 @@ def run_active_learning(
     >>> [r["labels"] for r in recs]
     [20, 40, 60]
     """
-    return _simulate(
-        features,
-        prompt_index,
-        gold,
-        strategy=strategy,
-        batch_size=batch_size,
-        budget=budget,
-        initial_size=initial_size,
-        estimator=estimator,
-        within_prompt=within_prompt,
-        n_candidates=n_candidates,
-        noise=noise,
-        beta=beta,
-        transform=transform,
-        eps=eps,
-        test_fraction=test_fraction,
-        test_prompts=test_prompts,
-        best_of=best_of,
-        n_members=n_members,
-        lam=lam,
-        selector_params=selector_params,
-        pool_rows=pool_rows,
-        augment=augment,
-        random_state=random_state,
-        on_round=on_round,
-    )
-
-
-def _simulate(
-    features,
-    prompt_index,
-    gold,
-    *,
-    strategy,
-    batch_size,
-    budget,
-    initial_size,
-    estimator,
-    within_prompt,
-    n_candidates,
-    noise,
-    beta,
-    transform,
-    eps,
-    test_fraction,
-    test_prompts,
-    best_of,
-    n_members,
-    lam,
-    selector_params,
-    pool_rows,
-    augment,
-    random_state,
-    on_round,
-) -> list[dict]:
-    """The body of :func:`run_active_learning` (its arguments, checked here)."""
-    # ---- checks
     features, prompt_index, gold = _check_inputs(features, prompt_index, gold)
     check_in(noise, NOISES, name="noise")
     beta = check_positive(beta, name="beta")
+    sizes = _check_sizes(batch_size, initial_size, budget)
+    kind = "within" if within_prompt else "cross"
+    plan = _Plan(strategy, kind, random_state, noise, beta, *sizes, best_of, augment, on_round)
+    rng = check_random_state(random_state)
+    selector, estimator = _strategy(plan, estimator, n_members, lam, selector_params, rng)
+    utility = transform_scores(gold, transform, eps=eps)
+    split = (test_prompts, test_fraction, pool_rows)
+    setting = _setting(plan, features, prompt_index, utility, n_candidates, split, rng)
+    return _rounds(plan, setting, selector, estimator, features, gold, rng)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The checked settings of one :func:`run_active_learning` run."""
+
+    strategy: str
+    pool: str  # "within" or "cross": pairs within a prompt or across prompts
+    seed: int
+    noise: str
+    beta: float
+    batch_size: int
+    initial_size: int
+    budget: int
+    best_of: int
+    augment: Any
+    on_round: Callable[[dict], None] | None
+
+    def record(self) -> dict:
+        """What every round's record says of the run."""
+        return {key: getattr(self, key) for key in ("strategy", "pool", "seed", "noise")}
+
+
+def _check_sizes(batch_size, initial_size, budget) -> tuple[int, int, int]:
+    """``batch_size``, ``initial_size`` (default ``batch_size``) and ``budget`` as ints."""
     batch_size, budget = int(batch_size), int(budget)
     initial_size = batch_size if initial_size is None else int(initial_size)
     if batch_size < 1 or initial_size < 2 or budget < initial_size:
@@ -280,77 +251,98 @@ def _simulate(
             f"need batch_size >= 1, initial_size >= 2 and budget >= initial_size; got "
             f"batch_size={batch_size}, initial_size={initial_size}, budget={budget}."
         )
-    utility = transform_scores(gold, transform, eps=eps)
-    rng = check_random_state(random_state)
+    return batch_size, initial_size, budget
+
+
+def _strategy(plan: _Plan, estimator, n_members: int, lam, selector_params, rng):
+    """The strategy's selector and the head it refits each round."""
+    strategy = plan.strategy
     # each strategy gets what it takes of lam and the run's generator; selector_params are the
     # caller's own choice for this strategy (refused if it does not take them)
     params = {**selector_options(strategy, lam=lam, random_state=rng), **(selector_params or {})}
     selector = get_selector(strategy, **params)
     estimator = _default_estimator() if estimator is None else estimator
     if strategy == "ensemble":
-        estimator = _as_ensemble(estimator, n_members, random_state)
+        estimator = _as_ensemble(estimator, n_members, plan.seed)
+    return selector, estimator
 
-    # ---- split prompts: the pool comes from training prompts, metrics from test prompts
+
+@dataclass(frozen=True)
+class _Setting:
+    """Where a simulation runs: the training prompts' candidate pool with their responses'
+    utilities, and the test prompts' rows and groups."""
+
+    pool: PairPool
+    u_train: np.ndarray
+    test_rows: np.ndarray
+    groups: list[np.ndarray]
+    pool_test: np.ndarray | None
+
+
+def _setting(plan: _Plan, features, prompt_index, utility, n_candidates, split, rng) -> _Setting:
+    """Split the prompts: the pool comes from training prompts, metrics from test prompts."""
+    test_prompts, test_fraction, pool_rows = split
     train_rows, test_rows, pool_test = _split_rows(
         prompt_index, test_prompts, test_fraction, pool_rows, rng
     )
     _, test_group_id = np.unique(prompt_index[test_rows], return_inverse=True)
     groups = [np.flatnonzero(test_group_id == i) for i in range(test_group_id.max() + 1)]
     u_train = utility[train_rows]
-    kind = "within" if within_prompt else "cross"
+    train_features, train_prompts = features[train_rows], prompt_index[train_rows]
     pool = _candidate_pool(
-        features[train_rows], prompt_index[train_rows], kind, n_candidates, rng, u_train, noise
+        train_features, train_prompts, plan.pool, n_candidates, rng, u_train, plan.noise
     )
-    if len(pool) < budget:
+    if len(pool) < plan.budget:
         raise ConfigError(
-            f"the candidate pool has {len(pool)} pairs, fewer than the budget of {budget} labels."
+            f"the candidate pool has {len(pool)} pairs, fewer than the budget of {plan.budget} labels."
         )
     logger.info(
         "active learning: %s, %s-prompt pool of %d candidates, %d test prompts",
-        strategy,
-        kind,
+        plan.strategy,
+        plan.pool,
         len(pool),
         len(groups),
     )
+    return _Setting(pool, u_train, test_rows, groups, pool_test)
 
-    # ---- rounds: label the chosen pairs, refit, measure, choose the next batch
+
+def _rounds(plan: _Plan, s: _Setting, selector, estimator, features, gold, rng) -> list[dict]:
+    """Label the chosen pairs, refit, measure, choose the next batch; until the budget is spent."""
+    pool, seed = s.pool, plan.seed
     labelled_idx = np.zeros(0, dtype=np.int64)
     X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
     g_lab = (
         np.zeros(0, dtype=np.int64)
-        if within_prompt and getattr(pool, "prompt_index", None) is not None
+        if plan.pool == "within" and getattr(pool, "prompt_index", None) is not None
         else None
     )
     records: list[dict] = []
-    chosen = get_selector("random", random_state=rng).select(pool, None, initial_size)
+    chosen = get_selector("random", random_state=rng).select(pool, None, plan.initial_size)
     select_seconds = 0.0
     for round_ in range(10**9):
         rows = pool.rows(chosen)
-        first_wins = label_pairs(u_train[rows[:, 0]], u_train[rows[:, 1]], noise, beta, rng)
+        u_a, u_b = s.u_train[rows[:, 0]], s.u_train[rows[:, 1]]
+        first_wins = label_pairs(u_a, u_b, plan.noise, plan.beta, rng)
         oriented = np.where(first_wins[:, None], rows, rows[:, ::-1])
         X_lab = np.concatenate([X_lab, pool.features[oriented]])
         labelled_idx = np.concatenate([labelled_idx, chosen])
-        if (
-            g_lab is not None
-        ):  # the prompt of each labelled pair (validation splits hold out whole prompts)
+        if g_lab is not None:  # each labelled pair's prompt (validation holds out whole prompts)
             g_lab = np.concatenate([g_lab, pool.prompt_index[oriented[:, 0]]])
 
         t0 = time.perf_counter()
-        model = seeded(estimator, random_state)
+        model = seeded(estimator, seed)
         X_fit, w_fit, fit_params, n_syn = _augmented(
-            augment, model, X_lab, g_lab, random_state * 1000 + round_
+            plan.augment, model, X_lab, g_lab, seed * 1000 + round_
         )
         model.fit(X_fit, sample_weight=w_fit, **fit_params)
         fit_seconds = time.perf_counter() - t0
 
+        metrics = _evaluate(model, features, gold, s.groups, s.test_rows, plan.best_of, s.pool_test)
         record = {
             "round": round_,
             "labels": int(labelled_idx.size),
-            "strategy": strategy,
-            "pool": kind,
-            "seed": random_state,
-            "noise": noise,
-            **_evaluate(model, features, gold, groups, test_rows, best_of, pool_test),
+            **plan.record(),
+            **metrics,
             "n_synthetic": int(n_syn),
             "fit_seconds": round(fit_seconds, 3),
             "select_seconds": round(select_seconds, 3),
@@ -359,11 +351,11 @@ def _simulate(
         logger.info(
             "round %d: %d labels, spearman %.4f", round_, record["labels"], record["spearman"]
         )
-        if on_round is not None:
-            on_round(record)
-        if labelled_idx.size >= budget:
+        if plan.on_round is not None:
+            plan.on_round(record)
+        if labelled_idx.size >= plan.budget:
             break
-        k = min(batch_size, budget - labelled_idx.size)
+        k = min(plan.batch_size, plan.budget - labelled_idx.size)
         t0 = time.perf_counter()
         chosen = selector.select(pool, model, k, labelled=X_lab, exclude=labelled_idx)
         select_seconds = time.perf_counter() - t0

@@ -129,10 +129,13 @@ class CellData:
 # ----------------------------------------------------------------------------- preparation
 
 
-def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> DatasetHandle:
+def prepare_dataset(
+    ds: dict, out_dir, *, max_budget: int, cache_use: list | None = None
+) -> DatasetHandle:
     """Load, split and embed one dataset once; return the small handle the cells get.
 
-    Arrays go to ``out_dir/prepared/<name>-<hash>.safetensors`` (reused when present).
+    Arrays go to ``out_dir/prepared/<name>-<hash>.safetensors`` (reused when present). A pair
+    dataset embedded now appends its cache counts to ``cache_use`` (see ``EmbedStats.cache_use``).
     """
     from safetensors.numpy import load_file, save_file
 
@@ -160,7 +163,7 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> DatasetHandle:
         return handle
 
     if kind == "pairs":
-        arrays, meta = _prepare_pairs(ds, out_dir)
+        arrays, meta = _prepare_pairs(ds, out_dir, cache_use)
     else:
         arrays, meta = _prepare_scored(ds, max_budget)
     with atomic_path(arrays_path) as tmp:
@@ -170,7 +173,7 @@ def prepare_dataset(ds: dict, out_dir, *, max_budget: int) -> DatasetHandle:
     return handle
 
 
-def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
+def _prepare_pairs(ds: dict, out_dir, cache_use: list | None = None) -> tuple[dict, dict]:
     data = load_preferences(ds["path"], **(ds.get("load") or {}))
     if ds.get("limit"):
         data = data.select(np.arange(min(int(ds["limit"]), len(data))))
@@ -183,8 +186,10 @@ def _prepare_pairs(ds: dict, out_dir) -> tuple[dict, dict]:
     enc_spec = ds.get("encoder") or "all-MiniLM-L6-v2"
     encoder = get_encoder(**enc_spec) if isinstance(enc_spec, dict) else get_encoder(enc_spec)
     cache = EmbeddingCache(ds.get("cache") or default_cache_dir())  # the cache every command shares
-    X_train = embed_pairs(train, encoder, cache=cache).X
-    X_test = embed_pairs(test, encoder, cache=cache).X
+    train_pairs, test_pairs = (embed_pairs(d, encoder, cache=cache) for d in (train, test))
+    X_train, X_test = train_pairs.X, test_pairs.X
+    if cache_use is not None:
+        cache_use.append(train_pairs.stats.merge(test_pairs.stats).cache_use(cache))
     meta = {
         "n_train": len(train),
         "n_test": len(test),

@@ -68,7 +68,8 @@ def run_demo(
     progress=None,
     figure_format: str = "png",
 ) -> dict:
-    """Run the demo and write its report; returns ``{"rows": [...], "paths": {...}}``.
+    """Run the demo and write its report; returns ``{"rows": [...], "paths": {...}, "cache":
+    [...]}`` (``cache``: the embedding cache's counts, when the demo pairs were embedded now).
 
     ``progress`` is :func:`~prefspace.experiments.experiment.run_experiment`'s cell callback;
     the embedding and the cells also report to the progress callback listening in this context
@@ -82,7 +83,8 @@ def run_demo(
     PosixPath('demo-output/report.html')
     """
     cfg = demo_config(out_dir, budgets=budgets, seeds=seeds)
-    rows = run_experiment(cfg, out_dir, jobs=jobs, progress=progress)
+    cache_use: list = []
+    rows = run_experiment(cfg, out_dir, jobs=jobs, progress=progress, cache_use=cache_use)
     intro = [
         "The bundled demo pairs, split by prompt (70% train, 30% held out), embedded with the bundled "
         "all-MiniLM-L6-v2 encoder. For each budget and seed, the same training pairs train a "
@@ -95,4 +97,4 @@ def run_demo(
     paths = write_outputs(
         rows, cfg, out_dir, title=cfg["name"], intro=intro, figure_format=figure_format
     )
-    return {"rows": rows, "paths": paths, "config": cfg}
+    return {"rows": rows, "paths": paths, "config": cfg, "cache": cache_use}

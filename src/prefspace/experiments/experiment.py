@@ -118,6 +118,7 @@ def run_experiment(
     *,
     jobs: int | None = None,
     progress: Callable[[int, int, dict | None], None] | None = None,
+    cache_use: list | None = None,
 ) -> list[dict]:
     """Run the grid (only the cells not yet in ``out_dir/results.jsonl``) and return all rows
     of this config's cells, in plan order.
@@ -129,6 +130,8 @@ def run_experiment(
     jobs : worker processes, capped at the number of cores; 1 runs in this process
     progress : called as ``progress(done, total, row)`` once at the start (row None) and after
         each finished cell
+    cache_use : a list that receives, per dataset embedded now, its embedding cache's counts
+        (``{"path", "texts", "found", "embedded"}``; prepared datasets reused add nothing)
 
     The grid's progress also goes to the progress callback listening in this context
     (``prefspace._progress.report_progress``): the embedding while datasets are prepared, then
@@ -154,7 +157,9 @@ def run_experiment(
         handles = {}
         for ds in config["datasets"]:
             if any(t.dataset_name == ds["name"] for t in todo):
-                handles[ds["name"]] = prepare_dataset(ds, out, max_budget=max_budget)
+                handles[ds["name"]] = prepare_dataset(
+                    ds, out, max_budget=max_budget, cache_use=cache_use
+                )
         todo = [replace(t, dataset=handles[t.dataset_name]) for t in todo]
         n_jobs = min(jobs or config.get("jobs") or default_jobs(), default_jobs(), len(todo))
         cells = track("cells", total, "cells", start=done)

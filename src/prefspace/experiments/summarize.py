@@ -18,6 +18,7 @@ import io
 import logging
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +296,44 @@ def pooled_reliability(rows: list[dict]) -> dict:
     return {"mean_prob": mp, "frac_pos": fp, "count": count, "ece": ece}
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """The summary's tables: the means, the paired differences against ``baseline``, against
+    the learned length baseline (None without its rows) and against the repeat control."""
+
+    baseline: str
+    metrics: list[str]
+    bon_n: int
+    summary: tuple[list, list]
+    diffs: tuple[list, list]
+    length: tuple[list, list] | None
+    control: tuple[list, list]
+
+
+def _tables(rows: list[dict], config: dict) -> _Tables:
+    baseline = config.get("baseline") or rows[0]["method"]
+    scored = any(r.get("kind") == "scored" for r in rows)
+    metrics = ["accuracy", "ece"] + (["spearman", "kendall"] if scored else [])
+    bon_n = (config.get("eval") or {}).get("report_n", 16)
+    if scored and any(f"bon@{bon_n}" in r for r in rows):
+        metrics.append(f"bon@{bon_n}")
+    header, table, dheader, diffs = summary_tables(rows, baseline, metrics)
+    length = None
+    if any(r["method"] == LENGTH_BASELINE for r in rows) and baseline != LENGTH_BASELINE:
+        lmetrics = [m for m in metrics if m != "ece"]
+        _, _, lheader, ldiffs = summary_tables(rows, LENGTH_BASELINE, lmetrics)
+        length = (lheader, ldiffs)
+    return _Tables(
+        baseline,
+        metrics,
+        bon_n,
+        (header, table),
+        (dheader, diffs),
+        length,
+        control_tables(rows, metrics),
+    )
+
+
 def write_outputs(
     rows: list[dict],
     config: dict,
@@ -313,19 +352,45 @@ def write_outputs(
     plots = out / "plots"
     rows = with_length_baseline(rows)
     paths: dict = {"results_csv": write_results_csv(rows, out / "results.csv")}
-    baseline = config.get("baseline") or rows[0]["method"]
-    scored = any(r.get("kind") == "scored" for r in rows)
-    metrics = ["accuracy", "ece"] + (["spearman", "kendall"] if scored else [])
-    bon_n = (config.get("eval") or {}).get("report_n", 16)
-    if scored and any(f"bon@{bon_n}" in r for r in rows):
-        metrics.append(f"bon@{bon_n}")
-    header, table, dheader, diffs = summary_tables(rows, baseline, metrics)
-    has_length = any(r["method"] == LENGTH_BASELINE for r in rows) and baseline != LENGTH_BASELINE
-    if has_length:
-        lmetrics = [m for m in metrics if m != "ece"]
-        _, _, lheader, ldiffs = summary_tables(rows, LENGTH_BASELINE, lmetrics)
+    t = _tables(rows, config)
     methods_order = list(dict.fromkeys(r["method"] for r in rows))
+    sections = _table_sections(t)
+    # Per-subset accuracy (datasets with a subset column), at every budget.
+    sections += _subset_sections(rows, methods_order)
+    sections += _budget_sections(rows, t.bon_n, plots, paths, ff)
+    # Best-of-N curves (scored datasets) and reliability diagrams, at the largest budget.
+    sections += _best_of_n_sections(rows, plots, paths, ff)
+    sections += _reliability_sections(rows, plots, paths, ff)
 
+    name = title or config.get("name", "experiment")
+    paths["summary_md"] = write_text_atomic(out / "summary.md", _summary_markdown(t, name, intro))
+    meta = (
+        f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; "
+        f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"
+    )
+    if intro:
+        sections.insert(0, Section("About this run", paragraphs=list(intro)))
+    paths["report_html"] = write_html_report(out / "report.html", name, sections, meta=meta)
+    return paths
+
+
+_LENGTH_TEXT = (
+    "The learned length baseline: a Bradley-Terry model on one feature, the log-length difference "
+    "(log(1 + characters)), no intercept, fitted on the same training pairs as each cell and measured "
+    "on the same test data ('length baseline' rows of the summary). Per seed, each method's metric minus "
+    "the baseline's; mean and 95% interval over seeds. A method beats the baseline only where the "
+    "interval is clear of 0; an interval across 0 is 'not significantly different', not 'equal'."
+)
+_CONTROL_TEXT = (
+    "Per seed, the synthesis method's metric minus that of the same head trained on the real pairs "
+    "repeated k times (the same weights and training steps, no new information); mean and 95% interval "
+    "over seeds. A synthesis helps only where this interval is clear of 0. Held-out variance kept: the "
+    "share of the test responses' variance the latent model (lens, pca) reconstructs."
+)
+
+
+def _table_sections(t: _Tables) -> list[Section]:
+    """The summary, the length-baseline comparison (first), the paired differences, the control."""
     sections = [
         Section(
             "Summary",
@@ -335,70 +400,53 @@ def write_outputs(
                 "Accuracy: held-out pairs, ties count wrong. ECE: expected calibration error of "
                 "P(chosen wins), 10 equal-width bins, both orderings of every pair.",
             ],
-            tables=[(header, table)],
+            tables=[t.summary],
         )
     ]
-    if diffs:
-        sections.append(
-            Section(
-                f"Paired differences against {baseline}",
-                paragraphs=[
-                    "Per seed, the method's metric minus the baseline's on the same training pairs; "
-                    "mean and 95% interval over seeds (Student-t on the logit scale of the difference's range).",
-                ],
-                tables=[(dheader, diffs)],
-            )
-        )
-
-    if has_length:
+    if t.length is not None:
         sections.insert(
             0,
             Section(
                 "Against the learned length baseline",
-                paragraphs=[
-                    "The learned length baseline: a Bradley-Terry model on one feature, the log-length difference "
-                    "(log(1 + characters)), no intercept, fitted on the same training pairs as each cell and measured "
-                    "on the same test data ('length baseline' rows of the summary). Per seed, each method's metric minus "
-                    "the baseline's; mean and 95% interval over seeds. A method beats the baseline only where the "
-                    "interval is clear of 0; an interval across 0 is 'not significantly different', not 'equal'."
-                ],
-                tables=[(lheader, ldiffs)],
+                paragraphs=[_LENGTH_TEXT],
+                tables=[t.length],
             ),
         )
-    cheader, crows = control_tables(rows, metrics)
-    if crows:
+    if t.diffs[1]:
+        sections.append(
+            Section(
+                f"Paired differences against {t.baseline}",
+                paragraphs=[
+                    "Per seed, the method's metric minus the baseline's on the same training pairs; "
+                    "mean and 95% interval over seeds (Student-t on the logit scale of the difference's range).",
+                ],
+                tables=[t.diffs],
+            )
+        )
+    if t.control[1]:
         sections.append(
             Section(
                 "Synthesis against its control (repeat)",
-                paragraphs=[
-                    "Per seed, the synthesis method's metric minus that of the same head trained on the real pairs "
-                    "repeated k times (the same weights and training steps, no new information); mean and 95% interval "
-                    "over seeds. A synthesis helps only where this interval is clear of 0. Held-out variance kept: the "
-                    "share of the test responses' variance the latent model (lens, pca) reconstructs."
-                ],
-                tables=[(cheader, crows)],
+                paragraphs=[_CONTROL_TEXT],
+                tables=[t.control],
             )
         )
+    return sections
 
-    # Per-subset accuracy (datasets with a subset column), at every budget.
-    sections += _subset_sections(rows, methods_order)
 
-    # Accuracy against budget.
-    curves = budget_curves(rows, "accuracy")
+def _budget_sections(
+    rows: list[dict], bon_n: int, plots: Path, paths: dict, ff: str
+) -> list[Section]:
+    """Accuracy against budget; on scored datasets, Spearman and best-of-N against budget too."""
     img = plot_budget_curves(
-        curves, plots / "accuracy_vs_budget.png", metric="held-out accuracy", figure_format=ff
+        budget_curves(rows, "accuracy"),
+        plots / "accuracy_vs_budget.png",
+        metric="held-out accuracy",
+        figure_format=ff,
     )
     paths["accuracy_plot"] = img
-    sections.append(
-        Section(
-            "Accuracy against label budget",
-            paragraphs=[
-                "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."
-            ],
-            images=[img],
-        )
-    )
-
+    band = "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval)."
+    sections = [Section("Accuracy against label budget", paragraphs=[band], images=[img])]
     # Scored datasets: rank metrics against budget (selection cells report these too).
     scored_rows = [r for r in rows if r.get("kind") == "scored"]
     for metric in [
@@ -411,47 +459,27 @@ def write_outputs(
             figure_format=ff,
         )
         paths[f"{metric}_plot"] = img
-        sections.append(
-            Section(
-                f"{metric} against label budget",
-                paragraphs=[
-                    "Mean per-prompt Spearman correlation with gold on held-out prompts"
-                    if metric == "spearman"
-                    else f"Expected gold score of the best-of-{bon_n} pick on held-out prompts",
-                    "Bands: 95% interval over seeds inside [0, 1] (one seed: the run's Wilson interval).",
-                ],
-                images=[img],
-            )
+        what = (
+            "Mean per-prompt Spearman correlation with gold on held-out prompts"
+            if metric == "spearman"
+            else f"Expected gold score of the best-of-{bon_n} pick on held-out prompts"
         )
+        sections.append(
+            Section(f"{metric} against label budget", paragraphs=[what, band], images=[img])
+        )
+    return sections
 
-    # Best-of-N curves (scored datasets) and reliability diagrams, at the largest budget.
-    sections += _best_of_n_sections(rows, plots, paths, ff)
-    sections += _reliability_sections(rows, plots, paths, ff)
 
-    md = [
-        f"# {title or config.get('name', 'experiment')}",
-        "",
-        *(intro or []),
-        "",
-        markdown_table(header, table),
-    ]
-    if has_length:
-        md += ["", "## Against the learned length baseline", "", markdown_table(lheader, ldiffs)]
-    if diffs:
-        md += ["", f"## Paired differences against {baseline}", "", markdown_table(dheader, diffs)]
-    if crows:
-        md += ["", "## Synthesis against its control (repeat)", "", markdown_table(cheader, crows)]
-    paths["summary_md"] = write_text_atomic(out / "summary.md", "\n".join(md) + "\n")
-    meta = (
-        f"{len(rows)} cells; datasets: {', '.join(dict.fromkeys(r['dataset'] for r in rows))}; "
-        f"methods: {', '.join(dict.fromkeys(r['method'] for r in rows))}; seeds: {sorted({r['seed'] for r in rows})}"
-    )
-    if intro:
-        sections.insert(0, Section("About this run", paragraphs=list(intro)))
-    paths["report_html"] = write_html_report(
-        out / "report.html", title or config.get("name", "experiment"), sections, meta=meta
-    )
-    return paths
+def _summary_markdown(t: _Tables, title: str, intro: list[str] | None) -> str:
+    """summary.md: the title, the intro and the tables."""
+    md = [f"# {title}", "", *(intro or []), "", markdown_table(*t.summary)]
+    if t.length is not None:
+        md += ["", "## Against the learned length baseline", "", markdown_table(*t.length)]
+    if t.diffs[1]:
+        md += ["", f"## Paired differences against {t.baseline}", "", markdown_table(*t.diffs)]
+    if t.control[1]:
+        md += ["", "## Synthesis against its control (repeat)", "", markdown_table(*t.control)]
+    return "\n".join(md) + "\n"
 
 
 def _subset_sections(rows: list[dict], methods_order: list[str]) -> list[Section]:

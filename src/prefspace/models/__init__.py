@@ -15,6 +15,7 @@ from .features import with_prompt_features
 from .holdout import prompt_groups
 from .length import (
     LengthBaseline,
+    LengthBaselineReport,
     cross_fit_length_rewards,
     cross_fit_scored_length_rewards,
     length_baseline_beside,
@@ -43,6 +44,7 @@ __all__ = [
     "RewardEnsemble",
     "RewardScorer",
     "LengthBaseline",
+    "LengthBaselineReport",
     "pair_log_lengths",
     "length_baseline_beside",
     "cross_fit_length_rewards",

@@ -100,7 +100,24 @@ def orient_pairs(X: np.ndarray, y: Any) -> np.ndarray:
     return X
 
 
-class RewardHead(BaseEstimator):
+class FittedCheck:
+    """``_check_fitted`` and scikit-learn's ``__sklearn_is_fitted__`` for an estimator that is
+    fitted once it has the attribute ``_fitted_attr``; the error names ``fit(<_fit_arg>)``."""
+
+    _fitted_attr = "n_features_in_"
+    _fit_arg = "X"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attr):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit({self._fit_arg}) first."
+            )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, self._fitted_attr)
+
+
+class RewardHead(FittedCheck, BaseEstimator):
     """Base class of the reward heads: ``fit`` on pairs, ``predict`` rewards of single rows.
 
     Subclasses set learned state in ``_fit`` and implement ``_predict`` and ``_transform``.
@@ -235,15 +252,6 @@ class RewardHead(BaseEstimator):
             len(X), 2
         )
         return r[:, 0], r[:, 1]
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "n_features_in_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet; call fit(X) first."
-            )
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "n_features_in_")
 
     # subclasses -----------------------------------------------------------------
     def _fit(

@@ -297,27 +297,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render_card(header: dict, name: str) -> str:
-    """The model card (``README.md`` text) of a model whose ``model.json`` header is ``header``.
-
-    ``name`` is the model directory's name, used in the usage lines.
-    """
+def front_matter(meta: dict) -> list[str]:
+    """A model card's YAML front matter (the Hub's metadata block) as lines, a blank line last."""
     import yaml
 
-    meta = card_metadata(header, name)
-    cfg = (header.get("encoder") or {}).get("config") or {}
+    dumped = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return ["---", dumped.rstrip(), "---", ""]
+
+
+def _card_summary(header: dict, meta: dict, cfg: dict) -> str:
+    """ "A <class> reward head ... on <encoder> embeddings, trained with prefspace ... on n pairs"."""
     data = meta["prefspace"]["training_data"]
-    record = header.get("record") or {}
-    lines = [
-        "---",
-        yaml.safe_dump(
-            meta, sort_keys=False, allow_unicode=True, default_flow_style=False
-        ).rstrip(),
-        "---",
-        "",
-    ]
-    lines.append(f"# Reward model `{name}`")
-    lines.append("")
     encoder_name = meta.get("base_model") or cfg.get("name") or "(no encoder recorded)"
     what = f"A `{header.get('class')}` reward head"
     if header.get("members"):
@@ -330,7 +320,36 @@ def render_card(header: dict, name: str) -> str:
         what += f" on {data['n_pairs']:,} preference pairs"
         if data.get("source"):
             what += f" from `{data['source']}`"
-    lines += [what + ".", ""]
+    return what
+
+
+def _card_metrics(test: dict) -> list[str]:
+    """The test metrics as a Markdown table (the accuracy with its interval)."""
+    if not test:
+        return ["No test metrics were recorded with this model.", ""]
+    lines = ["| test metric (TRL names) | value |", "|---|---|"]
+    for key in _CARD_METRICS:
+        if key not in test:
+            continue
+        value = _fmt(test[key])
+        if key == "accuracy" and test.get("ci_low") is not None and test.get("ci_high") is not None:
+            value += f" [{_fmt(test['ci_low'])}, {_fmt(test['ci_high'])}] (95% interval)"
+        lines.append(f"| {key} | {value} |")
+    return lines + [""]
+
+
+def render_card(header: dict, name: str) -> str:
+    """The model card (``README.md`` text) of a model whose ``model.json`` header is ``header``.
+
+    ``name`` is the model directory's name, used in the usage lines.
+    """
+
+    meta = card_metadata(header, name)
+    cfg = (header.get("encoder") or {}).get("config") or {}
+    data = meta["prefspace"]["training_data"]
+    record = header.get("record") or {}
+    lines = front_matter(meta)
+    lines += [f"# Reward model `{name}`", "", _card_summary(header, meta, cfg) + ".", ""]
     lic = data.get("licence")
     lines.append(
         f"Training data licence: {lic}."
@@ -338,24 +357,7 @@ def render_card(header: dict, name: str) -> str:
         else "Training data licence: not stated by the data source; check it before sharing this model."
     )
     lines.append("")
-
-    test = meta["prefspace"].get("test_metrics") or {}
-    if test:
-        lines += ["| test metric (TRL names) | value |", "|---|---|"]
-        for key in _CARD_METRICS:
-            if key not in test:
-                continue
-            value = _fmt(test[key])
-            if (
-                key == "accuracy"
-                and test.get("ci_low") is not None
-                and test.get("ci_high") is not None
-            ):
-                value += f" [{_fmt(test['ci_low'])}, {_fmt(test['ci_high'])}] (95% interval)"
-            lines.append(f"| {key} | {value} |")
-        lines.append("")
-    else:
-        lines += ["No test metrics were recorded with this model.", ""]
+    lines += _card_metrics(meta["prefspace"].get("test_metrics") or {})
 
     fmt = data.get("format") or ""
     lines += [

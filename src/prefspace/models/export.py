@@ -54,14 +54,19 @@ from .._version import __version__
 from ..data.dataset import render_prompt_text
 from ..embed.encoder import render_joint_text
 from ..embed.hf_progress import no_hf_progress_bars
-from ..exceptions import ConfigError, FormatError
+from ..exceptions import ConfigError
 from ._base import RewardHead
-from .card import hub_metadata
+from .card import front_matter, hub_metadata
 from .ensemble import RewardEnsemble
 from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
-from .persistence import describe_model, load_model, load_model_encoder
+from .persistence import (
+    check_replaceable_folder,
+    describe_model,
+    load_model,
+    load_model_encoder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -440,36 +445,13 @@ def export_sentence_transformers(
     """
     model_dir, out = Path(model_dir), Path(out)
     check_output(out, inputs=[model_dir], kind="folder", what="--out")  # before anything is loaded
-    if out.exists():
-        if not out.is_dir():
-            raise FormatError(f"{out} exists and is not a folder; choose another --out.")
-        if any(out.iterdir()) and not (out / MARKER).is_file():
-            raise FormatError(
-                f"{out} is a non-empty folder that is not a prefspace export; refusing to replace it."
-            )
+    check_replaceable_folder(out, MARKER, "a prefspace export")
     described = describe_model(model_dir)
     cfg = _exportable_encoder_config(model_dir, described)
     model = load_model(model_dir)
     layers = head_as_dense_layers(model)
     encoder = load_model_encoder(model_dir)
-    scope = "reward"
-    if encoder.layout == "separate":
-        if len(layers) != 1:
-            raise ConfigError(
-                f"{model_dir} is an MLP on the 'separate' layout: its reward depends on the prompt's and the "
-                "response's embeddings through a non-linearity, so no sentence-transformers model reproduces it. "
-                "To export, retrain with `prefspace train ... --layout joint` (prompt and response embedded as "
-                "one text; MLP heads then export exactly) or with `--head bt-linear` (exported prompt-aware on "
-                "this layout); or serve this model as it is with `prefspace serve`."
-            )
-        dim = int(encoder.dim)
-        prompt_layer = DenseLayer(layers[0].weight[:, :dim].copy(), np.zeros(1))
-        response_layer = DenseLayer(layers[0].weight[:, dim:].copy(), layers[0].bias.copy())
-        if _router_class() is not None:
-            scope, layers = "prompt_plus_response", [prompt_layer, response_layer]
-        else:
-            scope, layers = "response_term", [response_layer]
-
+    scope, layers = _export_layers(model_dir, layers, encoder)
     st = (
         _build_router(encoder, *layers)
         if scope == "prompt_plus_response"
@@ -487,38 +469,67 @@ def export_sentence_transformers(
                 f"the exported model differs from prefspace's rewards by {diff:.3g} on the probe texts (tolerance "
                 f"{tolerance:g}); nothing was written. This is a bug: please report it with the model's model.json."
             )
-        result = ExportResult(
-            path=str(out),
-            scope=scope,
-            input=_INPUTS[scope if encoder.layout == "separate" else "joint"],
-            layers=[
-                {
-                    "in": int(layer.weight.shape[1]),
-                    "out": int(layer.weight.shape[0]),
-                    "activation": layer.activation,
-                }
-                for layer in layers
-            ],
-            max_abs_diff=diff,
-            n_probe_texts=len(responses),
-            source_model={
-                "directory_name": model_dir.name,
-                "class": described.get("class"),
-                "encoder_fingerprint": (described.get("encoder") or {}).get("fingerprint"),
-                "train_fingerprint": described.get("train_fingerprint"),
-            },
-        )
-        if scope == "prompt_plus_response":
-            result.layers[0]["route"], result.layers[1]["route"] = (
-                "query (prompt)",
-                "document (response)",
-            )
+        result = _export_result(out, model_dir, described, encoder, scope, layers, diff, responses)
         write_text_atomic(
             tmp / MARKER,
             json.dumps({"prefspace_version": __version__, **asdict(result)}, indent=2) + "\n",
         )
         write_text_atomic(tmp / "README.md", _export_card(result, cfg, described, out.name))
     logger.info("exported %s to %s (%s; max difference %.2g)", model_dir, out, scope, diff)
+    return result
+
+
+def _export_layers(model_dir: Path, layers: list, encoder: Any) -> tuple[str, list]:
+    """What the export computes (``"reward"``, ``"prompt_plus_response"`` or ``"response_term"``)
+    and its dense layers (the head's, split on the 'separate' layout); refuses an MLP there."""
+    if encoder.layout != "separate":
+        return "reward", layers
+    if len(layers) != 1:
+        raise ConfigError(
+            f"{model_dir} is an MLP on the 'separate' layout: its reward depends on the prompt's and the "
+            "response's embeddings through a non-linearity, so no sentence-transformers model reproduces it. "
+            "To export, retrain with `prefspace train ... --layout joint` (prompt and response embedded as "
+            "one text; MLP heads then export exactly) or with `--head bt-linear` (exported prompt-aware on "
+            "this layout); or serve this model as it is with `prefspace serve`."
+        )
+    dim = int(encoder.dim)
+    prompt_layer = DenseLayer(layers[0].weight[:, :dim].copy(), np.zeros(1))
+    response_layer = DenseLayer(layers[0].weight[:, dim:].copy(), layers[0].bias.copy())
+    if _router_class() is not None:
+        return "prompt_plus_response", [prompt_layer, response_layer]
+    return "response_term", [response_layer]
+
+
+def _export_result(
+    out: Path, model_dir: Path, described: dict, encoder: Any, scope: str, layers, diff, responses
+) -> ExportResult:
+    """The :class:`ExportResult` of a checked export."""
+    result = ExportResult(
+        path=str(out),
+        scope=scope,
+        input=_INPUTS[scope if encoder.layout == "separate" else "joint"],
+        layers=[
+            {
+                "in": int(layer.weight.shape[1]),
+                "out": int(layer.weight.shape[0]),
+                "activation": layer.activation,
+            }
+            for layer in layers
+        ],
+        max_abs_diff=diff,
+        n_probe_texts=len(responses),
+        source_model={
+            "directory_name": model_dir.name,
+            "class": described.get("class"),
+            "encoder_fingerprint": (described.get("encoder") or {}).get("fingerprint"),
+            "train_fingerprint": described.get("train_fingerprint"),
+        },
+    )
+    if scope == "prompt_plus_response":
+        result.layers[0]["route"], result.layers[1]["route"] = (
+            "query (prompt)",
+            "document (response)",
+        )
     return result
 
 
@@ -559,7 +570,6 @@ def _reload_outputs(
 
 
 def _export_card(result: ExportResult, cfg: dict, header: dict, name: str) -> str:
-    import yaml
 
     joint = result.scope == "reward"
     how = (
@@ -608,12 +618,7 @@ def _export_card(result: ExportResult, cfg: dict, header: dict, name: str) -> st
     )
     return "\n".join(
         [
-            "---",
-            yaml.safe_dump(
-                meta, sort_keys=False, allow_unicode=True, default_flow_style=False
-            ).rstrip(),
-            "---",
-            "",
+            *front_matter(meta),
             f"# Reward model exported from prefspace ({result.source_model.get('class')})",
             "",
             f"A plain sentence-transformers model: the `{cfg.get('model')}` encoder's modules, then {layers}. "

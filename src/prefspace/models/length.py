@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import expit
@@ -30,8 +31,12 @@ from sklearn.base import BaseEstimator
 from .._validation import check_positive, check_sample_vector
 from ..data.text_features import log_length
 from ..evaluate.metrics import reward_metrics
-from ..exceptions import FormatError, NotFittedError, ShapeError
-from ._base import orient_pairs
+from ..exceptions import FormatError, ShapeError
+from ._base import FittedCheck, orient_pairs
+
+if TYPE_CHECKING:
+    from ..evaluate.baseline import BaselineComparison
+    from ..evaluate.metrics import AccuracyInterval
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ __all__ = [
     "LengthBaseline",
     "pair_log_lengths",
     "length_baseline_beside",
+    "LengthBaselineReport",
     "cross_fit_length_rewards",
     "cross_fit_scored_length_rewards",
     "LENGTH_MEASURE",
@@ -76,7 +82,7 @@ def _check_lengths(L: Any, *, name: str = "L") -> np.ndarray:
     return L
 
 
-class LengthBaseline(BaseEstimator):
+class LengthBaseline(FittedCheck, BaseEstimator):
     """Bradley-Terry on the log-length difference, no intercept: the learned length baseline.
 
     Minimises ``sum_i w_i * -log sigmoid(coef * (l_c - l_r)) + alpha / 2 * coef^2`` by Newton's
@@ -113,6 +119,9 @@ class LengthBaseline(BaseEstimator):
     >>> base.score(L)
     1.0
     """
+
+    _fitted_attr = "coef_"
+    _fit_arg = "L"
 
     def __init__(self, alpha: float = 1.0, max_iter: int = 100, tol: float = 1e-10):
         self.alpha = alpha
@@ -235,14 +244,42 @@ class LengthBaseline(BaseEstimator):
         )
         return base
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet; call fit(L) first."
-            )
 
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coef_")
+@dataclass(frozen=True)
+class LengthBaselineReport:
+    """The learned length baseline beside a model (:func:`length_baseline_beside`).
+
+    ``baseline`` is the fitted :class:`LengthBaseline` (its ``direction``, ``train_accuracy``
+    and ``n_pairs`` are read through); with test pairs, ``test`` is its accuracy there with a
+    Wilson 95% interval, and with the model's rewards, ``vs_model`` the model minus the baseline
+    on the same pairs (:func:`prefspace.evaluate.compare_pairs`: paired interval, verdict).
+    """
+
+    baseline: LengthBaseline
+    test: AccuracyInterval | None = None
+    vs_model: BaselineComparison | None = None
+
+    @property
+    def direction(self) -> str:
+        return self.baseline.direction_
+
+    @property
+    def train_accuracy(self) -> float:
+        return float(self.baseline.metrics_["accuracy"])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.baseline.n_pairs_)
+
+    def to_json(self) -> dict:
+        """The record ``metrics.json`` keeps under ``length_baseline``: the baseline's
+        :meth:`~LengthBaseline.to_dict`, with ``test`` and ``vs_model`` when measured."""
+        out = self.baseline.to_dict()
+        if self.test is not None:
+            out["test"] = self.test.to_dict()
+        if self.vs_model is not None:
+            out["vs_model"] = self.vs_model.to_dict()
+        return out
 
 
 def length_baseline_beside(
@@ -253,7 +290,7 @@ def length_baseline_beside(
     sample_weight=None,
     groups=None,
     random_state=0,
-) -> tuple[LengthBaseline, dict]:
+) -> tuple[LengthBaseline, LengthBaselineReport]:
     """Fit the learned length baseline on the training pairs and measure it beside a model on
     the same test pairs: what ``prefspace train``, the experiments and the demo report.
 
@@ -268,32 +305,28 @@ def length_baseline_beside(
     Returns
     -------
     baseline : the fitted :class:`LengthBaseline`
-    record : JSON-able dict: ``baseline.to_dict()`` plus, with test pairs, ``test``
-        (``accuracy`` with its Wilson 95% ``ci_low``/``ci_high``, ``n_pairs``) and, with the
-        model's rewards, ``vs_model``: :func:`prefspace.evaluate.compare_pairs` of the model
-        against the baseline (``difference`` = model - baseline, paired interval, ``verdict``).
+    report : :class:`LengthBaselineReport` (``test`` with test pairs, ``vs_model`` with the
+        model's rewards too)
 
     Example
     -------
     >>> L = pair_log_lengths(["a long answer", "yes, it is"], ["short", "no"])
-    >>> base, record = length_baseline_beside(L, L, [[1.0, 0.0], [0.0, 1.0]])
-    >>> record["test"]["accuracy"], record["vs_model"]["difference"]
+    >>> base, report = length_baseline_beside(L, L, [[1.0, 0.0], [0.0, 1.0]])
+    >>> report.test.accuracy, report.vs_model.difference
     (1.0, -0.5)
     """
     from ..evaluate.baseline import compare_pairs
     from ..evaluate.metrics import accuracy_with_interval
 
     base = LengthBaseline().fit(train_lengths, sample_weight=sample_weight)
-    record = base.to_dict()
+    test = vs_model = None
     if test_lengths is not None:
         L = _check_lengths(test_lengths, name="test_lengths")
         r = base.predict(L.ravel()).reshape(-1, 2)
-        record["test"] = accuracy_with_interval(r[:, 0], r[:, 1])
+        test = accuracy_with_interval(r[:, 0], r[:, 1])
         if model_rewards is not None:
-            record["vs_model"] = compare_pairs(
-                model_rewards, r, groups=groups, random_state=random_state
-            ).to_dict()
-    return base, record
+            vs_model = compare_pairs(model_rewards, r, groups=groups, random_state=random_state)
+    return base, LengthBaselineReport(base, test=test, vs_model=vs_model)
 
 
 def _folds(groups: np.ndarray, folds: int) -> list[np.ndarray]:

@@ -168,6 +168,31 @@ def _encoder_record(model: RewardHead, encoder: Any) -> dict | None:
     return {"config": encoder.config(), "fingerprint": encoder.fingerprint}
 
 
+def check_replaceable_folder(directory: Path, marker: str, what: str) -> None:
+    """Refuse to replace ``directory`` unless it is missing, empty or holds ``marker`` (a folder
+    this function's caller wrote before, which it may replace whole); ``what`` names that kind
+    of folder in the error."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise FormatError(f"{directory} exists and is not a folder; choose another output path.")
+    if any(directory.iterdir()) and not (directory / marker).is_file():
+        raise FormatError(
+            f"{directory} is a non-empty folder that is not {what}; refusing to replace it. "
+            "Choose an empty or new folder."
+        )
+
+
+def _make_parent(directory: Path) -> None:
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise FormatError(
+            f"cannot make {directory}: a part of {directory.parent} is a file, not a folder. "
+            "Choose another path for the model."
+        ) from None
+
+
 def save_model(
     model: RewardHead,
     directory: str | os.PathLike,
@@ -232,16 +257,7 @@ def save_model(
         )
     model._check_fitted()
     directory = Path(directory)
-    if directory.exists():
-        if not directory.is_dir():
-            raise FormatError(
-                f"{directory} exists and is not a directory; choose another output path."
-            )
-        if any(directory.iterdir()) and not (directory / HEADER).exists():
-            raise FormatError(
-                f"{directory} is a non-empty directory without {HEADER}; refusing to replace it. "
-                "Choose an empty or new directory for the model."
-            )
+    check_replaceable_folder(directory, HEADER, f"a model folder (it has no {HEADER})")
     # the folder is swapped in whole: a model folder holding other files would lose them
     check_output(directory, kind="model", what="the model folder")
     encoder_info = _encoder_record(model, encoder)
@@ -252,21 +268,17 @@ def save_model(
         train_fingerprint = train_data.get("fingerprint")
     record = reproducibility_record(encoder) if record is None else record
 
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise FormatError(
-            f"cannot make {directory}: a part of {directory.parent} is a file, not a folder. "
-            "Choose another path for the model."
-        ) from None
+    _make_parent(directory)
     with atomic_folder(directory) as tmp:
         header = _write_model(model, tmp)
-        header["encoder"] = encoder_info
-        header["text_features"] = text_block
-        header["train_fingerprint"] = train_fingerprint
-        header["train_data"] = train_data
-        header["metrics"] = dict(metrics or {})
-        header["record"] = record
+        header.update(
+            encoder=encoder_info,
+            text_features=text_block,
+            train_fingerprint=train_fingerprint,
+            train_data=train_data,
+            metrics=dict(metrics or {}),
+            record=record,
+        )
         if length_baseline is not None:
             header["length_baseline"] = (
                 length_baseline if isinstance(length_baseline, dict) else length_baseline.to_dict()

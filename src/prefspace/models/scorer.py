@@ -29,7 +29,7 @@ from .._version import __version__
 from ..data.dataset import canonical_prompt
 from ..data.dialogue import RowProblem
 from ..data.rules import check_encodable
-from ..embed import EmbeddingCache, EmbedStats, embed_responses
+from ..embed import CacheUse, EmbeddingCache, EmbedStats, embed_responses
 from ..exceptions import ConfigError, DataError
 from .persistence import load_model, load_model_encoder
 
@@ -198,9 +198,9 @@ class RewardScorer:
         while len(self._lru) > self.lru_size:
             self._lru.popitem(last=False)
 
-    def cache_use(self) -> dict:
-        """Which cache this scorer reads and fills, and how many distinct texts it found there:
-        ``{"path", "texts", "found", "embedded"}`` (see :meth:`EmbedStats.cache_use`)."""
+    def cache_use(self) -> CacheUse:
+        """Which cache this scorer reads and fills, and how many distinct texts it found there
+        (:class:`prefspace.embed.CacheUse`)."""
         with self._encode_lock:
             return self.embed_stats.cache_use(self.cache)
 

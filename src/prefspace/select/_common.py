@@ -202,3 +202,12 @@ class BaseSelector(BaseEstimator):
         self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray
     ) -> np.ndarray:
         raise NotImplementedError
+
+
+class ChunkedSelector(BaseSelector):
+    """A selector whose only parameters are ``chunk_size`` (pairs per chunk of the pool) and
+    ``n_jobs`` (threads for the model's rewards; None keeps the libraries' settings)."""
+
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs

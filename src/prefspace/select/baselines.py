@@ -15,7 +15,7 @@ from scipy.special import expit
 
 from .._validation import check_in, check_random_state
 from ..exceptions import ConfigError
-from ._common import BaseSelector, row_rewards, stream_top_k
+from ._common import BaseSelector, ChunkedSelector, row_rewards, stream_top_k
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class RandomSelector(BaseSelector):
         return draw[:k].astype(np.int64)
 
 
-class UncertaintySelector(BaseSelector):
+class UncertaintySelector(ChunkedSelector):
     """The ``k`` candidates with the smallest predicted reward gap ``|r(a) - r(b)|``, i.e. the
     preference probability closest to 1/2. Ties go to the lower pool index.
 
@@ -82,10 +82,6 @@ class UncertaintySelector(BaseSelector):
     """
 
     strategy_name = "uncertainty"
-
-    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
-        self.chunk_size = chunk_size
-        self.n_jobs = n_jobs
 
     def _select(
         self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray

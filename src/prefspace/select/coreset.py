@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from ._common import BaseSelector, check_labelled, compact_pair_rows, row_transform
+from ._common import ChunkedSelector, check_labelled, compact_pair_rows, row_transform
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def greedy_k_center(F, a, b, k: int, *, centers=None, exclude=None) -> np.ndarra
     return picked
 
 
-class CoresetSelector(BaseSelector):
+class CoresetSelector(ChunkedSelector):
     """Greedy k-center on pair features: a batch that covers the pool's pair space.
 
     Labelled pairs passed to ``select(..., labelled=...)`` are the starting centres.
@@ -98,10 +98,6 @@ class CoresetSelector(BaseSelector):
     """
 
     strategy_name = "coreset"
-
-    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
-        self.chunk_size = chunk_size
-        self.n_jobs = n_jobs
 
     def _select(
         self, pool: PairPool, model, k: int, *, labelled, exclude: np.ndarray

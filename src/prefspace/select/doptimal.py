@@ -157,12 +157,18 @@ def greedy_d_optimal(
         _lazy_greedy(
             F, a, b, v, M_inv, gain, picked, picked_gain, forced=forced, chunk_size=chunk_size
         )
-        return picked, picked_gain, M_inv
-    if method != "update":
+    elif method == "update":
+        _update_greedy(F, a, b, v, M_inv, gain, picked, picked_gain, forced=forced)
+    else:
         raise ConfigError(f"method must be 'lazy' or 'update'; got {method!r}.")
+    return picked, picked_gain, M_inv
+
+
+def _update_greedy(F, a, b, v, M_inv, gain, picked, picked_gain, *, forced) -> None:
+    """Greedy keeping every gain current; fills ``picked``/``picked_gain``, updates ``M_inv``."""
     t = np.empty(a.shape[0], dtype=np.float64)
     t_b = np.empty(a.shape[0], dtype=np.float64)
-    for step in range(k):
+    for step in range(picked.size):
         j = int(forced[step]) if step < forced.size else int(np.argmax(gain))
         d = F[a[j]] - F[b[j]]
         u = M_inv @ d
@@ -180,7 +186,6 @@ def greedy_d_optimal(
         t *= c
         gain -= t
         gain[j] = -np.inf
-    return picked, picked_gain, M_inv
 
 
 def _lazy_greedy(
@@ -238,16 +243,7 @@ def _lazy_greedy(
             m = 0
             refreshes += 1
 
-    def shortlist():
-        if n > top:
-            part = np.argpartition(-gain, top)
-            cand, rest = part[:top], gain[part[top]]
-        else:
-            cand, rest = np.arange(n), -np.inf
-        cand = np.sort(cand[np.isfinite(gain[cand])])
-        return cand, F[a[cand]] - F[b[cand]], gain[cand].copy(), rest
-
-    cand, D, ex, rest = shortlist()
+    cand, D, ex, rest = _shortlist(F, a, b, gain, top)
     for step in range(picked.size):
         if step < forced.size:
             j = int(forced[step])
@@ -264,7 +260,7 @@ def _lazy_greedy(
                     if best >= rest:
                         break
                 refresh()
-                cand, D, ex, rest = shortlist()
+                cand, D, ex, rest = _shortlist(F, a, b, gain, top)
             j, d = int(cand[i]), D[i]
         u = d * scale if identity else M0_inv @ d
         if step:
@@ -282,9 +278,22 @@ def _lazy_greedy(
         m += 1
         if m == max_pending:
             refresh()
-            cand, D, ex, rest = shortlist()
+            cand, D, ex, rest = _shortlist(F, a, b, gain, top)
     M_inv -= (U_all * C_all) @ U_all.T
     logger.debug("lazy greedy: %d refreshes for %d picks", refreshes, picked.size)
+
+
+def _shortlist(F, a, b, gain, top: int):
+    """The ``top`` candidates of largest gain (sorted, finite gains only), their feature
+    differences, their gains, and the largest gain left outside (``-inf`` if none)."""
+    n = gain.size
+    if n > top:
+        part = np.argpartition(-gain, top)
+        cand, rest = part[:top], gain[part[top]]
+    else:
+        cand, rest = np.arange(n), -np.inf
+    cand = np.sort(cand[np.isfinite(gain[cand])])
+    return cand, F[a[cand]] - F[b[cand]], gain[cand].copy(), rest
 
 
 def head_prior(model, h: int) -> tuple[np.ndarray | None, float | None]:

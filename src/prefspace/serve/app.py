@@ -11,8 +11,10 @@ Endpoints (request and response examples in docs/serving.md):
 - ``GET /health`` and ``GET /info`` (the model's name, class and parameters, the encoder, the
   limits; never the model's path on the server's disk).
 
-There is no ``/docs``, ``/redoc`` or ``/openapi.json``: the endpoints take raw JSON bodies that
-FastAPI's schema would not describe; docs/serving.md is the API's reference.
+There is no ``/docs``, ``/redoc`` or ``/openapi.json``: the bodies are read with a size cap and
+then validated as the pydantic models of :mod:`prefspace.serve.requests` (``ScoreBody``,
+``GetRewardBody``), which take several shapes a generated schema would not describe;
+docs/serving.md is the API's reference.
 
 The handlers are module-level functions in :mod:`prefspace.serve.routes`; what they share (the
 scorer, the batcher, the limits, the query splitter) is one :class:`ServeContext` on
@@ -29,7 +31,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
+from .._http import json_api
 from ..models.persistence import describe_model
 from ..models.scorer import RewardScorer
 from .batching import MicroBatcher
@@ -69,10 +71,6 @@ def create_app(
     >>> import uvicorn                                                     # doctest: +SKIP
     >>> uvicorn.run(create_app("runs/bt-mlp"), host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI
-
     from .routes import ROUTES, ServeContext, failed, item_scorer, refused
 
     config = config or ServeConfig()
@@ -93,32 +91,16 @@ def create_app(
     normalizer = RewardNormalizer(openrlhf.normalize, openrlhf.mean, openrlhf.std)
     ctx = ServeContext(scorer, batcher, config, openrlhf, splitter, normalizer)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def startup() -> None:
         await batcher.start()
         logger.info("serving %s", scorer.model_dir)
         logger.info("%s", splitter.describe())
-        try:
-            yield
-        finally:
-            await batcher.stop()
 
-    app = FastAPI(
-        title="prefspace reward server",
-        version=__version__,
-        lifespan=lifespan,
-        # No generated API pages: the endpoints read raw JSON bodies (checked by serve.requests),
-        # so a generated schema would describe none of them; docs/serving.md documents the API.
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
+    return json_api(
+        "prefspace reward server",
+        ROUTES,
+        errors={RequestError: refused, Exception: failed},
+        state={"scorer": scorer, "batcher": batcher, "config": config, "serve_context": ctx},
+        startup=startup,
+        shutdown=batcher.stop,
     )
-    app.state.scorer = scorer
-    app.state.batcher = batcher
-    app.state.config = config
-    app.state.serve_context = ctx
-    app.add_exception_handler(RequestError, refused)
-    app.add_exception_handler(Exception, failed)
-    for method, path, handler in ROUTES:
-        app.add_api_route(path, handler, methods=[method])
-    return app

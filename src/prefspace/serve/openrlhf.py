@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._surface import option
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
-from .requests import RequestError, ServeConfig, string_list
+from .requests import GetRewardBody, ServeConfig, parse_body
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +206,9 @@ class ChatTemplate:
         markers = None
         if getattr(tok, "chat_template", None):
             markers = derive_markers(
-                lambda m, gen: tok.apply_chat_template(m, tokenize=False, add_generation_prompt=gen)
+                lambda m, gen: str(
+                    tok.apply_chat_template(m, tokenize=False, add_generation_prompt=gen)
+                )
             )
         return cls(specials, markers, name=str(name_or_path))
 
@@ -268,7 +271,7 @@ class ChatTemplate:
         if not pieces:
             return None
         pieces.sort()
-        kept = []
+        kept: list[tuple] = []
         for (
             piece
         ) in pieces:  # a prefix inside another's (e.g. a shorter one) never starts a turn twice
@@ -404,7 +407,7 @@ class QuerySplitter:
         """What happens to ``/get_reward`` queries, in a sentence for the startup log."""
         if self.template is None or self.template.markers is None:
             head = (
-                "no chat template (--tokenizer or --chat-template): "
+                f"no chat template ({option('tokenizer')} or {option('chat_template')}): "
                 if self.template is None
                 else f"the chat template of {self.template.name} has no role markers: "
             )
@@ -415,7 +418,7 @@ class QuerySplitter:
                 "chat-template markup stays in the texts, so those rewards differ from /score's. Each "
                 "such fallback is counted in /info (openrlhf.fallbacks) and logged; queries that look "
                 "chat-templated are counted (openrlhf.untemplated) and warned about. Pass the policy's "
-                "--tokenizer to read them as /score does."
+                f"{option('tokenizer')} to read them as /score does."
             )
         return (
             f"chat template of {self.template.name}: each /get_reward query is split at the prompt sent "
@@ -441,8 +444,10 @@ class QuerySplitter:
             logger.warning(
                 "/get_reward query #%d that looks chat-templated, but no chat template is known: "
                 "its markup is embedded with the texts and the reward differs from /score's. "
-                "Restart with the policy's --tokenizer (or --chat-template).",
+                "Restart with the policy's %s (or %s).",
                 n_untemplated,
+                option("tokenizer"),
+                option("chat_template"),
             )
 
     def _clean(self, text: str) -> str:
@@ -490,7 +495,7 @@ class QuerySplitter:
         self._count(how, untemplated=markers is None and looks_chat_templated(query))
         if how == "prompt" and self.template is None:
             return Split(
-                self._clean(prompt), self._clean(response), how
+                self._clean(prompt or ""), self._clean(response), how
             )  # the long-standing plain split
         prompt_text = prompt if prompt else remaining
         if (
@@ -536,26 +541,8 @@ def parse_get_reward(
     keeps its last ``max_text_chars`` characters (the response is at the end) instead of being
     refused; every well-formed query is scored.
     """
-    if "query" not in data:
-        raise RequestError(
-            422, "/get_reward: missing key 'query' (a list of prompt+response texts)."
-        )
-    queries = string_list(data["query"], "query")
-    raw_prompts = data.get("prompts")
-    if raw_prompts is not None:
-        raw_prompts = string_list(raw_prompts, "prompts")
-        if len(raw_prompts) != len(queries):
-            raise RequestError(
-                422,
-                f"'prompts' has {len(raw_prompts)} entries but 'query' has {len(queries)}; send one prompt per query.",
-            )
-    if len(queries) > config.max_items:
-        raise RequestError(
-            422,
-            f"batch size limit exceeded: the request holds {len(queries)} queries and the limit is "
-            f"max_items={config.max_items}. Split it into smaller requests.",
-            limit="max_items",
-        )
+    body = parse_body(GetRewardBody, data, config, "/get_reward: ")
+    queries, raw_prompts = body.query, body.prompts
     limit = config.max_text_chars
     splitter = splitter or QuerySplitter(strip=config.strip)
     prompts, responses = [], []
@@ -600,7 +587,8 @@ class RewardNormalizer:
                 )
         elif mean is not None or std is not None:
             raise ConfigError(
-                "a reward mean and std are only used with fixed normalisation (--normalize fixed)."
+                "a reward mean and std are only used with fixed normalisation "
+                f"({option('normalize', 'fixed')})."
             )
         self.mode = mode
         self._mean = 0.0 if mean is None else float(mean)

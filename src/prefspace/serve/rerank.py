@@ -125,7 +125,7 @@ def read_candidates(
         prompts=[sr.prompts[p] for p in rows],
         responses=list(sr.responses),
         groups=[sr.prompt_ids[p] for p in rows],
-        rows=list(sr.records),
+        rows=list(sr.records or []),
         prompt_key=prompt_key_name,
         response_key=response_key,
     )
@@ -203,11 +203,11 @@ def rerank(
     rank = np.zeros(len(prompts), dtype=np.int64)
     runner_up = np.full(len(group_ids), np.nan)
     for k, g in enumerate(group_ids):
-        lst = np.asarray(members[g], dtype=np.int64)
-        order = lst[np.argsort(-rewards[lst], kind="stable")]  # stable: ties keep input order
+        rows_g = np.asarray(members[g], dtype=np.int64)
+        order = rows_g[np.argsort(-rewards[rows_g], kind="stable")]  # stable: ties keep input order
         rank[order] = np.arange(1, len(order) + 1)
         best[k] = order[0]
-        counts[k] = len(lst)
+        counts[k] = len(rows_g)
         if len(order) > 1:
             runner_up[k] = rewards[order[1]]
     return RerankResult(group_ids, best, counts, rewards, rank, runner_up)

@@ -10,6 +10,7 @@ handlers only score and shape the answer. This module needs FastAPI (the ``serve
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations.
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -66,8 +67,7 @@ async def json_body(request: Request, ctx: Ctx) -> dict:
     try:
         return decode_json_object(await read_capped_body(request, ctx.config.max_body_bytes))
     except BodyError as exc:
-        limit = "max_body_bytes" if exc.status == 413 else None
-        raise RequestError(exc.status, exc.message, limit=limit) from None
+        raise RequestError.of(exc) from None
 
 
 Body = Annotated[dict, Depends(json_body)]
@@ -79,6 +79,7 @@ def get_reward_request(ctx: Ctx, data: Body) -> tuple:
 
 
 def score_request(ctx: Ctx, data: Body) -> ScoreRequest:
+    """``/score``'s body validated as :class:`ScoreBody` (422 naming the field)."""
     return parse_score(data, ctx.config)
 
 
@@ -171,7 +172,7 @@ async def info(ctx: Ctx) -> JSONResponse:
     return JSONResponse(out)
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
     ("POST", "/get_reward", get_reward),
     ("POST", "/score", score),
     ("GET", "/health", health),

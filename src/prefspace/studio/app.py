@@ -37,7 +37,8 @@ from __future__ import annotations
 import secrets
 from importlib import resources
 
-from .._http import is_loopback
+from .._http import is_loopback, json_api
+from .._surface import option
 from .._version import __version__
 from ..exceptions import ConfigError
 from .loop import Studio
@@ -63,9 +64,6 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: str | N
     >>> app = create_studio_app(Studio(LabelStore("labels.sqlite"), pool))   # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8765)                      # doctest: +SKIP
     """
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI
     from starlette.concurrency import run_in_threadpool
 
     from .routes import ROUTES, StudioContext, StudioRequestError, guard, refused
@@ -78,7 +76,8 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: str | N
         )
     if not loopback and not token:
         raise ConfigError(
-            f"serving on {host} (not loopback) needs an access token: pass --token (or set PREFSPACE_LABEL_TOKEN); "
+            f"serving on {host} (not loopback) needs an access token: pass {option('token')} (or set "
+            "PREFSPACE_LABEL_TOKEN); "
             "annotators then open http://HOST:PORT/?token=TOKEN once."
         )
     csrf = secrets.token_urlsafe(32)
@@ -93,25 +92,17 @@ def create_studio_app(studio: Studio, *, host: str = "127.0.0.1", token: str | N
     }
     studio.start()
 
-    @asynccontextmanager
-    async def lifespan(app):
-        try:
-            yield
-        finally:
-            await run_in_threadpool(studio.stop)
+    async def shutdown() -> None:
+        await run_in_threadpool(studio.stop)
 
-    app = FastAPI(
-        title="prefspace labeling studio",
-        version=__version__,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
+    return json_api(
+        "prefspace labeling studio",
+        ROUTES,
+        errors={StudioRequestError: refused},
+        state={
+            "studio": studio,
+            "studio_context": StudioContext(studio, csrf, token, loopback, page, statics),
+        },
+        shutdown=shutdown,
+        middleware=guard,
     )
-    app.state.studio = studio
-    app.state.studio_context = StudioContext(studio, csrf, token, loopback, page, statics)
-    app.middleware("http")(guard)
-    app.add_exception_handler(StudioRequestError, refused)
-    for method, path, handler in ROUTES:
-        app.add_api_route(path, handler, methods=[method])
-    return app

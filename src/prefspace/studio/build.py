@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from .._paths import check_output
+from .._surface import option
 from ..embed import get_encoder
 from ..exceptions import ConfigError, ShapeError
 from ..models import BradleyTerryLinear, get_head, load_model, load_model_encoder
@@ -41,6 +42,7 @@ def build_studio(
     save_model_to: str | os.PathLike | None = None,
     config: StudioConfig | None = None,
     on_refit: Any = None,
+    embed_stats: Any = None,
 ) -> Studio:
     """Read the pool, get its features, open the database and return the (not yet started) Studio.
 
@@ -50,15 +52,20 @@ def build_studio(
     block (docs/models.md). ``head`` names the head refitted on the
     labels (default ``bt-linear``; with ``model``, the model's own class and settings).
     ``score_key`` names the simulated annotator's column (every response must have it).
+    ``embed_stats`` (an :class:`~prefspace.embed.EmbedStats`) receives the pool's cache counts.
     """
     config = (config or StudioConfig()).check()
     # the database and the saved model are written: neither may be (or hold) what is read
     paths = [p for p in (features, prompt_features) if isinstance(p, (str, os.PathLike))]
     inputs = [pool, prompts, model, *paths]
-    check_output(db, inputs=inputs, caches=[cache], what="--db")
+    check_output(db, inputs=inputs, caches=[cache], what=option("db"))
     if save_model_to is not None:
         check_output(
-            save_model_to, inputs=[*inputs, db], caches=[cache], kind="model", what="--save-model"
+            save_model_to,
+            inputs=[*inputs, db],
+            caches=[cache],
+            kind="model",
+            what=option("save_model_to", flag="--save-model"),
         )
     candidates = read_pool(
         pool,
@@ -69,23 +76,14 @@ def build_studio(
         join_key=join_key,
         score_key=score_key,
     )
-    enc = fitted = None
-    if model is not None:
-        if encoder is not None:
-            raise ConfigError(
-                "--encoder and --model cannot be combined: the pool is embedded with the model's own "
-                "encoder."
-            )
-        if features is None:
-            enc = load_model_encoder(model)
-            fitted = load_model(model, enc)
-        else:
-            fitted = load_model(model)
-    elif features is None:
-        # the text-feature block beside the embedding, as `prefspace train` builds rows by default
-        enc = get_encoder(encoder or "all-MiniLM-L6-v2", text_features=True)
+    enc, fitted = _encoder_and_model(model, encoder, features)
     E = pool_features(
-        candidates, features=features, prompt_features=prompt_features, encoder=enc, cache=cache
+        candidates,
+        features=features,
+        prompt_features=prompt_features,
+        encoder=enc,
+        cache=cache,
+        stats=embed_stats,
     )
     if fitted is not None and E.shape[1] != fitted.n_features_in_:
         raise ShapeError(
@@ -118,3 +116,22 @@ def build_studio(
         model_source=None if model is None else str(model),
         on_refit=on_refit,
     )
+
+
+def _encoder_and_model(model: Any, encoder: str | None, features: Any) -> tuple[Any, Any]:
+    """``(encoder or None, fitted model or None)``: the model's own encoder (no other may be
+    named), or the named one with the text-feature block; no encoder when features are given."""
+    if model is None:
+        if features is not None:
+            return None, None
+        # the text-feature block beside the embedding, as `prefspace train` builds rows by default
+        return get_encoder(encoder or "all-MiniLM-L6-v2", text_features=True), None
+    if encoder is not None:
+        raise ConfigError(
+            f"{option('encoder')} and {option('model')} cannot be combined: the pool is embedded "
+            "with the model's own encoder."
+        )
+    if features is not None:
+        return None, load_model(model)
+    enc = load_model_encoder(model)
+    return enc, load_model(model, enc)

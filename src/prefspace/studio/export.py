@@ -27,8 +27,8 @@ from .._atomic import atomic_path
 from .._jsonread import loads as json_loads
 from .._jsonsafe import dumps
 from .._paths import check_output
+from .._surface import option
 from ..data.dataset import render_prompt_text
-from ..data.rules import find_surrogate
 from ..exceptions import ConfigError, DataError
 from .storage import (
     IMPORTED_PREFIX,
@@ -36,9 +36,11 @@ from .storage import (
     LabelStore,
     UnknownPairError,
     check_annotator,
+    unstorable,
 )
 
 logger = logging.getLogger(__name__)
+_FIX_IN_LABEL_STUDIO = "fix the text in Label Studio and export again"
 
 __all__ = [
     "export_trl",
@@ -64,6 +66,22 @@ def _write_lines(path: str | os.PathLike, rows: list[dict]) -> None:
             fh.write(dumps(row, ensure_ascii=False) + "\n")
 
 
+def _pairs_and_judgments(db: Any) -> tuple[list[dict], dict[str, list[dict]]]:
+    """The database's pairs (batch, rank order) and its judgments by pair id (oldest first);
+    ``db`` is a path (opened read-only, then closed) or an open :class:`LabelStore`."""
+    store = db if isinstance(db, LabelStore) else LabelStore(db, readonly=True)
+    try:
+        pairs = store.pairs()
+        judgments = store.judgments()
+    finally:
+        if store is not db:
+            store.close()
+    by_pair: dict[str, list[dict]] = defaultdict(list)
+    for j in judgments:
+        by_pair[j["pair_id"]].append(j)
+    return pairs, by_pair
+
+
 def _check_outputs(db: Any, *outs: tuple[str, Any]) -> None:
     """Refuse an output that is the database (or another output) before anything is read."""
     inputs = [] if isinstance(db, LabelStore) else [db]
@@ -72,7 +90,7 @@ def _check_outputs(db: Any, *outs: tuple[str, Any]) -> None:
     written: list = []
     for what, out in outs:
         if out is not None:
-            check_output(out, inputs=inputs + written, what=what)
+            check_output(out, inputs=inputs + written, what=option(what))
             written.append(out)
 
 
@@ -143,19 +161,11 @@ def export_trl(
     if aggregate not in AGGREGATES:
         raise ConfigError(f"aggregate must be one of {', '.join(AGGREGATES)}; got {aggregate!r}.")
     _check_outputs(db, ("out", out))
-    store = db if isinstance(db, LabelStore) else LabelStore(db, readonly=True)
-    try:
-        pairs = {p["pair_id"]: p for p in store.pairs()}
-        judgments = store.judgments()
-    finally:
-        if store is not db:
-            store.close()
-    by_pair: dict[str, list[str]] = defaultdict(list)
-    for j in judgments:
-        by_pair[j["pair_id"]].append(j["label"])
+    pair_list, by_pair = _pairs_and_judgments(db)
+    pairs = {p["pair_id"]: p for p in pair_list}
     outcomes: list[tuple[str, str]] = []  # (pair_id, outcome)
     for pid in pairs:  # batch, rank order
-        labels = by_pair.get(pid, [])
+        labels = [j["label"] for j in by_pair.get(pid, [])]
         if aggregate == "majority":
             o = _outcome(labels)
             if o is not None:
@@ -182,7 +192,7 @@ def export_trl(
         "pairs": len({pid for pid, _ in outcomes}),
         "ties": n_ties,
         "skipped_ties": dropped,
-        "judgments": len(judgments),
+        "judgments": sum(len(js) for js in by_pair.values()),
     }
     logger.info("exported %s to %s", stats, out)
     return stats
@@ -267,16 +277,7 @@ def export_label_studio(
     a number that is not finite (a ``lead_time`` of infinity) is written as ``null``.
     """
     _check_outputs(db, ("out", out), ("config_out", config_out))
-    store = db if isinstance(db, LabelStore) else LabelStore(db, readonly=True)
-    try:
-        pairs = store.pairs()
-        judgments = store.judgments()
-    finally:
-        if store is not db:
-            store.close()
-    by_pair: dict[str, list[dict]] = defaultdict(list)
-    for j in judgments:
-        by_pair[j["pair_id"]].append(j)
+    pairs, by_pair = _pairs_and_judgments(db)
     tasks = []
     for p in pairs:
         done = by_pair.get(p["pair_id"], [])
@@ -340,11 +341,9 @@ def _annotator_name(completed_by: Any, where: str) -> str:
             f"{where}: 'completed_by' must be a user id, a name or an object with 'email'; found "
             f"{type(completed_by).__name__}."
         )
-    if isinstance(completed_by, str) and find_surrogate(completed_by) is not None:
-        raise DataError(
-            f"{where}: 'completed_by' holds a lone UTF-16 surrogate (half a character). Fix the "
-            "user's name or email in Label Studio and export again."
-        )
+    problem = unstorable(f"{where}: 'completed_by'", completed_by, _FIX_IN_LABEL_STUDIO)
+    if problem:
+        raise DataError(problem)
     name = str(completed_by)
     if not name.startswith(IMPORTED_PREFIX):
         name = prefix + name
@@ -364,11 +363,9 @@ def _texts(value: Any, where: str, what: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise DataError(f"{where}: {what} must be a list of strings; found {_shape(value)}.")
     for v in value:
-        if find_surrogate(v) is not None:
-            raise DataError(
-                f"{where}: {what} holds a lone UTF-16 surrogate (half a character), which cannot be "
-                "stored. Fix the text in Label Studio and export again."
-            )
+        problem = unstorable(f"{where}: {what}", v, _FIX_IN_LABEL_STUDIO)
+        if problem:
+            raise DataError(problem)
     return value
 
 
@@ -511,7 +508,7 @@ def import_label_studio(
             )
     tasks = _read_tasks(path)
     store = db if isinstance(db, LabelStore) else LabelStore(db)
-    stats = Counter()
+    stats: Counter = Counter()
     try:
         # first every task is read and checked, then the judgments are written
         ids_to_pair = {(p["id_a"], p["id_b"]): p["pair_id"] for p in store.pairs()}
@@ -536,7 +533,7 @@ def import_label_studio(
                 raise DataError(
                     f"{where}: pair {str(pair_id)[:80]!r} is not in {store.path.name}. Import only tasks exported "
                     "from this database (`prefspace label export DB --format label-studio`), or pass "
-                    "--on-unknown skip."
+                    f"{option('on_unknown', 'skip')}."
                 )
             annotations = task.get("annotations") or []
             if not isinstance(annotations, list):

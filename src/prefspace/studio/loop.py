@@ -23,6 +23,7 @@ annotators cannot tell exploration pairs apart or learn a side bias.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._estimators import seeded
+from .._surface import option
 from ..data.text_features import log_length
 from ..exceptions import ConfigError, PrefspaceError
 from ..models import BradleyTerryLinear, RewardEnsemble, save_model
@@ -144,7 +146,7 @@ class Studio:
         model: Any = None,
         config: StudioConfig | None = None,
         encoder: Any = None,
-        save_to: str | Path | None = None,
+        save_to: str | os.PathLike | None = None,
         model_source: str | None = None,
         on_refit: Any = None,
     ) -> None:
@@ -250,7 +252,8 @@ class Studio:
         if digest is not None and digest != self.pool.digest:
             raise ConfigError(
                 f"{self.store.path} was made with another pool ({meta.get('pool_source', '?')}, "
-                f"{meta.get('pool_responses', '?')} responses); start it with that pool or use a new --db."
+                f"{meta.get('pool_responses', '?')} responses); start it with that pool or use a new "
+                f"{option('db')}."
             )
         if digest is None:
             self.store.set_meta(
@@ -291,7 +294,7 @@ class Studio:
         )
 
     def _rounds_message(self) -> str:
-        n = int(self.config.rounds)
+        n = int(self.config.rounds or 0)  # called once rounds (a number) are done
         return f"all {n} round{'s' if n != 1 else ''} done"
 
     def _rounds_done(self) -> bool:

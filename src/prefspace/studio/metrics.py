@@ -138,7 +138,7 @@ def agreement(judgments: Iterable[dict]) -> dict:
     if not units:
         return {"pairs": 0, "judgments": 0, "percent": None, "alpha": None}
     agree_share = []
-    coincidence: Counter = Counter()
+    coincidence: defaultdict[tuple[str, str], float] = defaultdict(float)
     for values in units.values():
         m = len(values)
         counts = Counter(values)
@@ -149,7 +149,7 @@ def agreement(judgments: Iterable[dict]) -> dict:
                 pairs = counts[c] * (counts[d] - (1 if c == d else 0))
                 if pairs:
                     coincidence[(c, d)] += pairs / (m - 1)
-    totals: Counter = Counter()
+    totals: defaultdict[str, float] = defaultdict(float)
     for (c, _), v in coincidence.items():
         totals[c] += v
     n = sum(totals.values())

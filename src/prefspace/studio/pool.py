@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data import load_scored_responses, read_responses
+from .._surface import option
+from ..data import read_responses
 from ..data.dataset import ScoredResponses
 from ..embed import embed_responses, scored_response_features
 from ..exceptions import ConfigError, DataError, ShapeError
@@ -77,7 +78,8 @@ class LabelPool:
                 missing = a if ra is None else b
                 raise DataError(
                     f"{where} names response id {missing!r}, which is not in the pool {self.candidates.source!r}. "
-                    "Start the studio with the pool the database was made with (same file, same --id-key)."
+                    f"Start the studio with the pool the database was made with (same file, same "
+                    f"{option('id_key')})."
                 )
             out[k] = (ra, rb)
         return out
@@ -159,16 +161,6 @@ def read_pool(
 ) -> ScoredResponses:
     """The candidate responses of POOL. With ``score_key`` (the simulated annotator's column),
     every row must carry that score."""
-    if score_key is not None:
-        return load_scored_responses(
-            source,
-            prompts=prompts,
-            join_key=join_key,
-            prompt_key=prompt_key,
-            response_key=response_key,
-            score_key=score_key,
-            id_key=id_key,
-        )
     return read_responses(
         source,
         prompts=prompts,
@@ -176,6 +168,8 @@ def read_pool(
         response_key=response_key,
         id_key=id_key,
         join_key=join_key,
+        score_key=score_key,
+        require_scores=score_key is not None,
     )
 
 
@@ -186,8 +180,10 @@ def pool_features(
     prompt_features: Any = None,
     encoder: Any = None,
     cache: Any = None,
+    stats: Any = None,
 ) -> np.ndarray:
-    """One float32 feature row per candidate response (see the module docstring)."""
+    """One float32 feature row per candidate response (see the module docstring); ``stats``
+    (an :class:`~prefspace.embed.EmbedStats`) receives the embedding's cache counts."""
     n = len(candidates)
     if features is not None:
         R = (
@@ -212,10 +208,12 @@ def pool_features(
             raise ShapeError("the precomputed features contain NaN or infinite values.")
         return E
     if prompt_features is not None:
-        raise ConfigError("prompt features need the response features too (--features).")
+        raise ConfigError(f"prompt features need the response features too ({option('features')}).")
     if encoder is None:
         raise ConfigError("the pool needs features: pass precomputed features or an encoder.")
-    return embed_responses(candidates.row_prompts(), candidates.responses, encoder, cache)
+    return embed_responses(
+        candidates.row_prompts(), candidates.responses, encoder, cache, stats=stats
+    )
 
 
 def load_label_pool(
@@ -236,7 +234,7 @@ def load_label_pool(
     if bad:
         raise DataError(
             f"{candidates.source}: response id {bad[0]!r} contains '|', which pair ids use as separator; "
-            "pass --id-key with ids without '|'."
+            f"pass {option('id_key')} with ids without '|'."
         )
     full = get_pool(features, candidates.prompt_index, kind)
     if len(full) == 0:

@@ -11,17 +11,24 @@ extra); :func:`prefspace.studio.create_studio_app` imports it when an app is bui
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations.
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from .._http import LOOPBACK_NAMES, BodyError, decode_json_object, host_name, read_capped_body
+from .._http import (
+    LOOPBACK_NAMES,
+    BodyError,
+    decode_json_object,
+    host_name,
+    read_capped_body,
+    validate_body,
+)
 from .._version import __version__
-from ..data.rules import find_surrogate
 from ..exceptions import PrefspaceError
 from .loop import PairClosedError, Studio
 from .storage import (
@@ -30,6 +37,7 @@ from .storage import (
     DuplicateJudgmentError,
     NothingToUndoError,
     UnknownPairError,
+    unstorable,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,12 +81,10 @@ def context(request: Request) -> StudioContext:
 
 # ---------------------------------------------------------------------------- request bodies
 def _storable(value: str, field: str) -> str:
-    """Text SQLite can store: UTF-8 encodable (no lone surrogate such as ``"\\ud800"``)."""
-    if find_surrogate(value) is not None:
-        raise ValueError(
-            f"{field} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
-            "cannot be stored; send the whole character."
-        )
+    """Text SQLite can store (:func:`~prefspace.studio.storage.unstorable`)."""
+    problem = unstorable(field, value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -162,21 +168,6 @@ class JudgmentBody(_Body):
     reason: Annotated[str | None, BeforeValidator(_reason)] = None
 
 
-def _first_problem(model: type, exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    field = ".".join(str(x) for x in err.get("loc", ())) or "body"
-    if err["type"] == "extra_forbidden":
-        extra = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden")
-        return (
-            f"unknown field(s) {', '.join(map(repr, extra))}; allowed: "
-            f"{', '.join(sorted(model.model_fields))}."
-        )
-    if err["type"] == "missing":
-        return f"missing field {field!r}; {model.__doc__.strip()}"
-    msg = str(err.get("msg", "invalid value"))
-    return msg.removeprefix("Value error, ")
-
-
 def body(model: type):
     """A dependency: the request's JSON body validated as ``model`` (413, 400 or 422 otherwise)."""
 
@@ -185,12 +176,9 @@ def body(model: type):
             data = decode_json_object(
                 await read_capped_body(request, MAX_BODY_BYTES, "MAX_BODY_BYTES")
             )
+            return validate_body(model, data)
         except BodyError as exc:
             raise StudioRequestError(exc.status, exc.message) from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise StudioRequestError(422, _first_problem(model, exc)) from None
 
     return read
 
@@ -341,7 +329,7 @@ async def judge(ctx: Ctx, req: Annotated[JudgmentBody, Depends(body(JudgmentBody
     return JSONResponse(out, status_code=201)
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
     ("GET", "/", index),
     ("GET", "/static/{name}", static),
     ("GET", "/health", health),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -135,7 +136,7 @@ def check_annotator(name: Any) -> str:
     :data:`IMPORTED_PREFIX`); else ConfigError saying the rule."""
     text = name.strip() if isinstance(name, str) else None
     bare = text[len(IMPORTED_PREFIX) :] if text and text.startswith(IMPORTED_PREFIX) else text
-    if bare is None or not ANNOTATOR_NAME.match(bare):
+    if text is None or bare is None or not ANNOTATOR_NAME.match(bare):
         shown = (
             repr(name[:80] + ("..." if len(name) > 80 else ""))
             if isinstance(name, str)
@@ -147,13 +148,23 @@ def check_annotator(name: Any) -> str:
     return text
 
 
-def _check_text(what: str, value: Any) -> None:
-    """SQLite stores UTF-8: a lone UTF-16 surrogate cannot be written, so it is refused here."""
+def unstorable(what: str, value: Any, fix: str = "send the whole character") -> str | None:
+    """Why ``value`` cannot be stored (None when it can), naming it ``what`` and ending with
+    ``fix``. SQLite stores UTF-8, so a text holding a lone UTF-16 surrogate (``"\\ud800"``,
+    half a character) cannot be written: the database, the request checks and the Label Studio
+    import refuse it in these words."""
     if isinstance(value, str) and find_surrogate(value) is not None:
-        raise ConfigError(
+        return (
             f"{what} holds a lone UTF-16 surrogate (half of an emoji or other character), which "
-            "cannot be stored; send the whole character."
+            f"cannot be stored; {fix}."
         )
+    return None
+
+
+def _check_text(what: str, value: Any) -> None:
+    problem = unstorable(what, value)
+    if problem:
+        raise ConfigError(problem)
 
 
 def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
@@ -175,7 +186,7 @@ class LabelStore:
     {'pairs': 20, 'judgments': 7, 'labels': 6, 'batches': 1, 'models': 0}
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()

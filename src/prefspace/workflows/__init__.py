@@ -5,7 +5,9 @@ for one command; nothing below imports it, and the functions do not call each ot
 modules. The CLI commands parse options, call one of these, print its typed result and exit.
 
 - ``prefspace embed``: :func:`embed_file` -> :class:`EmbedRun` (``embedding.py``).
-- ``prefspace train``: :func:`train_reward_model` -> ``(model, TrainReport)``;
+- ``prefspace train``: :func:`train_reward_model` -> ``(model, TrainReport)`` (its parts are
+  dataclasses too: ``training.Truncation``, ``training.ModelLengthDependence``,
+  ``embed.CacheUse``, ``models.LengthBaselineReport``);
   :func:`augmented_fit_inputs` merges data weights and margins with synthetic pairs
   (``training.py``).
 - ``prefspace synth``: :func:`synthesize_file` (``synthesis.py``).

@@ -25,7 +25,7 @@ from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EmbedRun", "embed_file", "fill_cache"]
+__all__ = ["EmbedRun", "embed_file", "fill_cache", "encoder_or_name"]
 
 
 @dataclass(frozen=True)
@@ -223,3 +223,25 @@ def fill_cache(
     return compute_plan(
         plans, encoder, cache, batch_size=batch_size, shard_size=shard_size, progress=progress
     )
+
+
+# what train_reward_model and synthesize_file take beside an encoder's name
+_WORKFLOW_OPTIONS = frozenset({"layout", "text_features"})
+
+
+def encoder_or_name(
+    name: str, backend: str = "auto", options: Mapping[str, Any] | None = None
+) -> Any:
+    """The ``encoder`` argument for a workflow that takes an encoder's name with its ``layout`` and
+    ``text_features``: the name itself, or, when ``options`` hold more (``long_texts``,
+    ``max_length``, ...), the encoder :func:`prefspace.embed.get_encoder` builds with them all.
+
+    Example
+    -------
+    >>> encoder_or_name("all-MiniLM-L6-v2", options={"layout": "joint"})
+    'all-MiniLM-L6-v2'
+    """
+    options = dict(options or {})
+    if set(options) <= _WORKFLOW_OPTIONS:
+        return name
+    return get_encoder(name, backend=backend, **options)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import looks_like_response_rows, read_response_rows, read_responses
 from ..data.text_features import log_length
 from ..embed import default_cache_dir, encoder_from_config, get_encoder
+from ..embed.pipeline import pair_response_rows
 from ..evaluate.reward_bench import (
     best_of_k_results,
     check_benchmark,
@@ -70,7 +72,7 @@ def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarra
     ``embed_responses`` call underneath).
     """
     n = len(dataset)
-    rows = scorer.features(list(dataset.prompts) * 2, list(dataset.chosen) + list(dataset.rejected))
+    rows = scorer.features(*pair_response_rows(dataset))
     return np.ascontiguousarray(np.stack([rows[:n], rows[n:]], axis=1), dtype=np.float32)
 
 
@@ -183,56 +185,67 @@ def score_file(
                 max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS),
             )
             scorer = _scorer(model_dir, cache, encoder, length_controlled)
-            rewards = scorer.score(rows.prompts, rows.responses)
-            lines = [
-                {**cols, "id": i, "reward": float(r)}
-                for cols, i, r in zip(rows.extra, rows.ids, rewards)
-            ]
-            kept = list(dict.fromkeys(k for cols in rows.extra for k in cols))
-            summary: dict = {"mode": "rows", "n": len(lines), "columns": kept}
+            lines, summary = _score_rows(scorer, rows)
         else:
             dataset = load_preferences(data, **load_kwargs)
             scorer = _scorer(model_dir, cache, encoder, length_controlled)
-            X = pair_features(scorer, dataset)
-            rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
-            p = (
-                expit(rewards[:, 0] - rewards[:, 1])
-                if length_controlled
-                else scorer.p_first_wins(X[:, 0], X[:, 1])
-            )
-            subsets = dataset.subset if dataset.subset is not None else [None] * len(dataset)
-            lines = [
-                {
-                    "id": i,
-                    **({"subset": sub} if sub is not None else {}),
-                    "prompt": pr,
-                    "chosen": ch,
-                    "rejected": rj,
-                    "reward_chosen": float(rc),
-                    "reward_rejected": float(rr),
-                    "p_chosen": float(pc),
-                }
-                for i, sub, pr, ch, rj, rc, rr, pc in zip(
-                    dataset.ids,
-                    subsets,
-                    dataset.prompts,
-                    dataset.chosen,
-                    dataset.rejected,
-                    rewards[:, 0],
-                    rewards[:, 1],
-                    p,
-                )
-            ]
-            summary = {
-                "mode": "pairs",
-                "n": len(lines),
-                "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
-                "duplicates": int(dataset.info.get("duplicates", 0) or 0),
-            }
+            lines, summary = _score_pairs(scorer, dataset, length_controlled)
         write_jsonl(out, lines)
     summary["out"] = str(out)
-    summary["cache"] = scorer.cache_use()
+    summary["cache"] = scorer.cache_use().to_json()
     return summary
+
+
+def _score_rows(scorer: RewardScorer, rows: Any) -> tuple[list[dict], dict]:
+    """One line per prompt/response row (its columns, ``id``, ``reward``) and the summary."""
+    rewards = scorer.score(rows.prompts, rows.responses)
+    lines = [
+        {**cols, "id": i, "reward": float(r)} for cols, i, r in zip(rows.extra, rows.ids, rewards)
+    ]
+    kept = list(dict.fromkeys(k for cols in rows.extra for k in cols))
+    return lines, {"mode": "rows", "n": len(lines), "columns": kept}
+
+
+def _score_pairs(
+    scorer: RewardScorer, dataset: PreferenceDataset, length_controlled: bool
+) -> tuple[list[dict], dict]:
+    """One line per pair (its texts, both rewards, ``p_chosen``) and the summary."""
+    X = pair_features(scorer, dataset)
+    rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
+    p = (
+        expit(rewards[:, 0] - rewards[:, 1])
+        if length_controlled
+        else scorer.p_first_wins(X[:, 0], X[:, 1])
+    )
+    subsets = dataset.subset if dataset.subset is not None else [None] * len(dataset)
+    lines = [
+        {
+            "id": i,
+            **({"subset": sub} if sub is not None else {}),
+            "prompt": pr,
+            "chosen": ch,
+            "rejected": rj,
+            "reward_chosen": float(rc),
+            "reward_rejected": float(rr),
+            "p_chosen": float(pc),
+        }
+        for i, sub, pr, ch, rj, rc, rr, pc in zip(
+            dataset.ids,
+            subsets,
+            dataset.prompts,
+            dataset.chosen,
+            dataset.rejected,
+            rewards[:, 0],
+            rewards[:, 1],
+            p,
+        )
+    ]
+    return lines, {
+        "mode": "pairs",
+        "n": len(lines),
+        "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
+        "duplicates": int(dataset.info.get("duplicates", 0) or 0),
+    }
 
 
 # ------------------------------------------------------------------------------------ evaluate
@@ -356,76 +369,16 @@ def _evaluate_model_dir(
             f"{option('prompts')}."
         )
     load_kwargs = dict(load_kwargs or {})
-    per_example: list[dict] | None = None
+    scorer = partial(_scorer, model_dir, cache, encoder)  # built once the data has been read
     # the data is read and checked first: a bad row stops before the model and encoder load
     if benchmark == "reward-bench-2":
-        keys = {
-            k: load_kwargs[k]
-            for k in ("prompt_key", "chosen_key", "rejected_key", "subset_key", "id_key")
-            if load_kwargs.get(k)
-        }
-        examples = load_best_of_k(
-            data, split=load_kwargs.get("split"), limit=load_kwargs.get("limit"), **keys
-        )
-        scorer = _scorer(model_dir, cache, encoder)
-        rewards = score_best_of_k(scorer.score, examples)
-        result = {
-            "reward_bench_2": reward_bench_2_scores(
-                rewards, examples.num_correct, examples.subsets, examples.ids, n_boot=n_boot
-            )
-        }
-        per_example = [
-            {
-                "id": i,
-                "subset": sub,
-                "rewards": [float(v) for v in r],
-                "num_correct": int(k),
-                "score": float(sc),
-            }
-            for i, sub, r, k, sc in zip(
-                examples.ids,
-                examples.subsets,
-                rewards,
-                examples.num_correct,
-                best_of_k_results(rewards),
-            )
-        ]
+        result, per_example, used = _evaluate_best_of_k(scorer, data, load_kwargs, n_boot)
     elif prompts is None and (
         benchmark is not None or not _scored_rows(data, load_kwargs, prompts)
     ):
-        dataset = load_preferences(data, **load_kwargs)
-        if benchmark == "reward-bench" and dataset.subset is None:
-            raise DataError(
-                f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
-                f"(name it with {option('subset_key')})."
-            )
-        scorer = _scorer(model_dir, cache, encoder)
-        X = pair_features(scorer, dataset)
-        groups = np.unique(
-            np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True
-        )[1].ravel()
-        baseline, fit = _pair_baseline(
-            model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups
+        result, per_example, used = _evaluate_pair_file(
+            scorer, model_dir, data, load_kwargs, benchmark, n_boot
         )
-        result = evaluate_pairs(
-            scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups
-        )
-        result["length_baseline_fit"] = fit
-        if benchmark == "reward-bench":
-            r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
-            result["reward_bench"] = reward_bench_scores(
-                r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot
-            )
-            per_example = [
-                {
-                    "id": i,
-                    "subset": sub,
-                    "reward_chosen": float(rc),
-                    "reward_rejected": float(rr),
-                    "correct": bool(rc > rr),
-                }
-                for i, sub, rc, rr in zip(dataset.ids, dataset.subset, r[:, 0], r[:, 1])
-            ]
     else:  # scored responses: joined to a prompts file, or one file of rows that carry their prompt
         keys = {
             k: load_kwargs[k]
@@ -433,49 +386,14 @@ def _evaluate_model_dir(
             if load_kwargs.get(k) is not None
         }
         scored = _load_scored(data, prompts, score_key, keys)
-        scorer = _scorer(model_dir, cache, encoder)
-        rows = np.arange(len(scored))
-        if limit_prompts is not None:
-            rows = np.flatnonzero(scored.prompt_index < limit_prompts)
-        if rows.size == 0:
-            raise ConfigError(f"{option('limit_prompts')} left no responses to evaluate.")
-        row_prompts = scored.row_prompts()
-        F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
-        lengths = log_length([scored.responses[i] for i in rows])
-        stored = load_length_baseline(model_dir)
-        if stored is not None:
-            baseline, fit = (
-                stored.predict(lengths),
-                {"source": "the model's training pairs", **stored.to_dict()},
-            )
-        else:
-            baseline = cross_fit_scored_length_rewards(
-                lengths, scored.scores[rows], scored.prompt_index[rows]
-            )
-            fit = {
-                "source": _CROSS_FIT_SOURCE.format(
-                    what="within-prompt pairs of the other folds' responses"
-                ),
-                "direction": "longer"
-                if np.median(baseline / np.maximum(lengths, 1e-12)) > 0
-                else "shorter",
-            }
-        result = evaluate_scored(
-            scorer.model,
-            F,
-            scored.scores[rows],
-            scored.prompt_index[rows],
-            n_boot=n_boot,
-            baseline=baseline,
-        )
-        result["length_baseline_fit"] = fit
+        result, used = _evaluate_scored_file(scorer(), model_dir, scored, limit_prompts, n_boot)
+        per_example = None
     result["data"] = str(data)
-    result["cache"] = scorer.cache_use()
-    name = Path(model_dir).name
+    result["cache"] = used.cache_use().to_json()
     paths = write_evaluation(
         result,
         out,
-        title=f"Evaluation of {name}",
+        title=f"Evaluation of {Path(model_dir).name}",
         meta=f"model {model_dir}; data {data}",
         figure_format=figure_format,
     )
@@ -487,6 +405,117 @@ def _evaluate_model_dir(
         )
         paths["per_example"] = write_json_lines(file, per_example)
     return result, paths
+
+
+def _evaluate_best_of_k(make_scorer, data, load_kwargs: dict, n_boot: int):
+    """reward-bench 2: ``(result, per-example lines, scorer)``."""
+    keys = {
+        k: load_kwargs[k]
+        for k in ("prompt_key", "chosen_key", "rejected_key", "subset_key", "id_key")
+        if load_kwargs.get(k)
+    }
+    examples = load_best_of_k(
+        data, split=load_kwargs.get("split"), limit=load_kwargs.get("limit"), **keys
+    )
+    scorer = make_scorer()
+    rewards = score_best_of_k(scorer.score, examples)
+    result = {
+        "reward_bench_2": reward_bench_2_scores(
+            rewards, examples.num_correct, examples.subsets, examples.ids, n_boot=n_boot
+        )
+    }
+    per_example = [
+        {
+            "id": i,
+            "subset": sub,
+            "rewards": [float(v) for v in r],
+            "num_correct": int(k),
+            "score": float(sc),
+        }
+        for i, sub, r, k, sc in zip(
+            examples.ids,
+            examples.subsets,
+            rewards,
+            examples.num_correct,
+            best_of_k_results(rewards),
+        )
+    ]
+    return result, per_example, scorer
+
+
+def _evaluate_pair_file(make_scorer, model_dir, data, load_kwargs: dict, benchmark, n_boot: int):
+    """Pairs (and reward-bench's scores): ``(result, per-example lines or None, scorer)``."""
+    dataset = load_preferences(data, **load_kwargs)
+    if benchmark == "reward-bench" and dataset.subset is None:
+        raise DataError(
+            f"{data}: reward-bench scores need each pair's subset; the data has no 'subset' column "
+            f"(name it with {option('subset_key')})."
+        )
+    scorer = make_scorer()
+    X = pair_features(scorer, dataset)
+    groups = np.unique(
+        np.asarray(dataset.prompt_keys(), dtype=object).astype(str), return_inverse=True
+    )[1].ravel()
+    baseline, fit = _pair_baseline(
+        model_dir, pair_log_lengths(dataset.chosen, dataset.rejected), groups
+    )
+    result = evaluate_pairs(
+        scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups
+    )
+    result["length_baseline_fit"] = fit
+    if benchmark != "reward-bench":
+        return result, None, scorer
+    r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
+    result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)
+    per_example = [
+        {
+            "id": i,
+            "subset": sub,
+            "reward_chosen": float(rc),
+            "reward_rejected": float(rr),
+            "correct": bool(rc > rr),
+        }
+        for i, sub, rc, rr in zip(dataset.ids, dataset.subset, r[:, 0], r[:, 1])
+    ]
+    return result, per_example, scorer
+
+
+def _evaluate_scored_file(scorer: RewardScorer, model_dir, scored, limit_prompts, n_boot: int):
+    """Scored responses (the first ``limit_prompts`` prompts): ``(result, scorer)``."""
+    rows = np.arange(len(scored))
+    if limit_prompts is not None:
+        rows = np.flatnonzero(scored.prompt_index < limit_prompts)
+    if rows.size == 0:
+        raise ConfigError(f"{option('limit_prompts')} left no responses to evaluate.")
+    row_prompts = scored.row_prompts()
+    F = scorer.features([row_prompts[i] for i in rows], [scored.responses[i] for i in rows])
+    lengths = log_length([scored.responses[i] for i in rows])
+    stored = load_length_baseline(model_dir)
+    if stored is not None:
+        baseline = stored.predict(lengths)
+        fit = {"source": "the model's training pairs", **stored.to_dict()}
+    else:
+        baseline = cross_fit_scored_length_rewards(
+            lengths, scored.scores[rows], scored.prompt_index[rows]
+        )
+        fit = {
+            "source": _CROSS_FIT_SOURCE.format(
+                what="within-prompt pairs of the other folds' responses"
+            ),
+            "direction": "longer"
+            if np.median(baseline / np.maximum(lengths, 1e-12)) > 0
+            else "shorter",
+        }
+    result = evaluate_scored(
+        scorer.model,
+        F,
+        scored.scores[rows],
+        scored.prompt_index[rows],
+        n_boot=n_boot,
+        baseline=baseline,
+    )
+    result["length_baseline_fit"] = fit
+    return result, scorer
 
 
 def _load_scored(data, prompts, score_key, keys: dict):
@@ -610,5 +639,5 @@ def select_for_labeling(
         **info,
         "n_excluded": None if labelled is None else info["n_excluded"],
         "out": str(out),
-        "cache": scorer.cache_use(),
+        "cache": scorer.cache_use().to_json(),
     }

@@ -229,7 +229,7 @@ def _synthesize(
         "shared_columns": int(synthesizer.shared_mask_.sum()),
         "seconds": seconds,
         "files": {"pairs": "synthetic.safetensors", "provenance": "provenance.csv"},
-        "cache": pairs.stats.cache_use(store),
+        "cache": pairs.stats.cache_use(store).to_json(),
     }
     latent = hasattr(synthesizer, "reconstruction_report")
     if latent:

@@ -13,13 +13,13 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._jsonsafe import json_safe, write_json, write_jsonl
+from .._jsonsafe import json_number, json_safe, write_json, write_jsonl
 from .._paths import check_output
 from .._progress import ProgressCallback, report_progress, track
 from .._surface import option
@@ -34,12 +34,20 @@ from ..data import (
 from ..data.dataset import pair_records
 from ..data.licence import data_licence
 from ..data.text_features import truncation_summary
-from ..embed import EmbeddingCache, embed_pairs, embed_responses, embed_text_features, get_encoder
+from ..embed import (
+    CacheUse,
+    EmbeddingCache,
+    embed_pairs,
+    embed_responses,
+    embed_text_features,
+    get_encoder,
+)
 from ..evaluate import accuracy_with_interval, length_dependence, reward_metrics
 from ..exceptions import ConfigError
 from ..models import (
     HEADS,
     HeadSelection,
+    LengthBaselineReport,
     RewardEnsemble,
     choose_head,
     get_head,
@@ -58,6 +66,9 @@ __all__ = [
     "train_reward_model",
     "TrainReport",
     "DataCounts",
+    "Truncation",
+    "ModelLengthDependence",
+    "UnlabelledData",
     "augmented_fit_inputs",
     "HEAD_CHOICES",
     "DEFAULT_HEAD",
@@ -87,6 +98,61 @@ class DataCounts:
 
 
 @dataclass(frozen=True)
+class UnlabelledData:
+    """The unlabelled responses the latent model was fitted on as well."""
+
+    source: str
+    n_responses: int
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "n_responses": int(self.n_responses)}
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """How many responses the encoder truncated and by how much
+    (:func:`prefspace.data.text_features.truncation_summary`), and how it reads long texts."""
+
+    texts: int
+    truncated: int
+    truncated_share: float
+    unseen_fraction_mean: float
+    unseen_fraction_max: float
+    unseen_tokens_share: float
+    long_texts: str
+    token_limit: int | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelLengthDependence:
+    """The model's length dependence on the ``responses`` (``"test"`` or ``"train"``) pairs'
+    responses: :class:`prefspace.evaluate.LengthDependence`'s figures of the reward, and
+    ``length_controlled_corr`` of the reward without the text-feature block (None without the
+    block). Undefined figures are None; ``text_feature_share`` is None without the block too."""
+
+    within_prompt_length_corr: float | None
+    n_responses: int
+    text_feature_share: float | None
+    length_controlled_corr: float | None
+    responses: str
+    has_text_block: bool = True  # whether the rows had a text-feature block to explain variance
+
+    def to_json(self) -> dict:
+        out: dict = {
+            "within_prompt_length_corr": self.within_prompt_length_corr,
+            "n_responses": self.n_responses,
+        }
+        if self.has_text_block:
+            out["text_feature_share"] = self.text_feature_share
+        out["length_controlled_corr"] = self.length_controlled_corr
+        out["responses"] = self.responses
+        return out
+
+
+@dataclass(frozen=True)
 class TrainReport:
     """What :func:`train_reward_model` did; :meth:`to_json` is what ``metrics.json`` holds.
 
@@ -109,19 +175,14 @@ class TrainReport:
     record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
-    vae_data : with unlabelled responses, ``{"source", "n_responses"}``
-    truncation : how many training (and test) responses the encoder truncated and by how much
-        (:func:`prefspace.data.text_features.truncation_summary`), with ``long_texts``
-    length_dependence : the model's length dependence on the test responses (else the training
-        ones): ``within_prompt_length_corr`` and ``text_feature_share`` of the reward, and
-        ``length_controlled_corr`` of the reward without the text-feature block
-        (:func:`prefspace.evaluate.length_dependence`)
-    cache : the embedding cache used and what it held: ``{"path", "texts", "found",
-        "embedded"}`` (distinct texts asked for, found there, embedded now)
-    length_baseline : the learned length baseline fitted on the same training pairs
-        (:func:`prefspace.models.length_baseline_beside`): its record (``coef``, ``direction``,
-        ``train_accuracy``), and with test pairs its ``test`` accuracy and ``vs_model``, the
-        model minus the baseline on the same test pairs with a paired interval and a verdict
+    vae_data : with unlabelled responses, :class:`UnlabelledData`
+    truncation : :class:`Truncation` of the training (and test) responses
+    length_dependence : :class:`ModelLengthDependence` on the test responses (else the
+        training ones)
+    cache : :class:`prefspace.embed.CacheUse`, the embedding cache used and what it held
+    length_baseline : :class:`prefspace.models.LengthBaselineReport`, the learned length
+        baseline fitted on the same training pairs, and with test pairs its accuracy there and
+        the model minus the baseline on them (paired interval, verdict)
     """
 
     data: str
@@ -145,11 +206,11 @@ class TrainReport:
     fit_seconds: float
     record: dict
     head_auto: HeadSelection | None = None
-    vae_data: dict | None = None
-    truncation: dict | None = None
-    length_dependence: dict | None = None
-    cache: dict | None = None
-    length_baseline: dict | None = None
+    vae_data: UnlabelledData | None = None
+    truncation: Truncation | None = None
+    length_dependence: ModelLengthDependence | None = None
+    cache: CacheUse | None = None
+    length_baseline: LengthBaselineReport | None = None
     read_seconds: float = 0.0
     cv_seconds: float = 0.0
 
@@ -181,21 +242,20 @@ class TrainReport:
             "augment_seconds": round(self.augment_seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
             "record": self.record,
-            "length_baseline": self.length_baseline,
+            "length_baseline": _json_or_none(self.length_baseline),
             "read_seconds": round(self.read_seconds, 3),
             "cv_seconds": round(self.cv_seconds, 3),
         }
         if self.head_auto is not None:
             out["head_auto"] = self.head_auto.to_json()
-        if self.vae_data is not None:
-            out["vae_data"] = self.vae_data
-        if self.truncation is not None:
-            out["truncation"] = self.truncation
-        if self.length_dependence is not None:
-            out["length_dependence"] = self.length_dependence
-        if self.cache is not None:
-            out["cache"] = self.cache
+        for key in ("vae_data", "truncation", "length_dependence", "cache"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key).to_json()
         return json_safe(out, default=str)
+
+
+def _json_or_none(value: Any) -> dict | None:
+    return None if value is None else value.to_json()
 
 
 def train_reward_model(
@@ -228,79 +288,53 @@ def train_reward_model(
     ----------
     data : path or str or PreferenceDataset
         Training pairs: anything :func:`prefspace.data.load_preferences` reads, or a dataset.
-    encoder : str or Encoder
-        An encoder name for :func:`prefspace.embed.get_encoder`, or an encoder.
-    encoder_backend : str
-        ``backend`` for :func:`~prefspace.embed.get_encoder` when ``encoder`` is a name
-        (``"auto"``, ``"sentence-transformers"``, ``"onnx"``, ``"onnx-int8"``, ...).
-    layout : str, optional
-        The encoder's layout when ``encoder`` is a name: ``"separate"`` (prompt and response
-        embedded apart, ``[prompt, response]`` rows; the default of sentence-transformers
-        encoders) or ``"joint"`` (one text; MLP heads then export exactly to
-        sentence-transformers). None: the encoder's own default.
+    encoder, encoder_backend, layout : str or Encoder, str, str or None
+        An encoder name for :func:`prefspace.embed.get_encoder` with its ``backend`` and
+        ``layout`` (``"separate"``: prompt and response embedded apart; ``"joint"``: one text,
+        which MLP heads export exactly to sentence-transformers; None: the encoder's default),
+        or an encoder.
     cache : EmbeddingCache or path, optional
-        Embedding cache (nothing is cached without one); ``prefspace train`` passes
-        :func:`prefspace.embed.default_cache_dir` unless told otherwise.
+        Embedding cache (nothing is cached without one).
     head : str
         A name in :data:`prefspace.models.HEADS` (default ``bt-linear``), or ``"auto"``: grouped
-        cross-validation on the training pairs over the heads and penalties of
-        :data:`prefspace.models.DEFAULT_HEAD_GRID`, keeping the default unless another passes
-        the guard of :func:`prefspace.models.choose_head` (a gain of at least one point, a
-        Bonferroni-corrected 5% test over the candidates, a gain in every fold); the report's
-        ``head_auto`` says what it chose and why.
+        cross-validation on the training pairs (:func:`prefspace.models.choose_head`, which
+        keeps the default unless another head passes its guard); ``report.head_auto`` says why.
     params : dict, optional
-        Head parameters (lists become tuples, e.g. ``{"hidden_sizes": [64]}``); unknown names
-        are refused (and any with ``head="auto"``). ``random_state`` is always this function's.
+        Head parameters (lists become tuples); unknown names are refused, as are any with
+        ``head="auto"``. ``random_state`` is always this function's.
     ensemble, aggregate : int, str
-        With ``ensemble > 1`` a :class:`~prefspace.models.RewardEnsemble` of that many heads
-        with the ``aggregate`` reward (``mean``, ``min``, ``mean_minus_std``).
-    test : path or str or PreferenceDataset, optional
-        Test pairs. Without them, ``test_fraction`` of ``data``'s pairs are held out, grouped by
-        prompt (``0``: no test set).
+        With ``ensemble > 1`` a :class:`~prefspace.models.RewardEnsemble` of that many heads.
+    test, test_fraction : path or PreferenceDataset, float
+        Test pairs; without them ``test_fraction`` of the pairs are held out, grouped by prompt
+        (``0``: no test set).
     random_state : int
         Seed of the split, the augmentation and the head (``--seed`` on the command line).
     augment, factor : str, int
-        A method in :data:`prefspace.synth.METHODS` (``"none"`` by default) and the synthetic
-        pairs per real pair; see :func:`augmented_fit_inputs`.
+        A method in :data:`prefspace.synth.METHODS` and the synthetic pairs per real pair
+        (:func:`augmented_fit_inputs`).
     load_kwargs : dict, optional
-        Keywords for ``load_preferences`` (column keys, ``on_bad_rows``, ``ties``, ``split``,
-        ``limit``), applied to ``data`` and to ``test`` (``limit`` to ``data`` only).
+        Keywords for ``load_preferences``, applied to ``data`` and ``test`` (``limit``: data only).
     out : path, optional
-        Save the fitted model there (:func:`prefspace.models.save_model`, with the encoder, the
-        test metrics, the training data's summary and the reproducibility record; its
-        ``README.md`` model card), the report as ``out/metrics.json``, and the split:
-        ``out/split.json`` (the pair ids of each part) and, when there is a test set,
-        ``out/test.jsonl`` (the held-out pairs, which ``evaluate_model_dir(out)`` reads when
-        given no data).
+        Save the model there (:func:`prefspace.models.save_model`, with its model card), the
+        report as ``metrics.json`` and the split (``split.json``; ``test.jsonl``, the held-out
+        pairs that ``evaluate_model_dir(out)`` reads when given no data).
     vae_data, vae_prompts : path or array, optional
-        Responses without labels for the latent model of ``augment="lens"`` / ``"pca"`` to be
-        fitted on as well: a file :func:`prefspace.data.read_responses` reads (prompt/response
-        rows, or responses joined to ``vae_prompts``), embedded like the pairs, or an array of
-        rows ``(m, D)`` already embedded.
+        Unlabelled responses the latent model of ``augment="lens"``/``"pca"`` is fitted on as
+        well: a file :func:`prefspace.data.read_responses` reads, or rows already embedded.
     command : str, optional
-        The command line that runs this (``prefspace train`` passes its own), kept in the record.
+        The command line that runs this, kept in the reproducibility record.
     text_features : bool, default True
-        Append the text-feature block (length, structure, truncation:
-        :mod:`prefspace.data.text_features`) to every row when ``encoder`` is a name, and give
-        the head its column count (``n_text_features``), so it weighs the block with a penalty of
-        its own (docs/models.md). An Encoder object keeps its own setting.
+        Append the text-feature block (:mod:`prefspace.data.text_features`) to every row when
+        ``encoder`` is a name, and tell the head its width (docs/models.md).
     progress : callable, optional
-        Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on: the
-        embedding (``"embed prompts"``, ``"embed responses"``), ``"auto: cross-validation"``
-        (``augment="auto"``), ``"synthesize <method>"`` and ``"fit <head>"``.
+        Receives a :class:`prefspace._progress.ProgressEvent` as each stage moves on.
 
-    Pairs marked as ties (kept with ``ties="keep"``) state no preference and are left out of
-    both sides; the report counts them in ``ties_left_out``.
+    Tied pairs (kept with ``ties="keep"``) state no preference and are left out of both sides.
 
     Returns
     -------
     model : the fitted head or ensemble
-    report : :class:`TrainReport` (``report.to_json()`` is what ``metrics.json`` holds): the
-        sources, head and encoder, the pair counts, the augmentation report (with ``"auto"``:
-        what was compared, the choice and the reason), the train and test metrics (the test
-        accuracy with its 95% bootstrap interval), tied and duplicate pairs (duplicates are
-        kept unless ``load_kwargs["dedupe"]``), each stage's seconds and the reproducibility
-        record.
+    report : :class:`TrainReport` (``report.to_json()`` is what ``metrics.json`` holds)
 
     Example
     -------
@@ -309,145 +343,212 @@ def train_reward_model(
     >>> report.test["accuracy"]                                                 # doctest: +SKIP
     0.71
     """
+    plan = _TrainPlan(
+        data=data,
+        test=test,
+        head=_HeadPlan(head, params, ensemble, aggregate),
+        embedding=_EmbeddingPlan(encoder, encoder_backend, layout, cache, text_features),
+        augment=_AugmentPlan(augment, factor, vae_data, vae_prompts),
+        test_fraction=test_fraction,
+        random_state=random_state,
+        load_kwargs=dict(load_kwargs or {}),
+        out=out,
+        command=command,
+    )
     with report_progress(progress):
-        return _train(
-            data,
-            encoder=encoder,
-            encoder_backend=encoder_backend,
-            layout=layout,
-            cache=cache,
-            head=head,
-            params=params,
-            ensemble=ensemble,
-            aggregate=aggregate,
-            test=test,
-            test_fraction=test_fraction,
-            seed=random_state,
-            augment=augment,
-            factor=factor,
-            load_kwargs=load_kwargs,
-            out=out,
-            vae_data=vae_data,
-            vae_prompts=vae_prompts,
-            command=command,
-            text_features=text_features,
-        )
+        return _train(plan)
 
 
-def _train(
-    data,
-    *,
-    encoder,
-    encoder_backend,
-    layout,
-    cache,
-    head,
-    params,
-    ensemble,
-    aggregate,
-    test,
-    test_fraction,
-    seed,
-    augment,
-    factor,
-    load_kwargs,
-    out,
-    vae_data,
-    vae_prompts,
-    command,
-    text_features=True,
-) -> tuple[Any, TrainReport]:
+@dataclass(frozen=True)
+class _HeadPlan:
+    name: str
+    params: Mapping[str, Any] | None
+    ensemble: int
+    aggregate: str
+
+
+@dataclass(frozen=True)
+class _EmbeddingPlan:
+    encoder: Any
+    backend: str
+    layout: str | None
+    cache: Any
+    text_features: bool
+
+
+@dataclass(frozen=True)
+class _AugmentPlan:
+    method: str
+    factor: int
+    vae_data: Any
+    vae_prompts: Any
+
+
+@dataclass(frozen=True)
+class _TrainPlan:
+    """The arguments of :func:`train_reward_model`, grouped by the stage that uses them."""
+
+    data: Any
+    test: Any
+    head: _HeadPlan
+    embedding: _EmbeddingPlan
+    augment: _AugmentPlan
+    test_fraction: float
+    random_state: int
+    load_kwargs: dict
+    out: Any
+    command: str | None
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """The embedded training and test pairs (``X_test`` None without test pairs)."""
+
+    encoder: Any
+    store: EmbeddingCache | None
+    X_train: np.ndarray
+    X_test: np.ndarray | None
+    stats: Any
+    seconds: float
+
+    @property
+    def k(self) -> int:
+        """Columns of the text-feature block at the end of each row (0 without it)."""
+        return int(getattr(self.encoder, "n_text_features", 0))
+
+
+def _train(plan: _TrainPlan) -> tuple[Any, TrainReport]:
     # ---- every argument is checked before any data is read or embedded
-    check_in(augment, tuple(METHODS), name="augment")
-    ensemble = check_whole(ensemble, name="ensemble", what="heads in the ensemble")
-    seed = check_whole(seed, name=option("random_state", flag="--seed"), minimum=0)
-    if out is not None:  # a long run must not fail at the very end, nor destroy its input
-        check_output(
-            out,
-            inputs=[_source_path(x) for x in (data, test, vae_data, vae_prompts)],
-            caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
-            kind="model",
-            what=option("out"),
-        )
-    if vae_data is not None and augment not in ("lens", "pca", "auto"):
-        raise ConfigError(
-            f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {augment!r}."
-        )
-    model = _head_from_args(head, params, ensemble, aggregate, seed)  # None for head="auto"
+    plan = _checked(plan)
+    seed, hp = plan.random_state, plan.head
+    model = _head_from_args(hp.name, hp.params, hp.ensemble, hp.aggregate, seed)  # None: auto
 
     # ---- data: train and test pairs, no prompt on both sides; embeddings (cached)
     t0 = time.perf_counter()
-    sets = _train_test_sets(data, test, test_fraction, dict(load_kwargs or {}), seed)
-    train_ds, test_ds = sets.train, sets.test
+    sets = _train_test_sets(plan.data, plan.test, plan.test_fraction, plan.load_kwargs, seed)
     read_seconds = time.perf_counter() - t0
-
-    # ---- embeddings (cached)
-    if isinstance(encoder, str):
-        enc = get_encoder(
-            encoder,
-            backend=encoder_backend,
-            text_features=bool(text_features),
-            **({} if layout is None else {"layout": layout}),
-        )
-    else:
-        if layout is not None and getattr(encoder, "layout", layout) != layout:
-            raise ConfigError(
-                f"layout={layout!r} but the encoder passed has layout {encoder.layout!r}; "
-                "pass an encoder name, or an encoder built with that layout."
-            )
-        enc = encoder
-    k = int(getattr(enc, "n_text_features", 0))
-    if augment not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
-        # refused before the embedding, not after it, when the synthetic pairs cannot fit in memory
-        check_synthetic_memory(len(train_ds), len(train_ds), enc.feature_dim, int(factor))
-    store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
-    t0 = time.perf_counter()
-    embedded = embed_pairs(train_ds, enc, store)
-    stats = embedded.stats
-    X_train = embedded.X
-    X_test = None
-    if test_ds is not None and len(test_ds):
-        embedded = embed_pairs(test_ds, enc, store)
-        X_test = embedded.X
-        stats.merge(embedded.stats)
-    embed_seconds = time.perf_counter() - t0
+    emb = _embed_sets(plan, sets)
     if model is not None:
-        _give_text_block(model, k)
+        _give_text_block(model, emb.k)
 
-    groups = _prompt_ids(train_ds)
-    head_auto = None
+    # ---- the head ("auto": grouped cross-validation on the training pairs only)
+    groups = _prompt_ids(sets.train)
     t0 = time.perf_counter()
-    if model is None:  # head="auto": grouped cross-validation on the training pairs only
+    head_auto = None
+    if model is None:
         head_auto = choose_head(
-            X_train,
+            emb.X_train,
             groups=groups,
-            sample_weight=train_ds.weight,
+            sample_weight=sets.train.weight,
             random_state=seed,
-            n_text_features=k,
+            n_text_features=emb.k,
         )
-        model = _ensemble_of(head_auto.best_estimator, ensemble, aggregate, seed)
+        model = _ensemble_of(head_auto.best_estimator, hp.ensemble, hp.aggregate, seed)
     cv_seconds = time.perf_counter() - t0
-    unlabelled = None
-    if vae_data is not None:
-        unlabelled = _unlabelled_rows(vae_data, vae_prompts, enc, store, stats)
 
     # ---- synthetic pairs (optional) and the fit
+    unlabelled = None
+    if plan.augment.vae_data is not None:
+        a = plan.augment
+        unlabelled = _unlabelled_rows(a.vae_data, a.vae_prompts, emb.encoder, emb.store, emb.stats)
     t0 = time.perf_counter()
     fit_inputs = augmented_fit_inputs(
-        X_train,
-        sample_weight=train_ds.weight,
-        margin=train_ds.margin,
-        method=augment,
-        factor=factor,
+        emb.X_train,
+        sample_weight=sets.train.weight,
+        margin=sets.train.margin,
+        method=plan.augment.method,
+        factor=plan.augment.factor,
         estimator=model,
         random_state=seed,
         groups=groups,
         unlabelled=unlabelled,
-        report_pairs=X_test,
+        report_pairs=emb.X_test,
     )
     augment_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fitting = track(f"fit {head}" if ensemble == 1 else f"fit {ensemble} x {head}", 1, "fits")
+    _fit(model, fit_inputs, hp)
+    seconds = {
+        "read": read_seconds,
+        "embed": emb.seconds,
+        "cv": cv_seconds,
+        "augment": augment_seconds,
+        "fit": time.perf_counter() - t0,
+    }
+
+    # ---- the report (and, with out, the model folder)
+    report = _report(plan, sets, emb, model, fit_inputs, head_auto, unlabelled, seconds)
+    logger.info(
+        "trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic
+    )
+    if plan.out is not None:
+        _save(plan, sets, model, report, emb.encoder)
+    return model, report
+
+
+def _checked(plan: _TrainPlan) -> _TrainPlan:
+    """``plan`` with its whole numbers checked; refuses a bad method, output or ``vae_data``."""
+    check_in(plan.augment.method, tuple(METHODS), name="augment")
+    head = replace(
+        plan.head,
+        ensemble=check_whole(plan.head.ensemble, name="ensemble", what="heads in the ensemble"),
+    )
+    seed = check_whole(plan.random_state, name=option("random_state", flag="--seed"), minimum=0)
+    a, cache = plan.augment, plan.embedding.cache
+    if plan.out is not None:  # a long run must not fail at the very end, nor destroy its input
+        check_output(
+            plan.out,
+            inputs=[_source_path(x) for x in (plan.data, plan.test, a.vae_data, a.vae_prompts)],
+            caches=[cache.directory if isinstance(cache, EmbeddingCache) else cache],
+            kind="model",
+            what=option("out"),
+        )
+    if a.vae_data is not None and a.method not in ("lens", "pca", "auto"):
+        raise ConfigError(
+            f"vae_data (unlabelled responses) feeds the latent model of augment 'lens' or 'pca'; augment is {a.method!r}."
+        )
+    return replace(plan, head=head, random_state=seed)
+
+
+def _encoder_of(e: _EmbeddingPlan) -> Any:
+    """The encoder ``e`` names (with its backend, layout and text features), or the one it holds."""
+    if isinstance(e.encoder, str):
+        return get_encoder(
+            e.encoder,
+            backend=e.backend,
+            text_features=bool(e.text_features),
+            **({} if e.layout is None else {"layout": e.layout}),
+        )
+    if e.layout is not None and getattr(e.encoder, "layout", e.layout) != e.layout:
+        raise ConfigError(
+            f"layout={e.layout!r} but the encoder passed has layout {e.encoder.layout!r}; "
+            "pass an encoder name, or an encoder built with that layout."
+        )
+    return e.encoder
+
+
+def _embed_sets(plan: _TrainPlan, sets: _TrainTestSets) -> _Embedded:
+    """The training and test pairs through the encoder and the cache."""
+    enc = _encoder_of(plan.embedding)
+    method, factor, n = plan.augment.method, plan.augment.factor, len(sets.train)
+    if method not in ("none", "auto") and isinstance(factor, (int, np.integer)) and factor >= 1:
+        # refused before the embedding, not after it, when the synthetic pairs cannot fit in memory
+        check_synthetic_memory(n, n, enc.feature_dim, int(factor))
+    cache = plan.embedding.cache
+    store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    t0 = time.perf_counter()
+    embedded = embed_pairs(sets.train, enc, store)
+    stats, X_train, X_test = embedded.stats, embedded.X, None
+    if sets.test is not None and len(sets.test):
+        embedded = embed_pairs(sets.test, enc, store)
+        X_test = embedded.X
+        stats.merge(embedded.stats)
+    return _Embedded(enc, store, X_train, X_test, stats, time.perf_counter() - t0)
+
+
+def _fit(model: Any, fit_inputs: Augmentation, hp: _HeadPlan) -> None:
+    """The final fit, reported as one progress step."""
+    label = f"fit {hp.name}" if hp.ensemble == 1 else f"fit {hp.ensemble} x {hp.name}"
+    fitting = track(label, 1, "fits")
     model.fit(
         fit_inputs.X,
         sample_weight=fit_inputs.sample_weight,
@@ -455,43 +556,39 @@ def _train(
         **fit_inputs.fit_params,
     )
     fitting.finish()
-    fit_seconds = time.perf_counter() - t0
 
-    # ---- the report (and, with out, the model folder)
+
+def _report(
+    plan: _TrainPlan,
+    sets: _TrainTestSets,
+    emb: _Embedded,
+    model: Any,
+    fit_inputs: Augmentation,
+    head_auto: HeadSelection | None,
+    unlabelled: np.ndarray | None,
+    seconds: dict[str, float],
+) -> TrainReport:
+    """The :class:`TrainReport` of a fitted model, with the length baseline fitted beside it."""
+    seed, hp, X_test = plan.random_state, plan.head, emb.X_test
     test_metrics, rewards = (None, None) if X_test is None else _test_metrics(model, X_test, seed)
-    baseline, baseline_record = _length_baseline(
-        train_ds, None if X_test is None else test_ds, rewards, seed
-    )
-    config = {
-        "data": _name(data),
-        "test": None if test is None else _name(test),
-        "encoder": enc.config(),
-        "head": head,
-        "params": (model.estimator if ensemble > 1 else model).get_params(deep=False),
-        "ensemble": int(ensemble),
-        "aggregate": aggregate,
-        "test_fraction": test_fraction,
-        "seed": seed,
-        "augment": augment,
-        "factor": factor,
-        "load_kwargs": sets.load_kwargs,
-    }
-    record = json_safe(reproducibility_record(enc, command=command, config=config), default=str)
-    report = TrainReport(
-        data=_name(data),
-        test_data=None if test is None else _name(test),
-        head=head,
+    test_ds = None if X_test is None else sets.test
+    baseline_report = _length_baseline(sets.train, test_ds, rewards, seed)
+    single = hp.ensemble == 1
+    return TrainReport(
+        data=_name(plan.data),
+        test_data=None if plan.test is None else _name(plan.test),
+        head=hp.name,
         model=type(model).__name__,
         params=json_safe(
             model.get_params(deep=False)
-            if ensemble == 1
-            else {"n_members": int(ensemble), "aggregate": aggregate},
+            if single
+            else {"n_members": int(hp.ensemble), "aggregate": hp.aggregate},
             default=str,
         ),
-        encoder=enc.config(),
-        encoder_fingerprint=enc.fingerprint,
-        n_train=len(X_train),
-        n_synthetic=len(fit_inputs.X) - len(X_train),
+        encoder=emb.encoder.config(),
+        encoder_fingerprint=emb.encoder.fingerprint,
+        n_train=len(emb.X_train),
+        n_synthetic=len(fit_inputs.X) - len(emb.X_train),
         n_test=0 if X_test is None else len(X_test),
         random_state=int(seed),
         augment=fit_inputs.report,
@@ -499,53 +596,78 @@ def _train(
         test=test_metrics,
         ties_left_out=sets.ties,
         duplicates=sets.duplicates,
-        embed_seconds=embed_seconds,
-        augment_seconds=augment_seconds,
-        fit_seconds=fit_seconds,
-        record=record,
+        embed_seconds=seconds["embed"],
+        augment_seconds=seconds["augment"],
+        fit_seconds=seconds["fit"],
+        record=_record(plan, emb.encoder, model if single else model.estimator, sets),
         head_auto=head_auto,
         vae_data=None
         if unlabelled is None
-        else {"source": _name(vae_data), "n_responses": int(len(unlabelled))},
-        truncation=_truncation(enc, store, train_ds, test_ds, X_train, X_test, k),
+        else UnlabelledData(source=_name(plan.augment.vae_data), n_responses=len(unlabelled)),
+        truncation=_truncation(emb, sets),
         length_dependence=(
-            _length_dependence(model, X_test, test_ds, k, "test")
+            _length_dependence(model, X_test, sets.test, emb.k, "test")
             if X_test is not None
-            else _length_dependence(model, X_train, train_ds, k, "train")
+            else _length_dependence(model, emb.X_train, sets.train, emb.k, "train")
         ),
-        cache=stats.cache_use(store),
-        length_baseline=json_safe(baseline_record, default=str),
-        read_seconds=read_seconds,
-        cv_seconds=cv_seconds,
+        cache=emb.stats.cache_use(emb.store),
+        length_baseline=baseline_report,
+        read_seconds=seconds["read"],
+        cv_seconds=seconds["cv"],
     )
-    logger.info(
-        "trained %s on %d pairs (+%d synthetic)", report.model, report.n_train, report.n_synthetic
+
+
+def _record(plan: _TrainPlan, enc: Any, head: Any, sets: _TrainTestSets) -> dict:
+    """The reproducibility record: versions, encoder weights and the resolved config."""
+    config = {
+        "data": _name(plan.data),
+        "test": None if plan.test is None else _name(plan.test),
+        "encoder": enc.config(),
+        "head": plan.head.name,
+        "params": head.get_params(deep=False),
+        "ensemble": int(plan.head.ensemble),
+        "aggregate": plan.head.aggregate,
+        "test_fraction": plan.test_fraction,
+        "seed": plan.random_state,
+        "augment": plan.augment.method,
+        "factor": plan.augment.factor,
+        "load_kwargs": sets.load_kwargs,
+    }
+    return json_safe(reproducibility_record(enc, command=plan.command, config=config), default=str)
+
+
+def _save(
+    plan: _TrainPlan,
+    sets: _TrainTestSets,
+    model: Any,
+    report: TrainReport,
+    enc: Any,
+) -> None:
+    """The model folder: the model with its card, ``metrics.json`` and the split."""
+    flat = {f"test_{k}": v for k, v in (report.test or {}).items()}
+    if report.length_baseline.test is not None:
+        flat["test_length_baseline_accuracy"] = report.length_baseline.test.accuracy
+    data = plan.data
+    licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
+    save_model(
+        model,
+        plan.out,
+        enc,
+        metrics=flat,
+        train_data=training_data_summary(sets.train, licence=licence),
+        record=report.record,
+        length_baseline=report.length_baseline.baseline,
     )
-    if out is not None:
-        flat = {f"test_{k}": v for k, v in (test_metrics or {}).items()}
-        if "test" in baseline_record:
-            flat["test_length_baseline_accuracy"] = baseline_record["test"]["accuracy"]
-        licence = data_licence(data.source if isinstance(data, PreferenceDataset) else data)
-        save_model(
-            model,
-            out,
-            enc,
-            metrics=flat,
-            train_data=training_data_summary(train_ds, licence=licence),
-            record=record,
-            length_baseline=baseline,
-        )
-        write_json(Path(out) / "metrics.json", report.to_json())
-        write_split(
-            out,
-            train_ds,
-            test_ds,
-            data=_name(data),
-            test=None if test is None else _name(test),
-            random_state=seed,
-            test_fraction=test_fraction,
-        )
-    return model, report
+    write_json(Path(plan.out) / "metrics.json", report.to_json())
+    write_split(
+        plan.out,
+        sets.train,
+        sets.test,
+        data=_name(data),
+        test=None if plan.test is None else _name(plan.test),
+        random_state=plan.random_state,
+        test_fraction=plan.test_fraction,
+    )
 
 
 def _head_from_args(
@@ -619,10 +741,10 @@ def _length_baseline(
     test_ds: PreferenceDataset | None,
     rewards: np.ndarray | None,
     seed: int,
-) -> tuple[Any, dict]:
+) -> LengthBaselineReport:
     """The learned length baseline, fitted on the same training pairs, beside the model's
-    ``rewards`` on the same test pairs: ``(baseline, its record)``."""
-    return length_baseline_beside(
+    ``rewards`` on the same test pairs."""
+    _, report = length_baseline_beside(
         pair_log_lengths(train_ds.chosen, train_ds.rejected),
         None if test_ds is None else pair_log_lengths(test_ds.chosen, test_ds.rejected),
         rewards,
@@ -630,6 +752,7 @@ def _length_baseline(
         groups=None if test_ds is None else _prompt_ids(test_ds),
         random_state=seed,
     )
+    return report
 
 
 def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
@@ -638,7 +761,7 @@ def _test_metrics(model: Any, X_test: np.ndarray, seed: int) -> tuple[dict, np.n
     rewards = model.predict(X_test.reshape(-1, X_test.shape[2])).reshape(len(X_test), 2)
     metrics = reward_metrics(rewards[:, 0], rewards[:, 1])
     interval = accuracy_with_interval(rewards[:, 0], rewards[:, 1], random_state=seed)
-    metrics.update(ci_low=interval["ci_low"], ci_high=interval["ci_high"])
+    metrics.update(ci_low=interval.ci_low, ci_high=interval.ci_high)
     return metrics, rewards
 
 
@@ -783,43 +906,50 @@ def _give_text_block(model: Any, k: int) -> None:
         head.set_params(n_text_features=int(k))
 
 
-def _truncation(enc: Any, store: Any, train_ds: Any, test_ds: Any, X_train, X_test, k: int) -> dict:
+def _truncation(emb: _Embedded, sets: _TrainTestSets) -> Truncation:
     """How many responses the encoder truncated, from the rows' text-feature block (or, without
     the block, from :func:`prefspace.embed.embed_text_features`, cached)."""
+    k, enc = emb.k, emb.encoder
     if k:
-        blocks = [X_train[:, :, -k:].reshape(-1, k)] + (
-            [] if X_test is None else [X_test[:, :, -k:].reshape(-1, k)]
-        )
-        block = np.concatenate(blocks)
+        rows = [emb.X_train] + ([] if emb.X_test is None else [emb.X_test])
+        block = np.concatenate([X[:, :, -k:].reshape(-1, k) for X in rows])
     else:
-        texts = [*train_ds.chosen, *train_ds.rejected]
-        if test_ds is not None:
-            texts += [*test_ds.chosen, *test_ds.rejected]
-        block = embed_text_features(texts, enc, store)
-    summary = truncation_summary(block)
-    summary["long_texts"] = (enc.config() or {}).get("long_texts", "truncate")
-    summary["token_limit"] = enc.token_limit
-    return summary
+        texts = [*sets.train.chosen, *sets.train.rejected]
+        if sets.test is not None:
+            texts += [*sets.test.chosen, *sets.test.rejected]
+        block = embed_text_features(texts, enc, emb.store)
+    return Truncation(
+        **truncation_summary(block),
+        long_texts=(enc.config() or {}).get("long_texts", "truncate"),
+        token_limit=enc.token_limit,
+    )
 
 
-def _length_dependence(model: Any, X, dataset: Any, k: int, which: str) -> dict:
+def _length_dependence(model: Any, X, dataset: Any, k: int, which: str) -> ModelLengthDependence:
     """The reward's within-prompt correlation with log length on the responses of ``X`` (each
     pair's two responses share a prompt), the share of its variance the text-feature block
     explains (with the block), and the correlation of the length-controlled reward."""
     rows = X.reshape(-1, X.shape[2])  # chosen, rejected, chosen, ... as the pairs go
     texts = [t for pair in zip(dataset.chosen, dataset.rejected) for t in pair]
     groups = np.repeat(np.arange(len(X)), 2)
-    reward = model.predict(rows)
-    out = length_dependence(reward, texts, groups=groups, text_block=rows[:, -k:] if k else None)
-    out["length_controlled_corr"] = (
-        length_dependence(model.predict(rows, length_controlled=True), texts, groups=groups)[
-            "within_prompt_length_corr"
-        ]
+    d = length_dependence(
+        model.predict(rows), texts, groups=groups, text_block=rows[:, -k:] if k else None
+    )
+    controlled = (
+        length_dependence(model.predict(rows, length_controlled=True), texts, groups=groups)
         if k
         else None
     )
-    out["responses"] = which
-    return json_safe(out)
+    return ModelLengthDependence(
+        within_prompt_length_corr=json_number(d.within_prompt_length_corr),
+        n_responses=d.n_responses,
+        text_feature_share=json_number(d.text_feature_share),
+        length_controlled_corr=(
+            None if controlled is None else json_number(controlled.within_prompt_length_corr)
+        ),
+        responses=which,
+        has_text_block=bool(k),
+    )
 
 
 def _prompt_ids(dataset: PreferenceDataset) -> np.ndarray:
