@@ -244,6 +244,18 @@ def test_shared_hh_file_loads_all_pairs_with_a_sensible_split(hh_path):
     assert load_preferences(hh_path, limit=5).ids == ds.ids[:5]
 
 
+def test_hh_pairs_written_as_messages_read_back_the_same_empty_replies_included(hh_path, tmp_path):
+    from prefspace.data.dataset import pair_records
+
+    ds = load_preferences(hh_path)
+    path = tmp_path / "as_messages.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in pair_records(ds)), encoding="utf-8")
+    back = load_preferences(path)
+    assert isinstance(back.prompts[0], list)  # conversational, explicit prompt
+    assert (back.chosen, back.rejected, back.ids) == (ds.chosen, ds.rejected, ds.ids)
+    assert back.info["empty_responses"] == ds.info["empty_responses"] == 4
+
+
 def test_labelled_pairs_orient_by_label_and_report_ties(tmp_path):
     rows = [
         {"prompt": "q1", "response_a": "good", "response_b": "bad", "label": "a"},
