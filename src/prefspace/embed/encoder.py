@@ -197,8 +197,9 @@ class Encoder(ABC):
 
     Subclasses implement ``_encode_texts``, ``_encode_prompts``, ``_encode_joint``, ``dim`` and
     ``_identity``, and name their settings in ``_config_fields``; those with a tokenizer
-    override :meth:`count_tokens` and :attr:`token_limit`. The public methods validate input and guarantee the output type:
-    ``float32`` ndarray of shape ``(n, dim)``, C-contiguous, also for ``n == 0``.
+    override :meth:`count_tokens` and :attr:`token_limit`. The public methods validate input
+    and guarantee the output type: ``float32`` ndarray of shape ``(n, dim)``, C-contiguous,
+    also for ``n == 0``.
 
     Example
     -------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -190,22 +191,25 @@ class SentenceTransformerEncoder(Encoder):
             return cfg.get("max_seq_length")
         return None  # the model's default, fixed by its files
 
-    @property
+    @cached_property
     def dim(self) -> int:
-        dim = getattr(self, "_dim", None)
-        if dim is None:
-            dim = self._dim_from_files()
-            if dim is None:
-                dim = int(self.st.get_sentence_embedding_dimension())
-            self._dim = dim
-        return dim
+        dim = self._dim_from_files()
+        return int(self.st.get_sentence_embedding_dimension()) if dim is None else dim
+
+    def _modules(self) -> list[dict] | None:
+        """The local model folder's ``modules.json`` (its sentence-transformers modules), or None."""
+        if self._local is None or not (self._local / "modules.json").is_file():
+            return None
+        return json.loads((self._local / "modules.json").read_text())
 
     def _dim_from_files(self) -> int | None:
         """Read the dimension from the Pooling config without loading the model (None if unsure)."""
-        if self._local is None or not (self._local / "modules.json").is_file():
-            return None
-        modules = json.loads((self._local / "modules.json").read_text())
-        if any("Dense" in m.get("type", "") for m in modules):
+        modules = self._modules()
+        if (
+            self._local is None
+            or modules is None
+            or any("Dense" in m.get("type", "") for m in modules)
+        ):
             return None
         for cfg_path in sorted(self._local.glob("*Pooling*/config.json")):
             cfg = json.loads(cfg_path.read_text())
@@ -324,27 +328,24 @@ class SentenceTransformerEncoder(Encoder):
         st = self.st
         return st.tokenizer, int(self.max_length or st.max_seq_length)
 
-    @property
+    @cached_property
     def window_tokens(self) -> int:
         """Tokens of text in one forward pass: the model's ``max_length`` less the special tokens.
 
         Read from the model's files when they say it (a local folder whose Transformer module has
         ``tokenizer.json`` and a ``max_seq_length``), so that a run served from the cache does not
         load the model just to report truncation; else from the loaded model."""
-        window = getattr(self, "_window", None)
+        window = None if self._st is not None else self._window_from_files()
         if window is None:
-            window = None if self._st is not None else self._window_from_files()
-            if window is None:
-                tokenizer, limit = self._tokenizer_and_limit()
-                window = int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
-            self._window = window
+            tokenizer, limit = self._tokenizer_and_limit()
+            window = int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
         return window
 
     def _window_from_files(self) -> int | None:
         """:attr:`window_tokens` from the model folder's files, or None where they do not say."""
-        if self._local is None or not (self._local / "modules.json").is_file():
+        modules = self._modules()
+        if self._local is None or modules is None:
             return None
-        modules = json.loads((self._local / "modules.json").read_text())
         paths = [m.get("path", "") for m in modules if m.get("type", "").endswith(".Transformer")]
         if len(paths) != 1:
             return None
