@@ -84,3 +84,18 @@ def test_an_estimator_trains_on_the_threads_it_is_given(two_torch_threads, monke
     seen.clear()
     BradleyTerryMLP(hidden_sizes=(4,), max_epochs=2, n_jobs=None, random_state=0).fit(X)
     assert set(seen) == {2}
+
+
+def test_a_torch_another_thread_is_still_importing_is_left_alone(monkeypatch):
+    # folds run side by side: one thread may still be importing torch (its module half built)
+    # while another enters limit_threads; that one must not call into the half-built module
+    import importlib.machinery
+    import sys
+    import types
+
+    half = types.ModuleType("torch")
+    half.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    half.__spec__._initializing = True
+    monkeypatch.setitem(sys.modules, "torch", half)
+    with limit_threads(1) as n:
+        assert n == 1 and set(_blas_threads()) == {1}

@@ -82,6 +82,8 @@ def limit_threads(n_jobs) -> Iterator[int | None]:
     from threadpoolctl import threadpool_limits
 
     torch = sys.modules.get("torch")
+    if getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        torch = None  # another thread is importing it (folds run side by side): not ready yet
     before = torch.get_num_threads() if torch is not None else None
     if torch is not None and before != threads:
         torch.set_num_threads(threads)
