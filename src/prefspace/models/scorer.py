@@ -78,7 +78,8 @@ class ScorerInfo:
     Attributes
     ----------
     model : :class:`ServedModel`; encoder : :class:`ServedEncoder`
-    feature_dim : the width of a feature row (the embedding and any text-feature block)
+    feature_dim : the width of a feature row (the embedding and any text-feature block; None
+        when the model does not record it)
     text_features : the names of the text-feature block's columns (empty without the block)
     length_controlled : whether the rewards leave the text-feature block out
     prefspace_version : the version serving
@@ -86,7 +87,7 @@ class ScorerInfo:
 
     model: ServedModel
     encoder: ServedEncoder
-    feature_dim: int
+    feature_dim: int | None
     text_features: tuple[str, ...]
     length_controlled: bool
     prefspace_version: str

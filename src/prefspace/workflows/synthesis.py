@@ -111,7 +111,8 @@ class SynthesisSeconds:
 
     def to_json(self) -> dict:
         """The stages in the order they ran; the diagnostics' only when they ran."""
-        out = {"embed": self.embed, "fit": self.fit, "sample": self.sample, "save": self.save}
+        out: dict[str, Any] = {"embed": self.embed, "fit": self.fit, "sample": self.sample}
+        out["save"] = self.save
         if self.diagnostics is not None:
             out.update(diagnostic_parts=self.diagnostic_parts, diagnostics=self.diagnostics)
         return {**out, "total": self.total}
@@ -201,16 +202,12 @@ class SynthesisSummary:
     @classmethod
     def from_json(cls, summary: Mapping[str, Any]) -> SynthesisSummary:
         """The summary from its JSON form (``summary.json``)."""
-        values = {f.name: summary.get(f.name) for f in fields(cls)}
+        values: dict[str, Any] = {f.name: summary.get(f.name) for f in fields(cls)}
         recon = summary.get("reconstruction")
-        return cls(
-            **{
-                **values,
-                "seconds": SynthesisSeconds(**summary["seconds"]),
-                "cache": CacheUse(**summary["cache"]),
-                "reconstruction": None if recon is None else Reconstruction.from_json(recon),
-            }
-        )
+        values["seconds"] = SynthesisSeconds(**summary["seconds"])
+        values["cache"] = CacheUse(**summary["cache"])
+        values["reconstruction"] = None if recon is None else Reconstruction.from_json(recon)
+        return cls(**values)
 
     def to_json(self) -> dict:
         """The JSON-able summary written as ``summary.json``; the parts not measured (None)
