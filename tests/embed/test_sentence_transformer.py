@@ -103,3 +103,15 @@ def test_n_jobs_sets_the_threads_while_encoding_only(minilm, monkeypatch):
     assert "n_jobs" not in minilm.config()  # a setting of this process, not of the embeddings
     with pytest.raises(ConfigError, match="n_jobs must be None, -1"):
         get_encoder(n_jobs=0)
+
+
+@pytest.mark.parametrize("max_length", [None, 128])
+def test_window_tokens_from_the_model_files_equals_the_loaded_models(max_length):
+    kwargs = {} if max_length is None else {"max_length": max_length}
+    from_files = get_encoder("all-MiniLM-L6-v2", **kwargs)
+    window = from_files.window_tokens
+    assert from_files._st is None  # a run served from the cache does not load the model
+    loaded = get_encoder("all-MiniLM-L6-v2", **kwargs)
+    tokenizer = loaded.st.tokenizer
+    limit = max_length or loaded.st.max_seq_length
+    assert window == loaded.window_tokens == limit - tokenizer.num_special_tokens_to_add(pair=False)

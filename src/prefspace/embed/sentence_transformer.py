@@ -327,9 +327,39 @@ class SentenceTransformerEncoder(Encoder):
 
     @property
     def window_tokens(self) -> int:
-        """Tokens of text in one forward pass: the model's ``max_length`` less the special tokens."""
-        tokenizer, limit = self._tokenizer_and_limit()
-        return int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
+        """Tokens of text in one forward pass: the model's ``max_length`` less the special tokens.
+
+        Read from the model's files when they say it (a local folder whose Transformer module has
+        ``tokenizer.json`` and a ``max_seq_length``), so that a run served from the cache does not
+        load the model just to report truncation; else from the loaded model."""
+        window = getattr(self, "_window", None)
+        if window is None:
+            window = None if self._st is not None else self._window_from_files()
+            if window is None:
+                tokenizer, limit = self._tokenizer_and_limit()
+                window = int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
+            self._window = window
+        return window
+
+    def _window_from_files(self) -> int | None:
+        """:attr:`window_tokens` from the model folder's files, or None where they do not say."""
+        if self._local is None or not (self._local / "modules.json").is_file():
+            return None
+        modules = json.loads((self._local / "modules.json").read_text())
+        paths = [m.get("path", "") for m in modules if m.get("type", "").endswith(".Transformer")]
+        if len(paths) != 1:
+            return None
+        folder = self._local / paths[0]
+        config = folder / "sentence_bert_config.json"
+        if not (folder / "tokenizer.json").is_file() or not config.is_file():
+            return None
+        limit = self.max_length or json.loads(config.read_text()).get("max_seq_length")
+        if not isinstance(limit, int):
+            return None
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        return limit - tokenizer.num_special_tokens_to_add(is_pair=False)
 
     @property
     def token_limit(self) -> int:
