@@ -21,6 +21,9 @@ from ._options import CacheOpt, DataColumns, data_columns, examples
 from ._progress import show_progress
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..embed import CacheUse
     from ..workflows.scoring import Evaluation
 
 OutDir = option(Path, "--out", "-o", help="Output directory (created if missing).")
@@ -76,7 +79,7 @@ Benchmark = option(
 )
 
 
-def _print_cache_use(cache_use: list[dict]) -> None:
+def _print_cache_use(cache_use: Sequence[CacheUse]) -> None:
     """The cache line of each dataset embedded now ("cache DIR: N of M texts found, K embedded");
     nothing when every dataset was prepared by an earlier run into the same output folder."""
     from ..embed.pipeline import describe_cache_use
@@ -131,7 +134,7 @@ def experiment(
         config, parse_overrides(set_), out_dir=out
     )  # the whole config is checked before any cell runs
     start = time.perf_counter()
-    cache_use: list[dict] = []
+    cache_use: list[CacheUse] = []
     with show_progress():
         rows = run_experiment(cfg, out, jobs=jobs, cache_use=cache_use)
     _print_cache_use(cache_use)
@@ -169,10 +172,10 @@ def demo(
     start = time.perf_counter()
     with show_progress():
         result = run_demo(out, jobs=jobs, figure_format=figure_format)
-    _print_cache_use(result["cache"])
-    _print_summary(result["rows"])
+    _print_cache_use(result.cache)
+    _print_summary(result.rows)
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
-    typer.echo(f"report: {result['paths']['report_html']}")
+    typer.echo(f"report: {result.report_html}")
 
 
 @app.command(
