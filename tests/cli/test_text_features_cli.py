@@ -39,7 +39,7 @@ def test_train_uses_the_block_and_reports_truncation_and_length_dependence(train
     assert metrics["truncation"]["token_limit"] == 254 and metrics["truncation"]["texts"] == 120
     d = metrics["length_dependence"]
     assert -1 <= d["within_prompt_length_corr"] <= 1 and 0 <= d["text_feature_share"] <= 1
-    assert describe_model(out)["text_features"]["version"] == 1
+    assert describe_model(out).text_features["version"] == 1
     model = load_model(out)
     assert model.n_text_features_ == 8 and model.n_features_in_ == 776
 
@@ -60,7 +60,7 @@ def test_no_text_features_trains_on_the_embedding_alone(trained, hh_path):
             "--no-text-features",
         ]
     )
-    assert load_model(out).n_features_in_ == 768 and describe_model(out)["text_features"] is None
+    assert load_model(out).n_features_in_ == 768 and describe_model(out).text_features is None
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["truncation"]["texts"] == 120  # measured all the same (cached block)
 

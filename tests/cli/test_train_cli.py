@@ -85,11 +85,11 @@ def test_train_prints_metrics_and_writes_model_and_metrics_json(trained):
     }
     info = describe_model(out)
     assert (
-        info["class"] == "BradleyTerryLinear" and info["n_features_in"] == 768 + 8
+        info.class_name == "BradleyTerryLinear" and info.n_features_in == 768 + 8
     )  # rows + the text features
-    assert info["encoder"]["config"]["model"] == "all-MiniLM-L6-v2"
-    assert info["metrics"]["test_accuracy"] == report["test"]["accuracy"]
-    assert info["train_fingerprint"]
+    assert info.encoder["config"]["model"] == "all-MiniLM-L6-v2"
+    assert info.metrics["test_accuracy"] == report["test"]["accuracy"]
+    assert info.train_fingerprint
 
 
 def test_train_names_the_length_baseline_beside_the_model(trained, hh_path):
@@ -127,9 +127,7 @@ def test_train_names_the_length_baseline_beside_the_model(trained, hh_path):
         f"model - length baseline on the test pairs: {100 * vs['difference']:+.1f} points" in output
     )
     assert load_length_baseline(out).coef_ == pytest.approx(base["coef"])
-    assert (
-        describe_model(out)["metrics"]["test_length_baseline_accuracy"] == base["test"]["accuracy"]
-    )
+    assert describe_model(out).metrics["test_length_baseline_accuracy"] == base["test"]["accuracy"]
 
 
 def test_score_pairs_writes_rewards_and_p_chosen(trained, hh_path, cache, tmp_path):

@@ -229,7 +229,7 @@ def test_cli_embed_and_train_with_onnx_int8_record_the_backend(
         capsys,
     )
     assert code == 0, err
-    recorded = describe_model(tmp_path / "model")["encoder"]
+    recorded = describe_model(tmp_path / "model").encoder
     assert recorded["config"]["backend"] == "onnx-int8"
     # the saved model rebuilds its int8 encoder and scores with it; a torch encoder is refused
     scorer = RewardScorer(tmp_path / "model")

@@ -129,7 +129,7 @@ def test_record_in_model_json_has_versions_weights_hash_and_command(demo_model, 
         assert isinstance(versions[name], str) and versions[name][0].isdigit(), name
     assert record["encoder_weights_sha256"] == minilm.weights_sha256 is not None
     assert record["command"].startswith("prefspace train") and record["config"] == {"seed": 7}
-    assert describe_model(directory)["record"] == record
+    assert describe_model(directory).record == record
 
 
 def test_load_model_ignores_the_card(demo_model):
@@ -149,6 +149,6 @@ def test_a_model_saved_without_extras_still_gets_a_card_and_a_default_record(toy
     assert own["training_data"]["licence"] is None and "test_metrics" not in own
     assert meta["license"] == "unknown" and "model-index" not in meta
     assert "not stated by the data source" in (tmp_path / "ens" / "README.md").read_text()
-    record = describe_model(tmp_path / "ens")["record"]
+    record = describe_model(tmp_path / "ens").record
     assert record["versions"] == package_versions() and record["encoder_weights_sha256"] is None
     assert not (tmp_path / "ens" / "members" / "00" / "README.md").exists()

@@ -166,7 +166,7 @@ def test_saved_with_a_model_and_read_back(alpaca, tmp_path):
     X = np.random.default_rng(0).normal(size=(40, 2, 8)).astype(np.float32)
     base = LengthBaseline().fit(alpaca)
     save_model(BradleyTerryLinear().fit(X), tmp_path / "with", length_baseline=base)
-    assert describe_model(tmp_path / "with")["length_baseline"]["coef"] == base.coef_
+    assert describe_model(tmp_path / "with").length_baseline["coef"] == base.coef_
     again = load_length_baseline(tmp_path / "with")
     np.testing.assert_array_equal(again.predict(alpaca[:, 0]), base.predict(alpaca[:, 0]))
     assert load_model(tmp_path / "with").n_features_in_ == 8  # the model itself loads as before

@@ -240,9 +240,9 @@ def test_lightgbm_uses_its_text_format_and_ensembles_store_members(toy_pairs, tm
     ).fit(toy_pairs)
     save_model(ens, tmp_path / "ens")
     info = describe_model(tmp_path / "ens")
-    assert info["class"] == "RewardEnsemble" and info["n_members"] == 2
-    assert "members/00/weights.safetensors" in info["files"]
-    assert info["params"]["estimator"]["__estimator__"]["class"] == "BradleyTerryMLP"
+    assert info.class_name == "RewardEnsemble" and info.n_members == 2
+    assert "members/00/weights.safetensors" in info.files
+    assert info.params["estimator"]["__estimator__"]["class"] == "BradleyTerryMLP"
     loaded = load_model(tmp_path / "ens")
     assert loaded.aggregate == "min" and loaded.estimator.hidden_sizes == (4,)
     np.testing.assert_array_equal(
@@ -253,10 +253,14 @@ def test_lightgbm_uses_its_text_format_and_ensembles_store_members(toy_pairs, tm
 def test_describe_model_reads_the_header_only(linear_768, tmp_path):
     save_model(linear_768, tmp_path / "m", get_encoder(), metrics={"accuracy": 0.61})
     info = describe_model(tmp_path / "m")
-    assert info["class"] == "BradleyTerryLinear" and info["n_features_in"] == 768
-    assert info["encoder"]["config"]["model"] == "all-MiniLM-L6-v2"
-    assert info["metrics"] == {"accuracy": 0.61} and info["n_members"] is None
-    assert info["size_bytes"] > 768 * 8
+    assert info.class_name == "BradleyTerryLinear" and info.n_features_in == 768
+    assert info.encoder["config"]["model"] == "all-MiniLM-L6-v2"
+    assert info.metrics == {"accuracy": 0.61} and info.n_members is None
+    assert info.size_bytes > 768 * 8
+    assert info.prompt_format is None  # saved without a training-data summary
+    as_json = info.to_json()
+    assert as_json["class"] == "BradleyTerryLinear" and "class_name" not in as_json
+    assert as_json["files"] == list(info.files) and json.loads(json.dumps(as_json)) == as_json
 
 
 def test_a_model_saved_with_the_old_n_threads_parameter_loads_as_n_jobs(toy_pairs, tmp_path):

@@ -29,7 +29,9 @@ def test_rewards_match_the_model_on_embed_responses_rows(scorer, minilm):
 def test_the_recorded_encoder_is_rebuilt_when_none_is_given(model_dirs, minilm):
     scorer = RewardScorer(model_dirs["bt"])
     assert scorer.encoder.fingerprint == minilm.fingerprint
-    assert scorer.info()["feature_dim"] == 768
+    info = scorer.info()
+    assert info.feature_dim == 768 and info.to_json()["feature_dim"] == 768
+    assert info.model.to_json()["class"] == info.model.class_name == type(scorer.model).__name__
 
 
 def test_lru_reuses_rows_dedupes_and_evicts(scorer):

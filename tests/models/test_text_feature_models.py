@@ -43,11 +43,8 @@ def test_the_scorer_rebuilds_the_block_and_serves_both_rewards(saved):
     )
     assert not np.allclose(plain, controlled)  # the block carried part of the reward
     info = RewardScorer(path, cache=cache, length_controlled=True).info()
-    assert (
-        info["length_controlled"] is True
-        and info["feature_dim"] == 776
-        and len(info["text_features"]) == 8
-    )
+    assert info.length_controlled is True and info.feature_dim == 776
+    assert len(info.text_features) == 8
 
 
 def test_the_trl_reward_function_takes_length_controlled(saved):

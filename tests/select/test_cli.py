@@ -209,3 +209,35 @@ def test_old_flag_names_still_work_for_one_release_with_a_warning(workdir, capsy
         "without --out is deprecated" in capsys.readouterr().err
         and (workdir / "to_label.jsonl").is_file()
     )
+
+
+def test_select_for_labeling_returns_a_typed_summary(workdir):
+    from prefspace.workflows import SelectionSummary, select_for_labeling
+
+    out = workdir / "typed.jsonl"
+    kwargs = {"budget": 3, "strategy": "random", "cache": workdir / "cache"}
+    summary = select_for_labeling(workdir / "model", workdir / "pool.jsonl", out, **kwargs)
+    assert isinstance(summary, SelectionSummary)
+    assert summary.n_pairs == 3 == len(out.read_text().splitlines())
+    assert (summary.pool, summary.n_responses, summary.n_prompts) == ("within", 12, 3)
+    assert summary.n_candidates == 3 * 6 and summary.n_excluded is None  # 4 responses: 6 pairs
+    assert summary.cache.found == summary.cache.texts > 0  # the fixture filled the cache
+    assert list(summary.to_json()) == [
+        "n_pairs",
+        "strategy",
+        "pool",
+        "n_candidates",
+        "n_responses",
+        "n_prompts",
+        "n_excluded",
+        "out",
+        "cache",
+    ]
+    with_labels = select_for_labeling(
+        workdir / "model",
+        workdir / "pool.jsonl",
+        workdir / "typed2.jsonl",
+        labelled=workdir / "labelled.jsonl",
+        **kwargs,
+    )
+    assert with_labels.n_excluded == 3  # the three labelled pairs are among the candidates

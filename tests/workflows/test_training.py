@@ -16,7 +16,12 @@ from prefspace.data import load_preferences
 from prefspace.exceptions import ConfigError, DataError
 from prefspace.models import HEADS, BradleyTerryLinear, RewardEnsemble, describe_model, load_model
 from prefspace.synth import augment_pairs
-from prefspace.workflows import augmented_fit_inputs, score_file, train_reward_model
+from prefspace.workflows import (
+    augmented_fit_inputs,
+    evaluate_model_dir,
+    score_file,
+    train_reward_model,
+)
 from prefspace.workflows.synthesis import diagnostic_grid
 
 N_REAL, DIM = 30, 8
@@ -203,7 +208,7 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
     assert baseline.direction in ("longer", "shorter") and baseline.n_pairs == report.n_train
     assert baseline.test.n_pairs == report.n_test == baseline.vs_model.n
     assert saved_report["length_baseline"]["test"] == baseline.test.to_dict()
-    assert describe_model(out)["length_baseline"]["coef"] == pytest.approx(baseline.baseline.coef_)
+    assert describe_model(out).length_baseline["coef"] == pytest.approx(baseline.baseline.coef_)
     assert report.record["config"]["head"] == "bt-linear" and report.record["versions"]["prefspace"]
     assert report.n_train + report.n_test == N_PAIRS and report.n_test == N_PAIRS // 4
     assert report.n_synthetic == 0 and report.augment is None and report.test_data is None
@@ -343,8 +348,10 @@ def test_score_file_scores_pairs_like_the_trained_model(trained, hh_path, cache,
     np.testing.assert_allclose(
         [r["reward_rejected"] for r in lines], expected[:, 1], rtol=1e-5, atol=1e-6
     )
-    assert summary["mode"] == "pairs" and summary["n"] == 6
-    assert summary["accuracy"] == pytest.approx(float(np.mean(expected[:, 0] > expected[:, 1])))
+    assert summary.mode == "pairs" and summary.n == 6 and summary.out == str(dest)
+    assert summary.accuracy == pytest.approx(float(np.mean(expected[:, 0] > expected[:, 1])))
+    assert list(summary.to_json()) == ["mode", "n", "accuracy", "duplicates", "out", "cache"]
+    assert summary.to_json()["cache"] == summary.cache.to_json()
 
 
 def test_score_file_names_the_row_with_a_bad_prompt(trained, cache, tmp_path):
@@ -361,6 +368,33 @@ def test_score_file_names_the_row_with_a_bad_prompt(trained, cache, tmp_path):
         match=r"rows.jsonl:2: 'prompt' must be text or a list of \{'role', 'content'\} messages; found int",
     ):
         score_file(out, rows, tmp_path / "r.jsonl", cache=cache)
+
+
+def test_score_file_rows_mode_keeps_the_columns(trained, cache, tmp_path):
+    _, _, out = trained
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "Hi", "response": "Hello", "generator": "g1"}) + "\n")
+    summary = score_file(out, rows, tmp_path / "r.jsonl", cache=cache)
+    assert summary.mode == "rows" and summary.n == 1 and summary.accuracy is None
+    assert summary.columns == ("prompt", "response", "generator")
+    assert summary.to_json() == {
+        "mode": "rows",
+        "n": 1,
+        "columns": ["prompt", "response", "generator"],
+        "out": str(tmp_path / "r.jsonl"),
+        "cache": summary.cache.to_json(),
+    }
+
+
+def test_evaluate_model_dir_returns_the_metrics_it_wrote_and_its_files(trained, cache, tmp_path):
+    _, report, out = trained
+    evaluation = evaluate_model_dir(out, None, tmp_path / "eval", cache=cache, n_boot=50)
+    written = json.loads(evaluation.files.metrics_json.read_text())
+    assert evaluation.data == str(out / "test.jsonl") == written["data"]
+    assert written["cache"] == evaluation.cache.to_json() and evaluation.cache.texts > 0
+    assert evaluation.metrics["n_pairs"] == report.n_test == written["n_pairs"]
+    assert evaluation.files.report_html.is_file() and evaluation.files.per_example is None
+    assert set(evaluation.files.to_json()) == {"metrics_json", "report_html", "reliability_plot"}
 
 
 # ------------------------------------------------------------------ synth diagnostics' choices

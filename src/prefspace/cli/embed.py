@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,6 +21,9 @@ from ._groups import argument, option
 from ._options import DataArg, DataColumns, data_columns, examples
 from ._progress import format_rate, show_progress
 from ._scaling import ScalingOptions, scaling_options, slice_lines
+
+if TYPE_CHECKING:
+    from ..models.persistence import ModelDescription
 
 ShardSize = option(
     int, "--shard-size", help="New texts per cache shard (the most a killed run loses).", min=1
@@ -144,7 +147,7 @@ def info(path: InfoPath, as_json: DescriptionJson = False) -> None:
         )  # checks model.json, the paths it names and the weights (exit 2 when damaged)
         description = describe_model(path)
         if as_json:
-            typer.echo(json.dumps(description, indent=2, default=str))
+            typer.echo(json.dumps(description.to_json(), indent=2, default=str))
         else:
             _echo_model(description)
         return
@@ -193,14 +196,14 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _echo_model(d: dict) -> None:
+def _echo_model(d: ModelDescription) -> None:
     """A saved model in the same layout as a cache: a headline, then one indented line per part."""
-    members = f" of {d['n_members']} members" if d.get("n_members") else ""
+    members = f" of {d.n_members} members" if d.n_members else ""
     typer.echo(
-        f"model {d['path']} ({d['class']}{members}, {d.get('format') or '?'} v{d.get('format_version')}): "
-        f"{d.get('n_features_in')} features, {_human_bytes(d.get('size_bytes') or 0)}"
+        f"model {d.path} ({d.class_name}{members}, {d.format or '?'} v{d.format_version}): "
+        f"{d.n_features_in} features, {_human_bytes(d.size_bytes or 0)}"
     )
-    enc = d.get("encoder") or {}
+    enc = d.encoder or {}
     if enc:
         typer.echo(
             f"  encoder:  {_encoder_text(enc.get('config') or {})}, fingerprint {enc.get('fingerprint')}"
@@ -209,12 +212,12 @@ def _echo_model(d: dict) -> None:
         typer.echo(
             "  encoder:  none recorded (embed with the training encoder and call model.predict yourself)"
         )
-    params = d.get("params") or {}
+    params = d.params or {}
     if params:
         typer.echo(
             "  params:   " + ", ".join(f"{k}={_value_text(v)}" for k, v in sorted(params.items()))
         )
-    for label, metrics in (("metrics", d.get("metrics")), ("training", d.get("training_metrics"))):
+    for label, metrics in (("metrics", d.metrics), ("training", d.training_metrics)):
         shown = {
             k: v
             for k, v in (metrics or {}).items()
@@ -228,17 +231,15 @@ def _echo_model(d: dict) -> None:
     made = ", ".join(
         x
         for x in (
-            f"created {d['created']}" if d.get("created") else "",
-            f"prefspace {d['prefspace_version']}" if d.get("prefspace_version") else "",
-            f"training data {str(d['train_fingerprint'])[:12]}"
-            if d.get("train_fingerprint")
-            else "",
+            f"created {d.created}" if d.created else "",
+            f"prefspace {d.prefspace_version}" if d.prefspace_version else "",
+            f"training data {str(d.train_fingerprint)[:12]}" if d.train_fingerprint else "",
         )
         if x
     )
     if made:
         typer.echo(f"  made:     {made}")
-    typer.echo(f"  files:    {', '.join(d.get('files') or [])}")
+    typer.echo(f"  files:    {', '.join(d.files)}")
 
 
 cache_app = typer.Typer(help="Manage embedding caches.", no_args_is_help=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
@@ -19,6 +19,12 @@ from ._encoder_options import ModelEncoderOptions, model_encoder_options
 from ._groups import argument, option
 from ._options import CacheOpt, DataColumns, data_columns, examples
 from ._progress import show_progress
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..embed import CacheUse
+    from ..workflows.scoring import Evaluation
 
 OutDir = option(Path, "--out", "-o", help="Output directory (created if missing).")
 FigureFormat = option(
@@ -73,7 +79,7 @@ Benchmark = option(
 )
 
 
-def _print_cache_use(cache_use: list[dict]) -> None:
+def _print_cache_use(cache_use: Sequence[CacheUse]) -> None:
     """The cache line of each dataset embedded now ("cache DIR: N of M texts found, K embedded");
     nothing when every dataset was prepared by an earlier run into the same output folder."""
     from ..embed.pipeline import describe_cache_use
@@ -128,7 +134,7 @@ def experiment(
         config, parse_overrides(set_), out_dir=out
     )  # the whole config is checked before any cell runs
     start = time.perf_counter()
-    cache_use: list[dict] = []
+    cache_use: list[CacheUse] = []
     with show_progress():
         rows = run_experiment(cfg, out, jobs=jobs, cache_use=cache_use)
     _print_cache_use(cache_use)
@@ -166,10 +172,10 @@ def demo(
     start = time.perf_counter()
     with show_progress():
         result = run_demo(out, jobs=jobs, figure_format=figure_format)
-    _print_cache_use(result["cache"])
-    _print_summary(result["rows"])
+    _print_cache_use(result.cache)
+    _print_summary(result.rows)
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
-    typer.echo(f"report: {result['paths']['report_html']}")
+    typer.echo(f"report: {result.report_html}")
 
 
 @app.command(
@@ -212,7 +218,7 @@ def evaluate(
     from ..workflows.scoring import evaluate_model_dir
 
     with show_progress() as progress:
-        result, paths = evaluate_model_dir(
+        evaluation = evaluate_model_dir(
             model,
             data,
             out,
@@ -227,22 +233,21 @@ def evaluate(
             figure_format=figure_format,
             progress=progress,
         )
-    for line in evaluate_lines(result, paths, own_test=data is None):
+    for line in evaluate_lines(evaluation, own_test=data is None):
         typer.echo(line)
 
 
-def evaluate_lines(result: dict, paths: dict, *, own_test: bool) -> list[str]:
+def evaluate_lines(evaluation: Evaluation, *, own_test: bool) -> list[str]:
     """What ``evaluate`` prints: the data (``own_test``: the model's held-out pairs), the cache,
     the headline metrics, the verdict against the length baseline and the files written."""
-    from ..embed.pipeline import describe_cache_use
-
-    lines = [f"data: the model's held-out pairs, {result['data']}"] if own_test else []
-    lines += [describe_cache_use(result["cache"]), _headline(result)]
+    result, files = evaluation.metrics, evaluation.files
+    lines = [f"data: the model's held-out pairs, {evaluation.data}"] if own_test else []
+    lines += [evaluation.cache.describe(), _headline(result)]
     lines += _length_baseline_lines(result)
-    lines.append(f"metrics: {paths['metrics_json']}")
-    if "per_example" in paths:
-        lines.append(f"per-example scores: {paths['per_example']}")
-    lines.append(f"report:  {paths['report_html']}")
+    lines.append(f"metrics: {files.metrics_json}")
+    if files.per_example is not None:
+        lines.append(f"per-example scores: {files.per_example}")
+    lines.append(f"report:  {files.report_html}")
     return lines
 
 

@@ -105,7 +105,6 @@ def select(
     Each output line has the pair's texts and ids (pair_id, prompt, response_a, response_b, id_a,
     id_b, ...); add a "label" ("a", "b" or "tie") and read it back with --label-key label.
     """
-    from ..embed.pipeline import describe_cache_use
     from ..workflows.scoring import select_for_labeling
 
     batch = renamed("--budget/-n", "--batch", budget, batch)
@@ -142,10 +141,12 @@ def select(
             progress=progress,
             **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
         )
-    typer.echo(describe_cache_use(summary["cache"]))
+    typer.echo(summary.cache.describe())
+    excluded = (
+        f"; {summary.n_excluded:,} already labelled" if summary.n_excluded is not None else ""
+    )
     typer.echo(
-        f"wrote {summary['n_pairs']:,} pairs to {out} (strategy {strategy}, {summary['pool']}-prompt pool of "
-        f"{summary['n_candidates']:,} candidates from {summary['n_responses']:,} responses to {summary['n_prompts']:,} prompts"
-        + (f"; {summary['n_excluded']:,} already labelled" if labelled is not None else "")
-        + ")"
+        f"wrote {summary.n_pairs:,} pairs to {out} (strategy {strategy}, {summary.pool}-prompt pool of "
+        f"{summary.n_candidates:,} candidates from {summary.n_responses:,} responses to "
+        f"{summary.n_prompts:,} prompts{excluded})"
     )

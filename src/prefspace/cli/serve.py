@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,6 +22,9 @@ from ._options import (
     server_options,
 )
 from ._progress import show_progress
+
+if TYPE_CHECKING:
+    from ..models.scorer import RewardScorer
 
 ModelArg = argument(Path, "A model directory written by `prefspace train` / save_model.")
 ServeCache = option(
@@ -182,16 +185,16 @@ def serve(
 
 
 def _serving_lines(
-    model: Path, scorer: object, server: ServerOptions, length_controlled: bool
+    model: Path, scorer: RewardScorer, server: ServerOptions, length_controlled: bool
 ) -> list[str]:
     """What ``serve`` says on stderr before it listens: the model, the address, the cache."""
-    info = scorer.info()  # type: ignore[attr-defined]
+    info = scorer.info()
     return [
-        f"serving {model} ({info['model']['class']}, encoder {info['encoder']['fingerprint'][:12]}, "
-        f"feature_dim {info['feature_dim']}{', length-controlled' if length_controlled else ''}) on "
+        f"serving {model} ({info.model.class_name}, encoder {info.encoder.fingerprint[:12]}, "
+        f"feature_dim {info.feature_dim}{', length-controlled' if length_controlled else ''}) on "
         f"{server.url}  (Ctrl-C stops)",
         f"OpenRLHF: --reward.remote_url {server.url}/get_reward",
-        f"cache {scorer.cache.directory}: texts embedded while serving are kept there",  # type: ignore[attr-defined]
+        f"cache {scorer.cache.directory}: texts embedded while serving are kept there",
     ]
 
 

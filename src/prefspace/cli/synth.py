@@ -4,14 +4,14 @@ Reads preference data, embeds it (through the cache), fits a synthesizer on all 
 writes to ``--out``: ``synthetic.safetensors`` + ``provenance.csv`` (see
 ``prefspace.synth.io``), ``summary.json`` and, unless ``--diagnostics none``, the plots
 ``reconstruction.png``, ``label_preservation.png`` and ``projection.png``. Parses options,
-calls :func:`prefspace.experiments.synthesize_file` and prints its summary; nothing else.
+calls :func:`prefspace.workflows.synthesize_file` and prints its summary; nothing else.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
@@ -21,6 +21,9 @@ from ._encoder_options import EMBED_ONLY, EncoderOptions, encoder_options
 from ._groups import option
 from ._options import DataArg, DataColumns, data_columns, examples
 from ._progress import show_progress
+
+if TYPE_CHECKING:
+    from ..workflows.synthesis import Reconstruction, SynthesisSummary
 
 SynthOut = option(
     Path,
@@ -97,7 +100,6 @@ def synth(
     columns: DataColumns,
 ) -> None:
     """Synthesize FACTOR new pairs per real pair of DATA in embedding space (LENS by default)."""
-    from ..embed.pipeline import describe_cache_use
     from ..workflows.synthesis import synthesize_file
 
     params = {
@@ -123,9 +125,9 @@ def synth(
             progress=progress,
         )
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary.to_json(), indent=2))
         return
-    typer.echo(describe_cache_use(summary["cache"]))
+    typer.echo(summary.cache.describe())
     lines = synth_lines(
         summary, data=data, encoder=encoding.encoder, out=out, figure_format=figure_format
     )
@@ -134,32 +136,32 @@ def synth(
 
 
 def synth_lines(
-    summary: dict, *, data: str, encoder: str, out: Path, figure_format: str
+    summary: SynthesisSummary, *, data: str, encoder: str, out: Path, figure_format: str
 ) -> list[str]:
     """What ``synth`` prints after synthesizing: the pairs, the time, the latent model's
     reconstruction, the label check, the diagnostics' cost and the files written."""
-    seconds, method, factor = summary["seconds"], summary["method"], summary["factor"]
+    seconds, method, factor = summary.seconds, summary.method, summary.factor
     lines = [
-        f"synthesized {summary['synthetic_pairs']:,} pairs ({method}, x{factor}) from {summary['pairs']:,} real pairs of {data}",
-        f"  fit {seconds['fit']:.1f} s, sample {seconds['sample']:.2f} s; embeddings {summary['feature_dim']}-d from {encoder}",
+        f"synthesized {summary.synthetic_pairs:,} pairs ({method}, x{factor}) from {summary.pairs:,} real pairs of {data}",
+        f"  fit {seconds.fit:.1f} s, sample {seconds.sample:.2f} s; embeddings {summary.feature_dim}-d from {encoder}",
     ]
-    if "reconstruction" in summary:
-        lines.append(_reconstruction_line(summary["reconstruction"]))
+    if summary.reconstruction is not None:
+        lines.append(_reconstruction_line(summary.reconstruction))
     cell = _label_cell(summary)
     if cell:
         lines.append(
             f"  an independent reward model agrees with {100 * cell['agreement']:.0f}% of inherited labels "
             f"(with {100 * cell['real_agreement']:.0f}% of real labels)"
         )
-    if "diagnostics" in seconds:
+    if seconds.diagnostics is not None:
         other = {"fast": "--diagnostics full visits more sizes and sigma2 values; ", "full": ""}[
-            summary["diagnostics"]
+            summary.diagnostics
         ]
         lines.append(
-            f"  diagnostics ({summary['diagnostics']}) took {seconds['diagnostics']:.1f} s of {seconds['total']:.1f} s; "
+            f"  diagnostics ({summary.diagnostics}) took {seconds.diagnostics:.1f} s of {seconds.total:.1f} s; "
             f"{other}--diagnostics none skips them"
         )
-    plots = [name for name in summary["files"].values() if name and name.endswith(".png")]
+    plots = [name for name in summary.files.values() if name and name.endswith(".png")]
     extra = f" (+ {figure_format.upper()} copies)" if plots and figure_format != "png" else ""
     lines.append(
         f"  wrote {out}/synthetic.safetensors, provenance.csv, summary.json"
@@ -168,30 +170,31 @@ def synth_lines(
     return lines
 
 
-def _reconstruction_line(r: dict) -> str:
+def _reconstruction_line(r: Reconstruction) -> str:
     """How much of the response variance the latent model keeps, fitted and held out."""
     line = (
-        f"  latent model ({r['latent_dim']}-d) keeps {100 * r['variance_kept']:.0f}% of the response variance "
+        f"  latent model ({r.latent_dim}-d) keeps {100 * r.variance_kept:.0f}% of the response variance "
         "on the pairs it was fitted on"
     )
-    if r.get("heldout_variance_kept") is None:
+    held = r.heldout
+    if held is None:
         return line + "; the held-out share needs --diagnostics fast or full"
     how = (
         "the fit's own early-stopping pairs"
-        if r.get("heldout_pairs") == "early_stopping"
-        else f"refitted on {r['heldout_fit_pairs']:,} of them, measured on others"
+        if held.pairs == "early_stopping"
+        else f"refitted on {held.fit_pairs:,} of them, measured on others"
     )
-    return line + f", {100 * r['heldout_variance_kept']:.0f}% on held-out pairs ({how})"
+    return line + f", {100 * held.variance_kept:.0f}% on held-out pairs ({how})"
 
 
-def _label_cell(summary: dict) -> dict | None:
+def _label_cell(summary: SynthesisSummary) -> dict | None:
     """The label-preservation check at the run's own factor and sigma2, if it was made."""
-    own = summary["params"].get("sigma2")
+    own = summary.params.get("sigma2")
     return next(
         (
             p
-            for p in summary.get("label_preservation", ())
-            if p["factor"] == summary["factor"] and p["sigma2"] in (None, own)
+            for p in summary.label_preservation or ()
+            if p["factor"] == summary.factor and p["sigma2"] in (None, own)
         ),
         None,
     )

@@ -423,7 +423,6 @@ def score(
     (each line keeps the row's other columns, e.g. prompt_id or generator, and adds its id and
     reward).
     """
-    from ..embed.pipeline import describe_cache_use
     from ..workflows.scoring import score_file
 
     with show_progress() as progress:
@@ -438,11 +437,11 @@ def score(
             progress=progress,
             length_controlled=model_encoder.length_controlled,
         )
-    typer.echo(describe_cache_use(summary["cache"]))
-    if summary["mode"] == "rows":
-        kept = f" (kept columns: {', '.join(summary['columns'])})" if summary["columns"] else ""
-        typer.echo(f"scored {summary['n']:,} responses; wrote {out}{kept}")
+    typer.echo(summary.cache.describe())
+    if summary.mode == "rows":
+        kept = f" (kept columns: {', '.join(summary.columns)})" if summary.columns else ""
+        typer.echo(f"scored {summary.n:,} responses; wrote {out}{kept}")
     else:
         typer.echo(
-            f"scored {summary['n']:,} pairs: accuracy {summary['accuracy']:.4f} (chosen strictly higher); wrote {out}"
+            f"scored {summary.n:,} pairs: accuracy {summary.accuracy:.4f} (chosen strictly higher); wrote {out}"
         )

@@ -9,11 +9,12 @@ benchmark: the held-out set is small, so intervals are wide.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from ..data import demo_path
-from ..embed import default_cache_dir
+from ..embed import CacheUse, default_cache_dir
 from .config import resolve_config
 from .experiment import run_experiment
 from .summarize import write_outputs
@@ -59,6 +60,22 @@ def demo_config(out_dir, *, budgets=DEMO_BUDGETS, seeds=DEMO_SEEDS, factor: int 
     return resolve_config(cfg, base=Path.cwd(), out_dir=out_dir, where="demo config")
 
 
+@dataclasses.dataclass(frozen=True)
+class DemoRun:
+    """What :func:`run_demo` did: the experiment's result rows, the files it wrote, its config
+    and, per dataset embedded now, the embedding cache's counts."""
+
+    rows: list[dict]
+    paths: dict[str, Path]
+    config: dict
+    cache: tuple[CacheUse, ...]
+
+    @property
+    def report_html(self) -> Path:
+        """The demo's HTML report."""
+        return self.paths["report_html"]
+
+
 def run_demo(
     out_dir,
     *,
@@ -67,9 +84,9 @@ def run_demo(
     jobs: int | None = None,
     progress=None,
     figure_format: str = "png",
-) -> dict:
-    """Run the demo and write its report; returns ``{"rows": [...], "paths": {...}, "cache":
-    [...]}`` (``cache``: the embedding cache's counts, when the demo pairs were embedded now).
+) -> DemoRun:
+    """Run the demo and write its report; returns a :class:`DemoRun` (``cache``: the embedding
+    cache's counts, when the demo pairs were embedded now).
 
     ``progress`` is :func:`~prefspace.experiments.experiment.run_experiment`'s cell callback;
     the embedding and the cells also report to the progress callback listening in this context
@@ -79,11 +96,11 @@ def run_demo(
     Example
     -------
     >>> out = run_demo("demo-output")  # doctest: +SKIP
-    >>> out["paths"]["report_html"]  # doctest: +SKIP
+    >>> out.report_html  # doctest: +SKIP
     PosixPath('demo-output/report.html')
     """
     cfg = demo_config(out_dir, budgets=budgets, seeds=seeds)
-    cache_use: list = []
+    cache_use: list[CacheUse] = []
     rows = run_experiment(cfg, out_dir, jobs=jobs, progress=progress, cache_use=cache_use)
     intro = [
         "The bundled demo pairs, split by prompt (70% train, 30% held out), embedded with the bundled "
@@ -97,4 +114,4 @@ def run_demo(
     paths = write_outputs(
         rows, cfg, out_dir, title=cfg["name"], intro=intro, figure_format=figure_format
     )
-    return {"rows": rows, "paths": paths, "config": cfg, "cache": cache_use}
+    return DemoRun(rows=rows, paths=paths, config=cfg, cache=tuple(cache_use))

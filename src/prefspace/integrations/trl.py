@@ -147,9 +147,7 @@ class PrefspaceRewardFunction:
         """``"standard"`` or ``"conversational"``: the format of the training prompts, when recorded."""
         from ..models.persistence import describe_model
 
-        fmt = (describe_model(self.model_dir).get("train_data") or {}).get("format") or ""
-        kind = fmt.split(",")[0].strip()
-        return kind if kind in ("standard", "conversational") else None
+        return describe_model(self.model_dir).prompt_format
 
     def _check_format(self, prompts: list) -> None:
         if self._warned_format or not prompts:

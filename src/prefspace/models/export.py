@@ -62,6 +62,7 @@ from .lgbm import PreferenceClassifierLGBM
 from .linear import BradleyTerryLinear
 from .mlp import BradleyTerryMLP, PreferenceClassifierMLP
 from .persistence import (
+    ModelDescription,
     check_replaceable_folder,
     describe_model,
     load_model,
@@ -383,10 +384,10 @@ def _compare(
     return float(max(diffs))
 
 
-def _exportable_encoder_config(model_dir: Path, described: dict) -> dict:
+def _exportable_encoder_config(model_dir: Path, described: ModelDescription) -> dict:
     """The saved model's encoder config, or a ConfigError saying why no sentence-transformers
     model can reproduce its reward (no encoder, another backend, the text-feature block, windows)."""
-    cfg = (described.get("encoder") or {}).get("config") or {}
+    cfg = (described.encoder or {}).get("config") or {}
     if not cfg:
         raise ConfigError(
             f"{model_dir} was saved without an encoder, so the text-to-reward model cannot be assembled."
@@ -396,10 +397,10 @@ def _exportable_encoder_config(model_dir: Path, described: dict) -> dict:
             f"{model_dir} uses a {cfg.get('backend')!r} encoder; only sentence-transformers encoders can be exported "
             "as a sentence-transformers model (causal-LM hidden states and precomputed vectors have no such form)."
         )
-    if described.get("text_features") or cfg.get("text_features"):
+    if described.text_features or cfg.get("text_features"):
         raise ConfigError(
             f"{model_dir} reads the text-feature block (length, lines, list items, truncation: "
-            f"{', '.join((described.get('text_features') or {}).get('names') or [])}) beside the embedding. "
+            f"{', '.join((described.text_features or {}).get('names') or [])}) beside the embedding. "
             "Those are counted from the text outside the network, and a sentence-transformers model's output "
             "is a function of its pooled embedding only, so no such model reproduces this reward. Serve it "
             "with `prefspace serve` or the TRL reward function (they compute the block), or train with "
@@ -476,7 +477,9 @@ def export_sentence_transformers(
             tmp / MARKER,
             json.dumps({"prefspace_version": __version__, **asdict(result)}, indent=2) + "\n",
         )
-        write_text_atomic(tmp / "README.md", _export_card(result, cfg, described, out.name))
+        write_text_atomic(
+            tmp / "README.md", _export_card(result, cfg, described.to_json(), out.name)
+        )
     logger.info("exported %s to %s (%s; max difference %.2g)", model_dir, out, scope, diff)
     return result
 
@@ -503,7 +506,14 @@ def _export_layers(model_dir: Path, layers: list, encoder: Any) -> tuple[str, li
 
 
 def _export_result(
-    out: Path, model_dir: Path, described: dict, encoder: Any, scope: str, layers, diff, responses
+    out: Path,
+    model_dir: Path,
+    described: ModelDescription,
+    encoder: Any,
+    scope: str,
+    layers,
+    diff,
+    responses,
 ) -> ExportResult:
     """The :class:`ExportResult` of a checked export."""
     result = ExportResult(
@@ -522,9 +532,9 @@ def _export_result(
         n_probe_texts=len(responses),
         source_model={
             "directory_name": model_dir.name,
-            "class": described.get("class"),
-            "encoder_fingerprint": (described.get("encoder") or {}).get("fingerprint"),
-            "train_fingerprint": described.get("train_fingerprint"),
+            "class": described.class_name,
+            "encoder_fingerprint": (described.encoder or {}).get("fingerprint"),
+            "train_fingerprint": described.train_fingerprint,
         },
     )
     if scope == "prompt_plus_response":

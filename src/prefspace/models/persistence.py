@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import logging
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,7 @@ def save_model(
     >>> model = BradleyTerryLinear().fit(X)
     >>> save_model(model, "runs/bt", metrics={"test_accuracy": 0.61}).name
     'bt'
-    >>> describe_model("runs/bt")["metrics"]
+    >>> describe_model("runs/bt").metrics
     {'test_accuracy': 0.61}
     """
     if not isinstance(model, RewardHead):
@@ -513,39 +514,91 @@ def load_model_encoder(directory: str | os.PathLike):
     return encoder
 
 
-def describe_model(directory: str | os.PathLike) -> dict:
-    """What a model directory holds, read from ``model.json`` without loading weights.
+@dataclass(frozen=True)
+class ModelDescription:
+    """What a model directory holds (:func:`describe_model`), read from ``model.json``.
 
-    Returns a dict with ``path``, ``class``, ``format``, ``format_version``, ``params``,
-    ``n_features_in``, ``n_members`` (ensembles, else None), ``encoder`` (config and
-    fingerprint, or None), ``train_fingerprint``, ``length_baseline`` (the learned length
-    baseline's record, or None), ``metrics``, ``training_metrics``, ``prefspace_version``,
-    ``created``, ``files`` (relative paths) and ``size_bytes``.
+    Attributes
+    ----------
+    path : the folder; class_name : the head's class; format, format_version : the file format
+    params : the head's parameters; n_features_in : the width of a feature row
+    n_members : an ensemble's members (None for a single head)
+    encoder : the encoder's record (``config`` and ``fingerprint``), or None
+    text_features : the text-feature block's record, or None without the block
+    train_fingerprint, train_data : the training data's fingerprint and summary (its
+        ``format``, ``rows``...), or None
+    record : the reproducibility record (versions, command, resolved config), or None
+    length_baseline : the learned length baseline's record, or None
+    metrics, training_metrics : the metrics saved with the model
+    prefspace_version, created : who wrote the folder, and when
+    files : the folder's files (relative paths); size_bytes : their total size
     """
+
+    path: str
+    class_name: str | None
+    format: str | None
+    format_version: int | None
+    params: dict
+    n_features_in: int | None
+    n_members: int | None
+    encoder: dict | None
+    text_features: dict | None
+    train_fingerprint: str | None
+    train_data: dict | None
+    record: dict | None
+    length_baseline: dict | None
+    metrics: dict
+    training_metrics: dict
+    prefspace_version: str | None
+    created: str | None
+    files: tuple[str, ...]
+    size_bytes: int
+
+    @property
+    def prompt_format(self) -> str | None:
+        """``"standard"`` or ``"conversational"``: the format of the training prompts, when
+        recorded (else None)."""
+        fmt = (self.train_data or {}).get("format") or ""
+        kind = fmt.split(",")[0].strip()
+        return kind if kind in ("standard", "conversational") else None
+
+    def to_json(self) -> dict:
+        """The JSON form (``prefspace info --json``): the fields by name, ``class_name`` as
+        ``class`` and ``files`` as a list."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {("class" if k == "class_name" else k): v for k, v in out.items()}
+        return {**out, "files": list(self.files)}
+
+
+def describe_model(directory: str | os.PathLike) -> ModelDescription:
+    """What a model directory holds, read from ``model.json`` without loading weights: a
+    :class:`ModelDescription`."""
     directory = Path(directory)
     header = _read_header(directory)
-    files = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
-    return {
-        "path": str(directory),
-        "class": header.get("class"),
-        "format": header.get("format"),
-        "format_version": header.get("format_version"),
-        "params": header.get("params", {}),
-        "n_features_in": header.get("n_features_in"),
-        "n_members": len(header["members"]) if "members" in header else None,
-        "encoder": header.get("encoder"),
-        "text_features": header.get("text_features"),
-        "train_fingerprint": header.get("train_fingerprint"),
-        "train_data": header.get("train_data"),
-        "record": header.get("record"),
-        "length_baseline": header.get("length_baseline"),
-        "metrics": header.get("metrics", {}),
-        "training_metrics": header.get("training_metrics", {}),
-        "prefspace_version": header.get("prefspace_version"),
-        "created": header.get("created"),
-        "files": files,
-        "size_bytes": sum((directory / f).stat().st_size for f in files),
-    }
+    files = tuple(
+        sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+    )
+    return ModelDescription(
+        path=str(directory),
+        class_name=header.get("class"),
+        format=header.get("format"),
+        format_version=header.get("format_version"),
+        params=header.get("params", {}),
+        n_features_in=header.get("n_features_in"),
+        n_members=len(header["members"]) if "members" in header else None,
+        encoder=header.get("encoder"),
+        text_features=header.get("text_features"),
+        train_fingerprint=header.get("train_fingerprint"),
+        train_data=header.get("train_data"),
+        record=header.get("record"),
+        length_baseline=header.get("length_baseline"),
+        metrics=header.get("metrics", {}),
+        training_metrics=header.get("training_metrics", {}),
+        prefspace_version=header.get("prefspace_version"),
+        created=header.get("created"),
+        files=files,
+        size_bytes=sum((directory / f).stat().st_size for f in files),
+    )
 
 
 def load_length_baseline(directory: str | os.PathLike):

@@ -18,6 +18,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,72 @@ from .persistence import load_model, load_model_encoder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RewardScorer"]
+__all__ = ["RewardScorer", "ScorerInfo", "ServedModel", "ServedEncoder"]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The model a :class:`RewardScorer` serves: its folder's name (not its path), its class's
+    name, its parameters as JSON, and whether it is an ensemble (a reward spread is served)."""
+
+    name: str
+    class_name: str
+    params: dict
+    ensemble: bool
+
+    def to_json(self) -> dict:
+        """``{"name", "class", "params", "ensemble"}``: the fields, ``class_name`` as ``class``."""
+        name, class_name, params, ensemble = astuple(self)
+        return {"name": name, "class": class_name, "params": params, "ensemble": ensemble}
+
+
+@dataclass(frozen=True)
+class ServedEncoder:
+    """The encoder a :class:`RewardScorer` embeds with: fingerprint, width of one text's
+    embedding, layout (None when the encoder has none) and config (None likewise)."""
+
+    fingerprint: str
+    dim: int
+    layout: str | None
+    config: dict | None
+
+    def to_json(self) -> dict:
+        """``{"fingerprint", "dim", "layout", "config"}``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    """What a :class:`RewardScorer` serves (:meth:`RewardScorer.info`); :meth:`to_json` is the
+    start of the server's ``/info`` answer.
+
+    Attributes
+    ----------
+    model : :class:`ServedModel`; encoder : :class:`ServedEncoder`
+    feature_dim : the width of a feature row (the embedding and any text-feature block; None
+        when the model does not record it)
+    text_features : the names of the text-feature block's columns (empty without the block)
+    length_controlled : whether the rewards leave the text-feature block out
+    prefspace_version : the version serving
+    """
+
+    model: ServedModel
+    encoder: ServedEncoder
+    feature_dim: int | None
+    text_features: tuple[str, ...]
+    length_controlled: bool
+    prefspace_version: str
+
+    def to_json(self) -> dict:
+        """The JSON form: ``model`` and ``encoder`` as objects, ``text_features`` as a list."""
+        return {
+            "model": self.model.to_json(),
+            "encoder": self.encoder.to_json(),
+            "feature_dim": self.feature_dim,
+            "text_features": list(self.text_features),
+            "length_controlled": self.length_controlled,
+            "prefspace_version": self.prefspace_version,
+        }
 
 
 def _check_texts(prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list, list]:
@@ -245,29 +311,28 @@ class RewardScorer:
         return np.asarray(self.model.predict_proba(X), dtype=np.float64)
 
     # ------------------------------------------------------------------ description
-    def info(self) -> dict:
+    def info(self) -> ScorerInfo:
         """What is being served: the model's name (its folder's name, not its path), class and
-        parameters, the encoder, dimensions."""
-
+        parameters, the encoder, dimensions (a :class:`ScorerInfo`)."""
         enc = self.encoder
-        return {
-            "model": {
-                "name": self.model_dir.name,
-                "class": type(self.model).__name__,
-                "params": _jsonable_params(self.model),
-                "ensemble": self.has_std,
-            },
-            "encoder": {
-                "fingerprint": enc.fingerprint,
-                "dim": int(enc.dim),
-                "layout": getattr(enc, "layout", None),
-                "config": enc.config() if hasattr(enc, "config") else None,
-            },
-            "feature_dim": self.feature_dim,
-            "text_features": list(getattr(enc, "text_feature_names", ())),
-            "length_controlled": self.length_controlled,
-            "prefspace_version": __version__,
-        }
+        return ScorerInfo(
+            model=ServedModel(
+                name=self.model_dir.name,
+                class_name=type(self.model).__name__,
+                params=_jsonable_params(self.model),
+                ensemble=self.has_std,
+            ),
+            encoder=ServedEncoder(
+                fingerprint=enc.fingerprint,
+                dim=int(enc.dim),
+                layout=getattr(enc, "layout", None),
+                config=enc.config() if hasattr(enc, "config") else None,
+            ),
+            feature_dim=self.feature_dim,
+            text_features=tuple(getattr(enc, "text_feature_names", ())),
+            length_controlled=self.length_controlled,
+            prefspace_version=__version__,
+        )
 
 
 def _jsonable_params(model: Any) -> dict:

@@ -82,11 +82,10 @@ def create_app(
         item_scorer(scorer), max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000
     )
     openrlhf = openrlhf or OpenRLHFOptions()
-    train_format = (describe_model(scorer.model_dir).get("train_data") or {}).get("format") or ""
     splitter = QuerySplitter(
         openrlhf.load_template(config.strip),
         config.strip,
-        prompt_format=train_format.split(",")[0] or None,
+        prompt_format=describe_model(scorer.model_dir).prompt_format,
     )
     normalizer = RewardNormalizer(openrlhf.normalize, openrlhf.mean, openrlhf.std)
     ctx = ServeContext(scorer, batcher, config, openrlhf, splitter, normalizer)

@@ -155,7 +155,7 @@ async def health(ctx: Ctx) -> JSONResponse:
 
 async def info(ctx: Ctx) -> JSONResponse:
     config = ctx.config
-    out = ctx.scorer.info()
+    out = ctx.scorer.info().to_json()
     out["limits"] = {
         "max_body_bytes": config.max_body_bytes,
         "max_items": config.max_items,

@@ -10,17 +10,28 @@ modules. The CLI commands parse options, call one of these, print its typed resu
   ``embed.CacheUse``, ``models.LengthBaselineReport``);
   :func:`augmented_fit_inputs` merges data weights and margins with synthetic pairs
   (``training.py``).
-- ``prefspace synth``: :func:`synthesize_file` (``synthesis.py``).
+- ``prefspace synth``: :func:`synthesize_file` -> :class:`SynthesisSummary` (``synthesis.py``).
 - ``prefspace score`` / ``evaluate`` / ``select``, with a saved model through ``RewardScorer``:
-  :func:`score_file`, :func:`evaluate_model_dir`, :func:`select_for_labeling` (``scoring.py``).
+  :func:`score_file` -> :class:`ScoreSummary`, :func:`evaluate_model_dir` ->
+  :class:`Evaluation` (with its :class:`EvaluationFiles`), :func:`select_for_labeling` ->
+  :class:`SelectionSummary` (``scoring.py``).
 
 The experiment grid and the active-learning simulation live beside this package, in
 :mod:`prefspace.experiments`.
 """
 
 from .embedding import EmbedRun, embed_file
-from .scoring import evaluate_model_dir, model_encoder, score_file, select_for_labeling
-from .synthesis import synthesize_file
+from .scoring import (
+    Evaluation,
+    EvaluationFiles,
+    ScoreSummary,
+    SelectionSummary,
+    evaluate_model_dir,
+    model_encoder,
+    score_file,
+    select_for_labeling,
+)
+from .synthesis import SynthesisSummary, synthesize_file
 from .training import TrainReport, augmented_fit_inputs, train_reward_model
 
 __all__ = [
@@ -30,8 +41,13 @@ __all__ = [
     "TrainReport",
     "augmented_fit_inputs",
     "synthesize_file",
+    "SynthesisSummary",
     "score_file",
+    "ScoreSummary",
     "evaluate_model_dir",
+    "Evaluation",
+    "EvaluationFiles",
     "model_encoder",
     "select_for_labeling",
+    "SelectionSummary",
 ]

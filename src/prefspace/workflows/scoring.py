@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from ..data.rules import MAX_TEXT_CHARS
 from ..data.scored import looks_like_response_rows, read_response_rows, read_responses
 from ..data.text_features import log_length
 from ..embed import default_cache_dir, encoder_from_config, get_encoder
-from ..embed.pipeline import pair_response_rows
+from ..embed.pipeline import CacheUse, pair_response_rows
 from ..evaluate.reward_bench import (
     best_of_k_results,
     check_benchmark,
@@ -57,12 +58,119 @@ from .training import HELD_OUT_FILE, SPLIT_FILE
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ScoreSummary",
+    "Evaluation",
+    "EvaluationFiles",
+    "SelectionSummary",
     "score_file",
     "evaluate_model_dir",
     "select_for_labeling",
     "pair_features",
     "model_encoder",
 ]
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What :func:`score_file` wrote.
+
+    Attributes
+    ----------
+    mode : ``"pairs"`` or ``"rows"`` (prompt/response rows); n : lines written; out : the file
+    cache : :class:`prefspace.embed.CacheUse`, the embedding cache used and what it held
+    columns : rows mode: the input columns kept on each line (empty for pairs)
+    accuracy : pairs: the share of pairs whose chosen response scores strictly higher (else None)
+    duplicates : pairs: exact duplicate pairs found in the data (else None)
+    """
+
+    mode: str
+    n: int
+    out: str
+    cache: CacheUse
+    columns: tuple[str, ...] = ()
+    accuracy: float | None = None
+    duplicates: int | None = None
+
+    def to_json(self) -> dict:
+        """``{"mode", "n", "columns" | "accuracy", "duplicates", "out", "cache"}``."""
+        if self.mode == "rows":
+            by_mode: dict = {"columns": list(self.columns)}
+        else:
+            by_mode = {"accuracy": self.accuracy, "duplicates": self.duplicates}
+        return {
+            "mode": self.mode,
+            "n": self.n,
+            **by_mode,
+            "out": self.out,
+            "cache": self.cache.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class EvaluationFiles:
+    """The files :func:`evaluate_model_dir` wrote: ``metrics.json``, ``report.html``, the plots
+    (None when the data has no such figure) and, with a benchmark, every example's scores."""
+
+    metrics_json: Path
+    report_html: Path
+    reliability_plot: Path | None = None
+    best_of_n_plot: Path | None = None
+    per_example: Path | None = None
+
+    def to_json(self) -> dict:
+        """The paths as strings, by name; the files not written are left out."""
+        paths = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return {name: str(path) for name, path in paths if path is not None}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate_model_dir` measured and wrote.
+
+    Attributes
+    ----------
+    metrics : what ``metrics.json`` holds: the metrics of
+        :func:`prefspace.evaluate.single.evaluate_pairs` or ``evaluate_scored`` (keyed by metric
+        name, which differs by kind of data), ``length_baseline_fit``, any benchmark's scores,
+        ``data`` and ``cache``
+    data : the data evaluated on (the model's held-out pairs when none was given)
+    cache : :class:`prefspace.embed.CacheUse`, the embedding cache used and what it held
+    files : :class:`EvaluationFiles`, the files written under the output folder
+    """
+
+    metrics: dict
+    data: str
+    cache: CacheUse
+    files: EvaluationFiles
+
+
+@dataclass(frozen=True)
+class SelectionSummary:
+    """What :func:`select_for_labeling` chose and wrote.
+
+    Attributes
+    ----------
+    n_pairs : pairs written; strategy : the strategy's name; out : the file
+    pool : ``"within"`` or ``"cross"`` (pairs within a prompt or across prompts)
+    n_candidates : candidate pairs considered; n_responses, n_prompts : of the pool
+    n_excluded : candidate pairs already labelled (None without labelled data)
+    cache : :class:`prefspace.embed.CacheUse`, the embedding cache used and what it held
+    """
+
+    n_pairs: int
+    strategy: str
+    pool: str
+    n_candidates: int
+    n_responses: int
+    n_prompts: int
+    n_excluded: int | None
+    out: str
+    cache: CacheUse
+
+    def to_json(self) -> dict:
+        """The summary by field name, ``cache`` as :meth:`CacheUse.to_json`."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "cache": self.cache.to_json()}
 
 
 def pair_features(scorer: RewardScorer, dataset: PreferenceDataset) -> np.ndarray:
@@ -97,7 +205,7 @@ def model_encoder(
     overrides = {k: v for k, v in (("layout", layout), ("device", device)) if v is not None}
     if name is None and backend is None and not overrides:
         return None
-    recorded = (describe_model(model_dir).get("encoder") or {}).get("config")
+    recorded = (describe_model(model_dir).encoder or {}).get("config")
     # how the model's rows were built beyond the encoder's weights: the text-feature block and
     # the long-text windows go with any encoder named here, so the rows are the training rows
     same_rows = {
@@ -143,7 +251,7 @@ def score_file(
     encoder: Any = None,
     progress: ProgressCallback | None = None,
     length_controlled: bool = False,
-) -> dict:
+) -> ScoreSummary:
     """Write one JSON line with rewards for every pair or response of ``data`` to ``out``.
 
     ``data`` holds either preference pairs (any format ``load_preferences`` reads, with
@@ -163,10 +271,10 @@ def score_file(
     rewards without the model's text-feature block (``RewardScorer(length_controlled=True)``;
     ``p_chosen`` then compares those rewards).
 
-    Returns a summary: ``mode`` (``"pairs"`` or ``"rows"``), ``n`` (lines written), ``out``,
-    ``columns`` (the input columns kept, rows mode) and, for pairs, ``accuracy`` (the share of
-    pairs whose chosen response scores strictly higher) and ``duplicates``; ``cache`` says
-    which embedding cache was used and how many texts were found there.
+    Returns a :class:`ScoreSummary`: the mode (``"pairs"`` or ``"rows"``), the lines written,
+    the input columns kept (rows mode) or, for pairs, the accuracy (the share of pairs whose
+    chosen response scores strictly higher) and duplicates, and which embedding cache was used
+    and how many texts were found there.
     """
     check_output(out, inputs=[model_dir, data], caches=[_cache_path(cache)], what=option("out"))
     load_kwargs = dict(load_kwargs or {})
@@ -185,31 +293,31 @@ def score_file(
                 max_text_chars=load_kwargs.get("max_text_chars", MAX_TEXT_CHARS),
             )
             scorer = _scorer(model_dir, cache, encoder, length_controlled)
-            lines, summary = _score_rows(scorer, rows)
+            lines, by_mode = _score_rows(scorer, rows)
         else:
             dataset = load_preferences(data, **load_kwargs)
             scorer = _scorer(model_dir, cache, encoder, length_controlled)
-            lines, summary = _score_pairs(scorer, dataset, length_controlled)
+            lines, by_mode = _score_pairs(scorer, dataset, length_controlled)
         write_jsonl(out, lines)
-    summary["out"] = str(out)
-    summary["cache"] = scorer.cache_use().to_json()
-    return summary
+    return ScoreSummary(n=len(lines), out=str(out), cache=scorer.cache_use(), **by_mode)
 
 
 def _score_rows(scorer: RewardScorer, rows: Any) -> tuple[list[dict], dict]:
-    """One line per prompt/response row (its columns, ``id``, ``reward``) and the summary."""
+    """One line per prompt/response row (its columns, ``id``, ``reward``) and the
+    :class:`ScoreSummary` fields of rows mode."""
     rewards = scorer.score(rows.prompts, rows.responses)
     lines = [
         {**cols, "id": i, "reward": float(r)} for cols, i, r in zip(rows.extra, rows.ids, rewards)
     ]
-    kept = list(dict.fromkeys(k for cols in rows.extra for k in cols))
-    return lines, {"mode": "rows", "n": len(lines), "columns": kept}
+    kept = tuple(dict.fromkeys(k for cols in rows.extra for k in cols))
+    return lines, {"mode": "rows", "columns": kept}
 
 
 def _score_pairs(
     scorer: RewardScorer, dataset: PreferenceDataset, length_controlled: bool
 ) -> tuple[list[dict], dict]:
-    """One line per pair (its texts, both rewards, ``p_chosen``) and the summary."""
+    """One line per pair (its texts, both rewards, ``p_chosen``) and the :class:`ScoreSummary`
+    fields of pairs mode."""
     X = pair_features(scorer, dataset)
     rewards = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
     p = (
@@ -242,7 +350,6 @@ def _score_pairs(
     ]
     return lines, {
         "mode": "pairs",
-        "n": len(lines),
         "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
         "duplicates": int(dataset.info.get("duplicates", 0) or 0),
     }
@@ -264,7 +371,7 @@ def evaluate_model_dir(
     encoder: Any = None,
     figure_format: str = "png",
     progress: ProgressCallback | None = None,
-) -> tuple[dict, dict]:
+) -> Evaluation:
     """Metrics, plots and a report for the saved model in ``model_dir`` on ``data``, under ``out``.
 
     ``data`` None: the model's own held-out pairs, ``model_dir/test.jsonl``, written by
@@ -277,41 +384,63 @@ def evaluate_model_dir(
     best-of-N with oracle and random, per-prompt Spearman and Kendall; ``limit_prompts`` keeps
     the first N prompts. A single file of prompt/response rows with a score column is read as
     scored responses too (no ``prompts`` needed). ``cache``: the embedding cache (default
-    :func:`prefspace.embed.default_cache_dir`; ``result["cache"]`` says how many texts were
+    :func:`prefspace.embed.default_cache_dir`; ``Evaluation.cache`` says how many texts were
     found there). ``encoder``:
     as for :func:`score_file`. ``figure_format``: ``"png"`` (default), ``"svg"`` or ``"pdf"``
     for the plots beside the report (the report embeds PNGs). ``progress``: a
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
 
     ``benchmark="reward-bench"``: pairs with a ``subset`` column, evaluated as above plus
-    reward-bench's section and overall scores (``result["reward_bench"]``, see
+    reward-bench's section and overall scores (``metrics["reward_bench"]``, see
     :func:`prefspace.evaluate.reward_bench.reward_bench_scores`). ``benchmark="reward-bench-2"``:
     reward-bench 2's rows (a prompt, lists of chosen and rejected responses), scored into
-    ``result["reward_bench_2"]`` (best-of-4 per subset, Ties, the overall score); ``load_kwargs``
+    ``metrics["reward_bench_2"]`` (best-of-4 per subset, Ties, the overall score); ``load_kwargs``
     then only gives ``split``, ``limit`` and the column keys. Both also write every example's
     scores, as reward-bench does, to ``out/reward_bench_scores.jsonl`` (per pair: ``id``,
     ``subset``, ``reward_chosen``, ``reward_rejected``, ``correct``) or
     ``out/reward_bench_2_scores.jsonl`` (per example: ``id``, ``subset``, ``rewards`` with the
     chosen ones first, ``num_correct``, ``score``).
 
-    Returns ``(result, paths)``: the metrics (also in ``out/metrics.json``, with ``data``) and the
-    paths written (``metrics_json``, ``report_html``, plots).
+    Returns an :class:`Evaluation`: the metrics (also in ``out/metrics.json``, with ``data`` and
+    ``cache``), the data, the cache used and the :class:`EvaluationFiles` written (metrics,
+    report, plots, per-example scores).
     """
+    if data is None:
+        data = _held_out(model_dir)
+    cache = cache if cache is not None else default_cache_dir()
+    check_output(
+        out,
+        inputs=[model_dir, data, prompts],
+        caches=[_cache_path(cache)],
+        kind="folder",
+        what=option("out"),
+    )
+    check_benchmark(benchmark)
+    if benchmark is not None and prompts is not None:
+        raise ConfigError(
+            f"{option('benchmark', benchmark)} reads its own data format; leave out "
+            f"{option('prompts')}."
+        )
+    scorer = partial(_scorer, model_dir, cache, encoder)  # built once the data has been read
     with report_progress(progress):
-        return _evaluate_model_dir(
+        result, per_example, used = _measure(
+            scorer,
             model_dir,
             data,
-            Path(out),
+            dict(load_kwargs or {}),
+            benchmark=benchmark,
             prompts=prompts,
             score_key=score_key,
             limit_prompts=limit_prompts,
-            cache=cache,
             n_boot=n_boot,
-            load_kwargs=load_kwargs,
-            benchmark=benchmark,
-            encoder=encoder,
-            figure_format=figure_format,
         )
+    cache_use = used.cache_use()
+    result["data"] = str(data)
+    result["cache"] = cache_use.to_json()
+    files = _write_evaluation(
+        result, per_example, model_dir, data, Path(out), benchmark, figure_format
+    )
+    return Evaluation(metrics=result, data=str(data), cache=cache_use, files=files)
 
 
 def _held_out(model_dir) -> Path:
@@ -337,59 +466,40 @@ def _scored_rows(data, load_kwargs: dict, prompts) -> bool:
     return looks_like_response_rows(data, response_key="response", split=load_kwargs.get("split"))
 
 
-def _evaluate_model_dir(
+def _measure(
+    make_scorer,
     model_dir,
     data,
-    out: Path,
+    load_kwargs: dict,
     *,
+    benchmark,
     prompts,
     score_key,
     limit_prompts,
-    cache,
     n_boot,
-    load_kwargs,
-    benchmark,
-    encoder,
-    figure_format,
-) -> tuple[dict, dict]:
-    if data is None:
-        data = _held_out(model_dir)
-    cache = cache if cache is not None else default_cache_dir()
-    check_output(
-        out,
-        inputs=[model_dir, data, prompts],
-        caches=[_cache_path(cache)],
-        kind="folder",
-        what=option("out"),
-    )
-    check_benchmark(benchmark)
-    if benchmark is not None and prompts is not None:
-        raise ConfigError(
-            f"{option('benchmark', benchmark)} reads its own data format; leave out "
-            f"{option('prompts')}."
-        )
-    load_kwargs = dict(load_kwargs or {})
-    scorer = partial(_scorer, model_dir, cache, encoder)  # built once the data has been read
-    # the data is read and checked first: a bad row stops before the model and encoder load
+):
+    """The metrics of a benchmark's rows, of pairs or of scored responses: ``(result,
+    per-example lines or None, scorer)``. The data is read and checked first: a bad row stops
+    before ``make_scorer`` loads the model and encoder."""
     if benchmark == "reward-bench-2":
-        result, per_example, used = _evaluate_best_of_k(scorer, data, load_kwargs, n_boot)
-    elif prompts is None and (
-        benchmark is not None or not _scored_rows(data, load_kwargs, prompts)
-    ):
-        result, per_example, used = _evaluate_pair_file(
-            scorer, model_dir, data, load_kwargs, benchmark, n_boot
-        )
-    else:  # scored responses: joined to a prompts file, or one file of rows that carry their prompt
-        keys = {
-            k: load_kwargs[k]
-            for k in ("on_bad_rows", "max_text_chars", "prompt_key", "id_key", "split")
-            if load_kwargs.get(k) is not None
-        }
-        scored = _load_scored(data, prompts, score_key, keys)
-        result, used = _evaluate_scored_file(scorer(), model_dir, scored, limit_prompts, n_boot)
-        per_example = None
-    result["data"] = str(data)
-    result["cache"] = used.cache_use().to_json()
+        return _evaluate_best_of_k(make_scorer, data, load_kwargs, n_boot)
+    if prompts is None and (benchmark is not None or not _scored_rows(data, load_kwargs, prompts)):
+        return _evaluate_pair_file(make_scorer, model_dir, data, load_kwargs, benchmark, n_boot)
+    # scored responses: joined to a prompts file, or one file of rows that carry their prompt
+    keys = {
+        k: load_kwargs[k]
+        for k in ("on_bad_rows", "max_text_chars", "prompt_key", "id_key", "split")
+        if load_kwargs.get(k) is not None
+    }
+    scored = _load_scored(data, prompts, score_key, keys)
+    result, used = _evaluate_scored_file(make_scorer(), model_dir, scored, limit_prompts, n_boot)
+    return result, None, used
+
+
+def _write_evaluation(
+    result: dict, per_example, model_dir, data, out: Path, benchmark, figure_format: str
+) -> EvaluationFiles:
+    """``metrics.json``, the plots and the report, and a benchmark's per-example scores."""
     paths = write_evaluation(
         result,
         out,
@@ -404,7 +514,7 @@ def _evaluate_model_dir(
             else "reward_bench_scores.jsonl"
         )
         paths["per_example"] = write_json_lines(file, per_example)
-    return result, paths
+    return EvaluationFiles(**paths)
 
 
 def _evaluate_best_of_k(make_scorer, data, load_kwargs: dict, n_boot: int):
@@ -581,7 +691,7 @@ def select_for_labeling(
     cache: Any = None,
     max_text_chars: int = MAX_TEXT_CHARS,
     progress: ProgressCallback | None = None,
-) -> dict:
+) -> SelectionSummary:
     """Choose ``budget`` pairs of the candidate responses in ``pool`` and write them to ``out``.
 
     The pool's responses (read by :func:`prefspace.data.read_responses`) are
@@ -593,9 +703,10 @@ def select_for_labeling(
     that use them (past-aware, coreset) and never chosen again. Texts longer than
     ``max_text_chars`` characters are refused (``prefspace.data.rules``).
 
-    Returns a summary: ``n_pairs`` (written), ``strategy``, ``pool`` (``"within"`` or
-    ``"cross"``), ``n_candidates`` (pairs considered), ``n_responses``, ``n_prompts``,
-    ``n_excluded`` (already labelled; None without ``labelled``), ``out``. ``progress``: a
+    Returns a :class:`SelectionSummary`: the pairs written, the strategy, the pool
+    (``"within"`` or ``"cross"``), the candidate pairs considered, the pool's responses and
+    prompts, the pairs already labelled (None without ``labelled``), the file and the
+    embedding cache used. ``progress``: a
     :data:`~prefspace._progress.ProgressCallback` for the embedding.
     """
     check_in(strategy, tuple(STRATEGIES), name="strategy")  # before any file is read
@@ -633,11 +744,14 @@ def select_for_labeling(
             options=selector_params,
         )
     write_jsonl(out, records)
-    return {
-        "n_pairs": len(records),
-        "strategy": strategy,
-        **info,
-        "n_excluded": None if labelled is None else info["n_excluded"],
-        "out": str(out),
-        "cache": scorer.cache_use().to_json(),
-    }
+    return SelectionSummary(
+        n_pairs=len(records),
+        strategy=strategy,
+        pool=info["pool"],
+        n_candidates=info["n_candidates"],
+        n_responses=info["n_responses"],
+        n_prompts=info["n_prompts"],
+        n_excluded=None if labelled is None else info["n_excluded"],
+        out=str(out),
+        cache=scorer.cache_use(),
+    )

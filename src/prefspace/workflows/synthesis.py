@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from .._surface import option
 from .._validation import check_in, check_whole
 from ..data import PreferenceDataset, load_preferences
 from ..embed import EmbeddingCache, embed_pairs, get_encoder
+from ..embed.pipeline import CacheUse
 from ..synth import diagnostics as diag
 from ..synth import get_synthesizer
 from ..synth.base import check_synthetic_memory
@@ -44,7 +46,16 @@ from ..synth.io import save_synthetic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["synthesize_file", "diagnostic_grid", "MIN_PAIRS_FOR_DIAGNOSTICS", "DIAGNOSTIC_LEVELS"]
+__all__ = [
+    "SynthesisSummary",
+    "SynthesisSeconds",
+    "Reconstruction",
+    "HeldOutReconstruction",
+    "synthesize_file",
+    "diagnostic_grid",
+    "MIN_PAIRS_FOR_DIAGNOSTICS",
+    "DIAGNOSTIC_LEVELS",
+]
 
 # Below this many real pairs the held-out third and the cross-fitting folds are too small to say anything.
 MIN_PAIRS_FOR_DIAGNOSTICS = 10
@@ -84,6 +95,132 @@ def diagnostic_grid(
     return steps, sigma2s, list(_FACTORS)
 
 
+@dataclass(frozen=True)
+class SynthesisSeconds:
+    """Wall time of each stage of :func:`synthesize_file`, in seconds: ``embed`` (reading
+    included), ``fit``, ``sample``, ``save``, ``diagnostics`` (None without them, with
+    ``diagnostic_parts``: ``reconstruction_curve``, ``label_preservation``, ``plots``), ``total``."""
+
+    embed: float
+    fit: float
+    sample: float
+    save: float
+    total: float
+    diagnostics: float | None = None
+    diagnostic_parts: dict[str, float] | None = None
+
+    def to_json(self) -> dict:
+        """The stages in the order they ran; the diagnostics' only when they ran."""
+        out: dict[str, Any] = {"embed": self.embed, "fit": self.fit, "sample": self.sample}
+        out["save"] = self.save
+        if self.diagnostics is not None:
+            out.update(diagnostic_parts=self.diagnostic_parts, diagnostics=self.diagnostics)
+        return {**out, "total": self.total}
+
+
+@dataclass(frozen=True)
+class HeldOutReconstruction:
+    """The share of the response variance a latent model keeps on pairs held out of its fit:
+    ``variance_kept`` on them after a fit on ``fit_pairs`` others; ``pairs``: ``"refit"`` or
+    ``"early_stopping"`` (which held-out pairs, see :func:`synthesize_file`)."""
+
+    variance_kept: float
+    fit_pairs: int
+    pairs: str
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """How much of the response variance a latent synthesizer's code keeps: ``recon_mse`` and
+    ``variance_kept`` on the pairs it was fitted on, ``latent_dim``; ``heldout``: a
+    :class:`HeldOutReconstruction` when the diagnostics measured it (else None)."""
+
+    recon_mse: float
+    variance_kept: float
+    latent_dim: int
+    heldout: HeldOutReconstruction | None = None
+
+    @classmethod
+    def from_json(cls, r: Mapping[str, Any]) -> Reconstruction:
+        """The figures from their JSON form (``summary.json``'s ``reconstruction``)."""
+        heldout = None
+        if r.get("heldout_variance_kept") is not None:
+            heldout = HeldOutReconstruction(
+                r["heldout_variance_kept"], r["heldout_fit_pairs"], r["heldout_pairs"]
+            )
+        return cls(r["recon_mse"], r["variance_kept"], r["latent_dim"], heldout)
+
+    def to_json(self) -> dict:
+        """The figures by name; the held-out ones, prefixed ``heldout_``, only when measured."""
+        out = {"recon_mse": self.recon_mse, "variance_kept": self.variance_kept}
+        out["latent_dim"] = self.latent_dim
+        if self.heldout is not None:
+            out.update({f"heldout_{k}": v for k, v in asdict(self.heldout).items()})
+        return out
+
+
+@dataclass(frozen=True)
+class SynthesisSummary:
+    """What :func:`synthesize_file` did; :meth:`to_json` is what ``summary.json`` holds.
+
+    Attributes
+    ----------
+    data, pairs : the real pairs' source and how many there were
+    method, factor, params : the synthesizer's name, synthetic pairs per real pair, and its
+        ``get_params()``
+    synthetic_pairs : how many pairs were synthesized
+    encoder, encoder_fingerprint, feature_dim : the encoder's config and fingerprint, the
+        width of a row
+    shared_columns : the columns every row shares (left unchanged by the synthesizer)
+    seconds : :class:`SynthesisSeconds`, wall time by stage
+    files : the files written, by role (a role's None: not written)
+    cache : :class:`prefspace.embed.CacheUse`, the embedding cache used and what it held
+    reconstruction : latent synthesizers: :class:`Reconstruction` (else None)
+    diagnostics : the level run (``"none"``, ``"fast"``, ``"full"``)
+    reconstruction_curve, label_preservation : the diagnostics' rows (None without them;
+        the curve only for latent synthesizers)
+    """
+
+    data: str
+    pairs: int
+    method: str
+    factor: int
+    synthetic_pairs: int
+    params: dict
+    encoder: dict
+    encoder_fingerprint: str
+    feature_dim: int
+    shared_columns: int
+    seconds: SynthesisSeconds
+    files: dict
+    cache: CacheUse
+    reconstruction: Reconstruction | None
+    diagnostics: str
+    reconstruction_curve: list[dict] | None
+    label_preservation: list[dict] | None
+
+    @classmethod
+    def from_json(cls, summary: Mapping[str, Any]) -> SynthesisSummary:
+        """The summary from its JSON form (``summary.json``)."""
+        values: dict[str, Any] = {f.name: summary.get(f.name) for f in fields(cls)}
+        recon = summary.get("reconstruction")
+        values["seconds"] = SynthesisSeconds(**summary["seconds"])
+        values["cache"] = CacheUse(**summary["cache"])
+        values["reconstruction"] = None if recon is None else Reconstruction.from_json(recon)
+        return cls(**values)
+
+    def to_json(self) -> dict:
+        """The JSON-able summary written as ``summary.json``; the parts not measured (None)
+        are left out."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for part in ("seconds", "cache", "reconstruction"):
+            out[part] = None if out[part] is None else out[part].to_json()
+        return {k: v for k, v in out.items() if v is not None or k not in _OPTIONAL_PARTS}
+
+
+_OPTIONAL_PARTS = ("reconstruction", "reconstruction_curve", "label_preservation")
+
+
 def synthesize_file(
     data: str | os.PathLike | PreferenceDataset,
     out: str | os.PathLike,
@@ -99,7 +236,7 @@ def synthesize_file(
     load_kwargs: Mapping[str, Any] | None = None,
     figure_format: str = "png",
     progress: ProgressCallback | None = None,
-) -> dict:
+) -> SynthesisSummary:
     """Synthesize ``factor`` pairs per real pair of ``data`` into the folder ``out``.
 
     Writes ``synthetic.safetensors`` and ``provenance.csv`` (:mod:`prefspace.synth.io`),
@@ -124,7 +261,8 @@ def synthesize_file(
 
     Returns
     -------
-    The summary written to ``summary.json``: ``data``, ``pairs``, ``method``, ``factor``,
+    A :class:`SynthesisSummary`, whose :meth:`~SynthesisSummary.to_json` is written to
+    ``summary.json``: ``data``, ``pairs``, ``method``, ``factor``,
     ``synthetic_pairs``, ``params``, ``encoder``, ``encoder_fingerprint``, ``feature_dim``,
     ``shared_columns``, ``seconds`` (``embed`` (reading included), ``fit``, ``sample``, ``save``,
     ``diagnostics`` with ``diagnostic_parts``: ``reconstruction_curve``, ``label_preservation``
@@ -172,7 +310,7 @@ def _synthesize(
     diagnostics,
     load_kwargs,
     figure_format,
-) -> dict:
+) -> SynthesisSummary:
     start = time.perf_counter()
     seed = check_whole(seed, name=option("random_state", flag="--seed"), minimum=0)
     source = getattr(data, "source", None) if isinstance(data, PreferenceDataset) else data
@@ -251,7 +389,7 @@ def _synthesize(
         summary, indent=2, default=str
     )  # NaN (e.g. a diagnostic with nothing to measure) as null
     write_text_atomic(out / "summary.json", text)
-    return json.loads(text)
+    return SynthesisSummary.from_json(json.loads(text))
 
 
 def _diagnose(
