@@ -166,3 +166,38 @@ def test_checker_sees_function_local_and_relative_imports(tmp_path: Path):
     src.write_text("def f():\n    from ..models import BradleyTerryLinear\n    import torch\n")
     found = [t for t, _ in _imports(src, name="prefspace.experiments.cells")]
     assert "prefspace.models.BradleyTerryLinear" in found and "torch" in found
+
+
+MAX_FUNCTION_LINES = 100
+
+
+def _long_functions(root: Path) -> list[str]:
+    """'file:line name (N lines)' for each function longer than MAX_FUNCTION_LINES, counted from
+    its first decorator to its last line (signature, docstring and body)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                n_lines = node.end_lineno - first + 1
+                if n_lines > MAX_FUNCTION_LINES:
+                    rel = path.relative_to(root.parent)
+                    found.append(f"{rel}:{node.lineno} {node.name} ({n_lines} lines)")
+    return found
+
+
+def test_no_function_over_100_lines():
+    assert _long_functions(SRC) == []
+
+
+def test_function_length_check_sees_decorators_and_nested_functions(tmp_path: Path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES - 2))
+    (pkg / "ok.py").write_text(f"def f():\n{body}\n    return x0\n")
+    (pkg / "long.py").write_text(
+        f"def outer():\n    @staticmethod\n    def inner():\n{body.replace('    ', '        ')}\n"
+        "        return 1\n    return inner\n"
+    )
+    found = _long_functions(pkg)
+    assert [f.split(" ")[1] for f in found] == ["outer", "inner"]
