@@ -57,23 +57,24 @@ def test_choose_pairs_leaves_out_labelled_pairs(setup):
     cands = read_responses(d / "pool.jsonl")
     scorer = RewardScorer(d / "model", encoder=encoder, cache=d / "cache")
     labelled = load_preferences(d / "labelled.jsonl")
-    records, info = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
-    assert info == {
-        "pool": "within",
-        "n_candidates": 12,
-        "n_responses": 8,
-        "n_prompts": 2,
-        "n_excluded": 2,
-    }
+    result = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
+    records = result.records
+    assert (
+        result.pool,
+        result.n_candidates,
+        result.n_responses,
+        result.n_prompts,
+        result.n_excluded,
+    ) == ("within", 12, 8, 2, 2)
     chosen = {frozenset((r["response_a"], r["response_b"])) for r in records}
     assert len(records) == 10 and len(chosen) == 10
     assert not chosen & {frozenset(("7", "9")), frozenset(("Paris.", "Berlin."))}
     gains = [r["gain"] for r in records]
     assert gains == sorted(gains, reverse=True) and gains[-1] > 0
-    again, _ = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
-    assert again == records  # deterministic
-    cross, info = choose_pairs(
+    again = choose_pairs(scorer, cands, 10, "past-aware", labelled=labelled)
+    assert again.records == records  # deterministic
+    cross = choose_pairs(
         scorer, cands, 3, "random", cross_prompt=True, max_candidates=5, random_state=1
     )
-    assert info["pool"] == "cross" and info["n_candidates"] == 5
-    assert all(r["prompt_b"] != r["prompt"] for r in cross)
+    assert cross.pool == "cross" and cross.n_candidates == 5
+    assert all(r["prompt_b"] != r["prompt"] for r in cross.records)

@@ -19,6 +19,7 @@ rows training and serving use); :func:`choose_pairs` then runs a selection strat
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -32,6 +33,7 @@ from .pools import PairPool, get_pool
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ChosenPairs",
     "candidate_features",
     "choose_pairs",
     "match_labelled_rows",
@@ -43,6 +45,23 @@ __all__ = [
 def candidate_features(scorer: RewardScorer, candidates: ScoredResponses) -> np.ndarray:
     """Feature rows ``(n, feature_dim)`` of every candidate, from ``scorer`` (its encoder and cache)."""
     return scorer.features(candidates.row_prompts(), candidates.responses)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChosenPairs:
+    """What :func:`choose_pairs` chose, and from what pool.
+
+    ``records``: the output lines (:func:`selection_records`), in the order chosen; ``pool``:
+    ``"within"`` or ``"cross"`` (prompts); ``n_candidates``: candidate pairs considered (after
+    ``max_candidates``); ``n_responses``/``n_prompts``: the candidates file's; ``n_excluded``:
+    candidate pairs left out because they were labelled already."""
+
+    records: list[dict]
+    pool: str
+    n_candidates: int
+    n_responses: int
+    n_prompts: int
+    n_excluded: int
 
 
 def choose_pairs(
@@ -57,7 +76,7 @@ def choose_pairs(
     lam: float | None = None,
     random_state: int = 0,
     options: dict | None = None,
-) -> tuple[list[dict], dict]:
+) -> ChosenPairs:
     """Choose ``budget`` pairs of ``candidates`` worth labelling, with the scorer's model.
 
     Parameters
@@ -77,8 +96,8 @@ def choose_pairs(
 
     Returns
     -------
-    (records, info): :func:`selection_records` of the chosen pairs in the order chosen, and
-    ``{"pool": "within"|"cross", "n_candidates", "n_responses", "n_prompts", "n_excluded"}``.
+    :class:`ChosenPairs`: the chosen pairs' output lines in the order chosen, and the pool's
+    counts.
     """
     # each strategy gets the options it takes (random has no lam, uncertainty no random_state);
     # a bad name fails here, before any embedding
@@ -110,13 +129,6 @@ def choose_pairs(
     records = selection_records(
         candidates, pool, chosen, strategy=strategy, gains=getattr(selector, "gains_", None)
     )
-    info = {
-        "pool": kind,
-        "n_candidates": len(pool),
-        "n_responses": len(candidates),
-        "n_prompts": candidates.n_prompts,
-        "n_excluded": 0 if exclude is None else int(len(exclude)),
-    }
     logger.info(
         "chose %d pairs with %s from a %s-prompt pool of %d candidates",
         len(records),
@@ -124,7 +136,14 @@ def choose_pairs(
         kind,
         len(pool),
     )
-    return records, info
+    return ChosenPairs(
+        records=records,
+        pool=kind,
+        n_candidates=len(pool),
+        n_responses=len(candidates),
+        n_prompts=candidates.n_prompts,
+        n_excluded=0 if exclude is None else int(len(exclude)),
+    )
 
 
 def match_labelled_rows(candidates: ScoredResponses, dataset) -> np.ndarray:

@@ -731,7 +731,7 @@ def select_for_labeling(
     )
     scorer = _scorer(model_dir, cache if cache is not None else default_cache_dir())
     with report_progress(progress):
-        records, info = choose_pairs(
+        chosen = choose_pairs(
             scorer,
             candidates,
             budget,
@@ -743,15 +743,15 @@ def select_for_labeling(
             random_state=random_state,
             options=selector_params,
         )
-    write_jsonl(out, records)
+    write_jsonl(out, chosen.records)
     return SelectionSummary(
-        n_pairs=len(records),
+        n_pairs=len(chosen.records),
         strategy=strategy,
-        pool=info["pool"],
-        n_candidates=info["n_candidates"],
-        n_responses=info["n_responses"],
-        n_prompts=info["n_prompts"],
-        n_excluded=None if labelled is None else info["n_excluded"],
+        pool=chosen.pool,
+        n_candidates=chosen.n_candidates,
+        n_responses=chosen.n_responses,
+        n_prompts=chosen.n_prompts,
+        n_excluded=None if labelled is None else chosen.n_excluded,
         out=str(out),
         cache=scorer.cache_use(),
     )
