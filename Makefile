@@ -1,6 +1,6 @@
 # The whole set-up on a fresh machine is one of these two commands:
 #   make demo   # embeds the bundled data, trains, evaluates, writes a report (offline)
-#   make test   # lint and format checks (ruff), then the test suite (offline; reads ../shared/data)
+#   make test   # lint and format checks (ruff), types (mypy), then the test suite (offline; reads ../shared/data)
 #
 # Both create .venv when it is missing and install prefspace into it.
 # torch is pinned to 2.13.0 and installed first: that version is a local CPU
@@ -38,6 +38,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 clean-venv:

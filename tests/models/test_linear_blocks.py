@@ -70,7 +70,8 @@ def test_closed_form_heldout_errors_equal_refitting_without_each_prompt(alpaca):
         [prompt[np.flatnonzero((F == X[i, 0]).all(axis=1))[0]] for i in range(len(X))]
     )
     alphas, text_alphas = [3.0, np.inf], [0.5, np.inf]
-    fast = heldout_errors(D, y, w, groups, K, alphas, text_alphas)
+    fast, no_pairs = heldout_errors(D, y, w, groups, K, alphas, text_alphas)
+    assert no_pairs is None
     for a, alpha in enumerate(alphas):
         for t, text_alpha in enumerate(text_alphas):
             if np.isinf(alpha) and np.isinf(text_alpha):

@@ -131,6 +131,7 @@ class BradleyTerryLinear(RewardHead):
     """
 
     cv_: dict | None  # fitted: the penalty search's table (None: fixed penalties)
+    ridge_: float | None  # fitted: the prior's penalty per pair (None: a model saved before it)
 
     def __init__(
         self,
@@ -316,7 +317,7 @@ class BradleyTerryLinear(RewardHead):
         None for a model saved before these were recorded.
         """
         self._check_fitted()
-        if getattr(self, "scale_", None) is None:
+        if getattr(self, "scale_", None) is None or self.ridge_ is None:
             return None
         k = getattr(self, "n_text_features_", 0)
         d = len(self.scale_)
@@ -369,7 +370,7 @@ class BradleyTerryLinear(RewardHead):
             self.cv_ = info.get("cv")
         else:  # an older model: one penalty, no text block
             self.alpha_, self.text_alpha_, self.n_text_features_, self.text_offset_, self.cv_ = (
-                self.ridge_,
+                np.inf if self.ridge_ is None else self.ridge_,
                 np.inf,
                 0,
                 0.0,

@@ -83,7 +83,7 @@ def heldout_errors(
     text_alphas: list[float],
     *,
     per_pair: bool = False,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Leave-one-prompt-out weighted squared error of the ridge stand-in on a grid.
 
     Parameters
@@ -94,14 +94,14 @@ def heldout_errors(
     w : float64 (n,), pair weights (positive)
     groups : (n,) prompt of each pair
     alphas, text_alphas : logistic penalties (``inf`` leaves the block out); the ridge uses 4x
-
     per_pair : also return each pair's held-out residual (scaled by the square root of its weight)
 
     Returns
     -------
-    float64 (len(alphas), len(text_alphas)): the summed held-out error (``inf`` where both
-    blocks are left out); with ``per_pair``, also (len(alphas), len(text_alphas), n). Without a text block (``n_text == 0``) only the column of
-    ``text_alphas[0]`` is computed, the others are ``inf``.
+    (errors, pairs): float64 (len(alphas), len(text_alphas)), the summed held-out error (``inf``
+    where both blocks are left out), and with ``per_pair`` each pair's residual, float64
+    (len(alphas), len(text_alphas), n) (else None). Without a text block (``n_text == 0``) only
+    the column of ``text_alphas[0]`` is computed, the others are ``inf``.
     """
     root = np.sqrt(w)
     Ds, ys = D * root[:, None], y * root
@@ -149,15 +149,15 @@ def heldout_errors(
                 if m == 1:
                     e = r[:, 0] / np.maximum(1.0 - H[:, 0, 0], 1e-12)
                     total += float(e @ e)
-                    if per_pair:
+                    if pairs is not None:
                         pairs[a, t, idx[:, 0]] = e
                 else:
                     e = np.linalg.solve(np.eye(m)[None] - H, r[..., None])[..., 0]
                     total += float((e * e).sum())
-                    if per_pair:
+                    if pairs is not None:
                         pairs[a, t, idx] = e
             out[a, t] = total
-    return (out, pairs) if per_pair else out
+    return out, pairs
 
 
 def choose_penalties(
@@ -182,6 +182,7 @@ def choose_penalties(
     alphas = [float(a) for a in alphas]
     text_alphas = [float(a) for a in text_alphas] if n_text else [float("inf")]
     total, per_pair = heldout_errors(D, y, w, groups, n_text, alphas, text_alphas, per_pair=True)
+    assert per_pair is not None  # asked for
     err = total / float(w.sum())
     flat = np.flatnonzero(err.ravel() == err.min())
     a, t = np.unravel_index(flat[-1], err.shape)

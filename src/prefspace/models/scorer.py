@@ -254,7 +254,8 @@ class RewardScorer:
                     rows[i] = fresh[missing[key]]
         if not keys:
             return np.zeros((0, self.feature_dim or 0), dtype=np.float32)
-        return np.stack(rows).astype(np.float32, copy=False)
+        filled = [r for r in rows if r is not None]  # every row is filled by now
+        return np.stack(filled).astype(np.float32, copy=False)
 
     def _remember(self, key: tuple[str, str], row: np.ndarray) -> None:
         if self.lru_size == 0:
