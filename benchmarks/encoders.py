@@ -277,17 +277,10 @@ def run_hh(hh: dict, seeds) -> list[dict]:
 
 
 def _pairs(rows: np.ndarray, gold: np.ndarray, prompt: np.ndarray) -> np.ndarray:
-    """All pairs of rows with one prompt and different gold, (chosen, rejected) by gold."""
-    out = []
-    for p in np.unique(prompt[rows]):
-        r = rows[prompt[rows] == p]
-        i, j = np.triu_indices(len(r), k=1)
-        a, b = r[i], r[j]
-        keep = gold[a] != gold[b]
-        a, b = a[keep], b[keep]
-        win = gold[a] > gold[b]
-        out.append(np.stack([np.where(win, a, b), np.where(win, b, a)], axis=1))
-    return np.concatenate(out)
+    """All pairs of ``rows`` with one prompt and different gold, (chosen, rejected) by gold."""
+    from prefspace.evaluate import gold_pairs
+
+    return rows[gold_pairs(gold[rows], prompt[rows])]
 
 
 def run_alpaca(al: dict, seeds, n_train: int) -> list[dict]:

@@ -40,17 +40,11 @@ from _results import new_run_id, record_rows  # noqa: E402
 METHODS = ("two-block", "length-controlled", "embedding only", "length baseline")
 
 
-def _pairs(rows, gold, prompt):
-    out = []
-    for p in np.unique(prompt[rows]):
-        r = rows[prompt[rows] == p]
-        i, j = np.triu_indices(len(r), k=1)
-        a, b = r[i], r[j]
-        keep = gold[a] != gold[b]
-        a, b = a[keep], b[keep]
-        win = gold[a] > gold[b]
-        out.append(np.stack([np.where(win, a, b), np.where(win, b, a)], axis=1))
-    return np.concatenate(out)
+def _pairs(rows: np.ndarray, gold: np.ndarray, prompt: np.ndarray) -> np.ndarray:
+    """All pairs of ``rows`` with one prompt and different gold, (chosen, rejected) by gold."""
+    from prefspace.evaluate import gold_pairs
+
+    return rows[gold_pairs(gold[rows], prompt[rows])]
 
 
 def _per_prompt(values, groups):

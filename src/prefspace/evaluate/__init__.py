@@ -43,7 +43,7 @@ from .metrics import (
     subset_accuracy,
     wilson_interval,
 )
-from .ranking import best_of_n_curve, expected_best_of_n, rank_correlations
+from .ranking import best_of_n_curve, expected_best_of_n, gold_pairs, rank_correlations
 from .simulate import SimulatedPairs, can_label, label_pairs, pairs_from_scores, transform_scores
 from .single import evaluate_pairs, evaluate_scored, write_evaluation
 
@@ -63,6 +63,7 @@ __all__ = [
     "subset_accuracy",
     "best_of_n_curve",
     "expected_best_of_n",
+    "gold_pairs",
     "rank_correlations",
     "pair_calibration",
     "reliability_bins",

@@ -31,6 +31,28 @@ DEFAULT_NS = (1, 2, 4, 8, 16, 32)
 _EXACT_UP_TO = 5000  # responses per prompt below which binomials are exact integers
 
 
+def gold_pairs(gold, prompt_index) -> np.ndarray:
+    """Every pair of responses to one prompt whose gold scores differ, the better one first:
+    int ``(m, 2)`` row indices, prompts in sorted order, rows in their given order within one.
+
+    >>> gold_pairs(np.array([0.2, 0.9, 0.5, 0.1]), np.array([0, 0, 1, 1])).tolist()
+    [[1, 0], [2, 3]]
+    """
+    gold = np.asarray(gold, dtype=np.float64).ravel()
+    prompt_index = np.asarray(prompt_index).ravel()
+    parts = []
+    order = np.argsort(prompt_index, kind="stable")
+    _, starts = np.unique(prompt_index[order], return_index=True)
+    for idx in np.split(order, starts[1:]):
+        i, j = np.triu_indices(idx.size, k=1)
+        a, b = idx[i], idx[j]
+        keep = gold[a] != gold[b]
+        a, b = a[keep], b[keep]
+        win = gold[a] > gold[b]
+        parts.append(np.stack([np.where(win, a, b), np.where(win, b, a)], axis=1))
+    return np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.intp)
+
+
 def _log_comb(n: np.ndarray | int, k: int) -> np.ndarray:
     """log C(n, k), with -inf where n < k."""
     n = np.asarray(n, dtype=np.float64)

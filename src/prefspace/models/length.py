@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 from .._validation import check_positive, check_sample_vector
 from ..data.text_features import log_length
 from ..evaluate.metrics import reward_metrics
+from ..evaluate.ranking import gold_pairs
 from ..exceptions import FormatError, ShapeError
 from ._base import FittedCheck, orient_pairs
 
@@ -384,25 +385,10 @@ def cross_fit_scored_length_rewards(
     out = np.empty_like(lengths)
     for test in _folds(prompt_index, folds):
         train = np.setdiff1d(np.arange(len(lengths)), test)
-        L = _gold_pairs(lengths[train], gold[train], prompt_index[train])
+        L = lengths[train][gold_pairs(gold[train], prompt_index[train])]
         coef = LengthBaseline(alpha=alpha).fit(L).coef_ if len(L) else 0.0
         out[test] = coef * lengths[test]
     return out
-
-
-def _gold_pairs(lengths: np.ndarray, gold: np.ndarray, prompt_index: np.ndarray) -> np.ndarray:
-    """Log lengths ``(m, 2)`` of every within-prompt pair with different gold, winner first."""
-    parts = []
-    order = np.argsort(prompt_index, kind="stable")
-    _, starts = np.unique(prompt_index[order], return_index=True)
-    for idx in np.split(order, starts[1:]):
-        i, j = np.triu_indices(idx.size, k=1)
-        a, b = idx[i], idx[j]
-        keep = gold[a] != gold[b]
-        a, b = a[keep], b[keep]
-        win = gold[a] > gold[b]
-        parts.append(np.stack([lengths[np.where(win, a, b)], lengths[np.where(win, b, a)]], axis=1))
-    return np.concatenate(parts) if parts else np.empty((0, 2))
 
 
 def _newton(
