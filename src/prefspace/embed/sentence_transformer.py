@@ -380,8 +380,8 @@ class SentenceTransformerEncoder(Encoder):
 
     def keep_end_many(self, texts: list[str]) -> list[str]:
         """:meth:`keep_end` for many texts, tokenizing them in batches."""
-        tokenizer, limit = self._tokenizer_and_limit()
-        budget = int(limit) - tokenizer.num_special_tokens_to_add(pair=False)
+        tokenizer, _ = self._tokenizer_and_limit()
+        budget = self.window_tokens
         out = list(texts)
         # every token of WordPiece, BPE and SentencePiece vocabularies covers at least one byte of
         # text, so a text of at most `budget` UTF-8 bytes fits: only longer ones are tokenized
