@@ -226,6 +226,22 @@ def examples(*commands: str) -> str:
     )
 
 
+def out_option(help: str, kind: Any = Path) -> Any:
+    """The ``--out/-o`` option of a command that writes a file or a folder, with its help.
+
+    >>> import typing
+    >>> typing.get_args(out_option("Folder to write."))[1].help
+    'Folder to write.'
+    """
+    return option(kind, "--out", "-o", help=help)
+
+
+def json_flag(what: str) -> Any:
+    """The ``--json`` flag of a command that prints ``what`` (its summary, its metrics) as JSON
+    instead of lines of text."""
+    return option(bool, "--json", help=f"Print {what} as JSON.")
+
+
 CacheOpt = option(
     Path | None,
     "--cache",
@@ -295,4 +311,6 @@ __all__ = [
     "renamed",
     "deprecated_option",
     "CacheOpt",
+    "out_option",
+    "json_flag",
 ]

@@ -7,15 +7,15 @@ import json
 import typer
 
 from . import app
-from ._groups import option
 from ._options import (
     DataArg,
     DataColumns,
     data_columns,
     examples,
+    json_flag,
 )
 
-ReportJson = option(bool, "--json", help="Print the loader's report as JSON.")
+ReportJson = json_flag("the loader's report")
 
 
 @app.command(

@@ -18,7 +18,7 @@ import typer
 from . import app
 from ._encoder_options import EncoderOptions, encoder_options
 from ._groups import argument, option
-from ._options import DataArg, DataColumns, data_columns, examples
+from ._options import DataArg, DataColumns, data_columns, examples, json_flag
 from ._progress import format_rate, show_progress
 from ._scaling import ScalingOptions, scaling_options, slice_lines
 
@@ -31,9 +31,9 @@ ShardSize = option(
 Quiet = option(
     bool, "--quiet", "-q", help="No progress (a bar on a terminal, plain lines in a log)."
 )
-SummaryJson = option(bool, "--json", help="Print the summary as JSON.")
+SummaryJson = json_flag("the summary")
 InfoPath = argument(Path, "An embedding cache folder or a saved model folder.")
-DescriptionJson = option(bool, "--json", help="Print the description as JSON.")
+DescriptionJson = json_flag("the description")
 CompactPath = argument(Path, "The cache to compact.")
 MergeSources = argument(list[Path], "Caches to copy from.")
 MergeInto = option(

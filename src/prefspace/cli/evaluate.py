@@ -17,7 +17,7 @@ from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
 from ._encoder_options import ModelEncoderOptions, model_encoder_options
 from ._groups import argument, option
-from ._options import CacheOpt, DataColumns, data_columns, examples
+from ._options import CacheOpt, DataColumns, data_columns, examples, out_option
 from ._progress import show_progress
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..embed import CacheUse
     from ..workflows.scoring import Evaluation
 
-OutDir = option(Path, "--out", "-o", help="Output directory (created if missing).")
+OutDir = out_option("Output directory (created if missing).")
 FigureFormat = option(
     Literal["png", "svg", "pdf"],
     "--figure-format",

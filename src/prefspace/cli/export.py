@@ -8,16 +8,10 @@ import typer
 
 from . import app
 from ._groups import argument, option
-from ._options import examples
+from ._options import examples, out_option
 
 ModelArg = argument(Path, "A model directory written by `prefspace train` / save_model.")
-ExportOut = option(
-    Path,
-    "--out",
-    "-o",
-    help="Folder to write (an earlier export there is replaced).",
-    show_default=False,
-)
+ExportOut = out_option("Folder to write (an earlier export there is replaced).")
 ExportFormat = option(str, "--format", help="Export format: sentence-transformers.")
 
 

@@ -23,6 +23,7 @@ from ._options import (
     default_cache_dir,
     deprecated_option,
     examples,
+    out_option,
     pool_columns,
     renamed,
     server_options,
@@ -143,9 +144,7 @@ Report = option(
     help="With --simulate: write one JSON line per batch (latencies, accuracy) here.",
 )
 DbArg = argument(Path, "A label database written by `prefspace label`.")
-ExportOut = option(
-    Path, "--out", "-o", help="Where to write (JSON lines for trl, JSON for label-studio)."
-)
+ExportOut = out_option("Where to write (JSON lines for trl, JSON for label-studio).")
 ExportFormat = option(str, "--format", "-f", help="trl (preference pairs) or label-studio (tasks).")
 TieRows = option(
     str,

@@ -17,6 +17,7 @@ from ._options import (
     default_cache_dir,
     deprecated_option,
     examples,
+    out_option,
     pool_columns,
     renamed,
 )
@@ -30,11 +31,9 @@ Pool = argument(
 Batch = option(
     int, "--batch", "-b", help="How many pairs to choose (as `prefspace label --batch`).", min=1
 )
-PairsOut = option(
+PairsOut = out_option(
+    "Where to write the chosen pairs (JSON lines); required, as in every command (leaving it out writes to_label.jsonl with a warning, for one release).",
     Path | None,
-    "--out",
-    "-o",
-    help="Where to write the chosen pairs (JSON lines); required, as in every command (leaving it out writes to_label.jsonl with a warning, for one release).",
 )
 Labelled = option(
     str | None,

@@ -17,6 +17,7 @@ from ._options import (
     ServerOptions,
     deprecated_option,
     examples,
+    out_option,
     pool_columns,
     renamed,
     server_options,
@@ -129,7 +130,7 @@ openrlhf_flags = option_group(OpenRLHFFlags, "openrlhf")
 Candidates = argument(
     Path, "JSONL (.gz ok) of candidate rows: a prompt and a response each, several rows per prompt."
 )
-BestOut = option(Path, "--out", "-o", help="Where to write the best response per prompt (JSONL).")
+BestOut = out_option("Where to write the best response per prompt (JSONL).")
 BestOf = option(
     int | None,
     "--best-of",

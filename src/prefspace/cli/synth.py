@@ -19,19 +19,13 @@ from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
 from ._encoder_options import EMBED_ONLY, EncoderOptions, encoder_options
 from ._groups import option
-from ._options import DataArg, DataColumns, data_columns, examples
+from ._options import DataArg, DataColumns, data_columns, examples, json_flag, out_option
 from ._progress import show_progress
 
 if TYPE_CHECKING:
     from ..workflows.synthesis import Reconstruction, SynthesisSummary
 
-SynthOut = option(
-    Path,
-    "--out",
-    "-o",
-    help="Folder for the synthetic pairs, provenance, summary and plots.",
-    show_default=False,
-)
+SynthOut = out_option("Folder for the synthetic pairs, provenance, summary and plots.")
 Method = option(
     str,
     "--method",
@@ -66,7 +60,7 @@ FigureFormat = option(
     "--figure-format",
     help="Plots as PNG only, or also as SVG or PDF beside each PNG (for a paper).",
 )
-SummaryJson = option(bool, "--json", help="Print the summary as JSON.")
+SummaryJson = json_flag("the summary")
 
 
 @app.command(

@@ -30,16 +30,19 @@ from ._encoder_options import (
     model_encoder_options,
 )
 from ._groups import argument, option, option_group
-from ._options import CacheOpt, DataArg, DataColumns, data_columns, default_cache_dir, examples
+from ._options import (
+    CacheOpt,
+    DataArg,
+    DataColumns,
+    data_columns,
+    default_cache_dir,
+    examples,
+    json_flag,
+    out_option,
+)
 from ._progress import show_progress
 
-ModelOut = option(
-    Path,
-    "--out",
-    "-o",
-    help="Model folder to write (replaced if it holds a model).",
-    show_default=False,
-)
+ModelOut = out_option("Model folder to write (replaced if it holds a model).")
 Head = option(
     str,
     "--head",
@@ -90,15 +93,9 @@ VaePrompts = option(
     "--vae-prompts",
     help="Prompts file joined to --vae-data's rows by prompt_id (as for scored responses).",
 )
-MetricsJson = option(bool, "--json", help="Print the metrics as JSON.")
+MetricsJson = json_flag("the metrics")
 ModelArg = argument(Path, "A model folder written by `prefspace train` or save_model.")
-ScoresOut = option(
-    Path,
-    "--out",
-    "-o",
-    help="JSONL file to write, one line per response or pair.",
-    show_default=False,
-)
+ScoresOut = out_option("JSONL file to write, one line per response or pair.")
 ResponseKey = option(str, "--response-key", help="Rows mode: column holding the response.")
 
 # train's own wording of three encoder options (what they do to the head, not to the cache)
