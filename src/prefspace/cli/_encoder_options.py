@@ -4,7 +4,10 @@
   itself (``embed``, ``train``, ``synth``): ``--encoder``, ``--cache``, ``--layout``,
   ``--encoder-backend``, the causal-LM and batching options, ``--text-features``, ``--long-texts``.
 - :class:`ModelEncoderOptions` (``@model_encoder_options()``): a saved model's recorded encoder,
-  overridden (``serve``, ``rerank``, ``score``, ``evaluate``), in the "Model's encoder" panel.
+  overridden (``serve``, ``rerank``, ``score``, ``evaluate``), in the "Model's encoder" panel, and
+  ``--cache`` (in the command's own options, where the group stands in its signature).
+
+Both embed through ``--cache`` (:meth:`ThroughCache.cache_dir`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ._groups import option, option_group, panel_options
+from ._options import CacheOpt
 
 __all__ = [
     "EncoderOptions",
     "ModelEncoderOptions",
+    "ThroughCache",
     "encoder_options",
     "model_encoder_options",
     "EMBED_ONLY",
@@ -31,12 +36,6 @@ Encoder = option(
     "--encoder",
     "-e",
     help="Encoder name or path: all-MiniLM-L6-v2 (default), smollm2-135m, a folder, a .gguf file.",
-)
-Cache = option(
-    Path | None,
-    "--cache",
-    help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
-    "else ~/.cache/prefspace/embeddings; every command shares it).",
 )
 Layout = option(
     str | None,
@@ -72,13 +71,25 @@ LongTexts = option(
 )
 
 
+class ThroughCache:
+    """What an encoder group knows of its ``cache`` field (``--cache``, None when not given)."""
+
+    cache: Path | None
+
+    def cache_dir(self) -> Path:
+        """``--cache``, else the cache every command shares (:func:`default_cache_dir`)."""
+        from ..embed.cache import default_cache_dir
+
+        return self.cache or default_cache_dir()
+
+
 @dataclasses.dataclass(frozen=True)
-class EncoderOptions:
+class EncoderOptions(ThroughCache):
     """The encoder a command embeds with, and the cache it embeds through (``None``: the
     encoder's own setting, or the shared cache)."""
 
     encoder: Encoder = DEFAULT_ENCODER
-    cache: Cache = None
+    cache: CacheOpt = None
     layout: Layout = None
     encoder_backend: EncoderBackend = "auto"
     layer: Layer = None
@@ -88,12 +99,6 @@ class EncoderOptions:
     batch_size: BatchSize = None
     text_features: TextFeatures = True
     long_texts: LongTexts = "truncate"
-
-    def cache_dir(self) -> Path:
-        """``--cache``, else the cache every command shares (:func:`default_cache_dir`)."""
-        from ..embed.cache import default_cache_dir
-
-        return self.cache or default_cache_dir()
 
     def encoder_kwargs(self) -> dict[str, Any]:
         """The options :func:`prefspace.embed.get_encoder` takes beside the name and backend:
@@ -153,15 +158,17 @@ LengthControlled = _model_option(
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelEncoderOptions:
+class ModelEncoderOptions(ThroughCache):
     """What the command line changes about a saved model's recorded encoder (``None``: as
-    recorded), and whether its rewards leave out the text-feature block."""
+    recorded), whether its rewards leave out the text-feature block, and the cache it embeds
+    through (``None``: the shared one)."""
 
     encoder: ModelEncoder = None
     encoder_backend: ModelBackend = None
     layout: ModelLayout = None
     device: ModelDevice = None
     length_controlled: LengthControlled = False
+    cache: CacheOpt = None
 
     def for_model(self, model_dir: Path) -> Any:
         """The encoder to embed with for the model in ``model_dir``: the recorded one with these
@@ -176,22 +183,21 @@ class ModelEncoderOptions:
             backend=self.encoder_backend,
         )
 
-    def scorer(self, model_dir: Path, cache: Path | None, **options: Any) -> Any:
+    def scorer(self, model_dir: Path, **options: Any) -> Any:
         """A :class:`prefspace.models.RewardScorer` for the model in ``model_dir`` with this
-        encoder and ``length_controlled``, through ``cache`` (None: the cache every command
-        shares); ``options`` go to the scorer (``lru_size``)."""
-        from ..embed.cache import default_cache_dir
+        encoder and ``length_controlled``, through :meth:`cache_dir`; ``options`` go to the
+        scorer (``lru_size``)."""
         from ..models.scorer import RewardScorer
 
         return RewardScorer(
             model_dir,
             encoder=self.for_model(model_dir),
-            cache=cache or default_cache_dir(),
+            cache=self.cache_dir(),
             length_controlled=self.length_controlled,
             **options,
         )
 
 
 model_encoder_options = option_group(ModelEncoderOptions, "model_encoder")
-"""Give a command that scores with a saved model the overrides of its encoder, collected into
-its ``model_encoder: ModelEncoderOptions`` parameter."""
+"""Give a command that scores with a saved model the overrides of its encoder and ``--cache``,
+collected into its ``model_encoder: ModelEncoderOptions`` parameter."""

@@ -17,7 +17,7 @@ from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
 from ._encoder_options import ModelEncoderOptions, model_encoder_options
 from ._groups import argument, option
-from ._options import CacheOpt, DataColumns, data_columns, examples, out_option
+from ._options import DataColumns, data_columns, examples, out_option
 from ._progress import show_progress
 
 if TYPE_CHECKING:
@@ -196,10 +196,9 @@ def evaluate(
     prompts: Prompts = None,
     score_key: ScoreKey = None,
     limit_prompts: LimitPrompts = None,
-    cache: CacheOpt = None,
+    model_encoder: ModelEncoderOptions = None,
     n_boot: NBoot = 1000,
     figure_format: FigureFormat = "png",
-    model_encoder: ModelEncoderOptions = None,
     benchmark: Benchmark = None,
     columns: DataColumns = None,
 ) -> None:
@@ -225,7 +224,7 @@ def evaluate(
             prompts=prompts,
             score_key=score_key,
             limit_prompts=limit_prompts,
-            cache=cache,
+            cache=model_encoder.cache,
             n_boot=n_boot,
             load_kwargs=columns.load_kwargs(),
             benchmark=benchmark,

@@ -28,12 +28,11 @@ if TYPE_CHECKING:
     from ..models.scorer import RewardScorer
 
 ModelArg = argument(Path, "A model directory written by `prefspace train` / save_model.")
-ServeCache = option(
-    Path | None,
-    "--cache",
-    help="An embedding cache directory to read and fill (default: the one every command "
-    "shares, $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, else ~/.cache/prefspace/embeddings).",
-)
+# serve's and rerank's wording of --cache (the group's option)
+_CACHE_HELPS = {
+    "cache": "An embedding cache directory to read and fill (default: the one every command "
+    "shares, $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, else ~/.cache/prefspace/embeddings)."
+}
 MaxBatch = option(int, "--max-batch", help="Most texts per encoder call (micro-batch).", min=1)
 MaxWaitMs = option(
     float,
@@ -159,23 +158,22 @@ _RERANK_HELPS = {
     ),
 )
 @server_options()
-@model_encoder_options()
+@model_encoder_options(helps=_CACHE_HELPS)
 @request_limits()
 @openrlhf_flags()
 def serve(
     model: ModelArg,
     server: ServerOptions,
     model_encoder: ModelEncoderOptions,
-    cache: ServeCache = None,
-    limits: RequestLimits = None,
-    openrlhf: OpenRLHFFlags = None,
+    limits: RequestLimits,
+    openrlhf: OpenRLHFFlags,
 ) -> None:
     """Serve a reward model over HTTP: /get_reward (OpenRLHF), /score, /health, /info."""
     from ..serve import create_app, run_server
 
     config, options = limits.config(), openrlhf.options()
     # load first: a model/encoder mismatch stops here (exit code 2) before the port is bound
-    scorer = model_encoder.scorer(model, cache, lru_size=limits.lru_size)
+    scorer = model_encoder.scorer(model, lru_size=limits.lru_size)
     scorer.encoder.load()  # an encoder that cannot load (missing files, remote code) stops here too
     options.load_template(config.strip)  # a tokenizer or template that cannot be read stops here
     for line in _serving_lines(model, scorer, server, model_encoder.length_controlled):
@@ -204,7 +202,7 @@ def _serving_lines(
     epilog=examples("prefspace rerank runs/bt samples.jsonl --best-of 16 --out best.jsonl"),
 )
 @pool_columns(exclude=("id_key",), helps=_RERANK_HELPS)
-@model_encoder_options()
+@model_encoder_options(helps=_CACHE_HELPS)
 def rerank(
     model: ModelArg,
     candidates: Candidates,
@@ -213,7 +211,6 @@ def rerank(
     keys: PoolColumns = None,
     group_key: GroupKey = None,
     model_encoder: ModelEncoderOptions = None,
-    cache: ServeCache = None,
     max_text_chars: MaxTextChars = None,
     n: deprecated_option("--n", "--best-of", int) = None,
 ) -> None:
@@ -226,7 +223,8 @@ def rerank(
 
     best_of = renamed("--n", "--best-of", n, best_of)
     columns = keys.kwargs()
-    check_output(out, inputs=[model, candidates, columns["prompts"]], caches=[cache], what="--out")
+    inputs = [model, candidates, columns["prompts"]]
+    check_output(out, inputs=inputs, caches=[model_encoder.cache], what="--out")
     cands = read_candidates(
         candidates,
         prompts_path=columns["prompts"],
@@ -236,7 +234,7 @@ def rerank(
         join_key=columns["join_key"],
         **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
     )
-    scorer = model_encoder.scorer(model, cache)
+    scorer = model_encoder.scorer(model)
     with show_progress():
         res = rerank_candidates(
             scorer, cands.prompts, cands.responses, groups=cands.groups, n=best_of

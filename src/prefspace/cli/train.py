@@ -31,11 +31,9 @@ from ._encoder_options import (
 )
 from ._groups import argument, option, option_group
 from ._options import (
-    CacheOpt,
     DataArg,
     DataColumns,
     data_columns,
-    default_cache_dir,
     examples,
     json_flag,
     out_option,
@@ -407,10 +405,9 @@ def score(
     model_dir: ModelArg,
     data: DataArg,
     out: ScoresOut,
-    cache: CacheOpt = None,
+    model_encoder: ModelEncoderOptions,
     response_key: ResponseKey = "response",
     *,
-    model_encoder: ModelEncoderOptions,
     columns: DataColumns,
 ) -> None:
     """Write a reward for every response in DATA, embedding with the model's own encoder.
@@ -427,7 +424,7 @@ def score(
             model_dir,
             data,
             out,
-            cache=cache or default_cache_dir(),
+            cache=model_encoder.cache_dir(),
             response_key=response_key,
             load_kwargs=columns.load_kwargs(),
             encoder=model_encoder.for_model(model_dir),
