@@ -193,14 +193,15 @@ def evaluate(
     model: ModelArg,
     out: OutDir,
     data: EvalData = None,
+    *,
     prompts: Prompts = None,
     score_key: ScoreKey = None,
     limit_prompts: LimitPrompts = None,
-    model_encoder: ModelEncoderOptions = None,
+    model_encoder: ModelEncoderOptions,
     n_boot: NBoot = 1000,
     figure_format: FigureFormat = "png",
     benchmark: Benchmark = None,
-    columns: DataColumns = None,
+    columns: DataColumns,
 ) -> None:
     """Metrics and plots for one saved model; embeds DATA with the model's own encoder.
 

@@ -214,8 +214,33 @@ class Simulation:
             raise typer.BadParameter("--report goes with --simulate.", param_hint="--report")
 
 
+@dataclass(frozen=True)
+class PoolVectors:
+    """Where the pool's feature rows come from: embedded (with --model's encoder, else
+    --encoder) through --cache, or read from --features (and --prompt-features)."""
+
+    encoder: PoolEncoder = None
+    features: Features = None
+    prompt_features: PromptFeatures = None
+    cache: CacheOpt = None
+
+    @property
+    def files(self) -> list[Path | None]:
+        """The feature files it reads (None where not given)."""
+        return [self.features, self.prompt_features]
+
+    def kwargs(self) -> dict[str, Any]:
+        """The fields as :func:`prefspace.studio.build_studio` takes them; the pool is embedded
+        through the shared cache unless --cache or --features says otherwise."""
+        cache = self.cache
+        if cache is None and self.features is None:
+            cache = default_cache_dir()
+        return {**dataclasses.asdict(self), "cache": cache}
+
+
 loop_settings = option_group(LoopSettings, "loop")
 simulation_options = option_group(Simulation, "simulation")
+pool_vectors = option_group(PoolVectors, "vectors")
 
 
 @label_app.command(
@@ -228,25 +253,24 @@ simulation_options = option_group(Simulation, "simulation")
 @server_options(helps=_SERVER_HELPS, defaults={"port": 8765, "log_level": "warning"})
 @pool_columns()
 @loop_settings()
+@pool_vectors()
 @simulation_options()
 def serve(
     pool: PoolArg,
     db: Db,
+    *,
     model: Model = None,
-    loop: LoopSettings = None,
+    loop: LoopSettings,
     head: Head = None,
-    server: ServerOptions = None,
+    server: ServerOptions,
     token: Token = None,
-    keys: PoolColumns = None,
-    encoder: PoolEncoder = None,
-    features: Features = None,
-    prompt_features: PromptFeatures = None,
-    cache: CacheOpt = None,
+    keys: PoolColumns,
+    vectors: PoolVectors,
     cross_prompt: CrossPrompt = False,
     max_candidates: MaxCandidates = 1_000_000,
     save_model: SaveModel = None,
     no_serve: NoServe = False,
-    simulation: Simulation = None,
+    simulation: Simulation,
 ) -> None:
     """Serve the labeling page for POOL: compare two responses, A / B / tie / skip.
 
@@ -257,32 +281,28 @@ def serve(
     from ..studio import build_studio
 
     simulation.check(loop.rounds)
-    if cache is None and features is None:
-        cache = default_cache_dir()
+    source = vectors.kwargs()
     if simulation.report is not None:
         from .._paths import check_output
 
-        inputs = [pool, keys.prompts, model, features, prompt_features, db, save_model]
-        check_output(simulation.report, caches=[cache], what="--report", inputs=inputs)
+        read = [pool, keys.prompts, model, *vectors.files, db, save_model]
+        check_output(simulation.report, caches=[source["cache"]], what="--report", inputs=read)
     studio = build_studio(
         pool,
         db,
         model=model,
         head=head,
-        encoder=encoder,
-        features=features,
-        prompt_features=prompt_features,
-        cache=cache,
         score_key=simulation.column,
         cross_prompt=cross_prompt,
         max_candidates=max_candidates,
         save_model_to=save_model,
         config=loop.config(),
         embed_stats=(stats := EmbedStats()),
+        **source,
         **keys.kwargs(),
     )
     if stats.total:  # the pool was embedded (not read from --features)
-        typer.echo(describe_cache_use(stats.cache_use(cache)))
+        typer.echo(describe_cache_use(stats.cache_use(source["cache"])))
     if no_serve:
         return _refit_once(studio, db)
     if simulation.column is not None:

@@ -83,6 +83,7 @@ _PROMPTS_HELP = (
 def select(
     model: ModelArg,
     pool: Pool,
+    *,
     batch: Batch = 100,
     strategy: Strategy = "random",
     out: PairsOut = None,
@@ -93,7 +94,7 @@ def select(
     explore: Explore = 0.25,
     outlier_z: OutlierZ = None,
     seed: Seed = 0,
-    keys: PoolColumns = None,
+    keys: PoolColumns,
     cache: CacheOpt = None,
     max_text_chars: MaxTextChars = None,
     budget: deprecated_option("--budget/-n", "--batch", int) = None,

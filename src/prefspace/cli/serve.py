@@ -207,10 +207,11 @@ def rerank(
     model: ModelArg,
     candidates: Candidates,
     out: BestOut,
+    *,
     best_of: BestOf = None,
-    keys: PoolColumns = None,
+    keys: PoolColumns,
     group_key: GroupKey = None,
-    model_encoder: ModelEncoderOptions = None,
+    model_encoder: ModelEncoderOptions,
     max_text_chars: MaxTextChars = None,
     n: deprecated_option("--n", "--best-of", int) = None,
 ) -> None:
