@@ -250,24 +250,44 @@ CacheOpt = option(
 )
 
 
-def renamed(old_flag: str, new_flag: str, old_value: Any, new_value: Any) -> Any:
-    """A flag renamed for one vocabulary across commands: the old name still works for one
-    release, with a warning on stderr; its value wins when it was given."""
-    if old_value is None:
-        return new_value
-    typer.echo(
-        f"warning: {old_flag} is deprecated and goes in the next release; use {new_flag}.", err=True
-    )
-    return old_value
+@dataclasses.dataclass(frozen=True)
+class RenamedFlag:
+    """A flag renamed for one vocabulary across commands: the old name (``old``, with its short
+    forms after a ``/``) still works for one release, hidden from ``--help``, with a warning on
+    stderr; ``new`` is the flag that replaces it. Declared once per old flag; a command takes
+    ``old_name: FLAG.option = None`` and uses ``FLAG.value(old_name, new_name)``.
 
+    >>> RenamedFlag("--n", "--best-of", int).value(None, 16)
+    16
+    """
 
-def deprecated_option(flags: str, new_flag: str, kind: Any) -> Any:
-    """The hidden option that keeps an old flag name working (see :func:`renamed`)."""
-    names = flags.split("/")
-    return Annotated[
-        kind | None,
-        typer.Option(*names, hidden=True, help=f"Deprecated: use {new_flag}.", show_default=False),
-    ]
+    old: str
+    new: str
+    kind: Any
+
+    @property
+    def option(self) -> Any:
+        """The hidden option that keeps the old name working."""
+        return Annotated[
+            self.kind | None,
+            typer.Option(
+                *self.old.split("/"),
+                hidden=True,
+                help=f"Deprecated: use {self.new}.",
+                show_default=False,
+            ),
+        ]
+
+    def value(self, old_value: Any, new_value: Any) -> Any:
+        """The value the command goes on with: the old flag's when it was given (with the
+        warning), else the new flag's."""
+        if old_value is None:
+            return new_value
+        typer.echo(
+            f"warning: {self.old} is deprecated and goes in the next release; use {self.new}.",
+            err=True,
+        )
+        return old_value
 
 
 def default_cache_dir() -> Path:
@@ -308,8 +328,7 @@ __all__ = [
     "option_group",
     "examples",
     "default_cache_dir",
-    "renamed",
-    "deprecated_option",
+    "RenamedFlag",
     "CacheOpt",
     "out_option",
     "json_flag",

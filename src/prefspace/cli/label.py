@@ -18,14 +18,13 @@ from ._groups import argument, option, option_group
 from ._options import (
     CacheOpt,
     PoolColumns,
+    RenamedFlag,
     ServerOptions,
     Strategy,
     default_cache_dir,
-    deprecated_option,
     examples,
     out_option,
     pool_columns,
-    renamed,
     server_options,
 )
 
@@ -162,6 +161,8 @@ ConfigOut = option(
 )
 ImportDb = argument(Path, "The label database the tasks were exported from.")
 ImportSource = argument(Path, "A Label Studio JSON export of those tasks.")
+TiesRenamed = RenamedFlag("--ties", "--tie-rows", str)
+AggregateRenamed = RenamedFlag("--aggregate", "--combine", str)
 OnUnknown = option(str, "--on-unknown", help="A task whose pair is not in DB: error or skip.")
 
 # the studio's server: anything but loopback needs a token; port 0 picks a free one
@@ -454,14 +455,14 @@ def export(
     combine: Combine = "majority",
     pending: Pending = False,
     config_out: ConfigOut = None,
-    ties: deprecated_option("--ties", "--tie-rows", str) = None,
-    aggregate: deprecated_option("--aggregate", "--combine", str) = None,
+    ties: TiesRenamed.option = None,
+    aggregate: AggregateRenamed.option = None,
 ) -> None:
     """Write the labels of DB as TRL preference pairs, or the pairs as Label Studio tasks."""
     from ..studio import export_label_studio, export_trl
 
-    ties = renamed("--ties", "--tie-rows", ties, tie_rows)
-    aggregate = renamed("--aggregate", "--combine", aggregate, combine)
+    ties = TiesRenamed.value(ties, tie_rows)
+    aggregate = AggregateRenamed.value(aggregate, combine)
     if format == "trl":
         stats = export_trl(db, out, ties=ties, aggregate=aggregate)
         tie_note = {

@@ -13,13 +13,12 @@ from ._options import (
     CacheOpt,
     MaxTextChars,
     PoolColumns,
+    RenamedFlag,
     Strategy,
     default_cache_dir,
-    deprecated_option,
     examples,
     out_option,
     pool_columns,
-    renamed,
 )
 from ._progress import show_progress
 
@@ -68,6 +67,8 @@ OutlierZ = option(
     min=0.0,
 )
 Seed = option(int, "--seed", help="Seed for the random strategy and the candidate sample.", min=0)
+BudgetRenamed = RenamedFlag("--budget/-n", "--batch", int)
+ExplorationRenamed = RenamedFlag("--exploration", "--explore", float)
 _PROMPTS_HELP = (
     "Separate prompts file joined on --join-key (alpaca_bon layout; rows then need a score)."
 )
@@ -97,8 +98,8 @@ def select(
     keys: PoolColumns,
     cache: CacheOpt = None,
     max_text_chars: MaxTextChars = None,
-    budget: deprecated_option("--budget/-n", "--batch", int) = None,
-    exploration: deprecated_option("--exploration", "--explore", float) = None,
+    budget: BudgetRenamed.option = None,
+    exploration: ExplorationRenamed.option = None,
 ) -> None:
     """Embed POOL with MODEL's own encoder, choose BATCH pairs with STRATEGY, write them for annotators.
 
@@ -107,8 +108,8 @@ def select(
     """
     from ..workflows.scoring import select_for_labeling
 
-    batch = renamed("--budget/-n", "--batch", budget, batch)
-    explore = renamed("--exploration", "--explore", exploration, explore)
+    batch = BudgetRenamed.value(budget, batch)
+    explore = ExplorationRenamed.value(exploration, explore)
     if exploration is not None and not 0.0 <= exploration <= 0.99:
         raise typer.BadParameter(
             f"{exploration} is not in the range 0<=x<=0.99.", param_hint="--exploration"

@@ -14,12 +14,11 @@ from ._groups import argument, option, option_group
 from ._options import (
     MaxTextChars,
     PoolColumns,
+    RenamedFlag,
     ServerOptions,
-    deprecated_option,
     examples,
     out_option,
     pool_columns,
-    renamed,
     server_options,
 )
 from ._progress import show_progress
@@ -136,6 +135,7 @@ BestOf = option(
     help="Best of the first N candidates of each prompt (default: all).",
     min=1,
 )
+NRenamed = RenamedFlag("--n", "--best-of", int)
 GroupKey = option(
     str | None,
     "--group-key",
@@ -213,7 +213,7 @@ def rerank(
     group_key: GroupKey = None,
     model_encoder: ModelEncoderOptions,
     max_text_chars: MaxTextChars = None,
-    n: deprecated_option("--n", "--best-of", int) = None,
+    n: NRenamed.option = None,
 ) -> None:
     """Best-of-N: score every candidate, write each prompt's best response with its reward."""
     from .._jsonsafe import write_jsonl
@@ -222,7 +222,7 @@ def rerank(
     from ..serve.rerank import best_records, read_candidates
     from ..serve.rerank import rerank as rerank_candidates
 
-    best_of = renamed("--n", "--best-of", n, best_of)
+    best_of = NRenamed.value(n, best_of)
     columns = keys.kwargs()
     inputs = [model, candidates, columns["prompts"]]
     check_output(out, inputs=inputs, caches=[model_encoder.cache], what="--out")
