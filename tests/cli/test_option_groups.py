@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from prefspace.cli._groups import option, option_group, panel_options
+from prefspace.cli._options import RenamedFlag
 
 Count = option(int, "--count", help="How many.", min=1)
 Name = panel_options("Naming")(str | None, "--name", help="Who.")
@@ -82,3 +83,48 @@ def test_mistakes_in_a_group_are_refused_when_the_command_is_defined():
 
     with pytest.raises(TypeError, match="clash"):
         settings()(clash)
+
+
+def test_a_model_encoder_group_embeds_through_its_cache_else_the_shared_one(tmp_path, monkeypatch):
+    from prefspace.cli._encoder_options import EncoderOptions, ModelEncoderOptions
+
+    monkeypatch.setenv("PREFSPACE_CACHE", str(tmp_path / "shared"))
+    assert ModelEncoderOptions().cache_dir() == tmp_path / "shared"
+    assert EncoderOptions().cache_dir() == tmp_path / "shared"
+    own = tmp_path / "own"
+    assert ModelEncoderOptions(cache=own).cache_dir() == own
+    assert EncoderOptions(cache=own).cache_dir() == own
+
+
+def test_the_label_pool_is_embedded_through_the_shared_cache_unless_features_are_given(
+    tmp_path, monkeypatch
+):
+    from prefspace.cli.label import PoolVectors
+
+    monkeypatch.setenv("PREFSPACE_CACHE", str(tmp_path / "shared"))
+    assert PoolVectors().kwargs()["cache"] == tmp_path / "shared"
+    read = PoolVectors(features=tmp_path / "f.npy").kwargs()
+    assert read["cache"] is None and read["features"] == tmp_path / "f.npy"
+    own = PoolVectors(features=tmp_path / "f.npy", cache=tmp_path / "own")
+    assert own.kwargs()["cache"] == tmp_path / "own"
+    assert own.files == [tmp_path / "f.npy", None]
+
+
+Budget = RenamedFlag("--budget/-n", "--batch", int)
+
+
+def test_a_renamed_flag_keeps_the_old_value_with_a_warning(capsys):
+    assert Budget.value(None, 100) == 100
+    assert capsys.readouterr().err == ""
+    assert Budget.value(7, 100) == 7
+    assert capsys.readouterr().err == (
+        "warning: --budget/-n is deprecated and goes in the next release; use --batch.\n"
+    )
+    app = typer.Typer()
+
+    @app.command()
+    def run(budget: Budget.option = None) -> None:
+        pass
+
+    hidden = typer.main.get_command(app).params[0]
+    assert hidden.opts == ["--budget", "-n"] and hidden.hidden
