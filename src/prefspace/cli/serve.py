@@ -18,7 +18,6 @@ from ._options import (
     ServerOptions,
     examples,
     out_option,
-    pool_columns,
     server_options,
 )
 from ._progress import show_progress
@@ -142,6 +141,30 @@ GroupKey = option(
     help="Column grouping candidates (default: --join-key if present, else the prompt).",
 )
 
+
+@dataclasses.dataclass(frozen=True)
+class CandidateColumns(PoolColumns):
+    """The columns of rerank's candidates: a pool's, and the column that groups them."""
+
+    group_key: GroupKey = None
+
+    def read(self, candidates: Path, max_text_chars: int | None) -> Any:
+        """The candidates, as :func:`prefspace.serve.rerank.read_candidates` reads them."""
+        from ..serve.rerank import read_candidates
+
+        return read_candidates(
+            candidates,
+            prompts_path=self.prompts,
+            prompt_key_name=self.prompt_key,
+            response_key=self.response_key,
+            group_key=self.group_key,
+            join_key=self.join_key,
+            **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
+        )
+
+
+candidate_columns = option_group(CandidateColumns, "keys")
+
 # rerank's candidates: one response per row, no list column, no response ids
 _RERANK_HELPS = {
     "prompts": "A JSONL of prompts joined to the candidates on --join-key.",
@@ -201,7 +224,7 @@ def _serving_lines(
     "rerank",
     epilog=examples("prefspace rerank runs/bt samples.jsonl --best-of 16 --out best.jsonl"),
 )
-@pool_columns(exclude=("id_key",), helps=_RERANK_HELPS)
+@candidate_columns(exclude=("id_key",), helps=_RERANK_HELPS)
 @model_encoder_options(helps=_CACHE_HELPS)
 def rerank(
     model: ModelArg,
@@ -209,8 +232,7 @@ def rerank(
     out: BestOut,
     *,
     best_of: BestOf = None,
-    keys: PoolColumns,
-    group_key: GroupKey = None,
+    keys: CandidateColumns,
     model_encoder: ModelEncoderOptions,
     max_text_chars: MaxTextChars = None,
     n: NRenamed.option = None,
@@ -219,22 +241,13 @@ def rerank(
     from .._jsonsafe import write_jsonl
     from .._paths import check_output
     from ..embed.pipeline import describe_cache_use
-    from ..serve.rerank import best_records, read_candidates
+    from ..serve.rerank import best_records
     from ..serve.rerank import rerank as rerank_candidates
 
     best_of = NRenamed.value(n, best_of)
-    columns = keys.kwargs()
-    inputs = [model, candidates, columns["prompts"]]
+    inputs = [model, candidates, keys.prompts]
     check_output(out, inputs=inputs, caches=[model_encoder.cache], what="--out")
-    cands = read_candidates(
-        candidates,
-        prompts_path=columns["prompts"],
-        prompt_key_name=columns["prompt_key"],
-        response_key=columns["response_key"],
-        group_key=group_key,
-        join_key=columns["join_key"],
-        **({} if max_text_chars is None else {"max_text_chars": max_text_chars}),
-    )
+    cands = keys.read(candidates, max_text_chars)
     scorer = model_encoder.scorer(model)
     with show_progress():
         res = rerank_candidates(
