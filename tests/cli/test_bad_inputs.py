@@ -940,6 +940,15 @@ def test_rerank_reads_a_bom_and_writes_no_bare_nan(model_dirs, tmp_path, capsys)
     assert best[0]["note"] in (None, 1.5)
 
 
+def test_rerank_group_key_naming_no_column_exits_2_naming_the_flag(model_dirs, tmp_path, capsys):
+    cands = write(tmp_path / "cands.jsonl", jsonl(*CAND))
+    out = tmp_path / "best.jsonl"
+    args = ["rerank", model_dirs["bt"], cands, "--out", out, "--cache", tmp_path / "cache"]
+    code, _, err = run_cli([*args, "--group-key", "nope"], capsys)
+    assert code == 2 and "no column 'nope' for --group-key" in err, err
+    assert not out.exists()
+
+
 # ============================================================================================
 # Issue 21: no command destroys its own input; the rest of a fresh bad-input corpus exits 2.
 #
