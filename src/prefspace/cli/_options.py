@@ -15,8 +15,13 @@ A column key left at ``None`` means "use the default name" (``prompt``, ``chosen
 option is one field of :class:`DataColumns`, typed with its option.
 
 ``data_columns`` is one of the option groups (:mod:`prefspace.cli._groups`); the others here are
-:func:`pool_columns` (a pool of responses: select, label, rerank) and :func:`server_options`
-(serve, label serve); the encoder groups are in :mod:`prefspace.cli._encoder_options`.
+:func:`pool_columns` (a pool of responses: select, label; rerank's adds ``--group-key``) and
+:func:`server_options` (serve, label serve); the encoder groups are in
+:mod:`prefspace.cli._encoder_options`.
+
+Flags several commands share one declaration of: :func:`out_option` (``--out/-o``, each command's
+help), :func:`json_flag` (``--json``), ``CacheOpt`` (``--cache``), and a renamed flag's old name
+is one :class:`RenamedFlag`.
 """
 
 from __future__ import annotations
