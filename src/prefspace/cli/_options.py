@@ -20,7 +20,7 @@ option is one field of :class:`DataColumns`, typed with its option.
 :mod:`prefspace.cli._encoder_options`.
 
 Flags several commands share one declaration of: :func:`out_option` (``--out/-o``, each command's
-help), :func:`json_flag` (``--json``), ``CacheOpt`` (``--cache``), and a renamed flag's old name
+help), :func:`json_flag` (``--json``), :func:`figure_format_option`, ``CacheOpt`` (``--cache``), and a renamed flag's old name
 is one :class:`RenamedFlag`.
 """
 
@@ -241,6 +241,12 @@ def out_option(help: str, kind: Any = Path) -> Any:
     return option(kind, "--out", "-o", help=help)
 
 
+def figure_format_option(help: str) -> Any:
+    """The ``--figure-format`` option of a command that draws plots: always PNG, and also SVG or
+    PDF beside each (the formats of :data:`prefspace.evaluate.plots.FIGURE_FORMATS`)."""
+    return option(Literal["png", "svg", "pdf"], "--figure-format", help=help)
+
+
 def json_flag(what: str) -> Any:
     """The ``--json`` flag of a command that prints ``what`` (its summary, its metrics) as JSON
     instead of lines of text."""
@@ -337,4 +343,5 @@ __all__ = [
     "CacheOpt",
     "out_option",
     "json_flag",
+    "figure_format_option",
 ]

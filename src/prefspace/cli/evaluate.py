@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,7 +17,7 @@ from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
 from ._encoder_options import ModelEncoderOptions, model_encoder_options
 from ._groups import argument, option
-from ._options import DataColumns, data_columns, examples, out_option
+from ._options import DataColumns, data_columns, examples, figure_format_option, out_option
 from ._progress import show_progress
 
 if TYPE_CHECKING:
@@ -27,10 +27,8 @@ if TYPE_CHECKING:
     from ..workflows.scoring import Evaluation
 
 OutDir = out_option("Output directory (created if missing).")
-FigureFormat = option(
-    Literal["png", "svg", "pdf"],
-    "--figure-format",
-    help="Plots as PNG only (the report embeds them), or also as SVG or PDF beside each PNG.",
+FigureFormat = figure_format_option(
+    "Plots as PNG only (the report embeds them), or also as SVG or PDF beside each PNG."
 )
 Jobs = option(
     int | None,

@@ -19,7 +19,15 @@ from . import app
 from ._choices import RegistryChoice, RegistryHelpCommand
 from ._encoder_options import EMBED_ONLY, EncoderOptions, encoder_options
 from ._groups import option
-from ._options import DataArg, DataColumns, data_columns, examples, json_flag, out_option
+from ._options import (
+    DataArg,
+    DataColumns,
+    data_columns,
+    examples,
+    figure_format_option,
+    json_flag,
+    out_option,
+)
 from ._progress import show_progress
 
 if TYPE_CHECKING:
@@ -55,10 +63,8 @@ Diagnostics = option(
     "and 8; several times the synthesis' cost) or 'none'.",
 )
 NoDiagnostics = option(bool, "--no-diagnostics", help="Same as --diagnostics none.", hidden=True)
-FigureFormat = option(
-    Literal["png", "svg", "pdf"],
-    "--figure-format",
-    help="Plots as PNG only, or also as SVG or PDF beside each PNG (for a paper).",
+FigureFormat = figure_format_option(
+    "Plots as PNG only, or also as SVG or PDF beside each PNG (for a paper)."
 )
 SummaryJson = json_flag("the summary")
 
