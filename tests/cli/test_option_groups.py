@@ -128,3 +128,18 @@ def test_a_renamed_flag_keeps_the_old_value_with_a_warning(capsys):
 
     hidden = typer.main.get_command(app).params[0]
     assert hidden.opts == ["--budget", "-n"] and hidden.hidden
+
+
+def test_the_pair_and_pool_groups_name_parameters_of_the_library_calls_they_feed():
+    import inspect
+
+    from prefspace.cli._options import CandidatePairs
+    from prefspace.cli.label import PoolVectors
+    from prefspace.studio import build_studio
+    from prefspace.workflows.scoring import select_for_labeling
+
+    for func in (build_studio, select_for_labeling):
+        assert set(CandidatePairs().kwargs()) <= set(inspect.signature(func).parameters)
+    assert set(PoolVectors(features="f.npy").kwargs()) <= set(
+        inspect.signature(build_studio).parameters
+    )

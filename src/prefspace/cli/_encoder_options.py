@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ._groups import option, option_group, panel_options
-from ._options import CacheOpt
+from ._options import CacheOpt, ThroughCache
 
 __all__ = [
     "EncoderOptions",
     "ModelEncoderOptions",
-    "ThroughCache",
     "encoder_options",
     "model_encoder_options",
     "EMBED_ONLY",
@@ -69,18 +68,6 @@ LongTexts = option(
     "--long-texts",
     help="Responses longer than the encoder's window: truncate (keep the start) or windows (mean of up to 8 windows; sentence-transformers encoders).",
 )
-
-
-class ThroughCache:
-    """What an encoder group knows of its ``cache`` field (``--cache``, None when not given)."""
-
-    cache: Path | None
-
-    def cache_dir(self) -> Path:
-        """``--cache``, else the cache every command shares (:func:`default_cache_dir`)."""
-        from ..embed.cache import default_cache_dir
-
-        return self.cache or default_cache_dir()
 
 
 @dataclasses.dataclass(frozen=True)

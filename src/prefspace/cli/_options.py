@@ -218,6 +218,39 @@ _STRATEGY_HELP = (
     "docs/active-labeling.md."
 )
 Strategy = option(str, "--strategy", "-s", help=_STRATEGY_HELP, parser=RegistryChoice("strategies"))
+CrossPrompt = option(
+    bool, "--cross-prompt", help="Pair responses to different prompts instead of within a prompt."
+)
+MaxCandidates = option(
+    int,
+    "--max-candidates",
+    help="Score a random sample of this many candidate pairs when the pool is larger.",
+    min=1,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidatePairs:
+    """Which pairs of a pool's responses are candidates: two responses to one prompt, or to
+    different prompts, and at most how many (a random sample of them beyond), as
+    :func:`prefspace.workflows.select_for_labeling` and :func:`prefspace.studio.build_studio`
+    take them."""
+
+    cross_prompt: CrossPrompt = False
+    max_candidates: MaxCandidates = 1_000_000
+
+    def kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments.
+
+        >>> CandidatePairs().kwargs()
+        {'cross_prompt': False, 'max_candidates': 1000000}
+        """
+        return dataclasses.asdict(self)
+
+
+candidate_pairs = option_group(CandidatePairs, "pairs")
+"""Give a command that chooses pairs from a pool (select, label) the candidate-pair options,
+collected into its ``pairs: CandidatePairs`` parameter."""
 
 
 def examples(*commands: str) -> str:
@@ -259,6 +292,17 @@ CacheOpt = option(
     help="Embedding cache folder (default: $PREFSPACE_CACHE, else $PREFSPACE_HOME/embeddings, "
     "else ~/.cache/prefspace/embeddings; every command shares it).",
 )
+
+
+class ThroughCache:
+    """An option group with a ``cache`` field (``--cache``; None when not given), which it
+    embeds through."""
+
+    cache: Path | None
+
+    def cache_dir(self) -> Path:
+        """``--cache``, else the cache every command shares (:func:`default_cache_dir`)."""
+        return self.cache or default_cache_dir()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,12 +379,15 @@ __all__ = [
     "ServerOptions",
     "server_options",
     "Strategy",
+    "CandidatePairs",
+    "candidate_pairs",
     "OptionGroup",
     "option_group",
     "examples",
     "default_cache_dir",
     "RenamedFlag",
     "CacheOpt",
+    "ThroughCache",
     "out_option",
     "json_flag",
     "figure_format_option",

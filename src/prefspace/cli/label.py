@@ -17,11 +17,13 @@ from ._choices import RegistryChoice, RegistryHelpCommand
 from ._groups import argument, option, option_group
 from ._options import (
     CacheOpt,
+    CandidatePairs,
     PoolColumns,
     RenamedFlag,
     ServerOptions,
     Strategy,
-    default_cache_dir,
+    ThroughCache,
+    candidate_pairs,
     examples,
     out_option,
     pool_columns,
@@ -94,10 +96,6 @@ PromptFeatures = option(
     "--prompt-features",
     help="With --features: one row per prompt (prompts-file order); rows become [prompt, response].",
 )
-CrossPrompt = option(bool, "--cross-prompt", help="Pair responses to different prompts.")
-MaxCandidates = option(
-    int, "--max-candidates", help="Choose from a random sample of this many candidate pairs.", min=1
-)
 Lam = option(
     float | None,
     "--lam",
@@ -165,6 +163,11 @@ TiesRenamed = RenamedFlag("--ties", "--tie-rows", str)
 AggregateRenamed = RenamedFlag("--aggregate", "--combine", str)
 OnUnknown = option(str, "--on-unknown", help="A task whose pair is not in DB: error or skip.")
 
+# the studio's wording of the candidate pairs
+_PAIRS_HELPS = {
+    "cross_prompt": "Pair responses to different prompts.",
+    "max_candidates": "Choose from a random sample of this many candidate pairs.",
+}
 # the studio's server: anything but loopback needs a token; port 0 picks a free one
 _SERVER_HELPS = {
     "host": "Address to bind; anything but loopback needs --token.",
@@ -216,7 +219,7 @@ class Simulation:
 
 
 @dataclass(frozen=True)
-class PoolVectors:
+class PoolVectors(ThroughCache):
     """Where the pool's feature rows come from: embedded (with --model's encoder, else
     --encoder) through --cache, or read from --features (and --prompt-features)."""
 
@@ -232,10 +235,8 @@ class PoolVectors:
 
     def kwargs(self) -> dict[str, Any]:
         """The fields as :func:`prefspace.studio.build_studio` takes them; the pool is embedded
-        through the shared cache unless --cache or --features says otherwise."""
-        cache = self.cache
-        if cache is None and self.features is None:
-            cache = default_cache_dir()
+        through :meth:`cache_dir`; rows read from --features go through --cache only when given."""
+        cache = self.cache if self.features is not None else self.cache_dir()
         return {**dataclasses.asdict(self), "cache": cache}
 
 
@@ -255,6 +256,7 @@ pool_vectors = option_group(PoolVectors, "vectors")
 @pool_columns()
 @loop_settings()
 @pool_vectors()
+@candidate_pairs(helps=_PAIRS_HELPS)
 @simulation_options()
 def serve(
     pool: PoolArg,
@@ -267,8 +269,7 @@ def serve(
     token: Token = None,
     keys: PoolColumns,
     vectors: PoolVectors,
-    cross_prompt: CrossPrompt = False,
-    max_candidates: MaxCandidates = 1_000_000,
+    pairs: CandidatePairs,
     save_model: SaveModel = None,
     no_serve: NoServe = False,
     simulation: Simulation,
@@ -294,8 +295,7 @@ def serve(
         model=model,
         head=head,
         score_key=simulation.column,
-        cross_prompt=cross_prompt,
-        max_candidates=max_candidates,
+        **pairs.kwargs(),
         save_model_to=save_model,
         config=loop.config(),
         embed_stats=(stats := EmbedStats()),

@@ -11,10 +11,12 @@ from ._choices import RegistryHelpCommand
 from ._groups import argument, option
 from ._options import (
     CacheOpt,
+    CandidatePairs,
     MaxTextChars,
     PoolColumns,
     RenamedFlag,
     Strategy,
+    candidate_pairs,
     default_cache_dir,
     examples,
     out_option,
@@ -38,15 +40,6 @@ Labelled = option(
     str | None,
     "--labelled",
     help="Preference data already labelled: used by past-aware and coreset, and never chosen again.",
-)
-CrossPrompt = option(
-    bool, "--cross-prompt", help="Pair responses to different prompts instead of within a prompt."
-)
-MaxCandidates = option(
-    int,
-    "--max-candidates",
-    help="Score a random sample of this many candidate pairs when the pool is larger.",
-    min=1,
 )
 Lam = option(
     float | None,
@@ -81,6 +74,7 @@ _PROMPTS_HELP = (
     ),
 )
 @pool_columns(helps={"prompts": _PROMPTS_HELP})
+@candidate_pairs()
 def select(
     model: ModelArg,
     pool: Pool,
@@ -89,8 +83,7 @@ def select(
     strategy: Strategy = "random",
     out: PairsOut = None,
     labelled: Labelled = None,
-    cross_prompt: CrossPrompt = False,
-    max_candidates: MaxCandidates = 1_000_000,
+    pairs: CandidatePairs,
     lam: Lam = None,
     explore: Explore = 0.25,
     outlier_z: OutlierZ = None,
@@ -132,8 +125,7 @@ def select(
             budget=batch,
             strategy=strategy,
             labelled=labelled,
-            cross_prompt=cross_prompt,
-            max_candidates=max_candidates,
+            **pairs.kwargs(),
             lam=lam,
             random_state=seed,
             selector_params=d_optimal,
