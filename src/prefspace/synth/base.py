@@ -95,6 +95,14 @@ class BaseSynthesizer(BaseEstimator):
     method = "base"
     _min_pairs = 2
 
+    def __init__(self, *, shared_columns="auto", n_jobs: int | None = 1, random_state=0) -> None:
+        """Store the parameters this class uses for every synthesizer (see the module
+        docstring); a subclass lists all its parameters in its own ``__init__`` and passes
+        these on."""
+        self.shared_columns = shared_columns
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
     # -- fitting ---------------------------------------------------------------------------
     _uses_unlabelled = False  # latent models can also learn from responses without labels
 

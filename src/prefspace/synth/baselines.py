@@ -54,10 +54,8 @@ class PerturbationSynthesizer(BaseSynthesizer):
     def __init__(
         self, *, sigma2: float = 0.05, shared_columns="auto", n_jobs: int | None = 1, random_state=0
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.sigma2 = sigma2
-        self.shared_columns = shared_columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         check_positive(self.sigma2, name="sigma2", allow_zero=True)
@@ -98,10 +96,8 @@ class GaussianSynthesizer(BaseSynthesizer):
         n_jobs: int | None = 1,
         random_state=0,
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.covariance = covariance
-        self.shared_columns = shared_columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         if self.covariance not in ("ledoit_wolf", "diag"):
@@ -155,10 +151,8 @@ class MixupSynthesizer(BaseSynthesizer):
     def __init__(
         self, *, alpha: float = 0.4, shared_columns="auto", n_jobs: int | None = 1, random_state=0
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.alpha = alpha
-        self.shared_columns = shared_columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         check_positive(self.alpha, name="alpha")
