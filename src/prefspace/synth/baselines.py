@@ -60,9 +60,6 @@ class PerturbationSynthesizer(BaseSynthesizer):
     def _check_params(self) -> None:
         check_positive(self.sigma2, name="sigma2", allow_zero=True)
 
-    def _fit_free(self, F, C) -> None:
-        pass
-
     def _synthesize(self, s, rng):
         n, _, d = self.Fz_.shape
         out = self.Fz_[:, :, None, :] + rng.normal(
@@ -157,9 +154,6 @@ class MixupSynthesizer(BaseSynthesizer):
     def _check_params(self) -> None:
         check_positive(self.alpha, name="alpha")
 
-    def _fit_free(self, F, C) -> None:
-        pass
-
     def _sample_pairs(self, factor, rng) -> SyntheticPairs:
         n = self.Fz_.shape[0]
         parent = np.repeat(np.arange(n, dtype=np.int64), factor)
@@ -204,9 +198,6 @@ class RepeatSynthesizer(BaseSynthesizer):
 
     def _resolve_shared(self, X):
         return np.zeros(X.shape[2], dtype=bool)
-
-    def _fit_free(self, F, C) -> None:
-        pass
 
     def _sample_pairs(self, factor, rng) -> SyntheticPairs:
         n = self.X_.shape[0]
