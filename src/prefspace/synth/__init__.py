@@ -18,7 +18,7 @@ Synthesizers are scikit-learn-style estimators: ``fit(X)`` on real pairs ``(n, 2
     augment_pairs            real + synthetic pairs and weights; method="auto" is guarded
     wasserstein2_diag        closed-form W2 between diagonal Gaussians
 
-Importing this package does not import torch (the VAE imports it when it trains).
+Nothing here imports torch: the VAE is written in numpy (see ``vae.py``).
 """
 
 from .augment import (

@@ -20,7 +20,7 @@ Two parameters mean the same in every synthesizer (and in every reward head and 
 - ``random_state``: None (fresh randomness), an int (the same pairs every time) or a numpy
   Generator (drawn from once, at ``fit``). ``fit`` turns it into the int ``seed_`` from which
   training and ``sample`` draw, so two ``sample`` calls on one fit give the same pairs.
-- ``n_jobs``: threads (BLAS, torch) while fitting and sampling, through
+- ``n_jobs``: BLAS threads while fitting and sampling, through
   :func:`prefspace._threads.limit_threads`. The default is 1: these matrices are small and on a
   shared 2-core machine extra threads only spin-wait.
 """

@@ -129,7 +129,7 @@ class LatentSynthesizer(_LatentPipeline):
         ``eval_every`` (25) steps, stop after ``n_iter_no_change`` (4) checks without
         improvement and keep the best weights: the VAE stops before it memorises the few
         training responses (decoded pairs would otherwise be near-copies of their parents).
-    n_jobs : int or None, default 1. Threads (torch, BLAS) while fitting and sampling; the VAE
+    n_jobs : int or None, default 1. BLAS threads while fitting and sampling; the VAE
         is small, and one thread was 5-10x faster per step than two on a shared 2-core machine.
     random_state : None, int or numpy Generator, default 0. Seeds the VAE and the sampling.
 
@@ -139,7 +139,7 @@ class LatentSynthesizer(_LatentPipeline):
 
     Attributes
     ----------
-    vae_ : the trained torch module. ``train_terms_``: final loss terms. ``X_``: fitted pairs.
+    vae_ : the trained :class:`~prefspace.synth.vae.VAE` (numpy weights). ``train_terms_``: final loss terms. ``X_``: fitted pairs.
     heldout_pairs_ : indices into ``X_`` of the pairs held out for early stopping (never trained
         on; they chose the step whose weights were kept); empty without early stopping.
 
@@ -262,32 +262,12 @@ class LatentSynthesizer(_LatentPipeline):
         )
 
     def _encode(self, F: np.ndarray, C: np.ndarray | None):
-        import torch
-
-        with torch.no_grad():
-            cc = (
-                None
-                if C is None
-                else torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, :].expand(
-                    -1, F.shape[1], -1
-                )
-            )
-            mu, std = self.vae_.encode(torch.from_numpy(np.ascontiguousarray(F, np.float32)), cc)
-        return mu.numpy(), std.numpy()
+        cc = None if C is None else np.broadcast_to(C[:, None, :], (*F.shape[:2], C.shape[1]))
+        return self.vae_.encode(F, cc)
 
     def _decode(self, Z: np.ndarray, C: np.ndarray | None) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            cc = None
-            if C is not None:
-                n, a, s, _ = Z.shape
-                cc = torch.from_numpy(np.ascontiguousarray(C, np.float32))[:, None, None, :].expand(
-                    n, a, s, -1
-                )
-            return self.vae_.decode(
-                torch.from_numpy(np.ascontiguousarray(Z, np.float32)), cc
-            ).numpy()
+        cc = None if C is None else np.broadcast_to(C[:, None, None, :], (*Z.shape[:3], C.shape[1]))
+        return self.vae_.decode(Z, cc)
 
     def _info(self) -> dict:
         return {

@@ -1,4 +1,4 @@
-"""The divergence-aware VAE of LENS (Tao, Du & Li 2025, Sec. 3.1), in torch on CPU.
+"""The divergence-aware VAE of LENS (Tao, Du & Li 2025, Sec. 3.1), in numpy on CPU.
 
 A small MLP encoder maps a (standardised) response embedding to a diagonal Gaussian
 ``q(z|e) = N(mu(e), diag(std(e)**2))``; an MLP decoder maps ``z`` back. The loss of one
@@ -19,6 +19,11 @@ real pair (chosen ``c``, rejected ``r``) is::
   so the term lies in ``[-gamma, 0]``: it can never outweigh reconstruction by more than
   ``gamma`` and cannot blow the latent space apart.
 
+The two MLPs (one GELU hidden layer each) and their gradients are written out in numpy
+(:func:`_loss_and_grads`, checked against torch's autograd in the tests), with Adam as torch
+implements it: the same model and optimiser as ``torch.nn`` would give, without importing torch,
+which took longer than the whole fit on 1,000 pairs.
+
 Not here: synthesis (``lens.py``) and the choice of which columns to model (``base.py``).
 """
 
@@ -32,11 +37,10 @@ from typing import Any
 import numpy as np
 
 from .._threads import limit_threads
-from ..models._mlp_train import _TORCH_RNG_LOCK as TORCH_RNG_LOCK
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["wasserstein2_diag", "separation_loss", "fit_vae", "early_stopping_split"]
+__all__ = ["VAE", "wasserstein2_diag", "separation_loss", "fit_vae", "early_stopping_split"]
 
 
 def wasserstein2_diag(mu1, std1, mu2, std2):
@@ -60,44 +64,11 @@ def separation_loss(w2, gamma: float, margin: float):
 
     Negative, so minimising the loss pushes a pair's two posteriors apart (the paper's sign);
     flat beyond ``margin``, so it lies in ``[-gamma, 0]`` and cannot dominate reconstruction.
-    Works on torch tensors (training) and numpy arrays.
 
     >>> float(separation_loss(np.array(8.0), 0.1, 4.0))
     -0.1
     """
-    if isinstance(w2, np.ndarray):
-        return -gamma * np.minimum(w2, margin) / margin
-    return -gamma * w2.clamp(max=margin) / margin
-
-
-def _build(in_dim: int, out_dim: int, cond_dim: int, latent_dim: int, hidden_dim: int):
-    import torch
-    from torch import nn
-
-    class _VAE(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = nn.Sequential(
-                nn.Linear(in_dim + cond_dim, hidden_dim),
-                nn.GELU(),
-                nn.Linear(hidden_dim, 2 * latent_dim),
-            )
-            self.decoder = nn.Sequential(
-                nn.Linear(latent_dim + cond_dim, hidden_dim),
-                nn.GELU(),
-                nn.Linear(hidden_dim, out_dim),
-            )
-
-        def encode(self, e, cond=None):
-            h = self.encoder(e if cond is None else torch.cat([e, cond], -1))
-            mu, log_var = h.chunk(2, dim=-1)
-            log_var = log_var.clamp(-12.0, 6.0)
-            return mu, (0.5 * log_var).exp()
-
-        def decode(self, z, cond=None):
-            return self.decoder(z if cond is None else torch.cat([z, cond], -1))
-
-    return _VAE()
+    return -gamma * np.minimum(w2, margin) / margin
 
 
 def early_stopping_split(
@@ -120,53 +91,6 @@ def early_stopping_split(
         if n_pool is not None and n_pool >= 10:
             val_pool = np.sort(rng.permutation(n_pool)[: int(math.ceil(fraction * n_pool))])
     return val_pairs, val_pool
-
-
-class _Adam:
-    """``torch.optim.Adam`` with its defaults (no weight decay, no amsgrad), written out.
-
-    The same update, operation for operation, as torch's single-tensor Adam on CPU (a test
-    checks that both give the same weights). torch's optimizer imports ``torch._dynamo`` on its
-    first step, which cost about as much CPU time as fitting the VAE on 1,000 pairs; this one
-    imports nothing.
-    """
-
-    def __init__(
-        self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
-    ) -> None:
-        import torch
-
-        self.params = list(params)
-        self.lr, (self.beta1, self.beta2), self.eps = float(lr), betas, float(eps)
-        self.exp_avg = [
-            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
-        ]
-        self.exp_avg_sq = [
-            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
-        ]
-        self.steps = 0
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        import torch
-
-        self.steps += 1
-        bias_correction1 = 1 - self.beta1 ** float(self.steps)
-        bias_correction2 = 1 - self.beta2 ** float(self.steps)
-        step_size = self.lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2**0.5
-        with torch.no_grad():
-            for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq):
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                exp_avg.lerp_(grad, 1 - self.beta1)
-                exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-                p.addcdiv_(exp_avg, denom, value=-step_size)
 
 
 def fit_vae(
@@ -203,15 +127,12 @@ def fit_vae(
     the weights of the best check are kept. Without it (or with fewer than 4 pairs), all
     ``max_steps`` steps run on every pair.
 
-    Returns the trained module (eval mode) and a dict: the final loss terms, ``steps`` run,
+    Returns the trained :class:`VAE` and a dict: the final loss terms, ``steps`` run,
     ``best_step`` and ``heldout_recon`` (the held-out reconstruction error per dimension at the
     kept weights; 1.0 = no better than the mean) when there was a held-out set. Deterministic
-    given ``random_state``; leaves torch's global RNG untouched. Trains with ``n_jobs`` threads (default
-    1: the matrices are small, and on a shared 2-core machine a step was measured 5-10x slower
-    with two torch threads than with one).
+    given ``random_state`` (its own numpy generator: fits on other threads cannot interleave
+    with it). Trains with ``n_jobs`` BLAS threads (default 1).
     """
-    import torch  # noqa: F401 - imported before limit_threads, so that it sets torch's threads too
-
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
     m = float(margin) if margin is not None else math.sqrt(latent_dim)
@@ -258,15 +179,199 @@ class _Config:
     n_iter_no_change: int
 
 
-def _tensor(a):
-    import torch
+# -- the network, in numpy ---------------------------------------------------------------------
 
-    return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+_SQRT_HALF = np.float32(math.sqrt(0.5))
+_INV_SQRT_2PI = np.float32(1.0 / math.sqrt(2.0 * math.pi))
+# Abramowitz & Stegun 7.1.26: erf(x) = 1 - t * P(t) * exp(-x**2), t = 1 / (1 + p * x), x >= 0,
+# absolute error below 1.5e-7 (float32's own resolution near 1); numpy has no erf, and
+# scipy.special.erf took about 5x as long as this on the VAE's hidden layer
+_ERF_P = 0.3275911
+_ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 
 
-def _heldout(E, cond, pool, pool_cond, val_pairs, val_pool, cond_dim):
+def _gelu(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Exact GELU ``x * Phi(x)`` (torch's ``nn.GELU()``), and what its gradient needs.
+
+    ``Phi(-|x|) = erfc(|x| / sqrt(2)) / 2`` from :data:`_ERF_A`; the same ``exp(-x**2 / 2)``
+    gives the normal density for :func:`_gelu_grad`. Returns ``(gelu, (Phi(x), exp(-x**2/2)))``.
+    """
+    t = 1.0 / (1.0 + (_ERF_P * _SQRT_HALF) * np.abs(x))
+    poly = _ERF_A[0]
+    for c in _ERF_A[1:]:
+        poly = poly * t + c
+    e = np.exp(-0.5 * x * x)
+    tail = 0.5 * poly * t * e  # Phi(-|x|)
+    cdf = np.where(x >= 0, 1.0 - tail, tail)
+    return x * cdf, (cdf, e)
+
+
+def _gelu_grad(x: np.ndarray, saved: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    cdf, e = saved
+    return cdf + (_INV_SQRT_2PI * x) * e
+
+
+def _layer_shapes(dim: int, cond_dim: int, latent_dim: int, hidden_dim: int) -> dict:
+    """Weight and bias shapes, named as torch's ``state_dict`` of the same two MLPs would be."""
+    return {
+        "encoder.0": (hidden_dim, dim + cond_dim),
+        "encoder.2": (2 * latent_dim, hidden_dim),
+        "decoder.0": (hidden_dim, latent_dim + cond_dim),
+        "decoder.2": (dim, hidden_dim),
+    }
+
+
+def _init_weights(shapes: dict, rng: np.random.Generator, dtype=np.float32) -> dict:
+    """torch.nn.Linear's default initialisation: weights and biases ``U(-1/sqrt(fan_in), ...)``."""
+    params = {}
+    for name, (fan_out, fan_in) in shapes.items():
+        bound = 1.0 / math.sqrt(fan_in)
+        params[f"{name}.weight"] = rng.uniform(-bound, bound, (fan_out, fan_in)).astype(dtype)
+        params[f"{name}.bias"] = rng.uniform(-bound, bound, fan_out).astype(dtype)
+    return params
+
+
+def _join(x: np.ndarray, cond: np.ndarray | None) -> np.ndarray:
+    return x if cond is None else np.concatenate([x, cond.astype(x.dtype, copy=False)], -1)
+
+
+class VAE:
+    """A trained VAE: the encoder and decoder weights (float32 numpy arrays) and their maps.
+
+    ``encode(e, cond)`` gives the posterior ``(mu, std)`` of response embeddings ``e`` (any
+    leading shape, last axis the embedding; ``cond`` the same leading shape, or None);
+    ``decode(z, cond)`` maps latents back. ``params`` holds the arrays under the names torch's
+    ``state_dict`` of the same modules would use (``encoder.0.weight``, ...).
+    """
+
+    def __init__(self, params: dict[str, np.ndarray], latent_dim: int) -> None:
+        self.params = params
+        self.latent_dim = int(latent_dim)
+
+    def _encoder(self, x: np.ndarray):
+        p = self.params
+        h = x @ p["encoder.0.weight"].T + p["encoder.0.bias"]
+        a, saved = _gelu(h)
+        out = a @ p["encoder.2.weight"].T + p["encoder.2.bias"]
+        return h, a, saved, out
+
+    def _decoder(self, z: np.ndarray):
+        p = self.params
+        g = z @ p["decoder.0.weight"].T + p["decoder.0.bias"]
+        a, saved = _gelu(g)
+        return g, a, saved, a @ p["decoder.2.weight"].T + p["decoder.2.bias"]
+
+    def encode(self, e: np.ndarray, cond: np.ndarray | None = None):
+        x = _join(np.asarray(e, np.float32), cond)
+        lead = x.shape[:-1]
+        out = self._encoder(x.reshape(-1, x.shape[-1]))[3]
+        mu, log_var = out[:, : self.latent_dim], np.clip(out[:, self.latent_dim :], -12.0, 6.0)
+        shape = (*lead, self.latent_dim)
+        return mu.reshape(shape), np.exp(0.5 * log_var).reshape(shape)
+
+    def decode(self, z: np.ndarray, cond: np.ndarray | None = None) -> np.ndarray:
+        x = _join(np.asarray(z, np.float32), cond)
+        out = self._decoder(x.reshape(-1, x.shape[-1]))[3]
+        return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+class _Adam:
+    """``torch.optim.Adam`` with its defaults (no weight decay, no amsgrad), on numpy arrays.
+
+    The same update, operation for operation, as torch's single-tensor Adam (a test checks
+    both give the same weights to float32 rounding).
+    """
+
+    def __init__(self, params: dict, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params = params
+        self.lr, (self.beta1, self.beta2), self.eps = float(lr), betas, float(eps)
+        self.exp_avg = {k: np.zeros_like(v) for k, v in params.items()}
+        self.exp_avg_sq = {k: np.zeros_like(v) for k, v in params.items()}
+        self.steps = 0
+
+    def step(self, grads: dict) -> None:
+        self.steps += 1
+        bias_correction1 = 1 - self.beta1 ** float(self.steps)
+        bias_correction2_sqrt = (1 - self.beta2 ** float(self.steps)) ** 0.5
+        step_size = self.lr / bias_correction1
+        for k, p in self.params.items():
+            grad, m, v = grads[k], self.exp_avg[k], self.exp_avg_sq[k]
+            m += (grad - m) * (1 - self.beta1)  # torch's lerp_
+            v *= self.beta2
+            v += (1 - self.beta2) * grad * grad
+            p -= step_size * (m / (np.sqrt(v) / bias_correction2_sqrt + self.eps))
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One training step's rows: ``2 * n_pairs`` pair rows (chosen, rejected, chosen, ...), then
+    the pool rows; ``x`` the encoder's input (embedding and conditioning), ``e`` the target
+    embedding, ``cond`` the conditioning (or None), ``eps`` the reparameterisation noise and
+    ``weight`` each row's weight in the loss (``1/n_pairs`` for pair rows, ``2/n_pool`` for
+    pool rows: a pool row counts like one side of a pair)."""
+
+    x: np.ndarray
+    e: np.ndarray
+    cond: np.ndarray | None
+    eps: np.ndarray
+    weight: np.ndarray
+    n_pairs: int
+
+
+def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
+    """The loss of a batch (see the module docstring) and its gradient for every weight.
+
+    Written out by hand (a test checks it against torch's autograd). Returns ``(terms, grads)``:
+    ``terms`` the loss and, per pair, ``recon`` (both sides), ``kl`` and ``w2``.
+    """
+    p, k, dim, w = vae.params, vae.latent_dim, cfg.dim, batch.weight[:, None]
+    h, a1, saved1, out = vae._encoder(batch.x)
+    mu, raw = out[:, :k], out[:, k:]
+    log_var = np.clip(raw, -12.0, 6.0)
+    std = np.exp(0.5 * log_var)
+    z = mu + std * batch.eps
+    zin = _join(z, batch.cond)
+    g, a2, saved2, recon_out = vae._decoder(zin)
+    diff = recon_out - batch.e
+    recon = (diff * diff).mean(-1)
+    kl = 0.5 * (mu * mu + std * std - 1.0 - log_var).sum(-1) / dim
+    b = batch.n_pairs
+    dmu = (mu[0 : 2 * b : 2] - mu[1 : 2 * b : 2], std[0 : 2 * b : 2] - std[1 : 2 * b : 2])
+    w2 = np.sqrt((dmu[0] ** 2 + dmu[1] ** 2).sum(-1) + 1e-12)
+    sep = separation_loss(w2, cfg.gamma, cfg.margin)
+    loss = float((batch.weight * (recon + cfg.beta * kl)).sum() + sep.mean())
+
+    grads: dict[str, np.ndarray] = {}
+    d_out = w * (2.0 / dim) * diff
+    d_g = (d_out @ p["decoder.2.weight"]) * _gelu_grad(g, saved2)
+    grads["decoder.2.weight"], grads["decoder.2.bias"] = d_out.T @ a2, d_out.sum(0)
+    grads["decoder.0.weight"], grads["decoder.0.bias"] = d_g.T @ zin, d_g.sum(0)
+    d_z = (d_g @ p["decoder.0.weight"])[:, :k]
+    d_mu = d_z + w * (cfg.beta / dim) * mu
+    d_std = d_z * batch.eps + w * (cfg.beta / dim) * std
+    # the separation term: -gamma/margin * W2 below the margin (torch's clamp passes W2 == m)
+    pull = np.where(w2 <= cfg.margin, -cfg.gamma / (cfg.margin * b) / w2, 0.0)[:, None]
+    d_mu[0 : 2 * b : 2] += pull * dmu[0]
+    d_mu[1 : 2 * b : 2] -= pull * dmu[0]
+    d_std[0 : 2 * b : 2] += pull * dmu[1]
+    d_std[1 : 2 * b : 2] -= pull * dmu[1]
+    d_log_var = (d_std * 0.5 * std - w * (0.5 * cfg.beta / dim)) * ((raw >= -12.0) & (raw <= 6.0))
+    d_o = np.concatenate([d_mu, d_log_var], -1).astype(out.dtype, copy=False)
+    d_h = (d_o @ p["encoder.2.weight"]) * _gelu_grad(h, saved1)
+    grads["encoder.2.weight"], grads["encoder.2.bias"] = d_o.T @ a1, d_o.sum(0)
+    grads["encoder.0.weight"], grads["encoder.0.bias"] = d_h.T @ batch.x, d_h.sum(0)
+    terms = {"loss": loss, "recon": recon[: 2 * b].reshape(b, 2).sum(-1),
+             "kl": kl[: 2 * b].reshape(b, 2).sum(-1), "w2": w2}  # fmt: skip
+    return terms, {key: v.astype(p[key].dtype, copy=False) for key, v in grads.items()}
+
+
+def _float32(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _heldout(E, cond, pool, pool_cond, val_pairs, val_pool):
     """The held-out responses (both sides of the held-out pairs, then the held-out pool rows)
-    and their conditioning, as tensors (None when nothing is held out)."""
+    and their conditioning (None when nothing is held out, or without conditioning)."""
     dim = E.shape[2]
     held = [E[val_pairs].reshape(-1, dim)] if len(val_pairs) else []
     held_c = [np.repeat(cond[val_pairs], 2, axis=0)] if len(val_pairs) and cond is not None else []
@@ -274,105 +379,74 @@ def _heldout(E, cond, pool, pool_cond, val_pairs, val_pool, cond_dim):
         held.append(pool[val_pool])
         if pool_cond is not None:
             held_c.append(pool_cond[val_pool])
-    Ht = _tensor(np.concatenate(held)) if held else None
-    HCt = _tensor(np.concatenate(held_c)) if held_c and cond_dim else None
-    return Ht, HCt
+    H = _float32(np.concatenate(held)) if held else None
+    return H, (_float32(np.concatenate(held_c)) if held_c else None)
 
 
-def _kl(mu, std, dim: int):
-    """KL(q || N(0, I)) summed over the latent dimensions, per embedding dimension."""
-    return 0.5 * (mu**2 + std**2 - 1.0 - 2.0 * std.log()).sum(-1) / dim
+class _Batches:
+    """Draws the training batches: ``batch_size`` random pairs (and pool rows) per step."""
 
+    def __init__(self, E, cond, pool, pool_cond, cfg: _Config, rng: np.random.Generator) -> None:
+        self.E, self.cond, self.pool, self.pool_cond, self.rng = E, cond, pool, pool_cond, rng
+        self.b = min(cfg.batch_size, len(E))
+        self.bp = 0 if pool is None else min(cfg.batch_size, len(pool))
+        weight = [np.full(2 * self.b, 1.0 / self.b)] + [np.full(self.bp, 2.0 / max(self.bp, 1))]
+        self.weight = np.concatenate(weight).astype(np.float32)
+        self.latent_dim = cfg.latent_dim
 
-def _pair_loss(model, e, cc, gen, cfg: _Config):
-    """The loss terms of a batch of pairs ``e`` (b, 2, dim): ``(loss, recon, kl, w2)``."""
-    import torch
-
-    mu, std = model.encode(e, cc)
-    z = mu + std * torch.randn(mu.shape, generator=gen)
-    recon = ((model.decode(z, cc) - e) ** 2).mean(-1).sum(-1)  # both sides, (b,)
-    kl = _kl(mu, std, cfg.dim).sum(-1)
-    w2 = wasserstein2_diag(mu[:, 0], std[:, 0], mu[:, 1], std[:, 1])
-    sep_loss = separation_loss(w2, cfg.gamma, cfg.margin)
-    return (recon + cfg.beta * kl + sep_loss).mean(), recon, kl, w2
-
-
-def _pool_loss(model, pe, pc, gen, cfg: _Config):
-    """Unlabelled responses: reconstruction and KL only, weighted like a pair's two sides."""
-    import torch
-
-    pmu, pstd = model.encode(pe, pc)
-    pz = pmu + pstd * torch.randn(pmu.shape, generator=gen)
-    precon = ((model.decode(pz, pc) - pe) ** 2).mean(-1)
-    return 2.0 * (precon + cfg.beta * _kl(pmu, pstd, cfg.dim)).mean()
+    def draw(self) -> _Batch:
+        idx = self.rng.permutation(len(self.E))[: self.b]
+        e = self.E[idx].reshape(2 * self.b, -1)
+        c = None if self.cond is None else np.repeat(self.cond[idx], 2, axis=0)
+        if self.bp:
+            pidx = self.rng.permutation(len(self.pool))[: self.bp]
+            e = np.concatenate([e, self.pool[pidx]])
+            if c is not None:
+                c = np.concatenate([c, self.pool_cond[pidx]])
+        eps = self.rng.standard_normal((len(e), self.latent_dim), dtype=np.float32)
+        return _Batch(_join(e, c), e, c, eps, self.weight, self.b)
 
 
 def _train(E, cond, pool, pool_cond, split, cfg: _Config):
-    import torch
-
     train_pairs, val_pairs, train_pool, val_pool = split
-    dim, m = cfg.dim, cfg.margin
-    # the initial weights come from torch's global generator: seeded and restored under the lock
-    # the MLP heads take, so that fits on other threads (choose_augmentation's folds) cannot
-    # interleave with it; everything after draws from ``gen`` alone
-    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = _build(dim, dim, cfg.cond_dim, cfg.latent_dim, cfg.hidden_dim)
-    opt = _Adam(model.parameters(), lr=cfg.learning_rate)
-    Et, Ct = _tensor(E[train_pairs]), None if cond is None else _tensor(cond[train_pairs])
-    Pt = None if pool is None else _tensor(pool[train_pool])
-    PCt = None if pool is None or pool_cond is None else _tensor(pool_cond[train_pool])
-    Ht, HCt = _heldout(E, cond, pool, pool_cond, val_pairs, val_pool, cfg.cond_dim)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    n = Et.shape[0]
-    b = min(cfg.batch_size, n)
-    bp = 0 if Pt is None else min(cfg.batch_size, Pt.shape[0])
-    best = (math.inf, 0, None)
-    stale = 0
-    step = 0
-
-    def heldout_recon() -> float:
-        model.eval()
-        with torch.no_grad():
-            mu, _ = model.encode(Ht, HCt)
-            err = float(((model.decode(mu, HCt) - Ht) ** 2).mean())
-        model.train()
-        return err
-
-    model.train()
+    rng = np.random.default_rng([int(cfg.seed), 0x5AE])
+    shapes = _layer_shapes(cfg.dim, cfg.cond_dim, cfg.latent_dim, cfg.hidden_dim)
+    vae = VAE(_init_weights(shapes, rng), cfg.latent_dim)
+    opt = _Adam(vae.params, lr=cfg.learning_rate)
+    batches = _Batches(
+        _float32(E[train_pairs]),
+        None if cond is None else _float32(cond[train_pairs]),
+        None if pool is None else _float32(pool[train_pool]),
+        None if pool is None or pool_cond is None else _float32(pool_cond[train_pool]),
+        cfg,
+        rng,
+    )
+    H, HC = _heldout(E, cond, pool, pool_cond, val_pairs, val_pool)
+    best: tuple[float, int, dict | None] = (math.inf, 0, None)
+    stale = step = 0
+    terms: dict = {}
     for step in range(1, cfg.max_steps + 1):
-        idx = torch.randperm(n, generator=gen)[:b]
-        c = None if Ct is None else Ct[idx]
-        cc = None if c is None else c[:, None, :].expand(-1, 2, -1)
-        loss, recon, kl, w2 = _pair_loss(model, Et[idx], cc, gen, cfg)
-        if bp:
-            pidx = torch.randperm(Pt.shape[0], generator=gen)[:bp]
-            pc = None if PCt is None else PCt[pidx]
-            loss = loss + _pool_loss(model, Pt[pidx], pc, gen, cfg)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        last = (loss, recon, kl, w2)  # the terms are read once, after the last step
-        if Ht is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            err = heldout_recon()
+        terms, grads = _loss_and_grads(vae, batches.draw(), cfg)
+        opt.step(grads)
+        if H is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            mu, _ = vae.encode(H, HC)
+            err = float(np.mean((vae.decode(mu, HC) - H) ** 2))
             if err < best[0] - 1e-4:
-                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                best, stale = (err, step, state), 0
+                best, stale = (err, step, {k: v.copy() for k, v in vae.params.items()}), 0
             else:
                 stale += 1
                 if stale >= cfg.n_iter_no_change:
                     break
-    loss, recon, kl, w2 = (t.detach() for t in last)
-    terms = {
-        "loss": float(loss),
-        "recon": float(recon.mean() / 2),
-        "kl_per_dim": float(kl.mean() / 2),
+    w2 = terms["w2"]
+    report = {
+        "loss": float(terms["loss"]),
+        "recon": float(terms["recon"].mean() / 2),
+        "kl_per_dim": float(terms["kl"].mean() / 2),
         "w2": float(w2.mean()),
-        "separation": float((w2.clamp(max=m) / m).mean()),
+        "separation": float((np.minimum(w2, cfg.margin) / cfg.margin).mean()),
     }
     if best[2] is not None:
-        model.load_state_dict(best[2])
-        terms.update(heldout_recon=float(best[0]), best_step=int(best[1]))
-    terms["steps"] = int(step)
-    model.eval()
-    return model, terms
+        vae.params.update(best[2])
+        report.update(heldout_recon=float(best[0]), best_step=int(best[1]))
+    report["steps"] = int(step)
+    return vae, report
