@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -113,7 +112,7 @@ def fit_vae(
     eval_every: int = 25,
     n_iter_no_change: int = 4,
     n_jobs: int | None = 1,
-) -> tuple[Any, dict]:
+) -> tuple[VAE, dict]:
     """Train the VAE on standardised pair embeddings ``E`` of shape (n, 2, dim).
 
     ``cond`` (n, c) is an optional per-pair conditioning vector (the prompt columns) fed to
@@ -191,7 +190,8 @@ _ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 
 
 def _gelu(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Exact GELU ``x * Phi(x)`` (torch's ``nn.GELU()``), and what its gradient needs.
+    """GELU ``x * Phi(x)`` (torch's exact ``nn.GELU()``, to float32 precision), and what its
+    gradient needs.
 
     ``Phi(-|x|) = erfc(|x| / sqrt(2)) / 2`` from :data:`_ERF_A`; the same ``exp(-x**2 / 2)``
     gives the normal density for :func:`_gelu_grad`. Returns ``(gelu, (Phi(x), exp(-x**2/2)))``.
