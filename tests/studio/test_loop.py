@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from prefspace.exceptions import ConfigError
+from prefspace.exceptions import ConfigError, DataError
 from prefspace.studio import (
     DuplicateJudgmentError,
     PairClosedError,
@@ -299,3 +301,23 @@ def test_cross_prompt_pool_and_saving_each_refit(make_studio, small_pool, tmp_pa
     finally:
         studio.stop()
         studio.store.close()
+
+
+def test_a_score_key_needs_every_response_scored(make_studio, small_pool, tmp_path):
+    rows = [json.loads(line) for line in small_pool["pool"].read_text().splitlines()]
+    del rows[3]["gold"]
+    pool = tmp_path / "unscored.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from prefspace.studio import build_studio
+
+    common = dict(
+        id_key="id",
+        features=small_pool["features"],
+        prompt_features=small_pool["prompt_features"],
+    )
+    with pytest.raises(DataError, match="gold"):
+        build_studio(pool, tmp_path / "scored.sqlite", score_key="gold", **common)
+    # without score_key the annotator column is not needed
+    studio = build_studio(pool, tmp_path / "plain.sqlite", **common)
+    assert len(studio.pool.candidates) == len(rows)
+    studio.store.close()

@@ -100,3 +100,40 @@ def test_synth_json_prints_the_summary_file(hh_path, embedded_cache, tmp_path, c
         ]
     )
     assert json.loads(capsys.readouterr().out) == json.loads(_written(out))
+
+
+def test_diagnostics_begun_beside_the_fit_match_them_run_one_after_another(
+    hh_path, minilm, embedded_cache, tmp_path
+):
+    # the reconstruction curve's refit and the label check's reference heads run on another
+    # thread while the synthesizer fits: the figures must be those of the plain sequence
+    from prefspace.data import load_preferences
+    from prefspace.embed import EmbeddingCache, embed_pairs
+    from prefspace.synth import diagnostics as diag
+    from prefspace.synth import get_synthesizer
+    from prefspace.workflows.synthesis import diagnostic_grid
+
+    params = {"max_steps": 60, "latent_dim": 4, "hidden_dim": 32}
+    out = tmp_path / "lens"
+    synthesize_file(
+        hh_path,
+        out,
+        encoder=minilm,
+        cache=embedded_cache,
+        method="lens",
+        factor=2,
+        params=params,
+        load_kwargs={"limit": 60},
+    )
+    written = json.loads(_written(out))
+    X = embed_pairs(load_preferences(hh_path, limit=60), minilm, EmbeddingCache(embedded_cache)).X
+    lens = get_synthesizer("lens", random_state=0, **params).fit(X)
+    sizes, sigma2s, factors = diagnostic_grid(len(X), lens.sigma2, "fast", 2)
+    curve = diag.reconstruction_curve(X, lens, sizes[:1], random_state=0)
+    curve.append(diag.own_heldout_row(X, lens))
+    labels = diag.label_preservation(
+        X, lens, sigma2s=sigma2s, factors=factors, random_state=0, sampled=lens.sample(2)
+    )
+    assert written["reconstruction_curve"] == curve  # same computations, same order: exact
+    assert written["label_preservation"] == labels
+    assert written["reconstruction"]["heldout_pairs"] == "early_stopping"

@@ -15,7 +15,7 @@ trained (``prefspace validate`` prints it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from .._validation import check_random_state
 from ..data.text_features import log_length
 from ..exceptions import ConfigError, ShapeError
-from .metrics import wilson_interval
+from .metrics import DictResult, resampled_mean_interval, wilson_interval
 from .ranking import expected_best_of_n, rank_correlations
 
 __all__ = [
@@ -40,7 +40,7 @@ VERDICTS = ("above", "below", "not significantly different")
 
 
 @dataclass(frozen=True)
-class BaselineComparison:
+class BaselineComparison(DictResult):
     """One metric for a model and a baseline on the same data.
 
     ``difference`` is ``model - baseline``; ``ci_low``/``ci_high`` its paired 95% percentile
@@ -60,9 +60,6 @@ class BaselineComparison:
     verdict: str
     baseline_name: str = "length baseline"
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def sentence(self, scale: float = 100.0, unit: str = " points") -> str:
         """E.g. ``accuracy 0.6810 vs length baseline 0.7180: -3.7 points [-6.1, -1.2], below``.
 
@@ -78,7 +75,7 @@ class BaselineComparison:
 
 
 @dataclass(frozen=True)
-class LengthPreference:
+class LengthPreference(DictResult):
     """How often the longer response is the chosen one, over ``n_pairs`` pairs.
 
     ``longer_share`` is ``longer / n_pairs`` with its Wilson 95% interval; pairs of equal
@@ -92,9 +89,6 @@ class LengthPreference:
     longer_share: float
     ci_low: float
     ci_high: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def sentence(self) -> str:
         """E.g. ``the longer answer wins 71.8% [69.6, 73.9] of 1,000 pairs (shorter 27.9%, equal 0.3%)``."""
@@ -161,24 +155,17 @@ def paired_difference_interval(
     d = (a - b)[keep]
     if d.size == 0:
         raise ShapeError("no paired values to compare.")
-    if groups is None:
-        sums, counts = d, np.ones_like(d)
-    else:
+    sums, counts = d, None
+    if groups is not None:
         g = np.asarray(groups).ravel()
         if g.shape != a.shape:
             raise ShapeError(f"groups has {g.size} labels but there are {a.size} values.")
         _, inv = np.unique(g[keep], return_inverse=True)
         sums, counts = np.bincount(inv, weights=d), np.bincount(inv).astype(np.float64)
-    rng = check_random_state(random_state)
-    means = np.empty(n_boot)
-    block = max(1, min(n_boot, 2_000_000 // max(sums.size, 1)))
-    for start in range(0, n_boot, block):
-        stop = min(n_boot, start + block)
-        idx = rng.integers(0, sums.size, size=(stop - start, sums.size))
-        means[start:stop] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return float(d.mean()), float(low), float(high)
+    low, high = resampled_mean_interval(
+        sums, counts, n_boot=n_boot, level=level, rng=check_random_state(random_state)
+    )
+    return float(d.mean()), low, high
 
 
 def _verdict(low: float, high: float) -> str:

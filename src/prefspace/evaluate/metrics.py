@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..exceptions import ConfigError, ShapeError
+
+
+class DictResult:
+    """The dict form of this stage's frozen dataclass results: ``to_dict()`` is their fields,
+    as :func:`dataclasses.asdict` gives them."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def _pair_arrays(rewards_chosen, rewards_rejected) -> tuple[np.ndarray, np.ndarray]:
@@ -82,16 +93,36 @@ def bootstrap_interval(
         raise ConfigError(f"level must be in (0, 1); got {level!r}.")
     if n_boot < 1:
         raise ConfigError(f"n_boot must be >= 1; got {n_boot!r}.")
-    rng = check_random_state(random_state)
-    # Resample in blocks so memory stays bounded for large n.
+    return resampled_mean_interval(
+        v, None, n_boot=n_boot, level=level, rng=check_random_state(random_state)
+    )
+
+
+def resampled_mean_interval(
+    sums: np.ndarray,
+    counts: np.ndarray | None,
+    *,
+    n_boot: int,
+    level: float,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """The percentile bootstrap interval ``(low, high)`` of a mean over units.
+
+    Each of ``n_boot`` resamples draws ``sums.size`` units with replacement; its mean is the
+    drawn units' summed values over their summed ``counts`` (None: one value per unit, the plain
+    mean). Resamples are drawn in blocks so memory stays bounded for large n.
+    """
     means = np.empty(n_boot)
-    block = max(1, min(n_boot, 2_000_000 // max(v.size, 1)))
+    block = max(1, min(n_boot, 2_000_000 // max(sums.size, 1)))
     for start in range(0, n_boot, block):
         stop = min(n_boot, start + block)
-        idx = rng.integers(0, v.size, size=(stop - start, v.size))
-        means[start:stop] = v[idx].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+        idx = rng.integers(0, sums.size, size=(stop - start, sums.size))
+        if counts is None:
+            means[start:stop] = sums[idx].mean(axis=1)
+        else:
+            means[start:stop] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
 
 
@@ -123,17 +154,14 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[float, float]
 
 
 @dataclass(frozen=True)
-class AccuracyInterval:
-    """A pairwise accuracy over ``n_pairs`` pairs with its 95% interval ``[ci_low, ci_high]``."""
+class AccuracyInterval(DictResult):
+    """A pairwise accuracy over ``n_pairs`` pairs with its 95% interval ``[ci_low, ci_high]``;
+    ``to_dict()`` is ``{"accuracy", "ci_low", "ci_high", "n_pairs"}``."""
 
     accuracy: float
     ci_low: float
     ci_high: float
     n_pairs: int
-
-    def to_dict(self) -> dict:
-        """``{"accuracy", "ci_low", "ci_high", "n_pairs"}``."""
-        return asdict(self)
 
 
 def accuracy_with_interval(

@@ -245,6 +245,18 @@ class RewardHead(FittedCheck, BaseEstimator):
         E = check_embeddings(E, dim=self.n_features_in_)
         return np.asarray(self._transform(E), dtype=np.float64)
 
+    @property
+    def last_layer_weights_(self) -> np.ndarray:
+        """The final linear layer's weights, (h,): ``predict = transform @ w + b``."""
+        self._check_fitted()
+        return self._last_layer()[0]
+
+    @property
+    def last_layer_bias_(self) -> float:
+        """The final linear layer's bias ``b``."""
+        self._check_fitted()
+        return self._last_layer()[1]
+
     # ------------------------------------------------------------------ helpers
     def _pair_rewards(self, X) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
@@ -270,6 +282,10 @@ class RewardHead(FittedCheck, BaseEstimator):
         raise NotImplementedError
 
     def _transform(self, E: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _last_layer(self) -> tuple[np.ndarray, float]:
+        """``(weights, bias)`` of the final linear layer, for a fitted head."""
         raise NotImplementedError
 
 

@@ -27,7 +27,7 @@ from .._validation import check_pairs, check_whole
 from ..exceptions import ConfigError
 from .holdout import PairLayout
 from .registry import get_head
-from .selection import GuardRule, cv_table, fold_ids, guarded_choice, paired_gain, run_tasks
+from .selection import GuardRule, SearchResult, fold_ids, guarded_choice, paired_gain, run_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ class HeadScore:
 
 
 @dataclass(frozen=True)
-class HeadSelection:
-    """What :func:`choose_head` chose, like a scikit-learn search object after ``fit``.
+class HeadSelection(SearchResult):
+    """The head :func:`choose_head` chose and the candidates it weighed (a :class:`SearchResult`).
 
     Attributes
     ----------
@@ -82,17 +82,12 @@ class HeadSelection:
     best_estimator: Any
     reason: str
     candidates: tuple[HeadScore, ...]
+    score_type = HeadScore
 
     @property
     def best_label(self) -> str:
         """``"bt-linear (alpha=300)"``: the chosen head and its parameters, as printed."""
         return _label(self.best_name, self.best_params)
-
-    @property
-    def cv_results(self) -> dict[str, list]:
-        """The candidates as columns (``head``, ``params``, ``label``, ``accuracy``, ``log_loss``,
-        ``gain``, ``z``), one row per grid entry, like scikit-learn's ``cv_results_``."""
-        return cv_table(self.candidates, HeadScore)
 
     def to_json(self) -> dict:
         """JSON-able form (``metrics.json``'s ``head_auto``)."""

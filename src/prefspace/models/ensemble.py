@@ -216,12 +216,6 @@ class RewardEnsemble(RewardHead):
             [np.asarray(m._transform(E), dtype=np.float64) for m in self.members_], axis=1
         )
 
-    @property
-    def last_layer_weights_(self) -> np.ndarray:
-        self._check_fitted()
-        return np.concatenate([m.last_layer_weights_ for m in self.members_]) / len(self.members_)
-
-    @property
-    def last_layer_bias_(self) -> float:
-        self._check_fitted()
-        return float(np.mean([m.last_layer_bias_ for m in self.members_]))
+    def _last_layer(self) -> tuple[np.ndarray, float]:
+        w = np.concatenate([m.last_layer_weights_ for m in self.members_]) / len(self.members_)
+        return w, float(np.mean([m.last_layer_bias_ for m in self.members_]))

@@ -233,15 +233,8 @@ class PreferenceClassifierLGBM(HoldsOutPairs, RewardHead):
         feats[np.arange(len(E))[:, None], leaves + self._leaf_offsets[None, :]] = 1.0
         return feats
 
-    @property
-    def last_layer_weights_(self) -> np.ndarray:
-        self._check_fitted()
-        return self._leaf_values
-
-    @property
-    def last_layer_bias_(self) -> float:
-        self._check_fitted()
-        return 0.0
+    def _last_layer(self) -> tuple[np.ndarray, float]:
+        return self._leaf_values, 0.0
 
     # persistence ------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict, dict]:

@@ -296,15 +296,8 @@ class BradleyTerryLinear(RewardHead):
             return np.zeros(len(E))
         return E[:, E.shape[1] - k :].astype(np.float64) @ self._text_weights() - self.text_offset_
 
-    @property
-    def last_layer_weights_(self) -> np.ndarray:
-        self._check_fitted()
-        return self.coef_
-
-    @property
-    def last_layer_bias_(self) -> float:
-        self._check_fitted()
-        return self.intercept_
+    def _last_layer(self) -> tuple[np.ndarray, float]:
+        return self.coef_, self.intercept_
 
     def last_layer_prior(self) -> tuple[np.ndarray, float] | None:
         """The Gaussian prior this fit put on the final layer: ``(scale, ridge)``.

@@ -205,21 +205,15 @@ class _PairMLP(HoldsOutPairs, RewardHead):
         hidden = mlp_features(self.weights_, E[:, :-k], self._n_hidden, self.activation)
         return np.concatenate([hidden, E[:, -k:].astype(np.float32)], axis=1)
 
-    @property
-    def last_layer_weights_(self) -> np.ndarray:
-        """float64 (h,) (plus the text-feature weights when the block is used): the final linear
-        layer; ``predict = transform @ w + b``."""
-        self._check_fitted()
+    def _last_layer(self) -> tuple[np.ndarray, float]:
+        """float64 (h,) weights (plus the text-feature weights when the block is used) and the
+        bias (plus the text block's intercept)."""
         w = self.weights_["output.weight"][0].astype(np.float64)
+        b = float(self.weights_["output.bias"][0])
         if self.n_text_features_:
             w = np.concatenate([w, self.weights_["text.coef"].astype(np.float64)])
-        return w
-
-    @property
-    def last_layer_bias_(self) -> float:
-        self._check_fitted()
-        b = float(self.weights_["output.bias"][0])
-        return b + (float(self.weights_["text.intercept"][0]) if self.n_text_features_ else 0.0)
+            b += float(self.weights_["text.intercept"][0])
+        return w, b
 
     # persistence ------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict, dict]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.stats import norm
@@ -40,6 +40,7 @@ from ..exceptions import ConfigError
 __all__ = [
     "GuardRule",
     "PairedGain",
+    "SearchResult",
     "cv_table",
     "fold_ids",
     "guarded_choice",
@@ -54,6 +55,22 @@ def cv_table(candidates: Sequence[Any], row_type: type) -> dict[str, list]:
     and one row per candidate, the form of scikit-learn's ``cv_results_``."""
     rows = [asdict(c) for c in candidates]
     return {f.name: [r[f.name] for r in rows] for f in fields(row_type)}
+
+
+class SearchResult:
+    """What a cross-validated choice returns, like a scikit-learn search object after ``fit``:
+    ``candidates``, one scored dataclass (a ``score_type``) per grid entry, and
+    :attr:`cv_results`, the same candidates as a table of columns. ``choose_head`` and
+    ``choose_augmentation`` return one (``HeadSelection``, ``AugmentSelection``)."""
+
+    candidates: tuple
+    score_type: ClassVar[type]
+
+    @property
+    def cv_results(self) -> dict[str, list]:
+        """The candidates as columns (one per field of ``score_type``), one row per grid
+        entry, like scikit-learn's ``cv_results_``."""
+        return cv_table(self.candidates, self.score_type)
 
 
 def prompt_folds(n_splits: int = 3, *, random_state: int = 0):

@@ -205,8 +205,10 @@ class BaseSelector(BaseEstimator):
 
 
 class ChunkedSelector(BaseSelector):
-    """A selector whose only parameters are ``chunk_size`` (pairs per chunk of the pool) and
-    ``n_jobs`` (threads for the model's rewards; None keeps the libraries' settings)."""
+    """A selector that passes over the pool in chunks: it holds ``chunk_size`` (pairs per chunk
+    of the pool) and ``n_jobs`` (threads for the model's outputs; None keeps the libraries'
+    settings). A subclass with parameters of its own lists them all in its ``__init__`` and
+    passes these two on to this one."""
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE, n_jobs: int | None = None):
         self.chunk_size = chunk_size

@@ -66,9 +66,8 @@ class UncertaintySelector(ChunkedSelector):
 
     Parameters
     ----------
-    chunk_size : pairs per chunk.
-    n_jobs : int or None, default None. Threads for the model's rewards; None keeps the
-        libraries' settings.
+    chunk_size, n_jobs : as in every selector (:class:`BaseSelector`); the threads compute the
+        model's rewards.
 
     Example
     -------
@@ -120,16 +119,15 @@ def member_rewards(model, features: np.ndarray) -> np.ndarray:
     return R
 
 
-class EnsembleDisagreementSelector(BaseSelector):
+class EnsembleDisagreementSelector(ChunkedSelector):
     """The ``k`` candidates on which the members of a ``RewardEnsemble`` disagree most.
 
     Parameters
     ----------
     measure : ``"proba"``: standard deviation across members of ``P(a > b)``;
         ``"reward"``: standard deviation across members of the reward gap ``r(a) - r(b)``.
-    chunk_size : pairs per chunk.
-    n_jobs : int or None, default None. Threads for the members' rewards; None keeps the
-        libraries' settings.
+    chunk_size, n_jobs : as in every selector (:class:`BaseSelector`); the threads compute the
+        members' rewards.
 
     Example
     -------
@@ -152,9 +150,8 @@ class EnsembleDisagreementSelector(BaseSelector):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         n_jobs: int | None = None,
     ):
+        super().__init__(chunk_size=chunk_size, n_jobs=n_jobs)
         self.measure = measure
-        self.chunk_size = chunk_size
-        self.n_jobs = n_jobs
 
     def _check_params(self) -> None:
         check_in(self.measure, ("proba", "reward"), name="measure")

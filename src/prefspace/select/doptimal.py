@@ -41,7 +41,7 @@ from scipy.special import expit
 
 from .._validation import check_in, check_positive, check_random_state
 from ..exceptions import ConfigError
-from ._common import BaseSelector, check_labelled, compact_pair_rows, row_rewards, row_transform
+from ._common import ChunkedSelector, check_labelled, compact_pair_rows, row_rewards, row_transform
 from .baselines import RandomSelector
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
@@ -366,7 +366,7 @@ def outlier_rows(F, groups=None, *, z: float = 3.5, min_group: int = 3) -> np.nd
     return out
 
 
-class DOptimalSelector(BaseSelector):
+class DOptimalSelector(ChunkedSelector):
     """Choose the batch that greedily maximises ``log det`` of the final layer's Fisher information.
 
     The information is computed in the head's own coordinates with the head's own prior when
@@ -437,14 +437,13 @@ class DOptimalSelector(BaseSelector):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         n_jobs: int | None = None,
     ):
+        super().__init__(chunk_size=chunk_size, n_jobs=n_jobs)
         self.lam = lam
         self.past_aware = past_aware
         self.exploration = exploration
         self.outlier_z = outlier_z
         self.random_state = random_state
         self.method = method
-        self.chunk_size = chunk_size
-        self.n_jobs = n_jobs
 
     def _check_params(self) -> None:
         if self.lam is not None:

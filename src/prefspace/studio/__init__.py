@@ -20,7 +20,7 @@ from .build import build_studio
 from .export import export_label_studio, export_trl, import_label_studio, label_studio_config
 from .loop import PairClosedError, Studio, StudioConfig
 from .metrics import agreement, cross_validated_accuracy
-from .pool import LabelPool, load_label_pool, pool_features, read_pool
+from .pool import LabelPool, load_label_pool, pool_features
 from .server import StudioServer, bind_socket, run_studio_server
 from .simulate import loop_report, simulate_annotators
 from .storage import DuplicateJudgmentError, LabelStore, NothingToUndoError, UnknownPairError
@@ -48,7 +48,6 @@ __all__ = [
     "load_label_pool",
     "loop_report",
     "pool_features",
-    "read_pool",
     "run_studio_server",
     "simulate_annotators",
 ]

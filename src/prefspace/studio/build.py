@@ -8,12 +8,13 @@ import os
 
 from .._paths import check_output
 from .._surface import option
+from ..data import read_responses
 from ..embed import EmbedStats, Encoder, get_encoder
 from ..exceptions import ConfigError, ShapeError
 from ..models import BradleyTerryLinear, get_head, load_model, load_model_encoder
 from ..models._base import RewardHead
 from .loop import RefitCallback, Studio, StudioConfig
-from .pool import FeatureSource, load_label_pool, pool_features, read_pool
+from .pool import FeatureSource, load_label_pool, pool_features
 from .storage import LabelStore
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def build_studio(
             kind="model",
             what=option("save_model_to", flag="--save-model"),
         )
-    candidates = read_pool(
+    # with score_key (the simulated annotator's column), every response must carry its score
+    candidates = read_responses(
         pool,
         prompts=prompts,
         prompt_key=prompt_key,
@@ -75,6 +77,7 @@ def build_studio(
         id_key=id_key,
         join_key=join_key,
         score_key=score_key,
+        require_scores=score_key is not None,
     )
     enc, fitted = _encoder_and_model(model, encoder, features)
     E = pool_features(

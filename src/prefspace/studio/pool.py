@@ -1,8 +1,9 @@
 """The candidate pool the studio labels: responses, their feature rows and the candidate pairs.
 
-:func:`load_label_pool` reads POOL the way ``prefspace select`` does (one response per row,
-or a list of responses per row; ``--prompts`` for alpaca_bon's two-file layout) and gets one
-feature row per response from either
+:func:`~prefspace.studio.build_studio` reads POOL with :func:`prefspace.data.read_responses`,
+as ``prefspace select`` does (one response per row, or a list of responses per row;
+``--prompts`` for alpaca_bon's two-file layout); :func:`pool_features` gets one feature row per
+response from either
 
 - precomputed arrays (``features``: one row per response in POOL order, used as is; with
   ``prompt_features`` also given, one row per prompt and the rows become
@@ -25,7 +26,6 @@ import numpy as np
 import numpy.typing as npt
 
 from .._surface import option
-from ..data import read_responses
 from ..data.dataset import ScoredResponses
 from ..embed import (
     EmbeddingCache,
@@ -163,30 +163,6 @@ def _load_matrix(path: str | os.PathLike, what: str) -> np.ndarray:
     if arr.ndim != 2:
         raise ShapeError(f"{path}: {what} must have shape (n, dim); got {arr.shape}.")
     return np.asarray(arr, dtype=np.float32)
-
-
-def read_pool(
-    source: str | os.PathLike,
-    *,
-    prompts: str | os.PathLike | None = None,
-    prompt_key: str = "prompt",
-    response_key: str = "response",
-    id_key: str | None = None,
-    join_key: str = "prompt_id",
-    score_key: str | None = None,
-) -> ScoredResponses:
-    """The candidate responses of POOL. With ``score_key`` (the simulated annotator's column),
-    every row must carry that score."""
-    return read_responses(
-        source,
-        prompts=prompts,
-        prompt_key=prompt_key,
-        response_key=response_key,
-        id_key=id_key,
-        join_key=join_key,
-        score_key=score_key,
-        require_scores=score_key is not None,
-    )
 
 
 def pool_features(

@@ -33,7 +33,7 @@ from .._validation import check_whole
 from ..exceptions import ConfigError
 from ..models.selection import (
     GuardRule,
-    cv_table,
+    SearchResult,
     fold_ids,
     guarded_choice,
     paired_gain,
@@ -73,8 +73,9 @@ class AugmentScore:
 
 
 @dataclass(frozen=True)
-class AugmentSelection:
-    """What :func:`choose_augmentation` chose, like a scikit-learn search object after ``fit``.
+class AugmentSelection(SearchResult):
+    """The synthesis :func:`choose_augmentation` chose, if any, and the candidates it weighed
+    (a :class:`~prefspace.models.selection.SearchResult`).
 
     Attributes
     ----------
@@ -91,11 +92,7 @@ class AugmentSelection:
     candidates: tuple[AugmentScore, ...]
     real_accuracy: float | None
     n_folds: int
-
-    @property
-    def cv_results(self) -> dict[str, list]:
-        """The candidates as columns, one row per grid entry, like scikit-learn's ``cv_results_``."""
-        return cv_table(self.candidates, AugmentScore)
+    score_type = AugmentScore
 
 
 def _check_grid(grid) -> list:

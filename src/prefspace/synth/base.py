@@ -11,8 +11,9 @@ by default (``shared_columns="auto"``) they are detected, copied unchanged from 
 into every synthetic response, and only the remaining ("free") columns are synthesized. A
 conditional variant may feed them to the generator as context.
 
-Subclasses implement ``_fit_free(F, C)`` and ``_synthesize(s, rng)`` on standardised free
-columns; they do not see the shared columns or the original scale.
+Subclasses implement ``_synthesize(s, rng)`` (or ``_sample_pairs``) and, when they learn
+something beyond the pairs themselves, ``_fit_free(F, C)``, on standardised free columns; they
+do not see the shared columns or the original scale.
 
 Two parameters mean the same in every synthesizer (and in every reward head and selector):
 
@@ -95,6 +96,14 @@ class BaseSynthesizer(BaseEstimator):
     method = "base"
     _min_pairs = 2
 
+    def __init__(self, *, shared_columns="auto", n_jobs: int | None = 1, random_state=0) -> None:
+        """Store the parameters this class uses for every synthesizer (see the module
+        docstring); a subclass lists all its parameters in its own ``__init__`` and passes
+        these on."""
+        self.shared_columns = shared_columns
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
     # -- fitting ---------------------------------------------------------------------------
     _uses_unlabelled = False  # latent models can also learn from responses without labels
 
@@ -166,7 +175,8 @@ class BaseSynthesizer(BaseEstimator):
         pass
 
     def _fit_free(self, F: np.ndarray, C: np.ndarray | None) -> None:
-        raise NotImplementedError
+        """Learn from the standardised free columns ``F`` (n, 2, d_free) beside the shared
+        columns ``C``; by default nothing (noise, mixup and repeat need only the fitted pairs)."""
 
     # -- sampling --------------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -54,16 +54,11 @@ class PerturbationSynthesizer(BaseSynthesizer):
     def __init__(
         self, *, sigma2: float = 0.05, shared_columns="auto", n_jobs: int | None = 1, random_state=0
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.sigma2 = sigma2
-        self.shared_columns = shared_columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         check_positive(self.sigma2, name="sigma2", allow_zero=True)
-
-    def _fit_free(self, F, C) -> None:
-        pass
 
     def _synthesize(self, s, rng):
         n, _, d = self.Fz_.shape
@@ -98,10 +93,8 @@ class GaussianSynthesizer(BaseSynthesizer):
         n_jobs: int | None = 1,
         random_state=0,
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.covariance = covariance
-        self.shared_columns = shared_columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         if self.covariance not in ("ledoit_wolf", "diag"):
@@ -155,16 +148,11 @@ class MixupSynthesizer(BaseSynthesizer):
     def __init__(
         self, *, alpha: float = 0.4, shared_columns="auto", n_jobs: int | None = 1, random_state=0
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.alpha = alpha
-        self.shared_columns = shared_columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         check_positive(self.alpha, name="alpha")
-
-    def _fit_free(self, F, C) -> None:
-        pass
 
     def _sample_pairs(self, factor, rng) -> SyntheticPairs:
         n = self.Fz_.shape[0]
@@ -210,9 +198,6 @@ class RepeatSynthesizer(BaseSynthesizer):
 
     def _resolve_shared(self, X):
         return np.zeros(X.shape[2], dtype=bool)
-
-    def _fit_free(self, F, C) -> None:
-        pass
 
     def _sample_pairs(self, factor, rng) -> SyntheticPairs:
         n = self.X_.shape[0]

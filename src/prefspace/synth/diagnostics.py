@@ -108,6 +108,7 @@ def label_preservation(
     groups=None,
     random_state: int = 0,
     sampled=None,
+    reference=None,
 ) -> list[dict]:
     """Agreement of a cross-fitted reference model with the inherited labels.
 
@@ -119,14 +120,18 @@ def label_preservation(
 
     ``sampled``: the pairs ``synthesizer.sample(k)`` already gave at its own ``sigma2`` (a
     sample is the same for the same fit, ``sigma2`` and ``k``), used for that cell instead of
-    drawing them again.
+    drawing them again. ``reference``: a :class:`~prefspace.synth.augment.CrossFittedReference`
+    already fitted on ``X`` (``estimator``, ``groups`` and ``random_state`` are then its own),
+    e.g. built while the synthesizer was fitting.
     """
     X = check_pairs(X)
     s = synthesizer if getattr(synthesizer, "X_", None) is X else clone(synthesizer).fit(X)
     from .augment import CrossFittedReference
     from .pairs import SyntheticPairs
 
-    ref = CrossFittedReference(X, estimator=estimator, groups=groups, random_state=random_state)
+    ref = reference or CrossFittedReference(
+        X, estimator=estimator, groups=groups, random_state=random_state
+    )
     real = float(
         ref.agrees(
             SyntheticPairs(X, np.arange(len(X)), np.zeros((len(X), 2), bool), method="real")

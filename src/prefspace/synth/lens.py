@@ -178,6 +178,7 @@ class LatentSynthesizer(_LatentPipeline):
         n_jobs: int | None = 1,
         random_state=0,
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.latent_dim = latent_dim
         self.hidden_dim = hidden_dim
         self.beta = beta
@@ -188,7 +189,6 @@ class LatentSynthesizer(_LatentPipeline):
         self.candidate_score = candidate_score
         self.decoding = decoding
         self.condition_on_shared = condition_on_shared
-        self.shared_columns = shared_columns
         self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -196,8 +196,6 @@ class LatentSynthesizer(_LatentPipeline):
         self.validation_fraction = validation_fraction
         self.eval_every = eval_every
         self.n_iter_no_change = n_iter_no_change
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -311,14 +309,12 @@ class PCASynthesizer(_LatentPipeline):
         n_jobs: int | None = 1,
         random_state=0,
     ) -> None:
+        super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)
         self.latent_dim = latent_dim
         self.sigma2 = sigma2
         self.n_candidates = n_candidates
         self.candidate_score = candidate_score
         self.decoding = decoding
-        self.shared_columns = shared_columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
 
     def _fit_free(self, F: np.ndarray, C: np.ndarray | None, pool=None, pool_cond=None) -> None:
         flat = F.reshape(-1, F.shape[-1]).astype(np.float64)  # centred by the base class

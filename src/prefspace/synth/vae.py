@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -113,7 +112,7 @@ def fit_vae(
     eval_every: int = 25,
     n_iter_no_change: int = 4,
     n_jobs: int | None = 1,
-) -> tuple[Any, dict]:
+) -> tuple[VAE, dict]:
     """Train the VAE on standardised pair embeddings ``E`` of shape (n, 2, dim).
 
     ``cond`` (n, c) is an optional per-pair conditioning vector (the prompt columns) fed to
@@ -190,25 +189,26 @@ _ERF_P = 0.3275911
 _ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 
 
-def _normal_cdf(x: np.ndarray) -> np.ndarray:
-    """``Phi(x)``, the standard normal CDF, ``(1 + erf(x / sqrt(2))) / 2`` from :data:`_ERF_A`."""
-    a = np.abs(x) * _SQRT_HALF
-    t = 1.0 / (1.0 + _ERF_P * a)
+def _gelu(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """GELU ``x * Phi(x)`` (torch's exact ``nn.GELU()``, to float32 precision), and what its
+    gradient needs.
+
+    ``Phi(-|x|) = erfc(|x| / sqrt(2)) / 2`` from :data:`_ERF_A`; the same ``exp(-x**2 / 2)``
+    gives the normal density for :func:`_gelu_grad`. Returns ``(gelu, (Phi(x), exp(-x**2/2)))``.
+    """
+    t = 1.0 / (1.0 + (_ERF_P * _SQRT_HALF) * np.abs(x))
     poly = _ERF_A[0]
     for c in _ERF_A[1:]:
         poly = poly * t + c
-    erf = 1.0 - poly * t * np.exp(-a * a)
-    return 0.5 + 0.5 * np.copysign(erf, x)
+    e = np.exp(-0.5 * x * x)
+    tail = 0.5 * poly * t * e  # Phi(-|x|)
+    cdf = np.where(x >= 0, 1.0 - tail, tail)
+    return x * cdf, (cdf, e)
 
 
-def _gelu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact GELU ``x * Phi(x)`` (torch's ``nn.GELU()``) and ``Phi(x)``, kept for the gradient."""
-    cdf = _normal_cdf(x)
-    return x * cdf, cdf
-
-
-def _gelu_grad(x: np.ndarray, cdf: np.ndarray) -> np.ndarray:
-    return cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+def _gelu_grad(x: np.ndarray, saved: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    cdf, e = saved
+    return cdf + (_INV_SQRT_2PI * x) * e
 
 
 def _layer_shapes(dim: int, cond_dim: int, latent_dim: int, hidden_dim: int) -> dict:
@@ -251,15 +251,15 @@ class VAE:
     def _encoder(self, x: np.ndarray):
         p = self.params
         h = x @ p["encoder.0.weight"].T + p["encoder.0.bias"]
-        a, cdf = _gelu(h)
+        a, saved = _gelu(h)
         out = a @ p["encoder.2.weight"].T + p["encoder.2.bias"]
-        return h, a, cdf, out
+        return h, a, saved, out
 
     def _decoder(self, z: np.ndarray):
         p = self.params
         g = z @ p["decoder.0.weight"].T + p["decoder.0.bias"]
-        a, cdf = _gelu(g)
-        return g, a, cdf, a @ p["decoder.2.weight"].T + p["decoder.2.bias"]
+        a, saved = _gelu(g)
+        return g, a, saved, a @ p["decoder.2.weight"].T + p["decoder.2.bias"]
 
     def encode(self, e: np.ndarray, cond: np.ndarray | None = None):
         x = _join(np.asarray(e, np.float32), cond)
@@ -325,13 +325,13 @@ def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
     ``terms`` the loss and, per pair, ``recon`` (both sides), ``kl`` and ``w2``.
     """
     p, k, dim, w = vae.params, vae.latent_dim, cfg.dim, batch.weight[:, None]
-    h, a1, cdf1, out = vae._encoder(batch.x)
+    h, a1, saved1, out = vae._encoder(batch.x)
     mu, raw = out[:, :k], out[:, k:]
     log_var = np.clip(raw, -12.0, 6.0)
     std = np.exp(0.5 * log_var)
     z = mu + std * batch.eps
     zin = _join(z, batch.cond)
-    g, a2, cdf2, recon_out = vae._decoder(zin)
+    g, a2, saved2, recon_out = vae._decoder(zin)
     diff = recon_out - batch.e
     recon = (diff * diff).mean(-1)
     kl = 0.5 * (mu * mu + std * std - 1.0 - log_var).sum(-1) / dim
@@ -343,7 +343,7 @@ def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
 
     grads: dict[str, np.ndarray] = {}
     d_out = w * (2.0 / dim) * diff
-    d_g = (d_out @ p["decoder.2.weight"]) * _gelu_grad(g, cdf2)
+    d_g = (d_out @ p["decoder.2.weight"]) * _gelu_grad(g, saved2)
     grads["decoder.2.weight"], grads["decoder.2.bias"] = d_out.T @ a2, d_out.sum(0)
     grads["decoder.0.weight"], grads["decoder.0.bias"] = d_g.T @ zin, d_g.sum(0)
     d_z = (d_g @ p["decoder.0.weight"])[:, :k]
@@ -357,7 +357,7 @@ def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
     d_std[1 : 2 * b : 2] -= pull * dmu[1]
     d_log_var = (d_std * 0.5 * std - w * (0.5 * cfg.beta / dim)) * ((raw >= -12.0) & (raw <= 6.0))
     d_o = np.concatenate([d_mu, d_log_var], -1).astype(out.dtype, copy=False)
-    d_h = (d_o @ p["encoder.2.weight"]) * _gelu_grad(h, cdf1)
+    d_h = (d_o @ p["encoder.2.weight"]) * _gelu_grad(h, saved1)
     grads["encoder.2.weight"], grads["encoder.2.bias"] = d_o.T @ a1, d_o.sum(0)
     grads["encoder.0.weight"], grads["encoder.0.bias"] = d_h.T @ batch.x, d_h.sum(0)
     terms = {"loss": loss, "recon": recon[: 2 * b].reshape(b, 2).sum(-1),

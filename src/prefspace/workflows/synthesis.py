@@ -14,7 +14,10 @@ values the diagnostics visit, at three levels of cost:
 - ``"full"``: six sizes and four ``sigma2`` values a factor 4 apart, at factors 2, 4 and 8.
 
 The diagnostics refit the synthesizer once per training size, so ``"full"`` can cost several
-times the synthesis itself; their time is reported (``seconds["diagnostics"]``).
+times the synthesis itself; their time is reported (``seconds["diagnostics"]``). The part that
+needs the real pairs alone (the curve's refits, the label check's cross-fitted reference heads)
+runs on a second thread while the synthesizer fits, each on one BLAS thread: on two cores it
+costs no wall time, and the figures are those of running the parts one after another.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -98,8 +102,10 @@ def diagnostic_grid(
 @dataclass(frozen=True)
 class SynthesisSeconds:
     """Wall time of each stage of :func:`synthesize_file`, in seconds: ``embed`` (reading
-    included), ``fit``, ``sample``, ``save``, ``diagnostics`` (None without them, with
-    ``diagnostic_parts``: ``reconstruction_curve``, ``label_preservation``, ``plots``), ``total``."""
+    included), ``fit``, ``sample``, ``save``, ``diagnostics`` (None without them: the time they
+    add after the synthetic pairs are saved), ``diagnostic_parts`` (each part's own time,
+    wherever it ran: ``reconstruction_curve``, ``label_preservation``, ``plots``; the first two
+    are begun beside the fit, so they may add up to more than ``diagnostics``), ``total``."""
 
     embed: float
     fit: float
@@ -335,25 +341,18 @@ def _synthesize(
     store = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     pairs = embed_pairs(dataset, enc, store)
     seconds = {"embed": round(time.perf_counter() - start, 3)}
-    clock = _Clock(seconds)
-    fitting = track(f"fit {method}", 1, "fits")
-    synthesizer.fit(pairs.X)
-    fitting.finish()
-    clock.lap("fit")
-    syn = synthesizer.sample(factor)
-    clock.lap("sample")
-    out.mkdir(parents=True, exist_ok=True)
-    save_synthetic(
-        out,
-        syn,
-        parent_ids=list(pairs.ids),
-        metadata={
-            "encoder_fingerprint": pairs.fingerprint,
-            "dataset_fingerprint": pairs.dataset_fingerprint,
-        },
-    )
-    clock.lap("save")
     n = len(pairs.X)
+    run_diagnostics = diagnostics != "none" and n >= MIN_PAIRS_FOR_DIAGNOSTICS
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefspace-diagnostics") as side:
+        # what the diagnostics need of the real pairs alone (the reconstruction curve's refits,
+        # the label check's reference heads) is computed beside the fit, on another core
+        early = (
+            side.submit(_real_pair_diagnostics, pairs.X, synthesizer, diagnostics, factor, seed)
+            if run_diagnostics
+            else None
+        )
+        syn = _fit_sample_save(synthesizer, pairs, factor, out, _Clock(seconds), method)
+        before = None if early is None else early.result()
     summary: dict = {
         "data": dataset.source if isinstance(data, PreferenceDataset) else str(data),
         "pairs": n,
@@ -373,9 +372,9 @@ def _synthesize(
     if latent:
         summary["reconstruction"] = synthesizer.reconstruction_report()
     summary["diagnostics"] = diagnostics
-    if diagnostics != "none" and n >= MIN_PAIRS_FOR_DIAGNOSTICS:
+    if before is not None:
         t0 = time.perf_counter()
-        _diagnose(summary, pairs.X, synthesizer, syn, out, diagnostics, factor, seed, figure_format)
+        _diagnose(summary, pairs.X, synthesizer, syn, out, before, figure_format)
         summary["seconds"]["diagnostics"] = round(time.perf_counter() - t0, 3)
     elif diagnostics != "none":
         logger.warning(
@@ -392,24 +391,77 @@ def _synthesize(
     return SynthesisSummary.from_json(json.loads(text))
 
 
-def _diagnose(
-    summary: dict, X, synthesizer, syn, out: Path, level: str, factor, seed, figure_format
-) -> None:
-    """Run the diagnostics of ``level`` on the real pairs ``X`` and the synthetic ``syn``, write
-    their plots into ``out`` and their figures into ``summary``."""
-    latent = hasattr(synthesizer, "reconstruction_report")
-    sizes, sigma2s, factors = diagnostic_grid(
-        len(X), synthesizer.get_params().get("sigma2"), level, factor
+def _fit_sample_save(synthesizer, pairs, factor, out: Path, clock: _Clock, method: str):
+    """Fit ``synthesizer`` on the embedded ``pairs``, sample ``factor`` per pair and save them."""
+    fitting = track(f"fit {method}", 1, "fits")
+    synthesizer.fit(pairs.X)
+    fitting.finish()
+    clock.lap("fit")
+    syn = synthesizer.sample(factor)
+    clock.lap("sample")
+    out.mkdir(parents=True, exist_ok=True)
+    save_synthetic(
+        out,
+        syn,
+        parent_ids=list(pairs.ids),
+        metadata={
+            "encoder_fingerprint": pairs.fingerprint,
+            "dataset_fingerprint": pairs.dataset_fingerprint,
+        },
     )
-    parts = track(f"diagnostics ({level})", 3 if latent else 2, "parts")
+    clock.lap("save")
+    return syn
+
+
+@dataclass
+class _BeforeFit:
+    """The diagnostics' work on the real pairs alone, done beside the synthesizer's fit: the
+    reconstruction curve's rows at ``sizes`` (None for a synthesizer without a latent model),
+    the label check's cross-fitted reference heads, and the seconds each took."""
+
+    level: str
+    seed: int
+    grid: tuple[list[int], list[float], list[int]]
+    curve: list[dict] | None
+    reference: Any
+    seconds: dict[str, float]
+
+
+def _real_pair_diagnostics(X, synthesizer, level: str, factor, seed: int) -> _BeforeFit:
+    """What :func:`_diagnose` needs that does not depend on the fit (run on another thread)."""
+    from ..synth.augment import CrossFittedReference
+
+    grid = diagnostic_grid(len(X), synthesizer.get_params().get("sigma2"), level, factor)
+    seconds: dict[str, float] = {}
+    clock = _Clock(seconds)
+    curve = None
+    if hasattr(synthesizer, "reconstruction_report"):
+        # "fast": the pairs the fit itself holds out (early stopping) stand in for the refit on
+        # two thirds of the pairs, the costliest diagnostic (refitted after the fit if it held
+        # none out, as PCA does)
+        sizes = grid[0][:1] if level == "fast" else grid[0]
+        curve = diag.reconstruction_curve(X, synthesizer, sizes, random_state=seed)
+        clock.lap("reconstruction_curve")
+    reference = CrossFittedReference(X, random_state=seed)
+    clock.lap("label_preservation")
+    return _BeforeFit(level, seed, grid, curve, reference, seconds)
+
+
+def _diagnose(
+    summary: dict, X, synthesizer, syn, out: Path, before: _BeforeFit, figure_format
+) -> None:
+    """Finish the diagnostics begun by ``before`` on the real pairs ``X`` and the synthetic
+    ``syn``, write their plots into ``out`` and their figures into ``summary``."""
+    sizes, sigma2s, factors = before.grid
+    seed, latent = before.seed, before.curve is not None
+    parts = track(f"diagnostics ({before.level})", 3 if latent else 2, "parts")
     clock = _Clock(summary["seconds"].setdefault("diagnostic_parts", {}))
+    clock.seconds.update(before.seconds)
     if latent:
-        # "fast": the pairs the fit itself held out (early stopping) stand in for the refit on
-        # two thirds of the pairs, the costliest diagnostic; PCA holds none out and is refitted.
-        own = diag.own_heldout_row(X, synthesizer) if level == "fast" else None
-        curve = diag.reconstruction_curve(
-            X, synthesizer, sizes[:1] if own else sizes, random_state=seed
-        )
+        own = diag.own_heldout_row(X, synthesizer) if before.level == "fast" else None
+        curve = list(before.curve)
+        if before.level == "fast" and own is None:  # the fit held nothing out: refit instead
+            curve += diag.reconstruction_curve(X, synthesizer, sizes[1:], random_state=seed)
         clock.lap("reconstruction_curve")
         curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
         summary["reconstruction_curve"] = curve
@@ -422,7 +474,13 @@ def _diagnose(
         clock.lap("plots")
         parts.advance(detail="reconstruction curve")
     pres = diag.label_preservation(
-        X, synthesizer, sigma2s=sigma2s, factors=factors, random_state=seed, sampled=syn
+        X,
+        synthesizer,
+        sigma2s=sigma2s,
+        factors=factors,
+        random_state=seed,
+        sampled=syn,
+        reference=before.reference,
     )
     clock.lap("label_preservation")
     summary["label_preservation"] = pres
