@@ -168,6 +168,7 @@ _PAIRS_HELPS = {
     "cross_prompt": "Pair responses to different prompts.",
     "max_candidates": "Choose from a random sample of this many candidate pairs.",
 }
+
 # the studio's server: anything but loopback needs a token; port 0 picks a free one
 _SERVER_HELPS = {
     "host": "Address to bind; anything but loopback needs --token.",
