@@ -52,7 +52,7 @@ def test_synth_cli_writes_pairs_provenance_summary_and_plots(tmp_path, hh_path, 
     # fast diagnostics: the fit's own early-stopping pairs give the held-out share (no refit)
     r = summary["reconstruction"]
     assert r["heldout_pairs"] == "early_stopping" and r["heldout_fit_pairs"] == 27
-    assert [c["n_pairs"] for c in summary["reconstruction_curve"]] == [20, 27]
+    assert [c["n_pairs"] for c in summary["reconstruction_curve"]] == [27]  # no refit
     assert "held-out pairs (the fit's own early-stopping pairs)" in stdout
     for name in (
         "reconstruction.png",

@@ -170,7 +170,7 @@ def test_hand_written_gradients_match_autograd(cond_dim, n_pool):
     e = g.normal(size=(n, dim))
     cond = g.normal(size=(n, cond_dim)) if cond_dim else None
     weight = np.r_[np.full(2 * b, 1 / b), np.full(n_pool, 2 / max(n_pool, 1))]
-    batch = V._Batch(V._join(e, cond), e, cond, g.normal(size=(n, k)), weight, b)
+    batch = V._Batch(V._join(e, cond), e, cond, g.normal(size=(n, k)), weight, b, 1 / b)
     terms, grads = V._loss_and_grads(V.VAE(params, k), batch, cfg)
     loss, expected, w2 = _autograd_loss(params, batch, cfg)
     assert (w2 > cfg.margin).any() and (w2 < cfg.margin).any()  # both sides of the margin

@@ -94,12 +94,38 @@ def _root(ctx: typer.Context, verbose: Verbose = False, threads: Threads = None)
     )
 
 
+def _collect_less_often() -> None:
+    """Run the cyclic garbage collector's youngest generation every 50,000 new objects instead
+    of every 700: importing scikit-learn, scipy and pandas creates millions of objects that live
+    as long as the process, and the collector kept rescanning them (about 0.15 s of every
+    command's start). Cycles are still collected, later. Only for a whole process (the console
+    script)."""
+    import gc
+
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
+
+
+def _exit_without_a_last_collection() -> None:
+    """Spare the process the garbage collector's passes over every imported module's objects
+    at interpreter shutdown (``gc.freeze``): with scikit-learn, scipy and pandas loaded they
+    took about 0.2 s of every command's wall time. Only for a whole process (the console
+    script), after the command has finished; files are written and closed by then, and
+    ``atexit`` handlers still run."""
+    import gc
+
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and maps errors to exit codes."""
+    if argv is None:
+        _collect_less_often()
     _register_commands(sys.argv[1:] if argv is None else list(argv))
     debug = os.environ.get("PREFSPACE_DEBUG", "") not in ("", "0")
     try:
         app(args=argv, standalone_mode=False)
+        if argv is None:
+            _exit_without_a_last_collection()
     except PrefspaceError as exc:
         if debug:
             raise

@@ -16,7 +16,6 @@ Functions raise :class:`RowProblem`, which the loaders turn into a located ``Dat
 
 from __future__ import annotations
 
-import os
 import re
 
 from .._surface import option
@@ -60,6 +59,23 @@ def hh_to_messages(text: str) -> list[dict]:
     return messages
 
 
+def _common_prefix(a: str, b: str) -> str:
+    """The longest common prefix of ``a`` and ``b``, by bisection on slices compared in C
+    (``os.path.commonprefix`` walks the characters in Python: a quarter of reading HH).
+
+    >>> _common_prefix("abcd", "abxy"), _common_prefix("", "a"), _common_prefix("ab", "ab")
+    ('ab', '', 'ab')
+    """
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return a[:lo]
+
+
 def split_hh(chosen: str, rejected: str) -> tuple[list[dict], str, str]:
     """``(prompt_messages, chosen_response, rejected_response)`` from two whole HH dialogues.
 
@@ -68,7 +84,7 @@ def split_hh(chosen: str, rejected: str) -> tuple[list[dict], str, str]:
     >>> split_hh("\\n\\nHuman: 2+2?\\n\\nAssistant: 4", "\\n\\nHuman: 2+2?\\n\\nAssistant: 5")
     ([{'role': 'user', 'content': '2+2?'}], '4', '5')
     """
-    shared = os.path.commonprefix([chosen, rejected])
+    shared = _common_prefix(chosen, rejected)
     cut = shared.rfind(_HH_ASSISTANT)
     if cut < 0:
         raise RowProblem(

@@ -129,8 +129,11 @@ class LatentSynthesizer(_LatentPipeline):
         ``eval_every`` (25) steps, stop after ``n_iter_no_change`` (4) checks without
         improvement and keep the best weights: the VAE stops before it memorises the few
         training responses (decoded pairs would otherwise be near-copies of their parents).
-    n_jobs : int or None, default 1. BLAS threads while fitting and sampling; the VAE
-        is small, and one thread was 5-10x faster per step than two on a shared 2-core machine.
+    n_jobs : int or None, default None. The VAE computes each step's batch in two halves: with
+        2 or more (None: ``PREFSPACE_NUM_THREADS``, else the machine's cores) they run on two
+        threads, each on one BLAS thread (threads that wait do not spin, unlike two BLAS threads
+        on small matrices, which were 5-10x slower on a shared machine); 1 runs them one after
+        the other. The pairs and figures do not depend on it. Outside the VAE: BLAS threads.
     random_state : None, int or numpy Generator, default 0. Seeds the VAE and the sampling.
 
     ``fit(X, unlabelled=E)`` also fits the VAE on responses without labels (rows ``(m, dim)``
@@ -175,7 +178,7 @@ class LatentSynthesizer(_LatentPipeline):
         validation_fraction: float = 0.1,
         eval_every: int = 25,
         n_iter_no_change: int = 4,
-        n_jobs: int | None = 1,
+        n_jobs: int | None = None,
         random_state=0,
     ) -> None:
         super().__init__(shared_columns=shared_columns, n_jobs=n_jobs, random_state=random_state)

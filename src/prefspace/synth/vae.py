@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import limit_threads
+from .._threads import limit_threads, resolve_n_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +133,10 @@ def fit_vae(
     ``best_step`` and ``heldout_recon`` (the held-out reconstruction error per dimension at the
     kept weights; 1.0 = no better than the mean) when there was a held-out set. Deterministic
     given ``random_state`` (its own numpy generator: fits on other threads cannot interleave
-    with it). Trains with ``n_jobs`` BLAS threads (default 1).
+    with it). Each step's batch is computed in two halves whose gradients are added; with
+    ``n_jobs`` of 2 or more (None: ``PREFSPACE_NUM_THREADS``, else the machine's cores) the
+    halves run on two threads, each on one BLAS thread (default 1: one after the other). The
+    result does not depend on ``n_jobs``.
     """
     n, _, dim = E.shape
     cond_dim = 0 if cond is None else cond.shape[1]
@@ -145,9 +151,14 @@ def fit_vae(
     train_pool = None if pool is None else np.setdiff1d(np.arange(len(pool)), val_pool)
     cfg = _Config(dim, cond_dim, latent_dim, hidden_dim, beta, gamma, m, max_steps, batch_size,
                   learning_rate, random_state, eval_every, n_iter_no_change)  # fmt: skip
-    with limit_threads(n_jobs):
+    threads = resolve_n_jobs(n_jobs)
+    two = min(2, threads if threads is not None else (os.cpu_count() or 1)) == 2
+    with (
+        limit_threads(1),
+        ThreadPoolExecutor(1, "prefspace-vae") if two else nullcontext() as worker,
+    ):
         model, terms = _train(
-            E, cond, pool, pool_cond, (train_pairs, val_pairs, train_pool, val_pool), cfg
+            E, cond, pool, pool_cond, (train_pairs, val_pairs, train_pool, val_pool), cfg, worker
         )
     logger.info(
         "VAE fitted on %d pairs%s in %d steps: %s",
@@ -185,8 +196,10 @@ _INV_SQRT_2PI = np.float32(1.0 / math.sqrt(2.0 * math.pi))
 # Abramowitz & Stegun 7.1.26: erf(x) = 1 - t * P(t) * exp(-x**2), t = 1 / (1 + p * x), x >= 0,
 # absolute error below 1.5e-7 (float32's own resolution near 1); numpy has no erf, and
 # scipy.special.erf took about 5x as long as this on the VAE's hidden layer
-_ERF_P = 0.3275911
-_ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+_ERF_P = np.float32(0.3275911)
+_ERF_A = tuple(
+    np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+)
 
 
 def _gelu(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -196,13 +209,23 @@ def _gelu(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     ``Phi(-|x|) = erfc(|x| / sqrt(2)) / 2`` from :data:`_ERF_A`; the same ``exp(-x**2 / 2)``
     gives the normal density for :func:`_gelu_grad`. Returns ``(gelu, (Phi(x), exp(-x**2/2)))``.
     """
-    t = 1.0 / (1.0 + (_ERF_P * _SQRT_HALF) * np.abs(x))
-    poly = _ERF_A[0]
+    t = np.abs(x)
+    t *= _ERF_P * _SQRT_HALF
+    t += 1.0
+    np.reciprocal(t, out=t)
+    tail = t * _ERF_A[0]
     for c in _ERF_A[1:]:
-        poly = poly * t + c
-    e = np.exp(-0.5 * x * x)
-    tail = 0.5 * poly * t * e  # Phi(-|x|)
-    cdf = np.where(x >= 0, 1.0 - tail, tail)
+        tail += c
+        tail *= t
+    e = x * x
+    e *= -0.5
+    np.exp(e, out=e)
+    tail *= e
+    tail *= 0.5  # Phi(-|x|)
+    # Phi(x) = 0.5 + sign(x) * (0.5 - Phi(-|x|)), in place (np.where was 5x slower here)
+    tail -= 0.5
+    tail *= np.sign(x)
+    cdf = np.subtract(0.5, tail, out=tail)
     return x * cdf, (cdf, e)
 
 
@@ -299,16 +322,25 @@ class _Adam:
             m += (grad - m) * (1 - self.beta1)  # torch's lerp_
             v *= self.beta2
             v += (1 - self.beta2) * grad * grad
-            p -= step_size * (m / (np.sqrt(v) / bias_correction2_sqrt + self.eps))
+            denom = np.sqrt(v)
+            denom /= bias_correction2_sqrt
+            denom += self.eps
+            np.divide(m, denom, out=denom)
+            denom *= step_size
+            p -= denom
+
+
+_SPLIT_PAIRS = 64  # a batch of fewer pairs is not split in halves (see _Batch.halves)
 
 
 @dataclass(frozen=True)
 class _Batch:
-    """One training step's rows: ``2 * n_pairs`` pair rows (chosen, rejected, chosen, ...), then
-    the pool rows; ``x`` the encoder's input (embedding and conditioning), ``e`` the target
-    embedding, ``cond`` the conditioning (or None), ``eps`` the reparameterisation noise and
-    ``weight`` each row's weight in the loss (``1/n_pairs`` for pair rows, ``2/n_pool`` for
-    pool rows: a pool row counts like one side of a pair)."""
+    """One training step's rows (or half of them): ``2 * n_pairs`` pair rows (chosen, rejected,
+    chosen, ...), then the pool rows; ``x`` the encoder's input (embedding and conditioning),
+    ``e`` the target embedding, ``cond`` the conditioning (or None), ``eps`` the
+    reparameterisation noise and ``weight`` each row's weight in the loss (``1/B`` for pair
+    rows, ``2/P`` for pool rows, B and P the whole step's pairs and pool rows: a pool row counts
+    like one side of a pair); ``pair_weight`` is ``1/B``, the separation term's weight."""
 
     x: np.ndarray
     e: np.ndarray
@@ -316,6 +348,26 @@ class _Batch:
     eps: np.ndarray
     weight: np.ndarray
     n_pairs: int
+    pair_weight: float
+
+    def halves(self) -> list[_Batch]:
+        """The step's rows in two parts (by pairs, and by pool rows), whose losses and gradients
+        add up to the whole step's; one part below :data:`_SPLIT_PAIRS` pairs (a small batch
+        costs more in Python than it saves in arithmetic). The rule depends on the batch alone,
+        so the result does not depend on how many threads compute it."""
+        b, n_pool = self.n_pairs, len(self.x) - 2 * self.n_pairs
+        if b < _SPLIT_PAIRS:
+            return [self]
+        cut_pairs, cut_pool = b // 2, 2 * b + n_pool // 2
+        parts = []
+        for rows, n in (
+            (np.r_[0 : 2 * cut_pairs, 2 * b : cut_pool], cut_pairs),
+            (np.r_[2 * cut_pairs : 2 * b, cut_pool : len(self.x)], b - cut_pairs),
+        ):
+            cond = None if self.cond is None else self.cond[rows]
+            parts.append(_Batch(self.x[rows], self.e[rows], cond, self.eps[rows],
+                                self.weight[rows], n, self.pair_weight))  # fmt: skip
+        return parts
 
 
 def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
@@ -339,7 +391,7 @@ def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
     dmu = (mu[0 : 2 * b : 2] - mu[1 : 2 * b : 2], std[0 : 2 * b : 2] - std[1 : 2 * b : 2])
     w2 = np.sqrt((dmu[0] ** 2 + dmu[1] ** 2).sum(-1) + 1e-12)
     sep = separation_loss(w2, cfg.gamma, cfg.margin)
-    loss = float((batch.weight * (recon + cfg.beta * kl)).sum() + sep.mean())
+    loss = float((batch.weight * (recon + cfg.beta * kl)).sum() + sep.sum() * batch.pair_weight)
 
     grads: dict[str, np.ndarray] = {}
     d_out = w * (2.0 / dim) * diff
@@ -350,7 +402,9 @@ def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
     d_mu = d_z + w * (cfg.beta / dim) * mu
     d_std = d_z * batch.eps + w * (cfg.beta / dim) * std
     # the separation term: -gamma/margin * W2 below the margin (torch's clamp passes W2 == m)
-    pull = np.where(w2 <= cfg.margin, -cfg.gamma / (cfg.margin * b) / w2, 0.0)[:, None]
+    pull = np.where(w2 <= cfg.margin, -cfg.gamma * batch.pair_weight / cfg.margin / w2, 0.0)[
+        :, None
+    ]
     d_mu[0 : 2 * b : 2] += pull * dmu[0]
     d_mu[1 : 2 * b : 2] -= pull * dmu[0]
     d_std[0 : 2 * b : 2] += pull * dmu[1]
@@ -404,10 +458,25 @@ class _Batches:
             if c is not None:
                 c = np.concatenate([c, self.pool_cond[pidx]])
         eps = self.rng.standard_normal((len(e), self.latent_dim), dtype=np.float32)
-        return _Batch(_join(e, c), e, c, eps, self.weight, self.b)
+        return _Batch(_join(e, c), e, c, eps, self.weight, self.b, 1.0 / self.b)
 
 
-def _train(E, cond, pool, pool_cond, split, cfg: _Config):
+def _whole_step(vae: VAE, batch: _Batch, cfg: _Config, worker) -> tuple[dict, dict]:
+    """A step's loss terms and gradients, computed by halves (:meth:`_Batch.halves`), the second
+    on ``worker`` (a one-thread executor) when given, and added in a fixed order: the result
+    is the same with or without ``worker``."""
+    parts = batch.halves()
+    if len(parts) == 1:
+        return _loss_and_grads(vae, batch, cfg)
+    later = None if worker is None else worker.submit(_loss_and_grads, vae, parts[1], cfg)
+    first = _loss_and_grads(vae, parts[0], cfg)
+    second = _loss_and_grads(vae, parts[1], cfg) if later is None else later.result()
+    terms = {"loss": first[0]["loss"] + second[0]["loss"]}
+    terms.update({k: np.concatenate([first[0][k], second[0][k]]) for k in ("recon", "kl", "w2")})
+    return terms, {k: g + second[1][k] for k, g in first[1].items()}
+
+
+def _train(E, cond, pool, pool_cond, split, cfg: _Config, worker=None):
     train_pairs, val_pairs, train_pool, val_pool = split
     rng = np.random.default_rng([int(cfg.seed), 0x5AE])
     shapes = _layer_shapes(cfg.dim, cfg.cond_dim, cfg.latent_dim, cfg.hidden_dim)
@@ -426,7 +495,7 @@ def _train(E, cond, pool, pool_cond, split, cfg: _Config):
     stale = step = 0
     terms: dict = {}
     for step in range(1, cfg.max_steps + 1):
-        terms, grads = _loss_and_grads(vae, batches.draw(), cfg)
+        terms, grads = _whole_step(vae, batches.draw(), cfg, worker)
         opt.step(grads)
         if H is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             mu, _ = vae.encode(H, HC)

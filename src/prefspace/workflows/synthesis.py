@@ -6,11 +6,10 @@ plots. :func:`diagnostic_grid` holds the choices of which training sizes and whi
 values the diagnostics visit, at three levels of cost:
 
 - ``"none"``: no diagnostics;
-- ``"fast"`` (the default): the reconstruction curve at two training sizes (the smallest usual
-  size and two thirds of the pairs, so the held-out variance kept is always measured; with LENS
-  the fit itself stands in for the second, measured on the pairs it held out to stop the VAE's
-  training, which saves a refit) and the label check at the synthesizer's own ``sigma2`` and
-  factor only;
+- ``"fast"`` (the default): the reconstruction on held-out pairs without a refit where the fit
+  holds pairs out (LENS: the pairs it held out to stop the VAE's training), else (PCA) refits at
+  two training sizes (the smallest usual size and two thirds of the pairs), and the label check
+  at the synthesizer's own ``sigma2`` and factor only;
 - ``"full"``: six sizes and four ``sigma2`` values a factor 4 apart, at factors 2, 4 and 8.
 
 The diagnostics refit the synthesizer once per training size, so ``"full"`` can cost several
@@ -436,10 +435,10 @@ def _real_pair_diagnostics(X, synthesizer, level: str, factor, seed: int) -> _Be
     clock = _Clock(seconds)
     curve = None
     if hasattr(synthesizer, "reconstruction_report"):
-        # "fast": the pairs the fit itself holds out (early stopping) stand in for the refit on
-        # two thirds of the pairs, the costliest diagnostic (refitted after the fit if it held
-        # none out, as PCA does)
-        sizes = grid[0][:1] if level == "fast" else grid[0]
+        # "fast" refits nothing here: the pairs the fit itself holds out (early stopping) give
+        # the held-out reconstruction (a synthesizer that holds none out, as PCA, is refitted
+        # after its fit)
+        sizes = [] if level == "fast" else grid[0]
         curve = diag.reconstruction_curve(X, synthesizer, sizes, random_state=seed)
         clock.lap("reconstruction_curve")
     reference = CrossFittedReference(X, random_state=seed)
@@ -461,7 +460,7 @@ def _diagnose(
         own = diag.own_heldout_row(X, synthesizer) if before.level == "fast" else None
         curve = list(before.curve)
         if before.level == "fast" and own is None:  # the fit held nothing out: refit instead
-            curve += diag.reconstruction_curve(X, synthesizer, sizes[1:], random_state=seed)
+            curve += diag.reconstruction_curve(X, synthesizer, sizes, random_state=seed)
         clock.lap("reconstruction_curve")
         curve = sorted(curve + ([own] if own else []), key=lambda r: r["n_pairs"])
         summary["reconstruction_curve"] = curve
