@@ -250,3 +250,31 @@ def test_fitting_and_sampling_lens_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_halves_give_the_whole_batch_and_threads_do_not_change_the_fit(alpaca_pairs):
+    from prefspace.synth import vae as V
+
+    # a batch's two halves add up to the whole batch's loss and gradients ...
+    g = np.random.default_rng(5)
+    dim, k, b = 6, 2, 70
+    cfg = V._Config(dim, 0, k, 8, beta=1.0, gamma=0.5, margin=0.8, max_steps=1,
+                    batch_size=b, learning_rate=1e-3, seed=0, eval_every=1, n_iter_no_change=1)  # fmt: skip
+    vae = V.VAE(V._init_weights(V._layer_shapes(dim, 0, k, 8), g, dtype=np.float64), k)
+    n = 2 * b + 9
+    e = g.normal(size=(n, dim))
+    weight = np.r_[np.full(2 * b, 1 / b), np.full(9, 2 / 9)]
+    batch = V._Batch(e, e, None, g.normal(size=(n, k)), weight, b, 1 / b)
+    assert [h.n_pairs for h in batch.halves()] == [35, 35]
+    whole_terms, whole = V._loss_and_grads(vae, batch, cfg)
+    terms, grads = V._whole_step(vae, batch, cfg, None)
+    assert terms["loss"] == pytest.approx(whole_terms["loss"], rel=1e-12)
+    for key in whole:
+        np.testing.assert_allclose(grads[key], whole[key], rtol=1e-10, atol=1e-12)
+    # ... and two threads compute the same fit as one, bit for bit
+    kw = dict(latent_dim=4, hidden_dim=32, max_steps=40, batch_size=128, random_state=2)
+    one = LatentSynthesizer(n_jobs=1, **kw).fit(alpaca_pairs)
+    two = LatentSynthesizer(n_jobs=2, **kw).fit(alpaca_pairs)
+    for key, w in one.vae_.params.items():
+        assert np.array_equal(w, two.vae_.params[key]), key
+    assert np.array_equal(one.sample(2).X, two.sample(2).X)
