@@ -11,7 +11,7 @@ default (``fast``) diagnostics and once with ``--diagnostics none``, interleaved
 times so that a change in the machine's load hits both alike. Every run is a real process timed
 from outside (wall clock, and the child's CPU seconds from ``getrusage``), with the load average
 before and after it; the phases are the command's own ``seconds`` (summary.json): reading and
-the embedding cache, the VAE's fit (importing torch included), sampling, saving, and the
+the embedding cache, the VAE's fit (numpy; torch is not imported), sampling, saving, and the
 diagnostics' parts (the reconstruction curve's refit, the label check's cross-fitted reference
 heads, the three plots). Start-up is the process's wall time outside the command's body
 (interpreter, imports of the CLI, option parsing, exit). Medians over the repeats.
