@@ -249,8 +249,10 @@ def _one_fold(X, te, estimator, grid, controls, g_all, sample_weight, random_sta
     for j, (method, factor, weight, params) in enumerate(grid):
         key = (method, repr(sorted(params.items())))
         if key not in fitted:
+            # the folds already run side by side: each synthesizer on one thread
+            one_thread = {"n_jobs": 1, **params}
             fitted[key] = get_synthesizer(
-                method, random_state=random_state + 1000 * f, **params
+                method, random_state=random_state + 1000 * f, **one_thread
             ).fit(Xtr[source])
         cand[j] = fit_on(fitted[key].sample(factor), source, factor, weight)
     return real, ctrl, cand
