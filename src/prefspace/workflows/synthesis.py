@@ -25,9 +25,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -416,13 +417,14 @@ def _fit_sample_save(synthesizer, pairs, factor, out: Path, clock: _Clock, metho
 class _BeforeFit:
     """The diagnostics' work on the real pairs alone, done beside the synthesizer's fit: the
     reconstruction curve's rows at ``sizes`` (None for a synthesizer without a latent model),
-    the label check's cross-fitted reference heads, and the seconds each took."""
+    the label check with its cross-fitted reference heads fitted and its grid bound (it wants
+    the fitted synthesizer and its sample), and the seconds each took."""
 
     level: str
     seed: int
-    grid: tuple[list[int], list[float], list[int]]
+    sizes: list[int]
     curve: list[dict] | None
-    reference: Any
+    label_check: Callable[..., list[dict]]
     seconds: dict[str, float]
 
 
@@ -442,8 +444,11 @@ def _real_pair_diagnostics(X, synthesizer, level: str, factor, seed: int) -> _Be
         curve = diag.reconstruction_curve(X, synthesizer, sizes, random_state=seed)
         clock.lap("reconstruction_curve")
     reference = CrossFittedReference(X, random_state=seed)
+    label_check = partial(
+        diag.label_preservation, reference=reference, sigma2s=grid[1], factors=grid[2]
+    )
     clock.lap("label_preservation")
-    return _BeforeFit(level, seed, grid, curve, reference, seconds)
+    return _BeforeFit(level, seed, grid[0], curve, label_check, seconds)
 
 
 def _diagnose(
@@ -451,8 +456,7 @@ def _diagnose(
 ) -> None:
     """Finish the diagnostics begun by ``before`` on the real pairs ``X`` and the synthetic
     ``syn``, write their plots into ``out`` and their figures into ``summary``."""
-    sizes, sigma2s, factors = before.grid
-    seed, latent = before.seed, before.curve is not None
+    sizes, seed, latent = before.sizes, before.seed, before.curve is not None
     parts = track(f"diagnostics ({before.level})", 3 if latent else 2, "parts")
     clock = _Clock(summary["seconds"].setdefault("diagnostic_parts", {}))
     clock.seconds.update(before.seconds)
@@ -472,15 +476,7 @@ def _diagnose(
         diag.plot_reconstruction(curve, out / "reconstruction.png", figure_format=figure_format)
         clock.lap("plots")
         parts.advance(detail="reconstruction curve")
-    pres = diag.label_preservation(
-        X,
-        synthesizer,
-        sigma2s=sigma2s,
-        factors=factors,
-        random_state=seed,
-        sampled=syn,
-        reference=before.reference,
-    )
+    pres = before.label_check(X, synthesizer, sampled=syn)
     clock.lap("label_preservation")
     summary["label_preservation"] = pres
     diag.plot_label_preservation(pres, out / "label_preservation.png", figure_format=figure_format)
