@@ -22,7 +22,7 @@ real pair (chosen ``c``, rejected ``r``) is::
 The two MLPs (one GELU hidden layer each) and their gradients are written out in numpy
 (:func:`_loss_and_grads`, checked against torch's autograd in the tests), with Adam as torch
 implements it: the same model and optimiser as ``torch.nn`` would give, without importing torch,
-which took longer than the whole fit on 1,000 pairs.
+which cost about a third of the fit's time on 1,000 pairs (docs/benchmarks.md).
 
 Not here: synthesis (``lens.py``) and the choice of which columns to model (``base.py``).
 """
