@@ -199,12 +199,12 @@ def test_the_numpy_vae_encodes_like_the_same_torch_modules():
     c = np.random.default_rng(2).normal(size=(5, 4, cond_dim)).astype(np.float32)
     mu, std = vae.encode(e, c)
     out = enc(torch.cat([torch.from_numpy(e), torch.from_numpy(c)], -1)).detach().numpy()
-    np.testing.assert_allclose(mu, out[..., :k], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mu, out[..., :k], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(
-        std, np.exp(0.5 * np.clip(out[..., k:], -12, 6)), rtol=1e-5, atol=1e-6
+        std, np.exp(0.5 * np.clip(out[..., k:], -12, 6)), rtol=1e-4, atol=1e-5
     )
     back = dec(torch.cat([torch.from_numpy(mu), torch.from_numpy(c)], -1)).detach().numpy()
-    np.testing.assert_allclose(vae.decode(mu, c), back, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vae.decode(mu, c), back, rtol=1e-4, atol=1e-5)
 
 
 def test_heldout_pairs_are_the_ones_the_vae_never_trained_on(alpaca_pairs):

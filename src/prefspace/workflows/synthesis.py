@@ -351,7 +351,7 @@ def _synthesize(
             if run_diagnostics
             else None
         )
-        syn = _fit_sample_save(synthesizer, pairs, factor, out, _Clock(seconds), method)
+        syn = _fit_sample_save(synthesizer, pairs, factor, out, _Clock(seconds), method, early)
         before = None if early is None else early.result()
     summary: dict = {
         "data": dataset.source if isinstance(data, PreferenceDataset) else str(data),
@@ -391,11 +391,15 @@ def _synthesize(
     return SynthesisSummary.from_json(json.loads(text))
 
 
-def _fit_sample_save(synthesizer, pairs, factor, out: Path, clock: _Clock, method: str):
-    """Fit ``synthesizer`` on the embedded ``pairs``, sample ``factor`` per pair and save them."""
+def _fit_sample_save(synthesizer, pairs, factor, out: Path, clock: _Clock, method: str, beside):
+    """Fit ``synthesizer`` on the embedded ``pairs``, sample ``factor`` per pair and save them.
+    ``beside`` (a future or None): the work begun beside the fit, awaited before sampling, so
+    that sampling runs under the same thread counts as with nothing beside it."""
     fitting = track(f"fit {method}", 1, "fits")
     synthesizer.fit(pairs.X)
     fitting.finish()
+    if beside is not None:
+        beside.result()
     clock.lap("fit")
     syn = synthesizer.sample(factor)
     clock.lap("sample")
