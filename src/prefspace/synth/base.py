@@ -22,7 +22,8 @@ Two parameters mean the same in every synthesizer (and in every reward head and 
   training and ``sample`` draw, so two ``sample`` calls on one fit give the same pairs.
 - ``n_jobs``: BLAS threads while fitting and sampling, through
   :func:`prefspace._threads.limit_threads`. The default is 1: these matrices are small and on a
-  shared 2-core machine extra threads only spin-wait.
+  shared 2-core machine extra threads only spin-wait. (LENS defaults to None and uses it for the
+  VAE's two half-batches, each on one BLAS thread: see ``LatentSynthesizer``.)
 """
 
 from __future__ import annotations
