@@ -101,41 +101,6 @@ def test_a_torch_another_thread_is_still_importing_is_left_alone(monkeypatch):
         assert n == 1 and set(_blas_threads()) == {1}
 
 
-def test_overlapping_blocks_on_two_threads_keep_the_limit_and_restore_it_once(
-    two_torch_threads, monkeypatch
-):
-    # a diagnostic beside a fit, folds side by side: each block restores what it found on entry,
-    # so without sharing, the first out would lift the other's limit and the last out would
-    # leave 1 behind for good
-    import threading
-
-    monkeypatch.delenv(ENV_THREADS, raising=False)
-    blas = _blas_threads()
-    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
-    seen = {}
-
-    def first():
-        with limit_threads(1):
-            a_in.set()
-            b_in.wait(10)
-        a_out.set()
-
-    def second():
-        a_in.wait(10)
-        with limit_threads(1):
-            b_in.set()
-            a_out.wait(10)  # the first block has left: this one must still be limited
-            seen["inside"] = (torch.get_num_threads(), set(_blas_threads()))
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
-    assert seen["inside"] == (1, {1})
-    assert torch.get_num_threads() == 2 and _blas_threads() == blas
-
-
 def test_a_block_asking_for_another_count_sets_and_restores_its_own(two_torch_threads, monkeypatch):
     monkeypatch.delenv(ENV_THREADS, raising=False)
     blas = _blas_threads()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 from collections.abc import Iterator
 
 from .exceptions import ConfigError
@@ -69,83 +68,28 @@ def resolve_n_jobs(n_jobs) -> int | None:
     return n_jobs
 
 
-class _SharedBlasLimit:
-    """BLAS's thread count, shared by the blocks that hold it at once on several threads (folds
-    side by side, a diagnostic beside a fit).
-
-    OpenBLAS keeps one count for the whole process, and threadpoolctl restores the count it
-    found on entry: two overlapping blocks would restore in the wrong order, lifting the other's
-    limit early and leaving theirs behind for good. Blocks asking for the count in force share
-    it instead; the last one out restores the count the first one found. (OpenMP's count and
-    torch's are per thread: each block sets and restores its own.)"""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.threads: int | None = None
-        self.holders = 0
-        self.restore = contextlib.ExitStack()
-
-    def acquire(self, threads: int) -> bool:
-        """Hold the shared limit of ``threads`` (setting it when none is in force); False when
-        another count is in force (the caller then sets and restores its own)."""
-        with self.lock:
-            if self.holders == 0:
-                self.restore = contextlib.ExitStack()
-                self.restore.enter_context(_limit_api("blas", threads))
-                self.threads = threads
-            elif self.threads != threads:
-                return False
-            self.holders += 1
-            return True
-
-    def release(self) -> None:
-        with self.lock:
-            self.holders -= 1
-            if self.holders == 0:
-                self.threads = None
-                self.restore.close()
-
-
-_SHARED_BLAS = _SharedBlasLimit()
-
-
-def _limit_api(user_api: str, threads: int):
-    """threadpoolctl's limit on the libraries of one API only, restoring only those on exit
-    (``threadpool_limits(user_api=...)`` restores every library's count it found on entry)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController().select(user_api=user_api).limit(limits=threads)
-
-
-def _set_torch(threads: int, stack: contextlib.ExitStack) -> None:
-    """Set torch's count if torch is imported and ready; ``stack`` restores it."""
-    torch = sys.modules.get("torch")
-    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
-        return  # not imported, or another thread is still importing it: not ready yet
-    before = torch.get_num_threads()
-    if before != threads:
-        torch.set_num_threads(threads)
-        stack.callback(torch.set_num_threads, before)
-
-
 @contextlib.contextmanager
 def limit_threads(n_jobs) -> Iterator[int | None]:
     """Run the block with ``n_jobs`` threads in torch (if imported) and in BLAS/OpenMP.
 
     Yields the resolved count (None when nothing was changed). torch's count is set only when
-    torch is already imported: import it before entering the block. Blocks on other threads
-    that ask for the same count share BLAS's process-wide limit (:class:`_SharedBlasLimit`); a
-    block asking for another count sets and restores its own, as a nested block does.
+    torch is already imported: import it before entering the block.
     """
     threads = resolve_n_jobs(n_jobs)
     if threads is None:
         yield None
         return
-    with contextlib.ExitStack() as own:
-        _set_torch(threads, own)
-        own.enter_context(_limit_api("openmp", threads))
-        if _SHARED_BLAS.acquire(threads):
-            own.callback(_SHARED_BLAS.release)
-        else:
-            own.enter_context(_limit_api("blas", threads))
-        yield threads
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    if getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        torch = None  # another thread is importing it (folds run side by side): not ready yet
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None and before != threads:
+        torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            yield threads
+    finally:
+        if torch is not None and before != threads:
+            torch.set_num_threads(before)
