@@ -129,8 +129,10 @@ def label_preservation(
     from .augment import CrossFittedReference
     from .pairs import SyntheticPairs
 
-    ref = reference or CrossFittedReference(
-        X, estimator=estimator, groups=groups, random_state=random_state
+    ref = (
+        reference
+        if reference is not None
+        else CrossFittedReference(X, estimator=estimator, groups=groups, random_state=random_state)
     )
     real = float(
         ref.agrees(

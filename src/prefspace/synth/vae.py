@@ -254,6 +254,16 @@ def _init_weights(shapes: dict, rng: np.random.Generator, dtype=np.float32) -> d
     return params
 
 
+_LOG_VAR_MIN, _LOG_VAR_MAX = -12.0, 6.0  # the encoder's log-variances are clamped to these
+
+
+def _posterior(out: np.ndarray, k: int):
+    """The encoder's output split into ``mu``, the raw and the clamped log-variance, and ``std``."""
+    mu, raw = out[:, :k], out[:, k:]
+    log_var = np.clip(raw, _LOG_VAR_MIN, _LOG_VAR_MAX)
+    return mu, raw, log_var, np.exp(0.5 * log_var)
+
+
 def _join(x: np.ndarray, cond: np.ndarray | None) -> np.ndarray:
     return x if cond is None else np.concatenate([x, cond.astype(x.dtype, copy=False)], -1)
 
@@ -287,10 +297,9 @@ class VAE:
     def encode(self, e: np.ndarray, cond: np.ndarray | None = None):
         x = _join(np.asarray(e, np.float32), cond)
         lead = x.shape[:-1]
-        out = self._encoder(x.reshape(-1, x.shape[-1]))[3]
-        mu, log_var = out[:, : self.latent_dim], np.clip(out[:, self.latent_dim :], -12.0, 6.0)
+        mu, _, _, std = _posterior(self._encoder(x.reshape(-1, x.shape[-1]))[3], self.latent_dim)
         shape = (*lead, self.latent_dim)
-        return mu.reshape(shape), np.exp(0.5 * log_var).reshape(shape)
+        return mu.reshape(shape), std.reshape(shape)
 
     def decode(self, z: np.ndarray, cond: np.ndarray | None = None) -> np.ndarray:
         x = _join(np.asarray(z, np.float32), cond)
@@ -378,9 +387,7 @@ def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
     """
     p, k, dim, w = vae.params, vae.latent_dim, cfg.dim, batch.weight[:, None]
     h, a1, saved1, out = vae._encoder(batch.x)
-    mu, raw = out[:, :k], out[:, k:]
-    log_var = np.clip(raw, -12.0, 6.0)
-    std = np.exp(0.5 * log_var)
+    mu, raw, log_var, std = _posterior(out, k)
     z = mu + std * batch.eps
     zin = _join(z, batch.cond)
     g, a2, saved2, recon_out = vae._decoder(zin)
@@ -409,7 +416,8 @@ def _loss_and_grads(vae: VAE, batch: _Batch, cfg: _Config) -> tuple[dict, dict]:
     d_mu[1 : 2 * b : 2] -= pull * dmu[0]
     d_std[0 : 2 * b : 2] += pull * dmu[1]
     d_std[1 : 2 * b : 2] -= pull * dmu[1]
-    d_log_var = (d_std * 0.5 * std - w * (0.5 * cfg.beta / dim)) * ((raw >= -12.0) & (raw <= 6.0))
+    inside = (raw >= _LOG_VAR_MIN) & (raw <= _LOG_VAR_MAX)  # the clamp passes its bounds
+    d_log_var = (d_std * 0.5 * std - w * (0.5 * cfg.beta / dim)) * inside
     d_o = np.concatenate([d_mu, d_log_var], -1).astype(out.dtype, copy=False)
     d_h = (d_o @ p["encoder.2.weight"]) * _gelu_grad(h, saved1)
     grads["encoder.2.weight"], grads["encoder.2.bias"] = d_o.T @ a1, d_o.sum(0)

@@ -444,8 +444,11 @@ def _real_pair_diagnostics(X, synthesizer, level: str, factor, seed: int) -> _Be
         # "fast" refits nothing here: the pairs the fit itself holds out (early stopping) give
         # the held-out reconstruction (a synthesizer that holds none out, as PCA, is refitted
         # after its fit)
-        sizes = [] if level == "fast" else grid[0]
-        curve = diag.reconstruction_curve(X, synthesizer, sizes, random_state=seed)
+        curve = (
+            diag.reconstruction_curve(X, synthesizer, grid[0], random_state=seed)
+            if level == "full"
+            else []
+        )
         clock.lap("reconstruction_curve")
     reference = CrossFittedReference(X, random_state=seed)
     label_check = partial(
