@@ -308,6 +308,23 @@ def test_d_optimal_uses_the_heads_standardised_coordinates_and_ridge(method):
     assert DOptimalSelector(lam=1.0, **PURE).select(pool, Raw(), k).tolist() != chosen
 
 
+def test_past_aware_is_a_default_of_the_one_selector_and_an_explicit_value_wins():
+    pool, head, *_ = _setup(seed=1)
+    labelled = np.random.default_rng(5).normal(size=(7, 2, 6)).astype(np.float32)
+
+    def picks(sel):
+        return sel.select(pool, head, 5, labelled=labelled).tolist()
+
+    past = picks(PastAwareDOptimalSelector(lam=0.5, **PURE))
+    plain = picks(DOptimalSelector(lam=0.5, **PURE))
+    assert past != plain  # the labelled pairs change the batch
+    assert picks(DOptimalSelector(lam=0.5, past_aware=True, **PURE)) == past
+    assert picks(PastAwareDOptimalSelector(lam=0.5, past_aware=False, **PURE)) == plain
+    assert PastAwareDOptimalSelector().get_params() == DOptimalSelector().get_params()
+    with pytest.raises(ConfigError, match="past_aware must be True, False or None"):
+        DOptimalSelector(past_aware="yes").select(pool, head, 1)
+
+
 def test_past_aware_in_head_coordinates_starts_from_the_labelled_pairs_information():
     pool, head, X, y = _linear_setup(seed=2)
     scale, ridge = head.last_layer_prior()

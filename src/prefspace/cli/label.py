@@ -338,7 +338,8 @@ def _refit_once(studio, db: Path) -> None:
 
 def _serve_page(studio, pool: str, db: Path, *, server: ServerOptions, token) -> None:
     """Serve the labeling page until Ctrl-C; the studio stops and its database closes after."""
-    from ..studio import create_studio_app, run_studio_server
+    from .._http import run_foreground
+    from ..studio import create_studio_app
 
     app_ = create_studio_app(studio, host=server.host, token=token)
 
@@ -354,9 +355,7 @@ def _serve_page(studio, pool: str, db: Path, *, server: ServerOptions, token) ->
         )
 
     try:
-        run_studio_server(
-            app_, host=server.host, port=server.port, log_level=server.log_level, on_ready=ready
-        )
+        run_foreground(app_, server.host, server.port, log_level=server.log_level, on_ready=ready)
     finally:
         studio.stop()
         studio.store.close()

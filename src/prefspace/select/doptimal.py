@@ -381,9 +381,11 @@ class DOptimalSelector(ChunkedSelector):
         The ridge ``lambda`` in ``M = sum v_k d_k d_k^T + lambda I``. None: the head's own
         penalty (``ridge`` of ``model.last_layer_prior()``), or 1.0 for heads without one.
         A number overrides it (in the head's coordinates).
-    past_aware : bool. If True, ``M`` starts from the already-labelled pairs passed to
+    past_aware : bool or None, default None
+        If True, ``M`` starts from the already-labelled pairs passed to
         ``select(..., labelled=...)`` (the paper's past-aware variant), so the batch avoids
-        directions those pairs already pin down.
+        directions those pairs already pin down. None: the class's own setting (False here,
+        True for :class:`PastAwareDOptimalSelector`, which is this class with that default).
     exploration : float in [0, 1), default 0.25
         Share of each batch drawn uniformly at random from the candidates not excluded (rounded
         to the nearest whole pair). They are taken first and enter ``M``, so the greedy part
@@ -425,11 +427,12 @@ class DOptimalSelector(ChunkedSelector):
     """
 
     strategy_name = "d-optimal"
+    default_past_aware = False
 
     def __init__(
         self,
         lam: float | None = None,
-        past_aware: bool = False,
+        past_aware: bool | None = None,
         exploration: float = 0.25,
         outlier_z: float | None = 3.5,
         random_state=None,
@@ -449,6 +452,8 @@ class DOptimalSelector(ChunkedSelector):
         if self.lam is not None:
             check_positive(self.lam, name="lam")
         check_in(self.method, ("lazy", "update"), name="method")
+        if self.past_aware not in (None, True, False):
+            raise ConfigError(f"past_aware must be True, False or None; got {self.past_aware!r}.")
         share = check_positive(self.exploration, name="exploration", allow_zero=True)
         if share >= 1.0:
             raise ConfigError(
@@ -465,7 +470,8 @@ class DOptimalSelector(ChunkedSelector):
         """In the order chosen (the random share first); ``labelled`` is used when ``past_aware``.
         Sets ``gains_``, ``explored_``, ``n_outlier_rows_`` and ``lam_``."""
         share = float(self.exploration)
-        name = "past-aware D-optimal" if self.past_aware else "D-optimal"
+        past_aware = self.default_past_aware if self.past_aware is None else bool(self.past_aware)
+        name = "past-aware D-optimal" if past_aware else "D-optimal"
         used, a, b = compact_pair_rows(pool, self.chunk_size)
         F = row_transform(model, pool.features[used], name)
         scale, ridge = head_prior(model, F.shape[1])
@@ -478,7 +484,7 @@ class DOptimalSelector(ChunkedSelector):
         p = expit(r[a] - r[b])
         v = p * (1.0 - p)
         M_inv = np.eye(F.shape[1]) / lam
-        past = check_labelled(labelled, pool.features.shape[1]) if self.past_aware else None
+        past = check_labelled(labelled, pool.features.shape[1]) if past_aware else None
         if past is not None:
             Fa = row_transform(model, past[:, 0], name)
             Fb = row_transform(model, past[:, 1], name)
@@ -547,28 +553,8 @@ class DOptimalSelector(ChunkedSelector):
 
 
 class PastAwareDOptimalSelector(DOptimalSelector):
-    """:class:`DOptimalSelector` with ``past_aware=True``: ``M`` includes the labelled pairs."""
+    """:class:`DOptimalSelector` with ``past_aware`` on by default: ``M`` includes the labelled
+    pairs. The parameters are the same."""
 
     strategy_name = "past-aware"
-
-    def __init__(
-        self,
-        lam: float | None = None,
-        past_aware: bool = True,
-        exploration: float = 0.25,
-        outlier_z: float | None = 3.5,
-        random_state=None,
-        method: str = "lazy",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        n_jobs: int | None = None,
-    ):
-        super().__init__(
-            lam=lam,
-            past_aware=past_aware,
-            exploration=exploration,
-            outlier_z=outlier_z,
-            random_state=random_state,
-            method=method,
-            chunk_size=chunk_size,
-            n_jobs=n_jobs,
-        )
+    default_past_aware = True

@@ -21,7 +21,7 @@ from .export import export_label_studio, export_trl, import_label_studio, label_
 from .loop import PairClosedError, Studio, StudioConfig
 from .metrics import agreement, cross_validated_accuracy
 from .pool import LabelPool, load_label_pool, pool_features
-from .server import StudioServer, bind_socket, run_studio_server
+from .server import StudioServer, bind_socket
 from .simulate import loop_report, simulate_annotators
 from .storage import DuplicateJudgmentError, LabelStore, NothingToUndoError, UnknownPairError
 
@@ -48,6 +48,5 @@ __all__ = [
     "load_label_pool",
     "loop_report",
     "pool_features",
-    "run_studio_server",
     "simulate_annotators",
 ]
