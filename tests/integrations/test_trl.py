@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from prefspace.exceptions import DataError, FingerprintMismatchError
-from prefspace.integrations.trl import reward_function
+from prefspace.exceptions import ConfigError, DataError, FingerprintMismatchError
+from prefspace.integrations.trl import PrefspaceRewardFunction, reward_function
 from prefspace.serve import RewardScorer
 
 PROMPTS = [
@@ -88,6 +88,18 @@ def test_ensemble_logs_its_spread_through_log_metric(model_dirs, minilm):
     )
     assert len(out) == 4
     assert len(logged) == 1 and logged[0][0] == "prefspace_ens/reward_std" and logged[0][1] > 0
+
+
+def test_a_loaded_scorer_serves_as_it_is(model_dirs, minilm, expected):
+    scorer = RewardScorer(model_dirs["bt"], encoder=minilm)
+    fn = PrefspaceRewardFunction(scorer, batch_size=3)
+    np.testing.assert_allclose(
+        fn(prompts=PROMPTS, completions=COMPLETIONS), expected["plain"], rtol=1e-5, atol=1e-5
+    )
+    assert fn.scorer is scorer and scorer.stats["rows_scored"] == len(COMPLETIONS)
+    assert fn.__name__ == f"prefspace_{model_dirs['bt'].name}"
+    with pytest.raises(ConfigError, match="batch_size must be a whole number >= 1"):
+        PrefspaceRewardFunction(scorer, batch_size=0)
 
 
 def test_pickles_and_reloads(reward, expected):

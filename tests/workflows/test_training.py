@@ -198,6 +198,7 @@ def test_train_reward_model_returns_the_model_and_the_report_it_saves(trained):
         report.test["accuracy"]
     )
     assert saved_report["read_seconds"] >= 0 and saved_report["cv_seconds"] >= 0
+    assert saved_report["fit_seconds"] == round(report.seconds.fit, 3)
     # the parts are typed: read by name, written as the JSON above
     assert report.cache.texts == report.cache.found + report.cache.embedded
     assert saved_report["cache"] == report.cache.to_json()

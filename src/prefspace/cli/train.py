@@ -265,10 +265,10 @@ def _fit_line(report: Any, model: Any, ensemble: int) -> str:
     what = report.model + (f" of {ensemble} x {fitted}" if ensemble > 1 else f" ({fitted})")
     aug = report.augment
     synth = f" + {report.n_synthetic:,} synthetic ({aug.method})" if report.n_synthetic else ""
-    aug_time = f", augmentation {report.augment_seconds:.1f} s" if aug else ""
+    aug_time = f", augmentation {report.seconds.augment:.1f} s" if aug else ""
     return (
-        f"trained {what} on {report.n_train:,} pairs{synth} in {report.fit_seconds:.1f} s "
-        f"(embedding {report.embed_seconds:.1f} s{aug_time}, {model.n_features_in_} features)"
+        f"trained {what} on {report.n_train:,} pairs{synth} in {report.seconds.fit:.1f} s "
+        f"(embedding {report.seconds.embed:.1f} s{aug_time}, {model.n_features_in_} features)"
     )
 
 

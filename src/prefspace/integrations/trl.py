@@ -13,7 +13,8 @@ The same text scores differently as a plain prompt and as a conversation (the en
 are of the other format than the model's training prompts (recorded in ``model.json``).
 
 The callable is picklable (TRL's async GRPO sends reward functions to a worker process): it
-pickles the model directory and encoder configuration, and reloads the model on first use.
+pickles the model directory, the encoder's configuration and the cache's folder, and reloads
+the model on first use.
 It does not need trl to be imported; trl is only the caller.
 """
 
@@ -26,10 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._validation import check_whole
 from ..exceptions import DataError
 
 if TYPE_CHECKING:
     from ..embed import EmbeddingCache, Encoder
+    from ..models.scorer import RewardScorer
 
 logger = logging.getLogger(__name__)
 
@@ -69,46 +72,37 @@ def _prompt(p: Any, i: int) -> Any:
 
 
 class PrefspaceRewardFunction:
-    """Callable ``(prompts, completions, **kwargs) -> list[float]`` backed by a saved reward model.
+    """Callable ``(prompts, completions, **kwargs) -> list[float]`` backed by a reward scorer.
 
-    Build it with :func:`reward_function`. ``__name__`` (``"prefspace_<model dir name>"``)
-    is what TRL logs the rewards under (``rewards/<name>/mean``).
+    Build it with :func:`reward_function` (from a model folder), or from a
+    :class:`~prefspace.models.RewardScorer` already loaded. ``__name__``
+    (``"prefspace_<model dir name>"``) is what TRL logs the rewards under
+    (``rewards/<name>/mean``). A pickled copy reloads the model, with the scorer's encoder and
+    cache, on its first call.
     """
 
-    def __init__(
-        self,
-        model_dir: str | Path,
-        encoder: Encoder | None = None,
-        cache: EmbeddingCache | str | os.PathLike | None = None,
-        batch_size: int = 512,
-        name: str | None = None,
-        length_controlled: bool = False,
-    ):
-        self.model_dir = Path(model_dir)
-        self.length_controlled = bool(length_controlled)
-        self._encoder_config = encoder.config() if encoder is not None else None
-        self._encoder = encoder
-        self._cache_dir = None if cache is None else str(getattr(cache, "directory", cache))
-        self.batch_size = int(batch_size)
+    def __init__(self, scorer: RewardScorer, *, batch_size: int = 512, name: str | None = None):
+        self._scorer: RewardScorer | None = scorer
+        self.model_dir = Path(scorer.model_dir)
+        self.length_controlled = bool(scorer.length_controlled)
+        self._encoder_config = scorer.encoder.config()
+        self._cache_dir = None if scorer.cache is None else str(scorer.cache.directory)
+        self.batch_size = check_whole(batch_size, name="batch_size")
         self.__name__ = name or f"prefspace_{self.model_dir.name}"
-        self._scorer = None
         self._warned_format = False
         self._training_format = "unset"  # read from model.json on the first call
 
     @property
-    def scorer(self):
-        """The underlying :class:`~prefspace.serve.RewardScorer` (loaded on first use)."""
+    def scorer(self) -> RewardScorer:
+        """The underlying :class:`~prefspace.models.RewardScorer` (reloaded on first use after
+        unpickling)."""
         if self._scorer is None:
+            from ..embed import encoder_from_config
             from ..models.scorer import RewardScorer
 
-            encoder = self._encoder
-            if encoder is None and self._encoder_config is not None:
-                from ..embed import encoder_from_config
-
-                encoder = encoder_from_config(self._encoder_config)
             self._scorer = RewardScorer(
                 self.model_dir,
-                encoder=encoder,
+                encoder=encoder_from_config(self._encoder_config),
                 cache=self._cache_dir,
                 length_controlled=self.length_controlled,
             )
@@ -172,7 +166,6 @@ class PrefspaceRewardFunction:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_scorer"] = None  # models and locks do not pickle; reloaded on first call
-        state["_encoder"] = None  # rebuilt from _encoder_config
         return state
 
     def __repr__(self) -> str:
@@ -216,13 +209,9 @@ def reward_function(
     >>> trainer = GRPOTrainer(model=policy, reward_funcs=reward,       # doctest: +SKIP
     ...                       args=GRPOConfig(output_dir="grpo"), train_dataset=ds)
     """
-    fn = PrefspaceRewardFunction(
-        model_dir,
-        encoder=encoder,
-        cache=cache,
-        batch_size=batch_size,
-        name=name,
-        length_controlled=length_controlled,
-    )
-    _ = fn.scorer  # load now: fail early on a bad directory or an encoder mismatch
-    return fn
+    from ..models.scorer import RewardScorer
+
+    scorer = RewardScorer(
+        model_dir, encoder=encoder, cache=cache, length_controlled=length_controlled
+    )  # loaded now: a bad directory or an encoder mismatch fails here
+    return PrefspaceRewardFunction(scorer, batch_size=batch_size, name=name)

@@ -80,16 +80,19 @@ _S, _U1, _A1, _U2 = (
 # ---------------------------------------------------------------------------------- chat templates
 @dataclass(frozen=True)
 class ChatMarkers:
-    """The strings a chat template puts around each role's content."""
+    """The strings a chat template puts around each role's content, as :func:`derive_markers`
+    finds them. ``system_prefix`` and ``system_suffix`` are None for a template without a system
+    role; ``default_system`` is the system message the template adds when none is given (None:
+    it adds none)."""
 
     user_prefix: str
     user_suffix: str
     assistant_prefix: str
     assistant_suffix: str
     generation_prompt: str
-    system_prefix: str | None = None
-    system_suffix: str | None = None
-    default_system: str | None = None  # the system message the template adds when none is given
+    system_prefix: str | None
+    system_suffix: str | None
+    default_system: str | None
 
 
 def _between(text: str, left: str, right: str) -> str | None:

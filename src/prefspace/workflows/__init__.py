@@ -6,8 +6,8 @@ modules. The CLI commands parse options, call one of these, print its typed resu
 
 - ``prefspace embed``: :func:`embed_file` -> :class:`EmbedRun` (``embedding.py``).
 - ``prefspace train``: :func:`train_reward_model` -> ``(model, TrainReport)`` (its parts are
-  dataclasses too: ``training.Truncation``, ``training.ModelLengthDependence``,
-  ``embed.CacheUse``, ``models.LengthBaselineReport``);
+  dataclasses too: ``training.StageSeconds``, ``training.Truncation``,
+  ``training.ModelLengthDependence``, ``embed.CacheUse``, ``models.LengthBaselineReport``);
   :func:`augmented_fit_inputs` merges data weights and margins with synthetic pairs
   (``training.py``).
 - ``prefspace synth``: :func:`synthesize_file` -> :class:`SynthesisSummary` (``synthesis.py``).

@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "train_reward_model",
     "TrainReport",
+    "StageSeconds",
     "DataCounts",
     "Truncation",
     "ModelLengthDependence",
@@ -153,6 +154,22 @@ class ModelLengthDependence:
 
 
 @dataclass(frozen=True)
+class StageSeconds:
+    """Wall time of each stage of :func:`train_reward_model`: reading and splitting the pairs,
+    embedding them, ``head="auto"``'s cross-validation, synthesis, and the final fit."""
+
+    read: float
+    embed: float
+    cv: float
+    augment: float
+    fit: float
+
+    def to_json(self) -> dict[str, float]:
+        """Each stage's seconds, rounded to the millisecond, in the order the stages run."""
+        return {name: round(value, 3) for name, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
 class TrainReport:
     """What :func:`train_reward_model` did; :meth:`to_json` is what ``metrics.json`` holds.
 
@@ -169,9 +186,7 @@ class TrainReport:
         bootstrap interval (``ci_low``, ``ci_high``), or None without test pairs
     ties_left_out, duplicates : :class:`DataCounts` of tied pairs left out and of exact
         duplicate pairs found
-    read_seconds, embed_seconds, cv_seconds, augment_seconds, fit_seconds : wall time of each
-        stage (reading and splitting the pairs; embedding; ``head="auto"``'s cross-validation;
-        synthesis; the final fit)
+    seconds : :class:`StageSeconds`, the wall time of each stage
     record : :func:`prefspace.models.card.reproducibility_record` (versions, encoder weights
         hash, the command and the resolved config)
     head_auto : with ``head="auto"``, the :class:`~prefspace.models.HeadSelection`
@@ -201,18 +216,14 @@ class TrainReport:
     test: dict | None
     ties_left_out: DataCounts
     duplicates: DataCounts
-    embed_seconds: float
-    augment_seconds: float
-    fit_seconds: float
+    seconds: StageSeconds
     record: dict
-    head_auto: HeadSelection | None = None
-    vae_data: UnlabelledData | None = None
-    truncation: Truncation | None = None
-    length_dependence: ModelLengthDependence | None = None
-    cache: CacheUse | None = None
-    length_baseline: LengthBaselineReport | None = None
-    read_seconds: float = 0.0
-    cv_seconds: float = 0.0
+    head_auto: HeadSelection | None
+    vae_data: UnlabelledData | None
+    truncation: Truncation
+    length_dependence: ModelLengthDependence
+    cache: CacheUse
+    length_baseline: LengthBaselineReport | None
 
     @property
     def chosen_head(self) -> str:
@@ -238,19 +249,16 @@ class TrainReport:
             "test": self.test,
             "ties_left_out": self.ties_left_out.to_json(),
             "duplicates": self.duplicates.to_json(),
-            "embed_seconds": round(self.embed_seconds, 3),
-            "augment_seconds": round(self.augment_seconds, 3),
-            "fit_seconds": round(self.fit_seconds, 3),
+            **{f"{stage}_seconds": value for stage, value in self.seconds.to_json().items()},
             "record": self.record,
             "length_baseline": _json_or_none(self.length_baseline),
-            "read_seconds": round(self.read_seconds, 3),
-            "cv_seconds": round(self.cv_seconds, 3),
         }
-        if self.head_auto is not None:
-            out["head_auto"] = self.head_auto.to_json()
-        for key in ("vae_data", "truncation", "length_dependence", "cache"):
+        for key in ("head_auto", "vae_data"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key).to_json()
+        out["truncation"] = self.truncation.to_json()
+        out["length_dependence"] = self.length_dependence.to_json()
+        out["cache"] = self.cache.to_json()
         return json_safe(out, default=str)
 
 
@@ -467,13 +475,13 @@ def _train(plan: _TrainPlan) -> tuple[Any, TrainReport]:
     augment_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     _fit(model, fit_inputs, hp)
-    seconds = {
-        "read": read_seconds,
-        "embed": emb.seconds,
-        "cv": cv_seconds,
-        "augment": augment_seconds,
-        "fit": time.perf_counter() - t0,
-    }
+    seconds = StageSeconds(
+        read=read_seconds,
+        embed=emb.seconds,
+        cv=cv_seconds,
+        augment=augment_seconds,
+        fit=time.perf_counter() - t0,
+    )
 
     # ---- the report (and, with out, the model folder)
     report = _report(plan, sets, emb, model, fit_inputs, head_auto, unlabelled, seconds)
@@ -566,7 +574,7 @@ def _report(
     fit_inputs: Augmentation,
     head_auto: HeadSelection | None,
     unlabelled: np.ndarray | None,
-    seconds: dict[str, float],
+    seconds: StageSeconds,
 ) -> TrainReport:
     """The :class:`TrainReport` of a fitted model, with the length baseline fitted beside it."""
     seed, hp, X_test = plan.random_state, plan.head, emb.X_test
@@ -596,9 +604,7 @@ def _report(
         test=test_metrics,
         ties_left_out=sets.ties,
         duplicates=sets.duplicates,
-        embed_seconds=seconds["embed"],
-        augment_seconds=seconds["augment"],
-        fit_seconds=seconds["fit"],
+        seconds=seconds,
         record=_record(plan, emb.encoder, model if single else model.estimator, sets),
         head_auto=head_auto,
         vae_data=None
@@ -612,8 +618,6 @@ def _report(
         ),
         cache=emb.stats.cache_use(emb.store),
         length_baseline=baseline_report,
-        read_seconds=seconds["read"],
-        cv_seconds=seconds["cv"],
     )
 
 
