@@ -393,7 +393,8 @@ def _augment_auto(
     X, *, estimator, sample_weight, random_state, groups, unlabelled, report_pairs, t0, **params
 ) -> Augmentation:
     """``method="auto"``: cross-validate the grid (:func:`choose_augmentation`), then augment with
-    the chosen candidate, or not at all; the report says what was compared and why."""
+    the chosen candidate (its entry was checked with the grid, the inputs by the caller), or not
+    at all; the report says what was compared and why."""
     head = estimator if estimator is not None else _default_head()
     choice = choose_augmentation(
         X,
@@ -406,19 +407,21 @@ def _augment_auto(
     if choice.chosen is None:
         aug = _unaugmented(X, sample_weight, groups, t0)
     else:
-        m, k, w, p = choice.chosen
-        aug = augment_pairs(
+        method, factor, weight, synth_params = choice.chosen  # checked with the grid
+        aug = _augment_with(
             X,
-            method=m,
-            factor=k,
+            method,
+            factor=factor,
             estimator=head,
-            synthetic_weight=w,
+            synthetic_weight=weight,
             sample_weight=sample_weight,
             random_state=random_state,
+            label_filter=False,
             groups=groups,
             unlabelled=unlabelled,
             report_pairs=report_pairs,
-            **p,
+            t0=t0,
+            **synth_params,
         )
     report = replace(
         aug.report,
