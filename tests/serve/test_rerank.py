@@ -202,4 +202,4 @@ def test_read_candidates_group_rules(tmp_path):
     with pytest.raises(DataError, match="no column 'nope' for group_key"):  # Python: the keyword
         read_candidates(path, group_key="nope")
     with pytest.raises(ConfigError, match="group_key='g' with prompts"):
-        read_candidates(path, prompts_path=path, group_key="g")
+        read_candidates(path, prompts=path, group_key="g")

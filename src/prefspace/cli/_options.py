@@ -160,7 +160,7 @@ PoolJoinKey = option(str, "--join-key", help="Prompt id column shared by POOL an
 @dataclasses.dataclass(frozen=True)
 class PoolColumns:
     """Where a pool of responses finds its prompts and columns (as
-    :func:`prefspace.select.read_candidates` takes them)."""
+    :func:`prefspace.data.read_responses` takes them)."""
 
     prompts: PoolPrompts = None
     prompt_key: PoolPromptKey = "prompt"

@@ -154,8 +154,8 @@ class CandidateColumns(PoolColumns):
 
         return read_candidates(
             candidates,
-            prompts_path=self.prompts,
-            prompt_key_name=self.prompt_key,
+            prompts=self.prompts,
+            prompt_key=self.prompt_key,
             response_key=self.response_key,
             group_key=self.group_key,
             join_key=self.join_key,

@@ -79,8 +79,9 @@ class RerankResult:
 
 def read_candidates(
     path: str | os.PathLike,
-    prompts_path: str | os.PathLike | None = None,
-    prompt_key_name: str = "prompt",
+    *,
+    prompts: str | os.PathLike | None = None,
+    prompt_key: str = "prompt",
     response_key: str = "response",
     group_key: str | None = None,
     join_key: str = "prompt_id",
@@ -88,9 +89,9 @@ def read_candidates(
 ) -> Candidates:
     """Read candidate rows (any file ``prefspace.data.read_responses`` reads).
 
-    Each row holds a prompt (a string or messages) under ``prompt_key_name`` and a response
+    Each row holds a prompt (a string or messages) under ``prompt_key`` and a response
     (a string, or a conversational completion) under ``response_key``, or a list of responses
-    under ``response_key + "s"``. With ``prompts_path``, rows carry ``join_key`` instead and the
+    under ``response_key + "s"``. With ``prompts`` (a file of prompts), rows carry ``join_key`` instead and the
     prompt text comes from that file (the ``alpaca_bon`` layout). Rows are grouped by
     ``group_key`` when given, else by ``join_key`` when the rows have it, else by the prompt
     itself; a group id must name one prompt. Prompts and responses follow
@@ -103,7 +104,7 @@ def read_candidates(
     >>> len(c), len(set(c.groups))                                  # doctest: +SKIP
     (4000, 500)
     """
-    if group_key is not None and prompts_path is not None and group_key != join_key:
+    if group_key is not None and prompts is not None and group_key != join_key:
         raise ConfigError(
             f"{option('group_key', group_key)} with {option('prompts')}: the rows are grouped by the prompts file's "
             f"join key {join_key!r}. Leave out {option('group_key')}, or pass {option('join_key', group_key)} if that "
@@ -111,9 +112,9 @@ def read_candidates(
         )
     sr = read_responses(
         path,
-        prompts=prompts_path,
+        prompts=prompts,
         join_key=group_key or join_key,
-        prompt_key=prompt_key_name,
+        prompt_key=prompt_key,
         response_key=response_key,
         keep_records=True,
         max_text_chars=max_text_chars,
@@ -126,7 +127,7 @@ def read_candidates(
         responses=list(sr.responses),
         groups=[sr.prompt_ids[p] for p in rows],
         rows=list(sr.records or []),
-        prompt_key=prompt_key_name,
+        prompt_key=prompt_key,
         response_key=response_key,
     )
 
