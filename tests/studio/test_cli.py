@@ -136,7 +136,7 @@ def test_simulate_runs_the_loop_through_http(base, tmp_path, capsys):
         assert len(store.batches()) == 4
 
 
-def test_simulated_overlap_prints_the_agreement_as_its_json(base, tmp_path, capsys):
+def test_simulated_overlap_prints_the_agreement_on_the_summary_line(base, tmp_path, capsys):
     code = _run(
         base
         + ["--simulate", "gold", "--rounds", "1", "--batch", "4", "--overlap", "2"]
@@ -147,7 +147,7 @@ def test_simulated_overlap_prints_the_agreement_as_its_json(base, tmp_path, caps
     with LabelStore(tmp_path / "labels.sqlite", readonly=True) as store:
         agreed = agreement(store.judgments())
     assert agreed.pairs == 4 and agreed.judgments == 8
-    # the summary line ends with the agreement as /api/state serves it, as a Python dict reads
+    # the summary line ends with the agreement's fields, written as a Python dict reads
     summary = next(line for line in out.splitlines() if "labels/min" in line)
     assert summary.endswith(
         f"; agreement {{'pairs': 4, 'judgments': 8, 'percent': {agreed.percent!r}, "

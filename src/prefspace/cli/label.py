@@ -424,8 +424,8 @@ def loop_lines(
         f"{result.labels_per_minute:,.0f} labels/min ({annotators} annotator(s)); "
         f"waiting for refits {result.wait_seconds:.1f} s; median selection {_num(_median(sel))} s, "
         f"median refit + cross-validation {_num(_median(fit))} s"
-        # the agreement as /api/state serves it, printed as a Python dict (as it always was)
-        + (f"; agreement {state.to_json()['agreement']}" if state.agreement.pairs else "")
+        # the agreement's fields printed as a Python dict, as this line always showed them
+        + (f"; agreement {dataclasses.asdict(state.agreement)}" if state.agreement.pairs else "")
     )
     return lines
 
