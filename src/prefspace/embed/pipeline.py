@@ -20,6 +20,7 @@ This module never prints; pass ``progress`` to follow along.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -181,7 +182,7 @@ def embed_items(
     role: str,
     items: Sequence[Any],
     encoder: Encoder,
-    cache: EmbeddingCache | str | None = None,
+    cache: EmbeddingCache | str | os.PathLike | None = None,
     *,
     batch_size: int | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
@@ -316,7 +317,7 @@ def _progress_reporter(
 def embed_texts(
     texts: Sequence[str],
     encoder: Encoder,
-    cache: EmbeddingCache | str | None = None,
+    cache: EmbeddingCache | str | os.PathLike | None = None,
     *,
     batch_size: int | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
@@ -345,7 +346,7 @@ def embed_texts(
 
 
 def embed_text_features(
-    texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | str | None = None
+    texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | str | os.PathLike | None = None
 ) -> np.ndarray:
     """The text-feature block of each text, as ``encoder`` sees it: float32 ``(n, 8)``.
 
@@ -376,7 +377,7 @@ def embed_responses(
     prompts: Sequence[Any],
     responses: Sequence[str],
     encoder: Encoder,
-    cache: EmbeddingCache | str | None = None,
+    cache: EmbeddingCache | str | os.PathLike | None = None,
     *,
     batch_size: int | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
@@ -491,7 +492,7 @@ class PairEmbeddings:
 def embed_pairs(
     dataset: Any,
     encoder: Encoder,
-    cache: EmbeddingCache | str | None = None,
+    cache: EmbeddingCache | str | os.PathLike | None = None,
     *,
     batch_size: int | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,

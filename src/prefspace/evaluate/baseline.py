@@ -155,7 +155,8 @@ def paired_difference_interval(
     d = (a - b)[keep]
     if d.size == 0:
         raise ShapeError("no paired values to compare.")
-    sums, counts = d, None
+    sums: np.ndarray = d
+    counts: np.ndarray | None = None
     if groups is not None:
         g = np.asarray(groups).ravel()
         if g.shape != a.shape:

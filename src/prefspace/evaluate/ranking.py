@@ -155,7 +155,12 @@ def best_of_n_curve(
         raise ShapeError("best_of_n_curve: no prompt has any response.")
     sizes = np.array([idx.size for idx in groups])
     n_list = _ns_for(int(sizes.max()), ns)
-    model, oracle, random_, counts, low, high = [], [], [], [], [], []
+    model: list[float] = []
+    oracle: list[float] = []
+    random_: list[float] = []
+    low: list[float] = []
+    high: list[float] = []
+    counts: list[int] = []
     for n in n_list:
         usable = [idx for idx in groups if idx.size >= n]
         counts.append(len(usable))
@@ -173,10 +178,16 @@ def best_of_n_curve(
             )
             low.append(lo)
             high.append(hi)
-    out = {"n": n_list, "model": model, "oracle": oracle, "random": random_, "n_prompts": counts}
+    curve: dict[str, list] = {
+        "n": n_list,
+        "model": model,
+        "oracle": oracle,
+        "random": random_,
+        "n_prompts": counts,
+    }
     if n_boot > 0:
-        out.update(model_low=low, model_high=high)
-    return out
+        curve.update(model_low=low, model_high=high)
+    return curve
 
 
 def rank_correlations(rewards, gold, groups) -> dict:

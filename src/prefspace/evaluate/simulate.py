@@ -198,7 +198,8 @@ def _round_robin(
     """``n_pairs`` distinct unlabelled pairs ``(a, b)``: a shuffled round-robin over the pools (a
     fresh shuffle after each full pass), so labels spread over prompts before any gets a second."""
     seen: set[tuple[int, int]] = set()
-    out_a, out_b = [], []
+    out_a: list[int] = []
+    out_b: list[int] = []
     full = [False] * len(pools)
     pool_order = rng.permutation(len(pools))
     cursor = 0

@@ -54,11 +54,11 @@ def _labelable(pool: PairPool, utility: np.ndarray, noise: str) -> PairPool:
     see ``prefspace.evaluate.simulate``): the same rule passive pairs are drawn by."""
     if noise == "bt":
         return pool
-    keep = [
+    parts = [
         idx[can_label(utility[rows[:, 0]], utility[rows[:, 1]], noise)]
         for idx, rows in pool.chunks()
     ]
-    keep = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+    keep = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     if keep.size == len(pool):
         return pool
     logger.info(
@@ -311,11 +311,8 @@ def _rounds(plan: _Plan, s: _Setting, selector, estimator, features, gold, rng) 
     pool, seed = s.pool, plan.seed
     labelled_idx = np.zeros(0, dtype=np.int64)
     X_lab = np.zeros((0, 2, features.shape[1]), dtype=np.float32)
-    g_lab = (
-        np.zeros(0, dtype=np.int64)
-        if plan.pool == "within" and getattr(pool, "prompt_index", None) is not None
-        else None
-    )
+    prompt_of = getattr(pool, "prompt_index", None) if plan.pool == "within" else None
+    g_lab = None if prompt_of is None else np.zeros(0, dtype=np.int64)
     records: list[dict] = []
     chosen = get_selector("random", random_state=rng).select(pool, None, plan.initial_size)
     select_seconds = 0.0
@@ -326,8 +323,8 @@ def _rounds(plan: _Plan, s: _Setting, selector, estimator, features, gold, rng) 
         oriented = np.where(first_wins[:, None], rows, rows[:, ::-1])
         X_lab = np.concatenate([X_lab, pool.features[oriented]])
         labelled_idx = np.concatenate([labelled_idx, chosen])
-        if g_lab is not None:  # each labelled pair's prompt (validation holds out whole prompts)
-            g_lab = np.concatenate([g_lab, pool.prompt_index[oriented[:, 0]]])
+        if prompt_of is not None and g_lab is not None:  # validation holds out whole prompts
+            g_lab = np.concatenate([g_lab, prompt_of[oriented[:, 0]]])
 
         t0 = time.perf_counter()
         model = seeded(estimator, seed)

@@ -30,6 +30,7 @@ from ..data.text_features import log_length
 from ..embed import (
     CacheUse,
     EmbeddingCache,
+    EmbedStats,
     default_cache_dir,
     embed_pairs,
     get_encoder,
@@ -178,7 +179,7 @@ def _prepare_pairs(ds: dict, out_dir, cache_use: list[CacheUse] | None = None) -
     data = load_preferences(ds["path"], **(ds.get("load") or {}))
     if ds.get("limit"):
         data = data.select(np.arange(min(int(ds["limit"]), len(data))))
-    split = {"random_state": int(ds.get("split_seed", 0))}
+    split: dict[str, Any] = {"random_state": int(ds.get("split_seed", 0))}
     if ds.get("test_size") is not None:
         split["test_size"] = int(ds["test_size"])
     else:
@@ -190,7 +191,8 @@ def _prepare_pairs(ds: dict, out_dir, cache_use: list[CacheUse] | None = None) -
     train_pairs, test_pairs = (embed_pairs(d, encoder, cache=cache) for d in (train, test))
     X_train, X_test = train_pairs.X, test_pairs.X
     if cache_use is not None:
-        cache_use.append(train_pairs.stats.merge(test_pairs.stats).cache_use(cache))
+        stats = EmbedStats().merge(train_pairs.stats).merge(test_pairs.stats)
+        cache_use.append(stats.cache_use(cache))
     meta = {
         "n_train": len(train),
         "n_test": len(test),
@@ -289,6 +291,7 @@ def _load(handle: DatasetHandle) -> CellData:
     else:
         from safetensors.numpy import load_file
 
+        assert handle.arrays is not None and handle.meta is not None  # prepared kinds have both
         arrays = dict(load_file(handle.arrays))
         meta = json.loads(Path(handle.meta).read_text(encoding="utf-8"))
         if handle.kind == "scored":

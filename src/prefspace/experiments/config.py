@@ -522,7 +522,8 @@ def load_config(path, overrides: dict[str, Any] | None = None, *, out_dir=None) 
 
 def config_paths(cfg: dict) -> tuple[list[str], list[str]]:
     """``(data files, cache folders)`` a resolved config reads, for the output guard."""
-    inputs, caches = [], []
+    inputs: list[str] = []
+    caches: list[str] = []
     for ds in cfg.get("datasets") or []:
         for key in PATH_KEYS:
             if isinstance(ds, dict) and isinstance(ds.get(key), str):
@@ -596,6 +597,7 @@ def resolve_config(
     seen = set()
     for i, m in enumerate(cfg["methods"]):
         cls = head_class(m["head"])
+        assert cls is not None  # validate_config refused unknown heads
         m["head"] = (
             cls.__name__
         )  # a registry name (bt-mlp) becomes its class name, as the cells expect

@@ -137,7 +137,7 @@ def metric_bounds(metric: str, rows=()) -> tuple[float, float] | None:
 def cell_interval(rows: list[dict], metric: str) -> tuple[float, float, float]:
     """(mean, low, high) of ``metric`` over the rows (seeds) of one cell, inside its range; with
     one seed, that run's own interval when it has one."""
-    vals = [r.get(metric) for r in rows if _finite(r.get(metric))]
+    vals = [float(r[metric]) for r in rows if _finite(r.get(metric))]
     if len(vals) == 1:
         row = next(r for r in rows if _finite(r.get(metric)))
         lo_key, hi_key = _RUN_INTERVAL.get(metric, (f"{metric}_low", f"{metric}_high"))
@@ -209,7 +209,7 @@ def control_tables(rows: list[dict], metrics: list[str]) -> tuple[list, list]:
     ``repeat`` (the real pairs copied, the same weights and training steps) is the control a
     synthesis must beat: it "helps" only where the paired difference's interval is clear of 0.
     """
-    controls = {}
+    controls: dict[tuple, str] = {}
     for r in rows:
         if r.get("augment") == "repeat":
             controls.setdefault((r.get("head"), r.get("factor")), r["method"])

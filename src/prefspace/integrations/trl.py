@@ -72,7 +72,8 @@ def _prompt(p: Any, i: int) -> Any:
 
 
 class PrefspaceRewardFunction:
-    """Callable ``(prompts, completions, **kwargs) -> list[float]`` backed by a reward scorer.
+    """Callable ``(prompts, completions, **kwargs) -> list[float | None]`` backed by a reward
+    scorer (None for a reward that is not finite: TRL turns it into NaN and skips it).
 
     Build it with :func:`reward_function` (from a model folder), or from a
     :class:`~prefspace.models.RewardScorer` already loaded. ``__name__``
@@ -90,7 +91,7 @@ class PrefspaceRewardFunction:
         self.batch_size = check_whole(batch_size, name="batch_size")
         self.__name__ = name or f"prefspace_{self.model_dir.name}"
         self._warned_format = False
-        self._training_format = "unset"  # read from model.json on the first call
+        self._training_format: str | None = "unset"  # read from model.json on the first call
 
     @property
     def scorer(self) -> RewardScorer:
@@ -110,7 +111,7 @@ class PrefspaceRewardFunction:
 
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
-    ) -> list[float]:
+    ) -> list[float | None]:
         if len(prompts) != len(completions):
             raise DataError(
                 f"got {len(prompts)} prompts but {len(completions)} completions; TRL passes one prompt per completion."
@@ -198,7 +199,7 @@ def reward_function(
 
     Returns
     -------
-    PrefspaceRewardFunction : ``f(prompts, completions, **kwargs) -> list[float]``
+    PrefspaceRewardFunction : ``f(prompts, completions, **kwargs) -> list[float | None]``
 
     Example
     -------

@@ -423,6 +423,7 @@ def _augment_auto(
             t0=t0,
             **synth_params,
         )
+    assert aug.report is not None  # both branches above report what they did
     report = replace(
         aug.report,
         requested="auto",

@@ -175,9 +175,17 @@ class BaseSynthesizer(BaseEstimator):
     def _check_params(self) -> None:  # subclasses add their own
         pass
 
-    def _fit_free(self, F: np.ndarray, C: np.ndarray | None) -> None:
+    def _fit_free(
+        self,
+        F: np.ndarray,
+        C: np.ndarray | None,
+        pool: np.ndarray | None = None,
+        pool_cond: np.ndarray | None = None,
+    ) -> None:
         """Learn from the standardised free columns ``F`` (n, 2, d_free) beside the shared
-        columns ``C``; by default nothing (noise, mixup and repeat need only the fitted pairs)."""
+        columns ``C``, and from unlabelled responses ``pool`` (m, d_free; their shared columns
+        ``pool_cond``) when given: only the latent models (lens, pca) are given them. By
+        default nothing (noise, mixup and repeat need only the fitted pairs)."""
 
     # -- sampling --------------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -102,7 +102,7 @@ class GaussianSynthesizer(BaseSynthesizer):
                 f"covariance must be 'ledoit_wolf' or 'diag'; got {self.covariance!r}."
             )
 
-    def _fit_free(self, F, C) -> None:
+    def _fit_free(self, F, C, pool=None, pool_cond=None) -> None:  # no pool: fit refuses it
         self.side_mean_, self.side_factor_ = [], []
         for side in (0, 1):
             Y = F[:, side].astype(np.float64)

@@ -83,7 +83,8 @@ def own_heldout_row(X, synthesizer) -> dict | None:
     """
     X = check_pairs(X)
     held = np.asarray(getattr(synthesizer, "heldout_pairs_", ()), dtype=np.int64)
-    if not len(held) or getattr(synthesizer, "X_", None) is not X:
+    fitted_on = getattr(synthesizer, "X_", None)
+    if not len(held) or fitted_on is None or fitted_on is not X:
         return None
     fitted = np.setdiff1d(np.arange(len(X)), held)
     tr = synthesizer.reconstruction_report(X[fitted])

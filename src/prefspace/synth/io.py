@@ -45,7 +45,7 @@ def save_synthetic(
     d.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "method": synthetic.method}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
-    tensors = {
+    tensors: dict[str, np.ndarray] = {
         "X": np.ascontiguousarray(synthetic.X, dtype=np.float32),
         "parent": np.ascontiguousarray(synthetic.parent, dtype=np.int64),
         "synthetic_side": np.ascontiguousarray(synthetic.synthetic_side, dtype=np.uint8),

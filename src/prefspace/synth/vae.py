@@ -163,7 +163,7 @@ def fit_vae(
     logger.info(
         "VAE fitted on %d pairs%s in %d steps: %s",
         len(train_pairs),
-        "" if pool is None else f" and {len(train_pool)} unlabelled responses",
+        "" if train_pool is None else f" and {len(train_pool)} unlabelled responses",
         terms["steps"],
         terms,
     )
