@@ -485,7 +485,7 @@ def test_selector_refuses_bad_input(strategy, pool_and_model):
     est = get_selector(strategy)
     with pytest.raises(ConfigError, match="pool must be a prefspace.select pool"):
         est.select(X, model, 3)
-    with pytest.raises(ConfigError, match="k must be >= 1"):
+    with pytest.raises(ConfigError, match="k must be a whole number >= 1"):
         est.select(pool, model, 0)
     with pytest.raises(ConfigError, match="cannot choose 631 pairs: the pool has 630 candidates"):
         est.select(pool, model, 631)

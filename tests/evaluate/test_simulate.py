@@ -128,7 +128,7 @@ def test_bad_options_are_refused():
         pairs_from_scores(s, 5, strategy="nearest")
     with pytest.raises(ConfigError, match="beta must be > 0"):
         pairs_from_scores(s, 5, noise="bt", beta=0)
-    with pytest.raises(ConfigError, match="n_pairs must be a positive integer"):
+    with pytest.raises(ConfigError, match="n_pairs must be a whole number >= 1"):
         pairs_from_scores(s, 0)
 
 

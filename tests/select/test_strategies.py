@@ -183,8 +183,13 @@ def test_asking_for_too_many_pairs_says_how_many_exist(setup):
         match=r"cannot choose 630 pairs: the pool has 630 candidates, 1 of them excluded",
     ):
         select_pairs(pool, head, 630, "uncertainty", exclude=[0])
-    with pytest.raises(ConfigError, match="k must be >= 1"):
+    with pytest.raises(ConfigError, match="k must be a whole number >= 1"):
         select_pairs(pool, head, 0, "random")
+    with pytest.raises(
+        ConfigError, match=r"k must be a whole number >= 1 \(pairs to choose\); got 2.5"
+    ):
+        select_pairs(pool, head, 2.5, "random")  # not cut to 2
+    assert select_pairs(pool, head, 2.0, "random", random_state=0).shape == (2,)
 
 
 def test_unknown_strategy_lists_the_choices():

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._threads import check_n_jobs
+from .._validation import check_whole
 from ..data.dataset import render_prompt_text
 from ..exceptions import ConfigError
 from .encoder import Encoder, check_layout, hash_model_files, render_joint_text
@@ -127,10 +128,8 @@ class SentenceTransformerEncoder(Encoder):
             raise ConfigError(
                 f"long_texts must be one of {', '.join(map(repr, LONG_TEXTS))}; got {long_texts!r}."
             )
-        if isinstance(max_windows, bool) or not isinstance(max_windows, int) or max_windows < 1:
-            raise ConfigError(f"max_windows must be an int >= 1; got {max_windows!r}.")
         self.long_texts = long_texts
-        self.max_windows = max_windows
+        self.max_windows = check_whole(max_windows, name="max_windows")
         self.layout = check_layout(layout)
         if max_length is not None and (not isinstance(max_length, int) or max_length < 8):
             raise ConfigError(f"max_length must be an int >= 8; got {max_length!r}.")

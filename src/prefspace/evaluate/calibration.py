@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import ConfigError, ShapeError
+from .._validation import check_whole
+from ..exceptions import ShapeError
 
 
 def _prob_outcome(prob, outcome) -> tuple[np.ndarray, np.ndarray]:
@@ -52,9 +53,7 @@ def reliability_bins(prob, outcome, *, n_bins: int = 10) -> dict:
     ([1, 2], 0.3)
     """
     p, y = _prob_outcome(prob, outcome)
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ConfigError(f"n_bins must be a positive integer; got {n_bins!r}.")
-    n_bins = int(n_bins)
+    n_bins = check_whole(n_bins, name="n_bins")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.clip(np.floor(p * n_bins).astype(np.int64), 0, n_bins - 1)
     count = np.bincount(which, minlength=n_bins)

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from .._validation import check_in, check_positive, check_random_state
+from .._validation import check_in, check_positive, check_random_state, check_whole
 from ..data.dataset import PreferenceDataset
 from ..exceptions import ConfigError, DataError, ShapeError
 
@@ -273,11 +273,8 @@ def pairs_from_scores(
     check_in(strategy, STRATEGIES, name="strategy")
     check_in(noise, NOISES, name="noise")
     beta = check_positive(beta, name="beta")
-    if int(n_pairs) != n_pairs or n_pairs < 1:
-        raise ConfigError(f"n_pairs must be a positive integer; got {n_pairs!r}.")
-    n_pairs = int(n_pairs)
-    if int(n_candidates) != n_candidates or n_candidates < 1:
-        raise ConfigError(f"n_candidates must be a positive integer; got {n_candidates!r}.")
+    n_pairs = check_whole(n_pairs, name="n_pairs")
+    n_candidates = check_whole(n_candidates, name="n_candidates")
     rng = check_random_state(random_state)
     g_all = transform_scores(np.asarray(scored.scores, dtype=np.float64), transform, eps=eps)
     prompt_index = np.asarray(scored.prompt_index, dtype=np.int64)

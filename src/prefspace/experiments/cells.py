@@ -28,6 +28,7 @@ from .._jsonsafe import json_safe, write_json
 from ..data import load_preferences, load_scored_responses, split_by_prompt
 from ..data.text_features import log_length
 from ..embed import (
+    CacheUse,
     EmbeddingCache,
     default_cache_dir,
     embed_pairs,
@@ -130,7 +131,7 @@ class CellData:
 
 
 def prepare_dataset(
-    ds: dict, out_dir, *, max_budget: int, cache_use: list | None = None
+    ds: dict, out_dir, *, max_budget: int, cache_use: list[CacheUse] | None = None
 ) -> DatasetHandle:
     """Load, split and embed one dataset once; return the small handle the cells get.
 
@@ -173,7 +174,7 @@ def prepare_dataset(
     return handle
 
 
-def _prepare_pairs(ds: dict, out_dir, cache_use: list | None = None) -> tuple[dict, dict]:
+def _prepare_pairs(ds: dict, out_dir, cache_use: list[CacheUse] | None = None) -> tuple[dict, dict]:
     data = load_preferences(ds["path"], **(ds.get("load") or {}))
     if ds.get("limit"):
         data = data.select(np.arange(min(int(ds["limit"]), len(data))))

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
@@ -34,6 +35,9 @@ from .._progress import track
 from ..exceptions import ConfigError, FormatError
 from .cells import CellMethod, CellTask, cell_key, prepare_dataset, run_cell
 from .config import config_paths, spec_hash
+
+if TYPE_CHECKING:
+    from ..embed import CacheUse
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +122,7 @@ def run_experiment(
     *,
     jobs: int | None = None,
     progress: Callable[[int, int, dict | None], None] | None = None,
-    cache_use: list | None = None,
+    cache_use: list[CacheUse] | None = None,
 ) -> list[dict]:
     """Run the grid (only the cells not yet in ``out_dir/results.jsonl``) and return all rows
     of this config's cells, in plan order.
@@ -131,7 +135,7 @@ def run_experiment(
     progress : called as ``progress(done, total, row)`` once at the start (row None) and after
         each finished cell
     cache_use : a list that receives, per dataset embedded now, its embedding cache's counts
-        (``{"path", "texts", "found", "embedded"}``; prepared datasets reused add nothing)
+        (a :class:`~prefspace.embed.CacheUse`; prepared datasets reused add nothing)
 
     The grid's progress also goes to the progress callback listening in this context
     (``prefspace._progress.report_progress``): the embedding while datasets are prepared, then

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 
 from .._surface import option
 from .._threads import limit_threads
-from .._validation import check_pairs
+from .._validation import check_pairs, check_whole
 from ..exceptions import ConfigError, ShapeError
 from .pools import DEFAULT_CHUNK_SIZE, PairPool
 
@@ -27,12 +27,7 @@ def check_pool(pool) -> PairPool:
 
 
 def check_k(k, pool: PairPool, n_excluded: int = 0) -> int:
-    try:
-        k = int(k)
-    except (TypeError, ValueError):
-        raise ConfigError(f"k must be a positive integer; got {k!r}.") from None
-    if k < 1:
-        raise ConfigError(f"k must be >= 1; got {k}.")
+    k = check_whole(k, name="k", what="pairs to choose")
     available = len(pool) - n_excluded
     if k > available:
         raise ConfigError(
