@@ -251,7 +251,7 @@ def _column_keys(given: dict[str, str | None]) -> tuple[dict[str, str], set[str]
 
 
 class _RowReader:
-    """Turns raw rows into checked pairs; collects the report for ``dataset.info`` (a :class:`PairsReport`)."""
+    """Turns raw rows into checked pairs; collects the report for ``dataset.info``."""
 
     def __init__(
         self, raw: RawSource, keys: dict, explicit: set, max_text_chars: int = MAX_TEXT_CHARS
