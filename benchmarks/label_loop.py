@@ -166,15 +166,18 @@ def run_one(
         "test_prompts": int(n_test),
         "train_prompts": int(len(train)),
     }
-    out = [{"kind": "batch", **config, **r, **held_out.get(r["model_version"], {})} for r in report]
+    out = [
+        {"kind": "batch", **config, **r.to_json(), **held_out.get(r.model_version, {})}
+        for r in report
+    ]
     out.append(
         {
             "kind": "run",
             **config,
-            "labels": sim["labels"],
-            "labels_per_minute": sim["labels_per_minute"],
-            "label_seconds": sim["label_seconds"],
-            "wait_seconds": sim["wait_seconds"],
+            "labels": sim.labels,
+            "labels_per_minute": sim.labels_per_minute,
+            "label_seconds": sim.label_seconds,
+            "wait_seconds": sim.wait_seconds,
             "wall_seconds": wall,
         }
     )

@@ -1,4 +1,5 @@
-"""`prefspace embed`, `prefspace info` and `prefspace cache merge`, run through the real entry point."""
+"""`prefspace embed`, `prefspace info`, `prefspace cache merge` and `cache compact`, run through the
+real entry point."""
 
 from __future__ import annotations
 
@@ -86,6 +87,66 @@ def test_cache_merge_and_compact(pairs_file, tmp_path, capsys):
     assert "6 shards rewritten as 2" in out
     code, out, _ = run(["embed", pairs_file, "--cache", small, "--json"], capsys)
     assert json.loads(out)["cached_texts"] == 11
+
+
+def _small_cache(path):
+    """A cache of precomputed vectors: 3 texts of 64 dims in 2 shards under one key space (with
+    encoder settings, over 1 KiB), 1 prompt of 2 dims under another (without, under 1 KiB), and
+    a temporary file of a killed writer."""
+    import numpy as np
+
+    from prefspace.embed import EmbeddingCache
+
+    cache = EmbeddingCache(path)
+    vecs = np.arange(3 * 64, dtype=np.float32).reshape(3, 64)
+    config = {"backend": "test-backend", "model": "tiny", "layout": "separate", "max_length": 8}
+    shards = [
+        cache.write_shard("enc.text", ["a", "b"], vecs[:2], encoder_config=config),
+        cache.write_shard("enc.text", ["c"], vecs[2:], encoder_config=config),
+        cache.write_shard("enc.prompt", ["p"], vecs[:1, :2]),
+    ]
+    (path / "enc.text" / f".{shards[0].name}.tmp-otherhost-1").write_bytes(b"partial")
+    return cache, [p.stat().st_size for p in shards]
+
+
+def test_cache_commands_print_the_cache_reports_line_for_line(tmp_path, capsys):
+    cache, size = _small_cache(tmp_path / "c")
+    code, out, err = run(["info", tmp_path / "c", "--json"], capsys)
+    assert code == 0, err
+    assert out == json.dumps(cache.summary().to_json(), indent=2) + "\n"
+    assert json.loads(out)["fingerprints"]["enc.text"] == {
+        "texts": 3,
+        "dim": 64,
+        "shards": 2,
+        "bytes": size[0] + size[1],
+        "encoder": {
+            "backend": "test-backend",
+            "layout": "separate",
+            "max_length": 8,
+            "model": "tiny",
+        },
+    }
+    texts_kib, all_kib = (size[0] + size[1]) / 1024, sum(size) / 1024
+    assert size[2] < 1024 <= size[0] + size[1]  # sizes print in B below 1 KiB, else in KiB
+    code, out, err = run(["info", tmp_path / "c"], capsys)
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"embedding cache {tmp_path / 'c'} (format v1): 4 texts, {all_kib:.1f} KiB",
+        "  enc.prompt",
+        f"      ? ?: 1 texts x 2 dims in 1 shards, {size[2]} B",
+        "  enc.text",
+        "      test-backend tiny (layout=separate, max_length=8): 3 texts x 64 dims in 2 shards, "
+        f"{texts_kib:.1f} KiB",
+        "  1 temporary files left by interrupted runs (ignored; removed by the next embed)",
+    ]
+    code, out, err = run(["cache", "merge", tmp_path / "c", "--into", tmp_path / "m"], capsys)
+    assert code == 0, err
+    assert out == f"{tmp_path / 'c'}: 4 texts added to {tmp_path / 'm'}\n"
+    code, out, err = run(["cache", "compact", tmp_path / "c"], capsys)
+    assert code == 0, err
+    assert (
+        out == f"{tmp_path / 'c'}: 2 shards rewritten as 1 (one per key space that had several)\n"
+    )
 
 
 def test_info_on_a_model_folder_describes_the_model(tmp_path, toy_pairs, capsys):

@@ -1,14 +1,24 @@
-"""EmbeddingCache: content addressing, dedup, atomic shards, memory-mapped reads, merging."""
+"""EmbeddingCache: content addressing, dedup, atomic shards, memory-mapped reads, merging, and
+the typed reports of its summary, merge and compaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 from safetensors import safe_open
 
-from prefspace.embed import CacheMissError, EmbeddingCache
+from prefspace.embed import (
+    CacheCompactReport,
+    CacheMergeReport,
+    CacheMissError,
+    CacheSummary,
+    EmbeddingCache,
+    FingerprintSummary,
+    merge_caches,
+)
 from prefspace.embed.cache import MARKER, text_digest
 from prefspace.exceptions import ConfigError, FormatError, ShapeError
 
@@ -80,7 +90,7 @@ def test_many_shards_read_back_through_memmap(tmp_path):
     reopened = EmbeddingCache(tmp_path / "c")  # the index is rebuilt from the shards alone
     order = np.random.default_rng(3).permutation(300)
     np.testing.assert_array_equal(reopened.get(FP, [texts[i] for i in order]), V[order])
-    assert reopened.summary()["fingerprints"][FP]["shards"] == 9
+    assert reopened.summary().fingerprint(FP).shards == 9
 
 
 def test_a_second_handle_sees_shards_written_by_another(tmp_path):
@@ -146,10 +156,11 @@ def test_merge_copies_only_what_is_missing(tmp_path):
     a.write_shard(FP, ["x", "y", "z"], Va)
     a.write_shard("other.prompt", ["p"], _vecs(1, dim=4))
     b.write_shard(FP, ["y", "w"], _vecs(2, seed=2))
-    added = b.merge(a)
-    assert added == {FP: 2, "other.prompt": 1}
+    report = b.merge(a)
+    assert report == CacheMergeReport(source=tmp_path / "a", added={FP: 2, "other.prompt": 1})
+    assert report.texts_added == 3
     np.testing.assert_array_equal(b.get(FP, ["x", "z"]), Va[[0, 2]])
-    assert b.count(FP) == 4 and b.merge(a) == {FP: 0, "other.prompt": 0}
+    assert b.count(FP) == 4 and b.merge(a).added == {FP: 0, "other.prompt": 0}
 
 
 def test_compact_rewrites_many_small_shards_as_one_and_readers_keep_working(tmp_path):
@@ -160,8 +171,80 @@ def test_compact_rewrites_many_small_shards_as_one_and_readers_keep_working(tmp_
         cache.write_shard(FP, texts[s : s + 5], V[s : s + 5])
     reader = EmbeddingCache(tmp_path / "c")
     np.testing.assert_array_equal(reader.get(FP, texts[:3]), V[:3])  # indexed the 10 old shards
-    assert cache.compact() == {FP: 10}
+    report = cache.compact()
+    assert report == CacheCompactReport(rewritten={FP: 10})
+    assert (report.shards_rewritten, report.key_spaces_compacted) == (10, 1)
     assert len(list((tmp_path / "c" / FP).glob("shard-*.safetensors"))) == 1
     np.testing.assert_array_equal(reader.get(FP, texts), V)  # its shards vanished: re-indexed
     np.testing.assert_array_equal(EmbeddingCache(tmp_path / "c").get(FP, texts[::-1]), V[::-1])
-    assert cache.compact() == {FP: 0}
+    again = cache.compact()
+    assert again.rewritten == {FP: 0} and again.key_spaces_compacted == 0
+
+
+def test_summary_names_every_key_space_and_its_json_is_the_documented_dict(tmp_path):
+    cache = EmbeddingCache(tmp_path / "c")
+    first = cache.write_shard(FP, ["a", "b"], _vecs(2, dim=4), encoder_config={"backend": "test"})
+    second = cache.write_shard(FP, ["c"], _vecs(1, dim=4, seed=1))
+    prompt = cache.write_shard("0123abcd.prompt", ["p"], _vecs(1, dim=6))
+    (tmp_path / "c" / FP / f".{first.name}.tmp-otherhost-1").write_bytes(b"partial")
+    size = {p: p.stat().st_size for p in (first, second, prompt)}
+    summary = cache.summary()
+    assert summary == CacheSummary(
+        directory=str(tmp_path / "c"),
+        format_version=1,
+        fingerprints=(
+            FingerprintSummary("0123abcd.prompt", 1, 6, 1, size[prompt], None),
+            FingerprintSummary(FP, 3, 4, 2, size[first] + size[second], {"backend": "test"}),
+        ),
+        temp_files=1,
+    )
+    assert (summary.texts, summary.bytes) == (4, sum(size.values()))
+    with pytest.raises(KeyError):
+        summary.fingerprint("absent.text")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        summary.temp_files = 0  # type: ignore[misc]
+    # what `prefspace info CACHE --json` prints, keys in this order
+    expected = {
+        "directory": str(tmp_path / "c"),
+        "format_version": 1,
+        "fingerprints": {
+            "0123abcd.prompt": {
+                "texts": 1,
+                "dim": 6,
+                "shards": 1,
+                "bytes": size[prompt],
+                "encoder": None,
+            },
+            FP: {
+                "texts": 3,
+                "dim": 4,
+                "shards": 2,
+                "bytes": size[first] + size[second],
+                "encoder": {"backend": "test"},
+            },
+        },
+        "texts": 4,
+        "bytes": sum(size.values()),
+        "temp_files": 1,
+    }
+    assert json.dumps(summary.to_json()) == json.dumps(expected)
+
+
+def test_summary_of_an_empty_cache_has_no_key_spaces(tmp_path):
+    summary = EmbeddingCache(tmp_path / "c").summary()
+    assert summary.fingerprints == () and (summary.texts, summary.bytes) == (0, 0)
+    assert summary.to_json()["fingerprints"] == {}
+
+
+def test_merge_caches_reports_each_source_as_named(tmp_path):
+    a, b = EmbeddingCache(tmp_path / "a"), EmbeddingCache(tmp_path / "b")
+    a.write_shard(FP, ["x", "y"], _vecs(2))
+    b.write_shard(FP, ["y", "z"], _vecs(2, seed=1))
+    b.write_shard("other.prompt", ["p"], _vecs(1, dim=4))
+    reports = merge_caches([str(tmp_path / "a"), tmp_path / "b"], tmp_path / "into")
+    assert reports == [
+        CacheMergeReport(source=tmp_path / "a", added={FP: 2}),
+        CacheMergeReport(source=tmp_path / "b", added={FP: 1, "other.prompt": 1}),
+    ]
+    assert [r.texts_added for r in reports] == [2, 2]
+    assert EmbeddingCache(tmp_path / "into").count(FP) == 3

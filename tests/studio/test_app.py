@@ -62,7 +62,7 @@ def test_the_page_and_its_headers(client):
     assert client.get("/static/nope.js").status_code == 404
 
 
-def test_label_a_batch_over_http_and_see_the_refit(client, small_pool):
+def test_label_a_batch_over_http_and_see_the_refit(client, served, small_pool):
     gold = {r["id"]: r["gold"] for r in small_pool["rows"]}
     seen = set()
     for _ in range(8):
@@ -90,6 +90,57 @@ def test_label_a_batch_over_http_and_see_the_refit(client, small_pool):
     assert state["model"]["version"] == 1 and state["model"]["n_labels"] == 8
     assert state["progress"]["session"] == 8 and state["progress"]["batch"] == 2
     assert state["curve"][0]["labels"] == 8
+    # the body is StudioState.to_json(), field for field and in order (what the page reads)
+    _, studio = served
+    assert state == studio.state("web").to_json()
+    assert list(state) == [
+        "held",
+        "status",
+        "finished",
+        "error",
+        "progress",
+        "model",
+        "curve",
+        "agreement",
+        "settings",
+    ]
+    assert list(state["progress"]) == [
+        "session",
+        "judgments",
+        "labels",
+        "skipped",
+        "batch",
+        "batch_size",
+        "batch_done",
+        "left_in_batch",
+        "rounds",
+    ]
+    assert list(state["model"]) == [
+        "version",
+        "head",
+        "n_labels",
+        "cv_accuracy",
+        "cv_low",
+        "cv_high",
+        "cv_folds",
+        "fit_seconds",
+        "cv_seconds",
+        "note",
+        "length_accuracy",
+        "vs_length",
+        "vs_length_low",
+        "vs_length_high",
+    ]
+    assert list(state["curve"][0]) == ["version", "labels", "accuracy", "low", "high"]
+    assert list(state["agreement"]) == ["pairs", "judgments", "percent", "alpha"]
+    assert state["settings"] == {
+        "strategy": "random",
+        "batch_size": 8,
+        "explore": 0.2,
+        "overlap": 1,
+        "pool": {"kind": "within", "candidates": 120, "responses": 60},
+    }
+    assert isinstance(state["held"], list) and len(state["held"]) == 1  # the pair it was given
 
 
 def test_bad_requests_are_4xx_never_500(client, served):
@@ -245,7 +296,7 @@ def test_undo_takes_back_the_last_judgment_and_gives_the_pair_again(make_studio)
             "label": "a",
         }
         assert r.json()["pair"]["pair_id"] == first["pair_id"]
-        assert studio.store.judgments() == [] and studio.state("u")["progress"]["session"] == 0
+        assert studio.store.judgments() == [] and studio.state("u").progress.session == 0
         # the undone pair comes back first, held for this annotator, and can be judged anew
         assert (
             c.post("/api/next", json={"annotator": "u"}).json()["pair"]["pair_id"]

@@ -118,7 +118,7 @@ def test_label_a_batch_with_the_keyboard(browser, hostile_pool, tmp_path):
         # a fresh browser has no name: the page asks for one and leases nothing until it has it
         wait.until(lambda d: body().get_attribute("data-needs-name") == "1")
         assert not body().get_attribute("data-pair") and "Type your name" in text("prompt")
-        assert studio.state()["progress"]["judgments"] == 0 and not any(
+        assert studio.state().progress.judgments == 0 and not any(
             p.leases for p in studio._pairs.values()
         )
         name = browser.find_element(By.ID, "annotator")

@@ -7,7 +7,24 @@ import json
 import pytest
 
 from prefspace.cli import main
-from prefspace.studio import LabelStore
+from prefspace.studio import LabelStore, agreement, loop_report
+
+# the fields of a `--report` line before labels_per_minute (BatchRecord's, in order)
+BATCH_FIELDS = [
+    "batch",
+    "size",
+    "strategy",
+    "n_explore",
+    "select_seconds",
+    "chosen_by",
+    "labels",
+    "model_version",
+    "fit_seconds",
+    "cv_seconds",
+    "cv_accuracy",
+    "cv_low",
+    "cv_high",
+]
 
 
 def _run(args):
@@ -68,6 +85,18 @@ def test_simulate_runs_the_loop_through_http(base, tmp_path, capsys):
     ]
     assert all(r["select_seconds"] >= 0 and r["fit_seconds"] >= 0 for r in rows)
     assert rows[-1]["cv_accuracy"] is not None and rows[0]["labels_per_minute"] > 0
+    # each line is its batch's BatchRecord.to_json(), field for field and in order, then the
+    # run's labels per minute; each batch's printed line starts with its batch, size, strategy
+    with LabelStore(tmp_path / "labels.sqlite", readonly=True) as store:
+        records = loop_report(store)
+    lpm = rows[0]["labels_per_minute"]
+    assert rows == [{**r.to_json(), "labels_per_minute": lpm} for r in records]
+    assert [list(r) for r in rows] == [[*BATCH_FIELDS, "labels_per_minute"]] * 3
+    printed = out.splitlines()
+    for r in records:
+        assert any(
+            line.startswith(f"{r.batch:>5}  {r.size:>5}  {r.strategy:<12} ") for line in printed
+        )
     with LabelStore(tmp_path / "labels.sqlite", readonly=True) as store:
         js = store.judgments()
     assert len(js) == 24 and {j["annotator"] for j in js} <= {"sim-1", "sim-2"}
@@ -105,6 +134,25 @@ def test_simulate_runs_the_loop_through_http(base, tmp_path, capsys):
     assert code == 0
     with LabelStore(tmp_path / "labels.sqlite", readonly=True) as store:
         assert len(store.batches()) == 4
+
+
+def test_simulated_overlap_prints_the_agreement_on_the_summary_line(base, tmp_path, capsys):
+    code = _run(
+        base
+        + ["--simulate", "gold", "--rounds", "1", "--batch", "4", "--overlap", "2"]
+        + ["--annotators", "2"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    with LabelStore(tmp_path / "labels.sqlite", readonly=True) as store:
+        agreed = agreement(store.judgments())
+    assert agreed.pairs == 4 and agreed.judgments == 8
+    # the summary line ends with the agreement's fields, written as a Python dict reads
+    summary = next(line for line in out.splitlines() if "labels/min" in line)
+    assert summary.endswith(
+        f"; agreement {{'pairs': 4, 'judgments': 8, 'percent': {agreed.percent!r}, "
+        f"'alpha': {agreed.alpha!r}}}"
+    )
 
 
 def test_no_serve_prepares_a_batch_for_label_studio(base, tmp_path, capsys):

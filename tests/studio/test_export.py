@@ -10,6 +10,9 @@ from prefspace.data import load_preferences
 from prefspace.exceptions import DataError
 from prefspace.studio import (
     LabelStore,
+    LabelStudioExport,
+    LabelStudioImport,
+    TrlExport,
     export_label_studio,
     export_trl,
     import_label_studio,
@@ -72,7 +75,7 @@ def _lines(path):
 def test_trl_majority_drops_ties_and_reads_back(db, tmp_path):
     out = tmp_path / "pairs.jsonl"
     stats = export_trl(db, out)
-    assert stats == {"rows": 4, "pairs": 6, "ties": 2, "skipped_ties": 2, "judgments": 8}
+    assert stats == TrlExport(rows=4, pairs=6, ties=2, skipped_ties=2, judgments=8)
     rows = {r["pair_id"]: r for r in _lines(out)}
     assert set(rows) == {"r0|r1", "r2|r3", "c1|c2", "x1|x2"}
     assert rows["r0|r1"] == {
@@ -107,13 +110,13 @@ def test_trl_majority_drops_ties_and_reads_back(db, tmp_path):
 def test_trl_ties_both_flag_and_all(db, tmp_path):
     both = export_trl(db, tmp_path / "both.jsonl", ties="both")
     rows = _lines(tmp_path / "both.jsonl")
-    assert both["rows"] == 8 and sum(r["pair_id"] == "r4|r5" for r in rows) == 2
-    assert export_trl(db, tmp_path / "flag.jsonl", ties="flag")["rows"] == 6
+    assert both.rows == 8 and sum(r["pair_id"] == "r4|r5" for r in rows) == 2
+    assert export_trl(db, tmp_path / "flag.jsonl", ties="flag").rows == 6
     flagged = _lines(tmp_path / "flag.jsonl")
     assert sorted(r["pair_id"] for r in flagged if r.get("tie")) == ["r4|r5", "r8|r9"]
     every = export_trl(db, tmp_path / "all.jsonl", aggregate="all")
     rows = _lines(tmp_path / "all.jsonl")
-    assert every["rows"] == 6 and sorted(r["chosen"] for r in rows if r["pair_id"] == "r8|r9") == [
+    assert every.rows == 6 and sorted(r["chosen"] for r in rows if r["pair_id"] == "r8|r9") == [
         "answer 8",
         "answer 9",
     ]
@@ -124,7 +127,7 @@ def test_trl_ties_both_flag_and_all(db, tmp_path):
 def test_label_studio_round_trip(db, tmp_path):
     tasks_path, config_path = tmp_path / "tasks.json", tmp_path / "config.xml"
     stats = export_label_studio(db, tasks_path, config_out=config_path)
-    assert stats == {"tasks": 7, "annotations": 8}
+    assert stats == LabelStudioExport(tasks=7, annotations=8)
     assert (
         "<Pairwise" in config_path.read_text() and config_path.read_text() == label_studio_config()
     )
@@ -141,17 +144,17 @@ def test_label_studio_round_trip(db, tmp_path):
     with LabelStore(fresh) as store:
         store.add_batch(PAIRS + [CHAT, CROSS], strategy="random", model_version=None)
     got = import_label_studio(fresh, tasks_path)
-    assert got == {"tasks": 7, "added": 8, "already": 0, "empty": 0, "unknown": 0}
+    assert got == LabelStudioImport(tasks=7, added=8, already=0, empty=0, unknown=0)
     with LabelStore(db, readonly=True) as a, LabelStore(fresh, readonly=True) as b:
         key = lambda j: (j["pair_id"], j["annotator"], j["label"], j["reason"])  # noqa: E731
         assert sorted(map(key, a.judgments())) == sorted(map(key, b.judgments()))
         assert {j["source"] for j in b.judgments()} == {"label-studio"}
-    assert import_label_studio(fresh, tasks_path)["already"] == 8  # importing twice adds nothing
+    assert import_label_studio(fresh, tasks_path).already == 8  # importing twice adds nothing
 
 
 def test_label_studio_import_of_its_own_annotations(db, tmp_path):
     pending = tmp_path / "pending.json"
-    assert export_label_studio(db, pending, pending=True) == {"tasks": 0, "annotations": 0}
+    assert export_label_studio(db, pending, pending=True) == LabelStudioExport(0, 0)
     with LabelStore(db) as store:
         store.add_batch(
             [
@@ -162,7 +165,7 @@ def test_label_studio_import_of_its_own_annotations(db, tmp_path):
             strategy="random",
             model_version=None,
         )
-    assert export_label_studio(db, pending, pending=True)["tasks"] == 3
+    assert export_label_studio(db, pending, pending=True).tasks == 3
     tasks = json.loads(pending.read_text())
     # what Label Studio's JSON export looks like after labelling them
     tasks[0]["annotations"] = [
@@ -203,13 +206,9 @@ def test_label_studio_import_of_its_own_annotations(db, tmp_path):
     tasks[2]["annotations"] = [{"completed_by": 6, "result": []}]
     done = tmp_path / "done.json"
     done.write_text(json.dumps(tasks))
-    assert import_label_studio(db, done) == {
-        "tasks": 3,
-        "added": 3,
-        "already": 0,
-        "empty": 1,
-        "unknown": 0,
-    }
+    assert import_label_studio(db, done) == LabelStudioImport(
+        tasks=3, added=3, already=0, empty=1, unknown=0
+    )
     with LabelStore(db, readonly=True) as store:
         new = {
             (j["pair_id"], j["annotator"]): j
@@ -230,7 +229,7 @@ def test_label_studio_import_errors(db, tmp_path):
     bad.write_text(json.dumps([{"data": {"pair_id": "nope|nope"}, "annotations": []}]))
     with pytest.raises(DataError, match=r"task 0: pair 'nope\|nope' is not in labels.sqlite"):
         import_label_studio(db, bad)
-    assert import_label_studio(db, bad, on_unknown="skip")["unknown"] == 1
+    assert import_label_studio(db, bad, on_unknown="skip").unknown == 1
     both = tmp_path / "both.json"
     both.write_text(
         json.dumps(
@@ -306,7 +305,7 @@ def test_an_infinite_lead_time_is_not_stored_and_never_written_as_bare_infinity(
         '[{"data": {"pair_id": "r2|r3"}, "annotations": [{"completed_by": 3, "lead_time": 1e999, '
         '"result": [{"type": "pairwise", "value": {"selected": "left"}}]}]}]'
     )
-    assert import_label_studio(db, tasks)["added"] == 1
+    assert import_label_studio(db, tasks).added == 1
     with LabelStore(db, readonly=True) as store:
         row = next(j for j in store.judgments() if j["annotator"] == "label-studio:3")
     assert row["seconds"] is None

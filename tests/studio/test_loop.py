@@ -9,6 +9,7 @@ import pytest
 
 from prefspace.exceptions import ConfigError, DataError
 from prefspace.studio import (
+    Agreement,
     DuplicateJudgmentError,
     PairClosedError,
     UnknownPairError,
@@ -44,7 +45,7 @@ def test_random_first_batch_then_refit_and_d_optimal_with_exploration(make_studi
     assert (
         len(first) == 1 and first[0]["strategy"] == "random" and first[0]["model_version"] is None
     )
-    assert studio.state()["model"] is None
+    assert studio.state().model is None
     judged = label_open_pairs(studio, "ann", gold)
     assert len(judged) == 10 and len(set(judged)) == 10
     assert studio.wait_idle(timeout=120)
@@ -71,10 +72,10 @@ def test_random_first_batch_then_refit_and_d_optimal_with_exploration(make_studi
     assert model["vs_length"] == pytest.approx(model["cv_accuracy"] - model["length_accuracy"])
     assert model["vs_length_low"] <= model["vs_length"] <= model["vs_length_high"]
     state = studio.state("ann")
-    assert state["model"]["length_accuracy"] == model["length_accuracy"]
-    assert state["progress"]["session"] == 10 and state["progress"]["labels"] == 10
-    assert state["progress"]["batch"] == 2 and state["progress"]["left_in_batch"] == 10
-    assert state["model"]["version"] == 1 and len(state["curve"]) == 1
+    assert state.model is not None and state.model.length_accuracy == model["length_accuracy"]
+    assert state.progress.session == 10 and state.progress.labels == 10
+    assert state.progress.batch == 2 and state.progress.left_in_batch == 10
+    assert state.model.version == 1 and len(state.curve) == 1
 
 
 def test_one_annotator_per_pair_and_validation(make_studio):
@@ -123,8 +124,8 @@ def test_overlap_two_gives_agreement(make_studio, small_pool):
     assert len(js) == 8 and {(j["pair_id"], j["annotator"]) for j in js} == {
         (p, w) for p in a for w in "xy"
     }
-    ag = studio.state()["agreement"]
-    assert ag == agreement(js) and ag["pairs"] == 4 and ag["judgments"] == 8
+    ag = studio.state().agreement
+    assert ag == agreement(js) and ag.pairs == 4 and ag.judgments == 8
     expected = np.mean(
         [
             x["label"] == y["label"]
@@ -133,7 +134,7 @@ def test_overlap_two_gives_agreement(make_studio, small_pool):
             if x["pair_id"] == y["pair_id"] and x["annotator"] == "x" and y["annotator"] == "y"
         ]
     )
-    assert ag["percent"] == pytest.approx(expected)
+    assert ag.percent == pytest.approx(expected)
 
 
 def test_rounds_then_finished_with_a_model_on_every_label(make_studio, small_pool):
@@ -144,7 +145,7 @@ def test_rounds_then_finished_with_a_model_on_every_label(make_studio, small_poo
     label_open_pairs(studio, "x", gold)
     assert studio.wait_idle(timeout=120)
     assert studio.next_pair("x")["status"] == "finished"
-    assert studio.state()["finished"] == "all 2 rounds done"
+    assert studio.state().finished == "all 2 rounds done"
     assert [m["n_labels"] for m in studio.store.models()] == [6, 12]
     assert len(studio.store.batches()) == 2
 
@@ -156,10 +157,10 @@ def test_the_pool_runs_out(make_studio, small_pool):
     for _ in range(10):
         total += len(label_open_pairs(studio, "x", gold))
         assert studio.wait_idle(timeout=120)
-        if studio.state()["finished"]:
+        if studio.state().finished:
             break
     assert total == len(studio.pool.pairs) == 12 * 10  # 12 prompts x C(5, 2)
-    assert studio.state()["finished"] == "every candidate pair has been labelled"
+    assert studio.state().finished == "every candidate pair has been labelled"
     assert [b["size"] for b in studio.store.batches()] == [50, 50, 20]
 
 
@@ -268,9 +269,11 @@ def test_cross_validated_accuracy_and_agreement_values():
         for p, lab in [("p", "a"), ("q", "b"), ("r", "tie")]
         for w in "xy"
     ]
-    assert agreement(same) == {"pairs": 3, "judgments": 6, "percent": 1.0, "alpha": 1.0}
-    assert agreement(same + [{"pair_id": "p", "annotator": "z", "label": "skip"}])["judgments"] == 6
-    assert agreement([{"pair_id": "p", "annotator": "x", "label": "a"}])["pairs"] == 0
+    assert agreement(same) == Agreement(pairs=3, judgments=6, percent=1.0, alpha=1.0)
+    assert agreement(same + [{"pair_id": "p", "annotator": "z", "label": "skip"}]).judgments == 6
+    assert agreement([{"pair_id": "p", "annotator": "x", "label": "a"}]) == Agreement(
+        pairs=0, judgments=0, percent=None, alpha=None
+    )
 
 
 def test_cross_prompt_pool_and_saving_each_refit(make_studio, small_pool, tmp_path):
@@ -294,7 +297,7 @@ def test_cross_prompt_pool_and_saving_each_refit(make_studio, small_pool, tmp_pa
         assert first["prompt_b"] is not None and first["prompt_b"] != first["prompt"]
         label_open_pairs(studio, "x", gold)
         assert studio.wait_idle(timeout=120)
-        assert studio.state()["finished"] == "all 1 round done"
+        assert studio.state().finished == "all 1 round done"
         model = load_model(tmp_path / "latest")
         X, _, _ = studio._training_set()
         assert model.predict(X[:, 0]).shape == (8,) and model.n_features_in_ == 768

@@ -1,4 +1,4 @@
-"""``prefspace embed``, ``prefspace info`` and ``prefspace cache merge``.
+"""``prefspace embed``, ``prefspace info``, ``prefspace cache merge`` and ``cache compact``.
 
 ``embed`` reads preference data, embeds every prompt and response once (through the cache) and
 reports what was new and what was already cached. ``info`` says what a cache or a model folder
@@ -158,22 +158,21 @@ def info(path: InfoPath, as_json: DescriptionJson = False) -> None:
         )
     summary = EmbeddingCache(path, create=False).summary()
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary.to_json(), indent=2))
         return
     typer.echo(
-        f"embedding cache {summary['directory']} (format v{summary['format_version']}): "
-        f"{summary['texts']:,} texts, {_human_bytes(summary['bytes'])}"
+        f"embedding cache {summary.directory} (format v{summary.format_version}): "
+        f"{summary.texts:,} texts, {_human_bytes(summary.bytes)}"
     )
-    for fp, s in summary["fingerprints"].items():
-        encoder = s["encoder"] or {}
-        typer.echo(f"  {fp}")
+    for space in summary.fingerprints:
+        typer.echo(f"  {space.fingerprint}")
         typer.echo(
-            f"      {_encoder_text(encoder)}: {s['texts']:,} texts x {s['dim']} dims "
-            f"in {s['shards']} shards, {_human_bytes(s['bytes'])}"
+            f"      {_encoder_text(space.encoder or {})}: {space.texts:,} texts x {space.dim} dims "
+            f"in {space.shards} shards, {_human_bytes(space.bytes)}"
         )
-    if summary["temp_files"]:
+    if summary.temp_files:
         typer.echo(
-            f"  {summary['temp_files']} temporary files left by interrupted runs (ignored; removed by the next embed)"
+            f"  {summary.temp_files} temporary files left by interrupted runs (ignored; removed by the next embed)"
         )
 
 
@@ -251,10 +250,10 @@ def cache_compact(path: CompactPath) -> None:
     """Rewrite each encoder's shards as one shard (after many small writes, e.g. by a server)."""
     from ..embed import EmbeddingCache
 
-    removed = EmbeddingCache(path, create=False).compact()
-    compacted = sum(1 for n in removed.values() if n)
+    report = EmbeddingCache(path, create=False).compact()
     typer.echo(
-        f"{path}: {sum(removed.values()):,} shards rewritten as {compacted} (one per key space that had several)"
+        f"{path}: {report.shards_rewritten:,} shards rewritten as {report.key_spaces_compacted} "
+        "(one per key space that had several)"
     )
 
 
@@ -263,7 +262,7 @@ def cache_compact(path: CompactPath) -> None:
 )
 def cache_merge(sources: MergeSources, into: MergeInto) -> None:
     """Copy into --into every entry of the SOURCES caches that it lacks (same text and encoder)."""
-    from ..embed.cache import merge_caches
+    from ..embed import merge_caches
 
-    for src, added in merge_caches(sources, into):
-        typer.echo(f"{src}: {sum(added.values()):,} texts added to {into}")
+    for report in merge_caches(sources, into):
+        typer.echo(f"{report.source}: {report.texts_added:,} texts added to {into}")

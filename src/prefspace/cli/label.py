@@ -7,7 +7,7 @@ import dataclasses
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 from typer.core import TyperGroup
@@ -29,6 +29,9 @@ from ._options import (
     pool_columns,
     server_options,
 )
+
+if TYPE_CHECKING:
+    from ..studio import BatchRecord, Studio, StudioState, Throughput
 
 
 class _ServeByDefault(TyperGroup):
@@ -312,7 +315,7 @@ def serve(
     _serve_page(studio, pool, db, server=server, token=token)
 
 
-def _pool_text(studio) -> str:
+def _pool_text(studio: Studio) -> str:
     """``N responses to P prompts, C candidate pairs``."""
     pool = studio.pool
     return (
@@ -321,22 +324,22 @@ def _pool_text(studio) -> str:
     )
 
 
-def _refit_once(studio, db: Path) -> None:
+def _refit_once(studio: Studio, db: Path) -> None:
     """``--no-serve``: refit and choose the next batch if one is due, say what is left, exit."""
     studio.start()
     studio.wait_idle(timeout=3600)
     state = studio.state()
     studio.stop()
     studio.store.close()
-    p = state["progress"]
+    p = state.progress
     typer.echo(
-        f"{db}: batch {p['batch']} has {p['left_in_batch']} of {p['batch_size']} pairs left to label "
-        f"({p['labels']} labels so far; {_pool_text(studio)})"
-        + (f"; {state['finished']}" if state["finished"] else "")
+        f"{db}: batch {p.batch} has {p.left_in_batch} of {p.batch_size} pairs left to label "
+        f"({p.labels} labels so far; {_pool_text(studio)})"
+        + (f"; {state.finished}" if state.finished else "")
     )
 
 
-def _serve_page(studio, pool: str, db: Path, *, server: ServerOptions, token) -> None:
+def _serve_page(studio: Studio, pool: str, db: Path, *, server: ServerOptions, token) -> None:
     """Serve the labeling page until Ctrl-C; the studio stops and its database closes after."""
     from .._http import run_foreground
     from ..studio import create_studio_app
@@ -361,7 +364,7 @@ def _serve_page(studio, pool: str, db: Path, *, server: ServerOptions, token) ->
         studio.store.close()
 
 
-def _simulate(studio, sim: Simulation, *, server: ServerOptions, token, seed: int) -> None:
+def _simulate(studio: Studio, sim: Simulation, *, server: ServerOptions, token, seed: int) -> None:
     """``--simulate``: simulated annotators label through the HTTP API; print the loop's table."""
     from ..select.candidates import write_jsonl
     from ..studio import StudioServer, create_studio_app, loop_report, simulate_annotators
@@ -389,12 +392,14 @@ def _simulate(studio, sim: Simulation, *, server: ServerOptions, token, seed: in
     for line in loop_lines(rows, result, state, sim.annotators):
         typer.echo(line)
     if sim.report is not None:
-        records = [{**r, "labels_per_minute": result["labels_per_minute"]} for r in rows]
+        records = [{**r.to_json(), "labels_per_minute": result.labels_per_minute} for r in rows]
         write_jsonl(sim.report, records)
         typer.echo(f"wrote {len(rows)} batch records to {sim.report}")
 
 
-def loop_lines(rows: list[dict], result: dict, state: dict, annotators: int) -> list[str]:
+def loop_lines(
+    rows: list[BatchRecord], result: Throughput, state: StudioState, annotators: int
+) -> list[str]:
     """The simulated label loop as lines to print: one per batch, then the totals."""
     lines = [
         "batch  pairs  strategy      select_s  labels  model  fit_s   cv_s    cv_accuracy [95% interval]"
@@ -402,28 +407,25 @@ def loop_lines(rows: list[dict], result: dict, state: dict, annotators: int) -> 
     for r in rows:
         acc = (
             "-"
-            if r["cv_accuracy"] is None
-            else f"{r['cv_accuracy']:.3f} [{r['cv_low']:.3f}, {r['cv_high']:.3f}]"
+            if r.cv_accuracy is None
+            else f"{r.cv_accuracy:.3f} [{r.cv_low:.3f}, {r.cv_high:.3f}]"
         )
         lines.append(
-            f"{r['batch']:>5}  {r['size']:>5}  {r['strategy']:<12} {_num(r['select_seconds']):>9}  "
-            f"{r['labels']:>6}  {_ver(r['model_version']):>5}  {_num(r['fit_seconds']):>6}  "
-            f"{_num(r['cv_seconds']):>6}  {acc}"
+            f"{r.batch:>5}  {r.size:>5}  {r.strategy:<12} {_num(r.select_seconds):>9}  "
+            f"{r.labels:>6}  {_ver(r.model_version):>5}  {_num(r.fit_seconds):>6}  "
+            f"{_num(r.cv_seconds):>6}  {acc}"
         )
     sel = [
-        r["select_seconds"]
-        for r in rows
-        if r["select_seconds"] is not None and r["chosen_by"] is not None
+        r.select_seconds for r in rows if r.select_seconds is not None and r.chosen_by is not None
     ]
-    fit = [
-        r["fit_seconds"] + (r["cv_seconds"] or 0.0) for r in rows if r["fit_seconds"] is not None
-    ]
+    fit = [r.fit_seconds + (r.cv_seconds or 0.0) for r in rows if r.fit_seconds is not None]
     lines.append(
-        f"{result['labels']} labels in {result['seconds']:.1f} s: the server sustained "
-        f"{result['labels_per_minute']:,.0f} labels/min ({annotators} annotator(s)); "
-        f"waiting for refits {result['wait_seconds']:.1f} s; median selection {_num(_median(sel))} s, "
+        f"{result.labels} labels in {result.seconds:.1f} s: the server sustained "
+        f"{result.labels_per_minute:,.0f} labels/min ({annotators} annotator(s)); "
+        f"waiting for refits {result.wait_seconds:.1f} s; median selection {_num(_median(sel))} s, "
         f"median refit + cross-validation {_num(_median(fit))} s"
-        + (f"; agreement {state['agreement']}" if state["agreement"]["pairs"] else "")
+        # the agreement's fields printed as a Python dict, as this line always showed them
+        + (f"; agreement {dataclasses.asdict(state.agreement)}" if state.agreement.pairs else "")
     )
     return lines
 
@@ -464,19 +466,19 @@ def export(
     ties = TiesRenamed.value(ties, tie_rows)
     aggregate = AggregateRenamed.value(aggregate, combine)
     if format == "trl":
-        stats = export_trl(db, out, ties=ties, aggregate=aggregate)
+        trl = export_trl(db, out, ties=ties, aggregate=aggregate)
         tie_note = {
-            "drop": f"{stats['skipped_ties']} tie(s) dropped",
-            "both": f"{stats['ties']} tie(s) written both ways",
-            "flag": f"{stats['ties']} tie(s) flagged",
+            "drop": f"{trl.skipped_ties} tie(s) dropped",
+            "both": f"{trl.ties} tie(s) written both ways",
+            "flag": f"{trl.ties} tie(s) flagged",
         }[ties]
         typer.echo(
-            f"wrote {stats['rows']} preference pairs to {out} (from {stats['judgments']} judgments; {tie_note})"
+            f"wrote {trl.rows} preference pairs to {out} (from {trl.judgments} judgments; {tie_note})"
         )
     elif format == "label-studio":
-        stats = export_label_studio(db, out, pending=pending, config_out=config_out)
+        tasks = export_label_studio(db, out, pending=pending, config_out=config_out)
         typer.echo(
-            f"wrote {stats['tasks']} Label Studio tasks ({stats['annotations']} annotations) to {out}"
+            f"wrote {tasks.tasks} Label Studio tasks ({tasks.annotations} annotations) to {out}"
             + (f"; interface in {config_out}" if config_out else "")
         )
     else:
@@ -488,8 +490,8 @@ def import_(db: ImportDb, source: ImportSource, on_unknown: OnUnknown = "error")
     """Add the annotations of a Label Studio JSON export to DB (stop the studio first)."""
     from ..studio import import_label_studio
 
-    stats = import_label_studio(db, source, on_unknown=on_unknown)
+    got = import_label_studio(db, source, on_unknown=on_unknown)
     typer.echo(
-        f"{source}: {stats['added']} judgments added, {stats['already']} already in {db}, "
-        f"{stats['empty']} empty annotations, {stats['unknown']} unknown tasks (of {stats['tasks']} tasks)"
+        f"{source}: {got.added} judgments added, {got.already} already in {db}, "
+        f"{got.empty} empty annotations, {got.unknown} unknown tasks (of {got.tasks} tasks)"
     )

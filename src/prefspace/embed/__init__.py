@@ -10,7 +10,15 @@
 Importing this package loads neither torch nor a model; encoders load them on first use.
 """
 
-from .cache import CACHE_ENV, CacheMissError, EmbeddingCache, default_cache_dir, is_cache
+from .cache import (
+    CACHE_ENV,
+    CacheMissError,
+    EmbeddingCache,
+    default_cache_dir,
+    is_cache,
+    merge_caches,
+)
+from .cache_reports import CacheCompactReport, CacheMergeReport, CacheSummary, FingerprintSummary
 from .causal_lm import CausalLMEncoder
 from .encoder import Encoder
 from .onnx_backend import OnnxEncoder
@@ -45,6 +53,11 @@ __all__ = [
     "is_cache",
     "default_cache_dir",
     "CACHE_ENV",
+    "merge_caches",
+    "CacheSummary",
+    "FingerprintSummary",
+    "CacheMergeReport",
+    "CacheCompactReport",
     "describe_cache_use",
     "CacheUse",
     "embed_texts",

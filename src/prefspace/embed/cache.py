@@ -19,6 +19,10 @@ first used, and refreshed when other processes add shards. Vectors are read thro
 Several processes (or Ray workers) may write to the same cache at once: each writes its own
 shards; a text written twice is harmless (readers take the first shard in name order).
 
+What the cache holds, a merge added and a compaction rewrote come back as the frozen dataclasses
+of :mod:`prefspace.embed.cache_reports` (:class:`CacheSummary`, :class:`CacheMergeReport`,
+:class:`CacheCompactReport`).
+
 Example
 -------
 >>> import numpy as np
@@ -43,7 +47,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,6 +56,7 @@ import numpy as np
 from .._jsonread import loads as json_loads
 from .._process import pid_alive
 from ..exceptions import ConfigError, FormatError, PrefspaceError, ShapeError
+from .cache_reports import CacheCompactReport, CacheMergeReport, CacheSummary, FingerprintSummary
 
 logger = logging.getLogger(__name__)
 
@@ -528,8 +533,12 @@ class EmbeddingCache:
         logger.info("cache %s: wrote %s (%d texts)", self.directory, path.name, len(texts))
         return path
 
-    def merge(self, other: EmbeddingCache | str | Path) -> dict[str, int]:
-        """Copy into this cache every entry of ``other`` it lacks; returns texts added per fingerprint."""
+    def merge(self, other: EmbeddingCache | str | Path) -> CacheMergeReport:
+        """Copy into this cache every entry of ``other`` it lacks.
+
+        Returns a :class:`CacheMergeReport`: ``source`` (``other``'s folder) and the texts
+        ``added`` per fingerprint of ``other``.
+        """
         if not isinstance(other, EmbeddingCache):
             other = EmbeddingCache(other, create=False)
         added: dict[str, int] = {}
@@ -539,15 +548,16 @@ class EmbeddingCache:
             for texts, vectors in other.entries(fp):
                 self.write_shard(fp, texts, vectors, encoder_config=config)
             added[fp] = self.count(fp) - before
-        return added
+        return CacheMergeReport(source=other.directory, added=added)
 
-    def compact(self, fingerprint: str | None = None) -> dict[str, int]:
+    def compact(self, fingerprint: str | None = None) -> CacheCompactReport:
         """Rewrite each fingerprint's shards as one shard (e.g. after serving wrote many small ones).
 
         Safe while others read or write: the new shard is committed atomically before the old
         ones are deleted, so every text stays readable throughout; shards added meanwhile are
-        kept; a crash in between leaves duplicates, which are harmless. Returns, per fingerprint,
-        how many old shards were replaced (0 when it had fewer than two).
+        kept; a crash in between leaves duplicates, which are harmless. Returns a
+        :class:`CacheCompactReport`: per fingerprint, how many old shards were replaced (0 when it
+        had fewer than two).
         """
         removed: dict[str, int] = {}
         for fp in [fingerprint] if fingerprint else self.fingerprints():
@@ -572,7 +582,7 @@ class EmbeddingCache:
             _fsync_dir(space.directory)
             self._spaces.pop(fp, None)  # rebuilt from the remaining shards on next use
             removed[fp] = len(old) - (1 if new_path in old else 0)
-        return removed
+        return CacheCompactReport(rewritten=removed)
 
     # -- housekeeping --------------------------------------------------------------------------
     def temp_files(self) -> list[Path]:
@@ -592,32 +602,35 @@ class EmbeddingCache:
             removed += 1
         return removed
 
-    def summary(self) -> dict:
-        """What the cache holds: per fingerprint, texts, dim, shards, bytes and encoder settings."""
-        spaces = {}
+    def summary(self) -> CacheSummary:
+        """What the cache holds: a :class:`CacheSummary` with, per fingerprint, texts, dim,
+        shards, bytes and encoder settings (``to_json()`` is ``prefspace info CACHE --json``)."""
+        spaces = []
         for fp in self.fingerprints():
             space = self._space(fp)
-            spaces[fp] = {
-                "texts": len(space.index),
-                "dim": space.dim,
-                "shards": len(space.shards),
-                "bytes": sum(s.path.stat().st_size for s in space.shards),
-                "encoder": self.encoder_config(fp),
-            }
-        return {
-            "directory": str(self.directory),
-            "format_version": FORMAT_VERSION,
-            "fingerprints": spaces,
-            "texts": sum(s["texts"] for s in spaces.values()),
-            "bytes": sum(s["bytes"] for s in spaces.values()),
-            "temp_files": len(self.temp_files()),
-        }
+            spaces.append(
+                FingerprintSummary(
+                    fingerprint=fp,
+                    texts=len(space.index),
+                    dim=space.dim,
+                    shards=len(space.shards),
+                    bytes=sum(s.path.stat().st_size for s in space.shards),
+                    encoder=self.encoder_config(fp),
+                )
+            )
+        return CacheSummary(
+            directory=str(self.directory),
+            format_version=FORMAT_VERSION,
+            fingerprints=tuple(spaces),
+            temp_files=len(self.temp_files()),
+        )
 
 
-def merge_caches(sources: Sequence[str | Path], into: str | Path) -> list[tuple[Path, dict]]:
+def merge_caches(sources: Sequence[str | Path], into: str | Path) -> list[CacheMergeReport]:
     """Copy every entry of the ``sources`` caches that ``into`` lacks.
 
-    Returns ``(source, texts added per fingerprint)`` for each source.
+    Returns a :class:`CacheMergeReport` for each source, in order, its ``source`` the path as
+    given.
 
     ``into`` may be none of the sources, nor hold one; every source is opened and its shards
     read (and checked) before ``into`` is created, so a bad source leaves nothing behind.
@@ -630,7 +643,7 @@ def merge_caches(sources: Sequence[str | Path], into: str | Path) -> list[tuple[
         for fp in cache.fingerprints():
             cache.count(fp)  # reads every shard's header
     target = EmbeddingCache(into)
-    return [(Path(src), target.merge(cache)) for src, cache in zip(sources, caches)]
+    return [replace(target.merge(cache), source=Path(src)) for src, cache in zip(sources, caches)]
 
 
 def _remove_dead_temp_markers(directory: Path) -> None:

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -47,6 +48,9 @@ __all__ = [
     "export_label_studio",
     "label_studio_config",
     "import_label_studio",
+    "TrlExport",
+    "LabelStudioExport",
+    "LabelStudioImport",
     "TIES",
     "AGGREGATES",
 ]
@@ -58,6 +62,50 @@ AGGREGATES = ("majority", "all")
 LS_PAIRWISE = "comparison"
 LS_TIE = "tie"
 LS_REASON = "reason"
+
+
+@dataclass(frozen=True)
+class TrlExport:
+    """What :func:`export_trl` wrote.
+
+    rows : preference pairs written (lines of the file)
+    pairs : pairs with an outcome (a side or a tie) among them
+    ties : tie outcomes (dropped, written both ways or flagged, as ``ties`` said)
+    skipped_ties : ties dropped (``ties="drop"``; 0 otherwise)
+    judgments : judgments in the database, skips included
+    """
+
+    rows: int
+    pairs: int
+    ties: int
+    skipped_ties: int
+    judgments: int
+
+
+@dataclass(frozen=True)
+class LabelStudioExport:
+    """What :func:`export_label_studio` wrote: ``tasks``, and the ``annotations`` in them."""
+
+    tasks: int
+    annotations: int
+
+
+@dataclass(frozen=True)
+class LabelStudioImport:
+    """What :func:`import_label_studio` read and added.
+
+    tasks : tasks in the file
+    added : judgments added to the database
+    already : judgments the database held already (the same pair and annotator)
+    empty : annotations without a judgment (no side, no Tie, not cancelled)
+    unknown : tasks whose pair is not in the database (``on_unknown="skip"``)
+    """
+
+    tasks: int
+    added: int
+    already: int
+    empty: int
+    unknown: int
 
 
 def _write_lines(path: str | os.PathLike, rows: list[dict]) -> None:
@@ -132,7 +180,7 @@ def export_trl(
     *,
     ties: str = "drop",
     aggregate: str = "majority",
-) -> dict:
+) -> TrlExport:
     """Write the labelled pairs of ``db`` as TRL preference pairs (JSON lines) to ``out``.
 
     Parameters
@@ -147,14 +195,14 @@ def export_trl(
 
     Returns
     -------
-    ``{"rows", "pairs", "ties", "skipped_ties", "judgments"}`` counts. Each row also carries
-    ``pair_id``. A prompt given as messages gives TRL's conversational format; a cross-prompt
+    :class:`TrlExport`: the counts of rows, pairs, ties, dropped ties and judgments. Each row
+    also carries ``pair_id``. A prompt given as messages gives TRL's conversational format; a cross-prompt
     pair, which has no shared prompt, is written as two full conversations (implicit prompt).
 
     Example
     -------
     >>> export_trl("labels.sqlite", "pairs.jsonl")             # doctest: +SKIP
-    {'rows': 41, 'pairs': 41, 'ties': 3, 'skipped_ties': 3, 'judgments': 46}
+    TrlExport(rows=41, pairs=41, ties=3, skipped_ties=3, judgments=46)
     """
     if ties not in TIES:
         raise ConfigError(f"ties must be one of {', '.join(TIES)}; got {ties!r}.")
@@ -187,13 +235,13 @@ def export_trl(
         else:
             rows.append({**_trl_row(pair, True), "pair_id": pid, "tie": True})
     _write_lines(out, rows)
-    stats = {
-        "rows": len(rows),
-        "pairs": len({pid for pid, _ in outcomes}),
-        "ties": n_ties,
-        "skipped_ties": dropped,
-        "judgments": sum(len(js) for js in by_pair.values()),
-    }
+    stats = TrlExport(
+        rows=len(rows),
+        pairs=len({pid for pid, _ in outcomes}),
+        ties=n_ties,
+        skipped_ties=dropped,
+        judgments=sum(len(js) for js in by_pair.values()),
+    )
     logger.info("exported %s to %s", stats, out)
     return stats
 
@@ -261,7 +309,7 @@ def export_label_studio(
     pending: bool = False,
     with_annotations: bool = True,
     config_out: str | os.PathLike | None = None,
-) -> dict:
+) -> LabelStudioExport:
     """Write the pairs of ``db`` as Label Studio tasks (one JSON list) to ``out``.
 
     Parameters
@@ -275,6 +323,10 @@ def export_label_studio(
     ``response_b``, ``pair_id``, ``id_a``, ``id_b``, ``batch``, ``strategy``,
     ``model_version`` (and ``prompt_b`` for a cross-prompt pair). The file is standard JSON:
     a number that is not finite (a ``lead_time`` of infinity) is written as ``null``.
+
+    Returns
+    -------
+    :class:`LabelStudioExport`: the tasks written and the annotations in them.
     """
     _check_outputs(db, ("out", out), ("config_out", config_out))
     pairs, by_pair = _pairs_and_judgments(db)
@@ -314,7 +366,9 @@ def export_label_studio(
     if config_out is not None:
         with atomic_path(config_out) as tmp:
             tmp.write_text(label_studio_config(), encoding="utf-8")
-    return {"tasks": len(tasks), "annotations": sum(len(t.get("annotations", [])) for t in tasks)}
+    return LabelStudioExport(
+        tasks=len(tasks), annotations=sum(len(t.get("annotations", [])) for t in tasks)
+    )
 
 
 def _annotator_name(completed_by: Any, where: str) -> str:
@@ -467,9 +521,56 @@ def _read_tasks(path: Path) -> list:
     return tasks
 
 
+_Judgment = tuple[str, str, str, str | None, float | None]  # pair, annotator, label, reason, s
+
+
+def _judgments_to_import(
+    tasks: list, store: LabelStore, path: Path, on_unknown: str, stats: Counter[str]
+) -> list[_Judgment]:
+    """Every judgment in ``tasks``, checked (DataError names the task), before any is written;
+    counts the tasks, the unknown ones skipped and the empty annotations in ``stats``."""
+    ids_to_pair = {(p["id_a"], p["id_b"]): p["pair_id"] for p in store.pairs()}
+    todo: list[_Judgment] = []
+    for t_index, task in enumerate(tasks):
+        where = f"{path}: task {t_index}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise DataError(f"{where}: a task must be an object with a 'data' object.")
+        data = task["data"]
+        stats["tasks"] += 1
+        pair_id = data.get("pair_id")
+        if pair_id is None and "id_a" in data and "id_b" in data:
+            pair_id = ids_to_pair.get((str(data["id_a"]), str(data["id_b"])))
+        if (
+            not isinstance(pair_id, (str, int))
+            or isinstance(pair_id, bool)
+            or store.pair(str(pair_id)) is None
+        ):
+            if on_unknown == "skip":
+                stats["unknown"] += 1
+                continue
+            raise DataError(
+                f"{where}: pair {str(pair_id)[:80]!r} is not in {store.path.name}. Import only tasks exported "
+                "from this database (`prefspace label export DB --format label-studio`), or pass "
+                f"{option('on_unknown', 'skip')}."
+            )
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            raise DataError(f"{where}: 'annotations' must be a list; found {_shape(annotations)}.")
+        for a_index, ann in enumerate(annotations):
+            at = f"{where}, annotation {a_index}"
+            got = _judgment_from_annotation(ann, at)
+            if got is None:
+                stats["empty"] += 1
+                continue
+            label, reason = got
+            who = _annotator_name(ann.get("completed_by"), at)
+            todo.append((str(pair_id), who, label, reason, _seconds(ann.get("lead_time"))))
+    return todo
+
+
 def import_label_studio(
     db: str | os.PathLike | LabelStore, source: str | os.PathLike, *, on_unknown: str = "error"
-) -> dict:
+) -> LabelStudioImport:
     """Add the annotations of a Label Studio JSON export to the label database.
 
     Label Studio's JSON-MIN, CSV and TSV exports are refused, with a message naming the
@@ -493,7 +594,8 @@ def import_label_studio(
 
     Returns
     -------
-    ``{"tasks", "added", "already", "empty", "unknown"}`` counts.
+    :class:`LabelStudioImport`: the counts of tasks read, judgments added, judgments already
+    there, empty annotations and unknown tasks.
     """
     if on_unknown not in ("error", "skip"):
         raise ConfigError(f"on_unknown must be 'error' or 'skip'; got {on_unknown!r}.")
@@ -508,47 +610,10 @@ def import_label_studio(
             )
     tasks = _read_tasks(path)
     store = db if isinstance(db, LabelStore) else LabelStore(db)
-    stats: Counter = Counter()
+    stats: Counter[str] = Counter()
     try:
         # first every task is read and checked, then the judgments are written
-        ids_to_pair = {(p["id_a"], p["id_b"]): p["pair_id"] for p in store.pairs()}
-        todo: list[tuple[str, str, str, str | None, float | None]] = []
-        for t_index, task in enumerate(tasks):
-            where = f"{path}: task {t_index}"
-            if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-                raise DataError(f"{where}: a task must be an object with a 'data' object.")
-            data = task["data"]
-            stats["tasks"] += 1
-            pair_id = data.get("pair_id")
-            if pair_id is None and "id_a" in data and "id_b" in data:
-                pair_id = ids_to_pair.get((str(data["id_a"]), str(data["id_b"])))
-            if (
-                not isinstance(pair_id, (str, int))
-                or isinstance(pair_id, bool)
-                or store.pair(str(pair_id)) is None
-            ):
-                if on_unknown == "skip":
-                    stats["unknown"] += 1
-                    continue
-                raise DataError(
-                    f"{where}: pair {str(pair_id)[:80]!r} is not in {store.path.name}. Import only tasks exported "
-                    "from this database (`prefspace label export DB --format label-studio`), or pass "
-                    f"{option('on_unknown', 'skip')}."
-                )
-            annotations = task.get("annotations") or []
-            if not isinstance(annotations, list):
-                raise DataError(
-                    f"{where}: 'annotations' must be a list; found {_shape(annotations)}."
-                )
-            for a_index, ann in enumerate(annotations):
-                at = f"{where}, annotation {a_index}"
-                got = _judgment_from_annotation(ann, at)
-                if got is None:
-                    stats["empty"] += 1
-                    continue
-                label, reason = got
-                who = _annotator_name(ann.get("completed_by"), at)
-                todo.append((str(pair_id), who, label, reason, _seconds(ann.get("lead_time"))))
+        todo = _judgments_to_import(tasks, store, path, on_unknown, stats)
         for pair_id, who, label, reason, seconds in todo:
             try:
                 store.add_judgment(
@@ -562,4 +627,10 @@ def import_label_studio(
     finally:
         if store is not db:
             store.close()
-    return {k: int(stats[k]) for k in ("tasks", "added", "already", "empty", "unknown")}
+    return LabelStudioImport(
+        tasks=stats["tasks"],
+        added=stats["added"],
+        already=stats["already"],
+        empty=stats["empty"],
+        unknown=stats["unknown"],
+    )

@@ -42,6 +42,7 @@ from ..models import BradleyTerryLinear, RewardEnsemble, save_model
 from ..select import STRATEGIES, get_selector, selector_options
 from .metrics import agreement, cross_validated_accuracy
 from .pool import LabelPool
+from .state import PoolSummary, StudioProgress, StudioSettings, StudioState, model_history
 from .storage import DuplicateJudgmentError, LabelStore, NothingToUndoError, UnknownPairError
 
 logger = logging.getLogger(__name__)
@@ -702,8 +703,9 @@ class Studio:
                 self._cond.wait(remaining)
             return True
 
-    def state(self, annotator: str | None = None) -> dict:
-        """Progress, the current model and its learning curve, agreement; what the page shows.
+    def state(self, annotator: str | None = None) -> StudioState:
+        """Progress, the current model and its learning curve, agreement; what the page shows
+        (:meth:`StudioState.to_json` is the body of ``GET /api/state``).
 
         With ``annotator``, ``held`` lists the pairs leased to them now (the page sees at once
         that the pair it shows was judged in another tab or lost its lease)."""
@@ -711,78 +713,46 @@ class Studio:
             batch = self._current_batch()
             done = sum(not self._open(p) for p in batch)
             labels = sum(j["label"] != "skip" for j in self._judgments)
-            models = self.store.models()
-            latest = models[-1] if models else None
-            mine = None if annotator is None else self._session.get(annotator, 0)
+            model, curve = model_history(self.store.models())
             now = time.time()
             held = (
                 None
                 if annotator is None
-                else [
+                else tuple(
                     pid
                     for pid in self._order
                     if annotator in self._pairs[pid].leases
                     and self._pairs[pid].leases[annotator][1] > now
-                ]
+                )
             )
-            return {
-                "held": held,
-                "status": "labelling" if self._status() == "waiting" else self._status(),
-                "finished": self._finished,
-                "error": self._error,
-                "progress": {
-                    "session": mine,
-                    "judgments": len(self._judgments),
-                    "labels": labels,
-                    "skipped": len(self._judgments) - labels,
-                    "batch": self._n_batches,
-                    "batch_size": len(batch),
-                    "batch_done": done,
-                    "left_in_batch": len(batch) - done,
-                    "rounds": self.config.rounds,
-                },
-                "model": None
-                if latest is None
-                else {
-                    k: latest[k]
-                    for k in (
-                        "version",
-                        "head",
-                        "n_labels",
-                        "cv_accuracy",
-                        "cv_low",
-                        "cv_high",
-                        "cv_folds",
-                        "fit_seconds",
-                        "cv_seconds",
-                        "note",
-                        "length_accuracy",
-                        "vs_length",
-                        "vs_length_low",
-                        "vs_length_high",
-                    )
-                },
-                "curve": [
-                    {
-                        "version": m["version"],
-                        "labels": m["n_labels"],
-                        "accuracy": m["cv_accuracy"],
-                        "low": m["cv_low"],
-                        "high": m["cv_high"],
-                    }
-                    for m in models
-                    if m["cv_accuracy"] is not None
-                ],
-                "agreement": agreement(self._judgments),
-                "settings": {
-                    "strategy": self.config.strategy,
-                    "batch_size": self.config.batch_size,
-                    "explore": self.config.explore,
-                    "overlap": self.config.overlap,
-                    "pool": {
-                        "kind": self.pool.kind,
-                        "candidates": len(self.pool.pairs),
-                        "responses": len(self.pool.candidates),
-                    },
-                },
-            }
+            return StudioState(
+                held=held,
+                status="labelling" if self._status() == "waiting" else self._status(),
+                finished=self._finished,
+                error=self._error,
+                progress=StudioProgress(
+                    session=None if annotator is None else self._session.get(annotator, 0),
+                    judgments=len(self._judgments),
+                    labels=labels,
+                    skipped=len(self._judgments) - labels,
+                    batch=self._n_batches,
+                    batch_size=len(batch),
+                    batch_done=done,
+                    left_in_batch=len(batch) - done,
+                    rounds=self.config.rounds,
+                ),
+                model=model,
+                curve=curve,
+                agreement=agreement(self._judgments),
+                settings=StudioSettings(
+                    strategy=self.config.strategy,
+                    batch_size=self.config.batch_size,
+                    explore=self.config.explore,
+                    overlap=self.config.overlap,
+                    pool=PoolSummary(
+                        kind=self.pool.kind,
+                        candidates=len(self.pool.pairs),
+                        responses=len(self.pool.candidates),
+                    ),
+                ),
+            )

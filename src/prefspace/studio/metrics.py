@@ -5,13 +5,15 @@ how much annotators agree.
   loop trains it, folds grouped by prompt when there are enough prompts (so a prompt's pairs
   are never on both sides), with a percentile-bootstrap interval over the held-out pairs;
 - :func:`agreement`: over pairs judged by two or more annotators (skips left out), the share
-  of agreeing annotator pairs and Krippendorff's alpha for nominal labels (``a``/``b``/``tie``).
+  of agreeing annotator pairs and Krippendorff's alpha for nominal labels (``a``/``b``/``tie``),
+  as an :class:`Agreement`.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,6 +22,25 @@ from ..evaluate.baseline import paired_difference_interval
 from ..evaluate.metrics import bootstrap_interval
 from ..models.length import LengthBaseline
 from ..models.selection import prompt_folds
+
+__all__ = ["Agreement", "agreement", "cross_validated_accuracy"]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Inter-annotator agreement (:func:`agreement`); the ``agreement`` of ``GET /api/state``.
+
+    pairs : pairs judged by two or more annotators (skips left out)
+    judgments : the judgments on them
+    percent : the share of agreeing annotator pairs, in [0, 1] (None without such pairs)
+    alpha : Krippendorff's alpha, nominal (None when undefined: no such pairs, or one label
+        used throughout)
+    """
+
+    pairs: int
+    judgments: int
+    percent: float | None
+    alpha: float | None
 
 
 def cross_validated_accuracy(
@@ -111,7 +132,7 @@ def cross_validated_accuracy(
     return out
 
 
-def agreement(judgments: Iterable[dict]) -> dict:
+def agreement(judgments: Iterable[dict]) -> Agreement:
     """Inter-annotator agreement over pairs with at least two non-skip judgments.
 
     Parameters
@@ -120,15 +141,14 @@ def agreement(judgments: Iterable[dict]) -> dict:
 
     Returns
     -------
-    ``{"pairs": number of pairs judged by >= 2 annotators, "judgments": judgments on them,
-    "percent": share of agreeing annotator pairs (None without any), "alpha": Krippendorff's
-    alpha, nominal (None when undefined: no such pairs, or one label used throughout)}``
+    :class:`Agreement`: the pairs judged by two or more annotators, the judgments on them, the
+    share of agreeing annotator pairs and Krippendorff's alpha.
 
     Example
     -------
     >>> agreement([{"pair_id": "p", "annotator": "x", "label": "a"}, {"pair_id": "p", "annotator": "y", "label": "a"},
     ...            {"pair_id": "q", "annotator": "x", "label": "a"}, {"pair_id": "q", "annotator": "y", "label": "b"}])
-    {'pairs': 2, 'judgments': 4, 'percent': 0.5, 'alpha': 0.0}
+    Agreement(pairs=2, judgments=4, percent=0.5, alpha=0.0)
     """
     units: dict[str, list[str]] = defaultdict(list)
     for j in judgments:
@@ -136,7 +156,7 @@ def agreement(judgments: Iterable[dict]) -> dict:
             units[j["pair_id"]].append(j["label"])
     units = {k: v for k, v in units.items() if len(v) >= 2}
     if not units:
-        return {"pairs": 0, "judgments": 0, "percent": None, "alpha": None}
+        return Agreement(pairs=0, judgments=0, percent=None, alpha=None)
     agree_share = []
     coincidence: defaultdict[tuple[str, str], float] = defaultdict(float)
     for values in units.values():
@@ -156,9 +176,9 @@ def agreement(judgments: Iterable[dict]) -> dict:
     observed = sum(v for (c, d), v in coincidence.items() if c != d)
     expected = sum(totals[c] * totals[d] for c in totals for d in totals if c != d)
     alpha = None if expected == 0 else float(1.0 - (n - 1) * observed / expected)
-    return {
-        "pairs": len(units),
-        "judgments": int(sum(len(v) for v in units.values())),
-        "percent": float(np.mean(agree_share)),
-        "alpha": alpha,
-    }
+    return Agreement(
+        pairs=len(units),
+        judgments=int(sum(len(v) for v in units.values())),
+        percent=float(np.mean(agree_share)),
+        alpha=alpha,
+    )

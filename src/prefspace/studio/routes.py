@@ -287,7 +287,8 @@ async def state(ctx: Ctx, annotator: str | None = None):
         who = None if annotator is None else check_annotator(annotator)
     except ValueError as exc:
         raise StudioRequestError(422, str(exc)) from None
-    return JSONResponse(await run_in_threadpool(ctx.studio.state, who))
+    got = await run_in_threadpool(ctx.studio.state, who)
+    return JSONResponse(got.to_json())
 
 
 async def next_pair(ctx: Ctx, req: Annotated[NextBody, Depends(body(NextBody))]):

@@ -6,8 +6,10 @@ annotator on a score column: it prefers A with probability ``sigmoid(beta * (u(A
 ``u`` the (optionally logit-transformed) score. It stops when the studio says ``finished``
 (``rounds`` batches done, or the pool used up).
 
-:func:`loop_report` turns the database into the per-batch figures the benchmark reports:
-selection latency, refit and cross-validation latency, cross-validated accuracy.
+:func:`simulate_annotators` returns a :class:`Throughput` (one :class:`AnnotatorThroughput`
+per annotator); :func:`loop_report` turns the database into one :class:`BatchRecord` per batch,
+the figures the benchmark reports: selection latency, refit and cross-validation latency,
+cross-validated accuracy.
 """
 
 from __future__ import annotations
@@ -15,16 +17,94 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from ..evaluate.simulate import label_pairs, transform_scores
 from ..exceptions import ConfigError, DataError
+from .storage import LabelStore
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["simulate_annotators", "loop_report"]
+__all__ = ["simulate_annotators", "loop_report", "Throughput", "AnnotatorThroughput", "BatchRecord"]
+
+
+@dataclass(frozen=True)
+class AnnotatorThroughput:
+    """One simulated annotator's figures.
+
+    annotator : its name (``sim-1``, ...)
+    labels : judgments it sent
+    label_seconds : time spent in the two requests of each label, waits left out
+    wait_seconds : time the server held ``/api/next`` open waiting for a pair
+    seconds : its wall time from first request to last
+    """
+
+    annotator: str
+    labels: int
+    label_seconds: float
+    wait_seconds: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What :func:`simulate_annotators` measured.
+
+    labels : judgments sent by all annotators
+    seconds : wall time of the whole simulation
+    label_seconds : time spent in the two requests of each label, summed over annotators
+    labels_per_minute : labels / label time across annotators (each annotator's requests are
+        sequential; they overlap across annotators): what the server sustains. None without
+        label time (no labels)
+    wait_seconds : time the server held ``/api/next`` open waiting for a pair (refits, or pairs
+        held by others), summed over annotators; not label time
+    per_annotator : each annotator's own figures, in the order of their names
+    """
+
+    labels: int
+    seconds: float
+    label_seconds: float
+    labels_per_minute: float | None
+    wait_seconds: float
+    per_annotator: tuple[AnnotatorThroughput, ...]
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch of the label loop: its selection, and the refit that followed its labels.
+
+    batch, size, strategy, n_explore : the batch (number from 1, pairs, the strategy that chose
+        it, how many of them were drawn at random)
+    select_seconds : time its selection took (None when not recorded)
+    chosen_by : the model version that chose it (None: the first, random, batch)
+    labels : A/B labels in the database once this batch was labelled (ties and skips left out)
+    model_version : the refit on those labels (None when none was made yet)
+    fit_seconds, cv_seconds : that refit's fit and cross-validation times
+    cv_accuracy, cv_low, cv_high : its cross-validated accuracy and 95% interval (None below
+        the studio's minimum number of labels)
+    """
+
+    batch: int
+    size: int
+    strategy: str
+    n_explore: int
+    select_seconds: float | None
+    chosen_by: int | None
+    labels: int
+    model_version: int | None
+    fit_seconds: float | None
+    cv_seconds: float | None
+    cv_accuracy: float | None
+    cv_low: float | None
+    cv_high: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the fields above, in that order (a line of ``--report`` without
+        ``labels_per_minute``)."""
+        return asdict(self)
 
 
 def _client(url: str, token: str | None, timeout_s: float):
@@ -53,7 +133,7 @@ def simulate_annotators(
     idle_timeout_s: float = 600.0,
     request_timeout_s: float = 120.0,
     max_labels: int = 10_000_000,
-) -> dict:
+) -> Throughput:
     """Label through ``url``'s API until the studio finishes; return throughput figures.
 
     Parameters
@@ -70,11 +150,9 @@ def simulate_annotators(
 
     Returns
     -------
-    ``{"labels", "seconds", "label_seconds", "labels_per_minute", "wait_seconds",
-    "per_annotator"}``: ``label_seconds`` is the time spent in the two requests of each label
-    (summed over annotators), ``labels_per_minute`` is labels / label time across annotators
-    (what the server sustains), ``wait_seconds`` the time the server held ``/api/next`` open
-    waiting for a pair (refits, or pairs held by others), which is not counted as label time.
+    :class:`Throughput`: labels, wall and label seconds, the labels per minute the server
+    sustained, the time spent waiting for a pair (not label time), and each annotator's own
+    figures.
     """
     if annotators < 1:
         raise ConfigError(f"annotators must be >= 1; got {annotators}.")
@@ -86,7 +164,7 @@ def simulate_annotators(
             f"the simulated annotator's score of response {bad!r} is missing or not finite."
         )
     utility = dict(zip(ids, transform_scores(values, transform, eps=eps).tolist()))
-    results: list[dict] = [{} for _ in range(annotators)]
+    results: list[AnnotatorThroughput | None] = [None] * annotators
     errors: list[BaseException] = []
     budget = _LabelBudget(int(max_labels))
 
@@ -123,19 +201,18 @@ def simulate_annotators(
     if errors:
         raise errors[0]
     seconds = time.perf_counter() - t0
-    labels = sum(r["labels"] for r in results)
-    label_seconds = sum(r["label_seconds"] for r in results)
-    return {
-        "labels": labels,
-        "seconds": seconds,
-        "label_seconds": label_seconds,
+    done = tuple(r for r in results if r is not None)  # every thread set its own, or raised
+    labels = sum(r.labels for r in done)
+    label_seconds = sum(r.label_seconds for r in done)
+    return Throughput(
+        labels=labels,
+        seconds=seconds,
+        label_seconds=label_seconds,
         # each annotator's requests are sequential; they overlap across annotators
-        "labels_per_minute": 60.0 * labels / (label_seconds / annotators)
-        if label_seconds
-        else None,
-        "wait_seconds": sum(r["wait_seconds"] for r in results),
-        "per_annotator": results,
-    }
+        labels_per_minute=60.0 * labels / (label_seconds / annotators) if label_seconds else None,
+        wait_seconds=sum(r.wait_seconds for r in done),
+        per_annotator=done,
+    )
 
 
 class _LabelBudget:
@@ -162,7 +239,7 @@ def _annotate(
     rng: np.random.Generator,
     budget: _LabelBudget,
     idle_timeout_s: float,
-) -> dict:
+) -> AnnotatorThroughput:
     """One simulated annotator: ask for a pair, judge it, send the judgment, until the studio
     says it is finished (or the budget is spent); return its throughput figures."""
     labels = 0
@@ -205,26 +282,26 @@ def _annotate(
         labels += 1
         idle_since = time.monotonic()
         budget.spend()
-    return {
-        "annotator": name,
-        "labels": labels,
-        "label_seconds": label_s,
-        "wait_seconds": wait_s,
-        "seconds": time.perf_counter() - t_start,
-    }
+    return AnnotatorThroughput(
+        annotator=name,
+        labels=labels,
+        label_seconds=label_s,
+        wait_seconds=wait_s,
+        seconds=time.perf_counter() - t_start,
+    )
+
+
+# the columns of a refit (the ``models`` table) a BatchRecord carries under the same names
+_REFIT_COLUMNS = ("fit_seconds", "cv_seconds", "cv_accuracy", "cv_low", "cv_high")
 
 
 def _ids_key(j: dict) -> str:
     return j["pair_id"]
 
 
-def loop_report(store: Any) -> list[dict]:
-    """One record per batch: its selection, and the refit that followed its labels.
-
-    Keys: ``batch``, ``size``, ``strategy``, ``n_explore``, ``select_seconds``, ``chosen_by``
-    (model version), ``labels`` (after the batch), ``model_version`` (the refit on them),
-    ``fit_seconds``, ``cv_seconds``, ``cv_accuracy``, ``cv_low``, ``cv_high``.
-    """
+def loop_report(store: LabelStore) -> list[BatchRecord]:
+    """One :class:`BatchRecord` per batch, in batch order: its selection, and the refit that
+    followed its labels."""
     batches = store.batches()
     models = store.models()
     judgments = store.judgments()
@@ -238,28 +315,24 @@ def loop_report(store: Any) -> list[dict]:
             if pair_batch[_ids_key(j)] == b["batch"] and j["label"] in ("a", "b")
         )
         labels_after[b["batch"]] = count
-    out = []
+    out: list[BatchRecord] = []
     for b in batches:
         n = labels_after[b["batch"]]
         refit = next(
             (m for m in models if m["n_labels"] == n and m["version"] > (b["model_version"] or 0)),
-            None,
+            {},  # no refit on these labels yet
         )
         out.append(
-            {
-                "batch": b["batch"],
-                "size": b["size"],
-                "strategy": b["strategy"],
-                "n_explore": b["n_explore"],
-                "select_seconds": b["select_seconds"],
-                "chosen_by": b["model_version"],
-                "labels": n,
-                "model_version": None if refit is None else refit["version"],
-                "fit_seconds": None if refit is None else refit["fit_seconds"],
-                "cv_seconds": None if refit is None else refit["cv_seconds"],
-                "cv_accuracy": None if refit is None else refit["cv_accuracy"],
-                "cv_low": None if refit is None else refit["cv_low"],
-                "cv_high": None if refit is None else refit["cv_high"],
-            }
+            BatchRecord(
+                batch=b["batch"],
+                size=b["size"],
+                strategy=b["strategy"],
+                n_explore=b["n_explore"],
+                select_seconds=b["select_seconds"],
+                chosen_by=b["model_version"],
+                labels=n,
+                model_version=refit.get("version"),
+                **{k: refit.get(k) for k in _REFIT_COLUMNS},
+            )
         )
     return out
