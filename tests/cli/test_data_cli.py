@@ -294,6 +294,33 @@ def test_validate_says_how_often_the_longer_answer_wins(hh_path, capsys):
         and pref["n_pairs"] == len(ds)
         and pref["ci_low"] < pref["longer_share"] < pref["ci_high"]
     )
+    assert_json_is_the_report(out, ds.info)
+    assert (ds.info.format, ds.info.ids) == (
+        "standard, implicit prompt (HH dialogue)",
+        "generated (content hash)",
+    )
+    assert ds.info.to_json()["columns"] == {"chosen": "chosen", "rejected": "rejected"}
+    assert (ds.info.rows, ds.info.pairs, ds.info.empty_responses) == (2312, 2312, 4)
+
+
+def assert_json_is_the_report(out: str, info) -> None:
+    """``validate --json`` printed the loader's report (``info.to_json()``, byte for byte) and
+    then the length preference."""
+    printed = json.loads(out)
+    length = printed.pop("length_preference")
+    assert printed == info.to_json()
+    expected = {**info.to_json(), "length_preference": length}
+    assert out == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_validate_json_of_the_demo_is_its_report(capsys):
+    from prefspace.data import load_preferences
+
+    code, out, err = run_cli(["validate", str(demo_path()), "--json"], capsys)
+    assert code == 0, err
+    info = load_preferences(demo_path()).info
+    assert_json_is_the_report(out, info)
+    assert '"subsets": {\n    "helpfulness": 115,' in out and info.subsets["helpfulness"] == 115
 
 
 def test_validate_leaves_kept_ties_out_of_the_length_share(tmp_path, capsys):

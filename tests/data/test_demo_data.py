@@ -21,8 +21,8 @@ def test_demo_has_three_balanced_subsets_in_trl_standard_format():
     counts = Counter(ds.subset)
     assert set(counts) == {"helpfulness", "harmlessness", "honesty"}
     assert min(counts.values()) >= 110
-    assert ds.info["format"] == "standard, explicit prompt" and ds.info["n_skipped"] == 0
-    assert ds.info["ids"] == "column 'id'"
+    assert ds.info.format == "standard, explicit prompt" and ds.info.n_skipped == 0
+    assert ds.info.ids == "column 'id'"
     # the first rows interleave the subsets, so a --limit sample is balanced
     assert set(load_demo(limit=3).subset) == set(counts)
 

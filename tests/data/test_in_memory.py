@@ -51,7 +51,7 @@ def test_every_container_gives_the_same_pairs_as_a_file(make, tmp_path):
     )
     assert ds.ids == ["p1", "p2", "p3"] and ds.subset == ["math", "art", "math"]
     assert ds.fingerprint == from_file.fingerprint
-    assert ds.info["format"] == "standard, explicit prompt"
+    assert ds.info.format == "standard, explicit prompt"
 
 
 def test_dataset_dict_needs_a_split_when_it_has_several():
@@ -87,7 +87,7 @@ def test_conversational_rows_and_column_mapping_work_from_a_dataframe():
     ds = load_preferences(df, prompt_key="q", chosen_key="good", rejected_key="bad", margin_key="m")
     assert ds.prompts[0] == [{"role": "user", "content": "Hi"}]
     assert ds.chosen == ["Hello!", "Goodbye!"] and ds.margin.tolist() == [0.5, 1.0]
-    assert ds.info["format"].startswith("conversational")
+    assert ds.info.format.startswith("conversational")
 
 
 def test_bad_rows_are_named_by_container_and_row_and_can_be_skipped():
@@ -101,7 +101,7 @@ def test_bad_rows_are_named_by_container_and_row_and_can_be_skipped():
     ):
         load_preferences(datasets.Dataset.from_list(rows))
     ds = load_preferences(rows, on_bad_rows="skip")
-    assert len(ds) == 2 and ds.info["skipped"] == {"identical_responses": 1}
+    assert len(ds) == 2 and ds.info.skipped == {"identical_responses": 1}
     # a missing DataFrame cell (NaN) is a missing value, like an empty CSV cell
     df = pd.DataFrame([ROWS[0], {**ROWS[1], "subset": None}])
     with pytest.raises(DataError, match=r"^<DataFrame>: row 2: 'subset' is empty \(null\)"):

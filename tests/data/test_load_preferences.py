@@ -113,7 +113,7 @@ def test_every_file_type_gives_the_same_dataset(kind, tmp_path):
     assert ds.fingerprint == reference.fingerprint
     assert ds.subset == ["math", "art", "math"]
     assert ds.ids == ["p1", "p2", "p3"]
-    assert ds.info["format"] == "standard, explicit prompt"
+    assert ds.info.format == "standard, explicit prompt"
 
 
 def test_datasets_directory_and_dataset_dict_split(tmp_path):
@@ -122,7 +122,7 @@ def test_datasets_directory_and_dataset_dict_split(tmp_path):
     datasets.Dataset.from_list(ROWS).save_to_disk(str(tmp_path / "single"))
     ds = load_preferences(tmp_path / "single")
     assert ds.chosen == ["4.", "Red.", "Four."]
-    assert ds.info["source_kind"] == "datasets-dir"
+    assert ds.info.source_kind == "datasets-dir"
 
     dd = datasets.DatasetDict(
         {
@@ -165,7 +165,7 @@ def test_conversational_explicit_prompt(tmp_path):
     ds = load_preferences(write_jsonl(tmp_path / "c.jsonl", rows))
     assert ds.prompts[0] == rows[0]["prompt"]
     assert (ds.chosen[0], ds.rejected[0]) == ("Paris.", "Lyon.")
-    assert ds.info["format"] == "conversational, explicit prompt"
+    assert ds.info.format == "conversational, explicit prompt"
 
 
 def test_conversational_implicit_prompt_uses_shared_messages(tmp_path):
@@ -179,7 +179,7 @@ def test_conversational_implicit_prompt_uses_shared_messages(tmp_path):
     ds = load_preferences(write_jsonl(tmp_path / "c.jsonl", rows))
     assert ds.prompts[0] == [user]
     assert (ds.chosen[0], ds.rejected[0]) == ("Paris.", "Lyon.")
-    assert ds.info["format"] == "conversational, implicit prompt"
+    assert ds.info.format == "conversational, implicit prompt"
 
 
 def test_prompt_column_plus_whole_conversations(tmp_path):
@@ -212,13 +212,13 @@ def test_hh_dialogue_becomes_messages_and_final_reply(tmp_path):
     ]
     assert (ds.chosen[0], ds.rejected[0]) == ("Honey never spoils.", "No.")
     assert render_prompt_text(ds.prompts[0]).startswith("User: Hi\n\nAssistant: Hello!")
-    assert ds.info["format"] == "standard, implicit prompt (HH dialogue)"
+    assert ds.info.format == "standard, implicit prompt (HH dialogue)"
 
 
 def test_shared_hh_file_loads_all_pairs_with_a_sensible_split(hh_path):
     ds = load_preferences(hh_path)
     assert len(ds) == 2312
-    assert ds.info["n_skipped"] == 0
+    assert ds.info.n_skipped == 0
     assert len(set(ds.ids)) == 2312
     with gzip.open(hh_path, "rt", encoding="utf-8") as fh:
         raw = [json.loads(line) for line in fh]
@@ -238,7 +238,7 @@ def test_shared_hh_file_loads_all_pairs_with_a_sensible_split(hh_path):
         assert squash(f"{turns}\n\nAssistant: {chosen}") == squash(row["chosen"])
         assert squash(f"{turns}\n\nAssistant: {rejected}") == squash(row["rejected"])
     # Four HH pairs prefer an empty final reply; they are kept and reported.
-    assert ds.info["empty_responses"] == 4
+    assert ds.info.empty_responses == 4
     assert sum(1 for c in ds.chosen if not c) == 4
     # deterministic content-hash ids
     assert load_preferences(hh_path, limit=5).ids == ds.ids[:5]
@@ -253,7 +253,7 @@ def test_hh_pairs_written_as_messages_read_back_the_same_empty_replies_included(
     back = load_preferences(path)
     assert isinstance(back.prompts[0], list)  # conversational, explicit prompt
     assert (back.chosen, back.rejected, back.ids) == (ds.chosen, ds.rejected, ds.ids)
-    assert back.info["empty_responses"] == ds.info["empty_responses"] == 4
+    assert back.info.empty_responses == ds.info.empty_responses == 4
 
 
 def test_labelled_pairs_orient_by_label_and_report_ties(tmp_path):
@@ -269,13 +269,13 @@ def test_labelled_pairs_orient_by_label_and_report_ties(tmp_path):
     assert ds.chosen == ["good", "good", "fine"]
     assert ds.rejected == ["bad", "bad", "meh"]
     assert ds.tie is None
-    assert (ds.info["ties"], ds.info["ties_action"]) == (2, "dropped")
-    assert ds.info["format"] == "standard, explicit prompt, labelled"
+    assert (ds.info.ties, ds.info.ties_action) == (2, "dropped")
+    assert ds.info.format == "standard, explicit prompt, labelled"
 
     kept = load_preferences(path, ties="keep")
     assert len(kept) == 5
     np.testing.assert_array_equal(kept.tie, [False, False, True, False, True])
-    assert kept.info["ties_action"] == "kept"
+    assert kept.info.ties_action == "kept"
 
 
 def test_all_ties_dropped_is_an_error(tmp_path):
@@ -322,7 +322,7 @@ def test_column_mapping_and_optional_columns(tmp_path):
     np.testing.assert_array_equal(ds.margin, [2.0, 1.5])
     np.testing.assert_array_equal(ds.weight, [0.5, 1.0])
     assert ds.subset == ["x", "y"] and ds.ids == ["7", "8"]
-    assert ds.info["columns"]["chosen"] == "better"
+    assert ds.info.columns.chosen == "better"
 
 
 def test_default_optional_columns_are_used_when_present(tmp_path):
@@ -347,7 +347,7 @@ def test_generated_ids_are_content_hashes_independent_of_row_order(tmp_path):
     b = load_preferences(write_jsonl(tmp_path / "b.jsonl", rows[::-1]))
     assert a.ids == b.ids[::-1]
     assert len(set(a.ids)) == 3 and all(len(i) == 16 for i in a.ids)
-    assert a.info["ids"] == "generated (content hash)"
+    assert a.info.ids == "generated (content hash)"
 
 
 def test_limit_stops_early_and_ignores_later_rows(tmp_path):
@@ -356,7 +356,7 @@ def test_limit_stops_early_and_ignores_later_rows(tmp_path):
         json.dumps(ROWS[0]) + "\n" + json.dumps(ROWS[1]) + "\n{broken\n", encoding="utf-8"
     )
     ds = load_preferences(path, limit=2)
-    assert len(ds) == 2 and ds.info["limit"] == 2
+    assert len(ds) == 2 and ds.info.limit == 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,14 +384,14 @@ def test_skip_counts_bad_rows_by_reason(tmp_path, caplog):
     assert (
         len(ds) == 3
     )  # the repeated ROWS[0] is a duplicate: data, kept and counted, not a bad row
-    assert ds.info["skipped"] == {
+    assert ds.info.skipped == {
         "invalid_json": 1,
         "identical_responses": 1,
         "empty_text": 1,
         "missing_key": 1,
         "not_utf8": 1,
     }
-    assert ds.info["n_skipped"] == 5 and ds.info["rows"] == 8 and ds.info["duplicates"] == 1
+    assert ds.info.n_skipped == 5 and ds.info.rows == 8 and ds.info.duplicates == 1
     assert "skipped 5 of 8 rows" in caplog.text
 
 
@@ -400,15 +400,13 @@ def test_exact_duplicates_are_kept_counted_and_dropped_with_dedupe(tmp_path):
     rows = [no_ids[0], no_ids[1], no_ids[0], no_ids[0]]
     path = write_jsonl(tmp_path / "dup.jsonl", rows)
     ds = load_preferences(path)
-    assert (
-        len(ds) == 4 and ds.info["duplicates"] == 3 - 1 and ds.info["duplicates_action"] == "kept"
-    )
+    assert len(ds) == 4 and ds.info.duplicates == 3 - 1 and ds.info.duplicates_action == "kept"
     assert len(set(ds.ids)) == 4 and ds.ids[2] == ds.ids[0] + "-2" and ds.ids[3] == ds.ids[0] + "-3"
     deduped = load_preferences(path, dedupe=True)
     assert (
         len(deduped) == 2
-        and deduped.info["duplicates"] == 2
-        and deduped.info["duplicates_action"] == "dropped"
+        and deduped.info.duplicates == 2
+        and deduped.info.duplicates_action == "dropped"
     )
     assert deduped.ids == ds.ids[:2]
     # the same id on the very same row is a repeated row (kept, id made unique); on another pair it is a clash

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prefspace.data import load_scored_responses, read_responses
+from prefspace.data import ResponseColumns, load_scored_responses, read_responses
 from prefspace.exceptions import DataError
 
 
@@ -23,12 +23,15 @@ def test_alpaca_bon_loads_in_file_order(alpaca_dir):
         alpaca_dir / "responses.jsonl.gz", prompts=alpaca_dir / "prompts.jsonl.gz"
     )
     assert (sr.n_prompts, len(sr)) == (805, 48290)
-    assert sr.info["score_key"] == "gold"
+    assert sr.info.score_key == "gold"
     assert sr.prompt_ids == [str(i) for i in range(805)]
     assert sr.ids == [str(i) for i in range(48290)]
     assert list(sr.extra) == ["generator"]
     assert sr.scores.dtype == np.float64 and 0 <= sr.scores.min() and sr.scores.max() <= 1
-    assert sr.info["empty_responses"] == 24  # real empty generations are kept, not dropped
+    assert sr.info.empty_responses == 24  # real empty generations are kept, not dropped
+    assert sr.info.prompts_source == str(alpaca_dir / "prompts.jsonl.gz")
+    assert (sr.info.rows, sr.info.responses, sr.info.scored_responses) == (48290, 48290, 48290)
+    assert sr.info.columns == ResponseColumns("prompt", "response", "gold", "prompt_id", None)
 
     # row i is line i of the file, so the precomputed embedding arrays line up
     with gzip.open(alpaca_dir / "responses.jsonl.gz", "rt", encoding="utf-8") as fh:
@@ -70,7 +73,7 @@ def test_single_file_with_join_key_and_custom_columns(tmp_path):
         id_key="rid",
     )
     assert sr.prompt_ids == ["7", "3"] and sr.ids == ["r1", "r2", "r3"]
-    assert sr.info["score_key"] == "reward"
+    assert sr.info.score_key == "reward"
 
 
 def test_join_keys_match_across_json_and_csv(tmp_path):
@@ -98,7 +101,7 @@ def test_unknown_prompt_id_names_the_line_and_can_be_skipped(tmp_path):
     with pytest.raises(DataError, match=r"r.jsonl:2: prompt_id 9 is not in the prompts file"):
         load_scored_responses(responses, prompts=prompts)
     sr = load_scored_responses(responses, prompts=prompts, on_bad_rows="skip")
-    assert len(sr) == 1 and sr.ids == ["0"] and sr.info["skipped"] == {"unknown_prompt": 1}
+    assert len(sr) == 1 and sr.ids == ["0"] and sr.info.skipped == {"unknown_prompt": 1}
 
 
 @pytest.mark.parametrize(
@@ -144,7 +147,7 @@ def test_read_responses_lists_completions_and_optional_scores(tmp_path):
     assert sr.ids == ["0.0", "0.1", "1", "2"] and sr.responses == ["a", "b", "c", "d"]
     assert sr.prompt_index.tolist() == [0, 0, 1, 0] and sr.n_prompts == 2
     assert np.isnan(sr.scores[[1, 2]]).all() and sr.scores[[0, 3]].tolist() == [1.0, 2.0]
-    assert sr.info["scored_responses"] == 2 and sr.info["list_rows"] == 1
+    assert sr.info.scored_responses == 2 and sr.info.list_rows == 1
     assert sr.records[0] is sr.records[1] and sr.records[3]["note"] == "x"
     assert sr.extra == {"note": [None, None, None, "x"]}
     with pytest.raises(DataError, match=r"c.jsonl:1: 'score\[1\]' is empty \(null\)"):
@@ -156,7 +159,7 @@ def test_read_responses_lists_completions_and_optional_scores(tmp_path):
 
 def test_read_responses_without_any_score_column(tmp_path):
     sr = read_responses(write_jsonl(tmp_path / "c.jsonl", [{"prompt": "p", "response": "a"}]))
-    assert sr.info["score_key"] is None and np.isnan(sr.scores).all()
+    assert sr.info.score_key is None and np.isnan(sr.scores).all()
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def test_no_prompt_on_both_sides_and_every_pair_used_once():
     # rows keep their original order on each side
     assert train.ids == [i for i in ds.ids if i in set(train.ids)]
     assert abs(len(test) - 0.25 * len(ds)) <= 4
-    assert test.info["split"]["side"] == "test"
+    assert test.info.split.side == "test"
 
 
 def test_same_seed_same_split_other_seed_other_split():

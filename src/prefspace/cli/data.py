@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,6 +15,9 @@ from ._options import (
     examples,
     json_flag,
 )
+
+if TYPE_CHECKING:
+    from ..data import PairsReport
 
 ReportJson = json_flag("the loader's report")
 
@@ -47,26 +51,28 @@ def validate(
     )
     length = length_preference(labelled.chosen, labelled.rejected) if len(labelled) else None
     if as_json:
-        report = {**info, "length_preference": None if length is None else length.to_dict()}
+        report = {
+            **info.to_json(),
+            "length_preference": None if length is None else length.to_dict(),
+        }
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     lines = [
-        ("data", f"{info['source']} ({info['source_kind']})"),
-        ("format", _formats(info["formats"])),
-        ("columns", ", ".join(f"{f}={k!r}" for f, k in info["columns"].items())),
+        ("data", f"{info.source} ({info.source_kind})"),
+        ("format", _formats(info.formats)),
+        ("columns", ", ".join(f"{f}={k!r}" for f, k in info.columns.to_json().items())),
         (
             "rows read",
-            f"{info['rows']:,}"
-            + (f" (stopped at --limit {info['limit']})" if info["limit"] else ""),
+            f"{info.rows:,}" + (f" (stopped at --limit {info.limit})" if info.limit else ""),
         ),
-        ("pairs", f"{info['pairs']:,}"),
-        ("ties", f"{info['ties']:,}" + (f" ({info['ties_action']})" if info["ties"] else "")),
+        ("pairs", f"{info.pairs:,}"),
+        ("ties", f"{info.ties:,}" + (f" ({info.ties_action})" if info.ties else "")),
         ("duplicates", _duplicates(info)),
         ("skipped", _skipped(info)),
-        ("ids", info["ids"]),
+        ("ids", info.ids),
     ]
-    if info["subsets"]:
-        lines.append(("subsets", ", ".join(f"{name} {n:,}" for name, n in info["subsets"].items())))
+    if info.subsets:
+        lines.append(("subsets", ", ".join(f"{name} {n:,}" for name, n in info.subsets.items())))
     if dataset.margin is not None:
         lines.append(
             (
@@ -81,11 +87,11 @@ def validate(
                 f"min {dataset.weight.min():.3g}, mean {dataset.weight.mean():.3g}, max {dataset.weight.max():.3g}",
             )
         )
-    if info["empty_responses"]:
+    if info.empty_responses:
         lines.append(
             (
                 "empty responses",
-                f"{info['empty_responses']:,} (a final dialogue turn left empty; kept)",
+                f"{info.empty_responses:,} (a final dialogue turn left empty; kept)",
             )
         )
     n_prompts = len(set(dataset.prompt_keys()))
@@ -100,20 +106,20 @@ def validate(
     width = max(len(k) for k, _ in lines) + 1
     for key, value in lines:
         typer.echo(f"{key + ':':<{width}} {value}")
-    if info["n_skipped"]:
+    if info.n_skipped:
         typer.secho(
-            f"note: {info['n_skipped']:,} bad rows were skipped; rerun without --on-bad-rows skip to see the first one.",
+            f"note: {info.n_skipped:,} bad rows were skipped; rerun without --on-bad-rows skip to see the first one.",
             err=True,
             fg=typer.colors.YELLOW,
         )
     typer.secho("ok", fg=typer.colors.GREEN)
 
 
-def _duplicates(info: dict) -> str:
-    n = info.get("duplicates", 0)
+def _duplicates(info: PairsReport) -> str:
+    n = info.duplicates
     if not n:
         return "0"
-    if info.get("duplicates_action") == "dropped":
+    if info.duplicates_action == "dropped":
         return f"{n:,} exact duplicate pairs (dropped by --dedupe)"
     return f"{n:,} exact duplicate pairs (kept: the same comparison labelled again; --dedupe drops them)"
 
@@ -124,10 +130,8 @@ def _formats(formats: dict) -> str:
     return "; ".join(f"{fmt} ({n:,} pairs)" for fmt, n in formats.items())
 
 
-def _skipped(info: dict) -> str:
-    if not info["n_skipped"]:
+def _skipped(info: PairsReport) -> str:
+    if not info.n_skipped:
         return "0"
-    reasons = ", ".join(
-        f"{reason.replace('_', ' ')}: {n:,}" for reason, n in info["skipped"].items()
-    )
-    return f"{info['n_skipped']:,} ({reasons})"
+    reasons = ", ".join(f"{reason.replace('_', ' ')}: {n:,}" for reason, n in info.skipped.items())
+    return f"{info.n_skipped:,} ({reasons})"

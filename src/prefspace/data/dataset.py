@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .report import PairsReport, ResponsesReport
+
 Message = dict  # {"role": str, "content": str}
 Prompt = str | list  # plain text, or a list of messages (conversational format)
 
@@ -104,6 +106,8 @@ class PreferenceDataset:
     tie : bool array of shape (n,), or None. Kept ties (``ties="keep"``) are True; their
         chosen/rejected order carries no preference.
     source : where the rows came from (a path or a hub name)
+    info : :class:`~prefspace.data.report.PairsReport`, the loader's report (rows read, skipped
+        rows by reason, ties, duplicates, ...); the empty report for a dataset built in memory
     """
 
     prompts: list
@@ -115,9 +119,7 @@ class PreferenceDataset:
     subset: list | None = None
     tie: np.ndarray | None = None
     source: str = ""
-    info: dict = field(
-        default_factory=dict
-    )  # loader's report: rows read, skipped (by reason), ties
+    info: PairsReport = field(default_factory=PairsReport)
 
     def __post_init__(self) -> None:
         n = len(self.chosen)
@@ -146,7 +148,8 @@ class PreferenceDataset:
         return [render_prompt_text(p) for p in self.prompts]
 
     def select(self, indices: Sequence[int] | np.ndarray) -> PreferenceDataset:
-        """A new dataset with the rows at ``indices``, in that order."""
+        """A new dataset with the rows at ``indices``, in that order (``info``, the read's
+        report, is kept)."""
         idx = np.asarray(indices, dtype=np.int64)
 
         def pick(xs: list) -> list:
@@ -162,7 +165,7 @@ class PreferenceDataset:
             subset=None if self.subset is None else pick(self.subset),
             tie=None if self.tie is None else self.tie[idx],
             source=self.source,
-            info=dict(self.info),
+            info=self.info,
         )
 
     @property
@@ -193,7 +196,8 @@ class ScoredResponses:
     ids : list of str, n rows
     extra : dict of column name -> list, other per-row columns kept (e.g. "generator")
     source : where the rows came from
-    info : the reader's report (columns used, counts, skipped rows)
+    info : :class:`~prefspace.data.report.ResponsesReport`, the reader's report (columns used,
+        counts, skipped rows); the empty report for a set built in memory
     records : optional list of n dicts, each row as read from the source (kept when the reader
         is asked to, e.g. to write a chosen row back out with all its columns)
     """
@@ -206,7 +210,7 @@ class ScoredResponses:
     ids: list
     extra: dict = field(default_factory=dict)
     source: str = ""
-    info: dict = field(default_factory=dict)
+    info: ResponsesReport = field(default_factory=ResponsesReport)
     records: list | None = None
 
     def __post_init__(self) -> None:
@@ -259,7 +263,7 @@ class ScoredResponses:
             ids=[self.ids[i] for i in rows],
             extra={k: [v[i] for i in rows] for k, v in self.extra.items()},
             source=self.source,
-            info=dict(self.info),
+            info=self.info,
             records=None if self.records is None else [self.records[i] for i in rows],
         )
 

@@ -34,6 +34,7 @@ from .dataset import PreferenceDataset, canonical_prompt
 from .dialogue import RowProblem, looks_like_hh, split_conversation, split_hh
 from .memory import read_any
 from .readers import RawSource
+from .report import Action, PairColumns, PairsReport
 from .rows import BadRows
 from .rules import (
     MAX_TEXT_CHARS,
@@ -168,14 +169,14 @@ def load_preferences(
         ``weight``, ``subset``, ``id``) is used when any row has it.
     on_bad_rows : {"error", "skip"}
         ``"error"`` raises DataError at the first bad row, naming its file and line and the fix;
-        ``"skip"`` drops bad rows and counts them by reason in ``dataset.info["skipped"]``.
+        ``"skip"`` drops bad rows and counts them by reason in ``dataset.info.skipped``.
     ties : {"drop", "keep"}
-        Labelled pairs marked as a tie are dropped (counted in ``info["ties"]``) or kept with
+        Labelled pairs marked as a tie are dropped (counted in ``info.ties``) or kept with
         ``dataset.tie[i] = True``.
     dedupe : bool, default False
         Exact duplicate pairs (the same prompt, chosen and rejected text) are data: public
         sets have them (the same comparison labelled twice), so they are kept by default and
-        counted in ``info["duplicates"]``. ``True`` keeps only the first of each. A repeated
+        counted in ``info.duplicates``. ``True`` keeps only the first of each. A repeated
         pair without an id column gets its content id with ``-2``, ``-3``, ... appended.
     limit : int, optional
         Stop after this many pairs (rows after them are not checked).
@@ -188,8 +189,9 @@ def load_preferences(
     Returns
     -------
     PreferenceDataset
-        ``chosen[i]`` preferred over ``rejected[i]``; ``info`` holds the loader's report
-        (``format``, ``rows``, ``pairs``, ``skipped``, ``ties``, ``duplicates``, ``subsets``, ...).
+        ``chosen[i]`` preferred over ``rejected[i]``; ``info`` holds the loader's report, a
+        :class:`~prefspace.data.report.PairsReport` (``format``, ``rows``, ``pairs``,
+        ``skipped``, ``ties``, ``duplicates``, ``subsets``, ...).
 
     Raises
     ------
@@ -200,7 +202,7 @@ def load_preferences(
     -------
     >>> from prefspace.data import demo_path, load_preferences
     >>> ds = load_preferences(demo_path())
-    >>> ds.info["format"]
+    >>> ds.info.format
     'standard, explicit prompt'
     """
     check_in(on_bad_rows, ("error", "skip"), name="on_bad_rows")
@@ -347,10 +349,10 @@ class _RowReader:
                 if dedupe
                 else f"kept (pass {option('dedupe', True)} to drop them)",
             )
-        dup = {
-            "duplicates": n_duplicates,
-            "duplicates_action": ("dropped" if dedupe else "kept") if n_duplicates else None,
-        }
+        dup: tuple[int, Action | None] = (
+            n_duplicates,
+            ("dropped" if dedupe else "kept") if n_duplicates else None,
+        )
         return self._dataset(
             pairs, repeats, n_rows, bad.counts, n_ties, keep_ties, formats, limit, dup
         )
@@ -358,6 +360,8 @@ class _RowReader:
     def _dataset(
         self, pairs, repeats, n_rows, skipped, n_ties, keep_ties, formats, limit, dup
     ) -> PreferenceDataset:
+        """The kept pairs as a dataset, with the report of the read (``dup``: the number of
+        exact duplicates and whether they were kept or dropped)."""
         col = lambda name: [getattr(p, name) for p in pairs]  # noqa: E731
         if "id" in self.optional:
             ids = col("id")
@@ -365,26 +369,27 @@ class _RowReader:
             ids = [_content_id(p) + (f"-{k}" if k > 1 else "") for p, k in zip(pairs, repeats)]
         subset = col("subset") if "subset" in self.optional else None
         tie = np.array(col("tie"), dtype=bool) if keep_ties and n_ties else None
-        info = {
-            "source": self.raw.name,
-            "source_kind": self.raw.kind,
-            "format": formats.most_common(1)[0][0] if formats else "",
-            "formats": dict(formats),
-            "columns": self._columns_used(formats),
-            "rows": n_rows,
-            "pairs": len(pairs),
-            "skipped": dict(skipped.most_common()),
-            "n_skipped": sum(skipped.values()),
-            "ties": n_ties,
-            "ties_action": ("kept" if keep_ties else "dropped") if n_ties else None,
-            **dup,
-            "empty_responses": sum(p.empty_response for p in pairs),
-            "ids": f"column {self.keys['id']!r}"
+        info = PairsReport(
+            source=self.raw.name,
+            source_kind=self.raw.kind,
+            format=formats.most_common(1)[0][0] if formats else "",
+            formats=dict(formats),
+            columns=self._columns_used(formats),
+            rows=n_rows,
+            pairs=len(pairs),
+            skipped=dict(skipped.most_common()),
+            n_skipped=sum(skipped.values()),
+            ties=n_ties,
+            ties_action=("kept" if keep_ties else "dropped") if n_ties else None,
+            duplicates=dup[0],
+            duplicates_action=dup[1],
+            empty_responses=sum(p.empty_response for p in pairs),
+            ids=f"column {self.keys['id']!r}"
             if "id" in self.optional
             else "generated (content hash)",
-            "subsets": dict(Counter(subset).most_common()) if subset is not None else {},
-            "limit": limit,
-        }
+            subsets=dict(Counter(subset).most_common()) if subset is not None else {},
+            limit=limit,
+        )
         return PreferenceDataset(
             prompts=col("prompt"),
             chosen=col("chosen"),
@@ -398,7 +403,7 @@ class _RowReader:
             info=info,
         )
 
-    def _columns_used(self, formats: Counter) -> dict:
+    def _columns_used(self, formats: Counter) -> PairColumns:
         fields = []
         if any("prompt" in f and "explicit" in f for f in formats):
             fields.append("prompt")
@@ -407,7 +412,7 @@ class _RowReader:
         if any("labelled" in f for f in formats):
             fields += ["response_a", "response_b", "label"]
         fields += [f for f in _OPTIONAL if f in self.optional]
-        return {f: self.keys[f] for f in fields}
+        return PairColumns(**{f: self.keys[f] for f in fields})
 
     # ----------------------------------------------------------------------------------------
     # one row

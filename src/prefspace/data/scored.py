@@ -23,7 +23,7 @@ the file's data rows (``"<row>.<j>"`` for the j-th response of a list row), so p
 embedding arrays stored in file order line up with ``ids``.
 
 An empty response is kept (a generator that produced nothing is a real, scored outcome) and
-counted in ``info["empty_responses"]``. This module does not turn scores into pairs.
+counted in ``info.empty_responses``. This module does not turn scores into pairs.
 
 :func:`read_response_rows` reads prompt/response rows one by one, ungrouped and with their other
 columns (what ``prefspace score`` writes a reward beside).
@@ -46,6 +46,7 @@ from .dataset import ScoredResponses, canonical_prompt
 from .dialogue import RowProblem
 from .memory import read_any
 from .readers import RawSource, read_source
+from .report import ResponseColumns, ResponsesReport
 from .rows import BadRows
 from .rules import MAX_TEXT_CHARS, check_max_text_chars
 from .values import (
@@ -162,7 +163,7 @@ def read_responses(
     Returns
     -------
     ScoredResponses
-        ``info["columns"]`` names the columns used (``score`` and ``join`` are None when unused).
+        ``info``: a :class:`~prefspace.data.report.ResponsesReport` (``columns``: those used).
 
     Example
     -------
@@ -216,18 +217,22 @@ def read_responses(
             continue
         out.add(row.where, data, texts, row_scores, rids, p, is_list)
 
-    columns_used = {
-        "prompt": prompt_key,
-        "response": response_key,
-        "score": score_key,
-        "join": join_key if table.use_join else None,
-        "id": id_key,
-    }
+    columns_used = ResponseColumns(
+        prompt=prompt_key,
+        response=response_key,
+        score=score_key,
+        join=join_key if table.use_join else None,
+        id=id_key,
+    )
     return _scored_responses(raw, table, out, bad, columns_used)
 
 
 def _scored_responses(
-    raw: RawSource, table: _PromptTable, out: _Responses, bad: BadRows, columns_used: dict
+    raw: RawSource,
+    table: _PromptTable,
+    out: _Responses,
+    bad: BadRows,
+    columns_used: ResponseColumns,
 ) -> ScoredResponses:
     """What :func:`read_responses` read, as :class:`ScoredResponses` (none read: DataError)."""
     if not out.responses:
@@ -299,26 +304,26 @@ def _read_info(
     scores: np.ndarray,
     n_prompts: int,
     bad: BadRows,
-    columns: dict,
-) -> dict:
+    columns: ResponseColumns,
+) -> ResponsesReport:
     """``ScoredResponses.info``: what was read, what was left out, and which columns were used."""
     counts = np.bincount(np.asarray(out.index), minlength=n_prompts)
-    return {
-        "source": raw.name,
-        "prompts_source": None if praw is None else praw.name,
-        "rows": len(raw.rows),
-        "responses": len(out.responses),
-        "prompts": n_prompts,
-        "prompts_without_responses": int((counts == 0).sum()),
-        "score_key": columns["score"],
-        "scored_responses": int(np.isfinite(scores).sum()),
-        "empty_responses": int(out.empty),
-        "list_rows": int(out.list_rows),
-        "skipped": dict(bad.counts.most_common()),
-        "n_skipped": bad.n_skipped,
-        "ids": f"column {columns['id']!r}" if columns["id"] else "file row (0-based)",
-        "columns": columns,
-    }
+    return ResponsesReport(
+        source=raw.name,
+        prompts_source=None if praw is None else praw.name,
+        rows=len(raw.rows),
+        responses=len(out.responses),
+        prompts=n_prompts,
+        prompts_without_responses=int((counts == 0).sum()),
+        score_key=columns.score,
+        scored_responses=int(np.isfinite(scores).sum()),
+        empty_responses=int(out.empty),
+        list_rows=int(out.list_rows),
+        skipped=dict(bad.counts.most_common()),
+        n_skipped=bad.n_skipped,
+        ids=f"column {columns.id!r}" if columns.id else "file row (0-based)",
+        columns=columns,
+    )
 
 
 def _check_column_names(

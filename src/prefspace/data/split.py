@@ -7,13 +7,15 @@ the prompt itself (all its responses travel together).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from dataclasses import replace
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
 from .._validation import check_random_state
 from ..exceptions import ConfigError
 from .dataset import PreferenceDataset, ScoredResponses
+from .report import SplitRecord
 
 D = TypeVar("D", PreferenceDataset, ScoredResponses)
 
@@ -41,7 +43,9 @@ def split_by_prompt(
 
     Returns
     -------
-    (train, test) : two datasets of the same type, rows in their original order.
+    (train, test) : two datasets of the same type, rows in their original order. Each keeps
+        the read's report, with ``info.split`` (a :class:`~prefspace.data.report.SplitRecord`)
+        saying which side it is and how it was made.
 
     Example
     -------
@@ -56,7 +60,7 @@ def split_by_prompt(
         for i, k in enumerate(keys):
             groups.setdefault(k, []).append(i)
         members = list(groups.values())
-        unit = "pairs"
+        unit: Literal["pairs", "prompts"] = "pairs"
     elif isinstance(dataset, ScoredResponses):
         members = [[p] for p in range(dataset.n_prompts)]
         unit = "prompts"
@@ -94,17 +98,10 @@ def split_by_prompt(
     else:
         parts = dataset.select_prompts(train_idx), dataset.select_prompts(test_idx)
     train, held_out = cast("tuple[D, D]", parts)
-    for side, part in (("train", train), ("test", held_out)):
-        part.info = {
-            **part.info,
-            "split": {
-                "side": side,
-                "seed": random_state if not isinstance(random_state, np.random.Generator) else None,
-                "test_fraction": test_fraction,
-                "test_size": test_size,
-                "unit": unit,
-            },
-        }
+    seed = None if isinstance(random_state, np.random.Generator) else random_state
+    how = (seed, test_fraction, test_size, unit)
+    train.info = replace(train.info, split=SplitRecord("train", *how))
+    held_out.info = replace(held_out.info, split=SplitRecord("test", *how))
     return train, held_out
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "ties_score",
     "reward_bench_2_scores",
     "BestOfKData",
+    "BestOfKReport",
     "load_best_of_k",
     "reward_bench_section",
     "overall_text",
@@ -503,6 +504,15 @@ def reward_bench_2_scores(
 
 
 # ---------------------------------------------------------------------------------- reading reward-bench 2
+@dataclass(frozen=True)
+class BestOfKReport:
+    """``BestOfKData.info``: what :func:`load_best_of_k` read (empty for data built in memory)."""
+
+    source: str = ""
+    examples: int = 0
+    responses: int = 0  # chosen and rejected, over all examples
+
+
 @dataclass
 class BestOfKData:
     """Examples of one prompt with several responses: ``chosen[i]`` right, ``rejected[i]`` wrong."""
@@ -514,7 +524,7 @@ class BestOfKData:
     ids: list
     num_correct: list
     source: str = ""
-    info: dict = field(default_factory=dict)
+    info: BestOfKReport = field(default_factory=BestOfKReport)
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -621,11 +631,9 @@ def load_best_of_k(
         data.num_correct.append(len(chosen))
     if not len(data):
         raise DataError(f"{raw.name}: no examples.")
-    data.info = {
-        "source": raw.name,
-        "examples": len(data),
-        "responses": sum(len(c) + len(r) for c, r in zip(data.chosen, data.rejected)),
-    }
+    data.info = BestOfKReport(
+        raw.name, len(data), sum(len(c) + len(r) for c, r in zip(data.chosen, data.rejected))
+    )
     return data
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..data.dataset import PreferenceDataset
 from ..data.licence import data_licence
 
 #: distributions whose versions a record names (import names differ: sklearn, sentence_transformers)
@@ -103,23 +104,22 @@ def reproducibility_record(
     }
 
 
-def training_data_summary(dataset: Any, *, licence: str | None = None) -> dict:
+def training_data_summary(dataset: PreferenceDataset, *, licence: str | None = None) -> dict:
     """``{"source", "fingerprint", "n_pairs", "format", "subsets", "licence"}`` of a PreferenceDataset.
 
     ``format`` is the loader's (``"standard, explicit prompt"``, ``"conversational, implicit
     prompt"``, ...); ``licence`` defaults to what :func:`prefspace.data.licence.data_licence`
     finds for the dataset's source (None for data that came from memory or states no licence).
     """
-    info = getattr(dataset, "info", {}) or {}
-    if licence is None and getattr(dataset, "source", None):
+    info = dataset.info  # the empty report for pairs built in memory: no format, no subsets
+    if licence is None and dataset.source:
         licence = data_licence(dataset.source)
-    subsets = info.get("subsets") or {}
     return {
-        "source": str(getattr(dataset, "source", "") or info.get("source", "")) or None,
+        "source": (dataset.source or info.source) or None,
         "fingerprint": dataset.fingerprint,
         "n_pairs": len(dataset),
-        "format": info.get("format") or None,
-        "subsets": dict(subsets) if subsets else None,
+        "format": info.format or None,
+        "subsets": dict(info.subsets) if info.subsets else None,
         "licence": licence,
     }
 

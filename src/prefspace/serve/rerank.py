@@ -119,7 +119,7 @@ def read_candidates(
         keep_records=True,
         max_text_chars=max_text_chars,
     )
-    if sr.info["columns"]["join"] is None and group_key is not None:
+    if sr.info.columns.join is None and group_key is not None:
         raise DataError(f"{sr.source}: no column {group_key!r} for {option('group_key')}.")
     rows = sr.prompt_index.tolist()
     return Candidates(

@@ -351,7 +351,7 @@ def _score_pairs(
     return lines, {
         "mode": "pairs",
         "accuracy": float(np.mean(rewards[:, 0] > rewards[:, 1])),
-        "duplicates": int(dataset.info.get("duplicates", 0) or 0),
+        "duplicates": dataset.info.duplicates,
     }
 
 

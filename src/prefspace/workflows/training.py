@@ -720,7 +720,7 @@ def _train_test_sets(
     """The training and test pairs without their ties: ``test`` when given (read with the same
     keywords, ``limit`` aside), else ``test_fraction`` of ``data``'s prompts held out."""
     dataset, n_ties = _without_ties(_load(data, load_kwargs))
-    n_dup = int(dataset.info.get("duplicates", 0) or 0)
+    n_dup = dataset.info.duplicates
     if test is not None:
         test_ds, n_test_ties = _without_ties(
             _load(test, {k: v for k, v in load_kwargs.items() if k != "limit"})
@@ -729,7 +729,7 @@ def _train_test_sets(
             dataset,
             test_ds,
             DataCounts(n_ties, n_test_ties),
-            DataCounts(n_dup, int(test_ds.info.get("duplicates", 0) or 0)),
+            DataCounts(n_dup, test_ds.info.duplicates),
             load_kwargs,
         )
     if test_fraction > 0:
