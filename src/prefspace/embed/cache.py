@@ -233,7 +233,7 @@ class EmbeddingCache:
     :meth:`missing`, compute those texts anywhere, :meth:`write_shard` them, then :meth:`get`.
     """
 
-    def __init__(self, directory: str | Path, *, create: bool = True) -> None:
+    def __init__(self, directory: str | os.PathLike, *, create: bool = True) -> None:
         self.directory = Path(directory).expanduser()
         if self.directory.exists() and not self.directory.is_dir():
             raise ConfigError(f"cache path {self.directory} is a file; pass a folder.")

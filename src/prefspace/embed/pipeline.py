@@ -455,7 +455,7 @@ class PairEmbeddings:
     encoder_config: dict
     layout: str
     dataset_fingerprint: str = ""
-    stats: EmbedStats | None = None
+    stats: EmbedStats = field(default_factory=EmbedStats)
 
     def __len__(self) -> int:
         return len(self.X)

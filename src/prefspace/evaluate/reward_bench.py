@@ -54,6 +54,9 @@ from .report import Section, format_interval
 
 logger = logging.getLogger(__name__)
 
+RewardRow = np.ndarray | Sequence[float]
+"""One example's rewards: an array or a list of floats, the (first) chosen response first."""
+
 __all__ = [
     "BENCHMARKS",
     "SECTIONS",
@@ -291,7 +294,7 @@ def _overall_score(sections: dict, section_boot: dict, prior_sets, prior_boot):
 
 
 # ---------------------------------------------------------------------------------- reward-bench 2
-def best_of_k_results(rewards: Sequence[Sequence[float]]) -> np.ndarray:
+def best_of_k_results(rewards: Sequence[RewardRow]) -> np.ndarray:
     """Per example: ``1/k`` when its first response's reward is the highest (shared by ``k``), else 0.
 
     ``rewards[i]`` holds example ``i``'s rewards, the (first) chosen response first.
@@ -302,8 +305,8 @@ def best_of_k_results(rewards: Sequence[Sequence[float]]) -> np.ndarray:
     [1.0, 0.5, 0.0]
     """
     out = np.empty(len(rewards), dtype=np.float64)
-    for i, r in enumerate(rewards):
-        r = np.asarray(r, dtype=np.float64)
+    for i, row in enumerate(rewards):
+        r = np.asarray(row, dtype=np.float64)
         top = r.max()
         out[i] = 1.0 / float(np.sum(r == top)) if r[0] == top else 0.0
     return out
@@ -317,18 +320,18 @@ class _TiesPrompt:
 
 
 def _ties_stats(
-    rewards: Sequence[Sequence[float]], num_correct: Sequence[int], ids: Sequence[str]
+    rewards: Sequence[RewardRow], num_correct: Sequence[int], ids: Sequence[str]
 ) -> tuple[dict, dict]:
     ref: dict[int, _TiesPrompt] = {}
     tied: dict[int, _TiesPrompt] = {}
-    for i, (r, k, ident) in enumerate(zip(rewards, num_correct, ids)):
+    for i, (row, k, ident) in enumerate(zip(rewards, num_correct, ids)):
         kind, _, number = str(ident).partition(":")
         if kind not in ("ref", "tied") or not number.strip().lstrip("-").isdigit():
             raise DataError(
                 f"Ties example {i} has id {ident!r}; reward-bench 2 names Ties examples 'ref:N' (one right answer) "
                 "and 'tied:N' (several), N the prompt's number, and scores them in pairs."
             )
-        r = np.asarray(r, dtype=np.float64)
+        r = np.asarray(row, dtype=np.float64)
         right, wrong = r[:k], r[k:]
         if right.size == 0 or wrong.size == 0:
             raise DataError(
@@ -379,7 +382,7 @@ def _ties_boot(ref: dict, tied: dict, n_boot: int, rng: np.random.Generator) -> 
 
 
 def ties_score(
-    rewards: Sequence[Sequence[float]],
+    rewards: Sequence[RewardRow],
     num_correct: Sequence[int],
     ids: Sequence[str],
     *,
@@ -399,7 +402,7 @@ def ties_score(
             "Ties: no prompt has both its 'ref:N' and 'tied:N' example; the margin terms count 0."
         )
     score = _ties_formula(ref, tied, sorted(ref), sorted(tied), both)
-    out = {
+    out: dict[str, Any] = {
         "score": score,
         "ci_low": None,
         "ci_high": None,
@@ -413,7 +416,7 @@ def ties_score(
 
 
 def reward_bench_2_scores(
-    rewards: Sequence[Sequence[float]],
+    rewards: Sequence[RewardRow],
     num_correct: Sequence[int],
     subsets: Sequence[str],
     ids: Sequence[str],
@@ -531,7 +534,9 @@ class BestOfKData:
 
     def flat(self) -> tuple[list, list, list[slice]]:
         """``(prompts, responses, spans)``: every response once (chosen first), and each example's span."""
-        prompts, responses, spans = [], [], []
+        prompts: list = []
+        responses: list[str] = []
+        spans: list[slice] = []
         for p, c, r in zip(self.prompts, self.chosen, self.rejected):
             start = len(responses)
             responses += list(c) + list(r)

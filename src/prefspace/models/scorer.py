@@ -15,6 +15,7 @@ What it does not do: batching of concurrent callers (``prefspace.serve.batching`
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -173,7 +174,7 @@ class RewardScorer:
 
     def __init__(
         self,
-        model_dir: str | Path,
+        model_dir: str | os.PathLike,
         encoder: Any = None,
         cache: Any = None,
         lru_size: int = 20_000,

@@ -202,13 +202,15 @@ def model_encoder(
     the named or recorded model with that backend; it is part of the fingerprint, so it must be
     the one the model was trained with.
     """
-    overrides = {k: v for k, v in (("layout", layout), ("device", device)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("layout", layout), ("device", device)) if v is not None
+    }
     if name is None and backend is None and not overrides:
         return None
     recorded = (describe_model(model_dir).encoder or {}).get("config")
     # how the model's rows were built beyond the encoder's weights: the text-feature block and
     # the long-text windows go with any encoder named here, so the rows are the training rows
-    same_rows = {
+    same_rows: dict[str, Any] = {
         "text_features": (recorded or {}).get("text_features") or False,
         **{k: recorded[k] for k in ("long_texts", "max_windows") if recorded and k in recorded},
     }
@@ -573,7 +575,7 @@ def _evaluate_pair_file(make_scorer, model_dir, data, load_kwargs: dict, benchma
         scorer.model, X, subsets=dataset.subset, n_boot=n_boot, baseline=baseline, groups=groups
     )
     result["length_baseline_fit"] = fit
-    if benchmark != "reward-bench":
+    if benchmark != "reward-bench" or dataset.subset is None:  # reward-bench has subsets (above)
         return result, None, scorer
     r = scorer.predict(X.reshape(-1, X.shape[2])).reshape(len(X), 2)
     result["reward_bench"] = reward_bench_scores(r[:, 0], r[:, 1], dataset.subset, n_boot=n_boot)

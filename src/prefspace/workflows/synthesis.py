@@ -467,7 +467,7 @@ def _diagnose(
     parts = track(f"diagnostics ({before.level})", 3 if latent else 2, "parts")
     clock = _Clock(summary["seconds"].setdefault("diagnostic_parts", {}))
     clock.seconds.update(before.seconds)
-    if latent:
+    if before.curve is not None:  # a latent model
         own = diag.own_heldout_row(X, synthesizer) if before.level == "fast" else None
         curve = list(before.curve)
         if before.level == "fast" and own is None:  # the fit held nothing out: refit instead

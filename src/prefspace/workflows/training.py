@@ -223,7 +223,7 @@ class TrainReport:
     truncation: Truncation
     length_dependence: ModelLengthDependence
     cache: CacheUse
-    length_baseline: LengthBaselineReport | None
+    length_baseline: LengthBaselineReport
 
     @property
     def chosen_head(self) -> str:
@@ -251,7 +251,7 @@ class TrainReport:
             "duplicates": self.duplicates.to_json(),
             **{f"{stage}_seconds": value for stage, value in self.seconds.to_json().items()},
             "record": self.record,
-            "length_baseline": _json_or_none(self.length_baseline),
+            "length_baseline": self.length_baseline.to_json(),
         }
         for key in ("head_auto", "vae_data"):
             if getattr(self, key) is not None:
@@ -260,10 +260,6 @@ class TrainReport:
         out["length_dependence"] = self.length_dependence.to_json()
         out["cache"] = self.cache.to_json()
         return json_safe(out, default=str)
-
-
-def _json_or_none(value: Any) -> dict | None:
-    return None if value is None else value.to_json()
 
 
 def train_reward_model(
@@ -787,7 +783,8 @@ def write_split(
     test part was made) and ``test.jsonl`` (the test pairs, when there are any), so that
     ``prefspace evaluate MODEL`` can evaluate on the model's own held-out pairs."""
     out = Path(out)
-    has_test = test_ds is not None and len(test_ds) > 0
+    if test_ds is not None and len(test_ds) == 0:
+        test_ds = None  # no test pairs
     write_json(
         out / SPLIT_FILE,
         {
@@ -799,22 +796,22 @@ def write_split(
                 "test pairs read from the test file"
                 if test is not None
                 else f"{test_fraction:g} of the pairs held out, grouped by prompt (seed {random_state})"
-                if has_test
+                if test_ds is not None
                 else "no test pairs"
             ),
             "random_state": int(random_state),
             "test_fraction": float(test_fraction),
             "n_train": len(train_ds),
-            "n_test": len(test_ds) if has_test else 0,
+            "n_test": len(test_ds) if test_ds is not None else 0,
             "train_fingerprint": train_ds.fingerprint,
-            "test_fingerprint": test_ds.fingerprint if has_test else None,
+            "test_fingerprint": test_ds.fingerprint if test_ds is not None else None,
             "train_ids": [str(i) for i in train_ds.ids],
-            "test_ids": [str(i) for i in test_ds.ids] if has_test else [],
-            "test_file": HELD_OUT_FILE if has_test else None,
+            "test_ids": [str(i) for i in test_ds.ids] if test_ds is not None else [],
+            "test_file": HELD_OUT_FILE if test_ds is not None else None,
         },
     )
     held_out = out / HELD_OUT_FILE
-    if has_test:
+    if test_ds is not None:
         write_jsonl(held_out, pair_records(test_ds))
     elif held_out.is_file():
         held_out.unlink()  # an earlier run's test pairs are not this model's
