@@ -454,8 +454,8 @@ class PairEmbeddings:
     fingerprint: str
     encoder_config: dict
     layout: str
-    dataset_fingerprint: str = ""
-    stats: EmbedStats = field(default_factory=EmbedStats)
+    dataset_fingerprint: str
+    stats: EmbedStats
 
     def __len__(self) -> int:
         return len(self.X)

@@ -54,9 +54,6 @@ from .report import Section, format_interval
 
 logger = logging.getLogger(__name__)
 
-RewardRow = np.ndarray | Sequence[float]
-"""One example's rewards: an array or a list of floats, the (first) chosen response first."""
-
 __all__ = [
     "BENCHMARKS",
     "SECTIONS",
@@ -294,7 +291,7 @@ def _overall_score(sections: dict, section_boot: dict, prior_sets, prior_boot):
 
 
 # ---------------------------------------------------------------------------------- reward-bench 2
-def best_of_k_results(rewards: Sequence[RewardRow]) -> np.ndarray:
+def best_of_k_results(rewards: Sequence[np.ndarray | Sequence[float]]) -> np.ndarray:
     """Per example: ``1/k`` when its first response's reward is the highest (shared by ``k``), else 0.
 
     ``rewards[i]`` holds example ``i``'s rewards, the (first) chosen response first.
@@ -320,7 +317,7 @@ class _TiesPrompt:
 
 
 def _ties_stats(
-    rewards: Sequence[RewardRow], num_correct: Sequence[int], ids: Sequence[str]
+    rewards: Sequence[np.ndarray | Sequence[float]], num_correct: Sequence[int], ids: Sequence[str]
 ) -> tuple[dict, dict]:
     ref: dict[int, _TiesPrompt] = {}
     tied: dict[int, _TiesPrompt] = {}
@@ -382,7 +379,7 @@ def _ties_boot(ref: dict, tied: dict, n_boot: int, rng: np.random.Generator) -> 
 
 
 def ties_score(
-    rewards: Sequence[RewardRow],
+    rewards: Sequence[np.ndarray | Sequence[float]],
     num_correct: Sequence[int],
     ids: Sequence[str],
     *,
@@ -416,7 +413,7 @@ def ties_score(
 
 
 def reward_bench_2_scores(
-    rewards: Sequence[RewardRow],
+    rewards: Sequence[np.ndarray | Sequence[float]],
     num_correct: Sequence[int],
     subsets: Sequence[str],
     ids: Sequence[str],
