@@ -30,7 +30,6 @@ from ..data.text_features import log_length
 from ..embed import (
     CacheUse,
     EmbeddingCache,
-    EmbedStats,
     default_cache_dir,
     embed_pairs,
     get_encoder,
@@ -191,8 +190,7 @@ def _prepare_pairs(ds: dict, out_dir, cache_use: list[CacheUse] | None = None) -
     train_pairs, test_pairs = (embed_pairs(d, encoder, cache=cache) for d in (train, test))
     X_train, X_test = train_pairs.X, test_pairs.X
     if cache_use is not None:
-        stats = EmbedStats().merge(train_pairs.stats).merge(test_pairs.stats)
-        cache_use.append(stats.cache_use(cache))
+        cache_use.append(train_pairs.stats.merge(test_pairs.stats).cache_use(cache))
     meta = {
         "n_train": len(train),
         "n_test": len(test),

@@ -156,7 +156,6 @@ def embed_file(
             progress=progress,
         )
     n_pairs = None
-    stats = fill if fill is not None else EmbedStats()  # what a fill computed, not the read-back
     if num_shards == 1:  # with several slices there is nothing to assemble: the others are missing
         pairs = embed_pairs(
             dataset,
@@ -167,8 +166,8 @@ def embed_file(
             progress=progress if fill is None else None,
         )
         n_pairs = len(pairs)
-        if fill is None:
-            stats = pairs.stats
+    # what a fill computed, not the read-back (several slices always go through fill_cache)
+    stats = fill if fill is not None else pairs.stats
     logger.info("embedded %s with %s", data, enc.fingerprint)
     return EmbedRun(
         data=str(data),
